@@ -1,0 +1,50 @@
+/* barge.c: the one binary. A table of subcommands (git-style): the services, `barge up`, and
+ * the AWS Batch user commands, which take the same flags and JSON as `aws batch`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+static const struct cmd {
+  const char *name;
+  int (*fn)(int argc, char **argv);
+  const char *help;
+} services[] = {
+    {"up", cmd_up, "start a local stack (Kafka if needed, scheduler, agents) in the foreground"},
+    {"down", cmd_down, "stop the local stack started by `barge up --detach`"},
+    {"init", cmd_init, "create Barge's Kafka topics (idempotent)"},
+    {"scheduler", cmd_scheduler, "run the scheduler service"},
+    {"agent", cmd_agent, "run an agent: execute jobs placed on one instance"},
+    {"logs", cmd_logs, "print a job attempt's stdout and stderr"},
+    {"watch", cmd_watch, "stream job state changes as JSON lines (Batch Job State Change)"},
+    {"version", cmd_version, "print the version"},
+};
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: barge <command> [options]   (barge <command> --help for details)\n\n"
+          "Barge runs batch jobs the AWS Batch way on Apache Kafka.\n\n"
+          "Services and tools:\n");
+  for (size_t i = 0; i < sizeof services / sizeof *services; i++)
+    fprintf(out, "  %-34s %s\n", services[i].name, services[i].help);
+  fprintf(out, "\nAWS Batch commands (flags and JSON as `aws batch`):\n");
+  cmd_list_aws(out);
+  fprintf(out,
+          "\nCommon options: --brokers HOST:PORT (default: the stack `barge up` recorded in\n"
+          "$BARGE_HOME/stack, BARGE_HOME defaulting to ~/.barge), --topic-prefix P (barge.).\n"
+          "Exit status: 0 success, 1 runtime or service error, 2 bad usage or input.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
+  for (size_t i = 0; i < sizeof services / sizeof *services; i++)
+    if (!strcmp(argv[1], services[i].name)) return services[i].fn(argc - 1, argv + 1);
+  int rc = cmd_aws(argc - 1, argv + 1);
+  if (rc != -1) return rc;
+  fprintf(stderr, "barge: '%s' is not a barge command. See 'barge --help'.\n", argv[1]);
+  return 2;
+}

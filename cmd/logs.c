@@ -1,0 +1,76 @@
+/* logs.c: `barge logs JOB_ID [--attempt N]`: prints an attempt's stdout and stderr, which the
+ * agent wrote to <log dir>/<jobId>/<attempt>.log (the path travels in the job's record). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "opts.h"
+#include "stack.h"
+#include "views.h"
+
+int cmd_logs(int argc, char **argv) {
+  const char *brokers_flag = NULL, *pos[1];
+  long long attempt = 0;
+  int npos = 0;
+  const struct opt opts[] = {
+      {"attempt", "N", NULL, &attempt, NULL, "which attempt (default: the latest)"},
+      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
+  };
+  int r = opts_parse("logs", "JOB_ID [--attempt N]", argc, argv, opts, 2, pos, &npos, 1);
+  if (r) return r == 1 ? 0 : 2;
+  if (npos != 1) {
+    fprintf(stderr, "barge logs: give one job id (barge logs JOB_ID)\n");
+    return 2;
+  }
+  char brokers[1024], prefix[128], err[1024];
+  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
+    fprintf(stderr, "barge logs: %s\n", err);
+    return 2;
+  }
+  stack_prefix(NULL, prefix, sizeof prefix);
+  if (codec_init(err, sizeof err)) {
+    fprintf(stderr, "barge logs: %s\n", err);
+    return 1;
+  }
+  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-cli"};
+  json_t *jobs = NULL;
+  if (jobs_view_load(&bc, &jobs, err, sizeof err)) {
+    fprintf(stderr, "barge logs: %s\n", err);
+    json_decref(jobs);
+    return 1;
+  }
+  json_t *rec = json_object_get(jobs, pos[0]);
+  int rc = 0;
+  const char *lp = json_string_value(json_object_get(rec, "logPath"));
+  int last = (int)json_integer_value(json_object_get(rec, "attempt"));
+  if (!rec) {
+    fprintf(stderr, "barge logs: no job %s\n", pos[0]);
+    rc = 1;
+  } else if (!lp) {
+    fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0],
+            json_string_value(json_object_get(json_object_get(rec, "detail"), "status")));
+    rc = 1;
+  } else {
+    if (attempt <= 0) attempt = last;
+    if (attempt > last) {
+      fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", pos[0], last);
+      rc = 2;
+    } else {
+      /* <dir>/<job>/<n>.log: swap the attempt number */
+      char path[4096];
+      const char *slash = strrchr(lp, '/');
+      snprintf(path, sizeof path, "%.*s/%lld.log", (int)(slash ? slash - lp : 0), lp, attempt);
+      size_t len = 0;
+      char *text = read_file(path, &len);
+      if (!text) {
+        fprintf(stderr, "barge logs: cannot read %s (the log lives on the instance that ran the attempt)\n", path);
+        rc = 1;
+      } else {
+        fwrite(text, 1, len, stdout);
+        free(text);
+      }
+    }
+  }
+  json_decref(jobs);
+  return rc;
+}

@@ -1,0 +1,682 @@
+/* bus.c: the Kafka bus over librdkafka (see bus.h for the contract). */
+#include "bus.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The topic table of DESIGN.md section 2. Partition counts: job-keyed outputs are spread for
+ * scale-out; compacted tables and low-volume topics use fewer. barge.requests has one
+ * partition: the scheduler needs submissions in the order they were accepted so that a job
+ * depending on one submitted just before it finds it (sharding by scheduling domain is the
+ * plan beyond one scheduler, DESIGN.md section 7). */
+static const struct {
+  const char *base;
+  int partitions;
+  const char *cleanup;
+  enum barge_ev_type type;
+} topics[TOPIC__COUNT] = {
+    [TOPIC_REQUESTS] = {"requests", 1, "delete", BARGE_EV_JOB_REQUEST},
+    [TOPIC_CONFIG] = {"config", 1, "compact", BARGE_EV_CONFIG_RECORD},
+    [TOPIC_JOB_EVENTS] = {"job-events", 3, "delete", BARGE_EV_JOB_STATE_CHANGE},
+    [TOPIC_EXECUTIONS] = {"executions", 3, "delete", BARGE_EV_EXECUTION_REPORT},
+    [TOPIC_JOBS] = {"jobs", 3, "compact", BARGE_EV_JOB_RECORD},
+    [TOPIC_PLACEMENTS] = {"placements", 3, "delete", BARGE_EV_AGENT_COMMAND},
+    [TOPIC_CAPACITY] = {"capacity", 1, "compact", BARGE_EV_CAPACITY_DEMAND},
+    [TOPIC_INSTANCES] = {"instances", 1, "compact,delete", BARGE_EV_INSTANCE_EVENT},
+    [TOPIC_SCALING] = {"scaling", 1, "delete", BARGE_EV_SCALING_DECISION},
+    [TOPIC_USAGE] = {"usage", 1, "compact", BARGE_EV_USAGE_RECORD},
+    [TOPIC_DEAD_LETTER] = {"dead-letter", 1, "delete", BARGE_EV_DEAD_LETTER},
+};
+
+const char *bus_topic_base(enum bus_topic t) { return topics[t].base; }
+int bus_topic_partitions(enum bus_topic t) { return topics[t].partitions; }
+const char *bus_topic_cleanup(enum bus_topic t) { return topics[t].cleanup; }
+enum barge_ev_type bus_topic_type(enum bus_topic t) { return topics[t].type; }
+
+static const char *prefix_of(const struct bus_conf *conf) {
+  return conf && conf->prefix ? conf->prefix : "barge.";
+}
+
+void bus_topic_name(const struct bus_conf *conf, enum bus_topic t, char *out, size_t outlen) {
+  snprintf(out, outlen, "%s%s", prefix_of(conf), topics[t].base);
+}
+
+int bus_topic_by_name(const struct bus_conf *conf, const char *name) {
+  const char *pre = prefix_of(conf);
+  size_t pl = strlen(pre);
+  for (int i = 0; i < TOPIC__COUNT; i++) {
+    if (!strcmp(name, topics[i].base)) return i;
+    if (!strncmp(name, pre, pl) && !strcmp(name + pl, topics[i].base)) return i;
+  }
+  return -1;
+}
+
+json_t *bus_header(const char *source, const char *request_id, int64_t at_ms) {
+  char id[37];
+  uuid_v4(id);
+  return json_pack("{s:s, s:I, s:s, s:s}", "event_id", id, "event_time", (json_int_t)at_ms,
+                   "source", source ? source : "barge", "request_id",
+                   request_id ? request_id : "");
+}
+
+/* Applies brokers, client id and the extra properties. */
+static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t errlen) {
+  rd_kafka_conf_t *kc = rd_kafka_conf_new();
+  char errstr[512];
+  if (rd_kafka_conf_set(kc, "bootstrap.servers", conf->brokers, errstr, sizeof errstr) ||
+      rd_kafka_conf_set(kc, "client.id", conf->client_id ? conf->client_id : "barge", errstr,
+                        sizeof errstr) ||
+      rd_kafka_conf_set(kc, "log_level", "3", errstr, sizeof errstr)) {
+    snprintf(err, errlen, "kafka config: %s", errstr);
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+  }
+  if (conf->kafka_props && *conf->kafka_props) {
+    char *props = xstrdup(conf->kafka_props), *save = NULL;
+    for (char *kv = strtok_r(props, ",\n", &save); kv; kv = strtok_r(NULL, ",\n", &save)) {
+      char *eq = strchr(kv, '=');
+      if (!eq) continue;
+      *eq = 0;
+      if (rd_kafka_conf_set(kc, kv, eq + 1, errstr, sizeof errstr)) {
+        snprintf(err, errlen, "kafka property %s: %s", kv, errstr);
+        free(props);
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+      }
+    }
+    free(props);
+  }
+  return kc;
+}
+
+static int set(rd_kafka_conf_t *kc, const char *k, const char *v, char *err, size_t errlen) {
+  char errstr[512];
+  if (rd_kafka_conf_set(kc, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+    snprintf(err, errlen, "kafka config %s: %s", k, errstr);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---------------- admin ---------------- */
+
+int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
+  int rc = -1;
+  rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
+  if (!kc) return -1;
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
+  if (!rk) {
+    snprintf(err, errlen, "kafka: %s", errstr);
+    return -1;
+  }
+  rd_kafka_NewTopic_t *nts[TOPIC__COUNT];
+  int n = 0;
+  for (int i = 0; i < TOPIC__COUNT; i++) {
+    char name[256];
+    bus_topic_name(conf, (enum bus_topic)i, name, sizeof name);
+    nts[n] = rd_kafka_NewTopic_new(name, topics[i].partitions, 1, errstr, sizeof errstr);
+    if (!nts[n]) {
+      snprintf(err, errlen, "topic %s: %s", name, errstr);
+      goto out;
+    }
+    if (rd_kafka_NewTopic_set_config(nts[n], "cleanup.policy", topics[i].cleanup) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      snprintf(err, errlen, "topic %s: cannot set cleanup.policy", name);
+      n++;
+      goto out;
+    }
+    n++;
+  }
+  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof errstr);
+  rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof errstr);
+  rd_kafka_CreateTopics(rk, nts, (size_t)n, opts, q);
+  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+  if (!ev) {
+    snprintf(err, errlen, "creating topics timed out: is Kafka reachable at %s?", conf->brokers);
+  } else if (rd_kafka_event_error(ev)) {
+    snprintf(err, errlen, "creating topics: %s", rd_kafka_event_error_string(ev));
+  } else {
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+    rc = 0;
+    for (size_t i = 0; i < cnt; i++) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+      if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        snprintf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(res[i]),
+                 rd_kafka_topic_result_error_string(res[i]));
+        rc = -1;
+        break;
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(q);
+out:
+  for (int i = 0; i < n; i++) rd_kafka_NewTopic_destroy(nts[i]);
+  rd_kafka_destroy(rk);
+  return rc;
+}
+
+/* ---------------- producer ---------------- */
+
+struct bus_producer {
+  rd_kafka_t *rk;
+  struct bus_conf conf;
+  char names[TOPIC__COUNT][256];
+  int transactional;
+  int in_txn;
+  /* delivery failures since the last flush */
+  int failures;
+  char first_failure[512];
+  struct buf enc;
+};
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  struct bus_producer *p = opaque;
+  if (m->err) {
+    if (!p->failures++)
+      snprintf(p->first_failure, sizeof p->first_failure, "delivery to %s failed: %s",
+               rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+  }
+}
+
+struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *transactional_id,
+                                      char *err, size_t errlen) {
+  rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
+  if (!kc) return NULL;
+  struct bus_producer *p = xcalloc(1, sizeof *p);
+  p->conf = *conf;
+  buf_init(&p->enc);
+  for (int i = 0; i < TOPIC__COUNT; i++)
+    bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
+  if (set(kc, "enable.idempotence", "true", err, errlen) ||
+      set(kc, "acks", "all", err, errlen) || set(kc, "linger.ms", "5", err, errlen) ||
+      set(kc, "message.timeout.ms", "60000", err, errlen) ||
+      (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
+      (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen))) {
+    rd_kafka_conf_destroy(kc);
+    free(p);
+    return NULL;
+  }
+  rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
+  rd_kafka_conf_set_opaque(kc, p);
+  char errstr[512];
+  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
+  if (!p->rk) {
+    snprintf(err, errlen, "kafka producer: %s", errstr);
+    free(p);
+    return NULL;
+  }
+  if (transactional_id) {
+    p->transactional = 1;
+    rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, 60000);
+    if (e) {
+      snprintf(err, errlen, "init transactions (%s): %s", transactional_id,
+               rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      bus_producer_free(p);
+      return NULL;
+    }
+  }
+  return p;
+}
+
+void bus_producer_free(struct bus_producer *p) {
+  if (!p) return;
+  if (p->rk) {
+    rd_kafka_flush(p->rk, 10000);
+    rd_kafka_destroy(p->rk);
+  }
+  buf_release(&p->enc);
+  free(p);
+}
+
+int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                    const void *value, size_t vlen, int32_t partition, char *err,
+                    size_t errlen) {
+  for (int tries = 0;; tries++) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(p->names[t]), RD_KAFKA_V_KEY(key, key ? keylen : 0),
+        RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_PARTITION(partition >= 0 ? partition : RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_END);
+    if (!e) return 0;
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tries < 600) {
+      rd_kafka_poll(p->rk, 100); /* backpressure: wait for deliveries */
+      continue;
+    }
+    snprintf(err, errlen, "produce to %s: %s", p->names[t], rd_kafka_err2str(e));
+    return -1;
+  }
+}
+
+int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
+                char *err, size_t errlen) {
+  size_t kl = key ? strlen(key) : 0;
+  if (!v) return bus_produce_raw(p, t, key, kl, NULL, 0, -1, err, errlen);
+  buf_reset(&p->enc);
+  char e2[512];
+  if (codec_encode(topics[t].type, v, &p->enc, e2, sizeof e2)) {
+    snprintf(err, errlen, "encoding %s for %s: %s", codec_type_name(topics[t].type), p->names[t],
+             e2);
+    return -1;
+  }
+  return bus_produce_raw(p, t, key, kl, p->enc.data, p->enc.len, -1, err, errlen);
+}
+
+int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) {
+  rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
+  if (e) {
+    snprintf(err, errlen, "flush: %s (%d messages not delivered)", rd_kafka_err2str(e),
+             rd_kafka_outq_len(p->rk));
+    return -1;
+  }
+  if (p->failures) {
+    snprintf(err, errlen, "%s", p->first_failure);
+    p->failures = 0;
+    return -1;
+  }
+  return 0;
+}
+
+void bus_producer_poll(struct bus_producer *p) { rd_kafka_poll(p->rk, 0); }
+
+/* ---------------- consumer ---------------- */
+
+struct bus_consumer {
+  rd_kafka_t *rk;
+  struct bus_conf conf;
+  char names[TOPIC__COUNT][256];
+  rd_kafka_topic_partition_list_t *marks;
+  int has_group;
+};
+
+struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
+                                      int read_committed, char *err, size_t errlen) {
+  rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
+  if (!kc) return NULL;
+  char anon[64];
+  if (!group_id) {
+    /* librdkafka's consumer wants a group id; an unused random one commits nothing. */
+    char hex[17];
+    random_hex(hex, 16);
+    snprintf(anon, sizeof anon, "barge-anon-%s", hex);
+  }
+  if (set(kc, "group.id", group_id ? group_id : anon, err, errlen) ||
+      set(kc, "enable.auto.commit", "false", err, errlen) ||
+      set(kc, "enable.auto.offset.store", "false", err, errlen) ||
+      set(kc, "enable.partition.eof", "true", err, errlen) ||
+      set(kc, "auto.offset.reset", "earliest", err, errlen) ||
+      set(kc, "fetch.wait.max.ms", "50", err, errlen) ||
+      set(kc, "isolation.level", read_committed ? "read_committed" : "read_uncommitted", err,
+          errlen)) {
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+  }
+  struct bus_consumer *c = xcalloc(1, sizeof *c);
+  c->conf = *conf;
+  c->has_group = group_id != NULL;
+  for (int i = 0; i < TOPIC__COUNT; i++)
+    bus_topic_name(conf, (enum bus_topic)i, c->names[i], sizeof c->names[i]);
+  char errstr[512];
+  c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof errstr);
+  if (!c->rk) {
+    snprintf(err, errlen, "kafka consumer: %s", errstr);
+    free(c);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(c->rk);
+  c->marks = rd_kafka_topic_partition_list_new(16);
+  return c;
+}
+
+void bus_consumer_free(struct bus_consumer *c) {
+  if (!c) return;
+  rd_kafka_consumer_close(c->rk);
+  rd_kafka_destroy(c->rk);
+  rd_kafka_topic_partition_list_destroy(c->marks);
+  free(c);
+}
+
+int bus_subscribe(struct bus_consumer *c, const enum bus_topic *ts, int n, char *err,
+                  size_t errlen) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
+  for (int i = 0; i < n; i++)
+    rd_kafka_topic_partition_list_add(l, c->names[ts[i]], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e) {
+    snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+    return -1;
+  }
+  return 0;
+}
+
+/* Partition count of a topic from broker metadata; -1 on error. */
+static int partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, c->names[t], NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  int n = -1;
+  for (int tries = 0; tries < 20; tries++) {
+    rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, rkt, &md, 10000);
+    if (e) {
+      snprintf(err, errlen, "metadata for %s: %s", c->names[t], rd_kafka_err2str(e));
+      break;
+    }
+    if (md->topic_cnt == 1 && !md->topics[0].err) {
+      n = md->topics[0].partition_cnt;
+      rd_kafka_metadata_destroy(md);
+      break;
+    }
+    snprintf(err, errlen, "topic %s: %s (run `barge up` or `barge init` to create topics)",
+             c->names[t], md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "missing");
+    rd_kafka_metadata_destroy(md);
+    usleep(250000);
+  }
+  rd_kafka_topic_destroy(rkt);
+  return n;
+}
+
+int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
+                   char *err, size_t errlen) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+  int rc = -1;
+  for (int i = 0; i < n; i++) {
+    int pc = partition_count(c, ts[i], err, errlen);
+    if (pc < 0) goto out;
+    for (int p = 0; p < pc; p++) rd_kafka_topic_partition_list_add(l, c->names[ts[i]], p);
+  }
+  if (c->has_group) {
+    rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, l, 30000);
+    if (e) {
+      snprintf(err, errlen, "reading committed offsets: %s", rd_kafka_err2str(e));
+      goto out;
+    }
+  }
+  for (int i = 0; i < l->cnt; i++) {
+    if (!c->has_group || l->elems[i].offset < 0) {
+      int64_t lo = 0, hi = 0;
+      if (from_beginning) {
+        l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+      } else if (!rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic,
+                                                   l->elems[i].partition, &lo, &hi, 10000)) {
+        /* an explicit position now, so nothing written after this call is missed */
+        l->elems[i].offset = hi;
+      } else {
+        l->elems[i].offset = RD_KAFKA_OFFSET_END;
+      }
+    }
+    l->elems[i].err = 0;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
+  if (e) {
+    snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
+    goto out;
+  }
+  rc = 0;
+out:
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
+}
+
+int bus_read_table(struct bus_consumer *c, enum bus_topic t,
+                   void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                   size_t errlen) {
+  int pc = partition_count(c, t, err, errlen);
+  if (pc < 0) return -1;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(pc);
+  int pending = 0;
+  char *done = xcalloc((size_t)pc, 1);
+  for (int p = 0; p < pc; p++) {
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* a topic created a moment ago may not have a leader yet: retry for a while */
+    for (int tries = 0; tries < 60; tries++) {
+      e = rd_kafka_query_watermark_offsets(c->rk, c->names[t], p, &lo, &hi, 10000);
+      if (!e) break;
+      usleep(250000);
+    }
+    if (e) {
+      snprintf(err, errlen, "watermarks of %s[%d]: %s", c->names[t], p, rd_kafka_err2str(e));
+      free(done);
+      rd_kafka_topic_partition_list_destroy(l);
+      return -1;
+    }
+    if (hi > lo) {
+      rd_kafka_topic_partition_list_add(l, c->names[t], p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+      pending++;
+    } else {
+      done[p] = 1;
+    }
+  }
+  int rc = 0;
+  if (pending) {
+    rd_kafka_assign(c->rk, l);
+    int64_t deadline = mono_ms() + 120000;
+    while (pending > 0) {
+      if (mono_ms() > deadline) {
+        snprintf(err, errlen, "reading %s timed out", c->names[t]);
+        rc = -1;
+        break;
+      }
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 200);
+      if (!m) continue;
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (m->partition >= 0 && m->partition < pc && !done[m->partition]) {
+          done[m->partition] = 1;
+          pending--;
+        }
+      } else if (!m->err) {
+        struct bus_msg bm = {.topic = t,
+                             .partition = m->partition,
+                             .offset = m->offset,
+                             .key = m->key,
+                             .keylen = m->key_len,
+                             .value = m->payload,
+                             .len = m->len};
+        bm.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        cb(ctx, &bm);
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(c->rk, NULL);
+  }
+  free(done);
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
+}
+
+int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *bm, char *err,
+             size_t errlen) {
+  rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+  if (!m) return 0;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    memset(bm, 0, sizeof *bm);
+    const char *tn = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+    for (int i = 0; i < TOPIC__COUNT; i++)
+      if (!strcmp(tn, c->names[i])) bm->topic = (enum bus_topic)i;
+    bm->partition = m->partition;
+    bm->offset = m->offset;
+    rd_kafka_message_destroy(m);
+    return 2;
+  }
+  if (m->err) {
+    int fatal = m->err == RD_KAFKA_RESP_ERR__FATAL;
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      log_debug("consumer: %s", rd_kafka_message_errstr(m));
+    if (fatal) snprintf(err, errlen, "consumer: %s", rd_kafka_message_errstr(m));
+    rd_kafka_message_destroy(m);
+    return fatal ? -1 : 0;
+  }
+  int t = -1;
+  const char *name = rd_kafka_topic_name(m->rkt);
+  for (int i = 0; i < TOPIC__COUNT; i++)
+    if (!strcmp(name, c->names[i])) t = i;
+  memset(bm, 0, sizeof *bm);
+  bm->topic = (enum bus_topic)(t < 0 ? 0 : t);
+  bm->partition = m->partition;
+  bm->offset = m->offset;
+  bm->timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+  bm->key = m->key;
+  bm->keylen = m->key_len;
+  bm->value = m->payload;
+  bm->len = m->len;
+  bm->opaque_ = m;
+  return 1;
+}
+
+void bus_msg_release(struct bus_msg *m) {
+  if (m && m->opaque_) rd_kafka_message_destroy(m->opaque_);
+  if (m) m->opaque_ = NULL;
+}
+
+void bus_mark(struct bus_consumer *c, const struct bus_msg *m) {
+  const char *name = c->names[m->topic];
+  rd_kafka_topic_partition_t *tp =
+      rd_kafka_topic_partition_list_find(c->marks, name, m->partition);
+  if (!tp) tp = rd_kafka_topic_partition_list_add(c->marks, name, m->partition);
+  tp->offset = m->offset + 1;
+}
+
+int bus_commit(struct bus_consumer *c, char *err, size_t errlen) {
+  if (c->marks->cnt == 0) return 0;
+  rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, c->marks, 0);
+  if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    snprintf(err, errlen, "commit: %s", rd_kafka_err2str(e));
+    return -1;
+  }
+  rd_kafka_topic_partition_list_destroy(c->marks);
+  c->marks = rd_kafka_topic_partition_list_new(16);
+  return 0;
+}
+
+int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
+                   int64_t *hi) {
+  return rd_kafka_query_watermark_offsets(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
+}
+
+/* ---------------- transactions ---------------- */
+
+int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) {
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
+  if (e) {
+    snprintf(err, errlen, "begin transaction: %s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return -1;
+  }
+  p->in_txn = 1;
+  return 0;
+}
+
+int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, size_t errlen) {
+  rd_kafka_error_t *e = NULL;
+  p->in_txn = 0;
+  if (c && c->marks->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->rk);
+    e = rd_kafka_send_offsets_to_transaction(p->rk, c->marks, md, 30000);
+    rd_kafka_consumer_group_metadata_destroy(md);
+    if (e) goto fail;
+  }
+  e = rd_kafka_commit_transaction(p->rk, 60000);
+  if (e) goto fail;
+  if (c) {
+    rd_kafka_topic_partition_list_destroy(c->marks);
+    c->marks = rd_kafka_topic_partition_list_new(16);
+  }
+  p->failures = 0;
+  return 0;
+fail:
+  snprintf(err, errlen, "transaction: %s", rd_kafka_error_string(e));
+  if (rd_kafka_error_txn_requires_abort(e)) {
+    rd_kafka_error_t *a = rd_kafka_abort_transaction(p->rk, 30000);
+    if (a) rd_kafka_error_destroy(a);
+  }
+  rd_kafka_error_destroy(e);
+  return -1;
+}
+
+/* ---------------- dead letters and decoding ---------------- */
+
+int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
+                    const char *reason, char *err, size_t errlen) {
+  char src[256];
+  snprintf(src, sizeof src, "%s", consumer ? consumer : "barge");
+  json_t *dl = json_object();
+  json_object_set_new(dl, "header", bus_header(src, "", now_ms()));
+  json_object_set_new(dl, "topic", json_string(p->names[m->topic]));
+  json_object_set_new(dl, "partition", json_integer(m->partition));
+  json_object_set_new(dl, "offset", json_integer(m->offset));
+  json_object_set_new(dl, "consumer", json_string(src));
+  json_object_set_new(dl, "error", json_string(reason));
+  if (m->value) {
+    /* bytes travel as base64 in Barge's JSON convention */
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *s = m->value;
+    struct buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < m->len; i += 3) {
+      unsigned v = (unsigned)s[i] << 16;
+      if (i + 1 < m->len) v |= (unsigned)s[i + 1] << 8;
+      if (i + 2 < m->len) v |= s[i + 2];
+      char q[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63],
+                   i + 1 < m->len ? tbl[(v >> 6) & 63] : '=', i + 2 < m->len ? tbl[v & 63] : '='};
+      buf_append(&b, q, 4);
+    }
+    json_object_set_new(dl, "payload", json_string(b.data ? (char *)b.data : ""));
+    buf_release(&b);
+  }
+  char key[512];
+  size_t kl = m->keylen < sizeof key - 1 ? m->keylen : sizeof key - 1;
+  if (m->key) memcpy(key, m->key, kl);
+  key[kl] = 0;
+  int rc = bus_produce(p, TOPIC_DEAD_LETTER, m->key ? key : NULL, dl, err, errlen);
+  json_decref(dl);
+  log_warn("dead-lettered %s[%d]@%lld: %s", p->names[m->topic], (int)m->partition,
+           (long long)m->offset, reason);
+  return rc;
+}
+
+/* Removes null members, recursively: in Barge's JSON an absent optional member and a null one
+ * mean the same, and AWS shapes omit unknown values rather than sending null. */
+static void strip_nulls(json_t *v) {
+  if (json_is_object(v)) {
+    const char *k;
+    json_t *x;
+    void *tmp;
+    json_object_foreach_safe(v, tmp, k, x) {
+      if (json_is_null(x)) json_object_del(v, k);
+      else strip_nulls(x);
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) strip_nulls(x);
+  }
+}
+
+int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, char *err,
+               size_t errlen) {
+  *out = NULL;
+  if (!m->value) {
+    snprintf(err, errlen, "tombstone");
+    return -1;
+  }
+  if (codec_decode(m->value, m->len, type, out, err, errlen)) return -1;
+  strip_nulls(*out);
+  if (*type != topics[m->topic].type) {
+    snprintf(err, errlen, "a %s event on topic %s, which carries %s", codec_type_name(*type),
+             topics[m->topic].base, codec_type_name(topics[m->topic].type));
+    json_decref(*out);
+    *out = NULL;
+    return -1;
+  }
+  return 0;
+}

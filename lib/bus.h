@@ -1,0 +1,145 @@
+/* bus.h: Barge's Kafka bus, the only code that includes rdkafka.h.
+ *
+ * - Topics (DESIGN.md section 2) carry a configurable prefix and are created through the Admin
+ *   API with explicit partition counts and cleanup policies (bus_ensure_topics).
+ * - Producers are idempotent (enable.idempotence, acks=all) and every delivery report is
+ *   checked: bus_flush fails if any message since the last flush was not durably written.
+ *   A producer given a transactional id runs read-process-write transactions together with a
+ *   consumer (bus_txn_*): the consumed offsets and the produced events commit together.
+ * - Consumers never auto-commit: a service commits only after the effect (bus_commit, or the
+ *   offsets inside a transaction).
+ * - Undecodable records are dead-lettered by bus_dead_letter and the consumer goes on.
+ *
+ * Threads: one bus_producer or bus_consumer per thread; they are not shared. */
+#ifndef BARGE_BUS_H
+#define BARGE_BUS_H
+#include <jansson.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "util.h"
+
+enum bus_topic {
+  TOPIC_REQUESTS,
+  TOPIC_CONFIG,
+  TOPIC_JOB_EVENTS,
+  TOPIC_EXECUTIONS,
+  TOPIC_JOBS,
+  TOPIC_PLACEMENTS,
+  TOPIC_CAPACITY,
+  TOPIC_INSTANCES,
+  TOPIC_SCALING,
+  TOPIC_USAGE,
+  TOPIC_DEAD_LETTER,
+  TOPIC__COUNT
+};
+
+/* How to reach Kafka. brokers: a bootstrap list; prefix: topic name prefix ("barge.");
+ * kafka_props: extra librdkafka properties "k=v" separated by newlines or commas (TLS, SASL),
+ * may be NULL. */
+struct bus_conf {
+  const char *brokers;
+  const char *prefix;
+  const char *kafka_props;
+  const char *client_id;
+};
+
+/* Topic base name ("requests"), its full name under a prefix, its partition count and cleanup
+ * policy, and the event type its values carry. */
+const char *bus_topic_base(enum bus_topic t);
+void bus_topic_name(const struct bus_conf *conf, enum bus_topic t, char *out, size_t outlen);
+int bus_topic_partitions(enum bus_topic t);
+const char *bus_topic_cleanup(enum bus_topic t);
+enum barge_ev_type bus_topic_type(enum bus_topic t);
+/* Finds a topic by base name ("job-events") or full name under conf's prefix; -1 if none. */
+int bus_topic_by_name(const struct bus_conf *conf, const char *name);
+
+/* Creates every Barge topic that does not exist yet (Admin API), waiting for the result.
+ * Existing topics are left as they are. 0 on success. */
+int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) BARGE_WUR;
+
+/* Fills a header object {event_id, event_time, source, request_id} for a new event. */
+json_t *bus_header(const char *source, const char *request_id, int64_t at_ms);
+
+/* ---- producer ---- */
+struct bus_producer;
+/* transactional_id NULL: an idempotent producer. Otherwise transactions are initialised
+ * (fencing any older producer with the same id). */
+struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *transactional_id,
+                                      char *err, size_t errlen);
+void bus_producer_free(struct bus_producer *p);
+/* Queues raw bytes (copied). Partition: by key hash, or `partition` when >= 0. */
+int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                    const void *value, size_t vlen, int32_t partition, char *err,
+                    size_t errlen) BARGE_WUR;
+/* Encodes v (borrowed) with the topic's event type and queues it. value NULL = a tombstone. */
+int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
+                char *err, size_t errlen) BARGE_WUR;
+/* Waits until every queued message is delivered or failed; non-zero (with the first failure
+ * in err) if any failed since the last flush. */
+int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
+/* Serves delivery reports without blocking. */
+void bus_producer_poll(struct bus_producer *p);
+
+/* ---- consumer ---- */
+struct bus_consumer;
+struct bus_msg {
+  enum bus_topic topic;
+  int32_t partition;
+  int64_t offset;
+  int64_t timestamp_ms;
+  const char *key; /* not NUL-terminated */
+  size_t keylen;
+  const void *value; /* NULL for a tombstone */
+  size_t len;
+  void *opaque_; /* the librdkafka message, freed by bus_msg_release */
+};
+/* group_id may be NULL (no group: offsets are not committed). read_committed selects
+ * isolation.level. The consumer starts with no assignment. */
+struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
+                                      int read_committed, char *err, size_t errlen);
+void bus_consumer_free(struct bus_consumer *c);
+/* Subscribes (group rebalancing) to the given topics. */
+int bus_subscribe(struct bus_consumer *c, const enum bus_topic *topics, int n, char *err,
+                  size_t errlen) BARGE_WUR;
+/* Assigns every partition of the given topics, starting at the group's committed offsets, or
+ * when none is committed at the beginning (from_beginning) or at the current end, read as
+ * explicit offsets now so that nothing written after the call is missed. */
+int bus_assign_all(struct bus_consumer *c, const enum bus_topic *topics, int n,
+                   int from_beginning, char *err, size_t errlen) BARGE_WUR;
+/* Assigns every partition of one topic from the beginning and reads to the current end,
+ * calling cb for every message; then leaves the consumer unassigned. For rebuilding state from
+ * compacted topics at start-up. */
+int bus_read_table(struct bus_consumer *c, enum bus_topic t,
+                   void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                   size_t errlen) BARGE_WUR;
+/* Polls one message. Returns 1 with *m filled (release with bus_msg_release), 0 on timeout,
+ * 2 when a partition reached its end (m->topic and m->partition say which; nothing to
+ * release), -1 on a fatal consumer error (in err). Transient errors are absorbed. */
+int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *m, char *err, size_t errlen);
+void bus_msg_release(struct bus_msg *m);
+/* Records that m has been fully handled: its offset+1 becomes the position to commit. */
+void bus_mark(struct bus_consumer *c, const struct bus_msg *m);
+/* Commits marked positions synchronously (non-transactional consumers). */
+int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
+/* Low and high watermarks of a partition. */
+int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
+                   int64_t *hi) BARGE_WUR;
+
+/* ---- transactions (read-process-write) ---- */
+int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;
+/* Sends the consumer's marked positions with the transaction and commits it. On an abortable
+ * error the transaction is aborted and the consumer rewound to its last committed positions;
+ * returns 1 then (the caller re-processes), -1 on a fatal error (the caller exits). */
+int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, size_t errlen);
+
+/* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
+ * open). */
+int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
+                    const char *reason, char *err, size_t errlen) BARGE_WUR;
+
+/* Decodes m's value. 0 with *type and *out (owned) on success; else the reason in err. */
+int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, char *err,
+               size_t errlen) BARGE_WUR;
+
+#endif

@@ -1,0 +1,1372 @@
+/* codec.c: Barge's event codec (see codec.h for the contract and the JSON convention).
+ *
+ * Avro C parses and validates every embedded schema at codec_init, so a malformed schema stops
+ * the process at startup. The binary encoding itself is done here, walking a small schema tree
+ * built from the same JSON: it gives direct access to field defaults (which Avro C's schema API
+ * does not expose), maps straight between jansson and bytes without an intermediate
+ * avro_value_t, and lets the decoder bound every length by the bytes actually left, so corrupt
+ * or hostile input yields an error, never a huge allocation or a crash. codec_init also converts
+ * every field default to Barge's JSON convention and encodes it once, so a bad default fails at
+ * startup too. Values nest at most MAX_DEPTH deep in both directions, so whatever encodes decodes.
+ *
+ * Threads: the schema tree, canonical forms and fingerprints are written once by codec_init and
+ * only read afterwards; registry ids are atomics. Encoding and decoding keep their state on the
+ * caller's stack, so every call is reentrant. */
+#include "codec.h"
+
+#include <avro.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 64                  /* nesting of values, encoding and decoding alike */
+#define MAX_ZERO_SIZE_ITEMS (1 << 16) /* items of a type that can encode to zero bytes */
+
+enum kind {
+  K_NULL, K_BOOLEAN, K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_BYTES, K_STRING,
+  K_RECORD, K_ENUM, K_ARRAY, K_MAP, K_UNION, K_FIXED
+};
+
+static const char *const kind_names[] = {"null",  "boolean", "int",    "long",  "float",
+                                         "double", "bytes",  "string", "record", "enum",
+                                         "array", "map",     "union",  "fixed"};
+
+struct node;
+
+struct field {
+  char *name;
+  struct node *type;
+  json_t *avro_default; /* as written in the schema, or NULL */
+  json_t *dflt;         /* the same in Barge's JSON convention */
+};
+
+struct node {
+  enum kind kind;
+  char *full_name;        /* record, enum, fixed */
+  const char *short_name; /* points into full_name */
+  struct field *fields;   /* record */
+  size_t nfields;
+  char **symbols; /* enum */
+  size_t nsymbols;
+  struct node *child;     /* array items, map values */
+  struct node **branches; /* union */
+  size_t nbranches;
+  int null_branch;     /* union: index of the null branch or -1 */
+  int nullable_pair;   /* union: exactly null and one other type, value written plainly */
+  size_t size;         /* fixed */
+  size_t min_size;     /* fewest bytes a value of this type can encode to */
+  int min_state;       /* 0 not computed, 1 in progress, 2 done */
+  unsigned canon_mark; /* canonical form: last emission that wrote this definition */
+};
+
+struct type_info {
+  struct node *root;
+  char *canonical;
+  uint64_t fp;
+  _Atomic int32_t id;
+};
+
+static struct type_info types[BARGE_EV__COUNT];
+static int initialized;
+
+/* ---- small helpers ---- */
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) BARGE_PRINTF(3, 4);
+static void seterr(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || !errlen) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* The dotted location of the value being worked on, for error messages. */
+struct path {
+  char s[256];
+  size_t len;
+  int depth; /* nesting of the value being worked on; the same limit both ways */
+};
+
+static size_t path_push(struct path *p, const char *seg, size_t seglen) {
+  size_t old = p->len;
+  size_t need = (old ? 1 : 0) + seglen;
+  if (old + need + 1 > sizeof p->s) {
+    /* Too deep to spell out; mark the cut and keep going. */
+    if (old + 4 < sizeof p->s && (old < 3 || strcmp(p->s + old - 3, "...") != 0)) {
+      memcpy(p->s + old, "...", 4);
+      p->len = old + 3;
+    }
+    return old;
+  }
+  if (old) p->s[p->len++] = '.';
+  memcpy(p->s + p->len, seg, seglen);
+  p->len += seglen;
+  p->s[p->len] = 0;
+  return old;
+}
+
+static size_t path_index(struct path *p, size_t i) {
+  size_t old = p->len;
+  int n = snprintf(p->s + old, sizeof p->s - old, "[%zu]", i);
+  if (n < 0 || (size_t)n >= sizeof p->s - old) {
+    p->s[old] = 0;
+    return old;
+  }
+  p->len += (size_t)n;
+  return old;
+}
+
+static void path_pop(struct path *p, size_t old) {
+  p->len = old;
+  p->s[old] = 0;
+}
+
+/* Formats "path: message" (just the message at the top level). */
+static void perr(char *err, size_t errlen, const struct path *p, const char *fmt, ...)
+    BARGE_PRINTF(4, 5);
+static void perr(char *err, size_t errlen, const struct path *p, const char *fmt, ...) {
+  if (!err || !errlen) return;
+  char msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (p->len)
+    snprintf(err, errlen, "%s: %s", p->s, msg);
+  else
+    snprintf(err, errlen, "%s", msg);
+}
+
+/* ---- base64 (RFC 4648, standard alphabet, padded) ---- */
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static char *b64_encode(const unsigned char *in, size_t n, size_t *outlen) {
+  char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+  size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    *o++ = b64chars[v >> 18];
+    *o++ = b64chars[(v >> 12) & 63];
+    *o++ = b64chars[(v >> 6) & 63];
+    *o++ = b64chars[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+    *o++ = b64chars[v >> 18];
+    *o++ = b64chars[(v >> 12) & 63];
+    *o++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  *o = 0;
+  *outlen = (size_t)(o - out);
+  return out;
+}
+
+static int b64_val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+/* Decodes into a new buffer; NULL when s is not valid padded base64. */
+static unsigned char *b64_decode(const char *s, size_t n, size_t *outlen) {
+  if (n % 4) return NULL;
+  unsigned char *out = xmalloc(n / 4 * 3 + 1), *o = out;
+  for (size_t i = 0; i < n; i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int j = 0; j < 4; j++) {
+      unsigned char c = (unsigned char)s[i + j];
+      if (c == '=' && i + 4 == n && j >= 2) {
+        v[j] = 0;
+        pad++;
+        continue;
+      }
+      v[j] = b64_val(c);
+      if (v[j] < 0 || pad) {
+        free(out);
+        return NULL;
+      }
+    }
+    uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    *o++ = (unsigned char)(x >> 16);
+    if (pad < 2) *o++ = (unsigned char)(x >> 8);
+    if (pad < 1) *o++ = (unsigned char)x;
+  }
+  *outlen = (size_t)(o - out);
+  return out;
+}
+
+/* ---- CRC-64-AVRO ---- */
+
+#define CRC64_EMPTY 0xc15d213aa4d7a795ULL
+
+static uint64_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void) {
+  for (int i = 0; i < 256; i++) {
+    uint64_t fp = (uint64_t)i;
+    for (int j = 0; j < 8; j++) fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1));
+    crc_table[i] = fp;
+  }
+}
+
+uint64_t codec_crc64_avro(const void *data, size_t len) {
+  pthread_once(&crc_once, crc_init);
+  const unsigned char *p = data;
+  uint64_t fp = CRC64_EMPTY;
+  for (size_t i = 0; i < len; i++) fp = (fp >> 8) ^ crc_table[(fp ^ p[i]) & 0xff];
+  return fp;
+}
+
+/* ---- schema tree ---- */
+
+struct names {
+  struct node **v;
+  size_t n, cap;
+};
+
+static struct node *names_find(const struct names *nm, const char *full) {
+  for (size_t i = 0; i < nm->n; i++)
+    if (strcmp(nm->v[i]->full_name, full) == 0) return nm->v[i];
+  return NULL;
+}
+
+static void names_add(struct names *nm, struct node *n) {
+  if (nm->n == nm->cap) {
+    nm->cap = nm->cap ? 2 * nm->cap : 16;
+    nm->v = xrealloc(nm->v, nm->cap * sizeof *nm->v);
+  }
+  nm->v[nm->n++] = n;
+}
+
+static struct node *node_new(enum kind k) {
+  struct node *n = xcalloc(1, sizeof *n);
+  n->kind = k;
+  n->null_branch = -1;
+  return n;
+}
+
+static int primitive_kind(const char *s) {
+  for (int k = K_NULL; k <= K_STRING; k++)
+    if (strcmp(s, kind_names[k]) == 0) return k;
+  return -1;
+}
+
+static char *full_name_of(const char *name, const char *ns) {
+  if (strchr(name, '.') || !ns || !*ns) return xstrdup(name);
+  size_t a = strlen(ns), b = strlen(name);
+  char *s = xmalloc(a + b + 2);
+  memcpy(s, ns, a);
+  s[a] = '.';
+  memcpy(s + a + 1, name, b + 1);
+  return s;
+}
+
+static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth, char *err,
+                          size_t errlen);
+static const char *branch_name(const struct node *b);
+
+static struct node *parse_named(json_t *s, const char *t, const char *ns, struct names *nm,
+                                int depth, char *err, size_t errlen) {
+  const char *name = json_string_value(json_object_get(s, "name"));
+  if (!name) {
+    seterr(err, errlen, "a %s without a name", t);
+    return NULL;
+  }
+  json_t *nsj = json_object_get(s, "namespace");
+  const char *own_ns = json_is_string(nsj) ? json_string_value(nsj) : ns;
+  char *full = full_name_of(name, own_ns);
+  if (names_find(nm, full)) {
+    seterr(err, errlen, "type %s defined twice", full);
+    free(full);
+    return NULL;
+  }
+  enum kind k = strcmp(t, "record") == 0 ? K_RECORD : strcmp(t, "enum") == 0 ? K_ENUM : K_FIXED;
+  struct node *n = node_new(k);
+  n->full_name = full;
+  const char *dot = strrchr(full, '.');
+  n->short_name = dot ? dot + 1 : full;
+  names_add(nm, n); /* before the fields: a record may refer to itself */
+  /* The namespace for names inside this definition is the one of its full name. */
+  char *inner_ns = xstrdup(full);
+  char *idot = strrchr(inner_ns, '.');
+  if (idot)
+    *idot = 0;
+  else
+    inner_ns[0] = 0;
+  int ok = 1;
+  if (k == K_RECORD) {
+    json_t *fields = json_object_get(s, "fields");
+    n->nfields = json_array_size(fields);
+    n->fields = xcalloc(n->nfields ? n->nfields : 1, sizeof *n->fields);
+    for (size_t i = 0; i < n->nfields && ok; i++) {
+      json_t *f = json_array_get(fields, i);
+      const char *fname = json_string_value(json_object_get(f, "name"));
+      if (!fname) {
+        seterr(err, errlen, "%s: field %zu has no name", full, i);
+        ok = 0;
+        break;
+      }
+      n->fields[i].name = xstrdup(fname);
+      n->fields[i].type = parse(json_object_get(f, "type"), inner_ns, nm, depth + 1, err, errlen);
+      if (!n->fields[i].type) ok = 0;
+      json_t *d = json_object_get(f, "default");
+      if (d) n->fields[i].avro_default = json_incref(d);
+    }
+  } else if (k == K_ENUM) {
+    json_t *syms = json_object_get(s, "symbols");
+    n->nsymbols = json_array_size(syms);
+    n->symbols = xcalloc(n->nsymbols ? n->nsymbols : 1, sizeof *n->symbols);
+    for (size_t i = 0; i < n->nsymbols; i++) {
+      const char *sym = json_string_value(json_array_get(syms, i));
+      if (!sym) {
+        seterr(err, errlen, "%s: symbol %zu is not a string", full, i);
+        ok = 0;
+        break;
+      }
+      n->symbols[i] = xstrdup(sym);
+    }
+  } else {
+    json_t *size = json_object_get(s, "size");
+    if (!json_is_integer(size) || json_integer_value(size) < 0) {
+      seterr(err, errlen, "%s: fixed without a valid size", full);
+      ok = 0;
+    } else {
+      n->size = (size_t)json_integer_value(size);
+    }
+  }
+  free(inner_ns);
+  return ok ? n : NULL;
+}
+
+static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth, char *err,
+                          size_t errlen) {
+  if (depth > 200) {
+    seterr(err, errlen, "schema nested too deeply");
+    return NULL;
+  }
+  if (json_is_string(s)) {
+    const char *t = json_string_value(s);
+    int k = primitive_kind(t);
+    if (k >= 0) return node_new((enum kind)k);
+    char *full = full_name_of(t, ns);
+    struct node *n = names_find(nm, full);
+    if (!n && !strchr(t, '.')) n = names_find(nm, t);
+    if (!n) seterr(err, errlen, "unknown type %s", full);
+    free(full);
+    return n;
+  }
+  if (json_is_array(s)) {
+    struct node *n = node_new(K_UNION);
+    n->nbranches = json_array_size(s);
+    n->branches = xcalloc(n->nbranches ? n->nbranches : 1, sizeof *n->branches);
+    for (size_t i = 0; i < n->nbranches; i++) {
+      n->branches[i] = parse(json_array_get(s, i), ns, nm, depth + 1, err, errlen);
+      if (!n->branches[i]) return NULL;
+      if (n->branches[i]->kind == K_NULL) n->null_branch = (int)i;
+      /* Barge's JSON convention keys a union value by the branch's short name. */
+      for (size_t j = 0; j < i; j++)
+        if (strcmp(branch_name(n->branches[j]), branch_name(n->branches[i])) == 0) {
+          seterr(err, errlen, "a union has two branches named %s", branch_name(n->branches[i]));
+          return NULL;
+        }
+    }
+    n->nullable_pair = n->nbranches == 2 && n->null_branch >= 0;
+    return n;
+  }
+  if (!json_is_object(s)) {
+    seterr(err, errlen, "a schema must be a string, an array or an object");
+    return NULL;
+  }
+  json_t *type = json_object_get(s, "type");
+  if (!json_is_string(type)) return parse(type, ns, nm, depth + 1, err, errlen);
+  const char *t = json_string_value(type);
+  int k = primitive_kind(t);
+  if (k >= 0) return node_new((enum kind)k); /* logical types are their underlying type */
+  if (strcmp(t, "record") == 0 || strcmp(t, "enum") == 0 || strcmp(t, "fixed") == 0)
+    return parse_named(s, t, ns, nm, depth, err, errlen);
+  if (strcmp(t, "array") == 0 || strcmp(t, "map") == 0) {
+    struct node *n = node_new(t[0] == 'a' ? K_ARRAY : K_MAP);
+    n->child = parse(json_object_get(s, t[0] == 'a' ? "items" : "values"), ns, nm, depth + 1, err,
+                     errlen);
+    return n->child ? n : NULL;
+  }
+  return parse(type, ns, nm, depth + 1, err, errlen); /* {"type": "barge.Foo"} */
+}
+
+static size_t min_size(struct node *n) {
+  if (n->min_state == 2) return n->min_size;
+  if (n->min_state == 1) return 0; /* recursion: an underestimate is safe */
+  n->min_state = 1;
+  size_t m = 0;
+  switch (n->kind) {
+  case K_NULL: m = 0; break;
+  case K_FLOAT: m = 4; break;
+  case K_DOUBLE: m = 8; break;
+  case K_FIXED: m = n->size; break;
+  case K_BOOLEAN: case K_INT: case K_LONG: case K_BYTES: case K_STRING: case K_ENUM:
+    m = 1;
+    break;
+  case K_ARRAY:
+  case K_MAP:
+    min_size(n->child); /* the decoder bounds item counts by it */
+    m = 1;
+    break;
+  case K_RECORD:
+    for (size_t i = 0; i < n->nfields; i++) m += min_size(n->fields[i].type);
+    break;
+  case K_UNION: {
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < n->nbranches; i++) {
+      size_t b = min_size(n->branches[i]);
+      if (b < best) best = b;
+    }
+    m = 1 + (best == SIZE_MAX ? 0 : best);
+    break;
+  }
+  }
+  n->min_size = m;
+  n->min_state = 2;
+  return m;
+}
+
+/* The key a union branch takes in Barge's JSON convention. */
+static const char *branch_name(const struct node *b) {
+  return b->full_name ? b->short_name : kind_names[b->kind];
+}
+
+/* ---- Parsing Canonical Form ---- */
+
+static void canon_str(struct buf *o, const char *s) {
+  buf_append(o, "\"", 1);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      buf_printf(o, "\\%c", *p);
+    else if (*p < 0x20)
+      buf_printf(o, "\\u%04x", *p);
+    else
+      buf_append(o, p, 1);
+  }
+  buf_append(o, "\"", 1);
+}
+
+static void canon(struct buf *o, struct node *n, unsigned mark) {
+  if (n->full_name) {
+    if (n->canon_mark == mark) {
+      canon_str(o, n->full_name);
+      return;
+    }
+    n->canon_mark = mark;
+  }
+  switch (n->kind) {
+  case K_NULL: case K_BOOLEAN: case K_INT: case K_LONG: case K_FLOAT: case K_DOUBLE: case K_BYTES:
+  case K_STRING:
+    canon_str(o, kind_names[n->kind]);
+    break;
+  case K_RECORD:
+    buf_append(o, "{\"name\":", 8);
+    canon_str(o, n->full_name);
+    buf_printf(o, ",\"type\":\"record\",\"fields\":[");
+    for (size_t i = 0; i < n->nfields; i++) {
+      buf_printf(o, "%s{\"name\":", i ? "," : "");
+      canon_str(o, n->fields[i].name);
+      buf_printf(o, ",\"type\":");
+      canon(o, n->fields[i].type, mark);
+      buf_append(o, "}", 1);
+    }
+    buf_append(o, "]}", 2);
+    break;
+  case K_ENUM:
+    buf_append(o, "{\"name\":", 8);
+    canon_str(o, n->full_name);
+    buf_printf(o, ",\"type\":\"enum\",\"symbols\":[");
+    for (size_t i = 0; i < n->nsymbols; i++) {
+      if (i) buf_append(o, ",", 1);
+      canon_str(o, n->symbols[i]);
+    }
+    buf_append(o, "]}", 2);
+    break;
+  case K_FIXED:
+    buf_append(o, "{\"name\":", 8);
+    canon_str(o, n->full_name);
+    buf_printf(o, ",\"type\":\"fixed\",\"size\":%zu}", n->size);
+    break;
+  case K_ARRAY:
+    buf_printf(o, "{\"type\":\"array\",\"items\":");
+    canon(o, n->child, mark);
+    buf_append(o, "}", 1);
+    break;
+  case K_MAP:
+    buf_printf(o, "{\"type\":\"map\",\"values\":");
+    canon(o, n->child, mark);
+    buf_append(o, "}", 1);
+    break;
+  case K_UNION:
+    buf_append(o, "[", 1);
+    for (size_t i = 0; i < n->nbranches; i++) {
+      if (i) buf_append(o, ",", 1);
+      canon(o, n->branches[i], mark);
+    }
+    buf_append(o, "]", 1);
+    break;
+  }
+}
+
+/* ---- encoding ---- */
+
+static void put_long(struct buf *o, int64_t v) {
+  uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+  unsigned char tmp[10];
+  size_t n = 0;
+  while (z > 0x7f) {
+    tmp[n++] = (unsigned char)((z & 0x7f) | 0x80);
+    z >>= 7;
+  }
+  tmp[n++] = (unsigned char)z;
+  buf_append(o, tmp, n);
+}
+
+static void put_bytes(struct buf *o, const void *p, size_t n) {
+  put_long(o, (int64_t)n);
+  buf_append(o, p, n);
+}
+
+static const char *json_kind(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: return "an object";
+  case JSON_ARRAY: return "an array";
+  case JSON_STRING: return "a string";
+  case JSON_INTEGER: return "an integer";
+  case JSON_REAL: return "a real";
+  case JSON_TRUE: case JSON_FALSE: return "a boolean";
+  case JSON_NULL: return "null";
+  }
+  return "?";
+}
+
+static int encode(const struct node *n, const json_t *v, struct buf *o, struct path *p, char *err,
+                  size_t errlen);
+
+static int encode_union(const struct node *n, const json_t *v, struct buf *o, struct path *p,
+                        char *err, size_t errlen) {
+  if (json_is_null(v) && n->null_branch >= 0) {
+    put_long(o, n->null_branch);
+    return 0;
+  }
+  if (n->nullable_pair) {
+    int other = 1 - n->null_branch;
+    put_long(o, other);
+    return encode(n->branches[other], v, o, p, err, errlen);
+  }
+  if (!json_is_object(v) || json_object_size(v) != 1) {
+    char names[160] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < n->nbranches && used < sizeof names; i++) {
+      int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                       branch_name(n->branches[i]));
+      if (w < 0) break;
+      used += (size_t)w;
+    }
+    perr(err, errlen, p, "expected a union {\"<branch>\": value} with one of %s, got %s", names,
+         json_kind(v));
+    return 1;
+  }
+  const char *key = json_object_iter_key(json_object_iter((json_t *)v));
+  for (size_t i = 0; i < n->nbranches; i++) {
+    const struct node *b = n->branches[i];
+    if (strcmp(key, branch_name(b)) == 0 || (b->full_name && strcmp(key, b->full_name) == 0)) {
+      put_long(o, (int64_t)i);
+      size_t old = path_push(p, branch_name(b), strlen(branch_name(b)));
+      int rc = encode(b, json_object_get(v, key), o, p, err, errlen);
+      path_pop(p, old);
+      return rc;
+    }
+  }
+  perr(err, errlen, p, "unknown union branch \"%s\"", key);
+  return 1;
+}
+
+static int encode_record(const struct node *n, const json_t *v, struct buf *o, struct path *p,
+                         char *err, size_t errlen) {
+  if (!json_is_object(v)) {
+    perr(err, errlen, p, "expected an object (record %s), got %s", n->full_name, json_kind(v));
+    return 1;
+  }
+  size_t known = 0;
+  for (size_t i = 0; i < n->nfields; i++) {
+    const struct field *f = &n->fields[i];
+    const json_t *fv = json_object_get(v, f->name);
+    size_t old = path_push(p, f->name, strlen(f->name));
+    int rc;
+    if (fv) {
+      known++;
+      rc = encode(f->type, fv, o, p, err, errlen);
+    } else if (f->dflt) {
+      rc = encode(f->type, f->dflt, o, p, err, errlen);
+    } else if (f->type->kind == K_UNION && f->type->null_branch >= 0) {
+      put_long(o, f->type->null_branch);
+      rc = 0;
+    } else {
+      perr(err, errlen, p, "missing field (no default)");
+      rc = 1;
+    }
+    path_pop(p, old);
+    if (rc) return rc;
+  }
+  if (known != json_object_size(v)) {
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+      size_t i = 0;
+      while (i < n->nfields && strcmp(n->fields[i].name, key) != 0) i++;
+      if (i == n->nfields) {
+        perr(err, errlen, p, "unknown field \"%s\" (record %s)", key, n->full_name);
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+static int encode_value(const struct node *n, const json_t *v, struct buf *o, struct path *p,
+                        char *err, size_t errlen);
+
+/* Values nest no deeper than the decoder accepts, so whatever encodes also decodes. */
+static int encode(const struct node *n, const json_t *v, struct buf *o, struct path *p, char *err,
+                  size_t errlen) {
+  if (p->depth >= MAX_DEPTH) {
+    perr(err, errlen, p, "values nested deeper than %d", MAX_DEPTH);
+    return 1;
+  }
+  p->depth++;
+  int rc = encode_value(n, v, o, p, err, errlen);
+  p->depth--;
+  return rc;
+}
+
+static int encode_value(const struct node *n, const json_t *v, struct buf *o, struct path *p,
+                        char *err, size_t errlen) {
+  switch (n->kind) {
+  case K_NULL:
+    if (!json_is_null(v)) goto mismatch;
+    return 0;
+  case K_BOOLEAN:
+    if (!json_is_boolean(v)) goto mismatch;
+    buf_append(o, json_is_true(v) ? "\1" : "\0", 1);
+    return 0;
+  case K_INT:
+    if (!json_is_integer(v)) goto mismatch;
+    if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX) {
+      perr(err, errlen, p, "%" JSON_INTEGER_FORMAT " is out of the int range",
+           json_integer_value(v));
+      return 1;
+    }
+    put_long(o, json_integer_value(v));
+    return 0;
+  case K_LONG:
+    if (!json_is_integer(v)) goto mismatch;
+    put_long(o, json_integer_value(v));
+    return 0;
+  case K_FLOAT: {
+    if (!json_is_number(v)) goto mismatch;
+    float f = (float)json_number_value(v);
+    if (!isfinite(f)) {
+      perr(err, errlen, p, "%g is out of the float range", json_number_value(v));
+      return 1;
+    }
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                          (unsigned char)(u >> 24)};
+    buf_append(o, b, 4);
+    return 0;
+  }
+  case K_DOUBLE: {
+    if (!json_is_number(v)) goto mismatch;
+    double d = json_number_value(v);
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(u >> (8 * i));
+    buf_append(o, b, 8);
+    return 0;
+  }
+  case K_STRING:
+    if (!json_is_string(v)) goto mismatch;
+    put_bytes(o, json_string_value(v), json_string_length(v));
+    return 0;
+  case K_BYTES:
+  case K_FIXED: {
+    if (!json_is_string(v)) goto mismatch;
+    size_t len;
+    unsigned char *raw = b64_decode(json_string_value(v), json_string_length(v), &len);
+    if (!raw) {
+      perr(err, errlen, p, "expected a base64 string");
+      return 1;
+    }
+    if (n->kind == K_FIXED && len != n->size) {
+      perr(err, errlen, p, "expected %zu bytes (fixed %s), got %zu", n->size, n->full_name, len);
+      free(raw);
+      return 1;
+    }
+    if (n->kind == K_BYTES)
+      put_bytes(o, raw, len);
+    else
+      buf_append(o, raw, len);
+    free(raw);
+    return 0;
+  }
+  case K_ENUM:
+    if (!json_is_string(v)) goto mismatch;
+    for (size_t i = 0; i < n->nsymbols; i++)
+      if (strcmp(n->symbols[i], json_string_value(v)) == 0) {
+        put_long(o, (int64_t)i);
+        return 0;
+      }
+    perr(err, errlen, p, "\"%s\" is not a symbol of enum %s", json_string_value(v), n->full_name);
+    return 1;
+  case K_ARRAY: {
+    if (!json_is_array(v)) goto mismatch;
+    size_t cnt = json_array_size(v);
+    if (n->child->min_size == 0 && cnt > MAX_ZERO_SIZE_ITEMS) {
+      perr(err, errlen, p, "more than %d items of a type that encodes to no bytes",
+           MAX_ZERO_SIZE_ITEMS);
+      return 1;
+    }
+    if (cnt) put_long(o, (int64_t)cnt);
+    for (size_t i = 0; i < cnt; i++) {
+      size_t old = path_index(p, i);
+      int rc = encode(n->child, json_array_get(v, i), o, p, err, errlen);
+      path_pop(p, old);
+      if (rc) return rc;
+    }
+    put_long(o, 0);
+    return 0;
+  }
+  case K_MAP: {
+    if (!json_is_object(v)) goto mismatch;
+    size_t cnt = json_object_size(v);
+    if (cnt) put_long(o, (int64_t)cnt);
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+      put_bytes(o, key, strlen(key));
+      size_t old = path_push(p, key, strlen(key));
+      int rc = encode(n->child, val, o, p, err, errlen);
+      path_pop(p, old);
+      if (rc) return rc;
+    }
+    put_long(o, 0);
+    return 0;
+  }
+  case K_RECORD:
+    return encode_record(n, v, o, p, err, errlen);
+  case K_UNION:
+    return encode_union(n, v, o, p, err, errlen);
+  }
+mismatch:
+  perr(err, errlen, p, "expected %s, got %s",
+       n->kind == K_BYTES || n->kind == K_FIXED ? "a base64 string"
+       : n->kind == K_MAP                        ? "an object (map)"
+       : n->kind == K_ENUM                       ? "a string (enum symbol)"
+                                                 : kind_names[n->kind],
+       json_kind(v));
+  return 1;
+}
+
+/* ---- decoding ---- */
+
+struct reader {
+  const unsigned char *p, *start, *end;
+};
+
+static int get_long(struct reader *r, int64_t *out, const struct path *p, char *err,
+                    size_t errlen) {
+  uint64_t z = 0;
+  for (int shift = 0; shift < 70; shift += 7) {
+    if (r->p >= r->end) {
+      perr(err, errlen, p, "truncated input (offset %zu)", (size_t)(r->p - r->start));
+      return 1;
+    }
+    unsigned char b = *r->p++;
+    if (shift == 63 && (b & 0x7e)) break; /* more than 64 bits */
+    z |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+      return 0;
+    }
+  }
+  perr(err, errlen, p, "corrupt varint (offset %zu)", (size_t)(r->p - r->start));
+  return 1;
+}
+
+static int get_len(struct reader *r, size_t *out, const struct path *p, char *err,
+                   size_t errlen) {
+  int64_t len;
+  if (get_long(r, &len, p, err, errlen)) return 1;
+  if (len < 0 || (uint64_t)len > (uint64_t)(r->end - r->p)) {
+    perr(err, errlen, p, "length %" PRId64 " exceeds the %zu bytes left (offset %zu)", len,
+         (size_t)(r->end - r->p), (size_t)(r->p - r->start));
+    return 1;
+  }
+  *out = (size_t)len;
+  return 0;
+}
+
+static json_t *decode(const struct node *n, struct reader *r, struct path *p, char *err,
+                      size_t errlen);
+
+/* Array and map blocks: a count, negative when followed by the block's byte size. Counts are
+ * bounded by what the remaining input can hold. */
+static int get_block_count(const struct node *n, struct reader *r, size_t total, size_t *out,
+                           const struct path *p, char *err, size_t errlen) {
+  int64_t cnt;
+  if (get_long(r, &cnt, p, err, errlen)) return 1;
+  if (cnt < 0) {
+    if (cnt == INT64_MIN) {
+      perr(err, errlen, p, "corrupt block count (offset %zu)", (size_t)(r->p - r->start));
+      return 1;
+    }
+    cnt = -cnt;
+    size_t bytes;
+    if (get_len(r, &bytes, p, err, errlen)) return 1;
+  }
+  size_t item = n->kind == K_MAP ? 1 + n->child->min_size : n->child->min_size;
+  uint64_t limit = item ? (uint64_t)(r->end - r->p) / item : MAX_ZERO_SIZE_ITEMS;
+  if ((uint64_t)cnt > limit || (uint64_t)cnt + total > (item ? SIZE_MAX : MAX_ZERO_SIZE_ITEMS)) {
+    perr(err, errlen, p, "block count %" PRId64 " impossible with %zu bytes left (offset %zu)",
+         cnt, (size_t)(r->end - r->p), (size_t)(r->p - r->start));
+    return 1;
+  }
+  *out = (size_t)cnt;
+  return 0;
+}
+
+static json_t *decode_value(const struct node *n, struct reader *r, struct path *p, char *err,
+                            size_t errlen);
+
+static json_t *decode(const struct node *n, struct reader *r, struct path *p, char *err,
+                      size_t errlen) {
+  if (p->depth >= MAX_DEPTH) {
+    perr(err, errlen, p, "values nested deeper than %d", MAX_DEPTH);
+    return NULL;
+  }
+  p->depth++;
+  json_t *v = decode_value(n, r, p, err, errlen);
+  p->depth--;
+  return v;
+}
+
+static json_t *decode_value(const struct node *n, struct reader *r, struct path *p, char *err,
+                            size_t errlen) {
+  switch (n->kind) {
+  case K_NULL:
+    return json_null();
+  case K_BOOLEAN:
+    if (r->p >= r->end) goto truncated;
+    if (*r->p > 1) {
+      perr(err, errlen, p, "invalid boolean byte 0x%02x (offset %zu)", *r->p,
+           (size_t)(r->p - r->start));
+      return NULL;
+    }
+    return json_boolean(*r->p++);
+  case K_INT:
+  case K_LONG: {
+    int64_t v;
+    if (get_long(r, &v, p, err, errlen)) return NULL;
+    if (n->kind == K_INT && (v < INT32_MIN || v > INT32_MAX)) {
+      perr(err, errlen, p, "int out of range (offset %zu)", (size_t)(r->p - r->start));
+      return NULL;
+    }
+    return json_integer(v);
+  }
+  case K_FLOAT:
+  case K_DOUBLE: {
+    size_t w = n->kind == K_FLOAT ? 4 : 8;
+    if ((size_t)(r->end - r->p) < w) goto truncated;
+    uint64_t u = 0;
+    for (size_t i = 0; i < w; i++) u |= (uint64_t)r->p[i] << (8 * i);
+    r->p += w;
+    double d;
+    if (w == 4) {
+      uint32_t u32 = (uint32_t)u;
+      float f;
+      memcpy(&f, &u32, 4);
+      d = f;
+    } else {
+      memcpy(&d, &u, 8);
+    }
+    if (!isfinite(d)) {
+      perr(err, errlen, p, "non-finite %s has no JSON form", kind_names[n->kind]);
+      return NULL;
+    }
+    return json_real(d);
+  }
+  case K_STRING: {
+    size_t len;
+    if (get_len(r, &len, p, err, errlen)) return NULL;
+    json_t *s = json_stringn((const char *)r->p, len);
+    if (!s) {
+      perr(err, errlen, p, "string is not valid UTF-8 (offset %zu)", (size_t)(r->p - r->start));
+      return NULL;
+    }
+    r->p += len;
+    return s;
+  }
+  case K_BYTES:
+  case K_FIXED: {
+    size_t len = n->size;
+    if (n->kind == K_BYTES) {
+      if (get_len(r, &len, p, err, errlen)) return NULL;
+    } else if ((size_t)(r->end - r->p) < len) {
+      goto truncated;
+    }
+    size_t blen;
+    char *b = b64_encode(r->p, len, &blen);
+    r->p += len;
+    json_t *s = json_stringn_nocheck(b, blen);
+    free(b);
+    return s;
+  }
+  case K_ENUM: {
+    int64_t i;
+    if (get_long(r, &i, p, err, errlen)) return NULL;
+    if (i < 0 || (uint64_t)i >= n->nsymbols) {
+      perr(err, errlen, p, "enum index %" PRId64 " out of range for %s", i, n->full_name);
+      return NULL;
+    }
+    return json_string(n->symbols[i]);
+  }
+  case K_UNION: {
+    int64_t i;
+    if (get_long(r, &i, p, err, errlen)) return NULL;
+    if (i < 0 || (uint64_t)i >= n->nbranches) {
+      perr(err, errlen, p, "union index %" PRId64 " out of range (offset %zu)", i,
+           (size_t)(r->p - r->start));
+      return NULL;
+    }
+    const struct node *b = n->branches[i];
+    if (b->kind == K_NULL) return json_null();
+    if (n->nullable_pair) return decode(b, r, p, err, errlen);
+    size_t old = path_push(p, branch_name(b), strlen(branch_name(b)));
+    json_t *v = decode(b, r, p, err, errlen);
+    path_pop(p, old);
+    if (!v) return NULL;
+    json_t *u = json_object();
+    json_object_set_new_nocheck(u, branch_name(b), v);
+    return u;
+  }
+  case K_RECORD: {
+    json_t *obj = json_object();
+    for (size_t i = 0; i < n->nfields; i++) {
+      size_t old = path_push(p, n->fields[i].name, strlen(n->fields[i].name));
+      json_t *v = decode(n->fields[i].type, r, p, err, errlen);
+      path_pop(p, old);
+      if (!v) {
+        json_decref(obj);
+        return NULL;
+      }
+      json_object_set_new_nocheck(obj, n->fields[i].name, v);
+    }
+    return obj;
+  }
+  case K_ARRAY:
+  case K_MAP: {
+    json_t *out = n->kind == K_ARRAY ? json_array() : json_object();
+    size_t total = 0;
+    for (;;) {
+      size_t cnt;
+      if (get_block_count(n, r, total, &cnt, p, err, errlen)) goto fail;
+      if (!cnt) break;
+      for (size_t i = 0; i < cnt; i++, total++) {
+        size_t old;
+        json_t *key = NULL;
+        if (n->kind == K_ARRAY) {
+          old = path_index(p, total);
+        } else {
+          size_t klen;
+          if (get_len(r, &klen, p, err, errlen)) goto fail;
+          key = json_stringn((const char *)r->p, klen);
+          if (!key || memchr(r->p, 0, klen)) {
+            json_decref(key);
+            perr(err, errlen, p, "map key is not valid UTF-8 (offset %zu)",
+                 (size_t)(r->p - r->start));
+            goto fail;
+          }
+          r->p += klen;
+          old = path_push(p, json_string_value(key), klen);
+        }
+        json_t *v = decode(n->child, r, p, err, errlen);
+        path_pop(p, old);
+        if (!v) {
+          json_decref(key);
+          goto fail;
+        }
+        if (key) {
+          json_object_set_new(out, json_string_value(key), v);
+          json_decref(key);
+        } else {
+          json_array_append_new(out, v);
+        }
+      }
+    }
+    return out;
+  fail:
+    json_decref(out);
+    return NULL;
+  }
+  }
+truncated:
+  perr(err, errlen, p, "truncated input (offset %zu)", (size_t)(r->p - r->start));
+  return NULL;
+}
+
+/* ---- defaults ---- */
+
+/* Converts a default as written in a schema (Avro's JSON encoding, a union's default being a
+ * value of its first branch, bytes as code points 0-255) to Barge's convention. */
+static json_t *convert_default(const struct node *n, json_t *d, struct path *p, int depth,
+                               char *err, size_t errlen) {
+  if (depth > 200) {
+    perr(err, errlen, p, "default nested too deeply");
+    return NULL;
+  }
+  switch (n->kind) {
+  case K_NULL: case K_BOOLEAN: case K_INT: case K_LONG: case K_FLOAT: case K_DOUBLE:
+  case K_STRING: case K_ENUM:
+    return json_incref(d); /* checked by encoding it afterwards */
+  case K_BYTES:
+  case K_FIXED: {
+    if (!json_is_string(d)) break;
+    const unsigned char *s = (const unsigned char *)json_string_value(d);
+    size_t n8 = json_string_length(d), len = 0;
+    unsigned char *raw = xmalloc(n8 + 1);
+    for (size_t i = 0; i < n8;) {
+      unsigned cp = s[i];
+      if (cp < 0x80) {
+        i++;
+      } else if ((cp & 0xe0) == 0xc0 && i + 1 < n8) {
+        cp = ((cp & 0x1f) << 6) | (s[i + 1] & 0x3f);
+        i += 2;
+      } else {
+        cp = 0x100;
+        i = n8;
+      }
+      if (cp > 0xff) {
+        free(raw);
+        perr(err, errlen, p, "bytes default has a code point above 255");
+        return NULL;
+      }
+      raw[len++] = (unsigned char)cp;
+    }
+    size_t blen;
+    char *b = b64_encode(raw, len, &blen);
+    free(raw);
+    json_t *out = json_stringn(b, blen);
+    free(b);
+    return out;
+  }
+  case K_ARRAY: {
+    if (!json_is_array(d)) break;
+    json_t *out = json_array();
+    size_t i;
+    json_t *x;
+    json_array_foreach(d, i, x) {
+      json_t *c = convert_default(n->child, x, p, depth + 1, err, errlen);
+      if (!c) {
+        json_decref(out);
+        return NULL;
+      }
+      json_array_append_new(out, c);
+    }
+    return out;
+  }
+  case K_MAP: {
+    if (!json_is_object(d)) break;
+    json_t *out = json_object();
+    const char *k;
+    json_t *x;
+    json_object_foreach(d, k, x) {
+      json_t *c = convert_default(n->child, x, p, depth + 1, err, errlen);
+      if (!c) {
+        json_decref(out);
+        return NULL;
+      }
+      json_object_set_new(out, k, c);
+    }
+    return out;
+  }
+  case K_RECORD: {
+    if (!json_is_object(d)) break;
+    json_t *out = json_object();
+    for (size_t i = 0; i < n->nfields; i++) {
+      json_t *x = json_object_get(d, n->fields[i].name);
+      if (!x) x = n->fields[i].avro_default;
+      if (!x) continue; /* reported when the result is encoded */
+      json_t *c = convert_default(n->fields[i].type, x, p, depth + 1, err, errlen);
+      if (!c) {
+        json_decref(out);
+        return NULL;
+      }
+      json_object_set_new(out, n->fields[i].name, c);
+    }
+    return out;
+  }
+  case K_UNION: {
+    if (!n->nbranches) break;
+    /* The default is a value of the first branch (Avro specification). */
+    const struct node *b = n->branches[0];
+    if (b->kind == K_NULL) {
+      if (json_is_null(d)) return json_null();
+      perr(err, errlen, p, "a union's default must be of its first branch (null here)");
+      return NULL;
+    }
+    json_t *c = convert_default(b, d, p, depth + 1, err, errlen);
+    if (!c || n->nullable_pair) return c;
+    json_t *u = json_object();
+    json_object_set_new(u, branch_name(b), c);
+    return u;
+  }
+  }
+  perr(err, errlen, p, "default is %s, which does not fit type %s", json_kind(d),
+       kind_names[n->kind]);
+  return NULL;
+}
+
+/* Converts every field default of the tree and checks it encodes; each record once. */
+static int prepare_defaults(struct node *n, struct names *done, struct path *p, char *err,
+                            size_t errlen) {
+  switch (n->kind) {
+  case K_NULL: case K_BOOLEAN: case K_INT: case K_LONG: case K_FLOAT: case K_DOUBLE: case K_BYTES:
+  case K_STRING: case K_ENUM: case K_FIXED:
+    return 0;
+  case K_ARRAY:
+  case K_MAP:
+    return prepare_defaults(n->child, done, p, err, errlen);
+  case K_UNION:
+    for (size_t i = 0; i < n->nbranches; i++)
+      if (prepare_defaults(n->branches[i], done, p, err, errlen)) return 1;
+    return 0;
+  case K_RECORD:
+    break;
+  }
+  if (names_find(done, n->full_name)) return 0;
+  names_add(done, n);
+  for (size_t i = 0; i < n->nfields; i++) {
+    struct field *f = &n->fields[i];
+    size_t old = path_push(p, f->name, strlen(f->name));
+    if (prepare_defaults(f->type, done, p, err, errlen)) return 1;
+    if (f->avro_default && !f->dflt) {
+      f->dflt = convert_default(f->type, f->avro_default, p, 0, err, errlen);
+      if (!f->dflt) return 1;
+      struct buf scratch;
+      buf_init(&scratch);
+      char why[256];
+      struct path sub = {.s = "", .len = 0};
+      int rc = encode(f->type, f->dflt, &scratch, &sub, why, sizeof why);
+      buf_release(&scratch);
+      if (rc) {
+        perr(err, errlen, p, "invalid default: %s", why);
+        return 1;
+      }
+    }
+    path_pop(p, old);
+  }
+  return 0;
+}
+
+/* ---- the API ---- */
+
+int codec_init(char *err, size_t errlen) {
+  if (initialized) return 0;
+  static unsigned mark;
+  for (int t = 0; t < BARGE_EV__COUNT; t++) {
+    const char *text = barge_schema_json[t];
+    avro_schema_t as;
+    if (avro_schema_from_json_length(text, strlen(text), &as) != 0) {
+      seterr(err, errlen, "schema %s: Avro rejects it: %s", barge_schema_name[t], avro_strerror());
+      return 1;
+    }
+    avro_schema_decref(as);
+    json_error_t je;
+    json_t *js = json_loads(text, JSON_ALLOW_NUL, &je);
+    if (!js) {
+      seterr(err, errlen, "schema %s: %s", barge_schema_name[t], je.text);
+      return 1;
+    }
+    struct names nm = {0};
+    char why[256] = "";
+    struct node *root = parse(js, "", &nm, 0, why, sizeof why);
+    if (root && (root->kind != K_RECORD || strcmp(root->full_name, barge_schema_name[t]) != 0)) {
+      snprintf(why, sizeof why, "the top level is not the record %s", barge_schema_name[t]);
+      root = NULL;
+    }
+    struct names done = {0};
+    struct path p = {.s = "", .len = 0};
+    if (root && prepare_defaults(root, &done, &p, why, sizeof why)) root = NULL;
+    json_decref(js);
+    free(nm.v);
+    free(done.v);
+    if (!root) {
+      seterr(err, errlen, "schema %s: %s", barge_schema_name[t], why);
+      return 1;
+    }
+    min_size(root);
+    struct buf c;
+    buf_init(&c);
+    canon(&c, root, ++mark);
+    types[t].root = root;
+    types[t].canonical = (char *)c.data; /* kept for the life of the process */
+    types[t].fp = codec_crc64_avro(c.data, c.len);
+    for (int u = 0; u < t; u++)
+      if (types[u].fp == types[t].fp) {
+        seterr(err, errlen, "schemas %s and %s have the same fingerprint", barge_schema_name[u],
+               barge_schema_name[t]);
+        return 1;
+      }
+  }
+  initialized = 1;
+  return 0;
+}
+
+static int valid_type(enum barge_ev_type t) {
+  return (int)t >= 0 && (int)t < BARGE_EV__COUNT;
+}
+
+const char *codec_type_name(enum barge_ev_type t) {
+  return valid_type(t) ? barge_schema_name[t] : NULL;
+}
+
+const char *codec_schema_json(enum barge_ev_type t) {
+  return valid_type(t) ? barge_schema_json[t] : NULL;
+}
+
+const char *codec_canonical_form(enum barge_ev_type t) {
+  return valid_type(t) ? types[t].canonical : NULL;
+}
+
+uint64_t codec_fingerprint(enum barge_ev_type t) {
+  return valid_type(t) ? types[t].fp : 0;
+}
+
+int codec_type_by_name(const char *name) {
+  if (!name) return -1;
+  for (int t = 0; t < BARGE_EV__COUNT; t++) {
+    const char *full = barge_schema_name[t], *dot = strrchr(full, '.');
+    if (strcmp(full, name) == 0 || (dot && strcmp(dot + 1, name) == 0)) return t;
+  }
+  return -1;
+}
+
+void codec_set_schema_id(enum barge_ev_type t, int32_t id) {
+  if (valid_type(t)) atomic_store(&types[t].id, id);
+}
+
+int32_t codec_schema_id(enum barge_ev_type t) {
+  return valid_type(t) ? atomic_load(&types[t].id) : 0;
+}
+
+int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
+                 size_t errlen) {
+  if (!initialized || !valid_type(t)) {
+    seterr(err, errlen, initialized ? "unknown event type %d" : "codec_init was not called",
+           (int)t);
+    return 1;
+  }
+  size_t start = out->len;
+  int32_t id = atomic_load(&types[t].id);
+  if (id > 0) {
+    unsigned char h[5] = {0, (unsigned char)((uint32_t)id >> 24), (unsigned char)(id >> 16),
+                          (unsigned char)(id >> 8), (unsigned char)id};
+    buf_append(out, h, 5);
+  } else {
+    unsigned char h[10] = {0xc3, 0x01};
+    for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)(types[t].fp >> (8 * i));
+    buf_append(out, h, 10);
+  }
+  struct path p = {.s = "", .len = 0};
+  if (encode(types[t].root, v, out, &p, err, errlen)) {
+    out->len = start; /* nothing half-written stays behind */
+    if (out->data) out->data[start] = 0;
+    return 1;
+  }
+  return 0;
+}
+
+int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
+                 char *err, size_t errlen) {
+  *out = NULL;
+  const unsigned char *d = data;
+  if (!initialized) {
+    seterr(err, errlen, "codec_init was not called");
+    return 1;
+  }
+  if (!d || len == 0) {
+    seterr(err, errlen, "empty message");
+    return 1;
+  }
+  int t = -1;
+  size_t hdr;
+  if (d[0] == 0xc3) {
+    if (len < 10) {
+      seterr(err, errlen, "truncated single-object header (%zu bytes)", len);
+      return 1;
+    }
+    if (d[1] != 0x01) {
+      seterr(err, errlen, "bad single-object magic C3 %02X (expected C3 01)", d[1]);
+      return 1;
+    }
+    uint64_t fp = 0;
+    for (int i = 0; i < 8; i++) fp |= (uint64_t)d[2 + i] << (8 * i);
+    for (int u = 0; u < BARGE_EV__COUNT && t < 0; u++)
+      if (types[u].fp == fp) t = u;
+    if (t < 0) {
+      seterr(err, errlen, "unknown schema fingerprint %016" PRIx64, fp);
+      return 1;
+    }
+    hdr = 10;
+  } else if (d[0] == 0x00) {
+    if (len < 5) {
+      seterr(err, errlen, "truncated Confluent header (%zu bytes)", len);
+      return 1;
+    }
+    int32_t id =
+        (int32_t)((uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4]);
+    for (int u = 0; u < BARGE_EV__COUNT && t < 0; u++)
+      if (id > 0 && atomic_load(&types[u].id) == id) t = u;
+    if (t < 0) {
+      seterr(err, errlen, "unknown schema id %" PRId32, id);
+      return 1;
+    }
+    hdr = 5;
+  } else {
+    seterr(err, errlen, "unknown framing: first byte 0x%02x (expected C3 01 or 00)", d[0]);
+    return 1;
+  }
+  struct reader r = {d + hdr, d + hdr, d + len};
+  struct path p = {.s = "", .len = 0};
+  char why[512];
+  json_t *v = decode(types[t].root, &r, &p, why, sizeof why);
+  if (v && r.p != r.end) {
+    snprintf(why, sizeof why, "%zu trailing bytes after the body", (size_t)(r.end - r.p));
+    json_decref(v);
+    v = NULL;
+  }
+  if (!v) {
+    seterr(err, errlen, "%s: %s", barge_schema_name[t], why);
+    return 1;
+  }
+  *type_out = (enum barge_ev_type)t;
+  *out = v;
+  return 0;
+}

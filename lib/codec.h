@@ -1,0 +1,64 @@
+/* codec.h: Barge's event codec, the only code that includes avro.h.
+ *
+ * Events are Avro records whose schemas live in schemas/NAME.avsc and are embedded in the binary at
+ * build time (tools/schemagen.c writes schemas_gen.{c,h}: the schema texts and
+ * `enum barge_ev_type`, one value per top-level schema, e.g. BARGE_EV_JOB_REQUEST).
+ *
+ * In memory an event is a jansson object in Barge's JSON convention:
+ *   - record -> object keyed by field name; a missing field takes the schema default;
+ *   - union of null and one other type -> JSON null / absent, or the plain value;
+ *   - any other union -> {"<BranchName>": value}, BranchName being a record's short name or a
+ *     primitive type name (as in the Avro JSON encoding);
+ *   - enum -> string; map -> object; array -> array; long/int -> integer; float/double -> real
+ *     (integers accepted); boolean -> true/false; bytes/fixed -> string of base64.
+ *
+ * Wire framings (DESIGN.md section 3), both produced and both accepted by codec_decode:
+ *   - single-object encoding: C3 01, 8-byte little-endian CRC-64-AVRO fingerprint of the
+ *     schema's Parsing Canonical Form, Avro binary body;
+ *   - Confluent framing: 00, 4-byte big-endian schema id, Avro binary body (ids registered with
+ *     codec_set_schema_id, e.g. by the schema registry client).
+ *
+ * Thread-safety: codec_init once before any other call (idempotent, not concurrent with
+ * others); after that every function may be called from any thread. */
+#ifndef BARGE_CODEC_H
+#define BARGE_CODEC_H
+#include <jansson.h>
+#include <stdint.h>
+
+#include "schemas_gen.h"
+#include "util.h"
+
+/* Parses every embedded schema and computes fingerprints. 0 on success; on failure writes the
+ * reason into err. */
+int codec_init(char *err, size_t errlen) BARGE_WUR;
+
+/* The schema's full name ("barge.JobRequest"), its JSON text (with named types it uses inlined),
+ * its Parsing Canonical Form and CRC-64-AVRO fingerprint. */
+const char *codec_type_name(enum barge_ev_type t);
+const char *codec_schema_json(enum barge_ev_type t);
+const char *codec_canonical_form(enum barge_ev_type t);
+uint64_t codec_fingerprint(enum barge_ev_type t);
+/* Finds a type by full or short name; -1 when unknown. */
+int codec_type_by_name(const char *name);
+
+/* Registry ids: with an id set (> 0) codec_encode uses Confluent framing for that type;
+ * codec_decode maps Confluent ids back to types through the same table. */
+void codec_set_schema_id(enum barge_ev_type t, int32_t id);
+int32_t codec_schema_id(enum barge_ev_type t);
+
+/* Encodes v (borrowed) as event type t, appending the framed bytes to out. 0 on success;
+ * on a value that does not match the schema, non-zero with the path of the bad field in err
+ * (e.g. "body.SubmitJob.jobName: expected string"). */
+int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
+                 size_t errlen) BARGE_WUR;
+
+/* Decodes framed bytes of either framing. On success *type_out is the event type and *out a
+ * new reference the caller owns. On failure (bad magic, unknown fingerprint or id, truncated
+ * or corrupt body) non-zero with the reason in err, and *out is NULL. */
+int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
+                 char *err, size_t errlen) BARGE_WUR;
+
+/* CRC-64-AVRO (the Rabin fingerprint of the Avro specification) of arbitrary bytes. */
+uint64_t codec_crc64_avro(const void *data, size_t len);
+
+#endif

@@ -1,0 +1,92 @@
+/* stack.c: the local stack file (see stack.h). */
+#include "stack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void stack_home(char *out, size_t n) {
+  const char *h = getenv("BARGE_HOME");
+  if (h && *h) {
+    snprintf(out, n, "%s", h);
+    return;
+  }
+  const char *home = getenv("HOME");
+  snprintf(out, n, "%s/.barge", home && *home ? home : "/tmp");
+}
+
+static void stack_path(char *out, size_t n) {
+  char home[3072];
+  stack_home(home, sizeof home);
+  snprintf(out, n, "%s/stack", home);
+}
+
+int stack_get(const char *key, char *out, size_t n) {
+  char path[4096];
+  stack_path(path, sizeof path);
+  char *text = read_file(path, NULL);
+  if (!text) return -1;
+  int rc = -1;
+  size_t kl = strlen(key);
+  for (char *line = text; line && *line;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    if (!strncmp(line, key, kl) && line[kl] == '=') {
+      snprintf(out, n, "%s", line + kl + 1);
+      rc = 0;
+      break;
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  free(text);
+  return rc;
+}
+
+int stack_write(const char *text) {
+  char home[3072], path[4096];
+  stack_home(home, sizeof home);
+  if (mkdir_p(home)) return -1;
+  stack_path(path, sizeof path);
+  return write_file_atomic(path, text, strlen(text));
+}
+
+void stack_remove(void) {
+  char path[4096];
+  stack_path(path, sizeof path);
+  unlink(path);
+}
+
+int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errlen) {
+  if (flag && *flag) {
+    snprintf(out, n, "%s", flag);
+    return 0;
+  }
+  const char *env = getenv("BARGE_BROKERS");
+  if (env && *env) {
+    snprintf(out, n, "%s", env);
+    return 0;
+  }
+  if (stack_get("brokers", out, n) == 0 && *out) return 0;
+  char home[3072];
+  stack_home(home, sizeof home);
+  snprintf(err, errlen,
+           "no Kafka broker known: start a local stack with `barge up` (it records itself in "
+           "%s/stack), or pass --brokers HOST:PORT",
+           home);
+  return -1;
+}
+
+void stack_prefix(const char *flag, char *out, size_t n) {
+  if (flag && *flag) {
+    snprintf(out, n, "%s", flag);
+    return;
+  }
+  const char *env = getenv("BARGE_TOPIC_PREFIX");
+  if (env && *env) {
+    snprintf(out, n, "%s", env);
+    return;
+  }
+  if (stack_get("prefix", out, n) == 0 && *out) return;
+  snprintf(out, n, "barge.");
+}

@@ -1,0 +1,23 @@
+/* stack.h: where a local stack lives and how commands find it. `barge up` writes
+ * $BARGE_HOME/stack (BARGE_HOME defaults to ~/.barge) with the broker address, topic prefix,
+ * log directory and the PIDs it started; every other command reads it when no --brokers is
+ * given. The file is "key=value" lines. */
+#ifndef BARGE_STACK_H
+#define BARGE_STACK_H
+#include <stddef.h>
+
+#include "util.h"
+
+/* $BARGE_HOME or ~/.barge, into out. */
+void stack_home(char *out, size_t n);
+/* The value of key in $BARGE_HOME/stack, into out; 0 if found. */
+int stack_get(const char *key, char *out, size_t n);
+/* Writes the whole stack file from "key=value\n" text. */
+int stack_write(const char *text) BARGE_WUR;
+void stack_remove(void);
+/* The brokers to use: the flag, else $BARGE_BROKERS, else the stack file. 0 on success; else a
+ * message saying what to do. */
+int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errlen) BARGE_WUR;
+/* The topic prefix: the flag, else $BARGE_TOPIC_PREFIX, else the stack's, else "barge.". */
+void stack_prefix(const char *flag, char *out, size_t n);
+#endif

@@ -1,0 +1,234 @@
+/* util.c: logging, clocks, UUIDs, buffers, files (see util.h). */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char log_role[64] = "barge";
+static int log_threshold = -1;
+
+void log_set_role(const char *role) { snprintf(log_role, sizeof log_role, "%s", role); }
+
+void log_msg(enum log_level lvl, const char *fmt, ...) {
+  if (log_threshold < 0) {
+    const char *e = getenv("BARGE_LOG");
+    log_threshold = LOG_INFO;
+    if (e && !strcmp(e, "debug")) log_threshold = LOG_DEBUG;
+    else if (e && !strcmp(e, "warn")) log_threshold = LOG_WARN;
+    else if (e && !strcmp(e, "error")) log_threshold = LOG_ERROR;
+  }
+  if ((int)lvl < log_threshold) return;
+  static const char *names[] = {"debug", "info", "warn", "error"};
+  char ts[32];
+  iso8601_utc(now_ms(), ts);
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "%s %s [%s] %s\n", ts, names[lvl], log_role, msg);
+}
+
+int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void random_bytes(unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = getrandom(p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      abort();
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+}
+
+void uuid_v4(char out[37]) {
+  unsigned char b[16];
+  random_bytes(b, sizeof b);
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+           b[15]);
+}
+
+void random_hex(char *out, size_t n) {
+  unsigned char b[64];
+  static const char hex[] = "0123456789abcdef";
+  size_t i = 0;
+  while (i < n) {
+    size_t chunk = (n - i + 1) / 2;
+    if (chunk > sizeof b) chunk = sizeof b;
+    random_bytes(b, chunk);
+    for (size_t k = 0; k < chunk && i < n; k++) {
+      out[i++] = hex[b[k] >> 4];
+      if (i < n) out[i++] = hex[b[k] & 15];
+    }
+  }
+  out[n] = 0;
+}
+
+void *xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) abort();
+  return p;
+}
+void *xcalloc(size_t n, size_t m) {
+  void *p = calloc(n ? n : 1, m ? m : 1);
+  if (!p) abort();
+  return p;
+}
+void *xrealloc(void *p, size_t n) {
+  p = realloc(p, n ? n : 1);
+  if (!p) abort();
+  return p;
+}
+char *xstrdup(const char *s) {
+  char *p = strdup(s ? s : "");
+  if (!p) abort();
+  return p;
+}
+
+void buf_init(struct buf *b) { memset(b, 0, sizeof *b); }
+void buf_release(struct buf *b) {
+  free(b->data);
+  buf_init(b);
+}
+void buf_reset(struct buf *b) {
+  b->len = 0;
+  if (b->data) b->data[0] = 0;
+}
+void buf_reserve(struct buf *b, size_t extra) {
+  if (b->len + extra + 1 <= b->cap) return;
+  size_t cap = b->cap ? b->cap : 64;
+  while (cap < b->len + extra + 1) cap *= 2;
+  b->data = xrealloc(b->data, cap);
+  b->cap = cap;
+}
+void buf_append(struct buf *b, const void *p, size_t n) {
+  buf_reserve(b, n);
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+}
+void buf_printf(struct buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n <= 0) return;
+  buf_reserve(b, (size_t)n);
+  va_start(ap, fmt);
+  vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+char *read_file(const char *path, size_t *len_out) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  struct buf b;
+  buf_init(&b);
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+  int err = ferror(f);
+  fclose(f);
+  if (err) {
+    buf_release(&b);
+    errno = EIO;
+    return NULL;
+  }
+  if (!b.data) buf_append(&b, "", 0);
+  if (len_out) *len_out = b.len;
+  return (char *)b.data;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return -1;
+  const char *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      unlink(tmp);
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  if (close(fd) != 0 || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return -1;
+  }
+  return 0;
+}
+
+int mkdir_p(const char *path) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+      *p = '/';
+    }
+  }
+  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+void iso8601_utc(int64_t ms, char out[32]) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t parse_time_ms(const char *s) {
+  if (!s || !*s) return -1;
+  char *end;
+  long long v = strtoll(s, &end, 10);
+  if (*end == 0) return v < 100000000000LL ? v * 1000 : v; /* seconds or ms */
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!r) {
+    memset(&tm, 0, sizeof tm);
+    r = strptime(s, "%Y-%m-%d", &tm);
+  }
+  if (!r) return -1;
+  if (*r == 'Z') r++;
+  if (*r) return -1;
+  return (int64_t)timegm(&tm) * 1000;
+}
+
+int prefix_glob_match(const char *pattern, const char *value) {
+  if (!pattern || !value) return 0;
+  size_t n = strlen(pattern);
+  if (n > 0 && pattern[n - 1] == '*') return strncmp(pattern, value, n - 1) == 0;
+  return strcmp(pattern, value) == 0;
+}

@@ -1,0 +1,66 @@
+/* util.h: small shared utilities: logging, wall-clock time (for I/O shells only; cores never
+ * read the clock), UUIDs, growable buffers, files. Every function here is thread-safe. */
+#ifndef BARGE_UTIL_H
+#define BARGE_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BARGE_WUR __attribute__((warn_unused_result))
+#define BARGE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Logging to stderr with a level and the program's role ("scheduler", "agent i-...").
+ * BARGE_LOG=debug|info|warn|error selects the threshold (default info). */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+void log_set_role(const char *role);
+void log_msg(enum log_level lvl, const char *fmt, ...) BARGE_PRINTF(2, 3);
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* Wall clock in epoch milliseconds, and a monotonic clock in milliseconds. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+
+/* A random UUID v4, lower case, into out (37 bytes with the NUL). */
+void uuid_v4(char out[37]);
+/* Random hex digits (lower case) into out, n digits plus NUL. */
+void random_hex(char *out, size_t n);
+
+/* A growable byte buffer. buf_init zeroes it; buf_release frees; data is NUL-terminated for
+ * convenience (not counted in len). Out of memory aborts. */
+struct buf {
+  unsigned char *data;
+  size_t len, cap;
+};
+void buf_init(struct buf *b);
+void buf_release(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_printf(struct buf *b, const char *fmt, ...) BARGE_PRINTF(2, 3);
+void buf_reserve(struct buf *b, size_t extra);
+
+/* Allocation that aborts on out of memory. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* Reads a whole file into a NUL-terminated malloc'd string; NULL on error (errno set). */
+char *read_file(const char *path, size_t *len_out);
+/* Writes data atomically (temp file + rename). 0 on success. */
+int write_file_atomic(const char *path, const void *data, size_t len) BARGE_WUR;
+/* mkdir -p. 0 on success. */
+int mkdir_p(const char *path) BARGE_WUR;
+
+/* Formats epoch ms as ISO-8601 UTC with whole seconds ("2024-01-11T23:36:40Z"). */
+void iso8601_utc(int64_t ms, char out[32]);
+/* Parses "2024-01-11T23:36:40Z", "2024-01-11", or an integer of epoch ms/s. -1 on error. */
+int64_t parse_time_ms(const char *s);
+
+/* Glob-like match used by retry rules and filters: a trailing '*' makes a prefix match,
+ * otherwise exact; a lone "*" matches anything. */
+int prefix_glob_match(const char *pattern, const char *value);
+
+#endif

@@ -1,0 +1,119 @@
+/* views.c: see views.h. */
+#include "views.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *barge_region(void) {
+  const char *r = getenv("BARGE_REGION");
+  return r && *r ? r : "local";
+}
+const char *barge_account(void) {
+  const char *a = getenv("BARGE_ACCOUNT");
+  return a && *a ? a : "000000000000";
+}
+void barge_arn(const char *suffix, char *out, size_t n) {
+  snprintf(out, n, "arn:barge:batch:%s:%s:%s", barge_region(), barge_account(), suffix);
+}
+
+static void config_cb(void *ctx, const struct bus_msg *m) {
+  struct config_view *cv = ctx;
+  char key[1024];
+  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
+  if (!m->value) { /* tombstone */
+    json_object_del(cv->ces, key);
+    json_object_del(cv->queues, key);
+    json_object_del(cv->jds, key);
+    json_object_del(cv->policies, key);
+    return;
+  }
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (bus_decode(m, &t, &ev, why, sizeof why)) return;
+  json_t *body = json_object_get(ev, "body"), *b;
+  if ((b = json_object_get(body, "ComputeEnvironment"))) json_object_set(cv->ces, key, b);
+  else if ((b = json_object_get(body, "JobQueue"))) json_object_set(cv->queues, key, b);
+  else if ((b = json_object_get(body, "JobDefinition"))) json_object_set(cv->jds, key, b);
+  else if ((b = json_object_get(body, "SchedulingPolicy"))) json_object_set(cv->policies, key, b);
+  json_decref(ev);
+}
+
+int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *err,
+                     size_t errlen) {
+  cv->ces = json_object();
+  cv->queues = json_object();
+  cv->jds = json_object();
+  cv->policies = json_object();
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  if (!c) return -1;
+  int rc = bus_read_table(c, TOPIC_CONFIG, config_cb, cv, err, errlen);
+  bus_consumer_free(c);
+  return rc;
+}
+
+void config_view_release(struct config_view *cv) {
+  json_decref(cv->ces);
+  json_decref(cv->queues);
+  json_decref(cv->jds);
+  json_decref(cv->policies);
+  memset(cv, 0, sizeof *cv);
+}
+
+json_t *config_find(json_t *table, const char *name_key, const char *ref) {
+  if (!ref) return NULL;
+  json_t *v = json_object_get(table, ref);
+  if (v) return v;
+  const char *k;
+  json_object_foreach(table, k, v) {
+    const char *n = json_string_value(json_object_get(v, name_key));
+    if (n && !strcmp(n, ref)) return v;
+  }
+  return NULL;
+}
+
+json_t *config_find_jd(const struct config_view *cv, const char *ref) {
+  if (!ref) return NULL;
+  json_t *v = json_object_get(cv->jds, ref), *best = NULL;
+  if (v) return v;
+  const char *colon = strrchr(ref, ':');
+  const char *k;
+  json_object_foreach(cv->jds, k, v) {
+    const char *n = json_string_value(json_object_get(v, "jobDefinitionName"));
+    int rev = (int)json_integer_value(json_object_get(v, "revision"));
+    if (!n) continue;
+    if (!strcmp(n, ref)) {
+      const char *st = json_string_value(json_object_get(v, "status"));
+      if (st && strcmp(st, "ACTIVE")) continue;
+      if (!best || rev > json_integer_value(json_object_get(best, "revision"))) best = v;
+    } else if (colon && strlen(n) == (size_t)(colon - ref) && !strncmp(n, ref, strlen(n)) &&
+               atoi(colon + 1) == rev) {
+      return v;
+    }
+  }
+  return best;
+}
+
+static void jobs_cb(void *ctx, const struct bus_msg *m) {
+  json_t *jobs = ctx;
+  char key[256];
+  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
+  if (!m->value) {
+    json_object_del(jobs, key);
+    return;
+  }
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (bus_decode(m, &t, &ev, why, sizeof why)) return;
+  json_object_set_new(jobs, key, ev);
+}
+
+int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) {
+  *out = json_object();
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  if (!c) return -1;
+  int rc = bus_read_table(c, TOPIC_JOBS, jobs_cb, *out, err, errlen);
+  bus_consumer_free(c);
+  return rc;
+}

@@ -1,0 +1,37 @@
+/* views.h: current state read from the compacted tables, for the user commands and the API.
+ *
+ * config_view_load reads barge.config to its end: every live resource's body (the AWS-shaped
+ * Describe* view) by kind, keyed by ARN. jobs_view_load reads barge.jobs to its end: the
+ * latest JobRecord of every job, keyed by job id. Both read committed data only.
+ * The reads are O(table size); a long-running reader (the HTTP API) keeps its view current
+ * by consuming the same topics instead of reloading. */
+#ifndef BARGE_VIEWS_H
+#define BARGE_VIEWS_H
+#include <jansson.h>
+
+#include "bus.h"
+
+struct config_view {
+  json_t *ces;      /* arn -> ComputeEnvironment */
+  json_t *queues;   /* arn -> JobQueue */
+  json_t *jds;      /* arn -> JobDefinition (every revision) */
+  json_t *policies; /* arn -> SchedulingPolicy */
+};
+
+int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *err,
+                     size_t errlen) BARGE_WUR;
+void config_view_release(struct config_view *cv);
+/* A CE, queue or policy by name or ARN; NULL if none (borrowed). */
+json_t *config_find(json_t *table, const char *name_key, const char *ref);
+/* A job definition by name (the highest ACTIVE revision), name:revision or ARN. */
+json_t *config_find_jd(const struct config_view *cv, const char *ref);
+
+/* job id -> JobRecord (new reference in *out). */
+int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) BARGE_WUR;
+
+/* The ARN of a Barge resource: arn:barge:batch:<region>:<account>:<suffix>, region and account
+ * from $BARGE_REGION / $BARGE_ACCOUNT (defaults local and 000000000000). */
+void barge_arn(const char *suffix, char *out, size_t n);
+const char *barge_region(void);
+const char *barge_account(void);
+#endif

@@ -1,0 +1,137 @@
+/* sched_core.h: the scheduler core, a pure deterministic state machine (DESIGN.md sections 1, 4, 5).
+ *
+ *   (state, event) -> (state', output events)
+ *
+ * The core owns the AWS Batch job state machine and placement. It never reads the wall clock,
+ * the network or a random source: time enters only as event timestamps and Tick events; ties
+ * break on stable keys (instance id, job id, submission order). The I/O shell
+ * (sched_shell.c) decodes Kafka records into the JSON events handled here and turns the outbox
+ * into Kafka records (sched_out.c), inside one transaction per batch.
+ *
+ * Job state machine (spec section 2.2; the T-numbers name the transitions):
+ *
+ *                 T2            T4
+ *   SUBMITTED ---------> PENDING ------> RUNNABLE --T6--> STARTING --T7--> RUNNING --T8--> SUCCEEDED
+ *       |  \_______________T3_____________^   ^  |             |                |
+ *       |                  |                  |  |T12,T15      |T9 (retry)      |T9 (retry)
+ *       |T12               |T5,T13            +--+-------------+----------------+
+ *       v                  v                     v             v T10,T14        v T10,T11,T14
+ *     FAILED <----------- FAILED <------------ FAILED <------ FAILED <-------- FAILED
+ *
+ * Transition -> function: T1 submit_job, T2-T5 evaluate_deps/deps_changed, T6 place_job,
+ * T7 on_started, T8-T11 on_attempt_end, T12-T15 stop_job.
+ *
+ * Threads: a struct sched is used by one thread at a time. */
+#ifndef BARGE_SCHED_H
+#define BARGE_SCHED_H
+#include <jansson.h>
+#include <stdint.h>
+
+#include "schemas_gen.h"
+#include "util.h"
+
+enum job_status {
+  JOB_SUBMITTED,
+  JOB_PENDING,
+  JOB_RUNNABLE,
+  JOB_STARTING,
+  JOB_RUNNING,
+  JOB_SUCCEEDED,
+  JOB_FAILED,
+  JOB__COUNT
+};
+const char *job_status_name(enum job_status st);
+int job_status_parse(const char *s); /* -1 if unknown */
+
+struct sched_conf {
+  const char *region;            /* "local" */
+  const char *account;           /* "000000000000" */
+  int64_t lost_after_ms;         /* an instance silent this long is lost (default 30000) */
+  int64_t reservation_ms;        /* head reservation threshold (default 300000) */
+  int64_t kill_grace_ms;         /* SIGTERM -> SIGKILL grace passed to agents (default 30000) */
+  int max_array_size;            /* 10000 */
+  int emit_records;              /* emit OUT_JOB_RECORD entries (default 1; bench may disable) */
+};
+void sched_conf_defaults(struct sched_conf *c);
+
+/* What the core asks the shell to write. Entries refer to jobs and instances by index; they
+ * stay valid until the next sched_handle call. */
+enum out_kind {
+  OUT_STATE_CHANGE, /* barge.job-events: job went old -> new */
+  OUT_JOB_RECORD,   /* barge.jobs: the job's whole state (once per job per handled event) */
+  OUT_PLACEMENT,    /* barge.placements: run attempt on instance */
+  OUT_KILL,         /* barge.placements: stop attempt on instance */
+  OUT_CAPACITY,     /* barge.capacity: demand of one CE */
+  OUT_INSTANCE,     /* barge.instances: DRAINED or LOST, from the scheduler */
+  OUT_REJECT,       /* a request the core refused (logged by the shell, no Kafka record) */
+  OUT__COUNT
+};
+
+struct out_ev {
+  enum out_kind kind;
+  uint32_t job;      /* job index (STATE_CHANGE, JOB_RECORD, PLACEMENT, KILL) */
+  uint32_t inst;     /* instance index (PLACEMENT, KILL, INSTANCE) */
+  uint32_t ce;       /* CE index (CAPACITY) */
+  uint8_t old_status, new_status;
+  int32_t attempt;
+  int32_t exit_code; /* INT32_MIN when none */
+  int64_t at_ms;
+  char *reason;      /* owned by the outbox; may be NULL */
+  const char *instance_kind; /* OUT_INSTANCE: "DRAINED" or "LOST" (static) */
+};
+
+struct outbox {
+  struct out_ev *ev;
+  size_t n, cap;
+};
+void outbox_init(struct outbox *o);
+void outbox_reset(struct outbox *o); /* frees reasons, keeps capacity */
+void outbox_release(struct outbox *o);
+
+struct sched;
+struct sched *sched_new(const struct sched_conf *conf);
+void sched_free(struct sched *s);
+
+/* Handles one decoded event (Barge's JSON convention, see codec.h):
+ *   BARGE_EV_JOB_REQUEST (SubmitJob, CancelJob, TerminateJob, Tick), BARGE_EV_CONFIG_RECORD,
+ *   BARGE_EV_INSTANCE_EVENT, BARGE_EV_EXECUTION_REPORT.
+ * A config tombstone is handle_config_delete. Appends what to write to out. Returns 0, or
+ * non-zero when the event is invalid data (err says why; the shell dead-letters it and the
+ * core's state is unchanged). */
+int sched_handle(struct sched *s, enum barge_ev_type type, const json_t *ev, struct outbox *out,
+                 char *err, size_t errlen) BARGE_WUR;
+void sched_handle_config_delete(struct sched *s, const char *arn, int64_t at_ms,
+                                struct outbox *out);
+
+/* Restores one job from its barge.jobs record (start-up rebuild). Config must be restored
+ * first. Records for the same job replace earlier ones. */
+int sched_restore_job(struct sched *s, const json_t *job_record, char *err,
+                      size_t errlen) BARGE_WUR;
+/* Restores one instance from its latest barge.instances event. */
+void sched_restore_instance(struct sched *s, const json_t *instance_event);
+/* Finishes a restore: relinks dependencies and queues. */
+void sched_restore_done(struct sched *s);
+
+/* Serialisers used by the shell and the tests (pure). Return new references. */
+json_t *sched_job_record(struct sched *s, uint32_t job, const char *source, int64_t at_ms);
+json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *source);
+json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source);
+json_t *sched_capacity(struct sched *s, const struct out_ev *e, const char *source);
+json_t *sched_instance_event(struct sched *s, const struct out_ev *e, const char *source);
+/* Kafka key of an output: the job id (array children: the parent id), instance id or CE name. */
+const char *sched_out_key(struct sched *s, const struct out_ev *e);
+/* The JobDetail (AWS DescribeJobs shape) of a job, for tests and views. */
+json_t *sched_job_detail(struct sched *s, uint32_t job);
+
+/* Lookups for tests and tools. */
+int64_t sched_now(const struct sched *s);
+uint32_t sched_find_job(const struct sched *s, const char *job_id); /* UINT32_MAX if none */
+enum job_status sched_job_status(const struct sched *s, uint32_t job);
+const char *sched_job_id(const struct sched *s, uint32_t job);
+const char *sched_instance_id(const struct sched *s, uint32_t inst);
+size_t sched_job_count(const struct sched *s);
+size_t sched_memory_bytes(const struct sched *s); /* approximate heap held by jobs */
+
+#define SCHED_NONE UINT32_MAX
+
+#endif

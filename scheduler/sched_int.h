@@ -1,0 +1,199 @@
+/* sched_int.h: the scheduler core's internal structures, shared by sched.c (decisions),
+ * sched_out.c (serialisers) and sched_restore.c (rebuild). Not for use outside scheduler/. */
+#ifndef BARGE_SCHED_INT_H
+#define BARGE_SCHED_INT_H
+#include "sched_core.h"
+#include "strmap.h"
+
+#define NO_EXIT INT32_MIN
+#define MAX_RULES 5
+
+struct retry_rule {
+  char *on_status_reason, *on_reason, *on_exit_code;
+  int retry; /* 1 RETRY, 0 EXIT */
+};
+struct retry {
+  int attempts; /* 1 when absent */
+  int nrules;
+  struct retry_rule rules[MAX_RULES];
+};
+
+struct jobdef {
+  char *name, *arn;
+  int revision;
+  int active;
+  json_t *body;      /* the ConfigRecord JobDefinition (owned reference) */
+  json_t *container; /* effective ContainerDetail with JD parameters substituted */
+  json_t *params;    /* JD parameters object */
+  int vcpus, mem_mib, gpus;
+  json_t *retry_json; /* NULL when none */
+  struct retry retry;
+  int timeout_s;
+  int sched_prio; /* -1 none */
+};
+
+struct ce {
+  char *name, *arn;
+  int managed, enabled, valid, deleted;
+  int minv, maxv;
+  json_t *body;
+  uint32_t *insts; /* instance indices, ascending instance id */
+  size_t ninst, capinst;
+  int max_v, max_m, max_g; /* largest registered instance per dimension (unmanaged checks) */
+  int free_v;              /* free vCPUs over ready, non-draining instances */
+  json_t *last_demand;     /* the last CapacityDemand shapes emitted (for change detection) */
+};
+
+struct tl_action {
+  char *reason;
+  int64_t max_ms;
+};
+
+struct queue {
+  char *name, *arn;
+  int priority, enabled, deleted;
+  uint32_t ce[3];
+  int nce;
+  char *policy_arn;
+  struct tl_action *tl;
+  int ntl;
+  /* the RUNNABLE list: retried jobs first (in return order), then fresh jobs by createdAt */
+  uint32_t rq_head, rq_tail, rq_retry_tail;
+  size_t nrunnable;
+};
+
+struct policy {
+  char *name, *arn;
+  json_t *body;
+  int deleted;
+};
+
+enum inst_state { INST_READY, INST_DRAINING, INST_GONE };
+
+struct instance {
+  char id[32];
+  uint32_t ce;
+  int cap_v, cap_m, cap_g;
+  int used_v, used_m, used_g;
+  int njobs;
+  enum inst_state state;
+  int drain_confirmed;
+  int64_t last_seen;
+  char *type;
+};
+
+/* What array children share with their parent (and single jobs own alone). */
+struct spec {
+  int refs;
+  char *name;
+  struct jobdef *jd;
+  json_t *container;  /* effective ContainerDetail (command, environment, resourceRequirements) */
+  json_t *params;     /* effective parameters */
+  json_t *retry_json; /* effective retryStrategy or NULL */
+  struct retry retry;
+  int timeout_s;
+  int vcpus, mem_mib, gpus;
+  char *share_id;
+  int sched_prio; /* -1 none */
+  json_t *tags;
+  int propagate_tags;
+  json_t *depends_on; /* as submitted, for JobDetail.dependsOn (parents and single jobs) */
+};
+
+struct attempt {
+  char instance_id[32];
+  uint32_t ce;
+  char task_id[37];
+  int32_t exit_code;
+  char *container_reason;
+  char *status_reason;
+  int64_t started_at, stopped_at;
+};
+
+struct array_info {
+  int size;
+  int counts[JOB__COUNT];
+  int64_t summary_at;
+  uint32_t first_child; /* children are contiguous job indices */
+};
+
+struct job {
+  char id[48];
+  uint32_t idx;
+  uint32_t parent; /* SCHED_NONE */
+  uint32_t queue;
+  struct spec *spec;
+  struct array_info *arr; /* array parents only */
+  int32_t index;          /* array index, -1 */
+  uint8_t status;
+  uint8_t cancelled, terminated;
+  uint8_t pending_stop; /* 0, 1 cancel, 2 terminate (T13) */
+  uint8_t stopping;     /* terminate sent to the agent */
+  uint8_t in_rq, retried, dirty;
+  uint8_t timed_out;
+  uint16_t attempt; /* attempts opened */
+  int32_t exit_code;
+  char *status_reason;
+  char *container_reason;
+  char *stop_reason; /* pending or in-flight cancel/terminate reason */
+  char *log_path;
+  int64_t created_at, started_at, stopped_at;
+  int64_t attempt_started_at;
+  int64_t code_since; /* when a blocking code was set */
+  int64_t queue_seq;
+  uint32_t instance;
+  uint32_t *deps;
+  uint16_t ndeps, deps_left;
+  uint32_t *dependents;
+  uint32_t ndependents, capdependents;
+  struct attempt *attempts;
+  uint16_t nattempts;
+  uint32_t rq_prev, rq_next;
+};
+
+struct sched {
+  struct sched_conf conf;
+  int64_t now;
+  int64_t seq; /* submission counter (fresh jobs) */
+  int64_t retry_seq;
+  struct job **jobs;
+  size_t njobs, capjobs;
+  struct strmap job_by_id;
+  struct jobdef **jds;
+  size_t njds;
+  struct ce **ces;
+  size_t nces;
+  struct queue **queues;
+  size_t nqueues;
+  uint32_t *queue_order; /* by priority desc, ARN asc */
+  struct policy **policies;
+  size_t npolicies;
+  struct instance **insts;
+  size_t ninsts;
+  struct strmap inst_by_id;
+  int cycle_needed;
+  int demand_dirty;
+  uint32_t *dirty; /* jobs whose record must be emitted */
+  size_t ndirty, capdirty;
+  uint32_t *coded; /* RUNNABLE jobs carrying a blocking code */
+  size_t ncoded, capcoded;
+  json_t *restoring; /* job id -> JobRecord, between sched_restore_job and _done */
+};
+
+/* helpers shared by the core's files */
+struct jobdef *sched_find_jd(struct sched *s, const char *ref);
+uint32_t sched_find_queue(struct sched *s, const char *ref);
+uint32_t sched_find_ce(struct sched *s, const char *ref);
+void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen);
+void sched_task_id(const struct job *j, int attempt, char out[37]);
+void sched_parse_retry(const json_t *rs, struct retry *r);
+void sched_free_retry(struct retry *r);
+void sched_resources(const json_t *container, int *v, int *m, int *g);
+struct spec *sched_spec_new(void);
+void sched_spec_unref(struct spec *sp);
+struct job *sched_job_new(struct sched *s, const char *id);
+void sched_enqueue(struct sched *s, struct job *j);
+void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job);
+void sched_recompute_ce(struct sched *s, struct ce *c);
+void sched_recode_all(struct sched *s);
+#endif

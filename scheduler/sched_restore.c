@@ -1,0 +1,259 @@
+/* sched_restore.c: rebuilds the core's state at start-up from the compacted topics the
+ * scheduler itself wrote (barge.jobs, barge.instances) after barge.config. Because the
+ * scheduler commits its consumed offsets and its outputs in one transaction, these records
+ * are exactly the state after the committed offsets (DESIGN.md section 5). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_int.h"
+
+static const char *jstr(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
+static int64_t jlong(const json_t *o, const char *k) {
+  return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errlen) {
+  json_t *d = json_object_get(rec, "detail");
+  const char *id = jstr(d, "jobId");
+  if (!id) {
+    snprintf(err, errlen, "JobRecord without detail.jobId");
+    return -1;
+  }
+  if (!s->restoring) s->restoring = json_object();
+  json_object_set(s->restoring, id, (json_t *)rec);
+  return 0;
+}
+
+void sched_restore_instance(struct sched *s, const json_t *ev) {
+  const char *kind = jstr(ev, "kind");
+  if (!kind) return;
+  int64_t at = jlong(ev, "at");
+  if (at > s->now) s->now = at;
+  if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCHING") ||
+      !strcmp(kind, "LAUNCH_FAILED"))
+    return;
+  /* READY, HEARTBEAT, DRAIN_REQUESTED, DRAINED, INTERRUPTION_NOTICE: the instance lives */
+  json_t *ready = json_deep_copy(ev);
+  json_object_set_new(ready, "kind", json_string("READY"));
+  struct outbox o;
+  outbox_init(&o);
+  char err[256];
+  json_t *hdr = json_object_get(ready, "header");
+  if (hdr) json_object_set_new(hdr, "event_time", json_integer(at));
+  if (sched_handle(s, BARGE_EV_INSTANCE_EVENT, ready, &o, err, sizeof err) == 0) {
+    uint32_t ii = strmap_get(&s->inst_by_id, jstr(ev, "instanceId"));
+    if (ii != SCHED_NONE && (!strcmp(kind, "DRAIN_REQUESTED") || !strcmp(kind, "DRAINED"))) {
+      s->insts[ii]->state = INST_DRAINING;
+      s->insts[ii]->drain_confirmed = !strcmp(kind, "DRAINED");
+    }
+  }
+  outbox_release(&o);
+  json_decref(ready);
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The last path element of an ARN ("…/ce/i-123" -> "i-123"), and the one before it. */
+static void arn_tail(const char *arn, char *last, size_t n1, char *prev, size_t n2) {
+  last[0] = prev[0] = 0;
+  if (!arn) return;
+  const char *l = strrchr(arn, '/');
+  if (!l) return;
+  snprintf(last, n1, "%s", l + 1);
+  const char *p = l - 1;
+  while (p > arn && *p != '/') p--;
+  if (*p == '/') snprintf(prev, n2, "%.*s", (int)(l - p - 1), p + 1);
+}
+
+static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
+  struct spec *sp = sched_spec_new();
+  sp->name = xstrdup(jstr(d, "jobName") ? jstr(d, "jobName") : "job");
+  sp->jd = sched_find_jd(s, jstr(d, "jobDefinition"));
+  json_t *c = json_deep_copy(json_object_get(d, "container"));
+  if (c) {
+    static const char *live[] = {"exitCode", "reason", "containerInstanceArn", "taskArn",
+                                 "logStreamName"};
+    for (size_t i = 0; i < sizeof live / sizeof *live; i++) json_object_del(c, live[i]);
+    sp->container = c;
+    sched_resources(c, &sp->vcpus, &sp->mem_mib, &sp->gpus);
+  }
+  sp->params = json_deep_copy(json_object_get(d, "parameters"));
+  json_t *rs = json_object_get(d, "retryStrategy");
+  if (json_is_object(rs)) sp->retry_json = json_deep_copy(rs);
+  sched_parse_retry(sp->retry_json, &sp->retry);
+  sp->timeout_s = (int)json_integer_value(json_object_get(json_object_get(d, "timeout"), "attemptDurationSeconds"));
+  const char *share = jstr(d, "shareIdentifier");
+  if (share) sp->share_id = xstrdup(share);
+  json_t *pr = json_object_get(d, "schedulingPriority");
+  if (json_is_integer(pr)) sp->sched_prio = (int)json_integer_value(pr);
+  sp->tags = json_deep_copy(json_object_get(d, "tags"));
+  sp->propagate_tags = json_is_true(json_object_get(d, "propagateTags"));
+  sp->depends_on = json_deep_copy(json_object_get(d, "dependsOn"));
+  return sp;
+}
+
+static struct job *job_from_record(struct sched *s, const json_t *rec, struct spec *shared) {
+  json_t *d = json_object_get(rec, "detail");
+  struct job *j = sched_job_new(s, jstr(d, "jobId"));
+  j->spec = shared ? shared : spec_from_detail(s, d);
+  if (shared) shared->refs++;
+  j->queue = sched_find_queue(s, jstr(d, "jobQueue"));
+  int st = job_status_parse(jstr(d, "status"));
+  j->status = (uint8_t)(st < 0 ? JOB_FAILED : st);
+  const char *r = jstr(d, "statusReason");
+  /* a blocking code is recomputed (its time-limit clock restarts at the rebuild) */
+  if (r && !(j->status == JOB_RUNNABLE && (!strncmp(r, "MISCONFIGURATION", 16) ||
+                                           !strncmp(r, "ACTION_REQUIRED", 15))))
+    j->status_reason = xstrdup(r);
+  j->created_at = jlong(d, "createdAt");
+  j->started_at = jlong(d, "startedAt");
+  j->stopped_at = jlong(d, "stoppedAt");
+  j->cancelled = json_is_true(json_object_get(d, "isCancelled"));
+  j->terminated = json_is_true(json_object_get(d, "isTerminated"));
+  j->attempt = (uint16_t)json_integer_value(json_object_get(rec, "attempt"));
+  json_t *ap = json_object_get(d, "arrayProperties");
+  json_t *idx = json_object_get(ap, "index");
+  if (json_is_integer(idx)) j->index = (int32_t)json_integer_value(idx);
+  int64_t qs = jlong(rec, "queueSeq");
+  j->retried = qs < 0;
+  j->queue_seq = qs < 0 ? -qs : qs;
+  if (j->retried && j->queue_seq > s->retry_seq) s->retry_seq = j->queue_seq;
+  if (!j->retried && j->queue_seq > s->seq) s->seq = j->queue_seq;
+  const char *ps = jstr(rec, "pendingStop");
+  if (ps) j->pending_stop = !strcmp(ps, "TERMINATE") ? 2 : 1;
+  const char *psr = jstr(rec, "pendingStopReason");
+  if (psr) j->stop_reason = xstrdup(psr);
+  if (j->terminated && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) j->stopping = 1;
+  const char *lp = jstr(rec, "logPath");
+  if (lp) j->log_path = xstrdup(lp);
+  if (j->status == JOB_RUNNING) j->attempt_started_at = j->started_at;
+  size_t i;
+  json_t *a;
+  json_t *atts = json_object_get(d, "attempts");
+  if (json_array_size(atts)) j->attempts = xcalloc(json_array_size(atts), sizeof *j->attempts);
+  json_array_foreach(atts, i, a) {
+    struct attempt *x = &j->attempts[j->nattempts++];
+    json_t *c = json_object_get(a, "container");
+    char last[128], prev[160];
+    arn_tail(jstr(c, "containerInstanceArn"), last, sizeof last, prev, sizeof prev);
+    snprintf(x->instance_id, sizeof x->instance_id, "%.31s", last);
+    x->ce = prev[0] ? sched_find_ce(s, prev) : SCHED_NONE;
+    arn_tail(jstr(c, "taskArn"), last, sizeof last, prev, sizeof prev);
+    snprintf(x->task_id, sizeof x->task_id, "%.36s", last);
+    json_t *ec = json_object_get(c, "exitCode");
+    x->exit_code = json_is_integer(ec) ? (int32_t)json_integer_value(ec) : INT32_MIN;
+    if (jstr(c, "reason")) x->container_reason = xstrdup(jstr(c, "reason"));
+    if (jstr(a, "statusReason")) x->status_reason = xstrdup(jstr(a, "statusReason"));
+    x->started_at = jlong(a, "startedAt");
+    x->stopped_at = jlong(a, "stoppedAt");
+  }
+  if (j->created_at > s->now) s->now = j->created_at;
+  if (j->stopped_at > s->now) s->now = j->stopped_at;
+  const char *inst = jstr(rec, "instanceId");
+  if (inst && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) {
+    uint32_t ii = strmap_get(&s->inst_by_id, inst);
+    if (ii != SCHED_NONE) {
+      struct instance *in = s->insts[ii];
+      j->instance = ii;
+      in->used_v += j->spec->vcpus;
+      in->used_m += j->spec->mem_mib;
+      in->used_g += j->spec->gpus;
+      in->njobs++;
+    }
+  }
+  return j;
+}
+
+static int cmp_retry(const void *a, const void *b, void *ctx) {
+  struct sched *s = ctx;
+  const struct job *x = s->jobs[*(const uint32_t *)a], *y = s->jobs[*(const uint32_t *)b];
+  if (x->retried != y->retried) return x->retried ? -1 : 1;
+  return x->queue_seq < y->queue_seq ? -1 : x->queue_seq > y->queue_seq;
+}
+
+void sched_restore_done(struct sched *s) {
+  if (!s->restoring) return;
+  size_t n = json_object_size(s->restoring), nk = 0;
+  const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+  const char *k;
+  json_t *v;
+  json_object_foreach(s->restoring, k, v) {
+    if (!jstr(v, "parentJobId")) keys[nk++] = k;
+  }
+  qsort(keys, nk, sizeof *keys, cmp_str);
+  for (size_t i = 0; i < nk; i++) {
+    json_t *rec = json_object_get(s->restoring, keys[i]);
+    struct job *p = job_from_record(s, rec, NULL);
+    json_t *ap = json_object_get(json_object_get(rec, "detail"), "arrayProperties");
+    json_t *size = json_object_get(ap, "size");
+    if (!json_is_integer(size)) continue;
+    p->arr = xcalloc(1, sizeof *p->arr);
+    p->arr->size = (int)json_integer_value(size);
+    p->arr->first_child = (uint32_t)s->njobs;
+    p->arr->summary_at = jlong(ap, "statusSummaryLastUpdatedAt");
+    uint32_t pidx = p->idx;
+    for (int c = 0; c < p->arr->size; c++) {
+      char cid[64];
+      snprintf(cid, sizeof cid, "%s:%d", p->id, c);
+      json_t *crec = json_object_get(s->restoring, cid);
+      struct job *cj;
+      if (crec) {
+        cj = job_from_record(s, crec, s->jobs[pidx]->spec);
+      } else { /* a child never written: it was spawned PENDING with its parent */
+        cj = sched_job_new(s, cid);
+        cj->spec = s->jobs[pidx]->spec;
+        cj->spec->refs++;
+        cj->queue = s->jobs[pidx]->queue;
+        cj->status = JOB_PENDING;
+        cj->created_at = s->jobs[pidx]->created_at;
+        cj->queue_seq = s->jobs[pidx]->queue_seq;
+      }
+      cj->parent = pidx;
+      cj->index = c;
+      s->jobs[pidx]->arr->counts[cj->status]++;
+    }
+  }
+  /* dependencies and dependents */
+  for (size_t i = 0; i < s->njobs; i++) {
+    struct job *j = s->jobs[i];
+    json_t *rec = json_object_get(s->restoring, j->id);
+    json_t *ids = json_object_get(rec, "dependencyIds");
+    if (json_array_size(ids)) {
+      j->deps = xcalloc(json_array_size(ids), sizeof *j->deps);
+      size_t x;
+      json_t *e;
+      json_array_foreach(ids, x, e) {
+        uint32_t di = sched_find_job(s, json_string_value(e));
+        if (di != SCHED_NONE) j->deps[j->ndeps++] = di;
+      }
+    }
+    if (j->status == JOB_PENDING) {
+      for (uint16_t d = 0; d < j->ndeps; d++) {
+        struct job *dj = s->jobs[j->deps[d]];
+        if (dj->status != JOB_SUCCEEDED) {
+          j->deps_left++;
+          if (dj->status != JOB_FAILED) sched_add_dependent(s, dj, j->idx);
+        }
+      }
+    }
+  }
+  /* the runnable lists: retried jobs first in return order, then fresh ones */
+  uint32_t *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
+  size_t nrq = 0;
+  for (size_t i = 0; i < s->njobs; i++)
+    if (s->jobs[i]->status == JOB_RUNNABLE && s->jobs[i]->queue != SCHED_NONE) rq[nrq++] = (uint32_t)i;
+  qsort_r(rq, nrq, sizeof *rq, cmp_retry, s);
+  for (size_t i = 0; i < nrq; i++) sched_enqueue(s, s->jobs[rq[i]]);
+  free(rq);
+  for (size_t i = 0; i < s->nces; i++) sched_recompute_ce(s, s->ces[i]);
+  sched_recode_all(s);
+  free(keys);
+  json_decref(s->restoring);
+  s->restoring = NULL;
+  s->cycle_needed = 1;
+  s->demand_dirty = 1;
+}
