@@ -9,6 +9,12 @@ int cmd_down(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
+int cmd_provisioner(int argc, char **argv);   /* cmd/provisioner.c */
+int cmd_instances(int argc, char **argv);     /* cmd/provisioner.c */
+int cmd_accounting(int argc, char **argv);    /* cmd/accounting.c */
+int cmd_usage(int argc, char **argv);         /* cmd/accounting.c */
+int cmd_audit(int argc, char **argv);         /* cmd/audit.c */
+int cmd_replay(int argc, char **argv);        /* cmd/replay.c */
 int cmd_logs(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_version(int argc, char **argv);
