@@ -270,6 +270,7 @@ void sched_free(struct sched *s) {
     free(s->ces[i]->arn);
     json_decref(s->ces[i]->body);
     json_decref(s->ces[i]->last_demand);
+    json_decref(s->ces[i]->last_busy);
     free(s->ces[i]->insts);
     free(s->ces[i]);
   }
@@ -281,6 +282,9 @@ void sched_free(struct sched *s) {
     free(q->policy_arn);
     for (int k = 0; k < q->ntl; k++) free(q->tl[k].reason);
     free(q->tl);
+    free(q->shapes);
+    for (size_t k = 0; k < q->nshares_; k++) free(q->shares[k].id);
+    free(q->shares);
     free(q);
   }
   free(s->queues);
@@ -367,62 +371,126 @@ void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job) {
 
 /* ---------------- the runnable lists ---------------- */
 
+static void shape_add(struct queue *q, const struct spec *sp, int delta) {
+  for (size_t i = 0; i < q->nshapes; i++) {
+    struct shape_count *c = &q->shapes[i];
+    if (c->v == sp->vcpus && c->m == sp->mem_mib && c->g == sp->gpus) {
+      c->n += delta;
+      return;
+    }
+  }
+  if (q->nshapes == q->capshapes) {
+    q->capshapes = q->capshapes ? q->capshapes * 2 : 4;
+    q->shapes = xrealloc(q->shapes, q->capshapes * sizeof *q->shapes);
+  }
+  q->shapes[q->nshapes++] = (struct shape_count){sp->vcpus, sp->mem_mib, sp->gpus, delta};
+}
+
+static int fair_queue(const struct queue *q) { return q->policy_arn != NULL; }
+
+static struct rlist *list_of(struct queue *q, const struct job *j) {
+  return fair_queue(q) ? &q->shares[j->share].rq : &q->rq;
+}
+
 static void rq_unlink(struct sched *s, struct job *j) {
   if (!j->in_rq) return;
   struct queue *q = s->queues[j->queue];
+  struct rlist *l = list_of(q, j);
   if (j->rq_prev != SCHED_NONE) s->jobs[j->rq_prev]->rq_next = j->rq_next;
-  else q->rq_head = j->rq_next;
+  else l->head = j->rq_next;
   if (j->rq_next != SCHED_NONE) s->jobs[j->rq_next]->rq_prev = j->rq_prev;
-  else q->rq_tail = j->rq_prev;
-  if (q->rq_retry_tail == j->idx) q->rq_retry_tail = j->rq_prev;
+  else l->tail = j->rq_prev;
+  if (l->retry_tail == j->idx) l->retry_tail = j->rq_prev;
   j->rq_prev = j->rq_next = SCHED_NONE;
   j->in_rq = 0;
   q->nrunnable--;
+  if (fair_queue(q)) q->shares[j->share].nrunnable--;
+  shape_add(q, j->spec, -1);
 }
 
-static void rq_insert_after(struct sched *s, struct queue *q, uint32_t after, struct job *j) {
+static void rq_insert_after(struct sched *s, struct queue *q, struct rlist *l, uint32_t after,
+                            struct job *j) {
   j->rq_prev = after;
   if (after == SCHED_NONE) {
-    j->rq_next = q->rq_head;
-    q->rq_head = j->idx;
+    j->rq_next = l->head;
+    l->head = j->idx;
   } else {
     j->rq_next = s->jobs[after]->rq_next;
     s->jobs[after]->rq_next = j->idx;
   }
   if (j->rq_next != SCHED_NONE) s->jobs[j->rq_next]->rq_prev = j->idx;
-  else q->rq_tail = j->idx;
+  else l->tail = j->idx;
   j->in_rq = 1;
   q->nrunnable++;
+  if (fair_queue(q)) q->shares[j->share].nrunnable++;
+  shape_add(q, j->spec, +1);
 }
 
-/* Queue order key of a fresh job: createdAt (children: the parent's), then job id / index. */
+/* Queue order of fresh jobs: in a fair-share queue schedulingPriority first (descending);
+ * then createdAt (children: the parent's), then job id / array index. */
 static int fresh_before(const struct sched *s, const struct job *a, const struct job *b) {
+  if (fair_queue(s->queues[a->queue]) && a->spec->sched_prio != b->spec->sched_prio)
+    return a->spec->sched_prio > b->spec->sched_prio;
   if (a->queue_seq != b->queue_seq) return a->queue_seq < b->queue_seq;
-  (void)s;
   if (a->parent != SCHED_NONE && a->parent == b->parent) return a->index < b->index;
   return strcmp(a->id, b->id) < 0;
 }
 
-/* Puts a RUNNABLE job into its queue's list: retried jobs at the end of the front segment
- * (spec 3.2), fresh ones in createdAt order (almost always at the tail). */
+/* The share of a job in a fair-share queue, created on first use. */
+static uint16_t share_of(struct queue *q, const char *id) {
+  if (!id) id = "";
+  for (size_t i = 0; i < q->nshares_; i++)
+    if (!strcmp(q->shares[i].id, id)) return (uint16_t)i;
+  if (q->nshares_ == q->capshares_) {
+    q->capshares_ = q->capshares_ ? q->capshares_ * 2 : 4;
+    q->shares = xrealloc(q->shares, q->capshares_ * sizeof *q->shares);
+  }
+  struct share *sh = &q->shares[q->nshares_];
+  memset(sh, 0, sizeof *sh);
+  sh->id = xstrdup(id);
+  sh->rq.head = sh->rq.tail = sh->rq.retry_tail = SCHED_NONE;
+  return (uint16_t)q->nshares_++;
+}
+
+/* Puts a RUNNABLE job into its list: retried jobs at the end of the front segment (spec 3.2;
+ * in a fair-share queue the front of its own share), fresh ones in queue order (almost always
+ * at the tail). */
 void sched_enqueue(struct sched *s, struct job *j) {
   struct queue *q = s->queues[j->queue];
   if (j->in_rq) return;
+  struct rlist *l = list_of(q, j);
   if (j->retried) {
-    rq_insert_after(s, q, q->rq_retry_tail, j);
-    q->rq_retry_tail = j->idx;
+    rq_insert_after(s, q, l, l->retry_tail, j);
+    l->retry_tail = j->idx;
     return;
   }
-  uint32_t at = q->rq_tail;
-  while (at != SCHED_NONE && at != q->rq_retry_tail && fresh_before(s, j, s->jobs[at]))
+  uint32_t at = l->tail;
+  while (at != SCHED_NONE && at != l->retry_tail && fresh_before(s, j, s->jobs[at]))
     at = s->jobs[at]->rq_prev;
-  if (at == SCHED_NONE && q->rq_retry_tail != SCHED_NONE) at = q->rq_retry_tail;
-  rq_insert_after(s, q, at, j);
+  if (at == SCHED_NONE && l->retry_tail != SCHED_NONE) at = l->retry_tail;
+  rq_insert_after(s, q, l, at, j);
+}
+
+/* Iterates a queue's RUNNABLE jobs: the FIFO list, or every share's list in turn. */
+static uint32_t rq_first(struct sched *s, struct queue *q) {
+  (void)s;
+  if (!fair_queue(q)) return q->rq.head;
+  for (size_t i = 0; i < q->nshares_; i++)
+    if (q->shares[i].rq.head != SCHED_NONE) return q->shares[i].rq.head;
+  return SCHED_NONE;
+}
+static uint32_t rq_after(struct sched *s, struct queue *q, const struct job *j) {
+  if (j->rq_next != SCHED_NONE || !fair_queue(q)) return j->rq_next;
+  for (size_t i = (size_t)j->share + 1; i < q->nshares_; i++)
+    if (q->shares[i].rq.head != SCHED_NONE) return q->shares[i].rq.head;
+  (void)s;
+  return SCHED_NONE;
 }
 
 /* ---------------- state changes ---------------- */
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out);
+static void share_track(struct sched *s, struct job *j, int old, int st);
 
 /* Moves a job to a new status with a reason, recording the event and the job's record. */
 static void set_status(struct sched *s, struct job *j, int st, const char *reason,
@@ -431,6 +499,7 @@ static void set_status(struct sched *s, struct job *j, int st, const char *reaso
   if (old == st && (!reason || (j->status_reason && !strcmp(reason, j->status_reason)))) return;
   if (old == JOB_RUNNABLE && st != JOB_RUNNABLE) rq_unlink(s, j);
   set_str(&j->status_reason, reason);
+  if (old != st) share_track(s, j, old, st);
   j->status = (uint8_t)st;
   if (terminal(st)) j->stopped_at = s->now;
   if (old != st) {
@@ -622,7 +691,7 @@ static void upsert_queue(struct sched *s, const json_t *b) {
     q = xcalloc(1, sizeof *q);
     q->name = xstrdup(jstr(b, "jobQueueName"));
     q->arn = xstrdup(arn);
-    q->rq_head = q->rq_tail = q->rq_retry_tail = SCHED_NONE;
+    q->rq.head = q->rq.tail = q->rq.retry_tail = SCHED_NONE;
     s->queues = xrealloc(s->queues, (s->nqueues + 1) * sizeof *s->queues);
     s->queues[s->nqueues++] = q;
   }
@@ -837,7 +906,7 @@ static void apply_code(struct sched *s, struct job *j, struct outbox *out) {
 static void reevaluate_codes(struct sched *s, struct outbox *out) {
   for (size_t qi = 0; qi < s->nqueues; qi++) {
     struct queue *q = s->queues[qi];
-    for (uint32_t at = q->rq_head; at != SCHED_NONE; at = s->jobs[at]->rq_next)
+    for (uint32_t at = rq_first(s, q); at != SCHED_NONE; at = rq_after(s, q, s->jobs[at]))
       apply_code(s, s->jobs[at], out);
   }
 }
@@ -1045,6 +1114,8 @@ static int handle_submit(struct sched *s, const json_t *sub, struct outbox *out,
   j->created_at = s->now;
   j->queue_seq = ++s->seq;
   j->status = JOB_SUBMITTED;
+  if (fair_queue(s->queues[qi])) j->share = share_of(s->queues[qi], sp->share_id);
+  if (!size) share_track(s, j, JOB__COUNT, JOB_SUBMITTED);
   mark_dirty(s, j);
   if (!size) {
     j->deps = nplain ? xmalloc((size_t)nplain * sizeof *j->deps) : NULL;
@@ -1072,6 +1143,8 @@ static int handle_submit(struct sched *s, const json_t *sub, struct outbox *out,
     c->created_at = s->now;
     c->queue_seq = j->queue_seq;
     c->status = JOB_PENDING;
+    c->share = j->share;
+    share_track(s, c, JOB__COUNT, JOB_PENDING);
     int n = nplain + nn2n + (seq && i > 0);
     c->deps = n ? xmalloc((size_t)n * sizeof *c->deps) : NULL;
     for (int k = 0; k < nplain; k++) c->deps[c->ndeps++] = plain[k];
@@ -1161,6 +1234,7 @@ static void release_instance(struct sched *s, struct job *j) {
   in->used_m -= j->spec->mem_mib;
   in->used_g -= j->spec->gpus;
   in->njobs--;
+  if (in->njobs == 0) s->demand_dirty = 1; /* the busy set changed */
   if (in->state == INST_READY) s->ces[in->ce]->free_v += j->spec->vcpus;
   j->instance = SCHED_NONE;
   s->cycle_needed = 1;
@@ -1412,6 +1486,7 @@ static void place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox
   in->used_m += j->spec->mem_mib;
   in->used_g += j->spec->gpus;
   in->njobs++;
+  if (in->njobs == 1) s->demand_dirty = 1; /* the busy set changed */
   s->ces[in->ce]->free_v -= j->spec->vcpus;
   j->instance = ii;
   j->attempt++;
@@ -1431,43 +1506,222 @@ struct failed_shape {
   int v, m, g;
 };
 
+static int queue_has_room(struct sched *s, struct queue *q) {
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (!c->deleted && c->enabled && c->valid && c->free_v > 0) return 1;
+  }
+  return 0;
+}
+
+/* The instance for a job: CEs in queue order, best fit inside the first CE with room. */
+static uint32_t find_instance(struct sched *s, struct queue *q, const struct job *j) {
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->enabled || !c->valid) continue;
+    uint32_t ii = best_instance(s, c, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus);
+    if (ii != SCHED_NONE) return ii;
+  }
+  return SCHED_NONE;
+}
+
+static int shape_failed(const struct failed_shape *f, int n, const struct job *j) {
+  for (int i = 0; i < n; i++)
+    if (j->spec->vcpus >= f[i].v && j->spec->mem_mib >= f[i].m && j->spec->gpus >= f[i].g) return 1;
+  return 0;
+}
+
+static void add_failed(struct failed_shape *f, int *n, const struct job *j) {
+  if (*n < 32) f[(*n)++] = (struct failed_shape){j->spec->vcpus, j->spec->mem_mib, j->spec->gpus};
+}
+
+/* FIFO: jobs in queue order; a job that does not fit does not stop smaller ones (backfill). */
+static void dispatch_fifo(struct sched *s, struct queue *q, struct outbox *out) {
+  struct failed_shape failed[32];
+  int nfailed = 0;
+  uint32_t at = q->rq.head;
+  while (at != SCHED_NONE && queue_has_room(s, q)) {
+    struct job *j = s->jobs[at];
+    uint32_t next = j->rq_next;
+    if (!shape_failed(failed, nfailed, j)) {
+      uint32_t ii = find_instance(s, q, j);
+      if (ii != SCHED_NONE) place_job(s, j, ii, out);
+      else add_failed(failed, &nfailed, j);
+    }
+    at = next;
+  }
+}
+
+/* ---- fair share (spec 3.4) ---- */
+
+static const json_t *fair_policy(struct sched *s, const struct queue *q) {
+  for (size_t i = 0; i < s->npolicies; i++)
+    if (!s->policies[i]->deleted && !strcmp(s->policies[i]->arn, q->policy_arn))
+      return json_object_get(s->policies[i]->body, "fairsharePolicy");
+  return NULL;
+}
+
+static double share_weight(const json_t *fp, const char *id) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(fp, "shareDistribution"), i, e) {
+    const char *sid = jstr(e, "shareIdentifier");
+    if (sid && prefix_glob_match(sid, id)) {
+      json_t *w = json_object_get(e, "weightFactor");
+      return w && json_number_value(w) > 0 ? json_number_value(w) : 1.0;
+    }
+  }
+  return 1.0;
+}
+
+static int64_t bucket_width(int64_t window_ms) {
+  int64_t w = window_ms / SHARE_BUCKETS;
+  return w < 1000 ? 1000 : w;
+}
+
+/* Adds the vCPU-seconds held since the last accrual to the current bucket. */
+static void share_accrue(struct share *sh, int64_t now, int64_t window_ms) {
+  if (window_ms <= 0 || now <= sh->accrued_at) {
+    if (now > sh->accrued_at) sh->accrued_at = now;
+    return;
+  }
+  int64_t w = bucket_width(window_ms), start = now / w * w;
+  int b = (int)((now / w) % SHARE_BUCKETS);
+  if (sh->bucket_start[b] != start) {
+    sh->bucket_start[b] = start;
+    sh->bucket_vsec[b] = 0;
+  }
+  if (sh->accrued_at > 0) sh->bucket_vsec[b] += (double)sh->held_vcpus * (double)(now - sh->accrued_at) / 1000.0;
+  sh->accrued_at = now;
+}
+
+/* U(s): vCPUs held now when W = 0; otherwise the vCPU-seconds of the last W seconds, each
+ * weighted 1 - age/W, plus the vCPUs held now (so that one instant's placements balance). */
+static double share_usage(const struct share *sh, int64_t now, int64_t window_ms) {
+  double u = (double)sh->held_vcpus;
+  if (window_ms <= 0) return u;
+  int64_t w = bucket_width(window_ms);
+  for (int b = 0; b < SHARE_BUCKETS; b++) {
+    if (!sh->bucket_vsec[b]) continue;
+    double age = (double)(now - (sh->bucket_start[b] + w / 2));
+    if (age < 0) age = 0;
+    if (age < (double)window_ms) u += sh->bucket_vsec[b] * (1.0 - age / (double)window_ms);
+  }
+  return u;
+}
+
+/* Keeps a share's counts as its jobs move (children and single jobs; not array parents). */
+static void share_track(struct sched *s, struct job *j, int old, int st) {
+  if (j->arr || j->queue == SCHED_NONE) return;
+  struct queue *q = s->queues[j->queue];
+  if (!fair_queue(q) || j->share >= q->nshares_) return;
+  struct share *sh = &q->shares[j->share];
+  const json_t *fp = fair_policy(s, q);
+  int64_t window = (int64_t)json_integer_value(json_object_get(fp, "shareDecaySeconds")) * 1000;
+  share_accrue(sh, s->now, window);
+  int was_active = old < JOB__COUNT && !terminal(old), is_active = !terminal(st);
+  int was_held = old == JOB_STARTING || old == JOB_RUNNING, is_held = st == JOB_STARTING || st == JOB_RUNNING;
+  if (old == JOB__COUNT) was_active = 0;
+  sh->active_jobs += is_active - was_active;
+  if (was_active && !is_active && sh->active_jobs == 0) sh->last_active = s->now;
+  sh->held_vcpus += (int64_t)(is_held - was_held) * j->spec->vcpus;
+}
+
+static int64_t queue_max_vcpus(struct sched *s, struct queue *q) {
+  int64_t total = 0;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted) continue;
+    if (c->managed) total += c->maxv;
+    else {
+      json_t *u = json_object_get(c->body, "unmanagedvCpus");
+      if (json_is_integer(u) && json_integer_value(u) > 0) total += json_integer_value(u);
+      else
+        for (size_t i = 0; i < c->ninst; i++)
+          if (s->insts[c->insts[i]]->state != INST_GONE) total += s->insts[c->insts[i]]->cap_v;
+    }
+  }
+  return total;
+}
+
+static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) {
+  const json_t *fp = fair_policy(s, q);
+  int64_t window = (int64_t)json_integer_value(json_object_get(fp, "shareDecaySeconds")) * 1000;
+  int reservation = (int)json_integer_value(json_object_get(fp, "computeReservation"));
+  size_t n = q->nshares_;
+  if (!n) return;
+  char *exhausted = xcalloc(n, 1);
+  double *weight = xcalloc(n, sizeof *weight);
+  int64_t held_total = 0;
+  int active = 0;
+  for (size_t i = 0; i < n; i++) {
+    share_accrue(&q->shares[i], s->now, window);
+    weight[i] = share_weight(fp, q->shares[i].id);
+    held_total += q->shares[i].held_vcpus;
+    if (q->shares[i].active_jobs > 0 || (window > 0 && s->now - q->shares[i].last_active < window)) active++;
+  }
+  double reserve = 0;
+  int64_t max_total = queue_max_vcpus(s, q);
+  if (reservation > 0) {
+    double f = 1.0;
+    for (int a = 0; a < active; a++) f *= reservation / 100.0;
+    reserve = (double)max_total * f;
+  }
+  struct failed_shape failed[32];
+  int nfailed = 0;
+  while (queue_has_room(s, q)) {
+    /* the active share with the smallest weighted usage supplies the next job */
+    size_t best = SIZE_MAX;
+    double best_u = 0;
+    for (size_t i = 0; i < n; i++) {
+      struct share *sh = &q->shares[i];
+      if (exhausted[i] || sh->rq.head == SCHED_NONE) continue;
+      double u = weight[i] * share_usage(sh, s->now, window);
+      if (best == SIZE_MAX || u < best_u - 1e-9 ||
+          (u < best_u + 1e-9 && fresh_before(s, s->jobs[sh->rq.head], s->jobs[q->shares[best].rq.head]))) {
+        best = i;
+        best_u = u;
+      }
+    }
+    if (best == SIZE_MAX) break;
+    struct share *sh = &q->shares[best];
+    int placed = 0;
+    for (uint32_t at = sh->rq.head; at != SCHED_NONE; at = s->jobs[at]->rq_next) {
+      struct job *j = s->jobs[at];
+      if (shape_failed(failed, nfailed, j)) continue;
+      if (reservation > 0 && (double)(held_total + j->spec->vcpus) > (double)max_total - reserve) {
+        exhausted[best] = 1; /* it would eat into the capacity held back for inactive shares */
+        break;
+      }
+      uint32_t ii = find_instance(s, q, j);
+      if (ii == SCHED_NONE) {
+        add_failed(failed, &nfailed, j);
+        continue;
+      }
+      place_job(s, j, ii, out);
+      held_total += j->spec->vcpus;
+      placed = 1;
+      break;
+    }
+    if (!placed) exhausted[best] = 1;
+  }
+  free(exhausted);
+  free(weight);
+}
+
+void sched_assign_share(struct sched *s, struct job *j) {
+  if (j->queue == SCHED_NONE || !fair_queue(s->queues[j->queue])) return;
+  j->share = share_of(s->queues[j->queue], j->spec ? j->spec->share_id : NULL);
+  share_track(s, j, JOB__COUNT, j->status);
+}
+
 static void dispatch(struct sched *s, struct outbox *out) {
   s->cycle_needed = 0;
   for (size_t oi = 0; oi < s->nqueues; oi++) {
     struct queue *q = s->queues[s->queue_order[oi]];
-    if (q->deleted || q->rq_head == SCHED_NONE) continue;
-    struct failed_shape failed[32];
-    int nfailed = 0;
-    uint32_t at = q->rq_head;
-    while (at != SCHED_NONE) {
-      struct job *j = s->jobs[at];
-      uint32_t next = j->rq_next;
-      int v = j->spec->vcpus, m = j->spec->mem_mib, g = j->spec->gpus;
-      /* stop when no CE of the queue has a free vCPU left */
-      int room = 0;
-      for (int k = 0; k < q->nce; k++) {
-        struct ce *c = s->ces[q->ce[k]];
-        if (!c->deleted && c->enabled && c->valid && c->free_v > 0) room = 1;
-      }
-      if (!room) break;
-      int skip = 0;
-      for (int f = 0; f < nfailed && !skip; f++)
-        if (v >= failed[f].v && m >= failed[f].m && g >= failed[f].g) skip = 1;
-      if (!skip) {
-        uint32_t ii = SCHED_NONE;
-        for (int k = 0; k < q->nce && ii == SCHED_NONE; k++) {
-          struct ce *c = s->ces[q->ce[k]];
-          if (c->deleted || !c->enabled || !c->valid) continue;
-          ii = best_instance(s, c, v, m, g);
-        }
-        if (ii != SCHED_NONE) {
-          place_job(s, j, ii, out);
-        } else if (nfailed < 32) {
-          failed[nfailed++] = (struct failed_shape){v, m, g};
-        }
-      }
-      at = next;
-    }
+    if (q->deleted || q->nrunnable == 0) continue;
+    if (fair_queue(q)) dispatch_fair(s, q, out);
+    else dispatch_fifo(s, q, out);
   }
 }
 
@@ -1481,10 +1735,10 @@ static void emit_demand(struct sched *s, struct outbox *out) {
   for (size_t qi = 0; qi < s->nqueues; qi++) {
     struct queue *q = s->queues[qi];
     if (q->deleted) continue;
-    for (uint32_t at = q->rq_head; at != SCHED_NONE; at = s->jobs[at]->rq_next) {
-      struct job *j = s->jobs[at];
-      if (is_code(j->status_reason)) continue;
-      int v = j->spec->vcpus, m = j->spec->mem_mib, g = j->spec->gpus;
+    for (size_t si = 0; si < q->nshapes; si++) {
+      const struct shape_count *sc = &q->shapes[si];
+      int v = sc->v, m = sc->m, g = sc->g;
+      if (sc->n <= 0 || shape_code(s, q, v, m, g)) continue; /* misconfigured jobs ask for nothing */
       for (int k = 0; k < q->nce; k++) {
         struct ce *c = s->ces[q->ce[k]];
         if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv) continue;
@@ -1494,13 +1748,13 @@ static void emit_demand(struct sched *s, struct outbox *out) {
         int found = 0;
         json_array_foreach(arr, i, sh) {
           if (jint(sh, "vcpus", 0) == v && jint(sh, "memoryMib", 0) == m && jint(sh, "gpus", 0) == g) {
-            json_object_set_new(sh, "count", json_integer(jint(sh, "count", 0) + 1));
+            json_object_set_new(sh, "count", json_integer(jint(sh, "count", 0) + sc->n));
             found = 1;
             break;
           }
         }
         if (!found)
-          json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:i}", "vcpus", v, "memoryMib", m, "gpus", g, "count", 1));
+          json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n));
         break;
       }
     }
@@ -1511,12 +1765,21 @@ static void emit_demand(struct sched *s, struct outbox *out) {
       json_decref(shapes[i]);
       continue;
     }
-    if (c->last_demand && json_equal(c->last_demand, shapes[i])) {
+    json_t *busy = json_array();
+    for (size_t k = 0; k < c->ninst; k++) {
+      struct instance *in = s->insts[c->insts[k]];
+      if (in->state != INST_GONE && in->njobs > 0) json_array_append_new(busy, json_string(in->id));
+    }
+    if (c->last_demand && json_equal(c->last_demand, shapes[i]) && c->last_busy &&
+        json_equal(c->last_busy, busy)) {
       json_decref(shapes[i]);
+      json_decref(busy);
       continue;
     }
     json_decref(c->last_demand);
     c->last_demand = shapes[i];
+    json_decref(c->last_busy);
+    c->last_busy = busy;
     struct out_ev *e = out_push(out, OUT_CAPACITY);
     e->ce = (uint32_t)i;
     e->at_ms = s->now;

@@ -42,11 +42,32 @@ struct ce {
   int max_v, max_m, max_g; /* largest registered instance per dimension (unmanaged checks) */
   int free_v;              /* free vCPUs over ready, non-draining instances */
   json_t *last_demand;     /* the last CapacityDemand shapes emitted (for change detection) */
+  json_t *last_busy;       /* the last busyInstances emitted */
 };
 
 struct tl_action {
   char *reason;
   int64_t max_ms;
+};
+
+/* A list of RUNNABLE jobs linked through job->rq_prev/rq_next: retried jobs first (in return
+ * order, up to retry_tail), then fresh ones in queue order. */
+struct rlist {
+  uint32_t head, tail, retry_tail;
+};
+
+/* One share identifier's state in a fair-share queue (spec 3.4). */
+#define SHARE_BUCKETS 64
+struct share {
+  char *id;
+  struct rlist rq;
+  size_t nrunnable;
+  int64_t active_jobs;  /* SUBMITTED..RUNNING */
+  int64_t held_vcpus;   /* vCPUs of STARTING/RUNNING jobs */
+  int64_t last_active;  /* when active_jobs last dropped to 0 */
+  int64_t accrued_at;   /* usage accrued up to this time */
+  double bucket_vsec[SHARE_BUCKETS];
+  int64_t bucket_start[SHARE_BUCKETS];
 };
 
 struct queue {
@@ -57,9 +78,20 @@ struct queue {
   char *policy_arn;
   struct tl_action *tl;
   int ntl;
-  /* the RUNNABLE list: retried jobs first (in return order), then fresh jobs by createdAt */
-  uint32_t rq_head, rq_tail, rq_retry_tail;
+  /* the RUNNABLE list (FIFO queues): retried jobs first, then fresh jobs by createdAt */
+  struct rlist rq;
   size_t nrunnable;
+  /* fair-share queues: one list per share identifier */
+  struct share *shares;
+  size_t nshares_, capshares_;
+  /* RUNNABLE jobs in the list by shape, kept as they enter and leave (capacity demand) */
+  struct shape_count *shapes;
+  size_t nshapes, capshapes;
+};
+
+struct shape_count {
+  int v, m, g;
+  int64_t n;
 };
 
 struct policy {
@@ -149,6 +181,7 @@ struct job {
   struct attempt *attempts;
   uint16_t nattempts;
   uint32_t rq_prev, rq_next;
+  uint16_t share; /* index into the queue's shares (fair-share queues) */
 };
 
 struct sched {
@@ -196,4 +229,6 @@ void sched_enqueue(struct sched *s, struct job *j);
 void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job);
 void sched_recompute_ce(struct sched *s, struct ce *c);
 void sched_recode_all(struct sched *s);
+/* Puts a restored job into its fair-share share (no-op for FIFO queues). */
+void sched_assign_share(struct sched *s, struct job *j);
 #endif

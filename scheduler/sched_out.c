@@ -244,11 +244,7 @@ json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char 
 
 json_t *sched_capacity(struct sched *s, const struct out_ev *e, const char *source) {
   struct ce *c = s->ces[e->ce];
-  json_t *busy = json_array();
-  for (size_t k = 0; k < c->ninst; k++) {
-    struct instance *in = s->insts[c->insts[k]];
-    if (in->state != INST_GONE && in->njobs > 0) json_array_append_new(busy, json_string(in->id));
-  }
+  json_t *busy = c->last_busy ? json_deep_copy(c->last_busy) : json_array();
   json_t *shapes = c->last_demand ? json_deep_copy(c->last_demand) : json_array();
   return json_pack("{s:o, s:s, s:o, s:o, s:I}", "header", bus_header(source, "", e->at_ms),
                    "computeEnvironment", c->name, "shapes", shapes, "busyInstances", busy, "at",

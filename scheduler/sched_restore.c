@@ -241,6 +241,7 @@ void sched_restore_done(struct sched *s) {
       }
     }
   }
+  for (size_t i = 0; i < s->njobs; i++) sched_assign_share(s, s->jobs[i]);
   /* the runnable lists: retried jobs first in return order, then fresh ones */
   uint32_t *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
   size_t nrq = 0;

@@ -1,0 +1,158 @@
+/* test_sched_transitions.c: the exhaustive (state, event) table of the job state machine
+ * (spec section 2.2). Every state a job can rest in, times every event that can reach it,
+ * has an expected outcome, including the events that must be ignored or refused.
+ *
+ * SUBMITTED is never a resting state in Barge: submission evaluates dependencies in the same
+ * event (T2/T3), so it is covered by the submit rows (test_sched_rules.c) instead. */
+#include "sched_harness.h"
+
+enum st { P, R, S, U, OK, F, ST__COUNT };
+static const char *st_names[] = {"PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"};
+static const enum job_status st_status[] = {JOB_PENDING, JOB_RUNNABLE, JOB_STARTING, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED};
+
+enum ev {
+  DEP_SUCCEEDED, DEP_FAILED, CAPACITY, STARTED, EXIT0, EXIT1, START_FAIL, TIMEOUT, CANCEL,
+  TERMINATE, KILLED, LOST, STALE, TICK, EV__COUNT
+};
+static const char *ev_names[] = {"dependency succeeded", "dependency failed", "capacity appears",
+                                 "process started", "exit 0", "exit 1 (attempts left)",
+                                 "failed to start", "timed out", "CancelJob", "TerminateJob",
+                                 "killed report", "instance lost", "stale report", "tick"};
+
+/* expected[state][event] */
+static const enum job_status expected[ST__COUNT][EV__COUNT] = {
+    /*            DEP_OK        DEP_FAIL     CAPACITY      STARTED      EXIT0          EXIT1         START_FAIL    TIMEOUT      CANCEL       TERMINATE    KILLED       LOST          STALE         TICK */
+    [P] =  {JOB_RUNNABLE, JOB_FAILED,  JOB_PENDING,  JOB_PENDING, JOB_PENDING,   JOB_PENDING,  JOB_PENDING,  JOB_PENDING, JOB_PENDING, JOB_PENDING, JOB_PENDING, JOB_PENDING,  JOB_PENDING,  JOB_PENDING},
+    [R] =  {JOB_RUNNABLE, JOB_RUNNABLE, JOB_STARTING, JOB_RUNNABLE, JOB_RUNNABLE, JOB_RUNNABLE, JOB_RUNNABLE, JOB_RUNNABLE, JOB_FAILED, JOB_FAILED,  JOB_RUNNABLE, JOB_RUNNABLE, JOB_RUNNABLE, JOB_RUNNABLE},
+    [S] =  {JOB_STARTING, JOB_STARTING, JOB_STARTING, JOB_RUNNING, JOB_SUCCEEDED, JOB_STARTING, JOB_STARTING, JOB_FAILED,  JOB_STARTING, JOB_STARTING, JOB_FAILED, JOB_RUNNABLE, JOB_STARTING, JOB_STARTING},
+    [U] =  {JOB_RUNNING,  JOB_RUNNING,  JOB_RUNNING,  JOB_RUNNING, JOB_SUCCEEDED, JOB_STARTING, JOB_STARTING, JOB_FAILED,  JOB_RUNNING, JOB_RUNNING, JOB_FAILED,  JOB_RUNNABLE, JOB_RUNNING,  JOB_RUNNING},
+    [OK] = {JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED, JOB_SUCCEEDED},
+    [F] =  {JOB_FAILED,   JOB_FAILED,   JOB_FAILED,   JOB_FAILED,  JOB_FAILED,    JOB_FAILED,   JOB_FAILED,   JOB_FAILED,  JOB_FAILED,  JOB_FAILED,  JOB_FAILED,  JOB_FAILED,   JOB_FAILED,   JOB_FAILED},
+};
+
+/* A world: CE "ce" (queue q) for the job under test x, CE "ced" (queue qd) with instance i-d
+ * for its dependency d, which is STARTING when x is built in PENDING. */
+static void build(struct h *h, enum st st) {
+  h_init(h);
+  h_ce(h, "ce", 0, 0);
+  h_ce(h, "ced", 0, 0);
+  h_queue(h, "q", 10, NULL, "ce", NULL);
+  h_queue(h, "qd", 10, NULL, "ced", NULL);
+  h_jd(h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 2}}");
+  h_instance(h, "i-d", "ced", "READY", 1, 256);
+  h_submit(h, "d", "qd", "jd", "{\"retryStrategy\": {\"attempts\": 1}}");
+  h->t += 1000;
+  switch (st) {
+  case P:
+    h_submit(h, "x", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"d\"}]}");
+    break;
+  case R:
+    h_submit(h, "x", "q", "jd", NULL);
+    break;
+  case S:
+  case U:
+  case OK:
+    h_instance(h, "i-x", "ce", "READY", 2, 256);
+    h_submit(h, "x", "q", "jd", NULL);
+    if (st >= U) h_exec(h, "x", 1, "i-x", "STARTED", -9999, NULL);
+    if (st == OK) h_exec(h, "x", 1, "i-x", "EXITED", 0, NULL);
+    break;
+  case F:
+    h_submit(h, "x", "q", "jd", NULL);
+    h_stop(h, "CancelJob", "x", "setup");
+    break;
+  case ST__COUNT:
+    break;
+  }
+  h->t += 1000;
+}
+
+static void apply(struct h *h, enum ev ev) {
+  switch (ev) {
+  case DEP_SUCCEEDED:
+    h_exec(h, "d", 1, "i-d", "STARTED", -9999, NULL);
+    h_exec(h, "d", 1, "i-d", "EXITED", 0, NULL);
+    break;
+  case DEP_FAILED:
+    h_exec(h, "d", 1, "i-d", "STARTED", -9999, NULL);
+    h_exec(h, "d", 1, "i-d", "EXITED", 1, NULL);
+    break;
+  case CAPACITY: h_instance(h, "i-new", "ce", "READY", 4, 1024); break;
+  case STARTED: h_exec(h, "x", 1, "i-x", "STARTED", -9999, NULL); break;
+  case EXIT0: h_exec(h, "x", 1, "i-x", "EXITED", 0, NULL); break;
+  case EXIT1: h_exec(h, "x", 1, "i-x", "EXITED", 1, NULL); break;
+  case START_FAIL: h_exec(h, "x", 1, "i-x", "FAILED_TO_START", -9999, "CannotStartContainerError: boom"); break;
+  case TIMEOUT: h_exec(h, "x", 1, "i-x", "TIMED_OUT", 143, NULL); break;
+  case CANCEL: h_stop(h, "CancelJob", "x", "by test"); break;
+  case TERMINATE: h_stop(h, "TerminateJob", "x", "by test"); break;
+  case KILLED:
+    /* a terminate is in flight, then the agent reports the kill */
+    h_stop(h, "TerminateJob", "x", "by test");
+    h_exec(h, "x", 1, "i-x", "KILLED", 143, "by test");
+    break;
+  case LOST: h_instance(h, "i-x", "ce", "TERMINATED", 2, 256); break;
+  case STALE: h_exec(h, "x", 7, "i-x", "EXITED", 0, NULL); break;
+  case TICK: h->t += 5000; h_tick(h); break;
+  case EV__COUNT: break;
+  }
+}
+
+int main(void) {
+  TEST("the (state, event) table of the job state machine");
+  int rows = 0;
+  for (int st = 0; st < ST__COUNT; st++) {
+    struct h h;
+    build(&h, (enum st)st);
+    CHECK(h_status(&h, "x") == st_status[st], "setup of %s gave %s", st_names[st], job_status_name(h_status(&h, "x")));
+    h_release(&h);
+    for (int ev = 0; ev < EV__COUNT; ev++) {
+      build(&h, (enum st)st);
+      apply(&h, (enum ev)ev);
+      enum job_status got = h_status(&h, "x");
+      /* KILLED on a job that was never started: the terminate alone decides */
+      enum job_status want = expected[st][ev];
+      if (ev == KILLED && (st == P || st == R)) want = st == P ? JOB_PENDING : JOB_FAILED;
+      CHECK(got == want, "%s + %s -> %s, expected %s", st_names[st], ev_names[ev], job_status_name(got), job_status_name(want));
+      rows++;
+      h_release(&h);
+    }
+  }
+  printf("   %d (state, event) pairs checked\n", rows);
+
+  TEST("terminate of a STARTING/RUNNING job sends a kill and ends FAILED isTerminated only on the report");
+  {
+    struct h h;
+    build(&h, U);
+    int kills = h.outputs[OUT_KILL];
+    h_stop(&h, "TerminateJob", "x", "stop it");
+    CHECK(h.outputs[OUT_KILL] == kills + 1, "a KillRequest is sent");
+    CHECK_STATUS(&h, "x", JOB_RUNNING);
+    h_exec(&h, "x", 1, "i-x", "EXITED", 143, NULL);
+    CHECK_STATUS(&h, "x", JOB_FAILED);
+    char r[256];
+    CHECK_STR(h_reason(&h, "x", r, sizeof r), "Terminated: stop it");
+    json_t *d = h_detail(&h, "x");
+    CHECK(json_is_true(json_object_get(d, "isTerminated")), "isTerminated");
+    json_decref(d);
+    h_release(&h);
+  }
+
+  TEST("a retried job re-enters with attempt 2 and keeps the first attempt in attempts[]");
+  {
+    struct h h;
+    build(&h, U);
+    h_exec(&h, "x", 1, "i-x", "EXITED", 1, NULL);
+    json_t *d = h_detail(&h, "x");
+    CHECK_INT(json_array_size(json_object_get(d, "attempts")), 1);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(json_array_get(json_object_get(d, "attempts"), 0), "container"), "exitCode")), 1);
+    json_decref(d);
+    h_exec(&h, "x", 2, "i-x", "STARTED", -9999, NULL);
+    h_exec(&h, "x", 2, "i-x", "EXITED", 1, NULL);
+    CHECK_STATUS(&h, "x", JOB_FAILED); /* attempts 2 used up */
+    d = h_detail(&h, "x");
+    CHECK_INT(json_array_size(json_object_get(d, "attempts")), 2);
+    json_decref(d);
+    h_release(&h);
+  }
+  return check_summary();
+}
