@@ -868,8 +868,12 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
   if (!fits_max) return CODE_MAXRES;
   if (!fits_type) {
     /* an unmanaged CE with no registered instance yet is not a misconfiguration */
-    for (int k = 0; k < q->nce; k++)
-      if (!s->ces[q->ce[k]]->managed && s->ces[q->ce[k]]->ninst == 0) return NULL;
+    for (int k = 0; k < q->nce; k++) {
+      struct ce *c = s->ces[q->ce[k]];
+      size_t live = 0;
+      for (size_t i = 0; i < c->ninst; i++) live += s->insts[c->insts[i]]->state != INST_GONE;
+      if (!c->managed && live == 0) return NULL;
+    }
     return CODE_JOBREQ;
   }
   return NULL;

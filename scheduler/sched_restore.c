@@ -191,6 +191,15 @@ void sched_restore_done(struct sched *s) {
     json_t *ap = json_object_get(json_object_get(rec, "detail"), "arrayProperties");
     json_t *size = json_object_get(ap, "size");
     if (!json_is_integer(size)) continue;
+    /* the family's shared spec (command, resources) travels in the children's records */
+    char c0[64];
+    snprintf(c0, sizeof c0, "%s:0", p->id);
+    json_t *c0rec = json_object_get(s->restoring, c0);
+    if (c0rec) {
+      struct spec *sp = spec_from_detail(s, json_object_get(c0rec, "detail"));
+      sched_spec_unref(p->spec);
+      p->spec = sp;
+    }
     p->arr = xcalloc(1, sizeof *p->arr);
     p->arr->size = (int)json_integer_value(size);
     p->arr->first_child = (uint32_t)s->njobs;

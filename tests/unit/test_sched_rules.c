@@ -1,0 +1,473 @@
+/* test_sched_rules.c: one test per scheduling rule of spec sections 2-6, named after it, run
+ * on the pure core with no Kafka. */
+#include "sched_harness.h"
+
+/* CE "ce" with n instances i-0..i-(n-1) of v vCPUs / m MiB, queue "q" over it, JD "jd". */
+static void world(struct h *h, int n, int v, int m) {
+  h_init(h);
+  h_ce(h, "ce", 0, 0);
+  h_queue(h, "q", 10, NULL, "ce", NULL);
+  h_jd(h, "jd", 1, 1, 64, "{\"parameters\": {\"msg\": \"from-jd\"}}");
+  for (int i = 0; i < n; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "i-%d", i);
+    h_instance(h, id, "ce", "READY", v, m);
+  }
+}
+
+static void run_to_end(struct h *h, const char *job, int attempt, int code) {
+  char inst[64];
+  h_instance_of(h, job, inst, sizeof inst);
+  h_exec(h, job, attempt, inst, "STARTED", -9999, NULL);
+  h_exec(h, job, attempt, inst, "EXITED", code, NULL);
+}
+
+static int count_status(struct h *h, const char *prefix, int n, enum job_status st) {
+  int c = 0;
+  for (int i = 0; i < n; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "%s:%d", prefix, i);
+    if (h_status(h, id) == st) c++;
+  }
+  return c;
+}
+
+static void test_ref_substitution(void) {
+  TEST("Ref:: substitution: submit parameters overlay the job definition's, exact elements only");
+  struct h h;
+  world(&h, 0, 0, 0);
+  h_submit(&h, "a", "q", "jd", NULL);
+  json_t *d = h_detail(&h, "a");
+  json_t *cmd = json_object_get(json_object_get(d, "container"), "command");
+  CHECK_STR(json_string_value(json_array_get(cmd, 1)), "from-jd");
+  json_decref(d);
+  h_submit(&h, "b", "q", "jd", "{\"parameters\": {\"msg\": \"from-submit\"}, \"containerOverrides\": {\"command\": [\"x\", \"Ref::msg\", \"pre-Ref::msg\", \"Ref::nope\"]}}");
+  d = h_detail(&h, "b");
+  cmd = json_object_get(json_object_get(d, "container"), "command");
+  CHECK_STR(json_string_value(json_array_get(cmd, 1)), "from-submit");
+  CHECK_STR(json_string_value(json_array_get(cmd, 2)), "pre-Ref::msg");
+  CHECK_STR(json_string_value(json_array_get(cmd, 3)), "Ref::nope");
+  CHECK_STR(json_string_value(json_object_get(json_object_get(d, "parameters"), "msg")), "from-submit");
+  json_decref(d);
+  h_release(&h);
+}
+
+static void test_container_overrides(void) {
+  TEST("containerOverrides: environment merged by name, resourceRequirements by type");
+  struct h h;
+  world(&h, 1, 8, 8192);
+  h_submit(&h, "a", "q", "jd", "{\"containerOverrides\": {\"environment\": [{\"name\": \"A\", \"value\": \"1\"}], \"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"3\"}]}}");
+  json_t *d = h_detail(&h, "a");
+  json_t *c = json_object_get(d, "container");
+  CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(c, "environment"), 0), "value")), "1");
+  json_t *rr = json_object_get(c, "resourceRequirements");
+  CHECK_STR(json_string_value(json_object_get(json_array_get(rr, 0), "value")), "3");
+  CHECK_STR(json_string_value(json_object_get(json_array_get(rr, 1), "value")), "64");
+  json_decref(d);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  h_release(&h);
+}
+
+static void test_array_n_to_n_1000(void) {
+  TEST("array N_TO_N: a 1,000-child array whose children wait for the same index of another array");
+  struct h h;
+  world(&h, 0, 0, 0);
+  h_submit(&h, "A", "q", "jd", "{\"arrayProperties\": {\"size\": 1000}}");
+  h_submit(&h, "B", "q", "jd", "{\"arrayProperties\": {\"size\": 1000}, \"dependsOn\": [{\"jobId\": \"A\", \"type\": \"N_TO_N\"}]}");
+  CHECK_INT(count_status(&h, "A", 1000, JOB_RUNNABLE), 1000);
+  CHECK_INT(count_status(&h, "B", 1000, JOB_PENDING), 1000);
+  CHECK_STATUS(&h, "A", JOB_PENDING);
+  /* capacity for A's children only: instance big enough for all; B's wait */
+  h_instance(&h, "i-big", "ce", "READY", 2000, 2000 * 64);
+  CHECK_INT(count_status(&h, "A", 1000, JOB_STARTING), 1000);
+  /* child 7 of A finishes: exactly child 7 of B becomes RUNNABLE and is placed */
+  h_exec(&h, "A:7", 1, "i-big", "STARTED", -9999, NULL);
+  h_exec(&h, "A:7", 1, "i-big", "EXITED", 0, NULL);
+  CHECK_STATUS(&h, "B:7", JOB_STARTING);
+  CHECK_INT(count_status(&h, "B", 1000, JOB_PENDING), 999);
+  /* child 8 of A fails: child 8 of B fails with the dependency reason */
+  h_exec(&h, "A:8", 1, "i-big", "EXITED", 1, NULL);
+  CHECK_STATUS(&h, "B:8", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "B:8", r, sizeof r), "Dependent job A:8 failed");
+  /* the parent's summary counts every status */
+  json_t *d = h_detail(&h, "A");
+  json_t *sum = json_object_get(json_object_get(d, "arrayProperties"), "statusSummary");
+  CHECK_INT(json_integer_value(json_object_get(sum, "SUCCEEDED")), 1);
+  CHECK_INT(json_integer_value(json_object_get(sum, "FAILED")), 1);
+  CHECK_INT(json_integer_value(json_object_get(sum, "STARTING")), 998);
+  CHECK_INT(json_object_size(sum), 7);
+  json_decref(d);
+  h_release(&h);
+}
+
+static void test_array_sequential(void) {
+  TEST("array SEQUENTIAL: child i waits for child i-1; a failure fails every later child");
+  struct h h;
+  world(&h, 1, 16, 4096);
+  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 4}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  CHECK_STATUS(&h, "S:0", JOB_STARTING);
+  CHECK_STATUS(&h, "S:1", JOB_PENDING);
+  run_to_end(&h, "S:0", 1, 0);
+  CHECK_STATUS(&h, "S:1", JOB_STARTING);
+  CHECK_STATUS(&h, "S:2", JOB_PENDING);
+  run_to_end(&h, "S:1", 1, 5);
+  CHECK_STATUS(&h, "S:2", JOB_FAILED);
+  CHECK_STATUS(&h, "S:3", JOB_FAILED);
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  h_release(&h);
+}
+
+static void test_dependency_failure_cascades(void) {
+  TEST("dependsOn: a failed dependency fails its dependents, transitively");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "b", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\"}]}");
+  h_submit(&h, "c", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"b\"}]}");
+  CHECK_STATUS(&h, "b", JOB_PENDING);
+  run_to_end(&h, "a", 1, 2);
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  CHECK_STATUS(&h, "b", JOB_FAILED);
+  CHECK_STATUS(&h, "c", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "c", r, sizeof r), "Dependent job b failed");
+  /* a job submitted against an already failed dependency passes T2 then T5 at once */
+  h_submit(&h, "d", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\"}]}");
+  CHECK_STATUS(&h, "d", JOB_FAILED);
+  h_release(&h);
+}
+
+static void test_evaluate_on_exit_first_match(void) {
+  TEST("retryStrategy.evaluateOnExit: exit-code and reason globs, first match wins");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  const char *rs = "{\"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": ["
+                   "{\"onExitCode\": \"4*\", \"action\": \"EXIT\"},"
+                   "{\"onExitCode\": \"4\", \"action\": \"RETRY\"},"
+                   "{\"onStatusReason\": \"Host EC2*\", \"action\": \"RETRY\"},"
+                   "{\"onReason\": \"*\", \"action\": \"EXIT\"}]}}";
+  h_submit(&h, "a", "q", "jd", rs);
+  run_to_end(&h, "a", 1, 42); /* 4* -> EXIT even though attempts remain */
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  h_submit(&h, "b", "q", "jd", rs);
+  run_to_end(&h, "b", 1, 7); /* no rule matches exit 7 (onReason needs a reason): attempts left -> retry */
+  CHECK_STATUS(&h, "b", JOB_STARTING);
+  /* a lost host matches Host EC2* -> RETRY */
+  char inst[64];
+  h_instance_of(&h, "b", inst, sizeof inst);
+  h_instance(&h, inst, "ce", "TERMINATED", 4, 4096);
+  CHECK_STATUS(&h, "b", JOB_RUNNABLE);
+  char r[256];
+  h_reason(&h, "b", r, sizeof r);
+  CHECK(strncmp(r, "Host EC2 (instance ", 19) == 0, "reason %s", r);
+  /* a start failure has container.reason "Task failed to start": onReason * -> EXIT */
+  h_instance(&h, "i-9", "ce", "READY", 4, 4096);
+  h_exec(&h, "b", 3, "i-9", "FAILED_TO_START", -9999, "CannotStartContainerError: nope");
+  CHECK_STATUS(&h, "b", JOB_FAILED);
+  h_release(&h);
+}
+
+static void test_timeout_not_retried(void) {
+  TEST("timeout: the placement carries the attempt timeout; a timed-out attempt is not retried");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "a", "q", "jd", "{\"timeout\": {\"attemptDurationSeconds\": 60}, \"retryStrategy\": {\"attempts\": 5}}");
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  h_exec(&h, "a", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "a", 1, "i-0", "TIMED_OUT", 143, NULL);
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "Job attempt duration exceeded timeout");
+  h_release(&h);
+}
+
+static void test_cancel_runnable_vs_terminate_running(void) {
+  TEST("CancelJob fails a RUNNABLE job; it leaves a RUNNING one alone; TerminateJob stops it");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  h_submit(&h, "run", "q", "jd", NULL);
+  h_submit(&h, "wait", "q", "jd", NULL);
+  CHECK_STATUS(&h, "wait", JOB_RUNNABLE);
+  h_stop(&h, "CancelJob", "wait", "not needed");
+  CHECK_STATUS(&h, "wait", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "wait", r, sizeof r), "Cancelled: not needed");
+  h_exec(&h, "run", 1, "i-0", "STARTED", -9999, NULL);
+  h_stop(&h, "CancelJob", "run", "too late");
+  CHECK_STATUS(&h, "run", JOB_RUNNING);
+  int kills = h.outputs[OUT_KILL];
+  h_stop(&h, "TerminateJob", "run", "stop");
+  CHECK_INT(h.outputs[OUT_KILL], kills + 1);
+  h_exec(&h, "run", 1, "i-0", "KILLED", 143, "stop");
+  CHECK_STATUS(&h, "run", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "run", r, sizeof r), "Terminated: stop");
+  /* terminal jobs: success without effect */
+  h_stop(&h, "TerminateJob", "run", "again");
+  CHECK_STR(h_reason(&h, "run", r, sizeof r), "Terminated: stop");
+  h_release(&h);
+}
+
+static void test_pending_cancel_waits_for_dependencies(void) {
+  TEST("CancelJob of a PENDING job applies once its dependencies are terminal (T13), beating their failure");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "b", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\"}]}");
+  h_stop(&h, "CancelJob", "b", "changed my mind");
+  CHECK_STATUS(&h, "b", JOB_PENDING);
+  run_to_end(&h, "a", 1, 1);
+  CHECK_STATUS(&h, "b", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "b", r, sizeof r), "Cancelled: changed my mind");
+  h_release(&h);
+}
+
+static void test_priority_shared_ce(void) {
+  TEST("queue priority: on a shared CE the higher-priority queue is served first");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "low", 1, NULL, "ce", NULL);
+  h_queue(&h, "high", 100, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  for (int i = 0; i < 4; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "low%d", i);
+    h_submit(&h, id, "low", "jd", NULL);
+    snprintf(id, sizeof id, "high%d", i);
+    h_submit(&h, id, "high", "jd", NULL);
+  }
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  for (int i = 0; i < 4; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "high%d", i);
+    CHECK_STATUS(&h, id, JOB_STARTING);
+    snprintf(id, sizeof id, "low%d", i);
+    CHECK_STATUS(&h, id, JOB_RUNNABLE);
+  }
+  h_release(&h);
+}
+
+static void test_fifo_and_retry_front(void) {
+  TEST("FIFO order by createdAt; a retried job goes to the front of the queue");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  h_submit(&h, "a", "q", "jd", "{\"retryStrategy\": {\"attempts\": 2}}");
+  h.t += 10;
+  h_submit(&h, "b", "q", "jd", NULL);
+  h.t += 10;
+  h_submit(&h, "c", "q", "jd", NULL);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  run_to_end(&h, "a", 1, 1); /* a fails and is retried: it goes before b and c */
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  CHECK_STATUS(&h, "b", JOB_RUNNABLE);
+  run_to_end(&h, "a", 2, 0);
+  CHECK_STATUS(&h, "b", JOB_STARTING);
+  CHECK_STATUS(&h, "c", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+static void test_best_fit_tie_break(void) {
+  TEST("placement: best fit by leftover score, ties to the lowest instance id; backfill of smaller jobs");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 1, NULL, "ce", NULL);
+  h_jd(&h, "small", 1, 1, 512, NULL);
+  h_jd(&h, "big", 1, 8, 512, NULL);
+  h_instance(&h, "i-b", "ce", "READY", 4, 8192);
+  h_instance(&h, "i-a", "ce", "READY", 4, 8192);
+  h_instance(&h, "i-c", "ce", "READY", 2, 1024);
+  char inst[64];
+  h_submit(&h, "s1", "q", "small", NULL); /* the tightest fit is i-c */
+  CHECK_STR(h_instance_of(&h, "s1", inst, sizeof inst), "i-c");
+  h_submit(&h, "s2", "q", "small", NULL);
+  CHECK_STR(h_instance_of(&h, "s2", inst, sizeof inst), "i-c");
+  h_submit(&h, "s3", "q", "small", NULL); /* i-a and i-b tie: lowest id */
+  CHECK_STR(h_instance_of(&h, "s3", inst, sizeof inst), "i-a");
+  h_submit(&h, "huge", "q", "big", NULL); /* never fits: later small jobs still run */
+  h_submit(&h, "s4", "q", "small", NULL);
+  CHECK_STATUS(&h, "huge", JOB_RUNNABLE);
+  CHECK_STR(h_instance_of(&h, "s4", inst, sizeof inst), "i-a");
+  h_release(&h);
+}
+
+static void test_fair_share_weights(void) {
+  TEST("fair share: weights 1 and 3 split vCPU-time 3:1 (tolerance 10%)");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0, \"computeReservation\": 0, \"shareDistribution\": [{\"shareIdentifier\": \"light\", \"weightFactor\": 1.0}, {\"shareIdentifier\": \"heavy\", \"weightFactor\": 3.0}]}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  for (int i = 0; i < 1000; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "l%d", i);
+    h_submit(&h, id, "q", "jd", "{\"shareIdentifier\": \"light\"}");
+    snprintf(id, sizeof id, "h%d", i);
+    h_submit(&h, id, "q", "jd", "{\"shareIdentifier\": \"heavy\"}");
+  }
+  h_instance(&h, "i-0", "ce", "READY", 8, 8192);
+  /* run for a while: every second the jobs running finish and the slots are refilled */
+  double light = 0, heavy = 0;
+  char (*running)[16] = calloc(16, 16);
+  for (int sec = 0; sec < 100; sec++) {
+    h.t += 1000;
+    int n = 0;
+    for (int i = 0; i < 1000 && n < 16; i++) {
+      char id[16];
+      snprintf(id, sizeof id, "l%d", i);
+      if (h_status(&h, id) == JOB_STARTING) snprintf(running[n++], 16, "%s", id), light += 1;
+      snprintf(id, sizeof id, "h%d", i);
+      if (h_status(&h, id) == JOB_STARTING) snprintf(running[n++], 16, "%s", id), heavy += 1;
+    }
+    for (int k = 0; k < n; k++) run_to_end(&h, running[k], 1, 0);
+  }
+  free(running);
+  double ratio = heavy > 0 ? light / heavy : 0;
+  printf("   light %.0f vCPU-s, heavy %.0f vCPU-s, ratio %.2f\n", light, heavy, ratio);
+  CHECK(ratio > 2.7 && ratio < 3.3, "ratio %.2f not within 3 +- 10%%", ratio);
+  h_release(&h);
+}
+
+static void test_fair_share_priority_inside_share(void) {
+  TEST("fair share: inside a share, schedulingPriority (descending) before createdAt");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  h_submit(&h, "first", "q", "jd", "{\"shareIdentifier\": \"a\", \"schedulingPriorityOverride\": 1}");
+  h_submit(&h, "urgent", "q", "jd", "{\"shareIdentifier\": \"a\", \"schedulingPriorityOverride\": 9}");
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  CHECK_STATUS(&h, "urgent", JOB_STARTING);
+  CHECK_STATUS(&h, "first", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+static void test_too_large_time_limit_cancel(void) {
+  TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 1, "{\"jobStateTimeLimitActions\": [{\"reason\": \"MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT\", \"state\": \"RUNNABLE\", \"maxTimeSeconds\": 600, \"action\": \"CANCEL\"}]}", "ce", NULL);
+  h_jd(&h, "big", 1, 64, 1024, NULL);
+  h_jd(&h, "ok", 1, 1, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 8192);
+  h_submit(&h, "big", "q", "big", NULL);
+  char r[256];
+  CHECK_STATUS(&h, "big", JOB_RUNNABLE);
+  CHECK_STR(h_reason(&h, "big", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  h_submit(&h, "small", "q", "ok", NULL); /* the next job is not blocked */
+  CHECK_STATUS(&h, "small", JOB_STARTING);
+  for (int sec = 10; sec < 599; sec += 10) { /* the instance stays alive */
+    h.t += 10000;
+    h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 8192);
+  }
+  h.t += 9000; /* 599 s after the code was set */
+  h_tick(&h);
+  CHECK_STATUS(&h, "big", JOB_RUNNABLE);
+  h.t += 2000;
+  h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 8192);
+  h_tick(&h);
+  CHECK_STATUS(&h, "big", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "big", r, sizeof r), "Cancelled: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  json_t *d = h_detail(&h, "big");
+  CHECK(json_is_true(json_object_get(d, "isCancelled")), "isCancelled");
+  json_decref(d);
+  h_release(&h);
+}
+
+static void test_max_resource_code(void) {
+  TEST("a job needing more vCPUs than maxvCpus of every CE: MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "m", 1, 16);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "big", 1, 32, 1024, NULL);
+  h_submit(&h, "a", "q", "big", NULL);
+  char r[256];
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE");
+  h_release(&h);
+}
+
+static void test_lost_instance(void) {
+  TEST("an instance silent past the heartbeat limit is lost: its attempts fail with the Host EC2 reason");
+  struct h h;
+  world(&h, 1, 2, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_exec(&h, "a", 1, "i-0", "STARTED", -9999, NULL);
+  h.t += 29000;
+  h_tick(&h);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  h.t += 2000;
+  int lost = h.outputs[OUT_INSTANCE];
+  h_tick(&h);
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  CHECK_INT(h.outputs[OUT_INSTANCE], lost + 1);
+  char r[256];
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "Host EC2 (instance i-0) terminated.");
+  h_release(&h);
+}
+
+static void test_array_parent_cancel_forwarded(void) {
+  TEST("array parent: cancel is forwarded to non-terminal children; parent FAILED when all are terminal");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  h_submit(&h, "A", "q", "jd", "{\"arrayProperties\": {\"size\": 3}}");
+  run_to_end(&h, "A:0", 1, 0);
+  h_exec(&h, "A:1", 1, "i-0", "STARTED", -9999, NULL);
+  h_stop(&h, "CancelJob", "A", "stop all");
+  CHECK_STATUS(&h, "A:1", JOB_RUNNING);  /* cancel leaves a running child */
+  CHECK_STATUS(&h, "A:2", JOB_FAILED);
+  CHECK_STATUS(&h, "A", JOB_PENDING);
+  h_exec(&h, "A:1", 1, "i-0", "EXITED", 0, NULL);
+  CHECK_STATUS(&h, "A", JOB_FAILED);
+  json_t *d = h_detail(&h, "A");
+  CHECK(json_object_get(d, "stoppedAt") != NULL, "stoppedAt set");
+  CHECK(json_object_get(d, "startedAt") != NULL, "startedAt = earliest child start");
+  json_decref(d);
+  h_release(&h);
+}
+
+static void test_drain_handshake(void) {
+  TEST("drain: a draining instance takes no jobs and is confirmed DRAINED once idle");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  int drained = h.outputs[OUT_INSTANCE];
+  h_instance(&h, "i-0", "ce", "DRAIN_REQUESTED", 1, 4096);
+  CHECK_INT(h.outputs[OUT_INSTANCE], drained);
+  h_submit(&h, "b", "q", "jd", NULL);
+  run_to_end(&h, "a", 1, 0);
+  CHECK_STATUS(&h, "b", JOB_RUNNABLE);
+  CHECK_INT(h.outputs[OUT_INSTANCE], drained + 1);
+  h_release(&h);
+}
+
+int main(void) {
+  test_ref_substitution();
+  test_container_overrides();
+  test_array_n_to_n_1000();
+  test_array_sequential();
+  test_dependency_failure_cascades();
+  test_evaluate_on_exit_first_match();
+  test_timeout_not_retried();
+  test_cancel_runnable_vs_terminate_running();
+  test_pending_cancel_waits_for_dependencies();
+  test_priority_shared_ce();
+  test_fifo_and_retry_front();
+  test_best_fit_tie_break();
+  test_fair_share_weights();
+  test_fair_share_priority_inside_share();
+  test_too_large_time_limit_cancel();
+  test_max_resource_code();
+  test_lost_instance();
+  test_array_parent_cancel_forwarded();
+  test_drain_handshake();
+  return check_summary();
+}
