@@ -251,6 +251,7 @@ static void free_jd(struct jobdef *d) {
   free(d->arn);
   json_decref(d->body);
   json_decref(d->container);
+  json_decref(d->container_subst);
   json_decref(d->params);
   json_decref(d->retry_json);
   sched_free_retry(&d->retry);
@@ -272,6 +273,7 @@ void sched_free(struct sched *s) {
     json_decref(s->ces[i]->last_demand);
     json_decref(s->ces[i]->last_busy);
     free(s->ces[i]->insts);
+    free(s->ces[i]->avail);
     free(s->ces[i]);
   }
   free(s->ces);
@@ -639,20 +641,50 @@ static void sort_queues(struct sched *s) {
   }
 }
 
-static void recompute_ce_max(struct sched *s, struct ce *c) {
+static void avail_add(struct sched *s, struct ce *c, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->avail_pos >= 0) return;
+  if (c->navail == c->capavail) {
+    c->capavail = c->capavail ? c->capavail * 2 : 16;
+    c->avail = xrealloc(c->avail, c->capavail * sizeof *c->avail);
+  }
+  in->avail_pos = (int64_t)c->navail;
+  c->avail[c->navail++] = ii;
+}
+
+static void avail_del(struct sched *s, struct ce *c, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->avail_pos < 0) return;
+  uint32_t last = c->avail[--c->navail];
+  c->avail[in->avail_pos] = last;
+  s->insts[last]->avail_pos = in->avail_pos;
+  in->avail_pos = -1;
+}
+
+/* Recomputes a CE's largest instance and free vCPUs. Returns whether what blocking codes
+ * depend on (the largest instance, whether any instance lives) changed. */
+static int recompute_ce_max(struct sched *s, struct ce *c) {
+  int ov = c->max_v, om = c->max_m, og = c->max_g, olive = c->live > 0;
   c->max_v = c->max_m = c->max_g = 0;
   c->free_v = 0;
+  c->live = 0;
+  for (size_t i = 0; i < c->navail; i++) s->insts[c->avail[i]]->avail_pos = -1;
+  c->navail = 0;
   for (size_t i = 0; i < c->ninst; i++) {
     struct instance *in = s->insts[c->insts[i]];
+    if (in->state == INST_READY && in->cap_v > in->used_v) avail_add(s, c, c->insts[i]);
     if (in->state == INST_GONE) continue;
+    c->live++;
     if (in->cap_v > c->max_v) c->max_v = in->cap_v;
     if (in->cap_m > c->max_m) c->max_m = in->cap_m;
     if (in->cap_g > c->max_g) c->max_g = in->cap_g;
     if (in->state == INST_READY) c->free_v += in->cap_v - in->used_v;
   }
+  return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
 }
 
 static void reevaluate_codes(struct sched *s, struct outbox *out);
+static void substitute(json_t *command, const json_t *params);
 
 static void upsert_ce(struct sched *s, const json_t *b) {
   const char *name = jstr(b, "computeEnvironmentName"), *arn = jstr(b, "computeEnvironmentArn");
@@ -751,6 +783,7 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   } else {
     json_decref(d->body);
     json_decref(d->container);
+    json_decref(d->container_subst);
     json_decref(d->params);
     json_decref(d->retry_json);
     sched_free_retry(&d->retry);
@@ -772,6 +805,8 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   if (json_is_string(v = json_object_get(cp, "jobRoleArn")))
     json_object_set(d->container, "jobRoleArn", v);
   sched_resources(d->container, &d->vcpus, &d->mem_mib, &d->gpus);
+  d->container_subst = json_deep_copy(d->container);
+  substitute(json_object_get(d->container_subst, "command"), d->params);
   json_t *rs = json_object_get(b, "retryStrategy");
   d->retry_json = json_is_object(rs) ? json_deep_copy(rs) : NULL;
   sched_parse_retry(rs, &d->retry);
@@ -868,12 +903,8 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
   if (!fits_max) return CODE_MAXRES;
   if (!fits_type) {
     /* an unmanaged CE with no registered instance yet is not a misconfiguration */
-    for (int k = 0; k < q->nce; k++) {
-      struct ce *c = s->ces[q->ce[k]];
-      size_t live = 0;
-      for (size_t i = 0; i < c->ninst; i++) live += s->insts[c->insts[i]]->state != INST_GONE;
-      if (!c->managed && live == 0) return NULL;
-    }
+    for (int k = 0; k < q->nce; k++)
+      if (!s->ces[q->ce[k]]->managed && s->ces[q->ce[k]]->live == 0) return NULL;
     return CODE_JOBREQ;
   }
   return NULL;
@@ -915,7 +946,7 @@ static void reevaluate_codes(struct sched *s, struct outbox *out) {
   }
 }
 
-void sched_recompute_ce(struct sched *s, struct ce *c) { recompute_ce_max(s, c); }
+void sched_recompute_ce(struct sched *s, struct ce *c) { (void)recompute_ce_max(s, c); }
 void sched_recode_all(struct sched *s) {
   struct outbox o;
   outbox_init(&o);
@@ -956,9 +987,17 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   struct jobdef *d = sp->jd;
   json_t *params = json_object_get(sub, "parameters");
   json_t *ov = json_object_get(sub, "containerOverrides");
-  sp->params = json_deep_copy(d->params);
-  if (json_is_object(params)) json_object_update(sp->params, params);
-  sp->container = json_deep_copy(d->container);
+  int own = json_object_size(params) > 0 || json_is_object(ov);
+  if (!own) {
+    /* nothing job-specific: share the job definition's effective container (memory: a
+     * million queued jobs must stay within 1 KiB each) */
+    sp->params = json_incref(d->params);
+    sp->container = json_incref(d->container_subst);
+  } else {
+    sp->params = json_deep_copy(d->params);
+    if (json_is_object(params)) json_object_update(sp->params, params);
+    sp->container = json_deep_copy(d->container);
+  }
   if (json_is_object(ov)) {
     json_t *cmd = json_object_get(ov, "command");
     if (json_is_array(cmd)) json_object_set(sp->container, "command", cmd);
@@ -991,7 +1030,7 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
     if (json_is_integer(v = json_object_get(ov, "vcpus"))) json_object_set(sp->container, "vcpus", v);
     if (json_is_integer(v = json_object_get(ov, "memory"))) json_object_set(sp->container, "memory", v);
   }
-  substitute(json_object_get(sp->container, "command"), sp->params);
+  if (own) substitute(json_object_get(sp->container, "command"), sp->params);
   sched_resources(sp->container, &sp->vcpus, &sp->mem_mib, &sp->gpus);
   if (sp->vcpus < 1 || sp->mem_mib < 4) {
     snprintf(err, errlen, "the job needs VCPU >= 1 and MEMORY >= 4 (MiB) from its job definition or containerOverrides");
@@ -999,20 +1038,20 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   }
   json_t *rs = json_object_get(sub, "retryStrategy");
   if (json_is_object(rs)) sp->retry_json = json_deep_copy(rs);
-  else if (d->retry_json) sp->retry_json = json_deep_copy(d->retry_json);
+  else if (d->retry_json) sp->retry_json = json_incref(d->retry_json);
   sched_parse_retry(sp->retry_json, &sp->retry);
   json_t *to = json_object_get(sub, "timeout");
   sp->timeout_s = json_is_object(to) ? jint(to, "attemptDurationSeconds", 0) : d->timeout_s;
   sp->share_id = dupn(jstr(sub, "shareIdentifier"));
   json_t *spo = json_object_get(sub, "schedulingPriorityOverride");
   sp->sched_prio = json_is_integer(spo) ? (int)json_integer_value(spo) : d->sched_prio;
-  sp->tags = json_deep_copy(json_object_get(sub, "tags"));
-  if (!sp->tags) sp->tags = json_object();
+  json_t *tags = json_object_get(sub, "tags");
+  sp->tags = json_object_size(tags) ? json_deep_copy(tags) : NULL;
   json_t *pt = json_object_get(sub, "propagateTags");
   sp->propagate_tags = json_is_boolean(pt) ? json_is_true(pt)
                                            : json_is_true(json_object_get(d->body, "propagateTags"));
-  sp->depends_on = json_deep_copy(json_object_get(sub, "dependsOn"));
-  if (!sp->depends_on) sp->depends_on = json_array();
+  json_t *deps = json_object_get(sub, "dependsOn");
+  sp->depends_on = json_array_size(deps) ? json_deep_copy(deps) : NULL;
   (void)s;
   return 0;
 }
@@ -1072,7 +1111,7 @@ static int handle_submit(struct sched *s, const json_t *sub, struct outbox *out,
   }
   /* dependencies */
   json_t *deps = sp->depends_on;
-  size_t nd = json_array_size(deps);
+  size_t nd = json_array_size(deps); /* NULL when there are none */
   int size = jint(json_object_get(sub, "arrayProperties"), "size", 0);
   if (json_object_get(sub, "arrayProperties") && (size < 2 || size > s->conf.max_array_size)) {
     snprintf(why, sizeof why, "arrayProperties.size must be between 2 and %d", s->conf.max_array_size);
@@ -1234,6 +1273,7 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
 static void release_instance(struct sched *s, struct job *j) {
   if (j->instance == SCHED_NONE) return;
   struct instance *in = s->insts[j->instance];
+  if (in->state == INST_READY && in->used_v == in->cap_v) avail_add(s, s->ces[in->ce], j->instance);
   in->used_v -= j->spec->vcpus;
   in->used_m -= j->spec->mem_mib;
   in->used_g -= j->spec->gpus;
@@ -1277,9 +1317,8 @@ static void instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct ou
     e->at_ms = s->now;
     e->reason = xstrdup("missed heartbeats");
   }
-  recompute_ce_max(s, s->ces[in->ce]);
+  if (recompute_ce_max(s, s->ces[in->ce])) reevaluate_codes(s, out);
   s->demand_dirty = 1;
-  reevaluate_codes(s, out);
 }
 
 static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out, char *err,
@@ -1300,6 +1339,7 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
     }
     if (!in) {
       in = xcalloc(1, sizeof *in);
+      in->avail_pos = -1;
       snprintf(in->id, sizeof in->id, "%s", id);
       s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof *s->insts);
       ii = (uint32_t)s->ninsts;
@@ -1331,10 +1371,9 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
     in->state = INST_READY;
     in->drain_confirmed = 0;
     in->last_seen = s->now;
-    recompute_ce_max(s, s->ces[ci]);
+    if (recompute_ce_max(s, s->ces[ci])) reevaluate_codes(s, out);
     s->cycle_needed = 1;
     s->demand_dirty = 1;
-    reevaluate_codes(s, out);
     return 0;
   }
   if (!in) return 0; /* news about an instance the scheduler never saw: nothing to do */
@@ -1466,19 +1505,17 @@ static uint32_t best_instance(struct sched *s, struct ce *c, int v, int m, int g
   if (c->free_v < v) return SCHED_NONE;
   uint32_t best = SCHED_NONE;
   double best_score = 1e300;
-  for (size_t k = 0; k < c->ninst; k++) {
-    uint32_t ii = c->insts[k];
+  for (size_t k = 0; k < c->navail; k++) {
+    uint32_t ii = c->avail[k];
     struct instance *in = s->insts[ii];
-    if (in->state != INST_READY) continue;
     int fv = in->cap_v - in->used_v, fm = in->cap_m - in->used_m, fg = in->cap_g - in->used_g;
     if (fv < v || fm < m || fg < g) continue;
     double score = (double)(fv - v) / in->cap_v;
     if (in->cap_m > 0) score += (double)(fm - m) / in->cap_m;
     if (in->cap_g > 0) score += (double)(fg - g) / in->cap_g;
-    if (score < best_score) {
+    if (score < best_score || (score == best_score && strcmp(in->id, s->insts[best]->id) < 0)) {
       best_score = score;
       best = ii;
-      if (score == 0) break;
     }
   }
   return best;
@@ -1489,6 +1526,7 @@ static void place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox
   in->used_v += j->spec->vcpus;
   in->used_m += j->spec->mem_mib;
   in->used_g += j->spec->gpus;
+  if (in->used_v >= in->cap_v) avail_del(s, s->ces[in->ce], ii);
   in->njobs++;
   if (in->njobs == 1) s->demand_dirty = 1; /* the busy set changed */
   s->ces[in->ce]->free_v -= j->spec->vcpus;

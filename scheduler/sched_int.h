@@ -23,7 +23,8 @@ struct jobdef {
   int revision;
   int active;
   json_t *body;      /* the ConfigRecord JobDefinition (owned reference) */
-  json_t *container; /* effective ContainerDetail with JD parameters substituted */
+  json_t *container; /* ContainerDetail as registered (command with Ref:: placeholders) */
+  json_t *container_subst; /* the same with the JD's own parameters substituted */
   json_t *params;    /* JD parameters object */
   int vcpus, mem_mib, gpus;
   json_t *retry_json; /* NULL when none */
@@ -41,6 +42,9 @@ struct ce {
   size_t ninst, capinst;
   int max_v, max_m, max_g; /* largest registered instance per dimension (unmanaged checks) */
   int free_v;              /* free vCPUs over ready, non-draining instances */
+  size_t live;             /* instances not gone */
+  uint32_t *avail;         /* READY instances with a free vCPU: the only placement candidates */
+  size_t navail, capavail;
   json_t *last_demand;     /* the last CapacityDemand shapes emitted (for change detection) */
   json_t *last_busy;       /* the last busyInstances emitted */
 };
@@ -110,6 +114,7 @@ struct instance {
   int njobs;
   enum inst_state state;
   int drain_confirmed;
+  int64_t avail_pos; /* index in its CE's avail, -1 if not there */
   int64_t last_seen;
   char *type;
 };
