@@ -724,6 +724,7 @@ static void upsert_queue(struct sched *s, const json_t *b) {
     q->name = xstrdup(jstr(b, "jobQueueName"));
     q->arn = xstrdup(arn);
     q->rq.head = q->rq.tail = q->rq.retry_tail = SCHED_NONE;
+    q->head = SCHED_NONE;
     s->queues = xrealloc(s->queues, (s->nqueues + 1) * sizeof *s->queues);
     s->queues[s->nqueues++] = q;
   }
@@ -1561,6 +1562,7 @@ static uint32_t find_instance(struct sched *s, struct queue *q, const struct job
   for (int k = 0; k < q->nce; k++) {
     struct ce *c = s->ces[q->ce[k]];
     if (c->deleted || !c->enabled || !c->valid) continue;
+    if (c->reserved_for != SCHED_NONE && c->reserved_for != j->idx) continue;
     uint32_t ii = best_instance(s, c, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus);
     if (ii != SCHED_NONE) return ii;
   }
@@ -1578,9 +1580,36 @@ static void add_failed(struct failed_shape *f, int *n, const struct job *j) {
 }
 
 /* FIFO: jobs in queue order; a job that does not fit does not stop smaller ones (backfill). */
+/* Head reservation (spec 3.3): once the head has waited longer than the threshold, the first
+ * CE able to hold it places nothing else, from any queue visited after this one. */
+static void reserve_for_head(struct sched *s, struct queue *q, struct job *head) {
+  if (s->now - q->head_since < s->conf.reservation_ms) return;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->enabled || !c->valid) continue;
+    int holds = c->managed ? head->spec->vcpus <= c->maxv
+                           : head->spec->vcpus <= c->max_v && head->spec->mem_mib <= c->max_m &&
+                                 head->spec->gpus <= c->max_g;
+    if (!holds) continue;
+    if (c->reserved_for == SCHED_NONE) c->reserved_for = head->idx;
+    return;
+  }
+}
+
+/* FIFO: jobs in queue order; a job that does not fit does not stop smaller ones (backfill). */
 static void dispatch_fifo(struct sched *s, struct queue *q, struct outbox *out) {
   struct failed_shape failed[32];
   int nfailed = 0;
+  uint32_t head = SCHED_NONE;
+  for (uint32_t at = q->rq.head; at != SCHED_NONE; at = s->jobs[at]->rq_next)
+    if (!is_code(s->jobs[at]->status_reason)) {
+      head = at;
+      break;
+    }
+  if (head != q->head) {
+    q->head = head;
+    q->head_since = s->now;
+  }
   uint32_t at = q->rq.head;
   while (at != SCHED_NONE && queue_has_room(s, q)) {
     struct job *j = s->jobs[at];
@@ -1589,6 +1618,7 @@ static void dispatch_fifo(struct sched *s, struct queue *q, struct outbox *out) 
       uint32_t ii = find_instance(s, q, j);
       if (ii != SCHED_NONE) place_job(s, j, ii, out);
       else add_failed(failed, &nfailed, j);
+      if (ii == SCHED_NONE && at == head) reserve_for_head(s, q, j);
     }
     at = next;
   }
@@ -1759,6 +1789,7 @@ void sched_assign_share(struct sched *s, struct job *j) {
 
 static void dispatch(struct sched *s, struct outbox *out) {
   s->cycle_needed = 0;
+  for (size_t i = 0; i < s->nces; i++) s->ces[i]->reserved_for = SCHED_NONE;
   for (size_t oi = 0; oi < s->nqueues; oi++) {
     struct queue *q = s->queues[s->queue_order[oi]];
     if (q->deleted || q->nrunnable == 0) continue;

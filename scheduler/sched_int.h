@@ -43,6 +43,7 @@ struct ce {
   int max_v, max_m, max_g; /* largest registered instance per dimension (unmanaged checks) */
   int free_v;              /* free vCPUs over ready, non-draining instances */
   size_t live;             /* instances not gone */
+  uint32_t reserved_for;   /* a queue head holding this CE (spec 3.3), this dispatch cycle */
   uint32_t *avail;         /* READY instances with a free vCPU: the only placement candidates */
   size_t navail, capavail;
   json_t *last_demand;     /* the last CapacityDemand shapes emitted (for change detection) */
@@ -85,6 +86,8 @@ struct queue {
   /* the RUNNABLE list (FIFO queues): retried jobs first, then fresh jobs by createdAt */
   struct rlist rq;
   size_t nrunnable;
+  uint32_t head;      /* the queue's head (first RUNNABLE job that could fit), and since when */
+  int64_t head_since;
   /* fair-share queues: one list per share identifier */
   struct share *shares;
   size_t nshares_, capshares_;

@@ -449,6 +449,37 @@ static void test_drain_handshake(void) {
   h_release(&h);
 }
 
+static void test_backfill_head_reservation(void) {
+  TEST("backfill and head reservation: smaller jobs pass a blocked head until it has waited 300 s, then its CE is held for it");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 1, NULL, "ce", NULL);
+  h_jd(&h, "small", 1, 1, 64, NULL);
+  h_jd(&h, "big", 1, 4, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  h_submit(&h, "s0", "q", "small", NULL);
+  h.t += 10;
+  h_submit(&h, "B", "q", "big", NULL);
+  h.t += 10;
+  h_submit(&h, "s1", "q", "small", NULL);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "s1", JOB_STARTING); /* backfill */
+  for (int sec = 0; sec < 31; sec++) {
+    h.t += 10000;
+    h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 4096);
+  }
+  h_tick(&h);
+  h_submit(&h, "s2", "q", "small", NULL);
+  CHECK_STATUS(&h, "s2", JOB_RUNNABLE); /* the CE is reserved for B now */
+  run_to_end(&h, "s0", 1, 0);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  run_to_end(&h, "s1", 1, 0);
+  CHECK_STATUS(&h, "B", JOB_STARTING);
+  CHECK_STATUS(&h, "s2", JOB_RUNNABLE);
+  h_release(&h);
+}
+
 int main(void) {
   test_ref_substitution();
   test_container_overrides();
@@ -469,5 +500,6 @@ int main(void) {
   test_lost_instance();
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
+  test_backfill_head_reservation();
   return check_summary();
 }
