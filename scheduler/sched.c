@@ -884,6 +884,7 @@ void sched_handle_config_delete(struct sched *s, const char *arn, int64_t at_ms,
 static const char *CODE_INVALID = "ACTION_REQUIRED - CE(s) associated with the job queue are invalid.";
 static const char *CODE_MAXRES = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE";
 static const char *CODE_JOBREQ = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT";
+static const char *CODE_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY";
 
 /* The blocking code a RUNNABLE job of this shape carries in queue q, or NULL. */
 static const char *shape_code(struct sched *s, struct queue *q, int v, int m, int g) {
@@ -908,12 +909,21 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
       if (!s->ces[q->ce[k]]->managed && s->ces[q->ce[k]]->live == 0) return NULL;
     return CODE_JOBREQ;
   }
+  /* the job fits, but the instance provider refused the launch in every candidate CE */
+  int candidates = 0, refused = 0;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->valid || !c->managed || v > c->maxv) continue;
+    candidates++;
+    refused += c->launch_refused;
+  }
+  if (candidates && refused == candidates) return CODE_CAPACITY;
   return NULL;
 }
 
 static int is_code(const char *r) {
   return r && (r == CODE_INVALID || !strcmp(r, CODE_INVALID) || !strcmp(r, CODE_MAXRES) ||
-               !strcmp(r, CODE_JOBREQ));
+               !strcmp(r, CODE_JOBREQ) || !strcmp(r, CODE_CAPACITY));
 }
 
 static void coded_add(struct sched *s, struct job *j) {
@@ -1364,6 +1374,10 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
       return 0; /* a repeated READY changes nothing */
     }
     in->ce = ci;
+    if (s->ces[ci]->launch_refused) {
+      s->ces[ci]->launch_refused = 0;
+      reevaluate_codes(s, out);
+    }
     in->cap_v = jint(ev, "vcpus", 0);
     in->cap_m = jint(ev, "memoryMib", 0);
     in->cap_g = jint(ev, "gpus", 0);
@@ -1375,6 +1389,16 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
     if (recompute_ce_max(s, s->ces[ci])) reevaluate_codes(s, out);
     s->cycle_needed = 1;
     s->demand_dirty = 1;
+    return 0;
+  }
+  if (!strcmp(kind, "LAUNCH_FAILED") || !strcmp(kind, "LAUNCHING")) {
+    /* the provider refused (or accepted) a launch for this CE: CAPACITY code (spec 3.5) */
+    uint32_t ci = sched_find_ce(s, cename);
+    int refused = !strcmp(kind, "LAUNCH_FAILED");
+    if (ci != SCHED_NONE && s->ces[ci]->launch_refused != refused) {
+      s->ces[ci]->launch_refused = refused;
+      reevaluate_codes(s, out);
+    }
     return 0;
   }
   if (!in) return 0; /* news about an instance the scheduler never saw: nothing to do */

@@ -43,6 +43,7 @@ struct ce {
   int max_v, max_m, max_g; /* largest registered instance per dimension (unmanaged checks) */
   int free_v;              /* free vCPUs over ready, non-draining instances */
   size_t live;             /* instances not gone */
+  int launch_refused;      /* the provider's last answer to a launch was a refusal */
   uint32_t reserved_for;   /* a queue head holding this CE (spec 3.3), this dispatch cycle */
   uint32_t *avail;         /* READY instances with a free vCPU: the only placement candidates */
   size_t navail, capavail;

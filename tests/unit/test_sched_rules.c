@@ -480,6 +480,23 @@ static void test_backfill_head_reservation(void) {
   h_release(&h);
 }
 
+static void test_insufficient_capacity_code(void) {
+  TEST("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY while the provider refuses launches in every candidate CE");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "m", 1, 64);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "jd", 1, 2, 1024, NULL);
+  h_submit(&h, "a", "q", "jd", NULL);
+  char r[256];
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "");
+  h_instance(&h, "i-x", "m", "LAUNCH_FAILED", 0, 0);
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY");
+  h_instance(&h, "i-y", "m", "READY", 4, 8192);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  h_release(&h);
+}
+
 int main(void) {
   test_ref_substitution();
   test_container_overrides();
@@ -501,5 +518,6 @@ int main(void) {
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
+  test_insufficient_capacity_code();
   return check_summary();
 }
