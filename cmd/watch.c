@@ -1,7 +1,12 @@
 /* watch.c: `barge watch`: job state changes as JSON lines in the shape of the EventBridge
  * "Batch Job State Change" event (spec section 8), and "Batch Job Queue Blocked" when a
- * RUNNABLE job gets a blocking code. Reads barge.jobs (every record is a job's whole state)
- * and reports a record whose status differs from the last one seen for that job. */
+ * RUNNABLE job gets a blocking code.
+ *
+ * Every transition is a JobStateChange on barge.job-events; the event's `detail` is the job's
+ * JobDetail, which travels on barge.jobs. The scheduler writes both in one transaction, so for
+ * each transition the watcher waits (briefly) until it has read the job's record, then prints
+ * that record with the transition's status and reason: several transitions inside one
+ * scheduler step share one record but each is reported. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +25,66 @@ static void on_signal(int sig) {
 static int blocked_code(const char *r) {
   return r && (!strncmp(r, "MISCONFIGURATION:", 17) || !strncmp(r, "ACTION_REQUIRED", 15) ||
                !strncmp(r, "CAPACITY:", 9));
+}
+
+struct watch {
+  const char *queue, *job;
+  json_t *records; /* job id -> latest JobRecord */
+  json_t *pending; /* JobStateChange events waiting for their record, in order */
+  json_t *blocked; /* job id -> the blocking code last reported */
+  long long emitted;
+};
+
+static int matches(const struct watch *w, const char *id, const char *parent, const char *queue_arn,
+                   const char *queue_name) {
+  if (w->job && strcmp(w->job, id) && !(parent && !strcmp(w->job, parent))) return 0;
+  if (w->queue) {
+    const char *slash = queue_arn ? strrchr(queue_arn, '/') : NULL;
+    int ok = (queue_arn && !strcmp(w->queue, queue_arn)) || (slash && !strcmp(w->queue, slash + 1)) ||
+             (queue_name && !strcmp(w->queue, queue_name));
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
+static void print_event(struct watch *w, const char *type, json_t *detail, int with_queue) {
+  char uid[37], iso[32];
+  uuid_v4(uid);
+  iso8601_utc(now_ms(), iso);
+  json_t *resources = json_pack("[O]", json_object_get(detail, "jobArn"));
+  if (with_queue) json_array_append(resources, json_object_get(detail, "jobQueue"));
+  json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "version", "0", "id", uid,
+                         "detail-type", type, "source", "aws.batch", "account", barge_account(),
+                         "time", iso, "region", barge_region(), "resources", resources, "detail", detail);
+  char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  printf("%s\n", s);
+  free(s);
+  json_decref(ev);
+  w->emitted++;
+}
+
+/* Prints the pending transitions whose record has arrived (or that waited too long). */
+static void flush_pending(struct watch *w, int force) {
+  while (json_array_size(w->pending)) {
+    json_t *ev = json_array_get(w->pending, 0);
+    const char *id = json_string_value(json_object_get(ev, "jobId"));
+    json_t *rec = json_object_get(w->records, id);
+    int64_t waited = now_ms() - (int64_t)json_integer_value(json_object_get(ev, "_seen"));
+    if (!rec && !force && waited < 3000) return;
+    json_t *detail = rec ? json_deep_copy(json_object_get(rec, "detail"))
+                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", json_string_value(json_object_get(ev, "jobName")));
+    json_object_set(detail, "status", json_object_get(ev, "newStatus"));
+    json_t *r = json_object_get(ev, "statusReason");
+    if (r) json_object_set(detail, "statusReason", r);
+    else json_object_del(detail, "statusReason");
+    const char *qarn = json_string_value(json_object_get(detail, "jobQueue"));
+    if (matches(w, id, json_string_value(json_object_get(ev, "parentJobId")), qarn,
+                json_string_value(json_object_get(ev, "jobQueue"))))
+      print_event(w, "Batch Job State Change", detail, 0);
+    else
+      json_decref(detail);
+    json_array_remove(w->pending, 0);
+  }
 }
 
 int cmd_watch(int argc, char **argv) {
@@ -48,8 +113,8 @@ int cmd_watch(int argc, char **argv) {
   }
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-watch"};
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
-  enum bus_topic t = TOPIC_JOBS;
-  if (!c || bus_assign_all(c, &t, 1, from_beginning, err, sizeof err)) {
+  enum bus_topic topics[] = {TOPIC_JOB_EVENTS, TOPIC_JOBS};
+  if (!c || bus_assign_all(c, topics, 2, from_beginning, err, sizeof err)) {
     fprintf(stderr, "barge watch: %s\n", err);
     bus_consumer_free(c);
     return 1;
@@ -57,62 +122,50 @@ int cmd_watch(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   setvbuf(stdout, NULL, _IOLBF, 0);
-  json_t *last = json_object(); /* job id -> "STATUS|reason" */
-  long long emitted = 0;
-  while (!stop_flag && (count <= 0 || emitted < count)) {
+  struct watch w = {.queue = queue, .job = job, .records = json_object(), .pending = json_array(),
+                    .blocked = json_object()};
+  while (!stop_flag && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
-    int pr = bus_poll(c, 200, &m, err, sizeof err);
+    int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) {
       fprintf(stderr, "barge watch: %s\n", err);
       break;
     }
-    if (pr != 1) continue;
-    enum barge_ev_type et;
-    json_t *rec = NULL;
-    char why[256];
-    if (!bus_decode(&m, &et, &rec, why, sizeof why)) {
-      json_t *d = json_object_get(rec, "detail");
-      const char *id = json_string_value(json_object_get(d, "jobId"));
-      const char *st = json_string_value(json_object_get(d, "status"));
-      const char *reason = json_string_value(json_object_get(d, "statusReason"));
-      const char *parent = json_string_value(json_object_get(rec, "parentJobId"));
-      const char *qarn = json_string_value(json_object_get(d, "jobQueue"));
-      int match = 1;
-      if (job && strcmp(job, id) && !(parent && !strcmp(job, parent))) match = 0;
-      if (queue && qarn) {
-        const char *slash = strrchr(qarn, '/');
-        if (strcmp(queue, qarn) && strcmp(queue, slash ? slash + 1 : qarn)) match = 0;
+    if (pr == 1) {
+      enum barge_ev_type et;
+      json_t *ev = NULL;
+      char why[256];
+      if (!bus_decode(&m, &et, &ev, why, sizeof why)) {
+        if (m.topic == TOPIC_JOB_EVENTS) {
+          json_object_set_new(ev, "_seen", json_integer(now_ms()));
+          json_array_append(w.pending, ev);
+        } else {
+          json_t *d = json_object_get(ev, "detail");
+          const char *id = json_string_value(json_object_get(d, "jobId"));
+          json_object_set(w.records, id, ev);
+          /* a blocking code set or changed on a RUNNABLE job */
+          const char *st = json_string_value(json_object_get(d, "status"));
+          const char *reason = json_string_value(json_object_get(d, "statusReason"));
+          const char *prev = json_string_value(json_object_get(w.blocked, id));
+          if (st && !strcmp(st, "RUNNABLE") && blocked_code(reason) && (!prev || strcmp(prev, reason))) {
+            json_object_set_new(w.blocked, id, json_string(reason));
+            if (matches(&w, id, json_string_value(json_object_get(ev, "parentJobId")),
+                        json_string_value(json_object_get(d, "jobQueue")), NULL))
+              print_event(&w, "Batch Job Queue Blocked", json_deep_copy(d), 1);
+          } else if (!blocked_code(reason)) {
+            json_object_del(w.blocked, id);
+          }
+        }
       }
-      char state[1200];
-      snprintf(state, sizeof state, "%s|%s", st, reason ? reason : "");
-      const char *prev = json_string_value(json_object_get(last, id));
-      const char *prev_bar = prev ? strchr(prev, '|') : NULL;
-      int status_changed = !prev ? strcmp(st, "SUBMITTED") != 0
-                                 : (size_t)(prev_bar - prev) != strlen(st) || strncmp(prev, st, strlen(st));
-      int blocked = !strcmp(st, "RUNNABLE") && blocked_code(reason) && (!prev || strcmp(prev, state));
-      json_object_set_new(last, id, json_string(state));
-      if (match && (status_changed || blocked)) {
-        char uid[37], iso[32];
-        uuid_v4(uid);
-        iso8601_utc(now_ms(), iso);
-        json_t *resources = json_pack("[O]", json_object_get(d, "jobArn"));
-        if (blocked && !status_changed) json_array_append(resources, json_object_get(d, "jobQueue"));
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "version", "0", "id",
-                               uid, "detail-type",
-                               blocked && !status_changed ? "Batch Job Queue Blocked" : "Batch Job State Change",
-                               "source", "aws.batch", "account", barge_account(), "time", iso,
-                               "region", barge_region(), "resources", resources, "detail", d);
-        char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        printf("%s\n", s);
-        free(s);
-        json_decref(ev);
-        emitted++;
-      }
+      json_decref(ev);
+      bus_msg_release(&m);
     }
-    json_decref(rec);
-    bus_msg_release(&m);
+    flush_pending(&w, 0);
   }
-  json_decref(last);
+  if (count <= 0 || w.emitted < count) flush_pending(&w, 1);
+  json_decref(w.records);
+  json_decref(w.pending);
+  json_decref(w.blocked);
   bus_consumer_free(c);
   return 0;
 }

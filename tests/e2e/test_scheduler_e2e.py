@@ -1,0 +1,146 @@
+"""test_scheduler_e2e.py: issue #3 through the real binary, the real broker and real agents.
+
+Resources and their rules (revisions, INACTIVE, a CE used by a queue, a DISABLED queue), array
+jobs with N_TO_N and SEQUENTIAL dependencies, retries by evaluateOnExit, a timeout that kills a
+sleeping job, cancel of a RUNNABLE job versus terminate of a RUNNING one, list-jobs filters and
+pagination, and `barge watch`.
+"""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Env, Services, finish, log, ok, wait_for  # noqa: E402
+
+
+def main():
+    env = Env("sched")
+    env.env["BARGE_MIN_ATTEMPT_DURATION_SECONDS"] = "1"  # a 2 s timeout, for the test's sake
+    svc = Services(env)
+    try:
+        env.init()
+        svc.scheduler(tick_ms=200)
+        svc.agent("agent-1", "i-00000000000000001", vcpus=2, memory=2048)
+        svc.agent("agent-2", "i-00000000000000002", vcpus=2, memory=2048)
+        env.run("create-compute-environment", "--compute-environment-name", "local", "--type", "UNMANAGED")
+        env.setup_queue("q1", "local")
+
+        log("-- resources: revisions, INACTIVE, a CE in use, a DISABLED queue")
+        r1 = env.register("echo", ["sh", "-c", "echo rev1 $AWS_BATCH_JOB_ARRAY_INDEX"])
+        r2 = env.register("echo", ["sh", "-c", "echo child $AWS_BATCH_JOB_ARRAY_INDEX of $AWS_BATCH_JOB_ID"])
+        ok(r1["revision"] == 1 and r2["revision"] == 2, "revisions count up from 1")
+        env.run("deregister-job-definition", "--job-definition", "echo:1")
+        jds = env.json("describe-job-definitions", "--job-definition-name", "echo")["jobDefinitions"]
+        status = {d["revision"]: d["status"] for d in jds}
+        ok(status == {1: "INACTIVE", 2: "ACTIVE"}, "deregister makes a revision INACTIVE", status)
+        p = env.run("submit-job", "--job-name", "x", "--job-queue", "q1", "--job-definition", "echo:1", check=False)
+        ok(p.returncode == 254 and "INACTIVE" in p.stderr, "a submission against an INACTIVE revision is refused", p.stderr)
+        p = env.run("delete-compute-environment", "--compute-environment", "local", check=False)
+        ok(p.returncode == 254 and "DISABLED" in p.stderr, "an ENABLED CE cannot be deleted", p.stderr)
+        env.run("update-compute-environment", "--compute-environment", "local", "--state", "DISABLED")
+        p = env.run("delete-compute-environment", "--compute-environment", "local", check=False)
+        ok(p.returncode == 254 and "q1" in p.stderr, "a CE used by a queue cannot be deleted", p.stderr)
+        env.run("update-compute-environment", "--compute-environment", "local", "--state", "ENABLED")
+        ces = env.json("describe-compute-environments", "--compute-environments", "local")["computeEnvironments"]
+        ok(len(ces) == 1 and ces[0]["state"] == "ENABLED" and ces[0]["type"] == "UNMANAGED", "describe-compute-environments", ces)
+
+        log("-- arrays: 10 children N_TO_N-dependent on another array of 10, through real agents")
+        a = env.submit("first", "q1", "echo", "--array-properties", "size=10")
+        b = env.submit("second", "q1", "echo", "--array-properties", "size=10", "--depends-on", f"jobId={a},type=N_TO_N")
+        done = env.wait_terminal([a, b], 120)
+        ok(done[a]["status"] == "SUCCEEDED" and done[b]["status"] == "SUCCEEDED", "both arrays succeed",
+           {k: v["status"] for k, v in done.items()})
+        summary = done[b]["arrayProperties"]["statusSummary"]
+        ok(summary["SUCCEEDED"] == 10 and len(summary) == 7, "statusSummary counts 10 SUCCEEDED over 7 keys", summary)
+        kids_a = env.describe(*[f"{a}:{i}" for i in range(10)])
+        kids_b = env.describe(*[f"{b}:{i}" for i in range(10)])
+        ok(all(kids_b[f"{b}:{i}"]["startedAt"] >= kids_a[f"{a}:{i}"]["stoppedAt"] for i in range(10)),
+           "child i of the second array starts after child i of the first stopped")
+        out = env.run("logs", f"{b}:7").stdout
+        ok(f"child 7 of {b}:7" in out, "a child sees its AWS_BATCH_JOB_ARRAY_INDEX and id", out)
+
+        log("-- SEQUENTIAL: a failing child fails every later one")
+        env.register("seq", ["sh", "-c", "test $AWS_BATCH_JOB_ARRAY_INDEX -ne 1"])
+        s = env.submit("seq", "q1", "seq", "--array-properties", "size=4", "--depends-on", "type=SEQUENTIAL")
+        env.wait_terminal([s], 60)
+        kids = env.describe(*[f"{s}:{i}" for i in range(4)])
+        st = [kids[f"{s}:{i}"]["status"] for i in range(4)]
+        ok(st == ["SUCCEEDED", "FAILED", "FAILED", "FAILED"], "SEQUENTIAL order and failure propagation", st)
+        ok(kids[f"{s}:2"]["statusReason"] == f"Dependent job {s}:1 failed", "the dependency reason",
+           kids[f"{s}:2"].get("statusReason"))
+
+        log("-- retryStrategy with evaluateOnExit")
+        env.register("flaky", ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" -ge 2 || exit 3'],
+                     retry_strategy={"attempts": 3, "evaluateOnExit": [{"onExitCode": "3", "action": "RETRY"}, {"onExitCode": "*", "action": "EXIT"}]})
+        f = env.submit("flaky", "q1", "flaky")
+        d = env.wait_terminal([f], 60)[f]
+        ok(d["status"] == "SUCCEEDED" and len(d["attempts"]) == 2, "retried once, then succeeded",
+           (d["status"], len(d["attempts"])))
+        ok(d["attempts"][0]["container"]["exitCode"] == 3, "the first attempt's exit code is kept")
+
+        log("-- a timeout kills a sleeping job, and is not retried")
+        env.register("sleeper", ["sleep", "60"], timeout={"attemptDurationSeconds": 2}, retry_strategy={"attempts": 3})
+        t = env.submit("sleeper", "q1", "sleeper")
+        d = env.wait_terminal([t], 60)[t]
+        ok(d["status"] == "FAILED" and d["statusReason"] == "Job attempt duration exceeded timeout",
+           "FAILED with the timeout reason", (d["status"], d.get("statusReason")))
+        ok(len(d["attempts"]) == 1, "a timed-out job is not retried", len(d["attempts"]))
+        ok(d["stoppedAt"] - d["startedAt"] < 30000, "killed soon after its 2 s timeout",
+           d["stoppedAt"] - d["startedAt"])
+
+        log("-- terminate a RUNNING job, cancel a RUNNABLE one")
+        env.register("long", ["sleep", "60"], vcpus=2)
+        longs = [env.submit(f"long{i}", "q1", "long") for i in range(3)]  # 2 fit on 2 agents, 1 waits
+        wait_for(lambda: sum(j["status"] == "RUNNING" for j in env.describe(*longs).values()) == 2, 60, "two RUNNING")
+        jobs = env.describe(*longs)
+        running = [i for i in longs if jobs[i]["status"] == "RUNNING"]
+        waiting = [i for i in longs if jobs[i]["status"] == "RUNNABLE"]
+        ok(len(waiting) == 1, "the third waits RUNNABLE", {k: v["status"] for k, v in jobs.items()})
+        env.run("cancel-job", "--job-id", running[0], "--reason", "cancel is not for running jobs")
+        env.run("cancel-job", "--job-id", waiting[0], "--reason", "not needed")
+        d = env.wait_terminal([waiting[0]], 30)[waiting[0]]
+        ok(d["status"] == "FAILED" and d["statusReason"] == "Cancelled: not needed" and d["isCancelled"],
+           "cancel of a RUNNABLE job", (d["status"], d.get("statusReason")))
+        ok(env.describe(running[0])[running[0]]["status"] == "RUNNING", "cancel leaves a RUNNING job running")
+        for i in running:
+            env.run("terminate-job", "--job-id", i, "--reason", "enough")
+        d = env.wait_terminal(running, 60)
+        ok(all(v["status"] == "FAILED" and v["statusReason"] == "Terminated: enough" and v["isTerminated"]
+               for v in d.values()), "terminate stops RUNNING jobs", {k: v.get("statusReason") for k, v in d.items()})
+
+        log("-- list-jobs: status, filters, pagination, array children")
+        lst = env.json("list-jobs", "--job-queue", "q1", "--job-status", "SUCCEEDED")["jobSummaryList"]
+        ids = [x["jobId"] for x in lst]
+        ok(a in ids and b in ids and f in ids and f"{a}:0" not in ids, "SUCCEEDED jobs and parents, no children", len(ids))
+        ok([x["createdAt"] for x in lst] == sorted([x["createdAt"] for x in lst], reverse=True), "newest first")
+        lst = env.json("list-jobs", "--job-queue", "q1", "--filters", "name=JOB_NAME,values=long*")["jobSummaryList"]
+        ok(sorted(x["jobId"] for x in lst) == sorted(longs), "JOB_NAME filter with a prefix", [x["jobName"] for x in lst])
+        page = env.json("list-jobs", "--job-queue", "q1", "--job-status", "SUCCEEDED", "--max-results", "2")
+        ok(len(page["jobSummaryList"]) == 2 and "nextToken" in page, "a page of 2 and a nextToken")
+        page2 = env.json("list-jobs", "--job-queue", "q1", "--job-status", "SUCCEEDED", "--max-results", "2",
+                         "--next-token", page["nextToken"])
+        ok(not set(x["jobId"] for x in page2["jobSummaryList"]) & set(x["jobId"] for x in page["jobSummaryList"]),
+           "the next page holds other jobs")
+        kids = env.json("list-jobs", "--array-job-id", a, "--job-status", "SUCCEEDED")["jobSummaryList"]
+        ok(len(kids) == 10 and all(k["arrayProperties"]["index"] >= 0 for k in kids), "children via --array-job-id", len(kids))
+
+        log("-- barge watch: Batch Job State Change events")
+        w = env.run("watch", "--from-beginning", "--job", f, "--count", "6", timeout=60).stdout.splitlines()
+        evs = [json.loads(x) for x in w]
+        seq = [e["detail"]["status"] for e in evs]
+        ok(seq == ["RUNNABLE", "STARTING", "RUNNING", "RUNNABLE", "STARTING", "RUNNING"], "the states of the retried job, in order", seq)
+        ok(all(e["detail-type"] == "Batch Job State Change" and e["source"] == "aws.batch"
+               and e["resources"] == [e["detail"]["jobArn"]] for e in evs), "the EventBridge envelope")
+    except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, KeyError, json.JSONDecodeError) as e:
+        ok(False, f"unexpected error: {e}")
+        for name in svc.procs:
+            log(f"--- {name} log:\n{svc.log_tail(name)}")
+    finally:
+        svc.stop()
+        env.cleanup()
+    finish()
+
+
+if __name__ == "__main__":
+    main()
