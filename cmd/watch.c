@@ -47,13 +47,14 @@ static int matches(const struct watch *w, const char *id, const char *parent, co
   return 1;
 }
 
+/* Prints one EventBridge-shaped event; takes ownership of detail. */
 static void print_event(struct watch *w, const char *type, json_t *detail, int with_queue) {
   char uid[37], iso[32];
   uuid_v4(uid);
   iso8601_utc(now_ms(), iso);
   json_t *resources = json_pack("[O]", json_object_get(detail, "jobArn"));
   if (with_queue) json_array_append(resources, json_object_get(detail, "jobQueue"));
-  json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:O}", "version", "0", "id", uid,
+  json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "version", "0", "id", uid,
                          "detail-type", type, "source", "aws.batch", "account", barge_account(),
                          "time", iso, "region", barge_region(), "resources", resources, "detail", detail);
   char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);

@@ -361,6 +361,57 @@ static int list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp
   return paginate(all, req, page, "jobSummaryList", resp, err, errlen);
 }
 
+/* GetJobQueueSnapshot: up to 100 RUNNABLE jobs from the front of the queue, in dispatch order
+ * (retried jobs first in return order, then by submission; JobRecord.queueSeq carries both). */
+static int cmp_front(const void *a, const void *b) {
+  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+  json_int_t qx = json_integer_value(json_object_get(x, "queueSeq"));
+  json_int_t qy = json_integer_value(json_object_get(y, "queueSeq"));
+  int rx = qx < 0, ry = qy < 0;
+  if (rx != ry) return rx ? -1 : 1;
+  if (qx < 0) qx = -qx;
+  if (qy < 0) qy = -qy;
+  if (qx != qy) return qx < qy ? -1 : 1;
+  json_t *ix = json_object_get(json_object_get(json_object_get(x, "detail"), "arrayProperties"), "index");
+  json_t *iy = json_object_get(json_object_get(json_object_get(y, "detail"), "arrayProperties"), "index");
+  return (int)(json_integer_value(ix) - json_integer_value(iy));
+}
+
+static int queue_snapshot(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
+                          size_t errlen) {
+  const char *queue = jstr(req, "jobQueue");
+  if (!queue) return fail(err, errlen, CLIENT, "jobQueue is required");
+  struct config_view cv;
+  int rc;
+  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  json_t *q = config_find(cv.queues, "jobQueueName", queue);
+  char qarn[512] = "";
+  if (q) snprintf(qarn, sizeof qarn, "%s", jstr(q, "jobQueueArn"));
+  config_view_release(&cv);
+  if (!q) return fail(err, errlen, CLIENT, "job queue %s does not exist", queue);
+  json_t *jobs;
+  if ((rc = load_jobs(bc, &jobs, err, errlen))) return rc;
+  size_t n = json_object_size(jobs), k = 0;
+  json_t **sel = xcalloc(n ? n : 1, sizeof *sel);
+  const char *key;
+  json_t *rec;
+  json_object_foreach(jobs, key, rec) {
+    json_t *d = json_object_get(rec, "detail");
+    if (!strcmp(jstr(d, "jobQueue"), qarn) && !strcmp(jstr(d, "status"), "RUNNABLE")) sel[k++] = rec;
+  }
+  qsort(sel, k, sizeof *sel, cmp_front);
+  json_t *front = json_array();
+  for (size_t i = 0; i < k && i < 100; i++) {
+    json_t *d = json_object_get(sel[i], "detail");
+    json_array_append_new(front, json_pack("{s:O, s:O}", "jobArn", json_object_get(d, "jobArn"),
+                                           "earliestTimeAtPosition", json_object_get(d, "createdAt")));
+  }
+  free(sel);
+  json_decref(jobs);
+  *resp = json_pack("{s:{s:o, s:I}}", "frontOfQueue", "jobs", front, "lastUpdatedAt", (json_int_t)now_ms());
+  return 0;
+}
+
 int query_call(const struct bus_conf *bc, const char *api, const json_t *req, json_t **resp,
                char *err, size_t errlen) {
   *resp = NULL;
@@ -370,5 +421,6 @@ int query_call(const struct bus_conf *bc, const char *api, const json_t *req, js
     return describe_config(bc, api, req, resp, err, errlen);
   if (!strcmp(api, "DescribeJobs")) return describe_jobs(bc, req, resp, err, errlen);
   if (!strcmp(api, "ListJobs")) return list_jobs(bc, req, resp, err, errlen);
+  if (!strcmp(api, "GetJobQueueSnapshot")) return queue_snapshot(bc, req, resp, err, errlen);
   return -1;
 }

@@ -796,10 +796,13 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   d->params = json_deep_copy(json_object_get(b, "parameters"));
   if (!d->params) d->params = json_object();
   json_t *cp = json_object_get(b, "containerProperties");
-  d->container = json_pack("{s:s, s:O, s:O, s:O}", "image", jstr(cp, "image") ? jstr(cp, "image") : "",
-                           "command", json_object_get(cp, "command") ? json_object_get(cp, "command") : json_array(),
-                           "environment", json_object_get(cp, "environment") ? json_object_get(cp, "environment") : json_array(),
-                           "resourceRequirements", json_object_get(cp, "resourceRequirements") ? json_object_get(cp, "resourceRequirements") : json_array());
+  d->container = json_object();
+  json_object_set_new(d->container, "image", json_string(jstr(cp, "image") ? jstr(cp, "image") : ""));
+  static const char *const lists[] = {"command", "environment", "resourceRequirements"};
+  for (size_t k = 0; k < 3; k++) {
+    json_t *l = json_object_get(cp, lists[k]);
+    json_object_set_new(d->container, lists[k], json_is_array(l) ? json_deep_copy(l) : json_array());
+  }
   json_t *v;
   if (json_is_integer(v = json_object_get(cp, "vcpus"))) json_object_set(d->container, "vcpus", v);
   if (json_is_integer(v = json_object_get(cp, "memory"))) json_object_set(d->container, "memory", v);

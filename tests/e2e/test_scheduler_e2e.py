@@ -97,6 +97,8 @@ def main():
         running = [i for i in longs if jobs[i]["status"] == "RUNNING"]
         waiting = [i for i in longs if jobs[i]["status"] == "RUNNABLE"]
         ok(len(waiting) == 1, "the third waits RUNNABLE", {k: v["status"] for k, v in jobs.items()})
+        snap = env.json("get-job-queue-snapshot", "--job-queue", "q1")["frontOfQueue"]["jobs"]
+        ok([x["jobArn"] for x in snap] == [jobs[waiting[0]]["jobArn"]], "get-job-queue-snapshot shows the waiting job", snap)
         env.run("cancel-job", "--job-id", running[0], "--reason", "cancel is not for running jobs")
         env.run("cancel-job", "--job-id", waiting[0], "--reason", "not needed")
         d = env.wait_terminal([waiting[0]], 30)[waiting[0]]
