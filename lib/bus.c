@@ -385,6 +385,21 @@ static int partition_count(struct bus_consumer *c, enum bus_topic t, char *err, 
   return n;
 }
 
+/* The group's committed offsets. A group coordinator that is still loading or moving answers
+ * with a retriable error for a while (a fresh broker, a new group): retry for up to a minute. */
+static rd_kafka_resp_err_t committed_retry(struct bus_consumer *c, rd_kafka_topic_partition_list_t *l) {
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int tries = 0; tries < 120; tries++) {
+    e = rd_kafka_committed(c->rk, l, 30000);
+    if (e != RD_KAFKA_RESP_ERR_NOT_COORDINATOR && e != RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS &&
+        e != RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE && e != RD_KAFKA_RESP_ERR__TIMED_OUT &&
+        e != RD_KAFKA_RESP_ERR__TRANSPORT)
+      return e;
+    usleep(500000);
+  }
+  return e;
+}
+
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
                    char *err, size_t errlen) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
@@ -395,7 +410,7 @@ int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int 
     for (int p = 0; p < pc; p++) rd_kafka_topic_partition_list_add(l, c->names[ts[i]], p);
   }
   if (c->has_group) {
-    rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, l, 30000);
+    rd_kafka_resp_err_t e = committed_retry(c, l);
     if (e) {
       snprintf(err, errlen, "reading committed offsets: %s", rd_kafka_err2str(e));
       goto out;

@@ -127,6 +127,38 @@ def main():
         kids = env.json("list-jobs", "--array-job-id", a, "--job-status", "SUCCEEDED")["jobSummaryList"]
         ok(len(kids) == 10 and all(k["arrayProperties"]["index"] >= 0 for k in kids), "children via --array-job-id", len(kids))
 
+        log("-- scheduling policies and a fair-share queue")
+        pol = env.json("create-scheduling-policy", "--name", "fs", "--fairshare-policy",
+                       json.dumps({"shareDecaySeconds": 0, "computeReservation": 0,
+                                   "shareDistribution": [{"shareIdentifier": "blue", "weightFactor": 1},
+                                                         {"shareIdentifier": "red*", "weightFactor": 3}]}))
+        ok(pol["arn"].endswith("scheduling-policy/fs"), "create-scheduling-policy returns its ARN", pol)
+        p = env.run("create-scheduling-policy", "--name", "bad", "--fairshare-policy",
+                    json.dumps({"shareDistribution": [{"shareIdentifier": "a*"}, {"shareIdentifier": "ab"}]}), check=False)
+        ok(p.returncode == 254 and "overlap" in p.stderr, "overlapping share identifiers are refused", p.stderr)
+        env.run("create-job-queue", "--job-queue-name", "fair", "--priority", "5", "--scheduling-policy-arn", pol["arn"],
+                "--compute-environment-order", "order=1,computeEnvironment=local")
+        p = env.run("submit-job", "--job-name", "x", "--job-queue", "fair", "--job-definition", "echo", check=False)
+        ok(p.returncode == 254 and "shareIdentifier" in p.stderr, "a fair-share queue needs shareIdentifier", p.stderr)
+        fj = [env.submit(f"f{i}", "fair", "echo", "--share-identifier", "blue" if i % 2 else "red1") for i in range(6)]
+        d = env.wait_terminal(fj, 60)
+        ok(all(v["status"] == "SUCCEEDED" for v in d.values()), "fair-share jobs run", {k: v["status"] for k, v in d.items()})
+        ok(all(v["shareIdentifier"] in ("blue", "red1") for v in d.values()), "shareIdentifier is reported")
+        env.run("update-scheduling-policy", "--arn", pol["arn"], "--fairshare-policy", json.dumps({"shareDecaySeconds": 3600}))
+        got = env.json("describe-scheduling-policies", "--arns", pol["arn"])["schedulingPolicies"]
+        ok(got and got[0]["fairsharePolicy"]["shareDecaySeconds"] == 3600, "update-scheduling-policy", got)
+        p = env.run("delete-scheduling-policy", "--arn", pol["arn"], check=False)
+        ok(p.returncode == 254 and "fair" in p.stderr, "a policy used by a queue cannot be deleted", p.stderr)
+
+        log("-- a DISABLED queue takes no new jobs but finishes its own")
+        env.register("pause", ["sleep", "2"])
+        pj = env.submit("pause", "q1", "pause")
+        env.run("update-job-queue", "--job-queue", "q1", "--state", "DISABLED")
+        p = env.run("submit-job", "--job-name", "late", "--job-queue", "q1", "--job-definition", "pause", check=False)
+        ok(p.returncode == 254 and "DISABLED" in p.stderr, "submissions to a DISABLED queue are refused", p.stderr)
+        ok(env.wait_terminal([pj], 60)[pj]["status"] == "SUCCEEDED", "its queued job still runs")
+        env.run("update-job-queue", "--job-queue", "q1", "--state", "ENABLED")
+
         log("-- barge watch: Batch Job State Change events")
         w = env.run("watch", "--from-beginning", "--job", f, "--count", "6", timeout=60).stdout.splitlines()
         evs = [json.loads(x) for x in w]
