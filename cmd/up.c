@@ -213,6 +213,16 @@ int cmd_up(int argc, char **argv) {
   add_arg(s, "scheduler");
   add_arg(s, "--brokers");
   add_arg(s, brokers);
+  /* the services get the stack's prefix explicitly (not through the environment or the stack
+   * file, which is written after they start), and a scheduler transactional id per prefix so
+   * that stacks sharing a broker under different prefixes never fence each other */
+  add_arg(s, "--topic-prefix");
+  add_arg(s, prefix);
+  add_arg(s, "--transactional-id");
+  char txn_id[200];
+  if (!strcmp(prefix, "barge.")) snprintf(txn_id, sizeof txn_id, "barge-scheduler");
+  else snprintf(txn_id, sizeof txn_id, "barge-scheduler-%s", prefix);
+  add_arg(s, txn_id);
   add_arg(s, "--tick-ms");
   snprintf(num, sizeof num, "%lld", tick_ms);
   add_arg(s, num);
@@ -234,6 +244,8 @@ int cmd_up(int argc, char **argv) {
     add_arg(a, "agent");
     add_arg(a, "--brokers");
     add_arg(a, brokers);
+    add_arg(a, "--topic-prefix");
+    add_arg(a, prefix);
     add_arg(a, "--compute-environment");
     add_arg(a, ce);
     add_arg(a, "--instance-id");

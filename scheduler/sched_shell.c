@@ -34,6 +34,7 @@ struct shell {
   struct bus_consumer *main_c, *cfg_c;
   char source[128];
   FILE *record; /* input log (--record) */
+  int live;     /* past the start-up rebuild: bad config records are dead-lettered */
   int in_txn;
   long long batch_events;
 };
@@ -126,10 +127,13 @@ static int apply_config(struct shell *sh, const struct bus_msg *m, char *err, si
   }
   json_decref(ev);
   if (rc == 1) {
-    /* The config consumer is group-less (the table is re-read at every start), so a bad
-     * record is logged here; producers validate config before writing it. */
+    /* The config consumer is group-less (the table is re-read at every start): a bad record
+     * is dead-lettered when it arrives while the scheduler runs, and only logged when the
+     * start-up rebuild reads it again (it was dead-lettered when it first arrived, unless no
+     * scheduler ran then). Producers validate config before writing it. */
     log_warn("barge.config offset %lld ignored: %s", (long long)m->offset, why);
     rc = 0;
+    if (sh->live && bus_dead_letter(sh->prod, m, "scheduler", why, err, errlen)) rc = -1;
   }
   return rc;
 }
@@ -161,6 +165,8 @@ static void restore_instance_cb(void *ctx, const struct bus_msg *m) {
   json_t *ev = NULL;
   char why[256];
   if (m->value && !bus_decode(m, &t, &ev, why, sizeof why)) sched_restore_instance(sh->core, ev);
+  else if (m->value) /* dead-lettered when the live consumer read it */
+    log_warn("rebuild: barge.instances offset %lld skipped: %s", (long long)m->offset, why);
   json_decref(ev);
 }
 
@@ -171,6 +177,8 @@ static void restore_job_cb(void *ctx, const struct bus_msg *m) {
   char why[256];
   if (m->value && !bus_decode(m, &t, &ev, why, sizeof why)) {
     if (sched_restore_job(sh->core, ev, why, sizeof why)) log_warn("restore: %s", why);
+  } else if (m->value) {
+    log_warn("rebuild: barge.jobs offset %lld skipped: %s", (long long)m->offset, why);
   }
   json_decref(ev);
 }
@@ -189,13 +197,13 @@ static int refs_known(struct sched *s, enum barge_ev_type t, const json_t *ev) {
 
 int sched_service_main(int argc, char **argv) {
   const char *brokers_flag = NULL, *prefix_flag = NULL, *record_path = NULL, *props = NULL;
-  const char *txn_id = "barge-scheduler";
+  const char *txn_id = NULL;
   long long tick_ms = 1000, lost_after_ms = 30000, batch = 2000, kill_grace_ms = 30000;
   const struct opt opts[] = {
       {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
       {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
       {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-      {"transactional-id", "ID", &txn_id, NULL, NULL, "transactional id; a second scheduler with the same id fences the first (default barge-scheduler)"},
+      {"transactional-id", "ID", &txn_id, NULL, NULL, "transactional id; a second scheduler with the same id fences the first (default barge-scheduler, or barge-scheduler-PREFIX for another topic prefix)"},
       {"tick-ms", "MS", NULL, &tick_ms, NULL, "how often time advances when nothing happens (default 1000)"},
       {"lost-after-ms", "MS", NULL, &lost_after_ms, NULL, "an instance silent this long is lost (default 30000)"},
       {"kill-grace-ms", "MS", NULL, &kill_grace_ms, NULL, "SIGTERM to SIGKILL grace on timeout and terminate (default 30000)"},
@@ -211,6 +219,13 @@ int sched_service_main(int argc, char **argv) {
     return 2;
   }
   stack_prefix(prefix_flag, prefix, sizeof prefix);
+  char txn_buf[256];
+  if (!txn_id) {
+    /* stacks sharing a broker under different prefixes must not fence each other */
+    if (!strcmp(prefix, "barge.")) snprintf(txn_buf, sizeof txn_buf, "barge-scheduler");
+    else snprintf(txn_buf, sizeof txn_buf, "barge-scheduler-%s", prefix);
+    txn_id = txn_buf;
+  }
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "barge scheduler: %s\n", err);
     return 1;
@@ -278,6 +293,7 @@ int sched_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto out;
   }
+  sh.live = 1;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   log_info("scheduler running (brokers %s, prefix %s)", brokers, prefix);

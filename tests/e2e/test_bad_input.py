@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""test_bad_input.py: bad input to the `barge` CLI is refused at once, with a one-line error
+naming the field or resource and the AWS CLI's exit status (252 usage/input, 254 ClientException),
+and nothing is written to Kafka: the end offsets of barge.requests and barge.config are the same
+before and after (no scheduler runs here, so nothing else writes to them). A valid submission
+afterwards does move barge.requests by one, which shows that the offset check can fail."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
+
+JD_PROPS = json.dumps({"image": "busybox", "command": ["true"],
+                       "resourceRequirements": [{"type": "VCPU", "value": "1"},
+                                                {"type": "MEMORY", "value": "64"}]})
+
+
+def offsets(env):
+    return {t: sum(common.end_offsets(env, t).values()) for t in ("requests", "config")}
+
+
+def main():
+    env = common.Env("bad")
+    try:
+        env.init()
+        env.setup_queue("q1", create_ce=True)
+        env.run("register-job-definition", "--job-definition-name", "hello", "--type", "container",
+                "--container-properties", JD_PROPS)
+        bad_file = os.path.join(env.home, "bad.json")
+        with open(bad_file, "w") as f:
+            f.write('{"jobName": "x", "jobQueue": "q1",')  # truncated JSON
+        good = ["--job-name", "a", "--job-queue", "q1", "--job-definition", "hello"]
+        # (what, argv, expected exit status, words the one-line error must contain)
+        cases = [
+            ("malformed --cli-input-json (inline)", ["submit-job", "--cli-input-json", '{"jobName": "x",'],
+             252, ["--cli-input-json", "JSON"]),
+            ("malformed --cli-input-json (file://)", ["submit-job", "--cli-input-json", "file://" + bad_file],
+             252, ["--cli-input-json"]),
+            ("--cli-input-json file:// that does not exist",
+             ["submit-job", "--cli-input-json", "file://" + bad_file + ".missing"], 252, ["--cli-input-json", "missing"]),
+            ("--cli-input-json with a wrongly typed member",
+             ["submit-job", "--cli-input-json", '{"jobName": 5, "jobQueue": "q1", "jobDefinition": "hello"}'],
+             252, ["jobName"]),
+            ("--cli-input-json with an unknown member",
+             ["submit-job", "--cli-input-json", '{"jobName": "a", "jobQueue": "q1", "jobDefinition": "hello", "bogus": 1}'],
+             252, ["bogus"]),
+            ("unknown job queue", ["submit-job", "--job-name", "a", "--job-queue", "nosuchqueue", "--job-definition", "hello"],
+             254, ["ClientException", "nosuchqueue"]),
+            ("unknown job definition", ["submit-job", "--job-name", "a", "--job-queue", "q1", "--job-definition", "nosuchjd"],
+             254, ["ClientException", "nosuchjd"]),
+            ("missing --job-name", ["submit-job", "--job-queue", "q1", "--job-definition", "hello"],
+             252, ["jobName"]),
+            ("missing --job-queue", ["submit-job", "--job-name", "a", "--job-definition", "hello"],
+             252, ["jobQueue"]),
+            ("missing required member in --cli-input-json",
+             ["submit-job", "--cli-input-json", '{"jobQueue": "q1", "jobDefinition": "hello"}'], 252, ["jobName"]),
+            ("invalid job name", ["submit-job", "--job-name", "no spaces", "--job-queue", "q1", "--job-definition", "hello"],
+             254, ["jobName"]),
+            ("unknown option", ["submit-job", *good, "--bogus-flag", "1"], 252, ["--bogus-flag"]),
+            ("array size 1", ["submit-job", *good, "--array-properties", "size=1"], 254, ["arrayProperties.size"]),
+            ("bad array shorthand", ["submit-job", *good, "--array-properties", "size=abc"], 252, ["arrayProperties.size"]),
+            ("bad dependency type", ["submit-job", *good, "--depends-on", "jobId=x,type=BOGUS"], 254, ["dependsOn[0].type"]),
+            ("reserved AWS_BATCH override",
+             ["submit-job", *good, "--container-overrides", '{"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}'],
+             254, ["AWS_BATCH"]),
+            ("cancel-job without --reason", ["cancel-job", "--job-id", "x"], 252, ["reason"]),
+            ("terminate-job without --job-id", ["terminate-job", "--reason", "r"], 252, ["jobId"]),
+            ("queue on an unknown compute environment",
+             ["create-job-queue", "--job-queue-name", "q2", "--priority", "1",
+              "--compute-environment-order", "order=1,computeEnvironment=nosuchce"], 254, ["nosuchce"]),
+            ("malformed --container-properties",
+             ["register-job-definition", "--job-definition-name", "x", "--type", "container",
+              "--container-properties", "{bad"], 252, ["--container-properties"]),
+        ]
+        before = offsets(env)
+        log(f"end offsets before: {before}")
+        for what, argv, code, words in cases:
+            p = env.run(*argv, check=False)
+            lines = [x for x in p.stderr.splitlines() if x.strip()]
+            ok(p.returncode == code, f"{what}: exit {code}", f"exit {p.returncode}, stderr {p.stderr!r}")
+            ok(len(lines) == 1, f"{what}: a one-line error", p.stderr)
+            ok(lines and all(w in lines[0] for w in words), f"{what}: the error names {words}", p.stderr)
+            ok(p.stdout.strip() == "", f"{what}: nothing on stdout", p.stdout)
+        after = offsets(env)
+        ok(after == before, "nothing was written to barge.requests or barge.config", (before, after))
+        jid = env.submit("good", "q1", "hello")
+        ok(len(jid) == 36, "a valid submission is accepted", jid)
+        ok(offsets(env)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
+    except Exception as e:
+        ok(False, "the test ran to its end", repr(e))
+    finally:
+        env.cleanup()
+    common.finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""test_dead_letter.py: records a service cannot decode or validate go to barge.dead-letter with
+their reason, and the service carries on.
+
+With a scheduler and an agent running (direct children, own prefix), it produces to the topics
+they consume - barge.requests, barge.executions, barge.instances (scheduler) and barge.placements
+keyed by the agent's instance id (agent) - garbage bytes, a valid Avro single-object frame of the
+wrong event type, a truncated frame of the right type, and (requests) a tombstone and a
+well-formed SubmitJob that fails validation. Each must appear in barge.dead-letter (decoded with
+fastavro, independently of Barge's codec) with the source topic, partition and offset, the raw
+bytes, the original key, the consumer and a non-empty reason. Then both services are still
+alive, and a job submitted afterwards still SUCCEEDS. Garbage on barge.jobs and barge.config
+(tables the CLI reads) must not break describe-jobs or submit-job either."""
+import base64
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
+
+GARBAGE = b"\x00\xffthis is not avro\x01\x02"
+
+
+def main():
+    env = common.Env("dlq")
+    svc = common.Services(env)
+    avro = common.Avro()
+    agent_id = "i-0dead1e77e4000001"
+    try:
+        env.init()
+        env.setup_queue("q1", create_ce=True)
+        env.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
+        svc.scheduler()
+        svc.agent("agent", agent_id)
+        # warm-up: both services work end to end
+        first = env.submit("warmup", "q1", "hello")
+        jobs = env.wait_terminal([first], 45)
+        ok(jobs[first]["status"] == "SUCCEEDED", "warm-up job SUCCEEDED", jobs[first]["status"])
+
+        # real frames to truncate and to use as "wrong type"
+        def first_frame(base):
+            for r in common.read_topic(env, base):
+                if r["value"]:
+                    return r
+            raise AssertionError(f"no record on {base}")
+        real = {b: first_frame(b) for b in ("requests", "executions", "instances", "placements")}
+        for b, r in real.items():
+            ok(avro.decode(r["value"])[0] == common.TOPIC_TYPES[b], f"the real {b} frame decodes with fastavro")
+        wrong = avro.encode("JobStateChange", {
+            "header": common.header(), "jobId": "not-a-request", "jobName": "", "jobQueue": "",
+            "parentJobId": None, "attempt": 0, "oldStatus": "RUNNING", "newStatus": "SUCCEEDED",
+            "statusReason": None, "instanceId": None, "computeEnvironment": None, "exitCode": None,
+            "shareIdentifier": None, "vcpus": 0, "memoryMib": 0, "gpus": 0, "at": int(time.time() * 1000)})
+        invalid_submit = avro.encode("JobRequest", {
+            "header": common.header(), "principal": "e2e",
+            "body": ("barge.SubmitJob", {"jobId": "", "jobName": "x", "jobQueue": "q1",
+                                         "jobDefinition": "hello", "arrayProperties": None, "dependsOn": [],
+                                         "parameters": {}, "containerOverrides": None, "retryStrategy": None,
+                                         "timeout": None, "propagateTags": None,
+                                         "schedulingPriorityOverride": None, "shareIdentifier": None,
+                                         "tags": {}})})
+        ok(avro.decode(invalid_submit)[0] == "JobRequest", "the invalid SubmitJob is a well-formed JobRequest")
+
+        # (label, topic, key, value, who dead-letters it)
+        bad = []
+        for base, who in (("requests", "scheduler"), ("executions", "scheduler"), ("instances", "scheduler"),
+                          ("placements", "agent")):
+            key = (agent_id if base == "placements" else f"dl-{base}").encode()
+            trunc = real[base]["value"][: max(11, len(real[base]["value"]) // 2)]
+            bad += [(f"garbage on {base}", base, key + b"-g" if base != "placements" else key, GARBAGE, who),
+                    (f"a JobStateChange frame on {base}", base, key + b"-w" if base != "placements" else key, wrong, who),
+                    (f"a truncated {common.TOPIC_TYPES[base]} on {base}", base,
+                     key + b"-t" if base != "placements" else key, trunc, who)]
+        bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
+                ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler")]
+        produced = []
+        for label, base, key, value, who in bad:
+            part, off = common.produce_raw(env, base, key, value)
+            produced.append((label, env.topic(base), part, off, key, value, who))
+
+        def letters():
+            out = {}
+            for r in common.read_topic(env, "dead-letter"):
+                name, dl = avro.decode(r["value"])
+                if name == "DeadLetter":
+                    out[(dl["topic"], dl["partition"], dl["offset"])] = (r["key"], dl)
+            return out
+        try:
+            common.wait_for(lambda: all((t, p, o) in letters() for _, t, p, o, *_ in produced), 45,
+                            "every bad record in barge.dead-letter", interval=1)
+        except TimeoutError as e:
+            log(f"  ({e})")
+        got = letters()
+        for label, topic, part, off, key, value, who in produced:
+            entry = got.get((topic, part, off))
+            if not ok(entry is not None, f"{label}: dead-lettered with its topic, partition and offset",
+                      f"{topic}[{part}]@{off} not in {sorted(got)}"):
+                continue
+            dkey, dl = entry
+            ok(dl["error"].strip() != "", f"{label}: with a reason ({dl['error']})")
+            ok(dkey == key, f"{label}: keyed by the original key", (dkey, key))
+            payload = dl.get("payload")
+            if isinstance(payload, str):  # fastavro gives bytes; be lenient about base64 text
+                payload = base64.b64decode(payload)
+            ok(payload == value, f"{label}: carries the raw bytes", (payload, value))
+            ok(dl.get("consumer", "").startswith(who), f"{label}: names the consumer ({dl.get('consumer')})")
+            ok(dl["header"]["event_id"] and dl["header"]["source"], f"{label}: has an event header")
+        wrong_type = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "JobStateChange frame" in lbl]
+        ok(all(w and "JobStateChange" in w[1]["error"] for w in wrong_type),
+           "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
+        ok(len([k for k in got if k[0].startswith(env.prefix)]) == len(produced),
+           "nothing else was dead-lettered", sorted(got))
+
+        # garbage in the tables the CLI reads
+        common.produce_raw(env, "jobs", b"dl-jobs-g", GARBAGE)
+        common.produce_raw(env, "config", b"dl-config-g", GARBAGE)
+
+        # the services carry on
+        ok(svc.alive("scheduler"), "the scheduler is still running", svc.log_tail("scheduler"))
+        ok(svc.alive("agent"), "the agent is still running", svc.log_tail("agent"))
+        after = env.submit("after", "q1", "hello")
+        jobs = env.wait_terminal([after], 45)
+        ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
+        ok(f"hello {after}" in env.run("logs", after).stdout, "and its log is there")
+        ok(first in env.describe(first, after), "describe-jobs still reads barge.jobs")
+        ok(svc.alive("scheduler") and svc.alive("agent"), "both services still running at the end")
+    except Exception as e:
+        ok(False, "the test ran to its end", repr(e))
+        log("--- scheduler log\n" + svc.log_tail("scheduler") + "--- agent log\n" + svc.log_tail("agent"))
+    finally:
+        status = svc.stop()
+        ok(status and all(v == 0 for v in status.values()), "every service stops cleanly on SIGTERM", status)
+        env.cleanup()
+    common.finish()
+
+
+if __name__ == "__main__":
+    main()
