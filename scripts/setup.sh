@@ -27,9 +27,9 @@ fi
 py=${PYTHON:-python3}
 need_py=0
 while read -r mod; do
-  [ -n "$mod" ] || continue
-  import=${mod//-/_}
-  [ "$import" = confluent_kafka ] || true
+  mod=${mod%%#*}
+  [ -n "${mod// /}" ] || continue
+  import=$(sed 's/\[.*//; s/[<>=].*//; s/-/_/g; s/ //g' <<<"$mod")  # confluent-kafka[avro] -> confluent_kafka
   "$py" -c "import $import" 2>/dev/null || need_py=1
 done < "$here/requirements.txt"
 if ((need_py)); then
