@@ -1,18 +1,8 @@
-/* accounting.c: placeholder until the accounting commands land. */
-#include <stdio.h>
-
+/* accounting.c: `barge accounting` (the usage and cost service) and `barge usage` (the
+ * report); both live in consumers/acct_shell.c over the pure core consumers/acct.c. */
+#include "acct_shell.h"
 #include "cmds.h"
 
-int cmd_accounting(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "barge accounting: not implemented yet\n");
-  return 1;
-}
+int cmd_accounting(int argc, char **argv) { return acct_service_main(argc, argv); }
 
-int cmd_usage(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "barge usage: not implemented yet\n");
-  return 1;
-}
+int cmd_usage(int argc, char **argv) { return acct_usage_main(argc, argv); }

@@ -1,11 +1,6 @@
-/* audit.c: placeholder until the audit commands land. */
-#include <stdio.h>
-
+/* audit.c: `barge audit` (write the tamper-evident audit file) and `barge audit verify`; both
+ * live in consumers/audit_shell.c over the chain and seal of consumers/audit.c. */
+#include "audit.h"
 #include "cmds.h"
 
-int cmd_audit(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  fprintf(stderr, "barge audit: not implemented yet\n");
-  return 1;
-}
+int cmd_audit(int argc, char **argv) { return audit_service_main(argc, argv); }

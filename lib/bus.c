@@ -442,6 +442,59 @@ out:
   return rc;
 }
 
+int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
+                    int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition,
+                                     int64_t committed),
+                    void *ctx, char *err, size_t errlen) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+  enum bus_topic *which = NULL;
+  int rc = -1;
+  for (int i = 0; i < n; i++) {
+    int pc = partition_count(c, ts[i], err, errlen);
+    if (pc < 0) goto out;
+    which = xrealloc(which, (size_t)(l->cnt + pc) * sizeof *which);
+    for (int p = 0; p < pc; p++) {
+      which[l->cnt] = ts[i];
+      rd_kafka_topic_partition_list_add(l, c->names[ts[i]], p)->offset = RD_KAFKA_OFFSET_INVALID;
+    }
+  }
+  if (c->has_group) {
+    rd_kafka_resp_err_t e = committed_retry(c, l);
+    if (e) {
+      snprintf(err, errlen, "reading committed offsets: %s", rd_kafka_err2str(e));
+      goto out;
+    }
+  }
+  for (int i = 0; i < l->cnt; i++) {
+    int64_t committed = c->has_group && l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
+    int64_t off = start(ctx, which[i], l->elems[i].partition, committed);
+    int64_t lo = 0, hi = 0;
+    if (off == BUS_OFFSET_BEGINNING) {
+      off = RD_KAFKA_OFFSET_BEGINNING;
+    } else if (off < 0) {
+      if (rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &lo,
+                                           &hi, 10000)) {
+        snprintf(err, errlen, "watermarks of %s[%d]", l->elems[i].topic,
+                 (int)l->elems[i].partition);
+        goto out;
+      }
+      off = hi;
+    }
+    l->elems[i].offset = off;
+    l->elems[i].err = 0;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
+  if (e) {
+    snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
+    goto out;
+  }
+  rc = 0;
+out:
+  free(which);
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
+}
+
 int bus_read_table(struct bus_consumer *c, enum bus_topic t,
                    void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
                    size_t errlen) {

@@ -107,6 +107,17 @@ int bus_subscribe(struct bus_consumer *c, const enum bus_topic *topics, int n, c
  * explicit offsets now so that nothing written after the call is missed. */
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *topics, int n,
                    int from_beginning, char *err, size_t errlen) BARGE_WUR;
+/* Assigns every partition of the given topics at offsets chosen by the caller: start(ctx, t,
+ * partition, committed) gets the group's committed offset (-1 when none or no group) and
+ * returns the offset to begin at, BUS_OFFSET_BEGINNING or BUS_OFFSET_END (the end as of this
+ * call, read as an explicit offset). For consumers whose own storage, not the group, says where
+ * they are (an audit file), or that rebuild state from the beginning. */
+#define BUS_OFFSET_BEGINNING (-2)
+#define BUS_OFFSET_END (-1)
+int bus_assign_with(struct bus_consumer *c, const enum bus_topic *topics, int n,
+                    int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition,
+                                     int64_t committed),
+                    void *ctx, char *err, size_t errlen) BARGE_WUR;
 /* Assigns every partition of one topic from the beginning and reads to the current end,
  * calling cb for every message; then leaves the consumer unassigned. For rebuilding state from
  * compacted topics at start-up. */

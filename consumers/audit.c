@@ -1,0 +1,632 @@
+/* audit.c: the audit file's chain, seal, writer and verifier (format in audit.h, reasons in
+ * docs/audit.md). SHA-256 and HMAC-SHA256 come from OpenSSL's libcrypto.
+ *
+ * One checker (check_line) serves both the verifier and the writer's start-up: a line is
+ * accepted only if it is complete, its HMAC matches, its sequence number is the next one, its
+ * prev is the SHA-256 of the line before, and its offset is after every earlier offset of its
+ * partition. The first line failing any of these is the one reported. */
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SUFFIX_LEN 75 /* ,"hmac":" + 64 hex + "} */
+static const char ZERO_HASH[] = "0000000000000000000000000000000000000000000000000000000000000000";
+static const char SEAL_DOMAIN[] = "barge-audit-seal\n";
+
+/* ---------------- crypto helpers ---------------- */
+
+static void hex(const unsigned char *d, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[d[i] >> 4];
+    out[2 * i + 1] = digits[d[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+static void sha256_hex(const void *data, size_t len, char out[AUDIT_HASH_HEX]) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(data, len, md);
+  hex(md, sizeof md, out);
+}
+
+static void hmac_hex(const unsigned char *key, size_t keylen, const void *data, size_t len,
+                     char out[AUDIT_HASH_HEX]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen);
+  hex(md, mdlen, out);
+}
+
+static int is_hex64(const char *s) {
+  for (int i = 0; i < 64; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return 1;
+}
+
+/* Splits a line (without its newline) into the body and the hmac digits. 0 if well-formed. */
+static int split_line(const char *line, size_t len, size_t *bodylen, const char **mac) {
+  if (len < SUFFIX_LEN + 2 || line[0] != '{') return -1;
+  const char *p = line + len - SUFFIX_LEN;
+  if (memcmp(p, ",\"hmac\":\"", 9) != 0 || !is_hex64(p + 9) || p[73] != '"' || p[74] != '}')
+    return -1;
+  *bodylen = (size_t)(p - line);
+  *mac = p + 9;
+  return 0;
+}
+
+unsigned char *audit_read_key(const char *path, size_t *keylen, char *err, size_t errlen) {
+  size_t n = 0;
+  char *k = read_file(path, &n);
+  if (!k) {
+    snprintf(err, errlen, "cannot read the HMAC key file %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  while (n > 0 && (k[n - 1] == '\n' || k[n - 1] == '\r' || k[n - 1] == ' ' || k[n - 1] == '\t'))
+    n--;
+  if (n == 0) {
+    snprintf(err, errlen, "the HMAC key file %s is empty", path);
+    free(k);
+    return NULL;
+  }
+  *keylen = n;
+  return (unsigned char *)k;
+}
+
+/* ---------------- the chain ---------------- */
+
+struct chain {
+  long long lines;
+  char head[AUDIT_HASH_HEX];
+  json_t *next;    /* "topic/partition" -> next offset */
+  json_t *line_of; /* "topic/partition" -> the line holding its last offset (verify only) */
+};
+
+static void chain_init(struct chain *c) {
+  memset(c, 0, sizeof *c);
+  memcpy(c->head, ZERO_HASH, sizeof ZERO_HASH);
+  c->next = json_object();
+  c->line_of = json_object();
+}
+
+static void chain_release(struct chain *c) {
+  json_decref(c->next);
+  json_decref(c->line_of);
+}
+
+static void part_key(const char *topic, long long partition, char *out, size_t n) {
+  snprintf(out, n, "%s/%lld", topic, partition);
+}
+
+/* Checks line number c->lines + 1 (len bytes, no newline) and advances the chain. 0 when it is
+ * good; 1 with what is wrong. */
+static int check_line(const unsigned char *key, size_t keylen, const char *line, size_t len,
+                      struct chain *c, char *what, size_t whatlen) {
+  long long n = c->lines + 1;
+  size_t bodylen;
+  const char *mac;
+  if (split_line(line, len, &bodylen, &mac)) {
+    snprintf(what, whatlen, "not an audit line (no hmac member at its end): changed or inserted");
+    return 1;
+  }
+  char want[AUDIT_HASH_HEX];
+  hmac_hex(key, keylen, line, bodylen, want);
+  if (CRYPTO_memcmp(want, mac, 64) != 0) {
+    snprintf(what, whatlen, "HMAC mismatch: the line was changed, or forged without the key");
+    return 1;
+  }
+  /* authentic: now its place in the chain */
+  char *text = xmalloc(bodylen + 2);
+  memcpy(text, line, bodylen);
+  text[bodylen] = '}';
+  text[bodylen + 1] = 0;
+  json_error_t je;
+  json_t *o = json_loads(text, 0, &je);
+  free(text);
+  if (!o) {
+    snprintf(what, whatlen, "not valid JSON (%s)", je.text);
+    return 1;
+  }
+  int rc = 1;
+  json_t *seqv = json_object_get(o, "seq");
+  const char *prev = json_string_value(json_object_get(o, "prev"));
+  const char *topic = json_string_value(json_object_get(o, "topic"));
+  json_t *pv = json_object_get(o, "partition"), *ov = json_object_get(o, "offset");
+  if (!json_is_integer(seqv) || !prev || !topic || !json_is_integer(pv) || !json_is_integer(ov)) {
+    snprintf(what, whatlen, "missing seq, prev, topic, partition or offset");
+    goto out;
+  }
+  long long seq = json_integer_value(seqv);
+  if (seq > n) {
+    snprintf(what, whatlen, "holds line %lld where line %lld belongs: line(s) deleted or moved", seq, n);
+    goto out;
+  }
+  if (seq < n) {
+    snprintf(what, whatlen, "holds line %lld again where line %lld belongs: a line inserted, duplicated or moved", seq, n);
+    goto out;
+  }
+  if (strcmp(prev, c->head) != 0) {
+    snprintf(what, whatlen, "prev is not the SHA-256 of line %lld: the chain is broken (lines from another file?)", n - 1);
+    goto out;
+  }
+  char pk[512];
+  part_key(topic, json_integer_value(pv), pk, sizeof pk);
+  long long off = json_integer_value(ov);
+  json_t *nx = json_object_get(c->next, pk);
+  if (nx && off < json_integer_value(nx)) {
+    snprintf(what, whatlen, "offset %lld of %s[%lld] is not after offset %lld of line %lld: a record written twice",
+             off, topic, (long long)json_integer_value(pv), (long long)json_integer_value(nx) - 1,
+             (long long)json_integer_value(json_object_get(c->line_of, pk)));
+    goto out;
+  }
+  json_object_set_new(c->next, pk, json_integer(off + 1));
+  json_object_set_new(c->line_of, pk, json_integer(n));
+  sha256_hex(line, len, c->head);
+  c->lines = n;
+  rc = 0;
+out:
+  json_decref(o);
+  return rc;
+}
+
+/* ---------------- the seal ---------------- */
+
+struct seal {
+  long long lines;
+  long long bytes, last_start;
+  char last[AUDIT_HASH_HEX];
+  json_t *offsets;
+};
+
+static void seal_path_of(const char *path, char *out, size_t n) { snprintf(out, n, "%s.seal", path); }
+
+/* Reads and authenticates a seal. 0 when good, 1 when absent, -1 when unreadable or not
+ * authentic (what). */
+static int seal_read(const char *sp, const unsigned char *key, size_t keylen, struct seal *s,
+                     char *what, size_t whatlen) {
+  memset(s, 0, sizeof *s);
+  size_t len = 0;
+  char *t = read_file(sp, &len);
+  if (!t) {
+    if (errno == ENOENT) return 1;
+    snprintf(what, whatlen, "cannot read the seal %.300s: %s", sp, strerror(errno));
+    return -1;
+  }
+  while (len > 0 && t[len - 1] == '\n') len--;
+  size_t bodylen;
+  const char *mac;
+  int rc = -1;
+  if (split_line(t, len, &bodylen, &mac)) {
+    snprintf(what, whatlen, "the seal %.300s is malformed", sp);
+    goto out;
+  }
+  struct buf b;
+  buf_init(&b);
+  buf_append(&b, SEAL_DOMAIN, sizeof SEAL_DOMAIN - 1);
+  buf_append(&b, t, bodylen);
+  char want[AUDIT_HASH_HEX];
+  hmac_hex(key, keylen, b.data, b.len, want);
+  buf_release(&b);
+  if (CRYPTO_memcmp(want, mac, 64) != 0) {
+    snprintf(what, whatlen, "the seal's HMAC does not match: the seal was changed or forged, or the key is wrong");
+    goto out;
+  }
+  t[bodylen] = '}';
+  t[bodylen + 1] = 0;
+  json_t *o = json_loads(t, 0, NULL);
+  const char *last = json_string_value(json_object_get(o, "last"));
+  if (!o || !last || strlen(last) != 64 || !json_is_integer(json_object_get(o, "lines"))) {
+    snprintf(what, whatlen, "the seal %.300s lacks lines or last", sp);
+    json_decref(o);
+    goto out;
+  }
+  s->lines = json_integer_value(json_object_get(o, "lines"));
+  s->bytes = json_integer_value(json_object_get(o, "bytes"));
+  s->last_start = json_integer_value(json_object_get(o, "lastStart"));
+  memcpy(s->last, last, 65);
+  s->offsets = json_incref(json_object_get(o, "offsets"));
+  if (!json_is_object(s->offsets)) {
+    json_decref(s->offsets);
+    s->offsets = json_object();
+  }
+  json_decref(o);
+  rc = 0;
+out:
+  free(t);
+  return rc;
+}
+
+static int fsync_dir_of(const char *path) {
+  char *d = xstrdup(path);
+  int fd = open(dirname(d), O_RDONLY | O_DIRECTORY);
+  free(d);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+/* ---------------- the writer ---------------- */
+
+struct audit_writer {
+  char *path;
+  char seal_path[4096];
+  int fd;
+  unsigned char *key;
+  size_t keylen;
+  struct chain ch;
+  long long flushed_bytes; /* on disk (fsync'd) */
+  long long last_start;    /* where the last line begins */
+  struct buf pending;
+  size_t npending;
+  long long sealed_lines; /* -1: no seal written or found */
+};
+
+static int seal_write(struct audit_writer *w, char *err, size_t errlen) {
+  json_t *o = json_pack("{s:i, s:I, s:I, s:I, s:s, s:O, s:I}", "version", 1, "lines",
+                        (json_int_t)w->ch.lines, "bytes", (json_int_t)w->flushed_bytes,
+                        "lastStart", (json_int_t)w->last_start, "last", w->ch.head, "offsets",
+                        w->ch.next, "at", (json_int_t)now_ms());
+  char *s = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  size_t len = strlen(s);
+  struct buf b;
+  buf_init(&b);
+  buf_append(&b, SEAL_DOMAIN, sizeof SEAL_DOMAIN - 1);
+  buf_append(&b, s, len - 1);
+  char mac[AUDIT_HASH_HEX];
+  hmac_hex(w->key, w->keylen, b.data, b.len, mac);
+  buf_reset(&b);
+  buf_append(&b, s, len - 1);
+  buf_printf(&b, ",\"hmac\":\"%s\"}\n", mac);
+  free(s);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s.tmp", w->seal_path);
+  int rc = -1;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+  if (fd < 0 || write_all(fd, b.data, b.len) || fsync(fd)) {
+    snprintf(err, errlen, "writing %s: %s", tmp, strerror(errno));
+    if (fd >= 0) close(fd);
+    goto out;
+  }
+  close(fd);
+  if (rename(tmp, w->seal_path) || fsync_dir_of(w->seal_path)) {
+    snprintf(err, errlen, "renaming the seal %s: %s", w->seal_path, strerror(errno));
+    goto out;
+  }
+  rc = 0;
+out:
+  buf_release(&b);
+  return rc;
+}
+
+/* Reads lines from `from` to the end, checking each against the chain. Returns 0, or 1 with
+ * what (and *bad_line); *end is where the last complete line ends, *torn whether bytes follow
+ * it without a newline. */
+static int scan(FILE *f, long long from, const unsigned char *key, size_t keylen,
+                struct chain *c, long long *end, long long *last_start, int *torn,
+                long long *bad_line, char *what, size_t whatlen) {
+  *torn = 0;
+  *end = from;
+  if (fseeko(f, from, SEEK_SET)) {
+    snprintf(what, whatlen, "seek: %s", strerror(errno));
+    *bad_line = 0;
+    return 1;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    if (line[n - 1] != '\n') {
+      *torn = 1;
+      break;
+    }
+    if (check_line(key, keylen, line, (size_t)n - 1, c, what, whatlen)) {
+      *bad_line = c->lines + 1;
+      rc = 1;
+      break;
+    }
+    *last_start = *end;
+    *end += n;
+  }
+  free(line);
+  return rc;
+}
+
+int audit_open(struct audit_writer **out, const char *path, const unsigned char *key,
+               size_t keylen, int repair_tail, char *err, size_t errlen) {
+  *out = NULL;
+  struct audit_writer *w = xcalloc(1, sizeof *w);
+  w->path = xstrdup(path);
+  seal_path_of(path, w->seal_path, sizeof w->seal_path);
+  w->key = xmalloc(keylen);
+  memcpy(w->key, key, keylen);
+  w->keylen = keylen;
+  chain_init(&w->ch);
+  buf_init(&w->pending);
+  w->fd = open(path, O_RDWR | O_CREAT | O_APPEND, 0640);
+  FILE *f = NULL;
+  struct seal s = {0};
+  char what[512];
+  if (w->fd < 0) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  if (flock(w->fd, LOCK_EX | LOCK_NB)) {
+    snprintf(err, errlen, "%s is being written by another process (%s)", path, strerror(errno));
+    goto fail;
+  }
+  struct stat st;
+  if (fstat(w->fd, &st)) {
+    snprintf(err, errlen, "stat %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  int sr = seal_read(w->seal_path, key, keylen, &s, what, sizeof what);
+  if (sr < 0) {
+    snprintf(err, errlen, "%s (run `barge audit verify`)", what);
+    goto fail;
+  }
+  f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    goto fail;
+  }
+  long long from = 0;
+  if (sr == 0) {
+    if (s.bytes > (long long)st.st_size || s.last_start > s.bytes) {
+      snprintf(err, errlen, "%s is shorter than its seal records (%lld lines, %lld bytes): truncated? (run `barge audit verify`)",
+               path, s.lines, s.bytes);
+      goto fail;
+    }
+    if (s.lines > 0) {
+      /* the sealed last line must still be there, unchanged */
+      size_t len = (size_t)(s.bytes - s.last_start);
+      char *ln = xmalloc(len + 1);
+      char hash[AUDIT_HASH_HEX] = "";
+      if (len >= 1 && pread(w->fd, ln, len, s.last_start) == (ssize_t)len && ln[len - 1] == '\n')
+        sha256_hex(ln, len - 1, hash);
+      free(ln);
+      if (strcmp(hash, s.last) != 0) {
+        snprintf(err, errlen, "line %lld of %s is not the line its seal records (run `barge audit verify`)", s.lines, path);
+        goto fail;
+      }
+      memcpy(w->ch.head, s.last, sizeof w->ch.head);
+    }
+    w->ch.lines = s.lines;
+    json_object_update(w->ch.next, s.offsets);
+    from = s.bytes;
+    w->last_start = s.last_start;
+  } else if (st.st_size > 0) {
+    log_warn("%s has no seal %s: checking every line", path, w->seal_path);
+  }
+  long long end = 0, bad = 0;
+  int torn = 0;
+  if (scan(f, from, key, keylen, &w->ch, &end, &w->last_start, &torn, &bad, what, sizeof what)) {
+    snprintf(err, errlen, "%s line %lld: %s (run `barge audit verify`)", path, bad, what);
+    goto fail;
+  }
+  if (torn || end < (long long)st.st_size) {
+    if (!repair_tail) {
+      snprintf(err, errlen, "%s ends with an incomplete line at byte %lld", path, end);
+      goto fail;
+    }
+    log_warn("%s: cutting off an incomplete last line (%lld bytes, an interrupted write that was never sealed)",
+             path, (long long)st.st_size - end);
+    if (ftruncate(w->fd, end) || fsync(w->fd)) {
+      snprintf(err, errlen, "truncating %s: %s", path, strerror(errno));
+      goto fail;
+    }
+  }
+  w->flushed_bytes = end;
+  w->sealed_lines = sr == 0 ? s.lines : -1;
+  fclose(f);
+  json_decref(s.offsets);
+  *out = w;
+  return 0;
+fail:
+  if (f) fclose(f);
+  json_decref(s.offsets);
+  audit_close(w);
+  return -1;
+}
+
+static char *base64(const void *data, size_t len) {
+  char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+  EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+  return out;
+}
+
+int audit_append(struct audit_writer *w, const struct audit_rec *r) {
+  char pk[512];
+  part_key(r->topic, r->partition, pk, sizeof pk);
+  json_t *nx = json_object_get(w->ch.next, pk);
+  if (nx && r->offset < json_integer_value(nx)) return 1; /* already in the file */
+  long long n = w->ch.lines + 1;
+  json_t *o = json_object();
+  json_object_set_new(o, "seq", json_integer(n));
+  json_object_set_new(o, "topic", json_string(r->topic));
+  json_object_set_new(o, "partition", json_integer(r->partition));
+  json_object_set_new(o, "offset", json_integer(r->offset));
+  json_t *k = r->key ? json_stringn(r->key, r->keylen) : json_null();
+  if (!k) { /* not UTF-8: keep the bytes */
+    char *b = base64(r->key, r->keylen);
+    json_object_set_new(o, "key", json_null());
+    json_object_set_new(o, "keyBase64", json_string(b));
+    free(b);
+  } else {
+    json_object_set_new(o, "key", k);
+  }
+  json_object_set_new(o, "timestamp", json_integer(r->timestamp_ms));
+  json_object_set_new(o, "type", json_string(r->type ? r->type : "undecodable"));
+  json_object_set(o, "event", r->event ? (json_t *)r->event : json_null());
+  if (r->error) {
+    char *b = base64(r->raw ? r->raw : "", r->raw ? r->rawlen : 0);
+    json_object_set_new(o, "raw", json_string(b));
+    json_object_set_new(o, "error", json_string(r->error));
+    free(b);
+  }
+  json_object_set_new(o, "prev", json_string(w->ch.head));
+  char *s = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  size_t len = strlen(s); /* ends with the closing brace, replaced by the hmac member */
+  size_t start = w->pending.len;
+  char mac[AUDIT_HASH_HEX];
+  hmac_hex(w->key, w->keylen, s, len - 1, mac);
+  buf_append(&w->pending, s, len - 1);
+  buf_printf(&w->pending, ",\"hmac\":\"%s\"}", mac);
+  free(s);
+  sha256_hex(w->pending.data + start, w->pending.len - start, w->ch.head);
+  buf_append(&w->pending, "\n", 1);
+  w->last_start = w->flushed_bytes + (long long)start;
+  w->ch.lines = n;
+  json_object_set_new(w->ch.next, pk, json_integer(r->offset + 1));
+  w->npending++;
+  return 0;
+}
+
+int audit_flush(struct audit_writer *w, char *err, size_t errlen) {
+  if (w->pending.len) {
+    if (write_all(w->fd, w->pending.data, w->pending.len) || fsync(w->fd)) {
+      snprintf(err, errlen, "writing %s: %s", w->path, strerror(errno));
+      return -1;
+    }
+    w->flushed_bytes += (long long)w->pending.len;
+    buf_reset(&w->pending);
+    w->npending = 0;
+  }
+  if (w->sealed_lines == w->ch.lines) return 0; /* nothing new, and sealed */
+  if (seal_write(w, err, errlen)) return -1;
+  w->sealed_lines = w->ch.lines;
+  return 0;
+}
+
+size_t audit_pending(const struct audit_writer *w) { return w->npending; }
+
+int64_t audit_next_offset(const struct audit_writer *w, const char *topic, int32_t partition) {
+  char pk[512];
+  part_key(topic, partition, pk, sizeof pk);
+  json_t *nx = json_object_get(w->ch.next, pk);
+  return nx ? json_integer_value(nx) : -1;
+}
+
+long long audit_lines(const struct audit_writer *w) { return w->ch.lines; }
+const char *audit_head(const struct audit_writer *w) { return w->ch.head; }
+
+void audit_close(struct audit_writer *w) {
+  if (!w) return;
+  if (w->fd >= 0) close(w->fd); /* releases the lock */
+  if (w->key) OPENSSL_cleanse(w->key, w->keylen);
+  free(w->key);
+  free(w->path);
+  chain_release(&w->ch);
+  buf_release(&w->pending);
+  free(w);
+}
+
+/* ---------------- verification ---------------- */
+
+int audit_verify(const char *path, const unsigned char *key, size_t keylen,
+                 const struct audit_verify_opts *o, struct audit_verdict *v) {
+  memset(v, 0, sizeof *v);
+  memcpy(v->head, ZERO_HASH, sizeof ZERO_HASH);
+  struct audit_verify_opts dflt = {0};
+  if (!o) o = &dflt;
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(v->what, sizeof v->what, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct seal s = {0};
+  int sr = 1;
+  char sp[4096];
+  if (o->seal_path) snprintf(sp, sizeof sp, "%s", o->seal_path);
+  else seal_path_of(path, sp, sizeof sp);
+  if (!o->no_seal) {
+    sr = seal_read(sp, key, keylen, &s, v->what, sizeof v->what);
+    if (sr < 0) {
+      /* a seal that cannot be trusted fails the file as a whole (line 0) */
+      fclose(f);
+      return 1;
+    }
+  }
+  struct chain c;
+  chain_init(&c);
+  char sealed_hash[AUDIT_HASH_HEX] = "";
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0;
+  while ((n = getline(&line, &cap, f)) > 0) {
+    if (line[n - 1] != '\n') {
+      v->bad_line = c.lines + 1;
+      snprintf(v->what, sizeof v->what, "incomplete (no newline): the file was cut in the middle of this line");
+      rc = 1;
+      goto out;
+    }
+    if (check_line(key, keylen, line, (size_t)n - 1, &c, v->what, sizeof v->what)) {
+      v->bad_line = c.lines + 1;
+      rc = 1;
+      goto out;
+    }
+    if (sr == 0 && c.lines == s.lines) memcpy(sealed_hash, c.head, sizeof sealed_hash);
+  }
+  v->lines = c.lines;
+  memcpy(v->head, c.head, sizeof v->head);
+  if (o->expect_lines > 0 && c.lines < o->expect_lines) {
+    v->bad_line = c.lines + 1;
+    snprintf(v->what, sizeof v->what, "missing: %lld lines expected, the file ends after line %lld (truncated)",
+             o->expect_lines, c.lines);
+    rc = 1;
+    goto out;
+  }
+  if (o->no_seal) goto out;
+  if (sr == 1) {
+    v->bad_line = 0;
+    snprintf(v->what, sizeof v->what, "no seal %.300s: truncation cannot be ruled out (--no-seal checks the chain only)", sp);
+    rc = 1;
+    goto out;
+  }
+  v->sealed = s.lines;
+  if (c.lines < s.lines) {
+    v->bad_line = c.lines + 1;
+    snprintf(v->what, sizeof v->what, "missing: the seal records %lld lines, the file ends after line %lld (truncated)",
+             s.lines, c.lines);
+    rc = 1;
+  } else if (s.lines > 0 && strcmp(sealed_hash, s.last) != 0) {
+    v->bad_line = s.lines;
+    snprintf(v->what, sizeof v->what, "is not the line the seal records as line %lld", s.lines);
+    rc = 1;
+  }
+out:
+  free(line);
+  fclose(f);
+  chain_release(&c);
+  json_decref(s.offsets);
+  return rc;
+}

@@ -1,0 +1,234 @@
+/* audit_shell.c: `barge audit` (the consumer writing the chained file) and `barge audit verify`.
+ *
+ * The file is the source of truth for where the consumer is: at start audit_open checks the
+ * file against its seal and learns the next offset of every partition it holds; those
+ * partitions are assigned at exactly those offsets, so a restart (after SIGTERM, SIGKILL or a
+ * crash) neither skips nor repeats a record. Partitions the file has never seen start at the
+ * group's committed offset (a new file continuing an old group) or at the beginning.
+ *
+ * Loop: every record of the chosen topics (read_committed) becomes one line in the pending
+ * buffer; every --flush-ms or --batch lines the buffer is written and fsync'd, the seal
+ * rewritten, and only then the offsets committed to the group. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "bus.h"
+#include "opts.h"
+#include "stack.h"
+
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) {
+  (void)sig;
+  stop_flag = 1;
+}
+
+struct start_ctx {
+  struct audit_writer *w;
+  const struct bus_conf *bc;
+  int resumed, fresh;
+};
+
+static int64_t start_at(void *ctx, enum bus_topic t, int32_t p, int64_t committed) {
+  struct start_ctx *s = ctx;
+  char name[256];
+  bus_topic_name(s->bc, t, name, sizeof name);
+  int64_t next = audit_next_offset(s->w, name, p);
+  if (next >= 0) {
+    s->resumed++;
+    return next;
+  }
+  s->fresh++;
+  return committed >= 0 ? committed : BUS_OFFSET_BEGINNING;
+}
+
+/* Parses --topics: "all" or base names ("requests,job-events") or full names. */
+static int parse_topics(const struct bus_conf *bc, const char *spec, enum bus_topic *out, int *n) {
+  *n = 0;
+  if (!strcmp(spec, "all")) {
+    for (int t = 0; t < TOPIC__COUNT; t++) out[(*n)++] = (enum bus_topic)t;
+    return 0;
+  }
+  char *copy = xstrdup(spec), *save = NULL;
+  int rc = 0;
+  for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+    int t = bus_topic_by_name(bc, name);
+    if (t < 0) {
+      fprintf(stderr, "barge audit: unknown topic '%s'\n", name);
+      rc = -1;
+      break;
+    }
+    int dup = 0;
+    for (int k = 0; k < *n; k++) dup |= out[k] == (enum bus_topic)t;
+    if (!dup) out[(*n)++] = (enum bus_topic)t;
+  }
+  free(copy);
+  return rc;
+}
+
+static int flush_and_commit(struct audit_writer *w, struct bus_consumer *c, char *err,
+                            size_t errlen) {
+  if (audit_flush(w, err, errlen)) return -1;
+  return bus_commit(c, err, errlen); /* only now: the lines are on disk */
+}
+
+int audit_service_main(int argc, char **argv) {
+  const char *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *out = NULL;
+  const char *key_file = NULL, *topics_s = "all", *group = "barge-audit";
+  long long flush_ms = 200, batch = 1000;
+  const struct opt opts[] = {
+      {"out", "FILE", &out, NULL, NULL, "the audit file to append to (created if missing; FILE.seal beside it)"},
+      {"hmac-key-file", "KEY", &key_file, NULL, NULL, "file holding the HMAC key (32+ random bytes recommended)"},
+      {"topics", "all|LIST", &topics_s, NULL, NULL, "topics to record: all (default) or a comma-separated list (requests,job-events,...)"},
+      {"group", "G", &group, NULL, NULL, "consumer group (default barge-audit)"},
+      {"flush-ms", "MS", NULL, &flush_ms, NULL, "most time a record waits before it is fsync'd and sealed (default 200)"},
+      {"batch", "N", NULL, &batch, NULL, "most lines per write and fsync (default 1000)"},
+      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
+      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
+      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
+  };
+  if (argc > 1 && !strcmp(argv[1], "verify")) return audit_verify_main(argc - 1, argv + 1);
+  int r = opts_parse("audit", "--out FILE --hmac-key-file KEY [options]  |  barge audit verify FILE --hmac-key-file KEY",
+                     argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
+  if (r) return r == 1 ? 0 : 2;
+  if (!out || !key_file) {
+    fprintf(stderr, "barge audit: --out FILE and --hmac-key-file KEY are required (see barge audit --help)\n");
+    return 2;
+  }
+  if (flush_ms < 1 || batch < 1) {
+    fprintf(stderr, "barge audit: --flush-ms and --batch must be positive\n");
+    return 2;
+  }
+  log_set_role("audit");
+  char brokers[1024], prefix[128], err[1024];
+  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
+    fprintf(stderr, "barge audit: %s\n", err);
+    return 2;
+  }
+  stack_prefix(prefix_flag, prefix, sizeof prefix);
+  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-audit"};
+  enum bus_topic topics[TOPIC__COUNT];
+  int ntopics = 0;
+  if (parse_topics(&bc, topics_s, topics, &ntopics) || ntopics == 0) return 2;
+  size_t keylen = 0;
+  unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
+  if (!key) {
+    fprintf(stderr, "barge audit: %s\n", err);
+    return 2;
+  }
+  int rc = 1;
+  struct audit_writer *w = NULL;
+  struct bus_consumer *c = NULL;
+  if (codec_init(err, sizeof err) || bus_ensure_topics(&bc, err, sizeof err)) {
+    log_error("%s", err);
+    goto done;
+  }
+  if (audit_open(&w, out, key, keylen, 1, err, sizeof err)) {
+    log_error("%s", err);
+    goto done;
+  }
+  c = bus_consumer_new(&bc, group, 1, err, sizeof err);
+  struct start_ctx sc = {.w = w, .bc = &bc};
+  if (!c || bus_assign_with(c, topics, ntopics, start_at, &sc, err, sizeof err)) {
+    log_error("%s", err);
+    goto done;
+  }
+  log_info("auditing %d topic(s) into %s: %lld lines so far, %d partition(s) resumed from the file, %d new (group %s)",
+           ntopics, out, audit_lines(w), sc.resumed, sc.fresh, group);
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  int64_t first_pending = 0;
+  long long written = 0;
+  while (!stop_flag) {
+    struct bus_msg m;
+    int pr = bus_poll(c, 100, &m, err, sizeof err);
+    if (pr < 0) goto fatal;
+    if (pr == 1) {
+      char name[256];
+      bus_topic_name(&bc, m.topic, name, sizeof name);
+      enum barge_ev_type t;
+      json_t *ev = NULL;
+      char why[512];
+      struct audit_rec rec = {.topic = name, .partition = m.partition, .offset = m.offset,
+                              .key = m.key, .keylen = m.keylen, .timestamp_ms = m.timestamp_ms};
+      if (!m.value) {
+        rec.type = "tombstone";
+      } else if (bus_decode(&m, &t, &ev, why, sizeof why)) {
+        rec.type = "undecodable";
+        rec.raw = m.value;
+        rec.rawlen = m.len;
+        rec.error = why;
+      } else {
+        rec.type = codec_type_name(t);
+        rec.event = ev;
+      }
+      if (audit_append(w, &rec) == 0) written++;
+      json_decref(ev);
+      bus_mark(c, &m);
+      bus_msg_release(&m);
+      if (audit_pending(w) == 1) first_pending = mono_ms();
+    }
+    size_t pending = audit_pending(w);
+    if (pending >= (size_t)batch || (pending > 0 && mono_ms() - first_pending >= flush_ms)) {
+      if (flush_and_commit(w, c, err, sizeof err)) goto fatal;
+    }
+  }
+  if (flush_and_commit(w, c, err, sizeof err)) goto fatal;
+  log_info("audit stopping: %lld lines written, %lld in the file, head %s", written, audit_lines(w), audit_head(w));
+  rc = 0;
+  goto done;
+fatal:
+  /* what was not fsync'd is not committed: the restart reads it again */
+  log_error("fatal: %s", err);
+  rc = 1;
+done:
+  bus_consumer_free(c);
+  audit_close(w);
+  free(key);
+  return rc;
+}
+
+int audit_verify_main(int argc, char **argv) {
+  const char *key_file = NULL, *seal = NULL;
+  long long expect = 0;
+  int no_seal = 0;
+  const struct opt opts[] = {
+      {"hmac-key-file", "KEY", &key_file, NULL, NULL, "file holding the HMAC key the file was written with"},
+      {"seal", "FILE", &seal, NULL, NULL, "the seal to check against (default FILE.seal)"},
+      {"no-seal", NULL, NULL, NULL, &no_seal, "check the chain only (removal of whole lines at the end then goes unnoticed)"},
+      {"expect-lines", "N", NULL, &expect, NULL, "the file must hold at least N lines (a count kept elsewhere)"},
+  };
+  const char *pos[1];
+  int npos = 0;
+  int r = opts_parse("audit verify", "FILE --hmac-key-file KEY [--seal FILE] [--no-seal] [--expect-lines N]",
+                     argc, argv, opts, sizeof opts / sizeof *opts, pos, &npos, 1);
+  if (r) return r == 1 ? 0 : 2;
+  if (npos != 1 || !key_file) {
+    fprintf(stderr, "barge audit verify: FILE and --hmac-key-file KEY are required\n");
+    return 2;
+  }
+  char err[512];
+  size_t keylen = 0;
+  unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
+  if (!key) {
+    fprintf(stderr, "barge audit verify: %s\n", err);
+    return 2;
+  }
+  struct audit_verify_opts o = {.seal_path = seal, .no_seal = no_seal, .expect_lines = expect};
+  struct audit_verdict v;
+  int rc = audit_verify(pos[0], key, keylen, &o, &v);
+  free(key);
+  if (rc < 0) {
+    fprintf(stderr, "barge audit verify: %s\n", v.what);
+    return 2;
+  }
+  if (rc == 0) {
+    if (no_seal) printf("%s: intact: %lld lines, head %s (not checked against a seal)\n", pos[0], v.lines, v.head);
+    else printf("%s: intact: %lld lines, sealed through line %lld, head %s\n", pos[0], v.lines, v.sealed, v.head);
+    return 0;
+  }
+  if (v.bad_line > 0) printf("%s: line %lld: %s\n", pos[0], v.bad_line, v.what);
+  else printf("%s: %s\n", pos[0], v.what);
+  return 1;
+}

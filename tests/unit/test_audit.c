@@ -1,0 +1,364 @@
+/* test_audit.c: the audit file (consumers/audit.c) through its writer API: a chained, sealed
+ * file verifies; each of the five kinds of tampering (a changed byte, a deleted line, an
+ * inserted line, two lines swapped, a truncated end) is caught at the right line; the writer
+ * resumes a file exactly where it ended, repairs a torn last line, and refuses to extend a
+ * tampered file or to share it with another writer. When $BARGE_BIN is set, `barge audit
+ * verify` is also run on the intact and tampered files for its exit status and message. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "check.h"
+
+static char dir[256];
+static const unsigned char KEY[] = "0123456789abcdef0123456789abcdef";
+#define KEYLEN (sizeof KEY - 1)
+#define NLINES 20
+
+static void path_of(const char *name, char *out, size_t n) { snprintf(out, n, "%s/%s", dir, name); }
+
+/* Appends records from..to-1 over two partitions (record i: partition i % 2, offset i / 2).
+ * Returns how many were skipped as already in the file. */
+static int append_range(struct audit_writer *w, int from, int to) {
+  int skipped = 0;
+  for (int i = from; i < to; i++) {
+    json_t *ev = json_pack("{s:{s:s}, s:s, s:i, s:f}", "header", "event_id", "e", "jobId", "job-x",
+                           "attempt", i, "price", 0.125 * i);
+    struct audit_rec r = {.topic = "t.job-events", .partition = i % 2, .offset = i / 2,
+                          .key = "job-x", .keylen = 5, .timestamp_ms = 1700000000000LL + i,
+                          .type = "barge.JobStateChange", .event = ev};
+    if (i % 7 == 3) { /* undecodable bytes */
+      r.type = "undecodable";
+      r.event = NULL;
+      r.raw = "\xc3\x01\xff\x00garbage";
+      r.rawlen = 11;
+      r.error = "unknown fingerprint";
+    } else if (i % 7 == 5) { /* a tombstone with a key that is not UTF-8 */
+      r.type = "tombstone";
+      r.event = NULL;
+      r.key = "\xff\xfe";
+      r.keylen = 2;
+    }
+    int rc = audit_append(w, &r);
+    CHECK(rc == 0 || rc == 1, "append %d", i);
+    skipped += rc == 1;
+    json_decref(ev);
+  }
+  return skipped;
+}
+
+static void write_file(const char *name) {
+  char p[512], err[512];
+  path_of(name, p, sizeof p);
+  struct audit_writer *w = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 0, err, sizeof err) == 0, "open %s: %s", p, err);
+  if (!w) return;
+  append_range(w, 0, 8);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "flush: %s", err);
+  append_range(w, 8, 15);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "flush: %s", err);
+  append_range(w, 15, NLINES);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "flush: %s", err);
+  CHECK_INT(audit_lines(w), NLINES);
+  audit_close(w);
+}
+
+/* The file's lines (with their newlines) */
+static int read_lines(const char *p, char **lines, int max) {
+  FILE *f = fopen(p, "r");
+  int n = 0;
+  char *line = NULL;
+  size_t cap = 0;
+  while (f && n < max && getline(&line, &cap, f) > 0) lines[n++] = xstrdup(line);
+  free(line);
+  if (f) fclose(f);
+  return n;
+}
+
+static void write_lines(const char *p, char **lines, int n) {
+  FILE *f = fopen(p, "w");
+  for (int i = 0; i < n; i++) fputs(lines[i], f);
+  fclose(f);
+}
+
+static void copy_file(const char *from, const char *to) {
+  size_t n = 0;
+  char *d = read_file(from, &n);
+  FILE *f = fopen(to, "w");
+  if (d) fwrite(d, 1, n, f);
+  fclose(f);
+  free(d);
+}
+
+/* A copy of the good file and its seal under a new name, for tampering. */
+static int tamper_copy(const char *name, char **lines) {
+  char a[512], b[512], as[520], bs[520];
+  path_of("good.audit", a, sizeof a);
+  path_of(name, b, sizeof b);
+  snprintf(as, sizeof as, "%s.seal", a);
+  snprintf(bs, sizeof bs, "%s.seal", b);
+  copy_file(as, bs);
+  return read_lines(a, lines, 64);
+}
+
+static int verify(const char *name, struct audit_verdict *v, const struct audit_verify_opts *o) {
+  char p[512];
+  path_of(name, p, sizeof p);
+  return audit_verify(p, KEY, KEYLEN, o, v);
+}
+
+static const char *bin;
+static char keyfile[512];
+
+/* `barge audit verify` on a file: its exit status, and whether stdout holds `want`. */
+static void check_cli(const char *name, int want_rc, const char *want) {
+  if (!bin) return;
+  char p[512], out[512], cmd[2048];
+  path_of(name, p, sizeof p);
+  path_of("cli.out", out, sizeof out);
+  snprintf(cmd, sizeof cmd, "'%s' audit verify '%s' --hmac-key-file '%s' > '%s' 2>&1", bin, p, keyfile, out);
+  int st = system(cmd);
+  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  char *text = read_file(out, NULL);
+  CHECK(rc == want_rc, "barge audit verify %s exits %d (want %d): %s", name, rc, want_rc, text ? text : "");
+  CHECK(text && strstr(text, want), "barge audit verify %s says '%s': %s", name, want, text ? text : "");
+  free(text);
+}
+
+static void free_lines(char **lines, int n) {
+  for (int i = 0; i < n; i++) free(lines[i]);
+}
+
+static void test_intact(void) {
+  TEST("a chained, sealed file verifies, through the API and the CLI");
+  write_file("good.audit");
+  struct audit_verdict v;
+  int rc = verify("good.audit", &v, NULL);
+  CHECK(rc == 0, "intact file: rc %d, line %lld: %s", rc, v.bad_line, v.what);
+  CHECK_INT(v.lines, NLINES);
+  CHECK_INT(v.sealed, NLINES);
+  check_cli("good.audit", 0, "intact: 20 lines");
+  char *lines[64];
+  int n = tamper_copy("x", lines);
+  CHECK_INT(n, NLINES);
+  CHECK(strstr(lines[0], "\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\"") != NULL,
+        "line 1 chains to the zero hash");
+  CHECK(strstr(lines[3], "\"type\":\"undecodable\"") && strstr(lines[3], "\"raw\":\"wwH/AGdhcmJhZ2U=\"") &&
+            strstr(lines[3], "\"error\":\"unknown fingerprint\""),
+        "an undecodable record keeps its bytes (base64) and the error: %s", lines[3]);
+  CHECK(strstr(lines[5], "\"keyBase64\":\"//4=\"") && strstr(lines[5], "\"event\":null"),
+        "a tombstone with a binary key: %s", lines[5]);
+  const char *layout = "{\"seq\":2,\"topic\":\"t.job-events\",\"partition\":1,\"offset\":0,\"key\":\"job-x\",";
+  CHECK(strncmp(lines[1], layout, strlen(layout)) == 0, "line layout: %s", lines[1]);
+  free_lines(lines, n);
+}
+
+static void expect_bad(const char *name, long long line, const char *what_has) {
+  struct audit_verdict v;
+  int rc = verify(name, &v, NULL);
+  CHECK(rc == 1, "%s: verify reports a problem (rc %d)", name, rc);
+  CHECK(v.bad_line == line, "%s: first bad line %lld, want %lld (%s)", name, v.bad_line, line, v.what);
+  CHECK(strstr(v.what, what_has) != NULL, "%s: '%s' mentions '%s'", name, v.what, what_has);
+  char want[64];
+  snprintf(want, sizeof want, "line %lld: ", line);
+  check_cli(name, 1, want);
+}
+
+static void test_tampering(void) {
+  char *lines[64], p[512];
+  int n;
+
+  TEST("a changed byte in an event is caught at its line");
+  n = tamper_copy("changed.audit", lines);
+  char *at = strstr(lines[6], "\"attempt\":6");
+  CHECK(at != NULL, "line 7 holds attempt 6");
+  if (at) at[10] = '7';
+  path_of("changed.audit", p, sizeof p);
+  write_lines(p, lines, n);
+  expect_bad("changed.audit", 7, "HMAC");
+  free_lines(lines, n);
+
+  TEST("a deleted line is caught where it is missing");
+  n = tamper_copy("deleted.audit", lines);
+  free(lines[4]);
+  memmove(lines + 4, lines + 5, (size_t)(n - 5) * sizeof *lines);
+  path_of("deleted.audit", p, sizeof p);
+  write_lines(p, lines, n - 1);
+  expect_bad("deleted.audit", 5, "deleted or moved");
+  free_lines(lines, n - 1);
+
+  TEST("an inserted line (forged, or a replayed copy of a real one) is caught at its place");
+  n = tamper_copy("forged.audit", lines);
+  memmove(lines + 9, lines + 8, (size_t)(n - 8) * sizeof *lines);
+  lines[8] = xstrdup(lines[7]);
+  char *seq = strstr(lines[8], "\"seq\":8,");
+  if (seq) seq[6] = '9'; /* looks like the next line; its HMAC cannot follow without the key */
+  path_of("forged.audit", p, sizeof p);
+  write_lines(p, lines, n + 1);
+  expect_bad("forged.audit", 9, "HMAC");
+  free(lines[8]);
+  lines[8] = xstrdup(lines[7]); /* an authentic line, replayed */
+  path_of("replayed.audit", p, sizeof p);
+  write_lines(p, lines, n + 1);
+  char sp[520], gp[520];
+  snprintf(sp, sizeof sp, "%s.seal", p);
+  path_of("good.audit.seal", gp, sizeof gp);
+  copy_file(gp, sp);
+  expect_bad("replayed.audit", 9, "inserted, duplicated or moved");
+  free_lines(lines, n + 1);
+
+  TEST("two swapped lines are caught at the first of them");
+  n = tamper_copy("swapped.audit", lines);
+  char *tmp = lines[10];
+  lines[10] = lines[11];
+  lines[11] = tmp;
+  path_of("swapped.audit", p, sizeof p);
+  write_lines(p, lines, n);
+  expect_bad("swapped.audit", 11, "deleted or moved");
+  free_lines(lines, n);
+
+  TEST("a truncated end is caught: whole lines (against the seal) and a cut line");
+  n = tamper_copy("truncated.audit", lines);
+  path_of("truncated.audit", p, sizeof p);
+  write_lines(p, lines, n - 3);
+  expect_bad("truncated.audit", NLINES - 2, "truncated");
+  struct audit_verify_opts noseal = {.no_seal = 1};
+  struct audit_verdict v;
+  CHECK(verify("truncated.audit", &v, &noseal) == 0 && v.lines == NLINES - 3,
+        "without the seal, removing whole lines at the end goes unnoticed (documented)");
+  struct audit_verify_opts expect = {.no_seal = 1, .expect_lines = NLINES};
+  CHECK(verify("truncated.audit", &v, &expect) == 1 && v.bad_line == NLINES - 2,
+        "--expect-lines catches it without the seal: line %lld", v.bad_line);
+  lines[n - 1][strlen(lines[n - 1]) / 2] = 0; /* cut the last line in its middle */
+  path_of("cut.audit", p, sizeof p);
+  write_lines(p, lines, n);
+  char cs[520];
+  snprintf(cs, sizeof cs, "%s.seal", p);
+  copy_file(gp, cs);
+  expect_bad("cut.audit", NLINES, "cut in the middle");
+  free_lines(lines, n);
+
+  TEST("a missing or forged seal fails the file as a whole; a wrong key fails");
+  n = tamper_copy("noseal.audit", lines);
+  path_of("noseal.audit", p, sizeof p);
+  write_lines(p, lines, n);
+  snprintf(cs, sizeof cs, "%s.seal", p);
+  unlink(cs);
+  CHECK(verify("noseal.audit", &v, NULL) == 1 && v.bad_line == 0 && strstr(v.what, "no seal"),
+        "no seal: %s", v.what);
+  char *seal = read_file(gp, NULL);
+  char *lc = seal ? strstr(seal, "\"lines\":20") : NULL;
+  if (lc) lc[9] = '7'; /* claims 27 lines */
+  FILE *f = fopen(cs, "w");
+  if (seal) fputs(seal, f);
+  fclose(f);
+  free(seal);
+  CHECK(verify("noseal.audit", &v, NULL) == 1 && v.bad_line == 0 && strstr(v.what, "seal's HMAC"),
+        "forged seal: %s", v.what);
+  free_lines(lines, n);
+  path_of("good.audit", p, sizeof p);
+  const unsigned char other[] = "another key";
+  CHECK(audit_verify(p, other, sizeof other - 1, &noseal, &v) == 1 && v.bad_line == 1,
+        "the wrong key fails at line 1: %s", v.what);
+}
+
+static void test_resume(void) {
+  TEST("the writer resumes the chain where the file ends, with each partition's next offset");
+  char p[512], err[512];
+  path_of("resume.audit", p, sizeof p);
+  struct audit_writer *w = NULL, *w2 = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) == 0, "%s", err);
+  if (!w) return;
+  append_range(w, 0, 10);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "%s", err);
+  CHECK(audit_open(&w2, p, KEY, KEYLEN, 1, err, sizeof err) != 0 && strstr(err, "another process"),
+        "a second writer is refused: %s", err);
+  audit_close(w);
+  w = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) == 0, "reopen: %s", err);
+  if (!w) return;
+  CHECK_INT(audit_lines(w), 10);
+  CHECK_INT(audit_next_offset(w, "t.job-events", 0), 5);
+  CHECK_INT(audit_next_offset(w, "t.job-events", 1), 5);
+  CHECK_INT(audit_next_offset(w, "t.requests", 0), -1);
+  /* records already in the file are skipped, not written twice */
+  CHECK_INT(append_range(w, 8, 14), 2);
+  CHECK_INT(audit_lines(w), 14);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "%s", err);
+  audit_close(w);
+  w = NULL;
+  /* a crash in the middle of a write: a torn last line after the sealed end */
+  FILE *f = fopen(p, "a");
+  fputs("{\"seq\":15,\"topic\":\"t.job-ev", f);
+  fclose(f);
+  struct audit_verdict v;
+  CHECK(audit_verify(p, KEY, KEYLEN, NULL, &v) == 1 && v.bad_line == 15, "the torn line is reported by verify");
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 0, err, sizeof err) != 0, "without repair the torn file is refused");
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) == 0, "with repair it opens: %s", err);
+  if (!w) return;
+  append_range(w, 14, 20);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "%s", err);
+  audit_close(w);
+  w = NULL;
+  int rc = audit_verify(p, KEY, KEYLEN, NULL, &v);
+  CHECK(rc == 0 && v.lines == 20 && v.sealed == 20, "after two restarts the chain is whole: rc %d, %lld lines, line %lld: %s",
+        rc, v.lines, v.bad_line, v.what);
+  /* lines fsync'd but never sealed (a crash between the two) are kept */
+  char *lines[64];
+  char gp[512];
+  path_of("good.audit", gp, sizeof gp);
+  int n = read_lines(gp, lines, 64);
+  path_of("unsealed.audit", p, sizeof p);
+  write_lines(p, lines, 12);
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) == 0, "a file without a seal opens after a full check: %s", err);
+  if (w) {
+    CHECK_INT(audit_lines(w), 12);
+    CHECK(audit_flush(w, err, sizeof err) == 0, "%s", err);
+    audit_close(w);
+    w = NULL;
+  }
+  CHECK(audit_verify(p, KEY, KEYLEN, NULL, &v) == 0 && v.sealed == 12, "and is sealed by its first flush");
+  /* a tampered file is never extended */
+  char *at = strstr(lines[2], "\"timestamp\":");
+  if (at) at[13] = at[13] == '9' ? '8' : '9';
+  path_of("tampered.audit", p, sizeof p);
+  write_lines(p, lines, n);
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) != 0 && strstr(err, "line 3"),
+        "a tampered file is refused: %s", err);
+  free_lines(lines, n);
+  path_of("resume.audit", p, sizeof p);
+  char sp[520];
+  snprintf(sp, sizeof sp, "%s.seal", p);
+  n = read_lines(p, lines, 64);
+  write_lines(p, lines, n - 2);
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) != 0 && strstr(err, "shorter than its seal"),
+        "a file truncated below its seal is refused: %s", err);
+  free_lines(lines, n);
+}
+
+int main(void) {
+  snprintf(dir, sizeof dir, "/tmp/barge-test-audit-XXXXXX");
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  path_of("key", keyfile, sizeof keyfile);
+  FILE *k = fopen(keyfile, "w");
+  fprintf(k, "%s\n", (const char *)KEY);
+  fclose(k);
+  bin = getenv("BARGE_BIN");
+  if (bin && access(bin, X_OK) != 0) bin = NULL;
+  printf("files in %s; CLI checks %s\n", dir, bin ? "on" : "off (no BARGE_BIN)");
+  test_intact();
+  test_tampering();
+  test_resume();
+  int rc = check_summary();
+  if (rc == 0) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  }
+  return rc;
+}
