@@ -117,3 +117,83 @@ int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t er
   bus_consumer_free(c);
   return rc;
 }
+
+struct exist_ctx {
+  const char *const *ids;
+  size_t n;
+  int *found;
+  int64_t tail;
+  struct bus_consumer *c;
+};
+
+/* An id is matched by a submission of itself, or of its array parent with room for the index. */
+static void mark_submitted(struct exist_ctx *x, const json_t *sub) {
+  const char *id = json_string_value(json_object_get(sub, "jobId"));
+  int size = (int)json_integer_value(json_object_get(json_object_get(sub, "arrayProperties"), "size"));
+  if (!id) return;
+  size_t il = strlen(id);
+  for (size_t i = 0; i < x->n; i++) {
+    if (x->found[i]) continue;
+    if (!strcmp(x->ids[i], id)) x->found[i] = 1;
+    else if (size && !strncmp(x->ids[i], id, il) && x->ids[i][il] == ':' && atoi(x->ids[i] + il + 1) < size)
+      x->found[i] = 1;
+  }
+}
+
+static int64_t tail_start(void *ctx, enum bus_topic t, int32_t partition, int64_t committed) {
+  struct exist_ctx *x = ctx;
+  (void)committed;
+  int64_t lo = 0, hi = 0;
+  if (bus_watermarks(x->c, t, partition, &lo, &hi)) return BUS_OFFSET_BEGINNING;
+  return hi - x->tail > lo ? hi - x->tail : lo;
+}
+
+int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
+               int64_t tail, char *err, size_t errlen) {
+  memset(found, 0, n * sizeof *found);
+  json_t *jobs = NULL;
+  if (jobs_view_load(bc, &jobs, err, errlen)) {
+    json_decref(jobs);
+    return -1;
+  }
+  size_t missing = 0;
+  for (size_t i = 0; i < n; i++) {
+    found[i] = json_object_get(jobs, ids[i]) != NULL;
+    missing += !found[i];
+  }
+  json_decref(jobs);
+  if (!missing) return 0;
+  struct exist_ctx x = {.ids = ids, .n = n, .found = found, .tail = tail};
+  x.c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  enum bus_topic t = TOPIC_REQUESTS;
+  if (!x.c || bus_assign_with(x.c, &t, 1, tail_start, &x, err, errlen)) {
+    bus_consumer_free(x.c);
+    return -1;
+  }
+  int rc = 0;
+  int64_t deadline = mono_ms() + 30000;
+  for (;;) {
+    struct bus_msg m;
+    int r = bus_poll(x.c, 200, &m, err, errlen);
+    if (r < 0) {
+      rc = -1;
+      break;
+    }
+    if (r == 2) break; /* the one partition is read to its end */
+    if (r == 0) {
+      if (mono_ms() > deadline) break;
+      continue;
+    }
+    enum barge_ev_type type;
+    json_t *ev = NULL;
+    char why[256];
+    if (!bus_decode(&m, &type, &ev, why, sizeof why)) {
+      json_t *sub = json_object_get(json_object_get(ev, "body"), "SubmitJob");
+      if (sub) mark_submitted(&x, sub);
+    }
+    json_decref(ev);
+    bus_msg_release(&m);
+  }
+  bus_consumer_free(x.c);
+  return rc;
+}

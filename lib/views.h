@@ -29,6 +29,12 @@ json_t *config_find_jd(const struct config_view *cv, const char *ref);
 /* job id -> JobRecord (new reference in *out). */
 int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) BARGE_WUR;
 
+/* Which of the job ids (plain ids or array children "id:N") exist: known to barge.jobs, or
+ * submitted in the last `tail` records of barge.requests (a job submitted a moment ago whose
+ * record the scheduler has not written yet). found[i] is set to 1 for each that exists. */
+int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
+               int64_t tail, char *err, size_t errlen) BARGE_WUR;
+
 /* The ARN of a Barge resource: arn:barge:batch:<region>:<account>:<suffix>, region and account
  * from $BARGE_REGION / $BARGE_ACCOUNT (defaults local and 000000000000). */
 void barge_arn(const char *suffix, char *out, size_t n);

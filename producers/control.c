@@ -889,6 +889,29 @@ json_t *control_request_event(const char *kind, json_t *body /* @owned */) {
                    "principal", getenv("USER") ? getenv("USER") : "anonymous", "body", kind, body);
 }
 
+/* Spec 6.1 (Barge decision): a dependsOn id that does not exist is a ClientException at
+ * submission. Known jobs are in barge.jobs; one submitted a moment ago may only be in
+ * barge.requests yet, so the recent tail of that topic counts too. */
+static int check_dependencies_exist(const struct bus_conf *bc, const json_t *body, char *err,
+                                    size_t errlen) {
+  json_t *deps = json_object_get(body, "dependsOn");
+  const char *ids[20];
+  size_t n = 0, i;
+  json_t *d;
+  json_array_foreach(deps, i, d) {
+    const char *id = jstr(d, "jobId");
+    if (id && n < 20) ids[n++] = id;
+  }
+  if (!n) return 0;
+  int found[20];
+  char e[512];
+  if (jobs_exist(bc, ids, n, found, 100000, e, sizeof e))
+    return fail(err, errlen, SERVER, "checking dependsOn: %s", e);
+  for (i = 0; i < n; i++)
+    if (!found[i]) return fail(err, errlen, CLIENT, "dependsOn: job %s does not exist", ids[i]);
+  return 0;
+}
+
 static int submit_job(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
                       size_t errlen) {
   struct config_view cv;
@@ -898,6 +921,10 @@ static int submit_job(const struct bus_conf *bc, const json_t *req, json_t **res
   rc = control_prepare_submit(&cv, req, &body, err, errlen);
   config_view_release(&cv);
   if (rc) return rc;
+  if ((rc = check_dependencies_exist(bc, body, err, errlen))) {
+    json_decref(body);
+    return rc;
+  }
   char id[64], name[256];
   snprintf(id, sizeof id, "%s", jstr(body, "jobId"));
   snprintf(name, sizeof name, "%s", jstr(body, "jobName"));

@@ -62,6 +62,9 @@ def main():
             ("array size 1", ["submit-job", *good, "--array-properties", "size=1"], 254, ["arrayProperties.size"]),
             ("bad array shorthand", ["submit-job", *good, "--array-properties", "size=abc"], 252, ["arrayProperties.size"]),
             ("bad dependency type", ["submit-job", *good, "--depends-on", "jobId=x,type=BOGUS"], 254, ["dependsOn[0].type"]),
+            ("a dependency that does not exist",
+             ["submit-job", *good, "--depends-on", "jobId=00000000-0000-4000-8000-00000000dead"], 254,
+             ["dependsOn", "00000000-0000-4000-8000-00000000dead", "does not exist"]),
             ("reserved AWS_BATCH override",
              ["submit-job", *good, "--container-overrides", '{"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}'],
              254, ["AWS_BATCH"]),
@@ -88,6 +91,14 @@ def main():
         jid = env.submit("good", "q1", "hello")
         ok(len(jid) == 36, "a valid submission is accepted", jid)
         ok(offsets(env)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
+        # no scheduler runs here: the job exists only in barge.requests, which counts
+        dep = env.submit("dependent", "q1", "hello", "--depends-on", f"jobId={jid}")
+        ok(len(dep) == 36, "a dependency on a job submitted a moment ago is accepted", dep)
+        arr = env.submit("arr", "q1", "hello", "--array-properties", "size=3")
+        ok(len(env.submit("child-dep", "q1", "hello", "--depends-on", f"jobId={arr}:2")) == 36,
+           "a dependency on an array child is accepted")
+        p = env.run("submit-job", *good, "--depends-on", f"jobId={arr}:3", check=False)
+        ok(p.returncode == 254 and "does not exist" in p.stderr, "an index beyond the array size is refused", p.stderr)
     except Exception as e:
         ok(False, "the test ran to its end", repr(e))
     finally:
