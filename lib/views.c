@@ -164,7 +164,9 @@ int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int 
   json_decref(jobs);
   if (!missing) return 0;
   struct exist_ctx x = {.ids = ids, .n = n, .found = found, .tail = tail};
-  x.c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  /* read_uncommitted: submissions are not transactional, but the scheduler's ticks are, and a
+   * read_committed reader stops at an open transaction before later submissions */
+  x.c = bus_consumer_new(bc, NULL, 0, err, errlen);
   enum bus_topic t = TOPIC_REQUESTS;
   if (!x.c || bus_assign_with(x.c, &t, 1, tail_start, &x, err, errlen)) {
     bus_consumer_free(x.c);
