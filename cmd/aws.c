@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "awscli.h"
+#include "bulk_submit.h"
 #include "cmds.h"
 #include "control.h"
 #include "query.h"
@@ -115,6 +116,8 @@ static int run_op(const struct bus_conf *bc, const char *api, const json_t *req,
 }
 
 int cmd_aws(int argc, char **argv) {
+  /* bulk submission from JSON lines (producers/bulk_submit.c) */
+  if (!strcmp(argv[0], "submit-job") && bulk_submit_wanted(argc, argv)) return bulk_submit_main(argc, argv);
   const struct awscli_op *op = awscli_find(argv[0]);
   if (!op) return -1;
   struct awscli_globals g;

@@ -63,7 +63,10 @@ static pid_t spawn(struct child *c) {
 
 static int pid_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
-static int ensure_ce(const struct bus_conf *bc, const char *ce, char *err, size_t errlen) {
+/* The compute environment of the stack: UNMANAGED for fixed agents; MANAGED (0..max_vcpus,
+ * optimal, BEST_FIT_PROGRESSIVE) when a provisioner driver scales it. */
+static int ensure_ce(const struct bus_conf *bc, const char *ce, const char *driver, long long max_vcpus,
+                     char *err, size_t errlen) {
   struct config_view cv;
   if (config_view_load(bc, &cv, err, errlen)) {
     config_view_release(&cv);
@@ -72,7 +75,11 @@ static int ensure_ce(const struct bus_conf *bc, const char *ce, char *err, size_
   int exists = config_find(cv.ces, "computeEnvironmentName", ce) != NULL;
   config_view_release(&cv);
   if (exists) return 0;
-  json_t *req = json_pack("{s:s, s:s, s:s}", "computeEnvironmentName", ce, "type", "UNMANAGED", "state", "ENABLED");
+  json_t *req = json_pack("{s:s, s:s, s:s}", "computeEnvironmentName", ce, "type", driver ? "MANAGED" : "UNMANAGED", "state", "ENABLED");
+  if (driver)
+    json_object_set_new(req, "computeResources", json_pack("{s:s, s:i, s:I, s:[s], s:s}", "type", "EC2", "minvCpus", 0, "maxvCpus",
+                                                           (json_int_t)max_vcpus, "instanceTypes", "optimal",
+                                                           "allocationStrategy", "BEST_FIT_PROGRESSIVE"));
   json_t *resp = NULL;
   int rc = control_call(bc, "CreateComputeEnvironment", req, &resp, err, errlen);
   json_decref(req);
@@ -106,15 +113,17 @@ int cmd_down(int argc, char **argv) {
 }
 
 int cmd_up(int argc, char **argv) {
-  const char *brokers_flag = NULL, *ce = "local", *props = NULL;
-  long long agents = 2, vcpus = 2, mem = 4096, tick_ms = 1000, heartbeat_ms = 2000, lost_ms = 15000;
+  const char *brokers_flag = NULL, *ce = NULL, *props = NULL, *driver = NULL;
+  long long agents = 2, vcpus = 2, mem = 4096, tick_ms = 1000, heartbeat_ms = 2000, lost_ms = 15000, max_vcpus = 16;
   int detach = 0;
   const struct opt opts[] = {
       {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "use this Kafka instead of starting one (scripts/kafka.sh)"},
       {"agents", "N", NULL, &agents, NULL, "local agents (instances) to run (default 2)"},
       {"agent-vcpus", "N", NULL, &vcpus, NULL, "vCPUs each agent offers (default 2)"},
       {"agent-memory", "MIB", NULL, &mem, NULL, "memory each agent offers in MiB (default 4096)"},
-      {"compute-environment", "NAME", &ce, NULL, NULL, "UNMANAGED compute environment of the agents, created if missing (default local)"},
+      {"compute-environment", "NAME", &ce, NULL, NULL, "compute environment of the agents, created if missing (default local; with --driver local-managed)"},
+      {"driver", "local|sim", &driver, NULL, NULL, "instead of fixed agents, run `barge provisioner --driver` scaling a MANAGED compute environment"},
+      {"max-vcpus", "N", NULL, &max_vcpus, NULL, "with --driver: maxvCpus of that compute environment (default 16)"},
       {"tick-ms", "MS", NULL, &tick_ms, NULL, "scheduler tick (default 1000)"},
       {"heartbeat-ms", "MS", NULL, &heartbeat_ms, NULL, "agent heartbeat (default 2000)"},
       {"lost-after-ms", "MS", NULL, &lost_ms, NULL, "an agent silent this long is lost (default 15000)"},
@@ -124,6 +133,11 @@ int cmd_up(int argc, char **argv) {
   int r = opts_parse("up", "[--brokers HOST:PORT] [--agents N] [--detach]", argc, argv, opts,
                      sizeof opts / sizeof *opts, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
+  if (driver && strcmp(driver, "local") && strcmp(driver, "sim")) {
+    fprintf(stderr, "barge up: --driver must be local or sim\n");
+    return 2;
+  }
+  if (!ce) ce = driver ? "local-managed" : "local";
   char home[3072], err[2048], brokers[1024], prefix[128];
   stack_home(home, sizeof home);
   if (mkdir_p(home)) {
@@ -167,7 +181,7 @@ int cmd_up(int argc, char **argv) {
     return 1;
   }
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-up"};
-  if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, ce, err, sizeof err)) {
+  if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, ce, driver, max_vcpus, err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
     return 1;
   }
@@ -187,10 +201,13 @@ int cmd_up(int argc, char **argv) {
         if (stack_get("supervisor", sp, sizeof sp) == 0 && atoi(sp) == pid) break;
         usleep(100000);
       }
-      printf("barge up: stack running in the background (pid %d)\n"
-             "  Kafka:     %s\n  agents:    %lld x (%lld vCPU, %lld MiB) in compute environment %s\n"
-             "  logs:      %s (services), %s (jobs)\n  stop with: barge down\n",
-             (int)pid, brokers, agents, vcpus, mem, ce, home, logs);
+      printf("barge up: stack running in the background (pid %d)\n  Kafka:     %s\n", (int)pid, brokers);
+      if (driver)
+        printf("  agents:    launched on demand by the provisioner (driver %s), 0-%lld vCPUs in compute environment %s\n",
+               driver, max_vcpus, ce);
+      else
+        printf("  agents:    %lld x (%lld vCPU, %lld MiB) in compute environment %s\n", agents, vcpus, mem, ce);
+      printf("  logs:      %s (services), %s (jobs)\n  stop with: barge down\n", home, logs);
       return 0;
     }
     setsid();
@@ -203,7 +220,7 @@ int cmd_up(int argc, char **argv) {
     }
   }
   log_set_role("up");
-  int n = (int)(agents < 0 ? 0 : agents > 64 ? 64 : agents);
+  int n = driver ? 1 : (int)(agents < 0 ? 0 : agents > 64 ? 64 : agents);
   struct child *kids = xcalloc((size_t)n + 1, sizeof *kids);
   char num[32];
   struct child *s = &kids[0];
@@ -235,6 +252,26 @@ int cmd_up(int argc, char **argv) {
   }
   for (int i = 1; i <= n; i++) {
     struct child *a = &kids[i];
+    if (driver) { /* the provisioner launches agents on demand (docs/provisioner.md) */
+      snprintf(a->name, sizeof a->name, "provisioner");
+      snprintf(a->log, sizeof a->log, "%s/provisioner.log", home);
+      const char *pargs[] = {"barge", "provisioner", "--driver", driver, "--brokers", brokers, "--topic-prefix", prefix,
+                             "--log-dir", logs, "--transactional-id"};
+      for (size_t k = 0; k < sizeof pargs / sizeof *pargs; k++) add_arg(a, pargs[k]);
+      snprintf(txn_id, sizeof txn_id, strcmp(prefix, "barge.") ? "barge-provisioner-%s" : "barge-provisioner", prefix);
+      add_arg(a, txn_id);
+      add_arg(a, "--agent-heartbeat-ms");
+      snprintf(num, sizeof num, "%lld", heartbeat_ms);
+      add_arg(a, num);
+      add_arg(a, "--local-max-vcpus");
+      snprintf(num, sizeof num, "%lld", max_vcpus);
+      add_arg(a, num);
+      if (props) {
+        add_arg(a, "--kafka-props");
+        add_arg(a, props);
+      }
+      continue;
+    }
     char hex[18], id[32];
     random_hex(hex, 17);
     snprintf(id, sizeof id, "i-%s", hex);
@@ -282,7 +319,10 @@ int cmd_up(int argc, char **argv) {
   buf_release(&st);
   if (!detach) {
     printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
-    printf("barge up: scheduler and %d agent(s) (%lld vCPU, %lld MiB each) in compute environment %s\n", n, vcpus, mem, ce);
+    if (driver)
+      printf("barge up: scheduler and provisioner (driver %s) scaling compute environment %s (0-%lld vCPUs)\n", driver, ce, max_vcpus);
+    else
+      printf("barge up: scheduler and %d agent(s) (%lld vCPU, %lld MiB each) in compute environment %s\n", n, vcpus, mem, ce);
     printf("barge up: service logs in %s, job logs in %s\n", home, logs);
     printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
            "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"

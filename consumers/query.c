@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "capacity_view.h"
 #include "views.h"
 
 #define CLIENT 400
@@ -152,6 +153,7 @@ static int describe_config(const struct bus_conf *bc, const char *api, const jso
   const char *member = NULL;
   if (!strcmp(api, "DescribeComputeEnvironments")) {
     all = select_config(cv.ces, "computeEnvironmentName", json_object_get(req, "computeEnvironments"), ce_view);
+    capacity_view_annotate(bc, all); /* desiredvCpus as the provisioner last decided */
     member = "computeEnvironments";
   } else if (!strcmp(api, "DescribeJobQueues")) {
     all = select_config(cv.queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view);

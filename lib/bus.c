@@ -1,5 +1,6 @@
 /* bus.c: the Kafka bus over librdkafka (see bus.h for the contract). */
 #include "bus.h"
+#include "registry.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdlib.h>
@@ -190,6 +191,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 
 struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *transactional_id,
                                       char *err, size_t errlen) {
+  /* with a schema registry configured, events use the Confluent framing (registry.h) */
+  if (registry_attach(conf, 1, err, errlen)) return NULL;
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return NULL;
   struct bus_producer *p = xcalloc(1, sizeof *p);
@@ -301,6 +304,7 @@ struct bus_consumer {
 
 struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
                                       int read_committed, char *err, size_t errlen) {
+  if (registry_attach(conf, 0, err, errlen)) return NULL; /* resolves Confluent ids */
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return NULL;
   char anon[64];

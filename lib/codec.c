@@ -1276,6 +1276,10 @@ int32_t codec_schema_id(enum barge_ev_type t) {
   return valid_type(t) ? atomic_load(&types[t].id) : 0;
 }
 
+static _Atomic(codec_id_resolver) id_resolver;
+
+void codec_set_id_resolver(codec_id_resolver fn) { atomic_store(&id_resolver, fn); }
+
 int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
                  size_t errlen) {
   if (!initialized || !valid_type(t)) {
@@ -1344,6 +1348,15 @@ int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, jso
         (int32_t)((uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4]);
     for (int u = 0; u < BARGE_EV__COUNT && t < 0; u++)
       if (id > 0 && atomic_load(&types[u].id) == id) t = u;
+    codec_id_resolver resolve = atomic_load(&id_resolver);
+    if (t < 0 && id > 0 && resolve) {
+      char why[256] = "";
+      t = resolve(id, why, sizeof why);
+      if (!valid_type((enum barge_ev_type)t)) {
+        seterr(err, errlen, "unknown schema id %" PRId32 ": %s", id, why);
+        return 1;
+      }
+    }
     if (t < 0) {
       seterr(err, errlen, "unknown schema id %" PRId32, id);
       return 1;

@@ -45,6 +45,11 @@ int codec_type_by_name(const char *name);
  * codec_decode maps Confluent ids back to types through the same table. */
 void codec_set_schema_id(enum barge_ev_type t, int32_t id);
 int32_t codec_schema_id(enum barge_ev_type t);
+/* A Confluent id that no type carries is passed to the resolver, when one is set (the schema
+ * registry client, lib/registry.c): it returns the event type the id stands for, or -1 with the
+ * reason in err. It may be called from any thread that decodes. NULL removes it. */
+typedef int (*codec_id_resolver)(int32_t id, char *err, size_t errlen);
+void codec_set_id_resolver(codec_id_resolver fn);
 
 /* Encodes v (borrowed) as event type t, appending the framed bytes to out. 0 on success;
  * on a value that does not match the schema, non-zero with the path of the bad field in err

@@ -41,3 +41,7 @@ else
 fi
 
 "$here/kafka.sh" fetch
+
+# Apicurio Registry (a Confluent-compatible schema registry) for the registry tests; ~160 MB,
+# fetched once into the same cache. It needs Java 21+ (the machine's Temurin JDK).
+"$here/registry.sh" fetch

@@ -1,0 +1,322 @@
+/* client.c: the Barge client library (include/barge/client.h), a thin layer over the bus
+ * (lib/bus.c), the configuration view (lib/views.c) and the SubmitJob validation of
+ * producers/control.c, so a submission through the library is validated and written exactly as
+ * `barge submit-job` writes it. */
+#include "barge/client.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "control.h"
+#include "registry.h"
+#include "views.h"
+
+#define RECHECK_MS 5000 /* barge_wait_job re-reads barge.jobs this often, as a safety net */
+
+struct barge_client {
+  char *brokers, *prefix, *principal;
+  struct buf props; /* librdkafka properties "k=v,k=v" */
+  struct bus_conf bc;
+  struct bus_producer *prod;
+  struct config_view cv;
+  int cv_loaded;
+};
+
+static const char *const messages[] = {
+    [BARGE_OK] = "success",
+    [BARGE_ERR_INVALID] = "the request was refused",
+    [BARGE_ERR_NOT_FOUND] = "no such job",
+    [BARGE_ERR_TIMEOUT] = "timed out",
+    [BARGE_ERR_KAFKA] = "Kafka is unreachable or did not confirm the write",
+    [BARGE_ERR_REGISTRY] = "the schema registry refused or is unreachable",
+    [BARGE_ERR_ARGUMENT] = "bad argument",
+};
+
+const char *barge_strerror(int code) {
+  if (code < 0 || (size_t)code >= sizeof messages / sizeof *messages || !messages[code])
+    return "unknown error";
+  return messages[code];
+}
+
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) BARGE_PRINTF(4, 5);
+static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+/* A bus error: registry troubles are told apart from Kafka ones by the message. */
+static int bus_fail(char *err, size_t errlen, const char *what, const char *why) {
+  int code = strstr(why, "schema registry") ? BARGE_ERR_REGISTRY : BARGE_ERR_KAFKA;
+  return fail(err, errlen, code, "%s: %s", what, why);
+}
+
+struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
+                                      size_t errlen) {
+  char e[512];
+  if (!brokers || !*brokers) {
+    fail(err, errlen, BARGE_ERR_ARGUMENT, "brokers is required (host:port[,host:port...])");
+    return NULL;
+  }
+  if (codec_init(e, sizeof e)) {
+    fail(err, errlen, BARGE_ERR_ARGUMENT, "codec: %s", e);
+    return NULL;
+  }
+  struct barge_client *c = xcalloc(1, sizeof *c);
+  c->brokers = xstrdup(brokers);
+  c->prefix = xstrdup(topic_prefix ? topic_prefix : "barge.");
+  const char *user = getenv("USER");
+  c->principal = xstrdup(user && *user ? user : "anonymous");
+  buf_init(&c->props);
+  c->bc.brokers = c->brokers;
+  c->bc.prefix = c->prefix;
+  c->bc.client_id = "barge-client";
+  return c;
+}
+
+int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
+                     size_t errlen) {
+  if (!c || !name || !value) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, name and value are required");
+  if (c->prod) return fail(err, errlen, BARGE_ERR_ARGUMENT, "options must be set before the first submission");
+  if (!strcmp(name, "schema.registry.url")) {
+    registry_set_url(value);
+  } else if (!strcmp(name, "principal")) {
+    free(c->principal);
+    c->principal = xstrdup(value);
+  } else if (!strncmp(name, "kafka.", 6) && name[6]) {
+    if (strchr(value, ',') || strchr(value, '\n'))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s: a value with ',' cannot be passed", name);
+    buf_printf(&c->props, "%s%s=%s", c->props.len ? "," : "", name + 6, value);
+    c->bc.kafka_props = (const char *)c->props.data;
+  } else {
+    return fail(err, errlen, BARGE_ERR_ARGUMENT, "unknown option %s (schema.registry.url, principal, kafka.<property>)", name);
+  }
+  return BARGE_OK;
+}
+
+void barge_client_free(struct barge_client *c) {
+  if (!c) return;
+  bus_producer_free(c->prod);
+  if (c->cv_loaded) config_view_release(&c->cv);
+  buf_release(&c->props);
+  free(c->brokers);
+  free(c->prefix);
+  free(c->principal);
+  free(c);
+}
+
+void barge_free_string(char *s) { free(s); }
+
+static int load_config(struct barge_client *c, char *err, size_t errlen) {
+  char e[512];
+  if (c->cv_loaded) config_view_release(&c->cv);
+  c->cv_loaded = 0;
+  if (config_view_load(&c->bc, &c->cv, e, sizeof e)) {
+    config_view_release(&c->cv);
+    return bus_fail(err, errlen, "reading barge.config", e);
+  }
+  c->cv_loaded = 1;
+  return BARGE_OK;
+}
+
+int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *job_id_out,
+                     size_t job_id_len, char *err, size_t errlen) {
+  if (!c || !aws_submit_json || !job_id_out || job_id_len < 37)
+    return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, request and a job id buffer of 37 bytes are required");
+  json_error_t je;
+  json_t *req = json_loads(aws_submit_json, 0, &je);
+  if (!json_is_object(req)) {
+    json_decref(req);
+    return fail(err, errlen, BARGE_ERR_ARGUMENT, "the request is not a JSON object: %s", je.text);
+  }
+  int rc;
+  char e[1024];
+  json_t *body = NULL;
+  if (!c->cv_loaded && (rc = load_config(c, err, errlen))) goto out;
+  rc = control_prepare_submit(&c->cv, req, &body, e, sizeof e);
+  if (rc == 400 && (strstr(e, "does not exist") || strstr(e, "DISABLED") || strstr(e, "INACTIVE"))) {
+    /* the configuration may have changed since it was read: read it again, once */
+    if ((rc = load_config(c, err, errlen))) goto out;
+    rc = control_prepare_submit(&c->cv, req, &body, e, sizeof e);
+  }
+  if (rc) {
+    rc = fail(err, errlen, BARGE_ERR_INVALID, "%s", e);
+    goto out;
+  }
+  if (!c->prod && !(c->prod = bus_producer_new(&c->bc, NULL, e, sizeof e))) {
+    rc = bus_fail(err, errlen, "producer", e);
+    goto out;
+  }
+  char id[64];
+  snprintf(id, sizeof id, "%s", json_string_value(json_object_get(body, "jobId")));
+  json_t *ev = control_request_event("SubmitJob", body);
+  body = NULL;
+  json_object_set_new(ev, "header", bus_header("barge-client", id, now_ms()));
+  json_object_set_new(ev, "principal", json_string(c->principal));
+  rc = bus_produce(c->prod, TOPIC_REQUESTS, id, ev, e, sizeof e);
+  json_decref(ev);
+  if (!rc) rc = bus_flush(c->prod, 30000, e, sizeof e);
+  if (rc) {
+    rc = bus_fail(err, errlen, "writing the request", e);
+    goto out;
+  }
+  snprintf(job_id_out, job_id_len, "%s", id);
+  rc = BARGE_OK;
+out:
+  json_decref(body);
+  json_decref(req);
+  return rc;
+}
+
+/* ---------------- state ---------------- */
+
+struct find {
+  const char *id;
+  size_t idlen;
+  json_t *rec;
+};
+
+static void find_cb(void *ctx, const struct bus_msg *m) {
+  struct find *f = ctx;
+  if (m->keylen != f->idlen || memcmp(m->key, f->id, f->idlen)) return;
+  json_decref(f->rec);
+  f->rec = NULL;
+  if (!m->value) return; /* a tombstone: deleted */
+  enum barge_ev_type t;
+  char why[256];
+  if (bus_decode(m, &t, &f->rec, why, sizeof why)) f->rec = NULL;
+}
+
+static void fill_state(const json_t *detail, struct barge_job_state *st) {
+  memset(st, 0, sizeof *st);
+  const char *status = json_string_value(json_object_get(detail, "status"));
+  snprintf(st->status, sizeof st->status, "%s", status ? status : "");
+  const char *r = json_string_value(json_object_get(detail, "statusReason"));
+  snprintf(st->status_reason, sizeof st->status_reason, "%s", r ? r : "");
+  st->attempts = (int)json_array_size(json_object_get(detail, "attempts"));
+  json_t *ec = json_object_get(json_object_get(detail, "container"), "exitCode");
+  if (json_is_integer(ec)) {
+    st->has_exit_code = 1;
+    st->exit_code = (int)json_integer_value(ec);
+  }
+  st->created_at = json_integer_value(json_object_get(detail, "createdAt"));
+  st->started_at = json_integer_value(json_object_get(detail, "startedAt"));
+  st->stopped_at = json_integer_value(json_object_get(detail, "stoppedAt"));
+}
+
+/* Reads the job's latest record: BARGE_OK with *detail (owned), or NOT_FOUND / KAFKA. */
+static int read_detail(struct barge_client *c, const char *job_id, json_t **detail, char *err,
+                       size_t errlen) {
+  char e[512];
+  *detail = NULL;
+  struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
+  if (!k) return bus_fail(err, errlen, "consumer", e);
+  struct find f = {.id = job_id, .idlen = strlen(job_id)};
+  int rc = bus_read_table(k, TOPIC_JOBS, find_cb, &f, e, sizeof e);
+  bus_consumer_free(k);
+  if (rc) {
+    json_decref(f.rec);
+    return bus_fail(err, errlen, "reading barge.jobs", e);
+  }
+  if (!f.rec) return fail(err, errlen, BARGE_ERR_NOT_FOUND, "job %s is not in barge.jobs (not submitted, or not handled by the scheduler yet)", job_id);
+  *detail = json_incref(json_object_get(f.rec, "detail"));
+  json_decref(f.rec);
+  return *detail ? BARGE_OK : fail(err, errlen, BARGE_ERR_KAFKA, "job %s: a record without a detail", job_id);
+}
+
+static int report(const json_t *detail, struct barge_job_state *st, char **detail_json) {
+  if (st) fill_state(detail, st);
+  if (detail_json) *detail_json = json_dumps(detail, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  return BARGE_OK;
+}
+
+int barge_job_status(struct barge_client *c, const char *job_id, struct barge_job_state *st,
+                     char **detail_json, char *err, size_t errlen) {
+  if (detail_json) *detail_json = NULL;
+  if (!c || !job_id || !*job_id) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client and job id are required");
+  json_t *d = NULL;
+  int rc = read_detail(c, job_id, &d, err, errlen);
+  if (rc == BARGE_OK) report(d, st, detail_json);
+  json_decref(d);
+  return rc;
+}
+
+static int is_terminal(const char *s) {
+  return s && (!strcmp(s, "SUCCEEDED") || !strcmp(s, "FAILED"));
+}
+
+int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
+                   struct barge_job_state *st, char **detail_json, char *err, size_t errlen) {
+  if (detail_json) *detail_json = NULL;
+  if (st) memset(st, 0, sizeof *st);
+  if (!c || !job_id || !*job_id) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client and job id are required");
+  int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
+  char e[512];
+  /* position on barge.job-events first, then read the state: no change can fall in between */
+  struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
+  if (!k) return bus_fail(err, errlen, "consumer", e);
+  enum bus_topic t = TOPIC_JOB_EVENTS;
+  int rc;
+  if (bus_assign_all(k, &t, 1, 0, e, sizeof e)) {
+    rc = bus_fail(err, errlen, "following barge.job-events", e);
+    goto out;
+  }
+  json_t *d = NULL;
+  int64_t next_check = 0;
+  for (;;) {
+    if (mono_ms() >= next_check) {
+      /* the record (and, as a safety net, again every few seconds: a change committed by a
+       * transaction that was still open when we positioned could precede our position) */
+      rc = read_detail(c, job_id, &d, err, errlen);
+      if (rc != BARGE_OK && rc != BARGE_ERR_NOT_FOUND) goto out;
+      if (d) {
+        if (st) fill_state(d, st);
+        if (is_terminal(json_string_value(json_object_get(d, "status")))) {
+          rc = report(d, st, detail_json);
+          json_decref(d);
+          goto out;
+        }
+        json_decref(d);
+        d = NULL;
+      }
+      next_check = mono_ms() + RECHECK_MS;
+    }
+    int64_t left = deadline - mono_ms();
+    if (left <= 0) {
+      rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is %s after %d ms", job_id,
+                st && *st->status ? st->status : "not in barge.jobs yet", timeout_ms);
+      goto out;
+    }
+    struct bus_msg m;
+    int wait = (int)(left < 200 ? left : 200);
+    int pr = bus_poll(k, wait, &m, e, sizeof e);
+    if (pr < 0) {
+      rc = bus_fail(err, errlen, "following barge.job-events", e);
+      goto out;
+    }
+    if (pr != 1) continue;
+    enum barge_ev_type type;
+    json_t *ev = NULL;
+    char why[256];
+    if (!bus_decode(&m, &type, &ev, why, sizeof why)) {
+      const char *id = json_string_value(json_object_get(ev, "jobId"));
+      if (id && !strcmp(id, job_id)) {
+        const char *ns = json_string_value(json_object_get(ev, "newStatus"));
+        if (st && ns) snprintf(st->status, sizeof st->status, "%s", ns);
+        /* a change of this job: read its record now */
+        next_check = 0;
+      }
+    }
+    json_decref(ev);
+    bus_msg_release(&m);
+  }
+out:
+  bus_consumer_free(k);
+  return rc;
+}

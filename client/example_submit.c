@@ -1,0 +1,62 @@
+/* example_submit.c: barge-example-submit, the smallest program using the Barge client library
+ * (include/barge/client.h): it submits one job given as an AWS SubmitJob JSON object, waits
+ * for it and prints its final state.
+ *
+ *   barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N]
+ *                        '{"jobName": "hello", "jobQueue": "q", "jobDefinition": "jd"}'
+ *
+ * Brokers default to $BARGE_BROKERS, the prefix to $BARGE_TOPIC_PREFIX (else "barge.").
+ * Prints "submitted <jobId>", then "<jobId> <STATUS> attempts=N exitCode=C reason=..." and the
+ * JobDetail. Exit status: 0 SUCCEEDED, 1 FAILED or an error, 2 bad usage, 3 timed out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "barge/client.h"
+
+static int usage(void) {
+  fprintf(stderr, "usage: barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N] SUBMIT_JOB_JSON\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const char *brokers = getenv("BARGE_BROKERS"), *prefix = getenv("BARGE_TOPIC_PREFIX"), *json = NULL;
+  int timeout_ms = 600000;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = argv[++i];
+    else if (!strcmp(argv[i], "--topic-prefix") && i + 1 < argc) prefix = argv[++i];
+    else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout_ms = atoi(argv[++i]);
+    else if (argv[i][0] != '-' && !json) json = argv[i];
+    else return usage();
+  }
+  if (!json || !brokers) return usage();
+  char err[1024], id[64];
+  struct barge_client *c = barge_client_new(brokers, prefix, err, sizeof err);
+  if (!c) {
+    fprintf(stderr, "barge-example-submit: %s\n", err);
+    return 1;
+  }
+  int rc = barge_submit_job(c, json, id, sizeof id, err, sizeof err);
+  if (rc != BARGE_OK) {
+    fprintf(stderr, "barge-example-submit: submit: %s (%s)\n", barge_strerror(rc), err);
+    barge_client_free(c);
+    return 1;
+  }
+  printf("submitted %s\n", id);
+  fflush(stdout);
+  struct barge_job_state st;
+  char *detail = NULL;
+  rc = barge_wait_job(c, id, timeout_ms, &st, &detail, err, sizeof err);
+  if (rc != BARGE_OK) {
+    fprintf(stderr, "barge-example-submit: wait: %s (%s)\n", barge_strerror(rc), err);
+    barge_client_free(c);
+    return rc == BARGE_ERR_TIMEOUT ? 3 : 1;
+  }
+  printf("%s %s attempts=%d", id, st.status, st.attempts);
+  if (st.has_exit_code) printf(" exitCode=%d", st.exit_code);
+  if (*st.status_reason) printf(" reason=%s", st.status_reason);
+  printf("\n%s\n", detail ? detail : "{}");
+  barge_free_string(detail);
+  barge_client_free(c);
+  return strcmp(st.status, "SUCCEEDED") == 0 ? 0 : 1;
+}

@@ -1,0 +1,46 @@
+/* capacity_view.c: see capacity_view.h. barge.scaling is a delete-retention topic keyed by CE
+ * name, so the latest decision per CE is the last one read. A long-running reader (the HTTP
+ * API) would consume the topic instead of re-reading it per call. */
+#include "capacity_view.h"
+
+#include <string.h>
+
+static void scaling_cb(void *ctx, const struct bus_msg *m) {
+  json_t *out = ctx;
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
+  const char *ce = json_string_value(json_object_get(ev, "computeEnvironment"));
+  json_t *to = json_object_get(ev, "toDesiredvCpus");
+  if (ce && json_is_integer(to)) json_object_set(out, ce, to);
+  json_decref(ev);
+}
+
+int capacity_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) {
+  *out = json_object();
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  if (!c) return -1;
+  int rc = bus_read_table(c, TOPIC_SCALING, scaling_cb, *out, err, errlen);
+  bus_consumer_free(c);
+  return rc;
+}
+
+void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
+  json_t *desired = NULL;
+  char err[512];
+  if (capacity_view_load(bc, &desired, err, sizeof err)) {
+    log_warn("desiredvCpus from barge.scaling: %s", err);
+    json_decref(desired);
+    return;
+  }
+  size_t i;
+  json_t *ce;
+  json_array_foreach(ces, i, ce) {
+    json_t *cr = json_object_get(ce, "computeResources");
+    const char *name = json_string_value(json_object_get(ce, "computeEnvironmentName"));
+    json_t *d = name ? json_object_get(desired, name) : NULL;
+    if (json_is_object(cr) && json_is_integer(d)) json_object_set(cr, "desiredvCpus", d);
+  }
+  json_decref(desired);
+}

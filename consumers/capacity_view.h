@@ -1,0 +1,15 @@
+/* capacity_view.h: the provisioner's current desiredvCpus per compute environment, read from
+ * barge.scaling (the latest ScalingDecision of each CE), for DescribeComputeEnvironments. */
+#ifndef BARGE_CAPACITY_VIEW_H
+#define BARGE_CAPACITY_VIEW_H
+#include <jansson.h>
+
+#include "bus.h"
+
+/* Reads barge.scaling to its end. 0 with *out = {CE name: latest toDesiredvCpus} (owned). */
+int capacity_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) BARGE_WUR;
+
+/* Sets computeResources.desiredvCpus of each item of ces (DescribeComputeEnvironments items)
+ * that the provisioner has decided on. On a read failure the stored values stay (logged). */
+void capacity_view_annotate(const struct bus_conf *bc, json_t *ces);
+#endif

@@ -1,0 +1,94 @@
+/* barge/client.h: the Barge client library for programs that submit jobs and follow their state
+ * (upstream data pipelines; docs/publishing.md). Link with the static library barge_client.
+ *
+ *   struct barge_client *c = barge_client_new("127.0.0.1:9092", "barge.", err, sizeof err);
+ *   char id[64];
+ *   if (barge_submit_job(c, "{\"jobName\":\"etl\",\"jobQueue\":\"q\",\"jobDefinition\":\"jd\"}",
+ *                        id, sizeof id, err, sizeof err) == BARGE_OK) {
+ *     struct barge_job_state st;
+ *     barge_wait_job(c, id, 600000, &st, NULL, err, sizeof err);   // st.status "SUCCEEDED"
+ *   }
+ *   barge_client_free(c);
+ *
+ * Contracts:
+ * - barge_submit_job validates the AWS SubmitJob request against the current configuration
+ *   (barge.config) exactly as `barge submit-job` does, writes one JobRequest to barge.requests
+ *   with an idempotent producer and returns the job id only after the delivery report confirms it
+ *   is durably written (acks=all). A request the configuration refuses is never written.
+ * - States come from barge.jobs (the compacted current state, the DescribeJobs view) and
+ *   barge.job-events (state changes), committed data only.
+ * - Every function returns a BARGE_* code (0 is success) and, on failure, writes a
+ *   human-readable reason into the caller's err buffer (which may be NULL). barge_strerror names
+ *   the code.
+ * - Strings returned through char ** are the caller's, freed with barge_free_string.
+ * - A client is used by one thread at a time; create one per thread. */
+#ifndef BARGE_CLIENT_H
+#define BARGE_CLIENT_H
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum barge_code {
+  BARGE_OK = 0,
+  BARGE_ERR_INVALID = 1,   /* the request was refused (AWS ClientException): nothing written */
+  BARGE_ERR_NOT_FOUND = 2, /* no such job (yet) */
+  BARGE_ERR_TIMEOUT = 3,   /* barge_wait_job: not terminal in time (the state so far is filled) */
+  BARGE_ERR_KAFKA = 4,     /* Kafka unreachable, or a write not confirmed: retry later */
+  BARGE_ERR_REGISTRY = 5,  /* the schema registry refused or is unreachable */
+  BARGE_ERR_ARGUMENT = 6   /* a bad argument (NULL, not JSON, unknown option) */
+};
+/* A static description of a code ("the request was refused"). */
+const char *barge_strerror(int code);
+
+struct barge_client;
+
+/* A client of the Barge installation at brokers (a Kafka bootstrap list) whose topics carry
+ * topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err says why). */
+struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
+                                      size_t errlen);
+/* Options, before the first call that does I/O:
+ *   "schema.registry.url"  a Confluent-compatible registry: events then use its framing
+ *                          (default: $BARGE_SCHEMA_REGISTRY_URL)
+ *   "principal"            who submits (default: $USER)
+ *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol" */
+int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
+                     size_t errlen);
+void barge_client_free(struct barge_client *c);
+
+/* Submits one job: aws_submit_json is an AWS Batch SubmitJob request (jobName, jobQueue,
+ * jobDefinition, arrayProperties, dependsOn, parameters, containerOverrides, retryStrategy,
+ * timeout, tags, shareIdentifier, ...; queue and job definition by name or ARN). On BARGE_OK the
+ * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. */
+int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *job_id_out,
+                     size_t job_id_len, char *err, size_t errlen);
+
+/* A job's state as barge.jobs has it. Times are epoch milliseconds, 0 when not reached. */
+struct barge_job_state {
+  char status[16]; /* SUBMITTED PENDING RUNNABLE STARTING RUNNING SUCCEEDED FAILED */
+  char status_reason[512];
+  int attempts; /* attempts finished */
+  int has_exit_code;
+  int exit_code; /* of the last attempt, when has_exit_code */
+  long long created_at, started_at, stopped_at;
+};
+
+/* The current state of a job (an array child as "<id>:<index>"). st may be NULL; detail_json,
+ * when not NULL, receives the AWS JobDetail as JSON. BARGE_ERR_NOT_FOUND when barge.jobs has no
+ * record of it yet (the scheduler has not handled the submission). */
+int barge_job_status(struct barge_client *c, const char *job_id, struct barge_job_state *st,
+                     char **detail_json, char *err, size_t errlen);
+
+/* Waits until the job is SUCCEEDED or FAILED, following barge.job-events, at most timeout_ms
+ * (< 0: forever). BARGE_OK when terminal (st says which), BARGE_ERR_TIMEOUT otherwise with the
+ * latest state known in st. */
+int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
+                   struct barge_job_state *st, char **detail_json, char *err, size_t errlen);
+
+void barge_free_string(char *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

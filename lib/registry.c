@@ -1,0 +1,576 @@
+/* registry.c: the Confluent-compatible Schema Registry client (see registry.h). */
+#include "registry.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+
+#define MAX_RESPONSE (8u << 20) /* a schema document is far smaller */
+#define TRIES 3
+
+/* ---------------- the process-wide URL ---------------- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static char *url_set;  /* registry_set_url, "" = disabled */
+static int url_is_set; /* 0: fall back to the environment */
+
+void registry_set_url(const char *url) {
+  pthread_mutex_lock(&lock);
+  free(url_set);
+  url_set = url ? xstrdup(url) : NULL;
+  url_is_set = url != NULL;
+  pthread_mutex_unlock(&lock);
+}
+
+const char *registry_url(void) {
+  const char *u;
+  pthread_mutex_lock(&lock);
+  u = url_is_set ? url_set : getenv("BARGE_SCHEMA_REGISTRY_URL");
+  pthread_mutex_unlock(&lock);
+  return u && *u ? u : NULL;
+}
+
+/* ---------------- HTTP ---------------- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+struct id_entry {
+  int32_t id;
+  char *schema;
+  int type; /* -2 not yet known, -1 not Barge's */
+};
+
+struct reg_entry {
+  char *subject;
+  char *schema;
+  int32_t id;
+};
+
+struct registry {
+  char *url; /* without a trailing slash */
+  struct id_entry *ids;
+  size_t nids;
+  struct reg_entry *regs;
+  size_t nregs;
+  pthread_mutex_t mu;
+};
+
+struct registry *registry_new(const char *url) {
+  pthread_once(&curl_once, curl_init);
+  struct registry *r = xcalloc(1, sizeof *r);
+  r->url = xstrdup(url);
+  size_t n = strlen(r->url);
+  while (n > 0 && r->url[n - 1] == '/') r->url[--n] = 0;
+  pthread_mutex_init(&r->mu, NULL);
+  return r;
+}
+
+void registry_free(struct registry *r) {
+  if (!r) return;
+  for (size_t i = 0; i < r->nids; i++) free(r->ids[i].schema);
+  free(r->ids);
+  for (size_t i = 0; i < r->nregs; i++) {
+    free(r->regs[i].subject);
+    free(r->regs[i].schema);
+  }
+  free(r->regs);
+  pthread_mutex_destroy(&r->mu);
+  free(r->url);
+  free(r);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
+  struct buf *b = ctx;
+  size_t len = size * n;
+  if (b->len + len > MAX_RESPONSE) return 0; /* aborts the transfer */
+  buf_append(b, p, len);
+  return len;
+}
+
+/* Percent-encodes a path segment (subjects may hold any character). */
+static void path_segment(struct buf *o, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+        *p == '-' || *p == '_' || *p == '.' || *p == '~')
+      buf_append(o, p, 1);
+    else
+      buf_printf(o, "%%%02X", *p);
+  }
+}
+
+/* One request; retries transport failures and 5xx. 0 with the parsed JSON answer in *out
+ * (owned), or -1 with err. */
+static int http(struct registry *r, const char *method, const char *path, const char *body,
+                json_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  char urlbuf[4096];
+  snprintf(urlbuf, sizeof urlbuf, "%s%s", r->url, path);
+  for (int attempt = 1;; attempt++) {
+    CURL *c = curl_easy_init();
+    if (!c) {
+      snprintf(err, errlen, "schema registry: curl_easy_init failed");
+      return -1;
+    }
+    struct buf resp;
+    buf_init(&resp);
+    struct curl_slist *hdr = NULL;
+    hdr = curl_slist_append(hdr, "Accept: application/vnd.schemaregistry.v1+json, application/json");
+    if (body) hdr = curl_slist_append(hdr, "Content-Type: application/vnd.schemaregistry.v1+json");
+    curl_easy_setopt(c, CURLOPT_URL, urlbuf);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode cr = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    int transient = cr != CURLE_OK || status >= 500;
+    if (transient && attempt < TRIES) {
+      buf_release(&resp);
+      usleep((useconds_t)(200000 * attempt));
+      continue;
+    }
+    if (cr != CURLE_OK) {
+      snprintf(err, errlen, "schema registry %s %s: %s", method, urlbuf, curl_easy_strerror(cr));
+      buf_release(&resp);
+      return -1;
+    }
+    json_error_t je;
+    json_t *v = resp.len ? json_loadb((const char *)resp.data, resp.len, 0, &je) : NULL;
+    if (status < 200 || status > 299) {
+      const char *msg = json_string_value(json_object_get(v, "message"));
+      json_int_t code = json_integer_value(json_object_get(v, "error_code"));
+      snprintf(err, errlen, "schema registry %s %s: HTTP %ld%s%s (error_code %lld)", method,
+               urlbuf, status, msg ? ": " : "", msg ? msg : "", (long long)code);
+      json_decref(v);
+      buf_release(&resp);
+      return -1;
+    }
+    if (!v) {
+      snprintf(err, errlen, "schema registry %s %s: the answer is not JSON", method, urlbuf);
+      buf_release(&resp);
+      return -1;
+    }
+    buf_release(&resp);
+    *out = v;
+    return 0;
+  }
+}
+
+int registry_register(struct registry *r, const char *subject, const char *schema_json,
+                      int32_t *id_out, char *err, size_t errlen) {
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < r->nregs; i++)
+    if (!strcmp(r->regs[i].subject, subject) && !strcmp(r->regs[i].schema, schema_json)) {
+      *id_out = r->regs[i].id;
+      pthread_mutex_unlock(&r->mu);
+      return 0;
+    }
+  pthread_mutex_unlock(&r->mu);
+  struct buf path;
+  buf_init(&path);
+  buf_printf(&path, "/subjects/");
+  path_segment(&path, subject);
+  buf_printf(&path, "/versions");
+  /* Apicurio Registry 3.x sniffs the content type and rewrites a string "{}" into an object {}
+   * before parsing (AvroContentAccepter.removeQuotedBrackets), which breaks a string default
+   * of "{}" (ConfigRecord has two): write that string as "\u007b}", the same JSON value. */
+  struct buf text;
+  buf_init(&text);
+  for (const char *p = schema_json; *p; p++) {
+    if (!strncmp(p, "\"{}\"", 4) && (p == schema_json || p[-1] != '\\')) {
+      buf_printf(&text, "\"\\u007b}\"");
+      p += 3;
+    } else {
+      buf_append(&text, p, 1);
+    }
+  }
+  json_t *req = json_pack("{s:s, s:s}", "schema", text.data ? (const char *)text.data : "", "schemaType", "AVRO");
+  buf_release(&text);
+  char *body = json_dumps(req, JSON_COMPACT);
+  json_decref(req);
+  json_t *resp = NULL;
+  int rc = http(r, "POST", (const char *)path.data, body, &resp, err, errlen);
+  free(body);
+  buf_release(&path);
+  if (rc) return -1;
+  json_t *id = json_object_get(resp, "id");
+  if (!json_is_integer(id) || json_integer_value(id) <= 0 || json_integer_value(id) > INT32_MAX) {
+    snprintf(err, errlen, "schema registry: registering under %s gave no id", subject);
+    json_decref(resp);
+    return -1;
+  }
+  *id_out = (int32_t)json_integer_value(id);
+  json_decref(resp);
+  pthread_mutex_lock(&r->mu);
+  r->regs = xrealloc(r->regs, (r->nregs + 1) * sizeof *r->regs);
+  r->regs[r->nregs++] = (struct reg_entry){xstrdup(subject), xstrdup(schema_json), *id_out};
+  pthread_mutex_unlock(&r->mu);
+  return 0;
+}
+
+/* The cache entry of id (locked by the caller), or NULL. */
+static struct id_entry *find_id(struct registry *r, int32_t id) {
+  for (size_t i = 0; i < r->nids; i++)
+    if (r->ids[i].id == id) return &r->ids[i];
+  return NULL;
+}
+
+int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err, size_t errlen) {
+  *schema_out = NULL;
+  pthread_mutex_lock(&r->mu);
+  struct id_entry *e = find_id(r, id);
+  if (e) *schema_out = xstrdup(e->schema);
+  pthread_mutex_unlock(&r->mu);
+  if (*schema_out) return 0;
+  char path[64];
+  snprintf(path, sizeof path, "/schemas/ids/%ld", (long)id);
+  json_t *resp = NULL;
+  if (http(r, "GET", path, NULL, &resp, err, errlen)) return -1;
+  const char *s = json_string_value(json_object_get(resp, "schema"));
+  const char *type = json_string_value(json_object_get(resp, "schemaType"));
+  if (!s || (type && strcmp(type, "AVRO"))) {
+    snprintf(err, errlen, "schema registry: id %ld is not an Avro schema", (long)id);
+    json_decref(resp);
+    return -1;
+  }
+  *schema_out = xstrdup(s);
+  pthread_mutex_lock(&r->mu);
+  if (!find_id(r, id)) {
+    r->ids = xrealloc(r->ids, (r->nids + 1) * sizeof *r->ids);
+    r->ids[r->nids++] = (struct id_entry){id, xstrdup(s), -2};
+  }
+  pthread_mutex_unlock(&r->mu);
+  json_decref(resp);
+  return 0;
+}
+
+int registry_latest(struct registry *r, const char *subject, int32_t *id_out, char **schema_out,
+                    char *err, size_t errlen) {
+  struct buf path;
+  buf_init(&path);
+  buf_printf(&path, "/subjects/");
+  path_segment(&path, subject);
+  buf_printf(&path, "/versions/latest");
+  json_t *resp = NULL;
+  int rc = http(r, "GET", (const char *)path.data, NULL, &resp, err, errlen);
+  buf_release(&path);
+  if (rc) return -1;
+  json_t *id = json_object_get(resp, "id");
+  const char *s = json_string_value(json_object_get(resp, "schema"));
+  if (!json_is_integer(id) || !s) {
+    snprintf(err, errlen, "schema registry: %s has no latest version", subject);
+    json_decref(resp);
+    return -1;
+  }
+  *id_out = (int32_t)json_integer_value(id);
+  if (schema_out) *schema_out = xstrdup(s);
+  json_decref(resp);
+  return 0;
+}
+
+/* ---------------- Parsing Canonical Form (Avro specification) ---------------- */
+
+struct canon_ctx {
+  const char **defined; /* full names already written */
+  size_t ndefined, cap;
+  const char **known; /* every named type met, for resolving references */
+  size_t nknown, capknown;
+  char **owned;
+  size_t nowned, capowned;
+  int depth;
+};
+
+static const char *const primitives[] = {"null", "boolean", "int", "long", "float",
+                                         "double", "bytes", "string", NULL};
+
+static int is_primitive(const char *s) {
+  for (const char *const *p = primitives; *p; p++)
+    if (!strcmp(s, *p)) return 1;
+  return 0;
+}
+
+static const char *own(struct canon_ctx *c, char *s) {
+  if (c->nowned == c->capowned) {
+    c->capowned = c->capowned ? c->capowned * 2 : 16;
+    c->owned = xrealloc(c->owned, c->capowned * sizeof *c->owned);
+  }
+  c->owned[c->nowned++] = s;
+  return s;
+}
+
+static int listed(const char **v, size_t n, const char *s) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(v[i], s)) return 1;
+  return 0;
+}
+
+static void push(const char ***v, size_t *n, size_t *cap, const char *s) {
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 16;
+    *v = xrealloc(*v, *cap * sizeof **v);
+  }
+  (*v)[(*n)++] = s;
+}
+
+static const char *full_name(struct canon_ctx *c, const char *name, const char *ns) {
+  if (strchr(name, '.') || !ns || !*ns) return name;
+  size_t n = strlen(ns) + strlen(name) + 2;
+  char *s = xmalloc(n);
+  snprintf(s, n, "%s.%s", ns, name);
+  return own(c, s);
+}
+
+static void put_str(struct buf *o, const char *s) {
+  buf_append(o, "\"", 1);
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      buf_printf(o, "\\%c", *p);
+    else if (*p < 0x20)
+      buf_printf(o, "\\u%04x", *p);
+    else
+      buf_append(o, p, 1);
+  }
+  buf_append(o, "\"", 1);
+}
+
+static int canon_json(struct canon_ctx *c, const json_t *s, const char *ns, struct buf *o,
+                      char *err, size_t errlen);
+
+static int canon_named_ref(struct canon_ctx *c, const char *name, const char *ns, struct buf *o,
+                           char *err, size_t errlen) {
+  if (is_primitive(name)) {
+    put_str(o, name);
+    return 0;
+  }
+  const char *full = full_name(c, name, ns);
+  if (!listed(c->known, c->nknown, full)) {
+    if (listed(c->known, c->nknown, name)) full = name;
+    else {
+      snprintf(err, errlen, "unknown type %s", full);
+      return -1;
+    }
+  }
+  put_str(o, full);
+  return 0;
+}
+
+static int canon_json(struct canon_ctx *c, const json_t *s, const char *ns, struct buf *o,
+                      char *err, size_t errlen) {
+  if (++c->depth > 64) {
+    snprintf(err, errlen, "schema nested too deep");
+    return -1;
+  }
+  int rc = 0;
+  if (json_is_string(s)) {
+    rc = canon_named_ref(c, json_string_value(s), ns, o, err, errlen);
+  } else if (json_is_array(s)) {
+    buf_append(o, "[", 1);
+    size_t i;
+    json_t *b;
+    json_array_foreach(s, i, b) {
+      if (i) buf_append(o, ",", 1);
+      if ((rc = canon_json(c, b, ns, o, err, errlen))) break;
+    }
+    buf_append(o, "]", 1);
+  } else if (json_is_object(s)) {
+    const char *t = json_string_value(json_object_get(s, "type"));
+    if (!t) {
+      snprintf(err, errlen, "a schema object without a type");
+      rc = -1;
+    } else if (!strcmp(t, "record") || !strcmp(t, "error") || !strcmp(t, "enum") ||
+               !strcmp(t, "fixed")) {
+      const char *name = json_string_value(json_object_get(s, "name"));
+      if (!name) {
+        snprintf(err, errlen, "a %s without a name", t);
+        rc = -1;
+        goto out;
+      }
+      const char *own_ns = json_string_value(json_object_get(s, "namespace"));
+      const char *full = full_name(c, name, own_ns ? own_ns : ns);
+      if (listed(c->defined, c->ndefined, full)) {
+        put_str(o, full); /* a later occurrence is written by name */
+        goto out;
+      }
+      push(&c->defined, &c->ndefined, &c->cap, full);
+      push(&c->known, &c->nknown, &c->capknown, full);
+      const char *dot = strrchr(full, '.');
+      const char *inner_ns = own(c, dot ? strndup(full, (size_t)(dot - full)) : xstrdup(""));
+      buf_printf(o, "{\"name\":");
+      put_str(o, full);
+      if (!strcmp(t, "enum")) {
+        buf_printf(o, ",\"type\":\"enum\",\"symbols\":[");
+        size_t i;
+        json_t *sym;
+        json_array_foreach(json_object_get(s, "symbols"), i, sym) {
+          if (i) buf_append(o, ",", 1);
+          put_str(o, json_string_value(sym) ? json_string_value(sym) : "");
+        }
+        buf_append(o, "]}", 2);
+      } else if (!strcmp(t, "fixed")) {
+        buf_printf(o, ",\"type\":\"fixed\",\"size\":%lld}",
+                   (long long)json_integer_value(json_object_get(s, "size")));
+      } else {
+        buf_printf(o, ",\"type\":\"record\",\"fields\":[");
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(s, "fields"), i, f) {
+          const char *fname = json_string_value(json_object_get(f, "name"));
+          if (!fname) {
+            snprintf(err, errlen, "a field of %s without a name", full);
+            rc = -1;
+            goto out;
+          }
+          buf_printf(o, "%s{\"name\":", i ? "," : "");
+          put_str(o, fname);
+          buf_printf(o, ",\"type\":");
+          if ((rc = canon_json(c, json_object_get(f, "type"), inner_ns, o, err, errlen))) goto out;
+          buf_append(o, "}", 1);
+        }
+        buf_append(o, "]}", 2);
+      }
+    } else if (!strcmp(t, "array")) {
+      buf_printf(o, "{\"type\":\"array\",\"items\":");
+      rc = canon_json(c, json_object_get(s, "items"), ns, o, err, errlen);
+      buf_append(o, "}", 1);
+    } else if (!strcmp(t, "map")) {
+      buf_printf(o, "{\"type\":\"map\",\"values\":");
+      rc = canon_json(c, json_object_get(s, "values"), ns, o, err, errlen);
+      buf_append(o, "}", 1);
+    } else {
+      rc = canon_named_ref(c, t, ns, o, err, errlen); /* {"type": "int", ...} */
+    }
+  } else {
+    snprintf(err, errlen, "not a schema");
+    rc = -1;
+  }
+out:
+  c->depth--;
+  return rc;
+}
+
+int registry_canonical_form(const char *schema_json, struct buf *out, char *err, size_t errlen) {
+  json_error_t je;
+  json_t *s = json_loads(schema_json, JSON_DECODE_ANY, &je);
+  if (!s) {
+    snprintf(err, errlen, "schema is not JSON: %s", je.text);
+    return -1;
+  }
+  struct canon_ctx c = {0};
+  size_t start = out->len;
+  int rc = canon_json(&c, s, "", out, err, errlen);
+  if (rc) {
+    out->len = start;
+    if (out->data) out->data[start] = 0;
+  }
+  for (size_t i = 0; i < c.nowned; i++) free(c.owned[i]);
+  free(c.owned);
+  free(c.defined);
+  free(c.known);
+  json_decref(s);
+  return rc;
+}
+
+int registry_type_of_schema(const char *schema_json) {
+  struct buf b;
+  buf_init(&b);
+  char err[256];
+  int t = -1;
+  if (registry_canonical_form(schema_json, &b, err, sizeof err) == 0) {
+    for (int u = 0; u < BARGE_EV__COUNT && t < 0; u++) {
+      const char *cf = codec_canonical_form((enum barge_ev_type)u);
+      if (cf && b.data && !strcmp(cf, (const char *)b.data)) t = u;
+    }
+  }
+  buf_release(&b);
+  return t;
+}
+
+/* ---------------- Barge integration ---------------- */
+
+static struct registry *global; /* for the codec's resolver */
+static char **attached;         /* prefixes whose schemas are registered */
+static size_t nattached;
+
+void registry_subject(const struct bus_conf *conf, enum bus_topic t, char *out, size_t outlen) {
+  char topic[256];
+  bus_topic_name(conf, t, topic, sizeof topic);
+  snprintf(out, outlen, "%s-value", topic);
+}
+
+static int resolve_id(int32_t id, char *err, size_t errlen) {
+  pthread_mutex_lock(&lock);
+  struct registry *r = global;
+  pthread_mutex_unlock(&lock);
+  if (!r) {
+    snprintf(err, errlen, "no schema registry configured");
+    return -1;
+  }
+  pthread_mutex_lock(&r->mu);
+  struct id_entry *e = find_id(r, id);
+  int known = e && e->type != -2 ? e->type : -2;
+  pthread_mutex_unlock(&r->mu);
+  if (known >= 0) return known;
+  if (known == -1) {
+    snprintf(err, errlen, "the registry's schema %ld is none of this build's event schemas", (long)id);
+    return -1;
+  }
+  char *schema = NULL;
+  if (registry_fetch(r, id, &schema, err, errlen)) return -1;
+  int t = registry_type_of_schema(schema);
+  free(schema);
+  pthread_mutex_lock(&r->mu);
+  e = find_id(r, id);
+  if (e) e->type = t;
+  pthread_mutex_unlock(&r->mu);
+  if (t < 0)
+    snprintf(err, errlen, "the registry's schema %ld is none of this build's event schemas (a different version cannot be decoded)", (long)id);
+  return t;
+}
+
+int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t errlen) {
+  const char *url = registry_url();
+  if (!url) return 0;
+  pthread_mutex_lock(&lock);
+  if (!global) global = registry_new(url);
+  struct registry *r = global;
+  const char *prefix = conf->prefix ? conf->prefix : "barge.";
+  int done = 0;
+  for (size_t i = 0; i < nattached; i++)
+    if (!strcmp(attached[i], prefix)) done = 1;
+  pthread_mutex_unlock(&lock);
+  codec_set_id_resolver(resolve_id);
+  if (!producer || done) return 0;
+  /* every topic's schema under its subject; a type carried by one topic has one id */
+  for (int t = 0; t < TOPIC__COUNT; t++) {
+    enum barge_ev_type type = bus_topic_type((enum bus_topic)t);
+    char subject[300];
+    registry_subject(conf, (enum bus_topic)t, subject, sizeof subject);
+    int32_t id = 0;
+    if (registry_register(r, subject, codec_schema_json(type), &id, err, errlen)) return -1;
+    codec_set_schema_id(type, id);
+    pthread_mutex_lock(&r->mu);
+    if (!find_id(r, id)) {
+      r->ids = xrealloc(r->ids, (r->nids + 1) * sizeof *r->ids);
+      r->ids[r->nids++] = (struct id_entry){id, xstrdup(codec_schema_json(type)), (int)type};
+    }
+    pthread_mutex_unlock(&r->mu);
+  }
+  pthread_mutex_lock(&lock);
+  attached = xrealloc(attached, (nattached + 1) * sizeof *attached);
+  attached[nattached++] = xstrdup(prefix);
+  pthread_mutex_unlock(&lock);
+  log_debug("schema registry %s: schemas registered under %s*-value", url, prefix);
+  return 0;
+}

@@ -1,0 +1,69 @@
+/* registry.h: a Confluent-compatible Schema Registry client over libcurl (DESIGN.md section 3;
+ * docs/publishing.md). Tested against Apicurio Registry's ccompat API (/apis/ccompat/v7).
+ *
+ * - registry_register: POST /subjects/{subject}/versions {"schema": ..., "schemaType": "AVRO"},
+ *   the id answered is cached per (subject, schema);
+ * - registry_fetch: GET /schemas/ids/{id}, cached per id;
+ * - registry_latest: GET /subjects/{subject}/versions/latest (not cached: it changes).
+ *
+ * Barge's use: when a registry URL is configured (registry_set_url, else the environment
+ * variable BARGE_SCHEMA_REGISTRY_URL), the bus calls registry_attach for every producer and
+ * consumer it creates. For a producer it registers every topic's schema under its
+ * TopicNameStrategy subject "<prefix><topic>-value" (e.g. barge.requests-value) once per process
+ * and calls codec_set_schema_id, so events are written with the Confluent framing
+ * (00, 4-byte big-endian id, Avro body). For producers and consumers alike it installs the codec's
+ * id resolver: a Confluent id this process did not register is fetched, its schema's Parsing
+ * Canonical Form compared with the embedded schemas', and the matching event type cached.
+ * A writer schema that differs from this build's schema is refused (no schema resolution).
+ *
+ * Errors: registry answers 4xx are invalid data (err carries the registry's message and
+ * error_code); connection failures and 5xx are retried 3 times with backoff, then returned.
+ * Threads: every function may be called from any thread (one mutex guards the caches; each
+ * HTTP call uses its own curl handle). */
+#ifndef BARGE_REGISTRY_H
+#define BARGE_REGISTRY_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "util.h"
+
+/* The process-wide registry URL: url (copied), or NULL to fall back to
+ * $BARGE_SCHEMA_REGISTRY_URL; "" disables the registry. Call before creating producers. */
+void registry_set_url(const char *url);
+/* The configured URL, or NULL when none (the default: single-object encoding). */
+const char *registry_url(void);
+
+struct registry;
+/* A client for one registry base URL (e.g. http://127.0.0.1:8080/apis/ccompat/v7). Creation does
+ * no I/O. */
+struct registry *registry_new(const char *url);
+void registry_free(struct registry *r);
+/* Registers schema_json under subject; *id_out gets the registry's id (an existing identical
+ * schema gets its existing id). 0, or -1 with the reason in err. */
+int registry_register(struct registry *r, const char *subject, const char *schema_json,
+                      int32_t *id_out, char *err, size_t errlen) BARGE_WUR;
+/* The schema text of id, new string in *schema_out (caller frees). 0, or -1 (err). */
+int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err,
+                   size_t errlen) BARGE_WUR;
+/* The latest version under subject: its id and (when schema_out is not NULL) its text. */
+int registry_latest(struct registry *r, const char *subject, int32_t *id_out, char **schema_out,
+                    char *err, size_t errlen) BARGE_WUR;
+
+/* The Avro Parsing Canonical Form of a schema given as JSON text (full names, only the
+ * attributes that matter for parsing, in the specification's order, no whitespace), appended to
+ * out. Used to recognise a fetched schema as one of Barge's. 0, or -1 (err). */
+int registry_canonical_form(const char *schema_json, struct buf *out, char *err,
+                            size_t errlen) BARGE_WUR;
+/* The Barge event type whose embedded schema has the same canonical form, or -1. */
+int registry_type_of_schema(const char *schema_json);
+
+/* Barge integration (called by bus_producer_new / bus_consumer_new when registry_url() is set):
+ * producer 1 registers every topic's schema under conf's prefix (once per process and prefix)
+ * and sets the codec's ids; both install the codec's id resolver. 0, or -1 (err). */
+int registry_attach(const struct bus_conf *conf, int producer, char *err,
+                    size_t errlen) BARGE_WUR;
+/* The TopicNameStrategy subject of a topic under conf's prefix ("barge.requests-value"). */
+void registry_subject(const struct bus_conf *conf, enum bus_topic t, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,51 @@
+/* driver.c: what the drivers share (see driver.h): defaults, the constructor by name, and the
+ * InstanceEvent they publish. */
+#include "driver.h"
+
+#include <string.h>
+
+void driver_conf_defaults(struct driver_conf *c) {
+  memset(c, 0, sizeof *c);
+  c->agent_bin = "/proc/self/exe";
+  c->local_max_instances = 16;
+  c->agent_heartbeat_ms = 5000;
+  c->sim_boot_ms = 2000;
+  c->sim_heartbeat_ms = 5000;
+  c->sim_job_ms = 1000;
+  c->sim_notice_ms = 120000;
+  c->sim_interrupt_after_ms = -1;
+  c->sim_interrupt_count = -1;
+  c->sim_interrupt_rate = -1;
+  c->sim_time_scale = 1.0;
+  c->sim_seed = 1;
+  c->ec2_max_retries = 6;
+  c->ec2_backoff_ms = 200;
+  c->ec2_poll_ms = 30000;
+}
+
+struct driver *driver_new(const char *name, const struct driver_conf *conf, char *err, size_t errlen) {
+  if (!strcmp(name, "local")) return driver_local_new(conf, err, errlen);
+  if (!strcmp(name, "sim")) return driver_sim_new(conf, err, errlen);
+  if (!strcmp(name, "ec2")) return driver_ec2_new(conf, err, errlen);
+  snprintf(err, errlen, "unknown driver '%s' (local, sim or ec2)", name);
+  return NULL;
+}
+
+void driver_free(struct driver *d) {
+  if (d) d->ops->free(d);
+}
+
+json_t *driver_instance_event(const struct driver *d, const char *id, const char *ce,
+                              const char *kind, const struct catalog_type *t, int sched_mem,
+                              int spot, const char *reason) {
+  int64_t now = now_ms();
+  json_t *e = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:f, s:s, s:I}", "header",
+                        bus_header(d->conf.source, "", now), "instanceId", id, "computeEnvironment", ce,
+                        "kind", kind, "instanceType", t ? t->name : "", "vcpus", t ? t->vcpus : 0,
+                        "memoryMib", sched_mem, "gpus", t ? t->gpus : 0, "lifecycle",
+                        spot ? "SPOT" : "ON_DEMAND", "pricePerHour",
+                        t ? (spot ? t->spot_price : t->od_price) : 0.0, "driver", d->ops->name, "at",
+                        (json_int_t)now);
+  if (reason) json_object_set_new(e, "reason", json_string(reason));
+  return e;
+}

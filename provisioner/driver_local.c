@@ -1,0 +1,257 @@
+/* driver_local.c: the `local` driver: each instance is a `barge agent` child process of the
+ * provisioner, declaring the instance type's capacity (driver.h). Jobs really run. The agent
+ * registers and heartbeats itself and reports TERMINATED when stopped (SIGTERM); the driver
+ * reports TERMINATED too when a child exits on its own. --local-max-instances and
+ * --local-max-vcpus cap what one machine runs: a launch beyond them fails like an EC2 launch
+ * without capacity (InsufficientInstanceCapacity), so the provisioner tries another type or waits.
+ * Children get SIGTERM when the provisioner dies (PR_SET_PDEATHSIG). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver.h"
+
+#define KILL_GRACE_MS 30000
+
+struct child {
+  char id[32];
+  char *ce;
+  int type;
+  int spot;
+  pid_t pid;
+  int stopping;
+  int64_t stop_at;
+};
+
+struct local {
+  struct bus_producer *prod;
+  struct child *kids;
+  size_t nkids, capkids;
+};
+
+static int alive_vcpus(const struct driver *d, const struct local *l, int *count) {
+  int v = 0;
+  *count = 0;
+  for (size_t i = 0; i < l->nkids; i++) {
+    if (l->kids[i].pid <= 0) continue;
+    v += d->conf.cat->types[l->kids[i].type].vcpus;
+    (*count)++;
+  }
+  return v;
+}
+
+static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req, const char *id) {
+  char vcpus[16], mem[16], gpus[16], hb[24], log_path[4096];
+  snprintf(vcpus, sizeof vcpus, "%d", req->type->vcpus);
+  snprintf(mem, sizeof mem, "%d", req->sched_mem_mib);
+  snprintf(gpus, sizeof gpus, "%d", req->type->gpus);
+  snprintf(hb, sizeof hb, "%lld", d->conf.agent_heartbeat_ms);
+  const char *argv[40];
+  int n = 0;
+  argv[n++] = "barge";
+  argv[n++] = "agent";
+  argv[n++] = "--brokers";
+  argv[n++] = d->conf.bus.brokers;
+  argv[n++] = "--topic-prefix";
+  argv[n++] = d->conf.bus.prefix ? d->conf.bus.prefix : "barge.";
+  if (d->conf.bus.kafka_props && *d->conf.bus.kafka_props) {
+    argv[n++] = "--kafka-props";
+    argv[n++] = d->conf.bus.kafka_props;
+  }
+  argv[n++] = "--compute-environment";
+  argv[n++] = req->ce;
+  argv[n++] = "--instance-id";
+  argv[n++] = id;
+  argv[n++] = "--instance-type";
+  argv[n++] = req->type->name;
+  argv[n++] = "--vcpus";
+  argv[n++] = vcpus;
+  argv[n++] = "--memory";
+  argv[n++] = mem;
+  argv[n++] = "--gpus";
+  argv[n++] = gpus;
+  argv[n++] = "--driver";
+  argv[n++] = "local";
+  argv[n++] = "--heartbeat-ms";
+  argv[n++] = hb;
+  if (d->conf.log_dir) {
+    argv[n++] = "--log-dir";
+    argv[n++] = d->conf.log_dir;
+  }
+  argv[n] = NULL;
+  if (d->conf.agent_log_dir) snprintf(log_path, sizeof log_path, "%s/agent-%s.log", d->conf.agent_log_dir, id);
+  else snprintf(log_path, sizeof log_path, "/dev/null");
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  /* child */
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(0);
+  int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  int nul = open("/dev/null", O_RDONLY);
+  if (nul >= 0) dup2(nul, 0);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_DFL);
+  execv(d->conf.agent_bin, (char *const *)argv);
+  _exit(127);
+}
+
+static int local_launch(struct driver *d, const struct driver_launch *req, char (*ids)[32], int *n,
+                        char *err, size_t errlen) {
+  struct local *l = d->impl;
+  *n = 0;
+  for (int k = 0; k < req->count; k++) {
+    int count;
+    int v = alive_vcpus(d, l, &count);
+    if ((d->conf.local_max_instances > 0 && count + 1 > d->conf.local_max_instances) ||
+        (d->conf.local_max_vcpus > 0 && v + req->type->vcpus > d->conf.local_max_vcpus)) {
+      snprintf(err, errlen,
+               "InsufficientInstanceCapacity: the local driver runs at most %lld agents and %lld vCPUs "
+               "(--local-max-instances, --local-max-vcpus); %d agents with %d vCPUs run now",
+               d->conf.local_max_instances, d->conf.local_max_vcpus, count, v);
+      return -1;
+    }
+    char hex[18], id[32];
+    random_hex(hex, 17);
+    snprintf(id, sizeof id, "i-%s", hex);
+    pid_t pid = spawn_agent(d, req, id);
+    if (pid < 0) {
+      snprintf(err, errlen, "cannot start an agent: %s", strerror(errno));
+      return -1;
+    }
+    if (l->nkids == l->capkids) {
+      l->capkids = l->capkids ? l->capkids * 2 : 16;
+      l->kids = xrealloc(l->kids, l->capkids * sizeof *l->kids);
+    }
+    struct child *c = &l->kids[l->nkids++];
+    memset(c, 0, sizeof *c);
+    snprintf(c->id, sizeof c->id, "%s", id);
+    c->ce = xstrdup(req->ce);
+    c->type = (int)(req->type - d->conf.cat->types);
+    c->spot = req->spot;
+    c->pid = pid;
+    snprintf(ids[k], 32, "%s", id);
+    (*n)++;
+    log_info("local: started agent %s (%s, pid %d) for %s", id, req->type->name, (int)pid, req->ce);
+  }
+  return 0;
+}
+
+static struct child *find(struct local *l, const char *id) {
+  for (size_t i = 0; i < l->nkids; i++)
+    if (!strcmp(l->kids[i].id, id)) return &l->kids[i];
+  return NULL;
+}
+
+static int local_drain(struct driver *d, const char *id, char *err, size_t errlen) {
+  (void)d, (void)id, (void)err, (void)errlen;
+  return 0; /* the scheduler stops placing; the agent keeps running until terminated */
+}
+
+static int local_terminate(struct driver *d, const char *id, char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  struct child *c = find(d->impl, id);
+  if (!c || c->pid <= 0 || c->stopping) return 0;
+  c->stopping = 1;
+  c->stop_at = mono_ms();
+  kill(c->pid, SIGTERM); /* the agent reports TERMINATED itself */
+  return 0;
+}
+
+static int local_describe(struct driver *d, const char *const *ids, size_t n, enum driver_state *st,
+                          char *err, size_t errlen) {
+  (void)err, (void)errlen;
+  for (size_t i = 0; i < n; i++) {
+    struct child *c = find(d->impl, ids[i]);
+    st[i] = !c ? DRV_UNKNOWN : c->pid > 0 ? DRV_RUNNING : DRV_GONE;
+  }
+  return 0;
+}
+
+static int local_poll(struct driver *d, char *err, size_t errlen) {
+  struct local *l = d->impl;
+  int64_t now = mono_ms();
+  size_t w = 0;
+  for (size_t i = 0; i < l->nkids; i++) {
+    struct child *c = &l->kids[i];
+    int status;
+    if (c->pid > 0 && waitpid(c->pid, &status, WNOHANG) == c->pid) {
+      char why[128];
+      if (WIFEXITED(status)) snprintf(why, sizeof why, "agent process exited with status %d", WEXITSTATUS(status));
+      else snprintf(why, sizeof why, "agent process killed by signal %d", WTERMSIG(status));
+      if (!c->stopping) log_warn("local: %s %s", c->id, why);
+      const struct catalog_type *t = &d->conf.cat->types[c->type];
+      json_t *ev = driver_instance_event(d, c->id, c->ce, "TERMINATED", t, catalog_sched_mem(d->conf.cat, t), c->spot, why);
+      int rc = bus_produce(l->prod, TOPIC_INSTANCES, c->id, ev, err, errlen);
+      json_decref(ev);
+      if (rc) return -1;
+      c->pid = 0;
+    } else if (c->pid > 0 && c->stopping && now - c->stop_at > KILL_GRACE_MS) {
+      kill(c->pid, SIGKILL);
+    }
+    if (c->pid > 0) {
+      l->kids[w++] = *c;
+    } else {
+      free(c->ce);
+    }
+  }
+  l->nkids = w;
+  bus_producer_poll(l->prod);
+  return 0;
+}
+
+static void local_free(struct driver *d) {
+  struct local *l = d->impl;
+  if (l) {
+    /* the instances end with the provisioner: each agent reports TERMINATED */
+    for (size_t i = 0; i < l->nkids; i++)
+      if (l->kids[i].pid > 0) kill(l->kids[i].pid, SIGTERM);
+    int64_t until = mono_ms() + 15000;
+    for (;;) {
+      int alive = 0;
+      for (size_t i = 0; i < l->nkids; i++) {
+        if (l->kids[i].pid > 0 && waitpid(l->kids[i].pid, NULL, WNOHANG) == l->kids[i].pid) l->kids[i].pid = 0;
+        if (l->kids[i].pid > 0) alive++;
+      }
+      if (!alive) break;
+      if (mono_ms() > until) {
+        for (size_t i = 0; i < l->nkids; i++)
+          if (l->kids[i].pid > 0) kill(l->kids[i].pid, SIGKILL);
+      }
+      usleep(50000);
+    }
+    char err[256];
+    if (l->prod && bus_flush(l->prod, 10000, err, sizeof err)) log_warn("local: %s", err);
+    bus_producer_free(l->prod);
+    for (size_t i = 0; i < l->nkids; i++) free(l->kids[i].ce);
+    free(l->kids);
+    free(l);
+  }
+  free(d);
+}
+
+static const struct driver_ops local_ops = {"local", 1, local_launch, local_drain, local_terminate, local_describe, local_poll, local_free};
+
+struct driver *driver_local_new(const struct driver_conf *conf, char *err, size_t errlen) {
+  struct driver *d = xcalloc(1, sizeof *d);
+  d->ops = &local_ops;
+  d->conf = *conf;
+  if (!d->conf.agent_bin) d->conf.agent_bin = "/proc/self/exe";
+  struct local *l = xcalloc(1, sizeof *l);
+  d->impl = l;
+  l->prod = bus_producer_new(&d->conf.bus, NULL, err, errlen);
+  if (!l->prod) {
+    local_free(d);
+    return NULL;
+  }
+  return d;
+}

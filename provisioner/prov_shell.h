@@ -1,0 +1,5 @@
+/* prov_shell.h: `barge provisioner`, the Kafka shell around the decision core (prov_shell.c). */
+#ifndef BARGE_PROV_SHELL_H
+#define BARGE_PROV_SHELL_H
+int prov_service_main(int argc, char **argv);
+#endif

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""test_client_example.py: the C client library (include/barge/client.h) through its example
+program barge-example-submit, against the real broker with a real scheduler and agent.
+
+Checked: a job submitted through the library runs to SUCCEEDED and the program prints its final
+state and JobDetail (exit 0); a failing job ends FAILED with its exit code (exit 1); a request the
+configuration refuses is reported as refused and nothing is written (exit 1); a job that does not
+finish in time gives a timeout (exit 3) with the state reached; an array job (parameters and
+containerOverrides included) is followed to SUCCEEDED.
+"""
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from replay_support import BUILD, Check, Stack, log  # noqa: E402
+
+
+def main():
+    ok = Check()
+    st = Stack("client")
+    example = os.path.join(BUILD, "barge-example-submit")
+
+    def run(req, *extra, timeout_ms=240000):
+        r = subprocess.run([example, "--timeout-ms", str(timeout_ms), *extra, json.dumps(req)], env=st.env,
+                           capture_output=True, text=True, timeout=timeout_ms / 1000 + 120)
+        log(f"$ barge-example-submit {json.dumps(req)} -> {r.returncode}\n{r.stdout[:400]}{r.stderr[-400:]}")
+        return r
+
+    try:
+        st.init()
+        st.managed_ce("ce", 4)
+        st.queue("q", "ce")
+        st.job_definition("echo", ["sh", "-c", "echo Ref::word"], extra={"--parameters": json.dumps({"word": "x"})})
+        st.job_definition("fail", ["sh", "-c", "exit 7"])
+        st.job_definition("slow", ["sleep", "30"])
+        st.scheduler()
+        st.agent("ce", "i-0000000000000dd01")
+
+        r = run({"jobName": "lib-ok", "jobQueue": "q", "jobDefinition": "echo", "parameters": {"word": "hello"}})
+        first = r.stdout.splitlines()[0] if r.stdout else ""
+        ok(r.returncode == 0 and first.startswith("submitted "), "the library returns the job id after the write")
+        job_id = first.split()[-1] if first else ""
+        ok(f"{job_id} SUCCEEDED attempts=1 exitCode=0" in r.stdout, "and follows the job to SUCCEEDED")
+        detail = json.loads(r.stdout.split("\n", 2)[2]) if r.returncode == 0 else {}
+        ok(detail.get("jobId") == job_id and detail.get("status") == "SUCCEEDED", "the JobDetail is printed")
+        ok(st.describe([job_id])[job_id]["status"] == "SUCCEEDED", "describe-jobs agrees")
+
+        r = run({"jobName": "lib-fail", "jobQueue": "q", "jobDefinition": "fail"})
+        ok(r.returncode == 1 and " FAILED attempts=1 exitCode=7" in r.stdout, "a failing job: FAILED with its exit code, exit 1")
+
+        r = run({"jobName": "lib-bad", "jobQueue": "no-such-queue", "jobDefinition": "echo"})
+        ok(r.returncode == 1 and "the request was refused" in r.stderr and "no-such-queue" in r.stderr,
+           "a refused request names the reason")
+        reqs = st.run("replay", "print", "--topic", "requests").stdout
+        ok("lib-bad" not in reqs, "and nothing was written")
+
+        r = run({"jobName": "lib-slow", "jobQueue": "q", "jobDefinition": "slow"}, timeout_ms=3000)
+        ok(r.returncode == 3 and "timed out" in r.stderr, "a job not done in time: a timeout, exit 3")
+
+        r = run({"jobName": "lib-array", "jobQueue": "q", "jobDefinition": "echo", "arrayProperties": {"size": 3},
+                 "containerOverrides": {"environment": [{"name": "K", "value": "v"}]}})
+        ok(r.returncode == 0 and " SUCCEEDED " in r.stdout and '"size": 3' in r.stdout,
+           "an array job is followed to SUCCEEDED")
+        r = subprocess.run([example], env=st.env, capture_output=True, text=True)
+        ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
+    except Exception as ex:
+        ok(False, f"exception: {ex!r}")
+        st.dump_logs()
+    finally:
+        st.close(keep=ok.failed > 0)
+    return ok.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""test_registry_crosslang.py: the schema registry client against a real Apicurio Registry, and
+a producer in another language that knows only the registered schema.
+
+A real Apicurio Registry 3.3.3 (scripts/registry.sh, the archive from Maven Central, cached) and
+the fixture broker. Every Barge process gets BARGE_SCHEMA_REGISTRY_URL. Checked:
+  - the first Barge producer registers every topic's schema under its TopicNameStrategy subject
+    (<prefix><topic>-value), and what the registry returns by id has the canonical form of
+    Barge's schema;
+  - Barge's records on Kafka use the Confluent framing (00, the registered id);
+  - a process that never registered (replay print) decodes them by fetching the id; without the
+    registry the same bytes are refused as an unknown schema id;
+  - Python's confluent-kafka with its AvroSerializer, configured only with the registry and the
+    subject (auto.register.schemas off, use.latest.version on), publishes a SubmitJob (a UUID
+    job id it chose, queue and job definition by name) that a real scheduler and agent run to
+    SUCCEEDED; an AvroDeserializer reads the job's state changes back from barge.job-events;
+  - the C example program (barge-example-submit, the client library) submits and follows a job
+    with the registry configured;
+  - an unreachable registry makes a producer fail with a message naming the registry.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+from replay_support import BUILD, SOURCE, Check, Stack, avro_schemas, log, wait_until  # noqa: E402
+
+
+def http_json(url):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def start_registry(d):
+    script = os.path.join(SOURCE, "scripts", "registry.sh")
+    r = subprocess.run([script, "start", "--dir", d], capture_output=True, text=True, timeout=900)
+    log(r.stdout + r.stderr)
+    if r.returncode != 0:
+        raise RuntimeError("the registry did not start")
+    with open(os.path.join(d, "url")) as f:
+        return f.read().strip()
+
+
+def stop_registry(d):
+    subprocess.run([os.path.join(SOURCE, "scripts", "registry.sh"), "stop", "--dir", d],
+                   capture_output=True, text=True, timeout=120)
+
+
+def main():
+    ok = Check()
+    regdir = tempfile.mkdtemp(prefix="barge-registry-")
+    st = None
+    try:
+        url = start_registry(regdir)
+        st = Stack("registry", {"BARGE_SCHEMA_REGISTRY_URL": url})
+        st.init()
+        st.managed_ce("ce", 4)
+        st.queue("q", "ce")
+        st.job_definition("hello", ["sh", "-c", "echo hello from the pipeline"])
+
+        # ---- registration under TopicNameStrategy subjects ----
+        subjects = http_json(url + "/subjects")
+        topics = ["requests", "config", "job-events", "executions", "jobs", "placements", "capacity",
+                  "instances", "scaling", "usage", "dead-letter"]
+        ok(all(f"{st.prefix}{t}-value" in subjects for t in topics),
+           f"all {len(topics)} subjects registered under {st.prefix}<topic>-value")
+        latest = http_json(f"{url}/subjects/{st.prefix}requests-value/versions/latest")
+        by_id = http_json(f"{url}/schemas/ids/{latest['id']}")
+        from fastavro import parse_schema
+        from fastavro.schema import to_parsing_canonical_form
+        ours = to_parsing_canonical_form(avro_schemas()["barge.JobRequest"])
+        theirs = to_parsing_canonical_form(parse_schema(json.loads(by_id["schema"]), _write_hint=False))
+        ok(ours == theirs, f"GET /schemas/ids/{latest['id']} is Barge's JobRequest schema (same canonical form)")
+
+        # ---- Confluent framing on Kafka ----
+        from confluent_kafka import Consumer, TopicPartition
+        cfg_id = http_json(f"{url}/subjects/{st.prefix}config-value/versions/latest")["id"]
+        c = Consumer({"bootstrap.servers": st.brokers, "group.id": "t-" + uuid.uuid4().hex,
+                      "enable.auto.commit": False, "isolation.level": "read_committed"})
+        c.assign([TopicPartition(st.prefix + "config", 0, 0)])
+        m = None
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            m = c.poll(1.0)
+            if m is not None and not m.error():
+                break
+        c.close()
+        raw = m.value() if m is not None and not m.error() else b""
+        ok(raw[:1] == b"\x00" and int.from_bytes(raw[1:5], "big") == cfg_id,
+           f"barge.config records are Confluent-framed with id {cfg_id}")
+
+        # ---- a reader that never registered fetches the id ----
+        env_noreg = dict(st.env)
+        env_noreg["BARGE_SCHEMA_REGISTRY_URL"] = ""
+        pr = st.run("replay", "print", "--topic", "config")
+        lines = [json.loads(x) for x in pr.stdout.splitlines()]
+        ok(lines and all(x["event"] for x in lines), "replay print decodes them through the registry")
+        r = subprocess.run([os.environ["BARGE_BIN"], "replay", "print", "--topic", "config"], env=env_noreg,
+                           capture_output=True, text=True, timeout=120)
+        ok("unknown schema id" in r.stdout, "without the registry the same bytes are an unknown schema id")
+
+        # ---- the services ----
+        st.scheduler()
+        st.agent("ce", "i-0000000000000cc01")
+
+        # ---- the Python producer: knows only the registry and the subject ----
+        from confluent_kafka import Producer
+        from confluent_kafka.schema_registry import SchemaRegistryClient
+        from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+        from confluent_kafka.serialization import MessageField, SerializationContext
+        src = SchemaRegistryClient({"url": url})
+        subject = f"{st.prefix}requests-value"
+        registered = src.get_latest_version(subject)
+        ser = AvroSerializer(src, registered.schema.schema_str,
+                             conf={"auto.register.schemas": False, "use.latest.version": True})
+        job_id = str(uuid.uuid4())
+        now = int(time.time() * 1000)
+        request = {
+            "header": {"event_id": str(uuid.uuid4()), "event_time": now,
+                       "source": "python-pipeline/test", "request_id": job_id},
+            "principal": "pipeline",
+            "body": ("barge.SubmitJob", {"jobId": job_id, "jobName": "from-python", "jobQueue": "q",
+                                         "jobDefinition": "hello",
+                                         "tags": {"origin": "confluent-kafka"}}),
+        }
+        topic = st.prefix + "requests"
+        value = ser(request, SerializationContext(topic, MessageField.VALUE))
+        ok(value[:1] == b"\x00" and int.from_bytes(value[1:5], "big") == registered.schema_id,
+           f"the Python serializer frames with the registered id {registered.schema_id}")
+        delivered = []
+        p = Producer({"bootstrap.servers": st.brokers, "enable.idempotence": True})
+        p.produce(topic, key=job_id.encode(), value=value, on_delivery=lambda e, m: delivered.append(e))
+        p.flush(30)
+        ok(delivered == [None], "the Python producer's delivery report confirms the write")
+        jobs = st.wait_terminal([job_id], timeout=240)
+        job = jobs[job_id]
+        ok(job["status"] == "SUCCEEDED", f"Barge ran the Python-submitted job to {job['status']}")
+        ok(job["jobName"] == "from-python" and job["tags"].get("origin") == "confluent-kafka",
+           "with the name and tags the pipeline gave")
+
+        # ---- reading Barge's events with the standard deserializer ----
+        des = AvroDeserializer(src)
+        c = Consumer({"bootstrap.servers": st.brokers, "group.id": "t-" + uuid.uuid4().hex,
+                      "enable.auto.commit": False, "isolation.level": "read_committed",
+                      "auto.offset.reset": "earliest"})
+        c.subscribe([st.prefix + "job-events"])
+        seen = []
+        deadline = time.time() + 60
+        while time.time() < deadline and "SUCCEEDED" not in seen:
+            m = c.poll(1.0)
+            if m is None or m.error():
+                continue
+            ev = des(m.value(), SerializationContext(m.topic(), MessageField.VALUE))
+            if ev["jobId"] == job_id:
+                seen.append(ev["newStatus"])
+        c.close()
+        ok(seen[-1:] == ["SUCCEEDED"] and "RUNNING" in seen,
+           f"AvroDeserializer reads the job's state changes from barge.job-events: {seen}")
+
+        # ---- the C example program with the registry ----
+        example = os.path.join(BUILD, "barge-example-submit")
+        r = subprocess.run([example, "--timeout-ms", "240000",
+                            json.dumps({"jobName": "from-c", "jobQueue": "q", "jobDefinition": "hello"})],
+                           env=st.env, capture_output=True, text=True, timeout=300)
+        log(r.stdout[:600] + r.stderr[-600:])
+        ok(r.returncode == 0 and " SUCCEEDED " in r.stdout, "the C example program's job SUCCEEDED with the registry")
+
+        # ---- the submitted request as a Barge reader sees it ----
+        reqs = [json.loads(x) for x in st.run("replay", "print", "--topic", "requests", "--key", job_id).stdout.splitlines()]
+        ok(reqs and reqs[0]["event"]["body"]["SubmitJob"]["jobId"] == job_id and
+           reqs[0]["event"]["header"]["source"] == "python-pipeline/test",
+           "barge replay print shows the Python-produced request")
+
+        # ---- an unreachable registry ----
+        env_bad = dict(st.env)
+        env_bad["BARGE_SCHEMA_REGISTRY_URL"] = "http://127.0.0.1:9/apis/ccompat/v7"
+        r = subprocess.run([os.environ["BARGE_BIN"], "create-compute-environment", "--compute-environment-name",
+                            "x", "--type", "UNMANAGED"], env=env_bad, capture_output=True, text=True, timeout=120)
+        ok(r.returncode == 255 and "schema registry" in r.stderr, "an unreachable registry is reported as such")
+    except Exception as ex:
+        ok(False, f"exception: {ex!r}")
+        if st:
+            st.dump_logs()
+    finally:
+        if st:
+            st.close(keep=ok.failed > 0)
+        stop_registry(regdir)
+    return ok.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+/* test_prov_scaling.c: the provisioner core's scaling rules (spec 4.5, 4.6) with no Kafka: the
+ * clamp to [minvCpus, maxvCpus] and the one-instance overshoot rule, the batching window, demand
+ * absorbed by launching instances, the scale-down delay and the drain handshake, the minvCpus
+ * floor, DISABLED and UNMANAGED compute environments, spot interruptions, launch timeouts,
+ * restore, and determinism (the same inputs give the same outputs, byte for byte). */
+#include "test_prov_helpers.h"
+
+#define SHAPE_1x1024(n) "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":" #n "}]"
+
+static void test_clamp_and_overshoot(void) {
+  TEST("maxvCpus: the last instance may cross it by one instance; desired is clamped");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 9, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(40), "[]", 1000), &o);
+  prov_tick(p, 2500, &o);
+  int v = 0, biggest = 0;
+  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
+    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
+    v += t->vcpus * launch_count(&o, i);
+    if (t->vcpus > biggest) biggest = t->vcpus;
+  }
+  CHECK(v > 9 && v - 9 < 8, "launched %d vCPUs for maxvCpus 9: over by less than one instance", v);
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK_STR(decision_reason(d), "MAX_VCPUS_LIMIT");
+  CHECK_INT(decision_int(d, "toDesiredvCpus"), 9);
+  prov_outbox_reset(&o);
+  /* the same unmet demand again: no new launch, no repeated decision */
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(40), "[]", 3000), &o);
+  prov_tick(p, 5000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
+  prov_outbox_release(&o);
+  prov_free(p);
+
+  TEST("BEST_FIT with EC2 never crosses maxvCpus; with SPOT it may");
+  prov_outbox_init(&o);
+  p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
+  prov_tick(p, 2500, &o);
+  CHECK_STR(launch_type(p, &o, 0), "c6i.large");
+  CHECK_INT(launch_count(&o, 0), 1); /* 2 vCPUs; a second would make 4 > 3 */
+  CHECK_STR(decision_reason(nth(&o, PROV_OUT_DECISION, 0)), "MAX_VCPUS_LIMIT");
+  CHECK_INT(decision_int(nth(&o, PROV_OUT_DECISION, 0), "toDesiredvCpus"), 2);
+  prov_outbox_release(&o);
+  prov_free(p);
+  prov_outbox_init(&o);
+  p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "SPOT", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
+  prov_tick(p, 2500, &o);
+  CHECK_INT(launch_count(&o, 0), 2); /* 4 vCPUs: crosses 3 by one instance */
+  CHECK_INT(decision_int(nth(&o, PROV_OUT_DECISION, 0), "toDesiredvCpus"), 3);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_window(void) {
+  TEST("decisions are batched per CE over the window");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  prov_tick(p, 2000, &o); /* the config's own evaluation: no demand, no floor */
+  CHECK_INT(o.n, 0);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(2), "[]", 10000), &o);
+  prov_tick(p, 10500, &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 10700), &o);
+  prov_tick(p, 10900, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0); /* still inside the window */
+  prov_tick(p, 11000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 1);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o, 0), "c6i.2xlarge"); /* one decision for the latest demand: 8 jobs */
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+/* Brings one instance of a fresh CE to READY; returns its id (static buffer). */
+static const char *one_ready(struct prov *p, const char *ce, int64_t t, struct prov_outbox *o) {
+  static char id[32];
+  struct prov_outbox l;
+  prov_outbox_init(&l);
+  feed_demand(p, demand_ev(ce, SHAPE_1x1024(8), "[]", t), o);
+  prov_tick(p, t + 1000, o);
+  answer_launches(p, o, "i-a", t + 1000, &l);
+  snprintf(id, sizeof id, "%s", launched_id(&l, 0) ? launched_id(&l, 0) : "");
+  CHECK_INT(count_instance_kind(&l, "LAUNCHING"), 1);
+  feed_inst(p, inst_ev(id, ce, "READY", "c6i.2xlarge", 8, 16352, t + 3000), &l);
+  prov_outbox_release(&l);
+  return id;
+}
+
+static void test_absorb(void) {
+  TEST("launching instances absorb the demand they were launched for");
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
+  prov_tick(p, 2000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  /* a second report before the launch is answered: the pending launch absorbs it */
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 2100), &l);
+  prov_tick(p, 3200, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
+  answer_launches(p, &o, "i-b", 3300, &l);
+  const char *id = launched_id(&l, 0);
+  CHECK(id != NULL, "LAUNCHING emitted");
+  char iid[32];
+  snprintf(iid, sizeof iid, "%s", id ? id : "");
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 3400), &l);
+  prov_tick(p, 5000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
+  /* READY after the scheduler's last report: it still absorbs the demand (the scheduler has
+   * not seen it yet) */
+  feed_inst(p, inst_ev(iid, "ce", "READY", "c6i.2xlarge", 8, 16352, 6000), &l);
+  prov_tick(p, 8000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
+  /* the scheduler placed 8 of them and reports 4 more: one more instance */
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(4), "[]", 8100), &l);
+  prov_outbox_reset(&l);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(4), "[\"i-x\"]", 8200), &l);
+  char busy[64];
+  snprintf(busy, sizeof busy, "[\"%s\"]", iid);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(4), busy, 8300), &l);
+  prov_tick(p, 9500, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &l, 0), "c6i.xlarge");
+  CHECK_INT(decision_int(nth(&l, PROV_OUT_DECISION, 0), "fromDesiredvCpus"), 8);
+  CHECK_INT(decision_int(nth(&l, PROV_OUT_DECISION, 0), "toDesiredvCpus"), 12);
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+}
+
+static void test_scale_down(void) {
+  TEST("scale-down: idle past the delay, drained through the scheduler, then terminated");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core(); /* idle delay 10 s */
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  char id[32];
+  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  char busy[64];
+  snprintf(busy, sizeof busy, "[\"%s\"]", id);
+  prov_outbox_reset(&o);
+  feed_demand(p, demand_ev("ce", "[]", busy, 4100), &o);   /* jobs running on it */
+  prov_tick(p, 30000, &o);
+  CHECK_INT(count_instance_kind(&o, "DRAIN_REQUESTED"), 0); /* busy: never idle */
+  feed_demand(p, demand_ev("ce", "[]", "[]", 40000), &o);   /* its last job ended at 40 s */
+  prov_tick(p, 49000, &o);
+  CHECK_INT(count_instance_kind(&o, "DRAIN_REQUESTED"), 0); /* idle 9 s < 10 s */
+  prov_tick(p, 50000, &o);
+  CHECK_INT(count_instance_kind(&o, "DRAIN_REQUESTED"), 1);
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 1);
+  CHECK_INT(count_kind(&o, PROV_OUT_TERMINATE), 0); /* not before the scheduler confirms */
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK_STR(decision_reason(d), "IDLE_SCALE_DOWN");
+  CHECK_INT(decision_int(d, "fromDesiredvCpus"), 8);
+  CHECK_INT(decision_int(d, "toDesiredvCpus"), 0);
+  CHECK_STR(json_string_value(json_array_get(json_object_get(d->ev, "terminations"), 0)), id);
+  CHECK_STR(prov_instance_state(p, id), "DRAINING");
+  CHECK_INT(prov_ce_live_vcpus(p, "ce"), 0);
+  prov_outbox_reset(&o);
+  prov_tick(p, 70000, &o);
+  CHECK_INT(o.n, 0); /* one drain request, not one per tick */
+  feed_inst(p, inst_ev(id, "ce", "DRAINED", "c6i.2xlarge", 8, 16352, 70500), &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_TERMINATE), 1);
+  struct prov_out *t = nth(&o, PROV_OUT_TERMINATE, 0);
+  CHECK_STR(t->instance, id);
+  CHECK_STR(t->driver, "sim");
+  CHECK_STR(json_string_value(json_object_get(t->ev, "kind")), "TERMINATED");
+  feed_inst(p, inst_ev(id, "ce", "TERMINATED", "c6i.2xlarge", 8, 16352, 71000), &o);
+  CHECK(prov_instance_state(p, id) == NULL, "gone");
+  CHECK_INT(prov_ce_instances(p, "ce"), 0);
+  prov_outbox_release(&o);
+  prov_free(p);
+
+  TEST("scale-down: minScaleDownDelayMinutes overrides the default delay");
+  prov_outbox_init(&o);
+  p = new_core();
+  json_t *ce = ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500);
+  json_object_set_new(json_object_get(json_object_get(json_object_get(ce, "body"), "ComputeEnvironment"), "computeResources"),
+                      "minScaleDownDelayMinutes", json_integer(20));
+  feed_config(p, ce, &o);
+  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  feed_demand(p, demand_ev("ce", "[]", "[]", 4000), &o); /* no job for it after all */
+  prov_outbox_reset(&o);
+  prov_tick(p, 4000 + 20 * 60000 - 1, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 0);
+  prov_tick(p, 4000 + 20 * 60000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 1);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_not_idle_while_wanted(void) {
+  TEST("scale-down: an idle instance that reported RUNNABLE jobs fit is not drained");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  char id[32];
+  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o)); /* 8 jobs reported, none placed yet */
+  prov_outbox_reset(&o);
+  prov_tick(p, 5000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0); /* it takes those jobs: no launch for them */
+  prov_tick(p, 60000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 0);
+  prov_outbox_reset(&o);
+  feed_demand(p, demand_ev("ce", "[{\"vcpus\":64,\"memoryMib\":1024,\"gpus\":0,\"count\":1}]", "[]", 61000), &o);
+  prov_tick(p, 62000, &o); /* only a job it cannot hold: idle, drained; a larger type launched */
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 1);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_min_vcpus(void) {
+  TEST("minvCpus: a floor launched and kept");
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 4, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000), &o);
+  prov_tick(p, 2000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o, 0), "c6i.xlarge");
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK_STR(decision_reason(d), "MIN_VCPUS");
+  CHECK_INT(decision_int(d, "toDesiredvCpus"), 4);
+  answer_launches(p, &o, "i-m", 2000, &l);
+  char id[32];
+  snprintf(id, sizeof id, "%s", launched_id(&l, 0));
+  feed_inst(p, inst_ev(id, "ce", "READY", "c6i.xlarge", 4, 8160, 3000), &l);
+  prov_outbox_reset(&l);
+  prov_tick(p, 600000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_DRAIN), 0); /* idle, but it is the floor */
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
+  /* demand while the floor instance is busy adds one 8-vCPU instance; once both are idle only
+   * the floor's worth stays */
+  char busy[64];
+  snprintf(busy, sizeof busy, "[\"%s\"]", id);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), busy, 600000), &l);
+  prov_tick(p, 601000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 1);
+  CHECK_INT(count_kind(&l, PROV_OUT_DRAIN), 0);
+  struct prov_outbox l2;
+  prov_outbox_init(&l2);
+  answer_launches(p, &l, "i-n", 601000, &l2);
+  char id2[32];
+  snprintf(id2, sizeof id2, "%s", launched_id(&l2, 0));
+  feed_inst(p, inst_ev(id2, "ce", "READY", "c6i.2xlarge", 8, 16352, 602000), &l2);
+  feed_demand(p, demand_ev("ce", "[]", "[]", 650000), &l2);
+  prov_outbox_reset(&l2);
+  prov_tick(p, 700000, &l2);
+  CHECK_INT(count_kind(&l2, PROV_OUT_DRAIN), 1); /* 12 -> 4: never below 4 */
+  CHECK_STR(nth(&l2, PROV_OUT_DRAIN, 0)->instance, id2); /* idle longest; the other is the floor */
+  CHECK_INT(prov_ce_live_vcpus(p, "ce"), 4);
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_outbox_release(&l2);
+  prov_free(p);
+}
+
+static void test_disabled(void) {
+  TEST("DISABLED: no scale-up; idle instances drained at once down to minvCpus");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  char id[32];
+  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  prov_outbox_reset(&o);
+  feed_config(p, ce_ev("ce", "DISABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 5000), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 5000), &o);
+  prov_tick(p, 6000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 1); /* idle 2 s, far below the delay */
+  CHECK_STR(decision_reason(nth(&o, PROV_OUT_DECISION, 0)), "CE_DISABLED");
+  prov_outbox_release(&o);
+  prov_free(p);
+
+  TEST("DISABLED with minvCpus: the floor stays, nothing is launched for it");
+  prov_outbox_init(&o);
+  p = new_core();
+  feed_config(p, ce_ev("ce", "DISABLED", "EC2", 8, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  prov_tick(p, 5000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  feed_inst(p, inst_ev("i-floor", "ce", "READY", "c6i.2xlarge", 8, 16352, 5000), &o);
+  prov_tick(p, 6000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 0);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_unmanaged(void) {
+  TEST("UNMANAGED: never scaled");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, unmanaged_ce_ev("u", 500), &o);
+  feed_inst(p, inst_ev("i-u1", "u", "READY", "local", 2, 4096, 1000), &o);
+  feed_demand(p, demand_ev("u", SHAPE_1x1024(8), "[]", 1000), &o);
+  prov_tick(p, 5000, &o);
+  prov_tick(p, 10000000, &o);
+  CHECK_INT(o.n, 0);
+  CHECK(prov_instance_state(p, "i-u1") == NULL, "its instances are not the provisioner's");
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_interruption(void) {
+  TEST("spot interruption: drained on notice, replaced when its jobs return as demand");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "SPOT", 0, 256, "[\"c6i\"]", "SPOT_CAPACITY_OPTIMIZED", 500), &o);
+  char id[32];
+  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  char busy[64];
+  snprintf(busy, sizeof busy, "[\"%s\"]", id);
+  feed_demand(p, demand_ev("ce", "[]", busy, 4100), &o);
+  prov_outbox_reset(&o);
+  feed_inst(p, inst_ev(id, "ce", "INTERRUPTION_NOTICE", "c6i.2xlarge", 8, 16352, 5000), &o);
+  CHECK_INT(count_instance_kind(&o, "DRAIN_REQUESTED"), 1);
+  CHECK_INT(prov_ce_live_vcpus(p, "ce"), 0);
+  feed_inst(p, inst_ev(id, "ce", "TERMINATED", "c6i.2xlarge", 8, 16352, 7000), &o);
+  CHECK(prov_instance_state(p, id) == NULL, "gone");
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 7100), &o);
+  prov_tick(p, 9000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_launch_timeout_and_lost(void) {
+  TEST("an instance that never registers is terminated; a lost one is terminated too");
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov_conf conf;
+  prov_conf_defaults(&conf);
+  conf.launch_timeout_ms = 20000;
+  struct prov *p = prov_new(&conf);
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
+  prov_tick(p, 2000, &o);
+  answer_launches(p, &o, "i-t", 2000, &l);
+  char id[32];
+  snprintf(id, sizeof id, "%s", launched_id(&l, 0));
+  prov_outbox_reset(&l);
+  prov_tick(p, 21000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_TERMINATE), 0);
+  prov_tick(p, 22000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_TERMINATE), 1);
+  CHECK_STR(decision_reason(nth(&l, PROV_OUT_DECISION, 0)), "IDLE_SCALE_DOWN");
+  prov_outbox_reset(&l);
+  feed_inst(p, inst_ev("i-lost", "ce", "READY", "c6i.large", 2, 4064, 23000), &l); /* adopted */
+  CHECK_STR(prov_instance_state(p, "i-lost"), "READY");
+  feed_inst(p, inst_ev("i-lost", "ce", "LOST", "c6i.large", 2, 4064, 60000), &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_TERMINATE), 1);
+  CHECK(prov_instance_state(p, "i-lost") == NULL, "gone");
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+}
+
+static void test_restore(void) {
+  TEST("restore: the instance table folds into state; drained instances are terminated");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  const char *seq[][2] = {{"i-1", "LAUNCHING"}, {"i-2", "LAUNCHING"}, {"i-3", "LAUNCHING"}, {"i-1", "READY"},
+                          {"i-2", "READY"},     {"i-2", "DRAIN_REQUESTED"}, {"i-2", "DRAINED"}, {"i-3", "READY"},
+                          {"i-3", "TERMINATED"}, {"i-1", "HEARTBEAT"}};
+  for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) {
+    json_t *ev = inst_ev(seq[i][0], "ce", seq[i][1], "c6i.large", 2, 4064, 1000 + (int64_t)i);
+    prov_restore_instance(p, ev);
+    json_decref(ev);
+  }
+  prov_outbox_reset(&o);
+  prov_restore_done(p, &o);
+  CHECK_STR(prov_instance_state(p, "i-1"), "READY");
+  CHECK(prov_instance_state(p, "i-3") == NULL, "terminated is gone");
+  CHECK_INT(count_kind(&o, PROV_OUT_TERMINATE), 1);
+  CHECK_STR(nth(&o, PROV_OUT_TERMINATE, 0)->instance, "i-2");
+  CHECK_INT(prov_ce_desired(p, "ce"), 2);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+/* Runs a fixed scenario and returns its outputs as one text. */
+static char *scenario_text(void) {
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov *p = new_core();
+  struct buf b;
+  buf_init(&b);
+  feed_config(p, ce_ev("a", "ENABLED", "SPOT", 0, 512, "[\"c5\",\"m5\",\"r5\",\"optimal\"]", "SPOT_PRICE_CAPACITY_OPTIMIZED", 10), &o);
+  feed_config(p, ce_ev("b", "ENABLED", "EC2", 2, 64, "[\"optimal\"]", "BEST_FIT", 10), &o);
+  feed_demand(p, demand_ev("a", "[{\"vcpus\":2,\"memoryMib\":3192,\"gpus\":0,\"count\":300},{\"vcpus\":4,\"memoryMib\":30000,\"gpus\":0,\"count\":7}]", "[]", 100), &o);
+  feed_demand(p, demand_ev("b", SHAPE_1x1024(50), "[]", 200), &o);
+  for (int64_t t = 500; t < 5000; t += 250) prov_tick(p, t, &o);
+  for (size_t i = 0; i < o.n; i++) {
+    char *s = o.ev[i].ev ? json_dumps(o.ev[i].ev, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    buf_printf(&b, "%d %s %s %d %d %s\n", (int)o.ev[i].kind, o.ev[i].ce, o.ev[i].instance, o.ev[i].type, o.ev[i].count, s ? s : "-");
+    free(s);
+  }
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+  return (char *)b.data;
+}
+
+static void test_determinism(void) {
+  TEST("determinism: the same inputs give the same outputs, byte for byte");
+  char *a = scenario_text(), *b = scenario_text();
+  CHECK(a && b && strlen(a) > 100 && !strcmp(a, b), "outputs differ or are empty");
+  free(a);
+  free(b);
+}
+
+int main(void) {
+  test_clamp_and_overshoot();
+  test_window();
+  test_absorb();
+  test_scale_down();
+  test_not_idle_while_wanted();
+  test_min_vcpus();
+  test_disabled();
+  test_unmanaged();
+  test_interruption();
+  test_launch_timeout_and_lost();
+  test_restore();
+  test_determinism();
+  return check_summary();
+}

@@ -1,0 +1,216 @@
+/* test_prov_strategy.c: the provisioner core's instance-type choice for each allocation strategy
+ * (spec 4.3) against the built-in catalogue, with no Kafka. Each case creates a CE, reports
+ * RUNNABLE demand, lets the batching window pass and checks the launch set. */
+#include "test_prov_helpers.h"
+
+/* Creates a CE, reports `count` jobs of (v, m, g) at t=1000 and ticks past the window. */
+static struct prov *plan(const char *crtype, const char *types, const char *strategy, int maxv, int v,
+                         int m, int g, int count, struct prov_outbox *o) {
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", crtype, 0, maxv, types, strategy, 1000), o);
+  char shapes[256];
+  snprintf(shapes, sizeof shapes, "[{\"vcpus\":%d,\"memoryMib\":%d,\"gpus\":%d,\"count\":%d}]", v, m, g, count);
+  feed_demand(p, demand_ev("ce", shapes, "[]", 1000), o);
+  prov_tick(p, 3000, o);
+  return p;
+}
+
+static int launched_vcpus(const struct prov_outbox *o) {
+  int v = 0;
+  for (size_t i = 0; i < o->n; i++)
+    if (o->ev[i].kind == PROV_OUT_LAUNCH) v += o->ev[i].count * catalog_default()->types[o->ev[i].type].vcpus;
+  return v;
+}
+
+static void test_best_fit(void) {
+  TEST("BEST_FIT: the single cheapest fitting type, many of it");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("EC2", "[\"optimal\"]", "BEST_FIT", 256, 1, 1024, 0, 8, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o, 0), "c6i.large");
+  CHECK_INT(launch_count(&o, 0), 4); /* 2 jobs per c6i.large (2 vCPUs) */
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK_STR(decision_reason(d), "RUNNABLE_DEMAND");
+  CHECK_INT(decision_int(d, "fromDesiredvCpus"), 0);
+  CHECK_INT(decision_int(d, "toDesiredvCpus"), 8);
+  CHECK(json_array_size(json_object_get(d->ev, "launches")) == 1, "one launch entry");
+  CHECK(strstr(json_string_value(json_object_get(d->ev, "detail")), "8 RUNNABLE job") != NULL, "detail says why: %s",
+        json_string_value(json_object_get(d->ev, "detail")));
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_best_fit_waits(void) {
+  TEST("BEST_FIT: waits for an unobtainable type rather than switching");
+  struct prov_outbox o, o2, o3;
+  prov_outbox_init(&o);
+  prov_outbox_init(&o2);
+  prov_outbox_init(&o3);
+  struct prov *p = plan("EC2", "[\"optimal\"]", "BEST_FIT", 256, 1, 1024, 0, 8, &o);
+  struct prov_out *l = nth(&o, PROV_OUT_LAUNCH, 0);
+  CHECK(l != NULL, "a launch");
+  prov_launch_result(p, l->req, "sim", NULL, 0, "InsufficientInstanceCapacity", 3000, &o2);
+  CHECK_INT(count_instance_kind(&o2, "LAUNCH_FAILED"), 1);
+  prov_tick(p, 5000, &o2);
+  prov_tick(p, 30000, &o2);
+  CHECK_INT(count_kind(&o2, PROV_OUT_LAUNCH), 0);
+  prov_tick(p, 3000 + 60000, &o3); /* the type is obtainable again */
+  CHECK_INT(count_kind(&o3, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o3, 0), "c6i.large");
+  prov_outbox_release(&o);
+  prov_outbox_release(&o2);
+  prov_outbox_release(&o3);
+  prov_free(p);
+}
+
+static void test_best_fit_progressive(void) {
+  TEST("BEST_FIT_PROGRESSIVE: lowest price per vCPU, sized to the demand; next type when unobtainable");
+  struct prov_outbox o, o2;
+  prov_outbox_init(&o);
+  prov_outbox_init(&o2);
+  struct prov *p = plan("EC2", "[\"optimal\"]", "BEST_FIT_PROGRESSIVE", 256, 1, 1024, 0, 8, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o, 0), "c6i.2xlarge");
+  CHECK_INT(launch_count(&o, 0), 1);
+  struct prov_out *l = nth(&o, PROV_OUT_LAUNCH, 0);
+  CHECK_INT(l->spot, 0);
+  prov_launch_result(p, l->req, "sim", NULL, 0, "InsufficientInstanceCapacity", 3000, &o2);
+  prov_tick(p, 4500, &o2);
+  CHECK_INT(count_kind(&o2, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o2, 0), "c6i.xlarge");
+  CHECK_INT(launch_count(&o2, 0), 2);
+  prov_outbox_release(&o);
+  prov_outbox_release(&o2);
+  prov_free(p);
+}
+
+static void test_memory_bound(void) {
+  TEST("BEST_FIT_PROGRESSIVE: a memory-bound job gets a memory type, not a large compute type");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("EC2", "[\"optimal\"]", "BEST_FIT_PROGRESSIVE", 256, 1, 30000, 0, 2, &o);
+  CHECK_STR(launch_type(p, &o, 0), "r6i.2xlarge"); /* same price per job as 2 x r6i.xlarge, one instance */
+  CHECK_INT(launch_count(&o, 0), 1);
+  prov_outbox_release(&o);
+  prov_free(p);
+  TEST("a job asking for a type's full nominal memory needs a larger type (agent reserve)");
+  prov_outbox_init(&o);
+  p = plan("EC2", "[\"c5.large\", \"c5.xlarge\"]", "BEST_FIT_PROGRESSIVE", 256, 1, 4096, 0, 1, &o);
+  CHECK_STR(launch_type(p, &o, 0), "c5.xlarge");
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_ordered(void) {
+  TEST("BEST_FIT_PROGRESSIVE_ORDERED: instanceTypes order first");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("EC2", "[\"m5.large\", \"c5\"]", "BEST_FIT_PROGRESSIVE_ORDERED", 256, 1, 1024, 0, 6, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, &o, 0), "m5.large");
+  CHECK_INT(launch_count(&o, 0), 3);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_spot_capacity_optimized(void) {
+  TEST("SPOT_CAPACITY_OPTIMIZED: lowest interruption rank, then price");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("SPOT", "[\"c5\", \"m5\", \"r5\"]", "SPOT_CAPACITY_OPTIMIZED", 256, 1, 1024, 0, 6, &o);
+  CHECK(count_kind(&o, PROV_OUT_LAUNCH) >= 1, "launches");
+  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
+    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
+    CHECK(t && t->interrupt_rank == 0, "rank 0 type, got %s", t ? t->name : "?");
+    CHECK(t && !strcmp(t->family, "m5"), "the cheapest rank-0 family is m5, got %s", t ? t->name : "?");
+    CHECK_INT(nth(&o, PROV_OUT_LAUNCH, i)->spot, 1);
+    CHECK(nth(&o, PROV_OUT_LAUNCH, i)->max_price > 0, "a spot price ceiling");
+  }
+  CHECK_INT(launched_vcpus(&o), 6);
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  json_t *l0 = json_array_get(json_object_get(d->ev, "launches"), 0);
+  CHECK_STR(json_string_value(json_object_get(l0, "lifecycle")), "SPOT");
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_spot_price_capacity_optimized(void) {
+  TEST("SPOT_PRICE_CAPACITY_OPTIMIZED: the cheapest pool within one interruption bucket of the best");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("SPOT", "[\"c5\", \"m5\", \"r5\"]", "SPOT_PRICE_CAPACITY_OPTIMIZED", 256, 1, 1024, 0, 6, &o);
+  CHECK(count_kind(&o, PROV_OUT_LAUNCH) >= 1, "launches");
+  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
+    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
+    CHECK(t && !strcmp(t->family, "c5") && t->interrupt_rank <= 1, "c5 (cheapest, rank 1), got %s", t ? t->name : "?");
+  }
+  CHECK_INT(launched_vcpus(&o), 6);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_spot_prioritized(void) {
+  TEST("SPOT_CAPACITY_OPTIMIZED_PRIORITIZED: rank, then list order");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("SPOT", "[\"r5\", \"m5\"]", "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED", 256, 1, 1024, 0, 6, &o);
+  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
+    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
+    CHECK(t && !strcmp(t->family, "r5") && t->interrupt_rank == 0, "r5 rank 0 (listed first), got %s", t ? t->name : "?");
+  }
+  CHECK_INT(launched_vcpus(&o), 6);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_gpu_and_unfit(void) {
+  TEST("GPU jobs get a GPU type; a job no type holds launches nothing");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("EC2", "[\"g4dn\"]", "BEST_FIT_PROGRESSIVE", 256, 4, 8000, 1, 1, &o);
+  CHECK_STR(launch_type(p, &o, 0), "g4dn.xlarge");
+  prov_outbox_release(&o);
+  prov_free(p);
+  prov_outbox_init(&o);
+  p = plan("EC2", "[\"optimal\"]", "BEST_FIT_PROGRESSIVE", 100000, 1000, 1024, 0, 3, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+static void test_bid_percentage(void) {
+  TEST("SPOT bidPercentage: pools priced above the ceiling are not used");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  json_t *ce = ce_ev("ce", "ENABLED", "SPOT", 0, 256, "[\"c5\", \"m5\", \"r5\"]", "SPOT_CAPACITY_OPTIMIZED", 1000);
+  json_object_set_new(json_object_get(json_object_get(json_object_get(ce, "body"), "ComputeEnvironment"), "computeResources"),
+                      "bidPercentage", json_integer(35));
+  feed_config(p, ce, &o);
+  feed_demand(p, demand_ev("ce", "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":6}]", "[]", 1000), &o);
+  prov_tick(p, 3000, &o);
+  CHECK(count_kind(&o, PROV_OUT_LAUNCH) >= 1, "launches");
+  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
+    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
+    CHECK(t && !strcmp(t->family, "r5"), "only r5 spot is under 35%% of on-demand, got %s", t ? t->name : "?");
+    CHECK(nth(&o, PROV_OUT_LAUNCH, i)->max_price <= t->od_price * 0.35 + 1e-9, "ceiling is 35%% of on-demand");
+  }
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
+int main(void) {
+  test_best_fit();
+  test_best_fit_waits();
+  test_best_fit_progressive();
+  test_memory_bound();
+  test_ordered();
+  test_spot_capacity_optimized();
+  test_spot_price_capacity_optimized();
+  test_spot_prioritized();
+  test_gpu_and_unfit();
+  test_bid_percentage();
+  return check_summary();
+}

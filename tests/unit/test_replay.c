@@ -1,0 +1,488 @@
+/* test_replay.c: `barge replay rebuild` and `barge replay simulate` cores (consumers/replay*.c)
+ * without Kafka.
+ *
+ * A small deterministic "world" drives the real scheduler core (sched.c) the way the Kafka shell
+ * and two agents would: configuration, two instances, a workload with an array, dependencies, a
+ * retried job, a failure cascading to a dependent, a cancellation and a termination. What the
+ * core writes (JobStateChange, the latest JobRecord per job) and what was submitted (JobRequest)
+ * is the recording. Checked:
+ *   - rebuild finds no difference on the recording; a forged record, a missing record and a
+ *     record of a job never submitted are each reported;
+ *   - simulate (scheduler core + provisioner core) with the recorded configuration reproduces
+ *     every job's final status and attempts and the recorded makespan (within 5%); doubling
+ *     maxvCpus on this queue-bound workload shortens the makespan and raises the peak vCPUs, with
+ *     the provisioner core and with replay's own fleet model; the same input gives the same
+ *     report; an ALT naming an unknown compute environment or member is refused;
+ *   - the registry client's Parsing Canonical Form equals the codec's for every schema. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "codec.h"
+#include "registry.h"
+#include "replay.h"
+#include "sched_core.h"
+
+#define T0 1700000000000LL
+
+/* ---------------- the world ---------------- */
+
+struct wev {
+  int64_t at;
+  int seq;
+  enum barge_ev_type type;
+  json_t *ev;
+};
+
+struct world {
+  struct sched *core;
+  struct outbox out;
+  struct wev *q;
+  size_t nq, capq;
+  int seq;
+  int64_t now;
+  json_t *requests, *events, *records, *config, *instances;
+};
+
+static json_t *hdr(struct world *w, int64_t at) {
+  char id[32];
+  snprintf(id, sizeof id, "w-%d", ++w->seq);
+  return json_pack("{s:s, s:I, s:s, s:s}", "event_id", id, "event_time", (json_int_t)at, "source", "test", "request_id", "");
+}
+
+static void wpush(struct world *w, int64_t at, enum barge_ev_type t, json_t *ev) {
+  if (w->nq == w->capq) {
+    w->capq = w->capq ? w->capq * 2 : 64;
+    w->q = realloc(w->q, w->capq * sizeof *w->q);
+  }
+  w->q[w->nq++] = (struct wev){at, ++w->seq, t, ev};
+}
+
+static const char *jstr(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+/* The agent model: durations and exit codes by job name. */
+static void agent(struct world *w, const struct out_ev *e) {
+  json_t *cmd = sched_agent_command(w->core, e, "test");
+  json_t *p = json_object_get(json_object_get(cmd, "body"), "Placement");
+  json_t *k = json_object_get(json_object_get(cmd, "body"), "KillRequest");
+  const char *inst = jstr(cmd, "instanceId");
+  if (k) {
+    json_t *r = json_pack("{s:o, s:s, s:O, s:s, s:s, s:I}", "header", hdr(w, w->now), "jobId", jstr(k, "jobId"),
+                          "attempt", json_object_get(k, "attempt"), "instanceId", inst, "kind", "KILLED",
+                          "at", (json_int_t)w->now);
+    wpush(w, w->now, BARGE_EV_EXECUTION_REPORT, r);
+  } else if (p) {
+    const char *name = jstr(p, "jobName"), *id = jstr(p, "jobId");
+    int attempt = (int)json_integer_value(json_object_get(p, "attempt"));
+    int64_t dur = 2000, start = w->now + 150;
+    int code = 0;
+    if (!strncmp(name, "fail", 4)) code = 3;
+    if (!strncmp(name, "flaky", 5) && attempt == 1) code = 1;
+    if (!strncmp(name, "long", 4)) dur = 60000;
+    if (!strncmp(name, "short", 5)) dur = 700;
+    wpush(w, start, BARGE_EV_EXECUTION_REPORT,
+          json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header", hdr(w, start), "jobId", id, "attempt", attempt,
+                    "instanceId", inst, "kind", "STARTED", "at", (json_int_t)start));
+    wpush(w, start + dur, BARGE_EV_EXECUTION_REPORT,
+          json_pack("{s:o, s:s, s:i, s:s, s:s, s:i, s:I}", "header", hdr(w, start + dur), "jobId", id, "attempt",
+                    attempt, "instanceId", inst, "kind", "EXITED", "exitCode", code, "at", (json_int_t)(start + dur)));
+  }
+  json_decref(cmd);
+}
+
+static void handle(struct world *w, enum barge_ev_type t, json_t *ev) {
+  char err[256];
+  int rc = sched_handle(w->core, t, ev, &w->out, err, sizeof err);
+  CHECK(rc == 0, "sched_handle: %s", err);
+  if (t == BARGE_EV_JOB_REQUEST) json_array_append(w->requests, ev);
+  if (t == BARGE_EV_CONFIG_RECORD) json_array_append(w->config, ev);
+  if (t == BARGE_EV_INSTANCE_EVENT) json_array_append(w->instances, ev);
+  for (size_t i = 0; i < w->out.n; i++) {
+    const struct out_ev *e = &w->out.ev[i];
+    if (e->kind == OUT_STATE_CHANGE) json_array_append_new(w->events, sched_state_change(w->core, e, "test"));
+    if (e->kind == OUT_JOB_RECORD)
+      json_object_set_new(w->records, sched_job_id(w->core, e->job), sched_job_record(w->core, e->job, "test", e->at_ms));
+    if (e->kind == OUT_PLACEMENT || e->kind == OUT_KILL) agent(w, e);
+  }
+  outbox_reset(&w->out);
+}
+
+static void run_world(struct world *w, int64_t until) {
+  int64_t next_tick = T0;
+  for (;;) {
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < w->nq; i++)
+      if (best == SIZE_MAX || w->q[i].at < w->q[best].at || (w->q[i].at == w->q[best].at && w->q[i].seq < w->q[best].seq))
+        best = i;
+    int64_t at = best == SIZE_MAX ? INT64_MAX : w->q[best].at;
+    if (next_tick <= at) {
+      if (next_tick > until) break;
+      w->now = next_tick;
+      json_t *tick = json_pack("{s:o, s:s, s:{s:{s:i}}}", "header", hdr(w, next_tick), "principal", "scheduler",
+                               "body", "Tick", "seq", 1);
+      handle(w, BARGE_EV_JOB_REQUEST, tick);
+      json_decref(tick);
+      next_tick += 1000;
+      continue;
+    }
+    struct wev e = w->q[best];
+    w->q[best] = w->q[--w->nq];
+    w->now = e.at;
+    handle(w, e.type, e.ev);
+    json_decref(e.ev);
+  }
+}
+
+static json_t *config_rec(struct world *w, const char *kind, json_t *body) {
+  return json_pack("{s:o, s:{s:o}}", "header", hdr(w, T0 - 1000), "body", kind, body);
+}
+
+static json_t *submit(struct world *w, int64_t at, const char *id, const char *name, json_t *extra) {
+  json_t *b = json_pack("{s:s, s:s, s:s, s:s}", "jobId", id, "jobName", name, "jobQueue",
+                        "arn:barge:batch:local:000000000000:job-queue/q1", "jobDefinition", "jd1");
+  if (extra) {
+    json_object_update(b, extra);
+    json_decref(extra);
+  }
+  return json_pack("{s:o, s:s, s:{s:o}}", "header", hdr(w, at), "principal", "test", "body", "SubmitJob", b);
+}
+
+static json_t *stop_req(struct world *w, int64_t at, const char *kind, const char *id) {
+  return json_pack("{s:o, s:s, s:{s:{s:s, s:s}}}", "header", hdr(w, at), "principal", "test", "body", kind,
+                   "jobId", id, "reason", "by the test");
+}
+
+static void build_world(struct world *w) {
+  memset(w, 0, sizeof *w);
+  struct sched_conf conf;
+  sched_conf_defaults(&conf);
+  conf.lost_after_ms = 3600000;
+  w->core = sched_new(&conf);
+  outbox_init(&w->out);
+  w->requests = json_array();
+  w->events = json_array();
+  w->records = json_object();
+  w->config = json_array();
+  w->instances = json_array();
+  json_t *ce = config_rec(w, "ComputeEnvironment",
+                          json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:i, s:[s]}}", "computeEnvironmentName", "ce1",
+                                    "computeEnvironmentArn", "arn:barge:batch:local:000000000000:compute-environment/ce1",
+                                    "type", "MANAGED", "computeResources", "type", "EC2", "minvCpus", 0, "maxvCpus", 4,
+                                    "instanceTypes", "m5.large"));
+  json_t *jd = config_rec(w, "JobDefinition",
+                          json_pack("{s:s, s:s, s:i, s:{s:[s], s:[{s:s, s:s}, {s:s, s:s}]}}", "jobDefinitionName", "jd1",
+                                    "jobDefinitionArn", "arn:barge:batch:local:000000000000:job-definition/jd1:1",
+                                    "revision", 1, "containerProperties", "command", "true", "resourceRequirements",
+                                    "type", "VCPU", "value", "1", "type", "MEMORY", "value", "512"));
+  json_t *q = config_rec(w, "JobQueue",
+                         json_pack("{s:s, s:s, s:i, s:[{s:i, s:s}]}", "jobQueueName", "q1", "jobQueueArn",
+                                   "arn:barge:batch:local:000000000000:job-queue/q1", "priority", 1,
+                                   "computeEnvironmentOrder", "order", 1, "computeEnvironment", "ce1"));
+  handle(w, BARGE_EV_CONFIG_RECORD, ce);
+  handle(w, BARGE_EV_CONFIG_RECORD, jd);
+  handle(w, BARGE_EV_CONFIG_RECORD, q);
+  json_decref(ce);
+  json_decref(jd);
+  json_decref(q);
+  const char *insts[] = {"i-00000000000000a01", "i-00000000000000a02"};
+  for (int i = 0; i < 2; i++) {
+    json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "header", hdr(w, T0 - 500), "instanceId",
+                          insts[i], "computeEnvironment", "ce1", "kind", "READY", "instanceType", "m5.large", "vcpus", 2,
+                          "memoryMib", 8192, "driver", "local", "at", (json_int_t)(T0 - 500));
+    handle(w, BARGE_EV_INSTANCE_EVENT, r);
+    json_decref(r);
+  }
+  /* the workload: 4 vCPUs of capacity for ~20 jobs of 1 vCPU: queue-bound */
+  int64_t t = T0 + 100;
+  wpush(w, t, BARGE_EV_JOB_REQUEST, submit(w, t, "a0000000-0000-4000-8000-000000000001", "ok-1", NULL));
+  wpush(w, t + 10, BARGE_EV_JOB_REQUEST,
+        submit(w, t + 10, "a0000000-0000-4000-8000-000000000002", "arr", json_pack("{s:{s:i}}", "arrayProperties", "size", 4)));
+  wpush(w, t + 20, BARGE_EV_JOB_REQUEST,
+        submit(w, t + 20, "a0000000-0000-4000-8000-000000000003", "after-ok",
+               json_pack("{s:[{s:s}]}", "dependsOn", "jobId", "a0000000-0000-4000-8000-000000000001")));
+  wpush(w, t + 30, BARGE_EV_JOB_REQUEST,
+        submit(w, t + 30, "a0000000-0000-4000-8000-000000000004", "flaky",
+               json_pack("{s:{s:i}}", "retryStrategy", "attempts", 2)));
+  wpush(w, t + 40, BARGE_EV_JOB_REQUEST, submit(w, t + 40, "a0000000-0000-4000-8000-000000000005", "fail-1", NULL));
+  wpush(w, t + 50, BARGE_EV_JOB_REQUEST,
+        submit(w, t + 50, "a0000000-0000-4000-8000-000000000006", "after-fail",
+               json_pack("{s:[{s:s}]}", "dependsOn", "jobId", "a0000000-0000-4000-8000-000000000005")));
+  wpush(w, t + 60, BARGE_EV_JOB_REQUEST, submit(w, t + 60, "a0000000-0000-4000-8000-000000000007", "long-1", NULL));
+  wpush(w, t + 70, BARGE_EV_JOB_REQUEST,
+        submit(w, t + 70, "a0000000-0000-4000-8000-000000000008", "seq",
+               json_pack("{s:{s:i}, s:[{s:s}]}", "arrayProperties", "size", 3, "dependsOn", "type", "SEQUENTIAL")));
+  for (int i = 0; i < 8; i++) {
+    char id[64], name[32];
+    snprintf(id, sizeof id, "b0000000-0000-4000-8000-%012d", i);
+    snprintf(name, sizeof name, "%s-%d", i % 2 ? "short" : "ok", i);
+    wpush(w, t + 100 + i, BARGE_EV_JOB_REQUEST, submit(w, t + 100 + i, id, name, NULL));
+  }
+  /* cancelled while it waits in the queue */
+  wpush(w, t + 200, BARGE_EV_JOB_REQUEST, submit(w, t + 200, "a0000000-0000-4000-8000-000000000009", "ok-cancel", NULL));
+  wpush(w, t + 300, BARGE_EV_JOB_REQUEST, stop_req(w, t + 300, "CancelJob", "a0000000-0000-4000-8000-000000000009"));
+  /* terminated while it runs */
+  wpush(w, t + 5000, BARGE_EV_JOB_REQUEST, stop_req(w, t + 5000, "TerminateJob", "a0000000-0000-4000-8000-000000000007"));
+  run_world(w, T0 + 120000);
+}
+
+static void free_world(struct world *w) {
+  for (size_t i = 0; i < w->nq; i++) json_decref(w->q[i].ev);
+  free(w->q);
+  sched_free(w->core);
+  outbox_release(&w->out);
+  json_decref(w->requests);
+  json_decref(w->events);
+  json_decref(w->records);
+  json_decref(w->config);
+  json_decref(w->instances);
+}
+
+/* ---------------- rebuild ---------------- */
+
+static size_t rebuild_diffs(struct world *w, json_t *records, json_t **diffs_out, struct replay_rebuild_summary *sum) {
+  struct replay_rebuild *rb = replay_rebuild_new();
+  size_t i;
+  json_t *ev;
+  json_array_foreach(w->requests, i, ev) CHECK(replay_rebuild_request(rb, ev) == 0, "request %zu", i);
+  json_array_foreach(w->events, i, ev) CHECK(replay_rebuild_event(rb, ev) == 0, "event %zu", i);
+  json_t *diffs = json_array();
+  replay_rebuild_compare(rb, records, 0, diffs, sum);
+  replay_rebuild_free(rb);
+  size_t n = json_array_size(diffs);
+  if (diffs_out) *diffs_out = diffs;
+  else json_decref(diffs);
+  return n;
+}
+
+static int has_diff(json_t *diffs, const char *id, const char *field) {
+  size_t i;
+  json_t *d;
+  json_array_foreach(diffs, i, d) if (!strcmp(jstr(d, "jobId"), id) && !strcmp(jstr(d, "field"), field)) return 1;
+  return 0;
+}
+
+static void test_rebuild(struct world *w) {
+  TEST("rebuild: the recorded run has no difference");
+  json_t *diffs = NULL;
+  struct replay_rebuild_summary sum;
+  size_t n = rebuild_diffs(w, w->records, &diffs, &sum);
+  CHECK_INT(n, 0);
+  if (n) {
+    char *s = json_dumps(diffs, JSON_INDENT(1));
+    fprintf(stderr, "%s\n", s);
+    free(s);
+  }
+  json_decref(diffs);
+  CHECK_INT(sum.jobs_checked, json_object_size(w->records));
+  CHECK_INT(sum.unprocessed, 0);
+  CHECK(json_object_size(w->records) == 24, "jobs in the world: %zu", json_object_size(w->records));
+  /* the workload covered what it should */
+  json_t *flaky = json_object_get(json_object_get(w->records, "a0000000-0000-4000-8000-000000000004"), "detail");
+  CHECK_STR(jstr(flaky, "status"), "SUCCEEDED");
+  CHECK_INT(json_array_size(json_object_get(flaky, "attempts")), 2);
+  json_t *dep = json_object_get(json_object_get(w->records, "a0000000-0000-4000-8000-000000000006"), "detail");
+  CHECK_STR(jstr(dep, "status"), "FAILED");
+  json_t *cancelled = json_object_get(json_object_get(w->records, "a0000000-0000-4000-8000-000000000009"), "detail");
+  CHECK_STR(jstr(cancelled, "status"), "FAILED");
+  CHECK(json_is_true(json_object_get(cancelled, "isCancelled")), "cancelled");
+  json_t *term = json_object_get(json_object_get(w->records, "a0000000-0000-4000-8000-000000000007"), "detail");
+  CHECK_STR(jstr(term, "status"), "FAILED");
+  CHECK(jstr(term, "statusReason") && !strncmp(jstr(term, "statusReason"), "Terminated", 10), "terminated");
+  json_t *arr = json_object_get(json_object_get(w->records, "a0000000-0000-4000-8000-000000000002"), "detail");
+  CHECK_STR(jstr(arr, "status"), "SUCCEEDED");
+
+  TEST("rebuild: a forged record is reported");
+  json_t *forged = json_deep_copy(w->records);
+  json_t *d = json_object_get(json_object_get(forged, "a0000000-0000-4000-8000-000000000001"), "detail");
+  json_object_set_new(d, "status", json_string("FAILED"));
+  json_object_set_new(d, "stoppedAt", json_integer(T0 + 99));
+  diffs = NULL;
+  n = rebuild_diffs(w, forged, &diffs, &sum);
+  CHECK_INT(n, 2);
+  CHECK(has_diff(diffs, "a0000000-0000-4000-8000-000000000001", "status"), "status difference");
+  CHECK(has_diff(diffs, "a0000000-0000-4000-8000-000000000001", "stoppedAt"), "stoppedAt difference");
+  json_decref(diffs);
+  /* an attempt removed from a child of the array */
+  json_t *c = json_object_get(json_object_get(forged, "a0000000-0000-4000-8000-000000000002:1"), "detail");
+  json_array_clear(json_object_get(c, "attempts"));
+  /* a record missing, one for a job never submitted */
+  json_object_del(forged, "b0000000-0000-4000-8000-000000000003");
+  json_t *ghost = json_deep_copy(json_object_get(forged, "b0000000-0000-4000-8000-000000000000"));
+  json_object_set_new(json_object_get(ghost, "detail"), "jobId", json_string("c0000000-0000-4000-8000-000000000000"));
+  json_object_set_new(forged, "c0000000-0000-4000-8000-000000000000", ghost);
+  n = rebuild_diffs(w, forged, &diffs, &sum);
+  CHECK(has_diff(diffs, "a0000000-0000-4000-8000-000000000002:1", "attempts"), "attempts difference");
+  CHECK(has_diff(diffs, "b0000000-0000-4000-8000-000000000003", "job"), "missing record");
+  CHECK(has_diff(diffs, "c0000000-0000-4000-8000-000000000000", "job"), "record of a job never submitted");
+  CHECK_INT(sum.differences, n);
+  json_decref(diffs);
+  json_decref(forged);
+
+  TEST("rebuild: a submission the scheduler has not handled yet is unprocessed, not a difference");
+  struct replay_rebuild *rb = replay_rebuild_new();
+  json_t *late = submit(w, T0 + 200000, "d0000000-0000-4000-8000-000000000000", "late", NULL);
+  CHECK(replay_rebuild_request(rb, late) == 0, "request");
+  json_t *dd = json_array(), *none = json_object();
+  replay_rebuild_compare(rb, none, 0, dd, &sum);
+  CHECK_INT(sum.differences, 0);
+  CHECK_INT(sum.unprocessed, 1);
+  replay_rebuild_compare(rb, none, 1, dd, &sum);
+  CHECK_INT(sum.differences, 1);
+  json_decref(dd);
+  json_decref(none);
+  json_decref(late);
+  replay_rebuild_free(rb);
+}
+
+/* ---------------- simulate ---------------- */
+
+static const char *capacity_model; /* NULL: the provisioner core */
+
+static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
+  struct replay_sim_input in = {.capacity_model = capacity_model,
+                                .config = w->config,
+                                .requests = w->requests,
+                                .job_events = w->events,
+                                .instances = w->instances,
+                                .alt = alt,
+                                .from_ms = REPLAY_NO_TIME,
+                                .until_ms = REPLAY_NO_TIME};
+  json_t *rep = NULL;
+  char err[512] = "";
+  int rc = replay_simulate(&in, &rep, err, sizeof err);
+  if (rc_out) *rc_out = rc;
+  else CHECK(rc == 0, "replay_simulate: %s", err);
+  return rep;
+}
+
+static json_int_t get(json_t *rep, const char *side, const char *k) {
+  return json_integer_value(json_object_get(json_object_get(rep, side), k));
+}
+
+static void test_simulate(struct world *w) {
+  TEST("simulate: the recorded configuration reproduces the recorded outcome");
+  json_t *rep = simulate(w, NULL, NULL);
+  if (!rep) return;
+  replay_report_print(rep, 0, stdout);
+  json_t *ag = json_object_get(rep, "agreement");
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), json_integer_value(json_object_get(ag, "jobs")));
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
+  CHECK_INT(get(rep, "simulated", "jobs"), 17);
+  CHECK_INT(get(rep, "simulated", "succeeded"), get(rep, "recorded", "succeeded"));
+  CHECK_INT(get(rep, "simulated", "failed"), get(rep, "recorded", "failed"));
+  json_int_t rm = get(rep, "recorded", "makespanMs"), sm = get(rep, "simulated", "makespanMs");
+  CHECK(rm > 0 && sm > 0 && llabs(rm - sm) * 20 <= rm, "makespan recorded %lld simulated %lld", (long long)rm, (long long)sm);
+  CHECK_INT(get(rep, "simulated", "peakVcpusInstances"), 4);
+  CHECK_INT(get(rep, "recorded", "peakVcpusInstances"), 4);
+  CHECK_INT(get(rep, "simulated", "peakVcpusJobs"), get(rep, "recorded", "peakVcpusJobs"));
+
+  TEST("simulate: the same input gives the same report");
+  json_t *again = simulate(w, NULL, NULL);
+  char *a = json_dumps(rep, JSON_SORT_KEYS), *b = json_dumps(again, JSON_SORT_KEYS);
+  CHECK(a && b && !strcmp(a, b), "two runs differ");
+  free(a);
+  free(b);
+  json_decref(again);
+
+  TEST("simulate: doubling maxvCpus on a queue-bound workload shortens the makespan");
+  json_t *alt = json_pack("{s:{s:{s:i}}}", "computeEnvironments", "ce1", "maxvCpus", 8);
+  json_t *dbl = simulate(w, alt, NULL);
+  if (dbl) {
+    replay_report_print(dbl, 0, stdout);
+    json_int_t dm = get(dbl, "simulated", "makespanMs");
+    CHECK(dm > 0 && dm < sm, "doubled makespan %lld, recorded config %lld", (long long)dm, (long long)sm);
+    CHECK_INT(get(dbl, "simulated", "peakVcpusInstances"), 8);
+    CHECK(get(dbl, "simulated", "instancesLaunched") == 2, "launched %lld", (long long)get(dbl, "simulated", "instancesLaunched"));
+    CHECK(get(dbl, "simulated", "queueWaitP95Ms") < get(rep, "simulated", "queueWaitP95Ms"), "p95 wait shorter");
+    json_t *ag2 = json_object_get(dbl, "agreement");
+    CHECK_INT(json_integer_value(json_object_get(ag2, "sameFinalStatus")), 17);
+  }
+  json_decref(dbl);
+  json_decref(alt);
+
+  TEST("simulate: the same with replay's own fleet model instead of the provisioner core");
+  capacity_model = "replay";
+  alt = json_pack("{s:{s:{s:i}}}", "computeEnvironments", "ce1", "maxvCpus", 8);
+  json_t *own = simulate(w, alt, NULL);
+  json_t *own_rec = simulate(w, NULL, NULL);
+  if (own && own_rec) {
+    CHECK_INT(get(own_rec, "simulated", "makespanMs"), sm);
+    CHECK(get(own, "simulated", "makespanMs") < sm, "own model: doubled makespan %lld", (long long)get(own, "simulated", "makespanMs"));
+    CHECK_INT(get(own, "simulated", "peakVcpusInstances"), 8);
+  }
+  json_decref(own);
+  json_decref(own_rec);
+  json_decref(alt);
+  capacity_model = "nonsense";
+  int rc0 = 0;
+  json_t *none = simulate(w, NULL, &rc0);
+  CHECK(rc0 == 2 && !none, "an unknown capacity model is refused");
+  capacity_model = NULL;
+
+  TEST("simulate: halving maxvCpus lengthens it; queue priorities and strategies are accepted");
+  alt = json_pack("{s:{s:{s:i, s:s}}, s:{s:{s:i}}}", "computeEnvironments", "ce1", "maxvCpus", 2, "allocationStrategy",
+                  "BEST_FIT_PROGRESSIVE", "jobQueues", "q1", "priority", 50);
+  json_t *half = simulate(w, alt, NULL);
+  if (half) CHECK(get(half, "simulated", "makespanMs") > sm, "halved makespan %lld", (long long)get(half, "simulated", "makespanMs"));
+  json_decref(half);
+  json_decref(alt);
+
+  TEST("simulate: an ALT naming an unknown resource or member is refused");
+  int rc = 0;
+  alt = json_pack("{s:{s:{s:i}}}", "computeEnvironments", "nope", "maxvCpus", 8);
+  json_t *bad = simulate(w, alt, &rc);
+  CHECK_INT(rc, 2);
+  CHECK(bad == NULL, "no report");
+  json_decref(alt);
+  alt = json_pack("{s:{s:{s:i}}}", "computeEnvironments", "ce1", "maxCpus", 8);
+  bad = simulate(w, alt, &rc);
+  CHECK_INT(rc, 2);
+  json_decref(alt);
+  json_decref(rep);
+}
+
+/* ---------------- registry canonical form ---------------- */
+
+static void test_canonical(void) {
+  TEST("registry: the client's Parsing Canonical Form equals the codec's for every schema");
+  for (int t = 0; t < BARGE_EV__COUNT; t++) {
+    struct buf b;
+    buf_init(&b);
+    char err[256];
+    int rc = registry_canonical_form(codec_schema_json((enum barge_ev_type)t), &b, err, sizeof err);
+    CHECK(rc == 0, "%s: %s", codec_type_name((enum barge_ev_type)t), err);
+    CHECK(b.data && !strcmp((char *)b.data, codec_canonical_form((enum barge_ev_type)t)), "%s differs",
+          codec_type_name((enum barge_ev_type)t));
+    CHECK_INT(registry_type_of_schema(codec_schema_json((enum barge_ev_type)t)), t);
+    buf_release(&b);
+  }
+  /* whitespace, docs, defaults and key order do not matter; a changed field does */
+  const char *a = "{\"type\":\"record\",\"name\":\"R\",\"namespace\":\"n\",\"doc\":\"x\",\"fields\":[{\"name\":\"f\",\"type\":{\"type\":\"int\"},\"default\":1},{\"name\":\"g\",\"type\":[\"null\",\"R\"]}]}";
+  const char *b2 = "{ \"fields\": [ {\"type\": \"int\", \"name\": \"f\"}, {\"name\":\"g\",\"type\":[\"null\",\"n.R\"]} ], \"name\": \"n.R\", \"type\": \"record\" }";
+  struct buf x, y;
+  buf_init(&x);
+  buf_init(&y);
+  char err[256];
+  CHECK(registry_canonical_form(a, &x, err, sizeof err) == 0, "%s", err);
+  CHECK(registry_canonical_form(b2, &y, err, sizeof err) == 0, "%s", err);
+  CHECK_STR((char *)x.data, "{\"name\":\"n.R\",\"type\":\"record\",\"fields\":[{\"name\":\"f\",\"type\":\"int\"},{\"name\":\"g\",\"type\":[\"null\",\"n.R\"]}]}");
+  CHECK_STR((char *)x.data, (char *)y.data);
+  buf_release(&x);
+  buf_release(&y);
+  CHECK_INT(registry_type_of_schema("{\"type\":\"record\",\"name\":\"barge.JobRequest\",\"fields\":[]}"), -1);
+}
+
+int main(void) {
+  char err[256];
+  if (codec_init(err, sizeof err)) {
+    fprintf(stderr, "codec_init: %s\n", err);
+    return 1;
+  }
+  struct world w;
+  build_world(&w);
+  test_rebuild(&w);
+  test_simulate(&w);
+  free_world(&w);
+  test_canonical();
+  return check_summary();
+}
