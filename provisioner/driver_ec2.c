@@ -364,7 +364,7 @@ static int describe_names(struct driver *d, const char *const *ids, size_t n, ch
     const char *at = strstr(body, tag);
     char st[256] = "";
     if (at && (at = strstr(at, "<instanceState>"))) xml_get(at, "name", st, sizeof st);
-    snprintf(names[i], 24, "%s", st);
+    snprintf(names[i], 24, "%.23s", st);
   }
   buf_release(&f);
   buf_release(&resp);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "codec.h"
 #include "sched_int.h"
 
@@ -701,6 +702,7 @@ static void upsert_ce(struct sched *s, const json_t *b) {
   }
   json_decref(c->body);
   c->body = json_deep_copy(b);
+  c->ntype_fit = 0;
   const char *type = jstr(b, "type");
   c->managed = !type || strcmp(type, "UNMANAGED") != 0;
   const char *state = jstr(b, "state");
@@ -889,6 +891,20 @@ static const char *CODE_MAXRES = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOU
 static const char *CODE_JOBREQ = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT";
 static const char *CODE_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY";
 
+/* Whether an instance type the managed CE allows (catalogue, spec 4.2) holds the shape. */
+static int managed_type_fits(struct ce *c, int v, int m, int g) {
+  for (int i = 0; i < c->ntype_fit; i++)
+    if (c->type_fit[i].v == v && c->type_fit[i].m == m && c->type_fit[i].g == g) return c->type_fit[i].fits;
+  json_t *types = json_object_get(json_object_get(c->body, "computeResources"), "instanceTypes");
+  int fits = catalog_fits(NULL, types, v, m, g);
+  int slot = c->ntype_fit < 8 ? c->ntype_fit++ : (v + m + g) % 8;
+  c->type_fit[slot].v = v;
+  c->type_fit[slot].m = m;
+  c->type_fit[slot].g = g;
+  c->type_fit[slot].fits = fits;
+  return fits;
+}
+
 /* The blocking code a RUNNABLE job of this shape carries in queue q, or NULL. */
 static const char *shape_code(struct sched *s, struct queue *q, int v, int m, int g) {
   int any_valid = 0, fits_max = 0, fits_type = 0;
@@ -898,8 +914,8 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
     any_valid = 1;
     if (v <= c->maxv) fits_max = 1;
     if (c->managed) {
-      /* instance types come with the provisioner's catalogue; without one, maxvCpus rules */
-      if (v <= c->maxv) fits_type = 1;
+      /* an instance type of the catalogue that the CE allows must hold the job */
+      if (v <= c->maxv && managed_type_fits(c, v, m, g)) fits_type = 1;
     } else if (v <= c->max_v && m <= c->max_m && g <= c->max_g) {
       fits_type = 1;
     }
@@ -1345,7 +1361,8 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
   }
   uint32_t ii = strmap_get(&s->inst_by_id, id);
   struct instance *in = ii == SCHED_NONE ? NULL : s->insts[ii];
-  if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && (!in || in->state == INST_GONE))) {
+  if (!strcmp(kind, "HEARTBEAT") && in && in->state == INST_GONE) return 0; /* a late beat from a dead host */
+  if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
     uint32_t ci = sched_find_ce(s, cename);
     if (ci == SCHED_NONE) {
       snprintf(err, errlen, "instance %s registers with unknown compute environment %s", id, cename);
@@ -1890,6 +1907,7 @@ static void emit_demand(struct sched *s, struct outbox *out) {
 /* ---------------- time (ticks) ---------------- */
 
 static void on_tick(struct sched *s, struct outbox *out) {
+  s->tick_now = 1;
   /* lost instances */
   for (size_t i = 0; i < s->ninsts; i++) {
     struct instance *in = s->insts[i];
@@ -1984,7 +2002,10 @@ int sched_handle(struct sched *s, enum barge_ev_type type, const json_t *ev, str
     if (j->status == JOB_RUNNABLE && j->in_rq && !j->retried) apply_code(s, j, out);
   }
   if (s->cycle_needed) dispatch(s, out);
-  if (s->demand_dirty) emit_demand(s, out);
+  /* capacity demand goes out at most once per tick: each record repeats the CE's busy set, and
+   * the provisioner batches decisions over a window anyway */
+  if (s->demand_dirty && s->tick_now) emit_demand(s, out);
+  s->tick_now = 0;
   flush_dirty(s, out);
   return 0;
 }

@@ -44,6 +44,9 @@ struct ce {
   int free_v;              /* free vCPUs over ready, non-draining instances */
   size_t live;             /* instances not gone */
   int launch_refused;      /* the provider's last answer to a launch was a refusal */
+  /* whether an allowed instance type holds a shape (managed CEs), a small cache */
+  struct { int v, m, g, fits; } type_fit[8];
+  int ntype_fit;
   uint32_t reserved_for;   /* a queue head holding this CE (spec 3.3), this dispatch cycle */
   uint32_t *avail;         /* READY instances with a free vCPU: the only placement candidates */
   size_t navail, capavail;
@@ -220,6 +223,7 @@ struct sched {
   uint32_t *coded; /* RUNNABLE jobs carrying a blocking code */
   size_t ncoded, capcoded;
   json_t *restoring; /* job id -> JobRecord, between sched_restore_job and _done */
+  int tick_now;      /* the event being handled is a Tick: capacity demand may go out */
 };
 
 /* helpers shared by the core's files */

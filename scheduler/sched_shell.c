@@ -35,6 +35,7 @@ struct shell {
   char source[128];
   FILE *record; /* input log (--record) */
   int live;     /* past the start-up rebuild: bad config records are dead-lettered */
+  int64_t cfg_next; /* the next barge.config offset to read */
   int in_txn;
   long long batch_events;
 };
@@ -138,17 +139,29 @@ static int apply_config(struct shell *sh, const struct bus_msg *m, char *err, si
   return rc;
 }
 
-/* Reads barge.config until its end. */
+/* Reads barge.config: what is there now (until_eof = 0), or everything up to the partition's
+ * current end (until_eof = 1). An end-of-partition marker can be older than the newest records,
+ * so "the end" is the high watermark read now: the drain stops once it has consumed up to it. */
 static int drain_config(struct shell *sh, int until_eof, char *err, size_t errlen) {
+  int64_t lo = 0, hi = 0;
+  if (until_eof && bus_watermarks(sh->cfg_c, TOPIC_CONFIG, 0, &lo, &hi)) hi = -1;
+  int64_t deadline = mono_ms() + 30000;
   for (;;) {
+    if (until_eof && hi >= 0 && sh->cfg_next >= hi) return 0;
     struct bus_msg m;
     int r = bus_poll(sh->cfg_c, until_eof ? 200 : 0, &m, err, errlen);
     if (r < 0) return -1;
-    if (r == 2) return 0; /* caught up */
-    if (r == 0) {
-      if (!until_eof) return 0;
+    if (r == 2) {
+      if (m.offset > sh->cfg_next) sh->cfg_next = m.offset;
+      if (!until_eof || hi < 0 || m.offset >= hi) return 0; /* caught up */
       continue;
     }
+    if (r == 0) {
+      if (!until_eof) return 0;
+      if (mono_ms() > deadline) return 0; /* compacted away or unreachable: go on */
+      continue;
+    }
+    sh->cfg_next = m.offset + 1;
     if (ensure_txn(sh, err, errlen)) {
       bus_msg_release(&m);
       return -1;

@@ -135,9 +135,24 @@ static void test_topics(void) {
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
   CHECK(rk != NULL, "%s", errstr);
   if (!rk) return;
-  /* partition counts from metadata */
+  /* partition counts from metadata (new topics reach every broker's metadata cache a moment
+   * after CreateTopics returns: wait until all of them are listed) */
   const struct rd_kafka_metadata *md = NULL;
-  CHECK(rd_kafka_metadata(rk, 1, NULL, &md, 15000) == RD_KAFKA_RESP_ERR_NO_ERROR, "metadata");
+  for (int tries = 0; tries < 60; tries++) {
+    if (md) rd_kafka_metadata_destroy(md);
+    md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    int listed = 0;
+    for (int t = 0; t < TOPIC__COUNT; t++) {
+      char name[256];
+      bus_topic_name(&bc, (enum bus_topic)t, name, sizeof name);
+      for (int i = 0; i < md->topic_cnt; i++)
+        if (!strcmp(md->topics[i].topic, name) && !md->topics[i].err) listed++;
+    }
+    if (listed == TOPIC__COUNT) break;
+    usleep(250000);
+  }
+  CHECK(md != NULL, "metadata");
   for (int t = 0; t < TOPIC__COUNT && md; t++) {
     char name[256];
     bus_topic_name(&bc, (enum bus_topic)t, name, sizeof name);

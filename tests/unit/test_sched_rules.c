@@ -480,6 +480,29 @@ static void test_backfill_head_reservation(void) {
   h_release(&h);
 }
 
+static void test_managed_instance_types_catalogue(void) {
+  TEST("managed CE: a job no allowed instance type holds gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (catalogue)");
+  struct h h;
+  h_init(&h);
+  json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:[s]}}", "computeEnvironmentName", "small",
+                        "computeEnvironmentArn", ARN "compute-environment/small", "type", "MANAGED", "state", "ENABLED",
+                        "status", "VALID", "computeResources", "type", "EC2", "minvCpus", 0, "maxvCpus", 256,
+                        "instanceTypes", "c5.large");
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "ComputeEnvironment", b));
+  h_queue(&h, "q", 1, NULL, "small", NULL);
+  h_jd(&h, "eight", 1, 8, 1024, NULL);
+  h_jd(&h, "two", 1, 2, 1024, NULL);
+  h_jd(&h, "fullmem", 1, 2, 4096, NULL); /* c5.large has 4 GiB, less the agent's 32 MiB reserve */
+  h_submit(&h, "a", "q", "eight", NULL);
+  h_submit(&h, "b", "q", "two", NULL);
+  h_submit(&h, "c", "q", "fullmem", NULL);
+  char r[256];
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  CHECK_STR(h_reason(&h, "b", r, sizeof r), "");
+  CHECK_STR(h_reason(&h, "c", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  h_release(&h);
+}
+
 static void test_insufficient_capacity_code(void) {
   TEST("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY while the provider refuses launches in every candidate CE");
   struct h h;
@@ -519,5 +542,6 @@ int main(void) {
   test_drain_handshake();
   test_backfill_head_reservation();
   test_insufficient_capacity_code();
+  test_managed_instance_types_catalogue();
   return check_summary();
 }
