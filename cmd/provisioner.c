@@ -198,7 +198,9 @@ int cmd_instances(int argc, char **argv) {
     json_array_append_new(arr, o);
   }
   if (!strcmp(output, "json")) {
-    char *s = json_dumps(json_pack("{s:o}", "instances", arr), JSON_INDENT(2));
+    json_t *doc = json_pack("{s:o}", "instances", arr);
+    char *s = json_dumps(doc, JSON_INDENT(2));
+    json_decref(doc);
     printf("%s\n", s);
     free(s);
   } else {
