@@ -33,6 +33,7 @@ struct watch {
   json_t *pending; /* JobStateChange events waiting for their record, in order */
   json_t *blocked; /* job id -> the blocking code last reported */
   long long emitted;
+  long long count; /* stop after this many (0 = never) */
 };
 
 static int matches(const struct watch *w, const char *id, const char *parent, const char *queue_arn,
@@ -66,7 +67,7 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
 
 /* Prints the pending transitions whose record has arrived (or that waited too long). */
 static void flush_pending(struct watch *w, int force) {
-  while (json_array_size(w->pending)) {
+  while (json_array_size(w->pending) && (w->count <= 0 || w->emitted < w->count)) {
     json_t *ev = json_array_get(w->pending, 0);
     const char *id = json_string_value(json_object_get(ev, "jobId"));
     json_t *rec = json_object_get(w->records, id);
@@ -124,7 +125,7 @@ int cmd_watch(int argc, char **argv) {
   signal(SIGTERM, on_signal);
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct watch w = {.queue = queue, .job = job, .records = json_object(), .pending = json_array(),
-                    .blocked = json_object()};
+                    .blocked = json_object(), .count = count};
   while (!stop_flag && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
@@ -150,7 +151,8 @@ int cmd_watch(int argc, char **argv) {
           const char *prev = json_string_value(json_object_get(w.blocked, id));
           if (st && !strcmp(st, "RUNNABLE") && blocked_code(reason) && (!prev || strcmp(prev, reason))) {
             json_object_set_new(w.blocked, id, json_string(reason));
-            if (matches(&w, id, json_string_value(json_object_get(ev, "parentJobId")),
+            if ((count <= 0 || w.emitted < count) &&
+                matches(&w, id, json_string_value(json_object_get(ev, "parentJobId")),
                         json_string_value(json_object_get(d, "jobQueue")), NULL))
               print_event(&w, "Batch Job Queue Blocked", json_deep_copy(d), 1);
           } else if (!blocked_code(reason)) {

@@ -160,10 +160,11 @@ def main():
         env.run("update-job-queue", "--job-queue", "q1", "--state", "ENABLED")
 
         log("-- barge watch: Batch Job State Change events")
-        w = env.run("watch", "--from-beginning", "--job", f, "--count", "6", timeout=60).stdout.splitlines()
+        w = env.run("watch", "--from-beginning", "--job", f, "--count", "7", timeout=60).stdout.splitlines()
         evs = [json.loads(x) for x in w]
         seq = [e["detail"]["status"] for e in evs]
-        ok(seq == ["RUNNABLE", "STARTING", "RUNNING", "RUNNABLE", "STARTING", "RUNNING"], "the states of the retried job, in order", seq)
+        ok(seq == ["RUNNABLE", "STARTING", "RUNNING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"],
+           "the states of the retried job, in order, and --count exactly", seq)
         ok(all(e["detail-type"] == "Batch Job State Change" and e["source"] == "aws.batch"
                and e["resources"] == [e["detail"]["jobArn"]] for e in evs), "the EventBridge envelope")
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, KeyError, json.JSONDecodeError) as e:
