@@ -3,7 +3,6 @@
  * AWS response shapes. */
 #include "query.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,17 +10,9 @@
 #include "capacity_view.h"
 #include "views.h"
 
-#define CLIENT 400
-#define SERVER 500
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) BARGE_PRINTF(4, 5);
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return code;
-}
+#define CLIENT API_CLIENT_ERROR
+#define SERVER API_SERVER_ERROR
+#define fail api_error
 
 static const char *jstr(const json_t *o, const char *k) {
   return json_string_value(json_object_get(o, k));
@@ -134,21 +125,13 @@ static json_t *select_config(json_t *table, const char *name_key, const json_t *
   return out;
 }
 
-static int load_config(const struct bus_conf *bc, struct config_view *cv, char *err, size_t errlen) {
-  char e[512];
-  if (config_view_load(bc, cv, e, sizeof e)) {
-    config_view_release(cv);
-    return fail(err, errlen, SERVER, "reading configuration: %s", e);
-  }
-  return 0;
-}
 
 static int describe_config(const struct bus_conf *bc, const char *api, const json_t *req,
                            json_t **resp, char *err, size_t errlen) {
   struct config_view cv;
   int rc, page;
   if ((rc = max_results(req, 100, 100, err, errlen, &page))) return rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *all = NULL;
   const char *member = NULL;
   if (!strcmp(api, "DescribeComputeEnvironments")) {
@@ -308,7 +291,7 @@ static int list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp
   const char *qarn = NULL;
   char qbuf[512] = "";
   if (queue) {
-    if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+    if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
     json_t *q = config_find(cv.queues, "jobQueueName", queue);
     if (q) snprintf(qbuf, sizeof qbuf, "%s", jstr(q, "jobQueueArn"));
     config_view_release(&cv);
@@ -385,7 +368,7 @@ static int queue_snapshot(const struct bus_conf *bc, const json_t *req, json_t *
   if (!queue) return fail(err, errlen, CLIENT, "jobQueue is required");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *q = config_find(cv.queues, "jobQueueName", queue);
   char qarn[512] = "";
   if (q) snprintf(qarn, sizeof qarn, "%s", jstr(q, "jobQueueArn"));

@@ -1,6 +1,7 @@
 /* views.c: see views.h. */
 #include "views.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,6 +93,24 @@ json_t *config_find_jd(const struct config_view *cv, const char *ref) {
     }
   }
   return best;
+}
+
+int api_error(char *err, size_t errlen, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+int config_view_load_api(const struct bus_conf *bc, struct config_view *cv, char *err,
+                         size_t errlen) {
+  char e[512];
+  if (config_view_load(bc, cv, e, sizeof e)) {
+    config_view_release(cv);
+    return api_error(err, errlen, API_SERVER_ERROR, "reading configuration: %s", e);
+  }
+  return 0;
 }
 
 static void jobs_cb(void *ctx, const struct bus_msg *m) {

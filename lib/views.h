@@ -26,6 +26,15 @@ json_t *config_find(json_t *table, const char *name_key, const char *ref);
 /* A job definition by name (the highest ACTIVE revision), name:revision or ARN. */
 json_t *config_find_jd(const struct config_view *cv, const char *ref);
 
+/* Error classes of the AWS Batch operations (spec section 10): ClientException and
+ * ServerException, as HTTP statuses. api_error formats the message into err and returns code. */
+#define API_CLIENT_ERROR 400
+#define API_SERVER_ERROR 500
+int api_error(char *err, size_t errlen, int code, const char *fmt, ...) BARGE_PRINTF(4, 5);
+/* config_view_load for an operation: 0, or API_SERVER_ERROR with the reason (cv released). */
+int config_view_load_api(const struct bus_conf *bc, struct config_view *cv, char *err,
+                         size_t errlen) BARGE_WUR;
+
 /* job id -> JobRecord (new reference in *out). */
 int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) BARGE_WUR;
 

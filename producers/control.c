@@ -6,23 +6,14 @@
 #include "control.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "views.h"
 
-#define CLIENT 400
-#define SERVER 500
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) BARGE_PRINTF(4, 5);
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return code;
-}
+#define CLIENT API_CLIENT_ERROR
+#define SERVER API_SERVER_ERROR
+#define fail api_error
 
 static const char *jstr(const json_t *o, const char *k) {
   return json_string_value(json_object_get(o, k));
@@ -75,14 +66,30 @@ static json_t *config_event(const char *kind, json_t *body /* @owned */) {
   return json_pack("{s:o, s:{s:o}}", "header", bus_header("api", "", now_ms()), "body", kind, body);
 }
 
-static int load_config(const struct bus_conf *bc, struct config_view *cv, char *err, size_t errlen) {
-  char e[512];
-  if (config_view_load(bc, cv, e, sizeof e)) {
-    config_view_release(cv);
-    return fail(err, errlen, SERVER, "reading configuration: %s", e);
-  }
-  return 0;
+/* The request's tags, or an empty map. */
+static json_t *tags_of(const json_t *req) {
+  json_t *t = json_object_get(req, "tags");
+  return json_is_object(t) ? json_deep_copy(t) : json_object();
 }
+
+/* Writes a config record of `kind` (body @owned) keyed by the body's ARN and waits for its
+ * delivery; on success answers with the body's name and ARN members (or {} when name_key is
+ * NULL), as the AWS Create/Update operations do. */
+static int put_config(const struct bus_conf *bc, const char *kind, json_t *body, const char *name_key,
+                      const char *arn_key, json_t **resp, char *err, size_t errlen) {
+  char arn[512];
+  snprintf(arn, sizeof arn, "%s", jstr(body, arn_key));
+  json_t *answer = name_key ? json_pack("{s:O, s:O}", name_key, json_object_get(body, name_key), arn_key,
+                                        json_object_get(body, arn_key))
+                            : json_object();
+  json_t *ev = config_event(kind, body);
+  int rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
+  json_decref(ev);
+  if (rc) json_decref(answer);
+  else *resp = answer;
+  return rc;
+}
+
 
 /* Copies the listed members of src into dst when present. */
 static void copy_members(json_t *dst, const json_t *src, const char *const *members) {
@@ -203,7 +210,7 @@ static int create_ce(const struct bus_conf *bc, const json_t *req, json_t **resp
     return rc;
   }
   struct config_view cv;
-  if ((rc = load_config(bc, &cv, err, errlen))) {
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) {
     json_decref(crb);
     return rc;
   }
@@ -226,13 +233,9 @@ static int create_ce(const struct bus_conf *bc, const json_t *req, json_t **resp
   static const char *const copy[] = {"serviceRole", "unmanagedvCpus", NULL};
   copy_members(b, req, copy);
   if (crb) json_object_set_new(b, "computeResources", crb);
-  json_object_set_new(b, "tags", json_is_object(json_object_get(req, "tags")) ? json_deep_copy(json_object_get(req, "tags")) : json_object());
+  json_object_set_new(b, "tags", tags_of(req));
   json_object_set_new(b, "createdAt", json_integer(now_ms()));
-  json_t *ev = config_event("ComputeEnvironment", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_pack("{s:s, s:s}", "computeEnvironmentName", name, "computeEnvironmentArn", arn);
-  return rc;
+  return put_config(bc, "ComputeEnvironment", b, "computeEnvironmentName", "computeEnvironmentArn", resp, err, errlen);
 }
 
 static int update_ce(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
@@ -241,7 +244,7 @@ static int update_ce(const struct bus_conf *bc, const json_t *req, json_t **resp
   if (!ref) return fail(err, errlen, CLIENT, "computeEnvironment is required");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *cur = config_find(cv.ces, "computeEnvironmentName", ref);
   if (!cur) {
     config_view_release(&cv);
@@ -298,14 +301,7 @@ static int update_ce(const struct bus_conf *bc, const json_t *req, json_t **resp
   }
   if (jstr(req, "serviceRole")) json_object_set(b, "serviceRole", json_object_get(req, "serviceRole"));
   if (json_is_integer(json_object_get(req, "unmanagedvCpus"))) json_object_set(b, "unmanagedvCpus", json_object_get(req, "unmanagedvCpus"));
-  char name[256], arn[512];
-  snprintf(name, sizeof name, "%s", jstr(b, "computeEnvironmentName"));
-  snprintf(arn, sizeof arn, "%s", jstr(b, "computeEnvironmentArn"));
-  json_t *ev = config_event("ComputeEnvironment", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_pack("{s:s, s:s}", "computeEnvironmentName", name, "computeEnvironmentArn", arn);
-  return rc;
+  return put_config(bc, "ComputeEnvironment", b, "computeEnvironmentName", "computeEnvironmentArn", resp, err, errlen);
 }
 
 static int delete_resource(const struct bus_conf *bc, const char *arn, char *err, size_t errlen) {
@@ -318,7 +314,7 @@ static int delete_ce(const struct bus_conf *bc, const json_t *req, json_t **resp
   if (!ref) return fail(err, errlen, CLIENT, "computeEnvironment is required");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *ce = config_find(cv.ces, "computeEnvironmentName", ref);
   char arn[512] = "";
   if (!ce) rc = fail(err, errlen, CLIENT, "compute environment %s does not exist", ref);
@@ -421,7 +417,7 @@ static int create_queue(const struct bus_conf *bc, const json_t *req, json_t **r
     return fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   char suffix[256], arn[512];
   snprintf(suffix, sizeof suffix, "job-queue/%s", name);
   barge_arn(suffix, arn, sizeof arn);
@@ -439,13 +435,9 @@ static int create_queue(const struct bus_conf *bc, const json_t *req, json_t **r
   json_object_set_new(b, "status", json_string("VALID"));
   json_object_set_new(b, "statusReason", json_string("JobQueue Healthy"));
   json_object_set(b, "priority", json_object_get(req, "priority"));
-  json_object_set_new(b, "tags", json_is_object(json_object_get(req, "tags")) ? json_deep_copy(json_object_get(req, "tags")) : json_object());
+  json_object_set_new(b, "tags", tags_of(req));
   json_object_set_new(b, "createdAt", json_integer(now_ms()));
-  json_t *ev = config_event("JobQueue", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_pack("{s:s, s:s}", "jobQueueName", name, "jobQueueArn", arn);
-  return rc;
+  return put_config(bc, "JobQueue", b, "jobQueueName", "jobQueueArn", resp, err, errlen);
 }
 
 static int update_queue(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
@@ -454,7 +446,7 @@ static int update_queue(const struct bus_conf *bc, const json_t *req, json_t **r
   if (!ref) return fail(err, errlen, CLIENT, "jobQueue is required");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *cur = config_find(cv.queues, "jobQueueName", ref);
   if (!cur) {
     config_view_release(&cv);
@@ -474,14 +466,7 @@ static int update_queue(const struct bus_conf *bc, const json_t *req, json_t **r
   }
   if (state) json_object_set_new(b, "state", json_string(state));
   if (json_object_get(req, "priority")) json_object_set(b, "priority", json_object_get(req, "priority"));
-  char name[256], arn[512];
-  snprintf(name, sizeof name, "%s", jstr(b, "jobQueueName"));
-  snprintf(arn, sizeof arn, "%s", jstr(b, "jobQueueArn"));
-  json_t *ev = config_event("JobQueue", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_pack("{s:s, s:s}", "jobQueueName", name, "jobQueueArn", arn);
-  return rc;
+  return put_config(bc, "JobQueue", b, "jobQueueName", "jobQueueArn", resp, err, errlen);
 }
 
 static int delete_queue(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
@@ -490,7 +475,7 @@ static int delete_queue(const struct bus_conf *bc, const json_t *req, json_t **r
   if (!ref) return fail(err, errlen, CLIENT, "jobQueue is required");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *q = config_find(cv.queues, "jobQueueName", ref);
   char arn[512] = "";
   if (!q) rc = fail(err, errlen, CLIENT, "job queue %s does not exist", ref);
@@ -619,7 +604,7 @@ static int register_jd(const struct bus_conf *bc, const json_t *req, json_t **re
   json_array_foreach(pc, i, x) if (!json_is_string(x) || strcmp(json_string_value(x), "EC2"))
     return fail(err, errlen, CLIENT, "platformCapabilities: only EC2 is supported (Fargate is out of scope)");
   struct config_view cv;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   int rev = 0;
   const char *k;
   json_object_foreach(cv.jds, k, x) {
@@ -653,12 +638,10 @@ static int register_jd(const struct bus_conf *bc, const json_t *req, json_t **re
   static const char *const copy[] = {"schedulingPriority", "propagateTags", NULL};
   copy_members(b, req, copy);
   json_object_set_new(b, "platformCapabilities", json_pack("[s]", "EC2"));
-  json_object_set_new(b, "tags", json_is_object(json_object_get(req, "tags")) ? json_deep_copy(json_object_get(req, "tags")) : json_object());
+  json_object_set_new(b, "tags", tags_of(req));
   json_object_set_new(b, "createdAt", json_integer(now_ms()));
-  json_t *ev = config_event("JobDefinition", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_pack("{s:s, s:s, s:i}", "jobDefinitionName", name, "jobDefinitionArn", arn, "revision", rev);
+  rc = put_config(bc, "JobDefinition", b, "jobDefinitionName", "jobDefinitionArn", resp, err, errlen);
+  if (!rc) json_object_set_new(*resp, "revision", json_integer(rev));
   return rc;
 }
 
@@ -668,19 +651,13 @@ static int deregister_jd(const struct bus_conf *bc, const json_t *req, json_t **
   if (!ref) return fail(err, errlen, CLIENT, "jobDefinition is required (name:revision or ARN)");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *jd = strchr(ref, ':') ? config_find_jd(&cv, ref) : NULL;
   json_t *b = jd ? json_deep_copy(jd) : NULL;
   config_view_release(&cv);
   if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist (give name:revision or ARN)", ref);
   json_object_set_new(b, "status", json_string("INACTIVE"));
-  char arn[512];
-  snprintf(arn, sizeof arn, "%s", jstr(b, "jobDefinitionArn"));
-  json_t *ev = config_event("JobDefinition", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_object();
-  return rc;
+  return put_config(bc, "JobDefinition", b, NULL, "jobDefinitionArn", resp, err, errlen);
 }
 
 /* ---------------- scheduling policies ---------------- */
@@ -737,7 +714,7 @@ static int create_policy(const struct bus_conf *bc, const json_t *req, json_t **
   int rc;
   if ((rc = check_fairshare(json_object_get(req, "fairsharePolicy"), err, errlen))) return rc;
   struct config_view cv;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   char suffix[256], arn[512];
   snprintf(suffix, sizeof suffix, "scheduling-policy/%s", name);
   barge_arn(suffix, arn, sizeof arn);
@@ -745,14 +722,10 @@ static int create_policy(const struct bus_conf *bc, const json_t *req, json_t **
   config_view_release(&cv);
   if (exists) return fail(err, errlen, CLIENT, "scheduling policy %s already exists", name);
   json_t *b = json_pack("{s:s, s:s, s:o, s:I}", "name", name, "arn", arn, "tags",
-                        json_is_object(json_object_get(req, "tags")) ? json_deep_copy(json_object_get(req, "tags")) : json_object(),
+                        tags_of(req),
                         "createdAt", (json_int_t)now_ms());
   json_object_set_new(b, "fairsharePolicy", fairshare_body(json_object_get(req, "fairsharePolicy")));
-  json_t *ev = config_event("SchedulingPolicy", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_pack("{s:s, s:s}", "name", name, "arn", arn);
-  return rc;
+  return put_config(bc, "SchedulingPolicy", b, "name", "arn", resp, err, errlen);
 }
 
 static int update_policy(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
@@ -762,18 +735,14 @@ static int update_policy(const struct bus_conf *bc, const json_t *req, json_t **
   int rc;
   if ((rc = check_fairshare(json_object_get(req, "fairsharePolicy"), err, errlen))) return rc;
   struct config_view cv;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *cur = json_object_get(cv.policies, arn);
   json_t *b = cur ? json_deep_copy(cur) : NULL;
   config_view_release(&cv);
   if (!b) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", arn);
   if (json_object_get(req, "fairsharePolicy"))
     json_object_set_new(b, "fairsharePolicy", fairshare_body(json_object_get(req, "fairsharePolicy")));
-  json_t *ev = config_event("SchedulingPolicy", b);
-  rc = publish(bc, TOPIC_CONFIG, arn, ev, err, errlen);
-  json_decref(ev);
-  if (!rc) *resp = json_object();
-  return rc;
+  return put_config(bc, "SchedulingPolicy", b, NULL, "arn", resp, err, errlen);
 }
 
 static int delete_policy(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
@@ -782,7 +751,7 @@ static int delete_policy(const struct bus_conf *bc, const json_t *req, json_t **
   if (!arn) return fail(err, errlen, CLIENT, "arn is required");
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   if (!json_object_get(cv.policies, arn)) rc = fail(err, errlen, CLIENT, "scheduling policy %s does not exist", arn);
   const char *k;
   json_t *q;
@@ -916,7 +885,7 @@ static int submit_job(const struct bus_conf *bc, const json_t *req, json_t **res
                       size_t errlen) {
   struct config_view cv;
   int rc;
-  if ((rc = load_config(bc, &cv, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *body = NULL;
   rc = control_prepare_submit(&cv, req, &body, err, errlen);
   config_view_release(&cv);
