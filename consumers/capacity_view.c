@@ -44,3 +44,52 @@ void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
   }
   json_decref(desired);
 }
+
+static void instances_cb(void *ctx, const struct bus_msg *m) {
+  json_t *latest = ctx;
+  char key[256];
+  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (!m->value) {
+    json_object_del(latest, key);
+    return;
+  }
+  if (bus_decode(m, &t, &ev, why, sizeof why)) return;
+  json_object_set_new(latest, key, ev);
+}
+
+void capacity_view_instances(const struct bus_conf *bc, json_t *ces) {
+  char err[512];
+  json_t *latest = json_object();
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, sizeof err);
+  if (!c || bus_read_table(c, TOPIC_INSTANCES, instances_cb, latest, err, sizeof err)) {
+    log_warn("instances from barge.instances: %s", err);
+    bus_consumer_free(c);
+    json_decref(latest);
+    return;
+  }
+  bus_consumer_free(c);
+  size_t i;
+  json_t *ce;
+  json_array_foreach(ces, i, ce) {
+    const char *name = json_string_value(json_object_get(ce, "computeEnvironmentName"));
+    json_t *list = json_array();
+    const char *id;
+    json_t *ev;
+    json_object_foreach(latest, id, ev) {
+      const char *kind = json_string_value(json_object_get(ev, "kind"));
+      const char *cen = json_string_value(json_object_get(ev, "computeEnvironment"));
+      if (!name || !cen || strcmp(name, cen) || !kind) continue;
+      if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCH_FAILED")) continue;
+      json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "instanceId", id,
+                                            "instanceType", json_string_value(json_object_get(ev, "instanceType")) ? json_string_value(json_object_get(ev, "instanceType")) : "",
+                                            "state", kind, "vcpus", json_integer_value(json_object_get(ev, "vcpus")),
+                                            "memoryMib", json_integer_value(json_object_get(ev, "memoryMib")),
+                                            "gpus", json_integer_value(json_object_get(ev, "gpus"))));
+    }
+    json_object_set_new(ce, "instances", list);
+  }
+  json_decref(latest);
+}

@@ -12,4 +12,8 @@ int capacity_view_load(const struct bus_conf *bc, json_t **out, char *err, size_
 /* Sets computeResources.desiredvCpus of each item of ces (DescribeComputeEnvironments items)
  * that the provisioner has decided on. On a read failure the stored values stay (logged). */
 void capacity_view_annotate(const struct bus_conf *bc, json_t *ces);
+
+/* Adds to each item a Barge member `instances`: the CE's live instances (id, type, last state,
+ * capacity) from barge.instances. AWS has no such member; clients ignore unknown members. */
+void capacity_view_instances(const struct bus_conf *bc, json_t *ces);
 #endif

@@ -137,6 +137,7 @@ static int describe_config(const struct bus_conf *bc, const char *api, const jso
   if (!strcmp(api, "DescribeComputeEnvironments")) {
     all = select_config(cv.ces, "computeEnvironmentName", json_object_get(req, "computeEnvironments"), ce_view);
     capacity_view_annotate(bc, all); /* desiredvCpus as the provisioner last decided */
+    capacity_view_instances(bc, all);
     member = "computeEnvironments";
   } else if (!strcmp(api, "DescribeJobQueues")) {
     all = select_config(cv.queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view);

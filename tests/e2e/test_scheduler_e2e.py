@@ -44,6 +44,15 @@ def main():
         env.run("update-compute-environment", "--compute-environment", "local", "--state", "ENABLED")
         ces = env.json("describe-compute-environments", "--compute-environments", "local")["computeEnvironments"]
         ok(len(ces) == 1 and ces[0]["state"] == "ENABLED" and ces[0]["type"] == "UNMANAGED", "describe-compute-environments", ces)
+        want = ["i-00000000000000001", "i-00000000000000002"]
+
+        def listed():
+            c = env.json("describe-compute-environments", "--compute-environments", "local")["computeEnvironments"]
+            return sorted(i["instanceId"] for i in c[0].get("instances", [])) == want
+        try:  # the agents register a moment after they start
+            ok(wait_for(listed, 30, "the agents in describe-compute-environments"), "describe-compute-environments lists the CE's instances")
+        except TimeoutError as e:
+            ok(False, "describe-compute-environments lists the CE's instances", str(e))
 
         log("-- arrays: 10 children N_TO_N-dependent on another array of 10, through real agents")
         a = env.submit("first", "q1", "echo", "--array-properties", "size=10")
