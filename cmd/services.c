@@ -28,21 +28,9 @@ int cmd_init(int argc, char **argv) {
   };
   int r = opts_parse("init", "[--brokers HOST:PORT]", argc, argv, opts, 2, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge init: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge init: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-init"};
-  if (bus_ensure_topics(&bc, err, sizeof err)) {
-    fprintf(stderr, "barge init: %s\n", err);
-    return 1;
-  }
+  struct service sv;
+  if ((r = service_connect("init", brokers_flag, prefix_flag, NULL, "barge-init", 1, &sv))) return r;
+  struct bus_conf bc = sv.bc;
   for (int t = 0; t < TOPIC__COUNT; t++) {
     char name[256];
     bus_topic_name(&bc, (enum bus_topic)t, name, sizeof name);

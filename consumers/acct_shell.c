@@ -237,21 +237,11 @@ int acct_service_main(int argc, char **argv) {
   }
   if (!txn_id) txn_id = group;
   log_set_role("accounting");
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge accounting: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge accounting: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-accounting"};
-  if (bus_ensure_topics(&bc, err, sizeof err)) {
-    log_error("%s", err);
-    return 1;
-  }
+  struct service sv;
+  if ((r = service_connect("accounting", brokers_flag, prefix_flag, props, "barge-accounting", 1, &sv))) return r;
+  const char *brokers = sv.brokers, *prefix = sv.prefix;
+  struct bus_conf bc = sv.bc;
+  char err[1024];
   struct svc s;
   memset(&s, 0, sizeof s);
   char host[64] = "localhost";

@@ -398,16 +398,11 @@ int prov_service_main(int argc, char **argv) {
     return 2;
   }
   log_set_role("provisioner");
-  char brokers[1024], prefix[128], err[1024], home[3072], logs[4200];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge provisioner: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge provisioner: %s\n", err);
-    return 1;
-  }
+  struct service sv;
+  if ((r = service_connect("provisioner", brokers_flag, prefix_flag, props, "barge-provisioner", 1, &sv))) return r;
+  const char *brokers = sv.brokers, *prefix = sv.prefix;
+  struct bus_conf bc = sv.bc;
+  char err[1024], home[3072], logs[4200];
   struct catalog *own_cat = NULL;
   if (catalog_path && catalog_load_file(catalog_path, &own_cat, err, sizeof err)) {
     fprintf(stderr, "barge provisioner: %s\n", err);
@@ -420,12 +415,6 @@ int prov_service_main(int argc, char **argv) {
     log_dir = logs;
   }
   if (mkdir_p(log_dir)) log_warn("cannot create %s", log_dir);
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-provisioner"};
-  if (bus_ensure_topics(&bc, err, sizeof err)) {
-    log_error("%s", err);
-    catalog_free(own_cat);
-    return 1;
-  }
   struct shell sh;
   memset(&sh, 0, sizeof sh);
   prov_outbox_init(&sh.out);

@@ -226,27 +226,17 @@ int sched_service_main(int argc, char **argv) {
   int r = opts_parse("scheduler", "[options]", argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
   log_set_role("scheduler");
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge scheduler: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
+  struct service sv;
+  if ((r = service_connect("scheduler", brokers_flag, prefix_flag, props, "barge-scheduler", 1, &sv))) return r;
+  const char *brokers = sv.brokers, *prefix = sv.prefix;
+  struct bus_conf bc = sv.bc;
+  char err[1024];
   char txn_buf[256];
   if (!txn_id) {
     /* stacks sharing a broker under different prefixes must not fence each other */
     if (!strcmp(prefix, "barge.")) snprintf(txn_buf, sizeof txn_buf, "barge-scheduler");
     else snprintf(txn_buf, sizeof txn_buf, "barge-scheduler-%s", prefix);
     txn_id = txn_buf;
-  }
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge scheduler: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-scheduler"};
-  if (bus_ensure_topics(&bc, err, sizeof err)) {
-    log_error("%s", err);
-    return 1;
   }
   struct shell sh;
   memset(&sh, 0, sizeof sh);
