@@ -5,7 +5,16 @@
  * scheduler built, and reports facts (ExecutionReport: STARTED, EXITED with code,
  * FAILED_TO_START, TIMED_OUT, KILLED). It commits a placement's offset only once the attempt
  * has been started, so a crashed agent re-reads it (at-least-once, as AWS Batch); a
- * (job, attempt) it has already accepted is never started twice. */
+ * (job, attempt) it has already accepted is never started twice.
+ *
+ * Incarnations: every start of an agent takes a new, larger incarnation number (its start
+ * time in ms, above the last one it recorded), carried in its InstanceEvents and
+ * ExecutionReports. The scheduler settles attempts placed on an earlier incarnation of the same
+ * instance as lost; the agent ignores placements addressed to another incarnation, and on start
+ * kills the process groups its earlier incarnation left running (recorded in a state folder
+ * beside the logs). See docs/architecture.md, "Agent incarnations". */
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +39,8 @@ struct agent {
   struct runner *runner;
   char source[128];
   json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
+  int64_t incarnation;
+  char state_dir[4096]; /* <log_dir>/.agents/<instance id>: incarnation, live process groups */
   int failed;
   char err[512];
 };
@@ -42,13 +53,91 @@ static int send_instance(struct agent *a, const char *kind, const char *reason) 
                          (json_int_t)a->mem_mib, "gpus", (json_int_t)a->gpus, "driver",
                          a->driver, "at", (json_int_t)now_ms());
   if (reason) json_object_set_new(ev, "reason", json_string(reason));
+  json_object_set_new(ev, "incarnation", json_integer(a->incarnation));
   int rc = bus_produce(a->prod, TOPIC_INSTANCES, a->instance_id, ev, a->err, sizeof a->err);
   json_decref(ev);
   return rc;
 }
 
+/* The start time of process pid in clock ticks since boot (/proc/PID/stat field 22), or -1. */
+static long long proc_start_time(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  char *txt = read_file(path, NULL);
+  if (!txt) return -1;
+  long long st = -1;
+  char *p = strrchr(txt, ')'); /* the command name may hold spaces */
+  if (p) {
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+      if (*p == ' ') field++;
+    if (field == 22) st = strtoll(p, NULL, 10);
+  }
+  free(txt);
+  return st;
+}
+
+/* Records (or forgets) a live attempt's process group, so that the next incarnation of this
+ * agent can stop what this one leaves behind if it dies. */
+static void track_group(struct agent *a, pid_t pid, int alive) {
+  char path[4400];
+  snprintf(path, sizeof path, "%s/pg-%d", a->state_dir, (int)pid);
+  if (!alive) {
+    unlink(path);
+    return;
+  }
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%lld\n", proc_start_time(pid));
+  if (write_file_atomic(path, buf, (size_t)n)) log_warn("cannot record process group %d in %s", (int)pid, path);
+}
+
+/* Takes this start's incarnation (larger than any before it here) and SIGKILLs the process
+ * groups an earlier incarnation recorded and left running. */
+static int begin_incarnation(struct agent *a, const char *log_dir, char *err, size_t errlen) {
+  snprintf(a->state_dir, sizeof a->state_dir, "%s/.agents/%s", log_dir, a->instance_id);
+  if (mkdir_p(a->state_dir)) {
+    snprintf(err, errlen, "cannot create the agent state folder %.900s: %s", a->state_dir, strerror(errno));
+    return -1;
+  }
+  char path[4400];
+  snprintf(path, sizeof path, "%s/incarnation", a->state_dir);
+  char *last = read_file(path, NULL);
+  int64_t prev = last ? strtoll(last, NULL, 10) : 0;
+  free(last);
+  a->incarnation = now_ms();
+  if (a->incarnation <= prev) a->incarnation = prev + 1;
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%lld\n", (long long)a->incarnation);
+  if (write_file_atomic(path, buf, (size_t)n)) {
+    snprintf(err, errlen, "cannot write %.900s: %s", path, strerror(errno));
+    return -1;
+  }
+  DIR *d = opendir(a->state_dir);
+  struct dirent *de;
+  int killed = 0;
+  while (d && (de = readdir(d))) {
+    if (strncmp(de->d_name, "pg-", 3)) continue;
+    pid_t pid = (pid_t)atoi(de->d_name + 3);
+    snprintf(path, sizeof path, "%s/%s", a->state_dir, de->d_name);
+    char *rec = read_file(path, NULL);
+    long long want = rec ? strtoll(rec, NULL, 10) : -2;
+    free(rec);
+    /* the same process only if its start time matches: pids are reused */
+    if (pid > 1 && want >= 0 && proc_start_time(pid) == want) {
+      kill(-pid, SIGKILL);
+      kill(pid, SIGKILL);
+      killed++;
+    }
+    unlink(path);
+  }
+  if (d) closedir(d);
+  if (killed) log_warn("stopped %d attempt process group(s) left by an earlier incarnation", killed);
+  return 0;
+}
+
 static void on_run_event(void *ctx, const struct run_event *ev) {
   struct agent *a = ctx;
+  if (ev->pid > 0) track_group(a, ev->pid, ev->kind == RUN_STARTED);
   static const char *kinds[] = {"STARTED", "EXITED", "FAILED_TO_START", "TIMED_OUT", "KILLED"};
   json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header",
                         bus_header(a->source, ev->job_id, now_ms()), "jobId", ev->job_id,
@@ -58,6 +147,7 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
     json_object_set_new(r, "exitCode", json_integer(ev->exit_code));
   if (ev->reason && *ev->reason) json_object_set_new(r, "reason", json_string(ev->reason));
   if (ev->log_path) json_object_set_new(r, "logPath", json_string(ev->log_path));
+  json_object_set_new(r, "incarnation", json_integer(a->incarnation));
   log_info("%s attempt %d: %s%s%s", ev->job_id, ev->attempt, kinds[ev->kind],
            ev->kind == RUN_STARTED ? "" : " ", ev->kind == RUN_STARTED ? "" : (ev->reason ? ev->reason : ""));
   if (bus_produce(a->prod, TOPIC_EXECUTIONS, ev->job_id, r, a->err, sizeof a->err)) a->failed = 1;
@@ -71,6 +161,13 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   char key[128];
   snprintf(key, sizeof key, "%s#%d", job ? job : "", attempt);
   if (!job || json_object_get(a->seen, key)) return; /* a re-delivered placement */
+  int64_t inc = json_integer_value(json_object_get(p, "incarnation"));
+  if (inc && inc != a->incarnation) {
+    /* placed on an earlier incarnation of this instance: the scheduler settles it as lost */
+    log_info("%s attempt %d was placed on incarnation %lld, not this one (%lld): ignored", job,
+             attempt, (long long)inc, (long long)a->incarnation);
+    return;
+  }
   json_object_set_new(a->seen, key, json_true());
   json_t *cmd = json_object_get(p, "command"), *env = json_object_get(p, "environment");
   size_t nc = json_array_size(cmd), ne = json_array_size(env);
@@ -101,6 +198,7 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
                           bus_header(a->source, job, now_ms()), "jobId", job, "attempt", attempt,
                           "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason",
                           "CannotStartContainerError: the job has no command", "at", (json_int_t)now_ms());
+    json_object_set_new(r, "incarnation", json_integer(a->incarnation));
     if (bus_produce(a->prod, TOPIC_EXECUTIONS, job, r, a->err, sizeof a->err)) a->failed = 1;
     json_decref(r);
   } else if (runner_start(a->runner, &spec, err, sizeof err)) {
@@ -181,6 +279,10 @@ int agent_service_main(int argc, char **argv) {
   struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = grace_ms, .max_jobs = (int)max_jobs, .run_as_user = run_as};
   struct bus_consumer *c = NULL;
   int rc = 1;
+  if (begin_incarnation(&a, log_dir, err, sizeof err)) {
+    log_error("%s", err);
+    goto out;
+  }
   a.runner = runner_new(&rconf, err, sizeof err);
   if (!a.runner) {
     log_error("%s", err);
@@ -204,7 +306,8 @@ int agent_service_main(int argc, char **argv) {
     log_error("registering: %s %s", a.err, err);
     goto out;
   }
-  log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; logs in %s", vcpus, mem, gpus, ce, log_dir);
+  log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; logs in %s; incarnation %lld", vcpus, mem, gpus,
+           ce, log_dir, (long long)a.incarnation);
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   int64_t next_hb = mono_ms() + heartbeat_ms;

@@ -76,6 +76,10 @@ static int jint(const json_t *o, const char *k, int def) {
   if (json_is_string(v)) return atoi(json_string_value(v));
   return def;
 }
+static int64_t jlong(const json_t *o, const char *k) {
+  json_t *v = json_object_get(o, k);
+  return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
 /* The single branch of a union value {"Name": value}; NULL if not that shape. */
 static const char *union_branch(const json_t *u, json_t **val) {
   if (!json_is_object(u) || json_object_size(u) != 1) return NULL;
@@ -1311,6 +1315,7 @@ static void release_instance(struct sched *s, struct job *j) {
   if (in->njobs == 0) s->demand_dirty = 1; /* the busy set changed */
   if (in->state == INST_READY) s->ces[in->ce]->free_v += j->spec->vcpus;
   j->instance = SCHED_NONE;
+  j->incarnation = 0;
   s->cycle_needed = 1;
 }
 
@@ -1351,6 +1356,30 @@ static void instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct ou
   s->demand_dirty = 1;
 }
 
+/* The agent of instance ii restarted (a larger incarnation): the processes of attempts placed
+ * on an earlier incarnation are gone with it, so those attempts end as on a lost host and are
+ * retried by their rules (docs/architecture.md, "Agent incarnations"). */
+static void settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *out) {
+  struct instance *in = s->insts[ii];
+  if (in->incarnation <= 0 || in->njobs == 0) return;
+  char reason[128];
+  snprintf(reason, sizeof reason, "Host EC2 (instance %s) terminated.", in->id);
+  for (size_t k = 0; k < s->njobs && in->njobs > 0; k++) {
+    struct job *j = s->jobs[k];
+    if (j->instance == ii && (j->status == JOB_STARTING || j->status == JOB_RUNNING) &&
+        j->incarnation > 0 && j->incarnation < in->incarnation)
+      on_attempt_end(s, j, NO_EXIT, reason, NULL, 0, out);
+  }
+}
+
+/* An agent's word carries its incarnation: a larger one than known means the agent restarted. */
+static void see_incarnation(struct sched *s, uint32_t ii, int64_t inc, struct outbox *out) {
+  struct instance *in = s->insts[ii];
+  if (inc <= in->incarnation) return;
+  in->incarnation = inc;
+  settle_stale_attempts(s, ii, out);
+}
+
 static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out, char *err,
                            size_t errlen) {
   const char *id = jstr(ev, "instanceId"), *kind = jstr(ev, "kind");
@@ -1362,6 +1391,9 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
   uint32_t ii = strmap_get(&s->inst_by_id, id);
   struct instance *in = ii == SCHED_NONE ? NULL : s->insts[ii];
   if (!strcmp(kind, "HEARTBEAT") && in && in->state == INST_GONE) return 0; /* a late beat from a dead host */
+  int64_t inc = jlong(ev, "incarnation");
+  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT");
+  if (from_agent && in && inc > 0 && inc < in->incarnation) return 0; /* an older incarnation's late word */
   if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
     uint32_t ci = sched_find_ce(s, cename);
     if (ci == SCHED_NONE) {
@@ -1391,7 +1423,8 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
       c->ninst++;
     } else if (in->state != INST_GONE && !strcmp(kind, "READY")) {
       in->last_seen = s->now;
-      return 0; /* a repeated READY changes nothing */
+      see_incarnation(s, ii, inc, out); /* a restarted agent; otherwise a repeated READY */
+      return 0;
     }
     in->ce = ci;
     if (s->ces[ci]->launch_refused) {
@@ -1406,6 +1439,7 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
     in->state = INST_READY;
     in->drain_confirmed = 0;
     in->last_seen = s->now;
+    if (inc > in->incarnation) in->incarnation = inc;
     if (recompute_ce_max(s, s->ces[ci])) reevaluate_codes(s, out);
     s->cycle_needed = 1;
     s->demand_dirty = 1;
@@ -1424,6 +1458,7 @@ static int handle_instance(struct sched *s, const json_t *ev, struct outbox *out
   if (!in) return 0; /* news about an instance the scheduler never saw: nothing to do */
   if (!strcmp(kind, "HEARTBEAT")) {
     in->last_seen = s->now;
+    see_incarnation(s, ii, inc, out);
   } else if (!strcmp(kind, "DRAIN_REQUESTED")) {
     if (in->state == INST_READY) {
       in->state = INST_DRAINING;
@@ -1518,6 +1553,8 @@ static int handle_execution(struct sched *s, const json_t *ev, struct outbox *ou
   if (attempt != j->attempt || (j->status != JOB_STARTING && j->status != JOB_RUNNING)) return 0;
   const char *inst = jstr(ev, "instanceId");
   if (j->instance != SCHED_NONE && inst && strcmp(inst, s->insts[j->instance]->id)) return 0;
+  int64_t inc = jlong(ev, "incarnation");
+  if (inc > 0 && j->incarnation > 0 && inc != j->incarnation) return 0; /* another agent incarnation */
   json_t *ec = json_object_get(ev, "exitCode");
   int32_t code = json_is_integer(ec) ? (int32_t)json_integer_value(ec) : NO_EXIT;
   const char *lp = jstr(ev, "logPath");
@@ -1576,6 +1613,7 @@ static void place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox
   if (in->njobs == 1) s->demand_dirty = 1; /* the busy set changed */
   s->ces[in->ce]->free_v -= j->spec->vcpus;
   j->instance = ii;
+  j->incarnation = in->incarnation;
   j->attempt++;
   j->exit_code = NO_EXIT;
   free(j->container_reason);
@@ -1586,6 +1624,7 @@ static void place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox
   e->job = j->idx;
   e->inst = ii;
   e->attempt = j->attempt;
+  e->incarnation = j->incarnation;
   e->at_ms = s->now;
 }
 
@@ -1908,6 +1947,12 @@ static void emit_demand(struct sched *s, struct outbox *out) {
 
 static void on_tick(struct sched *s, struct outbox *out) {
   s->tick_now = 1;
+  /* attempts restored onto an instance whose agent has restarted since */
+  if (s->reconcile_needed) {
+    s->reconcile_needed = 0;
+    for (size_t i = 0; i < s->ninsts; i++)
+      if (s->insts[i]->state != INST_GONE) settle_stale_attempts(s, (uint32_t)i, out);
+  }
   /* lost instances */
   for (size_t i = 0; i < s->ninsts; i++) {
     struct instance *in = s->insts[i];

@@ -76,6 +76,7 @@ struct out_ev {
   int32_t attempt;
   int32_t exit_code; /* INT32_MIN when none */
   int64_t at_ms;
+  int64_t incarnation; /* PLACEMENT: the agent incarnation it is for (0 = any) */
   char *reason;      /* owned by the outbox; may be NULL */
   const char *instance_kind; /* OUT_INSTANCE: "DRAINED" or "LOST" (static) */
 };

@@ -123,6 +123,7 @@ struct instance {
   int drain_confirmed;
   int64_t avail_pos; /* index in its CE's avail, -1 if not there */
   int64_t last_seen;
+  int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   char *type;
 };
 
@@ -186,6 +187,7 @@ struct job {
   int64_t code_since; /* when a blocking code was set */
   int64_t queue_seq;
   uint32_t instance;
+  int64_t incarnation; /* the agent incarnation the live attempt was placed on (0 = unknown) */
   uint32_t *deps;
   uint16_t ndeps, deps_left;
   uint32_t *dependents;
@@ -223,6 +225,7 @@ struct sched {
   uint32_t *coded; /* RUNNABLE jobs carrying a blocking code */
   size_t ncoded, capcoded;
   json_t *restoring; /* job id -> JobRecord, between sched_restore_job and _done */
+  int reconcile_needed; /* restored attempts may sit on an older agent incarnation */
   int tick_now;      /* the event being handled is a Tick: capacity demand may go out */
 };
 

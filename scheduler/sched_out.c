@@ -135,6 +135,7 @@ json_t *sched_job_record(struct sched *s, uint32_t ji, const char *source, int64
     json_object_set_new(r, "instanceId", json_string(s->insts[j->instance]->id));
     json_object_set_new(r, "computeEnvironment",
                         json_string(s->ces[s->insts[j->instance]->ce]->name));
+    if (j->incarnation) json_object_set_new(r, "incarnation", json_integer(j->incarnation));
   }
   set_opt_str(r, "logPath", j->log_path);
   json_object_set_new(r, "queueSeq", json_integer(j->retried ? -j->queue_seq : j->queue_seq));
@@ -238,6 +239,7 @@ json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char 
   json_object_set_new(p, "timeoutSeconds", json_integer(sp->timeout_s));
   json_object_set_new(p, "logStreamName", json_string(ls));
   json_object_set_new(p, "taskId", json_string(task));
+  json_object_set_new(p, "incarnation", json_integer(e->incarnation));
   json_object_set_new(r, "body", json_pack("{s:o}", "Placement", p));
   return r;
 }
@@ -259,5 +261,6 @@ json_t *sched_instance_event(struct sched *s, const struct out_ev *e, const char
                         "instanceType", in->type ? in->type : "", "vcpus", in->cap_v,
                         "memoryMib", in->cap_m, "gpus", in->cap_g, "at", (json_int_t)e->at_ms);
   if (e->reason) json_object_set_new(r, "reason", json_string(e->reason));
+  if (in->incarnation) json_object_set_new(r, "incarnation", json_integer(in->incarnation));
   return r;
 }

@@ -159,6 +159,7 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
     if (ii != SCHED_NONE) {
       struct instance *in = s->insts[ii];
       j->instance = ii;
+      j->incarnation = jlong(rec, "incarnation");
       in->used_v += j->spec->vcpus;
       in->used_m += j->spec->mem_mib;
       in->used_g += j->spec->gpus;
@@ -266,4 +267,5 @@ void sched_restore_done(struct sched *s) {
   s->restoring = NULL;
   s->cycle_needed = 1;
   s->demand_dirty = 1;
+  s->reconcile_needed = 1;
 }

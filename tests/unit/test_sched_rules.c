@@ -520,6 +520,117 @@ static void test_insufficient_capacity_code(void) {
   h_release(&h);
 }
 
+/* An agent's InstanceEvent with its incarnation number. */
+static void agent_says(struct h *h, const char *id, const char *kind, long long inc) {
+  h_feed(h, BARGE_EV_INSTANCE_EVENT,
+         json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I}", "header", h_header(h->t), "instanceId", id,
+                   "computeEnvironment", "ce", "kind", kind, "vcpus", 2, "memoryMib", 4096, "gpus", 0,
+                   "incarnation", (json_int_t)inc, "at", (json_int_t)h->t));
+}
+
+static void exec_from(struct h *h, const char *job, int attempt, const char *kind, int code, long long inc) {
+  json_t *ev = json_pack("{s:o, s:s, s:i, s:s, s:s, s:I, s:I}", "header", h_header(h->t), "jobId", job,
+                         "attempt", attempt, "instanceId", "i-0", "kind", kind, "incarnation", (json_int_t)inc,
+                         "at", (json_int_t)h->t);
+  if (code > -1000) json_object_set_new(ev, "exitCode", json_integer(code));
+  h_feed(h, BARGE_EV_EXECUTION_REPORT, ev);
+}
+
+static void test_agent_restart_settles_attempts(void) {
+  TEST("a restarted agent (larger incarnation): attempts placed on the earlier one end with the Host EC2 reason and retry; the old incarnation's word is ignored");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 2}}");
+  h.log = json_array();
+  agent_says(&h, "i-0", "READY", 100);
+  h_submit(&h, "a", "q", "jd", NULL);
+  exec_from(&h, "a", 1, "STARTED", -9999, 100);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  /* the same incarnation again (a repeated READY, heartbeats) changes nothing */
+  agent_says(&h, "i-0", "READY", 100);
+  agent_says(&h, "i-0", "HEARTBEAT", 100);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  /* the agent restarts: its READY carries incarnation 200 */
+  h.t += 1000;
+  agent_says(&h, "i-0", "READY", 200);
+  json_t *d = h_detail(&h, "a");
+  json_t *att = json_object_get(d, "attempts");
+  CHECK_INT((int)json_array_size(att), 1);
+  CHECK_STR(json_string_value(json_object_get(json_array_get(att, 0), "statusReason")),
+            "Host EC2 (instance i-0) terminated.");
+  json_decref(d);
+  /* retried by its rules, and placed again on the new incarnation */
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  json_t *last_placement = NULL;
+  for (size_t i = 0; i < json_array_size(h.log); i++) {
+    json_t *o = json_array_get(h.log, i);
+    if (json_integer_value(json_object_get(o, "kind")) == OUT_PLACEMENT) last_placement = o;
+  }
+  json_t *pl = json_object_get(json_object_get(json_object_get(last_placement, "value"), "body"), "Placement");
+  CHECK_INT((int)json_integer_value(json_object_get(pl, "attempt")), 2);
+  CHECK_INT((int)json_integer_value(json_object_get(pl, "incarnation")), 200);
+  /* a late report from the old incarnation about the new attempt number is not believed */
+  exec_from(&h, "a", 2, "STARTED", -9999, 100);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  exec_from(&h, "a", 2, "STARTED", -9999, 200);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  /* the old incarnation's heartbeats do not keep the instance alive */
+  for (int i = 0; i < 4; i++) {
+    h.t += 10000;
+    agent_says(&h, "i-0", "HEARTBEAT", 100);
+    h_tick(&h);
+  }
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "Host EC2 (instance i-0) terminated.");
+  h_release(&h);
+}
+
+static void test_restore_settles_attempts_of_older_incarnation(void) {
+  TEST("rebuilt from its records while the agent restarted: the attempt of the older incarnation ends at the first tick");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  agent_says(&h, "i-0", "READY", 100);
+  h_submit(&h, "a", "q", "jd", NULL);
+  exec_from(&h, "a", 1, "STARTED", -9999, 100);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  uint32_t ji = sched_find_job(h.s, "a");
+  json_t *rec = sched_job_record(h.s, ji, "test", h.t);
+  CHECK_INT((int)json_integer_value(json_object_get(rec, "incarnation")), 100);
+  /* a new core: config, then the instance as the compacted topic now shows it (the agent's new
+   * READY, incarnation 200), then the job record */
+  struct h r;
+  h_init(&r);
+  r.t = h.t;
+  h_ce(&r, "ce", 0, 0);
+  h_queue(&r, "q", 10, NULL, "ce", NULL);
+  h_jd(&r, "jd", 1, 1, 64, NULL);
+  json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "header", h_header(h.t), "instanceId", "i-0",
+                         "computeEnvironment", "ce", "kind", "READY", "vcpus", 2, "memoryMib", 4096,
+                         "incarnation", (json_int_t)200, "at", (json_int_t)h.t);
+  sched_restore_instance(r.s, ie);
+  json_decref(ie);
+  char err[256];
+  CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
+  json_decref(rec);
+  sched_restore_done(r.s);
+  CHECK_STATUS(&r, "a", JOB_RUNNING);
+  agent_says(&r, "i-0", "HEARTBEAT", 200); /* nothing newer than what was restored */
+  CHECK_STATUS(&r, "a", JOB_RUNNING);
+  r.t += 1000;
+  h_tick(&r);
+  CHECK_STATUS(&r, "a", JOB_FAILED);
+  char why[256];
+  CHECK_STR(h_reason(&r, "a", why, sizeof why), "Host EC2 (instance i-0) terminated.");
+  h_release(&r);
+  h_release(&h);
+}
+
 int main(void) {
   test_ref_substitution();
   test_container_overrides();
@@ -538,6 +649,8 @@ int main(void) {
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
+  test_agent_restart_settles_attempts();
+  test_restore_settles_attempts_of_older_incarnation();
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
