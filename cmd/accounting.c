@@ -1,5 +1,5 @@
 /* accounting.c: `barge accounting` (the usage and cost service) and `barge usage` (the
- * report); both live in consumers/acct_shell.c over the pure core consumers/acct.c. */
+ * report); both live in consumers/accounting/acct_shell.c over the pure core consumers/accounting/acct.c. */
 #include "acct_shell.h"
 #include "cmds.h"
 

@@ -1,5 +1,5 @@
 /* aws.c: `barge <aws batch operation>`: parse as the AWS CLI does (producers/awscli.c), run
- * the operation against Kafka (producers/control.c for writes, consumers/query.c for reads),
+ * the operation against Kafka (producers/control.c for writes, consumers/views/query.c for reads),
  * print the AWS response. Exit statuses follow the AWS CLI v2: 0 success, 252 bad usage or
  * input, 254 the service refused the request (ClientException), 255 anything else. */
 #include <stdlib.h>

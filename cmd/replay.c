@@ -1,4 +1,4 @@
-/* replay.c: `barge replay print|rebuild|simulate`, a thin layer over consumers/replay.c
+/* replay.c: `barge replay print|rebuild|simulate`, a thin layer over consumers/replay/replay.c
  * (docs/replay.md). `barge replay --rebuild` and `barge replay --simulate` are accepted as
  * spellings of the subcommands. Exit status: 0 success (rebuild: no difference), 1 a
  * difference (rebuild) or a runtime error, 2 bad usage or input. */

@@ -1,4 +1,4 @@
-/* test_acct.c: the accounting core (consumers/acct.c) on a known fleet, every figure worked out
+/* test_acct.c: the accounting core (consumers/accounting/acct.c) on a known fleet, every figure worked out
  * by hand below, plus reconciliation, idempotence, order independence, windows and restart.
  *
  * Times are seconds after T0. Prices: i-1 0.36/h = 0.0001/s, i-2 0.072/h = 0.00002/s.

@@ -1,4 +1,4 @@
-/* test_audit.c: the audit file (consumers/audit.c) through its writer API: a chained, sealed
+/* test_audit.c: the audit file (consumers/audit/audit.c) through its writer API: a chained, sealed
  * file verifies; each of the five kinds of tampering (a changed byte, a deleted line, an
  * inserted line, two lines swapped, a truncated end) is caught at the right line; the writer
  * resumes a file exactly where it ended, repairs a torn last line, and refuses to extend a

@@ -1,4 +1,4 @@
-/* test_replay.c: `barge replay rebuild` and `barge replay simulate` cores (consumers/replay*.c)
+/* test_replay.c: `barge replay rebuild` and `barge replay simulate` cores (consumers/replay/replay*.c)
  * without Kafka.
  *
  * A small deterministic "world" drives the real scheduler core (sched.c) the way the Kafka shell

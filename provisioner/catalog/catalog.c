@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The embedded text, generated from provisioner/instance-types.json (provisioner/CMakeLists.txt). */
+/* The embedded text, generated from provisioner/catalog/instance-types.json (provisioner/catalog/CMakeLists.txt). */
 extern const char barge_catalog_json[];
 
 const char *catalog_embedded_json(void) { return barge_catalog_json; }

@@ -2,7 +2,7 @@
  * launch, as data. Each type has vCPUs, memory, GPUs, architecture, an on-demand and a spot price
  * and a spot interruption rank (Spot Instance Advisor bucket, 0 best) and monthly rate.
  *
- * The default catalogue is provisioner/instance-types.json, embedded in the binary at build
+ * The default catalogue is provisioner/catalog/instance-types.json, embedded in the binary at build
  * time; $BARGE_CATALOG (a file) replaces it for every service, `barge provisioner --catalog`
  * for the provisioner alone. A CE's instanceTypes resolve against it: sizes ("c5.8xlarge"),
  * families ("c5": every size but metal), and the aliases the file defines ("optimal",
@@ -47,7 +47,7 @@ void catalog_free(struct catalog *c);
 /* The process-wide catalogue: $BARGE_CATALOG if set and loadable, else the embedded one. Never
  * NULL (an unloadable $BARGE_CATALOG is logged once and the embedded one used). */
 const struct catalog *catalog_default(void);
-/* The embedded catalogue text (provisioner/instance-types.json). */
+/* The embedded catalogue text (provisioner/catalog/instance-types.json). */
 const char *catalog_embedded_json(void);
 
 /* A type by exact name; NULL if none. */
