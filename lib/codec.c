@@ -141,69 +141,6 @@ static void perr(char *err, size_t errlen, const struct path *p, const char *fmt
     snprintf(err, errlen, "%s", msg);
 }
 
-/* ---- base64 (RFC 4648, standard alphabet, padded) ---- */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static char *b64_encode(const unsigned char *in, size_t n, size_t *outlen) {
-  char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
-  size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-    *o++ = b64chars[v >> 18];
-    *o++ = b64chars[(v >> 12) & 63];
-    *o++ = b64chars[(v >> 6) & 63];
-    *o++ = b64chars[v & 63];
-  }
-  if (i < n) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-    *o++ = b64chars[v >> 18];
-    *o++ = b64chars[(v >> 12) & 63];
-    *o++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
-    *o++ = '=';
-  }
-  *o = 0;
-  *outlen = (size_t)(o - out);
-  return out;
-}
-
-static int b64_val(unsigned char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-/* Decodes into a new buffer; NULL when s is not valid padded base64. */
-static unsigned char *b64_decode(const char *s, size_t n, size_t *outlen) {
-  if (n % 4) return NULL;
-  unsigned char *out = xmalloc(n / 4 * 3 + 1), *o = out;
-  for (size_t i = 0; i < n; i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int j = 0; j < 4; j++) {
-      unsigned char c = (unsigned char)s[i + j];
-      if (c == '=' && i + 4 == n && j >= 2) {
-        v[j] = 0;
-        pad++;
-        continue;
-      }
-      v[j] = b64_val(c);
-      if (v[j] < 0 || pad) {
-        free(out);
-        return NULL;
-      }
-    }
-    uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
-    *o++ = (unsigned char)(x >> 16);
-    if (pad < 2) *o++ = (unsigned char)(x >> 8);
-    if (pad < 1) *o++ = (unsigned char)x;
-  }
-  *outlen = (size_t)(o - out);
-  return out;
-}
 
 /* ---- CRC-64-AVRO ---- */
 
@@ -709,7 +646,7 @@ static int encode_value(const struct node *n, const json_t *v, struct buf *o, st
   case K_FIXED: {
     if (!json_is_string(v)) goto mismatch;
     size_t len;
-    unsigned char *raw = b64_decode(json_string_value(v), json_string_length(v), &len);
+    unsigned char *raw = base64_decode(json_string_value(v), json_string_length(v), &len);
     if (!raw) {
       perr(err, errlen, p, "expected a base64 string");
       return 1;
@@ -932,7 +869,7 @@ static json_t *decode_value(const struct node *n, struct reader *r, struct path 
       goto truncated;
     }
     size_t blen;
-    char *b = b64_encode(r->p, len, &blen);
+    char *b = base64_encode(r->p, len, &blen);
     r->p += len;
     json_t *s = json_stringn_nocheck(b, blen);
     free(b);
@@ -1070,7 +1007,7 @@ static json_t *convert_default(const struct node *n, json_t *d, struct path *p, 
       raw[len++] = (unsigned char)cp;
     }
     size_t blen;
-    char *b = b64_encode(raw, len, &blen);
+    char *b = base64_encode(raw, len, &blen);
     free(raw);
     json_t *out = json_stringn(b, blen);
     free(b);

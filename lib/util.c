@@ -232,3 +232,77 @@ int prefix_glob_match(const char *pattern, const char *value) {
   if (n > 0 && pattern[n - 1] == '*') return strncmp(pattern, value, n - 1) == 0;
   return strcmp(pattern, value) == 0;
 }
+
+/* ---- base64 (RFC 4648, standard alphabet, padded) ---- */
+
+static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *base64_encode(const void *data, size_t n, size_t *outlen) {
+  const unsigned char *in = data;
+  char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+  size_t i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    *o++ = b64chars[v >> 18];
+    *o++ = b64chars[(v >> 12) & 63];
+    *o++ = b64chars[(v >> 6) & 63];
+    *o++ = b64chars[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+    *o++ = b64chars[v >> 18];
+    *o++ = b64chars[(v >> 12) & 63];
+    *o++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+    *o++ = '=';
+  }
+  *o = 0;
+  if (outlen) *outlen = (size_t)(o - out);
+  return out;
+}
+
+static int b64_val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+unsigned char *base64_decode(const char *s, size_t n, size_t *outlen) {
+  if (n % 4) return NULL;
+  unsigned char *out = xmalloc(n / 4 * 3 + 1), *o = out;
+  for (size_t i = 0; i < n; i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int j = 0; j < 4; j++) {
+      unsigned char c = (unsigned char)s[i + j];
+      if (c == '=' && i + 4 == n && j >= 2) {
+        v[j] = 0;
+        pad++;
+        continue;
+      }
+      v[j] = b64_val(c);
+      if (v[j] < 0 || pad) {
+        free(out);
+        return NULL;
+      }
+    }
+    uint32_t x = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    *o++ = (unsigned char)(x >> 16);
+    if (pad < 2) *o++ = (unsigned char)(x >> 8);
+    if (pad < 1) *o++ = (unsigned char)x;
+  }
+  *outlen = (size_t)(o - out);
+  return out;
+}
+
+void hex_encode(const void *data, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *d = data;
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[d[i] >> 4];
+    out[2 * i + 1] = digits[d[i] & 15];
+  }
+  out[2 * n] = 0;
+}

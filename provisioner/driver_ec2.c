@@ -182,13 +182,6 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   return (char *)b.data;
 }
 
-static char *base64(const char *s) {
-  size_t n = strlen(s);
-  char *out = xmalloc(4 * ((n + 2) / 3) + 1);
-  EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
-  return out;
-}
-
 /* ---- operations ---- */
 
 static void track(struct ec2 *e, const char *id, const char *ce, int type, int spot) {
@@ -238,7 +231,7 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   snprintf(num, sizeof num, "%d", req->count);
   sigv4_form_add(&f, "MinCount", num);
   sigv4_form_add(&f, "MaxCount", num);
-  char *ud = driver_ec2_user_data(&d->conf, req), *ud64 = base64(ud);
+  char *ud = driver_ec2_user_data(&d->conf, req), *ud64 = base64_encode(ud, strlen(ud), NULL);
   sigv4_form_add(&f, "UserData", ud64);
   free(ud);
   free(ud64);

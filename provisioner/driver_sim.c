@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "heap.h"
 #include "strmap.h"
 
 enum { S_BOOTING, S_UP, S_NOTICE, S_GONE };
@@ -55,8 +56,7 @@ struct sim {
   uint32_t *free_jobs;
   size_t nfree_jobs;
   struct strmap job_by_key;
-  struct timer *heap;
-  size_t nheap, capheap;
+  struct heap timers; /* of struct timer, earliest first */
   uint64_t rng;
   long long interrupts_left;
   int64_t next_flush;
@@ -66,44 +66,16 @@ struct sim {
 
 /* ---- timer heap ---- */
 
-static int t_less(const struct timer *a, const struct timer *b) {
+static int t_before(const void *x, const void *y) {
+  const struct timer *a = x, *b = y;
   if (a->due != b->due) return a->due < b->due;
   if (a->kind != b->kind) return a->kind < b->kind;
   return a->idx < b->idx;
 }
 
-static void heap_push(struct sim *s, int64_t due, uint8_t kind, uint32_t idx, uint32_t gen) {
-  if (s->nheap == s->capheap) {
-    s->capheap = s->capheap ? s->capheap * 2 : 1024;
-    s->heap = xrealloc(s->heap, s->capheap * sizeof *s->heap);
-  }
-  size_t i = s->nheap++;
-  s->heap[i] = (struct timer){due, idx, gen, kind};
-  while (i > 0) {
-    size_t p = (i - 1) / 2;
-    if (!t_less(&s->heap[i], &s->heap[p])) break;
-    struct timer t = s->heap[i];
-    s->heap[i] = s->heap[p];
-    s->heap[p] = t;
-    i = p;
-  }
-}
-
-static struct timer heap_pop(struct sim *s) {
-  struct timer top = s->heap[0];
-  s->heap[0] = s->heap[--s->nheap];
-  size_t i = 0;
-  for (;;) {
-    size_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < s->nheap && t_less(&s->heap[l], &s->heap[m])) m = l;
-    if (r < s->nheap && t_less(&s->heap[r], &s->heap[m])) m = r;
-    if (m == i) break;
-    struct timer t = s->heap[i];
-    s->heap[i] = s->heap[m];
-    s->heap[m] = t;
-    i = m;
-  }
-  return top;
+static void timer_at(struct sim *s, int64_t due, uint8_t kind, uint32_t idx, uint32_t gen) {
+  struct timer t = {due, idx, gen, kind};
+  heap_push(&s->timers, &t);
 }
 
 /* ---- helpers ---- */
@@ -196,6 +168,7 @@ static int on_command(struct driver *d, const json_t *cmd, char *err, size_t err
         s->jobs = xrealloc(s->jobs, s->capjobs * sizeof *s->jobs);
         strmap_release(&s->job_by_key);
         strmap_init(&s->job_by_key);
+  heap_init(&s->timers, sizeof(struct timer), t_before);
         for (size_t k = 0; k < s->njobs; k++)
           if (s->jobs[k].used) strmap_put(&s->job_by_key, s->jobs[k].key, (uint32_t)k);
       }
@@ -216,7 +189,7 @@ static int on_command(struct driver *d, const json_t *cmd, char *err, size_t err
     j->exit_code = code ? atoi(code) : 0;
     strmap_put(&s->job_by_key, j->key, ji);
     if (report(d, j, in->id, "STARTED", -1, err, errlen)) return -1;
-    heap_push(s, mono_ms() + scaled(d, ms), T_JOB_END, ji, in->gen);
+    timer_at(s, mono_ms() + scaled(d, ms), T_JOB_END, ji, in->gen);
   } else if ((x = json_object_get(body, "KillRequest"))) {
     const char *job = json_string_value(json_object_get(x, "jobId"));
     char key[96];
@@ -237,7 +210,7 @@ static int schedule_interrupt(struct driver *d, struct sinst *in, uint32_t ii) {
   if (d->conf.sim_interrupt_after_ms >= 0) {
     if (s->interrupts_left == 0) return 0;
     if (s->interrupts_left > 0) s->interrupts_left--;
-    heap_push(s, mono_ms() + scaled(d, d->conf.sim_interrupt_after_ms), T_NOTICE, ii, in->gen);
+    timer_at(s, mono_ms() + scaled(d, d->conf.sim_interrupt_after_ms), T_NOTICE, ii, in->gen);
     return 0;
   }
   double per_hour = d->conf.sim_interrupt_rate >= 0 ? d->conf.sim_interrupt_rate : itype(d, in)->interrupt_rate / 730.0;
@@ -245,7 +218,7 @@ static int schedule_interrupt(struct driver *d, struct sinst *in, uint32_t ii) {
   double hours = -log(rnd(s)) / per_hour;
   double ms = hours * 3600000.0 / (d->conf.sim_time_scale > 0 ? d->conf.sim_time_scale : 1.0);
   if (ms > 1e15) return 0;
-  heap_push(s, mono_ms() + (int64_t)ms, T_NOTICE, ii, in->gen);
+  timer_at(s, mono_ms() + (int64_t)ms, T_NOTICE, ii, in->gen);
   return 0;
 }
 
@@ -269,17 +242,17 @@ static int fire(struct driver *d, const struct timer *t, char *err, size_t errle
   case T_READY:
     in->state = S_UP;
     if (publish_instance(d, in, "READY", NULL, err, errlen)) return -1;
-    heap_push(s, mono_ms() + d->conf.sim_heartbeat_ms, T_HEARTBEAT, t->idx, in->gen);
+    timer_at(s, mono_ms() + d->conf.sim_heartbeat_ms, T_HEARTBEAT, t->idx, in->gen);
     return schedule_interrupt(d, in, t->idx);
   case T_HEARTBEAT:
     if (publish_instance(d, in, "HEARTBEAT", NULL, err, errlen)) return -1;
-    heap_push(s, mono_ms() + d->conf.sim_heartbeat_ms, T_HEARTBEAT, t->idx, in->gen);
+    timer_at(s, mono_ms() + d->conf.sim_heartbeat_ms, T_HEARTBEAT, t->idx, in->gen);
     return 0;
   case T_NOTICE:
     if (in->state != S_UP) return 0;
     in->state = S_NOTICE;
     if (publish_instance(d, in, "INTERRUPTION_NOTICE", "Spot interruption: two-minute notice", err, errlen)) return -1;
-    heap_push(s, mono_ms() + scaled(d, d->conf.sim_notice_ms), T_RECLAIM, t->idx, in->gen);
+    timer_at(s, mono_ms() + scaled(d, d->conf.sim_notice_ms), T_RECLAIM, t->idx, in->gen);
     return 0;
   case T_RECLAIM:
     in->state = S_GONE;
@@ -324,7 +297,7 @@ static int sim_launch(struct driver *d, const struct driver_launch *req, char (*
     /* boot times vary a little, as real ones do */
     int64_t boot = scaled(d, d->conf.sim_boot_ms);
     boot += (int64_t)(rnd(s) * (double)boot * 0.2);
-    heap_push(s, mono_ms() + boot, T_READY, ii, in->gen);
+    timer_at(s, mono_ms() + boot, T_READY, ii, in->gen);
     snprintf(ids[k], 32, "%s", in->id);
     (*n)++;
   }
@@ -379,8 +352,10 @@ static int sim_poll(struct driver *d, char *err, size_t errlen) {
     if (rc) return -1;
   }
   int64_t now = mono_ms();
-  for (int k = 0; k < 20000 && s->nheap && s->heap[0].due <= now; k++) {
-    struct timer t = heap_pop(s);
+  const struct timer *first;
+  for (int k = 0; k < 20000 && (first = heap_peek(&s->timers)) && first->due <= now; k++) {
+    struct timer t;
+    (void)heap_pop(&s->timers, &t);
     if (fire(d, &t, err, errlen)) return -1;
   }
   bus_producer_poll(s->prod);
@@ -404,7 +379,7 @@ static void sim_free(struct driver *d) {
     free(s->jobs);
     free(s->free_jobs);
     strmap_release(&s->job_by_key);
-    free(s->heap);
+    heap_release(&s->timers);
     for (size_t i = 0; i < s->nunobtainable; i++) free(s->unobtainable[i]);
     free(s->unobtainable);
     free(s);
@@ -422,6 +397,7 @@ struct driver *driver_sim_new(const struct driver_conf *conf, char *err, size_t 
   d->impl = s;
   strmap_init(&s->by_id);
   strmap_init(&s->job_by_key);
+  heap_init(&s->timers, sizeof(struct timer), t_before);
   s->rng = conf->sim_seed ? conf->sim_seed * 0x9E3779B97F4A7C15ULL : 0x9E3779B97F4A7C15ULL;
   s->interrupts_left = conf->sim_interrupt_count;
   if (conf->sim_unobtainable && *conf->sim_unobtainable) {

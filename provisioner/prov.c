@@ -16,6 +16,7 @@
  * DRAIN_REQUESTED, then the scheduler's DRAINED, then terminate — oldest idle first, never below
  * minvCpus. A DISABLED CE drains idle instances at once, down to minvCpus. */
 #include "prov.h"
+#include "jsonget.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -110,12 +111,6 @@ void prov_conf_defaults(struct prov_conf *c) {
   c->ready_grace_ms = 30000;
   c->terminate_retry_ms = 60000;
   c->max_launch = 20000;
-}
-
-static const char *jstr(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static int jint(const json_t *o, const char *k, int def) {
-  json_t *v = json_object_get(o, k);
-  return json_is_integer(v) ? (int)json_integer_value(v) : def;
 }
 
 /* Event time: the larger of the header's event_time and the record's own `at`. */
@@ -263,25 +258,25 @@ static void remove_inst(struct prov *p, struct pinst *in) {
 
 /* Fills type, capacity, lifecycle and driver of an instance from an InstanceEvent. */
 static void take_fields(struct prov *p, struct pinst *in, const json_t *ev) {
-  const char *t = jstr(ev, "instanceType");
+  const char *t = jget_str(ev, "instanceType");
   if (t && *t) {
     snprintf(in->type_name, sizeof in->type_name, "%s", t);
     in->type = catalog_index(p->cat, t);
   }
-  int v = jint(ev, "vcpus", 0), m = jint(ev, "memoryMib", 0);
+  int v = jget_int(ev, "vcpus", 0), m = jget_int(ev, "memoryMib", 0);
   if (v > 0) in->v = v;
   if (m > 0) in->m = m;
-  if (v > 0 || m > 0) in->g = jint(ev, "gpus", 0);
+  if (v > 0 || m > 0) in->g = jget_int(ev, "gpus", 0);
   if (in->v <= 0 && ctype(p, in->type)) {
     in->v = ctype(p, in->type)->vcpus;
     in->m = catalog_sched_mem(p->cat, ctype(p, in->type));
     in->g = ctype(p, in->type)->gpus;
   }
-  const char *lc = jstr(ev, "lifecycle");
+  const char *lc = jget_str(ev, "lifecycle");
   if (lc && !strcmp(lc, "SPOT")) in->spot = 1;
   json_t *pr = json_object_get(ev, "pricePerHour");
   if (json_is_number(pr) && json_number_value(pr) > 0) in->price = json_number_value(pr);
-  const char *d = jstr(ev, "driver");
+  const char *d = jget_str(ev, "driver");
   if (d && *d) snprintf(in->driver, sizeof in->driver, "%s", d);
 }
 
@@ -326,17 +321,17 @@ static void emit_drain(struct prov *p, struct pinst *in, const char *reason, str
 /* ---------------- configuration ---------------- */
 
 static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
-  const char *name = jstr(b, "computeEnvironmentName"), *arn = jstr(b, "computeEnvironmentArn");
+  const char *name = jget_str(b, "computeEnvironmentName"), *arn = jget_str(b, "computeEnvironmentArn");
   if (!name || !arn) {
     snprintf(err, errlen, "ComputeEnvironment without computeEnvironmentName or computeEnvironmentArn");
     return -1;
   }
-  const char *type = jstr(b, "type");
+  const char *type = jget_str(b, "type");
   json_t *cr = json_object_get(b, "computeResources");
   int managed = type && !strcmp(type, "MANAGED") && json_is_object(cr);
   int strategy = PROV_BEST_FIT;
   if (managed) {
-    const char *s = jstr(cr, "allocationStrategy");
+    const char *s = jget_str(cr, "allocationStrategy");
     strategy = s ? prov_strategy_parse(s) : PROV_BEST_FIT;
     if (strategy < 0) {
       snprintf(err, errlen, "compute environment %s: unknown allocationStrategy %s", name, s);
@@ -358,20 +353,20 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
   }
   c->deleted = 0;
   c->managed = managed;
-  const char *state = jstr(b, "state"), *status = jstr(b, "status");
+  const char *state = jget_str(b, "state"), *status = jget_str(b, "status");
   c->enabled = !state || !strcmp(state, "ENABLED");
   c->valid = !status || !strcmp(status, "VALID");
   free(c->driver);
-  c->driver = xstrdup(jstr(b, "driver") ? jstr(b, "driver") : "");
+  c->driver = xstrdup(jget_str(b, "driver") ? jget_str(b, "driver") : "");
   if (managed) {
-    const char *crt = jstr(cr, "type");
+    const char *crt = jget_str(cr, "type");
     c->spot = crt && !strcmp(crt, "SPOT");
-    c->minv = jint(cr, "minvCpus", 0);
-    c->maxv = jint(cr, "maxvCpus", 0);
-    c->bid_pct = jint(cr, "bidPercentage", 100);
+    c->minv = jget_int(cr, "minvCpus", 0);
+    c->maxv = jget_int(cr, "maxvCpus", 0);
+    c->bid_pct = jget_int(cr, "bidPercentage", 100);
     if (c->bid_pct <= 0) c->bid_pct = 100;
     c->strategy = (enum prov_strategy)strategy;
-    int delay_min = jint(cr, "minScaleDownDelayMinutes", 0);
+    int delay_min = jget_int(cr, "minScaleDownDelayMinutes", 0);
     c->delay_ms = delay_min > 0 ? (int64_t)delay_min * 60000 : -1;
     json_decref(c->instance_types);
     c->instance_types = json_deep_copy(json_object_get(cr, "instanceTypes"));
@@ -914,7 +909,7 @@ void prov_tick(struct prov *p, int64_t at_ms, struct prov_outbox *out) {
 /* ---------------- demand ---------------- */
 
 static int apply_demand(struct prov *p, const json_t *ev, char *err, size_t errlen) {
-  const char *name = jstr(ev, "computeEnvironment");
+  const char *name = jget_str(ev, "computeEnvironment");
   if (!name) {
     snprintf(err, errlen, "CapacityDemand without computeEnvironment");
     return -1;
@@ -923,7 +918,7 @@ static int apply_demand(struct prov *p, const json_t *ev, char *err, size_t errl
   size_t i;
   json_t *s;
   json_array_foreach(shapes, i, s) {
-    if (jint(s, "vcpus", -1) < 0 || jint(s, "memoryMib", -1) < 0 || jint(s, "gpus", 0) < 0 || jint(s, "count", -1) < 0) {
+    if (jget_int(s, "vcpus", -1) < 0 || jget_int(s, "memoryMib", -1) < 0 || jget_int(s, "gpus", 0) < 0 || jget_int(s, "count", -1) < 0) {
       snprintf(err, errlen, "CapacityDemand for %s: shape %zu has a negative or missing member", name, i);
       return -1;
     }
@@ -938,8 +933,8 @@ static int apply_demand(struct prov *p, const json_t *ev, char *err, size_t errl
   c->nshapes = 0;
   c->shapes = xrealloc(c->shapes, (json_array_size(shapes) + 1) * sizeof *c->shapes);
   json_array_foreach(shapes, i, s) {
-    c->shapes[c->nshapes++] = (struct pshape){jint(s, "vcpus", 0), jint(s, "memoryMib", 0), jint(s, "gpus", 0),
-                                              jint(s, "count", 0)};
+    c->shapes[c->nshapes++] = (struct pshape){jget_int(s, "vcpus", 0), jget_int(s, "memoryMib", 0), jget_int(s, "gpus", 0),
+                                              jget_int(s, "count", 0)};
   }
   /* busy set: instances with STARTING or RUNNING jobs; one leaving it is idle from then */
   uint32_t gen = ++p->busy_gen;
@@ -1036,7 +1031,7 @@ static struct pce *managed_ce(struct prov *p, const char *name, uint32_t *ci) {
 
 int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *out, char *err,
                          size_t errlen) {
-  const char *id = jstr(ev, "instanceId"), *kind = jstr(ev, "kind"), *cename = jstr(ev, "computeEnvironment");
+  const char *id = jget_str(ev, "instanceId"), *kind = jget_str(ev, "kind"), *cename = jget_str(ev, "computeEnvironment");
   if (!id || !kind || !cename) {
     snprintf(err, errlen, "InstanceEvent without instanceId, kind or computeEnvironment");
     return -1;
@@ -1099,7 +1094,7 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
 /* ---------------- restore ---------------- */
 
 void prov_restore_instance(struct prov *p, const json_t *ev) {
-  const char *id = jstr(ev, "instanceId"), *kind = jstr(ev, "kind"), *cename = jstr(ev, "computeEnvironment");
+  const char *id = jget_str(ev, "instanceId"), *kind = jget_str(ev, "kind"), *cename = jget_str(ev, "computeEnvironment");
   if (!id || !*id || !kind || !cename) return;
   int64_t at = event_at(ev);
   advance(p, at);

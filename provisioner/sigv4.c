@@ -17,20 +17,11 @@ void sigv4_amz_date(int64_t epoch_ms, char out[17]) {
   strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
 }
 
-static void hex(const unsigned char *d, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[d[i] >> 4];
-    out[2 * i + 1] = digits[d[i] & 15];
-  }
-  out[2 * n] = 0;
-}
-
 void sigv4_sha256_hex(const void *data, size_t n, char out[65]) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
-  hex(md, len, out);
+  hex_encode(md, len, out);
 }
 
 static void hmac(const void *key, size_t klen, const char *msg, unsigned char out[32]) {
@@ -95,7 +86,7 @@ int sigv4_sign(const struct sigv4_creds *cr, const char *region, const char *ser
   hmac(k3, 32, "aws4_request", k4);
   hmac(k4, 32, sts, sig);
   char sighex[65];
-  hex(sig, 32, sighex);
+  hex_encode(sig, 32, sighex);
   int w = snprintf(auth, auth_len, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", cr->access_key,
                    scope, signed_headers, sighex);
   return w < 0 || (size_t)w >= auth_len ? -1 : 0;

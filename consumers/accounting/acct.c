@@ -11,6 +11,7 @@
  * from the change to the settled point is taken back with the old timeline and added again with
  * the new one (correct_begin / correct_end), and jobs already reported are reported again. */
 #include "acct.h"
+#include "jsonget.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,15 +163,6 @@ static void pool_release(struct pool *p) {
   free(p->v);
   free(p->freev);
   strmap_release(&p->map);
-}
-
-static const char *jstr(const json_t *o, const char *k) {
-  return json_string_value(json_object_get(o, k));
-}
-
-static long long jint(const json_t *o, const char *k, long long dflt) {
-  json_t *v = json_object_get(o, k);
-  return json_is_integer(v) ? (long long)json_integer_value(v) : dflt;
 }
 
 static void set_str(char **dst, const char *s) {
@@ -350,31 +342,31 @@ static void close_attempt(struct acct *a, struct att *t, int64_t at) {
 }
 
 static int handle_job(struct acct *a, const json_t *ev, char *why, size_t whylen) {
-  const char *id = jstr(ev, "jobId"), *olds = jstr(ev, "oldStatus"), *news = jstr(ev, "newStatus");
+  const char *id = jget_str(ev, "jobId"), *olds = jget_str(ev, "oldStatus"), *news = jget_str(ev, "newStatus");
   json_t *atv = json_object_get(ev, "at");
   if (!id || !olds || !news || !json_is_integer(atv)) {
     snprintf(why, whylen, "JobStateChange without jobId, oldStatus, newStatus or at");
     return -1;
   }
   int64_t at = json_integer_value(atv);
-  int attempt = (int)jint(ev, "attempt", 0);
-  const char *inst_id = jstr(ev, "instanceId");
+  int attempt = (int)jget_int(ev, "attempt", 0);
+  const char *inst_id = jget_str(ev, "instanceId");
   int act_new = is_active(news), act_old = is_active(olds);
   struct job *j = pool_get(&a->jobs, id);
   if (act_new && inst_id && *inst_id && !(j && j->open && j->open->attempt == attempt)) {
     if (!j) j = job_get(a, id);
-    const char *q = jstr(ev, "jobQueue"), *sh = jstr(ev, "shareIdentifier");
+    const char *q = jget_str(ev, "jobQueue"), *sh = jget_str(ev, "shareIdentifier");
     if (q && *q) set_str(&j->queue, q);
     if (sh) set_str(&j->share, sh);
     if (j->open) close_attempt(a, j->open, at); /* its end was never reported */
-    struct inst *in = inst_get(a, inst_id, jstr(ev, "computeEnvironment"));
+    struct inst *in = inst_get(a, inst_id, jget_str(ev, "computeEnvironment"));
     struct att *t = xcalloc(1, sizeof *t);
     t->job = j;
     t->inst = in;
     t->attempt = attempt;
-    t->vcpus = (int)jint(ev, "vcpus", 0);
-    t->mem_mib = (int)jint(ev, "memoryMib", 0);
-    t->gpus = (int)jint(ev, "gpus", 0);
+    t->vcpus = (int)jget_int(ev, "vcpus", 0);
+    t->mem_mib = (int)jget_int(ev, "memoryMib", 0);
+    t->gpus = (int)jget_int(ev, "gpus", 0);
     t->start = clamp_base(a, in, at);
     t->end = INT64_MAX;
     t->queue = agg_get(a, ACCT_QUEUE, j->queue ? j->queue : "");
@@ -430,7 +422,7 @@ static void add_point(struct acct *a, struct inst *in, int64_t t, uint8_t up) {
 }
 
 static int handle_instance(struct acct *a, const json_t *ev, char *why, size_t whylen) {
-  const char *id = jstr(ev, "instanceId"), *kind = jstr(ev, "kind");
+  const char *id = jget_str(ev, "instanceId"), *kind = jget_str(ev, "kind");
   json_t *atv = json_object_get(ev, "at");
   if (!id || !kind || !json_is_integer(atv)) {
     snprintf(why, whylen, "InstanceEvent without instanceId, kind or at");
@@ -450,12 +442,12 @@ static int handle_instance(struct acct *a, const json_t *ev, char *why, size_t w
     snprintf(why, whylen, "InstanceEvent of unknown kind %s", kind);
     return -1;
   }
-  struct inst *in = inst_get(a, id, jstr(ev, "computeEnvironment"));
-  const char *type = jstr(ev, "instanceType"), *lc = jstr(ev, "lifecycle");
+  struct inst *in = inst_get(a, id, jget_str(ev, "computeEnvironment"));
+  const char *type = jget_str(ev, "instanceType"), *lc = jget_str(ev, "lifecycle");
   if (type && *type) set_str(&in->type, type);
   if (lc && *lc) set_str(&in->lifecycle, lc);
-  int vcpus = (int)jint(ev, "vcpus", 0), mem = (int)jint(ev, "memoryMib", 0);
-  int gpus = (int)jint(ev, "gpus", 0);
+  int vcpus = (int)jget_int(ev, "vcpus", 0), mem = (int)jget_int(ev, "memoryMib", 0);
+  int gpus = (int)jget_int(ev, "gpus", 0);
   json_t *pv = json_object_get(ev, "pricePerHour");
   double price = json_is_number(pv) ? json_number_value(pv) : 0.0;
   /* the price reported earliest wins, whatever order events are handled in */
@@ -480,8 +472,8 @@ static int handle_instance(struct acct *a, const json_t *ev, char *why, size_t w
 
 static void handle_config(struct acct *a, const json_t *ev) {
   json_t *body = json_object_get(ev, "body");
-  const char *ce = jstr(json_object_get(body, "ComputeEnvironment"), "computeEnvironmentName");
-  const char *q = jstr(json_object_get(body, "JobQueue"), "jobQueueName");
+  const char *ce = jget_str(json_object_get(body, "ComputeEnvironment"), "computeEnvironmentName");
+  const char *q = jget_str(json_object_get(body, "JobQueue"), "jobQueueName");
   if (ce) agg_get(a, ACCT_CE, ce);
   if (q) agg_get(a, ACCT_QUEUE, q);
 }
@@ -506,7 +498,7 @@ int acct_handle(struct acct *a, enum barge_ev_type t, const json_t *ev, char *wh
   int known = t == BARGE_EV_JOB_STATE_CHANGE || t == BARGE_EV_INSTANCE_EVENT ||
               t == BARGE_EV_CONFIG_RECORD;
   if (!known) return 0;
-  const char *eid = jstr(json_object_get(ev, "header"), "event_id");
+  const char *eid = jget_str(json_object_get(ev, "header"), "event_id");
   if (!json_is_object(ev) || !eid || !*eid) {
     snprintf(why, whylen, "event without header.event_id");
     a->st.invalid++;
@@ -751,7 +743,7 @@ void acct_collect(struct acct *a, json_t *out, int with_aggregates) {
 }
 
 int acct_seed(struct acct *a, const json_t *rec) {
-  const char *kind = jstr(rec, "kind"), *key = jstr(rec, "key");
+  const char *kind = jget_str(rec, "kind"), *key = jget_str(rec, "key");
   json_t *untilv = json_object_get(rec, "until");
   if (!kind || !key || !json_is_integer(untilv)) return -1;
   int k = -1;
@@ -771,7 +763,7 @@ int acct_seed(struct acct *a, const json_t *rec) {
   g->t.cost = NUM("cost");
 #undef NUM
   int64_t until = json_integer_value(untilv);
-  g->from = jint(rec, "from", until);
+  g->from = jget_int(rec, "from", until);
   g->until = until;
   g->muted = 1;
   g->dirty = 0;

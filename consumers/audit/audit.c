@@ -26,19 +26,10 @@ static const char SEAL_DOMAIN[] = "barge-audit-seal\n";
 
 /* ---------------- crypto helpers ---------------- */
 
-static void hex(const unsigned char *d, size_t n, char *out) {
-  static const char digits[] = "0123456789abcdef";
-  for (size_t i = 0; i < n; i++) {
-    out[2 * i] = digits[d[i] >> 4];
-    out[2 * i + 1] = digits[d[i] & 15];
-  }
-  out[2 * n] = 0;
-}
-
 static void sha256_hex(const void *data, size_t len, char out[AUDIT_HASH_HEX]) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(data, len, md);
-  hex(md, sizeof md, out);
+  hex_encode(md, sizeof md, out);
 }
 
 static void hmac_hex(const unsigned char *key, size_t keylen, const void *data, size_t len,
@@ -46,7 +37,7 @@ static void hmac_hex(const unsigned char *key, size_t keylen, const void *data, 
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen);
-  hex(md, mdlen, out);
+  hex_encode(md, mdlen, out);
 }
 
 static int is_hex64(const char *s) {
@@ -456,12 +447,6 @@ fail:
   return -1;
 }
 
-static char *base64(const void *data, size_t len) {
-  char *out = xmalloc(4 * ((len + 2) / 3) + 1);
-  EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-  return out;
-}
-
 int audit_append(struct audit_writer *w, const struct audit_rec *r) {
   char pk[512];
   part_key(r->topic, r->partition, pk, sizeof pk);
@@ -475,7 +460,7 @@ int audit_append(struct audit_writer *w, const struct audit_rec *r) {
   json_object_set_new(o, "offset", json_integer(r->offset));
   json_t *k = r->key ? json_stringn(r->key, r->keylen) : json_null();
   if (!k) { /* not UTF-8: keep the bytes */
-    char *b = base64(r->key, r->keylen);
+    char *b = base64_encode(r->key, r->keylen, NULL);
     json_object_set_new(o, "key", json_null());
     json_object_set_new(o, "keyBase64", json_string(b));
     free(b);
@@ -486,7 +471,7 @@ int audit_append(struct audit_writer *w, const struct audit_rec *r) {
   json_object_set_new(o, "type", json_string(r->type ? r->type : "undecodable"));
   json_object_set(o, "event", r->event ? (json_t *)r->event : json_null());
   if (r->error) {
-    char *b = base64(r->raw ? r->raw : "", r->raw ? r->rawlen : 0);
+    char *b = base64_encode(r->raw ? r->raw : "", r->raw ? r->rawlen : 0, NULL);
     json_object_set_new(o, "raw", json_string(b));
     json_object_set_new(o, "error", json_string(r->error));
     free(b);
