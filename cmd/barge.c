@@ -38,7 +38,9 @@ static void usage(FILE *out) {
   fprintf(out,
           "\nCommon options: --brokers HOST:PORT (default: the stack `barge up` recorded in\n"
           "$BARGE_HOME/stack, BARGE_HOME defaulting to ~/.barge), --topic-prefix P (barge.).\n"
-          "Exit status: 0 success, 1 runtime or service error, 2 bad usage or input.\n");
+          "Exit status: the AWS Batch commands exit as the AWS CLI v2 does: 0 success, 252 bad\n"
+          "usage or input, 254 the request was refused (ClientException), 255 any other error.\n"
+          "Services and tools: 0 success, 1 runtime or service error, 2 bad usage or input.\n");
 }
 
 int main(int argc, char **argv) {
