@@ -168,8 +168,11 @@ uint64_t codec_crc64_avro(const void *data, size_t len) {
 /* ---- schema tree ---- */
 
 struct names {
-  struct node **v;
+  struct node **v; /* the named types defined so far */
   size_t n, cap;
+  struct node **all; /* every node made by this parse, when it is to be freed (keep_all) */
+  size_t nall, capall;
+  int keep_all;
 };
 
 static struct node *names_find(const struct names *nm, const char *full) {
@@ -186,11 +189,38 @@ static void names_add(struct names *nm, struct node *n) {
   nm->v[nm->n++] = n;
 }
 
-static struct node *node_new(enum kind k) {
+static struct node *node_new(struct names *nm, enum kind k) {
   struct node *n = xcalloc(1, sizeof *n);
   n->kind = k;
   n->null_branch = -1;
+  if (nm->keep_all) {
+    if (nm->nall == nm->capall) {
+      nm->capall = nm->capall ? 2 * nm->capall : 32;
+      nm->all = xrealloc(nm->all, nm->capall * sizeof *nm->all);
+    }
+    nm->all[nm->nall++] = n;
+  }
   return n;
+}
+
+/* Frees every node a keep_all parse made (the embedded schemas' trees live for the process). */
+static void names_free_all(struct names *nm) {
+  for (size_t i = 0; i < nm->nall; i++) {
+    struct node *n = nm->all[i];
+    free(n->full_name);
+    for (size_t f = 0; f < n->nfields; f++) {
+      free(n->fields[f].name);
+      json_decref(n->fields[f].avro_default);
+      json_decref(n->fields[f].dflt);
+    }
+    free(n->fields);
+    for (size_t y = 0; y < n->nsymbols; y++) free(n->symbols[y]);
+    free(n->symbols);
+    free(n->branches);
+    free(n);
+  }
+  free(nm->all);
+  free(nm->v);
 }
 
 static int primitive_kind(const char *s) {
@@ -229,7 +259,7 @@ static struct node *parse_named(json_t *s, const char *t, const char *ns, struct
     return NULL;
   }
   enum kind k = strcmp(t, "record") == 0 ? K_RECORD : strcmp(t, "enum") == 0 ? K_ENUM : K_FIXED;
-  struct node *n = node_new(k);
+  struct node *n = node_new(nm, k);
   n->full_name = full;
   const char *dot = strrchr(full, '.');
   n->short_name = dot ? dot + 1 : full;
@@ -295,7 +325,7 @@ static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth
   if (json_is_string(s)) {
     const char *t = json_string_value(s);
     int k = primitive_kind(t);
-    if (k >= 0) return node_new((enum kind)k);
+    if (k >= 0) return node_new(nm, (enum kind)k);
     char *full = full_name_of(t, ns);
     struct node *n = names_find(nm, full);
     if (!n && !strchr(t, '.')) n = names_find(nm, t);
@@ -304,7 +334,7 @@ static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth
     return n;
   }
   if (json_is_array(s)) {
-    struct node *n = node_new(K_UNION);
+    struct node *n = node_new(nm, K_UNION);
     n->nbranches = json_array_size(s);
     n->branches = xcalloc(n->nbranches ? n->nbranches : 1, sizeof *n->branches);
     for (size_t i = 0; i < n->nbranches; i++) {
@@ -329,11 +359,11 @@ static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth
   if (!json_is_string(type)) return parse(type, ns, nm, depth + 1, err, errlen);
   const char *t = json_string_value(type);
   int k = primitive_kind(t);
-  if (k >= 0) return node_new((enum kind)k); /* logical types are their underlying type */
+  if (k >= 0) return node_new(nm, (enum kind)k); /* logical types are their underlying type */
   if (strcmp(t, "record") == 0 || strcmp(t, "enum") == 0 || strcmp(t, "fixed") == 0)
     return parse_named(s, t, ns, nm, depth, err, errlen);
   if (strcmp(t, "array") == 0 || strcmp(t, "map") == 0) {
-    struct node *n = node_new(t[0] == 'a' ? K_ARRAY : K_MAP);
+    struct node *n = node_new(nm, t[0] == 'a' ? K_ARRAY : K_MAP);
     n->child = parse(json_object_get(s, t[0] == 'a' ? "items" : "values"), ns, nm, depth + 1, err,
                      errlen);
     return n->child ? n : NULL;
@@ -1190,6 +1220,21 @@ const char *codec_schema_json(enum barge_ev_type t) {
 
 const char *codec_canonical_form(enum barge_ev_type t) {
   return valid_type(t) ? types[t].canonical : NULL;
+}
+
+int codec_canonical_form_of(const char *schema_json, struct buf *out, char *err, size_t errlen) {
+  json_error_t je;
+  json_t *js = json_loads(schema_json, JSON_DECODE_ANY, &je);
+  if (!js) {
+    seterr(err, errlen, "schema is not JSON: %s", je.text);
+    return -1;
+  }
+  struct names nm = {.keep_all = 1};
+  struct node *root = parse(js, "", &nm, 0, err, errlen);
+  json_decref(js);
+  if (root) canon(out, root, 1); /* fresh nodes: any non-zero mark */
+  names_free_all(&nm);
+  return root ? 0 : -1;
 }
 
 uint64_t codec_fingerprint(enum barge_ev_type t) {

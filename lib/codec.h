@@ -37,6 +37,10 @@ int codec_init(char *err, size_t errlen) BARGE_WUR;
 const char *codec_type_name(enum barge_ev_type t);
 const char *codec_schema_json(enum barge_ev_type t);
 const char *codec_canonical_form(enum barge_ev_type t);
+/* The Parsing Canonical Form of any Avro schema text (e.g. one fetched from a registry),
+ * appended to out. 0, or -1 with the reason in err (not JSON, not a valid schema). */
+int codec_canonical_form_of(const char *schema_json, struct buf *out, char *err, size_t errlen)
+    BARGE_WUR;
 uint64_t codec_fingerprint(enum barge_ev_type t);
 /* Finds a type by full or short name; -1 when unknown. */
 int codec_type_by_name(const char *name);
