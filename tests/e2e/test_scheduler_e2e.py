@@ -73,8 +73,8 @@ def main():
         s = st.submit("seq", "q1", "seq", "--array-properties", "size=4", "--depends-on", "type=SEQUENTIAL")
         st.wait_terminal([s], 60)
         kids = st.describe(*[f"{s}:{i}" for i in range(4)])
-        st = [kids[f"{s}:{i}"]["status"] for i in range(4)]
-        ok(st == ["SUCCEEDED", "FAILED", "FAILED", "FAILED"], "SEQUENTIAL order and failure propagation", st)
+        sts = [kids[f"{s}:{i}"]["status"] for i in range(4)]
+        ok(sts == ["SUCCEEDED", "FAILED", "FAILED", "FAILED"], "SEQUENTIAL order and failure propagation", sts)
         ok(kids[f"{s}:2"]["statusReason"] == f"Dependent job {s}:1 failed", "the dependency reason",
            kids[f"{s}:2"].get("statusReason"))
 

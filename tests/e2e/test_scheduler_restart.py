@@ -47,8 +47,8 @@ def main():
 
         def submit(name, sleep, code=0, *more, status=None, attempts=1, reason=None):
             jid = st.submit(name, "q1", "work", "--container-overrides", overrides(sleep, code), *more)
-            st = status or ("SUCCEEDED" if code == 0 else "FAILED")
-            expect[jid] = (st, code if attempts else None, reason, attempts)
+            want = status or ("SUCCEEDED" if code == 0 else "FAILED")
+            expect[jid] = (want, code if attempts else None, reason, attempts)
             return jid
 
         for i in range(10):
@@ -111,12 +111,12 @@ def main():
         for jid in ids:
             evs = per_job.get(jid, [])
             terms = [e for e in evs if e["newStatus"] in common.TERMINAL]
-            st, code, reason, attempts = expect[jid]
+            want, code, reason, attempts = expect[jid]
             name = jobs.get(jid, {}).get("jobName", jid)
             ok(len(terms) == 1, f"{name}: exactly one terminal transition", [(e["oldStatus"], e["newStatus"]) for e in evs])
             if terms:
                 t = terms[0]
-                ok(t["newStatus"] == st, f"{name}: ends {st}", t["newStatus"])
+                ok(t["newStatus"] == want, f"{name}: ends {want}", t["newStatus"])
                 if code is not None and attempts:
                     ok(t.get("exitCode") == code, f"{name}: exit code {code}", t.get("exitCode"))
                 if reason:
@@ -125,7 +125,7 @@ def main():
             chain = all(evs[i]["oldStatus"] == evs[i - 1]["newStatus"] for i in range(1, len(evs)))
             ok(chain, f"{name}: transitions chain", [(e["oldStatus"], e["newStatus"]) for e in evs])
             j = jobs.get(jid, {})
-            ok(j.get("status") == st, f"{name}: describe-jobs says {st}", j.get("status"))
+            ok(j.get("status") == want, f"{name}: describe-jobs says {want}", j.get("status"))
             ok(len(j.get("attempts", [])) == attempts, f"{name}: {attempts} attempt(s)", len(j.get("attempts", [])))
         r = jobs.get(retry, {})
         ok([a["container"].get("exitCode") for a in r.get("attempts", [])] == [2, 2],
