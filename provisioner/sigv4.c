@@ -52,6 +52,17 @@ static char *canonical_query(const char *query) {
   return (char *)b.data ? (char *)b.data : xstrdup("");
 }
 
+void sigv4_signing_key(const char *secret_key, const char *date, const char *region,
+                       const char *service, unsigned char key[32]) {
+  char ksecret[512];
+  snprintf(ksecret, sizeof ksecret, "AWS4%s", secret_key);
+  unsigned char k1[32], k2[32], k3[32];
+  hmac(ksecret, strlen(ksecret), date, k1);
+  hmac(k1, 32, region, k2);
+  hmac(k2, 32, service, k3);
+  hmac(k3, 32, "aws4_request", key);
+}
+
 int sigv4_sign(const struct sigv4_creds *cr, const char *region, const char *service,
                const char *method, const char *host, const char *path, const char *query,
                const char *content_type, const void *body, size_t body_len,
@@ -77,14 +88,9 @@ int sigv4_sign(const struct sigv4_creds *cr, const char *region, const char *ser
   char scope[256], sts[512];
   snprintf(scope, sizeof scope, "%s/%s/%s/aws4_request", date, region, service);
   snprintf(sts, sizeof sts, "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date, scope, creq_hash);
-  char ksecret[512];
-  snprintf(ksecret, sizeof ksecret, "AWS4%s", cr->secret_key);
-  unsigned char k1[32], k2[32], k3[32], k4[32], sig[32];
-  hmac(ksecret, strlen(ksecret), date, k1);
-  hmac(k1, 32, region, k2);
-  hmac(k2, 32, service, k3);
-  hmac(k3, 32, "aws4_request", k4);
-  hmac(k4, 32, sts, sig);
+  unsigned char key[32], sig[32];
+  sigv4_signing_key(cr->secret_key, date, region, service, key);
+  hmac(key, 32, sts, sig);
   char sighex[65];
   hex_encode(sig, 32, sighex);
   int w = snprintf(auth, auth_len, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", cr->access_key,

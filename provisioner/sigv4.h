@@ -16,6 +16,11 @@ void sigv4_amz_date(int64_t epoch_ms, char out[17]);
 /* Lower-case hex SHA-256 of data. */
 void sigv4_sha256_hex(const void *data, size_t n, char out[65]);
 
+/* The SigV4 signing key: HMAC-SHA256 chained over "AWS4" + secret, date ("20150830"), region,
+ * service and "aws4_request". */
+void sigv4_signing_key(const char *secret_key, const char *date, const char *region,
+                       const char *service, unsigned char key[32]);
+
 /* Signs one request. host: as sent in the Host header ("ec2.us-east-1.amazonaws.com",
  * "127.0.0.1:4566"); path: "/"; query: "k=v&..." already URI-encoded (sorted here), may be "";
  * content_type may be NULL. The signed headers are content-type (when given), host, x-amz-date

@@ -73,10 +73,10 @@ apt-get.  Example:
 EOF
 }
 
-say()  { printf 'kafka: %s\n' "$*"; }
-die()  { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
-now()  { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+PEER=kafka
+LOCK_NAMED=1
+# shellcheck source=lib/peer.sh
+source "$SCRIPT_DIR/lib/peer.sh"
 
 # ---------------------------------------------------------- prerequisites --
 need_java() {
@@ -189,15 +189,6 @@ is_our_broker() {
     [[ $cmd == *kafka.Kafka* && $cmd == *"$dir/server.properties"* ]]
 }
 
-read_pid() {
-    local f=$1/pid
-    [[ -f $f ]] || return 1
-    local pid
-    pid=$(head -n1 "$f" 2>/dev/null | tr -dc '0-9')
-    [[ -n $pid ]] || return 1
-    printf '%s\n' "$pid"
-}
-
 port_in_use() {   # does something accept connections on 127.0.0.1:$1?
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -259,29 +250,6 @@ new_cluster_id() {
 prop_value() {     # prop_value FILE KEY -> last value of KEY
     [[ -f $1 ]] || return 1
     awk -F= -v k="$2" '$1 == k { v = substr($0, length(k) + 2) } END { if (v != "") print v; else exit 1 }' "$1"
-}
-
-parse_dir_opts() {  # shared by stop/status: sets DIR
-    DIR=
-    while (( $# )); do
-        case $1 in
-            --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; DIR=$2; shift 2 ;;
-            --dir=*) DIR=${1#--dir=}; shift ;;
-            -h|--help) usage; exit 0 ;;
-            *) die "unknown option '$1' (see --help)" ;;
-        esac
-    done
-    [[ -n $DIR ]] || die "--dir DIR is required (see --help)"
-    if [[ -d $DIR ]]; then DIR=$(cd "$DIR" && pwd -P); fi
-}
-
-lock_dir() {       # serialise start/stop on one DIR (the fd must not leak
-                   # into the broker, or the lock would live as long as it)
-    exec {DIRLOCK}>"$DIR/.kafka.sh.lock"
-    if command -v flock >/dev/null 2>&1; then
-        flock -w $(( START_TIMEOUT + STOP_TIMEOUT + 60 )) "$DIRLOCK" \
-            || die "another kafka.sh is still working on $DIR (lock $DIR/.kafka.sh.lock)"
-    fi
 }
 
 # ------------------------------------------------------------------ start --
@@ -456,41 +424,7 @@ cmd_start() {
 # ------------------------------------------------------------------- stop --
 cmd_stop() {
     parse_dir_opts "$@"
-    if [[ ! -d $DIR ]]; then
-        say "not running (no directory $DIR)"
-        return 0
-    fi
-    lock_dir
-    local pid
-    if ! pid=$(read_pid "$DIR"); then
-        say "not running (no pid file in $DIR)"
-        return 0
-    fi
-    if ! is_our_broker "$pid" "$DIR"; then
-        rm -f "$DIR/pid"
-        say "not running (stale pid $pid removed)"
-        return 0
-    fi
-    local t0 deadline
-    t0=$(now)
-    kill -TERM "$pid" 2>/dev/null || true
-    deadline=$(( $(date +%s) + STOP_TIMEOUT ))
-    while is_our_broker "$pid" "$DIR"; do
-        if (( $(date +%s) >= deadline )); then
-            say "pid $pid still alive after ${STOP_TIMEOUT}s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            local _
-            for _ in $(seq 50); do
-                is_our_broker "$pid" "$DIR" || break
-                sleep 0.1
-            done
-            is_our_broker "$pid" "$DIR" && die "pid $pid survived SIGKILL"
-            break
-        fi
-        sleep 0.1
-    done
-    rm -f "$DIR/pid"
-    say "stopped (pid $pid) in $(elapsed "$t0")s"
+    peer_stop is_our_broker 1
 }
 
 # ----------------------------------------------------------------- status --

@@ -58,8 +58,9 @@ built for 21), mvn and curl.  Example:
 EOF
 }
 
-say()  { printf 'registry: %s\n' "$*"; }
-die()  { printf 'registry: error: %s\n' "$*" >&2; exit 1; }
+PEER=registry
+# shellcheck source=lib/peer.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/peer.sh"
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH ($2)"; }
 
@@ -156,14 +157,6 @@ is_our_registry() {
     [[ $cmd == *quarkus-run.jar* && $cmd == *"-Dbarge.registry.dir=$dir"* ]]
 }
 
-read_pid() {
-    [[ -f $1/pid ]] || return 1
-    local pid
-    pid=$(head -n1 "$1/pid" 2>/dev/null | tr -dc '0-9')
-    [[ -n $pid ]] || return 1
-    printf '%s\n' "$pid"
-}
-
 free_port() {
     python3 - <<'PY'
 import socket
@@ -172,28 +165,6 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])
 s.close()
 PY
-}
-
-parse_dir_opts() {
-    DIR=
-    while (( $# )); do
-        case $1 in
-            --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; DIR=$2; shift 2 ;;
-            --dir=*) DIR=${1#--dir=}; shift ;;
-            -h|--help) usage; exit 0 ;;
-            *) die "unknown option '$1' (see --help)" ;;
-        esac
-    done
-    [[ -n $DIR ]] || die "--dir DIR is required (see --help)"
-    if [[ -d $DIR ]]; then DIR=$(cd "$DIR" && pwd -P); fi
-}
-
-lock_dir() {
-    exec {DIRLOCK}>"$DIR/.registry.sh.lock"
-    if command -v flock >/dev/null 2>&1; then
-        flock -w $(( START_TIMEOUT + STOP_TIMEOUT + 60 )) "$DIRLOCK" \
-            || die "another registry.sh is still working on $DIR"
-    fi
 }
 
 # ------------------------------------------------------------------ start --
@@ -278,28 +249,7 @@ cmd_start() {
 # ------------------------------------------------------------------- stop --
 cmd_stop() {
     parse_dir_opts "$@"
-    if [[ ! -d $DIR ]]; then say "not running (no directory $DIR)"; return 0; fi
-    lock_dir
-    local pid
-    if ! pid=$(read_pid "$DIR"); then say "not running (no pid file in $DIR)"; return 0; fi
-    if ! is_our_registry "$pid" "$DIR"; then
-        rm -f "$DIR/pid"
-        say "not running (stale pid $pid removed)"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$(( $(date +%s) + STOP_TIMEOUT ))
-    while is_our_registry "$pid" "$DIR"; do
-        if (( $(date +%s) >= deadline )); then
-            say "pid $pid still alive after ${STOP_TIMEOUT}s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            sleep 0.5
-            break
-        fi
-        sleep 0.2
-    done
-    rm -f "$DIR/pid"
-    say "stopped (pid $pid)"
+    peer_stop is_our_registry 0
 }
 
 cmd_status() {

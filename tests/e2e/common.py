@@ -1,13 +1,14 @@
-"""common.py: shared helpers for Barge's end-to-end tests (tests/e2e/test_*.py).
+"""common.py: the one harness of Barge's end-to-end tests (tests/e2e/test_*.py).
 
 The tests drive the real `barge` binary ($BARGE_BIN) against the real Kafka broker of the CTest
 fixture ($BARGE_KAFKA_DIR/bootstrap), each under its own topic prefix and BARGE_HOME so tests can
 run in parallel on one broker. Run by hand with BARGE_BROKERS=HOST:PORT (and BARGE_BIN) set.
+Every wait has a generous deadline: the machine may be a slow, shared 2-core one; nothing here
+measures speed.
 
-- Env: the private prefix/home and `run`/`json` to call barge commands.
-- Stack: `barge up --detach --brokers ...` on that Env, stopped by `barge down` (and by PID if
-  that fails).
-- Services: the scheduler and agents as direct child processes, for tests that kill them.
+- Stack: the private prefix and home; barge commands and AWS Batch resources; services (the
+  scheduler, agents, the provisioner, any command) as children killable by name, or a whole
+  `barge up --detach`; close() cleans up.
 - Topics: raw reads (read_committed), end offsets and raw produce through confluent_kafka.
 - Avro: Barge's schemas loaded with fastavro; single-object frames decoded and encoded.
 - Checks: `ok(cond, what)` records a result; `finish()` prints "N passed, N failed" and exits.
@@ -19,7 +20,6 @@ import os
 import random
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -31,6 +31,7 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("BARGE_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
 BARGE = os.environ.get("BARGE_BIN") or os.path.join(SOURCE_DIR, "build", "barge")
+BUILD = os.environ.get("BARGE_BUILD_DIR") or os.path.dirname(BARGE)
 TERMINAL = ("SUCCEEDED", "FAILED")
 
 # topic base name -> Avro type of its values (lib/bus.c's table)
@@ -88,84 +89,6 @@ def finish():
     sys.exit(1 if _results["fail"] or not _results["pass"] else 0)
 
 
-# --------------------------------------------------------------------------------------- env --
-class Env:
-    """A private topic prefix and BARGE_HOME on the fixture broker."""
-
-    def __init__(self, name):
-        self.brokers = brokers()
-        self.prefix = f"t{name}{random.randrange(1 << 30):x}."
-        self.home = tempfile.mkdtemp(prefix=f"barge-{name}-")
-        self.env = dict(os.environ)
-        self.env.update(BARGE_HOME=self.home, BARGE_TOPIC_PREFIX=self.prefix,
-                        BARGE_BROKERS=self.brokers)
-        self.env.pop("BARGE_KAFKA_SCRIPT", None)
-
-    def topic(self, base):
-        return self.prefix + base
-
-    def run(self, *args, check=True, timeout=90, input=None):
-        p = subprocess.run([BARGE, *args], env=self.env, capture_output=True, text=True,
-                           timeout=timeout, input=input)
-        if check and p.returncode != 0:
-            raise RuntimeError(f"barge {' '.join(args)} exited {p.returncode}:\n{p.stdout}{p.stderr}")
-        return p
-
-    def json(self, *args, timeout=90):
-        return json.loads(self.run(*args, timeout=timeout).stdout)
-
-    def init(self):
-        self.run("init", "--brokers", self.brokers, "--topic-prefix", self.prefix)
-
-    # -- common resources
-    def setup_queue(self, queue="q1", ce="local", create_ce=False):
-        if create_ce:
-            self.run("create-compute-environment", "--compute-environment-name", ce,
-                     "--type", "UNMANAGED")
-        self.run("create-job-queue", "--job-queue-name", queue, "--priority", "10",
-                 "--compute-environment-order", f"order=1,computeEnvironment={ce}")
-
-    def register(self, name, command, vcpus=1, memory=64, **extra):
-        props = {"image": "busybox", "command": command,
-                 "resourceRequirements": [{"type": "VCPU", "value": str(vcpus)},
-                                          {"type": "MEMORY", "value": str(memory)}]}
-        args = ["register-job-definition", "--job-definition-name", name, "--type", "container",
-                "--container-properties", json.dumps(props)]
-        for k, v in extra.items():
-            args += ["--" + k.replace("_", "-"), v if isinstance(v, str) else json.dumps(v)]
-        return self.json(*args)
-
-    def submit(self, name, queue="q1", jd="hello", *more):
-        return self.run("submit-job", "--job-name", name, "--job-queue", queue,
-                        "--job-definition", jd, *more, "--query", "jobId",
-                        "--output", "text").stdout.strip()
-
-    def describe(self, *ids):
-        jobs = []
-        ids = list(ids)
-        for i in range(0, len(ids), 100):
-            jobs += self.json("describe-jobs", "--jobs", *ids[i:i + 100])["jobs"]
-        return {j["jobId"]: j for j in jobs}
-
-    def wait_terminal(self, ids, timeout):
-        """Waits until every job is SUCCEEDED or FAILED; returns {id: JobDetail}."""
-        ids = list(ids)
-
-        def done():
-            d = self.describe(*ids)
-            return d if len(d) == len(ids) and all(j["status"] in TERMINAL for j in d.values()) else None
-        try:
-            return wait_for(done, timeout, f"{len(ids)} job(s) to finish", interval=0.5)
-        except TimeoutError:
-            d = self.describe(*ids)
-            for i in ids:
-                log(f"    {i}: {d.get(i, {}).get('status', 'unknown')} {d.get(i, {}).get('statusReason', '')}")
-            raise
-
-    def cleanup(self):
-        shutil.rmtree(self.home, ignore_errors=True)
-
-
 # ------------------------------------------------------------------------------------- stack --
 def _children(pid):
     kids = []
@@ -203,88 +126,230 @@ def cmdline(pid):
 
 
 class Stack:
-    """`barge up --detach --brokers <fixture>` under an Env; `stop()` always cleans up."""
+    """A private Barge installation on the fixture broker: its own topic prefix and BARGE_HOME.
 
-    def __init__(self, env, *up_args):
-        self.env = env
-        self.supervisor = None
+    - commands: `run` / `json` call the barge binary; `create_ce`, `create_queue`, `register`,
+      `submit` ... the AWS Batch resources; `describe`, `wait_terminal` and the provisioner's views
+      (`decisions`, `instance_events`, `instances`) read back;
+    - services as direct children of the test, each killable by name: `scheduler`, `agent`,
+      `provisioner`, or any `start(name, *args)`; their logs are <home>/<name>.log;
+    - or a whole stack with `up(...)` (`barge up --detach`), stopped by `down()`;
+    - `close()` stops whatever still runs and removes BARGE_HOME, or keeps it (and prints the
+      logs) when a check failed or BARGE_KEEP is set."""
+
+    def __init__(self, name, extra_env=None):
+        self.name = name
+        self.brokers = brokers()
+        self.prefix = f"t{name}{random.randrange(1 << 30):x}."
+        self.home = tempfile.mkdtemp(prefix=f"barge-{name}-")
+        self.env = dict(os.environ)
+        self.env.update(BARGE_HOME=self.home, BARGE_TOPIC_PREFIX=self.prefix, BARGE_BROKERS=self.brokers,
+                        AWS_PAGER="")
+        self.env.pop("BARGE_KAFKA_SCRIPT", None)
+        if extra_env:
+            self.env.update(extra_env)
+        self.procs = {}      # service name -> Popen
+        self.logs = {}       # service name -> log path
+        self.stopped = set()  # services the test stopped on purpose
+        self.supervisor = None  # `barge up`'s supervisor pid
         self.kids = []
-        try:
-            p = env.run("up", "--detach", "--brokers", env.brokers, *up_args, timeout=120)
-            self.up_output = p.stdout
-            self.supervisor = int(self.stack_value("supervisor"))
-            self.kids = wait_for(lambda: len(_children(self.supervisor)) >= 1 and _children(self.supervisor),
-                                 30, "the stack's services")
-        except BaseException:
-            self.stop()  # whatever did start
-            raise
+        log(f"stack {name}: prefix {self.prefix}, home {self.home}, brokers {self.brokers}")
 
-    def stack_value(self, key):
-        try:
-            with open(os.path.join(self.env.home, "stack")) as f:
-                for line in f:
-                    k, _, v = line.rstrip("\n").partition("=")
-                    if k == key:
-                        return v
-        except OSError:
-            pass
-        return None
+    def topic(self, base):
+        return self.prefix + base
 
-    def service_pids(self, word):
-        return [p for p in _children(self.supervisor) if f" {word} " in cmdline(p) + " "]
-
-    def stop(self):
-        if not self.supervisor and (self.stack_value("supervisor") or "").isdigit():
-            self.supervisor = int(self.stack_value("supervisor"))
-        if not self.supervisor:
-            return
-        kids = set(self.kids) | set(_children(self.supervisor))
-        try:
-            self.env.run("down", check=False, timeout=90)
-        except subprocess.TimeoutExpired:
-            pass
-        for pid in [self.supervisor, *kids]:
-            if pid_alive(pid) and ("barge" in cmdline(pid)):
-                os.kill(pid, signal.SIGKILL)
-        self.supervisor = None
-
-
-class Services:
-    """Scheduler and agents as direct children of the test, each killable by PID."""
-
-    def __init__(self, env):
-        self.env = env
-        self.procs = {}  # name -> Popen
-        self.logs = {}
-
-    def start(self, name, *args):
-        path = os.path.join(self.env.home, f"{name}.log")
-        self.logs[name] = path
-        f = open(path, "ab")
-        p = subprocess.Popen([BARGE, *args], env=self.env.env, stdout=f, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
-        f.close()
-        self.procs[name] = p
+    # ---- commands ----
+    def run(self, *args, check=True, timeout=120, input=None):
+        p = subprocess.run([BARGE, *args], env=self.env, capture_output=True, text=True,
+                           timeout=timeout, input=input)
+        if check and p.returncode != 0:
+            raise RuntimeError(f"barge {' '.join(args)} exited {p.returncode}:\n{p.stdout}{p.stderr}")
         return p
 
-    def scheduler(self, name="scheduler", tick_ms=200, lost_after_ms=30000):
-        return self.start(name, "scheduler", "--brokers", self.env.brokers, "--topic-prefix",
-                          self.env.prefix, "--transactional-id", f"sched-{self.env.prefix}",
-                          "--tick-ms", str(tick_ms), "--lost-after-ms", str(lost_after_ms))
+    def json(self, *args, timeout=120):
+        """The command's stdout as JSON ({} when it printed nothing)."""
+        out = self.run(*args, timeout=timeout).stdout
+        return json.loads(out) if out.strip() else {}
 
-    def agent(self, name, instance_id, ce="local", vcpus=2, memory=2048, heartbeat_ms=1000):
-        return self.start(name, "agent", "--brokers", self.env.brokers, "--topic-prefix",
-                          self.env.prefix, "--compute-environment", ce, "--instance-id",
-                          instance_id, "--vcpus", str(vcpus), "--memory", str(memory),
-                          "--heartbeat-ms", str(heartbeat_ms), "--log-dir",
-                          os.path.join(self.env.home, "logs"))
+    def init(self):
+        self.run("init", "--brokers", self.brokers, "--topic-prefix", self.prefix)
+
+    # ---- resources ----
+    def create_ce(self, name, resources=None, state="ENABLED"):
+        """An UNMANAGED compute environment, or a MANAGED one with these computeResources."""
+        if resources is None:
+            return self.json("create-compute-environment", "--compute-environment-name", name,
+                             "--type", "UNMANAGED", "--state", state)
+        return self.json("create-compute-environment", "--compute-environment-name", name, "--type", "MANAGED",
+                         "--state", state, "--compute-resources", json.dumps(resources))
+
+    def managed_ce(self, name, maxv, instance_types=("m5.large",)):
+        return self.create_ce(name, {"type": "EC2", "minvCpus": 0, "maxvCpus": maxv,
+                                     "instanceTypes": list(instance_types), "subnets": ["subnet-1"],
+                                     "instanceRole": "ecsInstanceRole"})
+
+    def create_queue(self, name, ces, priority=1):
+        """A job queue over one compute environment (AWS CLI shorthand) or a list of them (JSON)."""
+        if isinstance(ces, str):
+            order = f"order=1,computeEnvironment={ces}"
+        else:
+            order = json.dumps([{"order": i + 1, "computeEnvironment": ce} for i, ce in enumerate(ces)])
+        return self.json("create-job-queue", "--job-queue-name", name, "--priority", str(priority),
+                         "--compute-environment-order", order)
+
+    def register(self, name, command, vcpus=1, memory=64, env=None, settle=False, **extra):
+        """A container job definition; extra members as flags (retry_strategy= -> --retry-strategy),
+        JSON-encoded unless already a string. settle: wait 2 s afterwards, so that a running
+        scheduler's configuration consumer has read it before a submission names it (its
+        catch-up on an unknown job definition can stop at a stale end-of-partition event)."""
+        props = {"image": "busybox", "command": command,
+                 "resourceRequirements": [{"type": "VCPU", "value": str(vcpus)},
+                                          {"type": "MEMORY", "value": str(memory)}]}
+        if env:
+            props["environment"] = [{"name": k, "value": v} for k, v in env.items()]
+        args = ["register-job-definition", "--job-definition-name", name, "--type", "container",
+                "--container-properties", json.dumps(props)]
+        for k, v in extra.items():
+            args += ["--" + k.replace("_", "-"), v if isinstance(v, str) else json.dumps(v)]
+        r = self.json(*args)
+        if settle:
+            time.sleep(2)
+        return r
+
+    def submit(self, name, queue, jd, *more, size=None, env=None):
+        """submit-job with flags; returns the job id."""
+        args = ["submit-job", "--job-name", name, "--job-queue", queue, "--job-definition", jd, *more]
+        if size:
+            args += ["--array-properties", json.dumps({"size": size})]
+        if env:
+            args += ["--container-overrides",
+                     json.dumps({"environment": [{"name": k, "value": v} for k, v in env.items()]})]
+        return self.run(*args, "--query", "jobId", "--output", "text").stdout.strip()
+
+    def submit_json(self, **req):
+        """submit-job --cli-input-json with the request's members; returns the job id."""
+        return self.json("submit-job", "--cli-input-json", json.dumps(req))["jobId"]
+
+    # ---- reading back ----
+    def describe(self, *ids):
+        """{jobId: JobDetail} of the jobs describe-jobs knows."""
+        jobs = []
+        ids = list(ids)
+        for i in range(0, len(ids), 100):
+            jobs += self.json("describe-jobs", "--jobs", *ids[i:i + 100]).get("jobs", [])
+        return {j["jobId"]: j for j in jobs}
+
+    def wait_terminal(self, ids, timeout):
+        """Waits until every job is SUCCEEDED or FAILED; returns {id: JobDetail}."""
+        ids = list(ids)
+
+        def done():
+            d = self.describe(*ids)
+            return d if len(d) == len(ids) and all(j["status"] in TERMINAL for j in d.values()) else None
+        try:
+            return wait_for(done, timeout, f"{len(ids)} job(s) to finish", interval=0.5)
+        except TimeoutError:
+            d = self.describe(*ids)
+            for i in ids:
+                log(f"    {i}: {d.get(i, {}).get('status', 'unknown')} {d.get(i, {}).get('statusReason', '')}")
+            raise
+
+    def children(self, parent, status=None):
+        """An array's children (list-jobs --array-job-id), every page."""
+        args = ["list-jobs", "--array-job-id", parent] + (["--job-status", status] if status else [])
+        items, token = [], None
+        while True:
+            r = self.json(*args, *(["--next-token", token] if token else []))
+            items += r.get("jobSummaryList", [])
+            token = r.get("nextToken")
+            if not token:
+                return items
+
+    def describe_ce(self, name):
+        return self.json("describe-compute-environments", "--compute-environments", name)["computeEnvironments"][0]
+
+    def decisions(self, ce=None):
+        """The provisioner's ScalingDecisions (`barge instances --decisions`)."""
+        args = ["instances", "--decisions"] + (["--compute-environment", ce] if ce else [])
+        return [json.loads(x) for x in self.run(*args).stdout.splitlines() if x.strip()]
+
+    def instance_events(self, ce=None):
+        """The instance history (`barge instances --events`)."""
+        args = ["instances", "--events"] + (["--compute-environment", ce] if ce else [])
+        return [json.loads(x) for x in self.run(*args).stdout.splitlines() if x.strip()]
+
+    def instances(self, ce=None, all_=False):
+        args = ["instances", "--output", "json"] + (["--compute-environment", ce] if ce else []) + \
+            (["--all"] if all_ else [])
+        return self.json(*args)["instances"]
+
+    def wait(self, what, fn, timeout=300, every=1.0):
+        """Polls fn() until it returns something truthy and returns it; None after timeout or as
+        soon as a service exits on its own. A failing barge command inside fn() is retried."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for n, p in self.procs.items():
+                if n not in self.stopped and p.poll() is not None:
+                    log(f"  {n} exited with {p.returncode} while waiting for {what}")
+                    return None
+            try:
+                v = fn()
+            except (RuntimeError, json.JSONDecodeError, subprocess.TimeoutExpired) as e:
+                v = None
+                log(f"  (retrying: {str(e).strip()[:200]})")
+            if v:
+                return v
+            time.sleep(every)
+        log(f"  timed out waiting for {what}")
+        return None
+
+    def wait_array_done(self, parent, timeout=400):
+        """Waits for an array job to end; returns its status, or None."""
+        def done():
+            j = self.describe(parent).get(parent)
+            st = j["status"] if j else None
+            summary = j.get("arrayProperties", {}).get("statusSummary", {}) if j else {}
+            log(f"  {parent[:8]} {st} {json.dumps(summary, sort_keys=True)}")
+            return st if st in TERMINAL else None
+        return self.wait(f"array {parent}", done, timeout=timeout, every=2.0)
+
+    # ---- services, as direct children ----
+    def start(self, name, *args):
+        path = os.path.join(self.home, f"{name}.log")
+        self.logs[name] = path
+        with open(path, "ab") as f:
+            p = subprocess.Popen([BARGE, *args], env=self.env, stdout=f, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+        self.procs[name] = p
+        self.stopped.discard(name)
+        return p
+
+    def scheduler(self, *extra, name="scheduler", tick_ms=200):
+        return self.start(name, "scheduler", "--brokers", self.brokers, "--topic-prefix", self.prefix,
+                          "--transactional-id", f"sched-{self.prefix}", "--tick-ms", str(tick_ms), *extra)
+
+    def agent(self, instance_id, ce="local", name=None, vcpus=2, memory=2048, heartbeat_ms=1000, **flags):
+        """An agent of ce; flags as options (instance_type= -> --instance-type)."""
+        extra = []
+        for k, v in flags.items():
+            extra += ["--" + k.replace("_", "-"), str(v)]
+        return self.start(name or f"agent-{instance_id}", "agent", "--brokers", self.brokers, "--topic-prefix",
+                          self.prefix, "--compute-environment", ce, "--instance-id", instance_id,
+                          "--vcpus", str(vcpus), "--memory", str(memory), "--heartbeat-ms", str(heartbeat_ms),
+                          "--log-dir", os.path.join(self.home, "logs"), *extra)
+
+    def provisioner(self, *extra):
+        return self.start("provisioner", "provisioner", "--brokers", self.brokers, "--topic-prefix", self.prefix,
+                          "--transactional-id", f"prov-{self.prefix}", "--tick-ms", "200", *extra)
 
     def alive(self, name):
         p = self.procs.get(name)
         return p is not None and p.poll() is None
 
     def kill(self, name, sig=signal.SIGKILL):
+        """Stops one service on purpose (SIGKILL by default) and waits for it."""
         p = self.procs.get(name)
+        self.stopped.add(name)
         if p and p.poll() is None:
             p.send_signal(sig)
             p.wait(timeout=30)
@@ -297,13 +362,9 @@ class Services:
             return ""
 
     def log_tail(self, name, n=30):
-        try:
-            with open(self.logs[name], errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except (OSError, KeyError):
-            return ""
+        return "".join(self.log_text(name).splitlines(keepends=True)[-n:])
 
-    def stop(self):
+    def stop_services(self):
         """SIGTERM to every service still running, SIGKILL after 20 s. Returns {name: exit status}
         of the services this call stopped (0 = a clean stop; under the sanitizer build a leak or
         an error report makes it non-zero); -9 for one that had to be killed."""
@@ -319,7 +380,74 @@ class Services:
                 p.kill()
                 p.wait()
                 status[n] = -9
+            self.stopped.add(n)
         return status
+
+    # ---- a whole stack: barge up --detach ----
+    def up(self, *up_args):
+        """`barge up --detach --brokers <fixture> ...`; returns its output once the supervisor has
+        started its services. Stopped by down() (and by close())."""
+        try:
+            p = self.run("up", "--detach", "--brokers", self.brokers, *up_args, timeout=180)
+            self.supervisor = int(self.stack_value("supervisor"))
+            self.kids = wait_for(lambda: _children(self.supervisor), 30, "the stack's services")
+            return p.stdout
+        except BaseException:
+            self.down(check=False)  # whatever did start
+            raise
+
+    def stack_value(self, key):
+        """A value of the stack file `barge up` writes, or None."""
+        try:
+            with open(os.path.join(self.home, "stack")) as f:
+                for line in f:
+                    k, _, v = line.rstrip("\n").partition("=")
+                    if k == key:
+                        return v
+        except OSError:
+            pass
+        return None
+
+    def service_pids(self, word):
+        return [p for p in _children(self.supervisor) if f" {word} " in cmdline(p) + " "]
+
+    def down(self, check=True):
+        """`barge down`; with check=False whatever is left is killed by pid too."""
+        if not self.supervisor and (self.stack_value("supervisor") or "").isdigit():
+            self.supervisor = int(self.stack_value("supervisor"))
+        if not self.supervisor:
+            return None
+        kids = set(self.kids) | set(_children(self.supervisor))
+        try:
+            r = self.run("down", check=check, timeout=120)
+        except subprocess.TimeoutExpired:
+            r = None
+        if not check or r is None or r.returncode != 0:
+            for pid in [self.supervisor, *kids]:
+                if pid_alive(pid) and ("barge" in cmdline(pid)):
+                    os.kill(pid, signal.SIGKILL)
+        self.supervisor = None
+        return r
+
+    # ---- the end ----
+    def dump_logs(self, tail=60):
+        for f in sorted(os.listdir(self.home)):
+            if f.endswith(".log"):
+                with open(os.path.join(self.home, f), errors="replace") as fh:
+                    lines = fh.readlines()
+                log(f"---- {f} (last {min(tail, len(lines))} of {len(lines)} lines)")
+                sys.stdout.write("".join(lines[-tail:]))
+        sys.stdout.flush()
+
+    def close(self, keep=False):
+        """Stops what still runs; removes BARGE_HOME unless a check failed, keep or BARGE_KEEP."""
+        self.down(check=False)
+        self.stop_services()
+        if keep or _results["fail"] or os.environ.get("BARGE_KEEP"):
+            self.dump_logs()
+            log(f"kept {self.home}")
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------- kafka --
@@ -328,54 +456,54 @@ def _kafka():
     return confluent_kafka
 
 
-def consumer(env, read_committed=True):
+def consumer(st, read_committed=True):
     ck = _kafka()
-    return ck.Consumer({"bootstrap.servers": env.brokers,
+    return ck.Consumer({"bootstrap.servers": st.brokers,
                         "group.id": f"e2e-{random.randrange(1 << 40):x}",
                         "enable.auto.commit": False, "enable.partition.eof": True,
                         "isolation.level": "read_committed" if read_committed else "read_uncommitted",
                         "auto.offset.reset": "earliest"})
 
 
-def partitions(env, base):
+def partitions(st, base):
     ck = _kafka()
-    c = consumer(env)
+    c = consumer(st)
     try:
-        md = c.list_topics(env.topic(base), timeout=15)
-        t = md.topics[env.topic(base)]
+        md = c.list_topics(st.topic(base), timeout=15)
+        t = md.topics[st.topic(base)]
         if t.error:
-            raise RuntimeError(f"topic {env.topic(base)}: {t.error}")
+            raise RuntimeError(f"topic {st.topic(base)}: {t.error}")
         return sorted(t.partitions)
     finally:
         c.close()
     del ck
 
 
-def end_offsets(env, base):
+def end_offsets(st, base):
     """{partition: high watermark} of a topic."""
-    c = consumer(env)
+    c = consumer(st)
     try:
         out = {}
-        for p in partitions(env, base):
+        for p in partitions(st, base):
             ck = _kafka()
-            lo, hi = c.get_watermark_offsets(ck.TopicPartition(env.topic(base), p), timeout=15)
+            lo, hi = c.get_watermark_offsets(ck.TopicPartition(st.topic(base), p), timeout=15)
             out[p] = hi
         return out
     finally:
         c.close()
 
 
-def read_topic(env, base, timeout=30, read_committed=True):
+def read_topic(st, base, timeout=30, read_committed=True):
     """Every record of a topic from the beginning to its end as of the call (read_committed by
     default): a list of dicts {partition, offset, key (bytes), value (bytes or None)}.
     A partition is done at its end-of-partition event or once the position passes the high
     watermark taken at the start (a topic written all the time, such as barge.requests with its
     scheduler's ticks, may never show an end-of-partition event to a read_committed reader)."""
     ck = _kafka()
-    c = consumer(env, read_committed)
-    name = env.topic(base)
+    c = consumer(st, read_committed)
+    name = st.topic(base)
     try:
-        ps = partitions(env, base)
+        ps = partitions(st, base)
         hw = {p: c.get_watermark_offsets(ck.TopicPartition(name, p), timeout=15)[1] for p in ps}
         c.assign([ck.TopicPartition(name, p, ck.OFFSET_BEGINNING) for p in ps])
         pending, out = {p for p in ps if hw[p] > 0}, []
@@ -399,16 +527,16 @@ def read_topic(env, base, timeout=30, read_committed=True):
         c.close()
 
 
-def produce_raw(env, base, key, value, partition=None):
+def produce_raw(st, base, key, value, partition=None):
     ck = _kafka()
-    p = ck.Producer({"bootstrap.servers": env.brokers, "enable.idempotence": True, "acks": "all"})
+    p = ck.Producer({"bootstrap.servers": st.brokers, "enable.idempotence": True, "acks": "all"})
     delivered = []
     kw = {} if partition is None else {"partition": partition}
-    p.produce(env.topic(base), key=key, value=value,
+    p.produce(st.topic(base), key=key, value=value,
               on_delivery=lambda err, msg: delivered.append((err, msg)), **kw)
     p.flush(30)
     if not delivered or delivered[0][0] is not None:
-        raise RuntimeError(f"producing to {env.topic(base)}: {delivered}")
+        raise RuntimeError(f"producing to {st.topic(base)}: {delivered}")
     m = delivered[0][1]
     return m.partition(), m.offset()
 
@@ -500,13 +628,58 @@ def header(source="e2e"):
             "source": source, "request_id": ""}
 
 
-def job_events(env, avro, timeout=30):
+def job_events(st, avro, timeout=30):
     """Decoded barge.job-events (read_committed) in partition/offset order: a list of dicts."""
     out = []
-    for r in read_topic(env, "job-events", timeout=timeout):
+    for r in read_topic(st, "job-events", timeout=timeout):
         name, ev = avro.decode(r["value"])
         if name != "JobStateChange":
             raise ValueError(f"a {name} on job-events")
         ev["_partition"], ev["_offset"] = r["partition"], r["offset"]
         out.append(ev)
     return out
+
+
+def live_capacity(events):
+    """Sweeps an instance history: (peak vCPUs of instances alive at once, live vCPUs at the end,
+    instances ever launched). An instance is alive from LAUNCHING (or its first event) until
+    TERMINATED, LOST or LAUNCH_FAILED."""
+    alive, peak, launched = {}, 0, set()
+    for e in events:
+        i, kind = e["instanceId"], e["kind"]
+        if kind in ("TERMINATED", "LOST", "LAUNCH_FAILED"):
+            alive.pop(i, None)
+        elif i not in alive and kind in ("LAUNCHING", "READY"):
+            alive[i] = e.get("vcpus", 0)
+            launched.add(i)
+        peak = max(peak, sum(alive.values()))
+    return peak, sum(alive.values()), len(launched)
+
+
+def wait_scaled_in(st, ce, timeout=180, every=2.0, reason=None):
+    """Waits until no instance of ce is alive (and, with reason, a decision of that reason was
+    made); returns (instance events, peak vCPUs, instances launched), or None."""
+    def done():
+        events = st.instance_events(ce)
+        peak, live, n = live_capacity(events)
+        if live or (reason and not any(d["reason"] == reason for d in st.decisions(ce))):
+            return None
+        return events, peak, n
+    return st.wait(f"{ce} to scale in to 0", done, timeout=timeout, every=every)
+
+
+# retried when the instance is lost (the lost-host reason), else not
+RETRY_ON_LOST_HOST = {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host EC2*", "action": "RETRY"},
+                                                        {"onReason": "*", "action": "EXIT"}]}
+
+
+def prov_stack(name, ce, resources, *prov_args, sched_args=()):
+    """A Stack with a scheduler, a provisioner (prov_args), the MANAGED compute environment ce
+    and the job queue q-<ce> over it."""
+    st = Stack(name)
+    st.init()
+    st.scheduler(*sched_args)
+    st.provisioner(*prov_args)
+    st.create_ce(ce, resources)
+    st.create_queue("q-" + ce, [ce])
+    return st

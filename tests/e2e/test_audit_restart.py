@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/st python3
 """test_audit_restart.py: `barge audit` against the real broker, stopped and killed mid-stream.
 
 A producer thread writes events to barge.job-events (Kafka transactions, some aborted: their
@@ -40,13 +40,13 @@ def lines_of(path):
 class Feeder(threading.Thread):
     """Writes `rounds` rounds of events, a little at a time."""
 
-    def __init__(self, env, rounds):
+    def __init__(self, st, rounds):
         super().__init__(daemon=True)
         import confluent_kafka as ck
-        self.env, self.rounds = env, rounds
+        self.env, self.rounds = st, rounds
         self.avro = common.Avro()
-        self.plain = ck.Producer({"bootstrap.servers": env.brokers, "enable.idempotence": True, "acks": "all"})
-        self.txn = ck.Producer({"bootstrap.servers": env.brokers, "transactional.id": f"feeder-{env.prefix}"})
+        self.plain = ck.Producer({"bootstrap.servers": st.brokers, "enable.idempotence": True, "acks": "all"})
+        self.txn = ck.Producer({"bootstrap.servers": st.brokers, "transactional.id": f"feeder-{st.prefix}"})
         self.txn.init_transactions(30)
         self.error = None
         self.done = threading.Event()
@@ -91,40 +91,39 @@ class Feeder(threading.Thread):
 
 
 def main():
-    env = common.Env("audit")
-    svc = common.Services(env)
+    st = common.Stack("audit")
     try:
-        env.init()
-        key = os.path.join(env.home, "audit.key")
+        st.init()
+        key = os.path.join(st.home, "audit.key")
         with open(key, "wb") as f:
             f.write(os.urandom(32).hex().encode() + b"\n")
-        out = os.path.join(env.home, "audit.jsonl")
-        log(f"prefix {env.prefix}, file {out}")
+        out = os.path.join(st.home, "audit.jsonl")
+        log(f"prefix {st.prefix}, file {out}")
 
         def audit(name, group):
-            return svc.start(name, "audit", "--out", out, "--hmac-key-file", key, "--topics", ",".join(TOPICS),
-                             "--group", group, "--flush-ms", "100", "--brokers", env.brokers,
-                             "--topic-prefix", env.prefix)
+            return st.start(name, "audit", "--out", out, "--hmac-key-file", key, "--topics", ",".join(TOPICS),
+                             "--group", group, "--flush-ms", "100", "--brokers", st.brokers,
+                             "--topic-prefix", st.prefix)
 
         def verify(path):
             return subprocess.run([common.BARGE, "audit", "verify", path, "--hmac-key-file", key],
                                   capture_output=True, text=True, timeout=120)
 
-        feeder = Feeder(env, rounds=240)
+        feeder = Feeder(st, rounds=240)
         feeder.start()
-        g1, g2 = f"audit1-{env.prefix}", f"audit2-{env.prefix}"
+        g1, g2 = f"audit1-{st.prefix}", f"audit2-{st.prefix}"
 
         audit("run1", g1)
         common.wait_for(lambda: lines_of(out) >= 100, 120, "run 1 to write 100 lines")
-        svc.kill("run1", signal.SIGTERM)
-        ok(svc.procs["run1"].returncode == 0, "run 1 stops on SIGTERM with exit 0", svc.log_tail("run1"))
+        st.kill("run1", signal.SIGTERM)
+        ok(st.procs["run1"].returncode == 0, "run 1 stops on SIGTERM with exit 0", st.log_tail("run1"))
         n1 = lines_of(out)
         v = verify(out)
         ok(v.returncode == 0, f"after SIGTERM the file ({n1} lines) verifies", v.stdout + v.stderr)
 
         audit("run2", g1)
         common.wait_for(lambda: lines_of(out) >= n1 + 150, 120, "run 2 to write 150 more lines")
-        svc.kill("run2", signal.SIGKILL)
+        st.kill("run2", signal.SIGKILL)
         n2 = lines_of(out)
         log(f"run 2 killed at {n2} lines")
 
@@ -132,19 +131,19 @@ def main():
         ok(feeder.error is None, "the feeder wrote everything", feeder.error)
         expected = {}
         for t in TOPICS:
-            for r in common.read_topic(env, t, timeout=60):
-                expected[(env.topic(t), r["partition"], r["offset"])] = r
+            for r in common.read_topic(st, t, timeout=60):
+                expected[(st.topic(t), r["partition"], r["offset"])] = r
         log(f"{len(expected)} committed records in {TOPICS} ({feeder.aborted} aborted job events)")
 
         audit("run3", g2)  # a new group: the file alone says where each partition resumes
         try:
             common.wait_for(lambda: lines_of(out) >= len(expected), 180, "run 3 to catch up")
         except TimeoutError as e:
-            ok(False, str(e), svc.log_tail("run3"))
+            ok(False, str(e), st.log_tail("run3"))
         time.sleep(1)  # anything beyond would be a duplicate: give it the chance to appear
-        svc.kill("run3", signal.SIGTERM)
-        ok(svc.procs["run3"].returncode == 0, "run 3 stops on SIGTERM with exit 0", svc.log_tail("run3"))
-        ok("resumed from the file" in svc.log_tail("run3", 50), "run 3 resumed from the file", svc.log_tail("run3", 5))
+        st.kill("run3", signal.SIGTERM)
+        ok(st.procs["run3"].returncode == 0, "run 3 stops on SIGTERM with exit 0", st.log_tail("run3"))
+        ok("resumed from the file" in st.log_tail("run3", 50), "run 3 resumed from the file", st.log_tail("run3", 5))
 
         v = verify(out)
         ok(v.returncode == 0 and "intact" in v.stdout, "barge audit verify: the whole file is intact", v.stdout + v.stderr)
@@ -164,13 +163,13 @@ def main():
            f"{len(undecodable)} undecodable records kept raw, with the error", undecodable[:1])
         tomb = [r for r in recs if r["type"] == "tombstone"]
         ok(tomb and all(r["event"] is None for r in tomb), f"{len(tomb)} tombstones recorded")
-        sample = next((k for k in expected if k[0] == env.topic("job-events")), None)
+        sample = next((k for k in expected if k[0] == st.topic("job-events")), None)
         ok(sample and by[sample]["type"] == "barge.JobStateChange" and by[sample]["event"]["jobId"].startswith("job-"),
            "job events are decoded", by.get(sample))
         ok(all(r["prev"] == "0" * 64 for r in recs[:1]), "the chain starts at the zero hash")
 
         # -- tampering with the real file: one line removed in the middle
-        cut = os.path.join(env.home, "cut.jsonl")
+        cut = os.path.join(st.home, "cut.jsonl")
         k = len(recs) // 2
         with open(out) as f, open(cut, "w") as g:
             for i, line in enumerate(f, 1):
@@ -181,8 +180,7 @@ def main():
         ok(v.returncode == 1 and f"line {k}:" in v.stdout, f"a line removed at {k}: verify exits 1 and names line {k}",
            (v.returncode, v.stdout))
     finally:
-        svc.stop()
-        env.cleanup()
+        st.close()
     common.finish()
 
 

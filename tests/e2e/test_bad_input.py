@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/st python3
 """test_bad_input.py: bad input to the `barge` CLI is refused at once, with a one-line error
 naming the field or resource and the AWS CLI's exit status (252 usage/input, 254 ClientException),
 and nothing is written to Kafka: the end offsets of barge.requests and barge.config are the same
@@ -17,18 +17,19 @@ JD_PROPS = json.dumps({"image": "busybox", "command": ["true"],
                                                 {"type": "MEMORY", "value": "64"}]})
 
 
-def offsets(env):
-    return {t: sum(common.end_offsets(env, t).values()) for t in ("requests", "config")}
+def offsets(st):
+    return {t: sum(common.end_offsets(st, t).values()) for t in ("requests", "config")}
 
 
 def main():
-    env = common.Env("bad")
+    st = common.Stack("bad")
     try:
-        env.init()
-        env.setup_queue("q1", create_ce=True)
-        env.run("register-job-definition", "--job-definition-name", "hello", "--type", "container",
+        st.init()
+        st.create_ce("local")
+        st.create_queue("q1", "local", priority=10)
+        st.run("register-job-definition", "--job-definition-name", "hello", "--type", "container",
                 "--container-properties", JD_PROPS)
-        bad_file = os.path.join(env.home, "bad.json")
+        bad_file = os.path.join(st.home, "bad.json")
         with open(bad_file, "w") as f:
             f.write('{"jobName": "x", "jobQueue": "q1",')  # truncated JSON
         good = ["--job-name", "a", "--job-queue", "q1", "--job-definition", "hello"]
@@ -77,32 +78,32 @@ def main():
              ["register-job-definition", "--job-definition-name", "x", "--type", "container",
               "--container-properties", "{bad"], 252, ["--container-properties"]),
         ]
-        before = offsets(env)
+        before = offsets(st)
         log(f"end offsets before: {before}")
         for what, argv, code, words in cases:
-            p = env.run(*argv, check=False)
+            p = st.run(*argv, check=False)
             lines = [x for x in p.stderr.splitlines() if x.strip()]
             ok(p.returncode == code, f"{what}: exit {code}", f"exit {p.returncode}, stderr {p.stderr!r}")
             ok(len(lines) == 1, f"{what}: a one-line error", p.stderr)
             ok(lines and all(w in lines[0] for w in words), f"{what}: the error names {words}", p.stderr)
             ok(p.stdout.strip() == "", f"{what}: nothing on stdout", p.stdout)
-        after = offsets(env)
+        after = offsets(st)
         ok(after == before, "nothing was written to barge.requests or barge.config", (before, after))
-        jid = env.submit("good", "q1", "hello")
+        jid = st.submit("good", "q1", "hello")
         ok(len(jid) == 36, "a valid submission is accepted", jid)
-        ok(offsets(env)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
+        ok(offsets(st)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
         # no scheduler runs here: the job exists only in barge.requests, which counts
-        dep = env.submit("dependent", "q1", "hello", "--depends-on", f"jobId={jid}")
+        dep = st.submit("dependent", "q1", "hello", "--depends-on", f"jobId={jid}")
         ok(len(dep) == 36, "a dependency on a job submitted a moment ago is accepted", dep)
-        arr = env.submit("arr", "q1", "hello", "--array-properties", "size=3")
-        ok(len(env.submit("child-dep", "q1", "hello", "--depends-on", f"jobId={arr}:2")) == 36,
+        arr = st.submit("arr", "q1", "hello", "--array-properties", "size=3")
+        ok(len(st.submit("child-dep", "q1", "hello", "--depends-on", f"jobId={arr}:2")) == 36,
            "a dependency on an array child is accepted")
-        p = env.run("submit-job", *good, "--depends-on", f"jobId={arr}:3", check=False)
+        p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:3", check=False)
         ok(p.returncode == 254 and "does not exist" in p.stderr, "an index beyond the array size is refused", p.stderr)
     except Exception as e:
         ok(False, "the test ran to its end", repr(e))
     finally:
-        env.cleanup()
+        st.close()
     common.finish()
 
 

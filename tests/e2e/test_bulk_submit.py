@@ -17,20 +17,19 @@ import os
 import pty
 import subprocess
 import sys
-import tempfile
 
-sys.path.insert(0, os.path.dirname(__file__))
-from replay_support import BARGE, Check, Stack, log  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
 
 
 def main():
-    ok = Check()
-    st = Stack("bulk")
+    st = common.Stack("bulk")
     try:
         st.init()
         st.managed_ce("ce", 4)
-        st.queue("q", "ce")
-        st.job_definition("quick", ["true"])
+        st.create_queue("q", "ce")
+        st.register("quick", ["true"], memory=256)
         d = st.home
 
         # ---- all good ----
@@ -94,7 +93,7 @@ def main():
         r = st.run("submit-job", "--from-jsonl", "-", input=lines[0] + "\n" + lines[1] + "\n", check=False)
         ok(r.returncode == 0 and len(r.stdout.splitlines()) == 2, "stdin works")
         master, slave = pty.openpty()
-        p = subprocess.Popen([BARGE, "submit-job", "--from-jsonl", good], env=st.env, stdout=subprocess.PIPE,
+        p = subprocess.Popen([common.BARGE, "submit-job", "--from-jsonl", good], env=st.env, stdout=subprocess.PIPE,
                              stderr=slave, text=True)
         os.close(slave)
         chunks = []
@@ -115,18 +114,17 @@ def main():
         ok(r.returncode == 252, "a missing file: exit 252")
 
         # ---- the jobs run ----
-        st.scheduler()
-        st.agent("ce", "i-0000000000000ee01")
+        st.scheduler(tick_ms=500)
+        st.agent("i-0000000000000ee01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
         jobs = st.wait_terminal(list(ids.values()), timeout=400)
         ok(all(j["status"] == "SUCCEEDED" for j in jobs.values()), "every bulk-submitted job SUCCEEDED")
         ok(jobs[ids[40]]["startedAt"] >= jobs[ids[39]]["stoppedAt"], "the dependent ran after its dependency")
     except Exception as ex:
         ok(False, f"exception: {ex!r}")
-        st.dump_logs()
     finally:
-        st.close(keep=ok.failed > 0)
-    return ok.done()
+        st.close()
+    common.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

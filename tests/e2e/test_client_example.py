@@ -13,14 +13,14 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(__file__))
-from replay_support import BUILD, Check, Stack, log  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
 
 
 def main():
-    ok = Check()
-    st = Stack("client")
-    example = os.path.join(BUILD, "barge-example-submit")
+    st = common.Stack("client")
+    example = os.path.join(common.BUILD, "barge-example-submit")
 
     def run(req, *extra, timeout_ms=240000):
         r = subprocess.run([example, "--timeout-ms", str(timeout_ms), *extra, json.dumps(req)], env=st.env,
@@ -31,12 +31,12 @@ def main():
     try:
         st.init()
         st.managed_ce("ce", 4)
-        st.queue("q", "ce")
-        st.job_definition("echo", ["sh", "-c", "echo Ref::word"], extra={"--parameters": json.dumps({"word": "x"})})
-        st.job_definition("fail", ["sh", "-c", "exit 7"])
-        st.job_definition("slow", ["sleep", "30"])
-        st.scheduler()
-        st.agent("ce", "i-0000000000000dd01")
+        st.create_queue("q", "ce")
+        st.register("echo", ["sh", "-c", "echo Ref::word"], memory=256, parameters=json.dumps({"word": "x"}))
+        st.register("fail", ["sh", "-c", "exit 7"], memory=256)
+        st.register("slow", ["sleep", "30"], memory=256)
+        st.scheduler(tick_ms=500)
+        st.agent("i-0000000000000dd01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
 
         r = run({"jobName": "lib-ok", "jobQueue": "q", "jobDefinition": "echo", "parameters": {"word": "hello"}})
         first = r.stdout.splitlines()[0] if r.stdout else ""
@@ -45,7 +45,7 @@ def main():
         ok(f"{job_id} SUCCEEDED attempts=1 exitCode=0" in r.stdout, "and follows the job to SUCCEEDED")
         detail = json.loads(r.stdout.split("\n", 2)[2]) if r.returncode == 0 else {}
         ok(detail.get("jobId") == job_id and detail.get("status") == "SUCCEEDED", "the JobDetail is printed")
-        ok(st.describe([job_id])[job_id]["status"] == "SUCCEEDED", "describe-jobs agrees")
+        ok(st.describe(job_id)[job_id]["status"] == "SUCCEEDED", "describe-jobs agrees")
 
         r = run({"jobName": "lib-fail", "jobQueue": "q", "jobDefinition": "fail"})
         ok(r.returncode == 1 and " FAILED attempts=1 exitCode=7" in r.stdout, "a failing job: FAILED with its exit code, exit 1")
@@ -67,11 +67,10 @@ def main():
         ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
     except Exception as ex:
         ok(False, f"exception: {ex!r}")
-        st.dump_logs()
     finally:
-        st.close(keep=ok.failed > 0)
-    return ok.done()
+        st.close()
+    common.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

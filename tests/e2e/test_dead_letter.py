@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/st python3
 """test_dead_letter.py: records a service cannot decode or validate go to barge.dead-letter with
 their reason, and the service carries on.
 
@@ -24,24 +24,24 @@ GARBAGE = b"\x00\xffthis is not avro\x01\x02"
 
 
 def main():
-    env = common.Env("dlq")
-    svc = common.Services(env)
+    st = common.Stack("dlq")
     avro = common.Avro()
     agent_id = "i-0dead1e77e4000001"
     try:
-        env.init()
-        env.setup_queue("q1", create_ce=True)
-        env.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
-        svc.scheduler()
-        svc.agent("agent", agent_id)
+        st.init()
+        st.create_ce("local")
+        st.create_queue("q1", "local", priority=10)
+        st.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
+        st.scheduler()
+        st.agent(agent_id, name="agent")
         # warm-up: both services work end to end
-        first = env.submit("warmup", "q1", "hello")
-        jobs = env.wait_terminal([first], 45)
+        first = st.submit("warmup", "q1", "hello")
+        jobs = st.wait_terminal([first], 45)
         ok(jobs[first]["status"] == "SUCCEEDED", "warm-up job SUCCEEDED", jobs[first]["status"])
 
         # real frames to truncate and to use as "wrong type"
         def first_frame(base):
-            for r in common.read_topic(env, base):
+            for r in common.read_topic(st, base):
                 if r["value"]:
                     return r
             raise AssertionError(f"no record on {base}")
@@ -77,12 +77,12 @@ def main():
                 ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler")]
         produced = []
         for label, base, key, value, who in bad:
-            part, off = common.produce_raw(env, base, key, value)
-            produced.append((label, env.topic(base), part, off, key, value, who))
+            part, off = common.produce_raw(st, base, key, value)
+            produced.append((label, st.topic(base), part, off, key, value, who))
 
         def letters():
             out = {}
-            for r in common.read_topic(env, "dead-letter"):
+            for r in common.read_topic(st, "dead-letter"):
                 name, dl = avro.decode(r["value"])
                 if name == "DeadLetter":
                     out[(dl["topic"], dl["partition"], dl["offset"])] = (r["key"], dl)
@@ -110,29 +110,28 @@ def main():
         wrong_type = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "JobStateChange frame" in lbl]
         ok(all(w and "JobStateChange" in w[1]["error"] for w in wrong_type),
            "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
-        ok(len([k for k in got if k[0].startswith(env.prefix)]) == len(produced),
+        ok(len([k for k in got if k[0].startswith(st.prefix)]) == len(produced),
            "nothing else was dead-lettered", sorted(got))
 
         # garbage in the tables the CLI reads
-        common.produce_raw(env, "jobs", b"dl-jobs-g", GARBAGE)
-        common.produce_raw(env, "config", b"dl-config-g", GARBAGE)
+        common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)
+        common.produce_raw(st, "config", b"dl-config-g", GARBAGE)
 
         # the services carry on
-        ok(svc.alive("scheduler"), "the scheduler is still running", svc.log_tail("scheduler"))
-        ok(svc.alive("agent"), "the agent is still running", svc.log_tail("agent"))
-        after = env.submit("after", "q1", "hello")
-        jobs = env.wait_terminal([after], 45)
+        ok(st.alive("scheduler"), "the scheduler is still running", st.log_tail("scheduler"))
+        ok(st.alive("agent"), "the agent is still running", st.log_tail("agent"))
+        after = st.submit("after", "q1", "hello")
+        jobs = st.wait_terminal([after], 45)
         ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
-        ok(f"hello {after}" in env.run("logs", after).stdout, "and its log is there")
-        ok(first in env.describe(first, after), "describe-jobs still reads barge.jobs")
-        ok(svc.alive("scheduler") and svc.alive("agent"), "both services still running at the end")
+        ok(f"hello {after}" in st.run("logs", after).stdout, "and its log is there")
+        ok(first in st.describe(first, after), "describe-jobs still reads barge.jobs")
+        ok(st.alive("scheduler") and st.alive("agent"), "both services still running at the end")
     except Exception as e:
         ok(False, "the test ran to its end", repr(e))
-        log("--- scheduler log\n" + svc.log_tail("scheduler") + "--- agent log\n" + svc.log_tail("agent"))
     finally:
-        status = svc.stop()
+        status = st.stop_services()
         ok(status and all(v == 0 for v in status.values()), "every service stops cleanly on SIGTERM", status)
-        env.cleanup()
+        st.close()
     common.finish()
 
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/st python3
 """test_foundation_e2e.py: issue #2's end-to-end case, the real binary on the real broker.
 
 `barge up --detach --brokers <fixture>` under a private topic prefix and BARGE_HOME (the services
@@ -28,62 +28,61 @@ def transitions(events, job_id):
 
 
 def main():
-    env = common.Env("found")
-    stack = None
+    st = common.Stack("found")
     watchers = []
     try:
-        log(f"prefix {env.prefix}, home {env.home}, brokers {env.brokers}")
-        stack = common.Stack(env, "--agents", "2", "--agent-vcpus", "4", "--agent-memory", "2048",
-                             "--heartbeat-ms", "500", "--tick-ms", "200")
+        log(f"prefix {st.prefix}, home {st.home}, brokers {st.brokers}")
+        st.up("--agents", "2", "--agent-vcpus", "4", "--agent-memory", "2048", "--heartbeat-ms", "500",
+              "--tick-ms", "200")
         # -- barge up honours the topic prefix, for itself and the services it spawns
-        ok(stack.stack_value("prefix") == env.prefix, "barge up records the topic prefix",
-           stack.stack_value("prefix"))
-        ok(stack.stack_value("brokers") == env.brokers, "barge up records the --brokers it was given")
-        sched = common.wait_for(lambda: stack.service_pids("scheduler"), 20, "the scheduler")
-        agents = common.wait_for(lambda: len(stack.service_pids("agent")) == 2 and stack.service_pids("agent"),
+        ok(st.stack_value("prefix") == st.prefix, "barge up records the topic prefix",
+           st.stack_value("prefix"))
+        ok(st.stack_value("brokers") == st.brokers, "barge up records the --brokers it was given")
+        sched = common.wait_for(lambda: st.service_pids("scheduler"), 20, "the scheduler")
+        agents = common.wait_for(lambda: len(st.service_pids("agent")) == 2 and st.service_pids("agent"),
                                  20, "two agents")
         for pid in sched + agents:
             cl = common.cmdline(pid)
-            ok(f"--topic-prefix {env.prefix} " in cl + " ", f"service pid {pid} runs under the prefix", cl)
-        ok(common.partitions(env, "requests") == [0] and len(common.partitions(env, "job-events")) == 3,
+            ok(f"--topic-prefix {st.prefix} " in cl + " ", f"service pid {pid} runs under the prefix", cl)
+        ok(common.partitions(st, "requests") == [0] and len(common.partitions(st, "job-events")) == 3,
            "the stack's topics exist under the prefix")
 
         # -- resources
-        env.setup_queue("q1")
-        env.register("hello", ["sh", "-c",
+        st.create_queue("q1", "local", priority=10)
+        st.register("hello", ["sh", "-c",
                                "echo \"hi id=$AWS_BATCH_JOB_ID attempt=$AWS_BATCH_JOB_ATTEMPT "
                                "jq=$AWS_BATCH_JQ_NAME ce=$AWS_BATCH_CE_NAME\"; echo to-stderr >&2"])
-        env.register("fail3", ["sh", "-c", "echo about to fail; exit 3"])
-        env.register("arr", ["sh", "-c",
+        st.register("fail3", ["sh", "-c", "echo about to fail; exit 3"])
+        st.register("arr", ["sh", "-c",
                              "echo \"index=$AWS_BATCH_JOB_ARRAY_INDEX id=$AWS_BATCH_JOB_ID\"; sleep 1"])
-        env.register("sleeper", ["sh", "-c", "sleep 2; echo slept"])
+        st.register("sleeper", ["sh", "-c", "sleep 2; echo slept"])
 
         # -- submissions (all at once; then one wait)
-        h1 = env.submit("h1", "q1", "hello")
+        h1 = st.submit("h1", "q1", "hello")
         ok(len(h1) == 36, "submit-job --query jobId --output text prints the job id", h1)
         watch = subprocess.Popen([common.BARGE, "watch", "--from-beginning", "--job", h1, "--count", "4"],
-                                 env=env.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                 env=st.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         watchers.append(watch)
-        f3 = env.submit("f3", "q1", "fail3")
-        arr = env.submit("arr4", "q1", "arr", "--array-properties", "size=4")
-        a = env.submit("depA", "q1", "sleeper")
-        b = env.submit("depB", "q1", "hello", "--depends-on", f"jobId={a}")
-        c = env.submit("depC", "q1", "fail3")
-        d = env.submit("depD", "q1", "hello", "--depends-on", f"jobId={c}")
-        arr2 = env.submit("arrN", "q1", "arr", "--array-properties", "size=4",
+        f3 = st.submit("f3", "q1", "fail3")
+        arr = st.submit("arr4", "q1", "arr", "--array-properties", "size=4")
+        a = st.submit("depA", "q1", "sleeper")
+        b = st.submit("depB", "q1", "hello", "--depends-on", f"jobId={a}")
+        c = st.submit("depC", "q1", "fail3")
+        d = st.submit("depD", "q1", "hello", "--depends-on", f"jobId={c}")
+        arr2 = st.submit("arrN", "q1", "arr", "--array-properties", "size=4",
                           "--depends-on", f"jobId={arr},type=N_TO_N")
-        path = os.path.join(env.home, "submit.json")
+        path = os.path.join(st.home, "submit.json")
         with open(path, "w") as f:
             json.dump({"jobName": "fromjson", "jobQueue": "q1", "jobDefinition": "hello",
                        "containerOverrides": {"command": ["sh", "-c", "echo cli-input-json works"]}}, f)
-        cj = env.json("submit-job", "--cli-input-json", "file://" + path)
+        cj = st.json("submit-job", "--cli-input-json", "file://" + path)
         ok(cj.get("jobName") == "fromjson" and len(cj.get("jobId", "")) == 36
            and cj.get("jobArn", "").endswith("job/" + cj.get("jobId", "-")),
            "--cli-input-json file:// answers jobArn, jobName, jobId", cj)
         cj = cj["jobId"]
 
         ids = [h1, f3, arr, a, b, c, d, arr2, cj]
-        jobs = env.wait_terminal(ids, 90)
+        jobs = st.wait_terminal(ids, 90)
 
         # -- one job, end to end
         j = jobs[h1]
@@ -100,7 +99,7 @@ def main():
         ok(len(j["attempts"]) == 1 and j["attempts"][0]["container"].get("exitCode") == 0,
            "attempts[0].container.exitCode == 0", j["attempts"])
         ok(all(v is not None for v in json.loads(json.dumps(j)).values()), "no null members")
-        events = common.job_events(env, common.Avro())
+        events = common.job_events(st, common.Avro())
         ok(transitions(events, h1) == [("SUBMITTED", "RUNNABLE"), ("RUNNABLE", "STARTING"),
                                        ("STARTING", "RUNNING"), ("RUNNING", "SUCCEEDED")],
            "job-events: SUBMITTED -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED, once each",
@@ -114,7 +113,7 @@ def main():
             seen = [json.loads(line)["detail"]["status"] for line in out.splitlines() if line.strip()]
         ok(seen == ["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"],
            "barge watch: a Batch Job State Change for every status change after SUBMITTED", seen)
-        logs = env.run("logs", h1).stdout
+        logs = st.run("logs", h1).stdout
         ok(f"hi id={h1} attempt=1 jq=q1 ce=local" in logs, "the command ran with the AWS_BATCH_* environment", logs)
         ok("to-stderr" in logs, "stderr is in the log too", logs)
 
@@ -125,7 +124,7 @@ def main():
         ok([x["container"].get("exitCode") for x in j["attempts"]] == [3], "attempts[0].container.exitCode == 3")
         ok(transitions(events, f3)[-1] == ("RUNNING", "FAILED"), "job-events end RUNNING -> FAILED",
            transitions(events, f3))
-        ok("about to fail" in env.run("logs", f3).stdout, "the failing job's log")
+        ok("about to fail" in st.run("logs", f3).stdout, "the failing job's log")
 
         # -- array job
         j = jobs[arr]
@@ -133,13 +132,13 @@ def main():
         ap = j.get("arrayProperties", {})
         ok(ap.get("size") == 4 and ap.get("statusSummary", {}).get("SUCCEEDED") == 4,
            "arrayProperties: size 4, statusSummary.SUCCEEDED 4", ap)
-        kids = env.describe(*[f"{arr}:{i}" for i in range(4)])
+        kids = st.describe(*[f"{arr}:{i}" for i in range(4)])
         ok(len(kids) == 4 and all(k["status"] == "SUCCEEDED" for k in kids.values()), "4 children SUCCEEDED",
            {k: v["status"] for k, v in kids.items()})
         for i in range(4):
             k = kids.get(f"{arr}:{i}", {})
             ok(k.get("arrayProperties", {}).get("index") == i, f"child {i} has arrayProperties.index {i}")
-            text = env.run("logs", f"{arr}:{i}", check=False).stdout
+            text = st.run("logs", f"{arr}:{i}", check=False).stdout
             ok(f"index={i} id={arr}:{i}" in text, f"child {i} saw AWS_BATCH_JOB_ARRAY_INDEX={i}", text)
 
         # -- dependencies
@@ -168,7 +167,7 @@ def main():
         ok(j2["status"] == "SUCCEEDED", "N_TO_N array SUCCEEDED", j2["status"])
         ok(j2.get("dependsOn") == [{"jobId": arr, "type": "N_TO_N"}], "--depends-on jobId=..,type=N_TO_N parsed",
            j2.get("dependsOn"))
-        kids2 = env.describe(*[f"{arr2}:{i}" for i in range(4)])
+        kids2 = st.describe(*[f"{arr2}:{i}" for i in range(4)])
         for i in range(4):
             k1, k2 = kids.get(f"{arr}:{i}", {}), kids2.get(f"{arr2}:{i}", {})
             ok(k2.get("status") == "SUCCEEDED" and k2.get("startedAt", 0) >= k1.get("stoppedAt", 1 << 62),
@@ -177,10 +176,10 @@ def main():
 
         # -- --cli-input-json
         ok(jobs[cj]["status"] == "SUCCEEDED", "the --cli-input-json job SUCCEEDED", jobs[cj]["status"])
-        ok("cli-input-json works" in env.run("logs", cj).stdout, "its containerOverrides.command ran")
+        ok("cli-input-json works" in st.run("logs", cj).stdout, "its containerOverrides.command ran")
 
         # -- list-jobs
-        lst = env.json("list-jobs", "--job-queue", "q1", "--job-status", "SUCCEEDED")["jobSummaryList"]
+        lst = st.json("list-jobs", "--job-queue", "q1", "--job-status", "SUCCEEDED")["jobSummaryList"]
         names = sorted(x["jobName"] for x in lst)
         ok(names == sorted(["h1", "arr4", "depA", "depB", "arrN", "fromjson"]),
            "list-jobs --job-status SUCCEEDED lists the succeeded jobs (parents, not children)", names)
@@ -192,13 +191,8 @@ def main():
                 term[e["jobId"]] = term.get(e["jobId"], 0) + 1
         ok(term and all(v == 1 for v in term.values()), "every job reached a terminal state exactly once",
            {k: v for k, v in term.items() if v != 1})
-    except Exception as e:  # a crash is a failure, with the services' logs
+    except Exception as e:  # a crash is a failure; close() prints the services' logs
         ok(False, "the test ran to its end", repr(e))
-        for name in ("scheduler.log", "agent-1.log", "agent-2.log", "up.log"):
-            p = os.path.join(env.home, name)
-            if os.path.exists(p):
-                with open(p, errors="replace") as f:
-                    log(f"--- {name} (tail)\n" + "".join(f.readlines()[-25:]))
     finally:
         for w in watchers:
             if w.poll() is None:
@@ -208,9 +202,7 @@ def main():
                 except subprocess.TimeoutExpired:
                     w.kill()
                     w.wait()
-        if stack:
-            stack.stop()
-        env.cleanup()
+        st.close()
     common.finish()
 
 

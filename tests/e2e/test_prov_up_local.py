@@ -8,40 +8,36 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from prov_helpers import Stack, check, summary  # noqa: E402
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
 
 
 def main():
-    s = Stack("prov-up")
-    ok = False
-    up = False
+    s = common.Stack("prov-up")
     try:
-        out = s.run("up", "--brokers", s.brokers, "--driver", "local", "--max-vcpus", "4", "--detach", timeout=180)
-        up = True
-        print("  " + out.strip().replace("\n", "\n  "))
-        check("launched on demand by the provisioner" in out, "barge up runs a provisioner")
+        s.init()
+        out = s.up("--driver", "local", "--max-vcpus", "4")
+        log("  " + out.strip().replace("\n", "\n  "))
+        ok("launched on demand by the provisioner" in out, "barge up runs a provisioner")
         ce = s.describe_ce("local-managed")
-        check(ce["type"] == "MANAGED" and ce["computeResources"]["maxvCpus"] == 4, "a MANAGED compute environment of 0-4 vCPUs")
+        ok(ce["type"] == "MANAGED" and ce["computeResources"]["maxvCpus"] == 4, "a MANAGED compute environment of 0-4 vCPUs")
         s.create_queue("q-up", ["local-managed"])
-        s.register_jd("jd-up", 1, 512, ["sh", "-c", "echo up-local-ran; sleep 1"])
+        s.register("jd-up", ["sh", "-c", "echo up-local-ran; sleep 1"], vcpus=1, memory=512, settle=True)
         job = s.submit("one", "q-up", "jd-up")
-        st = s.wait_for("the job", lambda: (lambda d: d[0]["status"] if d and d[0]["status"] in ("SUCCEEDED", "FAILED") else None)(s.describe([job])),
-                        timeout=180, every=1.0)
-        check(st == "SUCCEEDED", "the job SUCCEEDED on an agent the provisioner started (%s)" % st)
+        st = s.wait_terminal([job], 180)[job]["status"]
+        ok(st == "SUCCEEDED", f"the job SUCCEEDED on an agent the provisioner started ({st})")
         inst = s.instances("local-managed")
-        check(len(inst) == 1 and inst[0]["driver"] == "local" and inst[0]["state"] == "ready",
-              "barge instances lists the agent: %s" % [(i["instanceId"], i["state"], i["driver"]) for i in inst])
-        check(any(d["reason"] == "RUNNABLE_DEMAND" for d in s.decisions("local-managed")), "a scale-up decision")
-        s.run("down", timeout=120)
-        up = False
-        check("no stack" in s.run("down"), "barge down stopped it")
-        ok = summary() == 0
+        ok(len(inst) == 1 and inst[0]["driver"] == "local" and inst[0]["state"] == "ready",
+           "barge instances lists the agent", [(i["instanceId"], i["state"], i["driver"]) for i in inst])
+        ok(any(d["reason"] == "RUNNABLE_DEMAND" for d in s.decisions("local-managed")), "a scale-up decision")
+        s.down()
+        ok("no stack" in s.run("down").stdout, "barge down stopped it")
+    except Exception as e:
+        ok(False, "the test ran to its end", repr(e))
     finally:
-        if up:
-            s.run("down", check_rc=False, timeout=120)
-        s.cleanup(ok)
-    return 0 if ok else 1
+        s.close()
+    common.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -27,8 +27,9 @@ import time
 import urllib.request
 import uuid
 
-sys.path.insert(0, os.path.dirname(__file__))
-from replay_support import BUILD, SOURCE, Check, Stack, avro_schemas, log, wait_until  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
 
 
 def http_json(url):
@@ -37,7 +38,7 @@ def http_json(url):
 
 
 def start_registry(d):
-    script = os.path.join(SOURCE, "scripts", "registry.sh")
+    script = os.path.join(common.SOURCE_DIR, "scripts", "registry.sh")
     r = subprocess.run([script, "start", "--dir", d], capture_output=True, text=True, timeout=900)
     log(r.stdout + r.stderr)
     if r.returncode != 0:
@@ -47,21 +48,20 @@ def start_registry(d):
 
 
 def stop_registry(d):
-    subprocess.run([os.path.join(SOURCE, "scripts", "registry.sh"), "stop", "--dir", d],
+    subprocess.run([os.path.join(common.SOURCE_DIR, "scripts", "registry.sh"), "stop", "--dir", d],
                    capture_output=True, text=True, timeout=120)
 
 
 def main():
-    ok = Check()
     regdir = tempfile.mkdtemp(prefix="barge-registry-")
     st = None
     try:
         url = start_registry(regdir)
-        st = Stack("registry", {"BARGE_SCHEMA_REGISTRY_URL": url})
+        st = common.Stack("registry", {"BARGE_SCHEMA_REGISTRY_URL": url})
         st.init()
         st.managed_ce("ce", 4)
-        st.queue("q", "ce")
-        st.job_definition("hello", ["sh", "-c", "echo hello from the pipeline"])
+        st.create_queue("q", "ce")
+        st.register("hello", ["sh", "-c", "echo hello from the pipeline"], memory=256)
 
         # ---- registration under TopicNameStrategy subjects ----
         subjects = http_json(url + "/subjects")
@@ -73,7 +73,7 @@ def main():
         by_id = http_json(f"{url}/schemas/ids/{latest['id']}")
         from fastavro import parse_schema
         from fastavro.schema import to_parsing_canonical_form
-        ours = to_parsing_canonical_form(avro_schemas()["barge.JobRequest"])
+        ours = to_parsing_canonical_form(common.Avro().parsed["JobRequest"])
         theirs = to_parsing_canonical_form(parse_schema(json.loads(by_id["schema"]), _write_hint=False))
         ok(ours == theirs, f"GET /schemas/ids/{latest['id']} is Barge's JobRequest schema (same canonical form)")
 
@@ -100,13 +100,13 @@ def main():
         pr = st.run("replay", "print", "--topic", "config")
         lines = [json.loads(x) for x in pr.stdout.splitlines()]
         ok(lines and all(x["event"] for x in lines), "replay print decodes them through the registry")
-        r = subprocess.run([os.environ["BARGE_BIN"], "replay", "print", "--topic", "config"], env=env_noreg,
+        r = subprocess.run([common.BARGE, "replay", "print", "--topic", "config"], env=env_noreg,
                            capture_output=True, text=True, timeout=120)
         ok("unknown schema id" in r.stdout, "without the registry the same bytes are an unknown schema id")
 
         # ---- the services ----
-        st.scheduler()
-        st.agent("ce", "i-0000000000000cc01")
+        st.scheduler(tick_ms=500)
+        st.agent("i-0000000000000cc01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
 
         # ---- the Python producer: knows only the registry and the subject ----
         from confluent_kafka import Producer
@@ -163,7 +163,7 @@ def main():
            f"AvroDeserializer reads the job's state changes from barge.job-events: {seen}")
 
         # ---- the C example program with the registry ----
-        example = os.path.join(BUILD, "barge-example-submit")
+        example = os.path.join(common.BUILD, "barge-example-submit")
         r = subprocess.run([example, "--timeout-ms", "240000",
                             json.dumps({"jobName": "from-c", "jobQueue": "q", "jobDefinition": "hello"})],
                            env=st.env, capture_output=True, text=True, timeout=300)
@@ -179,19 +179,17 @@ def main():
         # ---- an unreachable registry ----
         env_bad = dict(st.env)
         env_bad["BARGE_SCHEMA_REGISTRY_URL"] = "http://127.0.0.1:9/apis/ccompat/v7"
-        r = subprocess.run([os.environ["BARGE_BIN"], "create-compute-environment", "--compute-environment-name",
+        r = subprocess.run([common.BARGE, "create-compute-environment", "--compute-environment-name",
                             "x", "--type", "UNMANAGED"], env=env_bad, capture_output=True, text=True, timeout=120)
         ok(r.returncode == 255 and "schema registry" in r.stderr, "an unreachable registry is reported as such")
     except Exception as ex:
         ok(False, f"exception: {ex!r}")
-        if st:
-            st.dump_logs()
     finally:
         if st:
-            st.close(keep=ok.failed > 0)
+            st.close()
         stop_registry(regdir)
-    return ok.done()
+    common.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

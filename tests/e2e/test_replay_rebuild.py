@@ -17,47 +17,47 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from replay_support import Check, Stack, avro_schemas, log, produce_raw, single_object, wait_until  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
 
 
 def main():
-    ok = Check()
-    st = Stack("rebuild")
+    st = common.Stack("rebuild")
     try:
         st.init()
         st.managed_ce("ce", 4)
-        st.queue("q", "ce")
-        st.job_definition("ok", ["sh", "-c", "sleep 0.3"])
-        st.job_definition("flaky", ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'],
-                          extra={"--retry-strategy": json.dumps({"attempts": 2})})
-        st.job_definition("fail", ["sh", "-c", "exit 3"])
-        st.job_definition("long", ["sleep", "120"])
+        st.create_queue("q", "ce")
+        st.register("ok", ["sh", "-c", "sleep 0.3"], memory=256)
+        st.register("flaky", ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'], memory=256,
+                    retry_strategy={"attempts": 2})
+        st.register("fail", ["sh", "-c", "exit 3"], memory=256)
+        st.register("long", ["sleep", "120"], memory=256)
         record = os.path.join(st.home, "input.jsonl")
-        st.scheduler(record=record)
-        st.agent("ce", "i-0000000000000aa01")
-        st.agent("ce", "i-0000000000000aa02")
+        st.scheduler("--record", record, tick_ms=500)
+        st.agent("i-0000000000000aa01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+        st.agent("i-0000000000000aa02", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
 
         ids = []
-        a = st.submit(jobName="a", jobQueue="q", jobDefinition="ok")
-        b = st.submit(jobName="b", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4})
-        c = st.submit(jobName="c", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": a}])
-        d = st.submit(jobName="d", jobQueue="q", jobDefinition="flaky")
-        e = st.submit(jobName="e", jobQueue="q", jobDefinition="fail")
-        f = st.submit(jobName="f", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": e}])
-        g = st.submit(jobName="g", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 3},
+        a = st.submit_json(jobName="a", jobQueue="q", jobDefinition="ok")
+        b = st.submit_json(jobName="b", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4})
+        c = st.submit_json(jobName="c", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": a}])
+        d = st.submit_json(jobName="d", jobQueue="q", jobDefinition="flaky")
+        e = st.submit_json(jobName="e", jobQueue="q", jobDefinition="fail")
+        f = st.submit_json(jobName="f", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": e}])
+        g = st.submit_json(jobName="g", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 3},
                       dependsOn=[{"type": "SEQUENTIAL"}])
-        h = st.submit(jobName="h", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4},
+        h = st.submit_json(jobName="h", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4},
                       dependsOn=[{"jobId": b, "type": "N_TO_N"}])
-        i = st.submit(jobName="i", jobQueue="q", jobDefinition="long")
-        j = st.submit(jobName="j", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": i}])
+        i = st.submit_json(jobName="i", jobQueue="q", jobDefinition="long")
+        j = st.submit_json(jobName="j", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": i}])
         ids += [a, b, c, d, e, f, g, h, i, j]
-        more = [st.submit(jobName=f"m{k}", jobQueue="q", jobDefinition="ok") for k in range(6)]
+        more = [st.submit_json(jobName=f"m{k}", jobQueue="q", jobDefinition="ok") for k in range(6)]
         ids += more
         st.run("cancel-job", "--job-id", more[-1], "--reason", "not needed")
         st.run("cancel-job", "--job-id", j, "--reason", "depends on a job we stop")
         # terminate i once it runs
-        wait_until(lambda: st.describe([i]).get(i, {}).get("status") == "RUNNING", 240, "job i RUNNING")
+        common.wait_for(lambda: st.describe(i).get(i, {}).get("status") == "RUNNING", 240, "job i RUNNING")
         st.run("terminate-job", "--job-id", i, "--reason", "stopped by the test")
         jobs = st.wait_terminal(ids, timeout=300)
         status = {k: v["status"] for k, v in jobs.items()}
@@ -116,8 +116,7 @@ def main():
         latest = [json.loads(x) for x in pa.stdout.splitlines()][-1]["event"]
         latest["detail"]["status"] = "FAILED"
         latest["seq"] = latest.get("seq", 0) + 1
-        schemas = avro_schemas()
-        produce_raw(st, "jobs", a, single_object(schemas["barge.JobRecord"], latest))
+        common.produce_raw(st, "jobs", a.encode(), common.Avro().encode("JobRecord", latest))
         r = st.run("replay", "rebuild", check=False)
         log(r.stdout[-1500:])
         ok(r.returncode == 1, f"a forged record: rebuild exits 1 (got {r.returncode})")
@@ -128,11 +127,10 @@ def main():
         ok(first == {"jobId": a, "field": "status", "rebuilt": "SUCCEEDED", "recorded": "FAILED"}, "JSON difference")
     except Exception as ex:  # report, show the logs, fail
         ok(False, f"exception: {ex}")
-        st.dump_logs()
     finally:
-        st.close(keep=ok.failed > 0)
-    return ok.done()
+        st.close()
+    common.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -21,8 +21,9 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from replay_support import Check, Stack, log, wait_until  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
 
 
 def near(a, b, rel, abs_ms):
@@ -30,34 +31,33 @@ def near(a, b, rel, abs_ms):
 
 
 def main():
-    ok = Check()
-    st = Stack("simulate")
+    st = common.Stack("simulate")
     try:
         st.init()
         st.managed_ce("ce", 4)
-        st.queue("q", "ce")
-        st.job_definition("work", ["sleep", "1"])
-        st.job_definition("flaky", ["sh", "-c", 'sleep 1; test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'],
-                          extra={"--retry-strategy": json.dumps({"attempts": 2})})
-        st.job_definition("fail", ["sh", "-c", "sleep 1; exit 2"])
-        st.scheduler()
-        st.agent("ce", "i-0000000000000bb01")
-        st.agent("ce", "i-0000000000000bb02")
+        st.create_queue("q", "ce")
+        st.register("work", ["sleep", "1"], memory=256)
+        st.register("flaky", ["sh", "-c", 'sleep 1; test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'], memory=256,
+                    retry_strategy={"attempts": 2})
+        st.register("fail", ["sh", "-c", "sleep 1; exit 2"], memory=256)
+        st.scheduler(tick_ms=500)
+        st.agent("i-0000000000000bb01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+        st.agent("i-0000000000000bb02", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
         # both agents registered before the workload: the recorded fleet is warm from the start
         def registered():
             out = st.run("replay", "print", "--topic", "instances").stdout.splitlines()
             return len({json.loads(x)["event"]["instanceId"] for x in out
                         if json.loads(x)["event"]["kind"] == "READY"}) == 2
-        wait_until(registered, 120, "both agents READY")
+        common.wait_for(registered, 120, "both agents READY")
         time.sleep(1)
         ids = []
         for k in range(18):
-            ids.append(st.submit(jobName=f"w{k}", jobQueue="q", jobDefinition="work"))
-        arr = st.submit(jobName="arr", jobQueue="q", jobDefinition="work", arrayProperties={"size": 4})
+            ids.append(st.submit_json(jobName=f"w{k}", jobQueue="q", jobDefinition="work"))
+        arr = st.submit_json(jobName="arr", jobQueue="q", jobDefinition="work", arrayProperties={"size": 4})
         ids.append(arr)
-        ids.append(st.submit(jobName="after", jobQueue="q", jobDefinition="work", dependsOn=[{"jobId": arr}]))
-        ids.append(st.submit(jobName="flaky", jobQueue="q", jobDefinition="flaky"))
-        ids.append(st.submit(jobName="fail", jobQueue="q", jobDefinition="fail"))
+        ids.append(st.submit_json(jobName="after", jobQueue="q", jobDefinition="work", dependsOn=[{"jobId": arr}]))
+        ids.append(st.submit_json(jobName="flaky", jobQueue="q", jobDefinition="flaky"))
+        ids.append(st.submit_json(jobName="fail", jobQueue="q", jobDefinition="fail"))
         jobs = st.wait_terminal(ids, timeout=400)
         ok(sum(j["status"] == "FAILED" for j in jobs.values()) == 1, "one job failed, as planned")
         st.stop_services()
@@ -125,11 +125,10 @@ def main():
         ok(simulate("--config", alt, check=False).returncode == 2, "an ALT that is not JSON is refused (exit 2)")
     except Exception as ex:
         ok(False, f"exception: {ex}")
-        st.dump_logs()
     finally:
-        st.close(keep=ok.failed > 0)
-    return ok.done()
+        st.close()
+    common.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/st python3
 """test_scheduler_restart.py: the scheduler is killed with SIGKILL while jobs are in flight,
 restarted, and every job still ends exactly once in its right final state.
 
@@ -32,23 +32,23 @@ def overrides(sleep, code=0):
 
 
 def main():
-    env = common.Env("restart")
-    svc = common.Services(env)
+    st = common.Stack("restart")
     avro = common.Avro()
     try:
-        env.init()
-        env.setup_queue("q1", create_ce=True)
-        env.register("work", ["sh", "-c", "echo run $AWS_BATCH_JOB_ID; sleep ${SLEEP:-1}; exit ${CODE:-0}"])
-        svc.scheduler()
-        svc.agent("agent1", "i-0a11ce00000000001", vcpus=3)
-        svc.agent("agent2", "i-0a11ce00000000002", vcpus=3)
+        st.init()
+        st.create_ce("local")
+        st.create_queue("q1", "local", priority=10)
+        st.register("work", ["sh", "-c", "echo run $AWS_BATCH_JOB_ID; sleep ${SLEEP:-1}; exit ${CODE:-0}"])
+        st.scheduler()
+        st.agent("i-0a11ce00000000001", name="agent1", vcpus=3)
+        st.agent("i-0a11ce00000000002", name="agent2", vcpus=3)
 
         expect = {}  # job id -> (status, exit code or None, reason prefix or None, attempts)
 
         def submit(name, sleep, code=0, *more, status=None, attempts=1, reason=None):
-            jid = env.submit(name, "q1", "work", "--container-overrides", overrides(sleep, code), *more)
-            st = status or ("SUCCEEDED" if code == 0 else "FAILED")
-            expect[jid] = (st, code if attempts else None, reason, attempts)
+            jid = st.submit(name, "q1", "work", "--container-overrides", overrides(sleep, code), *more)
+            want = status or ("SUCCEEDED" if code == 0 else "FAILED")
+            expect[jid] = (want, code if attempts else None, reason, attempts)
             return jid
 
         for i in range(10):
@@ -56,7 +56,7 @@ def main():
         for i in range(4):
             submit(f"exit2-{i}", 1 + i % 2, 2)
         retry = submit("retry", 1, 2, "--retry-strategy", "attempts=2", attempts=2)
-        arr = env.submit("arr5", "q1", "work", "--array-properties", "size=5",
+        arr = st.submit("arr5", "q1", "work", "--array-properties", "size=5",
                          "--container-overrides", overrides(1))
         expect[arr] = ("SUCCEEDED", None, None, 0)
         for i in range(5):
@@ -71,36 +71,36 @@ def main():
         log(f"{len(ids)} jobs submitted (array children included)")
 
         def count(statuses):
-            d = env.describe(*ids)
+            d = st.describe(*ids)
             return sum(1 for j in d.values() if j["status"] in statuses)
 
         # first kill: while jobs are RUNNING
         common.wait_for(lambda: count(("RUNNING",)) >= 2, 45, "two jobs RUNNING")
-        svc.kill("scheduler", signal.SIGKILL)
+        st.kill("scheduler", signal.SIGKILL)
         done_before = count(common.TERMINAL)
         log(f"scheduler SIGKILLed with jobs running ({done_before} terminal)")
-        ex0 = sum(common.end_offsets(env, "executions").values())
-        common.wait_for(lambda: sum(common.end_offsets(env, "executions").values()) >= ex0 + 2, 30,
+        ex0 = sum(common.end_offsets(st, "executions").values())
+        common.wait_for(lambda: sum(common.end_offsets(st, "executions").values()) >= ex0 + 2, 30,
                         "agents to report while the scheduler is down")
-        svc.scheduler()
+        st.scheduler()
         # second kill: once the restarted scheduler has made progress
         common.wait_for(lambda: count(common.TERMINAL) > done_before, 45, "progress after the restart")
-        svc.kill("scheduler", signal.SIGKILL)
+        st.kill("scheduler", signal.SIGKILL)
         log(f"scheduler SIGKILLed again ({count(common.TERMINAL)} terminal)")
         # third kill: just after the next one has rebuilt its state, then a last restart
-        rebuilt = svc.log_text("scheduler").count("state rebuilt")
-        svc.scheduler()
-        common.wait_for(lambda: svc.log_text("scheduler").count("state rebuilt") > rebuilt, 30,
+        rebuilt = st.log_text("scheduler").count("state rebuilt")
+        st.scheduler()
+        common.wait_for(lambda: st.log_text("scheduler").count("state rebuilt") > rebuilt, 30,
                         "the restarted scheduler to rebuild its state", interval=0.05)
-        svc.kill("scheduler", signal.SIGKILL)
+        st.kill("scheduler", signal.SIGKILL)
         log(f"scheduler SIGKILLed right after its rebuild ({count(common.TERMINAL)} terminal)")
-        svc.scheduler()
+        st.scheduler()
 
-        jobs = env.wait_terminal(ids, 60)
+        jobs = st.wait_terminal(ids, 60)
         ok(len(jobs) == len(ids), "describe-jobs knows every job")
 
         # -- barge.job-events, read_committed
-        events = common.job_events(env, avro)
+        events = common.job_events(st, avro)
         per_job = collections.defaultdict(list)
         for e in events:
             per_job[e["jobId"]].append(e)
@@ -111,12 +111,12 @@ def main():
         for jid in ids:
             evs = per_job.get(jid, [])
             terms = [e for e in evs if e["newStatus"] in common.TERMINAL]
-            st, code, reason, attempts = expect[jid]
+            want, code, reason, attempts = expect[jid]
             name = jobs.get(jid, {}).get("jobName", jid)
             ok(len(terms) == 1, f"{name}: exactly one terminal transition", [(e["oldStatus"], e["newStatus"]) for e in evs])
             if terms:
                 t = terms[0]
-                ok(t["newStatus"] == st, f"{name}: ends {st}", t["newStatus"])
+                ok(t["newStatus"] == want, f"{name}: ends {want}", t["newStatus"])
                 if code is not None and attempts:
                     ok(t.get("exitCode") == code, f"{name}: exit code {code}", t.get("exitCode"))
                 if reason:
@@ -125,7 +125,7 @@ def main():
             chain = all(evs[i]["oldStatus"] == evs[i - 1]["newStatus"] for i in range(1, len(evs)))
             ok(chain, f"{name}: transitions chain", [(e["oldStatus"], e["newStatus"]) for e in evs])
             j = jobs.get(jid, {})
-            ok(j.get("status") == st, f"{name}: describe-jobs says {st}", j.get("status"))
+            ok(j.get("status") == want, f"{name}: describe-jobs says {want}", j.get("status"))
             ok(len(j.get("attempts", [])) == attempts, f"{name}: {attempts} attempt(s)", len(j.get("attempts", [])))
         r = jobs.get(retry, {})
         ok([a["container"].get("exitCode") for a in r.get("attempts", [])] == [2, 2],
@@ -133,7 +133,7 @@ def main():
 
         # -- barge.executions: nothing started twice
         started = collections.Counter()
-        for rec in common.read_topic(env, "executions"):
+        for rec in common.read_topic(st, "executions"):
             name, ex = avro.decode(rec["value"])
             if ex["kind"] == "STARTED":
                 started[(ex["jobId"], ex["attempt"])] += 1
@@ -141,15 +141,13 @@ def main():
            {k: n for k, n in started.items() if n > 1})
         expected_runs = sum(a for (_, _, _, a) in expect.values())
         ok(sum(started.values()) == expected_runs, f"{expected_runs} attempts ran in all", sum(started.values()))
-        ok(svc.alive("scheduler") and svc.alive("agent1") and svc.alive("agent2"), "the services are running")
+        ok(st.alive("scheduler") and st.alive("agent1") and st.alive("agent2"), "the services are running")
     except Exception as e:
         ok(False, "the test ran to its end", repr(e))
-        for n in ("scheduler", "agent1", "agent2"):
-            log(f"--- {n} log\n" + svc.log_tail(n))
     finally:
-        status = svc.stop()
+        status = st.stop_services()
         ok(status and all(v == 0 for v in status.values()), "every service stops cleanly on SIGTERM", status)
-        env.cleanup()
+        st.close()
     common.finish()
 
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/st python3
 """test_usage_report.py: accounting end to end, with synthetic events on the real broker.
 
 The known fleet of tests/unit/test_acct.c (prices, instances, jobs; every figure worked out there)
@@ -18,7 +18,6 @@ import io
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -40,11 +39,11 @@ def S(sec):
 
 
 class Events:
-    def __init__(self, env):
+    def __init__(self, st):
         import confluent_kafka
-        self.env = env
+        self.env = st
         self.avro = common.Avro()
-        self.p = confluent_kafka.Producer({"bootstrap.servers": env.brokers, "enable.idempotence": True,
+        self.p = confluent_kafka.Producer({"bootstrap.servers": st.brokers, "enable.idempotence": True,
                                            "acks": "all"})
         self.sent = []  # (topic base, key, bytes)
         self.errors = []
@@ -115,12 +114,12 @@ def same(row, want):
     return row is not None and all(near(float(row[f]), w) for f, w in zip(FIELDS, want))
 
 
-def usage(env, *args):
-    return env.run("usage", "--topic-prefix", env.prefix, *args, timeout=120).stdout
+def usage(st, *args):
+    return st.run("usage", "--topic-prefix", st.prefix, *args, timeout=120).stdout
 
 
-def check_report_json(env, by, keyname, expect, what, *extra):
-    out = json.loads(usage(env, "--by", by, "--format", "json", *extra))
+def check_report_json(st, by, keyname, expect, what, *extra):
+    out = json.loads(usage(st, "--by", by, "--format", "json", *extra))
     rows = {r[keyname]: r for r in out["rows"]}
     for name, want in expect.items():
         ok(same(rows.get(name), want), f"{what}: {by} {name or '(none)'} = {want}", rows.get(name))
@@ -128,20 +127,19 @@ def check_report_json(env, by, keyname, expect, what, *extra):
 
 
 def main():
-    env = common.Env("usage")
-    svc = common.Services(env)
+    st = common.Stack("usage")
     try:
-        env.init()
-        ev = Events(env)
+        st.init()
+        ev = Events(st)
         fleet(ev)
         ev.flush()
-        log(f"prefix {env.prefix}; {len(ev.sent)} events written, T0 {T0}")
+        log(f"prefix {st.prefix}; {len(ev.sent)} events written, T0 {T0}")
 
         # ---- barge usage, recomputed from the events: json
         log("-- barge usage --format json")
-        check_report_json(env, "queue", "jobQueue", QUEUES, "json")
-        check_report_json(env, "share", "shareIdentifier", SHARES, "json")
-        out = check_report_json(env, "ce", "computeEnvironment", CES, "json")
+        check_report_json(st, "queue", "jobQueue", QUEUES, "json")
+        check_report_json(st, "share", "shareIdentifier", SHARES, "json")
+        out = check_report_json(st, "ce", "computeEnvironment", CES, "json")
         rows = {r["computeEnvironment"]: r for r in out["rows"]}
         for ce, (secs, cost) in IDLE.items():
             r = rows.get(ce, {})
@@ -150,7 +148,7 @@ def main():
         total = out["total"]
         ok(near(total["cost"], 0.0112) and near(total["instanceSeconds"], 170),
            "json: total over CEs = the instances' 170 s and 0.0112", total)
-        jobs = check_report_json(env, "job", "jobId", JOBS, "json")
+        jobs = check_report_json(st, "job", "jobId", JOBS, "json")
         jrows = {r["jobId"]: r for r in jobs["rows"]}
         ok(jrows.get("J2", {}).get("attempts") == 2 and jrows["J2"]["jobQueue"] == "q1" and
            jrows["J2"]["shareIdentifier"] == "s2" and jrows["J2"]["computeEnvironment"] == "ce-a",
@@ -161,7 +159,7 @@ def main():
 
         # ---- csv
         log("-- barge usage --format csv")
-        text = usage(env, "--by", "ce", "--format", "csv")
+        text = usage(st, "--by", "ce", "--format", "csv")
         rows = list(csv.DictReader(io.StringIO(text)))
         ok(list(rows[0].keys()) == ["computeEnvironment", "jobs", *FIELDS, "idleInstanceSeconds", "idleCost"],
            "csv: header", list(rows[0].keys()) if rows else text)
@@ -170,14 +168,14 @@ def main():
             ok(same(byname.get(ce), want), f"csv: ce {ce} = {want}", byname.get(ce))
         ok(byname.get("ce-a", {}).get("jobs") == "2" and near(float(byname["ce-a"]["idleCost"]), 0.003),
            "csv: ce-a has 2 jobs and 0.003 idle", byname.get("ce-a"))
-        text = usage(env, "--by", "job", "--format", "csv")
+        text = usage(st, "--by", "job", "--format", "csv")
         rows = {r["jobId"]: r for r in csv.DictReader(io.StringIO(text))}
         ok(same(rows.get("J4"), JOBS["J4"]) and rows["J4"]["attempts"] == "1" and rows["J4"]["running"] == "false",
            "csv: job J4", rows.get("J4"))
 
         # ---- table
         log("-- barge usage --format table")
-        text = usage(env, "--by", "share", "--format", "table")
+        text = usage(st, "--by", "share", "--format", "table")
         log(text)
         lines = text.splitlines()
         hdr = next((ln for ln in lines if ln.startswith("SHARE")), "")
@@ -188,15 +186,15 @@ def main():
         tot = next((ln.split() for ln in lines if ln.startswith("TOTAL")), [])
         ok(tot[:2] == ["TOTAL", "5"] and tot[-1] == f"{0.0112 - 0.0032:.4f}",
            "table: TOTAL over shares = all jobs' cost", tot)
-        text = usage(env, "--by", "ce")
+        text = usage(st, "--by", "ce")
         ok("IDLE-S" in text and "IDLE COST" in text and "0.0030" in text, "table: --by ce shows idle", text)
 
         # ---- a window: [40 s, 80 s)
         log("-- barge usage --since --until")
-        check_report_json(env, "job", "jobId",
+        check_report_json(st, "job", "jobId",
                           {"J1": (20, 20, 0, 6, 0.0006), "J2": (30, 60, 0, 24, 0.0024)},
                           "window", "--since", str(S(40)), "--until", str(S(80)))
-        out = check_report_json(env, "ce", "computeEnvironment",
+        out = check_report_json(st, "ce", "computeEnvironment",
                                 {"ce-a": (50, 80, 0, 40, 0.004), "ce-b": (40, 50, 30, 30, 0.0006)},
                                 "window", "--since", str(S(40)), "--until", str(S(80)))
         ok(out["since"] == S(40) and out["until"] == S(80), "window: since and until echoed", out)
@@ -205,16 +203,16 @@ def main():
         base, key, data = next(s for s in ev.sent if s[0] == "job-events" and s[1] == "J1")
         ev.send_raw(base, key, data)
         ev.flush()
-        check_report_json(env, "queue", "jobQueue", QUEUES, "after a duplicate")
+        check_report_json(st, "queue", "jobQueue", QUEUES, "after a duplicate")
 
         # ---- the service
         log("-- barge accounting")
-        acct_args = ("accounting", "--brokers", env.brokers, "--topic-prefix", env.prefix,
-                     "--settle-lag-ms", "1000", "--publish-ms", "300", "--group", f"acct-{env.prefix}")
+        acct_args = ("accounting", "--brokers", st.brokers, "--topic-prefix", st.prefix,
+                     "--settle-lag-ms", "1000", "--publish-ms", "300", "--group", f"acct-{st.prefix}")
 
         def from_usage(by, keyname):
             try:
-                out = json.loads(usage(env, "--by", by, "--format", "json", "--source", "usage"))
+                out = json.loads(usage(st, "--by", by, "--format", "json", "--source", "usage"))
             except (RuntimeError, ValueError):
                 return {}
             return {r[keyname]: r for r in out["rows"]}
@@ -223,13 +221,13 @@ def main():
             rows = from_usage(by, keyname)
             return rows if all(same(rows.get(n), w) for n, w in expect.items()) else None
 
-        svc.start("acct1", *acct_args)
+        st.start("acct1", *acct_args)
         try:
             common.wait_for(lambda: reached("queue", "jobQueue", QUEUES), 90, "barge.usage queue totals")
             ok(True, "barge.usage: queue totals as computed")
         except TimeoutError as e:
             ok(False, str(e), from_usage("queue", "jobQueue"))
-            log(svc.log_tail("acct1"))
+            log(st.log_tail("acct1"))
         jobs = from_usage("job", "jobId")
         for j, want in JOBS.items():
             ok(same(jobs.get(j), want), f"barge.usage: JOB {j} = {want}", jobs.get(j))
@@ -239,8 +237,8 @@ def main():
         ok(near(sum(float(r["idleCost"]) for r in ces.values()) + sum(float(r["cost"]) for r in jobs.values()),
                 sum(float(r["cost"]) for r in ces.values())),
            "barge.usage reconciles: JOB records + IDLE == CE records")
-        svc.kill("acct1", signal.SIGTERM)
-        ok(svc.procs["acct1"].returncode == 0, "SIGTERM: accounting exits 0", svc.procs["acct1"].returncode)
+        st.kill("acct1", signal.SIGTERM)
+        ok(st.procs["acct1"].returncode == 0, "SIGTERM: accounting exits 0", st.procs["acct1"].returncode)
 
         # ---- more events while it is down, 10 minutes old (late: older than what was settled,
         # within the reopen horizon); restart; kill -9; restart
@@ -251,27 +249,27 @@ def main():
         ev.flush()
         q_after = dict(QUEUES, q1=(130 + 40, 180 + 40, 0, 70 + 40, 0.007 + 0.004))
         ce_after = dict(CES, **{"ce-a": (170, 220, 0, 200, 0.02)})
-        svc.start("acct2", *acct_args)
+        st.start("acct2", *acct_args)
         try:
             common.wait_for(lambda: reached("queue", "jobQueue", q_after) and reached("ce", "computeEnvironment", ce_after),
                             90, "totals after the restart")
             ok(True, "restart: the totals continue (q1 +0.004, ce-a +0.01) and nothing is counted twice")
         except TimeoutError as e:
             ok(False, str(e), (from_usage("queue", "jobQueue"), from_usage("ce", "computeEnvironment")))
-            log(svc.log_tail("acct2"))
-        svc.kill("acct2", signal.SIGKILL)
+            log(st.log_tail("acct2"))
+        st.kill("acct2", signal.SIGKILL)
         ev.send_raw(*next(s for s in ev.sent if s[0] == "job-events" and s[1] == "J6"))  # a duplicate
         ev.flush()
-        svc.start("acct3", *acct_args)
-        group = f"acct-{env.prefix}"
+        st.start("acct3", *acct_args)
+        group = f"acct-{st.prefix}"
 
         def caught_up():
             """The group's committed offsets reached the end of job-events (duplicate included)."""
             import confluent_kafka as ck
-            c = ck.Consumer({"bootstrap.servers": env.brokers, "group.id": group, "enable.auto.commit": False})
+            c = ck.Consumer({"bootstrap.servers": st.brokers, "group.id": group, "enable.auto.commit": False})
             try:
-                ends = common.end_offsets(env, "job-events")
-                got = c.committed([ck.TopicPartition(env.topic("job-events"), p) for p in ends], timeout=10)
+                ends = common.end_offsets(st, "job-events")
+                got = c.committed([ck.TopicPartition(st.topic("job-events"), p) for p in ends], timeout=10)
                 return all(tp.offset == ends[tp.partition] or ends[tp.partition] == 0 for tp in got)
             finally:
                 c.close()
@@ -280,24 +278,23 @@ def main():
             ok(True, "the restarted service consumed (and committed) everything, the duplicate included")
         except TimeoutError as e:
             ok(False, str(e))
-            log(svc.log_tail("acct3"))
+            log(st.log_tail("acct3"))
         try:
             common.wait_for(lambda: reached("queue", "jobQueue", q_after), 60, "totals after SIGKILL")
             ok(True, "after SIGKILL, a restart and a duplicate event the totals are unchanged")
         except TimeoutError as e:
             ok(False, str(e), from_usage("queue", "jobQueue"))
-            log(svc.log_tail("acct3"))
+            log(st.log_tail("acct3"))
         jobs = from_usage("job", "jobId")
         ok(same(jobs.get("J6"), (40, 40, 0, 40, 0.004)) and same(jobs.get("J1"), JOBS["J1"]),
            "JOB records J1 (from the first run) and J6 (from the restarts)", (jobs.get("J1"), jobs.get("J6")))
-        check_report_json(env, "queue", "jobQueue", q_after, "recomputed after the restarts")
-        svc.kill("acct3", signal.SIGTERM)
-        ok(svc.procs["acct3"].returncode == 0 and "rebuilt from" in svc.log_tail("acct3", 50),
+        check_report_json(st, "queue", "jobQueue", q_after, "recomputed after the restarts")
+        st.kill("acct3", signal.SIGTERM)
+        ok(st.procs["acct3"].returncode == 0 and "rebuilt from" in st.log_tail("acct3", 50),
            "the last run rebuilt its state from the events before the committed offsets",
-           svc.log_tail("acct3", 8))
+           st.log_tail("acct3", 8))
     finally:
-        svc.stop()
-        env.cleanup()
+        st.close()
     common.finish()
 
 

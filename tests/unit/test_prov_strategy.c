@@ -75,6 +75,11 @@ static void test_best_fit_progressive(void) {
   CHECK_INT(launch_count(&o, 0), 1);
   struct prov_out *l = nth(&o, PROV_OUT_LAUNCH, 0);
   CHECK_INT(l->spot, 0);
+  /* tests/e2e/test_prov_sim_scale_up_run_down.py asserts this same decision end to end */
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK_STR(decision_reason(d), "RUNNABLE_DEMAND");
+  CHECK_INT(decision_int(d, "fromDesiredvCpus"), 0);
+  CHECK_INT(decision_int(d, "toDesiredvCpus"), 8);
   prov_launch_result(p, l->req, "sim", NULL, 0, "InsufficientInstanceCapacity", 3000, &o2);
   prov_tick(p, 4500, &o2);
   CHECK_INT(count_kind(&o2, PROV_OUT_LAUNCH), 1);

@@ -30,6 +30,29 @@ static const enum job_status expected[ST__COUNT][EV__COUNT] = {
     [F] =  {JOB_FAILED,   JOB_FAILED,   JOB_FAILED,   JOB_FAILED,  JOB_FAILED,    JOB_FAILED,   JOB_FAILED,   JOB_FAILED,  JOB_FAILED,  JOB_FAILED,  JOB_FAILED,  JOB_FAILED,   JOB_FAILED,   JOB_FAILED},
 };
 
+/* expected_attempt[state][event]: the job's attempt number afterwards (0: never placed). A
+ * retry that places the job again shows as STARTING with attempt 2, so an ignored event cannot
+ * pass for a transition that happens to end in the same status. */
+static const int expected_attempt[ST__COUNT][EV__COUNT] = {
+    /*     DEP_OK DEP_FAIL CAPACITY STARTED EXIT0 EXIT1 START_FAIL TIMEOUT CANCEL TERMINATE KILLED LOST STALE TICK */
+    [P] =  {0,    0,       0,       0,      0,    0,    0,         0,      0,     0,        0,     0,   0,    0},
+    [R] =  {0,    0,       1,       0,      0,    0,    0,         0,      0,     0,        0,     0,   0,    0},
+    [S] =  {1,    1,       1,       1,      1,    2,    2,         1,      1,     1,        1,     1,   1,    1},
+    [U] =  {1,    1,       1,       1,      1,    2,    2,         1,      1,     1,        1,     1,   1,    1},
+    [OK] = {1,    1,       1,       1,      1,    1,    1,         1,      1,     1,        1,     1,   1,    1},
+    [F] =  {0,    0,       0,       0,      0,    0,    0,         0,      0,     0,        0,     0,   0,    0},
+};
+
+/* The job's current attempt number, from its barge.jobs record; -1 when there is no such job. */
+static int h_attempt(struct h *h, const char *id) {
+  uint32_t j = sched_find_job(h->s, id);
+  if (j == SCHED_NONE) return -1;
+  json_t *r = sched_job_record(h->s, j, "test", h->t);
+  int a = (int)json_integer_value(json_object_get(r, "attempt"));
+  json_decref(r);
+  return a;
+}
+
 /* A world: CE "ce" (queue q) for the job under test x, CE "ced" (queue qd) with instance i-d
  * for its dependency d, which is STARTING when x is built in PENDING. */
 static void build(struct h *h, enum st st) {
@@ -104,6 +127,7 @@ int main(void) {
     struct h h;
     build(&h, (enum st)st);
     CHECK(h_status(&h, "x") == st_status[st], "setup of %s gave %s", st_names[st], job_status_name(h_status(&h, "x")));
+    CHECK(h_attempt(&h, "x") == (st >= S && st <= OK ? 1 : 0), "setup of %s gave attempt %d", st_names[st], h_attempt(&h, "x"));
     h_release(&h);
     for (int ev = 0; ev < EV__COUNT; ev++) {
       build(&h, (enum st)st);
@@ -113,6 +137,9 @@ int main(void) {
       enum job_status want = expected[st][ev];
       if (ev == KILLED && (st == P || st == R)) want = st == P ? JOB_PENDING : JOB_FAILED;
       CHECK(got == want, "%s + %s -> %s, expected %s", st_names[st], ev_names[ev], job_status_name(got), job_status_name(want));
+      int attempt = h_attempt(&h, "x");
+      CHECK(attempt == expected_attempt[st][ev], "%s + %s -> attempt %d, expected %d", st_names[st], ev_names[ev],
+            attempt, expected_attempt[st][ev]);
       rows++;
       h_release(&h);
     }
