@@ -39,28 +39,28 @@ def pid_from_log(path):
 
 def single_agent_restart():
     log("-- one agent SIGKILLed and restarted while its job runs")
-    env = common.Env("agentre")
-    svc = common.Services(env)
+    st = common.Stack("agentre")
     try:
-        env.init()
-        env.setup_queue("q1", create_ce=True)
-        env.register("long", ["sh", "-c", "echo pid $$; exec sleep 120"])
-        svc.scheduler()
+        st.init()
+        st.create_ce("local")
+        st.create_queue("q1", "local", priority=10)
+        st.register("long", ["sh", "-c", "echo pid $$; exec sleep 120"])
+        st.scheduler()
         inst = "i-0a6e000000000000a"
-        svc.agent("agent", inst, vcpus=2)
-        job = env.submit("long", "q1", "long", "--retry-strategy", "attempts=2")
-        common.wait_for(lambda: env.describe(job).get(job, {}).get("status") == "RUNNING", 60, "the job RUNNING")
-        logpath = os.path.join(env.home, "logs", job, "1.log")
+        st.agent(inst, name="agent", vcpus=2)
+        job = st.submit("long", "q1", "long", "--retry-strategy", "attempts=2")
+        common.wait_for(lambda: st.describe(job).get(job, {}).get("status") == "RUNNING", 60, "the job RUNNING")
+        logpath = os.path.join(st.home, "logs", job, "1.log")
         pid = common.wait_for(lambda: pid_from_log(logpath), 20, "the job's pid in its log")
         ok(common.pid_alive(pid), f"attempt 1 runs as pid {pid}")
-        svc.kill("agent", signal.SIGKILL)
+        st.kill("agent", signal.SIGKILL)
         time.sleep(1)
         ok(common.pid_alive(pid), "the killed agent left its attempt's process running")
         t0 = time.monotonic()
-        svc.agent("agent", inst, vcpus=2)
+        st.agent(inst, name="agent", vcpus=2)
 
         def attempt2_running():
-            d = env.describe(job).get(job, {})
+            d = st.describe(job).get(job, {})
             return d if d["status"] == "RUNNING" and len(d.get("attempts", [])) == 1 else None
         d = common.wait_for(attempt2_running, 25, "attempt 2 RUNNING on the restarted agent")
         took = time.monotonic() - t0
@@ -69,15 +69,15 @@ def single_agent_restart():
            "attempt 1 ended with the Host EC2 reason", d["attempts"][0])
         common.wait_for(lambda: not common.pid_alive(pid), 10, "the orphaned process to be stopped")
         ok(not common.pid_alive(pid), "the restarted agent stopped the process its earlier incarnation left")
-        ok("left by an earlier incarnation" in svc.log_text("agent"), "the agent says so in its log")
-        env.run("terminate-job", "--job-id", job, "--reason", "test done")
-        jobs = env.wait_terminal([job], 60)
+        ok("left by an earlier incarnation" in st.log_text("agent"), "the agent says so in its log")
+        st.run("terminate-job", "--job-id", job, "--reason", "test done")
+        jobs = st.wait_terminal([job], 60)
         ok(jobs[job]["status"] == "FAILED" and len(jobs[job]["attempts"]) == 2,
            "terminated after its second attempt", (jobs[job]["status"], len(jobs[job]["attempts"])))
         started = collections.Counter()
         incs = collections.defaultdict(set)
         avro = common.Avro()
-        for rec in common.read_topic(env, "executions"):
+        for rec in common.read_topic(st, "executions"):
             _, ex = avro.decode(rec["value"])
             if ex["jobId"] == job and ex["kind"] == "STARTED":
                 started[ex["attempt"]] += 1
@@ -85,31 +85,28 @@ def single_agent_restart():
         ok(started == {1: 1, 2: 1}, "each attempt STARTED once", dict(started))
         ok(len(incs[1]) == 1 and len(incs[2]) == 1 and min(incs[2]) > max(incs[1]) > 0,
            "attempt 2 was started by a later incarnation", dict(incs))
+        status = st.stop_services()
+        ok(status and all(v == 0 for v in status.values()), "the services stop cleanly on SIGTERM", status)
     except Exception as e:
         ok(False, "the single-agent scenario ran to its end", repr(e))
-        for n in ("scheduler", "agent"):
-            log(f"--- {n} log\n" + svc.log_tail(n))
     finally:
-        status = svc.stop()
-        ok(status and all(v == 0 for v in status.values()), "the services stop cleanly on SIGTERM", status)
-        env.cleanup()
+        st.close()
 
 
 def stack_kills(sched_kill_s, agent_kill_s):
     log(f"-- barge up, {TASKS}+{TASKS} tasks: scheduler SIGKILLed at {sched_kill_s} s, an agent at {agent_kill_s} s")
-    env = common.Env("agentup")
-    stack = None
+    st = common.Stack("agentup")
     try:
-        stack = common.Stack(env, "--agents", "3", "--agent-vcpus", "8", "--tick-ms", "200")
-        env.setup_queue("q1")
-        env.register("short", ["sh", "-c", "sleep 0.3"])
+        st.up("--agents", "3", "--agent-vcpus", "8", "--tick-ms", "200")
+        st.create_queue("q1", "local", priority=10)
+        st.register("short", ["sh", "-c", "sleep 0.3"])
         t0 = time.monotonic()
-        a = env.submit("first", "q1", "short", "--array-properties", f"size={TASKS}",
+        a = st.submit("first", "q1", "short", "--array-properties", f"size={TASKS}",
                        "--retry-strategy", "attempts=3")
-        b = env.submit("second", "q1", "short", "--array-properties", f"size={TASKS}",
+        b = st.submit("second", "q1", "short", "--array-properties", f"size={TASKS}",
                        "--retry-strategy", "attempts=3", "--depends-on", f"jobId={a},type=N_TO_N")
-        sched = stack.service_pids("scheduler")
-        agents = stack.service_pids("agent")
+        sched = st.service_pids("scheduler")
+        agents = st.service_pids("agent")
         ok(len(sched) == 1 and len(agents) == 3, "a scheduler and three agents run", (sched, agents))
         time.sleep(max(0, sched_kill_s - (time.monotonic() - t0)))
         os.kill(sched[0], signal.SIGKILL)
@@ -118,9 +115,9 @@ def stack_kills(sched_kill_s, agent_kill_s):
         time.sleep(max(0, agent_kill_s - (time.monotonic() - t0)))
         os.kill(victim, signal.SIGKILL)
         log(f"   killed scheduler {sched[0]} and agent {victim} ({victim_id})")
-        common.wait_for(lambda: len(stack.service_pids("agent")) == 3 and stack.service_pids("scheduler"), 30,
+        common.wait_for(lambda: len(st.service_pids("agent")) == 3 and st.service_pids("scheduler"), 30,
                         "barge up to restart both")
-        jobs = env.wait_terminal([a, b], 300)
+        jobs = st.wait_terminal([a, b], 300)
         took = time.monotonic() - t0
         ok(jobs[a]["status"] == "SUCCEEDED" and jobs[b]["status"] == "SUCCEEDED",
            f"both arrays SUCCEEDED ({took:.1f} s)", (jobs[a]["status"], jobs[b]["status"]))
@@ -128,7 +125,7 @@ def stack_kills(sched_kill_s, agent_kill_s):
             summary = jobs[parent].get("arrayProperties", {}).get("statusSummary", {})
             ok(summary.get("SUCCEEDED") == TASKS, f"{parent}: {TASKS} children SUCCEEDED", summary)
         avro = common.Avro()
-        events = common.job_events(env, avro)
+        events = common.job_events(st, avro)
         terminal = collections.Counter(e["jobId"] for e in events if e["newStatus"] in common.TERMINAL)
         children = [f"{p}:{i}" for p in (a, b) for i in range(TASKS)]
         ok(all(terminal[c] == 1 for c in children), "every child has exactly one terminal transition",
@@ -136,7 +133,7 @@ def stack_kills(sched_kill_s, agent_kill_s):
         lost = [e for e in events if e.get("statusReason") == f"Host EC2 (instance {victim_id}) terminated."]
         ok(lost, f"attempts on the killed agent were settled as lost ({len(lost)})")
         started = collections.Counter()
-        for rec in common.read_topic(env, "executions"):
+        for rec in common.read_topic(st, "executions"):
             _, ex = avro.decode(rec["value"])
             if ex["kind"] == "STARTED":
                 started[(ex["jobId"], ex["attempt"])] += 1
@@ -146,9 +143,7 @@ def stack_kills(sched_kill_s, agent_kill_s):
     except Exception as e:
         ok(False, "the stack scenario ran to its end", repr(e))
     finally:
-        if stack:
-            stack.stop()
-        env.cleanup()
+        st.close()
 
 
 def main():
