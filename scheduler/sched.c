@@ -36,15 +36,15 @@ void sched_conf_defaults(struct sched_conf *c) {
 
 /* ---------------- outbox ---------------- */
 
-void outbox_init(struct outbox *o) { memset(o, 0, sizeof *o); }
-void outbox_reset(struct outbox *o) {
+void sched_outbox_init(struct outbox *o) { memset(o, 0, sizeof *o); }
+void sched_outbox_reset(struct outbox *o) {
   for (size_t i = 0; i < o->n; i++) free(o->ev[i].reason);
   o->n = 0;
 }
-void outbox_release(struct outbox *o) {
-  outbox_reset(o);
+void sched_outbox_release(struct outbox *o) {
+  sched_outbox_reset(o);
   free(o->ev);
-  outbox_init(o);
+  sched_outbox_init(o);
 }
 static struct out_ev *out_push(struct outbox *o, enum out_kind k) {
   if (o->n == o->cap) {
@@ -983,9 +983,9 @@ static void reevaluate_codes(struct sched *s, struct outbox *out) {
 void sched_recompute_ce(struct sched *s, struct ce *c) { (void)recompute_ce_max(s, c); }
 void sched_recode_all(struct sched *s) {
   struct outbox o;
-  outbox_init(&o);
+  sched_outbox_init(&o);
   reevaluate_codes(s, &o);
-  outbox_release(&o);
+  sched_outbox_release(&o);
 }
 
 /* ---------------- submission (T1-T3) ---------------- */

@@ -85,9 +85,9 @@ struct outbox {
   struct out_ev *ev;
   size_t n, cap;
 };
-void outbox_init(struct outbox *o);
-void outbox_reset(struct outbox *o); /* frees reasons, keeps capacity */
-void outbox_release(struct outbox *o);
+void sched_outbox_init(struct outbox *o);
+void sched_outbox_reset(struct outbox *o); /* frees reasons, keeps capacity */
+void sched_outbox_release(struct outbox *o);
 
 struct sched;
 struct sched *sched_new(const struct sched_conf *conf);

@@ -38,7 +38,7 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
   json_t *ready = json_deep_copy(ev);
   json_object_set_new(ready, "kind", json_string("READY"));
   struct outbox o;
-  outbox_init(&o);
+  sched_outbox_init(&o);
   char err[256];
   json_t *hdr = json_object_get(ready, "header");
   if (hdr) json_object_set_new(hdr, "event_time", json_integer(at));
@@ -49,7 +49,7 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
       s->insts[ii]->drain_confirmed = !strcmp(kind, "DRAINED");
     }
   }
-  outbox_release(&o);
+  sched_outbox_release(&o);
   json_decref(ready);
 }
 

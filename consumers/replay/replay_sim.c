@@ -636,7 +636,7 @@ static void on_capacity(struct sim *s, const struct out_ev *e) {
 static int feed(struct sim *s, enum barge_ev_type t, const json_t *ev) {
   char why[512];
   if (sched_handle(s->core, t, ev, &s->out, why, sizeof why)) {
-    outbox_reset(&s->out);
+    sched_outbox_reset(&s->out);
     return 0; /* invalid data: the real scheduler dead-letters it and goes on */
   }
   for (size_t i = 0; i < s->out.n; i++) {
@@ -666,7 +666,7 @@ static int feed(struct sim *s, enum barge_ev_type t, const json_t *ev) {
       break;
     }
   }
-  outbox_reset(&s->out);
+  sched_outbox_reset(&s->out);
   return 0;
 }
 
@@ -1267,7 +1267,7 @@ static int in_range(const struct replay_sim_input *in, int64_t t) {
 static void sim_free(struct sim *s) {
   recording_free(&s->rec);
   sched_free(s->core);
-  outbox_release(&s->out);
+  sched_outbox_release(&s->out);
   while (s->q.n) json_decref(heap_pop(&s->q).ev);
   free(s->q.v);
   for (size_t i = 0; i < s->nces; i++) {
@@ -1303,7 +1303,7 @@ int replay_simulate(const struct replay_sim_input *in, json_t **report, char *er
   s.job_idx = json_object();
   s.run_by_name = json_object();
   s.notes = json_array();
-  outbox_init(&s.out);
+  sched_outbox_init(&s.out);
   int64_t tick_ms = in->tick_ms > 0 ? in->tick_ms : DEFAULT_TICK_MS;
   int64_t horizon = in->horizon_ms > 0 ? in->horizon_ms : DEFAULT_HORIZON_MS;
   int rc = -1;

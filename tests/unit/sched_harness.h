@@ -50,7 +50,7 @@ static inline int h_feed(struct h *h, enum barge_ev_type type, json_t *ev /* @ow
     h->outputs[h->out.ev[i].kind]++;
     if (h->log) json_array_append_new(h->log, h_serialise(h, &h->out.ev[i]));
   }
-  outbox_reset(&h->out);
+  sched_outbox_reset(&h->out);
   json_decref(ev);
   return rc;
 }
@@ -61,13 +61,13 @@ static inline void h_init(struct h *h) {
   sched_conf_defaults(&c);
   c.lost_after_ms = 30000;
   h->s = sched_new(&c);
-  outbox_init(&h->out);
+  sched_outbox_init(&h->out);
   h->t = 1700000000000LL;
 }
 
 static inline void h_release(struct h *h) {
   sched_free(h->s);
-  outbox_release(&h->out);
+  sched_outbox_release(&h->out);
   json_decref(h->log);
 }
 
