@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "states.h"
 
 /* ---------------- instances ---------------- */
 
@@ -170,7 +171,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
       sched_recompute_ce(s, s->ces[in->ce]);
     }
     maybe_confirm_drain(s, in, out);
-  } else if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST")) {
+  } else if (instance_kind_ended(kind)) {
     sched_instance_lost(s, ii, 0, out);
   }
   return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "states.h"
 
 int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errlen) {
   json_t *d = json_object_get(rec, "detail");
@@ -24,10 +25,7 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
   if (!kind) return;
   int64_t at = jget_int(ev, "at", 0);
   if (at > s->now) s->now = at;
-  if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCHING") ||
-      !strcmp(kind, "LAUNCH_FAILED"))
-    return;
-  /* READY, HEARTBEAT, DRAIN_REQUESTED, DRAINED, INTERRUPTION_NOTICE: the instance lives */
+  if (!instance_kind_live(kind)) return; /* gone, or still LAUNCHING */
   json_t *ready = json_deep_copy(ev);
   json_object_set_new(ready, "kind", json_string("READY"));
   struct outbox o;
