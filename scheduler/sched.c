@@ -68,15 +68,18 @@ void sched_set_str(char **dst, const char *s) {
   free(*dst);
   *dst = sched_dupn(s);
 }
-/* The single branch of a union value {"Name": value}; NULL if not that shape. */
-const char *sched_union_branch(const json_t *u, json_t **val) {
-  if (!json_is_object(u) || json_object_size(u) != 1) return NULL;
-  const char *k;
-  json_t *v;
-  json_object_foreach((json_t *)u, k, v) {
-    *val = v;
-    return k;
+const char *sched_body(const json_t *ev, const char *what, json_t **body, char *err,
+                       size_t errlen) {
+  const json_t *u = json_object_get(ev, "body");
+  if (json_is_object(u) && json_object_size(u) == 1) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)u, k, v) {
+      *body = v;
+      return k;
+    }
   }
+  snprintf(err, errlen, "%s without a body", what);
   return NULL;
 }
 static int64_t event_time(const json_t *ev) {
@@ -356,11 +359,8 @@ int sched_handle(struct sched *s, enum barge_ev_type type, const json_t *ev, str
   switch (type) {
   case BARGE_EV_JOB_REQUEST: {
     json_t *body;
-    const char *kind = sched_union_branch(json_object_get(ev, "body"), &body);
-    if (!kind) {
-      snprintf(err, errlen, "JobRequest without a body");
-      return -1;
-    }
+    const char *kind = sched_body(ev, "JobRequest", &body, err, errlen);
+    if (!kind) return -1;
     if (!strcmp(kind, "SubmitJob")) {
       rc = sched_handle_submit(s, body, out, err, errlen);
     } else if (!strcmp(kind, "CancelJob") || !strcmp(kind, "TerminateJob")) {

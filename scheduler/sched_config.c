@@ -257,11 +257,8 @@ static void upsert_policy(struct sched *s, const json_t *b) {
 int sched_handle_config(struct sched *s, const json_t *ev, struct outbox *out, char *err,
                          size_t errlen) {
   json_t *body;
-  const char *kind = sched_union_branch(json_object_get(ev, "body"), &body);
-  if (!kind) {
-    snprintf(err, errlen, "ConfigRecord without a body");
-    return -1;
-  }
+  const char *kind = sched_body(ev, "ConfigRecord", &body, err, errlen);
+  if (!kind) return -1;
   if (!strcmp(kind, "ComputeEnvironment")) {
     if (!jget_str(body, "computeEnvironmentArn") || !jget_str(body, "computeEnvironmentName")) goto bad;
     upsert_ce(s, body);

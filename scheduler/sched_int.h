@@ -238,8 +238,10 @@ static inline int sched_fair_queue(const struct queue *q) { return q->policy_arn
 
 /* sched.c: helpers, the job table, the outbox */
 void sched_set_str(char **dst, const char *s); /* keeps *dst when equal */
-/* The single branch of a union value {"Name": value}; NULL if not that shape. */
-const char *sched_union_branch(const json_t *u, json_t **val);
+/* The branch name of an event's "body" union {"Name": value}, with *body its value; NULL when
+ * the body is not that shape (err says "<what> without a body"). */
+const char *sched_body(const json_t *ev, const char *what, json_t **body, char *err,
+                       size_t errlen);
 struct out_ev *sched_out_push(struct outbox *o, enum out_kind k);
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen);
 void sched_task_id(const struct job *j, int attempt, char out[37]);

@@ -1016,24 +1016,12 @@ struct load {
 
 static void load_cb(void *ctx, const struct bus_msg *m) {
   struct load *l = ctx;
-  if (l->table) {
-    char key[1024];
-    snprintf(key, sizeof key, "%.*s", (int)(m->keylen < 1000 ? m->keylen : 1000), m->key ? m->key : "");
-    if (!m->value) {
-      json_object_del(l->table, key);
-      return;
-    }
-    enum barge_ev_type t;
-    json_t *ev = NULL;
-    char why[256];
-    if (bus_decode(m, &t, &ev, why, sizeof why)) {
-      l->bad++;
-      return;
-    }
-    json_object_set_new(l->table, key, ev);
+  char key[1024];
+  snprintf(key, sizeof key, "%.*s", (int)(m->keylen < 1000 ? m->keylen : 1000), m->key ? m->key : "");
+  if (!m->value) { /* a tombstone: the table forgets the key */
+    if (l->table) json_object_del(l->table, key);
     return;
   }
-  if (!m->value) return;
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
@@ -1041,7 +1029,8 @@ static void load_cb(void *ctx, const struct bus_msg *m) {
     l->bad++;
     return;
   }
-  json_array_append_new(l->arr, ev);
+  if (l->table) json_object_set_new(l->table, key, ev);
+  else json_array_append_new(l->arr, ev);
 }
 
 int replay_simulate_run(const struct bus_conf *bc, const char *alt_path, int64_t from_ms,
