@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "replay.h"
 #include "sched_core.h"
+#include "sched_harness.h"
 
 #define T0 1700000000000LL
 
@@ -154,11 +155,7 @@ static json_t *stop_req(struct world *w, int64_t at, const char *kind, const cha
 
 static void build_world(struct world *w) {
   memset(w, 0, sizeof *w);
-  struct sched_conf conf;
-  sched_conf_defaults(&conf);
-  conf.lost_after_ms = 3600000;
-  w->core = sched_new(&conf);
-  sched_outbox_init(&w->out);
+  w->core = h_core_new(3600000, &w->out);
   w->requests = json_array();
   w->events = json_array();
   w->records = json_object();
