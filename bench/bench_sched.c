@@ -68,7 +68,7 @@ static void feed(enum barge_ev_type type, json_t *ev) {
       placements++;
       if (inst_of) inst_of[out.ev[i].job] = out.ev[i].inst;
     }
-  outbox_reset(&out);
+  sched_outbox_reset(&out);
   json_decref(ev);
 }
 
@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
   c.emit_records = 0; /* the bench measures decisions; serialising records is the shell's */
   c.lost_after_ms = 1LL << 50;
   s = sched_new(&c);
-  outbox_init(&out);
+  sched_outbox_init(&out);
   feed(BARGE_EV_CONFIG_RECORD, json_pack("{s:o, s:{s:{s:s, s:s, s:s}}}", "header", header(), "body", "ComputeEnvironment",
                                          "computeEnvironmentName", "ce", "computeEnvironmentArn", "arn:ce", "type", "UNMANAGED"));
   feed(BARGE_EV_CONFIG_RECORD, json_pack("{s:o, s:{s:{s:s, s:s, s:i, s:[{s:i, s:s}]}}}", "header", header(), "body", "JobQueue",
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
       }
       for (size_t i = 0; i < out.n; i++)
         if (out.ev[i].kind == OUT_PLACEMENT) placements++, inst_of[out.ev[i].job] = out.ev[i].inst;
-      outbox_reset(&out);
+      sched_outbox_reset(&out);
     }
     tc += now_s() - a;
     for (long e = 0; e < nev; e++) json_decref(evs[e]);
@@ -154,6 +154,6 @@ int main(int argc, char **argv) {
          te, placements, tc, placements / tc);
   printf("targets: >= 100000 placements/s, <= 1024 bytes per queued job\n");
   sched_free(s);
-  outbox_release(&out);
+  sched_outbox_release(&out);
   return 0;
 }

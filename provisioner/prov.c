@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "states.h"
 #include "strmap.h"
 
 enum pstate { PI_LAUNCHING, PI_READY, PI_DRAINING, PI_TERMINATING, PI__COUNT };
@@ -1075,7 +1076,7 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
     if (in && in->state == PI_READY) set_state(p, in, PI_DRAINING); /* someone else asked */
   } else if (!strcmp(kind, "DRAINED")) {
     if (in && in->state == PI_DRAINING) emit_terminate(p, in, in->interrupted ? "drained after a spot interruption notice" : "drained: idle", out);
-  } else if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST")) {
+  } else if (instance_kind_ended(kind)) {
     if (in) {
       int expected = in->state == PI_TERMINATING;
       if (!strcmp(kind, "LOST") && !expected) {
@@ -1102,7 +1103,7 @@ void prov_restore_instance(struct prov *p, const json_t *ev) {
   uint32_t ci = in ? in->ce : UINT32_MAX;
   struct pce *c = in ? p->ces[in->ce] : managed_ce(p, cename, &ci);
   if (!c) return;
-  if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCH_FAILED")) {
+  if (instance_kind_gone(kind)) {
     if (in) remove_inst(p, in);
     return;
   }

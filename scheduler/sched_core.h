@@ -1,4 +1,4 @@
-/* sched_core.h: the scheduler core, a pure deterministic state machine (DESIGN.md sections 1, 4, 5).
+/* sched_core.h: the scheduler core, a pure deterministic state machine (docs/architecture.md).
  *
  *   (state, event) -> (state', output events)
  *
@@ -6,9 +6,11 @@
  * the network or a random source: time enters only as event timestamps and Tick events; ties
  * break on stable keys (instance id, job id, submission order). The I/O shell
  * (sched_shell.c) decodes Kafka records into the JSON events handled here and turns the outbox
- * into Kafka records (sched_out.c), inside one transaction per batch.
+ * into Kafka records (sched_out.c), inside one transaction per batch. The core's files:
+ * sched.c (sched_handle, lifecycle), sched_config.c, sched_submit.c, sched_attempt.c,
+ * sched_dispatch.c, sched_time.c, sched_out.c, sched_restore.c (see sched_int.h).
  *
- * Job state machine (spec section 2.2; the T-numbers name the transitions):
+ * Job state machine (AWS Batch's job states; the T-numbers name the transitions):
  *
  *                 T2            T4
  *   SUBMITTED ---------> PENDING ------> RUNNABLE --T6--> STARTING --T7--> RUNNING --T8--> SUCCEEDED
@@ -18,8 +20,15 @@
  *       v                  v                     v             v T10,T14        v T10,T11,T14
  *     FAILED <----------- FAILED <------------ FAILED <------ FAILED <-------- FAILED
  *
- * Transition -> function: T1 submit_job, T2-T5 evaluate_deps/deps_changed, T6 place_job,
- * T7 on_started, T8-T11 on_attempt_end, T12-T15 stop_job.
+ * Transition -> function (static ones named by file):
+ *   T1        sched_handle_submit (sched_submit.c)
+ *   T2-T5     evaluate_deps on submission, sched_job_terminal and make_runnable_or_stop when a
+ *             dependency ends (sched_submit.c)
+ *   T6        place_job, from sched_dispatch (sched_dispatch.c)
+ *   T7        sched_handle_execution, kind STARTED (sched_attempt.c)
+ *   T8-T11    on_attempt_end (sched_attempt.c), from an ExecutionReport or a lost instance
+ *   T12-T14   sched_stop_job (sched_submit.c); T14 completes in on_attempt_end
+ *   T15       sched_on_tick, the queue's jobStateTimeLimitActions (sched_time.c)
  *
  * Threads: a struct sched is used by one thread at a time. */
 #ifndef BARGE_SCHED_H
@@ -85,9 +94,9 @@ struct outbox {
   struct out_ev *ev;
   size_t n, cap;
 };
-void outbox_init(struct outbox *o);
-void outbox_reset(struct outbox *o); /* frees reasons, keeps capacity */
-void outbox_release(struct outbox *o);
+void sched_outbox_init(struct outbox *o);
+void sched_outbox_reset(struct outbox *o); /* frees reasons, keeps capacity */
+void sched_outbox_release(struct outbox *o);
 
 struct sched;
 struct sched *sched_new(const struct sched_conf *conf);
@@ -96,7 +105,7 @@ void sched_free(struct sched *s);
 /* Handles one decoded event (Barge's JSON convention, see codec.h):
  *   BARGE_EV_JOB_REQUEST (SubmitJob, CancelJob, TerminateJob, Tick), BARGE_EV_CONFIG_RECORD,
  *   BARGE_EV_INSTANCE_EVENT, BARGE_EV_EXECUTION_REPORT.
- * A config tombstone is handle_config_delete. Appends what to write to out. Returns 0, or
+ * A config tombstone goes to sched_handle_config_delete instead. Appends what to write to out. Returns 0, or
  * non-zero when the event is invalid data (err says why; the shell dead-letters it and the
  * core's state is unchanged). */
 int sched_handle(struct sched *s, enum barge_ev_type type, const json_t *ev, struct outbox *out,

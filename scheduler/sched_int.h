@@ -1,7 +1,10 @@
-/* sched_int.h: the scheduler core's internal structures, shared by sched.c (decisions),
- * sched_out.c (serialisers) and sched_restore.c (rebuild). Not for use outside scheduler/. */
+/* sched_int.h: the scheduler core's internal structures and the functions its files share:
+ * sched.c (entry point, lifecycle, helpers), sched_config.c, sched_submit.c, sched_attempt.c,
+ * sched_dispatch.c, sched_time.c (the decisions), sched_out.c (serialisers) and sched_restore.c
+ * (rebuild). Not for use outside scheduler/. */
 #ifndef BARGE_SCHED_INT_H
 #define BARGE_SCHED_INT_H
+#include "jsonget.h"
 #include "sched_core.h"
 #include "strmap.h"
 
@@ -47,7 +50,7 @@ struct ce {
   /* whether an allowed instance type holds a shape (managed CEs), a small cache */
   struct { int v, m, g, fits; } type_fit[8];
   int ntype_fit;
-  uint32_t reserved_for;   /* a queue head holding this CE (spec 3.3), this dispatch cycle */
+  uint32_t reserved_for;   /* a queue head holding this CE, this dispatch cycle */
   uint32_t *avail;         /* READY instances with a free vCPU: the only placement candidates */
   size_t navail, capavail;
   json_t *last_demand;     /* the last CapacityDemand shapes emitted (for change detection) */
@@ -65,7 +68,7 @@ struct rlist {
   uint32_t head, tail, retry_tail;
 };
 
-/* One share identifier's state in a fair-share queue (spec 3.4). */
+/* One share identifier's state in a fair-share queue. */
 #define SHARE_BUCKETS 64
 struct share {
   char *id;
@@ -229,10 +232,17 @@ struct sched {
   int tick_now;      /* the event being handled is a Tick: capacity demand may go out */
 };
 
-/* helpers shared by the core's files */
-struct jobdef *sched_find_jd(struct sched *s, const char *ref);
-uint32_t sched_find_queue(struct sched *s, const char *ref);
-uint32_t sched_find_ce(struct sched *s, const char *ref);
+static inline int sched_terminal(int st) { return st == JOB_SUCCEEDED || st == JOB_FAILED; }
+static inline char *sched_dupn(const char *s) { return s ? xstrdup(s) : NULL; }
+static inline int sched_fair_queue(const struct queue *q) { return q->policy_arn != NULL; }
+
+/* sched.c: helpers, the job table, the outbox */
+void sched_set_str(char **dst, const char *s); /* keeps *dst when equal */
+/* The branch name of an event's "body" union {"Name": value}, with *body its value; NULL when
+ * the body is not that shape (err says "<what> without a body"). */
+const char *sched_body(const json_t *ev, const char *what, json_t **body, char *err,
+                       size_t errlen);
+struct out_ev *sched_out_push(struct outbox *o, enum out_kind k);
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen);
 void sched_task_id(const struct job *j, int attempt, char out[37]);
 void sched_parse_retry(const json_t *rs, struct retry *r);
@@ -241,10 +251,54 @@ void sched_resources(const json_t *container, int *v, int *m, int *g);
 struct spec *sched_spec_new(void);
 void sched_spec_unref(struct spec *sp);
 struct job *sched_job_new(struct sched *s, const char *id);
-void sched_enqueue(struct sched *s, struct job *j);
+void sched_mark_dirty(struct sched *s, struct job *j); /* its record goes out with this event */
 void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job);
-void sched_recompute_ce(struct sched *s, struct ce *c);
-void sched_recode_all(struct sched *s);
+
+/* sched_config.c */
+struct jobdef *sched_find_jd(struct sched *s, const char *ref);
+uint32_t sched_find_queue(struct sched *s, const char *ref);
+uint32_t sched_find_ce(struct sched *s, const char *ref);
+int sched_handle_config(struct sched *s, const json_t *ev, struct outbox *out, char *err,
+                        size_t errlen);
+void sched_avail_add(struct sched *s, struct ce *c, uint32_t ii);
+void sched_avail_del(struct sched *s, struct ce *c, uint32_t ii);
+/* Recomputes a CE's largest instance, free vCPUs and placement candidates. Returns whether
+ * what blocking codes depend on (the largest instance, whether any instance lives) changed. */
+int sched_recompute_ce(struct sched *s, struct ce *c);
+
+/* sched_submit.c */
+void sched_set_status(struct sched *s, struct job *j, int st, const char *reason,
+                      struct outbox *out);
+void sched_fail_job(struct sched *s, struct job *j, const char *reason, struct outbox *out);
+void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out);
+void sched_substitute(json_t *command, const json_t *params);
+int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, char *err,
+                        size_t errlen);
+void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
+                    struct outbox *out);
+
+/* sched_attempt.c */
+int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out, char *err,
+                          size_t errlen);
+int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out, char *err,
+                           size_t errlen);
+void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct outbox *out);
+void sched_settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *out);
+
+/* sched_dispatch.c */
+void sched_enqueue(struct sched *s, struct job *j);
+void sched_rq_unlink(struct sched *s, struct job *j);
+uint16_t sched_share_of(struct queue *q, const char *id);
+void sched_share_track(struct sched *s, struct job *j, int old, int st);
 /* Puts a restored job into its fair-share share (no-op for FIFO queues). */
 void sched_assign_share(struct sched *s, struct job *j);
+int sched_is_code(const char *reason); /* whether a status reason is a blocking code */
+void sched_apply_code(struct sched *s, struct job *j, struct outbox *out);
+void sched_reevaluate_codes(struct sched *s, struct outbox *out);
+void sched_recode_all(struct sched *s);
+void sched_dispatch(struct sched *s, struct outbox *out);
+void sched_emit_demand(struct sched *s, struct outbox *out);
+
+/* sched_time.c */
+void sched_on_tick(struct sched *s, struct outbox *out);
 #endif

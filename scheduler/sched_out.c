@@ -1,7 +1,8 @@
 /* sched_out.c: pure serialisers from the core's state and outbox to the JSON events the shell
  * encodes (JobRecord, JobStateChange, AgentCommand, CapacityDemand, InstanceEvent), and the
  * AWS JobDetail view. Deterministic: the same state gives the same bytes, except the event
- * header's event_id, which the caller may fix for replay comparisons (see sched_set_id_seed). */
+ * header's event_id (bus_header makes a fresh one; comparisons such as
+ * tests/unit/test_sched_determinism.c blank it). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,22 +1,16 @@
 /* sched_restore.c: rebuilds the core's state at start-up from the compacted topics the
  * scheduler itself wrote (barge.jobs, barge.instances) after barge.config. Because the
  * scheduler commits its consumed offsets and its outputs in one transaction, these records
- * are exactly the state after the committed offsets (DESIGN.md section 5). */
+ * are exactly the state after the committed offsets (docs/architecture.md, "The scheduler"). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sched_int.h"
-
-static const char *jstr(const json_t *o, const char *k) {
-  return json_string_value(json_object_get(o, k));
-}
-static int64_t jlong(const json_t *o, const char *k) {
-  return (int64_t)json_integer_value(json_object_get(o, k));
-}
+#include "states.h"
 
 int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errlen) {
   json_t *d = json_object_get(rec, "detail");
-  const char *id = jstr(d, "jobId");
+  const char *id = jget_str(d, "jobId");
   if (!id) {
     snprintf(err, errlen, "JobRecord without detail.jobId");
     return -1;
@@ -27,29 +21,26 @@ int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errl
 }
 
 void sched_restore_instance(struct sched *s, const json_t *ev) {
-  const char *kind = jstr(ev, "kind");
+  const char *kind = jget_str(ev, "kind");
   if (!kind) return;
-  int64_t at = jlong(ev, "at");
+  int64_t at = jget_int(ev, "at", 0);
   if (at > s->now) s->now = at;
-  if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCHING") ||
-      !strcmp(kind, "LAUNCH_FAILED"))
-    return;
-  /* READY, HEARTBEAT, DRAIN_REQUESTED, DRAINED, INTERRUPTION_NOTICE: the instance lives */
+  if (!instance_kind_live(kind)) return; /* gone, or still LAUNCHING */
   json_t *ready = json_deep_copy(ev);
   json_object_set_new(ready, "kind", json_string("READY"));
   struct outbox o;
-  outbox_init(&o);
+  sched_outbox_init(&o);
   char err[256];
   json_t *hdr = json_object_get(ready, "header");
   if (hdr) json_object_set_new(hdr, "event_time", json_integer(at));
   if (sched_handle(s, BARGE_EV_INSTANCE_EVENT, ready, &o, err, sizeof err) == 0) {
-    uint32_t ii = strmap_get(&s->inst_by_id, jstr(ev, "instanceId"));
+    uint32_t ii = strmap_get(&s->inst_by_id, jget_str(ev, "instanceId"));
     if (ii != SCHED_NONE && (!strcmp(kind, "DRAIN_REQUESTED") || !strcmp(kind, "DRAINED"))) {
       s->insts[ii]->state = INST_DRAINING;
       s->insts[ii]->drain_confirmed = !strcmp(kind, "DRAINED");
     }
   }
-  outbox_release(&o);
+  sched_outbox_release(&o);
   json_decref(ready);
 }
 
@@ -71,8 +62,8 @@ static void arn_tail(const char *arn, char *last, size_t n1, char *prev, size_t 
 
 static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
   struct spec *sp = sched_spec_new();
-  sp->name = xstrdup(jstr(d, "jobName") ? jstr(d, "jobName") : "job");
-  sp->jd = sched_find_jd(s, jstr(d, "jobDefinition"));
+  sp->name = xstrdup(jget_str(d, "jobName") ? jget_str(d, "jobName") : "job");
+  sp->jd = sched_find_jd(s, jget_str(d, "jobDefinition"));
   json_t *c = json_deep_copy(json_object_get(d, "container"));
   if (c) {
     static const char *live[] = {"exitCode", "reason", "containerInstanceArn", "taskArn",
@@ -86,7 +77,7 @@ static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
   if (json_is_object(rs)) sp->retry_json = json_deep_copy(rs);
   sched_parse_retry(sp->retry_json, &sp->retry);
   sp->timeout_s = (int)json_integer_value(json_object_get(json_object_get(d, "timeout"), "attemptDurationSeconds"));
-  const char *share = jstr(d, "shareIdentifier");
+  const char *share = jget_str(d, "shareIdentifier");
   if (share) sp->share_id = xstrdup(share);
   json_t *pr = json_object_get(d, "schedulingPriority");
   if (json_is_integer(pr)) sp->sched_prio = (int)json_integer_value(pr);
@@ -98,37 +89,37 @@ static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
 
 static struct job *job_from_record(struct sched *s, const json_t *rec, struct spec *shared) {
   json_t *d = json_object_get(rec, "detail");
-  struct job *j = sched_job_new(s, jstr(d, "jobId"));
+  struct job *j = sched_job_new(s, jget_str(d, "jobId"));
   j->spec = shared ? shared : spec_from_detail(s, d);
   if (shared) shared->refs++;
-  j->queue = sched_find_queue(s, jstr(d, "jobQueue"));
-  int st = job_status_parse(jstr(d, "status"));
+  j->queue = sched_find_queue(s, jget_str(d, "jobQueue"));
+  int st = job_status_parse(jget_str(d, "status"));
   j->status = (uint8_t)(st < 0 ? JOB_FAILED : st);
-  const char *r = jstr(d, "statusReason");
+  const char *r = jget_str(d, "statusReason");
   /* a blocking code is recomputed (its time-limit clock restarts at the rebuild) */
   if (r && !(j->status == JOB_RUNNABLE && (!strncmp(r, "MISCONFIGURATION", 16) ||
                                            !strncmp(r, "ACTION_REQUIRED", 15))))
     j->status_reason = xstrdup(r);
-  j->created_at = jlong(d, "createdAt");
-  j->started_at = jlong(d, "startedAt");
-  j->stopped_at = jlong(d, "stoppedAt");
+  j->created_at = jget_int(d, "createdAt", 0);
+  j->started_at = jget_int(d, "startedAt", 0);
+  j->stopped_at = jget_int(d, "stoppedAt", 0);
   j->cancelled = json_is_true(json_object_get(d, "isCancelled"));
   j->terminated = json_is_true(json_object_get(d, "isTerminated"));
   j->attempt = (uint16_t)json_integer_value(json_object_get(rec, "attempt"));
   json_t *ap = json_object_get(d, "arrayProperties");
   json_t *idx = json_object_get(ap, "index");
   if (json_is_integer(idx)) j->index = (int32_t)json_integer_value(idx);
-  int64_t qs = jlong(rec, "queueSeq");
+  int64_t qs = jget_int(rec, "queueSeq", 0);
   j->retried = qs < 0;
   j->queue_seq = qs < 0 ? -qs : qs;
   if (j->retried && j->queue_seq > s->retry_seq) s->retry_seq = j->queue_seq;
   if (!j->retried && j->queue_seq > s->seq) s->seq = j->queue_seq;
-  const char *ps = jstr(rec, "pendingStop");
+  const char *ps = jget_str(rec, "pendingStop");
   if (ps) j->pending_stop = !strcmp(ps, "TERMINATE") ? 2 : 1;
-  const char *psr = jstr(rec, "pendingStopReason");
+  const char *psr = jget_str(rec, "pendingStopReason");
   if (psr) j->stop_reason = xstrdup(psr);
   if (j->terminated && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) j->stopping = 1;
-  const char *lp = jstr(rec, "logPath");
+  const char *lp = jget_str(rec, "logPath");
   if (lp) j->log_path = xstrdup(lp);
   if (j->status == JOB_RUNNING) j->attempt_started_at = j->started_at;
   size_t i;
@@ -139,27 +130,27 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
     struct attempt *x = &j->attempts[j->nattempts++];
     json_t *c = json_object_get(a, "container");
     char last[128], prev[160];
-    arn_tail(jstr(c, "containerInstanceArn"), last, sizeof last, prev, sizeof prev);
+    arn_tail(jget_str(c, "containerInstanceArn"), last, sizeof last, prev, sizeof prev);
     snprintf(x->instance_id, sizeof x->instance_id, "%.31s", last);
     x->ce = prev[0] ? sched_find_ce(s, prev) : SCHED_NONE;
-    arn_tail(jstr(c, "taskArn"), last, sizeof last, prev, sizeof prev);
+    arn_tail(jget_str(c, "taskArn"), last, sizeof last, prev, sizeof prev);
     snprintf(x->task_id, sizeof x->task_id, "%.36s", last);
     json_t *ec = json_object_get(c, "exitCode");
     x->exit_code = json_is_integer(ec) ? (int32_t)json_integer_value(ec) : INT32_MIN;
-    if (jstr(c, "reason")) x->container_reason = xstrdup(jstr(c, "reason"));
-    if (jstr(a, "statusReason")) x->status_reason = xstrdup(jstr(a, "statusReason"));
-    x->started_at = jlong(a, "startedAt");
-    x->stopped_at = jlong(a, "stoppedAt");
+    if (jget_str(c, "reason")) x->container_reason = xstrdup(jget_str(c, "reason"));
+    if (jget_str(a, "statusReason")) x->status_reason = xstrdup(jget_str(a, "statusReason"));
+    x->started_at = jget_int(a, "startedAt", 0);
+    x->stopped_at = jget_int(a, "stoppedAt", 0);
   }
   if (j->created_at > s->now) s->now = j->created_at;
   if (j->stopped_at > s->now) s->now = j->stopped_at;
-  const char *inst = jstr(rec, "instanceId");
+  const char *inst = jget_str(rec, "instanceId");
   if (inst && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) {
     uint32_t ii = strmap_get(&s->inst_by_id, inst);
     if (ii != SCHED_NONE) {
       struct instance *in = s->insts[ii];
       j->instance = ii;
-      j->incarnation = jlong(rec, "incarnation");
+      j->incarnation = jget_int(rec, "incarnation", 0);
       in->used_v += j->spec->vcpus;
       in->used_m += j->spec->mem_mib;
       in->used_g += j->spec->gpus;
@@ -183,7 +174,7 @@ void sched_restore_done(struct sched *s) {
   const char *k;
   json_t *v;
   json_object_foreach(s->restoring, k, v) {
-    if (!jstr(v, "parentJobId")) keys[nk++] = k;
+    if (!jget_str(v, "parentJobId")) keys[nk++] = k;
   }
   qsort(keys, nk, sizeof *keys, cmp_str);
   for (size_t i = 0; i < nk; i++) {
@@ -204,7 +195,7 @@ void sched_restore_done(struct sched *s) {
     p->arr = xcalloc(1, sizeof *p->arr);
     p->arr->size = (int)json_integer_value(size);
     p->arr->first_child = (uint32_t)s->njobs;
-    p->arr->summary_at = jlong(ap, "statusSummaryLastUpdatedAt");
+    p->arr->summary_at = jget_int(ap, "statusSummaryLastUpdatedAt", 0);
     uint32_t pidx = p->idx;
     for (int c = 0; c < p->arr->size; c++) {
       char cid[64];
@@ -260,7 +251,7 @@ void sched_restore_done(struct sched *s) {
   qsort_r(rq, nrq, sizeof *rq, cmp_retry, s);
   for (size_t i = 0; i < nrq; i++) sched_enqueue(s, s->jobs[rq[i]]);
   free(rq);
-  for (size_t i = 0; i < s->nces; i++) sched_recompute_ce(s, s->ces[i]);
+  for (size_t i = 0; i < s->nces; i++) (void)sched_recompute_ce(s, s->ces[i]);
   sched_recode_all(s);
   free(keys);
   json_decref(s->restoring);

@@ -86,7 +86,7 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     json_decref(v);
     if (rc) return -1;
   }
-  outbox_reset(&sh->out);
+  sched_outbox_reset(&sh->out);
   return 0;
 }
 
@@ -102,7 +102,7 @@ static int feed(struct shell *sh, enum barge_ev_type t, const json_t *ev, char *
                 size_t whylen, char *err, size_t errlen) {
   record_input(sh, t, ev);
   if (sched_handle(sh->core, t, ev, &sh->out, why, whylen)) {
-    outbox_reset(&sh->out);
+    sched_outbox_reset(&sh->out);
     return 1; /* invalid data */
   }
   sh->batch_events++;
@@ -240,7 +240,7 @@ int sched_service_main(int argc, char **argv) {
   }
   struct shell sh;
   memset(&sh, 0, sizeof sh);
-  outbox_init(&sh.out);
+  sched_outbox_init(&sh.out);
   char host[64] = "localhost";
   gethostname(host, sizeof host - 1);
   snprintf(sh.source, sizeof sh.source, "scheduler/%s:%d", host, (int)getpid());
@@ -282,7 +282,7 @@ int sched_service_main(int argc, char **argv) {
   }
   bus_consumer_free(tmp);
   sched_restore_done(sh.core);
-  outbox_reset(&sh.out);
+  sched_outbox_reset(&sh.out);
   if (sh.in_txn) {
     if (bus_txn_commit(sh.prod, NULL, err, sizeof err)) {
       log_error("%s", err);
@@ -375,7 +375,7 @@ out:
   bus_consumer_free(sh.main_c);
   bus_consumer_free(sh.cfg_c);
   bus_producer_free(sh.prod);
-  outbox_release(&sh.out);
+  sched_outbox_release(&sh.out);
   sched_free(sh.core);
   return rc;
 }

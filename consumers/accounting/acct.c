@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "states.h"
 #include "strmap.h"
 
 enum { ST_UNKNOWN, ST_UP, ST_DOWN };
@@ -329,8 +330,6 @@ static struct job *job_get(struct acct *a, const char *id) {
 
 /* ---------------- events ---------------- */
 
-static int is_active(const char *st) { return !strcmp(st, "STARTING") || !strcmp(st, "RUNNING"); }
-static int is_terminal(const char *st) { return !strcmp(st, "SUCCEEDED") || !strcmp(st, "FAILED"); }
 
 static void close_attempt(struct acct *a, struct att *t, int64_t at) {
   int64_t end = max64(clamp_base(a, t->inst, at), t->start);
@@ -351,7 +350,7 @@ static int handle_job(struct acct *a, const json_t *ev, char *why, size_t whylen
   int64_t at = json_integer_value(atv);
   int attempt = (int)jget_int(ev, "attempt", 0);
   const char *inst_id = jget_str(ev, "instanceId");
-  int act_new = is_active(news), act_old = is_active(olds);
+  int act_new = job_status_active(news), act_old = job_status_active(olds);
   struct job *j = pool_get(&a->jobs, id);
   if (act_new && inst_id && *inst_id && !(j && j->open && j->open->attempt == attempt)) {
     if (!j) j = job_get(a, id);
@@ -386,7 +385,7 @@ static int handle_job(struct acct *a, const json_t *ev, char *why, size_t whylen
   } else if (act_old && !act_new && j && j->open) {
     close_attempt(a, j->open, at);
   }
-  if (j && is_terminal(news)) j->terminal = 1;
+  if (j && job_status_terminal(news)) j->terminal = 1;
   return 0;
 }
 
@@ -430,11 +429,9 @@ static int handle_instance(struct acct *a, const json_t *ev, char *why, size_t w
   }
   int64_t at = json_integer_value(atv);
   int up;
-  if (!strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT") || !strcmp(kind, "DRAIN_REQUESTED") ||
-      !strcmp(kind, "DRAINED") || !strcmp(kind, "INTERRUPTION_NOTICE")) {
+  if (instance_kind_live(kind)) {
     up = ST_UP;
-  } else if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") ||
-             !strcmp(kind, "LAUNCH_FAILED")) {
+  } else if (instance_kind_gone(kind)) {
     up = ST_DOWN;
   } else if (!strcmp(kind, "LAUNCHING")) {
     up = -1;

@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonget.h"
+#include "states.h"
+
 void replay_range_init(struct replay_range *r) {
   r->from_ms = r->until_ms = REPLAY_NO_TIME;
   r->from_offset = r->until_offset = -1;
@@ -115,14 +118,6 @@ struct replay_rebuild {
   json_t *orphan; /* job id -> true: events for a job never submitted */
 };
 
-static const char *jstr(const json_t *o, const char *k) {
-  return json_string_value(json_object_get(o, k));
-}
-
-static int is_terminal(const char *st) {
-  return st && (!strcmp(st, "SUCCEEDED") || !strcmp(st, "FAILED"));
-}
-
 struct replay_rebuild *replay_rebuild_new(void) {
   struct replay_rebuild *rb = xcalloc(1, sizeof *rb);
   rb->jobs = json_object();
@@ -148,7 +143,7 @@ int replay_rebuild_request(struct replay_rebuild *rb, const json_t *req) {
   if (!json_is_object(body)) return -1;
   json_t *sub = json_object_get(body, "SubmitJob");
   if (!sub) return 0;
-  const char *id = jstr(sub, "jobId");
+  const char *id = jget_str(sub, "jobId");
   if (!id || json_object_get(rb->jobs, id)) return 0; /* the scheduler ignores a duplicate too */
   json_t *j = new_job("SUBMITTED");
   json_t *ap = json_object_get(sub, "arrayProperties");
@@ -163,11 +158,11 @@ static void set_int(json_t *j, const char *k, json_t *v) {
 }
 
 int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
-  const char *id = jstr(ev, "jobId"), *old = jstr(ev, "oldStatus"), *st = jstr(ev, "newStatus");
+  const char *id = jget_str(ev, "jobId"), *old = jget_str(ev, "oldStatus"), *st = jget_str(ev, "newStatus");
   if (!id || !st) return -1;
   json_t *j = json_object_get(rb->jobs, id);
   if (!j) {
-    const char *parent = jstr(ev, "parentJobId");
+    const char *parent = jget_str(ev, "parentJobId");
     if (!parent || !json_object_get(rb->jobs, parent)) json_object_set_new(rb->orphan, id, json_true());
     j = new_job(old ? old : "SUBMITTED");
     json_object_set_new(rb->jobs, id, j);
@@ -175,7 +170,7 @@ int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
   json_t *at = json_object_get(ev, "at");
   json_object_set_new(j, "events", json_integer(json_integer_value(json_object_get(j, "events")) + 1));
   json_object_set_new(j, "status", json_string(st));
-  const char *reason = jstr(ev, "statusReason");
+  const char *reason = jget_str(ev, "statusReason");
   json_object_set_new(j, "statusReason", reason ? json_string(reason) : json_null());
   json_int_t attempt = json_integer_value(json_object_get(ev, "attempt"));
   if (attempt > json_integer_value(json_object_get(j, "attemptsOpened")))
@@ -198,7 +193,7 @@ int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
   if (!strcmp(st, "RUNNING")) {
     set_int(j, "startedAt", at);
     /* an array parent starts with its earliest child */
-    const char *parent = jstr(j, "parentJobId");
+    const char *parent = jget_str(j, "parentJobId");
     json_t *p = parent ? json_object_get(rb->jobs, parent) : NULL;
     json_t *ps = json_object_get(p, "startedAt");
     if (p && json_is_integer(at) && (!json_is_integer(ps) || json_integer_value(at) < json_integer_value(ps)))
@@ -208,7 +203,7 @@ int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
     json_object_set_new(j, "attempts", json_integer(json_integer_value(json_object_get(j, "attempts")) + 1));
     set_int(j, "exitCode", json_object_get(ev, "exitCode"));
   }
-  if (is_terminal(st)) set_int(j, "stoppedAt", at);
+  if (job_status_terminal(st)) set_int(j, "stoppedAt", at);
   return 0;
 }
 
@@ -279,7 +274,7 @@ void replay_rebuild_compare(struct replay_rebuild *rb, const json_t *records, in
       json_decref(why);
       continue;
     }
-    const char *st = jstr(d, "status");
+    const char *st = jget_str(d, "status");
     json_t *rid = json_object_get(d, "jobId");
     if (!json_is_string(rid) || strcmp(json_string_value(rid), id)) {
       json_t *key = json_string(id);
@@ -287,7 +282,7 @@ void replay_rebuild_compare(struct replay_rebuild *rb, const json_t *records, in
       json_decref(key);
     }
     cmp_field(diffs, id, "status", json_object_get(j, "status"), json_object_get(d, "status"));
-    const char *rr = jstr(d, "statusReason");
+    const char *rr = jget_str(d, "statusReason");
     if (!(st && !strcmp(st, "RUNNABLE") && is_blocking_code(rr)))
       cmp_field(diffs, id, "statusReason", json_object_get(j, "statusReason"),
                 json_object_get(d, "statusReason"));
@@ -387,7 +382,7 @@ int replay_rebuild_run(const struct bus_conf *bc, int strict, int json, FILE *ou
       fprintf(out, "%s\n", s);
       free(s);
     } else {
-      fprintf(out, "job %s: %s: rebuilt ", jstr(d, "jobId"), jstr(d, "field"));
+      fprintf(out, "job %s: %s: rebuilt ", jget_str(d, "jobId"), jget_str(d, "field"));
       print_value(out, json_object_get(d, "rebuilt"));
       fputs(", barge.jobs ", out);
       print_value(out, json_object_get(d, "recorded"));

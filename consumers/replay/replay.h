@@ -1,5 +1,5 @@
 /* replay.h: `barge replay`: print, rebuild and simulate from the recorded event log
- * (DESIGN.md sections 3 and 4; docs/replay.md).
+ * (docs/replay.md).
  *
  *   print     any topic's events as JSON lines between two times or offsets (committed data);
  *   rebuild   every job's state from barge.requests + barge.job-events alone, compared with
@@ -9,7 +9,9 @@
  *             really happened, printed side by side with the recorded outcome.
  *
  * Each part is a pure core over decoded events (Barge's JSON convention, codec.h) that the unit
- * tests drive without Kafka, plus a loader that reads the topics (replay.c, replay_sim.c).
+ * tests drive without Kafka, plus a loader that reads the topics: replay.c (print, rebuild),
+ * replay_sim.c (simulate) with replay_record.c (the recorded side, the figures, the report) and
+ * replay_fleet.c (instance types, replay's own fleet model), sharing replay_int.h.
  * Nothing here reads the wall clock: the same input gives the same output, byte for byte.
  * Threads: every object is used by one thread at a time. */
 #ifndef BARGE_REPLAY_H
@@ -88,7 +90,7 @@ struct replay_sim_input {
   const json_t *alt;
   int64_t from_ms, until_ms;
   int per_job;        /* add "jobs": every job's recorded and simulated times, side by side */
-  const char *capacity_model; /* "provisioner" (NULL: the default) or "replay" (replay_sim.c) */
+  const char *capacity_model; /* "provisioner" (NULL: the default) or "replay" (replay_fleet.c) */
   int64_t tick_ms;    /* the scheduler's tick period (default 1000) */
   int64_t horizon_ms; /* stop simulating this long after the last submission (default 7 days) */
 };

@@ -50,24 +50,29 @@ static inline int h_feed(struct h *h, enum barge_ev_type type, json_t *ev /* @ow
     h->outputs[h->out.ev[i].kind]++;
     if (h->log) json_array_append_new(h->log, h_serialise(h, &h->out.ev[i]));
   }
-  outbox_reset(&h->out);
+  sched_outbox_reset(&h->out);
   json_decref(ev);
   return rc;
 }
 
-static inline void h_init(struct h *h) {
-  memset(h, 0, sizeof *h);
+/* A scheduler core with the default configuration but lost_after_ms, and an empty outbox. */
+static inline struct sched *h_core_new(int64_t lost_after_ms, struct outbox *out) {
   struct sched_conf c;
   sched_conf_defaults(&c);
-  c.lost_after_ms = 30000;
-  h->s = sched_new(&c);
-  outbox_init(&h->out);
+  c.lost_after_ms = lost_after_ms;
+  sched_outbox_init(out);
+  return sched_new(&c);
+}
+
+static inline void h_init(struct h *h) {
+  memset(h, 0, sizeof *h);
+  h->s = h_core_new(30000, &h->out);
   h->t = 1700000000000LL;
 }
 
 static inline void h_release(struct h *h) {
   sched_free(h->s);
-  outbox_release(&h->out);
+  sched_outbox_release(&h->out);
   json_decref(h->log);
 }
 

@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "replay.h"
 #include "sched_core.h"
+#include "sched_harness.h"
 
 #define T0 1700000000000LL
 
@@ -104,7 +105,7 @@ static void handle(struct world *w, enum barge_ev_type t, json_t *ev) {
       json_object_set_new(w->records, sched_job_id(w->core, e->job), sched_job_record(w->core, e->job, "test", e->at_ms));
     if (e->kind == OUT_PLACEMENT || e->kind == OUT_KILL) agent(w, e);
   }
-  outbox_reset(&w->out);
+  sched_outbox_reset(&w->out);
 }
 
 static void run_world(struct world *w, int64_t until) {
@@ -154,11 +155,7 @@ static json_t *stop_req(struct world *w, int64_t at, const char *kind, const cha
 
 static void build_world(struct world *w) {
   memset(w, 0, sizeof *w);
-  struct sched_conf conf;
-  sched_conf_defaults(&conf);
-  conf.lost_after_ms = 3600000;
-  w->core = sched_new(&conf);
-  outbox_init(&w->out);
+  w->core = h_core_new(3600000, &w->out);
   w->requests = json_array();
   w->events = json_array();
   w->records = json_object();
@@ -229,7 +226,7 @@ static void free_world(struct world *w) {
   for (size_t i = 0; i < w->nq; i++) json_decref(w->q[i].ev);
   free(w->q);
   sched_free(w->core);
-  outbox_release(&w->out);
+  sched_outbox_release(&w->out);
   json_decref(w->requests);
   json_decref(w->events);
   json_decref(w->records);

@@ -167,7 +167,7 @@ int main(void) {
     sched_conf_defaults(&c);
     struct sched *r = sched_new(&c);
     struct outbox o;
-    outbox_init(&o);
+    sched_outbox_init(&o);
     /* config first, as the shell does: re-feed the config events of the log */
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -177,7 +177,7 @@ int main(void) {
       if (!strcmp(json_string_value(json_object_get(rec, "type")), "barge.ConfigRecord"))
         CHECK(sched_handle(r, BARGE_EV_CONFIG_RECORD, json_object_get(rec, "event"), &o, err, sizeof err) == 0, "%s", err);
       json_decref(rec);
-      outbox_reset(&o);
+      sched_outbox_reset(&o);
     }
     free(line);
     fclose(f);
@@ -221,7 +221,7 @@ int main(void) {
       json_decref(y);
     }
     CHECK(diffs == 0, "%d jobs differ after the rebuild", diffs);
-    outbox_release(&o);
+    sched_outbox_release(&o);
     sched_free(r);
   }
   h_release(&kept);

@@ -1,0 +1,288 @@
+/* sched_attempt.c: instances and attempts: registration, heartbeats, drains, lost hosts and
+ * agent incarnations; an attempt's end and its retry by the retry strategy (T7-T11). Pure (see
+ * sched.c). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_int.h"
+#include "states.h"
+
+/* ---------------- instances ---------------- */
+
+static void release_instance(struct sched *s, struct job *j) {
+  if (j->instance == SCHED_NONE) return;
+  struct instance *in = s->insts[j->instance];
+  if (in->state == INST_READY && in->used_v == in->cap_v) sched_avail_add(s, s->ces[in->ce], j->instance);
+  in->used_v -= j->spec->vcpus;
+  in->used_m -= j->spec->mem_mib;
+  in->used_g -= j->spec->gpus;
+  in->njobs--;
+  if (in->njobs == 0) s->demand_dirty = 1; /* the busy set changed */
+  if (in->state == INST_READY) s->ces[in->ce]->free_v += j->spec->vcpus;
+  j->instance = SCHED_NONE;
+  j->incarnation = 0;
+  s->cycle_needed = 1;
+}
+
+static void on_attempt_end(struct sched *s, struct job *j, int32_t exit_code,
+                           const char *status_reason, const char *container_reason,
+                           int timed_out, struct outbox *out);
+
+static void maybe_confirm_drain(struct sched *s, struct instance *in, struct outbox *out) {
+  if (in->state == INST_DRAINING && in->njobs == 0 && !in->drain_confirmed) {
+    in->drain_confirmed = 1;
+    struct out_ev *e = sched_out_push(out, OUT_INSTANCE);
+    e->inst = (uint32_t)strmap_get(&s->inst_by_id, in->id);
+    e->instance_kind = "DRAINED";
+    e->at_ms = s->now;
+  }
+}
+
+/* The instance is gone: every attempt on it ends with the lost-host reason. */
+void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct outbox *out) {
+  struct instance *in = s->insts[ii];
+  if (in->state == INST_GONE) return;
+  in->state = INST_GONE;
+  char reason[128];
+  snprintf(reason, sizeof reason, "Host EC2 (instance %s) terminated.", in->id);
+  for (size_t k = 0; k < s->njobs && in->njobs > 0; k++) {
+    struct job *j = s->jobs[k];
+    if (j->instance == ii && (j->status == JOB_STARTING || j->status == JOB_RUNNING))
+      on_attempt_end(s, j, NO_EXIT, reason, NULL, 0, out);
+  }
+  if (emit_lost) {
+    struct out_ev *e = sched_out_push(out, OUT_INSTANCE);
+    e->inst = ii;
+    e->instance_kind = "LOST";
+    e->at_ms = s->now;
+    e->reason = xstrdup("missed heartbeats");
+  }
+  if (sched_recompute_ce(s, s->ces[in->ce])) sched_reevaluate_codes(s, out);
+  s->demand_dirty = 1;
+}
+
+/* The agent of instance ii restarted (a larger incarnation): the processes of attempts placed
+ * on an earlier incarnation are gone with it, so those attempts end as on a lost host and are
+ * retried by their rules (docs/architecture.md, "Agent incarnations"). */
+void sched_settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *out) {
+  struct instance *in = s->insts[ii];
+  if (in->incarnation <= 0 || in->njobs == 0) return;
+  char reason[128];
+  snprintf(reason, sizeof reason, "Host EC2 (instance %s) terminated.", in->id);
+  for (size_t k = 0; k < s->njobs && in->njobs > 0; k++) {
+    struct job *j = s->jobs[k];
+    if (j->instance == ii && (j->status == JOB_STARTING || j->status == JOB_RUNNING) &&
+        j->incarnation > 0 && j->incarnation < in->incarnation)
+      on_attempt_end(s, j, NO_EXIT, reason, NULL, 0, out);
+  }
+}
+
+/* An agent's word carries its incarnation: a larger one than known means the agent restarted. */
+static void see_incarnation(struct sched *s, uint32_t ii, int64_t inc, struct outbox *out) {
+  struct instance *in = s->insts[ii];
+  if (inc <= in->incarnation) return;
+  in->incarnation = inc;
+  sched_settle_stale_attempts(s, ii, out);
+}
+
+int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out, char *err,
+                           size_t errlen) {
+  const char *id = jget_str(ev, "instanceId"), *kind = jget_str(ev, "kind");
+  const char *cename = jget_str(ev, "computeEnvironment");
+  if (!id || !kind || !cename) {
+    snprintf(err, errlen, "InstanceEvent without instanceId, kind or computeEnvironment");
+    return -1;
+  }
+  uint32_t ii = strmap_get(&s->inst_by_id, id);
+  struct instance *in = ii == SCHED_NONE ? NULL : s->insts[ii];
+  if (!strcmp(kind, "HEARTBEAT") && in && in->state == INST_GONE) return 0; /* a late beat from a dead host */
+  int64_t inc = jget_int(ev, "incarnation", 0);
+  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT");
+  if (from_agent && in && inc > 0 && inc < in->incarnation) return 0; /* an older incarnation's late word */
+  if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
+    uint32_t ci = sched_find_ce(s, cename);
+    if (ci == SCHED_NONE) {
+      snprintf(err, errlen, "instance %s registers with unknown compute environment %s", id, cename);
+      return -1;
+    }
+    if (!in) {
+      in = xcalloc(1, sizeof *in);
+      in->avail_pos = -1;
+      snprintf(in->id, sizeof in->id, "%s", id);
+      s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof *s->insts);
+      ii = (uint32_t)s->ninsts;
+      s->insts[s->ninsts++] = in;
+      strmap_put(&s->inst_by_id, in->id, ii);
+      struct ce *c = s->ces[ci];
+      if (c->ninst == c->capinst) {
+        c->capinst = c->capinst ? c->capinst * 2 : 8;
+        c->insts = xrealloc(c->insts, c->capinst * sizeof *c->insts);
+      }
+      /* keep ascending instance id order for tie-breaks */
+      size_t pos = c->ninst;
+      while (pos > 0 && strcmp(s->insts[c->insts[pos - 1]]->id, in->id) > 0) {
+        c->insts[pos] = c->insts[pos - 1];
+        pos--;
+      }
+      c->insts[pos] = ii;
+      c->ninst++;
+    } else if (in->state != INST_GONE && !strcmp(kind, "READY")) {
+      in->last_seen = s->now;
+      see_incarnation(s, ii, inc, out); /* a restarted agent; otherwise a repeated READY */
+      return 0;
+    }
+    in->ce = ci;
+    if (s->ces[ci]->launch_refused) {
+      s->ces[ci]->launch_refused = 0;
+      sched_reevaluate_codes(s, out);
+    }
+    in->cap_v = (int)jget_int(ev, "vcpus", 0);
+    in->cap_m = (int)jget_int(ev, "memoryMib", 0);
+    in->cap_g = (int)jget_int(ev, "gpus", 0);
+    sched_set_str(&in->type, jget_str(ev, "instanceType"));
+    if (in->state == INST_GONE) in->used_v = in->used_m = in->used_g = in->njobs = 0;
+    in->state = INST_READY;
+    in->drain_confirmed = 0;
+    in->last_seen = s->now;
+    if (inc > in->incarnation) in->incarnation = inc;
+    if (sched_recompute_ce(s, s->ces[ci])) sched_reevaluate_codes(s, out);
+    s->cycle_needed = 1;
+    s->demand_dirty = 1;
+    return 0;
+  }
+  if (!strcmp(kind, "LAUNCH_FAILED") || !strcmp(kind, "LAUNCHING")) {
+    /* the provider refused (or accepted) a launch for this CE: CAPACITY code */
+    uint32_t ci = sched_find_ce(s, cename);
+    int refused = !strcmp(kind, "LAUNCH_FAILED");
+    if (ci != SCHED_NONE && s->ces[ci]->launch_refused != refused) {
+      s->ces[ci]->launch_refused = refused;
+      sched_reevaluate_codes(s, out);
+    }
+    return 0;
+  }
+  if (!in) return 0; /* news about an instance the scheduler never saw: nothing to do */
+  if (!strcmp(kind, "HEARTBEAT")) {
+    in->last_seen = s->now;
+    see_incarnation(s, ii, inc, out);
+  } else if (!strcmp(kind, "DRAIN_REQUESTED")) {
+    if (in->state == INST_READY) {
+      in->state = INST_DRAINING;
+      sched_recompute_ce(s, s->ces[in->ce]);
+    }
+    maybe_confirm_drain(s, in, out);
+  } else if (instance_kind_ended(kind)) {
+    sched_instance_lost(s, ii, 0, out);
+  }
+  return 0;
+}
+
+/* ---------------- attempts (T6-T11) ---------------- */
+
+static void close_attempt(struct sched *s, struct job *j, int32_t exit_code,
+                          const char *status_reason, const char *container_reason) {
+  j->attempts = xrealloc(j->attempts, (size_t)(j->nattempts + 1) * sizeof *j->attempts);
+  struct attempt *a = &j->attempts[j->nattempts++];
+  memset(a, 0, sizeof *a);
+  if (j->instance != SCHED_NONE) {
+    snprintf(a->instance_id, sizeof a->instance_id, "%s", s->insts[j->instance]->id);
+    a->ce = s->insts[j->instance]->ce;
+  } else {
+    a->ce = SCHED_NONE;
+  }
+  sched_task_id(j, j->attempt, a->task_id);
+  a->exit_code = exit_code;
+  a->container_reason = sched_dupn(container_reason);
+  a->status_reason = sched_dupn(status_reason);
+  a->started_at = j->attempt_started_at;
+  a->stopped_at = s->now;
+}
+
+/* Decides retry or failure by the retry strategy: rules in order, first match. */
+static int should_retry(const struct job *j, int32_t exit_code, const char *status_reason,
+                        const char *container_reason) {
+  const struct retry *r = &j->spec->retry;
+  int left = j->attempt < r->attempts;
+  char code[16];
+  if (exit_code != NO_EXIT) snprintf(code, sizeof code, "%d", exit_code);
+  for (int i = 0; i < r->nrules; i++) {
+    const struct retry_rule *x = &r->rules[i];
+    if (x->on_status_reason && !prefix_glob_match(x->on_status_reason, status_reason ? status_reason : NULL)) continue;
+    if (x->on_reason && !prefix_glob_match(x->on_reason, container_reason)) continue;
+    if (x->on_exit_code && (exit_code == NO_EXIT || !prefix_glob_match(x->on_exit_code, code))) continue;
+    return x->retry && left;
+  }
+  return left;
+}
+
+static void on_attempt_end(struct sched *s, struct job *j, int32_t exit_code,
+                           const char *status_reason, const char *container_reason,
+                           int timed_out, struct outbox *out) {
+  uint32_t inst = j->instance;
+  j->exit_code = exit_code;
+  sched_set_str(&j->container_reason, container_reason);
+  close_attempt(s, j, exit_code, status_reason, container_reason);
+  release_instance(s, j);
+  if (inst != SCHED_NONE) maybe_confirm_drain(s, s->insts[inst], out);
+  if (j->stopping || j->terminated) {
+    char r[1100];
+    snprintf(r, sizeof r, "Terminated: %s", j->stop_reason ? j->stop_reason : "");
+    j->stopping = 0;
+    sched_fail_job(s, j, r, out); /* T14 */
+  } else if (timed_out) {
+    j->timed_out = 1;
+    sched_fail_job(s, j, status_reason, out); /* T11: never retried */
+  } else if (exit_code == 0) {
+    sched_set_status(s, j, JOB_SUCCEEDED, status_reason, out); /* T8 */
+    sched_job_terminal(s, j, out);
+  } else if (should_retry(j, exit_code, status_reason, container_reason)) {
+    j->retried = 1;
+    j->queue_seq = ++s->retry_seq;
+    sched_set_status(s, j, JOB_RUNNABLE, status_reason, out); /* T9 */
+  } else {
+    sched_fail_job(s, j, status_reason, out); /* T10 */
+  }
+}
+
+int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out, char *err,
+                            size_t errlen) {
+  const char *id = jget_str(ev, "jobId"), *kind = jget_str(ev, "kind");
+  int attempt = (int)jget_int(ev, "attempt", 0);
+  if (!id || !kind) {
+    snprintf(err, errlen, "ExecutionReport without jobId or kind");
+    return -1;
+  }
+  uint32_t ji = sched_find_job(s, id);
+  if (ji == SCHED_NONE) return 0;
+  struct job *j = s->jobs[ji];
+  /* facts about an attempt that is no longer the live one are stale: ignore them */
+  if (attempt != j->attempt || (j->status != JOB_STARTING && j->status != JOB_RUNNING)) return 0;
+  const char *inst = jget_str(ev, "instanceId");
+  if (j->instance != SCHED_NONE && inst && strcmp(inst, s->insts[j->instance]->id)) return 0;
+  int64_t inc = jget_int(ev, "incarnation", 0);
+  if (inc > 0 && j->incarnation > 0 && inc != j->incarnation) return 0; /* another agent incarnation */
+  json_t *ec = json_object_get(ev, "exitCode");
+  int32_t code = json_is_integer(ec) ? (int32_t)json_integer_value(ec) : NO_EXIT;
+  const char *lp = jget_str(ev, "logPath");
+  if (lp) sched_set_str(&j->log_path, lp);
+  if (!strcmp(kind, "STARTED")) {
+    if (j->status == JOB_STARTING) {
+      j->started_at = s->now;
+      j->attempt_started_at = s->now;
+      sched_set_status(s, j, JOB_RUNNING, NULL, out); /* T7 */
+    }
+  } else if (!strcmp(kind, "EXITED") || !strcmp(kind, "KILLED")) {
+    on_attempt_end(s, j, code, "Essential container in task exited", NULL, 0, out);
+  } else if (!strcmp(kind, "FAILED_TO_START")) {
+    const char *r = jget_str(ev, "reason");
+    on_attempt_end(s, j, NO_EXIT, r ? r : "CannotStartContainerError: unknown",
+                   "Task failed to start", 0, out);
+  } else if (!strcmp(kind, "TIMED_OUT")) {
+    on_attempt_end(s, j, code, "Job attempt duration exceeded timeout", NULL, 1, out);
+  } else {
+    snprintf(err, errlen, "unknown execution kind %s", kind);
+    return -1;
+  }
+  return 0;
+}
+

@@ -1,0 +1,299 @@
+/* sched_config.c: the scheduler core's configuration: compute environments (and the instances
+ * they hold for placement), job queues, job definitions and scheduling policies, from
+ * barge.config records and tombstones; lookups by name or ARN. Pure (see sched.c). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_int.h"
+
+/* ---------------- lookups ---------------- */
+
+static int ref_matches(const char *ref, const char *name, const char *arn) {
+  return !strcmp(ref, name) || !strcmp(ref, arn);
+}
+
+struct jobdef *sched_find_jd(struct sched *s, const char *ref) {
+  if (!ref) return NULL;
+  struct jobdef *best = NULL;
+  const char *colon = strrchr(ref, ':');
+  for (size_t i = 0; i < s->njds; i++) {
+    struct jobdef *d = s->jds[i];
+    if (!strcmp(ref, d->arn)) return d;
+    if (!strcmp(ref, d->name)) {
+      if (d->active && (!best || d->revision > best->revision)) best = d;
+    } else if (colon && !strncmp(ref, d->name, (size_t)(colon - ref)) &&
+               strlen(d->name) == (size_t)(colon - ref) && atoi(colon + 1) == d->revision) {
+      return d;
+    }
+  }
+  return best;
+}
+
+uint32_t sched_find_queue(struct sched *s, const char *ref) {
+  for (size_t i = 0; ref && i < s->nqueues; i++)
+    if (!s->queues[i]->deleted && ref_matches(ref, s->queues[i]->name, s->queues[i]->arn))
+      return (uint32_t)i;
+  return SCHED_NONE;
+}
+
+uint32_t sched_find_ce(struct sched *s, const char *ref) {
+  for (size_t i = 0; ref && i < s->nces; i++)
+    if (ref_matches(ref, s->ces[i]->name, s->ces[i]->arn)) return (uint32_t)i;
+  return SCHED_NONE;
+}
+
+
+/* ---------------- configuration ---------------- */
+
+static void sort_queues(struct sched *s) {
+  free(s->queue_order);
+  s->queue_order = xcalloc(s->nqueues, sizeof *s->queue_order);
+  for (size_t i = 0; i < s->nqueues; i++) s->queue_order[i] = (uint32_t)i;
+  /* insertion sort: few queues */
+  for (size_t i = 1; i < s->nqueues; i++) {
+    uint32_t x = s->queue_order[i];
+    size_t k = i;
+    while (k > 0) {
+      struct queue *a = s->queues[s->queue_order[k - 1]], *b = s->queues[x];
+      int before = b->priority > a->priority ||
+                   (b->priority == a->priority && strcmp(b->arn, a->arn) < 0);
+      if (!before) break;
+      s->queue_order[k] = s->queue_order[k - 1];
+      k--;
+    }
+    s->queue_order[k] = x;
+  }
+}
+
+void sched_avail_add(struct sched *s, struct ce *c, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->avail_pos >= 0) return;
+  if (c->navail == c->capavail) {
+    c->capavail = c->capavail ? c->capavail * 2 : 16;
+    c->avail = xrealloc(c->avail, c->capavail * sizeof *c->avail);
+  }
+  in->avail_pos = (int64_t)c->navail;
+  c->avail[c->navail++] = ii;
+}
+
+void sched_avail_del(struct sched *s, struct ce *c, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->avail_pos < 0) return;
+  uint32_t last = c->avail[--c->navail];
+  c->avail[in->avail_pos] = last;
+  s->insts[last]->avail_pos = in->avail_pos;
+  in->avail_pos = -1;
+}
+
+/* Recomputes a CE's largest instance and free vCPUs. Returns whether what blocking codes
+ * depend on (the largest instance, whether any instance lives) changed. */
+int sched_recompute_ce(struct sched *s, struct ce *c) {
+  int ov = c->max_v, om = c->max_m, og = c->max_g, olive = c->live > 0;
+  c->max_v = c->max_m = c->max_g = 0;
+  c->free_v = 0;
+  c->live = 0;
+  for (size_t i = 0; i < c->navail; i++) s->insts[c->avail[i]]->avail_pos = -1;
+  c->navail = 0;
+  for (size_t i = 0; i < c->ninst; i++) {
+    struct instance *in = s->insts[c->insts[i]];
+    if (in->state == INST_READY && in->cap_v > in->used_v) sched_avail_add(s, c, c->insts[i]);
+    if (in->state == INST_GONE) continue;
+    c->live++;
+    if (in->cap_v > c->max_v) c->max_v = in->cap_v;
+    if (in->cap_m > c->max_m) c->max_m = in->cap_m;
+    if (in->cap_g > c->max_g) c->max_g = in->cap_g;
+    if (in->state == INST_READY) c->free_v += in->cap_v - in->used_v;
+  }
+  return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
+}
+
+
+/* Finds the record of table tab (n entries: s->ces, s->queues, s->jds, s->policies; each
+ * struct starts with char *name, *arn) whose ARN is arn_, or appends a new one holding name_
+ * and arn_; fresh_ tells which. A macro because the four tables have four types. */
+#define CONFIG_UPSERT(rec, tab, n, name_, arn_, fresh_)                                    \
+  do {                                                                                     \
+    (rec) = NULL;                                                                          \
+    (fresh_) = 0;                                                                          \
+    for (size_t i_ = 0; i_ < (n); i_++)                                                    \
+      if (!strcmp((tab)[i_]->arn, (arn_))) (rec) = (tab)[i_];                              \
+    if (!(rec)) {                                                                          \
+      (rec) = xcalloc(1, sizeof *(rec));                                                   \
+      (rec)->name = xstrdup(name_);                                                        \
+      (rec)->arn = xstrdup(arn_);                                                          \
+      (tab) = xrealloc((tab), ((n) + 1) * sizeof *(tab));                                  \
+      (tab)[(n)++] = (rec);                                                                \
+      (fresh_) = 1;                                                                        \
+    }                                                                                      \
+  } while (0)
+
+static void upsert_ce(struct sched *s, const json_t *b) {
+  struct ce *c;
+  int fresh;
+  CONFIG_UPSERT(c, s->ces, s->nces, jget_str(b, "computeEnvironmentName"),
+                jget_str(b, "computeEnvironmentArn"), fresh);
+  (void)fresh;
+  json_decref(c->body);
+  c->body = json_deep_copy(b);
+  c->ntype_fit = 0;
+  const char *type = jget_str(b, "type");
+  c->managed = !type || strcmp(type, "UNMANAGED") != 0;
+  const char *state = jget_str(b, "state");
+  c->enabled = !state || !strcmp(state, "ENABLED");
+  const char *status = jget_str(b, "status");
+  c->valid = !status || !strcmp(status, "VALID");
+  c->deleted = 0;
+  json_t *cr = json_object_get(b, "computeResources");
+  c->minv = (int)jget_int(cr, "minvCpus", 0);
+  c->maxv = (int)jget_int(cr, "maxvCpus", c->managed ? 0 : INT_MAX);
+  if (!c->managed) c->maxv = INT_MAX;
+}
+
+static void upsert_queue(struct sched *s, const json_t *b) {
+  struct queue *q;
+  int fresh;
+  CONFIG_UPSERT(q, s->queues, s->nqueues, jget_str(b, "jobQueueName"), jget_str(b, "jobQueueArn"),
+                fresh);
+  if (fresh) {
+    q->rq.head = q->rq.tail = q->rq.retry_tail = SCHED_NONE;
+    q->head = SCHED_NONE;
+  }
+  q->deleted = 0;
+  q->priority = (int)jget_int(b, "priority", 0);
+  const char *state = jget_str(b, "state");
+  q->enabled = !state || !strcmp(state, "ENABLED");
+  sched_set_str(&q->policy_arn, jget_str(b, "schedulingPolicyArn"));
+  /* CEs by ascending order */
+  json_t *ceo = json_object_get(b, "computeEnvironmentOrder");
+  q->nce = 0;
+  int used[16] = {0};
+  for (int round = 0; round < 3; round++) {
+    int best = -1, bestord = INT_MAX;
+    size_t k;
+    json_t *e;
+    json_array_foreach(ceo, k, e) {
+      if (k >= 16 || used[k]) continue;
+      int o = (int)jget_int(e, "order", 0);
+      if (o < bestord) bestord = o, best = (int)k;
+    }
+    if (best < 0) break;
+    used[best] = 1;
+    uint32_t ci =
+        sched_find_ce(s, jget_str(json_array_get(ceo, (size_t)best), "computeEnvironment"));
+    if (ci != SCHED_NONE) q->ce[q->nce++] = ci;
+  }
+  for (int k = 0; k < q->ntl; k++) free(q->tl[k].reason);
+  free(q->tl);
+  q->tl = NULL;
+  q->ntl = 0;
+  json_t *tla = json_object_get(b, "jobStateTimeLimitActions");
+  if (json_array_size(tla)) {
+    q->tl = xcalloc(json_array_size(tla), sizeof *q->tl);
+    size_t k;
+    json_t *e;
+    json_array_foreach(tla, k, e) {
+      q->tl[q->ntl].reason = xstrdup(jget_str(e, "reason"));
+      q->tl[q->ntl].max_ms = (int64_t)(int)jget_int(e, "maxTimeSeconds", 600) * 1000;
+      q->ntl++;
+    }
+  }
+  sort_queues(s);
+}
+
+static void upsert_jd(struct sched *s, const json_t *b) {
+  struct jobdef *d;
+  int fresh;
+  CONFIG_UPSERT(d, s->jds, s->njds, jget_str(b, "jobDefinitionName"),
+                jget_str(b, "jobDefinitionArn"), fresh);
+  if (!fresh) {
+    json_decref(d->body);
+    json_decref(d->container);
+    json_decref(d->container_subst);
+    json_decref(d->params);
+    json_decref(d->retry_json);
+    sched_free_retry(&d->retry);
+  }
+  d->revision = (int)jget_int(b, "revision", 1);
+  const char *st = jget_str(b, "status");
+  d->active = !st || !strcmp(st, "ACTIVE");
+  d->body = json_deep_copy(b);
+  d->params = json_deep_copy(json_object_get(b, "parameters"));
+  if (!d->params) d->params = json_object();
+  json_t *cp = json_object_get(b, "containerProperties");
+  d->container = json_object();
+  json_object_set_new(d->container, "image", json_string(jget_str(cp, "image") ? jget_str(cp, "image") : ""));
+  static const char *const lists[] = {"command", "environment", "resourceRequirements"};
+  for (size_t k = 0; k < 3; k++) {
+    json_t *l = json_object_get(cp, lists[k]);
+    json_object_set_new(d->container, lists[k], json_is_array(l) ? json_deep_copy(l) : json_array());
+  }
+  json_t *v;
+  if (json_is_integer(v = json_object_get(cp, "vcpus"))) json_object_set(d->container, "vcpus", v);
+  if (json_is_integer(v = json_object_get(cp, "memory"))) json_object_set(d->container, "memory", v);
+  if (json_is_string(v = json_object_get(cp, "jobRoleArn")))
+    json_object_set(d->container, "jobRoleArn", v);
+  sched_resources(d->container, &d->vcpus, &d->mem_mib, &d->gpus);
+  d->container_subst = json_deep_copy(d->container);
+  sched_substitute(json_object_get(d->container_subst, "command"), d->params);
+  json_t *rs = json_object_get(b, "retryStrategy");
+  d->retry_json = json_is_object(rs) ? json_deep_copy(rs) : NULL;
+  sched_parse_retry(rs, &d->retry);
+  d->timeout_s = (int)jget_int(json_object_get(b, "timeout"), "attemptDurationSeconds", 0);
+  json_t *sp = json_object_get(b, "schedulingPriority");
+  d->sched_prio = json_is_integer(sp) ? (int)json_integer_value(sp) : -1;
+}
+
+static void upsert_policy(struct sched *s, const json_t *b) {
+  struct policy *p;
+  int fresh;
+  CONFIG_UPSERT(p, s->policies, s->npolicies, jget_str(b, "name"), jget_str(b, "arn"), fresh);
+  (void)fresh;
+  json_decref(p->body);
+  p->body = json_deep_copy(b);
+  p->deleted = 0;
+}
+
+int sched_handle_config(struct sched *s, const json_t *ev, struct outbox *out, char *err,
+                         size_t errlen) {
+  json_t *body;
+  const char *kind = sched_body(ev, "ConfigRecord", &body, err, errlen);
+  if (!kind) return -1;
+  if (!strcmp(kind, "ComputeEnvironment")) {
+    if (!jget_str(body, "computeEnvironmentArn") || !jget_str(body, "computeEnvironmentName")) goto bad;
+    upsert_ce(s, body);
+  } else if (!strcmp(kind, "JobQueue")) {
+    if (!jget_str(body, "jobQueueArn") || !jget_str(body, "jobQueueName")) goto bad;
+    upsert_queue(s, body);
+  } else if (!strcmp(kind, "JobDefinition")) {
+    if (!jget_str(body, "jobDefinitionArn") || !jget_str(body, "jobDefinitionName")) goto bad;
+    upsert_jd(s, body);
+  } else if (!strcmp(kind, "SchedulingPolicy")) {
+    if (!jget_str(body, "arn")) goto bad;
+    upsert_policy(s, body);
+  } else {
+    snprintf(err, errlen, "unknown config kind %s", kind);
+    return -1;
+  }
+  s->cycle_needed = 1;
+  s->demand_dirty = 1;
+  sched_reevaluate_codes(s, out);
+  return 0;
+bad:
+  snprintf(err, errlen, "%s without its name or ARN", kind);
+  return -1;
+}
+
+void sched_handle_config_delete(struct sched *s, const char *arn, int64_t at_ms,
+                                struct outbox *out) {
+  if (at_ms > s->now) s->now = at_ms;
+  uint32_t ci = sched_find_ce(s, arn);
+  if (ci != SCHED_NONE) s->ces[ci]->deleted = 1, s->ces[ci]->enabled = 0;
+  for (size_t i = 0; i < s->nqueues; i++)
+    if (!strcmp(s->queues[i]->arn, arn)) s->queues[i]->deleted = 1;
+  for (size_t i = 0; i < s->npolicies; i++)
+    if (!strcmp(s->policies[i]->arn, arn)) s->policies[i]->deleted = 1;
+  s->cycle_needed = 1;
+  sched_reevaluate_codes(s, out);
+}
+

@@ -1,0 +1,590 @@
+/* sched_dispatch.c: what runs where: the RUNNABLE lists, blocking codes, the dispatch cycle
+ * (queue priority, FIFO with backfill and head reservation, best fit; T6), fair share, and the
+ * capacity demand the provisioner reads. Pure (see sched.c). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "sched_int.h"
+
+/* ---------------- the runnable lists ---------------- */
+
+static void shape_add(struct queue *q, const struct spec *sp, int delta) {
+  for (size_t i = 0; i < q->nshapes; i++) {
+    struct shape_count *c = &q->shapes[i];
+    if (c->v == sp->vcpus && c->m == sp->mem_mib && c->g == sp->gpus) {
+      c->n += delta;
+      return;
+    }
+  }
+  if (q->nshapes == q->capshapes) {
+    q->capshapes = q->capshapes ? q->capshapes * 2 : 4;
+    q->shapes = xrealloc(q->shapes, q->capshapes * sizeof *q->shapes);
+  }
+  q->shapes[q->nshapes++] = (struct shape_count){sp->vcpus, sp->mem_mib, sp->gpus, delta};
+}
+
+static struct rlist *list_of(struct queue *q, const struct job *j) {
+  return sched_fair_queue(q) ? &q->shares[j->share].rq : &q->rq;
+}
+
+void sched_rq_unlink(struct sched *s, struct job *j) {
+  if (!j->in_rq) return;
+  struct queue *q = s->queues[j->queue];
+  struct rlist *l = list_of(q, j);
+  if (j->rq_prev != SCHED_NONE) s->jobs[j->rq_prev]->rq_next = j->rq_next;
+  else l->head = j->rq_next;
+  if (j->rq_next != SCHED_NONE) s->jobs[j->rq_next]->rq_prev = j->rq_prev;
+  else l->tail = j->rq_prev;
+  if (l->retry_tail == j->idx) l->retry_tail = j->rq_prev;
+  j->rq_prev = j->rq_next = SCHED_NONE;
+  j->in_rq = 0;
+  q->nrunnable--;
+  if (sched_fair_queue(q)) q->shares[j->share].nrunnable--;
+  shape_add(q, j->spec, -1);
+}
+
+static void rq_insert_after(struct sched *s, struct queue *q, struct rlist *l, uint32_t after,
+                            struct job *j) {
+  j->rq_prev = after;
+  if (after == SCHED_NONE) {
+    j->rq_next = l->head;
+    l->head = j->idx;
+  } else {
+    j->rq_next = s->jobs[after]->rq_next;
+    s->jobs[after]->rq_next = j->idx;
+  }
+  if (j->rq_next != SCHED_NONE) s->jobs[j->rq_next]->rq_prev = j->idx;
+  else l->tail = j->idx;
+  j->in_rq = 1;
+  q->nrunnable++;
+  if (sched_fair_queue(q)) q->shares[j->share].nrunnable++;
+  shape_add(q, j->spec, +1);
+}
+
+/* Queue order of fresh jobs: in a fair-share queue schedulingPriority first (descending);
+ * then createdAt (children: the parent's), then job id / array index. */
+static int fresh_before(const struct sched *s, const struct job *a, const struct job *b) {
+  if (sched_fair_queue(s->queues[a->queue]) && a->spec->sched_prio != b->spec->sched_prio)
+    return a->spec->sched_prio > b->spec->sched_prio;
+  if (a->queue_seq != b->queue_seq) return a->queue_seq < b->queue_seq;
+  if (a->parent != SCHED_NONE && a->parent == b->parent) return a->index < b->index;
+  return strcmp(a->id, b->id) < 0;
+}
+
+/* The share of a job in a fair-share queue, created on first use. */
+uint16_t sched_share_of(struct queue *q, const char *id) {
+  if (!id) id = "";
+  for (size_t i = 0; i < q->nshares_; i++)
+    if (!strcmp(q->shares[i].id, id)) return (uint16_t)i;
+  if (q->nshares_ == q->capshares_) {
+    q->capshares_ = q->capshares_ ? q->capshares_ * 2 : 4;
+    q->shares = xrealloc(q->shares, q->capshares_ * sizeof *q->shares);
+  }
+  struct share *sh = &q->shares[q->nshares_];
+  memset(sh, 0, sizeof *sh);
+  sh->id = xstrdup(id);
+  sh->rq.head = sh->rq.tail = sh->rq.retry_tail = SCHED_NONE;
+  return (uint16_t)q->nshares_++;
+}
+
+/* Puts a RUNNABLE job into its list: retried jobs at the end of the front segment (in
+ * a fair-share queue the front of its own share), fresh ones in queue order (almost always
+ * at the tail). */
+void sched_enqueue(struct sched *s, struct job *j) {
+  struct queue *q = s->queues[j->queue];
+  if (j->in_rq) return;
+  struct rlist *l = list_of(q, j);
+  if (j->retried) {
+    rq_insert_after(s, q, l, l->retry_tail, j);
+    l->retry_tail = j->idx;
+    return;
+  }
+  uint32_t at = l->tail;
+  while (at != SCHED_NONE && at != l->retry_tail && fresh_before(s, j, s->jobs[at]))
+    at = s->jobs[at]->rq_prev;
+  if (at == SCHED_NONE && l->retry_tail != SCHED_NONE) at = l->retry_tail;
+  rq_insert_after(s, q, l, at, j);
+}
+
+/* Iterates a queue's RUNNABLE jobs: the FIFO list, or every share's list in turn. */
+static uint32_t rq_first(struct sched *s, struct queue *q) {
+  (void)s;
+  if (!sched_fair_queue(q)) return q->rq.head;
+  for (size_t i = 0; i < q->nshares_; i++)
+    if (q->shares[i].rq.head != SCHED_NONE) return q->shares[i].rq.head;
+  return SCHED_NONE;
+}
+static uint32_t rq_after(struct sched *s, struct queue *q, const struct job *j) {
+  if (j->rq_next != SCHED_NONE || !sched_fair_queue(q)) return j->rq_next;
+  for (size_t i = (size_t)j->share + 1; i < q->nshares_; i++)
+    if (q->shares[i].rq.head != SCHED_NONE) return q->shares[i].rq.head;
+  (void)s;
+  return SCHED_NONE;
+}
+
+
+/* ---------------- blocking codes ---------------- */
+
+static const char *CODE_INVALID = "ACTION_REQUIRED - CE(s) associated with the job queue are invalid.";
+static const char *CODE_MAXRES = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE";
+static const char *CODE_JOBREQ = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT";
+static const char *CODE_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY";
+
+/* Whether an instance type the managed CE allows (catalogue) holds the shape. */
+static int managed_type_fits(struct ce *c, int v, int m, int g) {
+  for (int i = 0; i < c->ntype_fit; i++)
+    if (c->type_fit[i].v == v && c->type_fit[i].m == m && c->type_fit[i].g == g) return c->type_fit[i].fits;
+  json_t *types = json_object_get(json_object_get(c->body, "computeResources"), "instanceTypes");
+  int fits = catalog_fits(NULL, types, v, m, g);
+  int slot = c->ntype_fit < 8 ? c->ntype_fit++ : (v + m + g) % 8;
+  c->type_fit[slot].v = v;
+  c->type_fit[slot].m = m;
+  c->type_fit[slot].g = g;
+  c->type_fit[slot].fits = fits;
+  return fits;
+}
+
+/* The blocking code a RUNNABLE job of this shape carries in queue q, or NULL. */
+static const char *shape_code(struct sched *s, struct queue *q, int v, int m, int g) {
+  int any_valid = 0, fits_max = 0, fits_type = 0;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->valid) continue;
+    any_valid = 1;
+    if (v <= c->maxv) fits_max = 1;
+    if (c->managed) {
+      /* an instance type of the catalogue that the CE allows must hold the job */
+      if (v <= c->maxv && managed_type_fits(c, v, m, g)) fits_type = 1;
+    } else if (v <= c->max_v && m <= c->max_m && g <= c->max_g) {
+      fits_type = 1;
+    }
+  }
+  if (q->nce == 0 || !any_valid) return CODE_INVALID;
+  if (!fits_max) return CODE_MAXRES;
+  if (!fits_type) {
+    /* an unmanaged CE with no registered instance yet is not a misconfiguration */
+    for (int k = 0; k < q->nce; k++)
+      if (!s->ces[q->ce[k]]->managed && s->ces[q->ce[k]]->live == 0) return NULL;
+    return CODE_JOBREQ;
+  }
+  /* the job fits, but the instance provider refused the launch in every candidate CE */
+  int candidates = 0, refused = 0;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->valid || !c->managed || v > c->maxv) continue;
+    candidates++;
+    refused += c->launch_refused;
+  }
+  if (candidates && refused == candidates) return CODE_CAPACITY;
+  return NULL;
+}
+
+int sched_is_code(const char *r) {
+  return r && (r == CODE_INVALID || !strcmp(r, CODE_INVALID) || !strcmp(r, CODE_MAXRES) ||
+               !strcmp(r, CODE_JOBREQ) || !strcmp(r, CODE_CAPACITY));
+}
+
+static void coded_add(struct sched *s, struct job *j) {
+  for (size_t i = 0; i < s->ncoded; i++)
+    if (s->coded[i] == j->idx) return;
+  if (s->ncoded == s->capcoded) {
+    s->capcoded = s->capcoded ? s->capcoded * 2 : 64;
+    s->coded = xrealloc(s->coded, s->capcoded * sizeof *s->coded);
+  }
+  s->coded[s->ncoded++] = j->idx;
+}
+
+/* Sets or clears a RUNNABLE job's code; the time-limit clock restarts on every change. */
+void sched_apply_code(struct sched *s, struct job *j, struct outbox *out) {
+  struct queue *q = s->queues[j->queue];
+  const char *code = shape_code(s, q, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus);
+  const char *cur = sched_is_code(j->status_reason) ? j->status_reason : NULL;
+  if ((code == NULL && cur == NULL) || (code && cur && !strcmp(code, cur))) return;
+  sched_set_str(&j->status_reason, code);
+  j->code_since = s->now;
+  if (code) coded_add(s, j);
+  sched_mark_dirty(s, j);
+  (void)out;
+}
+
+void sched_reevaluate_codes(struct sched *s, struct outbox *out) {
+  for (size_t qi = 0; qi < s->nqueues; qi++) {
+    struct queue *q = s->queues[qi];
+    for (uint32_t at = rq_first(s, q); at != SCHED_NONE; at = rq_after(s, q, s->jobs[at]))
+      sched_apply_code(s, s->jobs[at], out);
+  }
+}
+
+void sched_recode_all(struct sched *s) {
+  struct outbox o;
+  sched_outbox_init(&o);
+  sched_reevaluate_codes(s, &o);
+  sched_outbox_release(&o);
+}
+
+
+/* ---------------- the dispatch cycle ---------------- */
+
+/* Best fit inside one CE: the lowest leftover score, ties to the lowest instance id. */
+static uint32_t best_instance(struct sched *s, struct ce *c, int v, int m, int g) {
+  if (c->free_v < v) return SCHED_NONE;
+  uint32_t best = SCHED_NONE;
+  double best_score = 1e300;
+  for (size_t k = 0; k < c->navail; k++) {
+    uint32_t ii = c->avail[k];
+    struct instance *in = s->insts[ii];
+    int fv = in->cap_v - in->used_v, fm = in->cap_m - in->used_m, fg = in->cap_g - in->used_g;
+    if (fv < v || fm < m || fg < g) continue;
+    double score = (double)(fv - v) / in->cap_v;
+    if (in->cap_m > 0) score += (double)(fm - m) / in->cap_m;
+    if (in->cap_g > 0) score += (double)(fg - g) / in->cap_g;
+    if (score < best_score || (score == best_score && strcmp(in->id, s->insts[best]->id) < 0)) {
+      best_score = score;
+      best = ii;
+    }
+  }
+  return best;
+}
+
+static void place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox *out) {
+  struct instance *in = s->insts[ii];
+  in->used_v += j->spec->vcpus;
+  in->used_m += j->spec->mem_mib;
+  in->used_g += j->spec->gpus;
+  if (in->used_v >= in->cap_v) sched_avail_del(s, s->ces[in->ce], ii);
+  in->njobs++;
+  if (in->njobs == 1) s->demand_dirty = 1; /* the busy set changed */
+  s->ces[in->ce]->free_v -= j->spec->vcpus;
+  j->instance = ii;
+  j->incarnation = in->incarnation;
+  j->attempt++;
+  j->exit_code = NO_EXIT;
+  free(j->container_reason);
+  j->container_reason = NULL;
+  j->attempt_started_at = 0;
+  sched_set_status(s, j, JOB_STARTING, NULL, out); /* T6 */
+  struct out_ev *e = sched_out_push(out, OUT_PLACEMENT);
+  e->job = j->idx;
+  e->inst = ii;
+  e->attempt = j->attempt;
+  e->incarnation = j->incarnation;
+  e->at_ms = s->now;
+}
+
+struct failed_shape {
+  int v, m, g;
+};
+
+static int queue_has_room(struct sched *s, struct queue *q) {
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (!c->deleted && c->enabled && c->valid && c->free_v > 0) return 1;
+  }
+  return 0;
+}
+
+/* The instance for a job: CEs in queue order, best fit inside the first CE with room. */
+static uint32_t find_instance(struct sched *s, struct queue *q, const struct job *j) {
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->enabled || !c->valid) continue;
+    if (c->reserved_for != SCHED_NONE && c->reserved_for != j->idx) continue;
+    uint32_t ii = best_instance(s, c, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus);
+    if (ii != SCHED_NONE) return ii;
+  }
+  return SCHED_NONE;
+}
+
+static int shape_failed(const struct failed_shape *f, int n, const struct job *j) {
+  for (int i = 0; i < n; i++)
+    if (j->spec->vcpus >= f[i].v && j->spec->mem_mib >= f[i].m && j->spec->gpus >= f[i].g) return 1;
+  return 0;
+}
+
+static void add_failed(struct failed_shape *f, int *n, const struct job *j) {
+  if (*n < 32) f[(*n)++] = (struct failed_shape){j->spec->vcpus, j->spec->mem_mib, j->spec->gpus};
+}
+
+/* FIFO: jobs in queue order; a job that does not fit does not stop smaller ones (backfill). */
+/* Head reservation: once the head has waited longer than the threshold, the first
+ * CE able to hold it places nothing else, from any queue visited after this one. */
+static void reserve_for_head(struct sched *s, struct queue *q, struct job *head) {
+  if (s->now - q->head_since < s->conf.reservation_ms) return;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted || !c->enabled || !c->valid) continue;
+    int holds = c->managed ? head->spec->vcpus <= c->maxv
+                           : head->spec->vcpus <= c->max_v && head->spec->mem_mib <= c->max_m &&
+                                 head->spec->gpus <= c->max_g;
+    if (!holds) continue;
+    if (c->reserved_for == SCHED_NONE) c->reserved_for = head->idx;
+    return;
+  }
+}
+
+/* FIFO: jobs in queue order; a job that does not fit does not stop smaller ones (backfill). */
+static void dispatch_fifo(struct sched *s, struct queue *q, struct outbox *out) {
+  struct failed_shape failed[32];
+  int nfailed = 0;
+  uint32_t head = SCHED_NONE;
+  for (uint32_t at = q->rq.head; at != SCHED_NONE; at = s->jobs[at]->rq_next)
+    if (!sched_is_code(s->jobs[at]->status_reason)) {
+      head = at;
+      break;
+    }
+  if (head != q->head) {
+    q->head = head;
+    q->head_since = s->now;
+  }
+  uint32_t at = q->rq.head;
+  while (at != SCHED_NONE && queue_has_room(s, q)) {
+    struct job *j = s->jobs[at];
+    uint32_t next = j->rq_next;
+    if (!shape_failed(failed, nfailed, j)) {
+      uint32_t ii = find_instance(s, q, j);
+      if (ii != SCHED_NONE) place_job(s, j, ii, out);
+      else add_failed(failed, &nfailed, j);
+      if (ii == SCHED_NONE && at == head) reserve_for_head(s, q, j);
+    }
+    at = next;
+  }
+}
+
+/* ---- fair share ---- */
+
+static const json_t *fair_policy(struct sched *s, const struct queue *q) {
+  for (size_t i = 0; i < s->npolicies; i++)
+    if (!s->policies[i]->deleted && !strcmp(s->policies[i]->arn, q->policy_arn))
+      return json_object_get(s->policies[i]->body, "fairsharePolicy");
+  return NULL;
+}
+
+static double share_weight(const json_t *fp, const char *id) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(json_object_get(fp, "shareDistribution"), i, e) {
+    const char *sid = jget_str(e, "shareIdentifier");
+    if (sid && prefix_glob_match(sid, id)) {
+      json_t *w = json_object_get(e, "weightFactor");
+      return w && json_number_value(w) > 0 ? json_number_value(w) : 1.0;
+    }
+  }
+  return 1.0;
+}
+
+static int64_t bucket_width(int64_t window_ms) {
+  int64_t w = window_ms / SHARE_BUCKETS;
+  return w < 1000 ? 1000 : w;
+}
+
+/* Adds the vCPU-seconds held since the last accrual to the current bucket. */
+static void share_accrue(struct share *sh, int64_t now, int64_t window_ms) {
+  if (window_ms <= 0 || now <= sh->accrued_at) {
+    if (now > sh->accrued_at) sh->accrued_at = now;
+    return;
+  }
+  int64_t w = bucket_width(window_ms), start = now / w * w;
+  int b = (int)((now / w) % SHARE_BUCKETS);
+  if (sh->bucket_start[b] != start) {
+    sh->bucket_start[b] = start;
+    sh->bucket_vsec[b] = 0;
+  }
+  if (sh->accrued_at > 0) sh->bucket_vsec[b] += (double)sh->held_vcpus * (double)(now - sh->accrued_at) / 1000.0;
+  sh->accrued_at = now;
+}
+
+/* U(s): vCPUs held now when W = 0; otherwise the vCPU-seconds of the last W seconds, each
+ * weighted 1 - age/W, plus the vCPUs held now (so that one instant's placements balance). */
+static double share_usage(const struct share *sh, int64_t now, int64_t window_ms) {
+  double u = (double)sh->held_vcpus;
+  if (window_ms <= 0) return u;
+  int64_t w = bucket_width(window_ms);
+  for (int b = 0; b < SHARE_BUCKETS; b++) {
+    if (!sh->bucket_vsec[b]) continue;
+    double age = (double)(now - (sh->bucket_start[b] + w / 2));
+    if (age < 0) age = 0;
+    if (age < (double)window_ms) u += sh->bucket_vsec[b] * (1.0 - age / (double)window_ms);
+  }
+  return u;
+}
+
+/* Keeps a share's counts as its jobs move (children and single jobs; not array parents). */
+void sched_share_track(struct sched *s, struct job *j, int old, int st) {
+  if (j->arr || j->queue == SCHED_NONE) return;
+  struct queue *q = s->queues[j->queue];
+  if (!sched_fair_queue(q) || j->share >= q->nshares_) return;
+  struct share *sh = &q->shares[j->share];
+  const json_t *fp = fair_policy(s, q);
+  int64_t window = (int64_t)json_integer_value(json_object_get(fp, "shareDecaySeconds")) * 1000;
+  share_accrue(sh, s->now, window);
+  int was_active = old < JOB__COUNT && !sched_terminal(old), is_active = !sched_terminal(st);
+  int was_held = old == JOB_STARTING || old == JOB_RUNNING, is_held = st == JOB_STARTING || st == JOB_RUNNING;
+  if (old == JOB__COUNT) was_active = 0;
+  sh->active_jobs += is_active - was_active;
+  if (was_active && !is_active && sh->active_jobs == 0) sh->last_active = s->now;
+  sh->held_vcpus += (int64_t)(is_held - was_held) * j->spec->vcpus;
+}
+
+static int64_t queue_max_vcpus(struct sched *s, struct queue *q) {
+  int64_t total = 0;
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->deleted) continue;
+    if (c->managed) total += c->maxv;
+    else {
+      json_t *u = json_object_get(c->body, "unmanagedvCpus");
+      if (json_is_integer(u) && json_integer_value(u) > 0) total += json_integer_value(u);
+      else
+        for (size_t i = 0; i < c->ninst; i++)
+          if (s->insts[c->insts[i]]->state != INST_GONE) total += s->insts[c->insts[i]]->cap_v;
+    }
+  }
+  return total;
+}
+
+static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) {
+  const json_t *fp = fair_policy(s, q);
+  int64_t window = (int64_t)json_integer_value(json_object_get(fp, "shareDecaySeconds")) * 1000;
+  int reservation = (int)json_integer_value(json_object_get(fp, "computeReservation"));
+  size_t n = q->nshares_;
+  if (!n) return;
+  char *exhausted = xcalloc(n, 1);
+  double *weight = xcalloc(n, sizeof *weight);
+  int64_t held_total = 0;
+  int active = 0;
+  for (size_t i = 0; i < n; i++) {
+    share_accrue(&q->shares[i], s->now, window);
+    weight[i] = share_weight(fp, q->shares[i].id);
+    held_total += q->shares[i].held_vcpus;
+    if (q->shares[i].active_jobs > 0 || (window > 0 && s->now - q->shares[i].last_active < window)) active++;
+  }
+  double reserve = 0;
+  int64_t max_total = queue_max_vcpus(s, q);
+  if (reservation > 0) {
+    double f = 1.0;
+    for (int a = 0; a < active; a++) f *= reservation / 100.0;
+    reserve = (double)max_total * f;
+  }
+  struct failed_shape failed[32];
+  int nfailed = 0;
+  while (queue_has_room(s, q)) {
+    /* the active share with the smallest weighted usage supplies the next job */
+    size_t best = SIZE_MAX;
+    double best_u = 0;
+    for (size_t i = 0; i < n; i++) {
+      struct share *sh = &q->shares[i];
+      if (exhausted[i] || sh->rq.head == SCHED_NONE) continue;
+      double u = weight[i] * share_usage(sh, s->now, window);
+      if (best == SIZE_MAX || u < best_u - 1e-9 ||
+          (u < best_u + 1e-9 && fresh_before(s, s->jobs[sh->rq.head], s->jobs[q->shares[best].rq.head]))) {
+        best = i;
+        best_u = u;
+      }
+    }
+    if (best == SIZE_MAX) break;
+    struct share *sh = &q->shares[best];
+    int placed = 0;
+    for (uint32_t at = sh->rq.head; at != SCHED_NONE; at = s->jobs[at]->rq_next) {
+      struct job *j = s->jobs[at];
+      if (shape_failed(failed, nfailed, j)) continue;
+      if (reservation > 0 && (double)(held_total + j->spec->vcpus) > (double)max_total - reserve) {
+        exhausted[best] = 1; /* it would eat into the capacity held back for inactive shares */
+        break;
+      }
+      uint32_t ii = find_instance(s, q, j);
+      if (ii == SCHED_NONE) {
+        add_failed(failed, &nfailed, j);
+        continue;
+      }
+      place_job(s, j, ii, out);
+      held_total += j->spec->vcpus;
+      placed = 1;
+      break;
+    }
+    if (!placed) exhausted[best] = 1;
+  }
+  free(exhausted);
+  free(weight);
+}
+
+void sched_assign_share(struct sched *s, struct job *j) {
+  if (j->queue == SCHED_NONE || !sched_fair_queue(s->queues[j->queue])) return;
+  j->share = sched_share_of(s->queues[j->queue], j->spec ? j->spec->share_id : NULL);
+  sched_share_track(s, j, JOB__COUNT, j->status);
+}
+
+void sched_dispatch(struct sched *s, struct outbox *out) {
+  s->cycle_needed = 0;
+  for (size_t i = 0; i < s->nces; i++) s->ces[i]->reserved_for = SCHED_NONE;
+  for (size_t oi = 0; oi < s->nqueues; oi++) {
+    struct queue *q = s->queues[s->queue_order[oi]];
+    if (q->deleted || q->nrunnable == 0) continue;
+    if (sched_fair_queue(q)) dispatch_fair(s, q, out);
+    else dispatch_fifo(s, q, out);
+  }
+}
+
+/* ---------------- capacity demand (input to the provisioner) ---------------- */
+
+void sched_emit_demand(struct sched *s, struct outbox *out) {
+  s->demand_dirty = 0;
+  size_t nce = s->nces;
+  json_t **shapes = xcalloc(nce ? nce : 1, sizeof *shapes);
+  for (size_t i = 0; i < nce; i++) shapes[i] = json_array();
+  for (size_t qi = 0; qi < s->nqueues; qi++) {
+    struct queue *q = s->queues[qi];
+    if (q->deleted) continue;
+    for (size_t si = 0; si < q->nshapes; si++) {
+      const struct shape_count *sc = &q->shapes[si];
+      int v = sc->v, m = sc->m, g = sc->g;
+      if (sc->n <= 0 || shape_code(s, q, v, m, g)) continue; /* misconfigured jobs ask for nothing */
+      for (int k = 0; k < q->nce; k++) {
+        struct ce *c = s->ces[q->ce[k]];
+        if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv) continue;
+        json_t *arr = shapes[q->ce[k]];
+        size_t i;
+        json_t *sh;
+        int found = 0;
+        json_array_foreach(arr, i, sh) {
+          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g) {
+            json_object_set_new(sh, "count", json_integer((int)jget_int(sh, "count", 0) + sc->n));
+            found = 1;
+            break;
+          }
+        }
+        if (!found)
+          json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n));
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < nce; i++) {
+    struct ce *c = s->ces[i];
+    if (!c->managed || c->deleted) {
+      json_decref(shapes[i]);
+      continue;
+    }
+    json_t *busy = json_array();
+    for (size_t k = 0; k < c->ninst; k++) {
+      struct instance *in = s->insts[c->insts[k]];
+      if (in->state != INST_GONE && in->njobs > 0) json_array_append_new(busy, json_string(in->id));
+    }
+    if (c->last_demand && json_equal(c->last_demand, shapes[i]) && c->last_busy &&
+        json_equal(c->last_busy, busy)) {
+      json_decref(shapes[i]);
+      json_decref(busy);
+      continue;
+    }
+    json_decref(c->last_demand);
+    c->last_demand = shapes[i];
+    json_decref(c->last_busy);
+    c->last_busy = busy;
+    struct out_ev *e = sched_out_push(out, OUT_CAPACITY);
+    e->ce = (uint32_t)i;
+    e->at_ms = s->now;
+  }
+  free(shapes);
+}
+

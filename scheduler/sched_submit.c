@@ -1,0 +1,452 @@
+/* sched_submit.c: a job's way to RUNNABLE and its ends: status changes and their events,
+ * dependencies (T2-T5), submission of single and array jobs (T1), cancel and terminate
+ * (T12-T14). Pure (see sched.c). */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sched_int.h"
+
+/* ---------------- state changes ---------------- */
+
+static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out);
+
+/* Moves a job to a new status with a reason, recording the event and the job's record. */
+void sched_set_status(struct sched *s, struct job *j, int st, const char *reason,
+                       struct outbox *out) {
+  int old = j->status;
+  if (old == st && (!reason || (j->status_reason && !strcmp(reason, j->status_reason)))) return;
+  if (old == JOB_RUNNABLE && st != JOB_RUNNABLE) sched_rq_unlink(s, j);
+  sched_set_str(&j->status_reason, reason);
+  if (old != st) sched_share_track(s, j, old, st);
+  j->status = (uint8_t)st;
+  if (sched_terminal(st)) j->stopped_at = s->now;
+  if (old != st) {
+    struct out_ev *e = sched_out_push(out, OUT_STATE_CHANGE);
+    e->job = j->idx;
+    e->old_status = (uint8_t)old;
+    e->new_status = (uint8_t)st;
+    e->attempt = j->attempt;
+    e->at_ms = s->now;
+    e->reason = sched_dupn(reason);
+    e->exit_code = j->exit_code;
+    e->inst = j->instance;
+    if (st == JOB_RUNNABLE) {
+      sched_enqueue(s, j);
+      s->cycle_needed = 1;
+      s->demand_dirty = 1;
+    }
+    if (old == JOB_RUNNABLE) s->demand_dirty = 1;
+    if (j->parent != SCHED_NONE) update_parent(s, j, old, out);
+  }
+  sched_mark_dirty(s, j);
+}
+
+
+static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out) {
+  struct job *p = s->jobs[child->parent];
+  struct array_info *a = p->arr;
+  if (!a) return;
+  a->counts[old_st]--;
+  a->counts[child->status]++;
+  a->summary_at = s->now;
+  if (child->started_at && (!p->started_at || child->started_at < p->started_at))
+    p->started_at = child->started_at;
+  sched_mark_dirty(s, p);
+  if (!sched_terminal(p->status) && a->counts[JOB_SUCCEEDED] + a->counts[JOB_FAILED] == a->size) {
+    if (a->counts[JOB_FAILED] == 0) sched_set_status(s, p, JOB_SUCCEEDED, NULL, out);
+    else sched_set_status(s, p, JOB_FAILED, p->stop_reason ? p->stop_reason : NULL, out);
+    sched_job_terminal(s, p, out);
+  }
+}
+
+void sched_fail_job(struct sched *s, struct job *j, const char *reason, struct outbox *out) {
+  sched_set_status(s, j, JOB_FAILED, reason, out);
+  sched_job_terminal(s, j, out);
+}
+
+static void make_runnable_or_stop(struct sched *s, struct job *j, struct outbox *out);
+
+/* A job reached SUCCEEDED or FAILED: its dependents learn about it. */
+void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out) {
+  for (uint32_t k = 0; k < j->ndependents; k++) {
+    struct job *d = s->jobs[j->dependents[k]];
+    if (d->status != JOB_PENDING) continue;
+    if (d->deps_left > 0) d->deps_left--;
+    if (j->status == JOB_FAILED && !d->pending_stop) {
+      char reason[128];
+      snprintf(reason, sizeof reason, "Dependent job %s failed", j->id);
+      sched_fail_job(s, d, reason, out); /* T5, cascades */
+    } else if (d->deps_left == 0) {
+      make_runnable_or_stop(s, d, out);
+    }
+  }
+}
+
+/* Every dependency of a PENDING job is terminal: a pending cancel/terminate wins (T13);
+ * otherwise a failed dependency fails it (T5), or it becomes RUNNABLE (T4). */
+static void make_runnable_or_stop(struct sched *s, struct job *j, struct outbox *out) {
+  if (j->pending_stop) {
+    char reason[1100];
+    snprintf(reason, sizeof reason, "%s: %s", j->pending_stop == 2 ? "Terminated" : "Cancelled",
+             j->stop_reason ? j->stop_reason : "");
+    if (j->pending_stop == 2) j->terminated = 1;
+    else j->cancelled = 1;
+    sched_fail_job(s, j, reason, out);
+    return;
+  }
+  for (uint16_t k = 0; k < j->ndeps; k++) {
+    struct job *d = s->jobs[j->deps[k]];
+    if (d->status == JOB_FAILED) {
+      char reason[128];
+      snprintf(reason, sizeof reason, "Dependent job %s failed", d->id);
+      sched_fail_job(s, j, reason, out);
+      return;
+    }
+  }
+  sched_set_status(s, j, JOB_RUNNABLE, NULL, out);
+}
+
+/* Evaluates a newly SUBMITTED (or spawned PENDING) job's dependencies: T2/T3/T5. */
+static void evaluate_deps(struct sched *s, struct job *j, struct outbox *out) {
+  int left = 0;
+  struct job *failed = NULL;
+  for (uint16_t k = 0; k < j->ndeps; k++) {
+    struct job *d = s->jobs[j->deps[k]];
+    if (d->status == JOB_FAILED && !failed) failed = d;
+    if (d->status != JOB_SUCCEEDED) {
+      left++;
+      if (!sched_terminal(d->status)) sched_add_dependent(s, d, j->idx);
+    }
+  }
+  j->deps_left = (uint16_t)left;
+  if (failed) {
+    /* Barge decision: T2 then T5 at once */
+    if (j->status == JOB_SUBMITTED) sched_set_status(s, j, JOB_PENDING, NULL, out);
+    char reason[128];
+    snprintf(reason, sizeof reason, "Dependent job %s failed", failed->id);
+    sched_fail_job(s, j, reason, out);
+    return;
+  }
+  if (left == 0) {
+    sched_set_status(s, j, JOB_RUNNABLE, NULL, out);
+  } else if (j->status != JOB_PENDING) {
+    sched_set_status(s, j, JOB_PENDING, NULL, out);
+  }
+}
+
+
+/* ---------------- submission (T1-T3) ---------------- */
+
+static void add_env(json_t *env, const char *name, const char *value) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(env, i, e) {
+    if (!strcmp(jget_str(e, "name"), name)) {
+      json_object_set_new(e, "value", json_string(value));
+      return;
+    }
+  }
+  json_array_append_new(env, json_pack("{s:s, s:s}", "name", name, "value", value));
+}
+
+/* Replaces command elements equal to "Ref::key" with the parameter's value. */
+void sched_substitute(json_t *command, const json_t *params) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(command, i, a) {
+    const char *s = json_string_value(a);
+    if (s && !strncmp(s, "Ref::", 5)) {
+      const char *v = json_string_value(json_object_get(params, s + 5));
+      if (v) json_array_set_new(command, i, json_string(v));
+    }
+  }
+}
+
+/* Builds the effective container and parameters of a submission. */
+static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char *err,
+                      size_t errlen) {
+  struct jobdef *d = sp->jd;
+  json_t *params = json_object_get(sub, "parameters");
+  json_t *ov = json_object_get(sub, "containerOverrides");
+  int own = json_object_size(params) > 0 || json_is_object(ov);
+  if (!own) {
+    /* nothing job-specific: share the job definition's effective container (memory: a
+     * million queued jobs must stay within 1 KiB each) */
+    sp->params = json_incref(d->params);
+    sp->container = json_incref(d->container_subst);
+  } else {
+    sp->params = json_deep_copy(d->params);
+    if (json_is_object(params)) json_object_update(sp->params, params);
+    sp->container = json_deep_copy(d->container);
+  }
+  if (json_is_object(ov)) {
+    json_t *cmd = json_object_get(ov, "command");
+    if (json_is_array(cmd)) json_object_set(sp->container, "command", cmd);
+    json_t *env = json_object_get(ov, "environment");
+    size_t i;
+    json_t *e;
+    json_array_foreach(env, i, e) {
+      const char *n = jget_str(e, "name");
+      if (!n) continue;
+      if (!strncmp(n, "AWS_BATCH", 9)) {
+        snprintf(err, errlen, "containerOverrides.environment: %s: names starting AWS_BATCH are reserved", n);
+        return -1;
+      }
+      add_env(json_object_get(sp->container, "environment"), n, jget_str(e, "value") ? jget_str(e, "value") : "");
+    }
+    json_t *rr = json_object_get(ov, "resourceRequirements");
+    json_array_foreach(rr, i, e) {
+      const char *t = jget_str(e, "type");
+      json_t *arr = json_object_get(sp->container, "resourceRequirements");
+      size_t k;
+      json_t *x;
+      int found = 0;
+      json_array_foreach(arr, k, x) if (t && !strcmp(jget_str(x, "type"), t)) {
+        json_object_set(x, "value", json_object_get(e, "value"));
+        found = 1;
+      }
+      if (!found) json_array_append(arr, e);
+    }
+    json_t *v;
+    if (json_is_integer(v = json_object_get(ov, "vcpus"))) json_object_set(sp->container, "vcpus", v);
+    if (json_is_integer(v = json_object_get(ov, "memory"))) json_object_set(sp->container, "memory", v);
+  }
+  if (own) sched_substitute(json_object_get(sp->container, "command"), sp->params);
+  sched_resources(sp->container, &sp->vcpus, &sp->mem_mib, &sp->gpus);
+  if (sp->vcpus < 1 || sp->mem_mib < 4) {
+    snprintf(err, errlen, "the job needs VCPU >= 1 and MEMORY >= 4 (MiB) from its job definition or containerOverrides");
+    return -1;
+  }
+  json_t *rs = json_object_get(sub, "retryStrategy");
+  if (json_is_object(rs)) sp->retry_json = json_deep_copy(rs);
+  else if (d->retry_json) sp->retry_json = json_incref(d->retry_json);
+  sched_parse_retry(sp->retry_json, &sp->retry);
+  json_t *to = json_object_get(sub, "timeout");
+  sp->timeout_s = json_is_object(to) ? (int)jget_int(to, "attemptDurationSeconds", 0) : d->timeout_s;
+  sp->share_id = sched_dupn(jget_str(sub, "shareIdentifier"));
+  json_t *spo = json_object_get(sub, "schedulingPriorityOverride");
+  sp->sched_prio = json_is_integer(spo) ? (int)json_integer_value(spo) : d->sched_prio;
+  json_t *tags = json_object_get(sub, "tags");
+  sp->tags = json_object_size(tags) ? json_deep_copy(tags) : NULL;
+  json_t *pt = json_object_get(sub, "propagateTags");
+  sp->propagate_tags = json_is_boolean(pt) ? json_is_true(pt)
+                                           : json_is_true(json_object_get(d->body, "propagateTags"));
+  json_t *deps = json_object_get(sub, "dependsOn");
+  sp->depends_on = json_array_size(deps) ? json_deep_copy(deps) : NULL;
+  (void)s;
+  return 0;
+}
+
+/* Marks a submission that cannot run as FAILED at once, so its submitter sees why. */
+static void reject_job(struct sched *s, const char *id, const json_t *sub, const char *why,
+                       struct outbox *out) {
+  struct job *j = sched_job_new(s, id);
+  struct spec *sp = sched_spec_new();
+  sp->name = xstrdup(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown");
+  j->spec = sp;
+  j->created_at = s->now;
+  j->queue = sched_find_queue(s, jget_str(sub, "jobQueue"));
+  j->status = JOB_SUBMITTED;
+  char reason[600];
+  snprintf(reason, sizeof reason, "ClientException: %s", why);
+  sched_fail_job(s, j, reason, out);
+  struct out_ev *e = sched_out_push(out, OUT_REJECT);
+  e->job = j->idx;
+  e->reason = xstrdup(reason);
+}
+
+int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, char *err,
+                         size_t errlen) {
+  const char *id = jget_str(sub, "jobId");
+  if (!id || !*id || strlen(id) > 40 || strchr(id, ':')) {
+    snprintf(err, errlen, "SubmitJob without a valid jobId");
+    return -1;
+  }
+  if (sched_find_job(s, id) != SCHED_NONE) return 0; /* a duplicate delivery: idempotent */
+  char why[512];
+  uint32_t qi = sched_find_queue(s, jget_str(sub, "jobQueue"));
+  struct jobdef *d = sched_find_jd(s, jget_str(sub, "jobDefinition"));
+  if (qi == SCHED_NONE) {
+    snprintf(why, sizeof why, "job queue %s does not exist", jget_str(sub, "jobQueue"));
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
+  if (!s->queues[qi]->enabled) {
+    snprintf(why, sizeof why, "job queue %s is DISABLED", s->queues[qi]->name);
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
+  if (!d || !d->active) {
+    snprintf(why, sizeof why, "job definition %s does not exist or is INACTIVE",
+             jget_str(sub, "jobDefinition"));
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
+  struct spec *sp = sched_spec_new();
+  sp->name = xstrdup(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "job");
+  sp->jd = d;
+  if (build_spec(s, sp, sub, why, sizeof why)) {
+    sched_spec_unref(sp);
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
+  /* dependencies */
+  json_t *deps = sp->depends_on;
+  size_t nd = json_array_size(deps); /* NULL when there are none */
+  int size = (int)jget_int(json_object_get(sub, "arrayProperties"), "size", 0);
+  if (json_object_get(sub, "arrayProperties") && (size < 2 || size > s->conf.max_array_size)) {
+    snprintf(why, sizeof why, "arrayProperties.size must be between 2 and %d", s->conf.max_array_size);
+    sched_spec_unref(sp);
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
+  uint32_t plain[20];
+  int nplain = 0, seq = 0;
+  uint32_t n2n[20];
+  int nn2n = 0;
+  for (size_t k = 0; k < nd && k < 20; k++) {
+    json_t *e = json_array_get(deps, k);
+    const char *did = jget_str(e, "jobId"), *type = jget_str(e, "type");
+    if (type && !strcmp(type, "SEQUENTIAL") && !did) {
+      if (!size) {
+        snprintf(why, sizeof why, "dependsOn: SEQUENTIAL applies to array jobs only");
+        goto reject;
+      }
+      seq = 1;
+      continue;
+    }
+    uint32_t di = did ? sched_find_job(s, did) : SCHED_NONE;
+    if (di == SCHED_NONE) {
+      snprintf(why, sizeof why, "dependsOn: job %s does not exist", did ? did : "(no jobId)");
+      goto reject;
+    }
+    struct job *dj = s->jobs[di];
+    if (type && !strcmp(type, "N_TO_N") && size && dj->arr) {
+      if (dj->arr->size != size) {
+        snprintf(why, sizeof why, "dependsOn: N_TO_N target %s has size %d, this array has %d",
+                 did, dj->arr->size, size);
+        goto reject;
+      }
+      n2n[nn2n++] = di;
+    } else {
+      plain[nplain++] = di;
+    }
+  }
+  struct job *j = sched_job_new(s, id);
+  j->spec = sp;
+  j->queue = qi;
+  j->created_at = s->now;
+  j->queue_seq = ++s->seq;
+  j->status = JOB_SUBMITTED;
+  if (sched_fair_queue(s->queues[qi])) j->share = sched_share_of(s->queues[qi], sp->share_id);
+  if (!size) sched_share_track(s, j, JOB__COUNT, JOB_SUBMITTED);
+  sched_mark_dirty(s, j);
+  if (!size) {
+    j->deps = nplain ? xmalloc((size_t)nplain * sizeof *j->deps) : NULL;
+    for (int k = 0; k < nplain; k++) j->deps[k] = plain[k];
+    j->ndeps = (uint16_t)nplain;
+    evaluate_deps(s, j, out);
+    return 0;
+  }
+  /* an array parent: PENDING at spawn, children spawned directly in PENDING */
+  j->arr = xcalloc(1, sizeof *j->arr);
+  j->arr->size = size;
+  j->arr->first_child = (uint32_t)s->njobs;
+  j->arr->summary_at = s->now;
+  sched_set_status(s, j, JOB_PENDING, NULL, out);
+  j->arr->counts[JOB_PENDING] = size;
+  for (int i = 0; i < size; i++) {
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s:%d", id, i);
+    struct job *c = sched_job_new(s, cid);
+    c->parent = j->idx;
+    c->index = i;
+    c->queue = qi;
+    c->spec = sp;
+    sp->refs++;
+    c->created_at = s->now;
+    c->queue_seq = j->queue_seq;
+    c->status = JOB_PENDING;
+    c->share = j->share;
+    sched_share_track(s, c, JOB__COUNT, JOB_PENDING);
+    int n = nplain + nn2n + (seq && i > 0);
+    c->deps = n ? xmalloc((size_t)n * sizeof *c->deps) : NULL;
+    for (int k = 0; k < nplain; k++) c->deps[c->ndeps++] = plain[k];
+    for (int k = 0; k < nn2n; k++) c->deps[c->ndeps++] = s->jobs[n2n[k]]->arr->first_child + (uint32_t)i;
+    if (seq && i > 0) c->deps[c->ndeps++] = c->idx - 1;
+    sched_mark_dirty(s, c);
+  }
+  for (int i = 0; i < size; i++) evaluate_deps(s, s->jobs[j->arr->first_child + (uint32_t)i], out);
+  return 0;
+reject:
+  sched_spec_unref(sp);
+  reject_job(s, id, sub, why, out);
+  return 0;
+}
+
+/* ---------------- cancel / terminate (T12-T14) ---------------- */
+
+static void kill_attempt(struct sched *s, struct job *j, struct outbox *out) {
+  if (j->instance == SCHED_NONE) return;
+  struct out_ev *e = sched_out_push(out, OUT_KILL);
+  e->job = j->idx;
+  e->inst = j->instance;
+  e->attempt = j->attempt;
+  e->at_ms = s->now;
+  e->reason = sched_dupn(j->stop_reason);
+}
+
+void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
+                     struct outbox *out) {
+  if (sched_terminal(j->status)) return; /* success without effect */
+  if (j->arr) {
+    sched_set_str(&j->stop_reason, reason);
+    if (terminate) j->terminated = 1;
+    else j->cancelled = 1;
+    for (int i = 0; i < j->arr->size; i++)
+      sched_stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, out);
+    sched_mark_dirty(s, j);
+    return;
+  }
+  char r[1100];
+  snprintf(r, sizeof r, "%s: %s", terminate ? "Terminated" : "Cancelled", reason);
+  switch ((enum job_status)j->status) {
+  case JOB_SUBMITTED:
+  case JOB_RUNNABLE:
+    if (terminate) j->terminated = 1;
+    else j->cancelled = 1;
+    sched_set_str(&j->stop_reason, reason);
+    sched_fail_job(s, j, r, out);
+    break;
+  case JOB_PENDING:
+    j->pending_stop = terminate ? 2 : 1;
+    sched_set_str(&j->stop_reason, reason);
+    sched_mark_dirty(s, j);
+    if (j->deps_left == 0) make_runnable_or_stop(s, j, out);
+    else {
+      /* T13 waits until every dependency is terminal */
+      int all_terminal = 1;
+      for (uint16_t k = 0; k < j->ndeps; k++)
+        if (!sched_terminal(s->jobs[j->deps[k]]->status)) all_terminal = 0;
+      if (all_terminal) make_runnable_or_stop(s, j, out);
+    }
+    break;
+  case JOB_STARTING:
+  case JOB_RUNNING:
+    if (!terminate) break; /* CancelJob leaves started jobs alone */
+    if (!j->stopping) {
+      j->stopping = 1;
+      j->terminated = 1;
+      sched_set_str(&j->stop_reason, reason);
+      kill_attempt(s, j, out);
+      sched_mark_dirty(s, j);
+    }
+    break;
+  case JOB_SUCCEEDED:
+  case JOB_FAILED:
+  case JOB__COUNT:
+    break;
+  }
+}
+
