@@ -2,7 +2,7 @@
  *
  * Avro C parses and validates every embedded schema at codec_init, so a malformed schema stops
  * the process at startup. The binary encoding itself is done here, walking a small schema tree
- * built from the same JSON: it gives direct access to field defaults (which Avro C's schema API
+ * built from the same JSON (lib/codec_schema.c): it gives direct access to field defaults (which Avro C's schema API
  * does not expose), maps straight between jansson and bytes without an intermediate
  * avro_value_t, and lets the decoder bound every length by the bytes actually left, so corrupt
  * or hostile input yields an error, never a huge allocation or a crash. codec_init also converts
@@ -23,471 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_int.h"
+
 #define MAX_DEPTH 64                  /* nesting of values, encoding and decoding alike */
 #define MAX_ZERO_SIZE_ITEMS (1 << 16) /* items of a type that can encode to zero bytes */
 
-enum kind {
-  K_NULL, K_BOOLEAN, K_INT, K_LONG, K_FLOAT, K_DOUBLE, K_BYTES, K_STRING,
-  K_RECORD, K_ENUM, K_ARRAY, K_MAP, K_UNION, K_FIXED
-};
-
-static const char *const kind_names[] = {"null",  "boolean", "int",    "long",  "float",
-                                         "double", "bytes",  "string", "record", "enum",
-                                         "array", "map",     "union",  "fixed"};
-
-struct node;
-
-struct field {
-  char *name;
-  struct node *type;
-  json_t *avro_default; /* as written in the schema, or NULL */
-  json_t *dflt;         /* the same in Barge's JSON convention */
-};
-
-struct node {
-  enum kind kind;
-  char *full_name;        /* record, enum, fixed */
-  const char *short_name; /* points into full_name */
-  struct field *fields;   /* record */
-  size_t nfields;
-  char **symbols; /* enum */
-  size_t nsymbols;
-  struct node *child;     /* array items, map values */
-  struct node **branches; /* union */
-  size_t nbranches;
-  int null_branch;     /* union: index of the null branch or -1 */
-  int nullable_pair;   /* union: exactly null and one other type, value written plainly */
-  size_t size;         /* fixed */
-  size_t min_size;     /* fewest bytes a value of this type can encode to */
-  int min_state;       /* 0 not computed, 1 in progress, 2 done */
-  unsigned canon_mark; /* canonical form: last emission that wrote this definition */
-};
-
-struct type_info {
-  struct node *root;
-  char *canonical;
-  uint64_t fp;
-  _Atomic int32_t id;
-};
-
 static struct type_info types[BARGE_EV__COUNT];
 static int initialized;
-
-/* ---- small helpers ---- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) BARGE_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
-/* The dotted location of the value being worked on, for error messages. */
-struct path {
-  char s[256];
-  size_t len;
-  int depth; /* nesting of the value being worked on; the same limit both ways */
-};
-
-static size_t path_push(struct path *p, const char *seg, size_t seglen) {
-  size_t old = p->len;
-  size_t need = (old ? 1 : 0) + seglen;
-  if (old + need + 1 > sizeof p->s) {
-    /* Too deep to spell out; mark the cut and keep going. */
-    if (old + 4 < sizeof p->s && (old < 3 || strcmp(p->s + old - 3, "...") != 0)) {
-      memcpy(p->s + old, "...", 4);
-      p->len = old + 3;
-    }
-    return old;
-  }
-  if (old) p->s[p->len++] = '.';
-  memcpy(p->s + p->len, seg, seglen);
-  p->len += seglen;
-  p->s[p->len] = 0;
-  return old;
-}
-
-static size_t path_index(struct path *p, size_t i) {
-  size_t old = p->len;
-  int n = snprintf(p->s + old, sizeof p->s - old, "[%zu]", i);
-  if (n < 0 || (size_t)n >= sizeof p->s - old) {
-    p->s[old] = 0;
-    return old;
-  }
-  p->len += (size_t)n;
-  return old;
-}
-
-static void path_pop(struct path *p, size_t old) {
-  p->len = old;
-  p->s[old] = 0;
-}
-
-/* Formats "path: message" (just the message at the top level). */
-static void perr(char *err, size_t errlen, const struct path *p, const char *fmt, ...)
-    BARGE_PRINTF(4, 5);
-static void perr(char *err, size_t errlen, const struct path *p, const char *fmt, ...) {
-  if (!err || !errlen) return;
-  char msg[256];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (p->len)
-    snprintf(err, errlen, "%s: %s", p->s, msg);
-  else
-    snprintf(err, errlen, "%s", msg);
-}
-
-
-/* ---- CRC-64-AVRO ---- */
-
-#define CRC64_EMPTY 0xc15d213aa4d7a795ULL
-
-static uint64_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void) {
-  for (int i = 0; i < 256; i++) {
-    uint64_t fp = (uint64_t)i;
-    for (int j = 0; j < 8; j++) fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1));
-    crc_table[i] = fp;
-  }
-}
-
-uint64_t codec_crc64_avro(const void *data, size_t len) {
-  pthread_once(&crc_once, crc_init);
-  const unsigned char *p = data;
-  uint64_t fp = CRC64_EMPTY;
-  for (size_t i = 0; i < len; i++) fp = (fp >> 8) ^ crc_table[(fp ^ p[i]) & 0xff];
-  return fp;
-}
-
-/* ---- schema tree ---- */
-
-struct names {
-  struct node **v; /* the named types defined so far */
-  size_t n, cap;
-  struct node **all; /* every node made by this parse, when it is to be freed (keep_all) */
-  size_t nall, capall;
-  int keep_all;
-};
-
-static struct node *names_find(const struct names *nm, const char *full) {
-  for (size_t i = 0; i < nm->n; i++)
-    if (strcmp(nm->v[i]->full_name, full) == 0) return nm->v[i];
-  return NULL;
-}
-
-static void names_add(struct names *nm, struct node *n) {
-  if (nm->n == nm->cap) {
-    nm->cap = nm->cap ? 2 * nm->cap : 16;
-    nm->v = xrealloc(nm->v, nm->cap * sizeof *nm->v);
-  }
-  nm->v[nm->n++] = n;
-}
-
-static struct node *node_new(struct names *nm, enum kind k) {
-  struct node *n = xcalloc(1, sizeof *n);
-  n->kind = k;
-  n->null_branch = -1;
-  if (nm->keep_all) {
-    if (nm->nall == nm->capall) {
-      nm->capall = nm->capall ? 2 * nm->capall : 32;
-      nm->all = xrealloc(nm->all, nm->capall * sizeof *nm->all);
-    }
-    nm->all[nm->nall++] = n;
-  }
-  return n;
-}
-
-/* Frees every node a keep_all parse made (the embedded schemas' trees live for the process). */
-static void names_free_all(struct names *nm) {
-  for (size_t i = 0; i < nm->nall; i++) {
-    struct node *n = nm->all[i];
-    free(n->full_name);
-    for (size_t f = 0; f < n->nfields; f++) {
-      free(n->fields[f].name);
-      json_decref(n->fields[f].avro_default);
-      json_decref(n->fields[f].dflt);
-    }
-    free(n->fields);
-    for (size_t y = 0; y < n->nsymbols; y++) free(n->symbols[y]);
-    free(n->symbols);
-    free(n->branches);
-    free(n);
-  }
-  free(nm->all);
-  free(nm->v);
-}
-
-static int primitive_kind(const char *s) {
-  for (int k = K_NULL; k <= K_STRING; k++)
-    if (strcmp(s, kind_names[k]) == 0) return k;
-  return -1;
-}
-
-static char *full_name_of(const char *name, const char *ns) {
-  if (strchr(name, '.') || !ns || !*ns) return xstrdup(name);
-  size_t a = strlen(ns), b = strlen(name);
-  char *s = xmalloc(a + b + 2);
-  memcpy(s, ns, a);
-  s[a] = '.';
-  memcpy(s + a + 1, name, b + 1);
-  return s;
-}
-
-static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth, char *err,
-                          size_t errlen);
-static const char *branch_name(const struct node *b);
-
-static struct node *parse_named(json_t *s, const char *t, const char *ns, struct names *nm,
-                                int depth, char *err, size_t errlen) {
-  const char *name = json_string_value(json_object_get(s, "name"));
-  if (!name) {
-    seterr(err, errlen, "a %s without a name", t);
-    return NULL;
-  }
-  json_t *nsj = json_object_get(s, "namespace");
-  const char *own_ns = json_is_string(nsj) ? json_string_value(nsj) : ns;
-  char *full = full_name_of(name, own_ns);
-  if (names_find(nm, full)) {
-    seterr(err, errlen, "type %s defined twice", full);
-    free(full);
-    return NULL;
-  }
-  enum kind k = strcmp(t, "record") == 0 ? K_RECORD : strcmp(t, "enum") == 0 ? K_ENUM : K_FIXED;
-  struct node *n = node_new(nm, k);
-  n->full_name = full;
-  const char *dot = strrchr(full, '.');
-  n->short_name = dot ? dot + 1 : full;
-  names_add(nm, n); /* before the fields: a record may refer to itself */
-  /* The namespace for names inside this definition is the one of its full name. */
-  char *inner_ns = xstrdup(full);
-  char *idot = strrchr(inner_ns, '.');
-  if (idot)
-    *idot = 0;
-  else
-    inner_ns[0] = 0;
-  int ok = 1;
-  if (k == K_RECORD) {
-    json_t *fields = json_object_get(s, "fields");
-    n->nfields = json_array_size(fields);
-    n->fields = xcalloc(n->nfields ? n->nfields : 1, sizeof *n->fields);
-    for (size_t i = 0; i < n->nfields && ok; i++) {
-      json_t *f = json_array_get(fields, i);
-      const char *fname = json_string_value(json_object_get(f, "name"));
-      if (!fname) {
-        seterr(err, errlen, "%s: field %zu has no name", full, i);
-        ok = 0;
-        break;
-      }
-      n->fields[i].name = xstrdup(fname);
-      n->fields[i].type = parse(json_object_get(f, "type"), inner_ns, nm, depth + 1, err, errlen);
-      if (!n->fields[i].type) ok = 0;
-      json_t *d = json_object_get(f, "default");
-      if (d) n->fields[i].avro_default = json_incref(d);
-    }
-  } else if (k == K_ENUM) {
-    json_t *syms = json_object_get(s, "symbols");
-    n->nsymbols = json_array_size(syms);
-    n->symbols = xcalloc(n->nsymbols ? n->nsymbols : 1, sizeof *n->symbols);
-    for (size_t i = 0; i < n->nsymbols; i++) {
-      const char *sym = json_string_value(json_array_get(syms, i));
-      if (!sym) {
-        seterr(err, errlen, "%s: symbol %zu is not a string", full, i);
-        ok = 0;
-        break;
-      }
-      n->symbols[i] = xstrdup(sym);
-    }
-  } else {
-    json_t *size = json_object_get(s, "size");
-    if (!json_is_integer(size) || json_integer_value(size) < 0) {
-      seterr(err, errlen, "%s: fixed without a valid size", full);
-      ok = 0;
-    } else {
-      n->size = (size_t)json_integer_value(size);
-    }
-  }
-  free(inner_ns);
-  return ok ? n : NULL;
-}
-
-static struct node *parse(json_t *s, const char *ns, struct names *nm, int depth, char *err,
-                          size_t errlen) {
-  if (depth > 200) {
-    seterr(err, errlen, "schema nested too deeply");
-    return NULL;
-  }
-  if (json_is_string(s)) {
-    const char *t = json_string_value(s);
-    int k = primitive_kind(t);
-    if (k >= 0) return node_new(nm, (enum kind)k);
-    char *full = full_name_of(t, ns);
-    struct node *n = names_find(nm, full);
-    if (!n && !strchr(t, '.')) n = names_find(nm, t);
-    if (!n) seterr(err, errlen, "unknown type %s", full);
-    free(full);
-    return n;
-  }
-  if (json_is_array(s)) {
-    struct node *n = node_new(nm, K_UNION);
-    n->nbranches = json_array_size(s);
-    n->branches = xcalloc(n->nbranches ? n->nbranches : 1, sizeof *n->branches);
-    for (size_t i = 0; i < n->nbranches; i++) {
-      n->branches[i] = parse(json_array_get(s, i), ns, nm, depth + 1, err, errlen);
-      if (!n->branches[i]) return NULL;
-      if (n->branches[i]->kind == K_NULL) n->null_branch = (int)i;
-      /* Barge's JSON convention keys a union value by the branch's short name. */
-      for (size_t j = 0; j < i; j++)
-        if (strcmp(branch_name(n->branches[j]), branch_name(n->branches[i])) == 0) {
-          seterr(err, errlen, "a union has two branches named %s", branch_name(n->branches[i]));
-          return NULL;
-        }
-    }
-    n->nullable_pair = n->nbranches == 2 && n->null_branch >= 0;
-    return n;
-  }
-  if (!json_is_object(s)) {
-    seterr(err, errlen, "a schema must be a string, an array or an object");
-    return NULL;
-  }
-  json_t *type = json_object_get(s, "type");
-  if (!json_is_string(type)) return parse(type, ns, nm, depth + 1, err, errlen);
-  const char *t = json_string_value(type);
-  int k = primitive_kind(t);
-  if (k >= 0) return node_new(nm, (enum kind)k); /* logical types are their underlying type */
-  if (strcmp(t, "record") == 0 || strcmp(t, "enum") == 0 || strcmp(t, "fixed") == 0)
-    return parse_named(s, t, ns, nm, depth, err, errlen);
-  if (strcmp(t, "array") == 0 || strcmp(t, "map") == 0) {
-    struct node *n = node_new(nm, t[0] == 'a' ? K_ARRAY : K_MAP);
-    n->child = parse(json_object_get(s, t[0] == 'a' ? "items" : "values"), ns, nm, depth + 1, err,
-                     errlen);
-    return n->child ? n : NULL;
-  }
-  return parse(type, ns, nm, depth + 1, err, errlen); /* {"type": "barge.Foo"} */
-}
-
-static size_t min_size(struct node *n) {
-  if (n->min_state == 2) return n->min_size;
-  if (n->min_state == 1) return 0; /* recursion: an underestimate is safe */
-  n->min_state = 1;
-  size_t m = 0;
-  switch (n->kind) {
-  case K_NULL: m = 0; break;
-  case K_FLOAT: m = 4; break;
-  case K_DOUBLE: m = 8; break;
-  case K_FIXED: m = n->size; break;
-  case K_BOOLEAN: case K_INT: case K_LONG: case K_BYTES: case K_STRING: case K_ENUM:
-    m = 1;
-    break;
-  case K_ARRAY:
-  case K_MAP:
-    min_size(n->child); /* the decoder bounds item counts by it */
-    m = 1;
-    break;
-  case K_RECORD:
-    for (size_t i = 0; i < n->nfields; i++) m += min_size(n->fields[i].type);
-    break;
-  case K_UNION: {
-    size_t best = SIZE_MAX;
-    for (size_t i = 0; i < n->nbranches; i++) {
-      size_t b = min_size(n->branches[i]);
-      if (b < best) best = b;
-    }
-    m = 1 + (best == SIZE_MAX ? 0 : best);
-    break;
-  }
-  }
-  n->min_size = m;
-  n->min_state = 2;
-  return m;
-}
-
-/* The key a union branch takes in Barge's JSON convention. */
-static const char *branch_name(const struct node *b) {
-  return b->full_name ? b->short_name : kind_names[b->kind];
-}
-
-/* ---- Parsing Canonical Form ---- */
-
-static void canon_str(struct buf *o, const char *s) {
-  buf_append(o, "\"", 1);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      buf_printf(o, "\\%c", *p);
-    else if (*p < 0x20)
-      buf_printf(o, "\\u%04x", *p);
-    else
-      buf_append(o, p, 1);
-  }
-  buf_append(o, "\"", 1);
-}
-
-static void canon(struct buf *o, struct node *n, unsigned mark) {
-  if (n->full_name) {
-    if (n->canon_mark == mark) {
-      canon_str(o, n->full_name);
-      return;
-    }
-    n->canon_mark = mark;
-  }
-  switch (n->kind) {
-  case K_NULL: case K_BOOLEAN: case K_INT: case K_LONG: case K_FLOAT: case K_DOUBLE: case K_BYTES:
-  case K_STRING:
-    canon_str(o, kind_names[n->kind]);
-    break;
-  case K_RECORD:
-    buf_append(o, "{\"name\":", 8);
-    canon_str(o, n->full_name);
-    buf_printf(o, ",\"type\":\"record\",\"fields\":[");
-    for (size_t i = 0; i < n->nfields; i++) {
-      buf_printf(o, "%s{\"name\":", i ? "," : "");
-      canon_str(o, n->fields[i].name);
-      buf_printf(o, ",\"type\":");
-      canon(o, n->fields[i].type, mark);
-      buf_append(o, "}", 1);
-    }
-    buf_append(o, "]}", 2);
-    break;
-  case K_ENUM:
-    buf_append(o, "{\"name\":", 8);
-    canon_str(o, n->full_name);
-    buf_printf(o, ",\"type\":\"enum\",\"symbols\":[");
-    for (size_t i = 0; i < n->nsymbols; i++) {
-      if (i) buf_append(o, ",", 1);
-      canon_str(o, n->symbols[i]);
-    }
-    buf_append(o, "]}", 2);
-    break;
-  case K_FIXED:
-    buf_append(o, "{\"name\":", 8);
-    canon_str(o, n->full_name);
-    buf_printf(o, ",\"type\":\"fixed\",\"size\":%zu}", n->size);
-    break;
-  case K_ARRAY:
-    buf_printf(o, "{\"type\":\"array\",\"items\":");
-    canon(o, n->child, mark);
-    buf_append(o, "}", 1);
-    break;
-  case K_MAP:
-    buf_printf(o, "{\"type\":\"map\",\"values\":");
-    canon(o, n->child, mark);
-    buf_append(o, "}", 1);
-    break;
-  case K_UNION:
-    buf_append(o, "[", 1);
-    for (size_t i = 0; i < n->nbranches; i++) {
-      if (i) buf_append(o, ",", 1);
-      canon(o, n->branches[i], mark);
-    }
-    buf_append(o, "]", 1);
-    break;
-  }
-}
 
 /* ---- encoding ---- */
 
@@ -540,7 +82,7 @@ static int encode_union(const struct node *n, const json_t *v, struct buf *o, st
     size_t used = 0;
     for (size_t i = 0; i < n->nbranches && used < sizeof names; i++) {
       int w = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-                       branch_name(n->branches[i]));
+                       codec_branch_name(n->branches[i]));
       if (w < 0) break;
       used += (size_t)w;
     }
@@ -551,9 +93,9 @@ static int encode_union(const struct node *n, const json_t *v, struct buf *o, st
   const char *key = json_object_iter_key(json_object_iter((json_t *)v));
   for (size_t i = 0; i < n->nbranches; i++) {
     const struct node *b = n->branches[i];
-    if (strcmp(key, branch_name(b)) == 0 || (b->full_name && strcmp(key, b->full_name) == 0)) {
+    if (strcmp(key, codec_branch_name(b)) == 0 || (b->full_name && strcmp(key, b->full_name) == 0)) {
       put_long(o, (int64_t)i);
-      size_t old = path_push(p, branch_name(b), strlen(branch_name(b)));
+      size_t old = path_push(p, codec_branch_name(b), strlen(codec_branch_name(b)));
       int rc = encode(b, json_object_get(v, key), o, p, err, errlen);
       path_pop(p, old);
       return rc;
@@ -746,7 +288,7 @@ mismatch:
        n->kind == K_BYTES || n->kind == K_FIXED ? "a base64 string"
        : n->kind == K_MAP                        ? "an object (map)"
        : n->kind == K_ENUM                       ? "a string (enum symbol)"
-                                                 : kind_names[n->kind],
+                                                 : codec_kind_names[n->kind],
        json_kind(v));
   return 1;
 }
@@ -874,7 +416,7 @@ static json_t *decode_value(const struct node *n, struct reader *r, struct path 
       memcpy(&d, &u, 8);
     }
     if (!isfinite(d)) {
-      perr(err, errlen, p, "non-finite %s has no JSON form", kind_names[n->kind]);
+      perr(err, errlen, p, "non-finite %s has no JSON form", codec_kind_names[n->kind]);
       return NULL;
     }
     return json_real(d);
@@ -925,12 +467,12 @@ static json_t *decode_value(const struct node *n, struct reader *r, struct path 
     const struct node *b = n->branches[i];
     if (b->kind == K_NULL) return json_null();
     if (n->nullable_pair) return decode(b, r, p, err, errlen);
-    size_t old = path_push(p, branch_name(b), strlen(branch_name(b)));
+    size_t old = path_push(p, codec_branch_name(b), strlen(codec_branch_name(b)));
     json_t *v = decode(b, r, p, err, errlen);
     path_pop(p, old);
     if (!v) return NULL;
     json_t *u = json_object();
-    json_object_set_new_nocheck(u, branch_name(b), v);
+    json_object_set_new_nocheck(u, codec_branch_name(b), v);
     return u;
   }
   case K_RECORD: {
@@ -1101,12 +643,12 @@ static json_t *convert_default(const struct node *n, json_t *d, struct path *p, 
     json_t *c = convert_default(b, d, p, depth + 1, err, errlen);
     if (!c || n->nullable_pair) return c;
     json_t *u = json_object();
-    json_object_set_new(u, branch_name(b), c);
+    json_object_set_new(u, codec_branch_name(b), c);
     return u;
   }
   }
   perr(err, errlen, p, "default is %s, which does not fit type %s", json_kind(d),
-       kind_names[n->kind]);
+       codec_kind_names[n->kind]);
   return NULL;
 }
 
@@ -1127,8 +669,8 @@ static int prepare_defaults(struct node *n, struct names *done, struct path *p, 
   case K_RECORD:
     break;
   }
-  if (names_find(done, n->full_name)) return 0;
-  names_add(done, n);
+  if (codec_names_find(done, n->full_name)) return 0;
+  codec_names_add(done, n);
   for (size_t i = 0; i < n->nfields; i++) {
     struct field *f = &n->fields[i];
     size_t old = path_push(p, f->name, strlen(f->name));
@@ -1173,7 +715,7 @@ int codec_init(char *err, size_t errlen) {
     }
     struct names nm = {0};
     char why[256] = "";
-    struct node *root = parse(js, "", &nm, 0, why, sizeof why);
+    struct node *root = codec_parse(js, "", &nm, 0, why, sizeof why);
     if (root && (root->kind != K_RECORD || strcmp(root->full_name, barge_schema_name[t]) != 0)) {
       snprintf(why, sizeof why, "the top level is not the record %s", barge_schema_name[t]);
       root = NULL;
@@ -1188,10 +730,10 @@ int codec_init(char *err, size_t errlen) {
       seterr(err, errlen, "schema %s: %s", barge_schema_name[t], why);
       return 1;
     }
-    min_size(root);
+    codec_min_size(root);
     struct buf c;
     buf_init(&c);
-    canon(&c, root, ++mark);
+    codec_canon(&c, root, ++mark);
     types[t].root = root;
     types[t].canonical = (char *)c.data; /* kept for the life of the process */
     types[t].fp = codec_crc64_avro(c.data, c.len);
@@ -1230,10 +772,10 @@ int codec_canonical_form_of(const char *schema_json, struct buf *out, char *err,
     return -1;
   }
   struct names nm = {.keep_all = 1};
-  struct node *root = parse(js, "", &nm, 0, err, errlen);
+  struct node *root = codec_parse(js, "", &nm, 0, err, errlen);
   json_decref(js);
-  if (root) canon(out, root, 1); /* fresh nodes: any non-zero mark */
-  names_free_all(&nm);
+  if (root) codec_canon(out, root, 1); /* fresh nodes: any non-zero mark */
+  codec_names_free_all(&nm);
   return root ? 0 : -1;
 }
 
