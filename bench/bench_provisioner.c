@@ -90,162 +90,165 @@ static size_t answer(struct prov *p, struct prov_outbox *o, int64_t at, struct p
   return total;
 }
 
+/* 1. demand -> decision: the core's latency against a busy fleet of about 1,000 instances. */
+static int bench_decision(int iterations) {
+  char err[256];
+  struct prov_conf conf;
+  prov_conf_defaults(&conf);
+  struct prov *p = prov_new(&conf);
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  int64_t t = 1000;
+  json_t *ev = ce_ev("ce", "[\"c5\", \"m5\", \"r5\", \"optimal\"]", t);
+  if (prov_handle_config(p, ev, &o, err, sizeof err)) return 1;
+  json_decref(ev);
+  /* a running fleet of about 1,000 instances, all busy */
+  ev = demand("ce", json_pack("[o]", shape(2, 3192, 16000)), NULL, t);
+  if (prov_handle_demand(p, ev, &o, err, sizeof err)) return 1;
+  json_decref(ev);
+  t += 2000;
+  prov_tick(p, t, &o);
+  char **ids = NULL;
+  size_t nids = 0;
+  answer(p, &o, t, &l, &ids, &nids);
+  json_t *busy = json_array();
+  for (size_t i = 0; i < nids; i++) {
+    json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "header", hdr(t + 1), "instanceId", ids[i],
+                          "computeEnvironment", "ce", "kind", "READY", "instanceType", "", "vcpus", 0, "memoryMib", 0,
+                          "at", (json_int_t)(t + 1));
+    if (prov_handle_instance(p, r, &l, err, sizeof err)) return 1;
+    json_decref(r);
+    json_array_append_new(busy, json_string(ids[i]));
+  }
+  t += 10;
+  double *us = calloc((size_t)iterations, sizeof *us);
+  size_t decisions = 0;
+  for (int it = 0; it < iterations; it++) {
+    prov_outbox_reset(&o);
+    t += 5000;
+    /* fresh demand each time: new shapes the running fleet cannot absorb */
+    json_t *d = demand("ce", json_pack("[o, o]", shape(1 + it % 4, 1024 + 512 * (it % 7), 50 + it % 100),
+                                       shape(4, 15000, 10 + it % 13)),
+                       json_incref(busy), t);
+    double t0 = now_us();
+    if (prov_handle_demand(p, d, &o, err, sizeof err)) return 1;
+    prov_tick(p, t + conf.window_ms, &o);
+    us[it] = now_us() - t0;
+    json_decref(d);
+    for (size_t k = 0; k < o.n; k++) decisions += o.ev[k].kind == PROV_OUT_DECISION;
+    /* forget the launches: the next demand is a new one */
+    prov_outbox_reset(&l);
+    char **more = NULL;
+    size_t nmore = 0;
+    answer(p, &o, t + conf.window_ms, &l, &more, &nmore);
+    for (size_t k = 0; k < nmore; k++) {
+      json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:I}", "header", hdr(t + 1100), "instanceId", more[k],
+                            "computeEnvironment", "ce", "kind", "TERMINATED", "instanceType", "", "at",
+                            (json_int_t)(t + 1100));
+      if (prov_handle_instance(p, r, &l, err, sizeof err)) return 1;
+      json_decref(r);
+      free(more[k]);
+    }
+    free(more);
+  }
+  qsort(us, (size_t)iterations, sizeof *us, cmp_d);
+  printf("demand change -> ScalingDecision (core only, fleet of %zu busy instances, %d demands, %zu decisions):\n"
+         "  median %.1f us, p99 %.1f us, max %.1f us (plus the configured batching window, %lld ms)\n",
+         nids, iterations, decisions, us[iterations / 2], us[(size_t)(iterations * 0.99)], us[iterations - 1],
+         (long long)conf.window_ms);
+  free(us);
+  for (size_t i = 0; i < nids; i++) free(ids[i]);
+  free(ids);
+  json_decref(busy);
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+  return 0;
+}
+
+/* 2. a 10,000-instance fleet: planning, launch results, READY events, a scale-down pass. */
+static int bench_fleet(void) {
+  char err[256];
+  struct prov_conf conf;
+  prov_conf_defaults(&conf);
+  conf.idle_delay_ms = 1000;
+  struct prov *p = prov_new(&conf);
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  int64_t t = 1000;
+  json_t *ev = ce_ev("big", "[\"optimal\"]", t);
+  if (prov_handle_config(p, ev, &o, err, sizeof err)) return 1;
+  json_decref(ev);
+  /* 160,000 jobs of 2 vCPUs: 16 per m6i.8xlarge, the rank-0 type that holds the most */
+  json_t *d = demand("big", json_pack("[o]", shape(2, 3192, 160000)), NULL, t);
+  double t0 = now_us();
+  if (prov_handle_demand(p, d, &o, err, sizeof err)) return 1;
+  prov_tick(p, t + conf.window_ms, &o);
+  double plan_us = now_us() - t0;
+  size_t planned = 0;
+  for (size_t k = 0; k < o.n; k++)
+    if (o.ev[k].kind == PROV_OUT_LAUNCH) planned += (size_t)o.ev[k].count;
+  t += conf.window_ms;
+  char **ids = NULL;
+  size_t nids = 0;
+  t0 = now_us();
+  answer(p, &o, t, &l, &ids, &nids);
+  double answer_us = now_us() - t0;
+  /* the same demand again, the fleet still launching: nothing more to launch */
+  prov_outbox_reset(&o);
+  json_t *d2 = demand("big", json_pack("[o]", shape(2, 3192, 160000)), NULL, t + 10);
+  t0 = now_us();
+  if (prov_handle_demand(p, d2, &o, err, sizeof err)) return 1;
+  prov_tick(p, t + 10 + conf.window_ms, &o);
+  double absorb_us = now_us() - t0;
+  size_t relaunch = 0;
+  for (size_t k = 0; k < o.n; k++)
+    if (o.ev[k].kind == PROV_OUT_LAUNCH) relaunch += (size_t)o.ev[k].count;
+  t += 2000;
+  t0 = now_us();
+  for (size_t i = 0; i < nids; i++) {
+    json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "header", hdr(t), "instanceId", ids[i],
+                          "computeEnvironment", "big", "kind", "READY", "instanceType", "", "vcpus", 0, "memoryMib", 0,
+                          "at", (json_int_t)t);
+    if (prov_handle_instance(p, r, &l, err, sizeof err)) return 1;
+    json_decref(r);
+  }
+  double ready_us = now_us() - t0;
+  /* all idle past the delay: one tick drains the whole fleet */
+  prov_outbox_reset(&o);
+  json_t *d3 = demand("big", json_array(), NULL, t + 1);
+  if (prov_handle_demand(p, d3, &o, err, sizeof err)) return 1;
+  prov_outbox_reset(&o);
+  t0 = now_us();
+  prov_tick(p, t + 5000, &o);
+  double down_us = now_us() - t0;
+  size_t drains = 0;
+  for (size_t k = 0; k < o.n; k++) drains += o.ev[k].kind == PROV_OUT_DRAIN;
+  printf("10,000-instance fleet (160,000 jobs of 2 vCPUs, optimal, SPOT_CAPACITY_OPTIMIZED):\n"
+         "  plan: %zu instances in %.1f ms; launch results recorded in %.1f ms;\n"
+         "  same demand against the launching fleet: %zu more launched, %.1f ms;\n"
+         "  %zu READY events in %.1f ms (%.2f us each); scale-down pass draining %zu instances: %.1f ms\n",
+         planned, plan_us / 1000, answer_us / 1000, relaunch, absorb_us / 1000, nids, ready_us / 1000,
+         nids ? ready_us / (double)nids : 0, drains, down_us / 1000);
+  json_decref(d);
+  json_decref(d2);
+  json_decref(d3);
+  for (size_t i = 0; i < nids; i++) free(ids[i]);
+  free(ids);
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int iterations = 200;
   for (int i = 1; i + 1 < argc; i++)
     if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[i + 1]);
   machine();
-  const struct catalog *cat = catalog_default();
-  char err[256];
-
-  /* ---- 1. demand -> decision ---- */
-  {
-    struct prov_conf conf;
-    prov_conf_defaults(&conf);
-    struct prov *p = prov_new(&conf);
-    struct prov_outbox o, l;
-    prov_outbox_init(&o);
-    prov_outbox_init(&l);
-    int64_t t = 1000;
-    json_t *ev = ce_ev("ce", "[\"c5\", \"m5\", \"r5\", \"optimal\"]", t);
-    if (prov_handle_config(p, ev, &o, err, sizeof err)) return 1;
-    json_decref(ev);
-    /* a running fleet of about 1,000 instances, all busy */
-    ev = demand("ce", json_pack("[o]", shape(2, 3192, 16000)), NULL, t);
-    if (prov_handle_demand(p, ev, &o, err, sizeof err)) return 1;
-    json_decref(ev);
-    t += 2000;
-    prov_tick(p, t, &o);
-    char **ids = NULL;
-    size_t nids = 0;
-    answer(p, &o, t, &l, &ids, &nids);
-    json_t *busy = json_array();
-    for (size_t i = 0; i < nids; i++) {
-      json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "header", hdr(t + 1), "instanceId", ids[i],
-                            "computeEnvironment", "ce", "kind", "READY", "instanceType", "", "vcpus", 0, "memoryMib", 0,
-                            "at", (json_int_t)(t + 1));
-      if (prov_handle_instance(p, r, &l, err, sizeof err)) return 1;
-      json_decref(r);
-      json_array_append_new(busy, json_string(ids[i]));
-    }
-    t += 10;
-    double *us = calloc((size_t)iterations, sizeof *us);
-    size_t decisions = 0;
-    for (int it = 0; it < iterations; it++) {
-      prov_outbox_reset(&o);
-      t += 5000;
-      /* fresh demand each time: new shapes the running fleet cannot absorb */
-      json_t *d = demand("ce", json_pack("[o, o]", shape(1 + it % 4, 1024 + 512 * (it % 7), 50 + it % 100),
-                                         shape(4, 15000, 10 + it % 13)),
-                         json_incref(busy), t);
-      double t0 = now_us();
-      if (prov_handle_demand(p, d, &o, err, sizeof err)) return 1;
-      prov_tick(p, t + conf.window_ms, &o);
-      us[it] = now_us() - t0;
-      json_decref(d);
-      for (size_t k = 0; k < o.n; k++) decisions += o.ev[k].kind == PROV_OUT_DECISION;
-      /* forget the launches: the next demand is a new one */
-      prov_outbox_reset(&l);
-      char **more = NULL;
-      size_t nmore = 0;
-      answer(p, &o, t + conf.window_ms, &l, &more, &nmore);
-      for (size_t k = 0; k < nmore; k++) {
-        json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:I}", "header", hdr(t + 1100), "instanceId", more[k],
-                              "computeEnvironment", "ce", "kind", "TERMINATED", "instanceType", "", "at",
-                              (json_int_t)(t + 1100));
-        if (prov_handle_instance(p, r, &l, err, sizeof err)) return 1;
-        json_decref(r);
-        free(more[k]);
-      }
-      free(more);
-    }
-    qsort(us, (size_t)iterations, sizeof *us, cmp_d);
-    printf("demand change -> ScalingDecision (core only, fleet of %zu busy instances, %d demands, %zu decisions):\n"
-           "  median %.1f us, p99 %.1f us, max %.1f us (plus the configured batching window, %lld ms)\n",
-           nids, iterations, decisions, us[iterations / 2], us[(size_t)(iterations * 0.99)], us[iterations - 1],
-           (long long)conf.window_ms);
-    free(us);
-    for (size_t i = 0; i < nids; i++) free(ids[i]);
-    free(ids);
-    json_decref(busy);
-    prov_outbox_release(&o);
-    prov_outbox_release(&l);
-    prov_free(p);
-  }
-
-  /* ---- 2. a 10,000-instance fleet ---- */
-  {
-    struct prov_conf conf;
-    prov_conf_defaults(&conf);
-    conf.idle_delay_ms = 1000;
-    struct prov *p = prov_new(&conf);
-    struct prov_outbox o, l;
-    prov_outbox_init(&o);
-    prov_outbox_init(&l);
-    int64_t t = 1000;
-    json_t *ev = ce_ev("big", "[\"optimal\"]", t);
-    if (prov_handle_config(p, ev, &o, err, sizeof err)) return 1;
-    json_decref(ev);
-    /* 160,000 jobs of 2 vCPUs: 16 per m6i.8xlarge, the rank-0 type that holds the most */
-    json_t *d = demand("big", json_pack("[o]", shape(2, 3192, 160000)), NULL, t);
-    double t0 = now_us();
-    if (prov_handle_demand(p, d, &o, err, sizeof err)) return 1;
-    prov_tick(p, t + conf.window_ms, &o);
-    double plan_us = now_us() - t0;
-    size_t planned = 0;
-    for (size_t k = 0; k < o.n; k++)
-      if (o.ev[k].kind == PROV_OUT_LAUNCH) planned += (size_t)o.ev[k].count;
-    t += conf.window_ms;
-    char **ids = NULL;
-    size_t nids = 0;
-    t0 = now_us();
-    answer(p, &o, t, &l, &ids, &nids);
-    double answer_us = now_us() - t0;
-    /* the same demand again, the fleet still launching: nothing more to launch */
-    prov_outbox_reset(&o);
-    json_t *d2 = demand("big", json_pack("[o]", shape(2, 3192, 160000)), NULL, t + 10);
-    t0 = now_us();
-    if (prov_handle_demand(p, d2, &o, err, sizeof err)) return 1;
-    prov_tick(p, t + 10 + conf.window_ms, &o);
-    double absorb_us = now_us() - t0;
-    size_t relaunch = 0;
-    for (size_t k = 0; k < o.n; k++)
-      if (o.ev[k].kind == PROV_OUT_LAUNCH) relaunch += (size_t)o.ev[k].count;
-    t += 2000;
-    t0 = now_us();
-    for (size_t i = 0; i < nids; i++) {
-      json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "header", hdr(t), "instanceId", ids[i],
-                            "computeEnvironment", "big", "kind", "READY", "instanceType", "", "vcpus", 0, "memoryMib", 0,
-                            "at", (json_int_t)t);
-      if (prov_handle_instance(p, r, &l, err, sizeof err)) return 1;
-      json_decref(r);
-    }
-    double ready_us = now_us() - t0;
-    /* all idle past the delay: one tick drains the whole fleet */
-    prov_outbox_reset(&o);
-    json_t *d3 = demand("big", json_array(), NULL, t + 1);
-    if (prov_handle_demand(p, d3, &o, err, sizeof err)) return 1;
-    prov_outbox_reset(&o);
-    t0 = now_us();
-    prov_tick(p, t + 5000, &o);
-    double down_us = now_us() - t0;
-    size_t drains = 0;
-    for (size_t k = 0; k < o.n; k++) drains += o.ev[k].kind == PROV_OUT_DRAIN;
-    printf("10,000-instance fleet (160,000 jobs of 2 vCPUs, optimal, SPOT_CAPACITY_OPTIMIZED):\n"
-           "  plan: %zu instances in %.1f ms; launch results recorded in %.1f ms;\n"
-           "  same demand against the launching fleet: %zu more launched, %.1f ms;\n"
-           "  %zu READY events in %.1f ms (%.2f us each); scale-down pass draining %zu instances: %.1f ms\n",
-           planned, plan_us / 1000, answer_us / 1000, relaunch, absorb_us / 1000, nids, ready_us / 1000,
-           nids ? ready_us / (double)nids : 0, drains, down_us / 1000);
-    (void)cat;
-    json_decref(d);
-    json_decref(d2);
-    json_decref(d3);
-    for (size_t i = 0; i < nids; i++) free(ids[i]);
-    free(ids);
-    prov_outbox_release(&o);
-    prov_outbox_release(&l);
-    prov_free(p);
-  }
-  return 0;
+  (void)catalog_default(); /* parse the catalogue before any timing */
+  if (bench_decision(iterations)) return 1;
+  return bench_fleet();
 }
