@@ -22,15 +22,43 @@
 
 #include "agent_main.h"
 #include "bus.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "runner.h"
+#include "service.h"
 #include "stack.h"
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
+/* ---- options ---- */
+
+struct agent_opts {
+  struct kafka_opts kafka;
+  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver;
+  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs;
+};
+
+#define A struct agent_opts
+static const struct opt_spec agent_rows[] = {
+    OPTS_KAFKA(A, kafka),
+    OPT_ROW_DOC(A, ce, "compute-environment", "NAME", "required", "the compute environment this instance belongs to"),
+    OPT_ROW_DOC(A, instance_id, "instance-id", "ID", "a new i-<17 hex>", "instance id"),
+    OPT_ROW(A, instance_type, "instance-type", "TYPE", "local", "instance type reported"),
+    OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs"),
+    OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB"),
+    OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs"),
+    OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
+    OPT_ROW(A, heartbeat_ms, "heartbeat-ms", "MS", "5000", "heartbeat period"),
+    OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
+    OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
+    OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
+    OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
+};
+#undef A
+
+const struct opts_cmd agent_opts_cmd =
+    OPTS_CMD("agent", "--compute-environment NAME [options]",
+    "An agent: one instance that runs the jobs placed on it as processes.", agent_rows, struct agent_opts, NULL);
+
+/* ---- state ---- */
 
 struct agent {
   const char *instance_id, *ce, *instance_type, *driver;
@@ -94,7 +122,7 @@ static void track_group(struct agent *a, pid_t pid, int alive) {
 /* Takes this start's incarnation (larger than any before it here) and SIGKILLs the process
  * groups an earlier incarnation recorded and left running. */
 static int begin_incarnation(struct agent *a, const char *log_dir, char *err, size_t errlen) {
-  snprintf(a->state_dir, sizeof a->state_dir, "%s/.agents/%s", log_dir, a->instance_id);
+  snprintf(a->state_dir, sizeof a->state_dir, "%.3800s/.agents/%.200s", log_dir, a->instance_id);
   if (mkdir_p(a->state_dir)) {
     snprintf(err, errlen, "cannot create the agent state folder %.900s: %s", a->state_dir, strerror(errno));
     return -1;
@@ -156,12 +184,12 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
 
 /* Builds argv/envp from a Placement and starts it. */
 static void start_placement(struct agent *a, const json_t *p, const char *log_dir) {
-  const char *job = json_string_value(json_object_get(p, "jobId"));
-  int attempt = (int)json_integer_value(json_object_get(p, "attempt"));
+  const char *job = jget_str(p, "jobId");
+  int attempt = (int)jget_int(p, "attempt", 0);
   char key[128];
   snprintf(key, sizeof key, "%s#%d", job ? job : "", attempt);
   if (!job || json_object_get(a->seen, key)) return; /* a re-delivered placement */
-  int64_t inc = json_integer_value(json_object_get(p, "incarnation"));
+  int64_t inc = jget_int(p, "incarnation", 0);
   if (inc && inc != a->incarnation) {
     /* placed on an earlier incarnation of this instance: the scheduler settles it as lost */
     log_info("%s attempt %d was placed on incarnation %lld, not this one (%lld): ignored", job,
@@ -176,20 +204,20 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   for (size_t i = 0; i < nc; i++) argv[i] = (char *)json_string_value(json_array_get(cmd, i));
   for (size_t i = 0; i < ne; i++) {
     json_t *e = json_array_get(env, i);
-    const char *n = json_string_value(json_object_get(e, "name"));
-    const char *v = json_string_value(json_object_get(e, "value"));
+    const char *n = jget_str(e, "name");
+    const char *v = jget_str(e, "value");
     size_t len = strlen(n ? n : "") + strlen(v ? v : "") + 2;
     envp[i] = xmalloc(len);
     snprintf(envp[i], len, "%s=%s", n ? n : "", v ? v : "");
   }
   char log_path[4096];
-  snprintf(log_path, sizeof log_path, "%s/%s/%d.log", log_dir, job, attempt);
+  snprintf(log_path, sizeof log_path, "%.3500s/%.500s/%d.log", log_dir, job, attempt);
   struct run_spec spec = {.job_id = job,
                           .attempt = attempt,
                           .argv = argv,
                           .envp = envp,
                           .log_path = log_path,
-                          .timeout_ms = json_integer_value(json_object_get(p, "timeoutSeconds")) * 1000,
+                          .timeout_ms = jget_int(p, "timeoutSeconds", 0) * 1000,
                           .mem_limit_mib = 0};
   char err[512];
   if (nc == 0) {
@@ -209,40 +237,44 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   free(argv);
 }
 
+/* One placements record: a Placement starts, a KillRequest kills, a DrainRequest drains. Records
+ * for other instances are skipped; undecodable ones are dead-lettered. */
+static void on_command(struct agent *a, const struct bus_msg *m, const char *log_dir, int *draining) {
+  if (m->keylen != strlen(a->instance_id) || memcmp(m->key, a->instance_id, m->keylen)) return;
+  enum barge_ev_type et;
+  json_t *ev = NULL;
+  char why[512], err[1024];
+  if (bus_decode(m, &et, &ev, why, sizeof why)) {
+    log_warn("%s[%d] offset %lld dead-lettered: %s", bus_topic_base(m->topic), (int)m->partition,
+             (long long)m->offset, why);
+    if (bus_dead_letter(a->prod, m, a->source, why, err, sizeof err)) log_error("%s", err);
+    return;
+  }
+  json_t *body = json_object_get(ev, "body"), *x;
+  if ((x = json_object_get(body, "Placement"))) {
+    start_placement(a, x, log_dir);
+  } else if ((x = json_object_get(body, "KillRequest"))) {
+    const char *job = jget_str(x, "jobId"), *reason = jget_str(x, "reason");
+    runner_kill(a->runner, job ? job : "", (int)jget_int(x, "attempt", 0), reason && *reason ? reason : "terminated");
+  } else if (json_object_get(body, "DrainRequest")) {
+    *draining = 1;
+  }
+  json_decref(ev);
+}
+
 int agent_service_main(int argc, char **argv) {
-  const char *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *log_dir = NULL;
-  const char *instance_id = NULL, *ce = NULL, *instance_type = "local", *run_as = NULL, *driver = "local";
-  long long vcpus = 2, mem = 4096, gpus = 0, heartbeat_ms = 5000, grace_ms = 30000, max_jobs = 256;
-  const struct opt opts[] = {
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties"},
-      {"compute-environment", "NAME", &ce, NULL, NULL, "the compute environment this instance belongs to (required)"},
-      {"instance-id", "ID", &instance_id, NULL, NULL, "instance id (default: a new i-<17 hex>)"},
-      {"instance-type", "TYPE", &instance_type, NULL, NULL, "instance type reported (default local)"},
-      {"vcpus", "N", NULL, &vcpus, NULL, "schedulable vCPUs (default 2)"},
-      {"memory", "MIB", NULL, &mem, NULL, "schedulable memory in MiB (default 4096)"},
-      {"gpus", "N", NULL, &gpus, NULL, "GPUs (default 0)"},
-      {"log-dir", "DIR", &log_dir, NULL, NULL, "per-attempt logs go to DIR/<jobId>/<attempt>.log (default $BARGE_HOME/logs)"},
-      {"heartbeat-ms", "MS", NULL, &heartbeat_ms, NULL, "heartbeat period (default 5000)"},
-      {"kill-grace-ms", "MS", NULL, &grace_ms, NULL, "SIGTERM to SIGKILL grace (default 30000)"},
-      {"max-jobs", "N", NULL, &max_jobs, NULL, "most attempts alive at once (default 256)"},
-      {"run-as", "USER", &run_as, NULL, NULL, "run jobs as this user (needs root; default: the agent's user)"},
-      {"driver", "NAME", &driver, NULL, NULL, "the driver that launched this instance (default local)"},
-  };
-  int r = opts_parse("agent", "--compute-environment NAME [options]", argc, argv, opts,
-                     sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
-  if (!ce) {
+  struct agent_opts o;
+  int r = opts_parse_or_exit(&agent_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  if (!o.ce) {
     fprintf(stderr, "barge agent: --compute-environment is required (the CE this instance serves)\n");
     return 2;
   }
-  char brokers[1024], prefix[128], err[1024], idbuf[32], logbuf[4096];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge agent: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
+  const char *instance_id = o.instance_id, *log_dir = o.log_dir, *ce = o.ce;
+  long long vcpus = o.vcpus, mem = o.mem, gpus = o.gpus, heartbeat_ms = o.heartbeat_ms;
+  char err[1024], idbuf[32], logbuf[4096];
+  struct service_conn conn;
+  if ((r = service_connect("agent", &o.kafka, "barge-agent", 0, &conn))) return r;
   if (!instance_id) {
     char hex[18];
     random_hex(hex, 17);
@@ -258,16 +290,12 @@ int agent_service_main(int argc, char **argv) {
   char role[64];
   snprintf(role, sizeof role, "agent %s", instance_id);
   log_set_role(role);
-  if (codec_init(err, sizeof err)) {
-    log_error("%s", err);
-    return 1;
-  }
   struct agent a;
   memset(&a, 0, sizeof a);
   a.instance_id = instance_id;
   a.ce = ce;
-  a.instance_type = instance_type;
-  a.driver = driver;
+  a.instance_type = o.instance_type;
+  a.driver = o.driver;
   a.vcpus = vcpus;
   a.mem_mib = mem;
   a.gpus = gpus;
@@ -275,8 +303,8 @@ int agent_service_main(int argc, char **argv) {
   char host[64] = "localhost";
   gethostname(host, sizeof host - 1);
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-agent"};
-  struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = grace_ms, .max_jobs = (int)max_jobs, .run_as_user = run_as};
+  struct bus_conf bc = conn.bc;
+  struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as};
   struct bus_consumer *c = NULL;
   int rc = 1;
   if (begin_incarnation(&a, log_dir, err, sizeof err)) {
@@ -308,11 +336,10 @@ int agent_service_main(int argc, char **argv) {
   }
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; logs in %s; incarnation %lld", vcpus, mem, gpus,
            ce, log_dir, (long long)a.incarnation);
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  service_signals(0);
   int64_t next_hb = mono_ms() + heartbeat_ms;
   int draining = 0;
-  while (!stop_flag && !a.failed) {
+  while (!service_stopping() && !a.failed) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) {
@@ -320,27 +347,7 @@ int agent_service_main(int argc, char **argv) {
       goto out;
     }
     if (pr == 1) {
-      if (m.keylen == strlen(instance_id) && !memcmp(m.key, instance_id, m.keylen)) {
-        enum barge_ev_type et;
-        json_t *ev = NULL;
-        char why[512];
-        if (bus_decode(&m, &et, &ev, why, sizeof why)) {
-          if (bus_dead_letter(a.prod, &m, a.source, why, err, sizeof err)) log_error("%s", err);
-        } else {
-          json_t *body = json_object_get(ev, "body"), *x;
-          if ((x = json_object_get(body, "Placement"))) {
-            start_placement(&a, x, log_dir);
-          } else if ((x = json_object_get(body, "KillRequest"))) {
-            const char *job = json_string_value(json_object_get(x, "jobId"));
-            const char *reason = json_string_value(json_object_get(x, "reason"));
-            runner_kill(a.runner, job ? job : "", (int)json_integer_value(json_object_get(x, "attempt")),
-                        reason && *reason ? reason : "terminated");
-          } else if (json_object_get(body, "DrainRequest")) {
-            draining = 1;
-          }
-        }
-        json_decref(ev);
-      }
+      on_command(&a, &m, log_dir, &draining);
       bus_mark(c, &m);
       bus_msg_release(&m);
     }

@@ -24,6 +24,7 @@ static const struct cmd {
     {"logs", cmd_logs, "print a job attempt's stdout and stderr"},
     {"watch", cmd_watch, "stream job state changes as JSON lines (Batch Job State Change)"},
     {"version", cmd_version, "print the version"},
+    {"help-config", cmd_help_config, NULL}, /* hidden: writes docs/configuration.md */
 };
 
 static void usage(FILE *out) {
@@ -32,7 +33,7 @@ static void usage(FILE *out) {
           "Barge runs batch jobs the AWS Batch way on Apache Kafka.\n\n"
           "Services and tools:\n");
   for (size_t i = 0; i < sizeof services / sizeof *services; i++)
-    fprintf(out, "  %-34s %s\n", services[i].name, services[i].help);
+    if (services[i].help) fprintf(out, "  %-34s %s\n", services[i].name, services[i].help);
   fprintf(out, "\nAWS Batch commands (flags and JSON as `aws batch`):\n");
   cmd_list_aws(out);
   fprintf(out,

@@ -4,6 +4,12 @@
 #define BARGE_CMDS_H
 #include <stdio.h>
 
+#include "opts.h"
+
+/* The option tables of the commands in cmd/ (--help, docs/configuration.md). */
+extern const struct opts_cmd up_opts_cmd, down_opts_cmd, init_opts_cmd, logs_opts_cmd, watch_opts_cmd,
+    replay_print_opts_cmd, replay_rebuild_opts_cmd, replay_simulate_opts_cmd;
+
 int cmd_up(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_init(int argc, char **argv);
@@ -18,6 +24,8 @@ int cmd_replay(int argc, char **argv);        /* cmd/replay.c */
 int cmd_logs(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+/* `barge help-config` (hidden): docs/configuration.md, generated from the option tables. */
+int cmd_help_config(int argc, char **argv);
 /* AWS Batch operations (submit-job, describe-jobs, ...): -1 when argv[0] is not one. */
 int cmd_aws(int argc, char **argv);
 void cmd_list_aws(FILE *out);

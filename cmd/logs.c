@@ -5,34 +5,35 @@
 
 #include "cmds.h"
 #include "opts.h"
-#include "stack.h"
+#include "service.h"
 #include "views.h"
 
+struct logs_opts {
+  struct kafka_opts kafka;
+  int64_t attempt;
+};
+static const struct opt_spec logs_rows[] = {
+    OPT_ROW_DOC(struct logs_opts, attempt, "attempt", "N", "the latest", "which attempt"),
+    OPTS_KAFKA(struct logs_opts, kafka),
+};
+const struct opts_cmd logs_opts_cmd =
+    OPTS_CMD("logs", "JOB_ID [--attempt N]", "Prints a job attempt's stdout and stderr.", logs_rows, struct logs_opts, NULL);
+
 int cmd_logs(int argc, char **argv) {
-  const char *brokers_flag = NULL, *pos[1];
-  long long attempt = 0;
+  struct logs_opts o;
+  const char *pos[1];
   int npos = 0;
-  const struct opt opts[] = {
-      {"attempt", "N", NULL, &attempt, NULL, "which attempt (default: the latest)"},
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-  };
-  int r = opts_parse("logs", "JOB_ID [--attempt N]", argc, argv, opts, 2, pos, &npos, 1);
+  int r = opts_parse_cmd(&logs_opts_cmd, &o, argc, argv, pos, &npos, 1);
   if (r) return r == 1 ? 0 : 2;
   if (npos != 1) {
     fprintf(stderr, "barge logs: give one job id (barge logs JOB_ID)\n");
     return 2;
   }
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge logs: %s\n", err);
-    return 2;
-  }
-  stack_prefix(NULL, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge logs: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-cli"};
+  long long attempt = o.attempt;
+  struct service_conn conn;
+  if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn))) return r;
+  struct bus_conf bc = conn.bc;
+  char err[1024];
   json_t *jobs = NULL;
   if (jobs_view_load(&bc, &jobs, err, sizeof err)) {
     fprintf(stderr, "barge logs: %s\n", err);

@@ -9,7 +9,7 @@
 #include "opts.h"
 #include "registry.h"
 #include "replay.h"
-#include "stack.h"
+#include "service.h"
 
 static const char *synopsis =
     "print --topic TOPIC [--from TIME|--from-offset N] [--until TIME|--until-offset N] [--key K]\n"
@@ -34,6 +34,62 @@ static void usage(FILE *out) {
           synopsis);
 }
 
+/* ---- options: one struct, a table per subcommand, the connection rows shared ---- */
+
+struct replay_opts {
+  struct kafka_opts kafka;
+  const char *registry, *topic, *from, *until, *key, *alt, *capacity;
+  long long from_offset, until_offset;
+  int strict, json, per_job;
+};
+
+#define R struct replay_opts
+static const struct opt_spec replay_common[] = {
+    OPTS_KAFKA(R, kafka),
+    OPT_ROW_DOC(R, registry, "schema-registry-url", "URL", "$BARGE_SCHEMA_REGISTRY_URL",
+                "Confluent-compatible schema registry"),
+};
+static const struct opt_spec print_rows[] = {
+    OPT_INCLUDE_ROWS(R, kafka, replay_common),
+    OPT_ROW_DOC(R, topic, "topic", "TOPIC", "required", "topic base name (job-events) or full name"),
+    OPT_ROW(R, from, "from", "TIME", NULL, "first record timestamp to print"),
+    OPT_ROW(R, until, "until", "TIME", NULL, "last record timestamp to print"),
+    OPT_ROW_DOC(R, from_offset, "from-offset", "N", "the first", "first offset (in every partition)"),
+    OPT_ROW_DOC(R, until_offset, "until-offset", "N", "the last", "last offset (in every partition)"),
+    OPT_ROW(R, key, "key", "K", NULL, "only records with this key"),
+};
+static const struct opt_spec rebuild_rows[] = {
+    OPT_INCLUDE_ROWS(R, kafka, replay_common),
+    OPT_FLAG_ROW(R, strict, "strict", "a submitted job the scheduler has not handled yet counts as a difference"),
+    OPT_FLAG_ROW(R, json, "json", "JSON lines: one per difference, then {\"summary\": ...}"),
+};
+static const struct opt_spec simulate_rows[] = {
+    OPT_INCLUDE_ROWS(R, kafka, replay_common),
+    OPT_ROW_DOC(R, alt, "config", "ALT.json", "the recorded one", "alternative configuration"),
+    OPT_ROW_DOC(R, from, "from", "TIME", "the first recorded", "first submission to replay"),
+    OPT_ROW_DOC(R, until, "until", "TIME", "the last recorded", "last submission to replay"),
+    OPT_FLAG_ROW(R, json, "json", "print the report as one JSON document"),
+    OPT_FLAG_ROW(R, per_job, "per-job", "also every job's recorded and simulated status, attempts and times"),
+    OPT_ROW_DOC(R, capacity, "capacity-model", "M", "provisioner",
+                "provisioner (the provisioner core) or replay (replay's own fleet model)"),
+};
+#undef R
+
+static void replay_opts_init(void *conf) {
+  struct replay_opts *o = conf;
+  o->from_offset = o->until_offset = -1;
+}
+
+const struct opts_cmd replay_print_opts_cmd =
+    OPTS_CMD("replay print", "--topic TOPIC [--from TIME|--from-offset N] [--until TIME|--until-offset N] [--key K]",
+    "Prints a topic's records as JSON lines (see replay.md).", print_rows, struct replay_opts, replay_opts_init);
+const struct opts_cmd replay_rebuild_opts_cmd =
+    OPTS_CMD("replay rebuild", "[--strict] [--json]",
+    "Rebuilds every job from barge.requests and barge.job-events and compares with barge.jobs.", rebuild_rows, struct replay_opts, replay_opts_init);
+const struct opts_cmd replay_simulate_opts_cmd =
+    OPTS_CMD("replay simulate", "[--config ALT.json] [--from TIME] [--until TIME] [--json] [--per-job] [--capacity-model M]",
+    "Replays recorded submissions under another configuration.", simulate_rows, struct replay_opts, replay_opts_init);
+
 static int64_t time_opt(const char *what, const char *s, int *bad) {
   if (!s) return REPLAY_NO_TIME;
   int64_t t = parse_time_ms(s);
@@ -57,60 +113,22 @@ int cmd_replay(int argc, char **argv) {
     fprintf(stderr, "barge replay: unknown subcommand '%s' (print, rebuild or simulate)\n", argv[1]);
     return 2;
   }
-  const char *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *registry_flag = NULL;
-  const char *topic = NULL, *from = NULL, *until = NULL, *key = NULL, *alt = NULL, *capacity = NULL;
-  long long from_off = -1, until_off = -1;
-  int strict = 0, json = 0, per_job = 0;
-  const struct opt common[] = {
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-      {"schema-registry-url", "URL", &registry_flag, NULL, NULL, "Confluent-compatible schema registry (default $BARGE_SCHEMA_REGISTRY_URL)"},
-  };
-  struct opt opts[16];
-  size_t n = 0;
-  for (size_t i = 0; i < sizeof common / sizeof *common; i++) opts[n++] = common[i];
-  char cmdname[32];
-  snprintf(cmdname, sizeof cmdname, "replay %s", sub);
-  if (!strcmp(sub, "print")) {
-    opts[n++] = (struct opt){"topic", "TOPIC", &topic, NULL, NULL, "topic base name (job-events) or full name (required)"};
-    opts[n++] = (struct opt){"from", "TIME", &from, NULL, NULL, "first record timestamp to print"};
-    opts[n++] = (struct opt){"until", "TIME", &until, NULL, NULL, "last record timestamp to print"};
-    opts[n++] = (struct opt){"from-offset", "N", NULL, &from_off, NULL, "first offset (in every partition)"};
-    opts[n++] = (struct opt){"until-offset", "N", NULL, &until_off, NULL, "last offset (in every partition)"};
-    opts[n++] = (struct opt){"key", "K", &key, NULL, NULL, "only records with this key"};
-  } else if (!strcmp(sub, "rebuild")) {
-    opts[n++] = (struct opt){"strict", NULL, NULL, NULL, &strict, "a submitted job the scheduler has not handled yet counts as a difference"};
-    opts[n++] = (struct opt){"json", NULL, NULL, NULL, &json, "JSON lines: one per difference, then {\"summary\": ...}"};
-  } else {
-    opts[n++] = (struct opt){"config", "ALT.json", &alt, NULL, NULL, "alternative configuration (default: the recorded one)"};
-    opts[n++] = (struct opt){"from", "TIME", &from, NULL, NULL, "first submission to replay (default: the first recorded)"};
-    opts[n++] = (struct opt){"until", "TIME", &until, NULL, NULL, "last submission to replay (default: the last recorded)"};
-    opts[n++] = (struct opt){"json", NULL, NULL, NULL, &json, "print the report as one JSON document"};
-    opts[n++] = (struct opt){"per-job", NULL, NULL, NULL, &per_job, "also every job's recorded and simulated status, attempts and times"};
-    opts[n++] = (struct opt){"capacity-model", "M", &capacity, NULL, NULL, "provisioner (the provisioner core, default) or replay (replay's own fleet model)"};
-  }
-  const char *sub_synopsis =
-      !strcmp(sub, "print")     ? "--topic TOPIC [--from TIME|--from-offset N] [--until TIME|--until-offset N] [--key K]"
-      : !strcmp(sub, "rebuild") ? "[--strict] [--json]"
-                                : "[--config ALT.json] [--from TIME] [--until TIME] [--json] [--per-job] [--capacity-model M]";
-  int r = opts_parse(cmdname, sub_synopsis, argc - 1, argv + 1, opts, n, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
+  const struct opts_cmd *c = !strcmp(sub, "print") ? &replay_print_opts_cmd
+                              : !strcmp(sub, "rebuild") ? &replay_rebuild_opts_cmd
+                                                        : &replay_simulate_opts_cmd;
+  struct replay_opts o;
+  int r = opts_parse_or_exit(c, &o, argc - 1, argv + 1);
+  if (r >= 0) return r;
+  const char *topic = o.topic, *key = o.key, *alt = o.alt, *capacity = o.capacity;
+  int strict = o.strict, json = o.json, per_job = o.per_job;
   int bad = 0;
-  int64_t from_ms = time_opt("--from", from, &bad), until_ms = time_opt("--until", until, &bad);
+  int64_t from_ms = time_opt("--from", o.from, &bad), until_ms = time_opt("--until", o.until, &bad);
   if (bad) return 2;
-  char brokers[1024], prefix[128], err[2048];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge replay: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge replay: %s\n", err);
-    return 1;
-  }
-  if (registry_flag) registry_set_url(registry_flag);
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-replay"};
+  struct service_conn conn;
+  if ((r = service_connect("replay", &o.kafka, "barge-replay", 0, &conn))) return r;
+  struct bus_conf bc = conn.bc;
+  char err[2048];
+  if (o.registry) registry_set_url(o.registry);
   int rc;
   if (!strcmp(sub, "print")) {
     if (!topic) {
@@ -126,8 +144,8 @@ int cmd_replay(int argc, char **argv) {
     replay_range_init(&range);
     range.from_ms = from_ms;
     range.until_ms = until_ms;
-    range.from_offset = from_off;
-    range.until_offset = until_off;
+    range.from_offset = o.from_offset;
+    range.until_offset = o.until_offset;
     range.key = key;
     rc = replay_print(&bc, (enum bus_topic)t, &range, stdout, NULL, err, sizeof err);
     if (rc) {

@@ -6,7 +6,7 @@
 #include "cmds.h"
 #include "opts.h"
 #include "sched_shell.h"
-#include "stack.h"
+#include "service.h"
 
 #define BARGE_VERSION "0.1.0"
 
@@ -20,17 +20,20 @@ int cmd_version(int argc, char **argv) {
   return 0;
 }
 
+struct init_opts {
+  struct kafka_opts kafka;
+};
+static const struct opt_spec init_rows[] = {OPTS_KAFKA(struct init_opts, kafka)};
+const struct opts_cmd init_opts_cmd =
+    OPTS_CMD("init", "[--brokers HOST:PORT]", "Creates the topics (idempotent; services also do it).", init_rows, struct init_opts, NULL);
+
 int cmd_init(int argc, char **argv) {
-  const char *brokers_flag = NULL, *prefix_flag = NULL;
-  const struct opt opts[] = {
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-  };
-  int r = opts_parse("init", "[--brokers HOST:PORT]", argc, argv, opts, 2, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
-  struct service sv;
-  if ((r = service_connect("init", brokers_flag, prefix_flag, NULL, "barge-init", 1, &sv))) return r;
-  struct bus_conf bc = sv.bc;
+  struct init_opts o;
+  int r = opts_parse_or_exit(&init_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  struct service_conn conn;
+  if ((r = service_connect("init", &o.kafka, "barge-init", 1, &conn))) return r;
+  struct bus_conf bc = conn.bc;
   for (int t = 0; t < TOPIC__COUNT; t++) {
     char name[256];
     bus_topic_name(&bc, (enum bus_topic)t, name, sizeof name);

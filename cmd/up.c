@@ -7,6 +7,7 @@
  * the broker. Ctrl-C (or `barge down` for --detach) stops everything it started. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "cmds.h"
 #include "control.h"
 #include "opts.h"
+#include "service.h"
 #include "stack.h"
 #include "views.h"
 
@@ -24,11 +26,41 @@
 #define BARGE_SOURCE_DIR "."
 #endif
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
+/* ---- options ---- */
+
+struct up_opts {
+  struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
+  const char *ce, *driver;
+  int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms;
+  int detach;
+};
+
+#define U struct up_opts
+static const struct opt_spec up_rows[] = {
+    OPT_ROW_DOC(U, kafka.brokers, "brokers", "HOST:PORT", "start one with scripts/kafka.sh",
+                "use this Kafka instead of starting one"),
+    OPT_ROW(U, agents, "agents", "N", "2", "local agents (instances) to run"),
+    OPT_ROW(U, vcpus, "agent-vcpus", "N", "2", "vCPUs each agent offers"),
+    OPT_ROW(U, mem, "agent-memory", "MIB", "4096", "memory each agent offers in MiB"),
+    OPT_ROW_DOC(U, ce, "compute-environment", "NAME", "local; local-managed with --driver",
+                "compute environment of the agents, created if missing"),
+    OPT_ROW(U, driver, "driver", "local|sim", NULL,
+            "instead of fixed agents, run `barge provisioner --driver` scaling a MANAGED compute environment"),
+    OPT_ROW(U, max_vcpus, "max-vcpus", "N", "16", "with --driver: maxvCpus of that compute environment"),
+    OPT_ROW(U, tick_ms, "tick-ms", "MS", "1000", "scheduler tick"),
+    OPT_ROW(U, heartbeat_ms, "heartbeat-ms", "MS", "2000", "agent heartbeat"),
+    OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "15000", "an agent silent this long is lost"),
+    {.type = OPT_INCLUDE, .off = offsetof(U, kafka), .include = &opts_kafka[2], .ninclude = 1}, /* --kafka-props */
+    OPT_FLAG_ROW(U, detach, "detach", "run in the background; stop with `barge down`"),
+};
+#undef U
+
+const struct opts_cmd up_opts_cmd =
+    OPTS_CMD("up", "[--brokers HOST:PORT] [--agents N] [--detach]",
+    "A local stack: Kafka (unless --brokers), the scheduler and fixed agents, or a provisioner with --driver. "
+    "A child that dies is restarted.", up_rows, struct up_opts, NULL);
+
+/* ---- children ---- */
 
 struct child {
   char name[64];
@@ -37,9 +69,22 @@ struct child {
   char log[4096];
   pid_t pid;
   int64_t started;
+  int64_t restart_at; /* > 0: to be started again then (mono ms) */
 };
 
 static void add_arg(struct child *c, const char *a) { c->argv[c->argc++] = xstrdup(a); }
+
+static void add_opt(struct child *c, const char *flag, const char *v) {
+  add_arg(c, flag);
+  add_arg(c, v);
+}
+
+static void add_num(struct child *c, const char *flag, long long v) {
+  char num[32];
+  snprintf(num, sizeof num, "%lld", v);
+  add_arg(c, flag);
+  add_arg(c, num);
+}
 
 static pid_t spawn(struct child *c) {
   pid_t pid = fork();
@@ -58,6 +103,7 @@ static pid_t spawn(struct child *c) {
   }
   c->pid = pid;
   c->started = mono_ms();
+  c->restart_at = 0;
   return pid;
 }
 
@@ -87,9 +133,10 @@ static int ensure_ce(const struct bus_conf *bc, const char *ce, const char *driv
   return rc ? -1 : 0;
 }
 
+const struct opts_cmd down_opts_cmd = {"down", "", "Stops the stack started by `barge up --detach`.", NULL, 0, 0, NULL};
+
 int cmd_down(int argc, char **argv) {
-  const struct opt opts[] = {{"help", NULL, NULL, NULL, NULL, ""}};
-  int r = opts_parse("down", "", argc, argv, opts, 0, NULL, NULL, 0);
+  int r = opts_parse_cmd(&down_opts_cmd, NULL, argc, argv, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext)) {
@@ -112,33 +159,247 @@ int cmd_down(int argc, char **argv) {
   return 0;
 }
 
+/* ---- starting ---- */
+
+static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, size_t n) {
+  const char *script = getenv("BARGE_KAFKA_SCRIPT");
+  snprintf(cmd, n, "'%s' %s --dir '%s' >&2", script ? script : BARGE_SOURCE_DIR "/scripts/kafka.sh", verb, kafka_dir);
+}
+
+/* Starts a single-node Kafka in home/kafka; its address into brokers. 0, or 1 (said why). */
+static int start_kafka(const char *home, char *kafka_dir, size_t kdn, char *brokers, size_t bn) {
+  char cmd[8192], path[4200];
+  snprintf(kafka_dir, kdn, "%s/kafka", home);
+  kafka_script("start", kafka_dir, cmd, sizeof cmd);
+  fprintf(stderr, "barge up: starting Kafka (first run downloads it from Maven Central)...\n");
+  if (system(cmd) != 0) {
+    fprintf(stderr, "barge up: Kafka did not start; see %s/kafka.log, or pass --brokers HOST:PORT\n", kafka_dir);
+    return 1;
+  }
+  snprintf(path, sizeof path, "%s/bootstrap", kafka_dir);
+  char *b = read_file(path, NULL);
+  if (!b) {
+    fprintf(stderr, "barge up: %s missing after Kafka started\n", path);
+    return 1;
+  }
+  b[strcspn(b, "\r\n")] = 0;
+  snprintf(brokers, bn, "%s", b);
+  free(b);
+  return 0;
+}
+
+/* --detach: the parent reports the stack once the supervisor (the child) has recorded it, and
+ * returns 1; the child, in a session of its own with its output in home/up.log, returns 0. */
+static int detach(const struct up_opts *o, const char *home, const char *logs, const char *brokers) {
+  pid_t pid = fork();
+  if (pid < 0) exit(1);
+  if (pid > 0) {
+    for (int i = 0; i < 300; i++) {
+      char sp[32];
+      if (stack_get("supervisor", sp, sizeof sp) == 0 && atoi(sp) == pid) break;
+      usleep(100000);
+    }
+    printf("barge up: stack running in the background (pid %d)\n  Kafka:     %s\n", (int)pid, brokers);
+    if (o->driver)
+      printf("  agents:    launched on demand by the provisioner (driver %s), 0-%lld vCPUs in compute environment %s\n",
+             o->driver, (long long)o->max_vcpus, o->ce);
+    else
+      printf("  agents:    %lld x (%lld vCPU, %lld MiB) in compute environment %s\n", (long long)o->agents,
+             (long long)o->vcpus, (long long)o->mem, o->ce);
+    printf("  logs:      %s (services), %s (jobs)\n  stop with: barge down\n", home, logs);
+    return 1;
+  }
+  setsid();
+  char uplog[4200];
+  snprintf(uplog, sizeof uplog, "%s/up.log", home);
+  int fd = open(uplog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+  }
+  return 0;
+}
+
+/* The children's command lines. The services get the stack's prefix explicitly (not through the
+ * environment or the stack file, which is written after they start); their transactional ids
+ * follow from it (service_txn_id), so stacks sharing a broker under different prefixes never
+ * fence each other. */
+static void child_common(struct child *c, const char *service, const char *brokers, const char *prefix) {
+  add_arg(c, "barge");
+  add_arg(c, service);
+  add_opt(c, "--brokers", brokers);
+  add_opt(c, "--topic-prefix", prefix);
+}
+
+static void child_props(struct child *c, const char *props) {
+  if (!props) return;
+  add_opt(c, "--kafka-props", props);
+}
+
+static int plan_children(struct child *kids, const struct up_opts *o, const char *home, const char *logs,
+                         const char *brokers, const char *prefix) {
+  int n = o->driver ? 1 : (int)(o->agents < 0 ? 0 : o->agents > 64 ? 64 : o->agents);
+  struct child *s = &kids[0];
+  snprintf(s->name, sizeof s->name, "scheduler");
+  snprintf(s->log, sizeof s->log, "%s/scheduler.log", home);
+  child_common(s, "scheduler", brokers, prefix);
+  add_num(s, "--tick-ms", o->tick_ms);
+  add_num(s, "--lost-after-ms", o->lost_ms);
+  child_props(s, o->kafka.props);
+  for (int i = 1; i <= n; i++) {
+    struct child *a = &kids[i];
+    if (o->driver) { /* the provisioner launches agents on demand (docs/provisioner.md) */
+      snprintf(a->name, sizeof a->name, "provisioner");
+      snprintf(a->log, sizeof a->log, "%s/provisioner.log", home);
+      child_common(a, "provisioner", brokers, prefix);
+      add_opt(a, "--driver", o->driver);
+      add_opt(a, "--log-dir", logs);
+      add_num(a, "--agent-heartbeat-ms", o->heartbeat_ms);
+      add_num(a, "--local-max-vcpus", o->max_vcpus);
+      child_props(a, o->kafka.props);
+      continue;
+    }
+    char hex[18], id[32];
+    random_hex(hex, 17);
+    snprintf(id, sizeof id, "i-%s", hex);
+    snprintf(a->name, sizeof a->name, "agent %s", id);
+    snprintf(a->log, sizeof a->log, "%s/agent-%d.log", home, i);
+    child_common(a, "agent", brokers, prefix);
+    add_opt(a, "--compute-environment", o->ce);
+    add_opt(a, "--instance-id", id);
+    add_num(a, "--vcpus", o->vcpus);
+    add_num(a, "--memory", o->mem);
+    add_num(a, "--heartbeat-ms", o->heartbeat_ms);
+    add_opt(a, "--log-dir", logs);
+    child_props(a, o->kafka.props);
+  }
+  return n;
+}
+
+/* ---- supervising ---- */
+
+/* Collects every child that ended; with restart, schedules it to start again (a second later
+ * when it lived less than a second, so a child that cannot start does not spin). */
+static void reap(struct child *kids, int n, int restart) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (int i = 0; i <= n; i++) {
+      if (kids[i].pid != pid) continue;
+      kids[i].pid = 0;
+      if (!restart || service_stopping()) break;
+      log_warn("%s exited (status %d); restarting it", kids[i].name,
+               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      int64_t now = mono_ms();
+      kids[i].restart_at = now - kids[i].started < 1000 ? now + 1000 : now;
+    }
+  }
+}
+
+/* Sleeps until a signal (SIGCHLD, SIGINT, SIGTERM wake the self-pipe) or timeout_ms (-1: none). */
+static void sleep_for_signal(int timeout_ms) {
+  struct pollfd p = {.fd = service_wake_fd(), .events = POLLIN};
+  if (poll(&p, 1, timeout_ms) < 0 && errno != EINTR) usleep(100000);
+  service_wake_drain();
+}
+
+/* Restarts children that end, until SIGINT or SIGTERM. */
+static void supervise(struct child *kids, int n) {
+  while (!service_stopping()) {
+    reap(kids, n, 1);
+    int64_t now = mono_ms(), wait = -1;
+    for (int i = 0; i <= n && !service_stopping(); i++) {
+      if (!kids[i].restart_at) continue;
+      if (kids[i].restart_at <= now) {
+        if (spawn(&kids[i]) < 0) log_error("cannot restart %s", kids[i].name);
+      } else if (wait < 0 || kids[i].restart_at - now < wait) {
+        wait = kids[i].restart_at - now;
+      }
+    }
+    if (!service_stopping()) sleep_for_signal((int)wait);
+  }
+}
+
+/* SIGTERM to every child (the scheduler last), SIGKILL to those alive after 15 s. */
+static void stop_children(struct child *kids, int n) {
+  for (int i = n; i >= 0; i--)
+    if (kids[i].pid > 0) kill(kids[i].pid, SIGTERM);
+  int64_t until = mono_ms() + 15000;
+  int killed = 0;
+  for (;;) {
+    reap(kids, n, 0);
+    int alive = 0;
+    for (int i = 0; i <= n; i++) alive += kids[i].pid > 0;
+    if (!alive) break;
+    if (!killed && mono_ms() > until) {
+      for (int i = 0; i <= n; i++)
+        if (kids[i].pid > 0) kill(kids[i].pid, SIGKILL);
+      killed = 1;
+    }
+    sleep_for_signal(100);
+  }
+}
+
+static void print_banner(const struct up_opts *o, int n, const char *home, const char *logs, const char *brokers,
+                         const char *kafka_dir) {
+  printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
+  if (o->driver)
+    printf("barge up: scheduler and provisioner (driver %s) scaling compute environment %s (0-%lld vCPUs)\n", o->driver,
+           o->ce, (long long)o->max_vcpus);
+  else
+    printf("barge up: scheduler and %d agent(s) (%lld vCPU, %lld MiB each) in compute environment %s\n", n,
+           (long long)o->vcpus, (long long)o->mem, o->ce);
+  printf("barge up: service logs in %s, job logs in %s\n", home, logs);
+  printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
+         "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"
+         "Ctrl-C stops the stack.\n", home, o->ce);
+  fflush(stdout);
+}
+
+/* Runs the stack in this process until SIGINT or SIGTERM, then stops it. */
+static void run_stack(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
+                      const char *prefix, const char *kafka_dir) {
+  log_set_role("up");
+  struct child *kids = xcalloc(66, sizeof *kids);
+  int n = plan_children(kids, o, home, logs, brokers, prefix);
+  service_signals(1);
+  for (int i = 0; i <= n; i++) {
+    if (spawn(&kids[i]) < 0) {
+      log_error("cannot start %s", kids[i].name);
+      service_request_stop();
+    }
+  }
+  struct buf st;
+  buf_init(&st);
+  buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n",
+             brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce);
+  if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
+  buf_release(&st);
+  if (!o->detach) print_banner(o, n, home, logs, brokers, kafka_dir);
+  supervise(kids, n);
+  log_info("stopping the stack");
+  stop_children(kids, n);
+  if (kafka_dir[0]) {
+    char cmd[8192];
+    kafka_script("stop", kafka_dir, cmd, sizeof cmd);
+    if (system(cmd) != 0) log_warn("stopping Kafka failed");
+  }
+  stack_remove();
+  for (int i = 0; i <= n; i++)
+    for (int k = 0; k < kids[i].argc; k++) free(kids[i].argv[k]);
+  free(kids);
+}
+
 int cmd_up(int argc, char **argv) {
-  const char *brokers_flag = NULL, *ce = NULL, *props = NULL, *driver = NULL;
-  long long agents = 2, vcpus = 2, mem = 4096, tick_ms = 1000, heartbeat_ms = 2000, lost_ms = 15000, max_vcpus = 16;
-  int detach = 0;
-  const struct opt opts[] = {
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "use this Kafka instead of starting one (scripts/kafka.sh)"},
-      {"agents", "N", NULL, &agents, NULL, "local agents (instances) to run (default 2)"},
-      {"agent-vcpus", "N", NULL, &vcpus, NULL, "vCPUs each agent offers (default 2)"},
-      {"agent-memory", "MIB", NULL, &mem, NULL, "memory each agent offers in MiB (default 4096)"},
-      {"compute-environment", "NAME", &ce, NULL, NULL, "compute environment of the agents, created if missing (default local; with --driver local-managed)"},
-      {"driver", "local|sim", &driver, NULL, NULL, "instead of fixed agents, run `barge provisioner --driver` scaling a MANAGED compute environment"},
-      {"max-vcpus", "N", NULL, &max_vcpus, NULL, "with --driver: maxvCpus of that compute environment (default 16)"},
-      {"tick-ms", "MS", NULL, &tick_ms, NULL, "scheduler tick (default 1000)"},
-      {"heartbeat-ms", "MS", NULL, &heartbeat_ms, NULL, "agent heartbeat (default 2000)"},
-      {"lost-after-ms", "MS", NULL, &lost_ms, NULL, "an agent silent this long is lost (default 15000)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties for every service"},
-      {"detach", NULL, NULL, NULL, &detach, "run in the background; stop with `barge down`"},
-  };
-  int r = opts_parse("up", "[--brokers HOST:PORT] [--agents N] [--detach]", argc, argv, opts,
-                     sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
-  if (driver && strcmp(driver, "local") && strcmp(driver, "sim")) {
+  struct up_opts o;
+  int r = opts_parse_or_exit(&up_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  if (o.driver && strcmp(o.driver, "local") && strcmp(o.driver, "sim")) {
     fprintf(stderr, "barge up: --driver must be local or sim\n");
     return 2;
   }
-  if (!ce) ce = driver ? "local-managed" : "local";
-  char home[3072], err[2048], brokers[1024], prefix[128];
+  if (!o.ce) o.ce = o.driver ? "local-managed" : "local";
+  char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];
   stack_home(home, sizeof home);
   if (mkdir_p(home)) {
     fprintf(stderr, "barge up: cannot create %s\n", home);
@@ -147,232 +408,29 @@ int cmd_up(int argc, char **argv) {
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && pid_alive((pid_t)atoi(pidtext))) {
     char b[1024] = "";
-    stack_get("brokers", b, sizeof b);
+    if (stack_get("brokers", b, sizeof b)) b[0] = 0;
     printf("barge up: a stack is already running (pid %s, Kafka at %s); `barge down` stops it\n", pidtext, b);
     return 0;
   }
   stack_prefix(NULL, prefix, sizeof prefix);
-  char kafka_dir[4096] = "";
-  if (brokers_flag) {
-    snprintf(brokers, sizeof brokers, "%s", brokers_flag);
-  } else {
-    snprintf(kafka_dir, sizeof kafka_dir, "%s/kafka", home);
-    const char *script = getenv("BARGE_KAFKA_SCRIPT");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' start --dir '%s' >&2", script ? script : BARGE_SOURCE_DIR "/scripts/kafka.sh", kafka_dir);
-    fprintf(stderr, "barge up: starting Kafka (first run downloads it from Maven Central)...\n");
-    if (system(cmd) != 0) {
-      fprintf(stderr, "barge up: Kafka did not start; see %s/kafka.log, or pass --brokers HOST:PORT\n", kafka_dir);
-      return 1;
-    }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/bootstrap", kafka_dir);
-    char *b = read_file(path, NULL);
-    if (!b) {
-      fprintf(stderr, "barge up: %s missing after Kafka started\n", path);
-      return 1;
-    }
-    b[strcspn(b, "\r\n")] = 0;
-    snprintf(brokers, sizeof brokers, "%s", b);
-    free(b);
-  }
+  if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
+  else if (start_kafka(home, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
     return 1;
   }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-up"};
-  if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, ce, driver, max_vcpus, err, sizeof err)) {
+  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = o.kafka.props, .client_id = "barge-up"};
+  if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, o.ce, o.driver, o.max_vcpus, err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
     return 1;
   }
-  char logs[4200];
   snprintf(logs, sizeof logs, "%s/logs", home);
   if (mkdir_p(logs)) {
     fprintf(stderr, "barge up: cannot create %s\n", logs);
     return 1;
   }
-  if (detach) {
-    pid_t pid = fork();
-    if (pid < 0) return 1;
-    if (pid > 0) {
-      /* wait until the supervisor has recorded the stack */
-      for (int i = 0; i < 300; i++) {
-        char sp[32];
-        if (stack_get("supervisor", sp, sizeof sp) == 0 && atoi(sp) == pid) break;
-        usleep(100000);
-      }
-      printf("barge up: stack running in the background (pid %d)\n  Kafka:     %s\n", (int)pid, brokers);
-      if (driver)
-        printf("  agents:    launched on demand by the provisioner (driver %s), 0-%lld vCPUs in compute environment %s\n",
-               driver, max_vcpus, ce);
-      else
-        printf("  agents:    %lld x (%lld vCPU, %lld MiB) in compute environment %s\n", agents, vcpus, mem, ce);
-      printf("  logs:      %s (services), %s (jobs)\n  stop with: barge down\n", home, logs);
-      return 0;
-    }
-    setsid();
-    char uplog[4200];
-    snprintf(uplog, sizeof uplog, "%s/up.log", home);
-    int fd = open(uplog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-  }
-  log_set_role("up");
-  int n = driver ? 1 : (int)(agents < 0 ? 0 : agents > 64 ? 64 : agents);
-  struct child *kids = xcalloc((size_t)n + 1, sizeof *kids);
-  char num[32];
-  struct child *s = &kids[0];
-  snprintf(s->name, sizeof s->name, "scheduler");
-  snprintf(s->log, sizeof s->log, "%s/scheduler.log", home);
-  add_arg(s, "barge");
-  add_arg(s, "scheduler");
-  add_arg(s, "--brokers");
-  add_arg(s, brokers);
-  /* the services get the stack's prefix explicitly (not through the environment or the stack
-   * file, which is written after they start), and a scheduler transactional id per prefix so
-   * that stacks sharing a broker under different prefixes never fence each other */
-  add_arg(s, "--topic-prefix");
-  add_arg(s, prefix);
-  add_arg(s, "--transactional-id");
-  char txn_id[200];
-  if (!strcmp(prefix, "barge.")) snprintf(txn_id, sizeof txn_id, "barge-scheduler");
-  else snprintf(txn_id, sizeof txn_id, "barge-scheduler-%s", prefix);
-  add_arg(s, txn_id);
-  add_arg(s, "--tick-ms");
-  snprintf(num, sizeof num, "%lld", tick_ms);
-  add_arg(s, num);
-  add_arg(s, "--lost-after-ms");
-  snprintf(num, sizeof num, "%lld", lost_ms);
-  add_arg(s, num);
-  if (props) {
-    add_arg(s, "--kafka-props");
-    add_arg(s, props);
-  }
-  for (int i = 1; i <= n; i++) {
-    struct child *a = &kids[i];
-    if (driver) { /* the provisioner launches agents on demand (docs/provisioner.md) */
-      snprintf(a->name, sizeof a->name, "provisioner");
-      snprintf(a->log, sizeof a->log, "%s/provisioner.log", home);
-      const char *pargs[] = {"barge", "provisioner", "--driver", driver, "--brokers", brokers, "--topic-prefix", prefix,
-                             "--log-dir", logs, "--transactional-id"};
-      for (size_t k = 0; k < sizeof pargs / sizeof *pargs; k++) add_arg(a, pargs[k]);
-      snprintf(txn_id, sizeof txn_id, strcmp(prefix, "barge.") ? "barge-provisioner-%s" : "barge-provisioner", prefix);
-      add_arg(a, txn_id);
-      add_arg(a, "--agent-heartbeat-ms");
-      snprintf(num, sizeof num, "%lld", heartbeat_ms);
-      add_arg(a, num);
-      add_arg(a, "--local-max-vcpus");
-      snprintf(num, sizeof num, "%lld", max_vcpus);
-      add_arg(a, num);
-      if (props) {
-        add_arg(a, "--kafka-props");
-        add_arg(a, props);
-      }
-      continue;
-    }
-    char hex[18], id[32];
-    random_hex(hex, 17);
-    snprintf(id, sizeof id, "i-%s", hex);
-    snprintf(a->name, sizeof a->name, "agent %s", id);
-    snprintf(a->log, sizeof a->log, "%s/agent-%d.log", home, i);
-    add_arg(a, "barge");
-    add_arg(a, "agent");
-    add_arg(a, "--brokers");
-    add_arg(a, brokers);
-    add_arg(a, "--topic-prefix");
-    add_arg(a, prefix);
-    add_arg(a, "--compute-environment");
-    add_arg(a, ce);
-    add_arg(a, "--instance-id");
-    add_arg(a, id);
-    add_arg(a, "--vcpus");
-    snprintf(num, sizeof num, "%lld", vcpus);
-    add_arg(a, num);
-    add_arg(a, "--memory");
-    snprintf(num, sizeof num, "%lld", mem);
-    add_arg(a, num);
-    add_arg(a, "--heartbeat-ms");
-    snprintf(num, sizeof num, "%lld", heartbeat_ms);
-    add_arg(a, num);
-    add_arg(a, "--log-dir");
-    add_arg(a, logs);
-    if (props) {
-      add_arg(a, "--kafka-props");
-      add_arg(a, props);
-    }
-  }
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  for (int i = 0; i <= n; i++) {
-    if (spawn(&kids[i]) < 0) {
-      log_error("cannot start %s", kids[i].name);
-      stop_flag = 1;
-    }
-  }
-  struct buf st;
-  buf_init(&st);
-  buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n",
-             brokers, prefix, (int)getpid(), logs, kafka_dir, ce);
-  if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
-  buf_release(&st);
-  if (!detach) {
-    printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
-    if (driver)
-      printf("barge up: scheduler and provisioner (driver %s) scaling compute environment %s (0-%lld vCPUs)\n", driver, ce, max_vcpus);
-    else
-      printf("barge up: scheduler and %d agent(s) (%lld vCPU, %lld MiB each) in compute environment %s\n", n, vcpus, mem, ce);
-    printf("barge up: service logs in %s, job logs in %s\n", home, logs);
-    printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
-           "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"
-           "Ctrl-C stops the stack.\n", home, ce);
-    fflush(stdout);
-  }
-  while (!stop_flag) {
-    int status;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      for (int i = 0; i <= n; i++) {
-        if (kids[i].pid != pid) continue;
-        kids[i].pid = 0;
-        if (stop_flag) break;
-        log_warn("%s exited (status %d); restarting it", kids[i].name,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        if (mono_ms() - kids[i].started < 1000) usleep(1000000);
-        spawn(&kids[i]);
-      }
-      continue;
-    }
-    usleep(100000);
-  }
-  log_info("stopping the stack");
-  for (int i = n; i >= 0; i--)
-    if (kids[i].pid > 0) kill(kids[i].pid, SIGTERM);
-  int64_t until = mono_ms() + 15000;
-  for (;;) {
-    int alive = 0;
-    for (int i = 0; i <= n; i++) {
-      if (kids[i].pid > 0 && waitpid(kids[i].pid, NULL, WNOHANG) == kids[i].pid) kids[i].pid = 0;
-      if (kids[i].pid > 0) alive++;
-    }
-    if (!alive) break;
-    if (mono_ms() > until) {
-      for (int i = 0; i <= n; i++)
-        if (kids[i].pid > 0) kill(kids[i].pid, SIGKILL);
-    }
-    usleep(50000);
-  }
-  if (kafka_dir[0]) {
-    char cmd[8192];
-    const char *script = getenv("BARGE_KAFKA_SCRIPT");
-    snprintf(cmd, sizeof cmd, "'%s' stop --dir '%s' >&2", script ? script : BARGE_SOURCE_DIR "/scripts/kafka.sh", kafka_dir);
-    if (system(cmd) != 0) log_warn("stopping Kafka failed");
-  }
-  stack_remove();
-  for (int i = 0; i <= n; i++)
-    for (int k = 0; k < kids[i].argc; k++) free(kids[i].argv[k]);
-  free(kids);
-  if (!detach) printf("barge up: stopped\n");
+  if (o.detach && detach(&o, home, logs, brokers)) return 0;
+  run_stack(&o, home, logs, brokers, prefix, kafka_dir);
+  if (!o.detach) printf("barge up: stopped\n");
   return 0;
 }

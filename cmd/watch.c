@@ -7,20 +7,13 @@
  * each transition the watcher waits (briefly) until it has read the job's record, then prints
  * that record with the transition's status and reason: several transitions inside one
  * scheduler step share one record but each is reported. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
 #include "opts.h"
-#include "stack.h"
+#include "service.h"
 #include "views.h"
-
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
 
 static int blocked_code(const char *r) {
   return r && (!strncmp(r, "MISCONFIGURATION:", 17) || !strncmp(r, "ACTION_REQUIRED", 15) ||
@@ -89,44 +82,45 @@ static void flush_pending(struct watch *w, int force) {
   }
 }
 
+struct watch_opts {
+  struct kafka_opts kafka;
+  const char *queue, *job;
+  int64_t count;
+  int from_beginning;
+};
+static const struct opt_spec watch_rows[] = {
+    OPT_ROW(struct watch_opts, queue, "job-queue", "NAME|ARN", NULL, "only jobs of this queue"),
+    OPT_ROW(struct watch_opts, job, "job", "ID", NULL, "only this job (an array parent includes its children)"),
+    OPT_FLAG_ROW(struct watch_opts, from_beginning, "from-beginning", "replay the retained history first"),
+    OPT_ROW_DOC(struct watch_opts, count, "count", "N", "run until interrupted", "exit after N events"),
+    OPTS_KAFKA(struct watch_opts, kafka),
+};
+const struct opts_cmd watch_opts_cmd =
+    OPTS_CMD("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]",
+    "Job state changes as \"Batch Job State Change\" JSON lines.", watch_rows, struct watch_opts, NULL);
+
 int cmd_watch(int argc, char **argv) {
-  const char *brokers_flag = NULL, *queue = NULL, *job = NULL;
-  long long count = 0;
-  int from_beginning = 0;
-  const struct opt opts[] = {
-      {"job-queue", "NAME|ARN", &queue, NULL, NULL, "only jobs of this queue"},
-      {"job", "ID", &job, NULL, NULL, "only this job (an array parent includes its children)"},
-      {"from-beginning", NULL, NULL, NULL, &from_beginning, "replay the retained history first"},
-      {"count", "N", NULL, &count, NULL, "exit after N events (default: run until interrupted)"},
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-  };
-  int r = opts_parse("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]", argc,
-                     argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge watch: %s\n", err);
-    return 2;
-  }
-  stack_prefix(NULL, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge watch: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-watch"};
+  struct watch_opts o;
+  int r = opts_parse_or_exit(&watch_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  const char *queue = o.queue, *job = o.job;
+  long long count = o.count;
+  struct service_conn conn;
+  if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn))) return r;
+  struct bus_conf bc = conn.bc;
+  char err[1024];
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
   enum bus_topic topics[] = {TOPIC_JOB_EVENTS, TOPIC_JOBS};
-  if (!c || bus_assign_all(c, topics, 2, from_beginning, err, sizeof err)) {
+  if (!c || bus_assign_all(c, topics, 2, o.from_beginning, err, sizeof err)) {
     fprintf(stderr, "barge watch: %s\n", err);
     bus_consumer_free(c);
     return 1;
   }
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  service_signals(0);
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct watch w = {.queue = queue, .job = job, .records = json_object(), .pending = json_array(),
                     .blocked = json_object(), .count = count};
-  while (!stop_flag && (count <= 0 || w.emitted < count)) {
+  while (!service_stopping() && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) {

@@ -127,7 +127,8 @@ int bus_read_table(struct bus_consumer *c, enum bus_topic t,
 /* Polls one message. Returns 1 with *m filled (release with bus_msg_release), 0 on timeout,
  * 2 when a partition reached its end (m->topic and m->partition say which; nothing to
  * release), -1 on a fatal consumer error (in err). Transient errors are absorbed. */
-int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *m, char *err, size_t errlen);
+int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *m, char *err,
+             size_t errlen) BARGE_WUR;
 void bus_msg_release(struct bus_msg *m);
 /* Records that m has been fully handled: its offset+1 becomes the position to commit. */
 void bus_mark(struct bus_consumer *c, const struct bus_msg *m);
@@ -139,10 +140,13 @@ int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, 
 
 /* ---- transactions (read-process-write) ---- */
 int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;
-/* Sends the consumer's marked positions with the transaction and commits it. On an abortable
- * error the transaction is aborted and the consumer rewound to its last committed positions;
- * returns 1 then (the caller re-processes), -1 on a fatal error (the caller exits). */
-int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, size_t errlen);
+/* Sends the consumer's marked positions (c may be NULL) with the transaction and commits it.
+ * 0 on success (the marks are cleared). On any failure -1 with the reason in err; when the error
+ * requires it the transaction is aborted, but nothing is rewound: neither the consumer's position
+ * nor the caller's state goes back, so the caller must not go on as if the outputs had been
+ * written. Services exit, and their restart resumes from the last committed positions. */
+int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err,
+                   size_t errlen) BARGE_WUR;
 
 /* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
  * open). */

@@ -90,22 +90,3 @@ void stack_prefix(const char *flag, char *out, size_t n) {
   if (stack_get("prefix", out, n) == 0 && *out) return;
   snprintf(out, n, "barge.");
 }
-
-int service_connect(const char *cmd, const char *brokers_flag, const char *prefix_flag,
-                    const char *kafka_props, const char *client_id, int ensure_topics,
-                    struct service *sv) {
-  char err[1024];
-  memset(sv, 0, sizeof *sv);
-  if (stack_brokers(brokers_flag, sv->brokers, sizeof sv->brokers, err, sizeof err)) {
-    fprintf(stderr, "barge %s: %s\n", cmd, err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, sv->prefix, sizeof sv->prefix);
-  sv->bc = (struct bus_conf){.brokers = sv->brokers, .prefix = sv->prefix, .kafka_props = kafka_props,
-                             .client_id = client_id};
-  if (codec_init(err, sizeof err) || (ensure_topics && bus_ensure_topics(&sv->bc, err, sizeof err))) {
-    fprintf(stderr, "barge %s: %s\n", cmd, err);
-    return 1;
-  }
-  return 0;
-}

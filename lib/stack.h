@@ -21,17 +21,4 @@ int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errle
 /* The topic prefix: the flag, else $BARGE_TOPIC_PREFIX, else the stack's, else "barge.". */
 void stack_prefix(const char *flag, char *out, size_t n);
 
-/* What a service or tool needs before it touches Kafka: the brokers and prefix resolved as
- * above, the codec initialised and (ensure_topics) the missing topics created. On failure it
- * prints "barge CMD: reason" and returns the exit status (2 no broker known, 1 otherwise);
- * 0 on success, with sc->bc ready (its strings point into sc). */
-#include "bus.h"
-struct service {
-  char brokers[1024];
-  char prefix[128];
-  struct bus_conf bc;
-};
-int service_connect(const char *cmd, const char *brokers_flag, const char *prefix_flag,
-                    const char *kafka_props, const char *client_id, int ensure_topics,
-                    struct service *sv) BARGE_WUR;
 #endif

@@ -9,35 +9,58 @@
  * always caught up before a submission that names an unknown queue or job definition.
  *
  * Time: the shell writes a Tick request every --tick-ms; it reaches the core through
- * barge.requests like any input, so a recorded input log replays the passage of time. */
-#include <signal.h>
+ * barge.requests like any input, so a recorded input log replays the passage of time.
+ *
+ * The loop itself (batches, transactions, dead letters, the config table) is lib/service.c; this
+ * file holds the scheduler's hooks and its option table. */
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bus.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "sched_int.h"
 #include "sched_shell.h"
-#include "stack.h"
+#include "service.h"
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
+/* ---- options ---- */
+
+struct sched_opts {
+  struct kafka_opts kafka;
+  const char *txn_id, *record;
+  int64_t tick_ms, batch;
+  struct sched_conf core;
+};
+
+static void sched_opts_init(void *conf) { sched_conf_defaults(&((struct sched_opts *)conf)->core); }
+
+static const struct opt_spec sched_rows[] = {
+    OPTS_KAFKA(struct sched_opts, kafka),
+    OPT_ROW_DOC(struct sched_opts, txn_id, "transactional-id", "ID",
+                "barge-scheduler, barge-scheduler-PREFIX under another topic prefix",
+                "transactional id; a second scheduler with the same id fences the first"),
+    OPT_ROW(struct sched_opts, tick_ms, "tick-ms", "MS", "1000", "how often time advances when nothing happens"),
+    OPT_ROW(struct sched_opts, core.lost_after_ms, "lost-after-ms", "MS", NULL, "an instance silent this long is lost"),
+    OPT_ROW(struct sched_opts, core.kill_grace_ms, "kill-grace-ms", "MS", NULL,
+            "SIGTERM to SIGKILL grace on timeout and terminate"),
+    OPT_ROW(struct sched_opts, batch, "batch", "N", "2000", "most input events per transaction"),
+    OPT_ROW_DOC(struct sched_opts, record, "record", "FILE", "off",
+                "append every input event the core handles to FILE (JSON lines), for replay"),
+};
+
+const struct opts_cmd sched_opts_cmd =
+    OPTS_CMD("scheduler", "[options]",
+    "The scheduler service: orders, places and retries jobs (one Kafka transaction per batch).", sched_rows, struct sched_opts, sched_opts_init);
+
+/* ---- state ---- */
 
 struct shell {
+  struct service_loop loop;
   struct sched *core;
   struct outbox out;
-  struct bus_producer *prod;
-  struct bus_consumer *main_c, *cfg_c;
   char source[128];
-  FILE *record; /* input log (--record) */
-  int live;     /* past the start-up rebuild: bad config records are dead-lettered */
-  int64_t cfg_next; /* the next barge.config offset to read */
-  int in_txn;
-  long long batch_events;
+  FILE *record;     /* input log (--record) */
+  long long tick_seq;
 };
 
 static void record_input(struct shell *sh, enum barge_ev_type t, const json_t *ev) {
@@ -82,7 +105,7 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     case OUT__COUNT:
       continue;
     }
-    int rc = bus_produce(sh->prod, t, sched_out_key(s, e), v, err, errlen);
+    int rc = bus_produce(service_producer(&sh->loop), t, sched_out_key(s, e), v, err, errlen);
     json_decref(v);
     if (rc) return -1;
   }
@@ -90,291 +113,122 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
   return 0;
 }
 
-static int ensure_txn(struct shell *sh, char *err, size_t errlen) {
-  if (sh->in_txn) return 0;
-  if (bus_txn_begin(sh->prod, err, errlen)) return -1;
-  sh->in_txn = 1;
-  return 0;
-}
-
-/* Feeds one decoded event to the core and writes what it decided. */
+/* Feeds one decoded event to the core and writes what it decided. 1: invalid data (why). */
 static int feed(struct shell *sh, enum barge_ev_type t, const json_t *ev, char *why,
                 size_t whylen, char *err, size_t errlen) {
   record_input(sh, t, ev);
   if (sched_handle(sh->core, t, ev, &sh->out, why, whylen)) {
     sched_outbox_reset(&sh->out);
-    return 1; /* invalid data */
+    return 1;
   }
-  sh->batch_events++;
   return emit(sh, err, errlen) ? -1 : 0;
 }
 
-/* Applies one barge.config record (or tombstone). */
-static int apply_config(struct shell *sh, const struct bus_msg *m, char *err, size_t errlen) {
-  if (!m->value) {
+/* ---- hooks ---- */
+
+/* One barge.config record (or tombstone). */
+static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
+                     char *why, size_t whylen, char *err, size_t errlen) {
+  struct shell *sh = ctx;
+  if (!ev) {
     char key[512];
     snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
     sched_handle_config_delete(sh->core, key, m->timestamp_ms, &sh->out);
-    return emit(sh, err, errlen);
+    return emit(sh, err, errlen) ? -1 : 0;
   }
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[512];
-  int rc = 0;
-  if (bus_decode(m, &t, &ev, why, sizeof why)) {
-    rc = 1;
-  } else {
-    rc = feed(sh, t, ev, why, sizeof why, err, errlen);
-  }
-  json_decref(ev);
-  if (rc == 1) {
-    /* The config consumer is group-less (the table is re-read at every start): a bad record
-     * is dead-lettered when it arrives while the scheduler runs, and only logged when the
-     * start-up rebuild reads it again (it was dead-lettered when it first arrived, unless no
-     * scheduler ran then). Producers validate config before writing it. */
-    log_warn("barge.config offset %lld ignored: %s", (long long)m->offset, why);
-    rc = 0;
-    if (sh->live && bus_dead_letter(sh->prod, m, "scheduler", why, err, errlen)) rc = -1;
-  }
-  return rc;
+  return feed(sh, t, ev, why, whylen, err, errlen);
 }
 
-/* Reads barge.config: what is there now (until_eof = 0), or everything up to the partition's
- * current end (until_eof = 1). An end-of-partition marker can be older than the newest records,
- * so "the end" is the high watermark read now: the drain stops once it has consumed up to it. */
-static int drain_config(struct shell *sh, int until_eof, char *err, size_t errlen) {
-  int64_t lo = 0, hi = 0;
-  if (until_eof && bus_watermarks(sh->cfg_c, TOPIC_CONFIG, 0, &lo, &hi)) hi = -1;
-  int64_t deadline = mono_ms() + 30000;
-  for (;;) {
-    if (until_eof && hi >= 0 && sh->cfg_next >= hi) return 0;
-    struct bus_msg m;
-    int r = bus_poll(sh->cfg_c, until_eof ? 200 : 0, &m, err, errlen);
-    if (r < 0) return -1;
-    if (r == 2) {
-      if (m.offset > sh->cfg_next) sh->cfg_next = m.offset;
-      if (!until_eof || hi < 0 || m.offset >= hi) return 0; /* caught up */
-      continue;
-    }
-    if (r == 0) {
-      if (!until_eof) return 0;
-      if (mono_ms() > deadline) return 0; /* compacted away or unreachable: go on */
-      continue;
-    }
-    sh->cfg_next = m.offset + 1;
-    if (ensure_txn(sh, err, errlen)) {
-      bus_msg_release(&m);
-      return -1;
-    }
-    int rc = apply_config(sh, &m, err, errlen);
-    bus_msg_release(&m);
-    if (rc) return -1;
-  }
-}
-
-static void restore_instance_cb(void *ctx, const struct bus_msg *m) {
+static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
+  (void)m;
   struct shell *sh = ctx;
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[256];
-  if (m->value && !bus_decode(m, &t, &ev, why, sizeof why)) sched_restore_instance(sh->core, ev);
-  else if (m->value) /* dead-lettered when the live consumer read it */
-    log_warn("rebuild: barge.instances offset %lld skipped: %s", (long long)m->offset, why);
-  json_decref(ev);
+  if (ev) sched_restore_instance(sh->core, ev);
 }
 
-static void restore_job_cb(void *ctx, const struct bus_msg *m) {
+static void restore_job_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
+  (void)m;
   struct shell *sh = ctx;
-  enum barge_ev_type t;
-  json_t *ev = NULL;
   char why[256];
-  if (m->value && !bus_decode(m, &t, &ev, why, sizeof why)) {
-    if (sched_restore_job(sh->core, ev, why, sizeof why)) log_warn("restore: %s", why);
-  } else if (m->value) {
-    log_warn("rebuild: barge.jobs offset %lld skipped: %s", (long long)m->offset, why);
-  }
-  json_decref(ev);
+  if (ev && sched_restore_job(sh->core, ev, why, sizeof why)) log_warn("restore: %s", why);
+}
+
+static int on_restored(void *ctx, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  struct shell *sh = ctx;
+  sched_restore_done(sh->core);
+  sched_outbox_reset(&sh->out);
+  log_info("%zu jobs restored", sched_job_count(sh->core));
+  return 0;
 }
 
 /* Is every resource the event names (a SubmitJob's queue and job definition, an instance's
  * compute environment) known to the core? If not, barge.config is caught up first. */
 static int refs_known(struct sched *s, enum barge_ev_type t, const json_t *ev) {
-  if (t == BARGE_EV_INSTANCE_EVENT)
-    return sched_find_ce(s, json_string_value(json_object_get(ev, "computeEnvironment"))) != SCHED_NONE;
+  if (t == BARGE_EV_INSTANCE_EVENT) return sched_find_ce(s, jget_str(ev, "computeEnvironment")) != SCHED_NONE;
   if (t != BARGE_EV_JOB_REQUEST) return 1;
   json_t *body = json_object_get(json_object_get(ev, "body"), "SubmitJob");
   if (!body) return 1;
-  return sched_find_queue(s, json_string_value(json_object_get(body, "jobQueue"))) != SCHED_NONE &&
-         sched_find_jd(s, json_string_value(json_object_get(body, "jobDefinition"))) != NULL;
+  return sched_find_queue(s, jget_str(body, "jobQueue")) != SCHED_NONE &&
+         sched_find_jd(s, jget_str(body, "jobDefinition")) != NULL;
 }
 
-int sched_service_main(int argc, char **argv) {
-  const char *brokers_flag = NULL, *prefix_flag = NULL, *record_path = NULL, *props = NULL;
-  const char *txn_id = NULL;
-  long long tick_ms = 1000, lost_after_ms = 30000, batch = 2000, kill_grace_ms = 30000;
-  const struct opt opts[] = {
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-      {"transactional-id", "ID", &txn_id, NULL, NULL, "transactional id; a second scheduler with the same id fences the first (default barge-scheduler, or barge-scheduler-PREFIX for another topic prefix)"},
-      {"tick-ms", "MS", NULL, &tick_ms, NULL, "how often time advances when nothing happens (default 1000)"},
-      {"lost-after-ms", "MS", NULL, &lost_after_ms, NULL, "an instance silent this long is lost (default 30000)"},
-      {"kill-grace-ms", "MS", NULL, &kill_grace_ms, NULL, "SIGTERM to SIGKILL grace on timeout and terminate (default 30000)"},
-      {"batch", "N", NULL, &batch, NULL, "most input events per transaction (default 2000)"},
-      {"record", "FILE", &record_path, NULL, NULL, "append every input event the core handles to FILE (JSON lines) for replay"},
-  };
-  int r = opts_parse("scheduler", "[options]", argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
-  log_set_role("scheduler");
-  struct service sv;
-  if ((r = service_connect("scheduler", brokers_flag, prefix_flag, props, "barge-scheduler", 1, &sv))) return r;
-  const char *brokers = sv.brokers, *prefix = sv.prefix;
-  struct bus_conf bc = sv.bc;
-  char err[1024];
-  char txn_buf[256];
-  if (!txn_id) {
-    /* stacks sharing a broker under different prefixes must not fence each other */
-    if (!strcmp(prefix, "barge.")) snprintf(txn_buf, sizeof txn_buf, "barge-scheduler");
-    else snprintf(txn_buf, sizeof txn_buf, "barge-scheduler-%s", prefix);
-    txn_id = txn_buf;
+static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
+                    char *why, size_t whylen, char *err, size_t errlen) {
+  struct shell *sh = ctx;
+  (void)m;
+  if (!ev) {
+    snprintf(why, whylen, "tombstone");
+    return 1;
   }
+  if (!refs_known(sh->core, t, ev) && service_config_catch_up(&sh->loop, err, errlen)) return -1;
+  return feed(sh, t, ev, why, whylen, err, errlen);
+}
+
+/* A Tick request: the core's clock advances through barge.requests like any input. */
+static int on_tick(void *ctx, char *err, size_t errlen) {
+  struct shell *sh = ctx;
+  if (service_txn(&sh->loop, err, errlen)) return -1;
+  json_t *tick = json_pack("{s:o, s:s, s:{s:{s:I}}}", "header", bus_header(sh->source, "", now_ms()),
+                           "principal", "scheduler", "body", "Tick", "seq", (json_int_t)++sh->tick_seq);
+  int rc = bus_produce(service_producer(&sh->loop), TOPIC_REQUESTS, "tick", tick, err, errlen);
+  json_decref(tick);
+  return rc ? -1 : 0;
+}
+
+/* ---- main ---- */
+
+static const enum bus_topic sched_inputs[] = {TOPIC_REQUESTS, TOPIC_INSTANCES, TOPIC_EXECUTIONS};
+static const struct service_table sched_tables[] = {{TOPIC_INSTANCES, restore_instance_cb},
+                                                    {TOPIC_JOBS, restore_job_cb}};
+
+int sched_service_main(int argc, char **argv) {
+  struct sched_opts o;
+  int r = opts_parse_or_exit(&sched_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  log_set_role("scheduler");
+  struct service_conn conn;
+  if ((r = service_connect("scheduler", &o.kafka, "barge-scheduler", 1, &conn))) return r;
+  char txn_id[256];
+  if (o.txn_id) snprintf(txn_id, sizeof txn_id, "%s", o.txn_id);
+  else service_txn_id("barge-scheduler", conn.prefix, txn_id, sizeof txn_id);
   struct shell sh;
   memset(&sh, 0, sizeof sh);
   sched_outbox_init(&sh.out);
-  char host[64] = "localhost";
-  gethostname(host, sizeof host - 1);
-  snprintf(sh.source, sizeof sh.source, "scheduler/%s:%d", host, (int)getpid());
-  struct sched_conf conf;
-  sched_conf_defaults(&conf);
-  conf.lost_after_ms = lost_after_ms;
-  conf.kill_grace_ms = kill_grace_ms;
-  sh.core = sched_new(&conf);
+  service_source("scheduler", sh.source, sizeof sh.source);
+  sh.core = sched_new(&o.core);
   int rc = 1;
-  if (record_path && !(sh.record = fopen(record_path, "a"))) {
-    log_error("cannot open %s", record_path);
-    goto out;
+  if (o.record && !(sh.record = fopen(o.record, "a"))) {
+    log_error("cannot open %s", o.record);
+  } else {
+    const struct service_def def = {
+        .name = "scheduler", .group = "barge-scheduler", .txn_id = txn_id,
+        .inputs = sched_inputs, .ninputs = 3, .tables = sched_tables, .ntables = 2,
+        .batch = o.batch, .batch_ms = 50, .tick_ms = o.tick_ms,
+        .hooks = {.config = on_config, .restored = on_restored, .handle = on_input, .tick = on_tick}};
+    rc = service_run(&sh.loop, &def, &sh, &conn.bc);
   }
-  /* a transactional producer first: it fences any older scheduler before we read state */
-  sh.prod = bus_producer_new(&bc, txn_id, err, sizeof err);
-  if (!sh.prod) {
-    log_error("%s", err);
-    goto out;
-  }
-  sh.cfg_c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
-  sh.main_c = bus_consumer_new(&bc, "barge-scheduler", 1, err, sizeof err);
-  if (!sh.cfg_c || !sh.main_c) {
-    log_error("%s", err);
-    goto out;
-  }
-  int64_t t0 = mono_ms();
-  enum bus_topic cfg_topic = TOPIC_CONFIG;
-  if (bus_assign_all(sh.cfg_c, &cfg_topic, 1, 1, err, sizeof err) ||
-      drain_config(&sh, 1, err, sizeof err)) {
-    log_error("reading configuration: %s", err);
-    goto out;
-  }
-  struct bus_consumer *tmp = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
-  if (!tmp || bus_read_table(tmp, TOPIC_INSTANCES, restore_instance_cb, &sh, err, sizeof err) ||
-      bus_read_table(tmp, TOPIC_JOBS, restore_job_cb, &sh, err, sizeof err)) {
-    log_error("rebuilding state: %s", err);
-    bus_consumer_free(tmp);
-    goto out;
-  }
-  bus_consumer_free(tmp);
-  sched_restore_done(sh.core);
-  sched_outbox_reset(&sh.out);
-  if (sh.in_txn) {
-    if (bus_txn_commit(sh.prod, NULL, err, sizeof err)) {
-      log_error("%s", err);
-      goto out;
-    }
-    sh.in_txn = 0;
-  }
-  log_info("state rebuilt in %lld ms: %zu jobs", (long long)(mono_ms() - t0), sched_job_count(sh.core));
-  enum bus_topic inputs[] = {TOPIC_REQUESTS, TOPIC_INSTANCES, TOPIC_EXECUTIONS};
-  if (bus_assign_all(sh.main_c, inputs, 3, 1, err, sizeof err)) {
-    log_error("%s", err);
-    goto out;
-  }
-  sh.live = 1;
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  log_info("scheduler running (brokers %s, prefix %s)", brokers, prefix);
-  int64_t next_tick = mono_ms();
-  long long tick_seq = 0;
-  while (!stop_flag) {
-    sh.batch_events = 0;
-    if (drain_config(&sh, 0, err, sizeof err)) goto fatal;
-    /* a batch of inputs */
-    int64_t batch_end = mono_ms() + 50;
-    for (long long n = 0; n < batch && !stop_flag;) {
-      int64_t left = batch_end - mono_ms();
-      struct bus_msg m;
-      int pr = bus_poll(sh.main_c, left > 0 ? (int)left : 0, &m, err, sizeof err);
-      if (pr < 0) goto fatal;
-      if (pr == 0) break;
-      if (pr == 2) continue;
-      n++;
-      if (ensure_txn(&sh, err, sizeof err)) {
-        bus_msg_release(&m);
-        goto fatal;
-      }
-      enum barge_ev_type t;
-      json_t *ev = NULL;
-      char why[512];
-      int bad = bus_decode(&m, &t, &ev, why, sizeof why);
-      if (!bad && !refs_known(sh.core, t, ev)) {
-        if (drain_config(&sh, 1, err, sizeof err)) {
-          json_decref(ev);
-          bus_msg_release(&m);
-          goto fatal;
-        }
-      }
-      if (!bad) {
-        int fr = feed(&sh, t, ev, why, sizeof why, err, sizeof err);
-        if (fr < 0) {
-          json_decref(ev);
-          bus_msg_release(&m);
-          goto fatal;
-        }
-        bad = fr == 1;
-      }
-      if (bad && bus_dead_letter(sh.prod, &m, "scheduler", why, err, sizeof err)) {
-        json_decref(ev);
-        bus_msg_release(&m);
-        goto fatal;
-      }
-      json_decref(ev);
-      bus_mark(sh.main_c, &m);
-      bus_msg_release(&m);
-    }
-    if (mono_ms() >= next_tick) {
-      next_tick = mono_ms() + tick_ms;
-      if (ensure_txn(&sh, err, sizeof err)) goto fatal;
-      json_t *tick = json_pack("{s:o, s:s, s:{s:{s:I}}}", "header", bus_header(sh.source, "", now_ms()),
-                               "principal", "scheduler", "body", "Tick", "seq", (json_int_t)++tick_seq);
-      int pr = bus_produce(sh.prod, TOPIC_REQUESTS, "tick", tick, err, sizeof err);
-      json_decref(tick);
-      if (pr) goto fatal;
-    }
-    if (sh.in_txn) {
-      if (bus_txn_commit(sh.prod, sh.main_c, err, sizeof err)) goto fatal;
-      sh.in_txn = 0;
-    }
-  }
-  log_info("scheduler stopping");
-  rc = 0;
-  goto out;
-fatal:
-  /* The core may hold decisions of an aborted transaction: exit and let the restart rebuild
-   * from the committed state (STYLE.md: fatal errors exit; Kafka replays). */
-  log_error("fatal: %s", err);
-  rc = 1;
-out:
   if (sh.record) fclose(sh.record);
-  bus_consumer_free(sh.main_c);
-  bus_consumer_free(sh.cfg_c);
-  bus_producer_free(sh.prod);
   sched_outbox_release(&sh.out);
   sched_free(sh.core);
   return rc;

@@ -20,26 +20,54 @@
  * Every record is a cumulative total keyed by job or aggregate, and events are deduplicated by
  * event_id in the core, so a duplicated input event never counts twice.
  *
+ * The loop itself (batches, transactions, dead letters) is lib/service.c: the publish is its tick,
+ * run after every batch, a batch lasting up to --publish-ms.
+ *
  * `barge usage` (the report): recomputes from barge.job-events and barge.instances with the same
  * core, clipped to [--since, --until), so any window is exact; or, with --source usage, prints
  * the latest records of barge.usage (running totals since accounting began). */
 #include "acct_shell.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "acct.h"
 #include "bus.h"
+#include "jsonget.h"
 #include "opts.h"
-#include "stack.h"
+#include "service.h"
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
+/* ---- options ---- */
+
+struct acct_opts {
+  struct kafka_opts kafka;
+  const char *group, *txn_id;
+  int64_t lag_ms, publish_ms, batch;
+  struct acct_conf core;
+};
+
+static void acct_opts_init(void *conf) { acct_conf_defaults(&((struct acct_opts *)conf)->core); }
+
+static const struct opt_spec acct_rows[] = {
+    OPTS_KAFKA(struct acct_opts, kafka),
+    OPT_ROW(struct acct_opts, group, "group", "G", "barge-accounting", "consumer group"),
+    OPT_ROW_DOC(struct acct_opts, txn_id, "transactional-id", "ID", "the group, GROUP-PREFIX under another topic prefix",
+                "transactional id; a second instance with the same id fences the first"),
+    OPT_ROW(struct acct_opts, lag_ms, "settle-lag-ms", "MS", "5000", "time is accounted once it is this old"),
+    OPT_ROW(struct acct_opts, core.reopen_ms, "reopen-ms", "MS", NULL,
+            "how late an event may arrive and still be applied exactly"),
+    OPT_ROW(struct acct_opts, publish_ms, "publish-ms", "MS", "2000",
+            "how often usage records are written, one transaction each"),
+    OPT_ROW(struct acct_opts, core.dedup_max, "dedup-max", "N", NULL, "event ids remembered for deduplication"),
+    OPT_ROW(struct acct_opts, batch, "batch", "N", "5000", "most records handled between publishes"),
+};
+
+const struct opts_cmd acct_opts_cmd =
+    OPTS_CMD("accounting", "[options]",
+    "The accounting service: usage and cost per job, queue, share and compute environment, written to barge.usage "
+    "(see accounting.md).", acct_rows, struct acct_opts, acct_opts_init);
+
+/* ---- state ---- */
 
 /* One input partition: the group's committed offset, and reading progress for the watermark. */
 struct progress {
@@ -51,16 +79,17 @@ struct progress {
 };
 
 struct svc {
+  struct service_loop loop;
   struct acct *core;
-  struct bus_producer *prod;
-  struct bus_consumer *c;
+  const struct bus_conf *bc;
+  int64_t lag_ms;
   struct progress *pr;
   size_t npr;
   char source[128];
-  int in_txn;
-  long long marked; /* records consumed since the last commit */
-  long long published, dead;
+  long long published;
 };
+
+static const enum bus_topic acct_inputs[] = {TOPIC_JOB_EVENTS, TOPIC_INSTANCES, TOPIC_CONFIG};
 
 static struct progress *progress_of(struct svc *s, enum bus_topic t, int32_t p) {
   for (size_t i = 0; i < s->npr; i++)
@@ -84,14 +113,9 @@ static int64_t rebuild_start(void *ctx, enum bus_topic t, int32_t p, int64_t com
   return pr->committed > 0 ? BUS_OFFSET_BEGINNING : BUS_OFFSET_END;
 }
 
-static void seed_cb(void *ctx, const struct bus_msg *m) {
-  struct acct *core = ctx;
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[256];
-  if (m->value && !bus_decode(m, &t, &ev, why, sizeof why) && acct_seed(core, ev))
-    log_warn("barge.usage offset %lld: not a usage record", (long long)m->offset);
-  json_decref(ev);
+static void seed_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
+  struct svc *s = ctx;
+  if (ev && acct_seed(s->core, ev)) log_warn("barge.usage offset %lld: not a usage record", (long long)m->offset);
 }
 
 static int64_t watermark(struct svc *s, int64_t lag_ms) {
@@ -105,77 +129,80 @@ static int64_t watermark(struct svc *s, int64_t lag_ms) {
   return w;
 }
 
-static int ensure_txn(struct svc *s, char *err, size_t errlen) {
-  if (s->in_txn) return 0;
-  if (bus_txn_begin(s->prod, err, errlen)) return -1;
-  s->in_txn = 1;
-  return 0;
-}
+/* ---- hooks ---- */
 
-/* Settles, writes the records the core has, and commits them with the consumed offsets. */
-static int publish(struct svc *s, int64_t lag_ms, char *err, size_t errlen) {
-  int64_t w = watermark(s, lag_ms);
+/* Settles and writes the records the core has; the loop commits them with the consumed offsets. */
+static int on_publish(void *ctx, char *err, size_t errlen) {
+  struct svc *s = ctx;
+  int64_t w = watermark(s, s->lag_ms);
   if (w != INT64_MIN) acct_settle(s->core, w);
   json_t *recs = json_array();
   acct_collect(s->core, recs, 1);
   size_t n = json_array_size(recs), i;
   json_t *r;
-  int rc = 0;
-  if ((n || s->marked) && ensure_txn(s, err, errlen)) rc = -1;
+  int rc = n && service_txn(&s->loop, err, errlen) ? -1 : 0;
   json_array_foreach(recs, i, r) {
     if (rc) break;
-    int64_t until = json_integer_value(json_object_get(r, "until"));
-    json_object_set_new(r, "header", bus_header(s->source, "", until));
-    if (bus_produce(s->prod, TOPIC_USAGE, json_string_value(json_object_get(r, "key")), r, err,
-                    errlen))
-      rc = -1;
+    json_object_set_new(r, "header", bus_header(s->source, "", jget_int(r, "until", 0)));
+    if (bus_produce(service_producer(&s->loop), TOPIC_USAGE, jget_str(r, "key"), r, err, errlen)) rc = -1;
   }
   json_decref(recs);
   if (rc) return -1;
-  if (s->in_txn) {
-    if (bus_txn_commit(s->prod, s->c, err, errlen)) return -1;
-    s->in_txn = 0;
-    s->marked = 0;
-  }
   s->published += (long long)n;
   if (n) log_debug("published %zu usage records (settled to %lld)", n, (long long)acct_settled(s->core));
   return 0;
 }
 
-/* Decodes and hands one record to the core. Returns 0, or 1 when it is invalid (why). */
-static int feed(struct svc *s, const struct bus_msg *m, char *why, size_t whylen) {
-  struct progress *p = progress_of(s, m->topic, m->partition);
+/* Every record counts for the watermark; tombstones (barge.config deletions, compaction of
+ * instances) go no further. */
+static int on_take(void *ctx, const struct bus_msg *m) {
+  struct progress *p = progress_of(ctx, m->topic, m->partition);
   p->seen = 1;
   p->eof = 0;
-  if (!m->value) return 0; /* a tombstone (barge.config deletions, compaction of instances) */
+  return !m->value;
+}
+
+static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
+                    char *why, size_t whylen, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  struct svc *s = ctx;
+  struct progress *p = progress_of(s, m->topic, m->partition);
+  int64_t at = jget_int(ev, "at", INT64_MIN);
+  if (at > p->last_at) p->last_at = at;
+  return acct_handle(s->core, t, ev, why, whylen) < 0 ? 1 : 0;
+}
+
+static void on_eof(void *ctx, const struct bus_msg *m) {
+  struct progress *p = progress_of(ctx, m->topic, m->partition);
+  p->seen = p->eof = 1;
+}
+
+/* A record of the rebuild: as the live loop would hand it over. 1 when it is invalid (why). */
+static int feed(struct svc *s, const struct bus_msg *m, char *why, size_t whylen) {
+  if (on_take(s, m)) return 0;
   enum barge_ev_type t;
   json_t *ev = NULL;
-  int bad = bus_decode(m, &t, &ev, why, whylen) != 0;
-  if (!bad) {
-    json_t *atv = json_object_get(ev, "at");
-    if (json_is_integer(atv) && json_integer_value(atv) > p->last_at)
-      p->last_at = json_integer_value(atv);
-    bad = acct_handle(s->core, t, ev, why, whylen) < 0;
-  }
+  char err[16];
+  int bad = bus_decode(m, &t, &ev, why, whylen) || on_input(s, m, t, ev, why, whylen, err, sizeof err);
   json_decref(ev);
   return bad;
 }
 
 /* Hands the core every record before the committed offsets: what the earlier run had seen. */
-static int rebuild(struct svc *s, const struct bus_conf *bc, const enum bus_topic *inputs, int n,
-                   char *err, size_t errlen) {
+static int rebuild(struct svc *s, char *err, size_t errlen) {
   size_t todo = 0;
   for (size_t i = 0; i < s->npr; i++) todo += s->pr[i].committed > 0;
   if (!todo) return 0;
-  struct bus_consumer *r = bus_consumer_new(bc, NULL, 1, err, errlen);
-  if (!r || bus_assign_with(r, inputs, n, rebuild_start, s, err, errlen)) {
+  struct bus_consumer *r = bus_consumer_new(s->bc, NULL, 1, err, errlen);
+  if (!r || bus_assign_with(r, acct_inputs, 3, rebuild_start, s, err, errlen)) {
     bus_consumer_free(r);
     return -1;
   }
   long long fed = 0;
   int64_t deadline = mono_ms() + 600000;
   int rc = 0;
-  while (todo > 0 && !stop_flag) {
+  while (todo > 0 && !service_stopping()) {
     if (mono_ms() > deadline) {
       snprintf(err, errlen, "rebuilding from the event topics timed out");
       rc = -1;
@@ -213,121 +240,58 @@ static int rebuild(struct svc *s, const struct bus_conf *bc, const enum bus_topi
   return rc;
 }
 
+/* The group consumer at its committed offsets, and the core rebuilt from what lies before. */
+static int on_assign(void *ctx, char *err, size_t errlen) {
+  struct svc *s = ctx;
+  if (bus_assign_with(service_input(&s->loop), acct_inputs, 3, group_start, s, err, errlen) ||
+      rebuild(s, err, errlen))
+    return -1;
+  acct_restored(s->core);
+  json_t *none = json_array();
+  acct_collect(s->core, none, 0); /* the rebuild reports nothing; clear what it queued */
+  json_decref(none);
+  return 0;
+}
+
+static int on_stopping(void *ctx, char *err, size_t errlen) {
+  struct svc *s = ctx;
+  if (on_publish(s, err, errlen)) return -1;
+  struct acct_stats st;
+  acct_stats(s->core, &st);
+  log_info("%lld events, %lld duplicates, %lld late (applied exactly), %lld too late, %lld invalid; %lld records written",
+           st.events, st.duplicates, st.late, st.too_late, st.invalid, s->published);
+  return 0;
+}
+
+static const struct service_table acct_tables[] = {{TOPIC_USAGE, seed_cb}};
+
 int acct_service_main(int argc, char **argv) {
-  const char *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *group = "barge-accounting";
-  const char *txn_id = NULL;
-  long long lag_ms = 5000, publish_ms = 2000, dedup_max = 262144, batch = 5000, reopen_ms = 3600000;
-  const struct opt opts[] = {
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-      {"group", "G", &group, NULL, NULL, "consumer group (default barge-accounting)"},
-      {"transactional-id", "ID", &txn_id, NULL, NULL, "transactional id; a second instance with the same id fences the first (default: the group)"},
-      {"settle-lag-ms", "MS", NULL, &lag_ms, NULL, "time is accounted once it is this old (default 5000)"},
-      {"reopen-ms", "MS", NULL, &reopen_ms, NULL, "how late an event may arrive and still be applied exactly (default 3600000)"},
-      {"publish-ms", "MS", NULL, &publish_ms, NULL, "how often usage records are written, one transaction each (default 2000)"},
-      {"dedup-max", "N", NULL, &dedup_max, NULL, "event ids remembered for deduplication (default 262144)"},
-      {"batch", "N", NULL, &batch, NULL, "most records handled between publishes (default 5000)"},
-  };
-  int r = opts_parse("accounting", "[options]", argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
-  if (lag_ms < 0 || reopen_ms < 0 || publish_ms < 10 || dedup_max < 1024 || batch < 1) {
+  struct acct_opts o;
+  int r = opts_parse_or_exit(&acct_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  if (o.lag_ms < 0 || o.core.reopen_ms < 0 || o.publish_ms < 10 || o.core.dedup_max < 1024 || o.batch < 1) {
     fprintf(stderr, "barge accounting: --settle-lag-ms and --reopen-ms >= 0, --publish-ms >= 10, --dedup-max >= 1024, --batch >= 1\n");
     return 2;
   }
-  if (!txn_id) txn_id = group;
   log_set_role("accounting");
-  struct service sv;
-  if ((r = service_connect("accounting", brokers_flag, prefix_flag, props, "barge-accounting", 1, &sv))) return r;
-  const char *brokers = sv.brokers, *prefix = sv.prefix;
-  struct bus_conf bc = sv.bc;
-  char err[1024];
+  struct service_conn conn;
+  if ((r = service_connect("accounting", &o.kafka, "barge-accounting", 1, &conn))) return r;
+  char txn_id[256];
+  if (o.txn_id) snprintf(txn_id, sizeof txn_id, "%s", o.txn_id);
+  else service_txn_id(o.group, conn.prefix, txn_id, sizeof txn_id);
   struct svc s;
   memset(&s, 0, sizeof s);
-  char host[64] = "localhost";
-  gethostname(host, sizeof host - 1);
-  snprintf(s.source, sizeof s.source, "accounting/%s:%d", host, (int)getpid());
-  struct acct_conf conf;
-  acct_conf_defaults(&conf);
-  conf.dedup_max = (size_t)dedup_max;
-  conf.reopen_ms = reopen_ms;
-  s.core = acct_new(&conf);
-  int rc = 1;
-  /* the transactional producer first: it fences an older instance and aborts its open
-   * transaction, so what is read back below is final */
-  s.prod = bus_producer_new(&bc, txn_id, err, sizeof err);
-  struct bus_consumer *tmp = s.prod ? bus_consumer_new(&bc, NULL, 1, err, sizeof err) : NULL;
-  if (!s.prod || !tmp) {
-    log_error("%s", err);
-    bus_consumer_free(tmp);
-    goto out;
-  }
-  int64_t t0 = mono_ms();
-  if (bus_read_table(tmp, TOPIC_USAGE, seed_cb, s.core, err, sizeof err)) {
-    log_error("reading barge.usage back: %s", err);
-    bus_consumer_free(tmp);
-    goto out;
-  }
-  bus_consumer_free(tmp);
-  s.c = bus_consumer_new(&bc, group, 1, err, sizeof err);
-  enum bus_topic inputs[] = {TOPIC_JOB_EVENTS, TOPIC_INSTANCES, TOPIC_CONFIG};
-  if (!s.c || bus_assign_with(s.c, inputs, 3, group_start, &s, err, sizeof err) ||
-      rebuild(&s, &bc, inputs, 3, err, sizeof err)) {
-    log_error("%s", err);
-    goto out;
-  }
-  acct_restored(s.core);
-  json_t *none = json_array();
-  acct_collect(s.core, none, 0); /* the rebuild reports nothing; clear what it queued */
-  json_decref(none);
-  log_info("state restored in %lld ms", (long long)(mono_ms() - t0));
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
-  log_info("accounting running (brokers %s, prefix %s, group %s)", brokers, prefix, group);
-  int64_t next_publish = mono_ms() + publish_ms;
-  while (!stop_flag) {
-    for (long long n = 0; n < batch && !stop_flag && mono_ms() < next_publish;) {
-      struct bus_msg m;
-      int pr = bus_poll(s.c, 100, &m, err, sizeof err);
-      if (pr < 0) goto fatal;
-      if (pr == 0) continue;
-      if (pr == 2) {
-        struct progress *p = progress_of(&s, m.topic, m.partition);
-        p->seen = p->eof = 1;
-        continue;
-      }
-      n++;
-      char why[512];
-      int bad = feed(&s, &m, why, sizeof why);
-      if (bad) {
-        s.dead++;
-        if (ensure_txn(&s, err, sizeof err) ||
-            bus_dead_letter(s.prod, &m, "accounting", why, err, sizeof err)) {
-          bus_msg_release(&m);
-          goto fatal;
-        }
-      }
-      bus_mark(s.c, &m);
-      s.marked++;
-      bus_msg_release(&m);
-    }
-    if (publish(&s, lag_ms, err, sizeof err)) goto fatal;
-    next_publish = mono_ms() + publish_ms;
-  }
-  if (publish(&s, lag_ms, err, sizeof err)) goto fatal;
-  struct acct_stats st;
-  acct_stats(s.core, &st);
-  log_info("accounting stopping: %lld events, %lld duplicates, %lld late (applied exactly), %lld too late, %lld invalid; %lld records written",
-           st.events, st.duplicates, st.late, st.too_late, st.invalid, s.published);
-  rc = 0;
-  goto out;
-fatal:
-  /* the open transaction aborts: the restart resumes from the last committed one */
-  log_error("fatal: %s", err);
-  rc = 1;
-out:
-  bus_consumer_free(s.c);
-  bus_producer_free(s.prod);
+  s.bc = &conn.bc;
+  s.lag_ms = o.lag_ms;
+  service_source("accounting", s.source, sizeof s.source);
+  s.core = acct_new(&o.core);
+  log_info("group %s", o.group);
+  const struct service_def def = {
+      .name = "accounting", .group = o.group, .txn_id = txn_id, .inputs = acct_inputs, .ninputs = 3,
+      .tables = acct_tables, .ntables = 1, .batch = o.batch, .batch_ms = o.publish_ms, .poll_ms = 100,
+      .hooks = {.assign = on_assign, .take = on_take, .handle = on_input, .eof = on_eof, .tick = on_publish,
+                .stopping = on_stopping}};
+  int rc = service_run(&s.loop, &def, &s, &conn.bc);
   acct_free(s.core);
   free(s.pr);
   return rc;
@@ -432,19 +396,17 @@ static void usage_cb(void *ctx, const struct bus_msg *m) {
 
 static struct acct_totals rec_totals(const json_t *r) {
   struct acct_totals t = {
-      json_number_value(json_object_get(r, "vcpuSeconds")),
-      json_number_value(json_object_get(r, "memoryGibSeconds")),
-      json_number_value(json_object_get(r, "gpuSeconds")),
-      json_number_value(json_object_get(r, "instanceSeconds")),
-      json_number_value(json_object_get(r, "cost")),
+      jget_num(r, "vcpuSeconds", 0),
+      jget_num(r, "memoryGibSeconds", 0),
+      jget_num(r, "gpuSeconds", 0),
+      jget_num(r, "instanceSeconds", 0),
+      jget_num(r, "cost", 0),
   };
   return t;
 }
 
-static const char *jstr0(const json_t *o, const char *k) {
-  const char *s = json_string_value(json_object_get(o, k));
-  return s ? s : "";
-}
+/* A string or, for NULL, the empty one. */
+static const char *nz(const char *s) { return s ? s : ""; }
 
 static void report_from_usage(struct report *rp, json_t *latest, int64_t since, int64_t until) {
   static const char *kinds[] = {[BY_JOB] = "JOB", [BY_QUEUE] = "QUEUE", [BY_SHARE] = "SHARE",
@@ -452,22 +414,22 @@ static void report_from_usage(struct report *rp, json_t *latest, int64_t since, 
   const char *k;
   json_t *r;
   json_object_foreach(latest, k, r) {
-    const char *kind = jstr0(r, "kind");
+    const char *kind = nz(jget_str(r, "kind"));
     if (strcmp(kind, kinds[rp->by]) != 0) continue;
     if (rp->by == BY_JOB) {
-      int64_t from = json_integer_value(json_object_get(r, "from"));
-      int64_t to = json_integer_value(json_object_get(r, "until"));
+      int64_t from = jget_int(r, "from", 0);
+      int64_t to = jget_int(r, "until", 0);
       if ((since != INT64_MIN && to < since) || from >= until) continue;
       struct row *row = add_row(rp, k);
-      row->queue = xstrdup(jstr0(r, "jobQueue"));
-      row->share = xstrdup(jstr0(r, "shareIdentifier"));
-      row->ce = xstrdup(jstr0(r, "computeEnvironment"));
+      row->queue = xstrdup(nz(jget_str(r, "jobQueue")));
+      row->share = xstrdup(nz(jget_str(r, "shareIdentifier")));
+      row->ce = xstrdup(nz(jget_str(r, "computeEnvironment")));
       row->t = rec_totals(r);
       continue;
     }
-    const char *name = rp->by == BY_QUEUE ? jstr0(r, "jobQueue")
-                     : rp->by == BY_SHARE ? jstr0(r, "shareIdentifier")
-                     : jstr0(r, "computeEnvironment");
+    const char *name = rp->by == BY_QUEUE ? nz(jget_str(r, "jobQueue"))
+                     : rp->by == BY_SHARE ? nz(jget_str(r, "shareIdentifier"))
+                     : nz(jget_str(r, "computeEnvironment"));
     struct row *row = add_row(rp, name);
     row->t = rec_totals(r);
     if (rp->by == BY_CE) {
@@ -479,10 +441,10 @@ static void report_from_usage(struct report *rp, json_t *latest, int64_t since, 
   }
   /* jobs per aggregate, from the JOB records */
   json_object_foreach(latest, k, r) {
-    if (rp->by == BY_JOB || strcmp(jstr0(r, "kind"), "JOB") != 0) continue;
-    const char *name = rp->by == BY_QUEUE ? jstr0(r, "jobQueue")
-                     : rp->by == BY_SHARE ? jstr0(r, "shareIdentifier")
-                     : jstr0(r, "computeEnvironment");
+    if (rp->by == BY_JOB || strcmp(nz(jget_str(r, "kind")), "JOB") != 0) continue;
+    const char *name = rp->by == BY_QUEUE ? nz(jget_str(r, "jobQueue"))
+                     : rp->by == BY_SHARE ? nz(jget_str(r, "shareIdentifier"))
+                     : nz(jget_str(r, "computeEnvironment"));
     struct row *row = find_row(rp, name);
     if (row) row->jobs++;
   }
@@ -672,22 +634,31 @@ static void print_table(const struct report *rp, int64_t since, int64_t until) {
   free(cells);
 }
 
+struct usage_opts {
+  struct kafka_opts kafka;
+  const char *by, *since, *until, *format, *source;
+};
+
+static const struct opt_spec usage_rows[] = {
+    OPT_ROW(struct usage_opts, by, "by", "queue|share|ce|job", "queue", "what to group by"),
+    OPT_ROW_DOC(struct usage_opts, since, "since", "TIME", "the beginning",
+                "window start: ISO-8601 UTC, a date, or epoch s/ms"),
+    OPT_ROW_DOC(struct usage_opts, until, "until", "TIME", "now", "window end, exclusive"),
+    OPT_ROW(struct usage_opts, format, "format", "table|csv|json", "table", "output format"),
+    OPT_ROW(struct usage_opts, source, "source", "events|usage", "events",
+            "recompute from the event topics (exact for any window) or print barge.usage's running totals"),
+    OPTS_KAFKA(struct usage_opts, kafka),
+};
+
+const struct opts_cmd usage_opts_cmd =
+    OPTS_CMD("usage", "[--by queue|share|ce|job] [--since T] [--until T] [--format table|csv|json]",
+             "Usage and cost report (see accounting.md).", usage_rows, struct usage_opts, NULL);
+
 int acct_usage_main(int argc, char **argv) {
-  const char *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *by_s = "queue";
-  const char *since_s = NULL, *until_s = NULL, *fmt_s = "table", *source = "events";
-  const struct opt opts[] = {
-      {"by", "queue|share|ce|job", &by_s, NULL, NULL, "what to group by (default queue)"},
-      {"since", "TIME", &since_s, NULL, NULL, "window start: ISO-8601 UTC, a date, or epoch s/ms (default: the beginning)"},
-      {"until", "TIME", &until_s, NULL, NULL, "window end, exclusive (default: now)"},
-      {"format", "table|csv|json", &fmt_s, NULL, NULL, "output format (default table)"},
-      {"source", "events|usage", &source, NULL, NULL, "recompute from the event topics (default, exact for any window) or print barge.usage's running totals"},
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-  };
-  int r = opts_parse("usage", "[--by queue|share|ce|job] [--since T] [--until T] [--format table|csv|json]",
-                     argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
+  struct usage_opts o;
+  int r = opts_parse_or_exit(&usage_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  const char *by_s = o.by, *fmt_s = o.format, *source = o.source, *since_s = o.since, *until_s = o.until;
   enum by by;
   if (!strcmp(by_s, "queue")) by = BY_QUEUE;
   else if (!strcmp(by_s, "share")) by = BY_SHARE;
@@ -723,17 +694,10 @@ int acct_usage_main(int argc, char **argv) {
     return 2;
   }
   log_set_role("usage");
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge usage: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge usage: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-usage"};
+  struct service_conn conn;
+  if ((r = service_connect("usage", &o.kafka, "barge-usage", 0, &conn))) return r;
+  struct bus_conf bc = conn.bc;
+  char err[1024];
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
   if (!c) {
     fprintf(stderr, "barge usage: %s\n", err);

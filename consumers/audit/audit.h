@@ -86,6 +86,8 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
                  const struct audit_verify_opts *o, struct audit_verdict *v);
 
 /* `barge audit` and `barge audit verify` (audit_shell.c). */
+#include "opts.h"
+extern const struct opts_cmd audit_opts_cmd, audit_verify_opts_cmd; /* --help, docs */
 int audit_service_main(int argc, char **argv);
 int audit_verify_main(int argc, char **argv);
 #endif

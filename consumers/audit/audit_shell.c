@@ -9,20 +9,54 @@
  * Loop: every record of the chosen topics (read_committed) becomes one line in the pending
  * buffer; every --flush-ms or --batch lines the buffer is written and fsync'd, the seal
  * rewritten, and only then the offsets committed to the group. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
 #include "bus.h"
 #include "opts.h"
-#include "stack.h"
+#include "service.h"
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_flag = 1;
-}
+/* ---- options ---- */
+
+struct audit_opts {
+  struct kafka_opts kafka;
+  const char *out, *key_file, *topics, *group;
+  int64_t flush_ms, batch;
+};
+
+#define A struct audit_opts
+static const struct opt_spec audit_rows[] = {
+    OPT_ROW_DOC(A, out, "out", "FILE", "required", "the audit file to append to (created if missing; FILE.seal beside it)"),
+    OPT_ROW_DOC(A, key_file, "hmac-key-file", "KEY", "required", "file holding the HMAC key (32+ random bytes recommended)"),
+    OPT_ROW(A, topics, "topics", "all|LIST", "all", "topics to record: all or a comma-separated list (requests,job-events,...)"),
+    OPT_ROW(A, group, "group", "G", "barge-audit", "consumer group"),
+    OPT_ROW(A, flush_ms, "flush-ms", "MS", "200", "most time a record waits before it is fsync'd and sealed"),
+    OPT_ROW(A, batch, "batch", "N", "1000", "most lines per write and fsync"),
+    OPTS_KAFKA(A, kafka),
+};
+#undef A
+
+const struct opts_cmd audit_opts_cmd =
+    OPTS_CMD("audit", "--out FILE --hmac-key-file KEY [options]  |  barge audit verify FILE --hmac-key-file KEY",
+    "A hash-chained, HMAC-sealed file of every event (see audit.md).", audit_rows, struct audit_opts, NULL);
+
+struct verify_opts {
+  const char *key_file, *seal;
+  int64_t expect;
+  int no_seal;
+};
+
+static const struct opt_spec verify_rows[] = {
+    OPT_ROW(struct verify_opts, key_file, "hmac-key-file", "KEY", NULL, "file holding the HMAC key the file was written with"),
+    OPT_ROW_DOC(struct verify_opts, seal, "seal", "FILE", "FILE.seal", "the seal to check against"),
+    OPT_FLAG_ROW(struct verify_opts, no_seal, "no-seal", "check the chain only (removal of whole lines at the end then goes unnoticed)"),
+    OPT_ROW(struct verify_opts, expect, "expect-lines", "N", NULL, "the file must hold at least N lines (a count kept elsewhere)"),
+};
+
+const struct opts_cmd audit_verify_opts_cmd =
+    OPTS_CMD("audit verify", "FILE --hmac-key-file KEY [--seal FILE] [--no-seal] [--expect-lines N]",
+    "Checks an audit file against its chain and seal.", verify_rows, struct verify_opts, NULL);
 
 struct start_ctx {
   struct audit_writer *w;
@@ -74,24 +108,12 @@ static int flush_and_commit(struct audit_writer *w, struct bus_consumer *c, char
 }
 
 int audit_service_main(int argc, char **argv) {
-  const char *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *out = NULL;
-  const char *key_file = NULL, *topics_s = "all", *group = "barge-audit";
-  long long flush_ms = 200, batch = 1000;
-  const struct opt opts[] = {
-      {"out", "FILE", &out, NULL, NULL, "the audit file to append to (created if missing; FILE.seal beside it)"},
-      {"hmac-key-file", "KEY", &key_file, NULL, NULL, "file holding the HMAC key (32+ random bytes recommended)"},
-      {"topics", "all|LIST", &topics_s, NULL, NULL, "topics to record: all (default) or a comma-separated list (requests,job-events,...)"},
-      {"group", "G", &group, NULL, NULL, "consumer group (default barge-audit)"},
-      {"flush-ms", "MS", NULL, &flush_ms, NULL, "most time a record waits before it is fsync'd and sealed (default 200)"},
-      {"batch", "N", NULL, &batch, NULL, "most lines per write and fsync (default 1000)"},
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-  };
   if (argc > 1 && !strcmp(argv[1], "verify")) return audit_verify_main(argc - 1, argv + 1);
-  int r = opts_parse("audit", "--out FILE --hmac-key-file KEY [options]  |  barge audit verify FILE --hmac-key-file KEY",
-                     argc, argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
-  if (r) return r == 1 ? 0 : 2;
+  struct audit_opts o;
+  int r = opts_parse_or_exit(&audit_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  const char *out = o.out, *key_file = o.key_file, *group = o.group;
+  long long flush_ms = o.flush_ms, batch = o.batch;
   if (!out || !key_file) {
     fprintf(stderr, "barge audit: --out FILE and --hmac-key-file KEY are required (see barge audit --help)\n");
     return 2;
@@ -101,16 +123,13 @@ int audit_service_main(int argc, char **argv) {
     return 2;
   }
   log_set_role("audit");
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge audit: %s\n", err);
-    return 2;
-  }
-  stack_prefix(prefix_flag, prefix, sizeof prefix);
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-audit"};
+  struct service_conn conn;
+  char err[1024];
+  if ((r = service_connect("audit", &o.kafka, "barge-audit", 1, &conn))) return r;
+  struct bus_conf bc = conn.bc;
   enum bus_topic topics[TOPIC__COUNT];
   int ntopics = 0;
-  if (parse_topics(&bc, topics_s, topics, &ntopics) || ntopics == 0) return 2;
+  if (parse_topics(&bc, o.topics, topics, &ntopics) || ntopics == 0) return 2;
   size_t keylen = 0;
   unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
   if (!key) {
@@ -120,10 +139,6 @@ int audit_service_main(int argc, char **argv) {
   int rc = 1;
   struct audit_writer *w = NULL;
   struct bus_consumer *c = NULL;
-  if (codec_init(err, sizeof err) || bus_ensure_topics(&bc, err, sizeof err)) {
-    log_error("%s", err);
-    goto done;
-  }
   if (audit_open(&w, out, key, keylen, 1, err, sizeof err)) {
     log_error("%s", err);
     goto done;
@@ -136,11 +151,10 @@ int audit_service_main(int argc, char **argv) {
   }
   log_info("auditing %d topic(s) into %s: %lld lines so far, %d partition(s) resumed from the file, %d new (group %s)",
            ntopics, out, audit_lines(w), sc.resumed, sc.fresh, group);
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  service_signals(0);
   int64_t first_pending = 0;
   long long written = 0;
-  while (!stop_flag) {
+  while (!service_stopping()) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) goto fatal;
@@ -190,20 +204,13 @@ done:
 }
 
 int audit_verify_main(int argc, char **argv) {
-  const char *key_file = NULL, *seal = NULL;
-  long long expect = 0;
-  int no_seal = 0;
-  const struct opt opts[] = {
-      {"hmac-key-file", "KEY", &key_file, NULL, NULL, "file holding the HMAC key the file was written with"},
-      {"seal", "FILE", &seal, NULL, NULL, "the seal to check against (default FILE.seal)"},
-      {"no-seal", NULL, NULL, NULL, &no_seal, "check the chain only (removal of whole lines at the end then goes unnoticed)"},
-      {"expect-lines", "N", NULL, &expect, NULL, "the file must hold at least N lines (a count kept elsewhere)"},
-  };
+  struct verify_opts o;
   const char *pos[1];
   int npos = 0;
-  int r = opts_parse("audit verify", "FILE --hmac-key-file KEY [--seal FILE] [--no-seal] [--expect-lines N]",
-                     argc, argv, opts, sizeof opts / sizeof *opts, pos, &npos, 1);
+  int r = opts_parse_cmd(&audit_verify_opts_cmd, &o, argc, argv, pos, &npos, 1);
   if (r) return r == 1 ? 0 : 2;
+  const char *key_file = o.key_file;
+  int no_seal = o.no_seal;
   if (npos != 1 || !key_file) {
     fprintf(stderr, "barge audit verify: FILE and --hmac-key-file KEY are required\n");
     return 2;
@@ -215,9 +222,9 @@ int audit_verify_main(int argc, char **argv) {
     fprintf(stderr, "barge audit verify: %s\n", err);
     return 2;
   }
-  struct audit_verify_opts o = {.seal_path = seal, .no_seal = no_seal, .expect_lines = expect};
+  struct audit_verify_opts vo = {.seal_path = o.seal, .no_seal = no_seal, .expect_lines = o.expect};
   struct audit_verdict v;
-  int rc = audit_verify(pos[0], key, keylen, &o, &v);
+  int rc = audit_verify(pos[0], key, keylen, &vo, &v);
   free(key);
   if (rc < 0) {
     fprintf(stderr, "barge audit verify: %s\n", v.what);

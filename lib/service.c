@@ -1,0 +1,325 @@
+/* service.c: signals, the connection, the transactional id and the loop of service.h. */
+#include "service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stack.h"
+
+/* How long a service waits for the end of barge.config before it goes on without it. */
+#define CONFIG_WAIT_MS 30000
+
+/* ---------------- signals ---------------- */
+
+static volatile sig_atomic_t stop_flag;
+static int wake[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  int saved = errno;
+  if (sig != SIGCHLD) stop_flag = 1;
+  if (wake[1] >= 0) {
+    char c = 0;
+    ssize_t w = write(wake[1], &c, 1); /* a full pipe already says "awake" */
+    (void)w;
+  }
+  errno = saved;
+}
+
+void service_signals(int watch_children) {
+  if (wake[0] < 0 && pipe2(wake, O_CLOEXEC | O_NONBLOCK)) wake[0] = wake[1] = -1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if (watch_children) {
+    sa.sa_flags |= SA_NOCLDSTOP;
+    sigaction(SIGCHLD, &sa, NULL);
+  }
+}
+
+int service_stopping(void) { return stop_flag != 0; }
+void service_request_stop(void) { on_signal(SIGTERM); }
+int service_wake_fd(void) { return wake[0]; }
+
+void service_wake_drain(void) {
+  char b[64];
+  while (wake[0] >= 0 && read(wake[0], b, sizeof b) > 0) {
+  }
+}
+
+/* ---------------- connection ---------------- */
+
+int service_connect(const char *cmd, const struct kafka_opts *k, const char *client_id,
+                    int ensure_topics, struct service_conn *conn) {
+  char err[1024];
+  memset(conn, 0, sizeof *conn);
+  if (stack_brokers(k->brokers, conn->brokers, sizeof conn->brokers, err, sizeof err)) {
+    fprintf(stderr, "barge %s: %s\n", cmd, err);
+    return 2;
+  }
+  stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
+  conn->bc = (struct bus_conf){.brokers = conn->brokers, .prefix = conn->prefix,
+                               .kafka_props = k->props, .client_id = client_id};
+  if (codec_init(err, sizeof err) ||
+      (ensure_topics && bus_ensure_topics(&conn->bc, err, sizeof err))) {
+    fprintf(stderr, "barge %s: %s\n", cmd, err);
+    return 1;
+  }
+  return 0;
+}
+
+void service_txn_id(const char *base, const char *prefix, char *out, size_t n) {
+  if (!prefix || !strcmp(prefix, "barge.")) snprintf(out, n, "%s", base);
+  else snprintf(out, n, "%s-%s", base, prefix);
+}
+
+void service_source(const char *name, char *out, size_t n) {
+  char host[64] = "localhost";
+  gethostname(host, sizeof host - 1);
+  snprintf(out, n, "%s/%s:%d", name, host, (int)getpid());
+}
+
+/* ---------------- the loop ---------------- */
+
+struct bus_producer *service_producer(struct service_loop *l) { return l->prod; }
+struct bus_consumer *service_input(struct service_loop *l) { return l->in; }
+
+int service_txn(struct service_loop *l, char *err, size_t errlen) {
+  if (l->in_txn) return 0;
+  if (bus_txn_begin(l->prod, err, errlen)) return -1;
+  l->in_txn = 1;
+  return 0;
+}
+
+static int commit(struct service_loop *l, struct bus_consumer *c, char *err, size_t errlen) {
+  if (!l->in_txn) return 0;
+  l->in_txn = 0;
+  return bus_txn_commit(l->prod, c, err, errlen) ? -1 : 0;
+}
+
+int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
+                        char *err, size_t errlen) {
+  log_warn("%s[%d] offset %lld dead-lettered: %s", bus_topic_base(m->topic), (int)m->partition,
+           (long long)m->offset, why);
+  l->dead++;
+  if (service_txn(l, err, errlen)) return -1;
+  return bus_dead_letter(l->prod, m, l->def->name, why, err, errlen) ? -1 : 0;
+}
+
+typedef int (*handle_fn)(void *ctx, const struct bus_msg *m, enum barge_ev_type t,
+                         const json_t *ev, char *why, size_t whylen, char *err, size_t errlen);
+
+/* Decodes m (a tombstone is passed on as ev NULL) and hands it to fn. 0, 1 (why) or -1 (err). */
+static int decode_and(struct service_loop *l, handle_fn fn, const struct bus_msg *m, char *why,
+                      size_t whylen, char *err, size_t errlen) {
+  enum barge_ev_type t = BARGE_EV_JOB_REQUEST;
+  json_t *ev = NULL;
+  int rc = m->value && bus_decode(m, &t, &ev, why, whylen) ? 1
+                                                          : fn(l->ctx, m, t, ev, why, whylen, err, errlen);
+  json_decref(ev);
+  return rc;
+}
+
+/* One barge.config record: a bad one is logged, and dead-lettered once the service runs. */
+static int apply_config(struct service_loop *l, const struct bus_msg *m, char *err, size_t errlen) {
+  char why[512] = "";
+  if (service_txn(l, err, errlen)) return -1;
+  int rc = decode_and(l, l->def->hooks.config, m, why, sizeof why, err, errlen);
+  if (rc != 1) return rc;
+  if (l->live) return service_dead_letter(l, m, why, err, errlen);
+  log_warn("%s[0] offset %lld ignored (dead-lettered when it arrived): %s", bus_topic_base(m->topic),
+           (long long)m->offset, why);
+  return 0;
+}
+
+/* Reads barge.config: what is there now (until_end 0), or up to the table's end as the broker
+ * reports it now, its high watermark (until_end 1). A partition-EOF event alone is not enough:
+ * one queued before the newest records arrived would end the wait too early. barge.config has
+ * one partition. */
+static int drain_config(struct service_loop *l, int until_end, char *err, size_t errlen) {
+  if (!l->cfg) return 0;
+  int64_t lo = 0, hi = -1, start = mono_ms();
+  if (until_end && bus_watermarks(l->cfg, TOPIC_CONFIG, 0, &lo, &hi)) hi = -1;
+  for (;;) {
+    if (until_end && hi >= 0 && l->cfg_next >= hi) return 0;
+    struct bus_msg m;
+    int r = bus_poll(l->cfg, until_end ? 200 : 0, &m, err, errlen);
+    if (r < 0) return -1;
+    if (r == 2) {
+      if (m.offset > l->cfg_next) l->cfg_next = m.offset;
+      if (!until_end || hi < 0 || m.offset >= hi) return 0; /* caught up */
+      continue;
+    }
+    if (r == 0) {
+      if (!until_end) return 0;
+      if (mono_ms() - start > CONFIG_WAIT_MS) { /* compacted away or unreachable: go on */
+        char name[256];
+        bus_topic_name(l->bc, TOPIC_CONFIG, name, sizeof name);
+        log_warn("%s: stopped waiting for offset %lld after %lld ms (read up to %lld); going on",
+                 name, (long long)hi, (long long)(mono_ms() - start), (long long)l->cfg_next);
+        return 0;
+      }
+      continue;
+    }
+    l->cfg_next = m.offset + 1;
+    int rc = apply_config(l, &m, err, errlen);
+    bus_msg_release(&m);
+    if (rc) return -1;
+  }
+}
+
+int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) {
+  return drain_config(l, 1, err, errlen);
+}
+
+/* One input record: taken raw, or decoded and handled (dead-lettered when invalid); marked. */
+static int input(struct service_loop *l, const struct bus_msg *m, char *err, size_t errlen) {
+  const struct service_hooks *h = &l->def->hooks;
+  if (service_txn(l, err, errlen)) return -1;
+  if (!h->take || !h->take(l->ctx, m)) {
+    char why[512] = "";
+    int rc = decode_and(l, h->handle, m, why, sizeof why, err, errlen);
+    if (rc < 0 || (rc == 1 && service_dead_letter(l, m, why, err, errlen))) return -1;
+  }
+  bus_mark(l->in, m);
+  return 0;
+}
+
+/* Up to def->batch input records within def->batch_ms. */
+static int batch(struct service_loop *l, char *err, size_t errlen) {
+  const struct service_def *d = l->def;
+  int64_t end = mono_ms() + d->batch_ms;
+  for (int64_t n = 0; n < d->batch && !service_stopping();) {
+    int64_t left = end - mono_ms();
+    if (left < 0) left = 0;
+    if (d->poll_ms > 0 && left > d->poll_ms) left = d->poll_ms;
+    struct bus_msg m;
+    int pr = bus_poll(l->in, (int)left, &m, err, errlen);
+    if (pr < 0) return -1;
+    if (pr == 0) {
+      if (mono_ms() >= end) break;
+      continue;
+    }
+    if (pr == 2) {
+      if (d->hooks.eof) d->hooks.eof(l->ctx, &m);
+      continue;
+    }
+    n++;
+    int rc = input(l, &m, err, errlen);
+    bus_msg_release(&m);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
+struct table_read {
+  struct service_loop *l;
+  const struct service_table *t;
+};
+
+static void table_record(void *ctx, const struct bus_msg *m) {
+  struct table_read *r = ctx;
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (m->value && bus_decode(m, &t, &ev, why, sizeof why))
+    log_warn("rebuild: %s[%d] offset %lld skipped: %s", bus_topic_base(m->topic), (int)m->partition,
+             (long long)m->offset, why);
+  r->t->cb(r->l->ctx, m, ev);
+  json_decref(ev);
+}
+
+/* Start-up: fence, config table, tables, restored, commit, inputs positioned. */
+static int start(struct service_loop *l, char *err, size_t errlen) {
+  const struct service_def *d = l->def;
+  /* the transactional producer first: it fences an older instance (and aborts its open
+   * transaction) before any state is read */
+  l->prod = bus_producer_new(l->bc, d->txn_id, err, errlen);
+  if (!l->prod) return -1;
+  if (d->hooks.config && !(l->cfg = bus_consumer_new(l->bc, NULL, 1, err, errlen))) return -1;
+  if (!(l->in = bus_consumer_new(l->bc, d->group, 1, err, errlen))) return -1;
+  int64_t t0 = mono_ms();
+  char why[1024];
+  enum bus_topic cfg_topic = TOPIC_CONFIG;
+  if (l->cfg && (bus_assign_all(l->cfg, &cfg_topic, 1, 1, why, sizeof why) ||
+                 drain_config(l, 1, why, sizeof why))) {
+    snprintf(err, errlen, "reading configuration: %.900s", why);
+    return -1;
+  }
+  if (d->ntables) {
+    struct bus_consumer *tmp = bus_consumer_new(l->bc, NULL, 1, why, sizeof why);
+    int rc = tmp ? 0 : -1;
+    for (int i = 0; i < d->ntables && !rc; i++) {
+      struct table_read tr = {l, &d->tables[i]};
+      rc = bus_read_table(tmp, d->tables[i].topic, table_record, &tr, why, sizeof why);
+    }
+    bus_consumer_free(tmp);
+    if (rc) {
+      snprintf(err, errlen, "rebuilding state: %.900s", why);
+      return -1;
+    }
+  }
+  if (d->hooks.restored && d->hooks.restored(l->ctx, err, errlen)) return -1;
+  if (commit(l, NULL, err, errlen)) return -1;
+  if (d->hooks.assign ? d->hooks.assign(l->ctx, err, errlen)
+                      : bus_assign_all(l->in, d->inputs, d->ninputs, 1, err, errlen))
+    return -1;
+  l->live = 1;
+  log_info("state rebuilt in %lld ms", (long long)(mono_ms() - t0));
+  return 0;
+}
+
+/* Batches until a signal: each one transaction. */
+static int loop(struct service_loop *l, char *err, size_t errlen) {
+  const struct service_hooks *h = &l->def->hooks;
+  int64_t next_tick = mono_ms();
+  while (!service_stopping()) {
+    if (drain_config(l, 0, err, errlen) || batch(l, err, errlen)) return -1;
+    if (h->batch_done && h->batch_done(l->ctx, err, errlen)) return -1;
+    if (h->tick && mono_ms() >= next_tick) {
+      next_tick = mono_ms() + l->def->tick_ms;
+      if (h->tick(l->ctx, err, errlen)) return -1;
+    }
+    if (commit(l, l->in, err, errlen)) return -1;
+    if (h->committed && h->committed(l->ctx, err, errlen)) return -1;
+  }
+  log_info("%s stopping", l->def->name);
+  if (h->stopping && h->stopping(l->ctx, err, errlen)) return -1;
+  return commit(l, l->in, err, errlen);
+}
+
+int service_run(struct service_loop *l, const struct service_def *def, void *ctx,
+                const struct bus_conf *bc) {
+  memset(l, 0, sizeof *l);
+  l->def = def;
+  l->ctx = ctx;
+  l->bc = bc;
+  char err[1024] = "";
+  int rc = 1;
+  if (start(l, err, sizeof err)) {
+    log_error("%s", err);
+    goto out;
+  }
+  service_signals(0);
+  log_info("%s running (brokers %s, prefix %s)", def->name, bc->brokers, bc->prefix);
+  if (loop(l, err, sizeof err)) {
+    /* the open transaction aborts; the restart rebuilds from the committed state */
+    log_error("fatal: %s", err);
+    goto out;
+  }
+  rc = 0;
+out:
+  bus_consumer_free(l->in);
+  bus_consumer_free(l->cfg);
+  bus_producer_free(l->prod);
+  l->in = l->cfg = NULL;
+  l->prod = NULL;
+  return rc;
+}

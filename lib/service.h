@@ -1,0 +1,149 @@
+/* service.h: what every Barge service shares: signals, the connection to Kafka, the default
+ * transactional id, and the one read-process-write loop the transactional services (scheduler,
+ * provisioner, accounting) run with their own hooks.
+ *
+ * The loop (service_run), in the manner of a small event loop with fixed hooks:
+ *
+ *   start    producer (transactional: fences an older instance first)
+ *            -> barge.config read to its end, each record to hooks.config (if the service keeps
+ *               the config table)
+ *            -> the compacted tables read back (def.tables) -> hooks.restored
+ *            -> commit what the start-up produced -> the input consumer positioned
+ *               (hooks.assign, or the group's committed offsets, else the beginning)
+ *   batch    barge.config caught up (what is there now)
+ *            -> up to def.batch input records within def.batch_ms, each: hooks.take (a raw look;
+ *               1 = taken as is), else decoded and given to hooks.handle; undecodable or invalid
+ *               records are dead-lettered and logged; every record is marked
+ *            -> hooks.batch_done -> hooks.tick (every def.tick_ms; 0 = every batch)
+ *            -> one transaction commits the outputs with the marked offsets -> hooks.committed
+ *   stop     SIGINT/SIGTERM: the batch ends, hooks.stopping, a last commit, exit status 0.
+ *
+ * Return convention of every int hook and of the service_* calls a hook makes: 0 done; 1 invalid
+ * data (the reason in why: the record is dead-lettered, logged as a warning, and the service
+ * goes on); -1 fatal (the reason in err: service_run logs it and returns 1, and the restart
+ * resumes from the last committed transaction, as the core may hold decisions of the aborted
+ * one).
+ *
+ * Bad barge.config records are one rule everywhere: logged as a warning, and dead-lettered when
+ * they arrive while the service runs (the start-up read of the table meets them again at every
+ * start, after they were dead-lettered once). A service that gives up waiting for the end of
+ * barge.config says so with a warning naming the topic and how long it waited. */
+#ifndef BARGE_SERVICE_H
+#define BARGE_SERVICE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "opts.h"
+#include "util.h"
+
+/* ---- signals ---- */
+
+/* SIGINT and SIGTERM set the stop flag; with watch_children SIGCHLD is caught too. Each of them
+ * also makes service_wake_fd() readable (a self-pipe), for a supervisor sleeping in poll(). */
+void service_signals(int watch_children);
+int service_stopping(void);
+void service_request_stop(void);
+/* The read end of the self-pipe (-1 before service_signals), and a way to empty it. */
+int service_wake_fd(void);
+void service_wake_drain(void);
+
+/* ---- connection ---- */
+
+/* What a service or tool needs before it touches Kafka: the brokers and prefix resolved from the
+ * options (else $BARGE_BROKERS / $BARGE_TOPIC_PREFIX, else the stack of `barge up`), the codec
+ * initialised and (ensure_topics) the missing topics created. On failure it prints
+ * "barge CMD: reason" and returns the exit status (2 no broker known, 1 otherwise); 0 on
+ * success, with conn->bc ready (its strings point into conn and k). */
+struct service_conn {
+  char brokers[1024];
+  char prefix[128];
+  struct bus_conf bc;
+};
+int service_connect(const char *cmd, const struct kafka_opts *k, const char *client_id,
+                    int ensure_topics, struct service_conn *conn) BARGE_WUR;
+
+/* The default transactional id of a service: base ("barge-scheduler", or the accounting group)
+ * under the default prefix "barge.", base-PREFIX under any other, so that stacks sharing a broker
+ * under different prefixes never fence each other. */
+void service_txn_id(const char *base, const char *prefix, char *out, size_t n);
+
+/* ---- the loop ---- */
+
+/* A compacted topic read back at start. cb sees every record, decoded (ev NULL for a tombstone,
+ * or for a record that does not decode: that one is logged, as it was dead-lettered when the
+ * input consumer first read it). */
+struct service_table {
+  enum bus_topic topic;
+  void (*cb)(void *ctx, const struct bus_msg *m, const json_t *ev);
+};
+
+/* The service's hooks; ctx is its own state. Every hook but handle may be NULL. */
+struct service_hooks {
+  /* One decoded barge.config record (ev NULL: a deletion, the key in m). NULL: the service keeps
+   * no config table. */
+  int (*config)(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
+                char *why, size_t whylen, char *err, size_t errlen);
+  /* After the tables are read back, before the start-up commit. */
+  int (*restored)(void *ctx, char *err, size_t errlen);
+  /* Positions the input consumer (service_input). NULL: the group's committed offsets, else the
+   * beginning. */
+  int (*assign)(void *ctx, char *err, size_t errlen);
+  /* A raw look at an input record: 1 when the hook took it as it is (not decoded, but marked). */
+  int (*take)(void *ctx, const struct bus_msg *m);
+  /* A decoded input record (ev NULL for a tombstone). */
+  int (*handle)(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
+                char *why, size_t whylen, char *err, size_t errlen);
+  /* A partition of the inputs reached its end. */
+  void (*eof)(void *ctx, const struct bus_msg *m);
+  int (*batch_done)(void *ctx, char *err, size_t errlen);
+  int (*tick)(void *ctx, char *err, size_t errlen);
+  int (*committed)(void *ctx, char *err, size_t errlen);
+  int (*stopping)(void *ctx, char *err, size_t errlen);
+};
+
+struct service_def {
+  const char *name;    /* "scheduler": the dead-letter consumer and the log lines */
+  const char *group;   /* the input consumer's group */
+  const char *txn_id;  /* the transactional id */
+  const enum bus_topic *inputs;
+  int ninputs;
+  const struct service_table *tables;
+  int ntables;
+  int64_t batch;    /* most input records per transaction */
+  int64_t batch_ms; /* a batch ends after this long */
+  int64_t poll_ms;  /* longest single wait for a record */
+  int64_t tick_ms;  /* hooks.tick runs this often; 0: after every batch */
+  struct service_hooks hooks;
+};
+
+/* Caller-owned; service_run fills it. Hooks reach it through their ctx. */
+struct service_loop {
+  const struct service_def *def;
+  void *ctx;
+  const struct bus_conf *bc;
+  struct bus_producer *prod;
+  struct bus_consumer *in, *cfg;
+  int in_txn;
+  int live;         /* past the start-up: bad config records are dead-lettered */
+  int64_t cfg_next; /* the next barge.config offset to read */
+  long long dead;   /* records dead-lettered */
+};
+
+/* Runs the service until a signal or a fatal error: the exit status (0 stopped, 1 fatal). */
+int service_run(struct service_loop *l, const struct service_def *def, void *ctx,
+                const struct bus_conf *bc) BARGE_WUR;
+
+/* For hooks: opens the transaction if none is open; reads barge.config up to its current end
+ * (a record written just before the event that names it is then known); dead-letters a record
+ * (in the transaction) with a warning in the log. */
+int service_txn(struct service_loop *l, char *err, size_t errlen) BARGE_WUR;
+int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) BARGE_WUR;
+int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
+                        char *err, size_t errlen) BARGE_WUR;
+/* The producer (in the transaction when one is open) and the input consumer. */
+struct bus_producer *service_producer(struct service_loop *l);
+struct bus_consumer *service_input(struct service_loop *l);
+/* "NAME/host:pid", the header source of what the service writes. */
+void service_source(const char *name, char *out, size_t n);
+#endif

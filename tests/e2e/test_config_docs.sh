@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# test_config_docs.sh: docs/configuration.md is what `barge help-config` generates from the option
+# tables (the same tables that parse the command lines and print --help). It fails when someone
+# changed a table, a default or a help line without regenerating the page:
+#   build/barge help-config > docs/configuration.md
+set -u
+bin=${BARGE_BIN:?BARGE_BIN is not set}
+src=${BARGE_SOURCE_DIR:?BARGE_SOURCE_DIR is not set}
+passed=0 failed=0
+ok() { if [ "$1" -eq 0 ]; then passed=$((passed + 1)); echo "ok: $2"; else failed=$((failed + 1)); echo "FAIL: $2"; fi; }
+
+gen=$(mktemp)
+trap 'rm -f "$gen"' EXIT
+"$bin" help-config >"$gen"
+ok $? "barge help-config runs"
+diff -u "$src/docs/configuration.md" "$gen"
+ok $? "docs/configuration.md is up to date with the option tables (regenerate: build/barge help-config > docs/configuration.md)"
+# --help comes from the same rows: a default in the page is the one --help states
+"$bin" scheduler --help | grep -q -- "--tick-ms MS .*(default 1000)"
+ok $? "barge scheduler --help states the table's default"
+grep -q '| `--tick-ms MS` | `1000` |' "$src/docs/configuration.md"
+ok $? "docs/configuration.md states the same default"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
