@@ -10,7 +10,7 @@ int cmd_init(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_provisioner(int argc, char **argv);   /* cmd/provisioner.c */
-int cmd_instances(int argc, char **argv);     /* cmd/provisioner.c */
+int cmd_instances(int argc, char **argv);     /* cmd/instances.c */
 int cmd_accounting(int argc, char **argv);    /* cmd/accounting.c */
 int cmd_usage(int argc, char **argv);         /* cmd/accounting.c */
 int cmd_audit(int argc, char **argv);         /* cmd/audit.c */
@@ -18,7 +18,9 @@ int cmd_replay(int argc, char **argv);        /* cmd/replay.c */
 int cmd_logs(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_version(int argc, char **argv);
-/* AWS Batch operations (submit-job, describe-jobs, ...): -1 when argv[0] is not one. */
+/* AWS Batch operations (submit-job, describe-jobs, ...), cmd/aws.c: cmd_is_aws says whether
+ * a name is one; cmd_aws runs one (argv[0] must be one); cmd_list_aws lists them. */
+int cmd_is_aws(const char *name);
 int cmd_aws(int argc, char **argv);
 void cmd_list_aws(FILE *out);
 #endif

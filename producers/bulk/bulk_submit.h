@@ -17,8 +17,6 @@
 
 #include "bus.h"
 
-/* Does argv (argv[0] = "submit-job") ask for a bulk submission (--from-jsonl)? */
-int bulk_submit_wanted(int argc, char **argv);
 /* `barge submit-job --from-jsonl ...`: parses the options and runs. */
 int bulk_submit_main(int argc, char **argv);
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "registry.h"
 #include "stack.h"
@@ -16,12 +17,6 @@
 #define EXIT_SERVICE 255
 #define MAX_LINE (1u << 20) /* a SubmitJob request is far smaller */
 #define SHOW_REJECTED 100
-
-int bulk_submit_wanted(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--from-jsonl") || !strncmp(argv[i], "--from-jsonl=", 13)) return 1;
-  return 0;
-}
 
 struct pending {
   long line;
@@ -112,7 +107,7 @@ static int resolve_lines(struct run *r, json_t *req, long line, char *why, size_
   size_t i;
   json_t *d;
   json_array_foreach(json_object_get(req, "dependsOn"), i, d) {
-    const char *id = json_string_value(json_object_get(d, "jobId"));
+    const char *id = jget_str(d, "jobId");
     if (!id || strncmp(id, "line:", 5)) continue;
     char *end;
     long n = strtol(id + 5, &end, 10);
@@ -122,7 +117,7 @@ static int resolve_lines(struct run *r, json_t *req, long line, char *why, size_
     }
     char key[32];
     snprintf(key, sizeof key, "%ld", n);
-    const char *target = json_string_value(json_object_get(r->ids, key));
+    const char *target = jget_str(r->ids, key);
     if (!target) {
       snprintf(why, whylen, "dependsOn[%zu].jobId %s: line %ld was not submitted", i, id, n);
       return -1;
@@ -180,7 +175,7 @@ static int one_line(struct run *r, char *text, long line) {
     return 0;
   }
   struct pending p = {.line = line};
-  snprintf(p.id, sizeof p.id, "%s", json_string_value(json_object_get(body, "jobId")));
+  snprintf(p.id, sizeof p.id, "%s", jget_str(body, "jobId"));
   json_t *ev = control_request_event("SubmitJob", body);
   char e[512];
   rc = bus_produce(r->prod, TOPIC_REQUESTS, p.id, ev, e, sizeof e);
