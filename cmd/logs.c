@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "stack.h"
 #include "views.h"
@@ -22,33 +23,25 @@ int cmd_logs(int argc, char **argv) {
     fprintf(stderr, "barge logs: give one job id (barge logs JOB_ID)\n");
     return 2;
   }
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge logs: %s\n", err);
-    return 2;
-  }
-  stack_prefix(NULL, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge logs: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-cli"};
+  struct service sv;
+  if ((r = service_connect("logs", brokers_flag, NULL, NULL, "barge-cli", 0, &sv))) return r;
+  char err[1024];
   json_t *jobs = NULL;
-  if (jobs_view_load(&bc, &jobs, err, sizeof err)) {
+  if (jobs_view_load(&sv.bc, &jobs, err, sizeof err)) {
     fprintf(stderr, "barge logs: %s\n", err);
     json_decref(jobs);
     return 1;
   }
   json_t *rec = json_object_get(jobs, pos[0]);
   int rc = 0;
-  const char *lp = json_string_value(json_object_get(rec, "logPath"));
+  const char *lp = jget_str(rec, "logPath");
   int last = (int)json_integer_value(json_object_get(rec, "attempt"));
   if (!rec) {
     fprintf(stderr, "barge logs: no job %s\n", pos[0]);
     rc = 1;
   } else if (!lp) {
     fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0],
-            json_string_value(json_object_get(json_object_get(rec, "detail"), "status")));
+            jget_str(json_object_get(rec, "detail"), "status"));
     rc = 1;
   } else {
     if (attempt <= 0) attempt = last;

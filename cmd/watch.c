@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "stack.h"
 #include "views.h"
@@ -69,19 +70,19 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
 static void flush_pending(struct watch *w, int force) {
   while (json_array_size(w->pending) && (w->count <= 0 || w->emitted < w->count)) {
     json_t *ev = json_array_get(w->pending, 0);
-    const char *id = json_string_value(json_object_get(ev, "jobId"));
+    const char *id = jget_str(ev, "jobId");
     json_t *rec = json_object_get(w->records, id);
     int64_t waited = now_ms() - (int64_t)json_integer_value(json_object_get(ev, "_seen"));
     if (!rec && !force && waited < 3000) return;
     json_t *detail = rec ? json_deep_copy(json_object_get(rec, "detail"))
-                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", json_string_value(json_object_get(ev, "jobName")));
+                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", jget_str(ev, "jobName"));
     json_object_set(detail, "status", json_object_get(ev, "newStatus"));
     json_t *r = json_object_get(ev, "statusReason");
     if (r) json_object_set(detail, "statusReason", r);
     else json_object_del(detail, "statusReason");
-    const char *qarn = json_string_value(json_object_get(detail, "jobQueue"));
-    if (matches(w, id, json_string_value(json_object_get(ev, "parentJobId")), qarn,
-                json_string_value(json_object_get(ev, "jobQueue"))))
+    const char *qarn = jget_str(detail, "jobQueue");
+    if (matches(w, id, jget_str(ev, "parentJobId"), qarn,
+                jget_str(ev, "jobQueue")))
       print_event(w, "Batch Job State Change", detail, 0);
     else
       json_decref(detail);
@@ -103,18 +104,10 @@ int cmd_watch(int argc, char **argv) {
   int r = opts_parse("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]", argc,
                      argv, opts, sizeof opts / sizeof *opts, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge watch: %s\n", err);
-    return 2;
-  }
-  stack_prefix(NULL, prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge watch: %s\n", err);
-    return 1;
-  }
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "barge-watch"};
-  struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+  struct service sv;
+  if ((r = service_connect("watch", brokers_flag, NULL, NULL, "barge-watch", 0, &sv))) return r;
+  char err[1024];
+  struct bus_consumer *c = bus_consumer_new(&sv.bc, NULL, 1, err, sizeof err);
   enum bus_topic topics[] = {TOPIC_JOB_EVENTS, TOPIC_JOBS};
   if (!c || bus_assign_all(c, topics, 2, from_beginning, err, sizeof err)) {
     fprintf(stderr, "barge watch: %s\n", err);
@@ -143,17 +136,17 @@ int cmd_watch(int argc, char **argv) {
           json_array_append(w.pending, ev);
         } else {
           json_t *d = json_object_get(ev, "detail");
-          const char *id = json_string_value(json_object_get(d, "jobId"));
+          const char *id = jget_str(d, "jobId");
           json_object_set(w.records, id, ev);
           /* a blocking code set or changed on a RUNNABLE job */
-          const char *st = json_string_value(json_object_get(d, "status"));
-          const char *reason = json_string_value(json_object_get(d, "statusReason"));
-          const char *prev = json_string_value(json_object_get(w.blocked, id));
+          const char *st = jget_str(d, "status");
+          const char *reason = jget_str(d, "statusReason");
+          const char *prev = jget_str(w.blocked, id);
           if (st && !strcmp(st, "RUNNABLE") && blocked_code(reason) && (!prev || strcmp(prev, reason))) {
             json_object_set_new(w.blocked, id, json_string(reason));
             if ((count <= 0 || w.emitted < count) &&
-                matches(&w, id, json_string_value(json_object_get(ev, "parentJobId")),
-                        json_string_value(json_object_get(d, "jobQueue")), NULL))
+                matches(&w, id, jget_str(ev, "parentJobId"),
+                        jget_str(d, "jobQueue"), NULL))
               print_event(&w, "Batch Job Queue Blocked", json_deep_copy(d), 1);
           } else if (!blocked_code(reason)) {
             json_object_del(w.blocked, id);
