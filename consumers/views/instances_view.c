@@ -89,12 +89,19 @@ static void fold_event(struct inst_row *r, const char *ce, const char *kind, con
   snprintf(r->reason, sizeof r->reason, "%s", reason ? reason : "");
 }
 
-static void fold_cb(void *ctx, const struct bus_msg *m) {
-  struct fold *f = ctx;
+/* A record's event, or NULL for a tombstone or one that does not decode (skipped). */
+static json_t *decoded(const struct bus_msg *m) {
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
-  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
+  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return NULL;
+  return ev;
+}
+
+static void fold_cb(void *ctx, const struct bus_msg *m) {
+  struct fold *f = ctx;
+  json_t *ev = decoded(m);
+  if (!ev) return;
   const char *id = jget_str(ev, "instanceId");
   const char *ce = jget_str(ev, "computeEnvironment");
   const char *kind = jget_str(ev, "kind");
@@ -107,10 +114,8 @@ static void fold_cb(void *ctx, const struct bus_msg *m) {
 
 static void decision_cb(void *ctx, const struct bus_msg *m) {
   struct fold *f = ctx;
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[256];
-  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
+  json_t *ev = decoded(m);
+  if (!ev) return;
   const char *ce = jget_str(ev, "computeEnvironment");
   if (!f->ce || (ce && !strcmp(ce, f->ce))) print_line(f->out, ev);
   json_decref(ev);

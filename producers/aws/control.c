@@ -95,6 +95,25 @@ int control_conf_get(struct control_conf *cc, const struct config_view **cv, cha
   return 0;
 }
 
+int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
+             const struct config_view **cv, json_t **found, char *err, size_t errlen) {
+  static const struct {
+    const char *member, *what, *name_key; /* name_key NULL: by ARN only */
+  } kinds[CTL_TABLE__COUNT] = {
+      [CTL_CES] = {"computeEnvironment", "compute environment", "computeEnvironmentName"},
+      [CTL_QUEUES] = {"jobQueue", "job queue", "jobQueueName"},
+      [CTL_POLICIES] = {"arn", "scheduling policy", NULL},
+  };
+  const char *ref = jget_str(req, kinds[t].member);
+  if (!ref) return fail(err, errlen, CLIENT, "%s is required", kinds[t].member);
+  int rc = control_conf_get(cc, cv, err, errlen);
+  if (rc) return rc;
+  json_t *tables[CTL_TABLE__COUNT] = {(*cv)->ces, (*cv)->queues, (*cv)->policies};
+  *found = kinds[t].name_key ? config_find(tables[t], kinds[t].name_key, ref) : json_object_get(tables[t], ref);
+  if (!*found) return fail(err, errlen, CLIENT, "%s %s does not exist", kinds[t].what, ref);
+  return 0;
+}
+
 void control_write_release(struct control_write *w) {
   json_decref(w->value);
   json_decref(w->resp);

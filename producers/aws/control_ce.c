@@ -157,13 +157,10 @@ static int update_compute_resources(const json_t *cr, json_t *crb, char *err, si
 
 int control_update_compute_environment(struct control_conf *cc, const json_t *req,
                                        struct control_write *w, char *err, size_t errlen) {
-  const char *ref = jget_str(req, "computeEnvironment");
-  if (!ref) return fail(err, errlen, CLIENT, "computeEnvironment is required");
   const struct config_view *cv;
+  json_t *cur;
   int rc;
-  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  json_t *cur = config_find(cv->ces, "computeEnvironmentName", ref);
-  if (!cur) return fail(err, errlen, CLIENT, "compute environment %s does not exist", ref);
+  if ((rc = ctl_find(cc, req, CTL_CES, &cv, &cur, err, errlen))) return rc;
   json_t *b = json_deep_copy(cur);
   const char *state = jget_str(req, "state");
   json_t *cr = json_object_get(req, "computeResources"), *crb = json_object_get(b, "computeResources");
@@ -187,12 +184,10 @@ int control_update_compute_environment(struct control_conf *cc, const json_t *re
 int control_delete_compute_environment(struct control_conf *cc, const json_t *req,
                                        struct control_write *w, char *err, size_t errlen) {
   const char *ref = jget_str(req, "computeEnvironment");
-  if (!ref) return fail(err, errlen, CLIENT, "computeEnvironment is required");
   const struct config_view *cv;
+  json_t *ce;
   int rc;
-  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  json_t *ce = config_find(cv->ces, "computeEnvironmentName", ref);
-  if (!ce) return fail(err, errlen, CLIENT, "compute environment %s does not exist", ref);
+  if ((rc = ctl_find(cc, req, CTL_CES, &cv, &ce, err, errlen))) return rc;
   if (strcmp(jget_str(ce, "state"), "DISABLED"))
     return fail(err, errlen, CLIENT, "compute environment %s must be DISABLED before it is deleted", ref);
   const char *arn = jget_str(ce, "computeEnvironmentArn");

@@ -27,6 +27,14 @@ json_t *ctl_tags_of(const json_t *req);
 /* The ARN of a resource: "compute-environment/NAME" and so on. */
 void ctl_arn(const char *kind, const char *name, char *out, size_t n);
 
+/* Resources an update or delete names. */
+enum ctl_table { CTL_CES, CTL_QUEUES, CTL_POLICIES, CTL_TABLE__COUNT };
+/* The resource of table t that the request names (computeEnvironment or jobQueue: a name or
+ * ARN; arn: a policy's ARN): 0 with *cv and *found borrowed from cc, API_CLIENT_ERROR
+ * ("jobQueue is required", "job queue q does not exist"), or the configuration's error. */
+int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
+             const struct config_view **cv, json_t **found, char *err, size_t errlen);
+
 /* w: a config record of kind (body @owned) keyed by the body's ARN; the response names the
  * body's name and ARN members (or is {} when name_key is NULL), as AWS Create/Update answer. */
 void ctl_put_config(struct control_write *w, const char *kind, json_t *body, const char *name_key,

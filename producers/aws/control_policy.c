@@ -70,15 +70,13 @@ int control_create_scheduling_policy(struct control_conf *cc, const json_t *req,
 
 int control_update_scheduling_policy(struct control_conf *cc, const json_t *req,
                                      struct control_write *w, char *err, size_t errlen) {
-  const char *arn = jget_str(req, "arn");
-  if (!arn) return fail(err, errlen, CLIENT, "arn is required");
+  if (!jget_str(req, "arn")) return fail(err, errlen, CLIENT, "arn is required");
   const struct config_view *cv;
+  json_t *cur;
   int rc;
   if ((rc = check_fairshare(json_object_get(req, "fairsharePolicy"), err, errlen)) ||
-      (rc = control_conf_get(cc, &cv, err, errlen)))
+      (rc = ctl_find(cc, req, CTL_POLICIES, &cv, &cur, err, errlen)))
     return rc;
-  json_t *cur = json_object_get(cv->policies, arn);
-  if (!cur) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", arn);
   json_t *b = json_deep_copy(cur);
   if (json_object_get(req, "fairsharePolicy"))
     json_object_set_new(b, "fairsharePolicy", fairshare_body(json_object_get(req, "fairsharePolicy")));
@@ -89,11 +87,10 @@ int control_update_scheduling_policy(struct control_conf *cc, const json_t *req,
 int control_delete_scheduling_policy(struct control_conf *cc, const json_t *req,
                                      struct control_write *w, char *err, size_t errlen) {
   const char *arn = jget_str(req, "arn");
-  if (!arn) return fail(err, errlen, CLIENT, "arn is required");
   const struct config_view *cv;
+  json_t *policy;
   int rc;
-  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  if (!json_object_get(cv->policies, arn)) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", arn);
+  if ((rc = ctl_find(cc, req, CTL_POLICIES, &cv, &policy, err, errlen))) return rc;
   const char *k;
   json_t *q;
   json_object_foreach(cv->queues, k, q) {

@@ -98,12 +98,10 @@ int control_create_job_queue(struct control_conf *cc, const json_t *req, struct 
 int control_update_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
                              char *err, size_t errlen) {
   const char *ref = jget_str(req, "jobQueue");
-  if (!ref) return fail(err, errlen, CLIENT, "jobQueue is required");
   const struct config_view *cv;
+  json_t *cur;
   int rc;
-  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  json_t *cur = config_find(cv->queues, "jobQueueName", ref);
-  if (!cur) return fail(err, errlen, CLIENT, "job queue %s does not exist", ref);
+  if ((rc = ctl_find(cc, req, CTL_QUEUES, &cv, &cur, err, errlen))) return rc;
   json_t *b = json_deep_copy(cur);
   const char *state = jget_str(req, "state");
   if (jget_str(req, "schedulingPolicyArn") && !jget_str(b, "schedulingPolicyArn"))
@@ -124,12 +122,10 @@ int control_update_job_queue(struct control_conf *cc, const json_t *req, struct 
 int control_delete_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
                              char *err, size_t errlen) {
   const char *ref = jget_str(req, "jobQueue");
-  if (!ref) return fail(err, errlen, CLIENT, "jobQueue is required");
   const struct config_view *cv;
+  json_t *q;
   int rc;
-  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  json_t *q = config_find(cv->queues, "jobQueueName", ref);
-  if (!q) return fail(err, errlen, CLIENT, "job queue %s does not exist", ref);
+  if ((rc = ctl_find(cc, req, CTL_QUEUES, &cv, &q, err, errlen))) return rc;
   if (strcmp(jget_str(q, "state"), "DISABLED"))
     return fail(err, errlen, CLIENT, "job queue %s must be DISABLED before it is deleted", ref);
   ctl_delete_config(w, jget_str(q, "jobQueueArn"));
