@@ -1,5 +1,5 @@
 /* watch.c: `barge watch`: job state changes as JSON lines in the shape of the EventBridge
- * "Batch Job State Change" event (spec section 8), and "Batch Job Queue Blocked" when a
+ * "Batch Job State Change" event AWS Batch sends, and "Batch Job Queue Blocked" when a
  * RUNNABLE job gets a blocking code.
  *
  * Every transition is a JobStateChange on barge.job-events; the event's `detail` is the job's

@@ -7,7 +7,7 @@
 
 #include "control_int.h"
 
-/* The smallest attemptDurationSeconds (spec 9: 60, configurable with
+/* The smallest attemptDurationSeconds (60 as in AWS Batch, configurable with
  * BARGE_MIN_ATTEMPT_DURATION_SECONDS, e.g. for tests that watch a timeout fire). */
 long ctl_min_timeout_s(void) {
   const char *e = getenv("BARGE_MIN_ATTEMPT_DURATION_SECONDS");
