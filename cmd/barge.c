@@ -52,8 +52,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
   for (size_t i = 0; i < sizeof services / sizeof *services; i++)
     if (!strcmp(argv[1], services[i].name)) return services[i].fn(argc - 1, argv + 1);
-  int rc = cmd_aws(argc - 1, argv + 1);
-  if (rc != -1) return rc;
+  if (cmd_is_aws(argv[1])) return cmd_aws(argc - 1, argv + 1);
   fprintf(stderr, "barge: '%s' is not a barge command. See 'barge --help'.\n", argv[1]);
   return 2;
 }

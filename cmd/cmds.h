@@ -8,6 +8,7 @@
 
 /* The option tables of the commands in cmd/ (--help, docs/configuration.md). */
 extern const struct opts_cmd up_opts_cmd, down_opts_cmd, init_opts_cmd, logs_opts_cmd, watch_opts_cmd,
+    instances_opts_cmd,
     replay_print_opts_cmd, replay_rebuild_opts_cmd, replay_simulate_opts_cmd;
 
 int cmd_up(int argc, char **argv);
@@ -16,7 +17,7 @@ int cmd_init(int argc, char **argv);
 int cmd_scheduler(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_provisioner(int argc, char **argv);   /* cmd/provisioner.c */
-int cmd_instances(int argc, char **argv);     /* cmd/provisioner.c */
+int cmd_instances(int argc, char **argv);     /* cmd/instances.c */
 int cmd_accounting(int argc, char **argv);    /* cmd/accounting.c */
 int cmd_usage(int argc, char **argv);         /* cmd/accounting.c */
 int cmd_audit(int argc, char **argv);         /* cmd/audit.c */
@@ -26,7 +27,9 @@ int cmd_watch(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 /* `barge help-config` (hidden): docs/configuration.md, generated from the option tables. */
 int cmd_help_config(int argc, char **argv);
-/* AWS Batch operations (submit-job, describe-jobs, ...): -1 when argv[0] is not one. */
+/* AWS Batch operations (submit-job, describe-jobs, ...), cmd/aws.c: cmd_is_aws says whether
+ * a name is one; cmd_aws runs one (argv[0] must be one); cmd_list_aws lists them. */
+int cmd_is_aws(const char *name);
 int cmd_aws(int argc, char **argv);
 void cmd_list_aws(FILE *out);
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "service.h"
 #include "views.h"
@@ -42,14 +43,14 @@ int cmd_logs(int argc, char **argv) {
   }
   json_t *rec = json_object_get(jobs, pos[0]);
   int rc = 0;
-  const char *lp = json_string_value(json_object_get(rec, "logPath"));
+  const char *lp = jget_str(rec, "logPath");
   int last = (int)json_integer_value(json_object_get(rec, "attempt"));
   if (!rec) {
     fprintf(stderr, "barge logs: no job %s\n", pos[0]);
     rc = 1;
   } else if (!lp) {
     fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0],
-            json_string_value(json_object_get(json_object_get(rec, "detail"), "status")));
+            jget_str(json_object_get(rec, "detail"), "status"));
     rc = 1;
   } else {
     if (attempt <= 0) attempt = last;

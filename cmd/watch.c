@@ -1,5 +1,5 @@
 /* watch.c: `barge watch`: job state changes as JSON lines in the shape of the EventBridge
- * "Batch Job State Change" event (spec section 8), and "Batch Job Queue Blocked" when a
+ * "Batch Job State Change" event AWS Batch sends, and "Batch Job Queue Blocked" when a
  * RUNNABLE job gets a blocking code.
  *
  * Every transition is a JobStateChange on barge.job-events; the event's `detail` is the job's
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "service.h"
 #include "views.h"
@@ -62,19 +63,19 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
 static void flush_pending(struct watch *w, int force) {
   while (json_array_size(w->pending) && (w->count <= 0 || w->emitted < w->count)) {
     json_t *ev = json_array_get(w->pending, 0);
-    const char *id = json_string_value(json_object_get(ev, "jobId"));
+    const char *id = jget_str(ev, "jobId");
     json_t *rec = json_object_get(w->records, id);
     int64_t waited = now_ms() - (int64_t)json_integer_value(json_object_get(ev, "_seen"));
     if (!rec && !force && waited < 3000) return;
     json_t *detail = rec ? json_deep_copy(json_object_get(rec, "detail"))
-                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", json_string_value(json_object_get(ev, "jobName")));
+                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", jget_str(ev, "jobName"));
     json_object_set(detail, "status", json_object_get(ev, "newStatus"));
     json_t *r = json_object_get(ev, "statusReason");
     if (r) json_object_set(detail, "statusReason", r);
     else json_object_del(detail, "statusReason");
-    const char *qarn = json_string_value(json_object_get(detail, "jobQueue"));
-    if (matches(w, id, json_string_value(json_object_get(ev, "parentJobId")), qarn,
-                json_string_value(json_object_get(ev, "jobQueue"))))
+    const char *qarn = jget_str(detail, "jobQueue");
+    if (matches(w, id, jget_str(ev, "parentJobId"), qarn,
+                jget_str(ev, "jobQueue")))
       print_event(w, "Batch Job State Change", detail, 0);
     else
       json_decref(detail);
@@ -137,17 +138,17 @@ int cmd_watch(int argc, char **argv) {
           json_array_append(w.pending, ev);
         } else {
           json_t *d = json_object_get(ev, "detail");
-          const char *id = json_string_value(json_object_get(d, "jobId"));
+          const char *id = jget_str(d, "jobId");
           json_object_set(w.records, id, ev);
           /* a blocking code set or changed on a RUNNABLE job */
-          const char *st = json_string_value(json_object_get(d, "status"));
-          const char *reason = json_string_value(json_object_get(d, "statusReason"));
-          const char *prev = json_string_value(json_object_get(w.blocked, id));
+          const char *st = jget_str(d, "status");
+          const char *reason = jget_str(d, "statusReason");
+          const char *prev = jget_str(w.blocked, id);
           if (st && !strcmp(st, "RUNNABLE") && blocked_code(reason) && (!prev || strcmp(prev, reason))) {
             json_object_set_new(w.blocked, id, json_string(reason));
             if ((count <= 0 || w.emitted < count) &&
-                matches(&w, id, json_string_value(json_object_get(ev, "parentJobId")),
-                        json_string_value(json_object_get(d, "jobQueue")), NULL))
+                matches(&w, id, jget_str(ev, "parentJobId"),
+                        jget_str(d, "jobQueue"), NULL))
               print_event(&w, "Batch Job Queue Blocked", json_deep_copy(d), 1);
           } else if (!blocked_code(reason)) {
             json_object_del(w.blocked, id);

@@ -5,13 +5,15 @@
 
 #include <string.h>
 
+#include "jsonget.h"
+
 static void scaling_cb(void *ctx, const struct bus_msg *m) {
   json_t *out = ctx;
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
   if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
-  const char *ce = json_string_value(json_object_get(ev, "computeEnvironment"));
+  const char *ce = jget_str(ev, "computeEnvironment");
   json_t *to = json_object_get(ev, "toDesiredvCpus");
   if (ce && json_is_integer(to)) json_object_set(out, ce, to);
   json_decref(ev);
@@ -34,15 +36,19 @@ void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
     json_decref(desired);
     return;
   }
+  capacity_view_set_desired(ces, desired);
+  json_decref(desired);
+}
+
+void capacity_view_set_desired(json_t *ces, const json_t *desired) {
   size_t i;
   json_t *ce;
   json_array_foreach(ces, i, ce) {
     json_t *cr = json_object_get(ce, "computeResources");
-    const char *name = json_string_value(json_object_get(ce, "computeEnvironmentName"));
+    const char *name = jget_str(ce, "computeEnvironmentName");
     json_t *d = name ? json_object_get(desired, name) : NULL;
     if (json_is_object(cr) && json_is_integer(d)) json_object_set(cr, "desiredvCpus", d);
   }
-  json_decref(desired);
 }
 
 static void instances_cb(void *ctx, const struct bus_msg *m) {
@@ -71,25 +77,29 @@ void capacity_view_instances(const struct bus_conf *bc, json_t *ces) {
     return;
   }
   bus_consumer_free(c);
+  capacity_view_set_instances(ces, latest);
+  json_decref(latest);
+}
+
+void capacity_view_set_instances(json_t *ces, const json_t *latest) {
   size_t i;
   json_t *ce;
   json_array_foreach(ces, i, ce) {
-    const char *name = json_string_value(json_object_get(ce, "computeEnvironmentName"));
+    const char *name = jget_str(ce, "computeEnvironmentName");
     json_t *list = json_array();
     const char *id;
     json_t *ev;
-    json_object_foreach(latest, id, ev) {
-      const char *kind = json_string_value(json_object_get(ev, "kind"));
-      const char *cen = json_string_value(json_object_get(ev, "computeEnvironment"));
+    json_object_foreach((json_t *)latest, id, ev) {
+      const char *kind = jget_str(ev, "kind");
+      const char *cen = jget_str(ev, "computeEnvironment");
       if (!name || !cen || strcmp(name, cen) || !kind) continue;
       if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCH_FAILED")) continue;
       json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "instanceId", id,
-                                            "instanceType", json_string_value(json_object_get(ev, "instanceType")) ? json_string_value(json_object_get(ev, "instanceType")) : "",
+                                            "instanceType", jget_str(ev, "instanceType") ? jget_str(ev, "instanceType") : "",
                                             "state", kind, "vcpus", json_integer_value(json_object_get(ev, "vcpus")),
                                             "memoryMib", json_integer_value(json_object_get(ev, "memoryMib")),
                                             "gpus", json_integer_value(json_object_get(ev, "gpus"))));
     }
     json_object_set_new(ce, "instances", list);
   }
-  json_decref(latest);
 }

@@ -16,4 +16,8 @@ void capacity_view_annotate(const struct bus_conf *bc, json_t *ces);
 /* Adds to each item a Barge member `instances`: the CE's live instances (id, type, last state,
  * capacity) from barge.instances. AWS has no such member; clients ignore unknown members. */
 void capacity_view_instances(const struct bus_conf *bc, json_t *ces);
+/* The pure halves of the two above, for given records: desired = {CE name: toDesiredvCpus},
+ * latest = {instance id: its latest InstanceEvent}. */
+void capacity_view_set_desired(json_t *ces, const json_t *desired);
+void capacity_view_set_instances(json_t *ces, const json_t *latest);
 #endif

@@ -1,12 +1,45 @@
-/* query.h: the AWS Batch read operations answered from the compacted tables. */
+/* query.h: the AWS Batch read operations (Describe*, ListJobs, ListSchedulingPolicies,
+ * GetJobQueueSnapshot), answered in the AWS response shapes from the compacted tables
+ * barge.config and barge.jobs (lib/views.h). Each handler is the operation table's handler for
+ * its operation (producers/aws/aws_op.h): request JSON in, 0 with *resp (owned) out, or
+ * API_CLIENT_ERROR / API_SERVER_ERROR with the reason in err.
+ *
+ * Where a read is a pure function of records, it has an entry point of its own that takes the
+ * records instead of reading Kafka; the handlers use it and tests drive it. */
 #ifndef BARGE_QUERY_H
 #define BARGE_QUERY_H
 #include <jansson.h>
 
 #include "bus.h"
+#include "views.h"
 
-/* Runs one read operation by API name. 0 with *resp (owned); 400/500 with the message in err;
- * -1 when api is not a read operation Barge serves here. */
-int query_call(const struct bus_conf *bc, const char *api, const json_t *req, json_t **resp,
-               char *err, size_t errlen);
+/* query_config.c */
+int query_describe_compute_environments(const struct bus_conf *bc, const json_t *req,
+                                        json_t **resp, char *err, size_t errlen);
+int query_describe_job_queues(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                              char *err, size_t errlen);
+int query_describe_job_definitions(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen);
+int query_describe_scheduling_policies(const struct bus_conf *bc, const json_t *req,
+                                       json_t **resp, char *err, size_t errlen);
+int query_list_scheduling_policies(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen);
+/* DescribeJobDefinitions' items from cv, before paging: by jobDefinitions (names, name:revision
+ * or ARNs), else every revision sorted by ARN and filtered by jobDefinitionName and status.
+ * 0 with *all (owned), or API_CLIENT_ERROR. */
+int query_job_definitions_in(const struct config_view *cv, const json_t *req, json_t **all,
+                             char *err, size_t errlen);
+
+/* query_jobs.c */
+int query_describe_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
+                        size_t errlen);
+int query_list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
+                    size_t errlen);
+int query_get_job_queue_snapshot(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                 char *err, size_t errlen);
+/* ListJobs over given records (job id -> JobRecord, as jobs_view_load gives them): checks req,
+ * selects the jobs of queue_arn (the queue req names, resolved; NULL when req names an
+ * arrayJobId), filters, sorts newest first and pages. Same returns as the handler. */
+int query_list_jobs_in(const json_t *jobs, const char *queue_arn, const json_t *req,
+                       json_t **resp, char *err, size_t errlen);
 #endif

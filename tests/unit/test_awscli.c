@@ -33,7 +33,7 @@ static const char *tmpfile_uri(const char *name, const char *content, int slot) 
 }
 
 static int parse(char **argv, json_t **req, struct awscli_globals *g, char *err, size_t errlen) {
-  const struct awscli_op *op = awscli_find(argv[0]);
+  const struct aws_op *op = aws_op_find(argv[0]);
   if (!op) {
     snprintf(err, errlen, "no operation %s", argv[0]);
     return -2;
@@ -127,13 +127,13 @@ static void test_table(void) {
       {"list-tags-for-resource", "ListTagsForResource"},
   };
   size_t n = sizeof ops / sizeof ops[0];
-  CHECK_INT(awscli_n_ops, n);
+  CHECK_INT(aws_n_ops, n);
   for (size_t i = 0; i < n; i++) {
-    const struct awscli_op *op = awscli_find(ops[i][0]);
+    const struct aws_op *op = aws_op_find(ops[i][0]);
     CHECK(op != NULL, "no op %s", ops[i][0]);
     if (!op) continue;
     CHECK_STR(op->api_name, ops[i][1]);
-    CHECK(awscli_find_api(ops[i][1]) == op, "find_api %s", ops[i][1]);
+    CHECK(aws_op_find_api(ops[i][1]) == op, "find_api %s", ops[i][1]);
     if (strstr(op->cli_name, "tag") == NULL) {
       char path[128] = "/v1/";
       for (const char *c = op->api_name; *c; c++) {
@@ -150,8 +150,8 @@ static void test_table(void) {
       CHECK(strncmp(op->params[k].flag, "--", 2) == 0 && op->params[k].shape,
             "%s: bad param %s", op->cli_name, op->params[k].member);
   }
-  CHECK(awscli_find("nope") == NULL, "unknown op found");
-  CHECK(awscli_find(NULL) == NULL, "NULL op found");
+  CHECK(aws_op_find("nope") == NULL, "unknown op found");
+  CHECK(aws_op_find(NULL) == NULL, "NULL op found");
 
   /* Required members, spec section 10. */
   static const char *const req[][4] = {
@@ -177,17 +177,17 @@ static void test_table(void) {
       {"list-tags-for-resource", "resourceArn", NULL, NULL},
   };
   for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
-    const struct awscli_op *op = awscli_find(req[i][0]);
+    const struct aws_op *op = aws_op_find(req[i][0]);
     size_t want = 0, have = 0;
     for (int k = 1; k < 4 && req[i][k]; k++, want++) {
-      const struct awscli_param *p = awscli_param_find(op, req[i][k]);
+      const struct aws_param *p = aws_param_find(op, req[i][k]);
       CHECK(p && p->required, "%s: %s not required", req[i][0], req[i][k]);
     }
     for (size_t k = 0; op && k < op->n_params; k++) have += op->params[k].required;
     CHECK_INT(have, want);
   }
-  for (size_t i = 0; i < awscli_n_ops; i++) {
-    const struct awscli_op *op = &awscli_ops[i];
+  for (size_t i = 0; i < aws_n_ops; i++) {
+    const struct aws_op *op = &aws_ops[i];
     int listing = strcmp(op->cli_name, "list-jobs") == 0 ||
                   strcmp(op->cli_name, "list-scheduling-policies") == 0 ||
                   (strncmp(op->cli_name, "describe-", 9) == 0 &&
@@ -195,31 +195,31 @@ static void test_table(void) {
                    strcmp(op->cli_name, "describe-scheduling-policies") != 0);
     CHECK(listing == (op->page_result != NULL), "%s: paginated %d", op->cli_name, listing);
   }
-  CHECK_STR(awscli_find("list-jobs")->page_result, "jobSummaryList");
+  CHECK_STR(aws_op_find("list-jobs")->page_result, "jobSummaryList");
 
-  const struct awscli_op *ce = awscli_find("create-compute-environment");
-  CHECK_STR(awscli_param_find(ce, "unmanagedvCpus")->flag, "--unmanagedv-cpus");
-  CHECK_STR(awscli_param_find(ce, "computeResources")->flag, "--compute-resources");
-  CHECK_STR(awscli_param_find(awscli_find("create-job-queue"), "computeEnvironmentOrder")->flag,
+  const struct aws_op *ce = aws_op_find("create-compute-environment");
+  CHECK_STR(aws_param_find(ce, "unmanagedvCpus")->flag, "--unmanagedv-cpus");
+  CHECK_STR(aws_param_find(ce, "computeResources")->flag, "--compute-resources");
+  CHECK_STR(aws_param_find(aws_op_find("create-job-queue"), "computeEnvironmentOrder")->flag,
             "--compute-environment-order");
-  CHECK_STR(awscli_param_find(awscli_find("create-job-queue"), "jobStateTimeLimitActions")->flag,
+  CHECK_STR(aws_param_find(aws_op_find("create-job-queue"), "jobStateTimeLimitActions")->flag,
             "--job-state-time-limit-actions");
-  const struct awscli_op *sj = awscli_find("submit-job");
-  CHECK_STR(awscli_param_find(sj, "schedulingPriorityOverride")->flag,
+  const struct aws_op *sj = aws_op_find("submit-job");
+  CHECK_STR(aws_param_find(sj, "schedulingPriorityOverride")->flag,
             "--scheduling-priority-override");
-  CHECK_INT(awscli_param_find(sj, "propagateTags")->shape->type, AWSCLI_BOOLEAN);
-  CHECK_INT(awscli_param_find(sj, "dependsOn")->shape->type, AWSCLI_LIST);
-  CHECK_INT(awscli_param_find(sj, "dependsOn")->shape->elem->type, AWSCLI_STRUCT);
-  CHECK_INT(awscli_param_find(sj, "parameters")->shape->type, AWSCLI_MAP);
-  CHECK(awscli_param_find(sj, "nodeOverrides")->out_of_scope, "nodeOverrides in scope");
-  CHECK_INT(awscli_param_find(awscli_find("describe-jobs"), "jobs")->shape->elem->type,
-            AWSCLI_STRING);
-  const struct awscli_op *ut = awscli_find("untag-resource");
-  CHECK_INT(awscli_param_find(ut, "resourceArn")->loc, AWSCLI_LOC_URI);
-  CHECK_INT(awscli_param_find(ut, "tagKeys")->loc, AWSCLI_LOC_QUERY);
+  CHECK_INT(aws_param_find(sj, "propagateTags")->shape->type, AWS_BOOLEAN);
+  CHECK_INT(aws_param_find(sj, "dependsOn")->shape->type, AWS_LIST);
+  CHECK_INT(aws_param_find(sj, "dependsOn")->shape->elem->type, AWS_STRUCT);
+  CHECK_INT(aws_param_find(sj, "parameters")->shape->type, AWS_MAP);
+  CHECK(aws_param_find(sj, "nodeOverrides")->out_of_scope, "nodeOverrides in scope");
+  CHECK_INT(aws_param_find(aws_op_find("describe-jobs"), "jobs")->shape->elem->type,
+            AWS_STRING);
+  const struct aws_op *ut = aws_op_find("untag-resource");
+  CHECK_INT(aws_param_find(ut, "resourceArn")->loc, AWS_LOC_URI);
+  CHECK_INT(aws_param_find(ut, "tagKeys")->loc, AWS_LOC_QUERY);
   CHECK_STR(ut->method, "DELETE");
-  CHECK_STR(awscli_find("list-tags-for-resource")->method, "GET");
-  CHECK_INT(awscli_param_find(awscli_find("tag-resource"), "tags")->loc, AWSCLI_LOC_BODY);
+  CHECK_STR(aws_op_find("list-tags-for-resource")->method, "GET");
+  CHECK_INT(aws_param_find(aws_op_find("tag-resource"), "tags")->loc, AWS_LOC_BODY);
 }
 
 static void test_shorthand_grammar(void) {
@@ -707,7 +707,7 @@ static void test_help_and_skeleton(void) {
   rc = parse(ARGV("submit-job", "--generate-cli-skeleton", "input"), &req, &g, err, sizeof err);
   CHECK(rc == 0 && g.action == AWSCLI_SKELETON, "skeleton input: %s", err);
 
-  json_t *sk = awscli_skeleton(awscli_find("submit-job"));
+  json_t *sk = awscli_skeleton(aws_op_find("submit-job"));
   json_t *want = json_loads(
       "{\"jobName\": \"\", \"jobQueue\": \"\", \"shareIdentifier\": \"\", \"schedulingPriorityOverride\": 0,"
       " \"arrayProperties\": {\"size\": 0}, \"dependsOn\": [{\"jobId\": \"\", \"type\": \"N_TO_N\"}],"
@@ -723,7 +723,7 @@ static void test_help_and_skeleton(void) {
   free(got);
   json_decref(sk);
   json_decref(want);
-  sk = awscli_skeleton(awscli_find("create-compute-environment"));
+  sk = awscli_skeleton(aws_op_find("create-compute-environment"));
   json_t *cr = json_object_get(sk, "computeResources");
   CHECK_STR(json_string_value(json_object_get(cr, "type")), "EC2");
   CHECK(json_is_integer(json_object_get(cr, "maxvCpus")), "maxvCpus placeholder");
@@ -731,15 +731,15 @@ static void test_help_and_skeleton(void) {
   CHECK(json_is_object(json_array_get(lt_over, 0)), "deep skeleton");
   CHECK(json_object_get(sk, "eksConfiguration") == NULL, "out-of-scope member in skeleton");
   json_decref(sk);
-  sk = awscli_skeleton(awscli_find("create-scheduling-policy"));
+  sk = awscli_skeleton(aws_op_find("create-scheduling-policy"));
   json_t *sd = json_array_get(json_object_get(json_object_get(sk, "fairsharePolicy"), "shareDistribution"), 0);
   CHECK(json_is_real(json_object_get(sd, "weightFactor")), "float placeholder");
   CHECK(json_object_get(sk, "quotaSharePolicy") == NULL, "quotaSharePolicy hidden");
   json_decref(sk);
 
   /* Every skeleton is valid input for its own operation (all required members present). */
-  for (size_t i = 0; i < awscli_n_ops; i++) {
-    const struct awscli_op *op = &awscli_ops[i];
+  for (size_t i = 0; i < aws_n_ops; i++) {
+    const struct aws_op *op = &aws_ops[i];
     sk = awscli_skeleton(op);
     char *text = json_dumps(sk, JSON_COMPACT);
     awscli_globals_init(&g);
@@ -753,7 +753,7 @@ static void test_help_and_skeleton(void) {
   char *text = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&text, &len);
-  awscli_usage(awscli_find("submit-job"), f);
+  awscli_usage(aws_op_find("submit-job"), f);
   fclose(f);
   CHECK(strstr(text, "usage: barge submit-job --job-name <value> --job-queue <value> --job-definition <value>"),
         "synopsis");
@@ -769,13 +769,13 @@ static void test_help_and_skeleton(void) {
   CHECK(strstr(text, "--brokers"), "global options");
   free(text);
   f = open_memstream(&text, &len);
-  awscli_usage(awscli_find("list-jobs"), f);
+  awscli_usage(aws_op_find("list-jobs"), f);
   fclose(f);
   CHECK(strstr(text, "one of: SUBMITTED PENDING RUNNABLE STARTING RUNNING SUCCEEDED FAILED"), "enum values");
   CHECK(strstr(text, "--max-items"), "paging options");
   free(text);
   f = open_memstream(&text, &len);
-  awscli_usage(awscli_find("create-compute-environment"), f);
+  awscli_usage(aws_op_find("create-compute-environment"), f);
   fclose(f);
   CHECK(strstr(text, "shorthand: type=string,allocationStrategy=string,minvCpus=integer,maxvCpus=integer"),
         "top-level shorthand of a deep structure");
@@ -783,8 +783,8 @@ static void test_help_and_skeleton(void) {
   f = open_memstream(&text, &len);
   awscli_list_ops(f);
   fclose(f);
-  for (size_t i = 0; i < awscli_n_ops; i++)
-    CHECK(strstr(text, awscli_ops[i].cli_name), "list_ops lacks %s", awscli_ops[i].cli_name);
+  for (size_t i = 0; i < aws_n_ops; i++)
+    CHECK(strstr(text, aws_ops[i].cli_name), "list_ops lacks %s", aws_ops[i].cli_name);
   free(text);
 }
 
@@ -817,8 +817,8 @@ static int split_words(const char *s, char **words, int max, char *store) {
 
 static void test_examples(void) {
   TEST("every help example parses");
-  for (size_t i = 0; i < awscli_n_ops; i++) {
-    const struct awscli_op *op = &awscli_ops[i];
+  for (size_t i = 0; i < aws_n_ops; i++) {
+    const struct aws_op *op = &aws_ops[i];
     char *words[64], store[2048];
     int n = split_words(op->example, words, 64, store);
     CHECK(n >= 2 && strcmp(words[0], "barge") == 0 && strcmp(words[1], op->cli_name) == 0,

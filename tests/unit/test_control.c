@@ -1,257 +1,330 @@
-/* test_control.c: request validation of the write operations (producers/control.c) and the
- * configuration lookups it stands on (lib/views.c), with no Kafka.
- *
- * SubmitJob is validated by control_prepare_submit against a config_view built here in memory
- * (what config_view_load would read from barge.config). CreateComputeEnvironment and the other
- * operations check their request before they read anything, so control_call is driven with a
- * broker address nothing listens on: a refusal must come back as a ClientException (400) with a
- * message naming the member, never as a failed read (500). */
+/* test_control.c: the write operations' validations (producers/aws/control_*.c) without Kafka.
+ * A test configuration is built the way barge.config is: each accepted write's record is
+ * applied to a config_view (a tombstone deletes), so later requests see what earlier ones
+ * created. Each case checks what would be written (topic, key, record) and answered, or the
+ * ClientException message. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "control.h"
-#include "views.h"
+#include "jsonget.h"
 
-static char arn_buf[8][256];
+static struct config_view cv;
+static struct control_conf cc;
 
-static const char *arn(int slot, const char *suffix) {
-  barge_arn(suffix, arn_buf[slot], sizeof arn_buf[slot]);
-  return arn_buf[slot];
+static void conf_reset(void) {
+  config_view_release(&cv);
+  cv.ces = json_object();
+  cv.queues = json_object();
+  cv.jds = json_object();
+  cv.policies = json_object();
+  cc = (struct control_conf){.bc = NULL, .cv = cv, .loaded = 1};
 }
 
-static void add_queue(struct config_view *cv, const char *name, const char *state, const char *policy) {
-  char suffix[128];
-  snprintf(suffix, sizeof suffix, "job-queue/%s", name);
-  const char *a = arn(7, suffix);
-  json_t *q = json_pack("{s:s, s:s, s:s, s:i}", "jobQueueName", name, "jobQueueArn", a, "state", state,
-                        "priority", 10);
-  if (policy) json_object_set_new(q, "schedulingPolicyArn", json_string(policy));
-  json_object_set_new(cv->queues, a, q);
+/* What barge.config would hold after w: the record under its key, or the key deleted. */
+static void conf_apply(const struct control_write *w) {
+  json_t *tables[] = {cv.ces, cv.queues, cv.jds, cv.policies};
+  if (!w->value) {
+    for (size_t i = 0; i < 4; i++) json_object_del(tables[i], w->key);
+    return;
+  }
+  static const char *const kinds[] = {"ComputeEnvironment", "JobQueue", "JobDefinition", "SchedulingPolicy"};
+  json_t *body = json_object_get(w->value, "body");
+  for (size_t i = 0; i < 4; i++) {
+    json_t *b = json_object_get(body, kinds[i]);
+    if (b) json_object_set(tables[i], w->key, b);
+  }
+  cc.cv = cv;
 }
 
-static void add_jd(struct config_view *cv, const char *name, int rev, const char *status) {
-  char suffix[128];
-  snprintf(suffix, sizeof suffix, "job-definition/%s:%d", name, rev);
-  const char *a = arn(6, suffix);
-  json_object_set_new(cv->jds, a,
-                      json_pack("{s:s, s:s, s:i, s:s, s:s, s:{s:s, s:[s], s:[{s:s, s:s}, {s:s, s:s}]}}",
-                                "jobDefinitionName", name, "jobDefinitionArn", a, "revision", rev, "status", status,
-                                "type", "container", "containerProperties", "image", "busybox", "command", "true",
-                                "resourceRequirements", "type", "VCPU", "value", "1", "type", "MEMORY", "value",
-                                "64"));
-}
-
-/* The configuration the SubmitJob cases run against. */
-static void build_view(struct config_view *cv) {
-  cv->ces = json_object();
-  cv->queues = json_object();
-  cv->jds = json_object();
-  cv->policies = json_object();
-  add_queue(cv, "q1", "ENABLED", NULL);
-  add_queue(cv, "off", "DISABLED", NULL);
-  add_queue(cv, "fair", "ENABLED", arn(5, "scheduling-policy/fs"));
-  add_jd(cv, "hello", 1, "INACTIVE");
-  add_jd(cv, "hello", 2, "ACTIVE");
-  add_jd(cv, "hello", 3, "ACTIVE");
-  add_jd(cv, "gone", 1, "INACTIVE");
-}
-
-/* Runs control_prepare_submit on a JSON request text; returns its code, the error in err. */
-static int submit(const struct config_view *cv, const char *req_text, json_t **body, char *err, size_t errlen) {
+/* Runs prepare on the JSON request text; on success applies the write (config records) and
+ * leaves it in *w (release it). Returns the status. */
+static int run(aws_prepare_fn prepare, const char *req_text, struct control_write *w, char *err,
+               size_t errlen) {
   json_error_t je;
   json_t *req = json_loads(req_text, 0, &je);
-  CHECK(req != NULL, "bad test request %s: %s", req_text, je.text);
+  if (!req) {
+    snprintf(err, errlen, "bad test JSON: %s", je.text);
+    return -2;
+  }
+  memset(w, 0, sizeof *w);
   err[0] = 0;
-  int rc = control_prepare_submit(cv, req, body, err, errlen);
+  int rc = prepare(&cc, req, w, err, errlen);
   json_decref(req);
+  if (!rc && w->topic == TOPIC_CONFIG) conf_apply(w);
   return rc;
 }
 
-/* A refused submission: 400, no body, and the message contains `words`. */
-static void refused(const struct config_view *cv, const char *what, const char *req_text, const char *words) {
+static void expect_ok(aws_prepare_fn prepare, const char *req) {
+  struct control_write w;
   char err[512];
-  json_t *body = (json_t *)1;
-  int rc = submit(cv, req_text, &body, err, sizeof err);
-  CHECK(rc == API_CLIENT_ERROR, "%s: code %d, expected 400 (%s)", what, rc, err);
-  CHECK(body == NULL, "%s: no body on a refusal", what);
-  CHECK(strstr(err, words) != NULL, "%s: '%s' does not say '%s'", what, err, words);
-  printf("   refused: %s: %s\n", what, err);
+  int rc = run(prepare, req, &w, err, sizeof err);
+  CHECK(rc == 0, "%s: %d %s", req, rc, err);
+  control_write_release(&w);
 }
 
-static void test_submit_refusals(const struct config_view *cv) {
-  TEST("SubmitJob: every invalid request is a ClientException naming what is wrong");
-  refused(cv, "missing jobName", "{\"jobQueue\": \"q1\", \"jobDefinition\": \"hello\"}", "jobName is required");
-  refused(cv, "bad jobName", "{\"jobName\": \"-x\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\"}",
-          "jobName '-x' must be");
-  refused(cv, "missing jobQueue", "{\"jobName\": \"a\", \"jobDefinition\": \"hello\"}", "jobQueue is required");
-  refused(cv, "missing jobDefinition", "{\"jobName\": \"a\", \"jobQueue\": \"q1\"}", "jobDefinition is required");
-  refused(cv, "unknown queue", "{\"jobName\": \"a\", \"jobQueue\": \"nope\", \"jobDefinition\": \"hello\"}",
-          "job queue nope does not exist");
-  refused(cv, "DISABLED queue", "{\"jobName\": \"a\", \"jobQueue\": \"off\", \"jobDefinition\": \"hello\"}",
-          "job queue off is DISABLED");
-  refused(cv, "unknown job definition", "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"nojd\"}",
-          "job definition nojd does not exist");
-  refused(cv, "no ACTIVE revision", "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"gone\"}",
-          "job definition gone does not exist or has no ACTIVE revision");
-  refused(cv, "INACTIVE revision", "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello:1\"}",
-          "job definition hello:1 is INACTIVE");
-  refused(cv, "priority above 9999",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"schedulingPriorityOverride\": 10000}",
-          "schedulingPriorityOverride must be a whole number from 0 to 9999");
-  refused(cv, "negative priority",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"schedulingPriorityOverride\": -1}",
-          "schedulingPriorityOverride must be a whole number from 0 to 9999");
-  refused(cv, "array size 1",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"arrayProperties\": {\"size\": 1}}",
-          "arrayProperties.size must be a whole number from 2 to 10000");
-  refused(cv, "bad dependency type",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"dependsOn\": [{\"jobId\": \"x\", \"type\": \"BOGUS\"}]}",
-          "dependsOn[0].type must be N_TO_N or SEQUENTIAL");
-  refused(cv, "SEQUENTIAL on a single job",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}",
-          "SEQUENTIAL takes no jobId and applies to array jobs only");
-  refused(cv, "dependency without jobId",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"dependsOn\": [{}]}",
-          "dependsOn[0].jobId is required");
-  refused(cv, "reserved AWS_BATCH variable",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
-          "{\"environment\": [{\"name\": \"AWS_BATCH_X\", \"value\": \"1\"}]}}",
-          "containerOverrides.environment[0].name AWS_BATCH_X: names starting with AWS_BATCH are reserved");
-  refused(cv, "vcpus override against resourceRequirements",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": {\"vcpus\": 2}}",
-          "containerOverrides.vcpus");
-  refused(cv, "retry attempts above 10",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"retryStrategy\": {\"attempts\": 11}}",
-          "retryStrategy.attempts must be a whole number from 1 to 10");
-  refused(cv, "retry rule with a bad action",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"retryStrategy\": "
-          "{\"attempts\": 2, \"evaluateOnExit\": [{\"onExitCode\": \"1\", \"action\": \"MAYBE\"}]}}",
-          "retryStrategy.evaluateOnExit[0].action must be RETRY or EXIT");
-  refused(cv, "timeout below the minimum",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"timeout\": {\"attemptDurationSeconds\": 5}}",
-          "timeout.attemptDurationSeconds must be a whole number from 60");
-  refused(cv, "fair-share queue without shareIdentifier",
-          "{\"jobName\": \"a\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\"}",
-          "shareIdentifier is required on fair-share job queue fair");
-  refused(cv, "FIFO queue with a shareIdentifier",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"blue\"}",
-          "shareIdentifier is not allowed on FIFO job queue q1");
-  refused(cv, "an out-of-scope member",
-          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"eksPropertiesOverride\": {}}",
-          "eksPropertiesOverride is not supported by Barge");
-}
-
-static void test_submit_accepted(const struct config_view *cv) {
-  TEST("SubmitJob: a valid request becomes a JobRequest body with ARNs and a new job id");
+static void expect_refused(aws_prepare_fn prepare, const char *req, const char *msg_part) {
+  struct control_write w;
   char err[512];
-  json_t *body = NULL;
-  int rc = submit(cv,
-                  "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"schedulingPriorityOverride\": 9999, "
-                  "\"arrayProperties\": {\"size\": 3}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}], "
-                  "\"retryStrategy\": {\"attempts\": 2, \"evaluateOnExit\": [{\"onExitCode\": \"1\", \"action\": \"retry\"}]}, "
-                  "\"containerOverrides\": {\"environment\": [{\"name\": \"K\", \"value\": \"v\"}]}}",
-                  &body, err, sizeof err);
-  CHECK(rc == 0, "accepted: %d %s", rc, err);
-  CHECK_INT(strlen(json_string_value(json_object_get(body, "jobId")) ? json_string_value(json_object_get(body, "jobId")) : ""), 36);
-  CHECK_STR(json_string_value(json_object_get(body, "jobName")), "a");
-  CHECK_STR(json_string_value(json_object_get(body, "jobQueue")), arn(0, "job-queue/q1"));
-  /* the job definition by name is its highest ACTIVE revision */
-  CHECK_STR(json_string_value(json_object_get(body, "jobDefinition")), arn(1, "job-definition/hello:3"));
-  CHECK_INT(json_integer_value(json_object_get(json_object_get(body, "arrayProperties"), "size")), 3);
-  CHECK_INT(json_integer_value(json_object_get(body, "schedulingPriorityOverride")), 9999);
-  json_t *rule = json_array_get(json_object_get(json_object_get(body, "retryStrategy"), "evaluateOnExit"), 0);
-  CHECK_STR(json_string_value(json_object_get(rule, "action")), "RETRY");
-  CHECK_STR(json_string_value(json_object_get(
-                json_array_get(json_object_get(json_object_get(body, "containerOverrides"), "environment"), 0), "name")),
-            "K");
-  json_t *body2 = NULL;
-  rc = submit(cv, "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\"}", &body2, err, sizeof err);
-  CHECK(rc == 0 && strcmp(json_string_value(json_object_get(body, "jobId")),
-                          json_string_value(json_object_get(body2, "jobId"))) != 0,
-        "every submission gets its own job id");
-  json_decref(body2);
-  rc = submit(cv, "{\"jobName\": \"b\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello:2\", \"shareIdentifier\": \"blue\"}",
-              &body2, err, sizeof err);
-  CHECK(rc == 0, "a fair-share submission with its shareIdentifier: %s", err);
-  CHECK_STR(json_string_value(json_object_get(body2, "jobDefinition")), arn(1, "job-definition/hello:2"));
-  CHECK_STR(json_string_value(json_object_get(body2, "shareIdentifier")), "blue");
-  json_t *ev = control_request_event("SubmitJob", body2);
-  CHECK(json_object_get(json_object_get(ev, "body"), "SubmitJob") == body2, "the request event wraps the body");
-  CHECK_STR(json_string_value(json_object_get(json_object_get(ev, "header"), "request_id")),
-            json_string_value(json_object_get(body2, "jobId")));
-  json_decref(ev);
-  json_decref(body);
+  int rc = run(prepare, req, &w, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR, "%s: want ClientException, got %d", req, rc);
+  CHECK(strstr(err, msg_part) != NULL, "%s: message '%s' lacks '%s'", req, err, msg_part);
+  CHECK(w.value == NULL && w.resp == NULL, "%s: refused but something to write", req);
+  control_write_release(&w);
 }
 
-static void test_lookups(const struct config_view *cv) {
-  TEST("config_find and config_find_jd: by name, by ARN, by name:revision");
-  CHECK(config_find(cv->queues, "jobQueueName", "q1") == json_object_get(cv->queues, arn(0, "job-queue/q1")),
-        "a queue by name");
-  CHECK(config_find(cv->queues, "jobQueueName", arn(0, "job-queue/off")) != NULL, "a queue by ARN");
-  CHECK(config_find(cv->queues, "jobQueueName", "nope") == NULL, "an unknown queue");
-  CHECK(config_find(cv->queues, "jobQueueName", NULL) == NULL, "no name");
-  json_t *jd = config_find_jd(cv, "hello");
-  CHECK_INT(json_integer_value(json_object_get(jd, "revision")), 3);
-  jd = config_find_jd(cv, "hello:1");
-  CHECK(jd && json_integer_value(json_object_get(jd, "revision")) == 1, "name:revision finds an INACTIVE one too");
-  CHECK(config_find_jd(cv, "hello:9") == NULL, "an unknown revision");
-  CHECK(config_find_jd(cv, "gone") == NULL, "a name with no ACTIVE revision");
-  CHECK(config_find_jd(cv, arn(1, "job-definition/hello:2")) != NULL, "by ARN");
-  char a[256];
-  barge_arn("job-queue/x", a, sizeof a);
-  char want[256];
-  snprintf(want, sizeof want, "arn:barge:batch:%s:%s:job-queue/x", barge_region(), barge_account());
-  CHECK_STR(a, want);
-}
+static void arn(const char *suffix, char *out) { barge_arn(suffix, out, 512); }
 
-/* control_call on a request that must be refused before anything is read. */
-static void call_refused(const char *api, const char *req_text, const char *words) {
-  struct bus_conf bc = {.brokers = "127.0.0.1:1", .prefix = "tcontrol."};
-  json_t *req = json_loads(req_text, 0, NULL), *resp = NULL;
-  char err[512] = "";
-  int rc = control_call(&bc, api, req, &resp, err, sizeof err);
-  CHECK(rc == API_CLIENT_ERROR, "%s %s: code %d (%s)", api, req_text, rc, err);
-  CHECK(resp == NULL, "%s: no response", api);
-  CHECK(strstr(err, words) != NULL, "%s: '%s' does not say '%s'", api, err, words);
-  printf("   refused: %s: %s\n", api, err);
+static void test_compute_environments(void) {
+  TEST("compute environments: defaults, record, refusals");
+  conf_reset();
+  struct control_write w;
+  char err[512], ce_arn[512];
+  arn("compute-environment/ce1", ce_arn);
+  int rc = run(control_create_compute_environment,
+               "{\"computeEnvironmentName\":\"ce1\",\"type\":\"MANAGED\",\"computeResources\":"
+               "{\"type\":\"EC2\",\"minvCpus\":2,\"maxvCpus\":64,\"subnets\":[\"s-1\"]}}",
+               &w, err, sizeof err);
+  CHECK(rc == 0, "create ce1: %s", err);
+  CHECK(w.topic == TOPIC_CONFIG, "topic %d", (int)w.topic);
+  CHECK_STR(w.key, ce_arn);
+  json_t *b = json_object_get(json_object_get(w.value, "body"), "ComputeEnvironment");
+  json_t *cr = json_object_get(b, "computeResources");
+  CHECK_STR(jget_str(b, "state"), "ENABLED");
+  CHECK_STR(jget_str(b, "status"), "VALID");
+  CHECK_INT(jget_int(cr, "desiredvCpus", -1), 2); /* desired starts at min */
+  CHECK_STR(jget_str(cr, "allocationStrategy"), "BEST_FIT");
+  CHECK_STR(json_string_value(json_array_get(json_object_get(cr, "instanceTypes"), 0)), "optimal");
+  CHECK_STR(jget_str(cr, "passthroughJson"), "{\"subnets\":[\"s-1\"]}");
+  CHECK_STR(jget_str(w.resp, "computeEnvironmentName"), "ce1");
+  CHECK_STR(jget_str(w.resp, "computeEnvironmentArn"), ce_arn);
+  control_write_release(&w);
+
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"ce1\",\"type\":\"UNMANAGED\"}", "already exists");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"bad name\",\"type\":\"UNMANAGED\"}", "must be 1-128 letters");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"u\",\"type\":\"UNMANAGED\",\"computeResources\":{}}",
+                 "takes no computeResources");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"minvCpus\":9,\"maxvCpus\":4}}",
+                 "minvCpus (9) is above maxvCpus (4)");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"allocationStrategy\":\"SPOT_CAPACITY_OPTIMIZED\"}}",
+                 "needs computeResources.type SPOT");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"FARGATE\",\"maxvCpus\":4}}",
+                 "Fargate is out of scope");
+
+  /* a request refused before the configuration matters never reads it */
+  struct control_conf unloaded = {.bc = NULL, .loaded = 0};
+  json_t *req = json_pack("{s:s, s:s}", "computeEnvironmentName", "x y", "type", "MANAGED");
+  memset(&w, 0, sizeof w);
+  CHECK(control_create_compute_environment(&unloaded, req, &w, err, sizeof err) == API_CLIENT_ERROR, "bad name");
+  CHECK(!unloaded.loaded, "configuration read for a request refused on its own");
   json_decref(req);
+
+  TEST("compute environments: update and delete");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"desiredvCpus\":1}}",
+                 "not below the current 2");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"allocationStrategy\":\"BEST_FIT\"}}",
+                 "cannot set allocationStrategy BEST_FIT");
+  expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"nope\"}", "does not exist");
+  expect_ok(control_update_compute_environment,
+            "{\"computeEnvironment\":\"ce1\",\"state\":\"DISABLED\",\"computeResources\":{\"maxvCpus\":128}}");
+  json_t *stored = json_object_get(cv.ces, ce_arn);
+  CHECK_STR(jget_str(stored, "state"), "DISABLED");
+  CHECK_INT(jget_int(json_object_get(stored, "computeResources"), "maxvCpus", -1), 128);
+  CHECK_INT(jget_int(json_object_get(stored, "computeResources"), "minvCpus", -1), 2);
 }
 
-static void test_call_refusals(void) {
-  TEST("control_call: requests refused before any read, and what is not a write operation");
-  call_refused("CreateComputeEnvironment", "{\"type\": \"MANAGED\"}", "computeEnvironmentName is required");
-  call_refused("CreateComputeEnvironment", "{\"computeEnvironmentName\": \"a b\", \"type\": \"UNMANAGED\"}",
-               "computeEnvironmentName 'a b' must be");
-  call_refused("CreateComputeEnvironment", "{\"computeEnvironmentName\": \"ce\", \"type\": \"FARGATE\"}",
-               "type must be MANAGED or UNMANAGED");
-  call_refused("CreateComputeEnvironment", "{\"computeEnvironmentName\": \"ce\", \"type\": \"MANAGED\"}",
-               "computeResources is required for a MANAGED compute environment");
-  call_refused("CreateComputeEnvironment",
-               "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"computeResources\": {}}",
-               "an UNMANAGED compute environment takes no computeResources");
-  call_refused("CreateComputeEnvironment",
-               "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"state\": \"PAUSED\"}",
-               "state must be ENABLED or DISABLED");
-  json_t *resp = NULL;
-  char err[64];
-  struct bus_conf bc = {.brokers = "127.0.0.1:1", .prefix = "tcontrol."};
-  json_t *req = json_object();
-  CHECK_INT(control_call(&bc, "DescribeJobs", req, &resp, err, sizeof err), -1);
-  CHECK(resp == NULL, "no response for a read operation");
+static void test_job_queues(void) {
+  TEST("job queues: order resolved to ARNs, FIFO stays FIFO, delete rules");
+  struct control_write w;
+  char err[512], ce_arn[512], q_arn[512];
+  arn("compute-environment/ce1", ce_arn);
+  arn("job-queue/q1", q_arn);
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q1\",\"priority\":1,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"nope\"}]}",
+                 "computeEnvironmentOrder[0].computeEnvironment nope does not exist");
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q1\",\"priority\":1,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"}],\"jobStateTimeLimitActions\":"
+                 "[{\"reason\":\"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY\",\"state\":\"RUNNABLE\","
+                 "\"action\":\"CANCEL\",\"maxTimeSeconds\":10}]}",
+                 "maxTimeSeconds must be a whole number from 600 to 86400");
+  int rc = run(control_create_job_queue,
+               "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
+               "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
+               &w, err, sizeof err);
+  CHECK(rc == 0, "create q1: %s", err);
+  CHECK_STR(w.key, q_arn);
+  json_t *b = json_object_get(json_object_get(w.value, "body"), "JobQueue");
+  CHECK_STR(jget_str(json_array_get(json_object_get(b, "computeEnvironmentOrder"), 0), "computeEnvironment"), ce_arn);
+  CHECK_INT(jget_int(b, "priority", -1), 5);
+  control_write_release(&w);
+
+  expect_refused(control_update_job_queue,
+                 "{\"jobQueue\":\"q1\",\"schedulingPolicyArn\":\"arn:x\"}", "stays FIFO");
+  expect_refused(control_delete_compute_environment, "{\"computeEnvironment\":\"ce1\"}",
+                 "is used by job queue q1");
+  expect_refused(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", "must be DISABLED");
+  expect_ok(control_update_job_queue, "{\"jobQueue\":\"q1\",\"state\":\"DISABLED\",\"priority\":9}");
+  CHECK_INT(jget_int(json_object_get(cv.queues, q_arn), "priority", -1), 9);
+  rc = run(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", &w, err, sizeof err);
+  CHECK(rc == 0 && w.value == NULL, "delete q1 writes a tombstone: %s", err);
+  CHECK_STR(w.key, q_arn);
+  CHECK(json_object_size(w.resp) == 0, "delete answers {}");
+  control_write_release(&w);
+  CHECK(json_object_get(cv.queues, q_arn) == NULL, "q1 still in the configuration");
+}
+
+static void test_job_definitions(void) {
+  TEST("job definitions: revisions, resources, retry rules");
+  struct control_write w;
+  char err[512];
+  const char *jd = "{\"jobDefinitionName\":\"jd\",\"type\":\"container\",\"containerProperties\":"
+                   "{\"image\":\"busybox\",\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"1\"},"
+                   "{\"type\":\"MEMORY\",\"value\":\"256\"}],\"privileged\":true},"
+                   "\"retryStrategy\":{\"attempts\":2,\"evaluateOnExit\":[{\"onExitCode\":\"1*\",\"action\":\"retry\"}]}}";
+  for (int rev = 1; rev <= 2; rev++) {
+    CHECK(run(control_register_job_definition, jd, &w, err, sizeof err) == 0, "register: %s", err);
+    CHECK_INT(jget_int(w.resp, "revision", -1), rev);
+    json_t *b = json_object_get(json_object_get(w.value, "body"), "JobDefinition");
+    CHECK_STR(jget_str(json_array_get(json_object_get(json_object_get(b, "retryStrategy"), "evaluateOnExit"), 0), "action"), "RETRY");
+    CHECK_STR(jget_str(json_object_get(b, "containerProperties"), "storedJson"), "{\"privileged\":true}");
+    control_write_release(&w);
+  }
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\"}}",
+                 "needs a VCPU resourceRequirement");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "multinode is out of scope");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"nodeProperties\":{}}",
+                 "nodeProperties is not supported");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":"
+                 "{\"vcpus\":1,\"memory\":64,\"environment\":[{\"name\":\"AWS_BATCH_X\"}]}}",
+                 "names starting with AWS_BATCH are reserved");
+  expect_refused(control_deregister_job_definition, "{\"jobDefinition\":\"jd\"}", "give name:revision or ARN");
+  expect_ok(control_deregister_job_definition, "{\"jobDefinition\":\"jd:2\"}");
+  CHECK_STR(jget_str(config_find_jd(&cv, "jd:2"), "status"), "INACTIVE");
+  CHECK_INT(jget_int(config_find_jd(&cv, "jd"), "revision", -1), 1); /* the highest ACTIVE one */
+}
+
+static void test_policies(void) {
+  TEST("scheduling policies: share overlaps, in use");
+  char p_arn[512];
+  arn("scheduling-policy/fair", p_arn);
+  expect_refused(control_create_scheduling_policy,
+                 "{\"name\":\"fair\",\"fairsharePolicy\":{\"shareDistribution\":"
+                 "[{\"shareIdentifier\":\"team*\"},{\"shareIdentifier\":\"teamA\"}]}}",
+                 "team* and teamA overlap");
+  expect_ok(control_create_scheduling_policy,
+            "{\"name\":\"fair\",\"fairsharePolicy\":{\"shareDistribution\":[{\"shareIdentifier\":\"a\",\"weightFactor\":0.5}]}}");
+  CHECK(json_object_get(cv.policies, p_arn) != NULL, "policy stored under its ARN");
+  char req[1024];
+  snprintf(req, sizeof req,
+           "{\"jobQueueName\":\"fq\",\"priority\":1,\"schedulingPolicyArn\":\"%s\",\"computeEnvironmentOrder\":"
+           "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}", p_arn);
+  expect_ok(control_create_job_queue, req);
+  snprintf(req, sizeof req, "{\"arn\":\"%s\"}", p_arn);
+  expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
+}
+
+static void test_jobs(void) {
+  TEST("jobs: submit against the configuration, stop requests");
+  struct control_write w;
+  char err[512], q_arn[512];
+  arn("job-queue/fq", q_arn);
+  expect_refused(control_submit_job, "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\"}",
+                 "shareIdentifier is required on fair-share job queue fq");
+  expect_refused(control_submit_job, "{\"jobName\":\"j\",\"jobQueue\":\"nope\",\"jobDefinition\":\"jd\"}",
+                 "job queue nope does not exist");
+  expect_refused(control_submit_job,
+                 "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
+                 "\"dependsOn\":[{\"type\":\"SEQUENTIAL\"}]}",
+                 "SEQUENTIAL takes no jobId and applies to array jobs only");
+  expect_refused(control_submit_job,
+                 "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
+                 "\"arrayProperties\":{\"size\":1}}",
+                 "arrayProperties.size must be a whole number from 2 to 10000");
+  expect_refused(control_submit_job,
+                 "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
+                 "\"containerOverrides\":{\"vcpus\":2}}",
+                 "override resourceRequirements instead");
+  int rc = run(control_submit_job,
+               "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
+               "\"dependsOn\":[{\"jobId\":\"11111111-2222-3333-4444-555555555555\"}]}",
+               &w, err, sizeof err);
+  CHECK(rc == 0, "submit: %s", err);
+  CHECK(w.topic == TOPIC_REQUESTS, "submit goes to barge.requests");
+  const char *id = jget_str(w.resp, "jobId");
+  CHECK(id && strlen(id) == 36, "a new job id");
+  CHECK_STR(w.key, id ? id : "");
+  json_t *sj = json_object_get(json_object_get(w.value, "body"), "SubmitJob");
+  CHECK_STR(jget_str(sj, "jobQueue"), q_arn);
+  CHECK(strstr(jget_str(sj, "jobDefinition"), "job-definition/jd:1") != NULL, "resolved to the ACTIVE revision");
+  CHECK_INT(json_array_size(w.must_exist), 1);
+  CHECK_STR(json_string_value(json_array_get(w.must_exist, 0)), "11111111-2222-3333-4444-555555555555");
+  control_write_release(&w);
+
+  rc = run(control_terminate_job, "{\"jobId\":\"11111111-2222-3333-4444-555555555555:7\",\"reason\":\"r\"}", &w, err, sizeof err);
+  CHECK(rc == 0, "terminate: %s", err);
+  CHECK_STR(w.key, "11111111-2222-3333-4444-555555555555"); /* a child travels with its parent */
+  CHECK(json_object_get(json_object_get(w.value, "body"), "TerminateJob") != NULL, "a TerminateJob request");
+  control_write_release(&w);
+  char long_reason[1200];
+  memset(long_reason, 'x', 1100);
+  long_reason[1100] = 0;
+  char req[1400];
+  snprintf(req, sizeof req, "{\"jobId\":\"j\",\"reason\":\"%s\"}", long_reason);
+  expect_refused(control_cancel_job, req, "longer than 1024");
+}
+
+static void test_table(void) {
+  TEST("the operation table names each write's validation");
+  CHECK(aws_op_find_api("CreateJobQueue")->prepare == control_create_job_queue, "CreateJobQueue");
+  CHECK(aws_op_find_api("SubmitJob")->prepare == control_submit_job, "SubmitJob");
+  CHECK(aws_op_find_api("CancelJob")->prepare == control_cancel_job, "CancelJob");
+  CHECK(aws_op_find_api("TerminateJob")->prepare == control_terminate_job, "TerminateJob");
+  int writes = 0, reads = 0, none = 0;
+  for (size_t i = 0; i < aws_n_ops; i++) {
+    const struct aws_op *op = &aws_ops[i];
+    CHECK(!(op->prepare && op->handler), "%s has both a validation and a handler", op->api_name);
+    writes += op->prepare != NULL;
+    reads += op->handler != NULL;
+    none += !op->prepare && !op->handler;
+  }
+  CHECK_INT(writes, 14);
+  CHECK_INT(reads, 8);
+  CHECK_INT(none, 3); /* the tagging operations */
+  char err[256];
+  json_t *resp = NULL, *req = json_object();
+  CHECK(aws_op_call(aws_op_find("tag-resource"), NULL, req, &resp, err, sizeof err) == API_CLIENT_ERROR,
+        "an operation Barge does not serve is a ClientException");
+  CHECK_STR(err, "TagResource is not implemented by Barge yet");
   json_decref(req);
+  CHECK_STR(aws_error_class(API_CLIENT_ERROR), "ClientException");
+  CHECK_STR(aws_error_class(API_SERVER_ERROR), "ServerException");
 }
 
 int main(void) {
-  setenv("BARGE_REGION", "test-region", 1);
-  setenv("BARGE_ACCOUNT", "123456789012", 1);
-  unsetenv("BARGE_MIN_ATTEMPT_DURATION_SECONDS");
-  struct config_view cv;
-  build_view(&cv);
-  test_submit_refusals(&cv);
-  test_submit_accepted(&cv);
-  test_lookups(&cv);
-  test_call_refusals();
+  test_compute_environments();
+  test_job_queues();
+  test_job_definitions();
+  test_policies();
+  test_jobs();
+  test_table();
   config_view_release(&cv);
   return check_summary();
 }

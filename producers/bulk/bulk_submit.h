@@ -16,10 +16,11 @@
 #include <stdio.h>
 
 #include "bus.h"
+#include "opts.h"
 
-/* Does argv (argv[0] = "submit-job") ask for a bulk submission (--from-jsonl)? */
-int bulk_submit_wanted(int argc, char **argv);
 /* `barge submit-job --from-jsonl ...`: parses the options and runs. */
+/* Its option table (docs/configuration.md is generated from it). */
+extern const struct opts_cmd bulk_opts_cmd;
 int bulk_submit_main(int argc, char **argv);
 
 struct bulk_stats {

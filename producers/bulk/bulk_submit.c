@@ -6,9 +6,10 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "jsonget.h"
 #include "opts.h"
 #include "registry.h"
-#include "stack.h"
+#include "service.h"
 #include "views.h"
 
 #define EXIT_USAGE 252
@@ -16,12 +17,6 @@
 #define EXIT_SERVICE 255
 #define MAX_LINE (1u << 20) /* a SubmitJob request is far smaller */
 #define SHOW_REJECTED 100
-
-int bulk_submit_wanted(int argc, char **argv) {
-  for (int i = 1; i < argc; i++)
-    if (!strcmp(argv[i], "--from-jsonl") || !strncmp(argv[i], "--from-jsonl=", 13)) return 1;
-  return 0;
-}
 
 struct pending {
   long line;
@@ -112,7 +107,7 @@ static int resolve_lines(struct run *r, json_t *req, long line, char *why, size_
   size_t i;
   json_t *d;
   json_array_foreach(json_object_get(req, "dependsOn"), i, d) {
-    const char *id = json_string_value(json_object_get(d, "jobId"));
+    const char *id = jget_str(d, "jobId");
     if (!id || strncmp(id, "line:", 5)) continue;
     char *end;
     long n = strtol(id + 5, &end, 10);
@@ -122,7 +117,7 @@ static int resolve_lines(struct run *r, json_t *req, long line, char *why, size_
     }
     char key[32];
     snprintf(key, sizeof key, "%ld", n);
-    const char *target = json_string_value(json_object_get(r->ids, key));
+    const char *target = jget_str(r->ids, key);
     if (!target) {
       snprintf(why, whylen, "dependsOn[%zu].jobId %s: line %ld was not submitted", i, id, n);
       return -1;
@@ -180,7 +175,7 @@ static int one_line(struct run *r, char *text, long line) {
     return 0;
   }
   struct pending p = {.line = line};
-  snprintf(p.id, sizeof p.id, "%s", json_string_value(json_object_get(body, "jobId")));
+  snprintf(p.id, sizeof p.id, "%s", jget_str(body, "jobId"));
   json_t *ev = control_request_event("SubmitJob", body);
   char e[512];
   rc = bus_produce(r->prod, TOPIC_REQUESTS, p.id, ev, e, sizeof e);
@@ -303,53 +298,52 @@ static long count_lines(FILE *f) {
   return nonblank;
 }
 
+struct bulk_opts {
+  struct kafka_opts kafka;
+  const char *path, *registry;
+  int64_t batch;
+  int quiet;
+};
+static const struct opt_spec bulk_rows[] = {
+    OPT_ROW_DOC(struct bulk_opts, path, "from-jsonl", "FILE|-", "required",
+                "AWS SubmitJob requests, one JSON object per line (- reads stdin)"),
+    OPTS_KAFKA(struct bulk_opts, kafka),
+    OPT_ROW_DOC(struct bulk_opts, registry, "schema-registry-url", "URL", "$BARGE_SCHEMA_REGISTRY_URL",
+                "Confluent-compatible schema registry"),
+    OPT_ROW(struct bulk_opts, batch, "batch-size", "N", "500", "requests confirmed per delivery wait"),
+    OPT_FLAG_ROW(struct bulk_opts, quiet, "quiet", "no progress and no summary on stderr"),
+};
+const struct opts_cmd bulk_opts_cmd =
+    OPTS_CMD("submit-job", "--from-jsonl FILE|- [options]",
+             "With --from-jsonl: submits many jobs from JSON lines, with progress and a summary.", bulk_rows, struct bulk_opts, NULL);
+
 int bulk_submit_main(int argc, char **argv) {
-  const char *path = NULL, *brokers_flag = NULL, *prefix_flag = NULL, *props = NULL, *registry_flag = NULL;
-  long long batch = 500;
-  int quiet = 0;
-  const struct opt opts[] = {
-      {"from-jsonl", "FILE|-", &path, NULL, NULL, "AWS SubmitJob requests, one JSON object per line (- reads stdin)"},
-      {"brokers", "HOST:PORT", &brokers_flag, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
-      {"topic-prefix", "P", &prefix_flag, NULL, NULL, "topic name prefix (default $BARGE_TOPIC_PREFIX, else barge.)"},
-      {"kafka-props", "K=V,...", &props, NULL, NULL, "extra librdkafka properties (TLS, SASL)"},
-      {"schema-registry-url", "URL", &registry_flag, NULL, NULL, "Confluent-compatible schema registry (default $BARGE_SCHEMA_REGISTRY_URL)"},
-      {"batch-size", "N", NULL, &batch, NULL, "requests confirmed per delivery wait (default 500)"},
-      {"quiet", NULL, NULL, NULL, &quiet, "no progress and no summary on stderr"},
-  };
-  int r = opts_parse("submit-job", "--from-jsonl FILE|- [options]", argc, argv, opts, sizeof opts / sizeof *opts,
-                     NULL, NULL, 0);
+  struct bulk_opts o;
+  int r = opts_parse_cmd(&bulk_opts_cmd, &o, argc, argv, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : EXIT_USAGE;
-  if (!path) {
+  if (!o.path) {
     fprintf(stderr, "barge submit-job: --from-jsonl needs a file or -\n");
     return EXIT_USAGE;
   }
-  if (batch < 1 || batch > 100000) {
+  if (o.batch < 1 || o.batch > 100000) {
     fprintf(stderr, "barge submit-job: --batch-size must be 1..100000\n");
     return EXIT_USAGE;
   }
-  FILE *in = strcmp(path, "-") ? fopen(path, "r") : stdin;
+  FILE *in = strcmp(o.path, "-") ? fopen(o.path, "r") : stdin;
   if (!in) {
-    fprintf(stderr, "barge submit-job: cannot open %s\n", path);
+    fprintf(stderr, "barge submit-job: cannot open %s\n", o.path);
     return EXIT_USAGE;
   }
-  char brokers[1024], prefix[128], err[1024];
-  if (stack_brokers(brokers_flag, brokers, sizeof brokers, err, sizeof err)) {
-    fprintf(stderr, "barge submit-job: %s\n", err);
+  struct service_conn conn;
+  if (service_connect("submit-job", &o.kafka, "barge-bulk-submit", 0, &conn)) {
     if (in != stdin) fclose(in);
     return EXIT_SERVICE;
   }
-  stack_prefix(prefix_flag ? prefix_flag : getenv("BARGE_TOPIC_PREFIX"), prefix, sizeof prefix);
-  if (codec_init(err, sizeof err)) {
-    fprintf(stderr, "barge submit-job: %s\n", err);
-    if (in != stdin) fclose(in);
-    return EXIT_SERVICE;
-  }
-  if (registry_flag) registry_set_url(registry_flag);
-  struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = props, .client_id = "barge-bulk-submit"};
+  if (o.registry) registry_set_url(o.registry);
   long total = in == stdin ? -1 : count_lines(in);
   struct bulk_stats st;
-  int rc = bulk_submit_run(&bc, in, in == stdin ? "stdin" : path, total, (int)batch, stdout,
-                           quiet ? NULL : stderr, !quiet && isatty(2), &st);
+  int rc = bulk_submit_run(&conn.bc, in, in == stdin ? "stdin" : o.path, total, (int)o.batch, stdout,
+                           o.quiet ? NULL : stderr, !o.quiet && isatty(2), &st);
   if (in != stdin) fclose(in);
   return rc;
 }

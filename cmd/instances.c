@@ -1,0 +1,50 @@
+/* instances.c: `barge instances`: instances with type, state, capacity and the jobs on them
+ * (consumers/views/instances_view.c). */
+#include <string.h>
+
+#include "cmds.h"
+#include "instances_view.h"
+#include "opts.h"
+#include "service.h"
+
+struct instances_opts {
+  struct kafka_opts kafka;
+  const char *ce, *output;
+  int all, events, decisions;
+};
+static const struct opt_spec instances_rows[] = {
+    OPT_ROW_DOC(struct instances_opts, ce, "compute-environment", "NAME", "all", "only this compute environment"),
+    OPT_FLAG_ROW(struct instances_opts, all, "all", "include terminated, lost and failed instances"),
+    OPT_ROW(struct instances_opts, output, "output", "table|json", "table", "output format"),
+    OPT_FLAG_ROW(struct instances_opts, events, "events",
+                 "print every instance event retained in barge.instances as JSON lines"),
+    OPT_FLAG_ROW(struct instances_opts, decisions, "decisions",
+                 "print the scaling decisions (barge.scaling) as JSON lines"),
+    OPTS_KAFKA(struct instances_opts, kafka),
+};
+const struct opts_cmd instances_opts_cmd =
+    OPTS_CMD("instances", "[--compute-environment CE] [--all] [--output table|json] [--events|--decisions]",
+             "Lists instances with type, state, capacity and the jobs on them.", instances_rows,
+             struct instances_opts, NULL);
+
+int cmd_instances(int argc, char **argv) {
+  struct instances_opts o;
+  int r = opts_parse_or_exit(&instances_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  if (strcmp(o.output, "table") && strcmp(o.output, "json")) {
+    fprintf(stderr, "barge instances: --output must be table or json\n");
+    return 2;
+  }
+  struct service_conn conn;
+  if ((r = service_connect("instances", &o.kafka, "barge-cli", 0, &conn))) return r;
+  struct instances_query q = {.ce = o.ce, .all = o.all,
+                              .show = !strcmp(o.output, "json") ? INSTANCES_JSON : INSTANCES_TABLE};
+  if (o.events) q.show = INSTANCES_EVENTS;
+  if (o.decisions) q.show = INSTANCES_DECISIONS;
+  char err[1024];
+  if (instances_view_print(&conn.bc, &q, stdout, err, sizeof err)) {
+    fprintf(stderr, "barge instances: %s\n", err);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,224 @@
+/* query_config.c: DescribeComputeEnvironments, DescribeJobQueues, DescribeJobDefinitions,
+ * DescribeSchedulingPolicies and ListSchedulingPolicies from barge.config (query.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "capacity_view.h"
+#include "query_int.h"
+
+int query_max_results(const json_t *req, int def, int cap, int *out, char *err, size_t errlen) {
+  json_t *m = json_object_get(req, "maxResults");
+  *out = def;
+  if (!m) return 0;
+  if (!json_is_integer(m) || json_integer_value(m) < 1)
+    return fail(err, errlen, CLIENT, "maxResults must be a whole number of at least 1");
+  *out = (int)json_integer_value(m) > cap ? cap : (int)json_integer_value(m);
+  return 0;
+}
+
+int query_paginate(json_t *all, const json_t *req, int page, const char *member, json_t **resp,
+                   char *err, size_t errlen) {
+  size_t start = 0;
+  const char *tok = jget_str(req, "nextToken");
+  if (tok) {
+    char *end;
+    unsigned long v = strtoul(tok, &end, 10);
+    if (*end || v > json_array_size(all)) {
+      json_decref(all);
+      return fail(err, errlen, CLIENT, "nextToken '%s' is not valid", tok);
+    }
+    start = v;
+  }
+  json_t *items = json_array();
+  size_t i;
+  for (i = start; i < json_array_size(all) && (int)(i - start) < page; i++)
+    json_array_append(items, json_array_get(all, i));
+  *resp = json_pack("{s:o}", member, items);
+  if (i < json_array_size(all)) {
+    char next[32];
+    snprintf(next, sizeof next, "%zu", i);
+    json_object_set_new(*resp, "nextToken", json_string(next));
+  }
+  json_decref(all);
+  return 0;
+}
+
+/* Barge's stored record -> the AWS Describe* shape. */
+static json_t *ce_view(const json_t *b) {
+  json_t *o = json_deep_copy(b);
+  json_object_del(o, "driver");
+  json_object_del(o, "createdAt");
+  json_t *cr = json_object_get(o, "computeResources");
+  if (json_is_object(cr)) {
+    json_t *pass = json_loads(jget_str(cr, "passthroughJson") ? jget_str(cr, "passthroughJson") : "{}", 0, NULL);
+    json_object_del(cr, "passthroughJson");
+    if (json_is_object(pass)) json_object_update_missing(cr, pass);
+    json_decref(pass);
+    json_t *d = json_object_get(cr, "minScaleDownDelayMinutes");
+    if (d) {
+      json_object_set_new(cr, "scalingPolicy", json_pack("{s:O}", "minScaleDownDelayMinutes", d));
+      json_object_del(cr, "minScaleDownDelayMinutes");
+    }
+  } else {
+    json_object_del(o, "computeResources");
+  }
+  json_object_set_new(o, "containerOrchestrationType", json_string("ECS"));
+  return o;
+}
+
+static json_t *jd_view(const json_t *b) {
+  json_t *o = json_deep_copy(b);
+  json_object_del(o, "createdAt");
+  json_t *cp = json_object_get(o, "containerProperties");
+  json_t *stored = json_loads(jget_str(cp, "storedJson") ? jget_str(cp, "storedJson") : "{}", 0, NULL);
+  json_object_del(cp, "storedJson");
+  if (json_is_object(stored)) json_object_update_missing(cp, stored);
+  json_decref(stored);
+  return o;
+}
+
+static json_t *plain_view(const json_t *b) {
+  json_t *o = json_deep_copy(b);
+  json_object_del(o, "createdAt");
+  return o;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Filters a config table by a list of names/ARNs (or takes all, sorted by ARN). */
+static json_t *select_config(json_t *table, const char *name_key, const json_t *refs,
+                             json_t *(*view)(const json_t *)) {
+  json_t *out = json_array();
+  if (json_array_size(refs)) {
+    size_t i;
+    json_t *r;
+    json_array_foreach(refs, i, r) {
+      json_t *b = config_find(table, name_key, json_string_value(r));
+      if (b) json_array_append_new(out, view(b));
+    }
+    return out;
+  }
+  size_t n = json_object_size(table), k = 0;
+  const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+  const char *key;
+  json_t *v;
+  json_object_foreach(table, key, v) keys[k++] = key;
+  qsort(keys, k, sizeof *keys, cmp_str);
+  for (size_t i = 0; i < k; i++) json_array_append_new(out, view(json_object_get(table, keys[i])));
+  free(keys);
+  return out;
+}
+
+/* One Describe*: the items select takes from the configuration, answered as member. */
+typedef int (*select_fn)(const struct config_view *cv, const json_t *req, json_t **all, char *err,
+                         size_t errlen);
+
+enum { PAGED = 1, WITH_CAPACITY = 2 };
+
+static int describe(const struct bus_conf *bc, const json_t *req, select_fn select,
+                    const char *member, int flags, json_t **resp, char *err, size_t errlen) {
+  struct config_view cv;
+  int rc, page;
+  if ((rc = query_max_results(req, 100, 100, &page, err, errlen))) return rc;
+  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
+  json_t *all = NULL;
+  rc = select(&cv, req, &all, err, errlen);
+  config_view_release(&cv);
+  if (rc) return rc;
+  if (flags & WITH_CAPACITY) {
+    capacity_view_annotate(bc, all); /* desiredvCpus as the provisioner last decided */
+    capacity_view_instances(bc, all);
+  }
+  if (!(flags & PAGED)) {
+    *resp = json_pack("{s:o}", member, all);
+    return 0;
+  }
+  return query_paginate(all, req, page, member, resp, err, errlen);
+}
+
+static int select_ces(const struct config_view *cv, const json_t *req, json_t **all, char *err,
+                      size_t errlen) {
+  (void)err, (void)errlen;
+  *all = select_config(cv->ces, "computeEnvironmentName", json_object_get(req, "computeEnvironments"), ce_view);
+  return 0;
+}
+
+static int select_queues(const struct config_view *cv, const json_t *req, json_t **all, char *err,
+                         size_t errlen) {
+  (void)err, (void)errlen;
+  *all = select_config(cv->queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view);
+  return 0;
+}
+
+static int select_policies(const struct config_view *cv, const json_t *req, json_t **all,
+                           char *err, size_t errlen) {
+  json_t *arns = json_object_get(req, "arns");
+  if (!json_array_size(arns)) return fail(err, errlen, CLIENT, "arns is required");
+  *all = select_config(cv->policies, "name", arns, plain_view);
+  return 0;
+}
+
+static int select_policy_arns(const struct config_view *cv, const json_t *req, json_t **all,
+                              char *err, size_t errlen) {
+  (void)req, (void)err, (void)errlen;
+  json_t *full = select_config(cv->policies, "name", NULL, plain_view);
+  *all = json_array();
+  size_t i;
+  json_t *p;
+  json_array_foreach(full, i, p) json_array_append_new(*all, json_pack("{s:O}", "arn", json_object_get(p, "arn")));
+  json_decref(full);
+  return 0;
+}
+
+int query_job_definitions_in(const struct config_view *cv, const json_t *req, json_t **all,
+                             char *err, size_t errlen) {
+  json_t *refs = json_object_get(req, "jobDefinitions");
+  const char *name = jget_str(req, "jobDefinitionName"), *status = jget_str(req, "status");
+  if (json_array_size(refs) && (name || status))
+    return fail(err, errlen, CLIENT, "jobDefinitions cannot be combined with jobDefinitionName or status");
+  *all = json_array();
+  size_t i;
+  json_t *d;
+  if (json_array_size(refs)) {
+    json_array_foreach(refs, i, d) {
+      json_t *jd = config_find_jd(cv, json_string_value(d));
+      if (jd) json_array_append_new(*all, jd_view(jd));
+    }
+    return 0;
+  }
+  json_t *sorted = select_config(cv->jds, "jobDefinitionArn", NULL, jd_view);
+  json_array_foreach(sorted, i, d) {
+    if (name && strcmp(name, jget_str(d, "jobDefinitionName"))) continue;
+    if (status && strcmp(status, jget_str(d, "status"))) continue;
+    json_array_append(*all, d);
+  }
+  json_decref(sorted);
+  return 0;
+}
+
+int query_describe_compute_environments(const struct bus_conf *bc, const json_t *req,
+                                        json_t **resp, char *err, size_t errlen) {
+  return describe(bc, req, select_ces, "computeEnvironments", PAGED | WITH_CAPACITY, resp, err, errlen);
+}
+
+int query_describe_job_queues(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                              char *err, size_t errlen) {
+  return describe(bc, req, select_queues, "jobQueues", PAGED, resp, err, errlen);
+}
+
+int query_describe_job_definitions(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen) {
+  return describe(bc, req, query_job_definitions_in, "jobDefinitions", PAGED, resp, err, errlen);
+}
+
+int query_describe_scheduling_policies(const struct bus_conf *bc, const json_t *req,
+                                       json_t **resp, char *err, size_t errlen) {
+  return describe(bc, req, select_policies, "schedulingPolicies", 0, resp, err, errlen);
+}
+
+int query_list_scheduling_policies(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen) {
+  return describe(bc, req, select_policy_arns, "schedulingPolicies", PAGED, resp, err, errlen);
+}

@@ -1,0 +1,178 @@
+/* control.c: the write step every write operation shares (see control.h) and the checks the
+ * validations share. The validations are by resource: control_ce.c, control_queue.c,
+ * control_jd.c, control_policy.c, control_job.c. */
+#include <ctype.h>
+#include <string.h>
+
+#include "control_int.h"
+
+int ctl_valid_name(const char *s, int job) {
+  size_t n = s ? strlen(s) : 0;
+  if (n < 1 || n > 128) return 0;
+  if (job && !isalnum((unsigned char)s[0])) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') return 0;
+  return 1;
+}
+
+int ctl_in_list(const char *s, const char *const *list) {
+  for (; s && *list; list++)
+    if (!strcmp(s, *list)) return 1;
+  return 0;
+}
+
+int ctl_valid_state(const char *s) { return !strcmp(s, "ENABLED") || !strcmp(s, "DISABLED"); }
+
+int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {
+  static const char *const oos[] = {"nodeOverrides", "nodeProperties", "eksConfiguration",
+                                    "eksProperties", "ecsProperties", "eksPropertiesOverride",
+                                    "ecsPropertiesOverride", "consumableResourceProperties",
+                                    "consumableResourcePropertiesOverride",
+                                    "serviceEnvironmentOrder", "jobQueueType", "quotaSharePolicy",
+                                    "multiNodeJobId", NULL};
+  for (const char *const *k = oos; *k; k++)
+    if (json_object_get(req, *k))
+      return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: multi-node, EKS, ECS properties, consumable resources, service environments)", *k);
+  return 0;
+}
+
+int ctl_check_int(const json_t *o, const char *k, long lo, long hi, int required,
+                  const char *path, char *err, size_t errlen) {
+  json_t *v = json_object_get(o, k);
+  if (!v || json_is_null(v)) {
+    if (required) return fail(err, errlen, CLIENT, "%s%s is required", path, k);
+    return 0;
+  }
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+    return fail(err, errlen, CLIENT, "%s%s must be a whole number from %ld to %ld", path, k, lo, hi);
+  return 0;
+}
+
+void ctl_copy_members(json_t *dst, const json_t *src, const char *const *members) {
+  for (; *members; members++) {
+    json_t *v = json_object_get(src, *members);
+    if (v && !json_is_null(v)) json_object_set(dst, *members, v);
+  }
+}
+
+json_t *ctl_tags_of(const json_t *req) {
+  json_t *t = json_object_get(req, "tags");
+  return json_is_object(t) ? json_deep_copy(t) : json_object();
+}
+
+void ctl_arn(const char *kind, const char *name, char *out, size_t n) {
+  char suffix[256];
+  snprintf(suffix, sizeof suffix, "%s/%s", kind, name);
+  barge_arn(suffix, out, n);
+}
+
+void ctl_put_config(struct control_write *w, const char *kind, json_t *body, const char *name_key,
+                    const char *arn_key) {
+  w->topic = TOPIC_CONFIG;
+  snprintf(w->key, sizeof w->key, "%s", jget_str(body, arn_key));
+  w->resp = name_key ? json_pack("{s:O, s:O}", name_key, json_object_get(body, name_key), arn_key,
+                                 json_object_get(body, arn_key))
+                     : json_object();
+  w->value = json_pack("{s:o, s:{s:o}}", "header", bus_header("api", "", now_ms()), "body", kind,
+                       body);
+}
+
+void ctl_delete_config(struct control_write *w, const char *arn) {
+  w->topic = TOPIC_CONFIG;
+  snprintf(w->key, sizeof w->key, "%s", arn);
+  w->value = NULL;
+  w->resp = json_object();
+}
+
+int control_conf_get(struct control_conf *cc, const struct config_view **cv, char *err,
+                     size_t errlen) {
+  if (!cc->loaded) {
+    int rc = config_view_load_api(cc->bc, &cc->cv, err, errlen);
+    if (rc) return rc;
+    cc->loaded = 1;
+  }
+  *cv = &cc->cv;
+  return 0;
+}
+
+int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
+             const struct config_view **cv, json_t **found, char *err, size_t errlen) {
+  static const struct {
+    const char *member, *what, *name_key; /* name_key NULL: by ARN only */
+  } kinds[CTL_TABLE__COUNT] = {
+      [CTL_CES] = {"computeEnvironment", "compute environment", "computeEnvironmentName"},
+      [CTL_QUEUES] = {"jobQueue", "job queue", "jobQueueName"},
+      [CTL_POLICIES] = {"arn", "scheduling policy", NULL},
+  };
+  const char *ref = jget_str(req, kinds[t].member);
+  if (!ref) return fail(err, errlen, CLIENT, "%s is required", kinds[t].member);
+  int rc = control_conf_get(cc, cv, err, errlen);
+  if (rc) return rc;
+  json_t *tables[CTL_TABLE__COUNT] = {(*cv)->ces, (*cv)->queues, (*cv)->policies};
+  *found = kinds[t].name_key ? config_find(tables[t], kinds[t].name_key, ref) : json_object_get(tables[t], ref);
+  if (!*found) return fail(err, errlen, CLIENT, "%s %s does not exist", kinds[t].what, ref);
+  return 0;
+}
+
+void control_write_release(struct control_write *w) {
+  json_decref(w->value);
+  json_decref(w->resp);
+  json_decref(w->must_exist);
+  memset(w, 0, sizeof *w);
+}
+
+/* A dependsOn id that does not exist is a ClientException at submission. Known jobs are in
+ * barge.jobs; one submitted a moment ago may only be in barge.requests yet, so the recent tail
+ * of that topic counts too. */
+static int check_exist(const struct bus_conf *bc, const json_t *ids_json, char *err, size_t errlen) {
+  const char *ids[20];
+  size_t n = 0, i;
+  json_t *id;
+  json_array_foreach(ids_json, i, id) if (n < 20) ids[n++] = json_string_value(id);
+  if (!n) return 0;
+  int found[20];
+  char e[512];
+  if (jobs_exist(bc, ids, n, found, 100000, e, sizeof e))
+    return fail(err, errlen, SERVER, "checking dependsOn: %s", e);
+  for (i = 0; i < n; i++)
+    if (!found[i]) return fail(err, errlen, CLIENT, "dependsOn: job %s does not exist", ids[i]);
+  return 0;
+}
+
+/* Sends one event (NULL: a tombstone) and waits for its delivery report. */
+static int publish(const struct bus_conf *bc, enum bus_topic t, const char *key, const json_t *v,
+                   char *err, size_t errlen) {
+  char e[512];
+  struct bus_producer *p = bus_producer_new(bc, NULL, e, sizeof e);
+  if (!p) return fail(err, errlen, SERVER, "%s", e);
+  int rc = bus_produce(p, t, key, v, e, sizeof e);
+  if (!rc) rc = bus_flush(p, 30000, e, sizeof e);
+  bus_producer_free(p);
+  if (rc) return fail(err, errlen, SERVER, "%s", e);
+  return 0;
+}
+
+int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,
+                  json_t **resp, char *err, size_t errlen) {
+  struct control_conf cc = {.bc = bc};
+  struct control_write w = {0};
+  *resp = NULL;
+  int rc = prepare(&cc, req, &w, err, errlen);
+  if (cc.loaded) config_view_release(&cc.cv);
+  if (!rc) rc = check_exist(bc, w.must_exist, err, errlen);
+  if (!rc) rc = publish(bc, w.topic, w.key, w.value, err, errlen);
+  if (!rc) {
+    *resp = w.resp;
+    w.resp = NULL;
+  }
+  control_write_release(&w);
+  return rc;
+}
+
+int control_call(const struct bus_conf *bc, const char *api, const json_t *req, json_t **resp,
+                 char *err, size_t errlen) {
+  const struct aws_op *op = aws_op_find_api(api);
+  *resp = NULL;
+  if (!op) return fail(err, errlen, CLIENT, "%s is not an AWS Batch operation Barge knows", api);
+  return aws_op_call(op, bc, req, resp, err, errlen);
+}

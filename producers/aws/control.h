@@ -1,0 +1,92 @@
+/* control.h: the AWS Batch write operations (Create*, Update*, Delete*, Register*,
+ * Deregister*, SubmitJob, CancelJob, TerminateJob). Each is two steps:
+ *
+ *   validation  control_<operation>(cc, req, w): checks the request against the current
+ *               configuration as AWS Batch does and says what to write (one record) and what
+ *               to answer. It reads the configuration through cc and does no other I/O, so a
+ *               test drives it with a configuration it builds.
+ *   write       control_apply: runs a validation (loading barge.config when the validation
+ *               first asks for it), writes the record and answers only after the delivery
+ *               report confirms it is durably written (acks=all, idempotent producer).
+ *
+ * Invalid input gives a ClientException naming the member; nothing is written then. The
+ * operation table (aws_op.h) names each operation's validation. */
+#ifndef BARGE_CONTROL_H
+#define BARGE_CONTROL_H
+#include <jansson.h>
+
+#include "aws_op.h"
+#include "bus.h"
+#include "views.h"
+
+/* The configuration a validation reads: given (loaded = 1, cv filled by the caller) or loaded
+ * from bc's barge.config on first use (then control_apply releases it). */
+struct control_conf {
+  const struct bus_conf *bc;
+  struct config_view cv;
+  int loaded;
+};
+/* The configuration: 0 with *cv borrowed from cc, or API_SERVER_ERROR with the reason. */
+int control_conf_get(struct control_conf *cc, const struct config_view **cv, char *err,
+                     size_t errlen) BARGE_WUR;
+
+/* What a write operation writes and answers. All members are owned. */
+struct control_write {
+  enum bus_topic topic; /* TOPIC_CONFIG or TOPIC_REQUESTS */
+  char key[512];
+  json_t *value; /* the event; NULL writes a tombstone (a deleted resource) */
+  json_t *resp;  /* the AWS response */
+  /* job ids (dependsOn) that must exist before the write: known to barge.jobs or submitted
+   * a moment ago to barge.requests; NULL for none */
+  json_t *must_exist;
+};
+void control_write_release(struct control_write *w);
+
+/* Validates req with prepare, then writes: 0 with *resp (owned), or API_CLIENT_ERROR /
+ * API_SERVER_ERROR with the reason in err. */
+int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,
+                  json_t **resp, char *err, size_t errlen) BARGE_WUR;
+
+/* The validations, one per write operation (each an aws_prepare_fn). */
+int control_create_compute_environment(struct control_conf *cc, const json_t *req,
+                                       struct control_write *w, char *err, size_t errlen);
+int control_update_compute_environment(struct control_conf *cc, const json_t *req,
+                                       struct control_write *w, char *err, size_t errlen);
+int control_delete_compute_environment(struct control_conf *cc, const json_t *req,
+                                       struct control_write *w, char *err, size_t errlen);
+int control_create_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
+                             char *err, size_t errlen);
+int control_update_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
+                             char *err, size_t errlen);
+int control_delete_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
+                             char *err, size_t errlen);
+int control_register_job_definition(struct control_conf *cc, const json_t *req,
+                                    struct control_write *w, char *err, size_t errlen);
+int control_deregister_job_definition(struct control_conf *cc, const json_t *req,
+                                      struct control_write *w, char *err, size_t errlen);
+int control_create_scheduling_policy(struct control_conf *cc, const json_t *req,
+                                     struct control_write *w, char *err, size_t errlen);
+int control_update_scheduling_policy(struct control_conf *cc, const json_t *req,
+                                     struct control_write *w, char *err, size_t errlen);
+int control_delete_scheduling_policy(struct control_conf *cc, const json_t *req,
+                                     struct control_write *w, char *err, size_t errlen);
+int control_submit_job(struct control_conf *cc, const json_t *req, struct control_write *w,
+                       char *err, size_t errlen);
+int control_cancel_job(struct control_conf *cc, const json_t *req, struct control_write *w,
+                       char *err, size_t errlen);
+int control_terminate_job(struct control_conf *cc, const json_t *req, struct control_write *w,
+                          char *err, size_t errlen);
+
+/* Runs the operation with that API name ("CreateComputeEnvironment") through the table:
+ * aws_op_call's returns; API_CLIENT_ERROR for a name the table does not have. */
+int control_call(const struct bus_conf *bc, const char *api, const json_t *req, json_t **resp,
+                 char *err, size_t errlen);
+
+/* Validates a SubmitJob request against cv and builds the JobRequest body with a new job id
+ * (*body owned). 0, or 400 with the reason. Shared by submit-job, the bulk submitter and the
+ * client library. */
+int control_prepare_submit(const struct config_view *cv, const json_t *req, json_t **body,
+                           char *err, size_t errlen);
+/* A JobRequest event around body (@owned): header, principal, body {kind: body}. */
+json_t *control_request_event(const char *kind, json_t *body);
+#endif

@@ -1,0 +1,206 @@
+/* control_ce.c: CreateComputeEnvironment, UpdateComputeEnvironment, DeleteComputeEnvironment
+ * (validations; control.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "control_int.h"
+
+static int validate_strategy(const char *cr_type, const char *strategy, int update, char *err,
+                             size_t errlen) {
+  static const char *const all[] = {"BEST_FIT", "BEST_FIT_PROGRESSIVE", "BEST_FIT_PROGRESSIVE_ORDERED",
+                                    "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED",
+                                    "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED", NULL};
+  if (!ctl_in_list(strategy, all))
+    return fail(err, errlen, CLIENT, "computeResources.allocationStrategy %s is not one of BEST_FIT, BEST_FIT_PROGRESSIVE, BEST_FIT_PROGRESSIVE_ORDERED, SPOT_CAPACITY_OPTIMIZED, SPOT_PRICE_CAPACITY_OPTIMIZED, SPOT_CAPACITY_OPTIMIZED_PRIORITIZED", strategy);
+  if (!strncmp(strategy, "SPOT_", 5) && strcmp(cr_type, "SPOT"))
+    return fail(err, errlen, CLIENT, "computeResources.allocationStrategy %s needs computeResources.type SPOT", strategy);
+  if (!strcmp(strategy, "BEST_FIT_PROGRESSIVE_ORDERED") && strcmp(cr_type, "EC2"))
+    return fail(err, errlen, CLIENT, "computeResources.allocationStrategy BEST_FIT_PROGRESSIVE_ORDERED needs computeResources.type EC2");
+  if (update && !strcmp(strategy, "BEST_FIT"))
+    return fail(err, errlen, CLIENT, "UpdateComputeEnvironment cannot set allocationStrategy BEST_FIT");
+  return 0;
+}
+
+static int build_compute_resources(const json_t *cr, json_t **out, char *err, size_t errlen) {
+  const char *type = jget_str(cr, "type");
+  if (!type) return fail(err, errlen, CLIENT, "computeResources.type is required (EC2 or SPOT)");
+  if (!strcmp(type, "FARGATE") || !strcmp(type, "FARGATE_SPOT"))
+    return fail(err, errlen, CLIENT, "computeResources.type %s is not supported (Fargate is out of scope)", type);
+  if (strcmp(type, "EC2") && strcmp(type, "SPOT"))
+    return fail(err, errlen, CLIENT, "computeResources.type must be EC2 or SPOT, got %s", type);
+  int rc;
+  if ((rc = ctl_check_int(cr, "maxvCpus", 0, 10000000, 1, "computeResources.", err, errlen)) ||
+      (rc = ctl_check_int(cr, "minvCpus", 0, 10000000, 0, "computeResources.", err, errlen)) ||
+      (rc = ctl_check_int(cr, "desiredvCpus", 0, 10000000, 0, "computeResources.", err, errlen)) ||
+      (rc = ctl_check_int(cr, "bidPercentage", 0, 100, 0, "computeResources.", err, errlen)))
+    return rc;
+  int maxv = (int)json_integer_value(json_object_get(cr, "maxvCpus"));
+  int minv = (int)json_integer_value(json_object_get(cr, "minvCpus"));
+  json_t *dv = json_object_get(cr, "desiredvCpus");
+  if (minv > maxv)
+    return fail(err, errlen, CLIENT, "computeResources.minvCpus (%d) is above maxvCpus (%d)", minv, maxv);
+  if (json_is_integer(dv) && (json_integer_value(dv) < minv || json_integer_value(dv) > maxv))
+    return fail(err, errlen, CLIENT, "computeResources.desiredvCpus must lie within [minvCpus, maxvCpus]");
+  const char *strategy = jget_str(cr, "allocationStrategy") ? jget_str(cr, "allocationStrategy") : "BEST_FIT";
+  if ((rc = validate_strategy(type, strategy, 0, err, errlen))) return rc;
+  json_t *o = json_object();
+  json_object_set_new(o, "type", json_string(type));
+  json_object_set_new(o, "minvCpus", json_integer(minv));
+  json_object_set_new(o, "maxvCpus", json_integer(maxv));
+  json_object_set_new(o, "desiredvCpus", json_integer(json_is_integer(dv) ? json_integer_value(dv) : minv));
+  json_t *types = json_object_get(cr, "instanceTypes");
+  json_object_set_new(o, "instanceTypes", json_is_array(types) && json_array_size(types) ? json_deep_copy(types) : json_pack("[s]", "optimal"));
+  json_object_set_new(o, "allocationStrategy", json_string(strategy));
+  json_t *bid = json_object_get(cr, "bidPercentage");
+  if (json_is_integer(bid)) json_object_set(o, "bidPercentage", bid);
+  json_t *sp = json_object_get(cr, "scalingPolicy");
+  json_t *delay = json_object_get(sp, "minScaleDownDelayMinutes");
+  if (json_is_integer(delay)) {
+    long d = (long)json_integer_value(delay);
+    if (d != 0 && (d < 20 || d > 10080)) {
+      json_decref(o);
+      return fail(err, errlen, CLIENT, "computeResources.scalingPolicy.minScaleDownDelayMinutes must be 0 or 20..10080");
+    }
+    if (d) json_object_set_new(o, "minScaleDownDelayMinutes", json_integer(d));
+  }
+  json_object_set_new(o, "tags", json_is_object(json_object_get(cr, "tags")) ? json_deep_copy(json_object_get(cr, "tags")) : json_object());
+  /* everything else passes unchanged to the instance provider */
+  json_t *pass = json_deep_copy(cr);
+  static const char *const modeled[] = {"type", "minvCpus", "maxvCpus", "desiredvCpus", "instanceTypes",
+                                        "allocationStrategy", "bidPercentage", "scalingPolicy", "tags", NULL};
+  for (const char *const *k = modeled; *k; k++) json_object_del(pass, *k);
+  char *text = json_dumps(pass, JSON_COMPACT | JSON_SORT_KEYS);
+  json_object_set_new(o, "passthroughJson", json_string(text));
+  free(text);
+  json_decref(pass);
+  *out = o;
+  return 0;
+}
+
+int control_create_compute_environment(struct control_conf *cc, const json_t *req,
+                                       struct control_write *w, char *err, size_t errlen) {
+  const char *name = jget_str(req, "computeEnvironmentName"), *type = jget_str(req, "type");
+  if (!name) return fail(err, errlen, CLIENT, "computeEnvironmentName is required");
+  if (!ctl_valid_name(name, 0))
+    return fail(err, errlen, CLIENT, "computeEnvironmentName '%s' must be 1-128 letters, digits, '-' or '_'", name);
+  if (!type || (strcmp(type, "MANAGED") && strcmp(type, "UNMANAGED")))
+    return fail(err, errlen, CLIENT, "type must be MANAGED or UNMANAGED");
+  const char *state = jget_str(req, "state") ? jget_str(req, "state") : "ENABLED";
+  if (!ctl_valid_state(state)) return fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
+  json_t *cr = json_object_get(req, "computeResources");
+  int rc;
+  json_t *crb = NULL;
+  if (!strcmp(type, "MANAGED")) {
+    if (!json_is_object(cr)) return fail(err, errlen, CLIENT, "computeResources is required for a MANAGED compute environment");
+    if ((rc = build_compute_resources(cr, &crb, err, errlen))) return rc;
+  } else if (cr && !json_is_null(cr)) {
+    return fail(err, errlen, CLIENT, "an UNMANAGED compute environment takes no computeResources");
+  }
+  const struct config_view *cv;
+  char arn[512];
+  ctl_arn("compute-environment", name, arn, sizeof arn);
+  if ((rc = ctl_check_int(req, "unmanagedvCpus", 0, 10000000, 0, "", err, errlen)) ||
+      (rc = control_conf_get(cc, &cv, err, errlen))) {
+    json_decref(crb);
+    return rc;
+  }
+  if (json_object_get(cv->ces, arn)) {
+    json_decref(crb);
+    return fail(err, errlen, CLIENT, "compute environment %s already exists", name);
+  }
+  json_t *b = json_object();
+  json_object_set_new(b, "computeEnvironmentName", json_string(name));
+  json_object_set_new(b, "computeEnvironmentArn", json_string(arn));
+  json_object_set_new(b, "type", json_string(type));
+  json_object_set_new(b, "state", json_string(state));
+  json_object_set_new(b, "status", json_string("VALID"));
+  json_object_set_new(b, "statusReason", json_string("ComputeEnvironment Healthy"));
+  static const char *const copy[] = {"serviceRole", "unmanagedvCpus", NULL};
+  ctl_copy_members(b, req, copy);
+  if (crb) json_object_set_new(b, "computeResources", crb);
+  json_object_set_new(b, "tags", ctl_tags_of(req));
+  json_object_set_new(b, "createdAt", json_integer(now_ms()));
+  ctl_put_config(w, "ComputeEnvironment", b, "computeEnvironmentName", "computeEnvironmentArn");
+  return 0;
+}
+
+/* An update's computeResources (cr) applied to the stored ones (crb, changed in place). */
+static int update_compute_resources(const json_t *cr, json_t *crb, char *err, size_t errlen) {
+  int minv = json_is_integer(json_object_get(cr, "minvCpus")) ? (int)json_integer_value(json_object_get(cr, "minvCpus")) : (int)json_integer_value(json_object_get(crb, "minvCpus"));
+  int maxv = json_is_integer(json_object_get(cr, "maxvCpus")) ? (int)json_integer_value(json_object_get(cr, "maxvCpus")) : (int)json_integer_value(json_object_get(crb, "maxvCpus"));
+  if (minv < 0 || maxv < 0 || minv > maxv)
+    return fail(err, errlen, CLIENT, "computeResources: minvCpus (%d) must be <= maxvCpus (%d)", minv, maxv);
+  json_t *dv = json_object_get(cr, "desiredvCpus");
+  if (json_is_integer(dv)) {
+    int d = (int)json_integer_value(dv), curd = (int)json_integer_value(json_object_get(crb, "desiredvCpus"));
+    if (d < minv || d > maxv || d < curd)
+      return fail(err, errlen, CLIENT, "computeResources.desiredvCpus must lie within [minvCpus, maxvCpus] and not below the current %d", curd);
+    json_object_set(crb, "desiredvCpus", dv);
+  }
+  json_object_set_new(crb, "minvCpus", json_integer(minv));
+  json_object_set_new(crb, "maxvCpus", json_integer(maxv));
+  const char *strategy = jget_str(cr, "allocationStrategy");
+  if (strategy) {
+    int rc = validate_strategy(jget_str(crb, "type"), strategy, 1, err, errlen);
+    if (rc) return rc;
+    json_object_set_new(crb, "allocationStrategy", json_string(strategy));
+  }
+  json_t *types = json_object_get(cr, "instanceTypes");
+  if (json_is_array(types)) json_object_set(crb, "instanceTypes", types);
+  json_t *delay = json_object_get(json_object_get(cr, "scalingPolicy"), "minScaleDownDelayMinutes");
+  if (json_is_integer(delay)) {
+    if (json_integer_value(delay) == 0) json_object_del(crb, "minScaleDownDelayMinutes");
+    else json_object_set(crb, "minScaleDownDelayMinutes", delay);
+  }
+  return 0;
+}
+
+int control_update_compute_environment(struct control_conf *cc, const json_t *req,
+                                       struct control_write *w, char *err, size_t errlen) {
+  const struct config_view *cv;
+  json_t *cur;
+  int rc;
+  if ((rc = ctl_find(cc, req, CTL_CES, &cv, &cur, err, errlen))) return rc;
+  json_t *b = json_deep_copy(cur);
+  const char *state = jget_str(req, "state");
+  json_t *cr = json_object_get(req, "computeResources"), *crb = json_object_get(b, "computeResources");
+  if (state && !ctl_valid_state(state))
+    rc = fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
+  else if (json_is_object(cr) && !json_is_object(crb))
+    rc = fail(err, errlen, CLIENT, "an UNMANAGED compute environment takes no computeResources");
+  else if (json_is_object(cr))
+    rc = update_compute_resources(cr, crb, err, errlen);
+  if (rc) {
+    json_decref(b);
+    return rc;
+  }
+  if (state) json_object_set_new(b, "state", json_string(state));
+  if (jget_str(req, "serviceRole")) json_object_set(b, "serviceRole", json_object_get(req, "serviceRole"));
+  if (json_is_integer(json_object_get(req, "unmanagedvCpus"))) json_object_set(b, "unmanagedvCpus", json_object_get(req, "unmanagedvCpus"));
+  ctl_put_config(w, "ComputeEnvironment", b, "computeEnvironmentName", "computeEnvironmentArn");
+  return 0;
+}
+
+int control_delete_compute_environment(struct control_conf *cc, const json_t *req,
+                                       struct control_write *w, char *err, size_t errlen) {
+  const char *ref = jget_str(req, "computeEnvironment");
+  const struct config_view *cv;
+  json_t *ce;
+  int rc;
+  if ((rc = ctl_find(cc, req, CTL_CES, &cv, &ce, err, errlen))) return rc;
+  if (strcmp(jget_str(ce, "state"), "DISABLED"))
+    return fail(err, errlen, CLIENT, "compute environment %s must be DISABLED before it is deleted", ref);
+  const char *arn = jget_str(ce, "computeEnvironmentArn");
+  const char *k;
+  json_t *q;
+  json_object_foreach(cv->queues, k, q) {
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(q, "computeEnvironmentOrder"), i, o) {
+      if (!strcmp(jget_str(o, "computeEnvironment"), arn))
+        return fail(err, errlen, CLIENT, "compute environment %s is used by job queue %s; remove it from the queue first", ref, jget_str(q, "jobQueueName"));
+    }
+  }
+  ctl_delete_config(w, arn);
+  return 0;
+}

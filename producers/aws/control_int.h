@@ -1,0 +1,51 @@
+/* control_int.h: checks and builders shared by the write operations (control_*.c); not part of
+ * the module's interface. Checks return 0 or API_CLIENT_ERROR with the reason in err. */
+#ifndef BARGE_CONTROL_INT_H
+#define BARGE_CONTROL_INT_H
+#include "control.h"
+#include "jsonget.h"
+
+#define CLIENT API_CLIENT_ERROR
+#define SERVER API_SERVER_ERROR
+#define fail api_error
+
+/* 1-128 letters, digits, '-' and '_'; job names (job = 1) also start with a letter or digit. */
+int ctl_valid_name(const char *s, int job);
+/* s is one of the NULL-terminated list. */
+int ctl_in_list(const char *s, const char *const *list);
+/* "ENABLED" or "DISABLED". */
+int ctl_valid_state(const char *s);
+/* Members only out-of-scope features use (multi-node, EKS, ECS, ...). */
+int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen);
+/* o[k] is absent (and not required) or a whole number within lo..hi; path prefixes k. */
+int ctl_check_int(const json_t *o, const char *k, long lo, long hi, int required,
+                  const char *path, char *err, size_t errlen);
+/* Copies the listed members of src into dst when present. */
+void ctl_copy_members(json_t *dst, const json_t *src, const char *const *members);
+/* The request's tags, or an empty map. */
+json_t *ctl_tags_of(const json_t *req);
+/* The ARN of a resource: "compute-environment/NAME" and so on. */
+void ctl_arn(const char *kind, const char *name, char *out, size_t n);
+
+/* Resources an update or delete names. */
+enum ctl_table { CTL_CES, CTL_QUEUES, CTL_POLICIES, CTL_TABLE__COUNT };
+/* The resource of table t that the request names (computeEnvironment or jobQueue: a name or
+ * ARN; arn: a policy's ARN): 0 with *cv and *found borrowed from cc, API_CLIENT_ERROR
+ * ("jobQueue is required", "job queue q does not exist"), or the configuration's error. */
+int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
+             const struct config_view **cv, json_t **found, char *err, size_t errlen);
+
+/* w: a config record of kind (body @owned) keyed by the body's ARN; the response names the
+ * body's name and ARN members (or is {} when name_key is NULL), as AWS Create/Update answer. */
+void ctl_put_config(struct control_write *w, const char *kind, json_t *body, const char *name_key,
+                    const char *arn_key);
+/* w: the resource arn deleted (a tombstone); the response {}. */
+void ctl_delete_config(struct control_write *w, const char *arn);
+
+/* control_jd.c, for SubmitJob too: the smallest attemptDurationSeconds; retryStrategy checked
+ * and normalised; container environment names checked. */
+long ctl_min_timeout_s(void);
+int ctl_validate_retry(const json_t *rs, const char *path, char *err, size_t errlen);
+json_t *ctl_normalize_retry(const json_t *rs);
+int ctl_check_env(const json_t *env, const char *path, char *err, size_t errlen);
+#endif

@@ -1,0 +1,133 @@
+/* control_queue.c: CreateJobQueue, UpdateJobQueue, DeleteJobQueue (validations; control.h). */
+#include <string.h>
+
+#include "control_int.h"
+
+static int build_queue_parts(const struct config_view *cv, const json_t *req, json_t *b,
+                             char *err, size_t errlen) {
+  int rc;
+  if ((rc = ctl_check_int(req, "priority", 0, 1000, 0, "", err, errlen))) return rc;
+  json_t *ceo = json_object_get(req, "computeEnvironmentOrder");
+  if (ceo) {
+    if (!json_is_array(ceo) || json_array_size(ceo) < 1 || json_array_size(ceo) > 3)
+      return fail(err, errlen, CLIENT, "computeEnvironmentOrder must list 1 to 3 compute environments");
+    json_t *out = json_array();
+    size_t i;
+    json_t *o;
+    json_array_foreach(ceo, i, o) {
+      json_t *ce = config_find(cv->ces, "computeEnvironmentName", jget_str(o, "computeEnvironment"));
+      if (!ce) {
+        json_decref(out);
+        return fail(err, errlen, CLIENT, "computeEnvironmentOrder[%zu].computeEnvironment %s does not exist", i, jget_str(o, "computeEnvironment") ? jget_str(o, "computeEnvironment") : "(missing)");
+      }
+      if (strcmp(jget_str(ce, "status"), "VALID")) {
+        json_decref(out);
+        return fail(err, errlen, CLIENT, "compute environment %s is not VALID", jget_str(ce, "computeEnvironmentName"));
+      }
+      if (!json_is_integer(json_object_get(o, "order"))) {
+        json_decref(out);
+        return fail(err, errlen, CLIENT, "computeEnvironmentOrder[%zu].order is required", i);
+      }
+      json_array_append_new(out, json_pack("{s:O, s:s}", "order", json_object_get(o, "order"), "computeEnvironment", jget_str(ce, "computeEnvironmentArn")));
+    }
+    json_object_set_new(b, "computeEnvironmentOrder", out);
+  }
+  json_t *tla = json_object_get(req, "jobStateTimeLimitActions");
+  if (tla) {
+    static const char *const reasons[] = {"MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE",
+                                          "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT",
+                                          "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", NULL};
+    size_t i;
+    json_t *a;
+    json_array_foreach(tla, i, a) {
+      if (!ctl_in_list(jget_str(a, "reason"), reasons))
+        return fail(err, errlen, CLIENT, "jobStateTimeLimitActions[%zu].reason must be one of MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE, MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT, CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY", i);
+      if (!jget_str(a, "state") || strcmp(jget_str(a, "state"), "RUNNABLE"))
+        return fail(err, errlen, CLIENT, "jobStateTimeLimitActions[%zu].state must be RUNNABLE", i);
+      if (!jget_str(a, "action") || strcmp(jget_str(a, "action"), "CANCEL"))
+        return fail(err, errlen, CLIENT, "jobStateTimeLimitActions[%zu].action must be CANCEL (TERMINATE is for SageMaker queues)", i);
+      char path[64];
+      snprintf(path, sizeof path, "jobStateTimeLimitActions[%zu].", i);
+      if ((rc = ctl_check_int(a, "maxTimeSeconds", 600, 86400, 1, path, err, errlen))) return rc;
+    }
+    json_object_set(b, "jobStateTimeLimitActions", tla);
+  }
+  const char *pol = jget_str(req, "schedulingPolicyArn");
+  if (pol) {
+    if (!json_object_get(cv->policies, pol))
+      return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", pol);
+    json_object_set_new(b, "schedulingPolicyArn", json_string(pol));
+  }
+  return 0;
+}
+
+int control_create_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
+                             char *err, size_t errlen) {
+  const char *name = jget_str(req, "jobQueueName");
+  if (!name) return fail(err, errlen, CLIENT, "jobQueueName is required");
+  if (!ctl_valid_name(name, 0))
+    return fail(err, errlen, CLIENT, "jobQueueName '%s' must be 1-128 letters, digits, '-' or '_'", name);
+  if (!json_object_get(req, "priority")) return fail(err, errlen, CLIENT, "priority is required");
+  if (!json_object_get(req, "computeEnvironmentOrder"))
+    return fail(err, errlen, CLIENT, "computeEnvironmentOrder is required");
+  const char *state = jget_str(req, "state") ? jget_str(req, "state") : "ENABLED";
+  if (!ctl_valid_state(state)) return fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
+  const struct config_view *cv;
+  int rc;
+  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
+  char arn[512];
+  ctl_arn("job-queue", name, arn, sizeof arn);
+  if (json_object_get(cv->queues, arn)) return fail(err, errlen, CLIENT, "job queue %s already exists", name);
+  json_t *b = json_object();
+  if ((rc = build_queue_parts(cv, req, b, err, errlen))) {
+    json_decref(b);
+    return rc;
+  }
+  json_object_set_new(b, "jobQueueName", json_string(name));
+  json_object_set_new(b, "jobQueueArn", json_string(arn));
+  json_object_set_new(b, "state", json_string(state));
+  json_object_set_new(b, "status", json_string("VALID"));
+  json_object_set_new(b, "statusReason", json_string("JobQueue Healthy"));
+  json_object_set(b, "priority", json_object_get(req, "priority"));
+  json_object_set_new(b, "tags", ctl_tags_of(req));
+  json_object_set_new(b, "createdAt", json_integer(now_ms()));
+  ctl_put_config(w, "JobQueue", b, "jobQueueName", "jobQueueArn");
+  return 0;
+}
+
+int control_update_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
+                             char *err, size_t errlen) {
+  const char *ref = jget_str(req, "jobQueue");
+  const struct config_view *cv;
+  json_t *cur;
+  int rc;
+  if ((rc = ctl_find(cc, req, CTL_QUEUES, &cv, &cur, err, errlen))) return rc;
+  json_t *b = json_deep_copy(cur);
+  const char *state = jget_str(req, "state");
+  if (jget_str(req, "schedulingPolicyArn") && !jget_str(b, "schedulingPolicyArn"))
+    rc = fail(err, errlen, CLIENT, "job queue %s was created without a scheduling policy and stays FIFO", ref);
+  if (!rc) rc = build_queue_parts(cv, req, b, err, errlen);
+  if (!rc && state && !ctl_valid_state(state))
+    rc = fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
+  if (rc) {
+    json_decref(b);
+    return rc;
+  }
+  if (state) json_object_set_new(b, "state", json_string(state));
+  if (json_object_get(req, "priority")) json_object_set(b, "priority", json_object_get(req, "priority"));
+  ctl_put_config(w, "JobQueue", b, "jobQueueName", "jobQueueArn");
+  return 0;
+}
+
+int control_delete_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
+                             char *err, size_t errlen) {
+  const char *ref = jget_str(req, "jobQueue");
+  const struct config_view *cv;
+  json_t *q;
+  int rc;
+  if ((rc = ctl_find(cc, req, CTL_QUEUES, &cv, &q, err, errlen))) return rc;
+  if (strcmp(jget_str(q, "state"), "DISABLED"))
+    return fail(err, errlen, CLIENT, "job queue %s must be DISABLED before it is deleted", ref);
+  ctl_delete_config(w, jget_str(q, "jobQueueArn"));
+  return 0;
+}

@@ -1,0 +1,167 @@
+/* test_views.c: the read views over given records, without Kafka: ListJobs' selection, filters,
+ * order and pages (query_list_jobs_in), DescribeJobDefinitions' filters, and the capacity view
+ * that DescribeComputeEnvironments adds (desiredvCpus as decided, live instances). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "capacity_view.h"
+#include "check.h"
+#include "jsonget.h"
+#include "query.h"
+
+#define QARN "arn:barge:batch:local:000000000000:job-queue/q"
+#define OTHER "arn:barge:batch:local:000000000000:job-queue/other"
+#define BASE_MS 1700000000000LL /* createdAt values are in ms */
+#define JD "arn:barge:batch:local:000000000000:job-definition/render:3"
+
+static json_t *jobs;
+
+static void add_job(const char *id, const char *name, const char *queue, const char *status,
+                    long long created, const char *parent, const char *share) {
+  json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "jobId", id, "jobName", name,
+                        "jobQueue", queue, "status", status, "jobArn", id, "createdAt", BASE_MS + created,
+                        "jobDefinition", JD);
+  if (share) json_object_set_new(d, "shareIdentifier", json_string(share));
+  json_t *rec = json_pack("{s:o}", "detail", d);
+  if (parent) json_object_set_new(rec, "parentJobId", json_string(parent));
+  json_object_set_new(jobs, id, rec);
+}
+
+/* ListJobs on the records; returns the job ids of the page as "a,b,c" (or "ERR: msg"). */
+static const char *list(const char *qarn, const char *req_text, char *next, size_t nextlen) {
+  static char out[512];
+  json_t *req = json_loads(req_text, 0, NULL);
+  json_t *resp = NULL;
+  char err[256];
+  int rc = query_list_jobs_in(jobs, qarn, req, &resp, err, sizeof err);
+  json_decref(req);
+  if (rc) {
+    snprintf(out, sizeof out, "ERR %d: %s", rc, err);
+    return out;
+  }
+  out[0] = 0;
+  size_t i;
+  json_t *s;
+  json_array_foreach(json_object_get(resp, "jobSummaryList"), i, s)
+    snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "," : "", jget_str(s, "jobId"));
+  if (next) snprintf(next, nextlen, "%s", jget_str(resp, "nextToken") ? jget_str(resp, "nextToken") : "");
+  json_decref(resp);
+  return out;
+}
+
+static void test_list_jobs(void) {
+  TEST("ListJobs: queue, status, order, filters, array children, pages");
+  jobs = json_object();
+  add_job("r1", "render-a", QARN, "RUNNING", 100, NULL, NULL);
+  add_job("r2", "render-b", QARN, "RUNNING", 300, NULL, "teamA");
+  add_job("r3", "Other", QARN, "RUNNING", 200, NULL, NULL);
+  add_job("s1", "render-c", QARN, "SUCCEEDED", 50, NULL, "teamA");
+  add_job("x1", "render-x", OTHER, "RUNNING", 500, NULL, NULL);
+  add_job("arr", "render-arr", QARN, "PENDING", 400, NULL, NULL);
+  add_job("arr:0", "render-arr", QARN, "SUCCEEDED", 400, "arr", NULL);
+  add_job("arr:1", "render-arr", QARN, "RUNNING", 400, "arr", NULL);
+  char next[32];
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\"}", NULL, 0), "r2,r3,r1"); /* RUNNING, newest first */
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"jobStatus\":\"SUCCEEDED\"}", NULL, 0), "s1");
+  CHECK_STR(list(NULL, "{\"arrayJobId\":\"arr\",\"jobStatus\":\"SUCCEEDED\"}", NULL, 0), "arr:0");
+  /* a JOB_NAME filter ignores the status and matches case-insensitively, * as a prefix */
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_NAME\",\"values\":[\"RENDER*\"]}]}", NULL, 0),
+            "arr,r2,r1,s1");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"render\"]}],\"jobStatus\":\"RUNNING\"}", NULL, 0),
+            "arr,r2,r3,r1,s1");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"SHARE_IDENTIFIER\",\"values\":[\"teamA\"]}]}", NULL, 0),
+            "r2"); /* SHARE_IDENTIFIER keeps the status */
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"AFTER_CREATED_AT\",\"values\":[\"1700000000150\"]}]}", NULL, 0),
+            "arr,r2,r3");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":2}", next, sizeof next), "r2,r3");
+  CHECK_STR(next, "2");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":2,\"nextToken\":\"2\"}", next, sizeof next), "r1");
+  CHECK_STR(next, "");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"nextToken\":\"9\"}", NULL, 0), "ERR 400: nextToken '9' is not valid");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"arrayJobId\":\"arr\"}", NULL, 0),
+            "ERR 400: give exactly one of jobQueue or arrayJobId");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"jobStatus\":\"DONE\"}", NULL, 0),
+            "ERR 400: jobStatus DONE is not a job status");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}", NULL, 0),
+            "ERR 400: filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":0}", NULL, 0),
+            "ERR 400: maxResults must be a whole number of at least 1");
+  json_decref(jobs);
+}
+
+static void test_job_definitions(void) {
+  TEST("DescribeJobDefinitions: by name and status, sorted by ARN");
+  struct config_view cv = {json_object(), json_object(), json_object(), json_object()};
+  const char *defs[][3] = {{"render", "2", "ACTIVE"}, {"render", "1", "INACTIVE"}, {"encode", "1", "ACTIVE"}};
+  for (size_t i = 0; i < 3; i++) {
+    char arn[256];
+    snprintf(arn, sizeof arn, "arn:barge:batch:local:000000000000:job-definition/%s:%s", defs[i][0], defs[i][1]);
+    json_object_set_new(cv.jds, arn, json_pack("{s:s, s:s, s:i, s:s, s:{s:s, s:s}, s:I}", "jobDefinitionName", defs[i][0],
+                                               "jobDefinitionArn", arn, "revision", atoi(defs[i][1]), "status", defs[i][2],
+                                               "containerProperties", "image", "busybox", "storedJson", "{\"privileged\":true}",
+                                               "createdAt", (json_int_t)1));
+  }
+  json_t *all = NULL, *req = json_pack("{s:s}", "jobDefinitionName", "render");
+  char err[256];
+  CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
+  CHECK_INT(json_array_size(all), 2);
+  CHECK_INT(jget_int(json_array_get(all, 0), "revision", 0), 1);
+  json_t *cp = json_object_get(json_array_get(all, 0), "containerProperties");
+  CHECK(jget_bool(cp, "privileged", 0) && !json_object_get(cp, "storedJson"), "stored members restored");
+  CHECK(!json_object_get(json_array_get(all, 0), "createdAt"), "createdAt is not an AWS member");
+  json_decref(all);
+  json_decref(req);
+  req = json_pack("{s:s}", "status", "ACTIVE");
+  CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
+  CHECK_INT(json_array_size(all), 2);
+  CHECK_STR(jget_str(json_array_get(all, 0), "jobDefinitionName"), "encode");
+  json_decref(all);
+  json_decref(req);
+  req = json_pack("{s:[s], s:s}", "jobDefinitions", "render", "status", "ACTIVE");
+  CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == API_CLIENT_ERROR, "refs with status");
+  json_decref(req);
+  req = json_pack("{s:[s]}", "jobDefinitions", "render");
+  CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
+  CHECK_INT(json_array_size(all), 1); /* a name is its highest ACTIVE revision */
+  CHECK_INT(jget_int(json_array_get(all, 0), "revision", 0), 2);
+  json_decref(all);
+  json_decref(req);
+  config_view_release(&cv);
+}
+
+static void test_capacity(void) {
+  TEST("capacity view: desiredvCpus as decided, live instances per CE");
+  json_t *ces = json_pack("[{s:s, s:{s:i}}, {s:s, s:{s:i}}, {s:s}]", "computeEnvironmentName", "m1",
+                          "computeResources", "desiredvCpus", 0, "computeEnvironmentName", "m2",
+                          "computeResources", "desiredvCpus", 4, "computeEnvironmentName", "local");
+  json_t *desired = json_pack("{s:i, s:i}", "m1", 16, "local", 8);
+  capacity_view_set_desired(ces, desired);
+  CHECK_INT(jget_int(json_object_get(json_array_get(ces, 0), "computeResources"), "desiredvCpus", -1), 16);
+  CHECK_INT(jget_int(json_object_get(json_array_get(ces, 1), "computeResources"), "desiredvCpus", -1), 4);
+  CHECK(!json_object_get(json_array_get(ces, 2), "computeResources"), "an unmanaged CE gets no computeResources");
+  json_t *latest = json_pack("{s:{s:s, s:s, s:s, s:i, s:i, s:i}, s:{s:s, s:s}, s:{s:s, s:s}}",
+                             "i-1", "computeEnvironment", "m1", "kind", "READY", "instanceType", "m5.large", "vcpus", 2,
+                             "memoryMib", 8192, "gpus", 0,
+                             "i-2", "computeEnvironment", "m1", "kind", "TERMINATED",
+                             "i-3", "computeEnvironment", "local", "kind", "HEARTBEAT");
+  capacity_view_set_instances(ces, latest);
+  json_t *m1 = json_object_get(json_array_get(ces, 0), "instances");
+  CHECK_INT(json_array_size(m1), 1);
+  CHECK_STR(jget_str(json_array_get(m1, 0), "instanceId"), "i-1");
+  CHECK_STR(jget_str(json_array_get(m1, 0), "instanceType"), "m5.large");
+  CHECK_INT(jget_int(json_array_get(m1, 0), "memoryMib", 0), 8192);
+  CHECK_INT(json_array_size(json_object_get(json_array_get(ces, 1), "instances")), 0);
+  json_t *local = json_object_get(json_array_get(ces, 2), "instances");
+  CHECK_INT(json_array_size(local), 1);
+  CHECK_STR(jget_str(json_array_get(local, 0), "state"), "HEARTBEAT");
+  json_decref(latest);
+  json_decref(desired);
+  json_decref(ces);
+}
+
+int main(void) {
+  test_list_jobs();
+  test_job_definitions();
+  test_capacity();
+  return check_summary();
+}
