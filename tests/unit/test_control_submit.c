@@ -1,4 +1,4 @@
-/* test_control_submit.c: request validation of the write operations (producers/control.c) and the
+/* test_control_submit.c: SubmitJob validation (producers/aws/control_job.c), control_call refusals and the
  * configuration lookups it stands on (lib/views.c), with no Kafka.
  *
  * SubmitJob is validated by control_prepare_submit against a config_view built here in memory
@@ -219,7 +219,7 @@ static void call_refused(const char *api, const char *req_text, const char *word
 }
 
 static void test_call_refusals(void) {
-  TEST("control_call: requests refused before any read, and what is not a write operation");
+  TEST("control_call: requests refused before any read, and an operation Barge does not know");
   call_refused("CreateComputeEnvironment", "{\"type\": \"MANAGED\"}", "computeEnvironmentName is required");
   call_refused("CreateComputeEnvironment", "{\"computeEnvironmentName\": \"a b\", \"type\": \"UNMANAGED\"}",
                "computeEnvironmentName 'a b' must be");
@@ -233,13 +233,7 @@ static void test_call_refusals(void) {
   call_refused("CreateComputeEnvironment",
                "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"state\": \"PAUSED\"}",
                "state must be ENABLED or DISABLED");
-  json_t *resp = NULL;
-  char err[64];
-  struct bus_conf bc = {.brokers = "127.0.0.1:1", .prefix = "tcontrol."};
-  json_t *req = json_object();
-  CHECK_INT(control_call(&bc, "DescribeJobs", req, &resp, err, sizeof err), -1);
-  CHECK(resp == NULL, "no response for a read operation");
-  json_decref(req);
+  call_refused("SubmitJobs", "{}", "SubmitJobs is not an AWS Batch operation Barge knows");
 }
 
 int main(void) {
