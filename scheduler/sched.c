@@ -207,15 +207,19 @@ static void free_job(struct job *j) {
   free(j);
 }
 
-static void free_jd(struct jobdef *d) {
-  free(d->name);
-  free(d->arn);
+void sched_jd_clear(struct jobdef *d) {
   json_decref(d->body);
   json_decref(d->container);
   json_decref(d->container_subst);
   json_decref(d->params);
   json_decref(d->retry_json);
   sched_free_retry(&d->retry);
+}
+
+static void free_jd(struct jobdef *d) {
+  free(d->name);
+  free(d->arn);
+  sched_jd_clear(d);
   free(d);
 }
 

@@ -206,14 +206,7 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   int fresh;
   CONFIG_UPSERT(d, s->jds, s->njds, jget_str(b, "jobDefinitionName"),
                 jget_str(b, "jobDefinitionArn"), fresh);
-  if (!fresh) {
-    json_decref(d->body);
-    json_decref(d->container);
-    json_decref(d->container_subst);
-    json_decref(d->params);
-    json_decref(d->retry_json);
-    sched_free_retry(&d->retry);
-  }
+  if (!fresh) sched_jd_clear(d);
   d->revision = (int)jget_int(b, "revision", 1);
   const char *st = jget_str(b, "status");
   d->active = !st || !strcmp(st, "ACTIVE");

@@ -246,6 +246,8 @@ struct out_ev *sched_out_push(struct outbox *o, enum out_kind k);
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen);
 void sched_task_id(const struct job *j, int attempt, char out[37]);
 void sched_parse_retry(const json_t *rs, struct retry *r);
+/* Releases what a job definition holds besides its name and ARN (before it is re-read or freed). */
+void sched_jd_clear(struct jobdef *d);
 void sched_free_retry(struct retry *r);
 void sched_resources(const json_t *container, int *v, int *m, int *g);
 struct spec *sched_spec_new(void);
