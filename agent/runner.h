@@ -22,7 +22,7 @@
  *   counts every mapping, so runtimes that reserve address space, and sanitizers, cannot start.)
  * - Exit codes follow the container convention: a normal exit reports its status; death by
  *   signal N reports exit_code 128+N (SIGTERM 143, SIGKILL 137) with signal = N.
- * - Timeout (spec 5.5) and runner_kill (spec 7.1): SIGTERM to the group, SIGKILL to the group
+ * - Timeout (docs/job-model.md §5.5) and runner_kill (docs/job-model.md §7.1): SIGTERM to the group, SIGKILL to the group
  *   kill_grace_ms later if the leader is still alive. The terminal event names the cause
  *   (RUN_TIMED_OUT / RUN_KILLED) whatever the exit code; the first cause wins.
  * - No SIGCHLD handler: runner_poll reaps with waitid(WNOHANG); the caller polls regularly

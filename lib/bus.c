@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The topic table of DESIGN.md section 2. Partition counts: job-keyed outputs are spread for
+/* The topic table of docs/architecture.md "Topics". Partition counts: job-keyed outputs are spread for
  * scale-out; compacted tables and low-volume topics use fewer. barge.requests has one
  * partition: the scheduler needs submissions in the order they were accepted so that a job
  * depending on one submitted just before it finds it (sharding by scheduling domain is the
- * plan beyond one scheduler, DESIGN.md section 7). */
+ * plan beyond one scheduler, docs/architecture.md "Scale"). */
 static const struct {
   const char *base;
   int partitions;

@@ -1,6 +1,6 @@
 /* bus.h: Barge's Kafka bus, the only code that includes rdkafka.h.
  *
- * - Topics (DESIGN.md section 2) carry a configurable prefix and are created through the Admin
+ * - Topics (docs/architecture.md "Topics") carry a configurable prefix and are created through the Admin
  *   API with explicit partition counts and cleanup policies (bus_ensure_topics).
  * - Producers are idempotent (enable.idempotence, acks=all) and every delivery report is
  *   checked: bus_flush fails if any message since the last flush was not durably written.

@@ -12,7 +12,7 @@
  *   - enum -> string; map -> object; array -> array; long/int -> integer; float/double -> real
  *     (integers accepted); boolean -> true/false; bytes/fixed -> string of base64.
  *
- * Wire framings (DESIGN.md section 3), both produced and both accepted by codec_decode:
+ * Wire framings (docs/architecture.md "Events and schemas"), both produced and both accepted by codec_decode:
  *   - single-object encoding: C3 01, 8-byte little-endian CRC-64-AVRO fingerprint of the
  *     schema's Parsing Canonical Form, Avro binary body;
  *   - Confluent framing: 00, 4-byte big-endian schema id, Avro binary body (ids registered with

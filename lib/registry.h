@@ -1,4 +1,4 @@
-/* registry.h: a Confluent-compatible Schema Registry client over libcurl (DESIGN.md section 3;
+/* registry.h: a Confluent-compatible Schema Registry client over libcurl (docs/architecture.md "Events and schemas";
  * docs/publishing.md). Tested against Apicurio Registry's ccompat API (/apis/ccompat/v7).
  *
  * - registry_register: POST /subjects/{subject}/versions {"schema": ..., "schemaType": "AVRO"},

@@ -26,7 +26,7 @@ json_t *config_find(json_t *table, const char *name_key, const char *ref);
 /* A job definition by name (the highest ACTIVE revision), name:revision or ARN. */
 json_t *config_find_jd(const struct config_view *cv, const char *ref);
 
-/* Error classes of the AWS Batch operations (spec section 10): ClientException and
+/* Error classes of the AWS Batch operations (docs/job-model.md §10): ClientException and
  * ServerException, as HTTP statuses. api_error formats the message into err and returns code. */
 #define API_CLIENT_ERROR 400
 #define API_SERVER_ERROR 500

@@ -1,4 +1,4 @@
-/* driver.h: the provisioning drivers behind one interface (DESIGN.md section 6). The decision
+/* driver.h: the provisioning drivers behind one interface (docs/provisioner.md "Drivers"). The decision
  * core says what to launch, drain and terminate; a driver does it and reports what happens to
  * its instances through barge.instances:
  *

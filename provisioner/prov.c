@@ -1,6 +1,6 @@
 /* prov.c: the provisioner's decision core (see prov.h). Pure: no I/O, no clock, no randomness.
  *
- * Scale-up (spec 4.5), per CE, once its batching window has passed:
+ * Scale-up (docs/job-model.md §4.5), per CE, once its batching window has passed:
  *   1. bins = capacity that will absorb the reported demand without a launch: pending launches,
  *      LAUNCHING instances, and READY instances the scheduler does not report busy (for 30 s
  *      after they register: the scheduler may not have seen them yet);
@@ -10,7 +10,7 @@
  *      instance, except under BEST_FIT with EC2;
  *   4. desired = clamp(minvCpus, maxvCpus, live + vCPUs(L)); below minvCpus, instances are added
  *      for the floor (MIN_VCPUS).
- * Scale-down (spec 4.6), on every tick: READY instances idle (not in the scheduler's
+ * Scale-down (docs/job-model.md §4.6), on every tick: READY instances idle (not in the scheduler's
  * busyInstances since their last job or registration, and fitting none of the reported RUNNABLE
  * jobs) longer than the CE's delay are drained —
  * DRAIN_REQUESTED, then the scheduler's DRAINED, then terminate — oldest idle first, never below
@@ -407,7 +407,7 @@ void prov_handle_config_delete(struct prov *p, const char *arn, int64_t at_ms, s
   c->minv = 0;
 }
 
-/* ---------------- type choice (spec 4.3) ---------------- */
+/* ---------------- type choice (docs/job-model.md §4.3) ---------------- */
 
 static double price_of(const struct pce *c, const struct catalog_type *t) {
   return c->spot ? t->spot_price : t->od_price;

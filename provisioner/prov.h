@@ -1,5 +1,5 @@
-/* prov.h: the provisioner's decision core, a pure deterministic state machine (DESIGN.md
- * sections 1, 4 and 6; spec 4.3, 4.5, 4.6).
+/* prov.h: the provisioner's decision core, a pure deterministic state machine (docs/architecture.md
+ * "Time and determinism", docs/provisioner.md; docs/job-model.md §4.3, 4.5, 4.6).
  *
  *   (state, event) -> (state', outputs)
  *

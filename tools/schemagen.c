@@ -1,4 +1,4 @@
-/* schemagen.c: the build-time tool that turns schemas/NAME.avsc into C (DESIGN.md section 3).
+/* schemagen.c: the build-time tool that turns schemas/NAME.avsc into C (docs/architecture.md "Events and schemas").
  *
  *   barge-schemagen OUTDIR a.avsc b.avsc ...
  *

@@ -212,7 +212,7 @@ json_t *replay_rebuild_job(struct replay_rebuild *rb, const char *job_id) {
   return j ? json_deep_copy(j) : NULL;
 }
 
-/* A reason the scheduler sets on a RUNNABLE job without a state change (spec 3.5). */
+/* A reason the scheduler sets on a RUNNABLE job without a state change (docs/job-model.md §3.5). */
 static int is_blocking_code(const char *r) {
   return r && (!strncmp(r, "MISCONFIGURATION:", 17) || !strncmp(r, "ACTION_REQUIRED", 15));
 }

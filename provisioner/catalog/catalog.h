@@ -1,4 +1,4 @@
-/* catalog.h: the instance-type catalogue (spec 4.2): what a managed compute environment may
+/* catalog.h: the instance-type catalogue (docs/job-model.md §4.2): what a managed compute environment may
  * launch, as data. Each type has vCPUs, memory, GPUs, architecture, an on-demand and a spot price
  * and a spot interruption rank (Spot Instance Advisor bucket, 0 best) and monthly rate.
  *

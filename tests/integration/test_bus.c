@@ -200,7 +200,7 @@ static void test_topics(void) {
   for (int t = 0; t < TOPIC__COUNT; t++) rd_kafka_ConfigResource_destroy(res[t]);
   rd_kafka_destroy(rk);
 
-  /* the table itself matches DESIGN.md section 2 where it is explicit */
+  /* the table itself matches docs/architecture.md "Topics" where it is explicit */
   CHECK_STR(bus_topic_cleanup(TOPIC_CONFIG), "compact");
   CHECK_STR(bus_topic_cleanup(TOPIC_JOBS), "compact");
   CHECK_STR(bus_topic_cleanup(TOPIC_INSTANCES), "compact,delete");

@@ -1,5 +1,5 @@
 /* test_ec2_driver.c: the ec2 driver (provisioner/driver_ec2.c) against a real EC2 emulator,
- * moto_server (../shared/notes/local-peers.md section 3), with signature checking switched on:
+ * moto_server (started by the test from the pip package moto[server]), with signature checking switched on:
  * INITIAL_NO_AUTH_ACTION_COUNT=3 lets the first three calls (CreateUser, CreateAccessKey,
  * PutUserPolicy over IAM) through unauthenticated; every later call must carry a valid SigV4
  * signature for the created key.

@@ -98,7 +98,7 @@ static void expect_shorthand_err(const char *text, const char *needle) {
 #define SJ_JSON "\"jobName\": \"a\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\""
 
 static void test_table(void) {
-  TEST("operation table: spec section 10 operations, names, routes, irregular flags");
+  TEST("operation table: docs/job-model.md §10 operations, names, routes, irregular flags");
   static const char *const ops[][2] = {
       {"submit-job", "SubmitJob"},
       {"describe-jobs", "DescribeJobs"},
@@ -153,7 +153,7 @@ static void test_table(void) {
   CHECK(aws_op_find("nope") == NULL, "unknown op found");
   CHECK(aws_op_find(NULL) == NULL, "NULL op found");
 
-  /* Required members, spec section 10. */
+  /* Required members, docs/job-model.md §10. */
   static const char *const req[][4] = {
       {"submit-job", "jobName", "jobQueue", "jobDefinition"},
       {"describe-jobs", "jobs", NULL, NULL},
@@ -450,7 +450,7 @@ static void test_other_ops(void) {
              "\"tags\": {\"Name\": \"x\", \"team\": \"y\"}, \"launchTemplate\": {\"launchTemplateName\": \"lt\", "
              "\"version\": \"$Latest\"}, \"scalingPolicy\": {\"minScaleDownDelayMinutes\": 30}, "
              "\"ec2Configuration\": [{\"imageType\": \"ECS_AL2\"}], \"allocationStrategy\": \"SPOT_CAPACITY_OPTIMIZED\"}}");
-  expect_req("CE without subnets (spec 4.2: only type and maxvCpus required)",
+  expect_req("CE without subnets (docs/job-model.md §4.2: only type and maxvCpus required)",
              ARGV("create-compute-environment", "--compute-environment-name", "ce1", "--type", "MANAGED",
                   "--compute-resources", "type=EC2,maxvCpus=8"),
              "{\"computeEnvironmentName\": \"ce1\", \"type\": \"MANAGED\", \"computeResources\": "

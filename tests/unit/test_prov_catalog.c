@@ -1,5 +1,5 @@
 /* test_prov_catalog.c: the instance-type catalogue (provisioner/catalog/catalog.c): the embedded default parses
- * and covers the c, m and r families, instanceTypes resolve as spec 4.2 says (sizes, families
+ * and covers the c, m and r families, instanceTypes resolve as docs/job-model.md §4.2 says (sizes, families
  * without metal, aliases, explicit sizes keep their place), catalog_fits applies the agent
  * reserve and GPUs, and bad catalogue files are refused with a reason. */
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* test_prov_scaling.c: the provisioner core's scaling rules (spec 4.5, 4.6) with no Kafka: the
+/* test_prov_scaling.c: the provisioner core's scaling rules (docs/job-model.md §4.5, 4.6) with no Kafka: the
  * clamp to [minvCpus, maxvCpus] and the one-instance overshoot rule, the batching window, demand
  * absorbed by launching instances, the scale-down delay and the drain handshake, the minvCpus
  * floor, DISABLED and UNMANAGED compute environments, spot interruptions, launch timeouts,

@@ -1,5 +1,5 @@
 /* test_prov_strategy.c: the provisioner core's instance-type choice for each allocation strategy
- * (spec 4.3) against the built-in catalogue, with no Kafka. Each case creates a CE, reports
+ * (docs/job-model.md §4.3) against the built-in catalogue, with no Kafka. Each case creates a CE, reports
  * RUNNABLE demand, lets the batching window pass and checks the launch set. */
 #include "test_prov_helpers.h"
 

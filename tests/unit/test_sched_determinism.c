@@ -1,4 +1,4 @@
-/* test_sched_determinism.c: DESIGN.md section 4. A recorded input log (thousands of events,
+/* test_sched_determinism.c: docs/architecture.md "Time and determinism". A recorded input log (thousands of events,
  * mixed features: arrays, dependencies, retries, timeouts, cancel/terminate, lost instances,
  * fair share, priorities) replayed through a fresh core twice gives byte-identical outputs;
  * and rebuilding a core from the job records it wrote (sched_restore_*) gives back the same

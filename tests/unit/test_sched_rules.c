@@ -1,4 +1,4 @@
-/* test_sched_rules.c: one test per scheduling rule of spec sections 2-6, named after it, run
+/* test_sched_rules.c: one test per scheduling rule of docs/job-model.md §2-6, named after it, run
  * on the pure core with no Kafka. */
 #include "sched_harness.h"
 

@@ -1,5 +1,5 @@
 /* test_sched_transitions.c: the exhaustive (state, event) table of the job state machine
- * (spec section 2.2). Every state a job can rest in, times every event that can reach it,
+ * (docs/job-model.md §2.2). Every state a job can rest in, times every event that can reach it,
  * has an expected outcome, including the events that must be ignored or refused.
  *
  * SUBMITTED is never a resting state in Barge: submission evaluates dependencies in the same
