@@ -404,17 +404,46 @@ static rd_kafka_resp_err_t committed_retry(struct bus_consumer *c, rd_kafka_topi
   return e;
 }
 
-/* bus_assign_all's rule: the committed offset, else the beginning or the end as of now. */
-static int64_t start_committed_or(void *ctx, enum bus_topic t, int32_t partition, int64_t committed) {
-  (void)t;
-  (void)partition;
-  if (committed >= 0) return committed;
-  return *(const int *)ctx ? BUS_OFFSET_BEGINNING : BUS_OFFSET_END;
-}
-
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
                    char *err, size_t errlen) {
-  return bus_assign_with(c, ts, n, start_committed_or, &from_beginning, err, errlen);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+  int rc = -1;
+  for (int i = 0; i < n; i++) {
+    int pc = partition_count(c, ts[i], err, errlen);
+    if (pc < 0) goto out;
+    for (int p = 0; p < pc; p++) rd_kafka_topic_partition_list_add(l, c->names[ts[i]], p);
+  }
+  if (c->has_group) {
+    rd_kafka_resp_err_t e = committed_retry(c, l);
+    if (e) {
+      snprintf(err, errlen, "reading committed offsets: %s", rd_kafka_err2str(e));
+      goto out;
+    }
+  }
+  for (int i = 0; i < l->cnt; i++) {
+    if (!c->has_group || l->elems[i].offset < 0) {
+      int64_t lo = 0, hi = 0;
+      if (from_beginning) {
+        l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+      } else if (!rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic,
+                                                   l->elems[i].partition, &lo, &hi, 10000)) {
+        /* an explicit position now, so nothing written after this call is missed */
+        l->elems[i].offset = hi;
+      } else {
+        l->elems[i].offset = RD_KAFKA_OFFSET_END;
+      }
+    }
+    l->elems[i].err = 0;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
+  if (e) {
+    snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
+    goto out;
+  }
+  rc = 0;
+out:
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
 }
 
 int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
