@@ -168,7 +168,6 @@ static int on_command(struct driver *d, const json_t *cmd, char *err, size_t err
         s->jobs = xrealloc(s->jobs, s->capjobs * sizeof *s->jobs);
         strmap_release(&s->job_by_key);
         strmap_init(&s->job_by_key);
-  heap_init(&s->timers, sizeof(struct timer), t_before);
         for (size_t k = 0; k < s->njobs; k++)
           if (s->jobs[k].used) strmap_put(&s->job_by_key, s->jobs[k].key, (uint32_t)k);
       }
