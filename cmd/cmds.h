@@ -18,6 +18,7 @@ int cmd_replay(int argc, char **argv);        /* cmd/replay.c */
 int cmd_logs(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_api(int argc, char **argv);          /* cmd/api.c */
 /* AWS Batch operations (submit-job, describe-jobs, ...): -1 when argv[0] is not one. */
 int cmd_aws(int argc, char **argv);
 void cmd_list_aws(FILE *out);

@@ -1,0 +1,40 @@
+/* api_ops.h: what `barge api` serves requests with. The HTTP layer (http.c) authenticates,
+ * routes and parses a request into the operation's name and its AWS request JSON, then calls
+ * ops->call; it knows nothing of Kafka. Today one adapter implements it (ops_cli.c: the code
+ * path of the `barge` CLI); the operation table that producers/ is moving to plugs in the same
+ * way, by providing another struct api_ops. */
+#ifndef BARGE_API_OPS_H
+#define BARGE_API_OPS_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "bus.h"
+#include "util.h"
+
+/* Who made the request: a verified access key, or anonymous (--allow-anonymous). */
+struct api_principal {
+  const char *access_key; /* NULL when anonymous */
+  const char *profile;    /* the credentials file's profile, NULL when anonymous */
+  const char *account_id; /* barge_account_id of the profile, NULL when none */
+  int read_only;
+};
+
+struct api_ops {
+  void *ctx;
+  /* Runs one operation ("SubmitJob") on its AWS request JSON (borrowed). Returns 0 with *resp
+   * (owned) the AWS response; 400 for a ClientException or 500 for a ServerException with the
+   * message in err. May be called from several server threads at once. */
+  int (*call)(void *ctx, const struct api_principal *who, const char *operation, const json_t *req,
+              json_t **resp, char *err, size_t errlen);
+};
+
+/* A dispatch that answers every operation with ServerException "not wired": for tests of the
+ * HTTP layer alone. */
+extern const struct api_ops api_ops_unwired;
+
+/* The adapter onto the CLI's code path (ops_cli.c): writes through producers/control.c, reads
+ * through consumers/views/query.c, against the Kafka of bc (borrowed; must outlive the ops).
+ * Calls are serialised: that code path was written for one call per process. */
+struct api_ops *api_ops_cli_new(const struct bus_conf *bc);
+void api_ops_cli_free(struct api_ops *ops);
+#endif
