@@ -13,7 +13,6 @@
 #include "opts.h"
 #include "routes.h"
 #include "stack.h"
-#include "views.h"
 
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) {
@@ -31,7 +30,8 @@ int cmd_api(int argc, char **argv) {
       {"credentials-file", "FILE", &cred_file, NULL, NULL,
        "access keys in the AWS shared-credentials format (docs/api.md); requests must be signed with one"},
       {"allow-anonymous", NULL, NULL, NULL, &anonymous, "also accept unsigned requests (local use only)"},
-      {"region", "R", &region, NULL, NULL, "the region signatures must be scoped to (default $BARGE_REGION or us-east-1)"},
+      {"region", "R", &region, NULL, NULL,
+       "the region signatures must be scoped to (default: any)"},
       {"threads", "N", NULL, &threads, NULL, "server threads (default 4)"},
       {"brokers", "HOST:PORT", &brokers, NULL, NULL, "Kafka bootstrap servers (default: the stack of `barge up`)"},
       {"topic-prefix", "P", &prefix, NULL, NULL, "topic name prefix (default barge.)"},
@@ -49,9 +49,6 @@ int cmd_api(int argc, char **argv) {
     return 2;
   }
   log_set_role("api");
-  /* ARNs the operations build carry BARGE_REGION: keep them and the signing scope one region */
-  if (region) setenv("BARGE_REGION", region, 1);
-  else region = barge_region();
 
   char err[1024];
   struct api_credentials creds = {0};
@@ -82,9 +79,11 @@ int cmd_api(int argc, char **argv) {
     api_credentials_release(&creds);
     return 1;
   }
-  printf("barge api: listening on http://%s (region %s, %s; routes of %s)\n", api_server_address(srv), region,
+  printf("barge api: listening on http://%s (region %s, %s; routes of %s)\n", api_server_address(srv),
+         region ? region : "any",
          cred_file ? (anonymous ? "SigV4 or anonymous" : "SigV4") : "anonymous", api_routes_model);
-  printf("  aws batch --endpoint-url http://%s --region %s describe-job-queues\n", api_server_address(srv), region);
+  printf("  aws batch --endpoint-url http://%s --region %s describe-job-queues\n", api_server_address(srv),
+         region ? region : "us-east-1");
   fflush(stdout);
   log_info("listening on %s, %zu access key(s), topics %s*", api_server_address(srv), creds.n, sv.prefix);
   while (!stop_flag) pause();

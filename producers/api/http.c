@@ -343,13 +343,13 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
   unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                           MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                           MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
                           MHD_OPTION_THREAD_POOL_SIZE, conf->threads ? conf->threads : 4u,
-                          MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                           MHD_OPTION_END);
   int family = ai->ai_family;
   freeaddrinfo(ai);
