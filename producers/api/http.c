@@ -196,6 +196,7 @@ struct conn {
   int started;
   int too_large;
   int64_t start_ms;
+  size_t received; /* body bytes read, kept or dropped */
   struct buf body;
 };
 
@@ -262,9 +263,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     c->started = 1;
     c->start_ms = mono_ms();
     const char *cl = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > s->limit) {
-      /* answer at once; libmicrohttpd closes the connection rather than read the body */
-      c->too_large = 1;
+    const char *expect = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if (len > s->limit) c->too_large = 1;
+    /* A client that waits for "100 Continue", or announces an absurd body, is answered at once
+     * (libmicrohttpd then closes the connection rather than read the body). Any other client is
+     * already sending: its body is read and dropped so that it can read the 413 rather than
+     * fail with a broken pipe. */
+    if (c->too_large && (len > API_DRAIN_MAX_BYTES || (expect && !strcasecmp(expect, "100-continue")))) {
       struct api_http_request rq = {.method = method, .raw_uri = c->raw_uri, .body_too_large = 1};
       struct api_http_response r;
       api_handle(s->conf, &rq, &r);
@@ -282,10 +288,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
       return MHD_NO;
     }
     if (!c->too_large && c->body.len + *upload_data_size > s->limit) {
-      c->too_large = 1; /* chunked: read and drop the rest, then answer 413 */
+      c->too_large = 1; /* read and drop the rest, then answer 413 */
       buf_release(&c->body);
     }
     if (!c->too_large) buf_append(&c->body, upload_data, *upload_data_size);
+    c->received += *upload_data_size;
+    if (c->received > API_DRAIN_MAX_BYTES) {
+      log_warn("%s %s: body over %d bytes, connection closed", method, c->raw_uri, API_DRAIN_MAX_BYTES);
+      return MHD_NO;
+    }
     *upload_data_size = 0;
     return MHD_YES;
   }

@@ -13,7 +13,9 @@
  *       UnrecognizedClientException, InvalidSignatureException   (sigv4_verify.h)
  *   403 AccessDeniedException              a write by a read-only key
  *   404 UnknownOperationException          no operation of the model has this method and path
- *   413 ClientException                    a body over max_body_bytes
+ *   413 ClientException                    a body over max_body_bytes (read and dropped up to
+ *                                          API_DRAIN_MAX_BYTES so the client reads the answer;
+ *                                          at once when it sent Expect: 100-continue)
  *   500 ServerException                    what the operation could not do (Kafka, ...)
  *
  * api_server_start runs the server in libmicrohttpd's own threads (a pool of conf->threads);
@@ -28,6 +30,7 @@
 #include "sigv4_verify.h"
 
 #define API_MAX_BODY_BYTES (1024 * 1024)  /* AWS's largest Batch request (a JD) is 24 KiB */
+#define API_DRAIN_MAX_BYTES (16 * 1024 * 1024) /* an oversize body up to this is read and dropped */
 #define API_IDLE_TIMEOUT_S 10             /* a connection silent this long is closed */
 #define API_REQUEST_TIMEOUT_MS 30000      /* a body still arriving after this is dropped */
 #define API_MAX_CONNECTIONS 1024
