@@ -6,7 +6,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev \
-      libcurl4-openssl-dev libssl-dev \
+      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # the whole source tree (.dockerignore keeps build trees, stacks and .git out of the context)
@@ -19,7 +19,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      librdkafka1 libavro23 libjansson4 libcurl4 libssl3 ca-certificates \
+      librdkafka1 libavro23 libjansson4 libcurl4 libssl3 libmicrohttpd12 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/barge --create-home barge \
  && mkdir -p /var/lib/barge/logs && chown barge:barge /var/lib/barge/logs

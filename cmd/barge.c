@@ -16,6 +16,7 @@ static const struct cmd {
     {"scheduler", cmd_scheduler, "run the scheduler service"},
     {"provisioner", cmd_provisioner, "run the provisioner service (scaling, drivers local|sim|ec2)"},
     {"agent", cmd_agent, "run an agent: execute jobs placed on one instance"},
+    {"api", cmd_api, "serve the AWS Batch REST API (aws --endpoint-url, boto3, SDKs) with SigV4"},
     {"accounting", cmd_accounting, "run the accounting service (usage and cost)"},
     {"audit", cmd_audit, "write or verify a tamper-evident audit log of every event"},
     {"instances", cmd_instances, "list instances: type, state, capacity, what runs on them"},

@@ -1,4 +1,4 @@
-/* test_sigv4.c: AWS Signature Version 4 (provisioner/sigv4.c) against AWS's published vectors:
+/* test_sigv4.c: AWS Signature Version 4 (lib/sigv4.c) against AWS's published vectors:
  * the signing-key example of the IAM documentation and cases of the aws-sig-v4-test-suite
  * (credentials AKIDEXAMPLE, 20150830T123600Z, us-east-1, service "service", host
  * example.amazonaws.com). A signature agrees only if the canonical request, the string to sign

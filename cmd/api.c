@@ -1,0 +1,95 @@
+/* api.c: `barge api`: the AWS Batch REST-JSON endpoint (producers/api/), so that `aws batch
+ * --endpoint-url`, boto3 and the SDKs talk to Barge. This file only parses flags, loads the
+ * credentials, connects to Kafka and runs the server until SIGINT/SIGTERM. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_ops.h"
+#include "cmds.h"
+#include "credentials.h"
+#include "http.h"
+#include "opts.h"
+#include "routes.h"
+#include "service.h"
+
+struct api_opts {
+  struct kafka_opts kafka;
+  const char *listen, *cred_file, *region;
+  int anonymous;
+  int64_t threads;
+};
+static const struct opt_spec api_rows[] = {
+    OPT_ROW(struct api_opts, listen, "listen", "HOST:PORT", "127.0.0.1:8780", "address to serve on (port 0 picks one)"),
+    OPT_ROW_DOC(struct api_opts, cred_file, "credentials-file", "FILE", "none",
+                "access keys in the AWS shared-credentials format (docs/api.md); requests must be signed with one"),
+    OPT_FLAG_ROW(struct api_opts, anonymous, "allow-anonymous", "also accept unsigned requests (local use only)"),
+    OPT_ROW_DOC(struct api_opts, region, "region", "R", "any", "the region signatures must be scoped to"),
+    OPT_ROW(struct api_opts, threads, "threads", "N", "4", "server threads"),
+    OPTS_KAFKA(struct api_opts, kafka),
+};
+const struct opts_cmd api_opts_cmd =
+    OPTS_CMD("api", "[--listen HOST:PORT] (--credentials-file FILE | --allow-anonymous) [--region R]",
+             "Serves the AWS Batch REST-JSON API (SigV4) over the AWS operation table.", api_rows,
+             struct api_opts, NULL);
+
+int cmd_api(int argc, char **argv) {
+  struct api_opts o;
+  int r = opts_parse_or_exit(&api_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  const char *listen = o.listen, *cred_file = o.cred_file, *region = o.region;
+  int anonymous = o.anonymous;
+  int64_t threads = o.threads;
+  if (!cred_file && !anonymous) {
+    fprintf(stderr, "barge api: give --credentials-file FILE, or --allow-anonymous to accept unsigned requests\n");
+    return 2;
+  }
+  if (threads < 1 || threads > 64) {
+    fprintf(stderr, "barge api: --threads must be 1..64\n");
+    return 2;
+  }
+  log_set_role("api");
+
+  char err[1024];
+  struct api_credentials creds = {0};
+  if (cred_file && api_credentials_load(cred_file, &creds, err, sizeof err)) {
+    fprintf(stderr, "barge api: %s\n", err);
+    return 2;
+  }
+  struct service_conn sv;
+  if ((r = service_connect("api", &o.kafka, "barge-api", 1, &sv))) {
+    api_credentials_release(&creds);
+    return r;
+  }
+  struct api_ops *ops = api_ops_table_new(&sv.bc);
+  struct api_conf conf = {
+      .creds = cred_file ? &creds : NULL,
+      .allow_anonymous = anonymous,
+      .region = region,
+      .ops = ops,
+      .threads = (unsigned)threads,
+  };
+  service_signals(0);
+  signal(SIGPIPE, SIG_IGN);
+  struct api_server *srv = api_server_start(&conf, listen, err, sizeof err);
+  if (!srv) {
+    fprintf(stderr, "barge api: %s\n", err);
+    api_ops_table_free(ops);
+    api_credentials_release(&creds);
+    return 1;
+  }
+  printf("barge api: listening on http://%s (region %s, %s; routes of %s)\n", api_server_address(srv),
+         region ? region : "any",
+         cred_file ? (anonymous ? "SigV4 or anonymous" : "SigV4") : "anonymous", api_routes_model);
+  printf("  aws batch --endpoint-url http://%s --region %s describe-job-queues\n", api_server_address(srv),
+         region ? region : "us-east-1");
+  fflush(stdout);
+  log_info("listening on %s, %zu access key(s), topics %s*", api_server_address(srv), creds.n, sv.prefix);
+  while (!service_stopping()) pause();
+  log_info("stopping");
+  api_server_stop(srv);
+  api_ops_table_free(ops);
+  api_credentials_release(&creds);
+  return 0;
+}

@@ -1,0 +1,40 @@
+/* api_ops.h: what `barge api` serves requests with. The HTTP layer (http.c) authenticates,
+ * routes and parses a request into the operation's name and its AWS request JSON, then calls
+ * ops->call; it knows nothing of Kafka. ops_table.c implements it over the AWS operation table
+ * (producers/aws/aws_op.h) that the `barge` command line runs too; tests of the HTTP layer alone
+ * use api_ops_unwired. */
+#ifndef BARGE_API_OPS_H
+#define BARGE_API_OPS_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "bus.h"
+#include "util.h"
+
+/* Who made the request: a verified access key, or anonymous (--allow-anonymous). */
+struct api_principal {
+  const char *access_key; /* NULL when anonymous */
+  const char *profile;    /* the credentials file's profile, NULL when anonymous */
+  const char *account_id; /* barge_account_id of the profile, NULL when none */
+  int read_only;
+};
+
+struct api_ops {
+  void *ctx;
+  /* Runs one operation ("SubmitJob") on its AWS request JSON (borrowed). Returns 0 with *resp
+   * (owned) the AWS response; 400 for a ClientException or 500 for a ServerException with the
+   * message in err. May be called from several server threads at once. */
+  int (*call)(void *ctx, const struct api_principal *who, const char *operation, const json_t *req,
+              json_t **resp, char *err, size_t errlen);
+};
+
+/* A dispatch that answers every operation with ServerException "not wired": for tests of the
+ * HTTP layer alone. */
+extern const struct api_ops api_ops_unwired;
+
+/* The dispatch onto the AWS operation table (ops_table.c), the one the command line runs, against
+ * the Kafka of bc (borrowed; must outlive the ops). Calls are serialised: the table's code path
+ * keeps per-process state. */
+struct api_ops *api_ops_table_new(const struct bus_conf *bc);
+void api_ops_table_free(struct api_ops *ops);
+#endif
