@@ -376,13 +376,140 @@ static json_t *decode(const struct node *n, struct reader *r, struct path *p, ch
   return v;
 }
 
+static json_t *truncated(const struct reader *r, struct path *p, char *err, size_t errlen) {
+  perr(err, errlen, p, "truncated input (offset %zu)", (size_t)(r->p - r->start));
+  return NULL;
+}
+
+static json_t *decode_float(const struct node *n, struct reader *r, struct path *p, char *err,
+                            size_t errlen) {
+  size_t w = n->kind == K_FLOAT ? 4 : 8;
+  if ((size_t)(r->end - r->p) < w) return truncated(r, p, err, errlen);
+  uint64_t u = 0;
+  for (size_t i = 0; i < w; i++) u |= (uint64_t)r->p[i] << (8 * i);
+  r->p += w;
+  double d;
+  if (w == 4) {
+    uint32_t u32 = (uint32_t)u;
+    float f;
+    memcpy(&f, &u32, 4);
+    d = f;
+  } else {
+    memcpy(&d, &u, 8);
+  }
+  if (!isfinite(d)) {
+    perr(err, errlen, p, "non-finite %s has no JSON form", codec_kind_names[n->kind]);
+    return NULL;
+  }
+  return json_real(d);
+}
+
+static json_t *decode_bytes(const struct node *n, struct reader *r, struct path *p, char *err,
+                            size_t errlen) {
+  size_t len = n->size;
+  if (n->kind == K_BYTES) {
+    if (get_len(r, &len, p, err, errlen)) return NULL;
+  } else if ((size_t)(r->end - r->p) < len) {
+    return truncated(r, p, err, errlen);
+  }
+  size_t blen;
+  char *b = base64_encode(r->p, len, &blen);
+  r->p += len;
+  json_t *s = json_stringn_nocheck(b, blen);
+  free(b);
+  return s;
+}
+
+static json_t *decode_union(const struct node *n, struct reader *r, struct path *p, char *err,
+                            size_t errlen) {
+  int64_t i;
+  if (get_long(r, &i, p, err, errlen)) return NULL;
+  if (i < 0 || (uint64_t)i >= n->nbranches) {
+    perr(err, errlen, p, "union index %" PRId64 " out of range (offset %zu)", i,
+         (size_t)(r->p - r->start));
+    return NULL;
+  }
+  const struct node *b = n->branches[i];
+  if (b->kind == K_NULL) return json_null();
+  if (n->nullable_pair) return decode(b, r, p, err, errlen);
+  size_t old = path_push(p, codec_branch_name(b), strlen(codec_branch_name(b)));
+  json_t *v = decode(b, r, p, err, errlen);
+  path_pop(p, old);
+  if (!v) return NULL;
+  json_t *u = json_object();
+  json_object_set_new_nocheck(u, codec_branch_name(b), v);
+  return u;
+}
+
+static json_t *decode_record(const struct node *n, struct reader *r, struct path *p, char *err,
+                             size_t errlen) {
+  json_t *obj = json_object();
+  for (size_t i = 0; i < n->nfields; i++) {
+    size_t old = path_push(p, n->fields[i].name, strlen(n->fields[i].name));
+    json_t *v = decode(n->fields[i].type, r, p, err, errlen);
+    path_pop(p, old);
+    if (!v) {
+      json_decref(obj);
+      return NULL;
+    }
+    json_object_set_new_nocheck(obj, n->fields[i].name, v);
+  }
+  return obj;
+}
+
+static json_t *decode_collection(const struct node *n, struct reader *r, struct path *p, char *err,
+                                 size_t errlen) {
+  json_t *out = n->kind == K_ARRAY ? json_array() : json_object();
+  size_t total = 0;
+  for (;;) {
+    size_t cnt;
+    if (get_block_count(n, r, total, &cnt, p, err, errlen)) goto fail;
+    if (!cnt) break;
+    for (size_t i = 0; i < cnt; i++, total++) {
+      size_t old;
+      json_t *key = NULL;
+      if (n->kind == K_ARRAY) {
+        old = path_index(p, total);
+      } else {
+        size_t klen;
+        if (get_len(r, &klen, p, err, errlen)) goto fail;
+        key = json_stringn((const char *)r->p, klen);
+        if (!key || memchr(r->p, 0, klen)) {
+          json_decref(key);
+          perr(err, errlen, p, "map key is not valid UTF-8 (offset %zu)",
+               (size_t)(r->p - r->start));
+          goto fail;
+        }
+        r->p += klen;
+        old = path_push(p, json_string_value(key), klen);
+      }
+      json_t *v = decode(n->child, r, p, err, errlen);
+      path_pop(p, old);
+      if (!v) {
+        json_decref(key);
+        goto fail;
+      }
+      if (key) {
+        json_object_set_new(out, json_string_value(key), v);
+        json_decref(key);
+      } else {
+        json_array_append_new(out, v);
+      }
+    }
+  }
+  return out;
+fail:
+  json_decref(out);
+  return NULL;
+}
+
 static json_t *decode_value(const struct node *n, struct reader *r, struct path *p, char *err,
                             size_t errlen) {
   switch (n->kind) {
   case K_NULL:
     return json_null();
   case K_BOOLEAN:
-    if (r->p >= r->end) goto truncated;
+    if (r->p >= r->end) return truncated(r, p, err, errlen);
     if (*r->p > 1) {
       perr(err, errlen, p, "invalid boolean byte 0x%02x (offset %zu)", *r->p,
            (size_t)(r->p - r->start));
@@ -400,27 +527,8 @@ static json_t *decode_value(const struct node *n, struct reader *r, struct path 
     return json_integer(v);
   }
   case K_FLOAT:
-  case K_DOUBLE: {
-    size_t w = n->kind == K_FLOAT ? 4 : 8;
-    if ((size_t)(r->end - r->p) < w) goto truncated;
-    uint64_t u = 0;
-    for (size_t i = 0; i < w; i++) u |= (uint64_t)r->p[i] << (8 * i);
-    r->p += w;
-    double d;
-    if (w == 4) {
-      uint32_t u32 = (uint32_t)u;
-      float f;
-      memcpy(&f, &u32, 4);
-      d = f;
-    } else {
-      memcpy(&d, &u, 8);
-    }
-    if (!isfinite(d)) {
-      perr(err, errlen, p, "non-finite %s has no JSON form", codec_kind_names[n->kind]);
-      return NULL;
-    }
-    return json_real(d);
-  }
+  case K_DOUBLE:
+    return decode_float(n, r, p, err, errlen);
   case K_STRING: {
     size_t len;
     if (get_len(r, &len, p, err, errlen)) return NULL;
@@ -433,20 +541,8 @@ static json_t *decode_value(const struct node *n, struct reader *r, struct path 
     return s;
   }
   case K_BYTES:
-  case K_FIXED: {
-    size_t len = n->size;
-    if (n->kind == K_BYTES) {
-      if (get_len(r, &len, p, err, errlen)) return NULL;
-    } else if ((size_t)(r->end - r->p) < len) {
-      goto truncated;
-    }
-    size_t blen;
-    char *b = base64_encode(r->p, len, &blen);
-    r->p += len;
-    json_t *s = json_stringn_nocheck(b, blen);
-    free(b);
-    return s;
-  }
+  case K_FIXED:
+    return decode_bytes(n, r, p, err, errlen);
   case K_ENUM: {
     int64_t i;
     if (get_long(r, &i, p, err, errlen)) return NULL;
@@ -456,87 +552,14 @@ static json_t *decode_value(const struct node *n, struct reader *r, struct path 
     }
     return json_string(n->symbols[i]);
   }
-  case K_UNION: {
-    int64_t i;
-    if (get_long(r, &i, p, err, errlen)) return NULL;
-    if (i < 0 || (uint64_t)i >= n->nbranches) {
-      perr(err, errlen, p, "union index %" PRId64 " out of range (offset %zu)", i,
-           (size_t)(r->p - r->start));
-      return NULL;
-    }
-    const struct node *b = n->branches[i];
-    if (b->kind == K_NULL) return json_null();
-    if (n->nullable_pair) return decode(b, r, p, err, errlen);
-    size_t old = path_push(p, codec_branch_name(b), strlen(codec_branch_name(b)));
-    json_t *v = decode(b, r, p, err, errlen);
-    path_pop(p, old);
-    if (!v) return NULL;
-    json_t *u = json_object();
-    json_object_set_new_nocheck(u, codec_branch_name(b), v);
-    return u;
-  }
-  case K_RECORD: {
-    json_t *obj = json_object();
-    for (size_t i = 0; i < n->nfields; i++) {
-      size_t old = path_push(p, n->fields[i].name, strlen(n->fields[i].name));
-      json_t *v = decode(n->fields[i].type, r, p, err, errlen);
-      path_pop(p, old);
-      if (!v) {
-        json_decref(obj);
-        return NULL;
-      }
-      json_object_set_new_nocheck(obj, n->fields[i].name, v);
-    }
-    return obj;
-  }
+  case K_UNION:
+    return decode_union(n, r, p, err, errlen);
+  case K_RECORD:
+    return decode_record(n, r, p, err, errlen);
   case K_ARRAY:
-  case K_MAP: {
-    json_t *out = n->kind == K_ARRAY ? json_array() : json_object();
-    size_t total = 0;
-    for (;;) {
-      size_t cnt;
-      if (get_block_count(n, r, total, &cnt, p, err, errlen)) goto fail;
-      if (!cnt) break;
-      for (size_t i = 0; i < cnt; i++, total++) {
-        size_t old;
-        json_t *key = NULL;
-        if (n->kind == K_ARRAY) {
-          old = path_index(p, total);
-        } else {
-          size_t klen;
-          if (get_len(r, &klen, p, err, errlen)) goto fail;
-          key = json_stringn((const char *)r->p, klen);
-          if (!key || memchr(r->p, 0, klen)) {
-            json_decref(key);
-            perr(err, errlen, p, "map key is not valid UTF-8 (offset %zu)",
-                 (size_t)(r->p - r->start));
-            goto fail;
-          }
-          r->p += klen;
-          old = path_push(p, json_string_value(key), klen);
-        }
-        json_t *v = decode(n->child, r, p, err, errlen);
-        path_pop(p, old);
-        if (!v) {
-          json_decref(key);
-          goto fail;
-        }
-        if (key) {
-          json_object_set_new(out, json_string_value(key), v);
-          json_decref(key);
-        } else {
-          json_array_append_new(out, v);
-        }
-      }
-    }
-    return out;
-  fail:
-    json_decref(out);
-    return NULL;
+  case K_MAP:
+    return decode_collection(n, r, p, err, errlen);
   }
-  }
-truncated:
-  perr(err, errlen, p, "truncated input (offset %zu)", (size_t)(r->p - r->start));
   return NULL;
 }
 
