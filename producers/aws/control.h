@@ -80,7 +80,7 @@ int control_terminate_job(struct control_conf *cc, const json_t *req, struct con
 /* Runs the operation with that API name ("CreateComputeEnvironment") through the table:
  * aws_op_call's returns; API_CLIENT_ERROR for a name the table does not have. */
 int control_call(const struct bus_conf *bc, const char *api, const json_t *req, json_t **resp,
-                 char *err, size_t errlen);
+                 char *err, size_t errlen) BARGE_WUR;
 
 /* Validates a SubmitJob request against cv and builds the JobRequest body with a new job id
  * (*body owned). 0, or 400 with the reason. Shared by submit-job, the bulk submitter and the
