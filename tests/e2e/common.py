@@ -29,6 +29,9 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "unit"))
+from codec_interop import strip_logical  # noqa: E402  (the schemas without logicalType)
+
 SOURCE_DIR = os.environ.get("BARGE_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
 BARGE = os.environ.get("BARGE_BIN") or os.path.join(SOURCE_DIR, "build", "barge")
 BUILD = os.environ.get("BARGE_BUILD_DIR") or os.path.dirname(BARGE)
@@ -542,14 +545,6 @@ def produce_raw(st, base, key, value, partition=None):
 
 
 # -------------------------------------------------------------------------------------- avro --
-def _strip_logical(s):
-    if isinstance(s, list):
-        return [_strip_logical(b) for b in s]
-    if isinstance(s, dict):
-        return {k: _strip_logical(v) for k, v in s.items() if k != "logicalType"}
-    return s
-
-
 class Avro:
     """Barge's schemas (schemas/*.avsc) for fastavro: every type standalone (named parts
     inlined), its CRC-64-AVRO fingerprint, and single-object framing (C3 01, fingerprint, body)."""
@@ -568,7 +563,7 @@ class Avro:
                 continue
             name = full.rpartition(".")[2]
             standalone = self._inline(copy.deepcopy(s), set(), s.get("namespace", ""))
-            parsed = parse_schema(_strip_logical(standalone))
+            parsed = parse_schema(strip_logical(standalone))
             fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parse_schema(copy.deepcopy(standalone))),
                                            "CRC-64-AVRO"))
             self.parsed[name] = parsed
