@@ -12,6 +12,8 @@ measures speed.
 - Topics: raw reads (read_committed), end offsets and raw produce through confluent_kafka.
 - Avro: Barge's schemas loaded with fastavro; single-object frames decoded and encoded.
 - Checks: `ok(cond, what)` records a result; `finish()` prints "N passed, N failed" and exits.
+- A test's frame: `run_test(name, body)` runs body(stack) and reports an exception as a failure;
+  `run_prov_test` does the same around a scheduler, a provisioner and a MANAGED CE.
 """
 import copy
 import glob
@@ -29,6 +31,9 @@ import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "unit"))
+from codec_interop import strip_logical  # noqa: E402  (the schemas without logicalType)
+
 SOURCE_DIR = os.environ.get("BARGE_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
 BARGE = os.environ.get("BARGE_BIN") or os.path.join(SOURCE_DIR, "build", "barge")
 BUILD = os.environ.get("BARGE_BUILD_DIR") or os.path.dirname(BARGE)
@@ -87,6 +92,35 @@ def ok(cond, what, detail=None):
 def finish():
     log(f"{_results['pass']} passed, {_results['fail']} failed")
     sys.exit(1 if _results["fail"] or not _results["pass"] else 0)
+
+
+def stops_cleanly(st, what="every service stops cleanly on SIGTERM"):
+    """Checks that every service of st still running exits 0 on SIGTERM (Stack.stop_services)."""
+    status = st.stop_services()
+    return ok(status and all(v == 0 for v in status.values()), what, status)
+
+
+def scenario(name, body, what="the test", clean_stop=False, extra_env=None):
+    """Runs body(st) on a new Stack(name, extra_env); an exception is a failed check "<what> ran
+    to its end". With clean_stop, stops_cleanly(st) comes after the body, even one that raised.
+    Then st.close() (which prints the services' logs when a check failed)."""
+    st = Stack(name, extra_env)
+    try:
+        body(st)
+    except Exception as e:
+        ok(False, f"{what} ran to its end", repr(e))
+    finally:
+        try:
+            if clean_stop:
+                stops_cleanly(st)
+        finally:
+            st.close()
+
+
+def run_test(name, body, clean_stop=False, extra_env=None):
+    """A whole test: scenario(name, body, ...) and finish()."""
+    scenario(name, body, clean_stop=clean_stop, extra_env=extra_env)
+    finish()
 
 
 # ------------------------------------------------------------------------------------- stack --
@@ -173,6 +207,16 @@ class Stack:
 
     def init(self):
         self.run("init", "--brokers", self.brokers, "--topic-prefix", self.prefix)
+
+    def init_queue(self, queue, ce, maxv=None, priority=1):
+        """init, then the compute environment ce (UNMANAGED, or MANAGED of 0-maxv vCPUs of
+        m5.large) and the job queue over it."""
+        self.init()
+        if maxv is None:
+            self.create_ce(ce)
+        else:
+            self.managed_ce(ce, maxv)
+        return self.create_queue(queue, ce, priority=priority)
 
     # ---- resources ----
     def create_ce(self, name, resources=None, state="ENABLED"):
@@ -542,14 +586,6 @@ def produce_raw(st, base, key, value, partition=None):
 
 
 # -------------------------------------------------------------------------------------- avro --
-def _strip_logical(s):
-    if isinstance(s, list):
-        return [_strip_logical(b) for b in s]
-    if isinstance(s, dict):
-        return {k: _strip_logical(v) for k, v in s.items() if k != "logicalType"}
-    return s
-
-
 class Avro:
     """Barge's schemas (schemas/*.avsc) for fastavro: every type standalone (named parts
     inlined), its CRC-64-AVRO fingerprint, and single-object framing (C3 01, fingerprint, body)."""
@@ -568,7 +604,7 @@ class Avro:
                 continue
             name = full.rpartition(".")[2]
             standalone = self._inline(copy.deepcopy(s), set(), s.get("namespace", ""))
-            parsed = parse_schema(_strip_logical(standalone))
+            parsed = parse_schema(strip_logical(standalone))
             fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parse_schema(copy.deepcopy(standalone))),
                                            "CRC-64-AVRO"))
             self.parsed[name] = parsed
@@ -673,13 +709,21 @@ RETRY_ON_LOST_HOST = {"attempts": 3, "evaluateOnExit": [{"onStatusReason": "Host
                                                         {"onReason": "*", "action": "EXIT"}]}
 
 
-def prov_stack(name, ce, resources, *prov_args, sched_args=()):
-    """A Stack with a scheduler, a provisioner (prov_args), the MANAGED compute environment ce
-    and the job queue q-<ce> over it."""
-    st = Stack(name)
+def prov_setup(st, ce, resources, *prov_args, sched_args=()):
+    """Starts a scheduler (sched_args) and a provisioner (prov_args) on st and creates the MANAGED
+    compute environment ce (computeResources resources) and the job queue q-<ce> over it."""
     st.init()
     st.scheduler(*sched_args)
     st.provisioner(*prov_args)
     st.create_ce(ce, resources)
     st.create_queue("q-" + ce, [ce])
-    return st
+
+
+def run_prov_test(name, body, ce, resources, *prov_args, sched_args=()):
+    """run_test of body(st) after prov_setup(st, ce, resources, *prov_args, sched_args); last, the
+    check that the scheduler and the provisioner are still running."""
+    def whole(st):
+        prov_setup(st, ce, resources, *prov_args, sched_args=sched_args)
+        body(st)
+        ok(st.alive("scheduler") and st.alive("provisioner"), "services still running")
+    run_test(name, whole)

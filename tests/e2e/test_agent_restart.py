@@ -39,11 +39,9 @@ def pid_from_log(path):
 
 def single_agent_restart():
     log("-- one agent SIGKILLed and restarted while its job runs")
-    st = common.Stack("agentre")
-    try:
-        st.init()
-        st.create_ce("local")
-        st.create_queue("q1", "local", priority=10)
+
+    def body(st):
+        st.init_queue("q1", "local", priority=10)
         st.register("long", ["sh", "-c", "echo pid $$; exec sleep 120"])
         st.scheduler()
         inst = "i-0a6e000000000000a"
@@ -85,18 +83,14 @@ def single_agent_restart():
         ok(started == {1: 1, 2: 1}, "each attempt STARTED once", dict(started))
         ok(len(incs[1]) == 1 and len(incs[2]) == 1 and min(incs[2]) > max(incs[1]) > 0,
            "attempt 2 was started by a later incarnation", dict(incs))
-        status = st.stop_services()
-        ok(status and all(v == 0 for v in status.values()), "the services stop cleanly on SIGTERM", status)
-    except Exception as e:
-        ok(False, "the single-agent scenario ran to its end", repr(e))
-    finally:
-        st.close()
+        common.stops_cleanly(st, "the services stop cleanly on SIGTERM")
+    common.scenario("agentre", body, "the single-agent scenario")
 
 
 def stack_kills(sched_kill_s, agent_kill_s):
     log(f"-- barge up, {TASKS}+{TASKS} tasks: scheduler SIGKILLed at {sched_kill_s} s, an agent at {agent_kill_s} s")
-    st = common.Stack("agentup")
-    try:
+
+    def body(st):
         st.up("--agents", "3", "--agent-vcpus", "8", "--tick-ms", "200")
         st.create_queue("q1", "local", priority=10)
         st.register("short", ["sh", "-c", "sleep 0.3"])
@@ -140,10 +134,7 @@ def stack_kills(sched_kill_s, agent_kill_s):
         ok(all(n == 1 for n in started.values()), "no (job, attempt) STARTED twice",
            {k: n for k, n in started.items() if n > 1})
         log(f"   {sum(started.values())} attempts ran for {2 * TASKS} tasks")
-    except Exception as e:
-        ok(False, "the stack scenario ran to its end", repr(e))
-    finally:
-        st.close()
+    common.scenario("agentup", body, "the stack scenario")
 
 
 def main():

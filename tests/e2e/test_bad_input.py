@@ -21,91 +21,82 @@ def offsets(st):
     return {t: sum(common.end_offsets(st, t).values()) for t in ("requests", "config")}
 
 
-def main():
-    st = common.Stack("bad")
-    try:
-        st.init()
-        st.create_ce("local")
-        st.create_queue("q1", "local", priority=10)
-        st.run("register-job-definition", "--job-definition-name", "hello", "--type", "container",
-                "--container-properties", JD_PROPS)
-        bad_file = os.path.join(st.home, "bad.json")
-        with open(bad_file, "w") as f:
-            f.write('{"jobName": "x", "jobQueue": "q1",')  # truncated JSON
-        good = ["--job-name", "a", "--job-queue", "q1", "--job-definition", "hello"]
-        # (what, argv, expected exit status, words the one-line error must contain)
-        cases = [
-            ("malformed --cli-input-json (inline)", ["submit-job", "--cli-input-json", '{"jobName": "x",'],
-             252, ["--cli-input-json", "JSON"]),
-            ("malformed --cli-input-json (file://)", ["submit-job", "--cli-input-json", "file://" + bad_file],
-             252, ["--cli-input-json"]),
-            ("--cli-input-json file:// that does not exist",
-             ["submit-job", "--cli-input-json", "file://" + bad_file + ".missing"], 252, ["--cli-input-json", "missing"]),
-            ("--cli-input-json with a wrongly typed member",
-             ["submit-job", "--cli-input-json", '{"jobName": 5, "jobQueue": "q1", "jobDefinition": "hello"}'],
-             252, ["jobName"]),
-            ("--cli-input-json with an unknown member",
-             ["submit-job", "--cli-input-json", '{"jobName": "a", "jobQueue": "q1", "jobDefinition": "hello", "bogus": 1}'],
-             252, ["bogus"]),
-            ("unknown job queue", ["submit-job", "--job-name", "a", "--job-queue", "nosuchqueue", "--job-definition", "hello"],
-             254, ["ClientException", "nosuchqueue"]),
-            ("unknown job definition", ["submit-job", "--job-name", "a", "--job-queue", "q1", "--job-definition", "nosuchjd"],
-             254, ["ClientException", "nosuchjd"]),
-            ("missing --job-name", ["submit-job", "--job-queue", "q1", "--job-definition", "hello"],
-             252, ["jobName"]),
-            ("missing --job-queue", ["submit-job", "--job-name", "a", "--job-definition", "hello"],
-             252, ["jobQueue"]),
-            ("missing required member in --cli-input-json",
-             ["submit-job", "--cli-input-json", '{"jobQueue": "q1", "jobDefinition": "hello"}'], 252, ["jobName"]),
-            ("invalid job name", ["submit-job", "--job-name", "no spaces", "--job-queue", "q1", "--job-definition", "hello"],
-             254, ["jobName"]),
-            ("unknown option", ["submit-job", *good, "--bogus-flag", "1"], 252, ["--bogus-flag"]),
-            ("array size 1", ["submit-job", *good, "--array-properties", "size=1"], 254, ["arrayProperties.size"]),
-            ("bad array shorthand", ["submit-job", *good, "--array-properties", "size=abc"], 252, ["arrayProperties.size"]),
-            ("bad dependency type", ["submit-job", *good, "--depends-on", "jobId=x,type=BOGUS"], 254, ["dependsOn[0].type"]),
-            ("a dependency that does not exist",
-             ["submit-job", *good, "--depends-on", "jobId=00000000-0000-4000-8000-00000000dead"], 254,
-             ["dependsOn", "00000000-0000-4000-8000-00000000dead", "does not exist"]),
-            ("reserved AWS_BATCH override",
-             ["submit-job", *good, "--container-overrides", '{"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}'],
-             254, ["AWS_BATCH"]),
-            ("cancel-job without --reason", ["cancel-job", "--job-id", "x"], 252, ["reason"]),
-            ("terminate-job without --job-id", ["terminate-job", "--reason", "r"], 252, ["jobId"]),
-            ("queue on an unknown compute environment",
-             ["create-job-queue", "--job-queue-name", "q2", "--priority", "1",
-              "--compute-environment-order", "order=1,computeEnvironment=nosuchce"], 254, ["nosuchce"]),
-            ("malformed --container-properties",
-             ["register-job-definition", "--job-definition-name", "x", "--type", "container",
-              "--container-properties", "{bad"], 252, ["--container-properties"]),
-        ]
-        before = offsets(st)
-        log(f"end offsets before: {before}")
-        for what, argv, code, words in cases:
-            p = st.run(*argv, check=False)
-            lines = [x for x in p.stderr.splitlines() if x.strip()]
-            ok(p.returncode == code, f"{what}: exit {code}", f"exit {p.returncode}, stderr {p.stderr!r}")
-            ok(len(lines) == 1, f"{what}: a one-line error", p.stderr)
-            ok(lines and all(w in lines[0] for w in words), f"{what}: the error names {words}", p.stderr)
-            ok(p.stdout.strip() == "", f"{what}: nothing on stdout", p.stdout)
-        after = offsets(st)
-        ok(after == before, "nothing was written to barge.requests or barge.config", (before, after))
-        jid = st.submit("good", "q1", "hello")
-        ok(len(jid) == 36, "a valid submission is accepted", jid)
-        ok(offsets(st)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
-        # no scheduler runs here: the job exists only in barge.requests, which counts
-        dep = st.submit("dependent", "q1", "hello", "--depends-on", f"jobId={jid}")
-        ok(len(dep) == 36, "a dependency on a job submitted a moment ago is accepted", dep)
-        arr = st.submit("arr", "q1", "hello", "--array-properties", "size=3")
-        ok(len(st.submit("child-dep", "q1", "hello", "--depends-on", f"jobId={arr}:2")) == 36,
-           "a dependency on an array child is accepted")
-        p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:3", check=False)
-        ok(p.returncode == 254 and "does not exist" in p.stderr, "an index beyond the array size is refused", p.stderr)
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        st.close()
-    common.finish()
+def body(st):
+    st.init_queue("q1", "local", priority=10)
+    st.run("register-job-definition", "--job-definition-name", "hello", "--type", "container",
+           "--container-properties", JD_PROPS)
+    bad_file = os.path.join(st.home, "bad.json")
+    with open(bad_file, "w") as f:
+        f.write('{"jobName": "x", "jobQueue": "q1",')  # truncated JSON
+    good = ["--job-name", "a", "--job-queue", "q1", "--job-definition", "hello"]
+    # (what, argv, expected exit status, words the one-line error must contain)
+    cases = [
+        ("malformed --cli-input-json (inline)", ["submit-job", "--cli-input-json", '{"jobName": "x",'],
+         252, ["--cli-input-json", "JSON"]),
+        ("malformed --cli-input-json (file://)", ["submit-job", "--cli-input-json", "file://" + bad_file],
+         252, ["--cli-input-json"]),
+        ("--cli-input-json file:// that does not exist",
+         ["submit-job", "--cli-input-json", "file://" + bad_file + ".missing"], 252, ["--cli-input-json", "missing"]),
+        ("--cli-input-json with a wrongly typed member",
+         ["submit-job", "--cli-input-json", '{"jobName": 5, "jobQueue": "q1", "jobDefinition": "hello"}'],
+         252, ["jobName"]),
+        ("--cli-input-json with an unknown member",
+         ["submit-job", "--cli-input-json", '{"jobName": "a", "jobQueue": "q1", "jobDefinition": "hello", "bogus": 1}'],
+         252, ["bogus"]),
+        ("unknown job queue", ["submit-job", "--job-name", "a", "--job-queue", "nosuchqueue", "--job-definition", "hello"],
+         254, ["ClientException", "nosuchqueue"]),
+        ("unknown job definition", ["submit-job", "--job-name", "a", "--job-queue", "q1", "--job-definition", "nosuchjd"],
+         254, ["ClientException", "nosuchjd"]),
+        ("missing --job-name", ["submit-job", "--job-queue", "q1", "--job-definition", "hello"],
+         252, ["jobName"]),
+        ("missing --job-queue", ["submit-job", "--job-name", "a", "--job-definition", "hello"],
+         252, ["jobQueue"]),
+        ("missing required member in --cli-input-json",
+         ["submit-job", "--cli-input-json", '{"jobQueue": "q1", "jobDefinition": "hello"}'], 252, ["jobName"]),
+        ("invalid job name", ["submit-job", "--job-name", "no spaces", "--job-queue", "q1", "--job-definition", "hello"],
+         254, ["jobName"]),
+        ("unknown option", ["submit-job", *good, "--bogus-flag", "1"], 252, ["--bogus-flag"]),
+        ("array size 1", ["submit-job", *good, "--array-properties", "size=1"], 254, ["arrayProperties.size"]),
+        ("bad array shorthand", ["submit-job", *good, "--array-properties", "size=abc"], 252, ["arrayProperties.size"]),
+        ("bad dependency type", ["submit-job", *good, "--depends-on", "jobId=x,type=BOGUS"], 254, ["dependsOn[0].type"]),
+        ("a dependency that does not exist",
+         ["submit-job", *good, "--depends-on", "jobId=00000000-0000-4000-8000-00000000dead"], 254,
+         ["dependsOn", "00000000-0000-4000-8000-00000000dead", "does not exist"]),
+        ("reserved AWS_BATCH override",
+         ["submit-job", *good, "--container-overrides", '{"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}'],
+         254, ["AWS_BATCH"]),
+        ("cancel-job without --reason", ["cancel-job", "--job-id", "x"], 252, ["reason"]),
+        ("terminate-job without --job-id", ["terminate-job", "--reason", "r"], 252, ["jobId"]),
+        ("queue on an unknown compute environment",
+         ["create-job-queue", "--job-queue-name", "q2", "--priority", "1",
+          "--compute-environment-order", "order=1,computeEnvironment=nosuchce"], 254, ["nosuchce"]),
+        ("malformed --container-properties",
+         ["register-job-definition", "--job-definition-name", "x", "--type", "container",
+          "--container-properties", "{bad"], 252, ["--container-properties"]),
+    ]
+    before = offsets(st)
+    log(f"end offsets before: {before}")
+    for what, argv, code, words in cases:
+        p = st.run(*argv, check=False)
+        lines = [x for x in p.stderr.splitlines() if x.strip()]
+        ok(p.returncode == code, f"{what}: exit {code}", f"exit {p.returncode}, stderr {p.stderr!r}")
+        ok(len(lines) == 1, f"{what}: a one-line error", p.stderr)
+        ok(lines and all(w in lines[0] for w in words), f"{what}: the error names {words}", p.stderr)
+        ok(p.stdout.strip() == "", f"{what}: nothing on stdout", p.stdout)
+    after = offsets(st)
+    ok(after == before, "nothing was written to barge.requests or barge.config", (before, after))
+    jid = st.submit("good", "q1", "hello")
+    ok(len(jid) == 36, "a valid submission is accepted", jid)
+    ok(offsets(st)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
+    # no scheduler runs here: the job exists only in barge.requests, which counts
+    dep = st.submit("dependent", "q1", "hello", "--depends-on", f"jobId={jid}")
+    ok(len(dep) == 36, "a dependency on a job submitted a moment ago is accepted", dep)
+    arr = st.submit("arr", "q1", "hello", "--array-properties", "size=3")
+    ok(len(st.submit("child-dep", "q1", "hello", "--depends-on", f"jobId={arr}:2")) == 36,
+       "a dependency on an array child is accepted")
+    p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:3", check=False)
+    ok(p.returncode == 254 and "does not exist" in p.stderr, "an index beyond the array size is refused", p.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("bad", body)

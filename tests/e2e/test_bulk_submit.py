@@ -23,108 +23,99 @@ import common  # noqa: E402
 from common import ok, log  # noqa: E402
 
 
-def main():
-    st = common.Stack("bulk")
-    try:
-        st.init()
-        st.managed_ce("ce", 4)
-        st.create_queue("q", "ce")
-        st.register("quick", ["true"], memory=256)
-        d = st.home
+def body(st):
+    st.init_queue("q", "ce", maxv=4)
+    st.register("quick", ["true"], memory=256)
+    d = st.home
 
-        # ---- all good ----
-        lines = []
-        for k in range(37):
-            lines.append(json.dumps({"jobName": f"bulk-{k}", "jobQueue": "q", "jobDefinition": "quick"}))
-        lines.insert(5, "")
-        lines.append(json.dumps({"jobName": "bulk-array", "jobQueue": "q", "jobDefinition": "quick",
-                                 "arrayProperties": {"size": 3}}))
-        lines.append(json.dumps({"jobName": "bulk-after", "jobQueue": "q", "jobDefinition": "quick",
-                                 "dependsOn": [{"jobId": "line:39"}]}))
-        lines.append(json.dumps({"jobName": "bulk-last", "jobQueue": "q", "jobDefinition": "quick",
-                                 "tags": {"k": "v"}}))
-        good = os.path.join(d, "good.jsonl")
-        with open(good, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        r = st.run("submit-job", "--from-jsonl", good, "--batch-size", "16", check=False)
-        log(r.stderr[-1500:])
-        out = [x.split("\t") for x in r.stdout.splitlines()]
-        ok(r.returncode == 0, f"all accepted: exit 0 (got {r.returncode})")
-        ok(len(out) == 40 and [int(x[0]) for x in out] == [n for n in range(1, 42) if n != 6],
-           "stdout has line<TAB>jobId for the 40 requests, in line order, the blank line skipped")
-        ok("progress: " in r.stderr and "40 requests, 40 submitted, 0 rejected" in r.stderr,
-           "plain progress lines and a summary on stderr")
-        ids = {int(n): j for n, j in out}
-        reqs = [json.loads(x)["event"] for x in st.run("replay", "print", "--topic", "requests").stdout.splitlines()]
-        subs = {x["body"]["SubmitJob"]["jobId"]: x["body"]["SubmitJob"] for x in reqs if "SubmitJob" in x["body"]}
-        ok(set(ids.values()) <= set(subs), "every printed id is on barge.requests")
-        ok(subs[ids[40]]["dependsOn"] == [{"jobId": ids[39]}], "line:39 became the job id of line 39")
+    # ---- all good ----
+    lines = []
+    for k in range(37):
+        lines.append(json.dumps({"jobName": f"bulk-{k}", "jobQueue": "q", "jobDefinition": "quick"}))
+    lines.insert(5, "")
+    lines.append(json.dumps({"jobName": "bulk-array", "jobQueue": "q", "jobDefinition": "quick",
+                             "arrayProperties": {"size": 3}}))
+    lines.append(json.dumps({"jobName": "bulk-after", "jobQueue": "q", "jobDefinition": "quick",
+                             "dependsOn": [{"jobId": "line:39"}]}))
+    lines.append(json.dumps({"jobName": "bulk-last", "jobQueue": "q", "jobDefinition": "quick",
+                             "tags": {"k": "v"}}))
+    good = os.path.join(d, "good.jsonl")
+    with open(good, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r = st.run("submit-job", "--from-jsonl", good, "--batch-size", "16", check=False)
+    log(r.stderr[-1500:])
+    out = [x.split("\t") for x in r.stdout.splitlines()]
+    ok(r.returncode == 0, f"all accepted: exit 0 (got {r.returncode})")
+    ok(len(out) == 40 and [int(x[0]) for x in out] == [n for n in range(1, 42) if n != 6],
+       "stdout has line<TAB>jobId for the 40 requests, in line order, the blank line skipped")
+    ok("progress: " in r.stderr and "40 requests, 40 submitted, 0 rejected" in r.stderr,
+       "plain progress lines and a summary on stderr")
+    ids = {int(n): j for n, j in out}
+    reqs = [json.loads(x)["event"] for x in st.run("replay", "print", "--topic", "requests").stdout.splitlines()]
+    subs = {x["body"]["SubmitJob"]["jobId"]: x["body"]["SubmitJob"] for x in reqs if "SubmitJob" in x["body"]}
+    ok(set(ids.values()) <= set(subs), "every printed id is on barge.requests")
+    ok(subs[ids[40]]["dependsOn"] == [{"jobId": ids[39]}], "line:39 became the job id of line 39")
 
-        # ---- refused lines ----
-        bad_lines = [
-            json.dumps({"jobName": "ok-1", "jobQueue": "q", "jobDefinition": "quick"}),
-            "{not json",
-            json.dumps({"jobName": "no-queue", "jobQueue": "nope", "jobDefinition": "quick"}),
-            json.dumps({"jobQueue": "q", "jobDefinition": "quick"}),
-            json.dumps({"jobName": "dep-on-refused", "jobQueue": "q", "jobDefinition": "quick",
-                        "dependsOn": [{"jobId": "line:3"}]}),
-            json.dumps({"jobName": "forward", "jobQueue": "q", "jobDefinition": "quick",
-                        "dependsOn": [{"jobId": "line:9"}]}),
-            json.dumps({"jobName": "ok-2", "jobQueue": "q", "jobDefinition": "quick",
-                        "dependsOn": [{"jobId": "line:1"}]}),
-        ]
-        bad = os.path.join(d, "bad.jsonl")
-        with open(bad, "w") as f:
-            f.write("\n".join(bad_lines) + "\n")
-        r = st.run("submit-job", "--from-jsonl", bad, check=False)
-        log(r.stderr)
-        acc = [x.split("\t") for x in r.stdout.splitlines()]
-        ok(r.returncode == 254, f"some refused: exit 254 (got {r.returncode})")
-        ok([int(x[0]) for x in acc] == [1, 7], "only lines 1 and 7 were accepted")
-        ok("7 requests, 2 submitted, 5 rejected" in r.stderr, "the summary counts them")
-        ok("line 2: not a JSON object" in r.stderr and "line 3: job queue nope does not exist" in r.stderr and
-           "line 4: jobName is required" in r.stderr and "line 5: dependsOn[0].jobId line:3: line 3 was not submitted" in r.stderr
-           and "line 6: dependsOn[0].jobId line:9: a line reference must name an earlier line" in r.stderr,
-           "each refused line is named with its reason")
-        reqs = st.run("replay", "print", "--topic", "requests").stdout
-        ok("no-queue" not in reqs and "dep-on-refused" not in reqs and "ok-2" in reqs, "refused lines were not written")
+    # ---- refused lines ----
+    bad_lines = [
+        json.dumps({"jobName": "ok-1", "jobQueue": "q", "jobDefinition": "quick"}),
+        "{not json",
+        json.dumps({"jobName": "no-queue", "jobQueue": "nope", "jobDefinition": "quick"}),
+        json.dumps({"jobQueue": "q", "jobDefinition": "quick"}),
+        json.dumps({"jobName": "dep-on-refused", "jobQueue": "q", "jobDefinition": "quick",
+                    "dependsOn": [{"jobId": "line:3"}]}),
+        json.dumps({"jobName": "forward", "jobQueue": "q", "jobDefinition": "quick",
+                    "dependsOn": [{"jobId": "line:9"}]}),
+        json.dumps({"jobName": "ok-2", "jobQueue": "q", "jobDefinition": "quick",
+                    "dependsOn": [{"jobId": "line:1"}]}),
+    ]
+    bad = os.path.join(d, "bad.jsonl")
+    with open(bad, "w") as f:
+        f.write("\n".join(bad_lines) + "\n")
+    r = st.run("submit-job", "--from-jsonl", bad, check=False)
+    log(r.stderr)
+    acc = [x.split("\t") for x in r.stdout.splitlines()]
+    ok(r.returncode == 254, f"some refused: exit 254 (got {r.returncode})")
+    ok([int(x[0]) for x in acc] == [1, 7], "only lines 1 and 7 were accepted")
+    ok("7 requests, 2 submitted, 5 rejected" in r.stderr, "the summary counts them")
+    ok("line 2: not a JSON object" in r.stderr and "line 3: job queue nope does not exist" in r.stderr and
+       "line 4: jobName is required" in r.stderr and "line 5: dependsOn[0].jobId line:3: line 3 was not submitted" in r.stderr
+       and "line 6: dependsOn[0].jobId line:9: a line reference must name an earlier line" in r.stderr,
+       "each refused line is named with its reason")
+    reqs = st.run("replay", "print", "--topic", "requests").stdout
+    ok("no-queue" not in reqs and "dep-on-refused" not in reqs and "ok-2" in reqs, "refused lines were not written")
 
-        # ---- stdin, and a terminal ----
-        r = st.run("submit-job", "--from-jsonl", "-", input=lines[0] + "\n" + lines[1] + "\n", check=False)
-        ok(r.returncode == 0 and len(r.stdout.splitlines()) == 2, "stdin works")
-        master, slave = pty.openpty()
-        p = subprocess.Popen([common.BARGE, "submit-job", "--from-jsonl", good], env=st.env, stdout=subprocess.PIPE,
-                             stderr=slave, text=True)
-        os.close(slave)
-        chunks = []
-        while True:
-            try:
-                b = os.read(master, 4096)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
-        so, _ = p.communicate(timeout=120)
-        os.close(master)
-        tty = b"".join(chunks).decode(errors="replace")
-        ok(p.returncode == 0 and "\r[" in tty and "40/40 lines" in tty and "#" in tty,
-           "on a terminal: a redrawn progress bar")
-        r = st.run("submit-job", "--from-jsonl", os.path.join(d, "missing.jsonl"), check=False)
-        ok(r.returncode == 252, "a missing file: exit 252")
+    # ---- stdin, and a terminal ----
+    r = st.run("submit-job", "--from-jsonl", "-", input=lines[0] + "\n" + lines[1] + "\n", check=False)
+    ok(r.returncode == 0 and len(r.stdout.splitlines()) == 2, "stdin works")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([common.BARGE, "submit-job", "--from-jsonl", good], env=st.env, stdout=subprocess.PIPE,
+                         stderr=slave, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            b = os.read(master, 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    so, _ = p.communicate(timeout=120)
+    os.close(master)
+    tty = b"".join(chunks).decode(errors="replace")
+    ok(p.returncode == 0 and "\r[" in tty and "40/40 lines" in tty and "#" in tty,
+       "on a terminal: a redrawn progress bar")
+    r = st.run("submit-job", "--from-jsonl", os.path.join(d, "missing.jsonl"), check=False)
+    ok(r.returncode == 252, "a missing file: exit 252")
 
-        # ---- the jobs run ----
-        st.scheduler(tick_ms=500)
-        st.agent("i-0000000000000ee01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
-        jobs = st.wait_terminal(list(ids.values()), timeout=400)
-        ok(all(j["status"] == "SUCCEEDED" for j in jobs.values()), "every bulk-submitted job SUCCEEDED")
-        ok(jobs[ids[40]]["startedAt"] >= jobs[ids[39]]["stoppedAt"], "the dependent ran after its dependency")
-    except Exception as ex:
-        ok(False, f"exception: {ex!r}")
-    finally:
-        st.close()
-    common.finish()
+    # ---- the jobs run ----
+    st.scheduler(tick_ms=500)
+    st.agent("i-0000000000000ee01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+    jobs = st.wait_terminal(list(ids.values()), timeout=400)
+    ok(all(j["status"] == "SUCCEEDED" for j in jobs.values()), "every bulk-submitted job SUCCEEDED")
+    ok(jobs[ids[40]]["startedAt"] >= jobs[ids[39]]["stoppedAt"], "the dependent ran after its dependency")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("bulk", body)

@@ -18,8 +18,7 @@ import common  # noqa: E402
 from common import ok, log  # noqa: E402
 
 
-def main():
-    st = common.Stack("client")
+def body(st):
     example = os.path.join(common.BUILD, "barge-example-submit")
 
     def run(req, *extra, timeout_ms=240000):
@@ -28,49 +27,41 @@ def main():
         log(f"$ barge-example-submit {json.dumps(req)} -> {r.returncode}\n{r.stdout[:400]}{r.stderr[-400:]}")
         return r
 
-    try:
-        st.init()
-        st.managed_ce("ce", 4)
-        st.create_queue("q", "ce")
-        st.register("echo", ["sh", "-c", "echo Ref::word"], memory=256, parameters=json.dumps({"word": "x"}))
-        st.register("fail", ["sh", "-c", "exit 7"], memory=256)
-        st.register("slow", ["sleep", "30"], memory=256)
-        st.scheduler(tick_ms=500)
-        st.agent("i-0000000000000dd01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+    st.init_queue("q", "ce", maxv=4)
+    st.register("echo", ["sh", "-c", "echo Ref::word"], memory=256, parameters=json.dumps({"word": "x"}))
+    st.register("fail", ["sh", "-c", "exit 7"], memory=256)
+    st.register("slow", ["sleep", "30"], memory=256)
+    st.scheduler(tick_ms=500)
+    st.agent("i-0000000000000dd01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
 
-        r = run({"jobName": "lib-ok", "jobQueue": "q", "jobDefinition": "echo", "parameters": {"word": "hello"}})
-        first = r.stdout.splitlines()[0] if r.stdout else ""
-        ok(r.returncode == 0 and first.startswith("submitted "), "the library returns the job id after the write")
-        job_id = first.split()[-1] if first else ""
-        ok(f"{job_id} SUCCEEDED attempts=1 exitCode=0" in r.stdout, "and follows the job to SUCCEEDED")
-        detail = json.loads(r.stdout.split("\n", 2)[2]) if r.returncode == 0 else {}
-        ok(detail.get("jobId") == job_id and detail.get("status") == "SUCCEEDED", "the JobDetail is printed")
-        ok(st.describe(job_id)[job_id]["status"] == "SUCCEEDED", "describe-jobs agrees")
+    r = run({"jobName": "lib-ok", "jobQueue": "q", "jobDefinition": "echo", "parameters": {"word": "hello"}})
+    first = r.stdout.splitlines()[0] if r.stdout else ""
+    ok(r.returncode == 0 and first.startswith("submitted "), "the library returns the job id after the write")
+    job_id = first.split()[-1] if first else ""
+    ok(f"{job_id} SUCCEEDED attempts=1 exitCode=0" in r.stdout, "and follows the job to SUCCEEDED")
+    detail = json.loads(r.stdout.split("\n", 2)[2]) if r.returncode == 0 else {}
+    ok(detail.get("jobId") == job_id and detail.get("status") == "SUCCEEDED", "the JobDetail is printed")
+    ok(st.describe(job_id)[job_id]["status"] == "SUCCEEDED", "describe-jobs agrees")
 
-        r = run({"jobName": "lib-fail", "jobQueue": "q", "jobDefinition": "fail"})
-        ok(r.returncode == 1 and " FAILED attempts=1 exitCode=7" in r.stdout, "a failing job: FAILED with its exit code, exit 1")
+    r = run({"jobName": "lib-fail", "jobQueue": "q", "jobDefinition": "fail"})
+    ok(r.returncode == 1 and " FAILED attempts=1 exitCode=7" in r.stdout, "a failing job: FAILED with its exit code, exit 1")
 
-        r = run({"jobName": "lib-bad", "jobQueue": "no-such-queue", "jobDefinition": "echo"})
-        ok(r.returncode == 1 and "the request was refused" in r.stderr and "no-such-queue" in r.stderr,
-           "a refused request names the reason")
-        reqs = st.run("replay", "print", "--topic", "requests").stdout
-        ok("lib-bad" not in reqs, "and nothing was written")
+    r = run({"jobName": "lib-bad", "jobQueue": "no-such-queue", "jobDefinition": "echo"})
+    ok(r.returncode == 1 and "the request was refused" in r.stderr and "no-such-queue" in r.stderr,
+       "a refused request names the reason")
+    reqs = st.run("replay", "print", "--topic", "requests").stdout
+    ok("lib-bad" not in reqs, "and nothing was written")
 
-        r = run({"jobName": "lib-slow", "jobQueue": "q", "jobDefinition": "slow"}, timeout_ms=3000)
-        ok(r.returncode == 3 and "timed out" in r.stderr, "a job not done in time: a timeout, exit 3")
+    r = run({"jobName": "lib-slow", "jobQueue": "q", "jobDefinition": "slow"}, timeout_ms=3000)
+    ok(r.returncode == 3 and "timed out" in r.stderr, "a job not done in time: a timeout, exit 3")
 
-        r = run({"jobName": "lib-array", "jobQueue": "q", "jobDefinition": "echo", "arrayProperties": {"size": 3},
-                 "containerOverrides": {"environment": [{"name": "K", "value": "v"}]}})
-        ok(r.returncode == 0 and " SUCCEEDED " in r.stdout and '"size": 3' in r.stdout,
-           "an array job is followed to SUCCEEDED")
-        r = subprocess.run([example], env=st.env, capture_output=True, text=True)
-        ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
-    except Exception as ex:
-        ok(False, f"exception: {ex!r}")
-    finally:
-        st.close()
-    common.finish()
+    r = run({"jobName": "lib-array", "jobQueue": "q", "jobDefinition": "echo", "arrayProperties": {"size": 3},
+             "containerOverrides": {"environment": [{"name": "K", "value": "v"}]}})
+    ok(r.returncode == 0 and " SUCCEEDED " in r.stdout and '"size": 3' in r.stdout,
+       "an array job is followed to SUCCEEDED")
+    r = subprocess.run([example], env=st.env, capture_output=True, text=True)
+    ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("client", body)

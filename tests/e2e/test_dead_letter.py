@@ -23,117 +23,106 @@ from common import ok, log  # noqa: E402
 GARBAGE = b"\x00\xffthis is not avro\x01\x02"
 
 
-def main():
-    st = common.Stack("dlq")
+def body(st):
     avro = common.Avro()
     agent_id = "i-0dead1e77e4000001"
+    st.init_queue("q1", "local", priority=10)
+    st.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
+    st.scheduler()
+    st.agent(agent_id, name="agent")
+    # warm-up: both services work end to end
+    first = st.submit("warmup", "q1", "hello")
+    jobs = st.wait_terminal([first], 45)
+    ok(jobs[first]["status"] == "SUCCEEDED", "warm-up job SUCCEEDED", jobs[first]["status"])
+
+    # real frames to truncate and to use as "wrong type"
+    def first_frame(base):
+        for r in common.read_topic(st, base):
+            if r["value"]:
+                return r
+        raise AssertionError(f"no record on {base}")
+    real = {b: first_frame(b) for b in ("requests", "executions", "instances", "placements")}
+    for b, r in real.items():
+        ok(avro.decode(r["value"])[0] == common.TOPIC_TYPES[b], f"the real {b} frame decodes with fastavro")
+    wrong = avro.encode("JobStateChange", {
+        "header": common.header(), "jobId": "not-a-request", "jobName": "", "jobQueue": "",
+        "parentJobId": None, "attempt": 0, "oldStatus": "RUNNING", "newStatus": "SUCCEEDED",
+        "statusReason": None, "instanceId": None, "computeEnvironment": None, "exitCode": None,
+        "shareIdentifier": None, "vcpus": 0, "memoryMib": 0, "gpus": 0, "at": int(time.time() * 1000)})
+    invalid_submit = avro.encode("JobRequest", {
+        "header": common.header(), "principal": "e2e",
+        "body": ("barge.SubmitJob", {"jobId": "", "jobName": "x", "jobQueue": "q1",
+                                     "jobDefinition": "hello", "arrayProperties": None, "dependsOn": [],
+                                     "parameters": {}, "containerOverrides": None, "retryStrategy": None,
+                                     "timeout": None, "propagateTags": None,
+                                     "schedulingPriorityOverride": None, "shareIdentifier": None,
+                                     "tags": {}})})
+    ok(avro.decode(invalid_submit)[0] == "JobRequest", "the invalid SubmitJob is a well-formed JobRequest")
+
+    # (label, topic, key, value, who dead-letters it)
+    bad = []
+    for base, who in (("requests", "scheduler"), ("executions", "scheduler"), ("instances", "scheduler"),
+                      ("placements", "agent")):
+        key = (agent_id if base == "placements" else f"dl-{base}").encode()
+        trunc = real[base]["value"][: max(11, len(real[base]["value"]) // 2)]
+        bad += [(f"garbage on {base}", base, key + b"-g" if base != "placements" else key, GARBAGE, who),
+                (f"a JobStateChange frame on {base}", base, key + b"-w" if base != "placements" else key, wrong, who),
+                (f"a truncated {common.TOPIC_TYPES[base]} on {base}", base,
+                 key + b"-t" if base != "placements" else key, trunc, who)]
+    bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
+            ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler")]
+    produced = []
+    for label, base, key, value, who in bad:
+        part, off = common.produce_raw(st, base, key, value)
+        produced.append((label, st.topic(base), part, off, key, value, who))
+
+    def letters():
+        out = {}
+        for r in common.read_topic(st, "dead-letter"):
+            name, dl = avro.decode(r["value"])
+            if name == "DeadLetter":
+                out[(dl["topic"], dl["partition"], dl["offset"])] = (r["key"], dl)
+        return out
     try:
-        st.init()
-        st.create_ce("local")
-        st.create_queue("q1", "local", priority=10)
-        st.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
-        st.scheduler()
-        st.agent(agent_id, name="agent")
-        # warm-up: both services work end to end
-        first = st.submit("warmup", "q1", "hello")
-        jobs = st.wait_terminal([first], 45)
-        ok(jobs[first]["status"] == "SUCCEEDED", "warm-up job SUCCEEDED", jobs[first]["status"])
+        common.wait_for(lambda: all((t, p, o) in letters() for _, t, p, o, *_ in produced), 45,
+                        "every bad record in barge.dead-letter", interval=1)
+    except TimeoutError as e:
+        log(f"  ({e})")
+    got = letters()
+    for label, topic, part, off, key, value, who in produced:
+        entry = got.get((topic, part, off))
+        if not ok(entry is not None, f"{label}: dead-lettered with its topic, partition and offset",
+                  f"{topic}[{part}]@{off} not in {sorted(got)}"):
+            continue
+        dkey, dl = entry
+        ok(dl["error"].strip() != "", f"{label}: with a reason ({dl['error']})")
+        ok(dkey == key, f"{label}: keyed by the original key", (dkey, key))
+        payload = dl.get("payload")
+        if isinstance(payload, str):  # fastavro gives bytes; be lenient about base64 text
+            payload = base64.b64decode(payload)
+        ok(payload == value, f"{label}: carries the raw bytes", (payload, value))
+        ok(dl.get("consumer", "").startswith(who), f"{label}: names the consumer ({dl.get('consumer')})")
+        ok(dl["header"]["event_id"] and dl["header"]["source"], f"{label}: has an event header")
+    wrong_type = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "JobStateChange frame" in lbl]
+    ok(all(w and "JobStateChange" in w[1]["error"] for w in wrong_type),
+       "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
+    ok(len([k for k in got if k[0].startswith(st.prefix)]) == len(produced),
+       "nothing else was dead-lettered", sorted(got))
 
-        # real frames to truncate and to use as "wrong type"
-        def first_frame(base):
-            for r in common.read_topic(st, base):
-                if r["value"]:
-                    return r
-            raise AssertionError(f"no record on {base}")
-        real = {b: first_frame(b) for b in ("requests", "executions", "instances", "placements")}
-        for b, r in real.items():
-            ok(avro.decode(r["value"])[0] == common.TOPIC_TYPES[b], f"the real {b} frame decodes with fastavro")
-        wrong = avro.encode("JobStateChange", {
-            "header": common.header(), "jobId": "not-a-request", "jobName": "", "jobQueue": "",
-            "parentJobId": None, "attempt": 0, "oldStatus": "RUNNING", "newStatus": "SUCCEEDED",
-            "statusReason": None, "instanceId": None, "computeEnvironment": None, "exitCode": None,
-            "shareIdentifier": None, "vcpus": 0, "memoryMib": 0, "gpus": 0, "at": int(time.time() * 1000)})
-        invalid_submit = avro.encode("JobRequest", {
-            "header": common.header(), "principal": "e2e",
-            "body": ("barge.SubmitJob", {"jobId": "", "jobName": "x", "jobQueue": "q1",
-                                         "jobDefinition": "hello", "arrayProperties": None, "dependsOn": [],
-                                         "parameters": {}, "containerOverrides": None, "retryStrategy": None,
-                                         "timeout": None, "propagateTags": None,
-                                         "schedulingPriorityOverride": None, "shareIdentifier": None,
-                                         "tags": {}})})
-        ok(avro.decode(invalid_submit)[0] == "JobRequest", "the invalid SubmitJob is a well-formed JobRequest")
+    # garbage in the tables the CLI reads
+    common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)
+    common.produce_raw(st, "config", b"dl-config-g", GARBAGE)
 
-        # (label, topic, key, value, who dead-letters it)
-        bad = []
-        for base, who in (("requests", "scheduler"), ("executions", "scheduler"), ("instances", "scheduler"),
-                          ("placements", "agent")):
-            key = (agent_id if base == "placements" else f"dl-{base}").encode()
-            trunc = real[base]["value"][: max(11, len(real[base]["value"]) // 2)]
-            bad += [(f"garbage on {base}", base, key + b"-g" if base != "placements" else key, GARBAGE, who),
-                    (f"a JobStateChange frame on {base}", base, key + b"-w" if base != "placements" else key, wrong, who),
-                    (f"a truncated {common.TOPIC_TYPES[base]} on {base}", base,
-                     key + b"-t" if base != "placements" else key, trunc, who)]
-        bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
-                ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler")]
-        produced = []
-        for label, base, key, value, who in bad:
-            part, off = common.produce_raw(st, base, key, value)
-            produced.append((label, st.topic(base), part, off, key, value, who))
-
-        def letters():
-            out = {}
-            for r in common.read_topic(st, "dead-letter"):
-                name, dl = avro.decode(r["value"])
-                if name == "DeadLetter":
-                    out[(dl["topic"], dl["partition"], dl["offset"])] = (r["key"], dl)
-            return out
-        try:
-            common.wait_for(lambda: all((t, p, o) in letters() for _, t, p, o, *_ in produced), 45,
-                            "every bad record in barge.dead-letter", interval=1)
-        except TimeoutError as e:
-            log(f"  ({e})")
-        got = letters()
-        for label, topic, part, off, key, value, who in produced:
-            entry = got.get((topic, part, off))
-            if not ok(entry is not None, f"{label}: dead-lettered with its topic, partition and offset",
-                      f"{topic}[{part}]@{off} not in {sorted(got)}"):
-                continue
-            dkey, dl = entry
-            ok(dl["error"].strip() != "", f"{label}: with a reason ({dl['error']})")
-            ok(dkey == key, f"{label}: keyed by the original key", (dkey, key))
-            payload = dl.get("payload")
-            if isinstance(payload, str):  # fastavro gives bytes; be lenient about base64 text
-                payload = base64.b64decode(payload)
-            ok(payload == value, f"{label}: carries the raw bytes", (payload, value))
-            ok(dl.get("consumer", "").startswith(who), f"{label}: names the consumer ({dl.get('consumer')})")
-            ok(dl["header"]["event_id"] and dl["header"]["source"], f"{label}: has an event header")
-        wrong_type = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "JobStateChange frame" in lbl]
-        ok(all(w and "JobStateChange" in w[1]["error"] for w in wrong_type),
-           "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
-        ok(len([k for k in got if k[0].startswith(st.prefix)]) == len(produced),
-           "nothing else was dead-lettered", sorted(got))
-
-        # garbage in the tables the CLI reads
-        common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)
-        common.produce_raw(st, "config", b"dl-config-g", GARBAGE)
-
-        # the services carry on
-        ok(st.alive("scheduler"), "the scheduler is still running", st.log_tail("scheduler"))
-        ok(st.alive("agent"), "the agent is still running", st.log_tail("agent"))
-        after = st.submit("after", "q1", "hello")
-        jobs = st.wait_terminal([after], 45)
-        ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
-        ok(f"hello {after}" in st.run("logs", after).stdout, "and its log is there")
-        ok(first in st.describe(first, after), "describe-jobs still reads barge.jobs")
-        ok(st.alive("scheduler") and st.alive("agent"), "both services still running at the end")
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        status = st.stop_services()
-        ok(status and all(v == 0 for v in status.values()), "every service stops cleanly on SIGTERM", status)
-        st.close()
-    common.finish()
+    # the services carry on
+    ok(st.alive("scheduler"), "the scheduler is still running", st.log_tail("scheduler"))
+    ok(st.alive("agent"), "the agent is still running", st.log_tail("agent"))
+    after = st.submit("after", "q1", "hello")
+    jobs = st.wait_terminal([after], 45)
+    ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
+    ok(f"hello {after}" in st.run("logs", after).stdout, "and its log is there")
+    ok(first in st.describe(first, after), "describe-jobs still reads barge.jobs")
+    ok(st.alive("scheduler") and st.alive("agent"), "both services still running at the end")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("dlq", body, clean_stop=True)

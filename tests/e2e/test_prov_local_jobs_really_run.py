@@ -15,43 +15,30 @@ import common  # noqa: E402
 from common import ok  # noqa: E402
 
 
-def main():
-    logs = None
-    s = None
-    try:
-        s = common.Stack("prov-local")
-        logs = os.path.join(s.home, "joblogs")
-        s.init()
-        s.scheduler()
-        s.provisioner("--driver", "local", "--idle-delay-ms", "4000", "--agent-heartbeat-ms", "1000",
+def body(s):
+    logs = os.path.join(s.home, "joblogs")
+    common.prov_setup(s, "ce-al", {"type": "EC2", "minvCpus": 0, "maxvCpus": 256, "instanceTypes": ["optimal"],
+                                   "allocationStrategy": "BEST_FIT_PROGRESSIVE"},
+                      "--driver", "local", "--idle-delay-ms", "4000", "--agent-heartbeat-ms", "1000",
                       "--log-dir", logs, "--local-max-instances", "4")
-        s.create_ce("ce-al", {"type": "EC2", "minvCpus": 0, "maxvCpus": 256, "instanceTypes": ["optimal"],
-                              "allocationStrategy": "BEST_FIT_PROGRESSIVE"})
-        s.create_queue("q-al", ["ce-al"])
-        s.register("jd-al", ["sh", "-c", "echo ran-on-local-agent index=$AWS_BATCH_JOB_ARRAY_INDEX; sleep 1"],
-                   vcpus=1, memory=1024, settle=True)
-        parent = s.submit("eight-local", "q-al", "jd-al", size=8)
-        st = s.wait_array_done(parent, timeout=300)
-        ok(st == "SUCCEEDED", f"array of 8 SUCCEEDED on local agents (got {st})")
-        outputs = []
-        for f in glob.glob(os.path.join(logs, "**", "*.log"), recursive=True):
-            with open(f, errors="replace") as fh:
-                outputs += [x for x in fh if "ran-on-local-agent" in x]
-        ok(len(outputs) >= 8, f"the 8 processes really ran ({len(outputs)} log lines)")
-        agents = glob.glob(os.path.join(s.home, "agent-i-*.log"))
-        ok(len(agents) >= 1, f"{len(agents)} local agent(s) started by the provisioner")
-        ups = [d for d in s.decisions("ce-al") if d["reason"] == "RUNNABLE_DEMAND"]
-        ok(bool(ups), "RUNNABLE_DEMAND decision")
-        ok(common.wait_scaled_in(s, "ce-al", reason="IDLE_SCALE_DOWN") is not None, "back to 0 after the idle delay")
-        ok(s.instances("ce-al") == [], "no agent left")
-        ok(s.alive("scheduler") and s.alive("provisioner"), "services still running")
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        if s:
-            s.close()
-    common.finish()
+    s.register("jd-al", ["sh", "-c", "echo ran-on-local-agent index=$AWS_BATCH_JOB_ARRAY_INDEX; sleep 1"],
+               vcpus=1, memory=1024, settle=True)
+    parent = s.submit("eight-local", "q-ce-al", "jd-al", size=8)
+    st = s.wait_array_done(parent, timeout=300)
+    ok(st == "SUCCEEDED", f"array of 8 SUCCEEDED on local agents (got {st})")
+    outputs = []
+    for f in glob.glob(os.path.join(logs, "**", "*.log"), recursive=True):
+        with open(f, errors="replace") as fh:
+            outputs += [x for x in fh if "ran-on-local-agent" in x]
+    ok(len(outputs) >= 8, f"the 8 processes really ran ({len(outputs)} log lines)")
+    agents = glob.glob(os.path.join(s.home, "agent-i-*.log"))
+    ok(len(agents) >= 1, f"{len(agents)} local agent(s) started by the provisioner")
+    ups = [d for d in s.decisions("ce-al") if d["reason"] == "RUNNABLE_DEMAND"]
+    ok(bool(ups), "RUNNABLE_DEMAND decision")
+    ok(common.wait_scaled_in(s, "ce-al", reason="IDLE_SCALE_DOWN") is not None, "back to 0 after the idle delay")
+    ok(s.instances("ce-al") == [], "no agent left")
+    ok(s.alive("scheduler") and s.alive("provisioner"), "services still running")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("prov-local", body)

@@ -18,61 +18,53 @@ import common  # noqa: E402
 from common import ok, log  # noqa: E402
 
 
-def main():
-    s = common.prov_stack("prov-sim", "ce-a", {"type": "EC2", "minvCpus": 0, "maxvCpus": 256,
-                                               "instanceTypes": ["optimal"],
-                                               "allocationStrategy": "BEST_FIT_PROGRESSIVE"},
-                          "--driver", "sim", "--idle-delay-ms", "4000", "--sim-boot-ms", "1000",
-                          "--sim-heartbeat-ms", "2000")
-    try:
-        s.register("jd-a", ["true"], vcpus=1, memory=1024, env={"BARGE_SIM_DURATION_MS": "3000"}, settle=True)
-        parent = s.submit("eight", "q-ce-a", "jd-a", size=8)
+def body(s):
+    s.register("jd-a", ["true"], vcpus=1, memory=1024, env={"BARGE_SIM_DURATION_MS": "3000"}, settle=True)
+    parent = s.submit("eight", "q-ce-a", "jd-a", size=8)
 
-        up = s.wait("a scale-up decision", lambda: [d for d in s.decisions("ce-a") if d["reason"] == "RUNNABLE_DEMAND"])
-        ok(bool(up), "scale-up decision RUNNABLE_DEMAND")
-        if up:
-            d = up[0]
-            log(f"  {d['detail']}")
-            ok(d["fromDesiredvCpus"] == 0 and d["toDesiredvCpus"] == 8, f"desired 0 -> {d['toDesiredvCpus']}, expected 8")
-            ok([(x["instanceType"], x["count"]) for x in d["launches"]] == [("c6i.2xlarge", 1)],
-               "one c6i.2xlarge for the 8 jobs", d["launches"])
-            ok(all(x["lifecycle"] == "ON_DEMAND" for x in d["launches"]), "on-demand launches")
+    up = s.wait("a scale-up decision", lambda: [d for d in s.decisions("ce-a") if d["reason"] == "RUNNABLE_DEMAND"])
+    ok(bool(up), "scale-up decision RUNNABLE_DEMAND")
+    if up:
+        d = up[0]
+        log(f"  {d['detail']}")
+        ok(d["fromDesiredvCpus"] == 0 and d["toDesiredvCpus"] == 8, f"desired 0 -> {d['toDesiredvCpus']}, expected 8")
+        ok([(x["instanceType"], x["count"]) for x in d["launches"]] == [("c6i.2xlarge", 1)],
+           "one c6i.2xlarge for the 8 jobs", d["launches"])
+        ok(all(x["lifecycle"] == "ON_DEMAND" for x in d["launches"]), "on-demand launches")
 
-        running = s.wait("instances with running jobs", lambda: [i for i in s.instances("ce-a") if i["runningJobs"]],
-                         timeout=120, every=0.5)
-        ok(bool(running), "barge instances shows the jobs on their instances")
-        if running:
-            i = running[0]
-            log(f"  {i['instanceId']} {i['instanceType']} {i['state']} {i['vcpus']} vCPU {i['memoryMib']} MiB: "
-                f"{len(i['runningJobs'])} jobs")
-            ok(i["vcpus"] > 0 and i["memoryMib"] > 0 and i["driver"] == "sim", "capacity and driver listed")
-        ce = s.describe_ce("ce-a")
-        ok(ce["computeResources"]["desiredvCpus"] == 8,
-           f"describe-compute-environments: desiredvCpus {ce['computeResources'].get('desiredvCpus')}, expected 8")
+    running = s.wait("instances with running jobs", lambda: [i for i in s.instances("ce-a") if i["runningJobs"]],
+                     timeout=120, every=0.5)
+    ok(bool(running), "barge instances shows the jobs on their instances")
+    if running:
+        i = running[0]
+        log(f"  {i['instanceId']} {i['instanceType']} {i['state']} {i['vcpus']} vCPU {i['memoryMib']} MiB: "
+            f"{len(i['runningJobs'])} jobs")
+        ok(i["vcpus"] > 0 and i["memoryMib"] > 0 and i["driver"] == "sim", "capacity and driver listed")
+    ce = s.describe_ce("ce-a")
+    ok(ce["computeResources"]["desiredvCpus"] == 8,
+       f"describe-compute-environments: desiredvCpus {ce['computeResources'].get('desiredvCpus')}, expected 8")
 
-        st = s.wait_array_done(parent)
-        ok(st == "SUCCEEDED", f"array of 8 SUCCEEDED (got {st})")
-        kids = s.children(parent, "SUCCEEDED")
-        ok(len(kids) == 8, f"8 children SUCCEEDED ({len(kids)})")
+    st = s.wait_array_done(parent)
+    ok(st == "SUCCEEDED", f"array of 8 SUCCEEDED (got {st})")
+    kids = s.children(parent, "SUCCEEDED")
+    ok(len(kids) == 8, f"8 children SUCCEEDED ({len(kids)})")
 
-        res = common.wait_scaled_in(s, "ce-a", reason="IDLE_SCALE_DOWN")
-        ok(res is not None, "scaled back to 0 after the idle delay")
-        if res:
-            _, peak, n = res
-            downs = [d for d in s.decisions("ce-a") if d["reason"] == "IDLE_SCALE_DOWN"]
-            log(f"  {downs[-1]['detail']}")
-            ok(downs[-1]["toDesiredvCpus"] == 0, "IDLE_SCALE_DOWN to 0")
-            ok(peak <= 8 + 32, f"peak capacity {peak} vCPUs for 8 vCPUs of jobs")
-            ok(n >= 1, f"{n} instance(s) launched")
-        ok(s.instances("ce-a") == [], "no instance left (barge instances)")
-        ok(s.describe_ce("ce-a")["computeResources"]["desiredvCpus"] == 0, "desiredvCpus back to 0")
-        ok(s.alive("scheduler") and s.alive("provisioner"), "services still running")
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        s.close()
-    common.finish()
+    res = common.wait_scaled_in(s, "ce-a", reason="IDLE_SCALE_DOWN")
+    ok(res is not None, "scaled back to 0 after the idle delay")
+    if res:
+        _, peak, n = res
+        downs = [d for d in s.decisions("ce-a") if d["reason"] == "IDLE_SCALE_DOWN"]
+        log(f"  {downs[-1]['detail']}")
+        ok(downs[-1]["toDesiredvCpus"] == 0, "IDLE_SCALE_DOWN to 0")
+        ok(peak <= 8 + 32, f"peak capacity {peak} vCPUs for 8 vCPUs of jobs")
+        ok(n >= 1, f"{n} instance(s) launched")
+    ok(s.instances("ce-a") == [], "no instance left (barge instances)")
+    ok(s.describe_ce("ce-a")["computeResources"]["desiredvCpus"] == 0, "desiredvCpus back to 0")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_prov_test("prov-sim", body, "ce-a", {"type": "EC2", "minvCpus": 0, "maxvCpus": 256,
+                                                    "instanceTypes": ["optimal"],
+                                                    "allocationStrategy": "BEST_FIT_PROGRESSIVE"},
+                         "--driver", "sim", "--idle-delay-ms", "4000", "--sim-boot-ms", "1000",
+                         "--sim-heartbeat-ms", "2000")

@@ -15,51 +15,44 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import ok  # noqa: E402
 
-def main():
-    s = common.prov_stack("prov-spot", "ce-b", {"type": "SPOT", "minvCpus": 0, "maxvCpus": 256,
-                                                "instanceTypes": ["c5", "m5", "r5", "optimal"],
-                                                "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"},
-                          "--driver", "sim", "--idle-delay-ms", "4000", "--sim-boot-ms", "1000",
-                          "--sim-heartbeat-ms", "2000", "--sim-interrupt-after-ms", "4000",
-                          "--sim-notice-ms", "1500", "--sim-interrupt-count", "2")
-    try:
-        s.register("jd-b", ["true"], vcpus=1, memory=1024, env={"BARGE_SIM_DURATION_MS": "9000"},
-                   retry_strategy=common.RETRY_ON_LOST_HOST, settle=True)
-        parent = s.submit("spotty", "q-ce-b", "jd-b", size=8)
 
-        st = s.wait_array_done(parent, timeout=400)
-        ok(st == "SUCCEEDED", f"array of 8 SUCCEEDED despite interruptions (got {st})")
-        details = list(s.describe(*[f"{parent}:{i}" for i in range(8)]).values())
-        ok(len(details) == 8 and all(d["status"] == "SUCCEEDED" for d in details), "every child SUCCEEDED")
-        retried = [d for d in details if len(d.get("attempts", [])) >= 2]
-        ok(len(retried) >= 1, f"{len(retried)} job(s) ran more than once")
-        for d in retried:
-            reason = d["attempts"][0].get("statusReason", "")
-            ok(reason.startswith("Host EC2 (instance i-") and reason.endswith(") terminated."),
-               f"{d['jobId'][-10:]} attempt 1: {reason}")
-        ok(all(len(d.get("attempts", [])) <= 3 for d in details), "within 3 attempts")
+def body(s):
+    s.register("jd-b", ["true"], vcpus=1, memory=1024, env={"BARGE_SIM_DURATION_MS": "9000"},
+               retry_strategy=common.RETRY_ON_LOST_HOST, settle=True)
+    parent = s.submit("spotty", "q-ce-b", "jd-b", size=8)
 
-        events = s.instance_events("ce-b")
-        notices = [e for e in events if e["kind"] == "INTERRUPTION_NOTICE"]
-        reclaimed = [e for e in events if e["kind"] == "TERMINATED" and "Spot interruption" in (e.get("reason") or "")]
-        ok(len(notices) == 2, f"2 interruption notices ({len(notices)})")
-        ok(len(reclaimed) == 2, f"2 instances reclaimed ({len(reclaimed)})")
-        drains = [e for e in events if e["kind"] == "DRAIN_REQUESTED" and e.get("reason") == "spot interruption notice"]
-        ok(len(drains) >= 1, f"the provisioner drains an instance on its notice ({len(drains)})")
-        launching = [e for e in events if e["kind"] == "LAUNCHING"]
-        ok(all(e["lifecycle"] == "SPOT" for e in launching) and launching, f"every launch is SPOT ({len(launching)})")
-        fams = {e["instanceType"].split(".")[0] for e in launching}
-        ok(fams <= {"c5", "m5", "r5", "m6i", "c6i", "r6i", "c7i"}, f"types from the allowed list: {sorted(fams)}")
-        ups = [d for d in s.decisions("ce-b") if d["reason"] == "RUNNABLE_DEMAND"]
-        ok(len(ups) >= 2, f"scaled up again for the retried jobs ({len(ups)} decisions)")
-        ok(common.wait_scaled_in(s, "ce-b") is not None, "back to 0 vCPUs at the end")
-        ok(s.alive("scheduler") and s.alive("provisioner"), "services still running")
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        s.close()
-    common.finish()
+    st = s.wait_array_done(parent, timeout=400)
+    ok(st == "SUCCEEDED", f"array of 8 SUCCEEDED despite interruptions (got {st})")
+    details = list(s.describe(*[f"{parent}:{i}" for i in range(8)]).values())
+    ok(len(details) == 8 and all(d["status"] == "SUCCEEDED" for d in details), "every child SUCCEEDED")
+    retried = [d for d in details if len(d.get("attempts", [])) >= 2]
+    ok(len(retried) >= 1, f"{len(retried)} job(s) ran more than once")
+    for d in retried:
+        reason = d["attempts"][0].get("statusReason", "")
+        ok(reason.startswith("Host EC2 (instance i-") and reason.endswith(") terminated."),
+           f"{d['jobId'][-10:]} attempt 1: {reason}")
+    ok(all(len(d.get("attempts", [])) <= 3 for d in details), "within 3 attempts")
+
+    events = s.instance_events("ce-b")
+    notices = [e for e in events if e["kind"] == "INTERRUPTION_NOTICE"]
+    reclaimed = [e for e in events if e["kind"] == "TERMINATED" and "Spot interruption" in (e.get("reason") or "")]
+    ok(len(notices) == 2, f"2 interruption notices ({len(notices)})")
+    ok(len(reclaimed) == 2, f"2 instances reclaimed ({len(reclaimed)})")
+    drains = [e for e in events if e["kind"] == "DRAIN_REQUESTED" and e.get("reason") == "spot interruption notice"]
+    ok(len(drains) >= 1, f"the provisioner drains an instance on its notice ({len(drains)})")
+    launching = [e for e in events if e["kind"] == "LAUNCHING"]
+    ok(all(e["lifecycle"] == "SPOT" for e in launching) and launching, f"every launch is SPOT ({len(launching)})")
+    fams = {e["instanceType"].split(".")[0] for e in launching}
+    ok(fams <= {"c5", "m5", "r5", "m6i", "c6i", "r6i", "c7i"}, f"types from the allowed list: {sorted(fams)}")
+    ups = [d for d in s.decisions("ce-b") if d["reason"] == "RUNNABLE_DEMAND"]
+    ok(len(ups) >= 2, f"scaled up again for the retried jobs ({len(ups)} decisions)")
+    ok(common.wait_scaled_in(s, "ce-b") is not None, "back to 0 vCPUs at the end")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_prov_test("prov-spot", body, "ce-b", {"type": "SPOT", "minvCpus": 0, "maxvCpus": 256,
+                                                     "instanceTypes": ["c5", "m5", "r5", "optimal"],
+                                                     "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED"},
+                         "--driver", "sim", "--idle-delay-ms", "4000", "--sim-boot-ms", "1000",
+                         "--sim-heartbeat-ms", "2000", "--sim-interrupt-after-ms", "4000",
+                         "--sim-notice-ms", "1500", "--sim-interrupt-count", "2")

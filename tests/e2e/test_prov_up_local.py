@@ -12,32 +12,25 @@ import common  # noqa: E402
 from common import ok, log  # noqa: E402
 
 
-def main():
-    s = common.Stack("prov-up")
-    try:
-        s.init()
-        out = s.up("--driver", "local", "--max-vcpus", "4")
-        log("  " + out.strip().replace("\n", "\n  "))
-        ok("launched on demand by the provisioner" in out, "barge up runs a provisioner")
-        ce = s.describe_ce("local-managed")
-        ok(ce["type"] == "MANAGED" and ce["computeResources"]["maxvCpus"] == 4, "a MANAGED compute environment of 0-4 vCPUs")
-        s.create_queue("q-up", ["local-managed"])
-        s.register("jd-up", ["sh", "-c", "echo up-local-ran; sleep 1"], vcpus=1, memory=512, settle=True)
-        job = s.submit("one", "q-up", "jd-up")
-        st = s.wait_terminal([job], 180)[job]["status"]
-        ok(st == "SUCCEEDED", f"the job SUCCEEDED on an agent the provisioner started ({st})")
-        inst = s.instances("local-managed")
-        ok(len(inst) == 1 and inst[0]["driver"] == "local" and inst[0]["state"] == "ready",
-           "barge instances lists the agent", [(i["instanceId"], i["state"], i["driver"]) for i in inst])
-        ok(any(d["reason"] == "RUNNABLE_DEMAND" for d in s.decisions("local-managed")), "a scale-up decision")
-        s.down()
-        ok("no stack" in s.run("down").stdout, "barge down stopped it")
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        s.close()
-    common.finish()
+def body(s):
+    s.init()
+    out = s.up("--driver", "local", "--max-vcpus", "4")
+    log("  " + out.strip().replace("\n", "\n  "))
+    ok("launched on demand by the provisioner" in out, "barge up runs a provisioner")
+    ce = s.describe_ce("local-managed")
+    ok(ce["type"] == "MANAGED" and ce["computeResources"]["maxvCpus"] == 4, "a MANAGED compute environment of 0-4 vCPUs")
+    s.create_queue("q-up", ["local-managed"])
+    s.register("jd-up", ["sh", "-c", "echo up-local-ran; sleep 1"], vcpus=1, memory=512, settle=True)
+    job = s.submit("one", "q-up", "jd-up")
+    st = s.wait_terminal([job], 180)[job]["status"]
+    ok(st == "SUCCEEDED", f"the job SUCCEEDED on an agent the provisioner started ({st})")
+    inst = s.instances("local-managed")
+    ok(len(inst) == 1 and inst[0]["driver"] == "local" and inst[0]["state"] == "ready",
+       "barge instances lists the agent", [(i["instanceId"], i["state"], i["driver"]) for i in inst])
+    ok(any(d["reason"] == "RUNNABLE_DEMAND" for d in s.decisions("local-managed")), "a scale-up decision")
+    s.down()
+    ok("no stack" in s.run("down").stdout, "barge down stopped it")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("prov-up", body)

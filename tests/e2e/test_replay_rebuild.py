@@ -22,115 +22,106 @@ import common  # noqa: E402
 from common import ok, log  # noqa: E402
 
 
-def main():
-    st = common.Stack("rebuild")
-    try:
-        st.init()
-        st.managed_ce("ce", 4)
-        st.create_queue("q", "ce")
-        st.register("ok", ["sh", "-c", "sleep 0.3"], memory=256)
-        st.register("flaky", ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'], memory=256,
-                    retry_strategy={"attempts": 2})
-        st.register("fail", ["sh", "-c", "exit 3"], memory=256)
-        st.register("long", ["sleep", "120"], memory=256)
-        record = os.path.join(st.home, "input.jsonl")
-        st.scheduler("--record", record, tick_ms=500)
-        st.agent("i-0000000000000aa01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
-        st.agent("i-0000000000000aa02", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+def body(st):
+    st.init_queue("q", "ce", maxv=4)
+    st.register("ok", ["sh", "-c", "sleep 0.3"], memory=256)
+    st.register("flaky", ["sh", "-c", 'test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'], memory=256,
+                retry_strategy={"attempts": 2})
+    st.register("fail", ["sh", "-c", "exit 3"], memory=256)
+    st.register("long", ["sleep", "120"], memory=256)
+    record = os.path.join(st.home, "input.jsonl")
+    st.scheduler("--record", record, tick_ms=500)
+    st.agent("i-0000000000000aa01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+    st.agent("i-0000000000000aa02", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
 
-        ids = []
-        a = st.submit_json(jobName="a", jobQueue="q", jobDefinition="ok")
-        b = st.submit_json(jobName="b", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4})
-        c = st.submit_json(jobName="c", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": a}])
-        d = st.submit_json(jobName="d", jobQueue="q", jobDefinition="flaky")
-        e = st.submit_json(jobName="e", jobQueue="q", jobDefinition="fail")
-        f = st.submit_json(jobName="f", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": e}])
-        g = st.submit_json(jobName="g", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 3},
-                      dependsOn=[{"type": "SEQUENTIAL"}])
-        h = st.submit_json(jobName="h", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4},
-                      dependsOn=[{"jobId": b, "type": "N_TO_N"}])
-        i = st.submit_json(jobName="i", jobQueue="q", jobDefinition="long")
-        j = st.submit_json(jobName="j", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": i}])
-        ids += [a, b, c, d, e, f, g, h, i, j]
-        more = [st.submit_json(jobName=f"m{k}", jobQueue="q", jobDefinition="ok") for k in range(6)]
-        ids += more
-        st.run("cancel-job", "--job-id", more[-1], "--reason", "not needed")
-        st.run("cancel-job", "--job-id", j, "--reason", "depends on a job we stop")
-        # terminate i once it runs
-        common.wait_for(lambda: st.describe(i).get(i, {}).get("status") == "RUNNING", 240, "job i RUNNING")
-        st.run("terminate-job", "--job-id", i, "--reason", "stopped by the test")
-        jobs = st.wait_terminal(ids, timeout=300)
-        status = {k: v["status"] for k, v in jobs.items()}
-        log("final: " + json.dumps({n: status[x] for n, x in zip("abcdefghij", ids[:10])}))
-        ok(status[a] == "SUCCEEDED" and status[b] == "SUCCEEDED" and status[c] == "SUCCEEDED",
-           "plain, array and dependent jobs succeeded")
-        ok(status[d] == "SUCCEEDED" and len(jobs[d]["attempts"]) == 2, "the flaky job succeeded on its retry")
-        ok(status[e] == "FAILED" and status[f] == "FAILED", "a failure cascades to its dependent")
-        ok(status[g] == "SUCCEEDED" and status[h] == "SUCCEEDED", "SEQUENTIAL and N_TO_N arrays succeeded")
-        ok(status[i] == "FAILED" and jobs[i]["statusReason"].startswith("Terminated"), "the running job was terminated")
-        ok(status[j] == "FAILED" and jobs[j].get("isCancelled"), "the pending job was cancelled")
+    ids = []
+    a = st.submit_json(jobName="a", jobQueue="q", jobDefinition="ok")
+    b = st.submit_json(jobName="b", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4})
+    c = st.submit_json(jobName="c", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": a}])
+    d = st.submit_json(jobName="d", jobQueue="q", jobDefinition="flaky")
+    e = st.submit_json(jobName="e", jobQueue="q", jobDefinition="fail")
+    f = st.submit_json(jobName="f", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": e}])
+    g = st.submit_json(jobName="g", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 3},
+                  dependsOn=[{"type": "SEQUENTIAL"}])
+    h = st.submit_json(jobName="h", jobQueue="q", jobDefinition="ok", arrayProperties={"size": 4},
+                  dependsOn=[{"jobId": b, "type": "N_TO_N"}])
+    i = st.submit_json(jobName="i", jobQueue="q", jobDefinition="long")
+    j = st.submit_json(jobName="j", jobQueue="q", jobDefinition="ok", dependsOn=[{"jobId": i}])
+    ids += [a, b, c, d, e, f, g, h, i, j]
+    more = [st.submit_json(jobName=f"m{k}", jobQueue="q", jobDefinition="ok") for k in range(6)]
+    ids += more
+    st.run("cancel-job", "--job-id", more[-1], "--reason", "not needed")
+    st.run("cancel-job", "--job-id", j, "--reason", "depends on a job we stop")
+    # terminate i once it runs
+    common.wait_for(lambda: st.describe(i).get(i, {}).get("status") == "RUNNING", 240, "job i RUNNING")
+    st.run("terminate-job", "--job-id", i, "--reason", "stopped by the test")
+    jobs = st.wait_terminal(ids, timeout=300)
+    status = {k: v["status"] for k, v in jobs.items()}
+    log("final: " + json.dumps({n: status[x] for n, x in zip("abcdefghij", ids[:10])}))
+    ok(status[a] == "SUCCEEDED" and status[b] == "SUCCEEDED" and status[c] == "SUCCEEDED",
+       "plain, array and dependent jobs succeeded")
+    ok(status[d] == "SUCCEEDED" and len(jobs[d]["attempts"]) == 2, "the flaky job succeeded on its retry")
+    ok(status[e] == "FAILED" and status[f] == "FAILED", "a failure cascades to its dependent")
+    ok(status[g] == "SUCCEEDED" and status[h] == "SUCCEEDED", "SEQUENTIAL and N_TO_N arrays succeeded")
+    ok(status[i] == "FAILED" and jobs[i]["statusReason"].startswith("Terminated"), "the running job was terminated")
+    ok(status[j] == "FAILED" and jobs[j].get("isCancelled"), "the pending job was cancelled")
 
-        # ---- rebuild: no difference ----
-        time.sleep(1)
-        r = st.run("replay", "rebuild", check=False)
-        log(r.stdout[-2000:] + r.stderr[-2000:])
-        n_jobs = len(ids) + 4 + 3 + 4  # array children
-        ok(r.returncode == 0, f"replay rebuild exits 0 (got {r.returncode})")
-        ok(f"{n_jobs} jobs checked, 0 differences" in r.stdout, f"summary says {n_jobs} jobs checked, 0 differences")
-        rj = st.run("replay", "rebuild", "--json", check=False)
-        summary = json.loads(rj.stdout.strip().splitlines()[-1])["summary"]
-        ok(summary["jobsChecked"] == n_jobs and summary["differences"] == 0, "the JSON summary agrees")
+    # ---- rebuild: no difference ----
+    time.sleep(1)
+    r = st.run("replay", "rebuild", check=False)
+    log(r.stdout[-2000:] + r.stderr[-2000:])
+    n_jobs = len(ids) + 4 + 3 + 4  # array children
+    ok(r.returncode == 0, f"replay rebuild exits 0 (got {r.returncode})")
+    ok(f"{n_jobs} jobs checked, 0 differences" in r.stdout, f"summary says {n_jobs} jobs checked, 0 differences")
+    rj = st.run("replay", "rebuild", "--json", check=False)
+    summary = json.loads(rj.stdout.strip().splitlines()[-1])["summary"]
+    ok(summary["jobsChecked"] == n_jobs and summary["differences"] == 0, "the JSON summary agrees")
 
-        # ---- print ----
-        p = st.run("replay", "print", "--topic", "job-events", "--key", d)
-        lines = [json.loads(x) for x in p.stdout.splitlines()]
-        ok(len(lines) >= 6 and all(x["key"] == d for x in lines), f"print --key gives the flaky job's {len(lines)} events")
-        ok([x["event"]["newStatus"] for x in lines][:2] == ["RUNNABLE", "STARTING"] and
-           lines[-1]["event"]["newStatus"] == "SUCCEEDED", "in order, from RUNNABLE to SUCCEEDED")
-        ok(all(k in lines[0] for k in ("topic", "partition", "offset", "timestamp", "key", "event")) and
-           lines[0]["topic"] == st.prefix + "job-events", "each line names topic, partition, offset, timestamp, key")
-        part, first = lines[0]["partition"], lines[0]["offset"]
-        p2 = st.run("replay", "print", "--topic", "job-events", "--key", d, "--from-offset", str(first + 1),
-                    "--until-offset", str(lines[2]["offset"]))
-        l2 = [json.loads(x) for x in p2.stdout.splitlines()]
-        ok([x["offset"] for x in l2] == [x["offset"] for x in lines[1:3]], "--from-offset/--until-offset bound the range")
-        t_mid = lines[1]["timestamp"]
-        p3 = st.run("replay", "print", "--topic", st.prefix + "job-events", "--key", d, "--from", str(t_mid))
-        l3 = [json.loads(x) for x in p3.stdout.splitlines()]
-        ok(l3 and all(x["timestamp"] >= t_mid for x in l3) and len(l3) < len(lines), "--from TIME bounds the range")
-        p4 = st.run("replay", "print", "--topic", "requests")
-        reqs = [json.loads(x) for x in p4.stdout.splitlines()]
-        subs = [x for x in reqs if "SubmitJob" in x["event"]["body"]]
-        ok(len(subs) == len(ids), f"print --topic requests shows the {len(ids)} submissions")
-        bad = st.run("replay", "print", "--topic", "nope", check=False)
-        ok(bad.returncode == 2, "an unknown topic is a usage error")
+    # ---- print ----
+    p = st.run("replay", "print", "--topic", "job-events", "--key", d)
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    ok(len(lines) >= 6 and all(x["key"] == d for x in lines), f"print --key gives the flaky job's {len(lines)} events")
+    ok([x["event"]["newStatus"] for x in lines][:2] == ["RUNNABLE", "STARTING"] and
+       lines[-1]["event"]["newStatus"] == "SUCCEEDED", "in order, from RUNNABLE to SUCCEEDED")
+    ok(all(k in lines[0] for k in ("topic", "partition", "offset", "timestamp", "key", "event")) and
+       lines[0]["topic"] == st.prefix + "job-events", "each line names topic, partition, offset, timestamp, key")
+    part, first = lines[0]["partition"], lines[0]["offset"]
+    p2 = st.run("replay", "print", "--topic", "job-events", "--key", d, "--from-offset", str(first + 1),
+                "--until-offset", str(lines[2]["offset"]))
+    l2 = [json.loads(x) for x in p2.stdout.splitlines()]
+    ok([x["offset"] for x in l2] == [x["offset"] for x in lines[1:3]], "--from-offset/--until-offset bound the range")
+    t_mid = lines[1]["timestamp"]
+    p3 = st.run("replay", "print", "--topic", st.prefix + "job-events", "--key", d, "--from", str(t_mid))
+    l3 = [json.loads(x) for x in p3.stdout.splitlines()]
+    ok(l3 and all(x["timestamp"] >= t_mid for x in l3) and len(l3) < len(lines), "--from TIME bounds the range")
+    p4 = st.run("replay", "print", "--topic", "requests")
+    reqs = [json.loads(x) for x in p4.stdout.splitlines()]
+    subs = [x for x in reqs if "SubmitJob" in x["event"]["body"]]
+    ok(len(subs) == len(ids), f"print --topic requests shows the {len(ids)} submissions")
+    bad = st.run("replay", "print", "--topic", "nope", check=False)
+    ok(bad.returncode == 2, "an unknown topic is a usage error")
 
-        # the scheduler's own input log
-        with open(record) as fh:  # the scheduler still writes it: complete lines only
-            rec = [json.loads(x) for x in fh if x.endswith("\n")]
-        ok(any(x["type"] == "barge.JobRequest" for x in rec) and any(x["type"] == "barge.ExecutionReport" for x in rec),
-           "the scheduler's --record file holds its input events")
+    # the scheduler's own input log
+    with open(record) as fh:  # the scheduler still writes it: complete lines only
+        rec = [json.loads(x) for x in fh if x.endswith("\n")]
+    ok(any(x["type"] == "barge.JobRequest" for x in rec) and any(x["type"] == "barge.ExecutionReport" for x in rec),
+       "the scheduler's --record file holds its input events")
 
-        # ---- a forged record ----
-        pa = st.run("replay", "print", "--topic", "jobs", "--key", a)
-        latest = [json.loads(x) for x in pa.stdout.splitlines()][-1]["event"]
-        latest["detail"]["status"] = "FAILED"
-        latest["seq"] = latest.get("seq", 0) + 1
-        common.produce_raw(st, "jobs", a.encode(), common.Avro().encode("JobRecord", latest))
-        r = st.run("replay", "rebuild", check=False)
-        log(r.stdout[-1500:])
-        ok(r.returncode == 1, f"a forged record: rebuild exits 1 (got {r.returncode})")
-        ok(f"job {a}: status: rebuilt SUCCEEDED, barge.jobs FAILED" in r.stdout, "the difference names the job and the field")
-        ok(f"{n_jobs} jobs checked, 1 differences" in r.stdout, "the summary counts it")
-        rj = st.run("replay", "rebuild", "--json", check=False)
-        first = json.loads(rj.stdout.splitlines()[0])
-        ok(first == {"jobId": a, "field": "status", "rebuilt": "SUCCEEDED", "recorded": "FAILED"}, "JSON difference")
-    except Exception as ex:  # report, show the logs, fail
-        ok(False, f"exception: {ex}")
-    finally:
-        st.close()
-    common.finish()
+    # ---- a forged record ----
+    pa = st.run("replay", "print", "--topic", "jobs", "--key", a)
+    latest = [json.loads(x) for x in pa.stdout.splitlines()][-1]["event"]
+    latest["detail"]["status"] = "FAILED"
+    latest["seq"] = latest.get("seq", 0) + 1
+    common.produce_raw(st, "jobs", a.encode(), common.Avro().encode("JobRecord", latest))
+    r = st.run("replay", "rebuild", check=False)
+    log(r.stdout[-1500:])
+    ok(r.returncode == 1, f"a forged record: rebuild exits 1 (got {r.returncode})")
+    ok(f"job {a}: status: rebuilt SUCCEEDED, barge.jobs FAILED" in r.stdout, "the difference names the job and the field")
+    ok(f"{n_jobs} jobs checked, 1 differences" in r.stdout, "the summary counts it")
+    rj = st.run("replay", "rebuild", "--json", check=False)
+    first = json.loads(rj.stdout.splitlines()[0])
+    ok(first == {"jobId": a, "field": "status", "rebuilt": "SUCCEEDED", "recorded": "FAILED"}, "JSON difference")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("rebuild", body)

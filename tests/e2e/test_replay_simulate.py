@@ -30,105 +30,96 @@ def near(a, b, rel, abs_ms):
     return a is not None and b is not None and abs(a - b) <= rel * b + abs_ms
 
 
-def main():
-    st = common.Stack("simulate")
-    try:
-        st.init()
-        st.managed_ce("ce", 4)
-        st.create_queue("q", "ce")
-        st.register("work", ["sleep", "1"], memory=256)
-        st.register("flaky", ["sh", "-c", 'sleep 1; test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'], memory=256,
-                    retry_strategy={"attempts": 2})
-        st.register("fail", ["sh", "-c", "sleep 1; exit 2"], memory=256)
-        st.scheduler(tick_ms=500)
-        st.agent("i-0000000000000bb01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
-        st.agent("i-0000000000000bb02", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
-        # both agents registered before the workload: the recorded fleet is warm from the start
-        def registered():
-            out = st.run("replay", "print", "--topic", "instances").stdout.splitlines()
-            return len({json.loads(x)["event"]["instanceId"] for x in out
-                        if json.loads(x)["event"]["kind"] == "READY"}) == 2
-        common.wait_for(registered, 120, "both agents READY")
-        time.sleep(1)
-        ids = []
-        for k in range(18):
-            ids.append(st.submit_json(jobName=f"w{k}", jobQueue="q", jobDefinition="work"))
-        arr = st.submit_json(jobName="arr", jobQueue="q", jobDefinition="work", arrayProperties={"size": 4})
-        ids.append(arr)
-        ids.append(st.submit_json(jobName="after", jobQueue="q", jobDefinition="work", dependsOn=[{"jobId": arr}]))
-        ids.append(st.submit_json(jobName="flaky", jobQueue="q", jobDefinition="flaky"))
-        ids.append(st.submit_json(jobName="fail", jobQueue="q", jobDefinition="fail"))
-        jobs = st.wait_terminal(ids, timeout=400)
-        ok(sum(j["status"] == "FAILED" for j in jobs.values()) == 1, "one job failed, as planned")
-        st.stop_services()
+def body(st):
+    st.init_queue("q", "ce", maxv=4)
+    st.register("work", ["sleep", "1"], memory=256)
+    st.register("flaky", ["sh", "-c", 'sleep 1; test "$AWS_BATCH_JOB_ATTEMPT" -ge 2'], memory=256,
+                retry_strategy={"attempts": 2})
+    st.register("fail", ["sh", "-c", "sleep 1; exit 2"], memory=256)
+    st.scheduler(tick_ms=500)
+    st.agent("i-0000000000000bb01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+    st.agent("i-0000000000000bb02", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
+    # both agents registered before the workload: the recorded fleet is warm from the start
+    def registered():
+        out = st.run("replay", "print", "--topic", "instances").stdout.splitlines()
+        return len({json.loads(x)["event"]["instanceId"] for x in out
+                    if json.loads(x)["event"]["kind"] == "READY"}) == 2
+    common.wait_for(registered, 120, "both agents READY")
+    time.sleep(1)
+    ids = []
+    for k in range(18):
+        ids.append(st.submit_json(jobName=f"w{k}", jobQueue="q", jobDefinition="work"))
+    arr = st.submit_json(jobName="arr", jobQueue="q", jobDefinition="work", arrayProperties={"size": 4})
+    ids.append(arr)
+    ids.append(st.submit_json(jobName="after", jobQueue="q", jobDefinition="work", dependsOn=[{"jobId": arr}]))
+    ids.append(st.submit_json(jobName="flaky", jobQueue="q", jobDefinition="flaky"))
+    ids.append(st.submit_json(jobName="fail", jobQueue="q", jobDefinition="fail"))
+    jobs = st.wait_terminal(ids, timeout=400)
+    ok(sum(j["status"] == "FAILED" for j in jobs.values()) == 1, "one job failed, as planned")
+    st.stop_services()
 
-        def simulate(*extra, check=True):
-            r = st.run("replay", "simulate", *extra, check=False)
-            if check and r.returncode != 0:
-                raise RuntimeError(f"simulate {extra} -> {r.returncode}: {r.stderr}")
-            return r
+    def simulate(*extra, check=True):
+        r = st.run("replay", "simulate", *extra, check=False)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"simulate {extra} -> {r.returncode}: {r.stderr}")
+        return r
 
-        # ---- the recorded configuration ----
-        text = simulate()
-        log(text.stdout)
-        rep = json.loads(simulate("--json").stdout)
-        rec, sim, ag = rep["recorded"], rep["simulated"], rep["agreement"]
-        ok(rec["jobs"] == len(ids) and sim["jobs"] == len(ids), f"{len(ids)} submissions replayed")
-        ok(ag["sameFinalStatus"] == ag["jobs"], f"final status agrees for every job ({ag['sameFinalStatus']}/{ag['jobs']})")
-        ok(ag["sameAttempts"] == ag["units"], f"attempts agree for every job ({ag['sameAttempts']}/{ag['units']})")
-        ok(near(sim["makespanMs"], rec["makespanMs"], 0.10, 500),
-           f"makespan reproduced within 10% + 0.5 s: recorded {rec['makespanMs']} ms, simulated {sim['makespanMs']} ms")
-        ok(near(sim["queueWaitP50Ms"], rec["queueWaitP50Ms"], 0.10, 500),
-           f"p50 queue wait within 10% + 0.5 s: recorded {rec['queueWaitP50Ms']}, simulated {sim['queueWaitP50Ms']}")
-        ok(sim["peakVcpusInstances"] == rec["peakVcpusInstances"] == 4, "peak vCPUs (instances) 4 on both sides")
-        ok(sim["peakVcpusJobs"] == rec["peakVcpusJobs"] == 4, "peak vCPUs (jobs) 4 on both sides: queue-bound")
-        ok("makespan" in text.stdout and "recorded" in text.stdout and "simulated" in text.stdout,
-           "the text report is side by side")
+    # ---- the recorded configuration ----
+    text = simulate()
+    log(text.stdout)
+    rep = json.loads(simulate("--json").stdout)
+    rec, sim, ag = rep["recorded"], rep["simulated"], rep["agreement"]
+    ok(rec["jobs"] == len(ids) and sim["jobs"] == len(ids), f"{len(ids)} submissions replayed")
+    ok(ag["sameFinalStatus"] == ag["jobs"], f"final status agrees for every job ({ag['sameFinalStatus']}/{ag['jobs']})")
+    ok(ag["sameAttempts"] == ag["units"], f"attempts agree for every job ({ag['sameAttempts']}/{ag['units']})")
+    ok(near(sim["makespanMs"], rec["makespanMs"], 0.10, 500),
+       f"makespan reproduced within 10% + 0.5 s: recorded {rec['makespanMs']} ms, simulated {sim['makespanMs']} ms")
+    ok(near(sim["queueWaitP50Ms"], rec["queueWaitP50Ms"], 0.10, 500),
+       f"p50 queue wait within 10% + 0.5 s: recorded {rec['queueWaitP50Ms']}, simulated {sim['queueWaitP50Ms']}")
+    ok(sim["peakVcpusInstances"] == rec["peakVcpusInstances"] == 4, "peak vCPUs (instances) 4 on both sides")
+    ok(sim["peakVcpusJobs"] == rec["peakVcpusJobs"] == 4, "peak vCPUs (jobs) 4 on both sides: queue-bound")
+    ok("makespan" in text.stdout and "recorded" in text.stdout and "simulated" in text.stdout,
+       "the text report is side by side")
 
-        # ---- determinism ----
-        again = simulate()
-        ok(again.stdout == text.stdout, "the same input gives the same output")
+    # ---- determinism ----
+    again = simulate()
+    ok(again.stdout == text.stdout, "the same input gives the same output")
 
-        # ---- doubling maxvCpus ----
-        alt = os.path.join(st.home, "alt.json")
-        with open(alt, "w") as f:
-            json.dump({"computeEnvironments": {"ce": {"maxvCpus": 8}}}, f)
-        r2 = simulate("--config", alt)
-        log(r2.stdout)
-        dbl = json.loads(simulate("--config", alt, "--json").stdout)["simulated"]
-        ok(dbl["makespanMs"] < sim["makespanMs"],
-           f"doubling maxvCpus shortens the makespan: {sim['makespanMs']} -> {dbl['makespanMs']} ms")
-        ok(dbl["queueWaitP95Ms"] < sim["queueWaitP95Ms"], "and the p95 queue wait")
-        ok(dbl["peakVcpusInstances"] == 8 and dbl["instancesLaunched"] == 2, "the fleet grows to 8 vCPUs (2 launches)")
-        ok(json.loads(simulate("--config", alt, "--json").stdout)["agreement"]["sameFinalStatus"] == len(ids),
-           "the outcome of every job is unchanged")
-        own = json.loads(simulate("--config", alt, "--json", "--capacity-model", "replay").stdout)["simulated"]
-        ok(own["makespanMs"] < sim["makespanMs"] and own["peakVcpusInstances"] == 8,
-           f"the same with replay's own fleet model: {own['makespanMs']} ms, 8 vCPUs")
+    # ---- doubling maxvCpus ----
+    alt = os.path.join(st.home, "alt.json")
+    with open(alt, "w") as f:
+        json.dump({"computeEnvironments": {"ce": {"maxvCpus": 8}}}, f)
+    r2 = simulate("--config", alt)
+    log(r2.stdout)
+    dbl = json.loads(simulate("--config", alt, "--json").stdout)["simulated"]
+    ok(dbl["makespanMs"] < sim["makespanMs"],
+       f"doubling maxvCpus shortens the makespan: {sim['makespanMs']} -> {dbl['makespanMs']} ms")
+    ok(dbl["queueWaitP95Ms"] < sim["queueWaitP95Ms"], "and the p95 queue wait")
+    ok(dbl["peakVcpusInstances"] == 8 and dbl["instancesLaunched"] == 2, "the fleet grows to 8 vCPUs (2 launches)")
+    ok(json.loads(simulate("--config", alt, "--json").stdout)["agreement"]["sameFinalStatus"] == len(ids),
+       "the outcome of every job is unchanged")
+    own = json.loads(simulate("--config", alt, "--json", "--capacity-model", "replay").stdout)["simulated"]
+    ok(own["makespanMs"] < sim["makespanMs"] and own["peakVcpusInstances"] == 8,
+       f"the same with replay's own fleet model: {own['makespanMs']} ms, 8 vCPUs")
 
-        # ---- range ----
-        reqs = [json.loads(x) for x in st.run("replay", "print", "--topic", "requests").stdout.splitlines()]
-        times = sorted(x["event"]["header"]["event_time"] for x in reqs if "SubmitJob" in x["event"]["body"])
-        cut = times[9]
-        part = json.loads(simulate("--until", str(cut), "--json").stdout)
-        ok(part["range"]["submissions"] == 10, f"--until selects the first 10 submissions ({part['range']['submissions']})")
-        part2 = json.loads(simulate("--from", str(times[10]), "--json").stdout)
-        ok(part2["range"]["submissions"] == len(ids) - 10, "--from selects the rest")
+    # ---- range ----
+    reqs = [json.loads(x) for x in st.run("replay", "print", "--topic", "requests").stdout.splitlines()]
+    times = sorted(x["event"]["header"]["event_time"] for x in reqs if "SubmitJob" in x["event"]["body"])
+    cut = times[9]
+    part = json.loads(simulate("--until", str(cut), "--json").stdout)
+    ok(part["range"]["submissions"] == 10, f"--until selects the first 10 submissions ({part['range']['submissions']})")
+    part2 = json.loads(simulate("--from", str(times[10]), "--json").stdout)
+    ok(part2["range"]["submissions"] == len(ids) - 10, "--from selects the rest")
 
-        # ---- bad input ----
-        with open(alt, "w") as f:
-            json.dump({"computeEnvironments": {"no-such-ce": {"maxvCpus": 8}}}, f)
-        bad = simulate("--config", alt, check=False)
-        ok(bad.returncode == 2 and "no-such-ce" in bad.stderr, "an ALT naming an unknown CE is refused (exit 2)")
-        with open(alt, "w") as f:
-            f.write("{not json")
-        ok(simulate("--config", alt, check=False).returncode == 2, "an ALT that is not JSON is refused (exit 2)")
-    except Exception as ex:
-        ok(False, f"exception: {ex}")
-    finally:
-        st.close()
-    common.finish()
+    # ---- bad input ----
+    with open(alt, "w") as f:
+        json.dump({"computeEnvironments": {"no-such-ce": {"maxvCpus": 8}}}, f)
+    bad = simulate("--config", alt, check=False)
+    ok(bad.returncode == 2 and "no-such-ce" in bad.stderr, "an ALT naming an unknown CE is refused (exit 2)")
+    with open(alt, "w") as f:
+        f.write("{not json")
+    ok(simulate("--config", alt, check=False).returncode == 2, "an ALT that is not JSON is refused (exit 2)")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("simulate", body)

@@ -31,125 +31,114 @@ def overrides(sleep, code=0):
                                        {"name": "CODE", "value": str(code)}]})
 
 
-def main():
-    st = common.Stack("restart")
+def body(st):
     avro = common.Avro()
-    try:
-        st.init()
-        st.create_ce("local")
-        st.create_queue("q1", "local", priority=10)
-        st.register("work", ["sh", "-c", "echo run $AWS_BATCH_JOB_ID; sleep ${SLEEP:-1}; exit ${CODE:-0}"])
-        st.scheduler()
-        st.agent("i-0a11ce00000000001", name="agent1", vcpus=3)
-        st.agent("i-0a11ce00000000002", name="agent2", vcpus=3)
+    st.init_queue("q1", "local", priority=10)
+    st.register("work", ["sh", "-c", "echo run $AWS_BATCH_JOB_ID; sleep ${SLEEP:-1}; exit ${CODE:-0}"])
+    st.scheduler()
+    st.agent("i-0a11ce00000000001", name="agent1", vcpus=3)
+    st.agent("i-0a11ce00000000002", name="agent2", vcpus=3)
 
-        expect = {}  # job id -> (status, exit code or None, reason prefix or None, attempts)
+    expect = {}  # job id -> (status, exit code or None, reason prefix or None, attempts)
 
-        def submit(name, sleep, code=0, *more, status=None, attempts=1, reason=None):
-            jid = st.submit(name, "q1", "work", "--container-overrides", overrides(sleep, code), *more)
-            want = status or ("SUCCEEDED" if code == 0 else "FAILED")
-            expect[jid] = (want, code if attempts else None, reason, attempts)
-            return jid
+    def submit(name, sleep, code=0, *more, status=None, attempts=1, reason=None):
+        jid = st.submit(name, "q1", "work", "--container-overrides", overrides(sleep, code), *more)
+        want = status or ("SUCCEEDED" if code == 0 else "FAILED")
+        expect[jid] = (want, code if attempts else None, reason, attempts)
+        return jid
 
-        for i in range(10):
-            submit(f"ok{i}", 1 + i % 3)
-        for i in range(4):
-            submit(f"exit2-{i}", 1 + i % 2, 2)
-        retry = submit("retry", 1, 2, "--retry-strategy", "attempts=2", attempts=2)
-        arr = st.submit("arr5", "q1", "work", "--array-properties", "size=5",
-                         "--container-overrides", overrides(1))
-        expect[arr] = ("SUCCEEDED", None, None, 0)
-        for i in range(5):
-            expect[f"{arr}:{i}"] = ("SUCCEEDED", 0, None, 1)
-        c1 = submit("chain1", 1)
-        c2 = submit("chain2", 1, 0, "--depends-on", f"jobId={c1}")
-        submit("chain3", 1, 0, "--depends-on", f"jobId={c2}")
-        bad = submit("willfail", 2, 2)
-        submit("orphan", 1, 0, "--depends-on", f"jobId={bad}", status="FAILED", attempts=0,
-               reason=f"Dependent job {bad} failed")
-        ids = list(expect)
-        log(f"{len(ids)} jobs submitted (array children included)")
+    for i in range(10):
+        submit(f"ok{i}", 1 + i % 3)
+    for i in range(4):
+        submit(f"exit2-{i}", 1 + i % 2, 2)
+    retry = submit("retry", 1, 2, "--retry-strategy", "attempts=2", attempts=2)
+    arr = st.submit("arr5", "q1", "work", "--array-properties", "size=5",
+                     "--container-overrides", overrides(1))
+    expect[arr] = ("SUCCEEDED", None, None, 0)
+    for i in range(5):
+        expect[f"{arr}:{i}"] = ("SUCCEEDED", 0, None, 1)
+    c1 = submit("chain1", 1)
+    c2 = submit("chain2", 1, 0, "--depends-on", f"jobId={c1}")
+    submit("chain3", 1, 0, "--depends-on", f"jobId={c2}")
+    bad = submit("willfail", 2, 2)
+    submit("orphan", 1, 0, "--depends-on", f"jobId={bad}", status="FAILED", attempts=0,
+           reason=f"Dependent job {bad} failed")
+    ids = list(expect)
+    log(f"{len(ids)} jobs submitted (array children included)")
 
-        def count(statuses):
-            d = st.describe(*ids)
-            return sum(1 for j in d.values() if j["status"] in statuses)
+    def count(statuses):
+        d = st.describe(*ids)
+        return sum(1 for j in d.values() if j["status"] in statuses)
 
-        # first kill: while jobs are RUNNING
-        common.wait_for(lambda: count(("RUNNING",)) >= 2, 45, "two jobs RUNNING")
-        st.kill("scheduler", signal.SIGKILL)
-        done_before = count(common.TERMINAL)
-        log(f"scheduler SIGKILLed with jobs running ({done_before} terminal)")
-        ex0 = sum(common.end_offsets(st, "executions").values())
-        common.wait_for(lambda: sum(common.end_offsets(st, "executions").values()) >= ex0 + 2, 30,
-                        "agents to report while the scheduler is down")
-        st.scheduler()
-        # second kill: once the restarted scheduler has made progress
-        common.wait_for(lambda: count(common.TERMINAL) > done_before, 45, "progress after the restart")
-        st.kill("scheduler", signal.SIGKILL)
-        log(f"scheduler SIGKILLed again ({count(common.TERMINAL)} terminal)")
-        # third kill: just after the next one has rebuilt its state, then a last restart
-        rebuilt = st.log_text("scheduler").count("state rebuilt")
-        st.scheduler()
-        common.wait_for(lambda: st.log_text("scheduler").count("state rebuilt") > rebuilt, 30,
-                        "the restarted scheduler to rebuild its state", interval=0.05)
-        st.kill("scheduler", signal.SIGKILL)
-        log(f"scheduler SIGKILLed right after its rebuild ({count(common.TERMINAL)} terminal)")
-        st.scheduler()
+    # first kill: while jobs are RUNNING
+    common.wait_for(lambda: count(("RUNNING",)) >= 2, 45, "two jobs RUNNING")
+    st.kill("scheduler", signal.SIGKILL)
+    done_before = count(common.TERMINAL)
+    log(f"scheduler SIGKILLed with jobs running ({done_before} terminal)")
+    ex0 = sum(common.end_offsets(st, "executions").values())
+    common.wait_for(lambda: sum(common.end_offsets(st, "executions").values()) >= ex0 + 2, 30,
+                    "agents to report while the scheduler is down")
+    st.scheduler()
+    # second kill: once the restarted scheduler has made progress
+    common.wait_for(lambda: count(common.TERMINAL) > done_before, 45, "progress after the restart")
+    st.kill("scheduler", signal.SIGKILL)
+    log(f"scheduler SIGKILLed again ({count(common.TERMINAL)} terminal)")
+    # third kill: just after the next one has rebuilt its state, then a last restart
+    rebuilt = st.log_text("scheduler").count("state rebuilt")
+    st.scheduler()
+    common.wait_for(lambda: st.log_text("scheduler").count("state rebuilt") > rebuilt, 30,
+                    "the restarted scheduler to rebuild its state", interval=0.05)
+    st.kill("scheduler", signal.SIGKILL)
+    log(f"scheduler SIGKILLed right after its rebuild ({count(common.TERMINAL)} terminal)")
+    st.scheduler()
 
-        jobs = st.wait_terminal(ids, 60)
-        ok(len(jobs) == len(ids), "describe-jobs knows every job")
+    jobs = st.wait_terminal(ids, 60)
+    ok(len(jobs) == len(ids), "describe-jobs knows every job")
 
-        # -- barge.job-events, read_committed
-        events = common.job_events(st, avro)
-        per_job = collections.defaultdict(list)
-        for e in events:
-            per_job[e["jobId"]].append(e)
-        tuples = collections.Counter((e["jobId"], e["attempt"], e["oldStatus"], e["newStatus"]) for e in events)
-        dups = {k: n for k, n in tuples.items() if n > 1}
-        # a retried job legitimately repeats RUNNABLE -> STARTING etc. under another attempt
-        ok(not dups, "no transition appears twice in barge.job-events", dups)
-        for jid in ids:
-            evs = per_job.get(jid, [])
-            terms = [e for e in evs if e["newStatus"] in common.TERMINAL]
-            want, code, reason, attempts = expect[jid]
-            name = jobs.get(jid, {}).get("jobName", jid)
-            ok(len(terms) == 1, f"{name}: exactly one terminal transition", [(e["oldStatus"], e["newStatus"]) for e in evs])
-            if terms:
-                t = terms[0]
-                ok(t["newStatus"] == want, f"{name}: ends {want}", t["newStatus"])
-                if code is not None and attempts:
-                    ok(t.get("exitCode") == code, f"{name}: exit code {code}", t.get("exitCode"))
-                if reason:
-                    ok(t.get("statusReason") == reason, f"{name}: reason '{reason}'", t.get("statusReason"))
-                ok(evs[-1] is t, f"{name}: nothing after the terminal transition")
-            chain = all(evs[i]["oldStatus"] == evs[i - 1]["newStatus"] for i in range(1, len(evs)))
-            ok(chain, f"{name}: transitions chain", [(e["oldStatus"], e["newStatus"]) for e in evs])
-            j = jobs.get(jid, {})
-            ok(j.get("status") == want, f"{name}: describe-jobs says {want}", j.get("status"))
-            ok(len(j.get("attempts", [])) == attempts, f"{name}: {attempts} attempt(s)", len(j.get("attempts", [])))
-        r = jobs.get(retry, {})
-        ok([a["container"].get("exitCode") for a in r.get("attempts", [])] == [2, 2],
-           "the retried job failed twice with exit 2", r.get("attempts"))
+    # -- barge.job-events, read_committed
+    events = common.job_events(st, avro)
+    per_job = collections.defaultdict(list)
+    for e in events:
+        per_job[e["jobId"]].append(e)
+    tuples = collections.Counter((e["jobId"], e["attempt"], e["oldStatus"], e["newStatus"]) for e in events)
+    dups = {k: n for k, n in tuples.items() if n > 1}
+    # a retried job legitimately repeats RUNNABLE -> STARTING etc. under another attempt
+    ok(not dups, "no transition appears twice in barge.job-events", dups)
+    for jid in ids:
+        evs = per_job.get(jid, [])
+        terms = [e for e in evs if e["newStatus"] in common.TERMINAL]
+        want, code, reason, attempts = expect[jid]
+        name = jobs.get(jid, {}).get("jobName", jid)
+        ok(len(terms) == 1, f"{name}: exactly one terminal transition", [(e["oldStatus"], e["newStatus"]) for e in evs])
+        if terms:
+            t = terms[0]
+            ok(t["newStatus"] == want, f"{name}: ends {want}", t["newStatus"])
+            if code is not None and attempts:
+                ok(t.get("exitCode") == code, f"{name}: exit code {code}", t.get("exitCode"))
+            if reason:
+                ok(t.get("statusReason") == reason, f"{name}: reason '{reason}'", t.get("statusReason"))
+            ok(evs[-1] is t, f"{name}: nothing after the terminal transition")
+        chain = all(evs[i]["oldStatus"] == evs[i - 1]["newStatus"] for i in range(1, len(evs)))
+        ok(chain, f"{name}: transitions chain", [(e["oldStatus"], e["newStatus"]) for e in evs])
+        j = jobs.get(jid, {})
+        ok(j.get("status") == want, f"{name}: describe-jobs says {want}", j.get("status"))
+        ok(len(j.get("attempts", [])) == attempts, f"{name}: {attempts} attempt(s)", len(j.get("attempts", [])))
+    r = jobs.get(retry, {})
+    ok([a["container"].get("exitCode") for a in r.get("attempts", [])] == [2, 2],
+       "the retried job failed twice with exit 2", r.get("attempts"))
 
-        # -- barge.executions: nothing started twice
-        started = collections.Counter()
-        for rec in common.read_topic(st, "executions"):
-            name, ex = avro.decode(rec["value"])
-            if ex["kind"] == "STARTED":
-                started[(ex["jobId"], ex["attempt"])] += 1
-        ok(started and all(n == 1 for n in started.values()), "no (job, attempt) STARTED twice",
-           {k: n for k, n in started.items() if n > 1})
-        expected_runs = sum(a for (_, _, _, a) in expect.values())
-        ok(sum(started.values()) == expected_runs, f"{expected_runs} attempts ran in all", sum(started.values()))
-        ok(st.alive("scheduler") and st.alive("agent1") and st.alive("agent2"), "the services are running")
-    except Exception as e:
-        ok(False, "the test ran to its end", repr(e))
-    finally:
-        status = st.stop_services()
-        ok(status and all(v == 0 for v in status.values()), "every service stops cleanly on SIGTERM", status)
-        st.close()
-    common.finish()
+    # -- barge.executions: nothing started twice
+    started = collections.Counter()
+    for rec in common.read_topic(st, "executions"):
+        name, ex = avro.decode(rec["value"])
+        if ex["kind"] == "STARTED":
+            started[(ex["jobId"], ex["attempt"])] += 1
+    ok(started and all(n == 1 for n in started.values()), "no (job, attempt) STARTED twice",
+       {k: n for k, n in started.items() if n > 1})
+    expected_runs = sum(a for (_, _, _, a) in expect.values())
+    ok(sum(started.values()) == expected_runs, f"{expected_runs} attempts ran in all", sum(started.values()))
+    ok(st.alive("scheduler") and st.alive("agent1") and st.alive("agent2"), "the services are running")
 
 
 if __name__ == "__main__":
-    main()
+    common.run_test("restart", body, clean_stop=True)

@@ -221,13 +221,19 @@ def main():
             rows = from_usage(by, keyname)
             return rows if all(same(rows.get(n), w) for n, w in expect.items()) else None
 
+        def waited(service, pred, timeout, what, passed, detail=lambda: None, interval=0.25):
+            """A passed check once pred() holds; after the timeout a failed one with detail() and the
+            service's log."""
+            try:
+                common.wait_for(pred, timeout, what, interval=interval)
+                ok(True, passed)
+            except TimeoutError as e:
+                ok(False, str(e), detail())
+                log(st.log_tail(service))
+
         st.start("acct1", *acct_args)
-        try:
-            common.wait_for(lambda: reached("queue", "jobQueue", QUEUES), 90, "barge.usage queue totals")
-            ok(True, "barge.usage: queue totals as computed")
-        except TimeoutError as e:
-            ok(False, str(e), from_usage("queue", "jobQueue"))
-            log(st.log_tail("acct1"))
+        waited("acct1", lambda: reached("queue", "jobQueue", QUEUES), 90, "barge.usage queue totals",
+               "barge.usage: queue totals as computed", lambda: from_usage("queue", "jobQueue"))
         jobs = from_usage("job", "jobId")
         for j, want in JOBS.items():
             ok(same(jobs.get(j), want), f"barge.usage: JOB {j} = {want}", jobs.get(j))
@@ -250,13 +256,10 @@ def main():
         q_after = dict(QUEUES, q1=(130 + 40, 180 + 40, 0, 70 + 40, 0.007 + 0.004))
         ce_after = dict(CES, **{"ce-a": (170, 220, 0, 200, 0.02)})
         st.start("acct2", *acct_args)
-        try:
-            common.wait_for(lambda: reached("queue", "jobQueue", q_after) and reached("ce", "computeEnvironment", ce_after),
-                            90, "totals after the restart")
-            ok(True, "restart: the totals continue (q1 +0.004, ce-a +0.01) and nothing is counted twice")
-        except TimeoutError as e:
-            ok(False, str(e), (from_usage("queue", "jobQueue"), from_usage("ce", "computeEnvironment")))
-            log(st.log_tail("acct2"))
+        waited("acct2", lambda: reached("queue", "jobQueue", q_after) and reached("ce", "computeEnvironment", ce_after),
+               90, "totals after the restart",
+               "restart: the totals continue (q1 +0.004, ce-a +0.01) and nothing is counted twice",
+               lambda: (from_usage("queue", "jobQueue"), from_usage("ce", "computeEnvironment")))
         st.kill("acct2", signal.SIGKILL)
         ev.send_raw(*next(s for s in ev.sent if s[0] == "job-events" and s[1] == "J6"))  # a duplicate
         ev.flush()
@@ -273,18 +276,11 @@ def main():
                 return all(tp.offset == ends[tp.partition] or ends[tp.partition] == 0 for tp in got)
             finally:
                 c.close()
-        try:
-            common.wait_for(caught_up, 60, "the restarted service to commit past the duplicate", interval=1)
-            ok(True, "the restarted service consumed (and committed) everything, the duplicate included")
-        except TimeoutError as e:
-            ok(False, str(e))
-            log(st.log_tail("acct3"))
-        try:
-            common.wait_for(lambda: reached("queue", "jobQueue", q_after), 60, "totals after SIGKILL")
-            ok(True, "after SIGKILL, a restart and a duplicate event the totals are unchanged")
-        except TimeoutError as e:
-            ok(False, str(e), from_usage("queue", "jobQueue"))
-            log(st.log_tail("acct3"))
+        waited("acct3", caught_up, 60, "the restarted service to commit past the duplicate",
+               "the restarted service consumed (and committed) everything, the duplicate included", interval=1)
+        waited("acct3", lambda: reached("queue", "jobQueue", q_after), 60, "totals after SIGKILL",
+               "after SIGKILL, a restart and a duplicate event the totals are unchanged",
+               lambda: from_usage("queue", "jobQueue"))
         jobs = from_usage("job", "jobId")
         ok(same(jobs.get("J6"), (40, 40, 0, 40, 0.004)) and same(jobs.get("J1"), JOBS["J1"]),
            "JOB records J1 (from the first run) and J6 (from the restarts)", (jobs.get("J1"), jobs.get("J6")))

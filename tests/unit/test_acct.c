@@ -203,13 +203,18 @@ static void check_all_figures(struct acct *a) {
   CHECK_NEAR(shares.mem_gib_s, jobs.mem_gib_s);
 }
 
-static void test_figures(void) {
-  TEST("every figure of a known fleet, settled at once");
+/* Every figure after the whole fleet is handled (in reverse order with reverse) and settled. */
+static void check_figures_settled_at_once(int reverse) {
   struct acct *a = acct_new(NULL);
-  feed_all(a, 0);
+  feed_all(a, reverse);
   acct_settle(a, S(200));
   check_all_figures(a);
   acct_free(a);
+}
+
+static void test_figures(void) {
+  TEST("every figure of a known fleet, settled at once");
+  check_figures_settled_at_once(0);
 }
 
 static void test_duplicates(void) {
@@ -235,11 +240,7 @@ static void test_duplicates(void) {
 
 static void test_order(void) {
   TEST("jobs and instances handled in reverse order before settling give the same figures");
-  struct acct *a = acct_new(NULL);
-  feed_all(a, 1);
-  acct_settle(a, S(200));
-  check_all_figures(a);
-  acct_free(a);
+  check_figures_settled_at_once(1);
 }
 
 static void test_incremental(void) {

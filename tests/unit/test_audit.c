@@ -166,6 +166,14 @@ static void expect_bad(const char *name, long long line, const char *what_has) {
   check_cli(name, 1, want);
 }
 
+/* The tampered lines written to the file name (tamper_copy made its seal); then expect_bad. */
+static void write_expect_bad(const char *name, char **lines, int n, long long line, const char *what_has) {
+  char p[512];
+  path_of(name, p, sizeof p);
+  write_lines(p, lines, n);
+  expect_bad(name, line, what_has);
+}
+
 static void test_tampering(void) {
   char *lines[64], p[512];
   int n;
@@ -175,18 +183,14 @@ static void test_tampering(void) {
   char *at = strstr(lines[6], "\"attempt\":6");
   CHECK(at != NULL, "line 7 holds attempt 6");
   if (at) at[10] = '7';
-  path_of("changed.audit", p, sizeof p);
-  write_lines(p, lines, n);
-  expect_bad("changed.audit", 7, "HMAC");
+  write_expect_bad("changed.audit", lines, n, 7, "HMAC");
   free_lines(lines, n);
 
   TEST("a deleted line is caught where it is missing");
   n = tamper_copy("deleted.audit", lines);
   free(lines[4]);
   memmove(lines + 4, lines + 5, (size_t)(n - 5) * sizeof *lines);
-  path_of("deleted.audit", p, sizeof p);
-  write_lines(p, lines, n - 1);
-  expect_bad("deleted.audit", 5, "deleted or moved");
+  write_expect_bad("deleted.audit", lines, n - 1, 5, "deleted or moved");
   free_lines(lines, n - 1);
 
   TEST("an inserted line (forged, or a replayed copy of a real one) is caught at its place");
@@ -195,9 +199,7 @@ static void test_tampering(void) {
   lines[8] = xstrdup(lines[7]);
   char *seq = strstr(lines[8], "\"seq\":8,");
   if (seq) seq[6] = '9'; /* looks like the next line; its HMAC cannot follow without the key */
-  path_of("forged.audit", p, sizeof p);
-  write_lines(p, lines, n + 1);
-  expect_bad("forged.audit", 9, "HMAC");
+  write_expect_bad("forged.audit", lines, n + 1, 9, "HMAC");
   free(lines[8]);
   lines[8] = xstrdup(lines[7]); /* an authentic line, replayed */
   path_of("replayed.audit", p, sizeof p);
@@ -214,16 +216,12 @@ static void test_tampering(void) {
   char *tmp = lines[10];
   lines[10] = lines[11];
   lines[11] = tmp;
-  path_of("swapped.audit", p, sizeof p);
-  write_lines(p, lines, n);
-  expect_bad("swapped.audit", 11, "deleted or moved");
+  write_expect_bad("swapped.audit", lines, n, 11, "deleted or moved");
   free_lines(lines, n);
 
   TEST("a truncated end is caught: whole lines (against the seal) and a cut line");
   n = tamper_copy("truncated.audit", lines);
-  path_of("truncated.audit", p, sizeof p);
-  write_lines(p, lines, n - 3);
-  expect_bad("truncated.audit", NLINES - 2, "truncated");
+  write_expect_bad("truncated.audit", lines, n - 3, NLINES - 2, "truncated");
   struct audit_verify_opts noseal = {.no_seal = 1};
   struct audit_verdict v;
   CHECK(verify("truncated.audit", &v, &noseal) == 0 && v.lines == NLINES - 3,

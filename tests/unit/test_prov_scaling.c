@@ -93,6 +93,17 @@ static const char *one_ready(struct prov *p, const char *ce, int64_t t, struct p
   return id;
 }
 
+/* A new core with the ENABLED CE "ce" (0-256 vCPUs of c6i, type and strategy) and one instance
+ * of it READY (one_ready at 1 s), whose id is copied to id. */
+static struct prov *core_one_ready(const char *type, const char *strategy, char *id, size_t n,
+                                   struct prov_outbox *o) {
+  prov_outbox_init(o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", type, 0, 256, "[\"c6i\"]", strategy, 500), o);
+  snprintf(id, n, "%s", one_ready(p, "ce", 1000, o));
+  return p;
+}
+
 static void test_absorb(void) {
   TEST("launching instances absorb the demand they were launched for");
   struct prov_outbox o, l;
@@ -140,11 +151,8 @@ static void test_absorb(void) {
 static void test_scale_down(void) {
   TEST("scale-down: idle past the delay, drained through the scheduler, then terminated");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core(); /* idle delay 10 s */
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
   char id[32];
-  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  struct prov *p = core_one_ready("EC2", "BEST_FIT_PROGRESSIVE", id, sizeof id, &o); /* idle delay 10 s */
   char busy[64];
   snprintf(busy, sizeof busy, "[\"%s\"]", id);
   prov_outbox_reset(&o);
@@ -201,11 +209,8 @@ static void test_scale_down(void) {
 static void test_not_idle_while_wanted(void) {
   TEST("scale-down: an idle instance that reported RUNNABLE jobs fit is not drained");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
   char id[32];
-  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o)); /* 8 jobs reported, none placed yet */
+  struct prov *p = core_one_ready("EC2", "BEST_FIT_PROGRESSIVE", id, sizeof id, &o); /* 8 jobs reported, none placed yet */
   prov_outbox_reset(&o);
   prov_tick(p, 5000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0); /* it takes those jobs: no launch for them */
@@ -270,11 +275,8 @@ static void test_min_vcpus(void) {
 static void test_disabled(void) {
   TEST("DISABLED: no scale-up; idle instances drained at once down to minvCpus");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
   char id[32];
-  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  struct prov *p = core_one_ready("EC2", "BEST_FIT_PROGRESSIVE", id, sizeof id, &o);
   prov_outbox_reset(&o);
   feed_config(p, ce_ev("ce", "DISABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 5000), &o);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 5000), &o);
@@ -317,11 +319,8 @@ static void test_unmanaged(void) {
 static void test_interruption(void) {
   TEST("spot interruption: drained on notice, replaced when its jobs return as demand");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "SPOT", 0, 256, "[\"c6i\"]", "SPOT_CAPACITY_OPTIMIZED", 500), &o);
   char id[32];
-  snprintf(id, sizeof id, "%s", one_ready(p, "ce", 1000, &o));
+  struct prov *p = core_one_ready("SPOT", "SPOT_CAPACITY_OPTIMIZED", id, sizeof id, &o);
   char busy[64];
   snprintf(busy, sizeof busy, "[\"%s\"]", id);
   feed_demand(p, demand_ev("ce", "[]", busy, 4100), &o);

@@ -119,12 +119,19 @@ static void test_ordered(void) {
   prov_free(p);
 }
 
+/* plan() of 6 jobs of 1 vCPU and 1024 MiB on a SPOT CE of 0-256 vCPUs over c5, m5 and r5 with
+ * strategy; checks that it launches. */
+static struct prov *plan_c5_m5_r5(const char *strategy, struct prov_outbox *o) {
+  prov_outbox_init(o);
+  struct prov *p = plan("SPOT", "[\"c5\", \"m5\", \"r5\"]", strategy, 256, 1, 1024, 0, 6, o);
+  CHECK(count_kind(o, PROV_OUT_LAUNCH) >= 1, "launches");
+  return p;
+}
+
 static void test_spot_capacity_optimized(void) {
   TEST("SPOT_CAPACITY_OPTIMIZED: lowest interruption rank, then price");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = plan("SPOT", "[\"c5\", \"m5\", \"r5\"]", "SPOT_CAPACITY_OPTIMIZED", 256, 1, 1024, 0, 6, &o);
-  CHECK(count_kind(&o, PROV_OUT_LAUNCH) >= 1, "launches");
+  struct prov *p = plan_c5_m5_r5("SPOT_CAPACITY_OPTIMIZED", &o);
   for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
     const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
     CHECK(t && t->interrupt_rank == 0, "rank 0 type, got %s", t ? t->name : "?");
@@ -143,9 +150,7 @@ static void test_spot_capacity_optimized(void) {
 static void test_spot_price_capacity_optimized(void) {
   TEST("SPOT_PRICE_CAPACITY_OPTIMIZED: the cheapest pool within one interruption bucket of the best");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = plan("SPOT", "[\"c5\", \"m5\", \"r5\"]", "SPOT_PRICE_CAPACITY_OPTIMIZED", 256, 1, 1024, 0, 6, &o);
-  CHECK(count_kind(&o, PROV_OUT_LAUNCH) >= 1, "launches");
+  struct prov *p = plan_c5_m5_r5("SPOT_PRICE_CAPACITY_OPTIMIZED", &o);
   for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
     const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
     CHECK(t && !strcmp(t->family, "c5") && t->interrupt_rank <= 1, "c5 (cheapest, rank 1), got %s", t ? t->name : "?");

@@ -227,11 +227,8 @@ static void free_world(struct world *w) {
   free(w->q);
   sched_free(w->core);
   sched_outbox_release(&w->out);
-  json_decref(w->requests);
-  json_decref(w->events);
-  json_decref(w->records);
-  json_decref(w->config);
-  json_decref(w->instances);
+  json_t *docs[] = {w->requests, w->events, w->records, w->config, w->instances};
+  for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) json_decref(docs[i]);
 }
 
 /* ---------------- rebuild ---------------- */

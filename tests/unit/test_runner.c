@@ -75,25 +75,24 @@ static void sleep_ms(int ms) {
   }
 }
 
-/* Polls until job's terminal event arrives (or max_ms); returns its index or -1. */
-static int wait_done(struct runner *r, const char *job_id, int attempt, int max_ms) {
+/* Polls until job's terminal (done 1) or started (done 0) event arrives (or max_ms); returns its
+ * index or -1. */
+static int wait_ev(struct runner *r, const char *job_id, int attempt, int done, int max_ms) {
   int64_t until = mono_ms() + max_ms;
   for (;;) {
     runner_poll(r, mono_ms(), on_event, NULL);
-    int i = find_ev(job_id, attempt, 1);
+    int i = find_ev(job_id, attempt, done);
     if (i >= 0 || mono_ms() > until) return i;
     sleep_ms(5);
   }
 }
 
+static int wait_done(struct runner *r, const char *job_id, int attempt, int max_ms) {
+  return wait_ev(r, job_id, attempt, 1, max_ms);
+}
+
 static int wait_started(struct runner *r, const char *job_id, int attempt, int max_ms) {
-  int64_t until = mono_ms() + max_ms;
-  for (;;) {
-    runner_poll(r, mono_ms(), on_event, NULL);
-    int i = find_ev(job_id, attempt, 0);
-    if (i >= 0 || mono_ms() > until) return i;
-    sleep_ms(5);
-  }
+  return wait_ev(r, job_id, attempt, 0, max_ms);
 }
 
 static int start(struct runner *r, const char *job_id, char **argv, char **envp, int shell,

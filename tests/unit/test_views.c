@@ -77,15 +77,16 @@ static void test_list_jobs(void) {
   CHECK_STR(next, "2");
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":2,\"nextToken\":\"2\"}", next, sizeof next), "r1");
   CHECK_STR(next, "");
-  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"nextToken\":\"9\"}", NULL, 0), "ERR 400: nextToken '9' is not valid");
-  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"arrayJobId\":\"arr\"}", NULL, 0),
-            "ERR 400: give exactly one of jobQueue or arrayJobId");
-  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"jobStatus\":\"DONE\"}", NULL, 0),
-            "ERR 400: jobStatus DONE is not a job status");
-  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}", NULL, 0),
-            "ERR 400: filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER");
-  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":0}", NULL, 0),
-            "ERR 400: maxResults must be a whole number of at least 1");
+  /* refused requests: {request, error} */
+  static const char *const refused[][2] = {
+      {"{\"jobQueue\":\"q\",\"nextToken\":\"9\"}", "ERR 400: nextToken '9' is not valid"},
+      {"{\"jobQueue\":\"q\",\"arrayJobId\":\"arr\"}", "ERR 400: give exactly one of jobQueue or arrayJobId"},
+      {"{\"jobQueue\":\"q\",\"jobStatus\":\"DONE\"}", "ERR 400: jobStatus DONE is not a job status"},
+      {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}",
+       "ERR 400: filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER"},
+      {"{\"jobQueue\":\"q\",\"maxResults\":0}", "ERR 400: maxResults must be a whole number of at least 1"},
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK_STR(list(QARN, refused[i][0], NULL, 0), refused[i][1]);
   json_decref(jobs);
 }
 
