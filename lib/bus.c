@@ -404,52 +404,20 @@ static rd_kafka_resp_err_t committed_retry(struct bus_consumer *c, rd_kafka_topi
   return e;
 }
 
-int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
-                   char *err, size_t errlen) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
-  int rc = -1;
-  for (int i = 0; i < n; i++) {
-    int pc = partition_count(c, ts[i], err, errlen);
-    if (pc < 0) goto out;
-    for (int p = 0; p < pc; p++) rd_kafka_topic_partition_list_add(l, c->names[ts[i]], p);
-  }
-  if (c->has_group) {
-    rd_kafka_resp_err_t e = committed_retry(c, l);
-    if (e) {
-      snprintf(err, errlen, "reading committed offsets: %s", rd_kafka_err2str(e));
-      goto out;
-    }
-  }
-  for (int i = 0; i < l->cnt; i++) {
-    if (!c->has_group || l->elems[i].offset < 0) {
-      int64_t lo = 0, hi = 0;
-      if (from_beginning) {
-        l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-      } else if (!rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic,
-                                                   l->elems[i].partition, &lo, &hi, 10000)) {
-        /* an explicit position now, so nothing written after this call is missed */
-        l->elems[i].offset = hi;
-      } else {
-        l->elems[i].offset = RD_KAFKA_OFFSET_END;
-      }
-    }
-    l->elems[i].err = 0;
-  }
-  rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
-  if (e) {
-    snprintf(err, errlen, "assign: %s", rd_kafka_err2str(e));
-    goto out;
-  }
-  rc = 0;
-out:
-  rd_kafka_topic_partition_list_destroy(l);
-  return rc;
+/* bus_assign_all's rule: the committed offset, else the beginning or the end as of now. */
+static int64_t start_committed_or(void *ctx, enum bus_topic t, int32_t partition, int64_t committed) {
+  (void)t;
+  (void)partition;
+  if (committed >= 0) return committed;
+  return *(const int *)ctx ? BUS_OFFSET_BEGINNING : BUS_OFFSET_END;
 }
 
-int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
-                    int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition,
-                                     int64_t committed),
-                    void *ctx, char *err, size_t errlen) {
+/* Positions the consumer on every partition of ts where start says. A partition whose end cannot
+ * be read (a topic created a moment ago may not answer yet) is an error, or, with end_fallback,
+ * positioned at the logical end. */
+static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n,
+                  int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition, int64_t committed),
+                  void *ctx, int end_fallback, char *err, size_t errlen) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
   enum bus_topic *which = NULL;
   int rc = -1;
@@ -476,13 +444,16 @@ int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
     if (off == BUS_OFFSET_BEGINNING) {
       off = RD_KAFKA_OFFSET_BEGINNING;
     } else if (off < 0) {
-      if (rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &lo,
-                                           &hi, 10000)) {
+      if (!rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &lo,
+                                            &hi, 10000)) {
+        off = hi; /* an explicit position now, so nothing written after this call is missed */
+      } else if (end_fallback) {
+        off = RD_KAFKA_OFFSET_END;
+      } else {
         snprintf(err, errlen, "watermarks of %s[%d]", l->elems[i].topic,
                  (int)l->elems[i].partition);
         goto out;
       }
-      off = hi;
     }
     l->elems[i].offset = off;
     l->elems[i].err = 0;
@@ -497,6 +468,18 @@ out:
   free(which);
   rd_kafka_topic_partition_list_destroy(l);
   return rc;
+}
+
+int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
+                   char *err, size_t errlen) {
+  return assign(c, ts, n, start_committed_or, &from_beginning, 1, err, errlen);
+}
+
+int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
+                    int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition,
+                                     int64_t committed),
+                    void *ctx, char *err, size_t errlen) {
+  return assign(c, ts, n, start, ctx, 0, err, errlen);
 }
 
 int bus_read_table(struct bus_consumer *c, enum bus_topic t,
