@@ -6,7 +6,7 @@ import json
 import os
 import re
 
-from common import log, wait_for
+from common import Stack, finish, log, ok, wait_for
 
 ADMIN = ("AKIABARGEADMIN", "admin/secret+1")
 VIEWER = ("AKIABARGEVIEWER", "viewer-secret")
@@ -85,3 +85,17 @@ def error_of(status, headers, body):
 
 def utc_minutes_ago(n):
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=n)
+
+
+def api_test(name, body):
+    """A whole `barge api` test: a Stack with its topics, the server started on it, body(st,
+    address), then barge api must stop cleanly on SIGTERM; ends with finish()."""
+    st = Stack(name)
+    try:
+        st.init()
+        body(st, start_api(st))
+    finally:
+        status = st.stop_services()
+        ok(status.get("api") == 0, "barge api stops cleanly on SIGTERM", status.get("api"))
+        st.close()
+    finish()

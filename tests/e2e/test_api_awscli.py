@@ -12,8 +12,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_common import ADMIN, SESSION, VIEWER, start_api  # noqa: E402
-from common import Stack, finish, log, ok, wait_for  # noqa: E402
+from api_common import ADMIN, SESSION, VIEWER, api_test  # noqa: E402
+from common import log, ok, wait_for  # noqa: E402
 
 CLIENT_CREDENTIALS = f"""[admin]
 aws_access_key_id = {ADMIN[0]}
@@ -66,78 +66,74 @@ def refused(p, error_type, text, what):
     ok(p.returncode != 0 and want in p.stderr and text in p.stderr, what, (p.returncode, p.stderr.strip()))
 
 
-def main():
-    st = Stack("api")
+def body(st, addr):
+    aws = Aws(st, addr)
+    version = subprocess.run(["aws", "--version"], capture_output=True, text=True).stdout.strip() or "?"
+    log(f"-- SigV4 through the real aws CLI ({version})")
+    p = aws.run("describe-job-queues")
+    ok(p.returncode == 0 and json.loads(p.stdout) == {"jobQueues": []}, "describe-job-queues with the right key",
+       (p.returncode, p.stdout, p.stderr))
+    refused(aws.run("describe-job-queues", profile="wrong-secret"), "InvalidSignatureException",
+            "The request signature we calculated does not match", "a wrong secret is refused")
+    refused(aws.run("describe-job-queues", profile="unknown-key"), "UnrecognizedClientException",
+            "The security token included in the request is invalid", "an unknown access key is refused")
+    refused(aws.run("describe-job-queues", sign=False), "MissingAuthenticationTokenException",
+            "Missing Authentication Token", "an unsigned request (--no-sign-request) is refused")
+    p = aws.run("describe-job-queues", profile="session")
+    ok(p.returncode == 0, "session credentials with the right X-Amz-Security-Token", p.stderr)
+    refused(aws.run("describe-job-queues", profile="wrong-token"), "UnrecognizedClientException",
+            "security token", "a wrong session token is refused")
+    p = aws.run("describe-compute-environments", profile="viewer")
+    ok(p.returncode == 0, "a read-only key reads", p.stderr)
+    refused(aws.run("create-compute-environment", "--compute-environment-name", "nope", "--type", "UNMANAGED",
+                    profile="viewer"),
+            "AccessDeniedException", "is not authorized to perform: batch:CreateComputeEnvironment",
+            "a read-only key cannot write")
+
+    log("-- the whole path through the API: resources, a job, describe, list")
+    st.scheduler(tick_ms=200)
+    st.agent("i-0000000000000a001", vcpus=2, memory=2048)
+    ce = aws.json("create-compute-environment", "--compute-environment-name", "local", "--type", "UNMANAGED")
+    ok(ce.get("computeEnvironmentName") == "local" and ce.get("computeEnvironmentArn"),
+       "create-compute-environment", ce)
+    q = aws.json("create-job-queue", "--job-queue-name", "q", "--priority", "10",
+                 "--compute-environment-order", "order=1,computeEnvironment=local")
+    ok(q.get("jobQueueName") == "q", "create-job-queue", q)
+    props = {"image": "busybox", "command": ["sh", "-c", "echo hello from the api"],
+             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    jd = aws.json("register-job-definition", "--job-definition-name", "hello", "--type", "container",
+                  "--container-properties", json.dumps(props))
+    ok(jd.get("revision") == 1, "register-job-definition", jd)
+    time.sleep(2)  # let the scheduler's configuration consumer read the new resources
+    queues = aws.json("describe-job-queues")["jobQueues"]
+    ok([x["jobQueueName"] for x in queues] == ["q"], "describe-job-queues lists the new queue", queues)
+    sub = aws.json("submit-job", "--job-name", "h1", "--job-queue", "q", "--job-definition", "hello")
+    job_id = sub.get("jobId")
+    ok(job_id and sub.get("jobName") == "h1" and sub.get("jobArn"), "submit-job answers jobId, jobName, jobArn", sub)
+
+    def finished():
+        jobs = aws.json("describe-jobs", "--jobs", job_id)["jobs"]
+        return jobs[0] if jobs and jobs[0]["status"] in ("SUCCEEDED", "FAILED") else None
     try:
-        st.init()
-        aws = Aws(st, start_api(st))
-        version = subprocess.run(["aws", "--version"], capture_output=True, text=True).stdout.strip() or "?"
-        log(f"-- SigV4 through the real aws CLI ({version})")
-        p = aws.run("describe-job-queues")
-        ok(p.returncode == 0 and json.loads(p.stdout) == {"jobQueues": []}, "describe-job-queues with the right key",
-           (p.returncode, p.stdout, p.stderr))
-        refused(aws.run("describe-job-queues", profile="wrong-secret"), "InvalidSignatureException",
-                "The request signature we calculated does not match", "a wrong secret is refused")
-        refused(aws.run("describe-job-queues", profile="unknown-key"), "UnrecognizedClientException",
-                "The security token included in the request is invalid", "an unknown access key is refused")
-        refused(aws.run("describe-job-queues", sign=False), "MissingAuthenticationTokenException",
-                "Missing Authentication Token", "an unsigned request (--no-sign-request) is refused")
-        p = aws.run("describe-job-queues", profile="session")
-        ok(p.returncode == 0, "session credentials with the right X-Amz-Security-Token", p.stderr)
-        refused(aws.run("describe-job-queues", profile="wrong-token"), "UnrecognizedClientException",
-                "security token", "a wrong session token is refused")
-        p = aws.run("describe-compute-environments", profile="viewer")
-        ok(p.returncode == 0, "a read-only key reads", p.stderr)
-        refused(aws.run("create-compute-environment", "--compute-environment-name", "nope", "--type", "UNMANAGED",
-                        profile="viewer"),
-                "AccessDeniedException", "is not authorized to perform: batch:CreateComputeEnvironment",
-                "a read-only key cannot write")
+        job = wait_for(finished, 180, "the job to finish", interval=1.0)
+    except TimeoutError as e:
+        job = {}
+        ok(False, "the job finishes", str(e))
+    ok(job.get("status") == "SUCCEEDED", "describe-jobs through the API: SUCCEEDED", job.get("status"))
+    listed = aws.json("list-jobs", "--job-queue", "q", "--job-status", "SUCCEEDED")["jobSummaryList"]
+    ok([j["jobId"] for j in listed] == [job_id], "list-jobs through the API", listed)
+    cli = st.describe(job_id).get(job_id, {})
+    ok(cli.get("status") == job.get("status") and cli.get("jobArn") == job.get("jobArn"),
+       "the barge CLI sees the same job", cli.get("status"))
+    refused(aws.run("describe-jobs", "--jobs", *[f"id-{i}" for i in range(101)]), "ClientException", "",
+            "the operation's own ClientException comes back as such (101 ids)")
+    refused(aws.run("list-tags-for-resource", "--resource-arn", job.get("jobArn", "x")), "ClientException",
+            "not implemented", "tagging is routed (and answered honestly: not implemented yet)")
+    ok(st.alive("api"), "barge api still runs")
 
-        log("-- the whole path through the API: resources, a job, describe, list")
-        st.scheduler(tick_ms=200)
-        st.agent("i-0000000000000a001", vcpus=2, memory=2048)
-        ce = aws.json("create-compute-environment", "--compute-environment-name", "local", "--type", "UNMANAGED")
-        ok(ce.get("computeEnvironmentName") == "local" and ce.get("computeEnvironmentArn"),
-           "create-compute-environment", ce)
-        q = aws.json("create-job-queue", "--job-queue-name", "q", "--priority", "10",
-                     "--compute-environment-order", "order=1,computeEnvironment=local")
-        ok(q.get("jobQueueName") == "q", "create-job-queue", q)
-        props = {"image": "busybox", "command": ["sh", "-c", "echo hello from the api"],
-                 "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
-        jd = aws.json("register-job-definition", "--job-definition-name", "hello", "--type", "container",
-                      "--container-properties", json.dumps(props))
-        ok(jd.get("revision") == 1, "register-job-definition", jd)
-        time.sleep(2)  # let the scheduler's configuration consumer read the new resources
-        queues = aws.json("describe-job-queues")["jobQueues"]
-        ok([x["jobQueueName"] for x in queues] == ["q"], "describe-job-queues lists the new queue", queues)
-        sub = aws.json("submit-job", "--job-name", "h1", "--job-queue", "q", "--job-definition", "hello")
-        job_id = sub.get("jobId")
-        ok(job_id and sub.get("jobName") == "h1" and sub.get("jobArn"), "submit-job answers jobId, jobName, jobArn", sub)
 
-        def finished():
-            jobs = aws.json("describe-jobs", "--jobs", job_id)["jobs"]
-            return jobs[0] if jobs and jobs[0]["status"] in ("SUCCEEDED", "FAILED") else None
-        try:
-            job = wait_for(finished, 180, "the job to finish", interval=1.0)
-        except TimeoutError as e:
-            job = {}
-            ok(False, "the job finishes", str(e))
-        ok(job.get("status") == "SUCCEEDED", "describe-jobs through the API: SUCCEEDED", job.get("status"))
-        listed = aws.json("list-jobs", "--job-queue", "q", "--job-status", "SUCCEEDED")["jobSummaryList"]
-        ok([j["jobId"] for j in listed] == [job_id], "list-jobs through the API", listed)
-        cli = st.describe(job_id).get(job_id, {})
-        ok(cli.get("status") == job.get("status") and cli.get("jobArn") == job.get("jobArn"),
-           "the barge CLI sees the same job", cli.get("status"))
-        refused(aws.run("describe-jobs", "--jobs", *[f"id-{i}" for i in range(101)]), "ClientException", "",
-                "the operation's own ClientException comes back as such (101 ids)")
-        refused(aws.run("list-tags-for-resource", "--resource-arn", job.get("jobArn", "x")), "ClientException",
-                "not implemented", "tagging is routed (and answered honestly: not implemented yet)")
-        ok(st.alive("api"), "barge api still runs")
-    finally:
-        status = st.stop_services()
-        ok(status.get("api") == 0, "barge api stops cleanly on SIGTERM", status.get("api"))
-        st.close()
-    finish()
+def main():
+    api_test("api", body)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_common import error_of, signed_request, start_api, utc_minutes_ago  # noqa: E402
-from common import SOURCE_DIR, Stack, finish, log, ok  # noqa: E402
+from api_common import api_test, error_of, signed_request, utc_minutes_ago  # noqa: E402
+from common import SOURCE_DIR, log, ok  # noqa: E402
 
 LIMIT = 1024 * 1024  # API_MAX_BODY_BYTES
 
@@ -25,92 +25,86 @@ def expect(what, answer, status, error_type, text=""):
        f"{what}: {status} {error_type}", (st_, hdr, typ, msg, rid))
 
 
+def body(st, addr):
+    good = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
+    ok(good[0] == 200 and len(good[1].get("x-amzn-requestid", "")) == 36, "a good request: 200 with a request id",
+       good[:2])
+
+    log("-- bodies")
+    expect("malformed JSON", signed_request(addr, "POST", "/v1/describejobqueues", b'{"maxResults": '), 400,
+           "ClientException", "not valid JSON")
+    expect("a body that is not an object", signed_request(addr, "POST", "/v1/describejobqueues", b"[1,2]"), 400,
+           "ClientException", "JSON object")
+    expect("a JSON string body", signed_request(addr, "POST", "/v1/submitjob", b'"x"'), 400, "ClientException")
+    r = signed_request(addr, "POST", "/v1/describejobs", b'{"jobs": "not-a-list"}')
+    ok(r[0] in (400, 200) and (r[0] == 200 or error_of(*r)[0] == "ClientException"),
+       "a member of the wrong type does not break the server", (r[0], r[2][:200]))
+    r = signed_request(addr, "POST", "/v1/submitjob", b'{"jobName": 5, "jobQueue": [], "jobDefinition": {}}')
+    ok(r[0] == 400 and error_of(*r)[0] == "ClientException", "SubmitJob with wrong member types: 400 ClientException",
+       (r[0], r[2][:200]))
+    big = b'{"x": "' + b"a" * (LIMIT + 10) + b'"}'
+    expect("an oversize body (Content-Length)", signed_request(addr, "POST", "/v1/submitjob", big), 413,
+           "ClientException", f"limit of {LIMIT} bytes")
+    # chunked: no Content-Length, the server reads and drops the excess, then answers
+    c = __import__("http.client").client.HTTPConnection(addr[0], addr[1], timeout=60)
+    c.request("POST", "/v1/submitjob", body=iter([b"{" + b" " * 65536] * 20 + [b"}"]),
+              headers={"Content-Type": "application/json"}, encode_chunked=True)
+    resp = c.getresponse()
+    ans = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    c.close()
+    expect("an oversize chunked body", ans, 413, "ClientException", "limit")
+
+    log("-- paths and signatures")
+    expect("an unknown path", signed_request(addr, "POST", "/v1/nosuchoperation", b"{}"), 404,
+           "UnknownOperationException", "/v1/nosuchoperation")
+    expect("a known path with another method", signed_request(addr, "GET", "/v1/submitjob", b""), 404,
+           "UnknownOperationException")
+    expect("a stale signature (20 minutes old)",
+           signed_request(addr, "POST", "/v1/describejobqueues", b"{}", at=utc_minutes_ago(20)), 403,
+           "InvalidSignatureException", "Signature expired:")
+    expect("no signature", signed_request(addr, "POST", "/v1/describejobqueues", b"{}", sign=False), 403,
+           "MissingAuthenticationTokenException", "Missing Authentication Token")
+    # a body changed after signing: sign one body, send another of the same length
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from api_common import ADMIN
+    req = AWSRequest(method="POST", url=f"http://{addr[0]}:{addr[1]}/v1/describejobqueues",
+                     data=b'{"maxResults": 10}', headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(*ADMIN), "batch", "us-east-1").add_auth(req)
+    c = __import__("http.client").client.HTTPConnection(addr[0], addr[1], timeout=30)
+    c.request("POST", "/v1/describejobqueues", body=b'{"maxResults": 99}', headers=dict(req.headers))
+    resp = c.getresponse()
+    ans = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
+    c.close()
+    expect("a tampered body", ans, 403, "InvalidSignatureException", "does not match")
+
+    log("-- a slow client is cut off; others are served meanwhile")
+    s = socket.create_connection(addr, timeout=30)
+    s.sendall(b"POST /v1/describejobqueues HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+    t0 = time.monotonic()
+    mid = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
+    ok(mid[0] == 200, "a request is served while a slow client holds a connection", mid[0])
+    try:
+        data = s.recv(100)
+    except (ConnectionResetError, socket.timeout):
+        data = b""
+    waited = time.monotonic() - t0
+    ok(data == b"" and waited < 25, f"the silent connection is closed after the idle timeout ({waited:.1f} s)",
+       data[:80])
+    s.close()
+
+    log("-- the server carries on")
+    after = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
+    ok(after[0] == 200 and st.alive("api"), "a good request after all that: 200", after[:1])
+
+
 def main():
     log("-- the route table is the installed botocore's")
     p = subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "tools", "gen_api_routes.py"), "--check",
                         os.path.join(SOURCE_DIR, "producers", "api", "routes_gen.c")], capture_output=True, text=True)
     ok(p.returncode == 0, "producers/api/routes_gen.c matches the model", (p.stdout + p.stderr).strip())
-
-    st = Stack("apibad")
-    try:
-        st.init()
-        addr = start_api(st)
-        good = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
-        ok(good[0] == 200 and len(good[1].get("x-amzn-requestid", "")) == 36, "a good request: 200 with a request id",
-           good[:2])
-
-        log("-- bodies")
-        expect("malformed JSON", signed_request(addr, "POST", "/v1/describejobqueues", b'{"maxResults": '), 400,
-               "ClientException", "not valid JSON")
-        expect("a body that is not an object", signed_request(addr, "POST", "/v1/describejobqueues", b"[1,2]"), 400,
-               "ClientException", "JSON object")
-        expect("a JSON string body", signed_request(addr, "POST", "/v1/submitjob", b'"x"'), 400, "ClientException")
-        r = signed_request(addr, "POST", "/v1/describejobs", b'{"jobs": "not-a-list"}')
-        ok(r[0] in (400, 200) and (r[0] == 200 or error_of(*r)[0] == "ClientException"),
-           "a member of the wrong type does not break the server", (r[0], r[2][:200]))
-        r = signed_request(addr, "POST", "/v1/submitjob", b'{"jobName": 5, "jobQueue": [], "jobDefinition": {}}')
-        ok(r[0] == 400 and error_of(*r)[0] == "ClientException", "SubmitJob with wrong member types: 400 ClientException",
-           (r[0], r[2][:200]))
-        big = b'{"x": "' + b"a" * (LIMIT + 10) + b'"}'
-        expect("an oversize body (Content-Length)", signed_request(addr, "POST", "/v1/submitjob", big), 413,
-               "ClientException", f"limit of {LIMIT} bytes")
-        # chunked: no Content-Length, the server reads and drops the excess, then answers
-        c = __import__("http.client").client.HTTPConnection(addr[0], addr[1], timeout=60)
-        c.request("POST", "/v1/submitjob", body=iter([b"{" + b" " * 65536] * 20 + [b"}"]),
-                  headers={"Content-Type": "application/json"}, encode_chunked=True)
-        resp = c.getresponse()
-        ans = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-        c.close()
-        expect("an oversize chunked body", ans, 413, "ClientException", "limit")
-
-        log("-- paths and signatures")
-        expect("an unknown path", signed_request(addr, "POST", "/v1/nosuchoperation", b"{}"), 404,
-               "UnknownOperationException", "/v1/nosuchoperation")
-        expect("a known path with another method", signed_request(addr, "GET", "/v1/submitjob", b""), 404,
-               "UnknownOperationException")
-        expect("a stale signature (20 minutes old)",
-               signed_request(addr, "POST", "/v1/describejobqueues", b"{}", at=utc_minutes_ago(20)), 403,
-               "InvalidSignatureException", "Signature expired:")
-        expect("no signature", signed_request(addr, "POST", "/v1/describejobqueues", b"{}", sign=False), 403,
-               "MissingAuthenticationTokenException", "Missing Authentication Token")
-        # a body changed after signing: sign one body, send another of the same length
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        from api_common import ADMIN
-        req = AWSRequest(method="POST", url=f"http://{addr[0]}:{addr[1]}/v1/describejobqueues",
-                         data=b'{"maxResults": 10}', headers={"Content-Type": "application/json"})
-        SigV4Auth(Credentials(*ADMIN), "batch", "us-east-1").add_auth(req)
-        c = __import__("http.client").client.HTTPConnection(addr[0], addr[1], timeout=30)
-        c.request("POST", "/v1/describejobqueues", body=b'{"maxResults": 99}', headers=dict(req.headers))
-        resp = c.getresponse()
-        ans = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
-        c.close()
-        expect("a tampered body", ans, 403, "InvalidSignatureException", "does not match")
-
-        log("-- a slow client is cut off; others are served meanwhile")
-        s = socket.create_connection(addr, timeout=30)
-        s.sendall(b"POST /v1/describejobqueues HTTP/1.1\r\nHost: x\r\n")  # and then nothing
-        t0 = time.monotonic()
-        mid = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
-        ok(mid[0] == 200, "a request is served while a slow client holds a connection", mid[0])
-        try:
-            data = s.recv(100)
-        except (ConnectionResetError, socket.timeout):
-            data = b""
-        waited = time.monotonic() - t0
-        ok(data == b"" and waited < 25, f"the silent connection is closed after the idle timeout ({waited:.1f} s)",
-           data[:80])
-        s.close()
-
-        log("-- the server carries on")
-        after = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
-        ok(after[0] == 200 and st.alive("api"), "a good request after all that: 200", after[:1])
-    finally:
-        status = st.stop_services()
-        ok(status.get("api") == 0, "barge api stops cleanly on SIGTERM", status.get("api"))
-        st.close()
-    finish()
+    api_test("apibad", body)
 
 
 if __name__ == "__main__":
