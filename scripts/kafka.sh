@@ -120,17 +120,7 @@ cmd_fetch() {
     [[ -f $POM ]] || die "missing $POM"
     mkdir -p "$KAFKA_HOME"
 
-    # Serialise concurrent fetches (parallel test runs).
-    local lockfd
-    exec {lockfd}>"$KAFKA_HOME/.fetch.lock"
-    if command -v flock >/dev/null 2>&1; then
-        flock -w 1800 "$lockfd" || die "another fetch holds $KAFKA_HOME/.fetch.lock"
-    fi
-    if cache_complete; then
-        say "Kafka $KAFKA_VERSION already fetched ($LIBS)"
-        exec {lockfd}>&-
-        return 0
-    fi
+    peer_fetch_lock "$KAFKA_HOME" 1800 "Kafka $KAFKA_VERSION already fetched ($LIBS)" || return 0
 
     local t0 tmp mvnlog
     t0=$(now)
@@ -139,7 +129,7 @@ cmd_fetch() {
     rm -rf "$tmp"
     say "fetching org.apache.kafka:kafka_2.13:$KAFKA_VERSION + log4j $LOG4J_VERSION from Maven Central (maven-dependency-plugin $DEP_PLUGIN_VERSION)"
     say "  into $LIBS (log: $mvnlog)"
-    if ! mvn -B -q {lockfd}>&- -Dstyle.color=never -f "$POM" \
+    if ! mvn -B -q {FETCH_LOCK}>&- -Dstyle.color=never -f "$POM" \
             "org.apache.maven.plugins:maven-dependency-plugin:$DEP_PLUGIN_VERSION:copy-dependencies" \
             -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$LOG4J_VERSION" \
             -Dslf4j.version="$SLF4J_VERSION" -Ddependency.plugin.version="$DEP_PLUGIN_VERSION" \
@@ -167,7 +157,7 @@ cmd_fetch() {
     printf '%s\n' "$MARKER_TEXT" >"$MARKER"
     local jars=("$LIBS"/*.jar)
     say "fetched ${#jars[@]} jars ($(du -sh "$LIBS" | cut -f1)) in $(elapsed "$t0")s"
-    exec {lockfd}>&-
+    exec {FETCH_LOCK}>&-
 }
 
 cmd_libs() {
@@ -192,6 +182,10 @@ is_our_broker() {
 port_in_use() {   # does something accept connections on 127.0.0.1:$1?
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
+
+# peer_wait's checks: the launched broker is alive and ours; it has started and listens on $1.
+broker_alive() { kill -0 "$1" 2>/dev/null && is_our_broker "$1" "$2"; }
+broker_ready() { grep -q 'Kafka Server started' "$DIR/kafka.log" 2>/dev/null && port_in_use "$1"; }
 
 port_bindable() {  # can we bind 127.0.0.1:$1 right now?
     if command -v python3 >/dev/null 2>&1; then
@@ -380,25 +374,8 @@ cmd_start() {
         printf '%s\n' "$pid" >"$DIR/pid"
 
         # ---- wait for readiness
-        local deadline ready=0 why=
-        deadline=$(( $(date +%s) + START_TIMEOUT ))
-        while :; do
-            if ! kill -0 "$pid" 2>/dev/null || ! is_our_broker "$pid" "$DIR"; then
-                wait "$pid" 2>/dev/null || true
-                why="broker process $pid exited"
-                break
-            fi
-            if grep -q 'Kafka Server started' "$DIR/kafka.log" 2>/dev/null && port_in_use "$port"; then
-                ready=1; break
-            fi
-            if (( $(date +%s) >= deadline )); then
-                why="not ready after ${START_TIMEOUT}s"
-                kill -KILL "$pid" 2>/dev/null || true
-                break
-            fi
-            sleep 0.2
-        done
-        if (( ready )); then break; fi
+        local why=
+        if peer_wait "$pid" broker 0.2 broker_alive broker_ready "$port"; then break; fi
         rm -f "$DIR/pid"
 
         # A free port can be taken between our check and the bind: retry
@@ -409,11 +386,7 @@ cmd_start() {
             mv -f "$DIR/kafka.log" "$DIR/kafka.log.prev"
             continue
         fi
-        {
-            printf 'kafka: error: %s; last lines of %s:\n' "$why" "$DIR/kafka.log"
-            tail -n 40 "$DIR/kafka.log" 2>/dev/null | sed 's/^/  | /'
-        } >&2
-        exit 1
+        peer_start_failed "$DIR/kafka.log"
     done
 
     printf '127.0.0.1:%s\n' "$port" >"$DIR/bootstrap.tmp"

@@ -97,24 +97,14 @@ cmd_fetch() {
     need java "apt-get install -y openjdk-17-jre-headless"
     need mvn "apt-get install -y maven"
     mkdir -p "$HOME_DIR"
-    # Serialise concurrent fetches (parallel test runs).
-    local lockfd
-    exec {lockfd}>"$HOME_DIR/.fetch.lock"
-    if command -v flock >/dev/null 2>&1; then
-        flock -w 3600 "$lockfd" || die "another fetch holds $HOME_DIR/.fetch.lock"
-    fi
-    if cache_complete; then
-        say "Apicurio Registry $APICURIO_VERSION already fetched ($APP_DIR)"
-        exec {lockfd}>&-
-        return 0
-    fi
+    peer_fetch_lock "$HOME_DIR" 3600 "Apicurio Registry $APICURIO_VERSION already fetched ($APP_DIR)" || return 0
     local tmp=$HOME_DIR/fetch.tmp.$$ log=$HOME_DIR/fetch.log t0
     t0=$(date +%s)
     rm -rf "$tmp"
     mkdir -p "$tmp"
     say "fetching io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all (~160 MB) from Maven Central"
     say "  into $HOME_DIR (log: $log)"
-    if ! mvn -B -q {lockfd}>&- -Dstyle.color=never \
+    if ! mvn -B -q {FETCH_LOCK}>&- -Dstyle.color=never \
             "org.apache.maven.plugins:maven-dependency-plugin:$DEP_PLUGIN_VERSION:copy" \
             -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" \
             -DoutputDirectory="$tmp" >"$log" 2>&1; then
@@ -136,7 +126,7 @@ cmd_fetch() {
     rm -rf "$tmp"
     printf '%s\n' "$MARKER_TEXT" >"$MARKER"
     say "fetched in $(( $(date +%s) - t0 ))s ($(du -sh "$APP_DIR" | cut -f1))"
-    exec {lockfd}>&-
+    exec {FETCH_LOCK}>&-
 }
 
 cmd_home() {
@@ -156,6 +146,10 @@ is_our_registry() {
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     [[ $cmd == *quarkus-run.jar* && $cmd == *"-Dbarge.registry.dir=$dir"* ]]
 }
+
+# peer_wait's checks: the launched process is alive (not a zombie); the registry answers.
+process_alive() { kill -0 "$1" 2>/dev/null && [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+registry_ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1$CCOMPAT/subjects" 2>/dev/null; }
 
 free_port() {
     python3 - <<'PY'
@@ -211,35 +205,15 @@ cmd_start() {
             -jar "$APP_DIR/quarkus-run.jar" >>"$DIR/registry.log" 2>&1 </dev/null {DIRLOCK}>&-) &
         pid=$!
         printf '%s\n' "$pid" >"$DIR/pid"
-        local deadline ready=0 why=
-        deadline=$(( $(date +%s) + START_TIMEOUT ))
-        while :; do
-            if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$p$CCOMPAT/subjects" 2>/dev/null; then
-                ready=1; break
-            fi
-            if ! kill -0 "$pid" 2>/dev/null || [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) == Z ]]; then
-                wait "$pid" 2>/dev/null || true
-                why="registry process $pid exited"; break
-            fi
-            if (( $(date +%s) >= deadline )); then
-                why="not ready after ${START_TIMEOUT}s"
-                kill -KILL "$pid" 2>/dev/null || true
-                break
-            fi
-            sleep 0.5
-        done
-        if (( ready )); then break; fi
+        local why=
+        if peer_wait "$pid" registry 0.5 process_alive registry_ready "$p"; then break; fi
         rm -f "$DIR/pid"
         if [[ $why == *exited* ]] && grep -qi 'address already in use' "$DIR/registry.log" 2>/dev/null \
                 && (( attempt < 3 )) && [[ -z $port ]]; then
             say "port clash, retrying with another port"
             continue
         fi
-        {
-            printf 'registry: error: %s; last lines of %s:\n' "$why" "$DIR/registry.log"
-            tail -n 40 "$DIR/registry.log" 2>/dev/null | sed 's/^/  | /'
-        } >&2
-        exit 1
+        peer_start_failed "$DIR/registry.log"
     done
     printf 'http://127.0.0.1:%s%s\n' "$p" "$CCOMPAT" >"$DIR/url.tmp"
     mv -f "$DIR/url.tmp" "$DIR/url"

@@ -82,3 +82,51 @@ peer_stop() {
     rm -f "$DIR/pid"
     if (( timed )); then say "stopped (pid $pid) in $(elapsed "$t0")s"; else say "stopped (pid $pid)"; fi
 }
+
+# peer_wait PID NAME INTERVAL ALIVE READY...: waits for the peer just started as PID. ALIVE PID
+# DIR says the process is still there; READY... (a command and its arguments) says it serves.
+# 0 when ready; 1 with `why` set when it died or START_TIMEOUT passed (then it is killed).
+peer_wait() {
+    local pid=$1 name=$2 interval=$3 alive=$4; shift 4
+    local deadline=$(( $(date +%s) + START_TIMEOUT ))
+    why=
+    while :; do
+        if ! "$alive" "$pid" "$DIR"; then
+            wait "$pid" 2>/dev/null || true
+            why="$name process $pid exited"
+            return 1
+        fi
+        "$@" && return 0
+        if (( $(date +%s) >= deadline )); then
+            why="not ready after ${START_TIMEOUT}s"
+            kill -KILL "$pid" 2>/dev/null || true
+            return 1
+        fi
+        sleep "$interval"
+    done
+}
+
+# peer_start_failed LOG: says why the peer did not come up, with the last lines of LOG; exits 1.
+peer_start_failed() {
+    {
+        printf '%s: error: %s; last lines of %s:\n' "$PEER" "$why" "$1"
+        tail -n 40 "$1" 2>/dev/null | sed 's/^/  | /'
+    } >&2
+    exit 1
+}
+
+# peer_fetch_lock HOME SECONDS ALREADY: serialises concurrent fetches (parallel test runs) on
+# HOME/.fetch.lock, its fd in FETCH_LOCK (close it with `exec {FETCH_LOCK}>&-`, and keep it out
+# of child processes). Returns 1, the lock released and ALREADY said, when another fetch
+# completed the cache (cache_complete) while this one waited.
+peer_fetch_lock() {
+    exec {FETCH_LOCK}>"$1/.fetch.lock"
+    if command -v flock >/dev/null 2>&1; then
+        flock -w "$2" "$FETCH_LOCK" || die "another fetch holds $1/.fetch.lock"
+    fi
+    if cache_complete; then
+        say "$3"
+        exec {FETCH_LOCK}>&-
+        return 1
+    fi
+}
