@@ -41,12 +41,17 @@ static int parse(char **argv, json_t **req, struct awscli_globals *g, char *err,
   return awscli_parse(op, argc_of(argv), argv, req, g, err, errlen);
 }
 
-static void expect_req(const char *what, char **argv, const char *expected) {
+/* parse with fresh globals, for the cases that look only at the request or the error */
+static int parse_fresh(char **argv, json_t **req, char *err, size_t errlen) {
   struct awscli_globals g;
   awscli_globals_init(&g);
+  return parse(argv, req, &g, err, errlen);
+}
+
+static void expect_req(const char *what, char **argv, const char *expected) {
   json_t *req = NULL;
   char err[600] = "";
-  int rc = parse(argv, &req, &g, err, sizeof err);
+  int rc = parse_fresh(argv, &req, err, sizeof err);
   json_error_t je;
   json_t *want = json_loads(expected, 0, &je);
   CHECK(want != NULL, "%s: bad expected JSON: %s", what, je.text);
@@ -60,17 +65,29 @@ static void expect_req(const char *what, char **argv, const char *expected) {
 }
 
 static void expect_err(const char *what, char **argv, const char *needle) {
-  struct awscli_globals g;
-  awscli_globals_init(&g);
   json_t *req = NULL;
   char err[600] = "";
-  int rc = parse(argv, &req, &g, err, sizeof err);
+  int rc = parse_fresh(argv, &req, err, sizeof err);
   CHECK(rc == -1, "%s: expected failure, rc %d", what, rc);
   CHECK(req == NULL, "%s: request returned on failure", what);
   CHECK(strstr(err, needle) != NULL, "%s: message '%s' lacks '%s'", what, err, needle);
   CHECK(strchr(err, '\n') == NULL, "%s: message is not one line: '%s'", what, err);
   json_decref(req);
 }
+
+/* A table row for expect_req or expect_err: the check name, the command line, and the request
+ * JSON (expect_req) or a part of the error message (expect_err). */
+struct parse_case {
+  const char *what;
+  char **argv;
+  const char *want;
+};
+
+static void expect_each(void (*expect)(const char *, char **, const char *), const struct parse_case *cases,
+                        size_t n) {
+  for (size_t i = 0; i < n; i++) expect(cases[i].what, cases[i].argv, cases[i].want);
+}
+#define EXPECT_EACH(expect, cases) expect_each(expect, cases, sizeof cases / sizeof *cases)
 
 static void expect_shorthand(const char *text, const char *expected) {
   json_t *v = NULL;
@@ -267,81 +284,58 @@ static void test_shorthand_grammar(void) {
 
 static void test_submit_job(void) {
   TEST("submit-job: scalars, shorthand, JSON, lists of structures, maps, booleans");
-  expect_req("required only", ARGV(SJ), "{" SJ_JSON "}");
-  expect_req("--flag=value form",
-             ARGV("submit-job", "--job-name=eq", "--job-queue=q", "--job-definition=d"),
-             "{\"jobName\": \"eq\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\"}");
-  expect_req("array size shorthand", ARGV(SJ, "--array-properties", "size=8"),
-             "{" SJ_JSON ", \"arrayProperties\": {\"size\": 8}}");
-  expect_req("array size JSON", ARGV(SJ, "--array-properties", "{\"size\": 8}"),
-             "{" SJ_JSON ", \"arrayProperties\": {\"size\": 8}}");
-  expect_req("array size JSON with spaces", ARGV(SJ, "--array-properties", "  {\"size\": 8} "),
-             "{" SJ_JSON ", \"arrayProperties\": {\"size\": 8}}");
-  expect_req("depends-on several args", ARGV(SJ, "--depends-on", "jobId=a", "jobId=b,type=SEQUENTIAL"),
-             "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\", \"type\": \"SEQUENTIAL\"}]}");
-  expect_req("depends-on one arg", ARGV(SJ, "--depends-on", "jobId=ID,type=N_TO_N"),
-             "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"ID\", \"type\": \"N_TO_N\"}]}");
-  expect_req("depends-on JSON list", ARGV(SJ, "--depends-on", "[{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]"),
-             "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}");
-  expect_req("depends-on JSON per arg", ARGV(SJ, "--depends-on", "{\"jobId\": \"a\"}", "{\"jobId\": \"b\"}"),
-             "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}");
-  expect_req("depends-on then more flags", ARGV("submit-job", "--depends-on", "jobId=a", "jobId=b", "--job-name", "a", "--job-queue", "q", "--job-definition", "d"),
-             "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}");
-  expect_req("container-overrides csv tail list and nested list",
-             ARGV(SJ, "--container-overrides", "command=sleep,10,environment=[{name=A,value=1}]"),
-             "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"sleep\", \"10\"], "
-             "\"environment\": [{\"name\": \"A\", \"value\": \"1\"}]}}");
-  expect_req("container-overrides ints, quoted comma",
-             ARGV(SJ, "--container-overrides",
-                  "command=sleep,environment=[{name=A,value=1},{name=B,value=\"x,y\"}],vcpus=2,memory=512"),
-             "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"sleep\"], \"environment\": "
-             "[{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\", \"value\": \"x,y\"}], "
-             "\"vcpus\": 2, \"memory\": 512}}");
-  expect_req("container-overrides explicit list",
-             ARGV(SJ, "--container-overrides", "command=[sleep,10],resourceRequirements=[{type=VCPU,value=2}]"),
-             "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"sleep\", \"10\"], "
-             "\"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"2\"}]}}");
-  expect_req("single value wrapped into list", ARGV(SJ, "--container-overrides", "command=echo"),
-             "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"echo\"]}}");
-  expect_req("single structure wrapped into list",
-             ARGV(SJ, "--container-overrides", "environment={name=A,value=1}"),
-             "{" SJ_JSON ", \"containerOverrides\": {\"environment\": [{\"name\": \"A\", \"value\": \"1\"}]}}");
-  expect_req("quoted list items", ARGV(SJ, "--container-overrides", "command='a b',\"c,d\""),
-             "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"a b\", \"c,d\"]}}");
-  expect_req("escaped comma", ARGV(SJ, "--container-overrides", "command=a\\,b,c"),
-             "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"a,b\", \"c\"]}}");
-  expect_req("parameters map shorthand", ARGV(SJ, "--parameters", "k1=v1,k2=v2"),
-             "{" SJ_JSON ", \"parameters\": {\"k1\": \"v1\", \"k2\": \"v2\"}}");
-  expect_req("parameters map JSON", ARGV(SJ, "--parameters", "{\"k1\": \"v1\"}"),
-             "{" SJ_JSON ", \"parameters\": {\"k1\": \"v1\"}}");
-  expect_req("tags and --propagate-tags", ARGV(SJ, "--tags", "team=ml", "--propagate-tags"),
-             "{" SJ_JSON ", \"tags\": {\"team\": \"ml\"}, \"propagateTags\": true}");
-  expect_req("--no-propagate-tags", ARGV(SJ, "--no-propagate-tags"),
-             "{" SJ_JSON ", \"propagateTags\": false}");
-  expect_req("boolean pair, last wins", ARGV(SJ, "--no-propagate-tags", "--propagate-tags"),
-             "{" SJ_JSON ", \"propagateTags\": true}");
-  expect_req("retry strategy with rules",
-             ARGV(SJ, "--retry-strategy", "attempts=3,evaluateOnExit=[{onExitCode=1*,action=RETRY},{onReason=*,action=EXIT}]"),
-             "{" SJ_JSON ", \"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": "
-             "[{\"onExitCode\": \"1*\", \"action\": \"RETRY\"}, {\"onReason\": \"*\", \"action\": \"EXIT\"}]}}");
-  expect_req("retry strategy with spaces in a quoted pattern",
-             ARGV(SJ, "--retry-strategy", "attempts=2,evaluateOnExit=[{onStatusReason='Host EC2*',action=RETRY}]"),
-             "{" SJ_JSON ", \"retryStrategy\": {\"attempts\": 2, \"evaluateOnExit\": "
-             "[{\"onStatusReason\": \"Host EC2*\", \"action\": \"RETRY\"}]}}");
-  expect_req("timeout, priority override, share id",
-             ARGV(SJ, "--timeout", "attemptDurationSeconds=120", "--scheduling-priority-override", "5",
-                  "--share-identifier", "teamA"),
-             "{" SJ_JSON ", \"timeout\": {\"attemptDurationSeconds\": 120}, "
-             "\"schedulingPriorityOverride\": 5, \"shareIdentifier\": \"teamA\"}");
-  expect_req("negative integer", ARGV(SJ, "--scheduling-priority-override", "-1"),
-             "{" SJ_JSON ", \"schedulingPriorityOverride\": -1}");
-  expect_req("repeated flag, last wins", ARGV(SJ, "--job-name", "b"),
-             "{\"jobName\": \"b\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\"}");
-  expect_req("out-of-scope member passed through for the server to reject",
-             ARGV(SJ, "--node-overrides", "{\"numNodes\": 2}"),
-             "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2}}");
-  expect_req("out-of-scope member as shorthand, unconverted", ARGV(SJ, "--node-overrides", "numNodes=2"),
-             "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": \"2\"}}");
+  const struct parse_case cases[] = {
+      {"required only", ARGV(SJ), "{" SJ_JSON "}"},
+      {"--flag=value form", ARGV("submit-job", "--job-name=eq", "--job-queue=q", "--job-definition=d"),
+       "{\"jobName\": \"eq\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\"}"},
+      {"array size shorthand", ARGV(SJ, "--array-properties", "size=8"), "{" SJ_JSON ", \"arrayProperties\": {\"size\": 8}}"},
+      {"array size JSON", ARGV(SJ, "--array-properties", "{\"size\": 8}"), "{" SJ_JSON ", \"arrayProperties\": {\"size\": 8}}"},
+      {"array size JSON with spaces", ARGV(SJ, "--array-properties", "  {\"size\": 8} "), "{" SJ_JSON ", \"arrayProperties\": {\"size\": 8}}"},
+      {"depends-on several args", ARGV(SJ, "--depends-on", "jobId=a", "jobId=b,type=SEQUENTIAL"),
+       "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\", \"type\": \"SEQUENTIAL\"}]}"},
+      {"depends-on one arg", ARGV(SJ, "--depends-on", "jobId=ID,type=N_TO_N"), "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"ID\", \"type\": \"N_TO_N\"}]}"},
+      {"depends-on JSON list", ARGV(SJ, "--depends-on", "[{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]"),
+       "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}"},
+      {"depends-on JSON per arg", ARGV(SJ, "--depends-on", "{\"jobId\": \"a\"}", "{\"jobId\": \"b\"}"),
+       "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}"},
+      {"depends-on then more flags", ARGV("submit-job", "--depends-on", "jobId=a", "jobId=b", "--job-name", "a", "--job-queue", "q", "--job-definition", "d"),
+       "{" SJ_JSON ", \"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}"},
+      {"container-overrides csv tail list and nested list", ARGV(SJ, "--container-overrides", "command=sleep,10,environment=[{name=A,value=1}]"),
+       "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"sleep\", \"10\"], "
+       "\"environment\": [{\"name\": \"A\", \"value\": \"1\"}]}}"},
+      {"container-overrides ints, quoted comma", ARGV(SJ, "--container-overrides", "command=sleep,environment=[{name=A,value=1},{name=B,value=\"x,y\"}],vcpus=2,memory=512"),
+       "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"sleep\"], \"environment\": "
+       "[{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\", \"value\": \"x,y\"}], "
+       "\"vcpus\": 2, \"memory\": 512}}"},
+      {"container-overrides explicit list", ARGV(SJ, "--container-overrides", "command=[sleep,10],resourceRequirements=[{type=VCPU,value=2}]"),
+       "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"sleep\", \"10\"], "
+       "\"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"2\"}]}}"},
+      {"single value wrapped into list", ARGV(SJ, "--container-overrides", "command=echo"), "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"echo\"]}}"},
+      {"single structure wrapped into list", ARGV(SJ, "--container-overrides", "environment={name=A,value=1}"),
+       "{" SJ_JSON ", \"containerOverrides\": {\"environment\": [{\"name\": \"A\", \"value\": \"1\"}]}}"},
+      {"quoted list items", ARGV(SJ, "--container-overrides", "command='a b',\"c,d\""), "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"a b\", \"c,d\"]}}"},
+      {"escaped comma", ARGV(SJ, "--container-overrides", "command=a\\,b,c"), "{" SJ_JSON ", \"containerOverrides\": {\"command\": [\"a,b\", \"c\"]}}"},
+      {"parameters map shorthand", ARGV(SJ, "--parameters", "k1=v1,k2=v2"), "{" SJ_JSON ", \"parameters\": {\"k1\": \"v1\", \"k2\": \"v2\"}}"},
+      {"parameters map JSON", ARGV(SJ, "--parameters", "{\"k1\": \"v1\"}"), "{" SJ_JSON ", \"parameters\": {\"k1\": \"v1\"}}"},
+      {"tags and --propagate-tags", ARGV(SJ, "--tags", "team=ml", "--propagate-tags"), "{" SJ_JSON ", \"tags\": {\"team\": \"ml\"}, \"propagateTags\": true}"},
+      {"--no-propagate-tags", ARGV(SJ, "--no-propagate-tags"), "{" SJ_JSON ", \"propagateTags\": false}"},
+      {"boolean pair, last wins", ARGV(SJ, "--no-propagate-tags", "--propagate-tags"), "{" SJ_JSON ", \"propagateTags\": true}"},
+      {"retry strategy with rules", ARGV(SJ, "--retry-strategy", "attempts=3,evaluateOnExit=[{onExitCode=1*,action=RETRY},{onReason=*,action=EXIT}]"),
+       "{" SJ_JSON ", \"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": "
+       "[{\"onExitCode\": \"1*\", \"action\": \"RETRY\"}, {\"onReason\": \"*\", \"action\": \"EXIT\"}]}}"},
+      {"retry strategy with spaces in a quoted pattern", ARGV(SJ, "--retry-strategy", "attempts=2,evaluateOnExit=[{onStatusReason='Host EC2*',action=RETRY}]"),
+       "{" SJ_JSON ", \"retryStrategy\": {\"attempts\": 2, \"evaluateOnExit\": "
+       "[{\"onStatusReason\": \"Host EC2*\", \"action\": \"RETRY\"}]}}"},
+      {"timeout, priority override, share id", ARGV(SJ, "--timeout", "attemptDurationSeconds=120", "--scheduling-priority-override", "5", "--share-identifier", "teamA"),
+       "{" SJ_JSON ", \"timeout\": {\"attemptDurationSeconds\": 120}, "
+       "\"schedulingPriorityOverride\": 5, \"shareIdentifier\": \"teamA\"}"},
+      {"negative integer", ARGV(SJ, "--scheduling-priority-override", "-1"), "{" SJ_JSON ", \"schedulingPriorityOverride\": -1}"},
+      {"repeated flag, last wins", ARGV(SJ, "--job-name", "b"), "{\"jobName\": \"b\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\"}"},
+      {"out-of-scope member passed through for the server to reject", ARGV(SJ, "--node-overrides", "{\"numNodes\": 2}"),
+       "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2}}"},
+      {"out-of-scope member as shorthand, unconverted", ARGV(SJ, "--node-overrides", "numNodes=2"), "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": \"2\"}}"},
+  };
+  EXPECT_EACH(expect_req, cases);
 }
 
 static void test_files(void) {
@@ -553,70 +547,52 @@ static void test_other_ops(void) {
 
 static void test_errors(void) {
   TEST("errors: one line, naming the flag or member and what to do");
-  expect_err("missing required", ARGV("submit-job", "--job-queue", "q", "--job-definition", "d"),
-             "barge submit-job: missing required parameter jobName (--job-name)");
-  expect_err("missing required queue CEs", ARGV("create-job-queue", "--job-queue-name", "q", "--priority", "1"),
-             "missing required parameter computeEnvironmentOrder (--compute-environment-order)");
-  expect_err("unknown flag", ARGV(SJ, "--bogus", "1"), "barge submit-job: unknown option --bogus");
-  expect_err("misspelt flag gets a suggestion", ARGV(SJ, "--job-nam", "x"), "did you mean --job-name?");
-  expect_err("--no- of a non-boolean", ARGV(SJ, "--no-job-name"), "unknown option --no-job-name");
-  expect_err("paging flag on an unpaginated op", ARGV("cancel-job", "--job-id", "j", "--reason", "r", "--max-items", "3"),
-             "unknown option --max-items");
-  expect_err("missing value at end", ARGV("submit-job", "--job-name"), "barge submit-job: --job-name: expected a value");
-  expect_err("missing value before flag", ARGV("submit-job", "--job-name", "--job-queue", "q"),
-             "--job-name: expected a value");
-
-  expect_err("structure flag with no value", ARGV(SJ, "--array-properties"), "--array-properties: expected a value");
-  expect_err("positional", ARGV(SJ, "extra"), "unexpected argument 'extra'");
-  expect_err("boolean with a value", ARGV(SJ, "--propagate-tags=true"), "--propagate-tags takes no value");
-  expect_err("bad integer", ARGV("create-job-queue", "--job-queue-name", "q", "--priority", "x",
-                                 "--compute-environment-order", "order=1,computeEnvironment=ce1"),
-             "barge create-job-queue: --priority: expected an integer, got 'x'");
-  expect_err("integer with junk", ARGV("list-jobs", "--job-queue", "q", "--max-results", "5x"),
-             "--max-results: expected an integer, got '5x'");
-  expect_err("malformed shorthand", ARGV(SJ, "--array-properties", "size"),
-             "barge submit-job: --array-properties: expected JSON or shorthand like size=integer, got 'size'");
-  expect_err("malformed list item shorthand", ARGV(SJ, "--depends-on", "jobId"),
-             "--depends-on: expected JSON or shorthand like jobId=string,type=string ..., got 'jobId'");
-  expect_err("comma instead of space between items", ARGV(SJ, "--depends-on", "jobId=a,jobId=b"),
-             "key 'jobId' given twice (separate list items with a space, not a comma)");
-  expect_err("bad integer in shorthand", ARGV(SJ, "--array-properties", "size=abc"),
-             "--array-properties: arrayProperties.size: expected an integer, got 'abc'");
-  expect_err("bad integer in list item", ARGV("create-job-queue", "--job-queue-name", "q", "--priority", "1",
-                                              "--compute-environment-order", "order=1,computeEnvironment=a",
-                                              "order=x,computeEnvironment=b"),
-             "computeEnvironmentOrder[1].order: expected an integer, got 'x'");
-  expect_err("bad float in shorthand", ARGV("create-scheduling-policy", "--name", "p", "--fairshare-policy",
-                                            "shareDistribution=[{shareIdentifier=a,weightFactor=heavy}]"),
-             "fairsharePolicy.shareDistribution[0].weightFactor: expected a number, got 'heavy'");
-  expect_err("malformed JSON", ARGV(SJ, "--array-properties", "{\"size\": }"),
-             "barge submit-job: --array-properties: invalid JSON");
-  expect_err("malformed JSON list", ARGV("describe-jobs", "--jobs", "[\"a\","), "--jobs: invalid JSON");
-  expect_err("mixed JSON and shorthand items", ARGV(SJ, "--depends-on", "{\"jobId\": \"a\"}", "jobId=b"),
-             "--depends-on: expected JSON like the first value, got 'jobId=b'");
-  expect_err("unknown nested member", ARGV(SJ, "--array-properties", "sise=8"),
-             "--array-properties: unknown parameter arrayProperties.sise, must be one of: size");
-  expect_err("unknown deep member", ARGV(SJ, "--container-overrides", "environment=[{name=A,val=1}]"),
-             "unknown parameter containerOverrides.environment[0].val, must be one of: name, value");
-  expect_err("JSON type mismatch", ARGV(SJ, "--array-properties", "{\"size\": \"8\"}"),
-             "--array-properties: invalid type for parameter arrayProperties.size: expected integer, got \"8\"");
-  expect_err("list where string expected", ARGV(SJ, "--depends-on", "jobId=a,b"),
-             "invalid type for parameter dependsOn[0].jobId: expected string, got [\"a\",\"b\"]");
-  expect_err("boolean word not true/false", ARGV("update-compute-environment", "--compute-environment", "c",
-                                                 "--update-policy", "terminateJobsOnUpdate=yes"),
-             "invalid type for parameter updatePolicy.terminateJobsOnUpdate: expected boolean, got \"yes\"");
-  expect_err("nested required member", ARGV(SJ, "--retry-strategy", "evaluateOnExit=[{onExitCode=1}]"),
-             "--retry-strategy: missing required parameter retryStrategy.evaluateOnExit[0].action");
-  expect_err("CE required maxvCpus", ARGV("create-compute-environment", "--compute-environment-name", "c",
-                                          "--type", "MANAGED", "--compute-resources", "type=EC2"),
-             "missing required parameter computeResources.maxvCpus");
-  expect_err("bad --output", ARGV(SJ, "--output", "xml"), "--output: invalid choice 'xml'");
-  expect_err("skeleton output", ARGV("submit-job", "--generate-cli-skeleton", "output"),
-             "--generate-cli-skeleton: only 'input' is supported");
-  expect_err("no-paginate with max-items", ARGV("list-jobs", "--job-queue", "q", "--no-paginate", "--max-items", "3"),
-             "cannot use --no-paginate, --next-token or --max-results with --max-items");
-  expect_err("next-token with starting-token", ARGV("list-jobs", "--job-queue", "q", "--next-token", "a", "--starting-token", "b"),
-             "with --starting-token");
+  const struct parse_case cases[] = {
+      {"missing required", ARGV("submit-job", "--job-queue", "q", "--job-definition", "d"), "barge submit-job: missing required parameter jobName (--job-name)"},
+      {"missing required queue CEs", ARGV("create-job-queue", "--job-queue-name", "q", "--priority", "1"),
+       "missing required parameter computeEnvironmentOrder (--compute-environment-order)"},
+      {"unknown flag", ARGV(SJ, "--bogus", "1"), "barge submit-job: unknown option --bogus"},
+      {"misspelt flag gets a suggestion", ARGV(SJ, "--job-nam", "x"), "did you mean --job-name?"},
+      {"--no- of a non-boolean", ARGV(SJ, "--no-job-name"), "unknown option --no-job-name"},
+      {"paging flag on an unpaginated op", ARGV("cancel-job", "--job-id", "j", "--reason", "r", "--max-items", "3"), "unknown option --max-items"},
+      {"missing value at end", ARGV("submit-job", "--job-name"), "barge submit-job: --job-name: expected a value"},
+      {"missing value before flag", ARGV("submit-job", "--job-name", "--job-queue", "q"), "--job-name: expected a value"},
+      {"structure flag with no value", ARGV(SJ, "--array-properties"), "--array-properties: expected a value"},
+      {"positional", ARGV(SJ, "extra"), "unexpected argument 'extra'"},
+      {"boolean with a value", ARGV(SJ, "--propagate-tags=true"), "--propagate-tags takes no value"},
+      {"bad integer", ARGV("create-job-queue", "--job-queue-name", "q", "--priority", "x", "--compute-environment-order", "order=1,computeEnvironment=ce1"),
+       "barge create-job-queue: --priority: expected an integer, got 'x'"},
+      {"integer with junk", ARGV("list-jobs", "--job-queue", "q", "--max-results", "5x"), "--max-results: expected an integer, got '5x'"},
+      {"malformed shorthand", ARGV(SJ, "--array-properties", "size"), "barge submit-job: --array-properties: expected JSON or shorthand like size=integer, got 'size'"},
+      {"malformed list item shorthand", ARGV(SJ, "--depends-on", "jobId"), "--depends-on: expected JSON or shorthand like jobId=string,type=string ..., got 'jobId'"},
+      {"comma instead of space between items", ARGV(SJ, "--depends-on", "jobId=a,jobId=b"), "key 'jobId' given twice (separate list items with a space, not a comma)"},
+      {"bad integer in shorthand", ARGV(SJ, "--array-properties", "size=abc"), "--array-properties: arrayProperties.size: expected an integer, got 'abc'"},
+      {"bad integer in list item", ARGV("create-job-queue", "--job-queue-name", "q", "--priority", "1", "--compute-environment-order", "order=1,computeEnvironment=a", "order=x,computeEnvironment=b"),
+       "computeEnvironmentOrder[1].order: expected an integer, got 'x'"},
+      {"bad float in shorthand", ARGV("create-scheduling-policy", "--name", "p", "--fairshare-policy", "shareDistribution=[{shareIdentifier=a,weightFactor=heavy}]"),
+       "fairsharePolicy.shareDistribution[0].weightFactor: expected a number, got 'heavy'"},
+      {"malformed JSON", ARGV(SJ, "--array-properties", "{\"size\": }"), "barge submit-job: --array-properties: invalid JSON"},
+      {"malformed JSON list", ARGV("describe-jobs", "--jobs", "[\"a\","), "--jobs: invalid JSON"},
+      {"mixed JSON and shorthand items", ARGV(SJ, "--depends-on", "{\"jobId\": \"a\"}", "jobId=b"), "--depends-on: expected JSON like the first value, got 'jobId=b'"},
+      {"unknown nested member", ARGV(SJ, "--array-properties", "sise=8"), "--array-properties: unknown parameter arrayProperties.sise, must be one of: size"},
+      {"unknown deep member", ARGV(SJ, "--container-overrides", "environment=[{name=A,val=1}]"),
+       "unknown parameter containerOverrides.environment[0].val, must be one of: name, value"},
+      {"JSON type mismatch", ARGV(SJ, "--array-properties", "{\"size\": \"8\"}"),
+       "--array-properties: invalid type for parameter arrayProperties.size: expected integer, got \"8\""},
+      {"list where string expected", ARGV(SJ, "--depends-on", "jobId=a,b"), "invalid type for parameter dependsOn[0].jobId: expected string, got [\"a\",\"b\"]"},
+      {"boolean word not true/false", ARGV("update-compute-environment", "--compute-environment", "c", "--update-policy", "terminateJobsOnUpdate=yes"),
+       "invalid type for parameter updatePolicy.terminateJobsOnUpdate: expected boolean, got \"yes\""},
+      {"nested required member", ARGV(SJ, "--retry-strategy", "evaluateOnExit=[{onExitCode=1}]"),
+       "--retry-strategy: missing required parameter retryStrategy.evaluateOnExit[0].action"},
+      {"CE required maxvCpus", ARGV("create-compute-environment", "--compute-environment-name", "c", "--type", "MANAGED", "--compute-resources", "type=EC2"),
+       "missing required parameter computeResources.maxvCpus"},
+      {"bad --output", ARGV(SJ, "--output", "xml"), "--output: invalid choice 'xml'"},
+      {"skeleton output", ARGV("submit-job", "--generate-cli-skeleton", "output"), "--generate-cli-skeleton: only 'input' is supported"},
+      {"no-paginate with max-items", ARGV("list-jobs", "--job-queue", "q", "--no-paginate", "--max-items", "3"),
+       "cannot use --no-paginate, --next-token or --max-results with --max-items"},
+      {"next-token with starting-token", ARGV("list-jobs", "--job-queue", "q", "--next-token", "a", "--starting-token", "b"), "with --starting-token"},
+  };
+  EXPECT_EACH(expect_err, cases);
 }
 
 static void test_globals(void) {

@@ -142,6 +142,20 @@ static json_t *b64(const unsigned char *p, size_t n) {
   return json_stringn(out, o);
 }
 
+/* Puts c, a converted member of a default, into out: an array when key is NULL, else an object
+ * under key. When c is NULL (no conversion) releases out and returns 0. */
+static int put_default(json_t *out, const char *key, json_t *c) {
+  if (!c) {
+    json_decref(out);
+    return 0;
+  }
+  if (key)
+    json_object_set_new(out, key, c);
+  else
+    json_array_append_new(out, c);
+  return 1;
+}
+
 /* A field default (Avro's form) in Barge's convention. */
 static json_t *conv_default(struct gen *g, json_t *s, const char *ns, json_t *d) {
   char sub[256];
@@ -179,12 +193,7 @@ static json_t *conv_default(struct gen *g, json_t *s, const char *ns, json_t *d)
     size_t i;
     json_t *x;
     json_array_foreach(d, i, x) {
-      json_t *c = conv_default(g, json_object_get(s, "items"), sub, x);
-      if (!c) {
-        json_decref(out);
-        return NULL;
-      }
-      json_array_append_new(out, c);
+      if (!put_default(out, NULL, conv_default(g, json_object_get(s, "items"), sub, x))) return NULL;
     }
     return out;
   }
@@ -193,12 +202,7 @@ static json_t *conv_default(struct gen *g, json_t *s, const char *ns, json_t *d)
     const char *key;
     json_t *x;
     json_object_foreach(d, key, x) {
-      json_t *c = conv_default(g, json_object_get(s, "values"), sub, x);
-      if (!c) {
-        json_decref(out);
-        return NULL;
-      }
-      json_object_set_new(out, key, c);
+      if (!put_default(out, key, conv_default(g, json_object_get(s, "values"), sub, x))) return NULL;
     }
     return out;
   }
@@ -212,11 +216,7 @@ static json_t *conv_default(struct gen *g, json_t *s, const char *ns, json_t *d)
       json_t *x = json_object_get(d, json_string_value(json_object_get(f, "name")));
       if (!x) x = json_object_get(f, "default");
       json_t *c = x ? conv_default(g, json_object_get(f, "type"), rns, x) : NULL;
-      if (!c) {
-        json_decref(out);
-        return NULL;
-      }
-      json_object_set_new(out, json_string_value(json_object_get(f, "name")), c);
+      if (!put_default(out, json_string_value(json_object_get(f, "name")), c)) return NULL;
     }
     return out;
   }
@@ -394,6 +394,18 @@ static char *dumps(const json_t *v) {
   return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 }
 
+/* json_equal(back, exp); prints both when they differ. */
+static int same_json(json_t *exp, json_t *back) {
+  int eq = json_equal(back, exp);
+  if (!eq) {
+    char *a = dumps(exp), *c = dumps(back);
+    fprintf(stderr, "expected %s\n     got %s\n", a, c);
+    free(a);
+    free(c);
+  }
+  return eq;
+}
+
 /* Decodes; returns 0 on success. Used by the fuzz checks: the decoder must either fail with a
  * message or give a value that encodes again. */
 static int try_decode(const void *p, size_t n, int *bad_contract) {
@@ -508,13 +520,7 @@ static void test_round_trips(void) {
         }
         if (!rc) {
           CHECK_INT(got, t);
-          int eq = json_equal(back, exp);
-          if (!eq) {
-            char *a = dumps(exp), *c = dumps(back);
-            fprintf(stderr, "expected %s\n     got %s\n", a, c);
-            free(a);
-            free(c);
-          }
+          int eq = same_json(exp, back);
           CHECK(eq, "%s sample %d framing %d: decoded value differs", codec_type_name(t), k,
                 framing);
           json_t *body = json_object_get(back, "body");
@@ -555,13 +561,7 @@ static void test_defaults(void) {
       if (!rc) rc = codec_decode(b.data, b.len, &got, &back, err, sizeof err);
       CHECK(rc == 0, "%s: decode: %s", codec_type_name(t), err);
       if (!rc) {
-        int eq = json_equal(back, exp);
-        if (!eq) {
-          char *a = dumps(exp), *c = dumps(back);
-          fprintf(stderr, "expected %s\n     got %s\n", a, c);
-          free(a);
-          free(c);
-        }
+        int eq = same_json(exp, back);
         CHECK(eq, "%s sample %d: defaults differ", codec_type_name(t), k);
       }
       json_decref(back);

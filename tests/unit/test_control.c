@@ -56,6 +56,13 @@ static int run(aws_prepare_fn prepare, const char *req_text, struct control_writ
   return rc;
 }
 
+/* run() that must succeed; what names the write in the failure message. */
+static void run_ok(aws_prepare_fn prepare, const char *req, struct control_write *w, const char *what) {
+  char err[512];
+  int rc = run(prepare, req, w, err, sizeof err);
+  CHECK(rc == 0, "%s: %s", what, err);
+}
+
 static void expect_ok(aws_prepare_fn prepare, const char *req) {
   struct control_write w;
   char err[512];
@@ -82,11 +89,10 @@ static void test_compute_environments(void) {
   struct control_write w;
   char err[512], ce_arn[512];
   arn("compute-environment/ce1", ce_arn);
-  int rc = run(control_create_compute_environment,
-               "{\"computeEnvironmentName\":\"ce1\",\"type\":\"MANAGED\",\"computeResources\":"
-               "{\"type\":\"EC2\",\"minvCpus\":2,\"maxvCpus\":64,\"subnets\":[\"s-1\"]}}",
-               &w, err, sizeof err);
-  CHECK(rc == 0, "create ce1: %s", err);
+  run_ok(control_create_compute_environment,
+         "{\"computeEnvironmentName\":\"ce1\",\"type\":\"MANAGED\",\"computeResources\":"
+         "{\"type\":\"EC2\",\"minvCpus\":2,\"maxvCpus\":64,\"subnets\":[\"s-1\"]}}",
+         &w, "create ce1");
   CHECK(w.topic == TOPIC_CONFIG, "topic %d", (int)w.topic);
   CHECK_STR(w.key, ce_arn);
   json_t *b = json_object_get(json_object_get(w.value, "body"), "ComputeEnvironment");
@@ -161,11 +167,10 @@ static void test_job_queues(void) {
                  "[{\"reason\":\"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY\",\"state\":\"RUNNABLE\","
                  "\"action\":\"CANCEL\",\"maxTimeSeconds\":10}]}",
                  "maxTimeSeconds must be a whole number from 600 to 86400");
-  int rc = run(control_create_job_queue,
-               "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
-               "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
-               &w, err, sizeof err);
-  CHECK(rc == 0, "create q1: %s", err);
+  run_ok(control_create_job_queue,
+         "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
+         "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
+         &w, "create q1");
   CHECK_STR(w.key, q_arn);
   json_t *b = json_object_get(json_object_get(w.value, "body"), "JobQueue");
   CHECK_STR(jget_str(json_array_get(json_object_get(b, "computeEnvironmentOrder"), 0), "computeEnvironment"), ce_arn);
@@ -179,7 +184,7 @@ static void test_job_queues(void) {
   expect_refused(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", "must be DISABLED");
   expect_ok(control_update_job_queue, "{\"jobQueue\":\"q1\",\"state\":\"DISABLED\",\"priority\":9}");
   CHECK_INT(jget_int(json_object_get(cv.queues, q_arn), "priority", -1), 9);
-  rc = run(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", &w, err, sizeof err);
+  int rc = run(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", &w, err, sizeof err);
   CHECK(rc == 0 && w.value == NULL, "delete q1 writes a tombstone: %s", err);
   CHECK_STR(w.key, q_arn);
   CHECK(json_object_size(w.resp) == 0, "delete answers {}");
@@ -244,7 +249,7 @@ static void test_policies(void) {
 static void test_jobs(void) {
   TEST("jobs: submit against the configuration, stop requests");
   struct control_write w;
-  char err[512], q_arn[512];
+  char q_arn[512];
   arn("job-queue/fq", q_arn);
   expect_refused(control_submit_job, "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\"}",
                  "shareIdentifier is required on fair-share job queue fq");
@@ -262,11 +267,10 @@ static void test_jobs(void) {
                  "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
                  "\"containerOverrides\":{\"vcpus\":2}}",
                  "override resourceRequirements instead");
-  int rc = run(control_submit_job,
-               "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
-               "\"dependsOn\":[{\"jobId\":\"11111111-2222-3333-4444-555555555555\"}]}",
-               &w, err, sizeof err);
-  CHECK(rc == 0, "submit: %s", err);
+  run_ok(control_submit_job,
+         "{\"jobName\":\"j\",\"jobQueue\":\"fq\",\"jobDefinition\":\"jd\",\"shareIdentifier\":\"a\","
+         "\"dependsOn\":[{\"jobId\":\"11111111-2222-3333-4444-555555555555\"}]}",
+         &w, "submit");
   CHECK(w.topic == TOPIC_REQUESTS, "submit goes to barge.requests");
   const char *id = jget_str(w.resp, "jobId");
   CHECK(id && strlen(id) == 36, "a new job id");
@@ -278,8 +282,7 @@ static void test_jobs(void) {
   CHECK_STR(json_string_value(json_array_get(w.must_exist, 0)), "11111111-2222-3333-4444-555555555555");
   control_write_release(&w);
 
-  rc = run(control_terminate_job, "{\"jobId\":\"11111111-2222-3333-4444-555555555555:7\",\"reason\":\"r\"}", &w, err, sizeof err);
-  CHECK(rc == 0, "terminate: %s", err);
+  run_ok(control_terminate_job, "{\"jobId\":\"11111111-2222-3333-4444-555555555555:7\",\"reason\":\"r\"}", &w, "terminate");
   CHECK_STR(w.key, "11111111-2222-3333-4444-555555555555"); /* a child travels with its parent */
   CHECK(json_object_get(json_object_get(w.value, "body"), "TerminateJob") != NULL, "a TerminateJob request");
   control_write_release(&w);

@@ -70,6 +70,18 @@ static int run(struct t_opts *o, char **argv, int argc, char *out, size_t n, con
   return rc;
 }
 
+/* Checks o's mode and number fields against want's. */
+static void expect_fields(const struct t_opts *o, const struct t_opts *want) {
+  CHECK_STR(o->mode, want->mode);
+  CHECK_INT(o->tick_ms, want->tick_ms);
+  CHECK_INT(o->count, want->count);
+  CHECK(o->scale == want->scale, "scale %g", o->scale);
+  CHECK_INT(o->seed, want->seed);
+  CHECK_INT(o->verbose, want->verbose);
+  CHECK_INT(o->core.lost_ms, want->core.lost_ms);
+  CHECK_INT(o->core.dedup, want->core.dedup);
+}
+
 #define ARGV(...) (char *[]){"tcmd", __VA_ARGS__}, (int)(sizeof((char *[]){"tcmd", __VA_ARGS__}) / sizeof(char *))
 
 int main(void) {
@@ -80,14 +92,8 @@ int main(void) {
   CHECK_INT(run(&o, (char *[]){"tcmd"}, 1, out, sizeof out, NULL, NULL, 0), 0);
   CHECK(o.kafka.brokers == NULL && o.kafka.prefix == NULL && o.kafka.props == NULL, "kafka unset");
   CHECK(o.name == NULL, "no default name");
-  CHECK_STR(o.mode, "a");
-  CHECK_INT(o.tick_ms, 1000);
-  CHECK_INT(o.count, 3);
-  CHECK(o.scale == 1.5, "scale %g", o.scale);
-  CHECK_INT(o.seed, 7);
-  CHECK_INT(o.verbose, 0);
-  CHECK_INT(o.core.lost_ms, 30000);
-  CHECK_INT(o.core.dedup, 1024);
+  expect_fields(&o, &(struct t_opts){.mode = "a", .tick_ms = 1000, .count = 3, .scale = 1.5, .seed = 7, .verbose = 0,
+                                     .core = {.lost_ms = 30000, .dedup = 1024}});
 
   TEST("each type, --name value and --name=value, included rows");
   CHECK_INT(run(&o, ARGV("--brokers", "h:1", "--topic-prefix=t.", "--kafka-props", "a=b", "--name", "x", "--mode=b",
@@ -99,14 +105,8 @@ int main(void) {
   CHECK_STR(o.kafka.prefix, "t.");
   CHECK_STR(o.kafka.props, "a=b");
   CHECK_STR(o.name, "x");
-  CHECK_STR(o.mode, "b");
-  CHECK_INT(o.tick_ms, -5);
-  CHECK_INT(o.count, 42);
-  CHECK(o.scale == 0.25, "scale %g", o.scale);
-  CHECK_INT(o.seed, 99);
-  CHECK_INT(o.verbose, 1);
-  CHECK_INT(o.core.lost_ms, 123);
-  CHECK_INT(o.core.dedup, 4096);
+  expect_fields(&o, &(struct t_opts){.mode = "b", .tick_ms = -5, .count = 42, .scale = 0.25, .seed = 99, .verbose = 1,
+                                     .core = {.lost_ms = 123, .dedup = 4096}});
 
   TEST("positionals");
   const char *pos[2];

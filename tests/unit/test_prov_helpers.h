@@ -146,4 +146,13 @@ static inline struct prov *new_core(void) {
   conf.idle_delay_ms = 10000;
   return prov_new(&conf);
 }
+
+/* A fresh outbox o and a new_core() that was given the MANAGED CE "ce" (ce_ev's other arguments). */
+static inline struct prov *core_with_ce(const char *state, const char *crtype, int minv, int maxv, const char *types,
+                                        const char *strategy, int64_t at, struct prov_outbox *o) {
+  prov_outbox_init(o);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", state, crtype, minv, maxv, types, strategy, at), o);
+  return p;
+}
 #endif

@@ -7,12 +7,15 @@
 
 #define SHAPE_1x1024(n) "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":" #n "}]"
 
+/* An instance event of kind for id, a c6i.2xlarge (8 vCPUs, 16352 MiB usable) of CE "ce". */
+static void feed_c6i_2xl(struct prov *p, const char *id, const char *kind, int64_t at, struct prov_outbox *o) {
+  feed_inst(p, inst_ev(id, "ce", kind, "c6i.2xlarge", 8, 16352, at), o);
+}
+
 static void test_clamp_and_overshoot(void) {
   TEST("maxvCpus: the last instance may cross it by one instance; desired is clamped");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 9, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000), &o);
+  struct prov *p = core_with_ce("ENABLED", "EC2", 0, 9, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000, &o);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(40), "[]", 1000), &o);
   prov_tick(p, 2500, &o);
   int v = 0, biggest = 0;
@@ -35,9 +38,7 @@ static void test_clamp_and_overshoot(void) {
   prov_free(p);
 
   TEST("BEST_FIT with EC2 never crosses maxvCpus; with SPOT it may");
-  prov_outbox_init(&o);
-  p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000), &o);
+  p = core_with_ce("ENABLED", "EC2", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
   prov_tick(p, 2500, &o);
   CHECK_STR(launch_type(p, &o, 0), "c6i.large");
@@ -46,9 +47,7 @@ static void test_clamp_and_overshoot(void) {
   CHECK_INT(decision_int(nth(&o, PROV_OUT_DECISION, 0), "toDesiredvCpus"), 2);
   prov_outbox_release(&o);
   prov_free(p);
-  prov_outbox_init(&o);
-  p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "SPOT", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000), &o);
+  p = core_with_ce("ENABLED", "SPOT", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
   prov_tick(p, 2500, &o);
   CHECK_INT(launch_count(&o, 0), 2); /* 4 vCPUs: crosses 3 by one instance */
@@ -60,9 +59,7 @@ static void test_clamp_and_overshoot(void) {
 static void test_window(void) {
   TEST("decisions are batched per CE over the window");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  struct prov *p = core_with_ce("ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500, &o);
   prov_tick(p, 2000, &o); /* the config's own evaluation: no demand, no floor */
   CHECK_INT(o.n, 0);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(2), "[]", 10000), &o);
@@ -128,7 +125,7 @@ static void test_absorb(void) {
   CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
   /* READY after the scheduler's last report: it still absorbs the demand (the scheduler has
    * not seen it yet) */
-  feed_inst(p, inst_ev(iid, "ce", "READY", "c6i.2xlarge", 8, 16352, 6000), &l);
+  feed_c6i_2xl(p, iid, "READY", 6000, &l);
   prov_tick(p, 8000, &l);
   CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
   /* the scheduler placed 8 of them and reports 4 more: one more instance */
@@ -176,13 +173,13 @@ static void test_scale_down(void) {
   prov_outbox_reset(&o);
   prov_tick(p, 70000, &o);
   CHECK_INT(o.n, 0); /* one drain request, not one per tick */
-  feed_inst(p, inst_ev(id, "ce", "DRAINED", "c6i.2xlarge", 8, 16352, 70500), &o);
+  feed_c6i_2xl(p, id, "DRAINED", 70500, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_TERMINATE), 1);
   struct prov_out *t = nth(&o, PROV_OUT_TERMINATE, 0);
   CHECK_STR(t->instance, id);
   CHECK_STR(t->driver, "sim");
   CHECK_STR(json_string_value(json_object_get(t->ev, "kind")), "TERMINATED");
-  feed_inst(p, inst_ev(id, "ce", "TERMINATED", "c6i.2xlarge", 8, 16352, 71000), &o);
+  feed_c6i_2xl(p, id, "TERMINATED", 71000, &o);
   CHECK(prov_instance_state(p, id) == NULL, "gone");
   CHECK_INT(prov_ce_instances(p, "ce"), 0);
   prov_outbox_release(&o);
@@ -259,7 +256,7 @@ static void test_min_vcpus(void) {
   answer_launches(p, &l, "i-n", 601000, &l2);
   char id2[32];
   snprintf(id2, sizeof id2, "%s", launched_id(&l2, 0));
-  feed_inst(p, inst_ev(id2, "ce", "READY", "c6i.2xlarge", 8, 16352, 602000), &l2);
+  feed_c6i_2xl(p, id2, "READY", 602000, &l2);
   feed_demand(p, demand_ev("ce", "[]", "[]", 650000), &l2);
   prov_outbox_reset(&l2);
   prov_tick(p, 700000, &l2);
@@ -288,12 +285,10 @@ static void test_disabled(void) {
   prov_free(p);
 
   TEST("DISABLED with minvCpus: the floor stays, nothing is launched for it");
-  prov_outbox_init(&o);
-  p = new_core();
-  feed_config(p, ce_ev("ce", "DISABLED", "EC2", 8, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  p = core_with_ce("DISABLED", "EC2", 8, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500, &o);
   prov_tick(p, 5000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
-  feed_inst(p, inst_ev("i-floor", "ce", "READY", "c6i.2xlarge", 8, 16352, 5000), &o);
+  feed_c6i_2xl(p, "i-floor", "READY", 5000, &o);
   prov_tick(p, 6000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_DRAIN), 0);
   prov_outbox_release(&o);
@@ -325,10 +320,10 @@ static void test_interruption(void) {
   snprintf(busy, sizeof busy, "[\"%s\"]", id);
   feed_demand(p, demand_ev("ce", "[]", busy, 4100), &o);
   prov_outbox_reset(&o);
-  feed_inst(p, inst_ev(id, "ce", "INTERRUPTION_NOTICE", "c6i.2xlarge", 8, 16352, 5000), &o);
+  feed_c6i_2xl(p, id, "INTERRUPTION_NOTICE", 5000, &o);
   CHECK_INT(count_instance_kind(&o, "DRAIN_REQUESTED"), 1);
   CHECK_INT(prov_ce_live_vcpus(p, "ce"), 0);
-  feed_inst(p, inst_ev(id, "ce", "TERMINATED", "c6i.2xlarge", 8, 16352, 7000), &o);
+  feed_c6i_2xl(p, id, "TERMINATED", 7000, &o);
   CHECK(prov_instance_state(p, id) == NULL, "gone");
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 7100), &o);
   prov_tick(p, 9000, &o);
@@ -372,9 +367,7 @@ static void test_launch_timeout_and_lost(void) {
 static void test_restore(void) {
   TEST("restore: the instance table folds into state; drained instances are terminated");
   struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = new_core();
-  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  struct prov *p = core_with_ce("ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500, &o);
   const char *seq[][2] = {{"i-1", "LAUNCHING"}, {"i-2", "LAUNCHING"}, {"i-3", "LAUNCHING"}, {"i-1", "READY"},
                           {"i-2", "READY"},     {"i-2", "DRAIN_REQUESTED"}, {"i-2", "DRAINED"}, {"i-3", "READY"},
                           {"i-3", "TERMINATED"}, {"i-1", "HEARTBEAT"}};

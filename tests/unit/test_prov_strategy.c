@@ -15,6 +15,13 @@ static struct prov *plan(const char *crtype, const char *types, const char *stra
   return p;
 }
 
+/* The outbox holds one launch: count instances of the named type. */
+static void expect_one_launch(const struct prov *p, const struct prov_outbox *o, const char *type, int count) {
+  CHECK_INT(count_kind(o, PROV_OUT_LAUNCH), 1);
+  CHECK_STR(launch_type(p, o, 0), type);
+  CHECK_INT(launch_count(o, 0), count);
+}
+
 static int launched_vcpus(const struct prov_outbox *o) {
   int v = 0;
   for (size_t i = 0; i < o->n; i++)
@@ -27,9 +34,7 @@ static void test_best_fit(void) {
   struct prov_outbox o;
   prov_outbox_init(&o);
   struct prov *p = plan("EC2", "[\"optimal\"]", "BEST_FIT", 256, 1, 1024, 0, 8, &o);
-  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
-  CHECK_STR(launch_type(p, &o, 0), "c6i.large");
-  CHECK_INT(launch_count(&o, 0), 4); /* 2 jobs per c6i.large (2 vCPUs) */
+  expect_one_launch(p, &o, "c6i.large", 4); /* 2 jobs per c6i.large (2 vCPUs) */
   struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
   CHECK_STR(decision_reason(d), "RUNNABLE_DEMAND");
   CHECK_INT(decision_int(d, "fromDesiredvCpus"), 0);
@@ -70,9 +75,7 @@ static void test_best_fit_progressive(void) {
   prov_outbox_init(&o);
   prov_outbox_init(&o2);
   struct prov *p = plan("EC2", "[\"optimal\"]", "BEST_FIT_PROGRESSIVE", 256, 1, 1024, 0, 8, &o);
-  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
-  CHECK_STR(launch_type(p, &o, 0), "c6i.2xlarge");
-  CHECK_INT(launch_count(&o, 0), 1);
+  expect_one_launch(p, &o, "c6i.2xlarge", 1);
   struct prov_out *l = nth(&o, PROV_OUT_LAUNCH, 0);
   CHECK_INT(l->spot, 0);
   /* tests/e2e/test_prov_sim_scale_up_run_down.py asserts this same decision end to end */
@@ -82,9 +85,7 @@ static void test_best_fit_progressive(void) {
   CHECK_INT(decision_int(d, "toDesiredvCpus"), 8);
   prov_launch_result(p, l->req, "sim", NULL, 0, "InsufficientInstanceCapacity", 3000, &o2);
   prov_tick(p, 4500, &o2);
-  CHECK_INT(count_kind(&o2, PROV_OUT_LAUNCH), 1);
-  CHECK_STR(launch_type(p, &o2, 0), "c6i.xlarge");
-  CHECK_INT(launch_count(&o2, 0), 2);
+  expect_one_launch(p, &o2, "c6i.xlarge", 2);
   prov_outbox_release(&o);
   prov_outbox_release(&o2);
   prov_free(p);
@@ -112,9 +113,7 @@ static void test_ordered(void) {
   struct prov_outbox o;
   prov_outbox_init(&o);
   struct prov *p = plan("EC2", "[\"m5.large\", \"c5\"]", "BEST_FIT_PROGRESSIVE_ORDERED", 256, 1, 1024, 0, 6, &o);
-  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
-  CHECK_STR(launch_type(p, &o, 0), "m5.large");
-  CHECK_INT(launch_count(&o, 0), 3);
+  expect_one_launch(p, &o, "m5.large", 3);
   prov_outbox_release(&o);
   prov_free(p);
 }
@@ -126,6 +125,17 @@ static struct prov *plan_c5_m5_r5(const char *strategy, struct prov_outbox *o) {
   struct prov *p = plan("SPOT", "[\"c5\", \"m5\", \"r5\"]", strategy, 256, 1, 1024, 0, 6, o);
   CHECK(count_kind(o, PROV_OUT_LAUNCH) >= 1, "launches");
   return p;
+}
+
+/* Every launch in o is of the given family at an interruption rank of 0 to max_rank; why names the
+ * expectation in the failure message. */
+static void expect_launch_family(const struct prov *p, const struct prov_outbox *o, const char *family, int max_rank,
+                                 const char *why) {
+  for (size_t i = 0; i < count_kind(o, PROV_OUT_LAUNCH); i++) {
+    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, o, i));
+    CHECK(t && !strcmp(t->family, family) && t->interrupt_rank >= 0 && t->interrupt_rank <= max_rank, "%s, got %s",
+          why, t ? t->name : "?");
+  }
 }
 
 static void test_spot_capacity_optimized(void) {
@@ -147,47 +157,29 @@ static void test_spot_capacity_optimized(void) {
   prov_free(p);
 }
 
-static void test_spot_price_capacity_optimized(void) {
-  TEST("SPOT_PRICE_CAPACITY_OPTIMIZED: the cheapest pool within one interruption bucket of the best");
-  struct prov_outbox o;
-  struct prov *p = plan_c5_m5_r5("SPOT_PRICE_CAPACITY_OPTIMIZED", &o);
-  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
-    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
-    CHECK(t && !strcmp(t->family, "c5") && t->interrupt_rank <= 1, "c5 (cheapest, rank 1), got %s", t ? t->name : "?");
+/* SPOT strategies that pick one family: {TEST name, instanceTypes, strategy, family, max rank, why}. */
+static void test_spot_family_strategies(void) {
+  static const struct {
+    const char *test, *types, *strategy, *family;
+    int max_rank;
+    const char *why;
+  } cases[] = {
+      {"SPOT_PRICE_CAPACITY_OPTIMIZED: the cheapest pool within one interruption bucket of the best",
+       "[\"c5\", \"m5\", \"r5\"]", "SPOT_PRICE_CAPACITY_OPTIMIZED", "c5", 1, "c5 (cheapest, rank 1)"},
+      {"SPOT_CAPACITY_OPTIMIZED_PRIORITIZED: rank, then list order", "[\"r5\", \"m5\"]",
+       "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED", "r5", 0, "r5 rank 0 (listed first)"},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    TEST(cases[c].test);
+    struct prov_outbox o;
+    prov_outbox_init(&o);
+    struct prov *p = plan("SPOT", cases[c].types, cases[c].strategy, 256, 1, 1024, 0, 6, &o);
+    CHECK(count_kind(&o, PROV_OUT_LAUNCH) >= 1, "launches");
+    expect_launch_family(p, &o, cases[c].family, cases[c].max_rank, cases[c].why);
+    CHECK_INT(launched_vcpus(&o), 6);
+    prov_outbox_release(&o);
+    prov_free(p);
   }
-  CHECK_INT(launched_vcpus(&o), 6);
-  prov_outbox_release(&o);
-  prov_free(p);
-}
-
-static void test_spot_prioritized(void) {
-  TEST("SPOT_CAPACITY_OPTIMIZED_PRIORITIZED: rank, then list order");
-  struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = plan("SPOT", "[\"r5\", \"m5\"]", "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED", 256, 1, 1024, 0, 6, &o);
-  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) {
-    const struct catalog_type *t = catalog_find(catalog_default(), launch_type(p, &o, i));
-    CHECK(t && !strcmp(t->family, "r5") && t->interrupt_rank == 0, "r5 rank 0 (listed first), got %s", t ? t->name : "?");
-  }
-  CHECK_INT(launched_vcpus(&o), 6);
-  prov_outbox_release(&o);
-  prov_free(p);
-}
-
-static void test_gpu_and_unfit(void) {
-  TEST("GPU jobs get a GPU type; a job no type holds launches nothing");
-  struct prov_outbox o;
-  prov_outbox_init(&o);
-  struct prov *p = plan("EC2", "[\"g4dn\"]", "BEST_FIT_PROGRESSIVE", 256, 4, 8000, 1, 1, &o);
-  CHECK_STR(launch_type(p, &o, 0), "g4dn.xlarge");
-  prov_outbox_release(&o);
-  prov_free(p);
-  prov_outbox_init(&o);
-  p = plan("EC2", "[\"optimal\"]", "BEST_FIT_PROGRESSIVE", 100000, 1000, 1024, 0, 3, &o);
-  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
-  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
-  prov_outbox_release(&o);
-  prov_free(p);
 }
 
 static void test_bid_percentage(void) {
@@ -211,6 +203,22 @@ static void test_bid_percentage(void) {
   prov_free(p);
 }
 
+static void test_gpu_and_unfit(void) {
+  TEST("GPU jobs get a GPU type; a job no type holds launches nothing");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = plan("EC2", "[\"g4dn\"]", "BEST_FIT_PROGRESSIVE", 256, 4, 8000, 1, 1, &o);
+  CHECK_STR(launch_type(p, &o, 0), "g4dn.xlarge");
+  prov_outbox_release(&o);
+  prov_free(p);
+  prov_outbox_init(&o);
+  p = plan("EC2", "[\"optimal\"]", "BEST_FIT_PROGRESSIVE", 100000, 1000, 1024, 0, 3, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
 int main(void) {
   test_best_fit();
   test_best_fit_waits();
@@ -218,8 +226,7 @@ int main(void) {
   test_memory_bound();
   test_ordered();
   test_spot_capacity_optimized();
-  test_spot_price_capacity_optimized();
-  test_spot_prioritized();
+  test_spot_family_strategies();
   test_gpu_and_unfit();
   test_bid_percentage();
   return check_summary();
