@@ -419,9 +419,7 @@ static int ec2_poll(struct driver *d, char *err, size_t errlen) {
 static void ec2_free(struct driver *d) {
   struct ec2 *e = d->impl;
   if (e) {
-    char err[256];
-    if (e->prod && bus_flush(e->prod, 10000, err, sizeof err)) log_warn("ec2: %s", err);
-    bus_producer_free(e->prod);
+    driver_producer_close(d, e->prod);
     for (size_t i = 0; i < e->nlive; i++) free(e->live[i].ce);
     free(e->live);
     free(e);
@@ -437,11 +435,8 @@ long long driver_ec2_retries(const struct driver *d) {
 
 struct driver *driver_ec2_new(const struct driver_conf *conf, char *err, size_t errlen) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  struct driver *d = xcalloc(1, sizeof *d);
-  d->ops = &ec2_ops;
-  d->conf = *conf;
   struct ec2 *e = xcalloc(1, sizeof *e);
-  d->impl = e;
+  struct driver *d = driver_alloc(&ec2_ops, conf, e);
   e->rng = (uint64_t)now_ms() | 1;
   snprintf(e->region, sizeof e->region, "%s", env_or(conf->ec2_region, "AWS_REGION", env_or(NULL, "AWS_DEFAULT_REGION", "us-east-1")));
   if (conf->ec2_endpoint && *conf->ec2_endpoint) snprintf(e->endpoint, sizeof e->endpoint, "%s", conf->ec2_endpoint);

@@ -229,9 +229,7 @@ static void local_free(struct driver *d) {
       }
       usleep(50000);
     }
-    char err[256];
-    if (l->prod && bus_flush(l->prod, 10000, err, sizeof err)) log_warn("local: %s", err);
-    bus_producer_free(l->prod);
+    driver_producer_close(d, l->prod);
     for (size_t i = 0; i < l->nkids; i++) free(l->kids[i].ce);
     free(l->kids);
     free(l);
@@ -242,12 +240,9 @@ static void local_free(struct driver *d) {
 static const struct driver_ops local_ops = {"local", 1, local_launch, local_drain, local_terminate, local_describe, local_poll, local_free};
 
 struct driver *driver_local_new(const struct driver_conf *conf, char *err, size_t errlen) {
-  struct driver *d = xcalloc(1, sizeof *d);
-  d->ops = &local_ops;
-  d->conf = *conf;
-  if (!d->conf.agent_bin) d->conf.agent_bin = "/proc/self/exe";
   struct local *l = xcalloc(1, sizeof *l);
-  d->impl = l;
+  struct driver *d = driver_alloc(&local_ops, conf, l);
+  if (!d->conf.agent_bin) d->conf.agent_bin = "/proc/self/exe";
   l->prod = bus_producer_new(&d->conf.bus, NULL, err, errlen);
   if (!l->prod) {
     local_free(d);
