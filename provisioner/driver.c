@@ -32,7 +32,9 @@ struct driver *driver_new(const char *name, const struct driver_conf *conf, char
 }
 
 void driver_free(struct driver *d) {
-  if (d) d->ops->free(d);
+  if (!d) return;
+  d->ops->free(d);
+  free(d);
 }
 
 struct driver *driver_alloc(const struct driver_ops *ops, const struct driver_conf *conf,

@@ -82,6 +82,7 @@ struct driver_ops {
                   char *err, size_t errlen);
   /* Advances the driver (timers, child processes, periodic checks). Non-zero is fatal. */
   int (*poll)(struct driver *d, char *err, size_t errlen);
+  /* Releases d->impl (driver_free then frees d itself). */
   void (*free)(struct driver *d);
 };
 

@@ -418,13 +418,11 @@ static int ec2_poll(struct driver *d, char *err, size_t errlen) {
 
 static void ec2_free(struct driver *d) {
   struct ec2 *e = d->impl;
-  if (e) {
-    driver_producer_close(d, e->prod);
-    for (size_t i = 0; i < e->nlive; i++) free(e->live[i].ce);
-    free(e->live);
-    free(e);
-  }
-  free(d);
+  if (!e) return;
+  driver_producer_close(d, e->prod);
+  for (size_t i = 0; i < e->nlive; i++) free(e->live[i].ce);
+  free(e->live);
+  free(e);
 }
 
 static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_poll, ec2_free};
@@ -456,7 +454,7 @@ struct driver *driver_ec2_new(const struct driver_conf *conf, char *err, size_t 
   if (conf->bus.brokers && *conf->bus.brokers) {
     e->prod = bus_producer_new(&d->conf.bus, NULL, err, errlen);
     if (!e->prod) {
-      ec2_free(d);
+      driver_free(d);
       return NULL;
     }
   }
