@@ -101,6 +101,17 @@ static int set(rd_kafka_conf_t *kc, const char *k, const char *v, char *err, siz
   return 0;
 }
 
+/* rd_kafka_new; NULL with "kafka producer: <reason>" (or consumer) in err. */
+static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *err,
+                             size_t errlen) {
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(type, kc, errstr, sizeof errstr);
+  if (!rk)
+    snprintf(err, errlen, "kafka %s: %s", type == RD_KAFKA_PRODUCER ? "producer" : "consumer",
+             errstr);
+  return rk;
+}
+
 /* ---------------- admin ---------------- */
 
 int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
@@ -211,10 +222,8 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   }
   rd_kafka_conf_set_dr_msg_cb(kc, dr_cb);
   rd_kafka_conf_set_opaque(kc, p);
-  char errstr[512];
-  p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
+  p->rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
   if (!p->rk) {
-    snprintf(err, errlen, "kafka producer: %s", errstr);
     free(p);
     return NULL;
   }
@@ -330,10 +339,8 @@ struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *g
   c->has_group = group_id != NULL;
   for (int i = 0; i < TOPIC__COUNT; i++)
     bus_topic_name(conf, (enum bus_topic)i, c->names[i], sizeof c->names[i]);
-  char errstr[512];
-  c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof errstr);
+  c->rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, errlen);
   if (!c->rk) {
-    snprintf(err, errlen, "kafka consumer: %s", errstr);
     free(c);
     return NULL;
   }

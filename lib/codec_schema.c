@@ -285,6 +285,13 @@ static void canon_str(struct buf *o, const char *s) {
   buf_append(o, "\"", 1);
 }
 
+/* The start of a named type's canonical form: {"name":"<full name>","type":"<type>" */
+static void canon_named(struct buf *o, const struct node *n, const char *type) {
+  buf_append(o, "{\"name\":", 8);
+  canon_str(o, n->full_name);
+  buf_printf(o, ",\"type\":\"%s\"", type);
+}
+
 void codec_canon(struct buf *o, struct node *n, unsigned mark) {
   if (n->full_name) {
     if (n->canon_mark == mark) {
@@ -299,9 +306,8 @@ void codec_canon(struct buf *o, struct node *n, unsigned mark) {
     canon_str(o, codec_kind_names[n->kind]);
     break;
   case K_RECORD:
-    buf_append(o, "{\"name\":", 8);
-    canon_str(o, n->full_name);
-    buf_printf(o, ",\"type\":\"record\",\"fields\":[");
+    canon_named(o, n, "record");
+    buf_printf(o, ",\"fields\":[");
     for (size_t i = 0; i < n->nfields; i++) {
       buf_printf(o, "%s{\"name\":", i ? "," : "");
       canon_str(o, n->fields[i].name);
@@ -312,9 +318,8 @@ void codec_canon(struct buf *o, struct node *n, unsigned mark) {
     buf_append(o, "]}", 2);
     break;
   case K_ENUM:
-    buf_append(o, "{\"name\":", 8);
-    canon_str(o, n->full_name);
-    buf_printf(o, ",\"type\":\"enum\",\"symbols\":[");
+    canon_named(o, n, "enum");
+    buf_printf(o, ",\"symbols\":[");
     for (size_t i = 0; i < n->nsymbols; i++) {
       if (i) buf_append(o, ",", 1);
       canon_str(o, n->symbols[i]);
@@ -322,9 +327,8 @@ void codec_canon(struct buf *o, struct node *n, unsigned mark) {
     buf_append(o, "]}", 2);
     break;
   case K_FIXED:
-    buf_append(o, "{\"name\":", 8);
-    canon_str(o, n->full_name);
-    buf_printf(o, ",\"type\":\"fixed\",\"size\":%zu}", n->size);
+    canon_named(o, n, "fixed");
+    buf_printf(o, ",\"size\":%zu}", n->size);
     break;
   case K_ARRAY:
     buf_printf(o, "{\"type\":\"array\",\"items\":");

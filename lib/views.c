@@ -17,6 +17,16 @@ void barge_arn(const char *suffix, char *out, size_t n) {
   snprintf(out, n, "arn:barge:batch:%s:%s:%s", barge_region(), barge_account(), suffix);
 }
 
+int view_read_table(const struct bus_conf *bc, enum bus_topic t,
+                    void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                    size_t errlen) {
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  if (!c) return -1;
+  int rc = bus_read_table(c, t, cb, ctx, err, errlen);
+  bus_consumer_free(c);
+  return rc;
+}
+
 static void config_cb(void *ctx, const struct bus_msg *m) {
   struct config_view *cv = ctx;
   char key[1024];
@@ -46,11 +56,7 @@ int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *er
   cv->queues = json_object();
   cv->jds = json_object();
   cv->policies = json_object();
-  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
-  if (!c) return -1;
-  int rc = bus_read_table(c, TOPIC_CONFIG, config_cb, cv, err, errlen);
-  bus_consumer_free(c);
-  return rc;
+  return view_read_table(bc, TOPIC_CONFIG, config_cb, cv, err, errlen);
 }
 
 void config_view_release(struct config_view *cv) {
@@ -113,28 +119,30 @@ int config_view_load_api(const struct bus_conf *bc, struct config_view *cv, char
   return 0;
 }
 
-static void jobs_cb(void *ctx, const struct bus_msg *m) {
-  json_t *jobs = ctx;
+/* key -> the latest decoded event; a tombstone removes the key. */
+static void latest_cb(void *ctx, const struct bus_msg *m) {
+  json_t *latest = ctx;
   char key[256];
   snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
   if (!m->value) {
-    json_object_del(jobs, key);
+    json_object_del(latest, key);
     return;
   }
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
   if (bus_decode(m, &t, &ev, why, sizeof why)) return;
-  json_object_set_new(jobs, key, ev);
+  json_object_set_new(latest, key, ev);
+}
+
+int view_load_latest(const struct bus_conf *bc, enum bus_topic t, json_t **out, char *err,
+                     size_t errlen) {
+  *out = json_object();
+  return view_read_table(bc, t, latest_cb, *out, err, errlen);
 }
 
 int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) {
-  *out = json_object();
-  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
-  if (!c) return -1;
-  int rc = bus_read_table(c, TOPIC_JOBS, jobs_cb, *out, err, errlen);
-  bus_consumer_free(c);
-  return rc;
+  return view_load_latest(bc, TOPIC_JOBS, out, err, errlen);
 }
 
 struct exist_ctx {

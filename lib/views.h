@@ -35,6 +35,15 @@ int api_error(char *err, size_t errlen, int code, const char *fmt, ...) BARGE_PR
 int config_view_load_api(const struct bus_conf *bc, struct config_view *cv, char *err,
                          size_t errlen) BARGE_WUR;
 
+/* Reads table t to its end with a consumer of its own, calling cb for every message. */
+int view_read_table(const struct bus_conf *bc, enum bus_topic t,
+                    void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                    size_t errlen) BARGE_WUR;
+/* Table t as key -> the latest decoded event, tombstoned keys left out (new reference in *out,
+ * set even on failure). */
+int view_load_latest(const struct bus_conf *bc, enum bus_topic t, json_t **out, char *err,
+                     size_t errlen) BARGE_WUR;
+
 /* job id -> JobRecord (new reference in *out). */
 int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) BARGE_WUR;
 

@@ -32,7 +32,24 @@ struct driver *driver_new(const char *name, const struct driver_conf *conf, char
 }
 
 void driver_free(struct driver *d) {
-  if (d) d->ops->free(d);
+  if (!d) return;
+  d->ops->free(d);
+  free(d);
+}
+
+struct driver *driver_alloc(const struct driver_ops *ops, const struct driver_conf *conf,
+                            void *impl) {
+  struct driver *d = xcalloc(1, sizeof *d);
+  d->ops = ops;
+  d->conf = *conf;
+  d->impl = impl;
+  return d;
+}
+
+void driver_producer_close(const struct driver *d, struct bus_producer *p) {
+  char err[256];
+  if (p && bus_flush(p, 10000, err, sizeof err)) log_warn("%s: %s", d->ops->name, err);
+  bus_producer_free(p);
 }
 
 json_t *driver_instance_event(const struct driver *d, const char *id, const char *ce,

@@ -82,6 +82,7 @@ struct driver_ops {
                   char *err, size_t errlen);
   /* Advances the driver (timers, child processes, periodic checks). Non-zero is fatal. */
   int (*poll)(struct driver *d, char *err, size_t errlen);
+  /* Releases d->impl (driver_free then frees d itself). */
   void (*free)(struct driver *d);
 };
 
@@ -98,6 +99,12 @@ struct driver *driver_ec2_new(const struct driver_conf *conf, char *err, size_t 
 /* By name ("local", "sim", "ec2"). */
 struct driver *driver_new(const char *name, const struct driver_conf *conf, char *err, size_t errlen);
 void driver_free(struct driver *d);
+/* For the drivers themselves: a driver of ops with a copy of conf and impl (which ops->free
+ * releases); and their producer flushed (up to 10 s, a failure logged) and freed (NULL is
+ * fine). */
+struct driver *driver_alloc(const struct driver_ops *ops, const struct driver_conf *conf,
+                            void *impl);
+void driver_producer_close(const struct driver *d, struct bus_producer *p);
 
 /* An InstanceEvent (with a header) for drivers to publish. */
 json_t *driver_instance_event(const struct driver *d, const char *id, const char *ce,

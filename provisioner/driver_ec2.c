@@ -418,15 +418,11 @@ static int ec2_poll(struct driver *d, char *err, size_t errlen) {
 
 static void ec2_free(struct driver *d) {
   struct ec2 *e = d->impl;
-  if (e) {
-    char err[256];
-    if (e->prod && bus_flush(e->prod, 10000, err, sizeof err)) log_warn("ec2: %s", err);
-    bus_producer_free(e->prod);
-    for (size_t i = 0; i < e->nlive; i++) free(e->live[i].ce);
-    free(e->live);
-    free(e);
-  }
-  free(d);
+  if (!e) return;
+  driver_producer_close(d, e->prod);
+  for (size_t i = 0; i < e->nlive; i++) free(e->live[i].ce);
+  free(e->live);
+  free(e);
 }
 
 static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_poll, ec2_free};
@@ -437,11 +433,8 @@ long long driver_ec2_retries(const struct driver *d) {
 
 struct driver *driver_ec2_new(const struct driver_conf *conf, char *err, size_t errlen) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  struct driver *d = xcalloc(1, sizeof *d);
-  d->ops = &ec2_ops;
-  d->conf = *conf;
   struct ec2 *e = xcalloc(1, sizeof *e);
-  d->impl = e;
+  struct driver *d = driver_alloc(&ec2_ops, conf, e);
   e->rng = (uint64_t)now_ms() | 1;
   snprintf(e->region, sizeof e->region, "%s", env_or(conf->ec2_region, "AWS_REGION", env_or(NULL, "AWS_DEFAULT_REGION", "us-east-1")));
   if (conf->ec2_endpoint && *conf->ec2_endpoint) snprintf(e->endpoint, sizeof e->endpoint, "%s", conf->ec2_endpoint);
@@ -461,7 +454,7 @@ struct driver *driver_ec2_new(const struct driver_conf *conf, char *err, size_t 
   if (conf->bus.brokers && *conf->bus.brokers) {
     e->prod = bus_producer_new(&d->conf.bus, NULL, err, errlen);
     if (!e->prod) {
-      ec2_free(d);
+      driver_free(d);
       return NULL;
     }
   }

@@ -211,46 +211,39 @@ static int local_poll(struct driver *d, char *err, size_t errlen) {
 
 static void local_free(struct driver *d) {
   struct local *l = d->impl;
-  if (l) {
-    /* the instances end with the provisioner: each agent reports TERMINATED */
-    for (size_t i = 0; i < l->nkids; i++)
-      if (l->kids[i].pid > 0) kill(l->kids[i].pid, SIGTERM);
-    int64_t until = mono_ms() + 15000;
-    for (;;) {
-      int alive = 0;
-      for (size_t i = 0; i < l->nkids; i++) {
-        if (l->kids[i].pid > 0 && waitpid(l->kids[i].pid, NULL, WNOHANG) == l->kids[i].pid) l->kids[i].pid = 0;
-        if (l->kids[i].pid > 0) alive++;
-      }
-      if (!alive) break;
-      if (mono_ms() > until) {
-        for (size_t i = 0; i < l->nkids; i++)
-          if (l->kids[i].pid > 0) kill(l->kids[i].pid, SIGKILL);
-      }
-      usleep(50000);
+  if (!l) return;
+  /* the instances end with the provisioner: each agent reports TERMINATED */
+  for (size_t i = 0; i < l->nkids; i++)
+    if (l->kids[i].pid > 0) kill(l->kids[i].pid, SIGTERM);
+  int64_t until = mono_ms() + 15000;
+  for (;;) {
+    int alive = 0;
+    for (size_t i = 0; i < l->nkids; i++) {
+      if (l->kids[i].pid > 0 && waitpid(l->kids[i].pid, NULL, WNOHANG) == l->kids[i].pid) l->kids[i].pid = 0;
+      if (l->kids[i].pid > 0) alive++;
     }
-    char err[256];
-    if (l->prod && bus_flush(l->prod, 10000, err, sizeof err)) log_warn("local: %s", err);
-    bus_producer_free(l->prod);
-    for (size_t i = 0; i < l->nkids; i++) free(l->kids[i].ce);
-    free(l->kids);
-    free(l);
+    if (!alive) break;
+    if (mono_ms() > until) {
+      for (size_t i = 0; i < l->nkids; i++)
+        if (l->kids[i].pid > 0) kill(l->kids[i].pid, SIGKILL);
+    }
+    usleep(50000);
   }
-  free(d);
+  driver_producer_close(d, l->prod);
+  for (size_t i = 0; i < l->nkids; i++) free(l->kids[i].ce);
+  free(l->kids);
+  free(l);
 }
 
 static const struct driver_ops local_ops = {"local", 1, local_launch, local_drain, local_terminate, local_describe, local_poll, local_free};
 
 struct driver *driver_local_new(const struct driver_conf *conf, char *err, size_t errlen) {
-  struct driver *d = xcalloc(1, sizeof *d);
-  d->ops = &local_ops;
-  d->conf = *conf;
-  if (!d->conf.agent_bin) d->conf.agent_bin = "/proc/self/exe";
   struct local *l = xcalloc(1, sizeof *l);
-  d->impl = l;
+  struct driver *d = driver_alloc(&local_ops, conf, l);
+  if (!d->conf.agent_bin) d->conf.agent_bin = "/proc/self/exe";
   l->prod = bus_producer_new(&d->conf.bus, NULL, err, errlen);
   if (!l->prod) {
-    local_free(d);
+    driver_free(d);
     return NULL;
   }
   return d;

@@ -367,33 +367,26 @@ static int sim_poll(struct driver *d, char *err, size_t errlen) {
 
 static void sim_free(struct driver *d) {
   struct sim *s = d->impl;
-  if (s) {
-    char err[256];
-    if (s->prod && bus_flush(s->prod, 10000, err, sizeof err)) log_warn("sim: %s", err);
-    bus_producer_free(s->prod);
-    bus_consumer_free(s->placements);
-    for (size_t i = 0; i < s->ninsts; i++) free(s->insts[i].ce);
-    free(s->insts);
-    strmap_release(&s->by_id);
-    free(s->jobs);
-    free(s->free_jobs);
-    strmap_release(&s->job_by_key);
-    heap_release(&s->timers);
-    for (size_t i = 0; i < s->nunobtainable; i++) free(s->unobtainable[i]);
-    free(s->unobtainable);
-    free(s);
-  }
-  free(d);
+  if (!s) return;
+  driver_producer_close(d, s->prod);
+  bus_consumer_free(s->placements);
+  for (size_t i = 0; i < s->ninsts; i++) free(s->insts[i].ce);
+  free(s->insts);
+  strmap_release(&s->by_id);
+  free(s->jobs);
+  free(s->free_jobs);
+  strmap_release(&s->job_by_key);
+  heap_release(&s->timers);
+  for (size_t i = 0; i < s->nunobtainable; i++) free(s->unobtainable[i]);
+  free(s->unobtainable);
+  free(s);
 }
 
 static const struct driver_ops sim_ops = {"sim", 1, sim_launch, sim_drain, sim_terminate, sim_describe, sim_poll, sim_free};
 
 struct driver *driver_sim_new(const struct driver_conf *conf, char *err, size_t errlen) {
-  struct driver *d = xcalloc(1, sizeof *d);
-  d->ops = &sim_ops;
-  d->conf = *conf;
   struct sim *s = xcalloc(1, sizeof *s);
-  d->impl = s;
+  struct driver *d = driver_alloc(&sim_ops, conf, s);
   strmap_init(&s->by_id);
   strmap_init(&s->job_by_key);
   heap_init(&s->timers, sizeof(struct timer), t_before);
@@ -411,7 +404,7 @@ struct driver *driver_sim_new(const struct driver_conf *conf, char *err, size_t 
   s->placements = s->prod ? bus_consumer_new(&d->conf.bus, NULL, 1, err, errlen) : NULL;
   enum bus_topic t = TOPIC_PLACEMENTS;
   if (!s->placements || bus_assign_all(s->placements, &t, 1, 0, err, errlen)) {
-    sim_free(d);
+    driver_free(d);
     return NULL;
   }
   return d;

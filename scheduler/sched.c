@@ -223,6 +223,42 @@ static void free_jd(struct jobdef *d) {
   free(d);
 }
 
+static void free_ce(struct ce *c) {
+  free(c->name);
+  free(c->arn);
+  json_decref(c->body);
+  json_decref(c->last_demand);
+  json_decref(c->last_busy);
+  free(c->insts);
+  free(c->avail);
+  free(c);
+}
+
+void sched_queue_clear_time_limits(struct queue *q) {
+  for (int k = 0; k < q->ntl; k++) free(q->tl[k].reason);
+  free(q->tl);
+  q->tl = NULL;
+  q->ntl = 0;
+}
+
+static void free_queue(struct queue *q) {
+  free(q->name);
+  free(q->arn);
+  free(q->policy_arn);
+  sched_queue_clear_time_limits(q);
+  free(q->shapes);
+  for (size_t k = 0; k < q->nshares_; k++) free(q->shares[k].id);
+  free(q->shares);
+  free(q);
+}
+
+static void free_policy(struct policy *p) {
+  free(p->name);
+  free(p->arn);
+  json_decref(p->body);
+  free(p);
+}
+
 void sched_free(struct sched *s) {
   if (!s) return;
   for (size_t i = 0; i < s->njobs; i++) free_job(s->jobs[i]);
@@ -231,37 +267,12 @@ void sched_free(struct sched *s) {
   strmap_release(&s->inst_by_id);
   for (size_t i = 0; i < s->njds; i++) free_jd(s->jds[i]);
   free(s->jds);
-  for (size_t i = 0; i < s->nces; i++) {
-    free(s->ces[i]->name);
-    free(s->ces[i]->arn);
-    json_decref(s->ces[i]->body);
-    json_decref(s->ces[i]->last_demand);
-    json_decref(s->ces[i]->last_busy);
-    free(s->ces[i]->insts);
-    free(s->ces[i]->avail);
-    free(s->ces[i]);
-  }
+  for (size_t i = 0; i < s->nces; i++) free_ce(s->ces[i]);
   free(s->ces);
-  for (size_t i = 0; i < s->nqueues; i++) {
-    struct queue *q = s->queues[i];
-    free(q->name);
-    free(q->arn);
-    free(q->policy_arn);
-    for (int k = 0; k < q->ntl; k++) free(q->tl[k].reason);
-    free(q->tl);
-    free(q->shapes);
-    for (size_t k = 0; k < q->nshares_; k++) free(q->shares[k].id);
-    free(q->shares);
-    free(q);
-  }
+  for (size_t i = 0; i < s->nqueues; i++) free_queue(s->queues[i]);
   free(s->queues);
   free(s->queue_order);
-  for (size_t i = 0; i < s->npolicies; i++) {
-    free(s->policies[i]->name);
-    free(s->policies[i]->arn);
-    json_decref(s->policies[i]->body);
-    free(s->policies[i]);
-  }
+  for (size_t i = 0; i < s->npolicies; i++) free_policy(s->policies[i]);
   free(s->policies);
   for (size_t i = 0; i < s->ninsts; i++) {
     free(s->insts[i]->type);

@@ -183,10 +183,7 @@ static void upsert_queue(struct sched *s, const json_t *b) {
         sched_find_ce(s, jget_str(json_array_get(ceo, (size_t)best), "computeEnvironment"));
     if (ci != SCHED_NONE) q->ce[q->nce++] = ci;
   }
-  for (int k = 0; k < q->ntl; k++) free(q->tl[k].reason);
-  free(q->tl);
-  q->tl = NULL;
-  q->ntl = 0;
+  sched_queue_clear_time_limits(q);
   json_t *tla = json_object_get(b, "jobStateTimeLimitActions");
   if (json_array_size(tla)) {
     q->tl = xcalloc(json_array_size(tla), sizeof *q->tl);

@@ -248,6 +248,8 @@ void sched_task_id(const struct job *j, int attempt, char out[37]);
 void sched_parse_retry(const json_t *rs, struct retry *r);
 /* Releases what a job definition holds besides its name and ARN (before it is re-read or freed). */
 void sched_jd_clear(struct jobdef *d);
+/* Frees a queue's jobStateTimeLimitActions (before they are re-read or the queue is freed). */
+void sched_queue_clear_time_limits(struct queue *q);
 void sched_free_retry(struct retry *r);
 void sched_resources(const json_t *container, int *v, int *m, int *g);
 struct spec *sched_spec_new(void);

@@ -318,10 +318,11 @@ out:
 
 /* Reads lines from `from` to the end, checking each against the chain. Returns 0, or 1 with
  * what (and *bad_line); *end is where the last complete line ends, *torn whether bytes follow
- * it without a newline. */
+ * it without a newline. If mark > 0, the chain head after line mark is copied to mark_head. */
 static int scan(FILE *f, long long from, const unsigned char *key, size_t keylen,
-                struct chain *c, long long *end, long long *last_start, int *torn,
-                long long *bad_line, char *what, size_t whatlen) {
+                struct chain *c, long long mark, char *mark_head, long long *end,
+                long long *last_start, int *torn, long long *bad_line, char *what,
+                size_t whatlen) {
   *torn = 0;
   *end = from;
   if (fseeko(f, from, SEEK_SET)) {
@@ -343,6 +344,7 @@ static int scan(FILE *f, long long from, const unsigned char *key, size_t keylen
       rc = 1;
       break;
     }
+    if (mark > 0 && c->lines == mark) memcpy(mark_head, c->head, AUDIT_HASH_HEX);
     *last_start = *end;
     *end += n;
   }
@@ -418,7 +420,8 @@ int audit_open(struct audit_writer **out, const char *path, const unsigned char 
   }
   long long end = 0, bad = 0;
   int torn = 0;
-  if (scan(f, from, key, keylen, &w->ch, &end, &w->last_start, &torn, &bad, what, sizeof what)) {
+  if (scan(f, from, key, keylen, &w->ch, 0, NULL, &end, &w->last_start, &torn, &bad, what,
+           sizeof what)) {
     snprintf(err, errlen, "%s line %lld: %s (run `barge audit verify`)", path, bad, what);
     goto fail;
   }
@@ -563,23 +566,16 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
   struct chain c;
   chain_init(&c);
   char sealed_hash[AUDIT_HASH_HEX] = "";
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  int rc = 0;
-  while ((n = getline(&line, &cap, f)) > 0) {
-    if (line[n - 1] != '\n') {
-      v->bad_line = c.lines + 1;
-      snprintf(v->what, sizeof v->what, "incomplete (no newline): the file was cut in the middle of this line");
-      rc = 1;
-      goto out;
-    }
-    if (check_line(key, keylen, line, (size_t)n - 1, &c, v->what, sizeof v->what)) {
-      v->bad_line = c.lines + 1;
-      rc = 1;
-      goto out;
-    }
-    if (sr == 0 && c.lines == s.lines) memcpy(sealed_hash, c.head, sizeof sealed_hash);
+  long long end = 0, last_start = 0;
+  int torn = 0;
+  int rc = scan(f, 0, key, keylen, &c, sr == 0 ? s.lines : 0, sealed_hash, &end, &last_start,
+                &torn, &v->bad_line, v->what, sizeof v->what);
+  if (rc) goto out;
+  if (torn) {
+    v->bad_line = c.lines + 1;
+    snprintf(v->what, sizeof v->what, "incomplete (no newline): the file was cut in the middle of this line");
+    rc = 1;
+    goto out;
   }
   v->lines = c.lines;
   memcpy(v->head, c.head, sizeof v->head);
@@ -609,7 +605,6 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
     rc = 1;
   }
 out:
-  free(line);
   fclose(f);
   chain_release(&c);
   json_decref(s.offsets);

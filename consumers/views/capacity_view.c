@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jsonget.h"
+#include "views.h"
 
 static void scaling_cb(void *ctx, const struct bus_msg *m) {
   json_t *out = ctx;
@@ -21,23 +22,22 @@ static void scaling_cb(void *ctx, const struct bus_msg *m) {
 
 int capacity_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) {
   *out = json_object();
-  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
-  if (!c) return -1;
-  int rc = bus_read_table(c, TOPIC_SCALING, scaling_cb, *out, err, errlen);
-  bus_consumer_free(c);
-  return rc;
+  return view_read_table(bc, TOPIC_SCALING, scaling_cb, *out, err, errlen);
 }
 
 void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
-  json_t *desired = NULL;
   char err[512];
-  if (capacity_view_load(bc, &desired, err, sizeof err)) {
+  json_t *desired = NULL, *latest = NULL;
+  if (capacity_view_load(bc, &desired, err, sizeof err))
     log_warn("desiredvCpus from barge.scaling: %s", err);
-    json_decref(desired);
-    return;
-  }
-  capacity_view_set_desired(ces, desired);
+  else
+    capacity_view_set_desired(ces, desired);
+  if (view_load_latest(bc, TOPIC_INSTANCES, &latest, err, sizeof err))
+    log_warn("instances from barge.instances: %s", err);
+  else
+    capacity_view_set_instances(ces, latest);
   json_decref(desired);
+  json_decref(latest);
 }
 
 void capacity_view_set_desired(json_t *ces, const json_t *desired) {
@@ -49,36 +49,6 @@ void capacity_view_set_desired(json_t *ces, const json_t *desired) {
     json_t *d = name ? json_object_get(desired, name) : NULL;
     if (json_is_object(cr) && json_is_integer(d)) json_object_set(cr, "desiredvCpus", d);
   }
-}
-
-static void instances_cb(void *ctx, const struct bus_msg *m) {
-  json_t *latest = ctx;
-  char key[256];
-  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[256];
-  if (!m->value) {
-    json_object_del(latest, key);
-    return;
-  }
-  if (bus_decode(m, &t, &ev, why, sizeof why)) return;
-  json_object_set_new(latest, key, ev);
-}
-
-void capacity_view_instances(const struct bus_conf *bc, json_t *ces) {
-  char err[512];
-  json_t *latest = json_object();
-  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, sizeof err);
-  if (!c || bus_read_table(c, TOPIC_INSTANCES, instances_cb, latest, err, sizeof err)) {
-    log_warn("instances from barge.instances: %s", err);
-    bus_consumer_free(c);
-    json_decref(latest);
-    return;
-  }
-  bus_consumer_free(c);
-  capacity_view_set_instances(ces, latest);
-  json_decref(latest);
 }
 
 void capacity_view_set_instances(json_t *ces, const json_t *latest) {

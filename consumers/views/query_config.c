@@ -128,8 +128,7 @@ static int describe(const struct bus_conf *bc, const json_t *req, select_fn sele
   config_view_release(&cv);
   if (rc) return rc;
   if (flags & WITH_CAPACITY) {
-    capacity_view_annotate(bc, all); /* desiredvCpus as the provisioner last decided */
-    capacity_view_instances(bc, all);
+    capacity_view_annotate(bc, all); /* desiredvCpus as last decided, live instances */
   }
   if (!(flags & PAGED)) {
     *resp = json_pack("{s:o}", member, all);

@@ -42,6 +42,10 @@ int aws_is_complex(const struct aws_shape *sh) {
   return sh->type == AWS_STRUCT || sh->type == AWS_LIST || sh->type == AWS_MAP;
 }
 
+int aws_is_scalar(const struct aws_shape *sh) {
+  return !aws_is_complex(sh) && sh->type != AWS_JSON;
+}
+
 const char *aws_type_word(const struct aws_shape *sh) {
   switch (sh->type) {
   case AWS_STRING: return "string";

@@ -65,6 +65,8 @@ struct aws_param {
 const char *aws_type_word(const struct aws_shape *sh);
 /* Structures, lists and maps. */
 int aws_is_complex(const struct aws_shape *sh);
+/* Strings, numbers and booleans. */
+int aws_is_scalar(const struct aws_shape *sh);
 
 /* Checks v against shape sh as botocore's ParamValidator does: types, required members and
  * unknown members, recursively. path names v in messages ("computeResources"). Returns 0, or

@@ -19,67 +19,62 @@ static int doc_in_stack(const struct doc_stack *st, const char *name) {
   return 0;
 }
 
-/* Appends the shorthand syntax of sh to b; -1 when it is too deep to show (TooComplexError). */
+static int doc_shape(const struct aws_shape *sh, struct doc_stack *st, struct buf *b);
+
+/* doc_shape of a member or element shape, with its name on the stack. */
+static int doc_nested(const struct aws_shape *sh, struct doc_stack *st, struct buf *b) {
+  st->names[st->n++] = sh->name;
+  int r = doc_shape(sh, st, b);
+  st->n--;
+  return r;
+}
+
+static int doc_struct(const struct aws_shape *sh, struct doc_stack *st, struct buf *b) {
+  if (st->n) buf_append(b, "{", 1);
+  for (size_t i = 0; i < sh->n_members; i++) {
+    const struct aws_member *m = &sh->members[i];
+    if (i) buf_append(b, ",", 1);
+    buf_printf(b, "%s=", m->name);
+    if (doc_in_stack(st, m->shape->name)) {
+      buf_printf(b, "( ... recursive ... )");
+      continue;
+    }
+    int r = doc_nested(m->shape, st, b);
+    if (r) return r;
+  }
+  if (st->n) buf_append(b, "}", 1);
+  return 0;
+}
+
+/* A list or a map: its element's syntax, shown twice. */
+static int doc_repeated(const struct aws_shape *sh, struct doc_stack *st, struct buf *b) {
+  struct buf e;
+  buf_init(&e);
+  int r = doc_nested(sh->elem, st, &e);
+  if (r == 0) {
+    const char *x = (const char *)e.data;
+    if (sh->type == AWS_MAP)
+      buf_printf(b, st->n ? "{KeyName1=%s,KeyName2=%s}" : "KeyName1=%s,KeyName2=%s", x, x);
+    else if (aws_is_complex(sh->elem) || st->n > 1)
+      buf_printf(b, "[%s,%s]", x, x);
+    else
+      buf_printf(b, "%s,%s", x, x);
+  }
+  buf_release(&e);
+  return r;
+}
+
+/* Appends the shorthand syntax of sh to b; -1 when it is too deep to show (TooComplexError)
+ * or not modelled (JSON). */
 static int doc_shape(const struct aws_shape *sh, struct doc_stack *st, struct buf *b) {
   if (st->n > DOC_MAX_STACK) return -1;
-  switch (sh->type) {
-  case AWS_STRUCT: {
-    if (st->n) buf_append(b, "{", 1);
-    for (size_t i = 0; i < sh->n_members; i++) {
-      const struct aws_member *m = &sh->members[i];
-      if (i) buf_append(b, ",", 1);
-      buf_printf(b, "%s=", m->name);
-      if (doc_in_stack(st, m->shape->name)) {
-        buf_printf(b, "( ... recursive ... )");
-        continue;
-      }
-      st->names[st->n++] = m->shape->name;
-      int r = doc_shape(m->shape, st, b);
-      st->n--;
-      if (r) return r;
-    }
-    if (st->n) buf_append(b, "}", 1);
+  if (aws_is_scalar(sh)) {
+    buf_printf(b, "%s", aws_type_word(sh));
     return 0;
   }
-  case AWS_LIST: {
-    struct buf e;
-    buf_init(&e);
-    st->names[st->n++] = sh->elem->name;
-    int r = doc_shape(sh->elem, st, &e);
-    st->n--;
-    if (r == 0) {
-      if (aws_is_complex(sh->elem) || st->n > 1)
-        buf_printf(b, "[%s,%s]", (char *)e.data, (char *)e.data);
-      else
-        buf_printf(b, "%s,%s", (char *)e.data, (char *)e.data);
-    }
-    buf_release(&e);
-    return r;
-  }
-  case AWS_MAP: {
-    struct buf e;
-    buf_init(&e);
-    st->names[st->n++] = sh->elem->name;
-    int r = doc_shape(sh->elem, st, &e);
-    st->n--;
-    if (r == 0)
-      buf_printf(b, st->n ? "{KeyName1=%s,KeyName2=%s}" : "KeyName1=%s,KeyName2=%s",
-                 (char *)e.data, (char *)e.data);
-    buf_release(&e);
-    return r;
-  }
-  case AWS_JSON:
-    return -1;
-  case AWS_STRING:
-  case AWS_INTEGER:
-  case AWS_LONG:
-  case AWS_DOUBLE:
-  case AWS_BOOLEAN:
-  case AWS_TYPE__COUNT:
-    break;
-  }
-  buf_printf(b, "%s", aws_type_word(sh));
-  return 0;
+  if (sh->type == AWS_STRUCT) return doc_struct(sh, st, b);
+  if (sh->type == AWS_LIST || sh->type == AWS_MAP) return doc_repeated(sh, st, b);
+  return -1;
 }
 
 /* The full shorthand syntax of a top-level parameter, as `aws help` shows it; 0 if there is

@@ -103,57 +103,50 @@ static json_t *shorthand_value(const struct flag_ctx *c, const struct aws_shape 
   return nv;
 }
 
+/* The list member for a flag's values: one JSON array, or one element per argument. */
+static json_t *list_value(const struct flag_ctx *c, const struct aws_shape *sh, const char **vals,
+                          size_t n) {
+  if (n == 1 && looks_like_json(vals[0]) && *cli_skip_ws(vals[0]) == '[')
+    return json_value(c, vals[0]);
+  json_t *list = json_array();
+  int shorthand = aws_is_complex(sh->elem) && !looks_like_json(vals[0]);
+  for (size_t i = 0; i < n; i++) {
+    json_t *v;
+    if (shorthand) {
+      v = shorthand_value(c, sh->elem, vals[i], (long)i);
+    } else if (aws_is_complex(sh->elem)) {
+      /* JSON elements, one per argument: --depends-on '{"jobId": "a"}' '{"jobId": "b"}' */
+      if (!looks_like_json(vals[i])) {
+        char shown[SHOW_VALUE_MAX + 8];
+        aws_show(vals[i], shown);
+        aws_fail(c->err, c->errlen,
+             "%s%s: expected JSON like the first value, got '%s' (give every item as JSON "
+             "or every item as shorthand)",
+             c->prefix, c->flag, shown);
+        v = NULL;
+      } else {
+        v = json_value(c, vals[i]);
+      }
+    } else {
+      v = scalar_value(c, sh->elem, vals[i]);
+    }
+    if (!v) {
+      json_decref(list);
+      return NULL;
+    }
+    json_array_append_new(list, v);
+  }
+  return list;
+}
+
 /* The request member for a flag's values (after file:// loading). */
 static json_t *param_value(const struct flag_ctx *c, const char **vals, size_t n) {
   const struct aws_shape *sh = c->p->shape;
-  switch (sh->type) {
-  case AWS_STRUCT:
-  case AWS_MAP:
-  case AWS_JSON:
-    if (looks_like_json(vals[0])) return json_value(c, vals[0]);
-    return shorthand_value(c, sh, vals[0], -1);
-  case AWS_LIST: {
-    if (n == 1 && looks_like_json(vals[0]) && *cli_skip_ws(vals[0]) == '[')
-      return json_value(c, vals[0]);
-    json_t *list = json_array();
-    int shorthand = aws_is_complex(sh->elem) && !looks_like_json(vals[0]);
-    for (size_t i = 0; i < n; i++) {
-      json_t *v;
-      if (shorthand) {
-        v = shorthand_value(c, sh->elem, vals[i], (long)i);
-      } else if (aws_is_complex(sh->elem)) {
-        /* JSON elements, one per argument: --depends-on '{"jobId": "a"}' '{"jobId": "b"}' */
-        if (!looks_like_json(vals[i])) {
-          char shown[SHOW_VALUE_MAX + 8];
-          aws_show(vals[i], shown);
-          aws_fail(c->err, c->errlen,
-               "%s%s: expected JSON like the first value, got '%s' (give every item as JSON "
-               "or every item as shorthand)",
-               c->prefix, c->flag, shown);
-          v = NULL;
-        } else {
-          v = json_value(c, vals[i]);
-        }
-      } else {
-        v = scalar_value(c, sh->elem, vals[i]);
-      }
-      if (!v) {
-        json_decref(list);
-        return NULL;
-      }
-      json_array_append_new(list, v);
-    }
-    return list;
-  }
-  case AWS_STRING:
-  case AWS_INTEGER:
-  case AWS_LONG:
-  case AWS_DOUBLE:
-  case AWS_BOOLEAN:
-  case AWS_TYPE__COUNT:
-    break;
-  }
-  return scalar_value(c, sh, vals[0]);
+  if (aws_is_scalar(sh)) return scalar_value(c, sh, vals[0]);
+  if (sh->type == AWS_LIST) return list_value(c, sh, vals, n);
+  /* a structure, a map or an unmodelled (JSON) member */
+  if (looks_like_json(vals[0])) return json_value(c, vals[0]);
+  return shorthand_value(c, sh, vals[0], -1);
 }
 
 /* ---- argv ------------------------------------------------------------------------------ */

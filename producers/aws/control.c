@@ -23,6 +23,13 @@ int ctl_in_list(const char *s, const char *const *list) {
 
 int ctl_valid_state(const char *s) { return !strcmp(s, "ENABLED") || !strcmp(s, "DISABLED"); }
 
+int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char *err,
+                       size_t errlen) {
+  if (strcmp(jget_str(r, "state"), "DISABLED"))
+    return fail(err, errlen, CLIENT, "%s %s must be DISABLED before it is deleted", what, ref);
+  return 0;
+}
+
 int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {
   static const char *const oos[] = {"nodeOverrides", "nodeProperties", "eksConfiguration",
                                     "eksProperties", "ecsProperties", "eksPropertiesOverride",

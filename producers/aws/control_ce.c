@@ -187,9 +187,9 @@ int control_delete_compute_environment(struct control_conf *cc, const json_t *re
   const struct config_view *cv;
   json_t *ce;
   int rc;
-  if ((rc = ctl_find(cc, req, CTL_CES, &cv, &ce, err, errlen))) return rc;
-  if (strcmp(jget_str(ce, "state"), "DISABLED"))
-    return fail(err, errlen, CLIENT, "compute environment %s must be DISABLED before it is deleted", ref);
+  if ((rc = ctl_find(cc, req, CTL_CES, &cv, &ce, err, errlen)) ||
+      (rc = ctl_check_disabled(ce, "compute environment", ref, err, errlen)))
+    return rc;
   const char *arn = jget_str(ce, "computeEnvironmentArn");
   const char *k;
   json_t *q;

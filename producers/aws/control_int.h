@@ -35,6 +35,11 @@ enum ctl_table { CTL_CES, CTL_QUEUES, CTL_POLICIES, CTL_TABLE__COUNT };
 int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
              const struct config_view **cv, json_t **found, char *err, size_t errlen);
 
+/* A delete's precondition: resource r (what: "job queue", named ref in the request) is
+ * DISABLED. */
+int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char *err,
+                       size_t errlen);
+
 /* w: a config record of kind (body @owned) keyed by the body's ARN; the response names the
  * body's name and ARN members (or is {} when name_key is NULL), as AWS Create/Update answer. */
 void ctl_put_config(struct control_write *w, const char *kind, json_t *body, const char *name_key,

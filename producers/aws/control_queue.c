@@ -121,13 +121,12 @@ int control_update_job_queue(struct control_conf *cc, const json_t *req, struct 
 
 int control_delete_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
                              char *err, size_t errlen) {
-  const char *ref = jget_str(req, "jobQueue");
   const struct config_view *cv;
   json_t *q;
   int rc;
-  if ((rc = ctl_find(cc, req, CTL_QUEUES, &cv, &q, err, errlen))) return rc;
-  if (strcmp(jget_str(q, "state"), "DISABLED"))
-    return fail(err, errlen, CLIENT, "job queue %s must be DISABLED before it is deleted", ref);
+  if ((rc = ctl_find(cc, req, CTL_QUEUES, &cv, &q, err, errlen)) ||
+      (rc = ctl_check_disabled(q, "job queue", jget_str(req, "jobQueue"), err, errlen)))
+    return rc;
   ctl_delete_config(w, jget_str(q, "jobQueueArn"));
   return 0;
 }
