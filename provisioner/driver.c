@@ -5,22 +5,24 @@
 #include <string.h>
 
 void driver_conf_defaults(struct driver_conf *c) {
-  memset(c, 0, sizeof *c);
-  c->agent_bin = "/proc/self/exe";
-  c->local_max_instances = 16;
-  c->agent_heartbeat_ms = 5000;
-  c->sim_boot_ms = 2000;
-  c->sim_heartbeat_ms = 5000;
-  c->sim_job_ms = 1000;
-  c->sim_notice_ms = 120000;
-  c->sim_interrupt_after_ms = -1;
-  c->sim_interrupt_count = -1;
-  c->sim_interrupt_rate = -1;
-  c->sim_time_scale = 1.0;
-  c->sim_seed = 1;
-  c->ec2_max_retries = 6;
-  c->ec2_backoff_ms = 200;
-  c->ec2_poll_ms = 30000;
+  /* every member not named here is zero */
+  *c = (struct driver_conf){
+      .agent_bin = "/proc/self/exe",
+      .local_max_instances = 16,
+      .agent_heartbeat_ms = 5000,
+      .sim_boot_ms = 2000,
+      .sim_heartbeat_ms = 5000,
+      .sim_job_ms = 1000,
+      .sim_notice_ms = 120000,
+      .sim_interrupt_after_ms = -1, /* by rate */
+      .sim_interrupt_count = -1,    /* no limit */
+      .sim_interrupt_rate = -1,     /* the catalogue's */
+      .sim_time_scale = 1.0,
+      .sim_seed = 1,
+      .ec2_max_retries = 6,
+      .ec2_backoff_ms = 200,
+      .ec2_poll_ms = 30000,
+  };
 }
 
 struct driver *driver_new(const char *name, const struct driver_conf *conf, char *err, size_t errlen) {
