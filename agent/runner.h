@@ -18,7 +18,8 @@
  *   cgroup charges. It differs from a container's cgroup limit in three ways: it is per process,
  *   not per group; it counts reserved writable memory rather than touched memory; and a breach
  *   makes allocations fail (the program usually exits non-zero or crashes) instead of an OOM kill
- *   with 137. sh, bash and python3 start fine at the 4 MiB minimum. (RLIMIT_AS was rejected: it
+ *   with 137. sh, bash and python3 (without site packages, -S) start fine at the 4 MiB minimum;
+ *   the site packages of a Python install can need a few MiB more. (RLIMIT_AS was rejected: it
  *   counts every mapping, so runtimes that reserve address space, and sanitizers, cannot start.)
  * - Exit codes follow the container convention: a normal exit reports its status; death by
  *   signal N reports exit_code 128+N (SIGTERM 143, SIGKILL 137) with signal = N.
