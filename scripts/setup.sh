@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # setup.sh: installs what Barge needs to build and test, and nothing twice. Safe to re-run.
 #   Debian packages: compiler, CMake, pkg-config, librdkafka, Avro C, jansson, libcurl,
-#   OpenSSL, libmicrohttpd (the HTTP server of `barge api`), Java 17 and Maven (for the Kafka broker), Python 3 with pip, docker-compose
+#   OpenSSL, libmicrohttpd (the HTTP server of `barge api`), clang and its runtime libraries
+#   (libFuzzer and the sanitizers, for scripts/fuzz.sh), Java 17 and Maven (for the Kafka broker), Python 3 with pip, docker-compose
 #   (only to validate docker-compose.yml); Python packages: scripts/requirements.txt;
 #   the Apache Kafka jars (scripts/kafka.sh fetch, cached under ~/.cache/barge).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev openjdk-17-jre-headless maven python3 python3-pip
+      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev clang libclang-rt-14-dev openjdk-17-jre-headless maven python3 python3-pip
       docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do

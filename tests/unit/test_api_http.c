@@ -105,6 +105,9 @@ int main(void) {
   expect_error(&anon, "POST", "/v1/describejobqueues", "{\"maxResults\": ", 400, "ClientException", "not valid JSON");
   expect_error(&anon, "POST", "/v1/describejobqueues", "[1, 2]", 400, "ClientException", "must be a JSON object");
   expect_error(&anon, "POST", "/v1/nosuchthing", "{}", 404, "UnknownOperationException", "POST /v1/nosuchthing");
+  /* a path that is not UTF-8 is quoted with '?' for what is not: the answer keeps AWS's shape
+   * (found by tests/fuzz/fuzz_api_request) */
+  expect_error(&anon, "POST", "/v1/x\xc4y\xe2\x82", "{}", 404, "UnknownOperationException", "POST /v1/x?y??");
   expect_error(&anon, "POST", "/v1/submitjob", "{\"fail400\": 1}", 400, "ClientException", "jobQueue is wrong");
   expect_error(&anon, "POST", "/v1/submitjob", "{\"fail500\": 1}", 500, "ServerException", "Kafka is away");
   {
