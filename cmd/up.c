@@ -209,7 +209,7 @@ static int api_wait_ready(const struct api_plan *a, int ms) {
   if (getaddrinfo(a->connect, port, &hints, &ai)) return -1;
   int64_t until = mono_ms() + ms;
   int rc = -1;
-  while (rc && mono_ms() < until) {
+  while (rc && mono_ms() < until && !service_stopping()) {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) rc = 0;
     if (fd >= 0) close(fd);
