@@ -2,21 +2,27 @@
  *
  * `barge up` starts a single-node Kafka (scripts/kafka.sh) unless --brokers is given, creates
  * the topics and the UNMANAGED compute environment its agents serve, then supervises the
- * scheduler and a fixed set of local agents: a child that dies is restarted (Kafka replays what
- * it had not committed). It records the stack in $BARGE_HOME/stack so that other commands find
- * the broker. Ctrl-C (or `barge down` for --detach) stops everything it started. */
+ * scheduler, a fixed set of local agents and the AWS Batch API (`barge api`, unless --no-api):
+ * a child that dies is restarted (Kafka replays what it had not committed). The API's access key
+ * is generated once per BARGE_HOME ($BARGE_HOME/api-credentials). It records the stack in
+ * $BARGE_HOME/stack so that other commands find the broker and the API. Ctrl-C (or `barge down`
+ * for --detach) stops everything it started. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmds.h"
 #include "control.h"
+#include "credentials.h"
 #include "opts.h"
 #include "service.h"
 #include "stack.h"
@@ -30,9 +36,9 @@
 
 struct up_opts {
   struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
-  const char *ce, *driver;
+  const char *ce, *driver, *api_listen;
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms;
-  int detach;
+  int detach, no_api;
 };
 
 #define U struct up_opts
@@ -50,15 +56,179 @@ static const struct opt_spec up_rows[] = {
     OPT_ROW(U, tick_ms, "tick-ms", "MS", "1000", "scheduler tick"),
     OPT_ROW(U, heartbeat_ms, "heartbeat-ms", "MS", "2000", "agent heartbeat"),
     OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "15000", "an agent silent this long is lost"),
+    OPT_ROW(U, api_listen, "api-listen", "HOST:PORT", "127.0.0.1:8780",
+            "address of the AWS Batch API (`barge api`); a free port of that host when this one is taken"),
+    OPT_FLAG_ROW(U, no_api, "no-api", "do not start the API"),
     {.type = OPT_INCLUDE, .off = offsetof(U, kafka), .include = &opts_kafka[2], .ninclude = 1}, /* --kafka-props */
     OPT_FLAG_ROW(U, detach, "detach", "run in the background; stop with `barge down`"),
 };
 #undef U
 
 const struct opts_cmd up_opts_cmd =
-    OPTS_CMD("up", "[--brokers HOST:PORT] [--agents N] [--detach]",
-    "A local stack: Kafka (unless --brokers), the scheduler and fixed agents, or a provisioner with --driver. "
-    "A child that dies is restarted.", up_rows, struct up_opts, NULL);
+    OPTS_CMD("up", "[--brokers HOST:PORT] [--agents N] [--api-listen HOST:PORT | --no-api] [--detach]",
+    "A local stack: Kafka (unless --brokers), the scheduler and fixed agents, or a provisioner with --driver, "
+    "and the AWS Batch API with an access key generated once per BARGE_HOME. A child that dies is restarted.",
+    up_rows, struct up_opts, NULL);
+
+/* ---- the API ---- */
+
+#define API_PROFILE "barge" /* the profile of a generated credentials file */
+
+/* The API of the stack, decided before anything starts (so that a restarted `barge api` binds
+ * the same address and the stack file can name it). */
+struct api_plan {
+  int on;
+  char listen[320];   /* --listen of `barge api`: HOST:PORT */
+  char connect[300];  /* the host clients use (the listen host, or loopback for a wildcard) */
+  int port;
+  char url[360];      /* http://HOST:PORT */
+  char asked[320];    /* the address asked for, when it was taken and another port was chosen */
+  char creds[4200];   /* the credentials file */
+  char creds_show[4300]; /* the same for a shell: ~/... under $HOME, quoted when needed */
+  char profile[128];  /* the profile of that file to use */
+};
+
+/* Splits HOST:PORT ([v6]:PORT); 0, or -1. */
+static int split_hostport(const char *s, char *host, size_t hn, char *port, size_t pn) {
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s || !colon[1]) return -1;
+  const char *h = s;
+  size_t hl = (size_t)(colon - s);
+  if (*h == '[' && hl >= 2 && h[hl - 1] == ']') h++, hl -= 2;
+  if (hl >= hn) return -1;
+  snprintf(host, hn, "%.*s", (int)hl, h);
+  snprintf(port, pn, "%s", colon + 1);
+  char *end;
+  long p = strtol(port, &end, 10);
+  return *end || p < 0 || p > 65535 ? -1 : 0;
+}
+
+/* Binds a probe socket to addr (SO_REUSEADDR, as the server does) with port: the port bound
+ * (the kernel's choice for 0), or -errno. */
+static int probe_bind(const struct addrinfo *ai, int port) {
+  struct sockaddr_storage ss;
+  memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+  if (ss.ss_family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+  else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int rc = -1;
+  socklen_t sl = sizeof ss;
+  if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+    rc = -errno;
+  else
+    rc = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+  close(fd);
+  return rc;
+}
+
+/* The path for a shell command line: ~/... under $HOME; single-quoted when it holds anything
+ * but [A-Za-z0-9_./~-]. */
+static void shell_path(const char *path, char *out, size_t n) {
+  const char *home = getenv("HOME");
+  size_t hl = home ? strlen(home) : 0;
+  int safe = strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+,:@") == strlen(path);
+  if (safe && hl > 1 && !strncmp(path, home, hl) && path[hl] == '/') snprintf(out, n, "~%s", path + hl);
+  else if (safe) snprintf(out, n, "%s", path);
+  else {
+    size_t k = 0;
+    out[k++] = '\'';
+    for (const char *p = path; *p && k + 5 < n; p++) {
+      if (*p == '\'') {
+        memcpy(out + k, "'\\''", 4);
+        k += 4;
+      } else {
+        out[k++] = *p;
+      }
+    }
+    out[k++] = '\'';
+    out[k] = 0;
+  }
+}
+
+/* Chooses the API's address (the one asked for, or a free port of its host when that is taken)
+ * and makes sure of its credentials file. 0, or 1 (said why). */
+static int plan_api(const struct up_opts *o, const char *home, struct api_plan *a) {
+  memset(a, 0, sizeof *a);
+  if (o->no_api) return 0;
+  a->on = 1;
+  char host[256], port[16], err[1024];
+  if (split_hostport(o->api_listen, host, sizeof host, port, sizeof port)) {
+    fprintf(stderr, "barge up: --api-listen must be HOST:PORT, got '%s'\n", o->api_listen);
+    return 1;
+  }
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  int gai = getaddrinfo(host, port, &hints, &ai);
+  if (gai) {
+    fprintf(stderr, "barge up: --api-listen %s: %s\n", o->api_listen, gai_strerror(gai));
+    return 1;
+  }
+  int want = atoi(port), got = probe_bind(ai, want);
+  if (got == -EADDRINUSE && want != 0) {
+    snprintf(a->asked, sizeof a->asked, "%s", o->api_listen);
+    got = probe_bind(ai, 0);
+  }
+  int v6 = ai->ai_family == AF_INET6;
+  freeaddrinfo(ai);
+  if (got < 0) {
+    fprintf(stderr, "barge up: cannot listen on %s for the API: %s (--no-api leaves it out)\n", o->api_listen,
+            strerror(-got));
+    return 1;
+  }
+  a->port = got;
+  snprintf(a->listen, sizeof a->listen, v6 ? "[%s]:%d" : "%s:%d", host, got);
+  int wildcard = !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !host[0];
+  snprintf(a->connect, sizeof a->connect, "%s", wildcard ? (v6 ? "::1" : "127.0.0.1") : host);
+  snprintf(a->url, sizeof a->url, strchr(a->connect, ':') ? "http://[%s]:%d" : "http://%s:%d", a->connect, got);
+
+  snprintf(a->creds, sizeof a->creds, "%s/api-credentials", home);
+  int made = api_credentials_ensure(a->creds, API_PROFILE, a->profile, sizeof a->profile, err, sizeof err);
+  if (made < 0) {
+    fprintf(stderr, "barge up: the API's credentials: %s (fix or remove the file, or --no-api)\n", err);
+    return 1;
+  }
+  struct stat sb;
+  if (!made && stat(a->creds, &sb) == 0 && (sb.st_mode & 077))
+    fprintf(stderr, "barge up: warning: %s is readable by others (mode %03o); chmod 600 it\n", a->creds,
+            (unsigned)(sb.st_mode & 0777));
+  if (made) fprintf(stderr, "barge up: generated an access key for the API in %s\n", a->creds);
+  shell_path(a->creds, a->creds_show, sizeof a->creds_show);
+  return 0;
+}
+
+/* Waits until the API accepts connections (it binds once it reached Kafka), at most ms. 0 when
+ * it does. */
+static int api_wait_ready(const struct api_plan *a, int ms) {
+  char port[16];
+  snprintf(port, sizeof port, "%d", a->port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  if (getaddrinfo(a->connect, port, &hints, &ai)) return -1;
+  int64_t until = mono_ms() + ms;
+  int rc = -1;
+  while (rc && mono_ms() < until && !service_stopping()) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) rc = 0;
+    if (fd >= 0) close(fd);
+    if (rc) usleep(200000);
+  }
+  freeaddrinfo(ai);
+  return rc;
+}
+
+/* The API's lines of the report: lead, the endpoint and how to call it. */
+static void print_api(const struct api_plan *a, const char *lead, int ready, const char *home) {
+  if (!a->on) return;
+  printf("%s%s (", lead, a->url);
+  if (a->asked[0]) printf("%s was in use; ", a->asked);
+  printf("SigV4; credentials in %s, profile %s)\n", a->creds_show, a->profile);
+  printf("    AWS_SHARED_CREDENTIALS_FILE=%s aws batch --profile %s --endpoint-url %s --region us-east-1 "
+         "describe-job-queues\n", a->creds_show, a->profile, a->url);
+  if (!ready) printf("    (the API is not answering yet; see %s/api.log)\n", home);
+}
 
 /* ---- children ---- */
 
@@ -190,7 +360,8 @@ static int start_kafka(const char *home, char *kafka_dir, size_t kdn, char *brok
 
 /* --detach: the parent reports the stack once the supervisor (the child) has recorded it, and
  * returns 1; the child, in a session of its own with its output in home/up.log, returns 0. */
-static int detach(const struct up_opts *o, const char *home, const char *logs, const char *brokers) {
+static int detach(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
+                  const struct api_plan *api) {
   pid_t pid = fork();
   if (pid < 0) exit(1);
   if (pid > 0) {
@@ -199,6 +370,7 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
       if (stack_get("supervisor", sp, sizeof sp) == 0 && atoi(sp) == pid) break;
       usleep(100000);
     }
+    int ready = !api->on || api_wait_ready(api, 30000) == 0;
     printf("barge up: stack running in the background (pid %d)\n  Kafka:     %s\n", (int)pid, brokers);
     if (o->driver)
       printf("  agents:    launched on demand by the provisioner (driver %s), 0-%lld vCPUs in compute environment %s\n",
@@ -206,6 +378,7 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
     else
       printf("  agents:    %lld x (%lld vCPU, %lld MiB) in compute environment %s\n", (long long)o->agents,
              (long long)o->vcpus, (long long)o->mem, o->ce);
+    print_api(api, "  API:       ", ready, home);
     printf("  logs:      %s (services), %s (jobs)\n  stop with: barge down\n", home, logs);
     return 1;
   }
@@ -237,7 +410,7 @@ static void child_props(struct child *c, const char *props) {
 }
 
 static int plan_children(struct child *kids, const struct up_opts *o, const char *home, const char *logs,
-                         const char *brokers, const char *prefix) {
+                         const char *brokers, const char *prefix, const struct api_plan *api) {
   int n = o->driver ? 1 : (int)(o->agents < 0 ? 0 : o->agents > 64 ? 64 : o->agents);
   struct child *s = &kids[0];
   snprintf(s->name, sizeof s->name, "scheduler");
@@ -271,6 +444,15 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
     add_num(a, "--memory", o->mem);
     add_num(a, "--heartbeat-ms", o->heartbeat_ms);
     add_opt(a, "--log-dir", logs);
+    child_props(a, o->kafka.props);
+  }
+  if (api->on) { /* last, so that it stops first: no request arrives while the rest stops */
+    struct child *a = &kids[++n];
+    snprintf(a->name, sizeof a->name, "api");
+    snprintf(a->log, sizeof a->log, "%s/api.log", home);
+    child_common(a, "api", brokers, prefix);
+    add_opt(a, "--listen", api->listen);
+    add_opt(a, "--credentials-file", api->creds);
     child_props(a, o->kafka.props);
   }
   return n;
@@ -341,7 +523,7 @@ static void stop_children(struct child *kids, int n) {
 }
 
 static void print_banner(const struct up_opts *o, int n, const char *home, const char *logs, const char *brokers,
-                         const char *kafka_dir) {
+                         const char *kafka_dir, const struct api_plan *api, int api_ready) {
   printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
   if (o->driver)
     printf("barge up: scheduler and provisioner (driver %s) scaling compute environment %s (0-%lld vCPUs)\n", o->driver,
@@ -349,6 +531,7 @@ static void print_banner(const struct up_opts *o, int n, const char *home, const
   else
     printf("barge up: scheduler and %d agent(s) (%lld vCPU, %lld MiB each) in compute environment %s\n", n,
            (long long)o->vcpus, (long long)o->mem, o->ce);
+  print_api(api, "barge up: API at ", api_ready, home);
   printf("barge up: service logs in %s, job logs in %s\n", home, logs);
   printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
          "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"
@@ -358,10 +541,10 @@ static void print_banner(const struct up_opts *o, int n, const char *home, const
 
 /* Runs the stack in this process until SIGINT or SIGTERM, then stops it. */
 static void run_stack(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
-                      const char *prefix, const char *kafka_dir) {
+                      const char *prefix, const char *kafka_dir, const struct api_plan *api) {
   log_set_role("up");
-  struct child *kids = xcalloc(66, sizeof *kids);
-  int n = plan_children(kids, o, home, logs, brokers, prefix);
+  struct child *kids = xcalloc(66, sizeof *kids); /* scheduler, up to 64 agents, the API */
+  int n = plan_children(kids, o, home, logs, brokers, prefix, api);
   service_signals(1);
   for (int i = 0; i <= n; i++) {
     if (spawn(&kids[i]) < 0) {
@@ -373,9 +556,13 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   buf_init(&st);
   buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n",
              brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce);
+  if (api->on) buf_printf(&st, "api_endpoint=%s\napi_credentials=%s\n", api->url, api->creds);
   if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
   buf_release(&st);
-  if (!o->detach) print_banner(o, n, home, logs, brokers, kafka_dir);
+  if (!o->detach) {
+    int ready = !api->on || api_wait_ready(api, 30000) == 0;
+    print_banner(o, n - api->on, home, logs, brokers, kafka_dir, api, ready); /* n - the API: the agents */
+  }
   supervise(kids, n);
   log_info("stopping the stack");
   stop_children(kids, n);
@@ -409,9 +596,14 @@ int cmd_up(int argc, char **argv) {
   if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && pid_alive((pid_t)atoi(pidtext))) {
     char b[1024] = "";
     if (stack_get("brokers", b, sizeof b)) b[0] = 0;
-    printf("barge up: a stack is already running (pid %s, Kafka at %s); `barge down` stops it\n", pidtext, b);
+    char e[512];
+    int api = stack_get("api_endpoint", e, sizeof e) == 0;
+    printf("barge up: a stack is already running (pid %s, Kafka at %s%s%s); `barge down` stops it\n", pidtext, b,
+           api ? ", API at " : "", api ? e : "");
     return 0;
   }
+  struct api_plan api;
+  if (plan_api(&o, home, &api)) return 1;
   stack_prefix(NULL, prefix, sizeof prefix);
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
   else if (start_kafka(home, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
@@ -429,8 +621,8 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: cannot create %s\n", logs);
     return 1;
   }
-  if (o.detach && detach(&o, home, logs, brokers)) return 0;
-  run_stack(&o, home, logs, brokers, prefix, kafka_dir);
+  if (o.detach && detach(&o, home, logs, brokers, &api)) return 0;
+  run_stack(&o, home, logs, brokers, prefix, kafka_dir, &api);
   if (!o.detach) printf("barge up: stopped\n");
   return 0;
 }

@@ -49,7 +49,8 @@ int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void random_bytes(unsigned char *p, size_t n) {
+void random_bytes(void *out, size_t n) {
+  unsigned char *p = out;
   while (n > 0) {
     ssize_t r = getrandom(p, n, 0);
     if (r < 0) {

@@ -25,6 +25,8 @@ int64_t mono_ms(void);
 
 /* A random UUID v4, lower case, into out (37 bytes with the NUL). */
 void uuid_v4(char out[37]);
+/* n bytes from the kernel's CSPRNG (getrandom); aborts if it fails. */
+void random_bytes(void *out, size_t n);
 /* Random hex digits (lower case) into out, n digits plus NUL. */
 void random_hex(char *out, size_t n);
 

@@ -5,7 +5,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 BARGE_PRINTF(5, 6)
 static int fail(char *err, size_t errlen, const char *name, int line, const char *fmt, ...) {
@@ -162,4 +165,70 @@ const struct api_credential *api_credentials_find(const struct api_credentials *
   for (size_t i = 0; c && access_key && i < c->n; i++)
     if (!strcmp(c->keys[i].access_key, access_key)) return &c->keys[i];
   return NULL;
+}
+
+/* n random characters of alphabet (a power of two long, so that a masked byte is unbiased). */
+static void random_chars(char *out, size_t n, const char *alphabet, unsigned mask) {
+  unsigned char b[64];
+  random_bytes(b, n);
+  for (size_t i = 0; i < n; i++) out[i] = alphabet[b[i] & mask];
+  out[n] = 0;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Writes a new credentials file at path: 1 created, 0 already there, -1 (errno set). The text
+ * goes to a private temporary file first, which is then linked to path (link fails when path
+ * exists, so a concurrent `barge up` never has its keys replaced). */
+static int create_file(const char *path, const char *profile) {
+  char key[17], secret[41], tmp[4200];
+  random_chars(key, 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 31);
+  random_chars(secret, 40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 63);
+  struct buf t;
+  buf_init(&t);
+  buf_printf(&t,
+             "# The access key of the Barge API of this BARGE_HOME, written once by `barge up`\n"
+             "# (AWS shared-credentials format; `barge api --credentials-file` reads it). Use it with\n"
+             "#   AWS_SHARED_CREDENTIALS_FILE=%s aws batch --profile %s --endpoint-url URL ...\n"
+             "[%s]\naws_access_key_id = AKIA%s\naws_secret_access_key = %s\n",
+             path, profile, profile, key, secret);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int rc = -1;
+  if (fd >= 0) {
+    if (fchmod(fd, 0600) == 0 && write_all(fd, (const char *)t.data, t.len) == 0 && fsync(fd) == 0) rc = 0;
+    if (close(fd) != 0) rc = -1;
+    if (rc == 0) rc = link(tmp, path) == 0 ? 1 : errno == EEXIST ? 0 : -1;
+    int saved = errno;
+    unlink(tmp);
+    errno = saved;
+  }
+  memset(t.data, 0, t.len);
+  buf_release(&t);
+  memset(secret, 0, sizeof secret);
+  return rc;
+}
+
+int api_credentials_ensure(const char *path, const char *profile, char *used, size_t n, char *err, size_t errlen) {
+  int created = 0;
+  if (access(path, F_OK) != 0) {
+    if (errno != ENOENT) return fail(err, errlen, path, 0, "cannot read: %s", strerror(errno));
+    created = create_file(path, profile);
+    if (created < 0) return fail(err, errlen, path, 0, "cannot write: %s", strerror(errno));
+  }
+  struct api_credentials c;
+  if (api_credentials_load(path, &c, err, errlen)) return -1;
+  snprintf(used, n, "%s", c.keys[0].profile);
+  api_credentials_release(&c);
+  return created;
 }

@@ -39,6 +39,14 @@ int api_credentials_parse(const char *text, const char *name, struct api_credent
 /* Reads and parses a file; as api_credentials_parse. */
 int api_credentials_load(const char *path, struct api_credentials *out, char *err, size_t errlen) BARGE_WUR;
 void api_credentials_release(struct api_credentials *c);
+/* The credentials file of a local stack (`barge up`). When path does not exist, creates it
+ * (mode 0600, never replacing a file another process wrote meanwhile) with one profile named
+ * profile: a random access key id "AKIA" + 16 characters of A-Z2-7, and a random 40-character
+ * secret of the base64 alphabet. Then loads the file (new or not) to check it. 1 when it was
+ * created, 0 when it was there, -1 with the reason in err. The first profile's name (the one to
+ * use) into used, n bytes. */
+int api_credentials_ensure(const char *path, const char *profile, char *used, size_t n, char *err,
+                           size_t errlen) BARGE_WUR;
 /* The entry for an access key, or NULL. */
 const struct api_credential *api_credentials_find(const struct api_credentials *c, const char *access_key);
 #endif

@@ -1,7 +1,11 @@
 /* test_api_credentials.c: the credentials file of `barge api` (producers/api/credentials.c):
- * a good file with several profiles, and each malformed line refused with file and line. */
+ * a good file with several profiles, and each malformed line refused with file and line; the file
+ * `barge up` generates (api_credentials_ensure): created once with mode 0600, then reused. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "credentials.h"
@@ -84,6 +88,38 @@ int main(void) {
     char err[256] = "";
     CHECK(api_credentials_load("/nonexistent/creds", &c, err, sizeof err) == -1, "a missing file fails");
     CHECK(strstr(err, "/nonexistent/creds: cannot read") != NULL, "message: %s", err);
+  }
+
+  TEST("api_credentials_ensure creates a 0600 file with an AKIA key once, then reuses it");
+  {
+    char dir[] = "/tmp/barge-creds-XXXXXX", path[256], used[64] = "", err[512] = "";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/api-credentials", dir);
+    CHECK(api_credentials_ensure(path, "barge", used, sizeof used, err, sizeof err) == 1, "created: %s", err);
+    CHECK(!strcmp(used, "barge"), "the profile to use: %s", used);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "mode %o", (unsigned)(sb.st_mode & 0777));
+    struct api_credentials c;
+    CHECK(api_credentials_load(path, &c, err, sizeof err) == 0 && c.n == 1, "it loads: %s", err);
+    if (c.n == 1) {
+      const char *k = c.keys[0].access_key;
+      CHECK(strlen(k) == 20 && !strncmp(k, "AKIA", 4) && strspn(k + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == 16,
+            "access key %s", k);
+      CHECK(strlen(c.keys[0].secret_key) == 40, "a 40-character secret");
+    }
+    char *before = read_file(path, NULL);
+    CHECK(api_credentials_ensure(path, "other", used, sizeof used, err, sizeof err) == 0, "reused: %s", err);
+    char *after = read_file(path, NULL);
+    CHECK(before && after && !strcmp(before, after) && !strcmp(used, "barge"), "the same keys and profile");
+    free(before);
+    free(after);
+    api_credentials_release(&c);
+    unlink(path);
+    CHECK(write_file_atomic(path, "junk\n", 5) == 0, "a broken file");
+    CHECK(api_credentials_ensure(path, "barge", used, sizeof used, err, sizeof err) == -1 && strstr(err, path),
+          "a broken file is refused, not replaced: %s", err);
+    unlink(path);
+    rmdir(dir);
   }
   return check_summary();
 }

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""test_up_api.py: `barge up` starts the AWS Batch API (`barge api`) with the rest of the stack.
+
+As a user sees it: BARGE_HOME is ~/.barge of a HOME of the test's own, so the report names
+~/.barge/api-credentials. `barge up --detach` prints the endpoint and an aws command; the command,
+run literally by a shell (the real aws CLI), answers {"jobQueues": []}; the credentials file is
+0600 with an AKIA access key; the stack file records the endpoint; an unsigned request is refused;
+`barge down` stops the API with the rest. A second `barge up`, asked for a port that is taken,
+says so and serves on another one, with the same credentials file. `barge up --no-api` starts
+no API."""
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import log, ok, pid_alive, wait_for  # noqa: E402
+
+API_LINE = re.compile(r"^  API: +(http://127\.0\.0\.1:(\d+)) \((.*)\)$", re.M)
+
+
+def api_report(out):
+    """(endpoint, port, the parenthesis, the aws command line) of up's report, or Nones."""
+    m = API_LINE.search(out)
+    cmd = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("AWS_SHARED_CREDENTIALS_FILE=")]
+    if not m:
+        return None, None, None, cmd[0] if cmd else None
+    return m.group(1), int(m.group(2)), m.group(3), cmd[0] if cmd else None
+
+
+def run_literally(st, line):
+    """The printed command, by a shell, in the user's environment (HOME, no AWS_* of ours but
+    AWS_PAGER): its stdout as JSON, or the failure."""
+    p = subprocess.run(["bash", "-c", line], env=st.env, capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        return ("exit", p.returncode, p.stderr.strip())
+    try:
+        return json.loads(p.stdout)
+    except ValueError:
+        return ("not JSON", p.stdout)
+
+
+def unsigned_status(endpoint):
+    """An unsigned DescribeJobQueues: (status, x-amzn-ErrorType)."""
+    req = urllib.request.Request(endpoint + "/v1/describejobqueues", data=b"{}", method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, None
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("x-amzn-ErrorType")
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def creds_file(st):
+    path = os.path.join(st.home, "api-credentials")
+    with open(path) as f:
+        text = f.read()
+    return path, text, stat.S_IMODE(os.stat(path).st_mode)
+
+
+def body(st):
+    # a user's layout: BARGE_HOME = ~/.barge of a HOME of our own (st.home stays the BARGE_HOME)
+    user_home = st.home
+    st.home = os.path.join(user_home, ".barge")
+    os.mkdir(st.home)
+    for k in [k for k in st.env if k.startswith("AWS_") and k != "AWS_PAGER"]:
+        del st.env[k]
+    st.env.update(HOME=user_home, BARGE_HOME=st.home)
+    st.user_home = user_home
+
+    log("-- barge up --detach: the API with the rest")
+    out = st.up("--agents", "1")
+    log("  " + out.strip().replace("\n", "\n  "))
+    endpoint, port, paren, cmd = api_report(out)
+    ok(endpoint and (port == 8780 or "127.0.0.1:8780 was in use" in paren),
+       "the report's API line: 127.0.0.1:8780, or another port saying 8780 was in use", out)
+    ok(paren and paren.endswith("SigV4; credentials in ~/.barge/api-credentials, profile barge"),
+       "it names the credentials file under ~ and the profile", paren)
+    want_cmd = (f"AWS_SHARED_CREDENTIALS_FILE=~/.barge/api-credentials aws batch --profile barge "
+                f"--endpoint-url {endpoint} --region us-east-1 describe-job-queues")
+    ok(cmd == want_cmd, "it prints the aws command", cmd)
+    ok(st.stack_value("api_endpoint") == endpoint, "the stack file records the endpoint",
+       st.stack_value("api_endpoint"))
+    path, text, mode = creds_file(st)
+    ok(st.stack_value("api_credentials") == path, "the stack file records the credentials file")
+    ok(mode == 0o600, f"the credentials file is 0600 ({oct(mode)})")
+    keys = re.findall(r"^aws_access_key_id = (AKIA[A-Z2-7]{16})$", text, re.M)
+    secrets = re.findall(r"^aws_secret_access_key = (\S{40})$", text, re.M)
+    ok(re.search(r"^\[barge\]$", text, re.M) and len(keys) == 1 and len(secrets) == 1,
+       "one profile [barge] with an AKIA access key and a 40-character secret", text.replace(secrets[0], "…")
+       if secrets else text)
+    api = st.service_pids("api")
+    ok(len(api) == 1, "one `barge api` among the stack's services", api)
+    got = run_literally(st, cmd) if cmd else None
+    ok(got == {"jobQueues": []}, "the printed command, run literally, answers {\"jobQueues\": []}", got)
+    ok(unsigned_status(endpoint) == (403, "MissingAuthenticationTokenException"), "an unsigned request is refused",
+       unsigned_status(endpoint))
+    st.down()
+    ok(api and not pid_alive(api[0]), "barge down stopped the API")
+    ok(not listening(port), f"nothing listens on {port} any more")
+    ok(st.stack_value("api_endpoint") is None, "the stack file is gone")
+
+    log("-- barge up again, asked for a port that is taken: another port, the same credentials")
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    try:
+        out = st.up("--agents", "1", "--api-listen", f"127.0.0.1:{taken}")
+        log("  " + out.strip().replace("\n", "\n  "))
+        endpoint2, port2, paren2, cmd2 = api_report(out)
+        ok(port2 and port2 != taken and paren2.startswith(f"127.0.0.1:{taken} was in use; SigV4;"),
+           f"127.0.0.1:{taken} was taken: the report says so and names the port it chose", paren2)
+        ok(st.stack_value("api_endpoint") == endpoint2, "the stack file records that port")
+        _, text2, mode2 = creds_file(st)
+        ok(text2 == text and mode2 == 0o600, "the credentials file is reused as it was (0600)")
+        got = run_literally(st, cmd2) if cmd2 else None
+        ok(got == {"jobQueues": []}, "the printed command works on that port", got)
+        st.down()
+    finally:
+        holder.close()
+
+    log("-- barge up --no-api")
+    out = st.up("--agents", "1", "--no-api")
+    ok("API" not in out and "aws batch" not in out, "no API in the report", out)
+    ok(st.stack_value("api_endpoint") is None, "no endpoint in the stack file")
+    wait_for(lambda: st.service_pids("agent") and st.service_pids("scheduler"), 30, "the scheduler and the agent")
+    ok(not st.service_pids("api"), "no `barge api` among the stack's services")
+    st.down()
+
+
+def main():
+    homes = []
+
+    def whole(st):
+        homes.append(st.home)
+        body(st)
+    common.scenario("up-api", whole)
+    # close() removed ~/.barge (st.home) unless a check failed; the user HOME around it is ours
+    if homes and not common._results["fail"] and not os.environ.get("BARGE_KEEP"):
+        shutil.rmtree(homes[0], ignore_errors=True)
+    common.finish()
+
+
+if __name__ == "__main__":
+    main()
