@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh: installs what Barge needs to build and test, and nothing twice. Safe to re-run.
 #   Debian packages: compiler, CMake, pkg-config, librdkafka, Avro C, jansson, libcurl,
-#   OpenSSL, libmicrohttpd (the HTTP server of `barge api`), Java 17 and Maven (for the Kafka broker), Python 3 with pip, docker-compose
+#   OpenSSL, libmicrohttpd (the HTTP server of `barge api`), awscli (the aws CLI v2 at /usr/bin/aws,
+#   on Debian's own Python: test_api_awscli.py runs it beside PyPI's v1), Java 17 and Maven (for the Kafka broker), Python 3 with pip, docker-compose
 #   (only to validate docker-compose.yml); Python packages: scripts/requirements.txt;
 #   the Apache Kafka jars (scripts/kafka.sh fetch, cached under ~/.cache/barge); the Go modules of
 #   tests/e2e/go_sdk (the Go SDK test) into Go's module cache, when a `go` toolchain is there.
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev libmicrohttpd-dev openjdk-17-jre-headless maven python3 python3-pip
-      docker-compose)
+      docker-compose awscli)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
