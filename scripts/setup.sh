@@ -2,15 +2,18 @@
 # setup.sh: installs what Barge needs to build and test, and nothing twice. Safe to re-run.
 #   Debian packages: compiler, CMake, pkg-config, librdkafka, Avro C, jansson, libcurl,
 #   OpenSSL, libmicrohttpd (the HTTP server of `barge api`), clang and its runtime libraries
-#   (libFuzzer and the sanitizers, for scripts/fuzz.sh), Java 17 and Maven (for the Kafka broker), Python 3 with pip, docker-compose
+#   (libFuzzer and the sanitizers, for scripts/fuzz.sh), awscli (the aws CLI v2 at /usr/bin/aws,
+#   on Debian's own Python: test_api_awscli.py runs it beside PyPI's v1), Java 17 and Maven (for
+#   the Kafka broker), Python 3 with pip, docker-compose
 #   (only to validate docker-compose.yml); Python packages: scripts/requirements.txt;
-#   the Apache Kafka jars (scripts/kafka.sh fetch, cached under ~/.cache/barge).
+#   the Apache Kafka jars (scripts/kafka.sh fetch, cached under ~/.cache/barge); the Go modules of
+#   tests/e2e/go_sdk (the Go SDK test) into Go's module cache, when a `go` toolchain is there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev clang libclang-rt-14-dev openjdk-17-jre-headless maven python3 python3-pip
-      docker-compose)
+      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev clang libclang-rt-14-dev openjdk-17-jre-headless
+      maven python3 python3-pip docker-compose awscli)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,6 +45,19 @@ else
 fi
 
 "$here/kafka.sh" fetch
+
+# The Go SDK test (tests/e2e/test_api_go.py) builds tests/e2e/go_sdk offline (GOPROXY=off), so its
+# modules (aws-sdk-go-v2/service/batch and what it needs, ~13 MB, pinned by go.mod/go.sum) are
+# fetched here, from the Go module proxy. `go mod download` does nothing when they are cached.
+go_bin=$(command -v go || true)
+if [ -z "$go_bin" ] && [ -x /usr/local/go/bin/go ]; then go_bin=/usr/local/go/bin/go; fi
+if [ -n "$go_bin" ]; then
+  (cd "$here/../tests/e2e/go_sdk" && GOFLAGS=-mod=mod GOTOOLCHAIN=local "$go_bin" mod download) &&
+    echo "setup: Go modules of tests/e2e/go_sdk present" ||
+    echo "setup: go mod download for tests/e2e/go_sdk failed: tests/e2e/test_api_go.py will fail"
+else
+  echo "setup: no go toolchain: tests/e2e/test_api_go.py will be skipped"
+fi
 
 # Apicurio Registry (a Confluent-compatible schema registry) for the registry tests; ~160 MB,
 # fetched once into the same cache. It needs Java 21+ (the machine's Temurin JDK).

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import re
+import traceback
 
 from common import Stack, finish, log, ok, wait_for
 
@@ -83,19 +84,50 @@ def error_of(status, headers, body):
     return headers.get("x-amzn-errortype"), j.get("__type"), j.get("message", "")
 
 
+_gaps = []
+
+
+def known_gap(cond, what, detail=None):
+    """A check of something the server does not do yet (docs/api.md, "What works today"): when it
+    holds it is an ordinary passed check; when not, a printed "KNOWN GAP" line that counts
+    neither as passed nor as failed, and api_test lists the gaps at the end."""
+    if cond:
+        return ok(True, what)
+    _gaps.append(what)
+    log(f"  KNOWN GAP {what}" + (f": {detail}" if detail is not None else ""))
+    return False
+
+
 def utc_minutes_ago(n):
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=n)
 
 
-def api_test(name, body):
-    """A whole `barge api` test: a Stack with its topics, the server started on it, body(st,
-    address), then barge api must stop cleanly on SIGTERM; ends with finish()."""
+def api_scenario(name, body):
+    """A `barge api` scenario: a Stack with its topics, the server started on it, body(st,
+    address), then barge api must stop cleanly on SIGTERM. An exception in body is a failed check."""
     st = Stack(name)
     try:
         st.init()
         body(st, start_api(st))
+    except Exception as e:
+        log(traceback.format_exc())
+        ok(False, f"the {name} scenario ran to its end", repr(e))
     finally:
         status = st.stop_services()
         ok(status.get("api") == 0, "barge api stops cleanly on SIGTERM", status.get("api"))
         st.close()
+
+
+def api_finish():
+    """finish(), after listing the known gaps met."""
+    if _gaps:
+        log(f"{len(_gaps)} known gap(s), not counted as passed:")
+        for g in _gaps:
+            log(f"  KNOWN GAP {g}")
     finish()
+
+
+def api_test(name, body):
+    """A whole `barge api` test: api_scenario(name, body), then api_finish()."""
+    api_scenario(name, body)
+    api_finish()

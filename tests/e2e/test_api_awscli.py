@@ -1,4 +1,8 @@
-"""test_api_awscli.py: `barge api` driven by the real aws CLI (`aws batch --endpoint-url`).
+"""test_api_awscli.py: `barge api` driven by the real aws CLI (`aws batch --endpoint-url`), both
+v1 (PyPI's awscli that scripts/requirements.txt pins, run as `python3 -m awscli` with the test's
+own Python) and v2 (Debian's awscli package, /usr/bin/aws on Debian's /usr/bin/python3, which
+scripts/setup.sh installs), each on its own stack. Without a v2 at /usr/bin/aws (or when what is
+there reports another version) the v2 run is skipped with a printed note.
 
 SigV4 with the right key works; a wrong secret, an unknown key, a wrong session token and an
 unsigned request (`--no-sign-request`) are refused with AWS's error types; a read-only key
@@ -12,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_common import ADMIN, SESSION, VIEWER, api_test  # noqa: E402
+from api_common import ADMIN, SESSION, VIEWER, api_finish, api_scenario  # noqa: E402
 from common import log, ok, wait_for  # noqa: E402
 
 CLIENT_CREDENTIALS = f"""[admin]
@@ -38,10 +42,27 @@ aws_secret_access_key = whatever
 """
 
 
+AWS_V1 = [sys.executable, "-m", "awscli"]
+AWS_V2 = ["/usr/bin/aws"]
+
+
+def version_of(cli):
+    try:
+        p = subprocess.run([*cli, "--version"], capture_output=True, text=True, timeout=60, env=clean_env())
+        return (p.stdout + p.stderr).strip()
+    except OSError as e:
+        return f"not runnable: {e}"
+
+
+def clean_env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
 class Aws:
-    def __init__(self, st, addr):
+    def __init__(self, st, addr, cli):
+        self.cli = cli
         self.url = f"http://{addr[0]}:{addr[1]}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.env = clean_env()
         path = os.path.join(st.home, "aws-credentials")
         with open(path, "w") as f:
             f.write(CLIENT_CREDENTIALS)
@@ -49,7 +70,7 @@ class Aws:
                         AWS_PAGER="", AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
 
     def run(self, *args, profile="admin", sign=True):
-        cmd = ["aws", "batch", "--endpoint-url", self.url, "--region", "us-east-1", "--output", "json", *args]
+        cmd = [*self.cli, "batch", "--endpoint-url", self.url, "--region", "us-east-1", "--output", "json", *args]
         cmd += ["--profile", profile] if sign else ["--no-sign-request"]
         p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=120)
         return p
@@ -66,10 +87,13 @@ def refused(p, error_type, text, what):
     ok(p.returncode != 0 and want in p.stderr and text in p.stderr, what, (p.returncode, p.stderr.strip()))
 
 
-def body(st, addr):
-    aws = Aws(st, addr)
-    version = subprocess.run(["aws", "--version"], capture_output=True, text=True).stdout.strip() or "?"
-    log(f"-- SigV4 through the real aws CLI ({version})")
+def body_with(cli):
+    return lambda st, addr: body(st, addr, cli)
+
+
+def body(st, addr, cli):
+    aws = Aws(st, addr, cli)
+    log(f"-- SigV4 through the real aws CLI ({version_of(cli)}: {' '.join(cli)})")
     p = aws.run("describe-job-queues")
     ok(p.returncode == 0 and json.loads(p.stdout) == {"jobQueues": []}, "describe-job-queues with the right key",
        (p.returncode, p.stdout, p.stderr))
@@ -133,7 +157,18 @@ def body(st, addr):
 
 
 def main():
-    api_test("api", body)
+    v1 = version_of(AWS_V1)
+    if v1.startswith("aws-cli/1."):
+        api_scenario("api", body_with(AWS_V1))
+    else:
+        ok(False, "aws CLI v1 (python3 -m awscli, scripts/requirements.txt) runs", v1)
+    v2 = version_of(AWS_V2)
+    if v2.startswith("aws-cli/2."):
+        api_scenario("apiv2", body_with(AWS_V2))
+    else:
+        log(f"SKIP the aws CLI v2 run: /usr/bin/aws is not Debian's aws CLI v2 ({v2}); "
+            "scripts/setup.sh installs the awscli package")
+    api_finish()
 
 
 if __name__ == "__main__":

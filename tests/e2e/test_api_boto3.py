@@ -1,0 +1,317 @@
+"""test_api_boto3.py: `barge api` driven by boto3 (the version scripts/requirements.txt pins), as
+a Python user of AWS Batch would, against a real scheduler and agent.
+
+Create compute environments, queues and job definitions; submit a single job, an array of 8 with
+an N_TO_N dependant array of 8, and a job whose first attempt fails and whose retryStrategy runs
+it again; follow them with describe_jobs until they end (botocore defines no Batch waiters, so
+polling is what users do); list_jobs with the paginator (PageSize, MaxItems/StartingToken) and
+by hand (maxResults/nextToken); cancel_job and terminate_job; botocore's decoding of Barge's
+errors. A SubmitJob racing a ListJobs page walk must neither lose nor repeat a job that existed
+before the walk began.
+
+What the server does not do yet is checked all the same but reported as a "KNOWN GAP" line,
+not as a pass (api_common.known_gap): ListJobs' nextToken is an offset into a list ordered
+newest first, so a job submitted during a walk shifts the next page; DescribeJobs has no
+read-your-writes wait. Tagging is not implemented (ClientException): its checks are skipped
+with a printed note."""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from api_common import ADMIN, api_test, known_gap  # noqa: E402
+from common import TERMINAL, log, ok  # noqa: E402
+
+import boto3  # noqa: E402
+import botocore  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+
+def client(addr, key=ADMIN):
+    s = boto3.session.Session(aws_access_key_id=key[0], aws_secret_access_key=key[1], region_name="us-east-1")
+    return s.client("batch", endpoint_url=f"http://{addr[0]}:{addr[1]}",
+                    config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120))
+
+
+def props(command, vcpus=1, memory=64):
+    return {"image": "busybox", "command": command,
+            "resourceRequirements": [{"type": "VCPU", "value": str(vcpus)}, {"type": "MEMORY", "value": str(memory)}]}
+
+
+def poll(batch, ids, done, timeout, what, interval=1.0):
+    """describe_jobs (100 ids a call) until done(job) holds for every id, as a user's loop does;
+    returns {id: job}. On timeout, returns what it last saw and logs it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {}
+        for i in range(0, len(ids), 100):
+            for j in batch.describe_jobs(jobs=ids[i:i + 100])["jobs"]:
+                seen[j["jobId"]] = j
+        if len(seen) == len(ids) and all(done(j) for j in seen.values()):
+            return seen
+        if time.monotonic() > deadline:
+            log(f"  timed out after {timeout} s waiting for {what}: " +
+                json.dumps({i: seen.get(i, {}).get("status") for i in ids})[:600])
+            return seen
+        time.sleep(interval)
+
+
+def body_of(response):
+    """A boto3 answer without botocore's ResponseMetadata."""
+    return {k: v for k, v in response.items() if k != "ResponseMetadata"}
+
+
+def terminal(j):
+    return j["status"] in TERMINAL
+
+
+def status_is(s):
+    return lambda j: j["status"] == s
+
+
+def resources(batch, st):
+    log("-- resources through boto3")
+    for name in ("local", "idle"):
+        ce = batch.create_compute_environment(computeEnvironmentName=name, type="UNMANAGED")
+        ok(ce.get("computeEnvironmentName") == name and ce.get("computeEnvironmentArn"),
+           f"create_compute_environment {name}", ce)
+    for name, ce in (("q", "local"), ("idle-q", "idle")):
+        q = batch.create_job_queue(jobQueueName=name, priority=10,
+                                   computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+        ok(q.get("jobQueueName") == name and q.get("jobQueueArn"), f"create_job_queue {name} over {ce}", q)
+    marker = os.path.join(st.home, "retry-marker")
+    defs = {"hello": (props(["sh", "-c", "echo hello from boto3"]), {}),
+            "indexed": (props(["sh", "-c", "echo child $AWS_BATCH_JOB_ARRAY_INDEX"]), {}),
+            # fails its first attempt (no marker yet), succeeds the next
+            "flaky": (props(["sh", "-c", f"if [ -e {marker} ]; then exit 0; fi; touch {marker}; exit 3"]),
+                      {"retryStrategy": {"attempts": 3}}),
+            "sleeper": (props(["sleep", "300"]), {})}
+    for name, (cp, extra) in defs.items():
+        jd = batch.register_job_definition(jobDefinitionName=name, type="container", containerProperties=cp, **extra)
+        ok(jd.get("jobDefinitionName") == name and jd.get("revision") == 1, f"register_job_definition {name}", jd)
+    time.sleep(2)  # let the scheduler's configuration consumer read the new resources
+    got = batch.describe_job_queues()["jobQueues"]
+    ok(sorted(q["jobQueueName"] for q in got) == ["idle-q", "q"], "describe_job_queues lists both queues",
+       [q["jobQueueName"] for q in got])
+    got = batch.describe_job_definitions(jobDefinitionName="flaky", status="ACTIVE")["jobDefinitions"]
+    ok(len(got) == 1 and got[0].get("retryStrategy", {}).get("attempts") == 3,
+       "describe_job_definitions shows the retry strategy", got)
+
+
+def single_job(batch, st):
+    log("-- a single job")
+    sub = batch.submit_job(jobName="b1", jobQueue="q", jobDefinition="hello")
+    job_id = sub.get("jobId")
+    ok(job_id and sub.get("jobName") == "b1" and sub.get("jobArn"), "submit_job answers jobId, jobName, jobArn", sub)
+    at_once = batch.describe_jobs(jobs=[job_id])["jobs"]
+    known_gap([j["jobId"] for j in at_once] == [job_id],
+              "describe_jobs right after submit_job shows the job (read-your-writes)",
+              "not yet: the API answers from barge.jobs as the scheduler writes it, without waiting")
+    j = poll(batch, [job_id], terminal, 180, "the single job").get(job_id, {})
+    ok(j.get("status") == "SUCCEEDED" and j.get("container", {}).get("exitCode") == 0,
+       "describe_jobs polled to SUCCEEDED, exit code 0", (j.get("status"), j.get("statusReason")))
+    ok(j.get("jobQueue", "").endswith("job-queue/q") and j.get("startedAt", 0) >= j.get("createdAt", 1) > 0
+       and j.get("stoppedAt", 0) >= j.get("startedAt", 1), "its queue and timestamps",
+       {k: j.get(k) for k in ("jobQueue", "createdAt", "startedAt", "stoppedAt")})
+    listed = [s["jobId"] for s in batch.list_jobs(jobQueue="q", jobStatus="SUCCEEDED")["jobSummaryList"]]
+    ok(job_id in listed, "list_jobs(jobStatus=SUCCEEDED) lists it", listed)
+    cli = st.describe(job_id).get(job_id, {})
+    ok(cli.get("status") == "SUCCEEDED" and cli.get("jobArn") == sub.get("jobArn"),
+       "the barge CLI sees the same job", cli.get("status"))
+
+
+def arrays_and_retry(batch, st):
+    log("-- an array of 8, its N_TO_N dependant array, and a job with a retry strategy")
+    a = batch.submit_job(jobName="arr", jobQueue="q", jobDefinition="indexed", arrayProperties={"size": 8})["jobId"]
+    b = batch.submit_job(jobName="arr-dep", jobQueue="q", jobDefinition="indexed", arrayProperties={"size": 8},
+                         dependsOn=[{"jobId": a, "type": "N_TO_N"}])["jobId"]
+    r = batch.submit_job(jobName="flaky", jobQueue="q", jobDefinition="flaky")["jobId"]
+    got = poll(batch, [a, b, r], terminal, 300, "the arrays and the retried job", interval=2.0)
+    for pid, what in ((a, "the array of 8"), (b, "the N_TO_N dependant array")):
+        p = got.get(pid, {})
+        ap = p.get("arrayProperties", {})
+        ok(p.get("status") == "SUCCEEDED" and ap.get("size") == 8 and ap.get("statusSummary", {}).get("SUCCEEDED") == 8,
+           f"{what}: SUCCEEDED, statusSummary 8 SUCCEEDED", (p.get("status"), ap))
+    dep = got.get(b, {}).get("dependsOn", [])
+    ok(dep == [{"jobId": a, "type": "N_TO_N"}], "the dependant array's dependsOn", dep)
+    kids_a = [f"{a}:{i}" for i in range(8)]
+    kids_b = [f"{b}:{i}" for i in range(8)]
+    kids = poll(batch, kids_a + kids_b, terminal, 60, "the children")
+    ok(all(kids.get(k, {}).get("status") == "SUCCEEDED" for k in kids_a + kids_b),
+       "describe_jobs of the 16 children: all SUCCEEDED", {k: kids.get(k, {}).get("status") for k in kids_a + kids_b})
+    ok(all(kids.get(k, {}).get("arrayProperties", {}).get("index") == i for i, k in enumerate(kids_a)),
+       "each child carries its index", [kids.get(k, {}).get("arrayProperties") for k in kids_a])
+    order = [(i, kids.get(kids_b[i], {}).get("startedAt", 0), kids.get(kids_a[i], {}).get("stoppedAt", 1 << 62))
+             for i in range(8)]
+    ok(all(started >= stopped for _, started, stopped in order),
+       "N_TO_N: dependant child i starts only after child i of the first array stopped", order)
+    pages = list(batch.get_paginator("list_jobs").paginate(arrayJobId=a, jobStatus="SUCCEEDED",
+                                                           PaginationConfig={"PageSize": 3}))
+    listed = [s["jobId"] for p in pages for s in p["jobSummaryList"]]
+    ok(sorted(listed) == sorted(kids_a) and [len(p["jobSummaryList"]) for p in pages] == [3, 3, 2],
+       "the paginator lists an array's 8 children in pages of 3", [len(p["jobSummaryList"]) for p in pages])
+    j = got.get(r, {})
+    attempts = j.get("attempts", [])
+    ok(j.get("status") == "SUCCEEDED" and len(attempts) == 2
+       and attempts[0].get("container", {}).get("exitCode") == 3
+       and attempts[1].get("container", {}).get("exitCode") == 0,
+       "retryStrategy attempts=3: the first attempt exits 3, the second succeeds",
+       (j.get("status"), [a.get("container", {}).get("exitCode") for a in attempts]))
+
+
+def runnable_jobs(batch, n, prefix):
+    """n jobs in idle-q (a queue whose compute environment has no instance: they stay RUNNABLE);
+    returns their ids once every one is RUNNABLE."""
+    ids = [batch.submit_job(jobName=f"{prefix}{i}", jobQueue="idle-q", jobDefinition="hello")["jobId"]
+           for i in range(n)]
+    got = poll(batch, ids, status_is("RUNNABLE"), 120, f"{n} jobs to be RUNNABLE")
+    ok(len(got) == n and all(j["status"] == "RUNNABLE" for j in got.values()),
+       f"{n} jobs in idle-q are RUNNABLE", {i: got.get(i, {}).get("status") for i in ids})
+    return ids
+
+
+def pagination(batch):
+    log("-- list_jobs pagination")
+    ids = runnable_jobs(batch, 12, "p")
+    whole = batch.list_jobs(jobQueue="idle-q", jobStatus="RUNNABLE")
+    order = [s["jobId"] for s in whole["jobSummaryList"]]
+    ok(sorted(order) == sorted(ids) and "nextToken" not in whole, "one list_jobs call lists all 12", len(order))
+
+    pages = list(batch.get_paginator("list_jobs").paginate(jobQueue="idle-q", jobStatus="RUNNABLE",
+                                                           PaginationConfig={"PageSize": 5}))
+    walked = [s["jobId"] for p in pages for s in p["jobSummaryList"]]
+    ok(walked == order and [len(p["jobSummaryList"]) for p in pages] == [5, 5, 2],
+       "the paginator (PageSize 5): pages of 5, 5, 2 in the same order", [len(p["jobSummaryList"]) for p in pages])
+
+    by_hand, token, calls = [], None, 0
+    while True:
+        kw = {"nextToken": token} if token else {}
+        r = batch.list_jobs(jobQueue="idle-q", jobStatus="RUNNABLE", maxResults=5, **kw)
+        by_hand += [s["jobId"] for s in r["jobSummaryList"]]
+        calls += 1
+        token = r.get("nextToken")
+        if not token or calls > 10:
+            break
+    ok(by_hand == order and calls == 3, "maxResults=5 and nextToken by hand: 3 calls, the same jobs in order",
+       (calls, len(by_hand)))
+
+    first = batch.get_paginator("list_jobs").paginate(jobQueue="idle-q", jobStatus="RUNNABLE",
+                                                      PaginationConfig={"MaxItems": 7, "PageSize": 5}).build_full_result()
+    rest = batch.get_paginator("list_jobs").paginate(
+        jobQueue="idle-q", jobStatus="RUNNABLE",
+        PaginationConfig={"StartingToken": first.get("NextToken"), "PageSize": 5}).build_full_result()
+    got = [s["jobId"] for s in first["jobSummaryList"]] + [s["jobId"] for s in rest["jobSummaryList"]]
+    ok(len(first["jobSummaryList"]) == 7 and first.get("NextToken") and got == order,
+       "MaxItems=7 then StartingToken: 7 and the other 5, in order", (len(first["jobSummaryList"]), len(got)))
+    try:
+        batch.list_jobs(jobQueue="idle-q", jobStatus="RUNNABLE", nextToken="not-a-token")
+        ok(False, "a made-up nextToken is refused")
+    except ClientError as e:
+        ok(e.response["Error"]["Code"] == "ClientException", "a made-up nextToken is refused with ClientException",
+           e.response["Error"])
+    return ids
+
+
+def race(batch, before):
+    log("-- SubmitJob racing a ListJobs page walk")
+    before = set(before)
+    seen, pages, added = [], 0, []
+    for page in batch.get_paginator("list_jobs").paginate(jobQueue="idle-q", jobStatus="RUNNABLE",
+                                                          PaginationConfig={"PageSize": 3}):
+        seen += [s["jobId"] for s in page["jobSummaryList"]]
+        pages += 1
+        # a job submitted between two pages, visible (RUNNABLE) before the next page is asked for
+        jid = batch.submit_job(jobName=f"race{pages}", jobQueue="idle-q", jobDefinition="hello")["jobId"]
+        added.append(jid)
+        poll(batch, [jid], status_is("RUNNABLE"), 60, "the racing job")
+        if pages > 20:
+            break
+    old = [i for i in seen if i in before]
+    lost = sorted(before - set(old))
+    repeated = sorted({i for i in old if old.count(i) > 1})
+    log(f"  walked {pages} pages while submitting {len(added)} jobs: {len(old)} listings of the {len(before)} "
+        f"jobs from before the walk, {len(repeated)} repeated, {len(lost)} lost")
+    known_gap(not lost, "a page walk loses no job that existed before it began, while jobs are submitted",
+              f"{len(lost)} lost")
+    known_gap(not repeated, "a page walk repeats no job that existed before it began, while jobs are submitted",
+              f"{len(repeated)} repeated: nextToken is an offset into a newest-first list, so each job submitted "
+              "between two pages shifts the next page back by one")
+    return added
+
+
+def cancel_terminate(batch, runnable):
+    log("-- cancel_job and terminate_job")
+    victim = runnable[0]
+    c = batch.cancel_job(jobId=victim, reason="no longer needed")
+    ok(body_of(c) == {}, "cancel_job answers {}", c)
+    j = poll(batch, [victim], terminal, 60, "the cancelled job").get(victim, {})
+    ok(j.get("status") == "FAILED" and "no longer needed" in j.get("statusReason", ""),
+       "cancel_job of a RUNNABLE job: FAILED with the reason", (j.get("status"), j.get("statusReason")))
+    s = batch.submit_job(jobName="long", jobQueue="q", jobDefinition="sleeper")["jobId"]
+    j = poll(batch, [s], status_is("RUNNING"), 120, "the sleeper to run").get(s, {})
+    ok(j.get("status") == "RUNNING", "the sleeper is RUNNING", j.get("status"))
+    c = batch.cancel_job(jobId=s, reason="too late")
+    time.sleep(2)
+    j = batch.describe_jobs(jobs=[s])["jobs"][0]
+    ok(body_of(c) == {}, "cancel_job of a RUNNING job answers {}", c)
+    ok(j["status"] == "RUNNING", "cancel_job has no effect on a RUNNING job (AWS's rule)", j["status"])
+    t = batch.terminate_job(jobId=s, reason="stop it")
+    ok(body_of(t) == {}, "terminate_job answers {}", t)
+    j = poll(batch, [s], terminal, 120, "the terminated job").get(s, {})
+    ok(j.get("status") == "FAILED" and "stop it" in j.get("statusReason", ""),
+       "terminate_job of a RUNNING job: FAILED with the reason", (j.get("status"), j.get("statusReason")))
+
+
+def errors(batch, addr, job_arn):
+    log("-- errors as botocore decodes them")
+    try:
+        batch.describe_jobs(jobs=[f"id-{i}" for i in range(101)])
+        ok(False, "101 ids are refused")
+    except ClientError as e:
+        err, meta = e.response["Error"], e.response["ResponseMetadata"]
+        ok(err["Code"] == "ClientException" and meta["HTTPStatusCode"] == 400 and meta.get("RequestId"),
+           "describe_jobs with 101 ids: ClientException, 400, a RequestId", (err, meta.get("HTTPStatusCode")))
+    try:
+        client(addr, (ADMIN[0], "not-the-secret")).describe_job_queues()
+        ok(False, "a wrong secret is refused")
+    except ClientError as e:
+        ok(e.response["Error"]["Code"] == "InvalidSignatureException"
+           and e.response["ResponseMetadata"]["HTTPStatusCode"] == 403,
+           "a wrong secret: InvalidSignatureException, 403", e.response["Error"])
+    try:
+        batch.list_tags_for_resource(resourceArn=job_arn)
+        log("  NOTE list_tags_for_resource answered: tagging seems implemented now; add its checks here")
+    except ClientError as e:
+        log(f"  SKIP tag checks (tag_resource, untag_resource, list_tags_for_resource, tags on create/submit): "
+            f"tagging is not implemented by barge api yet ({e.response['Error']['Code']}: "
+            f"{e.response['Error']['Message']})")
+
+
+def body(st, addr):
+    log(f"-- boto3 {boto3.__version__}, botocore {botocore.__version__}")
+    batch = client(addr)
+    log(f"  Batch waiters botocore defines: {batch.waiter_names or 'none'}; following jobs by polling describe_jobs")
+    st.scheduler(tick_ms=200)
+    st.agent("i-0000000000000b001", vcpus=2, memory=2048)
+    resources(batch, st)
+    single_job(batch, st)
+    arrays_and_retry(batch, st)
+    ids = pagination(batch)
+    race(batch, ids)
+    arn = batch.describe_jobs(jobs=[ids[0]])["jobs"][0]["jobArn"]
+    cancel_terminate(batch, ids)
+    errors(batch, addr, arn)
+    ok(st.alive("api") and st.alive("scheduler"), "barge api and the scheduler still run")
+
+
+def main():
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[k]  # nothing from the machine's AWS settings; the test gives its own
+    os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    api_test("apiboto", body)
+
+
+if __name__ == "__main__":
+    main()
