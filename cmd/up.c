@@ -397,63 +397,61 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
  * environment or the stack file, which is written after they start); their transactional ids
  * follow from it (service_txn_id), so stacks sharing a broker under different prefixes never
  * fence each other. */
-static void child_common(struct child *c, const char *service, const char *brokers, const char *prefix) {
+/* A child running `barge SERVICE` against the stack's Kafka, named NAME, logging to
+ * HOME/LOGFILE; the Kafka properties go last (child_end). */
+static void child_begin(struct child *c, const char *name, const char *home, const char *logfile,
+                        const char *service, const char *brokers, const char *prefix) {
+  snprintf(c->name, sizeof c->name, "%s", name);
+  snprintf(c->log, sizeof c->log, "%s/%s", home, logfile);
   add_arg(c, "barge");
   add_arg(c, service);
   add_opt(c, "--brokers", brokers);
   add_opt(c, "--topic-prefix", prefix);
 }
 
-static void child_props(struct child *c, const char *props) {
-  if (!props) return;
-  add_opt(c, "--kafka-props", props);
+static void child_end(struct child *c, const char *props) {
+  if (props) add_opt(c, "--kafka-props", props);
 }
 
 static int plan_children(struct child *kids, const struct up_opts *o, const char *home, const char *logs,
                          const char *brokers, const char *prefix, const struct api_plan *api) {
   int n = o->driver ? 1 : (int)(o->agents < 0 ? 0 : o->agents > 64 ? 64 : o->agents);
   struct child *s = &kids[0];
-  snprintf(s->name, sizeof s->name, "scheduler");
-  snprintf(s->log, sizeof s->log, "%s/scheduler.log", home);
-  child_common(s, "scheduler", brokers, prefix);
+  child_begin(s, "scheduler", home, "scheduler.log", "scheduler", brokers, prefix);
   add_num(s, "--tick-ms", o->tick_ms);
   add_num(s, "--lost-after-ms", o->lost_ms);
-  child_props(s, o->kafka.props);
+  child_end(s, o->kafka.props);
   for (int i = 1; i <= n; i++) {
     struct child *a = &kids[i];
     if (o->driver) { /* the provisioner launches agents on demand (docs/provisioner.md) */
-      snprintf(a->name, sizeof a->name, "provisioner");
-      snprintf(a->log, sizeof a->log, "%s/provisioner.log", home);
-      child_common(a, "provisioner", brokers, prefix);
+      child_begin(a, "provisioner", home, "provisioner.log", "provisioner", brokers, prefix);
       add_opt(a, "--driver", o->driver);
       add_opt(a, "--log-dir", logs);
       add_num(a, "--agent-heartbeat-ms", o->heartbeat_ms);
       add_num(a, "--local-max-vcpus", o->max_vcpus);
-      child_props(a, o->kafka.props);
+      child_end(a, o->kafka.props);
       continue;
     }
-    char hex[18], id[32];
+    char hex[18], id[32], name[48], logfile[32];
     random_hex(hex, 17);
     snprintf(id, sizeof id, "i-%s", hex);
-    snprintf(a->name, sizeof a->name, "agent %s", id);
-    snprintf(a->log, sizeof a->log, "%s/agent-%d.log", home, i);
-    child_common(a, "agent", brokers, prefix);
+    snprintf(name, sizeof name, "agent %s", id);
+    snprintf(logfile, sizeof logfile, "agent-%d.log", i);
+    child_begin(a, name, home, logfile, "agent", brokers, prefix);
     add_opt(a, "--compute-environment", o->ce);
     add_opt(a, "--instance-id", id);
     add_num(a, "--vcpus", o->vcpus);
     add_num(a, "--memory", o->mem);
     add_num(a, "--heartbeat-ms", o->heartbeat_ms);
     add_opt(a, "--log-dir", logs);
-    child_props(a, o->kafka.props);
+    child_end(a, o->kafka.props);
   }
   if (api->on) { /* last, so that it stops first: no request arrives while the rest stops */
     struct child *a = &kids[++n];
-    snprintf(a->name, sizeof a->name, "api");
-    snprintf(a->log, sizeof a->log, "%s/api.log", home);
-    child_common(a, "api", brokers, prefix);
+    child_begin(a, "api", home, "api.log", "api", brokers, prefix);
     add_opt(a, "--listen", api->listen);
     add_opt(a, "--credentials-file", api->creds);
-    child_props(a, o->kafka.props);
+    child_end(a, o->kafka.props);
   }
   return n;
 }
