@@ -11,11 +11,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
-      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev clang libclang-rt-14-dev openjdk-17-jre-headless
-      maven python3 python3-pip docker-compose awscli)
+# what the product needs to build (the Dockerfile's build stage installs the same -dev packages)
+build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
+      libcurl4-openssl-dev libssl-dev libmicrohttpd-dev)
+# what the tests need besides: the Kafka broker, the fuzz build, the aws CLI v2, Python
+test_pkgs=(clang libclang-rt-14-dev openjdk-17-jre-headless maven python3 python3-pip docker-compose awscli)
 missing=()
-for p in "${pkgs[@]}"; do
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then

@@ -108,7 +108,7 @@ out=$(sh -n "$tmp/resolved.yml.init.sh" 2>&1); ok $? "the init command is valid 
 # ---- Dockerfile
 froms=$(grep -Ec '^FROM ' "$dockerfile"); [ "$froms" -ge 2 ]; ok $? "the Dockerfile is multi-stage ($froms stages)"
 ! grep -E '^FROM ' "$dockerfile" | grep -vq 'debian:bookworm'; ok $? "every stage is Debian bookworm"
-for pkg in $(grep -Eo 'lib[a-z0-9+-]*-dev' "$src/scripts/setup.sh" | sort -u) cmake pkg-config; do
+for pkg in $(sed -n '/^build_pkgs=(/,/)/p' "$src/scripts/setup.sh" | grep -Eo 'lib[a-z0-9+-]*-dev' | sort -u) cmake pkg-config; do
   grep -q -- "$pkg" "$dockerfile"; ok $? "the build stage installs $pkg"
 done
 grep -Eq '^COPY --from=build .*/barge ' "$dockerfile"; ok $? "the runtime stage copies the binary from the build stage"
