@@ -625,6 +625,15 @@ int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, 
   return rd_kafka_query_watermark_offsets(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
 }
 
+int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, c->names[t], partition);
+  rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, l, 5000);
+  *off = e ? -1 : l->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  return e ? -1 : 0;
+}
+
 /* ---------------- transactions ---------------- */
 
 int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) {

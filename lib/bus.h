@@ -137,6 +137,9 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;
+/* The offset the consumer's group committed on a partition (-1: none), one try of up to 5 s
+ * (for `barge status`; services use the retrying read of bus_assign_*). */
+int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) BARGE_WUR;
 
 /* ---- transactions (read-process-write) ---- */
 int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;

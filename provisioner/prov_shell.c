@@ -249,7 +249,9 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
     return process(sh, err, errlen);
   }
   json_t *ce = json_object_get(json_object_get(ev, "body"), "ComputeEnvironment");
-  if (jget_str(ce, "computeEnvironmentName")) json_object_set(sh->ce_bodies, jget_str(ce, "computeEnvironmentName"), ce);
+  const char *name = jget_str(ce, "computeEnvironmentName");
+  if (name && !json_object_get(sh->ce_bodies, name)) sh->last_beat = 0; /* a new CE: say it is served at once */
+  if (name) json_object_set(sh->ce_bodies, name, ce);
   int bad = prov_handle_config(sh->core, ev, &sh->out, why, whylen) ? 1 : 0;
   return process(sh, err, errlen) ? -1 : bad;
 }
