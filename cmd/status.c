@@ -149,7 +149,7 @@ int cmd_status(int argc, char **argv) {
     return 1;
   }
   struct service_conn conn;
-  if ((r = service_connect("status", &o.kafka, "barge-status", 0, &conn))) return r;
+  if ((r = service_connect("status", &o.kafka, "barge-status", 0, &conn)) || (r = service_require_broker("status", &conn))) return r;
   printf("stack: supervisor pid %s, Kafka at %s, topic prefix %s", pidtext, conn.bc.brokers, conn.bc.prefix);
   if (stack_get("api_endpoint", api, sizeof api) == 0) printf(", API at %s", api);
   printf("\n");
