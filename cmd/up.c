@@ -51,7 +51,7 @@ static void up_opts_init(void *conf) {
 
 #define U struct up_opts
 static const struct opt_spec up_rows[] = {
-    OPT_ROW_DOC(U, kafka.brokers, "brokers", "HOST:PORT", "start one with scripts/kafka.sh",
+    OPT_ROW_DOC(U, kafka.brokers, "brokers", "HOST:PORT", "$BARGE_BROKERS, else start one with scripts/kafka.sh",
                 "use this Kafka instead of starting one"),
     OPT_ROW(U, agents, "agents", "N", "2", "local agents (instances) to run"),
     OPT_ROW(U, vcpus, "agent-vcpus", "N", "2", "vCPUs each agent offers"),
@@ -717,6 +717,7 @@ int cmd_up(int argc, char **argv) {
   struct audit_plan audit;
   if (plan_api(&o, home, &api) || plan_audit(&o, home, &audit)) return 1;
   stack_prefix(NULL, prefix, sizeof prefix);
+  if (!o.kafka.brokers && getenv("BARGE_BROKERS") && *getenv("BARGE_BROKERS")) o.kafka.brokers = getenv("BARGE_BROKERS");
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
   else if (start_kafka(home, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
   if (codec_init(err, sizeof err)) {
