@@ -26,8 +26,13 @@ static const struct cmd {
     {"logs", cmd_logs, "print a job attempt's stdout and stderr"},
     {"watch", cmd_watch, "stream job state changes as JSON lines (Batch Job State Change)"},
     {"version", cmd_version, "print the version"},
+    {"completion", cmd_completion, "print the bash completion script (`barge completion bash`)"},
     {"help-config", cmd_help_config, NULL}, /* hidden: writes docs/configuration.md */
 };
+
+const char *barge_command_name(size_t i) {
+  return i < sizeof services / sizeof *services ? services[i].name : NULL;
+}
 
 static void usage(FILE *out) {
   fprintf(out,

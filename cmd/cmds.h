@@ -29,6 +29,11 @@ int cmd_version(int argc, char **argv);
 int cmd_api(int argc, char **argv);           /* cmd/api.c */
 /* `barge help-config` (hidden): docs/configuration.md, generated from the option tables. */
 int cmd_help_config(int argc, char **argv);
+/* The option tables of every service and tool (cmd/help_config.c), and barge's own command names
+ * in `barge help` order, NULL-terminated (cmd/barge.c); for `barge completion`. */
+const struct opts_cmd *const *barge_opts_cmds(size_t *n);
+const char *barge_command_name(size_t i);
+int cmd_completion(int argc, char **argv);   /* cmd/completion.c */
 /* AWS Batch operations (submit-job, describe-jobs, ...), cmd/aws.c: cmd_is_aws says whether
  * a name is one; cmd_aws runs one (argv[0] must be one); cmd_list_aws lists them. */
 int cmd_is_aws(const char *name);

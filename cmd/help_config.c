@@ -33,6 +33,11 @@ static const struct opts_cmd *const commands[] = {
     &status_opts_cmd,
 };
 
+const struct opts_cmd *const *barge_opts_cmds(size_t *n) {
+  *n = sizeof commands / sizeof *commands;
+  return commands;
+}
+
 int cmd_help_config(int argc, char **argv) {
   (void)argv;
   if (argc > 1) {

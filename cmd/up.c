@@ -399,8 +399,19 @@ int cmd_down(int argc, char **argv) {
 
 /* ---- starting ---- */
 
+/* The script that runs Kafka: $BARGE_KAFKA_SCRIPT, else the source tree's, else the installed
+ * copy beside the binary (PREFIX/bin/barge -> PREFIX/share/barge/scripts/kafka.sh). */
 static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, size_t n) {
   const char *script = getenv("BARGE_KAFKA_SCRIPT");
+  char installed[4096] = "", exe[4000];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (!script && access(BARGE_SOURCE_DIR "/scripts/kafka.sh", X_OK) && len > 0) {
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(installed, sizeof installed, "%s/../share/barge/scripts/kafka.sh", exe);
+    script = installed;
+  }
   snprintf(cmd, n, "'%s' %s --dir '%s' >&2", script ? script : BARGE_SOURCE_DIR "/scripts/kafka.sh", verb, kafka_dir);
 }
 
