@@ -1,9 +1,11 @@
 /* driver_local.c: the `local` driver: each instance is a `barge agent` child process of the
  * provisioner, declaring the instance type's capacity (driver.h). Jobs really run. The agent
  * registers and heartbeats itself and reports TERMINATED when stopped (SIGTERM); the driver
- * reports TERMINATED too when a child exits on its own. --local-max-instances and
- * --local-max-vcpus cap what one machine runs: a launch beyond them fails like an EC2 launch
- * without capacity (InsufficientInstanceCapacity), so the provisioner tries another type or waits.
+ * reports TERMINATED too when a child exits on its own. --local-max-instances, --local-max-vcpus
+ * and --local-max-memory (by default this machine's cores x 4 and 75% of its memory, summed over
+ * the agents) clamp what one machine runs: a launch beyond them fails like an EC2 launch without
+ * capacity (InsufficientInstanceCapacity), so the provisioner tries another type or waits. The
+ * clamp is said once in the log and in every heartbeat (d->limits).
  * Children get SIGTERM when the provisioner dies (PR_SET_PDEATHSIG). */
 #include <errno.h>
 #include <fcntl.h>
