@@ -1,5 +1,8 @@
 /* cli_output.c: the AWS CLI's side of a response: pagination followed (all pages joined unless
- * the user pages by hand), --query (a JMESPath subset) and --output json|text. */
+ * the user pages by hand), --query (a JMESPath subset) and --output json|text|yaml|table as the
+ * AWS CLI v2 prints them (yaml: ruamel.yaml's safe dumper in block style, keys sorted, plain
+ * scalars folded at 80 columns; table: awscli/table.py's boxed layout). */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,11 +84,240 @@ static void print_text(json_t *v, int top, FILE *out) {
   if (top) fputc('\n', out);
 }
 
+/* ---- YAML, as the AWS CLI v2 writes it (ruamel.yaml, typ='safe', YAML 1.2, block style) ---- */
+
+#define YAML_WIDTH 80
+
+struct yout {
+  FILE *f;
+  int col;
+};
+
+static void yput(struct yout *y, const char *s, size_t n) {
+  fwrite(s, 1, n, y->f);
+  for (size_t i = 0; i < n; i++) y->col = s[i] == '\n' ? 0 : y->col + 1;
+}
+
+static void yputs(struct yout *y, const char *s) { yput(y, s, strlen(s)); }
+
+static void yindent(struct yout *y, int indent) {
+  yput(y, "\n", 1);
+  for (int i = 0; i < indent; i++) yput(y, " ", 1);
+}
+
+static int all_of(const char *s, const char *set) { return *s && strspn(s, set) == strlen(s); }
+
+/* Would YAML 1.2 (ruamel's resolver) read the plain scalar s as something else than a string? */
+static int resolves_non_string(const char *s) {
+  static const char *const words[] = {"true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~",
+                                      ".inf", ".Inf", ".INF", "-.inf", "+.inf", ".nan", ".NaN", ".NAN", "<<", "="};
+  for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+    if (!strcmp(s, words[i])) return 1;
+  const char *p = s + (*s == '-' || *s == '+');
+  if (!strncmp(p, "0x", 2) && all_of(p + 2, "0123456789abcdefABCDEF_")) return 1;
+  if ((!strncmp(p, "0o", 2) || !strncmp(p, "0b", 2)) && all_of(p + 2, "01234567_")) return 1;
+  /* ints and floats: digits, at most one '.', an exponent */
+  size_t d = strspn(p, "0123456789_");
+  const char *q = p + d;
+  int frac = 0;
+  if (*q == '.') frac = 1, q += 1 + strspn(q + 1, "0123456789_");
+  if ((d || (frac && q > p + 1)) && (*q == 'e' || *q == 'E')) {
+    const char *e = q + 1 + (q[1] == '-' || q[1] == '+');
+    if (all_of(e, "0123456789")) return 1;
+  }
+  if ((d || frac) && !*q && q > p && isdigit((unsigned char)*p)) return 1;
+  if (*p == '.' && frac && !*q && q > p + 1) return 1;
+  /* timestamps: YYYY-M-D... */
+  if (strlen(s) >= 8 && isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[3]) && s[4] == '-') {
+    const char *t = s + 5 + strspn(s + 5, "0123456789");
+    if (t > s + 5 && *t == '-' && isdigit((unsigned char)t[1])) return 1;
+  }
+  return 0;
+}
+
+enum ystyle { Y_PLAIN, Y_SINGLE, Y_DOUBLE };
+
+/* ruamel's analyze_scalar and choose_scalar_style, for block context. */
+static enum ystyle yaml_style(const char *s) {
+  size_t n = strlen(s);
+  if (!n) return Y_SINGLE;
+  int indicators = 0, breaks = 0, special = 0;
+  if (!strncmp(s, "---", 3) || !strncmp(s, "...", 3)) indicators = 1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int ws_after = i + 1 == n || s[i + 1] == ' ' || s[i + 1] == '\n';
+    if (i == 0) {
+      if (strchr("#,[]{}&*!|>'\"%@`", c)) indicators = 1;
+      if ((c == '?' || c == ':' || c == '-') && ws_after) indicators = 1;
+    } else {
+      if (c == ':' && ws_after) indicators = 1;
+      if (c == '#' && s[i - 1] == ' ') indicators = 1;
+    }
+    if (c == '\n') breaks = 1;
+    else if (c < 0x20 || c == 0x7f) special = 1;
+  }
+  if (special) return Y_DOUBLE;
+  if (s[0] == ' ' || s[n - 1] == ' ' || breaks || indicators || resolves_non_string(s)) return Y_SINGLE;
+  return Y_PLAIN;
+}
+
+/* A scalar string in the style it needs, folded at YAML_WIDTH like ruamel's write_plain and
+ * write_single_quoted; continuation lines at indent. */
+static void yaml_string(struct yout *y, const char *s, int indent) {
+  enum ystyle st = yaml_style(s);
+  if (st == Y_DOUBLE) {
+    yputs(y, "\"");
+    for (const char *p = s; *p; p++) {
+      char e[8];
+      switch (*p) {
+      case '"': yputs(y, "\\\""); break;
+      case '\\': yputs(y, "\\\\"); break;
+      case '\n': yputs(y, "\\n"); break;
+      case '\t': yputs(y, "\\t"); break;
+      case '\r': yputs(y, "\\r"); break;
+      default:
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+          snprintf(e, sizeof e, "\\x%02X", (unsigned char)*p);
+          yputs(y, e);
+        } else {
+          yput(y, p, 1);
+        }
+      }
+    }
+    yputs(y, "\"");
+    return;
+  }
+  if (st == Y_SINGLE) yputs(y, "'");
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    if (s[i] == ' ') {
+      size_t run = strspn(s + i, " ");
+      /* a single space between words breaks the line once past the width */
+      if (run == 1 && i > 0 && i + 1 < n && s[i + 1] != '\n' && y->col > YAML_WIDTH) yindent(y, indent);
+      else yput(y, s + i, run);
+      i += run;
+    } else if (s[i] == '\n') {
+      size_t run = strspn(s + i, "\n");
+      yput(y, "\n", 1); /* n line breaks are written as n + 1 */
+      for (size_t k = 0; k < run; k++) {
+        if (k + 1 < run) yput(y, "\n", 1);
+      }
+      yindent(y, indent);
+      i += run;
+    } else {
+      size_t w = strcspn(s + i, " \n");
+      for (size_t k = 0; k < w; k++) {
+        if (st == Y_SINGLE && s[i + k] == '\'') yput(y, "''", 2);
+        else yput(y, s + i + k, 1);
+      }
+      i += w;
+    }
+  }
+  if (st == Y_SINGLE) yputs(y, "'");
+}
+
+/* A number as Python's repr writes it (shortest round-trip form; a whole float keeps ".0"). */
+static void yaml_number(struct yout *y, const json_t *v) {
+  char b[64];
+  if (json_is_integer(v)) {
+    snprintf(b, sizeof b, "%lld", (long long)json_integer_value(v));
+  } else {
+    double d = json_real_value(v);
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf(b, sizeof b, "%.*g", prec, d);
+      if (strtod(b, NULL) == d) break;
+    }
+    if (!strpbrk(b, ".eni")) strcat(b, ".0");
+    else if (strchr(b, 'e') && !strchr(b, '.')) {
+      char m[64];
+      char *e = strchr(b, 'e');
+      snprintf(m, sizeof m, "%.*s.0%s", (int)(e - b), b, e);
+      snprintf(b, sizeof b, "%s", m);
+    }
+  }
+  yputs(y, b);
+}
+
+static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static void yaml_node(struct yout *y, const json_t *v, int indent);
+
+/* A value after "key:" or "- ": on the same line for scalars and empty containers. */
+static void yaml_value(struct yout *y, const json_t *v, int indent, int in_seq) {
+  if (json_is_object(v) && json_object_size(v)) {
+    if (in_seq) yaml_node(y, v, indent); /* "- k: v" */
+    else {
+      yindent(y, indent);
+      yaml_node(y, v, indent);
+    }
+  } else if (json_is_array(v) && json_array_size(v)) {
+    if (!in_seq) yindent(y, indent - 2); /* a sequence under a key sits at the key's indent */
+    yaml_node(y, v, in_seq ? indent : indent - 2);
+  } else {
+    if (!in_seq) yputs(y, " ");
+    yaml_node(y, v, indent);
+  }
+}
+
+static void yaml_node(struct yout *y, const json_t *v, int indent) {
+  if (json_is_object(v) && json_object_size(v)) {
+    size_t n = json_object_size(v), k = 0;
+    const char **keys = xcalloc(n, sizeof *keys);
+    const char *key;
+    json_t *e;
+    json_object_foreach((json_t *)v, key, e) keys[k++] = key;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    for (size_t i = 0; i < n; i++) {
+      if (i) yindent(y, indent);
+      yaml_string(y, keys[i], indent + 2);
+      yputs(y, ":");
+      yaml_value(y, json_object_get(v, keys[i]), indent + 2, 0);
+    }
+    free(keys);
+  } else if (json_is_array(v) && json_array_size(v)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)v, i, e) {
+      if (i) yindent(y, indent);
+      yputs(y, "- ");
+      yaml_value(y, e, indent + 2, 1);
+    }
+  } else if (json_is_object(v)) {
+    yputs(y, "{}");
+  } else if (json_is_array(v)) {
+    yputs(y, "[]");
+  } else if (json_is_string(v)) {
+    yaml_string(y, json_string_value(v), indent);
+  } else if (json_is_number(v)) {
+    yaml_number(y, v);
+  } else {
+    yputs(y, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+  }
+}
+
+static void print_yaml(const json_t *v, FILE *out) {
+  if (!json_is_object(v) && !json_is_array(v)) { /* a scalar: as JSON (awscli's YAMLDumper) */
+    char *s = json_dumps(v, JSON_ENCODE_ANY);
+    fprintf(out, "%s\n", s ? s : "null");
+    free(s);
+    return;
+  }
+  struct yout y = {out, 0};
+  yaml_node(&y, v, 0);
+  yput(&y, "\n", 1);
+}
+
 void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out) {
   json_t *v = g->query ? query_path((json_t *)resp, g->query) : json_incref((json_t *)resp);
   if (!v) v = json_null();
   if (g->output && !strcmp(g->output, "text")) {
     print_text(v, 1, out);
+  } else if (g->output && !strcmp(g->output, "yaml")) {
+    print_yaml(v, out);
+  } else if (g->output && !strcmp(g->output, "yaml-stream")) {
+    json_t *list = json_pack("[O]", v); /* one document holding the (joined) response */
+    print_yaml(list, out);
+    json_decref(list);
   } else {
     char *s = json_dumps(v, JSON_INDENT(4) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     if (s) fprintf(out, "%s\n", s);
