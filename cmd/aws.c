@@ -61,7 +61,7 @@ int cmd_aws(int argc, char **argv) {
             aws_error_class(rc), op->api_name, err);
     return rc == API_CLIENT_ERROR ? 254 : 255;
   }
-  awscli_print(resp, &g, stdout);
+  awscli_print_titled(resp, &g, op->api_name, stdout);
   json_decref(resp);
   return 0;
 }

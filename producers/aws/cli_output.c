@@ -3,6 +3,9 @@
  * AWS CLI v2 prints them (yaml: ruamel.yaml's safe dumper in block style, keys sorted, plain
  * scalars folded at 80 columns; table: awscli/table.py's boxed layout). */
 #include <ctype.h>
+#include <math.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,24 +220,25 @@ static void yaml_string(struct yout *y, const char *s, int indent) {
 }
 
 /* A number as Python's repr writes it (shortest round-trip form; a whole float keeps ".0"). */
+static void py_number(const json_t *v, char *b, size_t bn) {
+  if (json_is_integer(v)) {
+    snprintf(b, bn, "%lld", (long long)json_integer_value(v));
+    return;
+  }
+  double d = json_real_value(v);
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(b, bn, "%.*g", prec, d);
+    if (strtod(b, NULL) == d) break;
+  }
+  if (!strpbrk(b, ".eni")) {
+    size_t n = strlen(b);
+    snprintf(b + n, bn - n, ".0");
+  }
+}
+
 static void yaml_number(struct yout *y, const json_t *v) {
   char b[64];
-  if (json_is_integer(v)) {
-    snprintf(b, sizeof b, "%lld", (long long)json_integer_value(v));
-  } else {
-    double d = json_real_value(v);
-    for (int prec = 1; prec <= 17; prec++) {
-      snprintf(b, sizeof b, "%.*g", prec, d);
-      if (strtod(b, NULL) == d) break;
-    }
-    if (!strpbrk(b, ".eni")) strcat(b, ".0");
-    else if (strchr(b, 'e') && !strchr(b, '.')) {
-      char m[64];
-      char *e = strchr(b, 'e');
-      snprintf(m, sizeof m, "%.*s.0%s", (int)(e - b), b, e);
-      snprintf(b, sizeof b, "%s", m);
-    }
-  }
+  py_number(v, b, sizeof b);
   yputs(y, b);
 }
 
@@ -307,11 +311,361 @@ static void print_yaml(const json_t *v, FILE *out) {
   yput(&y, "\n", 1);
 }
 
+/* ---- table, as awscli/table.py draws it (MultiTable, no colours) ---- */
+
+struct tsection {
+  char *title;
+  int indent;
+  json_t *headers; /* array of strings (NULL: none) */
+  json_t *rows;    /* array of arrays of strings */
+  int *maxw;
+  size_t ncols;
+};
+
+struct table {
+  struct tsection *s;
+  size_t n, cap;
+};
+
+/* Characters, as table.py's get_text_length counts them (UTF-8 code points). */
+static int tlen(const char *t) {
+  int n = 0;
+  for (; *t; t++) n += ((unsigned char)*t & 0xC0) != 0x80;
+  return n;
+}
+
+/* A scalar as Python's str() writes it. */
+static json_t *tcell(const json_t *v) {
+  char b[64];
+  if (json_is_string(v)) return json_string(json_string_value(v));
+  if (json_is_number(v)) {
+    py_number(v, b, sizeof b);
+    return json_string(b);
+  }
+  return json_string(json_is_true(v) ? "True" : json_is_false(v) ? "False" : "None");
+}
+
+static void tsec_widths(struct tsection *c, const json_t *row) {
+  size_t n = json_array_size(row);
+  if (!c->ncols) {
+    c->maxw = xrealloc(c->maxw, (n ? n : 1) * sizeof *c->maxw);
+    for (size_t i = 0; i < n; i++) c->maxw[i] = tlen(json_string_value(json_array_get(row, i)));
+    c->ncols = n;
+    return;
+  }
+  for (size_t i = 0; i < n && i < c->ncols; i++) {
+    int w = tlen(json_string_value(json_array_get(row, i)));
+    if (w > c->maxw[i]) c->maxw[i] = w;
+  }
+}
+
+static struct tsection *tnew(struct table *t, const char *title, int indent) {
+  if (t->n == t->cap) {
+    t->cap = t->cap ? t->cap * 2 : 8;
+    t->s = xrealloc(t->s, t->cap * sizeof *t->s);
+  }
+  struct tsection *c = &t->s[t->n++];
+  memset(c, 0, sizeof *c);
+  c->title = xstrdup(title ? title : "");
+  c->indent = indent;
+  c->rows = json_array();
+  return c;
+}
+
+static void tadd_header(struct table *t, json_t *h /* @owned */) {
+  struct tsection *c = &t->s[t->n - 1];
+  tsec_widths(c, h);
+  json_decref(c->headers);
+  c->headers = h;
+}
+
+static void tadd_row(struct table *t, json_t *r /* @owned */) {
+  struct tsection *c = &t->s[t->n - 1];
+  tsec_widths(c, r);
+  json_array_append_new(c->rows, r);
+}
+
+static int tscalar(const json_t *v) { return !json_is_array(v) && !json_is_object(v); }
+
+static int tfalsy(const json_t *v) {
+  return !v || json_is_null(v) || json_is_false(v) || (json_is_string(v) && !*json_string_value(v)) ||
+         (json_is_integer(v) && !json_integer_value(v)) || (json_is_real(v) && json_real_value(v) == 0) ||
+         (json_is_array(v) && !json_array_size(v)) || (json_is_object(v) && !json_object_size(v));
+}
+
+/* The sorted scalar keys (headers) and the others (more) of one object, or of all of a list's. */
+static void tgroup(const json_t *objs, json_t *headers, json_t *more) {
+  size_t i;
+  json_t *o;
+  json_array_foreach(objs, i, o) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) json_object_set_new(tscalar(v) ? headers : more, k, json_true());
+  }
+}
+
+static json_t *tsorted_keys(const json_t *set) {
+  size_t n = json_object_size(set), k = 0;
+  const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)set, key, v) keys[k++] = key;
+  qsort(keys, k, sizeof *keys, key_cmp);
+  json_t *out = json_array();
+  for (size_t i = 0; i < k; i++) json_array_append_new(out, json_string(keys[i]));
+  free(keys);
+  return out;
+}
+
+static int tbuild(struct table *t, const char *title, const json_t *cur, int indent);
+
+static void tfrom_dict(struct table *t, const json_t *cur, int indent) {
+  json_t *one = json_pack("[O]", cur), *hs = json_object(), *ms = json_object();
+  tgroup(one, hs, ms);
+  json_t *h = tsorted_keys(hs), *m = tsorted_keys(ms);
+  size_t i;
+  json_t *k;
+  if (json_array_size(h) == 1) {
+    tadd_row(t, json_pack("[O, o]", json_array_get(h, 0), tcell(json_object_get(cur, json_string_value(json_array_get(h, 0))))));
+  } else if (json_array_size(h)) {
+    json_t *row = json_array();
+    json_array_foreach(h, i, k) json_array_append_new(row, tcell(json_object_get(cur, json_string_value(k))));
+    tadd_header(t, json_incref(h));
+    tadd_row(t, row);
+  }
+  json_array_foreach(m, i, k) tbuild(t, json_string_value(k), json_object_get(cur, json_string_value(k)), indent + 1);
+  json_decref(one), json_decref(hs), json_decref(ms), json_decref(h), json_decref(m);
+}
+
+static void tfrom_list(struct table *t, const json_t *cur, int indent, const char *title) {
+  json_t *hs = json_object(), *ms = json_object();
+  tgroup(cur, hs, ms);
+  json_t *h = tsorted_keys(hs), *m = tsorted_keys(ms);
+  tadd_header(t, json_incref(h));
+  size_t i, j;
+  json_t *e, *k;
+  json_array_foreach(cur, i, e) {
+    if (i && json_array_size(m)) {
+      tnew(t, title, indent);
+      tadd_header(t, json_incref(h));
+    }
+    json_t *row = json_array();
+    json_array_foreach(h, j, k) {
+      json_t *v = json_object_get(e, json_string_value(k));
+      json_array_append_new(row, v ? tcell(v) : json_string(""));
+    }
+    tadd_row(t, row);
+    json_array_foreach(m, j, k) {
+      json_t *v = json_object_get(e, json_string_value(k));
+      if (v) tbuild(t, json_string_value(k), v, indent + 1);
+    }
+  }
+  json_decref(hs), json_decref(ms), json_decref(h), json_decref(m);
+}
+
+/* awscli's TableFormatter._build_table. */
+static int tbuild(struct table *t, const char *title, const json_t *cur, int indent) {
+  if (tfalsy(cur)) return 0;
+  if (title) tnew(t, title, indent);
+  if (!t->n) tnew(t, "", indent);
+  if (json_is_array(cur)) {
+    if (json_is_object(json_array_get(cur, 0))) {
+      tfrom_list(t, cur, indent, title);
+    } else {
+      size_t i;
+      json_t *e;
+      json_array_foreach(cur, i, e) {
+        if (tscalar(e)) {
+          tadd_row(t, json_pack("[o]", tcell(e)));
+        } else if (json_is_array(e)) {
+          int all = 1;
+          size_t k;
+          json_t *x;
+          json_array_foreach(e, k, x) all &= tscalar(x);
+          if (all) {
+            json_t *row = json_array();
+            json_array_foreach(e, k, x) json_array_append_new(row, tcell(x));
+            tadd_row(t, row);
+          } else {
+            tbuild(t, NULL, e, 0);
+          }
+        } else {
+          tbuild(t, NULL, e, 0);
+        }
+      }
+    }
+  }
+  if (json_is_object(cur)) tfrom_dict(t, cur, indent);
+  return 1;
+}
+
+static int tsec_total(const struct tsection *c) {
+  int total = 2 + 2 * c->indent;
+  for (size_t i = 0; i < c->ncols; i++) total += c->maxw[i] + 4;
+  int tw = tlen(c->title) + 2 + 2 * c->indent;
+  return tw > total ? tw : total;
+}
+
+static int tmax_width(const struct table *t) {
+  int m = 0;
+  for (size_t i = 0; i < t->n; i++)
+    if (tsec_total(&t->s[i]) > m) m = tsec_total(&t->s[i]);
+  return m;
+}
+
+/* Section.calculate_column_widths(padding=4, max_width), Python's round() included. */
+static int *tcol_widths(const struct tsection *c, int max_width) {
+  int *w = xcalloc(c->ncols ? c->ncols : 1, sizeof *w);
+  double sum = 0;
+  for (size_t i = 0; i < c->ncols; i++) sum += c->maxw[i] + 4;
+  double scale = max_width / sum;
+  int total = 0;
+  for (size_t i = 0; i < c->ncols; i++) total += w[i] = (int)rint(scale * (c->maxw[i] + 4));
+  int off = c->ncols ? total - max_width : 0;
+  while (off != 0) {
+    for (size_t k = 0; k < c->ncols && off != 0; k++) {
+      size_t i = off < 0 ? c->ncols - 1 - k : k;
+      if (off > 0) w[i]--, off--;
+      else w[i]++, off++;
+    }
+  }
+  return w;
+}
+
+static void tline(FILE *out, int indent, const char *text) {
+  for (int i = 0; i < indent; i++) fputc('|', out);
+  fputs(text, out);
+  for (int i = 0; i < indent; i++) fputc('|', out);
+  fputc('\n', out);
+}
+
+static void tpad(struct buf *b, int n) {
+  for (int i = 0; i < n; i++) buf_append(b, " ", 1);
+}
+
+static void tcenter(struct buf *b, const char *text, int len, const char *left) {
+  int tl = tlen(text), start = len / 2 - tl / 2 - 1;
+  buf_printf(b, "%s", left);
+  tpad(b, start);
+  buf_printf(b, "%s", text);
+  tpad(b, len - 1 - ((int)strlen(left) + start + tl));
+  buf_printf(b, "|");
+}
+
+static void tbreak(FILE *out, int indent, const int *w, size_t n) {
+  struct buf b;
+  buf_init(&b);
+  for (size_t i = 0; i < n; i++) {
+    buf_printf(&b, "%s", i ? "" : "+");
+    for (int k = 0; k < w[i] - (i ? 1 : 2); k++) buf_append(&b, "-", 1);
+    buf_printf(&b, "+");
+  }
+  buf_append(&b, "", 1);
+  tline(out, indent, (char *)b.data);
+  buf_release(&b);
+}
+
+static void trender_section(const struct tsection *c, int max_width, FILE *out) {
+  int mw = max_width - 2 * c->indent;
+  struct buf b;
+  buf_init(&b);
+  if (*c->title) {
+    tcenter(&b, c->title, mw, "|");
+    buf_append(&b, "", 1);
+    tline(out, c->indent, (char *)b.data);
+    if (!json_array_size(c->headers) && !json_array_size(c->rows)) {
+      buf_reset(&b);
+      buf_printf(&b, "+");
+      for (int k = 0; k < mw - 2; k++) buf_append(&b, "-", 1);
+      buf_printf(&b, "+");
+      buf_append(&b, "", 1);
+      tline(out, c->indent, (char *)b.data);
+    }
+  }
+  int *w = tcol_widths(c, mw);
+  if (json_array_size(c->headers)) {
+    buf_reset(&b);
+    for (size_t i = 0; i < json_array_size(c->headers) && i < c->ncols; i++)
+      tcenter(&b, json_string_value(json_array_get(c->headers, i)), w[i], i ? "" : "|");
+    buf_append(&b, "", 1);
+    tbreak(out, c->indent, w, c->ncols);
+    tline(out, c->indent, (char *)b.data);
+  }
+  if (json_array_size(c->rows) && c->ncols) {
+    tbreak(out, c->indent, w, c->ncols);
+    size_t r;
+    json_t *row;
+    json_array_foreach(c->rows, r, row) {
+      buf_reset(&b);
+      for (size_t i = 0; i < json_array_size(row) && i < c->ncols; i++) {
+        const char *text = json_string_value(json_array_get(row, i));
+        const char *left = i ? "" : "|";
+        int tl = tlen(text), pad = w[i] - (tl + 2 + (int)strlen(left) + 1) >= 0 ? 2 : 0;
+        buf_printf(&b, "%s", left);
+        tpad(&b, pad);
+        buf_printf(&b, "%s", text);
+        tpad(&b, w[i] - (int)strlen(left) - pad - tl - 1);
+        buf_printf(&b, "|");
+      }
+      buf_append(&b, "", 1);
+      tline(out, c->indent, (char *)b.data);
+    }
+    tbreak(out, c->indent, w, c->ncols);
+  }
+  free(w);
+  buf_release(&b);
+}
+
+/* convert_to_vertical_table: a one-row section with headers becomes header/value rows. */
+static void tvertical(struct tsection *c) {
+  if (json_array_size(c->rows) != 1 || !json_array_size(c->headers)) return;
+  json_t *h = c->headers, *row = json_incref(json_array_get(c->rows, 0));
+  c->headers = NULL;
+  json_array_clear(c->rows);
+  c->ncols = 0;
+  for (size_t i = 0; i < json_array_size(h); i++) {
+    json_t *r = json_pack("[O, O]", json_array_get(h, i), json_array_get(row, i));
+    tsec_widths(c, r);
+    json_array_append_new(c->rows, r);
+  }
+  json_decref(h);
+  json_decref(row);
+}
+
+static void print_table(const json_t *v, const char *title, FILE *out) {
+  struct table t = {0};
+  if (tbuild(&t, title, v, 0)) {
+    struct winsize ws;
+    int term = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+    int mw = tmax_width(&t);
+    if (mw > term) {
+      for (size_t i = 0; i < t.n; i++) tvertical(&t.s[i]);
+      mw = tmax_width(&t);
+    }
+    for (int i = 0; i < mw; i++) fputc('-', out);
+    fputc('\n', out);
+    for (size_t i = 0; i < t.n; i++) trender_section(&t.s[i], mw, out);
+  }
+  for (size_t i = 0; i < t.n; i++) {
+    free(t.s[i].title);
+    json_decref(t.s[i].headers);
+    json_decref(t.s[i].rows);
+    free(t.s[i].maxw);
+  }
+  free(t.s);
+}
+
 void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out) {
+  awscli_print_titled(resp, g, NULL, out);
+}
+
+void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out) {
   json_t *v = g->query ? query_path((json_t *)resp, g->query) : json_incref((json_t *)resp);
   if (!v) v = json_null();
   if (g->output && !strcmp(g->output, "text")) {
     print_text(v, 1, out);
+  } else if (g->output && !strcmp(g->output, "table")) {
+    print_table(v, title ? title : "", out);
   } else if (g->output && !strcmp(g->output, "yaml")) {
     print_yaml(v, out);
   } else if (g->output && !strcmp(g->output, "yaml-stream")) {
