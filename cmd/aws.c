@@ -49,7 +49,7 @@ int cmd_aws(int argc, char **argv) {
   if (g.action == AWSCLI_SKELETON) return print_skeleton(op);
   struct kafka_opts k = {.brokers = g.brokers};
   struct service_conn conn;
-  if (service_connect(op->cli_name, &k, "barge-cli", 0, &conn)) {
+  if (service_connect(op->cli_name, &k, "barge-cli", 0, &conn) || service_require_broker(op->cli_name, &conn)) {
     json_decref(req);
     return 255;
   }
@@ -61,7 +61,7 @@ int cmd_aws(int argc, char **argv) {
             aws_error_class(rc), op->api_name, err);
     return rc == API_CLIENT_ERROR ? 254 : 255;
   }
-  awscli_print(resp, &g, stdout);
+  awscli_print_titled(resp, &g, op->api_name, stdout);
   json_decref(resp);
   return 0;
 }

@@ -10,8 +10,9 @@ static const struct cmd {
   int (*fn)(int argc, char **argv);
   const char *help;
 } services[] = {
-    {"up", cmd_up, "start a local stack (Kafka if needed, scheduler, agents) in the foreground"},
+    {"up", cmd_up, "start the whole system on this machine (Kafka if needed and every service)"},
     {"down", cmd_down, "stop the local stack started by `barge up --detach`"},
+    {"status", cmd_status, "the stack's services: process, restarts, consumer lag, health"},
     {"init", cmd_init, "create Barge's Kafka topics (idempotent)"},
     {"scheduler", cmd_scheduler, "run the scheduler service"},
     {"provisioner", cmd_provisioner, "run the provisioner service (scaling, drivers local|sim|ec2)"},
@@ -25,8 +26,13 @@ static const struct cmd {
     {"logs", cmd_logs, "print a job attempt's stdout and stderr"},
     {"watch", cmd_watch, "stream job state changes as JSON lines (Batch Job State Change)"},
     {"version", cmd_version, "print the version"},
+    {"completion", cmd_completion, "print the bash completion script (`barge completion bash`)"},
     {"help-config", cmd_help_config, NULL}, /* hidden: writes docs/configuration.md */
 };
+
+const char *barge_command_name(size_t i) {
+  return i < sizeof services / sizeof *services ? services[i].name : NULL;
+}
 
 static void usage(FILE *out) {
   fprintf(out,

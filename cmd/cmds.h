@@ -8,7 +8,7 @@
 
 /* The option tables of the commands in cmd/ (--help, docs/configuration.md). */
 extern const struct opts_cmd up_opts_cmd, down_opts_cmd, init_opts_cmd, logs_opts_cmd, watch_opts_cmd,
-    instances_opts_cmd, api_opts_cmd,
+    instances_opts_cmd, api_opts_cmd, status_opts_cmd,
     replay_print_opts_cmd, replay_rebuild_opts_cmd, replay_simulate_opts_cmd;
 
 int cmd_up(int argc, char **argv);
@@ -18,6 +18,7 @@ int cmd_scheduler(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_provisioner(int argc, char **argv);   /* cmd/provisioner.c */
 int cmd_instances(int argc, char **argv);     /* cmd/instances.c */
+int cmd_status(int argc, char **argv);        /* cmd/status.c */
 int cmd_accounting(int argc, char **argv);    /* cmd/accounting.c */
 int cmd_usage(int argc, char **argv);         /* cmd/accounting.c */
 int cmd_audit(int argc, char **argv);         /* cmd/audit.c */
@@ -28,6 +29,11 @@ int cmd_version(int argc, char **argv);
 int cmd_api(int argc, char **argv);           /* cmd/api.c */
 /* `barge help-config` (hidden): docs/configuration.md, generated from the option tables. */
 int cmd_help_config(int argc, char **argv);
+/* The option tables of every service and tool (cmd/help_config.c), and barge's own command names
+ * in `barge help` order, NULL-terminated (cmd/barge.c); for `barge completion`. */
+const struct opts_cmd *const *barge_opts_cmds(size_t *n);
+const char *barge_command_name(size_t i);
+int cmd_completion(int argc, char **argv);   /* cmd/completion.c */
 /* AWS Batch operations (submit-job, describe-jobs, ...), cmd/aws.c: cmd_is_aws says whether
  * a name is one; cmd_aws runs one (argv[0] must be one); cmd_list_aws lists them. */
 int cmd_is_aws(const char *name);

@@ -36,7 +36,7 @@ int cmd_instances(int argc, char **argv) {
     return 2;
   }
   struct service_conn conn;
-  if ((r = service_connect("instances", &o.kafka, "barge-cli", 0, &conn))) return r;
+  if ((r = service_connect("instances", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("instances", &conn))) return r;
   struct instances_query q = {.ce = o.ce, .all = o.all,
                               .show = !strcmp(o.output, "json") ? INSTANCES_JSON : INSTANCES_TABLE};
   if (o.events) q.show = INSTANCES_EVENTS;

@@ -32,7 +32,7 @@ int cmd_logs(int argc, char **argv) {
   }
   long long attempt = o.attempt;
   struct service_conn conn;
-  if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn))) return r;
+  if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("logs", &conn))) return r;
   struct bus_conf bc = conn.bc;
   char err[1024];
   json_t *jobs = NULL;

@@ -1,12 +1,15 @@
 /* up.c: `barge up` and `barge down`: a whole local stack on one machine.
  *
  * `barge up` starts a single-node Kafka (scripts/kafka.sh) unless --brokers is given, creates
- * the topics and the UNMANAGED compute environment its agents serve, then supervises the
- * scheduler, a fixed set of local agents and the AWS Batch API (`barge api`, unless --no-api):
- * a child that dies is restarted (Kafka replays what it had not committed). The API's access key
- * is generated once per BARGE_HOME ($BARGE_HOME/api-credentials). It records the stack in
- * $BARGE_HOME/stack so that other commands find the broker and the API. Ctrl-C (or `barge down`
- * for --detach) stops everything it started. */
+ * the topics and the UNMANAGED compute environment its agents serve, then supervises the whole
+ * system (docs/operations.md "The local stack"): the scheduler, a fixed set of local agents, the
+ * provisioner with the local driver (so a MANAGED compute environment a user creates gets local
+ * instances, clamped to the machine's size), accounting, audit (with an HMAC key generated once
+ * per BARGE_HOME) and the AWS Batch API (`barge api`, access key generated once per BARGE_HOME);
+ * --no-X leaves a part out. A child that dies is restarted (Kafka replays what it had not
+ * committed). It records the stack in $BARGE_HOME/stack so that other commands find the broker
+ * and the API, and its services in $BARGE_HOME/services for `barge status`. Ctrl-C (or
+ * `barge down` for --detach) stops everything it started. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -37,22 +40,34 @@
 struct up_opts {
   struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
   const char *ce, *driver, *api_listen;
-  int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms;
-  int detach, no_api;
+  int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms, local_vcpus, local_mem;
+  int detach, no_api, no_provisioner, no_accounting, no_audit, explicit_driver;
 };
+
+static void up_opts_init(void *conf) {
+  struct up_opts *o = conf;
+  o->local_vcpus = o->local_mem = -1; /* not given: the provisioner's defaults */
+}
 
 #define U struct up_opts
 static const struct opt_spec up_rows[] = {
-    OPT_ROW_DOC(U, kafka.brokers, "brokers", "HOST:PORT", "start one with scripts/kafka.sh",
+    OPT_ROW_DOC(U, kafka.brokers, "brokers", "HOST:PORT", "$BARGE_BROKERS, else start one with scripts/kafka.sh",
                 "use this Kafka instead of starting one"),
     OPT_ROW(U, agents, "agents", "N", "2", "local agents (instances) to run"),
     OPT_ROW(U, vcpus, "agent-vcpus", "N", "2", "vCPUs each agent offers"),
     OPT_ROW(U, mem, "agent-memory", "MIB", "4096", "memory each agent offers in MiB"),
     OPT_ROW_DOC(U, ce, "compute-environment", "NAME", "local; local-managed with --driver",
                 "compute environment of the agents, created if missing"),
-    OPT_ROW(U, driver, "driver", "local|sim", NULL,
-            "instead of fixed agents, run `barge provisioner --driver` scaling a MANAGED compute environment"),
+    OPT_ROW_DOC(U, driver, "driver", "local|sim", "local, serving MANAGED compute environments beside the fixed agents",
+                "given: instead of fixed agents, the provisioner with this driver scales a MANAGED compute environment it creates"),
     OPT_ROW(U, max_vcpus, "max-vcpus", "N", "16", "with --driver: maxvCpus of that compute environment"),
+    OPT_ROW_DOC(U, local_vcpus, "local-max-vcpus", "N", "this machine's cores x 4",
+                "local driver: most vCPUs of all the instances it starts together"),
+    OPT_ROW_DOC(U, local_mem, "local-max-memory", "MIB", "75% of this machine's memory",
+                "local driver: most memory of all the instances it starts together"),
+    OPT_FLAG_ROW(U, no_provisioner, "no-provisioner", "do not start the provisioner (MANAGED compute environments get no instances)"),
+    OPT_FLAG_ROW(U, no_accounting, "no-accounting", "do not start accounting (`barge usage` still reads the events)"),
+    OPT_FLAG_ROW(U, no_audit, "no-audit", "do not start the audit log"),
     OPT_ROW(U, tick_ms, "tick-ms", "MS", "1000", "scheduler tick"),
     OPT_ROW(U, heartbeat_ms, "heartbeat-ms", "MS", "2000", "agent heartbeat"),
     OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "15000", "an agent silent this long is lost"),
@@ -65,10 +80,12 @@ static const struct opt_spec up_rows[] = {
 #undef U
 
 const struct opts_cmd up_opts_cmd =
-    OPTS_CMD("up", "[--brokers HOST:PORT] [--agents N] [--api-listen HOST:PORT | --no-api] [--detach]",
-    "A local stack: Kafka (unless --brokers), the scheduler and fixed agents, or a provisioner with --driver, "
-    "and the AWS Batch API with an access key generated once per BARGE_HOME. A child that dies is restarted.",
-    up_rows, struct up_opts, NULL);
+    OPTS_CMD("up", "[--brokers HOST:PORT] [--agents N] [--no-provisioner] [--no-accounting] [--no-audit] "
+    "[--api-listen HOST:PORT | --no-api] [--detach]",
+    "The whole system on this machine: Kafka (unless --brokers), the scheduler, fixed agents, the provisioner "
+    "(local driver, for MANAGED compute environments), accounting, audit and the AWS Batch API with an access key "
+    "generated once per BARGE_HOME. A child that dies is restarted. `barge status` shows each service.",
+    up_rows, struct up_opts, up_opts_init);
 
 /* ---- the API ---- */
 
@@ -230,6 +247,42 @@ static void print_api(const struct api_plan *a, const char *lead, int ready, con
   if (!ready) printf("    (the API is not answering yet; see %s/api.log)\n", home);
 }
 
+/* ---- audit ---- */
+
+/* The audit log of the stack: a JSON-lines file sealed with a key generated once per
+ * BARGE_HOME (docs/audit.md). */
+struct audit_plan {
+  int on;
+  char dir[3200], key[3300], out[3300];
+};
+
+/* Makes sure of the audit key (32 random bytes, hex, mode 0600). 0, or 1 (said why). */
+static int plan_audit(const struct up_opts *o, const char *home, struct audit_plan *a) {
+  memset(a, 0, sizeof *a);
+  if (o->no_audit) return 0;
+  a->on = 1;
+  snprintf(a->dir, sizeof a->dir, "%s/audit", home);
+  snprintf(a->key, sizeof a->key, "%s/hmac.key", a->dir);
+  snprintf(a->out, sizeof a->out, "%s/events.jsonl", a->dir);
+  if (mkdir_p(a->dir)) {
+    fprintf(stderr, "barge up: cannot create %s (--no-audit leaves the audit log out)\n", a->dir);
+    return 1;
+  }
+  if (access(a->key, F_OK) == 0) return 0;
+  char hex[65];
+  random_hex(hex, 64);
+  hex[64] = '\n';
+  int fd = open(a->key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, hex, sizeof hex) != (ssize_t)sizeof hex) {
+    fprintf(stderr, "barge up: cannot write %s: %s (--no-audit leaves the audit log out)\n", a->key, strerror(errno));
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  close(fd);
+  fprintf(stderr, "barge up: generated the audit log's HMAC key in %s\n", a->key);
+  return 0;
+}
+
 /* ---- children ---- */
 
 struct child {
@@ -238,6 +291,7 @@ struct child {
   int argc;
   char log[4096];
   pid_t pid;
+  int restarts;
   int64_t started;
   int64_t restart_at; /* > 0: to be started again then (mono ms) */
 };
@@ -278,6 +332,20 @@ static pid_t spawn(struct child *c) {
 }
 
 static int pid_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+/* $BARGE_HOME/services, for `barge status`: one line per child, "name<TAB>pid<TAB>restarts<TAB>log"
+ * (pid 0 while it waits to be restarted). */
+static void write_services(const struct child *kids, int n) {
+  char home[3072], path[3200];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/services", home);
+  struct buf b;
+  buf_init(&b);
+  for (int i = 0; i <= n; i++)
+    buf_printf(&b, "%s\t%d\t%d\t%s\n", kids[i].name, (int)kids[i].pid, kids[i].restarts, kids[i].log);
+  if (write_file_atomic(path, b.data ? (const char *)b.data : "", b.len)) log_warn("cannot write %s", path);
+  buf_release(&b);
+}
 
 /* The compute environment of the stack: UNMANAGED for fixed agents; MANAGED (0..max_vcpus,
  * optimal, BEST_FIT_PROGRESSIVE) when a provisioner driver scales it. */
@@ -331,8 +399,19 @@ int cmd_down(int argc, char **argv) {
 
 /* ---- starting ---- */
 
+/* The script that runs Kafka: $BARGE_KAFKA_SCRIPT, else the source tree's, else the installed
+ * copy beside the binary (PREFIX/bin/barge -> PREFIX/share/barge/scripts/kafka.sh). */
 static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, size_t n) {
   const char *script = getenv("BARGE_KAFKA_SCRIPT");
+  char installed[4096] = "", exe[4000];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (!script && access(BARGE_SOURCE_DIR "/scripts/kafka.sh", X_OK) && len > 0) {
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(installed, sizeof installed, "%s/../share/barge/scripts/kafka.sh", exe);
+    script = installed;
+  }
   snprintf(cmd, n, "'%s' %s --dir '%s' >&2", script ? script : BARGE_SOURCE_DIR "/scripts/kafka.sh", verb, kafka_dir);
 }
 
@@ -358,10 +437,26 @@ static int start_kafka(const char *home, char *kafka_dir, size_t kdn, char *brok
   return 0;
 }
 
+/* What the stack runs, one line each after lead (a fixed-width label follows it). */
+static void print_parts(const struct up_opts *o, const char *lead, const struct audit_plan *audit) {
+  if (o->explicit_driver)
+    printf("%sagents:      launched on demand by the provisioner (driver %s), 0-%lld vCPUs in compute environment %s\n",
+           lead, o->driver, (long long)o->max_vcpus, o->ce);
+  else if (o->agents > 0)
+    printf("%sagents:      %lld x (%lld vCPU, %lld MiB) in the UNMANAGED compute environment %s\n", lead,
+           (long long)o->agents, (long long)o->vcpus, (long long)o->mem, o->ce);
+  if (!o->no_provisioner && !o->explicit_driver)
+    printf("%sprovisioner: driver %s: any MANAGED compute environment you create gets local instances "
+           "(clamped to this machine; `barge status` says how)\n", lead, o->driver);
+  printf("%saccounting:  %s\n", lead, o->no_accounting ? "off (--no-accounting)" : "on (`barge usage`)");
+  if (audit->on) printf("%saudit:       %s, HMAC key %s\n", lead, audit->out, audit->key);
+  else printf("%saudit:       off (--no-audit)\n", lead);
+}
+
 /* --detach: the parent reports the stack once the supervisor (the child) has recorded it, and
  * returns 1; the child, in a session of its own with its output in home/up.log, returns 0. */
 static int detach(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
-                  const struct api_plan *api) {
+                  const struct api_plan *api, const struct audit_plan *audit) {
   pid_t pid = fork();
   if (pid < 0) exit(1);
   if (pid > 0) {
@@ -371,15 +466,10 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
       usleep(100000);
     }
     int ready = !api->on || api_wait_ready(api, 30000) == 0;
-    printf("barge up: stack running in the background (pid %d)\n  Kafka:     %s\n", (int)pid, brokers);
-    if (o->driver)
-      printf("  agents:    launched on demand by the provisioner (driver %s), 0-%lld vCPUs in compute environment %s\n",
-             o->driver, (long long)o->max_vcpus, o->ce);
-    else
-      printf("  agents:    %lld x (%lld vCPU, %lld MiB) in compute environment %s\n", (long long)o->agents,
-             (long long)o->vcpus, (long long)o->mem, o->ce);
-    print_api(api, "  API:       ", ready, home);
-    printf("  logs:      %s (services), %s (jobs)\n  stop with: barge down\n", home, logs);
+    printf("barge up: stack running in the background (pid %d)\n  Kafka:       %s\n", (int)pid, brokers);
+    print_parts(o, "  ", audit);
+    print_api(api, "  API:         ", ready, home);
+    printf("  logs:        %s (services), %s (jobs)\n  status:      barge status\n  stop with:   barge down\n", home, logs);
     return 1;
   }
   setsid();
@@ -413,37 +503,61 @@ static void child_end(struct child *c, const char *props) {
   if (props) add_opt(c, "--kafka-props", props);
 }
 
+/* The provisioner: with --driver, scaling the CE up created (capped at its maxvCpus); else the
+ * local driver serving whatever MANAGED CE users create, clamped to this machine. */
+static void plan_provisioner(struct child *a, const struct up_opts *o, const char *home, const char *logs,
+                             const char *brokers, const char *prefix) {
+  child_begin(a, "provisioner", home, "provisioner.log", "provisioner", brokers, prefix);
+  add_opt(a, "--driver", o->driver);
+  add_opt(a, "--log-dir", logs);
+  add_num(a, "--agent-heartbeat-ms", o->heartbeat_ms);
+  if (o->local_vcpus >= 0) add_num(a, "--local-max-vcpus", o->local_vcpus);
+  else if (o->explicit_driver) add_num(a, "--local-max-vcpus", o->max_vcpus);
+  if (o->local_mem >= 0) add_num(a, "--local-max-memory", o->local_mem);
+  child_end(a, o->kafka.props);
+}
+
+static void plan_agent(struct child *a, int i, const struct up_opts *o, const char *home, const char *logs,
+                       const char *brokers, const char *prefix) {
+  char hex[18], id[32], name[48], logfile[32];
+  random_hex(hex, 17);
+  snprintf(id, sizeof id, "i-%s", hex);
+  snprintf(name, sizeof name, "agent %s", id);
+  snprintf(logfile, sizeof logfile, "agent-%d.log", i);
+  child_begin(a, name, home, logfile, "agent", brokers, prefix);
+  add_opt(a, "--compute-environment", o->ce);
+  add_opt(a, "--instance-id", id);
+  add_num(a, "--vcpus", o->vcpus);
+  add_num(a, "--memory", o->mem);
+  add_num(a, "--heartbeat-ms", o->heartbeat_ms);
+  add_opt(a, "--log-dir", logs);
+  child_end(a, o->kafka.props);
+}
+
+/* The children, in start order (they stop in the reverse): the scheduler, the agents, the
+ * provisioner, accounting, audit, the API. The index of the last one. */
 static int plan_children(struct child *kids, const struct up_opts *o, const char *home, const char *logs,
-                         const char *brokers, const char *prefix, const struct api_plan *api) {
-  int n = o->driver ? 1 : (int)(o->agents < 0 ? 0 : o->agents > 64 ? 64 : o->agents);
+                         const char *brokers, const char *prefix, const struct api_plan *api,
+                         const struct audit_plan *audit) {
+  int agents = o->explicit_driver ? 0 : (int)(o->agents < 0 ? 0 : o->agents > 64 ? 64 : o->agents);
   struct child *s = &kids[0];
   child_begin(s, "scheduler", home, "scheduler.log", "scheduler", brokers, prefix);
   add_num(s, "--tick-ms", o->tick_ms);
   add_num(s, "--lost-after-ms", o->lost_ms);
   child_end(s, o->kafka.props);
-  for (int i = 1; i <= n; i++) {
-    struct child *a = &kids[i];
-    if (o->driver) { /* the provisioner launches agents on demand (docs/provisioner.md) */
-      child_begin(a, "provisioner", home, "provisioner.log", "provisioner", brokers, prefix);
-      add_opt(a, "--driver", o->driver);
-      add_opt(a, "--log-dir", logs);
-      add_num(a, "--agent-heartbeat-ms", o->heartbeat_ms);
-      add_num(a, "--local-max-vcpus", o->max_vcpus);
-      child_end(a, o->kafka.props);
-      continue;
-    }
-    char hex[18], id[32], name[48], logfile[32];
-    random_hex(hex, 17);
-    snprintf(id, sizeof id, "i-%s", hex);
-    snprintf(name, sizeof name, "agent %s", id);
-    snprintf(logfile, sizeof logfile, "agent-%d.log", i);
-    child_begin(a, name, home, logfile, "agent", brokers, prefix);
-    add_opt(a, "--compute-environment", o->ce);
-    add_opt(a, "--instance-id", id);
-    add_num(a, "--vcpus", o->vcpus);
-    add_num(a, "--memory", o->mem);
-    add_num(a, "--heartbeat-ms", o->heartbeat_ms);
-    add_opt(a, "--log-dir", logs);
+  int n = 0;
+  for (int i = 1; i <= agents; i++) plan_agent(&kids[++n], i, o, home, logs, brokers, prefix);
+  if (!o->no_provisioner) plan_provisioner(&kids[++n], o, home, logs, brokers, prefix);
+  if (!o->no_accounting) {
+    struct child *a = &kids[++n];
+    child_begin(a, "accounting", home, "accounting.log", "accounting", brokers, prefix);
+    child_end(a, o->kafka.props);
+  }
+  if (audit->on) {
+    struct child *a = &kids[++n];
+    child_begin(a, "audit", home, "audit.log", "audit", brokers, prefix);
+    add_opt(a, "--out", audit->out);
+    add_opt(a, "--hmac-key-file", audit->key);
     child_end(a, o->kafka.props);
   }
   if (api->on) { /* last, so that it stops first: no request arrives while the rest stops */
@@ -491,7 +605,9 @@ static void supervise(struct child *kids, int n) {
     for (int i = 0; i <= n && !service_stopping(); i++) {
       if (!kids[i].restart_at) continue;
       if (kids[i].restart_at <= now) {
+        kids[i].restarts++;
         if (spawn(&kids[i]) < 0) log_error("cannot restart %s", kids[i].name);
+        write_services(kids, n);
       } else if (wait < 0 || kids[i].restart_at - now < wait) {
         wait = kids[i].restart_at - now;
       }
@@ -520,17 +636,13 @@ static void stop_children(struct child *kids, int n) {
   }
 }
 
-static void print_banner(const struct up_opts *o, int n, const char *home, const char *logs, const char *brokers,
-                         const char *kafka_dir, const struct api_plan *api, int api_ready) {
+static void print_banner(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
+                         const char *kafka_dir, const struct api_plan *api, int api_ready,
+                         const struct audit_plan *audit) {
   printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
-  if (o->driver)
-    printf("barge up: scheduler and provisioner (driver %s) scaling compute environment %s (0-%lld vCPUs)\n", o->driver,
-           o->ce, (long long)o->max_vcpus);
-  else
-    printf("barge up: scheduler and %d agent(s) (%lld vCPU, %lld MiB each) in compute environment %s\n", n,
-           (long long)o->vcpus, (long long)o->mem, o->ce);
+  print_parts(o, "barge up: ", audit);
   print_api(api, "barge up: API at ", api_ready, home);
-  printf("barge up: service logs in %s, job logs in %s\n", home, logs);
+  printf("barge up: service logs in %s, job logs in %s; `barge status` shows each service\n", home, logs);
   printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
          "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"
          "Ctrl-C stops the stack.\n", home, o->ce);
@@ -539,10 +651,11 @@ static void print_banner(const struct up_opts *o, int n, const char *home, const
 
 /* Runs the stack in this process until SIGINT or SIGTERM, then stops it. */
 static void run_stack(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
-                      const char *prefix, const char *kafka_dir, const struct api_plan *api) {
+                      const char *prefix, const char *kafka_dir, const struct api_plan *api,
+                      const struct audit_plan *audit) {
   log_set_role("up");
-  struct child *kids = xcalloc(66, sizeof *kids); /* scheduler, up to 64 agents, the API */
-  int n = plan_children(kids, o, home, logs, brokers, prefix, api);
+  struct child *kids = xcalloc(72, sizeof *kids); /* scheduler, up to 64 agents, 4 services */
+  int n = plan_children(kids, o, home, logs, brokers, prefix, api, audit);
   service_signals(1);
   for (int i = 0; i <= n; i++) {
     if (spawn(&kids[i]) < 0) {
@@ -550,16 +663,18 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
       service_request_stop();
     }
   }
+  write_services(kids, n);
   struct buf st;
   buf_init(&st);
   buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n",
              brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce);
   if (api->on) buf_printf(&st, "api_endpoint=%s\napi_credentials=%s\n", api->url, api->creds);
+  if (audit->on) buf_printf(&st, "audit_file=%s\naudit_key=%s\n", audit->out, audit->key);
   if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
   buf_release(&st);
   if (!o->detach) {
     int ready = !api->on || api_wait_ready(api, 30000) == 0;
-    print_banner(o, n - api->on, home, logs, brokers, kafka_dir, api, ready); /* n - the API: the agents */
+    print_banner(o, home, logs, brokers, kafka_dir, api, ready, audit);
   }
   supervise(kids, n);
   log_info("stopping the stack");
@@ -570,6 +685,9 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
     if (system(cmd) != 0) log_warn("stopping Kafka failed");
   }
   stack_remove();
+  char services[3200];
+  snprintf(services, sizeof services, "%s/services", home);
+  unlink(services);
   for (int i = 0; i <= n; i++)
     for (int k = 0; k < kids[i].argc; k++) free(kids[i].argv[k]);
   free(kids);
@@ -583,7 +701,13 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: --driver must be local or sim\n");
     return 2;
   }
+  o.explicit_driver = o.driver != NULL;
+  if (o.explicit_driver && o.no_provisioner) {
+    fprintf(stderr, "barge up: --driver runs a provisioner; drop --no-provisioner\n");
+    return 2;
+  }
   if (!o.ce) o.ce = o.driver ? "local-managed" : "local";
+  if (!o.driver) o.driver = "local";
   char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];
   stack_home(home, sizeof home);
   if (mkdir_p(home)) {
@@ -601,8 +725,10 @@ int cmd_up(int argc, char **argv) {
     return 0;
   }
   struct api_plan api;
-  if (plan_api(&o, home, &api)) return 1;
+  struct audit_plan audit;
+  if (plan_api(&o, home, &api) || plan_audit(&o, home, &audit)) return 1;
   stack_prefix(NULL, prefix, sizeof prefix);
+  if (!o.kafka.brokers && getenv("BARGE_BROKERS") && *getenv("BARGE_BROKERS")) o.kafka.brokers = getenv("BARGE_BROKERS");
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
   else if (start_kafka(home, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
   if (codec_init(err, sizeof err)) {
@@ -610,7 +736,7 @@ int cmd_up(int argc, char **argv) {
     return 1;
   }
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = o.kafka.props, .client_id = "barge-up"};
-  if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, o.ce, o.driver, o.max_vcpus, err, sizeof err)) {
+  if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, o.ce, o.explicit_driver ? o.driver : NULL, o.max_vcpus, err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
     return 1;
   }
@@ -619,8 +745,8 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: cannot create %s\n", logs);
     return 1;
   }
-  if (o.detach && detach(&o, home, logs, brokers, &api)) return 0;
-  run_stack(&o, home, logs, brokers, prefix, kafka_dir, &api);
+  if (o.detach && detach(&o, home, logs, brokers, &api, &audit)) return 0;
+  run_stack(&o, home, logs, brokers, prefix, kafka_dir, &api, &audit);
   if (!o.detach) printf("barge up: stopped\n");
   return 0;
 }

@@ -107,7 +107,7 @@ int cmd_watch(int argc, char **argv) {
   const char *queue = o.queue, *job = o.job;
   long long count = o.count;
   struct service_conn conn;
-  if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn))) return r;
+  if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn)) || (r = service_require_broker("watch", &conn))) return r;
   struct bus_conf bc = conn.bc;
   char err[1024];
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);

@@ -185,7 +185,7 @@ struct bus_producer {
   int transactional;
   int in_txn;
   /* delivery failures since the last flush */
-  int failures;
+  int failures, uncertain; /* uncertain: failures whose message may have been written */
   char first_failure[512];
   struct buf enc;
 };
@@ -194,6 +194,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   struct bus_producer *p = opaque;
   if (m->err) {
+    if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED) p->uncertain++;
     if (!p->failures++)
       snprintf(p->first_failure, sizeof p->first_failure, "delivery to %s failed: %s",
                rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
@@ -289,14 +290,31 @@ int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) 
   if (e) {
     snprintf(err, errlen, "flush: %s (%d messages not delivered)", rd_kafka_err2str(e),
              rd_kafka_outq_len(p->rk));
-    return -1;
+    return BUS_OUTCOME_UNKNOWN; /* still queued or in flight: they may yet be written */
   }
   if (p->failures) {
+    int unknown = p->uncertain > 0;
     snprintf(err, errlen, "%s", p->first_failure);
-    p->failures = 0;
-    return -1;
+    p->failures = p->uncertain = 0;
+    return unknown ? BUS_OUTCOME_UNKNOWN : -1;
   }
   return 0;
+}
+
+int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t errlen) {
+  rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
+  if (!kc || set(kc, "log_level", "0", err, errlen)) {
+    if (kc) rd_kafka_conf_destroy(kc);
+    return -1;
+  }
+  rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
+  if (!rk) return -1;
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+  if (e) snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+  else rd_kafka_metadata_destroy(md);
+  rd_kafka_destroy(rk);
+  return e ? -1 : 0;
 }
 
 void bus_producer_poll(struct bus_producer *p) { rd_kafka_poll(p->rk, 0); }
@@ -623,6 +641,15 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) {
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) {
   return rd_kafka_query_watermark_offsets(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
+}
+
+int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, c->names[t], partition);
+  rd_kafka_resp_err_t e = rd_kafka_committed(c->rk, l, 5000);
+  *off = e ? -1 : l->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  return e ? -1 : 0;
 }
 
 /* ---------------- transactions ---------------- */

@@ -76,8 +76,14 @@ int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, s
 int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
                 char *err, size_t errlen) BARGE_WUR;
 /* Waits until every queued message is delivered or failed; non-zero (with the first failure
- * in err) if any failed since the last flush. */
+ * in err) if any failed since the last flush: -1 when none of those can have been written,
+ * BUS_OUTCOME_UNKNOWN when one may have been (timed out in flight, or still queued at the
+ * timeout). */
+#define BUS_OUTCOME_UNKNOWN (-2)
 int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
+/* Does a broker of conf answer (cluster metadata) within timeout_ms? 0, or -1 with why in err.
+ * Quiet: librdkafka's connection errors are not logged. For commands that should fail fast. */
+int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
 /* Serves delivery reports without blocking. */
 void bus_producer_poll(struct bus_producer *p);
 
@@ -137,6 +143,9 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;
+/* The offset the consumer's group committed on a partition (-1: none), one try of up to 5 s
+ * (for `barge status`; services use the retrying read of bus_assign_*). */
+int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) BARGE_WUR;
 
 /* ---- transactions (read-process-write) ---- */
 int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,6 +74,19 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
     return 1;
   }
   return 0;
+}
+
+int service_require_broker(const char *cmd, const struct service_conn *conn) {
+  char err[512];
+  if (bus_probe(&conn->bc, 3000, err, sizeof err) == 0) return 0;
+  char home[3072], from[3200] = "", recorded[1024];
+  stack_home(home, sizeof home);
+  if (!getenv("BARGE_BROKERS") && stack_get("brokers", recorded, sizeof recorded) == 0 &&
+      !strcmp(recorded, conn->bc.brokers))
+    snprintf(from, sizeof from, " (recorded in %s/stack by `barge up`, which is not running?)", home);
+  fprintf(stderr, "barge %s: no Kafka broker answers at %s%s: %s; start one with `barge up` (or pass --brokers HOST:PORT)\n",
+          cmd, conn->bc.brokers, from, err);
+  return 1;
 }
 
 void service_txn_id(const char *base, const char *prefix, char *out, size_t n) {

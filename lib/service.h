@@ -62,6 +62,9 @@ struct service_conn {
 };
 int service_connect(const char *cmd, const struct kafka_opts *k, const char *client_id,
                     int ensure_topics, struct service_conn *conn) BARGE_WUR;
+/* For client commands: fails fast when no broker of conn answers within 3 s, printing one
+ * line (the broker tried, how to start one). 0 when one answers, else non-zero. */
+int service_require_broker(const char *cmd, const struct service_conn *conn);
 
 /* The default transactional id of a service: base ("barge-scheduler", or the accounting group)
  * under the default prefix "barge.", base-PREFIX under any other, so that stacks sharing a broker

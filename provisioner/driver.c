@@ -3,6 +3,7 @@
 #include "driver.h"
 
 #include <string.h>
+#include <unistd.h>
 
 void driver_conf_defaults(struct driver_conf *c) {
   /* every member not named here is zero */
@@ -23,6 +24,15 @@ void driver_conf_defaults(struct driver_conf *c) {
       .ec2_backoff_ms = 200,
       .ec2_poll_ms = 30000,
   };
+  driver_machine_size(&c->local_max_vcpus, &c->local_max_memory);
+  c->local_max_vcpus *= 4;
+  c->local_max_memory = c->local_max_memory * 3 / 4;
+}
+
+void driver_machine_size(long long *cores, long long *mem_mib) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN), pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+  *cores = n > 0 ? n : 1;
+  *mem_mib = pages > 0 && psize > 0 ? (long long)pages * psize / (1024 * 1024) : 1024;
 }
 
 struct driver *driver_new(const char *name, const struct driver_conf *conf, char *err, size_t errlen) {

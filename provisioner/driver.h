@@ -32,7 +32,10 @@ struct driver_conf {
   const char *log_dir;       /* job logs of local agents */
   const char *agent_log_dir; /* local agents' own logs (agent-<id>.log) */
   long long local_max_instances; /* most local agents alive at once (default 16) */
-  long long local_max_vcpus;     /* most vCPUs declared by local agents together (0 = no cap) */
+  long long local_max_vcpus;     /* most vCPUs declared by local agents together (0 = no cap;
+                                    default this machine's cores x 4) */
+  long long local_max_memory;    /* most MiB declared by local agents together (0 = no cap;
+                                    default 75% of this machine's memory) */
   long long agent_heartbeat_ms;  /* agents' heartbeat period (default 5000) */
   /* sim */
   long long sim_boot_ms;        /* launch to READY (default 2000, before scaling) */
@@ -56,6 +59,8 @@ struct driver_conf {
   long long ec2_poll_ms;        /* how often launched instances are described (default 30000) */
 };
 void driver_conf_defaults(struct driver_conf *c);
+/* This machine's online cores and physical memory in MiB (the local driver's default caps). */
+void driver_machine_size(long long *cores, long long *mem_mib);
 
 struct driver_launch {
   const char *ce;
@@ -90,6 +95,7 @@ struct driver {
   const struct driver_ops *ops;
   struct driver_conf conf;
   void *impl;
+  char limits[256]; /* what caps this driver's capacity, in words ("" = nothing said) */
 };
 
 /* Constructors; NULL with err on failure. conf is copied (its strings stay borrowed). */

@@ -1,9 +1,11 @@
 /* driver_local.c: the `local` driver: each instance is a `barge agent` child process of the
  * provisioner, declaring the instance type's capacity (driver.h). Jobs really run. The agent
  * registers and heartbeats itself and reports TERMINATED when stopped (SIGTERM); the driver
- * reports TERMINATED too when a child exits on its own. --local-max-instances and
- * --local-max-vcpus cap what one machine runs: a launch beyond them fails like an EC2 launch
- * without capacity (InsufficientInstanceCapacity), so the provisioner tries another type or waits.
+ * reports TERMINATED too when a child exits on its own. --local-max-instances, --local-max-vcpus
+ * and --local-max-memory (by default this machine's cores x 4 and 75% of its memory, summed over
+ * the agents) clamp what one machine runs: a launch beyond them fails like an EC2 launch without
+ * capacity (InsufficientInstanceCapacity), so the provisioner tries another type or waits. The
+ * clamp is said once in the log and in every heartbeat (d->limits).
  * Children get SIGTERM when the provisioner dies (PR_SET_PDEATHSIG). */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,12 +36,16 @@ struct local {
   size_t nkids, capkids;
 };
 
-static int alive_vcpus(const struct driver *d, const struct local *l, int *count) {
+/* vCPUs and MiB the live agents declare, and how many they are. */
+static int alive_vcpus(const struct driver *d, const struct local *l, int *count, long long *mem) {
   int v = 0;
   *count = 0;
+  *mem = 0;
   for (size_t i = 0; i < l->nkids; i++) {
     if (l->kids[i].pid <= 0) continue;
-    v += d->conf.cat->types[l->kids[i].type].vcpus;
+    const struct catalog_type *t = &d->conf.cat->types[l->kids[i].type];
+    v += t->vcpus;
+    *mem += catalog_sched_mem(d->conf.cat, t);
     (*count)++;
   }
   return v;
@@ -111,13 +117,15 @@ static int local_launch(struct driver *d, const struct driver_launch *req, char 
   *n = 0;
   for (int k = 0; k < req->count; k++) {
     int count;
-    int v = alive_vcpus(d, l, &count);
+    long long mem;
+    int v = alive_vcpus(d, l, &count, &mem);
     if ((d->conf.local_max_instances > 0 && count + 1 > d->conf.local_max_instances) ||
-        (d->conf.local_max_vcpus > 0 && v + req->type->vcpus > d->conf.local_max_vcpus)) {
+        (d->conf.local_max_vcpus > 0 && v + req->type->vcpus > d->conf.local_max_vcpus) ||
+        (d->conf.local_max_memory > 0 && mem + req->sched_mem_mib > d->conf.local_max_memory)) {
       snprintf(err, errlen,
-               "InsufficientInstanceCapacity: the local driver runs at most %lld agents and %lld vCPUs "
-               "(--local-max-instances, --local-max-vcpus); %d agents with %d vCPUs run now",
-               d->conf.local_max_instances, d->conf.local_max_vcpus, count, v);
+               "InsufficientInstanceCapacity: %s (--local-max-instances, --local-max-vcpus, --local-max-memory); "
+               "%d agents with %d vCPUs and %lld MiB run now, %s needs %d vCPUs and %d MiB",
+               d->limits, count, v, mem, req->type->name, req->type->vcpus, req->sched_mem_mib);
       return -1;
     }
     char hex[18], id[32];
@@ -241,6 +249,14 @@ struct driver *driver_local_new(const struct driver_conf *conf, char *err, size_
   struct local *l = xcalloc(1, sizeof *l);
   struct driver *d = driver_alloc(&local_ops, conf, l);
   if (!d->conf.agent_bin) d->conf.agent_bin = "/proc/self/exe";
+  long long cores, mem;
+  driver_machine_size(&cores, &mem);
+  char v[32] = "any number of", m[32] = "any amount of";
+  if (d->conf.local_max_vcpus > 0) snprintf(v, sizeof v, "%lld", d->conf.local_max_vcpus);
+  if (d->conf.local_max_memory > 0) snprintf(m, sizeof m, "%lld", d->conf.local_max_memory);
+  snprintf(d->limits, sizeof d->limits, "local instances clamped to %s vCPUs and %s MiB in all, at most %lld agents "
+           "(this machine: %lld cores, %lld MiB)", v, m, d->conf.local_max_instances, cores, mem);
+  log_info("local driver: %s", d->limits); /* said once */
   l->prod = bus_producer_new(&d->conf.bus, NULL, err, errlen);
   if (!l->prod) {
     driver_free(d);

@@ -34,7 +34,7 @@
 struct prov_opts {
   struct kafka_opts kafka;
   const char *driver, *txn_id, *catalog;
-  int64_t tick_ms, batch;
+  int64_t tick_ms, batch, heartbeat_ms, stale_beats;
   struct prov_conf core;
   struct driver_conf dconf;
 };
@@ -61,7 +61,14 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW(P, batch, "batch", "N", "2000", "most input events per transaction"),
     OPT_ROW_DOC(P, dconf.log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "local driver: job logs (agent logs beside it)"),
     OPT_ROW(P, dconf.local_max_instances, "local-max-instances", "N", NULL, "local driver: most agents at once"),
-    OPT_ROW_DOC(P, dconf.local_max_vcpus, "local-max-vcpus", "N", "0, no cap", "local driver: most vCPUs declared by all agents together"),
+    OPT_ROW_DOC(P, dconf.local_max_vcpus, "local-max-vcpus", "N", "this machine's cores x 4; 0, no cap",
+                "local driver: most vCPUs declared by all agents together"),
+    OPT_ROW_DOC(P, dconf.local_max_memory, "local-max-memory", "MIB", "75% of this machine's memory; 0, no cap",
+                "local driver: most memory declared by all agents together"),
+    OPT_ROW(P, heartbeat_ms, "heartbeat-ms", "MS", "5000",
+            "how often the provisioner says it serves each MANAGED compute environment (a HEARTBEAT on barge.scaling)"),
+    OPT_ROW(P, stale_beats, "stale-heartbeats", "N", "3",
+            "a MANAGED compute environment is INVALID once this many heartbeats are missed"),
     OPT_ROW(P, dconf.agent_heartbeat_ms, "agent-heartbeat-ms", "MS", NULL, "local and ec2 drivers: agents' heartbeat"),
     OPT_ROW(P, dconf.sim_boot_ms, "sim-boot-ms", "MS", NULL, "sim driver: launch to READY"),
     OPT_ROW(P, dconf.sim_heartbeat_ms, "sim-heartbeat-ms", "MS", NULL, "sim driver: heartbeat period"),
@@ -116,6 +123,7 @@ struct shell {
   } *pending;
   size_t npending, cappending;
   long long decisions, launched, terminated;
+  int64_t heartbeat_ms, stale_beats, last_beat; /* last_beat: mono ms */
 };
 
 static struct driver *get_driver(struct shell *sh, const char *name, char *err, size_t errlen) {
@@ -241,7 +249,9 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
     return process(sh, err, errlen);
   }
   json_t *ce = json_object_get(json_object_get(ev, "body"), "ComputeEnvironment");
-  if (jget_str(ce, "computeEnvironmentName")) json_object_set(sh->ce_bodies, jget_str(ce, "computeEnvironmentName"), ce);
+  const char *name = jget_str(ce, "computeEnvironmentName");
+  if (name && !json_object_get(sh->ce_bodies, name)) sh->last_beat = 0; /* a new CE: say it is served at once */
+  if (name) json_object_set(sh->ce_bodies, name, ce);
   int bad = prov_handle_config(sh->core, ev, &sh->out, why, whylen) ? 1 : 0;
   return process(sh, err, errlen) ? -1 : bad;
 }
@@ -365,10 +375,43 @@ static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, co
 
 static int on_batch_done(void *ctx, char *err, size_t errlen) { return flush_demands(ctx, err, errlen); }
 
+/* The CE health heartbeat (docs/provisioner.md "Compute environment status"): every
+ * --heartbeat-ms, a HEARTBEAT ScalingDecision per MANAGED CE saying until when it counts as
+ * served; DescribeComputeEnvironments calls a MANAGED CE INVALID once that time has passed. Not
+ * a decision of the core: desiredvCpus is repeated as it is. */
+static int heartbeat(struct shell *sh, char *err, size_t errlen) {
+  int64_t mono = mono_ms();
+  if (sh->last_beat && mono - sh->last_beat < sh->heartbeat_ms) return 0;
+  sh->last_beat = mono;
+  int64_t now = now_ms();
+  const char *name;
+  json_t *ce;
+  json_object_foreach(sh->ce_bodies, name, ce) {
+    const char *type = jget_str(ce, "type");
+    if (!type || strcmp(type, "MANAGED")) continue;
+    if (service_txn(&sh->loop, err, errlen)) return -1;
+    int desired = prov_ce_desired(sh->core, name);
+    char why[256];
+    struct driver *d = get_driver(sh, jget_str(ce, "driver"), why, sizeof why);
+    char detail[512];
+    snprintf(detail, sizeof detail, "served by %s (driver %s%s%s)", sh->source, d ? d->ops->name : "?",
+             d && d->limits[0] ? ": " : "", d ? d->limits : "");
+    json_t *ev = json_pack("{s:s, s:s, s:i, s:i, s:[], s:[], s:s, s:s, s:I, s:I}", "computeEnvironment", name,
+                           "computeEnvironmentArn", jget_str(ce, "computeEnvironmentArn") ? jget_str(ce, "computeEnvironmentArn") : "",
+                           "fromDesiredvCpus", desired < 0 ? 0 : desired, "toDesiredvCpus", desired < 0 ? 0 : desired,
+                           "launches", "terminations", "reason", "HEARTBEAT", "detail", detail, "at", (json_int_t)now,
+                           "servedUntil", (json_int_t)(now + sh->stale_beats * sh->heartbeat_ms));
+    int rc = produce(sh, TOPIC_SCALING, name, ev, now, err, errlen);
+    json_decref(ev);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
 static int on_tick(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   prov_tick(sh->core, now_ms(), &sh->out);
-  return process(sh, err, errlen);
+  return process(sh, err, errlen) || heartbeat(sh, err, errlen) ? -1 : 0;
 }
 
 /* After the commit: the drivers' own work (the sim's clock, ec2's describe calls). */
@@ -405,6 +448,8 @@ static int shell_init(struct shell *sh, struct prov_opts *o, const struct catalo
   sh->ce_bodies = json_object();
   sh->unknown_ces = json_object();
   sh->default_driver = o->driver;
+  sh->heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 5000;
+  sh->stale_beats = o->stale_beats > 0 ? o->stale_beats : 3;
   service_source("provisioner", sh->source, sizeof sh->source);
   service_source("driver", dsource, dsn);
   sh->dconf = o->dconf;

@@ -695,7 +695,7 @@ int acct_usage_main(int argc, char **argv) {
   }
   log_set_role("usage");
   struct service_conn conn;
-  if ((r = service_connect("usage", &o.kafka, "barge-usage", 0, &conn))) return r;
+  if ((r = service_connect("usage", &o.kafka, "barge-usage", 0, &conn)) || (r = service_require_broker("usage", &conn))) return r;
   struct bus_conf bc = conn.bc;
   char err[1024];
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);

@@ -8,36 +8,76 @@
 #include "jsonget.h"
 #include "views.h"
 
+struct scaling_fold {
+  json_t *desired, *served;
+};
+
 static void scaling_cb(void *ctx, const struct bus_msg *m) {
-  json_t *out = ctx;
+  struct scaling_fold *f = ctx;
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
   if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
   const char *ce = jget_str(ev, "computeEnvironment");
   json_t *to = json_object_get(ev, "toDesiredvCpus");
-  if (ce && json_is_integer(to)) json_object_set(out, ce, to);
+  if (ce && json_is_integer(to)) json_object_set(f->desired, ce, to);
+  json_int_t until = json_integer_value(json_object_get(ev, "servedUntil"));
+  if (ce && until > 0)
+    json_object_set_new(f->served, ce, json_pack("{s:I, s:I, s:s}", "servedUntil", until, "at",
+                                                 json_integer_value(json_object_get(ev, "at")), "detail",
+                                                 jget_str(ev, "detail") ? jget_str(ev, "detail") : ""));
   json_decref(ev);
 }
 
-int capacity_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) {
-  *out = json_object();
-  return view_read_table(bc, TOPIC_SCALING, scaling_cb, *out, err, errlen);
+int capacity_view_load(const struct bus_conf *bc, json_t **desired, json_t **served, char *err, size_t errlen) {
+  struct scaling_fold f = {json_object(), json_object()};
+  *desired = f.desired;
+  *served = f.served;
+  return view_read_table(bc, TOPIC_SCALING, scaling_cb, &f, err, errlen);
 }
 
 void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
   char err[512];
-  json_t *desired = NULL, *latest = NULL;
-  if (capacity_view_load(bc, &desired, err, sizeof err))
+  json_t *desired = NULL, *served = NULL, *latest = NULL;
+  if (capacity_view_load(bc, &desired, &served, err, sizeof err)) {
     log_warn("desiredvCpus from barge.scaling: %s", err);
-  else
+  } else {
     capacity_view_set_desired(ces, desired);
+    capacity_view_set_health(ces, served, now_ms());
+  }
   if (view_load_latest(bc, TOPIC_INSTANCES, &latest, err, sizeof err))
     log_warn("instances from barge.instances: %s", err);
   else
     capacity_view_set_instances(ces, latest);
   json_decref(desired);
+  json_decref(served);
   json_decref(latest);
+}
+
+void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now) {
+  size_t i;
+  json_t *ce;
+  json_array_foreach(ces, i, ce) {
+    const char *name = jget_str(ce, "computeEnvironmentName"), *type = jget_str(ce, "type");
+    const char *status = jget_str(ce, "status");
+    if (!name || !type || strcmp(type, "MANAGED") || (status && strcmp(status, "VALID"))) continue;
+    json_t *h = json_object_get(served, name);
+    int64_t until = h ? (int64_t)json_integer_value(json_object_get(h, "servedUntil")) : 0;
+    if (until >= now) continue; /* served: the stored VALID stands */
+    char reason[512], last[32];
+    if (!h) {
+      snprintf(reason, sizeof reason,
+               "No provisioner serves this compute environment, so no instance can launch for it: "
+               "start one with `barge up` or `barge provisioner`");
+    } else {
+      iso8601_utc((int64_t)json_integer_value(json_object_get(h, "at")), last);
+      snprintf(reason, sizeof reason,
+               "No provisioner has served this compute environment since %s (its heartbeats stopped), so no "
+               "instance can launch for it: start one with `barge up` or `barge provisioner`", last);
+    }
+    json_object_set_new(ce, "status", json_string("INVALID"));
+    json_object_set_new(ce, "statusReason", json_string(reason));
+  }
 }
 
 void capacity_view_set_desired(json_t *ces, const json_t *desired) {

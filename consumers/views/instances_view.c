@@ -116,8 +116,9 @@ static void decision_cb(void *ctx, const struct bus_msg *m) {
   struct fold *f = ctx;
   json_t *ev = decoded(m);
   if (!ev) return;
-  const char *ce = jget_str(ev, "computeEnvironment");
-  if (!f->ce || (ce && !strcmp(ce, f->ce))) print_line(f->out, ev);
+  const char *ce = jget_str(ev, "computeEnvironment"), *reason = jget_str(ev, "reason");
+  int beat = reason && !strcmp(reason, "HEARTBEAT"); /* health, not a decision */
+  if (!beat && (!f->ce || (ce && !strcmp(ce, f->ce)))) print_line(f->out, ev);
   json_decref(ev);
 }
 

@@ -104,5 +104,8 @@ int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
 /* Prints a response as the AWS CLI does: --query (a JMESPath subset: a.b, a[0], a[].b, a[*].b,
  * [a, b]) applied, then JSON indented by 4 or, with --output text, tab-separated values. */
 void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out);
+/* The same, with the title --output table gives the whole table (the operation's API name, as
+ * the AWS CLI does). */
+void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out);
 
 #endif

@@ -1,5 +1,11 @@
 /* cli_output.c: the AWS CLI's side of a response: pagination followed (all pages joined unless
- * the user pages by hand), --query (a JMESPath subset) and --output json|text. */
+ * the user pages by hand), --query (a JMESPath subset) and --output json|text|yaml|table as the
+ * AWS CLI v2 prints them (yaml: ruamel.yaml's safe dumper in block style, keys sorted, plain
+ * scalars folded at 80 columns; table: awscli/table.py's boxed layout). */
+#include <ctype.h>
+#include <math.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,11 +87,591 @@ static void print_text(json_t *v, int top, FILE *out) {
   if (top) fputc('\n', out);
 }
 
+/* ---- YAML, as the AWS CLI v2 writes it (ruamel.yaml, typ='safe', YAML 1.2, block style) ---- */
+
+#define YAML_WIDTH 80
+
+struct yout {
+  FILE *f;
+  int col;
+};
+
+static void yput(struct yout *y, const char *s, size_t n) {
+  fwrite(s, 1, n, y->f);
+  for (size_t i = 0; i < n; i++) y->col = s[i] == '\n' ? 0 : y->col + 1;
+}
+
+static void yputs(struct yout *y, const char *s) { yput(y, s, strlen(s)); }
+
+static void yindent(struct yout *y, int indent) {
+  yput(y, "\n", 1);
+  for (int i = 0; i < indent; i++) yput(y, " ", 1);
+}
+
+static int all_of(const char *s, const char *set) { return *s && strspn(s, set) == strlen(s); }
+
+/* Would YAML 1.2 (ruamel's resolver) read the plain scalar s as something else than a string? */
+static int resolves_non_string(const char *s) {
+  static const char *const words[] = {"true", "True", "TRUE", "false", "False", "FALSE", "null", "Null", "NULL", "~",
+                                      ".inf", ".Inf", ".INF", "-.inf", "+.inf", ".nan", ".NaN", ".NAN", "<<", "="};
+  for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+    if (!strcmp(s, words[i])) return 1;
+  const char *p = s + (*s == '-' || *s == '+');
+  if (!strncmp(p, "0x", 2) && all_of(p + 2, "0123456789abcdefABCDEF_")) return 1;
+  if ((!strncmp(p, "0o", 2) || !strncmp(p, "0b", 2)) && all_of(p + 2, "01234567_")) return 1;
+  /* ints and floats: digits, at most one '.', an exponent */
+  size_t d = strspn(p, "0123456789_");
+  const char *q = p + d;
+  int frac = 0;
+  if (*q == '.') frac = 1, q += 1 + strspn(q + 1, "0123456789_");
+  if ((d || (frac && q > p + 1)) && (*q == 'e' || *q == 'E')) {
+    const char *e = q + 1 + (q[1] == '-' || q[1] == '+');
+    if (all_of(e, "0123456789")) return 1;
+  }
+  if ((d || frac) && !*q && q > p && isdigit((unsigned char)*p)) return 1;
+  if (*p == '.' && frac && !*q && q > p + 1) return 1;
+  /* timestamps: YYYY-M-D... */
+  if (strlen(s) >= 8 && isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[3]) && s[4] == '-') {
+    const char *t = s + 5 + strspn(s + 5, "0123456789");
+    if (t > s + 5 && *t == '-' && isdigit((unsigned char)t[1])) return 1;
+  }
+  return 0;
+}
+
+enum ystyle { Y_PLAIN, Y_SINGLE, Y_DOUBLE };
+
+/* ruamel's analyze_scalar and choose_scalar_style, for block context. */
+static enum ystyle yaml_style(const char *s) {
+  size_t n = strlen(s);
+  if (!n) return Y_SINGLE;
+  int indicators = 0, breaks = 0, special = 0;
+  if (!strncmp(s, "---", 3) || !strncmp(s, "...", 3)) indicators = 1;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int ws_after = i + 1 == n || s[i + 1] == ' ' || s[i + 1] == '\n';
+    if (i == 0) {
+      if (strchr("#,[]{}&*!|>'\"%@`", c)) indicators = 1;
+      if ((c == '?' || c == ':' || c == '-') && ws_after) indicators = 1;
+    } else {
+      if (c == ':' && ws_after) indicators = 1;
+      if (c == '#' && s[i - 1] == ' ') indicators = 1;
+    }
+    if (c == '\n') breaks = 1;
+    else if (c < 0x20 || c == 0x7f) special = 1;
+  }
+  if (special) return Y_DOUBLE;
+  if (s[0] == ' ' || s[n - 1] == ' ' || breaks || indicators || resolves_non_string(s)) return Y_SINGLE;
+  return Y_PLAIN;
+}
+
+/* A scalar string in the style it needs, folded at YAML_WIDTH like ruamel's write_plain and
+ * write_single_quoted; continuation lines at indent. */
+static void yaml_string(struct yout *y, const char *s, int indent) {
+  enum ystyle st = yaml_style(s);
+  if (st == Y_DOUBLE) {
+    yputs(y, "\"");
+    for (const char *p = s; *p; p++) {
+      char e[8];
+      switch (*p) {
+      case '"': yputs(y, "\\\""); break;
+      case '\\': yputs(y, "\\\\"); break;
+      case '\n': yputs(y, "\\n"); break;
+      case '\t': yputs(y, "\\t"); break;
+      case '\r': yputs(y, "\\r"); break;
+      default:
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+          snprintf(e, sizeof e, "\\x%02X", (unsigned char)*p);
+          yputs(y, e);
+        } else {
+          yput(y, p, 1);
+        }
+      }
+    }
+    yputs(y, "\"");
+    return;
+  }
+  if (st == Y_SINGLE) yputs(y, "'");
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    if (s[i] == ' ') {
+      size_t run = strspn(s + i, " ");
+      /* a single space between words breaks the line once past the width */
+      if (run == 1 && i > 0 && i + 1 < n && s[i + 1] != '\n' && y->col > YAML_WIDTH) yindent(y, indent);
+      else yput(y, s + i, run);
+      i += run;
+    } else if (s[i] == '\n') {
+      size_t run = strspn(s + i, "\n");
+      yput(y, "\n", 1); /* n line breaks are written as n + 1 */
+      for (size_t k = 0; k < run; k++) {
+        if (k + 1 < run) yput(y, "\n", 1);
+      }
+      yindent(y, indent);
+      i += run;
+    } else {
+      size_t w = strcspn(s + i, " \n");
+      for (size_t k = 0; k < w; k++) {
+        if (st == Y_SINGLE && s[i + k] == '\'') yput(y, "''", 2);
+        else yput(y, s + i + k, 1);
+      }
+      i += w;
+    }
+  }
+  if (st == Y_SINGLE) yputs(y, "'");
+}
+
+/* A number as Python's repr writes it (shortest round-trip form; a whole float keeps ".0"). */
+static void py_number(const json_t *v, char *b, size_t bn) {
+  if (json_is_integer(v)) {
+    snprintf(b, bn, "%lld", (long long)json_integer_value(v));
+    return;
+  }
+  double d = json_real_value(v);
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(b, bn, "%.*g", prec, d);
+    if (strtod(b, NULL) == d) break;
+  }
+  if (!strpbrk(b, ".eni")) {
+    size_t n = strlen(b);
+    snprintf(b + n, bn - n, ".0");
+  }
+}
+
+static void yaml_number(struct yout *y, const json_t *v) {
+  char b[64];
+  py_number(v, b, sizeof b);
+  yputs(y, b);
+}
+
+static int key_cmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+static void yaml_node(struct yout *y, const json_t *v, int indent);
+
+/* A value after "key:" or "- ": on the same line for scalars and empty containers. */
+static void yaml_value(struct yout *y, const json_t *v, int indent, int in_seq) {
+  if (json_is_object(v) && json_object_size(v)) {
+    if (in_seq) yaml_node(y, v, indent); /* "- k: v" */
+    else {
+      yindent(y, indent);
+      yaml_node(y, v, indent);
+    }
+  } else if (json_is_array(v) && json_array_size(v)) {
+    if (!in_seq) yindent(y, indent - 2); /* a sequence under a key sits at the key's indent */
+    yaml_node(y, v, in_seq ? indent : indent - 2);
+  } else {
+    if (!in_seq) yputs(y, " ");
+    yaml_node(y, v, indent);
+  }
+}
+
+static void yaml_node(struct yout *y, const json_t *v, int indent) {
+  if (json_is_object(v) && json_object_size(v)) {
+    size_t n = json_object_size(v), k = 0;
+    const char **keys = xcalloc(n, sizeof *keys);
+    const char *key;
+    json_t *e;
+    json_object_foreach((json_t *)v, key, e) keys[k++] = key;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    for (size_t i = 0; i < n; i++) {
+      if (i) yindent(y, indent);
+      yaml_string(y, keys[i], indent + 2);
+      yputs(y, ":");
+      yaml_value(y, json_object_get(v, keys[i]), indent + 2, 0);
+    }
+    free(keys);
+  } else if (json_is_array(v) && json_array_size(v)) {
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)v, i, e) {
+      if (i) yindent(y, indent);
+      yputs(y, "- ");
+      yaml_value(y, e, indent + 2, 1);
+    }
+  } else if (json_is_object(v)) {
+    yputs(y, "{}");
+  } else if (json_is_array(v)) {
+    yputs(y, "[]");
+  } else if (json_is_string(v)) {
+    yaml_string(y, json_string_value(v), indent);
+  } else if (json_is_number(v)) {
+    yaml_number(y, v);
+  } else {
+    yputs(y, json_is_true(v) ? "true" : json_is_false(v) ? "false" : "null");
+  }
+}
+
+static void print_yaml(const json_t *v, FILE *out) {
+  if (!json_is_object(v) && !json_is_array(v)) { /* a scalar: as JSON (awscli's YAMLDumper) */
+    char *s = json_dumps(v, JSON_ENCODE_ANY);
+    fprintf(out, "%s\n", s ? s : "null");
+    free(s);
+    return;
+  }
+  struct yout y = {out, 0};
+  yaml_node(&y, v, 0);
+  yput(&y, "\n", 1);
+}
+
+/* ---- table, as awscli/table.py draws it (MultiTable, no colours) ---- */
+
+struct tsection {
+  char *title;
+  int indent;
+  json_t *headers; /* array of strings (NULL: none) */
+  json_t *rows;    /* array of arrays of strings */
+  int *maxw;
+  size_t ncols;
+};
+
+struct table {
+  struct tsection *s;
+  size_t n, cap;
+};
+
+/* Characters, as table.py's get_text_length counts them (UTF-8 code points). */
+static int tlen(const char *t) {
+  int n = 0;
+  for (; *t; t++) n += ((unsigned char)*t & 0xC0) != 0x80;
+  return n;
+}
+
+/* A scalar as Python's str() writes it. */
+static json_t *tcell(const json_t *v) {
+  char b[64];
+  if (json_is_string(v)) return json_string(json_string_value(v));
+  if (json_is_number(v)) {
+    py_number(v, b, sizeof b);
+    return json_string(b);
+  }
+  return json_string(json_is_true(v) ? "True" : json_is_false(v) ? "False" : "None");
+}
+
+static void tsec_widths(struct tsection *c, const json_t *row) {
+  size_t n = json_array_size(row);
+  if (!c->ncols) {
+    c->maxw = xrealloc(c->maxw, (n ? n : 1) * sizeof *c->maxw);
+    for (size_t i = 0; i < n; i++) c->maxw[i] = tlen(json_string_value(json_array_get(row, i)));
+    c->ncols = n;
+    return;
+  }
+  for (size_t i = 0; i < n && i < c->ncols; i++) {
+    int w = tlen(json_string_value(json_array_get(row, i)));
+    if (w > c->maxw[i]) c->maxw[i] = w;
+  }
+}
+
+static struct tsection *tnew(struct table *t, const char *title, int indent) {
+  if (t->n == t->cap) {
+    t->cap = t->cap ? t->cap * 2 : 8;
+    t->s = xrealloc(t->s, t->cap * sizeof *t->s);
+  }
+  struct tsection *c = &t->s[t->n++];
+  memset(c, 0, sizeof *c);
+  c->title = xstrdup(title ? title : "");
+  c->indent = indent;
+  c->rows = json_array();
+  return c;
+}
+
+static void tadd_header(struct table *t, json_t *h /* @owned */) {
+  struct tsection *c = &t->s[t->n - 1];
+  tsec_widths(c, h);
+  json_decref(c->headers);
+  c->headers = h;
+}
+
+static void tadd_row(struct table *t, json_t *r /* @owned */) {
+  struct tsection *c = &t->s[t->n - 1];
+  tsec_widths(c, r);
+  json_array_append_new(c->rows, r);
+}
+
+static int tscalar(const json_t *v) { return !json_is_array(v) && !json_is_object(v); }
+
+static int tfalsy(const json_t *v) {
+  return !v || json_is_null(v) || json_is_false(v) || (json_is_string(v) && !*json_string_value(v)) ||
+         (json_is_integer(v) && !json_integer_value(v)) || (json_is_real(v) && json_real_value(v) == 0) ||
+         (json_is_array(v) && !json_array_size(v)) || (json_is_object(v) && !json_object_size(v));
+}
+
+/* The sorted scalar keys (headers) and the others (more) of one object, or of all of a list's. */
+static void tgroup(const json_t *objs, json_t *headers, json_t *more) {
+  size_t i;
+  json_t *o;
+  json_array_foreach(objs, i, o) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v) json_object_set_new(tscalar(v) ? headers : more, k, json_true());
+  }
+}
+
+static json_t *tsorted_keys(const json_t *set) {
+  size_t n = json_object_size(set), k = 0;
+  const char **keys = xcalloc(n ? n : 1, sizeof *keys);
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)set, key, v) keys[k++] = key;
+  qsort(keys, k, sizeof *keys, key_cmp);
+  json_t *out = json_array();
+  for (size_t i = 0; i < k; i++) json_array_append_new(out, json_string(keys[i]));
+  free(keys);
+  return out;
+}
+
+static int tbuild(struct table *t, const char *title, const json_t *cur, int indent);
+
+static void tfrom_dict(struct table *t, const json_t *cur, int indent) {
+  json_t *one = json_pack("[O]", cur), *hs = json_object(), *ms = json_object();
+  tgroup(one, hs, ms);
+  json_t *h = tsorted_keys(hs), *m = tsorted_keys(ms);
+  size_t i;
+  json_t *k;
+  if (json_array_size(h) == 1) {
+    tadd_row(t, json_pack("[O, o]", json_array_get(h, 0), tcell(json_object_get(cur, json_string_value(json_array_get(h, 0))))));
+  } else if (json_array_size(h)) {
+    json_t *row = json_array();
+    json_array_foreach(h, i, k) json_array_append_new(row, tcell(json_object_get(cur, json_string_value(k))));
+    tadd_header(t, json_incref(h));
+    tadd_row(t, row);
+  }
+  json_array_foreach(m, i, k) tbuild(t, json_string_value(k), json_object_get(cur, json_string_value(k)), indent + 1);
+  json_decref(one), json_decref(hs), json_decref(ms), json_decref(h), json_decref(m);
+}
+
+static void tfrom_list(struct table *t, const json_t *cur, int indent, const char *title) {
+  json_t *hs = json_object(), *ms = json_object();
+  tgroup(cur, hs, ms);
+  json_t *h = tsorted_keys(hs), *m = tsorted_keys(ms);
+  tadd_header(t, json_incref(h));
+  size_t i, j;
+  json_t *e, *k;
+  json_array_foreach(cur, i, e) {
+    if (i && json_array_size(m)) {
+      tnew(t, title, indent);
+      tadd_header(t, json_incref(h));
+    }
+    json_t *row = json_array();
+    json_array_foreach(h, j, k) {
+      json_t *v = json_object_get(e, json_string_value(k));
+      json_array_append_new(row, v ? tcell(v) : json_string(""));
+    }
+    tadd_row(t, row);
+    json_array_foreach(m, j, k) {
+      json_t *v = json_object_get(e, json_string_value(k));
+      if (v) tbuild(t, json_string_value(k), v, indent + 1);
+    }
+  }
+  json_decref(hs), json_decref(ms), json_decref(h), json_decref(m);
+}
+
+/* awscli's TableFormatter._build_table. */
+static int tbuild(struct table *t, const char *title, const json_t *cur, int indent) {
+  if (tfalsy(cur)) return 0;
+  if (title) tnew(t, title, indent);
+  if (!t->n) tnew(t, "", indent);
+  if (json_is_array(cur)) {
+    if (json_is_object(json_array_get(cur, 0))) {
+      tfrom_list(t, cur, indent, title);
+    } else {
+      size_t i;
+      json_t *e;
+      json_array_foreach(cur, i, e) {
+        if (tscalar(e)) {
+          tadd_row(t, json_pack("[o]", tcell(e)));
+        } else if (json_is_array(e)) {
+          int all = 1;
+          size_t k;
+          json_t *x;
+          json_array_foreach(e, k, x) all &= tscalar(x);
+          if (all) {
+            json_t *row = json_array();
+            json_array_foreach(e, k, x) json_array_append_new(row, tcell(x));
+            tadd_row(t, row);
+          } else {
+            tbuild(t, NULL, e, 0);
+          }
+        } else {
+          tbuild(t, NULL, e, 0);
+        }
+      }
+    }
+  }
+  if (json_is_object(cur)) tfrom_dict(t, cur, indent);
+  return 1;
+}
+
+static int tsec_total(const struct tsection *c) {
+  int total = 2 + 2 * c->indent;
+  for (size_t i = 0; i < c->ncols; i++) total += c->maxw[i] + 4;
+  int tw = tlen(c->title) + 2 + 2 * c->indent;
+  return tw > total ? tw : total;
+}
+
+static int tmax_width(const struct table *t) {
+  int m = 0;
+  for (size_t i = 0; i < t->n; i++)
+    if (tsec_total(&t->s[i]) > m) m = tsec_total(&t->s[i]);
+  return m;
+}
+
+/* Section.calculate_column_widths(padding=4, max_width), Python's round() included. */
+static int *tcol_widths(const struct tsection *c, int max_width) {
+  int *w = xcalloc(c->ncols ? c->ncols : 1, sizeof *w);
+  double sum = 0;
+  for (size_t i = 0; i < c->ncols; i++) sum += c->maxw[i] + 4;
+  double scale = max_width / sum;
+  int total = 0;
+  for (size_t i = 0; i < c->ncols; i++) total += w[i] = (int)rint(scale * (c->maxw[i] + 4));
+  int off = c->ncols ? total - max_width : 0;
+  while (off != 0) {
+    for (size_t k = 0; k < c->ncols && off != 0; k++) {
+      size_t i = off < 0 ? c->ncols - 1 - k : k;
+      if (off > 0) w[i]--, off--;
+      else w[i]++, off++;
+    }
+  }
+  return w;
+}
+
+static void tline(FILE *out, int indent, const char *text) {
+  for (int i = 0; i < indent; i++) fputc('|', out);
+  fputs(text, out);
+  for (int i = 0; i < indent; i++) fputc('|', out);
+  fputc('\n', out);
+}
+
+static void tpad(struct buf *b, int n) {
+  for (int i = 0; i < n; i++) buf_append(b, " ", 1);
+}
+
+static void tcenter(struct buf *b, const char *text, int len, const char *left) {
+  int tl = tlen(text), start = len / 2 - tl / 2 - 1;
+  buf_printf(b, "%s", left);
+  tpad(b, start);
+  buf_printf(b, "%s", text);
+  tpad(b, len - 1 - ((int)strlen(left) + start + tl));
+  buf_printf(b, "|");
+}
+
+static void tbreak(FILE *out, int indent, const int *w, size_t n) {
+  struct buf b;
+  buf_init(&b);
+  for (size_t i = 0; i < n; i++) {
+    buf_printf(&b, "%s", i ? "" : "+");
+    for (int k = 0; k < w[i] - (i ? 1 : 2); k++) buf_append(&b, "-", 1);
+    buf_printf(&b, "+");
+  }
+  buf_append(&b, "", 1);
+  tline(out, indent, (char *)b.data);
+  buf_release(&b);
+}
+
+static void trender_section(const struct tsection *c, int max_width, FILE *out) {
+  int mw = max_width - 2 * c->indent;
+  struct buf b;
+  buf_init(&b);
+  if (*c->title) {
+    tcenter(&b, c->title, mw, "|");
+    buf_append(&b, "", 1);
+    tline(out, c->indent, (char *)b.data);
+    if (!json_array_size(c->headers) && !json_array_size(c->rows)) {
+      buf_reset(&b);
+      buf_printf(&b, "+");
+      for (int k = 0; k < mw - 2; k++) buf_append(&b, "-", 1);
+      buf_printf(&b, "+");
+      buf_append(&b, "", 1);
+      tline(out, c->indent, (char *)b.data);
+    }
+  }
+  int *w = tcol_widths(c, mw);
+  if (json_array_size(c->headers)) {
+    buf_reset(&b);
+    for (size_t i = 0; i < json_array_size(c->headers) && i < c->ncols; i++)
+      tcenter(&b, json_string_value(json_array_get(c->headers, i)), w[i], i ? "" : "|");
+    buf_append(&b, "", 1);
+    tbreak(out, c->indent, w, c->ncols);
+    tline(out, c->indent, (char *)b.data);
+  }
+  if (json_array_size(c->rows) && c->ncols) {
+    tbreak(out, c->indent, w, c->ncols);
+    size_t r;
+    json_t *row;
+    json_array_foreach(c->rows, r, row) {
+      buf_reset(&b);
+      for (size_t i = 0; i < json_array_size(row) && i < c->ncols; i++) {
+        const char *text = json_string_value(json_array_get(row, i));
+        const char *left = i ? "" : "|";
+        int tl = tlen(text), pad = w[i] - (tl + 2 + (int)strlen(left) + 1) >= 0 ? 2 : 0;
+        buf_printf(&b, "%s", left);
+        tpad(&b, pad);
+        buf_printf(&b, "%s", text);
+        tpad(&b, w[i] - (int)strlen(left) - pad - tl - 1);
+        buf_printf(&b, "|");
+      }
+      buf_append(&b, "", 1);
+      tline(out, c->indent, (char *)b.data);
+    }
+    tbreak(out, c->indent, w, c->ncols);
+  }
+  free(w);
+  buf_release(&b);
+}
+
+/* convert_to_vertical_table: a one-row section with headers becomes header/value rows. */
+static void tvertical(struct tsection *c) {
+  if (json_array_size(c->rows) != 1 || !json_array_size(c->headers)) return;
+  json_t *h = c->headers, *row = json_incref(json_array_get(c->rows, 0));
+  c->headers = NULL;
+  json_array_clear(c->rows);
+  c->ncols = 0;
+  for (size_t i = 0; i < json_array_size(h); i++) {
+    json_t *r = json_pack("[O, O]", json_array_get(h, i), json_array_get(row, i));
+    tsec_widths(c, r);
+    json_array_append_new(c->rows, r);
+  }
+  json_decref(h);
+  json_decref(row);
+}
+
+static void print_table(const json_t *v, const char *title, FILE *out) {
+  struct table t = {0};
+  if (tbuild(&t, title, v, 0)) {
+    struct winsize ws;
+    int term = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+    int mw = tmax_width(&t);
+    if (mw > term) {
+      for (size_t i = 0; i < t.n; i++) tvertical(&t.s[i]);
+      mw = tmax_width(&t);
+    }
+    for (int i = 0; i < mw; i++) fputc('-', out);
+    fputc('\n', out);
+    for (size_t i = 0; i < t.n; i++) trender_section(&t.s[i], mw, out);
+  }
+  for (size_t i = 0; i < t.n; i++) {
+    free(t.s[i].title);
+    json_decref(t.s[i].headers);
+    json_decref(t.s[i].rows);
+    free(t.s[i].maxw);
+  }
+  free(t.s);
+}
+
 void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out) {
+  awscli_print_titled(resp, g, NULL, out);
+}
+
+void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out) {
   json_t *v = g->query ? query_path((json_t *)resp, g->query) : json_incref((json_t *)resp);
   if (!v) v = json_null();
   if (g->output && !strcmp(g->output, "text")) {
     print_text(v, 1, out);
+  } else if (g->output && !strcmp(g->output, "table")) {
+    print_table(v, title ? title : "", out);
+  } else if (g->output && !strcmp(g->output, "yaml")) {
+    print_yaml(v, out);
+  } else if (g->output && !strcmp(g->output, "yaml-stream")) {
+    json_t *list = json_pack("[O]", v); /* one document holding the (joined) response */
+    print_yaml(list, out);
+    json_decref(list);
   } else {
     char *s = json_dumps(v, JSON_INDENT(4) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
     if (s) fprintf(out, "%s\n", s);

@@ -155,6 +155,12 @@ static int publish(const struct bus_conf *bc, enum bus_topic t, const char *key,
   int rc = bus_produce(p, t, key, v, e, sizeof e);
   if (!rc) rc = bus_flush(p, 30000, e, sizeof e);
   bus_producer_free(p);
+  if (rc == BUS_OUTCOME_UNKNOWN) { /* never "failed" for a write that may have landed */
+    const json_t *h = json_object_get(v, "header");
+    return fail(err, errlen, SERVER,
+                "the outcome is unknown (%s): the request may have been recorded; request id %s, key %s on %s: check "
+                "(describe it) before sending it again", e, jget_str(h, "event_id"), key ? key : "", bus_topic_base(t));
+  }
   if (rc) return fail(err, errlen, SERVER, "%s", e);
   return 0;
 }

@@ -335,7 +335,7 @@ int bulk_submit_main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   struct service_conn conn;
-  if (service_connect("submit-job", &o.kafka, "barge-bulk-submit", 0, &conn)) {
+  if (service_connect("submit-job", &o.kafka, "barge-bulk-submit", 0, &conn) || service_require_broker("submit-job", &conn)) {
     if (in != stdin) fclose(in);
     return EXIT_SERVICE;
   }

@@ -130,6 +130,30 @@ static void test_job_definitions(void) {
   config_view_release(&cv);
 }
 
+static void test_ce_health(void) {
+  TEST("capacity view: a MANAGED CE is VALID only while a provisioner's heartbeat serves it");
+  json_t *ces = json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:s}]",
+                          "computeEnvironmentName", "served", "type", "MANAGED", "status", "VALID", "statusReason", "ComputeEnvironment Healthy",
+                          "computeEnvironmentName", "stale", "type", "MANAGED", "status", "VALID", "statusReason", "ComputeEnvironment Healthy",
+                          "computeEnvironmentName", "never", "type", "MANAGED", "status", "VALID", "statusReason", "ComputeEnvironment Healthy",
+                          "computeEnvironmentName", "local", "type", "UNMANAGED", "status", "VALID");
+  json_t *served = json_pack("{s:{s:I, s:I}, s:{s:I, s:I}}", "served", "servedUntil", (json_int_t)20000, "at", (json_int_t)5000,
+                             "stale", "servedUntil", (json_int_t)9999, "at", (json_int_t)0);
+  capacity_view_set_health(ces, served, 10000);
+  CHECK_STR(jget_str(json_array_get(ces, 0), "status"), "VALID");
+  CHECK_STR(jget_str(json_array_get(ces, 0), "statusReason"), "ComputeEnvironment Healthy");
+  CHECK_STR(jget_str(json_array_get(ces, 1), "status"), "INVALID");
+  CHECK(strstr(jget_str(json_array_get(ces, 1), "statusReason"), "No provisioner has served this compute environment since 1970-01-01T00:00:00"),
+        "%s", jget_str(json_array_get(ces, 1), "statusReason"));
+  CHECK_STR(jget_str(json_array_get(ces, 2), "status"), "INVALID");
+  CHECK(strstr(jget_str(json_array_get(ces, 2), "statusReason"), "No provisioner serves this compute environment"), "never served");
+  CHECK_STR(jget_str(json_array_get(ces, 3), "status"), "VALID"); /* UNMANAGED: its own agents */
+  capacity_view_set_health(ces, served, 20001); /* three heartbeats later */
+  CHECK_STR(jget_str(json_array_get(ces, 0), "status"), "INVALID");
+  json_decref(served);
+  json_decref(ces);
+}
+
 static void test_capacity(void) {
   TEST("capacity view: desiredvCpus as decided, live instances per CE");
   json_t *ces = json_pack("[{s:s, s:{s:i}}, {s:s, s:{s:i}}, {s:s}]", "computeEnvironmentName", "m1",
@@ -164,5 +188,6 @@ int main(void) {
   test_list_jobs();
   test_job_definitions();
   test_capacity();
+  test_ce_health();
   return check_summary();
 }

@@ -1,0 +1,160 @@
+/* status.c: `barge status`: the services of the stack `barge up` runs, each with its process,
+ * restarts, consumer lag and health; what the provisioner says it serves (its local clamp) and the
+ * health of each MANAGED compute environment (docs/operations.md "barge status").
+ *
+ * The services come from $BARGE_HOME/services (written by the supervisor); a service's lag is the
+ * sum over its input partitions of the high watermark minus its group's committed offset (the
+ * records it has still to take; transaction markers count, so a caught-up transactional service
+ * may show a few). */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capacity_view.h"
+#include "cmds.h"
+#include "jsonget.h"
+#include "opts.h"
+#include "service.h"
+#include "stack.h"
+
+struct status_opts {
+  struct kafka_opts kafka;
+};
+static const struct opt_spec status_rows[] = {OPTS_KAFKA(struct status_opts, kafka)};
+const struct opts_cmd status_opts_cmd =
+    OPTS_CMD("status", "[--brokers HOST:PORT]",
+             "Shows each service of the stack `barge up` runs: process, restarts, consumer lag, health; and what "
+             "the provisioner serves.", status_rows, struct status_opts, NULL);
+
+/* The consumer group and input topics of a service, by its name in the services file. */
+static int service_inputs(const char *name, char *group, size_t gn, enum bus_topic *ts) {
+  static const struct {
+    const char *name, *group;
+    enum bus_topic t[3];
+    int n;
+  } known[] = {
+      {"scheduler", "barge-scheduler", {TOPIC_REQUESTS, TOPIC_INSTANCES, TOPIC_EXECUTIONS}, 3},
+      {"provisioner", "barge-provisioner", {TOPIC_CAPACITY, TOPIC_INSTANCES}, 2},
+      {"accounting", "barge-accounting", {TOPIC_JOB_EVENTS, TOPIC_INSTANCES, TOPIC_CONFIG}, 3},
+  };
+  if (!strcmp(name, "audit")) { /* every topic (--topics all) */
+    snprintf(group, gn, "barge-audit");
+    for (int t = 0; t < TOPIC__COUNT; t++) ts[t] = (enum bus_topic)t;
+    return TOPIC__COUNT;
+  }
+  for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+    if (strcmp(name, known[i].name)) continue;
+    snprintf(group, gn, "%s", known[i].group);
+    memcpy(ts, known[i].t, sizeof known[i].t);
+    return known[i].n;
+  }
+  if (!strncmp(name, "agent ", 6)) {
+    snprintf(group, gn, "barge-agent-%s", name + 6);
+    ts[0] = TOPIC_PLACEMENTS;
+    return 1;
+  }
+  return 0; /* the API: no consumer group */
+}
+
+/* The records a group has still to take on topics ts; -1 when it cannot be read. */
+static long long group_lag(const struct bus_conf *bc, const char *group, const enum bus_topic *ts, int n) {
+  char err[512];
+  struct bus_consumer *c = bus_consumer_new(bc, group, 1, err, sizeof err);
+  if (!c) return -1;
+  long long lag = 0;
+  for (int k = 0; k < n && lag >= 0; k++) {
+    for (int p = 0; p < bus_topic_partitions(ts[k]); p++) {
+      int64_t lo, hi, committed;
+      if (bus_watermarks(c, ts[k], p, &lo, &hi) || bus_committed(c, ts[k], p, &committed)) {
+        lag = -1;
+        break;
+      }
+      lag += hi - (committed >= 0 ? committed : lo);
+    }
+  }
+  bus_consumer_free(c);
+  return lag;
+}
+
+static int alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+
+/* One line per service of the services file; the number of services not running. */
+static int print_services(const struct bus_conf *bc, const char *path) {
+  char *text = read_file(path, NULL);
+  if (!text) {
+    printf("(no %s: the stack was started by an older barge, or is stopping)\n", path);
+    return 0;
+  }
+  int down = 0;
+  printf("%-28s %-8s %-11s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG");
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *f[4] = {line, NULL, NULL, NULL};
+    for (int i = 1; i < 4 && f[i - 1]; i++) {
+      char *tab = strchr(f[i - 1], '\t');
+      if (tab) *tab = 0, f[i] = tab + 1;
+    }
+    if (!f[3]) continue;
+    long pid = atol(f[1]);
+    const char *health = alive(pid) ? "up" : pid ? "down" : "restarting";
+    down += !alive(pid);
+    char group[128], lagtext[32] = "-";
+    enum bus_topic ts[TOPIC__COUNT];
+    int n = service_inputs(f[0], group, sizeof group, ts);
+    if (n) {
+      long long lag = group_lag(bc, group, ts, n);
+      if (lag >= 0) snprintf(lagtext, sizeof lagtext, "%lld", lag);
+      else snprintf(lagtext, sizeof lagtext, "unknown");
+    }
+    printf("%-28s %-8ld %-11s %-9s %s\n", f[0], pid, health, f[2], lagtext);
+  }
+  free(text);
+  return down;
+}
+
+/* The provisioners' heartbeats (what serves each MANAGED CE, the local clamp) and the health
+ * DescribeComputeEnvironments gives each CE that has one. */
+static void print_served(const struct bus_conf *bc) {
+  json_t *desired = NULL, *served = NULL;
+  char err[512];
+  if (capacity_view_load(bc, &desired, &served, err, sizeof err)) {
+    printf("provisioner heartbeats: cannot read barge.scaling: %s\n", err);
+  } else if (!json_object_size(served)) {
+    printf("compute environments served by a provisioner: none yet (a MANAGED one is served once created)\n");
+  } else {
+    printf("compute environments served by a provisioner:\n");
+    int64_t now = now_ms();
+    const char *ce;
+    json_t *h;
+    json_object_foreach(served, ce, h) {
+      int64_t until = (int64_t)json_integer_value(json_object_get(h, "servedUntil"));
+      char at[32];
+      iso8601_utc((int64_t)json_integer_value(json_object_get(h, "at")), at);
+      printf("  %-24s %-8s last heartbeat %s: %s\n", ce, until >= now ? "VALID" : "INVALID", at, jget_str(h, "detail"));
+    }
+  }
+  json_decref(desired);
+  json_decref(served);
+}
+
+int cmd_status(int argc, char **argv) {
+  struct status_opts o;
+  int r = opts_parse_or_exit(&status_opts_cmd, &o, argc, argv);
+  if (r >= 0) return r;
+  char home[3072], pidtext[32], path[3200], api[512];
+  stack_home(home, sizeof home);
+  if (stack_get("supervisor", pidtext, sizeof pidtext) || !alive(atol(pidtext))) {
+    printf("barge status: no stack is running in %s (start one with `barge up`)\n", home);
+    return 1;
+  }
+  struct service_conn conn;
+  if ((r = service_connect("status", &o.kafka, "barge-status", 0, &conn)) || (r = service_require_broker("status", &conn))) return r;
+  printf("stack: supervisor pid %s, Kafka at %s, topic prefix %s", pidtext, conn.bc.brokers, conn.bc.prefix);
+  if (stack_get("api_endpoint", api, sizeof api) == 0) printf(", API at %s", api);
+  printf("\n");
+  snprintf(path, sizeof path, "%s/services", home);
+  int down = print_services(&conn.bc, path);
+  print_served(&conn.bc);
+  return down ? 1 : 0;
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test_cli_fail_fast.sh: with no broker reachable, a client command gives up within 5 s with one
+# line naming the broker it tried and how to start one, exit 255 (AWS commands) or 1 (tools).
+set -u
+BARGE=${BARGE_BIN:-build/barge}
+export BARGE_HOME=$(mktemp -d /tmp/barge-failfast-XXXXXX)
+trap 'rm -rf "$BARGE_HOME"' EXIT
+unset BARGE_BROKERS
+fails=0 passes=0
+check() { if eval "$2"; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+
+run() { # NAME EXPECTED-RC ARGS...: runs barge ARGS, checks time, exit status and the one line
+  local name=$1 want=$2
+  shift 2
+  local t0 t1 rc
+  t0=$(date +%s%N)
+  "$BARGE" "$@" >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  t1=$(date +%s%N)
+  local ms=$(((t1 - t0) / 1000000))
+  echo "  $name: exit $rc after $ms ms: $(cat "$BARGE_HOME/err")"
+  check "$name gives up within 5 s ($ms ms)" "[ $ms -le 5000 ]"
+  check "$name exits $want" "[ $rc -eq $want ]"
+  check "$name says it in one line" "[ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && [ ! -s '$BARGE_HOME/out' ]"
+  check "$name names the broker and how to start one" \
+    "grep -q 'no Kafka broker answers at 127.0.0.1:1' '$BARGE_HOME/err' && grep -q 'barge up' '$BARGE_HOME/err'"
+}
+
+run submit-job 255 submit-job --brokers 127.0.0.1:1 --job-name a --job-queue q --job-definition d
+run describe-jobs 255 describe-jobs --brokers 127.0.0.1:1 --jobs 1234
+run instances 1 instances --brokers 127.0.0.1:1
+# a stack file naming a broker that is gone: the line says where the address came from
+printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
+"$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
+check "a broker from the stack file: the line says so" "grep -q 'recorded in $BARGE_HOME/stack' '$BARGE_HOME/err'"
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]
