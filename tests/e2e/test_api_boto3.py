@@ -378,6 +378,17 @@ def tagging(batch, st):
     ok(batch.list_tags_for_resource(resourceArn=job_arn)["tags"] == want,
        "tag_resource / untag_resource of a job, applied by the scheduler", want)
     ok(batch.describe_jobs(jobs=[job_id])["jobs"][0].get("tags") == want, "describe_jobs shows them")
+    log("  the scheduler killed and started again: the job keeps its ARN and tags, and takes new ones")
+    st.kill("scheduler")
+    st.scheduler(tick_ms=200)
+    batch.tag_resource(resourceArn=job_arn, tags={"after": "restart"})
+    want = {**want, "after": "restart"}
+    deadline = time.monotonic() + 60
+    while batch.list_tags_for_resource(resourceArn=job_arn)["tags"] != want and time.monotonic() < deadline:
+        time.sleep(0.3)
+    j = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    ok(j.get("tags") == want and j.get("jobArn") == job_arn, "after a scheduler restart: tags and jobArn kept",
+       (j.get("tags"), j.get("jobArn")))
     mine = requests_with(st, lambda b: b.get("jobName") == "tagged" or b.get("jobId") == job_id)
     ok(mine and all(b["principal"] == "admin" for b in mine),
        "the job's requests (submit, tag, untag) record the key's profile as principal",
