@@ -11,7 +11,11 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
                            char *err, size_t errlen) {
   int rc;
   *body = NULL;
-  if ((rc = ctl_reject_out_of_scope(req, err, errlen))) return rc;
+  /* the model check of every operation (aws_op_call_as), here too for the bulk submitter and the
+   * client library, which call this directly */
+  if ((rc = aws_check_request(aws_op_find_api("SubmitJob"), req, err, errlen)) ||
+      (rc = ctl_reject_out_of_scope(req, err, errlen)))
+    return rc;
   const char *name = jget_str(req, "jobName"), *q = jget_str(req, "jobQueue"), *jd = jget_str(req, "jobDefinition");
   if (!name) return fail(err, errlen, CLIENT, "jobName is required");
   if (!ctl_valid_name(name, 1))

@@ -91,10 +91,10 @@ static int change_tags(struct control_conf *cc, const json_t *req, const json_t 
   size_t i;
   json_t *k;
   json_array_foreach(remove, i, k) json_object_del(after, json_string_value(k));
-  if (json_object_size(after) > 50) {
+  size_t n = json_object_size(after);
+  if (n > 50) {
     json_decref(after);
-    return fail(err, errlen, CLIENT, "a resource takes at most 50 tags; %s would have %zu", jget_str(req, "resourceArn"),
-                json_object_size(add) + json_object_size(cur));
+    return fail(err, errlen, CLIENT, "a resource takes at most 50 tags; %s would have %zu", jget_str(req, "resourceArn"), n);
   }
   if (t.kind != TAG_JOB) {
     json_t *b = json_deep_copy(t.body);
