@@ -18,7 +18,10 @@ static const struct env_var {
     {"BARGE_HOME", "`~/.barge`", "where `barge up` keeps its stack file, Kafka data and logs"},
     {"BARGE_BROKERS", "from the stack file", "Kafka bootstrap servers, when no `--brokers` is given"},
     {"BARGE_TOPIC_PREFIX", "`barge.`", "topic name prefix, when no `--topic-prefix` is given"},
-    {"BARGE_REGION`, `BARGE_ACCOUNT", "`local`, `000000000000`", "the parts of every ARN"},
+    {"BARGE_PARTITION`, `BARGE_REGION`, `BARGE_ACCOUNT", "`aws`, `us-east-1`, `000000000000`",
+     "the parts of every ARN Barge writes, `arn:PARTITION:batch:REGION:ACCOUNT:...` (the account "
+     "of an API key with `barge_account_id` takes the place of `BARGE_ACCOUNT`; ARNs written as "
+     "`arn:barge:...` before are still read); every process of a stack must see the same values"},
     {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "60", "the smallest `timeout.attemptDurationSeconds` accepted"},
     {"BARGE_LOG", "`info`", "`debug`, `info`, `warn`, `error`"},
     {"BARGE_CATALOG", "the built-in catalogue", "the instance-type catalogue file"},

@@ -5,16 +5,61 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *barge_partition(void) {
+  const char *p = getenv("BARGE_PARTITION");
+  return p && *p ? p : "aws";
+}
 const char *barge_region(void) {
   const char *r = getenv("BARGE_REGION");
-  return r && *r ? r : "local";
+  return r && *r ? r : "us-east-1";
 }
 const char *barge_account(void) {
   const char *a = getenv("BARGE_ACCOUNT");
   return a && *a ? a : "000000000000";
 }
 void barge_arn(const char *suffix, char *out, size_t n) {
-  snprintf(out, n, "arn:barge:batch:%s:%s:%s", barge_region(), barge_account(), suffix);
+  barge_arn_in(NULL, suffix, out, n);
+}
+void barge_arn_in(const char *account, const char *suffix, char *out, size_t n) {
+  snprintf(out, n, "arn:%s:batch:%s:%s:%s", barge_partition(), barge_region(),
+           account && *account ? account : barge_account(), suffix);
+}
+
+/* The five ':'-separated fields after "arn:" and the rest: 0, or -1 when s is not an ARN. */
+static int arn_split(const char *s, const char *f[5], size_t len[5]) {
+  if (!s || strncmp(s, "arn:", 4)) return -1;
+  s += 4;
+  for (int i = 0; i < 4; i++) {
+    const char *c = strchr(s, ':');
+    if (!c) return -1;
+    f[i] = s;
+    len[i] = (size_t)(c - s);
+    s = c + 1;
+  }
+  f[4] = s;
+  len[4] = strlen(s);
+  return 0;
+}
+
+int barge_arn_same(const char *a, const char *b) {
+  const char *fa[5], *fb[5];
+  size_t la[5], lb[5];
+  if (!a || !b) return 0;
+  if (!strcmp(a, b)) return 1;
+  if (arn_split(a, fa, la) || arn_split(b, fb, lb)) return 0;
+  for (int i = 1; i < 5; i++)
+    if (la[i] != lb[i] || memcmp(fa[i], fb[i], la[i])) return 0;
+  /* the partition: equal, or one of them is the arn:barge: Barge wrote before */
+  return (la[0] == lb[0] && !memcmp(fa[0], fb[0], la[0])) || (la[0] == 5 && !memcmp(fa[0], "barge", 5)) ||
+         (lb[0] == 5 && !memcmp(fb[0], "barge", 5));
+}
+
+json_t *barge_arn_get(json_t *table, const char *arn) {
+  json_t *v = arn ? json_object_get(table, arn) : NULL;
+  if (v || !arn || strncmp(arn, "arn:", 4)) return v;
+  const char *k;
+  json_object_foreach(table, k, v) if (barge_arn_same(k, arn)) return v;
+  return NULL;
 }
 
 int view_read_table(const struct bus_conf *bc, enum bus_topic t,
@@ -69,7 +114,7 @@ void config_view_release(struct config_view *cv) {
 
 json_t *config_find(json_t *table, const char *name_key, const char *ref) {
   if (!ref) return NULL;
-  json_t *v = json_object_get(table, ref);
+  json_t *v = barge_arn_get(table, ref);
   if (v) return v;
   const char *k;
   json_object_foreach(table, k, v) {
@@ -81,7 +126,7 @@ json_t *config_find(json_t *table, const char *name_key, const char *ref) {
 
 json_t *config_find_jd(const struct config_view *cv, const char *ref) {
   if (!ref) return NULL;
-  json_t *v = json_object_get(cv->jds, ref), *best = NULL;
+  json_t *v = barge_arn_get(cv->jds, ref), *best = NULL;
   if (v) return v;
   const char *colon = strrchr(ref, ':');
   const char *k;

@@ -53,9 +53,17 @@ int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t er
 int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
                int64_t tail, char *err, size_t errlen) BARGE_WUR;
 
-/* The ARN of a Barge resource: arn:barge:batch:<region>:<account>:<suffix>, region and account
- * from $BARGE_REGION / $BARGE_ACCOUNT (defaults local and 000000000000). */
+/* The ARN of a Barge resource: arn:<partition>:batch:<region>:<account>:<suffix>, from
+ * $BARGE_PARTITION, $BARGE_REGION and $BARGE_ACCOUNT (defaults aws, us-east-1, 000000000000).
+ * barge_arn_in takes the account of the caller (NULL or "": $BARGE_ACCOUNT). */
 void barge_arn(const char *suffix, char *out, size_t n);
+void barge_arn_in(const char *account, const char *suffix, char *out, size_t n);
+const char *barge_partition(void);
 const char *barge_region(void);
 const char *barge_account(void);
+/* a and b name the same resource: equal, or equal but for the partition where one of them is
+ * the arn:barge: form Barge wrote before (docs/job-model.md §1). */
+int barge_arn_same(const char *a, const char *b);
+/* table[arn], or the entry whose key is the same ARN in the other form; NULL if none. */
+json_t *barge_arn_get(json_t *table, const char *arn);
 #endif

@@ -27,7 +27,8 @@ int job_status_parse(const char *s) {
 
 void sched_conf_defaults(struct sched_conf *c) {
   memset(c, 0, sizeof *c);
-  c->region = "local";
+  c->partition = "aws";
+  c->region = "us-east-1";
   c->account = "000000000000";
   c->lost_after_ms = 30000;
   c->reservation_ms = 300000;
@@ -87,8 +88,36 @@ static int64_t event_time(const json_t *ev) {
   return (int64_t)json_integer_value(json_object_get(h, "event_time"));
 }
 
+char *sched_arn_prefix(const char *job_arn) {
+  const char *p = job_arn ? strstr(job_arn, ":job/") : NULL;
+  if (!p || strncmp(job_arn, "arn:", 4)) return NULL;
+  size_t n = (size_t)(p - job_arn) + 1;
+  char *out = xmalloc(n + 1);
+  memcpy(out, job_arn, n);
+  out[n] = 0;
+  return out;
+}
+
+/* TagResource / UntagResource of a job: the tags of its spec (an array's children share it,
+ * so they are rewritten too). */
+void sched_tag_job(struct sched *s, const json_t *body) {
+  uint32_t ji = sched_find_job(s, jget_str(body, "jobId") ? jget_str(body, "jobId") : "");
+  if (ji == SCHED_NONE || !s->jobs[ji]->spec) return;
+  struct job *j = s->jobs[ji];
+  struct spec *sp = j->spec;
+  if (!sp->tags) sp->tags = json_object();
+  json_t *t = json_object_get(body, "tags");
+  if (json_is_object(t)) json_object_update(sp->tags, t);
+  size_t i;
+  json_t *k;
+  json_array_foreach(json_object_get(body, "untagKeys"), i, k) if (json_is_string(k))
+    json_object_del(sp->tags, json_string_value(k));
+  sched_mark_dirty(s, j);
+  for (int c = 0; j->arr && c < j->arr->size; c++) sched_mark_dirty(s, s->jobs[j->arr->first_child + (uint32_t)c]);
+}
+
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen) {
-  snprintf(out, outlen, "arn:barge:batch:%s:%s:%s", s->conf.region, s->conf.account, suffix);
+  snprintf(out, outlen, "arn:%s:batch:%s:%s:%s", s->conf.partition, s->conf.region, s->conf.account, suffix);
 }
 
 /* A deterministic UUID v4-shaped task id from the job id and attempt (FNV-1a based). */
@@ -175,6 +204,7 @@ void sched_spec_unref(struct spec *sp) {
   free(sp->share_id);
   json_decref(sp->tags);
   json_decref(sp->depends_on);
+  free(sp->arn_prefix);
   free(sp);
 }
 
@@ -382,6 +412,8 @@ int sched_handle(struct sched *s, enum barge_ev_type type, const json_t *ev, str
       uint32_t ji = sched_find_job(s, jget_str(body, "jobId") ? jget_str(body, "jobId") : "");
       if (ji != SCHED_NONE)
         sched_stop_job(s, s->jobs[ji], kind[0] == 'T', jget_str(body, "reason") ? jget_str(body, "reason") : "", out);
+    } else if (!strcmp(kind, "TagJob")) {
+      sched_tag_job(s, body);
     } else if (!strcmp(kind, "Tick")) {
       sched_on_tick(s, out);
     } else {

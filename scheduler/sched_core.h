@@ -53,7 +53,8 @@ const char *job_status_name(enum job_status st);
 int job_status_parse(const char *s); /* -1 if unknown */
 
 struct sched_conf {
-  const char *region;            /* "local" */
+  const char *partition;         /* "aws" */
+  const char *region;            /* "us-east-1" */
   const char *account;           /* "000000000000" */
   int64_t lost_after_ms;         /* an instance silent this long is lost (default 30000) */
   int64_t reservation_ms;        /* head reservation threshold (default 300000) */

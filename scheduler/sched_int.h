@@ -145,6 +145,8 @@ struct spec {
   int sched_prio; /* -1 none */
   json_t *tags;
   int propagate_tags;
+  char *arn_prefix; /* "arn:aws:batch:REGION:ACCOUNT:" the submission gave (the caller's
+                       account); NULL: the scheduler's own (sched_arn) */
   json_t *depends_on; /* as submitted, for JobDetail.dependsOn (parents and single jobs) */
 };
 
@@ -244,6 +246,8 @@ const char *sched_body(const json_t *ev, const char *what, json_t **body, char *
                        size_t errlen);
 struct out_ev *sched_out_push(struct outbox *o, enum out_kind k);
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen);
+/* A TagJob request (tags set, then untagKeys removed); an unknown job is ignored. */
+void sched_tag_job(struct sched *s, const json_t *body);
 void sched_task_id(const struct job *j, int attempt, char out[37]);
 void sched_parse_retry(const json_t *rs, struct retry *r);
 /* Releases what a job definition holds besides its name and ARN (before it is re-read or freed). */
@@ -253,6 +257,11 @@ void sched_queue_clear_time_limits(struct queue *q);
 void sched_free_retry(struct retry *r);
 void sched_resources(const json_t *container, int *v, int *m, int *g);
 struct spec *sched_spec_new(void);
+/* The tags a job with propagateTags gives its container (AWS: its ECS task): the job
+ * definition's, overlaid by the job's own (docs/job-model.md §10). New reference. */
+json_t *sched_propagated_tags(const struct spec *sp);
+/* "arn:P:batch:R:A:" of a job ARN ("arn:P:batch:R:A:job/ID"), or NULL (@owned result). */
+char *sched_arn_prefix(const char *job_arn);
 void sched_spec_unref(struct spec *sp);
 struct job *sched_job_new(struct sched *s, const char *id);
 void sched_mark_dirty(struct sched *s, struct job *j); /* its record goes out with this event */

@@ -15,8 +15,8 @@ static void set_opt_str(json_t *o, const char *k, const char *v) {
 
 static void ecs_arn(const struct sched *s, const char *kind, const char *ce, const char *id,
                     char *out, size_t n) {
-  snprintf(out, n, "arn:barge:ecs:%s:%s:%s/%s/%s", s->conf.region, s->conf.account, kind, ce,
-           id);
+  snprintf(out, n, "arn:%s:ecs:%s:%s:%s/%s/%s", s->conf.partition, s->conf.region, s->conf.account,
+           kind, ce, id);
 }
 
 static void log_stream(const struct job *j, const char *task_id, char *out, size_t n) {
@@ -31,13 +31,22 @@ static json_t *summary(const struct array_info *a) {
   return m;
 }
 
+json_t *sched_propagated_tags(const struct spec *sp) {
+  json_t *t = json_object();
+  json_t *jd_tags = sp->jd ? json_object_get(sp->jd->body, "tags") : NULL;
+  if (json_is_object(jd_tags)) json_object_update(t, jd_tags);
+  if (json_is_object(sp->tags)) json_object_update(t, sp->tags); /* the job's win */
+  return t;
+}
+
 json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   struct job *j = s->jobs[ji];
   struct spec *sp = j->spec;
   char arn[512];
   char suffix[128];
   snprintf(suffix, sizeof suffix, "job/%s", j->id);
-  sched_arn(s, suffix, arn, sizeof arn);
+  if (sp && sp->arn_prefix) snprintf(arn, sizeof arn, "%s%s", sp->arn_prefix, suffix);
+  else sched_arn(s, suffix, arn, sizeof arn);
   json_t *d = json_object();
   json_object_set_new(d, "jobArn", json_string(arn));
   json_object_set_new(d, "jobName", json_string(sp && sp->name ? sp->name : ""));
@@ -106,6 +115,7 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
       if (last->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(last->exit_code));
       set_opt_str(c, "reason", last->container_reason);
     }
+    if (sp->propagate_tags) json_object_set_new(c, "tags", sched_propagated_tags(sp));
     json_object_set_new(d, "container", c);
   }
   if (j->arr) {

@@ -67,7 +67,7 @@ static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
   json_t *c = json_deep_copy(json_object_get(d, "container"));
   if (c) {
     static const char *live[] = {"exitCode", "reason", "containerInstanceArn", "taskArn",
-                                 "logStreamName"};
+                                 "logStreamName", "tags"};
     for (size_t i = 0; i < sizeof live / sizeof *live; i++) json_object_del(c, live[i]);
     sp->container = c;
     sched_resources(c, &sp->vcpus, &sp->mem_mib, &sp->gpus);
@@ -82,6 +82,7 @@ static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
   json_t *pr = json_object_get(d, "schedulingPriority");
   if (json_is_integer(pr)) sp->sched_prio = (int)json_integer_value(pr);
   sp->tags = json_deep_copy(json_object_get(d, "tags"));
+  sp->arn_prefix = sched_arn_prefix(jget_str(d, "jobArn"));
   sp->propagate_tags = json_is_true(json_object_get(d, "propagateTags"));
   sp->depends_on = json_deep_copy(json_object_get(d, "dependsOn"));
   return sp;

@@ -22,6 +22,7 @@
 #include "sched_int.h"
 #include "sched_shell.h"
 #include "service.h"
+#include "views.h"
 
 /* ---- options ---- */
 
@@ -216,6 +217,9 @@ int sched_service_main(int argc, char **argv) {
   memset(&sh, 0, sizeof sh);
   sched_outbox_init(&sh.out);
   service_source("scheduler", sh.source, sizeof sh.source);
+  o.core.partition = barge_partition();
+  o.core.region = barge_region();
+  o.core.account = barge_account();
   sh.core = sched_new(&o.core);
   int rc = 1;
   if (o.record && !(sh.record = fopen(o.record, "a"))) {

@@ -229,6 +229,7 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   sp->sched_prio = json_is_integer(spo) ? (int)json_integer_value(spo) : d->sched_prio;
   json_t *tags = json_object_get(sub, "tags");
   sp->tags = json_object_size(tags) ? json_deep_copy(tags) : NULL;
+  sp->arn_prefix = sched_arn_prefix(jget_str(sub, "jobArn"));
   json_t *pt = json_object_get(sub, "propagateTags");
   sp->propagate_tags = json_is_boolean(pt) ? json_is_true(pt)
                                            : json_is_true(json_object_get(d->body, "propagateTags"));

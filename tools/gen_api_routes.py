@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """gen_api_routes.py: writes producers/api/routes_gen.c, the AWS Batch REST routing table of
-`barge api`, from botocore's service model (batch/2016-08-10/service-2.json[.gz]).
+`barge api`, from botocore's service model (batch/2016-08-10/service-2.json[.gz]), and the
+model's request shapes (every structure reachable from an operation's input, with its members
+and their types), against which tests/unit/test_api_model.c checks Barge's own request model
+(producers/aws/aws_ops.c): a member the model has is in Barge's model, honoured, refused as
+unhonoured or out of scope, so that "unknown member" means "not in AWS's model".
 
     tools/gen_api_routes.py > producers/api/routes_gen.c          # regenerate after a botocore bump
     tools/gen_api_routes.py --check producers/api/routes_gen.c    # exit 1 when the file is stale
@@ -28,6 +32,49 @@ def load_model():
 
 def cstr(s):
     return "NULL" if s is None else '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+TYPE_WORDS = {"string": "string", "integer": "integer", "long": "long", "float": "float", "double": "float",
+              "boolean": "boolean", "structure": "structure", "list": "list", "map": "map"}
+
+
+def request_shapes(model):
+    """Rows {name, type word, "member:type,member:type"} of the shapes reachable from the
+    operations' inputs, and one row per operation ("op:SubmitJob") for its input members."""
+    shapes = model["shapes"]
+    seen, rows = set(), []
+
+    def type_of(name):
+        t = shapes[name]["type"]
+        if t not in TYPE_WORDS:
+            sys.exit(f"gen_api_routes: shape {name} has type {t}, which Barge's model does not know")
+        return TYPE_WORDS[t]
+
+    def members_text(sh):
+        return ",".join(f"{m}:{type_of(mv['shape'])}" for m, mv in sh["members"].items())
+
+    def walk(name):
+        if name in seen:
+            return
+        seen.add(name)
+        sh = shapes[name]
+        if sh["type"] == "structure":
+            for mv in sh["members"].values():
+                walk(mv["shape"])
+            rows.append((name, "structure", members_text(sh)))
+        elif sh["type"] == "list":
+            walk(sh["member"]["shape"])
+        elif sh["type"] == "map":
+            walk(sh["value"]["shape"])
+
+    for name in sorted(model["operations"]):
+        inp = model["operations"][name].get("input", {}).get("shape")
+        if not inp:
+            continue
+        for mv in shapes[inp]["members"].values():
+            walk(mv["shape"])
+        rows.append(("op:" + name, "structure", members_text(shapes[inp])))
+    return sorted(rows)
 
 
 def generate():
@@ -74,6 +121,11 @@ def generate():
         "};",
         "const size_t api_routes_count = sizeof api_routes / sizeof *api_routes;",
         f"const char api_routes_model[] = {cstr(model_name)};",
+        "",
+        "const struct api_model_shape api_model_shapes[] = {",
+        *[f"    {{{cstr(n)}, {cstr(t)}, {cstr(m)}}}," for n, t, m in request_shapes(model)],
+        "};",
+        "const size_t api_model_shapes_count = sizeof api_model_shapes / sizeof *api_model_shapes;",
         "",
     ])
 

@@ -679,6 +679,7 @@ static int start_cores(struct sim *s, const json_t *config, int64_t t0, char *er
   const struct replay_sim_input *in = s->in;
   struct sched_conf conf;
   sched_conf_defaults(&conf);
+  conf.partition = barge_partition();
   conf.region = barge_region();
   conf.account = barge_account();
   conf.lost_after_ms = INT64_MAX / 4; /* the fleet model never loses an instance */

@@ -102,7 +102,7 @@ static int name_match(const char *pattern, const char *name) {
 
 /* JOB_DEFINITION: an ARN matches exactly, a name (with a trailing * as a prefix) any revision. */
 static int jd_match(const char *v, const char *jd) {
-  if (!strncmp(v, "arn:", 4)) return !strcmp(v, jd);
+  if (!strncmp(v, "arn:", 4)) return barge_arn_same(v, jd);
   const char *slash = strrchr(jd, '/');
   char nm[256];
   snprintf(nm, sizeof nm, "%s", slash ? slash + 1 : jd);

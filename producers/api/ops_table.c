@@ -2,11 +2,12 @@
  * (producers/aws/aws_op.h), the same table the `barge` command line runs, so the CLI and the
  * API cannot disagree on an operation's validation, handler or answer.
  *
+ * The caller's key reaches the operation (docs/api.md, "Identity"): requests record its profile
+ * as their principal, and the ARNs a create makes carry its barge_account_id.
+ *
  * Known limits, kept as they are for now (docs/api.md): a write opens its own Kafka producer and
- * a read loads the compacted tables to their end (O(table)); the principal is not passed on
- * (requests record $USER, and ARNs carry the process's BARGE_ACCOUNT, not the key's
- * barge_account_id); calls run one at a time, since the table's code path keeps per-process
- * state (the schema registry client). */
+ * a read loads the compacted tables to their end (O(table)); calls run one at a time, since the
+ * table's code path keeps per-process state (the schema registry client). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,13 @@ struct ops_table {
 
 static int table_call(void *ctx, const struct api_principal *who, const char *operation, const json_t *req,
                       json_t **resp, char *err, size_t errlen) {
-  (void)who;
   struct ops_table *t = ctx;
+  /* the request's principal: the key's profile, else the key; "anonymous" without a key */
+  struct aws_caller caller = {"anonymous", NULL};
+  if (who && who->access_key) {
+    caller.principal = who->profile && *who->profile ? who->profile : who->access_key;
+    caller.account = who->account_id;
+  }
   *resp = NULL;
   const struct aws_op *op = aws_op_find_api(operation);
   if (!op) {
@@ -31,7 +37,7 @@ static int table_call(void *ctx, const struct api_principal *who, const char *op
     return API_CLIENT_ERROR;
   }
   pthread_mutex_lock(&t->mu);
-  int rc = aws_op_call(op, t->bc, req, resp, err, errlen);
+  int rc = aws_op_call_as(op, t->bc, &caller, req, resp, err, errlen);
   pthread_mutex_unlock(&t->mu);
   return rc;
 }

@@ -1,8 +1,10 @@
 /* aws_model.c: what the request model says about a value: type names and the checks botocore's
  * ParamValidator makes before a request is sent (types, required and unknown members). The HTTP
  * API runs the same checks on a request body. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "aws_internal.h"
 
@@ -104,7 +106,8 @@ static int validate(const struct aws_shape *sh, const json_t *v, struct aws_path
         return -1;
       }
       aws_path_member(pa, &saved, k);
-      int r = validate(m->shape, child, pa, err, errlen);
+      int r = m->unhonoured ? aws_refuse_unhonoured(pa->s, err, errlen)
+                            : validate(m->shape, child, pa, err, errlen);
       aws_path_pop(pa, saved);
       if (r) return r;
     }
@@ -128,9 +131,61 @@ static int validate(const struct aws_shape *sh, const json_t *v, struct aws_path
   return 0;
 }
 
+int aws_refuse_unhonoured(const char *path, char *err, size_t errlen) {
+  return aws_fail(err, errlen,
+                  "%s is not implemented by Barge: it would have no effect, so the request is refused "
+                  "(docs/api.md, \"Members Barge refuses\")",
+                  path);
+}
+
 int aws_validate(const struct aws_shape *sh, const json_t *v, const char *path, char *err,
                  size_t errlen) {
   struct aws_path pa = {{0}};
   snprintf(pa.s, sizeof pa.s, "%s", path);
   return validate(sh, v, &pa, err, errlen);
+}
+
+/* Characters (UTF-8 code points) in s, or -1 when s holds a character tags do not allow. */
+static long tag_chars(const char *s) {
+  long n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p & 0xC0) == 0x80) continue; /* a continuation byte: part of the character before */
+    n++;
+    /* ASCII: letters, digits, space and _ . : / = + - @ (AWS's [\p{L}\p{Z}\p{N}_.:/=+\-@]);
+     * letters, digits and spaces beyond ASCII are accepted as they come */
+    if (*p < 0x80 && !isalnum(*p) && !strchr(" _.:/=+-@", *p)) return -1;
+  }
+  return n;
+}
+
+int aws_check_tag_key(const char *key, const char *path, char *err, size_t errlen) {
+  char shown[SHOW_VALUE_MAX + 8];
+  aws_show(key, shown);
+  long n = tag_chars(key);
+  if (n < 0)
+    return aws_fail(err, errlen, "%s: tag key '%s' may hold only letters, digits, spaces and _ . : / = + - @", path, shown);
+  if (n < 1 || n > 128)
+    return aws_fail(err, errlen, "%s: tag key '%s' must be 1 to 128 characters, got %ld", path, shown, n);
+  if (!strncasecmp(key, "aws:", 4))
+    return aws_fail(err, errlen, "%s: tag key '%s' uses the prefix aws:, which AWS reserves", path, shown);
+  return 0;
+}
+
+int aws_check_tags(const json_t *tags, const char *path, char *err, size_t errlen) {
+  if (!json_is_object(tags)) return aws_fail(err, errlen, "%s must be a map of strings", path);
+  if (json_object_size(tags) > 50)
+    return aws_fail(err, errlen, "%s: a resource takes at most 50 tags, got %zu", path, json_object_size(tags));
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)tags, k, v) {
+    if (aws_check_tag_key(k, path, err, errlen)) return -1;
+    char shown[SHOW_VALUE_MAX + 8];
+    aws_show(k, shown);
+    long n = json_is_string(v) ? tag_chars(json_string_value(v)) : -2;
+    if (n == -2) return aws_fail(err, errlen, "%s.%s: a tag value must be a string", path, shown);
+    if (n < 0)
+      return aws_fail(err, errlen, "%s.%s: the tag value may hold only letters, digits, spaces and _ . : / = + - @", path, shown);
+    if (n > 256) return aws_fail(err, errlen, "%s.%s: the tag value must be at most 256 characters, got %ld", path, shown, n);
+  }
+  return 0;
 }

@@ -41,6 +41,9 @@ struct aws_member {
   const char *name; /* lowerCamelCase as on the wire, e.g. "minvCpus" */
   const struct aws_shape *shape;
   int required;
+  /* a member of AWS's model that Barge would not act on (UpdateComputeEnvironment's
+   * computeResources.launchTemplate): refused by aws_validate, never silently dropped */
+  int unhonoured;
 };
 
 /* Where a request member travels over HTTP: the JSON body, the URI path (`{resourceArn}`), or
@@ -59,6 +62,8 @@ struct aws_param {
   int required;
   int out_of_scope;
   enum aws_loc loc;
+  int unhonoured; /* as aws_member's: refused by aws_check_request (UpdateComputeEnvironment's
+                     updatePolicy); shown in help */
 };
 
 /* "string", "integer", ... as messages and help name the type. */
@@ -68,8 +73,19 @@ int aws_is_complex(const struct aws_shape *sh);
 /* Strings, numbers and booleans. */
 int aws_is_scalar(const struct aws_shape *sh);
 
+/* AWS's limits on a resource's tags (docs/job-model.md §10): at most 50; keys of 1 to 128
+ * characters, values of 0 to 256, both of letters, digits, spaces and _ . : / = + - @; no key
+ * starting with the reserved "aws:" (any case). path names the map in messages. 0, or -1 with
+ * the reason in err. */
+int aws_check_tags(const json_t *tags, const char *path, char *err, size_t errlen) BARGE_WUR;
+/* One tag key of those limits (UntagResource's tagKeys). */
+int aws_check_tag_key(const char *key, const char *path, char *err, size_t errlen) BARGE_WUR;
+
+/* "NAME is not implemented by Barge ...": the message refusing an unhonoured member. */
+int aws_refuse_unhonoured(const char *path, char *err, size_t errlen);
+
 /* Checks v against shape sh as botocore's ParamValidator does: types, required members and
- * unknown members, recursively. path names v in messages ("computeResources"). Returns 0, or
+ * unknown members, recursively; and refuses members marked unhonoured. path names v in messages ("computeResources"). Returns 0, or
  * -1 with a one-line message in err ("invalid type for parameter computeResources.minvCpus:
  * expected integer, got \"a\""). */
 int aws_validate(const struct aws_shape *sh, const json_t *v, const char *path, char *err,

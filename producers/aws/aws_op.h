@@ -18,6 +18,14 @@
 struct control_conf;
 struct control_write;
 
+/* Who runs an operation (docs/api.md, "Identity"): the principal recorded in the requests it
+ * writes ("admin", the credentials file's profile, or the access key) and the 12-digit account
+ * of the ARNs it creates. NULL members fall back to $USER and $BARGE_ACCOUNT. */
+struct aws_caller {
+  const char *principal;
+  const char *account;
+};
+
 /* A read operation: request JSON in, *resp (owned) out. 0, or API_CLIENT_ERROR /
  * API_SERVER_ERROR (lib/views.h) with the reason in err. */
 typedef int (*aws_handler_fn)(const struct bus_conf *bc, const json_t *req, json_t **resp,
@@ -63,6 +71,14 @@ const struct aws_param *aws_param_find(const struct aws_op *op, const char *memb
  * API_SERVER_ERROR with the message in err (*resp NULL). */
 int aws_op_call(const struct aws_op *op, const struct bus_conf *bc, const json_t *req,
                 json_t **resp, char *err, size_t errlen) BARGE_WUR;
+/* aws_op_call on behalf of who (NULL: the local user). Before the operation runs, the request
+ * is checked against the model (aws_check_request): unknown members, wrong types, members
+ * Barge does not honour and tags out of AWS's limits are a ClientException, and nothing is
+ * written. */
+int aws_op_call_as(const struct aws_op *op, const struct bus_conf *bc, const struct aws_caller *who,
+                   const json_t *req, json_t **resp, char *err, size_t errlen) BARGE_WUR;
+/* The model check of aws_op_call_as: 0, or API_CLIENT_ERROR with the reason. */
+int aws_check_request(const struct aws_op *op, const json_t *req, char *err, size_t errlen) BARGE_WUR;
 /* The AWS error class of a failed call's status: "ClientException" or "ServerException". */
 const char *aws_error_class(int status);
 #endif

@@ -17,6 +17,9 @@
 #include "control.h"
 #include "query.h"
 
+/* Members and parameters leave `unhonoured` out (zero) unless they are marked. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define ENUM(s, values) static const struct aws_shape s_##s = {AWS_STRING, #s, values, NULL, NULL, 0}
 #define LIST(s, elem) static const struct aws_shape s_##s = {AWS_LIST, #s, NULL, elem, NULL, 0}
@@ -26,6 +29,7 @@
 #define P(member, flag, shape, req) {member, flag, shape, req, 0, AWS_LOC_BODY}
 #define PL(member, flag, shape, req, loc) {member, flag, shape, req, 0, loc}
 #define OUT_OF_SCOPE(member, flag, shape) {member, flag, shape, 0, 1, AWS_LOC_BODY}
+#define UNHONOURED(member, flag, shape) {member, flag, shape, 0, 0, AWS_LOC_BODY, 1}
 #define OP_PARAMS(op) p_##op, N(p_##op)
 /* What runs an operation: a write's validation, a read's handler, or nothing yet. */
 #define WRITE(fn) fn, NULL
@@ -165,20 +169,20 @@ static const struct aws_member m_ComputeResourceUpdate[] = {
   {"minvCpus", &t_integer, 0},
   {"maxvCpus", &t_integer, 0},
   {"desiredvCpus", &t_integer, 0},
-  {"subnets", &s_StringList, 0},
-  {"securityGroupIds", &s_StringList, 0},
+  {"subnets", &s_StringList, 0, 1},
+  {"securityGroupIds", &s_StringList, 0, 1},
   {"allocationStrategy", &s_CRUpdateAllocationStrategy, 0},
   {"instanceTypes", &s_StringList, 0},
-  {"ec2KeyPair", &t_string, 0},
-  {"instanceRole", &t_string, 0},
-  {"tags", &s_TagsMap, 0},
-  {"placementGroup", &t_string, 0},
-  {"bidPercentage", &t_integer, 0},
-  {"launchTemplate", &s_LaunchTemplateSpecification, 0},
-  {"ec2Configuration", &s_Ec2ConfigurationList, 0},
-  {"updateToLatestImageVersion", &t_boolean, 0},
-  {"type", &s_CRType, 0},
-  {"imageId", &t_string, 0},
+  {"ec2KeyPair", &t_string, 0, 1},
+  {"instanceRole", &t_string, 0, 1},
+  {"tags", &s_TagsMap, 0, 1},
+  {"placementGroup", &t_string, 0, 1},
+  {"bidPercentage", &t_integer, 0, 1},
+  {"launchTemplate", &s_LaunchTemplateSpecification, 0, 1},
+  {"ec2Configuration", &s_Ec2ConfigurationList, 0, 1},
+  {"updateToLatestImageVersion", &t_boolean, 0, 1},
+  {"type", &s_CRType, 0, 1},
+  {"imageId", &t_string, 0, 1},
   {"scalingPolicy", &s_ComputeScalingPolicy, 0},
 };
 STRUCT(ComputeResourceUpdate);
@@ -400,7 +404,7 @@ static const struct aws_param p_CreateComputeEnvironment[] = {
   P("serviceRole", "--service-role", &t_string, 0),
   P("tags", "--tags", &s_TagrisTagsMap, 0),
   OUT_OF_SCOPE("eksConfiguration", "--eks-configuration", &t_json),
-  P("context", "--context", &t_string, 0),
+  UNHONOURED("context", "--context", &t_string),
 };
 static const struct aws_param p_UpdateComputeEnvironment[] = {
   P("computeEnvironment", "--compute-environment", &t_string, 1),
@@ -408,8 +412,8 @@ static const struct aws_param p_UpdateComputeEnvironment[] = {
   P("unmanagedvCpus", "--unmanagedv-cpus", &t_integer, 0),
   P("computeResources", "--compute-resources", &s_ComputeResourceUpdate, 0),
   P("serviceRole", "--service-role", &t_string, 0),
-  P("updatePolicy", "--update-policy", &s_UpdatePolicy, 0),
-  P("context", "--context", &t_string, 0),
+  UNHONOURED("updatePolicy", "--update-policy", &s_UpdatePolicy),
+  UNHONOURED("context", "--context", &t_string),
 };
 static const struct aws_param p_DeleteComputeEnvironment[] = {
   P("computeEnvironment", "--compute-environment", &t_string, 1),
@@ -585,15 +589,15 @@ const struct aws_op aws_ops[] = {
   {"update-scheduling-policy", "UpdateSchedulingPolicy", "POST", "/v1/updateschedulingpolicy",
    OP_PARAMS(UpdateSchedulingPolicy), WRITE(control_update_scheduling_policy), NULL, NULL,
    "Updates a scheduling policy's fair-share parameters.",
-   "barge update-scheduling-policy --arn arn:barge:batch:local:000000000000:scheduling-policy/fair --fairshare-policy shareDecaySeconds=600"},
+   "barge update-scheduling-policy --arn arn:aws:batch:us-east-1:123456789012:scheduling-policy/fair --fairshare-policy shareDecaySeconds=600"},
   {"delete-scheduling-policy", "DeleteSchedulingPolicy", "POST", "/v1/deleteschedulingpolicy",
    OP_PARAMS(DeleteSchedulingPolicy), WRITE(control_delete_scheduling_policy), NULL, NULL,
    "Deletes a scheduling policy.",
-   "barge delete-scheduling-policy --arn arn:barge:batch:local:000000000000:scheduling-policy/fair"},
+   "barge delete-scheduling-policy --arn arn:aws:batch:us-east-1:123456789012:scheduling-policy/fair"},
   {"describe-scheduling-policies", "DescribeSchedulingPolicies", "POST", "/v1/describeschedulingpolicies",
    OP_PARAMS(DescribeSchedulingPolicies), READ(query_describe_scheduling_policies), NULL, NULL,
    "Describes scheduling policies by ARN.",
-   "barge describe-scheduling-policies --arns arn:barge:batch:local:000000000000:scheduling-policy/fair"},
+   "barge describe-scheduling-policies --arns arn:aws:batch:us-east-1:123456789012:scheduling-policy/fair"},
   {"list-scheduling-policies", "ListSchedulingPolicies", "POST", "/v1/listschedulingpolicies",
    OP_PARAMS(ListSchedulingPolicies), READ(query_list_scheduling_policies), "schedulingPolicies", NULL,
    "Lists scheduling policies.",
@@ -603,17 +607,17 @@ const struct aws_op aws_ops[] = {
    "Shows the RUNNABLE jobs at the front of a queue, in dispatch order.",
    "barge get-job-queue-snapshot --job-queue default"},
   {"tag-resource", "TagResource", "POST", "/v1/tags/{resourceArn}",
-   OP_PARAMS(TagResource), NOT_SERVED, NULL, NULL,
+   OP_PARAMS(TagResource), WRITE(control_tag_resource), NULL, NULL,
    "Adds tags to a compute environment, queue, policy, job definition or job.",
-   "barge tag-resource --resource-arn arn:barge:batch:local:000000000000:job-queue/default --tags team=ml,env=prod"},
+   "barge tag-resource --resource-arn arn:aws:batch:us-east-1:123456789012:job-queue/default --tags team=ml,env=prod"},
   {"untag-resource", "UntagResource", "DELETE", "/v1/tags/{resourceArn}",
-   OP_PARAMS(UntagResource), NOT_SERVED, NULL, NULL,
+   OP_PARAMS(UntagResource), WRITE(control_untag_resource), NULL, NULL,
    "Removes tags from a resource.",
-   "barge untag-resource --resource-arn arn:barge:batch:local:000000000000:job-queue/default --tag-keys team env"},
+   "barge untag-resource --resource-arn arn:aws:batch:us-east-1:123456789012:job-queue/default --tag-keys team env"},
   {"list-tags-for-resource", "ListTagsForResource", "GET", "/v1/tags/{resourceArn}",
-   OP_PARAMS(ListTagsForResource), NOT_SERVED, NULL, NULL,
+   OP_PARAMS(ListTagsForResource), READ(control_list_tags_for_resource), NULL, NULL,
    "Lists the tags of a resource.",
-   "barge list-tags-for-resource --resource-arn arn:barge:batch:local:000000000000:job-queue/default"},
+   "barge list-tags-for-resource --resource-arn arn:aws:batch:us-east-1:123456789012:job-queue/default"},
 };
 const size_t aws_n_ops = N(aws_ops);
 
@@ -637,10 +641,42 @@ const struct aws_param *aws_param_find(const struct aws_op *op, const char *memb
   return NULL;
 }
 
+int aws_check_request(const struct aws_op *op, const json_t *req, char *err, size_t errlen) {
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)req, k, v) {
+    const struct aws_param *p = aws_param_find(op, k);
+    if (!p) {
+      struct buf b;
+      buf_init(&b);
+      for (size_t j = 0; j < op->n_params; j++)
+        if (!op->params[j].out_of_scope) buf_printf(&b, "%s%s", b.len ? ", " : "", op->params[j].member);
+      api_error(err, errlen, API_CLIENT_ERROR, "unknown parameter %s, must be one of: %s", k, (char *)b.data);
+      buf_release(&b);
+      return API_CLIENT_ERROR;
+    }
+    if (p->out_of_scope) return ctl_out_of_scope(k, err, errlen);
+    if (p->unhonoured) {
+      aws_refuse_unhonoured(k, err, errlen);
+      return API_CLIENT_ERROR;
+    }
+    if (aws_validate(p->shape, v, k, err, errlen)) return API_CLIENT_ERROR;
+    if (p->shape == &s_TagrisTagsMap && aws_check_tags(v, k, err, errlen)) return API_CLIENT_ERROR;
+  }
+  return 0;
+}
+
 int aws_op_call(const struct aws_op *op, const struct bus_conf *bc, const json_t *req,
                 json_t **resp, char *err, size_t errlen) {
+  return aws_op_call_as(op, bc, NULL, req, resp, err, errlen);
+}
+
+int aws_op_call_as(const struct aws_op *op, const struct bus_conf *bc, const struct aws_caller *who,
+                   const json_t *req, json_t **resp, char *err, size_t errlen) {
   *resp = NULL;
-  if (op->prepare) return control_apply(op->prepare, bc, req, resp, err, errlen);
+  int rc = aws_check_request(op, req, err, errlen);
+  if (rc) return rc;
+  if (op->prepare) return control_apply_as(op->prepare, bc, who, req, resp, err, errlen);
   if (op->handler) return op->handler(bc, req, resp, err, errlen);
   return api_error(err, errlen, API_CLIENT_ERROR, "%s is not implemented by Barge yet", op->api_name);
 }

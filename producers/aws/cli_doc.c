@@ -133,7 +133,8 @@ static json_t *skeleton(const struct aws_shape *sh, struct doc_stack *st) {
     if (doc_in_stack(st, sh->name) || st->n >= 16) return o;
     st->names[st->n++] = sh->name;
     for (size_t i = 0; i < sh->n_members; i++)
-      json_object_set_new(o, sh->members[i].name, skeleton(sh->members[i].shape, st));
+      if (!sh->members[i].unhonoured)
+        json_object_set_new(o, sh->members[i].name, skeleton(sh->members[i].shape, st));
     st->n--;
     return o;
   }
@@ -147,7 +148,7 @@ static json_t *skeleton(const struct aws_shape *sh, struct doc_stack *st) {
 json_t *awscli_skeleton(const struct aws_op *op) {
   json_t *o = json_object();
   for (size_t i = 0; i < op->n_params; i++) {
-    if (op->params[i].out_of_scope) continue;
+    if (op->params[i].out_of_scope || op->params[i].unhonoured) continue;
     struct doc_stack st = {.n = 0};
     json_object_set_new(o, op->params[i].member, skeleton(op->params[i].shape, &st));
   }

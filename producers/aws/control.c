@@ -30,6 +30,10 @@ int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char 
   return 0;
 }
 
+int ctl_out_of_scope(const char *member, char *err, size_t errlen) {
+  return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: multi-node, EKS, ECS properties, consumable resources, service environments)", member);
+}
+
 int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {
   static const char *const oos[] = {"nodeOverrides", "nodeProperties", "eksConfiguration",
                                     "eksProperties", "ecsProperties", "eksPropertiesOverride",
@@ -38,8 +42,7 @@ int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {
                                     "serviceEnvironmentOrder", "jobQueueType", "quotaSharePolicy",
                                     "multiNodeJobId", NULL};
   for (const char *const *k = oos; *k; k++)
-    if (json_object_get(req, *k))
-      return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: multi-node, EKS, ECS properties, consumable resources, service environments)", *k);
+    if (json_object_get(req, *k)) return ctl_out_of_scope(*k, err, errlen);
   return 0;
 }
 
@@ -67,10 +70,10 @@ json_t *ctl_tags_of(const json_t *req) {
   return json_is_object(t) ? json_deep_copy(t) : json_object();
 }
 
-void ctl_arn(const char *kind, const char *name, char *out, size_t n) {
+void ctl_arn(const struct control_conf *cc, const char *kind, const char *name, char *out, size_t n) {
   char suffix[256];
   snprintf(suffix, sizeof suffix, "%s/%s", kind, name);
-  barge_arn(suffix, out, n);
+  barge_arn_in(cc ? cc->account : NULL, suffix, out, n);
 }
 
 void ctl_put_config(struct control_write *w, const char *kind, json_t *body, const char *name_key,
@@ -102,6 +105,20 @@ int control_conf_get(struct control_conf *cc, const struct config_view **cv, cha
   return 0;
 }
 
+int control_jobs_get(struct control_conf *cc, json_t **jobs, char *err, size_t errlen) {
+  if (!cc->jobs_loaded) {
+    char e[512];
+    if (jobs_view_load(cc->bc, &cc->jobs, e, sizeof e)) {
+      json_decref(cc->jobs);
+      cc->jobs = NULL;
+      return fail(err, errlen, SERVER, "reading barge.jobs: %s", e);
+    }
+    cc->jobs_loaded = 1;
+  }
+  *jobs = cc->jobs;
+  return 0;
+}
+
 int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
              const struct config_view **cv, json_t **found, char *err, size_t errlen) {
   static const struct {
@@ -116,7 +133,7 @@ int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
   int rc = control_conf_get(cc, cv, err, errlen);
   if (rc) return rc;
   json_t *tables[CTL_TABLE__COUNT] = {(*cv)->ces, (*cv)->queues, (*cv)->policies};
-  *found = kinds[t].name_key ? config_find(tables[t], kinds[t].name_key, ref) : json_object_get(tables[t], ref);
+  *found = kinds[t].name_key ? config_find(tables[t], kinds[t].name_key, ref) : barge_arn_get(tables[t], ref);
   if (!*found) return fail(err, errlen, CLIENT, "%s %s does not exist", kinds[t].what, ref);
   return 0;
 }
@@ -167,11 +184,17 @@ static int publish(const struct bus_conf *bc, enum bus_topic t, const char *key,
 
 int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,
                   json_t **resp, char *err, size_t errlen) {
-  struct control_conf cc = {.bc = bc};
+  return control_apply_as(prepare, bc, NULL, req, resp, err, errlen);
+}
+
+int control_apply_as(aws_prepare_fn prepare, const struct bus_conf *bc, const struct aws_caller *who,
+                     const json_t *req, json_t **resp, char *err, size_t errlen) {
+  struct control_conf cc = {.bc = bc, .who = who, .account = who ? who->account : NULL};
   struct control_write w = {0};
   *resp = NULL;
   int rc = prepare(&cc, req, &w, err, errlen);
   if (cc.loaded) config_view_release(&cc.cv);
+  json_decref(cc.jobs);
   if (!rc) rc = check_exist(bc, w.must_exist, err, errlen);
   if (!rc) rc = publish(bc, w.topic, w.key, w.value, err, errlen);
   if (!rc) {

@@ -25,10 +25,24 @@ struct control_conf {
   const struct bus_conf *bc;
   struct config_view cv;
   int loaded;
+  /* who asks (docs/api.md, "Identity"): the principal a job request records (NULL: $USER) and
+   * the account of the ARNs a create makes (NULL: $BARGE_ACCOUNT) */
+  const struct aws_caller *who;
+  const char *account;
+  /* barge.jobs (job id -> JobRecord), for the tagging of jobs: given (jobs_loaded = 1) or
+   * loaded on first use (control_jobs_get), as the configuration */
+  json_t *jobs;
+  int jobs_loaded;
 };
 /* The configuration: 0 with *cv borrowed from cc, or API_SERVER_ERROR with the reason. */
 int control_conf_get(struct control_conf *cc, const struct config_view **cv, char *err,
                      size_t errlen) BARGE_WUR;
+
+/* The jobs table: 0 with *jobs borrowed from cc, or API_SERVER_ERROR with the reason. */
+int control_jobs_get(struct control_conf *cc, json_t **jobs, char *err, size_t errlen) BARGE_WUR;
+/* "NAME is not supported by Barge (out of scope: ...)": the refusal of an out-of-scope member;
+ * returns API_CLIENT_ERROR. */
+int ctl_out_of_scope(const char *member, char *err, size_t errlen);
 
 /* What a write operation writes and answers. All members are owned. */
 struct control_write {
@@ -46,6 +60,9 @@ void control_write_release(struct control_write *w);
  * API_SERVER_ERROR with the reason in err. */
 int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,
                   json_t **resp, char *err, size_t errlen) BARGE_WUR;
+/* control_apply on behalf of who (NULL: the local user, as control_apply). */
+int control_apply_as(aws_prepare_fn prepare, const struct bus_conf *bc, const struct aws_caller *who,
+                     const json_t *req, json_t **resp, char *err, size_t errlen) BARGE_WUR;
 
 /* The validations, one per write operation (each an aws_prepare_fn). */
 int control_create_compute_environment(struct control_conf *cc, const json_t *req,
@@ -72,6 +89,13 @@ int control_delete_scheduling_policy(struct control_conf *cc, const json_t *req,
                                      struct control_write *w, char *err, size_t errlen);
 int control_submit_job(struct control_conf *cc, const json_t *req, struct control_write *w,
                        char *err, size_t errlen);
+int control_tag_resource(struct control_conf *cc, const json_t *req, struct control_write *w,
+                         char *err, size_t errlen);
+int control_untag_resource(struct control_conf *cc, const json_t *req, struct control_write *w,
+                           char *err, size_t errlen);
+/* ListTagsForResource, a read (aws_handler_fn): {"tags": {...}} of the resource. */
+int control_list_tags_for_resource(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen);
 int control_cancel_job(struct control_conf *cc, const json_t *req, struct control_write *w,
                        char *err, size_t errlen);
 int control_terminate_job(struct control_conf *cc, const json_t *req, struct control_write *w,
@@ -87,6 +111,8 @@ int control_call(const struct bus_conf *bc, const char *api, const json_t *req, 
  * client library. */
 int control_prepare_submit(const struct config_view *cv, const json_t *req, json_t **body,
                            char *err, size_t errlen);
-/* A JobRequest event around body (@owned): header, principal, body {kind: body}. */
+/* A JobRequest event around body (@owned): header, principal ($USER), body {kind: body}. */
 json_t *control_request_event(const char *kind, json_t *body);
+/* The same with the principal given (NULL: $USER). */
+json_t *control_request_event_as(const char *principal, const char *kind, json_t *body);
 #endif

@@ -98,13 +98,13 @@ int control_create_compute_environment(struct control_conf *cc, const json_t *re
   }
   const struct config_view *cv;
   char arn[512];
-  ctl_arn("compute-environment", name, arn, sizeof arn);
+  ctl_arn(cc, "compute-environment", name, arn, sizeof arn);
   if ((rc = ctl_check_int(req, "unmanagedvCpus", 0, 10000000, 0, "", err, errlen)) ||
       (rc = control_conf_get(cc, &cv, err, errlen))) {
     json_decref(crb);
     return rc;
   }
-  if (json_object_get(cv->ces, arn)) {
+  if (config_find(cv->ces, "computeEnvironmentName", name)) {
     json_decref(crb);
     return fail(err, errlen, CLIENT, "compute environment %s already exists", name);
   }

@@ -24,8 +24,12 @@ int ctl_check_int(const json_t *o, const char *k, long lo, long hi, int required
 void ctl_copy_members(json_t *dst, const json_t *src, const char *const *members);
 /* The request's tags, or an empty map. */
 json_t *ctl_tags_of(const json_t *req);
-/* The ARN of a resource: "compute-environment/NAME" and so on. */
-void ctl_arn(const char *kind, const char *name, char *out, size_t n);
+/* The ARN of a resource: "compute-environment/NAME" and so on, in the caller's account (cc's,
+ * else $BARGE_ACCOUNT). */
+void ctl_arn(const struct control_conf *cc, const char *kind, const char *name, char *out, size_t n);
+
+/* The principal a job request records for cc's caller; NULL for the local user. */
+const char *ctl_principal(const struct control_conf *cc);
 
 /* Resources an update or delete names. */
 enum ctl_table { CTL_CES, CTL_QUEUES, CTL_POLICIES, CTL_TABLE__COUNT };

@@ -131,7 +131,7 @@ int control_register_job_definition(struct control_conf *cc, const json_t *req,
   rev++;
   char ref[256], arn[512];
   snprintf(ref, sizeof ref, "%s:%d", name, rev);
-  ctl_arn("job-definition", ref, arn, sizeof arn);
+  ctl_arn(cc, "job-definition", ref, arn, sizeof arn);
   json_t *c = json_object();
   static const char *const cmembers[] = {"image", "command", "environment", "resourceRequirements", "vcpus", "memory", "jobRoleArn", "executionRoleArn", NULL};
   ctl_copy_members(c, cp, cmembers);

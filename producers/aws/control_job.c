@@ -11,7 +11,11 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
                            char *err, size_t errlen) {
   int rc;
   *body = NULL;
-  if ((rc = ctl_reject_out_of_scope(req, err, errlen))) return rc;
+  /* the model check of every operation (aws_op_call_as), here too for the bulk submitter and the
+   * client library, which call this directly */
+  if ((rc = aws_check_request(aws_op_find_api("SubmitJob"), req, err, errlen)) ||
+      (rc = ctl_reject_out_of_scope(req, err, errlen)))
+    return rc;
   const char *name = jget_str(req, "jobName"), *q = jget_str(req, "jobQueue"), *jd = jget_str(req, "jobDefinition");
   if (!name) return fail(err, errlen, CLIENT, "jobName is required");
   if (!ctl_valid_name(name, 1))
@@ -91,9 +95,18 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
 }
 
 json_t *control_request_event(const char *kind, json_t *body /* @owned */) {
+  return control_request_event_as(NULL, kind, body);
+}
+
+json_t *control_request_event_as(const char *principal, const char *kind, json_t *body /* @owned */) {
   const char *id = jget_str(body, "jobId");
+  if (!principal || !*principal) principal = getenv("USER") ? getenv("USER") : "anonymous";
   return json_pack("{s:o, s:s, s:{s:o}}", "header", bus_header("cli", id ? id : "", now_ms()),
-                   "principal", getenv("USER") ? getenv("USER") : "anonymous", "body", kind, body);
+                   "principal", principal, "body", kind, body);
+}
+
+const char *ctl_principal(const struct control_conf *cc) {
+  return cc && cc->who ? cc->who->principal : NULL;
 }
 
 int control_submit_job(struct control_conf *cc, const json_t *req, struct control_write *w,
@@ -106,7 +119,9 @@ int control_submit_job(struct control_conf *cc, const json_t *req, struct contro
     return rc;
   const char *id = jget_str(body, "jobId");
   char arn[512];
-  ctl_arn("job", id, arn, sizeof arn);
+  ctl_arn(cc, "job", id, arn, sizeof arn);
+  /* the scheduler names the job by this ARN, so that it carries the caller's account */
+  json_object_set_new(body, "jobArn", json_string(arn));
   w->topic = TOPIC_REQUESTS;
   snprintf(w->key, sizeof w->key, "%s", id);
   w->resp = json_pack("{s:s, s:s, s:s}", "jobArn", arn, "jobName", jget_str(body, "jobName"), "jobId", id);
@@ -117,32 +132,30 @@ int control_submit_job(struct control_conf *cc, const json_t *req, struct contro
     const char *dep = jget_str(d, "jobId");
     if (dep) json_array_append_new(w->must_exist, json_string(dep));
   }
-  w->value = control_request_event("SubmitJob", body);
+  w->value = control_request_event_as(ctl_principal(cc), "SubmitJob", body);
   return 0;
 }
 
 /* CancelJob and TerminateJob: {jobId, reason} as a request of that kind. */
-static int stop_job(const char *kind, const json_t *req, struct control_write *w, char *err,
-                    size_t errlen) {
+static int stop_job(const struct control_conf *cc, const char *kind, const json_t *req,
+                    struct control_write *w, char *err, size_t errlen) {
   const char *id = jget_str(req, "jobId"), *reason = jget_str(req, "reason");
   if (!id) return fail(err, errlen, CLIENT, "jobId is required");
   if (!reason) return fail(err, errlen, CLIENT, "reason is required");
   if (strlen(reason) > 1024) return fail(err, errlen, CLIENT, "reason is longer than 1024 characters");
   w->topic = TOPIC_REQUESTS;
   snprintf(w->key, sizeof w->key, "%.36s", id); /* an array child travels with its parent */
-  w->value = control_request_event(kind, json_pack("{s:s, s:s}", "jobId", id, "reason", reason));
+  w->value = control_request_event_as(ctl_principal(cc), kind, json_pack("{s:s, s:s}", "jobId", id, "reason", reason));
   w->resp = json_object();
   return 0;
 }
 
 int control_cancel_job(struct control_conf *cc, const json_t *req, struct control_write *w,
                        char *err, size_t errlen) {
-  (void)cc;
-  return stop_job("CancelJob", req, w, err, errlen);
+  return stop_job(cc, "CancelJob", req, w, err, errlen);
 }
 
 int control_terminate_job(struct control_conf *cc, const json_t *req, struct control_write *w,
                           char *err, size_t errlen) {
-  (void)cc;
-  return stop_job("TerminateJob", req, w, err, errlen);
+  return stop_job(cc, "TerminateJob", req, w, err, errlen);
 }

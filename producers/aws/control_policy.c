@@ -59,8 +59,8 @@ int control_create_scheduling_policy(struct control_conf *cc, const json_t *req,
       (rc = control_conf_get(cc, &cv, err, errlen)))
     return rc;
   char arn[512];
-  ctl_arn("scheduling-policy", name, arn, sizeof arn);
-  if (json_object_get(cv->policies, arn)) return fail(err, errlen, CLIENT, "scheduling policy %s already exists", name);
+  ctl_arn(cc, "scheduling-policy", name, arn, sizeof arn);
+  if (config_find(cv->policies, "name", name)) return fail(err, errlen, CLIENT, "scheduling policy %s already exists", name);
   json_t *b = json_pack("{s:s, s:s, s:o, s:I}", "name", name, "arn", arn, "tags", ctl_tags_of(req),
                         "createdAt", (json_int_t)now_ms());
   json_object_set_new(b, "fairsharePolicy", fairshare_body(json_object_get(req, "fairsharePolicy")));

@@ -54,9 +54,9 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
   }
   const char *pol = jget_str(req, "schedulingPolicyArn");
   if (pol) {
-    if (!json_object_get(cv->policies, pol))
-      return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", pol);
-    json_object_set_new(b, "schedulingPolicyArn", json_string(pol));
+    json_t *p = barge_arn_get(cv->policies, pol);
+    if (!p) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", pol);
+    json_object_set(b, "schedulingPolicyArn", json_object_get(p, "arn"));
   }
   return 0;
 }
@@ -76,8 +76,8 @@ int control_create_job_queue(struct control_conf *cc, const json_t *req, struct 
   int rc;
   if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
   char arn[512];
-  ctl_arn("job-queue", name, arn, sizeof arn);
-  if (json_object_get(cv->queues, arn)) return fail(err, errlen, CLIENT, "job queue %s already exists", name);
+  ctl_arn(cc, "job-queue", name, arn, sizeof arn);
+  if (config_find(cv->queues, "jobQueueName", name)) return fail(err, errlen, CLIENT, "job queue %s already exists", name);
   json_t *b = json_object();
   if ((rc = build_queue_parts(cv, req, b, err, errlen))) {
     json_decref(b);

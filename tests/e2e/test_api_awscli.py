@@ -8,7 +8,13 @@ SigV4 with the right key works; a wrong secret, an unknown key, a wrong session 
 unsigned request (`--no-sign-request`) are refused with AWS's error types; a read-only key
 reads but cannot write. Then, against a real scheduler and agent, the whole path through the
 API: create a compute environment, a queue and a job definition, submit a job, follow it with
-describe-jobs to SUCCEEDED, list it; and the `barge` CLI sees the same job."""
+describe-jobs to SUCCEEDED, list it; and the `barge` CLI sees the same job.
+
+Tagging (tags_through_cli): `aws batch tag-resource / untag-resource / list-tags-for-resource`
+on a queue and a job (ARNs arn:aws:batch:us-east-1:<the key's barge_account_id>:...), the same
+operations through the `barge` CLI, and refusals through both: AWS's tag limits and members
+Barge does not honour (`update-compute-environment --update-policy`, a launchTemplate in
+computeResources), a ClientException naming the member, with nothing written to barge.config."""
 import json
 import os
 import subprocess
@@ -17,6 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, SESSION, VIEWER, api_finish, api_scenario  # noqa: E402
+import common  # noqa: E402
 from common import log, ok, wait_for  # noqa: E402
 
 CLIENT_CREDENTIALS = f"""[admin]
@@ -151,9 +158,55 @@ def body(st, addr, cli):
        "the barge CLI sees the same job", cli.get("status"))
     refused(aws.run("describe-jobs", "--jobs", *[f"id-{i}" for i in range(101)]), "ClientException", "",
             "the operation's own ClientException comes back as such (101 ids)")
-    refused(aws.run("list-tags-for-resource", "--resource-arn", job.get("jobArn", "x")), "ClientException",
-            "not implemented", "tagging is routed (and answered honestly: not implemented yet)")
+    tags_through_cli(aws, st, job)
     ok(st.alive("api"), "barge api still runs")
+
+
+def tags_through_cli(aws, st, job):
+    log("-- tag-resource, untag-resource, list-tags-for-resource: the aws CLI and the barge CLI")
+    account = "arn:aws:batch:us-east-1:123456789012:"
+    q_arn = aws.json("describe-job-queues", "--job-queues", "q")["jobQueues"][0]["jobQueueArn"]
+    ok(q_arn == account + "job-queue/q", "the queue's ARN: arn:aws:, the key's account", q_arn)
+    p = aws.run("tag-resource", "--resource-arn", q_arn, "--tags", "team=ml,env=prod")
+    ok(p.returncode == 0, "aws batch tag-resource", p.stderr)
+    got = aws.json("list-tags-for-resource", "--resource-arn", q_arn)
+    ok(got == {"tags": {"team": "ml", "env": "prod"}}, "aws batch list-tags-for-resource", got)
+    p = aws.run("untag-resource", "--resource-arn", q_arn, "--tag-keys", "env", "absent")
+    ok(p.returncode == 0, "aws batch untag-resource (an absent key is no error)", p.stderr)
+    got = aws.json("describe-job-queues", "--job-queues", q_arn)["jobQueues"][0].get("tags")
+    ok(got == {"team": "ml"}, "describe-job-queues shows what is left", got)
+    st.run("tag-resource", "--resource-arn", q_arn, "--tags", "by=barge")
+    got = aws.json("list-tags-for-resource", "--resource-arn", q_arn)
+    ok(got == {"tags": {"team": "ml", "by": "barge"}}, "barge tag-resource, seen through the API", got)
+    got = st.json("list-tags-for-resource", "--resource-arn", q_arn.replace("arn:aws:", "arn:barge:"))
+    ok(got == {"tags": {"team": "ml", "by": "barge"}}, "barge list-tags-for-resource, given the arn:barge: form", got)
+    job_arn = job.get("jobArn", "")
+    ok(job_arn.startswith(account + "job/"), "the job's ARN is in the key's account", job_arn)
+    p = aws.run("tag-resource", "--resource-arn", job_arn, "--tags", "run=7")
+    ok(p.returncode == 0, "aws batch tag-resource of a job", p.stderr)
+    try:
+        wait_for(lambda: aws.json("list-tags-for-resource", "--resource-arn", job_arn) == {"tags": {"run": "7"}},
+                 30, "the job's tag", interval=0.5)
+        ok(True, "the job's tag, applied by the scheduler, listed")
+    except TimeoutError as e:
+        ok(False, "the job's tag, applied by the scheduler, listed", str(e))
+
+    config_before = sum(common.end_offsets(st, "config").values())
+    refused(aws.run("tag-resource", "--resource-arn", q_arn, "--tags", "aws:owner=x"), "ClientException",
+            "reserves", "aws CLI: a tag key with the aws: prefix")
+    refused(aws.run("update-compute-environment", "--compute-environment", "local", "--update-policy",
+                    "terminateJobsOnUpdate=true"), "ClientException", "updatePolicy is not implemented by Barge",
+            "aws CLI: update-compute-environment --update-policy is refused, naming the member")
+    refused(aws.run("update-compute-environment", "--compute-environment", "local", "--compute-resources",
+                    "launchTemplate={launchTemplateName=lt}"), "ClientException",
+            "computeResources.launchTemplate is not implemented", "aws CLI: computeResources.launchTemplate refused")
+    p = st.run("update-compute-environment", "--compute-environment", "local", "--update-policy",
+               "terminateJobsOnUpdate=true", check=False)
+    ok(p.returncode != 0 and "updatePolicy is not implemented by Barge" in p.stderr,
+       "barge CLI: --update-policy refused, naming the member", (p.returncode, p.stderr.strip()))
+    p = st.run("tag-resource", "--resource-arn", q_arn, "--tags", "aws:x=1", check=False)
+    ok(p.returncode != 0 and "reserves" in p.stderr, "barge CLI: an aws: tag refused", (p.returncode, p.stderr.strip()))
+    ok(sum(common.end_offsets(st, "config").values()) == config_before, "nothing written to barge.config")
 
 
 def main():

@@ -12,8 +12,15 @@ before the walk began.
 What the server does not do yet is checked all the same but reported as a "KNOWN GAP" line,
 not as a pass (api_common.known_gap): ListJobs' nextToken is an offset into a list ordered
 newest first, so a job submitted during a walk shifts the next page; DescribeJobs has no
-read-your-writes wait. Tagging is not implemented (ClientException): its checks are skipped
-with a printed note."""
+read-your-writes wait.
+
+Tagging and identity (docs/job-model.md §10): tags given at creation and submission are shown by
+the Describe* calls and ListTagsForResource; tag_resource / untag_resource on a queue, a job
+definition, a compute environment, a scheduling policy and a job; propagateTags gives the job's
+container the job definition's tags overlaid by the job's; AWS's tag limits and members Barge
+does not honour are refused with a ClientException naming them, and nothing is written to
+barge.config or barge.requests then. ARNs are arn:aws:batch:us-east-1:<the key's
+barge_account_id>:..., and the requests record the key's profile as their principal."""
 import json
 import os
 import sys
@@ -21,6 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, api_test, known_gap  # noqa: E402
+import common  # noqa: E402
 from common import TERMINAL, log, ok  # noqa: E402
 
 import boto3  # noqa: E402
@@ -280,13 +288,148 @@ def errors(batch, addr, job_arn):
         ok(e.response["Error"]["Code"] == "InvalidSignatureException"
            and e.response["ResponseMetadata"]["HTTPStatusCode"] == 403,
            "a wrong secret: InvalidSignatureException, 403", e.response["Error"])
+    tags = batch.list_tags_for_resource(resourceArn=job_arn)
+    ok(body_of(tags) == {"tags": {}}, "list_tags_for_resource of an untagged job: {}", tags)
+
+
+ACCOUNT_ARN = "arn:aws:batch:us-east-1:123456789012:"  # the admin key's barge_account_id
+
+
+def client_error(call, what, *words):
+    """call() must raise a ClientException (400) whose message holds every word."""
     try:
-        batch.list_tags_for_resource(resourceArn=job_arn)
-        log("  NOTE list_tags_for_resource answered: tagging seems implemented now; add its checks here")
+        r = call()
+        ok(False, what, f"answered {r}")
     except ClientError as e:
-        log(f"  SKIP tag checks (tag_resource, untag_resource, list_tags_for_resource, tags on create/submit): "
-            f"tagging is not implemented by barge api yet ({e.response['Error']['Code']}: "
-            f"{e.response['Error']['Message']})")
+        err = e.response["Error"]
+        ok(err["Code"] == "ClientException" and e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+           and all(w in err["Message"] for w in words), what, err)
+
+
+def requests_with(st, pred):
+    """The bodies of barge.requests events (principal added) for which pred holds."""
+    avro, out = common.Avro(), []
+    for m in common.read_topic(st, "requests", read_committed=False):
+        try:
+            _, ev = avro.decode(m["value"])
+        except ValueError:
+            continue
+        body = dict(ev.get("body") or {})
+        body["principal"] = ev.get("principal")
+        if pred(body):
+            out.append(body)
+    return out
+
+
+def tagging(batch, st):
+    log("-- tags on create and submit, TagResource/UntagResource/ListTagsForResource, identity")
+    ce = batch.create_compute_environment(computeEnvironmentName="tagged-ce", type="UNMANAGED",
+                                          tags={"team": "ml", "cost-center": "42"})
+    ce_arn = ce["computeEnvironmentArn"]
+    ok(ce_arn == ACCOUNT_ARN + "compute-environment/tagged-ce", "an arn:aws: ARN in the key's account", ce_arn)
+    q = batch.create_job_queue(jobQueueName="tagged-q", priority=1, tags={"team": "ml"},
+                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}])
+    pol = batch.create_scheduling_policy(name="tagged-pol", tags={"kind": "fair"})
+    jd = batch.register_job_definition(jobDefinitionName="tagged-jd", type="container", propagateTags=True,
+                                       containerProperties=props(["true"]), tags={"from": "jd", "both": "jd"})
+    got = batch.describe_compute_environments(computeEnvironments=["tagged-ce"])["computeEnvironments"]
+    ok(got and got[0].get("tags") == {"team": "ml", "cost-center": "42"}, "describe_compute_environments shows tags", got)
+    got = batch.describe_job_queues(jobQueues=[q["jobQueueArn"]])["jobQueues"]
+    ok(got and got[0].get("tags") == {"team": "ml"}, "describe_job_queues (by ARN) shows tags", got)
+    got = batch.describe_scheduling_policies(arns=[pol["arn"]])["schedulingPolicies"]
+    ok(got and got[0].get("tags") == {"kind": "fair"}, "describe_scheduling_policies shows tags", got)
+    got = batch.describe_job_definitions(jobDefinitions=[jd["jobDefinitionArn"]])["jobDefinitions"]
+    ok(got and got[0].get("tags") == {"from": "jd", "both": "jd"} and got[0].get("propagateTags") is True,
+       "describe_job_definitions shows tags and propagateTags", got)
+
+    for arn, before in ((q["jobQueueArn"], {"team": "ml"}), (ce_arn, {"team": "ml", "cost-center": "42"}),
+                        (pol["arn"], {"kind": "fair"}), (jd["jobDefinitionArn"], {"from": "jd", "both": "jd"})):
+        kind = arn.split(":")[5].split("/")[0]
+        ok(body_of(batch.list_tags_for_resource(resourceArn=arn)) == {"tags": before},
+           f"list_tags_for_resource of the {kind}", arn)
+        ok(body_of(batch.tag_resource(resourceArn=arn, tags={"env": "prod", "team": "data"})) == {},
+           f"tag_resource of the {kind} answers {{}}")
+        want = {**before, "env": "prod", "team": "data"}
+        ok(batch.list_tags_for_resource(resourceArn=arn)["tags"] == want, f"the {kind}'s tags added and replaced", want)
+        batch.untag_resource(resourceArn=arn, tagKeys=["env", "absent"])
+        want.pop("env")
+        ok(batch.list_tags_for_resource(resourceArn=arn)["tags"] == want, f"untag_resource of the {kind}", want)
+    got = batch.describe_job_queues(jobQueues=["tagged-q"])["jobQueues"]
+    ok(got and got[0].get("tags") == {"team": "data"}, "describe_job_queues shows the new tags", got)
+
+    time.sleep(2)  # the scheduler reads the new queue and job definition
+    sub = batch.submit_job(jobName="tagged", jobQueue="tagged-q", jobDefinition="tagged-jd",
+                           tags={"both": "job", "run": "1"}, propagateTags=True)
+    job_id, job_arn = sub["jobId"], sub["jobArn"]
+    ok(job_arn == ACCOUNT_ARN + "job/" + job_id, "submit_job's jobArn is in the key's account", job_arn)
+    j = poll(batch, [job_id], lambda j: True, 30, "the tagged job").get(job_id, {})
+    ok(j.get("jobArn") == job_arn and j.get("tags") == {"both": "job", "run": "1"} and j.get("propagateTags") is True,
+       "describe_jobs: the scheduler's jobArn is submit_job's, the job's tags, propagateTags", j)
+    raw = st.describe(job_id).get(job_id, {})
+    # the job definition's tags are now from, both and team (tag_resource above)
+    ok(raw.get("container", {}).get("tags") == {"from": "jd", "both": "job", "team": "data", "run": "1"},
+       "propagated to the container: the JD's tags overlaid by the job's", raw.get("container", {}).get("tags"))
+    batch.tag_resource(resourceArn=job_arn, tags={"owner": "me"})
+    batch.untag_resource(resourceArn=job_arn, tagKeys=["run"])
+    want = {"both": "job", "owner": "me"}
+    deadline = time.monotonic() + 30
+    while batch.list_tags_for_resource(resourceArn=job_arn)["tags"] != want and time.monotonic() < deadline:
+        time.sleep(0.3)
+    ok(batch.list_tags_for_resource(resourceArn=job_arn)["tags"] == want,
+       "tag_resource / untag_resource of a job, applied by the scheduler", want)
+    ok(batch.describe_jobs(jobs=[job_id])["jobs"][0].get("tags") == want, "describe_jobs shows them")
+    log("  the scheduler killed and started again: the job keeps its ARN and tags, and takes new ones")
+    st.kill("scheduler")
+    st.scheduler(tick_ms=200)
+    batch.tag_resource(resourceArn=job_arn, tags={"after": "restart"})
+    want = {**want, "after": "restart"}
+    deadline = time.monotonic() + 60
+    while batch.list_tags_for_resource(resourceArn=job_arn)["tags"] != want and time.monotonic() < deadline:
+        time.sleep(0.3)
+    j = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+    ok(j.get("tags") == want and j.get("jobArn") == job_arn, "after a scheduler restart: tags and jobArn kept",
+       (j.get("tags"), j.get("jobArn")))
+    mine = requests_with(st, lambda b: b.get("jobName") == "tagged" or b.get("jobId") == job_id)
+    ok(mine and all(b["principal"] == "admin" for b in mine),
+       "the job's requests (submit, tag, untag) record the key's profile as principal",
+       [(b.get("jobName"), b["principal"]) for b in mine])
+    return job_id
+
+
+def refusals(batch, st, job_id):
+    log("-- refused: tag limits, unhonoured and unknown members; nothing written")
+    config_before = sum(common.end_offsets(st, "config").values())
+    q_arn = ACCOUNT_ARN + "job-queue/tagged-q"
+    client_error(lambda: batch.tag_resource(resourceArn=q_arn, tags={"aws:owner": "x"}),
+                 "a tag key with the aws: prefix", "aws:owner", "reserves")
+    client_error(lambda: batch.tag_resource(resourceArn=q_arn, tags={f"k{i}": "v" for i in range(51)}),
+                 "51 tags", "at most 50")
+    client_error(lambda: batch.tag_resource(resourceArn=q_arn, tags={f"k{i}": "v" for i in range(50)}),
+                 "50 new tags on a queue that has one", "at most 50 tags")
+    client_error(lambda: batch.tag_resource(resourceArn=q_arn, tags={"k" * 129: "v"}), "a key of 129", "1 to 128")
+    client_error(lambda: batch.tag_resource(resourceArn=q_arn, tags={"k": "v" * 257}), "a value of 257", "at most 256")
+    client_error(lambda: batch.untag_resource(resourceArn=q_arn, tagKeys=["aws:x"]), "untagging aws:x", "reserves")
+    client_error(lambda: batch.tag_resource(resourceArn=ACCOUNT_ARN + "job-queue/nope", tags={"a": "b"}),
+                 "tagging a queue that does not exist", "does not exist")
+    client_error(lambda: batch.create_job_queue(jobQueueName="qq", priority=1, tags={"aws:x": "1"},
+                                                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "tagged-ce"}]),
+                 "tags on create: the aws: prefix", "reserves")
+    client_error(lambda: batch.update_compute_environment(computeEnvironment="tagged-ce",
+                                                          updatePolicy={"terminateJobsOnUpdate": True}),
+                 "UpdateComputeEnvironment updatePolicy (not honoured)", "updatePolicy", "not implemented by Barge")
+    client_error(lambda: batch.update_compute_environment(
+        computeEnvironment="tagged-ce", computeResources={"launchTemplate": {"launchTemplateName": "lt"}}),
+        "UpdateComputeEnvironment computeResources.launchTemplate", "computeResources.launchTemplate", "not implemented")
+    client_error(lambda: batch.create_job_queue(jobQueueName="qq", priority=1, jobQueueType="ECS",
+                                                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "tagged-ce"}]),
+                 "CreateJobQueue jobQueueType", "jobQueueType", "not supported by Barge")
+    ok(sum(common.end_offsets(st, "config").values()) == config_before, "nothing written to barge.config")
+    client_error(lambda: batch.submit_job(jobName="refused-job", jobQueue="tagged-q", jobDefinition="tagged-jd",
+                                          tags={"aws:x": "1"}), "submit_job with an aws: tag", "reserves")
+    client_error(lambda: batch.tag_resource(resourceArn=ACCOUNT_ARN + "job/" + job_id, tags={"aws:y": "1"}),
+                 "tag_resource of a job with an aws: tag", "reserves")
+    bad = requests_with(st, lambda b: b.get("jobName") == "refused-job" or "aws:y" in (b.get("tags") or {}))
+    ok(bad == [], "nothing of the refused requests in barge.requests", bad)
 
 
 def body(st, addr):
@@ -303,6 +446,7 @@ def body(st, addr):
     arn = batch.describe_jobs(jobs=[ids[0]])["jobs"][0]["jobArn"]
     cancel_terminate(batch, ids)
     errors(batch, addr, arn)
+    refusals(batch, st, tagging(batch, st))
     ok(st.alive("api") and st.alive("scheduler"), "barge api and the scheduler still run")
 
 

@@ -201,7 +201,7 @@ static void test_lookups(const struct config_view *cv) {
   char a[256];
   barge_arn("job-queue/x", a, sizeof a);
   char want[256];
-  snprintf(want, sizeof want, "arn:barge:batch:%s:%s:job-queue/x", barge_region(), barge_account());
+  snprintf(want, sizeof want, "arn:%s:batch:%s:%s:job-queue/x", barge_partition(), barge_region(), barge_account());
   CHECK_STR(a, want);
 }
 
@@ -228,7 +228,7 @@ static void test_call_refusals(void) {
   call_refused("CreateComputeEnvironment", "{\"computeEnvironmentName\": \"ce\", \"type\": \"MANAGED\"}",
                "computeResources is required for a MANAGED compute environment");
   call_refused("CreateComputeEnvironment",
-               "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"computeResources\": {}}",
+               "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"computeResources\": {\"type\": \"EC2\", \"maxvCpus\": 4}}",
                "an UNMANAGED compute environment takes no computeResources");
   call_refused("CreateComputeEnvironment",
                "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"state\": \"PAUSED\"}",
