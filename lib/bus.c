@@ -92,6 +92,16 @@ static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t
   return kc;
 }
 
+/* Whether the extra properties set k (then they win over the bus's default for it). */
+static int has_prop(const struct bus_conf *conf, const char *k) {
+  size_t n = strlen(k);
+  for (const char *p = conf->kafka_props; p && *p; p += strcspn(p, ",\n"), p += *p != 0) {
+    while (*p == ' ') p++;
+    if (!strncmp(p, k, n) && p[n] == '=') return 1;
+  }
+  return 0;
+}
+
 static int set(rd_kafka_conf_t *kc, const char *k, const char *v, char *err, size_t errlen) {
   char errstr[512];
   if (rd_kafka_conf_set(kc, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
@@ -221,7 +231,7 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   for (int i = 0; i < TOPIC__COUNT; i++)
     bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
-      set(kc, "acks", "all", err, errlen) || set(kc, "linger.ms", "5", err, errlen) ||
+      set(kc, "acks", "all", err, errlen) || (!has_prop(conf, "linger.ms") && set(kc, "linger.ms", "5", err, errlen)) ||
       set(kc, "message.timeout.ms", "60000", err, errlen) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
       (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen))) {

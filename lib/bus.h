@@ -3,7 +3,8 @@
  * - Topics (docs/architecture.md "Topics") carry a configurable prefix and are created through the Admin
  *   API with explicit partition counts and cleanup policies (bus_ensure_topics).
  * - Producers are idempotent (enable.idempotence, acks=all) and every delivery report is
- *   checked: bus_flush fails if any message since the last flush was not durably written.
+ *   checked (linger.ms is 5 unless kafka_props sets it): bus_flush fails if any message since
+ *   the last flush was not durably written.
  *   A producer given a transactional id runs read-process-write transactions together with a
  *   consumer (bus_txn_*): the consumed offsets and the produced events commit together.
  * - Consumers never auto-commit: a service commits only after the effect (bus_commit, or the

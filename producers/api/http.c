@@ -346,8 +346,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   struct api_http_response r;
   int64_t t0 = mono_ms();
   api_handle(s->conf, &rq, &r);
-  log_info("%s %s %s -> %d%s%s (%lld ms) %s", method, c->raw_uri, r.operation ? r.operation : "-", r.status,
-           r.error_type ? " " : "", r.error_type ? r.error_type : "", (long long)(mono_ms() - t0), r.request_id);
+  /* refusals at info; answered and throttled requests at debug (BARGE_LOG=debug): a line per
+   * request at thousands of requests a second costs a write each and fills the log */
+  log_msg(r.status == 200 || r.status == 429 ? LOG_DEBUG : LOG_INFO, "%s %s %s -> %d%s%s (%lld ms) %s", method, c->raw_uri,
+          r.operation ? r.operation : "-", r.status, r.error_type ? " " : "", r.error_type ? r.error_type : "",
+          (long long)(mono_ms() - t0), r.request_id);
   enum MHD_Result ok = send_response(con, &r);
   api_http_response_release(&r);
   free(hl);
