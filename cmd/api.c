@@ -19,6 +19,7 @@ struct api_opts {
   const char *listen, *cred_file, *region;
   int anonymous;
   int64_t threads;
+  double rate_limit, rate_burst;
 };
 static const struct opt_spec api_rows[] = {
     OPT_ROW(struct api_opts, listen, "listen", "HOST:PORT", "127.0.0.1:8780", "address to serve on (port 0 picks one)"),
@@ -26,7 +27,12 @@ static const struct opt_spec api_rows[] = {
                 "access keys in the AWS shared-credentials format (docs/api.md); requests must be signed with one"),
     OPT_FLAG_ROW(struct api_opts, anonymous, "allow-anonymous", "also accept unsigned requests (local use only)"),
     OPT_ROW_DOC(struct api_opts, region, "region", "R", "any", "the region signatures must be scoped to"),
-    OPT_ROW(struct api_opts, threads, "threads", "N", "4", "server threads"),
+    OPT_ROW(struct api_opts, threads, "threads", "N", "0",
+            "server threads: 0 for one per connection (each has a request in flight), N for a pool of N"),
+    OPT_ROW_DOC(struct api_opts, rate_limit, "rate-limit", "N", "off",
+                "requests per second per access key; over it: 429 TooManyRequestsException (docs/api.md)"),
+    OPT_ROW_DOC(struct api_opts, rate_burst, "rate-burst", "N", "the rate, at least 1",
+                "requests an idle key may send at once under --rate-limit"),
     OPTS_KAFKA(struct api_opts, kafka),
 };
 const struct opts_cmd api_opts_cmd =
@@ -45,8 +51,12 @@ int cmd_api(int argc, char **argv) {
     fprintf(stderr, "barge api: give --credentials-file FILE, or --allow-anonymous to accept unsigned requests\n");
     return 2;
   }
-  if (threads < 1 || threads > 64) {
-    fprintf(stderr, "barge api: --threads must be 1..64\n");
+  if (threads < 0 || threads > 64) {
+    fprintf(stderr, "barge api: --threads must be 0..64\n");
+    return 2;
+  }
+  if (o.rate_limit < 0 || o.rate_burst < 0) {
+    fprintf(stderr, "barge api: --rate-limit and --rate-burst must be positive\n");
     return 2;
   }
   log_set_role("api");
@@ -62,13 +72,21 @@ int cmd_api(int argc, char **argv) {
     api_credentials_release(&creds);
     return r;
   }
-  struct api_ops *ops = api_ops_table_new(&sv.bc);
+  struct api_ops *ops = api_ops_table_new(&sv.bc, err, sizeof err);
+  if (!ops) {
+    fprintf(stderr, "barge api: %s\n", err);
+    api_credentials_release(&creds);
+    return 1;
+  }
   struct api_conf conf = {
       .creds = cred_file ? &creds : NULL,
       .allow_anonymous = anonymous,
       .region = region,
       .ops = ops,
       .threads = (unsigned)threads,
+      .limiter = o.rate_limit > 0 ? api_ratelimit_new(o.rate_limit, o.rate_burst > 0 ? o.rate_burst : o.rate_limit,
+                                                      cred_file ? &creds : NULL)
+                                  : NULL,
   };
   service_signals(0);
   signal(SIGPIPE, SIG_IGN);
@@ -76,6 +94,7 @@ int cmd_api(int argc, char **argv) {
   if (!srv) {
     fprintf(stderr, "barge api: %s\n", err);
     api_ops_table_free(ops);
+    api_ratelimit_free(conf.limiter);
     api_credentials_release(&creds);
     return 1;
   }
@@ -85,11 +104,16 @@ int cmd_api(int argc, char **argv) {
   printf("  aws batch --endpoint-url http://%s --region %s describe-job-queues\n", api_server_address(srv),
          region ? region : "us-east-1");
   fflush(stdout);
-  log_info("listening on %s, %zu access key(s), topics %s*", api_server_address(srv), creds.n, sv.prefix);
+  log_info("listening on %s, %zu access key(s), topics %s*, %s", api_server_address(srv), creds.n, sv.prefix,
+           threads ? "a pool of threads" : "a thread per connection");
+  if (conf.limiter)
+    log_info("rate limit: %g requests per second per access key, burst %g", o.rate_limit,
+             o.rate_burst > 0 ? o.rate_burst : o.rate_limit);
   while (!service_stopping()) pause();
   log_info("stopping");
   api_server_stop(srv);
   api_ops_table_free(ops);
+  api_ratelimit_free(conf.limiter);
   api_credentials_release(&creds);
   return 0;
 }

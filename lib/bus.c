@@ -92,6 +92,16 @@ static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t
   return kc;
 }
 
+/* Whether the extra properties set k (then they win over the bus's default for it). */
+static int has_prop(const struct bus_conf *conf, const char *k) {
+  size_t n = strlen(k);
+  for (const char *p = conf->kafka_props; p && *p; p += strcspn(p, ",\n"), p += *p != 0) {
+    while (*p == ' ') p++;
+    if (!strncmp(p, k, n) && p[n] == '=') return 1;
+  }
+  return 0;
+}
+
 static int set(rd_kafka_conf_t *kc, const char *k, const char *v, char *err, size_t errlen) {
   char errstr[512];
   if (rd_kafka_conf_set(kc, k, v, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
@@ -188,11 +198,20 @@ struct bus_producer {
   int failures, uncertain; /* uncertain: failures whose message may have been written */
   char first_failure[512];
   struct buf enc;
+  bus_delivered_fn on_delivery; /* for messages queued by bus_produce_async */
 };
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   struct bus_producer *p = opaque;
+  if (m->_private && p->on_delivery) {
+    struct bus_delivery d = {.ok = !m->err, .partition = m->partition, .offset = m->offset};
+    if (m->err)
+      snprintf(d.reason, sizeof d.reason, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
+               rd_kafka_err2str(m->err));
+    p->on_delivery(m->_private, &d);
+    return;
+  }
   if (m->err) {
     if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED) p->uncertain++;
     if (!p->failures++)
@@ -213,7 +232,7 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   for (int i = 0; i < TOPIC__COUNT; i++)
     bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
-      set(kc, "acks", "all", err, errlen) || set(kc, "linger.ms", "5", err, errlen) ||
+      set(kc, "acks", "all", err, errlen) || (!has_prop(conf, "linger.ms") && set(kc, "linger.ms", "5", err, errlen)) ||
       set(kc, "message.timeout.ms", "60000", err, errlen) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
       (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen))) {
@@ -252,15 +271,16 @@ void bus_producer_free(struct bus_producer *p) {
   free(p);
 }
 
-int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
-                    const void *value, size_t vlen, int32_t partition, char *err,
-                    size_t errlen) {
+/* Queues one message; opaque (NULL: none) comes back in its delivery report. */
+static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                          const void *value, size_t vlen, int32_t partition, void *opaque,
+                          char *err, size_t errlen) {
   for (int tries = 0;; tries++) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(p->names[t]), RD_KAFKA_V_KEY(key, key ? keylen : 0),
         RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_PARTITION(partition >= 0 ? partition : RD_KAFKA_PARTITION_UA),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (!e) return 0;
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && tries < 600) {
       rd_kafka_poll(p->rk, 100); /* backpressure: wait for deliveries */
@@ -269,6 +289,33 @@ int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, s
     snprintf(err, errlen, "produce to %s: %s", p->names[t], rd_kafka_err2str(e));
     return -1;
   }
+}
+
+int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                    const void *value, size_t vlen, int32_t partition, char *err,
+                    size_t errlen) {
+  return produce_opaque(p, t, key, keylen, value, vlen, partition, NULL, err, errlen);
+}
+
+void bus_producer_on_delivery(struct bus_producer *p, bus_delivered_fn fn) { p->on_delivery = fn; }
+
+int bus_produce_async(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
+                      void *ctx, char *err, size_t errlen) {
+  size_t kl = key ? strlen(key) : 0;
+  if (!v) return produce_opaque(p, t, key, kl, NULL, 0, -1, ctx, err, errlen);
+  struct buf enc; /* per call: threads share the producer */
+  buf_init(&enc);
+  char e2[512];
+  int rc;
+  if (codec_encode(topics[t].type, v, &enc, e2, sizeof e2)) {
+    snprintf(err, errlen, "encoding %s for %s: %s", codec_type_name(topics[t].type), p->names[t],
+             e2);
+    rc = -1;
+  } else {
+    rc = produce_opaque(p, t, key, kl, enc.data, enc.len, -1, ctx, err, errlen);
+  }
+  buf_release(&enc);
+  return rc;
 }
 
 int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
@@ -318,6 +365,8 @@ int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t err
 }
 
 void bus_producer_poll(struct bus_producer *p) { rd_kafka_poll(p->rk, 0); }
+
+void bus_producer_serve(struct bus_producer *p, int timeout_ms) { rd_kafka_poll(p->rk, timeout_ms); }
 
 /* ---------------- consumer ---------------- */
 

@@ -3,14 +3,16 @@
  * - Topics (docs/architecture.md "Topics") carry a configurable prefix and are created through the Admin
  *   API with explicit partition counts and cleanup policies (bus_ensure_topics).
  * - Producers are idempotent (enable.idempotence, acks=all) and every delivery report is
- *   checked: bus_flush fails if any message since the last flush was not durably written.
+ *   checked (linger.ms is 5 unless kafka_props sets it): bus_flush fails if any message since
+ *   the last flush was not durably written.
  *   A producer given a transactional id runs read-process-write transactions together with a
  *   consumer (bus_txn_*): the consumed offsets and the produced events commit together.
  * - Consumers never auto-commit: a service commits only after the effect (bus_commit, or the
  *   offsets inside a transaction).
  * - Undecodable records are dead-lettered by bus_dead_letter and the consumer goes on.
  *
- * Threads: one bus_producer or bus_consumer per thread; they are not shared. */
+ * Threads: one bus_producer or bus_consumer per thread; they are not shared, except a producer
+ * used through bus_produce_async (below). */
 #ifndef BARGE_BUS_H
 #define BARGE_BUS_H
 #include <jansson.h>
@@ -86,6 +88,27 @@ int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) 
 int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
 /* Serves delivery reports without blocking. */
 void bus_producer_poll(struct bus_producer *p);
+
+/* A producer shared by threads (the API's write path, docs/api.md "The write path"): any thread
+ * may call bus_produce_async at once; one thread calls bus_producer_serve in a loop, which runs
+ * the delivery callback of each message with the ctx it was queued with. Messages of many
+ * threads share the producer's batches (linger.ms) and broker round trips. */
+struct bus_delivery {
+  int ok;           /* durably written (acks=all) */
+  char reason[256]; /* why not, when !ok */
+  int32_t partition;
+  int64_t offset;
+};
+typedef void (*bus_delivered_fn)(void *ctx, const struct bus_delivery *d);
+/* Sets the callback of bus_produce_async's messages (before the first one). */
+void bus_producer_on_delivery(struct bus_producer *p, bus_delivered_fn fn);
+/* Encodes v (borrowed; NULL: a tombstone) and queues it; its delivery report calls the
+ * producer's callback with ctx (not NULL). 0, or -1 (err) when it could not be queued (then no
+ * callback comes). */
+int bus_produce_async(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
+                      void *ctx, char *err, size_t errlen) BARGE_WUR;
+/* Serves delivery reports, waiting up to timeout_ms for one. */
+void bus_producer_serve(struct bus_producer *p, int timeout_ms);
 
 /* ---- consumer ---- */
 struct bus_consumer;

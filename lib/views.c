@@ -72,8 +72,7 @@ int view_read_table(const struct bus_conf *bc, enum bus_topic t,
   return rc;
 }
 
-static void config_cb(void *ctx, const struct bus_msg *m) {
-  struct config_view *cv = ctx;
+void config_view_apply(struct config_view *cv, const struct bus_msg *m) {
   char key[1024];
   snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
   if (!m->value) { /* tombstone */
@@ -95,12 +94,18 @@ static void config_cb(void *ctx, const struct bus_msg *m) {
   json_decref(ev);
 }
 
-int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *err,
-                     size_t errlen) {
+static void config_cb(void *ctx, const struct bus_msg *m) { config_view_apply(ctx, m); }
+
+void config_view_init(struct config_view *cv) {
   cv->ces = json_object();
   cv->queues = json_object();
   cv->jds = json_object();
   cv->policies = json_object();
+}
+
+int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *err,
+                     size_t errlen) {
+  config_view_init(cv);
   return view_read_table(bc, TOPIC_CONFIG, config_cb, cv, err, errlen);
 }
 

@@ -33,8 +33,9 @@ struct api_ops {
 extern const struct api_ops api_ops_unwired;
 
 /* The dispatch onto the AWS operation table (ops_table.c), the one the command line runs, against
- * the Kafka of bc (borrowed; must outlive the ops). Calls are serialised: the table's code path
- * keeps per-process state. */
-struct api_ops *api_ops_table_new(const struct bus_conf *bc);
+ * the Kafka of bc (borrowed; must outlive the ops). Writes run concurrently through one shared
+ * producer (docs/api.md "The write path"); reads are serialised. Reads barge.config to its end
+ * first; NULL with the reason in err. */
+struct api_ops *api_ops_table_new(const struct bus_conf *bc, char *err, size_t errlen);
 void api_ops_table_free(struct api_ops *ops);
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "routes.h"
 #include "util.h"
@@ -108,6 +109,12 @@ static json_t *query_values(const char *q, const char *name) {
   return arr;
 }
 
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void api_handle(const struct api_conf *conf, const struct api_http_request *rq, struct api_http_response *out) {
   memset(out, 0, sizeof *out);
   uuid_v4(out->request_id);
@@ -127,6 +134,7 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
 
   /* who is asking */
   struct api_principal who = {0};
+  const struct api_credential *cred = NULL;
   struct sigv4_request sr = {rq->method, path, query, rq->headers, rq->n_headers, rq->body, rq->body_len};
   if (sigv4_present(&sr) && conf->creds) {
     struct sigv4_verdict v;
@@ -135,9 +143,14 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
       set_error(out, v.http_status, v.error_type, "%s", v.message);
       goto out;
     }
+    cred = v.cred;
     who = (struct api_principal){v.cred->access_key, v.cred->profile, v.cred->account_id, v.cred->read_only};
   } else if (!conf->allow_anonymous) {
     set_error(out, 403, "MissingAuthenticationTokenException", "Missing Authentication Token");
+    goto out;
+  }
+  if (conf->limiter && !api_ratelimit_take(conf->limiter, cred, conf->mono_us ? conf->mono_us() : mono_us())) {
+    set_error(out, 429, "TooManyRequestsException", "Too Many Requests");
     goto out;
   }
 
@@ -333,8 +346,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   struct api_http_response r;
   int64_t t0 = mono_ms();
   api_handle(s->conf, &rq, &r);
-  log_info("%s %s %s -> %d%s%s (%lld ms) %s", method, c->raw_uri, r.operation ? r.operation : "-", r.status,
-           r.error_type ? " " : "", r.error_type ? r.error_type : "", (long long)(mono_ms() - t0), r.request_id);
+  /* refusals at info; answered and throttled requests at debug (BARGE_LOG=debug): a line per
+   * request at thousands of requests a second costs a write each and fills the log */
+  log_msg(r.status == 200 || r.status == 429 ? LOG_DEBUG : LOG_INFO, "%s %s %s -> %d%s%s (%lld ms) %s", method, c->raw_uri,
+          r.operation ? r.operation : "-", r.status, r.error_type ? " " : "", r.error_type ? r.error_type : "",
+          (long long)(mono_ms() - t0), r.request_id);
   enum MHD_Result ok = send_response(con, &r);
   api_http_response_release(&r);
   free(hl);
@@ -379,6 +395,11 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
   s->limit = conf->max_body_bytes ? conf->max_body_bytes : API_MAX_BODY_BYTES;
   unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  /* A write waits for its delivery report (docs/api.md "The write path"): with a thread per
+   * connection every connection has a request in flight, and they share the producer's batches;
+   * a pool of N threads serves at most N requests at once. */
+  unsigned pool = conf->threads;
+  if (!pool) flags |= MHD_USE_THREAD_PER_CONNECTION;
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
                           MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                           MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -386,7 +407,7 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-                          MHD_OPTION_THREAD_POOL_SIZE, conf->threads ? conf->threads : 4u,
+                          MHD_OPTION_THREAD_POOL_SIZE, pool,
                           MHD_OPTION_END);
   int family = ai->ai_family;
   freeaddrinfo(ai);

@@ -13,12 +13,14 @@
  *       UnrecognizedClientException, InvalidSignatureException   (sigv4_verify.h)
  *   403 AccessDeniedException              a write by a read-only key
  *   404 UnknownOperationException          no operation of the model has this method and path
+ *   429 TooManyRequestsException           the access key is over --rate-limit (ratelimit.h)
  *   413 ClientException                    a body over max_body_bytes (read and dropped up to
  *                                          API_DRAIN_MAX_BYTES so the client reads the answer;
  *                                          at once when it sent Expect: 100-continue)
  *   500 ServerException                    what the operation could not do (Kafka, ...)
  *
- * api_server_start runs the server in libmicrohttpd's own threads (a pool of conf->threads);
+ * api_server_start runs the server in libmicrohttpd's own threads (one per connection, or a pool
+ * of conf->threads);
  * api_handle may run on any of them at once. */
 #ifndef BARGE_API_HTTP_H
 #define BARGE_API_HTTP_H
@@ -27,6 +29,7 @@
 
 #include "api_ops.h"
 #include "credentials.h"
+#include "ratelimit.h"
 #include "sigv4_verify.h"
 
 #define API_MAX_BODY_BYTES (1024 * 1024)  /* AWS's largest Batch request (a JD) is 24 KiB */
@@ -42,8 +45,10 @@ struct api_conf {
   const char *region;                  /* the region a signature's scope must name; NULL: any */
   const struct api_ops *ops;
   size_t max_body_bytes;    /* 0: API_MAX_BODY_BYTES */
-  unsigned threads;         /* 0: 4 */
+  unsigned threads;         /* a pool of this many threads; 0: a thread per connection */
   int64_t (*clock_ms)(void); /* NULL: now_ms; tests pin the clock */
+  struct api_ratelimit *limiter; /* NULL: no rate limit */
+  int64_t (*mono_us)(void);      /* the limiter's clock; NULL: CLOCK_MONOTONIC */
 };
 
 struct api_http_request {

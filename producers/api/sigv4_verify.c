@@ -235,6 +235,38 @@ static int auth_component(const char *auth, const char *name, char *out, size_t 
   return -1;
 }
 
+/* The signing key of (secret, date, region, service) changes once a day: each server thread
+ * keeps the last few it derived (four HMACs saved per request; thread-local, so no lock). */
+#define KEY_CACHE 8
+struct key_entry {
+  char secret[256], scope[128]; /* scope: "date/region/service" */
+  unsigned char key[32];
+  int used;
+};
+static _Thread_local struct key_entry key_cache[KEY_CACHE];
+static _Thread_local unsigned key_next;
+
+static void signing_key_cached(const char *secret, const char *date, const char *region, const char *service,
+                               unsigned char key[32]) {
+  char scope[128];
+  int n = snprintf(scope, sizeof scope, "%s/%s/%s", date, region, service);
+  int cacheable = n > 0 && (size_t)n < sizeof scope && strlen(secret) < sizeof key_cache[0].secret;
+  for (int i = 0; cacheable && i < KEY_CACHE; i++) {
+    struct key_entry *e = &key_cache[i];
+    if (e->used && !strcmp(e->scope, scope) && !strcmp(e->secret, secret)) {
+      memcpy(key, e->key, 32);
+      return;
+    }
+  }
+  sigv4_signing_key(secret, date, region, service, key);
+  if (!cacheable) return;
+  struct key_entry *e = &key_cache[key_next++ % KEY_CACHE];
+  snprintf(e->secret, sizeof e->secret, "%s", secret);
+  snprintf(e->scope, sizeof e->scope, "%s", scope);
+  memcpy(e->key, key, 32);
+  e->used = 1;
+}
+
 enum sigv4_outcome sigv4_verify(const struct sigv4_request *rq, const struct api_credentials *creds,
                                 const char *region, const char *service, int64_t now_ms,
                                 struct sigv4_verdict *v) {
@@ -319,7 +351,7 @@ enum sigv4_outcome sigv4_verify(const struct sigv4_request *rq, const struct api
              creq_hash);
   unsigned char key[32], sig[32];
   unsigned int sig_len = sizeof sig;
-  sigv4_signing_key(cr->secret_key, parts[1], parts[2], parts[3], key);
+  signing_key_cached(cr->secret_key, parts[1], parts[2], parts[3], key);
   HMAC(EVP_sha256(), key, sizeof key, sts.data, sts.len, sig, &sig_len);
   buf_release(&sts);
   char want[65];

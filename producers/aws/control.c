@@ -163,10 +163,13 @@ static int check_exist(const struct bus_conf *bc, const json_t *ids_json, char *
   return 0;
 }
 
-/* Sends one event (NULL: a tombstone) and waits for its delivery report. */
-static int publish(const struct bus_conf *bc, enum bus_topic t, const char *key, const json_t *v,
-                   char *err, size_t errlen) {
+/* Sends one event (NULL: a tombstone) with a producer of its own and waits for its delivery
+ * report: the command line's sink. */
+static int publish(void *ctx, enum bus_topic t, const char *key, const json_t *v,
+                   struct control_written *at, char *err, size_t errlen) {
+  const struct bus_conf *bc = ctx;
   char e[512];
+  (void)at;
   struct bus_producer *p = bus_producer_new(bc, NULL, e, sizeof e);
   if (!p) return fail(err, errlen, SERVER, "%s", e);
   int rc = bus_produce(p, t, key, v, e, sizeof e);
@@ -182,6 +185,23 @@ static int publish(const struct bus_conf *bc, enum bus_topic t, const char *key,
   return 0;
 }
 
+int control_write_out(const struct bus_conf *bc, const struct control_sink *sink,
+                      struct control_write *w, json_t **resp, struct control_written *at,
+                      char *err, size_t errlen) {
+  struct control_written none;
+  if (!at) at = &none;
+  *at = (struct control_written){.topic = w->topic, .partition = -1, .offset = -1};
+  int rc = check_exist(bc, w->must_exist, err, errlen);
+  if (!rc)
+    rc = sink ? sink->publish(sink->ctx, w->topic, w->key, w->value, at, err, errlen)
+              : publish((void *)bc, w->topic, w->key, w->value, at, err, errlen);
+  if (!rc) {
+    *resp = w->resp;
+    w->resp = NULL;
+  }
+  return rc;
+}
+
 int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,
                   json_t **resp, char *err, size_t errlen) {
   return control_apply_as(prepare, bc, NULL, req, resp, err, errlen);
@@ -195,12 +215,7 @@ int control_apply_as(aws_prepare_fn prepare, const struct bus_conf *bc, const st
   int rc = prepare(&cc, req, &w, err, errlen);
   if (cc.loaded) config_view_release(&cc.cv);
   json_decref(cc.jobs);
-  if (!rc) rc = check_exist(bc, w.must_exist, err, errlen);
-  if (!rc) rc = publish(bc, w.topic, w.key, w.value, err, errlen);
-  if (!rc) {
-    *resp = w.resp;
-    w.resp = NULL;
-  }
+  if (!rc) rc = control_write_out(bc, NULL, &w, resp, NULL, err, errlen);
   control_write_release(&w);
   return rc;
 }

@@ -56,6 +56,28 @@ struct control_write {
 };
 void control_write_release(struct control_write *w);
 
+/* Where a write went: its topic, partition and offset (-1 when the sink does not say). */
+struct control_written {
+  enum bus_topic topic;
+  int32_t partition;
+  int64_t offset;
+};
+/* How a write reaches Kafka: publish sends one event (NULL: a tombstone) and returns only once
+ * its delivery report confirms it durably written (0, filling *at), else API_SERVER_ERROR with
+ * the reason in err. The command line opens a producer per write; `barge api` shares one
+ * long-lived producer between its threads (producers/api/writer.h). */
+struct control_sink {
+  int (*publish)(void *ctx, enum bus_topic t, const char *key, const json_t *v,
+                 struct control_written *at, char *err, size_t errlen);
+  void *ctx;
+};
+/* The write step after a validation filled w: checks w->must_exist, publishes through sink
+ * (NULL: a producer of its own on bc) and moves w->resp to *resp. 0, or API_CLIENT_ERROR /
+ * API_SERVER_ERROR with the reason in err. at (may be NULL) gets where the record went. */
+int control_write_out(const struct bus_conf *bc, const struct control_sink *sink,
+                      struct control_write *w, json_t **resp, struct control_written *at,
+                      char *err, size_t errlen) BARGE_WUR;
+
 /* Validates req with prepare, then writes: 0 with *resp (owned), or API_CLIENT_ERROR /
  * API_SERVER_ERROR with the reason in err. */
 int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,

@@ -102,13 +102,14 @@ def utc_minutes_ago(n):
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=n)
 
 
-def api_scenario(name, body):
-    """A `barge api` scenario: a Stack with its topics, the server started on it, body(st,
-    address), then barge api must stop cleanly on SIGTERM. An exception in body is a failed check."""
+def api_scenario(name, body, *extra):
+    """A `barge api` scenario: a Stack with its topics, the server started on it (with the extra
+    flags), body(st, address), then barge api must stop cleanly on SIGTERM. An exception in body
+    is a failed check."""
     st = Stack(name)
     try:
         st.init()
-        body(st, start_api(st))
+        body(st, start_api(st, *extra))
     except Exception as e:
         log(traceback.format_exc())
         ok(False, f"the {name} scenario ran to its end", repr(e))
@@ -127,7 +128,7 @@ def api_finish():
     finish()
 
 
-def api_test(name, body):
-    """A whole `barge api` test: api_scenario(name, body), then api_finish()."""
-    api_scenario(name, body)
+def api_test(name, body, *extra):
+    """A whole `barge api` test: api_scenario(name, body, *extra), then api_finish()."""
+    api_scenario(name, body, *extra)
     api_finish()

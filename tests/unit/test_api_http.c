@@ -27,6 +27,7 @@ static int fake_call(void *ctx, const struct api_principal *who, const char *ope
 static const struct api_ops fake_ops = {NULL, fake_call};
 
 static int64_t fixed_clock(void) { return 1440938160000LL; }
+static int64_t fixed_mono(void) { return 5000000; }
 
 static json_t *handle(const struct api_conf *conf, const char *method, const char *uri, const char *body,
                       struct api_http_response *r) {
@@ -157,6 +158,45 @@ int main(void) {
     api_handle(&sig, &rq, &r);
     CHECK(r.status == 403 && !strcmp(r.error_type, "InvalidSignatureException"), "tampered body: %s", r.body);
     api_http_response_release(&r);
+    api_credentials_release(&creds);
+  }
+
+  TEST("--rate-limit: a token bucket per access key; over it 429 TooManyRequestsException, the operation not run");
+  {
+    struct api_credentials creds = {0};
+    char err[256];
+    int rc = api_credentials_parse("[a]\naws_access_key_id = AKA\naws_secret_access_key = s\n"
+                                   "[b]\naws_access_key_id = AKB\naws_secret_access_key = t\n",
+                                   "test", &creds, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    struct api_ratelimit *l = api_ratelimit_new(2, 3, &creds);
+    const struct api_credential *a = &creds.keys[0], *b = &creds.keys[1];
+    int64_t t = 1000000;
+    CHECK(api_ratelimit_take(l, a, t) && api_ratelimit_take(l, a, t) && api_ratelimit_take(l, a, t),
+          "a burst of 3 passes");
+    CHECK(!api_ratelimit_take(l, a, t), "the 4th at once is refused");
+    CHECK(api_ratelimit_take(l, b, t), "another key has its own bucket");
+    CHECK(api_ratelimit_take(l, NULL, t), "anonymous requests have theirs");
+    CHECK(!api_ratelimit_take(l, a, t + 400000), "0.4 s at 2/s refills less than a token");
+    CHECK(api_ratelimit_take(l, a, t + 500000), "0.5 s refills one");
+    CHECK(!api_ratelimit_take(l, a, t + 500000), "and only one");
+    int n = 0;
+    for (int i = 0; i < 10; i++) n += api_ratelimit_take(l, a, t + 60000000);
+    CHECK_INT(n, 3); /* a long pause refills up to the burst, no more */
+    api_ratelimit_free(l);
+
+    struct api_ratelimit *anon_l = api_ratelimit_new(1, 1, NULL);
+    struct api_conf limited = {.allow_anonymous = 1, .ops = &fake_ops, .limiter = anon_l, .mono_us = fixed_mono};
+    struct api_http_response r;
+    json_t *j = handle(&limited, "POST", "/v1/describejobqueues", "{}", &r);
+    CHECK_INT(r.status, 200);
+    json_decref(j);
+    api_http_response_release(&r);
+    last_op[0] = 0;
+    expect_error(&limited, "POST", "/v1/submitjob", "{\"jobName\":\"x\"}", 429, "TooManyRequestsException",
+                 "Too Many Requests");
+    CHECK_STR(last_op, ""); /* the refused request reached no operation: nothing written */
+    api_ratelimit_free(anon_l);
     api_credentials_release(&creds);
   }
   json_decref(last_req);
