@@ -21,6 +21,8 @@ struct config_view {
 int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *err,
                      size_t errlen) BARGE_WUR;
 void config_view_release(struct config_view *cv);
+/* Applies one barge.config event (borrowed; NULL for a tombstone) of that key to cv. */
+void config_view_put(struct config_view *cv, const char *key, const json_t *ev);
 /* A CE, queue or policy by name or ARN; NULL if none (borrowed). */
 json_t *config_find(json_t *table, const char *name_key, const char *ref);
 /* A job definition by name (the highest ACTIVE revision), name:revision or ARN. */
