@@ -33,8 +33,9 @@ struct api_ops {
 extern const struct api_ops api_ops_unwired;
 
 /* The dispatch onto the AWS operation table (ops_table.c), the one the command line runs, against
- * the Kafka of bc (borrowed; must outlive the ops). Calls are serialised: the table's code path
- * keeps per-process state. */
+ * the Kafka of bc (borrowed; must outlive the ops). Starts the in-memory view the reads answer
+ * from (view_live.h); reads run concurrently, writes one at a time (the table's write path keeps
+ * per-process state). */
 struct api_ops *api_ops_table_new(const struct bus_conf *bc);
 void api_ops_table_free(struct api_ops *ops);
 #endif

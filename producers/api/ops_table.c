@@ -2,23 +2,44 @@
  * (producers/aws/aws_op.h), the same table the `barge` command line runs, so the CLI and the
  * API cannot disagree on an operation's validation, handler or answer.
  *
+ * Reads (Describe*, ListJobs, GetJobQueueSnapshot, ListSchedulingPolicies) answer from the
+ * in-memory view (view_live.h) through the same query functions the CLI runs over a view it
+ * loads per call (consumers/views/query.h): no Kafka round trip, and concurrently (a read
+ * lock). A write that Kafka acknowledged is shown by the view at once (read-your-writes).
+ *
  * Known limits, kept as they are for now (docs/api.md): a write opens its own Kafka producer and
- * a read loads the compacted tables to their end (O(table)); the principal is not passed on
- * (requests record $USER, and ARNs carry the process's BARGE_ACCOUNT, not the key's
- * barge_account_id); calls run one at a time, since the table's code path keeps per-process
- * state (the schema registry client). */
+ * writes run one at a time, since the table's code path keeps per-process state (the schema
+ * registry client); the principal is not passed on (requests record $USER, and ARNs carry the
+ * process's BARGE_ACCOUNT, not the key's barge_account_id). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "api_ops.h"
 #include "aws_op.h"
+#include "control.h"
+#include "query.h"
+#include "view_live.h"
+
+/* How long a read waits for the view's first load before a ServerException. */
+#define VIEW_WAIT_MS 30000
 
 struct ops_table {
   struct api_ops ops; /* first: api_ops_table_free gets it back */
   const struct bus_conf *bc;
   pthread_mutex_t mu;
+  struct view_live *live; /* NULL: reads load the tables per call, as the CLI does */
 };
+
+static int view_call(struct ops_table *t, const struct query_view_op *q, const json_t *req,
+                     json_t **resp, char *err, size_t errlen) {
+  const struct view *v;
+  int rc = view_live_read(t->live, VIEW_WAIT_MS, &v, err, errlen);
+  if (rc) return rc;
+  rc = q->fn(v, req, resp, err, errlen);
+  view_live_done(t->live);
+  return rc;
+}
 
 static int table_call(void *ctx, const struct api_principal *who, const char *operation, const json_t *req,
                       json_t **resp, char *err, size_t errlen) {
@@ -30,10 +51,16 @@ static int table_call(void *ctx, const struct api_principal *who, const char *op
     snprintf(err, errlen, "%s is not an AWS Batch operation Barge knows", operation);
     return API_CLIENT_ERROR;
   }
+  const struct query_view_op *q = op->handler && t->live ? query_view_find(op->api_name) : NULL;
+  if (q) return view_call(t, q, req, resp, err, errlen);
   pthread_mutex_lock(&t->mu);
   int rc = aws_op_call(op, t->bc, req, resp, err, errlen);
   pthread_mutex_unlock(&t->mu);
   return rc;
+}
+
+static void written(void *ctx, enum bus_topic topic, const char *key, const json_t *value) {
+  view_live_written(ctx, topic, key, value);
 }
 
 struct api_ops *api_ops_table_new(const struct bus_conf *bc) {
@@ -42,12 +69,18 @@ struct api_ops *api_ops_table_new(const struct bus_conf *bc) {
   pthread_mutex_init(&t->mu, NULL);
   t->ops.ctx = t;
   t->ops.call = table_call;
+  char err[512];
+  t->live = view_live_start(bc, err, sizeof err);
+  if (t->live) control_set_written_hook(written, t->live);
+  else log_warn("no in-memory view (%s): reads load the tables per call", err);
   return &t->ops;
 }
 
 void api_ops_table_free(struct api_ops *ops) {
   if (!ops) return;
   struct ops_table *t = (struct ops_table *)ops;
+  control_set_written_hook(NULL, NULL);
+  view_live_stop(t->live);
   pthread_mutex_destroy(&t->mu);
   free(t);
 }

@@ -159,6 +159,14 @@ static int publish(const struct bus_conf *bc, enum bus_topic t, const char *key,
   return 0;
 }
 
+static control_written_fn written_hook;
+static void *written_ctx;
+
+void control_set_written_hook(control_written_fn fn, void *ctx) {
+  written_hook = fn;
+  written_ctx = ctx;
+}
+
 int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_t *req,
                   json_t **resp, char *err, size_t errlen) {
   struct control_conf cc = {.bc = bc};
@@ -168,6 +176,7 @@ int control_apply(aws_prepare_fn prepare, const struct bus_conf *bc, const json_
   if (cc.loaded) config_view_release(&cc.cv);
   if (!rc) rc = check_exist(bc, w.must_exist, err, errlen);
   if (!rc) rc = publish(bc, w.topic, w.key, w.value, err, errlen);
+  if (!rc && written_hook) written_hook(written_ctx, w.topic, w.key, w.value);
   if (!rc) {
     *resp = w.resp;
     w.resp = NULL;
