@@ -168,13 +168,49 @@ static int token_parse(const char *tok, struct cursor *c, char *err, size_t errl
   return 0;
 }
 
+/* The jobs a page shows: the `limit` first in ListJobs' order after the cursor, kept in a heap
+ * whose root is the last of them, so that a page costs one pass over the index and no sort of
+ * the whole selection. */
 struct list_walk {
   const struct list_req *lr;
   int by_queue;
   struct cursor cur;
   struct vjob_info *sel;
-  size_t n, cap;
+  size_t n, cap, limit;
 };
+
+static void sift_down(struct vjob_info *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < n && cmp_newest(&h[l], &h[m]) > 0) m = l;
+    if (r < n && cmp_newest(&h[r], &h[m]) > 0) m = r;
+    if (m == i) return;
+    struct vjob_info t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+}
+
+static void keep(struct list_walk *w, const struct vjob_info *j) {
+  if (w->n < w->limit) {
+    if (w->n == w->cap) {
+      w->cap = w->cap ? w->cap * 2 : 256;
+      w->sel = xrealloc(w->sel, w->cap * sizeof *w->sel);
+    }
+    size_t i = w->n++;
+    w->sel[i] = *j;
+    while (i && cmp_newest(&w->sel[(i - 1) / 2], &w->sel[i]) < 0) { /* sift up */
+      struct vjob_info t = w->sel[i];
+      w->sel[i] = w->sel[(i - 1) / 2];
+      w->sel[(i - 1) / 2] = t;
+      i = (i - 1) / 2;
+    }
+  } else if (cmp_newest(j, &w->sel[0]) < 0) {
+    w->sel[0] = *j;
+    sift_down(w->sel, w->n, 0);
+  }
+}
 
 static int list_visit(void *ctx, const struct vjob_info *j) {
   struct list_walk *w = ctx;
@@ -184,18 +220,14 @@ static int list_visit(void *ctx, const struct vjob_info *j) {
   if (lr->fname && !j->parent && !filter_match(lr, j)) return 0;
   struct vjob_info key = {.id = w->cur.id, .created_at = w->cur.created_at};
   if (w->cur.set && cmp_newest(j, &key) <= 0) return 0; /* at or before the cursor */
-  if (w->n == w->cap) {
-    w->cap = w->cap ? w->cap * 2 : 256;
-    w->sel = xrealloc(w->sel, w->cap * sizeof *w->sel);
-  }
-  w->sel[w->n++] = *j;
+  keep(w, j);
   return 0;
 }
 
 /* The page of jobs of qarn (or of the array lr names) after the token. */
 static int list_select(const struct jobs_store *jobs, const char *qarn, const struct list_req *lr,
                        const json_t *req, json_t **resp, char *err, size_t errlen) {
-  struct list_walk w = {.lr = lr, .by_queue = qarn != NULL};
+  struct list_walk w = {.lr = lr, .by_queue = qarn != NULL, .limit = (size_t)lr->page + 1};
   int rc = token_parse(jget_str(req, "nextToken"), &w.cur, err, errlen);
   if (rc) return rc;
   if (qarn) jobs_store_each(jobs, qarn, lr->use_status ? lr->status : NULL, NULL, list_visit, &w);
