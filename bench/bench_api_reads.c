@@ -324,6 +324,7 @@ int main(int argc, char **argv) {
   parse(argc, argv, &o);
   char err[1024];
   if (codec_init(err, sizeof err)) return fprintf(stderr, "codec: %s\n", err), 1;
+  setvbuf(stdout, NULL, _IOLBF, 0);
   srandom(1);
   machine();
   struct bus_conf bc = {.brokers = o.brokers, .prefix = o.prefix, .client_id = "bench-api-reads"};
