@@ -11,6 +11,7 @@
 struct apicall {
   CURL *curl;
   char *endpoint, *host, *key, *secret, *region, *service;
+  char *extra; /* one more header line, or NULL */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -41,7 +42,13 @@ void apicall_free(struct apicall *a) {
   free(a->secret);
   free(a->region);
   free(a->service);
+  free(a->extra);
   free(a);
+}
+
+void apicall_header(struct apicall *a, const char *line) {
+  free(a->extra);
+  a->extra = line ? xstrdup(line) : NULL;
 }
 
 static size_t collect(char *p, size_t size, size_t n, void *ctx) {
@@ -70,6 +77,7 @@ int apicall_json(struct apicall *a, const char *method, const char *path, const 
   hl = curl_slist_append(hl, h_date);
   hl = curl_slist_append(hl, h_auth);
   hl = curl_slist_append(hl, "Expect:");
+  if (a->extra) hl = curl_slist_append(hl, a->extra);
   struct buf out;
   buf_init(&out);
   CURL *c = a->curl;

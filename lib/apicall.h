@@ -11,10 +11,17 @@
 
 struct apicall;
 
+/* The header with which the `barge` command line asks `barge api` to catch its view up with the
+ * tables' ends before a read (producers/api/api_ops.h, docs/api.md). */
+#define APICALL_SYNC_READ_HEADER "x-barge-sync-read"
+
 /* endpoint: "http://127.0.0.1:8780"; the key signs for region and service ("batch"). */
 struct apicall *apicall_new(const char *endpoint, const char *access_key, const char *secret_key,
                             const char *region, const char *service);
 void apicall_free(struct apicall *a);
+
+/* Sends one more header ("Name: value", unsigned) with every request; NULL for none. */
+void apicall_header(struct apicall *a, const char *line);
 
 /* Sends body (borrowed; JSON) as method path. Returns the HTTP status (200 with *resp the
  * parsed answer; an error status with *resp its {"__type", "message"} body when it has one),

@@ -1,44 +1,11 @@
-/* capacity_view.c: see capacity_view.h. barge.scaling is a delete-retention topic keyed by CE
- * name, so the latest decision per CE is the last one read. A long-running reader (the HTTP
- * API) would consume the topic instead of re-reading it per call. */
+/* capacity_view.c: see capacity_view.h. The view (view.c) reads barge.scaling and
+ * barge.instances; this file only annotates. */
 #include "capacity_view.h"
 
 #include <string.h>
 
 #include "jsonget.h"
 #include "views.h"
-
-static void scaling_cb(void *ctx, const struct bus_msg *m) {
-  json_t *out = ctx;
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[256];
-  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
-  const char *ce = jget_str(ev, "computeEnvironment");
-  json_t *to = json_object_get(ev, "toDesiredvCpus");
-  if (ce && json_is_integer(to)) json_object_set(out, ce, to);
-  json_decref(ev);
-}
-
-int capacity_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) {
-  *out = json_object();
-  return view_read_table(bc, TOPIC_SCALING, scaling_cb, *out, err, errlen);
-}
-
-void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
-  char err[512];
-  json_t *desired = NULL, *latest = NULL;
-  if (capacity_view_load(bc, &desired, err, sizeof err))
-    log_warn("desiredvCpus from barge.scaling: %s", err);
-  else
-    capacity_view_set_desired(ces, desired);
-  if (view_load_latest(bc, TOPIC_INSTANCES, &latest, err, sizeof err))
-    log_warn("instances from barge.instances: %s", err);
-  else
-    capacity_view_set_instances(ces, latest);
-  json_decref(desired);
-  json_decref(latest);
-}
 
 void capacity_view_set_desired(json_t *ces, const json_t *desired) {
   size_t i;

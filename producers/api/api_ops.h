@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "apicall.h"
 #include "bus.h"
 #include "util.h"
 
@@ -17,7 +18,12 @@ struct api_principal {
   const char *profile;    /* the credentials file's profile, NULL when anonymous */
   const char *account_id; /* barge_account_id of the profile, NULL when none */
   int read_only;
+  /* the request carried API_SYNC_READ_HEADER: a read waits (bounded) until the API's view has
+   * read everything the tables held when the request arrived, so that it shows what another
+   * process wrote just before; the `barge` command line sends it */
+  int sync_read;
 };
+#define API_SYNC_READ_HEADER APICALL_SYNC_READ_HEADER
 
 struct api_ops {
   void *ctx;

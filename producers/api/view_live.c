@@ -13,6 +13,7 @@ struct part_goal {
   enum bus_topic t;
   int32_t partition;
   int64_t end; /* the end offset when the view started; -1 once reached */
+  int64_t pos; /* the next offset the view reads (under the write lock) */
 };
 
 struct view_live {
@@ -43,7 +44,7 @@ static int set_goals(struct view_live *l, const enum bus_topic *topics, int n) {
         if (tries % 20 == 0) log_warn("view: no watermarks of %s[%d] yet; retrying", bus_topic_base(topics[i]), p);
         usleep(250000);
       }
-      l->goals[k] = (struct part_goal){topics[i], p, hi > lo ? hi : -1};
+      l->goals[k] = (struct part_goal){topics[i], p, hi > lo ? hi : -1, 0};
       l->left += hi > lo;
     }
   }
@@ -65,18 +66,26 @@ static void mark_loaded(struct view_live *l) {
            json_object_size(l->v.cv.queues), json_object_size(l->v.cv.ces));
 }
 
-/* A partition read to offset `next` (or to its end): one goal fewer when it is reached. */
-static void progress(struct view_live *l, enum bus_topic t, int32_t partition, int64_t next) {
-  if (!l->left) return;
+/* A partition read up to offset next (eof: to its end): its position moves on, and the first
+ * load is done when every partition reached the end it had at start. */
+static void progress(struct view_live *l, enum bus_topic t, int32_t partition, int64_t next, int eof) {
   for (size_t i = 0; i < l->ngoals; i++) {
     struct part_goal *g = &l->goals[i];
-    if (g->t != t || g->partition != partition || g->end < 0) continue;
-    if (next < 0 || next >= g->end) {
+    if (g->t != t || g->partition != partition) continue;
+    if (next > g->pos) g->pos = next;
+    if (g->end >= 0 && (eof || next >= g->end)) {
       g->end = -1;
       if (!--l->left) mark_loaded(l);
     }
     return;
   }
+}
+
+/* Wakes the reads waiting in view_live_sync. */
+static void moved(struct view_live *l) {
+  pthread_mutex_lock(&l->mu);
+  pthread_cond_broadcast(&l->cond);
+  pthread_mutex_unlock(&l->mu);
 }
 
 /* Applies m and whatever else is ready, under one hold of the write lock. */
@@ -86,14 +95,15 @@ static void apply_batch(struct view_live *l, struct bus_msg *m) {
   pthread_rwlock_wrlock(&l->lock);
   for (int n = 0;; n++) {
     view_apply(&l->v, m);
-    progress(l, m->topic, m->partition, m->offset + 1);
+    progress(l, m->topic, m->partition, m->offset + 1, 0);
     bus_msg_release(m);
     if (n >= BATCH_MAX || mono_ms() > until) break;
     int r = bus_poll(l->c, 0, m, err, sizeof err);
-    if (r == 2) progress(l, m->topic, m->partition, -1);
+    if (r == 2) progress(l, m->topic, m->partition, m->offset, 1);
     if (r != 1) break;
   }
   pthread_rwlock_unlock(&l->lock);
+  moved(l);
 }
 
 static void *run(void *arg) {
@@ -113,7 +123,12 @@ static void *run(void *arg) {
     struct bus_msg m;
     int r = bus_poll(l->c, 200, &m, err, sizeof err);
     if (r == 1) apply_batch(l, &m);
-    else if (r == 2) progress(l, m.topic, m.partition, -1);
+    else if (r == 2) {
+      pthread_rwlock_wrlock(&l->lock);
+      progress(l, m.topic, m.partition, m.offset, 1);
+      pthread_rwlock_unlock(&l->lock);
+      moved(l);
+    }
     else if (r < 0) {
       log_warn("view: consuming: %s", err);
       sleep(1);
@@ -192,4 +207,41 @@ void view_live_written(struct view_live *l, enum bus_topic t, const char *key, c
   pthread_rwlock_wrlock(&l->lock);
   view_written(&l->v, t, key, value);
   pthread_rwlock_unlock(&l->lock);
+}
+
+int view_live_sync(struct view_live *l, unsigned tables, int wait_ms) {
+  enum bus_topic topics[4];
+  int n = view_topics(tables, topics);
+  int64_t *want = xcalloc(l->ngoals ? l->ngoals : 1, sizeof *want);
+  int rc = 0;
+  for (size_t i = 0; i < l->ngoals && !rc; i++) {
+    want[i] = -1;
+    for (int k = 0; k < n; k++) {
+      int64_t lo = 0, hi = 0;
+      if (l->goals[i].t != topics[k]) continue;
+      if (bus_watermarks(l->c, topics[k], l->goals[i].partition, &lo, &hi)) rc = -1;
+      else want[i] = hi;
+    }
+  }
+  int64_t deadline = mono_ms() + wait_ms;
+  for (int done = 0; !rc && !done;) {
+    pthread_rwlock_rdlock(&l->lock);
+    done = 1;
+    for (size_t i = 0; i < l->ngoals; i++) done &= want[i] < 0 || l->goals[i].pos >= want[i];
+    pthread_rwlock_unlock(&l->lock);
+    if (done) break;
+    if (mono_ms() >= deadline) {
+      rc = 1;
+      break;
+    }
+    pthread_mutex_lock(&l->mu);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 20 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&l->cond, &l->mu, &ts);
+    pthread_mutex_unlock(&l->mu);
+  }
+  free(want);
+  return rc;
 }

@@ -21,6 +21,12 @@ void view_live_stop(struct view_live *l);
  * had at start (at most wait_ms). 0 with *v; or API_SERVER_ERROR with the reason (no lock held). */
 int view_live_read(struct view_live *l, int wait_ms, const struct view **v, char *err,
                    size_t errlen) BARGE_WUR;
+/* Waits (at most wait_ms) until the view has read the tables `tables` (VIEW_*) up to the ends
+ * they have now, so that a read shows what another process wrote before it asked (a read
+ * with API_SYNC_READ_HEADER, from the `barge` command line). 0 when caught up; 1 after wait_ms
+ * (an open transaction of the scheduler holds the end back until it commits); -1 when the
+ * ends cannot be asked for. */
+int view_live_sync(struct view_live *l, unsigned tables, int wait_ms);
 /* Releases what view_live_read took. */
 void view_live_done(struct view_live *l);
 /* An acknowledged write of this process (view_written, under the write lock). */

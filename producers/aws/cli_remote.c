@@ -3,7 +3,8 @@
  * sent to it, signed with the stack's key (profile barge of $BARGE_HOME/api-credentials), and
  * answered from its in-memory view: milliseconds instead of a reload of barge.jobs. The API
  * runs the same query code (consumers/views/query.h), so the answer is the one a direct read
- * gives. With no API, or one that does not answer (not up, still loading, refusing the key),
+ * gives; the request asks the API to catch up with the tables' ends first, so that what a
+ * command wrote a moment ago shows as in a direct read. With no API, or one that does not answer (not up, still loading, refusing the key),
  * the command reads the tables itself. BARGE_CLI_DIRECT=1 always reads them directly. */
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@ static struct apicall *stack_api(const struct bus_conf *bc) {
     return NULL;
   if (!bc->brokers || strcmp(bc->brokers, brokers) || !bc->prefix || strcmp(bc->prefix, prefix)) return NULL;
   if (apicall_profile_keys(creds, "barge", key, sizeof key, secret, sizeof secret)) return NULL;
-  return apicall_new(endpoint, key, secret, "us-east-1", "batch");
+  struct apicall *a = apicall_new(endpoint, key, secret, "us-east-1", "batch");
+  /* what this or another command wrote a moment ago shows, as in a direct read */
+  apicall_header(a, APICALL_SYNC_READ_HEADER ": 1");
+  return a;
 }
 
 /* 1 when the API answered (rc set: 0, or the API's ClientException), 0 to read directly. */

@@ -4,7 +4,8 @@ When $BARGE_HOME/stack names an API (api_endpoint=, api_credentials= as `barge u
 over the same Kafka and topic prefix, describe-jobs, list-jobs and the describe-* of the
 configuration are sent to it, signed with profile barge, and answered from its in-memory view.
 Checked: each read shows up in the API's request log, and its output is byte for byte what the
-command prints when it reads the tables itself (BARGE_CLI_DIRECT=1); with the API not
+command prints when it reads the tables itself (BARGE_CLI_DIRECT=1); a queue the command line
+creates is described through the API right after (the API catches up first); with the API not
 answering, the command falls back to the tables with the same output; a ClientException of the
 API is the command's error. Jobs sit RUNNABLE in a queue with no instance, so nothing changes
 between the two reads."""
@@ -68,6 +69,16 @@ def body(st, addr):
     time.sleep(0.3)
     ok(api_requests(st, "DescribeJobs") == before, "BARGE_CLI_DIRECT=1 reads the tables itself, not the API")
 
+    # a write of another process (this command writes to Kafka itself) shows in the next read: the
+    # command asks the API to catch up with the tables' ends first
+    for i in range(5):
+        before = api_requests(st, "DescribeJobQueues")
+        st.create_queue(f"late{i}", "idle")
+        rc, out, err, _ = cli(st, "describe-job-queues", "--job-queues", f"late{i}", "--query", "jobQueues[].jobQueueName",
+                              "--output", "text")
+        time.sleep(0.3)
+        ok(rc == 0 and out.strip() == f"late{i}" and api_requests(st, "DescribeJobQueues") == before + 1,
+           f"a queue created by the command line is described through the API at once ({i + 1}/5)", (out, err))
     rc, out, err, _ = cli(st, "list-jobs", "--job-queue", "no-such-queue")
     rc2, out2, err2, _ = cli(st, "list-jobs", "--job-queue", "no-such-queue", direct=True)
     ok(rc != 0 and rc == rc2 and err == err2 and "no-such-queue" in err,
