@@ -48,7 +48,6 @@ struct jobs_store {
   struct bucket *buckets;
   uint32_t nbuckets, capbuckets;
   struct strmap bucket_idx;
-  size_t raw_bytes;
 };
 
 struct jobs_store *jobs_store_new(void) {
@@ -87,12 +86,6 @@ void jobs_store_free(struct jobs_store *s) {
 }
 
 size_t jobs_store_count(const struct jobs_store *s) { return s->live; }
-
-size_t jobs_store_bytes(const struct jobs_store *s) {
-  size_t b = s->capjobs * sizeof *s->jobs + s->raw_bytes + strmap_size_bytes(&s->by_id) +
-             strmap_size_bytes(&s->bucket_idx) + (size_t)s->live * 64; /* id, name, slots */
-  return b;
-}
 
 static uint32_t intern(struct jobs_store *s, const char *str) {
   if (!str) return NONE;
@@ -168,7 +161,6 @@ static void index_job(struct jobs_store *s, uint32_t slot) {
   bucket_key(key, sizeof key, str_of(s, j->queue), str_of(s, j->status), NULL);
   j->qb = bucket_get(s, key);
   j->qpos = bucket_add(s, j->qb, slot);
-  j = &s->jobs[slot];
   if (j->parent) {
     bucket_key(key, sizeof key, NULL, NULL, j->parent);
     j->pb = bucket_get(s, key);
@@ -190,7 +182,6 @@ static void slot_free(struct jobs_store *s, uint32_t slot) {
   struct vjob *j = &s->jobs[slot];
   strmap_del(&s->by_id, j->id);
   unindex(s, j);
-  s->raw_bytes -= j->len;
   vjob_clear(j);
   if (s->nfree == s->capfree) {
     s->capfree = s->capfree ? s->capfree * 2 : 64;
@@ -229,12 +220,10 @@ static void put(struct jobs_store *s, const char *id, const json_t *rec, const v
   slot = slot_new(s);
   struct vjob *j = &s->jobs[slot];
   fill(s, j, id, rec);
-  j = &s->jobs[slot]; /* intern does not move jobs; kept for clarity */
   if (raw) {
     j->raw = xmalloc(len);
     memcpy(j->raw, raw, len);
     j->len = (uint32_t)len;
-    s->raw_bytes += len;
   } else {
     j->rec = json_incref((json_t *)rec);
   }

@@ -1,7 +1,7 @@
 /* jobs_store.h: barge.jobs in memory, compactly: the latest JobRecord of every job kept as its
  * encoded bytes (decoded again when a read needs the detail), plus the few fields the reads
- * select and sort on, indexed by job queue and status and by array parent. A million jobs take
- * about their encoded size plus ~150 bytes each (bench/bench_api_reads prints the figure).
+ * select and sort on, indexed by job queue and status and by array parent. At a million jobs
+ * `barge api` holds about 1 KB a job, 600 bytes of it the encoded record (bench/bench_api_reads).
  *
  * The `barge` command line fills one store per call from the table (view_load); `barge api`
  * keeps one current (producers/api/view_live.c). Not thread-safe: the caller locks. */
@@ -25,8 +25,6 @@ struct vjob_info {
 struct jobs_store *jobs_store_new(void);
 void jobs_store_free(struct jobs_store *s);
 size_t jobs_store_count(const struct jobs_store *s);
-/* Bytes held (records, fields, indexes), an estimate for the benchmark. */
-size_t jobs_store_bytes(const struct jobs_store *s);
 
 /* Puts the latest record of a job: raw (copied) is its encoded form, rec (borrowed) the same
  * decoded. raw NULL keeps rec itself (a reference). Replaces what the store had, overlay too. */

@@ -88,6 +88,15 @@ static void moved(struct view_live *l) {
   pthread_mutex_unlock(&l->mu);
 }
 
+/* Waits on cond (l->mu held) for a moved() or ms milliseconds. */
+static void wait_moved(struct view_live *l, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += ms * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+  pthread_cond_timedwait(&l->cond, &l->mu, &ts);
+}
+
 /* Applies m and whatever else is ready, under one hold of the write lock. */
 static void apply_batch(struct view_live *l, struct bus_msg *m) {
   char err[512];
@@ -182,11 +191,7 @@ int view_live_read(struct view_live *l, int wait_ms, const struct view **v, char
   pthread_mutex_lock(&l->mu);
   int64_t deadline = mono_ms() + wait_ms;
   while (!l->loaded && mono_ms() < deadline) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&l->cond, &l->mu, &ts);
+    wait_moved(l, 50);
   }
   int loaded = l->loaded;
   pthread_mutex_unlock(&l->mu);
@@ -235,11 +240,7 @@ int view_live_sync(struct view_live *l, unsigned tables, int wait_ms) {
       break;
     }
     pthread_mutex_lock(&l->mu);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 20 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-    pthread_cond_timedwait(&l->cond, &l->mu, &ts);
+    wait_moved(l, 20);
     pthread_mutex_unlock(&l->mu);
   }
   free(want);

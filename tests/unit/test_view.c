@@ -35,9 +35,22 @@ static json_t *job_record(const char *id, const char *status, long long created,
   return r;
 }
 
-/* "id:STATUS,..." of DescribeJobs of the ids (comma-separated). */
-static const char *describe(const struct view *v, const char *ids) {
+/* "id:STATUS,..." of the items of resp's member (owned); "ERR" when rc says it failed. */
+static const char *ids_of(int rc, json_t *resp, const char *member, int with_status) {
   static char out[512];
+  if (rc) return "ERR";
+  out[0] = 0;
+  size_t i;
+  json_t *d;
+  json_array_foreach(json_object_get(resp, member), i, d)
+    snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s%s%s", i ? "," : "", jget_str(d, "jobId"),
+             with_status ? ":" : "", with_status ? jget_str(d, "status") : "");
+  json_decref(resp);
+  return out;
+}
+
+/* DescribeJobs of the ids (comma-separated). */
+static const char *describe(const struct view *v, const char *ids) {
   json_t *req = json_pack("{s:[]}", "jobs"), *resp = NULL;
   char idbuf[256], err[256];
   snprintf(idbuf, sizeof idbuf, "%s", ids);
@@ -45,30 +58,16 @@ static const char *describe(const struct view *v, const char *ids) {
     json_array_append_new(json_object_get(req, "jobs"), json_string(t));
   int rc = query_describe_jobs_v(v, req, &resp, err, sizeof err);
   json_decref(req);
-  if (rc) return "ERR";
-  out[0] = 0;
-  size_t i;
-  json_t *d;
-  json_array_foreach(json_object_get(resp, "jobs"), i, d)
-    snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s:%s", i ? "," : "", jget_str(d, "jobId"), jget_str(d, "status"));
-  json_decref(resp);
-  return out;
+  return ids_of(rc, resp, "jobs", 1);
 }
 
+/* ListJobs of queue q in status. */
 static const char *list(const struct view *v, const char *status) {
-  static char out[512];
   json_t *req = json_pack("{s:s, s:s}", "jobQueue", "q", "jobStatus", status), *resp = NULL;
   char err[256];
   int rc = query_list_jobs_v(v, req, &resp, err, sizeof err);
   json_decref(req);
-  if (rc) return "ERR";
-  out[0] = 0;
-  size_t i;
-  json_t *s;
-  json_array_foreach(json_object_get(resp, "jobSummaryList"), i, s)
-    snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "," : "", jget_str(s, "jobId"));
-  json_decref(resp);
-  return out;
+  return ids_of(rc, resp, "jobSummaryList", 0);
 }
 
 static void add_queue(struct view *v) {
