@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "jobs_order.h"
 #include "jsonget.h"
 #include "strmap.h"
 #include "util.h"
@@ -34,6 +35,7 @@ struct bucket {
   char *key;
   uint32_t *slots;
   uint32_t n, cap;
+  struct jorder *ord; /* the slots in ListJobs' order: top-level jobs of a queue and status */
 };
 
 struct jobs_store {
@@ -74,6 +76,7 @@ void jobs_store_free(struct jobs_store *s) {
   for (uint32_t i = 0; i < s->nbuckets; i++) {
     free(s->buckets[i].key);
     free(s->buckets[i].slots);
+    jorder_free(s->buckets[i].ord);
   }
   strmap_release(&s->by_id);
   strmap_release(&s->str_idx);
@@ -104,10 +107,28 @@ static const char *str_of(const struct jobs_store *s, uint32_t i) {
   return i == NONE ? NULL : s->strs[i];
 }
 
+/* A queue's bucket of one status, of top-level jobs or of array children; a parent's bucket. */
 static void bucket_key(char *out, size_t n, const char *queue, const char *status,
-                       const char *parent) {
+                       const char *parent, int children) {
   if (parent) snprintf(out, n, "p\x1f%s", parent);
-  else snprintf(out, n, "q\x1f%s\x1f%s", queue ? queue : "", status ? status : "");
+  else snprintf(out, n, "q\x1f%s\x1f%s\x1f%c", queue ? queue : "", status ? status : "", children ? 'c' : 't');
+}
+
+/* ListJobs' order: newest first, then by job id, descending. */
+static int cmp_jobs(const struct vjob *x, int64_t created_at, const char *id) {
+  if (x->created_at != created_at) return x->created_at > created_at ? -1 : 1;
+  return strcmp(id, x->id);
+}
+
+static int cmp_slots(const void *ctx, uint32_t a, uint32_t b) {
+  const struct jobs_store *s = ctx;
+  return cmp_jobs(&s->jobs[a], s->jobs[b].created_at, s->jobs[b].id);
+}
+
+static int upto_cursor(const void *ctx, uint32_t slot, const void *key) {
+  const struct jobs_store *s = ctx;
+  const struct vjob_info *k = key;
+  return cmp_jobs(&s->jobs[slot], k->created_at, k->id) <= 0;
 }
 
 static uint32_t bucket_find(const struct jobs_store *s, const char *key) {
@@ -150,6 +171,8 @@ static void bucket_remove(struct jobs_store *s, uint32_t b, uint32_t pos) {
 }
 
 static void unindex(struct jobs_store *s, struct vjob *j) {
+  if (j->qb != NONE && s->buckets[j->qb].ord)
+    jorder_remove(s->buckets[j->qb].ord, (uint32_t)(j - s->jobs), cmp_slots, s);
   if (j->qb != NONE) bucket_remove(s, j->qb, j->qpos);
   if (j->pb != NONE) bucket_remove(s, j->pb, j->ppos);
   j->qb = j->pb = NONE;
@@ -158,11 +181,16 @@ static void unindex(struct jobs_store *s, struct vjob *j) {
 static void index_job(struct jobs_store *s, uint32_t slot) {
   struct vjob *j = &s->jobs[slot];
   char key[1024];
-  bucket_key(key, sizeof key, str_of(s, j->queue), str_of(s, j->status), NULL);
+  bucket_key(key, sizeof key, str_of(s, j->queue), str_of(s, j->status), NULL, j->parent != NULL);
   j->qb = bucket_get(s, key);
   j->qpos = bucket_add(s, j->qb, slot);
+  if (!j->parent) {
+    struct bucket *bk = &s->buckets[j->qb];
+    if (!bk->ord) bk->ord = jorder_new();
+    jorder_insert(bk->ord, slot, cmp_slots, s);
+  }
   if (j->parent) {
-    bucket_key(key, sizeof key, NULL, NULL, j->parent);
+    bucket_key(key, sizeof key, NULL, NULL, j->parent, 0);
     j->pb = bucket_get(s, key);
     j->ppos = bucket_add(s, j->pb, slot);
   }
@@ -300,13 +328,39 @@ void jobs_store_each(const struct jobs_store *s, const char *queue_arn, const ch
                      void *ctx) {
   char key[1024];
   if (!queue_arn) {
-    bucket_key(key, sizeof key, NULL, NULL, parent ? parent : "");
+    bucket_key(key, sizeof key, NULL, NULL, parent ? parent : "", 0);
     each_in(s, key, fn, ctx);
     return;
   }
   for (const char *const *st = jobs_store_statuses; *st; st++) {
     if (status && strcmp(status, *st)) continue;
-    bucket_key(key, sizeof key, queue_arn, *st, NULL);
-    if (each_in(s, key, fn, ctx)) return;
+    for (int children = 0; children < 2; children++) {
+      bucket_key(key, sizeof key, queue_arn, *st, NULL, children);
+      if (each_in(s, key, fn, ctx)) return;
+    }
   }
+}
+
+struct ordered_walk {
+  const struct jobs_store *s;
+  int (*fn)(void *ctx, const struct vjob_info *j);
+  void *ctx;
+};
+
+static int ordered_visit(void *ctx, uint32_t slot) {
+  struct ordered_walk *w = ctx;
+  struct vjob_info info;
+  info_of(w->s, &w->s->jobs[slot], &info);
+  return w->fn(w->ctx, &info);
+}
+
+void jobs_store_each_ordered(const struct jobs_store *s, const char *queue_arn, const char *status,
+                             const struct vjob_info *after,
+                             int (*fn)(void *ctx, const struct vjob_info *j), void *ctx) {
+  char key[1024];
+  bucket_key(key, sizeof key, queue_arn, status, NULL, 0);
+  uint32_t b = bucket_find(s, key);
+  if (b == NONE || !s->buckets[b].ord) return;
+  struct ordered_walk w = {s, fn, ctx};
+  jorder_each(s->buckets[b].ord, upto_cursor, s, after, ordered_visit, &w);
 }

@@ -1,6 +1,7 @@
 /* jobs_store.h: barge.jobs in memory, compactly: the latest JobRecord of every job kept as its
  * encoded bytes (decoded again when a read needs the detail), plus the few fields the reads
- * select and sort on, indexed by job queue and status and by array parent. At a million jobs
+ * select and sort on, indexed by job queue and status (the top-level jobs also in ListJobs'
+ * order, jobs_order.h) and by array parent. At a million jobs
  * `barge api` holds about 1 KB a job, 600 bytes of it the encoded record (bench/bench_api_reads).
  *
  * The `barge` command line fills one store per call from the table (view_load); `barge api`
@@ -44,6 +45,14 @@ int jobs_store_info(const struct jobs_store *s, const char *id, struct vjob_info
 void jobs_store_each(const struct jobs_store *s, const char *queue_arn, const char *status,
                      const char *parent, int (*fn)(void *ctx, const struct vjob_info *j),
                      void *ctx);
+
+/* Calls fn for the top-level jobs (no array children) of queue_arn in status in ListJobs'
+ * order (newest first, then by job id, descending), starting after the position of after (its
+ * created_at and id; NULL: from the first). fn returns non-zero to stop. A seek, then one step
+ * a job. */
+void jobs_store_each_ordered(const struct jobs_store *s, const char *queue_arn, const char *status,
+                             const struct vjob_info *after,
+                             int (*fn)(void *ctx, const struct vjob_info *j), void *ctx);
 
 /* The job statuses in lifecycle order, NULL-terminated. */
 extern const char *const jobs_store_statuses[];

@@ -224,14 +224,32 @@ static int list_visit(void *ctx, const struct vjob_info *j) {
   return 0;
 }
 
+/* The ordered walk: jobs come in ListJobs' order after the cursor; the page is the first ones
+ * that pass the filter, and one more says whether there is a next page. */
+static int ordered_visit(void *ctx, const struct vjob_info *j) {
+  struct list_walk *w = ctx;
+  if (w->lr->fname && !filter_match(w->lr, j)) return 0;
+  if (w->n == w->cap) {
+    w->cap = w->cap ? w->cap * 2 : 256;
+    w->sel = xrealloc(w->sel, w->cap * sizeof *w->sel);
+  }
+  w->sel[w->n++] = *j;
+  return w->n >= w->limit;
+}
+
 /* The page of jobs of qarn (or of the array lr names) after the token. */
 static int list_select(const struct jobs_store *jobs, const char *qarn, const struct list_req *lr,
                        const json_t *req, json_t **resp, char *err, size_t errlen) {
   struct list_walk w = {.lr = lr, .by_queue = qarn != NULL, .limit = (size_t)lr->page + 1};
   int rc = token_parse(jget_str(req, "nextToken"), &w.cur, err, errlen);
   if (rc) return rc;
-  if (qarn) jobs_store_each(jobs, qarn, lr->use_status ? lr->status : NULL, NULL, list_visit, &w);
-  else jobs_store_each(jobs, NULL, NULL, lr->array, list_visit, &w);
+  struct vjob_info after = {.id = w.cur.id, .created_at = w.cur.created_at};
+  if (qarn && lr->use_status) /* one status, no filter but SHARE_IDENTIFIER: a seek and a walk */
+    jobs_store_each_ordered(jobs, qarn, lr->status, w.cur.set ? &after : NULL, ordered_visit, &w);
+  else if (qarn)
+    jobs_store_each(jobs, qarn, NULL, NULL, list_visit, &w);
+  else
+    jobs_store_each(jobs, NULL, NULL, lr->array, list_visit, &w);
   qsort(w.sel, w.n, sizeof *w.sel, cmp_newest);
   json_t *items = json_array();
   size_t k = w.n < (size_t)lr->page ? w.n : (size_t)lr->page;

@@ -158,6 +158,84 @@ static void test_config_written(void) {
   view_release(&v);
 }
 
+/* The reference of test_order: a job's id, createdAt and status ("" once deleted). */
+struct ref {
+  char id[16];
+  long long created;
+  const char *status;
+};
+
+static int cmp_ref(const void *a, const void *b) {
+  const struct ref *x = a, *y = b;
+  if (x->created != y->created) return x->created > y->created ? -1 : 1;
+  return strcmp(y->id, x->id);
+}
+
+/* Every page of ListJobs of status (maxResults 7), the ids joined; NULL on an error. */
+static char *walk(const struct view *v, const char *status) {
+  struct buf out;
+  buf_init(&out);
+  json_t *token = NULL;
+  for (int pages = 0; pages < 10000; pages++) {
+    json_t *req = json_pack("{s:s, s:s, s:i}", "jobQueue", "q", "jobStatus", status, "maxResults", 7), *resp = NULL;
+    if (token) json_object_set_new(req, "nextToken", token);
+    char err[256];
+    int rc = query_list_jobs_v(v, req, &resp, err, sizeof err);
+    json_decref(req);
+    if (rc) return buf_release(&out), NULL;
+    size_t i;
+    json_t *j;
+    json_array_foreach(json_object_get(resp, "jobSummaryList"), i, j) buf_printf(&out, "%s,", jget_str(j, "jobId"));
+    token = json_incref(json_object_get(resp, "nextToken"));
+    json_decref(resp);
+    if (!token) break;
+  }
+  char *text = xstrdup(out.data ? (char *)out.data : "");
+  buf_release(&out);
+  return text;
+}
+
+static void test_order(void) {
+  TEST("ListJobs' ordered index against a sorted reference, through random updates and page walks");
+  enum { N = 1500, UPDATES = 3000 };
+  static const char *const statuses[] = {"RUNNABLE", "RUNNING", "SUCCEEDED"};
+  static struct ref ref[N], sorted[N];
+  struct view v;
+  view_init(&v);
+  add_queue(&v);
+  srandom(7);
+  for (int u = 0; u < N + UPDATES; u++) {
+    int i = u < N ? u : (int)(random() % N);
+    if (u < N) {
+      snprintf(ref[i].id, sizeof ref[i].id, "j%05d", i);
+      ref[i].created = random() % 300; /* many ties */
+    }
+    json_t *r = NULL;
+    if (u >= N && random() % 5 == 0) {
+      ref[i].status = "";
+    } else {
+      ref[i].status = statuses[random() % 3];
+      r = job_record(ref[i].id, ref[i].status, ref[i].created, NULL);
+    }
+    apply(&v, TOPIC_JOBS, ref[i].id, r);
+    json_decref(r);
+  }
+  for (int k = 0; k < 3; k++) {
+    struct buf want;
+    buf_init(&want);
+    size_t n = 0;
+    for (int i = 0; i < N; i++)
+      if (!strcmp(ref[i].status, statuses[k])) sorted[n++] = ref[i];
+    qsort(sorted, n, sizeof *sorted, cmp_ref);
+    for (size_t i = 0; i < n; i++) buf_printf(&want, "%s,", sorted[i].id);
+    char *got = walk(&v, statuses[k]);
+    CHECK(got && !strcmp(got, want.data ? (char *)want.data : ""), "%s: %zu jobs, the walk differs", statuses[k], n);
+    free(got);
+    buf_release(&want);
+  }
+  view_release(&v);
+}
+
 int main(void) {
   char err[256];
   if (codec_init(err, sizeof err)) {
@@ -167,5 +245,6 @@ int main(void) {
   test_jobs();
   test_submitted();
   test_config_written();
+  test_order();
   return check_summary();
 }
