@@ -155,11 +155,12 @@ static int token_parse(const char *tok, struct cursor *c, char *err, size_t errl
   size_t n = 0;
   unsigned char *raw = strlen(tok) < 300 ? base64_decode(tok, strlen(tok), &n) : NULL;
   char text[256] = "";
-  if (raw && n < sizeof text) memcpy(text, raw, n), text[n] = 0;
+  int decoded = raw && n < sizeof text;
+  if (decoded) memcpy(text, raw, n), text[n] = 0;
   free(raw);
   long long created;
   int used = 0;
-  if (!raw || sscanf(text, "lj1 %lld %n", &created, &used) != 1 || !used || !text[used] ||
+  if (!decoded || sscanf(text, "lj1 %lld %n", &created, &used) != 1 || !used || !text[used] ||
       strlen(text + used) >= sizeof c->id || strpbrk(text + used, " \n"))
     return fail(err, errlen, CLIENT, "nextToken is not valid: give the nextToken of the previous page");
   c->set = 1;
