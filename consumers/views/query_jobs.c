@@ -251,7 +251,7 @@ static int list_select(const struct jobs_store *jobs, const char *qarn, const st
     jobs_store_each(jobs, qarn, NULL, NULL, list_visit, &w);
   else
     jobs_store_each(jobs, NULL, NULL, lr->array, list_visit, &w);
-  qsort(w.sel, w.n, sizeof *w.sel, cmp_newest);
+  if (w.n) qsort(w.sel, w.n, sizeof *w.sel, cmp_newest);
   json_t *items = json_array();
   size_t k = w.n < (size_t)lr->page ? w.n : (size_t)lr->page;
   for (size_t i = 0; i < k; i++) {
@@ -324,7 +324,7 @@ int query_get_job_queue_snapshot_v(const struct view *v, const json_t *req, json
   if ((rc = queue_arn_of(v, queue, qarn, sizeof qarn, err, errlen))) return rc;
   struct list_walk w = {0};
   jobs_store_each(v->jobs, qarn, "RUNNABLE", NULL, collect, &w);
-  qsort(w.sel, w.n, sizeof *w.sel, cmp_front);
+  if (w.n) qsort(w.sel, w.n, sizeof *w.sel, cmp_front);
   json_t *front = json_array();
   for (size_t i = 0; i < w.n && i < 100; i++) {
     json_t *rec = jobs_store_get(v->jobs, w.sel[i].id);
