@@ -5,7 +5,8 @@
  * Reads (Describe*, ListJobs, GetJobQueueSnapshot, ListSchedulingPolicies) answer from the
  * in-memory view (view_live.h) through the same query functions the CLI runs over a view it
  * loads per call (consumers/views/query.h): no Kafka round trip, and concurrently (a read
- * lock). A write that Kafka acknowledged is shown by the view at once (read-your-writes).
+ * lock). A write that Kafka acknowledged is shown by the view at once (read-your-writes), and
+ * SubmitJob's dependsOn check asks the view before it reads barge.jobs.
  *
  * Known limits, kept as they are for now (docs/api.md): a write opens its own Kafka producer and
  * writes run one at a time, since the table's code path keeps per-process state (the schema
@@ -70,6 +71,10 @@ static void written(void *ctx, enum bus_topic topic, const char *key, const json
   view_live_written(ctx, topic, key, value);
 }
 
+static void known(void *ctx, const char *const *ids, size_t n, int *found) {
+  view_live_known(ctx, ids, n, found);
+}
+
 struct api_ops *api_ops_table_new(const struct bus_conf *bc) {
   struct ops_table *t = xcalloc(1, sizeof *t);
   t->bc = bc;
@@ -78,7 +83,10 @@ struct api_ops *api_ops_table_new(const struct bus_conf *bc) {
   t->ops.call = table_call;
   char err[512];
   t->live = view_live_start(bc, err, sizeof err);
-  if (t->live) control_set_written_hook(written, t->live);
+  if (t->live) {
+    control_set_written_hook(written, t->live);
+    control_set_known_hook(known, t->live); /* SubmitJob's dependsOn, without reading barge.jobs */
+  }
   else log_warn("no in-memory view (%s): reads load the tables per call", err);
   return &t->ops;
 }
@@ -87,6 +95,7 @@ void api_ops_table_free(struct api_ops *ops) {
   if (!ops) return;
   struct ops_table *t = (struct ops_table *)ops;
   control_set_written_hook(NULL, NULL);
+  control_set_known_hook(NULL, NULL);
   view_live_stop(t->live);
   pthread_mutex_destroy(&t->mu);
   free(t);

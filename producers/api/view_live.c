@@ -246,3 +246,15 @@ int view_live_sync(struct view_live *l, unsigned tables, int wait_ms) {
   free(want);
   return rc;
 }
+
+void view_live_known(struct view_live *l, const char *const *ids, size_t n, int *found) {
+  pthread_mutex_lock(&l->mu);
+  int loaded = l->loaded;
+  pthread_mutex_unlock(&l->mu);
+  if (!loaded) return; /* the tables answer instead */
+  pthread_rwlock_rdlock(&l->lock);
+  struct vjob_info info;
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] && !jobs_store_info(l->v.jobs, ids[i], &info)) found[i] = 1;
+  pthread_rwlock_unlock(&l->lock);
+}

@@ -31,4 +31,6 @@ int view_live_sync(struct view_live *l, unsigned tables, int wait_ms);
 void view_live_done(struct view_live *l);
 /* An acknowledged write of this process (view_written, under the write lock). */
 void view_live_written(struct view_live *l, enum bus_topic t, const char *key, const json_t *value);
+/* Marks found[i] = 1 for each job id the view has (a record or this process's submission). */
+void view_live_known(struct view_live *l, const char *const *ids, size_t n, int *found);
 #endif

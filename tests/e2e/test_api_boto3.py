@@ -121,6 +121,15 @@ def single_job(batch, st):
         ok(e.response["Error"]["Code"] == "ClientException" and "100" in e.response["Error"]["Message"],
            "describe_jobs of 101 ids is refused with ClientException", e.response["Error"])
     ok(job_id in [j["jobId"] for j in batch.describe_jobs(jobs=[job_id] * 100)["jobs"]], "describe_jobs takes 100 ids")
+    after = batch.submit_job(jobName="b1-after", jobQueue="q", jobDefinition="hello", dependsOn=[{"jobId": job_id}])
+    ok(after.get("jobId"), "submit_job dependsOn the job submitted a moment ago is accepted", after)
+    try:
+        batch.submit_job(jobName="orphan", jobQueue="q", jobDefinition="hello",
+                         dependsOn=[{"jobId": "00000000-0000-4000-8000-000000000000"}])
+        ok(False, "submit_job dependsOn an unknown job is refused")
+    except ClientError as e:
+        ok(e.response["Error"]["Code"] == "ClientException" and "does not exist" in e.response["Error"]["Message"],
+           "submit_job dependsOn an unknown job is refused with ClientException", e.response["Error"])
     j = poll(batch, [job_id], terminal, 180, "the single job").get(job_id, {})
     ok(j.get("status") == "SUCCEEDED" and j.get("container", {}).get("exitCode") == 0,
        "describe_jobs polled to SUCCEEDED, exit code 0", (j.get("status"), j.get("statusReason")))
