@@ -26,6 +26,7 @@ static const struct env_var {
     {"BARGE_LOG", "`info`", "`debug`, `info`, `warn`, `error`"},
     {"BARGE_CATALOG", "the built-in catalogue", "the instance-type catalogue file"},
     {"BARGE_SCHEMA_REGISTRY_URL", "none", "a Confluent-compatible schema registry"},
+    {"BARGE_CLI_DIRECT", "`0`", "`1`: the command line's reads load the tables themselves, never through the stack's `barge api`"},
 };
 
 static const struct opts_cmd *const commands[] = {

@@ -72,25 +72,36 @@ int view_read_table(const struct bus_conf *bc, enum bus_topic t,
   return rc;
 }
 
-void config_view_apply(struct config_view *cv, const struct bus_msg *m) {
-  char key[1024];
-  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
-  if (!m->value) { /* tombstone */
+void config_view_put(struct config_view *cv, const char *key, const json_t *ev) {
+  json_t *body = json_object_get(ev, "body"), *b;
+  if (!ev) { /* tombstone */
     json_object_del(cv->ces, key);
     json_object_del(cv->queues, key);
     json_object_del(cv->jds, key);
     json_object_del(cv->policies, key);
+  } else if ((b = json_object_get(body, "ComputeEnvironment"))) {
+    json_object_set(cv->ces, key, b);
+  } else if ((b = json_object_get(body, "JobQueue"))) {
+    json_object_set(cv->queues, key, b);
+  } else if ((b = json_object_get(body, "JobDefinition"))) {
+    json_object_set(cv->jds, key, b);
+  } else if ((b = json_object_get(body, "SchedulingPolicy"))) {
+    json_object_set(cv->policies, key, b);
+  }
+}
+
+void config_view_apply(struct config_view *cv, const struct bus_msg *m) {
+  char key[1024];
+  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
+  if (!m->value) {
+    config_view_put(cv, key, NULL);
     return;
   }
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
   if (bus_decode(m, &t, &ev, why, sizeof why)) return;
-  json_t *body = json_object_get(ev, "body"), *b;
-  if ((b = json_object_get(body, "ComputeEnvironment"))) json_object_set(cv->ces, key, b);
-  else if ((b = json_object_get(body, "JobQueue"))) json_object_set(cv->queues, key, b);
-  else if ((b = json_object_get(body, "JobDefinition"))) json_object_set(cv->jds, key, b);
-  else if ((b = json_object_get(body, "SchedulingPolicy"))) json_object_set(cv->policies, key, b);
+  config_view_put(cv, key, ev);
   json_decref(ev);
 }
 

@@ -21,10 +21,12 @@ struct config_view {
 int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *err,
                      size_t errlen) BARGE_WUR;
 void config_view_release(struct config_view *cv);
-/* An empty view, and one barge.config record applied to it (a tombstone deletes the key): for
- * a reader that keeps its view current by consuming the topic. */
+/* An empty view; one barge.config message applied to it (a tombstone deletes the key; an
+ * undecodable one is skipped); one decoded event (borrowed; NULL for a tombstone) of that key
+ * applied to it. For a reader that keeps its view current by consuming the topic. */
 void config_view_init(struct config_view *cv);
 void config_view_apply(struct config_view *cv, const struct bus_msg *m);
+void config_view_put(struct config_view *cv, const char *key, const json_t *ev);
 /* A CE, queue or policy by name or ARN; NULL if none (borrowed). */
 json_t *config_find(json_t *table, const char *name_key, const char *ref);
 /* A job definition by name (the highest ACTIVE revision), name:revision or ARN. */

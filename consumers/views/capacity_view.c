@@ -1,12 +1,24 @@
 /* capacity_view.c: see capacity_view.h. barge.scaling is a delete-retention topic keyed by CE
- * name, so the latest decision per CE is the last one read. A long-running reader (the HTTP
- * API) would consume the topic instead of re-reading it per call. */
+ * name, so the latest decision per CE is the last one read. The view (view.c) folds it as it
+ * reads; capacity_view_load reads it once, for `barge status`. */
 #include "capacity_view.h"
 
 #include <string.h>
 
 #include "jsonget.h"
 #include "views.h"
+
+void capacity_fold_scaling(json_t *desired, json_t *served, const json_t *ev) {
+  const char *ce = jget_str(ev, "computeEnvironment");
+  if (!ce) return;
+  json_t *to = json_object_get(ev, "toDesiredvCpus");
+  if (json_is_integer(to)) json_object_set(desired, ce, to);
+  json_int_t until = json_integer_value(json_object_get(ev, "servedUntil"));
+  if (until > 0)
+    json_object_set_new(served, ce, json_pack("{s:I, s:I, s:s}", "servedUntil", until, "at",
+                                              json_integer_value(json_object_get(ev, "at")), "detail",
+                                              jget_str(ev, "detail") ? jget_str(ev, "detail") : ""));
+}
 
 struct scaling_fold {
   json_t *desired, *served;
@@ -18,14 +30,7 @@ static void scaling_cb(void *ctx, const struct bus_msg *m) {
   json_t *ev = NULL;
   char why[256];
   if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
-  const char *ce = jget_str(ev, "computeEnvironment");
-  json_t *to = json_object_get(ev, "toDesiredvCpus");
-  if (ce && json_is_integer(to)) json_object_set(f->desired, ce, to);
-  json_int_t until = json_integer_value(json_object_get(ev, "servedUntil"));
-  if (ce && until > 0)
-    json_object_set_new(f->served, ce, json_pack("{s:I, s:I, s:s}", "servedUntil", until, "at",
-                                                 json_integer_value(json_object_get(ev, "at")), "detail",
-                                                 jget_str(ev, "detail") ? jget_str(ev, "detail") : ""));
+  capacity_fold_scaling(f->desired, f->served, ev);
   json_decref(ev);
 }
 
@@ -34,24 +39,6 @@ int capacity_view_load(const struct bus_conf *bc, json_t **desired, json_t **ser
   *desired = f.desired;
   *served = f.served;
   return view_read_table(bc, TOPIC_SCALING, scaling_cb, &f, err, errlen);
-}
-
-void capacity_view_annotate(const struct bus_conf *bc, json_t *ces) {
-  char err[512];
-  json_t *desired = NULL, *served = NULL, *latest = NULL;
-  if (capacity_view_load(bc, &desired, &served, err, sizeof err)) {
-    log_warn("desiredvCpus from barge.scaling: %s", err);
-  } else {
-    capacity_view_set_desired(ces, desired);
-    capacity_view_set_health(ces, served, now_ms());
-  }
-  if (view_load_latest(bc, TOPIC_INSTANCES, &latest, err, sizeof err))
-    log_warn("instances from barge.instances: %s", err);
-  else
-    capacity_view_set_instances(ces, latest);
-  json_decref(desired);
-  json_decref(served);
-  json_decref(latest);
 }
 
 void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now) {

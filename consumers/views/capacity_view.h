@@ -7,20 +7,21 @@
 
 #include "bus.h"
 
-/* Reads barge.scaling to its end. 0 with *desired = {CE name: latest toDesiredvCpus} and
- * *served = {CE name: {servedUntil, at, detail} of its latest provisioner heartbeat} (both owned,
- * set even on failure). */
+/* Folds one ScalingDecision into desired = {CE name: latest toDesiredvCpus} and served = {CE
+ * name: {servedUntil, at, detail} of its latest provisioner heartbeat}. */
+void capacity_fold_scaling(json_t *desired, json_t *served, const json_t *ev);
+/* Reads barge.scaling to its end, folded as above into *desired and *served (both owned, set
+ * even on failure). 0, or nonzero with the reason in err. */
 int capacity_view_load(const struct bus_conf *bc, json_t **desired, json_t **served, char *err,
                        size_t errlen) BARGE_WUR;
 
 /* Sets computeResources.desiredvCpus of each item of ces (DescribeComputeEnvironments items)
- * that the provisioner has decided on, and adds to each item a Barge member `instances`: the
- * CE's live instances (id, type, last state, capacity) from barge.instances. AWS has no such
- * member; clients ignore unknown members. On a read failure of either table that half is left
- * out (logged). */
-void capacity_view_annotate(const struct bus_conf *bc, json_t *ces);
-/* The pure halves of the above, for given records: desired = {CE name: toDesiredvCpus},
- * latest = {instance id: its latest InstanceEvent}. */
+ * that the provisioner has decided on (desired = {CE name: toDesiredvCpus}, the latest
+ * ScalingDecision of each CE in barge.scaling, a delete-retention topic keyed by CE name).
+ * capacity_view_set_instances adds to each item a Barge member `instances`: the CE's live
+ * instances (id, type, last state, capacity) from latest = {instance id: its latest
+ * InstanceEvent}. AWS has no such member; clients ignore unknown members. The view (view.h)
+ * holds both tables. */
 void capacity_view_set_desired(json_t *ces, const json_t *desired);
 void capacity_view_set_instances(json_t *ces, const json_t *latest);
 /* A MANAGED CE stored as VALID whose latest heartbeat's servedUntil is before now (or that no

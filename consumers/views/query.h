@@ -1,7 +1,9 @@
 /* query.h: the AWS Batch read operations (Describe*, ListJobs, ListSchedulingPolicies,
- * GetJobQueueSnapshot), answered in the AWS response shapes from the compacted tables
- * barge.config and barge.jobs (lib/views.h). Each handler is the operation table's handler for
- * its operation (producers/aws/aws_op.h): request JSON in, 0 with *resp (owned) out, or
+ * GetJobQueueSnapshot), answered in the AWS response shapes from a view of the compacted tables
+ * barge.config and barge.jobs (view.h). Each operation is a function of a view (query_*_v, found
+ * by name with query_view_find), which `barge api` calls on the view it keeps current, and a
+ * handler of the operation table (producers/aws/aws_op.h) that loads the view once and calls
+ * it, which the `barge` command line runs: request JSON in, 0 with *resp (owned) out, or
  * API_CLIENT_ERROR / API_SERVER_ERROR with the reason in err.
  *
  * Where a read is a pure function of records, it has an entry point of its own that takes the
@@ -11,9 +13,39 @@
 #include <jansson.h>
 
 #include "bus.h"
+#include "view.h"
 #include "views.h"
 
-/* query_config.c */
+/* An operation over a view, and which tables it needs (VIEW_*). */
+typedef int (*query_view_fn)(const struct view *v, const json_t *req, json_t **resp, char *err,
+                             size_t errlen);
+struct query_view_op {
+  const char *api_name;
+  query_view_fn fn;
+  unsigned tables;
+};
+/* The read operation with that API name ("DescribeJobs"); NULL if it is not one (query_view.c). */
+const struct query_view_op *query_view_find(const char *api_name);
+
+int query_describe_compute_environments_v(const struct view *v, const json_t *req, json_t **resp,
+                                          char *err, size_t errlen);
+int query_describe_job_queues_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                                size_t errlen);
+int query_describe_job_definitions_v(const struct view *v, const json_t *req, json_t **resp,
+                                     char *err, size_t errlen);
+int query_describe_scheduling_policies_v(const struct view *v, const json_t *req, json_t **resp,
+                                         char *err, size_t errlen);
+int query_list_scheduling_policies_v(const struct view *v, const json_t *req, json_t **resp,
+                                     char *err, size_t errlen);
+int query_describe_jobs_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                          size_t errlen);
+int query_list_jobs_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                      size_t errlen);
+int query_get_job_queue_snapshot_v(const struct view *v, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen);
+
+/* The operation table's handlers (query_view.c): each loads the tables it needs, then runs its
+ * query_*_v. */
 int query_describe_compute_environments(const struct bus_conf *bc, const json_t *req,
                                         json_t **resp, char *err, size_t errlen);
 int query_describe_job_queues(const struct bus_conf *bc, const json_t *req, json_t **resp,
@@ -30,7 +62,6 @@ int query_list_scheduling_policies(const struct bus_conf *bc, const json_t *req,
 int query_job_definitions_in(const struct config_view *cv, const json_t *req, json_t **all,
                              char *err, size_t errlen);
 
-/* query_jobs.c */
 int query_describe_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
                         size_t errlen);
 int query_list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
@@ -39,7 +70,8 @@ int query_get_job_queue_snapshot(const struct bus_conf *bc, const json_t *req, j
                                  char *err, size_t errlen);
 /* ListJobs over given records (job id -> JobRecord, as jobs_view_load gives them): checks req,
  * selects the jobs of queue_arn (the queue req names, resolved; NULL when req names an
- * arrayJobId), filters, sorts newest first and pages. Same returns as the handler. */
+ * arrayJobId), filters, sorts newest first and pages after req's nextToken. Same returns as
+ * the handler. */
 int query_list_jobs_in(const json_t *jobs, const char *queue_arn, const json_t *req,
                        json_t **resp, char *err, size_t errlen);
 #endif

@@ -117,18 +117,16 @@ typedef int (*select_fn)(const struct config_view *cv, const json_t *req, json_t
 
 enum { PAGED = 1, WITH_CAPACITY = 2 };
 
-static int describe(const struct bus_conf *bc, const json_t *req, select_fn select,
+static int describe(const struct view *v, const json_t *req, select_fn select,
                     const char *member, int flags, json_t **resp, char *err, size_t errlen) {
-  struct config_view cv;
   int rc, page;
   if ((rc = query_max_results(req, 100, 100, &page, err, errlen))) return rc;
-  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
   json_t *all = NULL;
-  rc = select(&cv, req, &all, err, errlen);
-  config_view_release(&cv);
-  if (rc) return rc;
-  if (flags & WITH_CAPACITY) {
-    capacity_view_annotate(bc, all); /* desiredvCpus as last decided, live instances */
+  if ((rc = select(&v->cv, req, &all, err, errlen))) return rc;
+  if (flags & WITH_CAPACITY) { /* desiredvCpus as last decided, live instances */
+    capacity_view_set_desired(all, v->scaling);
+    capacity_view_set_instances(all, v->instances);
+    capacity_view_set_health(all, v->served, now_ms()); /* a MANAGED CE no provisioner serves */
   }
   if (!(flags & PAGED)) {
     *resp = json_pack("{s:o}", member, all);
@@ -197,27 +195,27 @@ int query_job_definitions_in(const struct config_view *cv, const json_t *req, js
   return 0;
 }
 
-int query_describe_compute_environments(const struct bus_conf *bc, const json_t *req,
-                                        json_t **resp, char *err, size_t errlen) {
-  return describe(bc, req, select_ces, "computeEnvironments", PAGED | WITH_CAPACITY, resp, err, errlen);
+int query_describe_compute_environments_v(const struct view *v, const json_t *req, json_t **resp,
+                                          char *err, size_t errlen) {
+  return describe(v, req, select_ces, "computeEnvironments", PAGED | WITH_CAPACITY, resp, err, errlen);
 }
 
-int query_describe_job_queues(const struct bus_conf *bc, const json_t *req, json_t **resp,
-                              char *err, size_t errlen) {
-  return describe(bc, req, select_queues, "jobQueues", PAGED, resp, err, errlen);
+int query_describe_job_queues_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                                size_t errlen) {
+  return describe(v, req, select_queues, "jobQueues", PAGED, resp, err, errlen);
 }
 
-int query_describe_job_definitions(const struct bus_conf *bc, const json_t *req, json_t **resp,
-                                   char *err, size_t errlen) {
-  return describe(bc, req, query_job_definitions_in, "jobDefinitions", PAGED, resp, err, errlen);
+int query_describe_job_definitions_v(const struct view *v, const json_t *req, json_t **resp,
+                                     char *err, size_t errlen) {
+  return describe(v, req, query_job_definitions_in, "jobDefinitions", PAGED, resp, err, errlen);
 }
 
-int query_describe_scheduling_policies(const struct bus_conf *bc, const json_t *req,
-                                       json_t **resp, char *err, size_t errlen) {
-  return describe(bc, req, select_policies, "schedulingPolicies", 0, resp, err, errlen);
+int query_describe_scheduling_policies_v(const struct view *v, const json_t *req, json_t **resp,
+                                         char *err, size_t errlen) {
+  return describe(v, req, select_policies, "schedulingPolicies", 0, resp, err, errlen);
 }
 
-int query_list_scheduling_policies(const struct bus_conf *bc, const json_t *req, json_t **resp,
-                                   char *err, size_t errlen) {
-  return describe(bc, req, select_policy_arns, "schedulingPolicies", PAGED, resp, err, errlen);
+int query_list_scheduling_policies_v(const struct view *v, const json_t *req, json_t **resp,
+                                     char *err, size_t errlen) {
+  return describe(v, req, select_policy_arns, "schedulingPolicies", PAGED, resp, err, errlen);
 }

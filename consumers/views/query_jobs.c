@@ -5,47 +5,30 @@
 
 #include "query_int.h"
 
-static int load_jobs(const struct bus_conf *bc, json_t **jobs, char *err, size_t errlen) {
-  char e[512];
-  if (jobs_view_load(bc, jobs, e, sizeof e)) {
-    json_decref(*jobs);
-    *jobs = NULL;
-    return fail(err, errlen, SERVER, "reading jobs: %s", e);
-  }
-  return 0;
-}
-
 /* The ARN of the job queue named (or ARN'd) ref, into out. 0, or an error. */
-static int queue_arn_of(const struct bus_conf *bc, const char *ref, char *out, size_t n, char *err,
+static int queue_arn_of(const struct view *v, const char *ref, char *out, size_t n, char *err,
                         size_t errlen) {
-  struct config_view cv;
-  int rc;
-  if ((rc = config_view_load_api(bc, &cv, err, errlen))) return rc;
-  json_t *q = config_find(cv.queues, "jobQueueName", ref);
-  if (q) snprintf(out, n, "%s", jget_str(q, "jobQueueArn"));
-  config_view_release(&cv);
+  json_t *q = config_find(v->cv.queues, "jobQueueName", ref);
   if (!q) return fail(err, errlen, CLIENT, "job queue %s does not exist", ref);
+  snprintf(out, n, "%s", jget_str(q, "jobQueueArn"));
   return 0;
 }
 
-int query_describe_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
-                        size_t errlen) {
+int query_describe_jobs_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                          size_t errlen) {
   json_t *ids = json_object_get(req, "jobs");
   if (!json_is_array(ids) || json_array_size(ids) < 1)
     return fail(err, errlen, CLIENT, "jobs is required: 1 to 100 job ids");
   if (json_array_size(ids) > 100)
     return fail(err, errlen, CLIENT, "jobs takes at most 100 job ids, got %zu", json_array_size(ids));
-  json_t *jobs;
-  int rc;
-  if ((rc = load_jobs(bc, &jobs, err, errlen))) return rc;
   json_t *out = json_array();
   size_t i;
   json_t *id;
   json_array_foreach(ids, i, id) {
-    json_t *rec = json_object_get(jobs, json_string_value(id) ? json_string_value(id) : "");
+    json_t *rec = jobs_store_get(v->jobs, json_string_value(id) ? json_string_value(id) : "");
     if (rec) json_array_append(out, json_object_get(rec, "detail"));
+    json_decref(rec);
   }
-  json_decref(jobs);
   *resp = json_pack("{s:o}", "jobs", out);
   return 0;
 }
@@ -111,17 +94,15 @@ static int jd_match(const char *v, const char *jd) {
   return name_match(v, nm);
 }
 
-/* Does job detail d pass lr's filter? */
-static int filter_match(const struct list_req *lr, const json_t *d) {
+/* Does job j pass lr's filter? */
+static int filter_match(const struct list_req *lr, const struct vjob_info *j) {
   const char *v = lr->fvalue, *f = lr->fname;
   if (!v) return 0;
-  if (!strcmp(f, "JOB_NAME")) return name_match(v, jget_str(d, "jobName"));
-  if (!strcmp(f, "JOB_DEFINITION")) return jd_match(v, jget_str(d, "jobDefinition"));
-  if (!strcmp(f, "SHARE_IDENTIFIER"))
-    return jget_str(d, "shareIdentifier") && !strcmp(v, jget_str(d, "shareIdentifier"));
+  if (!strcmp(f, "JOB_NAME")) return name_match(v, j->name);
+  if (!strcmp(f, "JOB_DEFINITION")) return jd_match(v, j->jd);
+  if (!strcmp(f, "SHARE_IDENTIFIER")) return j->share && !strcmp(v, j->share);
   int64_t t = parse_time_ms(v);
-  json_int_t c = json_integer_value(json_object_get(d, "createdAt"));
-  return !strcmp(f, "BEFORE_CREATED_AT") ? c < t : c > t;
+  return !strcmp(f, "BEFORE_CREATED_AT") ? j->created_at < t : j->created_at > t;
 }
 
 static json_t *summary_of(const json_t *d) {
@@ -144,37 +125,144 @@ static json_t *summary_of(const json_t *d) {
   return s;
 }
 
+/* ListJobs' order: newest first, then by job id (descending), a total order. */
 static int cmp_newest(const void *a, const void *b) {
-  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-  json_int_t cx = json_integer_value(json_object_get(x, "createdAt"));
-  json_int_t cy = json_integer_value(json_object_get(y, "createdAt"));
-  if (cx != cy) return cx > cy ? -1 : 1;
-  return strcmp(jget_str(y, "jobId"), jget_str(x, "jobId"));
+  const struct vjob_info *x = a, *y = b;
+  if (x->created_at != y->created_at) return x->created_at > y->created_at ? -1 : 1;
+  return strcmp(y->id, x->id);
 }
 
-static int list_select(const json_t *jobs, const char *qarn, const struct list_req *lr,
-                       const json_t *req, json_t **resp, char *err, size_t errlen) {
-  size_t n = json_object_size(jobs), k = 0;
-  json_t **sel = xcalloc(n ? n : 1, sizeof *sel);
-  const char *key;
-  json_t *rec;
-  json_object_foreach((json_t *)jobs, key, rec) {
-    json_t *d = json_object_get(rec, "detail");
-    const char *parent = jget_str(rec, "parentJobId");
-    if (qarn) {
-      if (parent || strcmp(jget_str(d, "jobQueue"), qarn)) continue;
-    } else if (!parent || strcmp(parent, lr->array)) {
-      continue;
-    }
-    if (lr->use_status && strcmp(jget_str(d, "status"), lr->status)) continue;
-    if (lr->fname && !parent && !filter_match(lr, d)) continue;
-    sel[k++] = d;
+/* nextToken: the sort key of the last job a page gave, so that the next page starts after it
+ * whatever was added before it meanwhile. Opaque to clients (base64 of "lj1 CREATED ID"). */
+struct cursor {
+  int set;
+  int64_t created_at;
+  char id[128];
+};
+
+static json_t *token_of(const struct vjob_info *last) {
+  char raw[200];
+  int n = snprintf(raw, sizeof raw, "lj1 %lld %s", (long long)last->created_at, last->id);
+  char *b64 = base64_encode(raw, (size_t)n, NULL);
+  json_t *t = json_string(b64);
+  free(b64);
+  return t;
+}
+
+static int token_parse(const char *tok, struct cursor *c, char *err, size_t errlen) {
+  memset(c, 0, sizeof *c);
+  if (!tok) return 0;
+  size_t n = 0;
+  unsigned char *raw = strlen(tok) < 300 ? base64_decode(tok, strlen(tok), &n) : NULL;
+  char text[256] = "";
+  int decoded = raw && n < sizeof text;
+  if (decoded) memcpy(text, raw, n), text[n] = 0;
+  free(raw);
+  long long created;
+  int used = 0;
+  if (!decoded || sscanf(text, "lj1 %lld %n", &created, &used) != 1 || !used || !text[used] ||
+      strlen(text + used) >= sizeof c->id || strpbrk(text + used, " \n"))
+    return fail(err, errlen, CLIENT, "nextToken is not valid: give the nextToken of the previous page");
+  c->set = 1;
+  c->created_at = created;
+  snprintf(c->id, sizeof c->id, "%s", text + used);
+  return 0;
+}
+
+/* The jobs a page shows: the `limit` first in ListJobs' order after the cursor, kept in a heap
+ * whose root is the last of them, so that a page costs one pass over the index and no sort of
+ * the whole selection. */
+struct list_walk {
+  const struct list_req *lr;
+  int by_queue;
+  struct cursor cur;
+  struct vjob_info *sel;
+  size_t n, cap, limit;
+};
+
+static void sift_down(struct vjob_info *h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < n && cmp_newest(&h[l], &h[m]) > 0) m = l;
+    if (r < n && cmp_newest(&h[r], &h[m]) > 0) m = r;
+    if (m == i) return;
+    struct vjob_info t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
   }
-  qsort(sel, k, sizeof *sel, cmp_newest);
-  json_t *all = json_array();
-  for (size_t i = 0; i < k; i++) json_array_append_new(all, summary_of(sel[i]));
-  free(sel);
-  return query_paginate(all, req, lr->page, "jobSummaryList", resp, err, errlen);
+}
+
+static void keep(struct list_walk *w, const struct vjob_info *j) {
+  if (w->n < w->limit) {
+    if (w->n == w->cap) {
+      w->cap = w->cap ? w->cap * 2 : 256;
+      w->sel = xrealloc(w->sel, w->cap * sizeof *w->sel);
+    }
+    size_t i = w->n++;
+    w->sel[i] = *j;
+    while (i && cmp_newest(&w->sel[(i - 1) / 2], &w->sel[i]) < 0) { /* sift up */
+      struct vjob_info t = w->sel[i];
+      w->sel[i] = w->sel[(i - 1) / 2];
+      w->sel[(i - 1) / 2] = t;
+      i = (i - 1) / 2;
+    }
+  } else if (cmp_newest(j, &w->sel[0]) < 0) {
+    w->sel[0] = *j;
+    sift_down(w->sel, w->n, 0);
+  }
+}
+
+static int list_visit(void *ctx, const struct vjob_info *j) {
+  struct list_walk *w = ctx;
+  const struct list_req *lr = w->lr;
+  if (w->by_queue && j->parent) return 0;
+  if (lr->use_status && strcmp(j->status, lr->status)) return 0;
+  if (lr->fname && !j->parent && !filter_match(lr, j)) return 0;
+  struct vjob_info key = {.id = w->cur.id, .created_at = w->cur.created_at};
+  if (w->cur.set && cmp_newest(j, &key) <= 0) return 0; /* at or before the cursor */
+  keep(w, j);
+  return 0;
+}
+
+/* The ordered walk: jobs come in ListJobs' order after the cursor; the page is the first ones
+ * that pass the filter, and one more says whether there is a next page. */
+static int ordered_visit(void *ctx, const struct vjob_info *j) {
+  struct list_walk *w = ctx;
+  if (w->lr->fname && !filter_match(w->lr, j)) return 0;
+  if (w->n == w->cap) {
+    w->cap = w->cap ? w->cap * 2 : 256;
+    w->sel = xrealloc(w->sel, w->cap * sizeof *w->sel);
+  }
+  w->sel[w->n++] = *j;
+  return w->n >= w->limit;
+}
+
+/* The page of jobs of qarn (or of the array lr names) after the token. */
+static int list_select(const struct jobs_store *jobs, const char *qarn, const struct list_req *lr,
+                       const json_t *req, json_t **resp, char *err, size_t errlen) {
+  struct list_walk w = {.lr = lr, .by_queue = qarn != NULL, .limit = (size_t)lr->page + 1};
+  int rc = token_parse(jget_str(req, "nextToken"), &w.cur, err, errlen);
+  if (rc) return rc;
+  struct vjob_info after = {.id = w.cur.id, .created_at = w.cur.created_at};
+  if (qarn && lr->use_status) /* one status, no filter but SHARE_IDENTIFIER: a seek and a walk */
+    jobs_store_each_ordered(jobs, qarn, lr->status, w.cur.set ? &after : NULL, ordered_visit, &w);
+  else if (qarn)
+    jobs_store_each(jobs, qarn, NULL, NULL, list_visit, &w);
+  else
+    jobs_store_each(jobs, NULL, NULL, lr->array, list_visit, &w);
+  if (w.n) qsort(w.sel, w.n, sizeof *w.sel, cmp_newest);
+  json_t *items = json_array();
+  size_t k = w.n < (size_t)lr->page ? w.n : (size_t)lr->page;
+  for (size_t i = 0; i < k; i++) {
+    json_t *rec = jobs_store_get(jobs, w.sel[i].id);
+    if (rec) json_array_append_new(items, summary_of(json_object_get(rec, "detail")));
+    json_decref(rec);
+  }
+  *resp = json_pack("{s:o}", "jobSummaryList", items);
+  if (k < w.n) json_object_set_new(*resp, "nextToken", token_of(&w.sel[k - 1]));
+  free(w.sel);
+  return 0;
 }
 
 int query_list_jobs_in(const json_t *jobs, const char *queue_arn, const json_t *req,
@@ -182,21 +270,23 @@ int query_list_jobs_in(const json_t *jobs, const char *queue_arn, const json_t *
   struct list_req lr;
   int rc = list_req_parse(req, &lr, err, errlen);
   if (rc) return rc;
-  return list_select(jobs, lr.queue ? queue_arn : NULL, &lr, req, resp, err, errlen);
+  struct jobs_store *st = jobs_store_new();
+  const char *id;
+  json_t *rec;
+  json_object_foreach((json_t *)jobs, id, rec) jobs_store_put(st, id, rec, NULL, 0);
+  rc = list_select(st, lr.queue ? queue_arn : NULL, &lr, req, resp, err, errlen);
+  jobs_store_free(st);
+  return rc;
 }
 
-int query_list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
-                    size_t errlen) {
+int query_list_jobs_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                      size_t errlen) {
   struct list_req lr;
   char qarn[512] = "";
-  json_t *jobs;
   int rc;
   if ((rc = list_req_parse(req, &lr, err, errlen))) return rc;
-  if (lr.queue && (rc = queue_arn_of(bc, lr.queue, qarn, sizeof qarn, err, errlen))) return rc;
-  if ((rc = load_jobs(bc, &jobs, err, errlen))) return rc;
-  rc = list_select(jobs, lr.queue ? qarn : NULL, &lr, req, resp, err, errlen);
-  json_decref(jobs);
-  return rc;
+  if (lr.queue && (rc = queue_arn_of(v, lr.queue, qarn, sizeof qarn, err, errlen))) return rc;
+  return list_select(v->jobs, lr.queue ? qarn : NULL, &lr, req, resp, err, errlen);
 }
 
 /* ---------------- GetJobQueueSnapshot ---------------- */
@@ -204,46 +294,47 @@ int query_list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp,
 /* Dispatch order: retried jobs first in return order, then by submission (JobRecord.queueSeq
  * carries both: negative for a retried job), array children by index. */
 static int cmp_front(const void *a, const void *b) {
-  const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-  json_int_t qx = json_integer_value(json_object_get(x, "queueSeq"));
-  json_int_t qy = json_integer_value(json_object_get(y, "queueSeq"));
+  const struct vjob_info *x = a, *y = b;
+  int64_t qx = x->queue_seq, qy = y->queue_seq;
   int rx = qx < 0, ry = qy < 0;
   if (rx != ry) return rx ? -1 : 1;
   if (qx < 0) qx = -qx;
   if (qy < 0) qy = -qy;
   if (qx != qy) return qx < qy ? -1 : 1;
-  json_t *ix = json_object_get(json_object_get(json_object_get(x, "detail"), "arrayProperties"), "index");
-  json_t *iy = json_object_get(json_object_get(json_object_get(y, "detail"), "arrayProperties"), "index");
-  return (int)(json_integer_value(ix) - json_integer_value(iy));
+  return (x->index > y->index) - (x->index < y->index);
+}
+
+static int collect(void *ctx, const struct vjob_info *j) {
+  struct list_walk *w = ctx;
+  if (w->n == w->cap) {
+    w->cap = w->cap ? w->cap * 2 : 256;
+    w->sel = xrealloc(w->sel, w->cap * sizeof *w->sel);
+  }
+  w->sel[w->n++] = *j;
+  return 0;
 }
 
 /* Up to 100 RUNNABLE jobs from the front of the queue, in dispatch order. */
-int query_get_job_queue_snapshot(const struct bus_conf *bc, const json_t *req, json_t **resp,
-                                 char *err, size_t errlen) {
+int query_get_job_queue_snapshot_v(const struct view *v, const json_t *req, json_t **resp,
+                                   char *err, size_t errlen) {
   const char *queue = jget_str(req, "jobQueue");
   if (!queue) return fail(err, errlen, CLIENT, "jobQueue is required");
   char qarn[512] = "";
-  json_t *jobs;
   int rc;
-  if ((rc = queue_arn_of(bc, queue, qarn, sizeof qarn, err, errlen))) return rc;
-  if ((rc = load_jobs(bc, &jobs, err, errlen))) return rc;
-  size_t n = json_object_size(jobs), k = 0;
-  json_t **sel = xcalloc(n ? n : 1, sizeof *sel);
-  const char *key;
-  json_t *rec;
-  json_object_foreach(jobs, key, rec) {
-    json_t *d = json_object_get(rec, "detail");
-    if (!strcmp(jget_str(d, "jobQueue"), qarn) && !strcmp(jget_str(d, "status"), "RUNNABLE")) sel[k++] = rec;
-  }
-  qsort(sel, k, sizeof *sel, cmp_front);
+  if ((rc = queue_arn_of(v, queue, qarn, sizeof qarn, err, errlen))) return rc;
+  struct list_walk w = {0};
+  jobs_store_each(v->jobs, qarn, "RUNNABLE", NULL, collect, &w);
+  if (w.n) qsort(w.sel, w.n, sizeof *w.sel, cmp_front);
   json_t *front = json_array();
-  for (size_t i = 0; i < k && i < 100; i++) {
-    json_t *d = json_object_get(sel[i], "detail");
-    json_array_append_new(front, json_pack("{s:O, s:O}", "jobArn", json_object_get(d, "jobArn"),
-                                           "earliestTimeAtPosition", json_object_get(d, "createdAt")));
+  for (size_t i = 0; i < w.n && i < 100; i++) {
+    json_t *rec = jobs_store_get(v->jobs, w.sel[i].id);
+    json_t *d = json_object_get(rec, "detail");
+    if (d)
+      json_array_append_new(front, json_pack("{s:O, s:O}", "jobArn", json_object_get(d, "jobArn"),
+                                             "earliestTimeAtPosition", json_object_get(d, "createdAt")));
+    json_decref(rec);
   }
-  free(sel);
-  json_decref(jobs);
+  free(w.sel);
   *resp = json_pack("{s:{s:o, s:I}}", "frontOfQueue", "jobs", front, "lastUpdatedAt", (json_int_t)now_ms());
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "apicall.h"
 #include "bus.h"
 #include "util.h"
 
@@ -17,7 +18,12 @@ struct api_principal {
   const char *profile;    /* the credentials file's profile, NULL when anonymous */
   const char *account_id; /* barge_account_id of the profile, NULL when none */
   int read_only;
+  /* the request carried API_SYNC_READ_HEADER: a read waits (bounded) until the API's view has
+   * read everything the tables held when the request arrived, so that it shows what another
+   * process wrote just before; the `barge` command line sends it */
+  int sync_read;
 };
+#define API_SYNC_READ_HEADER APICALL_SYNC_READ_HEADER
 
 struct api_ops {
   void *ctx;
@@ -34,8 +40,8 @@ extern const struct api_ops api_ops_unwired;
 
 /* The dispatch onto the AWS operation table (ops_table.c), the one the command line runs, against
  * the Kafka of bc (borrowed; must outlive the ops). Writes run concurrently through one shared
- * producer (docs/api.md "The write path"); reads are serialised. Reads barge.config to its end
- * first; NULL with the reason in err. */
+ * producer (docs/api.md "The write path"); reads answer from the in-memory view it starts
+ * (view_live.h), concurrently. Reads barge.config to its end first; NULL with the reason in err. */
 struct api_ops *api_ops_table_new(const struct bus_conf *bc, char *err, size_t errlen);
 void api_ops_table_free(struct api_ops *ops);
 #endif

@@ -144,7 +144,7 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
       goto out;
     }
     cred = v.cred;
-    who = (struct api_principal){v.cred->access_key, v.cred->profile, v.cred->account_id, v.cred->read_only};
+    who = (struct api_principal){v.cred->access_key, v.cred->profile, v.cred->account_id, v.cred->read_only, 0};
   } else if (!conf->allow_anonymous) {
     set_error(out, 403, "MissingAuthenticationTokenException", "Missing Authentication Token");
     goto out;
@@ -194,6 +194,8 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
     else json_decref(vals);
   }
 
+  for (size_t i = 0; i < rq->n_headers; i++) /* the `barge` command line's reads (docs/api.md) */
+    if (!strcasecmp(rq->headers[i].name, API_SYNC_READ_HEADER)) who.sync_read = 1;
   json_t *resp = NULL;
   char err[2048] = "";
   int rc = conf->ops && conf->ops->call

@@ -2,10 +2,16 @@
  * (producers/aws/aws_op.h), the same table the `barge` command line runs, so the CLI and the
  * API cannot disagree on an operation's validation, handler or answer.
  *
- * Writes (docs/api.md "The write path") run the operation's own validation (control_*.c) on the
- * in-memory configuration (config_cache.h) and publish through one producer shared by every
- * server thread (writer.h), each waiting for its own delivery report; no lock is held across
- * requests. Reads still run one at a time through the table (they load the compacted tables).
+ * Reads (Describe*, ListJobs, GetJobQueueSnapshot, ListSchedulingPolicies) answer from the
+ * in-memory view (view_live.h) through the same query functions the CLI runs over a view it
+ * loads per call (consumers/views/query.h): no Kafka round trip, and concurrently (a read
+ * lock). Writes (docs/api.md "The write path") run the operation's own validation (control_*.c)
+ * on the in-memory configuration (config_cache.h) and publish through one producer shared by
+ * every server thread (writer.h), each waiting for its own delivery report; no lock is held
+ * across requests. A write that Kafka acknowledged is shown by the view at once
+ * (read-your-writes), and SubmitJob's dependsOn check asks the view before it reads barge.jobs.
+ * Other reads (ListTagsForResource) run one at a time through the table.
+ *
  * The caller's key reaches the operation (docs/api.md, "Identity"): requests record its profile
  * as their principal, and the ARNs a create makes carry its barge_account_id. */
 #include <pthread.h>
@@ -16,17 +22,24 @@
 #include "aws_op.h"
 #include "config_cache.h"
 #include "control.h"
+#include "query.h"
+#include "view_live.h"
 #include "writer.h"
 
 #define CONFIG_WAIT_MS 5000 /* read-your-writes bound for a configuration write */
+/* How long a read waits for the view's first load before a ServerException. */
+#define VIEW_WAIT_MS 30000
+/* How long a read with API_SYNC_READ_HEADER waits for the view to reach the tables' ends. */
+#define SYNC_WAIT_MS 5000
 
 struct ops_table {
   struct api_ops ops; /* first: api_ops_table_free gets it back */
   const struct bus_conf *bc;
-  pthread_mutex_t mu;        /* the read path */
+  pthread_mutex_t mu;        /* reads the view does not answer */
   pthread_mutex_t config_mu; /* configuration writes, one at a time */
   struct api_writer *writer;
   struct config_cache *config;
+  struct view_live *live; /* NULL: reads load the tables per call, as the CLI does */
 };
 
 /* Validates req against the cached configuration: the operation's own prepare step. */
@@ -77,6 +90,22 @@ static int write_call(struct ops_table *t, const struct aws_op *op, const struct
   return rc;
 }
 
+static int view_call(struct ops_table *t, const struct api_principal *who, const struct query_view_op *q,
+                     const json_t *req, json_t **resp, char *err, size_t errlen) {
+  const struct view *v;
+  int rc = view_live_read(t->live, VIEW_WAIT_MS, &v, err, errlen);
+  if (rc) return rc;
+  if (who->sync_read) { /* caught up to what the tables hold now, then read */
+    view_live_done(t->live);
+    if (view_live_sync(t->live, q->tables, SYNC_WAIT_MS))
+      log_debug("%s: the view did not reach the tables' ends in %d ms; answering as it is", q->api_name, SYNC_WAIT_MS);
+    if ((rc = view_live_read(t->live, VIEW_WAIT_MS, &v, err, errlen))) return rc;
+  }
+  rc = q->fn(v, req, resp, err, errlen);
+  view_live_done(t->live);
+  return rc;
+}
+
 static int table_call(void *ctx, const struct api_principal *who, const char *operation, const json_t *req,
                       json_t **resp, char *err, size_t errlen) {
   struct ops_table *t = ctx;
@@ -92,14 +121,23 @@ static int table_call(void *ctx, const struct api_principal *who, const char *op
     snprintf(err, errlen, "%s is not an AWS Batch operation Barge knows", operation);
     return API_CLIENT_ERROR;
   }
-  if (op->prepare && t->writer) {
-    int rc = aws_check_request(op, req, err, errlen); /* as aws_op_call_as does */
-    return rc ? rc : write_call(t, op, &caller, req, resp, err, errlen);
-  }
+  int rc = aws_check_request(op, req, err, errlen); /* as aws_op_call_as does */
+  if (rc) return rc;
+  if (op->prepare && t->writer) return write_call(t, op, &caller, req, resp, err, errlen);
+  const struct query_view_op *q = op->handler && t->live ? query_view_find(op->api_name) : NULL;
+  if (q) return view_call(t, who, q, req, resp, err, errlen);
   pthread_mutex_lock(&t->mu);
-  int rc = aws_op_call_as(op, t->bc, &caller, req, resp, err, errlen);
+  rc = aws_op_call_as(op, t->bc, &caller, req, resp, err, errlen);
   pthread_mutex_unlock(&t->mu);
   return rc;
+}
+
+static void written(void *ctx, enum bus_topic topic, const char *key, const json_t *value) {
+  view_live_written(ctx, topic, key, value);
+}
+
+static void known(void *ctx, const char *const *ids, size_t n, int *found) {
+  view_live_known(ctx, ids, n, found);
 }
 
 struct api_ops *api_ops_table_new(const struct bus_conf *bc, char *err, size_t errlen) {
@@ -115,12 +153,22 @@ struct api_ops *api_ops_table_new(const struct bus_conf *bc, char *err, size_t e
     api_ops_table_free(&t->ops);
     return NULL;
   }
+  t->live = view_live_start(bc, e, sizeof e);
+  if (t->live) {
+    control_set_written_hook(written, t->live);
+    control_set_known_hook(known, t->live); /* SubmitJob's dependsOn, without reading barge.jobs */
+  } else {
+    log_warn("no in-memory view (%s): reads load the tables per call", e);
+  }
   return &t->ops;
 }
 
 void api_ops_table_free(struct api_ops *ops) {
   if (!ops) return;
   struct ops_table *t = (struct ops_table *)ops;
+  control_set_written_hook(NULL, NULL);
+  control_set_known_hook(NULL, NULL);
+  view_live_stop(t->live);
   api_writer_free(t->writer);
   config_cache_free(t->config);
   pthread_mutex_destroy(&t->mu);

@@ -94,7 +94,12 @@ void awscli_usage(const struct aws_op *op, FILE *out);
 /* Prints every operation with its one-line summary. */
 void awscli_list_ops(FILE *out);
 
-/* Runs op (aws_op_call) on req and, for an operation with page_result, follows nextToken as
+/* aws_op_call, except that a read operation goes through the API of the running stack when
+ * there is one over the same Kafka (cli_remote.c), answered from its in-memory view. */
+int cli_read_call(const struct aws_op *op, const struct bus_conf *bc, const json_t *req,
+                  json_t **resp, char *err, size_t errlen) BARGE_WUR;
+
+/* Runs op (cli_read_call) on req and, for an operation with page_result, follows nextToken as
  * the AWS CLI does unless the user pages by hand (g->paginate 0, or nextToken or maxResults in
  * req): the pages' items are joined into one response. Same returns as aws_op_call; req may be
  * changed in between but is as given on return. */

@@ -682,13 +682,13 @@ void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, con
 
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
                 const struct awscli_globals *g, json_t **resp, char *err, size_t errlen) {
-  int rc = aws_op_call(op, bc, req, resp, err, errlen);
+  int rc = cli_read_call(op, bc, req, resp, err, errlen);
   /* the AWS CLI follows nextToken itself unless the user paged by hand */
   while (rc == 0 && op->page_result && g->paginate && json_object_get(*resp, "nextToken") &&
          !json_object_get(req, "nextToken") && !json_object_get(req, "maxResults")) {
     json_object_set(req, "nextToken", json_object_get(*resp, "nextToken"));
     json_t *more = NULL;
-    rc = aws_op_call(op, bc, req, &more, err, errlen);
+    rc = cli_read_call(op, bc, req, &more, err, errlen);
     json_object_del(req, "nextToken");
     if (rc) break;
     json_array_extend(json_object_get(*resp, op->page_result), json_object_get(more, op->page_result));

@@ -145,21 +145,33 @@ void control_write_release(struct control_write *w) {
   memset(w, 0, sizeof *w);
 }
 
+static control_known_fn known_hook;
+static void *known_ctx;
+
+void control_set_known_hook(control_known_fn fn, void *ctx) {
+  known_hook = fn;
+  known_ctx = ctx;
+}
+
 /* A dependsOn id that does not exist is a ClientException at submission. Known jobs are in
  * barge.jobs; one submitted a moment ago may only be in barge.requests yet, so the recent tail
- * of that topic counts too. */
+ * of that topic counts too. Ids the process's own view knows (known_hook) need no reading. */
 static int check_exist(const struct bus_conf *bc, const json_t *ids_json, char *err, size_t errlen) {
-  const char *ids[20];
-  size_t n = 0, i;
+  const char *ids[20], *rest[20];
+  size_t n = 0, nrest = 0, i;
   json_t *id;
   json_array_foreach(ids_json, i, id) if (n < 20) ids[n++] = json_string_value(id);
   if (!n) return 0;
-  int found[20];
-  char e[512];
-  if (jobs_exist(bc, ids, n, found, 100000, e, sizeof e))
-    return fail(err, errlen, SERVER, "checking dependsOn: %s", e);
+  int found[20] = {0};
+  if (known_hook) known_hook(known_ctx, ids, n, found);
   for (i = 0; i < n; i++)
-    if (!found[i]) return fail(err, errlen, CLIENT, "dependsOn: job %s does not exist", ids[i]);
+    if (!found[i]) rest[nrest++] = ids[i];
+  if (!nrest) return 0;
+  char e[512];
+  if (jobs_exist(bc, rest, nrest, found, 100000, e, sizeof e))
+    return fail(err, errlen, SERVER, "checking dependsOn: %s", e);
+  for (i = 0; i < nrest; i++)
+    if (!found[i]) return fail(err, errlen, CLIENT, "dependsOn: job %s does not exist", rest[i]);
   return 0;
 }
 
@@ -185,6 +197,14 @@ static int publish(void *ctx, enum bus_topic t, const char *key, const json_t *v
   return 0;
 }
 
+static control_written_fn written_hook;
+static void *written_ctx;
+
+void control_set_written_hook(control_written_fn fn, void *ctx) {
+  written_hook = fn;
+  written_ctx = ctx;
+}
+
 int control_write_out(const struct bus_conf *bc, const struct control_sink *sink,
                       struct control_write *w, json_t **resp, struct control_written *at,
                       char *err, size_t errlen) {
@@ -195,6 +215,7 @@ int control_write_out(const struct bus_conf *bc, const struct control_sink *sink
   if (!rc)
     rc = sink ? sink->publish(sink->ctx, w->topic, w->key, w->value, at, err, errlen)
               : publish((void *)bc, w->topic, w->key, w->value, at, err, errlen);
+  if (!rc && written_hook) written_hook(written_ctx, w->topic, w->key, w->value);
   if (!rc) {
     *resp = w->resp;
     w->resp = NULL;

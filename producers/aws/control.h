@@ -123,6 +123,19 @@ int control_cancel_job(struct control_conf *cc, const json_t *req, struct contro
 int control_terminate_job(struct control_conf *cc, const json_t *req, struct control_write *w,
                           char *err, size_t errlen);
 
+/* Called after every acknowledged write of this process with what was written (value NULL for
+ * a tombstone), from the writing thread: `barge api` shows its own writes at once through it
+ * (read-your-writes, producers/api/view_live.h). NULL removes it. */
+typedef void (*control_written_fn)(void *ctx, enum bus_topic t, const char *key,
+                                   const json_t *value);
+void control_set_written_hook(control_written_fn fn, void *ctx);
+
+/* Marks found[i] = 1 for each of the job ids the caller's own view knows, so that SubmitJob's
+ * dependsOn check reads the tables only for the others (`barge api`, view_live.h). NULL removes
+ * it. */
+typedef void (*control_known_fn)(void *ctx, const char *const *ids, size_t n, int *found);
+void control_set_known_hook(control_known_fn fn, void *ctx);
+
 /* Runs the operation with that API name ("CreateComputeEnvironment") through the table:
  * aws_op_call's returns; API_CLIENT_ERROR for a name the table does not have. */
 int control_call(const struct bus_conf *bc, const char *api, const json_t *req, json_t **resp,

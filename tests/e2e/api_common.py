@@ -31,13 +31,23 @@ aws_session_token = {SESSION[2]}
 """
 
 
-def start_api(st, *extra):
-    """Starts `barge api` on a free port with the test's credentials; returns (host, port)."""
+def start_api(st, *extra, log_level=None):
+    """Starts `barge api` on a free port with the test's credentials (log_level: its BARGE_LOG;
+    "debug" logs a line per answered request); returns (host, port)."""
     path = os.path.join(st.home, "api-credentials")
     with open(path, "w") as f:
         f.write(SERVER_CREDENTIALS)
-    st.start("api", "api", "--listen", "127.0.0.1:0", "--credentials-file", path, "--region", "us-east-1",
-             "--brokers", st.brokers, "--topic-prefix", st.prefix, *extra)
+    saved = st.env.get("BARGE_LOG")
+    if log_level:
+        st.env["BARGE_LOG"] = log_level
+    try:
+        st.start("api", "api", "--listen", "127.0.0.1:0", "--credentials-file", path, "--region", "us-east-1",
+                 "--brokers", st.brokers, "--topic-prefix", st.prefix, *extra)
+    finally:
+        if saved is None:
+            st.env.pop("BARGE_LOG", None)
+        else:
+            st.env["BARGE_LOG"] = saved
 
     def bound():
         m = re.search(r"listening on http://([0-9.]+):(\d+)", st.log_text("api"))
@@ -102,14 +112,14 @@ def utc_minutes_ago(n):
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=n)
 
 
-def api_scenario(name, body, *extra):
+def api_scenario(name, body, *extra, log_level=None):
     """A `barge api` scenario: a Stack with its topics, the server started on it (with the extra
     flags), body(st, address), then barge api must stop cleanly on SIGTERM. An exception in body
     is a failed check."""
     st = Stack(name)
     try:
         st.init()
-        body(st, start_api(st, *extra))
+        body(st, start_api(st, *extra, log_level=log_level))
     except Exception as e:
         log(traceback.format_exc())
         ok(False, f"the {name} scenario ran to its end", repr(e))
@@ -128,7 +138,7 @@ def api_finish():
     finish()
 
 
-def api_test(name, body, *extra):
+def api_test(name, body, *extra, log_level=None):
     """A whole `barge api` test: api_scenario(name, body, *extra), then api_finish()."""
-    api_scenario(name, body, *extra)
+    api_scenario(name, body, *extra, log_level=log_level)
     api_finish()

@@ -60,7 +60,7 @@ static void test_list_jobs(void) {
   add_job("arr", "render-arr", QARN, "PENDING", 400, NULL, NULL);
   add_job("arr:0", "render-arr", QARN, "SUCCEEDED", 400, "arr", NULL);
   add_job("arr:1", "render-arr", QARN, "RUNNING", 400, "arr", NULL);
-  char next[32];
+  char next[128], req[256];
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\"}", NULL, 0), "r2,r3,r1"); /* RUNNING, newest first */
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"jobStatus\":\"SUCCEEDED\"}", NULL, 0), "s1");
   CHECK_STR(list(NULL, "{\"arrayJobId\":\"arr\",\"jobStatus\":\"SUCCEEDED\"}", NULL, 0), "arr:0");
@@ -74,12 +74,32 @@ static void test_list_jobs(void) {
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"AFTER_CREATED_AT\",\"values\":[\"1700000000150\"]}]}", NULL, 0),
             "arr,r2,r3");
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":2}", next, sizeof next), "r2,r3");
-  CHECK_STR(next, "2");
-  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":2,\"nextToken\":\"2\"}", next, sizeof next), "r1");
+  /* the token is the last job's sort key: a job newer than it, added between the pages, neither
+   * shifts the next page nor shows in it */
+  add_job("r9", "render-new", QARN, "RUNNING", 900, NULL, NULL);
+  snprintf(req, sizeof req, "{\"jobQueue\":\"q\",\"maxResults\":2,\"nextToken\":\"%s\"}", next);
+  CHECK_STR(list(QARN, req, next, sizeof next), "r1");
   CHECK_STR(next, "");
+  /* a job added after the cursor's position (older) shows on the next page */
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":2}", next, sizeof next), "r9,r2");
+  add_job("r0", "render-old", QARN, "RUNNING", 10, NULL, NULL);
+  snprintf(req, sizeof req, "{\"jobQueue\":\"q\",\"maxResults\":2,\"nextToken\":\"%s\"}", next);
+  CHECK_STR(list(QARN, req, next, sizeof next), "r3,r1");
+  snprintf(req, sizeof req, "{\"jobQueue\":\"q\",\"maxResults\":2,\"nextToken\":\"%s\"}", next);
+  CHECK_STR(list(QARN, req, next, sizeof next), "r0");
+  /* equal createdAt: the job id breaks the tie, so the page boundary splits them exactly */
+  add_job("t1", "tie", OTHER, "RUNNING", 700, NULL, NULL);
+  add_job("t2", "tie", OTHER, "RUNNING", 700, NULL, NULL);
+  CHECK_STR(list(OTHER, "{\"jobQueue\":\"other\",\"maxResults\":1}", next, sizeof next), "t2");
+  snprintf(req, sizeof req, "{\"jobQueue\":\"other\",\"maxResults\":1,\"nextToken\":\"%s\"}", next);
+  CHECK_STR(list(OTHER, req, next, sizeof next), "t1");
   /* refused requests: {request, error} */
   static const char *const refused[][2] = {
-      {"{\"jobQueue\":\"q\",\"nextToken\":\"9\"}", "ERR 400: nextToken '9' is not valid"},
+      {"{\"jobQueue\":\"q\",\"nextToken\":\"9\"}", "ERR 400: nextToken is not valid: give the nextToken of the previous page"},
+      {"{\"jobQueue\":\"q\",\"nextToken\":\"bGoxIHggeQ==\"}", /* "lj1 x y" */
+       "ERR 400: nextToken is not valid: give the nextToken of the previous page"},
+      {"{\"jobQueue\":\"q\",\"nextToken\":\"bGoxIDEy\"}", /* "lj1 12": no job id */
+       "ERR 400: nextToken is not valid: give the nextToken of the previous page"},
       {"{\"jobQueue\":\"q\",\"arrayJobId\":\"arr\"}", "ERR 400: give exactly one of jobQueue or arrayJobId"},
       {"{\"jobQueue\":\"q\",\"jobStatus\":\"DONE\"}", "ERR 400: jobStatus DONE is not a job status"},
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}",
