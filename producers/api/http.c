@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "logs_api.h"
 #include "routes.h"
 #include "util.h"
 
@@ -31,7 +32,7 @@ static void set_json(struct api_http_response *out, int status, json_t *body /* 
  * U+10FFFF; a sequence cut by the end) with '?', in place: messages quote the request (the path,
  * a header) and jansson refuses a string that is not UTF-8, which would leave the answer without
  * its {"__type", "message"} body. */
-static void utf8_fix(char *s) {
+void api_utf8_fix(char *s) {
   unsigned char *p = (unsigned char *)s;
   while (*p) {
     unsigned c = *p;
@@ -60,7 +61,7 @@ static void set_error(struct api_http_response *out, int status, const char *typ
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  utf8_fix(msg);
+  api_utf8_fix(msg);
   out->error_type = type;
   set_json(out, status, json_pack("{s:s, s:s}", "__type", type, "message", msg));
 }
@@ -108,6 +109,32 @@ static json_t *query_values(const char *q, const char *name) {
   return arr;
 }
 
+/* One CloudWatch Logs request (JSON 1.1: POST / with a JSON object body). Every action is a
+ * read, so read-only keys may call it. */
+static void logs_handle(const struct api_conf *conf, const struct api_http_request *rq, const char *action,
+                        const char *path, struct api_http_response *out) {
+  out->content_type = "application/x-amz-json-1.1";
+  out->operation = action;
+  if (strcmp(rq->method, "POST") || strcmp(path, "/")) {
+    set_error(out, 404, "UnknownOperationException", "CloudWatch Logs requests are POST /, not %s %.200s", rq->method, path);
+    return;
+  }
+  json_error_t je;
+  json_t *req = rq->body_len ? json_loadb(rq->body, rq->body_len, 0, &je) : json_object();
+  if (!json_is_object(req)) {
+    set_error(out, 400, "SerializationException", "The request body is not a JSON object");
+    json_decref(req);
+    return;
+  }
+  json_t *resp = NULL;
+  const char *type = NULL;
+  char msg[1024];
+  int status = logs_call(conf->logs, action, req, &resp, &type, msg, sizeof msg);
+  if (status == 200) set_json(out, 200, resp);
+  else set_error(out, status, type, "%s", msg);
+  json_decref(req);
+}
+
 void api_handle(const struct api_conf *conf, const struct api_http_request *rq, struct api_http_response *out) {
   memset(out, 0, sizeof *out);
   uuid_v4(out->request_id);
@@ -125,19 +152,30 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
   const char *query = qmark ? qmark + 1 : NULL;
   json_t *req = NULL;
 
+  /* CloudWatch Logs (JSON 1.1) is told apart by its X-Amz-Target (logs_api.h) */
+  const char *target = NULL;
+  for (size_t i = 0; i < rq->n_headers && !target; i++)
+    if (!strcasecmp(rq->headers[i].name, "x-amz-target")) target = rq->headers[i].value;
+  int logs = target && !strncmp(target, LOGS_TARGET_PREFIX, strlen(LOGS_TARGET_PREFIX));
+
   /* who is asking */
   struct api_principal who = {0};
   struct sigv4_request sr = {rq->method, path, query, rq->headers, rq->n_headers, rq->body, rq->body_len};
   if (sigv4_present(&sr) && conf->creds) {
     struct sigv4_verdict v;
     int64_t now = conf->clock_ms ? conf->clock_ms() : now_ms();
-    if (sigv4_verify(&sr, conf->creds, conf->region, "batch", now, &v) != SIGV4_OK) {
+    if (sigv4_verify(&sr, conf->creds, conf->region, logs ? "logs" : "batch", now, &v) != SIGV4_OK) {
       set_error(out, v.http_status, v.error_type, "%s", v.message);
       goto out;
     }
     who = (struct api_principal){v.cred->access_key, v.cred->profile, v.cred->account_id, v.cred->read_only};
   } else if (!conf->allow_anonymous) {
     set_error(out, 403, "MissingAuthenticationTokenException", "Missing Authentication Token");
+    goto out;
+  }
+
+  if (logs) {
+    logs_handle(conf, rq, target + strlen(LOGS_TARGET_PREFIX), path, out);
     goto out;
   }
 
@@ -269,7 +307,7 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct api_http
     free(body);
     return MHD_NO;
   }
-  MHD_add_response_header(resp, "Content-Type", "application/json");
+  MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
   MHD_add_response_header(resp, "x-amzn-RequestId", r->request_id);
   if (r->error_type) MHD_add_response_header(resp, "x-amzn-ErrorType", r->error_type);
   enum MHD_Result ok = MHD_queue_response(con, (unsigned)r->status, resp);
@@ -379,6 +417,18 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
   s->limit = conf->max_body_bytes ? conf->max_body_bytes : API_MAX_BODY_BYTES;
   unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+  if (conf->tls_cert_pem && conf->tls_key_pem) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      snprintf(err, errlen, "this libmicrohttpd was built without TLS");
+      freeaddrinfo(ai);
+      free(s);
+      return NULL;
+    }
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)conf->tls_key_pem};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert_pem};
+  }
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
                           MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                           MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -387,11 +437,13 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
                           MHD_OPTION_THREAD_POOL_SIZE, conf->threads ? conf->threads : 4u,
+                          MHD_OPTION_ARRAY, tls,
                           MHD_OPTION_END);
   int family = ai->ai_family;
   freeaddrinfo(ai);
   if (!s->d) {
-    snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", listen);
+    snprintf(err, errlen, "cannot listen on %s (address in use or not local?%s)", listen,
+             conf->tls_cert_pem ? " or the TLS certificate and key do not load" : "");
     free(s);
     return NULL;
   }
