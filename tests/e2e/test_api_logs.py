@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, api_test, signed_request  # noqa: E402
@@ -181,7 +183,8 @@ def check_filter_describe(logs, hello, far, retry_streams):
     r = logs.filter_log_events(logGroupName=GROUP, filterPattern='"second line"')
     ok([e["message"] for e in r["events"]] == ["second line"], "a quoted phrase", r["events"])
     r = logs.filter_log_events(logGroupName=GROUP, logStreamNamePrefix="many/", filterPattern="line -line-1 ?-2 ?-3")
-    ok([e["message"] for e in r["events"]] == ["line-2", "line-3", "line-20", "line-21", "line-22", "line-23", "line-24"],
+    ok([e["message"] for e in r["events"]] == ["line-2", "line-3", "line-20", "line-21", "line-22", "line-23",
+                                                "line-24"],
        "terms, -exclusions and ?alternatives", [e["message"] for e in r["events"]])
 
     r = logs.describe_log_streams(logGroupName=GROUP, logStreamNamePrefix="retry/")
@@ -231,7 +234,18 @@ def check_remote(st, jobs, ids):
     e = error_code(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName=hello))
     ok(e and e[0] == "ServiceUnavailableException" and "serves no logs" in e[1],
        "a log whose agent serves none: ServiceUnavailableException saying why", e)
-    ok("serving the logs of" in st.log_text("agent-far"), "the far agent says where it serves its logs")
+    m = re.search(r"serving the logs of \S+ at (http://\S+)", st.log_text("agent-far"))
+    ok(m is not None, "the far agent says where it serves its logs")
+    base = m.group(1) if m else "http://127.0.0.1:1"
+    with urllib.request.urlopen(f"{base}/{ids['far']}/1.log", timeout=10) as r:
+        ok(r.read().decode().splitlines() == [f"line-{i}" for i in range(25)], "the agent serves the attempt's file")
+    for path in ("/../../etc/passwd", "/.agents/i-0000000000000c002/incarnation", f"/{ids['far']}", "/"):
+        try:
+            urllib.request.urlopen(base + path, timeout=10)
+            status = 200
+        except urllib.error.HTTPError as e:
+            status = e.code
+        ok(status == 404, f"the agent's log server refuses GET {path}", status)
 
 
 def make_cert(d):
