@@ -19,7 +19,7 @@ struct log_server {
   char *log_dir;
 };
 
-/* "/<jobId>/<attempt>.log" with a job id of [A-Za-z0-9:_-] and a decimal attempt: 0 and the
+/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and a decimal attempt: 0 and the
  * path relative to the log dir in rel; anything else (.., other files, the .agents state) -1. */
 static int parse_path(const char *url, char *rel, size_t n) {
   if (*url++ != '/') return -1;
@@ -27,7 +27,7 @@ static int parse_path(const char *url, char *rel, size_t n) {
   if (jl < 1 || jl > 200 || url[jl] != '/') return -1;
   const char *a = url + jl + 1;
   size_t dl = strspn(a, "0123456789");
-  if (dl < 1 || dl > 9 || strcmp(a + dl, ".log")) return -1;
+  if (dl < 1 || dl > 9 || (strcmp(a + dl, ".log") && strcmp(a + dl, ".log.times"))) return -1;
   snprintf(rel, n, "%s", url);
   return 0;
 }

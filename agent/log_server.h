@@ -2,7 +2,8 @@
  * read-only over HTTP, so that `barge api` can answer CloudWatch Logs requests for jobs that ran
  * on another host (docs/api.md, "Job logs"; docs/architecture.md).
  *
- *   GET /<jobId>/<attempt>.log   the file <log dir>/<jobId>/<attempt>.log as it is now
+ *   GET /<jobId>/<attempt>.log         the file <log dir>/<jobId>/<attempt>.log as it is now
+ *   GET /<jobId>/<attempt>.log.times   its time index (agent/runner.h)
  *
  * Nothing else is served (no listing, no other file: the job id is [A-Za-z0-9:_-], the attempt
  * a number), and there is no authentication: bind it to an address only Barge's hosts reach.

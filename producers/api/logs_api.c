@@ -95,7 +95,34 @@ struct lines {
   size_t len;
   size_t *off; /* n + 1 entries: line i is text[off[i] .. off[i+1]), its '\n' dropped */
   size_t n;
+  int64_t *ts; /* n entries: line i's timestamp */
 };
+
+/* Dates every line from the time index (logs_api.h): the first "<size> <ms>" whose size reaches
+ * the line's end, the last one past it, never below started_at nor below the line before. */
+static void lines_date(struct lines *l, const char *times, int64_t started_at) {
+  l->ts = xmalloc((l->n + 1) * sizeof *l->ts);
+  const char *p = times;
+  long long size = -1, at = started_at, last = started_at;
+  int more = p != NULL;
+  for (size_t i = 0; i < l->n; i++) {
+    while (more && size < (long long)l->off[i + 1]) {
+      char *end;
+      long long sz = strtoll(p, &end, 10), t = end != p ? strtoll(end, &end, 10) : 0;
+      if (end == p || *end != '\n') { /* the end, or a line cut while being written */
+        more = 0;
+        size = -1;
+        at = last;
+        break;
+      }
+      p = end + 1;
+      size = sz;
+      at = t > last ? t : last;
+    }
+    l->ts[i] = more ? at : last;
+    last = l->ts[i];
+  }
+}
 
 static void lines_cut(struct lines *l) {
   size_t cap = 16;
@@ -114,6 +141,7 @@ static void lines_cut(struct lines *l) {
 static void lines_release(struct lines *l) {
   free(l->text);
   free(l->off);
+  free(l->ts);
 }
 
 /* Line i as a JSON string: a NUL or a byte that is not UTF-8 becomes '?'. */
@@ -135,9 +163,9 @@ static json_t *line_string(const struct lines *l, size_t i, size_t *bytes) {
 static json_t *event(const struct logs_stream *s, const struct lines *l, size_t i, int with_stream, size_t *bytes) {
   json_t *ev = json_object();
   if (with_stream) json_object_set_new(ev, "logStreamName", json_string(s->name));
-  json_object_set_new(ev, "timestamp", json_integer(s->started_at));
+  json_object_set_new(ev, "timestamp", json_integer(l->ts[i]));
   json_object_set_new(ev, "message", line_string(l, i, bytes));
-  json_object_set_new(ev, "ingestionTime", json_integer(s->started_at));
+  json_object_set_new(ev, "ingestionTime", json_integer(l->ts[i]));
   if (with_stream) {
     char id[600];
     snprintf(id, sizeof id, "%s/%d/%zu", s->job_id, s->attempt, i);
@@ -146,19 +174,19 @@ static json_t *event(const struct logs_stream *s, const struct lines *l, size_t 
   return ev;
 }
 
-/* Whether the stream's events (all at started_at) fall in [startTime, endTime). */
-static int in_window(const struct logs_stream *s, int64_t start, int64_t end) {
-  return s->started_at >= start && (end < 0 || s->started_at < end);
-}
+/* Whether a time falls in [startTime, endTime) (end < 0: no end). */
+static int in_window(int64_t t, int64_t start, int64_t end) { return t >= start && (end < 0 || t < end); }
 
 static int read_lines(const struct logs_source *src, const struct logs_stream *s, struct lines *l,
                       const struct answer *a) {
   memset(l, 0, sizeof *l);
-  char e[512] = "";
-  if (src->read(src->ctx, s, &l->text, &l->len, e, sizeof e))
+  char e[512] = "", *times = NULL;
+  if (src->read(src->ctx, s, &l->text, &l->len, &times, e, sizeof e))
     return fail(a, 500, "ServiceUnavailableException", "The log of %s attempt %d cannot be read: %s", s->job_id,
                 s->attempt, e);
   lines_cut(l);
+  lines_date(l, times, s->started_at);
+  free(times);
   return 0;
 }
 
@@ -255,11 +283,14 @@ static int get_log_events(const struct logs_source *src, const json_t *req, json
     goto out;
   }
   if ((rc = read_lines(src, s, &l, a))) goto out;
-  size_t n = in_window(s, start, end) ? l.n : 0;
-  size_t from = 0, to = n;
+  /* the lines in [startTime, endTime): a run, since times do not decrease along a stream */
+  size_t lo = 0, hi;
+  while (lo < l.n && l.ts[lo] < start) lo++;
+  for (hi = lo; hi < l.n && in_window(l.ts[hi], start, end);) hi++;
+  size_t from = lo, to = hi;
   int forward = dir ? dir == 'f' : head;
-  if (dir == 'f') from = (size_t)pos < n ? (size_t)pos : n;
-  if (dir == 'b') to = (size_t)pos < n ? (size_t)pos : n;
+  if (dir == 'f') from = (size_t)pos < lo ? lo : (size_t)pos < hi ? (size_t)pos : hi;
+  if (dir == 'b') to = (size_t)pos < lo ? lo : (size_t)pos < hi ? (size_t)pos : hi;
   json_t *evs = event_page(s, &l, forward, &from, &to, limit);
   *resp = json_pack("{s:o, s:o, s:o}", "events", evs, "nextForwardToken", token('f', to), "nextBackwardToken",
                     token('b', from));
@@ -374,7 +405,8 @@ struct filter_walk {
 
 static void filter_stream(struct filter_walk *w, const struct logs_stream *s, const struct lines *l, size_t first) {
   size_t i = first;
-  for (; in_window(s, w->start, w->end) && i < l->n; i++) {
+  for (; i < l->n; i++) {
+    if (!in_window(l->ts[i], w->start, w->end)) continue;
     size_t b = l->off[i], e = l->off[i + 1];
     if (e > b && l->text[e - 1] == '\n') e--;
     if (!pattern_match(w->pt, l->text + b, e - b)) continue;
@@ -426,7 +458,7 @@ static int filter_log_events(const struct logs_source *src, const json_t *req, j
     int cmp = first_stream ? strcmp(s->name, first_stream) : 1;
     if (!sel[i] || cmp < 0) continue;
     struct lines l;
-    if (!in_window(s, w.start, w.end)) continue;
+    if (w.end >= 0 && s->started_at >= w.end) continue; /* no line is older than its attempt */
     if ((rc = read_lines(src, s, &l, a))) goto out;
     filter_stream(&w, s, &l, cmp == 0 ? first_line : 0);
     lines_release(&l);
@@ -458,14 +490,17 @@ static int by_key(const void *x, const void *y) {
   return strcmp(((const struct keyed *)x)->key, ((const struct keyed *)y)->key);
 }
 
+/* A stream's last event time without reading it: its attempt's stop, or start while it runs. */
+static int64_t last_time(const struct logs_stream *s) { return s->stopped_at ? s->stopped_at : s->started_at; }
+
 static json_t *stream_json(const struct logs_stream *s) {
   char arn[800];
   snprintf(arn, sizeof arn, "arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", barge_region(), barge_account(),
            LOGS_GROUP, s->name);
-  int64_t last = s->stopped_at ? s->stopped_at : s->started_at;
+  int64_t last = last_time(s);
   return json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:i}", "logStreamName", s->name, "creationTime",
                    (json_int_t)s->started_at, "firstEventTimestamp", (json_int_t)s->started_at, "lastEventTimestamp",
-                   (json_int_t)s->started_at, "lastIngestionTime", (json_int_t)last, "arn", arn, "storedBytes", 0);
+                   (json_int_t)last, "lastIngestionTime", (json_int_t)last, "arn", arn, "storedBytes", 0);
 }
 
 static int describe_log_streams(const struct logs_source *src, const json_t *req, json_t **resp,
@@ -488,7 +523,7 @@ static int describe_log_streams(const struct logs_source *src, const json_t *req
   for (size_t i = 0; i < all.n; i++) {
     const struct logs_stream *s = &all.v[i];
     if (prefix && strncmp(s->name, prefix, strlen(prefix))) continue;
-    if (by_time) snprintf(k[n].key, sizeof k[n].key, "%020lld/%s", (long long)s->started_at, s->name);
+    if (by_time) snprintf(k[n].key, sizeof k[n].key, "%020lld/%s", (long long)last_time(s), s->name);
     else snprintf(k[n].key, sizeof k[n].key, "%s", s->name);
     k[n++].s = s;
   }

@@ -4,9 +4,12 @@
  *
  * One stream is one attempt's log, the file the agent wrote (<log dir>/<jobId>/<attempt>.log),
  * named as DescribeJobs names it: container.logStreamName = "<jobDefinitionName>/default/<taskId>"
- * (docs/job-model.md §1). Each line of the file is one event. The agent hands the file to the
- * process as its stdout and stderr, so no per-line time is recorded: every event of a stream
- * carries the attempt's startedAt as its timestamp and ingestionTime.
+ * (docs/job-model.md §1). Each line of the file is one event. Its timestamp (and ingestionTime)
+ * comes from the log's time index, <log>.times, that the agent writes beside it (agent/runner.h):
+ * lines "<size> <epoch ms>"; a line is dated by the first index line whose size reaches the
+ * line's end, a line past the last one by the last one. Without an index (logs of older agents)
+ * every event carries the attempt's startedAt. Timestamps never go below startedAt and never
+ * decrease along a stream.
  *
  * logs_call is the protocol (requests checked, tokens, paging, the filter pattern) over a
  * struct logs_source that lists streams and reads their text; it does no I/O of its own and is
@@ -51,8 +54,10 @@ struct logs_source {
   void *ctx;
   /* Every stream of the group, in any order. */
   int (*list)(void *ctx, struct logs_streams *out, char *err, size_t errlen);
-  /* The whole text of stream s (malloc'd, *len bytes). A log that cannot be reached is an error. */
-  int (*read)(void *ctx, const struct logs_stream *s, char **text, size_t *len, char *err, size_t errlen);
+  /* The whole text of stream s (malloc'd, *len bytes), and its time index in *times (malloc'd,
+   * NUL-terminated; NULL when there is none). A log that cannot be reached is an error. */
+  int (*read)(void *ctx, const struct logs_stream *s, char **text, size_t *len, char **times, char *err,
+              size_t errlen);
 };
 
 /* Runs the action ("GetLogEvents") on its request JSON (borrowed). Returns 200 with *resp

@@ -113,6 +113,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* GET url into *text (NUL-terminated, *len bytes). 0; 404 when the server has no such file; 500
+ * for any other failure, with the reason in err. */
 static int fetch(const struct source *s, const char *url, char **text, size_t *len, char *err, size_t errlen) {
   pthread_once(&curl_once, curl_init);
   CURL *c = curl_easy_init();
@@ -134,6 +136,11 @@ static int fetch(const struct source *s, const char *url, char **text, size_t *l
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
+  if (cr == CURLE_OK && status == 404) {
+    buf_release(&b);
+    snprintf(err, errlen, "GET %s: HTTP 404 (no such log on the instance)", url);
+    return 404;
+  }
   if (cr != CURLE_OK || status != 200) {
     if (cr != CURLE_OK) snprintf(err, errlen, "GET %s: %s", url, curl_easy_strerror(cr));
     else snprintf(err, errlen, "GET %s: HTTP %ld", url, status);
@@ -146,16 +153,23 @@ static int fetch(const struct source *s, const char *url, char **text, size_t *l
   return 0;
 }
 
-static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t *len, char *err, size_t errlen) {
+static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t *len, char **times, char *err,
+                    size_t errlen) {
   struct source *s = ctx;
   struct stat sb;
+  *times = NULL;
   if (s->conf.local && st->local_path && stat(st->local_path, &sb) == 0) {
+    char tpath[4300];
+    snprintf(tpath, sizeof tpath, "%.4200s.times", st->local_path); /* agent/runner.h */
     if ((size_t)sb.st_size > LOGS_MAX_FILE_BYTES) {
       snprintf(err, errlen, "%s is larger than %u bytes", st->local_path, LOGS_MAX_FILE_BYTES);
       return 500;
     }
     *text = read_file(st->local_path, len);
-    if (*text) return 0;
+    if (*text) {
+      *times = read_file(tpath, NULL);
+      return 0;
+    }
     snprintf(err, errlen, "%s: %s", st->local_path, strerror(errno));
     return 500;
   }
@@ -177,7 +191,13 @@ static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t
   size_t ul = strlen(f.url);
   snprintf(url, sizeof url, "%.*s/%s", (int)(ul && f.url[ul - 1] == '/' ? ul - 1 : ul), f.url, st->rel_path);
   free(f.url);
-  return fetch(s, url, text, len, err, errlen);
+  int rc = fetch(s, url, text, len, err, errlen);
+  if (rc) return 500;
+  char tpath[4500], e[256];
+  size_t tlen;
+  snprintf(tpath, sizeof tpath, "%s.times", url);
+  if (fetch(s, tpath, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
+  return 0;
 }
 
 struct logs_source *logs_source_new(const struct logs_source_conf *conf) {

@@ -3,6 +3,7 @@ logs"), driven by boto3's `logs` client as Airflow's and Nextflow's Batch integr
 logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=<describe_jobs'
 container.logStreamName>).
 
+Lines are dated by the agent's time index (a job that sleeps between two lines shows it).
 Two compute environments, each with one agent: `local`'s agent writes under the stack's
 BARGE_HOME; `far`'s agent writes to a log dir of its own and serves it (`--log-listen`). Jobs print
 known lines; then, against the API that reads local files:
@@ -95,6 +96,8 @@ def setup(st, batch, far_dir):
     batch.register_job_definition(jobDefinitionName="many", type="container",
                                   containerProperties=props("i=0; while [ $i -lt 25 ]; do echo line-$i; "
                                                             "i=$((i+1)); done"))
+    batch.register_job_definition(jobDefinitionName="slow", type="container",
+                                  containerProperties=props("echo early; sleep 1.5; echo late"))
     batch.register_job_definition(jobDefinitionName="retry", type="container", retryStrategy={"attempts": 2},
                                   containerProperties=props('echo try $AWS_BATCH_JOB_ATTEMPT; '
                                                             'test "$AWS_BATCH_JOB_ATTEMPT" = 2'))
@@ -103,6 +106,7 @@ def setup(st, batch, far_dir):
         "hello": batch.submit_job(jobName="hello", jobQueue="q-local", jobDefinition="hello")["jobId"],
         "retry": batch.submit_job(jobName="retry", jobQueue="q-local", jobDefinition="retry")["jobId"],
         "far": batch.submit_job(jobName="far", jobQueue="q-far", jobDefinition="many")["jobId"],
+        "slow": batch.submit_job(jobName="slow", jobQueue="q-local", jobDefinition="slow")["jobId"],
     }
     return ids, finished(batch, list(ids.values()))
 
@@ -131,18 +135,29 @@ def check_get(logs, jobs, ids):
     want = ["first line", "second line", "ERROR something broke", "no newline"]
     ok([e["message"] for e in r["events"]] == want, "get_log_events returns the job's lines, one event each",
        r["events"])
-    started = hello["attempts"][0]["startedAt"]
-    ok(all(e["timestamp"] == started and e["ingestionTime"] == started for e in r["events"]),
-       "each event carries the attempt's startedAt", (started, r["events"][:1]))
+    started, stopped = hello["attempts"][0]["startedAt"], hello["attempts"][0]["stoppedAt"]
+    ts = [e["timestamp"] for e in r["events"]]
+    ok(all(started <= t <= stopped + 1000 and e["ingestionTime"] == t for t, e in zip(ts, r["events"]))
+       and ts == sorted(ts), "each event is dated within its attempt, in order", (started, stopped, ts))
+    slow = jobs[ids["slow"]]
+    ev = logs.get_log_events(logGroupName=GROUP, logStreamName=slow["container"]["logStreamName"],
+                             startFromHead=True)["events"]
+    gap = ev[1]["timestamp"] - ev[0]["timestamp"] if len(ev) == 2 else None
+    ok([e["message"] for e in ev] == ["early", "late"] and gap is not None and 1000 <= gap <= 4000,
+       "lines written 1.5 s apart are dated 1.5 s apart (the agent's time index)", (gap, ev))
+    if len(ev) == 2:
+        late = logs.get_log_events(logGroupName=GROUP, logStreamName=slow["container"]["logStreamName"],
+                                   startTime=ev[1]["timestamp"])["events"]
+        ok([e["message"] for e in late] == ["late"], "startTime selects the later line only", late)
     again = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, nextToken=r["nextForwardToken"])
     ok(again["events"] == [] and again["nextForwardToken"] == r["nextForwardToken"],
        "at the end, nextForwardToken comes back unchanged (as CloudWatch does)", again)
     tail = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, limit=2)
     ok([e["message"] for e in tail["events"]] == want[2:], "without startFromHead: the last events (limit 2)", tail)
-    win = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startTime=started + 1)
-    ok(win["events"] == [], "startTime after the attempt's start: no events", win["events"])
-    win = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startTime=started, endTime=started + 1)
-    ok(len(win["events"]) == 4, "startTime..endTime around it: all events", len(win["events"]))
+    win = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startTime=max(ts) + 1)
+    ok(win["events"] == [], "startTime after the last line: no events", win["events"])
+    win = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startTime=started, endTime=max(ts) + 1)
+    ok(len(win["events"]) == 4, "startTime..endTime around them: all events", len(win["events"]))
 
     far = jobs[ids["far"]]["container"]["logStreamName"]
     msgs, pages, last = walk_forward(logs, far, 10)
@@ -196,11 +211,11 @@ def check_filter_describe(logs, hello, far, retry_streams):
     pages = list(logs.get_paginator("describe_log_streams").paginate(logGroupName=GROUP,
                                                                     PaginationConfig={"PageSize": 2}))
     names = [s["logStreamName"] for p in pages for s in p["logStreams"]]
-    ok(len(pages) == 2 and names == sorted(names) and set(names) == {hello, far, *retry_streams},
-       "describe_log_streams paged by 2, in name order", (len(pages), names))
+    ok(len(pages) == 3 and names == sorted(names) and set(names) >= {hello, far, *retry_streams} and len(names) == 5,
+       "describe_log_streams paged by 2 (5 streams), in name order", (len(pages), names))
     r = logs.describe_log_streams(logGroupName=GROUP, orderBy="LastEventTime", descending=True)
     times = [s["lastEventTimestamp"] for s in r["logStreams"]]
-    ok(times == sorted(times, reverse=True) and len(times) == 4, "orderBy LastEventTime, descending", times)
+    ok(times == sorted(times, reverse=True) and len(times) == 5, "orderBy LastEventTime, descending", times)
 
 
 def check_errors(logs, addr, stream):

@@ -24,20 +24,27 @@ static int fake_list(void *ctx, struct logs_streams *out, char *err, size_t errl
     char job[16], rel[32];
     snprintf(job, sizeof job, "job-%d", i);
     snprintf(rel, sizeof rel, "%s/1.log", job);
-    struct logs_stream s = {(char *)names[i], job, 1, rel, NULL, NULL, 1000 + 100 * i, 2000};
+    struct logs_stream s = {(char *)names[i], job, 1, rel, NULL, NULL, 1000 + 100 * i, 2000 - 100 * i};
     logs_streams_add(out, &s);
   }
   return 0;
 }
 
-static int fake_read(void *ctx, const struct logs_stream *s, char **text, size_t *len, char *err, size_t errlen) {
+/* The time index of "many" (lines "l0\n".."l9\n", 3 bytes each): l0-l1 by 5000, l2-l4 by 5100,
+ * l5 by 4000, which goes back in time and is held at 5100, l6-l9 by 5200. */
+static const char *many_times = "6 5000\n15 5100\n20 4000\n30 5200\n";
+
+static int fake_read(void *ctx, const struct logs_stream *s, char **text, size_t *len, char **times, char *err,
+                     size_t errlen) {
   (void)ctx;
+  *times = NULL;
   if (fail_read) return snprintf(err, errlen, "the agent is gone"), 500;
   for (int i = 0; i < 3; i++)
     if (!strcmp(s->name, names[i])) {
       *text = malloc(lens[i] + 1);
       memcpy(*text, texts[i], lens[i]);
       *len = lens[i];
+      if (i == 0 && many_times) *times = strdup(many_times);
       return 0;
     }
   return snprintf(err, errlen, "no text"), 500;
@@ -109,13 +116,36 @@ static void get_events(void) {
   free(m);
   json_decref(r);
 
-  TEST("GetLogEvents: the time window holds all of an attempt or none");
-  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"startTime\": 1001}", &r), 200);
-  CHECK_INT(json_array_size(json_object_get(r, "events")), 0);
+  TEST("GetLogEvents: lines dated by the log's time index; startTime/endTime select by them");
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"startFromHead\": true}", &r), 200);
+  static const int64_t want_ts[] = {5000, 5000, 5100, 5100, 5100, 5100, 5200, 5200, 5200, 5200};
+  for (size_t i = 0; i < 10; i++)
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(r, "events"), i), "timestamp")), want_ts[i]);
   json_decref(r);
-  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"arn:aws:logs:us-east-1:1:log-group:/aws/batch/job:*\", \"logStreamName\": \"many/default/bbbb\", \"startTime\": 1000, \"endTime\": 1001}", &r), 200);
-  CHECK_INT(json_array_size(json_object_get(r, "events")), 10);
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"startFromHead\": true, \"startTime\": 5100}", &r), 200);
+  m = messages(r);
+  CHECK_STR(m, "l2|l3|l4|l5|l6|l7|l8|l9");
+  free(m);
   json_decref(r);
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"arn:aws:logs:us-east-1:1:log-group:/aws/batch/job:*\", \"logStreamName\": \"many/default/bbbb\", \"startTime\": 5000, \"endTime\": 5200}", &r), 200);
+  m = messages(r);
+  CHECK_STR(m, "l0|l1|l2|l3|l4|l5");
+  free(m);
+  json_decref(r);
+  CHECK_INT(call("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"filterPattern\": \"l\", \"startTime\": 5050, \"endTime\": 5150}", &r), 200);
+  m = messages(r);
+  CHECK_STR(m, "l2|l3|l4|l5");
+  free(m);
+  json_decref(r);
+  many_times = "6 5000\n15 51"; /* cut while the agent wrote it: the rest carries the last time */
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"limit\": 1}", &r), 200);
+  CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(r, "events"), 0), "timestamp")), 5000);
+  json_decref(r);
+  many_times = NULL; /* no index: the attempt's startedAt */
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"limit\": 1}", &r), 200);
+  CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(r, "events"), 0), "timestamp")), 1000);
+  json_decref(r);
+  many_times = "6 5000\n15 5100\n20 4000\n30 5200\n";
 
   TEST("GetLogEvents: at most 1 MB of events a page; walking forward still gets every line");
   size_t total = 0, pages = 0, first = 0;
@@ -184,8 +214,8 @@ static void filter_and_describe(void) {
   json_decref(r);
   CHECK_INT(call("DescribeLogStreams", "{\"logGroupName\": \"/aws/batch/job\", \"orderBy\": \"LastEventTime\", \"descending\": true}", &r), 200);
   ls = json_object_get(r, "logStreams");
-  CHECK_STR(json_string_value(json_object_get(json_array_get(ls, 0), "logStreamName")), "big/default/cccc");
-  CHECK_STR(json_string_value(json_object_get(json_array_get(ls, 2), "logStreamName")), "many/default/bbbb");
+  CHECK_STR(json_string_value(json_object_get(json_array_get(ls, 0), "logStreamName")), "many/default/bbbb");
+  CHECK_STR(json_string_value(json_object_get(json_array_get(ls, 2), "logStreamName")), "big/default/cccc");
   json_decref(r);
   expect_error("DescribeLogStreams", "{\"logGroupName\": \"/aws/batch/job\", \"limit\": 51}", 400, "InvalidParameterException");
 }
