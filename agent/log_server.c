@@ -19,8 +19,9 @@ struct log_server {
   char *log_dir;
 };
 
-/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and a decimal attempt: 0 and the
- * path relative to the log dir in rel; anything else (.., other files, the .agents state) -1. */
+/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and
+ * a decimal attempt: 0 and the path relative to the log dir in rel; anything else (.., other
+ * files, the .agents state) -1. */
 static int parse_path(const char *url, char *rel, size_t n) {
   if (*url++ != '/') return -1;
   size_t jl = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-");
