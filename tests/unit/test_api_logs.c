@@ -84,6 +84,16 @@ static char *messages(const json_t *r) {
   return (char *)b.data;
 }
 
+/* action on req answers 200 with these messages ('|'-joined). */
+static void expect_messages(const char *action, const char *req, const char *want) {
+  json_t *r;
+  CHECK_INT(call(action, req, &r), 200);
+  char *m = messages(r);
+  CHECK_STR(m, want);
+  free(m);
+  json_decref(r);
+}
+
 static void get_events(void) {
   json_t *r;
   TEST("GetLogEvents: from the head, the tail, by tokens");
@@ -122,21 +132,9 @@ static void get_events(void) {
   for (size_t i = 0; i < 10; i++)
     CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(r, "events"), i), "timestamp")), want_ts[i]);
   json_decref(r);
-  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"startFromHead\": true, \"startTime\": 5100}", &r), 200);
-  m = messages(r);
-  CHECK_STR(m, "l2|l3|l4|l5|l6|l7|l8|l9");
-  free(m);
-  json_decref(r);
-  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"arn:aws:logs:us-east-1:1:log-group:/aws/batch/job:*\", \"logStreamName\": \"many/default/bbbb\", \"startTime\": 5000, \"endTime\": 5200}", &r), 200);
-  m = messages(r);
-  CHECK_STR(m, "l0|l1|l2|l3|l4|l5");
-  free(m);
-  json_decref(r);
-  CHECK_INT(call("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"filterPattern\": \"l\", \"startTime\": 5050, \"endTime\": 5150}", &r), 200);
-  m = messages(r);
-  CHECK_STR(m, "l2|l3|l4|l5");
-  free(m);
-  json_decref(r);
+  expect_messages("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"startFromHead\": true, \"startTime\": 5100}", "l2|l3|l4|l5|l6|l7|l8|l9");
+  expect_messages("GetLogEvents", "{\"logGroupName\": \"arn:aws:logs:us-east-1:1:log-group:/aws/batch/job:*\", \"logStreamName\": \"many/default/bbbb\", \"startTime\": 5000, \"endTime\": 5200}", "l0|l1|l2|l3|l4|l5");
+  expect_messages("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"filterPattern\": \"l\", \"startTime\": 5050, \"endTime\": 5150}", "l2|l3|l4|l5");
   many_times = "6 5000\n15 51"; /* cut while the agent wrote it: the rest carries the last time */
   CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"limit\": 1}", &r), 200);
   CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(r, "events"), 0), "timestamp")), 5000);
@@ -190,11 +188,7 @@ static void filter_and_describe(void) {
   free(m);
   CHECK(!json_object_get(r, "nextToken"), "the last page has no nextToken");
   json_decref(r);
-  CHECK_INT(call("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamNames\": [\"many/default/bbbb\"], \"filterPattern\": \"\\\"l1\\\"\"}", &r), 200);
-  m = messages(r);
-  CHECK_STR(m, "l1");
-  free(m);
-  json_decref(r);
+  expect_messages("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamNames\": [\"many/default/bbbb\"], \"filterPattern\": \"\\\"l1\\\"\"}", "l1");
   expect_error("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"filterPattern\": \"{ $.x = 1 }\"}", 400, "InvalidParameterException");
   expect_error("FilterLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamNames\": [\"a\"], \"logStreamNamePrefix\": \"a\"}", 400, "InvalidParameterException");
 
