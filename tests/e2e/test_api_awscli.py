@@ -9,9 +9,10 @@ unsigned request (`--no-sign-request`) are refused with AWS's error types; a rea
 reads but cannot write. Then, against a real scheduler and agent, the whole path through the
 API: create a compute environment, a queue and a job definition, submit a job, follow it with
 describe-jobs to SUCCEEDED, list it; the `barge` CLI sees the same job; `aws logs get-log-events`
-of its container.logStreamName prints its output. Then an array of 8 with an N_TO_N dependant
-array of 8, a job with retry rules, list-jobs paged with --max-items/--starting-token, cancel-job of
-a RUNNABLE job and terminate-job of a RUNNING one."""
+of its container.logStreamName prints its output. Then (with v1 only, to keep the test short:
+every aws CLI call costs a second of Python start-up) an array of 8 with an N_TO_N dependant
+array of 8, a job with retry rules, list-jobs paged with --max-items/--starting-token, cancel-job
+of a RUNNABLE job and terminate-job of a RUNNING one."""
 import json
 import os
 import subprocess
@@ -161,7 +162,8 @@ def body(st, addr, cli):
                   "--start-from-head", service="logs").get("events", [])
     ok([e.get("message") for e in ev] == ["hello from the api"],
        "aws logs get-log-events of the finished job (its container.logStreamName)", (stream, ev))
-    more_jobs(aws, st)
+    if cli == AWS_V1:  # once: each aws CLI call costs a second of Python start-up; v2 signs and pages alike
+        more_jobs(aws, st)
     ok(st.alive("api"), "barge api still runs")
 
 
