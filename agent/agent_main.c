@@ -23,6 +23,7 @@
 #include "agent_main.h"
 #include "bus.h"
 #include "jsonget.h"
+#include "log_server.h"
 #include "opts.h"
 #include "runner.h"
 #include "service.h"
@@ -32,7 +33,7 @@
 
 struct agent_opts {
   struct kafka_opts kafka;
-  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver;
+  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs;
 };
 
@@ -51,6 +52,10 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
     OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
+    OPT_ROW_DOC(A, log_listen, "log-listen", "HOST:PORT", "none",
+                "serve the attempt logs read-only over HTTP here, for `barge api` on other hosts (docs/api.md)"),
+    OPT_ROW_DOC(A, log_url, "log-url", "URL", "http://HOST:PORT of --log-listen",
+                "the URL of the log server advertised to `barge api` (behind a proxy or NAT)"),
 };
 #undef A
 
@@ -62,6 +67,7 @@ const struct opts_cmd agent_opts_cmd =
 
 struct agent {
   const char *instance_id, *ce, *instance_type, *driver;
+  const char *log_url; /* advertised in every InstanceEvent, NULL when logs are not served */
   long long vcpus, mem_mib, gpus;
   struct bus_producer *prod;
   struct runner *runner;
@@ -82,6 +88,7 @@ static int send_instance(struct agent *a, const char *kind, const char *reason) 
                          a->driver, "at", (json_int_t)now_ms());
   if (reason) json_object_set_new(ev, "reason", json_string(reason));
   json_object_set_new(ev, "incarnation", json_integer(a->incarnation));
+  if (a->log_url) json_object_set_new(ev, "logUrl", json_string(a->log_url));
   int rc = bus_produce(a->prod, TOPIC_INSTANCES, a->instance_id, ev, a->err, sizeof a->err);
   json_decref(ev);
   return rc;
@@ -306,10 +313,21 @@ int agent_service_main(int argc, char **argv) {
   struct bus_conf bc = conn.bc;
   struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as};
   struct bus_consumer *c = NULL;
+  struct log_server *logs = NULL;
+  char logs_url[512];
   int rc = 1;
   if (begin_incarnation(&a, log_dir, err, sizeof err)) {
     log_error("%s", err);
     goto out;
+  }
+  if (o.log_listen) {
+    logs = log_server_start(log_dir, o.log_listen, logs_url, sizeof logs_url, err, sizeof err);
+    if (!logs) {
+      log_error("%s", err);
+      goto out;
+    }
+    a.log_url = o.log_url ? o.log_url : logs_url;
+    log_info("serving the logs of %s at %s", log_dir, a.log_url);
   }
   a.runner = runner_new(&rconf, err, sizeof err);
   if (!a.runner) {
@@ -382,6 +400,7 @@ out:
   bus_consumer_free(c);
   bus_producer_free(a.prod);
   runner_free(a.runner);
+  log_server_stop(logs);
   json_decref(a.seen);
   return rc;
 }

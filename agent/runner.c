@@ -52,6 +52,9 @@ struct slot {
   int64_t start_ms;
   int64_t deadline_ms; /* -1 = no timeout */
   int64_t term_ms;     /* when SIGTERM was sent; -1 = not yet */
+  int times_fd;           /* the log's time index (index_log), -1 until opened */
+  int64_t indexed_bytes;  /* the log's size at the last index line */
+  int64_t indexed_at_ms;  /* when the size was last looked at (monotonic) */
 };
 
 struct runner {
@@ -156,6 +159,7 @@ static void slot_free(struct slot *s) {
   free(s->job_id);
   free(s->log_path);
   free(s->reason);
+  if (s->times_fd >= 0) close(s->times_fd);
   free(s);
 }
 
@@ -481,6 +485,7 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
     return -EAGAIN;
   }
   struct slot *s = xcalloc(1, sizeof *s);
+  s->times_fd = -1;
   s->state = SLOT_RUNNING; /* spawn turns it FAILED if no process could be started */
   s->job_id = xstrdup(spec->job_id);
   s->attempt = spec->attempt;
@@ -600,6 +605,30 @@ static int reap(struct slot *s, int *exit_code, int *sig) {
   return 1;
 }
 
+/* The log's time index, <log>.times (runner.h): a line "<size> <epoch ms>" whenever the log is
+ * seen longer than at the last line, looked at most every RUNNER_INDEX_PERIOD_MS, and once more
+ * when the process has exited (final). A reader dates a line by the first index line whose size
+ * reaches the line's end: the time by which it had been written, within a poll period. */
+static void index_log(struct slot *s, int64_t now_mono_ms, int final) {
+  struct stat sb;
+  if (!final && now_mono_ms - s->indexed_at_ms < RUNNER_INDEX_PERIOD_MS) return;
+  s->indexed_at_ms = now_mono_ms;
+  if (stat(s->log_path, &sb) || sb.st_size <= s->indexed_bytes) return;
+  if (s->times_fd < 0) {
+    char path[4200];
+    snprintf(path, sizeof path, "%.4100s.times", s->log_path);
+    s->times_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+    if (s->times_fd < 0) {
+      log_warn("runner: %s: %s; its lines will carry the attempt's start time", path, strerror(errno));
+      s->indexed_bytes = INT64_MAX; /* do not try again */
+      return;
+    }
+  }
+  char line[64];
+  int n = snprintf(line, sizeof line, "%lld %lld\n", (long long)sb.st_size, (long long)now_ms());
+  if (write(s->times_fd, line, (size_t)n) == n) s->indexed_bytes = sb.st_size;
+}
+
 int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ctx) {
   int events = 0;
   /* r->n and r->slots are re-read each time round: cb may call runner_start. */
@@ -618,7 +647,9 @@ int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ct
       events++;
     }
     int exit_code, sig;
+    index_log(s, now_mono_ms, 0);
     if (reap(s, &exit_code, &sig)) {
+      index_log(s, now_mono_ms, 1);
       enum run_event_kind kind = RUN_EXITED;
       const char *reason = REASON_EXITED;
       switch (s->cause) {

@@ -8,7 +8,10 @@
  * - Each attempt runs in its own process group (the leader is the job's process); signals go to
  *   the whole group. When the leader exits, whatever is left of its group is SIGKILLed, as a
  *   container's processes die with its init. A process that leaves the group (setsid) escapes.
- * - stdin is /dev/null; stdout and stderr are appended to one log file per attempt.
+ * - stdin is /dev/null; stdout and stderr are appended to one log file per attempt. Beside it,
+ *   <log>.times indexes when its bytes were written: a line "<size> <epoch ms>" each time
+ *   runner_poll sees the log longer (at most every RUNNER_INDEX_PERIOD_MS, and once when the
+ *   process exits), so that `barge api` can date each line (docs/api.md, "Job logs").
  * - The environment is exactly run_spec.envp (nothing is inherited from the agent); argv[0] is
  *   looked up in that environment's PATH, or in Docker's default PATH when it sets none.
  * - Signal dispositions and the signal mask are reset to the defaults; every agent descriptor
@@ -40,6 +43,7 @@
 #include "util.h"
 
 #define RUNNER_DEFAULT_KILL_GRACE_MS 30000
+#define RUNNER_INDEX_PERIOD_MS 100 /* how often a live attempt's log size is looked at */
 #define RUNNER_DEFAULT_MAX_JOBS 256
 /* Docker's default, used when a job's environment has no PATH. */
 #define RUNNER_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

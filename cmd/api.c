@@ -10,14 +10,15 @@
 #include "cmds.h"
 #include "credentials.h"
 #include "http.h"
+#include "logs_api.h"
 #include "opts.h"
 #include "routes.h"
 #include "service.h"
 
 struct api_opts {
   struct kafka_opts kafka;
-  const char *listen, *cred_file, *region;
-  int anonymous;
+  const char *listen, *cred_file, *region, *tls_cert, *tls_key;
+  int anonymous, no_local_logs;
   int64_t threads;
   double rate_limit, rate_burst;
 };
@@ -33,6 +34,10 @@ static const struct opt_spec api_rows[] = {
                 "requests per second per access key; over it: 429 TooManyRequestsException (docs/api.md)"),
     OPT_ROW_DOC(struct api_opts, rate_burst, "rate-burst", "N", "the rate, at least 1",
                 "requests an idle key may send at once under --rate-limit"),
+    OPT_ROW_DOC(struct api_opts, tls_cert, "tls-cert", "FILE", "none", "serve HTTPS with this PEM certificate (chain); needs --tls-key"),
+    OPT_ROW_DOC(struct api_opts, tls_key, "tls-key", "FILE", "none", "the PEM private key of --tls-cert"),
+    OPT_FLAG_ROW(struct api_opts, no_local_logs, "no-local-logs",
+                 "fetch every job log from its agent's log server, even when the file is on this host"),
     OPTS_KAFKA(struct api_opts, kafka),
 };
 const struct opts_cmd api_opts_cmd =
@@ -72,12 +77,28 @@ int cmd_api(int argc, char **argv) {
     api_credentials_release(&creds);
     return r;
   }
+  char *cert = NULL, *key = NULL;
+  if ((o.tls_cert != NULL) != (o.tls_key != NULL)) {
+    fprintf(stderr, "barge api: give both --tls-cert and --tls-key, or neither\n");
+    api_credentials_release(&creds);
+    return 2;
+  }
+  if (o.tls_cert && (!(cert = read_file(o.tls_cert, NULL)) || !(key = read_file(o.tls_key, NULL)))) {
+    fprintf(stderr, "barge api: cannot read %s\n", cert ? o.tls_key : o.tls_cert);
+    free(cert);
+    api_credentials_release(&creds);
+    return 2;
+  }
   struct api_ops *ops = api_ops_table_new(&sv.bc, err, sizeof err);
   if (!ops) {
     fprintf(stderr, "barge api: %s\n", err);
+    free(cert);
+    free(key);
     api_credentials_release(&creds);
     return 1;
   }
+  struct logs_source_conf lconf = {.bc = &sv.bc, .local = !o.no_local_logs};
+  struct logs_source *logs = logs_source_new(&lconf);
   struct api_conf conf = {
       .creds = cred_file ? &creds : NULL,
       .allow_anonymous = anonymous,
@@ -87,21 +108,23 @@ int cmd_api(int argc, char **argv) {
       .limiter = o.rate_limit > 0 ? api_ratelimit_new(o.rate_limit, o.rate_burst > 0 ? o.rate_burst : o.rate_limit,
                                                       cred_file ? &creds : NULL)
                                   : NULL,
+      .logs = logs,
+      .tls_cert_pem = cert,
+      .tls_key_pem = key,
   };
+  const char *scheme = cert ? "https" : "http";
+  int rc = 0;
   service_signals(0);
   signal(SIGPIPE, SIG_IGN);
   struct api_server *srv = api_server_start(&conf, listen, err, sizeof err);
   if (!srv) {
     fprintf(stderr, "barge api: %s\n", err);
-    api_ops_table_free(ops);
-    api_ratelimit_free(conf.limiter);
-    api_credentials_release(&creds);
-    return 1;
+    rc = 1;
+    goto out;
   }
-  printf("barge api: listening on http://%s (region %s, %s; routes of %s)\n", api_server_address(srv),
-         region ? region : "any",
+  printf("barge api: listening on %s://%s (region %s, %s; routes of %s)\n", scheme, api_server_address(srv), region ? region : "any",
          cred_file ? (anonymous ? "SigV4 or anonymous" : "SigV4") : "anonymous", api_routes_model);
-  printf("  aws batch --endpoint-url http://%s --region %s describe-job-queues\n", api_server_address(srv),
+  printf("  aws batch --endpoint-url %s://%s --region %s describe-job-queues\n", scheme, api_server_address(srv),
          region ? region : "us-east-1");
   fflush(stdout);
   log_info("listening on %s, %zu access key(s), topics %s*, %s", api_server_address(srv), creds.n, sv.prefix,
@@ -112,8 +135,12 @@ int cmd_api(int argc, char **argv) {
   while (!service_stopping()) pause();
   log_info("stopping");
   api_server_stop(srv);
+out:
+  logs_source_free(logs);
   api_ops_table_free(ops);
   api_ratelimit_free(conf.limiter);
   api_credentials_release(&creds);
-  return 0;
+  free(cert);
+  free(key);
+  return rc;
 }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "logs_api.h"
 #include "routes.h"
 #include "util.h"
 
@@ -32,7 +33,7 @@ static void set_json(struct api_http_response *out, int status, json_t *body /* 
  * U+10FFFF; a sequence cut by the end) with '?', in place: messages quote the request (the path,
  * a header) and jansson refuses a string that is not UTF-8, which would leave the answer without
  * its {"__type", "message"} body. */
-static void utf8_fix(char *s) {
+void api_utf8_fix(char *s) {
   unsigned char *p = (unsigned char *)s;
   while (*p) {
     unsigned c = *p;
@@ -61,7 +62,7 @@ static void set_error(struct api_http_response *out, int status, const char *typ
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  utf8_fix(msg);
+  api_utf8_fix(msg);
   out->error_type = type;
   set_json(out, status, json_pack("{s:s, s:s}", "__type", type, "message", msg));
 }
@@ -115,6 +116,32 @@ static int64_t mono_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* One CloudWatch Logs request (JSON 1.1: POST / with a JSON object body). Every action is a
+ * read, so read-only keys may call it. */
+static void logs_handle(const struct api_conf *conf, const struct api_http_request *rq, const char *action,
+                        const char *path, struct api_http_response *out) {
+  out->content_type = "application/x-amz-json-1.1";
+  out->operation = action;
+  if (strcmp(rq->method, "POST") || strcmp(path, "/")) {
+    set_error(out, 404, "UnknownOperationException", "CloudWatch Logs requests are POST /, not %s %.200s", rq->method, path);
+    return;
+  }
+  json_error_t je;
+  json_t *req = rq->body_len ? json_loadb(rq->body, rq->body_len, 0, &je) : json_object();
+  if (!json_is_object(req)) {
+    set_error(out, 400, "SerializationException", "The request body is not a JSON object");
+    json_decref(req);
+    return;
+  }
+  json_t *resp = NULL;
+  const char *type = NULL;
+  char msg[1024];
+  int status = logs_call(conf->logs, action, req, &resp, &type, msg, sizeof msg);
+  if (status == 200) set_json(out, 200, resp);
+  else set_error(out, status, type, "%s", msg);
+  json_decref(req);
+}
+
 void api_handle(const struct api_conf *conf, const struct api_http_request *rq, struct api_http_response *out) {
   memset(out, 0, sizeof *out);
   uuid_v4(out->request_id);
@@ -132,6 +159,12 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
   const char *query = qmark ? qmark + 1 : NULL;
   json_t *req = NULL;
 
+  /* CloudWatch Logs (JSON 1.1) is told apart by its X-Amz-Target (logs_api.h) */
+  const char *target = NULL;
+  for (size_t i = 0; i < rq->n_headers && !target; i++)
+    if (!strcasecmp(rq->headers[i].name, "x-amz-target")) target = rq->headers[i].value;
+  int logs = target && !strncmp(target, LOGS_TARGET_PREFIX, strlen(LOGS_TARGET_PREFIX));
+
   /* who is asking */
   struct api_principal who = {0};
   const struct api_credential *cred = NULL;
@@ -139,7 +172,7 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
   if (sigv4_present(&sr) && conf->creds) {
     struct sigv4_verdict v;
     int64_t now = conf->clock_ms ? conf->clock_ms() : now_ms();
-    if (sigv4_verify(&sr, conf->creds, conf->region, "batch", now, &v) != SIGV4_OK) {
+    if (sigv4_verify(&sr, conf->creds, conf->region, logs ? "logs" : "batch", now, &v) != SIGV4_OK) {
       set_error(out, v.http_status, v.error_type, "%s", v.message);
       goto out;
     }
@@ -151,6 +184,11 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
   }
   if (conf->limiter && !api_ratelimit_take(conf->limiter, cred, conf->mono_us ? conf->mono_us() : mono_us())) {
     set_error(out, 429, "TooManyRequestsException", "Too Many Requests");
+    goto out;
+  }
+
+  if (logs) {
+    logs_handle(conf, rq, target + strlen(LOGS_TARGET_PREFIX), path, out);
     goto out;
   }
 
@@ -284,7 +322,7 @@ static enum MHD_Result send_response(struct MHD_Connection *con, struct api_http
     free(body);
     return MHD_NO;
   }
-  MHD_add_response_header(resp, "Content-Type", "application/json");
+  MHD_add_response_header(resp, "Content-Type", r->content_type ? r->content_type : "application/json");
   MHD_add_response_header(resp, "x-amzn-RequestId", r->request_id);
   if (r->error_type) MHD_add_response_header(resp, "x-amzn-ErrorType", r->error_type);
   enum MHD_Result ok = MHD_queue_response(con, (unsigned)r->status, resp);
@@ -402,6 +440,22 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
    * a pool of N threads serves at most N requests at once. */
   unsigned pool = conf->threads;
   if (!pool) flags |= MHD_USE_THREAD_PER_CONNECTION;
+  /* the options that depend on conf: the pool's size, TLS's key and certificate */
+  struct MHD_OptionItem more[4] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL}};
+  size_t nmore = 0;
+  if (pool) more[nmore++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, pool, NULL};
+  if (conf->tls_cert_pem && conf->tls_key_pem) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      snprintf(err, errlen, "this libmicrohttpd was built without TLS");
+      freeaddrinfo(ai);
+      free(s);
+      return NULL;
+    }
+    flags |= MHD_USE_TLS;
+    more[nmore++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)conf->tls_key_pem};
+    more[nmore++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)conf->tls_cert_pem};
+  }
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
                           MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                           MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -409,12 +463,13 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-                          MHD_OPTION_THREAD_POOL_SIZE, pool,
+                          MHD_OPTION_ARRAY, more,
                           MHD_OPTION_END);
   int family = ai->ai_family;
   freeaddrinfo(ai);
   if (!s->d) {
-    snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", listen);
+    snprintf(err, errlen, "cannot listen on %s (address in use or not local?%s)", listen,
+             conf->tls_cert_pem ? " or the TLS certificate and key do not load" : "");
     free(s);
     return NULL;
   }

@@ -19,6 +19,14 @@
  *                                          at once when it sent Expect: 100-continue)
  *   500 ServerException                    what the operation could not do (Kafka, ...)
  *
+ * A request whose X-Amz-Target starts with "Logs_20140328." is CloudWatch Logs (JSON 1.1,
+ * logs_api.h): its signature is scoped to the service "logs" (Batch requests to "batch"), and
+ * after SigV4 it goes to logs_call instead of the route table, its answers and errors typed
+ * application/x-amz-json-1.1 in the same {"__type", "message"} shape.
+ *
+ * With conf->tls_cert_pem and tls_key_pem the server speaks HTTPS only (libmicrohttpd's TLS,
+ * GnuTLS); a client that is not speaking TLS fails its handshake and is disconnected.
+ *
  * api_server_start runs the server in libmicrohttpd's own threads (one per connection, or a pool
  * of conf->threads);
  * api_handle may run on any of them at once. */
@@ -29,6 +37,7 @@
 
 #include "api_ops.h"
 #include "credentials.h"
+#include "logs_api.h"
 #include "ratelimit.h"
 #include "sigv4_verify.h"
 
@@ -49,6 +58,8 @@ struct api_conf {
   int64_t (*clock_ms)(void); /* NULL: now_ms; tests pin the clock */
   struct api_ratelimit *limiter; /* NULL: no rate limit */
   int64_t (*mono_us)(void);      /* the limiter's clock; NULL: CLOCK_MONOTONIC */
+  const struct logs_source *logs; /* CloudWatch Logs requests (logs_api.h); NULL: not served */
+  const char *tls_cert_pem, *tls_key_pem; /* both set: serve HTTPS (PEM texts) */
 };
 
 struct api_http_request {
@@ -66,9 +77,13 @@ struct api_http_response {
   char request_id[37];
   const char *error_type; /* NULL on success */
   const char *operation;  /* the matched operation, NULL when none */
+  const char *content_type; /* NULL: application/json */
   char *body;             /* JSON, malloc'd */
   size_t body_len;
 };
+
+/* Replaces what is not UTF-8 in s with '?', in place (jansson refuses other strings). */
+void api_utf8_fix(char *s);
 
 /* Handles one request; fills *out (release with api_http_response_release). */
 void api_handle(const struct api_conf *conf, const struct api_http_request *rq, struct api_http_response *out);

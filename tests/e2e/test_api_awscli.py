@@ -8,7 +8,11 @@ SigV4 with the right key works; a wrong secret, an unknown key, a wrong session 
 unsigned request (`--no-sign-request`) are refused with AWS's error types; a read-only key
 reads but cannot write. Then, against a real scheduler and agent, the whole path through the
 API: create a compute environment, a queue and a job definition, submit a job, follow it with
-describe-jobs to SUCCEEDED, list it; and the `barge` CLI sees the same job.
+describe-jobs to SUCCEEDED, list it; the `barge` CLI sees the same job; `aws logs get-log-events`
+of its container.logStreamName prints its output. Then (with v1 only, to keep the test short:
+every aws CLI call costs a second of Python start-up) an array of 8 with an N_TO_N dependant
+array of 8, a job with retry rules, list-jobs paged with --max-items/--starting-token, cancel-job
+of a RUNNABLE job and terminate-job of a RUNNING one.
 
 Tagging (tags_through_cli): `aws batch tag-resource / untag-resource / list-tags-for-resource`
 on a queue and a job (ARNs arn:aws:batch:us-east-1:<the key's barge_account_id>:...), the same
@@ -76,16 +80,16 @@ class Aws:
         self.env.update(AWS_SHARED_CREDENTIALS_FILE=path, AWS_CONFIG_FILE=os.path.join(st.home, "no-aws-config"),
                         AWS_PAGER="", AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard")
 
-    def run(self, *args, profile="admin", sign=True):
-        cmd = [*self.cli, "batch", "--endpoint-url", self.url, "--region", "us-east-1", "--output", "json", *args]
+    def run(self, *args, profile="admin", sign=True, service="batch"):
+        cmd = [*self.cli, service, "--endpoint-url", self.url, "--region", "us-east-1", "--output", "json", *args]
         cmd += ["--profile", profile] if sign else ["--no-sign-request"]
         p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=120)
         return p
 
-    def json(self, *args, profile="admin"):
-        p = self.run(*args, profile=profile)
+    def json(self, *args, profile="admin", service="batch"):
+        p = self.run(*args, profile=profile, service=service)
         if p.returncode != 0:
-            raise RuntimeError(f"aws batch {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}")
+            raise RuntimeError(f"aws {service} {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}")
         return json.loads(p.stdout) if p.stdout.strip() else {}
 
 
@@ -159,6 +163,13 @@ def body(st, addr, cli):
     refused(aws.run("describe-jobs", "--jobs", *[f"id-{i}" for i in range(101)]), "ClientException", "",
             "the operation's own ClientException comes back as such (101 ids)")
     tags_through_cli(aws, st, job)
+    stream = job.get("container", {}).get("logStreamName", "")
+    ev = aws.json("get-log-events", "--log-group-name", "/aws/batch/job", "--log-stream-name", stream,
+                  "--start-from-head", service="logs").get("events", [])
+    ok([e.get("message") for e in ev] == ["hello from the api"],
+       "aws logs get-log-events of the finished job (its container.logStreamName)", (stream, ev))
+    if cli == AWS_V1:  # once: each aws CLI call costs a second of Python start-up; v2 signs and pages alike
+        more_jobs(aws, st)
     ok(st.alive("api"), "barge api still runs")
 
 
@@ -207,6 +218,83 @@ def tags_through_cli(aws, st, job):
     p = st.run("tag-resource", "--resource-arn", q_arn, "--tags", "aws:x=1", check=False)
     ok(p.returncode != 0 and "reserves" in p.stderr, "barge CLI: an aws: tag refused", (p.returncode, p.stderr.strip()))
     ok(sum(common.end_offsets(st, "config").values()) == config_before, "nothing written to barge.config")
+
+
+def wait_jobs(aws, ids, done, timeout, what):
+    """describe-jobs until done(job) for every id; {id: job} as last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = {j["jobId"]: j for j in aws.json("describe-jobs", "--jobs", *ids)["jobs"]}
+        if len(seen) == len(ids) and all(done(j) for j in seen.values()):
+            return seen
+        if time.monotonic() > deadline:
+            log(f"  timed out waiting for {what}: {json.dumps({i: seen.get(i, {}).get('status') for i in ids})}")
+            return seen
+        time.sleep(1.0)
+
+
+def terminal(j):
+    return j["status"] in ("SUCCEEDED", "FAILED")
+
+
+def more_jobs(aws, st):
+    log("-- an array of 8 with an N_TO_N dependant, a job with retry rules, paging, cancel, terminate")
+    marker = os.path.join(st.home, "retry-marker")
+    aws.json("create-compute-environment", "--compute-environment-name", "idle", "--type", "UNMANAGED")
+    aws.json("create-job-queue", "--job-queue-name", "idle-q", "--priority", "1",
+             "--compute-environment-order", "order=1,computeEnvironment=idle")
+    for name, cmd, extra in (("indexed", ["sh", "-c", "echo child $AWS_BATCH_JOB_ARRAY_INDEX"], []),
+                             ("flaky", ["sh", "-c", f"if [ -e {marker} ]; then exit 0; fi; touch {marker}; exit 3"],
+                              ["--retry-strategy", "attempts=3"]),
+                             ("sleeper", ["sleep", "300"], [])):
+        props = {"image": "busybox", "command": cmd,
+                 "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+        aws.json("register-job-definition", "--job-definition-name", name, "--type", "container",
+                 "--container-properties", json.dumps(props), *extra)
+    time.sleep(2)  # the scheduler's configuration consumer reads the new resources
+    a = aws.json("submit-job", "--job-name", "arr", "--job-queue", "q", "--job-definition", "indexed",
+                 "--array-properties", "size=8")["jobId"]
+    b = aws.json("submit-job", "--job-name", "arr-dep", "--job-queue", "q", "--job-definition", "indexed",
+                 "--array-properties", "size=8", "--depends-on", f"jobId={a},type=N_TO_N")["jobId"]
+    r = aws.json("submit-job", "--job-name", "flaky", "--job-queue", "q", "--job-definition", "flaky")["jobId"]
+    got = wait_jobs(aws, [a, b, r], terminal, 300, "the arrays and the retried job")
+    for pid, what in ((a, "the array of 8"), (b, "the N_TO_N dependant array")):
+        ap = got.get(pid, {}).get("arrayProperties", {})
+        ok(got.get(pid, {}).get("status") == "SUCCEEDED" and ap.get("statusSummary", {}).get("SUCCEEDED") == 8,
+           f"{what}: SUCCEEDED, 8 children SUCCEEDED", ap)
+    kids_a, kids_b = [f"{a}:{i}" for i in range(8)], [f"{b}:{i}" for i in range(8)]
+    kids = wait_jobs(aws, kids_a + kids_b, terminal, 60, "the children")
+    ok(all(kids.get(kids_b[i], {}).get("startedAt", 0) >= kids.get(kids_a[i], {}).get("stoppedAt", 1 << 62)
+           for i in range(8)), "N_TO_N: dependant child i starts after child i of the first array stopped")
+    att = got.get(r, {}).get("attempts", [])
+    ok(got.get(r, {}).get("status") == "SUCCEEDED" and [x["container"].get("exitCode") for x in att] == [3, 0],
+       "--retry-strategy attempts=3: the first attempt exits 3, the second succeeds", att)
+
+    listed, pages, tok = [], 0, None
+    while pages < 10:
+        more = ["--starting-token", tok] if tok else []
+        page = aws.json("list-jobs", "--array-job-id", a, "--job-status", "SUCCEEDED", "--max-items", "3", *more)
+        listed += [x["jobId"] for x in page["jobSummaryList"]]
+        pages += 1
+        tok = page.get("NextToken")
+        if not tok:
+            break
+    ok(sorted(listed) == sorted(kids_a) and pages == 3,
+       "list-jobs --max-items 3 / --starting-token: the 8 children in 3 pages, none twice", (pages, listed))
+
+    victim = aws.json("submit-job", "--job-name", "stuck", "--job-queue", "idle-q", "--job-definition", "indexed")["jobId"]
+    wait_jobs(aws, [victim], lambda j: j["status"] == "RUNNABLE", 60, "the job in idle-q to be RUNNABLE")
+    ok(aws.json("cancel-job", "--job-id", victim, "--reason", "no longer needed") == {}, "cancel-job answers {}")
+    j = wait_jobs(aws, [victim], terminal, 60, "the cancelled job").get(victim, {})
+    ok(j.get("status") == "FAILED" and "no longer needed" in j.get("statusReason", ""),
+       "cancel-job of a RUNNABLE job: FAILED with the reason", (j.get("status"), j.get("statusReason")))
+    s = aws.json("submit-job", "--job-name", "long", "--job-queue", "q", "--job-definition", "sleeper")["jobId"]
+    j = wait_jobs(aws, [s], lambda j: j["status"] == "RUNNING", 120, "the sleeper to run").get(s, {})
+    ok(j.get("status") == "RUNNING", "the sleeper is RUNNING", j.get("status"))
+    ok(aws.json("terminate-job", "--job-id", s, "--reason", "stop it") == {}, "terminate-job answers {}")
+    j = wait_jobs(aws, [s], terminal, 120, "the terminated job").get(s, {})
+    ok(j.get("status") == "FAILED" and "stop it" in j.get("statusReason", ""),
+       "terminate-job of a RUNNING job: FAILED with the reason", (j.get("status"), j.get("statusReason")))
 
 
 def main():

@@ -5,7 +5,8 @@ Create compute environments, queues and job definitions; submit a single job, an
 an N_TO_N dependant array of 8, and a job whose first attempt fails and whose retryStrategy runs
 it again; follow them with describe_jobs until they end (botocore defines no Batch waiters, so
 polling is what users do); list_jobs with the paginator (PageSize, MaxItems/StartingToken) and
-by hand (maxResults/nextToken); cancel_job and terminate_job; botocore's decoding of Barge's
+by hand (maxResults/nextToken); cancel_job and terminate_job; the finished job's log through the
+`logs` client (get_log_events of describe_jobs' container.logStreamName); botocore's decoding of Barge's
 errors. A SubmitJob racing a ListJobs page walk must neither lose nor repeat a job that existed
 before the walk began.
 
@@ -149,6 +150,14 @@ def single_job(batch, st):
     cli = st.describe(job_id).get(job_id, {})
     ok(cli.get("status") == "SUCCEEDED" and cli.get("jobArn") == sub.get("jobArn"),
        "the barge CLI sees the same job", cli.get("status"))
+    # the job's log as Airflow's BatchOperator fetches it: the stream describe_jobs names
+    logs = boto3.session.Session(aws_access_key_id=ADMIN[0], aws_secret_access_key=ADMIN[1],
+                                 region_name="us-east-1").client("logs", endpoint_url=batch.meta.endpoint_url,
+                                                                 config=batch.meta.config)
+    stream = j.get("container", {}).get("logStreamName", "")
+    ev = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True)["events"]
+    ok([e["message"] for e in ev] == ["hello from boto3"],
+       "logs.get_log_events(/aws/batch/job, container.logStreamName) returns the job's output", (stream, ev))
 
 
 def arrays_and_retry(batch, st):

@@ -2,7 +2,8 @@
  * api_handle): the body limit, SigV4 verification (sigv4_verify.h) of fuzzed headers and body,
  * routing, path and query members, the JSON body, then the operation: its request model
  * (aws_validate) and, for a write, its validation (control.h) against an empty configuration
- * given in memory. Nothing reaches Kafka: reads answer ServerException "not wired".
+ * given in memory. Nothing reaches Kafka: reads answer ServerException "not wired". CloudWatch
+ * Logs requests go to logs_call (logs_api.h) over two streams in memory.
  *
  * Input: one flags byte, then a request as on the wire:
  *   METHOD SP URI \n  (Name: value \n)*  \n  body
@@ -64,6 +65,27 @@ static int fuzz_call(void *ctx, const struct api_principal *who, const char *ope
   return rc;
 }
 static const struct api_ops fuzz_ops = {NULL, fuzz_call};
+
+/* CloudWatch Logs requests (X-Amz-Target: Logs_20140328.*) reach logs_call over two streams in
+ * memory, one with a time index and a last line without its newline. */
+static int fuzz_logs_list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
+  (void)ctx, (void)err, (void)errlen;
+  struct logs_stream a = {"jd/default/aaaa", "job-a", 1, "job-a/1.log", NULL, NULL, 1000, 2000};
+  struct logs_stream b = {"jd/default/bbbb", "job-b:3", 2, "job-b:3/2.log", NULL, "i-0", 1500, 0};
+  logs_streams_add(out, &a);
+  logs_streams_add(out, &b);
+  return 0;
+}
+static int fuzz_logs_read(void *ctx, const struct logs_stream *s, char **text, size_t *len, char **times, char *err,
+                          size_t errlen) {
+  (void)ctx, (void)err, (void)errlen;
+  const char *t = s->attempt == 1 ? "one\ntwo ERROR\n\nthree" : "x\xff\ny";
+  *text = strdup(t);
+  *len = strlen(t);
+  *times = s->attempt == 1 ? strdup("4 1100\n12 1050\n99 1300\n") : NULL;
+  return 0;
+}
+static const struct logs_source fuzz_logs = {NULL, fuzz_logs_list, fuzz_logs_read};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
@@ -146,7 +168,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
     snprintf(path, sizeof path, "%s", uri);
     char *q = strchr(path, '?');
     if (q) *q++ = 0;
-    if (sigv4_sign(&sc, "us-east-1", "batch", method, host, path, q ? q : "", header(h, nh, "content-type"),
+    const char *target = header(h, nh, "x-amz-target");
+    const char *service = target && !strncmp(target, LOGS_TARGET_PREFIX, strlen(LOGS_TARGET_PREFIX)) ? "logs" : "batch";
+    if (sigv4_sign(&sc, "us-east-1", service, method, host, path, q ? q : "", header(h, nh, "content-type"),
                    body, body_len, amz_date, auth, sizeof auth) == 0)
       h[nh++] = (struct sigv4_header){"Authorization", auth};
   }
@@ -155,7 +179,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
                           .allow_anonymous = !(flags & 1),
                           .region = "us-east-1",
                           .ops = &fuzz_ops,
-                          .clock_ms = fixed_clock};
+                          .clock_ms = fixed_clock,
+                          .logs = &fuzz_logs};
   struct api_http_request rq = {method, uri, h, nh, body, body_len, (flags & 8) != 0};
   struct api_http_response r;
   api_handle(&conf, &rq, &r);

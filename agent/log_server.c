@@ -1,0 +1,119 @@
+/* log_server.c: an agent's read-only HTTP server of its attempt logs (log_server.h). */
+#include "log_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct log_server {
+  struct MHD_Daemon *d;
+  char *log_dir;
+};
+
+/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and
+ * a decimal attempt: 0 and the path relative to the log dir in rel; anything else (.., other
+ * files, the .agents state) -1. */
+static int parse_path(const char *url, char *rel, size_t n) {
+  if (*url++ != '/') return -1;
+  size_t jl = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-");
+  if (jl < 1 || jl > 200 || url[jl] != '/') return -1;
+  const char *a = url + jl + 1;
+  size_t dl = strspn(a, "0123456789");
+  if (dl < 1 || dl > 9 || (strcmp(a + dl, ".log") && strcmp(a + dl, ".log.times"))) return -1;
+  snprintf(rel, n, "%s", url);
+  return 0;
+}
+
+static enum MHD_Result answer(struct MHD_Connection *con, unsigned status, const char *text) {
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+  if (!r) return MHD_NO;
+  MHD_add_response_header(r, "Content-Type", "text/plain");
+  enum MHD_Result ok = MHD_queue_response(con, status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  (void)version;
+  (void)upload_data;
+  (void)upload_data_size;
+  (void)con_cls;
+  struct log_server *s = cls;
+  if (strcmp(method, "GET") && strcmp(method, "HEAD")) return answer(con, 405, "only GET\n");
+  char rel[300], path[4400];
+  if (parse_path(url, rel, sizeof rel)) return answer(con, 404, "no such log\n");
+  snprintf(path, sizeof path, "%s/%s", s->log_dir, rel);
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat sb;
+  if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+    if (fd >= 0) close(fd);
+    return answer(con, 404, "no such log\n");
+  }
+  struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd); /* closes fd */
+  if (!r) {
+    close(fd);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
+  enum MHD_Result ok = MHD_queue_response(con, 200, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+struct log_server *log_server_start(const char *log_dir, const char *listen, char *addr, size_t addrlen, char *err,
+                                    size_t errlen) {
+  const char *colon = strrchr(listen, ':');
+  char host[256];
+  if (!colon || colon == listen || !colon[1]) {
+    snprintf(err, errlen, "--log-listen must be HOST:PORT, got '%s'", listen);
+    return NULL;
+  }
+  const char *h = listen;
+  size_t hl = (size_t)(colon - listen);
+  if (*h == '[' && hl >= 2 && h[hl - 1] == ']') h++, hl -= 2;
+  snprintf(host, sizeof host, "%.*s", (int)hl, h);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+  if (gai) {
+    snprintf(err, errlen, "--log-listen %s: %s", listen, gai_strerror(gai));
+    return NULL;
+  }
+  struct log_server *s = xcalloc(1, sizeof *s);
+  s->log_dir = xstrdup(log_dir);
+  unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                          MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                          MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);
+  int v6 = ai->ai_family == AF_INET6;
+  freeaddrinfo(ai);
+  if (!s->d) {
+    snprintf(err, errlen, "--log-listen: cannot listen on %s", listen);
+    log_server_stop(s);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+  unsigned port = info ? info->port : 0;
+  /* a wildcard address is advertised as this host's name */
+  if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) gethostname(host, sizeof host - 1);
+  snprintf(addr, addrlen, v6 && strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host, port);
+  return s;
+}
+
+void log_server_stop(struct log_server *s) {
+  if (!s) return;
+  if (s->d) MHD_stop_daemon(s->d);
+  free(s->log_dir);
+  free(s);
+}

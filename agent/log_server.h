@@ -1,0 +1,22 @@
+/* log_server.h: `barge agent --log-listen HOST:PORT`: the agent serves its attempt logs
+ * read-only over HTTP, so that `barge api` can answer CloudWatch Logs requests for jobs that ran
+ * on another host (docs/api.md, "Job logs"; docs/architecture.md).
+ *
+ *   GET /<jobId>/<attempt>.log         the file <log dir>/<jobId>/<attempt>.log as it is now
+ *   GET /<jobId>/<attempt>.log.times   its time index (agent/runner.h)
+ *
+ * Nothing else is served (no listing, no other file: the job id is [A-Za-z0-9:_-], the attempt
+ * a number), and there is no authentication: bind it to an address only Barge's hosts reach.
+ * libmicrohttpd serves it from its own threads; the agent's loop is not involved. */
+#ifndef BARGE_AGENT_LOG_SERVER_H
+#define BARGE_AGENT_LOG_SERVER_H
+#include <stddef.h>
+
+struct log_server;
+/* Serves log_dir on listen ("HOST:PORT", port 0 picks one); the URL to advertise
+ * ("http://HOST:PORT", a wildcard host replaced by the host name) goes into addr. NULL with the
+ * reason in err. */
+struct log_server *log_server_start(const char *log_dir, const char *listen, char *addr, size_t addrlen, char *err,
+                                    size_t errlen);
+void log_server_stop(struct log_server *s); /* NULL: no-op */
+#endif

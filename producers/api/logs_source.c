@@ -1,0 +1,212 @@
+/* logs_source.c: where `barge api` finds job logs (logs_api.h, docs/api.md "Job logs").
+ *
+ * The streams are the attempts of barge.jobs that have a log: attempt n of a job (1-based) is
+ * detail.attempts[n-1] once it closed, and the live attempt detail.container until then; its
+ * stream name is the logStreamName the scheduler gave it. Its text is read from the path the agent
+ * recorded (JobRecord.logPath, the attempt number swapped in, as `barge logs` does) when that file
+ * is on this host and local reads are allowed; otherwise it is fetched from the log server of the
+ * agent that ran it (`barge agent --log-listen`), whose URL the agent advertises in its
+ * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log.
+ *
+ * Known limit: each call reads barge.jobs to its end (O(table)), as the other reads of the API
+ * do today; the instances table is read only when a log must be fetched. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bus.h"
+#include "jsonget.h"
+#include "logs_api.h"
+#include "views.h"
+
+struct source {
+  struct logs_source src; /* first: logs_source_free gets it back */
+  struct logs_source_conf conf;
+};
+
+/* The last '/'-separated part of s (an ARN's instance id), or NULL. */
+static const char *tail_of(const char *s) {
+  const char *sl = s ? strrchr(s, '/') : NULL;
+  return sl && sl[1] ? sl + 1 : NULL;
+}
+
+/* The streams of one job record. */
+static void record_streams(const char *job_id, const json_t *rec, struct logs_streams *out) {
+  const char *lp = jget_str(rec, "logPath");
+  const json_t *d = json_object_get(rec, "detail");
+  if (!lp || !d) return;
+  const char *slash = strrchr(lp, '/');
+  int dirlen = slash ? (int)(slash - lp) : 0;
+  const json_t *atts = json_object_get(d, "attempts");
+  int opened = (int)jget_int(rec, "attempt", 0);
+  for (int n = 1; n <= opened; n++) {
+    const json_t *att = json_array_get(atts, (size_t)n - 1);
+    const json_t *c = att ? json_object_get(att, "container") : n == opened ? json_object_get(d, "container") : NULL;
+    const char *name = jget_str(c, "logStreamName");
+    if (!name) continue;
+    char local[4200], rel[1200];
+    snprintf(local, sizeof local, "%.*s/%d.log", dirlen, lp, n);
+    snprintf(rel, sizeof rel, "%.1000s/%d.log", job_id, n);
+    const char *inst = att ? tail_of(jget_str(c, "containerInstanceArn")) : jget_str(rec, "instanceId");
+    struct logs_stream s = {
+        .name = (char *)name,
+        .job_id = (char *)job_id,
+        .attempt = n,
+        .rel_path = rel,
+        .local_path = local,
+        .instance_id = (char *)inst,
+        .started_at = jget_int(att ? att : d, "startedAt", 0),
+        .stopped_at = att ? jget_int(att, "stoppedAt", 0) : 0,
+    };
+    logs_streams_add(out, &s);
+  }
+}
+
+static int list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
+  struct source *s = ctx;
+  json_t *jobs = NULL;
+  if (jobs_view_load(s->conf.bc, &jobs, err, errlen)) {
+    json_decref(jobs);
+    return 500;
+  }
+  const char *id;
+  json_t *rec;
+  json_object_foreach(jobs, id, rec) record_streams(id, rec, out);
+  json_decref(jobs);
+  return 0;
+}
+
+/* ---- the log URL of an instance: the last one its InstanceEvents advertised ---- */
+
+struct url_find {
+  const char *instance_id;
+  char *url;
+};
+
+static void url_cb(void *ctx, const struct bus_msg *m) {
+  struct url_find *f = ctx;
+  size_t il = strlen(f->instance_id);
+  if (!m->value || m->keylen != il || memcmp(m->key, f->instance_id, il)) return;
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (bus_decode(m, &t, &ev, why, sizeof why)) return;
+  const char *u = jget_str(ev, "logUrl");
+  if (u && *u) {
+    free(f->url);
+    f->url = xstrdup(u);
+  }
+  json_decref(ev);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
+  struct buf *b = ctx;
+  if (b->len + size * n > LOGS_MAX_FILE_BYTES) return 0; /* curl stops: too large */
+  buf_append(b, p, size * n);
+  return size * n;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* GET url into *text (NUL-terminated, *len bytes). 0; 404 when the server has no such file; 500
+ * for any other failure, with the reason in err. */
+static int fetch(const struct source *s, const char *url, char **text, size_t *len, char *err, size_t errlen) {
+  pthread_once(&curl_once, curl_init);
+  CURL *c = curl_easy_init();
+  if (!c) {
+    snprintf(err, errlen, "curl_easy_init failed");
+    return 500;
+  }
+  struct buf b;
+  buf_init(&b);
+  long timeout = s->conf.fetch_timeout_ms > 0 ? (long)s->conf.fetch_timeout_ms : 10000L;
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout < 5000 ? timeout : 5000L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  CURLcode cr = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  if (cr == CURLE_OK && status == 404) {
+    buf_release(&b);
+    snprintf(err, errlen, "GET %s: HTTP 404 (no such log on the instance)", url);
+    return 404;
+  }
+  if (cr != CURLE_OK || status != 200) {
+    if (cr != CURLE_OK) snprintf(err, errlen, "GET %s: %s", url, curl_easy_strerror(cr));
+    else snprintf(err, errlen, "GET %s: HTTP %ld", url, status);
+    buf_release(&b);
+    return 500;
+  }
+  if (!b.data) buf_append(&b, "", 0);
+  *text = (char *)b.data;
+  *len = b.len;
+  return 0;
+}
+
+static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t *len, char **times, char *err,
+                    size_t errlen) {
+  struct source *s = ctx;
+  struct stat sb;
+  *times = NULL;
+  if (s->conf.local && st->local_path && stat(st->local_path, &sb) == 0) {
+    char tpath[4300];
+    snprintf(tpath, sizeof tpath, "%.4200s.times", st->local_path); /* agent/runner.h */
+    if ((size_t)sb.st_size > LOGS_MAX_FILE_BYTES) {
+      snprintf(err, errlen, "%s is larger than %u bytes", st->local_path, LOGS_MAX_FILE_BYTES);
+      return 500;
+    }
+    *text = read_file(st->local_path, len);
+    if (*text) {
+      *times = read_file(tpath, NULL);
+      return 0;
+    }
+    snprintf(err, errlen, "%s: %s", st->local_path, strerror(errno));
+    return 500;
+  }
+  if (!st->instance_id) {
+    snprintf(err, errlen, "the log is not on this host and the instance that ran it is unknown");
+    return 500;
+  }
+  struct url_find f = {st->instance_id, NULL};
+  if (view_read_table(s->conf.bc, TOPIC_INSTANCES, url_cb, &f, err, errlen)) {
+    free(f.url);
+    return 500;
+  }
+  if (!f.url) {
+    snprintf(err, errlen, "the log is on instance %s, whose agent serves no logs (barge agent --log-listen)",
+             st->instance_id);
+    return 500;
+  }
+  char url[4400];
+  size_t ul = strlen(f.url);
+  snprintf(url, sizeof url, "%.*s/%s", (int)(ul && f.url[ul - 1] == '/' ? ul - 1 : ul), f.url, st->rel_path);
+  free(f.url);
+  int rc = fetch(s, url, text, len, err, errlen);
+  if (rc) return 500;
+  char tpath[4500], e[256];
+  size_t tlen;
+  snprintf(tpath, sizeof tpath, "%s.times", url);
+  if (fetch(s, tpath, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
+  return 0;
+}
+
+struct logs_source *logs_source_new(const struct logs_source_conf *conf) {
+  struct source *s = xcalloc(1, sizeof *s);
+  s->conf = *conf;
+  s->src.ctx = s;
+  s->src.list = list;
+  s->src.read = read_log;
+  return &s->src;
+}
+
+void logs_source_free(struct logs_source *src) { free(src); }

@@ -1,0 +1,327 @@
+"""test_api_logs.py: job logs through the CloudWatch Logs API of `barge api` (docs/api.md, "Job
+logs"), driven by boto3's `logs` client as Airflow's and Nextflow's Batch integrations use it:
+logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=<describe_jobs'
+container.logStreamName>).
+
+Lines are dated by the agent's time index (a job that sleeps between two lines shows it).
+Two compute environments, each with one agent: `local`'s agent writes under the stack's
+BARGE_HOME; `far`'s agent writes to a log dir of its own and serves it (`--log-listen`). Jobs print
+known lines; then, against the API that reads local files:
+- GetLogEvents from the head, the tail, page by page forward and backward with the tokens (the
+  same token back at the end), startTime/endTime, and the attempts of a retried job, each its own
+  stream;
+- FilterLogEvents by stream and by pattern, paged with nextToken; DescribeLogStreams by prefix, by
+  last event time, paged;
+- CloudWatch's errors: unknown group or stream (ResourceNotFoundException), a bad token
+  (InvalidParameterException), an unknown action, a Batch-scoped signature.
+A second API started with --no-local-logs fetches the `far` job's log from its agent's server
+(and says clearly that the `local` one, whose agent serves none, cannot be reached). A third API
+serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
+verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
+port fails and the server carries on."""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from api_common import ADMIN, api_test, signed_request  # noqa: E402
+from common import log, ok, wait_for  # noqa: E402
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+GROUP = "/aws/batch/job"
+CFG = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60)
+
+
+def clients(url, verify=None):
+    s = boto3.session.Session(aws_access_key_id=ADMIN[0], aws_secret_access_key=ADMIN[1], region_name="us-east-1")
+    return (s.client("batch", endpoint_url=url, config=CFG, verify=verify),
+            s.client("logs", endpoint_url=url, config=CFG, verify=verify))
+
+
+def start_more_api(st, name, *extra):
+    """Another `barge api` on the stack (start_api's credentials file); returns its URL."""
+    st.start(name, "api", "--listen", "127.0.0.1:0", "--credentials-file", os.path.join(st.home, "api-credentials"),
+             "--region", "us-east-1", "--brokers", st.brokers, "--topic-prefix", st.prefix, *extra)
+
+    def bound():
+        m = re.search(r"listening on (https?://[0-9.]+:\d+)", st.log_text(name))
+        return m.group(1) if m else None
+    return wait_for(bound, 60, f"{name} to listen")
+
+
+def error_code(fn):
+    try:
+        fn()
+        return None
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["Error"].get("Message", "")
+
+
+def props(command):
+    return {"image": "busybox", "command": ["sh", "-c", command],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+
+
+def finished(batch, ids):
+    def done():
+        jobs = batch.describe_jobs(jobs=ids)["jobs"]
+        return jobs if len(jobs) == len(ids) and all(j["status"] in ("SUCCEEDED", "FAILED") for j in jobs) else None
+    return {j["jobId"]: j for j in wait_for(done, 180, "the jobs to finish", interval=1.0)}
+
+
+def setup(st, batch, far_dir):
+    st.scheduler(tick_ms=200)
+    st.agent("i-0000000000000c001", ce="local")
+    st.start("agent-far", "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
+             "far", "--instance-id", "i-0000000000000c002", "--vcpus", "2", "--memory", "2048", "--heartbeat-ms",
+             "1000", "--log-dir", far_dir, "--log-listen", "127.0.0.1:0")
+    for ce in ("local", "far"):
+        batch.create_compute_environment(computeEnvironmentName=ce, type="UNMANAGED")
+        batch.create_job_queue(jobQueueName=f"q-{ce}", priority=1,
+                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.register_job_definition(jobDefinitionName="hello", type="container",
+                                  containerProperties=props("echo first line; echo 'second line'; "
+                                                            "echo ERROR something broke; printf 'no newline'"))
+    batch.register_job_definition(jobDefinitionName="many", type="container",
+                                  containerProperties=props("i=0; while [ $i -lt 25 ]; do echo line-$i; "
+                                                            "i=$((i+1)); done"))
+    batch.register_job_definition(jobDefinitionName="slow", type="container",
+                                  containerProperties=props("echo early; sleep 1.5; echo late"))
+    batch.register_job_definition(jobDefinitionName="retry", type="container", retryStrategy={"attempts": 2},
+                                  containerProperties=props('echo try $AWS_BATCH_JOB_ATTEMPT; '
+                                                            'test "$AWS_BATCH_JOB_ATTEMPT" = 2'))
+    time.sleep(2)  # the scheduler's configuration consumer reads the new resources
+    ids = {
+        "hello": batch.submit_job(jobName="hello", jobQueue="q-local", jobDefinition="hello")["jobId"],
+        "retry": batch.submit_job(jobName="retry", jobQueue="q-local", jobDefinition="retry")["jobId"],
+        "far": batch.submit_job(jobName="far", jobQueue="q-far", jobDefinition="many")["jobId"],
+        "slow": batch.submit_job(jobName="slow", jobQueue="q-local", jobDefinition="slow")["jobId"],
+    }
+    return ids, finished(batch, list(ids.values()))
+
+
+def walk_forward(logs, stream, limit):
+    """Every message by nextForwardToken pages until the token comes back unchanged."""
+    r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True, limit=limit)
+    msgs, pages = [e["message"] for e in r["events"]], 1
+    while True:
+        tok = r["nextForwardToken"]
+        r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, nextToken=tok, limit=limit)
+        if r["nextForwardToken"] == tok:
+            return msgs, pages, r["events"]
+        msgs += [e["message"] for e in r["events"]]
+        pages += 1
+
+
+def check_get(logs, jobs, ids):
+    hello = jobs[ids["hello"]]
+    stream = hello["container"].get("logStreamName", "")
+    ok(re.fullmatch(r"hello/default/[0-9a-f-]{36}", stream) is not None,
+       "describe_jobs gives container.logStreamName <jobDefinitionName>/default/<taskId>", stream)
+    ok(hello["attempts"][0]["container"].get("logStreamName") == stream,
+       "the attempt's container.logStreamName is the same stream", hello["attempts"])
+    r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
+    want = ["first line", "second line", "ERROR something broke", "no newline"]
+    ok([e["message"] for e in r["events"]] == want, "get_log_events returns the job's lines, one event each",
+       r["events"])
+    started, stopped = hello["attempts"][0]["startedAt"], hello["attempts"][0]["stoppedAt"]
+    ts = [e["timestamp"] for e in r["events"]]
+    ok(all(started <= t <= stopped + 1000 and e["ingestionTime"] == t for t, e in zip(ts, r["events"]))
+       and ts == sorted(ts), "each event is dated within its attempt, in order", (started, stopped, ts))
+    slow = jobs[ids["slow"]]
+    ev = logs.get_log_events(logGroupName=GROUP, logStreamName=slow["container"]["logStreamName"],
+                             startFromHead=True)["events"]
+    gap = ev[1]["timestamp"] - ev[0]["timestamp"] if len(ev) == 2 else None
+    ok([e["message"] for e in ev] == ["early", "late"] and gap is not None and 1000 <= gap <= 4000,
+       "lines written 1.5 s apart are dated 1.5 s apart (the agent's time index)", (gap, ev))
+    if len(ev) == 2:
+        late = logs.get_log_events(logGroupName=GROUP, logStreamName=slow["container"]["logStreamName"],
+                                   startTime=ev[1]["timestamp"])["events"]
+        ok([e["message"] for e in late] == ["late"], "startTime selects the later line only", late)
+    again = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, nextToken=r["nextForwardToken"])
+    ok(again["events"] == [] and again["nextForwardToken"] == r["nextForwardToken"],
+       "at the end, nextForwardToken comes back unchanged (as CloudWatch does)", again)
+    tail = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, limit=2)
+    ok([e["message"] for e in tail["events"]] == want[2:], "without startFromHead: the last events (limit 2)", tail)
+    win = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startTime=max(ts) + 1)
+    ok(win["events"] == [], "startTime after the last line: no events", win["events"])
+    win = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startTime=started, endTime=max(ts) + 1)
+    ok(len(win["events"]) == 4, "startTime..endTime around them: all events", len(win["events"]))
+
+    far = jobs[ids["far"]]["container"]["logStreamName"]
+    msgs, pages, last = walk_forward(logs, far, 10)
+    ok(msgs == [f"line-{i}" for i in range(25)] and pages == 3 and last == [],
+       "25 lines forward in pages of 10: 3 pages, in order, then the same token", (pages, msgs))
+    r = logs.get_log_events(logGroupName=GROUP, logStreamName=far, limit=10)
+    back = [e["message"] for e in r["events"]]
+    for _ in range(3):
+        r = logs.get_log_events(logGroupName=GROUP, logStreamName=far, limit=10, nextToken=r["nextBackwardToken"])
+        back = [e["message"] for e in r["events"]] + back
+    ok(back == [f"line-{i}" for i in range(25)] and r["events"] == [],
+       "backward from the tail with nextBackwardToken: every line once, then nothing", back)
+
+    retry = jobs[ids["retry"]]
+    names = [a["container"]["logStreamName"] for a in retry["attempts"]]
+    ok(len(names) == 2 and names[0] != names[1] and names[1] == retry["container"]["logStreamName"],
+       "a retried job: one stream per attempt, container.logStreamName the last", names)
+    texts = [[e["message"] for e in logs.get_log_events(logGroupName=GROUP, logStreamName=n,
+                                                          startFromHead=True)["events"]] for n in names]
+    ok(texts == [["try 1"], ["try 2"]], "each attempt's stream holds that attempt's output", texts)
+    return stream, far, names
+
+
+def check_filter_describe(logs, hello, far, retry_streams):
+    r = logs.filter_log_events(logGroupName=GROUP, logStreamNames=[far], filterPattern="line-1")
+    want = ["line-1"] + [f"line-{i}" for i in range(10, 20)]
+    ok([e["message"] for e in r["events"]] == want and "nextToken" not in r,
+       "filter_log_events: a term matches as a substring", r["events"][:3])
+    ok(all(e["logStreamName"] == far and e.get("eventId") for e in r["events"]), "events name their stream, with ids")
+    pages = list(logs.get_paginator("filter_log_events").paginate(
+        logGroupName=GROUP, logStreamNames=[far], filterPattern="line-1", PaginationConfig={"PageSize": 4}))
+    got = [e["message"] for p in pages for e in p["events"]]
+    ok(got == want and len(pages) == 3, "filter_log_events paged by 4 with nextToken (boto3's paginator)",
+       (len(pages), got))
+    r = logs.filter_log_events(logGroupName=GROUP, filterPattern="ERROR")
+    ok([(e["logStreamName"], e["message"]) for e in r["events"]] == [(hello, "ERROR something broke")],
+       "filter_log_events over the whole group", r["events"])
+    r = logs.filter_log_events(logGroupName=GROUP, filterPattern='"second line"')
+    ok([e["message"] for e in r["events"]] == ["second line"], "a quoted phrase", r["events"])
+    r = logs.filter_log_events(logGroupName=GROUP, logStreamNamePrefix="many/", filterPattern="line -line-1 ?-2 ?-3")
+    ok([e["message"] for e in r["events"]] == ["line-2", "line-3", "line-20", "line-21", "line-22", "line-23",
+                                                "line-24"],
+       "terms, -exclusions and ?alternatives", [e["message"] for e in r["events"]])
+
+    r = logs.describe_log_streams(logGroupName=GROUP, logStreamNamePrefix="retry/")
+    ok(sorted(s["logStreamName"] for s in r["logStreams"]) == sorted(retry_streams),
+       "describe_log_streams by prefix: the retried job's two streams", r["logStreams"])
+    s0 = r["logStreams"][0]
+    ok(s0["arn"].startswith("arn:aws:logs:") and s0["creationTime"] > 0 and "lastEventTimestamp" in s0,
+       "a stream has its arn and times", s0)
+    pages = list(logs.get_paginator("describe_log_streams").paginate(logGroupName=GROUP,
+                                                                    PaginationConfig={"PageSize": 2}))
+    names = [s["logStreamName"] for p in pages for s in p["logStreams"]]
+    ok(len(pages) == 3 and names == sorted(names) and set(names) >= {hello, far, *retry_streams} and len(names) == 5,
+       "describe_log_streams paged by 2 (5 streams), in name order", (len(pages), names))
+    r = logs.describe_log_streams(logGroupName=GROUP, orderBy="LastEventTime", descending=True)
+    times = [s["lastEventTimestamp"] for s in r["logStreams"]]
+    ok(times == sorted(times, reverse=True) and len(times) == 5, "orderBy LastEventTime, descending", times)
+
+
+def check_errors(logs, addr, stream):
+    e = error_code(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName="hello/default/nope"))
+    ok(e and e[0] == "ResourceNotFoundException" and "log stream does not exist" in e[1], "an unknown stream", e)
+    e = error_code(lambda: logs.get_log_events(logGroupName="/aws/other", logStreamName=stream))
+    ok(e and e[0] == "ResourceNotFoundException" and "log group does not exist" in e[1], "an unknown group", e)
+    e = error_code(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName=stream, nextToken="garbage"))
+    ok(e and e[0] == "InvalidParameterException", "a bad token: InvalidParameterException", e)
+    e = error_code(lambda: logs.describe_log_streams(logGroupName=GROUP, orderBy="LastEventTime",
+                                                     logStreamNamePrefix="x"))
+    ok(e and e[0] == "InvalidParameterException", "LastEventTime with a prefix is refused, as CloudWatch does", e)
+    e = error_code(lambda: logs.describe_log_groups())
+    ok(e and e[0] == "UnknownOperationException", "an action Barge does not serve", e)
+    body = json.dumps({"logGroupName": GROUP, "logStreamName": stream}).encode()
+    status, headers, raw = signed_request(addr, "POST", "/", body, headers={
+        "X-Amz-Target": "Logs_20140328.GetLogEvents", "Content-Type": "application/x-amz-json-1.1"})
+    ok(status == 403 and headers.get("x-amzn-errortype") == "InvalidSignatureException"
+       and b"Credential should be scoped" in raw, "a logs request signed for the service batch is refused",
+       (status, raw[:200]))
+
+
+def check_remote(st, jobs, ids):
+    url = start_more_api(st, "api-remote", "--no-local-logs")
+    _, logs = clients(url)
+    far = jobs[ids["far"]]["container"]["logStreamName"]
+    msgs, _, _ = walk_forward(logs, far, 7)
+    ok(msgs == [f"line-{i}" for i in range(25)], "--no-local-logs: the far job's log is fetched from its agent",
+       msgs[:3])
+    hello = jobs[ids["hello"]]["container"]["logStreamName"]
+    e = error_code(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName=hello))
+    ok(e and e[0] == "ServiceUnavailableException" and "serves no logs" in e[1],
+       "a log whose agent serves none: ServiceUnavailableException saying why", e)
+    m = re.search(r"serving the logs of \S+ at (http://\S+)", st.log_text("agent-far"))
+    ok(m is not None, "the far agent says where it serves its logs")
+    base = m.group(1) if m else "http://127.0.0.1:1"
+    with urllib.request.urlopen(f"{base}/{ids['far']}/1.log", timeout=10) as r:
+        ok(r.read().decode().splitlines() == [f"line-{i}" for i in range(25)], "the agent serves the attempt's file")
+    for path in ("/../../etc/passwd", "/.agents/i-0000000000000c002/incarnation", f"/{ids['far']}", "/"):
+        try:
+            urllib.request.urlopen(base + path, timeout=10)
+            status = 200
+        except urllib.error.HTTPError as e:
+            status = e.code
+        ok(status == 404, f"the agent's log server refuses GET {path}", status)
+
+
+def make_cert(d):
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def check_tls(st, jobs, ids):
+    cert, key = make_cert(st.home)
+    url = start_more_api(st, "api-tls", "--tls-cert", cert, "--tls-key", key)
+    ok(url.startswith("https://"), "barge api --tls-cert/--tls-key listens on https", url)
+    batch, logs = clients(url, verify=cert)
+    q = batch.describe_job_queues()["jobQueues"]
+    ok(sorted(x["jobQueueName"] for x in q) == ["q-far", "q-local"], "boto3 over https (verify=the certificate)")
+    stream = jobs[ids["hello"]]["container"]["logStreamName"]
+    r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
+    ok(len(r["events"]) == 4, "boto3's logs client over https", r["events"])
+    host, port = url[len("https://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET /v1/describejobqueues HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            answer = s.recv(200)
+        except OSError as e:
+            answer = repr(e).encode()
+    ok(not answer.startswith(b"HTTP/1.1 200"), "plain HTTP to the TLS port gets no answer", answer[:60])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    creds = os.path.join(st.home, "aws-credentials")
+    with open(creds, "w") as f:
+        f.write(f"[admin]\naws_access_key_id = {ADMIN[0]}\naws_secret_access_key = {ADMIN[1]}\n")
+    env.update(AWS_SHARED_CREDENTIALS_FILE=creds, AWS_CONFIG_FILE=os.path.join(st.home, "none"), AWS_PAGER="")
+    for svc, args in (("batch", ["describe-job-queues"]),
+                      ("logs", ["get-log-events", "--log-group-name", GROUP, "--log-stream-name", stream,
+                                "--start-from-head"])):
+        p = subprocess.run([sys.executable, "-m", "awscli", svc, "--endpoint-url", url, "--ca-bundle", cert,
+                            "--region", "us-east-1", "--profile", "admin", "--output", "json", *args],
+                           env=env, capture_output=True, text=True, timeout=120)
+        ok(p.returncode == 0 and json.loads(p.stdout or "{}"), f"aws {svc} {args[0]} --ca-bundle over https",
+           (p.returncode, p.stderr[-300:]))
+    ok(st.alive("api-tls") and batch.describe_job_queues()["jobQueues"], "the TLS server carries on")
+
+
+def body(st, addr):
+    batch, logs = clients(f"http://{addr[0]}:{addr[1]}")
+    far_dir = tempfile.mkdtemp(prefix="barge-far-logs-")
+    try:
+        ids, jobs = setup(st, batch, far_dir)
+        ok(all(j["status"] == "SUCCEEDED" for j in jobs.values()), "the jobs succeeded",
+           {k: jobs[v]["status"] for k, v in ids.items()})
+        ok(os.path.exists(os.path.join(far_dir, ids["far"], "1.log")), "the far agent wrote into its own log dir")
+        hello, far, retry_streams = check_get(logs, jobs, ids)
+        check_filter_describe(logs, hello, far, retry_streams)
+        check_errors(logs, addr, hello)
+        check_remote(st, jobs, ids)
+        check_tls(st, jobs, ids)
+        ok(st.alive("api"), "barge api still runs")
+    finally:
+        shutil.rmtree(far_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    api_test("apilogs", body)
