@@ -262,6 +262,31 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
   json_decref(ev);
 }
 
+/* Most placements records handled per turn of the loop (one flush, one commit for them all). */
+#define AGENT_BATCH 512
+/* How long the loop waits for a record: short while attempts run, so that an exited process is
+ * reaped and reported promptly; longer when idle. */
+#define AGENT_WAIT_BUSY_MS 5
+#define AGENT_WAIT_IDLE_MS 100
+
+/* Handles the placements records that are there: waits for the first one, then takes what is
+ * already fetched without waiting, up to AGENT_BATCH. 0, or -1 on a fatal consumer error. */
+static int poll_commands(struct agent *a, struct bus_consumer *c, const char *log_dir,
+                         int *draining, char *err, size_t errlen) {
+  int wait = runner_active(a->runner) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
+  for (int n = 0; n < AGENT_BATCH; n++) {
+    struct bus_msg m;
+    int pr = bus_poll(c, n ? 0 : wait, &m, err, errlen);
+    if (pr < 0) return -1;
+    if (pr == 0) return 0;
+    if (pr == 2) continue;
+    on_command(a, &m, log_dir, draining);
+    bus_mark(c, &m);
+    bus_msg_release(&m);
+  }
+  return 0;
+}
+
 int agent_service_main(int argc, char **argv) {
   struct agent_opts o;
   int r = opts_parse_or_exit(&agent_opts_cmd, &o, argc, argv);
@@ -340,16 +365,10 @@ int agent_service_main(int argc, char **argv) {
   int64_t next_hb = mono_ms() + heartbeat_ms;
   int draining = 0;
   while (!service_stopping() && !a.failed) {
-    struct bus_msg m;
-    int pr = bus_poll(c, 100, &m, err, sizeof err);
-    if (pr < 0) {
+    /* every command already fetched, then one flush and one commit for all of them */
+    if (poll_commands(&a, c, log_dir, &draining, err, sizeof err)) {
       log_error("%s", err);
       goto out;
-    }
-    if (pr == 1) {
-      on_command(&a, &m, log_dir, &draining);
-      bus_mark(c, &m);
-      bus_msg_release(&m);
     }
     runner_poll(a.runner, mono_ms(), on_run_event, &a);
     if (mono_ms() >= next_hb) {

@@ -213,6 +213,7 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
     bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
       set(kc, "acks", "all", err, errlen) || set(kc, "linger.ms", "5", err, errlen) ||
+      set(kc, "compression.type", "lz4", err, errlen) ||
       set(kc, "message.timeout.ms", "60000", err, errlen) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
       (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen))) {

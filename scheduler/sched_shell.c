@@ -224,7 +224,7 @@ int sched_service_main(int argc, char **argv) {
     const struct service_def def = {
         .name = "scheduler", .group = "barge-scheduler", .txn_id = txn_id,
         .inputs = sched_inputs, .ninputs = 3, .tables = sched_tables, .ntables = 2,
-        .batch = o.batch, .batch_ms = 50, .tick_ms = o.tick_ms,
+        .batch = o.batch, .batch_ms = 50, .eager = 1, .tick_ms = o.tick_ms,
         .hooks = {.config = on_config, .restored = on_restored, .handle = on_input, .tick = on_tick}};
     rc = service_run(&sh.loop, &def, &sh, &conn.bc);
   }
