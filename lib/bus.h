@@ -107,6 +107,11 @@ int bus_subscribe(struct bus_consumer *c, const enum bus_topic *topics, int n, c
  * explicit offsets now so that nothing written after the call is missed. */
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *topics, int n,
                    int from_beginning, char *err, size_t errlen) BARGE_WUR;
+/* bus_assign_all for the one partition of t that records keyed `key` go to (the producers'
+ * default partitioner, consistent hashing of the key); every partition when the Kafka properties
+ * name another partitioner. For a reader of its own key only (an agent's placements). */
+int bus_assign_key(struct bus_consumer *c, enum bus_topic t, const char *key, int from_beginning,
+                   char *err, size_t errlen) BARGE_WUR;
 /* Assigns every partition of the given topics at offsets chosen by the caller: start(ctx, t,
  * partition, committed) gets the group's committed offset (-1 when none or no group) and
  * returns the offset to begin at, BUS_OFFSET_BEGINNING or BUS_OFFSET_END (the end as of this
