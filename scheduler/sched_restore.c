@@ -8,6 +8,31 @@
 #include "sched_int.h"
 #include "states.h"
 
+/* Copies the members named in keys (NULL-terminated) that src has into a new object. */
+static json_t *pick(const json_t *src, const char *const *keys) {
+  json_t *o = json_object();
+  for (; *keys; keys++) {
+    json_t *v = json_object_get(src, *keys);
+    if (v) json_object_set(o, *keys, v);
+  }
+  return o;
+}
+
+/* What job_from_record reads of an array child that takes its family's shared spec (every child
+ * but :0, whose record carries the spec): a queued child's record shrinks to a small part of
+ * itself, which keeps the rebuild of a million queued children within the memory budget. */
+static json_t *slim_child(const json_t *rec) {
+  static const char *const top[] = {"attempt", "instanceId", "incarnation", "logPath", "queueSeq",
+                                    "pendingStop", "pendingStopReason", "parentJobId",
+                                    "dependencyIds", NULL};
+  static const char *const detail[] = {"jobId", "jobQueue", "status", "statusReason", "createdAt",
+                                       "startedAt", "stoppedAt", "isCancelled", "isTerminated",
+                                       "arrayProperties", "attempts", NULL};
+  json_t *r = pick(rec, top);
+  json_object_set_new(r, "detail", pick(json_object_get(rec, "detail"), detail));
+  return r;
+}
+
 int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errlen) {
   json_t *d = json_object_get(rec, "detail");
   const char *id = jget_str(d, "jobId");
@@ -16,7 +41,10 @@ int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errl
     return -1;
   }
   if (!s->restoring) s->restoring = json_object();
-  json_object_set(s->restoring, id, (json_t *)rec);
+  size_t n = strlen(id);
+  int shares_spec = jget_str(rec, "parentJobId") && !(n > 2 && !strcmp(id + n - 2, ":0"));
+  if (shares_spec) json_object_set_new(s->restoring, id, slim_child(rec));
+  else json_object_set(s->restoring, id, (json_t *)rec);
   return 0;
 }
 

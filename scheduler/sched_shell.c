@@ -13,6 +13,7 @@
  *
  * The loop itself (batches, transactions, dead letters, the config table) is lib/service.c; this
  * file holds the scheduler's hooks and its option table. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,6 +159,7 @@ static int on_restored(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   sched_restore_done(sh->core);
   sched_outbox_reset(&sh->out);
+  malloc_trim(0); /* the decoded records of the rebuild are freed: give their memory back */
   log_info("%zu jobs restored", sched_job_count(sh->core));
   return 0;
 }
