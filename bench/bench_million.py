@@ -150,7 +150,7 @@ def main():
         mem2 = rss(sched.pid)
         print(f"restart after SIGKILL: state rebuilt in {t_rebuilt if t_rebuilt is not None else float('nan'):.1f} s, "
               f"placing again after {t_placing if t_placing is not None else float('nan'):.1f} s; "
-              f"VmRSS then {mem2.get('VmRSS', 0):.0f} MiB")
+              f"VmRSS then {mem2.get('VmRSS', 0):.0f} MiB, peak (VmHWM) {mem2.get('VmHWM', 0):.0f} MiB")
         return 0
     finally:
         for p in procs.values():
