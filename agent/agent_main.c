@@ -377,7 +377,7 @@ int agent_service_main(int argc, char **argv) {
   a.prod = bus_producer_new(&bc, NULL, err, sizeof err);
   char group[128];
   snprintf(group, sizeof group, "barge-agent-%s", instance_id);
-  c = bus_consumer_new(&bc, group, 1, err, sizeof err);
+  c = bus_consumer_new_wait(&bc, group, 1, BUS_FETCH_WAIT_LONG_MS, err, sizeof err);
   if (!a.prod || !c) {
     log_error("%s", err);
     goto out;

@@ -314,6 +314,14 @@ struct bus_consumer {
 
 struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
                                       int read_committed, char *err, size_t errlen) {
+  return bus_consumer_new_wait(conf, group_id, read_committed, BUS_FETCH_WAIT_MS, err, errlen);
+}
+
+struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const char *group_id,
+                                           int read_committed, int fetch_wait_ms, char *err,
+                                           size_t errlen) {
+  char wait[16];
+  snprintf(wait, sizeof wait, "%d", fetch_wait_ms);
   if (registry_attach(conf, 0, err, errlen)) return NULL; /* resolves Confluent ids */
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return NULL;
@@ -329,7 +337,7 @@ struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *g
       set(kc, "enable.auto.offset.store", "false", err, errlen) ||
       set(kc, "enable.partition.eof", "true", err, errlen) ||
       set(kc, "auto.offset.reset", "earliest", err, errlen) ||
-      set(kc, "fetch.wait.max.ms", "500", err, errlen) ||
+      set(kc, "fetch.wait.max.ms", wait, err, errlen) ||
       set(kc, "isolation.level", read_committed ? "read_committed" : "read_uncommitted", err,
           errlen)) {
     rd_kafka_conf_destroy(kc);

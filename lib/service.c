@@ -247,7 +247,9 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
   l->prod = bus_producer_new(l->bc, d->txn_id, err, errlen);
   if (!l->prod) return -1;
   if (d->hooks.config && !(l->cfg = bus_consumer_new(l->bc, NULL, 1, err, errlen))) return -1;
-  if (!(l->in = bus_consumer_new(l->bc, d->group, 1, err, errlen))) return -1;
+  /* an eager service follows its inputs (the long fetch wait); others may watch for their end */
+  int wait = d->eager ? BUS_FETCH_WAIT_LONG_MS : BUS_FETCH_WAIT_MS;
+  if (!(l->in = bus_consumer_new_wait(l->bc, d->group, 1, wait, err, errlen))) return -1;
   int64_t t0 = mono_ms();
   char why[1024];
   enum bus_topic cfg_topic = TOPIC_CONFIG;

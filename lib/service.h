@@ -115,7 +115,8 @@ struct service_def {
   int64_t batch_ms; /* a batch ends after this long */
   int64_t poll_ms;  /* longest single wait for a record */
   int64_t tick_ms;  /* hooks.tick runs this often; 0: after every batch */
-  int eager;        /* a batch ends once the input is idle (waits batch_ms for the first only) */
+  int eager;        /* a batch ends once the input is idle (waits batch_ms for the first only);
+                       the input consumer long-polls (BUS_FETCH_WAIT_LONG_MS) */
   struct service_hooks hooks;
 };
 
