@@ -73,6 +73,8 @@ struct agent {
   struct runner *runner;
   char source[128];
   json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
+  json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
+  int groups_dirty; /* changed since the last save_groups */
   int64_t incarnation;
   char state_dir[4096]; /* <log_dir>/.agents/<instance id>: incarnation, live process groups */
   int failed;
@@ -112,18 +114,40 @@ static long long proc_start_time(pid_t pid) {
   return st;
 }
 
-/* Records (or forgets) a live attempt's process group, so that the next incarnation of this
- * agent can stop what this one leaves behind if it dies. */
+/* Records (or forgets) a live attempt's process group in memory; save_groups writes the set,
+ * so that the next incarnation of this agent can stop what this one leaves behind if it dies. */
 static void track_group(struct agent *a, pid_t pid, int alive) {
+  char key[16];
+  snprintf(key, sizeof key, "%d", (int)pid);
+  if (alive) json_object_set_new(a->groups, key, json_integer(proc_start_time(pid)));
+  else json_object_del(a->groups, key);
+  a->groups_dirty = 1;
+}
+
+/* Writes the live process groups, "pid start-time" lines, to <state_dir>/groups (one atomic
+ * write per turn of the loop, before the placements' offsets are committed). */
+static void save_groups(struct agent *a) {
+  if (!a->groups_dirty) return;
+  struct buf b;
+  buf_init(&b);
+  const char *k;
+  json_t *v;
+  json_object_foreach(a->groups, k, v) buf_printf(&b, "%s %lld\n", k, (long long)json_integer_value(v));
   char path[4400];
-  snprintf(path, sizeof path, "%s/pg-%d", a->state_dir, (int)pid);
-  if (!alive) {
-    unlink(path);
-    return;
-  }
-  char buf[32];
-  int n = snprintf(buf, sizeof buf, "%lld\n", proc_start_time(pid));
-  if (write_file_atomic(path, buf, (size_t)n)) log_warn("cannot record process group %d in %s", (int)pid, path);
+  snprintf(path, sizeof path, "%s/groups", a->state_dir);
+  if (write_file_atomic(path, b.len ? (const char *)b.data : "", b.len))
+    log_warn("cannot record the live process groups in %s", path);
+  else
+    a->groups_dirty = 0;
+  buf_release(&b);
+}
+
+/* SIGKILLs the group of pid if it is still the process recorded (pids are reused). */
+static int kill_recorded(pid_t pid, long long want) {
+  if (pid <= 1 || want < 0 || proc_start_time(pid) != want) return 0;
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+  return 1;
 }
 
 /* Takes this start's incarnation (larger than any before it here) and SIGKILLs the process
@@ -147,22 +171,28 @@ static int begin_incarnation(struct agent *a, const char *log_dir, char *err, si
     snprintf(err, errlen, "cannot write %.900s: %s", path, strerror(errno));
     return -1;
   }
+  int killed = 0;
+  snprintf(path, sizeof path, "%s/groups", a->state_dir);
+  char *groups = read_file(path, NULL);
+  for (char *line = groups, *next; line && *line; line = next) {
+    next = strchr(line, '\n');
+    if (next) *next++ = 0;
+    char *end;
+    long pid = strtol(line, &end, 10);
+    killed += kill_recorded((pid_t)pid, end != line ? strtoll(end, NULL, 10) : -2);
+    if (!next) break;
+  }
+  free(groups);
+  unlink(path);
+  /* the one-file-per-group records of earlier versions */
   DIR *d = opendir(a->state_dir);
   struct dirent *de;
-  int killed = 0;
   while (d && (de = readdir(d))) {
     if (strncmp(de->d_name, "pg-", 3)) continue;
-    pid_t pid = (pid_t)atoi(de->d_name + 3);
     snprintf(path, sizeof path, "%s/%s", a->state_dir, de->d_name);
     char *rec = read_file(path, NULL);
-    long long want = rec ? strtoll(rec, NULL, 10) : -2;
+    killed += kill_recorded((pid_t)atoi(de->d_name + 3), rec ? strtoll(rec, NULL, 10) : -2);
     free(rec);
-    /* the same process only if its start time matches: pids are reused */
-    if (pid > 1 && want >= 0 && proc_start_time(pid) == want) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      killed++;
-    }
     unlink(path);
   }
   if (d) closedir(d);
@@ -269,6 +299,33 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
   json_decref(ev);
 }
 
+/* Most placements records handled per turn of the loop (one flush for them all). */
+#define AGENT_BATCH 512
+/* How long the loop waits for a record: short while attempts run, so that an exited process is
+ * reaped and reported promptly; longer when idle. */
+#define AGENT_WAIT_BUSY_MS 5
+#define AGENT_WAIT_IDLE_MS 100
+/* The placements' offsets are committed at most this often. */
+#define AGENT_COMMIT_MS 200
+
+/* Handles the placements records that are there: waits for the first one, then takes what is
+ * already fetched without waiting, up to AGENT_BATCH. 0, or -1 on a fatal consumer error. */
+static int poll_commands(struct agent *a, struct bus_consumer *c, const char *log_dir,
+                         int *draining, char *err, size_t errlen) {
+  int wait = runner_active(a->runner) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
+  for (int n = 0; n < AGENT_BATCH; n++) {
+    struct bus_msg m;
+    int pr = bus_poll(c, n ? 0 : wait, &m, err, errlen);
+    if (pr < 0) return -1;
+    if (pr == 0) return 0;
+    if (pr == 2) continue;
+    on_command(a, &m, log_dir, draining);
+    bus_mark(c, &m);
+    bus_msg_release(&m);
+  }
+  return 0;
+}
+
 int agent_service_main(int argc, char **argv) {
   struct agent_opts o;
   int r = opts_parse_or_exit(&agent_opts_cmd, &o, argc, argv);
@@ -307,6 +364,7 @@ int agent_service_main(int argc, char **argv) {
   a.mem_mib = mem;
   a.gpus = gpus;
   a.seen = json_object();
+  a.groups = json_object();
   char host[64] = "localhost";
   gethostname(host, sizeof host - 1);
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
@@ -337,14 +395,14 @@ int agent_service_main(int argc, char **argv) {
   a.prod = bus_producer_new(&bc, NULL, err, sizeof err);
   char group[128];
   snprintf(group, sizeof group, "barge-agent-%s", instance_id);
-  c = bus_consumer_new(&bc, group, 1, err, sizeof err);
+  c = bus_consumer_new_wait(&bc, group, 1, BUS_FETCH_WAIT_LONG_MS, err, sizeof err);
   if (!a.prod || !c) {
     log_error("%s", err);
     goto out;
   }
-  enum bus_topic t = TOPIC_PLACEMENTS;
-  /* position first (explicit offsets), then register: no placement can be missed */
-  if (bus_assign_all(c, &t, 1, 0, err, sizeof err)) {
+  /* position first (explicit offsets), then register: no placement can be missed. Placements
+   * are keyed by instance id: only the partition of this one is read. */
+  if (bus_assign_key(c, TOPIC_PLACEMENTS, instance_id, 0, err, sizeof err)) {
     log_error("%s", err);
     goto out;
   }
@@ -355,31 +413,31 @@ int agent_service_main(int argc, char **argv) {
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; logs in %s; incarnation %lld", vcpus, mem, gpus,
            ce, log_dir, (long long)a.incarnation);
   service_signals(0);
-  int64_t next_hb = mono_ms() + heartbeat_ms;
+  int64_t next_hb = mono_ms() + heartbeat_ms, next_commit = 0;
   int draining = 0;
   while (!service_stopping() && !a.failed) {
-    struct bus_msg m;
-    int pr = bus_poll(c, 100, &m, err, sizeof err);
-    if (pr < 0) {
+    /* every command already fetched, then one flush and one commit for all of them */
+    if (poll_commands(&a, c, log_dir, &draining, err, sizeof err)) {
       log_error("%s", err);
       goto out;
-    }
-    if (pr == 1) {
-      on_command(&a, &m, log_dir, &draining);
-      bus_mark(c, &m);
-      bus_msg_release(&m);
     }
     runner_poll(a.runner, mono_ms(), on_run_event, &a);
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
       if (send_instance(&a, "HEARTBEAT", NULL)) a.failed = 1;
     }
-    /* effects first (started processes, their reports delivered), then the offsets */
+    /* effects first (started processes recorded, their reports delivered), then the offsets;
+     * committing less often only means re-reading more placements after a crash, which the
+     * incarnation check and the seen set make harmless */
+    save_groups(&a);
     if (bus_flush(a.prod, 30000, err, sizeof err)) {
       log_error("%s", err);
       goto out;
     }
-    if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+    if (mono_ms() >= next_commit) {
+      next_commit = mono_ms() + AGENT_COMMIT_MS;
+      if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+    }
     if (draining && runner_active(a.runner) == 0) {
       log_info("drained; stopping");
       break;
@@ -393,6 +451,7 @@ int agent_service_main(int argc, char **argv) {
    * the retry rules for `Host EC2*` apply (runner_free kills them without events) */
   runner_free(a.runner);
   a.runner = NULL;
+  if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;
@@ -402,5 +461,6 @@ out:
   runner_free(a.runner);
   log_server_stop(logs);
   json_decref(a.seen);
+  json_decref(a.groups);
   return rc;
 }

@@ -233,6 +233,7 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
     bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
       set(kc, "acks", "all", err, errlen) || (!has_prop(conf, "linger.ms") && set(kc, "linger.ms", "5", err, errlen)) ||
+      (!has_prop(conf, "compression.type") && set(kc, "compression.type", "lz4", err, errlen)) ||
       set(kc, "message.timeout.ms", "60000", err, errlen) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
       (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen))) {
@@ -380,6 +381,14 @@ struct bus_consumer {
 
 struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
                                       int read_committed, char *err, size_t errlen) {
+  return bus_consumer_new_wait(conf, group_id, read_committed, BUS_FETCH_WAIT_MS, err, errlen);
+}
+
+struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const char *group_id,
+                                           int read_committed, int fetch_wait_ms, char *err,
+                                           size_t errlen) {
+  char wait[16];
+  snprintf(wait, sizeof wait, "%d", fetch_wait_ms);
   if (registry_attach(conf, 0, err, errlen)) return NULL; /* resolves Confluent ids */
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return NULL;
@@ -395,7 +404,7 @@ struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *g
       set(kc, "enable.auto.offset.store", "false", err, errlen) ||
       set(kc, "enable.partition.eof", "true", err, errlen) ||
       set(kc, "auto.offset.reset", "earliest", err, errlen) ||
-      set(kc, "fetch.wait.max.ms", "50", err, errlen) ||
+      set(kc, "fetch.wait.max.ms", wait, err, errlen) ||
       set(kc, "isolation.level", read_committed ? "read_committed" : "read_uncommitted", err,
           errlen)) {
     rd_kafka_conf_destroy(kc);
@@ -489,7 +498,7 @@ static int64_t start_committed_or(void *ctx, enum bus_topic t, int32_t partition
 /* Positions the consumer on every partition of ts where start says. A partition whose end cannot
  * be read (a topic created a moment ago may not answer yet) is an error, or, with end_fallback,
  * positioned at the logical end. */
-static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n,
+static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const char *key,
                   int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition, int64_t committed),
                   void *ctx, int end_fallback, char *err, size_t errlen) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
@@ -499,7 +508,10 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n,
     int pc = partition_count(c, ts[i], err, errlen);
     if (pc < 0) goto out;
     which = xrealloc(which, (size_t)(l->cnt + pc) * sizeof *which);
+    /* with a key, only the partition the producers' default partitioner sends it to */
+    int32_t only = key ? rd_kafka_msg_partitioner_consistent_random(NULL, key, strlen(key), pc, NULL, NULL) : -1;
     for (int p = 0; p < pc; p++) {
+      if (only >= 0 && p != only) continue;
       which[l->cnt] = ts[i];
       rd_kafka_topic_partition_list_add(l, c->names[ts[i]], p)->offset = RD_KAFKA_OFFSET_INVALID;
     }
@@ -546,14 +558,21 @@ out:
 
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
                    char *err, size_t errlen) {
-  return assign(c, ts, n, start_committed_or, &from_beginning, 1, err, errlen);
+  return assign(c, ts, n, NULL, start_committed_or, &from_beginning, 1, err, errlen);
+}
+
+int bus_assign_key(struct bus_consumer *c, enum bus_topic t, const char *key, int from_beginning,
+                   char *err, size_t errlen) {
+  /* another partitioner named in the properties would send the key elsewhere: read them all */
+  if (c->conf.kafka_props && strstr(c->conf.kafka_props, "partitioner")) key = NULL;
+  return assign(c, &t, 1, key, start_committed_or, &from_beginning, 1, err, errlen);
 }
 
 int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
                     int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition,
                                      int64_t committed),
                     void *ctx, char *err, size_t errlen) {
-  return assign(c, ts, n, start, ctx, 0, err, errlen);
+  return assign(c, ts, n, NULL, start, ctx, 0, err, errlen);
 }
 
 int bus_read_table(struct bus_consumer *c, enum bus_topic t,

@@ -127,6 +127,16 @@ struct bus_msg {
  * isolation.level. The consumer starts with no assignment. */
 struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
                                       int read_committed, char *err, size_t errlen);
+/* How long the broker holds a fetch that finds no new data (fetch.wait.max.ms). A fetch is
+ * answered as soon as data arrives (committed data, for read_committed), so the wait costs no
+ * latency to a consumer that follows a topic, only to one that reads a table to its end (the
+ * end shows as an empty fetch): bus_consumer_new takes the short wait; a service's long-lived
+ * input consumer takes the long one, which saves the broker most of an idle stack's fetches. */
+#define BUS_FETCH_WAIT_MS 50
+#define BUS_FETCH_WAIT_LONG_MS 500
+struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const char *group_id,
+                                           int read_committed, int fetch_wait_ms, char *err,
+                                           size_t errlen);
 void bus_consumer_free(struct bus_consumer *c);
 /* Subscribes (group rebalancing) to the given topics. */
 int bus_subscribe(struct bus_consumer *c, const enum bus_topic *topics, int n, char *err,
@@ -136,6 +146,11 @@ int bus_subscribe(struct bus_consumer *c, const enum bus_topic *topics, int n, c
  * explicit offsets now so that nothing written after the call is missed. */
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *topics, int n,
                    int from_beginning, char *err, size_t errlen) BARGE_WUR;
+/* bus_assign_all for the one partition of t that records keyed `key` go to (the producers'
+ * default partitioner, consistent hashing of the key); every partition when the Kafka properties
+ * name another partitioner. For a reader of its own key only (an agent's placements). */
+int bus_assign_key(struct bus_consumer *c, enum bus_topic t, const char *key, int from_beginning,
+                   char *err, size_t errlen) BARGE_WUR;
 /* Assigns every partition of the given topics at offsets chosen by the caller: start(ctx, t,
  * partition, committed) gets the group's committed offset (-1 when none or no group) and
  * returns the offset to begin at, BUS_OFFSET_BEGINNING or BUS_OFFSET_END (the end as of this

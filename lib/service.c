@@ -206,19 +206,22 @@ static int input(struct service_loop *l, const struct bus_msg *m, char *err, siz
   return 0;
 }
 
-/* Up to def->batch input records within def->batch_ms. */
+/* Up to def->batch input records within def->batch_ms. With def->eager it waits up to
+ * def->batch_ms for the first record only, then takes the records already fetched without
+ * waiting: a batch ends as soon as the input is idle (a lone event is handled at once) and grows
+ * by itself under load (what arrives during one transaction's commit makes the next batch). */
 static int batch(struct service_loop *l, char *err, size_t errlen) {
   const struct service_def *d = l->def;
   int64_t end = mono_ms() + d->batch_ms;
   for (int64_t n = 0; n < d->batch && !service_stopping();) {
-    int64_t left = end - mono_ms();
+    int64_t left = n && d->eager ? 0 : end - mono_ms();
     if (left < 0) left = 0;
     if (d->poll_ms > 0 && left > d->poll_ms) left = d->poll_ms;
     struct bus_msg m;
     int pr = bus_poll(l->in, (int)left, &m, err, errlen);
     if (pr < 0) return -1;
     if (pr == 0) {
-      if (mono_ms() >= end) break;
+      if ((n && d->eager) || mono_ms() >= end) break;
       continue;
     }
     if (pr == 2) {
@@ -258,7 +261,9 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
   l->prod = bus_producer_new(l->bc, d->txn_id, err, errlen);
   if (!l->prod) return -1;
   if (d->hooks.config && !(l->cfg = bus_consumer_new(l->bc, NULL, 1, err, errlen))) return -1;
-  if (!(l->in = bus_consumer_new(l->bc, d->group, 1, err, errlen))) return -1;
+  /* an eager service follows its inputs (the long fetch wait); others may watch for their end */
+  int wait = d->eager ? BUS_FETCH_WAIT_LONG_MS : BUS_FETCH_WAIT_MS;
+  if (!(l->in = bus_consumer_new_wait(l->bc, d->group, 1, wait, err, errlen))) return -1;
   int64_t t0 = mono_ms();
   char why[1024];
   enum bus_topic cfg_topic = TOPIC_CONFIG;

@@ -11,7 +11,8 @@
  *            -> commit what the start-up produced -> the input consumer positioned
  *               (hooks.assign, or the group's committed offsets, else the beginning)
  *   batch    barge.config caught up (what is there now)
- *            -> up to def.batch input records within def.batch_ms, each: hooks.take (a raw look;
+ *            -> up to def.batch input records within def.batch_ms (def.eager: the batch ends
+ *               as soon as no record is waiting), each: hooks.take (a raw look;
  *               1 = taken as is), else decoded and given to hooks.handle; undecodable or invalid
  *               records are dead-lettered and logged; every record is marked
  *            -> hooks.batch_done -> hooks.tick (every def.tick_ms; 0 = every batch)
@@ -117,6 +118,8 @@ struct service_def {
   int64_t batch_ms; /* a batch ends after this long */
   int64_t poll_ms;  /* longest single wait for a record */
   int64_t tick_ms;  /* hooks.tick runs this often; 0: after every batch */
+  int eager;        /* a batch ends once the input is idle (waits batch_ms for the first only);
+                       the input consumer long-polls (BUS_FETCH_WAIT_LONG_MS) */
   struct service_hooks hooks;
 };
 

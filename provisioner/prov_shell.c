@@ -509,7 +509,7 @@ int prov_service_main(int argc, char **argv) {
     const struct service_def def = {
         .name = "provisioner", .group = "barge-provisioner", .txn_id = txn_id,
         .inputs = prov_inputs, .ninputs = 2, .tables = prov_tables, .ntables = 2,
-        .batch = o.batch, .batch_ms = 50, .tick_ms = o.tick_ms,
+        .batch = o.batch, .batch_ms = 50, .eager = 1, .tick_ms = o.tick_ms,
         .hooks = {.config = on_config, .restored = on_restored, .take = on_take, .handle = on_input,
                   .batch_done = on_batch_done, .tick = on_tick, .committed = on_committed,
                   .stopping = on_stopping}};

@@ -8,6 +8,31 @@
 #include "sched_int.h"
 #include "states.h"
 
+/* Copies the members named in keys (NULL-terminated) that src has into a new object. */
+static json_t *pick(const json_t *src, const char *const *keys) {
+  json_t *o = json_object();
+  for (; *keys; keys++) {
+    json_t *v = json_object_get(src, *keys);
+    if (v) json_object_set(o, *keys, v);
+  }
+  return o;
+}
+
+/* What job_from_record reads of an array child that takes its family's shared spec (every child
+ * but :0, whose record carries the spec): a queued child's record shrinks to a small part of
+ * itself, which keeps the rebuild of a million queued children within the memory budget. */
+static json_t *slim_child(const json_t *rec) {
+  static const char *const top[] = {"attempt", "instanceId", "incarnation", "logPath", "queueSeq",
+                                    "pendingStop", "pendingStopReason", "parentJobId",
+                                    "dependencyIds", NULL};
+  static const char *const detail[] = {"jobId", "jobQueue", "status", "statusReason", "createdAt",
+                                       "startedAt", "stoppedAt", "isCancelled", "isTerminated",
+                                       "arrayProperties", "attempts", NULL};
+  json_t *r = pick(rec, top);
+  json_object_set_new(r, "detail", pick(json_object_get(rec, "detail"), detail));
+  return r;
+}
+
 int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errlen) {
   json_t *d = json_object_get(rec, "detail");
   const char *id = jget_str(d, "jobId");
@@ -16,8 +41,25 @@ int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errl
     return -1;
   }
   if (!s->restoring) s->restoring = json_object();
-  json_object_set(s->restoring, id, (json_t *)rec);
+  size_t n = strlen(id);
+  int shares_spec = jget_str(rec, "parentJobId") && !(n > 2 && !strcmp(id + n - 2, ":0"));
+  if (shares_spec) { /* kept as compact text: a few hundred bytes rather than a tree */
+    json_t *slim = slim_child(rec);
+    char *text = json_dumps(slim, JSON_COMPACT);
+    json_decref(slim);
+    json_object_set_new(s->restoring, id, json_string(text ? text : "{}"));
+    free(text);
+  } else {
+    json_object_set(s->restoring, id, (json_t *)rec);
+  }
   return 0;
+}
+
+/* A record kept by sched_restore_job, as an object (a new reference), or NULL. */
+static json_t *restored_rec(struct sched *s, const char *id) {
+  json_t *v = json_object_get(s->restoring, id);
+  if (!json_is_string(v)) return json_incref(v);
+  return json_loads(json_string_value(v), 0, NULL);
 }
 
 void sched_restore_instance(struct sched *s, const json_t *ev) {
@@ -175,7 +217,7 @@ void sched_restore_done(struct sched *s) {
   const char *k;
   json_t *v;
   json_object_foreach(s->restoring, k, v) {
-    if (!jget_str(v, "parentJobId")) keys[nk++] = k;
+    if (!json_is_string(v) && !jget_str(v, "parentJobId")) keys[nk++] = k;
   }
   qsort(keys, nk, sizeof *keys, cmp_str);
   for (size_t i = 0; i < nk; i++) {
@@ -201,10 +243,11 @@ void sched_restore_done(struct sched *s) {
     for (int c = 0; c < p->arr->size; c++) {
       char cid[64];
       snprintf(cid, sizeof cid, "%s:%d", p->id, c);
-      json_t *crec = json_object_get(s->restoring, cid);
+      json_t *crec = restored_rec(s, cid);
       struct job *cj;
       if (crec) {
         cj = job_from_record(s, crec, s->jobs[pidx]->spec);
+        json_decref(crec);
       } else { /* a child never written: it was spawned PENDING with its parent */
         cj = sched_job_new(s, cid);
         cj->spec = s->jobs[pidx]->spec;
@@ -222,7 +265,11 @@ void sched_restore_done(struct sched *s) {
   /* dependencies and dependents */
   for (size_t i = 0; i < s->njobs; i++) {
     struct job *j = s->jobs[i];
-    json_t *rec = json_object_get(s->restoring, j->id);
+    json_t *kept = json_object_get(s->restoring, j->id);
+    /* a compact child record is parsed again only when it names dependencies */
+    json_t *rec = json_is_string(kept) && !strstr(json_string_value(kept), "\"dependencyIds\":[\"")
+                      ? NULL
+                      : restored_rec(s, j->id);
     json_t *ids = json_object_get(rec, "dependencyIds");
     if (json_array_size(ids)) {
       j->deps = xcalloc(json_array_size(ids), sizeof *j->deps);
@@ -233,6 +280,7 @@ void sched_restore_done(struct sched *s) {
         if (di != SCHED_NONE) j->deps[j->ndeps++] = di;
       }
     }
+    json_decref(rec);
     if (j->status == JOB_PENDING) {
       for (uint16_t d = 0; d < j->ndeps; d++) {
         struct job *dj = s->jobs[j->deps[d]];

@@ -13,6 +13,7 @@
  *
  * The loop itself (batches, transactions, dead letters, the config table) is lib/service.c; this
  * file holds the scheduler's hooks and its option table. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +160,7 @@ static int on_restored(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   sched_restore_done(sh->core);
   sched_outbox_reset(&sh->out);
+  malloc_trim(0); /* the decoded records of the rebuild are freed: give their memory back */
   log_info("%zu jobs restored", sched_job_count(sh->core));
   return 0;
 }
@@ -228,7 +230,7 @@ int sched_service_main(int argc, char **argv) {
     const struct service_def def = {
         .name = "scheduler", .group = "barge-scheduler", .txn_id = txn_id,
         .inputs = sched_inputs, .ninputs = 3, .tables = sched_tables, .ntables = 2,
-        .batch = o.batch, .batch_ms = 50, .tick_ms = o.tick_ms,
+        .batch = o.batch, .batch_ms = 50, .eager = 1, .tick_ms = o.tick_ms,
         .hooks = {.config = on_config, .restored = on_restored, .handle = on_input, .tick = on_tick}};
     rc = service_run(&sh.loop, &def, &sh, &conn.bc);
   }

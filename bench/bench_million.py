@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""bench_million.py: 1,000,000 jobs queued through the whole pipeline (issue 11's targets: the
+scheduler <= 1 GiB RSS; a scheduler restart back to placing within 10 s).
+
+A scheduler and one agent of 2 vCPUs run as children under their own topic prefix; N jobs of
+`true` (1 vCPU) are submitted as arrays of 10,000 through `barge submit-job`, so nearly all of them
+stay RUNNABLE while the agent works through a few. Once the scheduler has expanded them all
+(every child's JobRecord written to barge.jobs), it prints:
+
+- how long the scheduler took to take in the N jobs, and the records and bytes of barge.jobs;
+- the scheduler's resident memory (VmRSS and VmHWM, from /proc);
+- restart: the scheduler is SIGKILLed and started again at once; the time until it logs
+  "state rebuilt" and until its first new placement reaches barge.placements.
+
+Usage: bench/bench_million.py [--jobs N] [--brokers HOST:PORT] [--barge PATH]
+--brokers (or $BARGE_BROKERS) is required: start one with `scripts/kafka.sh start --dir DIR`
+(it needs a few GiB of free disk at N = 1,000,000). A figure, not a test."""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ARRAY = 10000
+
+
+def rss(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                out[k] = int(v.split()[0]) / 1024.0
+    return out
+
+
+class Topics:
+    def __init__(self, brokers, prefix):
+        self.prefix = prefix
+        self.c_conf = brokers
+        self.c = Consumer({"bootstrap.servers": brokers, "group.id": f"bench-{prefix}",
+                           "enable.auto.commit": False})
+
+    def watch_new(self, base):
+        """Positions a read_committed reader at the current end of a topic (its next committed
+        record is new)."""
+        t = self.prefix + base
+        md = self.c.list_topics(t, timeout=15).topics[t]
+        self.rc = Consumer({"bootstrap.servers": self.c_conf, "group.id": f"bench-rc-{self.prefix}",
+                            "enable.auto.commit": False, "isolation.level": "read_committed"})
+        self.rc.assign([TopicPartition(t, p, self.c.get_watermark_offsets(TopicPartition(t, p), timeout=15)[1])
+                        for p in md.partitions])
+
+    def new_record(self):
+        m = self.rc.poll(0.05)
+        return m is not None and not m.error()
+
+    def end(self, base):
+        t = self.prefix + base
+        md = self.c.list_topics(t, timeout=15).topics[t]
+        return sum(self.c.get_watermark_offsets(TopicPartition(t, p), timeout=15)[1] for p in md.partitions)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=1000000)
+    ap.add_argument("--brokers", default=os.environ.get("BARGE_BROKERS"))
+    ap.add_argument("--barge", default=os.environ.get("BARGE_BIN") or os.path.join(HERE, "..", "build", "barge"))
+    a = ap.parse_args()
+    if not a.brokers:
+        sys.exit("bench_million: --brokers (or BARGE_BROKERS) is required")
+    home = tempfile.mkdtemp(prefix="barge-million-")
+    prefix = f"m{os.getpid()}."
+    env = dict(os.environ, BARGE_HOME=home, BARGE_TOPIC_PREFIX=prefix, BARGE_BROKERS=a.brokers, AWS_PAGER="")
+    procs = {}
+
+    def run(*args):
+        p = subprocess.run([a.barge, *args], env=env, capture_output=True, text=True, timeout=300)
+        if p.returncode:
+            raise RuntimeError(f"barge {' '.join(args)}: {p.stdout}{p.stderr}")
+        return p.stdout
+
+    def start(name, *args):
+        log = open(os.path.join(home, f"{name}.log"), "ab")
+        procs[name] = subprocess.Popen([a.barge, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
+        return procs[name]
+
+    def scheduler():
+        return start("scheduler", "scheduler", "--transactional-id", f"sched-{prefix}")
+
+    def log_count(name, text):
+        with open(os.path.join(home, f"{name}.log"), errors="replace") as f:
+            return f.read().count(text)
+
+    try:
+        run("init")
+        run("create-compute-environment", "--compute-environment-name", "local", "--type", "UNMANAGED")
+        run("create-job-queue", "--job-queue-name", "m", "--priority", "1",
+            "--compute-environment-order", "order=1,computeEnvironment=local")
+        run("register-job-definition", "--job-definition-name", "t", "--type", "container",
+            "--container-properties", json.dumps({"image": "x", "command": ["true"], "resourceRequirements": [
+                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}))
+        sched = scheduler()
+        start("agent", "agent", "--compute-environment", "local", "--instance-id", "i-0be4c400000000001",
+              "--vcpus", "2", "--memory", "4096", "--log-dir", os.path.join(home, "logs"))
+        topics = Topics(a.brokers, prefix)
+        time.sleep(2)
+        t0 = time.monotonic()
+        left = a.jobs
+        while left > 0:
+            n = min(ARRAY, left)
+            run("submit-job", "--job-name", f"m{left}", "--job-queue", "m", "--job-definition", "t",
+                *(["--array-properties", f"size={n}"] if n > 1 else []))
+            left -= n
+        t_sub = time.monotonic() - t0
+        arrays = (a.jobs + ARRAY - 1) // ARRAY
+        want = a.jobs + arrays  # one JobRecord per child and per parent, at least
+        while topics.end("jobs") < want:
+            if sched.poll() is not None:
+                raise RuntimeError("the scheduler exited")
+            time.sleep(1)
+        t_in = time.monotonic() - t0
+        time.sleep(2)
+        mem = rss(sched.pid)
+        jobs_recs = topics.end("jobs")
+        print(f"{a.jobs} jobs queued ({arrays} arrays submitted in {t_sub:.1f} s); the scheduler took "
+              f"them in within {t_in:.1f} s ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+        print(f"barge.jobs: {jobs_recs} records")
+        print(f"scheduler memory: VmRSS {mem.get('VmRSS', 0):.0f} MiB, VmHWM {mem.get('VmHWM', 0):.0f} MiB")
+
+        topics.watch_new("placements")
+        rebuilt = log_count("scheduler", "state rebuilt")
+        sched.send_signal(signal.SIGKILL)
+        sched.wait()
+        t_kill = time.monotonic()
+        sched = scheduler()
+        t_rebuilt = t_placing = None
+        while t_placing is None and time.monotonic() - t_kill < 300:
+            if t_rebuilt is None and log_count("scheduler", "state rebuilt") > rebuilt:
+                t_rebuilt = time.monotonic() - t_kill
+            if topics.new_record():
+                t_placing = time.monotonic() - t_kill
+        mem2 = rss(sched.pid)
+        print(f"restart after SIGKILL: state rebuilt in {t_rebuilt if t_rebuilt is not None else float('nan'):.1f} s, "
+              f"placing again after {t_placing if t_placing is not None else float('nan'):.1f} s; "
+              f"VmRSS then {mem2.get('VmRSS', 0):.0f} MiB, peak (VmHWM) {mem2.get('VmHWM', 0):.0f} MiB")
+        return 0
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if os.environ.get("BARGE_KEEP"):
+            print(f"kept {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
