@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_scheduler_kill_array.py: the scheduler is SIGKILLed twice in the middle of a large array
-(10,000 tasks of `true` on 4 agents of 16 vCPUs), restarted each time, and every task ends
+(3,000 tasks of `true` on 4 agents of 16 vCPUs in the suite), restarted each time, and every task ends
 SUCCEEDED exactly once (issue 11: the batched pipeline keeps its guarantees).
 
 Checks, from barge.job-events and barge.executions read as read_committed:
@@ -10,8 +10,9 @@ Checks, from barge.job-events and barge.executions read as read_committed:
 - no (job, attempt) STARTED twice, and exactly N attempts ran;
 - `barge replay rebuild` finds no difference between the events and barge.jobs.
 
-N is 10,000 in the plain build and 1,000 in the sanitizer build (slower processes);
-BARGE_KILL_ARRAY_TASKS overrides it."""
+N is 3,000 in the plain build and 1,000 in the sanitizer build (slower processes), so that the
+suite stays within its time on a 2-core CI machine; BARGE_KILL_ARRAY_TASKS=10000 is the long
+form, run on demand."""
 import collections
 import os
 import signal
@@ -31,7 +32,7 @@ def sanitizer_build():
         return False
 
 
-TASKS = int(os.environ.get("BARGE_KILL_ARRAY_TASKS", "1000" if sanitizer_build() else "10000"))
+TASKS = int(os.environ.get("BARGE_KILL_ARRAY_TASKS", "1000" if sanitizer_build() else "3000"))
 
 
 def body(st):
