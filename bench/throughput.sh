@@ -125,11 +125,11 @@ barge_run() {
     note "Barge: $n tasks"
     barge_stack "$n"
     local topics=$HERE/throughput_topics.py data=$CUR_KAFKA/data
-    python3 "$topics" snapshot --brokers "$B" --data "$data" --out "$dir/before.json"
+    python3 "$topics" snapshot --brokers "$B" --out "$dir/before.json"
     local line
     line=$("$DRIVER" --brokers "$B" --job-queue bench --job-definition true array "$n") \
         || die "the array of $n did not succeed (logs in $BARGE_HOME)"
-    python3 "$topics" snapshot --brokers "$B" --data "$data" --out "$dir/after.json"
+    python3 "$topics" snapshot --brokers "$B" --out "$dir/after.json"
     note "  $line"
     BARGE_HOME=$CUR_HOME "$BARGE" down >/dev/null 2>&1 || note "barge down failed"
     CUR_HOME=""

@@ -77,7 +77,7 @@ static int is_terminal(const char *st) { return st && (!strcmp(st, "SUCCEEDED") 
 /* Polls barge.jobs until the parent's record is terminal; its detail (owned) or NULL. */
 static json_t *wait_parent(struct bus_consumer *c, const char *id, int64_t deadline_ms) {
   size_t idlen = strlen(id);
-  int64_t next_note = mono_ms() + 5000;
+  int64_t next_note = mono_ms() + 10000;
   char err[512];
   while (mono_ms() < deadline_ms) {
     struct bus_msg m;
@@ -102,7 +102,7 @@ static json_t *wait_parent(struct bus_consumer *c, const char *id, int64_t deadl
                             JSON_COMPACT);
       fprintf(stderr, "throughput_driver: %s %s\n", jget_str(detail, "status"), ss ? ss : "");
       free(ss);
-      next_note = mono_ms() + 5000;
+      next_note = mono_ms() + 10000;
     }
     json_decref(detail);
   }
@@ -203,7 +203,7 @@ static int cmp_i64(const void *a, const void *b) {
 /* Prints p50/p90/p99/max of the n values (sorted in place); nearest-rank percentiles. */
 static void print_pcts(const char *what, int64_t *v, int n) {
   if (n == 0) {
-    printf("%-40s no samples\n", what);
+    printf("%-48s no samples\n", what);
     return;
   }
   qsort(v, (size_t)n, sizeof *v, cmp_i64);
@@ -213,7 +213,7 @@ static void print_pcts(const char *what, int64_t *v, int n) {
     int k = (p[i] * n + 99) / 100; /* ceil(p% of n), 1-based */
     r[i] = v[(k < 1 ? 1 : k) - 1];
   }
-  printf("%-40s p50 %5lld ms  p90 %5lld ms  p99 %5lld ms  max %5lld ms  (n=%d)\n", what,
+  printf("%-48s p50 %5lld ms  p90 %5lld ms  p99 %5lld ms  max %5lld ms  (n=%d)\n", what,
          (long long)r[0], (long long)r[1], (long long)r[2], (long long)v[n - 1], n);
 }
 
