@@ -139,6 +139,7 @@ barge_run() {
     echo "$n $(kv observed_ms "$line") $(kv events_ms "$line") $(kv submit_ack_ms "$line")" >>"$WORK/barge.txt"
 }
 
+commas() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<<"$1"; }   # 10000 -> 10,000
 kv() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p"; }
 
 # -------------------------------------------------------------------------------- Slurm --
@@ -165,7 +166,7 @@ table() {
         s=$(awk -v n="$n" '$1 == n { print $2 }' "$WORK/slurm.txt" 2>/dev/null || true)
         ratio="—"
         [[ -n $b && -n $s ]] && ratio=$(awk -v b="$b" -v s="$s" 'BEGIN { printf "%.2f", s / b }')
-        echo "| $(printf "%'d" "$n") | $(secs "$b") | $(secs "$s") | $ratio |"
+        echo "| $(commas "$n") | $(secs "$b") | $(secs "$s") | $ratio |"
     done
 }
 
@@ -176,7 +177,7 @@ details() {
         [[ -n $b ]] || continue
         read -r _ obs ev ack <<<"$b"
         echo
-        echo "### Barge, $(printf "%'d" "$n") tasks"
+        echo "### Barge, $(commas "$n") tasks"
         echo
         echo "Submission acknowledged after $ack ms; parent SUCCEEDED seen by the client after $(secs "$obs")" \
              "($(awk -v n="$n" -v m="$obs" 'BEGIN { printf "%.0f", n * 1000 / m }') tasks/s);" \
