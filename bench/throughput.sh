@@ -79,6 +79,17 @@ stop_slurm() {
     SLURM_UP=0
 }
 cleanup() { stop_barge; stop_slurm; }
+# What an earlier run in the same --work directory left running (killed before its own cleanup):
+# its stacks, brokers and Slurm daemons, found through the pid files they wrote there.
+stop_leftovers() {
+    local d
+    for d in "$WORK"/barge-*; do
+        [[ -f $d/home/stack ]] && { BARGE_HOME=$d/home "$BARGE" down >/dev/null 2>&1 || true; }
+        [[ -f $d/kafka/pid ]] && { "$KAFKA" stop --dir "$d/kafka" >/dev/null 2>&1 || true; }
+    done
+    [[ -f $SLURM_BENCH_DIR/pids ]] && { "$HERE/slurm/down.sh" >/dev/null 2>&1 || true; }
+    return 0
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -203,6 +214,7 @@ latency_run() {
 # --------------------------------------------------------------------------------- main --
 [[ -x $BARGE && -x $DRIVER ]] || die "build Barge first ($BARGE, $DRIVER): cmake --build $BUILD"
 if ((RUN_SLURM)) && [[ $(id -u) != 0 ]]; then die "Slurm's side needs root (or pass --no-slurm)"; fi
+stop_leftovers
 rm -rf "$WORK"
 mkdir -p "$WORK"
 MACHINE=$(machine)
