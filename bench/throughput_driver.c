@@ -70,6 +70,14 @@ static int submit(struct drv *d, const char *name, long size, char *id_out, size
   return rc;
 }
 
+/* bus_poll, saying on stderr what failed when it returns -1. */
+static int next_msg(struct bus_consumer *c, int timeout_ms, struct bus_msg *m, const char *topic) {
+  char err[512];
+  int pr = bus_poll(c, timeout_ms, m, err, sizeof err);
+  if (pr < 0) fprintf(stderr, "throughput_driver: reading %s: %s\n", topic, err);
+  return pr;
+}
+
 static int is_terminal(const char *st) { return st && (!strcmp(st, "SUCCEEDED") || !strcmp(st, "FAILED")); }
 
 /* ---------------------------------------------------------------------------------- array -- */
@@ -81,11 +89,8 @@ static json_t *wait_parent(struct bus_consumer *c, const char *id, int64_t deadl
   char err[512];
   while (mono_ms() < deadline_ms) {
     struct bus_msg m;
-    int pr = bus_poll(c, 200, &m, err, sizeof err);
-    if (pr < 0) {
-      fprintf(stderr, "throughput_driver: reading barge.jobs: %s\n", err);
-      return NULL;
-    }
+    int pr = next_msg(c, 200, &m, "barge.jobs");
+    if (pr < 0) return NULL;
     if (pr != 1) continue;
     json_t *detail = NULL;
     if (m.keylen == idlen && !memcmp(m.key, id, idlen) && m.value) {
@@ -148,11 +153,8 @@ static int follow_job(struct bus_consumer *c, struct lat *l, int64_t t0, int64_t
   char err[512];
   while (mono_ms() < deadline_ms) {
     struct bus_msg m;
-    int pr = bus_poll(c, 100, &m, err, sizeof err);
-    if (pr < 0) {
-      fprintf(stderr, "throughput_driver: reading barge.job-events: %s\n", err);
-      return -1;
-    }
+    int pr = next_msg(c, 100, &m, "barge.job-events");
+    if (pr < 0) return -1;
     if (pr != 1) continue;
     int64_t seen = mono_ms();
     enum barge_ev_type type;
