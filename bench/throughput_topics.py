@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""throughput_topics.py: records and bytes per job on each Kafka topic, for bench/throughput.sh.
+
+    throughput_topics.py snapshot --brokers B --out FILE
+        the end offset of every topic's partitions (Barge's, and the broker's own
+        __consumer_offsets and __transaction_state).
+    throughput_topics.py report --brokers B --data DIR --before F1 --after F2 --jobs N
+        a Markdown table of what was written between the two snapshots, divided by N, from the
+        broker's segment files under DIR (log.dirs of the broker bench/throughput.sh started)
+        and from reading the records back:
+        - offsets: the end offsets' growth: data records plus transaction markers;
+        - markers: the control records in that range (every transaction writes one commit or
+          abort marker to each partition it touched); data records = offsets - markers;
+        - payload B: key + value bytes of those records;
+        - log B: their record batches on disk (headers included, after compression).
+        Below the table: the transactions completed in the range, counted from the broker's
+        transaction log (one CompleteCommit or CompleteAbort record per transaction).
+        A topic marked * was compacted by the broker's log cleaner during the run: its counts
+        stay exact, the bytes of the records the cleaner removed are estimated from those kept.
+
+Reading back happens after the timed run (the stack stopped, the broker still up), so it does
+not disturb the measurement. See docs/benchmarks.md.
+"""
+import argparse
+import glob
+import json
+import os
+import struct
+import sys
+import uuid
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+
+def snapshot(brokers):
+    admin = AdminClient({"bootstrap.servers": brokers})
+    md = admin.list_topics(timeout=30)
+    c = Consumer({"bootstrap.servers": brokers, "group.id": f"bench-{uuid.uuid4()}",
+                  "enable.auto.commit": False, "isolation.level": "read_uncommitted"})
+    out = {}
+    try:
+        for name, t in sorted(md.topics.items()):
+            for p in sorted(t.partitions):
+                _, hi = c.get_watermark_offsets(TopicPartition(name, p), timeout=30, cached=False)
+                out[f"{name}/{p}"] = hi
+    finally:
+        c.close()
+    return out
+
+
+# Kafka's record batch header (the on-disk and wire format, magic 2): baseOffset int64,
+# batchLength int32 (the bytes after this field), partitionLeaderEpoch int32, magic int8, crc
+# uint32, attributes int16 (bit 5: a control batch, i.e. a transaction marker), lastOffsetDelta
+# int32, timestamps, producer id/epoch, baseSequence, then the record count int32 at byte 57.
+BATCH_HEADER = 61
+CONTROL_BIT = 0x20
+
+
+def scan_segments(data, topic, part, lo, hi):
+    """What the partition's segment files hold of offsets [lo, hi): (data records, control
+    records, data batch bytes). Control batches survive compaction until delete.retention.ms
+    (a day by default) has passed, so the control count is exact right after a run."""
+    nd = nc = size = 0
+    for path in sorted(glob.glob(os.path.join(data, f"{topic}-{part}", "*.log"))):
+        with open(path, "rb") as f:
+            buf = f.read()
+        pos = 0
+        while pos + BATCH_HEADER <= len(buf):
+            base, length = struct.unpack_from(">qi", buf, pos)
+            if length <= 0 or pos + 12 + length > len(buf):
+                break  # the end of what is written so far
+            (attrs,) = struct.unpack_from(">h", buf, pos + 21)
+            (count,) = struct.unpack_from(">i", buf, pos + 57)
+            if lo <= base < hi:
+                if attrs & CONTROL_BIT:
+                    nc += count
+                else:
+                    nd += count
+                    size += 12 + length
+            pos += 12 + length
+    return nd, nc, size
+
+
+# Kafka's transaction log (__transaction_state) values: a 2-byte version, then ProducerId (8),
+# ProducerEpoch (2), TransactionTimeoutMs (4) and TransactionStatus (1 byte) at offset 16, in every
+# version; status 4 is CompleteCommit, 5 CompleteAbort: one such record per finished transaction.
+TXN_STATUS_AT, TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT = 16, 4, 5
+
+
+def read_range(c, topic, part, lo, hi, txns=None):
+    """(records, key+value bytes) of topic/part in offsets [lo, hi). With txns (a dict), counts
+    the completed transactions of a __transaction_state partition into txns["commit"/"abort"]."""
+    if hi <= lo:
+        return 0, 0
+    c.assign([TopicPartition(topic, part, lo)])
+    n = size = 0
+    idle = 0
+    while idle < 100:  # 10 s without a record: give up on this partition
+        msgs = c.consume(num_messages=10000, timeout=0.1)
+        if not msgs:
+            idle += 1
+            continue
+        idle = 0
+        last = -1
+        for m in msgs:
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:  # nothing more up to hi
+                    return n, size
+                continue
+            last = m.offset()
+            if last >= hi:
+                break
+            n += 1
+            v = m.value() or b""
+            size += len(m.key() or b"") + len(v)
+            if txns is not None and len(v) > TXN_STATUS_AT:
+                st = v[TXN_STATUS_AT]
+                if st in (TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT):
+                    txns["commit" if st == TXN_COMPLETE_COMMIT else "abort"] += 1
+        if last >= hi - 1:
+            break
+    return n, size
+
+
+def count(brokers, data, before, after):
+    """Per topic: offsets, markers, data records, and the data still on disk and read back."""
+    c = Consumer({"bootstrap.servers": brokers, "group.id": f"bench-{uuid.uuid4()}",
+                  "enable.auto.commit": False, "isolation.level": "read_uncommitted",
+                  "enable.partition.eof": True})
+    rows = {}
+    txns = {"commit": 0, "abort": 0}
+    try:
+        for key, hi in sorted(after.items()):
+            topic, part = key.rsplit("/", 1)
+            lo = before.get(key, 0)
+            kept, markers, log = scan_segments(data, topic, int(part), lo, hi)
+            n, size = read_range(c, topic, int(part), lo, hi,
+                                 txns if topic == "__transaction_state" else None)
+            r = rows.setdefault(topic, {"offsets": 0, "markers": 0, "kept": 0, "log": 0, "read": 0,
+                                        "payload": 0})
+            for k, v in (("offsets", hi - lo), ("markers", markers), ("kept", kept), ("log", log),
+                         ("read", n), ("payload", size)):
+                r[k] += v
+    finally:
+        c.close()
+    return rows, txns
+
+
+def report(brokers, data, before, after, jobs):
+    rows, txns = count(brokers, data, before, after)
+    print(f"Records and bytes written per job ({jobs} jobs), by topic:\n")
+    print("| topic | offsets/job | data records/job | markers/job | payload B/job | log B/job |")
+    print("|---|---:|---:|---:|---:|---:|")
+    tot = {"offsets": 0, "data": 0, "markers": 0, "payload": 0.0, "log": 0.0}
+    estimated = False
+    for topic, r in sorted(rows.items()):
+        if not r["offsets"]:
+            continue
+        d = r["offsets"] - r["markers"]  # exact: offsets are data records or markers
+        # records the log cleaner already removed: their bytes are estimated from the kept ones
+        est = r["kept"] < d
+        payload = r["payload"] * d / r["read"] if est and r["read"] else r["payload"]
+        log = r["log"] * d / r["kept"] if est and r["kept"] else r["log"]
+        estimated |= est
+        for k, v in (("offsets", r["offsets"]), ("data", d), ("markers", r["markers"]),
+                     ("payload", payload), ("log", log)):
+            tot[k] += v
+        mark = " *" if est else ""
+        print(f"| {topic}{mark} | {r['offsets'] / jobs:.2f} | {d / jobs:.2f} | {r['markers'] / jobs:.2f} | "
+              f"{payload / jobs:.0f} | {log / jobs:.0f} |")
+    print(f"| **all topics** | {tot['offsets'] / jobs:.2f} | {tot['data'] / jobs:.2f} | "
+          f"{tot['markers'] / jobs:.2f} | {tot['payload'] / jobs:.0f} | {tot['log'] / jobs:.0f} |")
+    print(f"\nTransactions completed (from __transaction_state): {txns['commit']} committed "
+          f"({txns['commit'] / jobs:.2f} per job), {txns['abort']} aborted.")
+    if estimated:
+        print("\n\\* compacted by the log cleaner during the run: the record counts are exact, the "
+              "bytes of the records it removed are estimated from those it kept")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("snapshot")
+    s.add_argument("--brokers", required=True)
+    s.add_argument("--out", required=True)
+    r = sub.add_parser("report")
+    r.add_argument("--brokers", required=True)
+    r.add_argument("--data", required=True)
+    r.add_argument("--before", required=True)
+    r.add_argument("--after", required=True)
+    r.add_argument("--jobs", type=int, required=True)
+    a = ap.parse_args()
+    if a.cmd == "snapshot":
+        snap = snapshot(a.brokers)
+        with open(a.out, "w") as f:
+            json.dump(snap, f)
+    else:
+        with open(a.before) as f:
+            before = json.load(f)
+        with open(a.after) as f:
+            after = json.load(f)
+        report(a.brokers, a.data, before, after, max(1, a.jobs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
