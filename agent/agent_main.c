@@ -1,4 +1,4 @@
-/* agent_main.c: `barge agent`, the Kafka shell around the process runner (runner.c).
+/* agent_main.c: `barge agent`, the Kafka shell around the runtime (runtime.h: processes or containers).
  *
  * One agent is one instance: it registers (InstanceEvent READY with its capacity), heartbeats,
  * reads the placements keyed by its instance id, runs each attempt with the environment the
@@ -24,7 +24,7 @@
 #include "bus.h"
 #include "jsonget.h"
 #include "opts.h"
-#include "runner.h"
+#include "runtime.h"
 #include "service.h"
 #include "stack.h"
 
@@ -34,6 +34,7 @@ struct agent_opts {
   struct kafka_opts kafka;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs;
+  struct runtime_opts rt;
 };
 
 #define A struct agent_opts
@@ -51,12 +52,13 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
     OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
+    OPT_INCLUDE_ROWS(A, rt, runtime_opt_rows),
 };
 #undef A
 
 const struct opts_cmd agent_opts_cmd =
     OPTS_CMD("agent", "--compute-environment NAME [options]",
-    "An agent: one instance that runs the jobs placed on it as processes.", agent_rows, struct agent_opts, NULL);
+    "An agent: one instance that runs the jobs placed on it, in containers or as processes.", agent_rows, struct agent_opts, NULL);
 
 /* ---- state ---- */
 
@@ -64,7 +66,7 @@ struct agent {
   const char *instance_id, *ce, *instance_type, *driver;
   long long vcpus, mem_mib, gpus;
   struct bus_producer *prod;
-  struct runner *runner;
+  struct runtime *runtime;
   char source[128];
   json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
   int64_t incarnation;
@@ -197,44 +199,21 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
     return;
   }
   json_object_set_new(a->seen, key, json_true());
-  json_t *cmd = json_object_get(p, "command"), *env = json_object_get(p, "environment");
-  size_t nc = json_array_size(cmd), ne = json_array_size(env);
-  char **argv = xcalloc(nc + 1, sizeof *argv);
-  char **envp = xcalloc(ne + 1, sizeof *envp);
-  for (size_t i = 0; i < nc; i++) argv[i] = (char *)json_string_value(json_array_get(cmd, i));
-  for (size_t i = 0; i < ne; i++) {
-    json_t *e = json_array_get(env, i);
-    const char *n = jget_str(e, "name");
-    const char *v = jget_str(e, "value");
-    size_t len = strlen(n ? n : "") + strlen(v ? v : "") + 2;
-    envp[i] = xmalloc(len);
-    snprintf(envp[i], len, "%s=%s", n ? n : "", v ? v : "");
-  }
-  char log_path[4096];
+  char log_path[4096], why[1024];
   snprintf(log_path, sizeof log_path, "%.3500s/%.500s/%d.log", log_dir, job, attempt);
-  struct run_spec spec = {.job_id = job,
-                          .attempt = attempt,
-                          .argv = argv,
-                          .envp = envp,
-                          .log_path = log_path,
-                          .timeout_ms = jget_int(p, "timeoutSeconds", 0) * 1000,
-                          .mem_limit_mib = 0};
-  char err[512];
-  if (nc == 0) {
-    /* no command: nothing can start; report it as the container runtime would */
+  int rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
+  if (rc > 0) {
+    /* refused before anything ran (policy, secrets, no command): report it as the runtime would */
     json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:s, s:I}", "header",
                           bus_header(a->source, job, now_ms()), "jobId", job, "attempt", attempt,
-                          "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason",
-                          "CannotStartContainerError: the job has no command", "at", (json_int_t)now_ms());
+                          "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason", why,
+                          "at", (json_int_t)now_ms());
     json_object_set_new(r, "incarnation", json_integer(a->incarnation));
     if (bus_produce(a->prod, TOPIC_EXECUTIONS, job, r, a->err, sizeof a->err)) a->failed = 1;
     json_decref(r);
-  } else if (runner_start(a->runner, &spec, err, sizeof err)) {
-    log_warn("%s attempt %d not started: %s", job, attempt, err);
+  } else if (rc < 0) {
+    log_warn("%s attempt %d not started: %s", job, attempt, why);
   }
-  for (size_t i = 0; i < ne; i++) free(envp[i]);
-  free(envp);
-  free(argv);
 }
 
 /* One placements record: a Placement starts, a KillRequest kills, a DrainRequest drains. Records
@@ -255,7 +234,7 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
     start_placement(a, x, log_dir);
   } else if ((x = json_object_get(body, "KillRequest"))) {
     const char *job = jget_str(x, "jobId"), *reason = jget_str(x, "reason");
-    runner_kill(a->runner, job ? job : "", (int)jget_int(x, "attempt", 0), reason && *reason ? reason : "terminated");
+    runtime_kill(a->runtime, job ? job : "", (int)jget_int(x, "attempt", 0), reason && *reason ? reason : "terminated");
   } else if (json_object_get(body, "DrainRequest")) {
     *draining = 1;
   }
@@ -305,14 +284,16 @@ int agent_service_main(int argc, char **argv) {
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
   struct bus_conf bc = conn.bc;
   struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as};
+  struct runtime_conf rtconf;
   struct bus_consumer *c = NULL;
   int rc = 1;
   if (begin_incarnation(&a, log_dir, err, sizeof err)) {
     log_error("%s", err);
     goto out;
   }
-  a.runner = runner_new(&rconf, err, sizeof err);
-  if (!a.runner) {
+  runtime_conf_from_opts(&rtconf, &o.rt, &rconf, instance_id, a.state_dir);
+  a.runtime = runtime_new(&rtconf, err, sizeof err);
+  if (!a.runtime) {
     log_error("%s", err);
     goto out;
   }
@@ -334,8 +315,8 @@ int agent_service_main(int argc, char **argv) {
     log_error("registering: %s %s", a.err, err);
     goto out;
   }
-  log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; logs in %s; incarnation %lld", vcpus, mem, gpus,
-           ce, log_dir, (long long)a.incarnation);
+  log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,
+           gpus, ce, a.runtime->name, log_dir, (long long)a.incarnation);
   service_signals(0);
   int64_t next_hb = mono_ms() + heartbeat_ms;
   int draining = 0;
@@ -351,7 +332,7 @@ int agent_service_main(int argc, char **argv) {
       bus_mark(c, &m);
       bus_msg_release(&m);
     }
-    runner_poll(a.runner, mono_ms(), on_run_event, &a);
+    runtime_poll(a.runtime, mono_ms(), on_run_event, &a);
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
       if (send_instance(&a, "HEARTBEAT", NULL)) a.failed = 1;
@@ -362,7 +343,7 @@ int agent_service_main(int argc, char **argv) {
       goto out;
     }
     if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
-    if (draining && runner_active(a.runner) == 0) {
+    if (draining && runtime_active(a.runtime) == 0) {
       log_info("drained; stopping");
       break;
     }
@@ -372,16 +353,16 @@ int agent_service_main(int argc, char **argv) {
     goto out;
   }
   /* leaving: running attempts end with the instance, reported as the instance's loss so that
-   * the retry rules for `Host EC2*` apply (runner_free kills them without events) */
-  runner_free(a.runner);
-  a.runner = NULL;
+   * the retry rules for `Host EC2*` apply (runtime_free kills them without events) */
+  runtime_free(a.runtime);
+  a.runtime = NULL;
   if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;
 out:
   bus_consumer_free(c);
   bus_producer_free(a.prod);
-  runner_free(a.runner);
+  runtime_free(a.runtime);
   json_decref(a.seen);
   return rc;
 }

@@ -36,7 +36,7 @@
 
 struct up_opts {
   struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
-  const char *ce, *driver, *api_listen;
+  const char *ce, *driver, *api_listen, *runtime;
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms;
   int detach, no_api;
 };
@@ -53,6 +53,8 @@ static const struct opt_spec up_rows[] = {
     OPT_ROW(U, driver, "driver", "local|sim", NULL,
             "instead of fixed agents, run `barge provisioner --driver` scaling a MANAGED compute environment"),
     OPT_ROW(U, max_vcpus, "max-vcpus", "N", "16", "with --driver: maxvCpus of that compute environment"),
+    OPT_ROW(U, runtime, "runtime", "process|podman|docker|auto", "process",
+            "how the agents run jobs: host processes, or containers of an engine (docs/containers.md)"),
     OPT_ROW(U, tick_ms, "tick-ms", "MS", "1000", "scheduler tick"),
     OPT_ROW(U, heartbeat_ms, "heartbeat-ms", "MS", "2000", "agent heartbeat"),
     OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "15000", "an agent silent this long is lost"),
@@ -429,6 +431,7 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
       add_opt(a, "--log-dir", logs);
       add_num(a, "--agent-heartbeat-ms", o->heartbeat_ms);
       add_num(a, "--local-max-vcpus", o->max_vcpus);
+      add_opt(a, "--agent-runtime", o->runtime);
       child_end(a, o->kafka.props);
       continue;
     }
@@ -444,6 +447,7 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
     add_num(a, "--memory", o->mem);
     add_num(a, "--heartbeat-ms", o->heartbeat_ms);
     add_opt(a, "--log-dir", logs);
+    add_opt(a, "--runtime", o->runtime);
     child_end(a, o->kafka.props);
   }
   if (api->on) { /* last, so that it stops first: no request arrives while the rest stops */

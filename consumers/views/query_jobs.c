@@ -28,6 +28,21 @@ static int queue_arn_of(const struct bus_conf *bc, const char *ref, char *out, s
   return 0;
 }
 
+/* A JobRecord's detail as DescribeJobs shows it: the container's stored members (volumes,
+ * mountPoints, user, ulimits, linuxParameters, ...) in place of its storedJson. A new reference. */
+json_t *query_job_detail(const json_t *detail) {
+  json_t *d = json_deep_copy(detail);
+  json_t *c = json_object_get(d, "container");
+  const char *text = jget_str(c, "storedJson");
+  if (text) {
+    json_t *stored = json_loads(text, 0, NULL);
+    json_object_del(c, "storedJson");
+    if (json_is_object(stored)) json_object_update_missing(c, stored);
+    json_decref(stored);
+  }
+  return d;
+}
+
 int query_describe_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
                         size_t errlen) {
   json_t *ids = json_object_get(req, "jobs");
@@ -43,7 +58,7 @@ int query_describe_jobs(const struct bus_conf *bc, const json_t *req, json_t **r
   json_t *id;
   json_array_foreach(ids, i, id) {
     json_t *rec = json_object_get(jobs, json_string_value(id) ? json_string_value(id) : "");
-    if (rec) json_array_append(out, json_object_get(rec, "detail"));
+    if (rec) json_array_append_new(out, query_job_detail(json_object_get(rec, "detail")));
   }
   json_decref(jobs);
   *resp = json_pack("{s:o}", "jobs", out);

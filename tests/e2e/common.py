@@ -372,9 +372,10 @@ class Stack:
         return self.start(name, "scheduler", "--brokers", self.brokers, "--topic-prefix", self.prefix,
                           "--transactional-id", f"sched-{self.prefix}", "--tick-ms", str(tick_ms), *extra)
 
-    def agent(self, instance_id, ce="local", name=None, vcpus=2, memory=2048, heartbeat_ms=1000, **flags):
-        """An agent of ce; flags as options (instance_type= -> --instance-type)."""
-        extra = []
+    def agent(self, instance_id, ce="local", name=None, vcpus=2, memory=2048, heartbeat_ms=1000, runtime="process",
+              **flags):
+        """An agent of ce; flags as options (instance_type= -> --instance-type); runtime: --runtime."""
+        extra = ["--runtime", runtime]
         for k, v in flags.items():
             extra += ["--" + k.replace("_", "-"), str(v)]
         return self.start(name or f"agent-{instance_id}", "agent", "--brokers", self.brokers, "--topic-prefix",
