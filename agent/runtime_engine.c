@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -34,6 +35,7 @@ enum eslot_phase { PH_STARTING, PH_RUNNING, PH_DONE };
 struct eslot {
   pthread_t th;
   int has_thread;
+  int watch_oom;   /* the attempt has a memory limit */
   pthread_mutex_t mu;
   struct engine *eng;
   char *job_id, *log_path, *name;
@@ -166,6 +168,65 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
   return e;
 }
 
+/* ---- OOM kills ----
+ * An engine reports them in State.OOMKilled, but podman with runc on a cgroup v1 host does not
+ * (conmon misses the event). So the worker also watches the container's memory cgroup itself, as
+ * docker does on v1: an eventfd registered on memory.oom_control through cgroup.event_control is
+ * signalled when the group goes out of memory, and stays readable after the group is removed.
+ * It is registered right after the start (the container's pid names its group), so an attempt
+ * that runs out of memory within the first milliseconds may go unseen: it then ends with 137
+ * and the ordinary reason. */
+
+static int oom_watch(struct eslot *s, CURL *h) {
+  char path[700], err[256];
+  snprintf(path, sizeof path, "/containers/%s/json", s->name);
+  json_t *resp = NULL;
+  long long pid = 0;
+  if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200)
+    pid = jget_int(json_object_get(resp, "State"), "Pid", 0);
+  json_decref(resp);
+  if (pid <= 0) return -1;
+  char cgfile[64], dir[4096] = "";
+  snprintf(cgfile, sizeof cgfile, "/proc/%lld/cgroup", pid);
+  char *t = read_file(cgfile, NULL);
+  for (char *l = t; l && *l;) {
+    char *nl = strchr(l, '\n');
+    if (nl) *nl = 0;
+    char *m = strstr(l, ":memory:");
+    if (m) snprintf(dir, sizeof dir, "/sys/fs/cgroup/memory%.4000s", m + 8);
+    l = nl ? nl + 1 : NULL;
+  }
+  free(t);
+  if (!*dir) return -1; /* cgroup v2: the engine's OOMKilled is the word */
+  char f[4200];
+  snprintf(f, sizeof f, "%s/memory.oom_control", dir);
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), ofd = open(f, O_RDONLY | O_CLOEXEC);
+  snprintf(f, sizeof f, "%s/cgroup.event_control", dir);
+  int cfd = open(f, O_WRONLY | O_CLOEXEC);
+  int ok = 0;
+  if (efd >= 0 && ofd >= 0 && cfd >= 0) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "%d %d", efd, ofd);
+    ok = write(cfd, line, (size_t)n) == n;
+  }
+  if (ofd >= 0) close(ofd);
+  if (cfd >= 0) close(cfd);
+  if (!ok && efd >= 0) {
+    close(efd);
+    efd = -1;
+  }
+  return efd;
+}
+
+/* 1 if the eventfd was signalled (an OOM in the group); closes it. */
+static int oom_seen(int efd) {
+  if (efd < 0) return 0;
+  uint64_t v = 0;
+  int seen = read(efd, &v, sizeof v) == (ssize_t)sizeof v && v > 0;
+  close(efd);
+  return seen;
+}
+
 /* ---- the worker ---- */
 
 static void slot_set_fail(struct eslot *s, const char *fmt, const char *a, const char *b) {
@@ -241,6 +302,7 @@ static void *worker(void *arg) {
   s->started = 1;
   s->phase = PH_RUNNING;
   pthread_mutex_unlock(&s->mu);
+  int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
   engine_follow_logs(&s->eng->api, h, s->name, s->log_path);
   snprintf(path, sizeof path, "/containers/%s/wait", s->name);
   resp = NULL;
@@ -255,6 +317,7 @@ static void *worker(void *arg) {
     if (exit_code < 0) exit_code = (int)jget_int(state, "ExitCode", -1);
   }
   json_decref(resp);
+  oom |= oom_seen(oom_fd) && exit_code == 137;
 done:
   if (created) {
     snprintf(path, sizeof path, "/containers/%s?force=1&v=1", s->name);
@@ -299,6 +362,7 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   s->attempt = spec->run.attempt;
   s->log_path = xstrdup(spec->run.log_path);
   s->exit_code = -1;
+  s->watch_oom = spec->mem_mib > 0;
   s->start_ms = mono_ms();
   s->deadline_ms = spec->run.timeout_ms > 0 ? s->start_ms + spec->run.timeout_ms : -1;
   s->term_ms = -1;
