@@ -72,7 +72,12 @@ def body(st):
     jd(st, "init", ["sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; echo"],
        linuxParameters={"initProcessEnabled": True})
     jd(st, "noimage", ["true"], image="localhost/barge-no-such-image:1")
+    # registration refuses a secret the store lacks (test_container_bad_input.py); one removed
+    # from the store after registration fails the attempt
+    with open(os.path.join(secrets, "not-in-store"), "w") as f:
+        f.write("x\n")
     jd(st, "nosecret", ["true"], secrets=[{"name": "X", "valueFrom": "not-in-store"}])
+    os.unlink(os.path.join(secrets, "not-in-store"))
     jd(st, "priv", ["true"], privileged=True)
     st.scheduler()
     st.agent(INST, runtime="podman", vcpus=2, memory=2048)
