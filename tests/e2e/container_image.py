@@ -6,6 +6,8 @@
   `podman import` (no registry is reachable): /bin/busybox and its applets, /etc/passwd with
   root, nobody (65534) and a user `batch` (1000), /tmp. A second call finds it in podman's
   storage and returns at once.
+- ensure_stress_image(): the test image plus Debian's stress-ng and the libraries it links
+  (found with ldd), for the AWS Batch workshop's stress-ng job; None when stress-ng is missing.
 - containers_of(label): the ids of containers (running or not) with that label.
 """
 import os
@@ -16,6 +18,7 @@ import tarfile
 import tempfile
 
 IMAGE = "localhost/barge-test-busybox:3"  # bump the tag when the contents change
+STRESS_IMAGE = "localhost/barge-test-stress:1"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 
 
@@ -48,8 +51,27 @@ def podman_or_skip():
 
 
 def ensure_image():
-    if podman("image", "exists", IMAGE, check=False).returncode == 0:
-        return IMAGE
+    return _build(IMAGE, [])
+
+
+def ensure_stress_image():
+    exe = shutil.which("stress-ng")
+    if exe is None:
+        return None
+    exe = os.path.realpath(exe)
+    libs = [exe]
+    for line in subprocess.run(["ldd", exe], capture_output=True, text=True, check=True).stdout.splitlines():
+        parts = line.split()
+        path = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
+        if path.startswith("/"):
+            libs.append(path)
+    return _build(STRESS_IMAGE, libs)
+
+
+def _build(image, extra_files):
+    """The busybox root file system, plus extra_files at their host paths (symlinks resolved)."""
+    if podman("image", "exists", image, check=False).returncode == 0:
+        return image
     applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
     with tempfile.TemporaryDirectory(prefix="barge-img-") as d:
         root = os.path.join(d, "rootfs")
@@ -67,11 +89,19 @@ def ensure_image():
             f.write("root:x:0:\nbatch:x:1000:\nnogroup:x:65534:\n")
         with open(os.path.join(root, "etc", "image-marker"), "w") as f:
             f.write("barge-test-image\n")
+        for f in extra_files:
+            dst = os.path.join(root, f.lstrip("/"))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            if not os.path.exists(dst):
+                shutil.copy2(os.path.realpath(f), dst)
+        if extra_files:  # stress-ng as /bin/stress-ng too
+            os.symlink(extra_files[0], os.path.join(root, "bin", "stress-ng")) \
+                if not os.path.exists(os.path.join(root, "bin", "stress-ng")) else None
         tar = os.path.join(d, "rootfs.tar")
         with tarfile.open(tar, "w") as t:
             t.add(root, arcname=".")
-        podman("import", "--change", "ENV=PATH=/bin", tar, IMAGE)
-    return IMAGE
+        podman("import", "--change", "ENV=PATH=/bin:/usr/bin", tar, image)
+    return image
 
 
 def containers_of(label):

@@ -13,6 +13,8 @@ One scheduler, one podman agent, the local test image (container_image.py). Chec
 - DescribeJobs shows the members (volumes, mountPoints, user, ...) and the attempt's taskArn;
 - a job whose image is missing fails with CannotPullContainerError; a job asking for a secret
   the store lacks fails with the store's reason; privileged is refused by this agent's policy;
+- the AWS Batch workshop's stress-ng job (`stress-ng --cpu 1 --vm 1 --vm-bytes 64M --timeout 3s`)
+  runs from a local image holding Debian's stress-ng and its libraries;
 - no container is left behind. Skipped (77) when podman cannot run here."""
 import os
 import socket
@@ -79,9 +81,16 @@ def body(st):
     jd(st, "nosecret", ["true"], secrets=[{"name": "X", "valueFrom": "not-in-store"}])
     os.unlink(os.path.join(secrets, "not-in-store"))
     jd(st, "priv", ["true"], privileged=True)
+    stress = container_image.ensure_stress_image()
+    names = ["iso", "rofs", "user", "init", "noimage", "nosecret", "priv"]
+    if stress:
+        jd(st, "stress", ["stress-ng", "--cpu", "1", "--vm", "1", "--vm-bytes", "64M", "--timeout", "3s",
+                          "--metrics-brief"], image=stress,
+           resourceRequirements=[{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "256"}])
+        names.append("stress")
     st.scheduler()
     st.agent(INST, runtime="podman", vcpus=2, memory=2048)
-    ids = {n: st.submit(n, "q", n) for n in ("iso", "rofs", "user", "init", "noimage", "nosecret", "priv")}
+    ids = {n: st.submit(n, "q", n) for n in names}
     done = st.wait_terminal(ids.values(), 120)
     d = {n: done[i] for n, i in ids.items()}
     out = log_of(st, ids["iso"])
@@ -117,6 +126,12 @@ def body(st):
        "an unknown secret: FAILED naming it", r)
     r = d["priv"].get("statusReason", "")
     ok(d["priv"]["status"] == "FAILED" and "privileged" in r, "privileged refused by the agent's policy", r)
+    if stress:
+        out = log_of(st, ids["stress"])
+        ok(d["stress"]["status"] == "SUCCEEDED" and "successful run completed" in out,
+           "the workshop's stress-ng job runs from its image", out[-400:])
+    else:
+        ok(False, "stress-ng is installed for the workshop job (scripts/setup.sh installs it)")
     left = container_image.containers_of(f"barge.instance={INST}")
     ok(left == [], "no container left behind", left)
 
