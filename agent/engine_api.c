@@ -238,6 +238,14 @@ static void linux_params(const json_t *lp, json_t *hc, int64_t mem_mib) {
   json_object_set_new(hc, "Devices", devs);
 }
 
+/* The attempt's GPUs (the agent's --gpu-devices), at their own paths. */
+static void gpu_devices(char **gpus, json_t *hc) {
+  json_t *devs = json_object_get(hc, "Devices");
+  for (char **g = gpus; g && *g; g++)
+    json_array_append_new(devs, json_pack("{s:s, s:s, s:s}", "PathOnHost", *g, "PathInContainer", *g,
+                                          "CgroupPermissions", "rwm"));
+}
+
 json_t *engine_create_body(const struct rt_spec *spec, const char *instance_id, const struct engine_limits *lim,
                            char *why, size_t whylen) {
   const json_t *c = spec->container;
@@ -268,6 +276,7 @@ json_t *engine_create_body(const struct rt_spec *spec, const char *instance_id, 
   json_object_set_new(hc, "Privileged", json_boolean(json_is_true(json_object_get(c, "privileged"))));
   json_object_set_new(hc, "Ulimits", ulimits(c, lim));
   linux_params(json_object_get(c, "linuxParameters"), hc, spec->mem_mib);
+  gpu_devices(spec->gpu_devices, hc);
   if (binds(c, hc, why, whylen)) {
     json_decref(hc);
     json_decref(b);

@@ -24,6 +24,8 @@ const struct opt_spec runtime_opt_rows[RUNTIME_OPT_ROWS] = {
     OPT_FLAG_ROW(O, allow_privileged, "allow-privileged", "run job definitions with privileged true (refused otherwise)"),
     OPT_FLAG_ROW(O, allow_devices, "allow-devices", "give jobs the host devices their linuxParameters.devices name (refused otherwise)"),
     OPT_FLAG_ROW(O, allow_root, "allow-root", "run job definitions whose user is root or 0 (refused otherwise)"),
+    OPT_ROW(O, gpu_devices, "gpu-devices", "PATH,...", NULL,
+            "the GPUs' device files: a job asking for n GPUs gets n free ones (and NVIDIA_VISIBLE_DEVICES); list as many as --gpus"),
 };
 #undef O
 
@@ -39,6 +41,7 @@ void runtime_conf_from_opts(struct runtime_conf *rc, const struct runtime_opts *
   rc->allow_privileged = o->allow_privileged;
   rc->allow_devices = o->allow_devices;
   rc->allow_root = o->allow_root;
+  rc->gpu_devices = o->gpu_devices;
   rc->instance_id = instance_id;
   rc->state_dir = state_dir;
 }
@@ -96,12 +99,30 @@ struct runtime *runtime_new(const struct runtime_conf *conf, char *err, size_t e
     free(rt);
     return NULL;
   }
+  for (const char *p = conf->gpu_devices; p && *p;) {
+    const char *c = strchr(p, ',');
+    size_t n = c ? (size_t)(c - p) : strlen(p);
+    if (n) {
+      rt->gpus = xrealloc(rt->gpus, sizeof *rt->gpus * (size_t)(rt->ngpus + 1));
+      rt->gpus[rt->ngpus] = xmalloc(n + 1);
+      memcpy(rt->gpus[rt->ngpus], p, n);
+      rt->gpus[rt->ngpus++][n] = 0;
+    }
+    p = c ? c + 1 : p + n;
+  }
+  rt->gpu_holder = xcalloc((size_t)rt->ngpus + 1, sizeof *rt->gpu_holder);
   return rt;
 }
 
 void runtime_free(struct runtime *rt) {
   if (!rt) return;
   rt->ops->free(rt->impl);
+  for (int i = 0; i < rt->ngpus; i++) {
+    free(rt->gpus[i]);
+    free(rt->gpu_holder[i]);
+  }
+  free(rt->gpus);
+  free(rt->gpu_holder);
   free(rt);
 }
 
@@ -109,8 +130,28 @@ int runtime_kill(struct runtime *rt, const char *job_id, int attempt, const char
   return rt->ops->kill(rt->impl, job_id, attempt, reason);
 }
 int runtime_kill_all(struct runtime *rt, const char *reason) { return rt->ops->kill_all(rt->impl, reason); }
+/* The GPUs job#attempt holds go back to the pool. */
+static void release_gpus(struct runtime *rt, const char *job, int attempt) {
+  char key[600];
+  snprintf(key, sizeof key, "%.500s#%d", job, attempt);
+  for (int i = 0; i < rt->ngpus; i++)
+    if (rt->gpu_holder[i] && !strcmp(rt->gpu_holder[i], key)) {
+      free(rt->gpu_holder[i]);
+      rt->gpu_holder[i] = NULL;
+    }
+}
+
+/* An attempt's terminal event gives its GPUs back. */
+static void on_event(void *ctx, const struct run_event *ev) {
+  struct runtime *rt = ctx;
+  if (ev->kind != RUN_STARTED && rt->ngpus) release_gpus(rt, ev->job_id, ev->attempt);
+  rt->cb(rt->cb_ctx, ev);
+}
+
 int runtime_poll(struct runtime *rt, int64_t now_mono_ms, run_event_fn cb, void *ctx) {
-  return rt->ops->poll(rt->impl, now_mono_ms, cb, ctx);
+  rt->cb = cb;
+  rt->cb_ctx = ctx;
+  return rt->ops->poll(rt->impl, now_mono_ms, on_event, rt);
 }
 int runtime_active(const struct runtime *rt) { return rt->ops->active(rt->impl); }
 
@@ -219,6 +260,35 @@ static int build_env(const struct runtime *rt, const json_t *p, const json_t *co
   return 0;
 }
 
+/* Hands n free GPUs to job#attempt: their device files into devs (NULL-terminated, n + 1
+ * slots) and NVIDIA_VISIBLE_DEVICES (their indices) into env. 0, or 1 with why when fewer are
+ * free. */
+static int take_gpus(struct runtime *rt, const char *job, int attempt, int n, char **devs,
+                     struct strv *env, char *why, size_t whylen) {
+  int free_n = 0;
+  for (int i = 0; i < rt->ngpus; i++) free_n += rt->gpu_holder[i] == NULL;
+  if (free_n < n) {
+    snprintf(why, whylen, "CannotStartContainerError: %d GPU(s) asked, %d free of the %d this agent lists "
+             "(--gpu-devices)", n, free_n, rt->ngpus);
+    return 1;
+  }
+  char key[600];
+  snprintf(key, sizeof key, "%.500s#%d", job, attempt);
+  struct buf vis;
+  buf_init(&vis);
+  int k = 0;
+  for (int i = 0; i < rt->ngpus && k < n; i++) {
+    if (rt->gpu_holder[i]) continue;
+    rt->gpu_holder[i] = xstrdup(key);
+    devs[k++] = rt->gpus[i];
+    buf_printf(&vis, "%s%d", k > 1 ? "," : "", i);
+  }
+  devs[k] = NULL;
+  strv_push(env, kv("NVIDIA_VISIBLE_DEVICES", (char *)vis.data));
+  buf_release(&vis);
+  return 0;
+}
+
 int runtime_place(struct runtime *rt, const json_t *p, const char *log_path, char *why,
                   size_t whylen) {
   const char *stored = jget_str(p, "containerJson");
@@ -228,9 +298,12 @@ int runtime_place(struct runtime *rt, const json_t *p, const char *log_path, cha
     container = json_object();
   }
   struct strv argv = {0}, env = {0};
-  int rc = 1;
+  int rc = 1, ngpu = (int)jget_int(p, "gpus", 0);
+  char **gpu_devs = ngpu > 0 && rt->ngpus ? xcalloc((size_t)ngpu + 1, sizeof *gpu_devs) : NULL;
   if (runtime_policy_check(&rt->conf, container, why, whylen)) goto out;
   if (build_env(rt, p, container, &env, why, whylen)) goto out;
+  if (gpu_devs && take_gpus(rt, jget_str(p, "jobId"), (int)jget_int(p, "attempt", 0), ngpu, gpu_devs, &env, why, whylen))
+    goto out;
   size_t i;
   json_t *x;
   json_array_foreach(json_object_get(p, "command"), i, x) strv_push(&argv, xstrdup(json_string_value(x) ? json_string_value(x) : ""));
@@ -253,12 +326,15 @@ int runtime_place(struct runtime *rt, const json_t *p, const char *log_path, cha
       .vcpus = (int)jget_int(p, "vcpus", 0),
       .mem_mib = jget_int(p, "memoryMib", 0),
       .container = container,
+      .gpu_devices = gpu_devs,
   };
   int r = rt->ops->start(rt->impl, &spec, why, whylen);
   rc = r ? -1 : 0;
 out:
+  if (rc && gpu_devs) release_gpus(rt, jget_str(p, "jobId"), (int)jget_int(p, "attempt", 0)); /* no event will */
   strv_free(&argv);
   strv_free(&env);
+  free(gpu_devs);
   json_decref(container);
   return rc;
 }

@@ -38,14 +38,15 @@ struct runtime_conf {
   const char *secrets_dir;   /* the local secret store: one file per secret */
   const char *cgroup_root;   /* process runtime: NULL = /sys/fs/cgroup; "none" = no cgroups */
   int allow_privileged, allow_devices, allow_root;
+  const char *gpu_devices;   /* "PATH,PATH,...": the GPUs' device files, handed out per attempt */
 };
 
 /* The agent's runtime options (`barge agent --runtime ...`; rows in runtime_opt_rows). */
 struct runtime_opts {
-  const char *kind, *engine_socket, *secrets_dir, *cgroup_root;
+  const char *kind, *engine_socket, *secrets_dir, *cgroup_root, *gpu_devices;
   int allow_privileged, allow_devices, allow_root;
 };
-#define RUNTIME_OPT_ROWS 7
+#define RUNTIME_OPT_ROWS 8
 extern const struct opt_spec runtime_opt_rows[RUNTIME_OPT_ROWS];
 /* A runtime_conf from the options and the agent's other settings (strings borrowed). */
 void runtime_conf_from_opts(struct runtime_conf *rc, const struct runtime_opts *o,
@@ -60,6 +61,7 @@ struct rt_spec {
   int vcpus;               /* CPU quota in whole vCPUs; 0 = none */
   int64_t mem_mib;         /* memory limit; 0 = none */
   const json_t *container; /* containerJson: volumes, mountPoints, user, ulimits, ... (object) */
+  char **gpu_devices;      /* NULL-terminated device files given to the attempt, or NULL */
 };
 
 struct runtime_ops {
@@ -77,6 +79,12 @@ struct runtime {
   char name[16]; /* "process", "podman" or "docker" */
   struct runtime_conf conf;
   char secrets[3200]; /* the default secrets_dir */
+  /* GPUs: the device files (from conf.gpu_devices) and who holds each ("jobId#attempt" or NULL) */
+  char **gpus;
+  char **gpu_holder;
+  int ngpus;
+  run_event_fn cb; /* the caller's, while runtime_poll runs */
+  void *cb_ctx;
 };
 
 /* The runtime conf->kind names ("auto": an engine that answers, else podman when installed, else

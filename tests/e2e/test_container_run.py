@@ -13,11 +13,15 @@ One scheduler, one podman agent, the local test image (container_image.py). Chec
 - DescribeJobs shows the members (volumes, mountPoints, user, ...) and the attempt's taskArn;
 - a job whose image is missing fails with CannotPullContainerError; a job asking for a secret
   the store lacks fails with the store's reason; privileged is refused by this agent's policy;
+- GPU plumbing with a fake device list (two character devices made with mknod, given to the
+  agent with --gpu-devices): a job asking for 2 GPUs sees both devices and
+  NVIDIA_VISIBLE_DEVICES=0,1;
 - the AWS Batch workshop's stress-ng job (`stress-ng --cpu 1 --vm 1 --vm-bytes 64M --timeout 3s`)
   runs from a local image holding Debian's stress-ng and its libraries;
 - no container is left behind. Skipped (77) when podman cannot run here."""
 import os
 import socket
+import stat
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -88,8 +92,16 @@ def body(st):
                           "--metrics-brief"], image=stress,
            resourceRequirements=[{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "256"}])
         names.append("stress")
+    fake = [os.path.join(st.home, f"fakegpu{i}") for i in range(2)]
+    for f in fake:
+        os.mknod(f, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # /dev/null's numbers
+    jd(st, "gpu", ["sh", "-c", f"test -c {fake[0]} && test -c {fake[1]} && echo gpu-devices-ok; "
+                   "echo vis=$NVIDIA_VISIBLE_DEVICES"],
+       resourceRequirements=[{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"},
+                             {"type": "GPU", "value": "2"}])
+    names.append("gpu")
     st.scheduler()
-    st.agent(INST, runtime="podman", vcpus=2, memory=2048)
+    st.agent(INST, runtime="podman", vcpus=2, memory=2048, gpus=2, gpu_devices=",".join(fake))
     ids = {n: st.submit(n, "q", n) for n in names}
     done = st.wait_terminal(ids.values(), 120)
     d = {n: done[i] for n, i in ids.items()}
@@ -126,6 +138,9 @@ def body(st):
        "an unknown secret: FAILED naming it", r)
     r = d["priv"].get("statusReason", "")
     ok(d["priv"]["status"] == "FAILED" and "privileged" in r, "privileged refused by the agent's policy", r)
+    out = log_of(st, ids["gpu"])
+    ok(d["gpu"]["status"] == "SUCCEEDED" and "gpu-devices-ok" in out and "vis=0,1" in out,
+       "a 2-GPU job gets the agent's two (fake) GPU devices and NVIDIA_VISIBLE_DEVICES", out)
     if stress:
         out = log_of(st, ids["stress"])
         ok(d["stress"]["status"] == "SUCCEEDED" and "successful run completed" in out,
