@@ -1,6 +1,7 @@
 /* cgroup.c: the process runtime's per-attempt cgroups (cgroup.h). */
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -216,6 +217,34 @@ int cg_kill_all(const struct cgroup *cg) {
     usleep(2000);
   }
   return killed;
+}
+
+int cg_sweep(const char *root, const char *parent) {
+  int version = cg_version(root), found = 0;
+  static const char *const v1[] = {"memory", "cpu", NULL}, *const v2[] = {"", NULL};
+  for (const char *const *ctl = version == 2 ? v2 : v1; version && *ctl; ctl++) {
+    char base[8300], m[4096];
+    if (version == 2) snprintf(base, sizeof base, "%s/%s", root, parent);
+    else if (v1_mount(root, *ctl, m, sizeof m)) snprintf(base, sizeof base, "%s/%s", m, parent);
+    else continue;
+    DIR *d = opendir(base);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+      if (de->d_name[0] == '.' || de->d_type != DT_DIR) continue;
+      struct cgroup *cg = xcalloc(1, sizeof *cg);
+      cg->version = version;
+      for (int i = 0; i < CG_MAX_JOIN; i++) cg->join_fds[i] = -1;
+      struct buf b;
+      buf_init(&b);
+      buf_printf(&b, "%s/%s", base, de->d_name);
+      cg->dirs[cg->n++] = (char *)b.data;
+      cg->memdir = cg->dirs[0];
+      cg_destroy(cg);
+      found++;
+    }
+    if (d) closedir(d);
+  }
+  return found;
 }
 
 void cg_destroy(struct cgroup *cg) {

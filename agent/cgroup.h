@@ -43,6 +43,10 @@ long cg_oom_kills(const struct cgroup *cg);
 /* SIGKILLs every process left in the group (v2: cgroup.kill when present). Returns how many. */
 int cg_kill_all(const struct cgroup *cg);
 
+/* Kills the processes of every group under root/parent (left by an earlier incarnation of the
+ * agent) and removes the groups. Returns how many groups were found. */
+int cg_sweep(const char *root, const char *parent);
+
 /* Kills what is left, removes the group(s), frees. NULL is a no-op. */
 void cg_destroy(struct cgroup *cg);
 

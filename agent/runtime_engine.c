@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -78,6 +79,7 @@ static int start_podman_service(struct engine *e, const char *state_dir, char *e
   snprintf(logp, sizeof logp, "%.3000s/podman-service.log", state_dir ? state_dir : "/tmp");
   struct stat st;
   int v1 = stat("/sys/fs/cgroup/cgroup.controllers", &st) != 0; /* v1 or hybrid */
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -89,6 +91,8 @@ static int start_podman_service(struct engine *e, const char *state_dir, char *e
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
     if (nul >= 0) dup2(nul, 0);
     setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* the service ends with its agent, even a SIGKILLed one */
+    if (getppid() != parent) _exit(0); /* the agent is already gone */
     if (v1)
       execlp("podman", "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "system", "service",
              "--time=0", uri, (char *)NULL);

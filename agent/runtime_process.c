@@ -44,6 +44,8 @@ void *runtime_process_new(const struct runtime_conf *conf, char *err, size_t err
       buf_printf(&b, "barge/%s", conf->instance_id ? conf->instance_id : "agent");
       p->cg_parent = (char *)b.data;
       log_info("process runtime: limits with cgroup v%d under %s/%s", v, root, p->cg_parent);
+      int left = cg_sweep(root, p->cg_parent);
+      if (left) log_warn("process runtime: removed %d attempt cgroup(s) left by an earlier incarnation", left);
     } else {
       log_warn("process runtime: no usable cgroup tree at %s: VCPU and MEMORY are not enforced", root);
     }

@@ -72,6 +72,9 @@ static void test_v1(const char *root) {
   put(cg->memdir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
   CHECK(cg_oom_kills(cg) == 2, "memory.oom_control oom_kill read");
   cg_destroy(cg);
+  /* a fake tree's groups hold plain files, so they stay: the next incarnation's sweep finds them */
+  CHECK(cg_sweep(root, "barge/i-2") == 2, "the sweep finds the memory and cpu groups left");
+  CHECK(cg_sweep(root, "barge/none") == 0, "nothing under another instance");
 }
 
 static void test_policy_and_secrets(const char *dir) {
