@@ -247,6 +247,22 @@ int cg_sweep(const char *root, const char *parent) {
   return found;
 }
 
+void cg_remove_parent(const char *root, const char *parent) {
+  cg_sweep(root, parent);
+  static const char *const v1[] = {"memory", "cpu", NULL};
+  char p[8300], m[4096];
+  if (cg_version(root) == 2) {
+    snprintf(p, sizeof p, "%s/%s", root, parent);
+    rmdir(p);
+    return;
+  }
+  for (const char *const *ctl = v1; *ctl; ctl++) {
+    if (!v1_mount(root, *ctl, m, sizeof m)) continue;
+    snprintf(p, sizeof p, "%s/%s", m, parent);
+    rmdir(p);
+  }
+}
+
 void cg_destroy(struct cgroup *cg) {
   if (!cg) return;
   for (int i = 0; i < CG_MAX_JOIN; i++)

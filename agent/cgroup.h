@@ -46,6 +46,8 @@ int cg_kill_all(const struct cgroup *cg);
 /* Kills the processes of every group under root/parent (left by an earlier incarnation of the
  * agent) and removes the groups. Returns how many groups were found. */
 int cg_sweep(const char *root, const char *parent);
+/* cg_sweep, then removes root/parent itself (an agent stopping). */
+void cg_remove_parent(const char *root, const char *parent);
 
 /* Kills what is left, removes the group(s), frees. NULL is a no-op. */
 void cg_destroy(struct cgroup *cg);

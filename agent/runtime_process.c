@@ -62,6 +62,7 @@ static void pfree(void *impl) {
     free(p->slots[i].job_id);
   }
   free(p->slots);
+  if (p->cg_root) cg_remove_parent(p->cg_root, p->cg_parent);
   free(p->cg_root);
   free(p->cg_parent);
   free(p);
