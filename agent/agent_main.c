@@ -1,4 +1,4 @@
-/* agent_main.c: `barge agent`, the Kafka shell around the process runner (runner.c).
+/* agent_main.c: `barge agent`, the Kafka shell around the runtime (runtime.h: processes or containers).
  *
  * One agent is one instance: it registers (InstanceEvent READY with its capacity), heartbeats,
  * reads the placements keyed by its instance id, runs each attempt with the environment the
@@ -25,7 +25,7 @@
 #include "jsonget.h"
 #include "log_server.h"
 #include "opts.h"
-#include "runner.h"
+#include "runtime.h"
 #include "service.h"
 #include "stack.h"
 
@@ -35,6 +35,7 @@ struct agent_opts {
   struct kafka_opts kafka;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs;
+  struct runtime_opts rt;
 };
 
 #define A struct agent_opts
@@ -56,12 +57,13 @@ static const struct opt_spec agent_rows[] = {
                 "serve the attempt logs read-only over HTTP here, for `barge api` on other hosts (docs/api.md)"),
     OPT_ROW_DOC(A, log_url, "log-url", "URL", "http://HOST:PORT of --log-listen",
                 "the URL of the log server advertised to `barge api` (behind a proxy or NAT)"),
+    OPT_INCLUDE_ROWS(A, rt, runtime_opt_rows),
 };
 #undef A
 
 const struct opts_cmd agent_opts_cmd =
     OPTS_CMD("agent", "--compute-environment NAME [options]",
-    "An agent: one instance that runs the jobs placed on it as processes.", agent_rows, struct agent_opts, NULL);
+    "An agent: one instance that runs the jobs placed on it, in containers or as processes.", agent_rows, struct agent_opts, NULL);
 
 /* ---- state ---- */
 
@@ -70,7 +72,7 @@ struct agent {
   const char *log_url; /* advertised in every InstanceEvent, NULL when logs are not served */
   long long vcpus, mem_mib, gpus;
   struct bus_producer *prod;
-  struct runner *runner;
+  struct runtime *runtime;
   char source[128];
   json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
   json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
@@ -234,44 +236,21 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
     return;
   }
   json_object_set_new(a->seen, key, json_true());
-  json_t *cmd = json_object_get(p, "command"), *env = json_object_get(p, "environment");
-  size_t nc = json_array_size(cmd), ne = json_array_size(env);
-  char **argv = xcalloc(nc + 1, sizeof *argv);
-  char **envp = xcalloc(ne + 1, sizeof *envp);
-  for (size_t i = 0; i < nc; i++) argv[i] = (char *)json_string_value(json_array_get(cmd, i));
-  for (size_t i = 0; i < ne; i++) {
-    json_t *e = json_array_get(env, i);
-    const char *n = jget_str(e, "name");
-    const char *v = jget_str(e, "value");
-    size_t len = strlen(n ? n : "") + strlen(v ? v : "") + 2;
-    envp[i] = xmalloc(len);
-    snprintf(envp[i], len, "%s=%s", n ? n : "", v ? v : "");
-  }
-  char log_path[4096];
+  char log_path[4096], why[1024];
   snprintf(log_path, sizeof log_path, "%.3500s/%.500s/%d.log", log_dir, job, attempt);
-  struct run_spec spec = {.job_id = job,
-                          .attempt = attempt,
-                          .argv = argv,
-                          .envp = envp,
-                          .log_path = log_path,
-                          .timeout_ms = jget_int(p, "timeoutSeconds", 0) * 1000,
-                          .mem_limit_mib = 0};
-  char err[512];
-  if (nc == 0) {
-    /* no command: nothing can start; report it as the container runtime would */
+  int rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
+  if (rc > 0) {
+    /* refused before anything ran (policy, secrets, no command): report it as the runtime would */
     json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:s, s:I}", "header",
                           bus_header(a->source, job, now_ms()), "jobId", job, "attempt", attempt,
-                          "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason",
-                          "CannotStartContainerError: the job has no command", "at", (json_int_t)now_ms());
+                          "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason", why,
+                          "at", (json_int_t)now_ms());
     json_object_set_new(r, "incarnation", json_integer(a->incarnation));
     if (bus_produce(a->prod, TOPIC_EXECUTIONS, job, r, a->err, sizeof a->err)) a->failed = 1;
     json_decref(r);
-  } else if (runner_start(a->runner, &spec, err, sizeof err)) {
-    log_warn("%s attempt %d not started: %s", job, attempt, err);
+  } else if (rc < 0) {
+    log_warn("%s attempt %d not started: %s", job, attempt, why);
   }
-  for (size_t i = 0; i < ne; i++) free(envp[i]);
-  free(envp);
-  free(argv);
 }
 
 /* One placements record: a Placement starts, a KillRequest kills, a DrainRequest drains. Records
@@ -292,7 +271,7 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
     start_placement(a, x, log_dir);
   } else if ((x = json_object_get(body, "KillRequest"))) {
     const char *job = jget_str(x, "jobId"), *reason = jget_str(x, "reason");
-    runner_kill(a->runner, job ? job : "", (int)jget_int(x, "attempt", 0), reason && *reason ? reason : "terminated");
+    runtime_kill(a->runtime, job ? job : "", (int)jget_int(x, "attempt", 0), reason && *reason ? reason : "terminated");
   } else if (json_object_get(body, "DrainRequest")) {
     *draining = 1;
   }
@@ -312,7 +291,7 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
  * already fetched without waiting, up to AGENT_BATCH. 0, or -1 on a fatal consumer error. */
 static int poll_commands(struct agent *a, struct bus_consumer *c, const char *log_dir,
                          int *draining, char *err, size_t errlen) {
-  int wait = runner_active(a->runner) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
+  int wait = runtime_active(a->runtime) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
   for (int n = 0; n < AGENT_BATCH; n++) {
     struct bus_msg m;
     int pr = bus_poll(c, n ? 0 : wait, &m, err, errlen);
@@ -370,6 +349,7 @@ int agent_service_main(int argc, char **argv) {
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
   struct bus_conf bc = conn.bc;
   struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as};
+  struct runtime_conf rtconf;
   struct bus_consumer *c = NULL;
   struct log_server *logs = NULL;
   char logs_url[512];
@@ -387,8 +367,9 @@ int agent_service_main(int argc, char **argv) {
     a.log_url = o.log_url ? o.log_url : logs_url;
     log_info("serving the logs of %s at %s", log_dir, a.log_url);
   }
-  a.runner = runner_new(&rconf, err, sizeof err);
-  if (!a.runner) {
+  runtime_conf_from_opts(&rtconf, &o.rt, &rconf, instance_id, a.state_dir);
+  a.runtime = runtime_new(&rtconf, err, sizeof err);
+  if (!a.runtime) {
     log_error("%s", err);
     goto out;
   }
@@ -410,8 +391,8 @@ int agent_service_main(int argc, char **argv) {
     log_error("registering: %s %s", a.err, err);
     goto out;
   }
-  log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; logs in %s; incarnation %lld", vcpus, mem, gpus,
-           ce, log_dir, (long long)a.incarnation);
+  log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,
+           gpus, ce, a.runtime->name, log_dir, (long long)a.incarnation);
   service_signals(0);
   int64_t next_hb = mono_ms() + heartbeat_ms, next_commit = 0;
   int draining = 0;
@@ -421,7 +402,7 @@ int agent_service_main(int argc, char **argv) {
       log_error("%s", err);
       goto out;
     }
-    runner_poll(a.runner, mono_ms(), on_run_event, &a);
+    runtime_poll(a.runtime, mono_ms(), on_run_event, &a);
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
       if (send_instance(&a, "HEARTBEAT", NULL)) a.failed = 1;
@@ -438,7 +419,7 @@ int agent_service_main(int argc, char **argv) {
       next_commit = mono_ms() + AGENT_COMMIT_MS;
       if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
     }
-    if (draining && runner_active(a.runner) == 0) {
+    if (draining && runtime_active(a.runtime) == 0) {
       log_info("drained; stopping");
       break;
     }
@@ -448,9 +429,9 @@ int agent_service_main(int argc, char **argv) {
     goto out;
   }
   /* leaving: running attempts end with the instance, reported as the instance's loss so that
-   * the retry rules for `Host EC2*` apply (runner_free kills them without events) */
-  runner_free(a.runner);
-  a.runner = NULL;
+   * the retry rules for `Host EC2*` apply (runtime_free kills them without events) */
+  runtime_free(a.runtime);
+  a.runtime = NULL;
   if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
@@ -458,7 +439,7 @@ int agent_service_main(int argc, char **argv) {
 out:
   bus_consumer_free(c);
   bus_producer_free(a.prod);
-  runner_free(a.runner);
+  runtime_free(a.runtime);
   log_server_stop(logs);
   json_decref(a.seen);
   json_decref(a.groups);

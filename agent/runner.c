@@ -71,7 +71,7 @@ struct runner {
 };
 
 /* What the child sends through the CLOEXEC pipe when it cannot exec. */
-enum child_step { STEP_SETPGID, STEP_STDIO, STEP_RLIMIT, STEP_USER, STEP_CHDIR, STEP_EXEC };
+enum child_step { STEP_SETPGID, STEP_STDIO, STEP_RLIMIT, STEP_USER, STEP_CHDIR, STEP_EXEC, STEP_CGROUP };
 struct child_report {
   int step;
   int err;
@@ -85,6 +85,8 @@ struct child_args {
   char **paths; /* candidate executables for argv[0], tried in order */
   const char *work_dir;
   int64_t mem_limit_mib;
+  const int *join_fds;
+  int njoin;
   const struct runner *r;
   int nofile; /* fallback bound for marking fds CLOEXEC */
 };
@@ -215,6 +217,19 @@ static void child_exec(const struct child_args *a) {
     if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
   }
   if (setpgid(0, 0) != 0) child_fail(a->report_fd, STEP_SETPGID, errno);
+  if (a->njoin) {
+    /* join the attempt's cgroups: write our pid (formatted by hand: no stdio here) */
+    char num[24];
+    int k = (int)sizeof num;
+    unsigned long v = (unsigned long)getpid();
+    num[--k] = '\n';
+    do {
+      num[--k] = (char)('0' + v % 10);
+      v /= 10;
+    } while (v);
+    for (int i = 0; i < a->njoin; i++)
+      if (write(a->join_fds[i], num + k, sizeof num - (size_t)k) < 0) child_fail(a->report_fd, STEP_CGROUP, errno);
+  }
   if (dup2_retry(a->null_fd, 0) < 0 || dup2_retry(a->log_fd, 1) < 0 ||
       dup2_retry(a->log_fd, 2) < 0)
     child_fail(a->report_fd, STEP_STDIO, errno);
@@ -354,6 +369,7 @@ static const char *step_name(int step) {
   case STEP_USER: return "switching user";
   case STEP_CHDIR: return "chdir";
   case STEP_EXEC: return "exec";
+  case STEP_CGROUP: return "joining the cgroup";
   }
   return "?";
 }
@@ -414,6 +430,8 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
       .paths = paths,
       .work_dir = spec->work_dir,
       .mem_limit_mib = spec->mem_limit_mib,
+      .join_fds = spec->join_fds,
+      .njoin = spec->njoin,
       .r = r,
       .nofile = nofile.rlim_cur > 65536 ? 65536 : (int)nofile.rlim_cur,
   };

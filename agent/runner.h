@@ -74,6 +74,9 @@ struct run_spec {
   /* Run as /bin/sh -c "<argv joined with single spaces>": the elements are shell text, not
    * quoted (the job definition asked for a shell). */
   int use_shell;
+  /* Open cgroup.procs files (of the attempt's cgroups) the child joins before exec; see cgroup.h. */
+  const int *join_fds;
+  int njoin;
 };
 
 enum run_event_kind {

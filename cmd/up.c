@@ -39,7 +39,7 @@
 
 struct up_opts {
   struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
-  const char *ce, *driver, *api_listen;
+  const char *ce, *driver, *api_listen, *runtime;
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms, local_vcpus, local_mem;
   int detach, no_api, no_provisioner, no_accounting, no_audit, explicit_driver;
 };
@@ -68,6 +68,8 @@ static const struct opt_spec up_rows[] = {
     OPT_FLAG_ROW(U, no_provisioner, "no-provisioner", "do not start the provisioner (MANAGED compute environments get no instances)"),
     OPT_FLAG_ROW(U, no_accounting, "no-accounting", "do not start accounting (`barge usage` still reads the events)"),
     OPT_FLAG_ROW(U, no_audit, "no-audit", "do not start the audit log"),
+    OPT_ROW(U, runtime, "runtime", "process|podman|docker|auto", "process",
+            "how the agents run jobs: host processes, or containers of an engine (docs/containers.md)"),
     OPT_ROW(U, tick_ms, "tick-ms", "MS", "1000", "scheduler tick"),
     OPT_ROW(U, heartbeat_ms, "heartbeat-ms", "MS", "2000", "agent heartbeat"),
     OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "15000", "an agent silent this long is lost"),
@@ -514,6 +516,7 @@ static void plan_provisioner(struct child *a, const struct up_opts *o, const cha
   if (o->local_vcpus >= 0) add_num(a, "--local-max-vcpus", o->local_vcpus);
   else if (o->explicit_driver) add_num(a, "--local-max-vcpus", o->max_vcpus);
   if (o->local_mem >= 0) add_num(a, "--local-max-memory", o->local_mem);
+  add_opt(a, "--agent-runtime", o->runtime);
   child_end(a, o->kafka.props);
 }
 
@@ -531,6 +534,7 @@ static void plan_agent(struct child *a, int i, const struct up_opts *o, const ch
   add_num(a, "--memory", o->mem);
   add_num(a, "--heartbeat-ms", o->heartbeat_ms);
   add_opt(a, "--log-dir", logs);
+  add_opt(a, "--runtime", o->runtime);
   child_end(a, o->kafka.props);
 }
 

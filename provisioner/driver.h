@@ -37,6 +37,7 @@ struct driver_conf {
   long long local_max_memory;    /* most MiB declared by local agents together (0 = no cap;
                                     default 75% of this machine's memory) */
   long long agent_heartbeat_ms;  /* agents' heartbeat period (default 5000) */
+  const char *agent_runtime;     /* agents' --runtime (NULL: local process, ec2 auto) */
   /* sim */
   long long sim_boot_ms;        /* launch to READY (default 2000, before scaling) */
   long long sim_heartbeat_ms;   /* default 5000 */

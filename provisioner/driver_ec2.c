@@ -169,6 +169,9 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   buf_printf(&b, "#!/bin/sh\n# Barge agent bootstrap, written by the Barge provisioner (ec2 driver).\n"
                  "TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')\n"
                  "ID=$(curl -sf -H \"X-aws-ec2-metadata-token: $TOKEN\" http://169.254.169.254/latest/meta-data/instance-id)\n"
+                 "# a container engine for the agent (docs/containers.md): podman with runc unless one is there\n"
+                 "command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 ||\n"
+                 "  { (apt-get update -q && apt-get install -y -q podman runc) || dnf install -y podman || yum install -y podman; }\n"
                  "exec barge agent --brokers ");
   sh_quote(&b, conf->ec2_agent_brokers && *conf->ec2_agent_brokers ? conf->ec2_agent_brokers : conf->bus.brokers);
   buf_printf(&b, " --topic-prefix ");
@@ -177,8 +180,10 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   sh_quote(&b, req->ce);
   buf_printf(&b, " --instance-id \"$ID\" --instance-type ");
   sh_quote(&b, req->type->name);
-  buf_printf(&b, " --vcpus %d --memory %d --gpus %d --driver ec2 --heartbeat-ms %lld\n", req->type->vcpus,
+  buf_printf(&b, " --vcpus %d --memory %d --gpus %d --driver ec2 --heartbeat-ms %lld --runtime ", req->type->vcpus,
              req->sched_mem_mib, req->type->gpus, conf->agent_heartbeat_ms);
+  sh_quote(&b, conf->agent_runtime ? conf->agent_runtime : "auto");
+  buf_printf(&b, "\n");
   return (char *)b.data;
 }
 

@@ -85,6 +85,8 @@ static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req
   argv[n++] = "local";
   argv[n++] = "--heartbeat-ms";
   argv[n++] = hb;
+  argv[n++] = "--runtime";
+  argv[n++] = d->conf.agent_runtime ? d->conf.agent_runtime : "process";
   if (d->conf.log_dir) {
     argv[n++] = "--log-dir";
     argv[n++] = d->conf.log_dir;

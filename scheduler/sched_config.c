@@ -223,6 +223,8 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   if (json_is_integer(v = json_object_get(cp, "memory"))) json_object_set(d->container, "memory", v);
   if (json_is_string(v = json_object_get(cp, "jobRoleArn")))
     json_object_set(d->container, "jobRoleArn", v);
+  if (json_is_string(v = json_object_get(cp, "storedJson")) && strcmp(json_string_value(v), "{}"))
+    json_object_set(d->container, "storedJson", v);
   sched_resources(d->container, &d->vcpus, &d->mem_mib, &d->gpus);
   d->container_subst = json_deep_copy(d->container);
   sched_substitute(json_object_get(d->container_subst, "command"), d->params);

@@ -251,6 +251,8 @@ json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char 
   json_object_set_new(p, "logStreamName", json_string(ls));
   json_object_set_new(p, "taskId", json_string(task));
   json_object_set_new(p, "incarnation", json_integer(e->incarnation));
+  json_object_set_new(p, "image", json_string(jget_str(sp->container, "image") ? jget_str(sp->container, "image") : ""));
+  json_object_set_new(p, "containerJson", json_string(jget_str(sp->container, "storedJson") ? jget_str(sp->container, "storedJson") : "{}"));
   json_object_set_new(r, "body", json_pack("{s:o}", "Placement", p));
   return r;
 }

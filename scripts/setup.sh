@@ -14,8 +14,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 # what the product needs to build (the Dockerfile's build stage installs the same -dev packages)
 build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjansson-dev
       libcurl4-openssl-dev libssl-dev libmicrohttpd-dev)
-# what the tests need besides: the Kafka broker, the fuzz build, the aws CLI v2, Python
-test_pkgs=(clang libclang-rt-14-dev openjdk-17-jre-headless maven python3 python3-pip docker-compose awscli)
+# what the tests need besides: the Kafka broker, the fuzz build, the aws CLI v2, Python, and a
+# container engine for the container runtime's tests (podman with runc: crun refuses cgroup v1
+# hybrid hosts; catatonit is its init for initProcessEnabled; busybox-static is the root file
+# system of the tests' local image, stress-ng the workshop job's program)
+test_pkgs=(clang libclang-rt-14-dev openjdk-17-jre-headless maven python3 python3-pip docker-compose awscli
+      podman runc catatonit busybox-static stress-ng)
 missing=()
 for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

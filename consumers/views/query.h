@@ -62,6 +62,9 @@ int query_list_scheduling_policies(const struct bus_conf *bc, const json_t *req,
 int query_job_definitions_in(const struct config_view *cv, const json_t *req, json_t **all,
                              char *err, size_t errlen);
 
+/* query_jobs.c */
+/* A JobRecord detail as DescribeJobs shows it (the container's storedJson expanded). New reference. */
+json_t *query_job_detail(const json_t *detail);
 int query_describe_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
                         size_t errlen);
 int query_list_jobs(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,

@@ -14,6 +14,22 @@ static int queue_arn_of(const struct view *v, const char *ref, char *out, size_t
   return 0;
 }
 
+/* A JobRecord's detail as DescribeJobs shows it: the container's stored members (volumes,
+ * mountPoints, user, ulimits, linuxParameters, ...) in place of its storedJson. A new reference;
+ * the detail itself when it has no storedJson (records written before it existed). */
+json_t *query_job_detail(const json_t *detail) {
+  json_t *c = json_object_get(detail, "container");
+  const char *text = jget_str(c, "storedJson");
+  if (!text) return json_incref((json_t *)detail);
+  json_t *d = json_copy((json_t *)detail), *c2 = json_copy(c); /* shallow: the rest is shared */
+  json_object_del(c2, "storedJson");
+  json_t *stored = json_loads(text, 0, NULL);
+  if (json_is_object(stored)) json_object_update_missing(c2, stored);
+  json_decref(stored);
+  json_object_set_new(d, "container", c2);
+  return d;
+}
+
 int query_describe_jobs_v(const struct view *v, const json_t *req, json_t **resp, char *err,
                           size_t errlen) {
   json_t *ids = json_object_get(req, "jobs");
@@ -26,7 +42,7 @@ int query_describe_jobs_v(const struct view *v, const json_t *req, json_t **resp
   json_t *id;
   json_array_foreach(ids, i, id) {
     json_t *rec = jobs_store_get(v->jobs, json_string_value(id) ? json_string_value(id) : "");
-    if (rec) json_array_append(out, json_object_get(rec, "detail"));
+    if (rec) json_array_append_new(out, query_job_detail(json_object_get(rec, "detail")));
     json_decref(rec);
   }
   *resp = json_pack("{s:o}", "jobs", out);

@@ -57,4 +57,6 @@ long ctl_min_timeout_s(void);
 int ctl_validate_retry(const json_t *rs, const char *path, char *err, size_t errlen);
 json_t *ctl_normalize_retry(const json_t *rs);
 int ctl_check_env(const json_t *env, const char *path, char *err, size_t errlen);
+/* control_container.c: containerProperties' members as the agents' runtimes honour them. */
+int ctl_check_container(const json_t *cp, char *err, size_t errlen);
 #endif

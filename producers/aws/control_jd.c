@@ -109,6 +109,7 @@ int control_register_job_definition(struct control_conf *cc, const json_t *req,
   if (v < 1) return fail(err, errlen, CLIENT, "containerProperties needs a VCPU resourceRequirement (or vcpus) of at least 1");
   if (m < 4) return fail(err, errlen, CLIENT, "containerProperties needs a MEMORY resourceRequirement (or memory) of at least 4 MiB");
   if ((rc = ctl_check_env(json_object_get(cp, "environment"), "containerProperties.environment", err, errlen))) return rc;
+  if ((rc = ctl_check_container(cp, err, errlen))) return rc;
   json_t *img = json_object_get(cp, "image");
   if (json_is_string(img) && strlen(json_string_value(img)) > 255)
     return fail(err, errlen, CLIENT, "containerProperties.image is longer than 255 characters");

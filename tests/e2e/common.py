@@ -372,9 +372,10 @@ class Stack:
         return self.start(name, "scheduler", "--brokers", self.brokers, "--topic-prefix", self.prefix,
                           "--transactional-id", f"sched-{self.prefix}", "--tick-ms", str(tick_ms), *extra)
 
-    def agent(self, instance_id, ce="local", name=None, vcpus=2, memory=2048, heartbeat_ms=1000, **flags):
-        """An agent of ce; flags as options (instance_type= -> --instance-type)."""
-        extra = []
+    def agent(self, instance_id, ce="local", name=None, vcpus=2, memory=2048, heartbeat_ms=1000, runtime="process",
+              **flags):
+        """An agent of ce; flags as options (instance_type= -> --instance-type); runtime: --runtime."""
+        extra = ["--runtime", runtime]
         for k, v in flags.items():
             extra += ["--" + k.replace("_", "-"), str(v)]
         return self.start(name or f"agent-{instance_id}", "agent", "--brokers", self.brokers, "--topic-prefix",
@@ -528,9 +529,19 @@ def end_offsets(st, base):
     c = consumer(st)
     try:
         out = {}
+        ck = _kafka()
         for p in partitions(st, base):
-            ck = _kafka()
-            lo, hi = c.get_watermark_offsets(ck.TopicPartition(st.topic(base), p), timeout=15)
+            deadline = time.monotonic() + 15
+            while True:
+                try:
+                    lo, hi = c.get_watermark_offsets(ck.TopicPartition(st.topic(base), p), timeout=15)
+                    break
+                except ck.KafkaException as e:  # a topic just created may have no leader yet
+                    if not e.args[0].retriable() and e.args[0].code() not in (
+                            ck.KafkaError.NOT_LEADER_FOR_PARTITION, ck.KafkaError.LEADER_NOT_AVAILABLE) \
+                            or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
             out[p] = hi
         return out
     finally:

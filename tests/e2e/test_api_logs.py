@@ -85,7 +85,7 @@ def setup(st, batch, far_dir):
     st.agent("i-0000000000000c001", ce="local")
     st.start("agent-far", "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
              "far", "--instance-id", "i-0000000000000c002", "--vcpus", "2", "--memory", "2048", "--heartbeat-ms",
-             "1000", "--log-dir", far_dir, "--log-listen", "127.0.0.1:0")
+             "1000", "--log-dir", far_dir, "--log-listen", "127.0.0.1:0", "--runtime", "process")
     for ce in ("local", "far"):
         batch.create_compute_environment(computeEnvironmentName=ce, type="UNMANAGED")
         batch.create_job_queue(jobQueueName=f"q-{ce}", priority=1,

@@ -276,6 +276,8 @@ int main(void) {
               strstr((char *)ud, "--compute-environment 'ce-ec2'") && strstr((char *)ud, "--instance-type 'c5.large'") &&
               strstr((char *)ud, "--vcpus 2 --memory 4064") && strstr((char *)ud, "--driver ec2"),
           "user data starts the agent: %s", ud);
+    CHECK(strstr((char *)ud, "--runtime 'auto'") && strstr((char *)ud, "apt-get install -y -q podman runc"),
+          "user data installs a container engine and starts the agent with it (docs/containers.md): %s", ud);
     buf_reset(&f);
     sigv4_form_add(&f, "Action", "DescribeInstances");
     sigv4_form_add(&f, "Version", "2016-11-15");

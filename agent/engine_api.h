@@ -1,0 +1,43 @@
+/* engine_api.h: the Docker Engine REST API over a unix socket, with libcurl (runtime_engine.c),
+ * and the container-create body built from an attempt (docs/containers.md, "What a job
+ * definition's container members become"). */
+#ifndef BARGE_AGENT_ENGINE_API_H
+#define BARGE_AGENT_ENGINE_API_H
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "runtime.h"
+
+#define ENGINE_API_VERSION "v1.41"
+
+struct engine_api {
+  char socket[4096];
+};
+
+/* One request; body (may be NULL) is sent as JSON, the answer parsed into *resp when resp is
+ * given (NULL when not JSON). h: a handle of the calling thread, or NULL for a temporary one.
+ * Returns the HTTP status, or -1 with err set when the engine could not be reached. */
+int engine_call(const struct engine_api *api, CURL *h, const char *method, const char *path,
+                const json_t *body, json_t **resp, char *err, size_t errlen);
+
+/* Follows container name's stdout and stderr into the file at log_path (appended) until the
+ * container ends; the engine's multiplexed stream is taken apart. */
+void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, const char *log_path);
+
+/* The hard limits the engine's runtime may give (the engine process's own), used as the default
+ * nofile and nproc ulimits: an engine's built-in defaults can exceed them (runc then refuses). */
+struct engine_limits {
+  long long nofile, nproc; /* 0 = unknown: the agent's own */
+};
+
+/* Reads the hard nofile and nproc limits of process pid (0 = the agent) into lim. */
+void engine_limits_of(int pid, struct engine_limits *lim);
+
+/* The body of POST /containers/create for spec: image, command, environment, hostname, user,
+ * limits, host network, mounts, ulimits (nofile and nproc default to lim), linuxParameters,
+ * labels. NULL with the reason ("CannotPullContainerError: ..." or "CannotStartContainerError:
+ * ...") in why. */
+json_t *engine_create_body(const struct rt_spec *spec, const char *instance_id, const struct engine_limits *lim,
+                           char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,540 @@
+/* runtime_engine.c: the container runtime (runtime.h) over the Docker Engine REST API on the
+ * engine's unix socket, with libcurl. Docker serves the API itself; podman serves it with
+ * `podman system service`, which the agent starts on its own socket when given none (with
+ * `--runtime runc --cgroup-manager cgroupfs` on a cgroup v1 host, where crun refuses).
+ *
+ * One worker thread per attempt carries it through the engine:
+ *
+ *   create (404: CannotPullContainerError) -> start -> logs (followed into the attempt log
+ *   until the container ends) -> wait (the exit code) -> inspect (OOMKilled) -> remove
+ *
+ * The agent's thread only reads the workers' progress (under the slot's lock) and sends kills:
+ * a timeout or runtime_kill is SIGTERM to the container (all of it: the engine signals its
+ * init, and the container's processes die with it), SIGKILL after the grace. Containers are
+ * named barge-<job>-<attempt> and labelled barge.instance=<instance id>, so a new incarnation
+ * of the agent removes what an earlier one left (engine_sweep). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine_api.h"
+#include "jsonget.h"
+#include "runtime.h"
+
+enum eslot_phase { PH_STARTING, PH_RUNNING, PH_DONE };
+
+struct eslot {
+  pthread_t th;
+  int has_thread;
+  int watch_oom;   /* the attempt has a memory limit */
+  pthread_mutex_t mu;
+  struct engine *eng;
+  char *job_id, *log_path, *name;
+  int attempt;
+  json_t *create; /* the create body, owned by the worker */
+  /* written by the worker under mu */
+  enum eslot_phase phase;
+  int started;     /* the container started */
+  int exit_code;   /* -1 unknown */
+  int oom;
+  char *fail;      /* a start failure's reason */
+  /* the agent's thread */
+  int started_reported;
+  int cause;       /* 0 none, 1 timeout, 2 kill */
+  char *kill_reason;
+  int64_t start_ms, deadline_ms, term_ms;
+  int sigkilled;
+};
+
+struct engine {
+  struct engine_api api;
+  char kind[16];
+  char *instance_id;
+  int64_t kill_grace_ms;
+  int max_jobs;
+  pid_t service_pid; /* the podman service the agent started, or 0 */
+  struct engine_limits lim;
+  struct eslot **slots;
+  int n, cap;
+};
+
+/* ---- the engine service ---- */
+
+/* Starts `podman system service` on state_dir/podman.sock and waits until it answers. */
+static int start_podman_service(struct engine *e, const char *state_dir, char *err, size_t errlen) {
+  snprintf(e->api.socket, sizeof e->api.socket, "%.3000s/podman.sock", state_dir ? state_dir : "/tmp");
+  unlink(e->api.socket);
+  char uri[4200], logp[3100];
+  snprintf(uri, sizeof uri, "unix://%s", e->api.socket);
+  snprintf(logp, sizeof logp, "%.3000s/podman-service.log", state_dir ? state_dir : "/tmp");
+  struct stat st;
+  int v1 = stat("/sys/fs/cgroup/cgroup.controllers", &st) != 0; /* v1 or hybrid */
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(err, errlen, "fork: %s", strerror(errno));
+    return -1;
+  }
+  if (pid == 0) {
+    int fd = open(logp, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int nul = open("/dev/null", O_RDONLY);
+    if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
+    if (nul >= 0) dup2(nul, 0);
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* the service ends with its agent, even a SIGKILLed one */
+    if (getppid() != parent) _exit(0); /* the agent is already gone */
+    if (v1)
+      execlp("podman", "podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "system", "service",
+             "--time=0", uri, (char *)NULL);
+    else
+      execlp("podman", "podman", "system", "service", "--time=0", uri, (char *)NULL);
+    _exit(127);
+  }
+  e->service_pid = pid;
+  for (int i = 0; i < 300; i++) { /* 30 s */
+    if (runtime_engine_ping(e->api.socket)) {
+      log_info("podman runtime: `podman system service` (pid %d) on %s", (int)pid, e->api.socket);
+      return 0;
+    }
+    if (waitpid(pid, NULL, WNOHANG) == pid) {
+      e->service_pid = 0;
+      snprintf(err, errlen, "podman system service exited at once (see %s)", logp);
+      return -1;
+    }
+    usleep(100000);
+  }
+  snprintf(err, errlen, "podman system service did not answer on %s within 30 s (see %s)", e->api.socket, logp);
+  return -1;
+}
+
+/* Removes the containers of this instance left by an earlier incarnation of the agent. */
+static void engine_sweep(struct engine *e) {
+  char path[512];
+  struct buf q;
+  buf_init(&q);
+  buf_printf(&q, "{\"label\":[\"barge.instance=%s\"]}", e->instance_id);
+  char *fq = curl_easy_escape(NULL, (char *)q.data, (int)q.len);
+  snprintf(path, sizeof path, "/containers/json?all=1&filters=%s", fq);
+  curl_free(fq);
+  buf_release(&q);
+  json_t *list = NULL;
+  char err[256];
+  if (engine_call(&e->api, NULL, "GET", path, NULL, &list, err, sizeof err) != 200) {
+    json_decref(list);
+    return;
+  }
+  size_t i;
+  json_t *c;
+  int n = 0;
+  json_array_foreach(list, i, c) {
+    const char *id = jget_str(c, "Id");
+    if (!id) continue;
+    snprintf(path, sizeof path, "/containers/%.80s?force=1&v=1", id);
+    if (engine_call(&e->api, NULL, "DELETE", path, NULL, NULL, err, sizeof err) < 300) n++;
+  }
+  if (n) log_warn("removed %d container(s) left by an earlier incarnation of this agent", n);
+  json_decref(list);
+}
+
+void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char *err, size_t errlen) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  struct engine *e = xcalloc(1, sizeof *e);
+  snprintf(e->kind, sizeof e->kind, "%s", kind);
+  e->instance_id = xstrdup(conf->instance_id ? conf->instance_id : "agent");
+  e->kill_grace_ms = conf->runner.kill_grace_ms > 0 ? conf->runner.kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
+  e->max_jobs = conf->runner.max_jobs > 0 ? conf->runner.max_jobs : RUNNER_DEFAULT_MAX_JOBS;
+  if (conf->engine_socket) {
+    snprintf(e->api.socket, sizeof e->api.socket, "%s", conf->engine_socket);
+  } else if (!strcmp(kind, "docker")) {
+    snprintf(e->api.socket, sizeof e->api.socket, "/var/run/docker.sock");
+  } else if (start_podman_service(e, conf->state_dir, err, errlen)) {
+    runtime_engine_ops.free(e);
+    return NULL;
+  }
+  if (!runtime_engine_ping(e->api.socket)) {
+    snprintf(err, errlen, "the %s engine does not answer on %s", kind, e->api.socket);
+    runtime_engine_ops.free(e);
+    return NULL;
+  }
+  engine_limits_of(e->service_pid, &e->lim);
+  engine_sweep(e);
+  log_info("%s runtime: Docker Engine API on %s", kind, e->api.socket);
+  return e;
+}
+
+/* ---- OOM kills ----
+ * An engine reports them in State.OOMKilled, but podman with runc on a cgroup v1 host does not
+ * (conmon misses the event). So the worker also watches the container's memory cgroup itself, as
+ * docker does on v1: an eventfd registered on memory.oom_control through cgroup.event_control is
+ * signalled when the group goes out of memory, and stays readable after the group is removed.
+ * It is registered right after the start (the container's pid names its group), so an attempt
+ * that runs out of memory within the first milliseconds may go unseen: it then ends with 137
+ * and the ordinary reason. */
+
+static int oom_watch(struct eslot *s, CURL *h) {
+  char path[700], err[256];
+  snprintf(path, sizeof path, "/containers/%s/json", s->name);
+  json_t *resp = NULL;
+  long long pid = 0;
+  if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200)
+    pid = jget_int(json_object_get(resp, "State"), "Pid", 0);
+  json_decref(resp);
+  if (pid <= 0) return -1;
+  char cgfile[64], dir[4096] = "";
+  snprintf(cgfile, sizeof cgfile, "/proc/%lld/cgroup", pid);
+  char *t = read_file(cgfile, NULL);
+  for (char *l = t; l && *l;) {
+    char *nl = strchr(l, '\n');
+    if (nl) *nl = 0;
+    char *m = strstr(l, ":memory:");
+    if (m) snprintf(dir, sizeof dir, "/sys/fs/cgroup/memory%.4000s", m + 8);
+    l = nl ? nl + 1 : NULL;
+  }
+  free(t);
+  if (!*dir) return -1; /* cgroup v2: the engine's OOMKilled is the word */
+  char f[4200];
+  snprintf(f, sizeof f, "%s/memory.oom_control", dir);
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), ofd = open(f, O_RDONLY | O_CLOEXEC);
+  snprintf(f, sizeof f, "%s/cgroup.event_control", dir);
+  int cfd = open(f, O_WRONLY | O_CLOEXEC);
+  int ok = 0;
+  if (efd >= 0 && ofd >= 0 && cfd >= 0) {
+    char line[64];
+    int n = snprintf(line, sizeof line, "%d %d", efd, ofd);
+    ok = write(cfd, line, (size_t)n) == n;
+  }
+  if (ofd >= 0) close(ofd);
+  if (cfd >= 0) close(cfd);
+  if (!ok && efd >= 0) {
+    close(efd);
+    efd = -1;
+  }
+  return efd;
+}
+
+/* 1 if the eventfd was signalled (an OOM in the group); closes it. */
+static int oom_seen(int efd) {
+  if (efd < 0) return 0;
+  uint64_t v = 0;
+  int seen = read(efd, &v, sizeof v) == (ssize_t)sizeof v && v > 0;
+  close(efd);
+  return seen;
+}
+
+/* ---- the worker ---- */
+
+static void slot_set_fail(struct eslot *s, const char *fmt, const char *a, const char *b) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, fmt, a, b);
+  pthread_mutex_lock(&s->mu);
+  free(s->fail);
+  s->fail = xstrdup(buf);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static int killed_early(struct eslot *s) {
+  pthread_mutex_lock(&s->mu);
+  int c = s->cause;
+  pthread_mutex_unlock(&s->mu);
+  return c;
+}
+
+/* create; a short image name missing is retried as localhost/<name> (podman's imported images). */
+static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
+  char path[700];
+  snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
+  json_t *resp = NULL;
+  int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
+  const char *img = jget_str(s->create, "Image");
+  if (st == 404 && img && !strchr(img, '/')) {
+    json_decref(resp);
+    resp = NULL;
+    char full[600];
+    snprintf(full, sizeof full, "localhost/%s", img);
+    json_object_set_new(s->create, "Image", json_string(full));
+    st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
+    json_object_set_new(s->create, "Image", json_string(img ? img : ""));
+  }
+  if (st == 409) { /* a container of this name is left over (an agent restart): replace it */
+    char del[700];
+    snprintf(del, sizeof del, "/containers/%s?force=1&v=1", s->name);
+    json_decref(resp);
+    resp = NULL;
+    int unused = engine_call(&s->eng->api, h, "DELETE", del, NULL, NULL, err, errlen);
+    (void)unused;
+    st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
+  }
+  const char *msg = jget_str(resp, "message");
+  if (st == 404) {
+    slot_set_fail(s, RUNTIME_REASON_PULL "%s: %s", jget_str(s->create, "Image"), msg ? msg : "no such image");
+  } else if (st < 200 || st >= 300) {
+    slot_set_fail(s, "CannotCreateContainerError: %s%s", msg ? msg : err, "");
+  }
+  json_decref(resp);
+  return st >= 200 && st < 300 ? 0 : -1;
+}
+
+static void *worker(void *arg) {
+  struct eslot *s = arg;
+  CURL *h = curl_easy_init();
+  char err[512], path[700];
+  int exit_code = -1, oom = 0, created = 0;
+  if (worker_create(s, h, err, sizeof err)) goto done;
+  created = 1;
+  if (killed_early(s)) goto done; /* stopped before it started */
+  snprintf(path, sizeof path, "/containers/%s/start", s->name);
+  json_t *resp = NULL;
+  int st = engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err);
+  if (st < 200 || st >= 300) {
+    const char *m = jget_str(resp, "message");
+    slot_set_fail(s, "CannotStartContainerError: %s%s", m ? m : err, "");
+    json_decref(resp);
+    goto done;
+  }
+  json_decref(resp);
+  pthread_mutex_lock(&s->mu);
+  s->started = 1;
+  s->phase = PH_RUNNING;
+  pthread_mutex_unlock(&s->mu);
+  int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
+  engine_follow_logs(&s->eng->api, h, s->name, s->log_path);
+  snprintf(path, sizeof path, "/containers/%s/wait", s->name);
+  resp = NULL;
+  if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
+    exit_code = (int)jget_int(resp, "StatusCode", -1);
+  json_decref(resp);
+  snprintf(path, sizeof path, "/containers/%s/json", s->name);
+  resp = NULL;
+  if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
+    json_t *state = json_object_get(resp, "State");
+    oom = json_is_true(json_object_get(state, "OOMKilled"));
+    if (exit_code < 0) exit_code = (int)jget_int(state, "ExitCode", -1);
+  }
+  json_decref(resp);
+  oom |= oom_seen(oom_fd) && exit_code == 137;
+done:
+  if (created) {
+    snprintf(path, sizeof path, "/containers/%s?force=1&v=1", s->name);
+    if (engine_call(&s->eng->api, h, "DELETE", path, NULL, NULL, err, sizeof err) >= 300)
+      log_warn("%s attempt %d: removing container %s: %s", s->job_id, s->attempt, s->name, err);
+  }
+  curl_easy_cleanup(h);
+  pthread_mutex_lock(&s->mu);
+  s->exit_code = exit_code;
+  s->oom = oom;
+  s->phase = PH_DONE;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* ---- the runtime ---- */
+
+static struct eslot *find(struct engine *e, const char *job_id, int attempt) {
+  for (int i = 0; i < e->n; i++)
+    if (e->slots[i]->attempt == attempt && !strcmp(e->slots[i]->job_id, job_id)) return e->slots[i];
+  return NULL;
+}
+
+static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errlen) {
+  struct engine *e = impl;
+  if (!spec->run.job_id || !*spec->run.job_id || !spec->run.log_path) {
+    snprintf(err, errlen, "invalid run spec: job_id and log_path are required");
+    return -EINVAL;
+  }
+  if (find(e, spec->run.job_id, spec->run.attempt)) {
+    snprintf(err, errlen, "job %s attempt %d is already running", spec->run.job_id, spec->run.attempt);
+    return -EEXIST;
+  }
+  if (e->n >= e->max_jobs) {
+    snprintf(err, errlen, "runtime full: %d jobs running", e->max_jobs);
+    return -EAGAIN;
+  }
+  struct eslot *s = xcalloc(1, sizeof *s);
+  pthread_mutex_init(&s->mu, NULL);
+  s->eng = e;
+  s->job_id = xstrdup(spec->run.job_id);
+  s->attempt = spec->run.attempt;
+  s->log_path = xstrdup(spec->run.log_path);
+  s->exit_code = -1;
+  s->watch_oom = spec->mem_mib > 0;
+  s->start_ms = mono_ms();
+  s->deadline_ms = spec->run.timeout_ms > 0 ? s->start_ms + spec->run.timeout_ms : -1;
+  s->term_ms = -1;
+  struct buf b;
+  buf_init(&b);
+  buf_printf(&b, "barge-");
+  for (const char *c = s->job_id; *c; c++) /* names: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
+    buf_append(&b, (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ? c : "_", 1);
+  buf_printf(&b, "-%d", s->attempt);
+  s->name = (char *)b.data;
+  char why[512] = "";
+  s->create = engine_create_body(spec, e->instance_id, &e->lim, why, sizeof why);
+  if (!s->create) {
+    s->fail = xstrdup(why);
+    s->phase = PH_DONE;
+  }
+  char *dir = xstrdup(s->log_path), *sl = strrchr(dir, '/');
+  if (sl && sl != dir) {
+    *sl = 0;
+    if (mkdir_p(dir)) log_warn("log directory %s: %s", dir, strerror(errno));
+  }
+  free(dir);
+  if (e->n == e->cap) {
+    e->cap = e->cap ? e->cap * 2 : 16;
+    e->slots = xrealloc(e->slots, sizeof *e->slots * (size_t)e->cap);
+  }
+  e->slots[e->n++] = s;
+  if (s->create && pthread_create(&s->th, NULL, worker, s) == 0) {
+    s->has_thread = 1;
+  } else if (s->create) {
+    s->fail = xstrdup("CannotStartContainerError: no thread for the attempt");
+    s->phase = PH_DONE;
+    json_decref(s->create);
+    s->create = NULL;
+  }
+  return 0;
+}
+
+static void signal_container(struct engine *e, struct eslot *s, const char *sig) {
+  char path[700], err[256];
+  snprintf(path, sizeof path, "/containers/%s/kill?signal=%s", s->name, sig);
+  int st = engine_call(&e->api, NULL, "POST", path, NULL, NULL, err, sizeof err);
+  if (st >= 300 && st != 404 && st != 409)
+    log_warn("%s attempt %d: %s to container %s: HTTP %d %s", s->job_id, s->attempt, sig, s->name, st, err);
+}
+
+static void stop(struct engine *e, struct eslot *s, int cause, const char *reason, int64_t now) {
+  pthread_mutex_lock(&s->mu);
+  s->cause = cause;
+  int running = s->phase == PH_RUNNING;
+  pthread_mutex_unlock(&s->mu);
+  free(s->kill_reason);
+  s->kill_reason = reason ? xstrdup(reason) : NULL;
+  s->term_ms = now;
+  if (running) signal_container(e, s, "SIGTERM");
+}
+
+static int ekill(void *impl, const char *job_id, int attempt, const char *reason) {
+  struct engine *e = impl;
+  struct eslot *s = find(e, job_id, attempt);
+  if (!s) return -ESRCH;
+  if (!s->cause) stop(e, s, 2, reason ? reason : "", mono_ms());
+  return 0;
+}
+
+static int ekill_all(void *impl, const char *reason) {
+  struct engine *e = impl;
+  int n = 0;
+  for (int i = 0; i < e->n; i++)
+    if (!e->slots[i]->cause) {
+      stop(e, e->slots[i], 2, reason, mono_ms());
+      n++;
+    }
+  return n;
+}
+
+static void slot_free(struct eslot *s) {
+  json_decref(s->create);
+  free(s->job_id);
+  free(s->log_path);
+  free(s->name);
+  free(s->fail);
+  free(s->kill_reason);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+static void deliver(struct eslot *s, enum run_event_kind kind, int code, const char *reason, int64_t now,
+                    run_event_fn cb, void *ctx) {
+  struct run_event ev = {.kind = kind, .job_id = s->job_id, .attempt = s->attempt, .exit_code = code,
+                         .signal = code > 128 ? code - 128 : 0, .reason = reason, .log_path = s->log_path,
+                         .start_ms = s->start_ms, .end_ms = now};
+  cb(ctx, &ev);
+}
+
+/* The terminal event of a finished slot. */
+static void finish(struct eslot *s, int64_t now, run_event_fn cb, void *ctx) {
+  if (s->fail && !s->started) {
+    deliver(s, RUN_FAILED_TO_START, -1, s->fail, now, cb, ctx);
+  } else if (s->cause == 1) {
+    deliver(s, RUN_TIMED_OUT, s->exit_code, "Job attempt duration exceeded timeout", now, cb, ctx);
+  } else if (s->cause == 2) {
+    deliver(s, RUN_KILLED, s->exit_code, s->kill_reason ? s->kill_reason : "", now, cb, ctx);
+  } else {
+    deliver(s, RUN_EXITED, s->oom && s->exit_code <= 0 ? 137 : s->exit_code,
+            s->oom ? RUNTIME_REASON_OOM : "Essential container in task exited", now, cb, ctx);
+  }
+}
+
+static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
+  struct engine *e = impl;
+  int events = 0;
+  for (int i = 0; i < e->n; i++) {
+    struct eslot *s = e->slots[i];
+    pthread_mutex_lock(&s->mu);
+    enum eslot_phase ph = s->phase;
+    int started = s->started;
+    pthread_mutex_unlock(&s->mu);
+    if (started && !s->started_reported) {
+      s->started_reported = 1;
+      deliver(s, RUN_STARTED, -1, "", s->start_ms, cb, ctx);
+      events++;
+      if (s->cause && s->term_ms >= 0) signal_container(e, s, "SIGTERM"); /* stopped while starting */
+    }
+    if (ph == PH_DONE) {
+      if (s->has_thread) pthread_join(s->th, NULL);
+      s->has_thread = 0;
+      finish(s, now, cb, ctx);
+      events++;
+      slot_free(s);
+      e->slots[i] = NULL;
+      continue;
+    }
+    if (!s->cause && s->deadline_ms >= 0 && now >= s->deadline_ms) {
+      log_info("%s attempt %d timed out; SIGTERM to container %s", s->job_id, s->attempt, s->name);
+      stop(e, s, 1, NULL, now);
+    }
+    if (s->term_ms >= 0 && !s->sigkilled && now >= s->term_ms + e->kill_grace_ms && ph == PH_RUNNING) {
+      s->sigkilled = 1;
+      signal_container(e, s, "SIGKILL");
+    }
+  }
+  int k = 0;
+  for (int i = 0; i < e->n; i++)
+    if (e->slots[i]) e->slots[k++] = e->slots[i];
+  e->n = k;
+  return events;
+}
+
+static int eactive(const void *impl) { return ((const struct engine *)impl)->n; }
+
+static void efree(void *impl) {
+  struct engine *e = impl;
+  if (!e) return;
+  for (int i = 0; i < e->n; i++) {
+    struct eslot *s = e->slots[i];
+    signal_container(e, s, "SIGKILL");
+    if (s->has_thread) pthread_join(s->th, NULL);
+    slot_free(s);
+  }
+  free(e->slots);
+  if (e->service_pid > 0) {
+    kill(-e->service_pid, SIGTERM);
+    kill(e->service_pid, SIGTERM);
+    waitpid(e->service_pid, NULL, 0);
+  }
+  free(e->instance_id);
+  free(e);
+}
+
+const struct runtime_ops runtime_engine_ops = {estart, ekill, ekill_all, epoll_, eactive, efree};
