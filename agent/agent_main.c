@@ -34,7 +34,7 @@
 struct agent_opts {
   struct kafka_opts kafka;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url;
-  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms;
+  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
   struct runtime_opts rt;
 };
 
@@ -54,6 +54,8 @@ static const struct opt_spec agent_rows[] = {
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
+    OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
+            "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
     OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
     OPT_ROW_DOC(A, log_listen, "log-listen", "HOST:PORT", "none",
@@ -383,7 +385,8 @@ int agent_service_main(int argc, char **argv) {
   gethostname(host, sizeof host - 1);
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
   struct bus_conf bc = conn.bc;
-  struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as};
+  struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as,
+                            .max_log_bytes = o.max_log_mib > 0 ? o.max_log_mib * 1024 * 1024 : -1};
   struct runtime_conf rtconf;
   struct bus_consumer *c = NULL;
   struct log_server *logs = NULL;

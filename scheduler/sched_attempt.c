@@ -272,10 +272,11 @@ int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out
       sched_set_status(s, j, JOB_RUNNING, NULL, out); /* T7 */
     }
   } else if (!strcmp(kind, "EXITED") || !strcmp(kind, "KILLED")) {
-    /* an OOM kill names itself in both reasons, as AWS Batch does (docs/containers.md) */
+    /* an OOM kill names itself in both reasons, as AWS Batch does (docs/containers.md); so does
+     * an attempt the agent stopped because its log could not be written (a full disk) */
     const char *r = jget_str(ev, "reason");
-    int oom = r && !strncmp(r, "OutOfMemoryError", 16);
-    on_attempt_end(s, j, code, oom ? r : "Essential container in task exited", oom ? r : NULL, 0, out);
+    int named = r && (!strncmp(r, "OutOfMemoryError", 16) || !strncmp(r, "CannotWriteLogError", 19));
+    on_attempt_end(s, j, code, named ? r : "Essential container in task exited", named ? r : NULL, 0, out);
   } else if (!strcmp(kind, "FAILED_TO_START")) {
     const char *r = jget_str(ev, "reason");
     on_attempt_end(s, j, NO_EXIT, r ? r : "CannotStartContainerError: unknown",
