@@ -140,8 +140,7 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
   j->status = (uint8_t)(st < 0 ? JOB_FAILED : st);
   const char *r = jget_str(d, "statusReason");
   /* a blocking code is recomputed (its time-limit clock restarts at the rebuild) */
-  if (r && !(j->status == JOB_RUNNABLE && (!strncmp(r, "MISCONFIGURATION", 16) ||
-                                           !strncmp(r, "ACTION_REQUIRED", 15))))
+  if (r && !(j->status == JOB_RUNNABLE && (sched_is_code(r) || !strncmp(r, "WAITING:", 8))))
     j->status_reason = xstrdup(r);
   j->created_at = jget_int(d, "createdAt", 0);
   j->started_at = jget_int(d, "startedAt", 0);
