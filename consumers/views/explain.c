@@ -87,7 +87,11 @@ static void wait_text(const json_t *ev, const char *prev_code, char *out, size_t
   }
   size_t k = (size_t)snprintf(out, n, "%s (%s)", code_meaning(code), code);
   const char *words = reason ? strstr(reason, " - ") : NULL;
-  if (k < n && words) k += (size_t)snprintf(out + k, n - k, ": %s", words + 3);
+  if (k < n && words) {
+    size_t wl = strlen(words + 3);
+    if (wl && words[3 + wl - 1] == '.') wl--; /* AWS's words end with a full stop */
+    k += (size_t)snprintf(out + k, n - k, ": %.*s", (int)wl, words + 3);
+  }
   if (k < n && ahead && !strstr(words ? words : "", ahead)) k += (size_t)snprintf(out + k, n - k, "; job %s went first", ahead);
   if (k < n && json_is_number(json_object_get(ev, "shareUsage")))
     k += (size_t)snprintf(out + k, n - k, "; share %s's weighted usage was %.1f", str_or(ev, "shareIdentifier", "(none)"),
@@ -149,20 +153,34 @@ static void sort_timeline(json_t *tl) {
   free(v);
 }
 
-/* The window in which the provisioner acted for the job: creation until it first started. */
+/* The window in which the provisioner may have acted for the job: from when it first became
+ * RUNNABLE (demand counts RUNNABLE jobs only) until it first started. */
 static void window(const struct explain_input *in, int64_t *from, int64_t *until) {
-  const json_t *d = json_object_get(in->record, "detail");
-  *from = jget_int(d, "createdAt", 0);
+  *from = INT64_MAX;
   *until = INT64_MAX;
   size_t i;
   json_t *ev;
   json_array_foreach(in->changes, i, ev) {
     const char *to = jget_str(ev, "newStatus");
+    if (to && !strcmp(to, "RUNNABLE") && *from == INT64_MAX) *from = ev_at(ev);
     if (to && !strcmp(to, "STARTING")) {
       *until = ev_at(ev);
       break;
     }
   }
+}
+
+/* Whether the job carried a MISCONFIGURATION or ACTION_REQUIRED code at time at: such a job
+ * asks the provisioner for nothing, so no decision then was for it. */
+static int misconfigured_at(const struct explain_input *in, int64_t at) {
+  const char *code = NULL;
+  size_t i;
+  json_t *ev;
+  json_array_foreach(in->waits, i, ev) {
+    if (ev_at(ev) > at) break;
+    code = jget_str(ev, "code");
+  }
+  return code && (!strncmp(code, "MISCONFIGURATION:", 17) || !strcmp(code, "ACTION_REQUIRED"));
 }
 
 json_t *explain_build(const struct explain_input *in) {
@@ -189,13 +207,13 @@ json_t *explain_build(const struct explain_input *in) {
   json_array_foreach(in->scaling, i, ev) {
     int64_t at = ev_at(ev);
     const char *r = jget_str(ev, "reason");
-    if (at < from || at > until || (r && !strcmp(r, "HEARTBEAT"))) continue;
+    if (at < from || at > until || (r && !strcmp(r, "HEARTBEAT")) || misconfigured_at(in, at)) continue;
     scaling_text(ev, text, sizeof text);
     add(tl, at, "provisioner", "scaling", text, ev);
   }
   json_array_foreach(in->launches, i, ev) {
     int64_t at = ev_at(ev);
-    if (at < from || at > until) continue;
+    if (at < from || at > until || misconfigured_at(in, at)) continue;
     snprintf(text, sizeof text, "the instance provider refused a launch in compute environment %s: %s.",
              str_or(ev, "computeEnvironment", "?"), str_or(ev, "reason", "no reason given"));
     add(tl, at, "provisioner", "launch-failed", text, ev);

@@ -19,8 +19,10 @@ struct explain_input {
 
 /* The timeline as JSON (new reference): {jobId, jobName, jobQueue, status, statusReason,
  * computeEnvironments, timeline: [{at, time, source, kind, text, event}], now}. Entries are in
- * time order (log order on ties); scaling and launch entries only from the job's creation until
- * it first started (or now), HEARTBEAT decisions left out. Each text is a plain sentence. */
+ * time order (log order on ties); scaling and launch entries only from when the job first became
+ * RUNNABLE until it first started (or now), and not while it carried a MISCONFIGURATION or
+ * ACTION_REQUIRED code (such a job asks for no capacity); HEARTBEAT decisions left out. Each
+ * text is a plain sentence. */
 json_t *explain_build(const struct explain_input *in);
 
 /* The timeline as lines of text for a terminal (malloc'd). */

@@ -98,6 +98,8 @@ def body(s):
     ok(t["status"] == "RUNNABLE" and codes == ["MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE"],
        "explain --json: one reason entry with the code", codes)
     ok(t["computeEnvironments"] == ["small"], "explain --json: the queue's compute environments", t["computeEnvironments"])
+    ok(not any(e["kind"] == "scaling" for e in t["timeline"]),
+       "explain --json: no scaling decision is said to be for a job that asks for no capacity")
 
     p = explain(s, second)
     log(p.stdout)
