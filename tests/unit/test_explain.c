@@ -40,14 +40,20 @@ static int has_text(const json_t *t, const char *kind, const char *needle) {
   return 0;
 }
 
+/* A recording core with the MANAGED CE "m" (maxvCpus 2), queue "q" over it and the job
+ * definition jd of jd_vcpus vCPUs. */
+static void world(struct h *h, const char *jd, int jd_vcpus) {
+  h_init(h);
+  h->log = json_array();
+  h_ce(h, "m", 1, 2);
+  h_queue(h, "q", 1, NULL, "m", NULL);
+  h_jd(h, jd, 1, jd_vcpus, 512, NULL);
+}
+
 static void test_timeline_of_waiting_job(void) {
   TEST("explain: a job behind a full CE, then placed: its changes, its reason with the instance that lacked room, the scaling decision in its window only, in time order");
   struct h h;
-  h_init(&h);
-  h.log = json_array();
-  h_ce(&h, "m", 1, 2);
-  h_queue(&h, "q", 1, NULL, "m", NULL);
-  h_jd(&h, "jd", 1, 2, 512, NULL);
+  world(&h, "jd", 2);
   int64_t t0 = h.t;
   h_instance(&h, "i-0", "m", "READY", 2, 4096);
   h_submit(&h, "a", "q", "jd", NULL);
@@ -98,11 +104,7 @@ static void test_timeline_of_waiting_job(void) {
 static void test_timeline_of_blocked_job(void) {
   TEST("explain: a job too big for maxvCpus names the code and what it needs, and `now` carries its statusReason");
   struct h h;
-  h_init(&h);
-  h.log = json_array();
-  h_ce(&h, "m", 1, 2);
-  h_queue(&h, "q", 1, NULL, "m", NULL);
-  h_jd(&h, "big", 1, 8, 512, NULL);
+  world(&h, "big", 8);
   h_submit(&h, "big", "q", "big", NULL);
   json_t *none = json_array();
   json_t *t = timeline_of(&h, "big", none);
