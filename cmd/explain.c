@@ -137,7 +137,16 @@ int cmd_explain(int argc, char **argv) {
   const char *pos[1];
   int npos = 0;
   int r = opts_parse_cmd(&explain_opts_cmd, &o, argc, argv, pos, &npos, 1);
-  if (r) return r == 1 ? 0 : EXIT_USAGE;
+  if (r == 1) {
+    printf("\nWhy a job is where it is, rebuilt from the event log: each state change (barge.job-events);\n"
+           "each reason the scheduler gave while the job was not placed, with what it saw then: which\n"
+           "compute environment, which instance came closest and what it lacked, which job went first,\n"
+           "the share's usage (barge.job-waits); and what the provisioner did meanwhile for the compute\n"
+           "environments of its queue (barge.scaling, refused launches on barge.instances).\n"
+           "Exit status: 0; 1 no such job; 2 bad usage; 255 no Kafka broker answers.\n");
+    return 0;
+  }
+  if (r) return EXIT_USAGE;
   if (npos != 1) {
     fprintf(stderr, "barge explain: give one job id (barge explain JOB_ID [--json])\n");
     return EXIT_USAGE;
