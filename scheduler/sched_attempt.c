@@ -155,6 +155,14 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     /* the provider refused (or accepted) a launch for this CE: CAPACITY code */
     uint32_t ci = sched_find_ce(s, cename);
     int refused = !strcmp(kind, "LAUNCH_FAILED");
+    if (ci != SCHED_NONE && refused) {
+      /* what the CAPACITY code's wording and its JobWait name */
+      struct ce *c = s->ces[ci];
+      const char *type = jget_str(ev, "instanceType"), *why = jget_str(ev, "reason");
+      if (strcmp(c->refused_type, type ? type : "")) c->launch_refused = -1; /* re-word the code */
+      snprintf(c->refused_type, sizeof c->refused_type, "%s", type ? type : "");
+      snprintf(c->refused_why, sizeof c->refused_why, "%s", why ? why : "");
+    }
     if (ci != SCHED_NONE && s->ces[ci]->launch_refused != refused) {
       s->ces[ci]->launch_refused = refused;
       sched_reevaluate_codes(s, out);
