@@ -12,8 +12,8 @@
  *   4. logs in to the web dashboard (docs/dashboard.md) and times its job table's pages: the
  *      first page of all jobs, newest and oldest first, of one status, a walk of pages by
  *      cursor deep into the SUCCEEDED jobs, a search by name that matches nearly every job and
- *      one that matches a single job in the middle (the search visits at most
- *      DASH_SEARCH_BUDGET jobs a request), and the per-queue counts; as the client and as the
+ *      one that matches a single job in the middle (a search walks for at most DASH_SEARCH_MS
+ *      per request), and the per-queue counts; as the client and as the
  *      API timed them (the answer's tookMs). The target: a page in under 300 ms at 1M jobs.
  *
  * Usage: bench_api_reads [--jobs N] [--requests N] [--brokers HOST:PORT | --kafka-dir DIR]

@@ -45,7 +45,7 @@
 #define DASH_MAX_SESSIONS 256
 #define DASH_SESSION_IDLE_MS (12LL * 3600 * 1000) /* a session unused this long ends */
 #define DASH_PAGE_MAX 500                         /* rows of one job table page */
-#define DASH_SEARCH_BUDGET 300000                 /* jobs a name search visits per request */
+#define DASH_SEARCH_MS 150                        /* how long a name search walks per request */
 #define DASH_BULK_MAX 5000                        /* jobs one bulk action may act on */
 #define DASH_EVENTS 4096                          /* status changes kept for the live streams */
 #define DASH_MAX_STREAMS 64                       /* live streams at once */

@@ -2,9 +2,8 @@
  * from the in-memory view under its read lock: counts are the sizes of the store's (queue,
  * status) buckets, and a page of the table is a seek into each ordered (queue, status) index
  * and a merge of as many steps as the page has rows (jobs_store_walk), so that it costs the same
- * at a million jobs as at ten. A name search filters along the same walk, visiting at most
- * DASH_SEARCH_BUDGET jobs per request; the answer's cursor lets the page carry on from where it
- * stopped. A job's page, the compute environments and every action go through the API's own
+ * at a million jobs as at ten. A name search filters along the same walk for at most
+ * DASH_SEARCH_MS per request; the answer's cursor lets the page carry on from where it stopped. A job's page, the compute environments and every action go through the API's own
  * operations (DescribeJobs, DescribeComputeEnvironments, CancelJob, TerminateJob), as the
  * session's key. */
 #include <stdio.h>
@@ -124,8 +123,10 @@ struct page {
   const struct filter *f;
   json_t *rows;
   size_t limit;
-  char last_id[128]; /* the last job visited: the next page's cursor */
+  const char *last_id; /* the last job visited: the next page's cursor (valid under the lock) */
   int64_t last_at;
+  size_t visited;
+  int64_t deadline_us; /* a search stops here; 0: never */
 };
 
 /* A row: what the store indexes, and from the record what the table shows besides. */
@@ -152,9 +153,10 @@ static json_t *row_of(const struct view *v, const struct vjob_info *j) {
 
 static int page_visit(void *ctx, const struct vjob_info *j) {
   struct page *p = ctx;
-  snprintf(p->last_id, sizeof p->last_id, "%s", j->id);
+  p->last_id = j->id;
   p->last_at = j->created_at;
   if (matches(p->f, j)) json_array_append_new(p->rows, row_of(p->v, j));
+  if (p->deadline_us && ++p->visited % 1024 == 0 && mono_us() > p->deadline_us) return 1;
   return json_array_size(p->rows) >= p->limit;
 }
 
@@ -195,10 +197,11 @@ int dash_jobs(struct dash *d, const char *q, json_t **resp, char *err, size_t er
   struct jobs_walk w;
   walk_of(&f, &w);
   w.after = after && *after ? &at : NULL;
-  w.budget = f.needle ? DASH_SEARCH_BUDGET : 0;
-  struct page p = {v, &f, json_array(), (size_t)limit, "", 0};
+  struct page p = {v, &f, json_array(), (size_t)limit, NULL, 0, 0, f.needle ? t0 + DASH_SEARCH_MS * 1000 : 0};
   int ended = 0;
   size_t visited = jobs_store_walk(v->jobs, &w, page_visit, &p, &ended);
+  char next[200];
+  snprintf(next, sizeof next, "%lld.%s", (long long)p.last_at, p.last_id ? p.last_id : "");
   json_int_t total = -1; /* known without a search: the buckets' sizes */
   if (!f.needle) {
     total = 0;
@@ -213,8 +216,6 @@ int dash_jobs(struct dash *d, const char *q, json_t **resp, char *err, size_t er
     }
   }
   view_live_done(d->conf.live);
-  char next[200];
-  snprintf(next, sizeof next, "%lld.%s", (long long)p.last_at, p.last_id);
   *resp = json_pack("{s:o, s:s?, s:o, s:I, s:b, s:f}", "jobs", p.rows, "next", ended || !visited ? NULL : next, "total",
                     total < 0 ? json_null() : json_integer(total), "scanned", (json_int_t)visited, "searchedAll",
                     ended, "tookMs", (double)(mono_us() - t0) / 1000.0);
