@@ -197,6 +197,17 @@ int dash_jobs(struct dash *d, const char *q, json_t **resp, char *err, size_t er
   struct jobs_walk w;
   walk_of(&f, &w);
   w.after = after && *after ? &at : NULL;
+  struct vjob_info byid;
+  if (f.needle && !w.after && !jobs_store_info(v->jobs, f.needle, &byid)) { /* a job id: no walk */
+    json_t *rows = json_array();
+    int in = !f.queue_arn || !strcmp(f.queue_arn, byid.queue);
+    if (in && (!f.nstatuses || !strcmp(f.statuses[0], byid.status))) json_array_append_new(rows, row_of(v, &byid));
+    view_live_done(d->conf.live);
+    *resp = json_pack("{s:o, s:n, s:n, s:i, s:b, s:f}", "jobs", rows, "next", "total", "scanned", 1, "searchedAll", 1,
+                      "tookMs", (double)(mono_us() - t0) / 1000.0);
+    rc = 200;
+    goto out;
+  }
   struct page p = {v, &f, json_array(), (size_t)limit, NULL, 0, 0, f.needle ? t0 + DASH_SEARCH_MS * 1000 : 0};
   int ended = 0;
   size_t visited = jobs_store_walk(v->jobs, &w, page_visit, &p, &ended);

@@ -321,6 +321,10 @@ def check_live(p, ids):
     ok(p.js("return window.bargeDash.loads") == loads,
        "the three rows turned FAILED from live events, without reloading the table")
     ok(p.js("return window.__noReload") == "still here", "... and without reloading the page")
+    reasons = p.until(lambda: (lambda r: r if r and all("dashboard by admin" in x for x in r) else None)(
+        p.js("return [...document.querySelectorAll('#jobs tbody tr')].map(r => r.lastChild.textContent)")),
+        "the rows' reasons")
+    ok(len(reasons) == 3, "each row then shows the cancel's reason (the row fetched again by job id)", reasons)
     feed = p.js("return document.getElementById('live-feed').textContent")
     ok(all(f"dash-wait-{i}  RUNNABLE → FAILED" in feed for i in (1, 2, 3)) and "dash-single  RUNNABLE → FAILED" in feed,
        "the live feed lists each change", feed[:400])

@@ -146,6 +146,14 @@ function onChange(ev) {
     row.classList.remove('flash');
     void row.offsetWidth; // restart the animation
     row.classList.add('flash');
+    // then the whole row as it is now (exit code, reason): a job id is found without a walk
+    api('jobs?q=' + encodeURIComponent(ev.id)).then((r) => {
+      const cur = document.getElementById('job-' + ev.id);
+      if (!r.jobs.length || !cur) return;
+      const fresh = jobRow(r.jobs[0]);
+      fresh.classList.add('flash');
+      cur.replaceWith(fresh);
+    }).catch(() => {});
   }
   if (!ev.prev && state.page === 0) refreshSoon(true); // a new job: the first page shows it
   else refreshSoon(false);
