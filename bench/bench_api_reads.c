@@ -8,7 +8,13 @@
  *      job answers): prints the load time and the API's resident memory;
  *   3. times signed requests from one client connection: DescribeJobs of one random id,
  *      DescribeJobs of 100 random ids, and ListJobs page walks (maxResults 100) over the
- *      RUNNING jobs (50,000 at 1M) and over the SUCCEEDED ones (900,000): p50, p99, max.
+ *      RUNNING jobs (50,000 at 1M) and over the SUCCEEDED ones (900,000): p50, p99, max;
+ *   4. logs in to the web dashboard (docs/dashboard.md) and times its job table's pages: the
+ *      first page of all jobs, newest and oldest first, of one status, a walk of pages by
+ *      cursor deep into the SUCCEEDED jobs, a search by name that matches nearly every job and
+ *      one that matches a single job in the middle (a search walks for at most DASH_SEARCH_MS
+ *      per request), and the per-queue counts; as the client and as the
+ *      API timed them (the answer's tookMs). The target: a page in under 300 ms at 1M jobs.
  *
  * Usage: bench_api_reads [--jobs N] [--requests N] [--brokers HOST:PORT | --kafka-dir DIR]
  *                        [--barge PATH]
@@ -21,6 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <curl/curl.h>
 
 #include "apicall.h"
 #include "bus.h"
@@ -111,7 +119,7 @@ static int fill(const struct bus_conf *bc, long n, char *qarn, size_t qlen) {
     json_t *rec = json_pack(
         "{s:o, s:{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:[{s:{s:i, s:s}, s:I, s:I}], s:[], s:{s:s},"
         " s:{s:s, s:[s, s, s], s:[{s:s, s:s}, {s:s, s:s}], s:[{s:s, s:s}], s:s}, s:{}, s:b, s:[s], s:b, s:b}, s:i, s:I, s:[]}",
-        "header", bus_header("scheduler", id, base + i * 10), "detail", "jobArn", arn, "jobName", "bench-job", "jobId", id,
+        "header", bus_header("scheduler", id, base + i * 10), "detail", "jobArn", arn, "jobName", i == n / 2 ? "needle-job" : "bench-job", "jobId", id,
         "jobQueue", qarn, "status", st, "createdAt", (json_int_t)(base + i * 10), "startedAt", (json_int_t)(base + i * 10 + 5),
         "jobDefinition", "arn:barge:batch:local:000000000000:job-definition/bench:1", "attempts", "container", "exitCode", 0,
         "logStreamName", "bench/default/0123456789abcdef", "startedAt", (json_int_t)(base + i * 10 + 5), "stoppedAt",
@@ -347,6 +355,98 @@ static void server_side(const struct opts *o, const char *log) {
   free(text);
 }
 
+/* ---------------- the dashboard's job table ---------------- */
+
+struct dash_client {
+  CURL *c;
+  const char *base;
+  struct buf body;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
+  buf_append(ctx, p, size * n);
+  return size * n;
+}
+
+/* GET path (POST when post is given) on the dashboard; the HTTP status, *out the JSON answer. */
+static long dash_req(struct dash_client *dc, const char *path, const char *post, json_t **out) {
+  char url[1500];
+  snprintf(url, sizeof url, "%s%s", dc->base, path);
+  buf_reset(&dc->body);
+  curl_easy_setopt(dc->c, CURLOPT_URL, url);
+  if (post) curl_easy_setopt(dc->c, CURLOPT_POSTFIELDS, post);
+  else curl_easy_setopt(dc->c, CURLOPT_HTTPGET, 1L);
+  long status = 0;
+  if (curl_easy_perform(dc->c) == CURLE_OK) curl_easy_getinfo(dc->c, CURLINFO_RESPONSE_CODE, &status);
+  *out = json_loadb(dc->body.data ? (const char *)dc->body.data : "", dc->body.len, 0, NULL);
+  return status;
+}
+
+/* n requests of path; with walk, each after the previous answer's cursor (until the last page). */
+static int time_dash(struct dash_client *dc, const char *what, const char *path, long n, int walk) {
+  double *us = xcalloc((size_t)n, sizeof *us), *srv = xcalloc((size_t)n, sizeof *srv);
+  char cur[1500], next[300] = "";
+  long i = 0, rows = 0, scanned = 0;
+  int rc = 0;
+  while (i < n) {
+    snprintf(cur, sizeof cur, "%s%s%s", path, *next ? "&after=" : "", next);
+    json_t *r = NULL;
+    double t = now_us();
+    long st = dash_req(dc, cur, NULL, &r);
+    us[i] = now_us() - t;
+    if (st != 200) {
+      fprintf(stderr, "dashboard %s: HTTP %ld %s\n", cur, st, dc->body.data ? (const char *)dc->body.data : "");
+      json_decref(r);
+      rc = -1;
+      break;
+    }
+    srv[i++] = json_number_value(json_object_get(r, "tookMs")) * 1000;
+    rows += (long)json_array_size(json_object_get(r, "jobs"));
+    scanned += (long)json_integer_value(json_object_get(r, "scanned"));
+    const char *nx = jget_str(r, "next");
+    snprintf(next, sizeof next, "%s", walk && nx ? nx : "");
+    json_decref(r);
+    if (walk && !nx) break;
+  }
+  if (!rc) {
+    char label[200];
+    snprintf(label, sizeof label, "%s (%ld rows, %ld visited)", what, rows, scanned);
+    report(label, us, i);
+    double any = 0;
+    for (long k = 0; k < i; k++) any += srv[k];
+    if (any > 0) report("  the same, as the API timed it (tookMs)", srv, i);
+  }
+  free(us);
+  free(srv);
+  return rc;
+}
+
+static int measure_dashboard(const char *addr) {
+  struct dash_client dc = {curl_easy_init(), addr, {0}};
+  buf_init(&dc.body);
+  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  curl_easy_setopt(dc.c, CURLOPT_COOKIEFILE, ""); /* the session cookie */
+  curl_easy_setopt(dc.c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(dc.c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(dc.c, CURLOPT_WRITEDATA, &dc.body);
+  json_t *r = NULL;
+  long st = dash_req(&dc, "/dashboard/api/login", "{\"accessKey\":\"AKIABENCHREADS\",\"secretKey\":\"bench-secret\"}", &r);
+  json_decref(r);
+  int rc = st == 200 ? 0 : (fprintf(stderr, "dashboard login: HTTP %ld\n", st), -1);
+  printf("the dashboard's job table (pages of 50), one connection:\n");
+  if (!rc) rc = time_dash(&dc, "first page, all jobs, newest first", "/dashboard/api/jobs?limit=50", 200, 0);
+  if (!rc) rc = time_dash(&dc, "first page, all jobs, oldest first", "/dashboard/api/jobs?limit=50&sort=oldest", 200, 0);
+  if (!rc) rc = time_dash(&dc, "first page, queue + RUNNING", "/dashboard/api/jobs?limit=50&queue=" QUEUE "&status=RUNNING", 200, 0);
+  if (!rc) rc = time_dash(&dc, "200 pages deep, SUCCEEDED, by cursor", "/dashboard/api/jobs?limit=50&status=SUCCEEDED", 200, 1);
+  if (!rc) rc = time_dash(&dc, "search 'bench' (nearly all match)", "/dashboard/api/jobs?limit=50&q=bench", 100, 0);
+  if (!rc) rc = time_dash(&dc, "search 'needle' (1 job), walked to the end", "/dashboard/api/jobs?limit=50&q=needle", 100, 1);
+  if (!rc) rc = time_dash(&dc, "per-queue counts (overview)", "/dashboard/api/overview", 200, 0);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(dc.c);
+  buf_release(&dc.body);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   struct opts o;
   parse(argc, argv, &o);
@@ -368,6 +468,7 @@ int main(int argc, char **argv) {
   if (start_api(&o, creds, addr, sizeof addr)) return fprintf(stderr, "barge api (%s) did not start\n", o.barge), 1;
   printf("barge api at %s (pid %d, log /tmp/bench-api-reads-%d.log)\n", addr, (int)api_pid, (int)getpid());
   int rc = measure(&o, addr);
+  if (!rc) rc = measure_dashboard(addr);
   kill(api_pid, SIGTERM);
   waitpid(api_pid, NULL, 0);
   unlink(creds);

@@ -9,6 +9,7 @@
 #include "api_ops.h"
 #include "cmds.h"
 #include "credentials.h"
+#include "dash.h"
 #include "http.h"
 #include "logs_api.h"
 #include "opts.h"
@@ -18,7 +19,7 @@
 struct api_opts {
   struct kafka_opts kafka;
   const char *listen, *cred_file, *region, *tls_cert, *tls_key;
-  int anonymous, no_local_logs;
+  int anonymous, no_local_logs, no_dashboard;
   int64_t threads;
   double rate_limit, rate_burst;
 };
@@ -38,6 +39,8 @@ static const struct opt_spec api_rows[] = {
     OPT_ROW_DOC(struct api_opts, tls_key, "tls-key", "FILE", "none", "the PEM private key of --tls-cert"),
     OPT_FLAG_ROW(struct api_opts, no_local_logs, "no-local-logs",
                  "fetch every job log from its agent's log server, even when the file is on this host"),
+    OPT_FLAG_ROW(struct api_opts, no_dashboard, "no-dashboard",
+                 "do not serve the web dashboard under /dashboard/ (docs/dashboard.md)"),
     OPTS_KAFKA(struct api_opts, kafka),
 };
 const struct opts_cmd api_opts_cmd =
@@ -113,6 +116,11 @@ int cmd_api(int argc, char **argv) {
       .tls_key_pem = key,
   };
   const char *scheme = cert ? "https" : "http";
+  /* the web dashboard: a live stream holds its connection's thread, so a pool keeps half free */
+  struct dash_conf dconf = {.creds = conf.creds, .allow_anonymous = anonymous, .ops = ops,
+                            .live = api_ops_table_view(ops), .logs = logs, .secure = cert != NULL,
+                            .max_streams = threads ? (unsigned)threads / 2 : DASH_MAX_STREAMS};
+  conf.dash = o.no_dashboard ? NULL : dash_new(&dconf);
   int rc = 0;
   service_signals(0);
   signal(SIGPIPE, SIG_IGN);
@@ -126,6 +134,7 @@ int cmd_api(int argc, char **argv) {
          cred_file ? (anonymous ? "SigV4 or anonymous" : "SigV4") : "anonymous", api_routes_model);
   printf("  aws batch --endpoint-url %s://%s --region %s describe-job-queues\n", scheme, api_server_address(srv),
          region ? region : "us-east-1");
+  if (conf.dash) printf("  dashboard: %s://%s" DASH_PREFIX "/ (log in with a key of the credentials file)\n", scheme, api_server_address(srv));
   fflush(stdout);
   log_info("listening on %s, %zu access key(s), topics %s*, %s", api_server_address(srv), creds.n, sv.prefix,
            threads ? "a pool of threads" : "a thread per connection");
@@ -136,6 +145,7 @@ int cmd_api(int argc, char **argv) {
   log_info("stopping");
   api_server_stop(srv);
 out:
+  dash_free(conf.dash);
   logs_source_free(logs);
   api_ops_table_free(ops);
   api_ratelimit_free(conf.limiter);

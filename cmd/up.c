@@ -246,6 +246,7 @@ static void print_api(const struct api_plan *a, const char *lead, int ready, con
   printf("SigV4; credentials in %s, profile %s)\n", a->creds_show, a->profile);
   printf("    AWS_SHARED_CREDENTIALS_FILE=%s aws batch --profile %s --endpoint-url %s --region us-east-1 "
          "describe-job-queues\n", a->creds_show, a->profile, a->url);
+  printf("    dashboard: %s/dashboard/ (log in with that key and secret; docs/dashboard.md)\n", a->url);
   if (!ready) printf("    (the API is not answering yet; see %s/api.log)\n", home);
 }
 

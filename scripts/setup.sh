@@ -4,7 +4,8 @@
 #   OpenSSL, libmicrohttpd (the HTTP server of `barge api`), clang and its runtime libraries
 #   (libFuzzer and the sanitizers, for scripts/fuzz.sh), awscli (the aws CLI v2 at /usr/bin/aws,
 #   on Debian's own Python: test_api_awscli.py runs it beside PyPI's v1), Java 17 and Maven (for
-#   the Kafka broker), Python 3 with pip, docker-compose
+#   the Kafka broker), Python 3 with pip, docker-compose, Chromium and its WebDriver (the
+#   dashboard's browser test, tests/e2e/test_dashboard_browser.py)
 #   (only to validate docker-compose.yml); Python packages: scripts/requirements.txt;
 #   the Apache Kafka jars (scripts/kafka.sh fetch, cached under ~/.cache/barge); the Go modules of
 #   tests/e2e/go_sdk (the Go SDK test) into Go's module cache, when a `go` toolchain is there.
@@ -17,9 +18,10 @@ build_pkgs=(build-essential cmake pkg-config librdkafka-dev libavro-dev libjanss
 # what the tests need besides: the Kafka broker, the fuzz build, the aws CLI v2, Python, and a
 # container engine for the container runtime's tests (podman with runc: crun refuses cgroup v1
 # hybrid hosts; catatonit is its init for initProcessEnabled; busybox-static is the root file
-# system of the tests' local image, stress-ng the workshop job's program)
+# system of the tests' local image, stress-ng the workshop job's program), and headless Chromium
+# with chromedriver for the dashboard's browser test (driven by Selenium, scripts/requirements.txt)
 test_pkgs=(clang libclang-rt-14-dev openjdk-17-jre-headless maven python3 python3-pip docker-compose awscli
-      podman runc catatonit busybox-static stress-ng)
+      podman runc catatonit busybox-static stress-ng chromium chromium-driver)
 missing=()
 for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

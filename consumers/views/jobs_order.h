@@ -19,4 +19,16 @@ void jorder_remove(struct jorder *o, uint32_t slot, jorder_cmp cmp, const void *
  * fn returns non-zero to stop. */
 void jorder_each(const struct jorder *o, jorder_upto upto, const void *ctx, const void *key,
                  int (*fn)(void *fctx, uint32_t slot), void *fctx);
+
+/* A position for walking either way (valid until the set changes): jorder_seek the first slot
+ * after key (key NULL: the first), jorder_seek_back the last slot strictly before key, with
+ * before(slot, key) non-zero when slot sorts strictly before key (key NULL: the last slot);
+ * NULL past either end. */
+struct jorder_node;
+const struct jorder_node *jorder_seek(const struct jorder *o, jorder_upto upto, const void *ctx, const void *key);
+const struct jorder_node *jorder_seek_back(const struct jorder *o, jorder_upto before, const void *ctx,
+                                           const void *key);
+const struct jorder_node *jorder_next(const struct jorder_node *n);
+const struct jorder_node *jorder_prev(const struct jorder_node *n);
+uint32_t jorder_slot(const struct jorder_node *n);
 #endif

@@ -364,3 +364,92 @@ void jobs_store_each_ordered(const struct jobs_store *s, const char *queue_arn, 
   struct ordered_walk w = {s, fn, ctx};
   jorder_each(s->buckets[b].ord, upto_cursor, s, after, ordered_visit, &w);
 }
+
+int jobs_store_status_index(const char *status) {
+  for (int i = 0; status && jobs_store_statuses[i]; i++)
+    if (!strcmp(status, jobs_store_statuses[i])) return i;
+  return -1;
+}
+
+static size_t bucket_size(const struct jobs_store *s, const char *queue, const char *status, int children) {
+  char key[1024];
+  bucket_key(key, sizeof key, queue, status, NULL, children);
+  uint32_t b = bucket_find(s, key);
+  return b == NONE ? 0 : s->buckets[b].n;
+}
+
+void jobs_store_counts(const struct jobs_store *s, const char *queue_arn, size_t *top, size_t *all) {
+  for (int i = 0; jobs_store_statuses[i]; i++) {
+    size_t t = bucket_size(s, queue_arn, jobs_store_statuses[i], 0);
+    if (top) top[i] = t;
+    if (all) all[i] = t + bucket_size(s, queue_arn, jobs_store_statuses[i], 1);
+  }
+}
+
+size_t jobs_store_child_counts(const struct jobs_store *s, const char *parent, size_t *counts) {
+  char key[1024];
+  bucket_key(key, sizeof key, NULL, NULL, parent, 0);
+  for (int i = 0; jobs_store_statuses[i]; i++) counts[i] = 0;
+  uint32_t b = bucket_find(s, key);
+  if (b == NONE) return 0;
+  const struct bucket *bk = &s->buckets[b];
+  for (uint32_t i = 0; i < bk->n; i++) {
+    int k = jobs_store_status_index(str_of(s, s->jobs[bk->slots[i]].status));
+    if (k >= 0) counts[k]++;
+  }
+  return bk->n;
+}
+
+static int before_cursor(const void *ctx, uint32_t slot, const void *key) {
+  const struct jobs_store *s = ctx;
+  const struct vjob_info *k = key;
+  return cmp_jobs(&s->jobs[slot], k->created_at, k->id) < 0;
+}
+
+/* Does the bucket key name a top-level (queue, status) bucket the walk wants? */
+static int walk_wants(const struct jobs_store *s, const struct jobs_walk *w, const char *key) {
+  if (key[0] != 'q' || key[strlen(key) - 1] != 't') return 0;
+  const char *q = key + 2, *sep = strchr(q, '\x1f');
+  if (!sep) return 0;
+  size_t qlen = (size_t)(sep - q);
+  int ok = !w->queues;
+  for (size_t i = 0; !ok && i < w->nqueues; i++) ok = strlen(w->queues[i]) == qlen && !strncmp(w->queues[i], q, qlen);
+  const char *st = sep + 1;
+  size_t stlen = strlen(st) - 2; /* "\x1ft" */
+  int sok = !w->statuses;
+  for (size_t i = 0; !sok && i < w->nstatuses; i++)
+    sok = strlen(w->statuses[i]) == stlen && !strncmp(w->statuses[i], st, stlen);
+  (void)s;
+  return ok && sok;
+}
+
+size_t jobs_store_walk(const struct jobs_store *s, const struct jobs_walk *w,
+                       int (*fn)(void *ctx, const struct vjob_info *j), void *ctx, int *ended) {
+  size_t nheads = 0, visited = 0;
+  const struct jorder_node **heads = xcalloc(s->nbuckets ? s->nbuckets : 1, sizeof *heads);
+  for (uint32_t b = 0; b < s->nbuckets; b++) {
+    const struct bucket *bk = &s->buckets[b];
+    if (!bk->ord || !bk->n || !walk_wants(s, w, bk->key)) continue;
+    const struct jorder_node *n = w->ascending ? jorder_seek_back(bk->ord, before_cursor, s, w->after)
+                                               : jorder_seek(bk->ord, upto_cursor, s, w->after);
+    if (n) heads[nheads++] = n;
+  }
+  int stopped = 0;
+  while (nheads && !stopped && (!w->budget || visited < w->budget)) {
+    size_t best = 0; /* the head that comes first in the walk's direction */
+    for (size_t i = 1; i < nheads; i++) {
+      const struct vjob *a = &s->jobs[jorder_slot(heads[i])], *c = &s->jobs[jorder_slot(heads[best])];
+      int cmp = cmp_jobs(a, c->created_at, c->id);
+      if (w->ascending ? cmp > 0 : cmp < 0) best = i;
+    }
+    struct vjob_info info;
+    info_of(s, &s->jobs[jorder_slot(heads[best])], &info);
+    visited++;
+    stopped = fn(ctx, &info) != 0;
+    heads[best] = w->ascending ? jorder_prev(heads[best]) : jorder_next(heads[best]);
+    if (!heads[best]) heads[best] = heads[--nheads];
+  }
+  if (ended) *ended = nheads == 0;
+  free(heads);
+  return visited;
+}

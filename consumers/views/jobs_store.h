@@ -54,6 +54,33 @@ void jobs_store_each_ordered(const struct jobs_store *s, const char *queue_arn, 
                              const struct vjob_info *after,
                              int (*fn)(void *ctx, const struct vjob_info *j), void *ctx);
 
+/* The dashboard's job table (producers/api/dash_jobs.c): the top-level jobs of several queues
+ * and statuses merged in ListJobs' order (newest first, then by job id descending) or, with
+ * ascending, its reverse; from the first job after `after` in that direction (NULL: from the
+ * start). queues / statuses NULL: every one the store has. A seek per (queue, status), then a
+ * merge step a job. */
+struct jobs_walk {
+  const char *const *queues; /* queue ARNs */
+  size_t nqueues;
+  const char *const *statuses;
+  size_t nstatuses;
+  int ascending;
+  const struct vjob_info *after; /* its created_at and id */
+  size_t budget;                 /* at most this many jobs visited; 0: no limit */
+};
+/* Calls fn on each job in order until fn returns non-zero, the jobs end or the budget is spent.
+ * Returns how many jobs were visited; *ended (may be NULL) is 1 when the jobs ended. */
+size_t jobs_store_walk(const struct jobs_store *s, const struct jobs_walk *w,
+                       int (*fn)(void *ctx, const struct vjob_info *j), void *ctx, int *ended);
+/* How many jobs of queue_arn are in each status (jobs_store_statuses' order): top[] the
+ * top-level ones, all[] with array children (either may be NULL). O(statuses). */
+void jobs_store_counts(const struct jobs_store *s, const char *queue_arn, size_t *top, size_t *all);
+/* How many children of the array parent are in each status (jobs_store_statuses' order);
+ * returns their number (0: not an array parent, or its children are not read yet). */
+size_t jobs_store_child_counts(const struct jobs_store *s, const char *parent, size_t *counts);
+/* The index of status in jobs_store_statuses, or -1. */
+int jobs_store_status_index(const char *status);
+
 /* The job statuses in lifecycle order, NULL-terminated. */
 extern const char *const jobs_store_statuses[];
 #endif

@@ -44,4 +44,8 @@ extern const struct api_ops api_ops_unwired;
  * (view_live.h), concurrently. Reads barge.config to its end first; NULL with the reason in err. */
 struct api_ops *api_ops_table_new(const struct bus_conf *bc, char *err, size_t errlen);
 void api_ops_table_free(struct api_ops *ops);
+/* The in-memory view of a table dispatch (view_live.h), NULL when it has none: the dashboard
+ * (dash.h) reads it beside the operations. */
+struct view_live;
+struct view_live *api_ops_table_view(const struct api_ops *ops);
 #endif

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "dash.h"
 #include "logs_api.h"
 #include "routes.h"
 #include "util.h"
@@ -74,8 +75,9 @@ static int hexval(int c) {
   return -1;
 }
 
-/* Percent-decodes n bytes into a new string ('+' stays '+': SDKs encode spaces as %20). */
-static char *pct_decode(const char *s, size_t n) {
+/* Percent-decodes n bytes into a new string ('+' stays '+' unless plus_space: SDKs encode spaces
+ * as %20, a browser's form encoding as '+'). */
+char *api_pct_decode(const char *s, size_t n, int plus_space) {
   char *out = xmalloc(n + 1), *o = out;
   for (size_t i = 0; i < n; i++) {
     int h, l;
@@ -83,7 +85,7 @@ static char *pct_decode(const char *s, size_t n) {
       *o++ = (char)(h * 16 + l);
       i += 2;
     } else {
-      *o++ = s[i];
+      *o++ = plus_space && s[i] == '+' ? ' ' : s[i];
     }
   }
   *o = 0;
@@ -97,9 +99,9 @@ static json_t *query_values(const char *q, const char *name) {
     size_t len = strcspn(p, "&");
     const char *eq = memchr(p, '=', len);
     size_t klen = eq ? (size_t)(eq - p) : len;
-    char *k = pct_decode(p, klen);
+    char *k = api_pct_decode(p, klen, 0);
     if (!strcmp(k, name)) {
-      char *v = eq ? pct_decode(eq + 1, len - klen - 1) : xstrdup("");
+      char *v = eq ? api_pct_decode(eq + 1, len - klen - 1, 0) : xstrdup("");
       json_array_append_new(arr, json_string(v));
       free(v);
     }
@@ -222,7 +224,7 @@ void api_handle(const struct api_conf *conf, const struct api_http_request *rq, 
     req = json_object();
   }
   if (route->uri_member) {
-    char *v = pct_decode(label, label_len);
+    char *v = api_pct_decode(label, label_len, 0);
     json_object_set_new(req, route->uri_member, json_string(v));
     free(v);
   }
@@ -379,6 +381,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     *upload_data_size = 0;
     return MHD_YES;
   }
+  if (s->conf->dash && dash_path(c->raw_uri)) /* the web dashboard (dash.h): its own handler */
+    return dash_serve(s->conf->dash, con, method, c->raw_uri, c->body.data, c->body.len, c->too_large) ? MHD_YES : MHD_NO;
   struct header_list *hl = xmalloc(sizeof *hl);
   hl->n = 0;
   MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, hl);
@@ -484,6 +488,7 @@ const char *api_server_address(const struct api_server *s) { return s->address; 
 
 void api_server_stop(struct api_server *s) {
   if (!s) return;
+  dash_shutdown(s->conf->dash); /* its live streams end, so that their threads can be joined */
   MHD_stop_daemon(s->d);
   free(s);
 }

@@ -48,6 +48,7 @@
 #define API_MAX_CONNECTIONS 1024
 #define API_MAX_HEADERS 128
 
+struct dash;
 struct api_conf {
   const struct api_credentials *creds; /* NULL when no credentials file was given */
   int allow_anonymous;                 /* accept requests without a signature */
@@ -60,6 +61,7 @@ struct api_conf {
   int64_t (*mono_us)(void);      /* the limiter's clock; NULL: CLOCK_MONOTONIC */
   const struct logs_source *logs; /* CloudWatch Logs requests (logs_api.h); NULL: not served */
   const char *tls_cert_pem, *tls_key_pem; /* both set: serve HTTPS (PEM texts) */
+  struct dash *dash; /* the web dashboard under /dashboard (dash.h); NULL: not served */
 };
 
 struct api_http_request {
@@ -82,6 +84,9 @@ struct api_http_response {
   size_t body_len;
 };
 
+/* n bytes of s percent-decoded into a new string; '+' a space when plus_space (a browser's
+ * form encoding), else itself (SDKs encode spaces as %20). */
+char *api_pct_decode(const char *s, size_t n, int plus_space);
 /* Replaces what is not UTF-8 in s with '?', in place (jansson refuses other strings). */
 void api_utf8_fix(char *s);
 

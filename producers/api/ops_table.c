@@ -175,3 +175,7 @@ void api_ops_table_free(struct api_ops *ops) {
   pthread_mutex_destroy(&t->config_mu);
   free(t);
 }
+
+struct view_live *api_ops_table_view(const struct api_ops *ops) {
+  return ops ? ((const struct ops_table *)ops)->live : NULL;
+}

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonget.h"
+
 #define BATCH_MAX 2000    /* messages applied under one hold of the write lock */
 #define BATCH_MAX_MS 20   /* ... or this long, so that reads wait little */
 
@@ -28,6 +30,8 @@ struct view_live {
   struct part_goal *goals;
   size_t ngoals, left;
   int64_t started_ms;
+  view_live_listener listener; /* under the write lock */
+  void *listener_ctx;
 };
 
 /* Where every partition ends now: the first load is done when the view has read that far. A
@@ -97,13 +101,45 @@ static void wait_moved(struct view_live *l, long ms) {
   pthread_cond_timedwait(&l->cond, &l->mu, &ts);
 }
 
+/* The job of key before a change (status NULL when the store has none), and the listener called
+ * after it when its status changed. Under the write lock. */
+struct job_before {
+  char id[128];
+  const char *status; /* interned by the store: stays valid */
+};
+
+static int before_change(struct view_live *l, const char *key, size_t keylen, struct job_before *b) {
+  if (!l->listener || !key || keylen >= sizeof b->id) return 0;
+  memcpy(b->id, key, keylen);
+  b->id[keylen] = 0;
+  struct vjob_info info;
+  b->status = jobs_store_info(l->v.jobs, b->id, &info) ? NULL : info.status;
+  return 1;
+}
+
+static void after_change(struct view_live *l, const struct job_before *b) {
+  struct vjob_info info;
+  if (jobs_store_info(l->v.jobs, b->id, &info)) return; /* deleted, or not a job */
+  if (b->status && !strcmp(b->status, info.status)) return;
+  l->listener(l->listener_ctx, &info, b->status);
+}
+
+static void apply_one(struct view_live *l, struct bus_msg *m) {
+  struct job_before b;
+  /* the first load replays every job: no one is watching those as changes yet (loaded is
+   * written by this thread only) */
+  int watch = l->loaded && m->topic == TOPIC_JOBS && before_change(l, m->key, m->keylen, &b);
+  view_apply(&l->v, m);
+  if (watch) after_change(l, &b);
+}
+
 /* Applies m and whatever else is ready, under one hold of the write lock. */
 static void apply_batch(struct view_live *l, struct bus_msg *m) {
   char err[512];
   int64_t until = mono_ms() + BATCH_MAX_MS;
   pthread_rwlock_wrlock(&l->lock);
   for (int n = 0;; n++) {
-    view_apply(&l->v, m);
+    apply_one(l, m);
     progress(l, m->topic, m->partition, m->offset + 1, 0);
     bus_msg_release(m);
     if (n >= BATCH_MAX || mono_ms() > until) break;
@@ -210,7 +246,18 @@ void view_live_done(struct view_live *l) { pthread_rwlock_unlock(&l->lock); }
 
 void view_live_written(struct view_live *l, enum bus_topic t, const char *key, const json_t *value) {
   pthread_rwlock_wrlock(&l->lock);
+  struct job_before b; /* a submission shows as a new SUBMITTED job */
+  const char *id = t == TOPIC_REQUESTS ? jget_str(json_object_get(json_object_get(value, "body"), "SubmitJob"), "jobId") : NULL;
+  int watch = id && before_change(l, id, strlen(id), &b);
   view_written(&l->v, t, key, value);
+  if (watch) after_change(l, &b);
+  pthread_rwlock_unlock(&l->lock);
+}
+
+void view_live_listen(struct view_live *l, view_live_listener fn, void *ctx) {
+  pthread_rwlock_wrlock(&l->lock);
+  l->listener = fn;
+  l->listener_ctx = ctx;
   pthread_rwlock_unlock(&l->lock);
 }
 

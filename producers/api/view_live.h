@@ -31,6 +31,11 @@ int view_live_sync(struct view_live *l, unsigned tables, int wait_ms);
 void view_live_done(struct view_live *l);
 /* An acknowledged write of this process (view_written, under the write lock). */
 void view_live_written(struct view_live *l, enum bus_topic t, const char *key, const json_t *value);
+/* Called, under the write lock, for each job whose status the view changed (a new job: prev
+ * NULL): the dashboard's live updates (dash.h). j and prev are valid during the call only; the
+ * listener must not call back into the view. One listener; fn NULL removes it. */
+typedef void (*view_live_listener)(void *ctx, const struct vjob_info *j, const char *prev);
+void view_live_listen(struct view_live *l, view_live_listener fn, void *ctx);
 /* Marks found[i] = 1 for each job id the view has (a record or this process's submission). */
 void view_live_known(struct view_live *l, const char *const *ids, size_t n, int *found);
 #endif

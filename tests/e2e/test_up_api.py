@@ -5,7 +5,8 @@ As a user sees it: BARGE_HOME is ~/.barge of a HOME of the test's own, so the re
 ~/.barge/api-credentials. `barge up --detach` prints the endpoint and an aws command; the command,
 run literally by a shell (the real aws CLI), answers {"jobQueues": []}; the credentials file is
 0600 with an AKIA access key; the stack file records the endpoint; an unsigned request is refused;
-`barge down` stops the API with the rest. A second `barge up`, asked for a port that is taken,
+the report names the web dashboard, which the generated key logs in to; `barge down` stops the
+API with the rest. A second `barge up`, asked for a port that is taken,
 says so and serves on another one, with the same credentials file. `barge up --no-api` starts
 no API."""
 import json
@@ -73,6 +74,22 @@ def creds_file(st):
     return path, text, stat.S_IMODE(os.stat(path).st_mode)
 
 
+def check_dashboard(out, endpoint, key, secret):
+    """The report names the dashboard; the generated key logs in to it (docs/dashboard.md)."""
+    ok(f"dashboard: {endpoint}/dashboard/" in out, "the report names the web dashboard's address")
+    with urllib.request.urlopen(endpoint + "/dashboard/", timeout=30) as r:
+        ok(r.status == 200 and b"<!doctype html>" in r.read(), "the dashboard's page is served")
+    req = urllib.request.Request(endpoint + "/dashboard/api/login", method="POST", headers={"Content-Type": "application/json"},
+                                 data=json.dumps({"accessKey": key, "secretKey": secret}).encode())
+    with urllib.request.urlopen(req, timeout=30) as r:
+        cookie = r.headers.get("Set-Cookie", "").split(";")[0]
+        ok(r.status == 200 and json.loads(r.read()).get("profile") == "barge" and cookie.startswith("barge_dash="),
+           "the generated key logs in to the dashboard")
+    req = urllib.request.Request(endpoint + "/dashboard/api/overview", headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        ok(r.status == 200 and "queues" in json.loads(r.read()), "... and reads the per-queue counts")
+
+
 def body(st):
     # a user's layout: BARGE_HOME = ~/.barge of a HOME of our own (st.home stays the BARGE_HOME)
     user_home = st.home
@@ -110,6 +127,7 @@ def body(st):
     ok(got == {"jobQueues": []}, "the printed command, run literally, answers {\"jobQueues\": []}", got)
     ok(unsigned_status(endpoint) == (403, "MissingAuthenticationTokenException"), "an unsigned request is refused",
        unsigned_status(endpoint))
+    check_dashboard(out, endpoint, keys[0] if keys else "", secrets[0] if secrets else "")
     st.down()
     ok(api and not pid_alive(api[0]), "barge down stopped the API")
     ok(not listening(port), f"nothing listens on {port} any more")

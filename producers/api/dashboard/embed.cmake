@@ -1,0 +1,20 @@
+# embed.cmake: turns the dashboard's files (producers/api/dashboard/*.html, *.js, *.css) into
+# C arrays (dash_assets, dash_int.h), so that `barge api` serves them from its own binary.
+# Run by producers/api/CMakeLists.txt at build time: cmake -DDIR=<this folder> -DOUT=<file.c> -P embed.cmake
+file(GLOB files RELATIVE ${DIR} ${DIR}/*.html ${DIR}/*.js ${DIR}/*.css)
+list(SORT files)
+set(out "/* generated at build time by producers/api/dashboard/embed.cmake from producers/api/dashboard/ */\n")
+string(APPEND out "#include \"dash_int.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  file(READ ${DIR}/${f} hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  string(APPEND out "static const unsigned char f${i}[] = {${bytes}0};\n")
+  string(APPEND table "    {\"${f}\", f${i}, ${len}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND out "\nconst struct dash_asset dash_assets[] = {\n${table}};\nconst size_t dash_assets_count = ${i};\n")
+file(WRITE ${OUT} "${out}")
