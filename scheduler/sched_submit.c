@@ -45,6 +45,10 @@ void sched_set_status(struct sched *s, struct job *j, int st, const char *reason
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out) {
   struct job *p = s->jobs[child->parent];
+  if (p->mnp) {
+    sched_gang_node_changed(s, child, old_st, out);
+    return;
+  }
   struct array_info *a = p->arr;
   if (!a) return;
   a->counts[old_st]--;
@@ -69,6 +73,7 @@ static void make_runnable_or_stop(struct sched *s, struct job *j, struct outbox 
 
 /* A job reached SUCCEEDED or FAILED: its dependents learn about it. */
 void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out) {
+  if (j->mnp) sched_gang_parent_ended(s, j, out);
   for (uint32_t k = 0; k < j->ndependents; k++) {
     struct job *d = s->jobs[j->dependents[k]];
     if (d->status != JOB_PENDING) continue;
@@ -341,6 +346,7 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
   j->queue_seq = ++s->seq;
   j->status = JOB_SUBMITTED;
   if (sched_fair_queue(s->queues[qi])) j->share = sched_share_of(s->queues[qi], sp->share_id);
+  if (d->nodes && !size) sched_gang_spawn(s, j); /* arrays of them are refused by the producer */
   if (!size) sched_share_track(s, j, JOB__COUNT, JOB_SUBMITTED);
   sched_mark_dirty(s, j);
   if (!size) {
@@ -408,6 +414,10 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
     for (int i = 0; i < j->arr->size; i++)
       sched_stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, out);
     sched_mark_dirty(s, j);
+    return;
+  }
+  if (j->mnp && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) {
+    sched_gang_stop(s, j, terminate, reason, out); /* its main node's end decides */
     return;
   }
   char r[1100];

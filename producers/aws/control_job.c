@@ -29,6 +29,7 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   json_t *def = config_find_jd(cv, jd);
   if (!def) return fail(err, errlen, CLIENT, "job definition %s does not exist or has no ACTIVE revision", jd);
   if (strcmp(jget_str(def, "status"), "ACTIVE")) return fail(err, errlen, CLIENT, "job definition %s is INACTIVE", jd);
+  if ((rc = ctl_check_mnp_submit(cv, queue, def, req, err, errlen))) return rc;
   json_t *ap = json_object_get(req, "arrayProperties");
   int size = 0;
   if (ap && !json_is_null(ap)) {
@@ -51,7 +52,7 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   json_t *ov = json_object_get(req, "containerOverrides");
   if (ov && !json_is_null(ov)) {
     if (json_object_get(ov, "instanceType"))
-      return fail(err, errlen, CLIENT, "containerOverrides.instanceType is for multi-node jobs, which Barge does not run");
+      return fail(err, errlen, CLIENT, "containerOverrides.instanceType is for the nodeOverrides of multi-node jobs, which Barge does not support yet");
     if ((rc = ctl_check_env(json_object_get(ov, "environment"), "containerOverrides.environment", err, errlen))) return rc;
     json_t *cp = json_object_get(def, "containerProperties");
     size_t k;
