@@ -250,9 +250,8 @@ static void upsert_jd(struct sched *s, const json_t *b) {
     json_t *r;
     json_array_foreach(json_object_get(d->nodes, "nodeRangeProperties"), k, r) {
       json_t *c = sched_container_of(json_object_get(r, "container"));
-      int lo = -1, hi = -1;
-      if (sscanf(jget_str(r, "targetNodes") ? jget_str(r, "targetNodes") : "", "%d:%d", &lo, &hi) == 2 &&
-          lo <= main_node && main_node <= hi) {
+      int lo = -1, hi = -1, n = (int)jget_int(d->nodes, "numNodes", 1);
+      if (!target_nodes_parse(jget_str(r, "targetNodes"), n, &lo, &hi) && lo <= main_node && main_node <= hi) {
         json_decref(d->container);
         d->container = json_incref(c);
       }

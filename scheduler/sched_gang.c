@@ -21,25 +21,39 @@ static int index_of(const struct job *p, const struct job *node) {
   return (int)(node->idx - p->mnp->first_node);
 }
 
-/* The container (scheduler form) of the node range of definition d that holds node i. */
-static const json_t *range_container(const struct jobdef *d, int i) {
+/* Whether targetNodes t of a job of n nodes holds node i. */
+static int in_range(const char *t, int n, int i) {
+  int lo, hi;
+  return !target_nodes_parse(t, n, &lo, &hi) && lo <= i && i <= hi;
+}
+
+/* The container (scheduler form) of the node range of definition d that holds node i of n. */
+static const json_t *range_container(const struct jobdef *d, int n, int i) {
   size_t k;
   json_t *r;
-  json_array_foreach(json_object_get(d->nodes, "nodeRangeProperties"), k, r) {
-    int lo, hi;
-    const char *t = jget_str(r, "targetNodes");
-    if (t && sscanf(t, "%d:%d", &lo, &hi) == 2 && lo <= i && i <= hi) return json_object_get(r, "container");
-  }
+  json_array_foreach(json_object_get(d->nodes, "nodeRangeProperties"), k, r)
+      if (in_range(jget_str(r, "targetNodes"), n, i)) return json_object_get(r, "container");
   return NULL;
 }
 
-/* A node's spec: its range's container, the rest as the parent's. One attempt: a gang is
- * retried whole or not at all, and Barge does not retry gangs yet. */
-static struct spec *node_spec(const struct spec *ps, const json_t *container) {
+/* A node's spec: its range's container with the nodePropertyOverrides (ovs) that hold node i
+ * of n, the rest as the parent's. One attempt: a gang is retried whole or not at all, and
+ * Barge does not retry gangs yet. */
+static struct spec *node_spec(const struct spec *ps, const json_t *container, const json_t *ovs,
+                              int n, int i) {
   struct spec *sp = sched_spec_new();
   sp->name = xstrdup(ps->name);
   sp->jd = ps->jd;
   sp->container = json_deep_copy(container);
+  size_t k;
+  json_t *e;
+  json_array_foreach(ovs, k, e) {
+    json_t *co = json_object_get(e, "containerOverrides");
+    char err[200];
+    if (json_is_object(co) && in_range(jget_str(e, "targetNodes"), n, i) &&
+        sched_apply_overrides(sp->container, co, "nodeOverrides", err, sizeof err))
+      continue; /* not after the producer's checks (reserved names are refused there) */
+  }
   sp->params = ps->params ? json_incref(ps->params) : json_object();
   sched_substitute(json_object_get(sp->container, "command"), sp->params);
   sched_resources(sp->container, &sp->vcpus, &sp->mem_mib, &sp->gpus);
@@ -53,20 +67,23 @@ static struct spec *node_spec(const struct spec *ps, const json_t *container) {
   return sp;
 }
 
-void sched_gang_spawn(struct sched *s, struct job *p) {
+void sched_gang_spawn(struct sched *s, struct job *p, const json_t *sub) {
   const struct jobdef *d = p->spec->jd;
+  const json_t *no = json_object_get(sub, "nodeOverrides");
+  const json_t *ovs = json_object_get(no, "nodePropertyOverrides");
   p->mnp = xcalloc(1, sizeof *p->mnp);
   p->mnp->num_nodes = (int)jget_int(d->nodes, "numNodes", 1);
+  if (json_is_integer(json_object_get(no, "numNodes"))) p->mnp->num_nodes = (int)jget_int(no, "numNodes", 1);
   p->mnp->main_node = (int)jget_int(d->nodes, "mainNode", 0);
   p->mnp->first_node = (uint32_t)s->njobs;
   const json_t *last = NULL;
   struct spec *sp = NULL;
   for (int i = 0; i < p->mnp->num_nodes; i++) {
-    const json_t *c = range_container(d, i);
+    const json_t *c = range_container(d, p->mnp->num_nodes, i);
     if (!c) c = p->spec->container; /* not after the producer's checks: every node is in a range */
-    if (c != last) { /* the nodes of one range share its spec */
+    if (c != last || json_array_size(ovs)) { /* the nodes of one range share its spec */
       sched_spec_unref(sp);
-      sp = node_spec(p->spec, c);
+      sp = node_spec(p->spec, c, ovs, p->mnp->num_nodes, i);
       last = c;
     }
     char id[64];
@@ -84,6 +101,11 @@ void sched_gang_spawn(struct sched *s, struct job *p) {
     sched_mark_dirty(s, n);
   }
   sched_spec_unref(sp);
+  /* it waits in its queue with its main node's shape */
+  const struct spec *ms = node_of(s, p, p->mnp->main_node)->spec;
+  p->spec->vcpus = ms->vcpus;
+  p->spec->mem_mib = ms->mem_mib;
+  p->spec->gpus = ms->gpus;
 }
 
 int sched_gang_place(struct sched *s, struct queue *q, struct job *p, struct outbox *out) {

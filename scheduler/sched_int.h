@@ -300,6 +300,10 @@ void sched_set_status(struct sched *s, struct job *j, int st, const char *reason
 void sched_fail_job(struct sched *s, struct job *j, const char *reason, struct outbox *out);
 void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out);
 void sched_substitute(json_t *command, const json_t *params);
+/* Applies containerOverrides ov (command, environment, resourceRequirements, vcpus, memory) to
+ * container; -1 with err (what names ov) for a reserved AWS_BATCH* variable. */
+int sched_apply_overrides(json_t *container, const json_t *ov, const char *what, char *err,
+                          size_t errlen);
 int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, char *err,
                         size_t errlen);
 void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
@@ -335,8 +339,9 @@ void sched_place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox 
 static inline struct job *sched_gang_parent(const struct sched *s, const struct job *j) {
   return j->parent != SCHED_NONE && s->jobs[j->parent]->mnp ? s->jobs[j->parent] : NULL;
 }
-/* Creates the node jobs of a new parent p (PENDING until the gang is placed). */
-void sched_gang_spawn(struct sched *s, struct job *p);
+/* Creates the node jobs of a new parent p (PENDING until the gang is placed), with the
+ * submission's nodeOverrides (sub: the SubmitJob). */
+void sched_gang_spawn(struct sched *s, struct job *p, const json_t *sub);
 /* Places every node of RUNNABLE parent p on its own instance in one CE of q, or none (0). */
 int sched_gang_place(struct sched *s, struct queue *q, struct job *p, struct outbox *out);
 /* A node job changed status (from old): the main node's start and end decide the parent's. */

@@ -371,7 +371,7 @@ static const struct aws_param p_SubmitJob[] = {
   P("jobDefinition", "--job-definition", &t_string, 1),
   P("parameters", "--parameters", &s_ParametersMap, 0),
   P("containerOverrides", "--container-overrides", &s_ContainerOverrides, 0),
-  OUT_OF_SCOPE("nodeOverrides", "--node-overrides", &t_json),
+  P("nodeOverrides", "--node-overrides", &t_json, 0), /* checked in control_mnp.c */
   P("retryStrategy", "--retry-strategy", &s_RetryStrategy, 0),
   P("propagateTags", "--propagate-tags", &t_boolean, 0),
   P("timeout", "--timeout", &s_JobTimeout, 0),

@@ -1,5 +1,5 @@
 /* control_mnp.c: multi-node parallel job definitions and submissions (docs/job-model.md,
- * "Multi-node parallel jobs"): nodeProperties checked and normalised at registration, and the
+ * "Multi-node parallel jobs"): nodeProperties checked at registration, and the
  * limits a submission against such a definition meets (no arrays, no containerOverrides, a gang
  * that a compute environment of the queue can hold). */
 #include <stdlib.h>
@@ -8,32 +8,6 @@
 #include "control_int.h"
 
 #define MAX_NODES 1000
-
-/* targetNodes "n", "a:b", "a:" or ":b" -> [*lo, *hi] within 0..n-1; 0, or -1 when malformed. */
-static int parse_range(const char *t, int n, int *lo, int *hi) {
-  char *end;
-  const char *colon = strchr(t, ':');
-  if (!*t) return -1;
-  if (!colon) {
-    long v = strtol(t, &end, 10);
-    if (*end || v < 0) return -1;
-    *lo = *hi = (int)v;
-    return 0;
-  }
-  *lo = 0;
-  *hi = n - 1;
-  if (colon != t) {
-    long v = strtol(t, &end, 10);
-    if (end != colon || v < 0) return -1;
-    *lo = (int)v;
-  }
-  if (colon[1]) {
-    long v = strtol(colon + 1, &end, 10);
-    if (*end || v < 0) return -1;
-    *hi = (int)v;
-  }
-  return *lo <= *hi ? 0 : -1;
-}
 
 /* The largest number of vCPUs one CE can ever hold (managed: maxvCpus; unmanaged:
  * unmanagedvCpus), over the CEs of queue (NULL: every CE of cv); -1 when one of them has no
@@ -61,11 +35,12 @@ static long largest_ce(const struct config_view *cv, const json_t *queue) {
   return any ? best : -1;
 }
 
-static int check_fits(long largest, int nodes, long vcpus, const char *where, char *err, size_t errlen) {
+static int check_fits(long largest, const char *member, int nodes, long vcpus, const char *where,
+                      char *err, size_t errlen) {
   if (largest < 0 || vcpus <= largest) return 0;
   return fail(err, errlen, CLIENT,
-              "nodeProperties.numNodes %d: no compute environment %s can ever hold the %d nodes "
-              "(%ld vCPUs in all; the largest holds %ld)", nodes, where, nodes, vcpus, largest);
+              "%s %d: no compute environment %s can ever hold the %d nodes "
+              "(%ld vCPUs in all; the largest holds %ld)", member, nodes, where, nodes, vcpus, largest);
 }
 
 /* Checks one nodeRangeProperties entry and marks its nodes in owner; adds its vCPUs. */
@@ -75,7 +50,7 @@ static int check_range(const json_t *r, size_t i, int n, int *owner, long *vcpus
   snprintf(path, sizeof path, "nodeProperties.nodeRangeProperties[%zu]", i);
   const char *t = jget_str(r, "targetNodes");
   int lo, hi, rc;
-  if (!t || parse_range(t, n, &lo, &hi))
+  if (!t || target_nodes_parse(t, n, &lo, &hi))
     return fail(err, errlen, CLIENT, "%s.targetNodes must be n, a:b, a: or :b (node indexes), got '%s'", path, t ? t : "");
   if (hi >= n) return fail(err, errlen, CLIENT, "%s.targetNodes %s goes past the last node %d", path, t, n - 1);
   static const char *const refused[] = {"instanceTypes", "eksProperties", "ecsProperties", "consumableResourceProperties", NULL};
@@ -92,9 +67,8 @@ static int check_range(const json_t *r, size_t i, int n, int *owner, long *vcpus
     owner[x] = (int)i;
   }
   *vcpus += (long)(hi - lo + 1) * ctl_container_vcpus(c);
-  char norm[32];
-  snprintf(norm, sizeof norm, "%d:%d", lo, hi);
-  json_array_append_new(out, json_pack("{s:s, s:O}", "targetNodes", norm, "container", c));
+  /* kept as given: an open end ("1:") follows a nodeOverrides.numNodes */
+  json_array_append_new(out, json_pack("{s:s, s:O}", "targetNodes", t, "container", c));
   return 0;
 }
 
@@ -125,7 +99,7 @@ int ctl_check_node_properties(const struct config_view *cv, const json_t *req, c
   json_array_foreach(ranges, i, r) if ((rc = check_range(r, i, n, owner, &vcpus, out, err, errlen))) break;
   for (int x = 0; !rc && x < n; x++)
     if (owner[x] < 0) rc = fail(err, errlen, CLIENT, "nodeProperties.nodeRangeProperties: node %d is in no range", x);
-  if (!rc) rc = check_fits(largest_ce(cv, NULL), n, vcpus, "of this account", err, errlen);
+  if (!rc) rc = check_fits(largest_ce(cv, NULL), "nodeProperties.numNodes", n, vcpus, "of this account", err, errlen);
   free(owner);
   if (!rc) {
     json_t *norm = json_pack("{s:i, s:i, s:o}", "numNodes", n, "mainNode",
@@ -138,31 +112,95 @@ int ctl_check_node_properties(const struct config_view *cv, const json_t *req, c
   return rc;
 }
 
+/* The vCPUs of each node of a job of n nodes (the definition's ranges re-read against n: an
+ * open end follows a nodeOverrides.numNodes), into vcpu[0..n-1]. */
+static int ranges_for(const json_t *np, int n, int *vcpu, char *err, size_t errlen) {
+  for (int x = 0; x < n; x++) vcpu[x] = -1;
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(np, "nodeRangeProperties"), i, r) {
+    int lo, hi; /* an open end read as far as any job goes, then cut at n */
+    if (target_nodes_parse(jget_str(r, "targetNodes"), MAX_NODES, &lo, &hi)) continue;
+    if (lo >= n)
+      return fail(err, errlen, CLIENT, "nodeOverrides.numNodes %d leaves node range %s of the job definition without nodes", n, jget_str(r, "targetNodes"));
+    for (int x = lo; x <= hi && x < n; x++) vcpu[x] = ctl_container_vcpus(json_object_get(r, "container"));
+  }
+  for (int x = 0; x < n; x++)
+    if (vcpu[x] < 0) return fail(err, errlen, CLIENT, "nodeOverrides.numNodes %d: node %d is in no node range of the job definition", n, x);
+  return 0;
+}
+
+/* nodeOverrides.nodePropertyOverrides checked against n nodes and normalised into out; the
+ * vCPUs they give their nodes into vcpu. */
+static int check_overrides(const json_t *list, int n, int *vcpu, json_t *out, char *err, size_t errlen) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) {
+    char path[96];
+    snprintf(path, sizeof path, "nodeOverrides.nodePropertyOverrides[%zu]", i);
+    const char *t = jget_str(e, "targetNodes");
+    int lo, hi, rc;
+    if (target_nodes_parse(t, n, &lo, &hi) || hi >= n)
+      return fail(err, errlen, CLIENT, "%s.targetNodes must be n, a:b, a: or :b within the job's %d nodes, got '%s'", path, n, t ? t : "");
+    json_t *co = json_object_get(e, "containerOverrides");
+    if (co && !json_is_object(co)) return fail(err, errlen, CLIENT, "%s.containerOverrides must be an object", path);
+    if (json_object_get(co, "instanceType"))
+      return fail(err, errlen, CLIENT, "%s.containerOverrides.instanceType is not supported by Barge (no instance-type choice per node)", path);
+    char epath[128];
+    snprintf(epath, sizeof epath, "%s.containerOverrides.environment", path);
+    if ((rc = ctl_check_env(json_object_get(co, "environment"), epath, err, errlen))) return rc;
+    int v = ctl_container_vcpus(co);
+    for (int x = lo; v > 0 && x <= hi; x++) vcpu[x] = v;
+    json_t *c = json_object();
+    static const char *const om[] = {"command", "environment", "resourceRequirements", "vcpus", "memory", NULL};
+    ctl_copy_members(c, co ? co : c, om);
+    json_array_append_new(out, json_pack("{s:s, s:o}", "targetNodes", t, "containerOverrides", c));
+  }
+  return 0;
+}
+
 int ctl_check_mnp_submit(const struct config_view *cv, const json_t *queue, const json_t *def,
-                         const json_t *req, char *err, size_t errlen) {
+                         const json_t *req, json_t **node_ov, char *err, size_t errlen) {
+  *node_ov = NULL;
   const char *text = jget_str(def, "nodePropertiesJson");
-  if (!text) return 0;
+  json_t *no = json_object_get(req, "nodeOverrides");
+  if (json_is_null(no)) no = NULL;
+  if (!text)
+    return no ? fail(err, errlen, CLIENT, "nodeOverrides is for multi-node job definitions; %s is of type container", jget_str(def, "jobDefinitionName")) : 0;
   json_t *ap = json_object_get(req, "arrayProperties");
   if (ap && !json_is_null(ap))
     return fail(err, errlen, CLIENT, "arrayProperties: array jobs of a multi-node job definition are not supported (as in AWS Batch)");
   json_t *ov = json_object_get(req, "containerOverrides");
   if (ov && !json_is_null(ov))
-    return fail(err, errlen, CLIENT, "containerOverrides: a multi-node job's containers are its node ranges' (nodeOverrides is not supported yet)");
+    return fail(err, errlen, CLIENT, "containerOverrides: a multi-node job's containers are overridden per node range, with nodeOverrides");
   json_t *rs = json_object_get(req, "retryStrategy");
   if (jget_int(rs, "attempts", 1) > 1)
     return fail(err, errlen, CLIENT, "retryStrategy.attempts: multi-node jobs run one attempt in Barge (retrying a gang is not supported yet)");
+  if (no && !json_is_object(no)) return fail(err, errlen, CLIENT, "nodeOverrides must be an object");
+  int rc;
+  if ((rc = ctl_check_int(no, "numNodes", 1, MAX_NODES, 0, "nodeOverrides.", err, errlen))) return rc;
   json_t *np = json_loads(text, 0, NULL);
-  int n = (int)jget_int(np, "numNodes", 0);
-  long vcpus = 0;
-  size_t i;
-  json_t *r;
-  json_array_foreach(json_object_get(np, "nodeRangeProperties"), i, r) {
-    int lo = 0, hi = -1;
-    if (!parse_range(jget_str(r, "targetNodes") ? jget_str(r, "targetNodes") : "", n, &lo, &hi))
-      vcpus += (long)(hi - lo + 1) * ctl_container_vcpus(json_object_get(r, "container"));
-  }
-  json_decref(np);
+  int n = (int)jget_int(np, "numNodes", 1), main_node = (int)jget_int(np, "mainNode", 0);
+  if (json_is_integer(json_object_get(no, "numNodes"))) n = (int)jget_int(no, "numNodes", n);
+  int *vcpu = xcalloc((size_t)n, sizeof *vcpu);
+  json_t *list = json_array();
+  if (main_node >= n)
+    rc = fail(err, errlen, CLIENT, "nodeOverrides.numNodes %d must be more than the main node's index %d", n, main_node);
+  if (!rc) rc = ranges_for(np, n, vcpu, err, errlen);
+  if (!rc) rc = check_overrides(json_object_get(no, "nodePropertyOverrides"), n, vcpu, list, err, errlen);
+  long total = 0;
+  for (int x = 0; x < n; x++) total += vcpu[x];
   char where[200];
   snprintf(where, sizeof where, "of job queue %.150s", jget_str(queue, "jobQueueName"));
-  return check_fits(largest_ce(cv, queue), n, vcpus, where, err, errlen);
+  const char *member = json_object_get(no, "numNodes") ? "nodeOverrides.numNodes" : "nodeProperties.numNodes";
+  if (!rc) rc = check_fits(largest_ce(cv, queue), member, n, total, where, err, errlen);
+  free(vcpu);
+  json_decref(np);
+  if (!rc && no) {
+    *node_ov = json_pack("{s:o}", "nodePropertyOverrides", list);
+    if (json_is_integer(json_object_get(no, "numNodes"))) json_object_set_new(*node_ov, "numNodes", json_integer(n));
+  } else {
+    json_decref(list);
+  }
+  return rc;
 }

@@ -49,7 +49,7 @@ WORKER = ('import os, socket, time\n' + PORT +
           'c.sendall(os.environ["AWS_BATCH_JOB_NODE_INDEX"].encode())\n'
           'c.close()\n'
           'print("worker", os.environ["AWS_BATCH_JOB_NODE_INDEX"], "of", os.environ["AWS_BATCH_JOB_NUM_NODES"], '
-          '"sent to", addr, port, flush=True)\n')
+          '"sent to", addr, port, os.environ.get("GREETING", ""), flush=True)\n')
 INSTANCES = ["i-0000000000000mnp1", "i-0000000000000mnp2", "i-0000000000000mnp3"]
 
 
@@ -104,9 +104,20 @@ def bad_input(st):
     p = st.run("submit-job", "--job-name", "arr", "--job-queue", "q", "--job-definition", "mpi",
                "--array-properties", "size=2", check=False)
     refused(st, "an array of a multi-node job", p, "arrayProperties")
-    p = st.run("submit-job", "--job-name", "ov", "--job-queue", "q", "--job-definition", "mpi",
+    for what, ov, member in [
+            ("nodeOverrides.numNodes 0", {"numNodes": 0}, "nodeOverrides.numNodes"),
+            ("nodeOverrides.numNodes beyond the queue's CEs", {"numNodes": 4}, "nodeOverrides.numNodes 4: no compute environment of job queue q"),
+            ("nodeOverrides.numNodes below the main node", {"numNodes": 1},
+             "nodeOverrides.numNodes 1 leaves node range 1: of the job definition without nodes"),
+            ("a reserved variable in nodeOverrides", {"nodePropertyOverrides": [
+                {"targetNodes": "1:", "containerOverrides": {"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}}]},
+             "nodeOverrides.nodePropertyOverrides[0].containerOverrides.environment[0].name")]:
+        p = st.run("submit-job", "--job-name", "ov", "--job-queue", "q", "--job-definition", "mpi",
+                   "--node-overrides", json.dumps(ov), check=False)
+        refused(st, what, p, member)
+    p = st.run("submit-job", "--job-name", "ov", "--job-queue", "q", "--job-definition", "small",
                "--node-overrides", json.dumps({"numNodes": 2}), check=False)
-    refused(st, "nodeOverrides", p, "nodeOverrides")
+    refused(st, "nodeOverrides on a container job definition", p, "nodeOverrides is for multi-node job definitions")
 
 
 def node_ids(job):
@@ -127,8 +138,8 @@ def body(st):
     ok(r.get("revision") == 1, "a multinode job definition registers", r)
     jd = st.json("describe-job-definitions", "--job-definition-name", "mpi")["jobDefinitions"][0]
     ok(jd["type"] == "multinode" and jd["nodeProperties"]["numNodes"] == 3 and "containerProperties" not in jd
-       and jd["nodeProperties"]["nodeRangeProperties"][1]["targetNodes"] == "1:2",
-       "describe-job-definitions shows nodeProperties (targetNodes normalised), no containerProperties", jd)
+       and jd["nodeProperties"]["nodeRangeProperties"][1]["targetNodes"] == "1:",
+       "describe-job-definitions shows nodeProperties, no containerProperties", jd)
     bad_input(st)
 
     def agents_ready():
@@ -158,7 +169,7 @@ def body(st):
     ok(g["startedAt"] >= done[blocker]["stoppedAt"] and s_done["stoppedAt"] <= g["startedAt"],
        "the gang started after the small job ended and once the blocker freed its agent",
        (s_done["stoppedAt"], done[blocker]["stoppedAt"], g["startedAt"]))
-    nodes = st.describe(*node_ids(gang))
+    nodes = st.wait_terminal(node_ids(gang), 30)  # a worker still running when the main node ended is stopped
     where = {k: n["container"].get("containerInstanceArn", "").rsplit("/", 1)[-1] for k, n in nodes.items()}
     ok(sorted(where.values()) == sorted(INSTANCES), "one node per agent", where)
     ok(all(nodes[f"{gang}#{i}"]["nodeDetails"] == {"nodeIndex": i, "isMainNode": i == 0} for i in range(3)),
@@ -173,6 +184,19 @@ def body(st):
        [j["jobId"] for j in listed])
     top = st.json("list-jobs", "--job-queue", "q", "--job-status", "SUCCEEDED")["jobSummaryList"]
     ok(not any("#" in j["jobId"] for j in top), "queue listings show the parent, not its nodes")
+
+    log("-- nodeOverrides: 2 nodes instead of 3, an environment variable for the workers")
+    two = st.submit("gang2", "q", "mpi", "--node-overrides", json.dumps(
+        {"numNodes": 2, "nodePropertyOverrides": [
+            {"targetNodes": "1:", "containerOverrides": {"environment": [{"name": "GREETING", "value": "hello-node"}]}}]}))
+    t = st.wait_terminal([two], 60)[two]
+    ok(t["status"] == "SUCCEEDED" and t["nodeProperties"]["numNodes"] == 2, "a gang of 2 by nodeOverrides SUCCEEDED",
+       (t["status"], t.get("nodeProperties")))
+    main_log = open(os.path.join(st.home, "logs", f"{two}#0", "1.log")).read()
+    w_log = open(os.path.join(st.home, "logs", f"{two}#1", "1.log")).read()
+    ok("main node 0 of 2 heard from [1]" in main_log and "worker 1 of 2" in w_log and "hello-node" in w_log,
+       "its nodes saw 2 nodes, the worker its overridden environment", (main_log, w_log))
+    ok(not st.describe(f"{two}#2"), "no third node")
 
     log("-- the main node's exit code decides")
     bad = st.submit("gang3", "q", "mpi", "--parameters", "code=3")

@@ -232,8 +232,8 @@ static void test_job_definitions(void) {
   json_t *mb = json_object_get(json_object_get(w.value, "body"), "JobDefinition");
   CHECK_STR(jget_str(mb, "type"), "multinode");
   json_t *np = json_loads(jget_str(mb, "nodePropertiesJson"), 0, NULL);
-  CHECK_STR(jget_str(json_array_get(json_object_get(np, "nodeRangeProperties"), 0), "targetNodes"), "0:1");
-  CHECK_STR(jget_str(json_array_get(json_object_get(np, "nodeRangeProperties"), 1), "targetNodes"), "2:2");
+  CHECK_STR(jget_str(json_array_get(json_object_get(np, "nodeRangeProperties"), 0), "targetNodes"), ":1");
+  CHECK_STR(jget_str(json_array_get(json_object_get(np, "nodeRangeProperties"), 1), "targetNodes"), "2");
   json_decref(np);
   control_write_release(&w);
   expect_refused(control_register_job_definition,

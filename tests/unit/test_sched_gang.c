@@ -12,9 +12,9 @@ static void mnp_jd(struct h *h, int n, int v) {
            "{\"numNodes\":%d,\"mainNode\":0,\"nodeRangeProperties\":["
            "{\"targetNodes\":\"0:0\",\"container\":{\"image\":\"busybox\",\"command\":[\"main\"],"
            "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}},"
-           "{\"targetNodes\":\"1:%d\",\"container\":{\"image\":\"busybox\",\"command\":[\"worker\"],\"user\":\"nobody\","
+           "{\"targetNodes\":\"1:\",\"container\":{\"image\":\"busybox\",\"command\":[\"worker\"],\"user\":\"nobody\","
            "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"%d\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}]}",
-           n, n - 1, v);
+           n, v);
   json_t *x = json_pack("{s:s, s:s}", "type", "multinode", "nodePropertiesJson", np);
   char *text = json_dumps(x, JSON_COMPACT);
   snprintf(extra, sizeof extra, "%s", text);
@@ -222,6 +222,38 @@ static void test_terminate_and_cancel(void) {
   h_release(&h);
 }
 
+static void test_node_overrides(void) {
+  TEST("nodeOverrides: numNodes grows the open range, a node's container overridden, the gang needs one instance more");
+  struct h h;
+  world(&h);
+  ready(&h, "i-0", 2, "10.0.0.10");
+  ready(&h, "i-1", 2, "10.0.0.11");
+  ready(&h, "i-2", 2, "10.0.0.12");
+  h_submit(&h, "g", "q", "mnp",
+           "{\"nodeOverrides\":{\"numNodes\":4,\"nodePropertyOverrides\":[{\"targetNodes\":\"3:\",\"containerOverrides\":"
+           "{\"command\":[\"special\"],\"environment\":[{\"name\":\"X\",\"value\":\"1\"}]}}]}}");
+  h_tick(&h);
+  CHECK_STATUS(&h, "g", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "g#3", JOB_PENDING);
+  CHECK(h_status(&h, "g#4") == JOB__COUNT, "no fifth node");
+  json_t *d = h_detail(&h, "g");
+  CHECK_INT(jget_int(json_object_get(d, "nodeProperties"), "numNodes", 0), 4);
+  json_decref(d);
+  d = h_detail(&h, "g#3");
+  json_t *c = json_object_get(d, "container");
+  CHECK_STR(json_string_value(json_array_get(json_object_get(c, "command"), 0)), "special");
+  CHECK_STR(jget_str(json_array_get(json_object_get(c, "environment"), 0), "name"), "X");
+  json_decref(d);
+  d = h_detail(&h, "g#2");
+  CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(d, "container"), "command"), 0)), "worker");
+  json_decref(d);
+  ready(&h, "i-3", 2, "10.0.0.13");
+  h_tick(&h);
+  CHECK_STATUS(&h, "g", JOB_STARTING);
+  CHECK_STATUS(&h, "g#3", JOB_STARTING);
+  h_release(&h);
+}
+
 static void test_restore(void) {
   TEST("rebuilt from the records, a running gang keeps its nodes, and the main node still decides");
   struct h h;
@@ -257,6 +289,7 @@ int main(void) {
   test_gang_needs_distinct_instances();
   test_main_node_decides();
   test_terminate_and_cancel();
+  test_node_overrides();
   test_restore();
   return check_summary();
 }
