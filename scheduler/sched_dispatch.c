@@ -10,10 +10,10 @@
 
 /* ---------------- the runnable lists ---------------- */
 
-static void shape_add(struct queue *q, const struct spec *sp, int delta) {
+static void shape_add(struct queue *q, const struct spec *sp, int one_each, int delta) {
   for (size_t i = 0; i < q->nshapes; i++) {
     struct shape_count *c = &q->shapes[i];
-    if (c->v == sp->vcpus && c->m == sp->mem_mib && c->g == sp->gpus) {
+    if (c->v == sp->vcpus && c->m == sp->mem_mib && c->g == sp->gpus && c->one_each == one_each) {
       c->n += delta;
       return;
     }
@@ -22,16 +22,16 @@ static void shape_add(struct queue *q, const struct spec *sp, int delta) {
     q->capshapes = q->capshapes ? q->capshapes * 2 : 4;
     q->shapes = xrealloc(q->shapes, q->capshapes * sizeof *q->shapes);
   }
-  q->shapes[q->nshapes++] = (struct shape_count){sp->vcpus, sp->mem_mib, sp->gpus, delta};
+  q->shapes[q->nshapes++] = (struct shape_count){sp->vcpus, sp->mem_mib, sp->gpus, one_each, delta};
 }
 
 /* A RUNNABLE job's shapes: its own, or a multi-node parent's nodes' (one instance each). */
 static void job_shapes_add(struct sched *s, struct queue *q, const struct job *j, int delta) {
   if (!j->mnp) {
-    shape_add(q, j->spec, delta);
+    shape_add(q, j->spec, 0, delta);
     return;
   }
-  for (int i = 0; i < j->mnp->num_nodes; i++) shape_add(q, s->jobs[j->mnp->first_node + (uint32_t)i]->spec, delta);
+  for (int i = 0; i < j->mnp->num_nodes; i++) shape_add(q, s->jobs[j->mnp->first_node + (uint32_t)i]->spec, 1, delta);
 }
 
 static struct rlist *list_of(struct queue *q, const struct job *j) {
@@ -569,14 +569,18 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
         json_t *sh;
         int found = 0;
         json_array_foreach(arr, i, sh) {
-          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g) {
+          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g &&
+              json_is_true(json_object_get(sh, "perInstance")) == sc->one_each) {
             json_object_set_new(sh, "count", json_integer((int)jget_int(sh, "count", 0) + sc->n));
             found = 1;
             break;
           }
         }
-        if (!found)
-          json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n));
+        if (!found) {
+          json_t *sh = json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n);
+          if (sc->one_each) json_object_set_new(sh, "perInstance", json_true());
+          json_array_append_new(arr, sh);
+        }
         break;
       }
     }

@@ -107,6 +107,7 @@ struct queue {
 
 struct shape_count {
   int v, m, g;
+  int one_each; /* multi-node nodes: one per instance (CapacityDemand perInstance) */
   int64_t n;
 };
 

@@ -254,6 +254,27 @@ static void test_node_overrides(void) {
   h_release(&h);
 }
 
+static void test_demand_per_instance(void) {
+  TEST("a waiting gang asks a managed CE for one instance per node (CapacityDemand perInstance)");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 1, 64);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  mnp_jd(&h, 3, 1);
+  h.log = json_array();
+  h_submit(&h, "g", "q", "mnp", NULL);
+  h_tick(&h);
+  json_t *shapes = NULL;
+  size_t i;
+  json_t *e;
+  json_array_foreach(h.log, i, e) if (jget_int(e, "kind", -1) == OUT_CAPACITY)
+      shapes = json_object_get(json_object_get(e, "value"), "shapes");
+  json_t *sh = json_array_get(shapes, 0);
+  CHECK(json_array_size(shapes) == 1 && jget_int(sh, "count", 0) == 3 && json_is_true(json_object_get(sh, "perInstance")),
+        "one shape of 3 nodes, one per instance");
+  h_release(&h);
+}
+
 static void test_restore(void) {
   TEST("rebuilt from the records, a running gang keeps its nodes, and the main node still decides");
   struct h h;
@@ -290,6 +311,7 @@ int main(void) {
   test_main_node_decides();
   test_terminate_and_cancel();
   test_node_overrides();
+  test_demand_per_instance();
   test_restore();
   return check_summary();
 }
