@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Stack, finish, log, ok, run_test, wait_for  # noqa: E402
 
-PORT = 'port = 20000 + int(os.environ["AWS_BATCH_JOB_ID"].split("#")[0][:4], 16) % 20000\n'
+PORT = 'port = 20000 + int(os.environ["AWS_BATCH_JOB_ID"].split("#")[0][:4], 16) % 10000\n'  # below the ephemeral ports
 MAIN = ('import os, socket, sys\n' + PORT +
         'n = int(os.environ["AWS_BATCH_JOB_NUM_NODES"])\n'
         'me = os.environ["AWS_BATCH_JOB_NODE_INDEX"]\n'
