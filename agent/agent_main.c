@@ -33,7 +33,7 @@
 
 struct agent_opts {
   struct kafka_opts kafka;
-  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url;
+  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *address;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
   struct runtime_opts rt;
 };
@@ -62,6 +62,9 @@ static const struct opt_spec agent_rows[] = {
                 "serve the attempt logs read-only over HTTP here, for `barge api` on other hosts (docs/api.md)"),
     OPT_ROW_DOC(A, log_url, "log-url", "URL", "http://HOST:PORT of --log-listen",
                 "the URL of the log server advertised to `barge api` (behind a proxy or NAT)"),
+    OPT_ROW(A, address, "address", "IPV4", "127.0.0.1",
+            "the address other instances reach this one at: a multi-node job's nodes get their main node's "
+            "(AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS); set it on multi-host set-ups"),
     OPT_INCLUDE_ROWS(A, rt, runtime_opt_rows),
 };
 #undef A
@@ -75,6 +78,7 @@ const struct opts_cmd agent_opts_cmd =
 struct agent {
   const char *instance_id, *ce, *instance_type, *driver;
   const char *log_url; /* advertised in every InstanceEvent, NULL when logs are not served */
+  const char *address; /* privateIpv4Address, advertised in every InstanceEvent */
   long long vcpus, mem_mib, gpus;
   struct bus_producer *prod;
   struct runtime *runtime;
@@ -98,6 +102,7 @@ static int send_instance(struct agent *a, const char *kind, const char *reason) 
   if (reason) json_object_set_new(ev, "reason", json_string(reason));
   json_object_set_new(ev, "incarnation", json_integer(a->incarnation));
   if (a->log_url) json_object_set_new(ev, "logUrl", json_string(a->log_url));
+  if (a->address && *a->address) json_object_set_new(ev, "privateIpv4Address", json_string(a->address));
   int rc = bus_produce(a->prod, TOPIC_INSTANCES, a->instance_id, ev, a->err, sizeof a->err);
   json_decref(ev);
   return rc;
@@ -376,6 +381,7 @@ int agent_service_main(int argc, char **argv) {
   a.ce = ce;
   a.instance_type = o.instance_type;
   a.driver = o.driver;
+  a.address = o.address;
   a.vcpus = vcpus;
   a.mem_mib = mem;
   a.gpus = gpus;

@@ -307,3 +307,28 @@ void hex_encode(const void *data, size_t n, char *out) {
   }
   out[2 * n] = 0;
 }
+
+int target_nodes_parse(const char *t, int n, int *lo, int *hi) {
+  char *end;
+  if (!t || !*t) return -1;
+  const char *colon = strchr(t, ':');
+  if (!colon) {
+    long v = strtol(t, &end, 10);
+    if (*end || v < 0) return -1;
+    *lo = *hi = (int)v;
+    return 0;
+  }
+  *lo = 0;
+  *hi = n - 1;
+  if (colon != t) {
+    long v = strtol(t, &end, 10);
+    if (end != colon || v < 0) return -1;
+    *lo = (int)v;
+  }
+  if (colon[1]) {
+    long v = strtol(colon + 1, &end, 10);
+    if (*end || v < 0) return -1;
+    *hi = (int)v;
+  }
+  return *lo <= *hi ? 0 : -1;
+}

@@ -73,5 +73,9 @@ char *base64_encode(const void *data, size_t n, size_t *outlen);
 unsigned char *base64_decode(const char *s, size_t n, size_t *outlen);
 /* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
 void hex_encode(const void *data, size_t n, char *out);
+/* A multi-node job's targetNodes ("n", "a:b", "a:" or ":b") as node indexes [*lo, *hi] of a job
+ * of num_nodes nodes (an open end is 0 or num_nodes - 1). 0, or -1 when malformed or empty; *hi
+ * may exceed num_nodes - 1 (the caller says so). */
+int target_nodes_parse(const char *t, int num_nodes, int *lo, int *hi);
 
 #endif

@@ -50,6 +50,7 @@ struct preq { /* a launch asked of the driver, not answered yet */
 
 struct pshape {
   int v, m, g, count;
+  int one_each; /* the nodes of multi-node jobs: one per instance */
 };
 
 struct pce {
@@ -419,6 +420,7 @@ static int per_instance(const struct prov *p, const struct catalog_type *t, cons
   int mem = catalog_sched_mem(p->cat, t);
   if (s->m > 0 && mem / s->m < k) k = mem / s->m;
   if (s->g > 0 && t->gpus / s->g < k) k = t->gpus / s->g;
+  if (s->one_each && k > 1) k = 1;
   return k == INT32_MAX ? 1 << 20 : k;
 }
 
@@ -566,6 +568,7 @@ static int bin_take(const struct bin *b, const struct pshape *s) {
   if (s->m > 0 && b->fm / s->m < k) k = b->fm / s->m;
   if (s->g > 0 && b->fg / s->g < k) k = b->fg / s->g;
   if (k == INT32_MAX) k = 1 << 20;
+  if (s->one_each && k > 1) k = 1;
   return k;
 }
 
@@ -704,7 +707,7 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
   int floor_launches = 0;
   while (can_grow && live_v + pl.new_v < c->minv && pl.nlaunch < p->conf.max_launch) {
     int need = c->minv - live_v - pl.new_v;
-    struct pshape one = {1, 0, 0, need};
+    struct pshape one = {1, 0, 0, need, 0};
     int t = choose_type(p, c, &one, need);
     if (t < 0) break;
     const struct catalog_type *ct = &p->cat->types[t];
@@ -935,7 +938,7 @@ static int apply_demand(struct prov *p, const json_t *ev, char *err, size_t errl
   c->shapes = xrealloc(c->shapes, (json_array_size(shapes) + 1) * sizeof *c->shapes);
   json_array_foreach(shapes, i, s) {
     c->shapes[c->nshapes++] = (struct pshape){jget_int(s, "vcpus", 0), jget_int(s, "memoryMib", 0), jget_int(s, "gpus", 0),
-                                              jget_int(s, "count", 0)};
+                                              jget_int(s, "count", 0), json_is_true(json_object_get(s, "perInstance"))};
   }
   /* busy set: instances with STARTING or RUNNING jobs; one leaving it is idle from then */
   uint32_t gen = ++p->busy_gen;

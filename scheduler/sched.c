@@ -227,6 +227,7 @@ struct sched *sched_new(const struct sched_conf *conf) {
 static void free_job(struct job *j) {
   sched_spec_unref(j->spec);
   free(j->arr);
+  free(j->mnp);
   free(j->status_reason);
   free(j->container_reason);
   free(j->stop_reason);
@@ -247,6 +248,8 @@ void sched_jd_clear(struct jobdef *d) {
   json_decref(d->container_subst);
   json_decref(d->params);
   json_decref(d->retry_json);
+  json_decref(d->nodes);
+  d->nodes = NULL;
   sched_free_retry(&d->retry);
 }
 
@@ -310,6 +313,7 @@ void sched_free(struct sched *s) {
   free(s->policies);
   for (size_t i = 0; i < s->ninsts; i++) {
     free(s->insts[i]->type);
+    free(s->insts[i]->address);
     free(s->insts[i]);
   }
   free(s->insts);

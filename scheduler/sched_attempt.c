@@ -141,6 +141,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     in->cap_m = (int)jget_int(ev, "memoryMib", 0);
     in->cap_g = (int)jget_int(ev, "gpus", 0);
     sched_set_str(&in->type, jget_str(ev, "instanceType"));
+    if (jget_str(ev, "privateIpv4Address")) sched_set_str(&in->address, jget_str(ev, "privateIpv4Address"));
     if (in->state == INST_GONE) in->used_v = in->used_m = in->used_g = in->njobs = 0;
     in->state = INST_READY;
     in->drain_confirmed = 0;

@@ -2,6 +2,7 @@
  * they hold for placement), job queues, job definitions and scheduling policies, from
  * barge.config records and tombstones; lookups by name or ARN. Pure (see sched.c). */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,6 +199,36 @@ static void upsert_queue(struct sched *s, const json_t *b) {
   sort_queues(s);
 }
 
+json_t *sched_container_of(const json_t *cp) {
+  json_t *c = json_object();
+  json_object_set_new(c, "image", json_string(jget_str(cp, "image") ? jget_str(cp, "image") : ""));
+  static const char *const lists[] = {"command", "environment", "resourceRequirements"};
+  for (size_t k = 0; k < 3; k++) {
+    json_t *l = json_object_get(cp, lists[k]);
+    json_object_set_new(c, lists[k], json_is_array(l) ? json_deep_copy(l) : json_array());
+  }
+  json_t *v;
+  if (json_is_integer(v = json_object_get(cp, "vcpus"))) json_object_set(c, "vcpus", v);
+  if (json_is_integer(v = json_object_get(cp, "memory"))) json_object_set(c, "memory", v);
+  if (json_is_string(v = json_object_get(cp, "jobRoleArn"))) json_object_set(c, "jobRoleArn", v);
+  if (json_is_string(v = json_object_get(cp, "storedJson"))) {
+    if (strcmp(json_string_value(v), "{}")) json_object_set(c, "storedJson", v);
+    return c;
+  }
+  /* a container as registered (a node range's): the members the runtime reads travel as text */
+  json_t *rest = json_deep_copy(cp);
+  static const char *const mine[] = {"image", "command", "environment", "resourceRequirements", "vcpus",
+                                     "memory", "jobRoleArn", "executionRoleArn"};
+  for (size_t k = 0; k < sizeof mine / sizeof *mine; k++) json_object_del(rest, mine[k]);
+  if (json_object_size(rest)) {
+    char *text = json_dumps(rest, JSON_COMPACT | JSON_SORT_KEYS);
+    json_object_set_new(c, "storedJson", json_string(text));
+    free(text);
+  }
+  json_decref(rest);
+  return c;
+}
+
 static void upsert_jd(struct sched *s, const json_t *b) {
   struct jobdef *d;
   int fresh;
@@ -210,21 +241,23 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   d->body = json_deep_copy(b);
   d->params = json_deep_copy(json_object_get(b, "parameters"));
   if (!d->params) d->params = json_object();
-  json_t *cp = json_object_get(b, "containerProperties");
-  d->container = json_object();
-  json_object_set_new(d->container, "image", json_string(jget_str(cp, "image") ? jget_str(cp, "image") : ""));
-  static const char *const lists[] = {"command", "environment", "resourceRequirements"};
-  for (size_t k = 0; k < 3; k++) {
-    json_t *l = json_object_get(cp, lists[k]);
-    json_object_set_new(d->container, lists[k], json_is_array(l) ? json_deep_copy(l) : json_array());
+  d->container = sched_container_of(json_object_get(b, "containerProperties"));
+  const char *np = jget_str(b, "nodePropertiesJson");
+  if (np) { /* multinode: the main node's container stands for the job in its queue */
+    d->nodes = json_loads(np, 0, NULL);
+    int main_node = (int)jget_int(d->nodes, "mainNode", 0);
+    size_t k;
+    json_t *r;
+    json_array_foreach(json_object_get(d->nodes, "nodeRangeProperties"), k, r) {
+      json_t *c = sched_container_of(json_object_get(r, "container"));
+      int lo = -1, hi = -1, n = (int)jget_int(d->nodes, "numNodes", 1);
+      if (!target_nodes_parse(jget_str(r, "targetNodes"), n, &lo, &hi) && lo <= main_node && main_node <= hi) {
+        json_decref(d->container);
+        d->container = json_incref(c);
+      }
+      json_object_set_new(r, "container", c);
+    }
   }
-  json_t *v;
-  if (json_is_integer(v = json_object_get(cp, "vcpus"))) json_object_set(d->container, "vcpus", v);
-  if (json_is_integer(v = json_object_get(cp, "memory"))) json_object_set(d->container, "memory", v);
-  if (json_is_string(v = json_object_get(cp, "jobRoleArn")))
-    json_object_set(d->container, "jobRoleArn", v);
-  if (json_is_string(v = json_object_get(cp, "storedJson")) && strcmp(json_string_value(v), "{}"))
-    json_object_set(d->container, "storedJson", v);
   sched_resources(d->container, &d->vcpus, &d->mem_mib, &d->gpus);
   d->container_subst = json_deep_copy(d->container);
   sched_substitute(json_object_get(d->container_subst, "command"), d->params);

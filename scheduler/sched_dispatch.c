@@ -10,10 +10,10 @@
 
 /* ---------------- the runnable lists ---------------- */
 
-static void shape_add(struct queue *q, const struct spec *sp, int delta) {
+static void shape_add(struct queue *q, const struct spec *sp, int one_each, int delta) {
   for (size_t i = 0; i < q->nshapes; i++) {
     struct shape_count *c = &q->shapes[i];
-    if (c->v == sp->vcpus && c->m == sp->mem_mib && c->g == sp->gpus) {
+    if (c->v == sp->vcpus && c->m == sp->mem_mib && c->g == sp->gpus && c->one_each == one_each) {
       c->n += delta;
       return;
     }
@@ -22,7 +22,16 @@ static void shape_add(struct queue *q, const struct spec *sp, int delta) {
     q->capshapes = q->capshapes ? q->capshapes * 2 : 4;
     q->shapes = xrealloc(q->shapes, q->capshapes * sizeof *q->shapes);
   }
-  q->shapes[q->nshapes++] = (struct shape_count){sp->vcpus, sp->mem_mib, sp->gpus, delta};
+  q->shapes[q->nshapes++] = (struct shape_count){sp->vcpus, sp->mem_mib, sp->gpus, one_each, delta};
+}
+
+/* A RUNNABLE job's shapes: its own, or a multi-node parent's nodes' (one instance each). */
+static void job_shapes_add(struct sched *s, struct queue *q, const struct job *j, int delta) {
+  if (!j->mnp) {
+    shape_add(q, j->spec, 0, delta);
+    return;
+  }
+  for (int i = 0; i < j->mnp->num_nodes; i++) shape_add(q, s->jobs[j->mnp->first_node + (uint32_t)i]->spec, 1, delta);
 }
 
 static struct rlist *list_of(struct queue *q, const struct job *j) {
@@ -42,7 +51,7 @@ void sched_rq_unlink(struct sched *s, struct job *j) {
   j->in_rq = 0;
   q->nrunnable--;
   if (sched_fair_queue(q)) q->shares[j->share].nrunnable--;
-  shape_add(q, j->spec, -1);
+  job_shapes_add(s, q, j, -1);
 }
 
 static void rq_insert_after(struct sched *s, struct queue *q, struct rlist *l, uint32_t after,
@@ -60,7 +69,7 @@ static void rq_insert_after(struct sched *s, struct queue *q, struct rlist *l, u
   j->in_rq = 1;
   q->nrunnable++;
   if (sched_fair_queue(q)) q->shares[j->share].nrunnable++;
-  shape_add(q, j->spec, +1);
+  job_shapes_add(s, q, j, +1);
 }
 
 /* Queue order of fresh jobs: in a fair-share queue schedulingPriority first (descending);
@@ -232,12 +241,16 @@ void sched_recode_all(struct sched *s) {
 /* ---------------- the dispatch cycle ---------------- */
 
 /* Best fit inside one CE: the lowest leftover score, ties to the lowest instance id. */
-static uint32_t best_instance(struct sched *s, struct ce *c, int v, int m, int g) {
+uint32_t sched_best_instance(struct sched *s, struct ce *c, int v, int m, int g, const uint32_t *skip,
+                             int nskip) {
   if (c->free_v < v) return SCHED_NONE;
   uint32_t best = SCHED_NONE;
   double best_score = 1e300;
   for (size_t k = 0; k < c->navail; k++) {
     uint32_t ii = c->avail[k];
+    int taken = 0;
+    for (int t = 0; t < nskip && !taken; t++) taken = skip[t] == ii;
+    if (taken) continue;
     struct instance *in = s->insts[ii];
     int fv = in->cap_v - in->used_v, fm = in->cap_m - in->used_m, fg = in->cap_g - in->used_g;
     if (fv < v || fm < m || fg < g) continue;
@@ -252,7 +265,7 @@ static uint32_t best_instance(struct sched *s, struct ce *c, int v, int m, int g
   return best;
 }
 
-static void place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox *out) {
+void sched_place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox *out) {
   struct instance *in = s->insts[ii];
   in->used_v += j->spec->vcpus;
   in->used_m += j->spec->mem_mib;
@@ -295,7 +308,7 @@ static uint32_t find_instance(struct sched *s, struct queue *q, const struct job
     struct ce *c = s->ces[q->ce[k]];
     if (c->deleted || !c->enabled || !c->valid) continue;
     if (c->reserved_for != SCHED_NONE && c->reserved_for != j->idx) continue;
-    uint32_t ii = best_instance(s, c, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus);
+    uint32_t ii = sched_best_instance(s, c, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus, NULL, 0);
     if (ii != SCHED_NONE) return ii;
   }
   return SCHED_NONE;
@@ -342,9 +355,11 @@ static void dispatch_fifo(struct sched *s, struct queue *q, struct outbox *out) 
   while (at != SCHED_NONE && queue_has_room(s, q)) {
     struct job *j = s->jobs[at];
     uint32_t next = j->rq_next;
-    if (!shape_failed(failed, nfailed, j)) {
+    if (j->mnp) { /* a gang: whole or not at all; its failure says nothing of single shapes */
+      if (!sched_gang_place(s, q, j, out) && at == head) reserve_for_head(s, q, j);
+    } else if (!shape_failed(failed, nfailed, j)) {
       uint32_t ii = find_instance(s, q, j);
-      if (ii != SCHED_NONE) place_job(s, j, ii, out);
+      if (ii != SCHED_NONE) sched_place_job(s, j, ii, out);
       else add_failed(failed, &nfailed, j);
       if (ii == SCHED_NONE && at == head) reserve_for_head(s, q, j);
     }
@@ -415,7 +430,7 @@ static double share_usage(const struct share *sh, int64_t now, int64_t window_ms
 
 /* Keeps a share's counts as its jobs move (children and single jobs; not array parents). */
 void sched_share_track(struct sched *s, struct job *j, int old, int st) {
-  if (j->arr || j->queue == SCHED_NONE) return;
+  if (j->arr || j->mnp || j->queue == SCHED_NONE) return; /* parents: their children count */
   struct queue *q = s->queues[j->queue];
   if (!sched_fair_queue(q) || j->share >= q->nshares_) return;
   struct share *sh = &q->shares[j->share];
@@ -491,6 +506,12 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
     int placed = 0;
     for (uint32_t at = sh->rq.head; at != SCHED_NONE; at = s->jobs[at]->rq_next) {
       struct job *j = s->jobs[at];
+      if (j->mnp) {
+        if (!sched_gang_place(s, q, j, out)) continue;
+        for (int i = 0; i < j->mnp->num_nodes; i++) held_total += s->jobs[j->mnp->first_node + (uint32_t)i]->spec->vcpus;
+        placed = 1;
+        break;
+      }
       if (shape_failed(failed, nfailed, j)) continue;
       if (reservation > 0 && (double)(held_total + j->spec->vcpus) > (double)max_total - reserve) {
         exhausted[best] = 2; /* it would eat into the capacity held back for inactive shares */
@@ -501,7 +522,7 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
         add_failed(failed, &nfailed, j);
         continue;
       }
-      place_job(s, j, ii, out);
+      sched_place_job(s, j, ii, out);
       held_total += j->spec->vcpus;
       placed = 1;
       break;
@@ -561,14 +582,18 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
         json_t *sh;
         int found = 0;
         json_array_foreach(arr, i, sh) {
-          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g) {
+          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g &&
+              json_is_true(json_object_get(sh, "perInstance")) == sc->one_each) {
             json_object_set_new(sh, "count", json_integer((int)jget_int(sh, "count", 0) + sc->n));
             found = 1;
             break;
           }
         }
-        if (!found)
-          json_array_append_new(arr, json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n));
+        if (!found) {
+          json_t *sh = json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n);
+          if (sc->one_each) json_object_set_new(sh, "perInstance", json_true());
+          json_array_append_new(arr, sh);
+        }
         break;
       }
     }

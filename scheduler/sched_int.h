@@ -34,6 +34,8 @@ struct jobdef {
   struct retry retry;
   int timeout_s;
   int sched_prio; /* -1 none */
+  json_t *nodes; /* type multinode: nodeProperties, each range's container in the scheduler's
+                    form (sched_container_of); NULL for container definitions */
 };
 
 struct ce {
@@ -107,6 +109,7 @@ struct queue {
 
 struct shape_count {
   int v, m, g;
+  int one_each; /* multi-node nodes: one per instance (CapacityDemand perInstance) */
   int64_t n;
 };
 
@@ -130,6 +133,7 @@ struct instance {
   int64_t last_seen;
   int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   char *type;
+  char *address; /* privateIpv4Address the agent gave, or NULL */
 };
 
 /* What array children share with their parent (and single jobs own alone). */
@@ -169,6 +173,13 @@ struct array_info {
   uint32_t first_child; /* children are contiguous job indices */
 };
 
+/* A multi-node parallel job's gang (its parent only): node jobs <id>#<i> are contiguous job
+ * indices from first_node (sched_gang.c). */
+struct mnp_info {
+  int num_nodes, main_node;
+  uint32_t first_node;
+};
+
 struct job {
   char id[48];
   uint32_t idx;
@@ -176,6 +187,7 @@ struct job {
   uint32_t queue;
   struct spec *spec;
   struct array_info *arr; /* array parents only */
+  struct mnp_info *mnp;   /* multi-node parents only */
   int32_t index;          /* array index, -1 */
   uint8_t status;
   uint8_t cancelled, terminated;
@@ -270,6 +282,10 @@ void sched_mark_dirty(struct sched *s, struct job *j); /* its record goes out wi
 void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job);
 
 /* sched_config.c */
+/* A container of a job definition (containerProperties with its storedJson, or a node range's
+ * container as registered) in the scheduler's form: image, command, environment,
+ * resourceRequirements, vcpus, memory, jobRoleArn, storedJson (the other members). New reference. */
+json_t *sched_container_of(const json_t *cp);
 struct jobdef *sched_find_jd(struct sched *s, const char *ref);
 uint32_t sched_find_queue(struct sched *s, const char *ref);
 uint32_t sched_find_ce(struct sched *s, const char *ref);
@@ -287,6 +303,10 @@ void sched_set_status(struct sched *s, struct job *j, int st, const char *reason
 void sched_fail_job(struct sched *s, struct job *j, const char *reason, struct outbox *out);
 void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out);
 void sched_substitute(json_t *command, const json_t *params);
+/* Applies containerOverrides ov (command, environment, resourceRequirements, vcpus, memory) to
+ * container; -1 with err (what names ov) for a reserved AWS_BATCH* variable. */
+int sched_apply_overrides(json_t *container, const json_t *ov, const char *what, char *err,
+                          size_t errlen);
 int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, char *err,
                         size_t errlen);
 void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
@@ -311,6 +331,36 @@ void sched_apply_code(struct sched *s, struct job *j, struct outbox *out);
 void sched_reevaluate_codes(struct sched *s, struct outbox *out);
 void sched_recode_all(struct sched *s);
 void sched_dispatch(struct sched *s, struct outbox *out);
+/* The best-fit READY instance of CE c with room for the shape, skipping the nskip in skip. */
+uint32_t sched_best_instance(struct sched *s, struct ce *c, int v, int m, int g, const uint32_t *skip,
+                             int nskip);
+/* T6: runs the job's next attempt on instance ii (capacity taken, PLACEMENT emitted). */
+void sched_place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox *out);
+
+/* sched_gang.c: multi-node parallel jobs (docs/job-model.md, "Multi-node parallel jobs") */
+static inline struct job *sched_gang_parent(const struct sched *s, const struct job *j) {
+  return j->parent != SCHED_NONE && s->jobs[j->parent]->mnp ? s->jobs[j->parent] : NULL;
+}
+/* Creates the node jobs of a new parent p (PENDING until the gang is placed), with the
+ * submission's nodeOverrides (sub: the SubmitJob). */
+void sched_gang_spawn(struct sched *s, struct job *p, const json_t *sub);
+/* Places every node of RUNNABLE parent p on its own instance in one CE of q, or none (0). */
+int sched_gang_place(struct sched *s, struct queue *q, struct job *p, struct outbox *out);
+/* A node job changed status (from old): the main node's start and end decide the parent's. */
+void sched_gang_node_changed(struct sched *s, struct job *node, int old, struct outbox *out);
+/* Parent p ended: waiting nodes fail, running ones are terminated. */
+void sched_gang_parent_ended(struct sched *s, struct job *p, struct outbox *out);
+/* TerminateJob/CancelJob of a started parent: its live nodes are terminated. */
+void sched_gang_stop(struct sched *s, struct job *p, int terminate, const char *reason,
+                     struct outbox *out);
+/* The AWS_BATCH_JOB_*NODE* variables of a node job's placement. */
+void sched_gang_env(struct sched *s, const struct job *node, json_t *env);
+/* nodeProperties (parents) or nodeDetails (nodes) in a JobDetail; a parent shows no container. */
+void sched_gang_detail(struct sched *s, const struct job *j, json_t *detail);
+/* Restore: relinks parent p (whose record has nodeProperties) with its node jobs, already
+ * restored; p takes its main node's spec. */
+void sched_gang_relink(struct sched *s, struct job *p, int num_nodes, int main_node,
+                       uint32_t first_node);
 void sched_emit_demand(struct sched *s, struct outbox *out);
 
 /* sched_wait.c: why a job is not placed (statusReason; docs/job-model.md §3.5) */

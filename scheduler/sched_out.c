@@ -133,6 +133,7 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   json_object_set_new(d, "platformCapabilities", json_pack("[s]", "EC2"));
   json_object_set_new(d, "isCancelled", json_boolean(j->cancelled));
   json_object_set_new(d, "isTerminated", json_boolean(j->terminated));
+  sched_gang_detail(s, j, d);
   return d;
 }
 
@@ -234,6 +235,7 @@ json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char 
     snprintf(index, sizeof index, "%d", j->index);
     json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AWS_BATCH_JOB_ARRAY_INDEX", "value", index));
   }
+  sched_gang_env(s, j, env);
   json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AWS_BATCH_JQ_NAME", "value", s->queues[j->queue]->name));
   json_array_append_new(env, json_pack("{s:s, s:s}", "name", "AWS_BATCH_CE_NAME", "value", s->ces[in->ce]->name));
   char task[37], ls[300];

@@ -42,7 +42,8 @@ int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errl
   }
   if (!s->restoring) s->restoring = json_object();
   size_t n = strlen(id);
-  int shares_spec = jget_str(rec, "parentJobId") && !(n > 2 && !strcmp(id + n - 2, ":0"));
+  /* array children share it; multi-node nodes (<id>#<i>) have their own */
+  int shares_spec = jget_str(rec, "parentJobId") && strchr(id, ':') && !(n > 2 && !strcmp(id + n - 2, ":0"));
   if (shares_spec) { /* kept as compact text: a few hundred bytes rather than a tree */
     json_t *slim = slim_child(rec);
     char *text = json_dumps(slim, JSON_COMPACT);
@@ -203,6 +204,30 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
   return j;
 }
 
+/* A multi-node parent's node jobs <id>#<i>, from their own records (written with the parent's). */
+static void restore_nodes(struct sched *s, uint32_t pidx, const json_t *np) {
+  int n = (int)jget_int(np, "numNodes", 0), main_node = (int)jget_int(np, "mainNode", 0);
+  if (n < 1 || main_node < 0 || main_node >= n) return;
+  uint32_t first = (uint32_t)s->njobs;
+  for (int i = 0; i < n; i++) {
+    char id[64];
+    snprintf(id, sizeof id, "%s#%d", s->jobs[pidx]->id, i);
+    json_t *rec = restored_rec(s, id);
+    if (rec) {
+      job_from_record(s, rec, NULL);
+      json_decref(rec);
+      continue;
+    }
+    struct job *nj = sched_job_new(s, id); /* not written: it cannot run, say so */
+    nj->spec = s->jobs[pidx]->spec;
+    nj->spec->refs++;
+    nj->queue = s->jobs[pidx]->queue;
+    nj->status = JOB_FAILED;
+    nj->status_reason = xstrdup("the node's record was not found at the scheduler's restart");
+  }
+  sched_gang_relink(s, s->jobs[pidx], n, main_node, first);
+}
+
 static int cmp_retry(const void *a, const void *b, void *ctx) {
   struct sched *s = ctx;
   const struct job *x = s->jobs[*(const uint32_t *)a], *y = s->jobs[*(const uint32_t *)b];
@@ -223,6 +248,11 @@ void sched_restore_done(struct sched *s) {
   for (size_t i = 0; i < nk; i++) {
     json_t *rec = json_object_get(s->restoring, keys[i]);
     struct job *p = job_from_record(s, rec, NULL);
+    json_t *np = json_object_get(json_object_get(rec, "detail"), "nodeProperties");
+    if (json_is_object(np)) {
+      restore_nodes(s, p->idx, np);
+      continue;
+    }
     json_t *ap = json_object_get(json_object_get(rec, "detail"), "arrayProperties");
     json_t *size = json_object_get(ap, "size");
     if (!json_is_integer(size)) continue;

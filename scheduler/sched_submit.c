@@ -45,6 +45,10 @@ void sched_set_status(struct sched *s, struct job *j, int st, const char *reason
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out) {
   struct job *p = s->jobs[child->parent];
+  if (p->mnp) {
+    sched_gang_node_changed(s, child, old_st, out);
+    return;
+  }
   struct array_info *a = p->arr;
   if (!a) return;
   a->counts[old_st]--;
@@ -69,6 +73,7 @@ static void make_runnable_or_stop(struct sched *s, struct job *j, struct outbox 
 
 /* A job reached SUCCEEDED or FAILED: its dependents learn about it. */
 void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out) {
+  if (j->mnp) sched_gang_parent_ended(s, j, out);
   for (uint32_t k = 0; k < j->ndependents; k++) {
     struct job *d = s->jobs[j->dependents[k]];
     if (d->status != JOB_PENDING) continue;
@@ -175,6 +180,41 @@ void sched_substitute(json_t *command, const json_t *params) {
   }
 }
 
+int sched_apply_overrides(json_t *container, const json_t *ov, const char *what, char *err,
+                          size_t errlen) {
+  json_t *cmd = json_object_get(ov, "command");
+  if (json_is_array(cmd)) json_object_set(container, "command", cmd);
+  json_t *env = json_object_get(ov, "environment");
+  size_t i;
+  json_t *e;
+  json_array_foreach(env, i, e) {
+    const char *n = jget_str(e, "name");
+    if (!n) continue;
+    if (!strncmp(n, "AWS_BATCH", 9)) {
+      snprintf(err, errlen, "%s.environment: %s: names starting AWS_BATCH are reserved", what, n);
+      return -1;
+    }
+    add_env(json_object_get(container, "environment"), n, jget_str(e, "value") ? jget_str(e, "value") : "");
+  }
+  json_t *rr = json_object_get(ov, "resourceRequirements");
+  json_array_foreach(rr, i, e) {
+    const char *t = jget_str(e, "type");
+    json_t *arr = json_object_get(container, "resourceRequirements");
+    size_t k;
+    json_t *x;
+    int found = 0;
+    json_array_foreach(arr, k, x) if (t && !strcmp(jget_str(x, "type"), t)) {
+      json_object_set(x, "value", json_object_get(e, "value"));
+      found = 1;
+    }
+    if (!found) json_array_append(arr, e);
+  }
+  json_t *v;
+  if (json_is_integer(v = json_object_get(ov, "vcpus"))) json_object_set(container, "vcpus", v);
+  if (json_is_integer(v = json_object_get(ov, "memory"))) json_object_set(container, "memory", v);
+  return 0;
+}
+
 /* Builds the effective container and parameters of a submission. */
 static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char *err,
                       size_t errlen) {
@@ -192,38 +232,7 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
     if (json_is_object(params)) json_object_update(sp->params, params);
     sp->container = json_deep_copy(d->container);
   }
-  if (json_is_object(ov)) {
-    json_t *cmd = json_object_get(ov, "command");
-    if (json_is_array(cmd)) json_object_set(sp->container, "command", cmd);
-    json_t *env = json_object_get(ov, "environment");
-    size_t i;
-    json_t *e;
-    json_array_foreach(env, i, e) {
-      const char *n = jget_str(e, "name");
-      if (!n) continue;
-      if (!strncmp(n, "AWS_BATCH", 9)) {
-        snprintf(err, errlen, "containerOverrides.environment: %s: names starting AWS_BATCH are reserved", n);
-        return -1;
-      }
-      add_env(json_object_get(sp->container, "environment"), n, jget_str(e, "value") ? jget_str(e, "value") : "");
-    }
-    json_t *rr = json_object_get(ov, "resourceRequirements");
-    json_array_foreach(rr, i, e) {
-      const char *t = jget_str(e, "type");
-      json_t *arr = json_object_get(sp->container, "resourceRequirements");
-      size_t k;
-      json_t *x;
-      int found = 0;
-      json_array_foreach(arr, k, x) if (t && !strcmp(jget_str(x, "type"), t)) {
-        json_object_set(x, "value", json_object_get(e, "value"));
-        found = 1;
-      }
-      if (!found) json_array_append(arr, e);
-    }
-    json_t *v;
-    if (json_is_integer(v = json_object_get(ov, "vcpus"))) json_object_set(sp->container, "vcpus", v);
-    if (json_is_integer(v = json_object_get(ov, "memory"))) json_object_set(sp->container, "memory", v);
-  }
+  if (json_is_object(ov) && sched_apply_overrides(sp->container, ov, "containerOverrides", err, errlen)) return -1;
   if (own) sched_substitute(json_object_get(sp->container, "command"), sp->params);
   sched_resources(sp->container, &sp->vcpus, &sp->mem_mib, &sp->gpus);
   if (sp->vcpus < 1 || sp->mem_mib < 4) {
@@ -353,6 +362,7 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
   j->queue_seq = ++s->seq;
   j->status = JOB_SUBMITTED;
   if (sched_fair_queue(s->queues[qi])) j->share = sched_share_of(s->queues[qi], sp->share_id);
+  if (d->nodes && !size) sched_gang_spawn(s, j, sub); /* arrays of them are refused by the producer */
   if (!size) sched_share_track(s, j, JOB__COUNT, JOB_SUBMITTED);
   sched_mark_dirty(s, j);
   if (!size) {
@@ -420,6 +430,10 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
     for (int i = 0; i < j->arr->size; i++)
       sched_stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, out);
     sched_mark_dirty(s, j);
+    return;
+  }
+  if (j->mnp && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) {
+    sched_gang_stop(s, j, terminate, reason, out); /* its main node's end decides */
     return;
   }
   char r[1100];

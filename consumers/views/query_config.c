@@ -74,6 +74,15 @@ static json_t *jd_view(const json_t *b) {
   json_object_del(cp, "storedJson");
   if (json_is_object(stored)) json_object_update_missing(cp, stored);
   json_decref(stored);
+  /* a multinode definition shows its nodeProperties and no containerProperties, as AWS does */
+  json_t *np = jget_str(o, "nodePropertiesJson") ? json_loads(jget_str(o, "nodePropertiesJson"), 0, NULL) : NULL;
+  json_object_del(o, "nodePropertiesJson");
+  if (json_is_object(np)) {
+    json_object_del(o, "containerProperties");
+    json_object_set_new(o, "nodeProperties", np);
+  } else {
+    json_decref(np);
+  }
   return o;
 }
 

@@ -65,10 +65,10 @@ static int list_req_parse(const json_t *req, struct list_req *lr, char *err, siz
   memset(lr, 0, sizeof *lr);
   lr->queue = jget_str(req, "jobQueue");
   lr->array = jget_str(req, "arrayJobId");
-  if (json_object_get(req, "multiNodeJobId"))
-    return fail(err, errlen, CLIENT, "multiNodeJobId is not supported (multi-node jobs are out of scope)");
-  if ((lr->queue != NULL) == (lr->array != NULL))
-    return fail(err, errlen, CLIENT, "give exactly one of jobQueue or arrayJobId");
+  const char *mnp = jget_str(req, "multiNodeJobId"); /* its nodes are its children, as an array's */
+  if ((lr->queue != NULL) + (lr->array != NULL) + (mnp != NULL) != 1)
+    return fail(err, errlen, CLIENT, "give exactly one of jobQueue, arrayJobId or multiNodeJobId");
+  if (mnp) lr->array = mnp;
   json_t *filters = json_object_get(req, "filters");
   if (json_array_size(filters) > 1) return fail(err, errlen, CLIENT, "filters takes one filter");
   json_t *filter = json_array_get(filters, 0);
@@ -138,6 +138,11 @@ static json_t *summary_of(const json_t *d) {
   }
   json_t *ap = json_object_get(d, "arrayProperties");
   if (ap) json_object_set(s, "arrayProperties", ap);
+  json_t *np = json_object_get(d, "nodeProperties"), *nd = json_object_get(d, "nodeDetails");
+  if (np) json_object_set_new(s, "nodeProperties", json_pack("{s:O}", "numNodes", json_object_get(np, "numNodes")));
+  if (nd)
+    json_object_set_new(s, "nodeProperties", json_pack("{s:O, s:O}", "nodeIndex", json_object_get(nd, "nodeIndex"),
+                                                       "isMainNode", json_object_get(nd, "isMainNode")));
   return s;
 }
 

@@ -371,7 +371,7 @@ static const struct aws_param p_SubmitJob[] = {
   P("jobDefinition", "--job-definition", &t_string, 1),
   P("parameters", "--parameters", &s_ParametersMap, 0),
   P("containerOverrides", "--container-overrides", &s_ContainerOverrides, 0),
-  OUT_OF_SCOPE("nodeOverrides", "--node-overrides", &t_json),
+  P("nodeOverrides", "--node-overrides", &t_json, 0), /* checked in control_mnp.c */
   P("retryStrategy", "--retry-strategy", &s_RetryStrategy, 0),
   P("propagateTags", "--propagate-tags", &t_boolean, 0),
   P("timeout", "--timeout", &s_JobTimeout, 0),
@@ -386,7 +386,7 @@ static const struct aws_param p_DescribeJobs[] = {
 static const struct aws_param p_ListJobs[] = {
   P("jobQueue", "--job-queue", &t_string, 0),
   P("arrayJobId", "--array-job-id", &t_string, 0),
-  OUT_OF_SCOPE("multiNodeJobId", "--multi-node-job-id", &t_string),
+  P("multiNodeJobId", "--multi-node-job-id", &t_string, 0),
   P("jobStatus", "--job-status", &s_JobStatus, 0),
   PAGE_PARAMS,
   P("filters", "--filters", &s_ListJobsFilterList, 0),
@@ -455,7 +455,7 @@ static const struct aws_param p_RegisterJobDefinition[] = {
   P("parameters", "--parameters", &s_ParametersMap, 0),
   P("schedulingPriority", "--scheduling-priority", &t_integer, 0),
   P("containerProperties", "--container-properties", &s_ContainerProperties, 0),
-  OUT_OF_SCOPE("nodeProperties", "--node-properties", &t_json),
+  P("nodeProperties", "--node-properties", &t_json, 0), /* checked in control_mnp.c */
   P("retryStrategy", "--retry-strategy", &s_RetryStrategy, 0),
   P("propagateTags", "--propagate-tags", &t_boolean, 0),
   P("timeout", "--timeout", &s_JobTimeout, 0),

@@ -31,16 +31,16 @@ int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char 
 }
 
 int ctl_out_of_scope(const char *member, char *err, size_t errlen) {
-  return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: multi-node, EKS, ECS properties, consumable resources, service environments)", member);
+  return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: EKS, ECS properties, consumable resources, service environments)", member);
 }
 
 int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {
-  static const char *const oos[] = {"nodeOverrides", "nodeProperties", "eksConfiguration",
+  static const char *const oos[] = {"eksConfiguration",
                                     "eksProperties", "ecsProperties", "eksPropertiesOverride",
                                     "ecsPropertiesOverride", "consumableResourceProperties",
                                     "consumableResourcePropertiesOverride",
                                     "serviceEnvironmentOrder", "jobQueueType", "quotaSharePolicy",
-                                    "multiNodeJobId", NULL};
+                                    NULL};
   for (const char *const *k = oos; *k; k++)
     if (json_object_get(req, *k)) return ctl_out_of_scope(*k, err, errlen);
   return 0;

@@ -57,6 +57,18 @@ long ctl_min_timeout_s(void);
 int ctl_validate_retry(const json_t *rs, const char *path, char *err, size_t errlen);
 json_t *ctl_normalize_retry(const json_t *rs);
 int ctl_check_env(const json_t *env, const char *path, char *err, size_t errlen);
+/* A container of a job definition (containerProperties, or a node range's container; path
+ * names it in errors): VCPU, MEMORY, environment, the runtime's members, image. Its vCPUs. */
+int ctl_check_container_props(const json_t *cp, const char *path, char *err, size_t errlen);
+int ctl_container_vcpus(const json_t *cp);
+/* control_mnp.c: a multinode RegisterJobDefinition's nodeProperties checked, into *text (JSON,
+ * @owned by the caller); a SubmitJob against definition def checked (multinode: its
+ * nodeOverrides, and the gang against queue's CEs), its nodeOverrides normalised into *node_ov
+ * (@owned by the caller; NULL when none). */
+int ctl_check_node_properties(const struct config_view *cv, const json_t *req, char **text,
+                              char *err, size_t errlen);
+int ctl_check_mnp_submit(const struct config_view *cv, const json_t *queue, const json_t *def,
+                         const json_t *req, json_t **node_ov, char *err, size_t errlen);
 /* control_container.c: containerProperties' members as the agents' runtimes honour them. */
 int ctl_check_container(const json_t *cp, char *err, size_t errlen);
 #endif

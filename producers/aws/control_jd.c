@@ -91,6 +91,27 @@ int ctl_check_env(const json_t *env, const char *path, char *err, size_t errlen)
   return 0;
 }
 
+int ctl_check_container_props(const json_t *cp, const char *path, char *err, size_t errlen) {
+  int v, m, rc;
+  resources_of(cp, &v, &m);
+  if (v < 1) return fail(err, errlen, CLIENT, "%s needs a VCPU resourceRequirement (or vcpus) of at least 1", path);
+  if (m < 4) return fail(err, errlen, CLIENT, "%s needs a MEMORY resourceRequirement (or memory) of at least 4 MiB", path);
+  char p[128];
+  snprintf(p, sizeof p, "%s.environment", path);
+  if ((rc = ctl_check_env(json_object_get(cp, "environment"), p, err, errlen))) return rc;
+  if ((rc = ctl_check_container(cp, err, errlen))) return rc;
+  json_t *img = json_object_get(cp, "image");
+  if (json_is_string(img) && strlen(json_string_value(img)) > 255)
+    return fail(err, errlen, CLIENT, "%s.image is longer than 255 characters", path);
+  return 0;
+}
+
+int ctl_container_vcpus(const json_t *cp) {
+  int v, m;
+  resources_of(cp, &v, &m);
+  return v;
+}
+
 int control_register_job_definition(struct control_conf *cc, const json_t *req,
                                     struct control_write *w, char *err, size_t errlen) {
   const char *name = jget_str(req, "jobDefinitionName"), *type = jget_str(req, "type");
@@ -99,30 +120,40 @@ int control_register_job_definition(struct control_conf *cc, const json_t *req,
   if (!name) return fail(err, errlen, CLIENT, "jobDefinitionName is required");
   if (!ctl_valid_name(name, 0))
     return fail(err, errlen, CLIENT, "jobDefinitionName '%s' must be 1-128 letters, digits, '-' or '_'", name);
-  if (!type) return fail(err, errlen, CLIENT, "type is required (container)");
-  if (strcmp(type, "container"))
-    return fail(err, errlen, CLIENT, "type %s is not supported: Barge runs container job definitions (multinode is out of scope)", type);
+  if (!type) return fail(err, errlen, CLIENT, "type is required (container or multinode)");
+  int multinode = !strcmp(type, "multinode");
+  if (strcmp(type, "container") && !multinode)
+    return fail(err, errlen, CLIENT, "type %s is not supported: container or multinode", type);
   json_t *cp = json_object_get(req, "containerProperties");
-  if (!json_is_object(cp)) return fail(err, errlen, CLIENT, "containerProperties is required");
-  int v, m;
-  resources_of(cp, &v, &m);
-  if (v < 1) return fail(err, errlen, CLIENT, "containerProperties needs a VCPU resourceRequirement (or vcpus) of at least 1");
-  if (m < 4) return fail(err, errlen, CLIENT, "containerProperties needs a MEMORY resourceRequirement (or memory) of at least 4 MiB");
-  if ((rc = ctl_check_env(json_object_get(cp, "environment"), "containerProperties.environment", err, errlen))) return rc;
-  if ((rc = ctl_check_container(cp, err, errlen))) return rc;
-  json_t *img = json_object_get(cp, "image");
-  if (json_is_string(img) && strlen(json_string_value(img)) > 255)
-    return fail(err, errlen, CLIENT, "containerProperties.image is longer than 255 characters");
-  if ((rc = ctl_validate_retry(json_object_get(req, "retryStrategy"), "", err, errlen))) return rc;
-  if ((rc = ctl_check_int(json_object_get(req, "timeout"), "attemptDurationSeconds", ctl_min_timeout_s(), 0x7fffffff, 0, "timeout.", err, errlen))) return rc;
-  if ((rc = ctl_check_int(req, "schedulingPriority", 0, 9999, 0, "", err, errlen))) return rc;
+  char *node_props = NULL; /* multinode: the normalised nodeProperties, as JSON text */
+  if (multinode) {
+    const struct config_view *cv0;
+    if ((rc = control_conf_get(cc, &cv0, err, errlen))) return rc;
+    if ((rc = ctl_check_node_properties(cv0, req, &node_props, err, errlen))) return rc;
+  } else {
+    if (json_object_get(req, "nodeProperties"))
+      return fail(err, errlen, CLIENT, "nodeProperties is for type multinode, not %s", type);
+    if (!json_is_object(cp)) return fail(err, errlen, CLIENT, "containerProperties is required");
+    if ((rc = ctl_check_container_props(cp, "containerProperties", err, errlen))) return rc;
+  }
+  if ((rc = ctl_validate_retry(json_object_get(req, "retryStrategy"), "", err, errlen)) ||
+      (rc = ctl_check_int(json_object_get(req, "timeout"), "attemptDurationSeconds", ctl_min_timeout_s(), 0x7fffffff, 0, "timeout.", err, errlen)) ||
+      (rc = ctl_check_int(req, "schedulingPriority", 0, 9999, 0, "", err, errlen))) {
+    free(node_props);
+    return rc;
+  }
   json_t *pc = json_object_get(req, "platformCapabilities");
   size_t i;
   json_t *x;
-  json_array_foreach(pc, i, x) if (!json_is_string(x) || strcmp(json_string_value(x), "EC2"))
+  json_array_foreach(pc, i, x) if (!json_is_string(x) || strcmp(json_string_value(x), "EC2")) {
+    free(node_props);
     return fail(err, errlen, CLIENT, "platformCapabilities: only EC2 is supported (Fargate is out of scope)");
+  }
   const struct config_view *cv;
-  if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
+  if ((rc = control_conf_get(cc, &cv, err, errlen))) {
+    free(node_props);
+    return rc;
+  }
   int rev = 0;
   const char *k;
   json_object_foreach(cv->jds, k, x) {
@@ -134,6 +165,7 @@ int control_register_job_definition(struct control_conf *cc, const json_t *req,
   snprintf(ref, sizeof ref, "%s:%d", name, rev);
   ctl_arn(cc, "job-definition", ref, arn, sizeof arn);
   json_t *c = json_object();
+  if (!cp) cp = c; /* multinode: no containerProperties (each node range has its own) */
   static const char *const cmembers[] = {"image", "command", "environment", "resourceRequirements", "vcpus", "memory", "jobRoleArn", "executionRoleArn", NULL};
   ctl_copy_members(c, cp, cmembers);
   json_t *stored = json_deep_copy(cp);
@@ -147,7 +179,9 @@ int control_register_job_definition(struct control_conf *cc, const json_t *req,
   json_object_set_new(b, "jobDefinitionArn", json_string(arn));
   json_object_set_new(b, "revision", json_integer(rev));
   json_object_set_new(b, "status", json_string("ACTIVE"));
-  json_object_set_new(b, "type", json_string("container"));
+  json_object_set_new(b, "type", json_string(multinode ? "multinode" : "container"));
+  if (node_props) json_object_set_new(b, "nodePropertiesJson", json_string(node_props));
+  free(node_props);
   json_object_set_new(b, "parameters", json_is_object(json_object_get(req, "parameters")) ? json_deep_copy(json_object_get(req, "parameters")) : json_object());
   json_object_set_new(b, "containerProperties", c);
   if (json_is_object(json_object_get(req, "retryStrategy"))) json_object_set_new(b, "retryStrategy", ctl_normalize_retry(json_object_get(req, "retryStrategy")));

@@ -51,7 +51,7 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   json_t *ov = json_object_get(req, "containerOverrides");
   if (ov && !json_is_null(ov)) {
     if (json_object_get(ov, "instanceType"))
-      return fail(err, errlen, CLIENT, "containerOverrides.instanceType is for multi-node jobs, which Barge does not run");
+      return fail(err, errlen, CLIENT, "containerOverrides.instanceType is not supported by Barge (no instance-type choice per job)");
     if ((rc = ctl_check_env(json_object_get(ov, "environment"), "containerOverrides.environment", err, errlen))) return rc;
     json_t *cp = json_object_get(def, "containerProperties");
     size_t k;
@@ -71,6 +71,8 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   int fair = jget_str(queue, "schedulingPolicyArn") != NULL;
   if (fair && !share) return fail(err, errlen, CLIENT, "shareIdentifier is required on fair-share job queue %s", q);
   if (!fair && share) return fail(err, errlen, CLIENT, "shareIdentifier is not allowed on FIFO job queue %s", q);
+  json_t *node_ov = NULL; /* last: the only check that allocates */
+  if ((rc = ctl_check_mnp_submit(cv, queue, def, req, &node_ov, err, errlen))) return rc;
   char id[37];
   uuid_v4(id);
   json_t *b = json_object();
@@ -90,6 +92,7 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   }
   if (json_is_object(json_object_get(req, "retryStrategy")))
     json_object_set_new(b, "retryStrategy", ctl_normalize_retry(json_object_get(req, "retryStrategy")));
+  if (node_ov) json_object_set_new(b, "nodeOverrides", node_ov);
   *body = b;
   return 0;
 }

@@ -228,7 +228,8 @@ static void test_table(void) {
   CHECK_INT(aws_param_find(sj, "dependsOn")->shape->type, AWS_LIST);
   CHECK_INT(aws_param_find(sj, "dependsOn")->shape->elem->type, AWS_STRUCT);
   CHECK_INT(aws_param_find(sj, "parameters")->shape->type, AWS_MAP);
-  CHECK(aws_param_find(sj, "nodeOverrides")->out_of_scope, "nodeOverrides in scope");
+  CHECK(aws_param_find(sj, "eksPropertiesOverride")->out_of_scope, "eksPropertiesOverride in scope");
+  CHECK(!aws_param_find(sj, "nodeOverrides")->out_of_scope, "nodeOverrides (multi-node jobs) out of scope");
   CHECK_INT(aws_param_find(aws_op_find("describe-jobs"), "jobs")->shape->elem->type,
             AWS_STRING);
   const struct aws_op *ut = aws_op_find("untag-resource");
@@ -690,7 +691,7 @@ static void test_help_and_skeleton(void) {
       " \"jobDefinition\": \"\", \"parameters\": {\"KeyName\": \"\"},"
       " \"containerOverrides\": {\"vcpus\": 0, \"memory\": 0, \"command\": [\"\"], \"instanceType\": \"\","
       " \"environment\": [{\"name\": \"\", \"value\": \"\"}], \"resourceRequirements\": [{\"value\": \"\", \"type\": \"GPU\"}]},"
-      " \"retryStrategy\": {\"attempts\": 0, \"evaluateOnExit\": [{\"onStatusReason\": \"\", \"onReason\": \"\","
+      " \"nodeOverrides\": {}, \"retryStrategy\": {\"attempts\": 0, \"evaluateOnExit\": [{\"onStatusReason\": \"\", \"onReason\": \"\","
       " \"onExitCode\": \"\", \"action\": \"RETRY\"}]}, \"propagateTags\": true,"
       " \"timeout\": {\"attemptDurationSeconds\": 0}, \"tags\": {\"KeyName\": \"\"}}",
       0, NULL);
@@ -741,7 +742,8 @@ static void test_help_and_skeleton(void) {
   CHECK(strstr(text, "--propagate-tags | --no-propagate-tags (boolean)"), "boolean pair");
   CHECK(strstr(text, "--cli-input-json"), "cli-input-json");
   CHECK(strstr(text, "Example:\n  barge submit-job"), "example");
-  CHECK(strstr(text, "--node-overrides") == NULL, "out-of-scope flag in help");
+  CHECK(strstr(text, "--eks-properties-override") == NULL, "out-of-scope flag in help");
+  CHECK(strstr(text, "--node-overrides"), "in-scope document flag in help");
   CHECK(strstr(text, "--brokers"), "global options");
   free(text);
   f = open_memstream(&text, &len);

@@ -212,10 +212,30 @@ static void test_job_definitions(void) {
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\"}}",
                  "needs a VCPU resourceRequirement");
   expect_refused(control_register_job_definition,
-                 "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "multinode is out of scope");
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "nodeProperties is required with type multinode");
   expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"nodeProperties\":{}}",
-                 "nodeProperties is not supported");
+                 "nodeProperties is for type multinode");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\",\"nodeProperties\":{\"numNodes\":2,\"mainNode\":0,"
+                 "\"nodeRangeProperties\":[{\"targetNodes\":\"0:\",\"container\":{\"vcpus\":1,\"memory\":64,\"bogus\":1}}]}}",
+                 "bogus");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\",\"nodeProperties\":{\"numNodes\":2,\"mainNode\":0,"
+                 "\"nodeRangeProperties\":[{\"targetNodes\":\"1:0\",\"container\":{\"vcpus\":1,\"memory\":64}}]}}",
+                 "nodeProperties.nodeRangeProperties[0].targetNodes");
+  CHECK(run(control_register_job_definition,
+            "{\"jobDefinitionName\":\"mn\",\"type\":\"multinode\",\"nodeProperties\":{\"numNodes\":3,\"mainNode\":1,"
+            "\"nodeRangeProperties\":[{\"targetNodes\":\":1\",\"container\":{\"vcpus\":1,\"memory\":64}},"
+            "{\"targetNodes\":\"2\",\"container\":{\"vcpus\":2,\"memory\":64,\"user\":\"nobody\"}}]}}",
+            &w, err, sizeof err) == 0, "register multinode: %s", err);
+  json_t *mb = json_object_get(json_object_get(w.value, "body"), "JobDefinition");
+  CHECK_STR(jget_str(mb, "type"), "multinode");
+  json_t *np = json_loads(jget_str(mb, "nodePropertiesJson"), 0, NULL);
+  CHECK_STR(jget_str(json_array_get(json_object_get(np, "nodeRangeProperties"), 0), "targetNodes"), ":1");
+  CHECK_STR(jget_str(json_array_get(json_object_get(np, "nodeRangeProperties"), 1), "targetNodes"), "2");
+  json_decref(np);
+  control_write_release(&w);
   expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":"
                  "{\"vcpus\":1,\"memory\":64,\"environment\":[{\"name\":\"AWS_BATCH_X\"}]}}",

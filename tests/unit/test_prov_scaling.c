@@ -419,6 +419,25 @@ static void test_determinism(void) {
   free(b);
 }
 
+/* Instances launched for one demand of shapes (a JSON array) on c6i.large (2 vCPUs) only. */
+static int launched_for(const char *shapes) {
+  struct prov_outbox o;
+  struct prov *p = core_with_ce("ENABLED", "EC2", 0, 64, "[\"c6i.large\"]", "BEST_FIT_PROGRESSIVE", 1000, &o);
+  feed_demand(p, demand_ev("ce", shapes, "[]", 1000), &o);
+  prov_tick(p, 2500, &o);
+  int n = 0;
+  for (size_t i = 0; i < count_kind(&o, PROV_OUT_LAUNCH); i++) n += launch_count(&o, i);
+  prov_outbox_release(&o);
+  prov_free(p);
+  return n;
+}
+
+static void test_per_instance_shapes(void) {
+  TEST("perInstance shapes (a multi-node job's nodes) take an instance each: 3 one-vCPU nodes, 3 c6i.large");
+  CHECK_INT(launched_for("[{\"vcpus\":1,\"memoryMib\":512,\"gpus\":0,\"count\":3,\"perInstance\":true}]"), 3);
+  CHECK_INT(launched_for("[{\"vcpus\":1,\"memoryMib\":512,\"gpus\":0,\"count\":3}]"), 2); /* packed two by two */
+}
+
 int main(void) {
   test_clamp_and_overshoot();
   test_window();
@@ -432,5 +451,6 @@ int main(void) {
   test_launch_timeout_and_lost();
   test_restore();
   test_determinism();
+  test_per_instance_shapes();
   return check_summary();
 }

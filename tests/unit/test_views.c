@@ -100,7 +100,8 @@ static void test_list_jobs(void) {
        "ERR 400: nextToken is not valid: give the nextToken of the previous page"},
       {"{\"jobQueue\":\"q\",\"nextToken\":\"bGoxIDEy\"}", /* "lj1 12": no job id */
        "ERR 400: nextToken is not valid: give the nextToken of the previous page"},
-      {"{\"jobQueue\":\"q\",\"arrayJobId\":\"arr\"}", "ERR 400: give exactly one of jobQueue or arrayJobId"},
+      {"{\"jobQueue\":\"q\",\"arrayJobId\":\"arr\"}", "ERR 400: give exactly one of jobQueue, arrayJobId or multiNodeJobId"},
+      {"{\"arrayJobId\":\"a\",\"multiNodeJobId\":\"m\"}", "ERR 400: give exactly one of jobQueue, arrayJobId or multiNodeJobId"},
       {"{\"jobQueue\":\"q\",\"jobStatus\":\"DONE\"}", "ERR 400: jobStatus DONE is not a job status"},
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}",
        "ERR 400: filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER"},
