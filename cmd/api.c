@@ -17,6 +17,7 @@
 
 struct api_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *listen, *cred_file, *region, *tls_cert, *tls_key;
   int anonymous, no_local_logs;
   int64_t threads;
@@ -39,6 +40,7 @@ static const struct opt_spec api_rows[] = {
     OPT_FLAG_ROW(struct api_opts, no_local_logs, "no-local-logs",
                  "fetch every job log from its agent's log server, even when the file is on this host"),
     OPTS_KAFKA(struct api_opts, kafka),
+    OPTS_METRICS(struct api_opts, metrics),
 };
 const struct opts_cmd api_opts_cmd =
     OPTS_CMD("api", "[--listen HOST:PORT] (--credentials-file FILE | --allow-anonymous) [--region R]",
@@ -65,6 +67,7 @@ int cmd_api(int argc, char **argv) {
     return 2;
   }
   log_set_role("api");
+  if (service_metrics_start("api", &o.metrics)) return 1;
 
   char err[1024];
   struct api_credentials creds = {0};
@@ -142,5 +145,6 @@ out:
   api_credentials_release(&creds);
   free(cert);
   free(key);
+  service_metrics_stop();
   return rc;
 }
