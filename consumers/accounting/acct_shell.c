@@ -89,7 +89,7 @@ struct svc {
   struct progress *pr;
   size_t npr;
   char source[128];
-  long long published;
+  long long published, publishing; /* records committed; written in the open transaction */
 };
 
 static const enum bus_topic acct_inputs[] = {TOPIC_JOB_EVENTS, TOPIC_INSTANCES, TOPIC_CONFIG};
@@ -172,8 +172,7 @@ static int on_publish(void *ctx, char *err, size_t errlen) {
   }
   json_decref(recs);
   if (rc) return -1;
-  s->published += (long long)n;
-  publish_metrics(s);
+  s->publishing += (long long)n;
   if (n) log_debug("published %zu usage records (settled to %lld)", n, (long long)acct_settled(s->core));
   return 0;
 }
@@ -278,13 +277,24 @@ static int on_assign(void *ctx, char *err, size_t errlen) {
   return 0;
 }
 
+/* The transaction committed: its records count as written. */
+static int on_committed(void *ctx, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  struct svc *s = ctx;
+  s->published += s->publishing;
+  s->publishing = 0;
+  publish_metrics(s);
+  return 0;
+}
+
 static int on_stopping(void *ctx, char *err, size_t errlen) {
   struct svc *s = ctx;
   if (on_publish(s, err, errlen)) return -1;
   struct acct_stats st;
   acct_stats(s->core, &st);
   log_info("%lld events, %lld duplicates, %lld late (applied exactly), %lld too late, %lld invalid; %lld records written",
-           st.events, st.duplicates, st.late, st.too_late, st.invalid, s->published);
+           st.events, st.duplicates, st.late, st.too_late, st.invalid, s->published + s->publishing);
   return 0;
 }
 
@@ -316,7 +326,7 @@ int acct_service_main(int argc, char **argv) {
       .name = "accounting", .group = o.group, .txn_id = txn_id, .inputs = acct_inputs, .ninputs = 3,
       .tables = acct_tables, .ntables = 1, .batch = o.batch, .batch_ms = o.publish_ms, .poll_ms = 100,
       .hooks = {.assign = on_assign, .take = on_take, .handle = on_input, .eof = on_eof, .tick = on_publish,
-                .stopping = on_stopping}};
+                .committed = on_committed, .stopping = on_stopping}};
   int rc = service_run(&s.loop, &def, &s, &conn.bc);
   acct_free(s.core);
   free(s.pr);
