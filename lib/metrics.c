@@ -278,6 +278,10 @@ void metrics_format_value(double v, char *out, size_t n) {
     snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
     return;
   }
+  if (v == floor(v) && fabs(v) < 1e15) { /* whole numbers in full: 10, 1000000 */
+    snprintf(out, n, "%.0f", v);
+    return;
+  }
   for (int prec = 1; prec <= 17; prec++) { /* the shortest that reads back exactly */
     snprintf(out, n, "%.*g", prec, v);
     if (strtod(out, NULL) == v) return;

@@ -62,8 +62,8 @@ void metrics_on_collect(struct metrics *r, void (*fn)(struct metrics *r, void *c
  * order) to out. */
 void metrics_write(struct metrics *r, struct buf *out);
 
-/* A number as the exposition format writes it: the shortest text that reads back as v; +Inf,
- * -Inf, NaN. out holds at least 32 bytes. */
+/* A number as the exposition format writes it: a whole number below 1e15 in full, else the
+ * shortest text that reads back as v; +Inf, -Inf, NaN. out holds at least 32 bytes. */
 void metrics_format_value(double v, char *out, size_t n);
 
 /* ---- the HTTP endpoint (metrics_http.c) ---- */

@@ -78,8 +78,8 @@ def settle(what, url, check, timeout=60):
         try:
             samples = scrape(url)
             good = bool(check(samples))
-        except (OSError, ValueError) as e:
-            log(f"  (retrying {url}: {e})")
+        except (OSError, ValueError, RuntimeError) as e:
+            log(f"  (retrying {url}: {str(e)[:200]})")
         if good:
             break
         time.sleep(0.5)

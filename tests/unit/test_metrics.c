@@ -114,7 +114,7 @@ static void test_values(void) {
   struct {
     double v;
     const char *want;
-  } cases[] = {{0, "0"}, {3, "3"}, {-2, "-2"}, {0.1, "0.1"}, {44.65, "44.65"}, {1e6, "1e+06"},
+  } cases[] = {{0, "0"}, {3, "3"}, {-2, "-2"}, {0.1, "0.1"}, {44.65, "44.65"}, {1e6, "1000000"}, {1e20, "1e+20"}, {-0.0, "-0"},
                {123456789, "123456789"}, {INFINITY, "+Inf"}, {-INFINITY, "-Inf"}, {NAN, "NaN"}};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     metrics_format_value(cases[i].v, s, sizeof s);
