@@ -36,7 +36,7 @@ struct agent_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url;
-  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs;
+  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
   struct runtime_opts rt;
 };
 
@@ -51,8 +51,13 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs"),
     OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
     OPT_ROW(A, heartbeat_ms, "heartbeat-ms", "MS", "5000", "heartbeat period"),
+    OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
+                "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
+                "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
+    OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
+            "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
     OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
     OPT_ROW_DOC(A, log_listen, "log-listen", "HOST:PORT", "none",
@@ -293,6 +298,8 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
 #define AGENT_WAIT_IDLE_MS 100
 /* The placements' offsets are committed at most this often. */
 #define AGENT_COMMIT_MS 200
+/* The longest one delivery wait blocks the loop (deliver). */
+#define AGENT_FLUSH_MS 1000
 
 /* Handles the placements records that are there: waits for the first one, then takes what is
  * already fetched without waiting, up to AGENT_BATCH. 0, or -1 on a fatal consumer error. */
@@ -310,6 +317,36 @@ static int poll_commands(struct agent *a, struct bus_consumer *c, const char *lo
     bus_msg_release(&m);
   }
   return 0;
+}
+
+/* What the agent knows of its link to Kafka (docs/architecture.md, "Agent incarnations"). */
+struct contact {
+  int64_t fence_ms; /* cut off this long: stop */
+  int64_t proven;   /* mono_ms when the latest heartbeat known delivered was sent */
+  int64_t hb_sent;  /* mono_ms of the latest heartbeat sent; 0: none since the last proof */
+};
+
+/* Delivers what is queued, waiting at most AGENT_FLUSH_MS so that the loop keeps reaping its
+ * attempts while Kafka is away. 0; or -1 with err when a write failed for good, or when no
+ * heartbeat has been delivered for link->fence_ms: the scheduler will declare this instance
+ * lost (its --lost-after-ms counts from the last heartbeat it read, which is no earlier than the
+ * last one delivered) and retry its attempts elsewhere, so they must not run on here. */
+static int deliver(struct agent *a, struct contact *link, char *err, size_t errlen) {
+  int rc = bus_flush(a->prod, AGENT_FLUSH_MS, err, errlen);
+  if (rc == 0 && link->hb_sent) {
+    link->proven = link->hb_sent;
+    link->hb_sent = 0;
+  }
+  if (rc && rc != BUS_OUTCOME_UNKNOWN) return -1;
+  int64_t silent = mono_ms() - link->proven;
+  if (silent < link->fence_ms) return 0;
+  char why[256];
+  snprintf(why, sizeof why, "%.200s", rc ? err : "delivered late");
+  snprintf(err, errlen,
+           "cut off from Kafka: no heartbeat delivered for %lld ms (--fence-after-ms %lld; %.200s): stopping the "
+           "%d attempts this instance runs, which the scheduler retries elsewhere, and exiting",
+           (long long)silent, (long long)link->fence_ms, why, runtime_active(a->runtime));
+  return -1;
 }
 
 int agent_service_main(int argc, char **argv) {
@@ -359,7 +396,8 @@ int agent_service_main(int argc, char **argv) {
   gethostname(host, sizeof host - 1);
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
   struct bus_conf bc = conn.bc;
-  struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as};
+  struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as,
+                            .max_log_bytes = o.max_log_mib > 0 ? o.max_log_mib * 1024 * 1024 : -1};
   struct runtime_conf rtconf;
   struct bus_consumer *c = NULL;
   struct log_server *logs = NULL;
@@ -407,6 +445,8 @@ int agent_service_main(int argc, char **argv) {
   service_signals(0);
   int64_t next_hb = mono_ms() + heartbeat_ms, next_commit = 0;
   int draining = 0;
+  struct contact link = {.fence_ms = o.fence_ms > 0 ? o.fence_ms : 5 * heartbeat_ms < 10000 ? 10000 : 5 * heartbeat_ms,
+                         .proven = mono_ms()};
   while (!service_stopping() && !a.failed) {
     /* every command already fetched, then one flush and one commit for all of them */
     if (poll_commands(&a, c, log_dir, &draining, err, sizeof err)) {
@@ -419,12 +459,13 @@ int agent_service_main(int argc, char **argv) {
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
       if (send_instance(&a, "HEARTBEAT", NULL)) a.failed = 1;
+      else link.hb_sent = mono_ms();
     }
     /* effects first (started processes recorded, their reports delivered), then the offsets;
      * committing less often only means re-reading more placements after a crash, which the
      * incarnation check and the seen set make harmless */
     save_groups(&a);
-    if (bus_flush(a.prod, 30000, err, sizeof err)) {
+    if (deliver(&a, &link, err, sizeof err)) {
       log_error("%s", err);
       goto out;
     }
@@ -450,9 +491,10 @@ int agent_service_main(int argc, char **argv) {
     log_warn("reporting the stop: %s", err);
   rc = 0;
 out:
+  runtime_free(a.runtime); /* first: the attempts stop now, not after Kafka's goodbyes (which a
+                            * cut-off link can hold for seconds) */
   bus_consumer_free(c);
   bus_producer_free(a.prod);
-  runtime_free(a.runtime);
   log_server_stop(logs);
   json_decref(a.seen);
   json_decref(a.groups);

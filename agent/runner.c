@@ -55,7 +55,16 @@ struct slot {
   int times_fd;           /* the log's time index (index_log), -1 until opened */
   int64_t indexed_bytes;  /* the log's size at the last index line */
   int64_t indexed_at_ms;  /* when the size was last looked at (monotonic) */
+  /* The job's stdout and stderr reach the log through a pipe the agent drains (pump_log), so
+   * that a full disk stops the attempt with a reason and a log stops at its limit. */
+  int out_fd;       /* the pipe's read end, -1 once closed */
+  int log_fd;       /* the log file (O_APPEND), -1 once closed */
+  int64_t log_bytes; /* written to the log so far */
+  int64_t dropped;   /* bytes past the limit, or after a failed write */
+  int log_state;     /* LOG_OK, LOG_CAPPED, LOG_FAILED */
 };
+
+enum { LOG_OK, LOG_CAPPED, LOG_FAILED };
 
 struct runner {
   char *log_dir;
@@ -66,6 +75,7 @@ struct runner {
   gid_t gid;
   gid_t *groups;
   int ngroups;
+  int64_t max_log_bytes; /* < 0: no limit */
   struct slot **slots; /* pointers, so a slot stays put when the array grows in a callback */
   int n, cap;
 };
@@ -145,6 +155,7 @@ struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errl
   r->log_dir = conf->log_dir ? xstrdup(conf->log_dir) : NULL;
   r->kill_grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   r->max_jobs = conf->max_jobs > 0 ? conf->max_jobs : RUNNER_DEFAULT_MAX_JOBS;
+  r->max_log_bytes = conf->max_log_bytes ? conf->max_log_bytes : RUNNER_DEFAULT_MAX_LOG_BYTES;
   if (conf->run_as_user && *conf->run_as_user) {
     if (resolve_user(r, conf->run_as_user, err, errlen) != 0) {
       runner_free(r);
@@ -162,6 +173,8 @@ static void slot_free(struct slot *s) {
   free(s->log_path);
   free(s->reason);
   if (s->times_fd >= 0) close(s->times_fd);
+  if (s->out_fd >= 0) close(s->out_fd);
+  if (s->log_fd >= 0) close(s->log_fd);
   free(s);
 }
 
@@ -387,7 +400,7 @@ static void slot_fail(struct slot *s, const char *detail) {
 /* Forks and execs; on any failure the slot becomes FAILED with the reason. */
 static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec) {
   struct buf why;
-  int log_fd = -1, null_fd = -1, pipe_fd[2] = {-1, -1};
+  int log_fd = -1, null_fd = -1, pipe_fd[2] = {-1, -1}, out_fd[2] = {-1, -1};
   char *shell_argv[4] = {NULL, NULL, NULL, NULL};
   char **argv = spec->argv, **paths = NULL;
   static char *empty_env[] = {NULL};
@@ -405,11 +418,14 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
     null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   } while (null_fd < 0 && errno == EINTR);
   null_fd = above_stdio(null_fd);
-  if (null_fd < 0 || pipe2(pipe_fd, O_CLOEXEC) != 0) {
+  if (null_fd < 0 || pipe2(pipe_fd, O_CLOEXEC) != 0 || pipe2(out_fd, O_CLOEXEC) != 0) {
     buf_printf(&why, "%s", strerror(errno));
     slot_fail(s, (char *)why.data);
     goto out;
   }
+  out_fd[0] = above_stdio(out_fd[0]);
+  out_fd[1] = above_stdio(out_fd[1]);
+  fcntl(out_fd[0], F_SETPIPE_SZ, 1 << 20); /* a chatty job blocks less between two drains */
   if (spec->use_shell) {
     for (char **a = spec->argv; *a; a++)
       buf_printf(&joined, "%s%s", a == spec->argv ? "" : " ", *a);
@@ -423,7 +439,7 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
   getrlimit(RLIMIT_NOFILE, &nofile);
   struct child_args ca = {
       .null_fd = null_fd,
-      .log_fd = log_fd,
+      .log_fd = out_fd[1],
       .report_fd = pipe_fd[1],
       .argv = argv,
       .envp = spec->envp ? spec->envp : empty_env,
@@ -446,6 +462,8 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(pipe_fd[1]);
   pipe_fd[1] = -1;
+  close(out_fd[1]);
+  out_fd[1] = -1;
   if (pid < 0) {
     buf_printf(&why, "fork: %s", strerror(fork_errno));
     slot_fail(s, (char *)why.data);
@@ -474,7 +492,15 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
   }
   s->pid = pid;
   s->state = SLOT_RUNNING;
+  fcntl(out_fd[0], F_SETFL, fcntl(out_fd[0], F_GETFL) | O_NONBLOCK);
+  s->out_fd = out_fd[0];
+  s->log_fd = log_fd;
+  out_fd[0] = log_fd = -1;
+  struct stat sb;
+  if (!fstat(s->log_fd, &sb)) s->log_bytes = sb.st_size;
 out:
+  if (out_fd[0] >= 0) close(out_fd[0]);
+  if (out_fd[1] >= 0) close(out_fd[1]);
   if (log_fd >= 0) close(log_fd);
   if (null_fd >= 0) close(null_fd);
   if (pipe_fd[0] >= 0) close(pipe_fd[0]);
@@ -504,6 +530,7 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
   }
   struct slot *s = xcalloc(1, sizeof *s);
   s->times_fd = -1;
+  s->out_fd = s->log_fd = -1;
   s->state = SLOT_RUNNING; /* spawn turns it FAILED if no process could be started */
   s->job_id = xstrdup(spec->job_id);
   s->attempt = spec->attempt;
@@ -568,6 +595,8 @@ int runner_kill_all(struct runner *r, const char *reason) {
 }
 
 /* ---- polling ---- */
+
+#define RUNNER_PUMP_BYTES (4 << 20) /* a running job's output moved per poll, at most */
 
 static void deliver(struct slot *s, enum run_event_kind kind, int exit_code, int sig,
                     const char *reason, int64_t end_ms, run_event_fn cb, void *ctx) {
@@ -647,6 +676,72 @@ static void index_log(struct slot *s, int64_t now_mono_ms, int final) {
   if (write(s->times_fd, line, (size_t)n) == n) s->indexed_bytes = sb.st_size;
 }
 
+/* Appends n bytes to the log, within the runner's limit; a failed write (a full disk) stops the
+ * attempt with REASON_LOG_UNWRITABLE, and everything after is dropped. */
+static void log_append(struct runner *r, struct slot *s, const char *p, size_t n, int64_t now) {
+  if (s->log_state != LOG_OK) {
+    s->dropped += (int64_t)n;
+    return;
+  }
+  size_t keep = n;
+  if (r->max_log_bytes >= 0 && s->log_bytes + (int64_t)n > r->max_log_bytes)
+    keep = s->log_bytes < r->max_log_bytes ? (size_t)(r->max_log_bytes - s->log_bytes) : 0;
+  while (keep > 0) {
+    ssize_t w = write(s->log_fd, p, keep);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      char why[512];
+      snprintf(why, sizeof why, REASON_LOG_UNWRITABLE "the attempt's log %.300s cannot be written (%s)",
+               s->log_path, w < 0 ? strerror(errno) : "no progress");
+      log_warn("runner: job %s attempt %d: %s; stopping it", s->job_id, s->attempt, why);
+      s->log_state = LOG_FAILED;
+      s->dropped += (int64_t)n;
+      if (s->state == SLOT_RUNNING && s->cause == CAUSE_NONE) stop(s, CAUSE_KILL, why, now);
+      return;
+    }
+    s->log_bytes += w;
+    p += w;
+    keep -= (size_t)w;
+    n -= (size_t)w;
+  }
+  if (n == 0) return;
+  s->dropped += (int64_t)n; /* past the limit: say so once, in the log itself */
+  s->log_state = LOG_CAPPED;
+  char note[200];
+  int k = snprintf(note, sizeof note, "\n[barge: this log reached its limit of %lld bytes (barge agent --max-log-mib); "
+                                      "the rest of the output is dropped]\n", (long long)r->max_log_bytes);
+  if (write(s->log_fd, note, (size_t)k) < 0) log_debug("runner: %s: %s", s->log_path, strerror(errno));
+  log_info("runner: job %s attempt %d: its log reached %lld bytes; dropping the rest", s->job_id, s->attempt,
+           (long long)r->max_log_bytes);
+}
+
+/* Moves what the job wrote from its pipe to its log: at most RUNNER_PUMP_BYTES a call while it
+ * runs (so one chatty job does not hold the loop), everything there is once it has exited
+ * (final), then closes the pipe. Descendants that outlive the leader lose their output. */
+static void pump_log(struct runner *r, struct slot *s, int64_t now, int final) {
+  char buf[65536];
+  int64_t moved = 0;
+  while (s->out_fd >= 0 && (final || moved < RUNNER_PUMP_BYTES)) {
+    ssize_t n = read(s->out_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n <= 0) { /* EOF: every writer is gone */
+      close(s->out_fd);
+      s->out_fd = -1;
+      break;
+    }
+    log_append(r, s, buf, (size_t)n, now);
+    moved += n;
+  }
+  if (final) {
+    if (s->out_fd >= 0) close(s->out_fd);
+    s->out_fd = -1;
+    if (s->dropped && s->log_state == LOG_CAPPED)
+      log_info("runner: job %s attempt %d: %lld bytes of output past the log's limit dropped", s->job_id,
+               s->attempt, (long long)s->dropped);
+  }
+}
+
 int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ctx) {
   int events = 0;
   /* r->n and r->slots are re-read each time round: cb may call runner_start. */
@@ -665,8 +760,10 @@ int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ct
       events++;
     }
     int exit_code, sig;
+    pump_log(r, s, now_mono_ms, 0);
     index_log(s, now_mono_ms, 0);
     if (reap(s, &exit_code, &sig)) {
+      pump_log(r, s, now_mono_ms, 1);
       index_log(s, now_mono_ms, 1);
       enum run_event_kind kind = RUN_EXITED;
       const char *reason = REASON_EXITED;

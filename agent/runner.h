@@ -45,6 +45,9 @@
 #define RUNNER_DEFAULT_KILL_GRACE_MS 30000
 #define RUNNER_INDEX_PERIOD_MS 100 /* how often a live attempt's log size is looked at */
 #define RUNNER_DEFAULT_MAX_JOBS 256
+#define RUNNER_DEFAULT_MAX_LOG_BYTES (1024LL * 1024 * 1024)
+/* The reason of an attempt stopped because its log could not be written (a full disk). */
+#define REASON_LOG_UNWRITABLE "CannotWriteLogError: "
 /* Docker's default, used when a job's environment has no PATH. */
 #define RUNNER_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -60,6 +63,9 @@ struct runner_conf {
    * don't switch (jobs run as the agent's user). Switching needs root; runner_new fails when
    * the agent is not root and the user is not the agent's own. */
   const char *run_as_user;
+  /* The most bytes an attempt's log keeps (stdout and stderr together); what comes after is
+   * dropped, with one line saying so. 0 = RUNNER_DEFAULT_MAX_LOG_BYTES; < 0 = no limit. */
+  int64_t max_log_bytes;
 };
 
 struct run_spec {

@@ -159,6 +159,7 @@ static int start_api(const struct opts *o, const char *creds, char *addr, size_t
     snprintf(log, sizeof log, "/tmp/bench-api-reads-%d.log", (int)getppid());
     FILE *lf = fopen(log, "w");
     if (lf) dup2(fileno(lf), 2);
+    setenv("BARGE_LOG", "debug", 1); /* a log line per answered request, read back below */
     execl(o->barge, o->barge, "api", "--listen", "127.0.0.1:0", "--credentials-file", creds, "--brokers", o->brokers,
           "--topic-prefix", o->prefix, (char *)NULL);
     _exit(127);

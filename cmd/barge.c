@@ -24,6 +24,7 @@ static const struct cmd {
     {"usage", cmd_usage, "report usage and cost by queue, share, compute environment or job"},
     {"replay", cmd_replay, "print, rebuild or simulate from the recorded event log"},
     {"logs", cmd_logs, "print a job attempt's stdout and stderr"},
+    {"explain", cmd_explain, "why a job is where it is: its decision timeline from the log"},
     {"watch", cmd_watch, "stream job state changes as JSON lines (Batch Job State Change)"},
     {"version", cmd_version, "print the version"},
     {"completion", cmd_completion, "print the bash completion script (`barge completion bash`)"},

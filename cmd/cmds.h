@@ -7,7 +7,7 @@
 #include "opts.h"
 
 /* The option tables of the commands in cmd/ (--help, docs/configuration.md). */
-extern const struct opts_cmd up_opts_cmd, down_opts_cmd, init_opts_cmd, logs_opts_cmd, watch_opts_cmd,
+extern const struct opts_cmd up_opts_cmd, down_opts_cmd, init_opts_cmd, logs_opts_cmd, watch_opts_cmd, explain_opts_cmd,
     instances_opts_cmd, api_opts_cmd, status_opts_cmd,
     replay_print_opts_cmd, replay_rebuild_opts_cmd, replay_simulate_opts_cmd;
 
@@ -25,6 +25,7 @@ int cmd_audit(int argc, char **argv);         /* cmd/audit.c */
 int cmd_replay(int argc, char **argv);        /* cmd/replay.c */
 int cmd_logs(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_explain(int argc, char **argv);       /* cmd/explain.c */
 int cmd_version(int argc, char **argv);
 int cmd_api(int argc, char **argv);           /* cmd/api.c */
 /* `barge help-config` (hidden): docs/configuration.md, generated from the option tables. */

@@ -581,6 +581,8 @@ static void plan_agent(struct child *a, int i, const struct up_opts *o, const ch
   add_num(a, "--heartbeat-ms", o->heartbeat_ms);
   add_opt(a, "--log-dir", logs);
   add_opt(a, "--runtime", o->runtime);
+  /* cut off from Kafka, it stops its attempts a heartbeat before the scheduler retries them */
+  if (o->lost_ms > 2 * o->heartbeat_ms) add_num(a, "--fence-after-ms", o->lost_ms - o->heartbeat_ms);
   child_end(a, o->kafka.props);
 }
 

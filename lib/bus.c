@@ -29,6 +29,7 @@ static const struct {
     [TOPIC_SCALING] = {"scaling", 1, "delete", BARGE_EV_SCALING_DECISION},
     [TOPIC_USAGE] = {"usage", 1, "compact", BARGE_EV_USAGE_RECORD},
     [TOPIC_DEAD_LETTER] = {"dead-letter", 1, "delete", BARGE_EV_DEAD_LETTER},
+    [TOPIC_JOB_WAITS] = {"job-waits", 3, "delete", BARGE_EV_JOB_WAIT},
 };
 
 const char *bus_topic_base(enum bus_topic t) { return topics[t].base; }
@@ -581,15 +582,23 @@ int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
   return assign(c, ts, n, NULL, start, ctx, 0, err, errlen);
 }
 
-int bus_read_table(struct bus_consumer *c, enum bus_topic t,
-                   void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
-                   size_t errlen) {
+/* Reads every partition of t to its end, or only partition `only` (>= 0). */
+static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
+                      void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                      size_t errlen) {
   int pc = partition_count(c, t, err, errlen);
   if (pc < 0) return -1;
+  /* another partitioner named in the properties would send the key elsewhere: read them all */
+  if (c->conf.kafka_props && strstr(c->conf.kafka_props, "partitioner")) key = NULL;
+  int32_t only = key ? rd_kafka_msg_partitioner_consistent_random(NULL, key, strlen(key), pc, NULL, NULL) : -1;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(pc);
   int pending = 0;
   char *done = xcalloc((size_t)pc, 1);
   for (int p = 0; p < pc; p++) {
+    if (only >= 0 && p != only) {
+      done[p] = 1;
+      continue;
+    }
     int64_t lo = 0, hi = 0;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     /* a topic created a moment ago may not have a leader yet: retry for a while */
@@ -646,6 +655,18 @@ int bus_read_table(struct bus_consumer *c, enum bus_topic t,
   free(done);
   rd_kafka_topic_partition_list_destroy(l);
   return rc;
+}
+
+int bus_read_table(struct bus_consumer *c, enum bus_topic t,
+                   void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                   size_t errlen) {
+  return read_table(c, t, NULL, cb, ctx, err, errlen);
+}
+
+int bus_read_table_key(struct bus_consumer *c, enum bus_topic t, const char *key,
+                       void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                       size_t errlen) {
+  return read_table(c, t, key, cb, ctx, err, errlen);
 }
 
 /* Records where a partition's end was reached, for bus_lag. */

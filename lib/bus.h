@@ -33,6 +33,7 @@ enum bus_topic {
   TOPIC_SCALING,
   TOPIC_USAGE,
   TOPIC_DEAD_LETTER,
+  TOPIC_JOB_WAITS, /* why a job is not placed, when that changes (barge explain) */
   TOPIC__COUNT
 };
 
@@ -168,6 +169,11 @@ int bus_assign_with(struct bus_consumer *c, const enum bus_topic *topics, int n,
 int bus_read_table(struct bus_consumer *c, enum bus_topic t,
                    void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
                    size_t errlen) BARGE_WUR;
+/* bus_read_table over the one partition records keyed `key` go to (bus_assign_key's rule):
+ * the history of one job, without reading the others'. cb still sees other keys there. */
+int bus_read_table_key(struct bus_consumer *c, enum bus_topic t, const char *key,
+                       void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
+                       size_t errlen) BARGE_WUR;
 /* Polls one message. Returns 1 with *m filled (release with bus_msg_release), 0 on timeout,
  * 2 when a partition reached its end (m->topic and m->partition say which; nothing to
  * release), -1 on a fatal consumer error (in err). Transient errors are absorbed. */

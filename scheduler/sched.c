@@ -5,6 +5,7 @@
  *   sched_attempt.c   instances and attempts, retries, lost hosts (T6-T11)
  *   sched_dispatch.c  the runnable lists, blocking codes, placement, fair share, capacity demand
  *   sched_time.c      ticks: lost instances, queue time-limit actions (T15)
+ *   sched_wait.c      why a job is not placed: blocking codes' words, WAITING:... reasons
  * Pure: no I/O, no clock, no randomness. */
 #include <limits.h>
 #include <stdlib.h>
@@ -41,7 +42,10 @@ void sched_conf_defaults(struct sched_conf *c) {
 
 void sched_outbox_init(struct outbox *o) { memset(o, 0, sizeof *o); }
 void sched_outbox_reset(struct outbox *o) {
-  for (size_t i = 0; i < o->n; i++) free(o->ev[i].reason);
+  for (size_t i = 0; i < o->n; i++) {
+    free(o->ev[i].reason);
+    json_decref(o->ev[i].detail);
+  }
   o->n = 0;
 }
 void sched_outbox_release(struct outbox *o) {

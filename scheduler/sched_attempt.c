@@ -155,6 +155,14 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     /* the provider refused (or accepted) a launch for this CE: CAPACITY code */
     uint32_t ci = sched_find_ce(s, cename);
     int refused = !strcmp(kind, "LAUNCH_FAILED");
+    if (ci != SCHED_NONE && refused) {
+      /* what the CAPACITY code's wording and its JobWait name */
+      struct ce *c = s->ces[ci];
+      const char *type = jget_str(ev, "instanceType"), *why = jget_str(ev, "reason");
+      if (strcmp(c->refused_type, type ? type : "")) c->launch_refused = -1; /* re-word the code */
+      snprintf(c->refused_type, sizeof c->refused_type, "%s", type ? type : "");
+      snprintf(c->refused_why, sizeof c->refused_why, "%s", why ? why : "");
+    }
     if (ci != SCHED_NONE && s->ces[ci]->launch_refused != refused) {
       s->ces[ci]->launch_refused = refused;
       sched_reevaluate_codes(s, out);
@@ -272,10 +280,11 @@ int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out
       sched_set_status(s, j, JOB_RUNNING, NULL, out); /* T7 */
     }
   } else if (!strcmp(kind, "EXITED") || !strcmp(kind, "KILLED")) {
-    /* an OOM kill names itself in both reasons, as AWS Batch does (docs/containers.md) */
+    /* an OOM kill names itself in both reasons, as AWS Batch does (docs/containers.md); so does
+     * an attempt the agent stopped because its log could not be written (a full disk) */
     const char *r = jget_str(ev, "reason");
-    int oom = r && !strncmp(r, "OutOfMemoryError", 16);
-    on_attempt_end(s, j, code, oom ? r : "Essential container in task exited", oom ? r : NULL, 0, out);
+    int named = r && (!strncmp(r, "OutOfMemoryError", 16) || !strncmp(r, "CannotWriteLogError", 19));
+    on_attempt_end(s, j, code, named ? r : "Essential container in task exited", named ? r : NULL, 0, out);
   } else if (!strcmp(kind, "FAILED_TO_START")) {
     const char *r = jget_str(ev, "reason");
     on_attempt_end(s, j, NO_EXIT, r ? r : "CannotStartContainerError: unknown",

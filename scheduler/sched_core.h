@@ -8,7 +8,7 @@
  * (sched_shell.c) decodes Kafka records into the JSON events handled here and turns the outbox
  * into Kafka records (sched_out.c), inside one transaction per batch. The core's files:
  * sched.c (sched_handle, lifecycle), sched_config.c, sched_submit.c, sched_attempt.c,
- * sched_dispatch.c, sched_time.c, sched_out.c, sched_restore.c (see sched_int.h).
+ * sched_dispatch.c, sched_time.c, sched_wait.c, sched_out.c, sched_restore.c (see sched_int.h).
  *
  * Job state machine (AWS Batch's job states; the T-numbers name the transitions):
  *
@@ -74,6 +74,7 @@ enum out_kind {
   OUT_CAPACITY,     /* barge.capacity: demand of one CE */
   OUT_INSTANCE,     /* barge.instances: DRAINED or LOST, from the scheduler */
   OUT_REJECT,       /* a request the core refused (logged by the shell, no Kafka record) */
+  OUT_WAIT,         /* barge.job-waits: why the job is not placed changed (reason, detail) */
   OUT__COUNT
 };
 
@@ -89,6 +90,7 @@ struct out_ev {
   int64_t incarnation; /* PLACEMENT: the agent incarnation it is for (0 = any) */
   char *reason;      /* owned by the outbox; may be NULL */
   const char *instance_kind; /* OUT_INSTANCE: "DRAINED" or "LOST" (static) */
+  json_t *detail;    /* OUT_WAIT: the JobWait members besides the job's own (owned; may be NULL) */
 };
 
 struct outbox {
@@ -129,6 +131,7 @@ json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *
 json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_capacity(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_instance_event(struct sched *s, const struct out_ev *e, const char *source);
+json_t *sched_job_wait(struct sched *s, const struct out_ev *e, const char *source);
 /* Kafka key of an output: the job id (array children: the parent id), instance id or CE name. */
 const char *sched_out_key(struct sched *s, const struct out_ev *e);
 /* The JobDetail (AWS DescribeJobs shape) of a job, for tests and views. */

@@ -127,7 +127,7 @@ static uint32_t rq_after(struct sched *s, struct queue *q, const struct job *j) 
 
 /* ---------------- blocking codes ---------------- */
 
-static const char *CODE_INVALID = "ACTION_REQUIRED - CE(s) associated with the job queue are invalid.";
+static const char *CODE_INVALID = "ACTION_REQUIRED";
 static const char *CODE_MAXRES = "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE";
 static const char *CODE_JOBREQ = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT";
 static const char *CODE_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY";
@@ -181,11 +181,6 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
   return NULL;
 }
 
-int sched_is_code(const char *r) {
-  return r && (r == CODE_INVALID || !strcmp(r, CODE_INVALID) || !strcmp(r, CODE_MAXRES) ||
-               !strcmp(r, CODE_JOBREQ) || !strcmp(r, CODE_CAPACITY));
-}
-
 static void coded_add(struct sched *s, struct job *j) {
   for (size_t i = 0; i < s->ncoded; i++)
     if (s->coded[i] == j->idx) return;
@@ -196,17 +191,26 @@ static void coded_add(struct sched *s, struct job *j) {
   s->coded[s->ncoded++] = j->idx;
 }
 
-/* Sets or clears a RUNNABLE job's code; the time-limit clock restarts on every change. */
+/* The instance type of the refused launch a CAPACITY code names: the first candidate CE's. */
+static const char *refused_type(struct sched *s, struct queue *q) {
+  for (int k = 0; k < q->nce; k++)
+    if (s->ces[q->ce[k]]->launch_refused) return s->ces[q->ce[k]]->refused_type;
+  return NULL;
+}
+
+/* Sets or clears a RUNNABLE job's code (AWS's wording, sched_wait.c); the time-limit clock
+ * restarts whenever the code changes. A change goes out as the job's record and a JobWait. */
 void sched_apply_code(struct sched *s, struct job *j, struct outbox *out) {
   struct queue *q = s->queues[j->queue];
   const char *code = shape_code(s, q, j->spec->vcpus, j->spec->mem_mib, j->spec->gpus);
-  const char *cur = sched_is_code(j->status_reason) ? j->status_reason : NULL;
-  if ((code == NULL && cur == NULL) || (code && cur && !strcmp(code, cur))) return;
-  sched_set_str(&j->status_reason, code);
-  j->code_since = s->now;
+  const char *cur = sched_code_of(j->status_reason);
+  if (code == NULL && cur == NULL) return;
+  char text[256];
+  if (code) sched_code_text(code, refused_type(s, q), text, sizeof text);
+  if (code && cur && !strcmp(text, j->status_reason)) return;
+  if (!code || !cur || strcmp(code, cur)) j->code_since = s->now;
   if (code) coded_add(s, j);
-  sched_mark_dirty(s, j);
-  (void)out;
+  sched_set_wait(s, j, code ? text : NULL, code ? sched_code_detail(s, q, j, code) : NULL, out);
 }
 
 void sched_reevaluate_codes(struct sched *s, struct outbox *out) {
@@ -314,11 +318,7 @@ static void reserve_for_head(struct sched *s, struct queue *q, struct job *head)
   if (s->now - q->head_since < s->conf.reservation_ms) return;
   for (int k = 0; k < q->nce; k++) {
     struct ce *c = s->ces[q->ce[k]];
-    if (c->deleted || !c->enabled || !c->valid) continue;
-    int holds = c->managed ? head->spec->vcpus <= c->maxv
-                           : head->spec->vcpus <= c->max_v && head->spec->mem_mib <= c->max_m &&
-                                 head->spec->gpus <= c->max_g;
-    if (!holds) continue;
+    if (!sched_ce_usable(c) || !sched_ce_can_hold(c, head->spec)) continue;
     if (c->reserved_for == SCHED_NONE) c->reserved_for = head->idx;
     return;
   }
@@ -350,6 +350,9 @@ static void dispatch_fifo(struct sched *s, struct queue *q, struct outbox *out) 
     }
     at = next;
   }
+  /* at a Tick, the head this cycle left unplaced says why (sched_wait.c) */
+  if (s->tick_now && head != SCHED_NONE && s->jobs[head]->status == JOB_RUNNABLE)
+    sched_wait_head(s, q, s->jobs[head], out);
 }
 
 /* ---- fair share ---- */
@@ -490,7 +493,7 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
       struct job *j = s->jobs[at];
       if (shape_failed(failed, nfailed, j)) continue;
       if (reservation > 0 && (double)(held_total + j->spec->vcpus) > (double)max_total - reserve) {
-        exhausted[best] = 1; /* it would eat into the capacity held back for inactive shares */
+        exhausted[best] = 2; /* it would eat into the capacity held back for inactive shares */
         break;
       }
       uint32_t ii = find_instance(s, q, j);
@@ -503,7 +506,17 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
       placed = 1;
       break;
     }
-    if (!placed) exhausted[best] = 1;
+    if (!placed && !exhausted[best]) exhausted[best] = 1;
+  }
+  if (s->tick_now) {
+    /* at a Tick, each share's first job this cycle left unplaced says why (sched_wait.c) */
+    double *usage = xcalloc(n, sizeof *usage);
+    for (size_t i = 0; i < n; i++) {
+      usage[i] = weight[i] * share_usage(&q->shares[i], s->now, window);
+      exhausted[i] = exhausted[i] == 2;
+    }
+    sched_wait_fair(s, q, usage, exhausted, reservation, out);
+    free(usage);
   }
   free(exhausted);
   free(weight);

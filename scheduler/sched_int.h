@@ -1,6 +1,6 @@
 /* sched_int.h: the scheduler core's internal structures and the functions its files share:
  * sched.c (entry point, lifecycle, helpers), sched_config.c, sched_submit.c, sched_attempt.c,
- * sched_dispatch.c, sched_time.c (the decisions), sched_out.c (serialisers) and sched_restore.c
+ * sched_dispatch.c, sched_time.c, sched_wait.c (the decisions), sched_out.c (serialisers) and sched_restore.c
  * (rebuild). Not for use outside scheduler/. */
 #ifndef BARGE_SCHED_INT_H
 #define BARGE_SCHED_INT_H
@@ -47,6 +47,8 @@ struct ce {
   int free_v;              /* free vCPUs over ready, non-draining instances */
   size_t live;             /* instances not gone */
   int launch_refused;      /* the provider's last answer to a launch was a refusal */
+  char refused_type[32];   /* ... for this instance type */
+  char refused_why[160];   /* ... saying this */
   /* whether an allowed instance type holds a shape (managed CEs), a small cache */
   struct { int v, m, g, fits; } type_fit[8];
   int ntype_fit;
@@ -305,12 +307,34 @@ uint16_t sched_share_of(struct queue *q, const char *id);
 void sched_share_track(struct sched *s, struct job *j, int old, int st);
 /* Puts a restored job into its fair-share share (no-op for FIFO queues). */
 void sched_assign_share(struct sched *s, struct job *j);
-int sched_is_code(const char *reason); /* whether a status reason is a blocking code */
 void sched_apply_code(struct sched *s, struct job *j, struct outbox *out);
 void sched_reevaluate_codes(struct sched *s, struct outbox *out);
 void sched_recode_all(struct sched *s);
 void sched_dispatch(struct sched *s, struct outbox *out);
 void sched_emit_demand(struct sched *s, struct outbox *out);
+
+/* sched_wait.c: why a job is not placed (statusReason; docs/job-model.md §3.5) */
+/* The blocking code a status reason starts with (AWS's code, a static string), or NULL. */
+const char *sched_code_of(const char *reason);
+int sched_is_code(const char *reason); /* whether a status reason is a blocking code */
+/* A blocking code's statusReason in AWS's wording; refused_type: CAPACITY's instance type. */
+void sched_code_text(const char *code, const char *refused_type, char *out, size_t outlen);
+/* The JobWait members a blocking code adds (computeEnvironment, detail). New reference. */
+json_t *sched_code_detail(struct sched *s, struct queue *q, const struct job *j, const char *code);
+/* Sets j's statusReason to text (NULL clears it) when it differs: the job's record goes out
+ * and one JobWait with detail's members (@owned, may be NULL). Returns whether it changed. */
+int sched_set_wait(struct sched *s, struct job *j, const char *text, json_t *detail,
+                   struct outbox *out);
+int sched_ce_usable(const struct ce *c);                          /* not deleted, ENABLED, VALID */
+int sched_ce_can_hold(const struct ce *c, const struct spec *sp); /* maxvCpus / largest instance */
+/* At a Tick: the reason of a FIFO queue's head the cycle left unplaced (a CE held for another
+ * head, or no room), and of each fair-share share's first job (usage: weighted usage per share;
+ * held_back: the share stopped at the computeReservation). */
+void sched_wait_head(struct sched *s, struct queue *q, struct job *j, struct outbox *out);
+void sched_wait_fair(struct sched *s, struct queue *q, const double *usage, const char *held_back,
+                     int reservation, struct outbox *out);
+/* A PENDING job's reason while dependencies are unfinished; 0 (out untouched) when none is. */
+int sched_dep_reason(const struct sched *s, const struct job *j, char *out, size_t outlen);
 
 /* sched_time.c */
 void sched_on_tick(struct sched *s, struct outbox *out);

@@ -167,7 +167,8 @@ const char *sched_out_key(struct sched *s, const struct out_ev *e) {
   case OUT_JOB_RECORD:
   case OUT_REJECT:
     return s->jobs[e->job]->id;
-  case OUT_STATE_CHANGE: {
+  case OUT_STATE_CHANGE:
+  case OUT_WAIT: {
     struct job *j = s->jobs[e->job];
     return j->parent != SCHED_NONE ? s->jobs[j->parent]->id : j->id;
   }
@@ -275,5 +276,32 @@ json_t *sched_instance_event(struct sched *s, const struct out_ev *e, const char
                         "memoryMib", in->cap_m, "gpus", in->cap_g, "at", (json_int_t)e->at_ms);
   if (e->reason) json_object_set_new(r, "reason", json_string(e->reason));
   if (in->incarnation) json_object_set_new(r, "incarnation", json_integer(in->incarnation));
+  return r;
+}
+
+/* A JobWait (barge.job-waits): the job's reason as it now stands, and what the core saw. */
+json_t *sched_job_wait(struct sched *s, const struct out_ev *e, const char *source) {
+  struct job *j = s->jobs[e->job];
+  json_t *r = json_object();
+  json_object_set_new(r, "header", bus_header(source, j->id, e->at_ms));
+  json_object_set_new(r, "jobId", json_string(j->id));
+  if (j->parent != SCHED_NONE) json_object_set_new(r, "parentJobId", json_string(s->jobs[j->parent]->id));
+  json_object_set_new(r, "jobQueue", json_string(j->queue != SCHED_NONE ? s->queues[j->queue]->name : ""));
+  json_object_set_new(r, "status", json_string(job_status_name((enum job_status)j->status)));
+  char code[64] = "";
+  if (e->reason) {
+    const char *dash = strstr(e->reason, " - ");
+    size_t n = dash ? (size_t)(dash - e->reason) : strlen(e->reason);
+    snprintf(code, sizeof code, "%.*s", (int)(n < sizeof code ? n : sizeof code - 1), e->reason);
+  }
+  json_object_set_new(r, "code", json_string(code));
+  set_opt_str(r, "statusReason", e->reason);
+  if (e->detail) json_object_update(r, e->detail);
+  if (j->spec) {
+    json_object_set_new(r, "vcpus", json_integer(j->spec->vcpus));
+    json_object_set_new(r, "memoryMib", json_integer(j->spec->mem_mib));
+    json_object_set_new(r, "gpus", json_integer(j->spec->gpus));
+  }
+  json_object_set_new(r, "at", json_integer(e->at_ms));
   return r;
 }

@@ -139,9 +139,9 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
   int st = job_status_parse(jget_str(d, "status"));
   j->status = (uint8_t)(st < 0 ? JOB_FAILED : st);
   const char *r = jget_str(d, "statusReason");
-  /* a blocking code is recomputed (its time-limit clock restarts at the rebuild) */
-  if (r && !(j->status == JOB_RUNNABLE && (!strncmp(r, "MISCONFIGURATION", 16) ||
-                                           !strncmp(r, "ACTION_REQUIRED", 15))))
+  /* a blocking code is recomputed (its time-limit clock restarts at the rebuild); a WAITING:
+   * reason stays until the next tick judges the queue's head again, as without a rebuild */
+  if (r && !(j->status == JOB_RUNNABLE && sched_is_code(r)))
     j->status_reason = xstrdup(r);
   j->created_at = jget_int(d, "createdAt", 0);
   j->started_at = jget_int(d, "startedAt", 0);

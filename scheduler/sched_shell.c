@@ -162,6 +162,10 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
       v = sched_instance_event(s, e, sh->source);
       t = TOPIC_INSTANCES;
       break;
+    case OUT_WAIT:
+      v = sched_job_wait(s, e, sh->source);
+      t = TOPIC_JOB_WAITS;
+      break;
     case OUT_REJECT:
       log_warn("job %s rejected: %s", sched_job_id(s, e->job), e->reason ? e->reason : "");
       continue;

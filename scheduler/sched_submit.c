@@ -79,6 +79,9 @@ void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out) {
       sched_fail_job(s, d, reason, out); /* T5, cascades */
     } else if (d->deps_left == 0) {
       make_runnable_or_stop(s, d, out);
+    } else if (d->status_reason && !strncmp(d->status_reason, "WAITING:DEPENDENCY", 18)) {
+      char why[160];
+      if (sched_dep_reason(s, d, why, sizeof why)) sched_set_wait(s, d, why, NULL, out);
     }
   }
 }
@@ -130,8 +133,17 @@ static void evaluate_deps(struct sched *s, struct job *j, struct outbox *out) {
   }
   if (left == 0) {
     sched_set_status(s, j, JOB_RUNNABLE, NULL, out);
-  } else if (j->status != JOB_PENDING) {
-    sched_set_status(s, j, JOB_PENDING, NULL, out);
+    return;
+  }
+  /* the dependency it waits for is its statusReason (sched_wait.c); a spawned array child's
+   * record carries it without a JobWait of its own */
+  char why[160];
+  if (!sched_dep_reason(s, j, why, sizeof why)) return;
+  if (j->status != JOB_PENDING) {
+    sched_set_status(s, j, JOB_PENDING, why, out);
+  } else {
+    sched_set_str(&j->status_reason, why);
+    sched_mark_dirty(s, j);
   }
 }
 

@@ -24,13 +24,15 @@ void sched_on_tick(struct sched *s, struct outbox *out) {
   size_t w = 0;
   for (size_t i = 0; i < s->ncoded; i++) {
     struct job *j = s->jobs[s->coded[i]];
-    if (j->status != JOB_RUNNABLE || !sched_is_code(j->status_reason)) continue;
+    const char *code = j->status == JOB_RUNNABLE ? sched_code_of(j->status_reason) : NULL;
+    if (!code) continue;
     struct queue *q = s->queues[j->queue];
     int fired = 0;
     for (int k = 0; k < q->ntl; k++) {
-      if (!strcmp(q->tl[k].reason, j->status_reason) && s->now - j->code_since >= q->tl[k].max_ms) {
+      /* the entry names the bare code; the reason carries AWS's wording after it */
+      if (!strcmp(q->tl[k].reason, code) && s->now - j->code_since >= q->tl[k].max_ms) {
         char r[256];
-        snprintf(r, sizeof r, "Cancelled: %s", j->status_reason);
+        snprintf(r, sizeof r, "Cancelled: %s", code);
         j->cancelled = 1;
         sched_fail_job(s, j, r, out);
         fired = 1;

@@ -12,8 +12,8 @@
  *   any                                status = new, statusReason = reason, attemptsOpened =
  *                                      max(attempt)
  *
- * Not derivable from events, so not compared: a RUNNABLE job's blocking code (the scheduler
- * sets MISCONFIGURATION:... and ACTION_REQUIRED... reasons without a state change). */
+ * Not derivable from events, so not compared: a reason the scheduler sets without a state change
+ * (blocking codes and WAITING:... reasons, carried by barge.job-waits). */
 #include "replay.h"
 
 #include <stdlib.h>
@@ -212,9 +212,11 @@ json_t *replay_rebuild_job(struct replay_rebuild *rb, const char *job_id) {
   return j ? json_deep_copy(j) : NULL;
 }
 
-/* A reason the scheduler sets on a RUNNABLE job without a state change (docs/job-model.md §3.5). */
+/* A reason the scheduler sets without a state change (docs/job-model.md §3.5, §3.7): a blocking
+ * code, or a WAITING:... reason (on barge.job-waits, which rebuild does not read). */
 static int is_blocking_code(const char *r) {
-  return r && (!strncmp(r, "MISCONFIGURATION:", 17) || !strncmp(r, "ACTION_REQUIRED", 15));
+  return r && (!strncmp(r, "MISCONFIGURATION:", 17) || !strncmp(r, "ACTION_REQUIRED", 15) ||
+               !strncmp(r, "CAPACITY:", 9) || !strncmp(r, "WAITING:", 8));
 }
 
 static void add_diff(json_t *diffs, const char *id, const char *field, json_t *rebuilt,
@@ -283,7 +285,7 @@ void replay_rebuild_compare(struct replay_rebuild *rb, const json_t *records, in
     }
     cmp_field(diffs, id, "status", json_object_get(j, "status"), json_object_get(d, "status"));
     const char *rr = jget_str(d, "statusReason");
-    if (!(st && !strcmp(st, "RUNNABLE") && is_blocking_code(rr)))
+    if (!(st && (!strcmp(st, "RUNNABLE") || !strcmp(st, "PENDING")) && is_blocking_code(rr)))
       cmp_field(diffs, id, "statusReason", json_object_get(j, "statusReason"),
                 json_object_get(d, "statusReason"));
     json_t *na = json_integer((json_int_t)json_array_size(json_object_get(d, "attempts")));

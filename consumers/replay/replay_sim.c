@@ -220,6 +220,7 @@ int replay_feed(struct sim *s, enum barge_ev_type t, const json_t *ev) {
       s->rejected++;
       break;
     case OUT_JOB_RECORD:
+    case OUT_WAIT:
     case OUT__COUNT:
       break;
     }

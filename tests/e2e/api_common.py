@@ -94,20 +94,6 @@ def error_of(status, headers, body):
     return headers.get("x-amzn-errortype"), j.get("__type"), j.get("message", "")
 
 
-_gaps = []
-
-
-def known_gap(cond, what, detail=None):
-    """A check of something the server does not do yet (docs/api.md, "What works today"): when it
-    holds it is an ordinary passed check; when not, a printed "KNOWN GAP" line that counts
-    neither as passed nor as failed, and api_test lists the gaps at the end."""
-    if cond:
-        return ok(True, what)
-    _gaps.append(what)
-    log(f"  KNOWN GAP {what}" + (f": {detail}" if detail is not None else ""))
-    return False
-
-
 def utc_minutes_ago(n):
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=n)
 
@@ -130,11 +116,7 @@ def api_scenario(name, body, *extra, log_level=None):
 
 
 def api_finish():
-    """finish(), after listing the known gaps met."""
-    if _gaps:
-        log(f"{len(_gaps)} known gap(s), not counted as passed:")
-        for g in _gaps:
-            log(f"  KNOWN GAP {g}")
+    """finish(): the summary line and the exit status."""
     finish()
 
 

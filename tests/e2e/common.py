@@ -44,7 +44,7 @@ TOPIC_TYPES = {
     "requests": "JobRequest", "config": "ConfigRecord", "job-events": "JobStateChange",
     "executions": "ExecutionReport", "jobs": "JobRecord", "placements": "AgentCommand",
     "capacity": "CapacityDemand", "instances": "InstanceEvent", "scaling": "ScalingDecision",
-    "usage": "UsageRecord", "dead-letter": "DeadLetter",
+    "usage": "UsageRecord", "dead-letter": "DeadLetter", "job-waits": "JobWait",
 }
 
 

@@ -35,6 +35,7 @@ static inline json_t *h_serialise(struct h *h, const struct out_ev *e) {
   case OUT_KILL: v = sched_agent_command(h->s, e, "test"); break;
   case OUT_CAPACITY: v = sched_capacity(h->s, e, "test"); break;
   case OUT_INSTANCE: v = sched_instance_event(h->s, e, "test"); break;
+  case OUT_WAIT: v = sched_job_wait(h->s, e, "test"); break;
   case OUT_REJECT: v = json_pack("{s:s, s:s}", "rejected", sched_job_id(h->s, e->job), "reason", e->reason ? e->reason : ""); break;
   case OUT__COUNT: break;
   }
@@ -204,6 +205,18 @@ static inline const char *h_reason(struct h *h, const char *id, char *out, size_
   return out;
 }
 
+/* The last JobWait written for a job while h->log records (borrowed), or NULL. */
+static inline json_t *h_last_wait(struct h *h, const char *id) {
+  json_t *found = NULL;
+  for (size_t i = 0; h->log && i < json_array_size(h->log); i++) {
+    json_t *x = json_array_get(h->log, i);
+    json_t *v = json_object_get(x, "value");
+    if (json_integer_value(json_object_get(x, "kind")) == OUT_WAIT &&
+        !strcmp(json_string_value(json_object_get(v, "jobId")), id))
+      found = v;
+  }
+  return found;
+}
 #define CHECK_STATUS(h, id, st) \
   CHECK(h_status(h, id) == (st), "%s: status %s, expected %s", id, job_status_name(h_status(h, id)), job_status_name(st))
 #endif

@@ -361,7 +361,7 @@ static void test_too_large_time_limit_cancel(void) {
   h_submit(&h, "big", "q", "big", NULL);
   char r[256];
   CHECK_STATUS(&h, "big", JOB_RUNNABLE);
-  CHECK_STR(h_reason(&h, "big", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  CHECK_STR(h_reason(&h, "big", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.");
   h_submit(&h, "small", "q", "ok", NULL); /* the next job is not blocked */
   CHECK_STATUS(&h, "small", JOB_STARTING);
   for (int sec = 10; sec < 599; sec += 10) { /* the instance stays alive */
@@ -391,7 +391,7 @@ static void test_max_resource_code(void) {
   h_jd(&h, "big", 1, 32, 1024, NULL);
   h_submit(&h, "a", "q", "big", NULL);
   char r[256];
-  CHECK_STR(h_reason(&h, "a", r, sizeof r), "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE");
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU requirement of the job.");
   h_release(&h);
 }
 
@@ -497,9 +497,9 @@ static void test_managed_instance_types_catalogue(void) {
   h_submit(&h, "b", "q", "two", NULL);
   h_submit(&h, "c", "q", "fullmem", NULL);
   char r[256];
-  CHECK_STR(h_reason(&h, "a", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.");
   CHECK_STR(h_reason(&h, "b", r, sizeof r), "");
-  CHECK_STR(h_reason(&h, "c", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  CHECK_STR(h_reason(&h, "c", r, sizeof r), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.");
   h_release(&h);
 }
 
@@ -514,7 +514,7 @@ static void test_insufficient_capacity_code(void) {
   char r[256];
   CHECK_STR(h_reason(&h, "a", r, sizeof r), "");
   h_instance(&h, "i-x", "m", "LAUNCH_FAILED", 0, 0);
-  CHECK_STR(h_reason(&h, "a", r, sizeof r), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY");
+  CHECK_STR(h_reason(&h, "a", r, sizeof r), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested");
   h_instance(&h, "i-y", "m", "READY", 4, 8192);
   CHECK_STATUS(&h, "a", JOB_STARTING);
   h_release(&h);

@@ -1,0 +1,209 @@
+/* test_sched_wait.c: why a job is not placed (docs/job-model.md §3.5 and §3.7), on the pure
+ * core: AWS's blocking codes in AWS's wording, Barge's WAITING:... reasons for a queue head, a
+ * head reservation, a fair-share wait and dependencies, and the JobWait written only when the
+ * reason changes (never once per tick). */
+#include "sched_harness.h"
+
+static const char *reason(struct h *h, const char *id) {
+  static char r[1024];
+  return h_reason(h, id, r, sizeof r);
+}
+
+static int starts(const char *s, const char *prefix) { return s && !strncmp(s, prefix, strlen(prefix)); }
+
+static void test_codes_worded_at_once(void) {
+  TEST("MISCONFIGURATION codes carry AWS's wording, are set by the event that made the job RUNNABLE (no tick) and go out as one JobWait");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "m", 1, 4);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "big", 1, 8, 1024, NULL);
+  h_submit(&h, "a", "q", "big", NULL);
+  CHECK_STATUS(&h, "a", JOB_RUNNABLE);
+  CHECK_STR(reason(&h, "a"), "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE - CE(s) associated with the job queue cannot meet the CPU requirement of the job.");
+  json_t *w = h_last_wait(&h, "a");
+  CHECK(w != NULL, "a JobWait for a");
+  CHECK_STR(json_string_value(json_object_get(w, "code")), "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE");
+  CHECK_STR(json_string_value(json_object_get(w, "computeEnvironment")), "m");
+  CHECK(strstr(json_string_value(json_object_get(w, "detail")), "needs 8 vCPUs") != NULL, "detail: %s",
+        json_string_value(json_object_get(w, "detail")));
+  int waits = h.outputs[OUT_WAIT], records = h.outputs[OUT_JOB_RECORD];
+  for (int i = 0; i < 5; i++) {
+    h.t += 1000;
+    h_tick(&h);
+  }
+  CHECK_INT(h.outputs[OUT_WAIT], waits);
+  CHECK_INT(h.outputs[OUT_JOB_RECORD], records);
+  h_release(&h);
+}
+
+static void test_capacity_wording_and_time_limit(void) {
+  TEST("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY names the refused instance type; the time-limit action matches the bare code");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "m", 1, 64);
+  h_queue(&h, "q", 1, "{\"jobStateTimeLimitActions\": [{\"reason\": \"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY\", \"state\": \"RUNNABLE\", \"maxTimeSeconds\": 600, \"action\": \"CANCEL\"}]}", "m", NULL);
+  h_jd(&h, "jd", 1, 2, 1024, NULL);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_feed(&h, BARGE_EV_INSTANCE_EVENT,
+         json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "header", h_header(h.t), "instanceId", "",
+                   "computeEnvironment", "m", "kind", "LAUNCH_FAILED", "instanceType", "m5.large", "vcpus", 2,
+                   "memoryMib", 8192, "reason", "1 of 1 x m5.large not launched: InsufficientInstanceCapacity",
+                   "at", (json_int_t)h.t));
+  CHECK_STR(reason(&h, "a"), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type m5.large");
+  json_t *w = h_last_wait(&h, "a");
+  CHECK(w && strstr(json_string_value(json_object_get(w, "detail")), "InsufficientInstanceCapacity"), "the JobWait says what the provider answered");
+  h.t += 601000;
+  h_tick(&h);
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  CHECK_STR(reason(&h, "a"), "Cancelled: CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY");
+  h_release(&h);
+}
+
+static void test_full_ce_capacity_wait(void) {
+  TEST("a head behind a full CE: WAITING:CAPACITY at the next tick, naming the CE, its maxvCpus and the instance that lacked room; once only; cleared when placed");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "m", 1, 2);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "jd", 1, 2, 512, NULL);
+  h_instance(&h, "i-0", "m", "READY", 2, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "b", "q", "jd", NULL);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  CHECK_STR(reason(&h, "b"), ""); /* judged at ticks only */
+  h_tick(&h);
+  CHECK_STR(reason(&h, "b"), "WAITING:CAPACITY - no instance of compute environment m has 2 vCPUs, 512 MiB and 0 GPUs free; at its maxvCpus: m (maxvCpus 2)");
+  json_t *w = h_last_wait(&h, "b");
+  CHECK(w != NULL, "a JobWait for b");
+  CHECK_STR(json_string_value(json_object_get(w, "code")), "WAITING:CAPACITY");
+  CHECK_STR(json_string_value(json_object_get(w, "instanceId")), "i-0");
+  CHECK(starts(json_string_value(json_object_get(w, "detail")), "instance i-0 has 0 of 2 vCPUs"), "detail: %s",
+        json_string_value(json_object_get(w, "detail")));
+  int waits = h.outputs[OUT_WAIT], records = h.outputs[OUT_JOB_RECORD];
+  for (int i = 0; i < 5; i++) {
+    h.t += 1000;
+    h_instance(&h, "i-0", "m", "HEARTBEAT", 2, 4096);
+    h_tick(&h);
+  }
+  CHECK_INT(h.outputs[OUT_WAIT], waits); /* the reason did not change: nothing written */
+  CHECK_INT(h.outputs[OUT_JOB_RECORD], records);
+  h_exec(&h, "a", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "a", 1, "i-0", "EXITED", 0, NULL);
+  CHECK_STATUS(&h, "b", JOB_STARTING);
+  CHECK_STR(reason(&h, "b"), "");
+  h_release(&h);
+}
+
+static void test_no_instance_yet(void) {
+  TEST("a managed CE with no instance yet: WAITING:CAPACITY whose detail says the provisioner is asked");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "m", 1, 16);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "jd", 1, 2, 512, NULL);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_tick(&h);
+  CHECK_STR(reason(&h, "a"), "WAITING:CAPACITY - no instance of compute environment m has 2 vCPUs, 512 MiB and 0 GPUs free");
+  json_t *w = h_last_wait(&h, "a");
+  CHECK(w && strstr(json_string_value(json_object_get(w, "detail")), "no instance yet"), "detail says no instance yet");
+  h_release(&h);
+}
+
+static void test_head_reservation_wait(void) {
+  TEST("a CE held for another queue's head: WAITING:HEAD_RESERVATION naming the CE, the job ahead and its queue");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "hi", 10, NULL, "ce", NULL);
+  h_queue(&h, "lo", 1, NULL, "ce", NULL);
+  h_jd(&h, "small", 1, 1, 64, NULL);
+  h_jd(&h, "big", 1, 4, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  h_submit(&h, "s0", "lo", "small", NULL);
+  h_submit(&h, "B", "hi", "big", NULL);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  for (int sec = 0; sec < 31; sec++) {
+    h.t += 10000;
+    h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 4096);
+  }
+  h_tick(&h); /* B has waited 310 s: the CE is held for it */
+  h_submit(&h, "s2", "lo", "small", NULL);
+  h.t += 1000;
+  h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 4096);
+  h_tick(&h);
+  CHECK_STATUS(&h, "s2", JOB_RUNNABLE);
+  CHECK_STR(reason(&h, "s2"), "WAITING:HEAD_RESERVATION - compute environment ce is held for job B, the head of queue hi");
+  json_t *w = h_last_wait(&h, "s2");
+  CHECK_STR(json_string_value(json_object_get(w, "aheadJobId")), "B");
+  CHECK(starts(reason(&h, "B"), "WAITING:CAPACITY - no instance of compute environment ce has 4 vCPUs"), "B: %s", reason(&h, "B"));
+  h_release(&h);
+}
+
+static void test_fair_share_wait(void) {
+  TEST("fair share: the share that used more waits with WAITING:FAIR_SHARE naming the share that goes first; usage in the JobWait");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  h_submit(&h, "a1", "q", "jd", "{\"shareIdentifier\": \"a\"}");
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  h_submit(&h, "a2", "q", "jd", "{\"shareIdentifier\": \"a\"}");
+  h_submit(&h, "b1", "q", "jd", "{\"shareIdentifier\": \"b\"}");
+  h_tick(&h);
+  CHECK_STR(reason(&h, "a2"), "WAITING:FAIR_SHARE - share a has used more than share b, which goes first in queue q");
+  json_t *w = h_last_wait(&h, "a2");
+  CHECK_STR(json_string_value(json_object_get(w, "leadingShare")), "b");
+  CHECK(json_real_value(json_object_get(w, "shareUsage")) > json_real_value(json_object_get(w, "leadingShareUsage")),
+        "share a's usage is above share b's");
+  CHECK(starts(reason(&h, "b1"), "WAITING:CAPACITY - no instance of compute environment ce has 1 vCPUs"), "b1: %s", reason(&h, "b1"));
+  h_release(&h);
+}
+
+static void test_dependency_wait(void) {
+  TEST("dependencies: a PENDING job's reason names the job it waits for, and changes (one JobWait) when that one ends");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 1, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "b", "q", "jd", NULL);
+  h_submit(&h, "c", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}");
+  CHECK_STATUS(&h, "c", JOB_PENDING);
+  CHECK_STR(reason(&h, "c"), "WAITING:DEPENDENCY - waiting for job a and 1 more");
+  h_exec(&h, "a", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "a", 1, "i-0", "EXITED", 0, NULL);
+  CHECK_STR(reason(&h, "c"), "WAITING:DEPENDENCY - waiting for job b");
+  json_t *w = h_last_wait(&h, "c");
+  CHECK(w != NULL, "a JobWait for c");
+  CHECK_STR(json_string_value(json_object_get(w, "status")), "PENDING");
+  h_exec(&h, "b", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "b", 1, "i-0", "EXITED", 0, NULL);
+  CHECK_STATUS(&h, "c", JOB_STARTING);
+  CHECK_STR(reason(&h, "c"), "");
+  h_release(&h);
+}
+
+int main(void) {
+  test_codes_worded_at_once();
+  test_capacity_wording_and_time_limit();
+  test_full_ce_capacity_wait();
+  test_no_instance_yet();
+  test_head_reservation_wait();
+  test_fair_share_wait();
+  test_dependency_wait();
+  return check_summary();
+}
