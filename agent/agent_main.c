@@ -24,6 +24,7 @@
 #include "bus.h"
 #include "jsonget.h"
 #include "log_server.h"
+#include "metrics.h"
 #include "opts.h"
 #include "runtime.h"
 #include "service.h"
@@ -33,6 +34,7 @@
 
 struct agent_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *address;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
   struct runtime_opts rt;
@@ -66,6 +68,7 @@ static const struct opt_spec agent_rows[] = {
             "the address other instances reach this one at: a multi-node job's nodes get their main node's "
             "(AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS); set it on multi-host set-ups"),
     OPT_INCLUDE_ROWS(A, rt, runtime_opt_rows),
+    OPTS_METRICS(A, metrics),
 };
 #undef A
 
@@ -90,6 +93,7 @@ struct agent {
   char state_dir[4096]; /* <log_dir>/.agents/<instance id>: incarnation, live process groups */
   int failed;
   char err[512];
+  struct metric *m_exec, *m_running; /* docs/metrics.md "Agent" */
 };
 
 static int send_instance(struct agent *a, const char *kind, const char *reason) {
@@ -225,6 +229,7 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
   if (ev->reason && *ev->reason) json_object_set_new(r, "reason", json_string(ev->reason));
   if (ev->log_path) json_object_set_new(r, "logPath", json_string(ev->log_path));
   json_object_set_new(r, "incarnation", json_integer(a->incarnation));
+  metric_add(a->m_exec, METRIC_L(kinds[ev->kind]), 1);
   log_info("%s attempt %d: %s%s%s", ev->job_id, ev->attempt, kinds[ev->kind],
            ev->kind == RUN_STARTED ? "" : " ", ev->kind == RUN_STARTED ? "" : (ev->reason ? ev->reason : ""));
   if (bus_produce(a->prod, TOPIC_EXECUTIONS, ev->job_id, r, a->err, sizeof a->err)) a->failed = 1;
@@ -256,6 +261,7 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
                           "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason", why,
                           "at", (json_int_t)now_ms());
     json_object_set_new(r, "incarnation", json_integer(a->incarnation));
+    metric_add(a->m_exec, METRIC_L("FAILED_TO_START"), 1);
     if (bus_produce(a->prod, TOPIC_EXECUTIONS, job, r, a->err, sizeof a->err)) a->failed = 1;
     json_decref(r);
   } else if (rc < 0) {
@@ -273,6 +279,7 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
   if (bus_decode(m, &et, &ev, why, sizeof why)) {
     log_warn("%s[%d] offset %lld dead-lettered: %s", bus_topic_base(m->topic), (int)m->partition,
              (long long)m->offset, why);
+    service_metrics_dead_letter(m->topic);
     if (bus_dead_letter(a->prod, m, a->source, why, err, sizeof err)) log_error("%s", err);
     return;
   }
@@ -375,8 +382,12 @@ int agent_service_main(int argc, char **argv) {
   char role[64];
   snprintf(role, sizeof role, "agent %s", instance_id);
   log_set_role(role);
+  if (service_metrics_start("agent", &o.metrics)) return 1;
   struct agent a;
   memset(&a, 0, sizeof a);
+  a.m_exec = metrics_counter(metrics_global(), "barge_agent_executions_total",
+                             "what happened to the attempts this agent ran, by ExecutionReport kind", "kind");
+  a.m_running = metrics_gauge(metrics_global(), "barge_agent_running_attempts", "attempts alive on this agent", NULL);
   a.instance_id = instance_id;
   a.ce = ce;
   a.instance_type = o.instance_type;
@@ -449,6 +460,8 @@ int agent_service_main(int argc, char **argv) {
       goto out;
     }
     runtime_poll(a.runtime, mono_ms(), on_run_event, &a);
+    metric_set(a.m_running, NULL, runtime_active(a.runtime));
+    service_metrics_lag(c);
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
       if (send_instance(&a, "HEARTBEAT", NULL)) a.failed = 1;
@@ -491,5 +504,6 @@ out:
   log_server_stop(logs);
   json_decref(a.seen);
   json_decref(a.groups);
+  service_metrics_stop();
   return rc;
 }

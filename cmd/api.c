@@ -18,6 +18,7 @@
 
 struct api_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *listen, *cred_file, *region, *tls_cert, *tls_key;
   int anonymous, no_local_logs, no_dashboard;
   int64_t threads;
@@ -42,6 +43,7 @@ static const struct opt_spec api_rows[] = {
     OPT_FLAG_ROW(struct api_opts, no_dashboard, "no-dashboard",
                  "do not serve the web dashboard under /dashboard/ (docs/dashboard.md)"),
     OPTS_KAFKA(struct api_opts, kafka),
+    OPTS_METRICS(struct api_opts, metrics),
 };
 const struct opts_cmd api_opts_cmd =
     OPTS_CMD("api", "[--listen HOST:PORT] (--credentials-file FILE | --allow-anonymous) [--region R]",
@@ -68,6 +70,7 @@ int cmd_api(int argc, char **argv) {
     return 2;
   }
   log_set_role("api");
+  if (service_metrics_start("api", &o.metrics)) return 1;
 
   char err[1024];
   struct api_credentials creds = {0};
@@ -152,5 +155,6 @@ out:
   api_credentials_release(&creds);
   free(cert);
   free(key);
+  service_metrics_stop();
   return rc;
 }

@@ -87,11 +87,11 @@ static int print_services(const struct bus_conf *bc, const char *path) {
     return 0;
   }
   int down = 0;
-  printf("%-28s %-8s %-11s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG");
+  printf("%-28s %-8s %-11s %-9s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG", "METRICS");
   char *save = NULL;
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    char *f[4] = {line, NULL, NULL, NULL};
-    for (int i = 1; i < 4 && f[i - 1]; i++) {
+    char *f[5] = {line, NULL, NULL, NULL, NULL}; /* name, pid, restarts, log, metrics URL (newer stacks) */
+    for (int i = 1; i < 5 && f[i - 1]; i++) {
       char *tab = strchr(f[i - 1], '\t');
       if (tab) *tab = 0, f[i] = tab + 1;
     }
@@ -107,7 +107,7 @@ static int print_services(const struct bus_conf *bc, const char *path) {
       if (lag >= 0) snprintf(lagtext, sizeof lagtext, "%lld", lag);
       else snprintf(lagtext, sizeof lagtext, "unknown");
     }
-    printf("%-28s %-8ld %-11s %-9s %s\n", f[0], pid, health, f[2], lagtext);
+    printf("%-28s %-8ld %-11s %-9s %-9s %s\n", f[0], pid, health, f[2], lagtext, f[4] ? f[4] : "-");
   }
   free(text);
   return down;

@@ -8,11 +8,13 @@
  * per BARGE_HOME) and the AWS Batch API (`barge api`, access key generated once per BARGE_HOME);
  * --no-X leaves a part out. A child that dies is restarted (Kafka replays what it had not
  * committed). It records the stack in $BARGE_HOME/stack so that other commands find the broker
- * and the API, and its services in $BARGE_HOME/services for `barge status`. Ctrl-C (or
+ * and the API, and its services in $BARGE_HOME/services for `barge status`, with the metrics
+ * endpoint each serves on a free port of 127.0.0.1 (docs/metrics.md; --no-metrics for none). Ctrl-C (or
  * `barge down` for --detach) stops everything it started. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -41,7 +43,7 @@ struct up_opts {
   struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
   const char *ce, *driver, *api_listen, *runtime;
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms, local_vcpus, local_mem;
-  int detach, no_api, no_provisioner, no_accounting, no_audit, explicit_driver;
+  int detach, no_api, no_provisioner, no_accounting, no_audit, no_metrics, explicit_driver;
 };
 
 static void up_opts_init(void *conf) {
@@ -76,6 +78,9 @@ static const struct opt_spec up_rows[] = {
     OPT_ROW(U, api_listen, "api-listen", "HOST:PORT", "127.0.0.1:8780",
             "address of the AWS Batch API (`barge api`); a free port of that host when this one is taken"),
     OPT_FLAG_ROW(U, no_api, "no-api", "do not start the API"),
+    OPT_FLAG_ROW(U, no_metrics, "no-metrics",
+                 "give the services no metrics endpoint (by default each serves one on a free port of 127.0.0.1, "
+                 "docs/metrics.md)"),
     {.type = OPT_INCLUDE, .off = offsetof(U, kafka), .include = &opts_kafka[2], .ninclude = 1}, /* --kafka-props */
     OPT_FLAG_ROW(U, detach, "detach", "run in the background; stop with `barge down`"),
 };
@@ -297,6 +302,7 @@ struct child {
   int restarts;
   int64_t started;
   int64_t restart_at; /* > 0: to be started again then (mono ms) */
+  int metrics_port;   /* its --metrics-port, 0 for none */
 };
 
 static void add_arg(struct child *c, const char *a) { c->argv[c->argc++] = xstrdup(a); }
@@ -336,8 +342,8 @@ static pid_t spawn(struct child *c) {
 
 static int pid_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
-/* $BARGE_HOME/services, for `barge status`: one line per child, "name<TAB>pid<TAB>restarts<TAB>log"
- * (pid 0 while it waits to be restarted). */
+/* $BARGE_HOME/services, for `barge status`: one line per child,
+ * "name<TAB>pid<TAB>restarts<TAB>log<TAB>metrics URL or -" (pid 0 while it waits to be restarted). */
 static void write_services(const struct child *kids, int n) {
   char home[3072], path[3200];
   stack_home(home, sizeof home);
@@ -345,9 +351,48 @@ static void write_services(const struct child *kids, int n) {
   struct buf b;
   buf_init(&b);
   for (int i = 0; i <= n; i++)
-    buf_printf(&b, "%s\t%d\t%d\t%s\n", kids[i].name, (int)kids[i].pid, kids[i].restarts, kids[i].log);
+    if (kids[i].metrics_port)
+      buf_printf(&b, "%s\t%d\t%d\t%s\thttp://127.0.0.1:%d/metrics\n", kids[i].name, (int)kids[i].pid, kids[i].restarts,
+                 kids[i].log, kids[i].metrics_port);
+    else
+      buf_printf(&b, "%s\t%d\t%d\t%s\t-\n", kids[i].name, (int)kids[i].pid, kids[i].restarts, kids[i].log);
   if (write_file_atomic(path, b.data ? (const char *)b.data : "", b.len)) log_warn("cannot write %s", path);
   buf_release(&b);
+}
+
+/* Gives every child a metrics endpoint on its own free port of 127.0.0.1 (the ports are chosen
+ * together, each probe socket held until all are chosen, so no two children get the same one;
+ * a restarted child binds the same port again). */
+static void plan_metrics(struct child *kids, int n) {
+  int *fds = xcalloc((size_t)n + 1, sizeof *fds);
+  for (int i = 0; i <= n; i++) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof sa) || getsockname(fds[i], (struct sockaddr *)&sa, &sl)) {
+      log_warn("no free port for the metrics of %s: %s", kids[i].name, strerror(errno));
+      continue;
+    }
+    kids[i].metrics_port = ntohs(sa.sin_port);
+    add_num(&kids[i], "--metrics-port", kids[i].metrics_port);
+  }
+  for (int i = 0; i <= n; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  free(fds);
+}
+
+/* The metrics endpoints of the services file, one line each after lead. */
+static void print_metrics(const char *lead) {
+  char home[3072], path[3200];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/services", home);
+  char *text = read_file(path, NULL), *save = NULL;
+  for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    char *name_end = strchr(line, '\t'), *url = strrchr(line, '\t');
+    if (name_end && url && !strncmp(url + 1, "http", 4))
+      printf("%s%-*.*s %s\n", lead, 28, (int)(name_end - line), line, url + 1);
+  }
+  free(text);
 }
 
 /* The compute environment of the stack: UNMANAGED for fixed agents; MANAGED (0..max_vcpus,
@@ -472,6 +517,7 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
     printf("barge up: stack running in the background (pid %d)\n  Kafka:       %s\n", (int)pid, brokers);
     print_parts(o, "  ", audit);
     print_api(api, "  API:         ", ready, home);
+    print_metrics("  metrics:     ");
     printf("  logs:        %s (services), %s (jobs)\n  status:      barge status\n  stop with:   barge down\n", home, logs);
     return 1;
   }
@@ -649,6 +695,7 @@ static void print_banner(const struct up_opts *o, const char *home, const char *
   printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
   print_parts(o, "barge up: ", audit);
   print_api(api, "barge up: API at ", api_ready, home);
+  print_metrics("barge up: metrics of ");
   printf("barge up: service logs in %s, job logs in %s; `barge status` shows each service\n", home, logs);
   printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
          "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"
@@ -663,6 +710,7 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   log_set_role("up");
   struct child *kids = xcalloc(72, sizeof *kids); /* scheduler, up to 64 agents, 4 services */
   int n = plan_children(kids, o, home, logs, brokers, prefix, api, audit);
+  if (!o->no_metrics) plan_metrics(kids, n);
   service_signals(1);
   for (int i = 0; i <= n; i++) {
     if (spawn(&kids[i]) < 0) {

@@ -378,6 +378,7 @@ struct bus_consumer {
   char names[TOPIC__COUNT][256];
   rd_kafka_topic_partition_list_t *marks;
   int has_group;
+  int64_t *eof[TOPIC__COUNT]; /* per partition: the offset of its last end reached (bus_lag), or -1 */
 };
 
 struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
@@ -431,6 +432,7 @@ void bus_consumer_free(struct bus_consumer *c) {
   rd_kafka_consumer_close(c->rk);
   rd_kafka_destroy(c->rk);
   rd_kafka_topic_partition_list_destroy(c->marks);
+  for (int t = 0; t < TOPIC__COUNT; t++) free(c->eof[t]);
   free(c);
 }
 
@@ -544,6 +546,10 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
     }
     l->elems[i].offset = off;
     l->elems[i].err = 0;
+  }
+  for (int t = 0; t < TOPIC__COUNT; t++) { /* the ends reached belong to the old assignment */
+    free(c->eof[t]);
+    c->eof[t] = NULL;
   }
   rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, l);
   if (e) {
@@ -663,6 +669,39 @@ int bus_read_table_key(struct bus_consumer *c, enum bus_topic t, const char *key
   return read_table(c, t, key, cb, ctx, err, errlen);
 }
 
+/* Records where a partition's end was reached, for bus_lag. */
+static void note_eof(struct bus_consumer *c, const struct bus_msg *bm) {
+  int np = bus_topic_partitions(bm->topic);
+  if (bm->partition < 0 || bm->partition >= np) return;
+  if (!c->eof[bm->topic]) {
+    c->eof[bm->topic] = xmalloc((size_t)np * sizeof *c->eof[bm->topic]);
+    for (int i = 0; i < np; i++) c->eof[bm->topic][i] = -1;
+  }
+  c->eof[bm->topic][bm->partition] = bm->offset;
+}
+
+int bus_lag(struct bus_consumer *c, int64_t lag[TOPIC__COUNT]) {
+  for (int t = 0; t < TOPIC__COUNT; t++) lag[t] = -1;
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(c->rk, &a) || !a) return -1;
+  rd_kafka_position(c->rk, a);
+  for (int i = 0; i < a->cnt; i++) {
+    const rd_kafka_topic_partition_t *tp = &a->elems[i];
+    int t = -1;
+    for (int k = 0; k < TOPIC__COUNT && t < 0; k++)
+      if (!strcmp(tp->topic, c->names[k])) t = k;
+    int64_t lo = -1, hi = -1, pos = tp->offset;
+    if (t < 0 || rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) || hi < 0) continue;
+    const int64_t *eof = c->eof[t];
+    if (eof && tp->partition < bus_topic_partitions((enum bus_topic)t) && eof[tp->partition] > pos)
+      pos = eof[tp->partition];
+    if (pos < 0) continue; /* nothing read yet, no end reached: unknown */
+    lag[t] = (lag[t] < 0 ? 0 : lag[t]) + (hi > pos ? hi - pos : 0);
+  }
+  rd_kafka_topic_partition_list_destroy(a);
+  return 0;
+}
+
 int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *bm, char *err,
              size_t errlen) {
   rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
@@ -674,6 +713,7 @@ int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *bm, char *e
       if (!strcmp(tn, c->names[i])) bm->topic = (enum bus_topic)i;
     bm->partition = m->partition;
     bm->offset = m->offset;
+    note_eof(c, bm);
     rd_kafka_message_destroy(m);
     return 2;
   }

@@ -187,6 +187,14 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;
+/* The records the consumer has still to read, per topic: the sum over its assigned partitions of
+ * the high watermark minus the consumer's position (or, when larger, the offset at which it last
+ * reached the partition's end: transaction markers and aborted records are skipped there), as the
+ * consumer last heard from the broker (no request is made; for metrics). A read_committed consumer
+ * at the end thus counts the records of a transaction still open, until it commits. lag[t] is -1
+ * for a topic with no assigned partition whose position is known yet. 0, or -1 when the
+ * assignment cannot be read. */
+int bus_lag(struct bus_consumer *c, int64_t lag[TOPIC__COUNT]) BARGE_WUR;
 /* The offset the consumer's group committed on a partition (-1: none), one try of up to 5 s
  * (for `barge status`; services use the retrying read of bus_assign_*). */
 int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) BARGE_WUR;

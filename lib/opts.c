@@ -16,6 +16,13 @@ const struct opt_spec opts_kafka[3] = {
             "extra librdkafka properties (TLS, SASL)"),
 };
 
+const struct opt_spec opts_metrics[2] = {
+    {.name = "metrics-port", .arg = "PORT", .type = OPT_INT, .off = offsetof(struct metrics_opts, port), .def = "-1",
+     .def_doc = "off", .help = "serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, logged; docs/metrics.md)"},
+    OPT_ROW(struct metrics_opts, host, "metrics-host", "HOST", "127.0.0.1",
+            "address the metrics endpoint listens on (0.0.0.0 for every interface)"),
+};
+
 /* Calls fn for every row of the table, included rows with their absolute offset; stops at the
  * first non-zero return and returns it. */
 typedef int (*walk_fn)(const struct opt_spec *o, size_t off, void *ctx);

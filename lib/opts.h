@@ -77,6 +77,14 @@ struct kafka_opts {
 extern const struct opt_spec opts_kafka[3];
 #define OPTS_KAFKA(S, f) OPT_INCLUDE_ROWS(S, f, opts_kafka)
 
+/* The metrics endpoint every service takes (service_metrics_start, docs/metrics.md). */
+struct metrics_opts {
+  int port;         /* --metrics-port: -1 off (the default), 0 a free port (logged) */
+  const char *host; /* --metrics-host */
+};
+extern const struct opt_spec opts_metrics[2];
+#define OPTS_METRICS(S, f) OPT_INCLUDE_ROWS(S, f, opts_metrics)
+
 /* One command's table. */
 struct opts_cmd {
   const char *name;     /* "scheduler", "audit verify" */

@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "stack.h"
 
 /* How long a service waits for the end of barge.config before it goes on without it. */
@@ -100,6 +102,67 @@ void service_source(const char *name, char *out, size_t n) {
   snprintf(out, n, "%s/%s:%d", name, host, (int)getpid());
 }
 
+/* ---------------- metrics ---------------- */
+
+/* The families every service has (docs/metrics.md "Every service"). */
+static struct {
+  struct metric *dead, *txns, *aborts, *lag;
+} common;
+static pthread_once_t common_once = PTHREAD_ONCE_INIT;
+static struct metrics_server *metrics_srv;
+
+static void common_init(void) {
+  struct metrics *r = metrics_global();
+  common.dead = metrics_counter(r, "barge_dead_letters_total",
+                                "records this service sent to the dead-letter topic, by the topic they came from", "topic");
+  common.txns = metrics_counter(r, "barge_transactions_total", "Kafka transactions committed", NULL);
+  common.aborts = metrics_counter(r, "barge_transaction_aborts_total",
+                                  "Kafka transactions that failed to commit and were aborted (the service then exits "
+                                  "and its restart resumes from the last commit)", NULL);
+  common.lag = metrics_gauge(r, "barge_consumer_lag",
+                             "records of an input topic this service has still to read (end offset minus position, "
+                             "summed over its partitions)", "topic");
+}
+
+static void common_metrics(void) { pthread_once(&common_once, common_init); }
+
+int service_metrics_start(const char *name, const struct metrics_opts *mo) {
+  common_metrics();
+  struct metrics *r = metrics_global();
+  metric_set(metrics_gauge(r, "barge_service_info", "the Barge service this process runs (always 1)", "service"),
+             METRIC_L(name), 1);
+  if (mo->port < 0) return 0;
+  char addr[320], err[512];
+  metrics_srv = metrics_serve(r, mo->host ? mo->host : "127.0.0.1", mo->port, addr, sizeof addr, err, sizeof err);
+  if (!metrics_srv) {
+    fprintf(stderr, "barge %s: --metrics-port: %s\n", name, err);
+    return 1;
+  }
+  log_info("metrics at http://%s/metrics", addr);
+  return 0;
+}
+
+void service_metrics_stop(void) {
+  metrics_server_stop(metrics_srv);
+  metrics_srv = NULL;
+}
+
+void service_metrics_lag(struct bus_consumer *c) {
+  static int64_t next;
+  if (!c || mono_ms() < next) return;
+  next = mono_ms() + 500;
+  common_metrics();
+  int64_t lag[TOPIC__COUNT];
+  if (bus_lag(c, lag)) return;
+  for (int t = 0; t < TOPIC__COUNT; t++)
+    if (lag[t] >= 0) metric_set(common.lag, METRIC_L(bus_topic_base((enum bus_topic)t)), (double)lag[t]);
+}
+
+void service_metrics_dead_letter(enum bus_topic t) {
+  common_metrics();
+  metric_add(common.dead, METRIC_L(bus_topic_base(t)), 1);
+}
+
 /* ---------------- the loop ---------------- */
 
 struct bus_producer *service_producer(struct service_loop *l) { return l->prod; }
@@ -115,7 +178,10 @@ int service_txn(struct service_loop *l, char *err, size_t errlen) {
 static int commit(struct service_loop *l, struct bus_consumer *c, char *err, size_t errlen) {
   if (!l->in_txn) return 0;
   l->in_txn = 0;
-  return bus_txn_commit(l->prod, c, err, errlen) ? -1 : 0;
+  common_metrics();
+  int rc = bus_txn_commit(l->prod, c, err, errlen) ? -1 : 0;
+  metric_add(rc ? common.aborts : common.txns, NULL, 1);
+  return rc;
 }
 
 int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
@@ -123,6 +189,7 @@ int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const c
   log_warn("%s[%d] offset %lld dead-lettered: %s", bus_topic_base(m->topic), (int)m->partition,
            (long long)m->offset, why);
   l->dead++;
+  service_metrics_dead_letter(m->topic);
   if (service_txn(l, err, errlen)) return -1;
   return bus_dead_letter(l->prod, m, l->def->name, why, err, errlen) ? -1 : 0;
 }
@@ -308,6 +375,7 @@ static int loop(struct service_loop *l, char *err, size_t errlen) {
     }
     if (commit(l, l->in, err, errlen)) return -1;
     if (h->committed && h->committed(l->ctx, err, errlen)) return -1;
+    service_metrics_lag(l->in);
   }
   log_info("%s stopping", l->def->name);
   if (h->stopping && h->stopping(l->ctx, err, errlen)) return -1;

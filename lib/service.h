@@ -72,6 +72,19 @@ int service_require_broker(const char *cmd, const struct service_conn *conn);
  * under different prefixes never fence each other. */
 void service_txn_id(const char *base, const char *prefix, char *out, size_t n);
 
+/* ---- metrics (docs/metrics.md) ---- */
+
+/* Sets barge_service_info{service=name} and, when mo->port >= 0, serves the process's registry
+ * (metrics_global) at http://HOST:PORT/metrics, logging the address ("metrics at ..."). 0, or 1
+ * after printing why (the port is taken: the caller exits 1). Call once, from main. */
+int service_metrics_start(const char *name, const struct metrics_opts *mo) BARGE_WUR;
+void service_metrics_stop(void);
+/* Refreshes barge_consumer_lag{topic} from c's view (bus_lag), at most every 500 ms. For the
+ * thread that polls c. service_run does it for its input consumer. */
+void service_metrics_lag(struct bus_consumer *c);
+/* Counts one record sent to the dead-letter topic (service_dead_letter does). */
+void service_metrics_dead_letter(enum bus_topic t);
+
 /* ---- the loop ---- */
 
 /* A compacted topic read back at start. cb sees every record, decoded (ev NULL for a tombstone,

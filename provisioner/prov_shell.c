@@ -16,6 +16,9 @@
  * Instances that a driver runs in this process (sim) or as its children (local) end with it;
  * their heartbeats stop and the scheduler declares them LOST, which the restarted core acts on.
  *
+ * Metrics (docs/metrics.md "Provisioner"): decisions and launches counted as they are carried
+ * out, the per-CE vCPU gauges read from the core's views every tick.
+ *
  * The loop itself (batches, transactions, dead letters, the config table) is lib/service.c; this
  * file holds the provisioner's hooks and its option table. */
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 
 #include "driver.h"
 #include "jsonget.h"
+#include "metrics.h"
 #include "opts.h"
 #include "prov.h"
 #include "prov_shell.h"
@@ -33,6 +37,7 @@
 
 struct prov_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *driver, *txn_id, *catalog;
   int64_t tick_ms, batch, heartbeat_ms, stale_beats;
   struct prov_conf core;
@@ -91,6 +96,7 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW(P, dconf.ec2_max_retries, "ec2-max-retries", "N", NULL, "ec2 driver: retries on throttling"),
     OPT_ROW(P, dconf.ec2_backoff_ms, "ec2-backoff-ms", "MS", NULL, "ec2 driver: first backoff, doubling"),
     OPT_ROW(P, dconf.ec2_poll_ms, "ec2-poll-ms", "MS", NULL, "ec2 driver: how often launched instances are described"),
+    OPTS_METRICS(P, metrics),
 };
 #undef P
 
@@ -126,7 +132,39 @@ struct shell {
   size_t npending, cappending;
   long long decisions, launched, terminated;
   int64_t heartbeat_ms, stale_beats, last_beat; /* last_beat: mono ms */
+  /* metrics (docs/metrics.md "Provisioner") */
+  struct metric *m_decisions, *m_launched, *m_terminated, *m_desired, *m_actual, *m_instances;
 };
+
+static void init_metrics(struct shell *sh) {
+  struct metrics *r = metrics_global();
+  sh->m_decisions = metrics_counter(r, "barge_scaling_decisions_total",
+                                    "scaling decisions written to barge.scaling, by compute environment and reason",
+                                    "compute_environment,reason");
+  sh->m_launched = metrics_counter(r, "barge_instances_launched_total", "instances a driver launched", "compute_environment");
+  sh->m_terminated = metrics_counter(r, "barge_instances_terminated_total", "instances a driver terminated", NULL);
+  sh->m_desired = metrics_gauge(r, "barge_ce_desired_vcpus", "desired vCPUs of a MANAGED compute environment",
+                                "compute_environment");
+  sh->m_actual = metrics_gauge(r, "barge_ce_actual_vcpus",
+                               "vCPUs of a MANAGED compute environment's instances asked for, launching or ready",
+                               "compute_environment");
+  sh->m_instances = metrics_gauge(r, "barge_ce_instances", "instances of a MANAGED compute environment", "compute_environment");
+}
+
+/* The per-CE gauges, refreshed every tick; a CE that is gone loses its series. */
+static void ce_gauges(struct shell *sh, const char *ce, int gone) {
+  const char *const *lv = METRIC_L(ce);
+  int desired = gone ? -1 : prov_ce_desired(sh->core, ce);
+  if (desired < 0) {
+    metric_remove(sh->m_desired, lv);
+    metric_remove(sh->m_actual, lv);
+    metric_remove(sh->m_instances, lv);
+    return;
+  }
+  metric_set(sh->m_desired, lv, desired);
+  metric_set(sh->m_actual, lv, prov_ce_live_vcpus(sh->core, ce));
+  metric_set(sh->m_instances, lv, prov_ce_instances(sh->core, ce));
+}
 
 static struct driver *get_driver(struct shell *sh, const char *name, char *err, size_t errlen) {
   if (!name || !*name) name = sh->default_driver;
@@ -163,6 +201,7 @@ static int process(struct shell *sh, char *err, size_t errlen) {
                (long long)jget_int(o->ev, "toDesiredvCpus", 0),
                jget_str(o->ev, "detail"));
       sh->decisions++;
+      metric_add(sh->m_decisions, METRIC_L(o->ce, jget_str(o->ev, "reason") ? jget_str(o->ev, "reason") : ""), 1);
       if (produce(sh, TOPIC_SCALING, o->ce, o->ev, o->at_ms, err, errlen)) return -1;
       break;
     case PROV_OUT_INSTANCE: {
@@ -199,6 +238,7 @@ static int process(struct shell *sh, char *err, size_t errlen) {
       for (int k = 0; k < n; k++) idp[k] = ids[k];
       if (n) log_info("launched %d x %s (%s) in %s through %s", n, t->name, spot ? "SPOT" : "ON_DEMAND", ce, d->ops->name);
       sh->launched += n;
+      if (n) metric_add(sh->m_launched, METRIC_L(ce), n);
       prov_launch_result(sh->core, req, d ? d->ops->name : dname, idp, (size_t)n, rc || n < count ? why : NULL,
                          now_ms(), &sh->out);
       free(ids);
@@ -217,6 +257,7 @@ static int process(struct shell *sh, char *err, size_t errlen) {
         break;
       }
       sh->terminated++;
+      metric_add(sh->m_terminated, NULL, 1);
       log_info("terminated %s (%s)", o->instance, jget_str(o->ev, "reason"));
       if (!d->ops->reports_terminated && o->ev &&
           produce(sh, TOPIC_INSTANCES, o->instance, o->ev, o->at_ms, err, errlen))
@@ -245,7 +286,9 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
     void *tmp;
     json_object_foreach_safe(sh->ce_bodies, tmp, k, v) {
       const char *arn = jget_str(v, "computeEnvironmentArn");
-      if (arn && !strcmp(arn, key)) json_object_del(sh->ce_bodies, k);
+      if (!arn || strcmp(arn, key)) continue;
+      ce_gauges(sh, k, 1);
+      json_object_del(sh->ce_bodies, k);
     }
     prov_handle_config_delete(sh->core, key, m->timestamp_ms, &sh->out);
     return process(sh, err, errlen);
@@ -413,7 +456,11 @@ static int heartbeat(struct shell *sh, char *err, size_t errlen) {
 static int on_tick(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   prov_tick(sh->core, now_ms(), &sh->out);
-  return process(sh, err, errlen) || heartbeat(sh, err, errlen) ? -1 : 0;
+  if (process(sh, err, errlen) || heartbeat(sh, err, errlen)) return -1;
+  const char *name;
+  json_t *ce;
+  json_object_foreach(sh->ce_bodies, name, ce) ce_gauges(sh, name, 0);
+  return 0;
 }
 
 /* After the commit: the drivers' own work (the sim's clock, ec2's describe calls). */
@@ -447,6 +494,7 @@ static int shell_init(struct shell *sh, struct prov_opts *o, const struct catalo
   }
   if (mkdir_p(o->dconf.log_dir)) log_warn("cannot create %s", o->dconf.log_dir);
   prov_outbox_init(&sh->out);
+  init_metrics(sh);
   sh->ce_bodies = json_object();
   sh->unknown_ces = json_object();
   sh->default_driver = o->driver;
@@ -492,6 +540,7 @@ int prov_service_main(int argc, char **argv) {
     return 2;
   }
   log_set_role("provisioner");
+  if (service_metrics_start("provisioner", &o.metrics)) return 1;
   struct service_conn conn;
   if ((r = service_connect("provisioner", &o.kafka, "barge-provisioner", 1, &conn))) return r;
   char err[1024], txn_id[256], dsource[160];
@@ -519,5 +568,6 @@ int prov_service_main(int argc, char **argv) {
   }
   shell_release(&sh);
   catalog_free(own_cat);
+  service_metrics_stop();
   return rc;
 }

@@ -11,6 +11,9 @@
  * Time: the shell writes a Tick request every --tick-ms; it reaches the core through
  * barge.requests like any input, so a recorded input log replays the passage of time.
  *
+ * Metrics (docs/metrics.md "Scheduler"): counted here from the outbox as it is written, never in
+ * the core: jobs per queue and state from each job record, placements, and submit->RUNNING times.
+ *
  * The loop itself (batches, transactions, dead letters, the config table) is lib/service.c; this
  * file holds the scheduler's hooks and its option table. */
 #include <malloc.h>
@@ -19,6 +22,7 @@
 
 #include "bus.h"
 #include "jsonget.h"
+#include "metrics.h"
 #include "opts.h"
 #include "sched_int.h"
 #include "sched_shell.h"
@@ -29,6 +33,7 @@
 
 struct sched_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *txn_id, *record;
   int64_t tick_ms, batch;
   struct sched_conf core;
@@ -48,6 +53,7 @@ static const struct opt_spec sched_rows[] = {
     OPT_ROW(struct sched_opts, batch, "batch", "N", "2000", "most input events per transaction"),
     OPT_ROW_DOC(struct sched_opts, record, "record", "FILE", "off",
                 "append every input event the core handles to FILE (JSON lines), for replay"),
+    OPTS_METRICS(struct sched_opts, metrics),
 };
 
 const struct opts_cmd sched_opts_cmd =
@@ -63,7 +69,61 @@ struct shell {
   char source[128];
   FILE *record;     /* input log (--record) */
   long long tick_seq;
+  /* metrics (docs/metrics.md "Scheduler"), counted from the outbox */
+  struct metric *m_jobs, *m_placements, *m_to_running;
+  uint8_t *counted; /* per job index: the status it counts under in barge_jobs, COUNTED_NONE before */
+  size_t ncounted;
 };
+
+#define COUNTED_NONE 0xff
+
+static void init_metrics(struct shell *sh) {
+  static const double to_running_s[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+  struct metrics *r = metrics_global();
+  sh->m_jobs = metrics_gauge(r, "barge_jobs", "jobs by queue and status (array parents and children count one each)",
+                             "queue,state");
+  sh->m_placements = metrics_counter(r, "barge_placements_total", "attempts placed on an instance, by queue", "queue");
+  sh->m_to_running = metrics_histogram(r, "barge_submit_to_running_seconds",
+                                       "time from a job's submission to its first attempt RUNNING, by queue", "queue",
+                                       to_running_s, sizeof to_running_s / sizeof *to_running_s);
+}
+
+static const char *job_queue_name(const struct sched *s, const struct job *j) {
+  return j->queue < s->nqueues && s->queues[j->queue]->name ? s->queues[j->queue]->name : "";
+}
+
+/* Moves the job's count in barge_jobs to its current status. */
+static void count_job(struct shell *sh, uint32_t idx) {
+  const struct sched *s = sh->core;
+  if (idx >= s->njobs) return;
+  if (idx >= sh->ncounted) {
+    size_t n = sh->ncounted ? sh->ncounted : 1024;
+    while (n <= idx) n *= 2;
+    sh->counted = xrealloc(sh->counted, n);
+    memset(sh->counted + sh->ncounted, COUNTED_NONE, n - sh->ncounted);
+    sh->ncounted = n;
+  }
+  const struct job *j = s->jobs[idx];
+  if (sh->counted[idx] == j->status) return;
+  const char *q = job_queue_name(s, j);
+  if (sh->counted[idx] != COUNTED_NONE)
+    metric_add(sh->m_jobs, METRIC_L(q, job_status_name((enum job_status)sh->counted[idx])), -1);
+  metric_add(sh->m_jobs, METRIC_L(q, job_status_name((enum job_status)j->status)), 1);
+  sh->counted[idx] = j->status;
+}
+
+/* What one output says to the metrics. */
+static void count_output(struct shell *sh, const struct out_ev *e) {
+  const struct sched *s = sh->core;
+  if (e->kind == OUT_JOB_RECORD) {
+    count_job(sh, e->job);
+  } else if (e->kind == OUT_PLACEMENT && e->job < s->njobs) {
+    metric_add(sh->m_placements, METRIC_L(job_queue_name(s, s->jobs[e->job])), 1);
+  } else if (e->kind == OUT_STATE_CHANGE && e->new_status == JOB_RUNNING && e->attempt == 1 && e->job < s->njobs) {
+    const struct job *j = s->jobs[e->job];
+    if (!j->arr) metric_observe(sh->m_to_running, METRIC_L(job_queue_name(s, j)), (double)(e->at_ms - j->created_at) / 1000.0);
+  }
+}
 
 static void record_input(struct shell *sh, enum barge_ev_type t, const json_t *ev) {
   if (!sh->record) return;
@@ -77,6 +137,7 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
   struct sched *s = sh->core;
   for (size_t i = 0; i < sh->out.n; i++) {
     const struct out_ev *e = &sh->out.ev[i];
+    count_output(sh, e);
     json_t *v = NULL;
     enum bus_topic t = TOPIC_JOB_EVENTS;
     switch (e->kind) {
@@ -165,6 +226,7 @@ static int on_restored(void *ctx, char *err, size_t errlen) {
   sched_restore_done(sh->core);
   sched_outbox_reset(&sh->out);
   malloc_trim(0); /* the decoded records of the rebuild are freed: give their memory back */
+  for (size_t i = 0; i < sh->core->njobs; i++) count_job(sh, (uint32_t)i);
   log_info("%zu jobs restored", sched_job_count(sh->core));
   return 0;
 }
@@ -214,6 +276,7 @@ int sched_service_main(int argc, char **argv) {
   int r = opts_parse_or_exit(&sched_opts_cmd, &o, argc, argv);
   if (r >= 0) return r;
   log_set_role("scheduler");
+  if (service_metrics_start("scheduler", &o.metrics)) return 1;
   struct service_conn conn;
   if ((r = service_connect("scheduler", &o.kafka, "barge-scheduler", 1, &conn))) return r;
   char txn_id[256];
@@ -223,6 +286,7 @@ int sched_service_main(int argc, char **argv) {
   memset(&sh, 0, sizeof sh);
   sched_outbox_init(&sh.out);
   service_source("scheduler", sh.source, sizeof sh.source);
+  init_metrics(&sh);
   o.core.partition = barge_partition();
   o.core.region = barge_region();
   o.core.account = barge_account();
@@ -241,5 +305,7 @@ int sched_service_main(int argc, char **argv) {
   if (sh.record) fclose(sh.record);
   sched_outbox_release(&sh.out);
   sched_free(sh.core);
+  free(sh.counted);
+  service_metrics_stop();
   return rc;
 }

@@ -34,6 +34,7 @@
 #include "acct.h"
 #include "bus.h"
 #include "jsonget.h"
+#include "metrics.h"
 #include "opts.h"
 #include "service.h"
 
@@ -41,6 +42,7 @@
 
 struct acct_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *group, *txn_id;
   int64_t lag_ms, publish_ms, batch;
   struct acct_conf core;
@@ -60,6 +62,7 @@ static const struct opt_spec acct_rows[] = {
             "how often usage records are written, one transaction each"),
     OPT_ROW(struct acct_opts, core.dedup_max, "dedup-max", "N", NULL, "event ids remembered for deduplication"),
     OPT_ROW(struct acct_opts, batch, "batch", "N", "5000", "most records handled between publishes"),
+    OPTS_METRICS(struct acct_opts, metrics),
 };
 
 const struct opts_cmd acct_opts_cmd =
@@ -86,7 +89,7 @@ struct svc {
   struct progress *pr;
   size_t npr;
   char source[128];
-  long long published;
+  long long published, publishing; /* records committed; written in the open transaction */
 };
 
 static const enum bus_topic acct_inputs[] = {TOPIC_JOB_EVENTS, TOPIC_INSTANCES, TOPIC_CONFIG};
@@ -129,6 +132,27 @@ static int64_t watermark(struct svc *s, int64_t lag_ms) {
   return w;
 }
 
+/* The core's statistics and what was written, as metrics (docs/metrics.md "Accounting"). */
+static void publish_metrics(const struct svc *s) {
+  struct metrics *r = metrics_global();
+  struct acct_stats st;
+  acct_stats(s->core, &st);
+  static const struct {
+    const char *name, *help;
+  } rows[] = {
+      {"barge_accounting_events_total", "events the accounting core took (the start-up rebuild included)"},
+      {"barge_accounting_duplicate_events_total", "events seen before (by event id), not counted again"},
+      {"barge_accounting_late_events_total", "events before the settled point, applied exactly (corrections)"},
+      {"barge_accounting_too_late_events_total", "events before the reopen horizon, moved to it"},
+      {"barge_accounting_invalid_events_total", "events the accounting core refused"},
+      {"barge_usage_records_total", "usage records written to barge.usage"},
+  };
+  const long long v[] = {st.events, st.duplicates, st.late, st.too_late, st.invalid, s->published};
+  for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+    metric_set(metrics_counter(r, rows[i].name, rows[i].help, NULL), NULL, (double)v[i]);
+  metric_set(metrics_gauge(r, "barge_accounting_jobs", "jobs the accounting core holds", NULL), NULL, (double)st.jobs);
+}
+
 /* ---- hooks ---- */
 
 /* Settles and writes the records the core has; the loop commits them with the consumed offsets. */
@@ -148,7 +172,7 @@ static int on_publish(void *ctx, char *err, size_t errlen) {
   }
   json_decref(recs);
   if (rc) return -1;
-  s->published += (long long)n;
+  s->publishing += (long long)n;
   if (n) log_debug("published %zu usage records (settled to %lld)", n, (long long)acct_settled(s->core));
   return 0;
 }
@@ -253,13 +277,24 @@ static int on_assign(void *ctx, char *err, size_t errlen) {
   return 0;
 }
 
+/* The transaction committed: its records count as written. */
+static int on_committed(void *ctx, char *err, size_t errlen) {
+  (void)err;
+  (void)errlen;
+  struct svc *s = ctx;
+  s->published += s->publishing;
+  s->publishing = 0;
+  publish_metrics(s);
+  return 0;
+}
+
 static int on_stopping(void *ctx, char *err, size_t errlen) {
   struct svc *s = ctx;
   if (on_publish(s, err, errlen)) return -1;
   struct acct_stats st;
   acct_stats(s->core, &st);
   log_info("%lld events, %lld duplicates, %lld late (applied exactly), %lld too late, %lld invalid; %lld records written",
-           st.events, st.duplicates, st.late, st.too_late, st.invalid, s->published);
+           st.events, st.duplicates, st.late, st.too_late, st.invalid, s->published + s->publishing);
   return 0;
 }
 
@@ -274,6 +309,7 @@ int acct_service_main(int argc, char **argv) {
     return 2;
   }
   log_set_role("accounting");
+  if (service_metrics_start("accounting", &o.metrics)) return 1;
   struct service_conn conn;
   if ((r = service_connect("accounting", &o.kafka, "barge-accounting", 1, &conn))) return r;
   char txn_id[256];
@@ -290,10 +326,11 @@ int acct_service_main(int argc, char **argv) {
       .name = "accounting", .group = o.group, .txn_id = txn_id, .inputs = acct_inputs, .ninputs = 3,
       .tables = acct_tables, .ntables = 1, .batch = o.batch, .batch_ms = o.publish_ms, .poll_ms = 100,
       .hooks = {.assign = on_assign, .take = on_take, .handle = on_input, .eof = on_eof, .tick = on_publish,
-                .stopping = on_stopping}};
+                .committed = on_committed, .stopping = on_stopping}};
   int rc = service_run(&s.loop, &def, &s, &conn.bc);
   acct_free(s.core);
   free(s.pr);
+  service_metrics_stop();
   return rc;
 }
 

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "bus.h"
+#include "metrics.h"
 #include "opts.h"
 #include "service.h"
 
@@ -21,6 +22,7 @@
 
 struct audit_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *out, *key_file, *topics, *group;
   int64_t flush_ms, batch;
 };
@@ -34,6 +36,7 @@ static const struct opt_spec audit_rows[] = {
     OPT_ROW(A, flush_ms, "flush-ms", "MS", "200", "most time a record waits before it is fsync'd and sealed"),
     OPT_ROW(A, batch, "batch", "N", "1000", "most lines per write and fsync"),
     OPTS_KAFKA(A, kafka),
+    OPTS_METRICS(A, metrics),
 };
 #undef A
 
@@ -123,6 +126,9 @@ int audit_service_main(int argc, char **argv) {
     return 2;
   }
   log_set_role("audit");
+  if (service_metrics_start("audit", &o.metrics)) return 1;
+  struct metric *m_records = metrics_counter(metrics_global(), "barge_audit_records_total",
+                                           "records appended to the audit file, by what they were", "type");
   struct service_conn conn;
   char err[1024];
   if ((r = service_connect("audit", &o.kafka, "barge-audit", 1, &conn))) return r;
@@ -177,12 +183,16 @@ int audit_service_main(int argc, char **argv) {
         rec.type = codec_type_name(t);
         rec.event = ev;
       }
-      if (audit_append(w, &rec) == 0) written++;
+      if (audit_append(w, &rec) == 0) {
+        written++;
+        metric_add(m_records, METRIC_L(!m.value ? "tombstone" : rec.raw ? "undecodable" : "event"), 1);
+      }
       json_decref(ev);
       bus_mark(c, &m);
       bus_msg_release(&m);
       if (audit_pending(w) == 1) first_pending = mono_ms();
     }
+    service_metrics_lag(c);
     size_t pending = audit_pending(w);
     if (pending >= (size_t)batch || (pending > 0 && mono_ms() - first_pending >= flush_ms)) {
       if (flush_and_commit(w, c, err, sizeof err)) goto fatal;
@@ -200,6 +210,7 @@ done:
   bus_consumer_free(c);
   audit_close(w);
   free(key);
+  service_metrics_stop();
   return rc;
 }
 

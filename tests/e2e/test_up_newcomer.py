@@ -4,11 +4,12 @@ stack"): the stack runs every service (scheduler, agents, provisioner with the l
 accounting, audit, API); a MANAGED compute environment the user creates is VALID once the
 provisioner serves it; a queue over it and a job definition; the submitted job SUCCEEDS on a local
 instance the provisioner starts; `barge usage` shows the job; `barge status` lists every service up
-with its lag and the local driver's clamp; the audit file verifies with the key `barge up`
-generated."""
+with its lag, its metrics endpoint and the local driver's clamp; the scheduler's metrics count the
+job; the audit file verifies with the key `barge up` generated."""
 import json
 import os
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -51,6 +52,15 @@ def body(s):
         line = [x for x in st.stdout.splitlines() if x.startswith(name)]
         ok(line and " up " in line[0], f"barge status lists {name} up", line)
     ok("clamped to" in st.stdout and "cpu" in st.stdout, "barge status says the local driver's clamp for cpu")
+    # every service has a metrics endpoint (docs/metrics.md), printed by barge up, listed by barge status
+    ok(out.count("/metrics") >= 7, "barge up prints the metrics endpoint of each of its 7 services", out)
+    line = [x for x in st.stdout.splitlines() if x.startswith("scheduler")]
+    url = line[0].split()[-1] if line else ""
+    if ok(url.startswith("http://127.0.0.1:") and url.endswith("/metrics"), "barge status shows the scheduler's metrics", line):
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        ok('\nbarge_jobs{queue="q",state="SUCCEEDED"} 1\n' in text, "the scheduler's metrics count the SUCCEEDED job",
+           [x for x in text.splitlines() if x.startswith("barge_jobs")])
     s.down()
     audit = s.run("audit", "verify", os.path.join(s.home, "audit", "events.jsonl"), "--hmac-key-file", key, check=False)
     ok(audit.returncode == 0, "the audit file verifies with the generated key", audit.stdout + audit.stderr)

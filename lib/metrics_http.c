@@ -1,0 +1,153 @@
+/* metrics_http.c: the HTTP side of metrics.h: GET /metrics served by libmicrohttpd in a thread of
+ * its own, and the process basics read from /proc at each scrape (the names Prometheus's own
+ * client libraries use, so the usual dashboards work). */
+#include <dirent.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+/* ---------------- process basics ---------------- */
+
+/* Fields of /proc/self/stat (1-based, as proc(5) numbers them) from field 3 on; 0 on success. */
+static int read_stat(unsigned long long *f, int nf) {
+  char *txt = read_file("/proc/self/stat", NULL);
+  char *p = txt ? strrchr(txt, ')') : NULL; /* the command name may hold spaces */
+  if (!p) {
+    free(txt);
+    return -1;
+  }
+  char *save = NULL;
+  int field = 3;
+  for (char *tok = strtok_r(p + 1, " \n", &save); tok && field < nf; tok = strtok_r(NULL, " \n", &save))
+    f[field++] = strtoull(tok, NULL, 10); /* field 3, the state letter, reads as 0 */
+  free(txt);
+  return field == nf ? 0 : -1;
+}
+
+static double boot_time_s(void) {
+  static double boot = -1;
+  if (boot >= 0) return boot;
+  char *txt = read_file("/proc/stat", NULL), *b = txt ? strstr(txt, "\nbtime ") : NULL;
+  boot = b ? strtod(b + 7, NULL) : 0;
+  free(txt);
+  return boot;
+}
+
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d)))
+    if (de->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1; /* the directory's own descriptor */
+}
+
+void metrics_process_collect(struct metrics *r, void *ctx) {
+  (void)ctx;
+  unsigned long long f[25] = {0};
+  double tick = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE);
+  if (read_stat(f, 25) == 0 && tick > 0) {
+    metric_set(metrics_counter(r, "process_cpu_seconds_total", "user and system CPU time spent, in seconds", NULL),
+               NULL, (double)(f[14] + f[15]) / tick);
+    metric_set(metrics_gauge(r, "process_start_time_seconds", "start time of the process since the Unix epoch, in seconds",
+                             NULL), NULL, boot_time_s() + (double)f[22] / tick);
+    metric_set(metrics_gauge(r, "process_virtual_memory_bytes", "virtual memory size in bytes", NULL), NULL,
+               (double)f[23]);
+    metric_set(metrics_gauge(r, "process_resident_memory_bytes", "resident memory size in bytes", NULL), NULL,
+               (double)f[24] * page);
+    metric_set(metrics_gauge(r, "process_threads", "threads of the process", NULL), NULL, (double)f[20]);
+  }
+  int fds = open_fds();
+  if (fds >= 0) metric_set(metrics_gauge(r, "process_open_fds", "open file descriptors", NULL), NULL, fds);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+    metric_set(metrics_gauge(r, "process_max_fds", "most open file descriptors allowed", NULL), NULL,
+               rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur);
+}
+
+/* ---------------- the server ---------------- */
+
+struct metrics_server {
+  struct MHD_Daemon *d;
+  struct metrics *r;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *type, char *body,
+                             size_t len, enum MHD_ResponseMemoryMode mode) {
+  struct MHD_Response *rs = MHD_create_response_from_buffer(len, body, mode);
+  if (!rs) return MHD_NO;
+  MHD_add_response_header(rs, "Content-Type", type);
+  enum MHD_Result ok = MHD_queue_response(con, status, rs);
+  MHD_destroy_response(rs);
+  return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  (void)version;
+  (void)upload_data;
+  (void)upload_data_size;
+  (void)con_cls;
+  struct metrics_server *s = cls;
+  static char only_get[] = "only GET\n", not_found[] = "not found: the metrics are at /metrics\n";
+  if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+    return reply(con, 405, "text/plain", only_get, sizeof only_get - 1, MHD_RESPMEM_PERSISTENT);
+  if (strcmp(url, "/metrics"))
+    return reply(con, 404, "text/plain", not_found, sizeof not_found - 1, MHD_RESPMEM_PERSISTENT);
+  struct buf b;
+  buf_init(&b);
+  metrics_write(s->r, &b);
+  /* MHD takes the buffer and frees it with free() */
+  return reply(con, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? (char *)b.data : xstrdup(""), b.len,
+               MHD_RESPMEM_MUST_FREE);
+}
+
+struct metrics_server *metrics_serve(struct metrics *r, const char *host, int port, char *addr, size_t addrlen,
+                                     char *err, size_t errlen) {
+  if (port < 0 || port > 65535) {
+    snprintf(err, errlen, "metrics port %d out of range (0-65535)", port);
+    return NULL;
+  }
+  char portstr[16];
+  snprintf(portstr, sizeof portstr, "%d", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  int gai = getaddrinfo(host, portstr, &hints, &ai);
+  if (gai) {
+    snprintf(err, errlen, "metrics address %s: %s", host, gai_strerror(gai));
+    return NULL;
+  }
+  struct metrics_server *s = xcalloc(1, sizeof *s);
+  s->r = r;
+  int v6 = ai->ai_family == AF_INET6;
+  unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0);
+  s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                          MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_END);
+  freeaddrinfo(ai);
+  if (!s->d) {
+    snprintf(err, errlen, "cannot serve metrics on %s:%d (port in use?)", host, port);
+    free(s);
+    return NULL;
+  }
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+  unsigned bound = info ? info->port : (unsigned)port;
+  snprintf(addr, addrlen, v6 ? "[%s]:%u" : "%s:%u", host, bound);
+  metrics_on_collect(r, metrics_process_collect, NULL);
+  return s;
+}
+
+void metrics_server_stop(struct metrics_server *s) {
+  if (!s) return;
+  if (s->d) MHD_stop_daemon(s->d);
+  free(s);
+}
