@@ -152,7 +152,8 @@ static int add_request(struct check *c, const json_t *ev, char *why, size_t whyl
     snprintf(why, whylen, "SubmitJob without jobId");
     return 1;
   }
-  struct cjob *j = c->jobs[job_get(c, id)];
+  uint32_t ji = job_get(c, id); /* may grow c->jobs: index after */
+  struct cjob *j = c->jobs[ji];
   j->submitted = 1;
   json_t *deps = json_object_get(sub, "dependsOn");
   if (json_array_size(deps)) {
@@ -165,7 +166,8 @@ static int add_request(struct check *c, const json_t *ev, char *why, size_t whyl
     char cid[300];
     for (int i = 0; i < size; i++) {
       snprintf(cid, sizeof cid, "%s:%d", id, i);
-      c->jobs[job_get(c, cid)]->submitted = 1;
+      uint32_t ci = job_get(c, cid);
+      c->jobs[ci]->submitted = 1;
     }
   }
   return 0;
@@ -178,7 +180,8 @@ static int add_state_change(struct check *c, const json_t *ev, char *why, size_t
     snprintf(why, whylen, "JobStateChange without jobId or with an unknown status");
     return 1;
   }
-  struct cjob *j = c->jobs[job_get(c, id)];
+  uint32_t ji = job_get(c, id); /* may grow c->jobs: index after */
+  struct cjob *j = c->jobs[ji];
   const char *r = jget_str(ev, "statusReason");
   struct cev e = {.old_st = (int8_t)o, .new_st = (int8_t)n, .attempt = (int32_t)jget_int(ev, "attempt", 0),
                   .at = jget_int(ev, "at", 0), .inst = inst_get(c, jget_str(ev, "instanceId")),
@@ -195,7 +198,8 @@ static int add_record(struct check *c, const json_t *ev, char *why, size_t whyle
     snprintf(why, whylen, "JobRecord without detail.jobId");
     return 1;
   }
-  struct cjob *j = c->jobs[job_get(c, id)];
+  uint32_t ji = job_get(c, id); /* may grow c->jobs: index after */
+  struct cjob *j = c->jobs[ji];
   j->rec_status = check_status_code(jget_str(d, "status"));
   json_t *sum = json_object_get(json_object_get(d, "arrayProperties"), "statusSummary");
   json_decref(j->rec_summary);
@@ -209,7 +213,8 @@ static int add_execution(struct check *c, const json_t *ev, char *why, size_t wh
     snprintf(why, whylen, "ExecutionReport without jobId or kind");
     return 1;
   }
-  struct cjob *j = c->jobs[job_get(c, id)];
+  uint32_t ji = job_get(c, id); /* may grow c->jobs: index after */
+  struct cjob *j = c->jobs[ji];
   struct cexec x = {.attempt = (int32_t)jget_int(ev, "attempt", 0),
                     .kind = !strcmp(kind, "STARTED") ? EX_STARTED : EX_END, .at = jget_int(ev, "at", 0),
                     .inst = inst_get(c, jget_str(ev, "instanceId")),
@@ -223,7 +228,8 @@ static int add_placement(struct check *c, const json_t *ev) {
   const char *id = jget_str(p, "jobId");
   if (!id) return 0; /* a kill or drain request */
   c->placements_read++;
-  struct cjob *j = c->jobs[job_get(c, id)];
+  uint32_t ji = job_get(c, id); /* may grow c->jobs: index after */
+  struct cjob *j = c->jobs[ji];
   struct cplace pl = {.attempt = (int32_t)jget_int(p, "attempt", 0),
                       .inst = inst_get(c, jget_str(ev, "instanceId"))};
   PUSH(j->pl, j->npl, j->pl_cap, pl);

@@ -169,8 +169,8 @@ static void rule_attempts(struct check *c, const struct cjob *j) {
     if (a[i].x_end == NEVER) continue;
     for (int k = i + 1; k < n; k++) {
       if (a[k].x_start == NEVER || a[i].x_end <= a[k].x_start + c->conf.skew_ms) continue;
-      int64_t bound = a[i].ends && a[i].lost ? a[i].end_at + c->conf.lost_after_ms : NEVER;
-      if (a[i].x_end <= bound) continue; /* a cut-off copy inside the lost-after bound */
+      if (a[i].ends && a[i].lost && a[i].x_end <= a[i].end_at + c->conf.lost_after_ms)
+        continue; /* a cut-off copy inside the lost-after bound */
       check_violation(c, CHECK_OVERLAP, j->id,
                       "attempt %d's process ran until %lld, %lld ms after attempt %d's started%s", i + 1,
                       (long long)a[i].x_end, (long long)(a[i].x_end - a[k].x_start), k + 1,
