@@ -66,7 +66,7 @@ def workload(n):
     for i in range(3):  # RUNNING, then terminated (T14)
         acts["terminate"].append(add({"jobName": f"terminateme{i}", "jobQueue": q, "jobDefinition": "long"}))
     acts["terminate"].append(blocker)
-    for i in range(max(2, n // 80)):  # time out (T11)
+    for i in range(4):  # time out (T11) after the shortest timeout AWS allows, 60 s
         add({"jobName": f"slow{i}", "jobQueue": q, "jobDefinition": "slow"})
     size = max(2, n * 2 // 5)  # two arrays of 40 % each
     a = add({"jobName": "flaky-array", "jobQueue": q, "jobDefinition": "flaky",
@@ -182,7 +182,7 @@ def body(st):
     st.register("ok", ["sleep", "0.1"], retry_strategy={"attempts": 3})
     st.register("flaky", ["sh", "-c", "sleep 0.1; exit $(( $(od -An -N1 -tu1 /dev/urandom) % 4 == 0 ))"],
                 retry_strategy={"attempts": 3})
-    st.register("slow", ["sleep", "30"], timeout={"attemptDurationSeconds": 2})
+    st.register("slow", ["sleep", "600"], timeout={"attemptDurationSeconds": 60})
     st.register("long", ["sleep", "600"], settle=True)
     ch = Chaos(st, kafka_dir)
     for n in ch.names:
