@@ -126,14 +126,27 @@ class Chaos:
         except (OSError, ValueError):
             return None
 
+    def broker_ports(self):
+        """The broker's and its controller's ports (server.properties), to come back on: every
+        client holds the old bootstrap address. kafka.sh --keep alone picks new ports when the
+        old ones are in TIME_WAIT, which the broker itself (SO_REUSEADDR) would bind."""
+        ports = []
+        with open(os.path.join(self.kafka_dir, "server.properties")) as f:
+            props = dict(line.strip().split("=", 1) for line in f if "=" in line and not line.startswith("#"))
+        for k, flag in (("advertised.listeners", "--port"), ("controller.quorum.voters", "--controller-port")):
+            if k in props:
+                ports += [flag, props[k].rsplit(":", 1)[1]]
+        return ports
+
     def kill(self, name, pause):
         if name == "broker":
             pid = self.broker_pid()
             if pid:
+                ports = self.broker_ports()
                 os.kill(pid, signal.SIGKILL)
                 time.sleep(pause)
                 r = subprocess.run([os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh"), "start", "--dir",
-                                    self.kafka_dir, "--keep"], capture_output=True, text=True, timeout=300)
+                                    self.kafka_dir, "--keep", *ports], capture_output=True, text=True, timeout=300)
                 log(f"  broker restarted: {(r.stdout + r.stderr).strip()[-200:]}")
                 self.kills[name] += 1
             return
