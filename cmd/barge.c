@@ -22,6 +22,7 @@ static const struct cmd {
     {"audit", cmd_audit, "write or verify a tamper-evident audit log of every event"},
     {"instances", cmd_instances, "list instances: type, state, capacity, what runs on them"},
     {"usage", cmd_usage, "report usage and cost by queue, share, compute environment or job"},
+    {"check", cmd_check, "read the whole log and verify the invariants (jobs, attempts, capacity, accounting, audit)"},
     {"replay", cmd_replay, "print, rebuild or simulate from the recorded event log"},
     {"logs", cmd_logs, "print a job attempt's stdout and stderr"},
     {"explain", cmd_explain, "why a job is where it is: its decision timeline from the log"},

@@ -34,7 +34,7 @@ static const struct opts_cmd *const commands[] = {
     &audit_opts_cmd,        &audit_verify_opts_cmd,  &up_opts_cmd,             &down_opts_cmd,
     &init_opts_cmd,         &logs_opts_cmd,          &watch_opts_cmd,          &usage_opts_cmd,
     &replay_print_opts_cmd, &replay_rebuild_opts_cmd, &replay_simulate_opts_cmd, &instances_opts_cmd, &bulk_opts_cmd, &api_opts_cmd,
-    &status_opts_cmd,       &explain_opts_cmd,
+    &status_opts_cmd,       &explain_opts_cmd, &check_opts_cmd,
 };
 
 const struct opts_cmd *const *barge_opts_cmds(size_t *n) {

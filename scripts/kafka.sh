@@ -187,11 +187,14 @@ port_in_use() {   # does something accept connections on 127.0.0.1:$1?
 broker_alive() { kill -0 "$1" 2>/dev/null && is_our_broker "$1" "$2"; }
 broker_ready() { grep -q 'Kafka Server started' "$DIR/kafka.log" 2>/dev/null && port_in_use "$1"; }
 
-port_bindable() {  # can we bind 127.0.0.1:$1 right now?
+port_bindable() {  # can we bind 127.0.0.1:$1 right now (as the broker would)?
     if command -v python3 >/dev/null 2>&1; then
+        # SO_REUSEADDR as the broker's own listener: a port left in TIME_WAIT by a broker killed a
+        # moment ago (kill -9, then start --keep) is free to it; one someone listens on is not
         python3 - "$1" <<'PY' 2>/dev/null
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""test_check_cli.py: `barge check` over a real log on the broker, clean and then doctored.
+
+A small workload (a job, its dependant, an array of 3, a job that fails) runs on a scheduler,
+one agent, accounting and audit. `barge check --require-terminal` with the audit file reports 0
+violations (exit 0, text and --json, progress on stderr). Then, with the services stopped, the
+topics are doctored one invariant at a time by writing forged events to the real topics, and
+each `barge check --json` must name the new violation (exit 1): a second terminal state, an
+event of a job never submitted, an attempt-number gap, a second process for one attempt, an
+instance over its capacity, a dependant started although its dependency failed, an array's
+statusSummary off, barge.usage's instance time off, and a changed byte in the audit file.
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
+
+INST = "i-0c4ec000000000001"
+
+
+def check(st, *args):
+    r = st.run("check", *args, check=False, timeout=300)
+    try:
+        rep = json.loads(r.stdout) if "--json" in args else None
+    except json.JSONDecodeError:
+        rep = None
+    return r, rep
+
+
+def body(st):
+    avro = common.Avro()
+    st.init_queue("q", "local", priority=10)
+    st.register("ok", ["true"])
+    st.register("bad", ["false"], settle=True)
+    key = os.path.join(st.home, "audit.key")
+    with open(key, "w") as f:
+        f.write(os.urandom(32).hex())
+    audit = os.path.join(st.home, "audit.jsonl")
+    st.scheduler()
+    st.agent(INST, vcpus=2, memory=2048)
+    kafka = ["--brokers", st.brokers, "--topic-prefix", st.prefix]
+    st.start("accounting", "accounting", *kafka, "--group", f"acct-{st.prefix}", "--settle-lag-ms", "500",
+             "--publish-ms", "300")
+    st.start("audit", "audit", *kafka, "--out", audit, "--hmac-key-file", key, "--group", f"audit-{st.prefix}")
+    a = st.submit("a", "q", "ok")
+    b = st.submit("b", "q", "ok", "--depends-on", f"jobId={a}")
+    p = st.submit("p", "q", "ok", size=3)
+    f = st.submit("f", "q", "bad")
+    st.wait_terminal([a, b, p, f], 120)
+    time.sleep(3)  # accounting settles and publishes, audit flushes
+    st.stop_services()
+
+    r, rep = check(st, "--require-terminal", "--json", "--audit", audit, "--audit-key", key)
+    ok(r.returncode == 0 and rep and rep["ok"] and not rep["violations"], "the real log is clean (exit 0)",
+       r.stdout[-1500:] + r.stderr[-500:])
+    s = (rep or {}).get("stats", {})
+    ok(s.get("jobs") == 7 and s.get("arrays") == 1 and s.get("arrayChildren") == 3 and s.get("live") == 0,
+       "it saw the 7 jobs (an array of 3), none live", s)
+    ok("records" in r.stderr and "intact" in r.stderr, "progress and the audit verdict on stderr", r.stderr[-500:])
+    r, _ = check(st, "--audit", audit, "--audit-key", key)
+    ok(r.returncode == 0 and "violations: 0" in r.stdout, "the text report says violations: 0", r.stdout[-500:])
+
+    now = int(time.time() * 1000)
+
+    def state_change(job, old, new, attempt, at, inst=None, vcpus=1, mem=64, parent=None):
+        ev = {"header": common.header("doctor"), "jobId": job, "attempt": attempt, "oldStatus": old,
+              "newStatus": new, "at": at, "instanceId": inst, "computeEnvironment": "local" if inst else None,
+              "vcpus": vcpus, "memoryMib": mem, "parentJobId": parent}
+        common.produce_raw(st, "job-events", (parent or job).encode(), avro.encode("JobStateChange", ev))
+
+    def submit(job, deps=()):
+        body = {"jobId": job, "jobName": job, "jobQueue": "q", "jobDefinition": "ok",
+                "dependsOn": [{"jobId": d, "type": None} for d in deps]}
+        common.produce_raw(st, "requests", job.encode(),
+                           avro.encode("JobRequest", {"header": common.header("doctor"), "body": ("barge.SubmitJob", body)}))
+
+    def placement(job, attempt):
+        cmd = {"header": common.header("doctor"), "instanceId": INST,
+               "body": ("barge.Placement", {"jobId": job, "attempt": attempt, "command": ["true"]})}
+        common.produce_raw(st, "placements", INST.encode(), avro.encode("AgentCommand", cmd))
+
+    def expect(kind, what):
+        r, rep = check(st, "--json", "--quiet")
+        n = (rep or {}).get("counts", {}).get(kind, 0)
+        named = [v for v in (rep or {}).get("violations", []) if v["kind"] == kind]
+        ok(r.returncode == 1 and n >= 1, f"{what}: caught as {kind} (exit {r.returncode})",
+           r.stdout[-800:] + r.stderr[-300:])
+        if named:
+            log(f"    {kind} {named[0]['subject']}: {named[0]['detail']}")
+
+    # terminal: a finished job fails again
+    state_change(a, "SUCCEEDED", "FAILED", 1, now)
+    expect("terminal", "a second terminal state")
+    # unknown-job: an event for a job nobody submitted
+    state_change("00000000-0000-4000-8000-00000000dead", "SUBMITTED", "RUNNABLE", 0, now)
+    expect("unknown-job", "a job never submitted")
+    # attempts: attempt 3 of b, with no attempt 2
+    state_change(b, "RUNNABLE", "STARTING", 3, now, INST)
+    expect("attempts", "an attempt-number gap")
+    # overlap: a second agent process (another incarnation) reports starting a's attempt 1
+    common.produce_raw(st, "executions", a.encode(), avro.encode("ExecutionReport", {
+        "header": common.header("doctor"), "jobId": a, "attempt": 1, "instanceId": INST, "kind": "STARTED",
+        "incarnation": 99, "at": now}))
+    expect("overlap", "one attempt started by two agent processes")
+    # capacity: a submitted job placed with 64 vCPUs on the 2-vCPU instance
+    x = "00000000-0000-4000-8000-0000000000c1"
+    submit(x)
+    placement(x, 1)
+    state_change(x, "RUNNABLE", "STARTING", 1, now, INST, vcpus=64)
+    expect("capacity", "64 vCPUs placed on a 2-vCPU instance")
+    # dependency: a job waiting for f (which FAILED) starts anyway
+    d = "00000000-0000-4000-8000-0000000000d1"
+    submit(d, [f])
+    placement(d, 1)
+    state_change(d, "PENDING", "STARTING", 1, now + 1, INST, vcpus=0, mem=0)
+    expect("dependency", "a dependant started although its dependency failed")
+    # array-summary: p's latest JobRecord says one child RUNNING
+    recs = [avro.decode(m["value"])[1] for m in common.read_topic(st, "jobs") if m["key"] == p.encode()]
+    rec = recs[-1]
+    rec["header"] = common.header("doctor")
+    rec["detail"]["arrayProperties"]["statusSummary"]["RUNNING"] = 1
+    common.produce_raw(st, "jobs", p.encode(), avro.encode("JobRecord", rec))
+    expect("array-summary", "an array's statusSummary off by one")
+    # accounting: the compute environment's instance-seconds off by 5 s
+    use = [avro.decode(m["value"])[1] for m in common.read_topic(st, "usage") if m["key"] == b"ce:local"]
+    ok(bool(use), "accounting published ce:local")
+    if use:
+        u = use[-1]
+        u["header"] = common.header("doctor")
+        u["instanceSeconds"] += 5.0
+        common.produce_raw(st, "usage", b"ce:local", avro.encode("UsageRecord", u))
+        expect("accounting", "barge.usage's instance time off by 5 s")
+    # audit: one changed byte in a copy of the audit file
+    with open(audit, "rb") as fh:
+        lines = fh.read().split(b"\n")
+    line = bytearray(lines[2])
+    i = line.index(b'"offset":') + 9
+    line[i] = ord("7") if line[i] != ord("7") else ord("8")
+    lines[2] = bytes(line)
+    bad = os.path.join(st.home, "tampered.jsonl")
+    with open(bad, "wb") as fh:
+        fh.write(b"\n".join(lines))
+    r, rep = check(st, "--json", "--quiet", "--audit", bad, "--audit-key", key, "--no-audit")
+    ok(r.returncode == 1 and (rep or {}).get("counts", {}).get("audit", 0) == 0, "--no-audit skips the audit file")
+    r, rep = check(st, "--json", "--quiet", "--audit", bad, "--audit-key", key)
+    named = [v for v in (rep or {}).get("violations", []) if v["kind"] == "audit"]
+    ok(r.returncode == 1 and named and "line 3" in named[0]["detail"], "a changed byte in the audit file: caught at line 3",
+       named)
+    r, _ = check(st, "--quiet")
+    ok(r.returncode == 1 and "VIOLATION capacity" in r.stdout and "VIOLATION dependency" in r.stdout,
+       "the text report names each violation", r.stdout[-1500:])
+
+
+if __name__ == "__main__":
+    common.run_test("check", body)
