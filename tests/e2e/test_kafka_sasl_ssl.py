@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""test_kafka_sasl_ssl.py: Barge over TLS and SASL/SCRAM to Kafka (docs/operations.md, "TLS and
+SASL"). CI: plain build only (a broker of its own).
+
+- `scripts/kafka.sh start --security sasl_ssl` starts a broker whose only client listener is
+  SASL_SSL (SCRAM-SHA-512, a certificate of a CA the script made with OpenSSL) and writes the
+  client settings to DIR/kafka-props.
+- `barge up --kafka-props ...` runs every service (scheduler, agent, accounting, audit, API) over
+  it; a job submitted with the same settings SUCCEEDS.
+- `kafka.sh acl --service agent`: an agent under its own principal, allowed only its topics,
+  runs a job; it may not write barge.jobs, barge.config or barge.requests.
+- Refused, each with one clear line on stderr, within seconds (never a hang), exit 255 for an AWS
+  command: a wrong password, a certificate signed by another CA, and plaintext to the TLS port;
+  `barge init` with a wrong password gives up as fast with the same reason."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
+
+SCRIPT = os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh")
+
+
+def kafka_sh(*args, timeout=240):
+    p = subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=timeout)
+    log("  kafka.sh " + " ".join(args) + ": " + (p.stdout + p.stderr).strip().replace("\n", "\n    "))
+    return p
+
+
+def with_prop(props, key, value):
+    """props (k=v,...) with key set to value (removed when value is None)."""
+    kv = [x for x in props.split(",") if not x.startswith(key + "=")]
+    return ",".join(kv + ([f"{key}={value}"] if value is not None else []))
+
+
+def other_ca(home):
+    """A CA certificate that did not sign the broker's."""
+    key, pem = os.path.join(home, "other-ca.key"), os.path.join(home, "other-ca.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=Not the Barge CA", "-keyout", key, "-out", pem], check=True, capture_output=True)
+    return pem
+
+
+def refused(st, name, want, args, props, rc=255):
+    """Runs barge ARGS --kafka-props PROPS: exits rc within 15 s with one line naming want."""
+    t0 = time.monotonic()
+    p = st.run(*args, "--kafka-props", props, check=False, timeout=60)
+    took = time.monotonic() - t0
+    lines = p.stderr.strip().splitlines()
+    log(f"  {name}: exit {p.returncode} after {took:.1f} s: {p.stderr.strip()}")
+    ok(p.returncode == rc, f"{name}: exit {rc} (got {p.returncode})")
+    ok(took < 15, f"{name}: gives up within 15 s ({took:.1f} s)")
+    ok(len(lines) == 1 and want in lines[0], f"{name}: one line saying '{want}'", p.stderr)
+
+
+def produce_as(props, topic):
+    """The error of producing one record to topic with these client settings (None: written)."""
+    from confluent_kafka import Producer
+    conf = dict(kv.split("=", 1) for kv in props.split(","))
+    p = Producer({"bootstrap.servers": os.environ["BARGE_BROKERS"], "message.timeout.ms": 10000, **conf})
+    got = []
+    p.produce(topic, key=b"k", value=b"not an event", on_delivery=lambda err, msg: got.append(err))
+    p.flush(20)
+    return got[0] if got else "no delivery report"
+
+
+def acl_agent(st, kdir, props):
+    """An agent under its own principal, with only its ACLs: runs a job; cannot write jobs or config."""
+    r = kafka_sh("acl", "--dir", kdir, "--service", "agent", "--prefix", st.prefix)
+    ok(r.returncode == 0, "kafka.sh acl creates the agent's principal and ACLs", r.stderr)
+    with open(os.path.join(kdir, "kafka-props.agent")) as f:
+        agent_props = f.read().strip()
+    ok("sasl.username=agent" in agent_props, "DIR/kafka-props.agent names the agent principal")
+    st.run("create-compute-environment", "--compute-environment-name", "acl", "--type", "UNMANAGED",
+           "--kafka-props", props)
+    st.run("create-job-queue", "--job-queue-name", "qa", "--priority", "1", "--compute-environment-order",
+           "order=1,computeEnvironment=acl", "--kafka-props", props)
+    st.scheduler("--kafka-props", props)
+    st.agent("i-0000000000000ac01", "acl", memory=1024, kafka_props=agent_props)
+    time.sleep(2)
+    job = st.run("submit-job", "--job-name", "a", "--job-queue", "qa", "--job-definition", "hello",
+                 "--kafka-props", props, "--query", "jobId", "--output", "text").stdout.strip()
+
+    def done():
+        import json
+        j = json.loads(st.run("describe-jobs", "--jobs", job, "--kafka-props", props).stdout)["jobs"]
+        return j[0] if j and j[0]["status"] in common.TERMINAL else None
+    j = st.wait("the job on the agent with its own principal", done, timeout=120, every=1)
+    ok(j and j["status"] == "SUCCEEDED", "a job SUCCEEDED on an agent limited to its ACLs", j and j.get("statusReason"))
+    for base in ("jobs", "config", "requests"):
+        err = produce_as(agent_props, st.topic(base))
+        ok(err is not None and "AUTHORIZATION" in str(err.name() if hasattr(err, "name") else err),
+           f"the agent principal may not write {base}", err)
+    ok(st.alive("agent-i-0000000000000ac01"), "the agent still runs")
+    st.stop_services()
+
+
+def body(st, kdir, props):
+    st.run("init", "--kafka-props", props)
+    out = st.up("--agents", "1", "--no-provisioner", "--tick-ms", "300", "--kafka-props", props)
+    log("  " + out.strip().replace("\n", "\n  "))
+    kids = [common.cmdline(p) for p in common._children(st.supervisor)]
+    ok(len(kids) >= 5 and all("--kafka-props" in c for c in kids),
+       f"barge up passes --kafka-props to all its {len(kids)} services")
+    st.run("create-job-queue", "--job-queue-name", "q", "--priority", "1", "--compute-environment-order",
+           "order=1,computeEnvironment=local", "--kafka-props", props)
+    st.run("register-job-definition", "--job-definition-name", "hello", "--type", "container",
+           "--container-properties", '{"image":"busybox","command":["sh","-c","echo over TLS"],'
+           '"resourceRequirements":[{"type":"VCPU","value":"1"},{"type":"MEMORY","value":"128"}]}',
+           "--kafka-props", props)
+    time.sleep(2)
+    job = st.run("submit-job", "--job-name", "h", "--job-queue", "q", "--job-definition", "hello",
+                 "--kafka-props", props, "--query", "jobId", "--output", "text").stdout.strip()
+
+    def done():
+        import json
+        j = json.loads(st.run("describe-jobs", "--jobs", job, "--kafka-props", props).stdout)["jobs"]
+        return j[0] if j and j[0]["status"] in common.TERMINAL else None
+    j = st.wait("the job over SASL_SSL", done, timeout=120, every=1)
+    ok(j and j["status"] == "SUCCEEDED", "a job submitted over SASL_SSL SUCCEEDED", j and j.get("statusReason"))
+    st.down()
+    acl_agent(st, kdir, props)
+
+    # ---- refusals (with BARGE_CLI_DIRECT, the command goes to Kafka itself, not to an API) ----
+    st.env["BARGE_CLI_DIRECT"] = "1"
+    refused(st, "a wrong password", "the broker refused the login", ["describe-jobs", "--jobs", job],
+            with_prop(props, "sasl.password", "not-the-password"))
+    refused(st, "another CA", "certificate verify failed", ["describe-jobs", "--jobs", job],
+            with_prop(props, "ssl.ca.location", other_ca(st.home)))
+    refused(st, "plaintext to the TLS port", "security.protocol", ["describe-jobs", "--jobs", job],
+            "client.id=plain")
+    refused(st, "barge init with a wrong password", "the broker refused the login", ["init"],
+            with_prop(props, "sasl.password", "not-the-password"), rc=1)
+
+
+def main():
+    kdir = tempfile.mkdtemp(prefix="kafka-sasl-", dir=common.BUILD if os.path.isdir(common.BUILD) else None)
+    try:
+        r = kafka_sh("start", "--dir", kdir, "--security", "sasl_ssl")
+        if not ok(r.returncode == 0, "kafka.sh starts a SASL_SSL broker", r.stderr[-2000:]):
+            common.finish()
+        with open(os.path.join(kdir, "kafka-props")) as f:
+            props = f.read().strip()
+        with open(os.path.join(kdir, "server.properties")) as f:
+            pmap = [x for x in f.read().splitlines() if x.startswith("listener.security.protocol.map=")][-1]
+        ok("PLAINTEXT" not in pmap, "the broker has no plaintext listener", pmap)
+        ok("security.protocol=SASL_SSL" in props and "sasl.mechanisms=SCRAM-SHA-512" in props and
+           "ssl.ca.location=" in props, "DIR/kafka-props holds the client settings")
+        ok(os.stat(os.path.join(kdir, "kafka-props")).st_mode & 0o077 == 0, "DIR/kafka-props is private (0600)")
+        with open(os.path.join(kdir, "bootstrap")) as f:
+            os.environ["BARGE_BROKERS"] = f.read().strip()
+        common.scenario("ksasl", lambda s: body(s, kdir, props), what="the SASL_SSL test")
+    finally:
+        kafka_sh("stop", "--dir", kdir, timeout=120)
+        if not common._results["fail"] and not os.environ.get("BARGE_KEEP"):
+            shutil.rmtree(kdir, ignore_errors=True)
+    common.finish()
+
+
+if __name__ == "__main__":
+    main()
