@@ -128,17 +128,30 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *er
  * nothing, and librdkafka retries forever: its error callback says why, and a client that
  * should fail fast stops at the first such report (docs/operations.md, "TLS and SASL"). */
 struct refusal {
-  char why[512];
+  char why[800];  /* the refusal, once one came */
+  char last[512]; /* the last error of any kind (for a timeout's message) */
 };
+
+/* The length of reason's first line without librdkafka's "(after Nms in state X)" ending. */
+static int reason_len(const char *reason) {
+  int len = (int)strcspn(reason, "\n");
+  const char *after = strstr(reason, " (after ");
+  return after && after - reason < len ? (int)(after - reason) : len;
+}
 
 static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
   (void)rk;
   struct refusal *r = opaque;
+  snprintf(r->last, sizeof r->last, "%.*s", reason_len(reason), reason);
   if (r->why[0]) return;
   const char *what = NULL, *hint = NULL;
   if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION || strstr(reason, "SASL")) {
     what = "the broker refused the login";
     hint = "check sasl.username, sasl.password and sasl.mechanisms in --kafka-props";
+    /* librdkafka before 2.6.1 sends a SCRAM proof Kafka 4 rejects (librdkafka#4895) */
+    if (strstr(reason, "SCRAM") && rd_kafka_version() < 0x020601ff)
+      hint = "check sasl.username and sasl.password; and this librdkafka, older than 2.6.1, cannot log in "
+             "to Kafka 4 with SCRAM: use sasl.mechanisms=PLAIN (over SASL_SSL)";
   } else if (e == RD_KAFKA_RESP_ERR__SSL || strstr(reason, "SSL handshake failed") ||
              strstr(reason, "certificate")) {
     what = "TLS with the broker failed";
@@ -148,11 +161,7 @@ static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) 
     hint = "check security.protocol in --kafka-props";
   }
   if (!what) return;
-  /* librdkafka's reason ends in "(after Nms in state X)": not for users */
-  int len = (int)strcspn(reason, "\n");
-  const char *after = strstr(reason, " (after ");
-  if (after && after - reason < len) len = (int)(after - reason);
-  snprintf(r->why, sizeof r->why, "%s: %.*s (%s)", what, len, reason, hint);
+  snprintf(r->why, sizeof r->why, "%s: %s (%s)", what, r->last, hint);
 }
 
 /* Reads cluster metadata until it answers, timeout_ms passes, or the broker refuses (refusal
@@ -170,7 +179,7 @@ static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms
       return -1;
     }
     if (mono_ms() >= deadline) {
-      snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+      snprintf(err, errlen, "%s", r->last[0] ? r->last : rd_kafka_err2str(e));
       return -1;
     }
   }
@@ -204,9 +213,14 @@ int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return -1;
   char errstr[512];
-  struct refusal refused = {{0}};
+  /* quiet: the error callback has librdkafka's reasons, and the error message says them */
+  struct refusal refused = {{0}, {0}};
   rd_kafka_conf_set_error_cb(kc, refusal_cb);
   rd_kafka_conf_set_opaque(kc, &refused);
+  if (set(kc, "log_level", "0", err, errlen)) {
+    rd_kafka_conf_destroy(kc);
+    return -1;
+  }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
   if (!rk) {
     snprintf(err, errlen, "kafka: %s", errstr);
@@ -215,9 +229,10 @@ int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
   /* Replication follows the cluster (docs/operations.md, "A cluster"): min(3, brokers)
    * replicas, of which 2 must be in sync from 3 on; one broker: 1 replica, as before. */
   const struct rd_kafka_metadata *md = NULL;
-  char why[600];
+  char why[1024];
   if (metadata_or_refusal(rk, &refused, 60000, &md, why, sizeof why)) {
-    snprintf(err, errlen, "creating topics: is Kafka reachable at %s? %s", conf->brokers, why);
+    if (refused.why[0]) snprintf(err, errlen, "creating topics at %s: %s", conf->brokers, why);
+    else snprintf(err, errlen, "creating topics timed out: is Kafka reachable at %s? (%s)", conf->brokers, why);
     rd_kafka_destroy(rk);
     return -1;
   }
@@ -430,7 +445,7 @@ int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t err
     if (kc) rd_kafka_conf_destroy(kc);
     return -1;
   }
-  struct refusal refused = {{0}};
+  struct refusal refused = {{0}, {0}};
   rd_kafka_conf_set_error_cb(kc, refusal_cb);
   rd_kafka_conf_set_opaque(kc, &refused);
   rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);

@@ -61,10 +61,12 @@ Commands:
                             default.replication.factor get min(N, 3) replicas,
                             min.insync.replicas 2 from 3 brokers on.
         --security S        plaintext (default) or sasl_ssl: TLS with a CA and
-                            certificate made here with OpenSSL (DIR/tls) and
-                            SCRAM-SHA-512 logins (DIR/users), ACLs enforced;
-                            the client settings of the super user "barge" for
-                            --kafka-props are written to DIR/kafka-props.
+                            certificate made here with OpenSSL (DIR/tls),
+                            SCRAM-SHA-512 and PLAIN logins (DIR/users), ACLs
+                            enforced; the client settings of the super user
+                            "barge" for --kafka-props are written to
+                            DIR/kafka-props (PLAIN) and DIR/kafka-props.scram
+                            (SCRAM-SHA-512: needs librdkafka 2.6.1 or later).
         --node K            start broker K of DIR's cluster again, on its data
                             and ports (after it died or was stopped)
   stop --dir DIR        SIGTERM the broker(s), SIGKILL after ${STOP_TIMEOUT}s; removes
@@ -303,12 +305,17 @@ node_port() {      # node_port K -> broker K's client port, from its server.prop
 }
 
 # -------------------------------------------------------------- security --
-# --security sasl_ssl: the client listener speaks SASL_SSL (SCRAM-SHA-512) with a certificate
-# signed by a CA made here with OpenSSL (DIR/tls); the controller listener speaks TLS with
-# client certificates, as KRaft controllers cannot use SCRAM. SCRAM users (DIR/users, "name
-# password" lines, made at format time): admin (the brokers between themselves) and barge (for
-# clients: DIR/kafka-props); both are super users of the ACL authorizer, which refuses anyone
-# else what no ACL allows.
+# --security sasl_ssl: the client listener speaks SASL_SSL with a certificate signed by a CA made
+# here with OpenSSL (DIR/tls), logins by SCRAM-SHA-512 or PLAIN; the controller listener speaks
+# TLS with client certificates, as KRaft controllers cannot use SCRAM. The users (DIR/users,
+# "name password" lines, SCRAM credentials made at format time, PLAIN ones in the listener's
+# JAAS settings): admin (the brokers between themselves) and barge, both super users of the
+# ACL authorizer, which refuses anyone else what no ACL allows, and one per Barge service
+# (SERVICE_USERS), with no rights until `acl` grants them theirs. Client settings: DIR/kafka-props
+# (barge, PLAIN over TLS), DIR/kafka-props.scram (barge, SCRAM-SHA-512). PLAIN for Barge because
+# librdkafka before 2.6.1 (Debian bookworm has 2.0.2) computes a SCRAM proof Kafka 4 rejects
+# (confluentinc/librdkafka#4895).
+SERVICE_USERS="scheduler agent provisioner accounting audit api"
 secret() { head -c 18 /dev/urandom | base64 | tr '+/' 'xy' | tr -d '=\n'; }
 
 make_tls() {
@@ -341,14 +348,25 @@ make_tls() {
         die "making the certificates failed (see $DIR/tls.log)"
     fi
     chmod 600 "$t"/*
-    printf 'admin %s\nbarge %s\n' "$(secret)" "$(secret)" >"$DIR/users"
+    local u
+    for u in admin barge $SERVICE_USERS; do printf '%s %s\n' "$u" "$(secret)"; done >"$DIR/users"
     chmod 600 "$DIR/users"
-    printf 'security.protocol=SASL_SSL,sasl.mechanisms=SCRAM-SHA-512,sasl.username=barge,sasl.password=%s,ssl.ca.location=%s\n' \
-        "$(user_password barge)" "$t/ca.pem" >"$DIR/kafka-props"
-    chmod 600 "$DIR/kafka-props"
+    client_props barge PLAIN >"$DIR/kafka-props"
+    client_props barge SCRAM-SHA-512 >"$DIR/kafka-props.scram"
+    chmod 600 "$DIR/kafka-props" "$DIR/kafka-props.scram"
 }
 
 user_password() { awk -v u="$1" '$1 == u { print $2 }' "$DIR/users"; }
+
+client_props() {   # client_props USER MECHANISM: the one-line --kafka-props of USER
+    printf 'security.protocol=SASL_SSL,sasl.mechanisms=%s,sasl.username=%s,sasl.password=%s,ssl.ca.location=%s\n' \
+        "$2" "$1" "$(user_password "$1")" "$DIR/tls/ca.pem"
+}
+
+plain_users() {    # the PLAIN login module's user_NAME="password" options, one per user
+    local u p
+    while read -r u p; do printf ' user_%s="%s"' "$u" "$p"; done <"$DIR/users"
+}
 
 security_props() { # the broker settings of SECURITY (nothing for plaintext)
     [[ $SECURITY == sasl_ssl ]] || return 0
@@ -357,9 +375,10 @@ security_props() { # the broker settings of SECURITY (nothing for plaintext)
     cat <<EOP
 
 # --- from kafka.sh --security sasl_ssl ---
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(user_password admin)";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$(user_password admin)"$(plain_users);
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$DIR/tls/broker.p12
 ssl.keystore.password=$pw
@@ -567,7 +586,7 @@ cmd_start() {
     [[ -f $LOG4J_CONF ]] || die "missing $LOG4J_CONF"
 
     if (( ! keep )); then
-        rm -rf "$DIR/data" "$DIR"/node[0-9]* "$DIR/tls" "$DIR/users" "$DIR/kafka-props"
+        rm -rf "$DIR/data" "$DIR"/node[0-9]* "$DIR/tls" "$DIR/users" "$DIR"/kafka-props*
     fi
     NODES=$nodes SECURITY=$security
     printf 'brokers=%s\nsecurity=%s\n' "$NODES" "$SECURITY" >"$DIR/cluster"

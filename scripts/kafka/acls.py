@@ -4,12 +4,12 @@ broker started by `scripts/kafka.sh start --security sasl_ssl` (run as `scripts/
 
     acls.py DIR SERVICE PREFIX
 
-Creates (or resets) the SCRAM-SHA-512 user SERVICE with a new password, grants it the ACLs of
+Grants the user SERVICE (made by `kafka.sh start --security sasl_ssl`, DIR/users) the ACLs of
 SERVICES[SERVICE] for the topics under PREFIX, and writes its client settings to
-DIR/kafka-props.SERVICE (mode 0600), for --kafka-props. Talks to the broker as the super user
-of DIR/kafka-props (confluent-kafka's Admin API). Prints one line; exit 1 with the reason."""
+DIR/kafka-props.SERVICE (mode 0600; the mechanism of DIR/kafka-props), for --kafka-props. Talks
+to the broker as the super user of DIR/kafka-props (confluent-kafka's Admin API). Prints one
+line; exit 1 with the reason."""
 import os
-import secrets
 import sys
 
 # What each service may do (docs/operations.md, "Per-service principals"): topics it reads and
@@ -38,17 +38,16 @@ def main():
     if service not in SERVICES:
         sys.exit(f"acl: no ACLs defined for service '{service}' (known: {', '.join(sorted(SERVICES))})")
     from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
-                                       ResourcePatternType, ResourceType, ScramCredentialInfo,
-                                       ScramMechanism, UserScramCredentialUpsertion)
+                                       ResourcePatternType, ResourceType)
     with open(os.path.join(kdir, "kafka-props")) as f:
         admin_props = props_dict(f.read())
     with open(os.path.join(kdir, "bootstrap")) as f:
         bootstrap = f.read().strip()
+    with open(os.path.join(kdir, "users")) as f:
+        password = dict(line.split() for line in f if line.strip()).get(service)
+    if not password:
+        sys.exit(f"kafka: error: acl: no user {service} in {kdir}/users")
     admin = AdminClient({"bootstrap.servers": bootstrap, **admin_props})
-    password = secrets.token_hex(16)
-    up = UserScramCredentialUpsertion(service, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), password)
-    for fut in admin.alter_user_scram_credentials([up]).values():
-        fut.result(timeout=30)
 
     spec, principal = SERVICES[service], f"User:{service}"
     allow, lit, pre = AclPermissionType.ALLOW, ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED

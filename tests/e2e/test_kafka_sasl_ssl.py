@@ -3,8 +3,11 @@
 SASL"). CI: plain build only (a broker of its own).
 
 - `scripts/kafka.sh start --security sasl_ssl` starts a broker whose only client listener is
-  SASL_SSL (SCRAM-SHA-512, a certificate of a CA the script made with OpenSSL) and writes the
-  client settings to DIR/kafka-props.
+  SASL_SSL (a certificate of a CA the script made with OpenSSL; SCRAM-SHA-512 and PLAIN logins)
+  and writes the client settings to DIR/kafka-props (PLAIN) and DIR/kafka-props.scram.
+- SCRAM-SHA-512: a client on librdkafka >= 2.6.1 (confluent-kafka's) logs in with the right
+  password and is refused with a wrong one; Barge's librdkafka, when older than 2.6.1 (Debian's
+  2.0.2 sends a SCRAM proof Kafka 4 rejects), says so in its one-line error.
 - `barge up --kafka-props ...` runs every service (scheduler, agent, accounting, audit, API) over
   it; a job submitted with the same settings SUCCEEDS.
 - `kafka.sh acl --service agent`: an agent under its own principal, allowed only its topics,
@@ -100,8 +103,33 @@ def acl_agent(st, kdir, props):
     st.stop_services()
 
 
+def scram(st, kdir):
+    """SCRAM-SHA-512 logins: confluent-kafka's librdkafka (>= 2.6.1) in and out; Barge's."""
+    from confluent_kafka import libversion
+    from confluent_kafka.admin import AdminClient
+    with open(os.path.join(kdir, "kafka-props.scram")) as f:
+        sprops = f.read().strip()
+
+    def login(props):
+        a = AdminClient({"bootstrap.servers": os.environ["BARGE_BROKERS"], "log_level": 0,
+                         **dict(kv.split("=", 1) for kv in props.split(","))})
+        try:
+            return st.topic("jobs") in a.list_topics(timeout=6).topics
+        except Exception as e:  # noqa: BLE001 (a refused login times out here)
+            log(f"    login refused: {e}")
+            return False
+    ok("sasl.mechanisms=SCRAM-SHA-512" in sprops, "DIR/kafka-props.scram holds SCRAM-SHA-512 settings")
+    ok(login(sprops), f"a SCRAM-SHA-512 login with librdkafka {libversion()[0]} is accepted")
+    ok(not login(with_prop(sprops, "sasl.password", "wrong")), "a SCRAM-SHA-512 login with a wrong password is refused")
+    p = st.run("init", "--kafka-props", sprops, check=False, timeout=60)
+    log(f"  barge init over SCRAM: exit {p.returncode}: {p.stderr.strip()}")
+    ok(p.returncode == 0 or (p.returncode == 1 and "older than 2.6.1" in p.stderr and len(p.stderr.strip().splitlines()) == 1),
+       "barge over SCRAM-SHA-512 works, or says in one line that its librdkafka is too old for Kafka 4's SCRAM")
+
+
 def body(st, kdir, props):
     st.run("init", "--kafka-props", props)
+    scram(st, kdir)
     out = st.up("--agents", "1", "--no-provisioner", "--tick-ms", "300", "--kafka-props", props)
     log("  " + out.strip().replace("\n", "\n  "))
     kids = [common.cmdline(p) for p in common._children(st.supervisor)]
@@ -149,7 +177,7 @@ def main():
         with open(os.path.join(kdir, "server.properties")) as f:
             pmap = [x for x in f.read().splitlines() if x.startswith("listener.security.protocol.map=")][-1]
         ok("PLAINTEXT" not in pmap, "the broker has no plaintext listener", pmap)
-        ok("security.protocol=SASL_SSL" in props and "sasl.mechanisms=SCRAM-SHA-512" in props and
+        ok("security.protocol=SASL_SSL" in props and "sasl.mechanisms=PLAIN" in props and
            "ssl.ca.location=" in props, "DIR/kafka-props holds the client settings")
         ok(os.stat(os.path.join(kdir, "kafka-props")).st_mode & 0o077 == 0, "DIR/kafka-props is private (0600)")
         with open(os.path.join(kdir, "bootstrap")) as f:
