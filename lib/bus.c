@@ -144,21 +144,19 @@ static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) 
   struct refusal *r = opaque;
   snprintf(r->last, sizeof r->last, "%.*s", reason_len(reason), reason);
   if (r->why[0]) return;
+  /* only what retrying cannot mend: a broker dying mid-handshake (one of a cluster) also says
+   * "SSL handshake failed" or "Disconnected", and must not stop a client the others serve */
   const char *what = NULL, *hint = NULL;
-  if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION || strstr(reason, "SASL")) {
+  if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION && strstr(reason, "Authentication failed")) {
     what = "the broker refused the login";
     hint = "check sasl.username, sasl.password and sasl.mechanisms in --kafka-props";
     /* librdkafka before 2.6.1 sends a SCRAM proof Kafka 4 rejects (librdkafka#4895) */
     if (strstr(reason, "SCRAM") && rd_kafka_version() < 0x020601ff)
       hint = "check sasl.username and sasl.password; and this librdkafka, older than 2.6.1, cannot log in "
              "to Kafka 4 with SCRAM: use sasl.mechanisms=PLAIN (over SASL_SSL)";
-  } else if (e == RD_KAFKA_RESP_ERR__SSL || strstr(reason, "SSL handshake failed") ||
-             strstr(reason, "certificate")) {
+  } else if (strstr(reason, "certificate verify failed")) {
     what = "TLS with the broker failed";
-    hint = "check ssl.ca.location in --kafka-props, and that the broker speaks TLS";
-  } else if (strstr(reason, "security.protocol")) {
-    what = "the broker hung up";
-    hint = "check security.protocol in --kafka-props";
+    hint = "check ssl.ca.location in --kafka-props";
   }
   if (!what) return;
   snprintf(r->why, sizeof r->why, "%s: %s (%s)", what, r->last, hint);
@@ -179,7 +177,8 @@ static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms
       return -1;
     }
     if (mono_ms() >= deadline) {
-      snprintf(err, errlen, "%s", r->last[0] ? r->last : rd_kafka_err2str(e));
+      snprintf(err, errlen, "%s%s", r->last[0] ? r->last : rd_kafka_err2str(e),
+               strstr(r->last, "security.protocol") ? " (check security.protocol in --kafka-props)" : "");
       return -1;
     }
   }

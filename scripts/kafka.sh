@@ -679,7 +679,9 @@ start_again() {
     cache_complete || die "Kafka jars missing (run: scripts/$PROG fetch)"
     need_java
     port=$(node_port "$k") || die "no port in $d/server.properties"
-    port_bindable "$port" || die "port $port of broker $k is in use"
+    # (not port_bindable: the port of a broker killed a moment ago has connections in TIME_WAIT,
+    # which the broker's own listener, bound with SO_REUSEADDR, does not mind)
+    ! port_in_use "$port" || die "port $port of broker $k is in use"
     [[ -f $d/kafka.log ]] && mv -f "$d/kafka.log" "$d/kafka.log.prev"
     launch_node "$k"
     pid=$LAUNCHED_PID
