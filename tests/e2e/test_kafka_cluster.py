@@ -15,26 +15,17 @@ CI: plain build only (a cluster of its own, three JVMs).
 Bounded to about two minutes on a 2-core machine."""
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import own_kafka  # noqa: E402
 from common import ok, log  # noqa: E402
+from own_kafka import kafka_sh  # noqa: E402
 
-SCRIPT = os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh")
 TOPICS = ("requests", "config", "job-events", "executions", "jobs", "placements", "instances")
-
-
-def kafka_sh(*args, timeout=240):
-    env = dict(os.environ, KAFKA_HEAP_OPTS=os.environ.get("KAFKA_HEAP_OPTS", "-Xms128m -Xmx512m"))
-    p = subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=timeout, env=env)
-    log("  kafka.sh " + " ".join(args) + ": " + (p.stdout + p.stderr).strip().replace("\n", "\n    "))
-    return p
 
 
 def admin(bootstrap):
@@ -155,25 +146,14 @@ def body(st, kdir, bootstrap):
 
 def main():
     t0 = time.monotonic()
-    kdir = tempfile.mkdtemp(prefix="kafka-cluster-", dir=common.BUILD if os.path.isdir(common.BUILD) else None)
-    try:
-        r = kafka_sh("start", "--dir", kdir, "--brokers", "3")
-        if not ok(r.returncode == 0, "kafka.sh starts a 3-broker cluster", r.stderr[-2000:]):
-            common.finish()
-        with open(os.path.join(kdir, "bootstrap")) as f:
-            bootstrap = f.read().strip()
+
+    def cluster(kdir, bootstrap):
         ok(len(bootstrap.split(",")) == 3, f"bootstrap lists 3 brokers ({bootstrap})")
         st = kafka_sh("status", "--dir", kdir)
         ok(st.returncode == 0 and st.stdout.count("running at") == 3, "kafka.sh status: 3 brokers running")
-        os.environ["BARGE_BROKERS"] = bootstrap
         common.scenario("kcluster", lambda s: body(s, kdir, bootstrap), what="the cluster test")
-    finally:
-        r = kafka_sh("stop", "--dir", kdir, timeout=120)
-        ok(r.returncode == 0, "kafka.sh stops the cluster")
-        if not common._results["fail"] and not os.environ.get("BARGE_KEEP"):
-            shutil.rmtree(kdir, ignore_errors=True)
         log(f"  took {time.monotonic() - t0:.0f} s")
-    common.finish()
+    own_kafka.run("cluster", "a 3-broker cluster", ["--brokers", "3"], cluster)
 
 
 if __name__ == "__main__":

@@ -15,25 +15,17 @@ SASL"). CI: plain build only (a broker of its own).
 - Refused, each with one clear line on stderr, within seconds (never a hang), exit 255 for an AWS
   command: a wrong password, a certificate signed by another CA, and plaintext to the TLS port;
   `barge init` with a wrong password gives up as fast with the same reason."""
+import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import own_kafka  # noqa: E402
 from common import ok, log  # noqa: E402
-
-SCRIPT = os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh")
-
-
-def kafka_sh(*args, timeout=240):
-    p = subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=timeout)
-    log("  kafka.sh " + " ".join(args) + ": " + (p.stdout + p.stderr).strip().replace("\n", "\n    "))
-    return p
-
+from own_kafka import kafka_sh  # noqa: E402
 
 def cli(st, *args):
     """barge ARGS (raises on failure), again when the broker did not answer the command's 3 s probe
@@ -46,6 +38,17 @@ def cli(st, *args):
     if p.returncode != 0:
         raise RuntimeError(f"barge {' '.join(args)} exited {p.returncode}:\n{p.stdout}{p.stderr}")
     return p
+
+
+def run_job(st, props, queue, what):
+    """Submits a job of the definition hello to queue; its JobDetail once it ended (None if not)."""
+    job = cli(st, "submit-job", "--job-name", "h", "--job-queue", queue, "--job-definition", "hello",
+              "--kafka-props", props, "--query", "jobId", "--output", "text").stdout.strip()
+
+    def done():
+        j = json.loads(cli(st, "describe-jobs", "--jobs", job, "--kafka-props", props).stdout)["jobs"]
+        return j[0] if j and j[0]["status"] in common.TERMINAL else None
+    return st.wait(what, done, timeout=120, every=1)
 
 
 def with_prop(props, key, value):
@@ -99,14 +102,7 @@ def acl_agent(st, kdir, props):
     st.scheduler("--kafka-props", props)
     st.agent("i-0000000000000ac01", "acl", memory=1024, kafka_props=agent_props)
     time.sleep(2)
-    job = cli(st, "submit-job", "--job-name", "a", "--job-queue", "qa", "--job-definition", "hello",
-                 "--kafka-props", props, "--query", "jobId", "--output", "text").stdout.strip()
-
-    def done():
-        import json
-        j = json.loads(cli(st, "describe-jobs", "--jobs", job, "--kafka-props", props).stdout)["jobs"]
-        return j[0] if j and j[0]["status"] in common.TERMINAL else None
-    j = st.wait("the job on the agent with its own principal", done, timeout=120, every=1)
+    j = run_job(st, props, "qa", "the job on the agent with its own principal")
     ok(j and j["status"] == "SUCCEEDED", "a job SUCCEEDED on an agent limited to its ACLs", j and j.get("statusReason"))
     for base in ("jobs", "config", "requests"):
         err = produce_as(agent_props, st.topic(base))
@@ -155,14 +151,8 @@ def body(st, kdir, props):
            '"resourceRequirements":[{"type":"VCPU","value":"1"},{"type":"MEMORY","value":"128"}]}',
            "--kafka-props", props)
     time.sleep(2)
-    job = cli(st, "submit-job", "--job-name", "h", "--job-queue", "q", "--job-definition", "hello",
-                 "--kafka-props", props, "--query", "jobId", "--output", "text").stdout.strip()
-
-    def done():
-        import json
-        j = json.loads(cli(st, "describe-jobs", "--jobs", job, "--kafka-props", props).stdout)["jobs"]
-        return j[0] if j and j[0]["status"] in common.TERMINAL else None
-    j = st.wait("the job over SASL_SSL", done, timeout=120, every=1)
+    j = run_job(st, props, "q", "the job over SASL_SSL")
+    job = (j or {}).get("jobId", "none")
     ok(j and j["status"] == "SUCCEEDED", "a job submitted over SASL_SSL SUCCEEDED", j and j.get("statusReason"))
     st.down()
     acl_agent(st, kdir, props)
@@ -180,11 +170,7 @@ def body(st, kdir, props):
 
 
 def main():
-    kdir = tempfile.mkdtemp(prefix="kafka-sasl-", dir=common.BUILD if os.path.isdir(common.BUILD) else None)
-    try:
-        r = kafka_sh("start", "--dir", kdir, "--security", "sasl_ssl")
-        if not ok(r.returncode == 0, "kafka.sh starts a SASL_SSL broker", r.stderr[-2000:]):
-            common.finish()
+    def sasl(kdir, bootstrap):
         with open(os.path.join(kdir, "kafka-props")) as f:
             props = f.read().strip()
         with open(os.path.join(kdir, "server.properties")) as f:
@@ -193,14 +179,8 @@ def main():
         ok("security.protocol=SASL_SSL" in props and "sasl.mechanisms=PLAIN" in props and
            "ssl.ca.location=" in props, "DIR/kafka-props holds the client settings")
         ok(os.stat(os.path.join(kdir, "kafka-props")).st_mode & 0o077 == 0, "DIR/kafka-props is private (0600)")
-        with open(os.path.join(kdir, "bootstrap")) as f:
-            os.environ["BARGE_BROKERS"] = f.read().strip()
         common.scenario("ksasl", lambda s: body(s, kdir, props), what="the SASL_SSL test")
-    finally:
-        kafka_sh("stop", "--dir", kdir, timeout=120)
-        if not common._results["fail"] and not os.environ.get("BARGE_KEEP"):
-            shutil.rmtree(kdir, ignore_errors=True)
-    common.finish()
+    own_kafka.run("sasl", "a SASL_SSL broker", ["--security", "sasl_ssl"], sasl)
 
 
 if __name__ == "__main__":
