@@ -123,36 +123,125 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *er
   return rk;
 }
 
+/* ---------------- refusals ---------------- */
+
+/* A broker that refuses the login (SASL) or whose certificate is not trusted (TLS) answers
+ * nothing, and librdkafka retries forever: its error callback says why, and a client that
+ * should fail fast stops at the first such report (docs/operations.md, "TLS and SASL"). */
+struct refusal {
+  char why[800];  /* the refusal, once one came */
+  char last[512]; /* the last error of any kind (for a timeout's message) */
+};
+
+/* The length of reason's first line without librdkafka's "(after Nms in state X)" ending. */
+static int reason_len(const char *reason) {
+  int len = (int)strcspn(reason, "\n");
+  const char *after = strstr(reason, " (after ");
+  return after && after - reason < len ? (int)(after - reason) : len;
+}
+
+static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
+  (void)rk;
+  struct refusal *r = opaque;
+  snprintf(r->last, sizeof r->last, "%.*s", reason_len(reason), reason);
+  if (r->why[0]) return;
+  /* only what retrying cannot mend: a broker dying mid-handshake (one of a cluster) also says
+   * "SSL handshake failed" or "Disconnected", and must not stop a client the others serve */
+  const char *what = NULL, *hint = NULL;
+  if (e == RD_KAFKA_RESP_ERR__AUTHENTICATION && strstr(reason, "Authentication failed")) {
+    what = "the broker refused the login";
+    hint = "check sasl.username, sasl.password and sasl.mechanisms in --kafka-props";
+    /* librdkafka before 2.6.1 sends a SCRAM proof Kafka 4 rejects (librdkafka#4895) */
+    if (strstr(reason, "SCRAM") && rd_kafka_version() < 0x020601ff)
+      hint = "check sasl.username and sasl.password; and this librdkafka, older than 2.6.1, cannot log in "
+             "to Kafka 4 with SCRAM: use sasl.mechanisms=PLAIN (over SASL_SSL)";
+  } else if (strstr(reason, "certificate verify failed")) {
+    what = "TLS with the broker failed";
+    hint = "check ssl.ca.location in --kafka-props";
+  }
+  if (!what) return;
+  snprintf(r->why, sizeof r->why, "%s: %s (%s)", what, r->last, hint);
+}
+
+/* Reads cluster metadata until it answers, timeout_ms passes, or the broker refuses (refusal
+ * set up on rk's configuration, served here). 0 with *md, or -1 with why in err. */
+static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms,
+                               const struct rd_kafka_metadata **md, char *err, size_t errlen) {
+  int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    int64_t left = deadline - mono_ms();
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, md, left < 250 ? (int)(left > 0 ? left : 1) : 250);
+    if (!e) return 0;
+    rd_kafka_poll(rk, 0); /* serves refusal_cb */
+    if (r->why[0]) {
+      snprintf(err, errlen, "%s", r->why);
+      return -1;
+    }
+    if (mono_ms() >= deadline) {
+      snprintf(err, errlen, "%s%s", r->last[0] ? r->last : rd_kafka_err2str(e),
+               strstr(r->last, "security.protocol") ? " (check security.protocol in --kafka-props)" : "");
+      return -1;
+    }
+  }
+}
+
 /* ---------------- admin ---------------- */
+
+/* One NewTopic of the table under conf's prefix, with rf replicas (and, replicated,
+ * min.insync.replicas min_isr). NULL with err set on failure. */
+static rd_kafka_NewTopic_t *new_topic(const struct bus_conf *conf, int i, int rf, int min_isr,
+                                      char *err, size_t errlen) {
+  char name[256], errstr[512], isr[16];
+  bus_topic_name(conf, (enum bus_topic)i, name, sizeof name);
+  rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(name, topics[i].partitions, rf, errstr, sizeof errstr);
+  if (!nt) {
+    snprintf(err, errlen, "topic %s: %s", name, errstr);
+    return NULL;
+  }
+  snprintf(isr, sizeof isr, "%d", min_isr);
+  if (rd_kafka_NewTopic_set_config(nt, "cleanup.policy", topics[i].cleanup) ||
+      (rf > 1 && rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", isr))) {
+    snprintf(err, errlen, "topic %s: cannot set its configuration", name);
+    rd_kafka_NewTopic_destroy(nt);
+    return NULL;
+  }
+  return nt;
+}
 
 int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
   int rc = -1;
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return -1;
   char errstr[512];
+  /* quiet: the error callback has librdkafka's reasons, and the error message says them */
+  struct refusal refused = {{0}, {0}};
+  rd_kafka_conf_set_error_cb(kc, refusal_cb);
+  rd_kafka_conf_set_opaque(kc, &refused);
+  if (set(kc, "log_level", "0", err, errlen)) {
+    rd_kafka_conf_destroy(kc);
+    return -1;
+  }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
   if (!rk) {
     snprintf(err, errlen, "kafka: %s", errstr);
     return -1;
   }
+  /* Replication follows the cluster (docs/operations.md, "A cluster"): min(3, brokers)
+   * replicas, of which 2 must be in sync from 3 on; one broker: 1 replica, as before. */
+  const struct rd_kafka_metadata *md = NULL;
+  char why[1024];
+  if (metadata_or_refusal(rk, &refused, 60000, &md, why, sizeof why)) {
+    if (refused.why[0]) snprintf(err, errlen, "creating topics at %s: %s", conf->brokers, why);
+    else snprintf(err, errlen, "creating topics timed out: is Kafka reachable at %s? (%s)", conf->brokers, why);
+    rd_kafka_destroy(rk);
+    return -1;
+  }
+  int rf = md->broker_cnt < 3 ? (md->broker_cnt > 0 ? md->broker_cnt : 1) : 3;
+  rd_kafka_metadata_destroy(md);
   rd_kafka_NewTopic_t *nts[TOPIC__COUNT];
   int n = 0;
-  for (int i = 0; i < TOPIC__COUNT; i++) {
-    char name[256];
-    bus_topic_name(conf, (enum bus_topic)i, name, sizeof name);
-    nts[n] = rd_kafka_NewTopic_new(name, topics[i].partitions, 1, errstr, sizeof errstr);
-    if (!nts[n]) {
-      snprintf(err, errlen, "topic %s: %s", name, errstr);
-      goto out;
-    }
-    if (rd_kafka_NewTopic_set_config(nts[n], "cleanup.policy", topics[i].cleanup) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      snprintf(err, errlen, "topic %s: cannot set cleanup.policy", name);
-      n++;
-      goto out;
-    }
-    n++;
-  }
+  for (int i = 0; i < TOPIC__COUNT; i++, n++)
+    if (!(nts[n] = new_topic(conf, i, rf, rf >= 3 ? 2 : 1, err, errlen))) goto out;
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof errstr);
@@ -356,14 +445,16 @@ int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t err
     if (kc) rd_kafka_conf_destroy(kc);
     return -1;
   }
+  struct refusal refused = {{0}, {0}};
+  rd_kafka_conf_set_error_cb(kc, refusal_cb);
+  rd_kafka_conf_set_opaque(kc, &refused);
   rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
   if (!rk) return -1;
   const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
-  if (e) snprintf(err, errlen, "%s", rd_kafka_err2str(e));
-  else rd_kafka_metadata_destroy(md);
+  int rc = metadata_or_refusal(rk, &refused, timeout_ms, &md, err, errlen);
+  if (!rc) rd_kafka_metadata_destroy(md);
   rd_kafka_destroy(rk);
-  return e ? -1 : 0;
+  return rc;
 }
 
 void bus_producer_poll(struct bus_producer *p) { rd_kafka_poll(p->rk, 0); }

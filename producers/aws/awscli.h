@@ -34,6 +34,7 @@ enum awscli_action {
 struct awscli_globals {
   enum awscli_action action;
   const char *brokers;      /* --brokers: Kafka bootstrap servers (Barge) */
+  const char *kafka_props;  /* --kafka-props: extra librdkafka properties, TLS, SASL (Barge) */
   const char *output;       /* --output: json, text, table, yaml or yaml-stream; NULL = default */
   const char *query;        /* --query: a JMESPath expression */
   const char *region;       /* --region */

@@ -15,7 +15,7 @@ violations. The figures (kills per service, jobs, attempts, violations) are prin
 Bounded here (about 400 jobs, chaos for at most BARGE_CHAOS_SECONDS=60 s). The long form is
 bench/chaos.sh: BARGE_CHAOS_JOBS=10000, its own broker, which is killed too
 (BARGE_CHAOS_BROKER=1, scripts/kafka.sh start --keep brings it back on the same port).
-Plain build only: under the sanitizer build it exits 77 (skipped).
+Plain build only: under the sanitizer build it exits 77 (skipped). barge-test: plain-only.
 
 Environment: BARGE_CHAOS_SEED (default: random, printed), BARGE_CHAOS_JOBS (400),
 BARGE_CHAOS_SECONDS (60; the long form: until the workload is done), BARGE_CHAOS_BROKER (0).

@@ -1,6 +1,7 @@
 """test_dashboard_browser.py: the web dashboard of `barge api` (docs/dashboard.md) in a real
 browser: headless Chromium (Debian's chromium and chromium-driver, installed by scripts/setup.sh)
 driven by Selenium from PyPI, against a stack on the fixture broker (scheduler, one agent, the API).
+A browser test: barge-test: plain-only (the sanitizer build leaves it out).
 
 Jobs are submitted with boto3: two that print known lines and succeed, one that exits 3, an array
 of 3, and 30 that wait on a queue whose compute environment has no agent (RUNNABLE for good). In

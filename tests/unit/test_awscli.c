@@ -602,13 +602,15 @@ static void test_globals(void) {
   awscli_globals_init(&g);
   json_t *req = NULL;
   char err[400] = "";
-  int rc = parse(ARGV(SJ, "--brokers", "127.0.0.1:9092", "--output", "text", "--query", "jobId",
+  int rc = parse(ARGV(SJ, "--brokers", "127.0.0.1:9092", "--kafka-props", "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN",
+                      "--output", "text", "--query", "jobId",
                       "--region", "local", "--endpoint-url", "http://127.0.0.1:8080", "--profile", "p",
                       "--debug", "--no-cli-pager", "--cli-read-timeout", "5", "--cli-connect-timeout=3",
                       "--no-verify-ssl", "--color", "off", "--no-sign-request"),
                  &req, &g, err, sizeof err);
   CHECK(rc == 0, "globals: %s", err);
   CHECK_STR(g.brokers, "127.0.0.1:9092");
+  CHECK_STR(g.kafka_props, "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN");
   CHECK_STR(g.output, "text");
   CHECK_STR(g.query, "jobId");
   CHECK_STR(g.region, "local");
