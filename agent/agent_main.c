@@ -76,7 +76,8 @@ struct agent {
   char source[128];
   json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
   json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
-  int groups_dirty; /* changed since the last save_groups */
+  int groups_dirty; /* a group added since the last save_groups */
+  int groups_stale; /* a group gone since then (saved at the next commit at the latest) */
   int64_t incarnation;
   char state_dir[4096]; /* <log_dir>/.agents/<instance id>: incarnation, live process groups */
   int failed;
@@ -121,15 +122,21 @@ static long long proc_start_time(pid_t pid) {
 static void track_group(struct agent *a, pid_t pid, int alive) {
   char key[16];
   snprintf(key, sizeof key, "%d", (int)pid);
-  if (alive) json_object_set_new(a->groups, key, json_integer(proc_start_time(pid)));
-  else json_object_del(a->groups, key);
-  a->groups_dirty = 1;
+  if (alive) {
+    json_object_set_new(a->groups, key, json_integer(proc_start_time(pid)));
+    a->groups_dirty = 1;
+  } else {
+    json_object_del(a->groups, key);
+    a->groups_stale = 1;
+  }
 }
 
 /* Writes the live process groups, "pid start-time" lines, to <state_dir>/groups (one atomic
- * write per turn of the loop, before the placements' offsets are committed). */
-static void save_groups(struct agent *a) {
-  if (!a->groups_dirty) return;
+ * write per turn of the loop that started an attempt, before the placements' offsets are
+ * committed). A group that ended may stay listed until the next commit (all): the next
+ * incarnation kills a listed group only if its process start time still matches. */
+static void save_groups(struct agent *a, int all) {
+  if (!a->groups_dirty && !(all && a->groups_stale)) return;
   struct buf b;
   buf_init(&b);
   const char *k;
@@ -140,7 +147,7 @@ static void save_groups(struct agent *a) {
   if (write_file_atomic(path, b.len ? (const char *)b.data : "", b.len))
     log_warn("cannot record the live process groups in %s", path);
   else
-    a->groups_dirty = 0;
+    a->groups_dirty = a->groups_stale = 0;
   buf_release(&b);
 }
 
@@ -409,15 +416,20 @@ int agent_service_main(int argc, char **argv) {
     }
     /* effects first (started processes recorded, their reports delivered), then the offsets;
      * committing less often only means re-reading more placements after a crash, which the
-     * incarnation check and the seen set make harmless */
-    save_groups(&a);
-    if (bus_flush(a.prod, 30000, err, sizeof err)) {
-      log_error("%s", err);
-      goto out;
-    }
-    if (mono_ms() >= next_commit) {
+     * incarnation check and the seen set make harmless. The reports go out on their own (the
+     * producer's linger); the loop waits for their delivery only before a commit, so that
+     * starting and reaping attempts never waits on the broker. */
+    int committing = mono_ms() >= next_commit;
+    save_groups(&a, committing);
+    if (committing) {
       next_commit = mono_ms() + AGENT_COMMIT_MS;
+      if (bus_flush(a.prod, 30000, err, sizeof err)) {
+        log_error("%s", err);
+        goto out;
+      }
       if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+    } else {
+      bus_producer_poll(a.prod); /* delivery reports: a failure is said at the next flush */
     }
     if (draining && runtime_active(a.runtime) == 0) {
       log_info("drained; stopping");
