@@ -444,7 +444,9 @@ int agent_service_main(int argc, char **argv) {
    * the retry rules for `Host EC2*` apply (runtime_free kills them without events) */
   runtime_free(a.runtime);
   a.runtime = NULL;
-  if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+  /* the last turn's reports are delivered before the offsets are committed, as in the loop */
+  if (bus_flush(a.prod, 30000, err, sizeof err)) log_warn("%s", err);
+  else if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;
