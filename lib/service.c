@@ -262,7 +262,7 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
   if (!l->prod) return -1;
   if (d->hooks.config && !(l->cfg = bus_consumer_new(l->bc, NULL, 1, err, errlen))) return -1;
   /* an eager service follows its inputs (the long fetch wait); others may watch for their end */
-  int wait = d->lazy ? BUS_FETCH_LAZY : d->eager ? BUS_FETCH_WAIT_LONG_MS : BUS_FETCH_WAIT_MS;
+  int wait = d->eager ? BUS_FETCH_WAIT_LONG_MS : BUS_FETCH_WAIT_MS;
   if (!(l->in = bus_consumer_new_wait(l->bc, d->group, 1, wait, err, errlen))) return -1;
   int64_t t0 = mono_ms();
   char why[1024];

@@ -120,7 +120,6 @@ struct service_def {
   int64_t tick_ms;  /* hooks.tick runs this often; 0: after every batch */
   int eager;        /* a batch ends once the input is idle (waits batch_ms for the first only);
                        the input consumer long-polls (BUS_FETCH_WAIT_LONG_MS) */
-  int lazy;         /* off every job's path: the input consumer fetches lazily (BUS_FETCH_LAZY) */
   struct service_hooks hooks;
 };
 
