@@ -88,7 +88,8 @@ struct agent {
   char source[128];
   json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
   json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
-  int groups_dirty; /* changed since the last save_groups */
+  int groups_dirty; /* a group added since the last save_groups */
+  int groups_stale; /* a group gone since then (saved at the next commit at the latest) */
   int64_t incarnation;
   char state_dir[4096]; /* <log_dir>/.agents/<instance id>: incarnation, live process groups */
   int failed;
@@ -135,15 +136,21 @@ static long long proc_start_time(pid_t pid) {
 static void track_group(struct agent *a, pid_t pid, int alive) {
   char key[16];
   snprintf(key, sizeof key, "%d", (int)pid);
-  if (alive) json_object_set_new(a->groups, key, json_integer(proc_start_time(pid)));
-  else json_object_del(a->groups, key);
-  a->groups_dirty = 1;
+  if (alive) {
+    json_object_set_new(a->groups, key, json_integer(proc_start_time(pid)));
+    a->groups_dirty = 1;
+  } else {
+    json_object_del(a->groups, key);
+    a->groups_stale = 1;
+  }
 }
 
 /* Writes the live process groups, "pid start-time" lines, to <state_dir>/groups (one atomic
- * write per turn of the loop, before the placements' offsets are committed). */
-static void save_groups(struct agent *a) {
-  if (!a->groups_dirty) return;
+ * write per turn of the loop that started an attempt, before the placements' offsets are
+ * committed). A group that ended may stay listed until the next commit (all): the next
+ * incarnation kills a listed group only if its process start time still matches. */
+static void save_groups(struct agent *a, int all) {
+  if (!a->groups_dirty && !(all && a->groups_stale)) return;
   struct buf b;
   buf_init(&b);
   const char *k;
@@ -154,7 +161,7 @@ static void save_groups(struct agent *a) {
   if (write_file_atomic(path, b.len ? (const char *)b.data : "", b.len))
     log_warn("cannot record the live process groups in %s", path);
   else
-    a->groups_dirty = 0;
+    a->groups_dirty = a->groups_stale = 0;
   buf_release(&b);
 }
 
@@ -332,7 +339,8 @@ struct contact {
 };
 
 /* Delivers what is queued, waiting at most AGENT_FLUSH_MS so that the loop keeps reaping its
- * attempts while Kafka is away. 0; or -1 with err when a write failed for good, or when no
+ * attempts while Kafka is away. 0 when all is delivered; 1 when some is not yet (then the offsets
+ * wait: effects before offsets); or -1 with err when a write failed for good, or when no
  * heartbeat has been delivered for link->fence_ms: the scheduler will declare this instance
  * lost (its --lost-after-ms counts from the last heartbeat it read, which is no earlier than the
  * last one delivered) and retry its attempts elsewhere, so they must not run on here. */
@@ -344,7 +352,7 @@ static int deliver(struct agent *a, struct contact *link, char *err, size_t errl
   }
   if (rc && rc != BUS_OUTCOME_UNKNOWN) return -1;
   int64_t silent = mono_ms() - link->proven;
-  if (silent < link->fence_ms) return 0;
+  if (silent < link->fence_ms) return rc ? 1 : 0;
   char why[256];
   snprintf(why, sizeof why, "%.200s", rc ? err : "delivered late");
   snprintf(err, errlen,
@@ -469,15 +477,22 @@ int agent_service_main(int argc, char **argv) {
     }
     /* effects first (started processes recorded, their reports delivered), then the offsets;
      * committing less often only means re-reading more placements after a crash, which the
-     * incarnation check and the seen set make harmless */
-    save_groups(&a);
-    if (deliver(&a, &link, err, sizeof err)) {
-      log_error("%s", err);
-      goto out;
-    }
-    if (mono_ms() >= next_commit) {
+     * incarnation check and the seen set make harmless. The reports go out on their own (the
+     * producer's linger); the loop waits for their delivery only before a commit, so that
+     * starting and reaping attempts never waits on the broker (deliver bounds that wait, and
+     * fences the agent when it is cut off). */
+    int committing = mono_ms() >= next_commit;
+    save_groups(&a, committing);
+    if (committing) {
       next_commit = mono_ms() + AGENT_COMMIT_MS;
-      if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+      int dr = deliver(&a, &link, err, sizeof err);
+      if (dr < 0) {
+        log_error("%s", err);
+        goto out;
+      }
+      if (dr == 0 && bus_commit(c, err, sizeof err)) log_warn("%s", err);
+    } else {
+      bus_producer_poll(a.prod); /* delivery reports: a failure is said at the next flush */
     }
     if (draining && runtime_active(a.runtime) == 0) {
       log_info("drained; stopping");
@@ -492,7 +507,9 @@ int agent_service_main(int argc, char **argv) {
    * the retry rules for `Host EC2*` apply (runtime_free kills them without events) */
   runtime_free(a.runtime);
   a.runtime = NULL;
-  if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+  /* the last turn's reports are delivered before the offsets are committed, as in the loop */
+  if (bus_flush(a.prod, 30000, err, sizeof err)) log_warn("%s", err);
+  else if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;

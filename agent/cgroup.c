@@ -123,6 +123,23 @@ static int limits(struct cgroup *cg, const char *memdir, const char *cpudir, int
   return 0;
 }
 
+/* Opens the groups' cgroup.procs for the runner's child to write its pid to. */
+static int open_join(struct cgroup *cg, char *err, size_t errlen) {
+  for (int i = 0; i < cg->n; i++) {
+    if (cg->join_fds[i] >= 0) continue;
+    char p[4400];
+    snprintf(p, sizeof p, "%s/cgroup.procs", cg->dirs[i]);
+    cg->join_fds[i] = open(p, O_WRONLY | O_CLOEXEC);
+    if (cg->join_fds[i] < 0 && errno == ENOENT) /* a fake tree */
+      cg->join_fds[i] = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (cg->join_fds[i] < 0) {
+      snprintf(err, errlen, "cgroup %s: %s", p, strerror(errno));
+      return -1;
+    }
+  }
+  return 0;
+}
+
 struct cgroup *cg_create(const char *root, const char *parent, const char *name, int64_t mem_mib,
                          int vcpus, char *err, size_t errlen) {
   struct cgroup *cg = xcalloc(1, sizeof *cg);
@@ -145,23 +162,16 @@ struct cgroup *cg_create(const char *root, const char *parent, const char *name,
     snprintf(err, errlen, "no usable cgroup tree at %s (no memory controller)", root);
     goto fail;
   }
-  if (limits(cg, cg->memdir, cpudir, mem_mib, vcpus, err, errlen)) goto fail;
-  for (int i = 0; i < cg->n; i++) {
-    char p[4400];
-    snprintf(p, sizeof p, "%s/cgroup.procs", cg->dirs[i]);
-    cg->join_fds[i] = open(p, O_WRONLY | O_CLOEXEC);
-    if (cg->join_fds[i] < 0 && errno == ENOENT) /* a fake tree */
-      cg->join_fds[i] = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (cg->join_fds[i] < 0) {
-      snprintf(err, errlen, "cgroup %s: %s", p, strerror(errno));
-      goto fail;
-    }
-  }
+  if (limits(cg, cg->memdir, cpudir, mem_mib, vcpus, err, errlen) || open_join(cg, err, errlen)) goto fail;
+  cg->mem_mib = mem_mib;
+  cg->vcpus = vcpus;
   return cg;
 fail:
   cg_destroy(cg);
   return NULL;
 }
+
+int cg_reuse(struct cgroup *cg, char *err, size_t errlen) { return open_join(cg, err, errlen); }
 
 /* The number after `key ` in a flat keyed file, or 0. */
 static long keyed(const char *dir, const char *file, const char *key) {

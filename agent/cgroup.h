@@ -27,6 +27,8 @@ struct cgroup {
   char *dirs[CG_MAX_JOIN];
   char *memdir;          /* the group holding the memory controller */
   int join_fds[CG_MAX_JOIN]; /* open cgroup.procs (O_WRONLY|O_CLOEXEC) for runner's child */
+  int64_t mem_mib;       /* its limits (0 = none) */
+  int vcpus;
 };
 
 /* 1 or 2 for the tree at root, 0 when none is usable (no memory controller). */
@@ -36,6 +38,10 @@ int cg_version(const char *root);
  * cgroup.procs. NULL with the reason in err. */
 struct cgroup *cg_create(const char *root, const char *parent, const char *name, int64_t mem_mib,
                          int vcpus, char *err, size_t errlen);
+
+/* Makes an emptied group ready for another attempt with the same limits (mem_mib, vcpus): opens
+ * its cgroup.procs again. 0, or -1 with the reason in err. */
+int cg_reuse(struct cgroup *cg, char *err, size_t errlen);
 
 /* The OOM-kill count of the group (0 when none or unknown). */
 long cg_oom_kills(const struct cgroup *cg);

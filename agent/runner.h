@@ -32,7 +32,7 @@
  * - No SIGCHLD handler: runner_poll reaps with waitid(WNOHANG); the caller polls regularly
  *   (every ~100 ms is plenty). Children are never left as zombies once their event is delivered.
  *
- * Threads: a runner is used by one thread at a time (the agent's loop). runner_start forks, so
+ * Threads: a runner is used by one thread at a time (the agent's loop). runner_start vforks, so
  * it is safe in a multi-threaded process: the child only makes async-signal-safe calls. */
 #ifndef BARGE_AGENT_RUNNER_H
 #define BARGE_AGENT_RUNNER_H

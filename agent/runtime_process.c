@@ -1,7 +1,8 @@
 /* runtime_process.c: the process runtime (runtime.h). The runner (runner.c) runs the command
  * as a host process group; each attempt also gets a cgroup of its own (cgroup.c) that carries
- * its CPU quota and memory limit, whose OOM-kill counter tells an attempt killed for its
- * memory, and whose remaining processes die with the attempt. Without a usable cgroup tree
+ * its CPU quota and memory limit, whose OOM-kill counter (its growth during the attempt) tells
+ * an attempt killed for its memory, and whose remaining processes die with the attempt. An
+ * emptied group is kept for a later attempt of the same limits (one attempt at a time). Without a usable cgroup tree
  * (or with --cgroup-root none) attempts run unlimited, as before, with one warning. */
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,12 @@ struct pslot {
   char *job_id;
   int attempt;
   struct cgroup *cg;
+  long oom_base; /* the group's OOM-kill count when the attempt started */
 };
+
+/* Emptied attempt groups kept for the next attempts of the same limits: creating and removing a
+ * memory and a cpu cgroup per attempt was about half of the agent's CPU with trivial jobs. */
+#define POOL_MAX 256
 
 struct proc_rt {
   struct runner *runner;
@@ -22,6 +28,9 @@ struct proc_rt {
   char *cg_parent;
   struct pslot *slots;
   int n, cap;
+  struct cgroup *pool[POOL_MAX];
+  int npool;
+  long long groups; /* groups created, for their names */
   /* the caller's callback, while runner_poll runs */
   run_event_fn cb;
   void *ctx;
@@ -62,10 +71,33 @@ static void pfree(void *impl) {
     free(p->slots[i].job_id);
   }
   free(p->slots);
+  for (int i = 0; i < p->npool; i++) cg_destroy(p->pool[i]);
   if (p->cg_root) cg_remove_parent(p->cg_root, p->cg_parent);
   free(p->cg_root);
   free(p->cg_parent);
   free(p);
+}
+
+/* An emptied group of these limits from the pool, ready to join, or a new one. NULL: why. */
+static struct cgroup *take_group(struct proc_rt *p, const struct rt_spec *spec, char *why, size_t whylen) {
+  for (int i = p->npool - 1; i >= 0; i--) {
+    struct cgroup *cg = p->pool[i];
+    if (cg->mem_mib != spec->mem_mib || cg->vcpus != spec->vcpus) continue;
+    p->pool[i] = p->pool[--p->npool];
+    if (cg_reuse(cg, why, whylen) == 0) return cg;
+    cg_destroy(cg);
+    break;
+  }
+  char name[64];
+  snprintf(name, sizeof name, "a%lld", ++p->groups);
+  return cg_create(p->cg_root, p->cg_parent, name, spec->mem_mib, spec->vcpus, why, whylen);
+}
+
+/* After an attempt: what is left in its group is killed; an emptied group goes to the pool. */
+static void give_group(struct proc_rt *p, struct cgroup *cg) {
+  if (!cg) return;
+  if (p->npool < POOL_MAX && cg_kill_all(cg) == 0) p->pool[p->npool++] = cg;
+  else cg_destroy(cg);
 }
 
 static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errlen) {
@@ -73,12 +105,8 @@ static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   struct cgroup *cg = NULL;
   struct run_spec rs = spec->run;
   if (p->cg_root && (spec->mem_mib > 0 || spec->vcpus > 0)) {
-    char name[600];
-    snprintf(name, sizeof name, "%.500s-%d", spec->run.job_id, spec->run.attempt);
-    for (char *c = name; *c; c++)
-      if (*c == '/' || *c == ':' || *c == '#') *c = '_';
     char why[512];
-    cg = cg_create(p->cg_root, p->cg_parent, name, spec->mem_mib, spec->vcpus, why, sizeof why);
+    cg = take_group(p, spec, why, sizeof why);
     if (!cg) {
       log_warn("%s attempt %d: no cgroup, limits not enforced: %s", spec->run.job_id, spec->run.attempt, why);
     } else {
@@ -86,6 +114,7 @@ static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errl
       rs.njoin = cg->n;
     }
   }
+  long oom_base = cg_oom_kills(cg);
   int rc = runner_start(p->runner, &rs, err, errlen);
   if (rc) {
     cg_destroy(cg);
@@ -95,7 +124,7 @@ static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errl
     p->cap = p->cap ? p->cap * 2 : 16;
     p->slots = xrealloc(p->slots, sizeof *p->slots * (size_t)p->cap);
   }
-  p->slots[p->n++] = (struct pslot){xstrdup(spec->run.job_id), spec->run.attempt, cg};
+  p->slots[p->n++] = (struct pslot){xstrdup(spec->run.job_id), spec->run.attempt, cg, oom_base};
   if (cg) /* the child holds its own copy; the group is found again by job and attempt */
     for (int i = 0; i < CG_MAX_JOIN; i++)
       if (cg->join_fds[i] >= 0) {
@@ -124,11 +153,11 @@ static void on_event(void *ctx, const struct run_event *ev) {
   }
   struct run_event e = *ev;
   struct cgroup *cg = p->slots[i].cg;
-  if (cg && e.kind == RUN_EXITED && cg_oom_kills(cg) > 0) {
+  if (cg && e.kind == RUN_EXITED && cg_oom_kills(cg) > p->slots[i].oom_base) {
     e.reason = RUNTIME_REASON_OOM;
     if (e.exit_code < 0 || e.signal == 0) e.exit_code = e.exit_code > 0 ? e.exit_code : 137;
   }
-  cg_destroy(cg); /* whatever is left in the attempt dies with it */
+  give_group(p, cg); /* whatever is left in the attempt dies with it */
   free(p->slots[i].job_id);
   p->slots[i] = p->slots[--p->n];
   p->cb(p->ctx, &e);

@@ -8,7 +8,9 @@
 #     records and bytes each task cost on every topic (bench/throughput_topics.py);
 #   - Slurm 22.05: 4 nodes x 16 CPUs on this host, tuned for throughput (bench/slurm/), an array
 #     of N tasks running `true`, timed until squeue no longer lists it.
-# Prints the machine, each run, and a Markdown table of both times and their ratio.
+# Prints the machine, each run, a Markdown table of both times and their ratio, and for Barge the
+# records and bytes per task per topic and the CPU seconds of each of its processes
+# (bench/proc_cpu.py).
 # With --latency N: instead, single jobs submitted one by one on idle capacity, submit -> RUNNING
 # p50/p99 (bench/throughput_driver latency). Run as root (Slurm's daemons); see --help.
 set -euo pipefail
@@ -136,11 +138,15 @@ barge_run() {
     note "Barge: $n tasks"
     barge_stack "$n"
     local topics=$HERE/throughput_topics.py data=$CUR_KAFKA/data
+    local cpu=$HERE/proc_cpu.py
     python3 "$topics" snapshot --brokers "$B" --out "$dir/before.json"
+    python3 "$cpu" snapshot --match "$B" --match "$CUR_KAFKA" --out "$dir/cpu-before.json"
     local line
     line=$("$DRIVER" --brokers "$B" --job-queue bench --job-definition true array "$n") \
         || die "the array of $n did not succeed (logs in $BARGE_HOME)"
+    python3 "$cpu" snapshot --match "$B" --match "$CUR_KAFKA" --out "$dir/cpu-after.json"
     python3 "$topics" snapshot --brokers "$B" --out "$dir/after.json"
+    python3 "$cpu" report --before "$dir/cpu-before.json" --after "$dir/cpu-after.json" --jobs "$n" >"$dir/cpu.md"
     note "  $line"
     BARGE_HOME=$CUR_HOME "$BARGE" down >/dev/null 2>&1 || note "barge down failed"
     CUR_HOME=""
@@ -195,6 +201,10 @@ details() {
              "the parent's own stoppedAt - createdAt: $(secs "$ev")."
         echo
         cat "$WORK/barge-$n/topics.md"
+        echo
+        echo "CPU time of the stack's processes during the run (user + system, from /proc):"
+        echo
+        cat "$WORK/barge-$n/cpu.md"
     done
 }
 

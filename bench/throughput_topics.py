@@ -88,9 +88,20 @@ def scan_segments(data, topic, part, lo, hi):
 TXN_STATUS_AT, TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT = 16, 4, 5
 
 
-def read_range(c, topic, part, lo, hi, txns=None):
+def group_of(key):
+    """The consumer group of a __consumer_offsets key (every key version starts with an int16
+    version, then the group as an int16-length string); agents' groups are counted together."""
+    if not key or len(key) < 4:
+        return "?"
+    n = int.from_bytes(key[2:4], "big")
+    g = key[4:4 + n].decode(errors="replace")
+    return "barge-agent-*" if g.startswith("barge-agent-") else g
+
+
+def read_range(c, topic, part, lo, hi, txns=None, groups=None):
     """(records, key+value bytes) of topic/part in offsets [lo, hi). With txns (a dict), counts
-    the completed transactions of a __transaction_state partition into txns["commit"/"abort"]."""
+    the completed transactions of a __transaction_state partition into txns["commit"/"abort"];
+    with groups (a dict), the records of __consumer_offsets by consumer group."""
     if hi <= lo:
         return 0, 0
     c.assign([TopicPartition(topic, part, lo)])
@@ -114,6 +125,9 @@ def read_range(c, topic, part, lo, hi, txns=None):
             n += 1
             v = m.value() or b""
             size += len(m.key() or b"") + len(v)
+            if groups is not None:
+                g = group_of(m.key())
+                groups[g] = groups.get(g, 0) + 1
             if txns is not None and len(v) > TXN_STATUS_AT:
                 st = v[TXN_STATUS_AT]
                 if st in (TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT):
@@ -130,13 +144,15 @@ def count(brokers, data, before, after):
                   "enable.partition.eof": True})
     rows = {}
     txns = {"commit": 0, "abort": 0}
+    groups = {}
     try:
         for key, hi in sorted(after.items()):
             topic, part = key.rsplit("/", 1)
             lo = before.get(key, 0)
             kept, markers, log = scan_segments(data, topic, int(part), lo, hi)
             n, size = read_range(c, topic, int(part), lo, hi,
-                                 txns if topic == "__transaction_state" else None)
+                                 txns if topic == "__transaction_state" else None,
+                                 groups if topic == "__consumer_offsets" else None)
             r = rows.setdefault(topic, {"offsets": 0, "markers": 0, "kept": 0, "log": 0, "read": 0,
                                         "payload": 0})
             for k, v in (("offsets", hi - lo), ("markers", markers), ("kept", kept), ("log", log),
@@ -144,11 +160,11 @@ def count(brokers, data, before, after):
                 r[k] += v
     finally:
         c.close()
-    return rows, txns
+    return rows, txns, groups
 
 
 def report(brokers, data, before, after, jobs):
-    rows, txns = count(brokers, data, before, after)
+    rows, txns, groups = count(brokers, data, before, after)
     print(f"Records and bytes written per job ({jobs} jobs), by topic:\n")
     print("| topic | offsets/job | data records/job | markers/job | payload B/job | log B/job |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -173,6 +189,9 @@ def report(brokers, data, before, after, jobs):
           f"{tot['markers'] / jobs:.2f} | {tot['payload'] / jobs:.0f} | {tot['log'] / jobs:.0f} |")
     print(f"\nTransactions completed (from __transaction_state): {txns['commit']} committed "
           f"({txns['commit'] / jobs:.2f} per job), {txns['abort']} aborted.")
+    if groups:
+        print("\n__consumer_offsets records per job, by consumer group: " +
+              ", ".join(f"{g} {n / jobs:.2f}" for g, n in sorted(groups.items(), key=lambda x: -x[1])) + ".")
     if estimated:
         print("\n\\* compacted by the log cleaner during the run: the record counts are exact, the "
               "bytes of the records it removed are estimated from those it kept")

@@ -480,8 +480,10 @@ struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *g
 struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const char *group_id,
                                            int read_committed, int fetch_wait_ms, char *err,
                                            size_t errlen) {
-  char wait[16];
-  snprintf(wait, sizeof wait, "%d", fetch_wait_ms);
+  char wait[16], min_bytes[16];
+  int lazy = fetch_wait_ms == BUS_FETCH_LAZY;
+  snprintf(wait, sizeof wait, "%d", lazy ? BUS_FETCH_WAIT_LONG_MS : fetch_wait_ms);
+  snprintf(min_bytes, sizeof min_bytes, "%d", lazy ? BUS_FETCH_LAZY_BYTES : 1);
   if (registry_attach(conf, 0, err, errlen)) return NULL; /* resolves Confluent ids */
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc) return NULL;
@@ -498,6 +500,7 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
       set(kc, "enable.partition.eof", "true", err, errlen) ||
       set(kc, "auto.offset.reset", "earliest", err, errlen) ||
       set(kc, "fetch.wait.max.ms", wait, err, errlen) ||
+      set(kc, "fetch.min.bytes", min_bytes, err, errlen) ||
       set(kc, "isolation.level", read_committed ? "read_committed" : "read_uncommitted", err,
           errlen)) {
     rd_kafka_conf_destroy(kc);

@@ -62,6 +62,12 @@ const struct opts_cmd sched_opts_cmd =
 
 /* ---- state ---- */
 
+/* An array parent's JobRecord held back until the end of the batch (see emit). */
+struct deferred {
+  uint32_t job;
+  int64_t at_ms;
+};
+
 struct shell {
   struct service_loop loop;
   struct sched *core;
@@ -73,9 +79,17 @@ struct shell {
   struct metric *m_jobs, *m_placements, *m_to_running;
   uint8_t *counted; /* per job index: the status it counts under in barge_jobs, COUNTED_NONE before */
   size_t ncounted;
+  /* per job index: MARK_MOVED while emit runs (a transition in this event), and the position + 1
+   * of its entry in held (0 = none) */
+  uint32_t *mark;
+  size_t nmark;
+  struct deferred *held;
+  size_t nheld, capheld;
 };
 
 #define COUNTED_NONE 0xff
+
+#define MARK_MOVED 0x80000000u
 
 static void init_metrics(struct shell *sh) {
   static const double to_running_s[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
@@ -132,10 +146,77 @@ static void record_input(struct shell *sh, enum barge_ev_type t, const json_t *e
   free(text);
 }
 
+static int write_record(struct shell *sh, uint32_t job, int64_t at_ms, char *err, size_t errlen) {
+  json_t *v = sched_job_record(sh->core, job, sh->source, at_ms);
+  int rc = bus_produce(service_producer(&sh->loop), TOPIC_JOBS, sched_job_id(sh->core, job), v, err, errlen);
+  json_decref(v);
+  return rc ? -1 : 0;
+}
+
+/* Marks (on 1) or unmarks the jobs that change state in the outbox. */
+static void mark_moved(struct shell *sh, int on) {
+  size_t n = sched_job_count(sh->core);
+  if (n > sh->nmark) {
+    size_t cap = sh->nmark ? sh->nmark : 1024;
+    while (cap < n) cap *= 2;
+    sh->mark = xrealloc(sh->mark, cap * sizeof *sh->mark);
+    memset(sh->mark + sh->nmark, 0, (cap - sh->nmark) * sizeof *sh->mark);
+    sh->nmark = cap;
+  }
+  for (size_t i = 0; i < sh->out.n; i++)
+    if (sh->out.ev[i].kind == OUT_STATE_CHANGE) {
+      if (on) sh->mark[sh->out.ev[i].job] |= MARK_MOVED;
+      else sh->mark[sh->out.ev[i].job] &= ~MARK_MOVED;
+    }
+}
+
+/* A JobRecord of an array parent whose own status did not move in this event (its
+ * statusSummary did: every child's start and end rewrites it) is held back and written once, at
+ * the end of the batch, with the parent's state then: in the same transaction, so readers of
+ * the committed table see exactly what they saw before, with one parent record per batch
+ * instead of two per child. Every other record is written at once, as each transition is paired
+ * with the record written beside it (`barge watch`). docs/architecture.md, "Throughput". */
+static int hold_record(struct shell *sh, const struct out_ev *e) {
+  struct job *j = sh->core->jobs[e->job];
+  uint32_t *m = &sh->mark[e->job];
+  if (!j->arr || (*m & MARK_MOVED)) {
+    if (*m & ~MARK_MOVED) sh->held[(*m & ~MARK_MOVED) - 1].job = SCHED_NONE; /* written now */
+    *m &= MARK_MOVED;
+    return 0;
+  }
+  if (!(*m & ~MARK_MOVED)) {
+    if (sh->nheld == sh->capheld) {
+      sh->capheld = sh->capheld ? sh->capheld * 2 : 64;
+      sh->held = xrealloc(sh->held, sh->capheld * sizeof *sh->held);
+    }
+    sh->held[sh->nheld++].job = e->job;
+    *m |= (uint32_t)sh->nheld;
+  }
+  sh->held[(*m & ~MARK_MOVED) - 1].at_ms = e->at_ms;
+  return 1;
+}
+
+/* The held-back records, before the batch's transaction commits. */
+static int write_held(struct shell *sh, char *err, size_t errlen) {
+  int rc = 0;
+  for (size_t i = 0; i < sh->nheld; i++) {
+    uint32_t job = sh->held[i].job;
+    if (job == SCHED_NONE) continue;
+    sh->mark[job] &= MARK_MOVED;
+    if (!rc) rc = write_record(sh, job, sh->held[i].at_ms, err, errlen);
+  }
+  sh->nheld = 0;
+  return rc;
+}
+
+static int on_batch_done(void *ctx, char *err, size_t errlen) { return write_held(ctx, err, errlen); }
+
 /* Writes the outbox through the producer (inside the open transaction). */
 static int emit(struct shell *sh, char *err, size_t errlen) {
   struct sched *s = sh->core;
-  for (size_t i = 0; i < sh->out.n; i++) {
+  mark_moved(sh, 1);
+  int rc = 0;
+  for (size_t i = 0; i < sh->out.n && !rc; i++) {
     const struct out_ev *e = &sh->out.ev[i];
     count_output(sh, e);
     json_t *v = NULL;
@@ -146,9 +227,8 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
       t = TOPIC_JOB_EVENTS;
       break;
     case OUT_JOB_RECORD:
-      v = sched_job_record(s, e->job, sh->source, e->at_ms);
-      t = TOPIC_JOBS;
-      break;
+      if (!hold_record(sh, e)) rc = write_record(sh, e->job, e->at_ms, err, errlen);
+      continue;
     case OUT_PLACEMENT:
     case OUT_KILL:
       v = sched_agent_command(s, e, sh->source);
@@ -172,10 +252,11 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     case OUT__COUNT:
       continue;
     }
-    int rc = bus_produce(service_producer(&sh->loop), t, sched_out_key(s, e), v, err, errlen);
+    rc = bus_produce(service_producer(&sh->loop), t, sched_out_key(s, e), v, err, errlen) ? -1 : 0;
     json_decref(v);
-    if (rc) return -1;
   }
+  mark_moved(sh, 0);
+  if (rc) return -1;
   sched_outbox_reset(&sh->out);
   return 0;
 }
@@ -225,6 +306,9 @@ static int on_restored(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   sched_restore_done(sh->core);
   sched_outbox_reset(&sh->out);
+  for (size_t i = 0; i < sh->nheld; i++) /* nothing is held before the rebuild; to be sure */
+    if (sh->held[i].job != SCHED_NONE) sh->mark[sh->held[i].job] = 0;
+  sh->nheld = 0;
   malloc_trim(0); /* the decoded records of the rebuild are freed: give their memory back */
   for (size_t i = 0; i < sh->core->njobs; i++) count_job(sh, (uint32_t)i);
   log_info("%zu jobs restored", sched_job_count(sh->core));
@@ -299,11 +383,14 @@ int sched_service_main(int argc, char **argv) {
         .name = "scheduler", .group = "barge-scheduler", .txn_id = txn_id,
         .inputs = sched_inputs, .ninputs = 3, .tables = sched_tables, .ntables = 2,
         .batch = o.batch, .batch_ms = 50, .eager = 1, .tick_ms = o.tick_ms,
-        .hooks = {.config = on_config, .restored = on_restored, .handle = on_input, .tick = on_tick}};
+        .hooks = {.config = on_config, .restored = on_restored, .handle = on_input,
+                  .batch_done = on_batch_done, .tick = on_tick}};
     rc = service_run(&sh.loop, &def, &sh, &conn.bc);
   }
   if (sh.record) fclose(sh.record);
   sched_outbox_release(&sh.out);
+  free(sh.mark);
+  free(sh.held);
   sched_free(sh.core);
   free(sh.counted);
   service_metrics_stop();

@@ -149,7 +149,7 @@ int audit_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto done;
   }
-  c = bus_consumer_new(&bc, group, 1, err, sizeof err);
+  c = bus_consumer_new_wait(&bc, group, 1, BUS_FETCH_LAZY, err, sizeof err); /* off the jobs' path */
   struct start_ctx sc = {.w = w, .bc = &bc};
   if (!c || bus_assign_with(c, topics, ntopics, start_at, &sc, err, sizeof err)) {
     log_error("%s", err);

@@ -71,6 +71,19 @@ static void test_v1(const char *root) {
   free(v);
   put(cg->memdir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
   CHECK(cg_oom_kills(cg) == 2, "memory.oom_control oom_kill read");
+  /* reuse for the next attempt of the same limits (the process runtime's pool): the join files
+   * open again, the limits stay, the OOM count goes on from where it was */
+  CHECK(cg->mem_mib == 64 && cg->vcpus == 1, "the group knows its limits");
+  for (int i = 0; i < cg->n; i++) {
+    close(cg->join_fds[i]);
+    cg->join_fds[i] = -1;
+  }
+  CHECK(cg_reuse(cg, err, sizeof err) == 0, "cg_reuse: %s", err);
+  CHECK(cg->join_fds[0] >= 0 && cg->join_fds[1] >= 0, "cgroup.procs open again for the next child");
+  v = slurp(cg->memdir, "memory.limit_in_bytes");
+  CHECK_STR(v, "67108864");
+  free(v);
+  CHECK(cg_oom_kills(cg) == 2, "the count is cumulative: an attempt compares with its start");
   cg_destroy(cg);
   /* a fake tree's groups hold plain files, so they stay: the next incarnation's sweep finds them */
   CHECK(cg_sweep(root, "barge/i-2") == 2, "the sweep finds the memory and cpu groups left");

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""proc_cpu.py: CPU seconds per process of one benchmark stack, between two snapshots.
+
+    proc_cpu.py snapshot --match STR [--match STR ...] --out FILE
+    proc_cpu.py report --before FILE --after FILE --jobs N
+
+A snapshot holds user + system time (from /proc/PID/stat) of every process whose command line
+contains one of the --match strings (the stack's bootstrap address, the broker's directory), by
+role: the broker (a java process), then each `barge <service>` by its service name (agents
+counted together). The report prints a Markdown table: CPU seconds during the run per role, and
+milliseconds per job. Processes that ended or started in between are counted from what is
+there (a process missing from the first snapshot counts from zero)."""
+import argparse
+import json
+import os
+import sys
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def role(args):
+    if args and os.path.basename(args[0]) == "java":
+        return "broker"
+    for i, a in enumerate(args[:-1]):
+        if os.path.basename(a) == "barge":
+            return args[i + 1]
+    return os.path.basename(args[0]) if args else "?"
+
+
+def snapshot(matches):
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        line = " ".join(args)
+        if not any(m in line for m in matches) or pid == str(os.getpid()):
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+        out[pid] = {"role": role(args), "cpu": cpu}
+    return out
+
+
+def report(before, after, jobs):
+    by_role = {}
+    for pid, p in after.items():
+        d = p["cpu"] - before.get(pid, {"cpu": 0})["cpu"]
+        r = by_role.setdefault(p["role"], [0.0, 0])
+        r[0] += d
+        r[1] += 1
+    print("| process | count | CPU s during the run | CPU ms/job |")
+    print("|---|---:|---:|---:|")
+    total = 0.0
+    for name in sorted(by_role, key=lambda k: -by_role[k][0]):
+        s, n = by_role[name]
+        total += s
+        print(f"| {name} | {n} | {s:.2f} | {s * 1000 / jobs:.3f} |")
+    print(f"| **all** | | {total:.2f} | {total * 1000 / jobs:.3f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("snapshot")
+    s.add_argument("--match", action="append", required=True)
+    s.add_argument("--out", required=True)
+    r = sub.add_parser("report")
+    r.add_argument("--before", required=True)
+    r.add_argument("--after", required=True)
+    r.add_argument("--jobs", type=int, required=True)
+    a = ap.parse_args()
+    if a.cmd == "snapshot":
+        with open(a.out, "w") as f:
+            json.dump(snapshot(a.match), f)
+        return 0
+    with open(a.before) as f:
+        before = json.load(f)
+    with open(a.after) as f:
+        after = json.load(f)
+    report(before, after, a.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
