@@ -50,7 +50,12 @@ void *runtime_process_new(const struct runtime_conf *conf, char *err, size_t err
       p->cg_root = xstrdup(root);
       struct buf b;
       buf_init(&b);
-      buf_printf(&b, "barge/%s", conf->instance_id ? conf->instance_id : "agent");
+      /* the instance id and a hash of the agent's state folder (<log-dir>/.agents/<id>): the
+       * same across restarts of this agent, so a new incarnation sweeps its predecessor's groups,
+       * and apart for another stack's agent that happens to use the same instance id */
+      uint32_t h = 2166136261u;
+      for (const char *c = conf->state_dir ? conf->state_dir : ""; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
+      buf_printf(&b, "barge/%s-%08x", conf->instance_id ? conf->instance_id : "agent", h);
       p->cg_parent = (char *)b.data;
       log_info("process runtime: limits with cgroup v%d under %s/%s", v, root, p->cg_parent);
       int left = cg_sweep(root, p->cg_parent);
