@@ -83,7 +83,7 @@ def full_disk(st):
 
 def main():
     if os.geteuid() != 0:
-        print("skipped: mounting a tmpfs needs root")
+        print("SKIP mounting a tmpfs needs root")
         sys.exit(77)
     common.scenario("logcap", capped, "the log-limit scenario")
     common.scenario("diskfull", full_disk, "the full-disk scenario")

@@ -157,12 +157,12 @@ def scenario(st, ns):
 
 def main():
     if os.geteuid() != 0:
-        print("skipped: network namespaces need root")
+        print("SKIP network namespaces need root")
         sys.exit(77)
     try:
         ns = Namespace()
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        print(f"skipped: cannot make a network namespace here: {e}")
+        print(f"SKIP cannot make a network namespace here: {e}")
         sys.exit(77)
     try:
         common.scenario("part", lambda st: body(st, ns), "the partition scenario")
