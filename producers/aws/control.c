@@ -106,6 +106,7 @@ int control_conf_get(struct control_conf *cc, const struct config_view **cv, cha
 }
 
 int control_jobs_get(struct control_conf *cc, json_t **jobs, char *err, size_t errlen) {
+  if (!cc->jobs_loaded && !cc->bc) return fail(err, errlen, SERVER, "reading barge.jobs: no Kafka to read it from");
   if (!cc->jobs_loaded) {
     char e[512];
     if (jobs_view_load(cc->bc, &cc->jobs, e, sizeof e)) {

@@ -32,7 +32,7 @@ static struct api_credentials creds;
 static int64_t fixed_clock(void) { return NOW_MS; }
 
 /* The operation as ops_table.c runs it, minus Kafka: the model's checks, then a write's
- * validation against an empty configuration. */
+ * validation against an empty configuration and an empty jobs table. */
 static int fuzz_call(void *ctx, const struct api_principal *who, const char *operation, const json_t *req,
                      json_t **resp, char *err, size_t errlen) {
   (void)ctx;
@@ -49,7 +49,8 @@ static int fuzz_call(void *ctx, const struct api_principal *who, const char *ope
   }
   if (!op->prepare) return snprintf(err, errlen, "not wired"), API_SERVER_ERROR;
   struct control_conf cc = {.loaded = 1,
-                            .cv = {json_object(), json_object(), json_object(), json_object()}};
+                            .cv = {json_object(), json_object(), json_object(), json_object()},
+                            .jobs = json_object(), .jobs_loaded = 1}; /* no jobs either */
   struct control_write w;
   memset(&w, 0, sizeof w);
   int rc = op->prepare(&cc, req, &w, err, errlen);
@@ -62,6 +63,7 @@ static int fuzz_call(void *ctx, const struct api_principal *who, const char *ope
   }
   control_write_release(&w);
   config_view_release(&cc.cv);
+  json_decref(cc.jobs);
   return rc;
 }
 static const struct api_ops fuzz_ops = {NULL, fuzz_call};
