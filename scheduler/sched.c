@@ -366,6 +366,20 @@ struct job *sched_job_new(struct sched *s, const char *id) {
   return j;
 }
 
+struct job *sched_child_new(struct sched *s, const struct job *parent, const char *id, struct spec *sp) {
+  struct job *c = sched_job_new(s, id);
+  c->parent = parent->idx;
+  c->queue = parent->queue;
+  c->spec = sp;
+  sp->refs++;
+  c->created_at = s->now;
+  c->queue_seq = parent->queue_seq;
+  c->status = JOB_PENDING;
+  c->share = parent->share;
+  sched_share_track(s, c, JOB__COUNT, JOB_PENDING);
+  return c;
+}
+
 void sched_mark_dirty(struct sched *s, struct job *j) {
   if (j->dirty) return;
   j->dirty = 1;

@@ -88,17 +88,7 @@ void sched_gang_spawn(struct sched *s, struct job *p, const json_t *sub) {
     }
     char id[64];
     snprintf(id, sizeof id, "%s#%d", p->id, i);
-    struct job *n = sched_job_new(s, id);
-    n->parent = p->idx;
-    n->queue = p->queue;
-    n->spec = sp;
-    sp->refs++;
-    n->created_at = s->now;
-    n->queue_seq = p->queue_seq;
-    n->status = JOB_PENDING;
-    n->share = p->share;
-    sched_share_track(s, n, JOB__COUNT, JOB_PENDING);
-    sched_mark_dirty(s, n);
+    sched_mark_dirty(s, sched_child_new(s, p, id, sp));
   }
   sched_spec_unref(sp);
   /* it waits in its queue with its main node's shape */

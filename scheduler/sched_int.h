@@ -278,6 +278,9 @@ json_t *sched_propagated_tags(const struct spec *sp);
 char *sched_arn_prefix(const char *job_arn);
 void sched_spec_unref(struct spec *sp);
 struct job *sched_job_new(struct sched *s, const char *id);
+/* A PENDING child of parent (an array child or a multi-node node job) in its queue and share,
+ * created now with spec sp (a reference taken). */
+struct job *sched_child_new(struct sched *s, const struct job *parent, const char *id, struct spec *sp);
 void sched_mark_dirty(struct sched *s, struct job *j); /* its record goes out with this event */
 void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job);
 

@@ -382,17 +382,8 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
   for (int i = 0; i < size; i++) {
     char cid[64];
     snprintf(cid, sizeof cid, "%s:%d", id, i);
-    struct job *c = sched_job_new(s, cid);
-    c->parent = j->idx;
+    struct job *c = sched_child_new(s, j, cid, sp);
     c->index = i;
-    c->queue = qi;
-    c->spec = sp;
-    sp->refs++;
-    c->created_at = s->now;
-    c->queue_seq = j->queue_seq;
-    c->status = JOB_PENDING;
-    c->share = j->share;
-    sched_share_track(s, c, JOB__COUNT, JOB_PENDING);
     int n = nplain + nn2n + (seq && i > 0);
     c->deps = n ? xmalloc((size_t)n * sizeof *c->deps) : NULL;
     for (int k = 0; k < nplain; k++) c->deps[c->ndeps++] = plain[k];
