@@ -46,8 +46,9 @@ int main(int argc, char **argv) {
   printf("streams %zu: table of %zu entries (%.0f%% full), %.1f MiB, %.1f bytes a stream\n", x.n, x.cap,
          100.0 * (double)x.n / (double)x.cap, mib, (double)x.cap * sizeof *x.v / (double)(n ? n : 1));
   printf("put    %.0f ns a stream (the name formatted and hashed included)\n", 1e6 * (double)(t1 - t0) / (double)n);
-  printf("lookup %.0f ns a stream found, its name formatted and hashed included (%zu of %zu, %.2f slots probed each)\n", 1e6 * (double)(t2 - t1) / (double)n,
-         hits, n, (double)probes / (double)n);
+  printf("lookup %.0f ns a stream found, its name formatted and hashed included (%zu of %zu, %.2f slots "
+         "probed each)\n",
+         1e6 * (double)(t2 - t1) / (double)n, hits, n, (double)probes / (double)n);
   printf("lookup %.0f ns a name not held (%zu of %zu not found)\n", 1e6 * (double)(t3 - t2) / (double)n, misses, n);
   stream_index_release(&x);
   return hits == n ? 0 : 1;
