@@ -33,8 +33,8 @@ static void test_cap(const char *dir) {
   put(p[1], "more and more");
   close(p[1]);
   CHECK_INT(joblog_pump(&l, 1), 0);
-  CHECK(l.state == JOBLOG_CAPPED && l.dropped == 6 + 13 && l.in_fd == -1, "capped, 19 bytes dropped (%lld), pipe closed",
-        (long long)l.dropped);
+  CHECK(l.state == JOBLOG_CAPPED && l.dropped == 6 + 13 && l.in_fd == -1,
+        "capped, 19 bytes dropped (%lld), pipe closed", (long long)l.dropped);
   joblog_index(&l, mono_ms(), 1);
   joblog_close(&l);
   size_t len = 0;
