@@ -80,6 +80,8 @@ def capped(st):
        [(e["timestamp"], d["startedAt"]) for e in evs])
     left = container_image.containers_of(f"barge.instance={INST_CAP}")
     ok(left == [], "no container left behind", left)
+    status = st.stop_services()
+    ok(status.get(f"agent-{INST_CAP}") == 0 and status.get("api") == 0, "the agent and the API stop cleanly", status)
 
 
 def full_disk(st):
@@ -114,7 +116,8 @@ def full_disk(st):
             text = f.read()
         ok(d2["status"] == "SUCCEEDED" and "hello after the disk was freed" in text,
            "with space again, the next container job SUCCEEDS with its output in its log", (d2["status"], text))
-        st.stop_services()
+        status = st.stop_services()
+        ok(status.get("agent") == 0, "the agent stops cleanly", status)
     finally:
         subprocess.run(["umount", "-l", logs], check=False)
 
