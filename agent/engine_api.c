@@ -77,14 +77,16 @@ struct demux {
   size_t left; /* payload bytes left in the current frame */
 };
 
-static void write_all(int fd, const char *p, size_t n) {
+/* 0, or -1 when the reader is gone (EPIPE: the agent is stopping). */
+static int write_all(int fd, const char *p, size_t n) {
   while (n) {
     ssize_t w = write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return;
+    if (w <= 0) return -1;
     p += w;
     n -= (size_t)w;
   }
+  return 0;
 }
 
 static size_t demux_cb(char *p, size_t sz, size_t n, void *ud) {
@@ -100,19 +102,15 @@ static size_t demux_cb(char *p, size_t sz, size_t n, void *ud) {
       continue;
     }
     size_t take = len - i < d->left ? len - i : d->left;
-    write_all(d->fd, p + i, take);
+    if (write_all(d->fd, p + i, take)) return 0; /* ends the transfer */
     i += take;
     d->left -= take;
   }
   return len;
 }
 
-void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, const char *log_path) {
-  struct demux d = {.fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)};
-  if (d.fd < 0) {
-    log_warn("log file %s: %s", log_path, strerror(errno));
-    return;
-  }
+void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd) {
+  struct demux d = {.fd = fd};
   char url[1200];
   snprintf(url, sizeof url, "http://engine/" ENGINE_API_VERSION "/containers/%s/logs?follow=1&stdout=1&stderr=1", name);
   curl_easy_reset(h);
@@ -122,8 +120,7 @@ void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name,
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, demux_cb);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
   CURLcode cc = curl_easy_perform(h);
-  if (cc != CURLE_OK) log_warn("logs of container %s: %s", name, curl_easy_strerror(cc));
-  close(d.fd);
+  if (cc != CURLE_OK && cc != CURLE_WRITE_ERROR) log_warn("logs of container %s: %s", name, curl_easy_strerror(cc));
 }
 
 /* ---- the create body ---- */

@@ -20,9 +20,10 @@ struct engine_api {
 int engine_call(const struct engine_api *api, CURL *h, const char *method, const char *path,
                 const json_t *body, json_t **resp, char *err, size_t errlen);
 
-/* Follows container name's stdout and stderr into the file at log_path (appended) until the
- * container ends; the engine's multiplexed stream is taken apart. */
-void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, const char *log_path);
+/* Follows container name's stdout and stderr into fd (the write end of the attempt's log pipe,
+ * joblog.h; blocking writes) until the container ends, or until fd's reader is gone; the engine's
+ * multiplexed stream is taken apart. fd stays open. */
+void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd);
 
 /* The hard limits the engine's runtime may give (the engine process's own), used as the default
  * nofile and nproc ulimits: an engine's built-in defaults can exceed them (runc then refuses). */

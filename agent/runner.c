@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "joblog.h"
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -52,19 +54,10 @@ struct slot {
   int64_t start_ms;
   int64_t deadline_ms; /* -1 = no timeout */
   int64_t term_ms;     /* when SIGTERM was sent; -1 = not yet */
-  int times_fd;           /* the log's time index (index_log), -1 until opened */
-  int64_t indexed_bytes;  /* the log's size at the last index line */
-  int64_t indexed_at_ms;  /* when the size was last looked at (monotonic) */
-  /* The job's stdout and stderr reach the log through a pipe the agent drains (pump_log), so
+  /* The job's stdout and stderr reach the log through a pipe the agent drains (joblog.h), so
    * that a full disk stops the attempt with a reason and a log stops at its limit. */
-  int out_fd;       /* the pipe's read end, -1 once closed */
-  int log_fd;       /* the log file (O_APPEND), -1 once closed */
-  int64_t log_bytes; /* written to the log so far */
-  int64_t dropped;   /* bytes past the limit, or after a failed write */
-  int log_state;     /* LOG_OK, LOG_CAPPED, LOG_FAILED */
+  struct joblog log;
 };
-
-enum { LOG_OK, LOG_CAPPED, LOG_FAILED };
 
 struct runner {
   char *log_dir;
@@ -75,7 +68,7 @@ struct runner {
   gid_t gid;
   gid_t *groups;
   int ngroups;
-  int64_t max_log_bytes; /* < 0: no limit */
+  int64_t max_log_bytes; /* 0: the default; < 0: no limit */
   struct slot **slots; /* pointers, so a slot stays put when the array grows in a callback */
   int n, cap;
 };
@@ -155,7 +148,7 @@ struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errl
   r->log_dir = conf->log_dir ? xstrdup(conf->log_dir) : NULL;
   r->kill_grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   r->max_jobs = conf->max_jobs > 0 ? conf->max_jobs : RUNNER_DEFAULT_MAX_JOBS;
-  r->max_log_bytes = conf->max_log_bytes ? conf->max_log_bytes : RUNNER_DEFAULT_MAX_LOG_BYTES;
+  r->max_log_bytes = conf->max_log_bytes; /* joblog_start: 0 = the default */
   if (conf->run_as_user && *conf->run_as_user) {
     if (resolve_user(r, conf->run_as_user, err, errlen) != 0) {
       runner_free(r);
@@ -172,9 +165,7 @@ static void slot_free(struct slot *s) {
   free(s->job_id);
   free(s->log_path);
   free(s->reason);
-  if (s->times_fd >= 0) close(s->times_fd);
-  if (s->out_fd >= 0) close(s->out_fd);
-  if (s->log_fd >= 0) close(s->log_fd);
+  joblog_close(&s->log);
   free(s);
 }
 
@@ -309,27 +300,6 @@ static char *default_log_path(const char *log_dir, const char *job_id, int attem
   return (char *)b.data;
 }
 
-static int open_log(const char *path, struct buf *why) {
-  char *dir = xstrdup(path);
-  char *slash = strrchr(dir, '/');
-  int fd = -1;
-  if (slash && slash != dir) {
-    *slash = 0;
-    /* the attempt's own folder first; its parents only when they are missing */
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST && mkdir_p(dir) != 0) {
-      buf_printf(why, "log directory %s: %s", dir, strerror(errno));
-      goto out;
-    }
-  }
-  do {
-    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) buf_printf(why, "log file %s: %s", path, strerror(errno));
-out:
-  free(dir);
-  return fd;
-}
-
 /* Moves fd above stdio (an agent started with 0-2 closed could get them), keeping CLOEXEC. */
 static int above_stdio(int fd) {
   if (fd < 0 || fd > 2) return fd;
@@ -418,7 +388,7 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
   buf_init(&joined);
   buf_init(&why);
 
-  log_fd = above_stdio(open_log(s->log_path, &why));
+  log_fd = above_stdio(joblog_open(s->log_path, &why));
   if (log_fd < 0) {
     if (!why.len) buf_printf(&why, "log file %s: %s", s->log_path, strerror(errno));
     slot_fail(s, (char *)why.data);
@@ -505,12 +475,8 @@ static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec)
   }
   s->pid = pid;
   s->state = SLOT_RUNNING;
-  fcntl(out_fd[0], F_SETFL, fcntl(out_fd[0], F_GETFL) | O_NONBLOCK);
-  s->out_fd = out_fd[0];
-  s->log_fd = log_fd;
+  joblog_start(&s->log, out_fd[0], log_fd, r->max_log_bytes);
   out_fd[0] = log_fd = -1;
-  struct stat sb;
-  if (!fstat(s->log_fd, &sb)) s->log_bytes = sb.st_size;
 out:
   if (out_fd[0] >= 0) close(out_fd[0]);
   if (out_fd[1] >= 0) close(out_fd[1]);
@@ -542,8 +508,6 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
     return -EAGAIN;
   }
   struct slot *s = xcalloc(1, sizeof *s);
-  s->times_fd = -1;
-  s->out_fd = s->log_fd = -1;
   s->state = SLOT_RUNNING; /* spawn turns it FAILED if no process could be started */
   s->job_id = xstrdup(spec->job_id);
   s->attempt = spec->attempt;
@@ -565,6 +529,7 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
     r->slots = xrealloc(r->slots, sizeof *r->slots * (size_t)r->cap);
   }
   r->slots[r->n++] = s;
+  joblog_init(&s->log, s->job_id, s->attempt, s->log_path);
   spawn(r, s, spec);
   if (s->state == SLOT_FAILED)
     log_info("runner: job %s attempt %d failed to start: %s", s->job_id, s->attempt, s->reason);
@@ -608,8 +573,6 @@ int runner_kill_all(struct runner *r, const char *reason) {
 }
 
 /* ---- polling ---- */
-
-#define RUNNER_PUMP_BYTES (4 << 20) /* a running job's output moved per poll, at most */
 
 static void deliver(struct slot *s, enum run_event_kind kind, int exit_code, int sig,
                     const char *reason, int64_t end_ms, run_event_fn cb, void *ctx) {
@@ -665,93 +628,17 @@ static int reap(struct slot *s, int *exit_code, int *sig) {
   return 1;
 }
 
-/* The log's time index, <log>.times (runner.h): a line "<size> <epoch ms>" whenever the log is
- * seen longer than at the last line, looked at most every RUNNER_INDEX_PERIOD_MS, and once more
- * when the process has exited (final). A reader dates a line by the first index line whose size
- * reaches the line's end: the time by which it had been written, within a poll period. */
-static void index_log(struct slot *s, int64_t now_mono_ms, int final) {
-  struct stat sb;
-  if (!final && now_mono_ms - s->indexed_at_ms < RUNNER_INDEX_PERIOD_MS) return;
-  s->indexed_at_ms = now_mono_ms;
-  if (stat(s->log_path, &sb) || sb.st_size <= s->indexed_bytes) return;
-  if (s->times_fd < 0) {
-    char path[4200];
-    snprintf(path, sizeof path, "%.4100s.times", s->log_path);
-    s->times_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
-    if (s->times_fd < 0) {
-      log_warn("runner: %s: %s; its lines will carry the attempt's start time", path, strerror(errno));
-      s->indexed_bytes = INT64_MAX; /* do not try again */
-      return;
-    }
-  }
-  char line[64];
-  int n = snprintf(line, sizeof line, "%lld %lld\n", (long long)sb.st_size, (long long)now_ms());
-  if (write(s->times_fd, line, (size_t)n) == n) s->indexed_bytes = sb.st_size;
-}
-
-/* Appends n bytes to the log, within the runner's limit; a failed write (a full disk) stops the
- * attempt with REASON_LOG_UNWRITABLE, and everything after is dropped. */
-static void log_append(struct runner *r, struct slot *s, const char *p, size_t n, int64_t now) {
-  if (s->log_state != LOG_OK) {
-    s->dropped += (int64_t)n;
-    return;
-  }
-  size_t keep = n;
-  if (r->max_log_bytes >= 0 && s->log_bytes + (int64_t)n > r->max_log_bytes)
-    keep = s->log_bytes < r->max_log_bytes ? (size_t)(r->max_log_bytes - s->log_bytes) : 0;
-  while (keep > 0) {
-    ssize_t w = write(s->log_fd, p, keep);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      char why[512];
-      snprintf(why, sizeof why, REASON_LOG_UNWRITABLE "the attempt's log %.300s cannot be written (%s)",
-               s->log_path, w < 0 ? strerror(errno) : "no progress");
-      log_warn("runner: job %s attempt %d: %s; stopping it", s->job_id, s->attempt, why);
-      s->log_state = LOG_FAILED;
-      s->dropped += (int64_t)n;
-      if (s->state == SLOT_RUNNING && s->cause == CAUSE_NONE) stop(s, CAUSE_KILL, why, now);
-      return;
-    }
-    s->log_bytes += w;
-    p += w;
-    keep -= (size_t)w;
-    n -= (size_t)w;
-  }
-  if (n == 0) return;
-  s->dropped += (int64_t)n; /* past the limit: say so once, in the log itself */
-  s->log_state = LOG_CAPPED;
-  char note[200];
-  int k = snprintf(note, sizeof note, "\n[barge: this log reached its limit of %lld bytes (barge agent --max-log-mib); "
-                                      "the rest of the output is dropped]\n", (long long)r->max_log_bytes);
-  if (write(s->log_fd, note, (size_t)k) < 0) log_debug("runner: %s: %s", s->log_path, strerror(errno));
-  log_info("runner: job %s attempt %d: its log reached %lld bytes; dropping the rest", s->job_id, s->attempt,
-           (long long)r->max_log_bytes);
-}
-
-/* Moves what the job wrote from its pipe to its log: at most RUNNER_PUMP_BYTES a call while it
- * runs (so one chatty job does not hold the loop), everything there is once it has exited
- * (final), then closes the pipe. Descendants that outlive the leader lose their output. */
-static void pump_log(struct runner *r, struct slot *s, int64_t now, int final) {
-  char buf[65536];
-  int64_t moved = 0;
-  while (s->out_fd >= 0 && (final || moved < RUNNER_PUMP_BYTES)) {
-    ssize_t n = read(s->out_fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n <= 0) { /* EOF: every writer is gone */
-      close(s->out_fd);
-      s->out_fd = -1;
-      break;
-    }
-    log_append(r, s, buf, (size_t)n, now);
-    moved += n;
-  }
+/* Moves the job's output to its log (joblog_pump); a log that cannot be written stops the
+ * attempt with the reason, or (final: the leader has exited) makes it the attempt's end.
+ * Descendants that outlive the leader lose their output. */
+static void pump(struct slot *s, int64_t now, int final) {
+  if (!joblog_pump(&s->log, final) || s->cause != CAUSE_NONE) return;
   if (final) {
-    if (s->out_fd >= 0) close(s->out_fd);
-    s->out_fd = -1;
-    if (s->dropped && s->log_state == LOG_CAPPED)
-      log_info("runner: job %s attempt %d: %lld bytes of output past the log's limit dropped", s->job_id,
-               s->attempt, (long long)s->dropped);
+    s->cause = CAUSE_KILL;
+    free(s->reason);
+    s->reason = xstrdup(s->log.why);
+  } else {
+    stop(s, CAUSE_KILL, s->log.why, now);
   }
 }
 
@@ -773,11 +660,11 @@ int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ct
       events++;
     }
     int exit_code, sig;
-    pump_log(r, s, now_mono_ms, 0);
-    index_log(s, now_mono_ms, 0);
+    pump(s, now_mono_ms, 0);
+    joblog_index(&s->log, now_mono_ms, 0);
     if (reap(s, &exit_code, &sig)) {
-      pump_log(r, s, now_mono_ms, 1);
-      index_log(s, now_mono_ms, 1);
+      pump(s, now_mono_ms, 1);
+      joblog_index(&s->log, now_mono_ms, 1);
       enum run_event_kind kind = RUN_EXITED;
       const char *reason = REASON_EXITED;
       switch (s->cause) {

@@ -5,10 +5,13 @@
  *
  * One worker thread per attempt carries it through the engine:
  *
- *   create (404: CannotPullContainerError) -> start -> logs (followed into the attempt log
- *   until the container ends) -> wait (the exit code) -> inspect (OOMKilled) -> remove
+ *   create (404: CannotPullContainerError) -> start -> logs (followed into the attempt's log
+ *   pipe until the container ends) -> wait (the exit code) -> inspect (OOMKilled) -> remove
  *
- * The agent's thread only reads the workers' progress (under the slot's lock) and sends kills:
+ * The agent's thread drains each attempt's log pipe into its log as the process runtime does
+ * (joblog.h: the --max-log-mib limit, the time index, and a log that cannot be written stops
+ * the attempt with CannotWriteLogError), reads the workers' progress (under the slot's lock)
+ * and sends kills:
  * a timeout or runtime_kill is SIGTERM to the container (all of it: the engine signals its
  * init, and the container's processes die with it), SIGKILL after the grace. Containers are
  * named barge-<job>-<attempt> and labelled barge.instance=<instance id>, so a new incarnation
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "engine_api.h"
+#include "joblog.h"
 #include "jsonget.h"
 #include "runtime.h"
 
@@ -41,6 +45,8 @@ struct eslot {
   struct engine *eng;
   char *job_id, *log_path, *name;
   int attempt;
+  struct joblog log; /* the agent's thread drains the pipe the worker writes (wfd) */
+  int wfd;           /* the log pipe's write end, the worker's; -1 once closed */
   json_t *create; /* the create body, owned by the worker */
   /* written by the worker under mu */
   enum eslot_phase phase;
@@ -61,6 +67,7 @@ struct engine {
   char kind[16];
   char *instance_id;
   int64_t kill_grace_ms;
+  int64_t max_log_bytes; /* joblog_start's */
   int max_jobs;
   pid_t service_pid; /* the podman service the agent started, or 0 */
   struct engine_limits lim;
@@ -153,6 +160,7 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
   e->instance_id = xstrdup(conf->instance_id ? conf->instance_id : "agent");
   e->kill_grace_ms = conf->runner.kill_grace_ms > 0 ? conf->runner.kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   e->max_jobs = conf->runner.max_jobs > 0 ? conf->runner.max_jobs : RUNNER_DEFAULT_MAX_JOBS;
+  e->max_log_bytes = conf->runner.max_log_bytes;
   if (conf->engine_socket) {
     snprintf(e->api.socket, sizeof e->api.socket, "%s", conf->engine_socket);
   } else if (!strcmp(kind, "docker")) {
@@ -284,8 +292,20 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   return st >= 200 && st < 300 ? 0 : -1;
 }
 
+/* The end of the log pipe: the agent's thread then reads to its end. */
+static void close_wfd(struct eslot *s) {
+  if (s->wfd >= 0) close(s->wfd);
+  s->wfd = -1;
+}
+
 static void *worker(void *arg) {
   struct eslot *s = arg;
+  /* a write to the log pipe whose reader is gone (the agent stopping) fails with EPIPE rather
+   * than raising SIGPIPE, which would end the agent */
+  sigset_t pipe_sig;
+  sigemptyset(&pipe_sig);
+  sigaddset(&pipe_sig, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_sig, NULL);
   CURL *h = curl_easy_init();
   char err[512], path[700];
   int exit_code = -1, oom = 0, created = 0;
@@ -307,7 +327,8 @@ static void *worker(void *arg) {
   s->phase = PH_RUNNING;
   pthread_mutex_unlock(&s->mu);
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
-  engine_follow_logs(&s->eng->api, h, s->name, s->log_path);
+  engine_follow_logs(&s->eng->api, h, s->name, s->wfd);
+  close_wfd(s);
   snprintf(path, sizeof path, "/containers/%s/wait", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
@@ -323,6 +344,7 @@ static void *worker(void *arg) {
   json_decref(resp);
   oom |= oom_seen(oom_fd) && exit_code == 137;
 done:
+  close_wfd(s);
   if (created) {
     snprintf(path, sizeof path, "/containers/%s?force=1&v=1", s->name);
     if (engine_call(&s->eng->api, h, "DELETE", path, NULL, NULL, err, sizeof err) >= 300)
@@ -345,6 +367,29 @@ static struct eslot *find(struct engine *e, const char *job_id, int attempt) {
   return NULL;
 }
 
+/* The attempt's log, and the pipe its worker fills (wfd). 0, or -1 with s->fail set. */
+static int open_log(struct engine *e, struct eslot *s) {
+  struct buf why;
+  buf_init(&why);
+  int fds[2] = {-1, -1};
+  int log_fd = joblog_open(s->log_path, &why);
+  if (log_fd >= 0 && pipe2(fds, O_CLOEXEC) != 0) buf_printf(&why, "the log's pipe: %s", strerror(errno));
+  int rc = 0;
+  if (log_fd < 0 || fds[0] < 0) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "CannotStartContainerError: %.900s", why.len ? (char *)why.data : "log");
+    s->fail = xstrdup(msg);
+    if (log_fd >= 0) close(log_fd);
+    rc = -1;
+  } else {
+    fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* a chatty container waits less between two drains */
+    joblog_start(&s->log, fds[0], log_fd, e->max_log_bytes);
+    s->wfd = fds[1];
+  }
+  buf_release(&why);
+  return rc;
+}
+
 static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errlen) {
   struct engine *e = impl;
   if (!spec->run.job_id || !*spec->run.job_id || !spec->run.log_path) {
@@ -365,6 +410,8 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   s->job_id = xstrdup(spec->run.job_id);
   s->attempt = spec->run.attempt;
   s->log_path = xstrdup(spec->run.log_path);
+  s->wfd = -1;
+  joblog_init(&s->log, s->job_id, s->attempt, s->log_path);
   s->exit_code = -1;
   s->watch_oom = spec->mem_mib > 0;
   s->start_ms = mono_ms();
@@ -382,13 +429,11 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   if (!s->create) {
     s->fail = xstrdup(why);
     s->phase = PH_DONE;
+  } else if (open_log(e, s)) {
+    json_decref(s->create);
+    s->create = NULL;
+    s->phase = PH_DONE;
   }
-  char *dir = xstrdup(s->log_path), *sl = strrchr(dir, '/');
-  if (sl && sl != dir) {
-    *sl = 0;
-    if (mkdir_p(dir)) log_warn("log directory %s: %s", dir, strerror(errno));
-  }
-  free(dir);
   if (e->n == e->cap) {
     e->cap = e->cap ? e->cap * 2 : 16;
     e->slots = xrealloc(e->slots, sizeof *e->slots * (size_t)e->cap);
@@ -401,6 +446,7 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
     s->phase = PH_DONE;
     json_decref(s->create);
     s->create = NULL;
+    close_wfd(s);
   }
   return 0;
 }
@@ -444,6 +490,8 @@ static int ekill_all(void *impl, const char *reason) {
 }
 
 static void slot_free(struct eslot *s) {
+  joblog_close(&s->log);
+  close_wfd(s);
   json_decref(s->create);
   free(s->job_id);
   free(s->log_path);
@@ -494,12 +542,22 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
     if (ph == PH_DONE) {
       if (s->has_thread) pthread_join(s->th, NULL);
       s->has_thread = 0;
+      if (joblog_pump(&s->log, 1) && !s->cause) { /* its last output could not be written */
+        s->cause = 2;
+        s->kill_reason = xstrdup(s->log.why);
+      }
+      joblog_index(&s->log, now, 1);
       finish(s, now, cb, ctx);
       events++;
       slot_free(s);
       e->slots[i] = NULL;
       continue;
     }
+    if (joblog_pump(&s->log, 0) && !s->cause) {
+      log_info("%s attempt %d: its log cannot be written; SIGTERM to container %s", s->job_id, s->attempt, s->name);
+      stop(e, s, 2, s->log.why, now);
+    }
+    joblog_index(&s->log, now, 0);
     if (!s->cause && s->deadline_ms >= 0 && now >= s->deadline_ms) {
       log_info("%s attempt %d timed out; SIGTERM to container %s", s->job_id, s->attempt, s->name);
       stop(e, s, 1, NULL, now);
@@ -524,6 +582,7 @@ static void efree(void *impl) {
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
     signal_container(e, s, "SIGKILL");
+    joblog_close(&s->log); /* a worker blocked on a full log pipe gets EPIPE */
     if (s->has_thread) pthread_join(s->th, NULL);
     slot_free(s);
   }

@@ -103,7 +103,7 @@ int cmd_api(int argc, char **argv) {
     api_credentials_release(&creds);
     return 1;
   }
-  struct logs_source_conf lconf = {.bc = &sv.bc, .local = !o.no_local_logs};
+  struct logs_source_conf lconf = {.bc = &sv.bc, .live = api_ops_table_view(ops), .local = !o.no_local_logs};
   struct logs_source *logs = logs_source_new(&lconf);
   struct api_conf conf = {
       .creds = cred_file ? &creds : NULL,

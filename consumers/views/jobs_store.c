@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "jobs_order.h"
 #include "jsonget.h"
+#include "stream_index.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -29,6 +30,7 @@ struct vjob {
   uint32_t len;
   json_t *rec; /* kept decoded (an overlay, or a record given without bytes) */
   int overlay;
+  int streamed; /* it has entries in the stream index */
 };
 
 struct bucket {
@@ -50,6 +52,8 @@ struct jobs_store {
   struct bucket *buckets;
   uint32_t nbuckets, capbuckets;
   struct strmap bucket_idx;
+  int index_streams;           /* jobs_store_index_streams was called */
+  struct stream_index streams; /* log stream name -> slot and attempt */
 };
 
 struct jobs_store *jobs_store_new(void) {
@@ -81,6 +85,7 @@ void jobs_store_free(struct jobs_store *s) {
   strmap_release(&s->by_id);
   strmap_release(&s->str_idx);
   strmap_release(&s->bucket_idx);
+  stream_index_release(&s->streams);
   free(s->jobs);
   free(s->free_slots);
   free(s->strs);
@@ -219,9 +224,31 @@ static void slot_free(struct jobs_store *s, uint32_t slot) {
   s->live--;
 }
 
+static json_t *get_slot(const struct jobs_store *s, uint32_t slot);
+
+/* Adds (del 0) or removes (del 1) the stream index's entries of a job's record. An update keeps
+ * the job's slot (put frees it and takes it back at once), and a record's streams only grow, so
+ * only a removed job's entries are taken out. */
+static void index_streams(struct jobs_store *s, uint32_t slot, const json_t *rec, int del) {
+  int opened = (int)jget_int(rec, "attempt", 0);
+  for (int n = 1; n <= opened; n++) {
+    const char *name = jobs_record_stream(rec, n);
+    if (!name) continue;
+    if (del) stream_index_del(&s->streams, stream_index_hash(name), slot, (uint32_t)n);
+    else stream_index_put(&s->streams, stream_index_hash(name), slot, (uint32_t)n);
+    s->jobs[slot].streamed = 1;
+  }
+}
+
 void jobs_store_del(struct jobs_store *s, const char *id) {
   uint32_t slot = strmap_get(&s->by_id, id);
-  if (slot != STRMAP_NONE) slot_free(s, slot);
+  if (slot == STRMAP_NONE) return;
+  if (s->jobs[slot].streamed) {
+    json_t *rec = get_slot(s, slot);
+    if (rec) index_streams(s, slot, rec, 1);
+    json_decref(rec);
+  }
+  slot_free(s, slot);
 }
 
 /* Fills a fresh slot from rec's fields. */
@@ -258,6 +285,7 @@ static void put(struct jobs_store *s, const char *id, const json_t *rec, const v
   j->overlay = overlay;
   strmap_put(&s->by_id, j->id, slot);
   index_job(s, slot);
+  if (s->index_streams && !overlay) index_streams(s, slot, rec, 0);
   s->live++;
 }
 
@@ -274,8 +302,12 @@ void jobs_store_overlay(struct jobs_store *s, json_t *rec) {
 
 json_t *jobs_store_get(const struct jobs_store *s, const char *id) {
   uint32_t slot = strmap_get(&s->by_id, id);
-  if (slot == STRMAP_NONE) return NULL;
+  return slot == STRMAP_NONE ? NULL : get_slot(s, slot);
+}
+
+static json_t *get_slot(const struct jobs_store *s, uint32_t slot) {
   const struct vjob *j = &s->jobs[slot];
+  const char *id = j->id;
   if (j->rec) return json_incref(j->rec);
   enum barge_ev_type t;
   json_t *rec = NULL;
@@ -452,4 +484,43 @@ size_t jobs_store_walk(const struct jobs_store *s, const struct jobs_walk *w,
   if (ended) *ended = nheads == 0;
   free(heads);
   return visited;
+}
+
+/* ---- log streams ---- */
+
+const char *jobs_record_stream(const json_t *rec, int n) {
+  const json_t *d = json_object_get(rec, "detail");
+  const json_t *att = json_array_get(json_object_get(d, "attempts"), (size_t)n - 1);
+  int opened = (int)jget_int(rec, "attempt", 0);
+  const json_t *c = att ? json_object_get(att, "container") : n == opened ? json_object_get(d, "container") : NULL;
+  return n >= 1 ? jget_str(c, "logStreamName") : NULL;
+}
+
+void jobs_store_index_streams(struct jobs_store *s) { s->index_streams = 1; }
+
+json_t *jobs_store_find_stream(const struct jobs_store *s, const char *name, const char **id, int *attempt) {
+  uint64_t h = stream_index_hash(name);
+  size_t pos = 0;
+  for (const struct stream_entry *e; (e = stream_index_next(&s->streams, h, &pos));) {
+    if (!s->jobs[e->slot].id) continue; /* cannot happen: a removed job's entries go with it */
+    json_t *rec = get_slot(s, e->slot);
+    const char *got = rec ? jobs_record_stream(rec, (int)e->attempt) : NULL;
+    if (got && !strcmp(got, name)) {
+      *id = s->jobs[e->slot].id;
+      *attempt = (int)e->attempt;
+      return rec;
+    }
+    json_decref(rec); /* a hash collision */
+  }
+  return NULL;
+}
+
+void jobs_store_each_streamed(const struct jobs_store *s, void (*fn)(void *ctx, const char *id, const json_t *rec),
+                              void *ctx) {
+  for (uint32_t slot = 0; slot < s->njobs; slot++) {
+    if (!s->jobs[slot].id || !s->jobs[slot].streamed) continue;
+    json_t *rec = get_slot(s, slot);
+    if (rec) fn(ctx, s->jobs[slot].id, rec);
+    json_decref(rec);
+  }
 }

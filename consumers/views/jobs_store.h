@@ -81,6 +81,23 @@ size_t jobs_store_child_counts(const struct jobs_store *s, const char *parent, s
 /* The index of status in jobs_store_statuses, or -1. */
 int jobs_store_status_index(const char *status);
 
+/* ---- log streams (`barge api`'s job logs, producers/api/logs_source.c) ---- */
+
+/* The log stream name of attempt n (1-based) of a JobRecord, or NULL: detail.attempts[n-1]'s
+ * container once the attempt closed, detail.container's while attempt n is the open one. */
+const char *jobs_record_stream(const json_t *rec, int n);
+/* Turns on the index from log stream name to job (stream_index.h) for the records put from now
+ * on: call it on an empty store. `barge api`'s live view does; a per-call view needs none. */
+void jobs_store_index_streams(struct jobs_store *s);
+/* The JobRecord (a new reference) of the job that has the log stream `name`, its id in *id
+ * (borrowed: valid until the store changes) and the attempt in *attempt; NULL when no job has it
+ * (or the index is off). One hash lookup and one record decoded (more only on a collision). */
+json_t *jobs_store_find_stream(const struct jobs_store *s, const char *name, const char **id, int *attempt);
+/* fn for every job that has a log stream, with its record (borrowed, decoded for the call):
+ * O(such jobs), in memory. */
+void jobs_store_each_streamed(const struct jobs_store *s, void (*fn)(void *ctx, const char *id, const json_t *rec),
+                              void *ctx);
+
 /* The job statuses in lifecycle order, NULL-terminated. */
 extern const char *const jobs_store_statuses[];
 #endif

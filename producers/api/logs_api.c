@@ -200,6 +200,29 @@ static int list_streams(const struct logs_source *src, struct logs_streams *all,
   return 0;
 }
 
+static const struct logs_stream *find_stream(const struct logs_streams *all, const char *name) {
+  for (size_t i = 0; name && i < all->n; i++)
+    if (!strcmp(all->v[i].name, name)) return &all->v[i];
+  return NULL;
+}
+
+/* The streams names[0..n) (each once), asked of the source one by one when it can find them
+ * (O(names)), else picked from its whole list. */
+static int named_streams(const struct logs_source *src, const char *const *names, size_t n,
+                         struct logs_streams *all, const struct answer *a) {
+  if (!src->find) return list_streams(src, all, a);
+  memset(all, 0, sizeof *all);
+  char e[512] = "";
+  for (size_t i = 0; i < n; i++) {
+    if (find_stream(all, names[i])) continue;
+    if (src->find(src->ctx, names[i], all, e, sizeof e)) {
+      logs_streams_release(all);
+      return fail(a, 500, "ServiceUnavailableException", "Finding the job log stream failed: %s", e);
+    }
+  }
+  return 0;
+}
+
 /* ---------------------------------------------------------------------- GetLogEvents -- */
 
 /* "f/<n>" or "b/<n>": *dir 'f' or 'b', *pos n. */
@@ -253,12 +276,6 @@ static json_t *event_page(const struct logs_stream *s, const struct lines *l, in
   return evs;
 }
 
-static const struct logs_stream *find_stream(const struct logs_streams *all, const char *name) {
-  for (size_t i = 0; name && i < all->n; i++)
-    if (!strcmp(all->v[i].name, name)) return &all->v[i];
-  return NULL;
-}
-
 static int get_log_events(const struct logs_source *src, const json_t *req, json_t **resp, const struct answer *a) {
   int rc;
   int64_t limit, start, end;
@@ -275,7 +292,7 @@ static int get_log_events(const struct logs_source *src, const json_t *req, json
   if (tok && parse_token(tok, &dir, &pos)) return INVALID(a, "The specified nextToken is not valid.");
   int head = jget_bool(req, "startFromHead", 0);
   struct logs_streams all;
-  if ((rc = list_streams(src, &all, a))) return rc;
+  if ((rc = named_streams(src, &name, 1, &all, a))) return rc;
   const struct logs_stream *s = find_stream(&all, name);
   struct lines l = {0};
   if (!s) {
@@ -383,6 +400,21 @@ static int filter_select(const json_t *req, const struct logs_streams *all, char
   return 0;
 }
 
+/* The streams FilterLogEvents may search: those of logStreamNames when it names them (well
+ * formed: filter_select checks it), else every one. */
+static int filter_streams(const struct logs_source *src, const json_t *req, struct logs_streams *all,
+                          const struct answer *a) {
+  const json_t *names = json_object_get(req, "logStreamNames");
+  size_t n = json_array_size(names);
+  if (!json_is_array(names) || n < 1 || n > 100 || json_object_get(req, "logStreamNamePrefix"))
+    return list_streams(src, all, a);
+  const char *v[100];
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (json_is_string(json_array_get(names, i))) v[k++] = json_string_value(json_array_get(names, i));
+  return named_streams(src, v, k, all, a);
+}
+
 /* The filter token is "<line>:<stream name>": resume that stream at that line. */
 static int filter_token(const char *tok, size_t *line, const char **stream) {
   char *end;
@@ -444,7 +476,7 @@ static int filter_log_events(const struct logs_source *src, const json_t *req, j
   }
   w.pt = &pt;
   struct logs_streams all;
-  if ((rc = list_streams(src, &all, a))) {
+  if ((rc = filter_streams(src, req, &all, a))) {
     pattern_release(&pt);
     return rc;
   }

@@ -58,6 +58,9 @@ struct logs_source {
    * NUL-terminated; NULL when there is none). A log that cannot be reached is an error. */
   int (*read)(void *ctx, const struct logs_stream *s, char **text, size_t *len, char **times, char *err,
               size_t errlen);
+  /* The stream named name appended to out (nothing when there is none), without listing them
+   * all: GetLogEvents and FilterLogEvents' logStreamNames use it. NULL: they use list. */
+  int (*find)(void *ctx, const char *name, struct logs_streams *out, char *err, size_t errlen);
 };
 
 /* Runs the action ("GetLogEvents") on its request JSON (borrowed). Returns 200 with *resp
@@ -71,8 +74,10 @@ int logs_call(const struct logs_source *src, const char *action, const json_t *r
 
 /* ---- logs_source.c: the source over Kafka and the agents' logs ---- */
 struct bus_conf;
+struct view_live;
 struct logs_source_conf {
   const struct bus_conf *bc; /* borrowed, must outlive the source */
+  struct view_live *live;    /* the API's view (borrowed, outlives the source), or NULL: barge.jobs read per call */
   int local;                 /* read a log from its local path when it is there */
   int64_t fetch_timeout_ms;  /* a fetch from an agent's log server; 0: 10 s */
 };

@@ -8,8 +8,16 @@
  * agent that ran it (`barge agent --log-listen`), whose URL the agent advertises in its
  * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log.
  *
- * Known limit: each call reads barge.jobs to its end (O(table)), as the other reads of the API
- * do today; the instances table is read only when a log must be fetched. */
+ * With the API's live view (logs_source_conf.live) the streams come from its jobs store, never
+ * from a read of barge.jobs: one stream by name (GetLogEvents, FilterLogEvents' logStreamNames)
+ * is one lookup in the store's index from stream name to job (stream_index.h) and one record
+ * decoded; a listing (DescribeLogStreams, FilterLogEvents by prefix or of every stream) decodes
+ * the records of the jobs that have streams, in memory. A name the view does not have yet waits
+ * for the view to reach the end of barge.jobs (view_live_sync) and is looked up once more, so a
+ * job that just started is found. Without a view (a test's source) each call reads barge.jobs to
+ * its end (O(table)). The metric barge_api_logs_records_total{from="view"|"topic"} counts the
+ * job records looked at either way. The instances table is read only when a log must be fetched
+ * from an agent. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -21,12 +29,23 @@
 #include "bus.h"
 #include "jsonget.h"
 #include "logs_api.h"
+#include "metrics.h"
+#include "view_live.h"
 #include "views.h"
+
+#define VIEW_WAIT_MS 30000 /* a call waits this long for the view's first load */
+#define SYNC_WAIT_MS 5000  /* and this long for the view to reach barge.jobs' end on a miss */
 
 struct source {
   struct logs_source src; /* first: logs_source_free gets it back */
   struct logs_source_conf conf;
+  struct metric *m_records;
 };
+
+static void count(struct source *s, const char *from, size_t n) {
+  const char *lv[] = {from};
+  metric_add(s->m_records, lv, (double)n);
+}
 
 /* The last '/'-separated part of s (an ARN's instance id), or NULL. */
 static const char *tail_of(const char *s) {
@@ -34,8 +53,8 @@ static const char *tail_of(const char *s) {
   return sl && sl[1] ? sl + 1 : NULL;
 }
 
-/* The streams of one job record. */
-static void record_streams(const char *job_id, const json_t *rec, struct logs_streams *out) {
+/* The streams of one job record: attempt `only`, or every attempt (only 0). */
+static void record_streams(const char *job_id, const json_t *rec, int only, struct logs_streams *out) {
   const char *lp = jget_str(rec, "logPath");
   const json_t *d = json_object_get(rec, "detail");
   if (!lp || !d) return;
@@ -43,10 +62,10 @@ static void record_streams(const char *job_id, const json_t *rec, struct logs_st
   int dirlen = slash ? (int)(slash - lp) : 0;
   const json_t *atts = json_object_get(d, "attempts");
   int opened = (int)jget_int(rec, "attempt", 0);
-  for (int n = 1; n <= opened; n++) {
+  for (int n = only ? only : 1; n <= (only ? only : opened); n++) {
     const json_t *att = json_array_get(atts, (size_t)n - 1);
-    const json_t *c = att ? json_object_get(att, "container") : n == opened ? json_object_get(d, "container") : NULL;
-    const char *name = jget_str(c, "logStreamName");
+    const json_t *c = att ? json_object_get(att, "container") : json_object_get(d, "container");
+    const char *name = jobs_record_stream(rec, n);
     if (!name) continue;
     char local[4200], rel[1200];
     snprintf(local, sizeof local, "%.*s/%d.log", dirlen, lp, n);
@@ -66,8 +85,28 @@ static void record_streams(const char *job_id, const json_t *rec, struct logs_st
   }
 }
 
+struct each_job {
+  struct logs_streams *out;
+  size_t n;
+};
+
+static void each_job(void *ctx, const char *id, const json_t *rec) {
+  struct each_job *e = ctx;
+  record_streams(id, rec, 0, e->out);
+  e->n++;
+}
+
 static int list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
   struct source *s = ctx;
+  if (s->conf.live) {
+    const struct view *v;
+    if (view_live_read(s->conf.live, VIEW_WAIT_MS, &v, err, errlen)) return 500;
+    struct each_job e = {out, 0};
+    jobs_store_each_streamed(v->jobs, each_job, &e);
+    view_live_done(s->conf.live);
+    count(s, "view", e.n);
+    return 0;
+  }
   json_t *jobs = NULL;
   if (jobs_view_load(s->conf.bc, &jobs, err, errlen)) {
     json_decref(jobs);
@@ -75,9 +114,36 @@ static int list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
   }
   const char *id;
   json_t *rec;
-  json_object_foreach(jobs, id, rec) record_streams(id, rec, out);
+  json_object_foreach(jobs, id, rec) record_streams(id, rec, 0, out);
+  count(s, "topic", json_object_size(jobs));
   json_decref(jobs);
   return 0;
+}
+
+/* The stream `name` from the view's index into out: 0, 404 when the view has no such stream, or
+ * 500 (the view is not loaded). */
+static int find_in_view(struct source *s, const char *name, struct logs_streams *out, char *err, size_t errlen) {
+  const struct view *v;
+  if (view_live_read(s->conf.live, VIEW_WAIT_MS, &v, err, errlen)) return 500;
+  const char *id;
+  int attempt;
+  json_t *rec = jobs_store_find_stream(v->jobs, name, &id, &attempt);
+  if (rec) record_streams(id, rec, attempt, out); /* copies what it keeps: id is the store's */
+  view_live_done(s->conf.live);
+  count(s, "view", rec ? 1 : 0);
+  json_decref(rec);
+  return rec ? 0 : 404;
+}
+
+static int find(void *ctx, const char *name, struct logs_streams *out, char *err, size_t errlen) {
+  struct source *s = ctx;
+  int rc = find_in_view(s, name, out, err, errlen);
+  if (rc == 404) { /* maybe not read yet: once the view has caught up with barge.jobs, again */
+    if (view_live_sync(s->conf.live, VIEW_JOBS, SYNC_WAIT_MS))
+      log_debug("logs: the view did not reach barge.jobs' end in %d ms; answering as it is", SYNC_WAIT_MS);
+    rc = find_in_view(s, name, out, err, errlen);
+  }
+  return rc == 404 ? 0 : rc;
 }
 
 /* ---- the log URL of an instance: the last one its InstanceEvents advertised ---- */
@@ -205,7 +271,12 @@ struct logs_source *logs_source_new(const struct logs_source_conf *conf) {
   s->conf = *conf;
   s->src.ctx = s;
   s->src.list = list;
+  s->src.find = conf->live ? find : NULL;
   s->src.read = read_log;
+  s->m_records = metrics_counter(metrics_global(), "barge_api_logs_records_total",
+                                 "job records the CloudWatch Logs calls looked at, from the API's view (by its stream "
+                                 "index) or by reading barge.jobs",
+                                 "from");
   return &s->src;
 }
 

@@ -185,6 +185,7 @@ static void *run(void *arg) {
 struct view_live *view_live_start(const struct bus_conf *bc, char *err, size_t errlen) {
   struct view_live *l = xcalloc(1, sizeof *l);
   view_init(&l->v);
+  jobs_store_index_streams(l->v.jobs); /* the CloudWatch Logs calls find a stream by name (logs_source.c) */
   /* writer-preferring: a steady stream of reads must not hold the consumer off */
   pthread_rwlockattr_t ra;
   pthread_rwlockattr_init(&ra);

@@ -13,7 +13,11 @@ known lines; then, against the API that reads local files:
 - FilterLogEvents by stream and by pattern, paged with nextToken; DescribeLogStreams by prefix, by
   last event time, paged;
 - CloudWatch's errors: unknown group or stream (ResourceNotFoundException), a bad token
-  (InvalidParameterException), an unknown action, a Batch-scoped signature.
+  (InvalidParameterException), an unknown action, a Batch-scoped signature;
+- the calls find streams in the API's view, never by reading barge.jobs: the API's metric
+  barge_api_logs_records_total (--metrics-port) says how many job records a call looked at:
+  a GetLogEvents or a FilterLogEvents of one named stream looks at that job's record only (not
+  every job's), a DescribeLogStreams at the jobs that have streams, and none comes from the topic.
 A second API started with --no-local-logs fetches the `far` job's log from its agent's server
 (and says clearly that the `local` one, whose agent serves none, cannot be reached). A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
@@ -181,6 +185,32 @@ def check_get(logs, jobs, ids):
     return stream, far, names
 
 
+def records_read(st):
+    """barge_api_logs_records_total of the api, by origin ("view", "topic")."""
+    m = re.search(r"metrics at (http://\S+/metrics)", st.log_text("api"))
+    text = urllib.request.urlopen(m.group(1), timeout=10).read().decode() if m else ""
+    got = {"view": 0.0, "topic": 0.0}
+    for k, v in re.findall(r'^barge_api_logs_records_total\{from="(\w+)"\} (\S+)$', text, re.M):
+        got[k] = float(v)
+    return m is not None, got
+
+
+def check_index(st, logs, jobs, hello, far):
+    """Each call looks at the records of the streams it asks for, from the view's index."""
+    served, before = records_read(st)
+    for _ in range(5):
+        logs.get_log_events(logGroupName=GROUP, logStreamName=hello, limit=1)
+    logs.filter_log_events(logGroupName=GROUP, logStreamNames=[far], filterPattern="line-1")
+    _, after = records_read(st)
+    ok(served and len(jobs) >= 4 and after["view"] - before["view"] == 6 and after["topic"] == 0,
+       f"5 GetLogEvents and a FilterLogEvents of one stream looked at 6 job records of the view (not the "
+       f"{len(jobs)} jobs), none read from barge.jobs", (served, before, after))
+    logs.describe_log_streams(logGroupName=GROUP)
+    _, listed = records_read(st)
+    ok(listed["view"] - after["view"] >= len(jobs) and listed["topic"] == 0,
+       "DescribeLogStreams lists from the view (every job with a stream), not from barge.jobs", listed)
+
+
 def check_filter_describe(logs, hello, far, retry_streams):
     r = logs.filter_log_events(logGroupName=GROUP, logStreamNames=[far], filterPattern="line-1")
     want = ["line-1"] + [f"line-{i}" for i in range(10, 20)]
@@ -314,6 +344,7 @@ def body(st, addr):
            {k: jobs[v]["status"] for k, v in ids.items()})
         ok(os.path.exists(os.path.join(far_dir, ids["far"], "1.log")), "the far agent wrote into its own log dir")
         hello, far, retry_streams = check_get(logs, jobs, ids)
+        check_index(st, logs, jobs, hello, far)
         check_filter_describe(logs, hello, far, retry_streams)
         check_errors(logs, addr, hello)
         check_remote(st, jobs, ids)
@@ -324,4 +355,4 @@ def body(st, addr):
 
 
 if __name__ == "__main__":
-    api_test("apilogs", body)
+    api_test("apilogs", body, "--metrics-port", "0")

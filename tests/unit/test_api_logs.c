@@ -50,7 +50,28 @@ static int fake_read(void *ctx, const struct logs_stream *s, char **text, size_t
   return snprintf(err, errlen, "no text"), 500;
 }
 
-static const struct logs_source src = {NULL, fake_list, fake_read};
+static const struct logs_source src = {NULL, fake_list, fake_read, NULL};
+
+/* A source that also finds a stream by name, counting both kinds of calls. */
+static int list_calls, find_calls;
+
+static int counting_list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
+  list_calls++;
+  return fake_list(ctx, out, err, errlen);
+}
+
+static int fake_find(void *ctx, const char *name, struct logs_streams *out, char *err, size_t errlen) {
+  find_calls++;
+  struct logs_streams all = {0};
+  int rc = fake_list(ctx, &all, err, errlen);
+  for (size_t i = 0; !rc && i < all.n; i++)
+    if (!strcmp(all.v[i].name, name)) logs_streams_add(out, &all.v[i]);
+  logs_streams_release(&all);
+  return rc;
+}
+
+static const struct logs_source finding = {NULL, counting_list, fake_read, fake_find};
+static const struct logs_source *cur = &src;
 
 /* Calls action with the JSON text req; returns the status, *resp the answer or the error's
  * {"__type", "message"}. */
@@ -59,7 +80,7 @@ static int call(const char *action, const char *req_text, json_t **resp) {
   CHECK(req != NULL, "the test's request parses: %s", req_text);
   const char *type = NULL;
   char msg[1024];
-  int st = logs_call(&src, action, req, resp, &type, msg, sizeof msg);
+  int st = logs_call(cur, action, req, resp, &type, msg, sizeof msg);
   if (st != 200) *resp = json_pack("{s:s, s:s}", "__type", type ? type : "-", "message", msg);
   json_decref(req);
   return st;
@@ -270,6 +291,32 @@ static void routing(void) {
   api_http_response_release(&r);
 }
 
+static void by_name(void) {
+  TEST("a source that finds streams by name: GetLogEvents and FilterLogEvents of named streams never list");
+  cur = &finding;
+  json_t *r;
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\":\"/aws/batch/job\",\"logStreamName\":\"hello/default/aaaa\","
+                 "\"startFromHead\":true}", &r), 200);
+  CHECK_INT(json_array_size(json_object_get(r, "events")), 4);
+  json_decref(r);
+  expect_error("GetLogEvents", "{\"logGroupName\":\"/aws/batch/job\",\"logStreamName\":\"nope/default/x\"}", 400,
+               "ResourceNotFoundException");
+  CHECK_INT(call("FilterLogEvents", "{\"logGroupName\":\"/aws/batch/job\",\"logStreamNames\":[\"many/default/bbbb\","
+                 "\"hello/default/aaaa\",\"many/default/bbbb\",\"nope/default/x\"],\"filterPattern\":\"l1\"}", &r), 200);
+  CHECK_INT(json_array_size(json_object_get(r, "events")), 1);
+  CHECK_INT(json_array_size(json_object_get(r, "searchedLogStreams")), 2);
+  json_decref(r);
+  CHECK(list_calls == 0 && find_calls == 5, "found by name: %d finds (a repeated name once), %d listings", find_calls,
+        list_calls);
+  CHECK_INT(call("DescribeLogStreams", "{\"logGroupName\":\"/aws/batch/job\"}", &r), 200);
+  CHECK_INT(json_array_size(json_object_get(r, "logStreams")), 3);
+  json_decref(r);
+  CHECK_INT(call("FilterLogEvents", "{\"logGroupName\":\"/aws/batch/job\",\"logStreamNamePrefix\":\"h\"}", &r), 200);
+  json_decref(r);
+  CHECK(list_calls == 2 && find_calls == 5, "DescribeLogStreams and a prefix list (%d)", list_calls);
+  cur = &src;
+}
+
 int main(void) {
   texts[1] = "one\n\nthr\xff" "e\nfour";
   lens[1] = strlen(texts[1]);
@@ -290,6 +337,7 @@ int main(void) {
   filter_and_describe();
   errors();
   routing();
+  by_name();
   buf_release(&b);
   buf_release(&big);
   return check_summary();

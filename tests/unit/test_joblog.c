@@ -1,0 +1,91 @@
+/* test_joblog.c: an attempt's log as every runtime drains it (agent/joblog.c): the limit (the
+ * first max bytes kept, then one line saying the rest was dropped, the job's later output read
+ * and dropped), a log that cannot be written (/dev/full: ENOSPC) reported once with
+ * CannotWriteLogError and the system's reason, later output dropped, and the time index. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "joblog.h"
+#include "runner.h"
+
+static void put(int fd, const char *s) { CHECK(write(fd, s, strlen(s)) == (ssize_t)strlen(s), "write to the pipe"); }
+
+static void test_cap(const char *dir) {
+  TEST("the limit: 10 bytes kept, then the line, the rest dropped");
+  char path[512];
+  snprintf(path, sizeof path, "%s/job-1/1.log", dir);
+  struct buf why;
+  buf_init(&why);
+  int log_fd = joblog_open(path, &why); /* makes job-1/ */
+  CHECK(log_fd >= 0, "joblog_open: %s", why.len ? (char *)why.data : "");
+  int p[2];
+  CHECK(pipe(p) == 0, "pipe");
+  struct joblog l;
+  joblog_init(&l, "job-1", 1, path);
+  joblog_start(&l, p[0], log_fd, 10);
+  put(p[1], "0123456");
+  CHECK_INT(joblog_pump(&l, 0), 0);
+  CHECK(l.state == JOBLOG_OK && l.bytes == 7, "7 bytes in, under the limit (%lld)", (long long)l.bytes);
+  put(p[1], "789abcdef");
+  put(p[1], "more and more");
+  close(p[1]);
+  CHECK_INT(joblog_pump(&l, 1), 0);
+  CHECK(l.state == JOBLOG_CAPPED && l.dropped == 6 + 13 && l.in_fd == -1,
+        "capped, 19 bytes dropped (%lld), pipe closed", (long long)l.dropped);
+  joblog_index(&l, mono_ms(), 1);
+  joblog_close(&l);
+  size_t len = 0;
+  char *text = read_file(path, &len);
+  CHECK(text && !strncmp(text, "0123456789\n[barge: this log reached its limit of 10 bytes", 57) &&
+            !strstr(text, "abc") && text[len - 1] == '\n',
+        "the log: the first 10 bytes, then the line: %s", text ? text : "(none)");
+  char tpath[600];
+  snprintf(tpath, sizeof tpath, "%s.times", path);
+  char *times = read_file(tpath, NULL);
+  long long size = 0, at = 0;
+  CHECK(times && sscanf(times, "%lld %lld", &size, &at) == 2 && size == (long long)len && at > 1600000000000LL,
+        "the time index: the log's size and an epoch time: %s", times ? times : "(none)");
+  free(text);
+  free(times);
+  buf_release(&why);
+}
+
+static void test_full(void) {
+  TEST("a log that cannot be written (/dev/full): said once, the rest dropped");
+  int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (full < 0) {
+    printf("   no /dev/full here: skipped\n");
+    return;
+  }
+  int p[2];
+  CHECK(pipe(p) == 0, "pipe");
+  struct joblog l;
+  joblog_init(&l, "job-2", 3, "/somewhere/job-2/3.log");
+  joblog_start(&l, p[0], full, -1);
+  put(p[1], "hello\n");
+  CHECK_INT(joblog_pump(&l, 0), 1);
+  CHECK(l.state == JOBLOG_FAILED && !strncmp(l.why, REASON_LOG_UNWRITABLE, strlen(REASON_LOG_UNWRITABLE)) &&
+            strstr(l.why, "No space left on device") && strstr(l.why, "/somewhere/job-2/3.log"),
+        "the reason: %s", l.why);
+  put(p[1], "more\n");
+  CHECK_INT(joblog_pump(&l, 0), 0);
+  close(p[1]);
+  CHECK_INT(joblog_pump(&l, 1), 0);
+  CHECK(l.dropped == 11 && l.in_fd == -1, "every byte after it read and dropped (%lld)", (long long)l.dropped);
+  joblog_close(&l);
+  joblog_close(&l); /* twice is harmless */
+}
+
+int main(void) {
+  char dir[] = "/tmp/barge-joblog-XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  test_cap(dir);
+  test_full();
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  return check_summary();
+}
