@@ -380,14 +380,6 @@ def chart_points(p, kind=None):
     return p.js(f"return [...document.querySelectorAll('{sel}')].map(c => [Number(c.dataset.at), Number(c.dataset.v)])")
 
 
-def dedup(values):
-    out = []
-    for v in values:
-        if not out or out[-1] != v:
-            out.append(v)
-    return out
-
-
 def check_ces(p, st, batch):
     go(p, "#/ces")
     names = p.until(lambda: p.js("return [...document.querySelectorAll('#ces tbody tr')].map(r => r.dataset.ce)"),
@@ -411,17 +403,24 @@ def check_ces(p, st, batch):
              "the sim jobs to succeed", interval=1.0)
 
     def settled():
-        want = dedup([d["toDesiredvCpus"] for d in st.decisions("m1")])
-        got = [v for _, v in chart_points(p, "desired")]
+        # the decisions (`barge instances --decisions` leaves the heartbeats out) where the figure
+        # changed, after the heartbeats' 0 the chart started from
+        want, cur = [], before[0][1]
+        for d in st.decisions("m1"):
+            if d["toDesiredvCpus"] != cur:
+                cur = d["toDesiredvCpus"]
+                want.append([d["at"], cur])
+        got = chart_points(p, "desired")
         settled.last = (got, want)
-        return got == want and want[-1] == 0 and [v for _, v in chart_points(p, "actual")][-1:] == [0]
+        return got[1:] == want and want[-1][1] == 0 and [v for _, v in chart_points(p, "actual")][-1:] == [0]
     settled.last = None
     try:
         p.until(settled, "m1's chart to match barge.scaling and come back to 0", timeout=60)
     except TimeoutError:
         pass
-    ok(settled.last and settled.last[0] == settled.last[1] and settled.last[1][-1:] == [0],
-       "the desired line is the provisioner's decisions on barge.scaling, up and back down to 0", settled.last)
+    ok(settled.last and settled.last[0][1:] == settled.last[1] and settled.last[1] and settled.last[1][-1][1] == 0,
+       "the desired line's points are the provisioner's decisions on barge.scaling (time and vCPUs), up and back "
+       "down to 0", settled.last)
     after = chart_points(p)
     ok(len(after) > len(up[0]) + len(up[1]) if up else False, f"... and the points grew again with the scale-down "
        f"({len(after)})")
