@@ -437,6 +437,8 @@ static int measure_dashboard(const char *addr) {
   if (!rc) rc = time_dash(&dc, "first page, all jobs, newest first", "/dashboard/api/jobs?limit=50", 200, 0);
   if (!rc) rc = time_dash(&dc, "first page, all jobs, oldest first", "/dashboard/api/jobs?limit=50&sort=oldest", 200, 0);
   if (!rc) rc = time_dash(&dc, "first page, queue + RUNNING", "/dashboard/api/jobs?limit=50&queue=" QUEUE "&status=RUNNING", 200, 0);
+  if (!rc) rc = time_dash(&dc, "first page, queue + RUNNABLE, oldest first",
+                          "/dashboard/api/jobs?limit=50&queue=" QUEUE "&status=RUNNABLE&sort=oldest", 200, 0);
   if (!rc) rc = time_dash(&dc, "200 pages deep, SUCCEEDED, by cursor", "/dashboard/api/jobs?limit=50&status=SUCCEEDED", 200, 1);
   if (!rc) rc = time_dash(&dc, "search 'bench' (nearly all match)", "/dashboard/api/jobs?limit=50&q=bench", 100, 0);
   if (!rc) rc = time_dash(&dc, "search 'needle' (1 job), walked to the end", "/dashboard/api/jobs?limit=50&q=needle", 100, 1);

@@ -121,7 +121,7 @@ int cmd_api(int argc, char **argv) {
   const char *scheme = cert ? "https" : "http";
   /* the web dashboard: a live stream holds its connection's thread, so a pool keeps half free */
   struct dash_conf dconf = {.creds = conf.creds, .allow_anonymous = anonymous, .ops = ops,
-                            .live = api_ops_table_view(ops), .logs = logs, .secure = cert != NULL,
+                            .live = api_ops_table_view(ops), .logs = logs, .bc = &sv.bc, .secure = cert != NULL,
                             .max_streams = threads ? (unsigned)threads / 2 : DASH_MAX_STREAMS};
   conf.dash = o.no_dashboard ? NULL : dash_new(&dconf);
   int rc = 0;

@@ -2,7 +2,9 @@
  * restarts, consumer lag and health; what the provisioner says it serves (its local clamp) and the
  * health of each MANAGED compute environment (docs/operations.md "barge status").
  *
- * The services come from $BARGE_HOME/services (written by the supervisor); a service's lag is the
+ * The services come from $BARGE_HOME/services (written by the supervisor), then the agents the
+ * provisioner's local driver runs from $BARGE_HOME/local-agents (written by the driver, with each
+ * agent's metrics endpoint); a service's lag is the
  * sum over its input partitions of the high watermark minus its group's committed offset (the
  * records it has still to take; transaction markers count, so a caught-up transactional service
  * may show a few). */
@@ -79,15 +81,15 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
 
 static int alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
 
-/* One line per service of the services file; the number of services not running. */
-static int print_services(const struct bus_conf *bc, const char *path) {
+/* One line per service of a services file (the supervisor's, or the local driver's list of its
+ * agents); the number of services not running. A missing file is said unless optional. */
+static int print_services(const struct bus_conf *bc, const char *path, int optional) {
   char *text = read_file(path, NULL);
   if (!text) {
-    printf("(no %s: the stack was started by an older barge, or is stopping)\n", path);
+    if (!optional) printf("(no %s: the stack was started by an older barge, or is stopping)\n", path);
     return 0;
   }
   int down = 0;
-  printf("%-28s %-8s %-11s %-9s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG", "METRICS");
   char *save = NULL;
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
     char *f[5] = {line, NULL, NULL, NULL, NULL}; /* name, pid, restarts, log, metrics URL (newer stacks) */
@@ -154,7 +156,12 @@ int cmd_status(int argc, char **argv) {
   if (stack_get("api_endpoint", api, sizeof api) == 0) printf(", API at %s", api);
   printf("\n");
   snprintf(path, sizeof path, "%s/services", home);
-  int down = print_services(&conn.bc, path);
+  printf("%-28s %-8s %-11s %-9s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG", "METRICS");
+  int down = print_services(&conn.bc, path, 0);
+  /* the agents the provisioner's local driver runs, with their metrics endpoints (not counted
+   * in the exit status: the provisioner starts and stops them as the load asks) */
+  snprintf(path, sizeof path, "%s/local-agents", home);
+  print_services(&conn.bc, path, 1);
   print_served(&conn.bc);
   return down ? 1 : 0;
 }

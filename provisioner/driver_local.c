@@ -6,19 +6,30 @@
  * the agents) clamp what one machine runs: a launch beyond them fails like an EC2 launch without
  * capacity (InsufficientInstanceCapacity), so the provisioner tries another type or waits. The
  * clamp is said once in the log and in every heartbeat (d->limits).
- * Children get SIGTERM when the provisioner dies (PR_SET_PDEATHSIG). */
+ * Children get SIGTERM when the provisioner dies (PR_SET_PDEATHSIG).
+ *
+ * Metrics (docs/metrics.md "Agents of the local driver"): when the provisioner serves metrics
+ * (d->conf.agent_metrics_host), each agent gets --metrics-port on a free port of that host. The
+ * port is found by binding a probe socket (SO_REUSEADDR, never listening) that is held until the
+ * agent has had time to listen on it, so no other socket is given the port meanwhile. The live
+ * agents, with their pid, log and metrics URL, are listed in <agent_log_dir>/local-agents in the
+ * services file's format, which `barge status` shows beside the stack's services. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "driver.h"
 
 #define KILL_GRACE_MS 30000
+#define PROBE_HOLD_MS 30000 /* a metrics port's probe socket is held this long after the agent starts */
 
 struct child {
   char id[32];
@@ -28,6 +39,9 @@ struct child {
   pid_t pid;
   int stopping;
   int64_t stop_at;
+  int64_t started;  /* mono_ms at launch */
+  int metrics_port; /* 0: none */
+  int probe_fd;     /* holds metrics_port until the agent listens on it; -1 once closed */
 };
 
 struct local {
@@ -51,8 +65,45 @@ static int alive_vcpus(const struct driver *d, const struct local *l, int *count
   return v;
 }
 
-static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req, const char *id) {
-  char vcpus[16], mem[16], gpus[16], hb[24], log_path[4096];
+/* A free port of host for an agent's metrics, held by a bound probe socket (*fd); 0 when none. */
+static int probe_port(const char *host, int *fd) {
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  socklen_t sl = sizeof sa;
+  int one = 1;
+  *fd = -1;
+  if (!host || inet_pton(AF_INET, host, &sa.sin_addr) != 1) return 0;
+  *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0 || setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) || bind(*fd, (struct sockaddr *)&sa, sizeof sa) ||
+      getsockname(*fd, (struct sockaddr *)&sa, &sl)) {
+    log_warn("local: no free port for an agent's metrics on %s: %s", host, strerror(errno));
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    return 0;
+  }
+  return ntohs(sa.sin_port);
+}
+
+/* Rewrites <agent_log_dir>/local-agents: a line per live agent, as the services file has them
+ * ("agent ID<TAB>pid<TAB>restarts<TAB>log<TAB>metrics URL or -"). */
+static void list_agents(const struct driver *d, const struct local *l) {
+  if (!d->conf.agent_log_dir) return;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/local-agents", d->conf.agent_log_dir);
+  struct buf b;
+  buf_init(&b);
+  for (size_t i = 0; i < l->nkids; i++) {
+    const struct child *c = &l->kids[i];
+    if (c->pid <= 0) continue;
+    buf_printf(&b, "agent %s\t%d\t0\t%s/agent-%s.log\t", c->id, (int)c->pid, d->conf.agent_log_dir, c->id);
+    if (c->metrics_port) buf_printf(&b, "http://%s:%d/metrics\n", d->conf.agent_metrics_host, c->metrics_port);
+    else buf_printf(&b, "-\n");
+  }
+  if (write_file_atomic(path, b.data ? (const void *)b.data : "", b.len)) log_warn("local: cannot write %s", path);
+  buf_release(&b);
+}
+
+static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req, const char *id, int metrics_port) {
+  char vcpus[16], mem[16], gpus[16], hb[24], log_path[4096], port[16];
   snprintf(vcpus, sizeof vcpus, "%d", req->type->vcpus);
   snprintf(mem, sizeof mem, "%d", req->sched_mem_mib);
   snprintf(gpus, sizeof gpus, "%d", req->type->gpus);
@@ -91,6 +142,13 @@ static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req
     argv[n++] = "--log-dir";
     argv[n++] = d->conf.log_dir;
   }
+  if (metrics_port) {
+    snprintf(port, sizeof port, "%d", metrics_port);
+    argv[n++] = "--metrics-port";
+    argv[n++] = port;
+    argv[n++] = "--metrics-host";
+    argv[n++] = d->conf.agent_metrics_host;
+  }
   argv[n] = NULL;
   if (d->conf.agent_log_dir) snprintf(log_path, sizeof log_path, "%s/agent-%s.log", d->conf.agent_log_dir, id);
   else snprintf(log_path, sizeof log_path, "/dev/null");
@@ -128,14 +186,18 @@ static int local_launch(struct driver *d, const struct driver_launch *req, char 
                "InsufficientInstanceCapacity: %s (--local-max-instances, --local-max-vcpus, --local-max-memory); "
                "%d agents with %d vCPUs and %lld MiB run now, %s needs %d vCPUs and %d MiB",
                d->limits, count, v, mem, req->type->name, req->type->vcpus, req->sched_mem_mib);
+      if (*n) list_agents(d, l);
       return -1;
     }
     char hex[18], id[32];
     random_hex(hex, 17);
     snprintf(id, sizeof id, "i-%s", hex);
-    pid_t pid = spawn_agent(d, req, id);
+    int probe = -1, mport = d->conf.agent_metrics_host ? probe_port(d->conf.agent_metrics_host, &probe) : 0;
+    pid_t pid = spawn_agent(d, req, id, mport);
     if (pid < 0) {
       snprintf(err, errlen, "cannot start an agent: %s", strerror(errno));
+      if (probe >= 0) close(probe);
+      list_agents(d, l);
       return -1;
     }
     if (l->nkids == l->capkids) {
@@ -149,10 +211,18 @@ static int local_launch(struct driver *d, const struct driver_launch *req, char 
     c->type = (int)(req->type - d->conf.cat->types);
     c->spot = req->spot;
     c->pid = pid;
+    c->started = mono_ms();
+    c->metrics_port = mport;
+    c->probe_fd = probe;
     snprintf(ids[k], 32, "%s", id);
     (*n)++;
-    log_info("local: started agent %s (%s, pid %d) for %s", id, req->type->name, (int)pid, req->ce);
+    if (mport)
+      log_info("local: started agent %s (%s, pid %d) for %s, metrics at http://%s:%d/metrics", id, req->type->name, (int)pid,
+               req->ce, d->conf.agent_metrics_host, mport);
+    else
+      log_info("local: started agent %s (%s, pid %d) for %s", id, req->type->name, (int)pid, req->ce);
   }
+  list_agents(d, l);
   return 0;
 }
 
@@ -208,13 +278,19 @@ static int local_poll(struct driver *d, char *err, size_t errlen) {
     } else if (c->pid > 0 && c->stopping && now - c->stop_at > KILL_GRACE_MS) {
       kill(c->pid, SIGKILL);
     }
+    if (c->probe_fd >= 0 && (c->pid <= 0 || now - c->started > PROBE_HOLD_MS)) {
+      close(c->probe_fd);
+      c->probe_fd = -1;
+    }
     if (c->pid > 0) {
       l->kids[w++] = *c;
     } else {
       free(c->ce);
     }
   }
+  int changed = w != l->nkids;
   l->nkids = w;
+  if (changed) list_agents(d, l);
   bus_producer_poll(l->prod);
   return 0;
 }
@@ -240,7 +316,15 @@ static void local_free(struct driver *d) {
     usleep(50000);
   }
   driver_producer_close(d, l->prod);
-  for (size_t i = 0; i < l->nkids; i++) free(l->kids[i].ce);
+  for (size_t i = 0; i < l->nkids; i++) {
+    free(l->kids[i].ce);
+    if (l->kids[i].probe_fd >= 0) close(l->kids[i].probe_fd);
+  }
+  if (d->conf.agent_log_dir) { /* none of them runs now */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/local-agents", d->conf.agent_log_dir);
+    unlink(path);
+  }
   free(l->kids);
   free(l);
 }

@@ -338,6 +338,14 @@ int acct_service_main(int argc, char **argv) {
 
 enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 enum by { BY_JOB, BY_QUEUE, BY_SHARE, BY_CE };
+static const char *const by_names[] = {[BY_JOB] = "job", [BY_QUEUE] = "queue", [BY_SHARE] = "share", [BY_CE] = "ce"};
+
+/* --by's word as an enum by, or -1. */
+static int by_parse(const char *s) {
+  for (int k = 0; k < (int)(sizeof by_names / sizeof *by_names); k++)
+    if (s && !strcmp(s, by_names[k])) return k;
+  return -1;
+}
 
 struct row {
   char *key, *queue, *share, *ce;
@@ -498,7 +506,7 @@ static json_t *totals_json(const struct acct_totals *t) {
                    t->cost);
 }
 
-static void print_json(const struct report *rp, int64_t since, int64_t until) {
+static json_t *report_json(const struct report *rp, int64_t since, int64_t until) {
   json_t *rows = json_array();
   struct acct_totals tot = {0}, idle = {0};
   int jobs = 0;
@@ -534,10 +542,13 @@ static void print_json(const struct report *rp, int64_t since, int64_t until) {
     json_object_set_new(total, "idleInstanceSeconds", json_real(idle.inst_s));
     json_object_set_new(total, "idleCost", json_real(idle.cost));
   }
-  static const char *bys[] = {"job", "queue", "share", "ce"};
-  json_t *out = json_pack("{s:s, s:o, s:I, s:o, s:o}", "by", bys[rp->by], "since",
-                          since == INT64_MIN ? json_null() : json_integer(since), "until",
-                          (json_int_t)until, "rows", rows, "total", total);
+  return json_pack("{s:s, s:o, s:I, s:o, s:o}", "by", by_names[rp->by], "since",
+                   since == INT64_MIN ? json_null() : json_integer(since), "until", (json_int_t)until, "rows",
+                   rows, "total", total);
+}
+
+static void print_json(const struct report *rp, int64_t since, int64_t until) {
+  json_t *out = report_json(rp, since, until);
   char *text = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
   printf("%s\n", text);
   free(text);
@@ -671,6 +682,70 @@ static void print_table(const struct report *rp, int64_t since, int64_t until) {
   free(cells);
 }
 
+static void report_release(struct report *rp) {
+  for (size_t i = 0; i < rp->n; i++) {
+    free(rp->rows[i].key);
+    free(rp->rows[i].queue);
+    free(rp->rows[i].share);
+    free(rp->rows[i].ce);
+  }
+  free(rp->rows);
+  rp->rows = NULL;
+  rp->n = 0;
+}
+
+/* The report's rows (rp->by set), sorted by key: recomputed from the event topics (events) or
+ * from barge.usage's running totals. 0, or -1 with err. */
+static int build_report(const struct bus_conf *bc, int events, int64_t since, int64_t until, struct report *rp,
+                        char *err, size_t errlen) {
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  if (!c) return -1;
+  int rc = -1;
+  if (events) {
+    struct acct_conf conf;
+    acct_conf_defaults(&conf);
+    conf.from_ms = since;
+    conf.keep_jobs = 1;
+    conf.dedup_max = 1 << 20;
+    struct acct *core = acct_new(&conf);
+    if (!bus_read_table(c, TOPIC_CONFIG, feed_cb, core, err, errlen) &&
+        !bus_read_table(c, TOPIC_INSTANCES, feed_cb, core, err, errlen) &&
+        !bus_read_table(c, TOPIC_JOB_EVENTS, feed_cb, core, err, errlen)) {
+      acct_settle(core, until);
+      static const enum acct_kind kinds[] = {[BY_JOB] = ACCT_JOB, [BY_QUEUE] = ACCT_QUEUE, [BY_SHARE] = ACCT_SHARE,
+                                             [BY_CE] = ACCT_CE};
+      acct_foreach(core, kinds[rp->by], 0, row_cb, rp);
+      if (rp->by == BY_CE) acct_foreach(core, ACCT_IDLE, 0, row_cb, rp);
+      rc = 0;
+    }
+    acct_free(core);
+  } else {
+    struct usage_read u = {.latest = json_object()};
+    if (!bus_read_table(c, TOPIC_USAGE, usage_cb, &u, err, errlen)) {
+      report_from_usage(rp, u.latest, since, until);
+      rc = 0;
+    }
+    json_decref(u.latest);
+  }
+  bus_consumer_free(c);
+  if (!rc) qsort(rp->rows, rp->n, sizeof *rp->rows, cmp_row);
+  return rc;
+}
+
+int acct_usage_report(const struct bus_conf *bc, const char *by, const char *source, int64_t since, int64_t until,
+                      json_t **out, char *err, size_t errlen) {
+  *out = NULL;
+  int k = by_parse(by ? by : "queue");
+  if (k < 0) return snprintf(err, errlen, "by is queue, share, ce or job, not %.50s", by), -1;
+  if (source && strcmp(source, "events") && strcmp(source, "usage"))
+    return snprintf(err, errlen, "source is events or usage, not %.50s", source), -1;
+  struct report rp = {.by = (enum by)k};
+  if (build_report(bc, !source || !strcmp(source, "events"), since, until, &rp, err, errlen)) return -1;
+  *out = report_json(&rp, since, until);
+  report_release(&rp);
+  return 0;
+}
+
 struct usage_opts {
   struct kafka_opts kafka;
   const char *by, *since, *until, *format, *source;
@@ -696,12 +771,8 @@ int acct_usage_main(int argc, char **argv) {
   int r = opts_parse_or_exit(&usage_opts_cmd, &o, argc, argv);
   if (r >= 0) return r;
   const char *by_s = o.by, *fmt_s = o.format, *source = o.source, *since_s = o.since, *until_s = o.until;
-  enum by by;
-  if (!strcmp(by_s, "queue")) by = BY_QUEUE;
-  else if (!strcmp(by_s, "share")) by = BY_SHARE;
-  else if (!strcmp(by_s, "ce")) by = BY_CE;
-  else if (!strcmp(by_s, "job")) by = BY_JOB;
-  else {
+  int by = by_parse(by_s);
+  if (by < 0) {
     fprintf(stderr, "barge usage: --by is queue, share, ce or job, not '%s'\n", by_s);
     return 2;
   }
@@ -733,58 +804,18 @@ int acct_usage_main(int argc, char **argv) {
   log_set_role("usage");
   struct service_conn conn;
   if ((r = service_connect("usage", &o.kafka, "barge-usage", 0, &conn)) || (r = service_require_broker("usage", &conn))) return r;
-  struct bus_conf bc = conn.bc;
   char err[1024];
-  struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
-  if (!c) {
-    fprintf(stderr, "barge usage: %s\n", err);
-    return 1;
-  }
-  struct report rp = {.by = by};
+  struct report rp = {.by = (enum by)by};
   int rc = 1;
-  if (!strcmp(source, "events")) {
-    struct acct_conf conf;
-    acct_conf_defaults(&conf);
-    conf.from_ms = since;
-    conf.keep_jobs = 1;
-    conf.dedup_max = 1 << 20;
-    struct acct *core = acct_new(&conf);
-    if (bus_read_table(c, TOPIC_CONFIG, feed_cb, core, err, sizeof err) ||
-        bus_read_table(c, TOPIC_INSTANCES, feed_cb, core, err, sizeof err) ||
-        bus_read_table(c, TOPIC_JOB_EVENTS, feed_cb, core, err, sizeof err)) {
-      fprintf(stderr, "barge usage: %s\n", err);
-      acct_free(core);
-      goto out;
-    }
-    acct_settle(core, until);
-    static const enum acct_kind kinds[] = {[BY_JOB] = ACCT_JOB, [BY_QUEUE] = ACCT_QUEUE,
-                                           [BY_SHARE] = ACCT_SHARE, [BY_CE] = ACCT_CE};
-    acct_foreach(core, kinds[by], 0, row_cb, &rp);
-    if (by == BY_CE) acct_foreach(core, ACCT_IDLE, 0, row_cb, &rp);
-    acct_free(core);
-  } else {
-    struct usage_read u = {.latest = json_object()};
-    if (bus_read_table(c, TOPIC_USAGE, usage_cb, &u, err, sizeof err)) {
-      fprintf(stderr, "barge usage: %s\n", err);
-      json_decref(u.latest);
-      goto out;
-    }
-    report_from_usage(&rp, u.latest, since, until);
-    json_decref(u.latest);
+  if (build_report(&conn.bc, !strcmp(source, "events"), since, until, &rp, err, sizeof err)) {
+    fprintf(stderr, "barge usage: %s\n", err);
+    goto out;
   }
-  qsort(rp.rows, rp.n, sizeof *rp.rows, cmp_row);
   if (fmt == FMT_JSON) print_json(&rp, since, until);
   else if (fmt == FMT_CSV) print_csv(&rp);
   else print_table(&rp, since, until);
   rc = 0;
 out:
-  for (size_t i = 0; i < rp.n; i++) {
-    free(rp.rows[i].key);
-    free(rp.rows[i].queue);
-    free(rp.rows[i].share);
-    free(rp.rows[i].ce);
-  }
-  free(rp.rows);
-  bus_consumer_free(c);
+  report_release(&rp);
   return rc;
 }

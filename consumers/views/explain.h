@@ -27,4 +27,12 @@ json_t *explain_build(const struct explain_input *in);
 
 /* The timeline as lines of text for a terminal (malloc'd). */
 char *explain_render(const json_t *timeline);
+
+/* explain_read.c, the I/O half shared by `barge explain` and the dashboard's job page: reads
+ * what explain_build needs through bc (the job's partition of barge.jobs, barge.job-events and
+ * barge.job-waits, keyed by an array child's parent; barge.config, barge.scaling and
+ * barge.instances whole) and builds the timeline into *out (new reference). 0; 1 when there is
+ * no such job; -1 with the reason in err (the broker). */
+struct bus_conf;
+int explain_load(const struct bus_conf *bc, const char *job_id, json_t **out, char *err, size_t errlen);
 #endif

@@ -17,6 +17,7 @@ void view_init(struct view *v) {
   v->scaling = json_object();
   v->served = json_object();
   v->instances = json_object();
+  v->history = ce_history_new();
   v->pending = json_object();
 }
 
@@ -26,6 +27,7 @@ void view_release(struct view *v) {
   json_decref(v->scaling);
   json_decref(v->served);
   json_decref(v->instances);
+  ce_history_free(v->history);
   json_decref(v->pending);
   memset(v, 0, sizeof *v);
 }
@@ -72,10 +74,12 @@ void view_apply(struct view *v, const struct bus_msg *m) {
     break;
   case TOPIC_SCALING: /* delete retention, keyed by CE: the last decision read is the latest */
     if (ev) capacity_fold_scaling(v->scaling, v->served, ev);
+    if (ev) ce_history_fold_scaling(v->history, ev);
     break;
   case TOPIC_INSTANCES:
     if (ev) json_object_set(v->instances, key, ev);
     else json_object_del(v->instances, key);
+    if (ev) ce_history_fold_instance(v->history, ev);
     break;
   default:
     break;

@@ -18,6 +18,7 @@ struct dash *dash_new(const struct dash_conf *conf) {
   pthread_mutex_init(&d->ev_mu, NULL);
   pthread_cond_init(&d->ev_cond, NULL);
   d->ring = xcalloc(DASH_EVENTS, sizeof *d->ring);
+  d->clients = xcalloc(DASH_LOGIN_CLIENTS, sizeof *d->clients);
   d->next_seq = 1;
   if (d->conf.live) view_live_listen(d->conf.live, dash_events_listen, d);
   return d;
@@ -38,6 +39,7 @@ void dash_free(struct dash *d) {
   pthread_mutex_destroy(&d->ev_mu);
   pthread_cond_destroy(&d->ev_cond);
   free(d->ring);
+  free(d->clients);
   free(d);
 }
 
@@ -118,6 +120,16 @@ static json_t *session_json(const struct dash_who *w) {
 }
 
 static void login(struct dash *d, const struct dash_request *rq, struct dash_response *out) {
+  int wait_s = dash_login_wait(d, rq->client);
+  if (wait_s > 0) {
+    char m[256];
+    snprintf(m, sizeof m, "too many failed logins from %.64s: try again in %d s", rq->client ? rq->client : "this address",
+             wait_s);
+    log_warn("dashboard: login from %s refused: too many failed logins", rq->client ? rq->client : "?");
+    set_error(out, 429, m);
+    out->retry_after = wait_s;
+    return;
+  }
   json_t *req = rq->body_len ? json_loadb(rq->body, rq->body_len, 0, NULL) : NULL;
   if (!json_is_object(req)) {
     json_decref(req);
@@ -127,7 +139,8 @@ static void login(struct dash *d, const struct dash_request *rq, struct dash_res
   char token[65], csrf[65], err[256];
   if (dash_login(d, jget_str(req, "accessKey"), jget_str(req, "secretKey"), jget_str(req, "sessionToken"), token, csrf,
                  err, sizeof err)) {
-    log_info("dashboard: login refused: %s", err);
+    log_info("dashboard: login from %s refused: %s", rq->client ? rq->client : "?", err);
+    dash_login_failed(d, rq->client);
     set_error(out, 401, err);
   } else {
     struct dash_who w;
@@ -156,7 +169,10 @@ static void api(struct dash *d, const struct dash_request *rq, const char *route
   else if (get && !strcmp(route, "job")) status = dash_job(d, w, q, &resp, err, sizeof err);
   else if (get && !strcmp(route, "children")) status = dash_children(d, q, &resp, err, sizeof err);
   else if (get && !strcmp(route, "log")) status = dash_log(d, q, &resp, err, sizeof err);
-  else if (get && !strcmp(route, "ces")) status = dash_ces(d, w, &resp, err, sizeof err);
+  else if (get && !strcmp(route, "ces")) status = dash_ces(d, w, q, &resp, err, sizeof err);
+  else if (get && !strcmp(route, "explain")) status = dash_explain(d, q, &resp, err, sizeof err);
+  else if (get && !strcmp(route, "usage")) status = dash_usage(d, q, &resp, err, sizeof err);
+  else if (get && !strcmp(route, "shares")) status = dash_shares(d, &resp, err, sizeof err);
   else if (get && !strcmp(route, "changes")) {
     char *since = dash_query(q, "since");
     int reset = 0;

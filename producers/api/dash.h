@@ -17,7 +17,11 @@
  *   GET  /dashboard/api/job?id=         DescribeJobs of one job, and an array's children counts
  *   GET  /dashboard/api/children?id=    an array job's children, by index (a page)
  *   GET  /dashboard/api/log?stream=     GetLogEvents of a stream (logs_api.h), paged by token
- *   GET  /dashboard/api/ces             DescribeComputeEnvironments (desired vCPUs, instances)
+ *   GET  /dashboard/api/explain?id=     the job's `barge explain` timeline (explain_load)
+ *   GET  /dashboard/api/ces?minutes=    DescribeComputeEnvironments (desired vCPUs, instances),
+ *                                       each CE with its desired and actual vCPUs over time
+ *   GET  /dashboard/api/usage?by=&source=&since=&until=   the `barge usage` report (JSON)
+ *   GET  /dashboard/api/shares          the fair-share queues: per share, jobs, vCPUs, weight
  *   POST /dashboard/api/action          {"action": "cancel"|"terminate", "jobIds": [...]}
  *   POST /dashboard/api/bulk            the same on every job the table's filter selects: a
  *                                       dry run gives the count, a confirmed one names it
@@ -25,7 +29,9 @@
  *   GET  /dashboard/api/events          the same as server-sent events, as they are applied
  *
  * Every POST but login must carry the session's CSRF token in X-Barge-CSRF. A read-only key may
- * look but not act (403).
+ * look but not act (403). Failed logins are limited per client address: DASH_LOGIN_FAILS at once,
+ * then one every DASH_LOGIN_REFILL_MS; past that every login from the address is refused with 429
+ * and Retry-After until the allowance comes back.
  *
  * dash_handle is the request path without sockets (what the unit tests drive); dash_http.c is
  * the libmicrohttpd shell, and the live stream. Any server thread may call them at once. */
@@ -49,8 +55,12 @@
 #define DASH_BULK_MAX 5000                        /* jobs one bulk action may act on */
 #define DASH_EVENTS 4096                          /* status changes kept for the live streams */
 #define DASH_MAX_STREAMS 64                       /* live streams at once */
+#define DASH_LOGIN_FAILS 5                        /* failed logins a client address may make at once */
+#define DASH_LOGIN_REFILL_MS 12000                /* ... then one more this often (5 a minute) */
+#define DASH_LOGIN_CLIENTS 1024                   /* client addresses the limit remembers */
 
 struct view_live;
+struct bus_conf;
 struct dash;
 
 struct dash_conf {
@@ -59,6 +69,7 @@ struct dash_conf {
   const struct api_ops *ops;           /* DescribeJobs, CancelJob, ... */
   struct view_live *live;              /* the table and counts; NULL: 503 */
   const struct logs_source *logs;      /* job logs; NULL: not served */
+  const struct bus_conf *bc;           /* the topics (explain timeline, usage report); NULL: not served */
   int secure;                          /* served over HTTPS: cookies are Secure too */
   unsigned max_streams;                /* live streams at once (0: none; pages poll instead) */
   int64_t (*clock_ms)(void);           /* NULL: now_ms */
@@ -80,6 +91,7 @@ struct dash_request {
   const void *body;
   size_t body_len;
   int body_too_large;
+  const char *client; /* the client's address (login rate limit), or NULL */
 };
 
 struct dash_response {
@@ -90,6 +102,7 @@ struct dash_response {
   int body_static;
   char set_cookie[256];   /* a Set-Cookie header, or "" */
   const char *location;   /* a redirect's Location, or NULL */
+  int retry_after;        /* > 0: a Retry-After header (seconds), with a 429 */
   int stream;             /* 1: answer with the live stream from stream_seq */
   int64_t stream_seq;
 };

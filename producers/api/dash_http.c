@@ -4,7 +4,9 @@
  * (server-sent events). The reader blocks its connection's thread for up to STREAM_WAIT_MS at a
  * time, which a server with a thread per connection (the default) allows; with a pool of
  * --threads N the streams are capped at N/2 so that requests still find threads. */
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,9 +70,21 @@ static enum MHD_Result queue_stream(struct dash *d, struct MHD_Connection *con, 
   return ok;
 }
 
+/* The client's address as text ("127.0.0.1", "::1"), or "" when unknown. */
+static void client_address(struct MHD_Connection *con, char *out, size_t n) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  out[0] = 0;
+  if (sa && sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+  else if (sa && sa->sa_family == AF_INET6) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
+}
+
 int dash_serve(struct dash *d, struct MHD_Connection *con, const char *method, const char *raw_uri, const void *body,
                size_t body_len, int too_large) {
+  char client[64];
+  client_address(con, client, sizeof client);
   struct dash_request rq = {
+      .client = client,
       .method = method,
       .raw_uri = raw_uri,
       .cookie = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "Cookie"),
@@ -93,6 +107,11 @@ int dash_serve(struct dash *d, struct MHD_Connection *con, const char *method, c
   if (out.content_type) MHD_add_response_header(r, "Content-Type", out.content_type);
   if (out.set_cookie[0]) MHD_add_response_header(r, "Set-Cookie", out.set_cookie);
   if (out.location) MHD_add_response_header(r, "Location", out.location);
+  if (out.retry_after > 0) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", out.retry_after);
+    MHD_add_response_header(r, "Retry-After", ra);
+  }
   common_headers(r);
   if (out.status >= 400) log_info("%s %s -> %d (dashboard)", method, raw_uri, out.status);
   else log_debug("%s %s -> %d (dashboard)", method, raw_uri, out.status);

@@ -21,10 +21,18 @@ struct dash_event {
   char id[40], name[129], queue[129], status[12], prev[12];
 };
 
+/* A client address's allowance of failed logins (a token bucket). */
+struct dash_login_client {
+  char addr[64]; /* "" for a free entry */
+  double tokens;
+  int64_t last_ms;
+};
+
 struct dash {
   struct dash_conf conf;
-  pthread_mutex_t mu; /* sessions */
+  pthread_mutex_t mu; /* sessions and login clients */
   struct dash_session sessions[DASH_MAX_SESSIONS];
+  struct dash_login_client *clients; /* DASH_LOGIN_CLIENTS */
   pthread_mutex_t ev_mu; /* the ring and the streams, with ev_cond */
   pthread_cond_t ev_cond;
   struct dash_event *ring; /* DASH_EVENTS, seq % DASH_EVENTS */
@@ -46,6 +54,10 @@ int64_t dash_now(const struct dash *d);
  * 0, or -1 with the reason in err. */
 int dash_login(struct dash *d, const char *access_key, const char *secret, const char *session_token, char *token,
                char *csrf, char *err, size_t errlen);
+/* The login rate limit of client (NULL: one shared entry): 0 when a login may be tried, else
+ * the seconds until one may; dash_login_failed takes one failure from its allowance. */
+int dash_login_wait(struct dash *d, const char *client);
+void dash_login_failed(struct dash *d, const char *client);
 /* The session of the Cookie header (NULL: none); marks it used. */
 void dash_session_of(struct dash *d, const char *cookie, struct dash_who *out);
 void dash_logout(struct dash *d, const char *cookie);
@@ -65,10 +77,19 @@ int dash_jobs(struct dash *d, const char *q, json_t **resp, char *err, size_t er
 int dash_job(struct dash *d, const struct dash_who *w, const char *q, json_t **resp, char *err, size_t errlen);
 int dash_children(struct dash *d, const char *q, json_t **resp, char *err, size_t errlen);
 int dash_log(struct dash *d, const char *q, json_t **resp, char *err, size_t errlen);
-int dash_ces(struct dash *d, const struct dash_who *w, json_t **resp, char *err, size_t errlen);
+/* dash_panels.c: a job's explain timeline, the compute environments with their vCPU history,
+ * the usage report and the fair-share queues' shares. */
+int dash_explain(struct dash *d, const char *q, json_t **resp, char *err, size_t errlen);
+int dash_ces(struct dash *d, const struct dash_who *w, const char *q, json_t **resp, char *err, size_t errlen);
+int dash_usage(struct dash *d, const char *q, json_t **resp, char *err, size_t errlen);
+int dash_shares(struct dash *d, json_t **resp, char *err, size_t errlen);
 int dash_action(struct dash *d, const struct dash_who *w, const json_t *req, json_t **resp, char *err, size_t errlen);
 int dash_bulk(struct dash *d, const struct dash_who *w, const json_t *req, json_t **resp, char *err, size_t errlen);
 
+/* ops->call of operation op as the session's key (req owned): 200 with *resp, or the
+ * operation's status with err. */
+int dash_call(struct dash *d, const struct dash_who *w, const char *op, json_t *req, json_t **resp, char *err,
+              size_t errlen);
 /* The query parameter name of q, decoded ('+' is a space), malloc'd; NULL when absent. */
 char *dash_query(const char *q, const char *name);
 /* The embedded files (dash_assets.c, generated at build time from producers/api/dashboard/). */

@@ -239,7 +239,7 @@ out:
 /* --------------------------------------------------------------------------- one job -- */
 
 /* ops->call as the session's key: 200 with *resp, or the operation's status with err. */
-static int call(struct dash *d, const struct dash_who *w, const char *op, json_t *req /* @owned */, json_t **resp,
+int dash_call(struct dash *d, const struct dash_who *w, const char *op, json_t *req /* @owned */, json_t **resp,
                 char *err, size_t errlen) {
   *resp = NULL;
   int rc = d->conf.ops && d->conf.ops->call ? d->conf.ops->call(d->conf.ops->ctx, &w->who, op, req, resp, err, errlen)
@@ -255,7 +255,7 @@ int dash_job(struct dash *d, const struct dash_who *w, const char *q, json_t **r
     return snprintf(err, errlen, "id is required"), 400;
   }
   json_t *r = NULL;
-  int rc = call(d, w, "DescribeJobs", json_pack("{s:[s]}", "jobs", id), &r, err, errlen);
+  int rc = dash_call(d, w, "DescribeJobs", json_pack("{s:[s]}", "jobs", id), &r, err, errlen);
   json_t *job = json_array_get(json_object_get(r, "jobs"), 0);
   if (rc == 200 && !job) rc = 404, snprintf(err, errlen, "no job %.100s", id);
   if (rc == 200) {
@@ -330,8 +330,4 @@ int dash_log(struct dash *d, const char *q, json_t **resp, char *err, size_t err
   }
   free(stream), free(token);
   return rc;
-}
-
-int dash_ces(struct dash *d, const struct dash_who *w, json_t **resp, char *err, size_t errlen) {
-  return call(d, w, "DescribeComputeEnvironments", json_object(), resp, err, errlen);
 }

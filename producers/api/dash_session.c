@@ -2,7 +2,13 @@
  * of the API's credentials file (credentials.h) and makes a session: a random cookie token and
  * a random CSRF token, 256 bits each from the kernel's CSPRNG, kept in memory only (a restarted
  * API forgets them: log in again). At most DASH_MAX_SESSIONS; a new one past that replaces the
- * least recently used. */
+ * least recently used.
+ *
+ * Failed logins are limited per client address by a token bucket (dash.h, DASH_LOGIN_*): each
+ * failure takes a token, one comes back every DASH_LOGIN_REFILL_MS up to DASH_LOGIN_FAILS; with
+ * none left every login from the address is refused (429) until one comes back, so guessing a
+ * secret costs a minute per 5 tries. The table keeps DASH_LOGIN_CLIENTS addresses; a new one
+ * replaces the entry refilled longest ago (full by then, or nearly). */
 #include <stdio.h>
 #include <string.h>
 
@@ -105,5 +111,41 @@ void dash_logout(struct dash *d, const char *cookie) {
   pthread_mutex_lock(&d->mu);
   struct dash_session *s = find(d, cookie, dash_now(d));
   if (s) memset(s, 0, sizeof *s);
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* The entry of addr with its tokens refilled to now (d->mu held); a new or replaced one is full. */
+static struct dash_login_client *client_of(struct dash *d, const char *addr, int64_t now) {
+  struct dash_login_client *slot = &d->clients[0];
+  for (size_t i = 0; i < DASH_LOGIN_CLIENTS; i++) {
+    struct dash_login_client *c = &d->clients[i];
+    if (c->addr[0] && !strcmp(c->addr, addr)) {
+      c->tokens += (double)(now - c->last_ms) / DASH_LOGIN_REFILL_MS;
+      if (c->tokens > DASH_LOGIN_FAILS) c->tokens = DASH_LOGIN_FAILS;
+      c->last_ms = now;
+      return c;
+    }
+    if (slot->addr[0] && (!c->addr[0] || c->last_ms < slot->last_ms)) slot = c;
+  }
+  snprintf(slot->addr, sizeof slot->addr, "%s", addr);
+  slot->tokens = DASH_LOGIN_FAILS;
+  slot->last_ms = now;
+  return slot;
+}
+
+int dash_login_wait(struct dash *d, const char *client) {
+  int64_t now = dash_now(d);
+  pthread_mutex_lock(&d->mu);
+  struct dash_login_client *c = client_of(d, client && *client ? client : "?", now);
+  int wait_s = c->tokens >= 1 ? 0 : (int)((1 - c->tokens) * DASH_LOGIN_REFILL_MS / 1000) + 1;
+  pthread_mutex_unlock(&d->mu);
+  return wait_s;
+}
+
+void dash_login_failed(struct dash *d, const char *client) {
+  int64_t now = dash_now(d);
+  pthread_mutex_lock(&d->mu);
+  struct dash_login_client *c = client_of(d, client && *client ? client : "?", now);
+  c->tokens = c->tokens >= 1 ? c->tokens - 1 : 0;
   pthread_mutex_unlock(&d->mu);
 }

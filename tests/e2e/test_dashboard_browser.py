@@ -16,10 +16,20 @@ the browser:
 - a job cancelled from its page turns FAILED on that page, and three jobs cancelled in bulk (the
   filter's count confirmed in a dialog) turn FAILED in the table, each change arriving over the
   live stream, with no reload of the page;
-- the compute environments page lists both environments; logout returns to the login form.
-Screenshots of each step are kept in a directory the test prints (barge-dashboard-shots-*) under
-the system's temp dir. barge api must stop cleanly on SIGTERM while the browser still holds its
-live stream open.
+- a job's page shows its `barge explain` timeline, entry for entry the one `barge explain --json`
+  prints;
+- the compute environments page lists every environment; the MANAGED one (scaled by the sim
+  provisioner) has a chart whose points grow as jobs make it scale up and down, whose desired line
+  is the provisioner's decisions on barge.scaling, and whose instances are listed while they run;
+- the usage page shows, row for row, the vCPU-seconds and job counts `barge usage --by queue
+  --format json` prints; the fair-share page each share's RUNNABLE jobs and its weight;
+- logout returns to the login form;
+- failed logins from one address are limited: at most 5 in a row are answered 401, then 429 with a
+  clear message and Retry-After, even for the right secret.
+Screenshots of each step are kept as test artifacts in $BARGE_BUILD_DIR/test-artifacts/dashboard
+(emptied at the start; a barge-dashboard-shots-* directory under the system's temp dir when
+BARGE_BUILD_DIR is not set), whose path the test prints. barge api must stop cleanly on SIGTERM
+while the browser still holds its live stream open.
 
 Skips (exit 77) only when Chromium, its driver or Selenium are missing and cannot be installed
 (apt-get / pip as root), saying which."""
@@ -109,10 +119,21 @@ def props(command):
 def setup_jobs(st, batch):
     st.scheduler(tick_ms=200)
     st.agent("i-0000000000000d001", ce="run")
+    st.provisioner("--driver", "sim", "--sim-boot-ms", "300", "--sim-heartbeat-ms", "1000", "--idle-delay-ms", "1500")
+    st.managed_ce("m1", 4)
+    batch.create_job_queue(jobQueueName="q-m1", priority=1, computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "m1"}])
+    batch.register_job_definition(jobDefinitionName="sim", type="container", containerProperties={
+        **props("true"), "environment": [{"name": "BARGE_SIM_DURATION_MS", "value": "2500"}]})
+    pol = batch.create_scheduling_policy(name="fs", fairsharePolicy={
+        "shareDecaySeconds": 0, "computeReservation": 0,
+        "shareDistribution": [{"shareIdentifier": "teamA", "weightFactor": 1.0},
+                              {"shareIdentifier": "teamB", "weightFactor": 0.5}]})["arn"]
     for ce in ("run", "idle"):  # `idle` has no agent: its jobs stay RUNNABLE
         batch.create_compute_environment(computeEnvironmentName=ce, type="UNMANAGED")
         batch.create_job_queue(jobQueueName=f"q-{ce}", priority=1,
                                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+    batch.create_job_queue(jobQueueName="q-fair", priority=1, schedulingPolicyArn=pol,
+                           computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "idle"}])
     batch.register_job_definition(jobDefinitionName="hello", type="container",
                                   containerProperties=props("echo hello from barge; echo second line"))
     batch.register_job_definition(jobDefinitionName="fail", type="container",
@@ -130,6 +151,8 @@ def setup_jobs(st, batch):
     ids["dash-single"] = batch.submit_job(jobName="dash-single", jobQueue="q-idle", jobDefinition="wait")["jobId"]
     for i in range(26):
         batch.submit_job(jobName=f"dash-page-{i:02d}", jobQueue="q-idle", jobDefinition="wait")
+    for share in ("teamA", "teamA", "teamB"):
+        batch.submit_job(jobName=f"dash-fair-{share}", jobQueue="q-fair", jobDefinition="wait", shareIdentifier=share)
 
     def settled():
         jobs = batch.describe_jobs(jobs=list(ids.values()))["jobs"]
@@ -274,7 +297,24 @@ def open_job(p, job_id):
     p.until(lambda: p.id("job-view").is_displayed() and job_id in p.id("job-fields").text, f"job {job_id}'s page")
 
 
-def check_job_pages(p, ids):
+def timeline_texts(p):
+    return p.js("return [...document.querySelectorAll('#timeline tbody td.text')].map(t => t.textContent)")
+
+
+def check_timeline(p, st, job_id, final):
+    """The job page's timeline is `barge explain --json`'s, entry for entry."""
+    want = [e["text"] for e in st.json("explain", job_id, "--json")["timeline"]]
+    try:
+        p.until(lambda: timeline_texts(p) == want, "the job's timeline to be explain's")
+    except TimeoutError:
+        pass
+    got = timeline_texts(p)
+    ok(got == want and any(final in t for t in got),
+       f"the job's page shows its explain timeline ({len(got)} entries, the same as `barge explain --json`, "
+       f"ending {final})", {"page": got, "cli": want})
+
+
+def check_job_pages(p, st, ids):
     p.set_filters(q="dash-hello-1")
     p.d.find_element(p.By.CSS_SELECTOR, "#jobs tbody tr").click()
     p.until(lambda: p.id("job-view").is_displayed() and ids["dash-hello-1"] in p.id("job-fields").text, "the job's page")
@@ -282,6 +322,7 @@ def check_job_pages(p, ids):
     ok(log_text.split("\n")[:2] == ["hello from barge", "second line"], "the job's page shows its log lines", log_text)
     exits = p.js("return [...document.querySelectorAll('#attempts td.exit')].map(t => t.textContent)")
     ok(exits == ["0"], "one attempt, exit code 0", exits)
+    check_timeline(p, st, ids["dash-hello-1"], "SUCCEEDED")
     p.shot("job-succeeded")
     open_job(p, ids["dash-fail"])
     p.until(lambda: "about to fail" in p.id("log").text, "the failing job's log")
@@ -290,6 +331,7 @@ def check_job_pages(p, ids):
                   ".map(dt => [dt.textContent, dt.nextElementSibling.textContent]))")
     ok(exits == ["3"] and fields.get("Exit code") == "3" and fields.get("Status") == "FAILED",
        "the failing job: FAILED, exit code 3 on the job and its attempt", (exits, fields))
+    check_timeline(p, st, ids["dash-fail"], "FAILED")
     p.shot("job-failed")
     open_job(p, ids["dash-array"])
     kids = p.until(lambda: p.id("children-counts").text, "the array's children")
@@ -332,16 +374,118 @@ def check_live(p, ids):
     p.shot("bulk-cancelled")
 
 
-def check_rest(p, batch, ids):
+def chart_points(p, kind=None):
+    """(at, vCPUs) of m1's chart's points (of one line, or both)."""
+    sel = "svg.chart[data-ce=\"m1\"] circle" + (f".{kind}" if kind else "")
+    return p.js(f"return [...document.querySelectorAll('{sel}')].map(c => [Number(c.dataset.at), Number(c.dataset.v)])")
+
+
+def check_ces(p, st, batch):
+    go(p, "#/ces")
+    names = p.until(lambda: p.js("return [...document.querySelectorAll('#ces tbody tr')].map(r => r.dataset.ce)"),
+                    "the compute environments")
+    ok(sorted(names) == ["idle", "m1", "run"], "the compute environments page lists every one", names)
+    before = p.until(lambda: chart_points(p) or None, "m1's chart")
+    ok(all(v == 0 for _, v in before), f"m1's chart before any job: {len(before)} point(s) at 0 vCPUs", before)
+    p.shot("ces-before")
+    sims = [batch.submit_job(jobName=f"dash-sim-{i}", jobQueue="q-m1", jobDefinition="sim")["jobId"] for i in range(2)]
+    up = p.until(lambda: (lambda d, a: (d, a) if d and a and max(v for _, v in d) >= 2 and max(v for _, v in a) >= 2
+                          else None)(chart_points(p, "desired"), chart_points(p, "actual")),
+                 "m1's chart to show the scale-up", timeout=60)
+    ok(up and len(up[0]) + len(up[1]) > len(before),
+       f"the chart's points grow as m1 scales up ({len(before)} -> {len(up[0]) + len(up[1]) if up else 0}), "
+       "desired and actual reaching 2 vCPUs", up)
+    insts = p.until(lambda: p.js("return [...document.querySelectorAll('#ce-instances tbody tr[data-ce=\"m1\"]')]"
+                                 ".map(r => r.dataset.instance)") or None, "m1's instances in the table", timeout=30)
+    ok(insts and all(i.startswith("i-") for i in insts), "m1's instances are listed while it runs", insts)
+    p.shot("ces-scaled-up")
+    wait_for(lambda: all(j["status"] == "SUCCEEDED" for j in batch.describe_jobs(jobs=sims)["jobs"]), 90,
+             "the sim jobs to succeed", interval=1.0)
+
+    def settled():
+        # the decisions (`barge instances --decisions` leaves the heartbeats out) where the figure
+        # changed, after the heartbeats' 0 the chart started from
+        want, cur = [], before[0][1]
+        for d in st.decisions("m1"):
+            if d["toDesiredvCpus"] != cur:
+                cur = d["toDesiredvCpus"]
+                want.append([d["at"], cur])
+        got = chart_points(p, "desired")
+        settled.last = (got, want)
+        return got[1:] == want and want[-1][1] == 0 and [v for _, v in chart_points(p, "actual")][-1:] == [0]
+    settled.last = None
+    try:
+        p.until(settled, "m1's chart to match barge.scaling and come back to 0", timeout=60)
+    except TimeoutError:
+        pass
+    ok(settled.last and settled.last[0][1:] == settled.last[1] and settled.last[1] and settled.last[1][-1][1] == 0,
+       "the desired line's points are the provisioner's decisions on barge.scaling (time and vCPUs), up and back "
+       "down to 0", settled.last)
+    after = chart_points(p)
+    ok(len(after) > len(up[0]) + len(up[1]) if up else False, f"... and the points grew again with the scale-down "
+       f"({len(after)})")
+    p.shot("ces-scaled-down")
+
+
+def check_usage(p, st):
+    go(p, "#/usage")
+    rows = p.until(lambda: p.js("return [...document.querySelectorAll('#usage tbody tr')].map(r => "
+                                "[r.dataset.key, r.children[1].textContent, r.querySelector('td[data-k=vcpuSeconds]').textContent])")
+                   or None, "the usage report", timeout=60)
+    cli = st.json("usage", "--by", "queue", "--format", "json")
+    want = [[r["jobQueue"], str(r["jobs"]), r["vcpuSeconds"]] for r in cli["rows"]]
+    same = len(rows) == len(want) and all(a[:2] == b[:2] and abs(float(a[2]) - b[2]) <= 0.051 for a, b in zip(rows, want))
+    ok(same and any(r[0] == "q-run" and float(r[2]) > 0 for r in rows),
+       "the usage page shows, row for row, the jobs and vCPU-seconds `barge usage --by queue --format json` prints",
+       {"page": rows, "cli": want})
+    p.shot("usage")
+
+
+def check_shares(p):
+    go(p, "#/shares")
+    shares = p.until(lambda: p.js("return Object.fromEntries([...document.querySelectorAll('#shares "
+                                  "div[data-queue=\"q-fair\"] tbody tr')].map(r => [r.dataset.share, "
+                                  "[...r.children].slice(1, 3).map(c => c.textContent)]))") or None,
+                     "the fair-share page", timeout=30)
+    ok(shares == {"teamA": ["1", "2"], "teamB": ["0.5", "1"]},
+       "the fair-share page: teamA 2 RUNNABLE at weight 1, teamB 1 at weight 0.5", shares)
+    p.shot("shares")
+
+
+def check_login_limit(addr):
+    """Failed logins from 127.0.0.1 are limited (the page's wrong secret at the start was one)."""
+    def login(secret):
+        req = urllib.request.Request(f"http://{addr[0]}:{addr[1]}/dashboard/api/login", method="POST",
+                                     data=json.dumps({"accessKey": ADMIN[0], "secretKey": secret}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, {}, r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}"), e.headers
+    codes = []
+    for _ in range(7):
+        code, body, headers = login("guess")
+        codes.append(code)
+        if code == 429:
+            break
+    ok(codes[-1] == 429 and 1 <= codes.count(401) <= 5 and set(codes[:-1]) == {401},
+       "failed logins from one address: at most 5 answered 401, then 429", codes)
+    msg = body.get("error", "")
+    ok("too many failed logins from 127.0.0.1" in msg and "try again in" in msg and int(headers.get("Retry-After", 0)) > 0,
+       "the 429 says why and when to try again (Retry-After)", (msg, headers.get("Retry-After")))
+    code, _, _ = login(ADMIN[1])
+    ok(code == 429, "while limited, even the right secret is refused", code)
+
+
+def check_rest(p, st, batch, ids):
     jobs = {j["jobName"]: j for j in batch.describe_jobs(jobs=[ids[f"dash-wait-{i}"] for i in (1, 2, 3)])["jobs"]}
     ok(all(j["status"] == "FAILED" and "dashboard by admin" in j.get("statusReason", "") for j in jobs.values()),
        "describe_jobs agrees: FAILED, the reason naming the dashboard and the profile",
        {n: (j["status"], j.get("statusReason")) for n, j in jobs.items()})
-    go(p, "#/ces")
-    names = p.until(lambda: p.js("return [...document.querySelectorAll('#ces tbody tr')].map(r => r.dataset.ce)"),
-                    "the compute environments")
-    ok(sorted(names) == ["idle", "run"], "the compute environments page lists both", names)
-    p.shot("ces")
+    check_ces(p, st, batch)
+    check_usage(p, st)
+    check_shares(p)
     p.id("logout").click()
     p.until(lambda: p.id("login-view").is_displayed(), "the login form after logout")
     ok(True, "logout returns to the login form")
@@ -352,9 +496,21 @@ def check_rest(p, batch, ids):
     p.until(lambda: p.js("return window.bargeDash.mode") == "sse", "the live stream again")
 
 
+def shots_dir():
+    """Where the screenshots are kept: the build tree's test-artifacts/dashboard (emptied first), or a
+    new directory under the system's temp dir."""
+    build = os.environ.get("BARGE_BUILD_DIR")
+    if not build:
+        return tempfile.mkdtemp(prefix="barge-dashboard-shots-")
+    path = os.path.join(build, "test-artifacts", "dashboard")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
 def main():
     chromium, driver = ensure_browser()
-    shots = tempfile.mkdtemp(prefix="barge-dashboard-shots-")
+    shots = shots_dir()
     profile = tempfile.mkdtemp(prefix="barge-dashboard-chromium-")
     state = {}
 
@@ -368,9 +524,10 @@ def main():
         try:
             check_login(p, addr)
             check_table(p, ids)
-            check_job_pages(p, ids)
+            check_job_pages(p, st, ids)
             check_live(p, ids)
-            check_rest(p, batch, ids)
+            check_rest(p, st, batch, ids)
+            check_login_limit(addr)
         except Exception:
             p.shot("failure")
             raise

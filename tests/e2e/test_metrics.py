@@ -21,7 +21,13 @@ workload and against what the topics and describe-jobs say:
   decisions' launches;
 - accounting: usage records written == the records on barge.usage, lag 0;
 - audit: undecodable records == K + J;
-- every one: barge_service_info and the process basics; 404 off /metrics."""
+- every one: barge_service_info and the process basics; 404 off /metrics.
+
+Then the agents the provisioner's local driver starts (docs/metrics.md "Agents of the local
+driver"): `barge up --driver local` (scheduler and provisioner only) and P jobs on its MANAGED
+compute environment; `barge status` lists each agent the driver runs with its own metrics URL, which
+serves barge_service_info{service="agent"}, and the agents' executions add up to P STARTED and P
+EXITED; the driver's list ($BARGE_HOME/local-agents) and its log line name the same endpoints."""
 import json
 import os
 import re
@@ -37,6 +43,7 @@ from common import ok, log  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 N, M, K, J = 10, 3, 3, 2
+P = 3  # jobs on the local driver's agents
 AGENT = "i-0ae7c5000000000a1"
 GARBAGE = b"\x00\xffnot avro at all"
 
@@ -234,5 +241,56 @@ def body(st):
     ok(all(st.alive(n) for n in urls), "every service still running")
 
 
+def local_agents(st):
+    """The local driver's agents get a metrics endpoint, listed by `barge status`."""
+    st.init()
+    st.up("--driver", "local", "--max-vcpus", "4", "--no-api", "--no-accounting", "--no-audit", "--tick-ms", "200")
+    st.create_queue("ql", "local-managed")
+    st.register("nap", ["sh", "-c", "sleep 2"], vcpus=1, memory=64, settle=True)
+    jobs = [st.submit(f"l{i}", "ql", "nap") for i in range(P)]
+
+    def agent_lines():
+        out = st.run("status", check=False).stdout
+        lines = [x.split() for x in out.splitlines() if x.startswith("agent i-")]
+        return (out, lines) if lines and all(x[-1].startswith("http://") for x in lines) else None
+    got = st.wait("barge status to list the local driver's agents with their metrics", agent_lines, timeout=90, every=1)
+    ok(got, "barge status lists the agents the local driver runs, each with a metrics URL", got and got[1])
+    if not got:
+        return
+    log("  " + got[0].strip().replace("\n", "\n  "))
+    urls = {x[1]: x[-1] for x in got[1]}
+    done = st.wait_terminal(jobs, 120)
+    ok(all(j["status"] == "SUCCEEDED" for j in done.values()), f"the {P} jobs SUCCEEDED on local-driver agents")
+    instances = {j["container"]["containerInstanceArn"].rsplit("/", 1)[-1] for j in done.values()}
+    ok(instances <= set(urls), "every instance that ran a job is one barge status lists", (instances, list(urls)))
+
+    def executions():
+        total = {"STARTED": 0, "EXITED": 0}
+        for url in urls.values():
+            s = scrape(url)
+            if val(s, "barge_service_info", service="agent") != 1:
+                return None
+            for k in total:
+                total[k] += val(s, "barge_agent_executions_total", kind=k) or 0
+        executions.last = total
+        return total == {"STARTED": P, "EXITED": P}
+    executions.last = None
+    ok(st.wait("the agents' metrics to count the jobs", executions, timeout=60, every=1),
+       f"the local agents' endpoints serve barge_service_info{{service=\"agent\"}} and count {P} STARTED and {P} EXITED",
+       executions.last)
+    with open(os.path.join(st.home, "local-agents")) as f:
+        listed = f.read()
+    ok(all(f"agent {i}\t" in listed and u in listed for i, u in urls.items()),
+       "the driver's list ($BARGE_HOME/local-agents) names the same agents and endpoints", listed)
+    with open(os.path.join(st.home, "services")) as f:
+        prov = [x.split("\t") for x in f.read().splitlines() if x.startswith("provisioner\t")]
+    text = open(prov[0][3], errors="replace").read() if prov and os.path.exists(prov[0][3]) else ""
+    ok(all(f"metrics at {u}" in text for u in urls.values()), "the provisioner's log names each agent's endpoint",
+       prov and prov[0][3])
+    st.down()
+
+
 if __name__ == "__main__":
-    common.run_test("metrics", body, clean_stop=True)
+    common.scenario("metrics", body, clean_stop=True)
+    common.scenario("metricslocal", local_agents, what="the local driver's agents scenario")
+    common.finish()

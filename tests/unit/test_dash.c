@@ -187,8 +187,11 @@ static int ops_call(void *ctx, const struct api_principal *who, const char *op, 
 }
 static const struct api_ops fake_ops = {NULL, ops_call};
 
+static const char *ask_client; /* the client address of the requests ask makes */
+
 struct answer {
   int status;
+  int retry_after;
   char cookie[256];
   json_t *body;
   char text[256];
@@ -198,10 +201,10 @@ struct answer {
 
 static struct answer ask(struct dash *d, const char *method, const char *uri, const char *cookie, const char *csrf,
                          const char *body) {
-  struct dash_request rq = {method, uri, cookie, csrf, NULL, body, body ? strlen(body) : 0, 0};
+  struct dash_request rq = {method, uri, cookie, csrf, NULL, body, body ? strlen(body) : 0, 0, ask_client};
   struct dash_response out;
   dash_handle(d, &rq, &out);
-  struct answer a = {out.status, "", NULL, "", out.content_type, out.location};
+  struct answer a = {out.status, out.retry_after, "", NULL, "", out.content_type, out.location};
   snprintf(a.cookie, sizeof a.cookie, "%s", out.set_cookie);
   if (out.body) snprintf(a.text, sizeof a.text, "%.*s", (int)(out.body_len < 255 ? out.body_len : 255), out.body);
   if (out.body && !out.body_static) a.body = json_loadb(out.body, out.body_len, 0, NULL);
@@ -308,6 +311,42 @@ static void test_login(struct dash *d) {
   a = ask(d, "GET", "/dashboard/api/session", cookie, NULL, NULL);
   CHECK(a.status == 401, "a session idle longer than DASH_SESSION_IDLE_MS ends");
   json_decref(a.body);
+}
+
+static void test_login_limit(struct dash *d) {
+  TEST("failed logins are limited per client address: 429 with Retry-After, then allowed again");
+  const char *bad = "{\"accessKey\":\"AKIAADMIN\",\"secretKey\":\"guess\"}";
+  const char *good = "{\"accessKey\":\"AKIAADMIN\",\"secretKey\":\"s3cret\"}";
+  ask_client = "192.0.2.7";
+  int n401 = 0;
+  for (int i = 0; i < DASH_LOGIN_FAILS; i++) {
+    struct answer a = ask(d, "POST", "/dashboard/api/login", NULL, NULL, bad);
+    n401 += a.status == 401;
+    json_decref(a.body);
+  }
+  CHECK_INT(n401, DASH_LOGIN_FAILS);
+  struct answer a = ask(d, "POST", "/dashboard/api/login", NULL, NULL, bad);
+  CHECK(a.status == 429 && strstr(a.text, "too many failed logins from 192.0.2.7") && a.retry_after > 0 &&
+            a.retry_after <= DASH_LOGIN_REFILL_MS / 1000 + 1,
+        "failure %d: 429 with a clear message and Retry-After %d: %s", DASH_LOGIN_FAILS + 1, a.retry_after, a.text);
+  json_decref(a.body);
+  a = ask(d, "POST", "/dashboard/api/login", NULL, NULL, good);
+  CHECK(a.status == 429 && !a.cookie[0], "while refused, even the right secret gets no session (%d)", a.status);
+  json_decref(a.body);
+  ask_client = "192.0.2.8";
+  a = ask(d, "POST", "/dashboard/api/login", NULL, NULL, good);
+  CHECK(a.status == 200, "another address logs in (%d)", a.status);
+  json_decref(a.body);
+  ask_client = "192.0.2.7";
+  fake_now += DASH_LOGIN_REFILL_MS;
+  a = ask(d, "POST", "/dashboard/api/login", NULL, NULL, good);
+  CHECK(a.status == 200, "one refill later the address may log in again (%d)", a.status);
+  json_decref(a.body);
+  a = ask(d, "POST", "/dashboard/api/login", NULL, NULL, bad);
+  struct answer b = ask(d, "POST", "/dashboard/api/login", NULL, NULL, bad);
+  CHECK(a.status == 401 && b.status == 429, "one failure allowed, the next refused (%d, %d)", a.status, b.status);
+  json_decref(a.body), json_decref(b.body);
+  ask_client = NULL;
 }
 
 /* Logs in; the cookie into cookie, the CSRF token into csrf. */
@@ -428,6 +467,7 @@ int main(void) {
   struct dash *d = dash_new(&conf);
   test_files(d);
   test_login(d);
+  test_login_limit(d);
   test_actions(d);
   test_events(d);
   dash_free(d);

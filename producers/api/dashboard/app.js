@@ -13,7 +13,9 @@ const state = {
   job: null, logStream: null, logToken: null, logTimer: null,
 };
 // what the browser test reads: how often the table was loaded, how many live events arrived
-window.bargeDash = { loads: 0, events: 0, mode: 'off' };
+window.bargeDash = { loads: 0, events: 0, mode: 'off', chartLoads: 0 };
+const VIEWS = ['login-view', 'jobs-view', 'job-view', 'ces-view', 'usage-view', 'shares-view'];
+const SVG = 'http://www.w3.org/2000/svg';
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -46,7 +48,7 @@ async function api(path, opts = {}) {
 }
 
 function show(view) {
-  for (const v of ['login-view', 'jobs-view', 'job-view', 'ces-view']) $(v).hidden = v !== view;
+  for (const v of VIEWS) $(v).hidden = v !== view;
 }
 
 // ------------------------------------------------------------------------------ login --
@@ -319,6 +321,8 @@ async function loadJob(id, refresh) {
     state.logStream = null;
     $('log').textContent = '';
     $('log-stream').textContent = '';
+    $('timeline').tBodies[0].replaceChildren();
+    $('timeline-info').textContent = '';
   }
   let r;
   try {
@@ -364,6 +368,24 @@ async function loadJob(id, refresh) {
   if (!state.logStream && stream) openLog(stream, j.status);
   else if (!stream && !state.logStream) $('log').textContent = 'No log yet: the job has not started.';
   state.jobStatus = j.status;
+  loadTimeline(j.jobId);
+}
+
+// The job's `barge explain` timeline, rebuilt from the log by the API (GET explain).
+async function loadTimeline(id) {
+  let t;
+  try {
+    t = await api('explain?id=' + encodeURIComponent(id));
+  } catch (e) {
+    $('timeline-info').textContent = 'No timeline: ' + e.message;
+    return;
+  }
+  if (state.job !== id) return;
+  const rows = (t.timeline || []).map((e) => el('tr', { dataset: { kind: e.kind || '', source: e.source || '' } },
+    el('td', {}, when(e.at)), el('td', {}, e.source || ''), el('td', {}, e.kind || ''), el('td', { class: 'text' }, e.text || '')));
+  $('timeline').tBodies[0].replaceChildren(...rows);
+  $('timeline-info').textContent = rows.length + ' entries' + (t.computeEnvironments && t.computeEnvironments.length
+    ? '; compute environments of its queue: ' + t.computeEnvironments.join(', ') : '');
 }
 
 function renderChildren(j, children) {
@@ -410,14 +432,115 @@ async function readLog(stream, status) {
 async function loadCes() {
   let r;
   try { r = await api('ces'); } catch (e) { $('ces').tBodies[0].replaceChildren(el('tr', {}, el('td', {}, e.message))); return; }
-  $('ces').tBodies[0].replaceChildren(...(r.computeEnvironments || []).map((c) => {
+  window.bargeDash.chartLoads++;
+  const ces = r.computeEnvironments || [];
+  $('ces').tBodies[0].replaceChildren(...ces.map((c) => {
     const cr = c.computeResources || {};
     const inst = c.instances || [];
     return el('tr', { dataset: { ce: c.computeEnvironmentName } }, el('td', {}, c.computeEnvironmentName), el('td', {}, c.type),
       el('td', {}, c.state), el('td', {}, c.status),
       el('td', { class: 'num' }, c.type === 'MANAGED' ? (cr.minvCpus ?? '') + ' / ' + (cr.desiredvCpus ?? '') + ' / ' + (cr.maxvCpus ?? '') : ''),
-      el('td', {}, inst.length + (inst.length ? ': ' + inst.map((i) => (i.instanceId || i.id) + ' ' + (i.instanceType || i.type || '') + ' ' + (i.state || '')).join(', ') : '')),
-      el('td', {}, c.statusReason || ''));
+      el('td', { class: 'num' }, inst.length), el('td', {}, c.statusReason || ''));
+  }));
+  $('ce-charts').replaceChildren(...ces.filter((c) => c.history && (c.type === 'MANAGED' || c.history.actual.length))
+    .map((c) => el('div', {}, el('h4', {}, c.computeEnvironmentName), chart(c, r.window))));
+  const rows = [];
+  for (const c of ces) {
+    for (const i of c.instances || []) {
+      rows.push(el('tr', { dataset: { ce: c.computeEnvironmentName, instance: i.instanceId } }, el('td', {}, c.computeEnvironmentName),
+        el('td', {}, el('code', {}, i.instanceId)), el('td', {}, i.instanceType), el('td', {}, i.state),
+        el('td', { class: 'num' }, i.vcpus), el('td', { class: 'num' }, i.memoryMib)));
+    }
+  }
+  $('ce-instances').tBodies[0].replaceChildren(...rows);
+  clearTimeout(state.cesTimer);
+  state.cesTimer = setTimeout(() => { if (!$('ces-view').hidden) loadCes(); }, 3000);
+}
+
+function svg(tag, attrs, ...kids) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+// Desired and actual vCPUs of one CE as step lines over the window (plain SVG): a point where
+// each figure changed, the last figure carried on to now.
+function chart(c, win) {
+  const W = 640, H = 170, L = 40, R = 10, T = 10, B = 24;
+  const h = c.history, all = h.desired.concat(h.actual);
+  const max = Math.max(1, (c.computeResources || {}).maxvCpus || 0, ...all.map((p) => p[1]));
+  const first = all.length ? Math.min(...all.map((p) => p[0])) : win.from;
+  const x0 = Math.max(win.from, first - 1000), x1 = Math.max(win.to, x0 + 1000);
+  const X = (t) => L + (Math.max(t, x0) - x0) * (W - L - R) / (x1 - x0);
+  const Y = (v) => H - B - v * (H - T - B) / max;
+  const g = svg('svg', { class: 'chart', width: W, height: H, viewBox: '0 0 ' + W + ' ' + H, role: 'img',
+    'data-ce': c.computeEnvironmentName, 'data-points': all.length,
+    'aria-label': 'desired and actual vCPUs of ' + c.computeEnvironmentName });
+  g.append(svg('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }), svg('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }));
+  g.append(svg('text', { x: 4, y: Y(max) + 4 }, String(max)), svg('text', { x: 4, y: H - B + 4 }, '0'));
+  g.append(svg('text', { x: L, y: H - 6 }, new Date(x0).toLocaleTimeString()),
+    svg('text', { x: W - R - 60, y: H - 6 }, new Date(x1).toLocaleTimeString()));
+  for (const [name, pts] of [['desired', h.desired], ['actual', h.actual]]) {
+    if (!pts.length) continue;
+    let d = 'M' + X(pts[0][0]) + ',' + Y(pts[0][1]);
+    for (let i = 1; i < pts.length; i++) d += 'H' + X(pts[i][0]) + 'V' + Y(pts[i][1]);
+    d += 'H' + X(x1);
+    g.append(svg('path', { class: name, d }));
+    for (const p of pts) {
+      g.append(svg('circle', { class: name, cx: X(p[0]), cy: Y(p[1]), r: 3, 'data-at': p[0], 'data-v': p[1] },
+        svg('title', {}, name + ' ' + p[1] + ' vCPUs at ' + new Date(p[0]).toLocaleTimeString())));
+    }
+  }
+  return g;
+}
+
+// ------------------------------------------------------------------------------- usage --
+const USAGE_COLS = [['vcpuSeconds', 'vCPU-s'], ['memoryGibSeconds', 'GiB-s'], ['gpuSeconds', 'GPU-s'],
+  ['instanceSeconds', 'instance-s'], ['cost', 'cost']];
+
+function usageCells(r) {
+  return USAGE_COLS.map(([k]) => el('td', { class: 'num', dataset: { k } }, r[k] === undefined ? '' : (k === 'cost' ? r[k].toFixed(4) : r[k].toFixed(1))));
+}
+
+async function loadUsage(ev) {
+  if (ev) ev.preventDefault();
+  const p = new URLSearchParams({ by: $('u-by').value });
+  if ($('u-since').value.trim()) p.set('since', $('u-since').value.trim());
+  $('usage-info').textContent = 'reading the events…';
+  let r;
+  try { r = await api('usage?' + p.toString()); } catch (e) { $('usage-info').textContent = e.message; return; }
+  const key = { job: 'jobId', queue: 'jobQueue', share: 'shareIdentifier', ce: 'computeEnvironment' }[r.by];
+  const head = el('tr', {}, el('th', {}, key), el('th', {}, r.by === 'job' ? 'queue' : 'jobs'), ...USAGE_COLS.map(([, t]) => el('th', {}, t)));
+  $('usage').tHead.replaceChildren(head);
+  $('usage').tBodies[0].replaceChildren(...r.rows.map((row) => el('tr', { dataset: { key: row[key] } },
+    el('td', {}, row[key] || '(none)'), el('td', { class: 'num' }, r.by === 'job' ? row.jobQueue : row.jobs), ...usageCells(row))));
+  $('usage').tFoot.replaceChildren(el('tr', { dataset: { key: 'TOTAL' } }, el('th', {}, 'TOTAL'), el('td', { class: 'num' }, r.total.jobs), ...usageCells(r.total)));
+  $('usage-info').textContent = 'usage by ' + r.by + ', ' + (r.since ? 'from ' + when(r.since) : 'from the beginning') +
+    ' to ' + when(r.until) + ' (what `barge usage --by ' + r.by + '` prints)';
+}
+
+// -------------------------------------------------------------------------- fair share --
+async function loadShares() {
+  let r, u = { rows: [] };
+  try {
+    [r, u] = await Promise.all([api('shares'), api('usage?by=share').catch(() => ({ rows: [] }))]);
+  } catch (e) { $('shares').replaceChildren(el('p', { class: 'error' }, e.message)); return; }
+  const used = Object.fromEntries(u.rows.map((x) => [x.shareIdentifier, x.vcpuSeconds]));
+  if (!r.queues.length) { $('shares').replaceChildren(el('p', {}, 'No queue has a scheduling policy.')); return; }
+  $('shares').replaceChildren(...r.queues.map((q) => {
+    const fp = q.fairsharePolicy || {};
+    return el('div', { dataset: { queue: q.jobQueue } }, el('h3', {}, q.jobQueue + ' (policy ' + (q.schedulingPolicy || '?') + ')'),
+      el('p', { class: 'info' }, 'shareDecaySeconds ' + (fp.shareDecaySeconds ?? 0) + ', computeReservation ' + (fp.computeReservation ?? 0)),
+      el('table', { class: 'grid' }, el('thead', {}, el('tr', {}, ...['Share', 'Weight', 'RUNNABLE', 'RUNNING', 'Other unfinished',
+        'vCPUs held', 'Weight × vCPUs', 'vCPU-s accounted'].map((t) => el('th', {}, t)))),
+      el('tbody', {}, ...q.shares.map((s) => {
+        const c = s.counts, other = ['SUBMITTED', 'PENDING', 'STARTING'].reduce((a, k) => a + (c[k] || 0), 0);
+        return el('tr', { dataset: { share: s.shareIdentifier } }, el('td', {}, s.shareIdentifier || '(none)'),
+          el('td', { class: 'num' }, s.weightFactor), el('td', { class: 'num' }, c.RUNNABLE || 0), el('td', { class: 'num' }, c.RUNNING || 0),
+          el('td', { class: 'num' }, other), el('td', { class: 'num' }, s.vcpus), el('td', { class: 'num' }, s.weightedUsage),
+          el('td', { class: 'num' }, used[s.shareIdentifier] !== undefined ? used[s.shareIdentifier].toFixed(1) : ''));
+      }))));
   }));
 }
 
@@ -430,6 +553,8 @@ function route() {
   if (m) { show('job-view'); loadJob(decodeURIComponent(m[1]), false); return; }
   state.job = null;
   if (h === '#/ces') { show('ces-view'); loadCes(); return; }
+  if (h === '#/usage') { show('usage-view'); loadUsage(); return; }
+  if (h === '#/shares') { show('shares-view'); loadShares(); return; }
   show('jobs-view');
   loadOverview().catch((e) => { $('table-info').textContent = e.message; });
   loadJobs();
@@ -445,6 +570,7 @@ function init() {
   $('next').addEventListener('click', () => pageBy(1));
   $('bulk-cancel').addEventListener('click', () => bulk('cancel'));
   $('bulk-terminate').addEventListener('click', () => bulk('terminate'));
+  $('usage-form').addEventListener('submit', loadUsage);
   window.addEventListener('hashchange', route);
   api('session').then(loggedIn).catch(() => showLogin());
 }
