@@ -310,6 +310,10 @@ struct table_read {
 
 static void table_record(void *ctx, const struct bus_msg *m) {
   struct table_read *r = ctx;
+  if (r->t->raw) {
+    r->t->raw(r->l->ctx, m);
+    return;
+  }
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];

@@ -319,7 +319,7 @@ void sched_free(struct sched *s) {
   free(s->insts);
   free(s->dirty);
   free(s->coded);
-  json_decref(s->restoring);
+  sched_restore_free(s);
   free(s);
 }
 

@@ -244,6 +244,7 @@ struct sched {
   uint32_t *coded; /* RUNNABLE jobs carrying a blocking code */
   size_t ncoded, capcoded;
   json_t *restoring; /* job id -> JobRecord, between sched_restore_job and _done */
+  struct lite_store *lite; /* queued array children kept by sched_restore_lite, until _done */
   int reconcile_needed; /* restored attempts may sit on an older agent incarnation */
   int tick_now;      /* the event being handled is a Tick: capacity demand may go out */
 };
@@ -388,6 +389,9 @@ void sched_wait_fair(struct sched *s, struct queue *q, const double *usage, cons
                      int reservation, struct outbox *out);
 /* A PENDING job's reason while dependencies are unfinished; 0 (out untouched) when none is. */
 int sched_dep_reason(const struct sched *s, const struct job *j, char *out, size_t outlen);
+
+/* sched_restore.c: what a restore holds until sched_restore_done (freed there, or here) */
+void sched_restore_free(struct sched *s);
 
 /* sched_time.c */
 void sched_on_tick(struct sched *s, struct outbox *out);
