@@ -137,11 +137,13 @@ def main():
         print(f"scheduler memory: VmRSS {mem.get('VmRSS', 0):.0f} MiB, VmHWM {mem.get('VmHWM', 0):.0f} MiB", flush=True)
 
         for k in range(a.restarts):
-            topics.watch_new("placements")
             rebuilt = log_count("scheduler", "state rebuilt")
             sched.send_signal(signal.SIGKILL)
             sched.wait()
             t_kill = time.monotonic()
+            # positioned once the old scheduler is dead, so a commit it had in flight is not
+            # taken for the new one's first placement
+            topics.watch_new("placements")
             sched = scheduler()
             t_rebuilt = t_placing = None
             while t_placing is None and time.monotonic() - t_kill < 600:

@@ -279,6 +279,9 @@ json_t *sched_propagated_tags(const struct spec *sp);
 char *sched_arn_prefix(const char *job_arn);
 void sched_spec_unref(struct spec *sp);
 struct job *sched_job_new(struct sched *s, const char *id);
+/* An array child "<parent>:<index>", at job index parent's first_child + index: sched_find_job
+ * finds it through its parent, not the id map. */
+struct job *sched_array_child_new(struct sched *s, const char *id);
 /* A PENDING child of parent (an array child or a multi-node node job) in its queue and share,
  * created now with spec sp (a reference taken). */
 struct job *sched_child_new(struct sched *s, const struct job *parent, const char *id, struct spec *sp);

@@ -152,7 +152,7 @@ static void restore_seq_times(struct sched *s, struct job *j, int64_t qs) {
 }
 
 static struct job *job_from_lite(struct sched *s, const char *id, struct lite_child *c, struct spec *shared) {
-  struct job *j = sched_job_new(s, id);
+  struct job *j = sched_array_child_new(s, id);
   j->spec = shared;
   shared->refs++;
   j->queue = c->queue;
@@ -270,7 +270,8 @@ static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
 
 static struct job *job_from_record(struct sched *s, const json_t *rec, struct spec *shared) {
   json_t *d = json_object_get(rec, "detail");
-  struct job *j = sched_job_new(s, jget_str(d, "jobId"));
+  /* shared: an array child, found through its parent */
+  struct job *j = shared ? sched_array_child_new(s, jget_str(d, "jobId")) : sched_job_new(s, jget_str(d, "jobId"));
   j->spec = shared ? shared : spec_from_detail(s, d);
   if (shared) shared->refs++;
   j->queue = sched_find_queue(s, jget_str(d, "jobQueue"));
@@ -357,11 +358,28 @@ static void restore_nodes(struct sched *s, uint32_t pidx, const json_t *np) {
   sched_gang_relink(s, s->jobs[pidx], n, main_node, first);
 }
 
-static int cmp_retry(const void *a, const void *b, void *ctx) {
-  struct sched *s = ctx;
-  const struct job *x = s->jobs[*(const uint32_t *)a], *y = s->jobs[*(const uint32_t *)b];
+/* A RUNNABLE job's place at the rebuild, sorted without touching the jobs themselves. */
+struct rq_key {
+  int64_t seq;
+  uint32_t idx;
+  uint8_t retried;
+};
+
+static int cmp_rq(const void *a, const void *b) {
+  const struct rq_key *x = a, *y = b;
   if (x->retried != y->retried) return x->retried ? -1 : 1;
-  return x->queue_seq < y->queue_seq ? -1 : x->queue_seq > y->queue_seq;
+  if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Writes the decimal c after the "<parent>:" prefix of id (plen bytes). */
+static void child_id(char *id, size_t plen, int c) {
+  char d[12];
+  int n = 0;
+  do d[n++] = (char)('0' + c % 10);
+  while ((c /= 10) > 0);
+  while (n) id[plen++] = d[--n];
+  id[plen] = 0;
 }
 
 void sched_restore_done(struct sched *s) {
@@ -377,6 +395,9 @@ void sched_restore_done(struct sched *s) {
     if (!json_is_string(v) && !jget_str(v, "parentJobId")) keys[nk++] = k;
   }
   qsort(keys, nk, sizeof *keys, cmp_str);
+  /* per job index: built from a lite child (no dependencies to look up) */
+  uint8_t *no_deps = NULL;
+  size_t cap_nd = 0;
   for (size_t i = 0; i < nk; i++) {
     json_t *rec = json_object_get(s->restoring, keys[i]);
     struct job *p = job_from_record(s, rec, NULL);
@@ -404,19 +425,28 @@ void sched_restore_done(struct sched *s) {
     uint32_t pidx = p->idx;
     uint32_t fi = s->lite ? strmap_get(&s->lite->by_parent, p->id) : STRMAP_NONE;
     struct lite_family *fam = fi != STRMAP_NONE ? &s->lite->fam[fi] : NULL;
+    char cid[64];
+    size_t plen = (size_t)snprintf(cid, sizeof cid, "%s:", p->id);
     for (int c = 0; c < p->arr->size; c++) {
-      char cid[64];
-      snprintf(cid, sizeof cid, "%s:%d", p->id, c);
+      child_id(cid, plen, c);
       struct lite_child *lc = fam && (uint32_t)c < fam->cap && fam->v[c].present ? &fam->v[c] : NULL;
       json_t *crec = lc ? NULL : restored_rec(s, cid);
       struct job *cj;
       if (lc) {
         cj = job_from_lite(s, cid, lc, s->jobs[pidx]->spec);
+        if (cj->idx >= cap_nd) {
+          size_t n = cap_nd ? cap_nd : 1024;
+          while (n <= cj->idx) n *= 2;
+          no_deps = xrealloc(no_deps, n);
+          memset(no_deps + cap_nd, 0, n - cap_nd);
+          cap_nd = n;
+        }
+        no_deps[cj->idx] = 1;
       } else if (crec) {
         cj = job_from_record(s, crec, s->jobs[pidx]->spec);
         json_decref(crec);
       } else { /* a child never written: it was spawned PENDING with its parent */
-        cj = sched_job_new(s, cid);
+        cj = sched_array_child_new(s, cid);
         cj->spec = s->jobs[pidx]->spec;
         cj->spec->refs++;
         cj->queue = s->jobs[pidx]->queue;
@@ -432,6 +462,7 @@ void sched_restore_done(struct sched *s) {
   /* dependencies and dependents */
   for (size_t i = 0; i < s->njobs; i++) {
     struct job *j = s->jobs[i];
+    if (i < cap_nd && no_deps[i]) continue;
     json_t *kept = json_object_get(s->restoring, j->id);
     /* a compact child record is parsed again only when it names dependencies */
     json_t *rec = json_is_string(kept) && !strstr(json_string_value(kept), "\"dependencyIds\":[\"")
@@ -458,14 +489,18 @@ void sched_restore_done(struct sched *s) {
       }
     }
   }
+  free(no_deps);
   for (size_t i = 0; i < s->njobs; i++) sched_assign_share(s, s->jobs[i]);
-  /* the runnable lists: retried jobs first in return order, then fresh ones */
-  uint32_t *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
+  /* the runnable lists: retried jobs first in return order, then fresh ones (ties: job index) */
+  struct rq_key *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
   size_t nrq = 0;
-  for (size_t i = 0; i < s->njobs; i++)
-    if (s->jobs[i]->status == JOB_RUNNABLE && s->jobs[i]->queue != SCHED_NONE) rq[nrq++] = (uint32_t)i;
-  qsort_r(rq, nrq, sizeof *rq, cmp_retry, s);
-  for (size_t i = 0; i < nrq; i++) sched_enqueue(s, s->jobs[rq[i]]);
+  for (size_t i = 0; i < s->njobs; i++) {
+    const struct job *j = s->jobs[i];
+    if (j->status == JOB_RUNNABLE && j->queue != SCHED_NONE)
+      rq[nrq++] = (struct rq_key){.retried = j->retried, .seq = j->queue_seq, .idx = (uint32_t)i};
+  }
+  qsort(rq, nrq, sizeof *rq, cmp_rq);
+  for (size_t i = 0; i < nrq; i++) sched_enqueue(s, s->jobs[rq[i].idx]);
   free(rq);
   for (size_t i = 0; i < s->nces; i++) (void)sched_recompute_ce(s, s->ces[i]);
   sched_recode_all(s);
