@@ -54,38 +54,58 @@ struct lite_store {
   struct strmap by_parent; /* parent id -> index in fam */
   struct lite_family *fam;
   size_t n, cap;
+  uint32_t last; /* the family of the last record (a partition's records come in runs), n: none */
 };
 
-/* The child's entry of "<parent>:<index>", or NULL (create: made when missing). */
-static struct lite_child *lite_slot(struct sched *s, const char *id, int create) {
+/* The index of a child id "<parent>:<index>" (canonical decimal, 1..999999), or -1; *plen the
+ * length of the parent id. */
+static long lite_index(const char *id, size_t *plen) {
   const char *colon = strrchr(id, ':');
-  if (!colon || colon == id || (!s->lite && !create)) return NULL;
-  char *end;
-  long idx = strtol(colon + 1, &end, 10);
-  char canon[16];
-  snprintf(canon, sizeof canon, "%ld", idx);
-  if (*end || idx < 1 || idx >= 1000000 || strcmp(canon, colon + 1)) return NULL;
-  if (!s->lite) {
-    s->lite = xcalloc(1, sizeof *s->lite);
-    strmap_init(&s->lite->by_parent);
-  }
-  struct lite_store *ls = s->lite;
-  char pid[64];
-  if ((size_t)(colon - id) >= sizeof pid) return NULL;
-  snprintf(pid, sizeof pid, "%.*s", (int)(colon - id), id);
-  uint32_t fi = strmap_get(&ls->by_parent, pid);
+  if (!colon || colon == id || colon[1] < '1' || colon[1] > '9') return -1;
+  long idx = 0;
+  const char *d = colon + 1;
+  for (; *d >= '0' && *d <= '9' && d - colon <= 6; d++) idx = idx * 10 + (*d - '0');
+  if (*d) return -1;
+  *plen = (size_t)(colon - id);
+  return idx;
+}
+
+/* The family of parent id pid[0..plen), or STRMAP_NONE (create: made when missing). */
+static uint32_t lite_family_of(struct lite_store *ls, const char *pid, size_t plen, int create) {
+  if (ls->last < ls->n && !strncmp(ls->fam[ls->last].parent, pid, plen) && !ls->fam[ls->last].parent[plen])
+    return ls->last;
+  char key[64];
+  if (plen >= sizeof key) return STRMAP_NONE;
+  memcpy(key, pid, plen);
+  key[plen] = 0;
+  uint32_t fi = strmap_get(&ls->by_parent, key);
   if (fi == STRMAP_NONE) {
-    if (!create) return NULL;
+    if (!create) return STRMAP_NONE;
     if (ls->n == ls->cap) {
       ls->cap = ls->cap ? ls->cap * 2 : 16;
       ls->fam = xrealloc(ls->fam, ls->cap * sizeof *ls->fam);
       for (size_t i = 0; i < ls->n; i++) strmap_put(&ls->by_parent, ls->fam[i].parent, (uint32_t)i);
     }
     fi = (uint32_t)ls->n++;
-    ls->fam[fi] = (struct lite_family){.parent = xstrdup(pid)};
+    ls->fam[fi] = (struct lite_family){.parent = xstrdup(key)};
     strmap_put(&ls->by_parent, ls->fam[fi].parent, fi);
   }
-  struct lite_family *f = &ls->fam[fi];
+  return ls->last = fi;
+}
+
+/* The child's entry of "<parent>:<index>" (*idx its index), or NULL (create: made when missing). */
+static struct lite_child *lite_slot(struct sched *s, const char *id, int create, long *idx_out) {
+  size_t plen;
+  long idx = lite_index(id, &plen);
+  if (idx < 0 || (!s->lite && !create)) return NULL;
+  if (!s->lite) {
+    s->lite = xcalloc(1, sizeof *s->lite);
+    strmap_init(&s->lite->by_parent);
+    s->lite->last = UINT32_MAX;
+  }
+  uint32_t fi = lite_family_of(s->lite, id, plen, create);
+  if (fi == STRMAP_NONE) return NULL;
+  struct lite_family *f = &s->lite->fam[fi];
   if ((uint32_t)idx >= f->cap) {
     if (!create) return NULL;
     uint32_t cap = f->cap ? f->cap : 64;
@@ -94,11 +114,12 @@ static struct lite_child *lite_slot(struct sched *s, const char *id, int create)
     memset(f->v + f->cap, 0, (cap - f->cap) * sizeof *f->v);
     f->cap = cap;
   }
+  if (idx_out) *idx_out = idx;
   return &f->v[idx];
 }
 
 static void lite_drop(struct sched *s, const char *id) {
-  struct lite_child *c = lite_slot(s, id, 0);
+  struct lite_child *c = lite_slot(s, id, 0, NULL);
   if (!c || !c->present) return;
   free(c->status_reason);
   memset(c, 0, sizeof *c);
@@ -107,10 +128,9 @@ static void lite_drop(struct sched *s, const char *id) {
 int sched_restore_lite(struct sched *s, const struct sched_lite *l) {
   int st = l->status ? job_status_parse(l->status) : -1;
   if (!l->id || st < 0 || strchr(l->id, '#') || strlen(l->id) >= sizeof ((struct job *)0)->id) return 1;
-  struct lite_child *c = lite_slot(s, l->id, 1);
-  if (!c || l->index < 0 || strcmp(strrchr(l->id, ':') + 1, "0") == 0) return 1;
-  long idx = strtol(strrchr(l->id, ':') + 1, NULL, 10);
-  if (idx != l->index) return 1;
+  long idx = -1; /* never :0, whose record carries its family's spec (lite_index refuses it) */
+  struct lite_child *c = lite_slot(s, l->id, 1, &idx);
+  if (!c || idx != l->index) return 1;
   if (s->restoring) json_object_del(s->restoring, l->id); /* the later record wins */
   free(c->status_reason);
   *c = (struct lite_child){.created_at = l->created_at, .started_at = l->started_at, .stopped_at = l->stopped_at,
