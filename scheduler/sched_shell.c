@@ -75,7 +75,7 @@ struct shell {
   struct outbox out;
   char source[128];
   FILE *record;     /* input log (--record) */
-  struct codec_pick *pick; /* the fields of a JobRecord the rebuild reads (restore_lite) */
+  struct codec_pick *pick; /* the fields of a JobRecord the rebuild reads (sched_restore_bytes) */
   long long tick_seq;
   /* metrics (docs/metrics.md "Scheduler"), counted from the outbox */
   struct metric *m_jobs, *m_placements, *m_to_running;
