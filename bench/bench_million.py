@@ -12,7 +12,7 @@ stay RUNNABLE while the agent works through a few. Once the scheduler has expand
 - restart: the scheduler is SIGKILLed and started again at once; the time until it logs
   "state rebuilt" and until its first new placement reaches barge.placements.
 
-Usage: bench/bench_million.py [--jobs N] [--brokers HOST:PORT] [--barge PATH]
+Usage: bench/bench_million.py [--jobs N] [--restarts K] [--brokers HOST:PORT] [--barge PATH]
 --brokers (or $BARGE_BROKERS) is required: start one with `scripts/kafka.sh start --dir DIR`
 (it needs a few GiB of free disk at N = 1,000,000). A figure, not a test."""
 import argparse
@@ -71,6 +71,7 @@ class Topics:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=1000000)
+    ap.add_argument("--restarts", type=int, default=1, help="SIGKILL and restart the scheduler this many times")
     ap.add_argument("--brokers", default=os.environ.get("BARGE_BROKERS"))
     ap.add_argument("--barge", default=os.environ.get("BARGE_BIN") or os.path.join(HERE, "..", "build", "barge"))
     a = ap.parse_args()
@@ -131,26 +132,33 @@ def main():
         mem = rss(sched.pid)
         jobs_recs = topics.end("jobs")
         print(f"{a.jobs} jobs queued ({arrays} arrays submitted in {t_sub:.1f} s); the scheduler took "
-              f"them in within {t_in:.1f} s ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")
+              f"them in within {t_in:.1f} s ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})", flush=True)
         print(f"barge.jobs: {jobs_recs} records")
-        print(f"scheduler memory: VmRSS {mem.get('VmRSS', 0):.0f} MiB, VmHWM {mem.get('VmHWM', 0):.0f} MiB")
+        print(f"scheduler memory: VmRSS {mem.get('VmRSS', 0):.0f} MiB, VmHWM {mem.get('VmHWM', 0):.0f} MiB", flush=True)
 
-        topics.watch_new("placements")
-        rebuilt = log_count("scheduler", "state rebuilt")
-        sched.send_signal(signal.SIGKILL)
-        sched.wait()
-        t_kill = time.monotonic()
-        sched = scheduler()
-        t_rebuilt = t_placing = None
-        while t_placing is None and time.monotonic() - t_kill < 300:
-            if t_rebuilt is None and log_count("scheduler", "state rebuilt") > rebuilt:
-                t_rebuilt = time.monotonic() - t_kill
-            if topics.new_record():
-                t_placing = time.monotonic() - t_kill
-        mem2 = rss(sched.pid)
-        print(f"restart after SIGKILL: state rebuilt in {t_rebuilt if t_rebuilt is not None else float('nan'):.1f} s, "
-              f"placing again after {t_placing if t_placing is not None else float('nan'):.1f} s; "
-              f"VmRSS then {mem2.get('VmRSS', 0):.0f} MiB, peak (VmHWM) {mem2.get('VmHWM', 0):.0f} MiB")
+        for k in range(a.restarts):
+            rebuilt = log_count("scheduler", "state rebuilt")
+            sched.send_signal(signal.SIGKILL)
+            sched.wait()
+            t_kill = time.monotonic()
+            # positioned once the old scheduler is dead, so a commit it had in flight is not
+            # taken for the new one's first placement
+            topics.watch_new("placements")
+            sched = scheduler()
+            t_rebuilt = t_placing = None
+            while t_placing is None and time.monotonic() - t_kill < 600:
+                if t_rebuilt is None and log_count("scheduler", "state rebuilt") > rebuilt:
+                    t_rebuilt = time.monotonic() - t_kill
+                if topics.new_record():
+                    t_placing = time.monotonic() - t_kill
+                if sched.poll() is not None:
+                    raise RuntimeError("the restarted scheduler exited")
+            mem2 = rss(sched.pid)
+            print(f"restart {k + 1} after SIGKILL: state rebuilt in "
+                  f"{t_rebuilt if t_rebuilt is not None else float('nan'):.1f} s, "
+                  f"placing again after {t_placing if t_placing is not None else float('nan'):.1f} s "
+                  f"(load {os.getloadavg()[0]:.1f}); VmRSS then {mem2.get('VmRSS', 0):.0f} MiB, "
+                  f"peak (VmHWM) {mem2.get('VmHWM', 0):.0f} MiB", flush=True)
         return 0
     finally:
         for p in procs.values():

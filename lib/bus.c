@@ -481,8 +481,8 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
                                            int read_committed, int fetch_wait_ms, char *err,
                                            size_t errlen) {
   char wait[16], min_bytes[16];
-  int lazy = fetch_wait_ms == BUS_FETCH_LAZY;
-  snprintf(wait, sizeof wait, "%d", lazy ? BUS_FETCH_WAIT_LONG_MS : fetch_wait_ms);
+  int lazy = fetch_wait_ms == BUS_FETCH_LAZY, table = fetch_wait_ms == BUS_FETCH_TABLE;
+  snprintf(wait, sizeof wait, "%d", lazy ? BUS_FETCH_WAIT_LONG_MS : table ? BUS_FETCH_WAIT_MS : fetch_wait_ms);
   snprintf(min_bytes, sizeof min_bytes, "%d", lazy ? BUS_FETCH_LAZY_BYTES : 1);
   if (registry_attach(conf, 0, err, errlen)) return NULL; /* resolves Confluent ids */
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
@@ -502,7 +502,9 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
       set(kc, "fetch.wait.max.ms", wait, err, errlen) ||
       set(kc, "fetch.min.bytes", min_bytes, err, errlen) ||
       set(kc, "isolation.level", read_committed ? "read_committed" : "read_uncommitted", err,
-          errlen)) {
+          errlen) ||
+      (table && (set(kc, "max.partition.fetch.bytes", BUS_FETCH_TABLE_PART_BYTES, err, errlen) ||
+                 set(kc, "fetch.max.bytes", "67108864", err, errlen)))) {
     rd_kafka_conf_destroy(kc);
     return NULL;
   }
@@ -717,15 +719,20 @@ static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
   int rc = 0;
   if (pending) {
     rd_kafka_assign(c->rk, l);
+    /* a table of millions of records may take longer than this: only a stall fails */
     int64_t deadline = mono_ms() + 120000;
+    long got = 0;
     while (pending > 0) {
-      if (mono_ms() > deadline) {
-        snprintf(err, errlen, "reading %s timed out", c->names[t]);
-        rc = -1;
-        break;
-      }
       rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 200);
-      if (!m) continue;
+      if (!m || (++got & 1023) == 0) {
+        if (m) deadline = mono_ms() + 120000;
+        else if (mono_ms() > deadline) {
+          snprintf(err, errlen, "reading %s timed out", c->names[t]);
+          rc = -1;
+          break;
+        }
+        if (!m) continue;
+      }
       if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (m->partition >= 0 && m->partition < pc && !done[m->partition]) {
           done[m->partition] = 1;

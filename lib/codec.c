@@ -854,9 +854,8 @@ int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *e
   return 0;
 }
 
-int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
-                 char *err, size_t errlen) {
-  *out = NULL;
+int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size_t *hdr_out,
+                char *err, size_t errlen) {
   const unsigned char *d = data;
   if (!initialized) {
     seterr(err, errlen, "codec_init was not called");
@@ -913,6 +912,20 @@ int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, jso
     seterr(err, errlen, "unknown framing: first byte 0x%02x (expected C3 01 or 00)", d[0]);
     return 1;
   }
+  *type_out = (enum barge_ev_type)t;
+  *hdr_out = hdr;
+  return 0;
+}
+
+const struct node *codec_root(enum barge_ev_type t) { return valid_type(t) ? types[t].root : NULL; }
+
+int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
+                 char *err, size_t errlen) {
+  *out = NULL;
+  const unsigned char *d = data;
+  enum barge_ev_type t;
+  size_t hdr;
+  if (codec_frame(data, len, &t, &hdr, err, errlen)) return 1;
   struct reader r = {d + hdr, d + hdr, d + len};
   struct path p = {.s = "", .len = 0};
   char why[512];
@@ -926,7 +939,7 @@ int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, jso
     seterr(err, errlen, "%s: %s", barge_schema_name[t], why);
     return 1;
   }
-  *type_out = (enum barge_ev_type)t;
+  *type_out = t;
   *out = v;
   return 0;
 }

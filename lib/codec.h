@@ -67,6 +67,34 @@ int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *e
 int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
                  char *err, size_t errlen) BARGE_WUR;
 
+/* ---- projections: a few fields of a record, read without decoding the rest ----
+ *
+ * A projection names fields by their dotted path from the event's root ("detail.status"); a
+ * segment may step through a union of null and a record ("detail.arrayProperties.index").
+ * codec_pick_decode walks the Avro body once, bounding every length by the bytes left as
+ * codec_decode does, skips every field not named (no allocation) and fills one codec_field per
+ * path: the value of a scalar (int, long, boolean, enum, string: a span of the input, not
+ * NUL-terminated and not checked for UTF-8), the item count of an array or map, CF_NULL for a
+ * null (or a path under a null union). Used where a consumer reads a few fields of many records
+ * (the scheduler's rebuild). */
+struct codec_pick;
+/* A projection of the n paths of event type t; NULL with the reason in err (a path that names
+ * no field, or a record without a further segment). Free with codec_pick_free. */
+struct codec_pick *codec_pick_new(enum barge_ev_type t, const char *const *paths, size_t n, char *err,
+                                  size_t errlen);
+void codec_pick_free(struct codec_pick *p);
+enum codec_field_kind { CF_NULL, CF_INT, CF_BOOL, CF_STRING, CF_COUNT, CF_OTHER };
+struct codec_field {
+  enum codec_field_kind kind;
+  int64_t i;      /* CF_INT (int, long), CF_BOOL (0/1), CF_COUNT (items) */
+  const char *s;  /* CF_STRING (string or enum symbol): s[0..n) */
+  size_t n;
+};
+/* Fills out[0..n) (n as given to codec_pick_new) from framed bytes of the projection's type. 0, or
+ * non-zero with the reason in err (another type, truncated or corrupt bytes). */
+int codec_pick_decode(const struct codec_pick *p, const void *data, size_t len, struct codec_field *out,
+                      char *err, size_t errlen) BARGE_WUR;
+
 /* CRC-64-AVRO (the Rabin fingerprint of the Avro specification) of arbitrary bytes. */
 uint64_t codec_crc64_avro(const void *data, size_t len);
 

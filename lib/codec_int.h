@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "schemas_gen.h"
 #include "util.h"
 
 enum kind {
@@ -145,4 +146,9 @@ void codec_canon(struct buf *o, struct node *n, unsigned mark);
 size_t codec_min_size(struct node *n);
 /* The key a union branch takes in Barge's JSON convention. */
 const char *codec_branch_name(const struct node *b);
+/* (codec.c) The event type of framed bytes and the length of their framing header; non-zero
+ * with the reason in err (as codec_decode). The schema tree of an event type (NULL: unknown). */
+int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size_t *hdr_out,
+                char *err, size_t errlen);
+const struct node *codec_root(enum barge_ev_type t);
 #endif

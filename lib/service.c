@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -310,6 +311,10 @@ struct table_read {
 
 static void table_record(void *ctx, const struct bus_msg *m) {
   struct table_read *r = ctx;
+  if (r->t->raw) {
+    r->t->raw(r->l->ctx, m);
+    return;
+  }
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
@@ -340,7 +345,7 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
     return -1;
   }
   if (d->ntables) {
-    struct bus_consumer *tmp = bus_consumer_new(l->bc, NULL, 1, why, sizeof why);
+    struct bus_consumer *tmp = bus_consumer_new_wait(l->bc, NULL, 1, BUS_FETCH_TABLE, why, sizeof why);
     int rc = tmp ? 0 : -1;
     for (int i = 0; i < d->ntables && !rc; i++) {
       struct table_read tr = {l, &d->tables[i]};
@@ -358,7 +363,8 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
                       : bus_assign_all(l->in, d->inputs, d->ninputs, 1, err, errlen))
     return -1;
   l->live = 1;
-  log_info("state rebuilt in %lld ms", (long long)(mono_ms() - t0));
+  log_info("state rebuilt in %lld ms (%lld ms of CPU since the process started)", (long long)(mono_ms() - t0),
+           (long long)(clock() * 1000 / CLOCKS_PER_SEC));
   return 0;
 }
 

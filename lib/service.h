@@ -89,10 +89,12 @@ void service_metrics_dead_letter(enum bus_topic t);
 
 /* A compacted topic read back at start. cb sees every record, decoded (ev NULL for a tombstone,
  * or for a record that does not decode: that one is logged, as it was dead-lettered when the
- * input consumer first read it). */
+ * input consumer first read it). With raw set, raw sees each record instead, undecoded (a service
+ * that reads only a few fields of many records decodes them itself). */
 struct service_table {
   enum bus_topic topic;
   void (*cb)(void *ctx, const struct bus_msg *m, const json_t *ev);
+  void (*raw)(void *ctx, const struct bus_msg *m);
 };
 
 /* The service's hooks; ctx is its own state. Every hook but handle may be NULL. */

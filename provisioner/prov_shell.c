@@ -530,8 +530,8 @@ static void shell_release(struct shell *sh) {
 }
 
 static const enum bus_topic prov_inputs[] = {TOPIC_CAPACITY, TOPIC_INSTANCES};
-static const struct service_table prov_tables[] = {{TOPIC_INSTANCES, restore_instance_cb},
-                                                   {TOPIC_CAPACITY, restore_demand_cb}};
+static const struct service_table prov_tables[] = {{TOPIC_INSTANCES, restore_instance_cb, NULL},
+                                                   {TOPIC_CAPACITY, restore_demand_cb, NULL}};
 
 int prov_service_main(int argc, char **argv) {
   struct prov_opts o;

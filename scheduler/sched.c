@@ -319,14 +319,30 @@ void sched_free(struct sched *s) {
   free(s->insts);
   free(s->dirty);
   free(s->coded);
-  json_decref(s->restoring);
+  sched_restore_free(s);
   free(s);
 }
 
 int64_t sched_now(const struct sched *s) { return s->now; }
 size_t sched_job_count(const struct sched *s) { return s->njobs; }
+/* Array children are not in job_by_id (a million of them would double the rebuild's work and
+ * cost 24 MB): "<parent>:<index>" is found through its parent, whose children are contiguous. */
 uint32_t sched_find_job(const struct sched *s, const char *id) {
-  return strmap_get(&s->job_by_id, id);
+  uint32_t j = strmap_get(&s->job_by_id, id);
+  if (j != STRMAP_NONE || !id) return j == STRMAP_NONE ? SCHED_NONE : j;
+  const char *colon = strrchr(id, ':');
+  char pid[sizeof ((struct job *)0)->id];
+  if (!colon || colon == id || (size_t)(colon - id) >= sizeof pid || colon[1] < '0' || colon[1] > '9')
+    return SCHED_NONE;
+  char *end;
+  long n = strtol(colon + 1, &end, 10);
+  if (*end) return SCHED_NONE;
+  memcpy(pid, id, (size_t)(colon - id));
+  pid[colon - id] = 0;
+  uint32_t p = strmap_get(&s->job_by_id, pid);
+  if (p == STRMAP_NONE || !s->jobs[p]->arr || n >= s->jobs[p]->arr->size) return SCHED_NONE;
+  uint32_t c = s->jobs[p]->arr->first_child + (uint32_t)n;
+  return c < s->njobs && !strcmp(s->jobs[c]->id, id) ? c : SCHED_NONE;
 }
 enum job_status sched_job_status(const struct sched *s, uint32_t j) {
   return (enum job_status)s->jobs[j]->status;
@@ -349,25 +365,30 @@ size_t sched_memory_bytes(const struct sched *s) {
 
 /* ---------------- job bookkeeping ---------------- */
 
-struct job *sched_job_new(struct sched *s, const char *id) {
+static struct job *job_alloc(struct sched *s, const char *id, int indexed) {
   if (s->njobs == s->capjobs) {
     s->capjobs = s->capjobs ? s->capjobs * 2 : 1024;
     s->jobs = xrealloc(s->jobs, s->capjobs * sizeof *s->jobs);
   }
   struct job *j = xcalloc(1, sizeof *j);
-  snprintf(j->id, sizeof j->id, "%s", id);
+  size_t n = strlen(id);
+  if (n >= sizeof j->id) n = sizeof j->id - 1;
+  memcpy(j->id, id, n);
   j->idx = (uint32_t)s->njobs;
   j->parent = j->instance = j->rq_prev = j->rq_next = SCHED_NONE;
   j->queue = SCHED_NONE;
   j->index = -1;
   j->exit_code = NO_EXIT;
   s->jobs[s->njobs++] = j;
-  strmap_put(&s->job_by_id, j->id, j->idx);
+  if (indexed) strmap_put(&s->job_by_id, j->id, j->idx);
   return j;
 }
 
+struct job *sched_job_new(struct sched *s, const char *id) { return job_alloc(s, id, 1); }
+struct job *sched_array_child_new(struct sched *s, const char *id) { return job_alloc(s, id, 0); }
+
 struct job *sched_child_new(struct sched *s, const struct job *parent, const char *id, struct spec *sp) {
-  struct job *c = sched_job_new(s, id);
+  struct job *c = parent->arr ? sched_array_child_new(s, id) : sched_job_new(s, id);
   c->parent = parent->idx;
   c->queue = parent->queue;
   c->spec = sp;

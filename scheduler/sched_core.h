@@ -120,6 +120,18 @@ void sched_handle_config_delete(struct sched *s, const char *arn, int64_t at_ms,
  * first. Records for the same job replace earlier ones. */
 int sched_restore_job(struct sched *s, const json_t *job_record, char *err,
                       size_t errlen) BARGE_WUR;
+/* The fields of a queued array child's record (one that takes its family's spec: not :0, no
+ * attempt, no instance, no log, no pending stop, no dependency), which is all the rebuild reads
+ * of it; the shell reads them without decoding the rest (docs/architecture.md, "Scheduler
+ * restart"). Strings are borrowed; status_reason may be NULL. */
+struct sched_lite {
+  const char *id, *queue, *status, *status_reason;
+  int64_t created_at, started_at, stopped_at, queue_seq;
+  int cancelled, terminated, attempt, index;
+};
+/* Restores such a child like sched_restore_job, kept as a small struct: 0, or 1 when the record
+ * is not of that form (the caller then gives the whole record to sched_restore_job). */
+int sched_restore_lite(struct sched *s, const struct sched_lite *l);
 /* Restores one instance from its latest barge.instances event. */
 void sched_restore_instance(struct sched *s, const json_t *instance_event);
 /* Finishes a restore: relinks dependencies and queues. */

@@ -244,6 +244,7 @@ struct sched {
   uint32_t *coded; /* RUNNABLE jobs carrying a blocking code */
   size_t ncoded, capcoded;
   json_t *restoring; /* job id -> JobRecord, between sched_restore_job and _done */
+  struct lite_store *lite; /* queued array children kept by sched_restore_lite, until _done */
   int reconcile_needed; /* restored attempts may sit on an older agent incarnation */
   int tick_now;      /* the event being handled is a Tick: capacity demand may go out */
 };
@@ -278,6 +279,9 @@ json_t *sched_propagated_tags(const struct spec *sp);
 char *sched_arn_prefix(const char *job_arn);
 void sched_spec_unref(struct spec *sp);
 struct job *sched_job_new(struct sched *s, const char *id);
+/* An array child "<parent>:<index>", at job index parent's first_child + index: sched_find_job
+ * finds it through its parent, not the id map. */
+struct job *sched_array_child_new(struct sched *s, const char *id);
 /* A PENDING child of parent (an array child or a multi-node node job) in its queue and share,
  * created now with spec sp (a reference taken). */
 struct job *sched_child_new(struct sched *s, const struct job *parent, const char *id, struct spec *sp);
@@ -388,6 +392,9 @@ void sched_wait_fair(struct sched *s, struct queue *q, const double *usage, cons
                      int reservation, struct outbox *out);
 /* A PENDING job's reason while dependencies are unfinished; 0 (out untouched) when none is. */
 int sched_dep_reason(const struct sched *s, const struct job *j, char *out, size_t outlen);
+
+/* sched_restore.c: what a restore holds until sched_restore_done (freed there, or here) */
+void sched_restore_free(struct sched *s);
 
 /* sched_time.c */
 void sched_on_tick(struct sched *s, struct outbox *out);

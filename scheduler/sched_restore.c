@@ -33,6 +33,162 @@ static json_t *slim_child(const json_t *rec) {
   return r;
 }
 
+/* ---- queued array children, kept small (sched_restore_lite) ---- */
+
+struct lite_child {
+  int64_t created_at, started_at, stopped_at, queue_seq;
+  char *status_reason;
+  uint32_t queue;
+  uint16_t attempt;
+  uint8_t present, status, cancelled, terminated;
+};
+
+/* One array's children by index (children arrive in any order, parents after or before). */
+struct lite_family {
+  char *parent;
+  struct lite_child *v;
+  uint32_t cap;
+};
+
+struct lite_store {
+  struct strmap by_parent; /* parent id -> index in fam */
+  struct lite_family *fam;
+  size_t n, cap;
+  uint32_t last; /* the family of the last record (a partition's records come in runs), n: none */
+};
+
+/* The index of a child id "<parent>:<index>" (canonical decimal, 1..999999), or -1; *plen the
+ * length of the parent id. */
+static long lite_index(const char *id, size_t *plen) {
+  const char *colon = strrchr(id, ':');
+  if (!colon || colon == id || colon[1] < '1' || colon[1] > '9') return -1;
+  long idx = 0;
+  const char *d = colon + 1;
+  for (; *d >= '0' && *d <= '9' && d - colon <= 6; d++) idx = idx * 10 + (*d - '0');
+  if (*d) return -1;
+  *plen = (size_t)(colon - id);
+  return idx;
+}
+
+/* The family of parent id pid[0..plen), or STRMAP_NONE (create: made when missing). */
+static uint32_t lite_family_of(struct lite_store *ls, const char *pid, size_t plen, int create) {
+  if (ls->last < ls->n && !strncmp(ls->fam[ls->last].parent, pid, plen) && !ls->fam[ls->last].parent[plen])
+    return ls->last;
+  char key[64];
+  if (plen >= sizeof key) return STRMAP_NONE;
+  memcpy(key, pid, plen);
+  key[plen] = 0;
+  uint32_t fi = strmap_get(&ls->by_parent, key);
+  if (fi == STRMAP_NONE) {
+    if (!create) return STRMAP_NONE;
+    if (ls->n == ls->cap) {
+      ls->cap = ls->cap ? ls->cap * 2 : 16;
+      ls->fam = xrealloc(ls->fam, ls->cap * sizeof *ls->fam);
+      for (size_t i = 0; i < ls->n; i++) strmap_put(&ls->by_parent, ls->fam[i].parent, (uint32_t)i);
+    }
+    fi = (uint32_t)ls->n++;
+    ls->fam[fi] = (struct lite_family){.parent = xstrdup(key)};
+    strmap_put(&ls->by_parent, ls->fam[fi].parent, fi);
+  }
+  return ls->last = fi;
+}
+
+/* The child's entry of "<parent>:<index>" (*idx its index), or NULL (create: made when missing). */
+static struct lite_child *lite_slot(struct sched *s, const char *id, int create, long *idx_out) {
+  size_t plen;
+  long idx = lite_index(id, &plen);
+  if (idx < 0 || (!s->lite && !create)) return NULL;
+  if (!s->lite) {
+    s->lite = xcalloc(1, sizeof *s->lite);
+    strmap_init(&s->lite->by_parent);
+    s->lite->last = UINT32_MAX;
+  }
+  uint32_t fi = lite_family_of(s->lite, id, plen, create);
+  if (fi == STRMAP_NONE) return NULL;
+  struct lite_family *f = &s->lite->fam[fi];
+  if ((uint32_t)idx >= f->cap) {
+    if (!create) return NULL;
+    uint32_t cap = f->cap ? f->cap : 64;
+    while (cap <= (uint32_t)idx) cap *= 2;
+    f->v = xrealloc(f->v, cap * sizeof *f->v);
+    memset(f->v + f->cap, 0, (cap - f->cap) * sizeof *f->v);
+    f->cap = cap;
+  }
+  if (idx_out) *idx_out = idx;
+  return &f->v[idx];
+}
+
+static void lite_drop(struct sched *s, const char *id) {
+  struct lite_child *c = lite_slot(s, id, 0, NULL);
+  if (!c || !c->present) return;
+  free(c->status_reason);
+  memset(c, 0, sizeof *c);
+}
+
+int sched_restore_lite(struct sched *s, const struct sched_lite *l) {
+  int st = l->status ? job_status_parse(l->status) : -1;
+  if (!l->id || st < 0 || strchr(l->id, '#') || strlen(l->id) >= sizeof ((struct job *)0)->id) return 1;
+  long idx = -1; /* never :0, whose record carries its family's spec (lite_index refuses it) */
+  struct lite_child *c = lite_slot(s, l->id, 1, &idx);
+  if (!c || idx != l->index) return 1;
+  if (s->restoring) json_object_del(s->restoring, l->id); /* the later record wins */
+  free(c->status_reason);
+  *c = (struct lite_child){.created_at = l->created_at, .started_at = l->started_at, .stopped_at = l->stopped_at,
+                           .queue_seq = l->queue_seq, .queue = sched_find_queue(s, l->queue),
+                           .attempt = (uint16_t)l->attempt, .present = 1, .status = (uint8_t)st,
+                           .cancelled = l->cancelled != 0, .terminated = l->terminated != 0};
+  /* as job_from_record: a RUNNABLE job's blocking code is recomputed */
+  if (l->status_reason && !(st == JOB_RUNNABLE && sched_is_code(l->status_reason)))
+    c->status_reason = xstrdup(l->status_reason);
+  return 0;
+}
+
+void sched_restore_free(struct sched *s) {
+  json_decref(s->restoring);
+  s->restoring = NULL;
+  struct lite_store *ls = s->lite;
+  if (!ls) return;
+  for (size_t i = 0; i < ls->n; i++) {
+    for (uint32_t c = 0; c < ls->fam[i].cap; c++) free(ls->fam[i].v[c].status_reason);
+    free(ls->fam[i].v);
+    free(ls->fam[i].parent);
+  }
+  free(ls->fam);
+  strmap_release(&ls->by_parent);
+  free(ls);
+  s->lite = NULL;
+}
+
+/* What every restored job takes from its queue sequence and times. */
+static void restore_seq_times(struct sched *s, struct job *j, int64_t qs) {
+  j->retried = qs < 0;
+  j->queue_seq = qs < 0 ? -qs : qs;
+  if (j->retried && j->queue_seq > s->retry_seq) s->retry_seq = j->queue_seq;
+  if (!j->retried && j->queue_seq > s->seq) s->seq = j->queue_seq;
+  if (j->terminated && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) j->stopping = 1;
+  if (j->status == JOB_RUNNING) j->attempt_started_at = j->started_at;
+  if (j->created_at > s->now) s->now = j->created_at;
+  if (j->stopped_at > s->now) s->now = j->stopped_at;
+}
+
+static struct job *job_from_lite(struct sched *s, const char *id, struct lite_child *c, struct spec *shared) {
+  struct job *j = sched_array_child_new(s, id);
+  j->spec = shared;
+  shared->refs++;
+  j->queue = c->queue;
+  j->status = c->status;
+  j->status_reason = c->status_reason; /* taken */
+  c->status_reason = NULL;
+  j->created_at = c->created_at;
+  j->started_at = c->started_at;
+  j->stopped_at = c->stopped_at;
+  j->cancelled = c->cancelled;
+  j->terminated = c->terminated;
+  j->attempt = c->attempt;
+  restore_seq_times(s, j, c->queue_seq);
+  return j;
+}
+
 int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errlen) {
   json_t *d = json_object_get(rec, "detail");
   const char *id = jget_str(d, "jobId");
@@ -41,6 +197,7 @@ int sched_restore_job(struct sched *s, const json_t *rec, char *err, size_t errl
     return -1;
   }
   if (!s->restoring) s->restoring = json_object();
+  lite_drop(s, id); /* the later record wins */
   size_t n = strlen(id);
   /* array children share it; multi-node nodes (<id>#<i>) have their own */
   int shares_spec = jget_str(rec, "parentJobId") && strchr(id, ':') && !(n > 2 && !strcmp(id + n - 2, ":0"));
@@ -133,7 +290,8 @@ static struct spec *spec_from_detail(struct sched *s, const json_t *d) {
 
 static struct job *job_from_record(struct sched *s, const json_t *rec, struct spec *shared) {
   json_t *d = json_object_get(rec, "detail");
-  struct job *j = sched_job_new(s, jget_str(d, "jobId"));
+  /* shared: an array child, found through its parent */
+  struct job *j = shared ? sched_array_child_new(s, jget_str(d, "jobId")) : sched_job_new(s, jget_str(d, "jobId"));
   j->spec = shared ? shared : spec_from_detail(s, d);
   if (shared) shared->refs++;
   j->queue = sched_find_queue(s, jget_str(d, "jobQueue"));
@@ -153,19 +311,13 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
   json_t *ap = json_object_get(d, "arrayProperties");
   json_t *idx = json_object_get(ap, "index");
   if (json_is_integer(idx)) j->index = (int32_t)json_integer_value(idx);
-  int64_t qs = jget_int(rec, "queueSeq", 0);
-  j->retried = qs < 0;
-  j->queue_seq = qs < 0 ? -qs : qs;
-  if (j->retried && j->queue_seq > s->retry_seq) s->retry_seq = j->queue_seq;
-  if (!j->retried && j->queue_seq > s->seq) s->seq = j->queue_seq;
   const char *ps = jget_str(rec, "pendingStop");
   if (ps) j->pending_stop = !strcmp(ps, "TERMINATE") ? 2 : 1;
   const char *psr = jget_str(rec, "pendingStopReason");
   if (psr) j->stop_reason = xstrdup(psr);
-  if (j->terminated && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) j->stopping = 1;
   const char *lp = jget_str(rec, "logPath");
   if (lp) j->log_path = xstrdup(lp);
-  if (j->status == JOB_RUNNING) j->attempt_started_at = j->started_at;
+  restore_seq_times(s, j, jget_int(rec, "queueSeq", 0));
   size_t i;
   json_t *a;
   json_t *atts = json_object_get(d, "attempts");
@@ -186,8 +338,6 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
     x->started_at = jget_int(a, "startedAt", 0);
     x->stopped_at = jget_int(a, "stoppedAt", 0);
   }
-  if (j->created_at > s->now) s->now = j->created_at;
-  if (j->stopped_at > s->now) s->now = j->stopped_at;
   const char *inst = jget_str(rec, "instanceId");
   if (inst && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) {
     uint32_t ii = strmap_get(&s->inst_by_id, inst);
@@ -228,15 +378,35 @@ static void restore_nodes(struct sched *s, uint32_t pidx, const json_t *np) {
   sched_gang_relink(s, s->jobs[pidx], n, main_node, first);
 }
 
-static int cmp_retry(const void *a, const void *b, void *ctx) {
-  struct sched *s = ctx;
-  const struct job *x = s->jobs[*(const uint32_t *)a], *y = s->jobs[*(const uint32_t *)b];
+/* A RUNNABLE job's place at the rebuild, sorted without touching the jobs themselves. */
+struct rq_key {
+  int64_t seq;
+  uint32_t idx;
+  uint8_t retried;
+};
+
+static int cmp_rq(const void *a, const void *b) {
+  const struct rq_key *x = a, *y = b;
   if (x->retried != y->retried) return x->retried ? -1 : 1;
-  return x->queue_seq < y->queue_seq ? -1 : x->queue_seq > y->queue_seq;
+  if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+  return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Writes the decimal c after the "<parent>:" prefix of id (plen bytes). */
+static void child_id(char *id, size_t plen, int c) {
+  char d[12];
+  int n = 0;
+  do d[n++] = (char)('0' + c % 10);
+  while ((c /= 10) > 0);
+  while (n) id[plen++] = d[--n];
+  id[plen] = 0;
 }
 
 void sched_restore_done(struct sched *s) {
-  if (!s->restoring) return;
+  if (!s->restoring) {
+    sched_restore_free(s); /* children without a parent record are not rebuilt, as before */
+    return;
+  }
   size_t n = json_object_size(s->restoring), nk = 0;
   const char **keys = xcalloc(n ? n : 1, sizeof *keys);
   const char *k;
@@ -245,6 +415,9 @@ void sched_restore_done(struct sched *s) {
     if (!json_is_string(v) && !jget_str(v, "parentJobId")) keys[nk++] = k;
   }
   qsort(keys, nk, sizeof *keys, cmp_str);
+  /* per job index: built from a lite child (no dependencies to look up) */
+  uint8_t *no_deps = NULL;
+  size_t cap_nd = 0;
   for (size_t i = 0; i < nk; i++) {
     json_t *rec = json_object_get(s->restoring, keys[i]);
     struct job *p = job_from_record(s, rec, NULL);
@@ -270,16 +443,30 @@ void sched_restore_done(struct sched *s) {
     p->arr->first_child = (uint32_t)s->njobs;
     p->arr->summary_at = jget_int(ap, "statusSummaryLastUpdatedAt", 0);
     uint32_t pidx = p->idx;
+    uint32_t fi = s->lite ? strmap_get(&s->lite->by_parent, p->id) : STRMAP_NONE;
+    struct lite_family *fam = fi != STRMAP_NONE ? &s->lite->fam[fi] : NULL;
+    char cid[64];
+    size_t plen = (size_t)snprintf(cid, sizeof cid, "%s:", p->id);
     for (int c = 0; c < p->arr->size; c++) {
-      char cid[64];
-      snprintf(cid, sizeof cid, "%s:%d", p->id, c);
-      json_t *crec = restored_rec(s, cid);
+      child_id(cid, plen, c);
+      struct lite_child *lc = fam && (uint32_t)c < fam->cap && fam->v[c].present ? &fam->v[c] : NULL;
+      json_t *crec = lc ? NULL : restored_rec(s, cid);
       struct job *cj;
-      if (crec) {
+      if (lc) {
+        cj = job_from_lite(s, cid, lc, s->jobs[pidx]->spec);
+        if (cj->idx >= cap_nd) {
+          size_t n = cap_nd ? cap_nd : 1024;
+          while (n <= cj->idx) n *= 2;
+          no_deps = xrealloc(no_deps, n);
+          memset(no_deps + cap_nd, 0, n - cap_nd);
+          cap_nd = n;
+        }
+        no_deps[cj->idx] = 1;
+      } else if (crec) {
         cj = job_from_record(s, crec, s->jobs[pidx]->spec);
         json_decref(crec);
       } else { /* a child never written: it was spawned PENDING with its parent */
-        cj = sched_job_new(s, cid);
+        cj = sched_array_child_new(s, cid);
         cj->spec = s->jobs[pidx]->spec;
         cj->spec->refs++;
         cj->queue = s->jobs[pidx]->queue;
@@ -295,6 +482,7 @@ void sched_restore_done(struct sched *s) {
   /* dependencies and dependents */
   for (size_t i = 0; i < s->njobs; i++) {
     struct job *j = s->jobs[i];
+    if (i < cap_nd && no_deps[i]) continue;
     json_t *kept = json_object_get(s->restoring, j->id);
     /* a compact child record is parsed again only when it names dependencies */
     json_t *rec = json_is_string(kept) && !strstr(json_string_value(kept), "\"dependencyIds\":[\"")
@@ -321,20 +509,23 @@ void sched_restore_done(struct sched *s) {
       }
     }
   }
+  free(no_deps);
   for (size_t i = 0; i < s->njobs; i++) sched_assign_share(s, s->jobs[i]);
-  /* the runnable lists: retried jobs first in return order, then fresh ones */
-  uint32_t *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
+  /* the runnable lists: retried jobs first in return order, then fresh ones (ties: job index) */
+  struct rq_key *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
   size_t nrq = 0;
-  for (size_t i = 0; i < s->njobs; i++)
-    if (s->jobs[i]->status == JOB_RUNNABLE && s->jobs[i]->queue != SCHED_NONE) rq[nrq++] = (uint32_t)i;
-  qsort_r(rq, nrq, sizeof *rq, cmp_retry, s);
-  for (size_t i = 0; i < nrq; i++) sched_enqueue(s, s->jobs[rq[i]]);
+  for (size_t i = 0; i < s->njobs; i++) {
+    const struct job *j = s->jobs[i];
+    if (j->status == JOB_RUNNABLE && j->queue != SCHED_NONE)
+      rq[nrq++] = (struct rq_key){.retried = j->retried, .seq = j->queue_seq, .idx = (uint32_t)i};
+  }
+  qsort(rq, nrq, sizeof *rq, cmp_rq);
+  for (size_t i = 0; i < nrq; i++) sched_enqueue(s, s->jobs[rq[i].idx]);
   free(rq);
   for (size_t i = 0; i < s->nces; i++) (void)sched_recompute_ce(s, s->ces[i]);
   sched_recode_all(s);
   free(keys);
-  json_decref(s->restoring);
-  s->restoring = NULL;
+  sched_restore_free(s);
   s->cycle_needed = 1;
   s->demand_dirty = 1;
   s->reconcile_needed = 1;

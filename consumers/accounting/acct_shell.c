@@ -298,7 +298,7 @@ static int on_stopping(void *ctx, char *err, size_t errlen) {
   return 0;
 }
 
-static const struct service_table acct_tables[] = {{TOPIC_USAGE, seed_cb}};
+static const struct service_table acct_tables[] = {{TOPIC_USAGE, seed_cb, NULL}};
 
 int acct_service_main(int argc, char **argv) {
   struct acct_opts o;

@@ -899,6 +899,99 @@ static void test_interop(void) {
   if (rc == 0) nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- projections (codec_pick_*) ---- */
+
+/* The value at a dotted path of a decoded event (a nullable union is its plain value), or NULL. */
+static json_t *at_path(json_t *v, const char *path) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *seg = strtok(buf, "."); seg && v; seg = strtok(NULL, ".")) v = json_object_get(v, seg);
+  return v;
+}
+
+static int field_matches(const struct codec_field *f, json_t *v) {
+  if (!v || json_is_null(v)) return f->kind == CF_NULL;
+  if (json_is_integer(v)) return f->kind == CF_INT && f->i == json_integer_value(v);
+  if (json_is_boolean(v)) return f->kind == CF_BOOL && f->i == json_is_true(v);
+  if (json_is_string(v))
+    return f->kind == CF_STRING && f->n == json_string_length(v) && !memcmp(f->s, json_string_value(v), f->n);
+  if (json_is_array(v)) return f->kind == CF_COUNT && (size_t)f->i == json_array_size(v);
+  if (json_is_object(v)) return f->kind == CF_COUNT || f->kind == CF_OTHER;
+  return 0;
+}
+
+static void test_projection(void) {
+  TEST("projections read the named fields of every sample as a whole decode does, and fail cleanly on bad bytes");
+  static const char *const paths[] = {"header.event_id", "seq", "detail.jobId", "detail.status", "detail.statusReason",
+                                      "detail.createdAt", "detail.startedAt", "detail.isCancelled", "detail.attempts",
+                                      "detail.arrayProperties.index", "detail.arrayProperties.statusSummary",
+                                      "detail.nodeProperties", "detail.tags", "attempt", "instanceId", "queueSeq",
+                                      "parentJobId", "dependencyIds", "incarnation"};
+  enum { NP = sizeof paths / sizeof *paths };
+  char err[512];
+  struct codec_pick *p = codec_pick_new(BARGE_EV_JOB_RECORD, paths, NP, err, sizeof err);
+  CHECK(p != NULL, "codec_pick_new: %s", err);
+  if (!p) return;
+  int n = n_samples(BARGE_EV_JOB_RECORD), mismatches = 0, crashes_avoided = 0, bad_contract = 0;
+  if (n < 24) n = 24; /* sample k picks each union's branch k modulo its count */
+  for (int k = 0; k < n; k++) {
+    json_t *exp, *v = sample(BARGE_EV_JOB_RECORD, k, 0, &exp, NULL);
+    struct buf b;
+    buf_init(&b);
+    CHECK(codec_encode(BARGE_EV_JOB_RECORD, v, &b, err, sizeof err) == 0, "sample %d: %s", k, err);
+    enum barge_ev_type t;
+    json_t *back = NULL;
+    CHECK(codec_decode(b.data, b.len, &t, &back, err, sizeof err) == 0, "sample %d: %s", k, err);
+    struct codec_field f[NP];
+    CHECK(codec_pick_decode(p, b.data, b.len, f, err, sizeof err) == 0, "sample %d: %s", k, err);
+    for (int i = 0; i < NP; i++)
+      if (!field_matches(&f[i], at_path(back, paths[i]))) {
+        if (mismatches++ < 3) fprintf(stderr, "sample %d: %s read as kind %d\n", k, paths[i], (int)f[i].kind);
+      }
+    for (size_t cut = 0; cut < b.len; cut++) { /* every truncation is refused */
+      err[0] = 0;
+      if (codec_pick_decode(p, b.data, cut, f, err, sizeof err) == 0 || !err[0]) bad_contract++;
+    }
+    for (int m = 0; m < 200; m++) { /* mutations: an answer or a reason, never a crash */
+      unsigned char *c = xmalloc(b.len);
+      memcpy(c, b.data, b.len);
+      c[10 + rnd() % (b.len - 10)] = (unsigned char)rnd();
+      err[0] = 0;
+      if (codec_pick_decode(p, c, b.len, f, err, sizeof err) != 0 && !err[0]) bad_contract++;
+      crashes_avoided++;
+      free(c);
+    }
+    buf_release(&b);
+    json_decref(back);
+    json_decref(v);
+    json_decref(exp);
+  }
+  CHECK(mismatches == 0, "%d fields read differently from the whole decode", mismatches);
+  CHECK(bad_contract == 0, "%d bad inputs accepted or refused without a reason", bad_contract);
+  printf("   %d samples, %d mutations read\n", n, crashes_avoided);
+  codec_pick_free(p);
+  static const char *const wrong[][2] = {{"detail.nope", NULL}, {"detail", "detail.jobId"}, {"seq.x", NULL},
+                                         {"detail.jobId", "detail.jobId"}};
+  for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
+    err[0] = 0;
+    struct codec_pick *w = codec_pick_new(BARGE_EV_JOB_RECORD, wrong[i], wrong[i][1] ? 2 : 1, err, sizeof err);
+    CHECK(w == NULL && err[0], "a wrong projection (%s) was accepted", wrong[i][0]);
+    codec_pick_free(w);
+  }
+  struct buf b;
+  buf_init(&b);
+  json_t *e, *v = sample(BARGE_EV_JOB_REQUEST, 0, 0, &e, NULL);
+  CHECK(codec_encode(BARGE_EV_JOB_REQUEST, v, &b, err, sizeof err) == 0, "%s", err);
+  p = codec_pick_new(BARGE_EV_JOB_RECORD, paths, 1, err, sizeof err);
+  struct codec_field f1;
+  CHECK(p && codec_pick_decode(p, b.data, b.len, &f1, err, sizeof err) != 0 && strstr(err, "JobRequest"),
+        "another event type is refused by name: %s", err);
+  codec_pick_free(p);
+  buf_release(&b);
+  json_decref(v);
+  json_decref(e);
+}
+
 int main(int argc, char **argv) {
   char err[512];
   if (codec_init(err, sizeof err) != 0) {
@@ -918,6 +1011,7 @@ int main(int argc, char **argv) {
   test_encode_errors();
   test_garbage();
   test_threads();
+  test_projection();
   test_interop();
   return check_summary();
 }

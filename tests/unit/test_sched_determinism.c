@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include "sched_harness.h"
+#include "sched_shell.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
 static uint32_t rnd(uint32_t n) {
@@ -161,8 +162,15 @@ int main(void) {
   CHECK(states[JOB_SUCCEEDED] > 100 && states[JOB_FAILED] > 20 && states[JOB_RUNNABLE] + states[JOB_PENDING] + states[JOB_STARTING] + states[JOB_RUNNING] > 0,
         "the log should exercise every outcome");
 
-  TEST("a core rebuilt from the job records it wrote holds the same jobs (restart)");
-  {
+  /* twice: the records as JSON (sched_restore_job), then as the bytes the shell reads, where a
+   * queued array child takes the fast path (sched_restore_bytes, docs/architecture.md,
+   * "Scheduler restart") and every other record is restored whole */
+  for (int via_bytes = 0; via_bytes < 2; via_bytes++) {
+    TEST(via_bytes ? "... and the same when rebuilt from the encoded records, queued children read by projection"
+                   : "a core rebuilt from the job records it wrote holds the same jobs (restart)");
+    struct codec_pick *pick = sched_restore_pick(err, sizeof err);
+    CHECK(pick != NULL, "%s", err);
+    size_t nlite = 0;
     struct sched_conf c;
     sched_conf_defaults(&c);
     struct sched *r = sched_new(&c);
@@ -196,9 +204,17 @@ int main(void) {
     }
     for (size_t j = 0; j < sched_job_count(kept.s); j++) {
       json_t *jr = sched_job_record(kept.s, (uint32_t)j, "test", 0);
-      CHECK(sched_restore_job(r, jr, err, sizeof err) == 0, "%s", err);
+      struct buf enc;
+      buf_init(&enc);
+      CHECK(!via_bytes || codec_encode(BARGE_EV_JOB_RECORD, jr, &enc, err, sizeof err) == 0, "%s", err);
+      if (via_bytes && sched_restore_bytes(r, pick, enc.data, enc.len) == 0) nlite++;
+      else CHECK(sched_restore_job(r, jr, err, sizeof err) == 0, "%s", err);
+      buf_release(&enc);
       json_decref(jr);
     }
+    printf("   %zu of %zu records read by projection\n", nlite, sched_job_count(kept.s));
+    CHECK(!via_bytes || nlite > 10, "the fast path took only %zu records", nlite);
+    codec_pick_free(pick);
     sched_restore_done(r);
     CHECK_INT(sched_job_count(r), sched_job_count(kept.s));
     int diffs = 0;
