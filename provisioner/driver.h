@@ -38,6 +38,7 @@ struct driver_conf {
                                     default 75% of this machine's memory) */
   long long agent_heartbeat_ms;  /* agents' heartbeat period (default 5000) */
   const char *agent_runtime;     /* agents' --runtime (NULL: local process, ec2 auto) */
+  const char *agent_kafka_props; /* local agents' --kafka-props (NULL: bus.kafka_props) */
   /* sim */
   long long sim_boot_ms;        /* launch to READY (default 2000, before scaling) */
   long long sim_heartbeat_ms;   /* default 5000 */

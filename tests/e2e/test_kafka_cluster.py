@@ -12,12 +12,10 @@ CI: plain build only (a cluster of its own, three JVMs).
   `kafka.sh start --node K` and rejoins the in-sync replicas of every partition.
 - Every job reaches exactly one terminal state (its status, and exactly one SUCCEEDED/FAILED
   event in barge.job-events), and `barge replay rebuild` finds no difference.
-Bounded to about two minutes on a 2-core machine.
-
-On demand for now: BARGE_TEST_KAFKA_CLUSTER=1 runs it; without it the test says so and exits 77
-(skipped). In about one run of three a `submit-job` sent while the killed broker is down hangs
-for minutes (seen in CI at 10:3x UTC on 2026-12-04 and once before); until that is understood it
-would make the suite fail at random."""
+- Submissions sent while the broker is down (the first at once, before the cluster noticed) each
+  end within 60 s: a client whose metadata still names the dead leader asks again instead of
+  waiting on it (lib/bus.c, watermarks; docs/operations.md, "A cluster").
+Bounded to about two minutes on a 2-core machine. barge-test: plain-only."""
 import json
 import os
 import signal
@@ -102,12 +100,15 @@ def body(st, kdir, bootstrap):
     os.kill(pid, signal.SIGKILL)
 
     # while it is down: writes go on (2 in-sync replicas left), leadership moves
+    took = []
     for k in range(5):
         t = time.monotonic()
         p = st.run("submit-job", "--job-name", f"b{k}", "--job-queue", "q", "--job-definition", "ok",
                    "--query", "jobId", "--output", "text", timeout=300)
         ids.append(p.stdout.strip())
-        log(f"  submission b{k} took {time.monotonic() - t:.1f} s")
+        took.append(time.monotonic() - t)
+        log(f"  submission b{k} took {took[-1]:.1f} s")
+    ok(max(took) < 60, f"each submission with the broker down ended within 60 s (longest {max(took):.1f} s)")
     ok(all(ids[-5:]), f"5 submissions accepted with broker {victim} down ({time.monotonic() - t_kill:.1f} s after the kill)")
 
     def moved():
@@ -150,10 +151,6 @@ def body(st, kdir, bootstrap):
 
 
 def main():
-    if os.environ.get("BARGE_TEST_KAFKA_CLUSTER") != "1":
-        print("SKIP the 3-broker test runs on demand (BARGE_TEST_KAFKA_CLUSTER=1): a submission "
-              "during the broker kill sometimes hangs, under investigation (docs/operations.md, \"A cluster\")")
-        sys.exit(77)
     t0 = time.monotonic()
 
     def cluster(kdir, bootstrap):
