@@ -67,7 +67,7 @@ json_t *bus_header(const char *source, const char *request_id, int64_t at_ms) {
  * level: in a cluster one broker down is survived (the others serve, docs/operations.md "A
  * cluster"), and a command would otherwise print a line per retry to it; when no broker answers,
  * the caller says so (bus_probe, a timed-out flush or transaction), and librdkafka's "all brokers
- * are down" stays a warning. */
+ * are down" stays a warning. A fatal error too is said by the caller, once. */
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *line) {
   (void)rk;
   enum log_level lvl = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
@@ -75,6 +75,8 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
       (strstr(line, "Connect to") && strstr(line, "failed")))
     lvl = LOG_DEBUG;
   if (strstr(line, "brokers are down")) lvl = LOG_WARN;
+  /* Barge reports a fatal error itself (delivery reports and transactions fail with its reason) */
+  if (strstr(line, "Fatal error")) lvl = LOG_DEBUG;
   log_msg(lvl, "kafka %s: %s", fac, line);
 }
 
@@ -334,8 +336,9 @@ struct bus_producer {
 static void delivery_reason(rd_kafka_t *rk, const rd_kafka_message_t *m, char *out, size_t n) {
   const char *topic = rd_kafka_topic_name(m->rkt);
   char fatal[256] = "";
-  rd_kafka_resp_err_t e = m->err;
-  if (e == RD_KAFKA_RESP_ERR__FATAL) e = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+  /* after a fatal error (say, no right to an idempotent producer id) the messages are purged */
+  rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+  if (!e) e = m->err;
   const char *why = fatal[0] ? fatal : rd_kafka_err2str(m->err);
   if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
     snprintf(out, n, "delivery to %s refused: the Kafka principal of --kafka-props may not write %s (%s; see its ACLs)",

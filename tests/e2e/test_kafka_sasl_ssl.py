@@ -162,7 +162,7 @@ def principals(st, kdir):
     submit = ["submit-job", "--job-name", "no", "--job-queue", "qp", "--job-definition", "hello"]
     refused(st, "accounting submits", f"may not write {st.topic('requests')}", submit, sp["accounting"])
     refused(st, "the provisioner submits", f"may not write {st.topic('requests')}", submit, sp["provisioner"])
-    refused(st, "audit submits", "refused: the Kafka principal of --kafka-props may not", submit, sp["audit"])
+    refused(st, "audit submits", "refused: the Kafka principal of --kafka-props may not produce", submit, sp["audit"])
     refused(st, "the scheduler creates a queue", f"may not write {st.topic('config')}",
             ["create-job-queue", "--job-queue-name", "no", "--priority", "1", "--compute-environment-order",
              "order=1,computeEnvironment=local"], sp["scheduler"])
