@@ -126,6 +126,9 @@ def body(st, kdir, bootstrap):
         early.wait(timeout=max(1, 60 - (time.monotonic() - t_kill)))
     except Exception:  # noqa: BLE001 (subprocess.TimeoutExpired)
         early.kill()
+    out = open(early_log, errors="replace").read()
+    log("  barge check at the kill: " + " | ".join(x.strip()[:160] for x in out.splitlines()
+                                                  if x.startswith("barge") or '"kind"' in x)[-1500:])
     ok(early.returncode is not None and early.returncode >= 0,
        f"barge check started at the kill read the whole log within 60 s (exit {early.returncode}, "
        f"{time.monotonic() - t_kill:.1f} s after the kill)", open(early_log, errors="replace").read()[-1500:])
