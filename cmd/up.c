@@ -39,9 +39,15 @@
 
 /* ---- options ---- */
 
+/* The services that may run under a Kafka principal of their own (--kafka-props-dir). */
+enum up_svc { SVC_SCHEDULER, SVC_AGENT, SVC_PROVISIONER, SVC_ACCOUNTING, SVC_AUDIT, SVC_API, SVC__COUNT };
+static const char *const svc_names[SVC__COUNT] = {"scheduler", "agent", "provisioner", "accounting", "audit", "api"};
+
 struct up_opts {
   struct kafka_opts kafka; /* brokers: a Kafka to use instead of starting one */
-  const char *ce, *driver, *api_listen, *runtime;
+  const char *ce, *driver, *api_listen, *runtime, *props_dir;
+  char *svc_props[SVC__COUNT]; /* DIR/kafka-props.NAME of --kafka-props-dir (NULL: --kafka-props) */
+  char *cli_props;             /* DIR/kafka-props.cli, --kafka-props when that is not given */
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms, local_vcpus, local_mem;
   int detach, no_api, no_provisioner, no_accounting, no_audit, no_metrics, explicit_driver;
 };
@@ -82,6 +88,10 @@ static const struct opt_spec up_rows[] = {
                  "give the services no metrics endpoint (by default each serves one on a free port of 127.0.0.1, "
                  "docs/metrics.md)"),
     {.type = OPT_INCLUDE, .off = offsetof(U, kafka), .include = &opts_kafka[2], .ninclude = 1}, /* --kafka-props */
+    OPT_ROW_DOC(U, props_dir, "kafka-props-dir", "DIR", "none: every service uses --kafka-props",
+                "a Kafka principal per service: scheduler, agents, provisioner, accounting, audit and API each use "
+                "DIR/kafka-props.NAME when it exists (`scripts/kafka.sh acl` writes them), else --kafka-props, "
+                "which `barge up` itself uses (default: DIR/kafka-props.cli; docs/operations.md, \"Per-service principals\")"),
     OPT_FLAG_ROW(U, detach, "detach", "run in the background; stop with `barge down`"),
 };
 #undef U
@@ -499,6 +509,14 @@ static void print_parts(const struct up_opts *o, const char *lead, const struct 
   printf("%saccounting:  %s\n", lead, o->no_accounting ? "off (--no-accounting)" : "on (`barge usage`)");
   if (audit->on) printf("%saudit:       %s, HMAC key %s\n", lead, audit->out, audit->key);
   else printf("%saudit:       off (--no-audit)\n", lead);
+  if (!o->props_dir) return;
+  printf("%sprincipals:  from %s:", lead, o->props_dir);
+  for (int s = 0; s < SVC__COUNT; s++) {
+    const char *u = o->svc_props[s] ? strstr(o->svc_props[s], "sasl.username=") : NULL;
+    if (u) u += strlen("sasl.username=");
+    printf(" %s=%.*s", svc_names[s], u ? (int)strcspn(u, ",\n") : 15, u ? u : "(--kafka-props)");
+  }
+  printf("\n");
 }
 
 /* --detach: the parent reports the stack once the supervisor (the child) has recorded it, and
@@ -552,6 +570,39 @@ static void child_end(struct child *c, const char *props) {
   if (props) add_opt(c, "--kafka-props", props);
 }
 
+/* The Kafka properties service s runs with: its own from --kafka-props-dir, else --kafka-props. */
+static const char *props_of(const struct up_opts *o, enum up_svc s) {
+  return o->svc_props[s] ? o->svc_props[s] : o->kafka.props;
+}
+
+/* Reads --kafka-props-dir: DIR/kafka-props.NAME of each service that has one. 0, or 2 (said why:
+ * DIR unreadable, or holding none of them). */
+static int load_svc_props(struct up_opts *o) {
+  if (!o->props_dir) return 0;
+  int found = 0;
+  for (int s = 0; s <= SVC__COUNT; s++) { /* SVC__COUNT: cli, barge up's own when --kafka-props is not given */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/kafka-props.%s", o->props_dir, s < SVC__COUNT ? svc_names[s] : "cli");
+    char *t = s < SVC__COUNT || !o->kafka.props ? read_file(path, NULL) : NULL;
+    if (!t) continue;
+    size_t n = strlen(t);
+    while (n && (t[n - 1] == '\n' || t[n - 1] == '\r' || t[n - 1] == ' ')) t[--n] = 0;
+    if (s < SVC__COUNT) {
+      o->svc_props[s] = t;
+      found++;
+    } else {
+      o->kafka.props = o->cli_props = t;
+    }
+  }
+  if (!found) {
+    fprintf(stderr, "barge up: --kafka-props-dir %s holds no kafka-props.SERVICE file (SERVICE: scheduler, agent, "
+            "provisioner, accounting, audit, api; `scripts/kafka.sh acl --dir DIR --service all` writes them)\n",
+            o->props_dir);
+    return 2;
+  }
+  return 0;
+}
+
 /* The provisioner: with --driver, scaling the CE up created (capped at its maxvCpus); else the
  * local driver serving whatever MANAGED CE users create, clamped to this machine. */
 static void plan_provisioner(struct child *a, const struct up_opts *o, const char *home, const char *logs,
@@ -564,7 +615,10 @@ static void plan_provisioner(struct child *a, const struct up_opts *o, const cha
   else if (o->explicit_driver) add_num(a, "--local-max-vcpus", o->max_vcpus);
   if (o->local_mem >= 0) add_num(a, "--local-max-memory", o->local_mem);
   add_opt(a, "--agent-runtime", o->runtime);
-  child_end(a, o->kafka.props);
+  /* the agents it starts run under the agents' principal, not its own */
+  if (props_of(o, SVC_AGENT) && props_of(o, SVC_AGENT) != props_of(o, SVC_PROVISIONER))
+    add_opt(a, "--agent-kafka-props", props_of(o, SVC_AGENT));
+  child_end(a, props_of(o, SVC_PROVISIONER));
 }
 
 static void plan_agent(struct child *a, int i, const struct up_opts *o, const char *home, const char *logs,
@@ -584,7 +638,7 @@ static void plan_agent(struct child *a, int i, const struct up_opts *o, const ch
   add_opt(a, "--runtime", o->runtime);
   /* cut off from Kafka, it stops its attempts a heartbeat before the scheduler retries them */
   if (o->lost_ms > 2 * o->heartbeat_ms) add_num(a, "--fence-after-ms", o->lost_ms - o->heartbeat_ms);
-  child_end(a, o->kafka.props);
+  child_end(a, props_of(o, SVC_AGENT));
 }
 
 /* The children, in start order (they stop in the reverse): the scheduler, the agents, the
@@ -597,28 +651,28 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
   child_begin(s, "scheduler", home, "scheduler.log", "scheduler", brokers, prefix);
   add_num(s, "--tick-ms", o->tick_ms);
   add_num(s, "--lost-after-ms", o->lost_ms);
-  child_end(s, o->kafka.props);
+  child_end(s, props_of(o, SVC_SCHEDULER));
   int n = 0;
   for (int i = 1; i <= agents; i++) plan_agent(&kids[++n], i, o, home, logs, brokers, prefix);
   if (!o->no_provisioner) plan_provisioner(&kids[++n], o, home, logs, brokers, prefix);
   if (!o->no_accounting) {
     struct child *a = &kids[++n];
     child_begin(a, "accounting", home, "accounting.log", "accounting", brokers, prefix);
-    child_end(a, o->kafka.props);
+    child_end(a, props_of(o, SVC_ACCOUNTING));
   }
   if (audit->on) {
     struct child *a = &kids[++n];
     child_begin(a, "audit", home, "audit.log", "audit", brokers, prefix);
     add_opt(a, "--out", audit->out);
     add_opt(a, "--hmac-key-file", audit->key);
-    child_end(a, o->kafka.props);
+    child_end(a, props_of(o, SVC_AUDIT));
   }
   if (api->on) { /* last, so that it stops first: no request arrives while the rest stops */
     struct child *a = &kids[++n];
     child_begin(a, "api", home, "api.log", "api", brokers, prefix);
     add_opt(a, "--listen", api->listen);
     add_opt(a, "--credentials-file", api->creds);
-    child_end(a, o->kafka.props);
+    child_end(a, props_of(o, SVC_API));
   }
   return n;
 }
@@ -761,6 +815,7 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: --driver runs a provisioner; drop --no-provisioner\n");
     return 2;
   }
+  if ((r = load_svc_props(&o))) return r;
   if (!o.ce) o.ce = o.driver ? "local-managed" : "local";
   if (!o.driver) o.driver = "local";
   char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];
@@ -802,6 +857,8 @@ int cmd_up(int argc, char **argv) {
   }
   if (o.detach && detach(&o, home, logs, brokers, &api, &audit)) return 0;
   run_stack(&o, home, logs, brokers, prefix, kafka_dir, &api, &audit);
+  for (int s = 0; s < SVC__COUNT; s++) free(o.svc_props[s]);
+  free(o.cli_props);
   if (!o.detach) printf("barge up: stopped\n");
   return 0;
 }

@@ -63,6 +63,23 @@ json_t *bus_header(const char *source, const char *request_id, int64_t at_ms) {
                    request_id ? request_id : "");
 }
 
+/* librdkafka's log lines, through Barge's log. A broker that cannot be reached is said at debug
+ * level: in a cluster one broker down is survived (the others serve, docs/operations.md "A
+ * cluster"), and a command would otherwise print a line per retry to it; when no broker answers,
+ * the caller says so (bus_probe, a timed-out flush or transaction), and librdkafka's "all brokers
+ * are down" stays a warning. A fatal error too is said by the caller, once. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *line) {
+  (void)rk;
+  enum log_level lvl = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO : LOG_DEBUG;
+  if (!strcmp(fac, "FAIL") || strstr(line, "Connection refused") || strstr(line, "Disconnected") ||
+      (strstr(line, "Connect to") && strstr(line, "failed")))
+    lvl = LOG_DEBUG;
+  if (strstr(line, "brokers are down")) lvl = LOG_WARN;
+  /* Barge reports a fatal error itself (delivery reports and transactions fail with its reason) */
+  if (strstr(line, "Fatal error")) lvl = LOG_DEBUG;
+  log_msg(lvl, "kafka %s: %s", fac, line);
+}
+
 /* Applies brokers, client id and the extra properties. */
 static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t errlen) {
   rd_kafka_conf_t *kc = rd_kafka_conf_new();
@@ -75,6 +92,7 @@ static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t
     rd_kafka_conf_destroy(kc);
     return NULL;
   }
+  rd_kafka_conf_set_log_cb(kc, log_cb);
   if (conf->kafka_props && *conf->kafka_props) {
     char *props = xstrdup(conf->kafka_props), *save = NULL;
     for (char *kv = strtok_r(props, ",\n", &save); kv; kv = strtok_r(NULL, ",\n", &save)) {
@@ -237,11 +255,27 @@ int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
     return -1;
   }
   int rf = md->broker_cnt < 3 ? (md->broker_cnt > 0 ? md->broker_cnt : 1) : 3;
+  /* only the topics the metadata does not show: those that exist need no request, and a principal
+   * that may not create topics (docs/operations.md, "Per-service principals") starts as well */
+  char seen[TOPIC__COUNT] = {0};
+  for (int k = 0; k < md->topic_cnt; k++) {
+    int t = md->topics[k].err ? -1 : bus_topic_by_name(conf, md->topics[k].topic);
+    char full[256];
+    if (t >= 0) bus_topic_name(conf, (enum bus_topic)t, full, sizeof full);
+    if (t >= 0 && !strcmp(full, md->topics[k].topic)) seen[t] = 1;
+  }
   rd_kafka_metadata_destroy(md);
   rd_kafka_NewTopic_t *nts[TOPIC__COUNT];
   int n = 0;
-  for (int i = 0; i < TOPIC__COUNT; i++, n++)
-    if (!(nts[n] = new_topic(conf, i, rf, rf >= 3 ? 2 : 1, err, errlen))) goto out;
+  for (int i = 0; i < TOPIC__COUNT; i++)
+    if (!seen[i] && !(nts[n++] = new_topic(conf, i, rf, rf >= 3 ? 2 : 1, err, errlen))) {
+      n--;
+      goto out;
+    }
+  if (!n) {
+    rc = 0;
+    goto out;
+  }
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof errstr);
@@ -259,6 +293,12 @@ int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
     rc = 0;
     for (size_t i = 0; i < cnt; i++) {
       rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+      /* a topic this principal may not see (no ACL) shows as missing, and creating it is refused
+       * whether it exists or not: not this service's topic; one it needs says so when used */
+      if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        log_debug("topic %s: not visible to this principal, not created", rd_kafka_topic_result_name(res[i]));
+        continue;
+      }
       if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         snprintf(err, errlen, "creating topic %s: %s", rd_kafka_topic_result_name(res[i]),
                  rd_kafka_topic_result_error_string(res[i]));
@@ -291,22 +331,37 @@ struct bus_producer {
   bus_delivered_fn on_delivery; /* for messages queued by bus_produce_async */
 };
 
+/* Why a message was not delivered, in one line: a refusal by the ACLs names the principal's
+ * missing right (docs/operations.md, "Per-service principals"). */
+static void delivery_reason(rd_kafka_t *rk, const rd_kafka_message_t *m, char *out, size_t n) {
+  const char *topic = rd_kafka_topic_name(m->rkt);
+  char fatal[256] = "";
+  /* after a fatal error (say, no right to an idempotent producer id) the messages are purged */
+  rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, fatal, sizeof fatal);
+  if (!e) e = m->err;
+  const char *why = fatal[0] ? fatal : rd_kafka_err2str(m->err);
+  if (e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+    snprintf(out, n, "delivery to %s refused: the Kafka principal of --kafka-props may not write %s (%s; see its ACLs)",
+             topic, topic, why);
+  else if (e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ||
+           e == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    snprintf(out, n, "delivery to %s refused: the Kafka principal of --kafka-props may not produce (%s; see its ACLs)",
+             topic, why);
+  else
+    snprintf(out, n, "delivery to %s failed: %s", topic, why);
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  (void)rk;
   struct bus_producer *p = opaque;
   if (m->_private && p->on_delivery) {
     struct bus_delivery d = {.ok = !m->err, .partition = m->partition, .offset = m->offset};
-    if (m->err)
-      snprintf(d.reason, sizeof d.reason, "delivery to %s failed: %s", rd_kafka_topic_name(m->rkt),
-               rd_kafka_err2str(m->err));
+    if (m->err) delivery_reason(rk, m, d.reason, sizeof d.reason);
     p->on_delivery(m->_private, &d);
     return;
   }
   if (m->err) {
     if (rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED) p->uncertain++;
-    if (!p->failures++)
-      snprintf(p->first_failure, sizeof p->first_failure, "delivery to %s failed: %s",
-               rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    if (!p->failures++) delivery_reason(rk, m, p->first_failure, sizeof p->first_failure);
   }
 }
 
@@ -546,6 +601,45 @@ int bus_subscribe(struct bus_consumer *c, const enum bus_topic *ts, int n, char 
   return 0;
 }
 
+/* One offset of a partition by ListOffsets: which is RD_KAFKA_OFFSET_BEGINNING (the low
+ * watermark) or RD_KAFKA_OFFSET_END (the high one; for a read_committed client, the last stable
+ * offset). rd_kafka_offsets_for_times, not rd_kafka_query_watermark_offsets: librdkafka 2.0's
+ * watermark query waits for ever for an answer from the leader it asked, which never comes when
+ * that broker was killed; this one gives up at its timeout. */
+static rd_kafka_resp_err_t list_offset(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t which,
+                                       int64_t *out, int timeout_ms) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = which;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, timeout_ms);
+  if (!e) e = l->elems[0].err;
+  if (!e && l->elems[0].offset < 0) e = RD_KAFKA_RESP_ERR__FAIL; /* not answered */
+  if (!e) *out = l->elems[0].offset;
+  rd_kafka_topic_partition_list_destroy(l);
+  return e;
+}
+
+/* A partition's low and high watermarks, asked of its leader, retried for up to total_ms. The
+ * leader asked is the one librdkafka's metadata cache names, and a broker killed a moment ago stays
+ * there until the next periodic refresh (minutes): between tries the topic's metadata is read again
+ * (any live broker answers, and the answer updates the cache), so the query follows the new leader
+ * as soon as the cluster elected one (docs/operations.md, "A cluster"). */
+static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
+                                      int64_t *hi, int total_ms) {
+  int64_t deadline = mono_ms() + total_ms;
+  for (;;) {
+    int64_t left = deadline - mono_ms();
+    int try_ms = left > 3000 ? 3000 : left > 200 ? (int)left : 200;
+    rd_kafka_resp_err_t e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, lo, try_ms);
+    if (!e) e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_END, hi, try_ms);
+    if (!e || mono_ms() >= deadline) return e;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rkt && !rd_kafka_metadata(rk, 0, rkt, &md, try_ms)) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    usleep(100000);
+  }
+}
+
 /* Partition count of a topic from broker metadata; -1 on error. */
 static int partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) {
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, c->names[t], NULL);
@@ -562,6 +656,12 @@ static int partition_count(struct bus_consumer *c, enum bus_topic t, char *err, 
       rd_kafka_metadata_destroy(md);
       break;
     }
+    if (md->topic_cnt && md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+      snprintf(err, errlen, "the Kafka principal of --kafka-props may not read %s (%s; see its ACLs)", c->names[t],
+               rd_kafka_err2str(md->topics[0].err));
+      rd_kafka_metadata_destroy(md);
+      break;
+    }
     snprintf(err, errlen, "topic %s: %s (run `barge up` or `barge init` to create topics)",
              c->names[t], md->topic_cnt ? rd_kafka_err2str(md->topics[0].err) : "missing");
     rd_kafka_metadata_destroy(md);
@@ -575,8 +675,9 @@ static int partition_count(struct bus_consumer *c, enum bus_topic t, char *err, 
  * with a retriable error for a while (a fresh broker, a new group): retry for up to a minute. */
 static rd_kafka_resp_err_t committed_retry(struct bus_consumer *c, rd_kafka_topic_partition_list_t *l) {
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int tries = 0; tries < 120; tries++) {
-    e = rd_kafka_committed(c->rk, l, 30000);
+  for (int64_t deadline = mono_ms() + 60000; mono_ms() < deadline;) {
+    int64_t left = deadline - mono_ms();
+    e = rd_kafka_committed(c->rk, l, left < 10000 ? (int)left + 1 : 10000);
     if (e != RD_KAFKA_RESP_ERR_NOT_COORDINATOR && e != RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS &&
         e != RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE && e != RD_KAFKA_RESP_ERR__TIMED_OUT &&
         e != RD_KAFKA_RESP_ERR__TRANSPORT)
@@ -629,8 +730,7 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
     if (off == BUS_OFFSET_BEGINNING) {
       off = RD_KAFKA_OFFSET_BEGINNING;
     } else if (off < 0) {
-      if (!rd_kafka_query_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &lo,
-                                            &hi, 10000)) {
+      if (!watermarks(c->rk, l->elems[i].topic, l->elems[i].partition, &lo, &hi, 10000)) {
         off = hi; /* an explicit position now, so nothing written after this call is missed */
       } else if (end_fallback) {
         off = RD_KAFKA_OFFSET_END;
@@ -696,13 +796,8 @@ static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
       continue;
     }
     int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    /* a topic created a moment ago may not have a leader yet: retry for a while */
-    for (int tries = 0; tries < 60; tries++) {
-      e = rd_kafka_query_watermark_offsets(c->rk, c->names[t], p, &lo, &hi, 10000);
-      if (!e) break;
-      usleep(250000);
-    }
+    /* a topic created a moment ago may not have a leader yet, a killed one a new one soon */
+    rd_kafka_resp_err_t e = watermarks(c->rk, c->names[t], p, &lo, &hi, 60000);
     if (e) {
       snprintf(err, errlen, "watermarks of %s[%d]: %s", c->names[t], p, rd_kafka_err2str(e));
       free(done);
@@ -870,7 +965,7 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) {
 
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) {
-  return rd_kafka_query_watermark_offsets(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
+  return watermarks(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
 }
 
 int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) {

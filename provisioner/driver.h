@@ -40,6 +40,7 @@ struct driver_conf {
   const char *agent_runtime;     /* agents' --runtime (NULL: local process, ec2 auto) */
   const char *agent_metrics_host; /* local: each agent serves metrics on a free port of this
                                      host (NULL: none); listed in <agent_log_dir>/local-agents */
+  const char *agent_kafka_props; /* local agents' --kafka-props (NULL: bus.kafka_props) */
   /* sim */
   long long sim_boot_ms;        /* launch to READY (default 2000, before scaling) */
   long long sim_heartbeat_ms;   /* default 5000 */

@@ -116,9 +116,10 @@ static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req
   argv[n++] = d->conf.bus.brokers;
   argv[n++] = "--topic-prefix";
   argv[n++] = d->conf.bus.prefix ? d->conf.bus.prefix : "barge.";
-  if (d->conf.bus.kafka_props && *d->conf.bus.kafka_props) {
+  const char *props = d->conf.agent_kafka_props ? d->conf.agent_kafka_props : d->conf.bus.kafka_props;
+  if (props && *props) {
     argv[n++] = "--kafka-props";
-    argv[n++] = d->conf.bus.kafka_props;
+    argv[n++] = props;
   }
   argv[n++] = "--compute-environment";
   argv[n++] = req->ce;

@@ -77,6 +77,8 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW(P, dconf.agent_heartbeat_ms, "agent-heartbeat-ms", "MS", NULL, "local and ec2 drivers: agents' heartbeat"),
     OPT_ROW_DOC(P, dconf.agent_runtime, "agent-runtime", "podman|docker|process|auto", "local: process; ec2: auto",
                 "local and ec2 drivers: the agents' --runtime (docs/containers.md)"),
+    OPT_ROW_DOC(P, dconf.agent_kafka_props, "agent-kafka-props", "K=V,...", "its own --kafka-props",
+                "local driver: the agents' --kafka-props (their own Kafka principal, docs/operations.md)"),
     OPT_ROW(P, dconf.sim_boot_ms, "sim-boot-ms", "MS", NULL, "sim driver: launch to READY"),
     OPT_ROW(P, dconf.sim_heartbeat_ms, "sim-heartbeat-ms", "MS", NULL, "sim driver: heartbeat period"),
     OPT_ROW(P, dconf.sim_job_ms, "sim-job-ms", "MS", NULL, "sim driver: job duration without BARGE_SIM_DURATION_MS"),

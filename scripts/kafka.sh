@@ -77,12 +77,16 @@ Commands:
         --node K            stop broker K of a cluster only
   status --dir DIR      Print the bootstrap address and whether the broker(s)
                         run.  Exit 0 if all run, 3 if not.
-  acl --dir DIR --service NAME [--prefix P]
+  acl --dir DIR --service NAME|all [--prefix P]
                         On a --security sasl_ssl broker: the SCRAM user NAME
                         with the ACLs of that Barge service on the topics
                         under P (default barge.), and nothing more; its
-                        client settings in DIR/kafka-props.NAME.  Services
-                        with ACLs defined: agent (scripts/kafka/acls.py).
+                        client settings in DIR/kafka-props.NAME.  Services:
+                        scheduler, provisioner, agent, accounting, audit,
+                        api, cli (the command line, barge init/up); all:
+                        every one (scripts/kafka/acls.py).  Then:
+                        barge up --kafka-props "\$(cat DIR/kafka-props.cli)"
+                        --kafka-props-dir DIR
   libs                  Print the jar directory (after fetch).
 
 Environment:
@@ -317,11 +321,11 @@ node_port() {      # node_port K -> broker K's client port, from its server.prop
 # "name password" lines, SCRAM credentials made at format time, PLAIN ones in the listener's
 # JAAS settings): admin (the brokers between themselves) and barge, both super users of the
 # ACL authorizer, which refuses anyone else what no ACL allows, and one per Barge service
-# (SERVICE_USERS), with no rights until `acl` grants them theirs. Client settings: DIR/kafka-props
-# (barge, PLAIN over TLS), DIR/kafka-props.scram (barge, SCRAM-SHA-512). PLAIN for Barge because
+# (SERVICE_USERS; cli: the command line), with no rights until `acl` grants them theirs.
+# Client settings: DIR/kafka-props (barge, PLAIN over TLS), DIR/kafka-props.scram (barge, SCRAM-SHA-512). PLAIN for Barge because
 # librdkafka before 2.6.1 (Debian bookworm has 2.0.2) computes a SCRAM proof Kafka 4 rejects
 # (confluentinc/librdkafka#4895).
-SERVICE_USERS="scheduler agent provisioner accounting audit api"
+SERVICE_USERS="scheduler agent provisioner accounting audit api cli"
 secret() { head -c 18 /dev/urandom | base64 | tr '+/' 'xy' | tr -d '=\n'; }
 
 make_tls() {

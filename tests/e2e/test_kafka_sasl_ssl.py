@@ -10,8 +10,13 @@ SASL"). CI: plain build only (a broker of its own).
   2.0.2 sends a SCRAM proof Kafka 4 rejects), says so in its one-line error.
 - `barge up --kafka-props ...` runs every service (scheduler, agent, accounting, audit, API) over
   it; a job submitted with the same settings SUCCEEDS.
-- `kafka.sh acl --service agent`: an agent under its own principal, allowed only its topics,
-  runs a job; it may not write barge.jobs, barge.config or barge.requests.
+- Per-service principals (docs/operations.md, "Per-service principals"): `kafka.sh acl --service
+  all` grants scheduler, agent, provisioner, accounting, audit, api and cli their ACLs;
+  `barge up --kafka-props-dir DIR` starts each service under its own; jobs submitted by the
+  command line (cli) and through the API (api) SUCCEED, no service log shows a refusal. Kafka
+  refuses each principal writes it must not make (the agent: jobs, config, requests; accounting:
+  requests; the API: executions, jobs; ...), and Barge's commands run under a service's settings
+  stop within seconds with one line naming the refused topic.
 - Refused, each with one clear line on stderr, within seconds (never a hang), exit 255 for an AWS
   command: a wrong password, a certificate signed by another CA, and plaintext to the TLS port;
   `barge init` with a wrong password gives up as fast with the same reason."""
@@ -88,28 +93,83 @@ def produce_as(props, topic):
     return got[0] if got else "no delivery report"
 
 
-def acl_agent(st, kdir, props):
-    """An agent under its own principal, with only its ACLs: runs a job; cannot write jobs or config."""
-    r = kafka_sh("acl", "--dir", kdir, "--service", "agent", "--prefix", st.prefix)
-    ok(r.returncode == 0, "kafka.sh acl creates the agent's principal and ACLs", r.stderr)
-    with open(os.path.join(kdir, "kafka-props.agent")) as f:
-        agent_props = f.read().strip()
-    ok("sasl.username=agent" in agent_props, "DIR/kafka-props.agent names the agent principal")
-    cli(st, "create-compute-environment", "--compute-environment-name", "acl", "--type", "UNMANAGED",
-           "--kafka-props", props)
-    cli(st, "create-job-queue", "--job-queue-name", "qa", "--priority", "1", "--compute-environment-order",
-           "order=1,computeEnvironment=acl", "--kafka-props", props)
-    st.scheduler("--kafka-props", props)
-    st.agent("i-0000000000000ac01", "acl", memory=1024, kafka_props=agent_props)
+# What each principal must never write (docs/operations.md, "Per-service principals")
+FORBIDDEN = {"scheduler": ["config", "executions"], "provisioner": ["requests", "jobs"],
+             "agent": ["jobs", "config", "requests"], "accounting": ["requests", "jobs"],
+             "audit": ["requests", "usage"], "api": ["executions", "jobs"], "cli": ["jobs", "executions"]}
+SERVICES = ("scheduler", "agent", "provisioner", "accounting", "audit", "api")
+
+
+def api_submit(st, queue):
+    """SubmitJob through the stack's API (signed with the key of its credentials file); the job id."""
+    import configparser
+    import api_common
+    cp = configparser.ConfigParser()
+    cp.read(st.stack_value("api_credentials"))
+    sec = cp["barge"] if "barge" in cp else cp["profile barge"]
+    host, port = st.stack_value("api_endpoint").rsplit("/", 1)[1].rsplit(":", 1)
+    body = json.dumps({"jobName": "viaapi", "jobQueue": queue, "jobDefinition": "hello"}).encode()
+    status, _, out = api_common.signed_request((host, int(port)), "POST", "/v1/submitjob", body,
+                                               key=(sec["aws_access_key_id"], sec["aws_secret_access_key"]))
+    ok(status == 200, "SubmitJob through the API (its principal writes barge.requests)", out)
+    return json.loads(out)["jobId"] if status == 200 else None
+
+
+def principals(st, kdir):
+    """The whole stack, each service under its own principal allowed only its topics: jobs submitted
+    by the command line and through the API SUCCEED; each principal is refused what it must not write."""
+    r = kafka_sh("acl", "--dir", kdir, "--service", "all", "--prefix", st.prefix)
+    ok(r.returncode == 0 and r.stdout.count("kafka: user ") == 7, "kafka.sh acl --service all: 7 principals", r.stderr)
+    sp = {}
+    for s in SERVICES + ("cli",):
+        with open(os.path.join(kdir, f"kafka-props.{s}")) as f:
+            sp[s] = f.read().strip()
+    ok(all(f"sasl.username={s}," in sp[s] + "," for s in sp), "DIR/kafka-props.NAME names each principal")
+    out = st.up("--agents", "1", "--tick-ms", "300", "--kafka-props", sp["cli"], "--kafka-props-dir", kdir)
+    log("  " + out.strip().replace("\n", "\n  "))
+    kids = [common.cmdline(p) for p in common._children(st.supervisor)]
+    own = {s: [c for c in kids if f"barge {s} " in c] for s in SERVICES}
+    ok(all(own[s] for s in SERVICES) and
+       all(f"sasl.username={s}," in c for s in SERVICES for c in own[s]),
+       f"barge up --kafka-props-dir starts each of its {len(kids)} services under its own principal",
+       {s: [c[:80] for c in own[s]] for s in SERVICES})
+    cli(st, "create-job-queue", "--job-queue-name", "qp", "--priority", "1", "--compute-environment-order",
+        "order=1,computeEnvironment=local", "--kafka-props", sp["cli"])
     time.sleep(2)
-    j = run_job(st, props, "qa", "the job on the agent with its own principal")
-    ok(j and j["status"] == "SUCCEEDED", "a job SUCCEEDED on an agent limited to its ACLs", j and j.get("statusReason"))
-    for base in ("jobs", "config", "requests"):
-        err = produce_as(agent_props, st.topic(base))
-        ok(err is not None and "AUTHORIZATION" in str(err.name() if hasattr(err, "name") else err),
-           f"the agent principal may not write {base}", err)
-    ok(st.alive("agent-i-0000000000000ac01"), "the agent still runs")
-    st.stop_services()
+    j = run_job(st, sp["cli"], "qp", "a job submitted as the cli principal")
+    ok(j and j["status"] == "SUCCEEDED", "a job submitted by the command line (principal cli) SUCCEEDED",
+       j and j.get("statusReason"))
+    via_api = api_submit(st, "qp")
+
+    def done():
+        d = json.loads(cli(st, "describe-jobs", "--jobs", via_api, "--kafka-props", sp["cli"]).stdout)["jobs"]
+        return d[0] if d and d[0]["status"] in common.TERMINAL else None
+    j = via_api and st.wait("the job submitted through the API", done, timeout=120, every=1)
+    ok(j and j["status"] == "SUCCEEDED", "a job submitted through the API (principal api) SUCCEEDED", j)
+    for s in SERVICES:  # nothing a service does is refused
+        text = "".join(open(os.path.join(st.home, f)).read() for f in os.listdir(st.home)
+                       if f.endswith(".log") and f.startswith(s))
+        ok("authoriz" not in text.lower(), f"the {s} log has no authorization error",
+           [x for x in text.splitlines() if "authoriz" in x.lower()][:3])
+
+    for s, topics in FORBIDDEN.items():
+        for base in topics:
+            err = produce_as(sp[s], st.topic(base))
+            name = err.name() if hasattr(err, "name") else str(err)
+            ok(name == "TOPIC_AUTHORIZATION_FAILED", f"Kafka refuses the {s} principal a write to {base}: {err}")
+    # Barge's own commands under a service's principal: one line naming the refusal
+    st.env["BARGE_CLI_DIRECT"] = "1"
+    submit = ["submit-job", "--job-name", "no", "--job-queue", "qp", "--job-definition", "hello"]
+    refused(st, "accounting submits", f"may not write {st.topic('requests')}", submit, sp["accounting"])
+    refused(st, "the provisioner submits", f"may not write {st.topic('requests')}", submit, sp["provisioner"])
+    refused(st, "audit submits", "refused: the Kafka principal of --kafka-props may not produce", submit, sp["audit"])
+    refused(st, "the scheduler creates a queue", f"may not write {st.topic('config')}",
+            ["create-job-queue", "--job-queue-name", "no", "--priority", "1", "--compute-environment-order",
+             "order=1,computeEnvironment=local"], sp["scheduler"])
+    refused(st, "the agent submits", f"may not read {st.topic('config')}", submit, sp["agent"])
+    del st.env["BARGE_CLI_DIRECT"]
+    ok(all(st.service_pids(s) for s in SERVICES), "every service still runs")
+    st.down()
 
 
 def scram(st, kdir):
@@ -155,7 +215,7 @@ def body(st, kdir, props):
     job = (j or {}).get("jobId", "none")
     ok(j and j["status"] == "SUCCEEDED", "a job submitted over SASL_SSL SUCCEEDED", j and j.get("statusReason"))
     st.down()
-    acl_agent(st, kdir, props)
+    principals(st, kdir)
 
     # ---- refusals (with BARGE_CLI_DIRECT, the command goes to Kafka itself, not to an API) ----
     st.env["BARGE_CLI_DIRECT"] = "1"
