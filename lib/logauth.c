@@ -13,21 +13,7 @@
 #include "util.h"
 
 unsigned char *logauth_read_key(const char *path, size_t *keylen, char *err, size_t errlen) {
-  size_t n = 0;
-  char *k = read_file(path, &n);
-  if (!k) {
-    snprintf(err, errlen, "cannot read the log token file %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  while (n > 0 && strchr("\n\r\t ", k[n - 1])) n--;
-  if (n < LOGAUTH_MIN_KEY) {
-    snprintf(err, errlen, "the log token file %s holds %zu bytes; it needs at least %d (e.g. openssl rand -hex 32)",
-             path, n, LOGAUTH_MIN_KEY);
-    free(k);
-    return NULL;
-  }
-  *keylen = n;
-  return (unsigned char *)k;
+  return (unsigned char *)read_secret_file(path, "log token file", LOGAUTH_MIN_KEY, keylen, err, errlen);
 }
 
 /* The hex signature of (path, ts, nonce) into hex[65]. */
