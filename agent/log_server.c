@@ -46,7 +46,10 @@ static void log_refusal(struct log_server *s, struct MHD_Connection *con, const 
     getnameinfo(ci->client_addr, ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                                         : sizeof(struct sockaddr_in),
                 host, sizeof host, NULL, 0, NI_NUMERICHOST);
-  log_warn("log server: refused a request from %s: %s (%ld more refusals not logged)", host, why, skipped);
+  if (skipped)
+    log_warn("log server: refused a request from %s: %s (%ld more refusals since the last such line)", host, why,
+             skipped);
+  else log_warn("log server: refused a request from %s: %s", host, why);
 }
 
 /* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and
