@@ -35,7 +35,7 @@
 struct agent_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
-  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *address;
+  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
   struct runtime_opts rt;
 };
@@ -64,6 +64,9 @@ static const struct opt_spec agent_rows[] = {
                 "serve the attempt logs read-only over HTTP here, for `barge api` on other hosts (docs/api.md)"),
     OPT_ROW_DOC(A, log_url, "log-url", "URL", "http://HOST:PORT of --log-listen",
                 "the URL of the log server advertised to `barge api` (behind a proxy or NAT)"),
+    OPT_ROW_DOC(A, log_token, "log-token-file", "FILE", "none: --log-listen on loopback only",
+                "the log server answers only requests signed with this file's secret, the one `barge api` has "
+                "(docs/api.md, \"Job logs\")"),
     OPT_ROW(A, address, "address", "IPV4", "127.0.0.1",
             "the address other instances reach this one at: a multi-node job's nodes get their main node's "
             "(AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS); set it on multi-host set-ups"),
@@ -422,7 +425,7 @@ int agent_service_main(int argc, char **argv) {
     goto out;
   }
   if (o.log_listen) {
-    logs = log_server_start(log_dir, o.log_listen, logs_url, sizeof logs_url, err, sizeof err);
+    logs = log_server_start(log_dir, o.log_listen, o.log_token, logs_url, sizeof logs_url, err, sizeof err);
     if (!logs) {
       log_error("%s", err);
       goto out;

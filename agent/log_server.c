@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +14,43 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "logauth.h"
 #include "util.h"
+
+#define REFUSAL_LOG_MS 10000 /* refusals are logged at most once per this period */
 
 struct log_server {
   struct MHD_Daemon *d;
   char *log_dir;
+  unsigned char *key; /* NULL: no authentication (loopback only) */
+  size_t keylen;
+  struct logauth_guard guard;
+  pthread_mutex_t mu; /* the refusal log's state */
+  int64_t logged_at;
+  long unlogged;
 };
+
+/* Logs a refusal, at most once per REFUSAL_LOG_MS with the count of those not logged since. */
+static void log_refusal(struct log_server *s, struct MHD_Connection *con, const char *why) {
+  int64_t now = mono_ms();
+  pthread_mutex_lock(&s->mu);
+  long skipped = s->unlogged;
+  int log_it = !s->logged_at || now - s->logged_at >= REFUSAL_LOG_MS;
+  if (log_it) s->logged_at = now, s->unlogged = 0;
+  else s->unlogged++;
+  pthread_mutex_unlock(&s->mu);
+  if (!log_it) return;
+  char host[NI_MAXHOST] = "?";
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr)
+    getnameinfo(ci->client_addr, ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                        : sizeof(struct sockaddr_in),
+                host, sizeof host, NULL, 0, NI_NUMERICHOST);
+  if (skipped)
+    log_warn("log server: refused a request from %s: %s (%ld more refusals since the last such line)", host, why,
+             skipped);
+  else log_warn("log server: refused a request from %s: %s", host, why);
+}
 
 /* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and
  * a decimal attempt: 0 and the path relative to the log dir in rel; anything else (.., other
@@ -33,10 +66,12 @@ static int parse_path(const char *url, char *rel, size_t n) {
   return 0;
 }
 
+/* A one-line text answer (a 401 names the scheme it wants). */
 static enum MHD_Result answer(struct MHD_Connection *con, unsigned status, const char *text) {
-  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
   if (!r) return MHD_NO;
   MHD_add_response_header(r, "Content-Type", "text/plain");
+  if (status == 401) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, LOGAUTH_SCHEME);
   enum MHD_Result ok = MHD_queue_response(con, status, r);
   MHD_destroy_response(r);
   return ok;
@@ -52,6 +87,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   struct log_server *s = cls;
   if (strcmp(method, "GET") && strcmp(method, "HEAD")) return answer(con, 405, "only GET\n");
   char rel[300], path[4400];
+  if (s->key) {
+    char why[256];
+    const char *h = MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    int st = logauth_verify(s->key, s->keylen, &s->guard, url, h, now_ms(), why, sizeof why);
+    if (st) {
+      char line[300];
+      log_refusal(s, con, why);
+      snprintf(line, sizeof line, "%s\n", why);
+      return answer(con, (unsigned)st, line);
+    }
+  }
   if (parse_path(url, rel, sizeof rel)) return answer(con, 404, "no such log\n");
   snprintf(path, sizeof path, "%s/%s", s->log_dir, rel);
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -71,8 +117,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   return ok;
 }
 
-struct log_server *log_server_start(const char *log_dir, const char *listen, char *addr, size_t addrlen, char *err,
-                                    size_t errlen) {
+/* 1 when a is a loopback address (127.0.0.0/8, ::1). */
+static int loopback(const struct sockaddr *a) {
+  if (a->sa_family == AF_INET) return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+  return a->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+struct log_server *log_server_start(const char *log_dir, const char *listen, const char *token_file, char *addr,
+                                    size_t addrlen, char *err, size_t errlen) {
   const char *colon = strrchr(listen, ':');
   char host[256];
   if (!colon || colon == listen || !colon[1]) {
@@ -90,8 +142,24 @@ struct log_server *log_server_start(const char *log_dir, const char *listen, cha
     snprintf(err, errlen, "--log-listen %s: %s", listen, gai_strerror(gai));
     return NULL;
   }
+  if (!token_file && !loopback(ai->ai_addr)) {
+    snprintf(err, errlen,
+             "--log-listen %s is not a loopback address: give --log-token-file FILE too (the secret `barge api` "
+             "is given with its own --log-token-file; docs/api.md, \"Job logs\"), or listen on 127.0.0.1",
+             listen);
+    freeaddrinfo(ai);
+    return NULL;
+  }
   struct log_server *s = xcalloc(1, sizeof *s);
   s->log_dir = xstrdup(log_dir);
+  logauth_guard_init(&s->guard);
+  pthread_mutex_init(&s->mu, NULL);
+  if (token_file && !(s->key = logauth_read_key(token_file, &s->keylen, err, errlen))) {
+    freeaddrinfo(ai);
+    log_server_stop(s);
+    return NULL;
+  }
+  if (!token_file) log_warn("--log-listen %s without --log-token-file: any local user can read the job logs", listen);
   unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                           MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 64u,
@@ -114,6 +182,9 @@ struct log_server *log_server_start(const char *log_dir, const char *listen, cha
 void log_server_stop(struct log_server *s) {
   if (!s) return;
   if (s->d) MHD_stop_daemon(s->d);
+  logauth_guard_destroy(&s->guard);
+  pthread_mutex_destroy(&s->mu);
+  free(s->key);
   free(s->log_dir);
   free(s);
 }

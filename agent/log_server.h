@@ -6,17 +6,21 @@
  *   GET /<jobId>/<attempt>.log.times   its time index (agent/runner.h)
  *
  * Nothing else is served (no listing, no other file: the job id is [A-Za-z0-9:_-], the attempt
- * a number), and there is no authentication: bind it to an address only Barge's hosts reach.
- * libmicrohttpd serves it from its own threads; the agent's loop is not involved. */
+ * a number). With a token file, every request must be signed with its secret (lib/logauth.h):
+ * without credentials 401, with wrong, stale or replayed ones 403, each a one-line reason, and
+ * the refusals logged at most once per 10 s. Without one the server only listens on a loopback
+ * address (anyone on this host may read the logs). libmicrohttpd serves it from its own
+ * threads; the agent's loop is not involved. */
 #ifndef BARGE_AGENT_LOG_SERVER_H
 #define BARGE_AGENT_LOG_SERVER_H
 #include <stddef.h>
 
 struct log_server;
-/* Serves log_dir on listen ("HOST:PORT", port 0 picks one); the URL to advertise
+/* Serves log_dir on listen ("HOST:PORT", port 0 picks one) to the holders of token_file's secret
+ * (NULL: to anyone, and then listen must be a loopback address); the URL to advertise
  * ("http://HOST:PORT", a wildcard host replaced by the host name) goes into addr. NULL with the
  * reason in err. */
-struct log_server *log_server_start(const char *log_dir, const char *listen, char *addr, size_t addrlen, char *err,
-                                    size_t errlen);
+struct log_server *log_server_start(const char *log_dir, const char *listen, const char *token_file, char *addr,
+                                    size_t addrlen, char *err, size_t errlen);
 void log_server_stop(struct log_server *s); /* NULL: no-op */
 #endif

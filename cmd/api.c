@@ -11,6 +11,7 @@
 #include "credentials.h"
 #include "dash.h"
 #include "http.h"
+#include "logauth.h"
 #include "logs_api.h"
 #include "opts.h"
 #include "routes.h"
@@ -19,7 +20,7 @@
 struct api_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
-  const char *listen, *cred_file, *region, *tls_cert, *tls_key;
+  const char *listen, *cred_file, *region, *tls_cert, *tls_key, *log_token;
   int anonymous, no_local_logs, no_dashboard;
   int64_t threads;
   double rate_limit, rate_burst;
@@ -38,6 +39,9 @@ static const struct opt_spec api_rows[] = {
                 "requests an idle key may send at once under --rate-limit"),
     OPT_ROW_DOC(struct api_opts, tls_cert, "tls-cert", "FILE", "none", "serve HTTPS with this PEM certificate (chain); needs --tls-key"),
     OPT_ROW_DOC(struct api_opts, tls_key, "tls-key", "FILE", "none", "the PEM private key of --tls-cert"),
+    OPT_ROW_DOC(struct api_opts, log_token, "log-token-file", "FILE", "none: unsigned fetches",
+                "sign each fetch from an agent's log server with this file's secret, the one the agents have "
+                "(docs/api.md, \"Job logs\")"),
     OPT_FLAG_ROW(struct api_opts, no_local_logs, "no-local-logs",
                  "fetch every job log from its agent's log server, even when the file is on this host"),
     OPT_FLAG_ROW(struct api_opts, no_dashboard, "no-dashboard",
@@ -78,21 +82,31 @@ int cmd_api(int argc, char **argv) {
     fprintf(stderr, "barge api: %s\n", err);
     return 2;
   }
+  size_t log_keylen = 0;
+  unsigned char *log_key = o.log_token ? logauth_read_key(o.log_token, &log_keylen, err, sizeof err) : NULL;
+  if (o.log_token && !log_key) {
+    fprintf(stderr, "barge api: %s\n", err);
+    api_credentials_release(&creds);
+    return 2;
+  }
   struct service_conn sv;
   if ((r = service_connect("api", &o.kafka, "barge-api", 1, &sv))) {
     api_credentials_release(&creds);
+    free(log_key);
     return r;
   }
   char *cert = NULL, *key = NULL;
   if ((o.tls_cert != NULL) != (o.tls_key != NULL)) {
     fprintf(stderr, "barge api: give both --tls-cert and --tls-key, or neither\n");
     api_credentials_release(&creds);
+    free(log_key);
     return 2;
   }
   if (o.tls_cert && (!(cert = read_file(o.tls_cert, NULL)) || !(key = read_file(o.tls_key, NULL)))) {
     fprintf(stderr, "barge api: cannot read %s\n", cert ? o.tls_key : o.tls_cert);
     free(cert);
     api_credentials_release(&creds);
+    free(log_key);
     return 2;
   }
   struct api_ops *ops = api_ops_table_new(&sv.bc, err, sizeof err);
@@ -101,9 +115,11 @@ int cmd_api(int argc, char **argv) {
     free(cert);
     free(key);
     api_credentials_release(&creds);
+    free(log_key);
     return 1;
   }
-  struct logs_source_conf lconf = {.bc = &sv.bc, .live = api_ops_table_view(ops), .local = !o.no_local_logs};
+  struct logs_source_conf lconf = {.bc = &sv.bc, .live = api_ops_table_view(ops), .local = !o.no_local_logs,
+                                   .log_key = log_key, .log_keylen = log_keylen};
   struct logs_source *logs = logs_source_new(&lconf);
   struct api_conf conf = {
       .creds = cred_file ? &creds : NULL,
@@ -153,6 +169,7 @@ out:
   api_ops_table_free(ops);
   api_ratelimit_free(conf.limiter);
   api_credentials_release(&creds);
+  free(log_key);
   free(cert);
   free(key);
   service_metrics_stop();

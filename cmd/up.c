@@ -120,6 +120,7 @@ struct api_plan {
   char creds[4200];   /* the credentials file */
   char creds_show[4300]; /* the same for a shell: ~/... under $HOME, quoted when needed */
   char profile[128];  /* the profile of that file to use */
+  char log_token[4200]; /* the log servers' secret (plan_log_token) */
 };
 
 /* Splits HOST:PORT ([v6]:PORT); 0, or -1. */
@@ -274,6 +275,31 @@ struct audit_plan {
   char dir[3200], key[3300], out[3300];
 };
 
+/* Makes sure of a secret file of the stack (32 random bytes, hex, mode 0600), made once per
+ * BARGE_HOME. 0, or 1 (said why, with hint). */
+static int write_secret(const char *path, const char *what, const char *hint) {
+  if (access(path, F_OK) == 0) return 0;
+  char hex[65];
+  random_hex(hex, 64);
+  hex[64] = '\n';
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || write(fd, hex, sizeof hex) != (ssize_t)sizeof hex) {
+    fprintf(stderr, "barge up: cannot write %s: %s%s\n", path, strerror(errno), hint);
+    if (fd >= 0) close(fd);
+    return 1;
+  }
+  close(fd);
+  fprintf(stderr, "barge up: generated %s in %s\n", what, path);
+  return 0;
+}
+
+/* The secret the API signs its fetches from agents' log servers with (--log-token-file of `barge
+ * api` and of `barge agent`; docs/api.md, "Job logs"): <home>/log.token, into path. 0, or 1. */
+static int plan_log_token(const char *home, char *path, size_t n) {
+  snprintf(path, n, "%s/log.token", home);
+  return write_secret(path, "the agents' log server token", "");
+}
+
 /* Makes sure of the audit key (32 random bytes, hex, mode 0600). 0, or 1 (said why). */
 static int plan_audit(const struct up_opts *o, const char *home, struct audit_plan *a) {
   memset(a, 0, sizeof *a);
@@ -286,19 +312,7 @@ static int plan_audit(const struct up_opts *o, const char *home, struct audit_pl
     fprintf(stderr, "barge up: cannot create %s (--no-audit leaves the audit log out)\n", a->dir);
     return 1;
   }
-  if (access(a->key, F_OK) == 0) return 0;
-  char hex[65];
-  random_hex(hex, 64);
-  hex[64] = '\n';
-  int fd = open(a->key, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, hex, sizeof hex) != (ssize_t)sizeof hex) {
-    fprintf(stderr, "barge up: cannot write %s: %s (--no-audit leaves the audit log out)\n", a->key, strerror(errno));
-    if (fd >= 0) close(fd);
-    return 1;
-  }
-  close(fd);
-  fprintf(stderr, "barge up: generated the audit log's HMAC key in %s\n", a->key);
-  return 0;
+  return write_secret(a->key, "the audit log's HMAC key", " (--no-audit leaves the audit log out)");
 }
 
 /* ---- children ---- */
@@ -672,6 +686,7 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
     child_begin(a, "api", home, "api.log", "api", brokers, prefix);
     add_opt(a, "--listen", api->listen);
     add_opt(a, "--credentials-file", api->creds);
+    add_opt(a, "--log-token-file", api->log_token);
     child_end(a, props_of(o, SVC_API));
   }
   return n;
@@ -777,7 +792,7 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   buf_init(&st);
   buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n",
              brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce);
-  if (api->on) buf_printf(&st, "api_endpoint=%s\napi_credentials=%s\n", api->url, api->creds);
+  if (api->on) buf_printf(&st, "api_endpoint=%s\napi_credentials=%s\nlog_token=%s\n", api->url, api->creds, api->log_token);
   if (audit->on) buf_printf(&st, "audit_file=%s\naudit_key=%s\n", audit->out, audit->key);
   if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
   buf_release(&st);
@@ -837,6 +852,7 @@ int cmd_up(int argc, char **argv) {
   struct api_plan api;
   struct audit_plan audit;
   if (plan_api(&o, home, &api) || plan_audit(&o, home, &audit)) return 1;
+  if (api.on && plan_log_token(home, api.log_token, sizeof api.log_token)) return 1;
   stack_prefix(NULL, prefix, sizeof prefix);
   if (!o.kafka.brokers && getenv("BARGE_BROKERS") && *getenv("BARGE_BROKERS")) o.kafka.brokers = getenv("BARGE_BROKERS");
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);

@@ -164,6 +164,25 @@ char *read_file(const char *path, size_t *len_out) {
   return (char *)b.data;
 }
 
+char *read_secret_file(const char *path, const char *what, size_t min, size_t *len_out, char *err, size_t errlen) {
+  size_t n = 0;
+  char *s = read_file(path, &n);
+  if (!s) {
+    snprintf(err, errlen, "cannot read the %s %s: %s", what, path, strerror(errno));
+    return NULL;
+  }
+  while (n > 0 && strchr("\n\r\t ", s[n - 1])) n--;
+  if (n < min || n == 0) {
+    if (n == 0) snprintf(err, errlen, "the %s %s is empty", what, path);
+    else snprintf(err, errlen, "the %s %s holds %zu bytes; it needs at least %zu (e.g. openssl rand -hex 32)", what,
+                  path, n, min);
+    free(s);
+    return NULL;
+  }
+  *len_out = n;
+  return s;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());

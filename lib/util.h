@@ -51,6 +51,9 @@ char *xstrdup(const char *s);
 
 /* Reads a whole file into a NUL-terminated malloc'd string; NULL on error (errno set). */
 char *read_file(const char *path, size_t *len_out);
+/* A secret from a key file ("HMAC key file" is `what`): its bytes without trailing white space,
+ * *len_out set; NULL with the reason in err when it cannot be read or holds fewer than min bytes. */
+char *read_secret_file(const char *path, const char *what, size_t min, size_t *len_out, char *err, size_t errlen);
 /* Writes data atomically (temp file + rename). 0 on success. */
 int write_file_atomic(const char *path, const void *data, size_t len) BARGE_WUR;
 /* mkdir -p. 0 on success. */

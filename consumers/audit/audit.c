@@ -58,21 +58,7 @@ static int split_line(const char *line, size_t len, size_t *bodylen, const char 
 }
 
 unsigned char *audit_read_key(const char *path, size_t *keylen, char *err, size_t errlen) {
-  size_t n = 0;
-  char *k = read_file(path, &n);
-  if (!k) {
-    snprintf(err, errlen, "cannot read the HMAC key file %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  while (n > 0 && (k[n - 1] == '\n' || k[n - 1] == '\r' || k[n - 1] == ' ' || k[n - 1] == '\t'))
-    n--;
-  if (n == 0) {
-    snprintf(err, errlen, "the HMAC key file %s is empty", path);
-    free(k);
-    return NULL;
-  }
-  *keylen = n;
-  return (unsigned char *)k;
+  return (unsigned char *)read_secret_file(path, "HMAC key file", 1, keylen, err, errlen);
 }
 
 /* ---------------- the chain ---------------- */

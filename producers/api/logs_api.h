@@ -80,6 +80,8 @@ struct logs_source_conf {
   struct view_live *live;    /* the API's view (borrowed, outlives the source), or NULL: barge.jobs read per call */
   int local;                 /* read a log from its local path when it is there */
   int64_t fetch_timeout_ms;  /* a fetch from an agent's log server; 0: 10 s */
+  const unsigned char *log_key; /* the agents' log servers' secret (borrowed), or NULL: unsigned fetches */
+  size_t log_keylen;
 };
 struct logs_source *logs_source_new(const struct logs_source_conf *conf);
 void logs_source_free(struct logs_source *src);

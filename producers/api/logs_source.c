@@ -6,7 +6,9 @@
  * recorded (JobRecord.logPath, the attempt number swapped in, as `barge logs` does) when that file
  * is on this host and local reads are allowed; otherwise it is fetched from the log server of the
  * agent that ran it (`barge agent --log-listen`), whose URL the agent advertises in its
- * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log.
+ * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log, signed with the secret of
+ * --log-token-file when the API has one (lib/logauth.h: the path signed is the one relative to
+ * the log server, so a proxy in front of it may add a prefix).
  *
  * With the API's live view (logs_source_conf.live) the streams come from its jobs store, never
  * from a read of barge.jobs: one stream by name (GetLogEvents, FilterLogEvents' logStreamNames)
@@ -28,6 +30,7 @@
 
 #include "bus.h"
 #include "jsonget.h"
+#include "logauth.h"
 #include "logs_api.h"
 #include "metrics.h"
 #include "view_live.h"
@@ -179,14 +182,25 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-/* GET url into *text (NUL-terminated, *len bytes). 0; 404 when the server has no such file; 500
- * for any other failure, with the reason in err. */
-static int fetch(const struct source *s, const char *url, char **text, size_t *len, char *err, size_t errlen) {
+/* GET base + path into *text (NUL-terminated, *len bytes), signed when the source has a key.
+ * 0; 404 when the server has no such file; 500 for any other failure, with the reason in err. */
+static int fetch(const struct source *s, const char *base, const char *path, char **text, size_t *len, char *err,
+                 size_t errlen) {
   pthread_once(&curl_once, curl_init);
   CURL *c = curl_easy_init();
   if (!c) {
     snprintf(err, errlen, "curl_easy_init failed");
     return 500;
+  }
+  char url[4600], auth[400] = "Authorization: ", nonce[17];
+  snprintf(url, sizeof url, "%s%s", base, path);
+  struct curl_slist *hdrs = NULL;
+  if (s->conf.log_key) {
+    random_hex(nonce, 16);
+    size_t al = strlen(auth);
+    logauth_sign(s->conf.log_key, s->conf.log_keylen, path, now_ms(), nonce, auth + al, sizeof auth - al);
+    hdrs = curl_slist_append(NULL, auth);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   }
   struct buf b;
   buf_init(&b);
@@ -202,6 +216,7 @@ static int fetch(const struct source *s, const char *url, char **text, size_t *l
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
+  curl_slist_free_all(hdrs);
   if (cr == CURLE_OK && status == 404) {
     buf_release(&b);
     snprintf(err, errlen, "GET %s: HTTP 404 (no such log on the instance)", url);
@@ -209,6 +224,11 @@ static int fetch(const struct source *s, const char *url, char **text, size_t *l
   }
   if (cr != CURLE_OK || status != 200) {
     if (cr != CURLE_OK) snprintf(err, errlen, "GET %s: %s", url, curl_easy_strerror(cr));
+    else if (status == 401 || status == 403) { /* the server's one-line reason */
+      size_t n = 0;
+      while (n < b.len && n < 300 && b.data[n] != '\n') n++;
+      snprintf(err, errlen, "GET %s: HTTP %ld: %.*s", url, status, (int)n, n ? (char *)b.data : "");
+    }
     else snprintf(err, errlen, "GET %s: HTTP %ld", url, status);
     buf_release(&b);
     return 500;
@@ -253,17 +273,15 @@ static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t
              st->instance_id);
     return 500;
   }
-  char url[4400];
-  size_t ul = strlen(f.url);
-  snprintf(url, sizeof url, "%.*s/%s", (int)(ul && f.url[ul - 1] == '/' ? ul - 1 : ul), f.url, st->rel_path);
+  char path[1300], tpath[1310], e[256];
+  size_t ul = strlen(f.url), tlen;
+  if (ul && f.url[ul - 1] == '/') f.url[ul - 1] = 0;
+  snprintf(path, sizeof path, "/%s", st->rel_path);
+  snprintf(tpath, sizeof tpath, "%s.times", path);
+  int rc = fetch(s, f.url, path, text, len, err, errlen);
+  if (!rc && fetch(s, f.url, tpath, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
   free(f.url);
-  int rc = fetch(s, url, text, len, err, errlen);
-  if (rc) return 500;
-  char tpath[4500], e[256];
-  size_t tlen;
-  snprintf(tpath, sizeof tpath, "%s.times", url);
-  if (fetch(s, tpath, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
-  return 0;
+  return rc ? 500 : 0;
 }
 
 struct logs_source *logs_source_new(const struct logs_source_conf *conf) {

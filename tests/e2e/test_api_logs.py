@@ -5,7 +5,8 @@ container.logStreamName>).
 
 Lines are dated by the agent's time index (a job that sleeps between two lines shows it).
 Two compute environments, each with one agent: `local`'s agent writes under the stack's
-BARGE_HOME; `far`'s agent writes to a log dir of its own and serves it (`--log-listen`). Jobs print
+BARGE_HOME; `far`'s agent writes to a log dir of its own and serves it (`--log-listen`, requests
+signed with the secret of `--log-token-file`). Jobs print
 known lines; then, against the API that reads local files:
 - GetLogEvents from the head, the tail, page by page forward and backward with the tokens (the
   same token back at the end), startTime/endTime, and the attempts of a retried job, each its own
@@ -19,10 +20,16 @@ known lines; then, against the API that reads local files:
   a GetLogEvents or a FilterLogEvents of one named stream looks at that job's record only (not
   every job's), a DescribeLogStreams at the jobs that have streams, and none comes from the topic.
 A second API started with --no-local-logs fetches the `far` job's log from its agent's server
-(and says clearly that the `local` one, whose agent serves none, cannot be reached). A third API
+(and says clearly that the `local` one, whose agent serves none, cannot be reached), signing its
+requests with the same token file. Direct requests to the agent's log server: none without
+credentials (401) or with a wrong secret, a stale time or a replayed header (403), each with a
+one-line reason, and the agent logs the refusals at a bounded rate; an agent asked to serve on a
+non-loopback address without a token refuses to start, saying what to do. A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
 verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
 port fails and the server carries on."""
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -37,7 +44,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, api_test, signed_request  # noqa: E402
-from common import log, ok, wait_for  # noqa: E402
+from common import BARGE, log, ok, wait_for  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -84,12 +91,25 @@ def finished(batch, ids):
     return {j["jobId"]: j for j in wait_for(done, 180, "the jobs to finish", interval=1.0)}
 
 
+TOKEN = "4f2b0c9e7d6a5b4c3d2e1f00112233445566778899aabbccddeeff0011223344"
+
+
+def token_file(st):
+    path = os.path.join(st.home, "log.token")
+    if not os.path.exists(path):
+        with open(path, "w") as f:
+            f.write(TOKEN + "\n")
+        os.chmod(path, 0o600)
+    return path
+
+
 def setup(st, batch, far_dir):
     st.scheduler(tick_ms=200)
     st.agent("i-0000000000000c001", ce="local")
     st.start("agent-far", "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
              "far", "--instance-id", "i-0000000000000c002", "--vcpus", "2", "--memory", "2048", "--heartbeat-ms",
-             "1000", "--log-dir", far_dir, "--log-listen", "127.0.0.1:0", "--runtime", "process")
+             "1000", "--log-dir", far_dir, "--log-listen", "127.0.0.1:0", "--log-token-file", token_file(st),
+             "--runtime", "process")
     for ce in ("local", "far"):
         batch.create_compute_environment(computeEnvironmentName=ce, type="UNMANAGED")
         batch.create_job_queue(jobQueueName=f"q-{ce}", priority=1,
@@ -268,8 +288,51 @@ def check_errors(logs, addr, stream):
        (status, raw[:200]))
 
 
+def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None):
+    """GET url+path with the log server's Authorization header (lib/logauth.h); (status, body, header)."""
+    ts = str(int(time.time() * 1000) if ts_ms is None else ts_ms)
+    nonce = nonce or os.urandom(8).hex()
+    if header is None:
+        msg = f"barge-log-v1\n{path}\n{ts}\n{nonce}".encode()
+        sig = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
+        header = f"Barge-Log ts={ts}, nonce={nonce}, sig={sig}"
+    req = urllib.request.Request(url + path, headers={"Authorization": header} if header else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode(), header
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), header
+
+
+def check_log_server_auth(st, base, ids):
+    path = f"/{ids['far']}/1.log"
+    status, text, good = signed_get(base, path)
+    ok(status == 200 and text.splitlines() == [f"line-{i}" for i in range(25)],
+       "a request signed with the token gets the attempt's file", (status, text[:80]))
+    for what, kw, want, reason in (
+            ("no credentials", {"header": ""}, 401, "no credentials"),
+            ("a bearer token", {"header": "Bearer " + TOKEN}, 401, "no credentials"),
+            ("a wrong secret", {"secret": "not-the-secret-0123456789"}, 403, "wrong signature"),
+            ("a 5-minute-old signature", {"ts_ms": int(time.time() * 1000) - 300000}, 403, "stale signature"),
+            ("a replayed header", {"header": good}, 403, "replayed signature")):
+        status, text, _ = signed_get(base, path, **kw)
+        ok(status == want and reason in text and text.count("\n") == 1 and "line-0" not in text,
+           f"the log server refuses {what}: {want} with a one-line reason", (status, text))
+    status, _, _ = signed_get(base, f"/{ids['far']}/2.log")
+    ok(status == 404, "a signed request for a missing attempt: 404", status)
+    logged = [ln for ln in st.log_text("agent-far").splitlines() if "refused a request" in ln]
+    ok(1 <= len(logged) <= 2 and "from 127.0.0.1" in logged[0],
+       "the agent logs the refusals at a bounded rate (one line per 10 s)", logged)
+    p = subprocess.run([BARGE, "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
+                        "far", "--instance-id", "i-0000000000000c0ff", "--log-dir", os.path.join(st.home, "open"),
+                        "--log-listen", "0.0.0.0:0"], env=st.env, capture_output=True, text=True, timeout=60)
+    ok(p.returncode != 0 and "give --log-token-file" in p.stderr + p.stdout,
+       "an agent asked to serve logs on 0.0.0.0 without a token refuses to start, saying what to do",
+       (p.returncode, (p.stderr + p.stdout)[-300:]))
+
+
 def check_remote(st, jobs, ids):
-    url = start_more_api(st, "api-remote", "--no-local-logs")
+    url = start_more_api(st, "api-remote", "--no-local-logs", "--log-token-file", token_file(st))
     _, logs = clients(url)
     far = jobs[ids["far"]]["container"]["logStreamName"]
     msgs, _, _ = walk_forward(logs, far, 7)
@@ -282,15 +345,10 @@ def check_remote(st, jobs, ids):
     m = re.search(r"serving the logs of \S+ at (http://\S+)", st.log_text("agent-far"))
     ok(m is not None, "the far agent says where it serves its logs")
     base = m.group(1) if m else "http://127.0.0.1:1"
-    with urllib.request.urlopen(f"{base}/{ids['far']}/1.log", timeout=10) as r:
-        ok(r.read().decode().splitlines() == [f"line-{i}" for i in range(25)], "the agent serves the attempt's file")
+    check_log_server_auth(st, base, ids)
     for path in ("/../../etc/passwd", "/.agents/i-0000000000000c002/incarnation", f"/{ids['far']}", "/"):
-        try:
-            urllib.request.urlopen(base + path, timeout=10)
-            status = 200
-        except urllib.error.HTTPError as e:
-            status = e.code
-        ok(status == 404, f"the agent's log server refuses GET {path}", status)
+        status, _, _ = signed_get(base, path)
+        ok(status == 404, f"the agent's log server refuses a signed GET {path}", status)
 
 
 def make_cert(d):

@@ -123,6 +123,13 @@ def body(st):
        if secrets else text)
     api = st.service_pids("api")
     ok(len(api) == 1, "one `barge api` among the stack's services", api)
+    token = os.path.join(st.home, "log.token")
+    tmode = stat.S_IMODE(os.stat(token).st_mode) if os.path.exists(token) else None
+    ok(tmode == 0o600 and len(open(token).read().strip()) == 64 and st.stack_value("log_token") == token,
+       "barge up made the log servers' token (64 hex digits, 0600), recorded in the stack file", tmode)
+    argv = common.cmdline(api[0]).split() if api else []
+    ok("--log-token-file" in argv and argv[argv.index("--log-token-file") + 1] == token,
+       "the stack's API signs its log fetches with it (--log-token-file)", argv)
     got = run_literally(st, cmd) if cmd else None
     ok(got == {"jobQueues": []}, "the printed command, run literally, answers {\"jobQueues\": []}", got)
     ok(unsigned_status(endpoint) == (403, "MissingAuthenticationTokenException"), "an unsigned request is refused",
