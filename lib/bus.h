@@ -206,7 +206,10 @@ int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, i
 
 /* ---- transactions (read-process-write) ---- */
 int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;
-/* Sends the consumer's marked positions (c may be NULL) with the transaction and commits it.
+/* What a transactional producer produces inside a transaction is held in memory and queued here
+ * (or at bus_flush), after the offsets, so that the transaction registers its partitions in one
+ * request once the previous transaction has completed.
+ * Sends the consumer's marked positions (c may be NULL) with the transaction and commits it.
  * 0 on success (the marks are cleared). On any failure -1 with the reason in err; when the error
  * requires it the transaction is aborted, but nothing is rewound: neither the consumer's position
  * nor the caller's state goes back, so the caller must not go on as if the outputs had been
