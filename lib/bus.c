@@ -2,7 +2,9 @@
 #include "bus.h"
 #include "registry.h"
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -528,6 +530,8 @@ void bus_producer_serve(struct bus_producer *p, int timeout_ms) { rd_kafka_poll(
 
 struct bus_consumer {
   rd_kafka_t *rk;
+  int wake[2];        /* bus_wait: librdkafka writes to wake[1] when the consumer queue fills */
+  rd_kafka_queue_t *q; /* bus_wait: the consumer queue */
   struct bus_conf conf;
   char names[TOPIC__COUNT][256];
   rd_kafka_topic_partition_list_t *marks;
@@ -581,13 +585,20 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
   }
   rd_kafka_poll_set_consumer(c->rk);
   c->marks = rd_kafka_topic_partition_list_new(16);
+  c->wake[0] = c->wake[1] = -1;
   return c;
 }
 
 void bus_consumer_free(struct bus_consumer *c) {
   if (!c) return;
+  if (c->q) {
+    rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
+    rd_kafka_queue_destroy(c->q);
+  }
   rd_kafka_consumer_close(c->rk);
   rd_kafka_destroy(c->rk);
+  for (int i = 0; i < 2; i++)
+    if (c->wake[i] >= 0) close(c->wake[i]);
   rd_kafka_topic_partition_list_destroy(c->marks);
   for (int t = 0; t < TOPIC__COUNT; t++) free(c->eof[t]);
   free(c);
@@ -897,6 +908,28 @@ int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *bm, char *e
   bm->len = m->len;
   bm->opaque_ = m;
   return 1;
+}
+
+int bus_wait(struct bus_consumer *c, int other_fd, int timeout_ms) {
+  if (!c->q) {
+    if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK)) {
+      c->wake[0] = c->wake[1] = -1;
+      return 1; /* cannot wait on it: the caller polls as before */
+    }
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->q, c->wake[1], "1", 1);
+  }
+  /* a trigger fires only when an empty queue fills: one not emptied, or filled before the
+   * trigger was set, has nothing to wake us */
+  if (rd_kafka_queue_length(c->q) > 0) return 1;
+  struct pollfd fds[2] = {{.fd = c->wake[0], .events = POLLIN}, {.fd = other_fd, .events = POLLIN}};
+  int n = poll(fds, other_fd >= 0 ? 2 : 1, timeout_ms);
+  if (n > 0 && (fds[0].revents & POLLIN)) {
+    char b[64];
+    while (read(c->wake[0], b, sizeof b) > 0) {
+    }
+  }
+  return n > 0;
 }
 
 void bus_msg_release(struct bus_msg *m) {

@@ -185,6 +185,12 @@ int bus_read_table_key(struct bus_consumer *c, enum bus_topic t, const char *key
 int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *m, char *err,
              size_t errlen) BARGE_WUR;
 void bus_msg_release(struct bus_msg *m);
+/* Sleeps until c has something to hand out (a record, an end of partition, an error), until
+ * other_fd (-1: none) is readable, or for timeout_ms at most, whichever comes first; then
+ * bus_poll(c, 0, ...) takes what is there. For a loop that also waits on something else (the
+ * agent: its children's exits). Level-triggered on c only once bus_poll has emptied it: the
+ * first call arms it. 1 when woken by c or other_fd, 0 on timeout. */
+int bus_wait(struct bus_consumer *c, int other_fd, int timeout_ms);
 /* Records that m has been fully handled: its offset+1 becomes the position to commit. */
 void bus_mark(struct bus_consumer *c, const struct bus_msg *m);
 /* Commits marked positions synchronously (non-transactional consumers). */
