@@ -307,8 +307,9 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
 
 /* Most placements records handled per turn of the loop (one flush for them all). */
 #define AGENT_BATCH 512
-/* How long the loop waits for a record: short while attempts run, so that an exited process is
- * reaped and reported promptly; longer when idle. */
+/* The longest the loop sleeps between two turns: short while attempts run (their logs are
+ * drained, their deadlines checked), longer when idle. A placement, or the exit of an attempt's
+ * process (SIGCHLD, process runtime), wakes it at once (bus_wait). */
 #define AGENT_WAIT_BUSY_MS 5
 #define AGENT_WAIT_IDLE_MS 100
 /* The placements' offsets are committed at most this often. */
@@ -316,16 +317,16 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
 /* The longest one delivery wait blocks the loop (deliver). */
 #define AGENT_FLUSH_MS 1000
 
-/* Handles the placements records that are there: waits for the first one, then takes what is
- * already fetched without waiting, up to AGENT_BATCH. 0, or -1 on a fatal consumer error. */
+/* Handles the placements records already fetched, up to AGENT_BATCH, without waiting. 1 when
+ * the consumer was emptied, 0 when records are left for the next turn, -1 on a fatal consumer
+ * error. */
 static int poll_commands(struct agent *a, struct bus_consumer *c, const char *log_dir,
                          int *draining, char *err, size_t errlen) {
-  int wait = runtime_active(a->runtime) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
   for (int n = 0; n < AGENT_BATCH; n++) {
     struct bus_msg m;
-    int pr = bus_poll(c, n ? 0 : wait, &m, err, errlen);
+    int pr = bus_poll(c, 0, &m, err, errlen);
     if (pr < 0) return -1;
-    if (pr == 0) return 0;
+    if (pr == 0) return 1;
     if (pr == 2) continue;
     on_command(a, &m, log_dir, draining);
     bus_mark(c, &m);
@@ -459,14 +460,18 @@ int agent_service_main(int argc, char **argv) {
   }
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,
            gpus, ce, a.runtime->name, log_dir, (long long)a.incarnation);
-  service_signals(0);
+  /* with the process runtime an attempt's exit (SIGCHLD) wakes the loop (bus_wait); engine
+   * runtimes keep their worker threads' system calls free of it */
+  int watch_children = !strcmp(a.runtime->name, "process");
+  service_signals(watch_children);
   int64_t next_hb = mono_ms() + heartbeat_ms, next_commit = 0;
   int draining = 0;
   struct contact link = {.fence_ms = o.fence_ms > 0 ? o.fence_ms : 5 * heartbeat_ms < 10000 ? 10000 : 5 * heartbeat_ms,
                          .proven = mono_ms()};
   while (!service_stopping() && !a.failed) {
     /* every command already fetched, then one flush and one commit for all of them */
-    if (poll_commands(&a, c, log_dir, &draining, err, sizeof err)) {
+    int emptied = poll_commands(&a, c, log_dir, &draining, err, sizeof err);
+    if (emptied < 0) {
       log_error("%s", err);
       goto out;
     }
@@ -500,6 +505,14 @@ int agent_service_main(int argc, char **argv) {
     if (draining && runtime_active(a.runtime) == 0) {
       log_info("drained; stopping");
       break;
+    }
+    /* sleep until a placement arrives, an attempt's process exits, or the next turn is due */
+    if (emptied) {
+      int64_t wait = runtime_active(a.runtime) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
+      int64_t due = (next_hb < next_commit ? next_hb : next_commit) - mono_ms();
+      if (due < wait) wait = due < 0 ? 0 : due;
+      if (wait > 0) bus_wait(c, service_wake_fd(), (int)wait);
+      service_wake_drain();
     }
   }
   if (a.failed) {

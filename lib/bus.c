@@ -2,7 +2,9 @@
 #include "bus.h"
 #include "registry.h"
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -329,6 +331,9 @@ struct bus_producer {
   char first_failure[512];
   struct buf enc;
   bus_delivered_fn on_delivery; /* for messages queued by bus_produce_async */
+  /* a transaction's messages, held back until its offsets are sent (see held_add) */
+  struct buf held;
+  size_t nheld;
 };
 
 /* Why a message was not delivered, in one line: a refusal by the ACLs names the principal's
@@ -374,6 +379,7 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   struct bus_producer *p = xcalloc(1, sizeof *p);
   p->conf = *conf;
   buf_init(&p->enc);
+  buf_init(&p->held);
   for (int i = 0; i < TOPIC__COUNT; i++)
     bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
@@ -381,7 +387,11 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
       (!has_prop(conf, "compression.type") && set(kc, "compression.type", "lz4", err, errlen)) ||
       set(kc, "message.timeout.ms", "60000", err, errlen) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
-      (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen))) {
+      (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen)) ||
+      /* a transaction's AddOffsetsToTxn is refused while the previous one's markers are being
+       * written (CONCURRENT_TRANSACTIONS, a few ms) and retried after retry.backoff.ms: 100 ms
+       * by default, which stalled many commits by 100 ms (docs/architecture.md, "Throughput") */
+      (transactional_id && !has_prop(conf, "retry.backoff.ms") && set(kc, "retry.backoff.ms", "5", err, errlen))) {
     rd_kafka_conf_destroy(kc);
     free(p);
     return NULL;
@@ -414,13 +424,14 @@ void bus_producer_free(struct bus_producer *p) {
     rd_kafka_destroy(p->rk);
   }
   buf_release(&p->enc);
+  buf_release(&p->held);
   free(p);
 }
 
 /* Queues one message; opaque (NULL: none) comes back in its delivery report. */
-static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
-                          const void *value, size_t vlen, int32_t partition, void *opaque,
-                          char *err, size_t errlen) {
+static int produce_now(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                       const void *value, size_t vlen, int32_t partition, void *opaque,
+                       char *err, size_t errlen) {
   for (int tries = 0;; tries++) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(p->names[t]), RD_KAFKA_V_KEY(key, key ? keylen : 0),
@@ -435,6 +446,59 @@ static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *
     snprintf(err, errlen, "produce to %s: %s", p->names[t], rd_kafka_err2str(e));
     return -1;
   }
+}
+
+/* A message of an open transaction is held back in p->held and queued at bus_txn_commit (or
+ * bus_flush), after the transaction's offsets were sent: every partition the transaction writes
+ * is then registered with its coordinator in one AddPartitionsToTxn request, sent once the
+ * previous transaction has completed. Produced as they come, the first of them would reach the
+ * coordinator while the previous transaction's markers are still being written, be refused
+ * (CONCURRENT_TRANSACTIONS) and retried after librdkafka's fixed 20 ms, and the later partitions
+ * would wait for that request in turn (docs/architecture.md, "Throughput"). What the transaction
+ * holds, and that nothing of it is visible before it commits, are unchanged. */
+struct held_msg {
+  int32_t partition;
+  int topic, has_key, has_value;
+  size_t keylen, vlen;
+};
+
+static void held_add(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                     const void *value, size_t vlen, int32_t partition) {
+  struct held_msg h = {.partition = partition, .topic = (int)t, .has_key = key != NULL,
+                       .has_value = value != NULL, .keylen = key ? keylen : 0, .vlen = value ? vlen : 0};
+  buf_append(&p->held, &h, sizeof h);
+  if (h.keylen) buf_append(&p->held, key, h.keylen);
+  if (h.vlen) buf_append(&p->held, value, h.vlen);
+  p->nheld++;
+}
+
+/* Queues the held messages in their order. 0, or -1 with err (what is left is dropped). */
+static int held_release(struct bus_producer *p, char *err, size_t errlen) {
+  int rc = 0;
+  const unsigned char *at = p->held.data, *end = at + p->held.len;
+  while (!rc && at < end) {
+    struct held_msg h;
+    memcpy(&h, at, sizeof h);
+    at += sizeof h;
+    const char *key = h.has_key ? (const char *)at : NULL;
+    at += h.keylen;
+    const void *value = h.has_value ? at : NULL;
+    at += h.vlen;
+    rc = produce_now(p, (enum bus_topic)h.topic, key, h.keylen, value, h.vlen, h.partition, NULL, err, errlen);
+  }
+  buf_reset(&p->held);
+  p->nheld = 0;
+  return rc;
+}
+
+static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+                          const void *value, size_t vlen, int32_t partition, void *opaque,
+                          char *err, size_t errlen) {
+  if (p->transactional && p->in_txn && !opaque) {
+    held_add(p, t, key, keylen, value, vlen, partition);
+    return 0;
+  }
+  return produce_now(p, t, key, keylen, value, vlen, partition, opaque, err, errlen);
 }
 
 int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
@@ -479,6 +543,7 @@ int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const
 }
 
 int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) {
+  if (p->nheld && held_release(p, err, errlen)) return -1;
   rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
   if (e) {
     snprintf(err, errlen, "flush: %s (%d messages not delivered)", rd_kafka_err2str(e),
@@ -520,6 +585,8 @@ void bus_producer_serve(struct bus_producer *p, int timeout_ms) { rd_kafka_poll(
 
 struct bus_consumer {
   rd_kafka_t *rk;
+  int wake[2];        /* bus_wait: librdkafka writes to wake[1] when the consumer queue fills */
+  rd_kafka_queue_t *q; /* bus_wait: the consumer queue */
   struct bus_conf conf;
   char names[TOPIC__COUNT][256];
   rd_kafka_topic_partition_list_t *marks;
@@ -575,13 +642,20 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
   }
   rd_kafka_poll_set_consumer(c->rk);
   c->marks = rd_kafka_topic_partition_list_new(16);
+  c->wake[0] = c->wake[1] = -1;
   return c;
 }
 
 void bus_consumer_free(struct bus_consumer *c) {
   if (!c) return;
+  if (c->q) {
+    rd_kafka_queue_io_event_enable(c->q, -1, NULL, 0);
+    rd_kafka_queue_destroy(c->q);
+  }
   rd_kafka_consumer_close(c->rk);
   rd_kafka_destroy(c->rk);
+  for (int i = 0; i < 2; i++)
+    if (c->wake[i] >= 0) close(c->wake[i]);
   rd_kafka_topic_partition_list_destroy(c->marks);
   for (int t = 0; t < TOPIC__COUNT; t++) free(c->eof[t]);
   free(c);
@@ -938,6 +1012,28 @@ int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *bm, char *e
   return 1;
 }
 
+int bus_wait(struct bus_consumer *c, int other_fd, int timeout_ms) {
+  if (!c->q) {
+    if (pipe2(c->wake, O_CLOEXEC | O_NONBLOCK)) {
+      c->wake[0] = c->wake[1] = -1;
+      return 1; /* cannot wait on it: the caller polls as before */
+    }
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+    rd_kafka_queue_io_event_enable(c->q, c->wake[1], "1", 1);
+  }
+  /* a trigger fires only when an empty queue fills: one not emptied, or filled before the
+   * trigger was set, has nothing to wake us */
+  if (rd_kafka_queue_length(c->q) > 0) return 1;
+  struct pollfd fds[2] = {{.fd = c->wake[0], .events = POLLIN}, {.fd = other_fd, .events = POLLIN}};
+  int n = poll(fds, other_fd >= 0 ? 2 : 1, timeout_ms);
+  if (n > 0 && (fds[0].revents & POLLIN)) {
+    char b[64];
+    while (read(c->wake[0], b, sizeof b) > 0) {
+    }
+  }
+  return n > 0;
+}
+
 void bus_msg_release(struct bus_msg *m) {
   if (m && m->opaque_) rd_kafka_message_destroy(m->opaque_);
   if (m) m->opaque_ = NULL;
@@ -999,6 +1095,13 @@ int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, si
     rd_kafka_consumer_group_metadata_destroy(md);
     if (e) goto fail;
   }
+  char why[512];
+  if (p->nheld && held_release(p, why, sizeof why)) {
+    snprintf(err, errlen, "transaction: %s", why);
+    rd_kafka_error_t *a = rd_kafka_abort_transaction(p->rk, 30000);
+    if (a) rd_kafka_error_destroy(a);
+    return -1;
+  }
   e = rd_kafka_commit_transaction(p->rk, 60000);
   if (e) goto fail;
   if (c) {
@@ -1008,6 +1111,8 @@ int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, si
   p->failures = 0;
   return 0;
 fail:
+  buf_reset(&p->held); /* the transaction is not committed: what it held goes with it */
+  p->nheld = 0;
   snprintf(err, errlen, "transaction: %s", rd_kafka_error_string(e));
   if (rd_kafka_error_txn_requires_abort(e)) {
     rd_kafka_error_t *a = rd_kafka_abort_transaction(p->rk, 30000);

@@ -192,6 +192,12 @@ int bus_read_table_key(struct bus_consumer *c, enum bus_topic t, const char *key
 int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *m, char *err,
              size_t errlen) BARGE_WUR;
 void bus_msg_release(struct bus_msg *m);
+/* Sleeps until c has something to hand out (a record, an end of partition, an error), until
+ * other_fd (-1: none) is readable, or for timeout_ms at most, whichever comes first; then
+ * bus_poll(c, 0, ...) takes what is there. For a loop that also waits on something else (the
+ * agent: its children's exits). Level-triggered on c only once bus_poll has emptied it: the
+ * first call arms it. 1 when woken by c or other_fd, 0 on timeout. */
+int bus_wait(struct bus_consumer *c, int other_fd, int timeout_ms);
 /* Records that m has been fully handled: its offset+1 becomes the position to commit. */
 void bus_mark(struct bus_consumer *c, const struct bus_msg *m);
 /* Commits marked positions synchronously (non-transactional consumers). */
@@ -213,7 +219,10 @@ int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, i
 
 /* ---- transactions (read-process-write) ---- */
 int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;
-/* Sends the consumer's marked positions (c may be NULL) with the transaction and commits it.
+/* What a transactional producer produces inside a transaction is held in memory and queued here
+ * (or at bus_flush), after the offsets, so that the transaction registers its partitions in one
+ * request once the previous transaction has completed.
+ * Sends the consumer's marked positions (c may be NULL) with the transaction and commits it.
  * 0 on success (the marks are cleared). On any failure -1 with the reason in err; when the error
  * requires it the transaction is aborted, but nothing is rewound: neither the consumer's position
  * nor the caller's state goes back, so the caller must not go on as if the outputs had been

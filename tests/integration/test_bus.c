@@ -514,6 +514,57 @@ static void test_read_table(void) {
   bus_consumer_free(c);
 }
 
+static void test_wait(void) {
+  TEST("bus_wait sleeps until a record arrives or the other fd is readable, else times out");
+  char err[1024];
+  struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+  CHECK(c != NULL, "%s", err);
+  if (!c) return;
+  enum bus_topic t = TOPIC_REQUESTS;
+  CHECK(bus_assign_all(c, &t, 1, 0, err, sizeof err) == 0, "%s", err); /* at the end */
+  struct bus_msg m;
+  for (int64_t until = mono_ms() + 3000; mono_ms() < until;) /* the end-of-partition events */
+    if (bus_poll(c, 200, &m, err, sizeof err) == 0) break;
+  int64_t t0 = mono_ms();
+  CHECK_INT(bus_wait(c, -1, 300), 0);
+  CHECK(mono_ms() - t0 >= 250, "slept %lld ms of 300 with nothing to read", (long long)(mono_ms() - t0));
+  int fds[2];
+  CHECK(pipe(fds) == 0, "pipe");
+  CHECK(write(fds[1], "x", 1) == 1, "write");
+  t0 = mono_ms();
+  CHECK_INT(bus_wait(c, fds[0], 5000), 1);
+  CHECK(mono_ms() - t0 < 1000, "woken by the other fd after %lld ms", (long long)(mono_ms() - t0));
+  close(fds[0]);
+  close(fds[1]);
+  struct bus_producer *p = bus_producer_new(&bc, NULL, err, sizeof err);
+  CHECK(p != NULL, "%s", err);
+  if (!p) {
+    bus_consumer_free(c);
+    return;
+  }
+  json_t *ev = json_pack("{s:o, s:s, s:{s:{s:I}}}", "header", bus_header("test_bus", "", now_ms()), "principal",
+                         "test", "body", "Tick", "seq", (json_int_t)1);
+  t0 = mono_ms();
+  CHECK(bus_produce(p, TOPIC_REQUESTS, "wake", ev, err, sizeof err) == 0 && bus_flush(p, 10000, err, sizeof err) == 0,
+        "%s", err);
+  json_decref(ev);
+  int got = 0;
+  while (!got && mono_ms() - t0 < 10000) {
+    if (!bus_wait(c, -1, 10000)) break;
+    int r;
+    while ((r = bus_poll(c, 0, &m, err, sizeof err)) != 0) {
+      if (r == 1) {
+        got = m.keylen == 4 && !memcmp(m.key, "wake", 4);
+        bus_msg_release(&m);
+      }
+    }
+  }
+  CHECK(got, "the record woke the wait and was read");
+  CHECK(mono_ms() - t0 < 5000, "within %lld ms", (long long)(mono_ms() - t0));
+  bus_producer_free(p);
+  bus_consumer_free(c);
+}
+
 int main(void) {
   find_broker();
   char hex[9], err[1024];
@@ -530,5 +581,6 @@ int main(void) {
   test_transactions();
   test_decode_and_dead_letter();
   test_read_table();
+  test_wait();
   return check_summary();
 }
