@@ -462,6 +462,12 @@ struct held_msg {
   size_t keylen, vlen;
 };
 
+/* Past this many bytes a transaction's held messages are queued at once, as they would be without
+ * holding back: a transaction that writes a great deal (the children of many large arrays) then
+ * costs librdkafka's bounded queue, not memory of its own (1M children in one batch held about
+ * 1 GiB in the scheduler); the 20 ms retry it may meet is nothing beside such a transaction. */
+#define HELD_MAX_BYTES (4u << 20)
+
 static void held_add(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                      const void *value, size_t vlen, int32_t partition) {
   struct held_msg h = {.partition = partition, .topic = (int)t, .has_key = key != NULL,
@@ -486,6 +492,7 @@ static int held_release(struct bus_producer *p, char *err, size_t errlen) {
     at += h.vlen;
     rc = produce_now(p, (enum bus_topic)h.topic, key, h.keylen, value, h.vlen, h.partition, NULL, err, errlen);
   }
+  if (p->held.cap > 2 * HELD_MAX_BYTES) buf_release(&p->held); /* keep no peak's memory */
   buf_reset(&p->held);
   p->nheld = 0;
   return rc;
@@ -496,7 +503,7 @@ static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *
                           char *err, size_t errlen) {
   if (p->transactional && p->in_txn && !opaque) {
     held_add(p, t, key, keylen, value, vlen, partition);
-    return 0;
+    return p->held.len >= HELD_MAX_BYTES ? held_release(p, err, errlen) : 0;
   }
   return produce_now(p, t, key, keylen, value, vlen, partition, opaque, err, errlen);
 }
@@ -1111,7 +1118,7 @@ int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, si
   p->failures = 0;
   return 0;
 fail:
-  buf_reset(&p->held); /* the transaction is not committed: what it held goes with it */
+  buf_release(&p->held); /* the transaction is not committed: what it held goes with it */
   p->nheld = 0;
   snprintf(err, errlen, "transaction: %s", rd_kafka_error_string(e));
   if (rd_kafka_error_txn_requires_abort(e)) {
