@@ -87,7 +87,7 @@ static int fuzz_logs_read(void *ctx, const struct logs_stream *s, char **text, s
   *times = s->attempt == 1 ? strdup("4 1100\n12 1050\n99 1300\n") : NULL;
   return 0;
 }
-static const struct logs_source fuzz_logs = {NULL, fuzz_logs_list, fuzz_logs_read};
+static const struct logs_source fuzz_logs = {.ctx = NULL, .list = fuzz_logs_list, .read = fuzz_logs_read};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;

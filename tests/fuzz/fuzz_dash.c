@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     dash_events_listen(dash, &j, "RUNNABLE");
   }
   struct dash_request rq = {method, uri, flags & 1 ? cookie : hcookie, flags & 2 ? csrf : hcsrf, hlast, body,
-                            (size_t)(text + textlen - body), flags & 4};
+                            (size_t)(text + textlen - body), flags & 4, NULL};
   struct dash_response out;
   dash_handle(dash, &rq, &out);
   if (out.status < 200 || out.status > 599) abort();
