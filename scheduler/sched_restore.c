@@ -225,7 +225,18 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
   if (!kind) return;
   int64_t at = jget_int(ev, "at", 0);
   if (at > s->now) s->now = at;
-  if (!instance_kind_live(kind)) return; /* gone, or still LAUNCHING */
+  if (!instance_kind_live(kind)) { /* gone, or still LAUNCHING */
+    /* the table read before compaction holds the instance's READY and beats before its end:
+     * the end must not leave it standing (the scheduler would place on a host that stopped) */
+    uint32_t ii = instance_kind_ended(kind) ? strmap_get(&s->inst_by_id, jget_str(ev, "instanceId")) : SCHED_NONE;
+    if (ii != SCHED_NONE) {
+      struct outbox o;
+      sched_outbox_init(&o);
+      sched_instance_lost(s, ii, 0, &o); /* no jobs are attached yet: they are restored after */
+      sched_outbox_release(&o);
+    }
+    return;
+  }
   json_t *ready = json_deep_copy(ev);
   json_object_set_new(ready, "kind", json_string("READY"));
   struct outbox o;
@@ -341,7 +352,7 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
   const char *inst = jget_str(rec, "instanceId");
   if (inst && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) {
     uint32_t ii = strmap_get(&s->inst_by_id, inst);
-    if (ii != SCHED_NONE) {
+    if (ii != SCHED_NONE && s->insts[ii]->state != INST_GONE) { /* a gone host: as an unknown one */
       struct instance *in = s->insts[ii];
       j->instance = ii;
       j->incarnation = jget_int(rec, "incarnation", 0);

@@ -631,6 +631,31 @@ static void test_restore_settles_attempts_of_older_incarnation(void) {
   h_release(&h);
 }
 
+static void test_restore_instance_that_ended(void) {
+  TEST("rebuilt from an uncompacted instances table (READY, beat, TERMINATED): the stopped host gets no placement");
+  struct h r;
+  h_init(&r);
+  h_ce(&r, "ce", 0, 0);
+  h_queue(&r, "q", 10, NULL, "ce", NULL);
+  h_jd(&r, "jd", 1, 1, 64, NULL);
+  const char *kinds[] = {"READY", "HEARTBEAT", "TERMINATED"};
+  for (int k = 0; k < 3; k++) {
+    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "header", h_header(r.t), "instanceId", "i-0",
+                           "computeEnvironment", "ce", "kind", kinds[k], "vcpus", 2, "memoryMib", 4096,
+                           "incarnation", (json_int_t)100, "at", (json_int_t)r.t);
+    sched_restore_instance(r.s, ie);
+    json_decref(ie);
+  }
+  sched_restore_done(r.s);
+  h_submit(&r, "a", "q", "jd", NULL);
+  h_tick(&r);
+  CHECK_STATUS(&r, "a", JOB_RUNNABLE);
+  agent_says(&r, "i-1", "READY", 300); /* a live host takes it */
+  h_tick(&r);
+  CHECK_STATUS(&r, "a", JOB_STARTING);
+  h_release(&r);
+}
+
 int main(void) {
   test_ref_substitution();
   test_container_overrides();
@@ -651,6 +676,7 @@ int main(void) {
   test_lost_instance();
   test_agent_restart_settles_attempts();
   test_restore_settles_attempts_of_older_incarnation();
+  test_restore_instance_that_ended();
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
