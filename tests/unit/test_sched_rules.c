@@ -521,11 +521,22 @@ static void test_insufficient_capacity_code(void) {
 }
 
 /* An agent's InstanceEvent with its incarnation number. */
-static void agent_says(struct h *h, const char *id, const char *kind, long long inc) {
-  h_feed(h, BARGE_EV_INSTANCE_EVENT,
-         json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I}", "header", h_header(h->t), "instanceId", id,
+/* An InstanceEvent of instance id (2 vCPUs, 4096 MiB in CE "ce") at h's time. */
+static json_t *instance_event(struct h *h, const char *id, const char *kind, long long inc) {
+  return json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I, s:I}", "header", h_header(h->t), "instanceId", id,
                    "computeEnvironment", "ce", "kind", kind, "vcpus", 2, "memoryMib", 4096, "gpus", 0,
-                   "incarnation", (json_int_t)inc, "at", (json_int_t)h->t));
+                   "incarnation", (json_int_t)inc, "at", (json_int_t)h->t);
+}
+
+static void agent_says(struct h *h, const char *id, const char *kind, long long inc) {
+  h_feed(h, BARGE_EV_INSTANCE_EVENT, instance_event(h, id, kind, inc));
+}
+
+/* The same event read back from the instances table at a rebuild. */
+static void table_says(struct h *h, const char *id, const char *kind, long long inc) {
+  json_t *ie = instance_event(h, id, kind, inc);
+  sched_restore_instance(h->s, ie);
+  json_decref(ie);
 }
 
 static void exec_from(struct h *h, const char *job, int attempt, const char *kind, int code, long long inc) {
@@ -610,11 +621,7 @@ static void test_restore_settles_attempts_of_older_incarnation(void) {
   h_ce(&r, "ce", 0, 0);
   h_queue(&r, "q", 10, NULL, "ce", NULL);
   h_jd(&r, "jd", 1, 1, 64, NULL);
-  json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "header", h_header(h.t), "instanceId", "i-0",
-                         "computeEnvironment", "ce", "kind", "READY", "vcpus", 2, "memoryMib", 4096,
-                         "incarnation", (json_int_t)200, "at", (json_int_t)h.t);
-  sched_restore_instance(r.s, ie);
-  json_decref(ie);
+  table_says(&r, "i-0", "READY", 200);
   char err[256];
   CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
   json_decref(rec);
@@ -638,14 +645,9 @@ static void test_restore_instance_that_ended(void) {
   h_ce(&r, "ce", 0, 0);
   h_queue(&r, "q", 10, NULL, "ce", NULL);
   h_jd(&r, "jd", 1, 1, 64, NULL);
-  const char *kinds[] = {"READY", "HEARTBEAT", "TERMINATED"};
-  for (int k = 0; k < 3; k++) {
-    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "header", h_header(r.t), "instanceId", "i-0",
-                           "computeEnvironment", "ce", "kind", kinds[k], "vcpus", 2, "memoryMib", 4096,
-                           "incarnation", (json_int_t)100, "at", (json_int_t)r.t);
-    sched_restore_instance(r.s, ie);
-    json_decref(ie);
-  }
+  table_says(&r, "i-0", "READY", 100);
+  table_says(&r, "i-0", "HEARTBEAT", 100);
+  table_says(&r, "i-0", "TERMINATED", 100);
   sched_restore_done(r.s);
   h_submit(&r, "a", "q", "jd", NULL);
   h_tick(&r);
