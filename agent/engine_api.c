@@ -109,8 +109,21 @@ static size_t demux_cb(char *p, size_t sz, size_t n, void *ud) {
   return len;
 }
 
-void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd) {
+struct give_up {
+  int (*fn)(void *);
+  void *ud;
+};
+
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  struct give_up *g = ud;
+  return g->fn(g->ud); /* non-zero ends the transfer (CURLE_ABORTED_BY_CALLBACK) */
+}
+
+void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
+                        void *ud) {
   struct demux d = {.fd = fd};
+  struct give_up g = {give_up, ud};
   char url[1200];
   snprintf(url, sizeof url, "http://engine/" ENGINE_API_VERSION "/containers/%s/logs?follow=1&stdout=1&stderr=1", name);
   curl_easy_reset(h);
@@ -119,8 +132,13 @@ void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name,
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, demux_cb);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &d);
+  if (give_up) {
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &g);
+  }
   CURLcode cc = curl_easy_perform(h);
-  if (cc != CURLE_OK && cc != CURLE_WRITE_ERROR) log_warn("logs of container %s: %s", name, curl_easy_strerror(cc));
+  if (cc != CURLE_OK && cc != CURLE_WRITE_ERROR && cc != CURLE_ABORTED_BY_CALLBACK) log_warn("logs of container %s: %s", name, curl_easy_strerror(cc));
 }
 
 /* ---- the create body ---- */

@@ -21,9 +21,13 @@ int engine_call(const struct engine_api *api, CURL *h, const char *method, const
                 const json_t *body, json_t **resp, char *err, size_t errlen);
 
 /* Follows container name's stdout and stderr into fd (the write end of the attempt's log pipe,
- * joblog.h; blocking writes) until the container ends, or until fd's reader is gone; the engine's
- * multiplexed stream is taken apart. fd stays open. */
-void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd);
+ * joblog.h; blocking writes) until the stream ends, until fd's reader is gone, or until give_up
+ * (may be NULL) returns non-zero: it is asked at least once a second. podman's follow stream
+ * does not always end when a short-lived container exits, so the caller waits for the exit
+ * elsewhere and gives up on the stream a little after it. The engine's multiplexed stream is
+ * taken apart. fd stays open. */
+void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
+                        void *ud);
 
 /* The hard limits the engine's runtime may give (the engine process's own), used as the default
  * nofile and nproc ulimits: an engine's built-in defaults can exceed them (runc then refuses). */

@@ -6,7 +6,12 @@
  * One worker thread per attempt carries it through the engine:
  *
  *   create (404: CannotPullContainerError) -> start -> logs (followed into the attempt's log
- *   pipe until the container ends) -> wait (the exit code) -> inspect (OOMKilled) -> remove
+ *   pipe until the container ends) and wait (the exit code), side by side -> inspect
+ *   (OOMKilled) -> remove
+ *
+ * The wait runs on a thread of its own beside the followed logs: podman's follow stream does
+ * not always end when a short-lived container exits, so once the wait has returned, the stream
+ * is given FOLLOW_DRAIN_MS to deliver the rest and is then ended.
  *
  * The agent's thread drains each attempt's log pipe into its log as the process runtime does
  * (joblog.h: the --max-log-mib limit, the time index, and a log that cannot be written stops
@@ -60,6 +65,9 @@ struct eslot {
   char *kill_reason;
   int64_t start_ms, deadline_ms, term_ms;
   int sigkilled;
+  /* the wait thread's: the exit code, and when the wait returned (0 = not yet) */
+  int wait_code;
+  _Atomic int64_t waited_ms;
 };
 
 struct engine {
@@ -298,6 +306,33 @@ static void close_wfd(struct eslot *s) {
   s->wfd = -1;
 }
 
+/* How long the followed log stream may go on after the container's wait has returned. */
+#define FOLLOW_DRAIN_MS 2000
+
+static void *waiter(void *arg) {
+  struct eslot *s = arg;
+  CURL *h = curl_easy_init();
+  char path[700], err[512];
+  snprintf(path, sizeof path, "/containers/%s/wait", s->name);
+  json_t *resp = NULL;
+  s->wait_code = -1;
+  if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
+    s->wait_code = (int)jget_int(resp, "StatusCode", -1);
+  else
+    log_warn("%s attempt %d: waiting for container %s: %s", s->job_id, s->attempt, s->name, err);
+  json_decref(resp);
+  curl_easy_cleanup(h);
+  s->waited_ms = mono_ms();
+  return NULL;
+}
+
+/* engine_follow_logs' give_up: the wait returned more than FOLLOW_DRAIN_MS ago. */
+static int drained(void *ud) {
+  const struct eslot *s = ud;
+  int64_t w = s->waited_ms;
+  return w && mono_ms() - w > FOLLOW_DRAIN_MS;
+}
+
 static void *worker(void *arg) {
   struct eslot *s = arg;
   /* a write to the log pipe whose reader is gone (the agent stopping) fails with EPIPE rather
@@ -327,13 +362,14 @@ static void *worker(void *arg) {
   s->phase = PH_RUNNING;
   pthread_mutex_unlock(&s->mu);
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
-  engine_follow_logs(&s->eng->api, h, s->name, s->wfd);
+  pthread_t wth;
+  int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
+  engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s);
   close_wfd(s);
-  snprintf(path, sizeof path, "/containers/%s/wait", s->name);
-  resp = NULL;
-  if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
-    exit_code = (int)jget_int(resp, "StatusCode", -1);
-  json_decref(resp);
+  if (has_waiter) {
+    pthread_join(wth, NULL);
+    exit_code = s->wait_code;
+  }
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
