@@ -120,7 +120,7 @@ static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
   return g->fn(g->ud); /* non-zero ends the transfer (CURLE_ABORTED_BY_CALLBACK) */
 }
 
-void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
+int engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
                         void *ud) {
   struct demux d = {.fd = fd};
   struct give_up g = {give_up, ud};
@@ -139,6 +139,7 @@ void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name,
   }
   CURLcode cc = curl_easy_perform(h);
   if (cc != CURLE_OK && cc != CURLE_WRITE_ERROR && cc != CURLE_ABORTED_BY_CALLBACK) log_warn("logs of container %s: %s", name, curl_easy_strerror(cc));
+  return cc == CURLE_ABORTED_BY_CALLBACK;
 }
 
 /* ---- the create body ---- */

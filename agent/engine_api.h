@@ -25,8 +25,8 @@ int engine_call(const struct engine_api *api, CURL *h, const char *method, const
  * (may be NULL) returns non-zero: it is asked at least once a second. podman's follow stream
  * does not always end when a short-lived container exits, so the caller waits for the exit
  * elsewhere and gives up on the stream a little after it. The engine's multiplexed stream is
- * taken apart. fd stays open. */
-void engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
+ * taken apart. fd stays open. Returns 1 when give_up ended the stream, else 0. */
+int engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
                         void *ud);
 
 /* The hard limits the engine's runtime may give (the engine process's own), used as the default

@@ -364,7 +364,9 @@ static void *worker(void *arg) {
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
   pthread_t wth;
   int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
-  engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s);
+  if (engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s))
+    log_info("%s attempt %d: the engine's log stream of %s went on after the container ended; closed %d ms after",
+             s->job_id, s->attempt, s->name, FOLLOW_DRAIN_MS);
   close_wfd(s);
   if (has_waiter) {
     pthread_join(wth, NULL);

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""test_container_stream_open.py: an engine whose followed log stream stays open after the
+container has ended does not hold the attempt RUNNING (docs/containers.md, "How an attempt runs
+in the engine").
+
+podman's `GET /containers/NAME/logs?follow=1` does not always end when a short-lived container
+exits; an agent that waited for the stream's end before asking `POST /wait` kept such a job
+RUNNING for ever. Here a small fake Docker Engine API on a unix socket (this file) runs each
+"container" for 0.3 s: its log stream sends the container's output, then stays open until the
+client goes away, and its wait answers the exit code. Checked, with `barge agent --runtime docker
+--engine-socket` on it:
+- a job exiting 0 is SUCCEEDED within 15 s, its output in the attempt's log;
+- a job exiting 3 is FAILED with the container's exitCode 3;
+- the agent says it closed the stream after the container ended, and every container it
+  created was removed."""
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok  # noqa: E402
+
+INST = "i-0f5ea30000000000a"
+
+
+class FakeEngine:
+    """The Docker Engine API calls the agent makes, over a unix socket, one thread per connection."""
+
+    def __init__(self, path):
+        self.path = path
+        self.containers = {}  # name -> {"cmd": [...], "started": t or None}
+        self.removed = []
+        self.open_streams = 0
+        self.mu = threading.Lock()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(64)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def read_request(f):
+        line = f.readline().decode()
+        if not line:
+            return None
+        method, target, _ = line.split(" ", 2)
+        headers = {}
+        while True:
+            h = f.readline().decode().strip()
+            if not h:
+                break
+            k, v = h.split(":", 1)
+            headers[k.strip().lower()] = v.strip()
+        body = f.read(int(headers.get("content-length", "0")))
+        return method, target, body
+
+    @staticmethod
+    def answer(c, status, obj=None):
+        data = json.dumps(obj).encode() if obj is not None else b""
+        c.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+                  .encode() + data)
+
+    def exit_code(self, name):
+        cmd = self.containers[name]["cmd"]
+        return int(cmd[1]) if len(cmd) > 1 and cmd[0] == "exit" else 0
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        try:
+            while True:
+                req = self.read_request(f)
+                if req is None:
+                    return
+                if self.handle(c, *req) == "stream":
+                    return
+        except (OSError, ValueError):
+            pass
+        finally:
+            c.close()
+
+    def handle(self, c, method, target, body):
+        path = target.split("?", 1)[0]
+        parts = path.strip("/").split("/")  # v1.41 containers NAME verb
+        if parts[-1] == "_ping":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+        elif path.endswith("/containers/json"):
+            self.answer(c, 200, [])
+        elif path.endswith("/containers/create"):
+            name = target.split("name=", 1)[1].split("&", 1)[0]
+            spec = json.loads(body or b"{}")
+            with self.mu:
+                self.containers[name] = {"cmd": spec.get("Cmd") or [], "started": None}
+            self.answer(c, 201, {"Id": name, "Warnings": []})
+        elif method == "DELETE":
+            with self.mu:
+                self.removed.append(parts[-1])
+            self.answer(c, 204)
+        elif parts[-1] == "start":
+            self.containers[parts[-2]]["started"] = time.time()
+            self.answer(c, 204)
+        elif parts[-1] == "wait":
+            name = parts[-2]
+            while time.time() < self.containers[name]["started"] + 0.3:
+                time.sleep(0.05)
+            self.answer(c, 200, {"StatusCode": self.exit_code(name)})
+        elif parts[-1] == "json":
+            name = parts[-2]
+            ended = time.time() >= self.containers[name]["started"] + 0.3
+            self.answer(c, 200, {"Id": name, "State": {"Pid": 0, "Running": not ended, "OOMKilled": False,
+                                                       "ExitCode": self.exit_code(name)}})
+        elif parts[-1] == "logs":
+            out = f"output of {parts[-2]}\n".encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+                      b"Connection: close\r\n\r\n" + bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out)
+            with self.mu:
+                self.open_streams += 1
+            c.recv(1)  # the stream never ends from this side: only the client's close ends it
+            return "stream"
+        elif parts[-1] == "kill":
+            self.answer(c, 204)
+        else:
+            self.answer(c, 404, {"message": f"fake engine: no {method} {path}"})
+        return None
+
+
+def body(st):
+    sock = os.path.join(st.home, "fake-engine.sock")
+    eng = FakeEngine(sock)
+    st.init_queue("q", "local")
+    st.scheduler()
+    st.agent(INST, runtime="docker", engine_socket=sock)
+    st.register("zero", ["echo", "fine"], settle=True)
+    st.register("three", ["exit", "3"], settle=True)
+    t0 = time.time()
+    good = st.submit("good", "q", "zero")
+    bad = st.submit("bad", "q", "three")
+    jobs = st.wait_terminal([good, bad], 30)
+    took = time.time() - t0
+    ok(jobs[good]["status"] == "SUCCEEDED", f"the job exiting 0 is SUCCEEDED ({jobs[good]['status']}, "
+       f"{jobs[good].get('statusReason', '')})")
+    ok(took < 15, f"both jobs ended in {took:.1f} s (< 15 s) though the engine kept their log streams open")
+    ok(jobs[bad]["status"] == "FAILED" and jobs[bad]["container"].get("exitCode") == 3,
+       f"the job exiting 3 is FAILED with exitCode 3 ({jobs[bad]['status']}, {jobs[bad]['container'].get('exitCode')})")
+    with open(os.path.join(st.home, "logs", good, "1.log")) as f:
+        out = f.read()
+    ok(f"output of barge-{good}-1" in out, f"the container's output is in the attempt's log ({out.strip()!r})")
+    ok(eng.open_streams == 2, f"the engine held both log streams open ({eng.open_streams})")
+    common.wait_for(lambda: len(eng.removed) >= 2, 10, "both containers removed")
+    ok(sorted(eng.removed) == sorted([f"barge-{good}-1", f"barge-{bad}-1"]), f"both containers removed ({eng.removed})")
+    ok("went on after the container ended" in st.log_text(f"agent-{INST}"),
+       "the agent says it closed a stream that went on after its container ended")
+
+
+if __name__ == "__main__":
+    common.run_test("ctr-stream-open", body)
