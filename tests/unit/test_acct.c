@@ -541,6 +541,47 @@ static void test_late_attributes(void) {
   acct_free(a);
 }
 
+static void feed_inst(struct acct *a, const char *kind, double at) {
+  char why[256];
+  json_t *e = inst_ev("i-h", "ce-h", kind, at, 2, 2048, 0, "ON_DEMAND", 3.6); /* 0.001/s */
+  CHECK(acct_handle(a, BARGE_EV_INSTANCE_EVENT, e, why, sizeof why) == 0, "%s", why);
+  json_decref(e);
+}
+
+static void test_late_lost_between_heartbeats(void) {
+  TEST("a LOST read after heartbeats that follow it in time: the heartbeats bring the instance back");
+  /* an agent's heartbeats buffered through a broker outage reach the topic after the
+   * scheduler's LOST, which lies between them in time: up [0,120), down [120,150), up [150,200) */
+  struct acct *a = acct_new(NULL);
+  feed_inst(a, "READY", 0);
+  feed_inst(a, "HEARTBEAT", 50);
+  acct_settle(a, S(60));
+  feed_inst(a, "HEARTBEAT", 150);
+  feed_inst(a, "HEARTBEAT", 160);
+  feed_inst(a, "LOST", 120);
+  acct_settle(a, S(200));
+  check_agg(a, ACCT_IDLE, "ce-h", 340, 340, 0, 170, 0.17);
+  /* a second LOST, later still in time but read last, ends it at 180; a heartbeat at 170 read
+   * after it changes nothing (the LOST at 180 is the later event) */
+  feed_inst(a, "LOST", 180);
+  feed_inst(a, "HEARTBEAT", 170);
+  acct_settle(a, S(200));
+  check_agg(a, ACCT_IDLE, "ce-h", 300, 300, 0, 150, 0.15);
+  /* read in time order, the same events give the same figures */
+  struct acct *b = acct_new(NULL);
+  feed_inst(b, "READY", 0);
+  feed_inst(b, "HEARTBEAT", 50);
+  feed_inst(b, "LOST", 120);
+  feed_inst(b, "HEARTBEAT", 150);
+  feed_inst(b, "HEARTBEAT", 160);
+  feed_inst(b, "HEARTBEAT", 170);
+  feed_inst(b, "LOST", 180);
+  acct_settle(b, S(200));
+  check_agg(b, ACCT_IDLE, "ce-h", 300, 300, 0, 150, 0.15);
+  acct_free(a);
+  acct_free(b);
+}
+
 int main(void) {
   build_events();
   test_figures();
@@ -552,6 +593,7 @@ int main(void) {
   test_late_corrections();
   test_late_and_invalid();
   test_late_attributes();
+  test_late_lost_between_heartbeats();
   test_incremental(); /* sorts evs: last */
   for (int i = 0; i < nev; i++) json_decref(evs[i].ev);
   return check_summary();
