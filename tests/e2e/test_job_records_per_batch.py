@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""test_job_records_per_batch.py: the scheduler writes a job's JobRecord once per transaction.
+
+A scheduler and a stand-in agent (its InstanceEvent and ExecutionReports written to the real
+topics by the test). A job is placed on the instance (STARTING); then its STARTED and EXITED
+reports go out in one produce request, so that the scheduler handles both in one batch. The
+job's transitions are all on barge.job-events (STARTING -> RUNNING -> SUCCEEDED), but
+barge.jobs holds no RUNNING record: the one written in that transaction is the job's state at
+its end (SUCCEEDED), as the committed table always showed. DescribeJobs shows the run
+(startedAt, stoppedAt, one attempt with exit code 0), and the replay rebuild finds no
+difference. Then the same with one EXITED report that carries startedAt (the agent's folded
+form): the same transitions, no STARTED record on barge.executions.
+"""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
+
+INST = "i-0bec0de0000000001"
+INC = 1700000000001
+
+
+def produce(st, items):
+    """(topic base, key, value) records in one producer flush."""
+    ck = common._kafka()
+    p = ck.Producer({"bootstrap.servers": st.brokers, "enable.idempotence": True, "acks": "all",
+                     "linger.ms": 50})
+    errs = []
+    for base, key, value in items:
+        p.produce(st.topic(base), key=key, value=value, on_delivery=lambda e, m: errs.append(e))
+    p.flush(30)
+    if len(errs) != len(items) or any(errs):
+        raise RuntimeError(f"producing: {errs}")
+
+
+def report(avro, job, kind, **more):
+    now = int(time.time() * 1000)
+    r = {"header": common.header("agent/test"), "jobId": job, "attempt": 1, "instanceId": INST,
+         "kind": kind, "exitCode": None, "reason": None, "logPath": None, "incarnation": INC, "at": now,
+         "startedAt": None}
+    r.update(more)
+    return ("executions", job, avro.encode("ExecutionReport", r))
+
+
+def run_one(st, avro, name, reports):
+    """Submits a job, waits until it is STARTING on INST, writes reports(job) in one flush; returns
+    (DescribeJobs detail, statuses of its barge.jobs records, its transitions, its executions)."""
+    job = st.submit(name, "q", "t")
+    common.wait_for(lambda: st.describe(job).get(job, {}).get("status") == "STARTING", 60,
+                    f"{name} STARTING on the stand-in instance")
+    produce(st, reports(job))
+    detail = st.wait_terminal([job], 60)[job]
+    time.sleep(1)
+    recs = [avro.decode(r["value"])[1]["detail"]["status"] for r in common.read_topic(st, "jobs")
+            if r["key"] in (job, job.encode())]
+    trans = [(e["oldStatus"], e["newStatus"]) for e in common.job_events(st, avro) if e["jobId"] == job]
+    execs = [avro.decode(r["value"])[1] for r in common.read_topic(st, "executions")
+             if r["key"] in (job, job.encode())]
+    return detail, recs, trans, execs
+
+
+def body(st):
+    avro = common.Avro()
+    st.init_queue("q", "local", priority=10)
+    st.register("t", ["true"], settle=True)
+    st.scheduler()
+    now = int(time.time() * 1000)
+    produce(st, [("instances", INST, avro.encode("InstanceEvent", {
+        "header": common.header("agent/test"), "instanceId": INST, "computeEnvironment": "local", "kind": "READY",
+        "instanceType": "local", "vcpus": 2, "memoryMib": 2048, "gpus": 0, "lifecycle": "ON_DEMAND",
+        "pricePerHour": 0.0, "driver": "local", "reason": None, "incarnation": INC, "at": now, "logUrl": None,
+        "privateIpv4Address": None}))])
+
+    log("-- STARTED and EXITED, two reports handled in one batch")
+    d, recs, trans, _ = run_one(st, avro, "two", lambda j: [report(avro, j, "STARTED"),
+                                                           report(avro, j, "EXITED", exitCode=0)])
+    want = [("SUBMITTED", "RUNNABLE"), ("RUNNABLE", "STARTING"), ("STARTING", "RUNNING"), ("RUNNING", "SUCCEEDED")]
+    ok(trans[-3:] == want[-3:], "barge.job-events: STARTING -> RUNNING -> SUCCEEDED", trans)
+    ok(recs and recs[-1] == "SUCCEEDED" and "RUNNING" not in recs,
+       "barge.jobs: no RUNNING record, replaced inside its transaction by the SUCCEEDED one", recs)
+    ok(d["status"] == "SUCCEEDED" and d.get("startedAt") and d.get("stoppedAt") and len(d["attempts"]) == 1
+       and d["attempts"][0]["container"].get("exitCode") == 0, "DescribeJobs: the run, its times and its attempt",
+       d)
+
+    log("-- one EXITED report carrying startedAt (the agent's folded form)")
+    d, recs, trans, execs = run_one(st, avro, "folded", lambda j: [
+        report(avro, j, "EXITED", exitCode=0, startedAt=int(time.time() * 1000))])
+    ok(trans[-3:] == want[-3:], "barge.job-events: STARTING -> RUNNING -> SUCCEEDED from one report", trans)
+    ok(recs and recs[-1] == "SUCCEEDED" and "RUNNING" not in recs, "barge.jobs: no RUNNING record", recs)
+    ok([x["kind"] for x in execs] == ["EXITED"] and all(common.says_started(x) for x in execs),
+       "barge.executions: one record, which says STARTED", execs)
+    ok(d["status"] == "SUCCEEDED" and d.get("startedAt") and d["startedAt"] <= d["stoppedAt"],
+       "DescribeJobs: startedAt set", d)
+
+    r = st.run("replay", "rebuild", check=False, timeout=120)
+    last = (r.stdout.strip().splitlines() or [""])[-1]
+    ok(r.returncode == 0 and " 0 differences" in last, "replay rebuild finds no difference", r.stdout[-600:])
+
+
+if __name__ == "__main__":
+    common.run_test("recbatch", body, clean_stop=True)
