@@ -63,7 +63,7 @@ const struct opts_cmd sched_opts_cmd =
 
 /* ---- state ---- */
 
-/* A JobRecord held back until the end of the batch (see hold_record). */
+/* An array parent's JobRecord held back until the end of the batch (see emit). */
 struct deferred {
   uint32_t job;
   int64_t at_ms;
@@ -81,7 +81,8 @@ struct shell {
   struct metric *m_jobs, *m_placements, *m_to_running;
   uint8_t *counted; /* per job index: the status it counts under in barge_jobs, COUNTED_NONE before */
   size_t ncounted;
-  /* per job index: the position + 1 of its entry in held (0 = none) */
+  /* per job index: MARK_MOVED while emit runs (a transition in this event), and the position + 1
+   * of its entry in held (0 = none) */
   uint32_t *mark;
   size_t nmark;
   struct deferred *held;
@@ -89,6 +90,8 @@ struct shell {
 };
 
 #define COUNTED_NONE 0xff
+
+#define MARK_MOVED 0x80000000u
 
 static void init_metrics(struct shell *sh) {
   static const double to_running_s[] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
@@ -152,15 +155,8 @@ static int write_record(struct shell *sh, uint32_t job, int64_t at_ms, char *err
   return rc ? -1 : 0;
 }
 
-/* Every JobRecord is held back and written once per batch, at its end, with the job's state
- * then, in the batch's transaction. A table record superseded by a later one of the same
- * transaction is never the committed state of the job: readers of the committed table
- * (DescribeJobs and the API's views, the scheduler's rebuild, `barge check`, the replay
- * rebuild) see exactly what they saw when a record was written per handled event. A trivial
- * job placed in the batch that created it, or whose STARTED and EXITED reports arrive together,
- * costs one record instead of two; an array parent (its statusSummary moves with every child)
- * one per batch instead of two per child. docs/architecture.md, "Throughput". */
-static void hold_record(struct shell *sh, const struct out_ev *e) {
+/* Marks (on 1) or unmarks the jobs that change state in the outbox. */
+static void mark_moved(struct shell *sh, int on) {
   size_t n = sched_job_count(sh->core);
   if (n > sh->nmark) {
     size_t cap = sh->nmark ? sh->nmark : 1024;
@@ -169,16 +165,37 @@ static void hold_record(struct shell *sh, const struct out_ev *e) {
     memset(sh->mark + sh->nmark, 0, (cap - sh->nmark) * sizeof *sh->mark);
     sh->nmark = cap;
   }
+  for (size_t i = 0; i < sh->out.n; i++)
+    if (sh->out.ev[i].kind == OUT_STATE_CHANGE) {
+      if (on) sh->mark[sh->out.ev[i].job] |= MARK_MOVED;
+      else sh->mark[sh->out.ev[i].job] &= ~MARK_MOVED;
+    }
+}
+
+/* A JobRecord of an array parent whose own status did not move in this event (its
+ * statusSummary did: every child's start and end rewrites it) is held back and written once, at
+ * the end of the batch, with the parent's state then: in the same transaction, so readers of
+ * the committed table see exactly what they saw before, with one parent record per batch
+ * instead of two per child. Every other record is written at once, as each transition is paired
+ * with the record written beside it (`barge watch`). docs/architecture.md, "Throughput". */
+static int hold_record(struct shell *sh, const struct out_ev *e) {
+  struct job *j = sh->core->jobs[e->job];
   uint32_t *m = &sh->mark[e->job];
-  if (!*m) {
+  if (!j->arr || (*m & MARK_MOVED)) {
+    if (*m & ~MARK_MOVED) sh->held[(*m & ~MARK_MOVED) - 1].job = SCHED_NONE; /* written now */
+    *m &= MARK_MOVED;
+    return 0;
+  }
+  if (!(*m & ~MARK_MOVED)) {
     if (sh->nheld == sh->capheld) {
       sh->capheld = sh->capheld ? sh->capheld * 2 : 64;
       sh->held = xrealloc(sh->held, sh->capheld * sizeof *sh->held);
     }
     sh->held[sh->nheld++].job = e->job;
-    *m = (uint32_t)sh->nheld;
+    *m |= (uint32_t)sh->nheld;
   }
-  sh->held[*m - 1].at_ms = e->at_ms;
+  sh->held[(*m & ~MARK_MOVED) - 1].at_ms = e->at_ms;
+  return 1;
 }
 
 /* The held-back records, before the batch's transaction commits. */
@@ -186,7 +203,8 @@ static int write_held(struct shell *sh, char *err, size_t errlen) {
   int rc = 0;
   for (size_t i = 0; i < sh->nheld; i++) {
     uint32_t job = sh->held[i].job;
-    sh->mark[job] = 0;
+    if (job == SCHED_NONE) continue;
+    sh->mark[job] &= MARK_MOVED;
     if (!rc) rc = write_record(sh, job, sh->held[i].at_ms, err, errlen);
   }
   sh->nheld = 0;
@@ -198,6 +216,7 @@ static int on_batch_done(void *ctx, char *err, size_t errlen) { return write_hel
 /* Writes the outbox through the producer (inside the open transaction). */
 static int emit(struct shell *sh, char *err, size_t errlen) {
   struct sched *s = sh->core;
+  mark_moved(sh, 1);
   int rc = 0;
   for (size_t i = 0; i < sh->out.n && !rc; i++) {
     const struct out_ev *e = &sh->out.ev[i];
@@ -210,7 +229,7 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
       t = TOPIC_JOB_EVENTS;
       break;
     case OUT_JOB_RECORD:
-      hold_record(sh, e);
+      if (!hold_record(sh, e)) rc = write_record(sh, e->job, e->at_ms, err, errlen);
       continue;
     case OUT_PLACEMENT:
     case OUT_KILL:
@@ -238,6 +257,7 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     rc = bus_produce(service_producer(&sh->loop), t, sched_out_key(s, e), v, err, errlen) ? -1 : 0;
     json_decref(v);
   }
+  mark_moved(sh, 0);
   if (rc) return -1;
   sched_outbox_reset(&sh->out);
   return 0;
