@@ -1,15 +1,14 @@
 #!/usr/bin/env python3
-"""test_job_records_per_batch.py: the scheduler writes a job's JobRecord once per transaction.
+"""test_started_folded.py: an end report that carries startedAt (the agent's form when it sees
+an attempt start and end in one turn) stands for STARTED and the end.
 
-A scheduler and a stand-in agent (its InstanceEvent and ExecutionReports written to the real
-topics by the test). A job is placed on the instance (STARTING); then its STARTED and EXITED
-reports go out in one produce request, so that the scheduler handles both in one batch. The
-job's transitions are all on barge.job-events (STARTING -> RUNNING -> SUCCEEDED), but
-barge.jobs holds no RUNNING record: the one written in that transaction is the job's state at
-its end (SUCCEEDED), as the committed table always showed. DescribeJobs shows the run
+A scheduler and a stand-in agent (its InstanceEvent and ExecutionReport written to the real
+topics by the test). A job is placed on the instance (STARTING); then one EXITED report with
+startedAt goes out, and no STARTED report. The job's transitions are all on barge.job-events
+(STARTING -> RUNNING -> SUCCEEDED), barge.jobs holds no RUNNING record (one event, one record:
+the end state's), barge.executions one record, which says STARTED; DescribeJobs shows the run
 (startedAt, stoppedAt, one attempt with exit code 0), and the replay rebuild finds no
-difference. Then the same with one EXITED report that carries startedAt (the agent's folded
-form): the same transitions, no STARTED record on barge.executions.
+difference, and `barge check` is clean. (Before, such a report took the job from STARTING straight to SUCCEEDED.)
 """
 import os
 import sys
@@ -74,31 +73,25 @@ def body(st):
         "pricePerHour": 0.0, "driver": "local", "reason": None, "incarnation": INC, "at": now, "logUrl": None,
         "privateIpv4Address": None}))])
 
-    log("-- STARTED and EXITED, two reports handled in one batch")
-    d, recs, trans, _ = run_one(st, avro, "two", lambda j: [report(avro, j, "STARTED"),
-                                                           report(avro, j, "EXITED", exitCode=0)])
-    want = [("SUBMITTED", "RUNNABLE"), ("RUNNABLE", "STARTING"), ("STARTING", "RUNNING"), ("RUNNING", "SUCCEEDED")]
-    ok(trans[-3:] == want[-3:], "barge.job-events: STARTING -> RUNNING -> SUCCEEDED", trans)
-    ok(recs and recs[-1] == "SUCCEEDED" and "RUNNING" not in recs,
-       "barge.jobs: no RUNNING record, replaced inside its transaction by the SUCCEEDED one", recs)
-    ok(d["status"] == "SUCCEEDED" and d.get("startedAt") and d.get("stoppedAt") and len(d["attempts"]) == 1
-       and d["attempts"][0]["container"].get("exitCode") == 0, "DescribeJobs: the run, its times and its attempt",
-       d)
-
+    want = [("RUNNABLE", "STARTING"), ("STARTING", "RUNNING"), ("RUNNING", "SUCCEEDED")]
     log("-- one EXITED report carrying startedAt (the agent's folded form)")
     d, recs, trans, execs = run_one(st, avro, "folded", lambda j: [
         report(avro, j, "EXITED", exitCode=0, startedAt=int(time.time() * 1000))])
-    ok(trans[-3:] == want[-3:], "barge.job-events: STARTING -> RUNNING -> SUCCEEDED from one report", trans)
+    ok(trans[-3:] == want, "barge.job-events: STARTING -> RUNNING -> SUCCEEDED from one report", trans)
     ok(recs and recs[-1] == "SUCCEEDED" and "RUNNING" not in recs, "barge.jobs: no RUNNING record", recs)
     ok([x["kind"] for x in execs] == ["EXITED"] and all(common.says_started(x) for x in execs),
        "barge.executions: one record, which says STARTED", execs)
-    ok(d["status"] == "SUCCEEDED" and d.get("startedAt") and d["startedAt"] <= d["stoppedAt"],
-       "DescribeJobs: startedAt set", d)
+    ok(d["status"] == "SUCCEEDED" and d.get("startedAt") and d["startedAt"] <= d.get("stoppedAt", 0)
+       and len(d["attempts"]) == 1 and d["attempts"][0]["container"].get("exitCode") == 0,
+       "DescribeJobs: the run, its times and its attempt", d)
 
+    r = st.run("check", "--json", check=False, timeout=120)
+    ok(r.returncode == 0 and '"ok": true' in r.stdout.replace('"ok":true', '"ok": true'),
+       "barge check: the folded report is the attempt's one start and end", r.stdout[-800:] + r.stderr[-300:])
     r = st.run("replay", "rebuild", check=False, timeout=120)
     last = (r.stdout.strip().splitlines() or [""])[-1]
     ok(r.returncode == 0 and " 0 differences" in last, "replay rebuild finds no difference", r.stdout[-600:])
 
 
 if __name__ == "__main__":
-    common.run_test("recbatch", body, clean_stop=True)
+    common.run_test("folded", body, clean_stop=True)
