@@ -274,12 +274,17 @@ int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out
   int32_t code = json_is_integer(ec) ? (int32_t)json_integer_value(ec) : NO_EXIT;
   const char *lp = jget_str(ev, "logPath");
   if (lp) sched_set_str(&j->log_path, lp);
+  /* an end report with startedAt stands for the STARTED report too: the agent saw the process
+   * start and end at once and wrote one record (docs/architecture.md, "Throughput") */
+  int started = !strcmp(kind, "STARTED") ||
+                (strcmp(kind, "FAILED_TO_START") && json_is_integer(json_object_get(ev, "startedAt")));
+  if (started && j->status == JOB_STARTING) {
+    j->started_at = s->now;
+    j->attempt_started_at = s->now;
+    sched_set_status(s, j, JOB_RUNNING, NULL, out); /* T7 */
+  }
   if (!strcmp(kind, "STARTED")) {
-    if (j->status == JOB_STARTING) {
-      j->started_at = s->now;
-      j->attempt_started_at = s->now;
-      sched_set_status(s, j, JOB_RUNNING, NULL, out); /* T7 */
-    }
+    /* done above */
   } else if (!strcmp(kind, "EXITED") || !strcmp(kind, "KILLED")) {
     /* an OOM kill names itself in both reasons, as AWS Batch does (docs/containers.md); so does
      * an attempt the agent stopped because its log could not be written (a full disk) */

@@ -219,6 +219,13 @@ static int add_execution(struct check *c, const json_t *ev, char *why, size_t wh
                     .kind = !strcmp(kind, "STARTED") ? EX_STARTED : EX_END, .at = jget_int(ev, "at", 0),
                     .inst = inst_get(c, jget_str(ev, "instanceId")),
                     .incarnation = jget_int(ev, "incarnation", 0)};
+  json_t *started = json_object_get(ev, "startedAt"); /* an end report that says STARTED too */
+  if (x.kind == EX_END && strcmp(kind, "FAILED_TO_START") && json_is_integer(started)) {
+    struct cexec st = x;
+    st.kind = EX_STARTED;
+    st.at = json_integer_value(started);
+    PUSH(j->ex, j->nex, j->ex_cap, st);
+  }
   PUSH(j->ex, j->nex, j->ex_cap, x);
   return 0;
 }

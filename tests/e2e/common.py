@@ -675,6 +675,12 @@ def header(source="e2e"):
             "source": source, "request_id": ""}
 
 
+def says_started(ex):
+    """Does this ExecutionReport say its attempt's process started? A STARTED report, or an end
+    report carrying startedAt (the agent folds STARTED into it when it sees both at once)."""
+    return ex["kind"] == "STARTED" or (ex["kind"] != "FAILED_TO_START" and ex.get("startedAt") is not None)
+
+
 def job_events(st, avro, timeout=30):
     """Decoded barge.job-events (read_committed) in partition/offset order: a list of dicts."""
     out = []

@@ -77,7 +77,7 @@ def single_agent_restart():
         avro = common.Avro()
         for rec in common.read_topic(st, "executions"):
             _, ex = avro.decode(rec["value"])
-            if ex["jobId"] == job and ex["kind"] == "STARTED":
+            if ex["jobId"] == job and common.says_started(ex):
                 started[ex["attempt"]] += 1
                 incs[ex["attempt"]].add(ex["incarnation"])
         ok(started == {1: 1, 2: 1}, "each attempt STARTED once", dict(started))
@@ -129,7 +129,7 @@ def stack_kills(sched_kill_s, agent_kill_s):
         started = collections.Counter()
         for rec in common.read_topic(st, "executions"):
             _, ex = avro.decode(rec["value"])
-            if ex["kind"] == "STARTED":
+            if common.says_started(ex):
                 started[(ex["jobId"], ex["attempt"])] += 1
         ok(all(n == 1 for n in started.values()), "no (job, attempt) STARTED twice",
            {k: n for k, n in started.items() if n > 1})

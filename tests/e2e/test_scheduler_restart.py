@@ -133,7 +133,7 @@ def body(st):
     started = collections.Counter()
     for rec in common.read_topic(st, "executions"):
         name, ex = avro.decode(rec["value"])
-        if ex["kind"] == "STARTED":
+        if common.says_started(ex):
             started[(ex["jobId"], ex["attempt"])] += 1
     ok(started and all(n == 1 for n in started.values()), "no (job, attempt) STARTED twice",
        {k: n for k, n in started.items() if n > 1})

@@ -20,6 +20,8 @@ enum doctor {
   LOST_IN_BOUND,    /* A's first attempt lost; its cut-off copy stops inside the bound (clean) */
   LOST_BEYOND,      /* ... and beyond it */
   TWO_COPIES,       /* A's second attempt started by two agent incarnations */
+  FOLDED,           /* B's STARTED folded into its EXITED report (startedAt) (clean) */
+  FOLDED_COPIES,    /* A's second attempt also started by another incarnation, said by a folded report */
   SCHED_OVERLAP,    /* A's second attempt starts before its first ended */
   OVER_CAPACITY,    /* A asks 7 vCPUs beside P:0's 2 on an 8-vCPU instance */
   OVER_MEMORY,      /* ... 7,500 MiB beside 1,024 of 8,192 */
@@ -75,6 +77,13 @@ static void ex(const char *id, int attempt, const char *kind, long long at, long
                       kind, "at", (json_int_t)at, "incarnation", (json_int_t)inc));
 }
 
+/* An end report that also says STARTED (its startedAt). */
+static void ex_folded(const char *id, int attempt, long long started, long long at, long long inc) {
+  add("ex", json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:I}", "jobId", id, "attempt", attempt, "instanceId", "i-1",
+                      "kind", "EXITED", "at", (json_int_t)at, "incarnation", (json_int_t)inc, "startedAt",
+                      (json_int_t)started));
+}
+
 static void placed(const char *id, int attempt) {
   add("pl", json_pack("{s:s, s:{s:{s:s, s:i}}}", "instanceId", "i-1", "body", "Placement", "jobId", id, "attempt",
                       attempt));
@@ -86,9 +95,11 @@ static void attempt(const char *id, int n, long long t, long long end, const cha
   ev(id, "RUNNABLE", "STARTING", n, t, "i-1", vcpus, mem, NULL);
   if (doc != NO_PLACEMENT || strcmp(id, "B")) placed(id, n);
   ev(id, "STARTING", "RUNNING", n, t + 100, "i-1", vcpus, mem, NULL);
-  ex(id, n, "STARTED", t + 90, 7);
+  int folded = doc == FOLDED && !strcmp(id, "B");
+  if (!folded) ex(id, n, "STARTED", t + 90, 7);
   ev(id, "RUNNING", to, n, end, "i-1", vcpus, mem, reason);
-  if (!reason || strncmp(reason, "Host EC2", 8)) ex(id, n, "EXITED", end - 10, 7);
+  if (folded) ex_folded(id, n, t + 90, end - 10, 7);
+  else if (!reason || strncmp(reason, "Host EC2", 8)) ex(id, n, "EXITED", end - 10, 7);
 }
 
 static void usage_rec(const char *key, const char *kind, double inst_s, long long until) {
@@ -120,6 +131,7 @@ static void history(void) {
   int a2 = doc == ATTEMPT_GAP ? 3 : 2;
   attempt("A", a2, doc == SCHED_OVERLAP ? 1900 : 2100, 3000, doc == DEP_FAILED ? "FAILED" : "SUCCEEDED", 2, 1024, NULL);
   if (doc == TWO_COPIES) ex("A", a2, "STARTED", 2300, 8);
+  if (doc == FOLDED_COPIES) ex_folded("A", a2, 2300, 2400, 8);
   /* B waits for A */
   ev("B", "SUBMITTED", "PENDING", 0, 1100, NULL, 0, 0, NULL);
   long long b0 = doc == DEP_EARLY ? 2500 : 3000;
@@ -201,6 +213,8 @@ int main(void) {
   run(LOST_IN_BOUND, "a lost attempt's copy stopping within lost-after", NULL, 1);
   run(LOST_BEYOND, "a lost attempt's copy beyond lost-after", "overlap", 1);
   run(TWO_COPIES, "one attempt started by two incarnations", "overlap", 1);
+  run(FOLDED, "a STARTED folded into the end report counts as the start", NULL, 1);
+  run(FOLDED_COPIES, "a second start said by a folded report", "overlap", 1);
   run(SCHED_OVERLAP, "an attempt placed before the previous ended", "overlap", 1);
   run(OVER_CAPACITY, "vCPUs beyond the instance", "capacity", 1);
   run(OVER_MEMORY, "memory beyond the instance", "capacity", 1);

@@ -181,5 +181,55 @@ int main(void) {
     json_decref(d);
     h_release(&h);
   }
+  TEST("an end report carrying startedAt stands for STARTED and the end: the same transitions, detail and last record as the two reports");
+  {
+    struct h two, one;
+    build(&two, S);
+    build(&one, S);
+    two.log = json_array();
+    one.log = json_array();
+    h_exec(&two, "x", 1, "i-x", "STARTED", -9999, NULL);
+    h_exec(&two, "x", 1, "i-x", "EXITED", 0, NULL);
+    json_t *ev = json_pack("{s:o, s:s, s:i, s:s, s:s, s:i, s:I, s:I}", "header", h_header(one.t), "jobId", "x",
+                           "attempt", 1, "instanceId", "i-x", "kind", "EXITED", "exitCode", 0, "at",
+                           (json_int_t)one.t, "startedAt", (json_int_t)one.t);
+    h_feed(&one, BARGE_EV_EXECUTION_REPORT, ev);
+    CHECK_STATUS(&one, "x", JOB_SUCCEEDED);
+    json_t *changes[2] = {json_array(), json_array()}, *last[2] = {NULL, NULL};
+    json_t *logs[2] = {two.log, one.log};
+    for (int k = 0; k < 2; k++)
+      for (size_t i = 0; i < json_array_size(logs[k]); i++) {
+        json_t *o = json_array_get(logs[k], i);
+        json_int_t kind = json_integer_value(json_object_get(o, "kind"));
+        if (kind == OUT_STATE_CHANGE) json_array_append(changes[k], json_object_get(o, "value"));
+        if (kind == OUT_JOB_RECORD) last[k] = json_object_get(o, "value");
+      }
+    CHECK_INT(json_array_size(changes[1]), 2);
+    CHECK(json_equal(changes[0], changes[1]), "STARTING -> RUNNING -> SUCCEEDED, as from the two reports");
+    CHECK(last[0] && last[1] && json_equal(last[0], last[1]), "the job's last record is the same");
+    json_t *d1 = h_detail(&two, "x"), *d2 = h_detail(&one, "x");
+    CHECK(json_equal(d1, d2), "the same JobDetail (startedAt, stoppedAt, attempts)");
+    CHECK(json_is_integer(json_object_get(d2, "startedAt")), "startedAt set");
+    json_decref(d1);
+    json_decref(d2);
+    json_decref(changes[0]);
+    json_decref(changes[1]);
+    h_release(&two);
+    h_release(&one);
+  }
+
+  TEST("FAILED_TO_START carrying startedAt still never ran: STARTING -> FAILED without RUNNING");
+  {
+    struct h h;
+    build(&h, S);
+    json_t *ev = json_pack("{s:o, s:s, s:i, s:s, s:s, s:s, s:I, s:I}", "header", h_header(h.t), "jobId", "x",
+                           "attempt", 1, "instanceId", "i-x", "kind", "FAILED_TO_START", "reason",
+                           "CannotStartContainerError: boom", "at", (json_int_t)h.t, "startedAt", (json_int_t)h.t);
+    h_feed(&h, BARGE_EV_EXECUTION_REPORT, ev);
+    json_t *d = h_detail(&h, "x");
+    CHECK(!json_object_get(d, "startedAt"), "no startedAt");
+    json_decref(d);
+    h_release(&h);
+  }
   return check_summary();
 }
