@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "bus.h"
+#include "codec.h"
 #include "metrics.h"
 #include "opts.h"
 #include "service.h"
@@ -143,6 +144,8 @@ int audit_service_main(int argc, char **argv) {
     return 2;
   }
   int rc = 1;
+  struct buf text; /* an event's JSON text, the buffer reused record after record */
+  buf_init(&text);
   struct audit_writer *w = NULL;
   struct bus_consumer *c = NULL;
   if (audit_open(&w, out, key, keylen, 1, err, sizeof err)) {
@@ -172,8 +175,13 @@ int audit_service_main(int argc, char **argv) {
       char why[512];
       struct audit_rec rec = {.topic = name, .partition = m.partition, .offset = m.offset,
                               .key = m.key, .keylen = m.keylen, .timestamp_ms = m.timestamp_ms};
+      buf_reset(&text);
       if (!m.value) {
         rec.type = "tombstone";
+      } else if (codec_render_json(m.value, m.len, &t, &text) == 0 && t == bus_topic_type(m.topic)) {
+        rec.type = codec_type_name(t); /* the text bus_decode's tree would dump to, without it */
+        rec.event_json = (const char *)text.data;
+        rec.event_json_len = text.len;
       } else if (bus_decode(&m, &t, &ev, why, sizeof why)) {
         rec.type = "undecodable";
         rec.raw = m.value;
@@ -207,6 +215,7 @@ fatal:
   log_error("fatal: %s", err);
   rc = 1;
 done:
+  buf_release(&text);
   bus_consumer_free(c);
   audit_close(w);
   free(key);
