@@ -112,10 +112,21 @@ static int encode_record(const struct node *n, const json_t *v, struct buf *o, s
     return 1;
   }
   size_t known = 0;
+  /* Objects are mostly built in the schema's order (and decoded ones always are): the member
+   * next in the object's own order is tried first, a hash lookup only when it is another one. */
+  void *it = json_object_iter((json_t *)v);
   for (size_t i = 0; i < n->nfields; i++) {
     const struct field *f = &n->fields[i];
-    const json_t *fv = json_object_get(v, f->name);
-    size_t old = path_push(p, f->name, strlen(f->name));
+    const json_t *fv;
+    if (it && strcmp(json_object_iter_key(it), f->name) == 0) {
+      fv = json_object_iter_value(it);
+      it = json_object_iter_next((json_t *)v, it);
+    } else { /* elsewhere or absent: look it up, and go on in the object's order from there */
+      it = json_object_iter_at((json_t *)v, f->name);
+      fv = it ? json_object_iter_value(it) : NULL;
+      if (it) it = json_object_iter_next((json_t *)v, it);
+    }
+    size_t old = path_push(p, f->name, f->namelen);
     int rc;
     if (fv) {
       known++;
@@ -445,7 +456,7 @@ static json_t *decode_record(const struct node *n, struct reader *r, struct path
                              size_t errlen) {
   json_t *obj = json_object();
   for (size_t i = 0; i < n->nfields; i++) {
-    size_t old = path_push(p, n->fields[i].name, strlen(n->fields[i].name));
+    size_t old = path_push(p, n->fields[i].name, n->fields[i].namelen);
     json_t *v = decode(n->fields[i].type, r, p, err, errlen);
     path_pop(p, old);
     if (!v) {
@@ -696,7 +707,7 @@ static int prepare_defaults(struct node *n, struct names *done, struct path *p, 
   codec_names_add(done, n);
   for (size_t i = 0; i < n->nfields; i++) {
     struct field *f = &n->fields[i];
-    size_t old = path_push(p, f->name, strlen(f->name));
+    size_t old = path_push(p, f->name, f->namelen);
     if (prepare_defaults(f->type, done, p, err, errlen)) return 1;
     if (f->avro_default && !f->dflt) {
       f->dflt = convert_default(f->type, f->avro_default, p, 0, err, errlen);

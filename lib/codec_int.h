@@ -24,6 +24,7 @@ struct node;
 
 struct field {
   char *name;
+  size_t namelen; /* strlen(name), for the paths of error messages */
   struct node *type;
   json_t *avro_default; /* as written in the schema, or NULL */
   json_t *dflt;         /* the same in Barge's JSON convention */

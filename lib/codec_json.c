@@ -207,7 +207,7 @@ static int render_record(const struct node *n, struct jr *r) {
   for (size_t i = 0; i < n->nfields; i++) {
     size_t mark = r->o->len;
     if (!first) buf_append(r->o, ",", 1);
-    if (codec_json_string(r->o, n->fields[i].name, strlen(n->fields[i].name))) return 1;
+    if (codec_json_string(r->o, n->fields[i].name, n->fields[i].namelen)) return 1;
     buf_append(r->o, ":", 1);
     int is_null = 0;
     if (render(n->fields[i].type, r, &is_null)) return 1;
