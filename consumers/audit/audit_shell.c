@@ -158,6 +158,8 @@ int audit_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto done;
   }
+  char names[TOPIC__COUNT][256]; /* the full topic names, made once */
+  for (int t = 0; t < TOPIC__COUNT; t++) bus_topic_name(&bc, (enum bus_topic)t, names[t], sizeof names[t]);
   log_info("auditing %d topic(s) into %s: %lld lines so far, %d partition(s) resumed from the file, %d new (group %s)",
            ntopics, out, audit_lines(w), sc.resumed, sc.fresh, group);
   service_signals(0);
@@ -168,8 +170,7 @@ int audit_service_main(int argc, char **argv) {
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) goto fatal;
     if (pr == 1) {
-      char name[256];
-      bus_topic_name(&bc, m.topic, name, sizeof name);
+      const char *name = names[m.topic];
       enum barge_ev_type t;
       json_t *ev = NULL;
       char why[512];
