@@ -396,18 +396,8 @@ static json_t *decode_float(const struct node *n, struct reader *r, struct path 
                             size_t errlen) {
   size_t w = n->kind == K_FLOAT ? 4 : 8;
   if ((size_t)(r->end - r->p) < w) return truncated(r, p, err, errlen);
-  uint64_t u = 0;
-  for (size_t i = 0; i < w; i++) u |= (uint64_t)r->p[i] << (8 * i);
+  double d = codec_le_real(r->p, w == 4);
   r->p += w;
-  double d;
-  if (w == 4) {
-    uint32_t u32 = (uint32_t)u;
-    float f;
-    memcpy(&f, &u32, 4);
-    d = f;
-  } else {
-    memcpy(&d, &u, 8);
-  }
   if (!isfinite(d)) {
     perr(err, errlen, p, "non-finite %s has no JSON form", codec_kind_names[n->kind]);
     return NULL;

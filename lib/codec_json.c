@@ -255,18 +255,8 @@ static int render_scalar(const struct node *n, struct jr *r) {
   case K_DOUBLE: {
     size_t w = n->kind == K_FLOAT ? 4 : 8;
     if ((size_t)(r->end - r->p) < w) return 1;
-    uint64_t u = 0;
-    for (size_t i = 0; i < w; i++) u |= (uint64_t)r->p[i] << (8 * i);
+    double d = codec_le_real(r->p, w == 4);
     r->p += w;
-    double d;
-    if (w == 4) {
-      uint32_t u32 = (uint32_t)u;
-      float f;
-      memcpy(&f, &u32, 4);
-      d = f;
-    } else {
-      memcpy(&d, &u, 8);
-    }
     return !isfinite(d) || put_real(r->o, d);
   }
   case K_STRING: {
