@@ -112,10 +112,21 @@ static int encode_record(const struct node *n, const json_t *v, struct buf *o, s
     return 1;
   }
   size_t known = 0;
+  /* Objects are mostly built in the schema's order (and decoded ones always are): the member
+   * next in the object's own order is tried first, a hash lookup only when it is another one. */
+  void *it = json_object_iter((json_t *)v);
   for (size_t i = 0; i < n->nfields; i++) {
     const struct field *f = &n->fields[i];
-    const json_t *fv = json_object_get(v, f->name);
-    size_t old = path_push(p, f->name, strlen(f->name));
+    const json_t *fv;
+    if (it && strcmp(json_object_iter_key(it), f->name) == 0) {
+      fv = json_object_iter_value(it);
+      it = json_object_iter_next((json_t *)v, it);
+    } else { /* elsewhere or absent: look it up, and go on in the object's order from there */
+      it = json_object_iter_at((json_t *)v, f->name);
+      fv = it ? json_object_iter_value(it) : NULL;
+      if (it) it = json_object_iter_next((json_t *)v, it);
+    }
+    size_t old = path_push(p, f->name, f->namelen);
     int rc;
     if (fv) {
       known++;
@@ -385,18 +396,8 @@ static json_t *decode_float(const struct node *n, struct reader *r, struct path 
                             size_t errlen) {
   size_t w = n->kind == K_FLOAT ? 4 : 8;
   if ((size_t)(r->end - r->p) < w) return truncated(r, p, err, errlen);
-  uint64_t u = 0;
-  for (size_t i = 0; i < w; i++) u |= (uint64_t)r->p[i] << (8 * i);
+  double d = codec_le_real(r->p, w == 4);
   r->p += w;
-  double d;
-  if (w == 4) {
-    uint32_t u32 = (uint32_t)u;
-    float f;
-    memcpy(&f, &u32, 4);
-    d = f;
-  } else {
-    memcpy(&d, &u, 8);
-  }
   if (!isfinite(d)) {
     perr(err, errlen, p, "non-finite %s has no JSON form", codec_kind_names[n->kind]);
     return NULL;
@@ -445,7 +446,7 @@ static json_t *decode_record(const struct node *n, struct reader *r, struct path
                              size_t errlen) {
   json_t *obj = json_object();
   for (size_t i = 0; i < n->nfields; i++) {
-    size_t old = path_push(p, n->fields[i].name, strlen(n->fields[i].name));
+    size_t old = path_push(p, n->fields[i].name, n->fields[i].namelen);
     json_t *v = decode(n->fields[i].type, r, p, err, errlen);
     path_pop(p, old);
     if (!v) {
@@ -696,7 +697,7 @@ static int prepare_defaults(struct node *n, struct names *done, struct path *p, 
   codec_names_add(done, n);
   for (size_t i = 0; i < n->nfields; i++) {
     struct field *f = &n->fields[i];
-    size_t old = path_push(p, f->name, strlen(f->name));
+    size_t old = path_push(p, f->name, f->namelen);
     if (prepare_defaults(f->type, done, p, err, errlen)) return 1;
     if (f->avro_default && !f->dflt) {
       f->dflt = convert_default(f->type, f->avro_default, p, 0, err, errlen);

@@ -67,6 +67,20 @@ int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *e
 int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
                  char *err, size_t errlen) BARGE_WUR;
 
+/* ---- rendering to JSON text without the tree (lib/codec_json.c) ----
+ *
+ * codec_render_json appends to out the compact JSON text of framed bytes: byte for byte
+ * json_dumps(v, JSON_COMPACT) of codec_decode's value v with its null members removed (as
+ * bus_decode delivers events), built without jansson. 0 with *type_out set; 1 when this path does
+ * not render these bytes (corrupt or undecodable ones, or a map naming a key twice), out left as
+ * it was: call codec_decode for the verdict and its error. Used where every event is written
+ * out as JSON (the audit log). */
+int codec_render_json(const void *data, size_t len, enum barge_ev_type *type_out,
+                      struct buf *out) BARGE_WUR;
+/* Appends the n bytes at s as a JSON string exactly as jansson's json_dumps writes it; 1 (and
+ * nothing appended) when they are not valid UTF-8, where json_stringn would refuse them. */
+int codec_json_string(struct buf *out, const void *s, size_t n) BARGE_WUR;
+
 /* ---- projections: a few fields of a record, read without decoding the rest ----
  *
  * A projection names fields by their dotted path from the event's root ("detail.status"); a

@@ -24,6 +24,7 @@ struct node;
 
 struct field {
   char *name;
+  size_t namelen; /* strlen(name), for the paths of error messages */
   struct node *type;
   json_t *avro_default; /* as written in the schema, or NULL */
   json_t *dflt;         /* the same in Barge's JSON convention */
@@ -129,6 +130,21 @@ static inline void perr(char *err, size_t errlen, const struct path *p, const ch
     snprintf(err, errlen, "%s: %s", p->s, msg);
   else
     snprintf(err, errlen, "%s", msg);
+}
+
+/* The little-endian float (4 bytes) or double (8 bytes) at p, as a double. */
+static inline double codec_le_real(const unsigned char *p, int is_float) {
+  uint64_t u = 0;
+  for (int i = 0; i < (is_float ? 4 : 8); i++) u |= (uint64_t)p[i] << (8 * i);
+  if (is_float) {
+    uint32_t u32 = (uint32_t)u;
+    float f;
+    memcpy(&f, &u32, 4);
+    return f;
+  }
+  double d;
+  memcpy(&d, &u, 8);
+  return d;
 }
 
 /* ---- the schema tree (codec_schema.c) ---- */

@@ -143,6 +143,7 @@ static struct node *parse_named(json_t *s, const char *t, const char *ns, struct
         break;
       }
       n->fields[i].name = xstrdup(fname);
+      n->fields[i].namelen = strlen(fname);
       n->fields[i].type = codec_parse(json_object_get(f, "type"), inner_ns, nm, depth + 1, err, errlen);
       if (!n->fields[i].type) ok = 0;
       json_t *d = json_object_get(f, "default");

@@ -67,9 +67,15 @@ void uuid_v4(char out[37]) {
   random_bytes(b, sizeof b);
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-  snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-           b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-           b[15]);
+  /* 8-4-4-4-12 lower-case hex digits; every event's header takes one, so no printf here */
+  static const char hex[] = "0123456789abcdef";
+  char *o = out;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+    *o++ = hex[b[i] >> 4];
+    *o++ = hex[b[i] & 15];
+  }
+  *o = 0;
 }
 
 void random_hex(char *out, size_t n) {

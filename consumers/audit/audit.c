@@ -7,9 +7,13 @@
  * partition. The first line failing any of these is the one reported. */
 #include "audit.h"
 
+#include "codec.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -38,6 +42,62 @@ static void hmac_hex(const unsigned char *key, size_t keylen, const void *data, 
   unsigned int mdlen = 0;
   HMAC(EVP_sha256(), key, (int)keylen, data, len, md, &mdlen);
   hex_encode(md, mdlen, out);
+}
+
+/* HMAC-SHA256 under one key, and SHA-256, through OpenSSL contexts made once: the one-shot
+ * HMAC() and SHA256() fetch the algorithm anew on every call, a good part of what a line costs.
+ * Should a context not be made, the one-shot functions are used: the digests are the same. */
+struct hasher {
+  const unsigned char *key; /* borrowed */
+  size_t keylen;
+  EVP_MAC *mac;
+  EVP_MAC_CTX *hmac; /* keyed once; re-initialised per message with the same key */
+  EVP_MD *sha;
+  EVP_MD_CTX *md;
+};
+
+static void hasher_init(struct hasher *h, const unsigned char *key, size_t keylen) {
+  memset(h, 0, sizeof *h);
+  h->key = key;
+  h->keylen = keylen;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  h->hmac = h->mac ? EVP_MAC_CTX_new(h->mac) : NULL;
+  if (h->hmac && !EVP_MAC_init(h->hmac, key, keylen, params)) {
+    EVP_MAC_CTX_free(h->hmac);
+    h->hmac = NULL;
+  }
+  h->sha = EVP_MD_fetch(NULL, "SHA256", NULL);
+  h->md = h->sha ? EVP_MD_CTX_new() : NULL;
+}
+
+static void hasher_release(struct hasher *h) {
+  EVP_MAC_CTX_free(h->hmac);
+  EVP_MAC_free(h->mac);
+  EVP_MD_CTX_free(h->md);
+  EVP_MD_free(h->sha);
+  memset(h, 0, sizeof *h);
+}
+
+static void hasher_hmac(struct hasher *h, const void *data, size_t len, char out[AUDIT_HASH_HEX]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  size_t mdlen = 0;
+  if (h->hmac && EVP_MAC_init(h->hmac, NULL, 0, NULL) && EVP_MAC_update(h->hmac, data, len) &&
+      EVP_MAC_final(h->hmac, md, &mdlen, sizeof md) && mdlen == SHA256_DIGEST_LENGTH)
+    hex_encode(md, mdlen, out);
+  else
+    hmac_hex(h->key, h->keylen, data, len, out);
+}
+
+static void hasher_sha(struct hasher *h, const void *data, size_t len, char out[AUDIT_HASH_HEX]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned mdlen = 0;
+  if (h->md && EVP_DigestInit_ex(h->md, h->sha, NULL) && EVP_DigestUpdate(h->md, data, len) &&
+      EVP_DigestFinal_ex(h->md, md, &mdlen) && mdlen == SHA256_DIGEST_LENGTH)
+    hex_encode(md, mdlen, out);
+  else
+    sha256_hex(data, len, out);
 }
 
 static int is_hex64(const char *s) {
@@ -88,8 +148,8 @@ static void part_key(const char *topic, long long partition, char *out, size_t n
 
 /* Checks line number c->lines + 1 (len bytes, no newline) and advances the chain. 0 when it is
  * good; 1 with what is wrong. */
-static int check_line(const unsigned char *key, size_t keylen, const char *line, size_t len,
-                      struct chain *c, char *what, size_t whatlen) {
+static int check_line(struct hasher *h, const char *line, size_t len, struct chain *c, char *what,
+                      size_t whatlen) {
   long long n = c->lines + 1;
   size_t bodylen;
   const char *mac;
@@ -98,7 +158,7 @@ static int check_line(const unsigned char *key, size_t keylen, const char *line,
     return 1;
   }
   char want[AUDIT_HASH_HEX];
-  hmac_hex(key, keylen, line, bodylen, want);
+  hasher_hmac(h, line, bodylen, want);
   if (CRYPTO_memcmp(want, mac, 64) != 0) {
     snprintf(what, whatlen, "HMAC mismatch: the line was changed, or forged without the key");
     return 1;
@@ -109,7 +169,7 @@ static int check_line(const unsigned char *key, size_t keylen, const char *line,
   text[bodylen] = '}';
   text[bodylen + 1] = 0;
   json_error_t je;
-  json_t *o = json_loads(text, 0, &je);
+  json_t *o = json_loadb(text, bodylen + 1, JSON_ALLOW_NUL, &je); /* a string may hold \u0000 */
   free(text);
   if (!o) {
     snprintf(what, whatlen, "not valid JSON (%s)", je.text);
@@ -149,7 +209,7 @@ static int check_line(const unsigned char *key, size_t keylen, const char *line,
   }
   json_object_set_new(c->next, pk, json_integer(off + 1));
   json_object_set_new(c->line_of, pk, json_integer(n));
-  sha256_hex(line, len, c->head);
+  hasher_sha(h, line, len, c->head);
   c->lines = n;
   rc = 0;
 out:
@@ -256,6 +316,7 @@ struct audit_writer {
   int fd;
   unsigned char *key;
   size_t keylen;
+  struct hasher hash; /* keyed with key */
   struct chain ch;
   long long flushed_bytes; /* on disk (fsync'd) */
   long long last_start;    /* where the last line begins */
@@ -305,9 +366,8 @@ out:
 /* Reads lines from `from` to the end, checking each against the chain. Returns 0, or 1 with
  * what (and *bad_line); *end is where the last complete line ends, *torn whether bytes follow
  * it without a newline. If mark > 0, the chain head after line mark is copied to mark_head. */
-static int scan(FILE *f, long long from, const unsigned char *key, size_t keylen,
-                struct chain *c, long long mark, char *mark_head, long long *end,
-                long long *last_start, int *torn, long long *bad_line, char *what,
+static int scan(FILE *f, long long from, struct hasher *h, struct chain *c, long long mark,
+                char *mark_head, long long *end, long long *last_start, int *torn, long long *bad_line, char *what,
                 size_t whatlen) {
   *torn = 0;
   *end = from;
@@ -325,7 +385,7 @@ static int scan(FILE *f, long long from, const unsigned char *key, size_t keylen
       *torn = 1;
       break;
     }
-    if (check_line(key, keylen, line, (size_t)n - 1, c, what, whatlen)) {
+    if (check_line(h, line, (size_t)n - 1, c, what, whatlen)) {
       *bad_line = c->lines + 1;
       rc = 1;
       break;
@@ -347,6 +407,7 @@ int audit_open(struct audit_writer **out, const char *path, const unsigned char 
   w->key = xmalloc(keylen);
   memcpy(w->key, key, keylen);
   w->keylen = keylen;
+  hasher_init(&w->hash, w->key, keylen);
   chain_init(&w->ch);
   buf_init(&w->pending);
   w->fd = open(path, O_RDWR | O_CREAT | O_APPEND, 0640);
@@ -406,7 +467,7 @@ int audit_open(struct audit_writer **out, const char *path, const unsigned char 
   }
   long long end = 0, bad = 0;
   int torn = 0;
-  if (scan(f, from, key, keylen, &w->ch, 0, NULL, &end, &w->last_start, &torn, &bad, what,
+  if (scan(f, from, &w->hash, &w->ch, 0, NULL, &end, &w->last_start, &torn, &bad, what,
            sizeof what)) {
     snprintf(err, errlen, "%s line %lld: %s (run `barge audit verify`)", path, bad, what);
     goto fail;
@@ -436,50 +497,69 @@ fail:
   return -1;
 }
 
+/* Appends the member ,"name":"s" as json_dumps writes a json_string(s) member; nothing when
+ * s is not UTF-8 (json_string refuses it, and the member is not set). */
+static void put_string_member(struct buf *b, const char *name, const char *s, size_t n) {
+  size_t mark = b->len;
+  buf_printf(b, ",\"%s\":", name);
+  if (codec_json_string(b, s, n)) b->len = mark;
+}
+
+static int dump_to_buf(const char *text, size_t n, void *b) {
+  buf_append(b, text, n);
+  return 0;
+}
+
+/* BODY_n (audit.h) of record r, appended to b: byte for byte what json_dumps(JSON_COMPACT)
+ * writes for the object {seq, topic, partition, offset, key[, keyBase64], timestamp, type,
+ * event[, raw, error], prev} built with jansson, without building it. */
+static void render_body(struct buf *b, const struct audit_rec *r, long long n, const char *prev) {
+  buf_printf(b, "{\"seq\":%lld", n);
+  put_string_member(b, "topic", r->topic, strlen(r->topic));
+  buf_printf(b, ",\"partition\":%" PRId32 ",\"offset\":%" PRId64 ",\"key\":", r->partition, r->offset);
+  int bad_key = r->key && codec_json_string(b, r->key, r->keylen); /* appends nothing when bad */
+  if (!r->key || bad_key) buf_append(b, "null", 4);
+  if (bad_key) { /* not UTF-8: keep the bytes */
+    char *k64 = base64_encode(r->key, r->keylen, NULL);
+    buf_printf(b, ",\"keyBase64\":\"%s\"", k64);
+    free(k64);
+  }
+  buf_printf(b, ",\"timestamp\":%" PRId64, r->timestamp_ms);
+  const char *type = r->type ? r->type : "undecodable";
+  put_string_member(b, "type", type, strlen(type));
+  buf_append(b, ",\"event\":", 9);
+  if (r->event_json)
+    buf_append(b, r->event_json, r->event_json_len);
+  else if (!r->event || json_dump_callback(r->event, dump_to_buf, b, JSON_COMPACT | JSON_ENCODE_ANY))
+    buf_append(b, "null", 4);
+  if (r->error) {
+    char *raw = base64_encode(r->raw ? r->raw : "", r->raw ? r->rawlen : 0, NULL);
+    buf_printf(b, ",\"raw\":\"%s\"", raw);
+    free(raw);
+    put_string_member(b, "error", r->error, strlen(r->error));
+  }
+  buf_printf(b, ",\"prev\":\"%s\"", prev);
+}
+
 int audit_append(struct audit_writer *w, const struct audit_rec *r) {
   char pk[512];
   part_key(r->topic, r->partition, pk, sizeof pk);
   json_t *nx = json_object_get(w->ch.next, pk);
   if (nx && r->offset < json_integer_value(nx)) return 1; /* already in the file */
   long long n = w->ch.lines + 1;
-  json_t *o = json_object();
-  json_object_set_new(o, "seq", json_integer(n));
-  json_object_set_new(o, "topic", json_string(r->topic));
-  json_object_set_new(o, "partition", json_integer(r->partition));
-  json_object_set_new(o, "offset", json_integer(r->offset));
-  json_t *k = r->key ? json_stringn(r->key, r->keylen) : json_null();
-  if (!k) { /* not UTF-8: keep the bytes */
-    char *b = base64_encode(r->key, r->keylen, NULL);
-    json_object_set_new(o, "key", json_null());
-    json_object_set_new(o, "keyBase64", json_string(b));
-    free(b);
-  } else {
-    json_object_set_new(o, "key", k);
-  }
-  json_object_set_new(o, "timestamp", json_integer(r->timestamp_ms));
-  json_object_set_new(o, "type", json_string(r->type ? r->type : "undecodable"));
-  json_object_set(o, "event", r->event ? (json_t *)r->event : json_null());
-  if (r->error) {
-    char *b = base64_encode(r->raw ? r->raw : "", r->raw ? r->rawlen : 0, NULL);
-    json_object_set_new(o, "raw", json_string(b));
-    json_object_set_new(o, "error", json_string(r->error));
-    free(b);
-  }
-  json_object_set_new(o, "prev", json_string(w->ch.head));
-  char *s = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  size_t len = strlen(s); /* ends with the closing brace, replaced by the hmac member */
   size_t start = w->pending.len;
+  render_body(&w->pending, r, n, w->ch.head);
   char mac[AUDIT_HASH_HEX];
-  hmac_hex(w->key, w->keylen, s, len - 1, mac);
-  buf_append(&w->pending, s, len - 1);
-  buf_printf(&w->pending, ",\"hmac\":\"%s\"}", mac);
-  free(s);
-  sha256_hex(w->pending.data + start, w->pending.len - start, w->ch.head);
+  hasher_hmac(&w->hash, w->pending.data + start, w->pending.len - start, mac);
+  buf_append(&w->pending, ",\"hmac\":\"", 9);
+  buf_append(&w->pending, mac, 64);
+  buf_append(&w->pending, "\"}", 2);
+  hasher_sha(&w->hash, w->pending.data + start, w->pending.len - start, w->ch.head);
   buf_append(&w->pending, "\n", 1);
   w->last_start = w->flushed_bytes + (long long)start;
   w->ch.lines = n;
-  json_object_set_new(w->ch.next, pk, json_integer(r->offset + 1));
+  if (nx) json_integer_set(nx, r->offset + 1);
+  else json_object_set_new(w->ch.next, pk, json_integer(r->offset + 1));
   w->npending++;
   return 0;
 }
@@ -515,6 +595,7 @@ const char *audit_head(const struct audit_writer *w) { return w->ch.head; }
 void audit_close(struct audit_writer *w) {
   if (!w) return;
   if (w->fd >= 0) close(w->fd); /* releases the lock */
+  hasher_release(&w->hash);
   if (w->key) OPENSSL_cleanse(w->key, w->keylen);
   free(w->key);
   free(w->path);
@@ -554,7 +635,9 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
   char sealed_hash[AUDIT_HASH_HEX] = "";
   long long end = 0, last_start = 0;
   int torn = 0;
-  int rc = scan(f, 0, key, keylen, &c, sr == 0 ? s.lines : 0, sealed_hash, &end, &last_start,
+  struct hasher h;
+  hasher_init(&h, key, keylen);
+  int rc = scan(f, 0, &h, &c, sr == 0 ? s.lines : 0, sealed_hash, &end, &last_start,
                 &torn, &v->bad_line, v->what, sizeof v->what);
   if (rc) goto out;
   if (torn) {
@@ -592,6 +675,7 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
   }
 out:
   fclose(f);
+  hasher_release(&h);
   chain_release(&c);
   json_decref(s.offsets);
   return rc;

@@ -31,8 +31,9 @@
  * the caller frees, or NULL with the reason in err (unreadable or empty). */
 unsigned char *audit_read_key(const char *path, size_t *keylen, char *err, size_t errlen);
 
-/* One record to append. Strings are borrowed. event: the decoded event (borrowed) or NULL;
- * for an undecodable record raw/rawlen are its bytes and error why. */
+/* One record to append. Strings are borrowed. The decoded event is event_json, its compact JSON
+ * text (codec_render_json), or else event (borrowed), or neither (null); for an undecodable
+ * record raw/rawlen are its bytes and error why. */
 struct audit_rec {
   const char *topic;
   int32_t partition;
@@ -42,6 +43,8 @@ struct audit_rec {
   int64_t timestamp_ms;
   const char *type; /* "barge.JobStateChange", "tombstone", "undecodable" */
   const json_t *event;
+  const char *event_json; /* not NUL-terminated: event_json_len bytes */
+  size_t event_json_len;
   const void *raw;
   size_t rawlen;
   const char *error;

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "bus.h"
+#include "codec.h"
 #include "metrics.h"
 #include "opts.h"
 #include "service.h"
@@ -143,6 +144,8 @@ int audit_service_main(int argc, char **argv) {
     return 2;
   }
   int rc = 1;
+  struct buf text; /* an event's JSON text, the buffer reused record after record */
+  buf_init(&text);
   struct audit_writer *w = NULL;
   struct bus_consumer *c = NULL;
   if (audit_open(&w, out, key, keylen, 1, err, sizeof err)) {
@@ -155,6 +158,8 @@ int audit_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto done;
   }
+  char names[TOPIC__COUNT][256]; /* the full topic names, made once */
+  for (int t = 0; t < TOPIC__COUNT; t++) bus_topic_name(&bc, (enum bus_topic)t, names[t], sizeof names[t]);
   log_info("auditing %d topic(s) into %s: %lld lines so far, %d partition(s) resumed from the file, %d new (group %s)",
            ntopics, out, audit_lines(w), sc.resumed, sc.fresh, group);
   service_signals(0);
@@ -165,15 +170,19 @@ int audit_service_main(int argc, char **argv) {
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) goto fatal;
     if (pr == 1) {
-      char name[256];
-      bus_topic_name(&bc, m.topic, name, sizeof name);
+      const char *name = names[m.topic];
       enum barge_ev_type t;
       json_t *ev = NULL;
       char why[512];
       struct audit_rec rec = {.topic = name, .partition = m.partition, .offset = m.offset,
                               .key = m.key, .keylen = m.keylen, .timestamp_ms = m.timestamp_ms};
+      buf_reset(&text);
       if (!m.value) {
         rec.type = "tombstone";
+      } else if (codec_render_json(m.value, m.len, &t, &text) == 0 && t == bus_topic_type(m.topic)) {
+        rec.type = codec_type_name(t); /* the text bus_decode's tree would dump to, without it */
+        rec.event_json = (const char *)text.data;
+        rec.event_json_len = text.len;
       } else if (bus_decode(&m, &t, &ev, why, sizeof why)) {
         rec.type = "undecodable";
         rec.raw = m.value;
@@ -207,6 +216,7 @@ fatal:
   log_error("fatal: %s", err);
   rc = 1;
 done:
+  buf_release(&text);
   bus_consumer_free(c);
   audit_close(w);
   free(key);

@@ -4,6 +4,9 @@
  * resumes a file exactly where it ended, repairs a torn last line, and refuses to extend a
  * tampered file or to share it with another writer. When $BARGE_BIN is set, `barge audit
  * verify` is also run on the intact and tampered files for its exit status and message. */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -336,6 +339,99 @@ static void test_resume(void) {
   free_lines(lines, n);
 }
 
+/* The line as the writer built it before it rendered lines itself: a jansson object dumped
+ * compact, HMAC() and SHA256() one-shot. The file format must not change by a byte. */
+static char *reference_line(const struct audit_rec *r, long long n, const char *prev) {
+  json_t *o = json_object();
+  json_object_set_new(o, "seq", json_integer(n));
+  json_object_set_new(o, "topic", json_string(r->topic));
+  json_object_set_new(o, "partition", json_integer(r->partition));
+  json_object_set_new(o, "offset", json_integer(r->offset));
+  json_t *k = r->key ? json_stringn(r->key, r->keylen) : json_null();
+  if (!k) {
+    char *b = base64_encode(r->key, r->keylen, NULL);
+    json_object_set_new(o, "key", json_null());
+    json_object_set_new(o, "keyBase64", json_string(b));
+    free(b);
+  } else {
+    json_object_set_new(o, "key", k);
+  }
+  json_object_set_new(o, "timestamp", json_integer(r->timestamp_ms));
+  json_object_set_new(o, "type", json_string(r->type ? r->type : "undecodable"));
+  json_t *ev = r->event_json ? json_loadb(r->event_json, r->event_json_len, JSON_ALLOW_NUL, NULL) : NULL;
+  json_object_set(o, "event", ev ? ev : r->event ? (json_t *)r->event : json_null());
+  json_decref(ev);
+  if (r->error) {
+    char *b = base64_encode(r->raw ? r->raw : "", r->raw ? r->rawlen : 0, NULL);
+    json_object_set_new(o, "raw", json_string(b));
+    json_object_set_new(o, "error", json_string(r->error));
+    free(b);
+  }
+  json_object_set_new(o, "prev", json_string(prev));
+  char *s = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  size_t len = strlen(s);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  HMAC(EVP_sha256(), KEY, (int)KEYLEN, (const unsigned char *)s, len - 1, md, &mdlen);
+  char mac[AUDIT_HASH_HEX];
+  hex_encode(md, mdlen, mac);
+  s[len - 1] = 0;
+  char *line = xmalloc(len + 80);
+  snprintf(line, len + 80, "%s,\"hmac\":\"%s\"}", s, mac);
+  free(s);
+  return line;
+}
+
+static void test_line_format(void) {
+  TEST("every line is byte for byte the jansson object the writer used to dump");
+  char p[512], err[512];
+  path_of("format.audit", p, sizeof p);
+  struct audit_writer *w = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 0, err, sizeof err) == 0, "open: %s", err);
+  if (!w) return;
+  json_t *ev = json_pack("{s:s, s:[i, f, b, n], s:{}}", "s", "caf\xc3\xa9 \"q\" \\ \x01\x1f/\x7f", "a",
+                         -3, 0.1, 1, "o");
+  static const char text[] = "{\"jobId\":\"j-1\",\"n\":[1,null,{\"x\":\"\\u0000\"}]}";
+  struct audit_rec recs[] = {
+      {.topic = "t.job-events", .partition = 0, .offset = 0, .key = "k\0ey", .keylen = 4,
+       .timestamp_ms = 1, .type = "barge.JobStateChange", .event = ev},
+      {.topic = "t.jobs", .partition = 3, .offset = 7, .key = "j-1", .keylen = 3,
+       .timestamp_ms = -5, .type = "barge.JobRecord", .event_json = text, .event_json_len = sizeof text - 1},
+      {.topic = "t.\"odd\"\\topic\xe2\x9c\x93", .partition = 1, .offset = 1LL << 40, .key = NULL,
+       .timestamp_ms = 1700000000123LL, .type = "tombstone"},
+      {.topic = "t.bad", .partition = 2, .offset = 0, .key = "\xc3\x28", .keylen = 2,
+       .type = "undecodable", .raw = "\x00\x01", .rawlen = 2, .error = "cut \xe2\x9c"},
+      {.topic = "t.x", .partition = 0, .offset = 1, .key = "", .keylen = 0, .type = NULL,
+       .error = "why \"not\"\n"},
+  };
+  size_t nrec = sizeof recs / sizeof *recs;
+  for (size_t i = 0; i < nrec; i++) CHECK_INT(audit_append(w, &recs[i]), 0);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "flush: %s", err);
+  audit_close(w);
+  char *lines[16];
+  int n = read_lines(p, lines, 16);
+  CHECK_INT(n, (long long)nrec);
+  char prev[AUDIT_HASH_HEX];
+  memset(prev, '0', 64);
+  prev[64] = 0;
+  for (int i = 0; i < n && i < (int)nrec; i++) {
+    char *want = reference_line(&recs[i], i + 1, prev);
+    size_t len = strlen(lines[i]) - 1; /* without the newline */
+    CHECK(len == strlen(want) && memcmp(lines[i], want, len) == 0, "line %d:\n  %.*s\n  want %s", i + 1,
+          (int)len, lines[i], want);
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)lines[i], len, md);
+    hex_encode(md, sizeof md, prev);
+    free(want);
+  }
+  struct audit_verdict v;
+  CHECK(verify("format.audit", &v, NULL) == 0, "the file verifies: %s", v.what);
+  CHECK(strcmp(v.head, prev) == 0, "head %s is the SHA-256 of the last line", v.head);
+  free_lines(lines, n);
+  json_decref(ev);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/barge-test-audit-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -352,6 +448,7 @@ int main(void) {
   test_intact();
   test_tampering();
   test_resume();
+  test_line_format();
   int rc = check_summary();
   if (rc == 0) {
     char cmd[300];

@@ -406,12 +406,64 @@ static int same_json(json_t *exp, json_t *back) {
   return eq;
 }
 
+/* codec_render_json against the tree: the same text as json_dumps(JSON_COMPACT) of
+ * codec_decode's value with its null members dropped (as bus_decode delivers it), or it gives
+ * up and leaves the buffer as it was; never any text where codec_decode fails. */
+static int render_same, render_gave_up, render_bad;
+
+static void drop_nulls(json_t *v) {
+  const char *k;
+  json_t *x;
+  void *tmp;
+  size_t i;
+  if (json_is_object(v)) {
+    json_object_foreach_safe(v, tmp, k, x) {
+      if (json_is_null(x)) json_object_del(v, k);
+      else drop_nulls(x);
+    }
+  } else if (json_is_array(v)) {
+    json_array_foreach(v, i, x) drop_nulls(x);
+  }
+}
+
+static int check_render(const void *p, size_t n) {
+  struct buf b;
+  buf_init(&b);
+  buf_append(&b, "<", 1); /* appended after what the buffer holds */
+  enum barge_ev_type t1 = BARGE_EV__COUNT, t2 = BARGE_EV__COUNT;
+  int rr = codec_render_json(p, n, &t1, &b);
+  json_t *v = NULL;
+  char err[512];
+  int dr = codec_decode(p, n, &t2, &v, err, sizeof err);
+  if (rr == 0 && dr) {
+    fprintf(stderr, "rendered what codec_decode refuses (%s): %.*s\n", err, (int)b.len, b.data);
+    render_bad++;
+  } else if (rr == 0) {
+    drop_nulls(v);
+    char *want = json_dumps(v, JSON_COMPACT);
+    if (t1 != t2 || b.len != strlen(want) + 1 || memcmp(b.data + 1, want, b.len - 1)) {
+      fprintf(stderr, "rendered %.*s\n  jansson %s\n", (int)b.len - 1, b.data + 1, want);
+      render_bad++;
+    } else {
+      render_same++;
+    }
+    free(want);
+  } else {
+    render_bad += b.len != 1;
+    render_gave_up++;
+  }
+  json_decref(v);
+  buf_release(&b);
+  return rr;
+}
+
 /* Decodes; returns 0 on success. Used by the fuzz checks: the decoder must either fail with a
  * message or give a value that encodes again. */
 static int try_decode(const void *p, size_t n, int *bad_contract) {
   enum barge_ev_type t;
   json_t *v = (json_t *)1;
   char err[512] = "";
+  check_render(p, n);
   int rc = codec_decode(p, n, &t, &v, err, sizeof err);
   if (rc) {
     if (v != NULL || !err[0]) *bad_contract = 1;
@@ -515,6 +567,8 @@ static void test_round_trips(void) {
         enum barge_ev_type got = BARGE_EV__COUNT;
         json_t *back = NULL;
         if (!rc) {
+          CHECK(check_render(b.data, b.len) == 0, "%s sample %d: not rendered to JSON",
+                codec_type_name(t), k);
           rc = codec_decode(b.data, b.len, &got, &back, err, sizeof err);
           CHECK(rc == 0, "%s sample %d: decode: %s", codec_type_name(t), k, err);
         }
@@ -787,6 +841,63 @@ static void test_garbage(void) {
          decoded_ok);
 }
 
+/* Every sample renders (the round trips above), fuzzed input never renders where decoding fails
+ * (test_garbage), control characters are escaped as jansson escapes them, and a map naming a key
+ * twice is left to codec_decode. */
+static void test_render_json(void) {
+  TEST("JSON text straight from the bytes: jansson's text, or left to codec_decode");
+  struct buf o;
+  buf_init(&o);
+  char all[128];
+  for (int i = 0; i < 128; i++) all[i] = (char)i;
+  CHECK(codec_json_string(&o, all, sizeof all) == 0, "ASCII");
+  json_t *js = json_stringn(all, sizeof all);
+  char *want = json_dumps(js, JSON_ENCODE_ANY);
+  CHECK(o.len == strlen(want) && memcmp(o.data, want, o.len) == 0, "escapes: %.*s vs %s",
+        (int)o.len, o.data, want);
+  free(want);
+  json_decref(js);
+  static const char *const bad8[] = {"\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x9c",
+                                     "\x80", "\xf8\x88\x80\x80\x80"};
+  for (size_t i = 0; i < sizeof bad8 / sizeof *bad8; i++) {
+    buf_reset(&o);
+    int refused = codec_json_string(&o, bad8[i], strlen(bad8[i])) == 1 && o.len == 0;
+    json_t *x = json_stringn(bad8[i], strlen(bad8[i]));
+    CHECK(refused && !x, "invalid UTF-8 %zu refused like json_stringn", i);
+    json_decref(x);
+  }
+  buf_release(&o);
+  int dups = 0;
+  for (int t = 0; t < BARGE_EV__COUNT; t++) {
+    for (int k = 0; k < n_samples(t); k++) {
+      json_t *exp, *s = sample(t, k, 0, &exp, NULL);
+      json_decref(exp);
+      struct buf b;
+      buf_init(&b);
+      char err[512];
+      if (codec_encode(t, s, &b, err, sizeof err) == 0 && b.len > 4) {
+        int patched = 0;
+        for (size_t i = 0; i + 4 <= b.len; i++)
+          if (memcmp(b.data + i, "key1", 4) == 0) b.data[i + 3] = '0', patched = 1;
+        enum barge_ev_type got;
+        json_t *v = NULL;
+        if (patched && codec_decode(b.data, b.len, &got, &v, err, sizeof err) == 0) {
+          dups += check_render(b.data, b.len) != 0;
+          json_decref(v);
+        }
+      }
+      buf_release(&b);
+      json_decref(s);
+    }
+  }
+  CHECK(dups > 0, "maps naming a key twice were left to codec_decode (%d)", dups);
+  CHECK(render_bad == 0, "%d renderings differ from jansson's or rendered undecodable bytes",
+        render_bad);
+  CHECK(render_same > 0, "nothing rendered");
+  printf("   %d inputs rendered as jansson writes them, %d left to codec_decode (%d repeated map keys)\n",
+         render_same, render_gave_up, dups);
+}
+
 struct thread_arg {
   int failures;
 };
@@ -1010,6 +1121,7 @@ int main(int argc, char **argv) {
   test_defaults();
   test_encode_errors();
   test_garbage();
+  test_render_json();
   test_threads();
   test_projection();
   test_interop();
