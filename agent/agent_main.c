@@ -36,7 +36,7 @@ struct agent_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address;
-  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
+  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib, start_threads;
   struct runtime_opts rt;
 };
 
@@ -56,6 +56,9 @@ static const struct opt_spec agent_rows[] = {
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
+    OPT_ROW(A, start_threads, "start-threads", "N", "4",
+            "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
+            "0 = the loop starts each itself"),
     OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
             "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
@@ -246,6 +249,11 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
   json_decref(r);
 }
 
+/* Called from the runner's launcher threads when an attempt has exec'd or failed to: the loop
+ * sleeps in bus_wait until SIGCHLD (service_signals) or a placement, so the same signal wakes it
+ * to report the start at once. Async-signal-safe. */
+static void wake_loop(void) { kill(getpid(), SIGCHLD); }
+
 /* Builds argv/envp from a Placement and starts it. */
 static void start_placement(struct agent *a, const json_t *p, const char *log_dir) {
   const char *job = jget_str(p, "jobId");
@@ -415,7 +423,8 @@ int agent_service_main(int argc, char **argv) {
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
   struct bus_conf bc = conn.bc;
   struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as,
-                            .max_log_bytes = o.max_log_mib > 0 ? o.max_log_mib * 1024 * 1024 : -1};
+                            .max_log_bytes = o.max_log_mib > 0 ? o.max_log_mib * 1024 * 1024 : -1,
+                            .launchers = o.start_threads < 0 ? 0 : (int)o.start_threads, .wake = wake_loop};
   struct runtime_conf rtconf;
   struct bus_consumer *c = NULL;
   struct log_server *logs = NULL;
