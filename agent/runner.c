@@ -472,6 +472,7 @@ static struct launch *prepare(struct runner *r, struct slot *s, const struct run
   }
   l->pipe_rd = pfd[0];
   l->pipe_wr = pfd[1];
+  fcntl(l->pipe_rd, F_SETFL, O_NONBLOCK);
   l->out_rd = above_stdio(ofd[0]);
   l->out_wr = above_stdio(ofd[1]);
   pfd[0] = pfd[1] = ofd[0] = ofd[1] = -1;
@@ -547,15 +548,15 @@ static void execute(struct launch *l) {
   close_fd(&l->pipe_wr);
   close_fd(&l->out_wr);
   if (l->pid < 0) return;
-  /* EOF = exec succeeded (the pipe was CLOEXEC); a report = the child failed and exits. */
-  size_t got = 0;
-  while (got < sizeof l->rep) {
-    ssize_t n = read(l->pipe_rd, (char *)&l->rep + got, sizeof l->rep - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  if (got == sizeof l->rep) {
+  /* vfork returned: the child has exec'd or exited. A child that failed wrote its report before
+   * _exit, so the pipe holds it now; an empty pipe means it exec'd. No wait for EOF: the write
+   * end may live on for a moment in a child another launcher vforked meanwhile (until its exec
+   * closes it), which made each start wait for the others' (30 ms apiece under load). */
+  ssize_t got;
+  do {
+    got = read(l->pipe_rd, &l->rep, sizeof l->rep); /* O_NONBLOCK; sizeof rep < PIPE_BUF: whole */
+  } while (got < 0 && errno == EINTR);
+  if (got == (ssize_t)sizeof l->rep) {
     l->failed = 1;
     reap_blocking(l->pid);
   }
@@ -603,9 +604,10 @@ static void *launcher_main(void *arg) {
     execute(l);
     pthread_mutex_lock(&p->mu);
     l->next = NULL;
+    int first = !p->done; /* else the caller has a wake pending already */
     *p->done_tail = l;
     p->done_tail = &l->next;
-    if (p->wake) p->wake();
+    if (first && p->wake) p->wake();
   }
   pthread_mutex_unlock(&p->mu);
   return NULL;
