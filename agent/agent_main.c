@@ -57,9 +57,9 @@ static const struct opt_spec agent_rows[] = {
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
-    OPT_ROW(A, start_threads, "start-threads", "N", "4",
+    OPT_ROW(A, start_threads, "start-threads", "N", "0",
             "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
-            "0 = the loop starts each itself"),
+            "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"),
     OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
             "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
