@@ -15,6 +15,7 @@
  * beside the logs). See docs/architecture.md, "Agent incarnations". */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ struct agent_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address;
-  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib;
+  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib, start_threads;
   struct runtime_opts rt;
 };
 
@@ -56,6 +57,9 @@ static const struct opt_spec agent_rows[] = {
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
+    OPT_ROW(A, start_threads, "start-threads", "N", "0",
+            "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
+            "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"),
     OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
             "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
@@ -93,6 +97,8 @@ struct agent {
   json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
   int groups_dirty; /* a group added since the last save_groups */
   int groups_stale; /* a group gone since then (saved at the next commit at the latest) */
+  struct buf groups_new; /* the lines of the groups added since the last save_groups */
+  int groups_fd;         /* <state_dir>/groups open for appending, or -1 */
   int64_t incarnation;
   char state_dir[4096]; /* <log_dir>/.agents/<instance id>: incarnation, live process groups */
   int failed;
@@ -141,7 +147,9 @@ static void track_group(struct agent *a, pid_t pid, int alive) {
   char key[16];
   snprintf(key, sizeof key, "%d", (int)pid);
   if (alive) {
-    json_object_set_new(a->groups, key, json_integer(proc_start_time(pid)));
+    long long st = proc_start_time(pid);
+    json_object_set_new(a->groups, key, json_integer(st));
+    buf_printf(&a->groups_new, "%s %lld\n", key, st);
     a->groups_dirty = 1;
   } else {
     json_object_del(a->groups, key);
@@ -149,12 +157,22 @@ static void track_group(struct agent *a, pid_t pid, int alive) {
   }
 }
 
-/* Writes the live process groups, "pid start-time" lines, to <state_dir>/groups (one atomic
- * write per turn of the loop that started an attempt, before the placements' offsets are
- * committed). A group that ended may stay listed until the next commit (all): the next
- * incarnation kills a listed group only if its process start time still matches. */
+/* Writes the live process groups, "pid start-time" lines, to <state_dir>/groups, before the
+ * placements' offsets are committed: in every turn of the loop that started an attempt, the new
+ * groups' lines are appended (one write); at a commit (all) after a group ended, the whole live
+ * set replaces the file (one atomic rename: a rename costs about 1 ms here, too much per start).
+ * A group that ended may stay listed until then: the next incarnation kills a listed group only
+ * if its process start time still matches. */
 static void save_groups(struct agent *a, int all) {
   if (!a->groups_dirty && !(all && a->groups_stale)) return;
+  if (a->groups_dirty && !(all && a->groups_stale) && a->groups_fd >= 0) {
+    if (write(a->groups_fd, a->groups_new.data, a->groups_new.len) == (ssize_t)a->groups_new.len) {
+      buf_reset(&a->groups_new);
+      a->groups_dirty = 0;
+      return;
+    }
+    log_warn("appending to the record of live process groups: %s; rewriting it", strerror(errno));
+  }
   struct buf b;
   buf_init(&b);
   const char *k;
@@ -162,10 +180,14 @@ static void save_groups(struct agent *a, int all) {
   json_object_foreach(a->groups, k, v) buf_printf(&b, "%s %lld\n", k, (long long)json_integer_value(v));
   char path[4400];
   snprintf(path, sizeof path, "%s/groups", a->state_dir);
-  if (write_file_atomic(path, b.len ? (const char *)b.data : "", b.len))
+  if (write_file_atomic(path, b.len ? (const char *)b.data : "", b.len)) {
     log_warn("cannot record the live process groups in %s", path);
-  else
+  } else {
     a->groups_dirty = a->groups_stale = 0;
+    buf_reset(&a->groups_new);
+    if (a->groups_fd >= 0) close(a->groups_fd); /* the file it appended to is replaced */
+    a->groups_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  }
   buf_release(&b);
 }
 
@@ -276,6 +298,11 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
   if (bus_produce(a->prod, TOPIC_EXECUTIONS, ev->job_id, r, a->err, sizeof a->err)) a->failed = 1;
   json_decref(r);
 }
+
+/* Called from the runner's launcher threads when an attempt has exec'd or failed to: the loop
+ * sleeps in bus_wait until SIGCHLD (service_signals) or a placement, so the same signal wakes it
+ * to report the start at once. Async-signal-safe. */
+static void wake_loop(void) { kill(getpid(), SIGCHLD); }
 
 /* Builds argv/envp from a Placement and starts it. */
 static void start_placement(struct agent *a, const json_t *p, const char *log_dir) {
@@ -441,12 +468,15 @@ int agent_service_main(int argc, char **argv) {
   a.gpus = gpus;
   a.seen = json_object();
   a.groups = json_object();
+  a.groups_fd = -1;
+  buf_init(&a.groups_new);
   char host[64] = "localhost";
   gethostname(host, sizeof host - 1);
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
   struct bus_conf bc = conn.bc;
   struct runner_conf rconf = {.log_dir = log_dir, .kill_grace_ms = o.grace_ms, .max_jobs = (int)o.max_jobs, .run_as_user = o.run_as,
-                            .max_log_bytes = o.max_log_mib > 0 ? o.max_log_mib * 1024 * 1024 : -1};
+                            .max_log_bytes = o.max_log_mib > 0 ? o.max_log_mib * 1024 * 1024 : -1,
+                            .launchers = o.start_threads < 0 ? 0 : (int)o.start_threads, .wake = wake_loop};
   struct runtime_conf rtconf;
   struct bus_consumer *c = NULL;
   struct log_server *logs = NULL;
@@ -570,6 +600,8 @@ out:
   json_decref(a.seen);
   json_decref(a.groups);
   json_decref(a.held_start);
+  buf_release(&a.groups_new);
+  if (a.groups_fd >= 0) close(a.groups_fd);
   service_metrics_stop();
   return rc;
 }

@@ -123,12 +123,12 @@ static int limits(struct cgroup *cg, const char *memdir, const char *cpudir, int
   return 0;
 }
 
-/* Opens the groups' cgroup.procs for the runner's child to write its pid to. */
+/* Opens the files the runner's child joins the groups through (cgroup.h, join_fds). */
 static int open_join(struct cgroup *cg, char *err, size_t errlen) {
   for (int i = 0; i < cg->n; i++) {
     if (cg->join_fds[i] >= 0) continue;
     char p[4400];
-    snprintf(p, sizeof p, "%s/cgroup.procs", cg->dirs[i]);
+    snprintf(p, sizeof p, "%s/%s", cg->dirs[i], cg->version == 1 ? "tasks" : "cgroup.procs");
     cg->join_fds[i] = open(p, O_WRONLY | O_CLOEXEC);
     if (cg->join_fds[i] < 0 && errno == ENOENT) /* a fake tree */
       cg->join_fds[i] = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);

@@ -38,7 +38,7 @@
 #define REASON_TIMEOUT "Job attempt duration exceeded timeout"
 #define REASON_CANNOT_START "CannotStartContainerError: "
 
-enum slot_state { SLOT_RUNNING, SLOT_FAILED, SLOT_DONE };
+enum slot_state { SLOT_STARTING, SLOT_RUNNING, SLOT_FAILED, SLOT_DONE };
 enum stop_cause { CAUSE_NONE, CAUSE_TIMEOUT, CAUSE_KILL };
 
 struct slot {
@@ -71,7 +71,13 @@ struct runner {
   int64_t max_log_bytes; /* 0: the default; < 0: no limit */
   struct slot **slots; /* pointers, so a slot stays put when the array grows in a callback */
   int n, cap;
+  struct launchers *pool; /* NULL: attempts start in runner_start itself */
 };
+
+struct launchers;
+static struct launchers *launchers_new(int n, void (*wake)(void));
+static void launchers_stop(struct runner *r);
+static int launchers_done(struct launchers *p);
 
 /* What the child sends through the CLOEXEC pipe when it cannot exec. */
 enum child_step { STEP_SETPGID, STEP_STDIO, STEP_RLIMIT, STEP_USER, STEP_CHDIR, STEP_EXEC, STEP_CGROUP };
@@ -157,6 +163,7 @@ struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errl
   } else if (geteuid() == 0) {
     log_warn("runner: no run_as_user configured; jobs will run as root");
   }
+  if (conf->launchers > 0) r->pool = launchers_new(conf->launchers, conf->wake);
   return r;
 }
 
@@ -176,6 +183,7 @@ static void reap_blocking(pid_t pid) {
 
 void runner_free(struct runner *r) {
   if (!r) return;
+  launchers_stop(r); /* every process started is RUNNING now, and killed below */
   for (int i = 0; i < r->n; i++) {
     struct slot *s = r->slots[i];
     if (s->state == SLOT_RUNNING) {
@@ -221,19 +229,9 @@ static void child_exec(const struct child_args *a) {
     if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
   }
   if (setpgid(0, 0) != 0) child_fail(a->report_fd, STEP_SETPGID, errno);
-  if (a->njoin) {
-    /* join the attempt's cgroups: write our pid (formatted by hand: no stdio here) */
-    char num[24];
-    int k = (int)sizeof num;
-    unsigned long v = (unsigned long)getpid();
-    num[--k] = '\n';
-    do {
-      num[--k] = (char)('0' + v % 10);
-      v /= 10;
-    } while (v);
-    for (int i = 0; i < a->njoin; i++)
-      if (write(a->join_fds[i], num + k, sizeof num - (size_t)k) < 0) child_fail(a->report_fd, STEP_CGROUP, errno);
-  }
+  /* join the attempt's cgroups: "0" is the writer itself (see cgroup.h on why v1 uses tasks) */
+  for (int i = 0; i < a->njoin; i++)
+    if (write(a->join_fds[i], "0\n", 2) < 0) child_fail(a->report_fd, STEP_CGROUP, errno);
   if (dup2_retry(a->null_fd, 0) < 0 || dup2_retry(a->log_fd, 1) < 0 ||
       dup2_retry(a->log_fd, 2) < 0)
     child_fail(a->report_fd, STEP_STDIO, errno);
@@ -377,116 +375,329 @@ __attribute__((noinline)) static pid_t start_child(const struct child_args *ca) 
   return pid;
 }
 
-/* Starts the process (vfork and exec); on any failure the slot becomes FAILED with the reason. */
-static void spawn(struct runner *r, struct slot *s, const struct run_spec *spec) {
-  struct buf why;
-  int log_fd = -1, null_fd = -1, pipe_fd[2] = {-1, -1}, out_fd[2] = {-1, -1};
-  char *shell_argv[4] = {NULL, NULL, NULL, NULL};
-  char **argv = spec->argv, **paths = NULL;
-  static char *empty_env[] = {NULL};
-  struct buf joined;
-  buf_init(&joined);
-  buf_init(&why);
+/* SIGTERM to the attempt's group, the cause kept; an attempt still starting gets it once its
+ * process exists (finish). */
+static void stop(struct slot *s, enum stop_cause cause, const char *reason, int64_t now) {
+  s->cause = cause;
+  if (reason) {
+    free(s->reason);
+    s->reason = xstrdup(reason);
+  }
+  if (s->state == SLOT_STARTING) return;
+  s->term_ms = now;
+  if (kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
+    log_warn("runner: SIGTERM to job %s group %d: %s", s->job_id, (int)s->pid, strerror(errno));
+}
 
-  log_fd = above_stdio(joblog_open(s->log_path, &why));
-  if (log_fd < 0) {
+/* ---- launching: prepare (the caller's thread), execute (vfork and exec: the caller's thread,
+ * or a launcher thread), finish (the caller's thread, in runner_poll with launchers) ---- */
+
+/* One attempt being launched: everything its child needs, owned here (the spec's strings are
+ * copied: the caller may free them once runner_start returns), then what came of it. A launcher
+ * thread touches only this, never the slot nor the runner's lists. */
+struct launch {
+  struct launch *next;
+  struct slot *s;
+  struct child_args ca;
+  char **argv, **envp, **paths;
+  char *work_dir;
+  int *join_fds, njoin;
+  int null_fd, log_fd, pipe_rd, pipe_wr, out_rd, out_wr;
+  /* the outcome */
+  pid_t pid;
+  int fork_errno;
+  int failed; /* the child reported the step that failed in rep */
+  struct child_report rep;
+};
+
+/* The launcher threads and their queues (runner_conf.launchers). */
+struct launchers {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct launch *todo, **todo_tail; /* waiting for a thread, in order */
+  struct launch *done, **done_tail; /* executed, waiting for runner_poll, in order */
+  int stopping;
+  int running; /* launches being executed */
+  int n;
+  pthread_t th[RUNNER_MAX_LAUNCHERS];
+  void (*wake)(void);
+};
+
+static char **strv_dup(char **v) {
+  size_t n = 0;
+  while (v && v[n]) n++;
+  char **out = xcalloc(n + 1, sizeof *out);
+  for (size_t i = 0; i < n; i++) out[i] = xstrdup(v[i]);
+  return out;
+}
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+static void launch_free(struct launch *l) {
+  if (!l) return;
+  int *fds[] = {&l->null_fd, &l->log_fd, &l->pipe_rd, &l->pipe_wr, &l->out_rd, &l->out_wr};
+  for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) close_fd(fds[i]);
+  for (int i = 0; i < l->njoin; i++) close_fd(&l->join_fds[i]);
+  free(l->join_fds);
+  free_strv(l->argv);
+  free_strv(l->envp);
+  free_strv(l->paths);
+  free(l->work_dir);
+  free(l);
+}
+
+/* The launch of slot s: its log opened, its pipes made, the spec copied. NULL when that failed
+ * (then the slot is FAILED with the reason). */
+static struct launch *prepare(struct runner *r, struct slot *s, const struct run_spec *spec) {
+  struct launch *l = xcalloc(1, sizeof *l);
+  int pfd[2] = {-1, -1}, ofd[2] = {-1, -1};
+  struct buf why;
+  buf_init(&why);
+  l->s = s;
+  l->null_fd = l->log_fd = l->pipe_rd = l->pipe_wr = l->out_rd = l->out_wr = -1;
+  l->log_fd = above_stdio(joblog_open(s->log_path, &why));
+  if (l->log_fd < 0) {
     if (!why.len) buf_printf(&why, "log file %s: %s", s->log_path, strerror(errno));
-    slot_fail(s, (char *)why.data);
-    goto out;
+    goto fail;
   }
   do {
-    null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  } while (null_fd < 0 && errno == EINTR);
-  null_fd = above_stdio(null_fd);
-  if (null_fd < 0 || pipe2(pipe_fd, O_CLOEXEC) != 0 || pipe2(out_fd, O_CLOEXEC) != 0) {
+    l->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  } while (l->null_fd < 0 && errno == EINTR);
+  l->null_fd = above_stdio(l->null_fd);
+  if (l->null_fd < 0 || pipe2(pfd, O_CLOEXEC) != 0 || pipe2(ofd, O_CLOEXEC) != 0) {
     buf_printf(&why, "%s", strerror(errno));
-    slot_fail(s, (char *)why.data);
-    goto out;
+    goto fail;
   }
-  out_fd[0] = above_stdio(out_fd[0]);
-  out_fd[1] = above_stdio(out_fd[1]);
-  fcntl(out_fd[0], F_SETPIPE_SZ, 1 << 20); /* a chatty job blocks less between two drains */
+  l->pipe_rd = pfd[0];
+  l->pipe_wr = pfd[1];
+  fcntl(l->pipe_rd, F_SETFL, O_NONBLOCK);
+  l->out_rd = above_stdio(ofd[0]);
+  l->out_wr = above_stdio(ofd[1]);
+  pfd[0] = pfd[1] = ofd[0] = ofd[1] = -1;
+  fcntl(l->out_rd, F_SETPIPE_SZ, 1 << 20); /* a chatty job blocks less between two drains */
+  /* the cgroup files the child joins: copies, the caller closes its own once this returns */
+  l->join_fds = xcalloc((size_t)(spec->njoin > 0 ? spec->njoin : 1), sizeof *l->join_fds);
+  for (int i = 0; i < spec->njoin; i++) {
+    l->join_fds[l->njoin] = fcntl(spec->join_fds[i], F_DUPFD_CLOEXEC, 3);
+    if (l->join_fds[l->njoin] < 0) {
+      buf_printf(&why, "joining the cgroup: %s", strerror(errno));
+      goto fail;
+    }
+    l->njoin++;
+  }
   if (spec->use_shell) {
+    struct buf joined;
+    buf_init(&joined);
     for (char **a = spec->argv; *a; a++)
       buf_printf(&joined, "%s%s", a == spec->argv ? "" : " ", *a);
-    shell_argv[0] = "/bin/sh";
-    shell_argv[1] = "-c";
-    shell_argv[2] = (char *)joined.data;
-    argv = shell_argv;
+    char *sh[] = {"/bin/sh", "-c", (char *)joined.data, NULL};
+    l->argv = strv_dup(sh);
+    buf_release(&joined);
+  } else {
+    l->argv = strv_dup(spec->argv);
   }
-  paths = exec_candidates(argv[0], spec->envp);
+  l->envp = strv_dup(spec->envp);
+  l->work_dir = spec->work_dir ? xstrdup(spec->work_dir) : NULL;
+  l->paths = exec_candidates(l->argv[0], l->envp);
   struct rlimit nofile = {1024, 1024};
   getrlimit(RLIMIT_NOFILE, &nofile);
-  struct child_args ca = {
-      .null_fd = null_fd,
-      .log_fd = out_fd[1],
-      .report_fd = pipe_fd[1],
-      .argv = argv,
-      .envp = spec->envp ? spec->envp : empty_env,
-      .paths = paths,
-      .work_dir = spec->work_dir,
+  l->ca = (struct child_args){
+      .null_fd = l->null_fd,
+      .log_fd = l->out_wr,
+      .report_fd = l->pipe_wr,
+      .argv = l->argv,
+      .envp = l->envp,
+      .paths = l->paths,
+      .work_dir = l->work_dir,
       .mem_limit_mib = spec->mem_limit_mib,
-      .join_fds = spec->join_fds,
-      .njoin = spec->njoin,
+      .join_fds = l->join_fds,
+      .njoin = l->njoin,
       .r = r,
       .nofile = nofile.rlim_cur > 65536 ? 65536 : (int)nofile.rlim_cur,
   };
+  buf_release(&why);
+  return l;
+fail:
+  for (int i = 0; i < 2; i++) {
+    close_fd(&pfd[i]);
+    close_fd(&ofd[i]);
+  }
+  slot_fail(s, (char *)why.data);
+  buf_release(&why);
+  launch_free(l);
+  return NULL;
+}
 
-  /* vfork: the child borrows the agent's memory until it execs, so starting a job costs no copy
-   * of the agent's page tables (fork's cost grows with the agent's size; this is the agent's
-   * largest cost per job). The child writes nothing of the agent's but its own stack frames and
-   * errno, and makes raw system calls only. Signals stay blocked across it so the child never
-   * runs one of the agent's handlers (it resets them all before unblocking). */
+/* vfork and exec; blocks the calling thread until the child has exec'd (or failed to), which
+ * includes the child joining its cgroups. Touches only l.
+ *
+ * vfork: the child borrows the agent's memory until it execs, so starting a job costs no copy
+ * of the agent's page tables (fork's cost grows with the agent's size). The child writes nothing
+ * of the agent's but its own stack frames and errno, and makes raw system calls only. Signals
+ * stay blocked across it so the child never runs one of the agent's handlers (it resets them all
+ * before unblocking). */
+static void execute(struct launch *l) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = start_child(&ca);
-  int fork_errno = errno;
+  l->pid = start_child(&l->ca);
+  l->fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
-  close(pipe_fd[1]);
-  pipe_fd[1] = -1;
-  close(out_fd[1]);
-  out_fd[1] = -1;
-  if (pid < 0) {
-    buf_printf(&why, "fork: %s", strerror(fork_errno));
-    slot_fail(s, (char *)why.data);
-    goto out;
+  close_fd(&l->pipe_wr);
+  close_fd(&l->out_wr);
+  if (l->pid < 0) return;
+  /* vfork returned: the child has exec'd or exited. A child that failed wrote its report before
+   * _exit, so the pipe holds it now; an empty pipe means it exec'd. No wait for EOF: the write
+   * end may live on for a moment in a child another launcher vforked meanwhile (until its exec
+   * closes it), which made each start wait for the others' (30 ms apiece under load). */
+  ssize_t got;
+  do {
+    got = read(l->pipe_rd, &l->rep, sizeof l->rep); /* O_NONBLOCK; sizeof rep < PIPE_BUF: whole */
+  } while (got < 0 && errno == EINTR);
+  if (got == (ssize_t)sizeof l->rep) {
+    l->failed = 1;
+    reap_blocking(l->pid);
   }
+}
 
-  /* EOF = exec succeeded (the pipe was CLOEXEC); a report = the child failed and exits. */
-  struct child_report rep;
-  size_t got = 0;
-  while (got < sizeof rep) {
-    ssize_t n = read(pipe_fd[0], (char *)&rep + got, sizeof rep - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
+/* The launch's outcome into its slot: RUNNING with its log drained, or FAILED with the reason.
+ * A kill that came while it was starting is carried out now. */
+static void finish(struct runner *r, struct launch *l) {
+  struct slot *s = l->s;
+  struct buf why;
+  buf_init(&why);
+  if (l->pid < 0) {
+    buf_printf(&why, "fork: %s", strerror(l->fork_errno));
+  } else if (l->failed && l->rep.step == STEP_EXEC) {
+    buf_printf(&why, "%s (%s)", strerror(l->rep.err), l->argv[0]);
+  } else if (l->failed && l->rep.step == STEP_CHDIR) {
+    buf_printf(&why, "chdir %s: %s", l->work_dir, strerror(l->rep.err));
+  } else if (l->failed) {
+    buf_printf(&why, "%s: %s", step_name(l->rep.step), strerror(l->rep.err));
   }
-  if (got == sizeof rep) {
-    reap_blocking(pid);
-    if (rep.step == STEP_EXEC)
-      buf_printf(&why, "%s (%s)", strerror(rep.err), argv[0]);
-    else if (rep.step == STEP_CHDIR)
-      buf_printf(&why, "chdir %s: %s", spec->work_dir, strerror(rep.err));
-    else
-      buf_printf(&why, "%s: %s", step_name(rep.step), strerror(rep.err));
+  if (why.len) {
     slot_fail(s, (char *)why.data);
-    goto out;
+    log_info("runner: job %s attempt %d failed to start: %s", s->job_id, s->attempt, s->reason);
+  } else {
+    s->pid = l->pid;
+    s->state = SLOT_RUNNING;
+    joblog_start(&s->log, l->out_rd, l->log_fd, r->max_log_bytes);
+    l->out_rd = l->log_fd = -1;
+    log_debug("runner: job %s attempt %d started, pid %d", s->job_id, s->attempt, (int)s->pid);
+    if (s->cause != CAUSE_NONE) stop(s, s->cause, NULL, mono_ms());
   }
-  s->pid = pid;
-  s->state = SLOT_RUNNING;
-  joblog_start(&s->log, out_fd[0], log_fd, r->max_log_bytes);
-  out_fd[0] = log_fd = -1;
-out:
-  if (out_fd[0] >= 0) close(out_fd[0]);
-  if (out_fd[1] >= 0) close(out_fd[1]);
-  if (log_fd >= 0) close(log_fd);
-  if (null_fd >= 0) close(null_fd);
-  if (pipe_fd[0] >= 0) close(pipe_fd[0]);
-  if (pipe_fd[1] >= 0) close(pipe_fd[1]);
-  free_strv(paths);
-  buf_release(&joined);
   buf_release(&why);
+  launch_free(l);
+}
+
+static void *launcher_main(void *arg) {
+  struct launchers *p = arg;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (!p->todo && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
+    if (p->stopping) break; /* what is left in todo is never started */
+    struct launch *l = p->todo;
+    if (!(p->todo = l->next)) p->todo_tail = &p->todo;
+    p->running++;
+    pthread_mutex_unlock(&p->mu);
+    execute(l);
+    pthread_mutex_lock(&p->mu);
+    p->running--;
+    l->next = NULL;
+    *p->done_tail = l;
+    p->done_tail = &l->next;
+    /* one wake for a burst: when the last start queued is done (an attempt that ends wakes the
+     * caller anyway, SIGCHLD). Each wake is a turn of the caller's loop, whose cost grows with
+     * the attempts alive: a wake per start made the agent's loop turn 8 times as often. */
+    if (!p->todo && !p->running && p->wake) p->wake();
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+/* n launcher threads, every signal blocked in them (the process's signals go to its other
+ * threads). NULL when none could be started. */
+static struct launchers *launchers_new(int n, void (*wake)(void)) {
+  struct launchers *p = xcalloc(1, sizeof *p);
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  p->todo_tail = &p->todo;
+  p->done_tail = &p->done;
+  p->wake = wake;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  for (int i = 0; i < n && i < RUNNER_MAX_LAUNCHERS; i++) {
+    if (pthread_create(&p->th[p->n], NULL, launcher_main, p) != 0) break;
+    p->n++;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!p->n) {
+    log_warn("runner: no launcher thread could be started: attempts start on the loop");
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+static void launchers_queue(struct launchers *p, struct launch *l) {
+  pthread_mutex_lock(&p->mu);
+  *p->todo_tail = l;
+  p->todo_tail = &l->next;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* The launches executed since the last call, in order (NULL-terminated list). */
+static struct launch *launchers_take(struct launchers *p) {
+  if (!p) return NULL;
+  pthread_mutex_lock(&p->mu);
+  struct launch *l = p->done;
+  p->done = NULL;
+  p->done_tail = &p->done;
+  pthread_mutex_unlock(&p->mu);
+  return l;
+}
+
+/* 1 if launches wait for runner_poll. */
+static int launchers_done(struct launchers *p) {
+  pthread_mutex_lock(&p->mu);
+  int any = p->done != NULL;
+  pthread_mutex_unlock(&p->mu);
+  return any;
+}
+
+static void finish_done(struct runner *r) {
+  for (struct launch *l = launchers_take(r->pool), *next; l; l = next) {
+    next = l->next;
+    finish(r, l);
+  }
+}
+
+/* Stops the threads (each ends the launch it is in), finishes what was executed and drops what
+ * was never started. */
+static void launchers_stop(struct runner *r) {
+  struct launchers *p = r->pool;
+  if (!p) return;
+  pthread_mutex_lock(&p->mu);
+  p->stopping = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (int i = 0; i < p->n; i++) pthread_join(p->th[i], NULL);
+  finish_done(r);
+  for (struct launch *l = p->todo, *next; l; l = next) {
+    next = l->next;
+    launch_free(l);
+  }
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  free(p);
+  r->pool = NULL;
 }
 
 int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_t errlen) {
@@ -508,7 +719,7 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
     return -EAGAIN;
   }
   struct slot *s = xcalloc(1, sizeof *s);
-  s->state = SLOT_RUNNING; /* spawn turns it FAILED if no process could be started */
+  s->state = SLOT_RUNNING; /* prepare and finish turn it FAILED if no process could start */
   s->job_id = xstrdup(spec->job_id);
   s->attempt = spec->attempt;
   s->start_ms = mono_ms();
@@ -530,31 +741,23 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
   }
   r->slots[r->n++] = s;
   joblog_init(&s->log, s->job_id, s->attempt, s->log_path);
-  spawn(r, s, spec);
-  if (s->state == SLOT_FAILED)
+  struct launch *l = prepare(r, s, spec);
+  if (!l) {
     log_info("runner: job %s attempt %d failed to start: %s", s->job_id, s->attempt, s->reason);
-  else
-    log_debug("runner: job %s attempt %d started, pid %d", s->job_id, s->attempt, (int)s->pid);
-  return 0;
-}
-
-/* ---- stopping ---- */
-
-static void stop(struct slot *s, enum stop_cause cause, const char *reason, int64_t now) {
-  s->cause = cause;
-  if (reason) {
-    free(s->reason);
-    s->reason = xstrdup(reason);
+  } else if (r->pool) {
+    s->state = SLOT_STARTING; /* runner_poll finishes it once a launcher thread has run it */
+    launchers_queue(r->pool, l);
+  } else {
+    execute(l);
+    finish(r, l);
   }
-  s->term_ms = now;
-  if (kill(-s->pid, SIGTERM) != 0 && errno != ESRCH)
-    log_warn("runner: SIGTERM to job %s group %d: %s", s->job_id, (int)s->pid, strerror(errno));
+  return 0;
 }
 
 int runner_kill(struct runner *r, const char *job_id, int attempt, const char *reason) {
   struct slot *s = find_alive(r, job_id, attempt);
   if (!s) return -ESRCH;
-  if (s->state == SLOT_RUNNING && s->cause == CAUSE_NONE)
+  if ((s->state == SLOT_RUNNING || s->state == SLOT_STARTING) && s->cause == CAUSE_NONE)
     stop(s, CAUSE_KILL, reason ? reason : "", mono_ms());
   return 0;
 }
@@ -564,7 +767,7 @@ int runner_kill_all(struct runner *r, const char *reason) {
   int64_t now = mono_ms();
   for (int i = 0; i < r->n; i++) {
     struct slot *s = r->slots[i];
-    if (s->state == SLOT_RUNNING && s->cause == CAUSE_NONE) {
+    if ((s->state == SLOT_RUNNING || s->state == SLOT_STARTING) && s->cause == CAUSE_NONE) {
       stop(s, CAUSE_KILL, reason ? reason : "", now);
       n++;
     }
@@ -642,12 +845,25 @@ static void pump(struct slot *s, int64_t now, int final) {
   }
 }
 
+/* 0 when no child of this process has exited (nothing to reap: one system call instead of one
+ * per attempt in every turn of the loop), else 1 (also when unsure). */
+static int any_exited(void) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  int rc;
+  do {
+    rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+  } while (rc < 0 && errno == EINTR);
+  return rc < 0 || si.si_pid != 0;
+}
+
 int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ctx) {
-  int events = 0;
+  int events = 0, exits = -1; /* -1: not looked at yet */
+  finish_done(r); /* the launches the threads have run: RUNNING or FAILED now */
   /* r->n and r->slots are re-read each time round: cb may call runner_start. */
   for (int i = 0; i < r->n; i++) {
     struct slot *s = r->slots[i];
-    if (s->state == SLOT_DONE) continue;
+    if (s->state == SLOT_DONE || s->state == SLOT_STARTING) continue;
     if (s->state == SLOT_FAILED) {
       s->state = SLOT_DONE;
       deliver(s, RUN_FAILED_TO_START, -1, 0, s->reason, s->start_ms, cb, ctx);
@@ -662,7 +878,8 @@ int runner_poll(struct runner *r, int64_t now_mono_ms, run_event_fn cb, void *ct
     int exit_code, sig;
     pump(s, now_mono_ms, 0);
     joblog_index(&s->log, now_mono_ms, 0);
-    if (reap(s, &exit_code, &sig)) {
+    if (exits < 0) exits = any_exited();
+    if (exits && reap(s, &exit_code, &sig)) {
       pump(s, now_mono_ms, 1);
       joblog_index(&s->log, now_mono_ms, 1);
       enum run_event_kind kind = RUN_EXITED;
@@ -716,6 +933,7 @@ int runner_active(const struct runner *r) {
 
 int64_t runner_next_deadline_ms(const struct runner *r) {
   int64_t best = -1;
+  if (r->pool && launchers_done(r->pool)) best = mono_ms(); /* a launch to finish */
   for (int i = 0; i < r->n; i++) {
     const struct slot *s = r->slots[i];
     int64_t t = -1;

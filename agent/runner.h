@@ -32,8 +32,10 @@
  * - No SIGCHLD handler: runner_poll reaps with waitid(WNOHANG); the caller polls regularly
  *   (every ~100 ms is plenty). Children are never left as zombies once their event is delivered.
  *
- * Threads: a runner is used by one thread at a time (the agent's loop). runner_start vforks, so
- * it is safe in a multi-threaded process: the child only makes async-signal-safe calls. */
+ * Threads: a runner is used by one thread at a time (the agent's loop). It vforks, so it is safe
+ * in a multi-threaded process: the child only makes async-signal-safe calls. With launchers
+ * (runner_conf) the vforks happen in the runner's own threads, which touch nothing but the
+ * launch they were handed. */
 #ifndef BARGE_AGENT_RUNNER_H
 #define BARGE_AGENT_RUNNER_H
 #include <stddef.h>
@@ -45,6 +47,7 @@
 #define RUNNER_DEFAULT_KILL_GRACE_MS 30000
 #define RUNNER_INDEX_PERIOD_MS 100 /* how often a live attempt's log size is looked at */
 #define RUNNER_DEFAULT_MAX_JOBS 256
+#define RUNNER_MAX_LAUNCHERS 16
 #define RUNNER_DEFAULT_MAX_LOG_BYTES (1024LL * 1024 * 1024)
 /* The reason of an attempt stopped because its log could not be written (a full disk). */
 #define REASON_LOG_UNWRITABLE "CannotWriteLogError: "
@@ -66,6 +69,12 @@ struct runner_conf {
   /* The most bytes an attempt's log keeps (stdout and stderr together); what comes after is
    * dropped, with one line saying so. 0 = RUNNER_DEFAULT_MAX_LOG_BYTES; < 0 = no limit. */
   int64_t max_log_bytes;
+  /* Threads that start attempts (vfork, the child's cgroup join, exec) beside the caller, at
+   * most RUNNER_MAX_LAUNCHERS; 0 = runner_start starts each itself (see runner_start). */
+  int launchers;
+  /* With launchers: called from a launcher thread each time an attempt has exec'd or failed to,
+   * so that the caller's loop polls (async-signal-safe work only, e.g. a self-pipe). May be NULL. */
+  void (*wake)(void);
 };
 
 struct run_spec {
@@ -129,7 +138,11 @@ void runner_free(struct runner *r);
  * failures (log file, fork, exec, user switch, chdir), which become RUN_FAILED_TO_START.
  * Otherwise the attempt was not accepted and no event will follow: -EINVAL (bad spec),
  * -EEXIST (the same job_id and attempt is alive), -EAGAIN (max_jobs alive); detail in err.
- * Blocks only until the child has exec'd (or failed to). */
+ * Without launchers it blocks until the child has exec'd (or failed to): on cgroup v1 the
+ * child's join can wait for an RCU grace period, milliseconds. With launchers it only opens the
+ * log and the pipes and queues the start; a launcher thread vforks (blocking only itself) and
+ * the next runner_poll after it is done delivers RUN_STARTED or RUN_FAILED_TO_START. Until then
+ * the attempt counts as active and runner_kill stops it as soon as its process exists. */
 int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_t errlen)
     BARGE_WUR;
 

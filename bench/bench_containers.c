@@ -6,14 +6,28 @@
  *
  *   build/bench/bench_containers [--jobs 200] [--runtime process|podman|docker|all]
  *                                [--image localhost/barge-test-busybox:3] [--concurrency 1]
+ *                                [--start-threads 0]
+ *
+ * --start-threads: the process runtime's launcher threads (barge agent --start-threads). Also
+ * printed: the wall time of the whole run and the CPU time this process (the runtime's loop and
+ * its threads, not the jobs) spent, per job.
  *
  * bench/bench_containers.sh builds the test image first (tests/e2e/container_image.py). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "runtime.h"
+
+static int start_threads; /* --start-threads */
+
+static double cpu_ms(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
 
 struct run {
   int64_t placed, started, exited;
@@ -56,7 +70,7 @@ static void stats(const char *rt, const char *what, int64_t *v, int n) {
 }
 
 static int bench_one(const char *kind, int jobs, int conc, const char *image, const char *dir) {
-  struct runtime_conf rc = {.runner = {.log_dir = dir, .kill_grace_ms = 2000, .max_jobs = 256},
+  struct runtime_conf rc = {.runner = {.log_dir = dir, .kill_grace_ms = 2000, .max_jobs = 256, .launchers = start_threads},
                             .kind = kind, .state_dir = dir, .instance_id = "i-bench000000000000", .secrets_dir = dir};
   char err[1024];
   struct runtime *rt = runtime_new(&rc, err, sizeof err);
@@ -66,6 +80,8 @@ static int bench_one(const char *kind, int jobs, int conc, const char *image, co
   }
   struct bench b = {.runs = calloc((size_t)jobs, sizeof(struct run)), .n = jobs};
   int next = 0;
+  int64_t t0 = mono_ms();
+  double c0 = cpu_ms();
   while (b.done < jobs) {
     while (next < jobs && next - b.done < conc) {
       char id[32], logp[4200], why[512];
@@ -88,9 +104,13 @@ static int bench_one(const char *kind, int jobs, int conc, const char *image, co
     runtime_poll(rt, mono_ms(), on_event, &b);
     usleep(1000);
   }
+  int64_t wall = mono_ms() - t0;
+  double cpu = cpu_ms() - c0;
   char name[16];
   snprintf(name, sizeof name, "%s", rt->name);
   runtime_free(rt);
+  printf("%-8s %d jobs in %lld ms (%.0f jobs/s); the runtime's CPU %.3f ms/job (start threads %d)\n", name, jobs,
+         (long long)wall, jobs * 1000.0 / (double)(wall ? wall : 1), cpu / jobs, start_threads);
   if (b.failed) fprintf(stderr, "%s: %d job(s) failed, e.g.: %s\n", kind, b.failed, b.last_reason);
   int64_t *st = calloc((size_t)jobs, sizeof *st), *ex = calloc((size_t)jobs, sizeof *ex);
   for (int i = 0; i < jobs; i++) {
@@ -113,6 +133,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--runtime")) kind = argv[i + 1];
     else if (!strcmp(argv[i], "--image")) image = argv[i + 1];
     else if (!strcmp(argv[i], "--concurrency")) conc = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--start-threads")) start_threads = atoi(argv[i + 1]);
   }
   if (jobs < 1 || conc < 1) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);

@@ -34,6 +34,10 @@ struct rec {
 static struct rec events[MAX_EVENTS];
 static int nevents;
 static char tmp[256];
+static int runner_launchers; /* of the runners the tests make */
+static volatile int wakes;   /* runner_conf.wake calls */
+
+static void on_wake(void) { __atomic_add_fetch(&wakes, 1, __ATOMIC_RELAXED); }
 
 static void on_event(void *ctx, const struct run_event *ev) {
   (void)ctx;
@@ -151,14 +155,20 @@ static int group_alive(pid_t pgid) {
   return n;
 }
 
-/* Children of this process not yet reaped (zombies included). */
+/* Children of this process not yet reaped (zombies included), whichever thread started them. */
 static int my_children(void) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-  char *s = read_file(path, NULL);
+  DIR *d = opendir("/proc/self/task");
+  struct dirent *de;
   int n = 0;
-  for (char *p = s; p && *p; p++) n += *p == ' ';
-  free(s);
+  while (d && (de = readdir(d))) {
+    if (de->d_name[0] == '.') continue;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
+    char *s = read_file(path, NULL);
+    for (char *p = s; p && *p; p++) n += *p == ' ';
+    free(s);
+  }
+  if (d) closedir(d);
   return n;
 }
 
@@ -378,6 +388,8 @@ static void test_stopping(struct runner *r) {
         (long long)next);
 
   /* Wait until both sleeps of the group jobs exist, then kill them. */
+  wait_started(r, "t-group", 1, 3000);
+  wait_started(r, "t-stubborn", 1, 3000);
   pid_t pg_group = events[find_ev("t-group", 1, 0)].pid;
   pid_t pg_stub = events[find_ev("t-stubborn", 1, 0)].pid;
   for (int k = 0; k < 200 && (group_alive(pg_group) < 2 || group_alive(pg_stub) < 2); k++) {
@@ -494,7 +506,7 @@ static void test_limits_and_free(void) {
   char err[256];
   char dir[300];
   snprintf(dir, sizeof dir, "%s/logs2", tmp);
-  struct runner_conf conf = {.log_dir = dir, .kill_grace_ms = GRACE_MS, .max_jobs = 2};
+  struct runner_conf conf = {.log_dir = dir, .kill_grace_ms = GRACE_MS, .max_jobs = 2, .launchers = runner_launchers};
   struct runner *r = runner_new(&conf, err, sizeof err);
   char *sleep30[] = {"sleep", "30", NULL};
   struct run_spec spec = {.job_id = "a", .attempt = 1, .argv = sleep30, .envp = env_path};
@@ -506,7 +518,8 @@ static void test_limits_and_free(void) {
   CHECK_INT(runner_start(r, &spec, err, sizeof err), -EAGAIN);
   CHECK_INT(runner_active(r), 2);
   nevents = 0;
-  runner_poll(r, mono_ms(), on_event, NULL);
+  for (int64_t until = mono_ms() + 3000; nevents < 2 && mono_ms() < until; sleep_ms(2))
+    runner_poll(r, mono_ms(), on_event, NULL);
   CHECK_INT(nevents, 2);
   pid_t p1 = events[0].pid, p2 = events[1].pid;
   runner_free(r);
@@ -517,7 +530,7 @@ static void test_limits_and_free(void) {
 
 static void test_user(void) {
   char err[256] = "";
-  struct runner_conf conf = {.log_dir = tmp, .run_as_user = "no-such-user-xyz"};
+  struct runner_conf conf = {.log_dir = tmp, .run_as_user = "no-such-user-xyz", .launchers = runner_launchers};
   CHECK(runner_new(&conf, err, sizeof err) == NULL && strstr(err, "unknown user"), "err: %s",
         err);
   struct passwd *pw = getpwnam("nobody");
@@ -545,19 +558,64 @@ static void test_user(void) {
   runner_free(r);
 }
 
-int main(void) {
+/* Launcher threads: attempts killed, or timed out, while they wait to start; a runner freed with
+ * starts still queued. */
+static void test_launch_kill(void) {
+  TEST("launchers: a kill or a timeout before the process exists still ends it, once");
+  char err[256], dir[300];
+  snprintf(dir, sizeof dir, "%s/logs3", tmp);
+  struct runner_conf conf = {.log_dir = dir, .kill_grace_ms = GRACE_MS, .launchers = 1};
+  struct runner *r = runner_new(&conf, err, sizeof err);
+  char *sleep30[] = {"sleep", "30", NULL};
+  char ids[30][24];
+  nevents = 0;
+  for (int k = 0; k < 30; k++) {
+    snprintf(ids[k], sizeof ids[k], "early-%d", k);
+    struct run_spec spec = {.job_id = ids[k], .attempt = 1, .argv = sleep30, .envp = env_path,
+                            .timeout_ms = k % 3 == 2 ? 1 : 0};
+    CHECK_INT(runner_start(r, &spec, err, sizeof err), 0);
+    if (k % 3 != 2) CHECK_INT(runner_kill(r, ids[k], 1, "early kill"), 0);
+  }
+  CHECK_INT(runner_active(r), 30);
+  for (int64_t until = mono_ms() + 6000; runner_active(r) > 0 && mono_ms() < until; sleep_ms(2))
+    runner_poll(r, mono_ms(), on_event, NULL);
+  CHECK_INT(runner_active(r), 0);
+  int right = 0;
+  for (int k = 0; k < 30; k++) {
+    int s = find_ev(ids[k], 1, 0), i = find_ev(ids[k], 1, 1);
+    enum run_event_kind want = k % 3 == 2 ? RUN_TIMED_OUT : RUN_KILLED;
+    right += s >= 0 && i > s && count_ev(ids[k], 1) == 2 && events[i].kind == want &&
+             events[i].signal == SIGTERM && (want != RUN_KILLED || !strcmp(events[i].reason, "early kill"));
+  }
+  CHECK_INT(right, 30);
+  runner_free(r);
+
+  TEST("launchers: runner_free with starts still queued leaves no process and no descriptor");
+  int fds = fd_count();
+  r = runner_new(&conf, err, sizeof err);
+  for (int k = 0; k < 30; k++) {
+    struct run_spec spec = {.job_id = ids[k], .attempt = 2, .argv = sleep30, .envp = env_path};
+    CHECK_INT(runner_start(r, &spec, err, sizeof err), 0);
+  }
+  runner_free(r);
+  CHECK_INT(my_children(), 0);
+  CHECK_INT(fd_count(), fds);
+}
+
+/* Every test above with a runner of `launchers` threads (0: runner_start starts the process
+ * itself; else the launcher threads do, and runner_poll reports it). */
+static void run_all(int launchers) {
+  printf("---- with %d launcher thread(s)\n", launchers);
   snprintf(tmp, sizeof tmp, "/tmp/barge-runner-XXXXXX");
   if (!mkdtemp(tmp)) {
     perror("mkdtemp");
-    return 1;
+    exit(1);
   }
-  setenv("BARGE_LOG", "warn", 1);
-  int64_t t0 = mono_ms();
-  int fds_before = fd_count();
-
+  nevents = 0;
+  runner_launchers = launchers;
   char err[256] = "", logs[300];
   snprintf(logs, sizeof logs, "%s/logs", tmp);
-  struct runner_conf conf = {.log_dir = logs, .kill_grace_ms = GRACE_MS};
+  struct runner_conf conf = {.log_dir = logs, .kill_grace_ms = GRACE_MS, .launchers = launchers, .wake = on_wake};
   struct runner *r = runner_new(&conf, err, sizeof err);
   CHECK(r != NULL, "runner_new: %s", err);
 
@@ -572,14 +630,24 @@ int main(void) {
   runner_free(r);
   test_limits_and_free();
   test_user();
+  if (launchers) test_launch_kill();
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+}
+
+int main(void) {
+  setenv("BARGE_LOG", "warn", 1);
+  int64_t t0 = mono_ms();
+  int fds_before = fd_count();
+  run_all(0);
+  run_all(4);
+  TEST("launcher threads wake the caller");
+  CHECK(wakes > 0, "%d wakes", (int)wakes);
 
   TEST("no zombies, no leaked descriptors");
   CHECK_INT(my_children(), 0);
   CHECK_INT(fd_count(), fds_before);
-
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
   printf("took %lld ms\n", (long long)(mono_ms() - t0));
   return check_summary();
 }
