@@ -17,7 +17,7 @@ PROG=kafka.sh
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SUPPORT_DIR=$SCRIPT_DIR/kafka
 POM=$SUPPORT_DIR/pom.xml
-LOG4J_CONF=$SUPPORT_DIR/log4j2.properties
+LOG4J_CONF=${BARGE_KAFKA_LOG4J:-$SUPPORT_DIR/log4j2.properties}
 PROPS_TEMPLATE=$SUPPORT_DIR/server.properties.in
 
 CACHE_ROOT=${BARGE_CACHE:-$HOME/.cache/barge}
@@ -95,6 +95,8 @@ Environment:
   BARGE_KAFKA_STOP_TIMEOUT    seconds before SIGKILL on stop (default 30)
   KAFKA_HEAP_OPTS             default: -Xms256m -Xmx1g
   KAFKA_JVM_OPTS              default: G1 GC options, the JIT stopped at C1
+  BARGE_KAFKA_LOG4J           another log4j2 configuration for the broker (e.g. one that
+                              logs every request: bench/kafka_requests.py)
 
 Needs java (17+) and mvn on PATH; as root, a missing mvn is installed with
 apt-get.  Example:
