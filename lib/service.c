@@ -180,7 +180,9 @@ static int commit(struct service_loop *l, struct bus_consumer *c, char *err, siz
   if (!l->in_txn) return 0;
   l->in_txn = 0;
   common_metrics();
+  int64_t t0 = mono_ms();
   int rc = bus_txn_commit(l->prod, c, err, errlen) ? -1 : 0;
+  l->commit_ms = mono_ms() - t0;
   metric_add(rc ? common.aborts : common.txns, NULL, 1);
   return rc;
 }
@@ -277,30 +279,40 @@ static int input(struct service_loop *l, const struct bus_msg *m, char *err, siz
 /* Up to def->batch input records within def->batch_ms. With def->eager it waits up to
  * def->batch_ms for the first record only, then takes the records already fetched without
  * waiting: a batch ends as soon as the input is idle (a lone event is handled at once) and grows
- * by itself under load (what arrives during one transaction's commit makes the next batch). */
+ * by itself under load (what arrives during one transaction's commit makes the next batch).
+ * After a busy batch (def->gather_busy records or more) it also waits for more input, from the
+ * batch's first record for as long as the last commit took, at most def->gather_ms: under load
+ * each transaction then carries more records, and the broker's fixed cost per transaction (its
+ * requests, markers and the consumers' wake-ups) is paid fewer times, the more so the slower the
+ * broker answers; a quiet service still commits a lone event at once (docs/architecture.md,
+ * "Throughput"). */
 static int batch(struct service_loop *l, char *err, size_t errlen) {
   const struct service_def *d = l->def;
-  int64_t end = mono_ms() + d->batch_ms;
-  for (int64_t n = 0; n < d->batch && !service_stopping();) {
-    int64_t left = n && d->eager ? 0 : end - mono_ms();
+  int64_t end = mono_ms() + d->batch_ms, gather = -1; /* gather: wait for more until then */
+  int busy = d->eager && d->gather_ms > 0 && l->last_n >= d->gather_busy;
+  int64_t n = 0;
+  while (n < d->batch && !service_stopping()) {
+    int64_t now = mono_ms();
+    int64_t left = !n || !d->eager ? end - now : gather > now ? gather - now : 0;
     if (left < 0) left = 0;
     if (d->poll_ms > 0 && left > d->poll_ms) left = d->poll_ms;
     struct bus_msg m;
     int pr = bus_poll(l->in, (int)left, &m, err, errlen);
     if (pr < 0) return -1;
     if (pr == 0) {
-      if ((n && d->eager) || mono_ms() >= end) break;
+      if (n && d->eager ? mono_ms() >= gather : mono_ms() >= end) break;
       continue;
     }
     if (pr == 2) {
       if (d->hooks.eof) d->hooks.eof(l->ctx, &m);
       continue;
     }
-    n++;
+    if (!n++ && busy) gather = mono_ms() + (l->commit_ms < d->gather_ms ? l->commit_ms : d->gather_ms);
     int rc = input(l, &m, err, errlen);
     bus_msg_release(&m);
     if (rc) return -1;
   }
+  l->last_n = n;
   return 0;
 }
 
@@ -332,7 +344,10 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
    * transaction) before any state is read */
   l->prod = bus_producer_new(l->bc, d->txn_id, err, errlen);
   if (!l->prod) return -1;
-  if (d->hooks.config && !(l->cfg = bus_consumer_new(l->bc, NULL, 1, err, errlen))) return -1;
+  /* barge.config is followed (the long fetch wait: a new record is answered at once, and an idle
+   * service does not fetch it 20 times a second); its end comes from the watermarks */
+  if (d->hooks.config && !(l->cfg = bus_consumer_new_wait(l->bc, NULL, 1, BUS_FETCH_WAIT_LONG_MS, err, errlen)))
+    return -1;
   /* an eager service follows its inputs (the long fetch wait); others may watch for their end */
   int wait = d->eager ? BUS_FETCH_WAIT_LONG_MS : BUS_FETCH_WAIT_MS;
   if (!(l->in = bus_consumer_new_wait(l->bc, d->group, 1, wait, err, errlen))) return -1;

@@ -12,7 +12,8 @@
  *               (hooks.assign, or the group's committed offsets, else the beginning)
  *   batch    barge.config caught up (what is there now)
  *            -> up to def.batch input records within def.batch_ms (def.eager: the batch ends
- *               as soon as no record is waiting), each: hooks.take (a raw look;
+ *               as soon as no record is waiting, or after a busy batch once the last commit's
+ *               duration, at most def.gather_ms, has passed since its first record), each: hooks.take (a raw look;
  *               1 = taken as is), else decoded and given to hooks.handle; undecodable or invalid
  *               records are dead-lettered and logged; every record is marked
  *            -> hooks.batch_done -> hooks.tick (every def.tick_ms; 0 = every batch)
@@ -135,6 +136,11 @@ struct service_def {
   int64_t tick_ms;  /* hooks.tick runs this often; 0: after every batch */
   int eager;        /* a batch ends once the input is idle (waits batch_ms for the first only);
                        the input consumer long-polls (BUS_FETCH_WAIT_LONG_MS) */
+  int64_t gather_ms;   /* eager: after a busy batch the next one gathers input from its first
+                          record for as long as the last commit took, at most this long (0:
+                          never), so that a busy service commits fewer, larger transactions;
+                          after a quiet one it ends once the input is idle */
+  int64_t gather_busy; /* a batch of at least this many input records is busy */
   struct service_hooks hooks;
 };
 
@@ -149,6 +155,8 @@ struct service_loop {
   int live;         /* past the start-up: bad config records are dead-lettered */
   int64_t cfg_next; /* the next barge.config offset to read */
   long long dead;   /* records dead-lettered */
+  int64_t last_n;   /* input records of the last batch (def.gather_busy) */
+  int64_t commit_ms; /* how long the last transaction took to commit (def.gather_ms) */
 };
 
 /* Runs the service until a signal or a fatal error: the exit status (0 stopped, 1 fatal). */

@@ -36,7 +36,7 @@ struct sched_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
   const char *txn_id, *record;
-  int64_t tick_ms, batch;
+  int64_t tick_ms, batch, gather_ms, gather_busy;
   struct sched_conf core;
 };
 
@@ -52,6 +52,10 @@ static const struct opt_spec sched_rows[] = {
     OPT_ROW(struct sched_opts, core.kill_grace_ms, "kill-grace-ms", "MS", NULL,
             "SIGTERM to SIGKILL grace on timeout and terminate"),
     OPT_ROW(struct sched_opts, batch, "batch", "N", "2000", "most input events per transaction"),
+    OPT_ROW(struct sched_opts, gather_ms, "gather-ms", "MS", "20",
+            "after a busy batch, the next one gathers input as long as the last commit took, at most this long (0: never)"),
+    OPT_ROW(struct sched_opts, gather_busy, "gather-busy", "N", "8",
+            "a batch of at least this many input events is busy (--gather-ms)"),
     OPT_ROW_DOC(struct sched_opts, record, "record", "FILE", "off",
                 "append every input event the core handles to FILE (JSON lines), for replay"),
     OPTS_METRICS(struct sched_opts, metrics),
@@ -404,6 +408,7 @@ int sched_service_main(int argc, char **argv) {
         .name = "scheduler", .group = "barge-scheduler", .txn_id = txn_id,
         .inputs = sched_inputs, .ninputs = 3, .tables = sched_tables, .ntables = 2,
         .batch = o.batch, .batch_ms = 50, .eager = 1, .tick_ms = o.tick_ms,
+        .gather_ms = o.gather_ms, .gather_busy = o.gather_busy,
         .hooks = {.config = on_config, .restored = on_restored, .handle = on_input,
                   .batch_done = on_batch_done, .tick = on_tick}};
     rc = service_run(&sh.loop, &def, &sh, &conn.bc);

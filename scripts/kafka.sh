@@ -17,7 +17,7 @@ PROG=kafka.sh
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SUPPORT_DIR=$SCRIPT_DIR/kafka
 POM=$SUPPORT_DIR/pom.xml
-LOG4J_CONF=$SUPPORT_DIR/log4j2.properties
+LOG4J_CONF=${BARGE_KAFKA_LOG4J:-$SUPPORT_DIR/log4j2.properties}
 PROPS_TEMPLATE=$SUPPORT_DIR/server.properties.in
 
 CACHE_ROOT=${BARGE_CACHE:-$HOME/.cache/barge}
@@ -32,7 +32,11 @@ HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
 # -XX:TieredStopAtLevel=1: the JIT stops at C1. A dev/test broker lives for minutes: on 2 cores,
 # C2's compiler threads took about half the broker's CPU during a benchmark's run (perf), and C1
 # code is good enough here (bench/throughput.sh: broker CPU for 10,000 tasks 23 s -> 13 s).
-JVM_OPTS=${KAFKA_JVM_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}
+# -XX:+UseSerialGC: the broker's live data is small and its garbage short-lived; the serial
+# collector spends the least CPU on it (no concurrent refinement or marking threads): a fixed
+# transactional load cost the broker 15-20% less CPU per transaction than with G1 (docs/benchmarks.md,
+# "Broker settings"), its young collections pausing a few ms.
+JVM_OPTS=${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true}
 
 usage() {
     cat <<EOF
@@ -94,7 +98,9 @@ Environment:
   BARGE_KAFKA_START_TIMEOUT   seconds to wait for readiness (default 120)
   BARGE_KAFKA_STOP_TIMEOUT    seconds before SIGKILL on stop (default 30)
   KAFKA_HEAP_OPTS             default: -Xms256m -Xmx1g
-  KAFKA_JVM_OPTS              default: G1 GC options, the JIT stopped at C1
+  KAFKA_JVM_OPTS              default: the serial GC, the JIT stopped at C1
+  BARGE_KAFKA_LOG4J           another log4j2 configuration for the broker (e.g. one that
+                              logs every request: bench/kafka_requests.py)
 
 Needs java (17+) and mvn on PATH; as root, a missing mvn is installed with
 apt-get.  Example:
