@@ -148,6 +148,10 @@ barge_run() {
     python3 "$topics" snapshot --brokers "$B" --out "$dir/after.json"
     python3 "$cpu" report --before "$dir/cpu-before.json" --after "$dir/cpu-after.json" --jobs "$n" >"$dir/cpu.md"
     note "  $line"
+    # where each slot's round trip went, from the audit file (its consumer writes every 200 ms)
+    sleep 2
+    python3 "$HERE/throughput_hops.py" --audit "$BARGE_HOME/audit/events.jsonl" "$(kv job_id "$line")" \
+        >"$dir/hops.txt" 2>&1 || note "throughput_hops.py found no complete task (see $dir/hops.txt)"
     BARGE_HOME=$CUR_HOME "$BARGE" down >/dev/null 2>&1 || note "barge down failed"
     CUR_HOME=""
     python3 "$topics" report --brokers "$B" --data "$data" --before "$dir/before.json" \
@@ -205,6 +209,10 @@ details() {
         echo "CPU time of the stack's processes during the run (user + system, from /proc):"
         echo
         cat "$WORK/barge-$n/cpu.md"
+        echo
+        echo "Where each task's round trip went (bench/throughput_hops.py, from the audit file's Kafka timestamps):"
+        echo
+        sed 's/^/    /' "$WORK/barge-$n/hops.txt"
     done
 }
 
