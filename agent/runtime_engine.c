@@ -316,13 +316,14 @@ static void *waiter(void *arg) {
   snprintf(path, sizeof path, "/containers/%s/wait", s->name);
   json_t *resp = NULL;
   s->wait_code = -1;
-  if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
-    s->wait_code = (int)jget_int(resp, "StatusCode", -1);
-  else
-    log_warn("%s attempt %d: waiting for container %s: %s", s->job_id, s->attempt, s->name, err);
+  int st = engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err);
+  if (st == 200) s->wait_code = (int)jget_int(resp, "StatusCode", -1);
   json_decref(resp);
   curl_easy_cleanup(h);
-  s->waited_ms = mono_ms();
+  /* only a wait that answered says the container ended: after a failed one the stream is
+   * followed to its end, and the worker asks again */
+  if (st == 200) s->waited_ms = mono_ms();
+  else log_warn("%s attempt %d: waiting for container %s: %s", s->job_id, s->attempt, s->name, err);
   return NULL;
 }
 
@@ -371,6 +372,13 @@ static void *worker(void *arg) {
   if (has_waiter) {
     pthread_join(wth, NULL);
     exit_code = s->wait_code;
+  }
+  if (exit_code < 0) { /* no waiter, or its wait failed */
+    snprintf(path, sizeof path, "/containers/%s/wait", s->name);
+    resp = NULL;
+    if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
+      exit_code = (int)jget_int(resp, "StatusCode", -1);
+    json_decref(resp);
   }
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;

@@ -12,7 +12,10 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
 - a job exiting 0 is SUCCEEDED within 15 s, its output in the attempt's log;
 - a job exiting 3 is FAILED with the container's exitCode 3;
 - the agent says it closed the stream after the container ended, and every container it
-  created was removed."""
+  created was removed;
+- a wait that fails once is not taken for the container's end: the job's stream is followed to
+  its end (5 s, well beyond the agent's 2 s drain, with the output at the end), the wait is asked
+  again, and the job ends FAILED with that wait's exit code 5 and its whole output."""
 import json
 import os
 import socket
@@ -73,7 +76,15 @@ class FakeEngine:
 
     def exit_code(self, name):
         cmd = self.containers[name]["cmd"]
-        return int(cmd[1]) if len(cmd) > 1 and cmd[0] == "exit" else 0
+        return int(cmd[1]) if len(cmd) > 1 and cmd[0] in ("exit", "waitfail") else 0
+
+    def flaky(self, name):
+        """A "waitfail" container: its first wait fails at once, it runs 5 s (well beyond the
+        agent's 2 s drain), writes its output at its end, and its log stream ends then."""
+        return self.containers[name]["cmd"][:1] == ["waitfail"]
+
+    def end(self, name):
+        return self.containers[name]["started"] + (5.0 if self.flaky(name) else 0.3)
 
     def serve(self, c):
         f = c.makefile("rb")
@@ -111,18 +122,30 @@ class FakeEngine:
             self.answer(c, 204)
         elif parts[-1] == "wait":
             name = parts[-2]
-            while time.time() < self.containers[name]["started"] + 0.3:
+            with self.mu:
+                fail = self.flaky(name) and not self.containers[name].get("wait_failed")
+                self.containers[name]["wait_failed"] = True
+            if fail:
+                self.answer(c, 500, {"message": "fake engine: this wait fails once"})
+                return None
+            while time.time() < self.end(name):
                 time.sleep(0.05)
             self.answer(c, 200, {"StatusCode": self.exit_code(name)})
         elif parts[-1] == "json":
             name = parts[-2]
-            ended = time.time() >= self.containers[name]["started"] + 0.3
+            ended = time.time() >= self.end(name)
             self.answer(c, 200, {"Id": name, "State": {"Pid": 0, "Running": not ended, "OOMKilled": False,
                                                        "ExitCode": self.exit_code(name)}})
         elif parts[-1] == "logs":
-            out = f"output of {parts[-2]}\n".encode()
+            name = parts[-2]
+            out = f"output of {name}\n".encode()
+            frame = bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                      b"Connection: close\r\n\r\n" + bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out)
+                      b"Connection: close\r\n\r\n" + (b"" if self.flaky(name) else frame))
+            if self.flaky(name):  # its output at its end, then the stream ends with it
+                time.sleep(max(0.0, self.end(name) - time.time()))
+                c.sendall(frame)
+                return "stream"
             with self.mu:
                 self.open_streams += 1
             c.recv(1)  # the stream never ends from this side: only the client's close ends it
@@ -142,6 +165,7 @@ def body(st):
     st.agent(INST, runtime="docker", engine_socket=sock)
     st.register("zero", ["echo", "fine"], settle=True)
     st.register("three", ["exit", "3"], settle=True)
+    st.register("flaky", ["waitfail", "5"], settle=True)
     t0 = time.time()
     good = st.submit("good", "q", "zero")
     bad = st.submit("bad", "q", "three")
@@ -160,6 +184,16 @@ def body(st):
     ok(sorted(eng.removed) == sorted([f"barge-{good}-1", f"barge-{bad}-1"]), f"both containers removed ({eng.removed})")
     ok("went on after the container ended" in st.log_text(f"agent-{INST}"),
        "the agent says it closed a stream that went on after its container ended")
+    # a wait that fails is not taken for the end: the stream is followed to its end, and the
+    # wait asked again gives the exit code
+    flaky = st.submit("flaky", "q", "flaky")
+    j = st.wait_terminal([flaky], 30)[flaky]
+    ok(j["status"] == "FAILED" and j["container"].get("exitCode") == 5,
+       f"after a failed wait, the job ends with the exit code of the second one ({j['status']}, "
+       f"{j['container'].get('exitCode')})")
+    with open(os.path.join(st.home, "logs", flaky, "1.log")) as f:
+        out = f.read()
+    ok(f"output of barge-{flaky}-1" in out, f"its output, written at its end after 5 s, is in its log ({out.strip()!r})")
 
 
 if __name__ == "__main__":
