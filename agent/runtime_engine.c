@@ -309,20 +309,26 @@ static void close_wfd(struct eslot *s) {
 /* How long the followed log stream may go on after the container's wait has returned. */
 #define FOLLOW_DRAIN_MS 2000
 
+/* POST /wait: the container's exit code, or -1 when the engine did not answer (err says why). */
+static int wait_exit(struct eslot *s, CURL *h, char *err, size_t errlen) {
+  char path[700];
+  snprintf(path, sizeof path, "/containers/%s/wait", s->name);
+  json_t *resp = NULL;
+  int code = engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, errlen) == 200
+                 ? (int)jget_int(resp, "StatusCode", -1) : -1;
+  json_decref(resp);
+  return code;
+}
+
 static void *waiter(void *arg) {
   struct eslot *s = arg;
   CURL *h = curl_easy_init();
-  char path[700], err[512];
-  snprintf(path, sizeof path, "/containers/%s/wait", s->name);
-  json_t *resp = NULL;
-  s->wait_code = -1;
-  int st = engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err);
-  if (st == 200) s->wait_code = (int)jget_int(resp, "StatusCode", -1);
-  json_decref(resp);
+  char err[512] = "";
+  s->wait_code = wait_exit(s, h, err, sizeof err);
   curl_easy_cleanup(h);
   /* only a wait that answered says the container ended: after a failed one the stream is
    * followed to its end, and the worker asks again */
-  if (st == 200) s->waited_ms = mono_ms();
+  if (s->wait_code >= 0) s->waited_ms = mono_ms();
   else log_warn("%s attempt %d: waiting for container %s: %s", s->job_id, s->attempt, s->name, err);
   return NULL;
 }
@@ -373,13 +379,7 @@ static void *worker(void *arg) {
     pthread_join(wth, NULL);
     exit_code = s->wait_code;
   }
-  if (exit_code < 0) { /* no waiter, or its wait failed */
-    snprintf(path, sizeof path, "/containers/%s/wait", s->name);
-    resp = NULL;
-    if (engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err) == 200)
-      exit_code = (int)jget_int(resp, "StatusCode", -1);
-    json_decref(resp);
-  }
+  if (exit_code < 0) exit_code = wait_exit(s, h, err, sizeof err); /* no waiter, or its wait failed */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {

@@ -599,13 +599,18 @@ static void test_agent_restart_settles_attempts(void) {
   h_release(&h);
 }
 
+/* The configuration the rebuild tests share: one CE, one queue, a 1 vCPU / 64 MiB definition. */
+static void small_config(struct h *h) {
+  h_ce(h, "ce", 0, 0);
+  h_queue(h, "q", 10, NULL, "ce", NULL);
+  h_jd(h, "jd", 1, 1, 64, NULL);
+}
+
 static void test_restore_settles_attempts_of_older_incarnation(void) {
   TEST("rebuilt from its records while the agent restarted: the attempt of the older incarnation ends at the first tick");
   struct h h;
   h_init(&h);
-  h_ce(&h, "ce", 0, 0);
-  h_queue(&h, "q", 10, NULL, "ce", NULL);
-  h_jd(&h, "jd", 1, 1, 64, NULL);
+  small_config(&h);
   agent_says(&h, "i-0", "READY", 100);
   h_submit(&h, "a", "q", "jd", NULL);
   exec_from(&h, "a", 1, "STARTED", -9999, 100);
@@ -618,9 +623,7 @@ static void test_restore_settles_attempts_of_older_incarnation(void) {
   struct h r;
   h_init(&r);
   r.t = h.t;
-  h_ce(&r, "ce", 0, 0);
-  h_queue(&r, "q", 10, NULL, "ce", NULL);
-  h_jd(&r, "jd", 1, 1, 64, NULL);
+  small_config(&r);
   table_says(&r, "i-0", "READY", 200);
   char err[256];
   CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
@@ -642,9 +645,7 @@ static void test_restore_instance_that_ended(void) {
   TEST("rebuilt from an uncompacted instances table (READY, beat, TERMINATED): the stopped host gets no placement");
   struct h r;
   h_init(&r);
-  h_ce(&r, "ce", 0, 0);
-  h_queue(&r, "q", 10, NULL, "ce", NULL);
-  h_jd(&r, "jd", 1, 1, 64, NULL);
+  small_config(&r);
   table_says(&r, "i-0", "READY", 100);
   table_says(&r, "i-0", "HEARTBEAT", 100);
   table_says(&r, "i-0", "TERMINATED", 100);
