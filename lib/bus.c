@@ -1,5 +1,6 @@
 /* bus.c: the Kafka bus over librdkafka (see bus.h for the contract). */
 #include "bus.h"
+#include "bus_int.h"
 #include "registry.h"
 
 #include <fcntl.h>
@@ -320,21 +321,6 @@ out:
 
 /* ---------------- producer ---------------- */
 
-struct bus_producer {
-  rd_kafka_t *rk;
-  struct bus_conf conf;
-  char names[TOPIC__COUNT][256];
-  int transactional;
-  int in_txn;
-  /* delivery failures since the last flush */
-  int failures, uncertain; /* uncertain: failures whose message may have been written */
-  char first_failure[512];
-  struct buf enc;
-  bus_delivered_fn on_delivery; /* for messages queued by bus_produce_async */
-  /* a transaction's messages, held back until its offsets are sent (see held_add) */
-  struct buf held;
-  size_t nheld;
-};
 
 /* Why a message was not delivered, in one line: a refusal by the ACLs names the principal's
  * missing right (docs/operations.md, "Per-service principals"). */
@@ -428,8 +414,7 @@ void bus_producer_free(struct bus_producer *p) {
   free(p);
 }
 
-/* Queues one message; opaque (NULL: none) comes back in its delivery report. */
-static int produce_now(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
+int bus_produce_now(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                        const void *value, size_t vlen, int32_t partition, void *opaque,
                        char *err, size_t errlen) {
   for (int tries = 0;; tries++) {
@@ -448,64 +433,12 @@ static int produce_now(struct bus_producer *p, enum bus_topic t, const char *key
   }
 }
 
-/* A message of an open transaction is held back in p->held and queued at bus_txn_commit (or
- * bus_flush), after the transaction's offsets were sent: every partition the transaction writes
- * is then registered with its coordinator in one AddPartitionsToTxn request, sent once the
- * previous transaction has completed. Produced as they come, the first of them would reach the
- * coordinator while the previous transaction's markers are still being written, be refused
- * (CONCURRENT_TRANSACTIONS) and retried after librdkafka's fixed 20 ms, and the later partitions
- * would wait for that request in turn (docs/architecture.md, "Throughput"). What the transaction
- * holds, and that nothing of it is visible before it commits, are unchanged. */
-struct held_msg {
-  int32_t partition;
-  int topic, has_key, has_value;
-  size_t keylen, vlen;
-};
-
-/* Past this many bytes a transaction's held messages are queued at once, as they would be without
- * holding back: a transaction that writes a great deal (the children of many large arrays) then
- * costs librdkafka's bounded queue, not memory of its own (1M children in one batch held about
- * 1 GiB in the scheduler); the 20 ms retry it may meet is nothing beside such a transaction. */
-#define HELD_MAX_BYTES (4u << 20)
-
-static void held_add(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
-                     const void *value, size_t vlen, int32_t partition) {
-  struct held_msg h = {.partition = partition, .topic = (int)t, .has_key = key != NULL,
-                       .has_value = value != NULL, .keylen = key ? keylen : 0, .vlen = value ? vlen : 0};
-  buf_append(&p->held, &h, sizeof h);
-  if (h.keylen) buf_append(&p->held, key, h.keylen);
-  if (h.vlen) buf_append(&p->held, value, h.vlen);
-  p->nheld++;
-}
-
-/* Queues the held messages in their order. 0, or -1 with err (what is left is dropped). */
-static int held_release(struct bus_producer *p, char *err, size_t errlen) {
-  int rc = 0;
-  const unsigned char *at = p->held.data, *end = at + p->held.len;
-  while (!rc && at < end) {
-    struct held_msg h;
-    memcpy(&h, at, sizeof h);
-    at += sizeof h;
-    const char *key = h.has_key ? (const char *)at : NULL;
-    at += h.keylen;
-    const void *value = h.has_value ? at : NULL;
-    at += h.vlen;
-    rc = produce_now(p, (enum bus_topic)h.topic, key, h.keylen, value, h.vlen, h.partition, NULL, err, errlen);
-  }
-  if (p->held.cap > 2 * HELD_MAX_BYTES) buf_release(&p->held); /* keep no peak's memory */
-  buf_reset(&p->held);
-  p->nheld = 0;
-  return rc;
-}
-
 static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                           const void *value, size_t vlen, int32_t partition, void *opaque,
                           char *err, size_t errlen) {
-  if (p->transactional && p->in_txn && !opaque) {
-    held_add(p, t, key, keylen, value, vlen, partition);
-    return p->held.len >= HELD_MAX_BYTES ? held_release(p, err, errlen) : 0;
-  }
-  return produce_now(p, t, key, keylen, value, vlen, partition, opaque, err, errlen);
+  if (p->transactional && p->in_txn && !opaque)
+    return bus_held_add(p, t, key, keylen, value, vlen, partition, err, errlen);
+  return bus_produce_now(p, t, key, keylen, value, vlen, partition, opaque, err, errlen);
 }
 
 int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
@@ -550,7 +483,7 @@ int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const
 }
 
 int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) {
-  if (p->nheld && held_release(p, err, errlen)) return -1;
+  if (p->nheld && bus_held_release(p, err, errlen)) return -1;
   rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
   if (e) {
     snprintf(err, errlen, "flush: %s (%d messages not delivered)", rd_kafka_err2str(e),
@@ -590,16 +523,6 @@ void bus_producer_serve(struct bus_producer *p, int timeout_ms) { rd_kafka_poll(
 
 /* ---------------- consumer ---------------- */
 
-struct bus_consumer {
-  rd_kafka_t *rk;
-  int wake[2];        /* bus_wait: librdkafka writes to wake[1] when the consumer queue fills */
-  rd_kafka_queue_t *q; /* bus_wait: the consumer queue */
-  struct bus_conf conf;
-  char names[TOPIC__COUNT][256];
-  rd_kafka_topic_partition_list_t *marks;
-  int has_group;
-  int64_t *eof[TOPIC__COUNT]; /* per partition: the offset of its last end reached (bus_lag), or -1 */
-};
 
 struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *group_id,
                                       int read_committed, char *err, size_t errlen) {
@@ -1078,55 +1001,6 @@ int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, i
   *off = e ? -1 : l->elems[0].offset;
   rd_kafka_topic_partition_list_destroy(l);
   return e ? -1 : 0;
-}
-
-/* ---------------- transactions ---------------- */
-
-int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) {
-  rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
-  if (e) {
-    snprintf(err, errlen, "begin transaction: %s", rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-    return -1;
-  }
-  p->in_txn = 1;
-  return 0;
-}
-
-int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, size_t errlen) {
-  rd_kafka_error_t *e = NULL;
-  p->in_txn = 0;
-  if (c && c->marks->cnt > 0) {
-    rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->rk);
-    e = rd_kafka_send_offsets_to_transaction(p->rk, c->marks, md, 30000);
-    rd_kafka_consumer_group_metadata_destroy(md);
-    if (e) goto fail;
-  }
-  char why[512];
-  if (p->nheld && held_release(p, why, sizeof why)) {
-    snprintf(err, errlen, "transaction: %s", why);
-    rd_kafka_error_t *a = rd_kafka_abort_transaction(p->rk, 30000);
-    if (a) rd_kafka_error_destroy(a);
-    return -1;
-  }
-  e = rd_kafka_commit_transaction(p->rk, 60000);
-  if (e) goto fail;
-  if (c) {
-    rd_kafka_topic_partition_list_destroy(c->marks);
-    c->marks = rd_kafka_topic_partition_list_new(16);
-  }
-  p->failures = 0;
-  return 0;
-fail:
-  buf_release(&p->held); /* the transaction is not committed: what it held goes with it */
-  p->nheld = 0;
-  snprintf(err, errlen, "transaction: %s", rd_kafka_error_string(e));
-  if (rd_kafka_error_txn_requires_abort(e)) {
-    rd_kafka_error_t *a = rd_kafka_abort_transaction(p->rk, 30000);
-    if (a) rd_kafka_error_destroy(a);
-  }
-  rd_kafka_error_destroy(e);
-  return -1;
 }
 
 /* ---------------- dead letters and decoding ---------------- */
