@@ -2,12 +2,13 @@
 """The broker's CPU per transaction under a fixed, scheduler-like transactional load, to compare
 broker settings (scripts/kafka.sh) without the whole pipeline's noise.
 
-    bench/broker_txn.py [--txns 400] [--records 30] [--followers 6] [--set KEY=VALUE ...]
+    bench/broker_txn.py [--txns 400] [--records 30] [--followers 6] [--partitions 1] [--set KEY=VALUE ...]
 
 Starts a fresh broker (scripts/kafka.sh start, with the --set settings; KAFKA_JVM_OPTS from the
 environment), then one transactional producer commits TXNS transactions, each with its consumed
-offsets (send_offsets_to_transaction) and RECORDS records of 700 bytes over 9 partitions (3
-topics of 3, as the scheduler's jobs, job-events and placements), while FOLLOWERS read_committed
+offsets (send_offsets_to_transaction) and RECORDS records of 700 bytes over 3 topics of
+PARTITIONS partitions (as the scheduler's jobs, job-events and placements; Barge creates them
+with 1, earlier versions with 3), while FOLLOWERS read_committed
 consumers follow those topics (as the agents, audit and the API do). Prints the broker's CPU
 (user + system, /proc) per transaction and its busiest threads. Needs python3-confluent-kafka.
 On a shared machine, run the variants to compare alternately, twice or more."""
@@ -55,7 +56,7 @@ def follow(b, i, stop):
 
 def run(b, pid, a):
     admin = AdminClient({'bootstrap.servers': b})
-    for f in admin.create_topics([NewTopic(t, 3, 1) for t in TOPICS + ['input']]).values():
+    for f in admin.create_topics([NewTopic(t, a.partitions, 1) for t in TOPICS + ['input']]).values():
         f.result()
     p = Producer({'bootstrap.servers': b, 'transactional.id': 'broker-txn', 'linger.ms': 5,
                   'compression.type': 'lz4', 'acks': 'all', 'enable.idempotence': True, 'retry.backoff.ms': 5})
@@ -70,7 +71,7 @@ def run(b, pid, a):
 
     def txn(k):
         p.begin_transaction()
-        p.send_offsets_to_transaction([TopicPartition('input', k % 3, k)], group.consumer_group_metadata())
+        p.send_offsets_to_transaction([TopicPartition('input', k % a.partitions, k)], group.consumer_group_metadata())
         for r in range(a.records):
             p.produce(TOPICS[r % 3], key=str(k * a.records + r).encode(), value=value)
         p.commit_transaction()
@@ -87,7 +88,7 @@ def run(b, pid, a):
     group.close()
     h1.subtract(h0)
     cpu = sum(h1.values()) / HZ
-    print(f'{a.txns} transactions x {a.records} records, {a.followers} followers: {t1 - t0:.1f} s '
+    print(f'{a.txns} transactions x {a.records} records, {a.followers} followers, 3 topics of {a.partitions} partition(s): {t1 - t0:.1f} s '
           f'({a.txns / (t1 - t0):.0f}/s); broker CPU {cpu:.2f} s = {cpu * 1000 / a.txns:.2f} ms per transaction; '
           f'load {os.getloadavg()[0]:.1f}')
     print('  busiest threads (ms per transaction): ' +
@@ -99,6 +100,7 @@ def main():
     ap.add_argument('--txns', type=int, default=400)
     ap.add_argument('--records', type=int, default=30)
     ap.add_argument('--followers', type=int, default=6)
+    ap.add_argument('--partitions', type=int, default=1)
     ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE')
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix='broker-txn-') as d:

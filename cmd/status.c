@@ -66,7 +66,9 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
   if (!c) return -1;
   long long lag = 0;
   for (int k = 0; k < n && lag >= 0; k++) {
-    for (int p = 0; p < bus_topic_partitions(ts[k]); p++) {
+    int parts = bus_partition_count(c, ts[k], err, sizeof err);
+    if (parts < 0) lag = -1;
+    for (int p = 0; p < parts; p++) {
       int64_t lo, hi, committed;
       if (bus_watermarks(c, ts[k], p, &lo, &hi) || bus_committed(c, ts[k], p, &committed)) {
         lag = -1;

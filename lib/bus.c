@@ -10,11 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The topic table of docs/architecture.md "Topics". Partition counts: job-keyed outputs are spread for
- * scale-out; compacted tables and low-volume topics use fewer. barge.requests has one
- * partition: the scheduler needs submissions in the order they were accepted so that a job
- * depending on one submitted just before it finds it (sharding by scheduling domain is the
- * plan beyond one scheduler, docs/architecture.md "Scale"). */
+/* The topic table of docs/architecture.md "Topics": the partition counts topics are created
+ * with. Every topic has one partition. barge.requests needs it: the scheduler must read
+ * submissions in the order they were accepted, so that a job depending on one submitted just
+ * before it finds it. The scheduler's outputs (jobs, job-events, job-waits, placements) have one
+ * because each partition a transaction writes costs the broker a Produce, a partition check with
+ * the coordinator and a commit marker: with one writer, more partitions only made every commit
+ * dearer and slower (docs/architecture.md, "Choices that differ from the original design").
+ * Topics an earlier Barge created with more partitions keep working: consumers ask the broker
+ * how many a topic has (bus_partition_count). */
 static const struct {
   const char *base;
   int partitions;
@@ -23,16 +27,16 @@ static const struct {
 } topics[TOPIC__COUNT] = {
     [TOPIC_REQUESTS] = {"requests", 1, "delete", BARGE_EV_JOB_REQUEST},
     [TOPIC_CONFIG] = {"config", 1, "compact", BARGE_EV_CONFIG_RECORD},
-    [TOPIC_JOB_EVENTS] = {"job-events", 3, "delete", BARGE_EV_JOB_STATE_CHANGE},
-    [TOPIC_EXECUTIONS] = {"executions", 3, "delete", BARGE_EV_EXECUTION_REPORT},
-    [TOPIC_JOBS] = {"jobs", 3, "compact", BARGE_EV_JOB_RECORD},
-    [TOPIC_PLACEMENTS] = {"placements", 3, "delete", BARGE_EV_AGENT_COMMAND},
+    [TOPIC_JOB_EVENTS] = {"job-events", 1, "delete", BARGE_EV_JOB_STATE_CHANGE},
+    [TOPIC_EXECUTIONS] = {"executions", 1, "delete", BARGE_EV_EXECUTION_REPORT},
+    [TOPIC_JOBS] = {"jobs", 1, "compact", BARGE_EV_JOB_RECORD},
+    [TOPIC_PLACEMENTS] = {"placements", 1, "delete", BARGE_EV_AGENT_COMMAND},
     [TOPIC_CAPACITY] = {"capacity", 1, "compact", BARGE_EV_CAPACITY_DEMAND},
     [TOPIC_INSTANCES] = {"instances", 1, "compact,delete", BARGE_EV_INSTANCE_EVENT},
     [TOPIC_SCALING] = {"scaling", 1, "delete", BARGE_EV_SCALING_DECISION},
     [TOPIC_USAGE] = {"usage", 1, "compact", BARGE_EV_USAGE_RECORD},
     [TOPIC_DEAD_LETTER] = {"dead-letter", 1, "delete", BARGE_EV_DEAD_LETTER},
-    [TOPIC_JOB_WAITS] = {"job-waits", 3, "delete", BARGE_EV_JOB_WAIT},
+    [TOPIC_JOB_WAITS] = {"job-waits", 1, "delete", BARGE_EV_JOB_WAIT},
 };
 
 const char *bus_topic_base(enum bus_topic t) { return topics[t].base; }
@@ -645,7 +649,7 @@ static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t
 }
 
 /* Partition count of a topic from broker metadata; -1 on error. */
-static int partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) {
+int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) {
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, c->names[t], NULL);
   const struct rd_kafka_metadata *md = NULL;
   int n = -1;
@@ -709,7 +713,7 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
   enum bus_topic *which = NULL;
   int rc = -1;
   for (int i = 0; i < n; i++) {
-    int pc = partition_count(c, ts[i], err, errlen);
+    int pc = bus_partition_count(c, ts[i], err, errlen);
     if (pc < 0) goto out;
     which = xrealloc(which, (size_t)(l->cnt + pc) * sizeof *which);
     /* with a key, only the partition the producers' default partitioner sends it to */
@@ -786,7 +790,7 @@ int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
 static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
                       void (*cb)(void *ctx, const struct bus_msg *m), void *ctx, char *err,
                       size_t errlen) {
-  int pc = partition_count(c, t, err, errlen);
+  int pc = bus_partition_count(c, t, err, errlen);
   if (pc < 0) return -1;
   /* another partitioner named in the properties would send the key elsewhere: read them all */
   if (c->conf.kafka_props && strstr(c->conf.kafka_props, "partitioner")) key = NULL;
@@ -869,13 +873,14 @@ int bus_read_table_key(struct bus_consumer *c, enum bus_topic t, const char *key
   return read_table(c, t, key, cb, ctx, err, errlen);
 }
 
-/* Records where a partition's end was reached, for bus_lag. */
+/* Records where a partition's end was reached, for bus_lag. Topics created by an earlier Barge
+ * may have more partitions than the table says: up to EOF_PARTS are followed. */
+#define EOF_PARTS 256
 static void note_eof(struct bus_consumer *c, const struct bus_msg *bm) {
-  int np = bus_topic_partitions(bm->topic);
-  if (bm->partition < 0 || bm->partition >= np) return;
+  if (bm->partition < 0 || bm->partition >= EOF_PARTS) return;
   if (!c->eof[bm->topic]) {
-    c->eof[bm->topic] = xmalloc((size_t)np * sizeof *c->eof[bm->topic]);
-    for (int i = 0; i < np; i++) c->eof[bm->topic][i] = -1;
+    c->eof[bm->topic] = xmalloc(EOF_PARTS * sizeof *c->eof[bm->topic]);
+    for (int i = 0; i < EOF_PARTS; i++) c->eof[bm->topic][i] = -1;
   }
   c->eof[bm->topic][bm->partition] = bm->offset;
 }
@@ -893,7 +898,7 @@ int bus_lag(struct bus_consumer *c, int64_t lag[TOPIC__COUNT]) {
     int64_t lo = -1, hi = -1, pos = tp->offset;
     if (t < 0 || rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) || hi < 0) continue;
     const int64_t *eof = c->eof[t];
-    if (eof && tp->partition < bus_topic_partitions((enum bus_topic)t) && eof[tp->partition] > pos)
+    if (eof && tp->partition < EOF_PARTS && eof[tp->partition] > pos)
       pos = eof[tp->partition];
     if (pos < 0) continue; /* nothing read yet, no end reached: unknown */
     lag[t] = (lag[t] < 0 ? 0 : lag[t]) + (hi > pos ? hi - pos : 0);

@@ -51,7 +51,7 @@ struct bus_conf {
  * policy, and the event type its values carry. */
 const char *bus_topic_base(enum bus_topic t);
 void bus_topic_name(const struct bus_conf *conf, enum bus_topic t, char *out, size_t outlen);
-int bus_topic_partitions(enum bus_topic t);
+int bus_topic_partitions(enum bus_topic t); /* the count a topic is created with */
 const char *bus_topic_cleanup(enum bus_topic t);
 enum barge_ev_type bus_topic_type(enum bus_topic t);
 /* Finds a topic by base name ("job-events") or full name under conf's prefix; -1 if none. */
@@ -202,6 +202,9 @@ int bus_wait(struct bus_consumer *c, int other_fd, int timeout_ms);
 void bus_mark(struct bus_consumer *c, const struct bus_msg *m);
 /* Commits marked positions synchronously (non-transactional consumers). */
 int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
+/* How many partitions topic t has, as the broker says (retried while it is missing, up to about
+ * 5 s); -1 with err. Topics made by an earlier Barge may have more than bus_topic_partitions. */
+int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) BARGE_WUR;
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;

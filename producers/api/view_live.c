@@ -37,11 +37,19 @@ struct view_live {
 /* Where every partition ends now: the first load is done when the view has read that far. A
  * topic created a moment ago may have no leader yet: each partition is asked until it answers. */
 static int set_goals(struct view_live *l, const enum bus_topic *topics, int n) {
-  for (int i = 0; i < n; i++) l->ngoals += (size_t)bus_topic_partitions(topics[i]);
+  int parts[TOPIC__COUNT];
+  for (int i = 0; i < n; i++) {
+    char err[512];
+    while ((parts[i] = bus_partition_count(l->c, topics[i], err, sizeof err)) < 0) {
+      if (l->stop) return -1;
+      log_warn("view: %s; retrying", err);
+    }
+    l->ngoals += (size_t)parts[i];
+  }
   l->goals = xcalloc(l->ngoals, sizeof *l->goals);
   size_t k = 0;
   for (int i = 0; i < n; i++) {
-    for (int p = 0; p < bus_topic_partitions(topics[i]); p++, k++) {
+    for (int p = 0; p < parts[i]; p++, k++) {
       int64_t lo = 0, hi = 0;
       for (int tries = 0; bus_watermarks(l->c, topics[i], p, &lo, &hi); tries++) {
         if (l->stop) return -1;

@@ -44,7 +44,7 @@ def main():
         for pid in sched + agents:
             cl = common.cmdline(pid)
             ok(f"--topic-prefix {st.prefix} " in cl + " ", f"service pid {pid} runs under the prefix", cl)
-        ok(common.partitions(st, "requests") == [0] and len(common.partitions(st, "job-events")) == 3,
+        ok(common.partitions(st, "requests") == [0] and common.partitions(st, "job-events") == [0],
            "the stack's topics exist under the prefix")
 
         # -- resources
