@@ -348,8 +348,9 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
    * service does not fetch it 20 times a second); its end comes from the watermarks */
   if (d->hooks.config && !(l->cfg = bus_consumer_new_wait(l->bc, NULL, 1, BUS_FETCH_WAIT_LONG_MS, err, errlen)))
     return -1;
-  /* an eager service follows its inputs (the long fetch wait); others may watch for their end */
-  int wait = d->eager ? BUS_FETCH_WAIT_LONG_MS : BUS_FETCH_WAIT_MS;
+  /* an eager service follows its inputs (the long fetch wait); a lazy one gathers them (lib/bus.h,
+   * BUS_FETCH_LAZY); others may watch for their end */
+  int wait = d->eager ? BUS_FETCH_WAIT_LONG_MS : d->lazy ? BUS_FETCH_LAZY : BUS_FETCH_WAIT_MS;
   if (!(l->in = bus_consumer_new_wait(l->bc, d->group, 1, wait, err, errlen))) return -1;
   int64_t t0 = mono_ms();
   char why[1024];

@@ -291,9 +291,15 @@ static int64_t correct_begin(struct acct *a, struct inst *in, int64_t t) {
   return from;
 }
 
-/* After the change: charges [from, settled) again with the new timeline. */
+static void emit_ended(struct acct *a, struct inst *in);
+
+/* After the change: charges [from, settled) again with the new timeline. An attempt that the
+ * change ended before the settled point is reported now, with the aggregates it changed: were it
+ * left to the next settle, a publish could commit those aggregates and the consumed offsets
+ * without its JOB record, and a restart then rebuilds that job without reporting it. */
 static void correct_end(struct acct *a, struct inst *in, int64_t from) {
   if (from != INT64_MAX) accumulate(a, in, from, in->settled, 1.0);
+  emit_ended(a, in);
 }
 
 static struct inst *inst_get(struct acct *a, const char *id, const char *ce) {
@@ -637,12 +643,8 @@ static void accumulate(struct acct *a, struct inst *in, int64_t lo, int64_t hi, 
   }
 }
 
-static void settle_inst(struct acct *a, struct inst *in, int64_t until) {
-  if (until > in->settled) {
-    accumulate(a, in, in->settled, until, 1.0);
-    in->settled = until;
-  }
-  /* attempts that ended by now: their jobs are reported */
+/* Attempts on the instance that ended by its settled point: their jobs are reported. */
+static void emit_ended(struct acct *a, struct inst *in) {
   for (size_t k = 0; k < in->natt; k++) {
     struct att *t = in->att[k];
     if (!t->emitted && t->end != INT64_MAX && t->end <= in->settled) {
@@ -650,6 +652,14 @@ static void settle_inst(struct acct *a, struct inst *in, int64_t until) {
       push_emit(a, t->job);
     }
   }
+}
+
+static void settle_inst(struct acct *a, struct inst *in, int64_t until) {
+  if (until > in->settled) {
+    accumulate(a, in, in->settled, until, 1.0);
+    in->settled = until;
+  }
+  emit_ended(a, in);
   /* the horizon moves on: what lies before it is history no event can change any more */
   if (a->base > in->base) {
     size_t gone = points_after(in, a->base);

@@ -325,6 +325,8 @@ int acct_service_main(int argc, char **argv) {
   const struct service_def def = {
       .name = "accounting", .group = o.group, .txn_id = txn_id, .inputs = acct_inputs, .ninputs = 3,
       .tables = acct_tables, .ntables = 1, .batch = o.batch, .batch_ms = o.publish_ms, .poll_ms = 100,
+      /* it publishes every --publish-ms: no need to wake at every scheduler commit */
+      .lazy = 1,
       .hooks = {.assign = on_assign, .take = on_take, .handle = on_input, .eof = on_eof, .tick = on_publish,
                 .committed = on_committed, .stopping = on_stopping}};
   int rc = service_run(&s.loop, &def, &s, &conn.bc);
