@@ -9,10 +9,15 @@ contains one of the --match strings (the stack's bootstrap address, the broker's
 role: the broker (a java process), then each `barge <service>` by its service name (agents
 counted together). The report prints a Markdown table: CPU seconds during the run per role, and
 milliseconds per job. Processes that ended or started in between are counted from what is
-there (a process missing from the first snapshot counts from zero)."""
+there (a process missing from the first snapshot counts from zero).
+
+Below the table, the broker's CPU per job by thread (the kernel's 15-character thread names,
+digits folded: "data-plane-kafk" are the network threads and request handlers together), and
+what threads that ended during the run had used (the JIT's compiler threads come and go)."""
 import argparse
 import json
 import os
+import re
 import sys
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -45,7 +50,42 @@ def snapshot(matches):
         fields = st[st.rindex(")") + 2:].split()
         cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
         out[pid] = {"role": role(args), "cpu": cpu}
+        if out[pid]["role"] == "broker":
+            out[pid]["threads"] = threads(pid)
     return out
+
+
+def threads(pid):
+    """CPU seconds of each of a process's live threads, by name with digits folded."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tids:
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = re.sub(r"\d+", "#", st[st.index("(") + 1:st.rindex(")")])
+        fields = st[st.rindex(")") + 2:].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def broker_threads(before, after, jobs):
+    """The broker's CPU per job by thread; what is left of the process's is threads that ended."""
+    for pid, p in after.items():
+        if p["role"] != "broker" or "threads" not in p:
+            continue
+        b = before.get(pid, {"cpu": 0, "threads": {}})
+        d = {k: v - b.get("threads", {}).get(k, 0.0) for k, v in p["threads"].items()}
+        gone = (p["cpu"] - b["cpu"]) - sum(d.values())
+        top = sorted(((v, k) for k, v in d.items() if v * 1000 / jobs >= 0.0005), reverse=True)
+        print()
+        print("The broker's CPU ms/job by thread: " + ", ".join(f"{k} {v * 1000 / jobs:.3f}" for v, k in top) +
+              f"; threads that ended during the run {max(gone, 0.0) * 1000 / jobs:.3f}.")
 
 
 def report(before, after, jobs):
@@ -63,6 +103,7 @@ def report(before, after, jobs):
         total += s
         print(f"| {name} | {n} | {s:.2f} | {s * 1000 / jobs:.3f} |")
     print(f"| **all** | | {total:.2f} | {total * 1000 / jobs:.3f} |")
+    broker_threads(before, after, jobs)
 
 
 def main():
