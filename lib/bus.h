@@ -142,11 +142,13 @@ struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *g
 #define BUS_FETCH_LAZY_BYTES 262144
 /* For a consumer that reads whole tables to their end at a service's start (the rebuild): the
  * short wait, and fetches of up to BUS_FETCH_TABLE_PART_BYTES per partition instead of
- * librdkafka's 1 MiB: at a million records, 4 MiB read them in 6.0 s against 7.1-7.8 s, with a
- * peak of 600 MB against 540 (16 MiB: 830-850 MB, no faster) (docs/architecture.md,
- * "Scheduler restart"). */
+ * librdkafka's 1 MiB. At a million records over 3 partitions, 4 MiB each read them in 6.0 s
+ * against 7.1-7.8 s, with a peak of 600 MB against 540 (16 MiB: 830-850 MB, no faster). With
+ * the one partition topics have now, 4 MiB took 7.0-7.6 s (the rebuild waited on its fetches:
+ * 1.8 s of CPU) and 12 MiB, the same bytes per fetch as before, 4.9-5.3 s with a peak of 605-620
+ * MB (bench/bench_million.py; docs/architecture.md, "Scheduler restart"). */
 #define BUS_FETCH_TABLE (-2)
-#define BUS_FETCH_TABLE_PART_BYTES "4194304"
+#define BUS_FETCH_TABLE_PART_BYTES "12582912"
 struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const char *group_id,
                                            int read_committed, int fetch_wait_ms, char *err,
                                            size_t errlen);
