@@ -31,6 +31,7 @@ struct joblog {
   int times_fd;              /* the time index, -1 until opened */
   int64_t max_bytes;         /* < 0: no limit */
   int64_t bytes;             /* in the log so far */
+  int64_t size;              /* the file's size as written here (bytes, and the limit's line) */
   int64_t dropped;           /* bytes past the limit, or after a failed write */
   int64_t indexed_bytes;     /* the log's size at the last index line */
   int64_t indexed_at_ms;     /* when the size was last looked at (monotonic) */

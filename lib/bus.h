@@ -96,6 +96,7 @@ void bus_producer_poll(struct bus_producer *p);
  * threads share the producer's batches (linger.ms) and broker round trips. */
 struct bus_delivery {
   int ok;           /* durably written (acks=all) */
+  int uncertain;    /* !ok, but the message may have been written nonetheless (a timeout) */
   char reason[256]; /* why not, when !ok */
   int32_t partition;
   int64_t offset;
@@ -202,6 +203,10 @@ int bus_wait(struct bus_consumer *c, int other_fd, int timeout_ms);
 void bus_mark(struct bus_consumer *c, const struct bus_msg *m);
 /* Commits marked positions synchronously (non-transactional consumers). */
 int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
+/* bus_commit without waiting for the coordinator's answer: the request is sent in the order of
+ * the commits before it; a failure is not reported (a later commit carries later offsets). 0, or
+ * -1 (err) when it could not be sent. */
+int bus_commit_async(struct bus_consumer *c, char *err, size_t errlen);
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;
