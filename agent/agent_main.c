@@ -23,6 +23,7 @@
 
 #include "agent_main.h"
 #include "bus.h"
+#include "joblog.h"
 #include "jsonget.h"
 #include "log_server.h"
 #include "metrics.h"
@@ -627,6 +628,7 @@ int agent_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto out;
   }
+  if (joblog_spread(log_dir)) log_debug("%s: no top-directory attribute (chattr +T): %s", log_dir, strerror(errno));
   if (o.log_listen) {
     logs = log_server_start(log_dir, o.log_listen, o.log_token, logs_url, sizeof logs_url, err, sizeof err);
     if (!logs) {

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +33,21 @@ int joblog_open(const char *path, struct buf *why) {
 out:
   free(dir);
   return fd;
+}
+
+int joblog_spread(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int flags = 0, rc = -1;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+    if (flags & FS_TOPDIR_FL) rc = 0;
+    else {
+      flags |= FS_TOPDIR_FL;
+      rc = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0 ? 0 : -1;
+    }
+  }
+  close(fd);
+  return rc;
 }
 
 void joblog_init(struct joblog *l, const char *job_id, int attempt, const char *path) {
