@@ -23,6 +23,7 @@
 
 #include "agent_main.h"
 #include "bus.h"
+#include "joblog.h"
 #include "jsonget.h"
 #include "log_server.h"
 #include "metrics.h"
@@ -85,6 +86,26 @@ const struct opts_cmd agent_opts_cmd =
 
 /* ---- state ---- */
 
+/* What a report's delivery callback (on_delivered) is given: a generation of reports, or one
+ * heartbeat. */
+enum dkind { D_GEN, D_HEARTBEAT };
+
+struct agent;
+/* The reports written between two closes (commit_step): the placements' offsets marked in that
+ * time are committed once all of them are delivered. */
+struct gen {
+  enum dkind kind; /* D_GEN */
+  struct agent *a;
+  int n;           /* queued, not yet delivered */
+  int uncertain;   /* one failed in a way that may have written it */
+};
+
+struct heartbeat {
+  enum dkind kind; /* D_HEARTBEAT */
+  struct agent *a;
+  int64_t sent;    /* mono_ms */
+};
+
 struct agent {
   const char *instance_id, *ce, *instance_type, *driver;
   const char *log_url; /* advertised in every InstanceEvent, NULL when logs are not served */
@@ -105,7 +126,45 @@ struct agent {
   char err[512];
   struct metric *m_exec, *m_running; /* docs/metrics.md "Agent" */
   json_t *held_start; /* a STARTED report not yet written, while runtime_poll runs (on_run_event) */
+  /* delivery and commit (commit_step): reports go to gens[gen & 1], the open generation; the
+   * other one, when closed, waits for its deliveries before closed_mark is committed */
+  struct gen gens[2];
+  unsigned gen;
+  int closed;
+  struct bus_msg open_mark, closed_mark; /* the last placements record handled (topic, partition,
+                                          * offset), before and at the close */
+  int open_marked;
+  int sync_next; /* a dead letter in the open generation: its offsets wait for a flush */
+  int64_t proven; /* mono_ms when the latest heartbeat known delivered was sent */
 };
+
+/* A delivery report, served by bus_producer_poll in the loop's thread. A write failed for good
+ * stops the agent, as bus_flush's -1 did; an uncertain one keeps its generation's offsets back. */
+static void on_delivered(void *ctx, const struct bus_delivery *d) {
+  if (*(enum dkind *)ctx == D_HEARTBEAT) {
+    struct heartbeat *h = ctx;
+    if (d->ok && h->sent > h->a->proven) h->a->proven = h->sent;
+    free(h);
+    return;
+  }
+  struct gen *g = ctx;
+  g->n--;
+  if (d->ok) return;
+  if (d->uncertain) {
+    g->uncertain = 1;
+    log_warn("%s (may have been written: the placements' offsets wait)", d->reason);
+  } else {
+    g->a->failed = 1;
+    snprintf(g->a->err, sizeof g->a->err, "%s", d->reason);
+  }
+}
+
+/* Queues an ExecutionReport (borrowed) in the open generation; its delivery is not waited for. */
+static void report(struct agent *a, const char *job, const json_t *r) {
+  struct gen *g = &a->gens[a->gen & 1];
+  if (bus_produce_async(a->prod, TOPIC_EXECUTIONS, job, r, g, a->err, sizeof a->err)) a->failed = 1;
+  else g->n++;
+}
 
 static int send_instance(struct agent *a, const char *kind, const char *reason) {
   json_t *ev = json_pack("{s:o, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:I}", "header",
@@ -118,17 +177,24 @@ static int send_instance(struct agent *a, const char *kind, const char *reason) 
   json_object_set_new(ev, "incarnation", json_integer(a->incarnation));
   if (a->log_url) json_object_set_new(ev, "logUrl", json_string(a->log_url));
   if (a->address && *a->address) json_object_set_new(ev, "privateIpv4Address", json_string(a->address));
-  int rc = bus_produce(a->prod, TOPIC_INSTANCES, a->instance_id, ev, a->err, sizeof a->err);
+  int rc;
+  if (!strcmp(kind, "HEARTBEAT")) { /* its delivery proves the link (on_delivered) */
+    struct heartbeat *h = xcalloc(1, sizeof *h);
+    *h = (struct heartbeat){D_HEARTBEAT, a, mono_ms()};
+    rc = bus_produce_async(a->prod, TOPIC_INSTANCES, a->instance_id, ev, h, a->err, sizeof a->err);
+    if (rc) free(h);
+  } else {
+    rc = bus_produce(a->prod, TOPIC_INSTANCES, a->instance_id, ev, a->err, sizeof a->err);
+  }
   json_decref(ev);
   return rc;
 }
 
 /* The start time of process pid in clock ticks since boot (/proc/PID/stat field 22), or -1. */
 static long long proc_start_time(pid_t pid) {
-  char path[64];
+  char path[64], txt[4096];
   snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-  char *txt = read_file(path, NULL);
-  if (!txt) return -1;
+  if (read_small(path, txt, sizeof txt) < 0) return -1;
   long long st = -1;
   char *p = strrchr(txt, ')'); /* the command name may hold spaces */
   if (p) {
@@ -137,7 +203,6 @@ static long long proc_start_time(pid_t pid) {
       if (*p == ' ') field++;
     if (field == 22) st = strtoll(p, NULL, 10);
   }
-  free(txt);
   return st;
 }
 
@@ -249,12 +314,12 @@ static int begin_incarnation(struct agent *a, const char *log_dir, char *err, si
   return 0;
 }
 
-/* The held STARTED report, written on its own. */
+/* The held STARTED report, written on its own (and said in the log then). */
 static void write_held_start(struct agent *a) {
   if (!a->held_start) return;
-  if (bus_produce(a->prod, TOPIC_EXECUTIONS, jget_str(a->held_start, "jobId"), a->held_start, a->err,
-                  sizeof a->err))
-    a->failed = 1;
+  const char *job = jget_str(a->held_start, "jobId");
+  log_info("%s attempt %d: STARTED", job, (int)jget_int(a->held_start, "attempt", 0));
+  report(a, job, a->held_start);
   json_decref(a->held_start);
   a->held_start = NULL;
 }
@@ -266,7 +331,10 @@ static void write_held_start(struct agent *a) {
  * runtime_poll returns), so no report waits longer. docs/architecture.md, "Throughput". */
 static void on_run_event(void *ctx, const struct run_event *ev) {
   struct agent *a = ctx;
-  if (ev->pid > 0) track_group(a, ev->pid, ev->kind == RUN_STARTED);
+  /* an attempt in a cgroup of the process runtime is stopped by the next incarnation's sweep of
+   * those groups (runtime_process.c), which also finds what left the process group: no record,
+   * which spared a read of /proc/PID/stat and a line of the groups file per attempt */
+  if (ev->pid > 0 && !ev->swept) track_group(a, ev->pid, ev->kind == RUN_STARTED);
   static const char *kinds[] = {"STARTED", "EXITED", "FAILED_TO_START", "TIMED_OUT", "KILLED"};
   json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header",
                         bus_header(a->source, ev->job_id, now_ms()), "jobId", ev->job_id,
@@ -278,8 +346,7 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
   if (ev->log_path) json_object_set_new(r, "logPath", json_string(ev->log_path));
   json_object_set_new(r, "incarnation", json_integer(a->incarnation));
   metric_add(a->m_exec, METRIC_L(kinds[ev->kind]), 1);
-  log_info("%s attempt %d: %s%s%s", ev->job_id, ev->attempt, kinds[ev->kind],
-           ev->kind == RUN_STARTED ? "" : " ", ev->kind == RUN_STARTED ? "" : (ev->reason ? ev->reason : ""));
+  int folded = 0;
   if (a->held_start) {
     json_t *h = a->held_start;
     if ((ev->kind == RUN_EXITED || ev->kind == RUN_TIMED_OUT || ev->kind == RUN_KILLED) &&
@@ -287,15 +354,18 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
       json_object_set(r, "startedAt", json_object_get(h, "at"));
       json_decref(h);
       a->held_start = NULL;
+      folded = 1;
     } else {
       write_held_start(a);
     }
   }
-  if (ev->kind == RUN_STARTED) {
+  if (ev->kind == RUN_STARTED) { /* said in the log when written, or with the end it folds into */
     a->held_start = r;
     return;
   }
-  if (bus_produce(a->prod, TOPIC_EXECUTIONS, ev->job_id, r, a->err, sizeof a->err)) a->failed = 1;
+  log_info("%s attempt %d: %s%s %s", ev->job_id, ev->attempt, folded ? "STARTED, " : "", kinds[ev->kind],
+           ev->reason ? ev->reason : "");
+  report(a, ev->job_id, r);
   json_decref(r);
 }
 
@@ -330,7 +400,7 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
                           "at", (json_int_t)now_ms());
     json_object_set_new(r, "incarnation", json_integer(a->incarnation));
     metric_add(a->m_exec, METRIC_L("FAILED_TO_START"), 1);
-    if (bus_produce(a->prod, TOPIC_EXECUTIONS, job, r, a->err, sizeof a->err)) a->failed = 1;
+    report(a, job, r);
     json_decref(r);
   } else if (rc < 0) {
     log_warn("%s attempt %d not started: %s", job, attempt, why);
@@ -349,6 +419,7 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
              (long long)m->offset, why);
     service_metrics_dead_letter(m->topic);
     if (bus_dead_letter(a->prod, m, a->source, why, err, sizeof err)) log_error("%s", err);
+    a->sync_next = 1; /* written outside the generations: flushed before the offsets */
     return;
   }
   json_t *body = json_object_get(ev, "body"), *x;
@@ -363,7 +434,7 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
   json_decref(ev);
 }
 
-/* Most placements records handled per turn of the loop (one flush for them all). */
+/* Most placements records handled per turn of the loop. */
 #define AGENT_BATCH 512
 /* The longest the loop sleeps between two turns: short while attempts run (their logs are
  * drained, their deadlines checked), longer when idle. A placement, or the exit of an attempt's
@@ -387,41 +458,111 @@ static int poll_commands(struct agent *a, struct bus_consumer *c, const char *lo
     if (pr == 0) return 1;
     if (pr == 2) continue;
     on_command(a, &m, log_dir, draining);
-    bus_mark(c, &m);
     bus_msg_release(&m);
+    a->open_mark = m; /* its position only: committed by commit_step */
+    a->open_marked = 1;
   }
   return 0;
 }
 
-/* What the agent knows of its link to Kafka (docs/architecture.md, "Agent incarnations"). */
-struct contact {
-  int64_t fence_ms; /* cut off this long: stop */
-  int64_t proven;   /* mono_ms when the latest heartbeat known delivered was sent */
-  int64_t hb_sent;  /* mono_ms of the latest heartbeat sent; 0: none since the last proof */
-};
-
-/* Delivers what is queued, waiting at most AGENT_FLUSH_MS so that the loop keeps reaping its
- * attempts while Kafka is away. 0 when all is delivered; 1 when some is not yet (then the offsets
- * wait: effects before offsets); or -1 with err when a write failed for good, or when no
- * heartbeat has been delivered for link->fence_ms: the scheduler will declare this instance
- * lost (its --lost-after-ms counts from the last heartbeat it read, which is no earlier than the
- * last one delivered) and retry its attempts elsewhere, so they must not run on here. */
-static int deliver(struct agent *a, struct contact *link, char *err, size_t errlen) {
-  int rc = bus_flush(a->prod, AGENT_FLUSH_MS, err, errlen);
-  if (rc == 0 && link->hb_sent) {
-    link->proven = link->hb_sent;
-    link->hb_sent = 0;
-  }
-  if (rc && rc != BUS_OUTCOME_UNKNOWN) return -1;
-  int64_t silent = mono_ms() - link->proven;
-  if (silent < link->fence_ms) return rc ? 1 : 0;
-  char why[256];
-  snprintf(why, sizeof why, "%.200s", rc ? err : "delivered late");
+/* The agent's link to Kafka (docs/architecture.md, "Agent incarnations"): when no heartbeat has
+ * been delivered for fence_ms, the scheduler will declare this instance lost (its
+ * --lost-after-ms counts from the last heartbeat it read, which is no earlier than the last one
+ * delivered) and retry its attempts elsewhere, so they must not run on here. 0, or -1 with err. */
+static int check_fence(struct agent *a, int64_t fence_ms, char *err, size_t errlen) {
+  int64_t silent = mono_ms() - a->proven;
+  if (silent < fence_ms) return 0;
   snprintf(err, errlen,
-           "cut off from Kafka: no heartbeat delivered for %lld ms (--fence-after-ms %lld; %.200s): stopping the "
-           "%d attempts this instance runs, which the scheduler retries elsewhere, and exiting",
-           (long long)silent, (long long)link->fence_ms, why, runtime_active(a->runtime));
+           "cut off from Kafka: no heartbeat delivered for %lld ms (--fence-after-ms %lld): stopping the %d "
+           "attempts this instance runs, which the scheduler retries elsewhere, and exiting",
+           (long long)silent, (long long)fence_ms, runtime_active(a->runtime));
   return -1;
+}
+
+/* Effects first (attempts started, their process groups recorded, their reports delivered), then
+ * the placements' offsets, and the loop never waits for the broker: at most every
+ * AGENT_COMMIT_MS (due) the open generation of reports is closed with the last placements record
+ * handled; once every report of it is delivered (their callbacks, served here), that record's
+ * offset is committed (bus_commit_async) and the next generation may close. Committing later
+ * only means re-reading more placements after a crash, which the incarnation check and the seen
+ * set make harmless. A dead letter (written outside the generations) makes the next close a
+ * flush, bounded by AGENT_FLUSH_MS, and a commit, as every close was before. Also fences the
+ * agent (check_fence) when due. 0, or -1 with err: stop. */
+static int commit_step(struct agent *a, struct bus_consumer *c, int due, int64_t fence_ms, char *err,
+                       size_t errlen) {
+  bus_producer_poll(a->prod);
+  struct gen *closed = &a->gens[(a->gen + 1) & 1], *open = &a->gens[a->gen & 1];
+  if (a->closed && closed->n == 0) {
+    if (!closed->uncertain) {
+      bus_mark(c, &a->closed_mark);
+      if (bus_commit_async(c, err, errlen)) log_warn("%s", err);
+    }
+    closed->uncertain = 0;
+    a->closed = 0;
+  }
+  if (!due) return 0;
+  if (check_fence(a, fence_ms, err, errlen)) return -1;
+  if (a->closed || !a->open_marked) return 0;
+  if (!a->sync_next) {
+    a->closed_mark = a->open_mark;
+    a->open_marked = 0;
+    a->closed = 1;
+    a->gen++;
+    return 0;
+  }
+  int rc = bus_flush(a->prod, AGENT_FLUSH_MS, err, errlen); /* serves the callbacks too */
+  if (rc && rc != BUS_OUTCOME_UNKNOWN) return -1;
+  if (rc || open->n) return 0; /* not yet: at the next close */
+  if (!open->uncertain) {
+    bus_mark(c, &a->open_mark);
+    if (bus_commit(c, err, errlen)) log_warn("%s", err);
+  }
+  open->uncertain = 0;
+  a->open_marked = a->sync_next = 0;
+  return 0;
+}
+
+/* The loop: placements in, attempts started and reaped, reports out. 0 when it stopped (a signal,
+ * a drain), -1 with err (a->failed: a->err) on a fatal error. */
+static int run_loop(struct agent *a, struct bus_consumer *c, const char *log_dir, int64_t heartbeat_ms,
+                    int64_t fence_ms, char *err, size_t errlen) {
+  int64_t next_hb = mono_ms() + heartbeat_ms, next_commit = 0;
+  int draining = 0;
+  a->proven = mono_ms();
+  while (!service_stopping() && !a->failed) {
+    /* every command already fetched, then the reports of the attempts that started or ended */
+    int emptied = poll_commands(a, c, log_dir, &draining, err, errlen);
+    if (emptied < 0) return -1;
+    runtime_poll(a->runtime, mono_ms(), on_run_event, a);
+    write_held_start(a);
+    metric_set(a->m_running, NULL, runtime_active(a->runtime));
+    service_metrics_lag(c);
+    if (mono_ms() >= next_hb) {
+      next_hb = mono_ms() + heartbeat_ms;
+      if (send_instance(a, "HEARTBEAT", NULL)) a->failed = 1;
+    }
+    int due = mono_ms() >= next_commit;
+    save_groups(a, due);
+    if (due) next_commit = mono_ms() + AGENT_COMMIT_MS;
+    if (commit_step(a, c, due, fence_ms, err, errlen)) return -1;
+    if (draining && runtime_active(a->runtime) == 0) {
+      log_info("drained; stopping");
+      break;
+    }
+    /* sleep until a placement arrives, an attempt's process exits, or the next turn is due */
+    if (emptied) {
+      int64_t wait = runtime_active(a->runtime) || a->closed ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
+      int64_t next = (next_hb < next_commit ? next_hb : next_commit) - mono_ms();
+      if (next < wait) wait = next < 0 ? 0 : next;
+      if (wait > 0) bus_wait(c, service_wake_fd(), (int)wait);
+      service_wake_drain();
+    }
+  }
+  if (a->failed) {
+    snprintf(err, errlen, "%s", a->err);
+    return -1;
+  }
+  return 0;
 }
 
 int agent_service_main(int argc, char **argv) {
@@ -470,6 +611,7 @@ int agent_service_main(int argc, char **argv) {
   a.groups = json_object();
   a.groups_fd = -1;
   buf_init(&a.groups_new);
+  for (int i = 0; i < 2; i++) a.gens[i] = (struct gen){D_GEN, &a, 0, 0};
   char host[64] = "localhost";
   gethostname(host, sizeof host - 1);
   snprintf(a.source, sizeof a.source, "agent/%s/%s:%d", instance_id, host, (int)getpid());
@@ -486,6 +628,7 @@ int agent_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto out;
   }
+  if (joblog_spread(log_dir)) log_debug("%s: no top-directory attribute (chattr +T): %s", log_dir, strerror(errno));
   if (o.log_listen) {
     logs = log_server_start(log_dir, o.log_listen, o.log_token, logs_url, sizeof logs_url, err, sizeof err);
     if (!logs) {
@@ -502,6 +645,7 @@ int agent_service_main(int argc, char **argv) {
     goto out;
   }
   a.prod = bus_producer_new(&bc, NULL, err, sizeof err);
+  if (a.prod) bus_producer_on_delivery(a.prod, on_delivered);
   char group[128];
   snprintf(group, sizeof group, "barge-agent-%s", instance_id);
   c = bus_consumer_new_wait(&bc, group, 1, BUS_FETCH_WAIT_LONG_MS, err, sizeof err);
@@ -525,60 +669,9 @@ int agent_service_main(int argc, char **argv) {
    * runtimes keep their worker threads' system calls free of it */
   int watch_children = !strcmp(a.runtime->name, "process");
   service_signals(watch_children);
-  int64_t next_hb = mono_ms() + heartbeat_ms, next_commit = 0;
-  int draining = 0;
-  struct contact link = {.fence_ms = o.fence_ms > 0 ? o.fence_ms : 5 * heartbeat_ms < 10000 ? 10000 : 5 * heartbeat_ms,
-                         .proven = mono_ms()};
-  while (!service_stopping() && !a.failed) {
-    /* every command already fetched, then one flush and one commit for all of them */
-    int emptied = poll_commands(&a, c, log_dir, &draining, err, sizeof err);
-    if (emptied < 0) {
-      log_error("%s", err);
-      goto out;
-    }
-    runtime_poll(a.runtime, mono_ms(), on_run_event, &a);
-    write_held_start(&a);
-    metric_set(a.m_running, NULL, runtime_active(a.runtime));
-    service_metrics_lag(c);
-    if (mono_ms() >= next_hb) {
-      next_hb = mono_ms() + heartbeat_ms;
-      if (send_instance(&a, "HEARTBEAT", NULL)) a.failed = 1;
-      else link.hb_sent = mono_ms();
-    }
-    /* effects first (started processes recorded, their reports delivered), then the offsets;
-     * committing less often only means re-reading more placements after a crash, which the
-     * incarnation check and the seen set make harmless. The reports go out on their own (the
-     * producer's linger); the loop waits for their delivery only before a commit, so that
-     * starting and reaping attempts never waits on the broker (deliver bounds that wait, and
-     * fences the agent when it is cut off). */
-    int committing = mono_ms() >= next_commit;
-    save_groups(&a, committing);
-    if (committing) {
-      next_commit = mono_ms() + AGENT_COMMIT_MS;
-      int dr = deliver(&a, &link, err, sizeof err);
-      if (dr < 0) {
-        log_error("%s", err);
-        goto out;
-      }
-      if (dr == 0 && bus_commit(c, err, sizeof err)) log_warn("%s", err);
-    } else {
-      bus_producer_poll(a.prod); /* delivery reports: a failure is said at the next flush */
-    }
-    if (draining && runtime_active(a.runtime) == 0) {
-      log_info("drained; stopping");
-      break;
-    }
-    /* sleep until a placement arrives, an attempt's process exits, or the next turn is due */
-    if (emptied) {
-      int64_t wait = runtime_active(a.runtime) ? AGENT_WAIT_BUSY_MS : AGENT_WAIT_IDLE_MS;
-      int64_t due = (next_hb < next_commit ? next_hb : next_commit) - mono_ms();
-      if (due < wait) wait = due < 0 ? 0 : due;
-      if (wait > 0) bus_wait(c, service_wake_fd(), (int)wait);
-      service_wake_drain();
-    }
-  }
-  if (a.failed) {
-    log_error("%s", a.err);
+  int64_t fence_ms = o.fence_ms > 0 ? o.fence_ms : 5 * heartbeat_ms < 10000 ? 10000 : 5 * heartbeat_ms;
+  if (run_loop(&a, c, log_dir, heartbeat_ms, fence_ms, err, sizeof err)) {
+    log_error("%s", err);
     goto out;
   }
   /* leaving: running attempts end with the instance, reported as the instance's loss so that
@@ -586,8 +679,14 @@ int agent_service_main(int argc, char **argv) {
   runtime_free(a.runtime);
   a.runtime = NULL;
   /* the last turn's reports are delivered before the offsets are committed, as in the loop */
-  if (bus_flush(a.prod, 30000, err, sizeof err)) log_warn("%s", err);
-  else if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+  if (bus_flush(a.prod, 30000, err, sizeof err)) {
+    log_warn("%s", err);
+  } else if (a.gens[0].uncertain || a.gens[1].uncertain) {
+    log_warn("a report may not have been written: the last placements' offsets are not committed");
+  } else if (a.open_marked || a.closed) {
+    bus_mark(c, a.open_marked ? &a.open_mark : &a.closed_mark);
+    if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
+  }
   if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;

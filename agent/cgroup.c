@@ -144,6 +144,7 @@ struct cgroup *cg_create(const char *root, const char *parent, const char *name,
                          int vcpus, char *err, size_t errlen) {
   struct cgroup *cg = xcalloc(1, sizeof *cg);
   for (int i = 0; i < CG_MAX_JOIN; i++) cg->join_fds[i] = -1;
+  cg->kill_file = -1;
   cg->version = cg_version(root);
   char *cpudir = NULL;
   if (cg->version == 2) {
@@ -175,17 +176,15 @@ int cg_reuse(struct cgroup *cg, char *err, size_t errlen) { return open_join(cg,
 
 /* The number after `key ` in a flat keyed file, or 0. */
 static long keyed(const char *dir, const char *file, const char *key) {
-  char p[4400];
+  char p[4400], t[4096];
   snprintf(p, sizeof p, "%s/%s", dir, file);
-  char *t = read_file(p, NULL);
   long v = 0;
   size_t kl = strlen(key);
-  for (char *l = t; l && *l;) {
+  for (char *l = read_small(p, t, sizeof t) >= 0 ? t : NULL; l && *l;) {
     if (!strncmp(l, key, kl) && l[kl] == ' ') v = strtol(l + kl + 1, NULL, 10);
     char *nl = strchr(l, '\n');
     l = nl ? nl + 1 : NULL;
   }
-  free(t);
   return v;
 }
 
@@ -197,36 +196,54 @@ long cg_oom_kills(const struct cgroup *cg) {
   return k;
 }
 
-int cg_kill_all(const struct cgroup *cg) {
+/* SIGKILLs the processes listed in the group's cgroup.procs. How many. */
+static int kill_listed(const char *dir) {
+  char p[4400], small[8192];
+  snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+  /* one read without allocation for the usual empty or short list; a long one is read whole */
+  ssize_t n = read_small(p, small, sizeof small);
+  char *t = n < 0 ? NULL : (size_t)n < sizeof small - 1 ? small : read_file(p, NULL);
+  int seen = 0;
+  for (char *l = t; l && *l;) {
+    long pid = strtol(l, &l, 10);
+    if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0) seen++;
+    while (*l == '\n' || *l == ' ') l++;
+    if (pid <= 0) break;
+  }
+  if (t != small) free(t);
+  return seen;
+}
+
+int cg_kill_all(struct cgroup *cg) {
   if (!cg) return 0;
   int killed = 0;
   if (cg->version == 2 && cg->memdir) {
     char p[4400];
-    snprintf(p, sizeof p, "%s/cgroup.kill", cg->memdir);
-    if (exists(p)) {
+    if (cg->kill_file < 0) { /* looked for once per group */
+      snprintf(p, sizeof p, "%s/cgroup.kill", cg->memdir);
+      cg->kill_file = exists(p);
+    }
+    if (cg->kill_file) {
       int unused = put(cg->memdir, "cgroup.kill", "1", NULL, 0);
       (void)unused;
     }
   }
   for (int round = 0; round < 5; round++) {
     int seen = 0;
-    for (int i = 0; i < cg->n; i++) {
-      char p[4400];
-      snprintf(p, sizeof p, "%s/cgroup.procs", cg->dirs[i]);
-      char *t = read_file(p, NULL);
-      for (char *l = t; l && *l;) {
-        long pid = strtol(l, &l, 10);
-        if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0) seen++;
-        while (*l == '\n' || *l == ' ') l++;
-        if (pid <= 0) break;
-      }
-      free(t);
-    }
+    for (int i = 0; i < cg->n; i++) seen += kill_listed(cg->dirs[i]);
     killed += seen;
     if (!seen) break;
     usleep(2000);
   }
   return killed;
+}
+
+void cg_close_join(struct cgroup *cg) {
+  for (int i = 0; cg && i < CG_MAX_JOIN; i++)
+    if (cg->join_fds[i] >= 0) {
+      close(cg->join_fds[i]);
+      cg->join_fds[i] = -1;
+    }
 }
 
 int cg_sweep(const char *root, const char *parent) {
@@ -243,6 +260,7 @@ int cg_sweep(const char *root, const char *parent) {
       if (de->d_name[0] == '.' || de->d_type != DT_DIR) continue;
       struct cgroup *cg = xcalloc(1, sizeof *cg);
       cg->version = version;
+      cg->kill_file = -1;
       for (int i = 0; i < CG_MAX_JOIN; i++) cg->join_fds[i] = -1;
       struct buf b;
       buf_init(&b);
@@ -275,8 +293,7 @@ void cg_remove_parent(const char *root, const char *parent) {
 
 void cg_destroy(struct cgroup *cg) {
   if (!cg) return;
-  for (int i = 0; i < CG_MAX_JOIN; i++)
-    if (cg->join_fds[i] >= 0) close(cg->join_fds[i]);
+  cg_close_join(cg);
   cg_kill_all(cg);
   for (int i = 0; i < cg->n; i++) {
     /* a real group is removed empty; a dead process may take a moment to leave */

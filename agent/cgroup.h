@@ -33,6 +33,8 @@ struct cgroup {
   int join_fds[CG_MAX_JOIN];
   int64_t mem_mib;       /* its limits (0 = none) */
   int vcpus;
+  int kill_file;         /* v2: 1 if cgroup.kill exists, 0 if not, -1 not looked for yet */
+  long oom_count;        /* the process runtime's: the OOM-kill count when it was last emptied */
 };
 
 /* 1 or 2 for the tree at root, 0 when none is usable (no memory controller). */
@@ -44,14 +46,17 @@ struct cgroup *cg_create(const char *root, const char *parent, const char *name,
                          int vcpus, char *err, size_t errlen);
 
 /* Makes an emptied group ready for another attempt with the same limits (mem_mib, vcpus): opens
- * its cgroup.procs again. 0, or -1 with the reason in err. */
+ * the join files that are not open (cg_close_join closed them). 0, or -1 with the reason in err. */
 int cg_reuse(struct cgroup *cg, char *err, size_t errlen);
 
 /* The OOM-kill count of the group (0 when none or unknown). */
 long cg_oom_kills(const struct cgroup *cg);
 
 /* SIGKILLs every process left in the group (v2: cgroup.kill when present). Returns how many. */
-int cg_kill_all(const struct cgroup *cg);
+int cg_kill_all(struct cgroup *cg);
+
+/* Closes the join files (join_fds -1). NULL is a no-op. */
+void cg_close_join(struct cgroup *cg);
 
 /* Kills the processes of every group under root/parent (left by an earlier incarnation of the
  * agent) and removes the groups. Returns how many groups were found. */

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +35,21 @@ out:
   return fd;
 }
 
+int joblog_spread(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int flags = 0, rc = -1;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+    if (flags & FS_TOPDIR_FL) rc = 0;
+    else {
+      flags |= FS_TOPDIR_FL;
+      rc = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0 ? 0 : -1;
+    }
+  }
+  close(fd);
+  return rc;
+}
+
 void joblog_init(struct joblog *l, const char *job_id, int attempt, const char *path) {
   memset(l, 0, sizeof *l);
   l->job_id = job_id;
@@ -47,7 +64,7 @@ void joblog_start(struct joblog *l, int in_fd, int log_fd, int64_t max_bytes) {
   l->fd = log_fd;
   l->max_bytes = max_bytes ? max_bytes : RUNNER_DEFAULT_MAX_LOG_BYTES;
   struct stat sb;
-  if (!fstat(log_fd, &sb)) l->bytes = sb.st_size;
+  if (!fstat(log_fd, &sb)) l->bytes = l->size = sb.st_size;
 }
 
 /* Appends n bytes to the log, within its limit; a failed write (a full disk) marks the log
@@ -72,6 +89,7 @@ static int append(struct joblog *l, const char *p, size_t n) {
       return 1;
     }
     l->bytes += w;
+    l->size += w;
     p += w;
     keep -= (size_t)w;
     n -= (size_t)w;
@@ -82,7 +100,9 @@ static int append(struct joblog *l, const char *p, size_t n) {
   char note[200];
   int k = snprintf(note, sizeof note, "\n[barge: this log reached its limit of %lld bytes (barge agent --max-log-mib); "
                                       "the rest of the output is dropped]\n", (long long)l->max_bytes);
-  if (write(l->fd, note, (size_t)k) < 0) log_debug("%s: %s", l->path, strerror(errno));
+  ssize_t w = write(l->fd, note, (size_t)k);
+  if (w < 0) log_debug("%s: %s", l->path, strerror(errno));
+  else l->size += w;
   log_info("job %s attempt %d: its log reached %lld bytes; dropping the rest", l->job_id, l->attempt,
            (long long)l->max_bytes);
   return 0;
@@ -115,12 +135,12 @@ int joblog_pump(struct joblog *l, int final) {
 }
 
 /* A reader dates a line by the first index line whose size reaches the line's end: the time by
- * which it had been written, within a poll period. */
+ * which it had been written, within a poll period. The size is the one this log wrote (only the
+ * agent writes the file): no stat per look, and none at all for a job that printed nothing. */
 void joblog_index(struct joblog *l, int64_t now_mono_ms, int final) {
-  struct stat sb;
   if (!final && now_mono_ms - l->indexed_at_ms < RUNNER_INDEX_PERIOD_MS) return;
   l->indexed_at_ms = now_mono_ms;
-  if (stat(l->path, &sb) || sb.st_size <= l->indexed_bytes) return;
+  if (l->fd < 0 || l->size <= l->indexed_bytes) return;
   if (l->times_fd < 0) {
     char path[4200];
     snprintf(path, sizeof path, "%.4100s.times", l->path);
@@ -132,8 +152,8 @@ void joblog_index(struct joblog *l, int64_t now_mono_ms, int final) {
     }
   }
   char line[64];
-  int n = snprintf(line, sizeof line, "%lld %lld\n", (long long)sb.st_size, (long long)now_ms());
-  if (write(l->times_fd, line, (size_t)n) == n) l->indexed_bytes = sb.st_size;
+  int n = snprintf(line, sizeof line, "%lld %lld\n", (long long)l->size, (long long)now_ms());
+  if (write(l->times_fd, line, (size_t)n) == n) l->indexed_bytes = l->size;
 }
 
 void joblog_close(struct joblog *l) {

@@ -31,6 +31,7 @@ struct joblog {
   int times_fd;              /* the time index, -1 until opened */
   int64_t max_bytes;         /* < 0: no limit */
   int64_t bytes;             /* in the log so far */
+  int64_t size;              /* the file's size as written here (bytes, and the limit's line) */
   int64_t dropped;           /* bytes past the limit, or after a failed write */
   int64_t indexed_bytes;     /* the log's size at the last index line */
   int64_t indexed_at_ms;     /* when the size was last looked at (monotonic) */
@@ -41,6 +42,15 @@ struct joblog {
 /* Opens (creates, appends to) the log file at path, making its folder (and missing parents).
  * The descriptor (O_CLOEXEC), or -1 with the reason ("log file PATH: ...") appended to why. */
 int joblog_open(const char *path, struct buf *why);
+
+/* Marks the logs' folder as a top of directory hierarchies for ext2/3/4's Orlov allocator (the
+ * FS_TOPDIR_FL attribute, `chattr +T`), best effort: the attempts' folders are then spread over
+ * the file system's block groups instead of being packed into the folder's own, where each new
+ * inode is searched for past the inodes deleted there in the last minutes (ext4 does not reuse
+ * those at once): after a few thousand deletions that search cost 300-600 us per attempt here,
+ * 150-230 us with the attribute (docs/architecture.md, "Throughput"). 0 when set (or already
+ * set), -1 when the file system has no such attribute or it cannot be set. */
+int joblog_spread(const char *dir);
 
 /* A log with no descriptors yet (every fd -1), so that joblog_close is always safe. */
 void joblog_init(struct joblog *l, const char *job_id, int attempt, const char *path);

@@ -69,6 +69,8 @@ struct runner {
   gid_t *groups;
   int ngroups;
   int64_t max_log_bytes; /* 0: the default; < 0: no limit */
+  int null_fd;           /* /dev/null, every child's stdin (opened once), or -1 */
+  int nofile;            /* RLIMIT_NOFILE's soft limit, at most 65536 (child_args.nofile) */
   struct slot **slots; /* pointers, so a slot stays put when the array grows in a callback */
   int n, cap;
   struct launchers *pool; /* NULL: attempts start in runner_start itself */
@@ -149,12 +151,27 @@ static int resolve_user(struct runner *r, const char *user, char *err, size_t er
   return 0;
 }
 
+/* Moves fd above stdio (an agent started with 0-2 closed could get them), keeping CLOEXEC. */
+static int above_stdio(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  close(fd);
+  return nfd;
+}
+
 struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errlen) {
   struct runner *r = xcalloc(1, sizeof *r);
   r->log_dir = conf->log_dir ? xstrdup(conf->log_dir) : NULL;
   r->kill_grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   r->max_jobs = conf->max_jobs > 0 ? conf->max_jobs : RUNNER_DEFAULT_MAX_JOBS;
   r->max_log_bytes = conf->max_log_bytes; /* joblog_start: 0 = the default */
+  struct rlimit nofile = {1024, 1024};
+  getrlimit(RLIMIT_NOFILE, &nofile);
+  r->nofile = nofile.rlim_cur > 65536 ? 65536 : (int)nofile.rlim_cur;
+  do {
+    r->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  } while (r->null_fd < 0 && errno == EINTR);
+  r->null_fd = above_stdio(r->null_fd); /* a failure is each start's (prepare) */
   if (conf->run_as_user && *conf->run_as_user) {
     if (resolve_user(r, conf->run_as_user, err, errlen) != 0) {
       runner_free(r);
@@ -195,6 +212,7 @@ void runner_free(struct runner *r) {
   free(r->slots);
   free(r->groups);
   free(r->log_dir);
+  if (r->null_fd >= 0) close(r->null_fd);
   free(r);
 }
 
@@ -298,14 +316,6 @@ static char *default_log_path(const char *log_dir, const char *job_id, int attem
   return (char *)b.data;
 }
 
-/* Moves fd above stdio (an agent started with 0-2 closed could get them), keeping CLOEXEC. */
-static int above_stdio(int fd) {
-  if (fd < 0 || fd > 2) return fd;
-  int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  close(fd);
-  return nfd;
-}
-
 /* execvp's search list for argv0 on the job's PATH (not the agent's). NULL-terminated. */
 static char **exec_candidates(const char *argv0, char **envp) {
   const char *path = NULL;
@@ -401,8 +411,7 @@ struct launch {
   struct child_args ca;
   char **argv, **envp, **paths;
   char *work_dir;
-  int *join_fds, njoin;
-  int null_fd, log_fd, pipe_rd, pipe_wr, out_rd, out_wr;
+  int log_fd, pipe_rd, pipe_wr, out_rd, out_wr;
   /* the outcome */
   pid_t pid;
   int fork_errno;
@@ -438,10 +447,8 @@ static void close_fd(int *fd) {
 
 static void launch_free(struct launch *l) {
   if (!l) return;
-  int *fds[] = {&l->null_fd, &l->log_fd, &l->pipe_rd, &l->pipe_wr, &l->out_rd, &l->out_wr};
+  int *fds[] = {&l->log_fd, &l->pipe_rd, &l->pipe_wr, &l->out_rd, &l->out_wr};
   for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) close_fd(fds[i]);
-  for (int i = 0; i < l->njoin; i++) close_fd(&l->join_fds[i]);
-  free(l->join_fds);
   free_strv(l->argv);
   free_strv(l->envp);
   free_strv(l->paths);
@@ -457,37 +464,27 @@ static struct launch *prepare(struct runner *r, struct slot *s, const struct run
   struct buf why;
   buf_init(&why);
   l->s = s;
-  l->null_fd = l->log_fd = l->pipe_rd = l->pipe_wr = l->out_rd = l->out_wr = -1;
+  l->log_fd = l->pipe_rd = l->pipe_wr = l->out_rd = l->out_wr = -1;
   l->log_fd = above_stdio(joblog_open(s->log_path, &why));
   if (l->log_fd < 0) {
     if (!why.len) buf_printf(&why, "log file %s: %s", s->log_path, strerror(errno));
     goto fail;
   }
-  do {
-    l->null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  } while (l->null_fd < 0 && errno == EINTR);
-  l->null_fd = above_stdio(l->null_fd);
-  if (l->null_fd < 0 || pipe2(pfd, O_CLOEXEC) != 0 || pipe2(ofd, O_CLOEXEC) != 0) {
+  if (r->null_fd < 0) {
+    buf_printf(&why, "/dev/null: cannot be opened");
+    goto fail;
+  }
+  /* the report pipe non-blocking at both ends: the child writes one small report at most */
+  if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(ofd, O_CLOEXEC) != 0) {
     buf_printf(&why, "%s", strerror(errno));
     goto fail;
   }
   l->pipe_rd = pfd[0];
   l->pipe_wr = pfd[1];
-  fcntl(l->pipe_rd, F_SETFL, O_NONBLOCK);
   l->out_rd = above_stdio(ofd[0]);
   l->out_wr = above_stdio(ofd[1]);
   pfd[0] = pfd[1] = ofd[0] = ofd[1] = -1;
   fcntl(l->out_rd, F_SETPIPE_SZ, 1 << 20); /* a chatty job blocks less between two drains */
-  /* the cgroup files the child joins: copies, the caller closes its own once this returns */
-  l->join_fds = xcalloc((size_t)(spec->njoin > 0 ? spec->njoin : 1), sizeof *l->join_fds);
-  for (int i = 0; i < spec->njoin; i++) {
-    l->join_fds[l->njoin] = fcntl(spec->join_fds[i], F_DUPFD_CLOEXEC, 3);
-    if (l->join_fds[l->njoin] < 0) {
-      buf_printf(&why, "joining the cgroup: %s", strerror(errno));
-      goto fail;
-    }
-    l->njoin++;
-  }
   if (spec->use_shell) {
     struct buf joined;
     buf_init(&joined);
@@ -502,10 +499,8 @@ static struct launch *prepare(struct runner *r, struct slot *s, const struct run
   l->envp = strv_dup(spec->envp);
   l->work_dir = spec->work_dir ? xstrdup(spec->work_dir) : NULL;
   l->paths = exec_candidates(l->argv[0], l->envp);
-  struct rlimit nofile = {1024, 1024};
-  getrlimit(RLIMIT_NOFILE, &nofile);
   l->ca = (struct child_args){
-      .null_fd = l->null_fd,
+      .null_fd = r->null_fd,
       .log_fd = l->out_wr,
       .report_fd = l->pipe_wr,
       .argv = l->argv,
@@ -513,10 +508,10 @@ static struct launch *prepare(struct runner *r, struct slot *s, const struct run
       .paths = l->paths,
       .work_dir = l->work_dir,
       .mem_limit_mib = spec->mem_limit_mib,
-      .join_fds = l->join_fds,
-      .njoin = l->njoin,
+      .join_fds = spec->join_fds, /* borrowed (run_spec.join_fds) */
+      .njoin = spec->njoin,
       .r = r,
-      .nofile = nofile.rlim_cur > 65536 ? 65536 : (int)nofile.rlim_cur,
+      .nofile = r->nofile,
   };
   buf_release(&why);
   return l;

@@ -89,7 +89,10 @@ struct run_spec {
   /* Run as /bin/sh -c "<argv joined with single spaces>": the elements are shell text, not
    * quoted (the job definition asked for a shell). */
   int use_shell;
-  /* Open cgroup.procs files (of the attempt's cgroups) the child joins before exec; see cgroup.h. */
+  /* Open cgroup.procs files (of the attempt's cgroups) the child joins before exec; see cgroup.h.
+   * Borrowed, not copied: they must stay open until the attempt's first event (RUN_STARTED or
+   * RUN_FAILED_TO_START) has been delivered (with launchers the child starts after runner_start
+   * has returned). */
   const int *join_fds;
   int njoin;
 };
@@ -120,6 +123,10 @@ struct run_event {
   const char *log_path;
   int64_t start_ms; /* when runner_start ran */
   int64_t end_ms;   /* terminal events: when the death was seen; STARTED: start_ms */
+  /* Set by a runtime, never by the runner: the attempt's processes are in a group the runtime
+   * itself sweeps when the agent starts again (the process runtime's cgroup, cg_sweep), so the
+   * agent need not record its process group for the next incarnation. */
+  int swept;
 };
 
 typedef void (*run_event_fn)(void *ctx, const struct run_event *ev);

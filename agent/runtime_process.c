@@ -21,6 +21,11 @@ struct pslot {
 /* Emptied attempt groups kept for the next attempts of the same limits: creating and removing a
  * memory and a cpu cgroup per attempt was about half of the agent's CPU with trivial jobs. */
 #define POOL_MAX 256
+/* The first POOL_KEEP_OPEN groups of the pool keep their join files open (cgroup.h, join_fds):
+ * opening and closing them for every attempt was two path walks through the cgroup tree each;
+ * past that (a burst of hundreds of attempts) a group's files are closed, to bound the
+ * descriptors held, and opened again when it is reused. */
+#define POOL_KEEP_OPEN 64
 
 struct proc_rt {
   struct runner *runner;
@@ -36,6 +41,29 @@ struct proc_rt {
   void *ctx;
 };
 
+/* The cgroup tree an earlier incarnation used, from <state_dir>/cgroup-root: its groups are swept
+ * (runtime_process_new) even when this one runs with another --cgroup-root, or none, since its
+ * attempts' process groups were not recorded (run_event.swept). Then this one's is recorded. */
+static void sweep_earlier_root(const struct runtime_conf *conf, const char *root, const char *parent) {
+  if (!conf->state_dir) return;
+  char path[4400], prev[4096];
+  snprintf(path, sizeof path, "%s/cgroup-root", conf->state_dir);
+  ssize_t n = read_small(path, prev, sizeof prev);
+  while (n > 0 && prev[n - 1] == '\n') prev[--n] = 0;
+  if (n > 0 && (!root || strcmp(prev, root)) && cg_version(prev)) {
+    int left = cg_sweep(prev, parent);
+    cg_remove_parent(prev, parent);
+    if (left) log_warn("process runtime: removed %d attempt cgroup(s) left by an earlier incarnation under %s", left, prev);
+  }
+  if (!root) {
+    unlink(path);
+  } else if (n < 0 || strcmp(prev, root)) {
+    char line[4200];
+    int k = snprintf(line, sizeof line, "%.4096s\n", root);
+    if (write_file_atomic(path, line, (size_t)k)) log_warn("cannot record the cgroup tree in %s", path);
+  }
+}
+
 void *runtime_process_new(const struct runtime_conf *conf, char *err, size_t errlen) {
   struct proc_rt *p = xcalloc(1, sizeof *p);
   p->runner = runner_new(&conf->runner, err, errlen);
@@ -44,19 +72,19 @@ void *runtime_process_new(const struct runtime_conf *conf, char *err, size_t err
     return NULL;
   }
   const char *root = conf->cgroup_root ? conf->cgroup_root : "/sys/fs/cgroup";
+  /* the instance id and a hash of the agent's state folder (<log-dir>/.agents/<id>): the same
+   * across restarts of this agent, so a new incarnation sweeps its predecessor's groups, and
+   * apart for another stack's agent that happens to use the same instance id */
+  struct buf b;
+  buf_init(&b);
+  uint32_t h = 2166136261u;
+  for (const char *c = conf->state_dir ? conf->state_dir : ""; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
+  buf_printf(&b, "barge/%s-%08x", conf->instance_id ? conf->instance_id : "agent", h);
+  p->cg_parent = (char *)b.data;
   if (strcmp(root, "none")) {
     int v = cg_version(root);
     if (v) {
       p->cg_root = xstrdup(root);
-      struct buf b;
-      buf_init(&b);
-      /* the instance id and a hash of the agent's state folder (<log-dir>/.agents/<id>): the
-       * same across restarts of this agent, so a new incarnation sweeps its predecessor's groups,
-       * and apart for another stack's agent that happens to use the same instance id */
-      uint32_t h = 2166136261u;
-      for (const char *c = conf->state_dir ? conf->state_dir : ""; *c; c++) h = (h ^ (unsigned char)*c) * 16777619u;
-      buf_printf(&b, "barge/%s-%08x", conf->instance_id ? conf->instance_id : "agent", h);
-      p->cg_parent = (char *)b.data;
       log_info("process runtime: limits with cgroup v%d under %s/%s", v, root, p->cg_parent);
       int left = cg_sweep(root, p->cg_parent);
       if (left) log_warn("process runtime: removed %d attempt cgroup(s) left by an earlier incarnation", left);
@@ -64,6 +92,7 @@ void *runtime_process_new(const struct runtime_conf *conf, char *err, size_t err
       log_warn("process runtime: no usable cgroup tree at %s: VCPU and MEMORY are not enforced", root);
     }
   }
+  sweep_earlier_root(conf, p->cg_root, p->cg_parent);
   return p;
 }
 
@@ -95,14 +124,25 @@ static struct cgroup *take_group(struct proc_rt *p, const struct rt_spec *spec, 
   }
   char name[64];
   snprintf(name, sizeof name, "a%lld", ++p->groups);
-  return cg_create(p->cg_root, p->cg_parent, name, spec->mem_mib, spec->vcpus, why, whylen);
+  struct cgroup *cg = cg_create(p->cg_root, p->cg_parent, name, spec->mem_mib, spec->vcpus, why, whylen);
+  if (cg) cg->oom_count = cg_oom_kills(cg);
+  return cg;
 }
 
-/* After an attempt: what is left in its group is killed; an emptied group goes to the pool. */
-static void give_group(struct proc_rt *p, struct cgroup *cg) {
-  if (!cg) return;
-  if (p->npool < POOL_MAX && cg_kill_all(cg) == 0) p->pool[p->npool++] = cg;
-  else cg_destroy(cg);
+/* After an attempt: what is left in its group is killed, then its OOM-kill count is read once,
+ * both the attempt's verdict (against the count it started with) and the next attempt's start;
+ * an emptied group goes to the pool. The count after the attempt's last processes are gone. */
+static long give_group(struct proc_rt *p, struct cgroup *cg) {
+  int left = cg_kill_all(cg);
+  long oom = cg_oom_kills(cg);
+  if (p->npool < POOL_MAX && left == 0) {
+    cg->oom_count = oom;
+    if (p->npool >= POOL_KEEP_OPEN) cg_close_join(cg);
+    p->pool[p->npool++] = cg;
+  } else {
+    cg_destroy(cg);
+  }
+  return oom;
 }
 
 static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errlen) {
@@ -115,11 +155,10 @@ static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errl
     if (!cg) {
       log_warn("%s attempt %d: no cgroup, limits not enforced: %s", spec->run.job_id, spec->run.attempt, why);
     } else {
-      rs.join_fds = cg->join_fds;
+      rs.join_fds = cg->join_fds; /* borrowed by the runner until the attempt's first event */
       rs.njoin = cg->n;
     }
   }
-  long oom_base = cg_oom_kills(cg);
   int rc = runner_start(p->runner, &rs, err, errlen);
   if (rc) {
     cg_destroy(cg);
@@ -129,13 +168,7 @@ static int pstart(void *impl, const struct rt_spec *spec, char *err, size_t errl
     p->cap = p->cap ? p->cap * 2 : 16;
     p->slots = xrealloc(p->slots, sizeof *p->slots * (size_t)p->cap);
   }
-  p->slots[p->n++] = (struct pslot){xstrdup(spec->run.job_id), spec->run.attempt, cg, oom_base};
-  if (cg) /* the child holds its own copy; the group is found again by job and attempt */
-    for (int i = 0; i < CG_MAX_JOIN; i++)
-      if (cg->join_fds[i] >= 0) {
-        close(cg->join_fds[i]);
-        cg->join_fds[i] = -1;
-      }
+  p->slots[p->n++] = (struct pslot){xstrdup(spec->run.job_id), spec->run.attempt, cg, cg ? cg->oom_count : 0};
   return 0;
 }
 
@@ -152,17 +185,18 @@ static void on_event(void *ctx, const struct run_event *ev) {
   struct proc_rt *p = ctx;
   int i = 0;
   while (i < p->n && (p->slots[i].attempt != ev->attempt || strcmp(p->slots[i].job_id, ev->job_id))) i++;
+  struct run_event e = *ev;
+  e.swept = i < p->n && p->slots[i].cg;
   if (ev->kind == RUN_STARTED || i == p->n) {
-    p->cb(p->ctx, ev);
+    p->cb(p->ctx, &e);
     return;
   }
-  struct run_event e = *ev;
   struct cgroup *cg = p->slots[i].cg;
-  if (cg && e.kind == RUN_EXITED && cg_oom_kills(cg) > p->slots[i].oom_base) {
+  /* whatever is left in the attempt dies with it */
+  if (cg && give_group(p, cg) > p->slots[i].oom_base && e.kind == RUN_EXITED) {
     e.reason = RUNTIME_REASON_OOM;
     if (e.exit_code < 0 || e.signal == 0) e.exit_code = e.exit_code > 0 ? e.exit_code : 137;
   }
-  give_group(p, cg); /* whatever is left in the attempt dies with it */
   free(p->slots[i].job_id);
   p->slots[i] = p->slots[--p->n];
   p->cb(p->ctx, &e);

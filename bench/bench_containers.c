@@ -6,8 +6,10 @@
  *
  *   build/bench/bench_containers [--jobs 200] [--runtime process|podman|docker|all]
  *                                [--image localhost/barge-test-busybox:3] [--concurrency 1]
- *                                [--start-threads 0]
+ *                                [--start-threads 0] [--spread 1]
  *
+ * --spread 0: leave the logs' folder without the top-directory attribute the agent gives its own
+ * (joblog_spread, chattr +T), to see what it saves.
  * --start-threads: the process runtime's launcher threads (barge agent --start-threads). Also
  * printed: the wall time of the whole run and the CPU time this process (the runtime's loop and
  * its threads, not the jobs) spent, per job.
@@ -19,9 +21,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "joblog.h"
 #include "runtime.h"
 
 static int start_threads; /* --start-threads */
+static int spread = 1;    /* --spread */
 
 static double cpu_ms(void) {
   struct rusage ru;
@@ -134,11 +138,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--image")) image = argv[i + 1];
     else if (!strcmp(argv[i], "--concurrency")) conc = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--start-threads")) start_threads = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--spread")) spread = atoi(argv[i + 1]);
   }
   if (jobs < 1 || conc < 1) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   char dir[] = "/tmp/barge-bench-ctr-XXXXXX";
   if (!mkdtemp(dir)) return 1;
+  if (spread && joblog_spread(dir)) fprintf(stderr, "%s: no top-directory attribute (chattr +T)\n", dir);
   printf("bench_containers: %d trivial jobs (`true`), %d at a time; host: %ld CPUs online\n", jobs, conc,
          sysconf(_SC_NPROCESSORS_ONLN));
   int rc = 0;

@@ -351,6 +351,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   if (m->_private && p->on_delivery) {
     struct bus_delivery d = {.ok = !m->err, .partition = m->partition, .offset = m->offset};
     if (m->err) delivery_reason(rk, m, d.reason, sizeof d.reason);
+    d.uncertain = m->err && rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
     p->on_delivery(m->_private, &d);
     return;
   }
@@ -982,9 +983,9 @@ void bus_mark(struct bus_consumer *c, const struct bus_msg *m) {
   tp->offset = m->offset + 1;
 }
 
-int bus_commit(struct bus_consumer *c, char *err, size_t errlen) {
+static int commit_marks(struct bus_consumer *c, int async, char *err, size_t errlen) {
   if (c->marks->cnt == 0) return 0;
-  rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, c->marks, 0);
+  rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, c->marks, async);
   if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
     snprintf(err, errlen, "commit: %s", rd_kafka_err2str(e));
     return -1;
@@ -993,6 +994,10 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) {
   c->marks = rd_kafka_topic_partition_list_new(16);
   return 0;
 }
+
+int bus_commit(struct bus_consumer *c, char *err, size_t errlen) { return commit_marks(c, 0, err, errlen); }
+
+int bus_commit_async(struct bus_consumer *c, char *err, size_t errlen) { return commit_marks(c, 1, err, errlen); }
 
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) {

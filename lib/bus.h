@@ -96,6 +96,7 @@ void bus_producer_poll(struct bus_producer *p);
  * threads share the producer's batches (linger.ms) and broker round trips. */
 struct bus_delivery {
   int ok;           /* durably written (acks=all) */
+  int uncertain;    /* !ok, but the message may have been written nonetheless (a timeout) */
   char reason[256]; /* why not, when !ok */
   int32_t partition;
   int64_t offset;
@@ -207,6 +208,10 @@ int bus_commit(struct bus_consumer *c, char *err, size_t errlen) BARGE_WUR;
 /* How many partitions topic t has, as the broker says (retried while it is missing, up to about
  * 5 s); -1 with err. Topics made by an earlier Barge may have more than bus_topic_partitions. */
 int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) BARGE_WUR;
+/* bus_commit without waiting for the coordinator's answer: the request is sent in the order of
+ * the commits before it; a failure is not reported (a later commit carries later offsets). 0, or
+ * -1 (err) when it could not be sent. */
+int bus_commit_async(struct bus_consumer *c, char *err, size_t errlen);
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;

@@ -170,6 +170,34 @@ char *read_file(const char *path, size_t *len_out) {
   return (char *)b.data;
 }
 
+ssize_t read_small(const char *path, char *buf, size_t size) {
+  if (size == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return -1;
+  size_t len = 0;
+  while (len < size - 1) {
+    ssize_t n = read(fd, buf + len, size - 1 - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    len += (size_t)n;
+    if (n == 0 || len < size - 1) break; /* a short read: the end */
+  }
+  close(fd);
+  buf[len] = 0;
+  return (ssize_t)len;
+}
+
 char *read_secret_file(const char *path, const char *what, size_t min, size_t *len_out, char *err, size_t errlen) {
   size_t n = 0;
   char *s = read_file(path, &n);

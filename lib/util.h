@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define BARGE_WUR __attribute__((warn_unused_result))
 #define BARGE_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -51,6 +52,10 @@ char *xstrdup(const char *s);
 
 /* Reads a whole file into a NUL-terminated malloc'd string; NULL on error (errno set). */
 char *read_file(const char *path, size_t *len_out);
+/* Reads a small file (a /proc or cgroup file) into buf, NUL-terminated, with no allocation:
+ * open, read until size - 1 bytes or a short read (the end, for regular, /proc and cgroup files:
+ * one read instead of two), close. Its length, or -1 (errno set). */
+ssize_t read_small(const char *path, char *buf, size_t size);
 /* A secret from a key file ("HMAC key file" is `what`): its bytes without trailing white space,
  * *len_out set; NULL with the reason in err when it cannot be read or holds fewer than min bytes. */
 char *read_secret_file(const char *path, const char *what, size_t min, size_t *len_out, char *err, size_t errlen);

@@ -1,8 +1,12 @@
 /* test_joblog.c: an attempt's log as every runtime drains it (agent/joblog.c): the limit (the
  * first max bytes kept, then one line saying the rest was dropped, the job's later output read
  * and dropped), a log that cannot be written (/dev/full: ENOSPC) reported once with
- * CannotWriteLogError and the system's reason, later output dropped, and the time index. */
+ * CannotWriteLogError and the system's reason, later output dropped, and the time index (none for
+ * a job that printed nothing); the logs' folder marked as a top directory (joblog_spread). */
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,6 +57,36 @@ static void test_cap(const char *dir) {
   buf_release(&why);
 }
 
+static void test_quiet_and_spread(const char *dir) {
+  TEST("a job that printed nothing: an empty log, no time index; the folder spread (chattr +T)");
+  char path[512], tpath[600];
+  snprintf(path, sizeof path, "%s/job-3/1.log", dir);
+  snprintf(tpath, sizeof tpath, "%s.times", path);
+  struct buf why;
+  buf_init(&why);
+  int log_fd = joblog_open(path, &why), p[2];
+  CHECK(log_fd >= 0 && pipe(p) == 0, "joblog_open: %s", why.len ? (char *)why.data : "");
+  struct joblog l;
+  joblog_init(&l, "job-3", 1, path);
+  joblog_start(&l, p[0], log_fd, 0);
+  close(p[1]);
+  CHECK_INT(joblog_pump(&l, 1), 0);
+  joblog_index(&l, mono_ms(), 1);
+  joblog_close(&l);
+  struct stat sb;
+  CHECK(stat(path, &sb) == 0 && sb.st_size == 0, "the log is there, empty");
+  CHECK(stat(tpath, &sb) != 0, "no time index for an empty log");
+  buf_release(&why);
+  if (joblog_spread(dir) != 0) {
+    printf("   no top-directory attribute on this file system: skipped\n");
+    return;
+  }
+  int fd = open(dir, O_RDONLY | O_DIRECTORY), flags = 0;
+  CHECK(fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_TOPDIR_FL), "FS_TOPDIR_FL set");
+  if (fd >= 0) close(fd);
+  CHECK_INT(joblog_spread(dir), 0); /* set already: still 0 */
+}
+
 static void test_full(void) {
   TEST("a log that cannot be written (/dev/full): said once, the rest dropped");
   int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
@@ -83,6 +117,7 @@ int main(void) {
   char dir[] = "/tmp/barge-joblog-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   test_cap(dir);
+  test_quiet_and_spread(dir);
   test_full();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -1,8 +1,11 @@
 /* test_util.c: lib/util.c's identifiers. uuid_v4 (every event header's event_id) writes the
  * 8-4-4-4-12 lower-case form with the version 4 and RFC 4122 variant bits, and repeats none in
- * 20,000 draws. */
+ * 20,000 draws. read_small (the agent's /proc and cgroup reads) reads a whole small file,
+ * truncates one larger than its buffer, and fails on a missing one. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "util.h"
@@ -18,7 +21,27 @@ static int well_formed(const char *u) {
   return u[14] == '4' && strchr("89ab", u[19]) != NULL;
 }
 
+static void test_read_small(void) {
+  TEST("read_small: a whole file, one truncated to the buffer, a missing one");
+  char path[] = "/tmp/barge-util-XXXXXX", buf[64];
+  int fd = mkstemp(path);
+  CHECK(fd >= 0 && write(fd, "oom_kill 3\nother 4\n", 19) == 19, "a file of 19 bytes");
+  close(fd);
+  CHECK_INT(read_small(path, buf, sizeof buf), 19);
+  CHECK_STR(buf, "oom_kill 3\nother 4\n");
+  CHECK_INT(read_small(path, buf, 9), 8);
+  CHECK_STR(buf, "oom_kill");
+  unlink(path);
+  errno = 0;
+  CHECK(read_small(path, buf, sizeof buf) == -1 && errno == ENOENT, "a missing file: -1, ENOENT");
+  char stat[4096];
+  ssize_t n = read_small("/proc/self/stat", stat, sizeof stat);
+  CHECK(n > 0 && (size_t)n == strlen(stat) && strchr(stat, ')') && stat[n - 1] == '\n',
+        "/proc/self/stat whole in one read: %s", n > 0 ? stat : "(none)");
+}
+
 int main(void) {
+  test_read_small();
   TEST("uuid_v4: the 8-4-4-4-12 form, version 4, RFC 4122 variant, no repeats");
   enum { N = 20000 };
   char(*ids)[37] = xmalloc(N * sizeof *ids);
