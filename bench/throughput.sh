@@ -18,6 +18,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
 
 TASKS="1000 10000"
+WARMUP=1000
 LATENCY=0
 RUN_BARGE=1
 RUN_SLURM=1
@@ -27,9 +28,12 @@ OUT=""
 
 usage() {
     cat <<EOF
-usage: bench/throughput.sh [--tasks "1000 10000"] [--no-slurm | --no-barge] [--latency N]
+usage: bench/throughput.sh [--tasks "1000 10000"] [--warmup N] [--no-slurm | --no-barge] [--latency N]
                            [--build DIR] [--work DIR] [--out FILE]
   --tasks "N ..."   array sizes, each run on both systems (default "$TASKS")
+  --warmup N        before each timed array, an untimed one of N tasks on the same system
+                    (default $WARMUP: every service has run jobs and the broker's JIT has compiled its
+                    request path, as in a long-lived broker; 4: a cold broker)
   --no-slurm        Barge only;  --no-barge: Slurm only
   --latency N       the latency benchmark instead: N single jobs one by one (Barge only)
   --build DIR       Barge's build directory (default \$BARGE_BUILD_DIR or $SRC/build)
@@ -44,6 +48,7 @@ EOF
 while (($#)); do
     case $1 in
         --tasks) TASKS=$2; shift 2 ;;
+        --warmup) WARMUP=$2; shift 2 ;;
         --no-slurm) RUN_SLURM=0; shift ;;
         --no-barge) RUN_BARGE=0; shift ;;
         --latency) LATENCY=$2; RUN_SLURM=0; shift 2 ;;
@@ -102,6 +107,7 @@ machine() {
     mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "Machine: $(nproc) vCPUs ($model), $mem RAM, $(uname -sr); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "Barge: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$SRC" rev-parse --abbrev-ref HEAD 2>/dev/null || echo '?'))"
+    echo "Warm-up: an untimed array of $WARMUP task(s) on the same stack (Barge) or cluster (Slurm) before each timed one"
 }
 
 # -------------------------------------------------------------------------------- Barge --
@@ -127,8 +133,8 @@ barge_stack() {
         ((i < 120)) || die "the four agents did not become READY"
         sleep 0.5
     done
-    # one small array end to end first: every service has its assignment and has run a job
-    "$DRIVER" --brokers "$B" --job-queue bench --job-definition true array 4 --timeout-s 120 >/dev/null \
+    # one array end to end first (--warmup): every service has its assignment and has run a job
+    "$DRIVER" --brokers "$B" --job-queue bench --job-definition true array "$WARMUP" --timeout-s 300 >/dev/null \
         || die "the warm-up array did not succeed (logs in $BARGE_HOME)"
 }
 
@@ -169,6 +175,7 @@ slurm_run() {
     note "Slurm: $n tasks"
     SLURM_UP=1
     "$HERE/slurm/up.sh" 2>"$WORK/slurm-up.log" || { cat "$WORK/slurm-up.log" >&2; die "Slurm did not start"; }
+    "$HERE/slurm/run.sh" "$WARMUP" >/dev/null || die "Slurm's warm-up array of $WARMUP did not finish"
     line=$("$HERE/slurm/run.sh" "$n") || die "the Slurm array of $n did not finish"
     note "  $line"
     stop_slurm
