@@ -140,6 +140,8 @@ void sched_restore_done(struct sched *s);
 /* Serialisers used by the shell and the tests (pure). Return new references. */
 json_t *sched_job_record(struct sched *s, uint32_t job, const char *source, int64_t at_ms);
 json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *source);
+/* The same event as Avro bytes (framed), appended to out, without the tree (sched_out.c). */
+void sched_state_change_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out);
 json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_capacity(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_instance_event(struct sched *s, const struct out_ev *e, const char *source);

@@ -249,6 +249,38 @@ json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *
   return r;
 }
 
+/* The same JobStateChange as sched_state_change, written straight to Avro bytes (framed), field by
+ * field in the schema's order (schemas/JobStateChange.avsc): four are written per array task, and
+ * the tree cost more than the rest of the event's handling (docs/architecture.md, "Throughput").
+ * tests/unit/test_sched_out_bytes.c holds it to codec_encode's bytes of sched_state_change. */
+void sched_state_change_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out) {
+  struct job *j = s->jobs[e->job];
+  char id[37];
+  uuid_v4(id);
+  codec_put_frame(BARGE_EV_JOB_STATE_CHANGE, out);
+  codec_put_str(out, id); /* header */
+  codec_put_long(out, e->at_ms);
+  codec_put_str(out, source ? source : "barge");
+  codec_put_str(out, j->id);
+  codec_put_str(out, j->id); /* jobId */
+  codec_put_str(out, j->spec && j->spec->name ? j->spec->name : "");
+  codec_put_str(out, j->queue != SCHED_NONE ? s->queues[j->queue]->name : "");
+  codec_put_opt_str(out, j->parent != SCHED_NONE ? s->jobs[j->parent]->id : NULL);
+  codec_put_long(out, e->attempt);
+  codec_put_str(out, job_status_name((enum job_status)e->old_status));
+  codec_put_str(out, job_status_name((enum job_status)e->new_status));
+  codec_put_opt_str(out, e->reason);
+  const struct instance *in = e->inst != SCHED_NONE ? s->insts[e->inst] : NULL;
+  codec_put_opt_str(out, in ? in->id : NULL);
+  codec_put_opt_str(out, in ? s->ces[in->ce]->name : NULL);
+  codec_put_opt_long(out, e->exit_code != NO_EXIT, e->exit_code);
+  codec_put_opt_str(out, j->spec ? j->spec->share_id : NULL);
+  codec_put_long(out, j->spec ? j->spec->vcpus : 0);
+  codec_put_long(out, j->spec ? j->spec->mem_mib : 0);
+  codec_put_long(out, j->spec ? j->spec->gpus : 0);
+  codec_put_long(out, e->at_ms); /* at */
+}
+
 json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source) {
   struct job *j = s->jobs[e->job];
   struct instance *in = s->insts[e->inst];

@@ -91,6 +91,7 @@ struct shell {
   size_t nmark;
   struct deferred *held;
   size_t nheld, capheld;
+  struct buf enc; /* an output written without the tree (sched_state_change_bytes) */
 };
 
 #define COUNTED_NONE 0xff
@@ -228,10 +229,14 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     json_t *v = NULL;
     enum bus_topic t = TOPIC_JOB_EVENTS;
     switch (e->kind) {
-    case OUT_STATE_CHANGE:
-      v = sched_state_change(s, e, sh->source);
-      t = TOPIC_JOB_EVENTS;
-      break;
+    case OUT_STATE_CHANGE: { /* written without the tree: the most frequent output */
+      const char *key = sched_out_key(s, e);
+      buf_reset(&sh->enc);
+      sched_state_change_bytes(s, e, sh->source, &sh->enc);
+      rc = bus_produce_raw(service_producer(&sh->loop), TOPIC_JOB_EVENTS, key, strlen(key), sh->enc.data,
+                           sh->enc.len, -1, err, errlen) ? -1 : 0;
+      continue;
+    }
     case OUT_JOB_RECORD:
       if (!hold_record(sh, e)) rc = write_record(sh, e->job, e->at_ms, err, errlen);
       continue;
@@ -417,6 +422,7 @@ int sched_service_main(int argc, char **argv) {
   sched_outbox_release(&sh.out);
   free(sh.mark);
   free(sh.held);
+  buf_release(&sh.enc);
   sched_free(sh.core);
   codec_pick_free(sh.pick);
   free(sh.counted);
