@@ -852,6 +852,27 @@ void codec_put_opt_long(struct buf *out, int has, int64_t v) {
   if (has) put_long(out, v);
 }
 
+const struct codec_node *codec_node_at(enum barge_ev_type t, const char *path) {
+  if (!initialized || !valid_type(t)) return NULL;
+  const struct node *n = types[t].root;
+  while (n && *path) {
+    size_t len = strcspn(path, ".");
+    if (n->kind == K_UNION && n->nullable_pair) n = n->branches[1 - n->null_branch]; /* step through */
+    if (n->kind != K_RECORD) return NULL;
+    const struct node *next = NULL;
+    for (size_t i = 0; i < n->nfields && !next; i++)
+      if (n->fields[i].namelen == len && !memcmp(n->fields[i].name, path, len)) next = n->fields[i].type;
+    n = next;
+    path += len + (path[len] == '.');
+  }
+  return (const struct codec_node *)n;
+}
+
+int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *out, char *err, size_t errlen) {
+  struct path p = {.s = "", .len = 0};
+  return encode((const struct node *)node, v, out, &p, err, errlen);
+}
+
 int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
                  size_t errlen) {
   if (!initialized || !valid_type(t)) {

@@ -75,6 +75,15 @@ void codec_put_str(struct buf *out, const char *s);
 void codec_put_opt_str(struct buf *out, const char *s);           /* NULL: the null branch */
 void codec_put_opt_long(struct buf *out, int has, int64_t v); /* !has: the null branch */
 
+/* A field's schema node under type t, by its dotted path ("detail.container"; a segment steps
+ * through a union of null and a record), for codec_put_json; NULL when the path names none. */
+struct codec_node;
+const struct codec_node *codec_node_at(enum barge_ev_type t, const char *path);
+/* Encodes v as that node (no framing), as codec_encode would inside the event; non-zero with the
+ * reason in err when v does not match. */
+int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *out, char *err,
+                   size_t errlen) BARGE_WUR;
+
 /* Decodes framed bytes of either framing. On success *type_out is the event type and *out a
  * new reference the caller owns. On failure (bad magic, unknown fingerprint or id, truncated
  * or corrupt body) non-zero with the reason in err, and *out is NULL. */

@@ -67,21 +67,67 @@ json_t *sched_propagated_tags(const struct spec *sp) {
   return t;
 }
 
-json_t *sched_job_detail(struct sched *s, uint32_t ji) {
-  struct job *j = s->jobs[ji];
-  struct spec *sp = j->spec;
-  char arn[512];
+void sched_job_arn(const struct sched *s, const struct job *j, char *arn, size_t n) {
   char suffix[128];
   struct cat sc = cat_start(suffix, sizeof suffix);
   cat_put(&sc, "job/", SIZE_MAX);
   cat_put(&sc, j->id, SIZE_MAX);
-  if (sp && sp->arn_prefix) {
-    sc = cat_start(arn, sizeof arn);
-    cat_put(&sc, sp->arn_prefix, SIZE_MAX);
+  if (j->spec && j->spec->arn_prefix) {
+    sc = cat_start(arn, n);
+    cat_put(&sc, j->spec->arn_prefix, SIZE_MAX);
     cat_put(&sc, suffix, SIZE_MAX);
   } else {
-    sched_arn(s, suffix, arn, sizeof arn);
+    sched_arn(s, suffix, arn, n);
   }
+}
+
+void sched_attempt_strings(const struct sched *s, const struct job *j, const struct attempt *a,
+                           struct attempt_strings *out) {
+  out->has_arns = a->ce != SCHED_NONE;
+  if (out->has_arns) {
+    ecs_arn(s, "container-instance", s->ces[a->ce]->name, a->instance_id, out->instance_arn, sizeof out->instance_arn);
+    ecs_arn(s, "task", s->ces[a->ce]->name, a->task_id, out->task_arn, sizeof out->task_arn);
+  }
+  log_stream(j, a->task_id, out->log_stream, sizeof out->log_stream);
+}
+
+json_t *sched_detail_container(struct sched *s, const struct job *j) {
+  struct spec *sp = j->spec;
+  if (!sp || !sp->container || j->arr) return NULL;
+  json_t *c = json_copy(sp->container);
+  /* the live attempt, or else the last one */
+  const struct attempt *last = j->nattempts ? &j->attempts[j->nattempts - 1] : NULL;
+  char x[512];
+  if (j->instance != SCHED_NONE) {
+    struct instance *in = s->insts[j->instance];
+    char task[37];
+    sched_task_id(j, j->attempt, task);
+    ecs_arn(s, "container-instance", s->ces[in->ce]->name, in->id, x, sizeof x);
+    json_object_set_new(c, "containerInstanceArn", json_string(x));
+    ecs_arn(s, "task", s->ces[in->ce]->name, task, x, sizeof x);
+    json_object_set_new(c, "taskArn", json_string(x));
+    log_stream(j, task, x, sizeof x);
+    json_object_set_new(c, "logStreamName", json_string(x));
+  } else if (last) {
+    struct attempt_strings as;
+    sched_attempt_strings(s, j, last, &as);
+    if (as.has_arns) {
+      json_object_set_new(c, "containerInstanceArn", json_string(as.instance_arn));
+      json_object_set_new(c, "taskArn", json_string(as.task_arn));
+    }
+    json_object_set_new(c, "logStreamName", json_string(as.log_stream));
+    if (last->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(last->exit_code));
+    set_opt_str(c, "reason", last->container_reason);
+  }
+  if (sp->propagate_tags) json_object_set_new(c, "tags", sched_propagated_tags(sp));
+  return c;
+}
+
+json_t *sched_job_detail(struct sched *s, uint32_t ji) {
+  struct job *j = s->jobs[ji];
+  struct spec *sp = j->spec;
+  char arn[512];
+  sched_job_arn(s, j, arn, sizeof arn);
   json_t *d = json_object();
   json_object_set_new(d, "jobArn", json_string(arn));
   json_object_set_new(d, "jobName", json_string(sp && sp->name ? sp->name : ""));
@@ -96,18 +142,13 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   for (int i = 0; i < j->nattempts; i++) {
     const struct attempt *a = &j->attempts[i];
     json_t *c = json_object();
-    if (a->ce != SCHED_NONE) {
-      char x[512];
-      ecs_arn(s, "container-instance", s->ces[a->ce]->name, a->instance_id, x, sizeof x);
-      json_object_set_new(c, "containerInstanceArn", json_string(x));
-      ecs_arn(s, "task", s->ces[a->ce]->name, a->task_id, x, sizeof x);
-      json_object_set_new(c, "taskArn", json_string(x));
-    }
+    struct attempt_strings as;
+    sched_attempt_strings(s, j, a, &as);
+    set_opt_str(c, "containerInstanceArn", as.has_arns ? as.instance_arn : NULL);
+    set_opt_str(c, "taskArn", as.has_arns ? as.task_arn : NULL);
     if (a->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(a->exit_code));
     set_opt_str(c, "reason", a->container_reason);
-    char ls[300];
-    log_stream(j, a->task_id, ls, sizeof ls);
-    json_object_set_new(c, "logStreamName", json_string(ls));
+    json_object_set_new(c, "logStreamName", json_string(as.log_stream));
     json_t *at = json_pack("{s:o}", "container", c);
     if (a->started_at) json_object_set_new(at, "startedAt", json_integer(a->started_at));
     json_object_set_new(at, "stoppedAt", json_integer(a->stopped_at));
@@ -125,36 +166,8 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   json_object_set_new(d, "dependsOn", sp && sp->depends_on ? json_copy(sp->depends_on) : json_array());
   json_object_set_new(d, "jobDefinition", json_string(sp && sp->jd ? sp->jd->arn : ""));
   json_object_set_new(d, "parameters", sp && sp->params ? json_copy(sp->params) : json_object());
-  if (sp && sp->container && !j->arr) {
-    json_t *c = json_copy(sp->container);
-    /* the live attempt, or else the last one */
-    const struct attempt *last = j->nattempts ? &j->attempts[j->nattempts - 1] : NULL;
-    char x[512];
-    if (j->instance != SCHED_NONE) {
-      struct instance *in = s->insts[j->instance];
-      char task[37];
-      sched_task_id(j, j->attempt, task);
-      ecs_arn(s, "container-instance", s->ces[in->ce]->name, in->id, x, sizeof x);
-      json_object_set_new(c, "containerInstanceArn", json_string(x));
-      ecs_arn(s, "task", s->ces[in->ce]->name, task, x, sizeof x);
-      json_object_set_new(c, "taskArn", json_string(x));
-      log_stream(j, task, x, sizeof x);
-      json_object_set_new(c, "logStreamName", json_string(x));
-    } else if (last) {
-      if (last->ce != SCHED_NONE) {
-        ecs_arn(s, "container-instance", s->ces[last->ce]->name, last->instance_id, x, sizeof x);
-        json_object_set_new(c, "containerInstanceArn", json_string(x));
-        ecs_arn(s, "task", s->ces[last->ce]->name, last->task_id, x, sizeof x);
-        json_object_set_new(c, "taskArn", json_string(x));
-      }
-      log_stream(j, last->task_id, x, sizeof x);
-      json_object_set_new(c, "logStreamName", json_string(x));
-      if (last->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(last->exit_code));
-      set_opt_str(c, "reason", last->container_reason);
-    }
-    if (sp->propagate_tags) json_object_set_new(c, "tags", sched_propagated_tags(sp));
-    json_object_set_new(d, "container", c);
-  }
+  json_t *container = sched_detail_container(s, j);
+  if (container) json_object_set_new(d, "container", container);
   if (j->arr) {
     json_object_set_new(d, "arrayProperties",
                         json_pack("{s:i, s:o, s:I}", "size", j->arr->size, "statusSummary",
@@ -247,38 +260,6 @@ json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *
   }
   json_object_set_new(r, "at", json_integer(e->at_ms));
   return r;
-}
-
-/* The same JobStateChange as sched_state_change, written straight to Avro bytes (framed), field by
- * field in the schema's order (schemas/JobStateChange.avsc): four are written per array task, and
- * the tree cost more than the rest of the event's handling (docs/architecture.md, "Throughput").
- * tests/unit/test_sched_out_bytes.c holds it to codec_encode's bytes of sched_state_change. */
-void sched_state_change_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out) {
-  struct job *j = s->jobs[e->job];
-  char id[37];
-  uuid_v4(id);
-  codec_put_frame(BARGE_EV_JOB_STATE_CHANGE, out);
-  codec_put_str(out, id); /* header */
-  codec_put_long(out, e->at_ms);
-  codec_put_str(out, source ? source : "barge");
-  codec_put_str(out, j->id);
-  codec_put_str(out, j->id); /* jobId */
-  codec_put_str(out, j->spec && j->spec->name ? j->spec->name : "");
-  codec_put_str(out, j->queue != SCHED_NONE ? s->queues[j->queue]->name : "");
-  codec_put_opt_str(out, j->parent != SCHED_NONE ? s->jobs[j->parent]->id : NULL);
-  codec_put_long(out, e->attempt);
-  codec_put_str(out, job_status_name((enum job_status)e->old_status));
-  codec_put_str(out, job_status_name((enum job_status)e->new_status));
-  codec_put_opt_str(out, e->reason);
-  const struct instance *in = e->inst != SCHED_NONE ? s->insts[e->inst] : NULL;
-  codec_put_opt_str(out, in ? in->id : NULL);
-  codec_put_opt_str(out, in ? s->ces[in->ce]->name : NULL);
-  codec_put_opt_long(out, e->exit_code != NO_EXIT, e->exit_code);
-  codec_put_opt_str(out, j->spec ? j->spec->share_id : NULL);
-  codec_put_long(out, j->spec ? j->spec->vcpus : 0);
-  codec_put_long(out, j->spec ? j->spec->mem_mib : 0);
-  codec_put_long(out, j->spec ? j->spec->gpus : 0);
-  codec_put_long(out, e->at_ms); /* at */
 }
 
 json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source) {

@@ -91,7 +91,7 @@ struct shell {
   size_t nmark;
   struct deferred *held;
   size_t nheld, capheld;
-  struct buf enc; /* an output written without the tree (sched_state_change_bytes) */
+  struct buf enc; /* an output written without the tree (sched_out_bytes.c) */
 };
 
 #define COUNTED_NONE 0xff
@@ -153,9 +153,17 @@ static void record_input(struct shell *sh, enum barge_ev_type t, const json_t *e
   free(text);
 }
 
+/* A JobRecord, written without the tree (sched_out_bytes.c) unless it is a multi-node job's. */
 static int write_record(struct shell *sh, uint32_t job, int64_t at_ms, char *err, size_t errlen) {
+  const char *key = sched_job_id(sh->core, job);
+  buf_reset(&sh->enc);
+  int rc = sched_job_record_bytes(sh->core, job, sh->source, at_ms, &sh->enc, err, errlen);
+  if (rc < 0) return -1;
+  if (!rc)
+    return bus_produce_raw(service_producer(&sh->loop), TOPIC_JOBS, key, strlen(key), sh->enc.data, sh->enc.len, -1,
+                           err, errlen) ? -1 : 0;
   json_t *v = sched_job_record(sh->core, job, sh->source, at_ms);
-  int rc = bus_produce(service_producer(&sh->loop), TOPIC_JOBS, sched_job_id(sh->core, job), v, err, errlen);
+  rc = bus_produce(service_producer(&sh->loop), TOPIC_JOBS, key, v, err, errlen);
   json_decref(v);
   return rc ? -1 : 0;
 }

@@ -9,37 +9,73 @@
 
 static int compared, with_parent, with_exit, with_reason, with_share, with_instance;
 
-/* Both encodings of e, event ids aside (each takes a fresh one): the id's bytes are at the same
- * place in both (the header's first field, after the framing), so they are blanked there. */
+static int records, rec_with_container, rec_with_attempts, rec_parent, rec_rich, rec_cancelled;
+
+/* The tree's bytes and the direct ones, event ids aside (each takes a fresh one): the id is the
+ * header's first field, right after the single-object framing and its length byte (36), so it
+ * is blanked there in both. */
+static void same_bytes(struct buf *tree, struct buf *direct, enum barge_ev_type type, const char *what) {
+  const size_t id_at = 10 + 1;
+  CHECK(tree->len == direct->len && tree->len > id_at + 36, "%s: lengths %zu and %zu", what, tree->len, direct->len);
+  if (tree->len == direct->len && tree->len > id_at + 36) {
+    memset(tree->data + id_at, '-', 36);
+    memset(direct->data + id_at, '-', 36);
+    CHECK(memcmp(tree->data, direct->data, tree->len) == 0, "%s: bytes differ", what);
+  }
+  enum barge_ev_type t;
+  json_t *back = NULL;
+  char err[512] = "";
+  CHECK(codec_decode(direct->data, direct->len, &t, &back, err, sizeof err) == 0 && t == type,
+        "%s: the direct bytes decode: %s", what, err);
+  json_decref(back);
+}
+
+static void compare_record(struct h *h, const struct out_ev *e) {
+  json_t *v = sched_job_record(h->s, e->job, "sched/host:1", e->at_ms);
+  struct buf tree, direct;
+  buf_init(&tree);
+  buf_init(&direct);
+  char err[512] = "", what[256];
+  CHECK(codec_encode(BARGE_EV_JOB_RECORD, v, &tree, err, sizeof err) == 0, "tree encoding: %s", err);
+  int rc = sched_job_record_bytes(h->s, e->job, "sched/host:1", e->at_ms, &direct, err, sizeof err);
+  CHECK(rc == 0, "record of %s not written directly (%d): %s", sched_job_id(h->s, e->job), rc, err);
+  snprintf(what, sizeof what, "JobRecord of %s (%s)", sched_job_id(h->s, e->job),
+           json_string_value(json_object_get(json_object_get(v, "detail"), "status")));
+  same_bytes(&tree, &direct, BARGE_EV_JOB_RECORD, what);
+  json_t *d = json_object_get(v, "detail");
+  records++;
+  rec_with_container += json_is_object(json_object_get(d, "container"));
+  rec_with_attempts += json_array_size(json_object_get(d, "attempts")) > 0;
+  rec_parent += json_is_object(json_object_get(json_object_get(d, "arrayProperties"), "statusSummary"));
+  rec_rich += json_is_object(json_object_get(d, "timeout")) && json_object_size(json_object_get(d, "tags")) &&
+              json_object_size(json_object_get(d, "parameters")) && json_is_object(json_object_get(d, "retryStrategy")) &&
+              json_is_object(json_object_get(json_object_get(d, "container"), "tags"));
+  rec_cancelled += json_is_true(json_object_get(d, "isCancelled")) + 100 * json_is_string(json_object_get(v, "pendingStop"));
+  rec_rich += 100 * (json_array_size(json_object_get(d, "dependsOn")) > 0);
+  json_decref(v);
+  buf_release(&tree);
+  buf_release(&direct);
+}
+
 static void compare(struct h *h, const struct out_ev *e) {
+  if (e->kind == OUT_JOB_RECORD) compare_record(h, e);
   if (e->kind != OUT_STATE_CHANGE) return;
   json_t *v = sched_state_change(h->s, e, "sched/host:1");
   struct buf tree, direct;
   buf_init(&tree);
   buf_init(&direct);
-  char err[512] = "";
+  char err[512] = "", what[256];
   CHECK(codec_encode(BARGE_EV_JOB_STATE_CHANGE, v, &tree, err, sizeof err) == 0, "tree encoding: %s", err);
   sched_state_change_bytes(h->s, e, "sched/host:1", &direct);
-  const size_t id_at = 10 + 1; /* single-object framing, then the id's length (36: one byte) */
-  CHECK(tree.len == direct.len && tree.len > id_at + 36, "lengths %zu and %zu", tree.len, direct.len);
-  if (tree.len == direct.len && tree.len > id_at + 36) {
-    memset(tree.data + id_at, '-', 36);
-    memset(direct.data + id_at, '-', 36);
-    CHECK(memcmp(tree.data, direct.data, tree.len) == 0, "%s -> %s of %s: bytes differ",
-          job_status_name((enum job_status)e->old_status), job_status_name((enum job_status)e->new_status),
-          sched_job_id(h->s, e->job));
-  }
-  enum barge_ev_type t;
-  json_t *back = NULL;
-  CHECK(codec_decode(direct.data, direct.len, &t, &back, err, sizeof err) == 0 && t == BARGE_EV_JOB_STATE_CHANGE,
-        "the direct bytes decode: %s", err);
+  snprintf(what, sizeof what, "%s -> %s of %s", job_status_name((enum job_status)e->old_status),
+           job_status_name((enum job_status)e->new_status), sched_job_id(h->s, e->job));
+  same_bytes(&tree, &direct, BARGE_EV_JOB_STATE_CHANGE, what);
   compared++;
   with_parent += json_is_string(json_object_get(v, "parentJobId"));
   with_exit += json_is_integer(json_object_get(v, "exitCode"));
   with_reason += json_is_string(json_object_get(v, "statusReason"));
   with_share += json_is_string(json_object_get(v, "shareIdentifier"));
   with_instance += json_is_string(json_object_get(v, "instanceId"));
-  json_decref(back);
   json_decref(v);
   buf_release(&tree);
   buf_release(&direct);
@@ -51,7 +87,7 @@ int main(void) {
     fprintf(stderr, "codec_init: %s\n", err);
     return 1;
   }
-  TEST("JobStateChange written without the tree equals codec_encode's bytes");
+  TEST("JobStateChange and JobRecord written without the tree equal codec_encode's bytes");
   struct h h;
   h_init(&h);
   h.each = compare;
@@ -62,6 +98,9 @@ int main(void) {
   h_submit(&h, "arr", "q", "jd", "{\"arrayProperties\": {\"size\": 3}, \"shareIdentifier\": \"s1\"}");
   h_submit(&h, "solo", "q", "jd", NULL);
   h_submit(&h, "dep", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"solo\"}]}");
+  h_submit(&h, "rich", "q", "jd",
+           "{\"timeout\": {\"attemptDurationSeconds\": 60}, \"tags\": {\"team\": \"a\"}, \"propagateTags\": true,"
+           " \"parameters\": {\"p\": \"v\"}, \"schedulingPriorityOverride\": 5, \"shareIdentifier\": \"s2\"}");
   h.t += 1000;
   h_tick(&h);
   h_exec(&h, "arr:0", 1, "i-1", "STARTED", -9999, NULL);
@@ -75,13 +114,29 @@ int main(void) {
   h_stop(&h, "TerminateJob", "arr:1", "enough");
   h.t += 60000;
   h_tick(&h);
+  h_submit(&h, "waiter", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"rich\"}]}");
+  h_stop(&h, "CancelJob", "waiter", "changed my mind"); /* PENDING: a pending stop */
+  h_ce(&h, "empty", 0, 0);
+  h_queue(&h, "q2", 5, NULL, "empty", NULL);
+  h_submit(&h, "stuck", "q2", "jd", NULL);
+  h_stop(&h, "CancelJob", "stuck", "no capacity there"); /* RUNNABLE: cancelled at once */
+  h_exec(&h, "rich", 1, "i-1", "STARTED", -9999, NULL);
+  h.t += 61000;
+  h_tick(&h); /* rich times out */
   CHECK(compared >= 10, "only %d state changes compared", compared);
+  CHECK(rec_rich % 100 > 0 && rec_rich >= 100, "records with a timeout, tags, parameters, retry strategy (%d) and dependencies (%d)",
+        rec_rich % 100, rec_rich / 100);
+  CHECK(rec_cancelled % 100 > 0 && rec_cancelled >= 100, "records of a cancelled job (%d), with a pending stop (%d)",
+        rec_cancelled % 100, rec_cancelled / 100);
+  CHECK(records >= 10 && rec_with_container > 0 && rec_with_attempts > 0 && rec_parent > 0,
+        "records compared: %d, with a container %d, with attempts %d, of the array parent %d", records,
+        rec_with_container, rec_with_attempts, rec_parent);
   CHECK(with_parent > 0 && with_exit > 0 && with_reason > 0 && with_share > 0 && with_instance > 0,
         "every optional member seen set: parent %d, exit %d, reason %d, share %d, instance %d", with_parent,
         with_exit, with_reason, with_share, with_instance);
   CHECK(compared > with_parent && compared > with_exit && compared > with_reason && compared > with_instance,
         "and left out: %d compared", compared);
-  printf("%d state changes compared\n", compared);
+  printf("%d state changes and %d job records compared\n", compared, records);
   h_release(&h);
   return check_summary();
 }
