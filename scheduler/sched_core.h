@@ -145,6 +145,10 @@ json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *
  * use sched_job_record), -1 with err when a JSON part does not encode (out left as it was). */
 int sched_job_record_bytes(struct sched *s, uint32_t job, const char *source, int64_t at_ms, struct buf *out,
                            char *err, size_t errlen);
+/* A placement's AgentCommand: 0, or 1 (nothing written) when it is to be built as a tree
+ * (sched_agent_command): a kill, a node of a multi-node job, a container whose command or
+ * environment is not of the expected shape. */
+int sched_placement_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out);
 void sched_state_change_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out);
 json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_capacity(struct sched *s, const struct out_ev *e, const char *source);

@@ -187,3 +187,76 @@ void sched_state_change_bytes(struct sched *s, const struct out_ev *e, const cha
   codec_put_long(out, j->spec ? j->spec->gpus : 0);
   codec_put_long(out, e->at_ms); /* at */
 }
+
+/* A container environment entry as KeyValuePair: 0, or 1 when it is not exactly {name, value?}
+ * of strings (the tree then says what is wrong with it). */
+static int put_env_entry(struct buf *out, const json_t *kv) {
+  const char *name = jget_str(kv, "name");
+  const json_t *value = json_object_get(kv, "value");
+  if (!name || (value && !json_is_string(value)) || json_object_size(kv) != 1u + (value != NULL)) return 1;
+  codec_put_str(out, name);
+  codec_put_str(out, value ? json_string_value(value) : "");
+  return 0;
+}
+
+static void put_env(struct buf *out, const char *name, const char *value) {
+  codec_put_str(out, name);
+  codec_put_str(out, value);
+}
+
+int sched_placement_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out) {
+  const struct job *j = s->jobs[e->job];
+  const struct spec *sp = j->spec;
+  const json_t *command = json_object_get(sp->container, "command");
+  const json_t *env = json_object_get(sp->container, "environment");
+  if (e->kind != OUT_PLACEMENT || sched_gang_parent(s, j) || !json_is_array(command) || (env && !json_is_array(env)))
+    return 1;
+  size_t start = out->len;
+  const struct instance *in = s->insts[e->inst];
+  codec_put_frame(BARGE_EV_AGENT_COMMAND, out);
+  put_header(out, source, j->id, e->at_ms);
+  codec_put_str(out, in->id);
+  codec_put_long(out, 0); /* body: the Placement branch */
+  codec_put_str(out, j->id);
+  codec_put_long(out, e->attempt);
+  codec_put_str(out, sp->name ? sp->name : "");
+  size_t i;
+  const json_t *x;
+  if (json_array_size(command)) codec_put_long(out, (int64_t)json_array_size(command));
+  json_array_foreach(command, i, x) {
+    if (!json_is_string(x)) goto tree;
+    codec_put_str(out, json_string_value(x));
+  }
+  codec_put_long(out, 0);
+  char attempt[16], index[16];
+  snprintf(attempt, sizeof attempt, "%d", e->attempt);
+  snprintf(index, sizeof index, "%d", j->index);
+  codec_put_long(out, (int64_t)json_array_size(env) + 4 + (j->index >= 0));
+  json_array_foreach(env, i, x) if (put_env_entry(out, x)) goto tree;
+  put_env(out, "AWS_BATCH_JOB_ID", j->id);
+  put_env(out, "AWS_BATCH_JOB_ATTEMPT", attempt);
+  if (j->index >= 0) put_env(out, "AWS_BATCH_JOB_ARRAY_INDEX", index);
+  put_env(out, "AWS_BATCH_JQ_NAME", s->queues[j->queue]->name);
+  put_env(out, "AWS_BATCH_CE_NAME", s->ces[in->ce]->name);
+  codec_put_long(out, 0);
+  codec_put_long(out, sp->vcpus);
+  codec_put_long(out, sp->mem_mib);
+  codec_put_long(out, sp->gpus);
+  codec_put_long(out, sp->timeout_s);
+  char task[37];
+  struct attempt_strings as;
+  sched_task_id(j, e->attempt, task);
+  struct attempt a = {.ce = SCHED_NONE};
+  memcpy(a.task_id, task, sizeof task);
+  sched_attempt_strings(s, j, &a, &as); /* the log stream name of this attempt's task */
+  codec_put_str(out, as.log_stream);
+  codec_put_str(out, task);
+  codec_put_long(out, e->incarnation);
+  codec_put_str(out, jget_str(sp->container, "image") ? jget_str(sp->container, "image") : "");
+  codec_put_str(out, jget_str(sp->container, "storedJson") ? jget_str(sp->container, "storedJson") : "{}");
+  return 0;
+tree:
+  out->len = start;
+  if (out->data) out->data[start] = 0;
+  return 1;
+}

@@ -250,6 +250,13 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
       continue;
     case OUT_PLACEMENT:
     case OUT_KILL:
+      buf_reset(&sh->enc);
+      if (!sched_placement_bytes(s, e, sh->source, &sh->enc)) {
+        const char *key = sched_out_key(s, e);
+        rc = bus_produce_raw(service_producer(&sh->loop), TOPIC_PLACEMENTS, key, strlen(key), sh->enc.data,
+                             sh->enc.len, -1, err, errlen) ? -1 : 0;
+        continue;
+      }
       v = sched_agent_command(s, e, sh->source);
       t = TOPIC_PLACEMENTS;
       break;

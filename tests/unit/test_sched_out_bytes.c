@@ -57,8 +57,29 @@ static void compare_record(struct h *h, const struct out_ev *e) {
   buf_release(&direct);
 }
 
+static int placements, placements_env;
+
+static void compare_placement(struct h *h, const struct out_ev *e) {
+  json_t *v = sched_agent_command(h->s, e, "sched/host:1");
+  struct buf tree, direct;
+  buf_init(&tree);
+  buf_init(&direct);
+  char err[512] = "", what[256];
+  CHECK(codec_encode(BARGE_EV_AGENT_COMMAND, v, &tree, err, sizeof err) == 0, "tree encoding: %s", err);
+  CHECK(sched_placement_bytes(h->s, e, "sched/host:1", &direct) == 0, "placement of %s not written directly",
+        sched_job_id(h->s, e->job));
+  snprintf(what, sizeof what, "placement of %s, attempt %d", sched_job_id(h->s, e->job), e->attempt);
+  same_bytes(&tree, &direct, BARGE_EV_AGENT_COMMAND, what);
+  placements++;
+  placements_env += json_array_size(json_object_get(json_object_get(json_object_get(v, "body"), "Placement"), "environment")) > 5;
+  json_decref(v);
+  buf_release(&tree);
+  buf_release(&direct);
+}
+
 static void compare(struct h *h, const struct out_ev *e) {
   if (e->kind == OUT_JOB_RECORD) compare_record(h, e);
+  if (e->kind == OUT_PLACEMENT) compare_placement(h, e);
   if (e->kind != OUT_STATE_CHANGE) return;
   json_t *v = sched_state_change(h->s, e, "sched/host:1");
   struct buf tree, direct;
@@ -87,16 +108,21 @@ int main(void) {
     fprintf(stderr, "codec_init: %s\n", err);
     return 1;
   }
-  TEST("JobStateChange and JobRecord written without the tree equal codec_encode's bytes");
+  TEST("JobStateChange, JobRecord and placements written without the tree equal codec_encode's bytes");
   struct h h;
   h_init(&h);
   h.each = compare;
   h_ce(&h, "ce", 0, 0);
   h_queue(&h, "q", 10, NULL, "ce", NULL);
   h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 2}}");
+  h_jd(&h, "jde", 1, 1, 64,
+       "{\"containerProperties\": {\"image\": \"busybox\", \"command\": [\"sh\", \"-c\", \"echo $A\"],"
+       " \"environment\": [{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\"}],"
+       " \"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"1\"}, {\"type\": \"MEMORY\", \"value\": \"64\"}]}}");
   h_instance(&h, "i-1", "ce", "READY", 4, 1024);
   h_submit(&h, "arr", "q", "jd", "{\"arrayProperties\": {\"size\": 3}, \"shareIdentifier\": \"s1\"}");
   h_submit(&h, "solo", "q", "jd", NULL);
+  h_submit(&h, "envy", "q", "jde", NULL);
   h_submit(&h, "dep", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"solo\"}]}");
   h_submit(&h, "rich", "q", "jd",
            "{\"timeout\": {\"attemptDurationSeconds\": 60}, \"tags\": {\"team\": \"a\"}, \"propagateTags\": true,"
@@ -136,7 +162,9 @@ int main(void) {
         with_exit, with_reason, with_share, with_instance);
   CHECK(compared > with_parent && compared > with_exit && compared > with_reason && compared > with_instance,
         "and left out: %d compared", compared);
-  printf("%d state changes and %d job records compared\n", compared, records);
+  CHECK(placements >= 5 && placements_env > 0, "only %d placements compared, %d with a container environment", placements,
+        placements_env);
+  printf("%d state changes, %d job records and %d placements compared\n", compared, records, placements);
   h_release(&h);
   return check_summary();
 }
