@@ -30,18 +30,20 @@ static void same_bytes(struct buf *tree, struct buf *direct, enum barge_ev_type 
   json_decref(back);
 }
 
+/* The tree v (owned) encoded, against the direct bytes (released here). */
+static void check(json_t *v, enum barge_ev_type type, struct buf *direct, const char *what) {
+  struct buf tree;
+  buf_init(&tree);
+  char err[512] = "";
+  CHECK(codec_encode(type, v, &tree, err, sizeof err) == 0, "%s: tree encoding: %s", what, err);
+  same_bytes(&tree, direct, type, what);
+  json_decref(v);
+  buf_release(&tree);
+  buf_release(direct);
+}
+
 static void compare_record(struct h *h, const struct out_ev *e) {
   json_t *v = sched_job_record(h->s, e->job, "sched/host:1", e->at_ms);
-  struct buf tree, direct;
-  buf_init(&tree);
-  buf_init(&direct);
-  char err[512] = "", what[256];
-  CHECK(codec_encode(BARGE_EV_JOB_RECORD, v, &tree, err, sizeof err) == 0, "tree encoding: %s", err);
-  int rc = sched_job_record_bytes(h->s, e->job, "sched/host:1", e->at_ms, &direct, err, sizeof err);
-  CHECK(rc == 0, "record of %s not written directly (%d): %s", sched_job_id(h->s, e->job), rc, err);
-  snprintf(what, sizeof what, "JobRecord of %s (%s)", sched_job_id(h->s, e->job),
-           json_string_value(json_object_get(json_object_get(v, "detail"), "status")));
-  same_bytes(&tree, &direct, BARGE_EV_JOB_RECORD, what);
   json_t *d = json_object_get(v, "detail");
   records++;
   rec_with_container += json_is_object(json_object_get(d, "container"));
@@ -52,29 +54,29 @@ static void compare_record(struct h *h, const struct out_ev *e) {
               json_is_object(json_object_get(json_object_get(d, "container"), "tags"));
   rec_cancelled += json_is_true(json_object_get(d, "isCancelled")) + 100 * json_is_string(json_object_get(v, "pendingStop"));
   rec_rich += 100 * (json_array_size(json_object_get(d, "dependsOn")) > 0);
-  json_decref(v);
-  buf_release(&tree);
-  buf_release(&direct);
+  struct buf direct;
+  buf_init(&direct);
+  char err[512] = "", what[256];
+  int rc = sched_job_record_bytes(h->s, e->job, "sched/host:1", e->at_ms, &direct, err, sizeof err);
+  CHECK(rc == 0, "record of %s not written directly (%d): %s", sched_job_id(h->s, e->job), rc, err);
+  snprintf(what, sizeof what, "JobRecord of %s (%s)", sched_job_id(h->s, e->job),
+           json_string_value(json_object_get(d, "status")));
+  check(v, BARGE_EV_JOB_RECORD, &direct, what);
 }
 
 static int placements, placements_env;
 
 static void compare_placement(struct h *h, const struct out_ev *e) {
   json_t *v = sched_agent_command(h->s, e, "sched/host:1");
-  struct buf tree, direct;
-  buf_init(&tree);
+  placements++;
+  placements_env += json_array_size(json_object_get(json_object_get(json_object_get(v, "body"), "Placement"), "environment")) > 5;
+  struct buf direct;
   buf_init(&direct);
-  char err[512] = "", what[256];
-  CHECK(codec_encode(BARGE_EV_AGENT_COMMAND, v, &tree, err, sizeof err) == 0, "tree encoding: %s", err);
+  char what[256];
   CHECK(sched_placement_bytes(h->s, e, "sched/host:1", &direct) == 0, "placement of %s not written directly",
         sched_job_id(h->s, e->job));
   snprintf(what, sizeof what, "placement of %s, attempt %d", sched_job_id(h->s, e->job), e->attempt);
-  same_bytes(&tree, &direct, BARGE_EV_AGENT_COMMAND, what);
-  placements++;
-  placements_env += json_array_size(json_object_get(json_object_get(json_object_get(v, "body"), "Placement"), "environment")) > 5;
-  json_decref(v);
-  buf_release(&tree);
-  buf_release(&direct);
+  check(v, BARGE_EV_AGENT_COMMAND, &direct, what);
 }
 
 static void compare(struct h *h, const struct out_ev *e) {
@@ -82,24 +84,19 @@ static void compare(struct h *h, const struct out_ev *e) {
   if (e->kind == OUT_PLACEMENT) compare_placement(h, e);
   if (e->kind != OUT_STATE_CHANGE) return;
   json_t *v = sched_state_change(h->s, e, "sched/host:1");
-  struct buf tree, direct;
-  buf_init(&tree);
-  buf_init(&direct);
-  char err[512] = "", what[256];
-  CHECK(codec_encode(BARGE_EV_JOB_STATE_CHANGE, v, &tree, err, sizeof err) == 0, "tree encoding: %s", err);
-  sched_state_change_bytes(h->s, e, "sched/host:1", &direct);
-  snprintf(what, sizeof what, "%s -> %s of %s", job_status_name((enum job_status)e->old_status),
-           job_status_name((enum job_status)e->new_status), sched_job_id(h->s, e->job));
-  same_bytes(&tree, &direct, BARGE_EV_JOB_STATE_CHANGE, what);
   compared++;
   with_parent += json_is_string(json_object_get(v, "parentJobId"));
   with_exit += json_is_integer(json_object_get(v, "exitCode"));
   with_reason += json_is_string(json_object_get(v, "statusReason"));
   with_share += json_is_string(json_object_get(v, "shareIdentifier"));
   with_instance += json_is_string(json_object_get(v, "instanceId"));
-  json_decref(v);
-  buf_release(&tree);
-  buf_release(&direct);
+  struct buf direct;
+  buf_init(&direct);
+  char what[256];
+  sched_state_change_bytes(h->s, e, "sched/host:1", &direct);
+  snprintf(what, sizeof what, "%s -> %s of %s", job_status_name((enum job_status)e->old_status),
+           job_status_name((enum job_status)e->new_status), sched_job_id(h->s, e->job));
+  check(v, BARGE_EV_JOB_STATE_CHANGE, &direct, what);
 }
 
 int main(void) {
