@@ -65,9 +65,13 @@ int bus_topic_by_name(const struct bus_conf *conf, const char *name) {
 json_t *bus_header(const char *source, const char *request_id, int64_t at_ms) {
   char id[37];
   uuid_v4(id);
-  return json_pack("{s:s, s:I, s:s, s:s}", "event_id", id, "event_time", (json_int_t)at_ms,
-                   "source", source ? source : "barge", "request_id",
-                   request_id ? request_id : "");
+  /* built member by member: json_pack parses its format anew for every event */
+  json_t *h = json_object();
+  json_object_set_new_nocheck(h, "event_id", json_stringn_nocheck(id, 36));
+  json_object_set_new_nocheck(h, "event_time", json_integer((json_int_t)at_ms));
+  json_object_set_new_nocheck(h, "source", json_string(source ? source : "barge"));
+  json_object_set_new_nocheck(h, "request_id", json_string(request_id ? request_id : ""));
+  return h;
 }
 
 /* librdkafka's log lines, through Barge's log. A broker that cannot be reached is said at debug

@@ -828,14 +828,7 @@ static _Atomic(codec_id_resolver) id_resolver;
 
 void codec_set_id_resolver(codec_id_resolver fn) { atomic_store(&id_resolver, fn); }
 
-int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
-                 size_t errlen) {
-  if (!initialized || !valid_type(t)) {
-    seterr(err, errlen, initialized ? "unknown event type %d" : "codec_init was not called",
-           (int)t);
-    return 1;
-  }
-  size_t start = out->len;
+void codec_put_frame(enum barge_ev_type t, struct buf *out) {
   int32_t id = atomic_load(&types[t].id);
   if (id > 0) {
     unsigned char h[5] = {0, (unsigned char)((uint32_t)id >> 24), (unsigned char)(id >> 16),
@@ -846,6 +839,49 @@ int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *e
     for (int i = 0; i < 8; i++) h[2 + i] = (unsigned char)(types[t].fp >> (8 * i));
     buf_append(out, h, 10);
   }
+}
+
+void codec_put_long(struct buf *out, int64_t v) { put_long(out, v); }
+void codec_put_str(struct buf *out, const char *s) { put_bytes(out, s, strlen(s)); }
+void codec_put_opt_str(struct buf *out, const char *s) {
+  put_long(out, s != NULL);
+  if (s) put_bytes(out, s, strlen(s));
+}
+void codec_put_opt_long(struct buf *out, int has, int64_t v) {
+  put_long(out, has != 0);
+  if (has) put_long(out, v);
+}
+
+const struct codec_node *codec_node_at(enum barge_ev_type t, const char *path) {
+  if (!initialized || !valid_type(t)) return NULL;
+  const struct node *n = types[t].root;
+  while (n && *path) {
+    size_t len = strcspn(path, ".");
+    if (n->kind == K_UNION && n->nullable_pair) n = n->branches[1 - n->null_branch]; /* step through */
+    if (n->kind != K_RECORD) return NULL;
+    const struct node *next = NULL;
+    for (size_t i = 0; i < n->nfields && !next; i++)
+      if (n->fields[i].namelen == len && !memcmp(n->fields[i].name, path, len)) next = n->fields[i].type;
+    n = next;
+    path += len + (path[len] == '.');
+  }
+  return (const struct codec_node *)n;
+}
+
+int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *out, char *err, size_t errlen) {
+  struct path p = {.s = "", .len = 0};
+  return encode((const struct node *)node, v, out, &p, err, errlen);
+}
+
+int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
+                 size_t errlen) {
+  if (!initialized || !valid_type(t)) {
+    seterr(err, errlen, initialized ? "unknown event type %d" : "codec_init was not called",
+           (int)t);
+    return 1;
+  }
+  size_t start = out->len;
+  codec_put_frame(t, out);
   struct path p = {.s = "", .len = 0};
   if (encode(types[t].root, v, out, &p, err, errlen)) {
     out->len = start; /* nothing half-written stays behind */

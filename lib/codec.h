@@ -61,6 +61,29 @@ void codec_set_id_resolver(codec_id_resolver fn);
 int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
                  size_t errlen) BARGE_WUR;
 
+/* ---- writing an event without the tree ----
+ *
+ * For a service's hottest outputs (the scheduler's JobStateChange): after codec_put_frame (the
+ * framing codec_encode would write for type t), the caller writes every field of the schema, in
+ * its order, with the Avro binary primitives below. The bytes must be those codec_encode gives for
+ * the same value: a unit test of each such writer compares the two (a schema change that the
+ * writer does not follow fails it). codec_put_str writes a string (NUL-terminated, valid UTF-8:
+ * not checked here); the opt forms write a union of null first and the value second. */
+void codec_put_frame(enum barge_ev_type t, struct buf *out);
+void codec_put_long(struct buf *out, int64_t v); /* int and long */
+void codec_put_str(struct buf *out, const char *s);
+void codec_put_opt_str(struct buf *out, const char *s);           /* NULL: the null branch */
+void codec_put_opt_long(struct buf *out, int has, int64_t v); /* !has: the null branch */
+
+/* A field's schema node under type t, by its dotted path ("detail.container"; a segment steps
+ * through a union of null and a record), for codec_put_json; NULL when the path names none. */
+struct codec_node;
+const struct codec_node *codec_node_at(enum barge_ev_type t, const char *path);
+/* Encodes v as that node (no framing), as codec_encode would inside the event; non-zero with the
+ * reason in err when v does not match. */
+int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *out, char *err,
+                   size_t errlen) BARGE_WUR;
+
 /* Decodes framed bytes of either framing. On success *type_out is the event type and *out a
  * new reference the caller owns. On failure (bad magic, unknown fingerprint or id, truncated
  * or corrupt body) non-zero with the reason in err, and *out is NULL. */

@@ -62,9 +62,36 @@ void random_bytes(void *out, size_t n) {
   }
 }
 
+/* UUIDs take their 16 bytes from a per-thread pool filled by one getrandom call per 256 UUIDs:
+ * every event's header takes one, and a getrandom per event was a tenth of the scheduler's main
+ * thread (docs/architecture.md, "Throughput"). The bytes are the kernel's CSPRNG output as before;
+ * a forked child drops the pool it inherited (uuid_fork_gen), so that parent and child never hand
+ * out the same bytes. */
+#define UUID_POOL 4096
+static _Atomic unsigned uuid_fork_gen;
+static void uuid_atfork_child(void) { uuid_fork_gen++; }
+static pthread_once_t uuid_once = PTHREAD_ONCE_INIT;
+static void uuid_init_once(void) { pthread_atfork(NULL, NULL, uuid_atfork_child); }
+
+static void uuid_bytes(unsigned char b[16]) {
+  static _Thread_local unsigned char pool[UUID_POOL];
+  static _Thread_local size_t used = UUID_POOL;
+  static _Thread_local unsigned gen;
+  pthread_once(&uuid_once, uuid_init_once);
+  unsigned now = uuid_fork_gen;
+  if (used + 16 > UUID_POOL || gen != now) {
+    random_bytes(pool, sizeof pool);
+    used = 0;
+    gen = now;
+  }
+  memcpy(b, pool + used, 16);
+  memset(pool + used, 0, 16); /* handed out once */
+  used += 16;
+}
+
 void uuid_v4(char out[37]) {
   unsigned char b[16];
-  random_bytes(b, sizeof b);
+  uuid_bytes(b);
   b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
   b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
   /* 8-4-4-4-12 lower-case hex digits; every event's header takes one, so no printf here */
@@ -124,18 +151,12 @@ void buf_reset(struct buf *b) {
   b->len = 0;
   if (b->data) b->data[0] = 0;
 }
-void buf_reserve(struct buf *b, size_t extra) {
+void buf_grow(struct buf *b, size_t extra) {
   if (b->len + extra + 1 <= b->cap) return;
   size_t cap = b->cap ? b->cap : 64;
   while (cap < b->len + extra + 1) cap *= 2;
   b->data = xrealloc(b->data, cap);
   b->cap = cap;
-}
-void buf_append(struct buf *b, const void *p, size_t n) {
-  buf_reserve(b, n);
-  if (n) memcpy(b->data + b->len, p, n);
-  b->len += n;
-  b->data[b->len] = 0;
 }
 void buf_printf(struct buf *b, const char *fmt, ...) {
   va_list ap;

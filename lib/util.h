@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define BARGE_WUR __attribute__((warn_unused_result))
@@ -40,9 +41,19 @@ struct buf {
 void buf_init(struct buf *b);
 void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
-void buf_append(struct buf *b, const void *p, size_t n);
 void buf_printf(struct buf *b, const char *fmt, ...) BARGE_PRINTF(2, 3);
-void buf_reserve(struct buf *b, size_t extra);
+/* Makes room for extra more bytes (and the NUL): the slow path of buf_reserve. */
+void buf_grow(struct buf *b, size_t extra);
+/* Inline: the codecs append a few bytes at a time, millions of times a second under load. */
+static inline void buf_reserve(struct buf *b, size_t extra) {
+  if (b->len + extra + 1 > b->cap) buf_grow(b, extra);
+}
+static inline void buf_append(struct buf *b, const void *p, size_t n) {
+  buf_reserve(b, n);
+  if (n) memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+}
 
 /* Allocation that aborts on out of memory. */
 void *xmalloc(size_t n);

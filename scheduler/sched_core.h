@@ -140,6 +140,16 @@ void sched_restore_done(struct sched *s);
 /* Serialisers used by the shell and the tests (pure). Return new references. */
 json_t *sched_job_record(struct sched *s, uint32_t job, const char *source, int64_t at_ms);
 json_t *sched_state_change(struct sched *s, const struct out_ev *e, const char *source);
+/* The same events as Avro bytes (framed), appended to out, without the tree (sched_out_bytes.c).
+ * sched_job_record_bytes: 0, 1 when this job's record is not written this way (a multi-node job:
+ * use sched_job_record), -1 with err when a JSON part does not encode (out left as it was). */
+int sched_job_record_bytes(struct sched *s, uint32_t job, const char *source, int64_t at_ms, struct buf *out,
+                           char *err, size_t errlen);
+/* A placement's AgentCommand: 0, or 1 (nothing written) when it is to be built as a tree
+ * (sched_agent_command): a kill, a node of a multi-node job, a container whose command or
+ * environment is not of the expected shape. */
+int sched_placement_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out);
+void sched_state_change_bytes(struct sched *s, const struct out_ev *e, const char *source, struct buf *out);
 json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_capacity(struct sched *s, const struct out_ev *e, const char *source);
 json_t *sched_instance_event(struct sched *s, const struct out_ev *e, const char *source);

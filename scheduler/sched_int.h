@@ -345,6 +345,18 @@ uint32_t sched_best_instance(struct sched *s, struct ce *c, int v, int m, int g,
 void sched_place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox *out);
 
 /* sched_gang.c: multi-node parallel jobs (docs/job-model.md, "Multi-node parallel jobs") */
+/* ---- sched_out.c: what the tree and the direct writers (sched_out_bytes.c) share ---- */
+void sched_job_arn(const struct sched *s, const struct job *j, char *arn, size_t n);
+/* An attempt's ARNs (when it ran on an instance) and log stream name. */
+struct attempt_strings {
+  int has_arns;
+  char instance_arn[512], task_arn[512], log_stream[300];
+};
+void sched_attempt_strings(const struct sched *s, const struct job *j, const struct attempt *a,
+                           struct attempt_strings *out);
+/* The JobDetail's container (NULL when it has none: an array parent, a job without a spec). */
+json_t *sched_detail_container(struct sched *s, const struct job *j);
+
 static inline struct job *sched_gang_parent(const struct sched *s, const struct job *j) {
   return j->parent != SCHED_NONE && s->jobs[j->parent]->mnp ? s->jobs[j->parent] : NULL;
 }

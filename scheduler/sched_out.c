@@ -3,6 +3,7 @@
  * AWS JobDetail view. Deterministic: the same state gives the same bytes, except the event
  * header's event_id (bus_header makes a fresh one; comparisons such as
  * tests/unit/test_sched_determinism.c blank it). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,15 +14,42 @@ static void set_opt_str(json_t *o, const char *k, const char *v) {
   if (v) json_object_set_new(o, k, json_string(v));
 }
 
+/* Joins strings into out as snprintf would (truncated to n - 1 bytes, NUL-terminated), without
+ * parsing a format: a JobRecord takes several ARNs and log stream names, each rewritten at every
+ * transition of every job (docs/architecture.md, "Throughput"). */
+struct cat {
+  char *p;
+  size_t left; /* room for bytes before the NUL */
+};
+
+static void cat_put(struct cat *c, const char *s, size_t max) {
+  size_t n = strnlen(s, max);
+  if (n > c->left) n = c->left;
+  memcpy(c->p, s, n);
+  c->p += n;
+  c->left -= n;
+  *c->p = 0;
+}
+
+static struct cat cat_start(char *out, size_t n) {
+  out[0] = 0;
+  return (struct cat){out, n - 1};
+}
+
 static void ecs_arn(const struct sched *s, const char *kind, const char *ce, const char *id,
                     char *out, size_t n) {
-  snprintf(out, n, "arn:%s:ecs:%s:%s:%s/%s/%s", s->conf.partition, s->conf.region, s->conf.account,
-           kind, ce, id);
+  struct cat c = cat_start(out, n);
+  const char *parts[] = {"arn:", s->conf.partition, ":ecs:", s->conf.region, ":", s->conf.account, ":",
+                         kind, "/", ce, "/", id};
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) cat_put(&c, parts[i], SIZE_MAX);
 }
 
 static void log_stream(const struct job *j, const char *task_id, char *out, size_t n) {
   const char *jd = j->spec && j->spec->jd ? j->spec->jd->name : "job";
-  snprintf(out, n, "%.200s/default/%s", jd, task_id);
+  struct cat c = cat_start(out, n);
+  cat_put(&c, jd, 200);
+  cat_put(&c, "/default/", SIZE_MAX);
+  cat_put(&c, task_id, SIZE_MAX);
 }
 
 static json_t *summary(const struct array_info *a) {
@@ -39,14 +67,67 @@ json_t *sched_propagated_tags(const struct spec *sp) {
   return t;
 }
 
+void sched_job_arn(const struct sched *s, const struct job *j, char *arn, size_t n) {
+  char suffix[128];
+  struct cat sc = cat_start(suffix, sizeof suffix);
+  cat_put(&sc, "job/", SIZE_MAX);
+  cat_put(&sc, j->id, SIZE_MAX);
+  if (j->spec && j->spec->arn_prefix) {
+    sc = cat_start(arn, n);
+    cat_put(&sc, j->spec->arn_prefix, SIZE_MAX);
+    cat_put(&sc, suffix, SIZE_MAX);
+  } else {
+    sched_arn(s, suffix, arn, n);
+  }
+}
+
+void sched_attempt_strings(const struct sched *s, const struct job *j, const struct attempt *a,
+                           struct attempt_strings *out) {
+  out->has_arns = a->ce != SCHED_NONE;
+  if (out->has_arns) {
+    ecs_arn(s, "container-instance", s->ces[a->ce]->name, a->instance_id, out->instance_arn, sizeof out->instance_arn);
+    ecs_arn(s, "task", s->ces[a->ce]->name, a->task_id, out->task_arn, sizeof out->task_arn);
+  }
+  log_stream(j, a->task_id, out->log_stream, sizeof out->log_stream);
+}
+
+json_t *sched_detail_container(struct sched *s, const struct job *j) {
+  struct spec *sp = j->spec;
+  if (!sp || !sp->container || j->arr) return NULL;
+  json_t *c = json_copy(sp->container);
+  /* the live attempt, or else the last one */
+  const struct attempt *last = j->nattempts ? &j->attempts[j->nattempts - 1] : NULL;
+  char x[512];
+  if (j->instance != SCHED_NONE) {
+    struct instance *in = s->insts[j->instance];
+    char task[37];
+    sched_task_id(j, j->attempt, task);
+    ecs_arn(s, "container-instance", s->ces[in->ce]->name, in->id, x, sizeof x);
+    json_object_set_new(c, "containerInstanceArn", json_string(x));
+    ecs_arn(s, "task", s->ces[in->ce]->name, task, x, sizeof x);
+    json_object_set_new(c, "taskArn", json_string(x));
+    log_stream(j, task, x, sizeof x);
+    json_object_set_new(c, "logStreamName", json_string(x));
+  } else if (last) {
+    struct attempt_strings as;
+    sched_attempt_strings(s, j, last, &as);
+    if (as.has_arns) {
+      json_object_set_new(c, "containerInstanceArn", json_string(as.instance_arn));
+      json_object_set_new(c, "taskArn", json_string(as.task_arn));
+    }
+    json_object_set_new(c, "logStreamName", json_string(as.log_stream));
+    if (last->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(last->exit_code));
+    set_opt_str(c, "reason", last->container_reason);
+  }
+  if (sp->propagate_tags) json_object_set_new(c, "tags", sched_propagated_tags(sp));
+  return c;
+}
+
 json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   struct job *j = s->jobs[ji];
   struct spec *sp = j->spec;
   char arn[512];
-  char suffix[128];
-  snprintf(suffix, sizeof suffix, "job/%s", j->id);
-  if (sp && sp->arn_prefix) snprintf(arn, sizeof arn, "%s%s", sp->arn_prefix, suffix);
-  else sched_arn(s, suffix, arn, sizeof arn);
+  sched_job_arn(s, j, arn, sizeof arn);
   json_t *d = json_object();
   json_object_set_new(d, "jobArn", json_string(arn));
   json_object_set_new(d, "jobName", json_string(sp && sp->name ? sp->name : ""));
@@ -61,18 +142,13 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   for (int i = 0; i < j->nattempts; i++) {
     const struct attempt *a = &j->attempts[i];
     json_t *c = json_object();
-    if (a->ce != SCHED_NONE) {
-      char x[512];
-      ecs_arn(s, "container-instance", s->ces[a->ce]->name, a->instance_id, x, sizeof x);
-      json_object_set_new(c, "containerInstanceArn", json_string(x));
-      ecs_arn(s, "task", s->ces[a->ce]->name, a->task_id, x, sizeof x);
-      json_object_set_new(c, "taskArn", json_string(x));
-    }
+    struct attempt_strings as;
+    sched_attempt_strings(s, j, a, &as);
+    set_opt_str(c, "containerInstanceArn", as.has_arns ? as.instance_arn : NULL);
+    set_opt_str(c, "taskArn", as.has_arns ? as.task_arn : NULL);
     if (a->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(a->exit_code));
     set_opt_str(c, "reason", a->container_reason);
-    char ls[300];
-    log_stream(j, a->task_id, ls, sizeof ls);
-    json_object_set_new(c, "logStreamName", json_string(ls));
+    json_object_set_new(c, "logStreamName", json_string(as.log_stream));
     json_t *at = json_pack("{s:o}", "container", c);
     if (a->started_at) json_object_set_new(at, "startedAt", json_integer(a->started_at));
     json_object_set_new(at, "stoppedAt", json_integer(a->stopped_at));
@@ -85,39 +161,13 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   if (j->stopped_at && (j->status == JOB_SUCCEEDED || j->status == JOB_FAILED))
     json_object_set_new(d, "stoppedAt", json_integer(j->stopped_at));
   if (sp && sp->retry_json) json_object_set(d, "retryStrategy", sp->retry_json);
-  json_object_set_new(d, "dependsOn", sp && sp->depends_on ? json_deep_copy(sp->depends_on) : json_array());
+  /* shallow copies (json_copy) of the spec's trees: the record is encoded and freed at once, and
+   * the core replaces or edits only their top level (TagResource), never a nested value in place */
+  json_object_set_new(d, "dependsOn", sp && sp->depends_on ? json_copy(sp->depends_on) : json_array());
   json_object_set_new(d, "jobDefinition", json_string(sp && sp->jd ? sp->jd->arn : ""));
-  json_object_set_new(d, "parameters", sp && sp->params ? json_deep_copy(sp->params) : json_object());
-  if (sp && sp->container && !j->arr) {
-    json_t *c = json_deep_copy(sp->container);
-    /* the live attempt, or else the last one */
-    const struct attempt *last = j->nattempts ? &j->attempts[j->nattempts - 1] : NULL;
-    char x[512];
-    if (j->instance != SCHED_NONE) {
-      struct instance *in = s->insts[j->instance];
-      char task[37];
-      sched_task_id(j, j->attempt, task);
-      ecs_arn(s, "container-instance", s->ces[in->ce]->name, in->id, x, sizeof x);
-      json_object_set_new(c, "containerInstanceArn", json_string(x));
-      ecs_arn(s, "task", s->ces[in->ce]->name, task, x, sizeof x);
-      json_object_set_new(c, "taskArn", json_string(x));
-      log_stream(j, task, x, sizeof x);
-      json_object_set_new(c, "logStreamName", json_string(x));
-    } else if (last) {
-      if (last->ce != SCHED_NONE) {
-        ecs_arn(s, "container-instance", s->ces[last->ce]->name, last->instance_id, x, sizeof x);
-        json_object_set_new(c, "containerInstanceArn", json_string(x));
-        ecs_arn(s, "task", s->ces[last->ce]->name, last->task_id, x, sizeof x);
-        json_object_set_new(c, "taskArn", json_string(x));
-      }
-      log_stream(j, last->task_id, x, sizeof x);
-      json_object_set_new(c, "logStreamName", json_string(x));
-      if (last->exit_code != NO_EXIT) json_object_set_new(c, "exitCode", json_integer(last->exit_code));
-      set_opt_str(c, "reason", last->container_reason);
-    }
-    if (sp->propagate_tags) json_object_set_new(c, "tags", sched_propagated_tags(sp));
-    json_object_set_new(d, "container", c);
-  }
+  json_object_set_new(d, "parameters", sp && sp->params ? json_copy(sp->params) : json_object());
+  json_t *container = sched_detail_container(s, j);
+  if (container) json_object_set_new(d, "container", container);
   if (j->arr) {
     json_object_set_new(d, "arrayProperties",
                         json_pack("{s:i, s:o, s:I}", "size", j->arr->size, "statusSummary",
@@ -128,7 +178,7 @@ json_t *sched_job_detail(struct sched *s, uint32_t ji) {
   }
   if (sp && sp->timeout_s > 0)
     json_object_set_new(d, "timeout", json_pack("{s:i}", "attemptDurationSeconds", sp->timeout_s));
-  json_object_set_new(d, "tags", sp && sp->tags ? json_deep_copy(sp->tags) : json_object());
+  json_object_set_new(d, "tags", sp && sp->tags ? json_copy(sp->tags) : json_object());
   json_object_set_new(d, "propagateTags", json_boolean(sp && sp->propagate_tags));
   json_object_set_new(d, "platformCapabilities", json_pack("[s]", "EC2"));
   json_object_set_new(d, "isCancelled", json_boolean(j->cancelled));
@@ -225,7 +275,7 @@ json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char 
     return r;
   }
   struct spec *sp = j->spec;
-  json_t *env = json_deep_copy(json_object_get(sp->container, "environment"));
+  json_t *env = json_copy(json_object_get(sp->container, "environment")); /* appended to below */
   if (!env) env = json_array();
   char attempt[16], index[16];
   snprintf(attempt, sizeof attempt, "%d", e->attempt);
@@ -245,7 +295,7 @@ json_t *sched_agent_command(struct sched *s, const struct out_ev *e, const char 
   json_object_set_new(p, "jobId", json_string(j->id));
   json_object_set_new(p, "attempt", json_integer(e->attempt));
   json_object_set_new(p, "jobName", json_string(sp->name));
-  json_object_set_new(p, "command", json_deep_copy(json_object_get(sp->container, "command")));
+  json_object_set_new(p, "command", json_copy(json_object_get(sp->container, "command")));
   json_object_set_new(p, "environment", env);
   json_object_set_new(p, "vcpus", json_integer(sp->vcpus));
   json_object_set_new(p, "memoryMib", json_integer(sp->mem_mib));

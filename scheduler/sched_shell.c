@@ -91,6 +91,7 @@ struct shell {
   size_t nmark;
   struct deferred *held;
   size_t nheld, capheld;
+  struct buf enc; /* an output written without the tree (sched_out_bytes.c) */
 };
 
 #define COUNTED_NONE 0xff
@@ -152,9 +153,17 @@ static void record_input(struct shell *sh, enum barge_ev_type t, const json_t *e
   free(text);
 }
 
+/* A JobRecord, written without the tree (sched_out_bytes.c) unless it is a multi-node job's. */
 static int write_record(struct shell *sh, uint32_t job, int64_t at_ms, char *err, size_t errlen) {
+  const char *key = sched_job_id(sh->core, job);
+  buf_reset(&sh->enc);
+  int rc = sched_job_record_bytes(sh->core, job, sh->source, at_ms, &sh->enc, err, errlen);
+  if (rc < 0) return -1;
+  if (!rc)
+    return bus_produce_raw(service_producer(&sh->loop), TOPIC_JOBS, key, strlen(key), sh->enc.data, sh->enc.len, -1,
+                           err, errlen) ? -1 : 0;
   json_t *v = sched_job_record(sh->core, job, sh->source, at_ms);
-  int rc = bus_produce(service_producer(&sh->loop), TOPIC_JOBS, sched_job_id(sh->core, job), v, err, errlen);
+  rc = bus_produce(service_producer(&sh->loop), TOPIC_JOBS, key, v, err, errlen);
   json_decref(v);
   return rc ? -1 : 0;
 }
@@ -228,15 +237,26 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     json_t *v = NULL;
     enum bus_topic t = TOPIC_JOB_EVENTS;
     switch (e->kind) {
-    case OUT_STATE_CHANGE:
-      v = sched_state_change(s, e, sh->source);
-      t = TOPIC_JOB_EVENTS;
-      break;
+    case OUT_STATE_CHANGE: { /* written without the tree: the most frequent output */
+      const char *key = sched_out_key(s, e);
+      buf_reset(&sh->enc);
+      sched_state_change_bytes(s, e, sh->source, &sh->enc);
+      rc = bus_produce_raw(service_producer(&sh->loop), TOPIC_JOB_EVENTS, key, strlen(key), sh->enc.data,
+                           sh->enc.len, -1, err, errlen) ? -1 : 0;
+      continue;
+    }
     case OUT_JOB_RECORD:
       if (!hold_record(sh, e)) rc = write_record(sh, e->job, e->at_ms, err, errlen);
       continue;
     case OUT_PLACEMENT:
     case OUT_KILL:
+      buf_reset(&sh->enc);
+      if (!sched_placement_bytes(s, e, sh->source, &sh->enc)) {
+        const char *key = sched_out_key(s, e);
+        rc = bus_produce_raw(service_producer(&sh->loop), TOPIC_PLACEMENTS, key, strlen(key), sh->enc.data,
+                             sh->enc.len, -1, err, errlen) ? -1 : 0;
+        continue;
+      }
       v = sched_agent_command(s, e, sh->source);
       t = TOPIC_PLACEMENTS;
       break;
@@ -417,6 +437,7 @@ int sched_service_main(int argc, char **argv) {
   sched_outbox_release(&sh.out);
   free(sh.mark);
   free(sh.held);
+  buf_release(&sh.enc);
   sched_free(sh.core);
   codec_pick_free(sh.pick);
   free(sh.counted);

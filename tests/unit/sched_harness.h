@@ -18,6 +18,7 @@ struct h {
   int64_t t;            /* the clock used for the next event */
   json_t *log;          /* every output serialised, when recording */
   int outputs[OUT__COUNT];
+  void (*each)(struct h *h, const struct out_ev *e); /* when set: called with every output as it comes */
 };
 
 static inline json_t *h_header(int64_t t) {
@@ -49,6 +50,7 @@ static inline int h_feed(struct h *h, enum barge_ev_type type, json_t *ev /* @ow
   int rc = sched_handle(h->s, type, ev, &h->out, err, sizeof err);
   for (size_t i = 0; i < h->out.n; i++) {
     h->outputs[h->out.ev[i].kind]++;
+    if (h->each) h->each(h, &h->out.ev[i]);
     if (h->log) json_array_append_new(h->log, h_serialise(h, &h->out.ev[i]));
   }
   sched_outbox_reset(&h->out);
