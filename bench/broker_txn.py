@@ -15,8 +15,8 @@ On a shared machine, run the variants to compare alternately, twice or more."""
 import argparse
 import collections
 import os
-import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,24 +25,10 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from proc_cpu import threads  # noqa: E402  (CPU seconds per thread name)
 KAFKA = os.path.join(HERE, '..', 'scripts', 'kafka.sh')
 TOPICS = ['jobs', 'job-events', 'placements']
-HZ = os.sysconf('SC_CLK_TCK')
-
-
-def threads(pid):
-    """CPU ticks per thread name (digits folded), summed."""
-    out = collections.Counter()
-    for t in os.listdir(f'/proc/{pid}/task'):
-        try:
-            with open(f'/proc/{pid}/task/{t}/stat') as f:
-                st = f.read()
-        except OSError:
-            continue
-        name = re.sub(r'\d+', '#', st[st.index('(') + 1:st.rindex(')')])
-        fields = st[st.rindex(')') + 2:].split()
-        out[name] += int(fields[11]) + int(fields[12])
-    return out
 
 
 def follow(b, i, stop):
@@ -78,21 +64,21 @@ def run(b, pid, a):
 
     for k in range(20):  # warm-up
         txn(k)
-    t0, h0 = time.time(), threads(pid)
+    t0, h0 = time.time(), collections.Counter(threads(pid))
     for k in range(20, 20 + a.txns):
         txn(k)
-    t1, h1 = time.time(), threads(pid)
+    t1, h1 = time.time(), collections.Counter(threads(pid))
     stop.set()
     for t in ths:
         t.join()
     group.close()
     h1.subtract(h0)
-    cpu = sum(h1.values()) / HZ
+    cpu = sum(h1.values())
     print(f'{a.txns} transactions x {a.records} records, {a.followers} followers, 3 topics of {a.partitions} partition(s): {t1 - t0:.1f} s '
           f'({a.txns / (t1 - t0):.0f}/s); broker CPU {cpu:.2f} s = {cpu * 1000 / a.txns:.2f} ms per transaction; '
           f'load {os.getloadavg()[0]:.1f}')
     print('  busiest threads (ms per transaction): ' +
-          ', '.join(f'{k} {v * 1000 / HZ / a.txns:.2f}' for k, v in h1.most_common(6)))
+          ', '.join(f'{k} {v * 1000 / a.txns:.2f}' for k, v in h1.most_common(6)))
 
 
 def main():
