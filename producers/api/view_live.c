@@ -40,9 +40,10 @@ static int set_goals(struct view_live *l, const enum bus_topic *topics, int n) {
   int parts[TOPIC__COUNT];
   for (int i = 0; i < n; i++) {
     char err[512];
-    while ((parts[i] = bus_partition_count(l->c, topics[i], err, sizeof err)) < 0) {
+    for (int tries = 0; (parts[i] = bus_partition_count(l->c, topics[i], err, sizeof err)) < 0; tries++) {
       if (l->stop) return -1;
-      log_warn("view: %s; retrying", err);
+      if (tries % 20 == 0) log_warn("view: %s; retrying", err);
+      usleep(250000); /* a refusal (ACLs) answers at once */
     }
     l->ngoals += (size_t)parts[i];
   }
