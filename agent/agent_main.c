@@ -424,6 +424,9 @@ static void on_command(struct agent *a, const struct bus_msg *m, const char *log
   }
   json_t *body = json_object_get(ev, "body"), *x;
   if ((x = json_object_get(body, "Placement"))) {
+    /* BARGE_LOG=debug: when the placement reached this agent (bench/throughput.sh --trace) */
+    log_debug("placement of %s attempt %lld produced at %lld, read at %lld", jget_str(x, "jobId"),
+              (long long)jget_int(x, "attempt", 0), (long long)m->timestamp_ms, (long long)now_ms());
     start_placement(a, x, log_dir);
   } else if ((x = json_object_get(body, "KillRequest"))) {
     const char *job = jget_str(x, "jobId"), *reason = jget_str(x, "reason");

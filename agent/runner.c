@@ -412,6 +412,7 @@ struct launch {
   char **argv, **envp, **paths;
   char *work_dir;
   int log_fd, pipe_rd, pipe_wr, out_rd, out_wr;
+  int64_t prepare_us, execute_us; /* how long each took (the debug line of a start) */
   /* the outcome */
   pid_t pid;
   int fork_errno;
@@ -537,10 +538,12 @@ fail:
 static void execute(struct launch *l) {
   sigset_t all, old;
   sigfillset(&all);
+  int64_t t0 = mono_us();
   pthread_sigmask(SIG_SETMASK, &all, &old);
   l->pid = start_child(&l->ca);
   l->fork_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  l->execute_us = mono_us() - t0;
   close_fd(&l->pipe_wr);
   close_fd(&l->out_wr);
   if (l->pid < 0) return;
@@ -581,7 +584,8 @@ static void finish(struct runner *r, struct launch *l) {
     s->state = SLOT_RUNNING;
     joblog_start(&s->log, l->out_rd, l->log_fd, r->max_log_bytes);
     l->out_rd = l->log_fd = -1;
-    log_debug("runner: job %s attempt %d started, pid %d", s->job_id, s->attempt, (int)s->pid);
+    log_debug("runner: job %s attempt %d started, pid %d (log and pipes %lld us, vfork to exec %lld us)", s->job_id,
+              s->attempt, (int)s->pid, (long long)l->prepare_us, (long long)l->execute_us);
     if (s->cause != CAUSE_NONE) stop(s, s->cause, NULL, mono_ms());
   }
   buf_release(&why);
@@ -736,7 +740,9 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
   }
   r->slots[r->n++] = s;
   joblog_init(&s->log, s->job_id, s->attempt, s->log_path);
+  int64_t t0 = mono_us();
   struct launch *l = prepare(r, s, spec);
+  if (l) l->prepare_us = mono_us() - t0;
   if (!l) {
     log_info("runner: job %s attempt %d failed to start: %s", s->job_id, s->attempt, s->reason);
   } else if (r->pool) {

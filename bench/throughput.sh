@@ -25,17 +25,22 @@ RUN_SLURM=1
 BUILD=${BARGE_BUILD_DIR:-$SRC/build}
 WORK=${BENCH_DIR:-/tmp/barge-bench}
 OUT=""
+TRACE=0
 
 usage() {
     cat <<EOF
 usage: bench/throughput.sh [--tasks "1000 10000"] [--warmup N] [--no-slurm | --no-barge] [--latency N]
-                           [--build DIR] [--work DIR] [--out FILE]
+                           [--trace] [--build DIR] [--work DIR] [--out FILE]
   --tasks "N ..."   array sizes, each run on both systems (default "$TASKS")
   --warmup N        before each timed array, an untimed one of N tasks on the same system
                     (default $WARMUP: every service has run jobs and the broker's JIT has compiled its
                     request path, as in a long-lived broker; 4: a cold broker)
   --no-slurm        Barge only;  --no-barge: Slurm only
   --latency N       the latency benchmark instead: N single jobs one by one (Barge only)
+  --trace           Barge's services log at debug level (BARGE_LOG=debug), and the round-trip
+                    report splits "placement produced -> started" into the scheduler's commit, the
+                    delivery to the agent and the start (bench/throughput_hops.py --logs); the
+                    logging costs CPU of its own: use such a run to see where time goes, not to time
   --build DIR       Barge's build directory (default \$BARGE_BUILD_DIR or $SRC/build)
   --work DIR        scratch: brokers, BARGE_HOMEs, Slurm's state (default \$BENCH_DIR or $WORK);
                     wiped at the start of each run
@@ -52,6 +57,7 @@ while (($#)); do
         --no-slurm) RUN_SLURM=0; shift ;;
         --no-barge) RUN_BARGE=0; shift ;;
         --latency) LATENCY=$2; RUN_SLURM=0; shift 2 ;;
+        --trace) TRACE=1; shift ;;
         --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
         --work) WORK=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
@@ -108,6 +114,7 @@ machine() {
     echo "Machine: $(nproc) vCPUs ($model), $mem RAM, $(uname -sr); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "Barge: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$SRC" rev-parse --abbrev-ref HEAD 2>/dev/null || echo '?'))"
     echo "Warm-up: an untimed array of $WARMUP task(s) on the same stack (Barge) or cluster (Slurm) before each timed one"
+    if ((TRACE)); then echo "Traced (--trace): Barge's services logged at debug level; its times include that logging's cost"; fi
 }
 
 # -------------------------------------------------------------------------------- Barge --
@@ -121,6 +128,7 @@ barge_stack() {
     B=$(cat "$CUR_KAFKA/bootstrap")
     export BARGE_HOME=$dir/home
     CUR_HOME=$BARGE_HOME
+    ((TRACE)) && export BARGE_LOG=debug
     "$BARGE" up --brokers "$B" --agents 4 --agent-vcpus 16 --agent-memory 65536 --no-api --detach \
         >"$dir/up.out" 2>&1 || { cat "$dir/up.out" >&2; die "barge up failed"; }
     "$BARGE" create-job-queue --job-queue-name bench --priority 1 \
@@ -156,7 +164,9 @@ barge_run() {
     note "  $line"
     # where each slot's round trip went, from the audit file (its consumer writes every 200 ms)
     sleep 2
-    python3 "$HERE/throughput_hops.py" --audit "$BARGE_HOME/audit/events.jsonl" "$(kv job_id "$line")" \
+    local logs=()
+    ((TRACE)) && logs=(--logs "$BARGE_HOME")
+    python3 "$HERE/throughput_hops.py" --audit "$BARGE_HOME/audit/events.jsonl" "${logs[@]}" "$(kv job_id "$line")" \
         >"$dir/hops.txt" 2>&1 || note "throughput_hops.py found no complete task (see $dir/hops.txt)"
     BARGE_HOME=$CUR_HOME "$BARGE" down >/dev/null 2>&1 || note "barge down failed"
     CUR_HOME=""

@@ -81,11 +81,14 @@ int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) {
 int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, size_t errlen) {
   rd_kafka_error_t *e = NULL;
   p->in_txn = 0;
+  int64_t t0 = mono_us(), t1 = t0; /* for the debug line below */
+  size_t held = p->nheld;
   if (c && c->marks->cnt > 0) {
     rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(c->rk);
     e = rd_kafka_send_offsets_to_transaction(p->rk, c->marks, md, 30000);
     rd_kafka_consumer_group_metadata_destroy(md);
     if (e) goto fail;
+    t1 = mono_us();
   }
   char why[512];
   if (p->nheld && bus_held_release(p, why, sizeof why)) {
@@ -96,6 +99,10 @@ int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, si
   }
   e = rd_kafka_commit_transaction(p->rk, 60000);
   if (e) goto fail;
+  /* BARGE_LOG=debug: where a commit's time goes (bench/throughput.sh --trace reads these lines) */
+  log_debug("transaction committed at %lld: %zu messages released at the commit, offsets %.1f ms, "
+            "produce and commit %.1f ms", (long long)now_ms(), held, (double)(t1 - t0) / 1000,
+            (double)(mono_us() - t1) / 1000);
   if (c) {
     rd_kafka_topic_partition_list_destroy(c->marks);
     c->marks = rd_kafka_topic_partition_list_new(16);

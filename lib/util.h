@@ -24,6 +24,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...) BARGE_PRINTF(2, 3);
 /* Wall clock in epoch milliseconds, and a monotonic clock in milliseconds. */
 int64_t now_ms(void);
 int64_t mono_ms(void);
+int64_t mono_us(void); /* the monotonic clock in microseconds */
 
 /* A random UUID v4, lower case, into out (37 bytes with the NUL). */
 void uuid_v4(char out[37]);

@@ -20,12 +20,6 @@
 
 #define VIEW_WAIT_MS 5000 /* a read waits this long for the view's first load */
 
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static const char *queue_name(const char *arn) {
   const char *slash = arn ? strrchr(arn, '/') : NULL;
   return slash ? slash + 1 : arn ? arn : "";

@@ -112,12 +112,6 @@ static json_t *query_values(const char *q, const char *name) {
   return arr;
 }
 
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* One CloudWatch Logs request (JSON 1.1: POST / with a JSON object body). Every action is a
  * read, so read-only keys may call it. */
 static void logs_handle(const struct api_conf *conf, const struct api_http_request *rq, const char *action,
