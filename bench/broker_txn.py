@@ -2,11 +2,12 @@
 """The broker's CPU per transaction under a fixed, scheduler-like transactional load, to compare
 broker settings (scripts/kafka.sh) without the whole pipeline's noise.
 
-    bench/broker_txn.py [--txns 400] [--records 30] [--followers 6] [--partitions 1] [--set KEY=VALUE ...]
+    bench/broker_txn.py [--txns 400] [--records 30] [--followers 6] [--partitions 1]
+                        [--positions offsets|record|none] [--set KEY=VALUE ...]
 
 Starts a fresh broker (scripts/kafka.sh start, with the --set settings; KAFKA_JVM_OPTS from the
 environment), then one transactional producer commits TXNS transactions, each with its consumed
-offsets (send_offsets_to_transaction) and RECORDS records of 700 bytes over 3 topics of
+offsets (send_offsets_to_transaction; --positions: a record instead, or nothing) and RECORDS records of 700 bytes over 3 topics of
 PARTITIONS partitions (as the scheduler's jobs, job-events and placements; Barge creates them
 with 1, earlier versions with 3), while FOLLOWERS read_committed
 consumers follow those topics (as the agents, audit and the API do). Prints the broker's CPU
@@ -42,7 +43,7 @@ def follow(b, i, stop):
 
 def run(b, pid, a):
     admin = AdminClient({'bootstrap.servers': b})
-    for f in admin.create_topics([NewTopic(t, a.partitions, 1) for t in TOPICS + ['input']]).values():
+    for f in admin.create_topics([NewTopic(t, a.partitions, 1) for t in TOPICS + ['input', 'positions']]).values():
         f.result()
     p = Producer({'bootstrap.servers': b, 'transactional.id': 'broker-txn', 'linger.ms': 5,
                   'compression.type': 'lz4', 'acks': 'all', 'enable.idempotence': True, 'retry.backoff.ms': 5})
@@ -57,7 +58,10 @@ def run(b, pid, a):
 
     def txn(k):
         p.begin_transaction()
-        p.send_offsets_to_transaction([TopicPartition('input', k % a.partitions, k)], group.consumer_group_metadata())
+        if a.positions == 'offsets':
+            p.send_offsets_to_transaction([TopicPartition('input', k % a.partitions, k)], group.consumer_group_metadata())
+        elif a.positions == 'record':  # the input position as one more record of the transaction
+            p.produce('positions', key=b'scheduler', value=str(k).encode())
         for r in range(a.records):
             p.produce(TOPICS[r % 3], key=str(k * a.records + r).encode(), value=value)
         p.commit_transaction()
@@ -74,7 +78,7 @@ def run(b, pid, a):
     group.close()
     h1.subtract(h0)
     cpu = sum(h1.values())
-    print(f'{a.txns} transactions x {a.records} records, {a.followers} followers, 3 topics of {a.partitions} partition(s): {t1 - t0:.1f} s '
+    print(f'{a.txns} transactions x {a.records} records, positions by {a.positions}, {a.followers} followers, 3 topics of {a.partitions} partition(s): {t1 - t0:.1f} s '
           f'({a.txns / (t1 - t0):.0f}/s); broker CPU {cpu:.2f} s = {cpu * 1000 / a.txns:.2f} ms per transaction; '
           f'load {os.getloadavg()[0]:.1f}')
     print('  busiest threads (ms per transaction): ' +
@@ -88,6 +92,9 @@ def main():
     ap.add_argument('--followers', type=int, default=6)
     ap.add_argument('--partitions', type=int, default=1)
     ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE')
+    ap.add_argument('--positions', choices=('offsets', 'record', 'none'), default='offsets',
+                    help='how each transaction keeps its input position: offsets = send_offsets_to_transaction '
+                         '(TxnOffsetCommit, as Barge does), record = one record in a topic of its own, none = not at all')
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix='broker-txn-') as d:
         sets = [x for s in a.set for x in ('--set', s)]
