@@ -445,6 +445,7 @@ int bus_produce_now(struct bus_producer *p, enum bus_topic t, const char *key, s
 static int produce_opaque(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                           const void *value, size_t vlen, int32_t partition, void *opaque,
                           char *err, size_t errlen) {
+  if (p->transactional && p->in_txn) p->txn_bytes += (key ? keylen : 0) + (value ? vlen : 0);
   if (p->transactional && p->in_txn && !opaque)
     return bus_held_add(p, t, key, keylen, value, vlen, partition, err, errlen);
   return bus_produce_now(p, t, key, keylen, value, vlen, partition, opaque, err, errlen);

@@ -239,6 +239,8 @@ int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) BARGE_WUR;
  * written. Services exit, and their restart resumes from the last committed positions. */
 int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err,
                    size_t errlen) BARGE_WUR;
+/* The bytes (keys and values) produced in the open transaction so far; 0 when none is open. */
+size_t bus_txn_bytes(const struct bus_producer *p);
 
 /* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
  * open). */

@@ -21,6 +21,7 @@ struct bus_producer {
   /* a transaction's messages, held back until its offsets are sent (lib/bus_txn.c) */
   struct buf held;
   size_t nheld;
+  size_t txn_bytes; /* keys and values produced in the open transaction (bus_txn_bytes) */
 };
 
 struct bus_consumer {

@@ -75,8 +75,11 @@ int bus_txn_begin(struct bus_producer *p, char *err, size_t errlen) {
     return -1;
   }
   p->in_txn = 1;
+  p->txn_bytes = 0;
   return 0;
 }
+
+size_t bus_txn_bytes(const struct bus_producer *p) { return p->in_txn ? p->txn_bytes : 0; }
 
 int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err, size_t errlen) {
   rd_kafka_error_t *e = NULL;

@@ -311,6 +311,11 @@ static int batch(struct service_loop *l, char *err, size_t errlen) {
     int rc = input(l, &m, err, errlen);
     bus_msg_release(&m);
     if (rc) return -1;
+    if (d->txn_max_bytes > 0 && bus_txn_bytes(l->prod) >= (size_t)d->txn_max_bytes) {
+      log_debug("batch of %lld input records ended: its transaction holds %zu bytes (bound %lld)", (long long)n,
+                bus_txn_bytes(l->prod), (long long)d->txn_max_bytes);
+      break;
+    }
   }
   l->last_n = n;
   return 0;

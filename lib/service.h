@@ -141,6 +141,10 @@ struct service_def {
                           never), so that a busy service commits fewer, larger transactions;
                           after a quiet one it ends once the input is idle */
   int64_t gather_busy; /* a batch of at least this many input records is busy */
+  int64_t txn_max_bytes; /* a batch also ends once its transaction has produced this many bytes
+                            (0: no bound), so that inputs that each make much output (the
+                            children of large arrays) do not pile up into one transaction that
+                            could outlive the broker's transaction timeout */
   int lazy;            /* not eager, off the jobs' path (accounting): the input consumer fetches
                           lazily (BUS_FETCH_LAZY), so that the broker answers it a few large
                           fetches a second rather than one at every transaction written */

@@ -36,7 +36,7 @@ struct sched_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
   const char *txn_id, *record;
-  int64_t tick_ms, batch, gather_ms, gather_busy;
+  int64_t tick_ms, batch, gather_ms, gather_busy, txn_max_mib;
   struct sched_conf core;
 };
 
@@ -56,6 +56,9 @@ static const struct opt_spec sched_rows[] = {
             "after a busy batch, the next one gathers input as long as the last commit took, at most this long (0: never)"),
     OPT_ROW(struct sched_opts, gather_busy, "gather-busy", "N", "8",
             "a batch of at least this many input events is busy (--gather-ms)"),
+    OPT_ROW(struct sched_opts, txn_max_mib, "txn-max-mib", "MIB", "16",
+            "a batch also ends once its transaction holds this much output, so that many large arrays submitted at "
+            "once are taken in several transactions, each well within the broker's transaction timeout (0: no bound)"),
     OPT_ROW_DOC(struct sched_opts, record, "record", "FILE", "off",
                 "append every input event the core handles to FILE (JSON lines), for replay"),
     OPTS_METRICS(struct sched_opts, metrics),
@@ -428,7 +431,7 @@ int sched_service_main(int argc, char **argv) {
         .name = "scheduler", .group = "barge-scheduler", .txn_id = txn_id,
         .inputs = sched_inputs, .ninputs = 3, .tables = sched_tables, .ntables = 2,
         .batch = o.batch, .batch_ms = 50, .eager = 1, .tick_ms = o.tick_ms,
-        .gather_ms = o.gather_ms, .gather_busy = o.gather_busy,
+        .gather_ms = o.gather_ms, .gather_busy = o.gather_busy, .txn_max_bytes = o.txn_max_mib * 1024 * 1024,
         .hooks = {.config = on_config, .restored = on_restored, .handle = on_input,
                   .batch_done = on_batch_done, .tick = on_tick}};
     rc = service_run(&sh.loop, &def, &sh, &conn.bc);
