@@ -13,8 +13,10 @@ stay RUNNABLE while the agent works through a few. Once the scheduler has expand
   "state rebuilt" and until its first new placement reaches barge.placements.
 
 Usage: bench/bench_million.py [--jobs N] [--restarts K] [--brokers HOST:PORT] [--barge PATH]
+                              [--late] [--scheduler-arg ARG ...]
 --brokers (or $BARGE_BROKERS) is required: start one with `scripts/kafka.sh start --dir DIR`
-(it needs a few GiB of free disk at N = 1,000,000). A figure, not a test."""
+(it needs a few GiB of free disk at N = 1,000,000). A figure, not a test. On a failure the
+services' logs are kept and their last lines printed (BARGE_KEEP=1 keeps them anyway)."""
 import argparse
 import json
 import os
@@ -74,6 +76,11 @@ def main():
     ap.add_argument("--restarts", type=int, default=1, help="SIGKILL and restart the scheduler this many times")
     ap.add_argument("--brokers", default=os.environ.get("BARGE_BROKERS"))
     ap.add_argument("--barge", default=os.environ.get("BARGE_BIN") or os.path.join(HERE, "..", "build", "barge"))
+    ap.add_argument("--late", action="store_true",
+                    help="start the scheduler only once every array is submitted (one coming back after an "
+                         "outage): it finds them all waiting in barge.requests")
+    ap.add_argument("--scheduler-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for the scheduler (repeat: --scheduler-arg=--txn-max-mib --scheduler-arg=0)")
     a = ap.parse_args()
     if not a.brokers:
         sys.exit("bench_million: --brokers (or BARGE_BROKERS) is required")
@@ -81,6 +88,7 @@ def main():
     prefix = f"m{os.getpid()}."
     env = dict(os.environ, BARGE_HOME=home, BARGE_TOPIC_PREFIX=prefix, BARGE_BROKERS=a.brokers, AWS_PAGER="")
     procs = {}
+    failed = False
 
     def run(*args):
         p = subprocess.run([a.barge, *args], env=env, capture_output=True, text=True, timeout=300)
@@ -94,7 +102,7 @@ def main():
         return procs[name]
 
     def scheduler():
-        return start("scheduler", "scheduler", "--transactional-id", f"sched-{prefix}")
+        return start("scheduler", "scheduler", "--transactional-id", f"sched-{prefix}", *a.scheduler_arg)
 
     def log_count(name, text):
         with open(os.path.join(home, f"{name}.log"), errors="replace") as f:
@@ -108,7 +116,7 @@ def main():
         run("register-job-definition", "--job-definition-name", "t", "--type", "container",
             "--container-properties", json.dumps({"image": "x", "command": ["true"], "resourceRequirements": [
                 {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}))
-        sched = scheduler()
+        sched = None if a.late else scheduler()
         start("agent", "agent", "--compute-environment", "local", "--instance-id", "i-0be4c400000000001",
               "--vcpus", "2", "--memory", "4096", "--log-dir", os.path.join(home, "logs"))
         topics = Topics(a.brokers, prefix)
@@ -121,6 +129,8 @@ def main():
                 *(["--array-properties", f"size={n}"] if n > 1 else []))
             left -= n
         t_sub = time.monotonic() - t0
+        if a.late:
+            sched = scheduler()
         arrays = (a.jobs + ARRAY - 1) // ARRAY
         want = a.jobs + arrays  # one JobRecord per child and per parent, at least
         while topics.end("jobs") < want:
@@ -131,7 +141,8 @@ def main():
         time.sleep(2)
         mem = rss(sched.pid)
         jobs_recs = topics.end("jobs")
-        print(f"{a.jobs} jobs queued ({arrays} arrays submitted in {t_sub:.1f} s); the scheduler took "
+        late = " (started once they all were)" if a.late else ""
+        print(f"{a.jobs} jobs queued ({arrays} arrays submitted in {t_sub:.1f} s); the scheduler{late} took "
               f"them in within {t_in:.1f} s ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})", flush=True)
         print(f"barge.jobs: {jobs_recs} records")
         print(f"scheduler memory: VmRSS {mem.get('VmRSS', 0):.0f} MiB, VmHWM {mem.get('VmHWM', 0):.0f} MiB", flush=True)
@@ -160,6 +171,9 @@ def main():
                   f"(load {os.getloadavg()[0]:.1f}); VmRSS then {mem2.get('VmRSS', 0):.0f} MiB, "
                   f"peak (VmHWM) {mem2.get('VmHWM', 0):.0f} MiB", flush=True)
         return 0
+    except Exception:
+        failed = True  # keep the services' logs: a failure here is worth reading
+        raise
     finally:
         for p in procs.values():
             if p.poll() is None:
@@ -169,8 +183,16 @@ def main():
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-        if os.environ.get("BARGE_KEEP"):
-            print(f"kept {home}")
+        if failed:
+            for name in procs:
+                try:
+                    with open(os.path.join(home, f"{name}.log"), errors="replace") as f:
+                        tail = f.readlines()[-15:]
+                except OSError:
+                    continue
+                print(f"---- {name}.log (last {len(tail)} lines)\n{''.join(tail)}", file=sys.stderr)
+        if failed or os.environ.get("BARGE_KEEP"):
+            print(f"kept {home}", file=sys.stderr if failed else sys.stdout)
         else:
             shutil.rmtree(home, ignore_errors=True)
 
