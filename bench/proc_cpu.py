@@ -9,7 +9,9 @@ contains one of the --match strings (the stack's bootstrap address, the broker's
 role: the broker (a java process), then each `barge <service>` by its service name (agents
 counted together). The report prints a Markdown table: CPU seconds during the run per role, and
 milliseconds per job. Processes that ended or started in between are counted from what is
-there (a process missing from the first snapshot counts from zero).
+there (a process missing from the first snapshot counts from zero). The jobs' own processes
+(exec, run and exit of each attempt's command) are not in those rows: a row below adds what the
+agents' reaped children used (cutime + cstime), and a total with them.
 
 Below the table, the broker's CPU per job by thread (the kernel's 15-character thread names,
 digits folded: "data-plane-kafk" are the network threads and request handlers together), and
@@ -50,6 +52,8 @@ def snapshot(matches):
         fields = st[st.rindex(")") + 2:].split()
         cpu = (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
         out[pid] = {"role": role(args), "cpu": cpu}
+        if out[pid]["role"] == "agent":  # the jobs' processes it has reaped (cutime, cstime)
+            out[pid]["children"] = (int(fields[13]) + int(fields[14])) / TICK
         if out[pid]["role"] == "broker":
             out[pid]["threads"] = threads(pid)
     return out
@@ -103,6 +107,11 @@ def report(before, after, jobs):
         total += s
         print(f"| {name} | {n} | {s:.2f} | {s * 1000 / jobs:.3f} |")
     print(f"| **all** | | {total:.2f} | {total * 1000 / jobs:.3f} |")
+    kids = sum(p["children"] - before.get(pid, {}).get("children", 0.0)
+               for pid, p in after.items() if "children" in p)
+    if kids > 0:
+        print(f"| the jobs' own processes (reaped by the agents) | | {kids:.2f} | {kids * 1000 / jobs:.3f} |")
+        print(f"| **all, with the jobs' processes** | | {total + kids:.2f} | {(total + kids) * 1000 / jobs:.3f} |")
     broker_threads(before, after, jobs)
 
 
