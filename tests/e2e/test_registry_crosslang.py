@@ -113,7 +113,9 @@ def main():
         from confluent_kafka.schema_registry import SchemaRegistryClient
         from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
         from confluent_kafka.serialization import MessageField, SerializationContext
-        src = SchemaRegistryClient({"url": url})
+        # without a timeout httpx would wait forever on a registry that stalls (a CI run once hung in
+        # this part of the test for its whole 600 s): 30 s per request, then the client's retries
+        src = SchemaRegistryClient({"url": url, "timeout": 30})
         subject = f"{st.prefix}requests-value"
         registered = src.get_latest_version(subject)
         ser = AvroSerializer(src, registered.schema.schema_str,
