@@ -156,15 +156,19 @@ static void record_input(struct shell *sh, enum barge_ev_type t, const json_t *e
   free(text);
 }
 
+/* Produces what sh->enc holds (an output written without the tree) under key to t. */
+static int produce_enc(struct shell *sh, enum bus_topic t, const char *key, char *err, size_t errlen) {
+  return bus_produce_raw(service_producer(&sh->loop), t, key, strlen(key), sh->enc.data, sh->enc.len, -1, err,
+                         errlen) ? -1 : 0;
+}
+
 /* A JobRecord, written without the tree (sched_out_bytes.c) unless it is a multi-node job's. */
 static int write_record(struct shell *sh, uint32_t job, int64_t at_ms, char *err, size_t errlen) {
   const char *key = sched_job_id(sh->core, job);
   buf_reset(&sh->enc);
   int rc = sched_job_record_bytes(sh->core, job, sh->source, at_ms, &sh->enc, err, errlen);
   if (rc < 0) return -1;
-  if (!rc)
-    return bus_produce_raw(service_producer(&sh->loop), TOPIC_JOBS, key, strlen(key), sh->enc.data, sh->enc.len, -1,
-                           err, errlen) ? -1 : 0;
+  if (!rc) return produce_enc(sh, TOPIC_JOBS, key, err, errlen);
   json_t *v = sched_job_record(sh->core, job, sh->source, at_ms);
   rc = bus_produce(service_producer(&sh->loop), TOPIC_JOBS, key, v, err, errlen);
   json_decref(v);
@@ -241,11 +245,9 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     enum bus_topic t = TOPIC_JOB_EVENTS;
     switch (e->kind) {
     case OUT_STATE_CHANGE: { /* written without the tree: the most frequent output */
-      const char *key = sched_out_key(s, e);
       buf_reset(&sh->enc);
       sched_state_change_bytes(s, e, sh->source, &sh->enc);
-      rc = bus_produce_raw(service_producer(&sh->loop), TOPIC_JOB_EVENTS, key, strlen(key), sh->enc.data,
-                           sh->enc.len, -1, err, errlen) ? -1 : 0;
+      rc = produce_enc(sh, TOPIC_JOB_EVENTS, sched_out_key(s, e), err, errlen);
       continue;
     }
     case OUT_JOB_RECORD:
@@ -255,9 +257,7 @@ static int emit(struct shell *sh, char *err, size_t errlen) {
     case OUT_KILL:
       buf_reset(&sh->enc);
       if (!sched_placement_bytes(s, e, sh->source, &sh->enc)) {
-        const char *key = sched_out_key(s, e);
-        rc = bus_produce_raw(service_producer(&sh->loop), TOPIC_PLACEMENTS, key, strlen(key), sh->enc.data,
-                             sh->enc.len, -1, err, errlen) ? -1 : 0;
+        rc = produce_enc(sh, TOPIC_PLACEMENTS, sched_out_key(s, e), err, errlen);
         continue;
       }
       v = sched_agent_command(s, e, sh->source);
