@@ -26,16 +26,20 @@ BUILD=${BARGE_BUILD_DIR:-$SRC/build}
 WORK=${BENCH_DIR:-/tmp/barge-bench}
 OUT=""
 TRACE=0
+REPEAT=1
 
 usage() {
     cat <<EOF
 usage: bench/throughput.sh [--tasks "1000 10000"] [--warmup N] [--no-slurm | --no-barge] [--latency N]
-                           [--trace] [--build DIR] [--work DIR] [--out FILE]
+                           [--repeat N] [--trace] [--build DIR] [--work DIR] [--out FILE]
   --tasks "N ..."   array sizes, each run on both systems (default "$TASKS")
   --warmup N        before each timed array, an untimed one of N tasks on the same system
                     (default $WARMUP: every service has run jobs and the broker's JIT has compiled its
                     request path, as in a long-lived broker; 4: a cold broker)
   --no-slurm        Barge only;  --no-barge: Slurm only
+  --repeat N        Barge's side N times per size, each on a fresh broker and stack (default 1): the
+                    table shows the median with the range, the details the median run; Slurm's
+                    side runs once (a 10,000-task run of it takes minutes)
   --latency N       the latency benchmark instead: N single jobs one by one (Barge only)
   --trace           Barge's services log at debug level (BARGE_LOG=debug), and the round-trip
                     report splits "placement produced -> started" into the scheduler's commit, the
@@ -58,6 +62,7 @@ while (($#)); do
         --no-barge) RUN_BARGE=0; shift ;;
         --latency) LATENCY=$2; RUN_SLURM=0; shift 2 ;;
         --trace) TRACE=1; shift ;;
+        --repeat) REPEAT=$2; shift 2 ;;
         --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
         --work) WORK=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
@@ -66,6 +71,7 @@ while (($#)); do
     esac
 done
 
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "bench/throughput.sh: --repeat wants a whole number of runs, 1 or more (got '$REPEAT')" >&2; exit 2; }
 BARGE=$BUILD/barge
 DRIVER=$BUILD/bench/throughput_driver
 KAFKA=$SRC/scripts/kafka.sh
@@ -118,7 +124,8 @@ machine() {
 }
 
 # -------------------------------------------------------------------------------- Barge --
-# Starts a broker and a stack in $WORK/barge-$1; sets B (bootstrap) and BARGE_HOME.
+# Starts a broker and a stack in $WORK/barge-$1 (a name: the size, and .K for the Kth run of
+# --repeat); sets B (bootstrap) and BARGE_HOME.
 barge_stack() {
     local dir=$WORK/barge-$1
     rm -rf "$dir"
@@ -146,11 +153,16 @@ barge_stack() {
         || die "the warm-up array did not succeed (logs in $BARGE_HOME)"
 }
 
-# One Barge run of $1 tasks; appends "N observed_ms events_ms" to $WORK/barge.txt.
+# The folder name of run $2 of size $1 below $WORK: barge-N for the first, barge-N.K after it.
+run_name() { if (($2 == 1)); then echo "$1"; else echo "$1.$2"; fi; }
+
+# Run $2 of Barge with $1 tasks; appends "N observed_ms events_ms submit_ack_ms K" to $WORK/barge.txt.
 barge_run() {
-    local n=$1 dir=$WORK/barge-$1
-    note "Barge: $n tasks"
-    barge_stack "$n"
+    local n=$1 k=$2 name
+    name=$(run_name "$n" "$k")
+    local dir=$WORK/barge-$name
+    if ((REPEAT > 1)); then note "Barge: $n tasks, run $k of $REPEAT"; else note "Barge: $n tasks"; fi
+    barge_stack "$name"
     local topics=$HERE/throughput_topics.py data=$CUR_KAFKA/data
     local cpu=$HERE/proc_cpu.py
     python3 "$topics" snapshot --brokers "$B" --out "$dir/before.json"
@@ -173,7 +185,7 @@ barge_run() {
     python3 "$topics" report --brokers "$B" --data "$data" --before "$dir/before.json" \
         --after "$dir/after.json" --jobs "$n" >"$dir/topics.md"
     stop_barge
-    echo "$n $(kv observed_ms "$line") $(kv events_ms "$line") $(kv submit_ack_ms "$line")" >>"$WORK/barge.txt"
+    echo "$n $(kv observed_ms "$line") $(kv events_ms "$line") $(kv submit_ack_ms "$line") $k" >>"$WORK/barge.txt"
 }
 
 commas() { sed -e ':a' -e 's/\B[0-9]\{3\}\>/,&/' -e 'ta' <<<"$1"; }   # 10000 -> 10,000
@@ -195,41 +207,60 @@ slurm_run() {
 # ------------------------------------------------------------------------------- report --
 secs() { [[ -n ${1:-} ]] && awk -v m="$1" 'BEGIN { printf "%.1f s", m / 1000 }' || echo "—"; }
 
+# The median run of size $1 from $WORK/barge.txt: its line (the lower middle of an even count).
+median_run() {
+    awk -v n="$1" '$1 == n' "$WORK/barge.txt" 2>/dev/null | sort -n -k2,2 | awk '{ l[NR] = $0 } END { if (NR) print l[int((NR + 1) / 2)] }'
+}
+
 table() {
-    echo "| tasks | Barge | Slurm 22.05 (4 nodes × 16 CPUs, tuned for throughput), same run | Slurm / Barge |"
+    local head="Barge"
+    ((REPEAT > 1)) && head="Barge, median of $REPEAT runs (range)"
+    echo "| tasks | $head | Slurm 22.05 (4 nodes × 16 CPUs, tuned for throughput), same run | Slurm / Barge |"
     echo "|---|---|---|---|"
-    local n b s ratio
+    local n b s ratio cell lo hi
     for n in $TASKS; do
-        b=$(awk -v n="$n" '$1 == n { print $2 }' "$WORK/barge.txt" 2>/dev/null || true)
+        b=$(median_run "$n" | awk '{ print $2 }')
         s=$(awk -v n="$n" '$1 == n { print $2 }' "$WORK/slurm.txt" 2>/dev/null || true)
         ratio="—"
         [[ -n $b && -n $s ]] && ratio=$(awk -v b="$b" -v s="$s" 'BEGIN { printf "%.2f", s / b }')
-        echo "| $(commas "$n") | $(secs "$b") | $(secs "$s") | $ratio |"
+        cell=$(secs "$b")
+        if ((REPEAT > 1)) && [[ -n $b ]]; then
+            lo=$(awk -v n="$n" '$1 == n { print $2 }' "$WORK/barge.txt" | sort -n | head -1)
+            hi=$(awk -v n="$n" '$1 == n { print $2 }' "$WORK/barge.txt" | sort -n | tail -1)
+            cell="$cell ($(secs "$lo" | cut -d' ' -f1)–$(secs "$hi"))"
+        fi
+        echo "| $(commas "$n") | $cell | $(secs "$s") | $ratio |"
     done
 }
 
 details() {
-    local n b
+    local n b name all
     for n in $TASKS; do
-        b=$(awk -v n="$n" '$1 == n' "$WORK/barge.txt" 2>/dev/null || true)
+        b=$(median_run "$n")
         [[ -n $b ]] || continue
-        read -r _ obs ev ack <<<"$b"
+        read -r _ obs ev ack k <<<"$b"
+        name=$(run_name "$n" "$k")
         echo
         echo "### Barge, $(commas "$n") tasks"
         echo
+        if ((REPEAT > 1)); then
+            all=$(awk -v n="$n" '$1 == n { printf "%s%.1f s", (c++ ? ", " : ""), $2 / 1000 }' "$WORK/barge.txt")
+            echo "Runs in the order made: $all. The figures below are the median run's (run $k, $WORK/barge-$name)."
+            echo
+        fi
         echo "Submission acknowledged after $ack ms; parent SUCCEEDED seen by the client after $(secs "$obs")" \
              "($(awk -v n="$n" -v m="$obs" 'BEGIN { printf "%.0f", n * 1000 / m }') tasks/s);" \
              "the parent's own stoppedAt - createdAt: $(secs "$ev")."
         echo
-        cat "$WORK/barge-$n/topics.md"
+        cat "$WORK/barge-$name/topics.md"
         echo
         echo "CPU time of the stack's processes during the run (user + system, from /proc):"
         echo
-        cat "$WORK/barge-$n/cpu.md"
+        cat "$WORK/barge-$name/cpu.md"
         echo
         echo "Where each task's round trip went (bench/throughput_hops.py, from the audit file's Kafka timestamps):"
         echo
-        sed 's/^/    /' "$WORK/barge-$n/hops.txt"
+        sed 's/^/    /' "$WORK/barge-$name/hops.txt"
     done
 }
 
@@ -257,7 +288,7 @@ if ((LATENCY > 0)); then
     latency_run
 else
     for n in $TASKS; do
-        if ((RUN_BARGE)); then barge_run "$n"; fi
+        if ((RUN_BARGE)); then for k in $(seq 1 "$REPEAT"); do barge_run "$n" "$k"; done; fi
         if ((RUN_SLURM)); then slurm_run "$n"; fi
     done
     { echo "$MACHINE"; echo; table; details; } >"$REPORT"
