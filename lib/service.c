@@ -176,15 +176,25 @@ int service_txn(struct service_loop *l, char *err, size_t errlen) {
   return 0;
 }
 
-static int commit(struct service_loop *l, struct bus_consumer *c, char *err, size_t errlen) {
+/* Commits the open transaction. Unless forced, one that wrote nothing stays open, its offsets
+ * marked, until SERVICE_OFFSETS_EVERY_MS have passed since the last commit (service.h). */
+static int commit_if(struct service_loop *l, struct bus_consumer *c, int force, char *err, size_t errlen) {
   if (!l->in_txn) return 0;
+  if (!force && !bus_txn_bytes(l->prod) && mono_ms() - l->committed_at < SERVICE_OFFSETS_EVERY_MS) {
+    return 0;
+  }
   l->in_txn = 0;
   common_metrics();
   int64_t t0 = mono_ms();
   int rc = bus_txn_commit(l->prod, c, err, errlen) ? -1 : 0;
   l->commit_ms = mono_ms() - t0;
+  l->committed_at = mono_ms();
   metric_add(rc ? common.aborts : common.txns, NULL, 1);
   return rc;
+}
+
+static int commit(struct service_loop *l, struct bus_consumer *c, char *err, size_t errlen) {
+  return commit_if(l, c, 1, err, errlen);
 }
 
 int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
@@ -400,7 +410,7 @@ static int loop(struct service_loop *l, char *err, size_t errlen) {
       next_tick = mono_ms() + l->def->tick_ms;
       if (h->tick(l->ctx, err, errlen)) return -1;
     }
-    if (commit(l, l->in, err, errlen)) return -1;
+    if (commit_if(l, l->in, 0, err, errlen)) return -1;
     if (h->committed && h->committed(l->ctx, err, errlen)) return -1;
     service_metrics_lag(l->in);
   }

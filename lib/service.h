@@ -17,7 +17,13 @@
  *               1 = taken as is), else decoded and given to hooks.handle; undecodable or invalid
  *               records are dead-lettered and logged; every record is marked
  *            -> hooks.batch_done -> hooks.tick (every def.tick_ms; 0 = every batch)
- *            -> one transaction commits the outputs with the marked offsets -> hooks.committed
+ *            -> one transaction commits the outputs with the marked offsets -> hooks.committed;
+ *               a batch that wrote nothing (agents' heartbeats, say) leaves its transaction open
+ *               and its offsets marked for the next one that writes, or for a commit of the
+ *               offsets alone once SERVICE_OFFSETS_EVERY_MS have passed since the last commit:
+ *               an idle stack's inputs then cost the broker a transaction per service every few
+ *               seconds instead of one per record. Committing later is as if the batches were
+ *               one: a restart re-reads those records, as after a crash before any commit.
  *   stop     SIGINT/SIGTERM: the batch ends, hooks.stopping, a last commit, exit status 0.
  *
  * Return convention of every int hook and of the service_* calls a hook makes: 0 done; 1 invalid
@@ -152,6 +158,8 @@ struct service_def {
 };
 
 /* Caller-owned; service_run fills it. Hooks reach it through their ctx. */
+#define SERVICE_OFFSETS_EVERY_MS 5000
+
 struct service_loop {
   const struct service_def *def;
   void *ctx;
@@ -164,6 +172,7 @@ struct service_loop {
   long long dead;   /* records dead-lettered */
   int64_t last_n;   /* input records of the last batch (def.gather_busy) */
   int64_t commit_ms; /* how long the last transaction took to commit (def.gather_ms) */
+  int64_t committed_at; /* mono_ms of the last commit (SERVICE_OFFSETS_EVERY_MS) */
 };
 
 /* Runs the service until a signal or a fatal error: the exit status (0 stopped, 1 fatal). */
