@@ -98,6 +98,19 @@ def group_of(key):
     return "barge-agent-*" if g.startswith("barge-agent-") else g
 
 
+def txn_owner(key):
+    """The transactional id of a __transaction_state key (an int16 version, then the id as an
+    int16-length string), the agents' and the prefixes' counted together."""
+    if not key or len(key) < 4:
+        return "?"
+    n = int.from_bytes(key[2:4], "big")
+    t = key[4:4 + n].decode(errors="replace")
+    for base in ("barge-scheduler", "barge-provisioner", "barge-accounting", "barge-agent"):
+        if t.startswith(base):
+            return base + ("-*" if base == "barge-agent" else "")
+    return t
+
+
 def read_range(c, topic, part, lo, hi, txns=None, groups=None):
     """(records, key+value bytes) of topic/part in offsets [lo, hi). With txns (a dict), counts
     the completed transactions of a __transaction_state partition into txns["commit"/"abort"];
@@ -132,6 +145,10 @@ def read_range(c, topic, part, lo, hi, txns=None, groups=None):
                 st = v[TXN_STATUS_AT]
                 if st in (TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT):
                     txns["commit" if st == TXN_COMPLETE_COMMIT else "abort"] += 1
+                    if st == TXN_COMPLETE_COMMIT:
+                        owner = txns.setdefault("by", {})
+                        o = txn_owner(m.key())
+                        owner[o] = owner.get(o, 0) + 1
         if last >= hi - 1:
             break
     return n, size
@@ -188,7 +205,9 @@ def report(brokers, data, before, after, jobs):
     print(f"| **all topics** | {tot['offsets'] / jobs:.2f} | {tot['data'] / jobs:.2f} | "
           f"{tot['markers'] / jobs:.2f} | {tot['payload'] / jobs:.0f} | {tot['log'] / jobs:.0f} |")
     print(f"\nTransactions completed (from __transaction_state): {txns['commit']} committed "
-          f"({txns['commit'] / jobs:.2f} per job), {txns['abort']} aborted.")
+          f"({txns['commit'] / jobs:.2f} per job), {txns['abort']} aborted" +
+          ("; committed by " + ", ".join(f"{o} {n}" for o, n in sorted(txns["by"].items(), key=lambda x: -x[1]))
+           if txns.get("by") else "") + ".")
     if groups:
         print("\n__consumer_offsets records per job, by consumer group: " +
               ", ".join(f"{g} {n / jobs:.2f}" for g, n in sorted(groups.items(), key=lambda x: -x[1])) + ".")
