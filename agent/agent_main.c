@@ -26,7 +26,6 @@
 #include "joblog.h"
 #include "jsonget.h"
 #include "log_server.h"
-#include "logpath.h"
 #include "metrics.h"
 #include "opts.h"
 #include "runtime.h"
@@ -52,7 +51,7 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs"),
     OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB"),
     OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs"),
-    OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log (an array child's to DIR/<parentId>/<index>.<attempt>.log)"),
+    OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
     OPT_ROW(A, heartbeat_ms, "heartbeat-ms", "MS", "5000", "heartbeat period"),
     OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
                 "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
@@ -390,9 +389,8 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
     return;
   }
   json_object_set_new(a->seen, key, json_true());
-  char log_path[4096], rel[700], why[1024];
-  if (logpath_rel(job, attempt, rel, sizeof rel)) snprintf(rel, sizeof rel, "_/%d.log", attempt); /* a 600-byte id */
-  snprintf(log_path, sizeof log_path, "%.3300s/%s", log_dir, rel);
+  char log_path[4096], why[1024];
+  snprintf(log_path, sizeof log_path, "%.3500s/%.500s/%d.log", log_dir, job, attempt);
   int rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
   if (rc > 0) {
     /* refused before anything ran (policy, secrets, no command): report it as the runtime would */

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "logauth.h"
-#include "logpath.h"
 #include "util.h"
 
 #define REFUSAL_LOG_MS 10000 /* refusals are logged at most once per this period */
@@ -53,11 +52,16 @@ static void log_refusal(struct log_server *s, struct MHD_Connection *con, const 
   else log_warn("log server: refused a request from %s: %s", host, why);
 }
 
-/* "/<rel>" with rel a log or its time index in the layout of lib/logpath.h (a folder of
- * [A-Za-z0-9:_-], decimal numbers): 0 and rel; anything else (.., other files, the .agents
- * state) -1. */
+/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_-] and
+ * a decimal attempt: 0 and the path relative to the log dir in rel; anything else (.., other
+ * files, the .agents state) -1. */
 static int parse_path(const char *url, char *rel, size_t n) {
-  if (*url++ != '/' || !logpath_valid_rel(url) || strlen(url) >= n) return -1;
+  if (*url++ != '/') return -1;
+  size_t jl = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-");
+  if (jl < 1 || jl > 200 || url[jl] != '/') return -1;
+  const char *a = url + jl + 1;
+  size_t dl = strspn(a, "0123456789");
+  if (dl < 1 || dl > 9 || (strcmp(a + dl, ".log") && strcmp(a + dl, ".log.times"))) return -1;
   snprintf(rel, n, "%s", url);
   return 0;
 }

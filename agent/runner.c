@@ -29,7 +29,6 @@
 #include <unistd.h>
 
 #include "joblog.h"
-#include "logpath.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -307,13 +306,13 @@ static struct slot *find_alive(const struct runner *r, const char *job_id, int a
 }
 
 static char *default_log_path(const char *log_dir, const char *job_id, int attempt) {
-  size_t n = strlen(job_id) + 48;
-  char *rel = xmalloc(n);
-  if (logpath_rel(job_id, attempt, rel, n)) snprintf(rel, n, "_/%d.log", attempt);
   struct buf b;
   buf_init(&b);
-  buf_printf(&b, "%s/%s", log_dir, rel);
-  free(rel);
+  buf_printf(&b, "%s/", log_dir);
+  /* A job id is one path component: no '/', no "." or "..". */
+  if (strcmp(job_id, ".") == 0 || strcmp(job_id, "..") == 0) buf_append(&b, "_", 1);
+  for (const char *p = job_id; *p; p++) buf_append(&b, *p == '/' ? "_" : p, 1);
+  buf_printf(&b, "/%d.log", attempt);
   return (char *)b.data;
 }
 

@@ -55,7 +55,7 @@
 #define RUNNER_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct runner_conf {
-  /* Root for per-attempt logs (the layout of lib/logpath.h) when a spec gives no log_path,
+  /* Root for per-attempt logs: <log_dir>/<job_id>/<attempt>.log when a spec gives no log_path,
    * and the base of a relative log_path. May be NULL if every spec gives an absolute path. */
   const char *log_dir;
   /* SIGTERM -> SIGKILL delay for timeouts and kills; 0 = RUNNER_DEFAULT_KILL_GRACE_MS. */
@@ -82,7 +82,7 @@ struct run_spec {
   int attempt;        /* from 1 */
   char **argv;        /* NULL-terminated, at least one element */
   char **envp;        /* the whole environment, NULL-terminated; NULL = empty */
-  const char *log_path; /* NULL = <log_dir>/ + logpath_rel(); parents are created */
+  const char *log_path; /* NULL = <log_dir>/<job_id>/<attempt>.log; parents are created */
   const char *work_dir; /* NULL = the agent's working directory */
   int64_t timeout_ms;   /* 0 = none; counted from runner_start */
   int64_t mem_limit_mib; /* 0 = none; RLIMIT_DATA, see above */

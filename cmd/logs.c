@@ -1,11 +1,10 @@
 /* logs.c: `barge logs JOB_ID [--attempt N]`: prints an attempt's stdout and stderr, which the
- * agent wrote below its log dir (lib/logpath.h; the path travels in the job's record). */
+ * agent wrote to <log dir>/<jobId>/<attempt>.log (the path travels in the job's record). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
 #include "jsonget.h"
-#include "logpath.h"
 #include "opts.h"
 #include "service.h"
 #include "views.h"
@@ -59,13 +58,12 @@ int cmd_logs(int argc, char **argv) {
       fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", pos[0], last);
       rc = 2;
     } else {
+      /* <dir>/<job>/<n>.log: swap the attempt number */
       char path[4096];
+      const char *slash = strrchr(lp, '/');
+      snprintf(path, sizeof path, "%.*s/%lld.log", (int)(slash ? slash - lp : 0), lp, attempt);
       size_t len = 0;
-      char *text = NULL;
-      if (logpath_attempt(lp, (int)attempt, path, sizeof path, NULL))
-        snprintf(path, sizeof path, "%s (the job's record names no log of a known form)", lp);
-      else
-        text = read_file(path, &len);
+      char *text = read_file(path, &len);
       if (!text) {
         fprintf(stderr, "barge logs: cannot read %s (the log lives on the instance that ran the attempt)\n", path);
         rc = 1;

@@ -35,7 +35,7 @@ struct logs_stream {
   char *name;        /* "<jd>/default/<taskId>" */
   char *job_id;
   int attempt;       /* 1-based */
-  char *rel_path;    /* the log below the agent's log dir (lib/logpath.h) */
+  char *rel_path;    /* "<jobId>/<attempt>.log", relative to the agent's log dir */
   char *local_path;  /* where the agent wrote it, as it recorded it */
   char *instance_id; /* the instance that ran it, NULL when unknown */
   int64_t started_at, stopped_at; /* epoch ms; 0 unknown (stopped_at 0: still running) */

@@ -3,10 +3,10 @@
  * The streams are the attempts of barge.jobs that have a log: attempt n of a job (1-based) is
  * detail.attempts[n-1] once it closed, and the live attempt detail.container until then; its
  * stream name is the logStreamName the scheduler gave it. Its text is read from the path the agent
- * recorded (JobRecord.logPath, the attempt number swapped in, as `barge logs` does: lib/logpath.h) when
- * that file is on this host and local reads are allowed; otherwise it is fetched from the log
- * server of the agent that ran it (`barge agent --log-listen`), whose URL the agent advertises in
- * its InstanceEvents (logUrl): GET <logUrl>/<the path below its log dir>, signed with the secret of
+ * recorded (JobRecord.logPath, the attempt number swapped in, as `barge logs` does) when that file
+ * is on this host and local reads are allowed; otherwise it is fetched from the log server of the
+ * agent that ran it (`barge agent --log-listen`), whose URL the agent advertises in its
+ * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log, signed with the secret of
  * --log-token-file when the API has one (lib/logauth.h: the path signed is the one relative to
  * the log server, so a proxy in front of it may add a prefix).
  *
@@ -31,7 +31,6 @@
 #include "bus.h"
 #include "jsonget.h"
 #include "logauth.h"
-#include "logpath.h"
 #include "logs_api.h"
 #include "metrics.h"
 #include "view_live.h"
@@ -62,6 +61,8 @@ static void record_streams(const char *job_id, const json_t *rec, int only, stru
   const char *lp = jget_str(rec, "logPath");
   const json_t *d = json_object_get(rec, "detail");
   if (!lp || !d) return;
+  const char *slash = strrchr(lp, '/');
+  int dirlen = slash ? (int)(slash - lp) : 0;
   const json_t *atts = json_object_get(d, "attempts");
   int opened = (int)jget_int(rec, "attempt", 0);
   for (int n = only ? only : 1; n <= (only ? only : opened); n++) {
@@ -69,15 +70,15 @@ static void record_streams(const char *job_id, const json_t *rec, int only, stru
     const json_t *c = att ? json_object_get(att, "container") : json_object_get(d, "container");
     const char *name = jobs_record_stream(rec, n);
     if (!name) continue;
-    char local[4200];
-    size_t rel;
-    if (logpath_attempt(lp, n, local, sizeof local, &rel)) continue; /* not a log path Barge writes */
+    char local[4200], rel[1200];
+    snprintf(local, sizeof local, "%.*s/%d.log", dirlen, lp, n);
+    snprintf(rel, sizeof rel, "%.1000s/%d.log", job_id, n);
     const char *inst = att ? tail_of(jget_str(c, "containerInstanceArn")) : jget_str(rec, "instanceId");
     struct logs_stream s = {
         .name = (char *)name,
         .job_id = (char *)job_id,
         .attempt = n,
-        .rel_path = local + rel,
+        .rel_path = rel,
         .local_path = local,
         .instance_id = (char *)inst,
         .started_at = jget_int(att ? att : d, "startedAt", 0),
