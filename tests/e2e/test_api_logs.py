@@ -24,7 +24,9 @@ A second API started with --no-local-logs fetches the `far` job's log from its a
 requests with the same token file. Direct requests to the agent's log server: none without
 credentials (401) or with a wrong secret, a stale time or a replayed header (403), each with a
 one-line reason, and the agent logs the refusals at a bounded rate; an agent asked to serve on a
-non-loopback address without a token refuses to start, saying what to do. A third API
+non-loopback address without a token refuses to start, saying what to do. An array's children
+log into folders of their own (<parentId>:<index>/<attempt>.log), where `barge logs`, both APIs
+and the log server find them. A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
 verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
 port fails and the server carries on."""
@@ -120,6 +122,8 @@ def setup(st, batch, far_dir):
     batch.register_job_definition(jobDefinitionName="many", type="container",
                                   containerProperties=props("i=0; while [ $i -lt 25 ]; do echo line-$i; "
                                                             "i=$((i+1)); done"))
+    batch.register_job_definition(jobDefinitionName="indexed", type="container",
+                                  containerProperties=props("echo child $AWS_BATCH_JOB_ARRAY_INDEX"))
     batch.register_job_definition(jobDefinitionName="slow", type="container",
                                   containerProperties=props("echo early; sleep 1.5; echo late"))
     batch.register_job_definition(jobDefinitionName="retry", type="container", retryStrategy={"attempts": 2},
@@ -349,6 +353,30 @@ def check_remote(st, jobs, ids):
     for path in ("/../../etc/passwd", "/.agents/i-0000000000000c002/incarnation", f"/{ids['far']}", "/"):
         status, _, _ = signed_get(base, path)
         ok(status == 404, f"the agent's log server refuses a signed GET {path}", status)
+    return url, base
+
+
+def check_array(st, batch, far_dir, local_url, remote_url, base):
+    """An array's children log into folders of their own (<parentId>:<index>/<attempt>.log), and
+    every reader finds them there: `barge logs`, the API reading local files, the API fetching from
+    the agent's log server, and the log server itself."""
+    arr = batch.submit_job(jobName="arr", jobQueue="q-far", jobDefinition="indexed",
+                           arrayProperties={"size": 3})["jobId"]
+    kids = [f"{arr}:{i}" for i in range(3)]
+    jobs = finished(batch, kids)
+    ok(all(j["status"] == "SUCCEEDED" for j in jobs.values()), "the array's children succeeded",
+       {k: j["status"] for k, j in jobs.items()})
+    made = [k for k in kids if os.path.exists(os.path.join(far_dir, k, "1.log"))]
+    ok(made == kids, "the children's logs are <parentId>:<index>/1.log", sorted(os.listdir(far_dir)))
+    out = st.run("logs", kids[2]).stdout
+    ok(out == "child 2\n", "barge logs PARENT:2 prints the child's log", out)
+    stream = jobs[kids[1]]["container"]["logStreamName"]
+    for name, url in (("local files", local_url), ("the agent's log server", remote_url)):
+        _, logs = clients(url)
+        r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
+        ok([e["message"] for e in r["events"]] == ["child 1"], f"the API reads a child's log from {name}", r["events"])
+    status, body, _ = signed_get(base, f"/{arr}:0/1.log")
+    ok(status == 200 and body == "child 0\n", "the log server serves /PARENT:0/1.log", (status, body))
 
 
 def make_cert(d):
@@ -405,7 +433,8 @@ def body(st, addr):
         check_index(st, logs, jobs, hello, far)
         check_filter_describe(logs, hello, far, retry_streams)
         check_errors(logs, addr, hello)
-        check_remote(st, jobs, ids)
+        remote_url, base = check_remote(st, jobs, ids)
+        check_array(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
         check_tls(st, jobs, ids)
         ok(st.alive("api"), "barge api still runs")
     finally:
