@@ -88,23 +88,25 @@ def scan_segments(data, topic, part, lo, hi):
 TXN_STATUS_AT, TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT = 16, 4, 5
 
 
-def group_of(key):
-    """The consumer group of a __consumer_offsets key (every key version starts with an int16
-    version, then the group as an int16-length string); agents' groups are counted together."""
+def key_name(key):
+    """The string a __consumer_offsets or __transaction_state key names (every key version starts
+    with an int16 version, then the group or transactional id as an int16-length string)."""
     if not key or len(key) < 4:
         return "?"
     n = int.from_bytes(key[2:4], "big")
-    g = key[4:4 + n].decode(errors="replace")
+    return key[4:4 + n].decode(errors="replace")
+
+
+def group_of(key):
+    """The consumer group of a __consumer_offsets key; agents' groups are counted together."""
+    g = key_name(key)
     return "barge-agent-*" if g.startswith("barge-agent-") else g
 
 
 def txn_owner(key):
-    """The transactional id of a __transaction_state key (an int16 version, then the id as an
-    int16-length string), the agents' and the prefixes' counted together."""
-    if not key or len(key) < 4:
-        return "?"
-    n = int.from_bytes(key[2:4], "big")
-    t = key[4:4 + n].decode(errors="replace")
+    """The owner of a __transaction_state key (its transactional id), the agents' and the topic
+    prefixes' counted together."""
+    t = key_name(key)
     for base in ("barge-scheduler", "barge-provisioner", "barge-accounting", "barge-agent"):
         if t.startswith(base):
             return base + ("-*" if base == "barge-agent" else "")

@@ -180,9 +180,7 @@ int service_txn(struct service_loop *l, char *err, size_t errlen) {
  * marked, until SERVICE_OFFSETS_EVERY_MS have passed since the last commit (service.h). */
 static int commit_if(struct service_loop *l, struct bus_consumer *c, int force, char *err, size_t errlen) {
   if (!l->in_txn) return 0;
-  if (!force && !bus_txn_bytes(l->prod) && mono_ms() - l->committed_at < SERVICE_OFFSETS_EVERY_MS) {
-    return 0;
-  }
+  if (!force && !bus_txn_bytes(l->prod) && mono_ms() - l->committed_at < SERVICE_OFFSETS_EVERY_MS) return 0;
   l->in_txn = 0;
   common_metrics();
   int64_t t0 = mono_ms();

@@ -157,9 +157,10 @@ struct service_def {
   struct service_hooks hooks;
 };
 
-/* Caller-owned; service_run fills it. Hooks reach it through their ctx. */
+/* A transaction that wrote nothing but input positions is committed at most this often (above). */
 #define SERVICE_OFFSETS_EVERY_MS 5000
 
+/* Caller-owned; service_run fills it. Hooks reach it through their ctx. */
 struct service_loop {
   const struct service_def *def;
   void *ctx;

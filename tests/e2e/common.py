@@ -501,6 +501,32 @@ def _kafka():
     return confluent_kafka
 
 
+def metrics_scrape(url):
+    """{(sample name, sorted label items): value} of a service's Prometheus endpoint, through
+    Prometheus's own parser (the exposition format's Content-Type checked)."""
+    import urllib.request
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(url, timeout=10) as r:
+        ctype, text = r.headers.get("Content-Type", ""), r.read().decode()
+    if not ctype.startswith("text/plain; version=0.0.4"):
+        raise ValueError(f"{url}: Content-Type {ctype}")
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def metrics_endpoint(st, name, timeout=60):
+    """The URL service name logged ("metrics at http://HOST:PORT/metrics", --metrics-port)."""
+    import re
+
+    def find():
+        m = re.search(r"metrics at (http://\S+/metrics)", st.log_text(name))
+        return m.group(1) if m else None
+    return st.wait(f"{name} to log its metrics endpoint", find, timeout=timeout, every=0.3)
+
+
 def consumer(st, read_committed=True):
     ck = _kafka()
     return ck.Consumer({"bootstrap.servers": st.brokers,

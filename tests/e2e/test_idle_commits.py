@@ -18,12 +18,10 @@ so that both services take about ten input records a second while no job runs. C
 import os
 import sys
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import ok, log  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 IDLE = 11  # seconds
 HEARTBEAT_MS = 200
@@ -32,22 +30,7 @@ TICK_MS = 2000  # the scheduler writes a tick to barge.requests each --tick-ms w
 
 def txns(url):
     """barge_transactions_total at url."""
-    with urllib.request.urlopen(url, timeout=10) as r:
-        text = r.read().decode()
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            if s.name == "barge_transactions_total":
-                return s.value
-    raise RuntimeError(f"{url}: no barge_transactions_total")
-
-
-def endpoint(st, name):
-    import re
-
-    def find():
-        m = re.search(r"metrics at (http://\S+/metrics)", st.log_text(name))
-        return m.group(1) if m else None
-    return st.wait(f"{name} to log its metrics endpoint", find, timeout=60, every=0.3)
+    return common.metrics_scrape(url)[("barge_transactions_total", ())]
 
 
 def positions(st):
@@ -76,7 +59,7 @@ def body(st):
     st.provisioner("--metrics-port", "0")
     for i in (1, 2):
         st.agent(f"i-0000000000000e00{i}", heartbeat_ms=HEARTBEAT_MS)
-    urls = {n: endpoint(st, n) for n in ("scheduler", "provisioner")}
+    urls = {n: common.metrics_endpoint(st, n) for n in ("scheduler", "provisioner")}
     ok(run_one(st, "warm") == "SUCCEEDED", "a first job ran")
 
     time.sleep(2)

@@ -40,25 +40,12 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from common import ok, log  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from common import metrics_endpoint as endpoint, metrics_scrape as scrape  # noqa: E402
 
 N, M, K, J = 10, 3, 3, 2
 P = 3  # jobs on the local driver's agents
 AGENT = "i-0ae7c5000000000a1"
 GARBAGE = b"\x00\xffnot avro at all"
-
-
-def scrape(url):
-    """{(sample name, sorted label items): value} of the endpoint, through Prometheus's parser."""
-    with urllib.request.urlopen(url, timeout=10) as r:
-        ctype, text = r.headers.get("Content-Type", ""), r.read().decode()
-    if not ctype.startswith("text/plain; version=0.0.4"):
-        raise ValueError(f"{url}: Content-Type {ctype}")
-    out = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
 
 
 def val(samples, name, **labels):
@@ -68,14 +55,6 @@ def val(samples, name, **labels):
 def series(samples, name):
     """{frozenset of label items: value} of every sample called name."""
     return {frozenset(k[1]): v for k, v in samples.items() if k[0] == name}
-
-
-def endpoint(st, name, timeout=60):
-    """The URL a service logged ("metrics at http://HOST:PORT/metrics")."""
-    def find():
-        m = re.search(r"metrics at (http://\S+/metrics)", st.log_text(name))
-        return m.group(1) if m else None
-    return st.wait(f"{name} to log its metrics endpoint", find, timeout=timeout, every=0.3)
 
 
 def settle(what, url, check, timeout=60):
