@@ -6,7 +6,7 @@
  * recorded (JobRecord.logPath, the attempt number swapped in, as `barge logs` does) when that file
  * is on this host and local reads are allowed; otherwise it is fetched from the log server of the
  * agent that ran it (`barge agent --log-listen`), whose URL the agent advertises in its
- * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log, signed with the secret of
+ * InstanceEvents (logUrl): GET <logUrl>/<jobId>/<attempt>.log ('#' of a node's id as %23), signed with the secret of
  * --log-token-file when the API has one (lib/logauth.h: the path signed is the one relative to
  * the log server, so a proxy in front of it may add a prefix).
  *
@@ -182,6 +182,24 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx) {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+/* base + path, the path percent-encoded beyond [A-Za-z0-9/:._-]: a multi-node job's node logs
+ * live under "<jobId>#<node>/", and a bare '#' would start the URL's fragment. The log server
+ * sees (and the signature covers) the decoded path. */
+static void url_with_path(char *url, size_t n, const char *base, const char *path) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t k = (size_t)snprintf(url, n, "%s", base);
+  for (const unsigned char *p = (const unsigned char *)path; *p && k + 4 < n; p++) {
+    if (strchr("/:._-", *p) || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'))
+      url[k++] = (char)*p;
+    else {
+      url[k++] = '%';
+      url[k++] = hex[*p >> 4];
+      url[k++] = hex[*p & 15];
+    }
+  }
+  if (k < n) url[k] = 0;
+}
+
 /* GET base + path into *text (NUL-terminated, *len bytes), signed when the source has a key.
  * 0; 404 when the server has no such file; 500 for any other failure, with the reason in err. */
 static int fetch(const struct source *s, const char *base, const char *path, char **text, size_t *len, char *err,
@@ -193,7 +211,7 @@ static int fetch(const struct source *s, const char *base, const char *path, cha
     return 500;
   }
   char url[4600], auth[400] = "Authorization: ", nonce[17];
-  snprintf(url, sizeof url, "%s%s", base, path);
+  url_with_path(url, sizeof url, base, path);
   struct curl_slist *hdrs = NULL;
   if (s->conf.log_key) {
     random_hex(nonce, 16);

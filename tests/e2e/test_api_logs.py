@@ -26,7 +26,8 @@ credentials (401) or with a wrong secret, a stale time or a replayed header (403
 one-line reason, and the agent logs the refusals at a bounded rate; an agent asked to serve on a
 non-loopback address without a token refuses to start, saying what to do. An array's children
 log into folders of their own (<parentId>:<index>/<attempt>.log), where `barge logs`, both APIs
-and the log server find them. A third API
+and the log server find them; so do a multi-node job's node logs (<jobId>#<node>/, the '#' sent
+to the log server as %23). A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
 verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
 port fails and the server carries on."""
@@ -292,12 +293,13 @@ def check_errors(logs, addr, stream):
        (status, raw[:200]))
 
 
-def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None):
-    """GET url+path with the log server's Authorization header (lib/logauth.h); (status, body, header)."""
+def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None, signed=None):
+    """GET url+path with the log server's Authorization header (lib/logauth.h), signing `signed`
+    (the decoded path, when path is percent-encoded) or path; (status, body, header)."""
     ts = str(int(time.time() * 1000) if ts_ms is None else ts_ms)
     nonce = nonce or os.urandom(8).hex()
     if header is None:
-        msg = f"barge-log-v1\n{path}\n{ts}\n{nonce}".encode()
+        msg = f"barge-log-v1\n{signed or path}\n{ts}\n{nonce}".encode()
         sig = hmac.new(secret.encode(), msg, hashlib.sha256).hexdigest()
         header = f"Barge-Log ts={ts}, nonce={nonce}, sig={sig}"
     req = urllib.request.Request(url + path, headers={"Authorization": header} if header else {})
@@ -379,6 +381,31 @@ def check_array(st, batch, far_dir, local_url, remote_url, base):
     ok(status == 200 and body == "child 0\n", "the log server serves /PARENT:0/1.log", (status, body))
 
 
+def check_multinode(st, batch, far_dir, remote_url, base):
+    """A multi-node job's node logs under "<jobId>#<node>/": the API fetches one from the agent's
+    log server (the '#' sent as %23, the decoded path signed), and the server serves it."""
+    batch.register_job_definition(
+        jobDefinitionName="mnp", type="multinode",
+        nodeProperties={"numNodes": 1, "mainNode": 0, "nodeRangeProperties": [
+            {"targetNodes": "0", "container": props("echo node $AWS_BATCH_JOB_NODE_INDEX of $AWS_BATCH_JOB_NUM_NODES")}]})
+    time.sleep(2)  # the scheduler's configuration consumer reads the new definition
+    mnp = batch.submit_job(jobName="mnp", jobQueue="q-far", jobDefinition="mnp")["jobId"]
+    node = f"{mnp}#0"
+    jobs = finished(batch, [mnp, node])
+    ok(jobs[node]["status"] == "SUCCEEDED", "the multi-node job's node succeeded", jobs[node].get("statusReason"))
+    ok(os.path.exists(os.path.join(far_dir, node, "1.log")), "the node's log is <jobId>#0/1.log in the far log dir",
+       sorted(os.listdir(far_dir)))
+    _, logs = clients(remote_url)
+    stream = jobs[node]["container"]["logStreamName"]
+    r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
+    ok([e["message"] for e in r["events"]] == ["node 0 of 1"], "the API fetches a node's log from the agent's server",
+       r["events"])
+    status, body, _ = signed_get(base, f"/{mnp}%230/1.log", signed=f"/{node}/1.log")
+    ok(status == 200 and body == "node 0 of 1\n", "the log server serves /JOB%230/1.log", (status, body))
+    status, _, _ = signed_get(base, f"/{mnp}%230/1.log")
+    ok(status == 403, "a signature over the encoded path is refused (the decoded one is signed)", status)
+
+
 def make_cert(d):
     cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
@@ -435,6 +462,7 @@ def body(st, addr):
         check_errors(logs, addr, hello)
         remote_url, base = check_remote(st, jobs, ids)
         check_array(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
+        check_multinode(st, batch, far_dir, remote_url, base)
         check_tls(st, jobs, ids)
         ok(st.alive("api"), "barge api still runs")
     finally:
