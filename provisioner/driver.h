@@ -58,6 +58,8 @@ struct driver_conf {
   const char *ec2_access_key, *ec2_secret_key, *ec2_session_token; /* default from $AWS_* */
   const char *ec2_image_id;     /* default AMI when the CE names none */
   const char *ec2_agent_brokers;/* brokers written into user data (default: bus.brokers) */
+  const char *ec2_agent_kafka_props; /* the agents' --kafka-props in user data ("@PATH": read from
+                                        PATH on the instance; NULL: none) */
   long long ec2_max_retries;    /* throttling retries (default 6) */
   long long ec2_backoff_ms;     /* first backoff (default 200), doubling */
   long long ec2_poll_ms;        /* how often launched instances are described (default 30000) */

@@ -171,9 +171,27 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
                  "ID=$(curl -sf -H \"X-aws-ec2-metadata-token: $TOKEN\" http://169.254.169.254/latest/meta-data/instance-id)\n"
                  "# a container engine for the agent (docs/containers.md): podman with runc unless one is there\n"
                  "command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 ||\n"
-                 "  { (apt-get update -q && apt-get install -y -q podman runc) || dnf install -y podman || yum install -y podman; }\n"
-                 "exec barge agent --brokers ");
+                 "  { (apt-get update -q && apt-get install -y -q podman runc) || dnf install -y podman || yum install -y podman; }\n");
+  const char *kp = conf->ec2_agent_kafka_props;
+  int from_file = kp && kp[0] == '@' && kp[1]; /* a file on the instance (its AMI or launch template puts it there) */
+  if (from_file) {
+    buf_printf(&b, "[ -r ");
+    sh_quote(&b, kp + 1);
+    buf_printf(&b, " ] || { echo 'barge: no readable file '");
+    sh_quote(&b, kp + 1);
+    buf_printf(&b, "' for the agent'\\''s --kafka-props (barge provisioner --ec2-agent-kafka-props)' >&2; exit 1; }\n");
+  }
+  buf_printf(&b, "exec barge agent --brokers ");
   sh_quote(&b, conf->ec2_agent_brokers && *conf->ec2_agent_brokers ? conf->ec2_agent_brokers : conf->bus.brokers);
+  if (from_file) {
+    buf_printf(&b, " --kafka-props \"$(cat ");
+    sh_quote(&b, kp + 1);
+    buf_printf(&b, ")\"");
+  }
+  else if (kp && *kp) {
+    buf_printf(&b, " --kafka-props ");
+    sh_quote(&b, kp);
+  }
   buf_printf(&b, " --topic-prefix ");
   sh_quote(&b, conf->bus.prefix ? conf->bus.prefix : "barge.");
   buf_printf(&b, " --compute-environment ");

@@ -95,6 +95,9 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW_DOC(P, dconf.ec2_region, "ec2-region", "REGION", "$AWS_REGION, $AWS_DEFAULT_REGION, us-east-1", "ec2 driver: region"),
     OPT_ROW(P, dconf.ec2_image_id, "ec2-image-id", "AMI", NULL, "ec2 driver: AMI for CEs that name no imageId or launchTemplate"),
     OPT_ROW_DOC(P, dconf.ec2_agent_brokers, "ec2-agent-brokers", "HOST:PORT", "--brokers", "ec2 driver: brokers the instances' agents use"),
+    OPT_ROW_DOC(P, dconf.ec2_agent_kafka_props, "ec2-agent-kafka-props", "K=V,...|@PATH", "none",
+                "ec2 driver: the instances' agents' --kafka-props (TLS, SASL), written into user data; @PATH reads "
+                "them from PATH on the instance, keeping secrets out of user data (docs/provisioner.md)"),
     OPT_ROW(P, dconf.ec2_max_retries, "ec2-max-retries", "N", NULL, "ec2 driver: retries on throttling"),
     OPT_ROW(P, dconf.ec2_backoff_ms, "ec2-backoff-ms", "MS", NULL, "ec2 driver: first backoff, doubling"),
     OPT_ROW(P, dconf.ec2_poll_ms, "ec2-poll-ms", "MS", NULL, "ec2 driver: how often launched instances are described"),

@@ -6,7 +6,8 @@
  *
  * Checks: the SigV4 signer against AWS's published example and botocore-computed vectors; a
  * launch (RunInstances, on-demand and spot), the user data that starts `barge agent`, the
- * instance tags; describe (DescribeInstances); terminate (TerminateInstances); a throttling
+ * instance tags; the user data run by sh with stand-ins, passing the agents' Kafka properties
+ * (given, or read from a file on the instance); describe (DescribeInstances); terminate (TerminateInstances); a throttling
  * retry (tests/e2e/prov_ec2_proxy.py answers 503 RequestLimitExceeded twice, then forwards to
  * moto) and retries giving up; a wrong secret refused with AuthFailure and not retried.
  * The Kafka fixture is not used (the driver publishes nothing here). */
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,6 +188,111 @@ static void test_sigv4(void) {
   buf_release(&f);
 }
 
+/* Writes text to path (mode). 0 or -1. */
+static int put_file(const char *path, const char *text, mode_t mode) {
+  FILE *f = fopen(path, "w");
+  if (!f) return -1;
+  int bad = fputs(text, f) < 0;
+  bad |= fclose(f) != 0;
+  return bad || chmod(path, mode) ? -1 : 0;
+}
+
+/* Runs the user data driver_ec2_user_data writes for kafka_props with sh, as cloud-init would,
+ * with stand-ins on PATH for the instance metadata (curl answers an instance id), the container
+ * engine (podman) and `barge`, which writes its arguments one per line to dir/argv. The exit
+ * status; dir/argv and dir/err (stderr) hold the rest. */
+static int run_user_data(const char *dir, const char *kafka_props) {
+  struct driver_conf dc;
+  driver_conf_defaults(&dc);
+  dc.ec2_agent_brokers = "kafka.example:9092";
+  dc.bus.prefix = "t.";
+  dc.ec2_agent_kafka_props = kafka_props;
+  const struct catalog_type *t = catalog_find(catalog_default(), "c5.large");
+  struct driver_launch req = {"ce-ec2", t, catalog_sched_mem(catalog_default(), t), 1, 0, 0, NULL};
+  char *ud = driver_ec2_user_data(&dc, &req);
+  char path[512], cmd[1400];
+  snprintf(path, sizeof path, "%s/user-data", dir);
+  int bad = put_file(path, ud, 0755);
+  free(ud);
+  snprintf(path, sizeof path, "%s/bin/curl", dir);
+  bad |= put_file(path, "#!/bin/sh\necho i-0123456789abcdef0\n", 0755);
+  snprintf(path, sizeof path, "%s/bin/podman", dir);
+  bad |= put_file(path, "#!/bin/sh\nexit 0\n", 0755);
+  snprintf(path, sizeof path, "%s/bin/barge", dir);
+  snprintf(cmd, sizeof cmd, "#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s/argv'\n", dir);
+  bad |= put_file(path, cmd, 0755);
+  if (bad) return -1;
+  snprintf(cmd, sizeof cmd, "rm -f '%s/argv'; PATH='%s/bin':/usr/bin:/bin sh '%s/user-data' 2>'%s/err'", dir, dir, dir,
+           dir);
+  int st = system(cmd);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The line after `flag` in dir/argv, into out ("" when none). */
+static void arg_after(const char *dir, const char *flag, char *out, size_t n) {
+  char path[512], line[1024];
+  int next = 0;
+  snprintf(path, sizeof path, "%s/argv", dir);
+  out[0] = 0;
+  FILE *f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    if (next) {
+      snprintf(out, n, "%s", line);
+      break;
+    }
+    next = !strcmp(line, flag);
+  }
+  if (f) fclose(f);
+}
+
+/* The agents the user data starts get the operator's Kafka properties: written in, or read from a
+ * file on the instance (a missing file stops the bootstrap, saying which); none by default. */
+static void test_user_data_kafka_props(void) {
+  TEST("user data: the agents' --kafka-props, given or read from a file on the instance");
+  char dir[] = "/tmp/barge-ec2-ud-XXXXXX", path[512], v[1024], err[1024];
+  if (!mkdtemp(dir)) {
+    CHECK(0, "mkdtemp: %s", strerror(errno));
+    return;
+  }
+  snprintf(path, sizeof path, "%s/bin", dir);
+  mkdir(path, 0755);
+  const char *lit = "security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=agent,sasl.password=it's $x";
+  CHECK_INT(run_user_data(dir, lit), 0);
+  arg_after(dir, "--kafka-props", v, sizeof v);
+  CHECK(!strcmp(v, lit), "the agent got --kafka-props exactly as given (quotes, $ kept): '%s'", v);
+  arg_after(dir, "--instance-id", v, sizeof v);
+  CHECK_STR(v, "i-0123456789abcdef0");
+  arg_after(dir, "--brokers", v, sizeof v);
+  CHECK_STR(v, "kafka.example:9092");
+
+  snprintf(path, sizeof path, "%s/agent props", dir); /* a space in the path */
+  CHECK_INT(put_file(path, "security.protocol=SSL,ssl.ca.location=/etc/barge/ca.pem\n", 0600), 0);
+  char at[600];
+  snprintf(at, sizeof at, "@%s", path);
+  CHECK_INT(run_user_data(dir, at), 0);
+  arg_after(dir, "--kafka-props", v, sizeof v);
+  CHECK(!strcmp(v, "security.protocol=SSL,ssl.ca.location=/etc/barge/ca.pem"), "@PATH: read on the instance: '%s'", v);
+  unlink(path);
+  CHECK_INT(run_user_data(dir, at), 1);
+  snprintf(path, sizeof path, "%s/err", dir);
+  FILE *f = fopen(path, "r");
+  size_t got = f ? fread(err, 1, sizeof err - 1, f) : 0;
+  err[got] = 0;
+  if (f) fclose(f);
+  snprintf(path, sizeof path, "%s/argv", dir);
+  CHECK(strstr(err, "no readable file") && strstr(err, "agent props") && access(path, F_OK) != 0,
+        "@PATH missing: the bootstrap stops, naming the file, no agent started: %s", err);
+
+  CHECK_INT(run_user_data(dir, NULL), 0);
+  arg_after(dir, "--topic-prefix", v, sizeof v);
+  CHECK_STR(v, "t.");
+  arg_after(dir, "--kafka-props", v, sizeof v);
+  CHECK(v[0] == 0, "no --kafka-props by default: '%s'", v);
+  snprintf(path, sizeof path, "rm -rf '%s'", dir);
+  if (system(path)) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 static struct driver *ec2_driver(const char *endpoint, const char *key, const char *secret, long long retries) {
   struct driver_conf dc;
   driver_conf_defaults(&dc);
@@ -211,6 +318,7 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (codec_init((char[256]){0}, 256)) return 1;
   test_sigv4();
+  test_user_data_kafka_props();
   int port = free_port();
   TEST("moto_server with signature checking");
   if (port < 0 || start_moto(port)) {
