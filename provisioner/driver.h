@@ -60,6 +60,8 @@ struct driver_conf {
   const char *ec2_agent_brokers;/* brokers written into user data (default: bus.brokers) */
   const char *ec2_agent_kafka_props; /* the agents' --kafka-props in user data ("@PATH": read from
                                         PATH on the instance; NULL: none) */
+  long long ec2_agent_log_port;       /* the agents serve their logs on this port (0: they do not) */
+  const char *ec2_agent_log_token;    /* path on the instance of the log server's secret */
   long long ec2_max_retries;    /* throttling retries (default 6) */
   long long ec2_backoff_ms;     /* first backoff (default 200), doubling */
   long long ec2_poll_ms;        /* how often launched instances are described (default 30000) */
@@ -124,6 +126,9 @@ json_t *driver_instance_event(const struct driver *d, const char *id, const char
                               int spot, const char *reason);
 
 /* The user data script that starts `barge agent` on an EC2 instance (for tests and docs). */
+/* The ec2 driver's agent settings (--ec2-agent-log-port needs a token file): 0, or -1 with the
+ * reason in err. driver_ec2_new checks them too. */
+int driver_ec2_check_conf(const struct driver_conf *conf, char *err, size_t errlen);
 char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_launch *req);
 
 /* Throttling retries the ec2 driver has made so far (tests). */

@@ -169,6 +169,9 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   buf_printf(&b, "#!/bin/sh\n# Barge agent bootstrap, written by the Barge provisioner (ec2 driver).\n"
                  "TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')\n"
                  "ID=$(curl -sf -H \"X-aws-ec2-metadata-token: $TOKEN\" http://169.254.169.254/latest/meta-data/instance-id)\n"
+                 "# the private address other instances reach this one at (a multi-node job's main node, the log server)\n"
+                 "IP=$(curl -sf -H \"X-aws-ec2-metadata-token: $TOKEN\" http://169.254.169.254/latest/meta-data/local-ipv4) ||\n"
+                 "  IP=$(hostname -I | cut -d' ' -f1)\n"
                  "# a container engine for the agent (docs/containers.md): podman with runc unless one is there\n"
                  "command -v podman >/dev/null 2>&1 || command -v docker >/dev/null 2>&1 ||\n"
                  "  { (apt-get update -q && apt-get install -y -q podman runc) || dnf install -y podman || yum install -y podman; }\n");
@@ -191,6 +194,12 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   else if (kp && *kp) {
     buf_printf(&b, " --kafka-props ");
     sh_quote(&b, kp);
+  }
+  buf_printf(&b, " ${IP:+--address \"$IP\"}");
+  if (conf->ec2_agent_log_port > 0) {
+    buf_printf(&b, " --log-listen 0.0.0.0:%lld --log-url \"http://$IP:%lld\" --log-token-file ", conf->ec2_agent_log_port,
+               conf->ec2_agent_log_port);
+    sh_quote(&b, conf->ec2_agent_log_token);
   }
   buf_printf(&b, " --topic-prefix ");
   sh_quote(&b, conf->bus.prefix ? conf->bus.prefix : "barge.");
@@ -454,7 +463,22 @@ long long driver_ec2_retries(const struct driver *d) {
   return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->retries : 0;
 }
 
+int driver_ec2_check_conf(const struct driver_conf *conf, char *err, size_t errlen) {
+  if (conf->ec2_agent_log_port < 0 || conf->ec2_agent_log_port > 65535) {
+    snprintf(err, errlen, "--ec2-agent-log-port %lld: not a port (1-65535)", conf->ec2_agent_log_port);
+    return -1;
+  }
+  if (conf->ec2_agent_log_port > 0 && !(conf->ec2_agent_log_token && *conf->ec2_agent_log_token)) {
+    snprintf(err, errlen,
+             "--ec2-agent-log-port needs --ec2-agent-log-token-file PATH: the agents serve their logs beyond loopback "
+             "only to requests signed with that secret (docs/api.md, \"Job logs\")");
+    return -1;
+  }
+  return 0;
+}
+
 struct driver *driver_ec2_new(const struct driver_conf *conf, char *err, size_t errlen) {
+  if (driver_ec2_check_conf(conf, err, errlen)) return NULL;
   curl_global_init(CURL_GLOBAL_DEFAULT);
   struct ec2 *e = xcalloc(1, sizeof *e);
   struct driver *d = driver_alloc(&ec2_ops, conf, e);

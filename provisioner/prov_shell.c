@@ -98,6 +98,12 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW_DOC(P, dconf.ec2_agent_kafka_props, "ec2-agent-kafka-props", "K=V,...|@PATH", "none",
                 "ec2 driver: the instances' agents' --kafka-props (TLS, SASL), written into user data; @PATH reads "
                 "them from PATH on the instance, keeping secrets out of user data (docs/provisioner.md)"),
+    OPT_ROW_DOC(P, dconf.ec2_agent_log_port, "ec2-agent-log-port", "PORT", "none",
+                "ec2 driver: the instances' agents serve their jobs' logs on this port of the instance's private "
+                "address, for `barge api` (needs --ec2-agent-log-token-file)"),
+    OPT_ROW_DOC(P, dconf.ec2_agent_log_token, "ec2-agent-log-token-file", "PATH", "none",
+                "ec2 driver: where on the instance the log server's secret is (the API's --log-token-file; the AMI "
+                "or launch template puts it there)"),
     OPT_ROW(P, dconf.ec2_max_retries, "ec2-max-retries", "N", NULL, "ec2 driver: retries on throttling"),
     OPT_ROW(P, dconf.ec2_backoff_ms, "ec2-backoff-ms", "MS", NULL, "ec2 driver: first backoff, doubling"),
     OPT_ROW(P, dconf.ec2_poll_ms, "ec2-poll-ms", "MS", NULL, "ec2 driver: how often launched instances are described"),
@@ -554,6 +560,11 @@ int prov_service_main(int argc, char **argv) {
   struct catalog *own_cat = NULL;
   if (o.catalog && catalog_load_file(o.catalog, &own_cat, err, sizeof err)) {
     fprintf(stderr, "barge provisioner: %s\n", err);
+    return 2;
+  }
+  if (driver_ec2_check_conf(&o.dconf, err, sizeof err)) { /* bad settings: a usage error, before any connection */
+    fprintf(stderr, "barge provisioner: %s\n", err);
+    catalog_free(own_cat);
     return 2;
   }
   if (o.txn_id) snprintf(txn_id, sizeof txn_id, "%s", o.txn_id);

@@ -198,15 +198,18 @@ static int put_file(const char *path, const char *text, mode_t mode) {
 }
 
 /* Runs the user data driver_ec2_user_data writes for kafka_props with sh, as cloud-init would,
- * with stand-ins on PATH for the instance metadata (curl answers an instance id), the container
+ * with stand-ins on PATH for the instance metadata (curl answers an instance id and a private
+ * address), the container
  * engine (podman) and `barge`, which writes its arguments one per line to dir/argv. The exit
  * status; dir/argv and dir/err (stderr) hold the rest. */
-static int run_user_data(const char *dir, const char *kafka_props) {
+static int run_user_data(const char *dir, const char *kafka_props, long long log_port, const char *log_token) {
   struct driver_conf dc;
   driver_conf_defaults(&dc);
   dc.ec2_agent_brokers = "kafka.example:9092";
   dc.bus.prefix = "t.";
   dc.ec2_agent_kafka_props = kafka_props;
+  dc.ec2_agent_log_port = log_port;
+  dc.ec2_agent_log_token = log_token;
   const struct catalog_type *t = catalog_find(catalog_default(), "c5.large");
   struct driver_launch req = {"ce-ec2", t, catalog_sched_mem(catalog_default(), t), 1, 0, 0, NULL};
   char *ud = driver_ec2_user_data(&dc, &req);
@@ -215,7 +218,10 @@ static int run_user_data(const char *dir, const char *kafka_props) {
   int bad = put_file(path, ud, 0755);
   free(ud);
   snprintf(path, sizeof path, "%s/bin/curl", dir);
-  bad |= put_file(path, "#!/bin/sh\necho i-0123456789abcdef0\n", 0755);
+  bad |= put_file(path,
+                  "#!/bin/sh\ncase \"$*\" in *instance-id*) echo i-0123456789abcdef0;; *local-ipv4*) echo 10.0.3.7;;\n"
+                  "*api/token*) echo token;; *) exit 22;; esac\n",
+                  0755);
   snprintf(path, sizeof path, "%s/bin/podman", dir);
   bad |= put_file(path, "#!/bin/sh\nexit 0\n", 0755);
   snprintf(path, sizeof path, "%s/bin/barge", dir);
@@ -248,7 +254,7 @@ static void arg_after(const char *dir, const char *flag, char *out, size_t n) {
 
 /* The agents the user data starts get the operator's Kafka properties: written in, or read from a
  * file on the instance (a missing file stops the bootstrap, saying which); none by default. */
-static void test_user_data_kafka_props(void) {
+static void test_user_data(void) {
   TEST("user data: the agents' --kafka-props, given or read from a file on the instance");
   char dir[] = "/tmp/barge-ec2-ud-XXXXXX", path[512], v[1024], err[1024];
   if (!mkdtemp(dir)) {
@@ -258,7 +264,7 @@ static void test_user_data_kafka_props(void) {
   snprintf(path, sizeof path, "%s/bin", dir);
   mkdir(path, 0755);
   const char *lit = "security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=agent,sasl.password=it's $x";
-  CHECK_INT(run_user_data(dir, lit), 0);
+  CHECK_INT(run_user_data(dir, lit, 0, NULL), 0);
   arg_after(dir, "--kafka-props", v, sizeof v);
   CHECK(!strcmp(v, lit), "the agent got --kafka-props exactly as given (quotes, $ kept): '%s'", v);
   arg_after(dir, "--instance-id", v, sizeof v);
@@ -270,11 +276,11 @@ static void test_user_data_kafka_props(void) {
   CHECK_INT(put_file(path, "security.protocol=SSL,ssl.ca.location=/etc/barge/ca.pem\n", 0600), 0);
   char at[600];
   snprintf(at, sizeof at, "@%s", path);
-  CHECK_INT(run_user_data(dir, at), 0);
+  CHECK_INT(run_user_data(dir, at, 0, NULL), 0);
   arg_after(dir, "--kafka-props", v, sizeof v);
   CHECK(!strcmp(v, "security.protocol=SSL,ssl.ca.location=/etc/barge/ca.pem"), "@PATH: read on the instance: '%s'", v);
   unlink(path);
-  CHECK_INT(run_user_data(dir, at), 1);
+  CHECK_INT(run_user_data(dir, at, 0, NULL), 1);
   snprintf(path, sizeof path, "%s/err", dir);
   FILE *f = fopen(path, "r");
   size_t got = f ? fread(err, 1, sizeof err - 1, f) : 0;
@@ -284,11 +290,32 @@ static void test_user_data_kafka_props(void) {
   CHECK(strstr(err, "no readable file") && strstr(err, "agent props") && access(path, F_OK) != 0,
         "@PATH missing: the bootstrap stops, naming the file, no agent started: %s", err);
 
-  CHECK_INT(run_user_data(dir, NULL), 0);
+  CHECK_INT(run_user_data(dir, NULL, 0, NULL), 0);
   arg_after(dir, "--topic-prefix", v, sizeof v);
   CHECK_STR(v, "t.");
   arg_after(dir, "--kafka-props", v, sizeof v);
   CHECK(v[0] == 0, "no --kafka-props by default: '%s'", v);
+  arg_after(dir, "--log-listen", v, sizeof v);
+  CHECK(v[0] == 0, "no log server by default: '%s'", v);
+
+  TEST("user data: the instance's private address; its log server when asked for");
+  arg_after(dir, "--address", v, sizeof v);
+  CHECK(!strcmp(v, "10.0.3.7"), "--address: the private IPv4 of the instance metadata (multi-node jobs): '%s'", v);
+  CHECK_INT(run_user_data(dir, NULL, 8785, "/etc/barge/log.token"), 0);
+  arg_after(dir, "--log-listen", v, sizeof v);
+  CHECK_STR(v, "0.0.0.0:8785");
+  arg_after(dir, "--log-url", v, sizeof v);
+  CHECK_STR(v, "http://10.0.3.7:8785");
+  arg_after(dir, "--log-token-file", v, sizeof v);
+  CHECK_STR(v, "/etc/barge/log.token");
+  struct driver_conf dc;
+  driver_conf_defaults(&dc);
+  dc.cat = catalog_default();
+  dc.ec2_agent_log_port = 8785;
+  struct driver *d = driver_ec2_new(&dc, err, sizeof err);
+  CHECK(!d && strstr(err, "--ec2-agent-log-token-file"), "a log port without a token file is refused, saying what to add: %s",
+        d ? "(started)" : err);
+  if (d) driver_free(d);
   snprintf(path, sizeof path, "rm -rf '%s'", dir);
   if (system(path)) fprintf(stderr, "could not remove %s\n", dir);
 }
@@ -318,7 +345,7 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   if (codec_init((char[256]){0}, 256)) return 1;
   test_sigv4();
-  test_user_data_kafka_props();
+  test_user_data();
   int port = free_port();
   TEST("moto_server with signature checking");
   if (port < 0 || start_moto(port)) {
