@@ -37,7 +37,8 @@
 struct agent_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
-  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address;
+  const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address,
+      *log_tls_cert, *log_tls_key;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib, start_threads;
   struct runtime_opts rt;
 };
@@ -72,6 +73,9 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW_DOC(A, log_token, "log-token-file", "FILE", "none: --log-listen on loopback only",
                 "the log server answers only requests signed with this file's secret, the one `barge api` has "
                 "(docs/api.md, \"Job logs\")"),
+    OPT_ROW_DOC(A, log_tls_cert, "log-tls-cert", "FILE", "none: plain HTTP",
+                "the log server serves HTTPS with this PEM certificate (chain); needs --log-tls-key"),
+    OPT_ROW_DOC(A, log_tls_key, "log-tls-key", "FILE", "none", "the PEM private key of --log-tls-cert"),
     OPT_ROW(A, address, "address", "IPV4", "127.0.0.1",
             "the address other instances reach this one at: a multi-node job's nodes get their main node's "
             "(AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS); set it on multi-host set-ups"),
@@ -633,7 +637,9 @@ int agent_service_main(int argc, char **argv) {
   }
   if (joblog_spread(log_dir)) log_debug("%s: no top-directory attribute (chattr +T): %s", log_dir, strerror(errno));
   if (o.log_listen) {
-    logs = log_server_start(log_dir, o.log_listen, o.log_token, logs_url, sizeof logs_url, err, sizeof err);
+    struct log_server_conf lsc = {.log_dir = log_dir, .listen = o.log_listen, .token_file = o.log_token,
+                                  .tls_cert = o.log_tls_cert, .tls_key = o.log_tls_key};
+    logs = log_server_start(&lsc, logs_url, sizeof logs_url, err, sizeof err);
     if (!logs) {
       log_error("%s", err);
       goto out;

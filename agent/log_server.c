@@ -24,6 +24,7 @@ struct log_server {
   char *log_dir;
   unsigned char *key; /* NULL: no authentication (loopback only) */
   size_t keylen;
+  char *tls_cert, *tls_key; /* PEM text (HTTPS), or NULL */
   struct logauth_guard guard;
   pthread_mutex_t mu; /* the refusal log's state */
   int64_t logged_at;
@@ -124,8 +125,13 @@ static int loopback(const struct sockaddr *a) {
   return a->sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
 }
 
-struct log_server *log_server_start(const char *log_dir, const char *listen, const char *token_file, char *addr,
-                                    size_t addrlen, char *err, size_t errlen) {
+struct log_server *log_server_start(const struct log_server_conf *conf, char *addr, size_t addrlen, char *err,
+                                    size_t errlen) {
+  const char *listen = conf->listen, *token_file = conf->token_file;
+  if (!conf->tls_cert != !conf->tls_key) {
+    snprintf(err, errlen, "give both --log-tls-cert and --log-tls-key, or neither");
+    return NULL;
+  }
   const char *colon = strrchr(listen, ':');
   char host[256];
   if (!colon || colon == listen || !colon[1]) {
@@ -151,8 +157,24 @@ struct log_server *log_server_start(const char *log_dir, const char *listen, con
     freeaddrinfo(ai);
     return NULL;
   }
+  char *cert = NULL, *key = NULL;
+  if (conf->tls_cert) {
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+      snprintf(err, errlen, "--log-tls-cert: this libmicrohttpd was built without TLS");
+      freeaddrinfo(ai);
+      return NULL;
+    }
+    if (!(cert = read_file(conf->tls_cert, NULL)) || !(key = read_file(conf->tls_key, NULL))) {
+      snprintf(err, errlen, "cannot read %s: %s", cert ? conf->tls_key : conf->tls_cert, strerror(errno));
+      free(cert);
+      freeaddrinfo(ai);
+      return NULL;
+    }
+  }
   struct log_server *s = xcalloc(1, sizeof *s);
-  s->log_dir = xstrdup(log_dir);
+  s->log_dir = xstrdup(conf->log_dir);
+  s->tls_cert = cert;
+  s->tls_key = key;
   logauth_guard_init(&s->guard);
   pthread_mutex_init(&s->mu, NULL);
   if (token_file && !(s->key = logauth_read_key(token_file, &s->keylen, err, errlen))) {
@@ -162,13 +184,20 @@ struct log_server *log_server_start(const char *log_dir, const char *listen, con
   }
   if (!token_file) log_warn("--log-listen %s without --log-token-file: any local user can read the job logs", listen);
   unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+  if (cert) {
+    flags |= MHD_USE_TLS;
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+  }
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                           MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                          MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_END);
+                          MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
   int v6 = ai->ai_family == AF_INET6;
   freeaddrinfo(ai);
   if (!s->d) {
-    snprintf(err, errlen, "--log-listen: cannot listen on %s", listen);
+    snprintf(err, errlen, "--log-listen: cannot listen on %s%s", listen,
+             cert ? " or the TLS certificate and key (--log-tls-cert, --log-tls-key) do not load" : "");
     log_server_stop(s);
     return NULL;
   }
@@ -176,7 +205,7 @@ struct log_server *log_server_start(const char *log_dir, const char *listen, con
   unsigned port = info ? info->port : 0;
   /* a wildcard address is advertised as this host's name */
   if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) gethostname(host, sizeof host - 1);
-  snprintf(addr, addrlen, v6 && strchr(host, ':') ? "http://[%s]:%u" : "http://%s:%u", host, port);
+  snprintf(addr, addrlen, v6 && strchr(host, ':') ? "%s://[%s]:%u" : "%s://%s:%u", cert ? "https" : "http", host, port);
   return s;
 }
 
@@ -186,6 +215,8 @@ void log_server_stop(struct log_server *s) {
   logauth_guard_destroy(&s->guard);
   pthread_mutex_destroy(&s->mu);
   free(s->key);
+  free(s->tls_cert);
+  free(s->tls_key);
   free(s->log_dir);
   free(s);
 }

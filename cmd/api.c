@@ -1,6 +1,7 @@
 /* api.c: `barge api`: the AWS Batch REST-JSON endpoint (producers/api/), so that `aws batch
  * --endpoint-url`, boto3 and the SDKs talk to Barge. This file only parses flags, loads the
  * credentials, connects to Kafka and runs the server until SIGINT/SIGTERM. */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,7 @@
 struct api_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
-  const char *listen, *cred_file, *region, *tls_cert, *tls_key, *log_token;
+  const char *listen, *cred_file, *region, *tls_cert, *tls_key, *log_token, *log_ca_bundle;
   int anonymous, no_local_logs, no_dashboard;
   int64_t threads;
   double rate_limit, rate_burst;
@@ -42,6 +43,8 @@ static const struct opt_spec api_rows[] = {
     OPT_ROW_DOC(struct api_opts, log_token, "log-token-file", "FILE", "none: unsigned fetches",
                 "sign each fetch from an agent's log server with this file's secret, the one the agents have "
                 "(docs/api.md, \"Job logs\")"),
+    OPT_ROW_DOC(struct api_opts, log_ca_bundle, "log-ca-bundle", "FILE", "the system's authorities",
+                "verify the agents' https log servers (barge agent --log-tls-cert) against these PEM certificates"),
     OPT_FLAG_ROW(struct api_opts, no_local_logs, "no-local-logs",
                  "fetch every job log from its agent's log server, even when the file is on this host"),
     OPT_FLAG_ROW(struct api_opts, no_dashboard, "no-dashboard",
@@ -82,6 +85,11 @@ int cmd_api(int argc, char **argv) {
     fprintf(stderr, "barge api: %s\n", err);
     return 2;
   }
+  if (o.log_ca_bundle && access(o.log_ca_bundle, R_OK)) {
+    fprintf(stderr, "barge api: --log-ca-bundle %s: %s\n", o.log_ca_bundle, strerror(errno));
+    api_credentials_release(&creds);
+    return 2;
+  }
   size_t log_keylen = 0;
   unsigned char *log_key = o.log_token ? logauth_read_key(o.log_token, &log_keylen, err, sizeof err) : NULL;
   if (o.log_token && !log_key) {
@@ -119,7 +127,7 @@ int cmd_api(int argc, char **argv) {
     return 1;
   }
   struct logs_source_conf lconf = {.bc = &sv.bc, .live = api_ops_table_view(ops), .local = !o.no_local_logs,
-                                   .log_key = log_key, .log_keylen = log_keylen};
+                                   .log_key = log_key, .log_keylen = log_keylen, .log_ca_bundle = o.log_ca_bundle};
   struct logs_source *logs = logs_source_new(&lconf);
   struct api_conf conf = {
       .creds = cred_file ? &creds : NULL,

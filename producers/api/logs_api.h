@@ -82,6 +82,7 @@ struct logs_source_conf {
   int64_t fetch_timeout_ms;  /* a fetch from an agent's log server; 0: 10 s */
   const unsigned char *log_key; /* the agents' log servers' secret (borrowed), or NULL: unsigned fetches */
   size_t log_keylen;
+  const char *log_ca_bundle; /* PEM authorities an https log server is verified against; NULL: the system's */
 };
 struct logs_source *logs_source_new(const struct logs_source_conf *conf);
 void logs_source_free(struct logs_source *src);

@@ -230,6 +230,7 @@ static int fetch(const struct source *s, const char *base, const char *path, cha
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  if (s->conf.log_ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, s->conf.log_ca_bundle);
   CURLcode cr = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

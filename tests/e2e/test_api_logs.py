@@ -30,14 +30,17 @@ and the log server find them; so do a multi-node job's node logs (<jobId>#<node>
 to the log server as %23). A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
 verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
-port fails and the server carries on."""
+port fails and the server carries on. An agent's log server serves HTTPS (--log-tls-cert/--log-tls-key):
+the API verifies it with --log-ca-bundle, and one that does not trust it says why."""
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -293,7 +296,7 @@ def check_errors(logs, addr, stream):
        (status, raw[:200]))
 
 
-def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None, signed=None):
+def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None, signed=None, context=None):
     """GET url+path with the log server's Authorization header (lib/logauth.h), signing `signed`
     (the decoded path, when path is percent-encoded) or path; (status, body, header)."""
     ts = str(int(time.time() * 1000) if ts_ms is None else ts_ms)
@@ -304,7 +307,7 @@ def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None, sig
         header = f"Barge-Log ts={ts}, nonce={nonce}, sig={sig}"
     req = urllib.request.Request(url + path, headers={"Authorization": header} if header else {})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=context) as r:
             return r.status, r.read().decode(), header
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(), header
@@ -446,6 +449,51 @@ def check_tls(st, jobs, ids):
         ok(p.returncode == 0 and json.loads(p.stdout or "{}"), f"aws {svc} {args[0]} --ca-bundle over https",
            (p.returncode, p.stderr[-300:]))
     ok(st.alive("api-tls") and batch.describe_job_queues()["jobQueues"], "the TLS server carries on")
+    return cert, key
+
+
+def check_log_tls(st, batch, cert, key):
+    """An agent whose log server speaks HTTPS (--log-tls-cert/--log-tls-key): it advertises an
+    https URL, the API verifies it with --log-ca-bundle and fetches the log; an API that does not
+    trust the certificate says why; plain HTTP to it gets no log."""
+    tls_dir = tempfile.mkdtemp(prefix="barge-tls-logs-")
+    try:
+        st.start("agent-tls", "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
+                 "tlsce", "--instance-id", "i-0000000000000c003", "--vcpus", "2", "--memory", "2048",
+                 "--heartbeat-ms", "1000", "--log-dir", tls_dir, "--log-listen", "127.0.0.1:0", "--log-token-file",
+                 token_file(st), "--log-tls-cert", cert, "--log-tls-key", key, "--runtime", "process")
+        batch.create_compute_environment(computeEnvironmentName="tlsce", type="UNMANAGED")
+        batch.create_job_queue(jobQueueName="q-tls", priority=1,
+                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "tlsce"}])
+        time.sleep(2)  # the scheduler's configuration consumer reads the new resources
+        jid = batch.submit_job(jobName="tls", jobQueue="q-tls", jobDefinition="many")["jobId"]
+        job = finished(batch, [jid])[jid]
+        ok(job["status"] == "SUCCEEDED", "the job on the TLS agent succeeded", job.get("statusReason"))
+        m = re.search(r"serving the logs of \S+ at (\S+)", st.log_text("agent-tls"))
+        base = m.group(1) if m else ""
+        ok(base.startswith("https://127.0.0.1:"), "the agent advertises an https log URL", base)
+        stream = job["container"]["logStreamName"]
+        url = start_more_api(st, "api-logtls", "--no-local-logs", "--log-token-file", token_file(st),
+                             "--log-ca-bundle", cert)
+        _, logs = clients(url)
+        msgs, _, _ = walk_forward(logs, stream, 7)
+        ok(msgs == [f"line-{i}" for i in range(25)], "the API fetches the log over https (--log-ca-bundle)", msgs[:3])
+        url = start_more_api(st, "api-logtls-noca", "--no-local-logs", "--log-token-file", token_file(st))
+        _, logs = clients(url)
+        e = error_code(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName=stream))
+        ok(e and "certificate" in e[1], "an API that does not trust the certificate says so", e)
+        ctx = ssl.create_default_context(cafile=cert)
+        status, body, _ = signed_get(base, f"/{jid}/1.log", context=ctx)
+        ok(status == 200 and body.startswith("line-0\n"), "a signed GET over https, the certificate verified",
+           (status, body[:30]))
+        try:
+            status, _, _ = signed_get(base.replace("https://", "http://"), f"/{jid}/1.log")
+        except (OSError, http.client.HTTPException) as ex:
+            status = repr(ex)
+        ok(status != 200, "plain HTTP to the TLS log server gets no log", status)
+        ok(st.alive("agent-tls"), "the TLS agent carries on")
+    finally:
+        shutil.rmtree(tls_dir, ignore_errors=True)
 
 
 def body(st, addr):
@@ -463,7 +511,8 @@ def body(st, addr):
         remote_url, base = check_remote(st, jobs, ids)
         check_array(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
         check_multinode(st, batch, far_dir, remote_url, base)
-        check_tls(st, jobs, ids)
+        cert, key = check_tls(st, jobs, ids)
+        check_log_tls(st, batch, cert, key)
         ok(st.alive("api"), "barge api still runs")
     finally:
         shutil.rmtree(far_dir, ignore_errors=True)
