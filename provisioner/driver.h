@@ -62,6 +62,7 @@ struct driver_conf {
                                         PATH on the instance; NULL: none) */
   long long ec2_agent_log_port;       /* the agents serve their logs on this port (0: they do not) */
   const char *ec2_agent_log_token;    /* path on the instance of the log server's secret */
+  const char *ec2_agent_log_tls_cert, *ec2_agent_log_tls_key; /* paths on the instance: HTTPS (NULL: HTTP) */
   long long ec2_max_retries;    /* throttling retries (default 6) */
   long long ec2_backoff_ms;     /* first backoff (default 200), doubling */
   long long ec2_poll_ms;        /* how often launched instances are described (default 30000) */

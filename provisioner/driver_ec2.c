@@ -197,9 +197,16 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   }
   buf_printf(&b, " ${IP:+--address \"$IP\"}");
   if (conf->ec2_agent_log_port > 0) {
-    buf_printf(&b, " --log-listen 0.0.0.0:%lld --log-url \"http://$IP:%lld\" --log-token-file ", conf->ec2_agent_log_port,
-               conf->ec2_agent_log_port);
+    int tls = conf->ec2_agent_log_tls_cert && *conf->ec2_agent_log_tls_cert;
+    buf_printf(&b, " --log-listen 0.0.0.0:%lld --log-url \"%s://$IP:%lld\" --log-token-file ", conf->ec2_agent_log_port,
+               tls ? "https" : "http", conf->ec2_agent_log_port);
     sh_quote(&b, conf->ec2_agent_log_token);
+    if (tls) {
+      buf_printf(&b, " --log-tls-cert ");
+      sh_quote(&b, conf->ec2_agent_log_tls_cert);
+      buf_printf(&b, " --log-tls-key ");
+      sh_quote(&b, conf->ec2_agent_log_tls_key);
+    }
   }
   buf_printf(&b, " --topic-prefix ");
   sh_quote(&b, conf->bus.prefix ? conf->bus.prefix : "barge.");
@@ -472,6 +479,15 @@ int driver_ec2_check_conf(const struct driver_conf *conf, char *err, size_t errl
     snprintf(err, errlen,
              "--ec2-agent-log-port needs --ec2-agent-log-token-file PATH: the agents serve their logs beyond loopback "
              "only to requests signed with that secret (docs/api.md, \"Job logs\")");
+    return -1;
+  }
+  const char *c = conf->ec2_agent_log_tls_cert, *k = conf->ec2_agent_log_tls_key;
+  if (!(c && *c) != !(k && *k)) {
+    snprintf(err, errlen, "give both --ec2-agent-log-tls-cert and --ec2-agent-log-tls-key, or neither");
+    return -1;
+  }
+  if (c && *c && conf->ec2_agent_log_port <= 0) {
+    snprintf(err, errlen, "--ec2-agent-log-tls-cert needs --ec2-agent-log-port (the agents serve no logs without it)");
     return -1;
   }
   return 0;

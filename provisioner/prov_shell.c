@@ -104,6 +104,11 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW_DOC(P, dconf.ec2_agent_log_token, "ec2-agent-log-token-file", "PATH", "none",
                 "ec2 driver: where on the instance the log server's secret is (the API's --log-token-file; the AMI "
                 "or launch template puts it there)"),
+    OPT_ROW_DOC(P, dconf.ec2_agent_log_tls_cert, "ec2-agent-log-tls-cert", "PATH", "none: plain HTTP",
+                "ec2 driver: the log servers speak HTTPS with the PEM certificate at PATH on the instance (it must "
+                "name the instance's private IPv4); needs --ec2-agent-log-tls-key"),
+    OPT_ROW_DOC(P, dconf.ec2_agent_log_tls_key, "ec2-agent-log-tls-key", "PATH", "none",
+                "ec2 driver: the PEM private key of --ec2-agent-log-tls-cert, on the instance"),
     OPT_ROW(P, dconf.ec2_max_retries, "ec2-max-retries", "N", NULL, "ec2 driver: retries on throttling"),
     OPT_ROW(P, dconf.ec2_backoff_ms, "ec2-backoff-ms", "MS", NULL, "ec2 driver: first backoff, doubling"),
     OPT_ROW(P, dconf.ec2_poll_ms, "ec2-poll-ms", "MS", NULL, "ec2 driver: how often launched instances are described"),

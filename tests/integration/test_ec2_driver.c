@@ -202,7 +202,8 @@ static int put_file(const char *path, const char *text, mode_t mode) {
  * address), the container
  * engine (podman) and `barge`, which writes its arguments one per line to dir/argv. The exit
  * status; dir/argv and dir/err (stderr) hold the rest. */
-static int run_user_data(const char *dir, const char *kafka_props, long long log_port, const char *log_token) {
+static int run_user_data(const char *dir, const char *kafka_props, long long log_port, const char *log_token,
+                         const char *tls_cert) {
   struct driver_conf dc;
   driver_conf_defaults(&dc);
   dc.ec2_agent_brokers = "kafka.example:9092";
@@ -210,6 +211,8 @@ static int run_user_data(const char *dir, const char *kafka_props, long long log
   dc.ec2_agent_kafka_props = kafka_props;
   dc.ec2_agent_log_port = log_port;
   dc.ec2_agent_log_token = log_token;
+  dc.ec2_agent_log_tls_cert = tls_cert;
+  dc.ec2_agent_log_tls_key = tls_cert ? "/etc/barge/log.key" : NULL;
   const struct catalog_type *t = catalog_find(catalog_default(), "c5.large");
   struct driver_launch req = {"ce-ec2", t, catalog_sched_mem(catalog_default(), t), 1, 0, 0, NULL};
   char *ud = driver_ec2_user_data(&dc, &req);
@@ -264,7 +267,7 @@ static void test_user_data(void) {
   snprintf(path, sizeof path, "%s/bin", dir);
   mkdir(path, 0755);
   const char *lit = "security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=agent,sasl.password=it's $x";
-  CHECK_INT(run_user_data(dir, lit, 0, NULL), 0);
+  CHECK_INT(run_user_data(dir, lit, 0, NULL, NULL), 0);
   arg_after(dir, "--kafka-props", v, sizeof v);
   CHECK(!strcmp(v, lit), "the agent got --kafka-props exactly as given (quotes, $ kept): '%s'", v);
   arg_after(dir, "--instance-id", v, sizeof v);
@@ -276,11 +279,11 @@ static void test_user_data(void) {
   CHECK_INT(put_file(path, "security.protocol=SSL,ssl.ca.location=/etc/barge/ca.pem\n", 0600), 0);
   char at[600];
   snprintf(at, sizeof at, "@%s", path);
-  CHECK_INT(run_user_data(dir, at, 0, NULL), 0);
+  CHECK_INT(run_user_data(dir, at, 0, NULL, NULL), 0);
   arg_after(dir, "--kafka-props", v, sizeof v);
   CHECK(!strcmp(v, "security.protocol=SSL,ssl.ca.location=/etc/barge/ca.pem"), "@PATH: read on the instance: '%s'", v);
   unlink(path);
-  CHECK_INT(run_user_data(dir, at, 0, NULL), 1);
+  CHECK_INT(run_user_data(dir, at, 0, NULL, NULL), 1);
   snprintf(path, sizeof path, "%s/err", dir);
   FILE *f = fopen(path, "r");
   size_t got = f ? fread(err, 1, sizeof err - 1, f) : 0;
@@ -290,7 +293,7 @@ static void test_user_data(void) {
   CHECK(strstr(err, "no readable file") && strstr(err, "agent props") && access(path, F_OK) != 0,
         "@PATH missing: the bootstrap stops, naming the file, no agent started: %s", err);
 
-  CHECK_INT(run_user_data(dir, NULL, 0, NULL), 0);
+  CHECK_INT(run_user_data(dir, NULL, 0, NULL, NULL), 0);
   arg_after(dir, "--topic-prefix", v, sizeof v);
   CHECK_STR(v, "t.");
   arg_after(dir, "--kafka-props", v, sizeof v);
@@ -301,13 +304,22 @@ static void test_user_data(void) {
   TEST("user data: the instance's private address; its log server when asked for");
   arg_after(dir, "--address", v, sizeof v);
   CHECK(!strcmp(v, "10.0.3.7"), "--address: the private IPv4 of the instance metadata (multi-node jobs): '%s'", v);
-  CHECK_INT(run_user_data(dir, NULL, 8785, "/etc/barge/log.token"), 0);
+  CHECK_INT(run_user_data(dir, NULL, 8785, "/etc/barge/log.token", NULL), 0);
   arg_after(dir, "--log-listen", v, sizeof v);
   CHECK_STR(v, "0.0.0.0:8785");
   arg_after(dir, "--log-url", v, sizeof v);
   CHECK_STR(v, "http://10.0.3.7:8785");
   arg_after(dir, "--log-token-file", v, sizeof v);
   CHECK_STR(v, "/etc/barge/log.token");
+  arg_after(dir, "--log-tls-cert", v, sizeof v);
+  CHECK(v[0] == 0, "plain HTTP unless a certificate is given: '%s'", v);
+  CHECK_INT(run_user_data(dir, NULL, 8785, "/etc/barge/log.token", "/etc/barge/log.crt"), 0);
+  arg_after(dir, "--log-url", v, sizeof v);
+  CHECK_STR(v, "https://10.0.3.7:8785");
+  arg_after(dir, "--log-tls-cert", v, sizeof v);
+  CHECK_STR(v, "/etc/barge/log.crt");
+  arg_after(dir, "--log-tls-key", v, sizeof v);
+  CHECK_STR(v, "/etc/barge/log.key");
   struct driver_conf dc;
   driver_conf_defaults(&dc);
   dc.cat = catalog_default();
@@ -315,6 +327,11 @@ static void test_user_data(void) {
   struct driver *d = driver_ec2_new(&dc, err, sizeof err);
   CHECK(!d && strstr(err, "--ec2-agent-log-token-file"), "a log port without a token file is refused, saying what to add: %s",
         d ? "(started)" : err);
+  if (d) driver_free(d);
+  dc.ec2_agent_log_token = "/etc/barge/log.token";
+  dc.ec2_agent_log_tls_cert = "/etc/barge/log.crt";
+  d = driver_ec2_new(&dc, err, sizeof err);
+  CHECK(!d && strstr(err, "--ec2-agent-log-tls-key"), "a certificate without its key is refused: %s", d ? "(started)" : err);
   if (d) driver_free(d);
   snprintf(path, sizeof path, "rm -rf '%s'", dir);
   if (system(path)) fprintf(stderr, "could not remove %s\n", dir);
