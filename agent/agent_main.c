@@ -25,6 +25,7 @@
 #include "bus.h"
 #include "joblog.h"
 #include "jsonget.h"
+#include "log_retention.h"
 #include "log_server.h"
 #include "metrics.h"
 #include "opts.h"
@@ -40,6 +41,7 @@ struct agent_opts {
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address,
       *log_tls_cert, *log_tls_key;
   int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib, start_threads;
+  double log_retention_h;
   struct runtime_opts rt;
 };
 
@@ -53,6 +55,9 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB"),
     OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs"),
     OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
+    OPT_ROW_DOC(A, log_retention_h, "log-retention-hours", "H", "0: kept for ever",
+                "remove a job's log folder once its files are H hours old and no attempt of it is alive here "
+                "(docs/operations.md, \"Job logs on the agents\")"),
     OPT_ROW(A, heartbeat_ms, "heartbeat-ms", "MS", "5000", "heartbeat period"),
     OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
                 "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
@@ -130,6 +135,12 @@ struct agent {
   char err[512];
   struct metric *m_exec, *m_running; /* docs/metrics.md "Agent" */
   json_t *held_start; /* a STARTED report not yet written, while runtime_poll runs (on_run_event) */
+  /* --log-retention-hours (NULL/0 without): the walk of the log dir, the jobs with an attempt
+   * alive here ("jobId" -> how many), when the next step is due (mono_ms) */
+  struct log_sweep *sweep;
+  json_t *live_jobs;
+  int64_t next_sweep, sweep_pause_ms;
+  struct metric *m_logs_removed;
   /* delivery and commit (commit_step): reports go to gens[gen & 1], the open generation; the
    * other one, when closed, waits for its deliveries before closed_mark is committed */
   struct gen gens[2];
@@ -328,6 +339,33 @@ static void write_held_start(struct agent *a) {
   a->held_start = NULL;
 }
 
+/* --log-retention-hours: counts the attempts of job alive here (by delta; gone at 0). */
+static void live_add(struct agent *a, const char *job, int delta) {
+  json_int_t n = json_integer_value(json_object_get(a->live_jobs, job)) + delta;
+  if (n > 0) json_object_set_new(a->live_jobs, job, json_integer(n));
+  else json_object_del(a->live_jobs, job);
+}
+
+static int job_live(void *ctx, const char *job) {
+  struct agent *a = ctx;
+  return json_object_get(a->live_jobs, job) != NULL;
+}
+
+/* One step of the log dir's walk when due: at most 256 folders a turn, a new walk a pause after
+ * the last one ended. */
+#define SWEEP_BUDGET 256
+static void sweep_step(struct agent *a) {
+  int64_t now = mono_ms();
+  if (!a->sweep || now < a->next_sweep) return;
+  int done = 0;
+  int n = log_sweep_step(a->sweep, SWEEP_BUDGET, now_ms(), job_live, a, &done);
+  if (n) metric_add(a->m_logs_removed, NULL, n);
+  a->next_sweep = now + (done ? a->sweep_pause_ms : 20);
+  if (done && log_sweep_removed(a->sweep))
+    log_debug("log retention: %lld job log folders removed so far (%lld KiB)", (long long)log_sweep_removed(a->sweep),
+              (long long)(log_sweep_removed_bytes(a->sweep) / 1024));
+}
+
 /* One runtime event as an ExecutionReport. A STARTED report is held until the next event of the
  * same runtime_poll: when that is the same attempt's end (a short process, reaped in the same
  * turn), one end report carrying startedAt says both, one record instead of two; otherwise the
@@ -339,6 +377,7 @@ static void on_run_event(void *ctx, const struct run_event *ev) {
    * those groups (runtime_process.c), which also finds what left the process group: no record,
    * which spared a read of /proc/PID/stat and a line of the groups file per attempt */
   if (ev->pid > 0 && !ev->swept) track_group(a, ev->pid, ev->kind == RUN_STARTED);
+  if (a->live_jobs && ev->kind != RUN_STARTED) live_add(a, ev->job_id, -1); /* every other kind ends the attempt */
   static const char *kinds[] = {"STARTED", "EXITED", "FAILED_TO_START", "TIMED_OUT", "KILLED"};
   json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header",
                         bus_header(a->source, ev->job_id, now_ms()), "jobId", ev->job_id,
@@ -396,6 +435,7 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   char log_path[4096], why[1024];
   snprintf(log_path, sizeof log_path, "%.3500s/%.500s/%d.log", log_dir, job, attempt);
   int rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
+  if (rc == 0 && a->live_jobs) live_add(a, job, 1);
   if (rc > 0) {
     /* refused before anything ran (policy, secrets, no command): report it as the runtime would */
     json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:s, s:I}", "header",
@@ -542,6 +582,7 @@ static int run_loop(struct agent *a, struct bus_consumer *c, const char *log_dir
     if (emptied < 0) return -1;
     runtime_poll(a->runtime, mono_ms(), on_run_event, a);
     write_held_start(a);
+    sweep_step(a);
     metric_set(a->m_running, NULL, runtime_active(a->runtime));
     service_metrics_lag(c);
     if (mono_ms() >= next_hb) {
@@ -606,6 +647,20 @@ int agent_service_main(int argc, char **argv) {
   a.m_exec = metrics_counter(metrics_global(), "barge_agent_executions_total",
                              "what happened to the attempts this agent ran, by ExecutionReport kind", "kind");
   a.m_running = metrics_gauge(metrics_global(), "barge_agent_running_attempts", "attempts alive on this agent", NULL);
+  a.m_logs_removed = metrics_counter(metrics_global(), "barge_agent_log_folders_removed_total",
+                                     "job log folders removed by --log-retention-hours", NULL);
+  if (o.log_retention_h < 0) {
+    fprintf(stderr, "barge agent: --log-retention-hours must be 0 (keep every log) or more, not %g\n",
+            o.log_retention_h);
+    return 2;
+  }
+  if (o.log_retention_h > 0) {
+    int64_t keep = (int64_t)(o.log_retention_h * 3600 * 1000);
+    if (keep < 1000) keep = 1000;
+    a.sweep = log_sweep_new(log_dir, keep);
+    a.live_jobs = json_object();
+    a.sweep_pause_ms = keep / 4 < 1000 ? 1000 : keep / 4 > 600000 ? 600000 : keep / 4;
+  }
   a.instance_id = instance_id;
   a.ce = ce;
   a.instance_type = o.instance_type;
@@ -708,6 +763,8 @@ out:
   json_decref(a.seen);
   json_decref(a.groups);
   json_decref(a.held_start);
+  json_decref(a.live_jobs);
+  log_sweep_free(a.sweep);
   buf_release(&a.groups_new);
   if (a.groups_fd >= 0) close(a.groups_fd);
   service_metrics_stop();
