@@ -53,9 +53,9 @@ static json_t *event_json(const struct dash_event *e) {
 static int64_t since_locked(struct dash *d, int64_t since, size_t max, json_t *out, int *reset) {
   int64_t last = d->next_seq - 1, first = d->next_seq - DASH_EVENTS;
   if (first < 1) first = 1;
-  *reset = since + 1 < first;
-  if (since + 1 < first) since = first - 1;
-  if (since > last) since = last; /* a number from before a restart */
+  if (since > last) since = last; /* a number from before a restart, or any (?since= is the client's) */
+  *reset = since < first - 1;
+  if (*reset) since = first - 1;
   for (int64_t s = since + 1; s <= last && json_array_size(out) < max; s++)
     json_array_append_new(out, event_json(&d->ring[s % DASH_EVENTS]));
   return json_array_size(out) ? json_integer_value(json_object_get(json_array_get(out, json_array_size(out) - 1), "seq"))

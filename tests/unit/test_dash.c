@@ -432,6 +432,15 @@ static void test_events(struct dash *d) {
   dash_events_since(d, start, 5, evs, &reset);
   CHECK(reset && json_array_size(evs) == 5, "a reader more than the ring behind is told to reset");
   json_decref(evs);
+  int64_t now_last = dash_events_last(d);
+  evs = json_array();
+  last = dash_events_since(d, INT64_MAX, 5, evs, &reset); /* ?since= from a client: any number (found by fuzz_dash) */
+  CHECK(json_array_size(evs) == 0 && !reset && last == now_last, "since beyond every change: nothing, the last seq");
+  json_decref(evs);
+  evs = json_array();
+  dash_events_since(d, INT64_MIN, 5, evs, &reset);
+  CHECK(json_array_size(evs) == 5 && reset, "since far before the ring: a reset and the oldest kept");
+  json_decref(evs);
   seq = start;
   n = dash_stream_read(d, &seq, buf, 300, 10);
   CHECK(n > 0 && n < 300 && !strncmp(buf, "event: reset", 12), "... on the stream too, within the buffer given");
