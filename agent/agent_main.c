@@ -690,7 +690,11 @@ int agent_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto out;
   }
-  if (joblog_spread(log_dir)) log_debug("%s: no top-directory attribute (chattr +T): %s", log_dir, strerror(errno));
+  /* spread the attempts' folders over the block groups on an ext4 without a journal only (joblog.h) */
+  int journal = joblog_fs_journal(log_dir, "/sys");
+  if (journal >= 0 && joblog_spread(log_dir, !journal))
+    log_debug("%s: cannot %s the top-directory attribute (chattr %cT): %s", log_dir, journal ? "clear" : "set",
+              journal ? '-' : '+', strerror(errno));
   if (o.log_listen) {
     struct log_server_conf lsc = {.log_dir = log_dir, .listen = o.log_listen, .token_file = o.log_token,
                                   .tls_cert = o.log_tls_cert, .tls_key = o.log_tls_key};

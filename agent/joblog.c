@@ -6,10 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "runner.h"
@@ -35,14 +39,37 @@ out:
   return fd;
 }
 
-int joblog_spread(const char *dir) {
+int joblog_fs_journal(const char *dir, const char *sys_root) {
+  struct statfs sf;
+  struct stat st;
+  if (statfs(dir, &sf) || sf.f_type != EXT4_SUPER_MAGIC || stat(dir, &st)) return -1;
+  /* the block device's name (vda, nvme0n1p1, dm-0) from its numbers, as ext4 names its folders */
+  char path[1100], link[512];
+  snprintf(path, sizeof path, "%.400s/dev/block/%u:%u", sys_root, major(st.st_dev), minor(st.st_dev));
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n <= 0) return -1;
+  link[n] = 0;
+  const char *name = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+  /* ext4's journal_task: the journal thread's pid, "<none>" without a journal */
+  snprintf(path, sizeof path, "%.400s/fs/ext4/%s/journal_task", sys_root, name);
+  char text[32] = "";
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = 0;
+  return strncmp(text, "<none>", 6) != 0;
+}
+
+int joblog_spread(const char *dir, int on) {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
   int flags = 0, rc = -1;
   if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
-    if (flags & FS_TOPDIR_FL) rc = 0;
+    if (!(flags & FS_TOPDIR_FL) == !on) rc = 0;
     else {
-      flags |= FS_TOPDIR_FL;
+      flags = on ? flags | FS_TOPDIR_FL : flags & ~FS_TOPDIR_FL;
       rc = ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0 ? 0 : -1;
     }
   }

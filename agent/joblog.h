@@ -43,14 +43,21 @@ struct joblog {
  * The descriptor (O_CLOEXEC), or -1 with the reason ("log file PATH: ...") appended to why. */
 int joblog_open(const char *path, struct buf *why);
 
-/* Marks the logs' folder as a top of directory hierarchies for ext2/3/4's Orlov allocator (the
- * FS_TOPDIR_FL attribute, `chattr +T`), best effort: the attempts' folders are then spread over
- * the file system's block groups instead of being packed into the folder's own, where each new
- * inode is searched for past the inodes deleted there in the last minutes (ext4 does not reuse
- * those at once): after a few thousand deletions that search cost 300-600 us per attempt here,
- * 150-230 us with the attribute (docs/architecture.md, "Throughput"). 0 when set (or already
- * set), -1 when the file system has no such attribute or it cannot be set. */
-int joblog_spread(const char *dir);
+/* Whether dir is on an ext4 with a journal: 1 yes, 0 no (ext4 without one), -1 not ext4 or not
+ * known. Read from sysfs (sys_root, "/sys" but for tests): the folder
+ * fs/ext4/<block device>/journal_task says "<none>" without a journal. */
+int joblog_fs_journal(const char *dir, const char *sys_root);
+
+/* Marks (on) or unmarks the logs' folder as a top of directory hierarchies for ext2/3/4's Orlov
+ * allocator (the FS_TOPDIR_FL attribute, `chattr +T`), best effort. Marked, the attempts' folders
+ * are spread over the file system's block groups instead of being packed into the folder's own.
+ * The agent marks it only on an ext4 without a journal (joblog_fs_journal 0), which does not
+ * reuse the inodes deleted in the last minutes and looks past them one by one for every new one:
+ * right after many deletions a folder there cost 300-600 us per attempt, 150-230 us spread. With
+ * a journal there is no such wait and spreading only costs: Orlov weighs every group of the file
+ * system for each folder (docs/architecture.md, "Throughput"). 0 when the folder is as asked,
+ * -1 when the file system has no such attribute or it cannot be changed. */
+int joblog_spread(const char *dir, int on);
 
 /* A log with no descriptors yet (every fd -1), so that joblog_close is always safe. */
 void joblog_init(struct joblog *l, const char *job_id, int attempt, const char *path);

@@ -144,7 +144,7 @@ int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   char dir[] = "/tmp/barge-bench-ctr-XXXXXX";
   if (!mkdtemp(dir)) return 1;
-  if (spread && joblog_spread(dir)) fprintf(stderr, "%s: no top-directory attribute (chattr +T)\n", dir);
+  if (spread && joblog_spread(dir, 1)) fprintf(stderr, "%s: no top-directory attribute (chattr +T)\n", dir);
   printf("bench_containers: %d trivial jobs (`true`), %d at a time; host: %ld CPUs online\n", jobs, conc,
          sysconf(_SC_NPROCESSORS_ONLN));
   int rc = 0;

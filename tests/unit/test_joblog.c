@@ -2,12 +2,18 @@
  * first max bytes kept, then one line saying the rest was dropped, the job's later output read
  * and dropped), a log that cannot be written (/dev/full: ENOSPC) reported once with
  * CannotWriteLogError and the system's reason, later output dropped, and the time index (none for
- * a job that printed nothing); the logs' folder marked as a top directory (joblog_spread). */
+ * a job that printed nothing); the logs' folder marked as a top directory and unmarked
+ * (joblog_spread); whether a folder's ext4 has a journal (joblog_fs_journal), on a fake sysfs
+ * and on the real one against /proc/fs/jbd2. */
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <stdlib.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -77,14 +83,68 @@ static void test_quiet_and_spread(const char *dir) {
   CHECK(stat(path, &sb) == 0 && sb.st_size == 0, "the log is there, empty");
   CHECK(stat(tpath, &sb) != 0, "no time index for an empty log");
   buf_release(&why);
-  if (joblog_spread(dir) != 0) {
+  if (joblog_spread(dir, 1) != 0) {
     printf("   no top-directory attribute on this file system: skipped\n");
     return;
   }
   int fd = open(dir, O_RDONLY | O_DIRECTORY), flags = 0;
   CHECK(fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_TOPDIR_FL), "FS_TOPDIR_FL set");
+  CHECK_INT(joblog_spread(dir, 1), 0); /* set already: still 0 */
+  CHECK_INT(joblog_spread(dir, 0), 0);
+  CHECK(fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && !(flags & FS_TOPDIR_FL), "FS_TOPDIR_FL cleared");
   if (fd >= 0) close(fd);
-  CHECK_INT(joblog_spread(dir), 0); /* set already: still 0 */
+}
+
+/* path with the text (its folders made). */
+static void put_file(const char *path, const char *text) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "mkdir -p \"$(dirname '%s')\"", path);
+  CHECK(system(cmd) == 0, "%s", cmd);
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL, "create %s", path);
+  if (f) {
+    fputs(text, f);
+    fclose(f);
+  }
+}
+
+static void test_journal(const char *dir) {
+  TEST("whether the logs' ext4 has a journal: from sysfs, checked against /proc/fs/jbd2");
+  struct statfs sf;
+  struct stat st;
+  if (statfs(dir, &sf) || sf.f_type != EXT4_SUPER_MAGIC || stat(dir, &st)) {
+    CHECK_INT(joblog_fs_journal(dir, "/sys"), -1);
+    printf("   %s is not on ext4: -1, the rest skipped\n", dir);
+    return;
+  }
+  /* a fake sysfs: dev/block/M:m -> ../../devices/fake/<name>, fs/ext4/<name>/journal_task */
+  char root[600], path[900], link[64];
+  snprintf(root, sizeof root, "%s/sys", dir);
+  snprintf(path, sizeof path, "%s/dev/block/.keep", root);
+  put_file(path, "");
+  snprintf(path, sizeof path, "%s/dev/block/%u:%u", root, major(st.st_dev), minor(st.st_dev));
+  snprintf(link, sizeof link, "../../devices/fake/fakedisk1");
+  CHECK(symlink(link, path) == 0, "symlink %s", path);
+  snprintf(path, sizeof path, "%s/fs/ext4/fakedisk1/journal_task", root);
+  put_file(path, "<none>\n");
+  CHECK_INT(joblog_fs_journal(dir, root), 0);
+  put_file(path, "1234\n");
+  CHECK_INT(joblog_fs_journal(dir, root), 1);
+  unlink(path);
+  CHECK_INT(joblog_fs_journal(dir, root), -1);
+  /* the real one: a journal has a jbd2 folder named after the device ("<name>-8") */
+  int real = joblog_fs_journal(dir, "/sys");
+  char devlink[256] = "";
+  snprintf(path, sizeof path, "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+  ssize_t n = readlink(path, devlink, sizeof devlink - 1);
+  if (real < 0 || n <= 0) {
+    printf("   this kernel has no journal_task for the file system of %s: skipped\n", dir);
+    return;
+  }
+  devlink[n] = 0;
+  snprintf(path, sizeof path, "/proc/fs/jbd2/%s-8", strrchr(devlink, '/') + 1);
+  CHECK(real == (access(path, F_OK) == 0), "the real sysfs says %s; %s %s", real ? "journal" : "no journal", path,
+        access(path, F_OK) == 0 ? "exists" : "does not exist");
 }
 
 static void test_full(void) {
@@ -118,6 +178,7 @@ int main(void) {
   if (!mkdtemp(dir)) return 1;
   test_cap(dir);
   test_quiet_and_spread(dir);
+  test_journal(dir);
   test_full();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
