@@ -434,7 +434,10 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   json_object_set_new(a->seen, key, json_true());
   char log_path[4096], why[1024];
   snprintf(log_path, sizeof log_path, "%.3500s/%.500s/%d.log", log_dir, job, attempt);
-  int rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
+  int rc = 1;
+  if (!job_id_ok(job, 1)) /* it names a folder under log_dir: never a path out of it (the scheduler checks too) */
+    snprintf(why, sizeof why, "CannotStartContainerError: job id '%.80s' cannot name a log folder", job);
+  else rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
   if (rc == 0 && a->live_jobs) live_add(a, job, 1);
   if (rc > 0) {
     /* refused before anything ran (policy, secrets, no command): report it as the runtime would */

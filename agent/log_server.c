@@ -53,14 +53,20 @@ static void log_refusal(struct log_server *s, struct MHD_Connection *con, const 
   else log_warn("log server: refused a request from %s: %s", host, why);
 }
 
-/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id of [A-Za-z0-9:_#-] (an
- * array child's "<parent>:<index>", a multi-node job's node "<jobId>#<node>", which a client
- * sends as %23 and libmicrohttpd hands over decoded) and a decimal attempt: 0 and the path
- * relative to the log dir in rel; anything else (.., other files, the .agents state) -1. */
+/* "/<jobId>/<attempt>.log" (or its time index, .log.times) with a job id that job_id_ok allows
+ * (lib/util.h: an array child's "<parent>:<index>", a multi-node job's node "<jobId>#<node>",
+ * which a client sends as %23 and libmicrohttpd hands over decoded; never starting with '.') and
+ * a decimal attempt: 0 and the path relative to the log dir in rel; anything else (.., other
+ * files, the .agents state) -1. */
 static int parse_path(const char *url, char *rel, size_t n) {
   if (*url++ != '/') return -1;
-  size_t jl = strspn(url, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_#-");
-  if (jl < 1 || jl > 200 || url[jl] != '/') return -1;
+  const char *slash = strchr(url, '/');
+  size_t jl = slash ? (size_t)(slash - url) : 0;
+  char job[80];
+  if (jl < 1 || jl >= sizeof job) return -1;
+  memcpy(job, url, jl);
+  job[jl] = 0;
+  if (!job_id_ok(job, 1)) return -1;
   const char *a = url + jl + 1;
   size_t dl = strspn(a, "0123456789");
   if (dl < 1 || dl > 9 || (strcmp(a + dl, ".log") && strcmp(a + dl, ".log.times"))) return -1;

@@ -95,6 +95,18 @@ static void uuid_bytes(unsigned char b[16]) {
   used += 16;
 }
 
+int job_id_ok(const char *id, int derived) {
+  size_t n = 0;
+  if (!id || !*id || *id == '.') return 0;
+  for (const char *p = id; *p; p++, n++) {
+    char c = *p;
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+             c == '-' || (derived && p != id && (c == ':' || c == '#'));
+    if (!ok) return 0;
+  }
+  return n <= (derived ? 64u : 40u);
+}
+
 void uuid_v4(char out[37]) {
   unsigned char b[16];
   uuid_bytes(b);

@@ -28,6 +28,11 @@ int64_t mono_us(void); /* the monotonic clock in microseconds */
 
 /* A random UUID v4, lower case, into out (37 bytes with the NUL). */
 void uuid_v4(char out[37]);
+/* 1 when id can name a job: 1 to 40 of [A-Za-z0-9._-], not starting with '.' (a UUID fits). A
+ * job id names the job's log folder on the agents, so no '/', no "..", no hidden name; ':' and
+ * '#' are Barge's own, for array children (<id>:<index>) and multi-node nodes (<id>#<node>).
+ * With derived (1) those two may follow the first character, up to 64 characters. */
+int job_id_ok(const char *id, int derived);
 /* n bytes from the kernel's CSPRNG (getrandom); aborts if it fails. */
 void random_bytes(void *out, size_t n);
 /* Random hex digits (lower case) into out, n digits plus NUL. */

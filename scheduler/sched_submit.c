@@ -281,8 +281,11 @@ static void reject_job(struct sched *s, const char *id, const json_t *sub, const
 int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, char *err,
                          size_t errlen) {
   const char *id = jget_str(sub, "jobId");
-  if (!id || !*id || strlen(id) > 40 || strchr(id, ':')) {
-    snprintf(err, errlen, "SubmitJob without a valid jobId");
+  if (!job_id_ok(id, 0)) {
+    snprintf(err, errlen,
+             "SubmitJob with jobId '%.60s': a job id is 1 to 40 of [A-Za-z0-9._-], not starting with '.' (a UUID "
+             "fits; docs/publishing.md)",
+             id ? id : "(none)");
     return -1;
   }
   if (sched_find_job(s, id) != SCHED_NONE) return 0; /* a duplicate delivery: idempotent */

@@ -6,11 +6,14 @@ With a scheduler and an agent running (direct children, own prefix), it produces
 they consume - barge.requests, barge.executions, barge.instances (scheduler) and barge.placements
 keyed by the agent's instance id (agent) - garbage bytes, a valid Avro single-object frame of the
 wrong event type, a truncated frame of the right type, and (requests) a tombstone and a
-well-formed SubmitJob that fails validation. Each must appear in barge.dead-letter (decoded with
+well-formed SubmitJob that fails validation (no jobId; a jobId that is a path, "../escaped").
+Each must appear in barge.dead-letter (decoded with
 fastavro, independently of Barge's codec) with the source topic, partition and offset, the raw
 bytes, the original key, the consumer and a non-empty reason. Then both services are still
 alive, and a job submitted afterwards still SUCCEEDS. Garbage on barge.jobs and barge.config
-(tables the CLI reads) must not break describe-jobs or submit-job either."""
+(tables the CLI reads) must not break describe-jobs or submit-job either. A placement with the
+job id "../escaped" (as if a scheduler had let it through) is refused by the agent,
+FAILED_TO_START, and nothing is written outside its log dir."""
 import base64
 import os
 import sys
@@ -58,6 +61,11 @@ def body(st):
                                      "schedulingPriorityOverride": None, "shareIdentifier": None,
                                      "tags": {}})})
     ok(avro.decode(invalid_submit)[0] == "JobRequest", "the invalid SubmitJob is a well-formed JobRequest")
+    escape = os.path.join(st.home, "escaped")  # where a job id of ../escaped would put its log folder
+    _, req = avro.decode(invalid_submit)
+    req["body"] = ("barge.SubmitJob", dict(req["body"][1] if isinstance(req["body"], tuple) else req["body"],
+                                           jobId="../escaped"))
+    path_submit = avro.encode("JobRequest", req)
 
     # (label, topic, key, value, who dead-letters it)
     bad = []
@@ -70,7 +78,8 @@ def body(st):
                 (f"a truncated {common.TOPIC_TYPES[base]} on {base}", base,
                  key + b"-t" if base != "placements" else key, trunc, who)]
     bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
-            ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler")]
+            ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler"),
+            ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler")]
     produced = []
     for label, base, key, value, who in bad:
         part, off = common.produce_raw(st, base, key, value)
@@ -108,6 +117,35 @@ def body(st):
        "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
     ok(len([k for k in got if k[0].startswith(st.prefix)]) == len(produced),
        "nothing else was dead-lettered", sorted(got))
+    path_dl = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "is a path" in lbl]
+    ok(path_dl and path_dl[0] and "job id is 1 to 40 of" in path_dl[0][1]["error"],
+       "a job id that is a path: the reason says what a job id may be", path_dl and path_dl[0] and path_dl[0][1]["error"])
+
+    # a placement (as if from a scheduler that let it through) with such a job id: the agent
+    # refuses it, FAILED_TO_START, and writes nothing outside its log dir
+    _, pl = avro.decode(real["placements"]["value"])
+    body_name, body_val = pl["body"] if isinstance(pl["body"], tuple) else (None, pl["body"])
+    if body_val.get("jobId") is not None:
+        body_val = dict(body_val, jobId="../escaped", attempt=1)
+        pl = dict(pl, header=common.header(), body=(body_name or "barge.Placement", body_val))
+        common.produce_raw(st, "placements", agent_id.encode(), avro.encode("AgentCommand", pl))
+
+        def refused():
+            for r in common.read_topic(st, "executions"):
+                try:
+                    name, rep = avro.decode(r["value"])
+                except (ValueError, EOFError, KeyError, IndexError):  # the bad records produced above
+                    continue
+                if name == "ExecutionReport" and rep.get("jobId") == "../escaped":
+                    return rep
+            return None
+        rep = common.wait_for(refused, 30, "the agent's report of the ../escaped placement")
+        ok(rep["kind"] == "FAILED_TO_START" and "cannot name a log folder" in (rep.get("reason") or ""),
+           "the agent refuses a placement whose job id is a path: FAILED_TO_START, saying why", rep)
+    else:
+        ok(False, "the placements frame has a jobId to change", pl)
+    ok(not os.path.exists(escape) and not os.path.exists(os.path.join(st.home, "logs", "..", "escaped")),
+       "nothing was written outside the log dir", sorted(os.listdir(st.home)))
 
     # garbage in the tables the CLI reads
     common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)

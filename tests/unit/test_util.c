@@ -40,8 +40,28 @@ static void test_read_small(void) {
         "/proc/self/stat whole in one read: %s", n > 0 ? stat : "(none)");
 }
 
+static void test_job_id_ok(void) {
+  TEST("job_id_ok: what may name a job (and its log folder on the agents)");
+  char uuid[37];
+  uuid_v4(uuid);
+  CHECK(job_id_ok(uuid, 0), "a UUID: %s", uuid);
+  CHECK(job_id_ok("etl.step_1-a", 0) && job_id_ok("x", 0), "letters, digits, '.', '_', '-'");
+  const char *bad[] = {"", ".", "..", "../escaped", "a/b", ".agents", "a b", "a\nb", "a:1", "a#0", "é",
+                       "0123456789012345678901234567890123456789x"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(!job_id_ok(bad[i], 0), "refused: '%s'", bad[i]);
+  CHECK(!job_id_ok(NULL, 0), "refused: NULL");
+  CHECK(job_id_ok("0123456789012345678901234567890123456789", 0), "40 characters");
+  char child[64], node[64];
+  snprintf(child, sizeof child, "%s:9999", uuid);
+  snprintf(node, sizeof node, "%s#3", uuid);
+  CHECK(job_id_ok(child, 1) && job_id_ok(node, 1), "derived: an array child and a node");
+  CHECK(!job_id_ok(child, 0) && !job_id_ok(":1", 1) && !job_id_ok("../x:1", 1) && !job_id_ok("a/b:1", 1),
+        "derived ids only where Barge makes them, and never a path");
+}
+
 int main(void) {
   test_read_small();
+  test_job_id_ok();
   TEST("uuid_v4: the 8-4-4-4-12 form, version 4, RFC 4122 variant, no repeats");
   enum { N = 20000 };
   char(*ids)[37] = xmalloc(N * sizeof *ids);
