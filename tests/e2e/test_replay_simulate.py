@@ -4,7 +4,8 @@
 A real scheduler and two real agents (2 vCPUs each, type m5.large) serve a MANAGED compute
 environment with maxvCpus 4 (no provisioner: the two agents are the whole fleet). The workload
 is queue-bound: 24 one-vCPU jobs of about a second (an array of 4 among them, a dependent job, a
-job that fails and one retried once) wait for 4 vCPUs. Then:
+job that fails and one retried once), queued by two bulk submissions 0.3 s apart, wait for 4
+vCPUs. Then:
   - the recorded run's own configuration reproduces the recorded outcome: every job's final
     status and number of attempts agree, the makespan and the p50 queue wait are within 10%
     (+ 0.5 s) of the recorded ones, the peak vCPUs equal (the simulation feeds each submission
@@ -14,7 +15,7 @@ job that fails and one retried once) wait for 4 vCPUs. Then:
     makespan and the p95 queue wait, and the peak vCPUs reach 8 (the provisioner core scales the
     fleet; also with --capacity-model replay);
   - the same input gives the same output, byte for byte;
-  - --from/--until select the submissions replayed; a bad ALT is a usage error (exit 2).
+  - --from/--until select the submissions replayed (the first bulk, the second); a bad ALT is a usage error (exit 2).
 """
 import json
 import os
@@ -46,14 +47,21 @@ def body(st):
                     if json.loads(x)["event"]["kind"] == "READY"}) == 2
     common.wait_for(registered, 120, "both agents READY")
     time.sleep(1)
-    ids = []
-    for k in range(18):
-        ids.append(st.submit_json(jobName=f"w{k}", jobQueue="q", jobDefinition="work"))
-    arr = st.submit_json(jobName="arr", jobQueue="q", jobDefinition="work", arrayProperties={"size": 4})
-    ids.append(arr)
-    ids.append(st.submit_json(jobName="after", jobQueue="q", jobDefinition="work", dependsOn=[{"jobId": arr}]))
-    ids.append(st.submit_json(jobName="flaky", jobQueue="q", jobDefinition="flaky"))
-    ids.append(st.submit_json(jobName="fail", jobQueue="q", jobDefinition="fail"))
+    # two bulk submissions (one process, one producer each), 0.3 s apart: the whole workload is
+    # queued within a moment, so the run is bound by the 4 vCPUs and not by how fast submissions
+    # arrive (22 `submit-job` processes took 6 s under the sanitizers, and the last arrivals then
+    # set the makespan whatever the capacity); the pause gives --from/--until a boundary
+    def bulk(reqs):
+        out = st.run("submit-job", "--from-jsonl", "-", "--quiet", input="".join(json.dumps(r) + "\n" for r in reqs))
+        got = [line.split("\t")[1] for line in out.stdout.splitlines() if "\t" in line]
+        ok(len(got) == len(reqs), f"{len(reqs)} requests submitted in one bulk submission", out.stderr)
+        return got
+    ids = bulk([{"jobName": f"w{k}", "jobQueue": "q", "jobDefinition": "work"} for k in range(18)])
+    time.sleep(0.3)
+    ids += bulk([{"jobName": "arr", "jobQueue": "q", "jobDefinition": "work", "arrayProperties": {"size": 4}},
+                 {"jobName": "after", "jobQueue": "q", "jobDefinition": "work", "dependsOn": [{"jobId": "line:1"}]},
+                 {"jobName": "flaky", "jobQueue": "q", "jobDefinition": "flaky"},
+                 {"jobName": "fail", "jobQueue": "q", "jobDefinition": "fail"}])
     jobs = st.wait_terminal(ids, timeout=400)
     ok(sum(j["status"] == "FAILED" for j in jobs.values()) == 1, "one job failed, as planned")
     st.stop_services()
@@ -105,11 +113,11 @@ def body(st):
     # ---- range ----
     reqs = [json.loads(x) for x in st.run("replay", "print", "--topic", "requests").stdout.splitlines()]
     times = sorted(x["event"]["header"]["event_time"] for x in reqs if "SubmitJob" in x["event"]["body"])
-    cut = times[9]
-    part = json.loads(simulate("--until", str(cut), "--json").stdout)
-    ok(part["range"]["submissions"] == 10, f"--until selects the first 10 submissions ({part['range']['submissions']})")
-    part2 = json.loads(simulate("--from", str(times[10]), "--json").stdout)
-    ok(part2["range"]["submissions"] == len(ids) - 10, "--from selects the rest")
+    ok(len(times) == len(ids) and times[17] < times[18], "the two bulk submissions apart in time", times)
+    part = json.loads(simulate("--until", str(times[17]), "--json").stdout)
+    ok(part["range"]["submissions"] == 18, f"--until selects the first 18 submissions ({part['range']['submissions']})")
+    part2 = json.loads(simulate("--from", str(times[18]), "--json").stdout)
+    ok(part2["range"]["submissions"] == len(ids) - 18, f"--from selects the rest ({part2['range']['submissions']})")
 
     # ---- bad input ----
     with open(alt, "w") as f:
