@@ -40,7 +40,7 @@ struct agent_opts {
   struct metrics_opts metrics;
   const char *ce, *instance_id, *instance_type, *log_dir, *run_as, *driver, *log_listen, *log_url, *log_token, *address,
       *log_tls_cert, *log_tls_key;
-  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib, start_threads;
+  int64_t vcpus, mem, gpus, heartbeat_ms, grace_ms, max_jobs, fence_ms, max_log_mib, start_threads, seen_ms;
   double log_retention_h;
   struct runtime_opts rt;
 };
@@ -63,6 +63,9 @@ static const struct opt_spec agent_rows[] = {
                 "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
+    OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
+            "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
+            "at most twice that; memory grows with the placements of that window only)"),
     OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
     OPT_ROW(A, start_threads, "start-threads", "N", "0",
             "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
@@ -123,7 +126,13 @@ struct agent {
   struct bus_producer *prod;
   struct runtime *runtime;
   char source[128];
-  json_t *seen; /* "jobId#attempt" -> true: attempts accepted (never started twice) */
+  /* "jobId#attempt" -> true: the attempts accepted in this window and the one before (never
+   * started twice); rotated every seen_ms (rotate_seen), so memory follows the rate, not the
+   * agent's age. A placement is delivered again only within seconds (the consumer re-reading
+   * after its last committed position); a later incarnation ignores its predecessor's anyway. */
+  json_t *seen, *seen_old;
+  int64_t seen_ms, seen_since;
+  struct metric *m_seen;
   json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
   int groups_dirty; /* a group added since the last save_groups */
   int groups_stale; /* a group gone since then (saved at the next commit at the latest) */
@@ -339,6 +348,18 @@ static void write_held_start(struct agent *a) {
   a->held_start = NULL;
 }
 
+/* Starts a new window of remembered placements when the current one is seen_ms old. */
+static void rotate_seen(struct agent *a) {
+  int64_t now = mono_ms();
+  if (now - a->seen_since >= a->seen_ms) {
+    json_decref(a->seen_old);
+    a->seen_old = a->seen;
+    a->seen = json_object();
+    a->seen_since = now;
+  }
+  metric_set(a->m_seen, NULL, (double)(json_object_size(a->seen) + json_object_size(a->seen_old)));
+}
+
 /* --log-retention-hours: counts the attempts of job alive here (by delta; gone at 0). */
 static void live_add(struct agent *a, const char *job, int delta) {
   json_int_t n = json_integer_value(json_object_get(a->live_jobs, job)) + delta;
@@ -423,7 +444,7 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   int attempt = (int)jget_int(p, "attempt", 0);
   char key[128];
   snprintf(key, sizeof key, "%s#%d", job ? job : "", attempt);
-  if (!job || json_object_get(a->seen, key)) return; /* a re-delivered placement */
+  if (!job || json_object_get(a->seen, key) || json_object_get(a->seen_old, key)) return; /* delivered again */
   int64_t inc = jget_int(p, "incarnation", 0);
   if (inc && inc != a->incarnation) {
     /* placed on an earlier incarnation of this instance: the scheduler settles it as lost */
@@ -586,6 +607,7 @@ static int run_loop(struct agent *a, struct bus_consumer *c, const char *log_dir
     runtime_poll(a->runtime, mono_ms(), on_run_event, a);
     write_held_start(a);
     sweep_step(a);
+    rotate_seen(a);
     metric_set(a->m_running, NULL, runtime_active(a->runtime));
     service_metrics_lag(c);
     if (mono_ms() >= next_hb) {
@@ -673,6 +695,11 @@ int agent_service_main(int argc, char **argv) {
   a.mem_mib = mem;
   a.gpus = gpus;
   a.seen = json_object();
+  a.seen_old = json_object();
+  a.seen_ms = o.seen_ms > 0 ? o.seen_ms : 600000;
+  a.seen_since = mono_ms();
+  a.m_seen = metrics_gauge(metrics_global(), "barge_agent_placements_remembered",
+                           "placements remembered to ignore one delivered again (--placement-memory-ms)", NULL);
   a.groups = json_object();
   a.groups_fd = -1;
   buf_init(&a.groups_new);
@@ -768,6 +795,7 @@ out:
   bus_producer_free(a.prod);
   log_server_stop(logs);
   json_decref(a.seen);
+  json_decref(a.seen_old);
   json_decref(a.groups);
   json_decref(a.held_start);
   json_decref(a.live_jobs);
