@@ -43,7 +43,7 @@ static void usage(FILE *out) {
           "Services and tools:\n");
   for (size_t i = 0; i < sizeof services / sizeof *services; i++)
     if (services[i].help) fprintf(out, "  %-34s %s\n", services[i].name, services[i].help);
-  fprintf(out, "\nAWS Batch commands (flags and JSON as `aws batch`):\n");
+  fputc('\n', out);
   cmd_list_aws(out);
   fprintf(out,
           "\nCommon options: --brokers HOST:PORT (default: the stack `barge up` recorded in\n"

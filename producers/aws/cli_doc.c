@@ -225,7 +225,7 @@ void awscli_usage(const struct aws_op *op, FILE *out) {
 void awscli_list_ops(FILE *out) {
   fprintf(out, "AWS Batch operations (flags and JSON as in `aws batch <operation>`):\n");
   for (size_t i = 0; i < aws_n_ops; i++)
-    fprintf(out, "  %-32s %s\n", aws_ops[i].cli_name, aws_ops[i].summary);
+    fprintf(out, "  %-34s %s\n", aws_ops[i].cli_name, aws_ops[i].summary);
   fprintf(out, "Run `barge <operation> help` for an operation's options.\n");
 }
 

@@ -20,5 +20,14 @@ ok $? "docs/configuration.md is up to date with the option tables (regenerate: b
 ok $? "barge scheduler --help states the table's default"
 grep -q '| `--tick-ms MS` | `1000` |' "$src/docs/configuration.md"
 ok $? "docs/configuration.md states the same default"
+# the top-level help: one heading for the AWS Batch operations, and their summaries in the same
+# column as the services'
+top=$("$bin" --help)
+[ "$(grep -c '^AWS Batch op.*:$' <<<"$top")" -eq 1 ] &&
+  ! grep -q '^AWS Batch commands' <<<"$top"
+ok $? "barge --help heads the AWS Batch operations once"
+col() { awk -v name="$1" '$1 == name { print index($0, $2); exit }' <<<"$top"; }
+[ -n "$(col scheduler)" ] && [ "$(col scheduler)" = "$(col submit-job)" ]
+ok $? "barge --help: services' and operations' summaries start in one column ($(col scheduler) vs $(col submit-job))"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
