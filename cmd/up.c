@@ -49,6 +49,7 @@ struct up_opts {
   char *svc_props[SVC__COUNT]; /* DIR/kafka-props.NAME of --kafka-props-dir (NULL: --kafka-props) */
   char *cli_props;             /* DIR/kafka-props.cli, --kafka-props when that is not given */
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms, local_vcpus, local_mem;
+  double log_retention_h; /* the agents' --log-retention-hours (0: not passed) */
   int detach, no_api, no_provisioner, no_accounting, no_audit, no_metrics, explicit_driver;
 };
 
@@ -64,6 +65,9 @@ static const struct opt_spec up_rows[] = {
     OPT_ROW(U, agents, "agents", "N", "2", "local agents (instances) to run"),
     OPT_ROW(U, vcpus, "agent-vcpus", "N", "2", "vCPUs each agent offers"),
     OPT_ROW(U, mem, "agent-memory", "MIB", "4096", "memory each agent offers in MiB"),
+    OPT_ROW_DOC(U, log_retention_h, "agent-log-retention-hours", "H", "0: kept for ever",
+                "every agent's --log-retention-hours, the fixed ones' and those the provisioner starts: a job's "
+                "log folder goes once its files are H hours old and it runs no more"),
     OPT_ROW_DOC(U, ce, "compute-environment", "NAME", "local; local-managed with --driver",
                 "compute environment of the agents, created if missing"),
     OPT_ROW_DOC(U, driver, "driver", "local|sim", "local, serving MANAGED compute environments beside the fixed agents",
@@ -319,7 +323,7 @@ static int plan_audit(const struct up_opts *o, const char *home, struct audit_pl
 
 struct child {
   char name[64];
-  char *argv[32];
+  char *argv[48];
   int argc;
   char log[4096];
   pid_t pid;
@@ -329,7 +333,13 @@ struct child {
   int metrics_port;   /* its --metrics-port, 0 for none */
 };
 
-static void add_arg(struct child *c, const char *a) { c->argv[c->argc++] = xstrdup(a); }
+static void add_arg(struct child *c, const char *a) {
+  if (c->argc + 1 >= (int)(sizeof c->argv / sizeof *c->argv)) { /* a programming error: argv[] too small */
+    fprintf(stderr, "barge up: too many arguments for %s\n", c->name);
+    abort();
+  }
+  c->argv[c->argc++] = xstrdup(a);
+}
 
 static void add_opt(struct child *c, const char *flag, const char *v) {
   add_arg(c, flag);
@@ -339,6 +349,16 @@ static void add_opt(struct child *c, const char *flag, const char *v) {
 static void add_num(struct child *c, const char *flag, long long v) {
   char num[32];
   snprintf(num, sizeof num, "%lld", v);
+  add_arg(c, flag);
+  add_arg(c, num);
+}
+
+/* --log-retention-hours and its provisioner form: passed only when set, so that a stack without it
+ * runs its agents exactly as before. */
+static void add_retention(struct child *c, const char *flag, double h) {
+  char num[32];
+  if (!(h > 0)) return;
+  snprintf(num, sizeof num, "%.17g", h);
   add_arg(c, flag);
   add_arg(c, num);
 }
@@ -629,6 +649,7 @@ static void plan_provisioner(struct child *a, const struct up_opts *o, const cha
   else if (o->explicit_driver) add_num(a, "--local-max-vcpus", o->max_vcpus);
   if (o->local_mem >= 0) add_num(a, "--local-max-memory", o->local_mem);
   add_opt(a, "--agent-runtime", o->runtime);
+  add_retention(a, "--agent-log-retention-hours", o->log_retention_h);
   /* the agents it starts run under the agents' principal, not its own */
   if (props_of(o, SVC_AGENT) && props_of(o, SVC_AGENT) != props_of(o, SVC_PROVISIONER))
     add_opt(a, "--agent-kafka-props", props_of(o, SVC_AGENT));
@@ -650,6 +671,7 @@ static void plan_agent(struct child *a, int i, const struct up_opts *o, const ch
   add_num(a, "--heartbeat-ms", o->heartbeat_ms);
   add_opt(a, "--log-dir", logs);
   add_opt(a, "--runtime", o->runtime);
+  add_retention(a, "--log-retention-hours", o->log_retention_h);
   /* cut off from Kafka, it stops its attempts a heartbeat before the scheduler retries them */
   if (o->lost_ms > 2 * o->heartbeat_ms) add_num(a, "--fence-after-ms", o->lost_ms - o->heartbeat_ms);
   child_end(a, props_of(o, SVC_AGENT));
@@ -828,6 +850,11 @@ int cmd_up(int argc, char **argv) {
   o.explicit_driver = o.driver != NULL;
   if (o.explicit_driver && o.no_provisioner) {
     fprintf(stderr, "barge up: --driver runs a provisioner; drop --no-provisioner\n");
+    return 2;
+  }
+  if (o.log_retention_h < 0) {
+    fprintf(stderr, "barge up: --agent-log-retention-hours must be 0 (keep every log) or more, not %g\n",
+            o.log_retention_h);
     return 2;
   }
   if ((r = load_svc_props(&o))) return r;

@@ -38,6 +38,7 @@ struct driver_conf {
                                     default 75% of this machine's memory) */
   long long agent_heartbeat_ms;  /* agents' heartbeat period (default 5000) */
   const char *agent_runtime;     /* agents' --runtime (NULL: local process, ec2 auto) */
+  double agent_log_retention_h;  /* agents' --log-retention-hours (0: not passed, logs kept) */
   const char *agent_metrics_host; /* local: each agent serves metrics on a free port of this
                                      host (NULL: none); listed in <agent_log_dir>/local-agents */
   const char *agent_kafka_props; /* local agents' --kafka-props (NULL: bus.kafka_props) */

@@ -103,7 +103,7 @@ static void list_agents(const struct driver *d, const struct local *l) {
 }
 
 static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req, const char *id, int metrics_port) {
-  char vcpus[16], mem[16], gpus[16], hb[24], log_path[4096], port[16];
+  char vcpus[16], mem[16], gpus[16], hb[24], log_path[4096], port[16], keep[32];
   snprintf(vcpus, sizeof vcpus, "%d", req->type->vcpus);
   snprintf(mem, sizeof mem, "%d", req->sched_mem_mib);
   snprintf(gpus, sizeof gpus, "%d", req->type->gpus);
@@ -142,6 +142,11 @@ static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req
   if (d->conf.log_dir) {
     argv[n++] = "--log-dir";
     argv[n++] = d->conf.log_dir;
+  }
+  if (d->conf.agent_log_retention_h > 0) {
+    snprintf(keep, sizeof keep, "%.17g", d->conf.agent_log_retention_h);
+    argv[n++] = "--log-retention-hours";
+    argv[n++] = keep;
   }
   if (metrics_port) {
     snprintf(port, sizeof port, "%d", metrics_port);

@@ -77,6 +77,8 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW(P, dconf.agent_heartbeat_ms, "agent-heartbeat-ms", "MS", NULL, "local and ec2 drivers: agents' heartbeat"),
     OPT_ROW_DOC(P, dconf.agent_runtime, "agent-runtime", "podman|docker|process|auto", "local: process; ec2: auto",
                 "local and ec2 drivers: the agents' --runtime (docs/containers.md)"),
+    OPT_ROW_DOC(P, dconf.agent_log_retention_h, "agent-log-retention-hours", "H", "0: kept for ever",
+                "local and ec2 drivers: the agents' --log-retention-hours (docs/operations.md, \"Job logs on the agents\")"),
     OPT_ROW_DOC(P, dconf.agent_kafka_props, "agent-kafka-props", "K=V,...", "its own --kafka-props",
                 "local driver: the agents' --kafka-props (their own Kafka principal, docs/operations.md)"),
     OPT_ROW(P, dconf.sim_boot_ms, "sim-boot-ms", "MS", NULL, "sim driver: launch to READY"),
@@ -555,6 +557,11 @@ int prov_service_main(int argc, char **argv) {
   if (r >= 0) return r;
   if (strcmp(o.driver, "local") && strcmp(o.driver, "sim") && strcmp(o.driver, "ec2")) {
     fprintf(stderr, "barge provisioner: --driver must be local, sim or ec2\n");
+    return 2;
+  }
+  if (o.dconf.agent_log_retention_h < 0) {
+    fprintf(stderr, "barge provisioner: --agent-log-retention-hours must be 0 (keep every log) or more, not %g\n",
+            o.dconf.agent_log_retention_h);
     return 2;
   }
   log_set_role("provisioner");

@@ -3,18 +3,19 @@
 fixed agents. `barge up --detach --driver local` creates a MANAGED compute environment
 (local-managed) and runs the scheduler and `barge provisioner --driver local`; a submitted job
 makes the provisioner start an agent process, the job really runs and succeeds, `barge instances`
-lists the agent, and `barge down` stops everything."""
+lists the agent, and `barge down` stops everything. `--agent-log-retention-hours` reaches the agents
+the provisioner starts: the job's log folder goes a few seconds after its end."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
-from common import ok, log  # noqa: E402
+from common import ok, log, wait_for  # noqa: E402
 
 
 def body(s):
     s.init()
-    out = s.up("--driver", "local", "--max-vcpus", "4")
+    out = s.up("--driver", "local", "--max-vcpus", "4", "--agent-log-retention-hours", "0.001")
     log("  " + out.strip().replace("\n", "\n  "))
     ok("launched on demand by the provisioner" in out, "barge up runs a provisioner")
     ce = s.describe_ce("local-managed")
@@ -24,6 +25,13 @@ def body(s):
     job = s.submit("one", "q-up", "jd-up")
     st = s.wait_terminal([job], 180)[job]["status"]
     ok(st == "SUCCEEDED", f"the job SUCCEEDED on an agent the provisioner started ({st})")
+    folder = os.path.join(s.home, "logs", job)
+    log(f"  its log folder at the end: {'there' if os.path.isdir(folder) else 'gone already'}")
+    try:
+        gone = wait_for(lambda: not os.path.exists(folder), 60, "the log folder's removal")
+    except TimeoutError:
+        gone = False
+    ok(gone, "--agent-log-retention-hours 0.001: the ended job's log folder was removed by its agent")
     inst = s.instances("local-managed")
     ok(len(inst) == 1 and inst[0]["driver"] == "local" and inst[0]["state"] == "ready",
        "barge instances lists the agent", [(i["instanceId"], i["state"], i["driver"]) for i in inst])

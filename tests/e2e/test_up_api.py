@@ -121,6 +121,8 @@ def body(st):
     ok(re.search(r"^\[barge\]$", text, re.M) and len(keys) == 1 and len(secrets) == 1,
        "one profile [barge] with an AKIA access key and a 40-character secret", text.replace(secrets[0], "…")
        if secrets else text)
+    ok(all("retention" not in common.cmdline(p) for p in st.service_pids("agent")),
+       "without --agent-log-retention-hours the agents keep every log (no retention passed)")
     api = st.service_pids("api")
     ok(len(api) == 1, "one `barge api` among the stack's services", api)
     token = os.path.join(st.home, "log.token")
@@ -160,12 +162,17 @@ def body(st):
     finally:
         holder.close()
 
-    log("-- barge up --no-api")
-    out = st.up("--agents", "1", "--no-api")
+    log("-- barge up --no-api --agent-log-retention-hours 2.5")
+    out = st.up("--agents", "1", "--no-api", "--agent-log-retention-hours", "2.5")
     ok("API" not in out and "aws batch" not in out, "no API in the report", out)
     ok(st.stack_value("api_endpoint") is None, "no endpoint in the stack file")
     wait_for(lambda: st.service_pids("agent") and st.service_pids("scheduler"), 30, "the scheduler and the agent")
     ok(not st.service_pids("api"), "no `barge api` among the stack's services")
+    # the fixed agent runs with it, and the provisioner passes it to the agents it starts
+    agent = " ".join(common.cmdline(p) for p in st.service_pids("agent"))
+    prov = " ".join(common.cmdline(p) for p in st.service_pids("provisioner"))
+    ok(" --log-retention-hours 2.5 " in agent + " ", "the fixed agent got --log-retention-hours 2.5", agent)
+    ok(" --agent-log-retention-hours 2.5 " in prov + " ", "the provisioner got --agent-log-retention-hours 2.5", prov)
     st.down()
 
 

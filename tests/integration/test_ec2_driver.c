@@ -202,6 +202,7 @@ static int put_file(const char *path, const char *text, mode_t mode) {
  * address), the container
  * engine (podman) and `barge`, which writes its arguments one per line to dir/argv. The exit
  * status; dir/argv and dir/err (stderr) hold the rest. */
+static double ud_retention; /* the agents' --log-retention-hours in run_user_data (0: none) */
 static int run_user_data(const char *dir, const char *kafka_props, long long log_port, const char *log_token,
                          const char *tls_cert) {
   struct driver_conf dc;
@@ -213,6 +214,7 @@ static int run_user_data(const char *dir, const char *kafka_props, long long log
   dc.ec2_agent_log_token = log_token;
   dc.ec2_agent_log_tls_cert = tls_cert;
   dc.ec2_agent_log_tls_key = tls_cert ? "/etc/barge/log.key" : NULL;
+  dc.agent_log_retention_h = ud_retention;
   const struct catalog_type *t = catalog_find(catalog_default(), "c5.large");
   struct driver_launch req = {"ce-ec2", t, catalog_sched_mem(catalog_default(), t), 1, 0, 0, NULL};
   char *ud = driver_ec2_user_data(&dc, &req);
@@ -300,6 +302,8 @@ static void test_user_data(void) {
   CHECK(v[0] == 0, "no --kafka-props by default: '%s'", v);
   arg_after(dir, "--log-listen", v, sizeof v);
   CHECK(v[0] == 0, "no log server by default: '%s'", v);
+  arg_after(dir, "--log-retention-hours", v, sizeof v);
+  CHECK(v[0] == 0, "no log retention by default (every log kept): '%s'", v);
 
   TEST("user data: the instance's private address; its log server when asked for");
   arg_after(dir, "--address", v, sizeof v);
@@ -320,6 +324,11 @@ static void test_user_data(void) {
   CHECK_STR(v, "/etc/barge/log.crt");
   arg_after(dir, "--log-tls-key", v, sizeof v);
   CHECK_STR(v, "/etc/barge/log.key");
+  ud_retention = 36.5; /* --agent-log-retention-hours */
+  CHECK_INT(run_user_data(dir, NULL, 0, NULL, NULL), 0);
+  ud_retention = 0;
+  arg_after(dir, "--log-retention-hours", v, sizeof v);
+  CHECK_STR(v, "36.5");
   struct driver_conf dc;
   driver_conf_defaults(&dc);
   dc.cat = catalog_default();
