@@ -86,12 +86,19 @@ peer_stop() {
 # peer_wait PID NAME INTERVAL ALIVE READY...: waits for the peer just started as PID. ALIVE PID
 # DIR says the process is still there; READY... (a command and its arguments) says it serves.
 # 0 when ready; 1 with `why` set when it died or START_TIMEOUT passed (then it is killed).
+child_running() {
+    kill -0 "$1" 2>/dev/null && [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) != Z ]]
+}
+
 peer_wait() {
     local pid=$1 name=$2 interval=$3 alive=$4; shift 4
     local deadline=$(( $(date +%s) + START_TIMEOUT ))
     why=
     while :; do
-        if ! "$alive" "$pid" "$DIR"; then
+        # $pid is our own child, so no other process can hold it: not recognised yet but alive
+        # and not a zombie, it was forked and has not exec'd (its command line is still this
+        # shell's); waiting for it then would block for as long as it runs.
+        if ! "$alive" "$pid" "$DIR" && ! child_running "$pid"; then
             wait "$pid" 2>/dev/null || true
             why="$name process $pid exited"
             return 1
