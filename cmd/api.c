@@ -2,6 +2,8 @@
  * --endpoint-url`, boto3 and the SDKs talk to Barge. This file only parses flags, loads the
  * credentials, connects to Kafka and runs the server until SIGINT/SIGTERM. */
 #include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +25,14 @@ struct api_opts {
   struct metrics_opts metrics;
   const char *listen, *cred_file, *region, *tls_cert, *tls_key, *log_token, *log_ca_bundle;
   int anonymous, no_local_logs, no_dashboard;
-  int64_t threads;
+  int64_t threads, listen_fd;
   double rate_limit, rate_burst;
 };
 static const struct opt_spec api_rows[] = {
     OPT_ROW(struct api_opts, listen, "listen", "HOST:PORT", "127.0.0.1:8780", "address to serve on (port 0 picks one)"),
+    OPT_ROW_DOC(struct api_opts, listen_fd, "listen-fd", "N", "none: bind --listen",
+                "serve on the listening socket inherited as descriptor N, bound to --listen (`barge up` passes "
+                "one, so that the address stays the stack's across restarts of the API)"),
     OPT_ROW_DOC(struct api_opts, cred_file, "credentials-file", "FILE", "none",
                 "access keys in the AWS shared-credentials format (docs/api.md); requests must be signed with one"),
     OPT_FLAG_ROW(struct api_opts, anonymous, "allow-anonymous", "also accept unsigned requests (local use only)"),
@@ -66,6 +71,13 @@ int cmd_api(int argc, char **argv) {
   int64_t threads = o.threads;
   if (!cred_file && !anonymous) {
     fprintf(stderr, "barge api: give --credentials-file FILE, or --allow-anonymous to accept unsigned requests\n");
+    return 2;
+  }
+  int type = 0;
+  socklen_t tl = sizeof type;
+  if (o.listen_fd && (o.listen_fd < 3 || o.listen_fd > INT_MAX ||
+                      getsockopt((int)o.listen_fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)) {
+    fprintf(stderr, "barge api: --listen-fd %lld is not an inherited stream socket\n", (long long)o.listen_fd);
     return 2;
   }
   if (threads < 0 || threads > 64) {
@@ -141,6 +153,7 @@ int cmd_api(int argc, char **argv) {
       .logs = logs,
       .tls_cert_pem = cert,
       .tls_key_pem = key,
+      .listen_fd = (int)o.listen_fd,
   };
   const char *scheme = cert ? "https" : "http";
   /* the web dashboard: a live stream holds its connection's thread, so a pool keeps half free */

@@ -81,7 +81,7 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
   return lag;
 }
 
-static int alive(long pid) { return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM); }
+static int alive(long pid) { return stack_pid_alive(pid); }
 
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
  * agents); the number of services not running. A missing file is said unless optional. */
@@ -148,7 +148,12 @@ int cmd_status(int argc, char **argv) {
   if (r >= 0) return r;
   char home[3072], pidtext[32], path[3200], api[512];
   stack_home(home, sizeof home);
-  if (stack_get("supervisor", pidtext, sizeof pidtext) || !alive(atol(pidtext))) {
+  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && !alive(atol(pidtext))) {
+    printf("barge status: the stack's supervisor (pid %s) in %s is gone; `barge down` stops what it left (its "
+           "Kafka), then `barge up` starts it again\n", pidtext, home);
+    return 1;
+  }
+  if (stack_get("supervisor", pidtext, sizeof pidtext)) {
     printf("barge status: no stack is running in %s (start one with `barge up`)\n", home);
     return 1;
   }

@@ -17,6 +17,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <time.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +52,7 @@ struct up_opts {
   char *cli_props;             /* DIR/kafka-props.cli, --kafka-props when that is not given */
   int64_t agents, vcpus, mem, max_vcpus, tick_ms, heartbeat_ms, lost_ms, local_vcpus, local_mem;
   double log_retention_h; /* the agents' --log-retention-hours (0: not passed) */
-  int detach, no_api, no_provisioner, no_accounting, no_audit, no_metrics, explicit_driver;
+  int detach, no_api, no_provisioner, no_accounting, no_audit, no_metrics, explicit_driver, fresh;
 };
 
 static void up_opts_init(void *conf) {
@@ -96,6 +98,10 @@ static const struct opt_spec up_rows[] = {
                 "a Kafka principal per service: scheduler, agents, provisioner, accounting, audit and API each use "
                 "DIR/kafka-props.NAME when it exists (`scripts/kafka.sh acl` writes them), else --kafka-props, "
                 "which `barge up` itself uses (default: DIR/kafka-props.cli; docs/operations.md, \"Per-service principals\")"),
+    OPT_FLAG_ROW(U, fresh, "fresh",
+                 "start the stack's Kafka empty, deleting every job, queue, compute environment and job definition "
+                 "of the last run, and move its audit log aside (by default they are kept across `barge down` and "
+                 "`barge up`)"),
     OPT_FLAG_ROW(U, detach, "detach", "run in the background; stop with `barge down`"),
 };
 #undef U
@@ -125,6 +131,8 @@ struct api_plan {
   char creds_show[4300]; /* the same for a shell: ~/... under $HOME, quoted when needed */
   char profile[128];  /* the profile of that file to use */
   char log_token[4200]; /* the log servers' secret (plan_log_token) */
+  int fd;             /* the API's listening socket, held by `barge up` for the stack's life and
+                         inherited by each `barge api` it starts (--listen-fd) */
 };
 
 /* Splits HOST:PORT ([v6]:PORT); 0, or -1. */
@@ -142,9 +150,11 @@ static int split_hostport(const char *s, char *host, size_t hn, char *port, size
   return *end || p < 0 || p > 65535 ? -1 : 0;
 }
 
-/* Binds a probe socket to addr (SO_REUSEADDR, as the server does) with port: the port bound
- * (the kernel's choice for 0), or -errno. */
-static int probe_bind(const struct addrinfo *ai, int port) {
+/* Binds a socket to addr (SO_REUSEADDR, as a server does) with port and listens on it: the port
+ * bound (the kernel's choice for 0), or -errno. The socket into *out (close-on-exec). Binding for
+ * real, not probing and releasing, keeps the address ours: another stack starting at the same
+ * time cannot take it between the report and the API's start. */
+static int listen_on(const struct addrinfo *ai, int port, int *out) {
   struct sockaddr_storage ss;
   memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
   if (ss.ss_family == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
@@ -155,12 +165,14 @@ static int probe_bind(const struct addrinfo *ai, int port) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   int rc = -1;
   socklen_t sl = sizeof ss;
-  if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+  if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0 || listen(fd, 128) != 0 ||
+      getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
     rc = -errno;
-  else
-    rc = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
-  close(fd);
-  return rc;
+    close(fd);
+    return rc;
+  }
+  *out = fd;
+  return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
 /* The path for a shell command line: ~/... under $HOME; single-quoted when it holds anything
@@ -187,8 +199,9 @@ static void shell_path(const char *path, char *out, size_t n) {
   }
 }
 
-/* Chooses the API's address (the one asked for, or a free port of its host when that is taken)
- * and makes sure of its credentials file. 0, or 1 (said why). */
+/* Chooses the API's address (the one asked for, or a free port of its host when that is taken),
+ * listens on it, and makes sure of its credentials file. 0, or 1, or 2 for a bad --api-listen
+ * (said why). */
 static int plan_api(const struct up_opts *o, const char *home, struct api_plan *a) {
   memset(a, 0, sizeof *a);
   if (o->no_api) return 0;
@@ -196,19 +209,19 @@ static int plan_api(const struct up_opts *o, const char *home, struct api_plan *
   char host[256], port[16], err[1024];
   if (split_hostport(o->api_listen, host, sizeof host, port, sizeof port)) {
     fprintf(stderr, "barge up: --api-listen must be HOST:PORT, got '%s'\n", o->api_listen);
-    return 1;
+    return 2;
   }
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo *ai = NULL;
   int gai = getaddrinfo(host, port, &hints, &ai);
   if (gai) {
     fprintf(stderr, "barge up: --api-listen %s: %s\n", o->api_listen, gai_strerror(gai));
-    return 1;
+    return 2;
   }
-  int want = atoi(port), got = probe_bind(ai, want);
+  int want = atoi(port), got = listen_on(ai, want, &a->fd);
   if (got == -EADDRINUSE && want != 0) {
     snprintf(a->asked, sizeof a->asked, "%s", o->api_listen);
-    got = probe_bind(ai, 0);
+    got = listen_on(ai, 0, &a->fd);
   }
   int v6 = ai->ai_family == AF_INET6;
   freeaddrinfo(ai);
@@ -238,8 +251,8 @@ static int plan_api(const struct up_opts *o, const char *home, struct api_plan *
   return 0;
 }
 
-/* Waits until the API accepts connections (it binds once it reached Kafka), at most ms. 0 when
- * it does. */
+/* Waits until the API answers HTTP (it serves once it reached Kafka), at most ms. 0 when it does.
+ * A connection alone proves nothing: the socket `barge up` holds accepts them from the start. */
 static int api_wait_ready(const struct api_plan *a, int ms) {
   char port[16];
   snprintf(port, sizeof port, "%d", a->port);
@@ -250,7 +263,12 @@ static int api_wait_ready(const struct api_plan *a, int ms) {
   int rc = -1;
   while (rc && mono_ms() < until && !service_stopping()) {
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) rc = 0;
+    static const char req[] = "GET /dashboard/ HTTP/1.0\r\n\r\n";
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 && write(fd, req, sizeof req - 1) == sizeof req - 1) {
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+      char c;
+      if (poll(&p, 1, 1000) == 1 && read(fd, &c, 1) == 1) rc = 0;
+    }
     if (fd >= 0) close(fd);
     if (rc) usleep(200000);
   }
@@ -316,6 +334,20 @@ static int plan_audit(const struct up_opts *o, const char *home, struct audit_pl
     fprintf(stderr, "barge up: cannot create %s (--no-audit leaves the audit log out)\n", a->dir);
     return 1;
   }
+  if (o->fresh && access(a->out, F_OK) == 0) {
+    /* it records the Kafka being emptied: kept, verifiable, beside the new one */
+    char stamp[32], old[3400], seal[3400], oldseal[3500];
+    time_t t = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", gmtime(&t));
+    snprintf(old, sizeof old, "%s/events.%s.jsonl", a->dir, stamp);
+    snprintf(seal, sizeof seal, "%s.seal", a->out);
+    snprintf(oldseal, sizeof oldseal, "%s.seal", old);
+    if (rename(a->out, old) != 0 || (access(seal, F_OK) == 0 && rename(seal, oldseal) != 0)) {
+      fprintf(stderr, "barge up: cannot move the last run's audit log %s aside: %s\n", a->out, strerror(errno));
+      return 1;
+    }
+    fprintf(stderr, "barge up: the last run's audit log is now %s (verify it with `barge audit verify`)\n", old);
+  }
   return write_secret(a->key, "the audit log's HMAC key", " (--no-audit leaves the audit log out)");
 }
 
@@ -331,6 +363,8 @@ struct child {
   int64_t started;
   int64_t restart_at; /* > 0: to be started again then (mono ms) */
   int metrics_port;   /* its --metrics-port, 0 for none */
+  int keep_fd;        /* > 0: a descriptor of `barge up` this child inherits (the API's socket) */
+  int backoff_ms;     /* the wait before its next restart while it keeps dying young */
 };
 
 static void add_arg(struct child *c, const char *a) {
@@ -364,9 +398,14 @@ static void add_retention(struct child *c, const char *flag, double h) {
 }
 
 static pid_t spawn(struct child *c) {
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
+    /* the services stop with the supervisor, even when it is killed: nothing runs on that nobody
+     * supervises or `barge down` knows of */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(0);
     int fd = open(c->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -375,6 +414,7 @@ static pid_t spawn(struct child *c) {
     int nul = open("/dev/null", O_RDONLY);
     if (nul >= 0) dup2(nul, 0);
     signal(SIGINT, SIG_IGN); /* the supervisor decides when children stop */
+    if (c->keep_fd > 0) fcntl(c->keep_fd, F_SETFD, 0);
     execv("/proc/self/exe", c->argv);
     _exit(127);
   }
@@ -384,7 +424,7 @@ static pid_t spawn(struct child *c) {
   return pid;
 }
 
-static int pid_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+static int pid_alive(pid_t pid) { return stack_pid_alive(pid); }
 
 /* $BARGE_HOME/services, for `barge status`: one line per child,
  * "name<TAB>pid<TAB>restarts<TAB>log<TAB>metrics URL or -" (pid 0 while it waits to be restarted). */
@@ -465,6 +505,48 @@ static int ensure_ce(const struct bus_conf *bc, const char *ce, const char *driv
 
 const struct opts_cmd down_opts_cmd = {"down", "", "Stops the stack started by `barge up --detach`.", NULL, 0, 0, NULL};
 
+static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, size_t n);
+
+/* Whether pid runs `barge SERVICE ...` (argv[0] "barge", as spawn starts them). */
+static int is_barge_service(pid_t pid) {
+  char path[64], argv0[16] = "";
+  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(argv0, 1, sizeof argv0 - 1, f);
+  fclose(f);
+  argv0[n] = 0;
+  return !strcmp(argv0, "barge");
+}
+
+/* SIGTERM to the services $BARGE_HOME/services lists that still run (a killed supervisor's), then
+ * up to 30 s for them to end, then SIGKILL. How many there were. */
+static int stop_leftovers(void) {
+  char home[3072], path[3200], line[8192];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/services", home);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  pid_t pids[128];
+  int n = 0;
+  while (n < 128 && fgets(line, sizeof line, f)) {
+    char *tab = strchr(line, '\t');
+    pid_t p = tab ? (pid_t)atoi(tab + 1) : 0;
+    if (p > 0 && pid_alive(p) && is_barge_service(p)) pids[n++] = p;
+  }
+  fclose(f);
+  for (int i = 0; i < n; i++) kill(pids[i], SIGTERM);
+  for (int t = 0; t < 300; t++) {
+    int alive = 0;
+    for (int i = 0; i < n; i++) alive += pid_alive(pids[i]) && is_barge_service(pids[i]);
+    if (!alive) return n;
+    usleep(100000);
+  }
+  for (int i = 0; i < n; i++)
+    if (pid_alive(pids[i]) && is_barge_service(pids[i])) kill(pids[i], SIGKILL);
+  return n;
+}
+
 int cmd_down(int argc, char **argv) {
   int r = opts_parse_cmd(&down_opts_cmd, NULL, argc, argv, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
@@ -475,8 +557,18 @@ int cmd_down(int argc, char **argv) {
   }
   pid_t pid = (pid_t)atoi(pidtext);
   if (!pid_alive(pid)) {
+    /* the supervisor was killed: what it started may live on (its Kafka always does) */
+    int left = stop_leftovers();
+    char kdir[4096], cmd[8400];
+    if (stack_get("kafka_dir", kdir, sizeof kdir) == 0 && kdir[0]) {
+      printf("barge down: stopping the stack's Kafka in %s\n", kdir);
+      fflush(stdout);
+      kafka_script("stop", kdir, cmd, sizeof cmd);
+      if (system(cmd) != 0) fprintf(stderr, "barge down: could not stop the Kafka in %s; see its kafka.log\n", kdir);
+    }
     stack_remove();
-    printf("barge down: the stack (pid %d) was not running; cleared its record\n", (int)pid);
+    printf("barge down: the stack's supervisor (pid %d) was gone; stopped %d service(s) it left and cleared its "
+           "record\n", (int)pid, left);
     return 0;
   }
   kill(pid, SIGTERM);
@@ -507,12 +599,17 @@ static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, siz
   snprintf(cmd, n, "'%s' %s --dir '%s' >&2", script ? script : BARGE_SOURCE_DIR "/scripts/kafka.sh", verb, kafka_dir);
 }
 
-/* Starts a single-node Kafka in home/kafka; its address into brokers. 0, or 1 (said why). */
-static int start_kafka(const char *home, char *kafka_dir, size_t kdn, char *brokers, size_t bn) {
+/* Starts a single-node Kafka in home/kafka, on the data of the last run unless fresh; its address
+ * into brokers. 0, or 1 (said why). */
+static int start_kafka(const char *home, int fresh, char *kafka_dir, size_t kdn, char *brokers, size_t bn) {
   char cmd[8192], path[4200];
   snprintf(kafka_dir, kdn, "%s/kafka", home);
-  kafka_script("start", kafka_dir, cmd, sizeof cmd);
-  fprintf(stderr, "barge up: starting Kafka (first run downloads it from Maven Central)...\n");
+  snprintf(path, sizeof path, "%s/data", kafka_dir);
+  int had = access(path, F_OK) == 0;
+  kafka_script(fresh ? "start" : "start --keep", kafka_dir, cmd, sizeof cmd);
+  if (!had) fprintf(stderr, "barge up: starting Kafka (first run downloads it from Maven Central)...\n");
+  else if (fresh) fprintf(stderr, "barge up: starting an empty Kafka (--fresh: the last run's data is deleted)...\n");
+  else fprintf(stderr, "barge up: starting Kafka on the last run's data (--fresh starts it empty)...\n");
   if (system(cmd) != 0) {
     fprintf(stderr, "barge up: Kafka did not start; see %s/kafka.log, or pass --brokers HOST:PORT\n", kafka_dir);
     return 1;
@@ -707,6 +804,8 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
     struct child *a = &kids[++n];
     child_begin(a, "api", home, "api.log", "api", brokers, prefix);
     add_opt(a, "--listen", api->listen);
+    add_num(a, "--listen-fd", api->fd);
+    a->keep_fd = api->fd;
     add_opt(a, "--credentials-file", api->creds);
     add_opt(a, "--log-token-file", api->log_token);
     child_end(a, props_of(o, SVC_API));
@@ -716,8 +815,9 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
 
 /* ---- supervising ---- */
 
-/* Collects every child that ended; with restart, schedules it to start again (a second later
- * when it lived less than a second, so a child that cannot start does not spin). */
+/* Collects every child that ended; with restart, schedules it to start again: at once after a
+ * life of 10 s or more, else after a wait that doubles from 1 s up to 30 s, so that a child that
+ * cannot start neither spins nor floods its log. */
 static void reap(struct child *kids, int n, int restart) {
   int status;
   pid_t pid;
@@ -726,10 +826,16 @@ static void reap(struct child *kids, int n, int restart) {
       if (kids[i].pid != pid) continue;
       kids[i].pid = 0;
       if (!restart || service_stopping()) break;
-      log_warn("%s exited (status %d); restarting it", kids[i].name,
-               WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
       int64_t now = mono_ms();
-      kids[i].restart_at = now - kids[i].started < 1000 ? now + 1000 : now;
+      struct child *k = &kids[i];
+      k->backoff_ms = now - k->started >= 10000 ? 0 : k->backoff_ms ? (k->backoff_ms >= 15000 ? 30000 : k->backoff_ms * 2) : 1000;
+      k->restart_at = now + k->backoff_ms;
+      if (k->backoff_ms)
+        log_warn("%s exited (status %d); restarting it in %d s (see %s)", k->name,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), k->backoff_ms / 1000, k->log);
+      else
+        log_warn("%s exited (status %d); restarting it", k->name,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }
 }
@@ -857,6 +963,20 @@ int cmd_up(int argc, char **argv) {
             o.log_retention_h);
     return 2;
   }
+  if (o.runtime && strcmp(o.runtime, "process") && strcmp(o.runtime, "podman") && strcmp(o.runtime, "docker") &&
+      strcmp(o.runtime, "auto")) {
+    fprintf(stderr, "barge up: --runtime must be process, podman, docker or auto, not '%s'\n", o.runtime);
+    return 2;
+  }
+  if (o.agents < 0 || o.agents > 64 || o.vcpus < 1 || o.mem < 1) {
+    fprintf(stderr, "barge up: --agents must be 0 to 64, --agent-vcpus and --agent-memory at least 1\n");
+    return 2;
+  }
+  if (o.fresh && (o.kafka.brokers || getenv("BARGE_BROKERS"))) {
+    fprintf(stderr, "barge up: --fresh empties the Kafka barge up starts; with --brokers (or BARGE_BROKERS) the "
+            "Kafka is yours to empty\n");
+    return 2;
+  }
   if ((r = load_svc_props(&o))) return r;
   if (!o.ce) o.ce = o.driver ? "local-managed" : "local";
   if (!o.driver) o.driver = "local";
@@ -874,16 +994,18 @@ int cmd_up(int argc, char **argv) {
     int api = stack_get("api_endpoint", e, sizeof e) == 0;
     printf("barge up: a stack is already running (pid %s, Kafka at %s%s%s); `barge down` stops it\n", pidtext, b,
            api ? ", API at " : "", api ? e : "");
+    if (argc > 1)
+      printf("barge up: the options given were not applied to it: `barge down`, then `barge up` with them\n");
     return 0;
   }
   struct api_plan api;
   struct audit_plan audit;
-  if (plan_api(&o, home, &api) || plan_audit(&o, home, &audit)) return 1;
+  if ((r = plan_api(&o, home, &api)) || (r = plan_audit(&o, home, &audit))) return r;
   if (api.on && plan_log_token(home, api.log_token, sizeof api.log_token)) return 1;
   stack_prefix(NULL, prefix, sizeof prefix);
   if (!o.kafka.brokers && getenv("BARGE_BROKERS") && *getenv("BARGE_BROKERS")) o.kafka.brokers = getenv("BARGE_BROKERS");
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
-  else if (start_kafka(home, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
+  else if (start_kafka(home, o.fresh, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
     return 1;

@@ -1,6 +1,8 @@
 /* stack.c: the local stack file (see stack.h). */
 #include "stack.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +91,17 @@ void stack_prefix(const char *flag, char *out, size_t n) {
   }
   if (stack_get("prefix", out, n) == 0 && *out) return;
   snprintf(out, n, "barge.");
+}
+
+int stack_pid_alive(long pid) {
+  if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM)) return 0;
+  char path[64], st[512];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 1;
+  size_t n = fread(st, 1, sizeof st - 1, f);
+  fclose(f);
+  st[n] = 0;
+  const char *rp = strrchr(st, ')'); /* "pid (comm) S ..." */
+  return !(rp && rp[1] == ' ' && rp[2] == 'Z');
 }

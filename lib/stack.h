@@ -15,6 +15,9 @@ int stack_get(const char *key, char *out, size_t n);
 /* Writes the whole stack file from "key=value\n" text. */
 int stack_write(const char *text) BARGE_WUR;
 void stack_remove(void);
+/* Whether pid runs: it exists and is not a zombie (a killed supervisor stays one until whoever
+ * inherited it reaps it, which a subreaper may not do soon). */
+int stack_pid_alive(long pid);
 /* The brokers to use: the flag, else $BARGE_BROKERS, else the stack file. 0 on success; else a
  * message saying what to do. */
 int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errlen) BARGE_WUR;

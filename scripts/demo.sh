@@ -61,7 +61,7 @@ stop_stack() {
   fi
 }
 trap stop_stack EXIT
-"$barge" up --detach --agents 2 --agent-vcpus 2 --agent-memory 2048 --heartbeat-ms 1000 --tick-ms 250
+"$barge" up --detach --fresh --agents 2 --agent-vcpus 2 --agent-memory 2048 --heartbeat-ms 1000 --tick-ms 250
 started=1
 
 say "a job queue and two job definitions"

@@ -439,9 +439,12 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
   unsigned pool = conf->threads;
   if (!pool) flags |= MHD_USE_THREAD_PER_CONNECTION;
   /* the options that depend on conf: the pool's size, TLS's key and certificate */
-  struct MHD_OptionItem more[4] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
-                                   {MHD_OPTION_END, 0, NULL}};
+  struct MHD_OptionItem more[6] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
   size_t nmore = 0;
+  /* an inherited socket, already bound and listening; else MHD binds ai's address */
+  if (conf->listen_fd > 0) more[nmore++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, conf->listen_fd, NULL};
+  else more[nmore++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr};
   if (pool) more[nmore++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, pool, NULL};
   if (conf->tls_cert_pem && conf->tls_key_pem) {
     if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -456,7 +459,6 @@ struct api_server *api_server_start(const struct api_conf *conf, const char *lis
   }
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
                           MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                          MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                           MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,

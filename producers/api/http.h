@@ -62,6 +62,8 @@ struct api_conf {
   const struct logs_source *logs; /* CloudWatch Logs requests (logs_api.h); NULL: not served */
   const char *tls_cert_pem, *tls_key_pem; /* both set: serve HTTPS (PEM texts) */
   struct dash *dash; /* the web dashboard under /dashboard (dash.h); NULL: not served */
+  int listen_fd;     /* > 0: serve on this inherited listening socket (`barge up` holds the
+                        address for the stack's life); listen then only names it */
 };
 
 struct api_http_request {

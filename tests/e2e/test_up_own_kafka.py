@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""test_up_own_kafka.py: `barge up` with the Kafka it starts itself (no --brokers), across stops
+and crashes, as an operator lives with it (docs/operations.md, "The local stack"):
+
+- what a run created survives `barge down` and `barge up`: the queue, the job, its SUCCEEDED
+  status; a job of the second run succeeds and the audit log goes on recording it;
+- `barge up` holds the API's address itself: with `barge api` killed, nobody else can bind the
+  port, and the restarted API answers on it;
+- a supervisor killed with SIGKILL takes its services with it, and `barge down` then stops the
+  Kafka it left and clears the record;
+- `barge up --fresh` starts empty: the old job is gone, and the last run's audit log is moved
+  aside, still verifying;
+- bad options exit 2 before anything starts."""
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import log, ok, pid_alive, wait_for  # noqa: E402
+
+UP = ("up", "--detach", "--agents", "1", "--no-provisioner", "--no-accounting", "--api-listen", "127.0.0.1:0")
+
+
+def services(st):
+    """name -> pid of $BARGE_HOME/services."""
+    out = {}
+    with open(os.path.join(st.home, "services")) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 2 and parts[1].isdigit():
+                out[parts[0]] = int(parts[1])
+    return out
+
+
+def status_of(st, job):
+    jobs = json.loads(st.run("describe-jobs", "--jobs", job).stdout)["jobs"]
+    return jobs[0]["status"] if jobs else None
+
+
+def kafka_pid(st):
+    try:
+        with open(os.path.join(st.home, "kafka", "pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def body(st):
+    for k in ("BARGE_BROKERS",):  # `barge up` starts its own Kafka in $BARGE_HOME/kafka
+        st.env.pop(k, None)
+
+    log("-- bad options exit 2 before anything starts")
+    for bad in (["--runtime", "bogus"], ["--agents", "-1"], ["--api-listen", "nonsense"],
+                ["--fresh", "--brokers", "127.0.0.1:1"]):
+        p = st.run("up", "--detach", *bad, check=False)
+        ok(p.returncode == 2 and p.stderr.strip(), f"barge up {' '.join(bad)}: exit 2 with a reason",
+           (p.returncode, p.stderr.strip()))
+    ok(not os.path.exists(os.path.join(st.home, "kafka")), "... and no Kafka was started")
+
+    log("-- first run")
+    out = st.run(*UP, timeout=240).stdout
+    st.supervisor = int(st.stack_value("supervisor"))
+    log("  " + out.strip().replace("\n", "\n  "))
+    st.run("create-job-queue", "--job-queue-name", "q1", "--priority", "1",
+           "--compute-environment-order", "order=1,computeEnvironment=local")
+    st.run("register-job-definition", "--job-definition-name", "jd1", "--type", "container", "--container-properties",
+           json.dumps({"command": ["echo", "kept"], "resourceRequirements": [
+               {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}))
+    j1 = json.loads(st.run("submit-job", "--job-name", "one", "--job-queue", "q1", "--job-definition", "jd1").stdout)["jobId"]
+    wait_for(lambda: status_of(st, j1) == "SUCCEEDED", 90, "the first job")
+    ok(True, "the first run's job SUCCEEDED")
+
+    log("-- barge up holds the API's address while `barge api` restarts")
+    port = int(st.stack_value("api_endpoint").rsplit(":", 1)[1])
+    api = services(st)["api"]
+    os.kill(api, signal.SIGKILL)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+        held = False
+    except OSError:
+        held = True
+    finally:
+        s.close()
+    ok(held, f"with the API killed, port {port} cannot be bound by anyone else")
+    st.env["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(st.home, "api-credentials")
+
+    def api_answers():
+        try:
+            c = socket.create_connection(("127.0.0.1", port), timeout=2)
+            c.sendall(b"GET /dashboard/ HTTP/1.0\r\n\r\n")
+            c.settimeout(2)
+            got = c.recv(12)
+            c.close()
+            return got.startswith(b"HTTP/1.")
+        except OSError:
+            return False
+    ok(wait_for(api_answers, 30, "the restarted API"), "the restarted API answers on the same port")
+    ok(services(st)["api"] != api, "... as a new process")
+
+    log("-- barge down, barge up: the state is kept")
+    st.run("down", timeout=120)
+    ok(kafka_pid(st) is None or not pid_alive(kafka_pid(st)), "barge down stopped its Kafka")
+    out = st.run(*UP, timeout=240).stdout
+    st.supervisor = int(st.stack_value("supervisor"))
+    ok(status_of(st, j1) == "SUCCEEDED", "the first run's job is still there, SUCCEEDED")
+    queues = json.loads(st.run("describe-job-queues").stdout)["jobQueues"]
+    ok([q["jobQueueName"] for q in queues] == ["q1"], "the queue is still there", queues)
+    j2 = json.loads(st.run("submit-job", "--job-name", "two", "--job-queue", "q1", "--job-definition", "jd1").stdout)["jobId"]
+    wait_for(lambda: status_of(st, j2) == "SUCCEEDED", 90, "the second run's job")
+    ok(True, "a job of the second run SUCCEEDED")
+    audit = os.path.join(st.home, "audit", "events.jsonl")
+    key = os.path.join(st.home, "audit", "hmac.key")
+
+    def audited():
+        with open(audit) as f:
+            return j2 in f.read()
+    ok(wait_for(audited, 30, "the audit log to record the second job"), "the audit log recorded the second run's job")
+
+    log("-- the supervisor killed: its services go with it, barge down stops the Kafka it left")
+    kids = services(st)
+    kpid = kafka_pid(st)
+    os.kill(st.supervisor, signal.SIGKILL)
+    gone = wait_for(lambda: not any(pid_alive(p) and "barge" in common.cmdline(p) for p in kids.values()) or None,
+                    30, "the services to stop")
+    ok(gone, "every service stopped with its supervisor", kids)
+    ok(kpid and pid_alive(kpid), "the Kafka it started still runs")
+    p = st.run("status", check=False)
+    ok(p.returncode == 1 and "is gone" in p.stdout and "barge down" in p.stdout,
+       "barge status says the supervisor is gone and what to do", (p.returncode, p.stdout))
+    p = st.run("down", timeout=120)
+    ok("was gone" in p.stdout and "cleared its record" in p.stdout, "barge down says the supervisor was gone", p.stdout)
+    ok(not pid_alive(kpid), "barge down stopped the Kafka it left")
+    ok(st.stack_value("supervisor") is None, "and cleared the stack's record")
+    st.supervisor = None
+
+    log("-- barge up --fresh: empty, the audit log moved aside")
+    p = st.run(*UP, "--fresh", timeout=240)
+    st.supervisor = int(st.stack_value("supervisor"))
+    ok(status_of(st, j1) is None and status_of(st, j2) is None, "--fresh: the earlier jobs are gone")
+    moved = [n for n in os.listdir(os.path.join(st.home, "audit")) if n.startswith("events.2") and n.endswith(".jsonl")]
+    ok(len(moved) == 1 and moved[0] in p.stderr, "the last run's audit log was moved aside, saying where", p.stderr)
+    if moved:
+        v = st.run("audit", "verify", os.path.join(st.home, "audit", moved[0]), "--hmac-key-file", key, check=False)
+        ok(v.returncode == 0 and "intact" in v.stdout, "... and it still verifies", v.stdout + v.stderr)
+        with open(os.path.join(st.home, "audit", moved[0])) as f:
+            ok(j2 in f.read(), "... holding the jobs of the runs before")
+    st.run("down", timeout=120)
+    st.supervisor = None
+    ok(kafka_pid(st) is None or not pid_alive(kafka_pid(st)), "barge down stopped Kafka")
+
+
+def close_kafka(st):
+    pid = kafka_pid(st)
+    if pid and pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    def whole(st):
+        try:
+            body(st)
+        finally:
+            st.down(check=False)
+            close_kafka(st)
+    common.scenario("up-own-kafka", whole)
+    common.finish()
