@@ -212,6 +212,15 @@ static void test_job_definitions(void) {
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\"}}",
                  "needs a VCPU resourceRequirement");
   expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
+                 "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"},"
+                 "{\"type\":\"FOO\",\"value\":\"1\"}]}}",
+                 "containerProperties.resourceRequirements[2].type FOO is not one of GPU, VCPU, MEMORY");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
+                 "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"2abc\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}",
+                 "containerProperties.resourceRequirements[0].value: VCPU must be a whole number from 1 to 2147483647, got '2abc'");
+  expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "nodeProperties is required with type multinode");
   expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"nodeProperties\":{}}",
