@@ -243,9 +243,10 @@ int control_deregister_job_definition(struct control_conf *cc, const json_t *req
   const struct config_view *cv;
   int rc;
   if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  json_t *jd = strchr(ref, ':') ? config_find_jd(cv, ref) : NULL;
+  /* a revision is required, as in AWS: a name or an ARN without one would find the latest */
+  json_t *jd = config_jd_ref_has_revision(ref) ? config_find_jd(cv, ref) : NULL;
   json_t *b = jd ? json_deep_copy(jd) : NULL;
-  if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist (give name:revision or ARN)", ref);
+  if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist (give name:revision or ARN with the revision)", ref);
   json_object_set_new(b, "status", json_string("INACTIVE"));
   ctl_put_config(w, "JobDefinition", b, NULL, "jobDefinitionArn");
   return 0;

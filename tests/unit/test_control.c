@@ -250,6 +250,10 @@ static void test_job_definitions(void) {
                  "{\"vcpus\":1,\"memory\":64,\"environment\":[{\"name\":\"AWS_BATCH_X\"}]}}",
                  "names starting with AWS_BATCH are reserved");
   expect_refused(control_deregister_job_definition, "{\"jobDefinition\":\"jd\"}", "give name:revision or ARN");
+  char dreq[600], jd_arn[512];
+  arn("job-definition/jd", jd_arn); /* SubmitJob takes it (the latest ACTIVE revision); Deregister needs the revision, as in AWS */
+  snprintf(dreq, sizeof dreq, "{\"jobDefinition\":\"%s\"}", jd_arn);
+  expect_refused(control_deregister_job_definition, dreq, "give name:revision or ARN");
   expect_ok(control_deregister_job_definition, "{\"jobDefinition\":\"jd:2\"}");
   CHECK_STR(jget_str(config_find_jd(&cv, "jd:2"), "status"), "INACTIVE");
   CHECK_INT(jget_int(config_find_jd(&cv, "jd"), "revision", -1), 1); /* the highest ACTIVE one */

@@ -227,6 +227,14 @@ static void test_submit_accepted(const struct config_view *cv) {
   rc = submit(cv, "{\"jobName\": \"b\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello:2\", \"shareIdentifier\": \"blue\"}",
               &body2, err, sizeof err);
   CHECK(rc == 0, "a fair-share submission with its shareIdentifier: %s", err);
+  json_t *body3 = NULL;
+  char req3[512];
+  snprintf(req3, sizeof req3, "{\"jobName\": \"c\", \"jobQueue\": \"q1\", \"jobDefinition\": \"%s\"}",
+           arn(2, "job-definition/hello"));
+  rc = submit(cv, req3, &body3, err, sizeof err);
+  CHECK(rc == 0, "a job definition ARN without revision: %s", err);
+  CHECK_STR(json_string_value(json_object_get(body3, "jobDefinition")), arn(1, "job-definition/hello:3"));
+  json_decref(body3);
   CHECK_STR(json_string_value(json_object_get(body2, "jobDefinition")), arn(1, "job-definition/hello:2"));
   CHECK_STR(json_string_value(json_object_get(body2, "shareIdentifier")), "blue");
   json_t *ev = control_request_event("SubmitJob", body2);
@@ -251,6 +259,14 @@ static void test_lookups(const struct config_view *cv) {
   CHECK(config_find_jd(cv, "hello:9") == NULL, "an unknown revision");
   CHECK(config_find_jd(cv, "gone") == NULL, "a name with no ACTIVE revision");
   CHECK(config_find_jd(cv, arn(1, "job-definition/hello:2")) != NULL, "by ARN");
+  /* an ARN without revision, as AWS takes it: the highest ACTIVE revision */
+  jd = config_find_jd(cv, arn(1, "job-definition/hello"));
+  CHECK(jd && json_integer_value(json_object_get(jd, "revision")) == 3, "an ARN without revision: the highest ACTIVE one");
+  CHECK(config_find_jd(cv, arn(1, "job-definition/gone")) == NULL, "an ARN without revision, no ACTIVE revision");
+  CHECK(config_find_jd(cv, "arn:aws:batch:test-region:999999999999:job-definition/hello") == NULL,
+        "an ARN without revision of another account");
+  CHECK(config_find_jd(cv, "arn:barge:batch:test-region:123456789012:job-definition/hello") == jd,
+        "the old arn:barge: form without revision");
   char a[256];
   barge_arn("job-queue/x", a, sizeof a);
   char want[256];
