@@ -143,6 +143,21 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"allocationStrategy\":\"BEST_FIT\"}}",
                  "cannot set allocationStrategy BEST_FIT");
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"nope\"}", "does not exist");
+  /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
+  expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"unmanagedvCpus\":4}",
+                 "unmanagedvCpus is for UNMANAGED compute environments; ce1 is MANAGED");
+  CHECK(json_object_get(json_object_get(cv.ces, ce_arn), "unmanagedvCpus") == NULL, "ce1 has no unmanagedvCpus");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m2\",\"type\":\"MANAGED\",\"unmanagedvCpus\":4,\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4}}",
+                 "unmanagedvCpus is for UNMANAGED compute environments; m2 is MANAGED");
+  expect_ok(control_create_compute_environment, "{\"computeEnvironmentName\":\"u1\",\"type\":\"UNMANAGED\",\"unmanagedvCpus\":4}");
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"u1\",\"unmanagedvCpus\":8}");
+  char u_arn[512];
+  arn("compute-environment/u1", u_arn);
+  CHECK_INT(jget_int(json_object_get(cv.ces, u_arn), "unmanagedvCpus", -1), 8);
+  expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"u1\",\"unmanagedvCpus\":-1}",
+                 "unmanagedvCpus must be a whole number from 0 to 10000000");
   expect_ok(control_update_compute_environment,
             "{\"computeEnvironment\":\"ce1\",\"state\":\"DISABLED\",\"computeResources\":{\"maxvCpus\":128}}");
   json_t *stored = json_object_get(cv.ces, ce_arn);
