@@ -240,13 +240,15 @@ int control_deregister_job_definition(struct control_conf *cc, const json_t *req
                                       struct control_write *w, char *err, size_t errlen) {
   const char *ref = jget_str(req, "jobDefinition");
   if (!ref) return fail(err, errlen, CLIENT, "jobDefinition is required (name:revision or ARN)");
+  /* a revision is required, as in AWS: a name or an ARN without one would find the latest */
+  if (!config_jd_ref_has_revision(ref))
+    return fail(err, errlen, CLIENT, "jobDefinition %s names no revision (give name:revision or ARN with the revision)", ref);
   const struct config_view *cv;
   int rc;
   if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  /* a revision is required, as in AWS: a name or an ARN without one would find the latest */
-  json_t *jd = config_jd_ref_has_revision(ref) ? config_find_jd(cv, ref) : NULL;
+  json_t *jd = config_find_jd(cv, ref);
   json_t *b = jd ? json_deep_copy(jd) : NULL;
-  if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist (give name:revision or ARN with the revision)", ref);
+  if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist", ref);
   json_object_set_new(b, "status", json_string("INACTIVE"));
   ctl_put_config(w, "JobDefinition", b, NULL, "jobDefinitionArn");
   return 0;

@@ -268,7 +268,8 @@ static void test_job_definitions(void) {
   char dreq[600], jd_arn[512];
   arn("job-definition/jd", jd_arn); /* SubmitJob takes it (the latest ACTIVE revision); Deregister needs the revision, as in AWS */
   snprintf(dreq, sizeof dreq, "{\"jobDefinition\":\"%s\"}", jd_arn);
-  expect_refused(control_deregister_job_definition, dreq, "give name:revision or ARN");
+  expect_refused(control_deregister_job_definition, dreq, "names no revision (give name:revision or ARN");
+  expect_refused(control_deregister_job_definition, "{\"jobDefinition\":\"jd:9\"}", "job definition jd:9 does not exist");
   expect_ok(control_deregister_job_definition, "{\"jobDefinition\":\"jd:2\"}");
   CHECK_STR(jget_str(config_find_jd(&cv, "jd:2"), "status"), "INACTIVE");
   CHECK_INT(jget_int(config_find_jd(&cv, "jd"), "revision", -1), 1); /* the highest ACTIVE one */
