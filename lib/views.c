@@ -140,17 +140,34 @@ json_t *config_find(json_t *table, const char *name_key, const char *ref) {
   return NULL;
 }
 
+int config_jd_ref_has_revision(const char *ref) {
+  const char *slash = ref && !strncmp(ref, "arn:", 4) ? strrchr(ref, '/') : NULL;
+  return ref && strchr(slash ? slash : ref, ':') != NULL;
+}
+
+/* Does jd's ARN, without its ":revision", name the same job definition as arn (either form)? */
+static int jd_arn_unrevisioned(const json_t *jd, const char *arn) {
+  const char *a = json_string_value(json_object_get(jd, "jobDefinitionArn"));
+  const char *colon = a ? strrchr(a, ':') : NULL;
+  char base[512];
+  if (!colon || (size_t)(colon - a) >= sizeof base) return 0;
+  snprintf(base, sizeof base, "%.*s", (int)(colon - a), a);
+  return barge_arn_same(base, arn);
+}
+
 json_t *config_find_jd(const struct config_view *cv, const char *ref) {
   if (!ref) return NULL;
   json_t *v = barge_arn_get(cv->jds, ref), *best = NULL;
   if (v) return v;
   const char *colon = strrchr(ref, ':');
+  /* an ARN without revision names the definition, as a bare name does (AWS SubmitJob) */
+  int arn_name = !strncmp(ref, "arn:", 4) && !config_jd_ref_has_revision(ref);
   const char *k;
   json_object_foreach(cv->jds, k, v) {
     const char *n = json_string_value(json_object_get(v, "jobDefinitionName"));
     int rev = (int)json_integer_value(json_object_get(v, "revision"));
     if (!n) continue;
-    if (!strcmp(n, ref)) {
+    if (arn_name ? jd_arn_unrevisioned(v, ref) : !strcmp(n, ref)) {
       const char *st = json_string_value(json_object_get(v, "status"));
       if (st && strcmp(st, "ACTIVE")) continue;
       if (!best || rev > json_integer_value(json_object_get(best, "revision"))) best = v;

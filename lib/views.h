@@ -29,8 +29,11 @@ void config_view_apply(struct config_view *cv, const struct bus_msg *m);
 void config_view_put(struct config_view *cv, const char *key, const json_t *ev);
 /* A CE, queue or policy by name or ARN; NULL if none (borrowed). */
 json_t *config_find(json_t *table, const char *name_key, const char *ref);
-/* A job definition by name (the highest ACTIVE revision), name:revision or ARN. */
+/* A job definition by name or ARN without revision (the highest ACTIVE revision), by
+ * name:revision or ARN with revision (that revision, whatever its status). */
 json_t *config_find_jd(const struct config_view *cv, const char *ref);
+/* Does ref (name, name:revision or ARN) name a revision? */
+int config_jd_ref_has_revision(const char *ref);
 
 /* Error classes of the AWS Batch operations (docs/job-model.md §10): ClientException and
  * ServerException, as HTTP statuses. api_error formats the message into err and returns code. */

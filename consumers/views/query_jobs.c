@@ -56,6 +56,7 @@ struct list_req {
   const char *queue, *array; /* exactly one */
   const char *fname;         /* the filter's name, or NULL */
   const char *fvalue;        /* its first value (NULL when not a string) */
+  int64_t ftime_ms;          /* BEFORE_/AFTER_CREATED_AT: fvalue as a time */
   const char *status;        /* jobStatus (RUNNING when not given) */
   int use_status;            /* without a filter (or with SHARE_IDENTIFIER) the status applies */
   int page;
@@ -82,6 +83,13 @@ static int list_req_parse(const json_t *req, struct list_req *lr, char *err, siz
     if (!json_array_size(fvals)) return fail(err, errlen, CLIENT, "filters[0].values needs a value");
     lr->fname = fname;
     lr->fvalue = json_string_value(json_array_get(fvals, 0));
+    if (strstr(fname, "_CREATED_AT")) {
+      /* parse_time_ms's -1 for "abc" would match every job (AFTER) or none (BEFORE) */
+      lr->ftime_ms = parse_time_ms(lr->fvalue);
+      if (lr->ftime_ms < 0)
+        return fail(err, errlen, CLIENT, "filters[0].values: %s takes a time in epoch milliseconds (as a string), got '%s'",
+                    fname, lr->fvalue ? lr->fvalue : "");
+    }
   }
   lr->status = jget_str(req, "jobStatus");
   lr->use_status = !filter || !strcmp(lr->fname, "SHARE_IDENTIFIER");
@@ -117,8 +125,7 @@ static int filter_match(const struct list_req *lr, const struct vjob_info *j) {
   if (!strcmp(f, "JOB_NAME")) return name_match(v, j->name);
   if (!strcmp(f, "JOB_DEFINITION")) return jd_match(v, j->jd);
   if (!strcmp(f, "SHARE_IDENTIFIER")) return j->share && !strcmp(v, j->share);
-  int64_t t = parse_time_ms(v);
-  return !strcmp(f, "BEFORE_CREATED_AT") ? j->created_at < t : j->created_at > t;
+  return !strcmp(f, "BEFORE_CREATED_AT") ? j->created_at < lr->ftime_ms : j->created_at > lr->ftime_ms;
 }
 
 static json_t *summary_of(const json_t *d) {

@@ -154,10 +154,12 @@ void control_set_known_hook(control_known_fn fn, void *ctx) {
   known_ctx = ctx;
 }
 
-/* A dependsOn id that does not exist is a ClientException at submission. Known jobs are in
- * barge.jobs; one submitted a moment ago may only be in barge.requests yet, so the recent tail
- * of that topic counts too. Ids the process's own view knows (known_hook) need no reading. */
-static int check_exist(const struct bus_conf *bc, const json_t *ids_json, char *err, size_t errlen) {
+/* A dependsOn id (or the job a TagResource names: member) that does not exist is a
+ * ClientException. Known jobs are in barge.jobs; one submitted a moment ago may only be in
+ * barge.requests yet, so the recent tail of that topic counts too. Ids the process's own view
+ * knows (known_hook) need no reading. */
+static int check_exist(const struct bus_conf *bc, const json_t *ids_json, const char *member,
+                       char *err, size_t errlen) {
   const char *ids[20], *rest[20];
   size_t n = 0, nrest = 0, i;
   json_t *id;
@@ -170,9 +172,9 @@ static int check_exist(const struct bus_conf *bc, const json_t *ids_json, char *
   if (!nrest) return 0;
   char e[512];
   if (jobs_exist(bc, rest, nrest, found, 100000, e, sizeof e))
-    return fail(err, errlen, SERVER, "checking dependsOn: %s", e);
+    return fail(err, errlen, SERVER, "checking %s: %s", member, e);
   for (i = 0; i < nrest; i++)
-    if (!found[i]) return fail(err, errlen, CLIENT, "dependsOn: job %s does not exist", rest[i]);
+    if (!found[i]) return fail(err, errlen, CLIENT, "%s: job %s does not exist", member, rest[i]);
   return 0;
 }
 
@@ -212,7 +214,7 @@ int control_write_out(const struct bus_conf *bc, const struct control_sink *sink
   struct control_written none;
   if (!at) at = &none;
   *at = (struct control_written){.topic = w->topic, .partition = -1, .offset = -1};
-  int rc = check_exist(bc, w->must_exist, err, errlen);
+  int rc = check_exist(bc, w->must_exist, w->must_exist_member ? w->must_exist_member : "dependsOn", err, errlen);
   if (!rc)
     rc = sink ? sink->publish(sink->ctx, w->topic, w->key, w->value, at, err, errlen)
               : publish((void *)bc, w->topic, w->key, w->value, at, err, errlen);

@@ -53,6 +53,9 @@ struct control_write {
   /* job ids (dependsOn) that must exist before the write: known to barge.jobs or submitted
    * a moment ago to barge.requests; NULL for none */
   json_t *must_exist;
+  /* the request member that names them, for the refusal ("M: job ID does not exist"): NULL
+   * for dependsOn; a static string */
+  const char *must_exist_member;
 };
 void control_write_release(struct control_write *w);
 

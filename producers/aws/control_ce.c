@@ -21,6 +21,16 @@ static int validate_strategy(const char *cr_type, const char *strategy, int upda
   return 0;
 }
 
+/* unmanagedvCpus (of req) is for UNMANAGED compute environments, as in AWS. */
+static int check_unmanaged_vcpus(const json_t *req, const char *name, const char *type, char *err,
+                                 size_t errlen) {
+  json_t *u = json_object_get(req, "unmanagedvCpus");
+  if (!u || json_is_null(u)) return 0;
+  if (strcmp(type, "UNMANAGED"))
+    return fail(err, errlen, CLIENT, "unmanagedvCpus is for UNMANAGED compute environments; %s is %s", name, type);
+  return ctl_check_int(req, "unmanagedvCpus", 0, 10000000, 0, "", err, errlen);
+}
+
 static int build_compute_resources(const json_t *cr, json_t **out, char *err, size_t errlen) {
   const char *type = jget_str(cr, "type");
   if (!type) return fail(err, errlen, CLIENT, "computeResources.type is required (EC2 or SPOT)");
@@ -90,6 +100,7 @@ int control_create_compute_environment(struct control_conf *cc, const json_t *re
   json_t *cr = json_object_get(req, "computeResources");
   int rc;
   json_t *crb = NULL;
+  if ((rc = check_unmanaged_vcpus(req, name, type, err, errlen))) return rc;
   if (!strcmp(type, "MANAGED")) {
     if (!json_is_object(cr)) return fail(err, errlen, CLIENT, "computeResources is required for a MANAGED compute environment");
     if ((rc = build_compute_resources(cr, &crb, err, errlen))) return rc;
@@ -99,8 +110,7 @@ int control_create_compute_environment(struct control_conf *cc, const json_t *re
   const struct config_view *cv;
   char arn[512];
   ctl_arn(cc, "compute-environment", name, arn, sizeof arn);
-  if ((rc = ctl_check_int(req, "unmanagedvCpus", 0, 10000000, 0, "", err, errlen)) ||
-      (rc = control_conf_get(cc, &cv, err, errlen))) {
+  if ((rc = control_conf_get(cc, &cv, err, errlen))) {
     json_decref(crb);
     return rc;
   }
@@ -170,6 +180,8 @@ int control_update_compute_environment(struct control_conf *cc, const json_t *re
     rc = fail(err, errlen, CLIENT, "an UNMANAGED compute environment takes no computeResources");
   else if (json_is_object(cr))
     rc = update_compute_resources(cr, crb, err, errlen);
+  if (!rc)
+    rc = check_unmanaged_vcpus(req, jget_str(b, "computeEnvironmentName"), jget_str(b, "type") ? jget_str(b, "type") : "", err, errlen);
   if (rc) {
     json_decref(b);
     return rc;

@@ -1,6 +1,8 @@
 /* control_jd.c: RegisterJobDefinition, DeregisterJobDefinition (validations; control.h), and
  * the retry, timeout and environment checks SubmitJob shares. */
 #include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -91,8 +93,46 @@ int ctl_check_env(const json_t *env, const char *path, char *err, size_t errlen)
   return 0;
 }
 
+/* One resourceRequirements value: a whole number from lo to INT_MAX, nothing else ("2abc",
+ * "-2", "1.5" and " 2" are refused: the scheduler and the agents read it as an int). */
+static int valid_amount(const char *val, long lo) {
+  if (!val || !isdigit((unsigned char)val[0])) return 0;
+  char *end;
+  errno = 0;
+  long n = strtol(val, &end, 10);
+  return !*end && !errno && n >= lo && n <= INT_MAX;
+}
+
+int ctl_check_resources(const json_t *c, const char *path, char *err, size_t errlen) {
+  static const struct {
+    const char *type, *unit;
+    long min;
+  } kinds[] = {{"GPU", "", 0}, {"VCPU", "", 1}, {"MEMORY", " (MiB)", 4}};
+  size_t i;
+  json_t *r;
+  json_array_foreach(json_object_get(c, "resourceRequirements"), i, r) {
+    const char *t = jget_str(r, "type"), *val = jget_str(r, "value");
+    size_t k = 0;
+    while (k < sizeof kinds / sizeof *kinds && (!t || strcmp(t, kinds[k].type))) k++;
+    if (k == sizeof kinds / sizeof *kinds)
+      return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].type %s is not one of GPU, VCPU, MEMORY", path, i, t ? t : "(none)");
+    if (!val) return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].value is required", path, i);
+    if (!valid_amount(val, kinds[k].min))
+      return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].value: %s%s must be a whole number from %ld to %d, got '%s'",
+                  path, i, t, kinds[k].unit, kinds[k].min, INT_MAX, val);
+  }
+  char p[160];
+  snprintf(p, sizeof p, "%s.", path);
+  int rc;
+  if ((rc = ctl_check_int(c, "vcpus", 1, INT_MAX, 0, p, err, errlen)) ||
+      (rc = ctl_check_int(c, "memory", 4, INT_MAX, 0, p, err, errlen)))
+    return rc;
+  return 0;
+}
+
 int ctl_check_container_props(const json_t *cp, const char *path, char *err, size_t errlen) {
   int v, m, rc;
+  if ((rc = ctl_check_resources(cp, path, err, errlen))) return rc;
   resources_of(cp, &v, &m);
   if (v < 1) return fail(err, errlen, CLIENT, "%s needs a VCPU resourceRequirement (or vcpus) of at least 1", path);
   if (m < 4) return fail(err, errlen, CLIENT, "%s needs a MEMORY resourceRequirement (or memory) of at least 4 MiB", path);
@@ -200,12 +240,15 @@ int control_deregister_job_definition(struct control_conf *cc, const json_t *req
                                       struct control_write *w, char *err, size_t errlen) {
   const char *ref = jget_str(req, "jobDefinition");
   if (!ref) return fail(err, errlen, CLIENT, "jobDefinition is required (name:revision or ARN)");
+  /* a revision is required, as in AWS: a name or an ARN without one would find the latest */
+  if (!config_jd_ref_has_revision(ref))
+    return fail(err, errlen, CLIENT, "jobDefinition %s names no revision (give name:revision or ARN with the revision)", ref);
   const struct config_view *cv;
   int rc;
   if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
-  json_t *jd = strchr(ref, ':') ? config_find_jd(cv, ref) : NULL;
+  json_t *jd = config_find_jd(cv, ref);
   json_t *b = jd ? json_deep_copy(jd) : NULL;
-  if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist (give name:revision or ARN)", ref);
+  if (!b) return fail(err, errlen, CLIENT, "job definition %s does not exist", ref);
   json_object_set_new(b, "status", json_string("INACTIVE"));
   ctl_put_config(w, "JobDefinition", b, NULL, "jobDefinitionArn");
   return 0;

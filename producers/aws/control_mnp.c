@@ -149,6 +149,8 @@ static int check_overrides(const json_t *list, int n, int *vcpu, json_t *out, ch
     char epath[128];
     snprintf(epath, sizeof epath, "%s.containerOverrides.environment", path);
     if ((rc = ctl_check_env(json_object_get(co, "environment"), epath, err, errlen))) return rc;
+    snprintf(epath, sizeof epath, "%s.containerOverrides", path);
+    if ((rc = ctl_check_resources(co, epath, err, errlen))) return rc;
     int v = ctl_container_vcpus(co);
     for (int x = lo; v > 0 && x <= hi; x++) vcpu[x] = v;
     json_t *c = json_object();

@@ -110,7 +110,10 @@ static int change_tags(struct control_conf *cc, const json_t *req, const json_t 
   w->value = control_request_event_as(ctl_principal(cc), "TagJob", body);
   w->resp = json_object();
   /* a job not in barge.jobs yet may have been submitted a moment ago */
-  if (!json_object_get(jobs, t.job_id)) w->must_exist = json_pack("[s]", t.job_id);
+  if (!json_object_get(jobs, t.job_id)) {
+    w->must_exist = json_pack("[s]", t.job_id);
+    w->must_exist_member = "resourceArn";
+  }
   return 0;
 }
 

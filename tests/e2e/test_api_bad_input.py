@@ -1,7 +1,7 @@
 """test_api_bad_input.py: `barge api` under bad input, over raw HTTP (http.client), with
 requests signed as botocore signs them: malformed JSON, a body that is not an object, wrong
 member types, unknown members (top-level and nested), a member Barge does not honour, an oversize body (with Content-Length and chunked), an unknown path, a stale
-signature, a tampered body, a slow client. Each gets a 4xx with AWS's error shape
+signature, a tampered body, a slow client, a TagResource of a job that does not exist. Each gets a 4xx with AWS's error shape
 (x-amzn-ErrorType, {"__type", "message"}) and x-amzn-RequestId, and the server carries on.
 Also: the checked-in route table matches the installed botocore's model."""
 import os
@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import api_test, error_of, signed_request, utc_minutes_ago  # noqa: E402
@@ -105,6 +106,13 @@ def body(st, addr):
     ok(data == b"" and waited < 25, f"the silent connection is closed after the idle timeout ({waited:.1f} s)",
        data[:80])
     s.close()
+
+    log("-- a TagResource of a job that does not exist")
+    missing = "arn:aws:batch:us-east-1:123456789012:job/00000000-0000-0000-0000-000000000000"
+    ans = signed_request(addr, "POST", "/v1/tags/" + urllib.parse.quote(missing, safe=""), b'{"tags": {"a": "b"}}')
+    expect("TagResource of a job that does not exist", ans, 400, "ClientException",
+           "resourceArn: job 00000000-0000-0000-0000-000000000000 does not exist")
+    ok("dependsOn" not in error_of(*ans)[2], "its message does not speak of dependsOn", error_of(*ans)[2])
 
     log("-- the server carries on")
     after = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")

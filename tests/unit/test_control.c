@@ -143,6 +143,21 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"allocationStrategy\":\"BEST_FIT\"}}",
                  "cannot set allocationStrategy BEST_FIT");
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"nope\"}", "does not exist");
+  /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
+  expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"unmanagedvCpus\":4}",
+                 "unmanagedvCpus is for UNMANAGED compute environments; ce1 is MANAGED");
+  CHECK(json_object_get(json_object_get(cv.ces, ce_arn), "unmanagedvCpus") == NULL, "ce1 has no unmanagedvCpus");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m2\",\"type\":\"MANAGED\",\"unmanagedvCpus\":4,\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4}}",
+                 "unmanagedvCpus is for UNMANAGED compute environments; m2 is MANAGED");
+  expect_ok(control_create_compute_environment, "{\"computeEnvironmentName\":\"u1\",\"type\":\"UNMANAGED\",\"unmanagedvCpus\":4}");
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"u1\",\"unmanagedvCpus\":8}");
+  char u_arn[512];
+  arn("compute-environment/u1", u_arn);
+  CHECK_INT(jget_int(json_object_get(cv.ces, u_arn), "unmanagedvCpus", -1), 8);
+  expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"u1\",\"unmanagedvCpus\":-1}",
+                 "unmanagedvCpus must be a whole number from 0 to 10000000");
   expect_ok(control_update_compute_environment,
             "{\"computeEnvironment\":\"ce1\",\"state\":\"DISABLED\",\"computeResources\":{\"maxvCpus\":128}}");
   json_t *stored = json_object_get(cv.ces, ce_arn);
@@ -212,6 +227,15 @@ static void test_job_definitions(void) {
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\"}}",
                  "needs a VCPU resourceRequirement");
   expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
+                 "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"},"
+                 "{\"type\":\"FOO\",\"value\":\"1\"}]}}",
+                 "containerProperties.resourceRequirements[2].type FOO is not one of GPU, VCPU, MEMORY");
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
+                 "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"2abc\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}",
+                 "containerProperties.resourceRequirements[0].value: VCPU must be a whole number from 1 to 2147483647, got '2abc'");
+  expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "nodeProperties is required with type multinode");
   expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"nodeProperties\":{}}",
@@ -241,6 +265,11 @@ static void test_job_definitions(void) {
                  "{\"vcpus\":1,\"memory\":64,\"environment\":[{\"name\":\"AWS_BATCH_X\"}]}}",
                  "names starting with AWS_BATCH are reserved");
   expect_refused(control_deregister_job_definition, "{\"jobDefinition\":\"jd\"}", "give name:revision or ARN");
+  char dreq[600], jd_arn[512];
+  arn("job-definition/jd", jd_arn); /* SubmitJob takes it (the latest ACTIVE revision); Deregister needs the revision, as in AWS */
+  snprintf(dreq, sizeof dreq, "{\"jobDefinition\":\"%s\"}", jd_arn);
+  expect_refused(control_deregister_job_definition, dreq, "names no revision (give name:revision or ARN");
+  expect_refused(control_deregister_job_definition, "{\"jobDefinition\":\"jd:9\"}", "job definition jd:9 does not exist");
   expect_ok(control_deregister_job_definition, "{\"jobDefinition\":\"jd:2\"}");
   CHECK_STR(jget_str(config_find_jd(&cv, "jd:2"), "status"), "INACTIVE");
   CHECK_INT(jget_int(config_find_jd(&cv, "jd"), "revision", -1), 1); /* the highest ACTIVE one */

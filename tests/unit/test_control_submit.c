@@ -42,6 +42,18 @@ static void add_jd(struct config_view *cv, const char *name, int rev, const char
                                 "64"));
 }
 
+/* A multinode definition of two nodes (nodePropertiesJson, as RegisterJobDefinition stores it). */
+static void add_mnp_jd(struct config_view *cv, const char *name) {
+  char suffix[128];
+  snprintf(suffix, sizeof suffix, "job-definition/%s:1", name);
+  const char *a = arn(6, suffix);
+  json_object_set_new(cv->jds, a,
+                      json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "jobDefinitionName", name, "jobDefinitionArn", a,
+                                "revision", 1, "status", "ACTIVE", "type", "multinode", "nodePropertiesJson",
+                                "{\"numNodes\":2,\"mainNode\":0,\"nodeRangeProperties\":[{\"targetNodes\":\"0:\","
+                                "\"container\":{\"vcpus\":1,\"memory\":64}}]}"));
+}
+
 /* The configuration the SubmitJob cases run against. */
 static void build_view(struct config_view *cv) {
   cv->ces = json_object();
@@ -55,6 +67,7 @@ static void build_view(struct config_view *cv) {
   add_jd(cv, "hello", 2, "ACTIVE");
   add_jd(cv, "hello", 3, "ACTIVE");
   add_jd(cv, "gone", 1, "INACTIVE");
+  add_mnp_jd(cv, "mpi");
 }
 
 /* Runs control_prepare_submit on a JSON request text; returns its code, the error in err. */
@@ -121,6 +134,38 @@ static void test_submit_refusals(const struct config_view *cv) {
   refused(cv, "vcpus override against resourceRequirements",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": {\"vcpus\": 2}}",
           "containerOverrides.vcpus");
+  /* resourceRequirements overrides: the rules of RegisterJobDefinition, at submission (they
+   * used to pass and the job FAILED later in the scheduler) */
+  static const struct {
+    const char *what, *rr, *words;
+  } bad_rr[] = {
+      {"VCPU 0", "{\"type\": \"VCPU\", \"value\": \"0\"}",
+       "containerOverrides.resourceRequirements[0].value: VCPU must be a whole number from 1 to 2147483647, got '0'"},
+      {"VCPU -2", "{\"type\": \"VCPU\", \"value\": \"-2\"}", "VCPU must be a whole number from 1 to 2147483647, got '-2'"},
+      {"MEMORY abc", "{\"type\": \"MEMORY\", \"value\": \"abc\"}", "MEMORY (MiB) must be a whole number from 4 to 2147483647, got 'abc'"},
+      {"MEMORY 1", "{\"type\": \"MEMORY\", \"value\": \"1\"}", "MEMORY (MiB) must be a whole number from 4 to 2147483647, got '1'"},
+      {"GPU -1", "{\"type\": \"GPU\", \"value\": \"-1\"}", "GPU must be a whole number from 0 to 2147483647, got '-1'"},
+      {"type FOO", "{\"type\": \"FOO\", \"value\": \"1\"}",
+       "containerOverrides.resourceRequirements[0].type FOO is not one of GPU, VCPU, MEMORY"},
+      {"VCPU 1.5", "{\"type\": \"VCPU\", \"value\": \"1.5\"}", "VCPU must be a whole number from 1"},
+      {"VCPU beyond an int", "{\"type\": \"VCPU\", \"value\": \"99999999999\"}", "VCPU must be a whole number from 1"},
+  };
+  for (size_t i = 0; i < sizeof bad_rr / sizeof *bad_rr; i++) {
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
+             "{\"resourceRequirements\": [%s]}}", bad_rr[i].rr);
+    refused(cv, bad_rr[i].what, req, bad_rr[i].words);
+  }
+  refused(cv, "a bad resourceRequirements override of a node range",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": "
+          "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": "
+          "{\"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"0\"}]}}]}}",
+          "nodeOverrides.nodePropertyOverrides[0].containerOverrides.resourceRequirements[0].value: VCPU must be");
+  refused(cv, "a legacy memory override below 4 MiB of a node range",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": "
+          "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"memory\": 1}}]}}",
+          "nodeOverrides.nodePropertyOverrides[0].containerOverrides.memory must be a whole number from 4");
   refused(cv, "retry attempts above 10",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"retryStrategy\": {\"attempts\": 11}}",
           "retryStrategy.attempts must be a whole number from 1 to 10");
@@ -166,6 +211,14 @@ static void test_submit_accepted(const struct config_view *cv) {
                 json_array_get(json_object_get(json_object_get(body, "containerOverrides"), "environment"), 0), "name")),
             "K");
   json_t *body2 = NULL;
+  rc = submit(cv,
+              "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
+              "{\"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"2\"}, {\"type\": \"MEMORY\", \"value\": \"4\"}, "
+              "{\"type\": \"GPU\", \"value\": \"0\"}]}}",
+              &body2, err, sizeof err);
+  CHECK(rc == 0, "valid resourceRequirements overrides are accepted: %s", err);
+  json_decref(body2);
+  body2 = NULL;
   rc = submit(cv, "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\"}", &body2, err, sizeof err);
   CHECK(rc == 0 && strcmp(json_string_value(json_object_get(body, "jobId")),
                           json_string_value(json_object_get(body2, "jobId"))) != 0,
@@ -174,6 +227,14 @@ static void test_submit_accepted(const struct config_view *cv) {
   rc = submit(cv, "{\"jobName\": \"b\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello:2\", \"shareIdentifier\": \"blue\"}",
               &body2, err, sizeof err);
   CHECK(rc == 0, "a fair-share submission with its shareIdentifier: %s", err);
+  json_t *body3 = NULL;
+  char req3[512];
+  snprintf(req3, sizeof req3, "{\"jobName\": \"c\", \"jobQueue\": \"q1\", \"jobDefinition\": \"%s\"}",
+           arn(2, "job-definition/hello"));
+  rc = submit(cv, req3, &body3, err, sizeof err);
+  CHECK(rc == 0, "a job definition ARN without revision: %s", err);
+  CHECK_STR(json_string_value(json_object_get(body3, "jobDefinition")), arn(1, "job-definition/hello:3"));
+  json_decref(body3);
   CHECK_STR(json_string_value(json_object_get(body2, "jobDefinition")), arn(1, "job-definition/hello:2"));
   CHECK_STR(json_string_value(json_object_get(body2, "shareIdentifier")), "blue");
   json_t *ev = control_request_event("SubmitJob", body2);
@@ -198,6 +259,14 @@ static void test_lookups(const struct config_view *cv) {
   CHECK(config_find_jd(cv, "hello:9") == NULL, "an unknown revision");
   CHECK(config_find_jd(cv, "gone") == NULL, "a name with no ACTIVE revision");
   CHECK(config_find_jd(cv, arn(1, "job-definition/hello:2")) != NULL, "by ARN");
+  /* an ARN without revision, as AWS takes it: the highest ACTIVE revision */
+  jd = config_find_jd(cv, arn(1, "job-definition/hello"));
+  CHECK(jd && json_integer_value(json_object_get(jd, "revision")) == 3, "an ARN without revision: the highest ACTIVE one");
+  CHECK(config_find_jd(cv, arn(1, "job-definition/gone")) == NULL, "an ARN without revision, no ACTIVE revision");
+  CHECK(config_find_jd(cv, "arn:aws:batch:test-region:999999999999:job-definition/hello") == NULL,
+        "an ARN without revision of another account");
+  CHECK(config_find_jd(cv, "arn:barge:batch:test-region:123456789012:job-definition/hello") == jd,
+        "the old arn:barge: form without revision");
   char a[256];
   barge_arn("job-queue/x", a, sizeof a);
   char want[256];

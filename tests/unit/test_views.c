@@ -106,6 +106,13 @@ static void test_list_jobs(void) {
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}",
        "ERR 400: filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER"},
       {"{\"jobQueue\":\"q\",\"maxResults\":0}", "ERR 400: maxResults must be a whole number of at least 1"},
+      /* a time that is not one matched every job (parse_time_ms's -1) */
+      {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"AFTER_CREATED_AT\",\"values\":[\"abc\"]}]}",
+       "ERR 400: filters[0].values: AFTER_CREATED_AT takes a time in epoch milliseconds (as a string), got 'abc'"},
+      {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"BEFORE_CREATED_AT\",\"values\":[\"abc\"]}]}",
+       "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got 'abc'"},
+      {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"BEFORE_CREATED_AT\",\"values\":[\"-5\"]}]}",
+       "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got '-5'"},
   };
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK_STR(list(QARN, refused[i][0], NULL, 0), refused[i][1]);
   json_decref(jobs);
