@@ -315,7 +315,10 @@ void sched_handle_config_delete(struct sched *s, const char *arn, int64_t at_ms,
   uint32_t ci = sched_find_ce(s, arn);
   if (ci != SCHED_NONE) s->ces[ci]->deleted = 1, s->ces[ci]->enabled = 0;
   for (size_t i = 0; i < s->nqueues; i++)
-    if (!strcmp(s->queues[i]->arn, arn)) s->queues[i]->deleted = 1;
+    if (!strcmp(s->queues[i]->arn, arn) && !s->queues[i]->deleted) {
+      s->queues[i]->deleted = 1;
+      sched_queue_deleted(s, (uint32_t)i, out); /* a re-created queue starts empty */
+    }
   for (size_t i = 0; i < s->npolicies; i++)
     if (!strcmp(s->policies[i]->arn, arn)) s->policies[i]->deleted = 1;
   s->cycle_needed = 1;

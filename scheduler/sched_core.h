@@ -29,6 +29,8 @@
  *   T8-T11    on_attempt_end (sched_attempt.c), from an ExecutionReport or a lost instance
  *   T12-T14   sched_stop_job (sched_submit.c); T14 completes in on_attempt_end
  *   T15       sched_on_tick, the queue's jobStateTimeLimitActions (sched_time.c)
+ *   T16       sched_queue_deleted, from a queue's tombstone (sched_submit.c): T12-T14 for
+ *             every job of the queue, PENDING ones at once
  *
  * Threads: a struct sched is used by one thread at a time. */
 #ifndef BARGE_SCHED_H

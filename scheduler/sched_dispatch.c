@@ -173,9 +173,12 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
   if (q->nce == 0 || !any_valid) return CODE_INVALID;
   if (!fits_max) return CODE_MAXRES;
   if (!fits_type) {
-    /* an unmanaged CE with no registered instance yet is not a misconfiguration */
-    for (int k = 0; k < q->nce; k++)
-      if (!s->ces[q->ce[k]]->managed && s->ces[q->ce[k]]->live == 0) return NULL;
+    /* an unmanaged CE with no registered instance yet is not a misconfiguration (its first
+     * agent may hold the job); a deleted or invalid one no longer counts */
+    for (int k = 0; k < q->nce; k++) {
+      const struct ce *c = s->ces[q->ce[k]];
+      if (!c->managed && c->live == 0 && !c->deleted && c->valid) return NULL;
+    }
     return CODE_JOBREQ;
   }
   /* the job fits, but the instance provider refused the launch in every candidate CE */

@@ -318,6 +318,10 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
                         size_t errlen);
 void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
                     struct outbox *out);
+/* DeleteJobQueue (docs/job-model.md §7.4): every job of queue qi that has not ended is
+ * terminated with "job queue NAME was deleted": STARTING/RUNNING ones as TerminateJob does (T14,
+ * they fail when the agent reports the end), the others fail now, PENDING ones included (T16). */
+void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out);
 
 /* sched_attempt.c */
 int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out, char *err,

@@ -414,7 +414,9 @@ static void kill_attempt(struct sched *s, struct job *j, struct outbox *out) {
   e->reason = sched_dupn(j->stop_reason);
 }
 
-void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
+/* T12-T14. at_once: a PENDING job fails now instead of when its dependencies have ended (its
+ * queue is gone: it has nowhere to become RUNNABLE). */
+static void stop_job(struct sched *s, struct job *j, int terminate, const char *reason, int at_once,
                      struct outbox *out) {
   if (sched_terminal(j->status)) return; /* success without effect */
   if (j->arr) {
@@ -422,7 +424,7 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
     if (terminate) j->terminated = 1;
     else j->cancelled = 1;
     for (int i = 0; i < j->arr->size; i++)
-      sched_stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, out);
+      stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, at_once, out);
     sched_mark_dirty(s, j);
     return;
   }
@@ -444,7 +446,7 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
     j->pending_stop = terminate ? 2 : 1;
     sched_set_str(&j->stop_reason, reason);
     sched_mark_dirty(s, j);
-    if (j->deps_left == 0) make_runnable_or_stop(s, j, out);
+    if (j->deps_left == 0 || at_once) make_runnable_or_stop(s, j, out);
     else {
       /* T13 waits until every dependency is terminal */
       int all_terminal = 1;
@@ -471,3 +473,33 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
   }
 }
 
+void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
+                    struct outbox *out) {
+  stop_job(s, j, terminate, reason, 0, out);
+}
+
+void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out) {
+  char reason[300];
+  snprintf(reason, sizeof reason, "job queue %s was deleted", s->queues[qi]->name);
+  /* first every waiting job of the queue is marked, so that one failing below does not fail its
+   * dependents of this queue with "Dependent job ... failed" before their turn (T13's rule: the
+   * stop reason wins), nor an array parent without a reason */
+  for (size_t i = 0; i < s->njobs; i++) {
+    struct job *j = s->jobs[i];
+    if (j->queue != qi || sched_terminal(j->status)) continue;
+    if (j->arr) {
+      sched_set_str(&j->stop_reason, reason);
+      j->terminated = 1;
+    } else if (j->status == JOB_PENDING && j->ndeps) {
+      sched_set_str(&j->stop_reason, reason);
+      j->pending_stop = 2;
+    }
+  }
+  /* then each ends, in job index order (deterministic); children (array, multi-node) are
+   * reached through their parent, as TerminateJob reaches them */
+  for (size_t i = 0; i < s->njobs; i++) {
+    struct job *j = s->jobs[i];
+    if (j->queue == qi && j->parent == SCHED_NONE && !sched_terminal(j->status))
+      stop_job(s, j, 1, reason, 1, out);
+  }
+}

@@ -149,8 +149,10 @@ static int ce_at_max(struct sched *s, const struct ce *c) {
   return v >= c->maxv;
 }
 
-/* WAITING:CAPACITY: no instance of the queue's usable CEs has room for the job now. extra
- * (@owned, may be NULL) adds members to the JobWait. */
+/* WAITING:CAPACITY: no instance of the queue's usable CEs has room for the job now. The CEs
+ * named are those able to hold it and the unmanaged ones with no instance yet (whose first agent
+ * may: the reason a job without a blocking code waits on them, §3.5). extra (@owned, may be
+ * NULL) adds members to the JobWait. */
 static void capacity_wait(struct sched *s, struct queue *q, struct job *j, json_t *extra,
                           struct outbox *out) {
   const struct spec *sp = j->spec;
@@ -159,7 +161,7 @@ static void capacity_wait(struct sched *s, struct queue *q, struct job *j, json_
   const char *inst = NULL;
   for (int k = 0; k < q->nce; k++) {
     const struct ce *c = s->ces[q->ce[k]];
-    if (!sched_ce_usable(c) || !sched_ce_can_hold(c, sp)) continue;
+    if (!sched_ce_usable(c) || !(sched_ce_can_hold(c, sp) || (!c->managed && c->live == 0))) continue;
     size_t n = strlen(names);
     snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", c->name);
     if (ce_at_max(s, c)) {

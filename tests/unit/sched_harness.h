@@ -45,17 +45,30 @@ static inline json_t *h_serialise(struct h *h, const struct out_ev *e) {
   return json_pack("{s:i, s:o}", "kind", (int)e->kind, "value", v);
 }
 
-static inline int h_feed(struct h *h, enum barge_ev_type type, json_t *ev /* @owned */) {
-  char err[512];
-  int rc = sched_handle(h->s, type, ev, &h->out, err, sizeof err);
+/* Counts, passes on and records what the core just wrote, then empties the outbox. */
+static inline void h_drain(struct h *h) {
   for (size_t i = 0; i < h->out.n; i++) {
     h->outputs[h->out.ev[i].kind]++;
     if (h->each) h->each(h, &h->out.ev[i]);
     if (h->log) json_array_append_new(h->log, h_serialise(h, &h->out.ev[i]));
   }
   sched_outbox_reset(&h->out);
+}
+
+static inline int h_feed(struct h *h, enum barge_ev_type type, json_t *ev /* @owned */) {
+  char err[512];
+  int rc = sched_handle(h->s, type, ev, &h->out, err, sizeof err);
+  h_drain(h);
   json_decref(ev);
   return rc;
+}
+
+/* A barge.config tombstone for the resource of this ARN suffix ("job-queue/q"). */
+static inline void h_delete(struct h *h, const char *suffix) {
+  char arn[256];
+  snprintf(arn, sizeof arn, ARN "%s", suffix);
+  sched_handle_config_delete(h->s, arn, h->t, &h->out);
+  h_drain(h);
 }
 
 /* A scheduler core with the default configuration but lost_after_ms, and an empty outbox. */

@@ -659,6 +659,66 @@ static void test_restore_instance_that_ended(void) {
   h_release(&r);
 }
 
+static void test_delete_queue_ends_its_jobs(void) {
+  TEST("DeleteJobQueue: every job of the queue ends (RUNNING terminated through the agent, RUNNABLE and PENDING failed at once, array children too); dependents fail; a re-created queue brings none back");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "qz", 10, NULL, "ce", NULL);
+  h_queue(&h, "other", 5, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  h_jd(&h, "big", 1, 64, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 2, 4096);
+  h_submit(&h, "run", "qz", "jd", NULL);
+  h_exec(&h, "run", 1, "i-0", "STARTED", -9999, NULL);
+  h_submit(&h, "big", "qz", "big", NULL);
+  h_submit(&h, "pend", "qz", "jd", "{\"dependsOn\": [{\"jobId\": \"run\"}]}");
+  h_submit(&h, "arr", "qz", "jd", "{\"arrayProperties\": {\"size\": 3}, \"dependsOn\": [{\"jobId\": \"big\"}]}");
+  h_submit(&h, "after", "other", "jd", "{\"dependsOn\": [{\"jobId\": \"run\"}]}");
+  CHECK_STATUS(&h, "run", JOB_RUNNING);
+  CHECK_STATUS(&h, "big", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "pend", JOB_PENDING);
+  CHECK_STATUS(&h, "arr:1", JOB_PENDING);
+  h_queue(&h, "qz", 10, "{\"state\": \"DISABLED\"}", "ce", NULL);
+  CHECK_STATUS(&h, "run", JOB_RUNNING); /* disabling alone stops nothing */
+  int kills = h.outputs[OUT_KILL];
+  h.t += 1000;
+  h_delete(&h, "job-queue/qz");
+  const char *why = "Terminated: job queue qz was deleted";
+  char r[256];
+  CHECK_INT(h.outputs[OUT_KILL], kills + 1);
+  CHECK_STATUS(&h, "run", JOB_RUNNING); /* until the agent reports the process ended (T14) */
+  const char *now_failed[] = {"big", "pend", "arr:0", "arr:1", "arr:2"};
+  for (size_t i = 0; i < sizeof now_failed / sizeof *now_failed; i++) {
+    CHECK_STATUS(&h, now_failed[i], JOB_FAILED);
+    CHECK_STR(h_reason(&h, now_failed[i], r, sizeof r), why);
+  }
+  CHECK_STATUS(&h, "arr", JOB_FAILED); /* an array parent carries the reason as given (§2.3) */
+  CHECK_STR(h_reason(&h, "arr", r, sizeof r), "job queue qz was deleted");
+  json_t *d = h_detail(&h, "big");
+  CHECK(json_is_true(json_object_get(d, "isTerminated")), "big isTerminated");
+  json_decref(d);
+  CHECK_STATUS(&h, "after", JOB_PENDING);
+  h_exec(&h, "run", 1, "i-0", "KILLED", 143, NULL);
+  CHECK_STATUS(&h, "run", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "run", r, sizeof r), why);
+  CHECK_STATUS(&h, "after", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "after", r, sizeof r), "Dependent job run failed");
+  /* between deletion and re-creation the queue does not exist */
+  h_submit(&h, "gap", "qz", "jd", NULL);
+  CHECK_STATUS(&h, "gap", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "gap", r, sizeof r), "ClientException: job queue qz does not exist");
+  /* re-created under the same name (same ARN): a new queue, the old jobs stay ended */
+  h.t += 1000;
+  h_queue(&h, "qz", 10, NULL, "ce", NULL);
+  h_tick(&h);
+  const char *old[] = {"run", "big", "pend", "arr", "arr:0", "gap"};
+  for (size_t i = 0; i < sizeof old / sizeof *old; i++) CHECK_STATUS(&h, old[i], JOB_FAILED);
+  h_submit(&h, "new", "qz", "jd", NULL);
+  CHECK_STATUS(&h, "new", JOB_STARTING);
+  h_release(&h);
+}
+
 int main(void) {
   test_ref_substitution();
   test_container_overrides();
@@ -685,5 +745,6 @@ int main(void) {
   test_backfill_head_reservation();
   test_insufficient_capacity_code();
   test_managed_instance_types_catalogue();
+  test_delete_queue_ends_its_jobs();
   return check_summary();
 }

@@ -197,6 +197,55 @@ static void test_dependency_wait(void) {
   h_release(&h);
 }
 
+static void test_mixed_queue_unmanaged_without_instance(void) {
+  TEST("a queue over a MANAGED CE too small for the job and an UNMANAGED CE with no instance: the job waits for that CE's first agent (as in a single-CE queue), and says so; once its agents are all too small, MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the time-limit action fires");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "ce-m1", 1, 8);
+  h_ce(&h, "ce-u1", 0, 0);
+  h_queue(&h, "q3", 1, "{\"jobStateTimeLimitActions\": [{\"reason\": \"MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT\", \"state\": \"RUNNABLE\", \"maxTimeSeconds\": 600, \"action\": \"CANCEL\"}]}",
+          "ce-m1", "ce-u1", NULL);
+  h_ce(&h, "u", 0, 0);
+  h_queue(&h, "qu", 1, NULL, "u", NULL);
+  h_jd(&h, "big", 1, 64, 1024, NULL);
+  h_submit(&h, "a", "q3", "big", NULL);
+  h_submit(&h, "s", "qu", "big", NULL);
+  h_tick(&h);
+  CHECK_STATUS(&h, "a", JOB_RUNNABLE);
+  CHECK_STR(reason(&h, "a"), "WAITING:CAPACITY - no instance of compute environment ce-u1 has 64 vCPUs, 1024 MiB and 0 GPUs free");
+  json_t *w = h_last_wait(&h, "a");
+  CHECK(w && strstr(json_string_value(json_object_get(w, "detail")), "ce-u1 has no instance yet (no agent has registered with it)"),
+        "detail: %s", w ? json_string_value(json_object_get(w, "detail")) : "(no JobWait)");
+  CHECK_STR(reason(&h, "s"), "WAITING:CAPACITY - no instance of compute environment u has 64 vCPUs, 1024 MiB and 0 GPUs free");
+  h_instance(&h, "i-0", "ce-u1", "READY", 16, 65536); /* the agent that registers is too small */
+  CHECK_STR(reason(&h, "a"), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.");
+  for (int sec = 10; sec <= 600; sec += 10) {
+    h.t += 10000;
+    h_instance(&h, "i-0", "ce-u1", "HEARTBEAT", 16, 65536);
+  }
+  h_tick(&h);
+  CHECK_STATUS(&h, "a", JOB_FAILED);
+  CHECK_STR(reason(&h, "a"), "Cancelled: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  h_release(&h);
+}
+
+static void test_deleted_unmanaged_ce_does_not_hold_code(void) {
+  TEST("a deleted UNMANAGED CE with no instance no longer stands for a CE the job may fit: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "u1", 0, 0);
+  h_ce(&h, "u2", 0, 0);
+  h_queue(&h, "q", 1, NULL, "u2", "u1", NULL);
+  h_jd(&h, "big", 1, 64, 1024, NULL);
+  h_instance(&h, "i-0", "u2", "READY", 4, 8192);
+  h_submit(&h, "a", "q", "big", NULL);
+  CHECK(!starts(reason(&h, "a"), "MISCONFIGURATION"), "u1 may still get an agent: %s", reason(&h, "a"));
+  h_delete(&h, "compute-environment/u1");
+  CHECK_STR(reason(&h, "a"), "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.");
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -205,5 +254,7 @@ int main(void) {
   test_head_reservation_wait();
   test_fair_share_wait();
   test_dependency_wait();
+  test_mixed_queue_unmanaged_without_instance();
+  test_deleted_unmanaged_ce_does_not_hold_code();
   return check_summary();
 }
