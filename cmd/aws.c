@@ -61,7 +61,11 @@ int cmd_aws(int argc, char **argv) {
             aws_error_class(rc), op->api_name, err);
     return rc == API_CLIENT_ERROR ? 254 : 255;
   }
-  awscli_print_titled(resp, &g, op->api_name, stdout);
+  rc = awscli_print_titled(resp, &g, op->api_name, stdout, err, sizeof err);
   json_decref(resp);
+  if (rc) {
+    fprintf(stderr, "barge %s: %s\n", op->cli_name, err); /* the AWS CLI exits 255 on a JMESPath type error */
+    return 255;
+  }
   return 0;
 }

@@ -88,6 +88,12 @@ int awscli_shorthand(const char *text, const struct aws_shape *shape, json_t **o
  * A new object the caller owns. */
 json_t *awscli_skeleton(const struct aws_op *op);
 
+/* Checks g->query (jmespath.h): 0 when there is none or it compiles, else -1 and
+ *   <prefix>bad value for --query <expr>: <what is wrong> (column N)
+ * in err; the caller exits 252 before sending anything, as the AWS CLI does. awscli_parse
+ * calls it; a caller that reads the options itself (bulk submission) calls it directly. */
+int awscli_check_query(const struct awscli_globals *g, const char *prefix, char *err, size_t errlen) BARGE_WUR;
+
 /* Prints the operation's usage: synopsis, flags with types, required marks, enum values and
  * shorthand syntax, the global options, and an example. */
 void awscli_usage(const struct aws_op *op, FILE *out);
@@ -107,11 +113,14 @@ int cli_read_call(const struct aws_op *op, const struct bus_conf *bc, const json
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
                 const struct awscli_globals *g, json_t **resp, char *err, size_t errlen) BARGE_WUR;
 
-/* Prints a response as the AWS CLI does: --query (a JMESPath subset: a.b, a[0], a[].b, a[*].b,
- * [a, b]) applied, then JSON indented by 4 or, with --output text, tab-separated values. */
-void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out);
+/* Prints a response as the AWS CLI does: --query (JMESPath, jmespath.h) applied, then JSON
+ * indented by 4 or, with --output text, table, yaml or yaml-stream, as the AWS CLI prints
+ * those. Returns 0, or -1 when the query fails on this response (a function given a value of
+ * the wrong type): nothing is printed and the message goes into err. */
+int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err, size_t errlen) BARGE_WUR;
 /* The same, with the title --output table gives the whole table (the operation's API name, as
  * the AWS CLI does). */
-void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out);
+int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out,
+                        char *err, size_t errlen) BARGE_WUR;
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "aws_internal.h"
+#include "jmespath.h"
 
 enum gkind {
   G_BROKERS,
@@ -159,3 +160,13 @@ int awscli_parse_globals(int argc, char **argv, int *next, struct awscli_globals
   return 0;
 }
 
+
+int awscli_check_query(const struct awscli_globals *g, const char *prefix, char *err, size_t errlen) {
+  if (!g->query) return 0;
+  struct jmes *q = NULL;
+  char msg[512];
+  int rc = jmes_compile(g->query, &q, msg, sizeof msg);
+  jmes_free(q);
+  if (rc) return aws_fail(err, errlen, "%sbad value for --query %s: %s", prefix, g->query, msg);
+  return 0;
+}

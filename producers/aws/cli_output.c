@@ -10,53 +10,7 @@
 #include <string.h>
 
 #include "awscli.h"
-
-/* A small JMESPath subset for --query: field, a.b, a[0], a[].b, a[*].b, [0]. */
-static json_t *query_path(json_t *v, const char *q) {
-  if (!v) return NULL;
-  while (*q == '.') q++;
-  if (!*q) return json_incref(v);
-  if (*q == '[') {
-    const char *close = strchr(q, ']');
-    if (!close) return NULL;
-    if (close == q + 1 || (close == q + 2 && q[1] == '*')) {
-      json_t *out = json_array();
-      size_t i;
-      json_t *e;
-      json_array_foreach(v, i, e) {
-        json_t *r = query_path(e, close + 1);
-        if (r && !json_is_null(r)) json_array_append_new(out, r);
-        else json_decref(r);
-      }
-      return out;
-    }
-    if (q[1] != '-' && (q[1] < '0' || q[1] > '9')) {
-      /* a multiselect list: [a, b.c, d] */
-      json_t *out = json_array();
-      const char *p = q + 1;
-      while (p < close) {
-        size_t n = strcspn(p, ",]");
-        char sub[256];
-        snprintf(sub, sizeof sub, "%.*s", (int)n, p);
-        char *t = sub;
-        while (*t == ' ') t++;
-        json_t *r = query_path(v, t);
-        json_array_append_new(out, r ? r : json_null());
-        p += n + (p[n] == ',');
-      }
-      json_t *rest = query_path(out, close + 1);
-      json_decref(out);
-      return rest;
-    }
-    long idx = strtol(q + 1, NULL, 10);
-    if (idx < 0) idx += (long)json_array_size(v);
-    return query_path(json_array_get(v, (size_t)idx), close + 1);
-  }
-  size_t n = strcspn(q, ".[");
-  char key[256];
-  snprintf(key, sizeof key, "%.*s", (int)n, q);
-  return query_path(json_object_get(v, key), q + n);
-}
+#include "jmespath.h"
 
 static void print_text(json_t *v, int top, FILE *out) {
   if (json_is_array(v)) {
@@ -655,13 +609,26 @@ static void print_table(const json_t *v, const char *title, FILE *out) {
   free(t.s);
 }
 
-void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out) {
-  awscli_print_titled(resp, g, NULL, out);
+int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err, size_t errlen) {
+  return awscli_print_titled(resp, g, NULL, out, err, errlen);
 }
 
-void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out) {
-  json_t *v = g->query ? query_path((json_t *)resp, g->query) : json_incref((json_t *)resp);
-  if (!v) v = json_null();
+int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out,
+                        char *err, size_t errlen) {
+  json_t *v = NULL;
+  if (g->query) {
+    struct jmes *q = NULL;
+    char msg[512];
+    int rc = jmes_compile(g->query, &q, msg, sizeof msg);
+    if (!rc) rc = jmes_search(q, resp, &v, msg, sizeof msg);
+    jmes_free(q);
+    if (rc) {
+      snprintf(err, errlen, "--query %s: %s", g->query, msg);
+      return -1;
+    }
+  } else {
+    v = json_incref((json_t *)resp);
+  }
   if (g->output && !strcmp(g->output, "text")) {
     print_text(v, 1, out);
   } else if (g->output && !strcmp(g->output, "table")) {
@@ -678,6 +645,7 @@ void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, con
     free(s);
   }
   json_decref(v);
+  return 0;
 }
 
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,

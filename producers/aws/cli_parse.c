@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "aws_internal.h"
+#include "jmespath.h"
 
 /* ---- flag values ----------------------------------------------------------------------- */
 
@@ -471,6 +472,7 @@ int awscli_parse(const struct aws_op *op, int argc, char **argv, json_t **req_ou
   ps.vals = xcalloc((size_t)argc + 1, sizeof *ps.vals);
   int rc = read_args(&ps, argc, argv);
   if (!rc && g->action == AWSCLI_RUN) rc = finish_request(&ps);
+  if (!rc && g->action == AWSCLI_RUN) rc = awscli_check_query(g, ps.prefix, err, errlen);
   if (!rc && g->action == AWSCLI_RUN) {
     *req_out = ps.req;
     ps.req = NULL;
