@@ -47,7 +47,7 @@ int cmd_aws(int argc, char **argv) {
     return 0;
   }
   if (g.action == AWSCLI_SKELETON) return print_skeleton(op);
-  struct kafka_opts k = {.brokers = g.brokers, .props = g.kafka_props};
+  struct kafka_opts k = {.brokers = g.brokers, .prefix = g.topic_prefix, .props = g.kafka_props};
   struct service_conn conn;
   if (service_connect(op->cli_name, &k, "barge-cli", 0, &conn) || service_require_broker(op->cli_name, &conn)) {
     json_decref(req);

@@ -35,6 +35,7 @@ struct awscli_globals {
   enum awscli_action action;
   const char *brokers;      /* --brokers: Kafka bootstrap servers (Barge) */
   const char *kafka_props;  /* --kafka-props: extra librdkafka properties, TLS, SASL (Barge) */
+  const char *topic_prefix; /* --topic-prefix: the topics' prefix (Barge; NULL = $BARGE_TOPIC_PREFIX, ...) */
   const char *output;       /* --output: json, text, table, yaml or yaml-stream; NULL = default */
   const char *query;        /* --query: a JMESPath expression */
   const char *region;       /* --region */

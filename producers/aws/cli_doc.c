@@ -214,7 +214,7 @@ void awscli_usage(const struct aws_op *op, FILE *out) {
                  "      pagination: all pages of %s are fetched unless --no-paginate,\n"
                  "      --next-token or --max-results is given\n",
             op->page_result);
-  fprintf(out, "\nGlobal options: --brokers <host:port,...>  --kafka-props <k=v,...>\n"
+  fprintf(out, "\nGlobal options: --brokers <host:port,...>  --topic-prefix <P>  --kafka-props <k=v,...>\n"
                "  --output json|text|table  --query <JMESPath>  --region <r>\n"
                "  --endpoint-url <url>  --profile <p>  --debug  --no-cli-pager  --no-paginate\n"
                "  (AWS CLI options such as --cli-read-timeout and --no-verify-ssl are accepted\n"

@@ -602,7 +602,7 @@ static void test_globals(void) {
   awscli_globals_init(&g);
   json_t *req = NULL;
   char err[400] = "";
-  int rc = parse(ARGV(SJ, "--brokers", "127.0.0.1:9092", "--kafka-props", "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN",
+  int rc = parse(ARGV(SJ, "--brokers", "127.0.0.1:9092", "--topic-prefix", "t1.", "--kafka-props", "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN",
                       "--output", "text", "--query", "jobId",
                       "--region", "local", "--endpoint-url", "http://127.0.0.1:8080", "--profile", "p",
                       "--debug", "--no-cli-pager", "--cli-read-timeout", "5", "--cli-connect-timeout=3",
@@ -610,6 +610,7 @@ static void test_globals(void) {
                  &req, &g, err, sizeof err);
   CHECK(rc == 0, "globals: %s", err);
   CHECK_STR(g.brokers, "127.0.0.1:9092");
+  CHECK_STR(g.topic_prefix, "t1."); /* barge --help lists it as a common option */
   CHECK_STR(g.kafka_props, "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN");
   CHECK_STR(g.output, "text");
   CHECK_STR(g.query, "jobId");

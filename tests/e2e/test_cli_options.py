@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""test_cli_options.py: options of the AWS Batch commands that `barge --help` and the
+operations' help promise. --topic-prefix P (a common option in `barge --help`) is taken by the
+AWS-style commands, before or after their own flags, and wins over BARGE_TOPIC_PREFIX: with
+the environment naming other topics, describe-job-queues --topic-prefix P sees the queue, and
+submit-job --topic-prefix P submits into P's topics."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok  # noqa: E402
+
+
+def body(s):
+    s.init_queue("q", "local")
+    s.register("hello", ["true"])
+    other = dict(s.env, BARGE_TOPIC_PREFIX="tnowhere" + s.prefix)
+    p = s.run("describe-job-queues", env=other, check=False)
+    ok(p.returncode != 0 or "jobQueueName" not in p.stdout,  # (those topics do not exist: exit 255)
+       "with BARGE_TOPIC_PREFIX naming other topics, describe-job-queues does not see the queue", (p.returncode, p.stdout))
+    for argv in (["describe-job-queues", "--topic-prefix", s.prefix], ["describe-job-queues", f"--topic-prefix={s.prefix}",
+                                                                        "--query", "jobQueues[].jobQueueName"]):
+        p = s.run(*argv, env=other, check=False)
+        out = json.loads(p.stdout) if p.returncode == 0 else None
+        names = out if isinstance(out, list) else [q["jobQueueName"] for q in (out or {}).get("jobQueues", [])]
+        ok(p.returncode == 0 and names == ["q"], f"{' '.join(argv[1:])}: the queue of that prefix",
+           (p.returncode, p.stderr, p.stdout))
+    p = s.run("submit-job", "--job-name", "j", "--job-queue", "q", "--job-definition", "hello",
+              "--topic-prefix", s.prefix, env=other, check=False)
+    ok(p.returncode == 0 and len(json.loads(p.stdout or "{}").get("jobId", "")) == 36,
+       "submit-job --topic-prefix P submits into P's topics", (p.returncode, p.stderr))
+    p = s.run("describe-job-queues", "--topic-prefix", check=False)
+    ok(p.returncode == 252 and "--topic-prefix" in p.stderr, "--topic-prefix without a value exits 252", p.stderr)
+    p = s.run("describe-job-queues", "help")
+    ok("--topic-prefix" in p.stdout, "an operation's help lists --topic-prefix among the global options")
+
+
+if __name__ == "__main__":
+    common.run_test("clioptions", body)
