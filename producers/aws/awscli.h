@@ -107,9 +107,13 @@ void awscli_list_ops(FILE *out);
 int cli_read_call(const struct aws_op *op, const struct bus_conf *bc, const json_t *req,
                   json_t **resp, char *err, size_t errlen) BARGE_WUR;
 
-/* Runs op (cli_read_call) on req and, for an operation with page_result, follows nextToken as
- * the AWS CLI does unless the user pages by hand (g->paginate 0, or nextToken or maxResults in
- * req): the pages' items are joined into one response. Same returns as aws_op_call; req may be
+/* Runs op (cli_read_call) on req and, for an operation with page_result, pages as the AWS
+ * CLI's paginator does unless the user pages by hand (g->paginate 0: --no-paginate,
+ * --next-token or --max-results): every page fetched (maxResults = --page-size when given),
+ * joined into one response without nextToken; with --max-items N at most N items and, when
+ * more remain, "NextToken" (botocore's token: base64 of {"nextToken", "boto_truncate_amount"})
+ * that --starting-token resumes from, mid-page included. Both reading paths (the stack's API
+ * and the tables) are paged the same way, here. Same returns as aws_op_call; req may be
  * changed in between but is as given on return. */
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
                 const struct awscli_globals *g, json_t **resp, char *err, size_t errlen) BARGE_WUR;

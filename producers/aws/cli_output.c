@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws_internal.h"
 #include "awscli.h"
 #include "jmespath.h"
 
@@ -648,27 +649,119 @@ int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, cons
   return 0;
 }
 
+/* The AWS CLI's pagination tokens (botocore's TokenEncoder): base64 of a JSON object holding
+ * the service's token for the page to fetch ("nextToken", absent or null for the first page)
+ * and "boto_truncate_amount", the items of that page already shown. So a NextToken barge
+ * prints can be given to `aws batch --starting-token` against `barge api`, and back. */
+static char *token_encode(const json_t *page_token, long long truncate) {
+  json_t *t = json_object();
+  if (page_token) json_object_set(t, "nextToken", (json_t *)page_token);
+  if (truncate) json_object_set_new(t, "boto_truncate_amount", json_integer(truncate));
+  char *js = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  char *b64 = base64_encode(js, strlen(js), NULL);
+  free(js);
+  json_decref(t);
+  return b64;
+}
+
+int cli_token_decode(const char *token, json_t **page_token, long long *truncate, char *err, size_t errlen) {
+  size_t n = 0;
+  *page_token = NULL;
+  *truncate = 0;
+  unsigned char *raw = base64_decode(token, strlen(token), &n);
+  json_t *t = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+  free(raw);
+  json_t *pt = json_object_get(t, "nextToken"), *tr = json_object_get(t, "boto_truncate_amount");
+  if (!json_is_object(t) || (pt && !json_is_string(pt) && !json_is_null(pt)) ||
+      (tr && (!json_is_integer(tr) || json_integer_value(tr) < 0))) {
+    json_decref(t);
+    return aws_fail(err, errlen, "--starting-token: '%s' is not a token this command printed as NextToken", token);
+  }
+  if (json_is_string(pt)) *page_token = json_incref(pt);
+  *truncate = tr ? json_integer_value(tr) : 0;
+  json_decref(t);
+  return 0;
+}
+
+/* One page into *resp (the first) or joined onto it. */
+static void join_page(const struct aws_op *op, json_t **resp, json_t *page /* @owned */) {
+  if (!*resp) {
+    *resp = page;
+    return;
+  }
+  json_array_extend(json_object_get(*resp, op->page_result), json_object_get(page, op->page_result));
+  json_decref(page);
+}
+
+/* botocore's PageIterator: pages fetched with maxResults = --page-size, the first one cut by the
+ * starting token's truncate amount, and the whole cut at --max-items, with a NextToken that
+ * resumes exactly there (mid-page: the page's own token and how many of it were shown). */
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
                 const struct awscli_globals *g, json_t **resp, char *err, size_t errlen) {
-  int rc = cli_read_call(op, bc, req, resp, err, errlen);
-  /* the AWS CLI follows nextToken itself unless the user paged by hand */
-  while (rc == 0 && op->page_result && g->paginate && json_object_get(*resp, "nextToken") &&
-         !json_object_get(req, "nextToken") && !json_object_get(req, "maxResults")) {
-    json_object_set(req, "nextToken", json_object_get(*resp, "nextToken"));
-    json_t *more = NULL;
-    rc = cli_read_call(op, bc, req, &more, err, errlen);
-    json_object_del(req, "nextToken");
+  *resp = NULL;
+  if (!op->page_result || !g->paginate) return cli_read_call(op, bc, req, resp, err, errlen);
+  json_t *page_token = NULL; /* the service's token of the page being fetched */
+  long long skip = 0, total = 0;
+  int rc = 0;
+  char msg[512];
+  if (g->starting_token && cli_token_decode(g->starting_token, &page_token, &skip, msg, sizeof msg))
+    return api_error(err, errlen, API_CLIENT_ERROR, "%s", msg); /* (awscli_parse checked it) */
+  if (g->page_size) json_object_set_new(req, "maxResults", json_integer(g->page_size));
+  long long first_skip = skip;
+  json_t *resume = NULL; /* NextToken */
+  for (int first = 1;; first = 0) {
+    if (page_token) json_object_set(req, "nextToken", page_token);
+    else json_object_del(req, "nextToken");
+    json_t *page = NULL;
+    rc = cli_read_call(op, bc, req, &page, err, errlen);
     if (rc) break;
-    json_array_extend(json_object_get(*resp, op->page_result), json_object_get(more, op->page_result));
-    if (json_object_get(more, "nextToken"))
-      json_object_set(*resp, "nextToken", json_object_get(more, "nextToken"));
-    else
-      json_object_del(*resp, "nextToken");
-    json_decref(more);
+    json_t *items = json_object_get(page, op->page_result);
+    if (!json_is_array(items)) json_object_set_new(page, op->page_result, items = json_array());
+    if (first && skip) { /* the items a previous --max-items already showed */
+      json_t *rest = json_array();
+      for (size_t i = (size_t)skip; i < json_array_size(items); i++) json_array_append(rest, json_array_get(items, i));
+      json_object_set_new(page, op->page_result, rest);
+      items = rest;
+    }
+    long long n = (long long)json_array_size(items);
+    json_t *next = json_incref(json_object_get(page, "nextToken"));
+    json_object_del(page, "nextToken");
+    if (g->max_items && total + n > g->max_items) { /* cut mid-page */
+      long long keep = g->max_items - total;
+      json_t *cut = json_array();
+      for (long long i = 0; i < keep; i++) json_array_append(cut, json_array_get(items, (size_t)i));
+      json_object_set_new(page, op->page_result, cut);
+      char *t = token_encode(page_token, keep + (first ? first_skip : 0));
+      resume = json_string(t);
+      free(t);
+      join_page(op, resp, page);
+      json_decref(next);
+      break;
+    }
+    join_page(op, resp, page);
+    total += n;
+    if (!json_is_string(next) || (page_token && json_equal(next, page_token))) {
+      json_decref(next);
+      break;
+    }
+    json_decref(page_token);
+    page_token = next;
+    if (g->max_items && total == g->max_items) { /* on a page boundary */
+      char *t = token_encode(page_token, 0);
+      resume = json_string(t);
+      free(t);
+      break;
+    }
   }
+  json_decref(page_token);
+  json_object_del(req, "nextToken");
+  if (g->page_size) json_object_del(req, "maxResults");
   if (rc) {
     json_decref(*resp);
+    json_decref(resume);
     *resp = NULL;
+    return rc;
   }
-  return rc;
+  if (resume) json_object_set_new(*resp, "NextToken", resume);
+  return 0;
 }
