@@ -3,7 +3,10 @@
 operations' help promise. --topic-prefix P (a common option in `barge --help`) is taken by the
 AWS-style commands, before or after their own flags, and wins over BARGE_TOPIC_PREFIX: with
 the environment naming other topics, describe-job-queues --topic-prefix P sees the queue, and
-submit-job --topic-prefix P submits into P's topics."""
+submit-job --topic-prefix P submits into P's topics. submit-job --help shows the bulk form's
+options (--from-jsonl, --batch-size, --quiet); a request flag beside --from-jsonl is refused
+(252) by saying that the file gives every job's fields, not as an unknown option, and submits
+nothing."""
 import json
 import os
 import sys
@@ -35,6 +38,25 @@ def body(s):
     ok(p.returncode == 252 and "--topic-prefix" in p.stderr, "--topic-prefix without a value exits 252", p.stderr)
     p = s.run("describe-job-queues", "help")
     ok("--topic-prefix" in p.stdout, "an operation's help lists --topic-prefix among the global options")
+
+    p = s.run("submit-job", "--help")
+    ok(all(f in p.stdout for f in ("--from-jsonl", "--batch-size", "--quiet")),
+       "submit-job --help lists --from-jsonl, --batch-size and --quiet", p.stdout[-600:])
+    jsonl = os.path.join(s.home, "jobs.jsonl")
+    with open(jsonl, "w") as f:
+        f.write(json.dumps({"jobName": "b1", "jobQueue": "q", "jobDefinition": "hello"}) + "\n")
+    requests = lambda: sum(common.end_offsets(s, "requests").values())  # noqa: E731
+    before = requests()
+    for argv in (["--from-jsonl", jsonl, "--job-name", "x"], [f"--job-queue=q", f"--from-jsonl={jsonl}"]):
+        p = s.run("submit-job", *argv, check=False)
+        flag = "--job-name" if "--job-name" in argv else "--job-queue"
+        ok(p.returncode == 252 and "takes every job's fields from the file" in p.stderr and flag in p.stderr
+           and "unknown option" not in p.stderr, f"submit-job {' '.join(argv)}: exit 252, the file gives the fields",
+           (p.returncode, p.stderr))
+    ok(requests() == before, "and nothing was submitted", (before, requests()))
+    p = s.run("submit-job", "--from-jsonl", jsonl, "--quiet", "--batch-size", "10")
+    ok(requests() == before + 1, "submit-job --from-jsonl FILE --quiet --batch-size 10 submits the file's job",
+       (p.stdout, p.stderr))
 
 
 if __name__ == "__main__":
