@@ -6,7 +6,9 @@ the environment naming other topics, describe-job-queues --topic-prefix P sees t
 submit-job --topic-prefix P submits into P's topics. submit-job --help shows the bulk form's
 options (--from-jsonl, --batch-size, --quiet); a request flag beside --from-jsonl is refused
 (252) by saying that the file gives every job's fields, not as an unknown option, and submits
-nothing."""
+nothing. `barge logs` of an array parent says it is an array job and names its children
+(ID:N), whose logs it prints; --attempt 0 and -1 exit 2 ("counts from 1") instead of printing
+the latest attempt, --attempt 1 and no --attempt print the log."""
 import json
 import os
 import sys
@@ -57,6 +59,27 @@ def body(s):
     p = s.run("submit-job", "--from-jsonl", jsonl, "--quiet", "--batch-size", "10")
     ok(requests() == before + 1, "submit-job --from-jsonl FILE --quiet --batch-size 10 submits the file's job",
        (p.stdout, p.stderr))
+
+    s.register("say", ["sh", "-c", "echo said-$AWS_BATCH_JOB_ARRAY_INDEX"], settle=True)
+    s.scheduler()
+    s.agent("i-logs")
+    one = s.submit("one", "q", "say")
+    arr = s.submit("arr", "q", "say", size=2)
+    s.wait_terminal([one], 120)
+    s.wait_array_done(arr, 120)
+    p = s.run("logs", arr, check=False)
+    ok(p.returncode == 1 and "array job" in p.stderr and f"{arr}:N" in p.stderr and "no log yet" not in p.stderr,
+       "barge logs of an array parent: an array job, see ID:N", p.stderr)
+    p = s.run("logs", f"{arr}:1", check=False)
+    ok(p.returncode == 0 and "said-1" in p.stdout, "barge logs ID:1 prints the child's log", (p.stdout, p.stderr))
+    for n in ("0", "-1"):
+        p = s.run("logs", one, "--attempt", n, check=False)
+        ok(p.returncode == 2 and "--attempt counts from 1" in p.stderr and p.stdout == "",
+           f"barge logs --attempt {n}: exit 2, counts from 1", (p.returncode, p.stdout, p.stderr))
+    for extra in ([], ["--attempt", "1"]):
+        p = s.run("logs", one, *extra, check=False)
+        ok(p.returncode == 0 and "said-" in p.stdout, f"barge logs {' '.join(extra) or '(latest)'} prints the log",
+           (p.stdout, p.stderr))
 
 
 if __name__ == "__main__":
