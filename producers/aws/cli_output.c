@@ -649,15 +649,17 @@ int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, cons
   return 0;
 }
 
-/* The AWS CLI's pagination tokens (botocore's TokenEncoder): base64 of a JSON object holding
- * the service's token for the page to fetch ("nextToken", absent or null for the first page)
- * and "boto_truncate_amount", the items of that page already shown. So a NextToken barge
- * prints can be given to `aws batch --starting-token` against `barge api`, and back. */
+/* The AWS CLI's pagination tokens, byte for byte as botocore's TokenEncoder writes them:
+ * base64 of json.dumps of {"nextToken": the service's token of the page to fetch (null for the
+ * first page), "boto_truncate_amount": the items of that page already shown (only when the
+ * cut is mid-page)}. So a NextToken barge prints is the one `aws batch` prints against `barge
+ * api`, and either can be given to the other's --starting-token. */
 static char *token_encode(const json_t *page_token, long long truncate) {
   json_t *t = json_object();
-  if (page_token) json_object_set(t, "nextToken", (json_t *)page_token);
+  json_object_set(t, "nextToken", page_token ? (json_t *)page_token : json_null());
   if (truncate) json_object_set_new(t, "boto_truncate_amount", json_integer(truncate));
-  char *js = json_dumps(t, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  /* no flags: jansson's separators are then json.dumps's ", " and ": " */
+  char *js = json_dumps(t, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
   char *b64 = base64_encode(js, strlen(js), NULL);
   free(js);
   json_decref(t);
