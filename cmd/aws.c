@@ -31,9 +31,28 @@ static int print_skeleton(const struct aws_op *op) {
   return 0;
 }
 
+/* The bulk form takes every job's fields from its file: a request member's flag (--job-name)
+ * beside --from-jsonl is refused by saying so, not as an unknown option. 0, or the status. */
+static int bulk_refuses_members(const struct aws_op *op, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    size_t n = strcspn(argv[i], "=");
+    for (size_t k = 0; k < op->n_params; k++) {
+      const char *flag = op->params[k].flag;
+      if (strlen(flag) != n || strncmp(argv[i], flag, n)) continue;
+      fprintf(stderr, "barge %s: %s takes every job's fields from the file and cannot be combined with %s\n",
+              op->cli_name, op->bulk_flag, flag);
+      return 252; /* bad usage, as bulk_submit_main and the AWS CLI exit */
+    }
+  }
+  return 0;
+}
+
 int cmd_aws(int argc, char **argv) {
   const struct aws_op *op = aws_op_find(argv[0]);
-  if (wants_bulk(op, argc, argv)) return bulk_submit_main(argc, argv);
+  if (wants_bulk(op, argc, argv)) {
+    int rc = bulk_refuses_members(op, argc, argv);
+    return rc ? rc : bulk_submit_main(argc, argv);
+  }
   struct awscli_globals g;
   awscli_globals_init(&g);
   json_t *req = NULL;
@@ -44,10 +63,16 @@ int cmd_aws(int argc, char **argv) {
   }
   if (g.action == AWSCLI_HELP) {
     awscli_usage(op, stdout);
+    if (op->bulk_flag) { /* the bulk form's own options (producers/bulk), which the model does not hold */
+      printf("\nWith %s, %s submits many jobs from JSON lines instead; every job's fields come from\n"
+             "the file, so the request flags above are not given:\n",
+             op->bulk_flag, op->cli_name);
+      opts_usage_cmd(stdout, &bulk_opts_cmd);
+    }
     return 0;
   }
   if (g.action == AWSCLI_SKELETON) return print_skeleton(op);
-  struct kafka_opts k = {.brokers = g.brokers, .props = g.kafka_props};
+  struct kafka_opts k = {.brokers = g.brokers, .prefix = g.topic_prefix, .props = g.kafka_props};
   struct service_conn conn;
   if (service_connect(op->cli_name, &k, "barge-cli", 0, &conn) || service_require_broker(op->cli_name, &conn)) {
     json_decref(req);
@@ -61,7 +86,11 @@ int cmd_aws(int argc, char **argv) {
             aws_error_class(rc), op->api_name, err);
     return rc == API_CLIENT_ERROR ? 254 : 255;
   }
-  awscli_print_titled(resp, &g, op->api_name, stdout);
+  rc = awscli_print_titled(resp, &g, op->api_name, stdout, err, sizeof err);
   json_decref(resp);
+  if (rc) {
+    fprintf(stderr, "barge %s: %s\n", op->cli_name, err); /* the AWS CLI exits 255 on a JMESPath type error */
+    return 255;
+  }
   return 0;
 }

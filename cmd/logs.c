@@ -14,11 +14,20 @@ struct logs_opts {
   int64_t attempt;
 };
 static const struct opt_spec logs_rows[] = {
-    OPT_ROW_DOC(struct logs_opts, attempt, "attempt", "N", "the latest", "which attempt"),
+    OPT_ROW_DOC(struct logs_opts, attempt, "attempt", "N", "the latest", "which attempt, counting from 1"),
     OPTS_KAFKA(struct logs_opts, kafka),
 };
+enum { ATTEMPT_LATEST = -1000000 }; /* --attempt not given */
+static void logs_init(void *conf) { ((struct logs_opts *)conf)->attempt = ATTEMPT_LATEST; }
 const struct opts_cmd logs_opts_cmd =
-    OPTS_CMD("logs", "JOB_ID [--attempt N]", "Prints a job attempt's stdout and stderr.", logs_rows, struct logs_opts, NULL);
+    OPTS_CMD("logs", "JOB_ID [--attempt N]", "Prints a job attempt's stdout and stderr.", logs_rows, struct logs_opts, logs_init);
+
+/* The size of an array parent (arrayProperties.size without an index); 0 for any other job. */
+static long long array_size(const json_t *rec) {
+  const json_t *ap = json_object_get(json_object_get(rec, "detail"), "arrayProperties");
+  if (json_object_get(ap, "index")) return 0;
+  return json_integer_value(json_object_get(ap, "size"));
+}
 
 int cmd_logs(int argc, char **argv) {
   struct logs_opts o;
@@ -31,6 +40,10 @@ int cmd_logs(int argc, char **argv) {
     return 2;
   }
   long long attempt = o.attempt;
+  if (attempt != ATTEMPT_LATEST && attempt < 1) {
+    fprintf(stderr, "barge logs: --attempt counts from 1 (got %lld); without it, the latest attempt\n", attempt);
+    return 2;
+  }
   struct service_conn conn;
   if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("logs", &conn))) return r;
   struct bus_conf bc = conn.bc;
@@ -48,12 +61,17 @@ int cmd_logs(int argc, char **argv) {
   if (!rec) {
     fprintf(stderr, "barge logs: no job %s\n", pos[0]);
     rc = 1;
+  } else if (!lp && array_size(rec) > 0) {
+    long long n = array_size(rec);
+    fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
+            pos[0], n, pos[0], n - 1);
+    rc = 1;
   } else if (!lp) {
     fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0],
             jget_str(json_object_get(rec, "detail"), "status"));
     rc = 1;
   } else {
-    if (attempt <= 0) attempt = last;
+    if (attempt == ATTEMPT_LATEST) attempt = last;
     if (attempt > last) {
       fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", pos[0], last);
       rc = 2;

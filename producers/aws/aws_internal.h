@@ -74,6 +74,10 @@ int cli_take_value(const char *flag, const char *inline_val, int argc, char **ar
 void cli_split_flag(const char *arg, char *nbuf, size_t nlen, const char **inline_val);
 /* 1 when argv[*i] was a global option (consumed, *i on its last argument), 0 when it is not
  * one, -1 on error. */
+/* Reads a --starting-token (a NextToken --max-items printed, cli_output.c): the service's
+ * token of the page to fetch (a new reference, or NULL for the first page) and how many of its
+ * items were already shown. 0, or -1 with a message in err. */
+int cli_token_decode(const char *token, json_t **page_token, long long *truncate, char *err, size_t errlen) BARGE_WUR;
 int cli_take_global(int argc, char **argv, int *i, struct awscli_globals *g, const char *prefix,
                     char *err, size_t errlen);
 #endif

@@ -35,6 +35,7 @@ struct awscli_globals {
   enum awscli_action action;
   const char *brokers;      /* --brokers: Kafka bootstrap servers (Barge) */
   const char *kafka_props;  /* --kafka-props: extra librdkafka properties, TLS, SASL (Barge) */
+  const char *topic_prefix; /* --topic-prefix: the topics' prefix (Barge; NULL = $BARGE_TOPIC_PREFIX, ...) */
   const char *output;       /* --output: json, text, table, yaml or yaml-stream; NULL = default */
   const char *query;        /* --query: a JMESPath expression */
   const char *region;       /* --region */
@@ -88,6 +89,12 @@ int awscli_shorthand(const char *text, const struct aws_shape *shape, json_t **o
  * A new object the caller owns. */
 json_t *awscli_skeleton(const struct aws_op *op);
 
+/* Checks g->query (jmespath.h): 0 when there is none or it compiles, else -1 and
+ *   <prefix>bad value for --query <expr>: <what is wrong> (column N)
+ * in err; the caller exits 252 before sending anything, as the AWS CLI does. awscli_parse
+ * calls it; a caller that reads the options itself (bulk submission) calls it directly. */
+int awscli_check_query(const struct awscli_globals *g, const char *prefix, char *err, size_t errlen) BARGE_WUR;
+
 /* Prints the operation's usage: synopsis, flags with types, required marks, enum values and
  * shorthand syntax, the global options, and an example. */
 void awscli_usage(const struct aws_op *op, FILE *out);
@@ -100,18 +107,25 @@ void awscli_list_ops(FILE *out);
 int cli_read_call(const struct aws_op *op, const struct bus_conf *bc, const json_t *req,
                   json_t **resp, char *err, size_t errlen) BARGE_WUR;
 
-/* Runs op (cli_read_call) on req and, for an operation with page_result, follows nextToken as
- * the AWS CLI does unless the user pages by hand (g->paginate 0, or nextToken or maxResults in
- * req): the pages' items are joined into one response. Same returns as aws_op_call; req may be
+/* Runs op (cli_read_call) on req and, for an operation with page_result, pages as the AWS
+ * CLI's paginator does unless the user pages by hand (g->paginate 0: --no-paginate,
+ * --next-token or --max-results): every page fetched (maxResults = --page-size when given),
+ * joined into one response without nextToken; with --max-items N at most N items and, when
+ * more remain, "NextToken" (botocore's token: base64 of {"nextToken", "boto_truncate_amount"})
+ * that --starting-token resumes from, mid-page included. Both reading paths (the stack's API
+ * and the tables) are paged the same way, here. Same returns as aws_op_call; req may be
  * changed in between but is as given on return. */
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
                 const struct awscli_globals *g, json_t **resp, char *err, size_t errlen) BARGE_WUR;
 
-/* Prints a response as the AWS CLI does: --query (a JMESPath subset: a.b, a[0], a[].b, a[*].b,
- * [a, b]) applied, then JSON indented by 4 or, with --output text, tab-separated values. */
-void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out);
+/* Prints a response as the AWS CLI does: --query (JMESPath, jmespath.h) applied, then JSON
+ * indented by 4 or, with --output text, table, yaml or yaml-stream, as the AWS CLI prints
+ * those. Returns 0, or -1 when the query fails on this response (a function given a value of
+ * the wrong type): nothing is printed and the message goes into err. */
+int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err, size_t errlen) BARGE_WUR;
 /* The same, with the title --output table gives the whole table (the operation's API name, as
  * the AWS CLI does). */
-void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out);
+int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out,
+                        char *err, size_t errlen) BARGE_WUR;
 
 #endif

@@ -212,9 +212,11 @@ void awscli_usage(const struct aws_op *op, FILE *out) {
   if (op->page_result)
     fprintf(out, "  --starting-token <string>  --max-items <integer>  --page-size <integer>\n"
                  "      pagination: all pages of %s are fetched unless --no-paginate,\n"
-                 "      --next-token or --max-results is given\n",
+                 "      --next-token or --max-results is given; --max-items N prints at most N\n"
+                 "      and a NextToken to give to --starting-token for the rest; --page-size\n"
+                 "      sets the items per request\n",
             op->page_result);
-  fprintf(out, "\nGlobal options: --brokers <host:port,...>  --kafka-props <k=v,...>\n"
+  fprintf(out, "\nGlobal options: --brokers <host:port,...>  --topic-prefix <P>  --kafka-props <k=v,...>\n"
                "  --output json|text|table  --query <JMESPath>  --region <r>\n"
                "  --endpoint-url <url>  --profile <p>  --debug  --no-cli-pager  --no-paginate\n"
                "  (AWS CLI options such as --cli-read-timeout and --no-verify-ssl are accepted\n"

@@ -1,14 +1,16 @@
 /* cli_globals.c: the AWS CLI's global options (--output, --query, --region, ...) and Barge's
- * own (--brokers, --kafka-props), which are not request members; options the AWS CLI has but Barge has no use
+ * own (--brokers, --kafka-props, --topic-prefix), which are not request members; options the AWS CLI has but Barge has no use
  * for are accepted and dropped so scripts keep working. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "aws_internal.h"
+#include "jmespath.h"
 
 enum gkind {
   G_BROKERS,
   G_KAFKA_PROPS,
+  G_TOPIC_PREFIX,
   G_OUTPUT,
   G_QUERY,
   G_REGION,
@@ -29,6 +31,7 @@ static const struct gopt {
 } gopts[] = {
     {"--brokers", G_BROKERS, NULL},
     {"--kafka-props", G_KAFKA_PROPS, NULL},
+    {"--topic-prefix", G_TOPIC_PREFIX, NULL},
     {"--output", G_OUTPUT, "json|text|table|yaml|yaml-stream"},
     {"--query", G_QUERY, NULL},
     {"--region", G_REGION, NULL},
@@ -52,6 +55,7 @@ static int gopt_takes_value(enum gkind k) {
   switch (k) {
   case G_BROKERS:
   case G_KAFKA_PROPS:
+  case G_TOPIC_PREFIX:
   case G_OUTPUT:
   case G_QUERY:
   case G_REGION:
@@ -132,6 +136,7 @@ int cli_take_global(int argc, char **argv, int *i, struct awscli_globals *g,
   switch (o->kind) {
   case G_BROKERS: g->brokers = val; break;
   case G_KAFKA_PROPS: g->kafka_props = val; break;
+  case G_TOPIC_PREFIX: g->topic_prefix = val; break;
   case G_OUTPUT: g->output = val; break;
   case G_QUERY: g->query = val; break;
   case G_REGION: g->region = val; break;
@@ -159,3 +164,13 @@ int awscli_parse_globals(int argc, char **argv, int *next, struct awscli_globals
   return 0;
 }
 
+
+int awscli_check_query(const struct awscli_globals *g, const char *prefix, char *err, size_t errlen) {
+  if (!g->query) return 0;
+  struct jmes *q = NULL;
+  char msg[512];
+  int rc = jmes_compile(g->query, &q, msg, sizeof msg);
+  jmes_free(q);
+  if (rc) return aws_fail(err, errlen, "%sbad value for --query %s: %s", prefix, g->query, msg);
+  return 0;
+}

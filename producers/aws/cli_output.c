@@ -9,54 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aws_internal.h"
 #include "awscli.h"
-
-/* A small JMESPath subset for --query: field, a.b, a[0], a[].b, a[*].b, [0]. */
-static json_t *query_path(json_t *v, const char *q) {
-  if (!v) return NULL;
-  while (*q == '.') q++;
-  if (!*q) return json_incref(v);
-  if (*q == '[') {
-    const char *close = strchr(q, ']');
-    if (!close) return NULL;
-    if (close == q + 1 || (close == q + 2 && q[1] == '*')) {
-      json_t *out = json_array();
-      size_t i;
-      json_t *e;
-      json_array_foreach(v, i, e) {
-        json_t *r = query_path(e, close + 1);
-        if (r && !json_is_null(r)) json_array_append_new(out, r);
-        else json_decref(r);
-      }
-      return out;
-    }
-    if (q[1] != '-' && (q[1] < '0' || q[1] > '9')) {
-      /* a multiselect list: [a, b.c, d] */
-      json_t *out = json_array();
-      const char *p = q + 1;
-      while (p < close) {
-        size_t n = strcspn(p, ",]");
-        char sub[256];
-        snprintf(sub, sizeof sub, "%.*s", (int)n, p);
-        char *t = sub;
-        while (*t == ' ') t++;
-        json_t *r = query_path(v, t);
-        json_array_append_new(out, r ? r : json_null());
-        p += n + (p[n] == ',');
-      }
-      json_t *rest = query_path(out, close + 1);
-      json_decref(out);
-      return rest;
-    }
-    long idx = strtol(q + 1, NULL, 10);
-    if (idx < 0) idx += (long)json_array_size(v);
-    return query_path(json_array_get(v, (size_t)idx), close + 1);
-  }
-  size_t n = strcspn(q, ".[");
-  char key[256];
-  snprintf(key, sizeof key, "%.*s", (int)n, q);
-  return query_path(json_object_get(v, key), q + n);
-}
+#include "jmespath.h"
 
 static void print_text(json_t *v, int top, FILE *out) {
   if (json_is_array(v)) {
@@ -655,13 +610,26 @@ static void print_table(const json_t *v, const char *title, FILE *out) {
   free(t.s);
 }
 
-void awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out) {
-  awscli_print_titled(resp, g, NULL, out);
+int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err, size_t errlen) {
+  return awscli_print_titled(resp, g, NULL, out, err, errlen);
 }
 
-void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out) {
-  json_t *v = g->query ? query_path((json_t *)resp, g->query) : json_incref((json_t *)resp);
-  if (!v) v = json_null();
+int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out,
+                        char *err, size_t errlen) {
+  json_t *v = NULL;
+  if (g->query) {
+    struct jmes *q = NULL;
+    char msg[512];
+    int rc = jmes_compile(g->query, &q, msg, sizeof msg);
+    if (!rc) rc = jmes_search(q, resp, &v, msg, sizeof msg);
+    jmes_free(q);
+    if (rc) {
+      snprintf(err, errlen, "--query %s: %s", g->query, msg);
+      return -1;
+    }
+  } else {
+    v = json_incref((json_t *)resp);
+  }
   if (g->output && !strcmp(g->output, "text")) {
     print_text(v, 1, out);
   } else if (g->output && !strcmp(g->output, "table")) {
@@ -678,29 +646,124 @@ void awscli_print_titled(const json_t *resp, const struct awscli_globals *g, con
     free(s);
   }
   json_decref(v);
+  return 0;
 }
 
+/* The AWS CLI's pagination tokens, byte for byte as botocore's TokenEncoder writes them:
+ * base64 of json.dumps of {"nextToken": the service's token of the page to fetch (null for the
+ * first page), "boto_truncate_amount": the items of that page already shown (only when the
+ * cut is mid-page)}. So a NextToken barge prints is the one `aws batch` prints against `barge
+ * api`, and either can be given to the other's --starting-token. */
+static char *token_encode(const json_t *page_token, long long truncate) {
+  json_t *t = json_object();
+  json_object_set(t, "nextToken", page_token ? (json_t *)page_token : json_null());
+  if (truncate) json_object_set_new(t, "boto_truncate_amount", json_integer(truncate));
+  /* no flags: jansson's separators are then json.dumps's ", " and ": " */
+  char *js = json_dumps(t, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+  char *b64 = base64_encode(js, strlen(js), NULL);
+  free(js);
+  json_decref(t);
+  return b64;
+}
+
+int cli_token_decode(const char *token, json_t **page_token, long long *truncate, char *err, size_t errlen) {
+  size_t n = 0;
+  *page_token = NULL;
+  *truncate = 0;
+  unsigned char *raw = base64_decode(token, strlen(token), &n);
+  json_t *t = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+  free(raw);
+  json_t *pt = json_object_get(t, "nextToken"), *tr = json_object_get(t, "boto_truncate_amount");
+  if (!json_is_object(t) || (pt && !json_is_string(pt) && !json_is_null(pt)) ||
+      (tr && (!json_is_integer(tr) || json_integer_value(tr) < 0))) {
+    json_decref(t);
+    return aws_fail(err, errlen, "--starting-token: '%s' is not a token this command printed as NextToken", token);
+  }
+  if (json_is_string(pt)) *page_token = json_incref(pt);
+  *truncate = tr ? json_integer_value(tr) : 0;
+  json_decref(t);
+  return 0;
+}
+
+/* One page into *resp (the first) or joined onto it. */
+static void join_page(const struct aws_op *op, json_t **resp, json_t *page /* @owned */) {
+  if (!*resp) {
+    *resp = page;
+    return;
+  }
+  json_array_extend(json_object_get(*resp, op->page_result), json_object_get(page, op->page_result));
+  json_decref(page);
+}
+
+/* botocore's PageIterator: pages fetched with maxResults = --page-size, the first one cut by the
+ * starting token's truncate amount, and the whole cut at --max-items, with a NextToken that
+ * resumes exactly there (mid-page: the page's own token and how many of it were shown). */
 int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
                 const struct awscli_globals *g, json_t **resp, char *err, size_t errlen) {
-  int rc = cli_read_call(op, bc, req, resp, err, errlen);
-  /* the AWS CLI follows nextToken itself unless the user paged by hand */
-  while (rc == 0 && op->page_result && g->paginate && json_object_get(*resp, "nextToken") &&
-         !json_object_get(req, "nextToken") && !json_object_get(req, "maxResults")) {
-    json_object_set(req, "nextToken", json_object_get(*resp, "nextToken"));
-    json_t *more = NULL;
-    rc = cli_read_call(op, bc, req, &more, err, errlen);
-    json_object_del(req, "nextToken");
+  *resp = NULL;
+  if (!op->page_result || !g->paginate) return cli_read_call(op, bc, req, resp, err, errlen);
+  json_t *page_token = NULL; /* the service's token of the page being fetched */
+  long long skip = 0, total = 0;
+  int rc = 0;
+  char msg[512];
+  if (g->starting_token && cli_token_decode(g->starting_token, &page_token, &skip, msg, sizeof msg))
+    return api_error(err, errlen, API_CLIENT_ERROR, "%s", msg); /* (awscli_parse checked it) */
+  if (g->page_size) json_object_set_new(req, "maxResults", json_integer(g->page_size));
+  long long first_skip = skip;
+  json_t *resume = NULL; /* NextToken */
+  for (int first = 1;; first = 0) {
+    if (page_token) json_object_set(req, "nextToken", page_token);
+    else json_object_del(req, "nextToken");
+    json_t *page = NULL;
+    rc = cli_read_call(op, bc, req, &page, err, errlen);
     if (rc) break;
-    json_array_extend(json_object_get(*resp, op->page_result), json_object_get(more, op->page_result));
-    if (json_object_get(more, "nextToken"))
-      json_object_set(*resp, "nextToken", json_object_get(more, "nextToken"));
-    else
-      json_object_del(*resp, "nextToken");
-    json_decref(more);
+    json_t *items = json_object_get(page, op->page_result);
+    if (!json_is_array(items)) json_object_set_new(page, op->page_result, items = json_array());
+    if (first && skip) { /* the items a previous --max-items already showed */
+      json_t *rest = json_array();
+      for (size_t i = (size_t)skip; i < json_array_size(items); i++) json_array_append(rest, json_array_get(items, i));
+      json_object_set_new(page, op->page_result, rest);
+      items = rest;
+    }
+    long long n = (long long)json_array_size(items);
+    json_t *next = json_incref(json_object_get(page, "nextToken"));
+    json_object_del(page, "nextToken");
+    if (g->max_items && total + n > g->max_items) { /* cut mid-page */
+      long long keep = g->max_items - total;
+      json_t *cut = json_array();
+      for (long long i = 0; i < keep; i++) json_array_append(cut, json_array_get(items, (size_t)i));
+      json_object_set_new(page, op->page_result, cut);
+      char *t = token_encode(page_token, keep + (first ? first_skip : 0));
+      resume = json_string(t);
+      free(t);
+      join_page(op, resp, page);
+      json_decref(next);
+      break;
+    }
+    join_page(op, resp, page);
+    total += n;
+    if (!json_is_string(next) || (page_token && json_equal(next, page_token))) {
+      json_decref(next);
+      break;
+    }
+    json_decref(page_token);
+    page_token = next;
+    if (g->max_items && total == g->max_items) { /* on a page boundary */
+      char *t = token_encode(page_token, 0);
+      resume = json_string(t);
+      free(t);
+      break;
+    }
   }
+  json_decref(page_token);
+  json_object_del(req, "nextToken");
+  if (g->page_size) json_object_del(req, "maxResults");
   if (rc) {
     json_decref(*resp);
+    json_decref(resume);
     *resp = NULL;
+    return rc;
   }
-  return rc;
+  if (resume) json_object_set_new(*resp, "NextToken", resume);
+  return 0;
 }

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "aws_internal.h"
+#include "jmespath.h"
 
 /* ---- flag values ----------------------------------------------------------------------- */
 
@@ -423,6 +424,16 @@ static int finish_request(struct parse *ps) {
                       ps->paging & PG_STARTING_TOKEN ? "--starting-token"
                       : ps->paging & PG_MAX_ITEMS    ? "--max-items"
                                                      : "--page-size");
+    if ((ps->paging & PG_MAX_ITEMS) && ps->g->max_items < 1)
+      return aws_fail(ps->err, ps->errlen, "%s--max-items must be at least 1", ps->prefix);
+    if ((ps->paging & PG_PAGE_SIZE) && ps->g->page_size < 1)
+      return aws_fail(ps->err, ps->errlen, "%s--page-size must be at least 1", ps->prefix);
+    json_t *page_token = NULL;
+    long long skip;
+    char msg[400];
+    int bad = ps->g->starting_token && cli_token_decode(ps->g->starting_token, &page_token, &skip, msg, sizeof msg);
+    json_decref(page_token);
+    if (bad) return aws_fail(ps->err, ps->errlen, "%s%s", ps->prefix, msg);
   }
   for (size_t i = 0; i < op->n_params; i++) {
     const struct aws_param *p = &op->params[i];
@@ -471,6 +482,7 @@ int awscli_parse(const struct aws_op *op, int argc, char **argv, json_t **req_ou
   ps.vals = xcalloc((size_t)argc + 1, sizeof *ps.vals);
   int rc = read_args(&ps, argc, argv);
   if (!rc && g->action == AWSCLI_RUN) rc = finish_request(&ps);
+  if (!rc && g->action == AWSCLI_RUN) rc = awscli_check_query(g, ps.prefix, err, errlen);
   if (!rc && g->action == AWSCLI_RUN) {
     *req_out = ps.req;
     ps.req = NULL;

@@ -193,8 +193,8 @@ class Stack:
         return self.prefix + base
 
     # ---- commands ----
-    def run(self, *args, check=True, timeout=120, input=None):
-        p = subprocess.run([BARGE, *args], env=self.env, capture_output=True, text=True,
+    def run(self, *args, check=True, timeout=120, input=None, env=None):
+        p = subprocess.run([BARGE, *args], env=env or self.env, capture_output=True, text=True,
                            timeout=timeout, input=input)
         if check and p.returncode != 0:
             raise RuntimeError(f"barge {' '.join(args)} exited {p.returncode}:\n{p.stdout}{p.stderr}")

@@ -3,8 +3,8 @@
 prints. The same requests go to the real aws CLI v2 (/usr/bin/aws, against `barge api` of a
 `barge up` stack) and to `barge` (the operation run in-process); the outputs must be identical,
 byte for byte: describe-jobs of a finished job (nested attempts, container, environment, tags;
-a command argument long enough that YAML folds it), list-jobs, describe-job-definitions, and
---query results. Both write to a pipe (80 columns), so the wide
+a command argument long enough that YAML folds it), list-jobs, describe-job-definitions,
+--query results, and --max-items/--page-size/--starting-token pages with their NextToken. Both write to a pipe (80 columns), so the wide
 tables turn vertical in both."""
 import os
 import subprocess
@@ -25,6 +25,7 @@ def body(s):
     s.up("--no-provisioner", "--no-accounting", "--no-audit")
     endpoint, creds = s.stack_value("api_endpoint"), s.stack_value("api_credentials")
     s.create_queue("q", "local")
+    s.create_queue("q2", "local")
     long_arg = "echo " + " ".join(f"word{i}" for i in range(30)) + " it's: #done"
     s.register("shout", ["sh", "-c", long_arg + "; exit 3"], vcpus=1, memory=128, settle=True,
                env={"A": "x: y", "B": "true"})
@@ -36,7 +37,12 @@ def body(s):
                 # (the whole of describe-job-queues differs: this aws v2's model predates
                 # jobStateTimeLimitActions, which botocore drops)
                 ["describe-job-queues", "--query", "jobQueues[0].computeEnvironmentOrder"], ["describe-job-definitions"],
-                ["describe-jobs", "--jobs", job, "--query", "jobs[0].container.command"]]
+                ["describe-jobs", "--jobs", job, "--query", "jobs[0].container.command"],
+                # --max-items: the same NextToken, cut mid-page and on a page boundary
+                ["describe-job-queues", "--max-items", "1", "--page-size", "2", "--query", "{q: jobQueues[].jobQueueName, t: NextToken}"],
+                ["describe-job-queues", "--max-items", "1", "--page-size", "1", "--query", "{q: jobQueues[].jobQueueName, t: NextToken}"],
+                ["describe-job-queues", "--starting-token", "eyJuZXh0VG9rZW4iOiBudWxsLCAiYm90b190cnVuY2F0ZV9hbW91bnQiOiAxfQ==",
+                 "--query", "jobQueues[].[jobQueueName, priority]"]]
     for req in requests:
         for fmt in ("table", "yaml") + (("yaml-stream",) if req[0] == "list-jobs" else ()):  # (aws takes ~4 s a call)
             a = subprocess.run([AWS, "batch", *req, "--endpoint-url", endpoint, "--region", "us-east-1", "--profile",

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len) {
   if (awscli_parse(op, argc, argv, &req, &g, err, sizeof err) == 0) {
     if (g.action == AWSCLI_RUN) {
       if (!req) abort();
-      awscli_print(req, &g, devnull); /* --query and --output over the request as if it were the answer */
+      (void)!awscli_print(req, &g, devnull, err, sizeof err); /* --query and --output over the request as if it were the answer */
     } else if (req) {
       abort();
     }

@@ -592,6 +592,10 @@ static void test_errors(void) {
       {"no-paginate with max-items", ARGV("list-jobs", "--job-queue", "q", "--no-paginate", "--max-items", "3"),
        "cannot use --no-paginate, --next-token or --max-results with --max-items"},
       {"next-token with starting-token", ARGV("list-jobs", "--job-queue", "q", "--next-token", "a", "--starting-token", "b"), "with --starting-token"},
+      {"not a starting token", ARGV("list-jobs", "--job-queue", "q", "--starting-token", "tok"),
+       "--starting-token: 'tok' is not a token this command printed as NextToken"},
+      {"max-items 0", ARGV("list-jobs", "--job-queue", "q", "--max-items", "0"), "--max-items must be at least 1"},
+      {"page-size 0", ARGV("list-jobs", "--job-queue", "q", "--page-size", "-1"), "--page-size must be at least 1"},
   };
   EXPECT_EACH(expect_err, cases);
 }
@@ -602,7 +606,7 @@ static void test_globals(void) {
   awscli_globals_init(&g);
   json_t *req = NULL;
   char err[400] = "";
-  int rc = parse(ARGV(SJ, "--brokers", "127.0.0.1:9092", "--kafka-props", "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN",
+  int rc = parse(ARGV(SJ, "--brokers", "127.0.0.1:9092", "--topic-prefix", "t1.", "--kafka-props", "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN",
                       "--output", "text", "--query", "jobId",
                       "--region", "local", "--endpoint-url", "http://127.0.0.1:8080", "--profile", "p",
                       "--debug", "--no-cli-pager", "--cli-read-timeout", "5", "--cli-connect-timeout=3",
@@ -610,6 +614,7 @@ static void test_globals(void) {
                  &req, &g, err, sizeof err);
   CHECK(rc == 0, "globals: %s", err);
   CHECK_STR(g.brokers, "127.0.0.1:9092");
+  CHECK_STR(g.topic_prefix, "t1."); /* barge --help lists it as a common option */
   CHECK_STR(g.kafka_props, "security.protocol=SASL_SSL,sasl.mechanisms=PLAIN");
   CHECK_STR(g.output, "text");
   CHECK_STR(g.query, "jobId");
@@ -644,12 +649,12 @@ static void test_globals(void) {
   TEST("pagination options of paginated operations");
   awscli_globals_init(&g);
   rc = parse(ARGV("list-jobs", "--job-queue", "q", "--max-items", "10", "--page-size", "5",
-                  "--starting-token", "tok"),
-             &req, &g, err, sizeof err);
+                  "--starting-token", "eyJuZXh0VG9rZW4iOiJhYmMiLCJib3RvX3RydW5jYXRlX2Ftb3VudCI6Mn0="),
+             &req, &g, err, sizeof err); /* botocore's token: {"nextToken":"abc","boto_truncate_amount":2} */
   CHECK(rc == 0, "paging: %s", err);
   CHECK_INT(g.max_items, 10);
   CHECK_INT(g.page_size, 5);
-  CHECK_STR(g.starting_token, "tok");
+  CHECK_STR(g.starting_token, "eyJuZXh0VG9rZW4iOiJhYmMiLCJib3RvX3RydW5jYXRlX2Ftb3VudCI6Mn0=");
   CHECK_INT(g.paginate, 1);
   want = json_loads("{\"jobQueue\": \"q\"}", 0, NULL);
   CHECK(req && json_equal(req, want), "paging options are not request members");
