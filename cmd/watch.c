@@ -3,16 +3,23 @@
  * RUNNABLE job gets a blocking code.
  *
  * Every transition is a JobStateChange on barge.job-events; the event's `detail` is the job's
- * JobDetail, which travels on barge.jobs. The scheduler writes both in one transaction, so for
- * each transition the watcher waits (briefly) until it has read the job's record, then prints
- * that record with the transition's status and reason: several transitions inside one
- * scheduler step share one record but each is reported. */
+ * JobDetail as it was at that transition. The job's state travels on barge.jobs, written in the
+ * same transaction, but one record may stand for several transitions (a start folded into the
+ * end: STARTING -> RUNNING -> SUCCEEDED with the end's record only), the two topics are read at
+ * their own pace, and a compacted barge.jobs keeps only a job's latest record. So for each
+ * transition the watcher waits (briefly) for a record at or after it (job_at_cmp: a record read
+ * earlier may be behind it), then prints that record taken back to the transition
+ * (job_at_detail: the attempts that had ended, stoppedAt and the exit code only once they
+ * exist), as DescribeJobs shows it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
+#include "job_at.h"
 #include "jsonget.h"
 #include "opts.h"
+#include "query.h"
+#include "states.h"
 #include "service.h"
 #include "views.h"
 
@@ -23,7 +30,7 @@ static int blocked_code(const char *r) {
 
 struct watch {
   const char *queue, *job;
-  json_t *records; /* job id -> latest JobRecord */
+  json_t *records; /* job id -> its JobRecords not yet behind its next transition, in order */
   json_t *pending; /* JobStateChange events waiting for their record, in order */
   json_t *blocked; /* job id -> the blocking code last reported */
   long long emitted;
@@ -59,26 +66,44 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
   w->emitted++;
 }
 
+/* At most this many records of one job are kept waiting for its transitions (a reader far
+ * ahead on barge.jobs); the oldest goes first. */
+#define RECORDS_PER_JOB 32
+
+static void keep_record(struct watch *w, const char *id, json_t *rec) {
+  json_t *list = json_object_get(w->records, id);
+  if (!list) json_object_set_new(w->records, id, list = json_array());
+  if (json_array_size(list) >= RECORDS_PER_JOB) json_array_remove(list, 0);
+  json_array_append(list, rec);
+}
+
 /* Prints the pending transitions whose record has arrived (or that waited too long). */
 static void flush_pending(struct watch *w, int force) {
   while (json_array_size(w->pending) && (w->count <= 0 || w->emitted < w->count)) {
     json_t *ev = json_array_get(w->pending, 0);
     const char *id = jget_str(ev, "jobId");
-    json_t *rec = json_object_get(w->records, id);
+    json_t *list = json_object_get(w->records, id);
+    size_t n = json_array_size(list), at = 0;
+    while (at < n && job_at_cmp(json_array_get(list, at), ev) < 0) at++;
     int64_t waited = now_ms() - (int64_t)json_integer_value(json_object_get(ev, "_seen"));
-    if (!rec && !force && waited < 3000) return;
-    json_t *detail = rec ? json_deep_copy(json_object_get(rec, "detail"))
-                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", jget_str(ev, "jobName"));
-    json_object_set(detail, "status", json_object_get(ev, "newStatus"));
-    json_t *r = json_object_get(ev, "statusReason");
-    if (r) json_object_set(detail, "statusReason", r);
-    else json_object_del(detail, "statusReason");
+    if (at == n && !force && waited < 3000) return;
+    if (at == n && n) at = n - 1; /* waited long enough: the latest record, though behind */
+    json_t *detail = n ? job_at_detail(json_array_get(list, at), ev)
+                       : json_pack("{s:s, s:s, s:O}", "jobId", id, "jobName", jget_str(ev, "jobName"),
+                                   "status", json_object_get(ev, "newStatus"));
+    if (!n && json_is_string(json_object_get(ev, "statusReason")))
+      json_object_set(detail, "statusReason", json_object_get(ev, "statusReason"));
     const char *qarn = jget_str(detail, "jobQueue");
     if (matches(w, id, jget_str(ev, "parentJobId"), qarn,
                 jget_str(ev, "jobQueue")))
       print_event(w, "Batch Job State Change", detail, 0);
     else
       json_decref(detail);
+    /* the records before the one used are behind every later transition of the job; after its
+     * end there is none */
+    if (job_status_terminal(jget_str(ev, "newStatus"))) json_object_del(w->records, id);
+    else
+      while (at-- > 0) json_array_remove(list, 0);
     json_array_remove(w->pending, 0);
   }
 }
@@ -139,7 +164,7 @@ int cmd_watch(int argc, char **argv) {
         } else {
           json_t *d = json_object_get(ev, "detail");
           const char *id = jget_str(d, "jobId");
-          json_object_set(w.records, id, ev);
+          keep_record(&w, id, ev);
           /* a blocking code set or changed on a RUNNABLE job */
           const char *st = jget_str(d, "status");
           const char *reason = jget_str(d, "statusReason");
@@ -149,7 +174,7 @@ int cmd_watch(int argc, char **argv) {
             if ((count <= 0 || w.emitted < count) &&
                 matches(&w, id, jget_str(ev, "parentJobId"),
                         jget_str(d, "jobQueue"), NULL))
-              print_event(&w, "Batch Job Queue Blocked", json_deep_copy(d), 1);
+              print_event(&w, "Batch Job Queue Blocked", query_job_detail(d), 1);
           } else if (!blocked_code(reason)) {
             json_object_del(w.blocked, id);
           }
