@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+
 #include "cmds.h"
 #include "job_at.h"
 #include "jsonget.h"
@@ -115,26 +117,65 @@ struct watch_opts {
   int from_beginning;
 };
 static const struct opt_spec watch_rows[] = {
-    OPT_ROW(struct watch_opts, queue, "job-queue", "NAME|ARN", NULL, "only jobs of this queue"),
-    OPT_ROW(struct watch_opts, job, "job", "ID", NULL, "only this job (an array parent includes its children)"),
+    OPT_ROW(struct watch_opts, queue, "job-queue", "NAME|ARN", NULL, "only jobs of this queue (one that exists)"),
+    OPT_ROW(struct watch_opts, job, "job", "ID", NULL, "only this job (an array parent includes its children); one not known yet is waited for, said once on stderr"),
     OPT_FLAG_ROW(struct watch_opts, from_beginning, "from-beginning", "replay the retained history first"),
-    OPT_ROW_DOC(struct watch_opts, count, "count", "N", "run until interrupted", "exit after N events"),
+    {.name = "count", .arg = "N", .type = OPT_TYPE_OF(struct watch_opts, count), .off = offsetof(struct watch_opts, count),
+     .def = "-9223372036854775808", .def_doc = "run until interrupted", .help = "exit after N (1 or more) events"},
     OPTS_KAFKA(struct watch_opts, kafka),
 };
 const struct opts_cmd watch_opts_cmd =
     OPTS_CMD("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]",
-    "Job state changes as \"Batch Job State Change\" JSON lines.", watch_rows, struct watch_opts, NULL);
+    "Job state changes as \"Batch Job State Change\" JSON lines. Exit status: 0; 1 the queue does not exist, or a Kafka error; 2 bad usage.", watch_rows, struct watch_opts, NULL);
+
+/* Whether the queue and the job watched for exist: a queue must (else 1, said on stderr); a job
+ * not known yet (no record in barge.jobs, no submission among the latest requests) may be one
+ * an upstream producer is about to submit under an id of its own: said once, then waited for.
+ * 0, or the exit status. */
+static int check_names(const struct bus_conf *bc, const char *queue, const char *job) {
+  char err[1024];
+  if (queue) {
+    struct config_view cv;
+    if (config_view_load(bc, &cv, err, sizeof err)) {
+      fprintf(stderr, "barge watch: %s\n", err);
+      return 1;
+    }
+    int found = config_find(cv.queues, "jobQueueName", queue) != NULL;
+    config_view_release(&cv);
+    if (!found) {
+      fprintf(stderr, "barge watch: job queue %s does not exist\n", queue);
+      return 1;
+    }
+  }
+  if (job) {
+    int found = 0;
+    if (jobs_exist(bc, &job, 1, &found, 100000, err, sizeof err)) {
+      fprintf(stderr, "barge watch: %s\n", err);
+      return 1;
+    }
+    if (!found)
+      fprintf(stderr, "barge watch: job %s is not known yet (not in barge.jobs, not among the latest "
+                      "submissions); waiting for it to be submitted\n", job);
+  }
+  return 0;
+}
 
 int cmd_watch(int argc, char **argv) {
   struct watch_opts o;
   int r = opts_parse_or_exit(&watch_opts_cmd, &o, argc, argv);
   if (r >= 0) return r;
   const char *queue = o.queue, *job = o.job;
-  long long count = o.count;
+  if (o.count != INT64_MIN && o.count < 1) {
+    fprintf(stderr, "barge watch: --count must be at least 1 (leave it out to run until interrupted), got %lld\n",
+            (long long)o.count);
+    return 2;
+  }
+  long long count = o.count == INT64_MIN ? 0 : o.count;
   struct service_conn conn;
   if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn)) || (r = service_require_broker("watch", &conn))) return r;
   struct bus_conf bc = conn.bc;
   char err[1024];
+  if ((r = check_names(&bc, queue, job))) return r;
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
   enum bus_topic topics[] = {TOPIC_JOB_EVENTS, TOPIC_JOBS};
   if (!c || bus_assign_all(c, topics, 2, o.from_beginning, err, sizeof err)) {

@@ -15,7 +15,10 @@ barge.job-events and describe-jobs:
 Each job is watched twice (a re-read must give the same details). Before the fix, the end event
 of some jobs showed `attempts: []` (the watcher paired it with an earlier record of barge.jobs
 it happened to have read), earlier events the exit code and stoppedAt of the end, and every event
-`"storedJson":"{}"`."""
+`"storedJson":"{}"`.
+
+Then the watcher's refusals: --count 0 and -1 exit 2; --job-queue nope exits 1 at once saying
+the queue does not exist; --job nope says once on stderr that it waits for a job not yet seen."""
 import json
 import os
 import subprocess
@@ -118,6 +121,25 @@ def main():
            and all("storedJson" not in json.dumps(d) for d in evs),
            "--job <array parent>: its children's events and its own end", [d["status"] for d in evs])
 
+        # -- refusals
+        for bad in ("0", "-1"):
+            r = st.run("watch", "--count", bad, check=False, timeout=30)
+            ok(r.returncode == 2 and "--count" in r.stderr, f"--count {bad} is refused (exit 2)",
+               (r.returncode, r.stderr))
+        t0 = time.monotonic()
+        r = st.run("watch", "--job-queue", "nope", check=False, timeout=30)
+        ok(r.returncode == 1 and "nope" in r.stderr and "does not exist" in r.stderr
+           and time.monotonic() - t0 < 20, "--job-queue nope: exit 1, the queue does not exist",
+           (r.returncode, r.stderr))
+        r = st.run("watch", "--job-queue", "q", "--from-beginning", "--count", "1", timeout=30)
+        ok(len(r.stdout.splitlines()) == 1, "--job-queue q (a queue that exists) still prints")
+        w = subprocess.Popen([common.BARGE, "watch", "--job", "nope"], env=st.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(5)
+        w.terminate()
+        out, err = w.communicate(timeout=30)
+        ok("nope" in err and "not" in err and err.count("\n") == 1 and not out,
+           "--job nope: one line on stderr says it waits for a job not seen yet", err)
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, KeyError, json.JSONDecodeError) as e:
         ok(False, f"unexpected error: {e}")
     finally:
