@@ -3,16 +3,25 @@
  * RUNNABLE job gets a blocking code.
  *
  * Every transition is a JobStateChange on barge.job-events; the event's `detail` is the job's
- * JobDetail, which travels on barge.jobs. The scheduler writes both in one transaction, so for
- * each transition the watcher waits (briefly) until it has read the job's record, then prints
- * that record with the transition's status and reason: several transitions inside one
- * scheduler step share one record but each is reported. */
+ * JobDetail as it was at that transition. The job's state travels on barge.jobs, written in the
+ * same transaction, but one record may stand for several transitions (a start folded into the
+ * end: STARTING -> RUNNING -> SUCCEEDED with the end's record only), the two topics are read at
+ * their own pace, and a compacted barge.jobs keeps only a job's latest record. So for each
+ * transition the watcher waits (briefly) for a record at or after it (job_at_cmp: a record read
+ * earlier may be behind it), then prints that record taken back to the transition
+ * (job_at_detail: the attempts that had ended, stoppedAt and the exit code only once they
+ * exist), as DescribeJobs shows it. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+
 #include "cmds.h"
+#include "job_at.h"
 #include "jsonget.h"
 #include "opts.h"
+#include "query.h"
+#include "states.h"
 #include "service.h"
 #include "views.h"
 
@@ -23,7 +32,7 @@ static int blocked_code(const char *r) {
 
 struct watch {
   const char *queue, *job;
-  json_t *records; /* job id -> latest JobRecord */
+  json_t *records; /* job id -> its JobRecords not yet behind its next transition, in order */
   json_t *pending; /* JobStateChange events waiting for their record, in order */
   json_t *blocked; /* job id -> the blocking code last reported */
   long long emitted;
@@ -59,26 +68,44 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
   w->emitted++;
 }
 
+/* At most this many records of one job are kept waiting for its transitions (a reader far
+ * ahead on barge.jobs); the oldest goes first. */
+#define RECORDS_PER_JOB 32
+
+static void keep_record(struct watch *w, const char *id, json_t *rec) {
+  json_t *list = json_object_get(w->records, id);
+  if (!list) json_object_set_new(w->records, id, list = json_array());
+  if (json_array_size(list) >= RECORDS_PER_JOB) json_array_remove(list, 0);
+  json_array_append(list, rec);
+}
+
 /* Prints the pending transitions whose record has arrived (or that waited too long). */
 static void flush_pending(struct watch *w, int force) {
   while (json_array_size(w->pending) && (w->count <= 0 || w->emitted < w->count)) {
     json_t *ev = json_array_get(w->pending, 0);
     const char *id = jget_str(ev, "jobId");
-    json_t *rec = json_object_get(w->records, id);
+    json_t *list = json_object_get(w->records, id);
+    size_t n = json_array_size(list), at = 0;
+    while (at < n && job_at_cmp(json_array_get(list, at), ev) < 0) at++;
     int64_t waited = now_ms() - (int64_t)json_integer_value(json_object_get(ev, "_seen"));
-    if (!rec && !force && waited < 3000) return;
-    json_t *detail = rec ? json_deep_copy(json_object_get(rec, "detail"))
-                         : json_pack("{s:s, s:s}", "jobId", id, "jobName", jget_str(ev, "jobName"));
-    json_object_set(detail, "status", json_object_get(ev, "newStatus"));
-    json_t *r = json_object_get(ev, "statusReason");
-    if (r) json_object_set(detail, "statusReason", r);
-    else json_object_del(detail, "statusReason");
+    if (at == n && !force && waited < 3000) return;
+    if (at == n && n) at = n - 1; /* waited long enough: the latest record, though behind */
+    json_t *detail = n ? job_at_detail(json_array_get(list, at), ev)
+                       : json_pack("{s:s, s:s, s:O}", "jobId", id, "jobName", jget_str(ev, "jobName"),
+                                   "status", json_object_get(ev, "newStatus"));
+    if (!n && json_is_string(json_object_get(ev, "statusReason")))
+      json_object_set(detail, "statusReason", json_object_get(ev, "statusReason"));
     const char *qarn = jget_str(detail, "jobQueue");
     if (matches(w, id, jget_str(ev, "parentJobId"), qarn,
                 jget_str(ev, "jobQueue")))
       print_event(w, "Batch Job State Change", detail, 0);
     else
       json_decref(detail);
+    /* the records before the one used are behind every later transition of the job; after its
+     * end there is none */
+    if (job_status_terminal(jget_str(ev, "newStatus"))) json_object_del(w->records, id);
+    else
+      while (at-- > 0) json_array_remove(list, 0);
     json_array_remove(w->pending, 0);
   }
 }
@@ -90,26 +117,65 @@ struct watch_opts {
   int from_beginning;
 };
 static const struct opt_spec watch_rows[] = {
-    OPT_ROW(struct watch_opts, queue, "job-queue", "NAME|ARN", NULL, "only jobs of this queue"),
-    OPT_ROW(struct watch_opts, job, "job", "ID", NULL, "only this job (an array parent includes its children)"),
+    OPT_ROW(struct watch_opts, queue, "job-queue", "NAME|ARN", NULL, "only jobs of this queue (one that exists)"),
+    OPT_ROW(struct watch_opts, job, "job", "ID", NULL, "only this job (an array parent includes its children); one not known yet is waited for, said once on stderr"),
     OPT_FLAG_ROW(struct watch_opts, from_beginning, "from-beginning", "replay the retained history first"),
-    OPT_ROW_DOC(struct watch_opts, count, "count", "N", "run until interrupted", "exit after N events"),
+    {.name = "count", .arg = "N", .type = OPT_TYPE_OF(struct watch_opts, count), .off = offsetof(struct watch_opts, count),
+     .def = "-9223372036854775808", .def_doc = "run until interrupted", .help = "exit after N (1 or more) events"},
     OPTS_KAFKA(struct watch_opts, kafka),
 };
 const struct opts_cmd watch_opts_cmd =
     OPTS_CMD("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]",
-    "Job state changes as \"Batch Job State Change\" JSON lines.", watch_rows, struct watch_opts, NULL);
+    "Job state changes as \"Batch Job State Change\" JSON lines. Exit status: 0; 1 the queue does not exist, or a Kafka error; 2 bad usage.", watch_rows, struct watch_opts, NULL);
+
+/* Whether the queue and the job watched for exist: a queue must (else 1, said on stderr); a job
+ * not known yet (no record in barge.jobs, no submission among the latest requests) may be one
+ * an upstream producer is about to submit under an id of its own: said once, then waited for.
+ * 0, or the exit status. */
+static int check_names(const struct bus_conf *bc, const char *queue, const char *job) {
+  char err[1024];
+  if (queue) {
+    struct config_view cv;
+    if (config_view_load(bc, &cv, err, sizeof err)) {
+      fprintf(stderr, "barge watch: %s\n", err);
+      return 1;
+    }
+    int found = config_find(cv.queues, "jobQueueName", queue) != NULL;
+    config_view_release(&cv);
+    if (!found) {
+      fprintf(stderr, "barge watch: job queue %s does not exist\n", queue);
+      return 1;
+    }
+  }
+  if (job) {
+    int found = 0;
+    if (jobs_exist(bc, &job, 1, &found, 100000, err, sizeof err)) {
+      fprintf(stderr, "barge watch: %s\n", err);
+      return 1;
+    }
+    if (!found)
+      fprintf(stderr, "barge watch: job %s is not known yet (not in barge.jobs, not among the latest "
+                      "submissions); waiting for it to be submitted\n", job);
+  }
+  return 0;
+}
 
 int cmd_watch(int argc, char **argv) {
   struct watch_opts o;
   int r = opts_parse_or_exit(&watch_opts_cmd, &o, argc, argv);
   if (r >= 0) return r;
   const char *queue = o.queue, *job = o.job;
-  long long count = o.count;
+  if (o.count != INT64_MIN && o.count < 1) {
+    fprintf(stderr, "barge watch: --count must be at least 1 (leave it out to run until interrupted), got %lld\n",
+            (long long)o.count);
+    return 2;
+  }
+  long long count = o.count == INT64_MIN ? 0 : o.count;
   struct service_conn conn;
   if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn)) || (r = service_require_broker("watch", &conn))) return r;
   struct bus_conf bc = conn.bc;
   char err[1024];
+  if ((r = check_names(&bc, queue, job))) return r;
   struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
   enum bus_topic topics[] = {TOPIC_JOB_EVENTS, TOPIC_JOBS};
   if (!c || bus_assign_all(c, topics, 2, o.from_beginning, err, sizeof err)) {
@@ -139,7 +205,7 @@ int cmd_watch(int argc, char **argv) {
         } else {
           json_t *d = json_object_get(ev, "detail");
           const char *id = jget_str(d, "jobId");
-          json_object_set(w.records, id, ev);
+          keep_record(&w, id, ev);
           /* a blocking code set or changed on a RUNNABLE job */
           const char *st = jget_str(d, "status");
           const char *reason = jget_str(d, "statusReason");
@@ -149,7 +215,7 @@ int cmd_watch(int argc, char **argv) {
             if ((count <= 0 || w.emitted < count) &&
                 matches(&w, id, jget_str(ev, "parentJobId"),
                         jget_str(d, "jobQueue"), NULL))
-              print_event(&w, "Batch Job Queue Blocked", json_deep_copy(d), 1);
+              print_event(&w, "Batch Job Queue Blocked", query_job_detail(d), 1);
           } else if (!blocked_code(reason)) {
             json_object_del(w.blocked, id);
           }

@@ -889,8 +889,9 @@ static json_t *simulated_outcome(struct sim *s, size_t top, int64_t t0) {
   return replay_side_outcome(&sd, top);
 }
 
-/* How many jobs end as recorded, and how many units (jobs and array children) took as many
- * attempts. */
+/* How many jobs end as recorded (in the same status, SUCCEEDED, FAILED or, for a job unfinished
+ * on both sides, the same status short of the end: the statuses --per-job shows side by side),
+ * and how many units (jobs and array children) took as many attempts. */
 static json_t *agreement(struct sim *s, size_t top) {
   size_t same_status = 0, same_attempts = 0, units = 0;
   for (size_t k = 0; k < s->njobs; k++) {
@@ -898,8 +899,7 @@ static json_t *agreement(struct sim *s, size_t top) {
     int ri = idx_get(s->rec.job_idx, j->id);
     struct rec_job *r = ri >= 0 ? &s->rec.jobs[ri] : NULL;
     if (j->top) {
-      const char *ss = j->status == JOB_SUCCEEDED ? "SUCCEEDED" : j->status == JOB_FAILED ? "FAILED" : "";
-      if (r && !strcmp(r->status, ss)) same_status++;
+      if (r && !strcmp(r->status, job_status_name((enum job_status)j->status))) same_status++;
     }
     if (!j->is_parent && (j->top || (r && r->in_scope))) {
       units++;
