@@ -157,7 +157,7 @@ int audit_service_main(int argc, char **argv) {
                                            "records appended to the audit file, by what they were", "type");
   struct service_conn conn;
   char err[1024];
-  if ((r = service_connect("audit", &o.kafka, "barge-audit", 1, &conn))) return r;
+  if ((r = service_connect("audit", &o.kafka, "barge-audit", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
   struct bus_conf bc = conn.bc;
   enum bus_topic topics[TOPIC__COUNT];
   int ntopics = 0;
