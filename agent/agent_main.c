@@ -650,7 +650,7 @@ int agent_service_main(int argc, char **argv) {
   long long vcpus = o.vcpus, mem = o.mem, gpus = o.gpus, heartbeat_ms = o.heartbeat_ms;
   char err[1024], idbuf[32], logbuf[4096];
   struct service_conn conn;
-  if ((r = service_connect("agent", &o.kafka, "barge-agent", 0, &conn))) return r;
+  if ((r = service_connect("agent", &o.kafka, "barge-agent", SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
   if (!instance_id) {
     char hex[18];
     random_hex(hex, 17);

@@ -110,10 +110,10 @@ int cmd_api(int argc, char **argv) {
     return 2;
   }
   struct service_conn sv;
-  if ((r = service_connect("api", &o.kafka, "barge-api", 1, &sv))) {
+  if ((r = service_connect("api", &o.kafka, "barge-api", SERVICE_TOPICS | SERVICE_WAIT, &sv))) {
     api_credentials_release(&creds);
     free(log_key);
-    return r;
+    return service_stopping() ? 0 : r;
   }
   char *cert = NULL, *key = NULL;
   if ((o.tls_cert != NULL) != (o.tls_key != NULL)) {

@@ -127,19 +127,23 @@ int cmd_replay(int argc, char **argv) {
   struct service_conn conn;
   if ((r = service_connect("replay", &o.kafka, "barge-replay", 0, &conn))) return r;
   struct bus_conf bc = conn.bc;
-  char err[2048];
+  char err[2048], cmd[32];
   if (o.registry) registry_set_url(o.registry);
-  int rc;
+  int rc, t = -1;
   if (!strcmp(sub, "print")) {
     if (!topic) {
       fprintf(stderr, "barge replay print: --topic is required (e.g. --topic job-events)\n");
       return 2;
     }
-    int t = bus_topic_by_name(&bc, topic);
-    if (t < 0) {
+    if ((t = bus_topic_by_name(&bc, topic)) < 0) {
       fprintf(stderr, "barge replay print: unknown topic '%s'\n", topic);
       return 2;
     }
+  }
+  /* a client command: no broker, one line within 3 s (docs/operations.md) */
+  snprintf(cmd, sizeof cmd, "replay %s", sub);
+  if ((r = service_require_broker(cmd, &conn))) return r;
+  if (!strcmp(sub, "print")) {
     struct replay_range range;
     replay_range_init(&range);
     range.from_ms = from_ms;

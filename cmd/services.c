@@ -32,7 +32,7 @@ int cmd_init(int argc, char **argv) {
   int r = opts_parse_or_exit(&init_opts_cmd, &o, argc, argv);
   if (r >= 0) return r;
   struct service_conn conn;
-  if ((r = service_connect("init", &o.kafka, "barge-init", 1, &conn))) return r;
+  if ((r = service_connect("init", &o.kafka, "barge-init", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return r;
   struct bus_conf bc = conn.bc;
   for (int t = 0; t < TOPIC__COUNT; t++) {
     char name[256];

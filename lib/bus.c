@@ -192,9 +192,10 @@ static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) 
   snprintf(r->why, sizeof r->why, "%s: %s (%s)", what, r->last, hint);
 }
 
-/* Reads cluster metadata until it answers, timeout_ms passes, or the broker refuses (refusal
- * set up on rk's configuration, served here). 0 with *md, or -1 with why in err. */
-static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms,
+/* Reads cluster metadata until it answers, timeout_ms passes, stop (may be NULL) says stop, or
+ * the broker refuses (refusal set up on rk's configuration, served here). 0 with *md; -1 (timed
+ * out or stopped) or -2 (refused) with why in err. */
+static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms, int (*stop)(void),
                                const struct rd_kafka_metadata **md, char *err, size_t errlen) {
   int64_t deadline = mono_ms() + timeout_ms;
   for (;;) {
@@ -204,6 +205,10 @@ static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms
     rd_kafka_poll(rk, 0); /* serves refusal_cb */
     if (r->why[0]) {
       snprintf(err, errlen, "%s", r->why);
+      return -2;
+    }
+    if (stop && stop()) {
+      snprintf(err, errlen, "stopped while waiting for a broker");
       return -1;
     }
     if (mono_ms() >= deadline) {
@@ -259,7 +264,7 @@ int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
    * replicas, of which 2 must be in sync from 3 on; one broker: 1 replica, as before. */
   const struct rd_kafka_metadata *md = NULL;
   char why[1024];
-  if (metadata_or_refusal(rk, &refused, 60000, &md, why, sizeof why)) {
+  if (metadata_or_refusal(rk, &refused, 60000, conf->stop, &md, why, sizeof why)) {
     if (refused.why[0]) snprintf(err, errlen, "creating topics at %s: %s", conf->brokers, why);
     else snprintf(err, errlen, "creating topics timed out: is Kafka reachable at %s? (%s)", conf->brokers, why);
     rd_kafka_destroy(rk);
@@ -521,7 +526,7 @@ int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t err
   rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
   if (!rk) return -1;
   const struct rd_kafka_metadata *md = NULL;
-  int rc = metadata_or_refusal(rk, &refused, timeout_ms, &md, err, errlen);
+  int rc = metadata_or_refusal(rk, &refused, timeout_ms, conf->stop, &md, err, errlen);
   if (!rc) rd_kafka_metadata_destroy(md);
   rd_kafka_destroy(rk);
   return rc;

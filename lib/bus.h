@@ -45,6 +45,9 @@ struct bus_conf {
   const char *prefix;
   const char *kafka_props;
   const char *client_id;
+  /* When set, a wait for a broker (bus_probe, bus_ensure_topics) fails early once it returns
+   * non-zero: a service asked to stop (service_stopping). Called from the waiting thread. */
+  int (*stop)(void);
 };
 
 /* Topic base name ("requests"), its full name under a prefix, its partition count and cleanup
@@ -84,8 +87,10 @@ int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const
  * timeout). */
 #define BUS_OUTCOME_UNKNOWN (-2)
 int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
-/* Does a broker of conf answer (cluster metadata) within timeout_ms? 0, or -1 with why in err.
- * Quiet: librdkafka's connection errors are not logged. For commands that should fail fast. */
+/* Does a broker of conf answer (cluster metadata) within timeout_ms? 0; -1 with why in err when
+ * none answered in time (or conf->stop said stop); -2 when a broker refused us (TLS, SASL:
+ * waiting longer will not help). Quiet: librdkafka's connection errors are not logged. For
+ * commands that should fail fast, and for services waiting for their broker. */
 int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
 /* Serves delivery reports without blocking. */
 void bus_producer_poll(struct bus_producer *p);

@@ -60,8 +60,30 @@ void service_wake_drain(void) {
 
 /* ---------------- connection ---------------- */
 
+/* service_connect's SERVICE_WAIT: 0 once a broker answers, else 1 (said why). */
+static int wait_broker(const char *cmd, const struct service_conn *conn) {
+  char err[1024];
+  int64_t t0 = mono_ms();
+  int rc = bus_probe(&conn->bc, SERVICE_BROKER_QUIET_MS, err, sizeof err);
+  if (rc == -1 && !service_stopping()) {
+    fprintf(stderr, "barge %s: waiting for a Kafka broker at %s (up to %d s; Ctrl-C stops)\n", cmd,
+            conn->bc.brokers, SERVICE_BROKER_WAIT_MS / 1000);
+    rc = bus_probe(&conn->bc, (int)(SERVICE_BROKER_WAIT_MS - (mono_ms() - t0)), err, sizeof err);
+    if (rc == 0) log_info("a Kafka broker answers at %s, after %lld ms", conn->bc.brokers, (long long)(mono_ms() - t0));
+  }
+  if (rc == 0) return 0;
+  if (service_stopping())
+    fprintf(stderr, "barge %s: stopped while waiting for a Kafka broker at %s\n", cmd, conn->bc.brokers);
+  else if (rc == -2) /* refused: the reason says what to check */
+    fprintf(stderr, "barge %s: %s (broker %s)\n", cmd, err, conn->bc.brokers);
+  else
+    fprintf(stderr, "barge %s: no Kafka broker answers at %s after %d s: %s\n", cmd, conn->bc.brokers,
+            SERVICE_BROKER_WAIT_MS / 1000, err);
+  return 1;
+}
+
 int service_connect(const char *cmd, const struct kafka_opts *k, const char *client_id,
-                    int ensure_topics, struct service_conn *conn) {
+                    int flags, struct service_conn *conn) {
   char err[1024];
   memset(conn, 0, sizeof *conn);
   if (stack_brokers(k->brokers, conn->brokers, sizeof conn->brokers, err, sizeof err)) {
@@ -71,9 +93,18 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
   stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
   conn->bc = (struct bus_conf){.brokers = conn->brokers, .prefix = conn->prefix,
                                .kafka_props = k->props, .client_id = client_id};
-  if (codec_init(err, sizeof err) ||
-      (ensure_topics && bus_ensure_topics(&conn->bc, err, sizeof err))) {
+  if (codec_init(err, sizeof err)) {
     fprintf(stderr, "barge %s: %s\n", cmd, err);
+    return 1;
+  }
+  if (flags & SERVICE_WAIT) {
+    service_signals(0); /* a Ctrl-C stops the wait (the default action would skip the message) */
+    conn->bc.stop = service_stopping;
+    if (wait_broker(cmd, conn)) return 1;
+  }
+  if ((flags & SERVICE_TOPICS) && bus_ensure_topics(&conn->bc, err, sizeof err)) {
+    if (service_stopping()) fprintf(stderr, "barge %s: stopped while waiting for a Kafka broker at %s\n", cmd, conn->brokers);
+    else fprintf(stderr, "barge %s: %s\n", cmd, err);
     return 1;
   }
   return 0;

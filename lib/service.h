@@ -60,16 +60,29 @@ void service_wake_drain(void);
 
 /* What a service or tool needs before it touches Kafka: the brokers and prefix resolved from the
  * options (else $BARGE_BROKERS / $BARGE_TOPIC_PREFIX, else the stack of `barge up`), the codec
- * initialised and (ensure_topics) the missing topics created. On failure it prints
- * "barge CMD: reason" and returns the exit status (2 no broker known, 1 otherwise); 0 on
- * success, with conn->bc ready (its strings point into conn and k). */
+ * initialised and, with flags:
+ *   SERVICE_WAIT    (services, `barge init`) SIGINT and SIGTERM set the stop flag from now on
+ *                   (service_signals), and it waits up to SERVICE_BROKER_WAIT_MS for a broker to
+ *                   answer. When none has within SERVICE_BROKER_QUIET_MS it says once on stderr
+ *                   "barge CMD: waiting for a Kafka broker at HOST:PORT ...". A signal ends the
+ *                   wait at once ("stopped while waiting", returns 1; a service then exits 0, as at
+ *                   any stop: service_stopping() tells the two apart); so does a broker that
+ *                   refuses us (TLS, SASL). conn->bc.stop is service_stopping, so later waits for
+ *                   a broker (bus_ensure_topics, bus_probe) end at a signal too.
+ *   SERVICE_TOPICS  the missing topics created.
+ * On failure it prints "barge CMD: reason" and returns the exit status (2 no broker known, 1
+ * otherwise); 0 on success, with conn->bc ready (its strings point into conn and k). */
 struct service_conn {
   char brokers[1024];
   char prefix[128];
   struct bus_conf bc;
 };
+#define SERVICE_TOPICS 1
+#define SERVICE_WAIT 2
+#define SERVICE_BROKER_WAIT_MS 60000 /* what creating the topics always allowed */
+#define SERVICE_BROKER_QUIET_MS 2000
 int service_connect(const char *cmd, const struct kafka_opts *k, const char *client_id,
-                    int ensure_topics, struct service_conn *conn) BARGE_WUR;
+                    int flags, struct service_conn *conn) BARGE_WUR;
 /* For client commands: fails fast when no broker of conn answers within 3 s, printing one
  * line (the broker tried, how to start one). 0 when one answers, else non-zero. */
 int service_require_broker(const char *cmd, const struct service_conn *conn);

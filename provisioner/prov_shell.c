@@ -567,7 +567,7 @@ int prov_service_main(int argc, char **argv) {
   log_set_role("provisioner");
   if (service_metrics_start("provisioner", &o.metrics)) return 1;
   struct service_conn conn;
-  if ((r = service_connect("provisioner", &o.kafka, "barge-provisioner", 1, &conn))) return r;
+  if ((r = service_connect("provisioner", &o.kafka, "barge-provisioner", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
   char err[1024], txn_id[256], dsource[160];
   struct catalog *own_cat = NULL;
   if (o.catalog && catalog_load_file(o.catalog, &own_cat, err, sizeof err)) {

@@ -407,7 +407,7 @@ int sched_service_main(int argc, char **argv) {
   log_set_role("scheduler");
   if (service_metrics_start("scheduler", &o.metrics)) return 1;
   struct service_conn conn;
-  if ((r = service_connect("scheduler", &o.kafka, "barge-scheduler", 1, &conn))) return r;
+  if ((r = service_connect("scheduler", &o.kafka, "barge-scheduler", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
   char txn_id[256];
   if (o.txn_id) snprintf(txn_id, sizeof txn_id, "%s", o.txn_id);
   else service_txn_id("barge-scheduler", conn.prefix, txn_id, sizeof txn_id);

@@ -311,7 +311,7 @@ int acct_service_main(int argc, char **argv) {
   log_set_role("accounting");
   if (service_metrics_start("accounting", &o.metrics)) return 1;
   struct service_conn conn;
-  if ((r = service_connect("accounting", &o.kafka, "barge-accounting", 1, &conn))) return r;
+  if ((r = service_connect("accounting", &o.kafka, "barge-accounting", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
   char txn_id[256];
   if (o.txn_id) snprintf(txn_id, sizeof txn_id, "%s", o.txn_id);
   else service_txn_id(o.group, conn.prefix, txn_id, sizeof txn_id);

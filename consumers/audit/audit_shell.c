@@ -4,7 +4,9 @@
  * file against its seal and learns the next offset of every partition it holds; those
  * partitions are assigned at exactly those offsets, so a restart (after SIGTERM, SIGKILL or a
  * crash) neither skips nor repeats a record. Partitions the file has never seen start at the
- * group's committed offset (a new file continuing an old group) or at the beginning.
+ * group's committed offset (a new file continuing an old group) or at the beginning. A partition
+ * whose log now ends before the file's position there is another log (a new cluster, a topic made
+ * again): the consumer refuses to start rather than wait silently for offsets that never come.
  *
  * Loop: every record of the chosen topics (read_committed) becomes one line in the pending
  * buffer; every --flush-ms or --batch lines the buffer is written and fsync'd, the seal
@@ -65,8 +67,30 @@ const struct opts_cmd audit_verify_opts_cmd =
 struct start_ctx {
   struct audit_writer *w;
   const struct bus_conf *bc;
+  struct bus_consumer *c;
   int resumed, fresh;
+  char foreign[768]; /* the first partition whose log cannot be the one the file was written from */
 };
+
+/* A partition resumed from the file must still hold the records the file ends with: its end (high
+ * watermark) is at or after the next offset the file expects. An end before it means the log was
+ * replaced (a new, empty cluster; the topic deleted and made again): resuming there would wait
+ * for offsets that the new log reaches only after thousands of records nobody audits, while the
+ * service looks healthy. Noted in s->foreign; the caller refuses to start. */
+static void check_resume(struct start_ctx *s, enum bus_topic t, int32_t p, const char *name, int64_t next) {
+  int64_t lo = 0, hi = -1;
+  if (s->foreign[0]) return;
+  if (bus_watermarks(s->c, t, p, &lo, &hi)) {
+    snprintf(s->foreign, sizeof s->foreign, "cannot read the end of %s[%d] to check the file's position there (%lld)",
+             name, (int)p, (long long)next);
+    return;
+  }
+  if (hi < next)
+    snprintf(s->foreign, sizeof s->foreign,
+             "the file resumes %s[%d] at offset %lld, but that partition ends at %lld: this Kafka's log is not "
+             "the one the file was written from (a new cluster, or the topic deleted and created again)",
+             name, (int)p, (long long)next, (long long)hi);
+}
 
 static int64_t start_at(void *ctx, enum bus_topic t, int32_t p, int64_t committed) {
   struct start_ctx *s = ctx;
@@ -75,6 +99,7 @@ static int64_t start_at(void *ctx, enum bus_topic t, int32_t p, int64_t committe
   int64_t next = audit_next_offset(s->w, name, p);
   if (next >= 0) {
     s->resumed++;
+    check_resume(s, t, p, name, next);
     return next;
   }
   s->fresh++;
@@ -132,7 +157,7 @@ int audit_service_main(int argc, char **argv) {
                                            "records appended to the audit file, by what they were", "type");
   struct service_conn conn;
   char err[1024];
-  if ((r = service_connect("audit", &o.kafka, "barge-audit", 1, &conn))) return r;
+  if ((r = service_connect("audit", &o.kafka, "barge-audit", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
   struct bus_conf bc = conn.bc;
   enum bus_topic topics[TOPIC__COUNT];
   int ntopics = 0;
@@ -153,9 +178,16 @@ int audit_service_main(int argc, char **argv) {
     goto done;
   }
   c = bus_consumer_new_wait(&bc, group, 1, BUS_FETCH_LAZY, err, sizeof err); /* off the jobs' path */
-  struct start_ctx sc = {.w = w, .bc = &bc};
+  struct start_ctx sc = {.w = w, .bc = &bc, .c = c};
   if (!c || bus_assign_with(c, topics, ntopics, start_at, &sc, err, sizeof err)) {
     log_error("%s", err);
+    goto done;
+  }
+  if (sc.foreign[0]) { /* nothing read or written yet: the file stays as it is */
+    log_error("%s: %s. Refusing to start: the file (%lld lines) would stop recording without a word. It is "
+              "intact and still verifies; to audit this Kafka, move %s and %s.seal aside (keep them) and start "
+              "again: a new file begins a new chain (docs/audit.md, \"A different Kafka\")",
+              out, sc.foreign, audit_lines(w), out, out);
     goto done;
   }
   char names[TOPIC__COUNT][256]; /* the full topic names, made once */

@@ -11,7 +11,10 @@ error) while `barge audit` runs over those topics:
 Then: `barge audit verify` exits 0; the file's sequence numbers are 1..N; its (topic, partition,
 offset) set is exactly the set of committed records of those topics (read independently), each
 once; undecodable records and tombstones are recorded as such; and a copy of the real file with
-one line removed fails verification at that line with exit status 1."""
+one line removed fails verification at that line with exit status 1. Last, the topics are deleted
+and made again (another, empty log behind the same file, as a new cluster would be): run 4 must
+refuse to start (exit 1, naming the file and what to do) and leave the file as it was; with the
+file moved aside, run 5 starts a new chain."""
 import json
 import os
 import random
@@ -88,6 +91,48 @@ class Feeder(threading.Thread):
             self.error = e
         finally:
             self.done.set()
+
+
+def replaced_log(st, out, audit, verify, nlines):
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": st.brokers})
+    names = [st.topic(t) for t in TOPICS]
+    for f in admin.delete_topics(names, operation_timeout=30).values():
+        f.result()
+    common.wait_for(lambda: not set(names) & set(admin.list_topics(timeout=10).topics), 60, "the topics to be deleted")
+
+    def made_again():
+        return st.run("init", "--brokers", st.brokers, "--topic-prefix", st.prefix, check=False).returncode == 0 and \
+            all(admin.list_topics(n, timeout=10).topics[n].error is None for n in names)
+    common.wait_for(made_again, 90, "the topics to be made again", interval=1)
+    common.produce_raw(st, "scaling", b"ce", b"\x00after the new log")
+    t0 = time.time()
+    audit("run4", f"audit3-{st.prefix}")
+    try:
+        common.wait_for(lambda: st.procs["run4"].poll() is not None, 60, "run 4 to refuse to start")
+    except TimeoutError:
+        st.kill("run4", signal.SIGTERM)
+        ok(False, "against a replaced log the audit service refuses to start (it ran on, auditing nothing)",
+           st.log_tail("run4", 5))
+        return
+    text = st.log_tail("run4", 20)
+    ok(st.procs["run4"].returncode == 1 and "not the one the file was written from" in text and out in text
+       and "aside" in text,
+       f"against a replaced log it exits 1 within {time.time() - t0:.0f} s, naming the file and what to do", text)
+    v = verify(out)
+    ok(lines_of(out) == nlines and v.returncode == 0, "the file is left as it was and still verifies",
+       (lines_of(out), nlines, v.stdout))
+    moved = out + ".old"
+    os.rename(out, moved)
+    os.rename(out + ".seal", moved + ".seal")
+    audit("run5", f"audit3-{st.prefix}")
+    try:
+        common.wait_for(lambda: lines_of(out) >= 1, 60, "run 5 to audit the new log into a new file")
+    except TimeoutError as e:
+        ok(False, str(e), st.log_tail("run5"))
+    st.kill("run5", signal.SIGTERM)
+    ok(lines_of(out) >= 1 and verify(out).returncode == 0 and verify(moved).returncode == 0,
+       "with the old file moved aside a new chain starts, and both files verify")
 
 
 def main():
@@ -179,6 +224,11 @@ def main():
         v = verify(cut)
         ok(v.returncode == 1 and f"line {k}:" in v.stdout, f"a line removed at {k}: verify exits 1 and names line {k}",
            (v.returncode, v.stdout))
+
+        # -- another Kafka log behind the same file: the topics deleted and made again (as a new,
+        # empty cluster would be). Resuming would wait for offsets the new log has not reached and
+        # audit nothing while looking healthy; the service must refuse, naming the file.
+        replaced_log(st, out, audit, verify, len(recs))
     finally:
         st.close()
     common.finish()

@@ -29,6 +29,10 @@ run() { # NAME EXPECTED-RC ARGS...: runs barge ARGS, checks time, exit status an
 run submit-job 255 submit-job --brokers 127.0.0.1:1 --job-name a --job-queue q --job-definition d
 run describe-jobs 255 describe-jobs --brokers 127.0.0.1:1 --jobs 1234
 run instances 1 instances --brokers 127.0.0.1:1
+# replay reads Kafka as a client: it used to wait 10 s and print librdkafka's own warning
+run "replay print" 1 replay print --topic job-events --brokers 127.0.0.1:1
+run "replay rebuild" 1 replay rebuild --brokers 127.0.0.1:1
+run "replay simulate" 1 replay simulate --brokers 127.0.0.1:1
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
