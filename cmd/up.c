@@ -365,6 +365,7 @@ struct child {
   int metrics_port;   /* its --metrics-port, 0 for none */
   int keep_fd;        /* > 0: a descriptor of `barge up` this child inherits (the API's socket) */
   int backoff_ms;     /* the wait before its next restart while it keeps dying young */
+  int stop_last;      /* stopped after the others have ended (the audit, to record their last events) */
 };
 
 static void add_arg(struct child *c, const char *a) {
@@ -798,6 +799,7 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
     child_begin(a, "audit", home, "audit.log", "audit", brokers, prefix);
     add_opt(a, "--out", audit->out);
     add_opt(a, "--hmac-key-file", audit->key);
+    a->stop_last = 1;
     child_end(a, props_of(o, SVC_AUDIT));
   }
   if (api->on) { /* last, so that it stops first: no request arrives while the rest stops */
@@ -866,17 +868,28 @@ static void supervise(struct child *kids, int n) {
   }
 }
 
-/* SIGTERM to every child (the scheduler last), SIGKILL to those alive after 15 s. */
+/* SIGTERM to every child (the scheduler last), SIGKILL to those alive after 15 s. The audit is
+ * stopped once the others have ended, and a second later, so that its file holds their last
+ * events (`barge check` after `barge down` finds it current). */
 static void stop_children(struct child *kids, int n) {
   for (int i = n; i >= 0; i--)
-    if (kids[i].pid > 0) kill(kids[i].pid, SIGTERM);
-  int64_t until = mono_ms() + 15000;
+    if (kids[i].pid > 0 && !kids[i].stop_last) kill(kids[i].pid, SIGTERM);
+  int64_t until = mono_ms() + 15000, last_at = 0;
   int killed = 0;
   for (;;) {
     reap(kids, n, 0);
-    int alive = 0;
-    for (int i = 0; i <= n; i++) alive += kids[i].pid > 0;
+    int alive = 0, others = 0;
+    for (int i = 0; i <= n; i++) {
+      alive += kids[i].pid > 0;
+      others += kids[i].pid > 0 && !kids[i].stop_last;
+    }
     if (!alive) break;
+    if (!others && !last_at) last_at = mono_ms() + 1000;
+    if (last_at > 0 && mono_ms() >= last_at) {
+      for (int i = 0; i <= n; i++)
+        if (kids[i].pid > 0 && kids[i].stop_last) kill(kids[i].pid, SIGTERM);
+      last_at = -1;
+    }
     if (!killed && mono_ms() > until) {
       for (int i = 0; i <= n; i++)
         if (kids[i].pid > 0) kill(kids[i].pid, SIGKILL);
