@@ -126,6 +126,29 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
                  "{\"type\":\"FARGATE\",\"maxvCpus\":4}}",
                  "Fargate is out of scope");
+  /* instanceTypes the catalogue does not know were stored and shown VALID, and jobs then
+   * waited with a misleading reason */
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5\",\"zz9.huge\"]}}",
+                 "computeResources.instanceTypes[1] zz9.huge is not an instance type Barge knows: give a size of its "
+                 "catalogue (such as c5.large), a family (such as c5) or one of optimal, default_x86_64, default_arm64");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5.huge\"]}}",
+                 "computeResources.instanceTypes[0] c5.huge is not an instance type Barge knows");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[7]}}",
+                 "computeResources.instanceTypes[0] (not a string) is not an instance type");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":\"c5\"}}",
+                 "computeResources.instanceTypes must be a list");
+  expect_ok(control_create_compute_environment,
+            "{\"computeEnvironmentName\":\"types\",\"type\":\"MANAGED\",\"computeResources\":"
+            "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5\",\"m5.large\",\"optimal\","
+            "\"default_x86_64\",\"default_arm64\",\"g4dn.xlarge\"]}}");
 
   /* a request refused before the configuration matters never reads it */
   struct control_conf unloaded = {.bc = NULL, .loaded = 0};
@@ -143,6 +166,12 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"allocationStrategy\":\"BEST_FIT\"}}",
                  "cannot set allocationStrategy BEST_FIT");
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"nope\"}", "does not exist");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"zz9.huge\"]}}",
+                 "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows");
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\"]}}");
+  CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"),
+                                                             "instanceTypes"), 0)), "c6g");
   /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"unmanagedvCpus\":4}",
                  "unmanagedvCpus is for UNMANAGED compute environments; ce1 is MANAGED");
