@@ -211,6 +211,18 @@ static void test_job_queues(void) {
                  "[{\"reason\":\"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY\",\"state\":\"RUNNABLE\","
                  "\"action\":\"CANCEL\",\"maxTimeSeconds\":10}]}",
                  "maxTimeSeconds must be a whole number from 600 to 86400");
+  /* the same compute environment twice, by name or by name and ARN, used to be accepted */
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q1\",\"priority\":1,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
+                 "computeEnvironmentOrder[1].computeEnvironment: compute environment ce1 is already listed at "
+                 "computeEnvironmentOrder[0]; each may appear once");
+  char dup[1400];
+  snprintf(dup, sizeof dup,
+           "{\"jobQueueName\":\"q1\",\"priority\":1,\"computeEnvironmentOrder\":"
+           "[{\"order\":1,\"computeEnvironment\":\"%s\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
+           ce_arn);
+  expect_refused(control_create_job_queue, dup, "compute environment ce1 is already listed at computeEnvironmentOrder[0]");
   run_ok(control_create_job_queue,
          "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
          "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
@@ -223,6 +235,10 @@ static void test_job_queues(void) {
 
   expect_refused(control_update_job_queue,
                  "{\"jobQueue\":\"q1\",\"schedulingPolicyArn\":\"arn:x\"}", "stays FIFO");
+  expect_refused(control_update_job_queue,
+                 "{\"jobQueue\":\"q1\",\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
+                 "compute environment ce1 is already listed at computeEnvironmentOrder[0]");
   expect_refused(control_delete_compute_environment, "{\"computeEnvironment\":\"ce1\"}",
                  "is used by job queue q1");
   expect_refused(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", "must be DISABLED");
