@@ -280,6 +280,12 @@ static void test_job_definitions(void) {
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
                  "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"2abc\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}",
                  "containerProperties.resourceRequirements[0].value: VCPU must be a whole number from 1 to 2147483647, got '2abc'");
+  /* two VCPU entries: the last used to win */
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
+                 "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"},"
+                 "{\"type\":\"VCPU\",\"value\":\"4\"}]}}",
+                 "containerProperties.resourceRequirements[2].type VCPU is already given at resourceRequirements[0]; each type may appear once");
   expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "nodeProperties is required with type multinode");
   expect_refused(control_register_job_definition,
