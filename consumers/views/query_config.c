@@ -6,12 +6,16 @@
 #include "capacity_view.h"
 #include "query_int.h"
 
-int query_max_results(const json_t *req, int def, int cap, int *out, char *err, size_t errlen) {
+int query_max_results(const json_t *req, int def, int max, int cap, int *out, char *err, size_t errlen) {
   json_t *m = json_object_get(req, "maxResults");
   *out = def;
   if (!m) return 0;
-  if (!json_is_integer(m) || json_integer_value(m) < 1)
-    return fail(err, errlen, CLIENT, "maxResults must be a whole number of at least 1");
+  /* beyond max AWS answers a ClientException; Barge used to cap it silently */
+  if (!json_is_integer(m) || json_integer_value(m) < 1 || json_integer_value(m) > max) {
+    char got[32] = "";
+    if (json_is_integer(m)) snprintf(got, sizeof got, ", got %" JSON_INTEGER_FORMAT, json_integer_value(m));
+    return fail(err, errlen, CLIENT, "maxResults must be a whole number from 1 to %d%s", max, got);
+  }
   *out = (int)json_integer_value(m) > cap ? cap : (int)json_integer_value(m);
   return 0;
 }
@@ -129,7 +133,7 @@ enum { PAGED = 1, WITH_CAPACITY = 2 };
 static int describe(const struct view *v, const json_t *req, select_fn select,
                     const char *member, int flags, json_t **resp, char *err, size_t errlen) {
   int rc, page;
-  if ((rc = query_max_results(req, 100, 100, &page, err, errlen))) return rc;
+  if ((rc = query_max_results(req, 100, 100, 100, &page, err, errlen))) return rc;
   json_t *all = NULL;
   if ((rc = select(&v->cv, req, &all, err, errlen))) return rc;
   if (flags & WITH_CAPACITY) { /* desiredvCpus as last decided, live instances */

@@ -98,7 +98,8 @@ static int list_req_parse(const json_t *req, struct list_req *lr, char *err, siz
   int okst = 0;
   for (const char *const *k = statuses; *k; k++) okst |= !strcmp(lr->status, *k);
   if (!okst) return fail(err, errlen, CLIENT, "jobStatus %s is not a job status", lr->status);
-  return query_max_results(req, filter ? 100 : 1000, filter ? 100 : 1000, &lr->page, err, errlen);
+  /* 1..1000 as AWS takes it; with filters a page holds at most 100, as AWS returns */
+  return query_max_results(req, filter ? 100 : 1000, 1000, filter ? 100 : 1000, &lr->page, err, errlen);
 }
 
 static int name_match(const char *pattern, const char *name) {

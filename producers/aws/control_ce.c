@@ -3,7 +3,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "control_int.h"
+
+/* instanceTypes (an array; NULL = absent): each entry a type, a family or an alias of the
+ * instance-type catalogue (catalog_default(), so $BARGE_CATALOG too), as catalog_resolve reads
+ * it; an unknown name used to be stored, shown VALID, and skipped by the provisioner. */
+static int check_instance_types(const json_t *types, char *err, size_t errlen) {
+  if (!types || json_is_null(types)) return 0;
+  if (!json_is_array(types)) return fail(err, errlen, CLIENT, "computeResources.instanceTypes must be a list of instance types");
+  const struct catalog *c = catalog_default();
+  size_t i;
+  json_t *e;
+  json_array_foreach(types, i, e) {
+    const char *name = json_string_value(e);
+    int unknown = 1, *idx = NULL;
+    if (name && *name) {
+      json_t *one = json_pack("[s]", name);
+      catalog_resolve(c, one, &idx, NULL, &unknown);
+      free(idx);
+      json_decref(one);
+    }
+    if (unknown) {
+      char aliases[160] = "";
+      const char *k;
+      json_t *v;
+      json_object_foreach(c->aliases, k, v) {
+        size_t n = strlen(aliases);
+        snprintf(aliases + n, sizeof aliases - n, "%s%s", n ? ", " : "", k);
+      }
+      return fail(err, errlen, CLIENT,
+                  "computeResources.instanceTypes[%zu] %s is not an instance type Barge knows: give a size of its "
+                  "catalogue (such as c5.large), a family (such as c5)%s%s",
+                  i, name ? name : "(not a string)", aliases[0] ? " or one of " : "", aliases);
+    }
+  }
+  return 0;
+}
 
 static int validate_strategy(const char *cr_type, const char *strategy, int update, char *err,
                              size_t errlen) {
@@ -52,7 +88,9 @@ static int build_compute_resources(const json_t *cr, json_t **out, char *err, si
   if (json_is_integer(dv) && (json_integer_value(dv) < minv || json_integer_value(dv) > maxv))
     return fail(err, errlen, CLIENT, "computeResources.desiredvCpus must lie within [minvCpus, maxvCpus]");
   const char *strategy = jget_str(cr, "allocationStrategy") ? jget_str(cr, "allocationStrategy") : "BEST_FIT";
-  if ((rc = validate_strategy(type, strategy, 0, err, errlen))) return rc;
+  if ((rc = validate_strategy(type, strategy, 0, err, errlen)) ||
+      (rc = check_instance_types(json_object_get(cr, "instanceTypes"), err, errlen)))
+    return rc;
   json_t *o = json_object();
   json_object_set_new(o, "type", json_string(type));
   json_object_set_new(o, "minvCpus", json_integer(minv));
@@ -136,6 +174,8 @@ int control_create_compute_environment(struct control_conf *cc, const json_t *re
 
 /* An update's computeResources (cr) applied to the stored ones (crb, changed in place). */
 static int update_compute_resources(const json_t *cr, json_t *crb, char *err, size_t errlen) {
+  int rc = check_instance_types(json_object_get(cr, "instanceTypes"), err, errlen);
+  if (rc) return rc;
   int minv = json_is_integer(json_object_get(cr, "minvCpus")) ? (int)json_integer_value(json_object_get(cr, "minvCpus")) : (int)json_integer_value(json_object_get(crb, "minvCpus"));
   int maxv = json_is_integer(json_object_get(cr, "maxvCpus")) ? (int)json_integer_value(json_object_get(cr, "maxvCpus")) : (int)json_integer_value(json_object_get(crb, "maxvCpus"));
   if (minv < 0 || maxv < 0 || minv > maxv)
@@ -151,7 +191,7 @@ static int update_compute_resources(const json_t *cr, json_t *crb, char *err, si
   json_object_set_new(crb, "maxvCpus", json_integer(maxv));
   const char *strategy = jget_str(cr, "allocationStrategy");
   if (strategy) {
-    int rc = validate_strategy(jget_str(crb, "type"), strategy, 1, err, errlen);
+    rc = validate_strategy(jget_str(crb, "type"), strategy, 1, err, errlen);
     if (rc) return rc;
     json_object_set_new(crb, "allocationStrategy", json_string(strategy));
   }

@@ -57,8 +57,8 @@ long ctl_min_timeout_s(void);
 int ctl_validate_retry(const json_t *rs, const char *path, char *err, size_t errlen);
 json_t *ctl_normalize_retry(const json_t *rs);
 int ctl_check_env(const json_t *env, const char *path, char *err, size_t errlen);
-/* c's resourceRequirements (type GPU, VCPU or MEMORY; value a whole number, VCPU at least 1,
- * MEMORY at least 4 MiB) and legacy vcpus and memory, as far as c gives them: a job
+/* c's resourceRequirements (type GPU, VCPU or MEMORY, each at most once; value a whole number,
+ * VCPU at least 1, MEMORY at least 4 MiB) and legacy vcpus and memory, as far as c gives them: a job
  * definition's container, or a containerOverrides (path names it in errors). */
 int ctl_check_resources(const json_t *c, const char *path, char *err, size_t errlen);
 /* A container of a job definition (containerProperties, or a node range's container; path

@@ -108,14 +108,20 @@ int ctl_check_resources(const json_t *c, const char *path, char *err, size_t err
     const char *type, *unit;
     long min;
   } kinds[] = {{"GPU", "", 0}, {"VCPU", "", 1}, {"MEMORY", " (MiB)", 4}};
-  size_t i;
+  size_t i, first[sizeof kinds / sizeof *kinds];
   json_t *r;
+  for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) first[k] = (size_t)-1;
   json_array_foreach(json_object_get(c, "resourceRequirements"), i, r) {
     const char *t = jget_str(r, "type"), *val = jget_str(r, "value");
     size_t k = 0;
     while (k < sizeof kinds / sizeof *kinds && (!t || strcmp(t, kinds[k].type))) k++;
     if (k == sizeof kinds / sizeof *kinds)
       return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].type %s is not one of GPU, VCPU, MEMORY", path, i, t ? t : "(none)");
+    /* a second entry of a type used to win silently over the first */
+    if (first[k] != (size_t)-1)
+      return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].type %s is already given at resourceRequirements[%zu]; each type may appear once",
+                  path, i, t, first[k]);
+    first[k] = i;
     if (!val) return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].value is required", path, i);
     if (!valid_amount(val, kinds[k].min))
       return fail(err, errlen, CLIENT, "%s.resourceRequirements[%zu].value: %s%s must be a whole number from %ld to %d, got '%s'",

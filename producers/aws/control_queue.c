@@ -28,6 +28,17 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
         json_decref(out);
         return fail(err, errlen, CLIENT, "computeEnvironmentOrder[%zu].order is required", i);
       }
+      /* by name or ARN, the same CE twice (the scheduler would try it twice) */
+      size_t k;
+      json_t *prev;
+      json_array_foreach(out, k, prev) {
+        if (strcmp(jget_str(prev, "computeEnvironment"), jget_str(ce, "computeEnvironmentArn"))) continue;
+        json_decref(out);
+        return fail(err, errlen, CLIENT,
+                    "computeEnvironmentOrder[%zu].computeEnvironment: compute environment %s is already listed at "
+                    "computeEnvironmentOrder[%zu]; each may appear once",
+                    i, jget_str(ce, "computeEnvironmentName"), k);
+      }
       json_array_append_new(out, json_pack("{s:O, s:s}", "order", json_object_get(o, "order"), "computeEnvironment", jget_str(ce, "computeEnvironmentArn")));
     }
     json_object_set_new(b, "computeEnvironmentOrder", out);

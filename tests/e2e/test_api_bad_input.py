@@ -1,7 +1,9 @@
 """test_api_bad_input.py: `barge api` under bad input, over raw HTTP (http.client), with
 requests signed as botocore signs them: malformed JSON, a body that is not an object, wrong
 member types, unknown members (top-level and nested), a member Barge does not honour, an oversize body (with Content-Length and chunked), an unknown path, a stale
-signature, a tampered body, a slow client, a TagResource of a job that does not exist. Each gets a 4xx with AWS's error shape
+signature, a tampered body, a slow client, a TagResource of a job that does not exist, and the checks
+the control plane once missed (an unknown instance type, a CE listed twice in a queue, a resource type given twice,
+maxResults beyond AWS's range; also through the barge command, exit 254). Each gets a 4xx with AWS's error shape
 (x-amzn-ErrorType, {"__type", "message"}) and x-amzn-RequestId, and the server carries on.
 Also: the checked-in route table matches the installed botocore's model."""
 import os
@@ -113,6 +115,41 @@ def body(st, addr):
     expect("TagResource of a job that does not exist", ans, 400, "ClientException",
            "resourceArn: job 00000000-0000-0000-0000-000000000000 does not exist")
     ok("dependsOn" not in error_of(*ans)[2], "its message does not speak of dependsOn", error_of(*ans)[2])
+
+    log("-- validations the control plane used to miss: a 400 over HTTP, exit 254 from the barge command")
+    expect("CreateComputeEnvironment with an instance type Barge does not know",
+           signed_request(addr, "POST", "/v1/createcomputeenvironment",
+                          b'{"computeEnvironmentName": "ce-zz", "type": "MANAGED", "computeResources": '
+                          b'{"type": "EC2", "maxvCpus": 4, "instanceTypes": ["zz9.huge"]}}'),
+           400, "ClientException", "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows")
+    p = st.run("create-compute-environment", "--compute-environment-name", "ce-zz", "--type", "MANAGED",
+               "--compute-resources", "type=EC2,maxvCpus=4,instanceTypes=[c5,zz9.huge]", check=False)
+    ok(p.returncode == 254 and "instanceTypes[1] zz9.huge is not an instance type" in p.stderr,
+       "the barge command: create-compute-environment instanceTypes=[c5,zz9.huge] exits 254 naming it",
+       (p.returncode, p.stderr.strip()))
+    st.create_ce("ce-ok")
+    expect("CreateJobQueue with one compute environment listed twice",
+           signed_request(addr, "POST", "/v1/createjobqueue",
+                          b'{"jobQueueName": "q-dup", "priority": 1, "computeEnvironmentOrder": '
+                          b'[{"order": 1, "computeEnvironment": "ce-ok"}, {"order": 2, "computeEnvironment": "ce-ok"}]}'),
+           400, "ClientException", "compute environment ce-ok is already listed at computeEnvironmentOrder[0]")
+    expect("RegisterJobDefinition with VCPU twice",
+           signed_request(addr, "POST", "/v1/registerjobdefinition",
+                          b'{"jobDefinitionName": "jd-dup", "type": "container", "containerProperties": {"image": "i", '
+                          b'"command": ["true"], "resourceRequirements": [{"type": "VCPU", "value": "1"}, '
+                          b'{"type": "MEMORY", "value": "64"}, {"type": "VCPU", "value": "2"}]}}'),
+           400, "ClientException", "resourceRequirements[2].type VCPU is already given at resourceRequirements[0]")
+    expect("ListJobs with maxResults 100000",
+           signed_request(addr, "POST", "/v1/listjobs", b'{"jobQueue": "q-none", "maxResults": 100000}'),
+           400, "ClientException", "maxResults must be a whole number from 1 to 1000, got 100000")
+    expect("DescribeJobQueues with maxResults 101",
+           signed_request(addr, "POST", "/v1/describejobqueues", b'{"maxResults": 101}'),
+           400, "ClientException", "maxResults must be a whole number from 1 to 100, got 101")
+    p = st.run("list-jobs", "--job-queue", "q-none", "--max-results", "100000", check=False)
+    ok(p.returncode == 254 and "maxResults must be a whole number from 1 to 1000" in p.stderr,
+       "the barge command: list-jobs --max-results 100000 exits 254", (p.returncode, p.stderr.strip()))
+    p = st.run("describe-job-queues", "--page-size", "100")
+    ok(p.returncode == 0, "the barge command: describe-job-queues --page-size 100 is still answered", p.returncode)
 
     log("-- the server carries on")
     after = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")

@@ -126,6 +126,29 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
                  "{\"type\":\"FARGATE\",\"maxvCpus\":4}}",
                  "Fargate is out of scope");
+  /* instanceTypes the catalogue does not know were stored and shown VALID, and jobs then
+   * waited with a misleading reason */
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5\",\"zz9.huge\"]}}",
+                 "computeResources.instanceTypes[1] zz9.huge is not an instance type Barge knows: give a size of its "
+                 "catalogue (such as c5.large), a family (such as c5) or one of optimal, default_x86_64, default_arm64");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5.huge\"]}}",
+                 "computeResources.instanceTypes[0] c5.huge is not an instance type Barge knows");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[7]}}",
+                 "computeResources.instanceTypes[0] (not a string) is not an instance type");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":\"c5\"}}",
+                 "computeResources.instanceTypes must be a list");
+  expect_ok(control_create_compute_environment,
+            "{\"computeEnvironmentName\":\"types\",\"type\":\"MANAGED\",\"computeResources\":"
+            "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5\",\"m5.large\",\"optimal\","
+            "\"default_x86_64\",\"default_arm64\",\"g4dn.xlarge\"]}}");
 
   /* a request refused before the configuration matters never reads it */
   struct control_conf unloaded = {.bc = NULL, .loaded = 0};
@@ -143,6 +166,12 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"allocationStrategy\":\"BEST_FIT\"}}",
                  "cannot set allocationStrategy BEST_FIT");
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"nope\"}", "does not exist");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"zz9.huge\"]}}",
+                 "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows");
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\"]}}");
+  CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"),
+                                                             "instanceTypes"), 0)), "c6g");
   /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"unmanagedvCpus\":4}",
                  "unmanagedvCpus is for UNMANAGED compute environments; ce1 is MANAGED");
@@ -182,6 +211,18 @@ static void test_job_queues(void) {
                  "[{\"reason\":\"CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY\",\"state\":\"RUNNABLE\","
                  "\"action\":\"CANCEL\",\"maxTimeSeconds\":10}]}",
                  "maxTimeSeconds must be a whole number from 600 to 86400");
+  /* the same compute environment twice, by name or by name and ARN, used to be accepted */
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q1\",\"priority\":1,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
+                 "computeEnvironmentOrder[1].computeEnvironment: compute environment ce1 is already listed at "
+                 "computeEnvironmentOrder[0]; each may appear once");
+  char dup[1400];
+  snprintf(dup, sizeof dup,
+           "{\"jobQueueName\":\"q1\",\"priority\":1,\"computeEnvironmentOrder\":"
+           "[{\"order\":1,\"computeEnvironment\":\"%s\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
+           ce_arn);
+  expect_refused(control_create_job_queue, dup, "compute environment ce1 is already listed at computeEnvironmentOrder[0]");
   run_ok(control_create_job_queue,
          "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
          "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
@@ -194,6 +235,10 @@ static void test_job_queues(void) {
 
   expect_refused(control_update_job_queue,
                  "{\"jobQueue\":\"q1\",\"schedulingPolicyArn\":\"arn:x\"}", "stays FIFO");
+  expect_refused(control_update_job_queue,
+                 "{\"jobQueue\":\"q1\",\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
+                 "compute environment ce1 is already listed at computeEnvironmentOrder[0]");
   expect_refused(control_delete_compute_environment, "{\"computeEnvironment\":\"ce1\"}",
                  "is used by job queue q1");
   expect_refused(control_delete_job_queue, "{\"jobQueue\":\"q1\"}", "must be DISABLED");
@@ -235,6 +280,12 @@ static void test_job_definitions(void) {
                  "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
                  "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"2abc\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}",
                  "containerProperties.resourceRequirements[0].value: VCPU must be a whole number from 1 to 2147483647, got '2abc'");
+  /* two VCPU entries: the last used to win */
+  expect_refused(control_register_job_definition,
+                 "{\"jobDefinitionName\":\"x\",\"type\":\"container\",\"containerProperties\":{\"image\":\"i\","
+                 "\"resourceRequirements\":[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"},"
+                 "{\"type\":\"VCPU\",\"value\":\"4\"}]}}",
+                 "containerProperties.resourceRequirements[2].type VCPU is already given at resourceRequirements[0]; each type may appear once");
   expect_refused(control_register_job_definition,
                  "{\"jobDefinitionName\":\"x\",\"type\":\"multinode\"}", "nodeProperties is required with type multinode");
   expect_refused(control_register_job_definition,

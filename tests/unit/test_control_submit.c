@@ -149,6 +149,8 @@ static void test_submit_refusals(const struct config_view *cv) {
        "containerOverrides.resourceRequirements[0].type FOO is not one of GPU, VCPU, MEMORY"},
       {"VCPU 1.5", "{\"type\": \"VCPU\", \"value\": \"1.5\"}", "VCPU must be a whole number from 1"},
       {"VCPU beyond an int", "{\"type\": \"VCPU\", \"value\": \"99999999999\"}", "VCPU must be a whole number from 1"},
+      {"VCPU twice (the last used to win)", "{\"type\": \"VCPU\", \"value\": \"1\"}, {\"type\": \"VCPU\", \"value\": \"2\"}",
+       "containerOverrides.resourceRequirements[1].type VCPU is already given at resourceRequirements[0]; each type may appear once"},
   };
   for (size_t i = 0; i < sizeof bad_rr / sizeof *bad_rr; i++) {
     char req[512];
@@ -162,6 +164,11 @@ static void test_submit_refusals(const struct config_view *cv) {
           "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": "
           "{\"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"0\"}]}}]}}",
           "nodeOverrides.nodePropertyOverrides[0].containerOverrides.resourceRequirements[0].value: VCPU must be");
+  refused(cv, "MEMORY twice in a node range's override",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": "
+          "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": "
+          "{\"resourceRequirements\": [{\"type\": \"MEMORY\", \"value\": \"64\"}, {\"type\": \"MEMORY\", \"value\": \"128\"}]}}]}}",
+          "nodeOverrides.nodePropertyOverrides[0].containerOverrides.resourceRequirements[1].type MEMORY is already given");
   refused(cv, "a legacy memory override below 4 MiB of a node range",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": "
           "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"memory\": 1}}]}}",

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "jsonget.h"
 #include "query.h"
+#include "view.h"
 
 #define QARN "arn:barge:batch:local:000000000000:job-queue/q"
 #define OTHER "arn:barge:batch:local:000000000000:job-queue/other"
@@ -105,7 +106,11 @@ static void test_list_jobs(void) {
       {"{\"jobQueue\":\"q\",\"jobStatus\":\"DONE\"}", "ERR 400: jobStatus DONE is not a job status"},
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"COLOUR\",\"values\":[\"x\"]}]}",
        "ERR 400: filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER"},
-      {"{\"jobQueue\":\"q\",\"maxResults\":0}", "ERR 400: maxResults must be a whole number of at least 1"},
+      {"{\"jobQueue\":\"q\",\"maxResults\":0}", "ERR 400: maxResults must be a whole number from 1 to 1000, got 0"},
+      /* above AWS's 1000: used to be capped silently */
+      {"{\"jobQueue\":\"q\",\"maxResults\":100000}", "ERR 400: maxResults must be a whole number from 1 to 1000, got 100000"},
+      {"{\"jobQueue\":\"q\",\"maxResults\":1001}", "ERR 400: maxResults must be a whole number from 1 to 1000, got 1001"},
+      {"{\"jobQueue\":\"q\",\"maxResults\":\"5\"}", "ERR 400: maxResults must be a whole number from 1 to 1000"},
       /* a time that is not one matched every job (parse_time_ms's -1) */
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"AFTER_CREATED_AT\",\"values\":[\"abc\"]}]}",
        "ERR 400: filters[0].values: AFTER_CREATED_AT takes a time in epoch milliseconds (as a string), got 'abc'"},
@@ -115,6 +120,10 @@ static void test_list_jobs(void) {
        "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got '-5'"},
   };
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK_STR(list(QARN, refused[i][0], NULL, 0), refused[i][1]);
+  /* the largest maxResults is taken, with or without filters (a filtered page holds at most 100) */
+  CHECK_STR(list(OTHER, "{\"jobQueue\":\"other\",\"maxResults\":1000}", NULL, 0), "t2,t1,x1");
+  CHECK(strncmp(list(QARN, "{\"jobQueue\":\"q\",\"maxResults\":1000,\"filters\":[{\"name\":\"JOB_NAME\",\"values\":[\"*\"]}]}",
+                     NULL, 0), "ERR", 3) != 0, "maxResults 1000 with filters is taken");
   json_decref(jobs);
 }
 
@@ -156,6 +165,40 @@ static void test_job_definitions(void) {
   json_decref(all);
   json_decref(req);
   config_view_release(&cv);
+}
+
+/* maxResults of the Describe* operations and ListSchedulingPolicies: 1..100, as AWS documents;
+ * 101 and 100000 used to be capped silently. */
+static void test_describe_max_results(void) {
+  TEST("Describe* and ListSchedulingPolicies: maxResults 1..100, others refused");
+  struct view v;
+  view_init(&v);
+  static const struct {
+    const char *op;
+    int (*fn)(const struct view *, const json_t *, json_t **, char *, size_t);
+  } ops[] = {{"DescribeComputeEnvironments", query_describe_compute_environments_v},
+             {"DescribeJobQueues", query_describe_job_queues_v},
+             {"DescribeJobDefinitions", query_describe_job_definitions_v},
+             {"ListSchedulingPolicies", query_list_scheduling_policies_v}};
+  static const struct {
+    long long n;
+    const char *words; /* NULL: accepted */
+  } cases[] = {{1, NULL}, {100, NULL}, {0, "maxResults must be a whole number from 1 to 100, got 0"},
+               {101, "maxResults must be a whole number from 1 to 100, got 101"},
+               {100000, "maxResults must be a whole number from 1 to 100, got 100000"}};
+  for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+      json_t *req = json_pack("{s:I}", "maxResults", (json_int_t)cases[c].n), *resp = NULL;
+      char err[256] = "";
+      int rc = ops[o].fn(&v, req, &resp, err, sizeof err);
+      if (cases[c].words)
+        CHECK(rc == API_CLIENT_ERROR && strstr(err, cases[c].words), "%s maxResults %lld: %d '%s'", ops[o].op, cases[c].n, rc, err);
+      else
+        CHECK(rc == 0 && resp, "%s maxResults %lld accepted: %d '%s'", ops[o].op, cases[c].n, rc, err);
+      json_decref(resp);
+      json_decref(req);
+    }
+  view_release(&v);
 }
 
 static void test_ce_health(void) {
@@ -216,6 +259,7 @@ int main(void) {
   test_list_jobs();
   test_job_definitions();
   test_capacity();
+  test_describe_max_results();
   test_ce_health();
   return check_summary();
 }
