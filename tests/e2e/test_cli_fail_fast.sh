@@ -60,6 +60,20 @@ nostack init 1 init
 nostack explain 1 explain 1234
 nostack list-jobs 255 list-jobs --job-queue q
 nostack describe-jobs 255 describe-jobs --jobs 1234
+# --help (and -h) prints help on stdout and exits 0 for every command barge --help lists, and for
+# the subcommands (completion --help used to exit 2), before anything looks for a stack
+cmds=$("$BARGE" --help | awk '/^  [a-z]/ { print $1 }')
+check "barge --help lists the commands" "[ \$(wc -w <<<\"\$cmds\") -ge 40 ]"
+bad_help=""
+for c in $cmds help-config "replay print" "replay rebuild" "replay simulate" "audit verify" "completion bash"; do
+  for h in --help -h; do
+    # shellcheck disable=SC2086 # "replay print" is two words
+    timeout 10 "$BARGE" $c $h </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+    rc=$?
+    if [ $rc -ne 0 ] || [ ! -s "$BARGE_HOME/out" ]; then bad_help="$bad_help [$c $h: exit $rc: $(head -c 200 "$BARGE_HOME/err")]"; fi
+  done
+done
+check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help}" "[ -z \"\$bad_help\" ]"
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
