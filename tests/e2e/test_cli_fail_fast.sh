@@ -74,6 +74,11 @@ for c in $cmds help-config "replay print" "replay rebuild" "replay simulate" "au
   done
 done
 check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help}" "[ -z \"\$bad_help\" ]"
+# submit-job --from-jsonl opens its file first: a missing one says why (it gave no reason), 252
+"$BARGE" submit-job --from-jsonl /nonexistent/jobs.jsonl >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "submit-job --from-jsonl of a missing file: exit 252 with the reason ($(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 252 ] && grep -q 'cannot open /nonexistent/jobs.jsonl: No such file or directory' '$BARGE_HOME/err'"
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
