@@ -1,6 +1,7 @@
 /* explain.c: `barge explain JOB_ID [--json]`: why a job is where it is, as a timeline rebuilt
  * from the log (consumers/views/explain.h builds it, explain_read.c reads the topics, as for the
- * dashboard's job page). Exit status: 0, 1 no such job, 2 bad usage, 255 no broker answers. */
+ * dashboard's job page). Exit status, as every tool's: 0; 1 no such job, no stack or no broker
+ * answers; 2 bad usage. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 
 #define EXIT_NO_JOB 1
 #define EXIT_USAGE 2
-#define EXIT_BROKER 255
+#define EXIT_BROKER 1 /* a runtime error, as for every tool (not the AWS commands' 255) */
 
 struct explain_opts {
   struct kafka_opts kafka;
@@ -26,7 +27,7 @@ const struct opts_cmd explain_opts_cmd =
              "Why a job is where it is: its state changes, every reason the scheduler gave while it "
              "was not placed (which compute environment, which instance lacked what, which job went "
              "first, the share's usage) and what the provisioner did meanwhile, rebuilt from the "
-             "event log. Exit status: 0; 1 no such job; 2 bad usage; 255 no Kafka broker answers.",
+             "event log. Exit status: 0; 1 no such job, no stack, or no Kafka broker answers; 2 bad usage.",
              explain_rows, struct explain_opts, NULL);
 
 int cmd_explain(int argc, char **argv) {
@@ -40,7 +41,7 @@ int cmd_explain(int argc, char **argv) {
            "compute environment, which instance came closest and what it lacked, which job went first,\n"
            "the share's usage (barge.job-waits); and what the provisioner did meanwhile for the compute\n"
            "environments of its queue (barge.scaling, refused launches on barge.instances).\n"
-           "Exit status: 0; 1 no such job; 2 bad usage; 255 no Kafka broker answers.\n");
+           "Exit status: 0; 1 no such job, no stack, or no Kafka broker answers; 2 bad usage.\n");
     return 0;
   }
   if (r) return EXIT_USAGE;

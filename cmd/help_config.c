@@ -3,6 +3,7 @@
  * code. The build does not run it; tests/e2e/test_config_docs.sh fails when the checked-in page
  * differs from its output. Regenerate with: build/barge help-config > docs/configuration.md */
 #include <stdio.h>
+#include <string.h>
 
 #include "acct_shell.h"
 #include "agent_main.h"
@@ -43,7 +44,10 @@ const struct opts_cmd *const *barge_opts_cmds(size_t *n) {
 }
 
 int cmd_help_config(int argc, char **argv) {
-  (void)argv;
+  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    printf("usage: barge help-config   (prints docs/configuration.md from the option tables)\n");
+    return 0;
+  }
   if (argc > 1) {
     fprintf(stderr, "barge help-config: no arguments (prints docs/configuration.md)\n");
     return 2;

@@ -88,7 +88,7 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
   memset(conn, 0, sizeof *conn);
   if (stack_brokers(k->brokers, conn->brokers, sizeof conn->brokers, err, sizeof err)) {
     fprintf(stderr, "barge %s: %s\n", cmd, err);
-    return 2;
+    return 1; /* nothing to talk to is a runtime condition, not bad usage */
   }
   stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
   conn->bc = (struct bus_conf){.brokers = conn->brokers, .prefix = conn->prefix,

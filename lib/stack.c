@@ -73,8 +73,8 @@ int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errle
   char home[3072];
   stack_home(home, sizeof home);
   snprintf(err, errlen,
-           "no Kafka broker known: start a local stack with `barge up` (it records itself in "
-           "%s/stack), or pass --brokers HOST:PORT",
+           "no stack in %s to talk to (no stack file there, no --brokers, no BARGE_BROKERS): "
+           "start one with `barge up`, or pass --brokers HOST:PORT",
            home);
   return -1;
 }

@@ -19,7 +19,8 @@ void stack_remove(void);
  * inherited it reaps it, which a subreaper may not do soon). */
 int stack_pid_alive(long pid);
 /* The brokers to use: the flag, else $BARGE_BROKERS, else the stack file. 0 on success; else a
- * message saying what to do. */
+ * message saying there is no stack in $BARGE_HOME and what to do (a runtime condition, not bad
+ * usage: callers exit 1, or 255 for the AWS Batch commands). */
 int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errlen) BARGE_WUR;
 /* The topic prefix: the flag, else $BARGE_TOPIC_PREFIX, else the stack's, else "barge.". */
 void stack_prefix(const char *flag, char *out, size_t n);

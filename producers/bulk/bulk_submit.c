@@ -1,6 +1,7 @@
 /* bulk_submit.c: `barge submit-job --from-jsonl FILE|-` (see bulk_submit.h). */
 #include "bulk_submit.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,6 +18,22 @@
 #define EXIT_SERVICE 255
 #define MAX_LINE (1u << 20) /* a SubmitJob request is far smaller */
 #define SHOW_REJECTED 100
+#define UTF8_BOM "\xEF\xBB\xBF" /* some editors (Notepad, PowerShell's Out-File) start a file so */
+
+/* "an array", "a string"...: what a line that parses as JSON but not as an object is. */
+static const char *json_kind(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_ARRAY: return "an array";
+  case JSON_STRING: return "a string";
+  case JSON_INTEGER:
+  case JSON_REAL: return "a number";
+  case JSON_TRUE:
+  case JSON_FALSE: return "a boolean";
+  case JSON_NULL: return "null";
+  case JSON_OBJECT: return "an object";
+  }
+  return "not an object";
+}
 
 struct pending {
   long line;
@@ -145,8 +162,14 @@ static int one_line(struct run *r, char *text, long line) {
   char why[1024];
   json_error_t je;
   json_t *req = json_loads(text, 0, &je);
-  if (!json_is_object(req)) {
-    snprintf(why, sizeof why, "not a JSON object: %s (column %d)", je.text, je.column);
+  if (!req) { /* jansson gives no position for some errors (column -1): say none then */
+    if (je.column > 0) snprintf(why, sizeof why, "not a JSON object: %s (column %d)", je.text, je.column);
+    else snprintf(why, sizeof why, "not a JSON object: %s", je.text);
+    reject(r, line, why);
+    return 0;
+  }
+  if (!json_is_object(req)) { /* valid JSON, but a SubmitJob request is an object */
+    snprintf(why, sizeof why, "not a JSON object (%s)", json_kind(req));
     json_decref(req);
     reject(r, line, why);
     return 0;
@@ -225,6 +248,7 @@ int bulk_submit_run(const struct bus_conf *bc, FILE *in, const char *name, long 
     lineno++;
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
     char *p = line;
+    if (lineno == 1 && !strncmp(p, UTF8_BOM, 3)) p += 3; /* a byte order mark is no request */
     while (*p == ' ' || *p == '\t') p++;
     if (!*p) continue; /* blank lines are not requests */
     if (failed) {
@@ -281,8 +305,14 @@ static long count_lines(FILE *f) {
   long pos = ftell(f);
   if (pos < 0) return -1;
   long n = 0, nonblank = 0;
-  int c, blank = 1;
+  int c, blank = 1, bom = pos == 0 ? 0 : 3; /* bytes of a leading byte order mark seen */
   while ((c = getc(f)) != EOF) {
+    if (bom < 3 && (unsigned char)c == (unsigned char)UTF8_BOM[bom]) {
+      bom++; /* bulk_submit_run skips it: a line of only a BOM is blank */
+      continue;
+    }
+    if (bom > 0 && bom < 3) blank = 0; /* a part of one is text */
+    bom = 3;
     if (c == '\n') {
       if (!blank) nonblank++;
       blank = 1;
@@ -331,7 +361,7 @@ int bulk_submit_main(int argc, char **argv) {
   }
   FILE *in = strcmp(o.path, "-") ? fopen(o.path, "r") : stdin;
   if (!in) {
-    fprintf(stderr, "barge submit-job: cannot open %s\n", o.path);
+    fprintf(stderr, "barge submit-job: cannot open %s: %s\n", o.path, strerror(errno));
     return EXIT_USAGE;
   }
   struct service_conn conn;

@@ -6,11 +6,13 @@ Checked:
     {"jobId": "line:N"}) is submitted: exit 0, stdout has "line<TAB>jobId" for every request in
     line order, stderr plain progress lines (not a terminal) and a summary; the scheduler and an
     agent then run every job to SUCCEEDED, the dependent after its dependency;
-  - a file with refused lines (not JSON, an unknown queue, a missing jobName, a reference to a
+  - a file with refused lines (not JSON, an array, an unknown queue, a missing jobName, a reference to a
     refused line, a reference forward): exit 254, the accepted lines are printed and written,
     the summary names each refused line with its reason, and nothing is written for them;
   - stdin (`-`) works; on a terminal stderr shows a redrawn progress bar;
-  - a missing file is a usage error (exit 252).
+  - a line that is JSON but not an object is refused as such ("not a JSON object (an array)");
+  - a file starting with a UTF-8 byte order mark is read as if it had none;
+  - a missing file is a usage error (exit 252) with the reason (strerror).
 """
 import json
 import os
@@ -68,6 +70,7 @@ def body(st):
                     "dependsOn": [{"jobId": "line:9"}]}),
         json.dumps({"jobName": "ok-2", "jobQueue": "q", "jobDefinition": "quick",
                     "dependsOn": [{"jobId": "line:1"}]}),
+        "[1,2]",  # valid JSON, not an object: said so, without the bogus "(column -1)"
     ]
     bad = os.path.join(d, "bad.jsonl")
     with open(bad, "w") as f:
@@ -77,11 +80,21 @@ def body(st):
     acc = [x.split("\t") for x in r.stdout.splitlines()]
     ok(r.returncode == 254, f"some refused: exit 254 (got {r.returncode})")
     ok([int(x[0]) for x in acc] == [1, 7], "only lines 1 and 7 were accepted")
-    ok("7 requests, 2 submitted, 5 rejected" in r.stderr, "the summary counts them")
+    ok("8 requests, 2 submitted, 6 rejected" in r.stderr, "the summary counts them")
     ok("line 2: not a JSON object" in r.stderr and "line 3: job queue nope does not exist" in r.stderr and
        "line 4: jobName is required" in r.stderr and "line 5: dependsOn[0].jobId line:3: line 3 was not submitted" in r.stderr
-       and "line 6: dependsOn[0].jobId line:9: a line reference must name an earlier line" in r.stderr,
+       and "line 6: dependsOn[0].jobId line:9: a line reference must name an earlier line" in r.stderr
+       and "line 8: not a JSON object (an array)" in r.stderr and "column -1" not in r.stderr,
        "each refused line is named with its reason")
+
+    # ---- a file starting with a UTF-8 byte order mark (Notepad, PowerShell): skipped ----
+    bom = os.path.join(d, "bom.jsonl")
+    with open(bom, "w", encoding="utf-8-sig") as f:
+        f.write(lines[0] + "\n" + lines[1] + "\n")
+    r = st.run("submit-job", "--from-jsonl", bom, check=False)
+    ok(r.returncode == 0 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["1", "2"]
+       and "2/2 lines" in r.stderr and "2 requests, 2 submitted, 0 rejected" in r.stderr,
+       "a file starting with a byte order mark: every line submitted", r.stderr)
     reqs = st.run("replay", "print", "--topic", "requests").stdout
     ok("no-queue" not in reqs and "dep-on-refused" not in reqs and "ok-2" in reqs, "refused lines were not written")
 
@@ -107,7 +120,8 @@ def body(st):
     ok(p.returncode == 0 and "\r[" in tty and "40/40 lines" in tty and "#" in tty,
        "on a terminal: a redrawn progress bar")
     r = st.run("submit-job", "--from-jsonl", os.path.join(d, "missing.jsonl"), check=False)
-    ok(r.returncode == 252, "a missing file: exit 252")
+    ok(r.returncode == 252 and "missing.jsonl: No such file or directory" in r.stderr,
+       "a missing file: exit 252, saying why", r.stderr)
 
     # ---- the jobs run ----
     st.scheduler(tick_ms=500)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_cli_fail_fast.sh: with no broker reachable, a client command gives up within 5 s with one
-# line naming the broker it tried and how to start one, exit 255 (AWS commands) or 1 (tools).
+# line naming the broker it tried and how to start one, exit 255 (AWS commands) or 1 (tools); the
+# same with no stack at all.
 set -u
 BARGE=${BARGE_BIN:-build/barge}
 export BARGE_HOME=$(mktemp -d /tmp/barge-failfast-XXXXXX)
@@ -30,9 +31,54 @@ run submit-job 255 submit-job --brokers 127.0.0.1:1 --job-name a --job-queue q -
 run describe-jobs 255 describe-jobs --brokers 127.0.0.1:1 --jobs 1234
 run instances 1 instances --brokers 127.0.0.1:1
 # replay reads Kafka as a client: it used to wait 10 s and print librdkafka's own warning
+run explain 1 explain 1234 --brokers 127.0.0.1:1
 run "replay print" 1 replay print --topic job-events --brokers 127.0.0.1:1
 run "replay rebuild" 1 replay rebuild --brokers 127.0.0.1:1
 run "replay simulate" 1 replay simulate --brokers 127.0.0.1:1
+# no stack at all (no stack file, no --brokers, no BARGE_BROKERS): a runtime condition, not bad
+# usage: tools exit 1 (they used to exit 2, explain 255), the AWS Batch commands 255; one line
+# saying there is no stack in $BARGE_HOME and how to get one
+nostack() { # NAME EXPECTED-RC ARGS...
+  local name=$1 want=$2
+  shift 2
+  "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  local rc=$?
+  echo "  no stack, $name: exit $rc: $(cat "$BARGE_HOME/err")"
+  check "no stack, $name exits $want" "[ $rc -eq $want ]"
+  check "no stack, $name says so in one line" \
+    "[ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q 'no stack in $BARGE_HOME' '$BARGE_HOME/err' && grep -q 'barge up' '$BARGE_HOME/err' && grep -q -- '--brokers' '$BARGE_HOME/err'"
+}
+nostack logs 1 logs 1234
+nostack watch 1 watch
+nostack instances 1 instances
+nostack usage 1 usage
+nostack check 1 check
+nostack "replay print" 1 replay print --topic job-events
+nostack "replay rebuild" 1 replay rebuild
+nostack "replay simulate" 1 replay simulate
+nostack init 1 init
+nostack explain 1 explain 1234
+nostack list-jobs 255 list-jobs --job-queue q
+nostack describe-jobs 255 describe-jobs --jobs 1234
+# --help (and -h) prints help on stdout and exits 0 for every command barge --help lists, and for
+# the subcommands (completion --help used to exit 2), before anything looks for a stack
+cmds=$("$BARGE" --help | awk '/^  [a-z]/ { print $1 }')
+check "barge --help lists the commands" "[ \$(wc -w <<<\"\$cmds\") -ge 40 ]"
+bad_help=""
+for c in $cmds help-config "replay print" "replay rebuild" "replay simulate" "audit verify" "completion bash"; do
+  for h in --help -h; do
+    # shellcheck disable=SC2086 # "replay print" is two words
+    timeout 10 "$BARGE" $c $h </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+    rc=$?
+    if [ $rc -ne 0 ] || [ ! -s "$BARGE_HOME/out" ]; then bad_help="$bad_help [$c $h: exit $rc: $(head -c 200 "$BARGE_HOME/err")]"; fi
+  done
+done
+check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help}" "[ -z \"\$bad_help\" ]"
+# submit-job --from-jsonl opens its file first: a missing one says why (it gave no reason), 252
+"$BARGE" submit-job --from-jsonl /nonexistent/jobs.jsonl >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "submit-job --from-jsonl of a missing file: exit 252 with the reason ($(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 252 ] && grep -q 'cannot open /nonexistent/jobs.jsonl: No such file or directory' '$BARGE_HOME/err'"
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
