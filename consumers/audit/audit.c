@@ -674,9 +674,23 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
     rc = 1;
   }
 out:
+  if (rc == 0 && o->next) json_object_update(o->next, c.next);
   fclose(f);
   hasher_release(&h);
   chain_release(&c);
   json_decref(s.offsets);
   return rc;
+}
+
+int audit_seal_next(const char *path, const unsigned char *key, size_t keylen, json_t *next, long long *lines,
+                    char *what, size_t whatlen) {
+  char sp[4096];
+  struct seal s;
+  seal_path_of(path, sp, sizeof sp);
+  int rc = seal_read(sp, key, keylen, &s, what, whatlen);
+  if (rc) return rc;
+  json_object_update(next, s.offsets);
+  *lines = s.lines;
+  json_decref(s.offsets);
+  return 0;
 }

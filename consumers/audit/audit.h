@@ -75,6 +75,8 @@ struct audit_verify_opts {
   const char *seal_path;  /* NULL: FILE.seal */
   int no_seal;            /* check the chain only: truncation of whole lines goes unnoticed */
   long long expect_lines; /* > 0: the file must hold at least this many lines */
+  json_t *next;           /* not NULL: a caller's object, filled (when intact) with "topic/partition" ->
+                             the next offset (the file's last one there + 1) of every partition in the file */
 };
 struct audit_verdict {
   long long lines;        /* complete lines read */
@@ -87,6 +89,13 @@ struct audit_verdict {
  * where and what, the first problem only), -1 when FILE or the seal cannot be read (what). */
 int audit_verify(const char *path, const unsigned char *key, size_t keylen,
                  const struct audit_verify_opts *o, struct audit_verdict *v);
+
+/* Reads FILE.seal (authenticated with the key) and fills next (a caller's object) with the
+ * offsets it records, "topic/partition" -> next offset, and *lines with its line count: where
+ * the writer stood at its last flush. Takes no lock: a running writer rewrites the seal
+ * atomically. 0, 1 when there is no seal, -1 when it cannot be read or trusted (what). */
+int audit_seal_next(const char *path, const unsigned char *key, size_t keylen, json_t *next, long long *lines,
+                    char *what, size_t whatlen) BARGE_WUR;
 
 /* `barge audit` and `barge audit verify` (audit_shell.c). */
 #include "opts.h"

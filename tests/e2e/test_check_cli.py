@@ -9,7 +9,14 @@ each `barge check --json` must name the new violation (exit 1): a second termina
 event of a job never submitted, an attempt-number gap, a second process for one attempt, an
 instance over its capacity, a dependant started although its dependency failed, an array's
 statusSummary off, barge.usage's instance time off, and a changed byte in the audit file.
+
+The audit file is current in the clean run (the audit service stopped after the workload). The
+forged events are written with the audit service stopped, so the file falls behind: `barge check`
+must say it is intact but exactly that many records behind, by topic (exit 1, an `audit`
+violation), even with --audit-grace-ms letting it wait; restarted, the audit catches up and the
+same check finds the file current again.
 """
+import collections
 import json
 import os
 import sys
@@ -32,6 +39,14 @@ def check(st, *args):
 
 
 def body(st):
+    produced = collections.Counter()  # forged records, by topic: what the stopped audit misses
+    real_produce = common.produce_raw
+
+    def counting_produce(st_, base, *a, **kw):
+        produced[st_.topic(base)] += 1
+        return real_produce(st_, base, *a, **kw)
+
+    common.produce_raw = counting_produce
     avro = common.Avro()
     st.init_queue("q", "local", priority=10)
     st.register("ok", ["true"])
@@ -45,13 +60,22 @@ def body(st):
     kafka = ["--brokers", st.brokers, "--topic-prefix", st.prefix]
     st.start("accounting", "accounting", *kafka, "--group", f"acct-{st.prefix}", "--settle-lag-ms", "500",
              "--publish-ms", "300")
-    st.start("audit", "audit", *kafka, "--out", audit, "--hmac-key-file", key, "--group", f"audit-{st.prefix}")
+    audit_args = ("audit", *kafka, "--out", audit, "--hmac-key-file", key, "--group", f"audit-{st.prefix}")
+    st.start("audit", *audit_args)
     a = st.submit("a", "q", "ok")
     b = st.submit("b", "q", "ok", "--depends-on", f"jobId={a}")
     p = st.submit("p", "q", "ok", size=3)
     f = st.submit("f", "q", "bad")
     st.wait_terminal([a, b, p, f], 120)
     time.sleep(3)  # accounting settles and publishes, audit flushes
+    # the writers first: their last events (accounting's final publish, the agent's TERMINATED) go
+    # to the audit file too only if the audit outlives them
+    writers = {n: w for n, w in st.procs.items() if n != "audit" and w.poll() is None}
+    for w in writers.values():
+        w.terminate()
+    for w in writers.values():
+        w.wait(30)
+    time.sleep(2)  # the audit records them (--flush-ms 200 + a lazy fetch's 500 ms)
     st.stop_services()
 
     r, rep = check(st, "--require-terminal", "--json", "--audit", audit, "--audit-key", key)
@@ -61,6 +85,9 @@ def body(st):
     ok(s.get("jobs") == 7 and s.get("arrays") == 1 and s.get("arrayChildren") == 3 and s.get("live") == 0,
        "it saw the 7 jobs (an array of 3), none live", s)
     ok("records" in r.stderr and "intact" in r.stderr, "progress and the audit verdict on stderr", r.stderr[-500:])
+    au = (rep or {}).get("audit", {})
+    ok(au.get("current") is True and au.get("behind") == 0 and "current" in r.stderr,
+       "the audit file is current: it holds every record check read", (au, r.stderr[-300:]))
     r, _ = check(st, "--audit", audit, "--audit-key", key)
     ok(r.returncode == 0 and "violations: 0" in r.stdout, "the text report says violations: 0", r.stdout[-500:])
 
@@ -134,6 +161,30 @@ def body(st):
         u["instanceSeconds"] += 5.0
         common.produce_raw(st, "usage", b"ce:local", avro.encode("UsageRecord", u))
         expect("accounting", "barge.usage's instance time off by 5 s")
+    # audit: the service was stopped before every forged record: the file is intact but behind
+    t0 = time.monotonic()
+    r, rep = check(st, "--json", "--quiet", "--audit", audit, "--audit-key", key, "--audit-grace-ms", "1500")
+    au = (rep or {}).get("audit", {})
+    named = [v for v in (rep or {}).get("violations", []) if v["kind"] == "audit"]
+    want = sum(produced.values())
+    ok(r.returncode == 1 and au.get("current") is False and au.get("behind") == want
+       and au.get("behindByTopic") == dict(produced),
+       f"a stopped audit: the file is {want} records behind, by topic ({dict(produced)})", au)
+    ok(len(named) == 1 and f"{want} records behind" in named[0]["detail"] and "stopped or stuck" in named[0]["detail"],
+       "one audit violation names how far behind the file is", named)
+    ok(au.get("waitedMs", 0) >= 1500 and time.monotonic() - t0 < 120, "check waited --audit-grace-ms for it, no longer",
+       au.get("waitedMs"))
+    r, _ = check(st, "--quiet", "--audit", audit, "--audit-key", key, "--audit-grace-ms", "0")
+    ok(r.returncode == 1 and f"VIOLATION audit {audit}: intact through line" in r.stdout
+       and f"{want} records behind" in r.stdout, "the text report names it too", r.stdout[-1500:])
+    # restarted, the audit catches up (within the grace) and the file is current again
+    st.start("audit", *audit_args)
+    r, rep = check(st, "--json", "--quiet", "--audit", audit, "--audit-key", key)
+    au = (rep or {}).get("audit", {})
+    ok(au.get("current") is True and (rep or {}).get("counts", {}).get("audit") == 0,
+       "a running audit catches up: the file is current, no audit violation", au)
+    st.stop_services()
+
     # audit: one changed byte in a copy of the audit file
     with open(audit, "rb") as fh:
         lines = fh.read().split(b"\n")
