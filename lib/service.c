@@ -271,12 +271,16 @@ static int drain_config(struct service_loop *l, int until_end, char *err, size_t
   int64_t lo = 0, hi = -1, start = mono_ms();
   if (until_end && bus_watermarks(l->cfg, TOPIC_CONFIG, 0, &lo, &hi)) hi = -1;
   for (;;) {
-    if (until_end && hi >= 0 && l->cfg_next >= hi) return 0;
+    if (until_end && hi >= 0 && l->cfg_next >= hi) {
+      l->cfg_whole = 1;
+      return 0;
+    }
     struct bus_msg m;
     int r = bus_poll(l->cfg, until_end ? 200 : 0, &m, err, errlen);
     if (r < 0) return -1;
     if (r == 2) {
       if (m.offset > l->cfg_next) l->cfg_next = m.offset;
+      if (until_end && hi >= 0 && m.offset >= hi) l->cfg_whole = 1;
       if (!until_end || hi < 0 || m.offset >= hi) return 0; /* caught up */
       continue;
     }
@@ -301,6 +305,8 @@ static int drain_config(struct service_loop *l, int until_end, char *err, size_t
 int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) {
   return drain_config(l, 1, err, errlen);
 }
+
+int service_config_whole(const struct service_loop *l) { return l->cfg_whole; }
 
 /* One input record: taken raw, or decoded and handled (dead-lettered when invalid); marked. */
 static int input(struct service_loop *l, const struct bus_msg *m, char *err, size_t errlen) {

@@ -183,6 +183,9 @@ struct service_loop {
   int in_txn;
   int live;         /* past the start-up: bad config records are dead-lettered */
   int64_t cfg_next; /* the next barge.config offset to read */
+  int cfg_whole;    /* barge.config has been read to its end as the broker reported it when a
+                       catch-up began (the start-up's, or a later one): every record written
+                       before that catch-up is known, none was missed to a timeout */
   long long dead;   /* records dead-lettered */
   int64_t last_n;   /* input records of the last batch (def.gather_busy) */
   int64_t commit_ms; /* how long the last transaction took to commit (def.gather_ms) */
@@ -198,6 +201,11 @@ int service_run(struct service_loop *l, const struct service_def *def, void *ctx
  * (in the transaction) with a warning in the log. */
 int service_txn(struct service_loop *l, char *err, size_t errlen) BARGE_WUR;
 int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) BARGE_WUR;
+/* Whether barge.config has been read whole (service_loop.cfg_whole): from the restored hook on,
+ * 0 when the start-up's read gave up waiting for the table's end (it goes on without it) and no
+ * catch-up has reached it since. A decision that needs the absence of a resource (a queue that no
+ * longer exists) waits for 1. */
+int service_config_whole(const struct service_loop *l);
 int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
                         char *err, size_t errlen) BARGE_WUR;
 /* The producer (in the transaction when one is open) and the input consumer. */

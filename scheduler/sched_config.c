@@ -8,6 +8,8 @@
 
 #include "sched_int.h"
 
+static void sort_queues(struct sched *s);
+
 /* ---------------- lookups ---------------- */
 
 static int ref_matches(const char *ref, const char *name, const char *arn) {
@@ -36,6 +38,26 @@ uint32_t sched_find_queue(struct sched *s, const char *ref) {
     if (!s->queues[i]->deleted && ref_matches(ref, s->queues[i]->name, s->queues[i]->arn))
       return (uint32_t)i;
   return SCHED_NONE;
+}
+
+uint32_t sched_restore_queue(struct sched *s, const char *ref) {
+  uint32_t qi = sched_find_queue(s, ref);
+  if (qi != SCHED_NONE || !ref || !*ref) return qi;
+  for (size_t i = 0; i < s->nqueues; i++) /* deleted: its record and tombstone were read */
+    if (ref_matches(ref, s->queues[i]->name, s->queues[i]->arn)) return (uint32_t)i;
+  /* neither is left (compacted away): a deleted queue named after the ARN's last element */
+  const char *tail = strstr(ref, ":job-queue/");
+  if (!tail || !tail[11]) return SCHED_NONE;
+  struct queue *q = xcalloc(1, sizeof *q);
+  q->name = xstrdup(tail + 11);
+  q->arn = xstrdup(ref);
+  q->rq.head = q->rq.tail = q->rq.retry_tail = SCHED_NONE;
+  q->head = SCHED_NONE;
+  q->deleted = 1;
+  s->queues = xrealloc(s->queues, (s->nqueues + 1) * sizeof *s->queues);
+  s->queues[s->nqueues++] = q;
+  sort_queues(s);
+  return (uint32_t)(s->nqueues - 1);
 }
 
 uint32_t sched_find_ce(struct sched *s, const char *ref) {

@@ -30,7 +30,8 @@
  *   T12-T14   sched_stop_job (sched_submit.c); T14 completes in on_attempt_end
  *   T15       sched_on_tick, the queue's jobStateTimeLimitActions (sched_time.c)
  *   T16       sched_queue_deleted, from a queue's tombstone (sched_submit.c): T12-T14 for
- *             every job of the queue, PENDING ones at once
+ *             every job of the queue, PENDING ones at once; after a restart, for the queues
+ *             that no longer exist, sched_sweep_deleted_queues
  *
  * Threads: a struct sched is used by one thread at a time. */
 #ifndef BARGE_SCHED_H
@@ -138,6 +139,14 @@ int sched_restore_lite(struct sched *s, const struct sched_lite *l);
 void sched_restore_instance(struct sched *s, const json_t *instance_event);
 /* Finishes a restore: relinks dependencies and queues. */
 void sched_restore_done(struct sched *s);
+/* After a restore, once barge.config has been read whole (to its end as it was at the start, so
+ * that a queue missing from a partial read is never taken for a deleted one): every job that has
+ * not ended and whose queue no longer exists is terminated as DeleteJobQueue does (T16,
+ * docs/job-model.md §7.4), queue by queue in index order. These are the deletions whose
+ * terminations a crash kept from being committed, or whose tombstone was compacted away before
+ * the restart. Jobs already being stopped on their agent are left to end. Returns the number of
+ * queues swept. */
+int sched_sweep_deleted_queues(struct sched *s, struct outbox *out);
 
 /* Serialisers used by the shell and the tests (pure). Return new references. */
 json_t *sched_job_record(struct sched *s, uint32_t job, const char *source, int64_t at_ms);

@@ -295,6 +295,12 @@ void sched_add_dependent(struct sched *s, struct job *dep, uint32_t job);
 json_t *sched_container_of(const json_t *cp);
 struct jobdef *sched_find_jd(struct sched *s, const char *ref);
 uint32_t sched_find_queue(struct sched *s, const char *ref);
+/* The queue a restored job names (its record's jobQueue): the live one, else the deleted one of
+ * that name or ARN, else, when barge.config holds neither its record nor its tombstone any more
+ * (compacted away), a new deleted queue named after the ARN's last element; SCHED_NONE only for
+ * a ref that is empty or no job queue ARN. A job of a queue that no longer exists so keeps its
+ * queue (its records still name it) and sched_sweep_deleted_queues can end it (§7.4). */
+uint32_t sched_restore_queue(struct sched *s, const char *ref);
 uint32_t sched_find_ce(struct sched *s, const char *ref);
 int sched_handle_config(struct sched *s, const json_t *ev, struct outbox *out, char *err,
                         size_t errlen);

@@ -134,7 +134,7 @@ int sched_restore_lite(struct sched *s, const struct sched_lite *l) {
   if (s->restoring) json_object_del(s->restoring, l->id); /* the later record wins */
   free(c->status_reason);
   *c = (struct lite_child){.created_at = l->created_at, .started_at = l->started_at, .stopped_at = l->stopped_at,
-                           .queue_seq = l->queue_seq, .queue = sched_find_queue(s, l->queue),
+                           .queue_seq = l->queue_seq, .queue = sched_restore_queue(s, l->queue),
                            .attempt = (uint16_t)l->attempt, .present = 1, .status = (uint8_t)st,
                            .cancelled = l->cancelled != 0, .terminated = l->terminated != 0};
   /* as job_from_record: a RUNNABLE job's blocking code is recomputed */
@@ -305,7 +305,7 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
   struct job *j = shared ? sched_array_child_new(s, jget_str(d, "jobId")) : sched_job_new(s, jget_str(d, "jobId"));
   j->spec = shared ? shared : spec_from_detail(s, d);
   if (shared) shared->refs++;
-  j->queue = sched_find_queue(s, jget_str(d, "jobQueue"));
+  j->queue = sched_restore_queue(s, jget_str(d, "jobQueue"));
   int st = job_status_parse(jget_str(d, "status"));
   j->status = (uint8_t)(st < 0 ? JOB_FAILED : st);
   const char *r = jget_str(d, "statusReason");

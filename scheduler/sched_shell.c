@@ -1,8 +1,9 @@
 /* sched_shell.c: the scheduler's thin I/O shell around the pure core (sched.c).
  *
  * Start-up: rebuild the core from barge.config, barge.instances and barge.jobs (compacted),
- * then consume barge.requests, barge.instances and barge.executions from the committed
- * offsets. Each batch is one Kafka transaction: the outputs (job-events, jobs, placements,
+ * end the jobs of queues that no longer exist once barge.config is known whole (a deletion
+ * whose terminations a crash kept from committing, docs/job-model.md §7.4), then consume
+ * barge.requests, barge.instances and barge.executions from the committed offsets. Each batch is one Kafka transaction: the outputs (job-events, jobs, placements,
  * capacity, instances) and the consumed offsets commit together, so a crash never loses or
  * duplicates a decision, and a zombie is fenced by the transactional id. barge.config is read
  * by a second, group-less consumer (it is a table, re-read in full at every start) and is
@@ -95,6 +96,7 @@ struct shell {
   struct deferred *held;
   size_t nheld, capheld;
   struct buf enc; /* an output written without the tree (sched_out_bytes.c) */
+  int sweep_pending; /* the rebuild's sweep of deleted queues waits for barge.config read whole */
 };
 
 #define COUNTED_NONE 0xff
@@ -345,9 +347,24 @@ static void restore_job_raw(void *ctx, const struct bus_msg *m) {
   json_decref(ev);
 }
 
+/* Ends the jobs of queues that no longer exist (sched_sweep_deleted_queues), in the open
+ * transaction, once barge.config has been read whole; until then it stays pending (retried at
+ * each tick): a queue missing from a partial read may well exist. */
+static int sweep_deleted(struct shell *sh, char *err, size_t errlen) {
+  if (!service_config_whole(&sh->loop)) {
+    if (!sh->sweep_pending)
+      log_warn("barge.config not read to its end: the jobs of deleted queues are ended once it is");
+    sh->sweep_pending = 1;
+    return 0;
+  }
+  sh->sweep_pending = 0;
+  if (service_txn(&sh->loop, err, errlen)) return -1;
+  int n = sched_sweep_deleted_queues(sh->core, &sh->out);
+  if (n) log_info("the jobs of %d deleted job queue(s) terminated (docs/job-model.md 7.4)", n);
+  return emit(sh, err, errlen) || write_held(sh, err, errlen) ? -1 : 0;
+}
+
 static int on_restored(void *ctx, char *err, size_t errlen) {
-  (void)err;
-  (void)errlen;
   struct shell *sh = ctx;
   sched_restore_done(sh->core);
   sched_outbox_reset(&sh->out);
@@ -357,7 +374,7 @@ static int on_restored(void *ctx, char *err, size_t errlen) {
   malloc_trim(0); /* the decoded records of the rebuild are freed: give their memory back */
   for (size_t i = 0; i < sh->core->njobs; i++) count_job(sh, (uint32_t)i);
   log_info("%zu jobs restored", sched_job_count(sh->core));
-  return 0;
+  return sweep_deleted(sh, err, errlen);
 }
 
 /* Is every resource the event names (a SubmitJob's queue and job definition, an instance's
@@ -386,6 +403,8 @@ static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, co
 /* A Tick request: the core's clock advances through barge.requests like any input. */
 static int on_tick(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
+  if (sh->sweep_pending && (service_config_catch_up(&sh->loop, err, errlen) || sweep_deleted(sh, err, errlen)))
+    return -1;
   if (service_txn(&sh->loop, err, errlen)) return -1;
   json_t *tick = json_pack("{s:o, s:s, s:{s:{s:I}}}", "header", bus_header(sh->source, "", now_ms()),
                            "principal", "scheduler", "body", "Tick", "seq", (json_int_t)++sh->tick_seq);

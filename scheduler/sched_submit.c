@@ -503,3 +503,21 @@ void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out) {
       stop_job(s, j, 1, reason, 1, out);
   }
 }
+
+int sched_sweep_deleted_queues(struct sched *s, struct outbox *out) {
+  int swept = 0;
+  for (size_t qi = 0; qi < s->nqueues; qi++) {
+    if (!s->queues[qi]->deleted) continue;
+    /* a job still to end: not one already being stopped on its agent (nothing new to say) */
+    int left = 0;
+    for (size_t i = 0; i < s->njobs && !left; i++) {
+      const struct job *j = s->jobs[i];
+      left = j->queue == qi && !j->arr && !sched_terminal(j->status) &&
+             !((j->status == JOB_STARTING || j->status == JOB_RUNNING) && j->stopping);
+    }
+    if (!left) continue;
+    sched_queue_deleted(s, (uint32_t)qi, out);
+    swept++;
+  }
+  return swept;
+}

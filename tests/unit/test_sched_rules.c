@@ -719,6 +719,106 @@ static void test_delete_queue_ends_its_jobs(void) {
   h_release(&h);
 }
 
+/* The configuration of test_restore_sweeps_deleted_queue as the restarted scheduler reads it:
+ * qz DISABLED then its tombstone (gone 0), or neither, both compacted away (gone 1), or qz still
+ * there (gone -1). */
+static void qz_config(struct h *h, int gone) {
+  h_ce(h, "ce", 0, 0);
+  if (gone <= 0) h_queue(h, "qz", 10, gone ? NULL : "{\"state\": \"DISABLED\"}", "ce", NULL);
+  h_queue(h, "other", 5, NULL, "ce", NULL);
+  h_jd(h, "jd", 1, 1, 64, NULL);
+  h_jd(h, "big", 1, 64, 64, NULL);
+  if (!gone) h_delete(h, "job-queue/qz");
+}
+
+static void test_restore_sweeps_deleted_queue(void) {
+  TEST("rebuilt after qz was deleted while its terminations were not committed (or its tombstone compacted away): the sweep ends its RUNNING, RUNNABLE, PENDING and array jobs as DeleteJobQueue does; their records keep the queue; a second sweep adds nothing; with qz still there nothing ends");
+  for (int gone = -1; gone <= 1; gone++) {
+    struct h h;
+    h_init(&h);
+    qz_config(&h, -1);
+    h_instance(&h, "i-0", "ce", "READY", 2, 4096);
+    h_submit(&h, "run", "qz", "jd", NULL);
+    h_exec(&h, "run", 1, "i-0", "STARTED", -9999, NULL);
+    h_submit(&h, "big", "qz", "big", NULL);
+    h_submit(&h, "pend", "qz", "jd", "{\"dependsOn\": [{\"jobId\": \"run\"}]}");
+    h_submit(&h, "arr", "qz", "jd", "{\"arrayProperties\": {\"size\": 3}, \"dependsOn\": [{\"jobId\": \"big\"}]}");
+    h_submit(&h, "after", "other", "jd", "{\"dependsOn\": [{\"jobId\": \"run\"}]}");
+    h_submit(&h, "never", "nosuch", "jd", NULL); /* a queue that never existed: refused at once */
+    CHECK_STATUS(&h, "run", JOB_RUNNING);
+    CHECK_STATUS(&h, "big", JOB_RUNNABLE);
+    /* the restarted core: configuration, the instances table, then every job record */
+    struct h r;
+    h_init(&r);
+    r.t = h.t + 1000;
+    qz_config(&r, gone);
+    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", "i-0",
+                           "computeEnvironment", "ce", "kind", "READY", "vcpus", 2, "memoryMib", 4096, "gpus", 0,
+                           "at", (json_int_t)h.t);
+    sched_restore_instance(r.s, ie);
+    json_decref(ie);
+    char err[256];
+    for (size_t i = 0; i < sched_job_count(h.s); i++) {
+      json_t *rec = sched_job_record(h.s, (uint32_t)i, "test", h.t);
+      CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
+      json_decref(rec);
+    }
+    sched_restore_done(r.s);
+    CHECK_STATUS(&r, "run", JOB_RUNNING);
+    CHECK_STATUS(&r, "big", JOB_RUNNABLE);
+    int swept = sched_sweep_deleted_queues(r.s, &r.out);
+    h_drain(&r);
+    char why[256];
+    CHECK_STATUS(&r, "never", JOB_FAILED); /* as before: it was refused, and stays so */
+    CHECK_STR(h_reason(&r, "never", why, sizeof why), "ClientException: job queue nosuch does not exist");
+    if (gone < 0) {
+      CHECK_INT(swept, 0);
+      CHECK_INT(r.outputs[OUT_STATE_CHANGE] + r.outputs[OUT_KILL], 0);
+      CHECK_STATUS(&r, "big", JOB_RUNNABLE);
+      CHECK_STATUS(&r, "pend", JOB_PENDING);
+      h_release(&r);
+      h_release(&h);
+      continue;
+    }
+    printf("  qz %s at the restart\n", gone ? "unknown (record and tombstone compacted away)" : "deleted");
+    const char *reason = "Terminated: job queue qz was deleted";
+    CHECK_INT(swept, 1);
+    CHECK_INT(r.outputs[OUT_KILL], 1);
+    CHECK_STATUS(&r, "run", JOB_RUNNING); /* until the agent reports the end (T14) */
+    const char *failed[] = {"big", "pend", "arr:0", "arr:1", "arr:2"};
+    for (size_t i = 0; i < sizeof failed / sizeof *failed; i++) {
+      CHECK_STATUS(&r, failed[i], JOB_FAILED);
+      CHECK_STR(h_reason(&r, failed[i], why, sizeof why), reason);
+    }
+    CHECK_STATUS(&r, "arr", JOB_FAILED);
+    CHECK_STR(h_reason(&r, "arr", why, sizeof why), "job queue qz was deleted");
+    json_t *d = h_detail(&r, "big");
+    CHECK(json_is_true(json_object_get(d, "isTerminated")), "big isTerminated");
+    CHECK_STR(json_string_value(json_object_get(d, "jobQueue")), ARN "job-queue/qz");
+    json_decref(d);
+    int changes = r.outputs[OUT_STATE_CHANGE];
+    CHECK_INT(sched_sweep_deleted_queues(r.s, &r.out), 0); /* the next restart's sweep */
+    h_drain(&r);
+    CHECK_INT(r.outputs[OUT_STATE_CHANGE], changes);
+    CHECK_INT(r.outputs[OUT_KILL], 1);
+    CHECK_STATUS(&r, "after", JOB_PENDING);
+    r.t += 1000;
+    h_exec(&r, "run", 1, "i-0", "KILLED", 143, NULL);
+    CHECK_STATUS(&r, "run", JOB_FAILED);
+    CHECK_STR(h_reason(&r, "run", why, sizeof why), reason);
+    CHECK_STATUS(&r, "after", JOB_FAILED);
+    CHECK_STR(h_reason(&r, "after", why, sizeof why), "Dependent job run failed");
+    /* re-created after the restart: a new, empty queue */
+    h_queue(&r, "qz", 10, NULL, "ce", NULL);
+    h_tick(&r);
+    CHECK_STATUS(&r, "big", JOB_FAILED);
+    h_submit(&r, "new", "qz", "jd", NULL);
+    CHECK_STATUS(&r, "new", JOB_STARTING);
+    h_release(&r);
+    h_release(&h);
+  }
+}
+
 int main(void) {
   test_ref_substitution();
   test_container_overrides();
@@ -746,5 +846,6 @@ int main(void) {
   test_insufficient_capacity_code();
   test_managed_instance_types_catalogue();
   test_delete_queue_ends_its_jobs();
+  test_restore_sweeps_deleted_queue();
   return check_summary();
 }
