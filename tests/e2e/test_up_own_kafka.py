@@ -2,6 +2,7 @@
 """test_up_own_kafka.py: `barge up` with the Kafka it starts itself (no --brokers), across stops
 and crashes, as an operator lives with it (docs/operations.md, "The local stack"):
 
+- `barge down` stops the audit after the other services, so its file holds all their events;
 - what a run created survives `barge down` and `barge up`: the queue, the job, its SUCCEEDED
   status; a job of the second run succeeds and the audit log goes on recording it;
 - `barge up` holds the API's address itself: with `barge api` killed, nobody else can bind the
@@ -15,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -106,6 +108,25 @@ def body(st):
     log("-- barge down, barge up: the state is kept")
     st.run("down", timeout=120)
     ok(kafka_pid(st) is None or not pid_alive(kafka_pid(st)), "barge down stopped its Kafka")
+    # the audit stopped after the others: its file holds every event of the run (check on the
+    # kept Kafka, started alone)
+    kdir = os.path.join(st.home, "kafka")
+    subprocess.run([os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh"), "start", "--keep", "--dir", kdir],
+                   check=True, capture_output=True, timeout=180)
+    with open(os.path.join(kdir, "bootstrap")) as f:
+        boot = f.read().strip()
+    c = st.run("check", "--brokers", boot, "--audit", os.path.join(st.home, "audit", "events.jsonl"),
+               "--audit-key", os.path.join(st.home, "audit", "hmac.key"), "--audit-grace-ms", "0", "--json",
+               check=False)
+    try:
+        rep = json.loads(c.stdout)
+    except ValueError:
+        rep = {}
+    ok(c.returncode == 0 and rep.get("audit", {}).get("current") is True,
+       "after barge down the audit file holds every event of the run (barge check: current)",
+       (c.returncode, rep.get("audit"), c.stderr[-400:]))
+    subprocess.run([os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh"), "stop", "--dir", kdir],
+                   capture_output=True, timeout=120)
     out = st.run(*UP, timeout=240).stdout
     st.supervisor = int(st.stack_value("supervisor"))
     ok(status_of(st, j1) == "SUCCEEDED", "the first run's job is still there, SUCCEEDED")
