@@ -799,8 +799,14 @@ int acct_usage_main(int argc, char **argv) {
     fprintf(stderr, "barge usage: --until: cannot read time '%s'\n", until_s);
     return 2;
   }
-  if (since != INT64_MIN && until <= since) {
-    fprintf(stderr, "barge usage: --until must be after --since\n");
+  if (since != INT64_MIN && until <= since) { /* an empty window: say which end made it so */
+    char at[32];
+    iso8601_utc(since, at);
+    if (!until_s) /* --until is now; the time read is shown when it was given in other words */
+      fprintf(stderr, "barge usage: --since %s%s%s%s is in the future: nothing to report yet\n", since_s,
+              strcmp(since_s, at) ? " (" : "", strcmp(since_s, at) ? at : "", strcmp(since_s, at) ? ")" : "");
+    else
+      fprintf(stderr, "barge usage: --until %s is not after --since %s: the window is empty\n", until_s, since_s);
     return 2;
   }
   log_set_role("usage");

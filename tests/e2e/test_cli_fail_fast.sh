@@ -79,6 +79,15 @@ check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help
 rc=$?
 check "submit-job --from-jsonl of a missing file: exit 252 with the reason ($(cat "$BARGE_HOME/err"))" \
   "[ $rc -eq 252 ] && grep -q 'cannot open /nonexistent/jobs.jsonl: No such file or directory' '$BARGE_HOME/err'"
+# usage checks its window before it looks for a stack: --since in the future alone used to say
+# "--until must be after --since", naming a flag not given
+usage_err() { "$BARGE" usage "$@" >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"; echo "rc=$? $(cat "$BARGE_HOME/err")"; }
+got=$(usage_err --since 2999-01-01T00:00:00Z)
+check "usage --since in the future: exit 2, says so ($got)" \
+  "grep -q '^rc=2 barge usage: --since 2999-01-01T00:00:00Z is in the future: nothing to report' <<<\"\$got\" && ! grep -q -- '--until' <<<\"\$got\""
+got=$(usage_err --since 2024-02-01T00:00:00Z --until 2024-01-01T00:00:00Z)
+check "usage --until before --since: exit 2, names both ($got)" \
+  "grep -q '^rc=2 barge usage: --until 2024-01-01T00:00:00Z is not after --since 2024-02-01T00:00:00Z' <<<\"\$got\""
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
