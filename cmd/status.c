@@ -81,8 +81,6 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
   return lag;
 }
 
-static int alive(long pid) { return stack_pid_alive(pid); }
-
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
  * agents); the number of services not running. A missing file is said unless optional. */
 static int print_services(const struct bus_conf *bc, const char *path, int optional) {
@@ -101,8 +99,8 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
     }
     if (!f[3]) continue;
     long pid = atol(f[1]);
-    const char *health = alive(pid) ? "up" : pid ? "down" : "restarting";
-    down += !alive(pid);
+    const char *health = stack_pid_alive(pid) ? "up" : pid ? "down" : "restarting";
+    down += !stack_pid_alive(pid);
     char group[128], lagtext[32] = "-";
     enum bus_topic ts[TOPIC__COUNT];
     int n = service_inputs(f[0], group, sizeof group, ts);
@@ -148,7 +146,7 @@ int cmd_status(int argc, char **argv) {
   if (r >= 0) return r;
   char home[3072], pidtext[32], path[3200], api[512];
   stack_home(home, sizeof home);
-  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && !alive(atol(pidtext))) {
+  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && !stack_pid_alive(atol(pidtext))) {
     printf("barge status: the stack's supervisor (pid %s) in %s is gone; `barge down` stops what it left (its "
            "Kafka), then `barge up` starts it again\n", pidtext, home);
     return 1;

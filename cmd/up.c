@@ -425,8 +425,6 @@ static pid_t spawn(struct child *c) {
   return pid;
 }
 
-static int pid_alive(pid_t pid) { return stack_pid_alive(pid); }
-
 /* $BARGE_HOME/services, for `barge status`: one line per child,
  * "name<TAB>pid<TAB>restarts<TAB>log<TAB>metrics URL or -" (pid 0 while it waits to be restarted). */
 static void write_services(const struct child *kids, int n) {
@@ -533,18 +531,18 @@ static int stop_leftovers(void) {
   while (n < 128 && fgets(line, sizeof line, f)) {
     char *tab = strchr(line, '\t');
     pid_t p = tab ? (pid_t)atoi(tab + 1) : 0;
-    if (p > 0 && pid_alive(p) && is_barge_service(p)) pids[n++] = p;
+    if (p > 0 && stack_pid_alive(p) && is_barge_service(p)) pids[n++] = p;
   }
   fclose(f);
   for (int i = 0; i < n; i++) kill(pids[i], SIGTERM);
   for (int t = 0; t < 300; t++) {
     int alive = 0;
-    for (int i = 0; i < n; i++) alive += pid_alive(pids[i]) && is_barge_service(pids[i]);
+    for (int i = 0; i < n; i++) alive += stack_pid_alive(pids[i]) && is_barge_service(pids[i]);
     if (!alive) return n;
     usleep(100000);
   }
   for (int i = 0; i < n; i++)
-    if (pid_alive(pids[i]) && is_barge_service(pids[i])) kill(pids[i], SIGKILL);
+    if (stack_pid_alive(pids[i]) && is_barge_service(pids[i])) kill(pids[i], SIGKILL);
   return n;
 }
 
@@ -557,7 +555,7 @@ int cmd_down(int argc, char **argv) {
     return 0;
   }
   pid_t pid = (pid_t)atoi(pidtext);
-  if (!pid_alive(pid)) {
+  if (!stack_pid_alive(pid)) {
     /* the supervisor was killed: what it started may live on (its Kafka always does) */
     int left = stop_leftovers();
     char kdir[4096], cmd[8400];
@@ -573,8 +571,8 @@ int cmd_down(int argc, char **argv) {
     return 0;
   }
   kill(pid, SIGTERM);
-  for (int i = 0; i < 600 && pid_alive(pid); i++) usleep(100000);
-  if (pid_alive(pid)) {
+  for (int i = 0; i < 600 && stack_pid_alive(pid); i++) usleep(100000);
+  if (stack_pid_alive(pid)) {
     fprintf(stderr, "barge down: pid %d did not stop within 60 s\n", (int)pid);
     return 1;
   }
@@ -1000,7 +998,7 @@ int cmd_up(int argc, char **argv) {
     return 1;
   }
   char pidtext[32];
-  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && pid_alive((pid_t)atoi(pidtext))) {
+  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
     char b[1024] = "";
     if (stack_get("brokers", b, sizeof b)) b[0] = 0;
     char e[512];
