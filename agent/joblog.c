@@ -85,13 +85,36 @@ void joblog_init(struct joblog *l, const char *job_id, int attempt, const char *
   l->in_fd = l->fd = l->times_fd = -1;
 }
 
+/* The log's descriptor, and the size it already has (counted toward the limit). */
+static void adopt(struct joblog *l, int log_fd) {
+  l->fd = log_fd;
+  struct stat sb;
+  if (!fstat(log_fd, &sb)) l->bytes = l->size = sb.st_size;
+}
+
 void joblog_start(struct joblog *l, int in_fd, int log_fd, int64_t max_bytes) {
   fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
   l->in_fd = in_fd;
-  l->fd = log_fd;
   l->max_bytes = max_bytes ? max_bytes : RUNNER_DEFAULT_MAX_LOG_BYTES;
-  struct stat sb;
-  if (!fstat(log_fd, &sb)) l->bytes = l->size = sb.st_size;
+  if (log_fd >= 0) adopt(l, log_fd);
+}
+
+/* A log started without a file gets it with its first byte; 1 when it cannot be made (the log is
+ * FAILED then, with the reason). */
+static int create(struct joblog *l) {
+  struct buf why;
+  buf_init(&why);
+  int fd = joblog_open(l->path, &why);
+  if (fd >= 0) {
+    adopt(l, fd);
+  } else {
+    snprintf(l->why, sizeof l->why, REASON_LOG_UNWRITABLE "the attempt's log cannot be created (%.400s)",
+             why.len ? (char *)why.data : l->path);
+    log_warn("job %s attempt %d: %s; stopping it", l->job_id, l->attempt, l->why);
+    l->state = JOBLOG_FAILED;
+  }
+  buf_release(&why);
+  return fd < 0;
 }
 
 /* Appends n bytes to the log, within its limit; a failed write (a full disk) marks the log
@@ -100,6 +123,10 @@ static int append(struct joblog *l, const char *p, size_t n) {
   if (l->state != JOBLOG_OK) {
     l->dropped += (int64_t)n;
     return 0;
+  }
+  if (l->fd < 0 && create(l)) {
+    l->dropped += (int64_t)n;
+    return 1;
   }
   size_t keep = n;
   if (l->max_bytes >= 0 && l->bytes + (int64_t)n > l->max_bytes)

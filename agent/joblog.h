@@ -4,6 +4,11 @@
  * process runtime, runner.c), or of a pipe the attempt's worker thread fills with the engine's
  * log stream of the container (runtime_engine.c). Draining it here gives both runtimes:
  *
+ * - the file (and the job's folder) made with the first byte of output, not at the start: an
+ *   attempt that prints nothing leaves no file, and costs no folder and file on the agent's loop
+ *   (about 200 us per attempt, docs/architecture.md "Throughput"). Readers take a missing log of
+ *   an attempt that ran as empty (docs/containers.md "Logs");
+ *
  * - the limit: at most max_bytes of output are kept; the rest is read and dropped (the job is
  *   never blocked for long), with one line in the log saying so;
  * - the full-disk stop: a write that fails (ENOSPC, a quota) marks the log FAILED, and
@@ -27,7 +32,7 @@ struct joblog {
   const char *job_id, *path; /* borrowed from the runtime's slot, for messages and the index */
   int attempt;
   int in_fd;                 /* the output's read end (non-blocking), -1 once closed */
-  int fd;                    /* the log file (O_APPEND), -1 once closed */
+  int fd;                    /* the log file (O_APPEND), -1 until the first output and once closed */
   int times_fd;              /* the time index, -1 until opened */
   int64_t max_bytes;         /* < 0: no limit */
   int64_t bytes;             /* in the log so far */
@@ -63,7 +68,9 @@ int joblog_spread(const char *dir, int on);
 void joblog_init(struct joblog *l, const char *job_id, int attempt, const char *path);
 
 /* Starts draining in_fd into log_fd (both @owned): in_fd is made non-blocking; the log's
- * current size counts toward max_bytes (0 = RUNNER_DEFAULT_MAX_LOG_BYTES, < 0 = no limit). */
+ * current size counts toward max_bytes (0 = RUNNER_DEFAULT_MAX_LOG_BYTES, < 0 = no limit).
+ * log_fd -1: the file at l->path is made (joblog_open) when the first byte arrives; if it cannot
+ * be, the log is FAILED as for a failed write. */
 void joblog_start(struct joblog *l, int in_fd, int log_fd, int64_t max_bytes);
 
 /* Moves what is waiting on in_fd to the log: at most JOBLOG_PUMP_BYTES while the attempt runs,

@@ -411,7 +411,7 @@ struct launch {
   struct child_args ca;
   char **argv, **envp, **paths;
   char *work_dir;
-  int log_fd, pipe_rd, pipe_wr, out_rd, out_wr;
+  int pipe_rd, pipe_wr, out_rd, out_wr;
   int64_t prepare_us, execute_us; /* how long each took (the debug line of a start) */
   /* the outcome */
   pid_t pid;
@@ -448,7 +448,7 @@ static void close_fd(int *fd) {
 
 static void launch_free(struct launch *l) {
   if (!l) return;
-  int *fds[] = {&l->log_fd, &l->pipe_rd, &l->pipe_wr, &l->out_rd, &l->out_wr};
+  int *fds[] = {&l->pipe_rd, &l->pipe_wr, &l->out_rd, &l->out_wr};
   for (size_t i = 0; i < sizeof fds / sizeof *fds; i++) close_fd(fds[i]);
   free_strv(l->argv);
   free_strv(l->envp);
@@ -457,20 +457,16 @@ static void launch_free(struct launch *l) {
   free(l);
 }
 
-/* The launch of slot s: its log opened, its pipes made, the spec copied. NULL when that failed
- * (then the slot is FAILED with the reason). */
+/* The launch of slot s: its pipes made, the spec copied (the log file comes with the first output,
+ * joblog.h). NULL when that failed (then the slot is FAILED with the reason). */
 static struct launch *prepare(struct runner *r, struct slot *s, const struct run_spec *spec) {
   struct launch *l = xcalloc(1, sizeof *l);
   int pfd[2] = {-1, -1}, ofd[2] = {-1, -1};
   struct buf why;
   buf_init(&why);
   l->s = s;
-  l->log_fd = l->pipe_rd = l->pipe_wr = l->out_rd = l->out_wr = -1;
-  l->log_fd = above_stdio(joblog_open(s->log_path, &why));
-  if (l->log_fd < 0) {
-    if (!why.len) buf_printf(&why, "log file %s: %s", s->log_path, strerror(errno));
-    goto fail;
-  }
+  /* no log file yet: the log makes it with the job's first byte of output (joblog.h) */
+  l->pipe_rd = l->pipe_wr = l->out_rd = l->out_wr = -1;
   if (r->null_fd < 0) {
     buf_printf(&why, "/dev/null: cannot be opened");
     goto fail;
@@ -582,9 +578,9 @@ static void finish(struct runner *r, struct launch *l) {
   } else {
     s->pid = l->pid;
     s->state = SLOT_RUNNING;
-    joblog_start(&s->log, l->out_rd, l->log_fd, r->max_log_bytes);
-    l->out_rd = l->log_fd = -1;
-    log_debug("runner: job %s attempt %d started, pid %d (log and pipes %lld us, vfork to exec %lld us)", s->job_id,
+    joblog_start(&s->log, l->out_rd, -1, r->max_log_bytes);
+    l->out_rd = -1;
+    log_debug("runner: job %s attempt %d started, pid %d (pipes %lld us, vfork to exec %lld us)", s->job_id,
               s->attempt, (int)s->pid, (long long)l->prepare_us, (long long)l->execute_us);
     if (s->cause != CAUSE_NONE) stop(s, s->cause, NULL, mono_ms());
   }

@@ -8,7 +8,9 @@
  * - Each attempt runs in its own process group (the leader is the job's process); signals go to
  *   the whole group. When the leader exits, whatever is left of its group is SIGKILLed, as a
  *   container's processes die with its init. A process that leaves the group (setsid) escapes.
- * - stdin is /dev/null; stdout and stderr are appended to one log file per attempt. Beside it,
+ * - stdin is /dev/null; stdout and stderr are appended to one log file per attempt, made with
+ *   the first byte of output (a silent attempt has none; joblog.h); one that cannot be made
+ *   stops the attempt with REASON_LOG_UNWRITABLE, as a failed write does. Beside it,
  *   <log>.times indexes when its bytes were written: a line "<size> <epoch ms>" each time
  *   runner_poll sees the log longer (at most every RUNNER_INDEX_PERIOD_MS, and once when the
  *   process exits), so that `barge api` can date each line (docs/api.md, "Job logs").
@@ -142,12 +144,12 @@ struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errl
 void runner_free(struct runner *r);
 
 /* Starts an attempt. 0 = accepted: its events follow through runner_poll, including start
- * failures (log file, fork, exec, user switch, chdir), which become RUN_FAILED_TO_START.
+ * failures (pipes, fork, exec, user switch, chdir), which become RUN_FAILED_TO_START.
  * Otherwise the attempt was not accepted and no event will follow: -EINVAL (bad spec),
  * -EEXIST (the same job_id and attempt is alive), -EAGAIN (max_jobs alive); detail in err.
  * Without launchers it blocks until the child has exec'd (or failed to): on cgroup v1 the
- * child's join can wait for an RCU grace period, milliseconds. With launchers it only opens the
- * log and the pipes and queues the start; a launcher thread vforks (blocking only itself) and
+ * child's join can wait for an RCU grace period, milliseconds. With launchers it only makes the
+ * pipes and queues the start; a launcher thread vforks (blocking only itself) and
  * the next runner_poll after it is done delivers RUN_STARTED or RUN_FAILED_TO_START. Until then
  * the attempt counts as active and runner_kill stops it as soon as its process exists. */
 int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_t errlen)

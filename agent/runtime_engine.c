@@ -413,27 +413,20 @@ static struct eslot *find(struct engine *e, const char *job_id, int attempt) {
   return NULL;
 }
 
-/* The attempt's log, and the pipe its worker fills (wfd). 0, or -1 with s->fail set. */
+/* The pipe the attempt's worker fills (wfd) and the log drains; the log file itself comes with
+ * the first output (joblog.h). 0, or -1 with s->fail set. */
 static int open_log(struct engine *e, struct eslot *s) {
-  struct buf why;
-  buf_init(&why);
   int fds[2] = {-1, -1};
-  int log_fd = joblog_open(s->log_path, &why);
-  if (log_fd >= 0 && pipe2(fds, O_CLOEXEC) != 0) buf_printf(&why, "the log's pipe: %s", strerror(errno));
-  int rc = 0;
-  if (log_fd < 0 || fds[0] < 0) {
+  if (pipe2(fds, O_CLOEXEC) != 0) {
     char msg[1024];
-    snprintf(msg, sizeof msg, "CannotStartContainerError: %.900s", why.len ? (char *)why.data : "log");
+    snprintf(msg, sizeof msg, "CannotStartContainerError: the log's pipe: %s", strerror(errno));
     s->fail = xstrdup(msg);
-    if (log_fd >= 0) close(log_fd);
-    rc = -1;
-  } else {
-    fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* a chatty container waits less between two drains */
-    joblog_start(&s->log, fds[0], log_fd, e->max_log_bytes);
-    s->wfd = fds[1];
+    return -1;
   }
-  buf_release(&why);
-  return rc;
+  fcntl(fds[0], F_SETPIPE_SZ, 1 << 20); /* a chatty container waits less between two drains */
+  joblog_start(&s->log, fds[0], -1, e->max_log_bytes);
+  s->wfd = fds[1];
+  return 0;
 }
 
 static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errlen) {

@@ -27,7 +27,7 @@ With --logs DIR (a stack run with BARGE_LOG=debug: bench/throughput.sh --trace),
                                           committed placements, its loop getting to the record
                                           (behind the placements before it in the same fetch)
   read by the agent -> started            the start itself (log, vfork, exec), as reported
-and each start's two parts in the agent: its log folder, file and pipes; vfork until the exec.
+and each start's two parts in the agent: its pipes (older agents: also the log folder and file); vfork until the exec.
 
 usage: bench/throughput_hops.py [--audit FILE] [--logs DIR] PARENT_JOB_ID
   --audit FILE   the audit file (default $BARGE_HOME/audit/events.jsonl, else ~/.barge/audit/events.jsonl)
@@ -44,7 +44,7 @@ import sys
 
 COMMITTED = re.compile(r"transaction committed at (\d+):")
 READ = re.compile(r"placement of (\S+) attempt (\d+) produced at (\d+), read at (\d+)")
-STARTED = re.compile(r"runner: job (\S+) attempt \d+ started, pid \d+ \(log and pipes (\d+) us, vfork to exec (\d+) us\)")
+STARTED = re.compile(r"runner: job (\S+) attempt \d+ started, pid \d+ \((?:log and )?pipes (\d+) us, vfork to exec (\d+) us\)")
 
 
 def quantiles(xs):
@@ -164,7 +164,7 @@ def main():
         starts = [j for j in done if j.get("execute_us") is not None]
         if starts:
             print(f"  each start in its agent's loop ({len(starts)} tasks; the loop starts a fetch's placements one after the other):")
-            for name, k in [("log folder, file and pipes", "prepare_us"), ("vfork until the child's exec", "execute_us")]:
+            for name, k in [("pipes (and the log before lazy logs)", "prepare_us"), ("vfork until the child's exec", "execute_us")]:
                 v = sorted(j[k] for j in starts)
                 n = len(v)
                 print(f"    {name:<36} p10 {v[n // 10]:6d} us  p50 {v[n // 2]:6d} us  p90 {v[9 * n // 10]:6d} us  "

@@ -5,8 +5,10 @@
  * position in each so that a move is O(1) (swap with the last). */
 #include "jobs_store.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bus.h"
 #include "jobs_order.h"
@@ -494,6 +496,29 @@ const char *jobs_record_stream(const json_t *rec, int n) {
   int opened = (int)jget_int(rec, "attempt", 0);
   const json_t *c = att ? json_object_get(att, "container") : n == opened ? json_object_get(d, "container") : NULL;
   return n >= 1 ? jget_str(c, "logStreamName") : NULL;
+}
+
+const char *jobs_record_instance(const json_t *rec, int n) {
+  const json_t *d = json_object_get(rec, "detail");
+  const json_t *att = n >= 1 ? json_array_get(json_object_get(d, "attempts"), (size_t)n - 1) : NULL;
+  if (!att) return n >= 1 && n == (int)jget_int(rec, "attempt", 0) ? jget_str(rec, "instanceId") : NULL;
+  const char *arn = jget_str(json_object_get(att, "container"), "containerInstanceArn");
+  const char *sl = arn ? strrchr(arn, '/') : NULL;
+  return sl && sl[1] ? sl + 1 : arn;
+}
+
+int jobs_log_empty_here(const char *log_path, const char *instance_id) {
+  struct stat sb;
+  if (!log_path || !instance_id || !*instance_id || strchr(instance_id, '/') || !stat(log_path, &sb) ||
+      errno != ENOENT)
+    return 0;
+  /* <log dir>/<jobId>/<n>.log: the log dir is two slashes up */
+  const char *end = strrchr(log_path, '/');
+  while (end && end > log_path && end[-1] != '/') end--;
+  if (!end || end == log_path) return 0;
+  char state[4400];
+  int k = snprintf(state, sizeof state, "%.*s.agents/%s", (int)(end - log_path), log_path, instance_id);
+  return k > 0 && (size_t)k < sizeof state && !stat(state, &sb) && S_ISDIR(sb.st_mode);
 }
 
 void jobs_store_index_streams(struct jobs_store *s) { s->index_streams = 1; }

@@ -86,6 +86,16 @@ int jobs_store_status_index(const char *status);
 /* The log stream name of attempt n (1-based) of a JobRecord, or NULL: detail.attempts[n-1]'s
  * container once the attempt closed, detail.container's while attempt n is the open one. */
 const char *jobs_record_stream(const json_t *rec, int n);
+/* The instance id that ran attempt n (1-based) of a JobRecord: the tail of detail.attempts[n-1]'s
+ * containerInstanceArn once the attempt closed, the record's instanceId while it is the open
+ * one; NULL when not known. */
+const char *jobs_record_instance(const json_t *rec, int n);
+/* 1 when the log file at log_path (<log dir>/<jobId>/<attempt>.log) does not exist and the agent
+ * of instance_id keeps its state in that same log dir on this host (<log dir>/.agents/<id>): the
+ * attempt ran here and printed nothing, since an agent makes a log file with its first byte of
+ * output (agent/joblog.h; docs/containers.md "Logs"). 0 otherwise (the file exists, or the log
+ * is on another host). */
+int jobs_log_empty_here(const char *log_path, const char *instance_id);
 /* Turns on the index from log stream name to job (stream_index.h) for the records put from now
  * on: call it on an empty store. `barge api`'s live view does; a per-call view needs none. */
 void jobs_store_index_streams(struct jobs_store *s);

@@ -278,6 +278,11 @@ static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t
     snprintf(err, errlen, "%s: %s", st->local_path, strerror(errno));
     return 500;
   }
+  if (s->conf.local && jobs_log_empty_here(st->local_path, st->instance_id)) {
+    *text = xstrdup(""); /* ran here and printed nothing: no file (agent/joblog.h) */
+    *len = 0;
+    return 0;
+  }
   if (!st->instance_id) {
     snprintf(err, errlen, "the log is not on this host and the instance that ran it is unknown");
     return 500;
@@ -300,6 +305,11 @@ static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t
   int rc = fetch(s, f.url, path, text, len, err, errlen);
   if (!rc && fetch(s, f.url, tpath, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
   free(f.url);
+  if (rc == 404) { /* the agent that ran it has no such file: it printed nothing (agent/joblog.h) */
+    *text = xstrdup("");
+    *len = 0;
+    return 0;
+  }
   return rc ? 500 : 0;
 }
 

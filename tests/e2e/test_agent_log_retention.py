@@ -2,10 +2,10 @@
 """test_agent_log_retention.py: `barge agent --log-retention-hours` (docs/operations.md, "Job logs
 on the agents") through the real binary and broker.
 
-An agent keeps logs for 0.001 h (3.6 s). A quick job and a silent job that sleeps 14 s run side by
-side. Once the quick job's log is past the retention its folder goes (the metric
-barge_agent_log_folders_removed_total counts it), while the silent job's folder, just as old on
-disk, stays as long as the job is alive; after it ends and its log ages, it goes too. The agent's
+An agent keeps logs for 0.001 h (3.6 s). A quick job and a long job that prints a line and then
+sleeps 14 s run side by side. Once the quick job's log is past the retention its folder goes (the
+metric barge_agent_log_folders_removed_total counts it), while the long job's folder, just as old
+on disk, stays as long as the job is alive; after it ends and its log ages, it goes too. The agent's
 state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2)."""
 import os
 import subprocess
@@ -24,31 +24,31 @@ def removed_metric(url):
 def body(st):
     st.init_queue("q", "local")
     st.register("quick", ["sh", "-c", "echo quick output"])
-    st.register("silent", ["sleep", "14"])
+    st.register("long", ["sh", "-c", "echo long job started; exec sleep 14"])
     st.scheduler()
     st.agent("i-0b10c0000000000r1", log_retention_hours="0.001", metrics_port="0")
     url = common.metrics_endpoint(st, "agent-i-0b10c0000000000r1")
     logs = os.path.join(st.home, "logs")
-    silent = st.submit("silent", "q", "silent")
+    long = st.submit("long", "q", "long")
     quick = st.submit("quick", "q", "quick")
     d = st.wait_terminal([quick], 60)[quick]
     ok(d["status"] == "SUCCEEDED" and os.path.exists(os.path.join(logs, quick, "1.log")),
        "the quick job SUCCEEDED and wrote its log", d["status"])
-    wait_for(lambda: st.describe(silent)[silent]["status"] == "RUNNING", 30, "the silent job running")
+    wait_for(lambda: st.describe(long)[long]["status"] == "RUNNING", 30, "the long job running")
     gone_at = wait_for(lambda: None if os.path.exists(os.path.join(logs, quick)) else time.time(), 30,
                        "the quick job's log folder to go")
     ok(gone_at is not None, "past the retention, the ended job's log folder is removed")
     ok(removed_metric(url) >= 1, "barge_agent_log_folders_removed_total counts it", removed_metric(url))
-    silent_log = os.path.join(logs, silent, "1.log")
-    age = time.time() - os.stat(silent_log).st_mtime
-    ok(age > 3.6 and st.describe(silent)[silent]["status"] == "RUNNING",
-       f"the silent job's log is older than the retention ({age:.1f} s) while it runs")
+    long_log = os.path.join(logs, long, "1.log")
+    age = time.time() - os.stat(long_log).st_mtime
+    ok(age > 3.6 and st.describe(long)[long]["status"] == "RUNNING",
+       f"the long job's log is older than the retention ({age:.1f} s) while it runs")
     time.sleep(2)  # more walks of the log dir
-    ok(os.path.exists(silent_log), "a job alive on the agent keeps its log folder, however old")
-    d = st.wait_terminal([silent], 60)[silent]
-    ok(d["status"] == "SUCCEEDED", "the silent job SUCCEEDED", d["status"])
-    wait_for(lambda: not os.path.exists(os.path.join(logs, silent)), 30, "the silent job's folder to go once ended")
-    ok(not os.path.exists(os.path.join(logs, silent)), "once it ended, its folder goes too")
+    ok(os.path.exists(long_log), "a job alive on the agent keeps its log folder, however old")
+    d = st.wait_terminal([long], 60)[long]
+    ok(d["status"] == "SUCCEEDED", "the long job SUCCEEDED", d["status"])
+    wait_for(lambda: not os.path.exists(os.path.join(logs, long)), 30, "the long job's folder to go once ended")
+    ok(not os.path.exists(os.path.join(logs, long)), "once it ended, its folder goes too")
     ok(os.path.isdir(os.path.join(logs, ".agents")), "the agent's state folder stays")
     ok(removed_metric(url) >= 2, "the metric counts both", removed_metric(url))
     ok(st.alive("agent-i-0b10c0000000000r1"), "the agent carries on")

@@ -27,7 +27,8 @@ one-line reason, and the agent logs the refusals at a bounded rate; an agent ask
 non-loopback address without a token refuses to start, saying what to do. An array's children
 log into folders of their own (<parentId>:<index>/<attempt>.log), where `barge logs`, both APIs
 and the log server find them; so do a multi-node job's node logs (<jobId>#<node>/, the '#' sent
-to the log server as %23). A third API
+to the log server as %23). A job that prints nothing has no log file: `barge logs` prints
+nothing (exit 0) and both APIs read its stream as empty. A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
 verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
 port fails and the server carries on. An agent's log server serves HTTPS (--log-tls-cert/--log-tls-key):
@@ -384,6 +385,34 @@ def check_array(st, batch, far_dir, local_url, remote_url, base):
     ok(status == 200 and body == "child 0\n", "the log server serves /PARENT:0/1.log", (status, body))
 
 
+def check_quiet(st, batch, far_dir, local_url, remote_url, base):
+    """A job that prints nothing leaves no log file (the agent makes it with the first byte,
+    docs/containers.md): `barge logs` prints nothing and exits 0, and its stream reads as empty,
+    from local files (the agent's state folder beside) and through the agent's log server (which
+    has no such file), while a stream that does not exist is still refused."""
+    batch.register_job_definition(jobDefinitionName="quiet", type="container", containerProperties=props("true"))
+    ids = {ce: batch.submit_job(jobName=f"quiet-{ce}", jobQueue=f"q-{ce}", jobDefinition="quiet")["jobId"]
+           for ce in ("local", "far")}
+    jobs = finished(batch, list(ids.values()))
+    ok(all(j["status"] == "SUCCEEDED" for j in jobs.values()), "the silent jobs succeeded",
+       {k: j["status"] for k, j in jobs.items()})
+    local_dir = os.path.join(st.home, "logs")
+    ok(not os.path.exists(os.path.join(local_dir, ids["local"])) and not os.path.exists(os.path.join(far_dir, ids["far"])),
+       "a job that printed nothing has no log folder", (os.listdir(local_dir), os.listdir(far_dir)))
+    for ce in ("local", "far"):
+        p = st.run("logs", ids[ce])
+        ok(p.returncode == 0 and p.stdout == "", f"barge logs of the silent job on `{ce}`: nothing, exit 0",
+           (p.returncode, p.stdout, p.stderr))
+    for name, url, ces in (("local files", local_url, ("local", "far")), ("the agent's log server", remote_url, ("far",))):
+        _, logs = clients(url)
+        for ce in ces:
+            stream = jobs[ids[ce]]["container"]["logStreamName"]
+            r = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)
+            ok(r["events"] == [], f"the API reads the silent `{ce}` job's stream from {name} as empty", r["events"])
+    status, _, _ = signed_get(base, f"/{ids['far']}/1.log")
+    ok(status == 404, "the log server itself has no file for it (404)", status)
+
+
 def check_multinode(st, batch, far_dir, remote_url, base):
     """A multi-node job's node logs under "<jobId>#<node>/": the API fetches one from the agent's
     log server (the '#' sent as %23, the decoded path signed), and the server serves it."""
@@ -511,6 +540,7 @@ def body(st, addr):
         remote_url, base = check_remote(st, jobs, ids)
         check_array(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
         check_multinode(st, batch, far_dir, remote_url, base)
+        check_quiet(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
         cert, key = check_tls(st, jobs, ids)
         check_log_tls(st, batch, cert, key)
         ok(st.alive("api"), "barge api still runs")

@@ -4,7 +4,9 @@
  * CannotWriteLogError and the system's reason, later output dropped, and the time index (none for
  * a job that printed nothing); the logs' folder marked as a top directory and unmarked
  * (joblog_spread); whether a folder's ext4 has a journal (joblog_fs_journal), on a fake sysfs
- * and on the real one against /proc/fs/jbd2. */
+ * and on the real one against /proc/fs/jbd2; a log started without a file makes it (and its
+ * folder) with the first byte of output, leaves none for a silent attempt, and FAILs as a write
+ * would when it cannot make it. */
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
@@ -173,6 +175,67 @@ static void test_full(void) {
   joblog_close(&l); /* twice is harmless */
 }
 
+/* A log started without a file (as the runtimes start every attempt's): no folder and no file
+ * until the first byte, both made then; one that cannot be made FAILs the log like a write. */
+static void test_lazy(const char *dir) {
+  TEST("the file comes with the first output: none for a silent attempt, made at the first byte");
+  char path[700], folder[512];
+  snprintf(folder, sizeof folder, "%.400s/job-4", dir);
+  snprintf(path, sizeof path, "%s/1.log", folder);
+  struct stat sb;
+  int p[2];
+  CHECK(pipe(p) == 0, "pipe");
+  struct joblog l;
+  joblog_init(&l, "job-4", 1, path);
+  joblog_start(&l, p[0], -1, 0);
+  CHECK_INT(joblog_pump(&l, 0), 0);
+  joblog_index(&l, mono_ms(), 0);
+  CHECK(stat(folder, &sb) != 0 && l.fd == -1, "no output yet: no folder, no file");
+  put(p[1], "first line\n");
+  CHECK_INT(joblog_pump(&l, 0), 0);
+  CHECK(l.fd >= 0 && l.bytes == 11 && l.state == JOBLOG_OK, "the first byte made the file (%lld bytes)",
+        (long long)l.bytes);
+  close(p[1]);
+  CHECK_INT(joblog_pump(&l, 1), 0);
+  joblog_close(&l);
+  char *text = read_file(path, NULL);
+  CHECK(text && !strcmp(text, "first line\n"), "the log holds the output: %s", text ? text : "(none)");
+  free(text);
+
+  TEST("a silent attempt to its end leaves nothing behind");
+  snprintf(folder, sizeof folder, "%.400s/job-5", dir);
+  snprintf(path, sizeof path, "%s/1.log", folder);
+  CHECK(pipe(p) == 0, "pipe");
+  joblog_init(&l, "job-5", 1, path);
+  joblog_start(&l, p[0], -1, 0);
+  close(p[1]);
+  CHECK_INT(joblog_pump(&l, 1), 0);
+  joblog_index(&l, mono_ms(), 1);
+  joblog_close(&l);
+  CHECK(stat(folder, &sb) != 0, "no folder %s", folder);
+
+  TEST("a log whose file cannot be made: FAILED with CannotWriteLogError, said once, the rest dropped");
+  char blocker[256];
+  snprintf(blocker, sizeof blocker, "%.200s/plain-file", dir);
+  int bfd = open(blocker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  CHECK(bfd >= 0, "a plain file where the folder's parent should be");
+  close(bfd);
+  snprintf(path, sizeof path, "%s/job-6/1.log", blocker); /* a folder under a file: ENOTDIR */
+  CHECK(pipe(p) == 0, "pipe");
+  joblog_init(&l, "job-6", 1, path);
+  joblog_start(&l, p[0], -1, 0);
+  put(p[1], "hello\n");
+  CHECK_INT(joblog_pump(&l, 0), 1);
+  CHECK(l.state == JOBLOG_FAILED && !strncmp(l.why, REASON_LOG_UNWRITABLE, strlen(REASON_LOG_UNWRITABLE)) &&
+            strstr(l.why, "cannot be created") && strstr(l.why, "job-6"),
+        "the reason: %s", l.why);
+  put(p[1], "more\n");
+  close(p[1]);
+  CHECK_INT(joblog_pump(&l, 1), 0);
+  CHECK(l.dropped == 11, "every byte read and dropped (%lld)", (long long)l.dropped);
+  joblog_close(&l);
+}
+
 int main(void) {
   char dir[] = "/tmp/barge-joblog-XXXXXX";
   if (!mkdtemp(dir)) return 1;
@@ -180,6 +243,7 @@ int main(void) {
   test_quiet_and_spread(dir);
   test_journal(dir);
   test_full();
+  test_lazy(dir);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
