@@ -1,21 +1,37 @@
 /* logs.c: `barge logs JOB_ID [--attempt N]`: prints an attempt's stdout and stderr, which the
- * agent wrote to <log dir>/<jobId>/<attempt>.log (the path travels in the job's record). */
+ * agent wrote to <log dir>/<jobId>/<attempt>.log (the path travels in the job's record). It reads
+ * as `barge api` does (producers/api/logs_source.c): the file when it is on this host, else from
+ * the log server of the agent that ran the attempt (`barge agent --log-listen`), signed with the
+ * secret of --log-token-file (by default the local stack's, $BARGE_HOME/log.token); an attempt
+ * that printed nothing has no file and prints nothing (docs/containers.md). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmds.h"
-#include "jobs_store.h"
 #include "jsonget.h"
+#include "logauth.h"
+#include "logs_api.h"
 #include "opts.h"
 #include "service.h"
+#include "stack.h"
 #include "views.h"
 
 struct logs_opts {
   struct kafka_opts kafka;
   int64_t attempt;
+  const char *log_token, *log_ca_bundle;
+  int no_local;
 };
 static const struct opt_spec logs_rows[] = {
     OPT_ROW_DOC(struct logs_opts, attempt, "attempt", "N", "the latest", "which attempt, counting from 1"),
+    OPT_ROW_DOC(struct logs_opts, log_token, "log-token-file", "FILE", "the local stack's log.token",
+                "the agents' log servers' secret (barge agent --log-token-file), to fetch a log that is not on "
+                "this host"),
+    OPT_ROW_DOC(struct logs_opts, log_ca_bundle, "log-ca-bundle", "FILE", "the system's",
+                "PEM certificates an https log server is verified against"),
+    OPT_FLAG_ROW(struct logs_opts, no_local, "no-local-logs",
+             "fetch the log from its agent's log server even when the file is on this host"),
     OPTS_KAFKA(struct logs_opts, kafka),
 };
 enum { ATTEMPT_LATEST = -1000000 }; /* --attempt not given */
@@ -28,6 +44,48 @@ static long long array_size(const json_t *rec) {
   const json_t *ap = json_object_get(json_object_get(rec, "detail"), "arrayProperties");
   if (json_object_get(ap, "index")) return 0;
   return json_integer_value(json_object_get(ap, "size"));
+}
+
+/* Attempt n of the job's log to stdout, read as the API reads it. 0, or 1 saying why. */
+static int print_log(const struct logs_opts *o, const struct bus_conf *bc, const char *id, const json_t *rec, int n) {
+  char token[4200] = "", err[1024] = "";
+  const char *token_file = o->log_token;
+  if (!token_file && !stack_get("log_token", token, sizeof token) && token[0] && access(token, R_OK) == 0)
+    token_file = token;
+  size_t keylen = 0;
+  unsigned char *key = token_file ? logauth_read_key(token_file, &keylen, err, sizeof err) : NULL;
+  if (token_file && !key) {
+    fprintf(stderr, "barge logs: --log-token-file %s: %s\n", token_file, err);
+    return 1;
+  }
+  struct logs_streams st = {0};
+  logs_record_streams(id, rec, n, &st);
+  int rc = 0;
+  if (!st.n) {
+    fprintf(stderr, "barge logs: job %s attempt %d has no log yet\n", id, n);
+    rc = 1;
+  } else {
+    struct logs_source_conf c = {.bc = bc, .local = !o->no_local, .log_key = key, .log_keylen = keylen,
+                                 .log_ca_bundle = o->log_ca_bundle};
+    struct logs_source *src = logs_source_new(&c);
+    char *text = NULL, *times = NULL;
+    size_t len = 0;
+    if (src->read(src->ctx, &st.v[0], &text, &len, &times, err, sizeof err)) {
+      fprintf(stderr, "barge logs: job %s attempt %d: %s\n", id, n, err);
+      rc = 1;
+    } else if (len && fwrite(text, 1, len, stdout) != len) {
+      rc = 1;
+    }
+    free(text);
+    free(times);
+    logs_source_free(src);
+  }
+  logs_streams_release(&st);
+  if (key) {
+    memset(key, 0, keylen);
+    free(key);
+  }
+  return rc;
 }
 
 int cmd_logs(int argc, char **argv) {
@@ -77,22 +135,7 @@ int cmd_logs(int argc, char **argv) {
       fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", pos[0], last);
       rc = 2;
     } else {
-      /* <dir>/<job>/<n>.log: swap the attempt number */
-      char path[4096];
-      const char *slash = strrchr(lp, '/');
-      snprintf(path, sizeof path, "%.*s/%lld.log", (int)(slash ? slash - lp : 0), lp, attempt);
-      size_t len = 0;
-      char *text = read_file(path, &len);
-      if (!text && jobs_log_empty_here(path, jobs_record_instance(rec, (int)attempt))) {
-        /* no file: the attempt ran on this host and printed nothing (the log comes with its first
-         * byte) */
-      } else if (!text) {
-        fprintf(stderr, "barge logs: cannot read %s (the log lives on the instance that ran the attempt)\n", path);
-        rc = 1;
-      } else {
-        fwrite(text, 1, len, stdout);
-        free(text);
-      }
+      rc = print_log(&o, &bc, pos[0], rec, (int)attempt);
     }
   }
   json_decref(jobs);

@@ -85,6 +85,9 @@ struct logs_source_conf {
   const char *log_ca_bundle; /* PEM authorities an https log server is verified against; NULL: the system's */
 };
 struct logs_source *logs_source_new(const struct logs_source_conf *conf);
+/* The streams of one JobRecord (job_id's), appended to out: attempt `only`, or every attempt
+ * (only 0); none before the job has a log (logPath). `barge logs` reads through them too. */
+void logs_record_streams(const char *job_id, const json_t *rec, int only, struct logs_streams *out);
 void logs_source_free(struct logs_source *src);
 #define LOGS_MAX_FILE_BYTES (256u * 1024 * 1024) /* a larger log is refused */
 #endif

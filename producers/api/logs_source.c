@@ -56,8 +56,7 @@ static const char *tail_of(const char *s) {
   return sl && sl[1] ? sl + 1 : NULL;
 }
 
-/* The streams of one job record: attempt `only`, or every attempt (only 0). */
-static void record_streams(const char *job_id, const json_t *rec, int only, struct logs_streams *out) {
+void logs_record_streams(const char *job_id, const json_t *rec, int only, struct logs_streams *out) {
   const char *lp = jget_str(rec, "logPath");
   const json_t *d = json_object_get(rec, "detail");
   if (!lp || !d) return;
@@ -95,7 +94,7 @@ struct each_job {
 
 static void each_job(void *ctx, const char *id, const json_t *rec) {
   struct each_job *e = ctx;
-  record_streams(id, rec, 0, e->out);
+  logs_record_streams(id, rec, 0, e->out);
   e->n++;
 }
 
@@ -117,7 +116,7 @@ static int list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
   }
   const char *id;
   json_t *rec;
-  json_object_foreach(jobs, id, rec) record_streams(id, rec, 0, out);
+  json_object_foreach(jobs, id, rec) logs_record_streams(id, rec, 0, out);
   count(s, "topic", json_object_size(jobs));
   json_decref(jobs);
   return 0;
@@ -131,7 +130,7 @@ static int find_in_view(struct source *s, const char *name, struct logs_streams 
   const char *id;
   int attempt;
   json_t *rec = jobs_store_find_stream(v->jobs, name, &id, &attempt);
-  if (rec) record_streams(id, rec, attempt, out); /* copies what it keeps: id is the store's */
+  if (rec) logs_record_streams(id, rec, attempt, out); /* copies what it keeps: id is the store's */
   view_live_done(s->conf.live);
   count(s, "view", rec ? 1 : 0);
   json_decref(rec);

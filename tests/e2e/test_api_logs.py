@@ -28,7 +28,9 @@ non-loopback address without a token refuses to start, saying what to do. An arr
 log into folders of their own (<parentId>:<index>/<attempt>.log), where `barge logs`, both APIs
 and the log server find them; so do a multi-node job's node logs (<jobId>#<node>/, the '#' sent
 to the log server as %23). A job that prints nothing has no log file: `barge logs` prints
-nothing (exit 0) and both APIs read its stream as empty. A third API
+nothing (exit 0) and both APIs read its stream as empty. `barge logs --no-local-logs` fetches from
+the agent's log server as the second API does (signed with --log-token-file; without it, the
+agent's 401). A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
 verify=<the certificate> and the aws CLI with --ca-bundle talk to it; a plain-HTTP request to its
 port fails and the server carries on. An agent's log server serves HTTPS (--log-tls-cert/--log-tls-key):
@@ -352,6 +354,16 @@ def check_remote(st, jobs, ids):
     e = error_code(lambda: logs.get_log_events(logGroupName=GROUP, logStreamName=hello))
     ok(e and e[0] == "ServiceUnavailableException" and "serves no logs" in e[1],
        "a log whose agent serves none: ServiceUnavailableException saying why", e)
+    # barge logs reads as the API does: from the agent's log server when told not to read files
+    p = st.run("logs", ids["far"], "--no-local-logs", "--log-token-file", token_file(st), check=False)
+    ok(p.returncode == 0 and p.stdout == "".join(f"line-{i}\n" for i in range(25)),
+       "barge logs --no-local-logs fetches the far job's log from its agent, signed", (p.returncode, p.stderr))
+    p = st.run("logs", ids["far"], "--no-local-logs", check=False)
+    ok(p.returncode == 1 and "401" in p.stderr and p.stdout == "",
+       "barge logs without the secret: the agent's 401, exit 1", (p.returncode, p.stderr))
+    p = st.run("logs", ids["hello"], "--no-local-logs", check=False)
+    ok(p.returncode == 1 and "serves no logs" in p.stderr,
+       "barge logs of a log whose agent serves none: exit 1 saying why", (p.returncode, p.stderr))
     m = re.search(r"serving the logs of \S+ at (http://\S+)", st.log_text("agent-far"))
     ok(m is not None, "the far agent says where it serves its logs")
     base = m.group(1) if m else "http://127.0.0.1:1"
@@ -400,9 +412,12 @@ def check_quiet(st, batch, far_dir, local_url, remote_url, base):
     ok(not os.path.exists(os.path.join(local_dir, ids["local"])) and not os.path.exists(os.path.join(far_dir, ids["far"])),
        "a job that printed nothing has no log folder", (os.listdir(local_dir), os.listdir(far_dir)))
     for ce in ("local", "far"):
-        p = st.run("logs", ids[ce])
+        p = st.run("logs", ids[ce], check=False)
         ok(p.returncode == 0 and p.stdout == "", f"barge logs of the silent job on `{ce}`: nothing, exit 0",
            (p.returncode, p.stdout, p.stderr))
+    p = st.run("logs", ids["far"], "--no-local-logs", "--log-token-file", token_file(st), check=False)
+    ok(p.returncode == 0 and p.stdout == "", "and through its agent's log server: nothing, exit 0",
+       (p.returncode, p.stdout, p.stderr))
     for name, url, ces in (("local files", local_url, ("local", "far")), ("the agent's log server", remote_url, ("far",))):
         _, logs = clients(url)
         for ce in ces:
