@@ -266,7 +266,9 @@ static int parse(const char *cmd, const char *synopsis, const struct opt_spec *o
   if (npos) *npos = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    /* `barge logs help` as `aws batch describe-jobs help`: a lone first word "help" (no job id
+     * or other positional argument is ever spelled so) */
+    if (!strcmp(a, "--help") || !strcmp(a, "-h") || (i == 1 && argc == 2 && !strcmp(a, "help"))) {
       if (c) opts_usage_cmd(stdout, c);
       else usage_rows(stdout, cmd, synopsis, opts, nopts, NULL);
       return 1;

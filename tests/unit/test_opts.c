@@ -146,6 +146,13 @@ int main(void) {
   CHECK(strstr(out, "  --name NAME                  a name\n"), "%s", out);
   CHECK(strstr(out, "  --help                       show this help\n"), "%s", out);
   CHECK_INT(run(&o, ARGV("-h"), out, sizeof out, NULL, NULL, 0), 1);
+  const char *hp[1];
+  int hn = 0;
+  CHECK_INT(run(&o, ARGV("help"), out, sizeof out, hp, &hn, 1), 1); /* `barge logs help` */
+  CHECK(strstr(out, "usage: barge tcmd [options]\n") && hn == 0, "a lone 'help' is --help: %s", out);
+  CHECK_INT(run(&o, ARGV("help"), out, sizeof out, NULL, NULL, 0), 1); /* `barge watch help` */
+  CHECK_INT(run(&o, ARGV("help", "x"), out, sizeof out, hp, &hn, 2), 0); /* a positional, with another */
+  CHECK(hn == 2 && !strcmp(hp[0], "help"), "'help' with more words stays a positional (%d)", hn);
 
   TEST("markdown");
   FILE *md = tmpfile();
