@@ -48,9 +48,33 @@ static void usage(FILE *out) {
   fprintf(out,
           "\nCommon options: --brokers HOST:PORT (default: the stack `barge up` recorded in\n"
           "$BARGE_HOME/stack, BARGE_HOME defaulting to ~/.barge), --topic-prefix P (barge.).\n"
+          "Options may come before the command too: barge --output text describe-jobs ...\n"
           "Exit status: the AWS Batch commands exit as the AWS CLI v2 does: 0 success, 252 bad\n"
           "usage or input, 254 the request was refused (ClientException), 255 any other error.\n"
           "Services and tools: 0 success, 1 runtime or service error, 2 bad usage or input.\n");
+}
+
+static int is_command(const char *w) {
+  for (size_t i = 0; i < sizeof services / sizeof *services; i++)
+    if (!strcmp(w, services[i].name)) return 1;
+  return cmd_is_aws(w);
+}
+
+/* Options before the command, as the aws CLI takes its global ones (`aws --output json batch
+ * describe-jobs`): `barge --output json describe-jobs`, `barge --brokers H:P status`. The first
+ * word that names a command is the command; the words before it go after it, in their order
+ * (a value such as `json` is never a command's name). 1 when argv was so rearranged. */
+static int command_first(int argc, char **argv) {
+  int at = 1;
+  while (at < argc && !is_command(argv[at])) {
+    if (strncmp(argv[at], "--", 2) != 0 && (at == 1 || strncmp(argv[at - 1], "--", 2) != 0)) return 0;
+    at++;
+  }
+  if (at == 1 || at >= argc) return 0;
+  char *cmd = argv[at];
+  memmove(argv + 2, argv + 1, sizeof *argv * (size_t)(at - 1));
+  argv[1] = cmd;
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -59,9 +83,14 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
+  if (!strncmp(argv[1], "--", 2)) command_first(argc, argv);
   for (size_t i = 0; i < sizeof services / sizeof *services; i++)
     if (!strcmp(argv[1], services[i].name)) return services[i].fn(argc - 1, argv + 1);
   if (cmd_is_aws(argv[1])) return cmd_aws(argc - 1, argv + 1);
-  fprintf(stderr, "barge: '%s' is not a barge command. See 'barge --help'.\n", argv[1]);
+  if (!strncmp(argv[1], "--", 2))
+    fprintf(stderr, "barge: no command after '%s' (a command first or after the options: barge describe-jobs "
+            "--output json ...; barge --output json describe-jobs ...). See 'barge --help'.\n", argv[1]);
+  else
+    fprintf(stderr, "barge: '%s' is not a barge command. See 'barge --help'.\n", argv[1]);
   return 2;
 }

@@ -8,7 +8,9 @@ options (--from-jsonl, --batch-size, --quiet); a request flag beside --from-json
 (252) by saying that the file gives every job's fields, not as an unknown option, and submits
 nothing. `barge logs` of an array parent says it is an array job and names its children
 (ID:N), whose logs it prints; --attempt 0 and -1 exit 2 ("counts from 1") instead of printing
-the latest attempt, --attempt 1 and no --attempt print the log."""
+the latest attempt, --attempt 1 and no --attempt print the log. Options before the operation
+(`barge --output text --query Q describe-job-queues`) apply as the aws CLI's global ones do;
+`barge logs help` prints the usage."""
 import json
 import os
 import sys
@@ -40,6 +42,18 @@ def body(s):
     ok(p.returncode == 252 and "--topic-prefix" in p.stderr, "--topic-prefix without a value exits 252", p.stderr)
     p = s.run("describe-job-queues", "help")
     ok("--topic-prefix" in p.stdout, "an operation's help lists --topic-prefix among the global options")
+    # global options before the operation, as `aws --output text batch describe-job-queues` takes them
+    after = s.run("describe-job-queues", "--output", "text", "--query", "jobQueues[].jobQueueName", check=False)
+    before = s.run("--output", "text", "--query", "jobQueues[].jobQueueName", "describe-job-queues", check=False)
+    ok(before.returncode == 0 and before.stdout == after.stdout == "q\n",
+       "barge --output text --query Q describe-job-queues: the options before the operation apply",
+       (before.returncode, before.stderr, before.stdout, after.stdout))
+    p = s.run("--output", "json", "json", "describe-job-queues", check=False)
+    ok(p.returncode == 2 and "no command after '--output'" in p.stderr,
+       "two words before the operation: exit 2, saying what is wrong", (p.returncode, p.stderr))
+    p = s.run("logs", "help", check=False)
+    ok(p.returncode == 0 and p.stdout.startswith("usage: barge logs"), "barge logs help: the usage, exit 0",
+       (p.returncode, p.stdout[:80], p.stderr))
 
     p = s.run("submit-job", "--help")
     ok(all(f in p.stdout for f in ("--from-jsonl", "--batch-size", "--quiet")),
