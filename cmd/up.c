@@ -551,6 +551,25 @@ int cmd_down(int argc, char **argv) {
   if (r) return r == 1 ? 0 : 2;
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext)) {
+    /* a `barge up` stopped before it recorded its stack (killed while starting) leaves the Kafka
+     * it started in $BARGE_HOME/kafka: stop that one (kafka.sh checks the pid is that broker) */
+    char home[4096], kdir[4200], kpid[4300], text[32], cmd[8800];
+    stack_home(home, sizeof home);
+    snprintf(kdir, sizeof kdir, "%s/kafka", home);
+    snprintf(kpid, sizeof kpid, "%s/pid", kdir);
+    ssize_t n = read_small(kpid, text, sizeof text);
+    long kp = n > 0 ? strtol(text, NULL, 10) : 0;
+    if (kp > 0 && stack_pid_alive(kp)) {
+      printf("barge down: no stack is recorded, but a Kafka runs in %s (pid %ld), left by a `barge up` that did "
+             "not finish starting; stopping it\n", kdir, kp);
+      fflush(stdout);
+      kafka_script("stop", kdir, cmd, sizeof cmd);
+      if (system(cmd) != 0) {
+        fprintf(stderr, "barge down: could not stop the Kafka in %s; see its kafka.log\n", kdir);
+        return 1;
+      }
+      return 0;
+    }
     printf("barge down: no stack is running\n");
     return 0;
   }

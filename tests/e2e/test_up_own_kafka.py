@@ -11,6 +11,8 @@ and crashes, as an operator lives with it (docs/operations.md, "The local stack"
   Kafka it left and clears the record;
 - `barge up --fresh` starts empty: the old job is gone, and the last run's audit log is moved
   aside, still verifying;
+- a `barge up` killed while starting, before it recorded its stack, leaves its Kafka running:
+  `barge down` finds it in $BARGE_HOME/kafka and stops it;
 - bad options exit 2 before anything starts."""
 import json
 import os
@@ -174,6 +176,21 @@ def body(st):
     st.run("down", timeout=120)
     st.supervisor = None
     ok(kafka_pid(st) is None or not pid_alive(kafka_pid(st)), "barge down stopped Kafka")
+
+    log("-- barge up killed while starting, before it recorded its stack: barge down stops its Kafka")
+    up = subprocess.Popen([common.BARGE, *[a for a in UP if a != "--detach"]], env=st.env, start_new_session=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = wait_for(lambda: kafka_pid(st) if kafka_pid(st) and pid_alive(kafka_pid(st)) else None, 120,
+                       "barge up to start its Kafka", interval=0.05)
+    os.killpg(up.pid, signal.SIGKILL)
+    up.wait()
+    ok(started and pid_alive(started) and st.stack_value("supervisor") is None,
+       "barge up killed before recording its stack: its Kafka runs on, unrecorded", started)
+    p = st.run("down", timeout=120)
+    ok("did not finish starting" in p.stdout and started and not pid_alive(started),
+       "barge down stops that Kafka, saying so", p.stdout)
+    p = st.run("down", timeout=120)
+    ok(p.stdout.strip() == "barge down: no stack is running", "a second barge down: nothing left", p.stdout)
 
 
 def close_kafka(st):
