@@ -75,6 +75,14 @@ static int print_log(const struct logs_opts *o, const struct bus_conf *bc, const
       rc = 1;
     } else if (len && fwrite(text, 1, len, stdout) != len) {
       rc = 1;
+    } else if (!len) {
+      /* no output: say so when the attempt never ran (its start failed), as the reason why */
+      const json_t *att = json_array_get(json_object_get(json_object_get(rec, "detail"), "attempts"), (size_t)n - 1);
+      const char *why = jget_str(att, "statusReason");
+      if (!why) why = jget_str(json_object_get(att, "container"), "reason");
+      if (att && !json_object_get(att, "startedAt"))
+        fprintf(stderr, "barge logs: job %s attempt %d never started%s%s%s: it has no output\n", id, n,
+                why ? " (" : "", why ? why : "", why ? ")" : "");
     }
     free(text);
     free(times);

@@ -426,6 +426,14 @@ def check_quiet(st, batch, far_dir, local_url, remote_url, base):
             ok(r["events"] == [], f"the API reads the silent `{ce}` job's stream from {name} as empty", r["events"])
     status, _, _ = signed_get(base, f"/{ids['far']}/1.log")
     ok(status == 404, "the log server itself has no file for it (404)", status)
+    batch.register_job_definition(jobDefinitionName="nocmd", type="container",
+                                  containerProperties=dict(props("true"), command=["no-such-command-barge"]))
+    bad = batch.submit_job(jobName="nocmd", jobQueue="q-local", jobDefinition="nocmd")["jobId"]
+    j = finished(batch, [bad])[bad]
+    p = st.run("logs", bad, check=False)
+    ok(j["status"] == "FAILED" and p.returncode == 0 and p.stdout == "" and "never started" in p.stderr
+       and "CannotStartContainerError" in p.stderr,
+       "barge logs of an attempt that never started: no output, and why on stderr", (j["status"], p.returncode, p.stderr))
 
 
 def check_multinode(st, batch, far_dir, remote_url, base):
