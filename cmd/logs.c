@@ -1,9 +1,14 @@
-/* logs.c: `barge logs JOB_ID [--attempt N]`: prints an attempt's stdout and stderr, which the
- * agent wrote to <log dir>/<jobId>/<attempt>.log (the path travels in the job's record). It reads
- * as `barge api` does (producers/api/logs_source.c): the file when it is on this host, else from
- * the log server of the agent that ran the attempt (`barge agent --log-listen`), signed with the
- * secret of --log-token-file (by default the local stack's, $BARGE_HOME/log.token); an attempt
- * that printed nothing has no file and prints nothing (docs/containers.md). */
+/* logs.c: `barge logs JOB_ID [--attempt N] [--follow]`: prints an attempt's stdout and stderr,
+ * which the agent wrote to <log dir>/<jobId>/<attempt>.log (the path travels in the job's record).
+ * It reads as `barge api` does (producers/api/logs_source.c): the file when it is on this host,
+ * else from the log server of the agent that ran the attempt (`barge agent --log-listen`), signed
+ * with the secret of --log-token-file (by default the local stack's, $BARGE_HOME/log.token); an
+ * attempt that printed nothing has no file and prints nothing (docs/containers.md).
+ *
+ * The job's record is read from its own partition of barge.jobs, not the whole table. With
+ * --follow the command positions itself at the end of the job's partition of barge.job-events
+ * first (so no change after the record was read is missed), then prints the log as it grows,
+ * and ends once the job has ended (or, with --attempt, once that attempt has). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,27 +22,33 @@
 #include "stack.h"
 #include "views.h"
 
+#define FOLLOW_POLL_MS 500 /* how often --follow looks at the log */
+
 struct logs_opts {
   struct kafka_opts kafka;
   int64_t attempt;
   const char *log_token, *log_ca_bundle;
-  int no_local;
+  int no_local, follow;
 };
 static const struct opt_spec logs_rows[] = {
     OPT_ROW_DOC(struct logs_opts, attempt, "attempt", "N", "the latest", "which attempt, counting from 1"),
+    OPT_FLAG_ROW(struct logs_opts, follow, "follow",
+                 "print the log as it grows until the job ends (waits for a job that has not started; with "
+                 "--attempt, until that attempt ends); Ctrl-C stops"),
     OPT_ROW_DOC(struct logs_opts, log_token, "log-token-file", "FILE", "the local stack's log.token",
                 "the agents' log servers' secret (barge agent --log-token-file), to fetch a log that is not on "
                 "this host"),
     OPT_ROW_DOC(struct logs_opts, log_ca_bundle, "log-ca-bundle", "FILE", "the system's",
                 "PEM certificates an https log server is verified against"),
     OPT_FLAG_ROW(struct logs_opts, no_local, "no-local-logs",
-             "fetch the log from its agent's log server even when the file is on this host"),
+                 "fetch the log from its agent's log server even when the file is on this host"),
     OPTS_KAFKA(struct logs_opts, kafka),
 };
 enum { ATTEMPT_LATEST = -1000000 }; /* --attempt not given */
 static void logs_init(void *conf) { ((struct logs_opts *)conf)->attempt = ATTEMPT_LATEST; }
 const struct opts_cmd logs_opts_cmd =
-    OPTS_CMD("logs", "JOB_ID [--attempt N]", "Prints a job attempt's stdout and stderr.", logs_rows, struct logs_opts, logs_init);
+    OPTS_CMD("logs", "JOB_ID [--attempt N] [--follow]", "Prints a job attempt's stdout and stderr.", logs_rows,
+             struct logs_opts, logs_init);
 
 /* The size of an array parent (arrayProperties.size without an index); 0 for any other job. */
 static long long array_size(const json_t *rec) {
@@ -46,53 +57,203 @@ static long long array_size(const json_t *rec) {
   return json_integer_value(json_object_get(ap, "size"));
 }
 
-/* Attempt n of the job's log to stdout, read as the API reads it. 0, or 1 saying why. */
-static int print_log(const struct logs_opts *o, const struct bus_conf *bc, const char *id, const json_t *rec, int n) {
+static const char *status_of(const json_t *rec) { return jget_str(json_object_get(rec, "detail"), "status"); }
+
+static int ended(const char *status) { return status && (!strcmp(status, "SUCCEEDED") || !strcmp(status, "FAILED")); }
+
+/* ---- the job's record, from its own partition of barge.jobs ---- */
+
+struct one {
+  const char *id;
+  json_t *rec; /* the latest record of id; NULL after a tombstone */
+};
+
+static void one_cb(void *ctx, const struct bus_msg *m) {
+  struct one *o = ctx;
+  if (!m->key || m->keylen != strlen(o->id) || memcmp(m->key, o->id, m->keylen)) return;
+  json_decref(o->rec);
+  o->rec = NULL;
+  enum barge_ev_type t;
+  char why[256];
+  if (m->value && bus_decode(m, &t, &o->rec, why, sizeof why)) o->rec = NULL;
+}
+
+/* The job's JobRecord (a new reference) into *rec, NULL when there is none. 0, or 1 saying why. */
+static int load_record(const struct bus_conf *bc, const char *id, json_t **rec) {
+  char err[1024];
+  struct one o = {id, NULL};
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, sizeof err);
+  if (!c || bus_read_table_key(c, TOPIC_JOBS, id, one_cb, &o, err, sizeof err)) {
+    fprintf(stderr, "barge logs: reading the job's record: %s\n", err);
+    bus_consumer_free(c);
+    json_decref(o.rec);
+    return 1;
+  }
+  bus_consumer_free(c);
+  *rec = o.rec;
+  return 0;
+}
+
+/* ---- reading a log ---- */
+
+struct reader {
+  struct logs_source *src;
+  unsigned char *key;
+  size_t keylen;
+};
+
+static int reader_open(const struct logs_opts *o, const struct bus_conf *bc, struct reader *r) {
   char token[4200] = "", err[1024] = "";
   const char *token_file = o->log_token;
   if (!token_file && !stack_get("log_token", token, sizeof token) && token[0] && access(token, R_OK) == 0)
     token_file = token;
-  size_t keylen = 0;
-  unsigned char *key = token_file ? logauth_read_key(token_file, &keylen, err, sizeof err) : NULL;
-  if (token_file && !key) {
+  memset(r, 0, sizeof *r);
+  r->key = token_file ? logauth_read_key(token_file, &r->keylen, err, sizeof err) : NULL;
+  if (token_file && !r->key) {
     fprintf(stderr, "barge logs: --log-token-file %s: %s\n", token_file, err);
     return 1;
   }
+  struct logs_source_conf c = {.bc = bc, .local = !o->no_local, .log_key = r->key, .log_keylen = r->keylen,
+                               .log_ca_bundle = o->log_ca_bundle};
+  r->src = logs_source_new(&c);
+  return 0;
+}
+
+static void reader_close(struct reader *r) {
+  logs_source_free(r->src);
+  if (r->key) {
+    memset(r->key, 0, r->keylen);
+    free(r->key);
+  }
+}
+
+/* Attempt n's log as it is now (malloc'd, *len bytes) into *text. 0; 1 when the attempt has no
+ * stream yet; -1 when it cannot be read (said). */
+static int read_attempt(struct reader *r, const char *id, const json_t *rec, int n, char **text, size_t *len) {
   struct logs_streams st = {0};
   logs_record_streams(id, rec, n, &st);
-  int rc = 0;
-  if (!st.n) {
-    fprintf(stderr, "barge logs: job %s attempt %d has no log yet\n", id, n);
-    rc = 1;
-  } else {
-    struct logs_source_conf c = {.bc = bc, .local = !o->no_local, .log_key = key, .log_keylen = keylen,
-                                 .log_ca_bundle = o->log_ca_bundle};
-    struct logs_source *src = logs_source_new(&c);
-    char *text = NULL, *times = NULL;
-    size_t len = 0;
-    if (src->read(src->ctx, &st.v[0], &text, &len, &times, err, sizeof err)) {
-      fprintf(stderr, "barge logs: job %s attempt %d: %s\n", id, n, err);
-      rc = 1;
-    } else if (len && fwrite(text, 1, len, stdout) != len) {
-      rc = 1;
-    } else if (!len) {
-      /* no output: say so when the attempt never ran (its start failed), as the reason why */
-      const json_t *att = json_array_get(json_object_get(json_object_get(rec, "detail"), "attempts"), (size_t)n - 1);
-      const char *why = jget_str(att, "statusReason");
-      if (!why) why = jget_str(json_object_get(att, "container"), "reason");
-      if (att && !json_object_get(att, "startedAt"))
-        fprintf(stderr, "barge logs: job %s attempt %d never started%s%s%s: it has no output\n", id, n,
-                why ? " (" : "", why ? why : "", why ? ")" : "");
-    }
-    free(text);
+  int rc = 1;
+  char err[1024] = "", *times = NULL;
+  if (st.n) {
+    rc = r->src->read(r->src->ctx, &st.v[0], text, len, &times, err, sizeof err) ? -1 : 0;
+    if (rc) fprintf(stderr, "barge logs: job %s attempt %d: %s\n", id, n, err);
     free(times);
-    logs_source_free(src);
   }
   logs_streams_release(&st);
-  if (key) {
-    memset(key, 0, keylen);
-    free(key);
+  return rc;
+}
+
+/* Writes text[from..len) to stdout; 0, or 1 when stdout fails. */
+static int emit(const char *text, size_t len, size_t from) {
+  if (from >= len) return 0;
+  if (fwrite(text + from, 1, len - from, stdout) != len - from) return 1;
+  return fflush(stdout) ? 1 : 0;
+}
+
+/* Attempt n of the job's log to stdout, once. 0, or 1 saying why. */
+static int print_log(struct reader *r, const char *id, const json_t *rec, int n) {
+  char *text = NULL;
+  size_t len = 0;
+  int got = read_attempt(r, id, rec, n, &text, &len);
+  int rc = got != 0;
+  if (got == 1) fprintf(stderr, "barge logs: job %s attempt %d has no log yet\n", id, n);
+  if (!got && emit(text, len, 0)) rc = 1;
+  if (!got && !len) {
+    /* no output: say so when the attempt never ran (its start failed), as the reason why */
+    const json_t *att = json_array_get(json_object_get(json_object_get(rec, "detail"), "attempts"), (size_t)n - 1);
+    const char *why = jget_str(att, "statusReason");
+    if (!why) why = jget_str(json_object_get(att, "container"), "reason");
+    if (att && !json_object_get(att, "startedAt"))
+      fprintf(stderr, "barge logs: job %s attempt %d never started%s%s%s: it has no output\n", id, n,
+              why ? " (" : "", why ? why : "", why ? ")" : "");
   }
+  free(text);
+  return rc;
+}
+
+/* ---- --follow ---- */
+
+/* The key the job's state changes are written under: an array child's are its parent's. */
+static void family_key(const char *id, char *out, size_t n) {
+  snprintf(out, n, "%s", id);
+  char *colon = strchr(out, ':');
+  if (colon) *colon = 0;
+}
+
+/* Follows the job (only_attempt 0) or one attempt of it: prints each attempt's log as it grows,
+ * from `printed` bytes of attempt n on, until it has ended. ev is positioned at the end of the
+ * job's partition of barge.job-events as of before rec was read. */
+static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consumer *ev, const char *id, json_t *rec,
+                  int n, int only_attempt) {
+  size_t printed = 0;
+  int rc = 0, reload = 0;
+  int64_t next_read = 0;
+  service_signals(0);
+  while (!service_stopping()) {
+    const char *status = status_of(rec);
+    int last = (int)jget_int(rec, "attempt", 0);
+    int done = ended(status) || (only_attempt && last > only_attempt) ||
+               (only_attempt && last == only_attempt && status && strcmp(status, "RUNNING") &&
+                strcmp(status, "STARTING"));
+    if (!only_attempt && last > n && jget_str(rec, "logPath")) {
+      /* the attempt followed so far ended and a later one has a log: the rest of that one and the
+       * whole of any in between, then on with the latest; each retry announced on stderr */
+      for (int k = n >= 1 ? n : 1; k < last && !rc; k++) {
+        char *text = NULL;
+        size_t len = 0;
+        if (k > 1 && k != n) fprintf(stderr, "barge logs: job %s attempt %d\n", id, k);
+        if (read_attempt(r, id, rec, k, &text, &len) == 0 && emit(text, len, k == n ? printed : 0)) rc = 1;
+        free(text);
+      }
+      if (last > 1) fprintf(stderr, "barge logs: job %s attempt %d\n", id, last);
+      n = last;
+      printed = 0;
+    }
+    if (done || mono_ms() >= next_read) {
+      char *text = NULL;
+      size_t len = 0;
+      int got = n >= 1 && jget_str(rec, "logPath") ? read_attempt(r, id, rec, n, &text, &len) : 1;
+      if (got < 0) rc = 1;
+      if (!got) {
+        if (len < printed) printed = 0; /* not the same file any more: from its start */
+        if (emit(text, len, printed)) rc = 1;
+        printed = len;
+      }
+      free(text);
+      next_read = mono_ms() + FOLLOW_POLL_MS;
+      if (done || rc) break;
+    }
+    /* the job's state changes; the record again when one concerns it */
+    struct bus_msg m;
+    char err[512];
+    int64_t until = next_read;
+    for (int pr; (pr = bus_poll(ev, (int)(until > mono_ms() ? until - mono_ms() : 0), &m, err, sizeof err)) != 0;) {
+      if (pr < 0) {
+        fprintf(stderr, "barge logs: %s\n", err);
+        return 1;
+      }
+      if (pr == 1) {
+        enum barge_ev_type t;
+        json_t *e = NULL;
+        char why[256];
+        if (!bus_decode(&m, &t, &e, why, sizeof why) && !strcmp(jget_str(e, "jobId") ? jget_str(e, "jobId") : "", id))
+          reload = 1;
+        json_decref(e);
+        bus_msg_release(&m);
+      }
+      if (mono_ms() >= until) break;
+    }
+    if (reload) {
+      json_t *fresh = NULL;
+      if (load_record(bc, id, &fresh)) return 1;
+      if (fresh) {
+        json_decref(rec);
+        rec = fresh;
+      }
+      reload = 0;
+    }
+  }
+  json_decref(rec);
   return rc;
 }
 
@@ -111,41 +272,68 @@ int cmd_logs(int argc, char **argv) {
     fprintf(stderr, "barge logs: --attempt counts from 1 (got %lld); without it, the latest attempt\n", attempt);
     return 2;
   }
+  const char *id = pos[0];
   struct service_conn conn;
   if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("logs", &conn))) return r;
   struct bus_conf bc = conn.bc;
-  char err[1024];
-  json_t *jobs = NULL;
-  if (jobs_view_load(&bc, &jobs, err, sizeof err)) {
-    fprintf(stderr, "barge logs: %s\n", err);
-    json_decref(jobs);
-    return 1;
-  }
-  json_t *rec = json_object_get(jobs, pos[0]);
-  int rc = 0;
-  const char *lp = jget_str(rec, "logPath");
-  int last = (int)json_integer_value(json_object_get(rec, "attempt"));
-  if (!rec) {
-    fprintf(stderr, "barge logs: no job %s\n", pos[0]);
-    rc = 1;
-  } else if (!lp && array_size(rec) > 0) {
-    long long n = array_size(rec);
-    fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
-            pos[0], n, pos[0], n - 1);
-    rc = 1;
-  } else if (!lp) {
-    fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0],
-            jget_str(json_object_get(rec, "detail"), "status"));
-    rc = 1;
-  } else {
-    if (attempt == ATTEMPT_LATEST) attempt = last;
-    if (attempt > last) {
-      fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", pos[0], last);
-      rc = 2;
-    } else {
-      rc = print_log(&o, &bc, pos[0], rec, (int)attempt);
+  char err[1024], fam[512];
+  struct bus_consumer *ev = NULL;
+  if (o.follow) { /* first, so that every change after the record is read is seen */
+    family_key(id, fam, sizeof fam);
+    ev = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+    if (!ev || bus_assign_key(ev, TOPIC_JOB_EVENTS, fam, 0, err, sizeof err)) {
+      fprintf(stderr, "barge logs: following the job's state changes: %s\n", err);
+      bus_consumer_free(ev);
+      return 1;
     }
   }
-  json_decref(jobs);
+  json_t *rec = NULL;
+  if (load_record(&bc, id, &rec)) {
+    bus_consumer_free(ev);
+    return 1;
+  }
+  int rc = 0;
+  const char *lp = jget_str(rec, "logPath");
+  int last = (int)jget_int(rec, "attempt", 0);
+  struct reader rd = {0};
+  int waiting = 0; /* --follow of a job submitted a moment ago, whose record is not written yet */
+  if (!rec && o.follow) {
+    int found = 0;
+    if (jobs_exist(&bc, &id, 1, &found, 100000, err, sizeof err)) {
+      fprintf(stderr, "barge logs: %s\n", err);
+      bus_consumer_free(ev);
+      return 1;
+    }
+    if (found) {
+      waiting = 1;
+      rec = json_pack("{s:{s:s}, s:i}", "detail", "status", "SUBMITTED", "attempt", 0);
+    }
+  }
+  if (!rec) {
+    fprintf(stderr, "barge logs: no job %s\n", id);
+    rc = 1;
+  } else if (!waiting && !lp && array_size(rec) > 0) {
+    long long n = array_size(rec);
+    fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
+            id, n, id, n - 1);
+    rc = 1;
+  } else if (!lp && !(o.follow && !ended(status_of(rec)))) {
+    fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", id, status_of(rec));
+    rc = 1;
+  } else if (attempt != ATTEMPT_LATEST && attempt > last && !(o.follow && !ended(status_of(rec)))) {
+    fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", id, last);
+    rc = 2;
+  } else if ((rc = reader_open(&o, &bc, &rd)) == 0) {
+    int n = attempt == ATTEMPT_LATEST ? last : (int)attempt;
+    if (o.follow) {
+      rc = follow(&bc, &rd, ev, id, rec, n, attempt == ATTEMPT_LATEST ? 0 : (int)attempt);
+      rec = NULL; /* follow took it */
+    } else {
+      rc = print_log(&rd, id, rec, n);
+    }
+    reader_close(&rd);
+  }
+  json_decref(rec);
+  bus_consumer_free(ev);
   return rc;
 }

@@ -28,7 +28,8 @@ non-loopback address without a token refuses to start, saying what to do. An arr
 log into folders of their own (<parentId>:<index>/<attempt>.log), where `barge logs`, both APIs
 and the log server find them; so do a multi-node job's node logs (<jobId>#<node>/, the '#' sent
 to the log server as %23). A job that prints nothing has no log file: `barge logs` prints
-nothing (exit 0) and both APIs read its stream as empty. `barge logs --no-local-logs` fetches from
+nothing (exit 0) and both APIs read its stream as empty. `barge logs --follow` prints a job's lines
+as they are written, from before it starts until it ends, across a retry. `barge logs --no-local-logs` fetches from
 the agent's log server as the second API does (signed with --log-token-file; without it, the
 agent's 401). A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
@@ -436,6 +437,43 @@ def check_quiet(st, batch, far_dir, local_url, remote_url, base):
        "barge logs of an attempt that never started: no output, and why on stderr", (j["status"], p.returncode, p.stderr))
 
 
+def check_follow(st, batch):
+    """barge logs --follow, started right after the submission (before the job runs), prints each
+    line as it is written and ends once the job has ended; across a retry it goes on with the next
+    attempt, saying so on stderr; on an ended job it prints the log and ends at once."""
+    batch.register_job_definition(jobDefinitionName="ticker", type="container",
+                                  containerProperties=props("echo one; sleep 2; echo two; sleep 2; echo three"))
+    job = batch.submit_job(jobName="ticker", jobQueue="q-local", jobDefinition="ticker")["jobId"]
+    p = subprocess.Popen([BARGE, "logs", job, "--follow"], env=st.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    t0 = time.monotonic()
+    for line in p.stdout:
+        lines.append((line, time.monotonic() - t0))
+    p.wait(timeout=60)
+    err = p.stderr.read()
+    ended_at = time.monotonic() - t0
+    texts = [t for t, _ in lines]
+    ok(p.returncode == 0 and texts == ["one\n", "two\n", "three\n"], "barge logs --follow prints the whole log",
+       (p.returncode, texts, err))
+    ok(len(lines) == 3 and lines[2][1] - lines[0][1] > 2.5,
+       "... each line as it comes (the first one seconds before the last)", [round(t, 1) for _, t in lines])
+    j = batch.describe_jobs(jobs=[job])["jobs"][0]
+    ok(j["status"] == "SUCCEEDED" and ended_at - lines[-1][1] < 5 if lines else False,
+       "... and it ends once the job has", (j["status"], ended_at))
+    batch.register_job_definition(jobDefinitionName="retry-slow", type="container", retryStrategy={"attempts": 2},
+                                  containerProperties=props('echo try $AWS_BATCH_JOB_ATTEMPT; sleep 2; '
+                                                            'test "$AWS_BATCH_JOB_ATTEMPT" = 2'))
+    retry = batch.submit_job(jobName="retry-f", jobQueue="q-local", jobDefinition="retry-slow")["jobId"]
+    p = subprocess.run([BARGE, "logs", retry, "--follow"], env=st.env, capture_output=True, text=True, timeout=90)
+    ok(p.returncode == 0 and p.stdout == "try 1\ntry 2\n" and "attempt 2" in p.stderr,
+       "--follow across a retry: both attempts' lines, the second announced on stderr", (p.returncode, p.stdout, p.stderr))
+    t1 = time.monotonic()
+    p = subprocess.run([BARGE, "logs", job, "--follow"], env=st.env, capture_output=True, text=True, timeout=30)
+    ok(p.returncode == 0 and p.stdout == "one\ntwo\nthree\n" and time.monotonic() - t1 < 10,
+       "--follow on an ended job: the log, then it ends", (p.returncode, p.stdout, p.stderr))
+
+
 def check_multinode(st, batch, far_dir, remote_url, base):
     """A multi-node job's node logs under "<jobId>#<node>/": the API fetches one from the agent's
     log server (the '#' sent as %23, the decoded path signed), and the server serves it."""
@@ -564,6 +602,7 @@ def body(st, addr):
         check_array(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
         check_multinode(st, batch, far_dir, remote_url, base)
         check_quiet(st, batch, far_dir, f"http://{addr[0]}:{addr[1]}", remote_url, base)
+        check_follow(st, batch)
         cert, key = check_tls(st, jobs, ids)
         check_log_tls(st, batch, cert, key)
         ok(st.alive("api"), "barge api still runs")
