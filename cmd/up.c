@@ -733,6 +733,22 @@ static int load_svc_props(struct up_opts *o) {
   return 0;
 }
 
+/* Every set of Kafka properties the stack would use, checked before anything starts (a service
+ * given a bad one would only exit and be restarted, for ever): 0, or 2 (said which and why). */
+static int check_props(const struct up_opts *o) {
+  char err[1024];
+  for (int s = 0; s <= SVC__COUNT; s++) {
+    const char *props = s < SVC__COUNT ? o->svc_props[s] : o->kafka.props;
+    struct bus_conf bc = {.kafka_props = props};
+    if (!props || !*props || !bus_conf_check(&bc, err, sizeof err)) continue;
+    if (s < SVC__COUNT) fprintf(stderr, "barge up: %s/kafka-props.%s: %s\n", o->props_dir, svc_names[s], err);
+    else if (o->cli_props) fprintf(stderr, "barge up: %s/kafka-props.cli: %s\n", o->props_dir, err);
+    else fprintf(stderr, "barge up: --kafka-props: %s\n", err);
+    return 2;
+  }
+  return 0;
+}
+
 /* The provisioner: with --driver, scaling the CE up created (capped at its maxvCpus); else the
  * local driver serving whatever MANAGED CE users create, clamped to this machine. */
 static void plan_provisioner(struct child *a, const struct up_opts *o, const char *home, const char *logs,
@@ -989,6 +1005,7 @@ int cmd_up(int argc, char **argv) {
     return 2;
   }
   if ((r = load_svc_props(&o))) return r;
+  if ((r = check_props(&o))) return r;
   if (!o.ce) o.ce = o.driver ? "local-managed" : "local";
   if (!o.driver) o.driver = "local";
   char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];

@@ -108,7 +108,13 @@ static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t
     char *props = xstrdup(conf->kafka_props), *save = NULL;
     for (char *kv = strtok_r(props, ",\n", &save); kv; kv = strtok_r(NULL, ",\n", &save)) {
       char *eq = strchr(kv, '=');
-      if (!eq) continue;
+      if (!eq) { /* a blank item is nothing; any other was meant as a setting and is not one */
+        if (kv[strspn(kv, " \t\r")] == 0) continue;
+        snprintf(err, errlen, "kafka property '%s': not NAME=VALUE", kv);
+        free(props);
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+      }
       *eq = 0;
       if (rd_kafka_conf_set(kc, kv, eq + 1, errstr, sizeof errstr)) {
         snprintf(err, errlen, "kafka property %s: %s", kv, errstr);
@@ -511,6 +517,21 @@ int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) 
     p->failures = p->uncertain = 0;
     return unknown ? BUS_OUTCOME_UNKNOWN : -1;
   }
+  return 0;
+}
+
+int bus_conf_check(const struct bus_conf *conf, char *err, size_t errlen) {
+  struct bus_conf offline = *conf;
+  offline.brokers = ""; /* a client with no bootstrap server connects to nothing */
+  rd_kafka_conf_t *kc = make_conf(&offline, err, errlen);
+  if (!kc) return -1;
+  if (set(kc, "log_level", "0", err, errlen)) { /* the reason is in err: no log lines besides */
+    rd_kafka_conf_destroy(kc);
+    return -1;
+  }
+  rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
+  if (!rk) return -1;
+  rd_kafka_destroy(rk);
   return 0;
 }
 

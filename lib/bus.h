@@ -87,6 +87,12 @@ int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const
  * timeout). */
 #define BUS_OUTCOME_UNKNOWN (-2)
 int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
+/* Are conf's extra properties (--kafka-props) ones every client can be made with: each item
+ * NAME=VALUE, a property librdkafka knows, a value it takes, files it names readable (TLS)?
+ * Builds a client that connects to nothing. 0; -1 with the first bad one in err. A client
+ * with a bad property can never reach a broker, so callers say so as bad usage rather than as
+ * a missing broker (docs/operations.md, "Clients and a missing broker"). */
+int bus_conf_check(const struct bus_conf *conf, char *err, size_t errlen) BARGE_WUR;
 /* Does a broker of conf answer (cluster metadata) within timeout_ms? 0; -1 with why in err when
  * none answered in time (or conf->stop said stop); -2 when a broker refused us (TLS, SASL:
  * waiting longer will not help). Quiet: librdkafka's connection errors are not logged. For
