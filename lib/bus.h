@@ -175,7 +175,10 @@ int bus_assign_all(struct bus_consumer *c, const enum bus_topic *topics, int n,
                    int from_beginning, char *err, size_t errlen) BARGE_WUR;
 /* bus_assign_all for the one partition of t that records keyed `key` go to (the producers'
  * default partitioner, consistent hashing of the key); every partition when the Kafka properties
- * name another partitioner. For a reader of its own key only (an agent's placements). */
+ * name another partitioner. For a reader of its own key only (an agent's placements). A group
+ * with no committed offset starts at the end (unless from_beginning), and that start is marked
+ * (bus_mark) for the caller to commit: until a group has read something it would otherwise have
+ * no position, and `barge status` would count the whole partition as its lag. */
 int bus_assign_key(struct bus_consumer *c, enum bus_topic t, const char *key, int from_beginning,
                    char *err, size_t errlen) BARGE_WUR;
 /* Assigns every partition of the given topics at offsets chosen by the caller: start(ctx, t,
