@@ -172,6 +172,12 @@ def check_provisioner(st, url):
                      "match barge.scaling and `barge instances`", url, settled)
     for what, (got, want) in settled.last.items():
         log(f"  {what}: metric {got}, expected {want}")
+    # the per-CE gauges are a MANAGED compute environment's (docs/metrics.md): the UNMANAGED
+    # `local`, whose agents run q1's jobs, used to show desired 0, actual 0 and 0 instances
+    s = scrape(url)
+    unmanaged = [(n, dict(k)) for n in ("barge_ce_desired_vcpus", "barge_ce_actual_vcpus", "barge_ce_instances")
+                 for k in series(s, n) if dict(k).get("compute_environment") == "local"]
+    ok(not unmanaged, "provisioner: no barge_ce_* series for the UNMANAGED compute environment local", unmanaged)
 
 
 def check_accounting(st, url):
