@@ -812,6 +812,15 @@ int acct_usage_main(int argc, char **argv) {
       fprintf(stderr, "barge usage: --until %s is not after --since %s: the window is empty\n", until_s, since_s);
     return 2;
   }
+  /* barge.usage's aggregates are running totals since accounting began: no window selects part
+   * of them (the report said "from --since" over the all-time totals) */
+  if (!strcmp(source, "usage") && by != BY_JOB && (since_s || until_s)) {
+    fprintf(stderr,
+            "barge usage: --%s does not apply to --source usage --by %s: its records are running totals since "
+            "accounting began; for a window use --source events (the default), or --by job to select JOB records\n",
+            since_s ? "since" : "until", by_names[by]);
+    return 2;
+  }
   log_set_role("usage");
   struct service_conn conn;
   if ((r = service_connect("usage", &o.kafka, "barge-usage", 0, &conn)) || (r = service_require_broker("usage", &conn))) return r;

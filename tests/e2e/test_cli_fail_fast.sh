@@ -88,6 +88,15 @@ check "usage --since in the future: exit 2, says so ($got)" \
 got=$(usage_err --since 2024-02-01T00:00:00Z --until 2024-01-01T00:00:00Z)
 check "usage --until before --since: exit 2, names both ($got)" \
   "grep -q '^rc=2 barge usage: --until 2024-01-01T00:00:00Z is not after --since 2024-02-01T00:00:00Z' <<<\"\$got\""
+# --source usage holds running totals since accounting began: a window cannot select part of the
+# queue, share or CE totals (the report used to print them all under "from --since"), only JOB records
+got=$(usage_err --source usage --since 2024-01-01T00:00:00Z)
+check "usage --source usage --since (by queue): exit 2, says the window does not apply ($got)" \
+  "grep -q '^rc=2 barge usage: --since does not apply to --source usage --by queue' <<<\"\$got\""
+got=$(usage_err --source usage --by ce --until 2024-01-01T00:00:00Z)
+check "usage --source usage --by ce --until: exit 2 ($got)" "grep -q '^rc=2 barge usage: --until does not apply' <<<\"\$got\""
+got=$(usage_err --source usage --by job --since 2024-01-01T00:00:00Z)
+check "usage --source usage --by job --since: accepted (goes on to look for a stack: rc=1) ($got)" "grep -q '^rc=1 ' <<<\"\$got\""
 # --kafka-props that no client can be made with are bad usage, said at once as such, before any
 # broker or stack is looked for: they used to be "no Kafka broker answers at ...; start one with
 # `barge up`" (exit 1, 255 for the AWS commands), a service said it had waited 60 s for a broker
