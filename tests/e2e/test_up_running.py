@@ -4,7 +4,8 @@ no option, or the very options the running stack was started with, it says the s
 exits 0, so that "make sure it is up" stays idempotent. With other options it exits 1 on stderr,
 naming the running stack's options: they were not applied. It used to exit 0 in every case, so a
 script's `barge up --detach --agents 4` went on against a stack of 2 agents as if it had started
-what it asked for."""
+what it asked for. On that stack (no audit), `barge check` says on stderr that it checked no audit
+file, and stays quiet about it with --no-audit."""
 import os
 import sys
 
@@ -33,6 +34,13 @@ def body(st):
        "barge up with other options (--agents 3): exit 1, saying they were not applied and what the stack runs with",
        (rc, out))
     ok(st.stack_value("supervisor") == str(sup) and common.pid_alive(sup), "the running stack is left as it was")
+    # this stack runs no audit: `barge check` says it checked no audit file (it said nothing, so
+    # "violations: 0" read as covering one), and --no-audit skips it quietly
+    p = st.run("check", check=False, timeout=120)
+    ok(p.returncode == 0 and "no audit file checked" in p.stderr, "barge check on a stack without an audit says "
+       "no audit file was checked", (p.returncode, p.stderr[-300:]))
+    p = st.run("check", "--no-audit", check=False, timeout=120)
+    ok(p.returncode == 0 and "no audit file checked" not in p.stderr, "... and not with --no-audit", p.stderr[-300:])
     st.down()
 
 
