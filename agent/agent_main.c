@@ -757,6 +757,10 @@ int agent_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto out;
   }
+  /* a new group's start (a new instance id), committed at once: an agent that is placed nothing
+   * for a while has a position all the same, and its lag in `barge status` is 0, not the whole
+   * history of barge.placements before it */
+  if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   if (send_instance(&a, "READY", NULL) || bus_flush(a.prod, 30000, err, sizeof err)) {
     log_error("registering: %s %s", a.err, err);
     goto out;

@@ -74,9 +74,10 @@ int cmd_aws(int argc, char **argv) {
   if (g.action == AWSCLI_SKELETON) return print_skeleton(op);
   struct kafka_opts k = {.brokers = g.brokers, .prefix = g.topic_prefix, .props = g.kafka_props};
   struct service_conn conn;
-  if (service_connect(op->cli_name, &k, "barge-cli", 0, &conn) || service_require_broker(op->cli_name, &conn)) {
+  int cr = service_connect(op->cli_name, &k, "barge-cli", 0, &conn);
+  if (cr || service_require_broker(op->cli_name, &conn)) {
     json_decref(req);
-    return 255;
+    return cr == 2 ? 252 : 255; /* bad --kafka-props is bad input; no broker is not */
   }
   json_t *resp = NULL;
   int rc = awscli_call(op, &conn.bc, req, &g, &resp, err, sizeof err);

@@ -274,6 +274,10 @@ static int verify_audit(struct check *c, const struct check_opts *o, const char 
              !strcmp(sprefix, prefix)) {
     if (stack_get("audit_key", kpath, sizeof kpath)) kpath[0] = 0;
   } else {
+    /* said, so that a clean verdict is not read as covering an audit file */
+    if (!o->quiet)
+      fprintf(stderr, "barge check: no audit file checked: no --audit FILE given, and no `barge up` stack of topic "
+                      "prefix %s runs an audit here (--no-audit to skip it without this line)\n", prefix);
     return 0;
   }
   char err[512];

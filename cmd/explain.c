@@ -50,7 +50,8 @@ int cmd_explain(int argc, char **argv) {
     return EXIT_USAGE;
   }
   struct service_conn conn;
-  if (service_connect("explain", &o.kafka, "barge-explain", 0, &conn)) return EXIT_BROKER;
+  int cr = service_connect("explain", &o.kafka, "barge-explain", 0, &conn);
+  if (cr) return cr == 2 ? 2 : EXIT_BROKER; /* 2: bad --kafka-props */
   if (service_require_broker("explain", &conn)) return EXIT_BROKER;
   char err[1024];
   json_t *t = NULL;

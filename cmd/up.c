@@ -752,6 +752,53 @@ static int load_svc_props(struct up_opts *o) {
   return 0;
 }
 
+/* Whether `barge up` ARGS asks for the stack that supervisor pid runs: no option at all ("is a
+ * stack running?"), or the same options as the `barge up` that started it (its command line,
+ * /proc/PID/cmdline: a detached supervisor is a fork of it), in the same order and spelling,
+ * --detach and its --fresh aside; never with --fresh, which a running stack cannot be. *theirs:
+ * its options, for the message. */
+static int same_options(pid_t pid, int argc, char **argv, char *theirs, size_t theirs_len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+  size_t len = 0;
+  char *cmdline = read_file(path, &len);
+  const char *mine[256], *its[256];
+  int nmine = 0, nits = 0, fresh = 0;
+  for (int i = 1; i < argc && nmine < 256; i++) {
+    if (!strcmp(argv[i], "--fresh")) fresh = 1;
+    if (strcmp(argv[i], "--detach")) mine[nmine++] = argv[i];
+  }
+  /* barge\0up\0OPTIONS...: the options from the third string on */
+  int k = 0;
+  for (size_t at = 0; cmdline && at < len && nits < 256; at += strlen(cmdline + at) + 1, k++) {
+    if (k < 2 || !strcmp(cmdline + at, "--detach") || !strcmp(cmdline + at, "--fresh")) continue;
+    its[nits++] = cmdline + at;
+    size_t used = strlen(theirs);
+    snprintf(theirs + used, theirs_len - used, "%s%s", used ? " " : "", cmdline + at);
+  }
+  int same = !fresh && (nmine == 0 || (cmdline && nmine == nits));
+  for (int i = 0; same && nmine && i < nmine; i++) same = !strcmp(mine[i], its[i]);
+  if (!cmdline) snprintf(theirs, theirs_len, "options that cannot be read");
+  free(cmdline);
+  return same;
+}
+
+/* Every set of Kafka properties the stack would use, checked before anything starts (a service
+ * given a bad one would only exit and be restarted, for ever): 0, or 2 (said which and why). */
+static int check_props(const struct up_opts *o) {
+  char err[1024];
+  for (int s = 0; s <= SVC__COUNT; s++) {
+    const char *props = s < SVC__COUNT ? o->svc_props[s] : o->kafka.props;
+    struct bus_conf bc = {.kafka_props = props};
+    if (!props || !*props || !bus_conf_check(&bc, err, sizeof err)) continue;
+    if (s < SVC__COUNT) fprintf(stderr, "barge up: %s/kafka-props.%s: %s\n", o->props_dir, svc_names[s], err);
+    else if (o->cli_props) fprintf(stderr, "barge up: %s/kafka-props.cli: %s\n", o->props_dir, err);
+    else fprintf(stderr, "barge up: --kafka-props: %s\n", err);
+    return 2;
+  }
+  return 0;
+}
+
 /* The provisioner: with --driver, scaling the CE up created (capped at its maxvCpus); else the
  * local driver serving whatever MANAGED CE users create, clamped to this machine. */
 static void plan_provisioner(struct child *a, const struct up_opts *o, const char *home, const char *logs,
@@ -1008,6 +1055,7 @@ int cmd_up(int argc, char **argv) {
     return 2;
   }
   if ((r = load_svc_props(&o))) return r;
+  if ((r = check_props(&o))) return r;
   if (!o.ce) o.ce = o.driver ? "local-managed" : "local";
   if (!o.driver) o.driver = "local";
   char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];
@@ -1022,10 +1070,16 @@ int cmd_up(int argc, char **argv) {
     if (stack_get("brokers", b, sizeof b)) b[0] = 0;
     char e[512];
     int api = stack_get("api_endpoint", e, sizeof e) == 0;
+    char theirs[2048] = "";
+    if (!same_options((pid_t)atoi(pidtext), argc, argv, theirs, sizeof theirs)) {
+      fprintf(stderr,
+              "barge up: a stack is already running (pid %s, Kafka at %s%s%s), started with %s; the options given "
+              "were not applied to it: `barge down`, then `barge up` with them\n",
+              pidtext, b, api ? ", API at " : "", api ? e : "", theirs[0] ? theirs : "no options");
+      return 1;
+    }
     printf("barge up: a stack is already running (pid %s, Kafka at %s%s%s); `barge down` stops it\n", pidtext, b,
            api ? ", API at " : "", api ? e : "");
-    if (argc > 1)
-      printf("barge up: the options given were not applied to it: `barge down`, then `barge up` with them\n");
     return 0;
   }
   struct api_plan api;

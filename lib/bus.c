@@ -108,7 +108,13 @@ static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t
     char *props = xstrdup(conf->kafka_props), *save = NULL;
     for (char *kv = strtok_r(props, ",\n", &save); kv; kv = strtok_r(NULL, ",\n", &save)) {
       char *eq = strchr(kv, '=');
-      if (!eq) continue;
+      if (!eq) { /* a blank item is nothing; any other was meant as a setting and is not one */
+        if (kv[strspn(kv, " \t\r")] == 0) continue;
+        snprintf(err, errlen, "kafka property '%s': not NAME=VALUE", kv);
+        free(props);
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+      }
       *eq = 0;
       if (rd_kafka_conf_set(kc, kv, eq + 1, errstr, sizeof errstr)) {
         snprintf(err, errlen, "kafka property %s: %s", kv, errstr);
@@ -514,6 +520,21 @@ int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) 
   return 0;
 }
 
+int bus_conf_check(const struct bus_conf *conf, char *err, size_t errlen) {
+  struct bus_conf offline = *conf;
+  offline.brokers = ""; /* a client with no bootstrap server connects to nothing */
+  rd_kafka_conf_t *kc = make_conf(&offline, err, errlen);
+  if (!kc) return -1;
+  if (set(kc, "log_level", "0", err, errlen)) { /* the reason is in err: no log lines besides */
+    rd_kafka_conf_destroy(kc);
+    return -1;
+  }
+  rd_kafka_t *rk = kafka_new(RD_KAFKA_PRODUCER, kc, err, errlen);
+  if (!rk) return -1;
+  rd_kafka_destroy(rk);
+  return 0;
+}
+
 int bus_probe(const struct bus_conf *conf, int timeout_ms, char *err, size_t errlen) {
   rd_kafka_conf_t *kc = make_conf(conf, err, errlen);
   if (!kc || set(kc, "log_level", "0", err, errlen)) {
@@ -716,10 +737,12 @@ static int64_t start_committed_or(void *ctx, enum bus_topic t, int32_t partition
 
 /* Positions the consumer on every partition of ts where start says. A partition whose end cannot
  * be read (a topic created a moment ago may not answer yet) is an error, or, with end_fallback,
- * positioned at the logical end. */
+ * positioned at the logical end. With mark_end, a partition of a group with no committed offset
+ * that is positioned at its end (read as an explicit offset) is marked there (bus_mark's list), so
+ * that the caller's next commit gives the group that position. */
 static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const char *key,
                   int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition, int64_t committed),
-                  void *ctx, int end_fallback, char *err, size_t errlen) {
+                  void *ctx, int end_fallback, int mark_end, char *err, size_t errlen) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
   enum bus_topic *which = NULL;
   int rc = -1;
@@ -751,6 +774,12 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
     } else if (off < 0) {
       if (!watermarks(c->rk, l->elems[i].topic, l->elems[i].partition, &lo, &hi, 10000)) {
         off = hi; /* an explicit position now, so nothing written after this call is missed */
+        if (mark_end && c->has_group && committed < 0) {
+          rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(c->marks, l->elems[i].topic,
+                                                                              l->elems[i].partition);
+          if (!tp) tp = rd_kafka_topic_partition_list_add(c->marks, l->elems[i].topic, l->elems[i].partition);
+          tp->offset = hi;
+        }
       } else if (end_fallback) {
         off = RD_KAFKA_OFFSET_END;
       } else {
@@ -780,21 +809,21 @@ out:
 
 int bus_assign_all(struct bus_consumer *c, const enum bus_topic *ts, int n, int from_beginning,
                    char *err, size_t errlen) {
-  return assign(c, ts, n, NULL, start_committed_or, &from_beginning, 1, err, errlen);
+  return assign(c, ts, n, NULL, start_committed_or, &from_beginning, 1, 0, err, errlen);
 }
 
 int bus_assign_key(struct bus_consumer *c, enum bus_topic t, const char *key, int from_beginning,
                    char *err, size_t errlen) {
   /* another partitioner named in the properties would send the key elsewhere: read them all */
   if (c->conf.kafka_props && strstr(c->conf.kafka_props, "partitioner")) key = NULL;
-  return assign(c, &t, 1, key, start_committed_or, &from_beginning, 1, err, errlen);
+  return assign(c, &t, 1, key, start_committed_or, &from_beginning, 1, 1, err, errlen);
 }
 
 int bus_assign_with(struct bus_consumer *c, const enum bus_topic *ts, int n,
                     int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition,
                                      int64_t committed),
                     void *ctx, char *err, size_t errlen) {
-  return assign(c, ts, n, NULL, start, ctx, 0, err, errlen);
+  return assign(c, ts, n, NULL, start, ctx, 0, 0, err, errlen);
 }
 
 /* Reads every partition of t to its end, or only partition `only` (>= 0). */

@@ -87,6 +87,12 @@ int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const
  * timeout). */
 #define BUS_OUTCOME_UNKNOWN (-2)
 int bus_flush(struct bus_producer *p, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
+/* Are conf's extra properties (--kafka-props) ones every client can be made with: each item
+ * NAME=VALUE, a property librdkafka knows, a value it takes, files it names readable (TLS)?
+ * Builds a client that connects to nothing. 0; -1 with the first bad one in err. A client
+ * with a bad property can never reach a broker, so callers say so as bad usage rather than as
+ * a missing broker (docs/operations.md, "Clients and a missing broker"). */
+int bus_conf_check(const struct bus_conf *conf, char *err, size_t errlen) BARGE_WUR;
 /* Does a broker of conf answer (cluster metadata) within timeout_ms? 0; -1 with why in err when
  * none answered in time (or conf->stop said stop); -2 when a broker refused us (TLS, SASL:
  * waiting longer will not help). Quiet: librdkafka's connection errors are not logged. For
@@ -169,7 +175,10 @@ int bus_assign_all(struct bus_consumer *c, const enum bus_topic *topics, int n,
                    int from_beginning, char *err, size_t errlen) BARGE_WUR;
 /* bus_assign_all for the one partition of t that records keyed `key` go to (the producers'
  * default partitioner, consistent hashing of the key); every partition when the Kafka properties
- * name another partitioner. For a reader of its own key only (an agent's placements). */
+ * name another partitioner. For a reader of its own key only (an agent's placements). A group
+ * with no committed offset starts at the end (unless from_beginning), and that start is marked
+ * (bus_mark) for the caller to commit: until a group has read something it would otherwise have
+ * no position, and `barge status` would count the whole partition as its lag. */
 int bus_assign_key(struct bus_consumer *c, enum bus_topic t, const char *key, int from_beginning,
                    char *err, size_t errlen) BARGE_WUR;
 /* Assigns every partition of the given topics at offsets chosen by the caller: start(ctx, t,

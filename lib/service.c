@@ -86,6 +86,13 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
                     int flags, struct service_conn *conn) {
   char err[1024];
   memset(conn, 0, sizeof *conn);
+  /* bad properties first: no broker could ever be reached with them, so waiting for one (a
+   * service) or saying none answers (a client) would send the user after the wrong thing */
+  struct bus_conf check = {.kafka_props = k->props};
+  if (k->props && *k->props && bus_conf_check(&check, err, sizeof err)) {
+    fprintf(stderr, "barge %s: --kafka-props: %s\n", cmd, err);
+    return 2;
+  }
   if (stack_brokers(k->brokers, conn->brokers, sizeof conn->brokers, err, sizeof err)) {
     fprintf(stderr, "barge %s: %s\n", cmd, err);
     return 1; /* nothing to talk to is a runtime condition, not bad usage */

@@ -70,7 +70,8 @@ void service_wake_drain(void);
  *                   refuses us (TLS, SASL). conn->bc.stop is service_stopping, so later waits for
  *                   a broker (bus_ensure_topics, bus_probe) end at a signal too.
  *   SERVICE_TOPICS  the missing topics created.
- * On failure it prints "barge CMD: reason" and returns the exit status (1: no broker known, as
+ * On failure it prints "barge CMD: reason" and returns the exit status (2: --kafka-props that
+ * no client can be made with, bus_conf_check, said before anything else; 1: no broker known, as
  * when no stack was started, and any other failure); 0 on success, with conn->bc ready (its strings point into conn and k). */
 struct service_conn {
   char brokers[1024];

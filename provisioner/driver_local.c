@@ -354,5 +354,8 @@ struct driver *driver_local_new(const struct driver_conf *conf, char *err, size_
     driver_free(d);
     return NULL;
   }
+  /* none runs yet: the agents of a provisioner killed before this one ended with it
+   * (PR_SET_PDEATHSIG) and must not stay listed, as dead, in `barge status` */
+  list_agents(d, l);
   return d;
 }

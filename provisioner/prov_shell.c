@@ -169,7 +169,8 @@ static void init_metrics(struct shell *sh) {
   sh->m_instances = metrics_gauge(r, "barge_ce_instances", "instances of a MANAGED compute environment", "compute_environment");
 }
 
-/* The per-CE gauges, refreshed every tick; a CE that is gone loses its series. */
+/* The per-CE gauges of a MANAGED CE, refreshed every tick; a CE that is gone (or not MANAGED)
+ * loses its series. */
 static void ce_gauges(struct shell *sh, const char *ce, int gone) {
   const char *const *lv = METRIC_L(ce);
   int desired = gone ? -1 : prov_ce_desired(sh->core, ce);
@@ -477,7 +478,10 @@ static int on_tick(void *ctx, char *err, size_t errlen) {
   if (process(sh, err, errlen) || heartbeat(sh, err, errlen)) return -1;
   const char *name;
   json_t *ce;
-  json_object_foreach(sh->ce_bodies, name, ce) ce_gauges(sh, name, 0);
+  json_object_foreach(sh->ce_bodies, name, ce) {
+    const char *type = jget_str(ce, "type"); /* only a MANAGED CE is scaled: no gauges for others */
+    ce_gauges(sh, name, !type || strcmp(type, "MANAGED") != 0);
+  }
   return 0;
 }
 

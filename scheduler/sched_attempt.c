@@ -78,6 +78,11 @@ void sched_settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *ou
   }
 }
 
+void sched_end_hostless_attempt(struct sched *s, struct job *j, const char *status_reason, struct outbox *out) {
+  if (j->instance != SCHED_NONE || (j->status != JOB_STARTING && j->status != JOB_RUNNING)) return;
+  on_attempt_end(s, j, NO_EXIT, status_reason, NULL, 0, out);
+}
+
 /* An agent's word carries its incarnation: a larger one than known means the agent restarted. */
 static void see_incarnation(struct sched *s, uint32_t ii, int64_t inc, struct outbox *out) {
   struct instance *in = s->insts[ii];

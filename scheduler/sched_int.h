@@ -336,6 +336,10 @@ int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out
                            size_t errlen);
 void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct outbox *out);
 void sched_settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *out);
+/* Ends the live attempt of a STARTING or RUNNING job that is on no known instance (restored
+ * naming a host that is gone or unknown): no agent will report its end, so it ends now, with
+ * status_reason, by the job's rules (a terminated job fails, T14). */
+void sched_end_hostless_attempt(struct sched *s, struct job *j, const char *status_reason, struct outbox *out);
 
 /* sched_dispatch.c */
 void sched_enqueue(struct sched *s, struct job *j);

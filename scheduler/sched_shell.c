@@ -29,6 +29,7 @@
 #include "sched_int.h"
 #include "sched_shell.h"
 #include "service.h"
+#include "states.h"
 #include "views.h"
 
 /* ---- options ---- */
@@ -71,6 +72,9 @@ const struct opts_cmd sched_opts_cmd =
 
 /* ---- state ---- */
 
+/* Partitions of barge.instances whose resume offset the rebuild asks (more: taken whole). */
+#define SHELL_MAX_PARTS 64
+
 /* An array parent's JobRecord held back until the end of the batch (see emit). */
 struct deferred {
   uint32_t job;
@@ -97,6 +101,9 @@ struct shell {
   size_t nheld, capheld;
   struct buf enc; /* an output written without the tree (sched_out_bytes.c) */
   int sweep_pending; /* the rebuild's sweep of deleted queues waits for barge.config read whole */
+  /* the rebuild: where the input resumes on each partition of barge.instances (restore_instance_cb) */
+  int64_t resume_at[SHELL_MAX_PARTS];
+  uint8_t resume_known[SHELL_MAX_PARTS];
 };
 
 #define COUNTED_NONE 0xff
@@ -318,10 +325,34 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
   return feed(sh, t, ev, why, whylen, err, errlen);
 }
 
+/* The scheduler group's committed offset on barge.instances[partition]: where its input resumes
+ * (-1: none, or it cannot be read). Asked once per partition. */
+static int64_t instances_resume_at(struct shell *sh, int32_t partition) {
+  if (partition < 0 || partition >= SHELL_MAX_PARTS) return -1;
+  if (!sh->resume_known[partition]) {
+    sh->resume_known[partition] = 1;
+    if (!sh->loop.in || bus_committed(sh->loop.in, TOPIC_INSTANCES, partition, &sh->resume_at[partition]))
+      sh->resume_at[partition] = -1;
+  }
+  return sh->resume_at[partition];
+}
+
+/* The rebuild reads barge.instances to its end, but the input resumes at the committed offset:
+ * an agent's or a provisioner's end of an instance (TERMINATED, LOST) written after it, while the
+ * scheduler was down, is handled as input right after the rebuild. Taken here too, it would end
+ * the instance before the jobs running on it are restored (they would then name an unknown host),
+ * and the input's copy would find it gone already: those jobs stayed RUNNING for ever. So such an
+ * end is left to the input, which settles the instance's attempts as on a lost host. The
+ * scheduler's own LOST is part of the committed state and is taken. */
 static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
-  (void)m;
   struct shell *sh = ctx;
-  if (ev) sched_restore_instance(sh->core, ev);
+  if (!ev) return;
+  const char *kind = jget_str(ev, "kind"), *src = jget_str(json_object_get(ev, "header"), "source");
+  if (instance_kind_ended(kind) && !(src && !strncmp(src, "scheduler/", 10))) {
+    int64_t resume = instances_resume_at(sh, m->partition);
+    if (resume >= 0 && m->offset >= resume) return;
+  }
+  sched_restore_instance(sh->core, ev);
 }
 
 static void restore_job_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {

@@ -465,6 +465,13 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
       kill_attempt(s, j, out);
       sched_mark_dirty(s, j);
     }
+    /* on no known host (restored naming one that is gone; a terminate before the restart is
+     * restored as stopping): no agent will report a KILLED, and the job would wait for it for
+     * ever; it ends now */
+    if (j->instance == SCHED_NONE) {
+      snprintf(r, sizeof r, "Terminated: %s", j->stop_reason ? j->stop_reason : reason);
+      sched_end_hostless_attempt(s, j, r, out);
+    }
     break;
   case JOB_SUCCEEDED:
   case JOB_FAILED:

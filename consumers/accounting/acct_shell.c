@@ -351,7 +351,7 @@ static int by_parse(const char *s) {
 
 struct row {
   char *key, *queue, *share, *ce;
-  int jobs, attempts, running;
+  int jobs, attempts, running; /* attempts, running: -1 not known (--source usage: not in a UsageRecord) */
   struct acct_totals t, idle;
 };
 
@@ -472,6 +472,7 @@ static void report_from_usage(struct report *rp, json_t *latest, int64_t since, 
       row->share = xstrdup(nz(jget_str(r, "shareIdentifier")));
       row->ce = xstrdup(nz(jget_str(r, "computeEnvironment")));
       row->t = rec_totals(r);
+      row->attempts = row->running = -1; /* a JOB record holds neither */
       continue;
     }
     const char *name = rp->by == BY_QUEUE ? nz(jget_str(r, "jobQueue"))
@@ -520,8 +521,8 @@ static json_t *report_json(const struct report *rp, int64_t since, int64_t until
       json_object_set_new(o, "jobQueue", json_string(r->queue));
       json_object_set_new(o, "shareIdentifier", json_string(r->share));
       json_object_set_new(o, "computeEnvironment", json_string(r->ce));
-      json_object_set_new(o, "attempts", json_integer(r->attempts));
-      json_object_set_new(o, "running", json_boolean(r->running));
+      json_object_set_new(o, "attempts", r->attempts < 0 ? json_null() : json_integer(r->attempts));
+      json_object_set_new(o, "running", r->running < 0 ? json_null() : json_boolean(r->running));
     } else {
       json_object_set_new(o, "jobs", json_integer(r->jobs));
     }
@@ -587,7 +588,8 @@ static void print_csv(const struct report *rp) {
       csv_field(r->share);
       putchar(',');
       csv_field(r->ce);
-      printf(",%d,%s", r->attempts, r->running ? "true" : "false");
+      if (r->attempts < 0) printf(",,"); /* not known: empty, not 0 and false */
+      else printf(",%d,%s", r->attempts, r->running ? "true" : "false");
     } else {
       printf(",%d", r->jobs);
     }
@@ -633,7 +635,8 @@ static void print_table(const struct report *rp, int64_t since, int64_t until) {
       cells[i][c++] = xstrdup(r ? r->queue : "");
       cells[i][c++] = xstrdup(r ? (*r->share ? r->share : "-") : "");
       cells[i][c++] = xstrdup(r ? r->ce : "");
-      snprintf(buf, sizeof buf, "%d%s", r ? r->attempts : 0, r && r->running ? "+" : "");
+      if (r && r->attempts < 0) snprintf(buf, sizeof buf, "-");
+      else snprintf(buf, sizeof buf, "%d%s", r ? r->attempts : 0, r && r->running > 0 ? "+" : "");
       cells[i][c++] = xstrdup(r ? buf : "");
     } else {
       snprintf(buf, sizeof buf, "%d", r ? r->jobs : jobs);
@@ -807,6 +810,15 @@ int acct_usage_main(int argc, char **argv) {
               strcmp(since_s, at) ? " (" : "", strcmp(since_s, at) ? at : "", strcmp(since_s, at) ? ")" : "");
     else
       fprintf(stderr, "barge usage: --until %s is not after --since %s: the window is empty\n", until_s, since_s);
+    return 2;
+  }
+  /* barge.usage's aggregates are running totals since accounting began: no window selects part
+   * of them (the report said "from --since" over the all-time totals) */
+  if (!strcmp(source, "usage") && by != BY_JOB && (since_s || until_s)) {
+    fprintf(stderr,
+            "barge usage: --%s does not apply to --source usage --by %s: its records are running totals since "
+            "accounting began; for a window use --source events (the default), or --by job to select JOB records\n",
+            since_s ? "since" : "until", by_names[by]);
     return 2;
   }
   log_set_role("usage");

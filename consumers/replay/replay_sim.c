@@ -132,9 +132,18 @@ static void on_placement(struct sim *s, const struct out_ev *e) {
          exec_report(s, id, e->attempt, iid, "FAILED_TO_START", at + delay, 0, 0,
                      a->reason ? a->reason : "CannotStartContainerError"));
     return;
+  case ATT_LOST:
+    if (a->running_at < 0 && a->end_at >= 0) {
+      /* lost before it started (an agent killed between placement and start): it never ran, and
+       * ends when the recording's did, with the lost-host reason; not a run of the median
+       * duration, as for an attempt still running when the recording ended */
+      replay_push(s, at + delay, SEV_EXEC, 0,
+                  exec_report(s, id, e->attempt, iid, "FAILED_TO_START", at + delay, 0, 0, a->reason));
+      return;
+    }
+    break;
   case ATT_EXITED:
   case ATT_TIMED_OUT:
-  case ATT_LOST:
   case ATT_TERMINATED:
     break;
   }

@@ -365,9 +365,10 @@ int bulk_submit_main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   struct service_conn conn;
-  if (service_connect("submit-job", &o.kafka, "barge-bulk-submit", 0, &conn) || service_require_broker("submit-job", &conn)) {
+  int cr = service_connect("submit-job", &o.kafka, "barge-bulk-submit", 0, &conn);
+  if (cr || service_require_broker("submit-job", &conn)) {
     if (in != stdin) fclose(in);
-    return EXIT_SERVICE;
+    return cr == 2 ? EXIT_USAGE : EXIT_SERVICE; /* bad --kafka-props is bad input */
   }
   if (o.registry) registry_set_url(o.registry);
   long total = in == stdin ? -1 : count_lines(in);

@@ -88,6 +88,49 @@ check "usage --since in the future: exit 2, says so ($got)" \
 got=$(usage_err --since 2024-02-01T00:00:00Z --until 2024-01-01T00:00:00Z)
 check "usage --until before --since: exit 2, names both ($got)" \
   "grep -q '^rc=2 barge usage: --until 2024-01-01T00:00:00Z is not after --since 2024-02-01T00:00:00Z' <<<\"\$got\""
+# --source usage holds running totals since accounting began: a window cannot select part of the
+# queue, share or CE totals (the report used to print them all under "from --since"), only JOB records
+got=$(usage_err --source usage --since 2024-01-01T00:00:00Z)
+check "usage --source usage --since (by queue): exit 2, says the window does not apply ($got)" \
+  "grep -q '^rc=2 barge usage: --since does not apply to --source usage --by queue' <<<\"\$got\""
+got=$(usage_err --source usage --by ce --until 2024-01-01T00:00:00Z)
+check "usage --source usage --by ce --until: exit 2 ($got)" "grep -q '^rc=2 barge usage: --until does not apply' <<<\"\$got\""
+got=$(usage_err --source usage --by job --since 2024-01-01T00:00:00Z)
+check "usage --source usage --by job --since: accepted (goes on to look for a stack: rc=1) ($got)" "grep -q '^rc=1 ' <<<\"\$got\""
+# --kafka-props that no client can be made with are bad usage, said at once as such, before any
+# broker or stack is looked for: they used to be "no Kafka broker answers at ...; start one with
+# `barge up`" (exit 1, 255 for the AWS commands), a service said it had waited 60 s for a broker
+# when it had not waited at all, and an item without "=" was dropped without a word
+badprops() { # NAME EXPECTED-RC WHAT-ERR-SAYS ARGS...
+  local name=$1 want=$2 says=$3
+  shift 3
+  local t0 t1 rc
+  t0=$(date +%s%N)
+  timeout 20 "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  t1=$(date +%s%N)
+  local ms=$(((t1 - t0) / 1000000))
+  echo "  bad --kafka-props, $name: exit $rc after $ms ms: $(cat "$BARGE_HOME/err")"
+  check "bad --kafka-props, $name: exit $want within 2 s ($ms ms)" "[ $rc -eq $want ] && [ $ms -le 2000 ]"
+  check "bad --kafka-props, $name: one line naming --kafka-props and what is wrong, no broker blamed" \
+    "[ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -qF -- '--kafka-props: ' '$BARGE_HOME/err' && grep -qF -- '$says' '$BARGE_HOME/err' && ! grep -q 'broker' '$BARGE_HOME/err'"
+}
+NOPROP='kafka property foo: No such configuration property'
+badprops usage 2 "$NOPROP" usage --brokers 127.0.0.1:1 --kafka-props foo=bar
+badprops check 2 "$NOPROP" check --brokers 127.0.0.1:1 --kafka-props security.protocol=SSL,foo=bar
+badprops "replay rebuild" 2 "$NOPROP" replay rebuild --brokers 127.0.0.1:1 --kafka-props foo=bar
+badprops explain 2 "$NOPROP" explain 1234 --brokers 127.0.0.1:1 --kafka-props foo=bar
+badprops describe-jobs 252 "$NOPROP" describe-jobs --brokers 127.0.0.1:1 --jobs 1234 --kafka-props foo=bar
+badprops "submit-job --from-jsonl" 252 "$NOPROP" submit-job --from-jsonl /dev/null --brokers 127.0.0.1:1 --kafka-props foo=bar
+badprops "an item without =" 2 "not NAME=VALUE" \
+  instances --brokers 127.0.0.1:1 --kafka-props client.id=x,security.protocol:SSL
+badprops "a CA file that is not there" 2 "ssl.ca.location failed" \
+  instances --brokers 127.0.0.1:1 --kafka-props security.protocol=SSL,ssl.ca.location=/nonexistent/ca.pem
+badprops "a service" 2 "$NOPROP" scheduler --brokers 127.0.0.1:1 --kafka-props foo=bar
+badprops "barge up, before starting anything" 2 "$NOPROP" up --brokers 127.0.0.1:1 --kafka-props foo=bar
+check "barge up with bad --kafka-props left no stack behind" "[ ! -e '$BARGE_HOME/stack' ] && [ ! -e '$BARGE_HOME/services' ]"
+# a blank item is nothing: it reaches the broker question as before
+run "blank --kafka-props items" 1 instances --brokers 127.0.0.1:1 --kafka-props "client.id=x, ,"
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null

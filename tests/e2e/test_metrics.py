@@ -27,10 +27,13 @@ Then the agents the provisioner's local driver starts (docs/metrics.md "Agents o
 driver"): `barge up --driver local` (scheduler and provisioner only) and P jobs on its MANAGED
 compute environment; `barge status` lists each agent the driver runs with its own metrics URL, which
 serves barge_service_info{service="agent"}, and the agents' executions add up to P STARTED and P
-EXITED; the driver's list ($BARGE_HOME/local-agents) and its log line name the same endpoints."""
+EXITED; the driver's list ($BARGE_HOME/local-agents) and its log line name the same endpoints. The
+provisioner is then killed with SIGKILL: once `barge up` has started it again, `barge status` lists
+none of the agents that died with it."""
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -169,6 +172,12 @@ def check_provisioner(st, url):
                      "match barge.scaling and `barge instances`", url, settled)
     for what, (got, want) in settled.last.items():
         log(f"  {what}: metric {got}, expected {want}")
+    # the per-CE gauges are a MANAGED compute environment's (docs/metrics.md): the UNMANAGED
+    # `local`, whose agents run q1's jobs, used to show desired 0, actual 0 and 0 instances
+    s = scrape(url)
+    unmanaged = [(n, dict(k)) for n in ("barge_ce_desired_vcpus", "barge_ce_actual_vcpus", "barge_ce_instances")
+                 for k in series(s, n) if dict(k).get("compute_environment") == "local"]
+    ok(not unmanaged, "provisioner: no barge_ce_* series for the UNMANAGED compute environment local", unmanaged)
 
 
 def check_accounting(st, url):
@@ -266,6 +275,25 @@ def local_agents(st):
     text = open(prov[0][3], errors="replace").read() if prov and os.path.exists(prov[0][3]) else ""
     ok(all(f"metrics at {u}" in text for u in urls.values()), "the provisioner's log names each agent's endpoint",
        prov and prov[0][3])
+
+    # A provisioner killed with SIGKILL takes its agents with it (docs/provisioner.md); the one
+    # `barge up` starts again must not leave them listed: they used to stay in local-agents, and
+    # in `barge status` as "down", until the provisioner next stopped cleanly.
+    old = st.service_pids("provisioner")
+    os.kill(old[0], signal.SIGKILL)
+    ok(st.wait("barge up to start the provisioner again",
+               lambda: [p for p in st.service_pids("provisioner") if p not in old], timeout=60, every=0.5),
+       "barge up started the provisioner again after a SIGKILL")
+
+    def no_dead_agents():
+        out = st.run("status", check=False).stdout
+        lines = [x for x in out.splitlines() if x.startswith("agent i-")]
+        no_dead_agents.last = lines
+        return not any(x.split()[3] == "down" for x in lines)
+    no_dead_agents.last = None
+    ok(st.wait("barge status to drop the killed provisioner's agents", no_dead_agents, timeout=30, every=1),
+       "after the provisioner's restart barge status lists none of its predecessor's (dead) agents",
+       no_dead_agents.last)
     st.down()
 
 

@@ -237,6 +237,16 @@ def main():
         jobs = from_usage("job", "jobId")
         for j, want in JOBS.items():
             ok(same(jobs.get(j), want), f"barge.usage: JOB {j} = {want}", jobs.get(j))
+        # a UsageRecord holds no attempt count and no running flag: --source usage said 0 attempts
+        # and not running for every job (J1 ran once), in every format
+        ok(jobs and all(r.get("attempts", 0) is None and r.get("running", 0) is None for r in jobs.values()),
+           "--source usage --by job, json: attempts and running are null (not in barge.usage), not 0 and false",
+           jobs.get("J1"))
+        rows = [x.split() for x in usage(st, "--by", "job", "--source", "usage").splitlines() if x.startswith("J1 ")]
+        ok(rows and rows[0][4] == "-", "--source usage --by job, table: ATTEMPTS is '-' for J1, not 0", rows)
+        rows = [x.split(",") for x in usage(st, "--by", "job", "--format", "csv", "--source", "usage").splitlines()
+                if x.startswith("J1,")]
+        ok(rows and rows[0][4:6] == ["", ""], "--source usage --by job, csv: attempts and running are empty for J1", rows)
         ok(reached("ce", "computeEnvironment", CES) is not None, "barge.usage: CE totals", from_usage("ce", "computeEnvironment"))
         ok(reached("share", "shareIdentifier", SHARES) is not None, "barge.usage: share totals")
         ces = from_usage("ce", "computeEnvironment")

@@ -15,6 +15,9 @@
  *     report; an ALT naming an unknown compute environment or member is refused;
  *   - with 3 jobs no instance can take (unfinished on both sides), the summary's final-status
  *     agreement counts them as agreeing, as the --per-job rows show (it said 17/20);
+ *   - an attempt lost before it started (its agent restarted between placement and start) ends
+ *     in the simulation when it did in the recording (it ran for the median duration, 2 s late,
+ *     with a note saying attempts were still running when the recording ended);
  *   - the registry client's Parsing Canonical Form equals the codec's for every schema. */
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +81,15 @@ static void agent(struct world *w, const struct out_ev *e) {
     const char *name = jstr(p, "jobName"), *id = jstr(p, "jobId");
     int attempt = (int)json_integer_value(json_object_get(p, "attempt"));
     int64_t dur = 2000, start = w->now + 150;
+    if (!strcmp(name, "hang") && attempt == 1) { /* the agent dies before starting it, and comes back */
+      int64_t at = w->now + 500;
+      wpush(w, at, BARGE_EV_INSTANCE_EVENT,
+            json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I, s:I}", "header", hdr(w, at), "instanceId", inst,
+                      "computeEnvironment", "ce1", "kind", "READY", "instanceType", "m5.large", "vcpus", 2,
+                      "memoryMib", 8192, "driver", "local", "incarnation", (json_int_t)2, "at", (json_int_t)at));
+      json_decref(cmd);
+      return;
+    }
     int code = 0;
     if (!strncmp(name, "fail", 4)) code = 3;
     if (!strncmp(name, "flaky", 5) && attempt == 1) code = 1;
@@ -156,8 +168,11 @@ static json_t *stop_req(struct world *w, int64_t at, const char *kind, const cha
 }
 
 /* unfinished: also 3 jobs of 4 vCPUs, which no instance (2 vCPUs, m5.large) can ever take: they
- * stay RUNNABLE in the recording and in the simulation. */
-static void build_world(struct world *w, int unfinished) {
+ * stay RUNNABLE in the recording and in the simulation. lost: the agents carry incarnation 1, and
+ * a job "hang" (2 attempts) whose first attempt is lost before it starts: its agent restarts
+ * (incarnation 2) 500 ms after the placement, and the scheduler settles the attempt as on a lost
+ * host (STARTING -> RUNNABLE, "Host EC2 ..."). */
+static void build_world(struct world *w, int unfinished, int lost) {
   memset(w, 0, sizeof *w);
   w->core = h_core_new(3600000, &w->out);
   w->requests = json_array();
@@ -190,6 +205,7 @@ static void build_world(struct world *w, int unfinished) {
     json_t *r = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "header", hdr(w, T0 - 500), "instanceId",
                           insts[i], "computeEnvironment", "ce1", "kind", "READY", "instanceType", "m5.large", "vcpus", 2,
                           "memoryMib", 8192, "driver", "local", "at", (json_int_t)(T0 - 500));
+    if (lost) json_object_set_new(r, "incarnation", json_integer(1));
     handle(w, BARGE_EV_INSTANCE_EVENT, r);
     json_decref(r);
   }
@@ -230,6 +246,10 @@ static void build_world(struct world *w, int unfinished) {
           submit(w, t + 400 + i, id, "big",
                  json_pack("{s:{s:[{s:s, s:s}]}}", "containerOverrides", "resourceRequirements", "type", "VCPU", "value", "4")));
   }
+  if (lost)
+    wpush(w, t + 80, BARGE_EV_JOB_REQUEST,
+          submit(w, t + 80, "a0000000-0000-4000-8000-00000000000a", "hang",
+                 json_pack("{s:{s:i}}", "retryStrategy", "attempts", 2)));
   run_world(w, T0 + 120000);
 }
 
@@ -472,6 +492,38 @@ static void test_simulate_unfinished(struct world *w) {
   json_decref(rep);
 }
 
+static void test_simulate_lost_before_start(struct world *w) {
+  TEST("simulate: an attempt lost before it started ends when it was lost, without running (it ran the median "
+       "duration, as if still running when the recording ended)");
+  per_job_rows = 1;
+  json_t *rep = simulate(w, NULL, NULL);
+  per_job_rows = 0;
+  if (!rep) return;
+  replay_report_print(rep, 0, stdout);
+  const char *hang = "a0000000-0000-4000-8000-00000000000a";
+  json_t *rec = NULL, *sim = NULL, *row;
+  size_t i;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) if (!strcmp(jstr(row, "jobId"), hang)) {
+    rec = json_object_get(row, "recorded");
+    sim = json_object_get(row, "simulated");
+  }
+  CHECK(rec && sim, "the job %s has a per-job row", hang);
+  if (rec && sim) {
+    CHECK_INT(json_integer_value(json_object_get(rec, "attempts")), 2);
+    CHECK_INT(json_integer_value(json_object_get(sim, "attempts")), 2);
+    CHECK_STR(jstr(sim, "status"), "SUCCEEDED");
+    json_int_t rs = json_integer_value(json_object_get(rec, "stoppedAt")), ss = json_integer_value(json_object_get(sim, "stoppedAt"));
+    CHECK(llabs(rs - ss) <= 300, "stopped at %lld ms in the recording, %lld simulated", (long long)rs, (long long)ss);
+  }
+  json_t *ag = json_object_get(rep, "agreement");
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
+  json_t *n;
+  json_array_foreach(json_object_get(rep, "notes"), i, n)
+    CHECK(!strstr(json_string_value(n), "still running"), "no attempt of the recording was still running: '%s'",
+          json_string_value(n));
+  json_decref(rep);
+}
+
 /* ---------------- registry canonical form ---------------- */
 
 static void test_canonical(void) {
@@ -510,12 +562,15 @@ int main(void) {
     return 1;
   }
   struct world w;
-  build_world(&w, 0);
+  build_world(&w, 0, 0);
   test_rebuild(&w);
   test_simulate(&w);
   free_world(&w);
-  build_world(&w, 1);
+  build_world(&w, 1, 0);
   test_simulate_unfinished(&w);
+  free_world(&w);
+  build_world(&w, 0, 1);
+  test_simulate_lost_before_start(&w);
   free_world(&w);
   test_canonical();
   return check_summary();

@@ -659,6 +659,59 @@ static void test_restore_instance_that_ended(void) {
   h_release(&r);
 }
 
+static void test_terminate_on_gone_host(void) {
+  TEST("a RUNNING job restored on a host that is gone: TerminateJob fails it at once (no agent can report its end)");
+  struct h h;
+  h_init(&h);
+  small_config(&h);
+  agent_says(&h, "i-0", "READY", 100);
+  h_submit(&h, "a", "q", "jd", NULL);
+  exec_from(&h, "a", 1, "STARTED", -9999, 100);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  json_t *rec = sched_job_record(h.s, sched_find_job(h.s, "a"), "test", h.t);
+  struct h r;
+  h_init(&r);
+  r.t = h.t;
+  small_config(&r);
+  table_says(&r, "i-0", "READY", 100);
+  table_says(&r, "i-0", "TERMINATED", 100); /* taken by a scheduler before the fix of the rebuild */
+  char err[256];
+  CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
+  json_decref(rec);
+  sched_restore_done(r.s);
+  r.t += 1000;
+  h_tick(&r);
+  CHECK_STATUS(&r, "a", JOB_RUNNING); /* on no known host: nothing else will end it */
+  h_stop(&r, "TerminateJob", "a", "by the test");
+  CHECK_STATUS(&r, "a", JOB_FAILED);
+  char why[256];
+  CHECK_STR(h_reason(&r, "a", why, sizeof why), "Terminated: by the test");
+  json_t *d = h_detail(&r, "a");
+  CHECK_INT((int)json_array_size(json_object_get(d, "attempts")), 1);
+  json_decref(d);
+  h_release(&r);
+
+  TEST("... and one terminated before the restart (restored as stopping, its kill sent to no host): a new TerminateJob ends it");
+  h_init(&r);
+  r.t = h.t;
+  small_config(&r);
+  h_stop(&h, "TerminateJob", "a", "first"); /* the kill goes to i-0, which never answers */
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  rec = sched_job_record(h.s, sched_find_job(h.s, "a"), "test", h.t);
+  table_says(&r, "i-0", "READY", 100);
+  table_says(&r, "i-0", "TERMINATED", 100);
+  CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
+  json_decref(rec);
+  sched_restore_done(r.s);
+  h_tick(&r);
+  CHECK_STATUS(&r, "a", JOB_RUNNING);
+  h_stop(&r, "TerminateJob", "a", "again");
+  CHECK_STATUS(&r, "a", JOB_FAILED);
+  CHECK_STR(h_reason(&r, "a", why, sizeof why), "Terminated: first");
+  h_release(&r);
+  h_release(&h);
+}
+
 static void test_delete_queue_ends_its_jobs(void) {
   TEST("DeleteJobQueue: every job of the queue ends (RUNNING terminated through the agent, RUNNABLE and PENDING failed at once, array children too); dependents fail; a re-created queue brings none back");
   struct h h;
@@ -840,6 +893,7 @@ int main(void) {
   test_agent_restart_settles_attempts();
   test_restore_settles_attempts_of_older_incarnation();
   test_restore_instance_that_ended();
+  test_terminate_on_gone_host();
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();

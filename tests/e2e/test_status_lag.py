@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""test_status_lag.py: `barge status` counts an agent's lag from where the agent started reading
+(docs/operations.md, "barge status"). An agent starts a new consumer group (its instance id is new
+at every `barge up`, and at every launch of the local driver) at the end of barge.placements;
+until it was placed something, its group had no committed offset, and the LAG column counted the
+whole history of barge.placements as still to read: thousands on an idle agent of a stack that
+had run jobs, for good if nothing was placed on it. A stack runs 5 jobs on one agent, is stopped
+and started again (the same topics, a new agent): its agent's LAG must be 0 or 1 (a transaction
+marker), and its group must have committed the end it started at."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok, log  # noqa: E402
+
+UP = ("--agents", "1", "--no-provisioner", "--no-accounting", "--no-audit", "--no-api", "--no-metrics", "--tick-ms", "200")
+
+
+def agent_lags(st):
+    out = st.run("status", check=False).stdout
+    return {x.split()[1]: x.split()[5] for x in out.splitlines() if x.startswith("agent i-")}, out
+
+
+def body(st):
+    st.init()
+    st.up(*UP)
+    st.create_queue("q", "local")
+    st.register("t", ["true"], settle=True)
+    jobs = [st.submit(f"j{i}", "q", "t") for i in range(5)]
+    done = st.wait_terminal(jobs, 90)
+    ok(all(j["status"] == "SUCCEEDED" for j in done.values()), "5 jobs SUCCEEDED on the first stack's agent")
+    first, _ = agent_lags(st)
+    st.down()
+    end = sum(common.end_offsets(st, "placements").values())
+    ok(end >= 5, f"barge.placements holds the 5 placements and their markers ({end} offsets)")
+
+    st.up(*UP)
+    lags, out = {}, ""
+
+    def settled():
+        nonlocal lags, out
+        lags, out = agent_lags(st)
+        new = {i: v for i, v in lags.items() if i not in first}
+        return new if new and all(v.isdigit() for v in new.values()) else None
+    new = st.wait("barge status to list the new stack's agent with a lag", settled, timeout=30, every=1)
+    log("  " + out.strip().replace("\n", "\n  "))
+    ok(new and all(int(v) <= 1 for v in new.values()),
+       f"a new agent that was placed nothing has a lag of 0 or 1, not the {end} offsets before it", new)
+    if new:
+        from confluent_kafka import TopicPartition
+        agent = next(iter(new))
+        g = common._kafka().Consumer({"bootstrap.servers": st.brokers, "group.id": f"barge-agent-{agent}",
+                                      "enable.auto.commit": False})
+        got = g.committed([TopicPartition(st.topic("placements"), 0)], timeout=10)
+        g.close()
+        ok(got and got[0].offset == end, f"the new agent's group committed the end it started at ({end})",
+           got and got[0].offset)
+    st.down()
+
+
+if __name__ == "__main__":
+    common.run_test("statuslag", body)

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""test_up_running.py: `barge up` while a stack runs (docs/operations.md, "The local stack"). With
+no option, or the very options the running stack was started with, it says the stack runs and
+exits 0, so that "make sure it is up" stays idempotent. With other options it exits 1 on stderr,
+naming the running stack's options: they were not applied. It used to exit 0 in every case, so a
+script's `barge up --detach --agents 4` went on against a stack of 2 agents as if it had started
+what it asked for. On that stack (no audit), `barge check` says on stderr that it checked no audit
+file, and stays quiet about it with --no-audit."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok  # noqa: E402
+
+ARGS = ("--agents", "1", "--no-provisioner", "--no-accounting", "--no-audit", "--no-api", "--no-metrics")
+
+
+def body(st):
+    st.init()
+    st.up(*ARGS)
+    sup = st.supervisor
+
+    def up(*args):
+        p = st.run("up", *args, check=False, timeout=60)
+        return p.returncode, (p.stdout + p.stderr).strip()
+
+    for what, args in (("no option", ()), ("--detach alone", ("--detach",)),
+                       ("the running stack's own options", ("--detach", "--brokers", st.brokers, *ARGS))):
+        rc, out = up(*args)
+        ok(rc == 0 and "already running" in out, f"barge up with {what}: exit 0, the stack is running", (rc, out))
+    rc, out = up("--detach", "--brokers", st.brokers, "--agents", "3", *ARGS[2:])
+    ok(rc == 1 and "not applied" in out and "--agents 1" in out,
+       "barge up with other options (--agents 3): exit 1, saying they were not applied and what the stack runs with",
+       (rc, out))
+    ok(st.stack_value("supervisor") == str(sup) and common.pid_alive(sup), "the running stack is left as it was")
+    # this stack runs no audit: `barge check` says it checked no audit file (it said nothing, so
+    # "violations: 0" read as covering one), and --no-audit skips it quietly
+    p = st.run("check", check=False, timeout=120)
+    ok(p.returncode == 0 and "no audit file checked" in p.stderr, "barge check on a stack without an audit says "
+       "no audit file was checked", (p.returncode, p.stderr[-300:]))
+    p = st.run("check", "--no-audit", check=False, timeout=120)
+    ok(p.returncode == 0 and "no audit file checked" not in p.stderr, "... and not with --no-audit", p.stderr[-300:])
+    st.down()
+
+
+if __name__ == "__main__":
+    common.run_test("uprunning", body)
