@@ -111,6 +111,15 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
       snprintf(err, errlen, "instance %s registers with unknown compute environment %s", id, cename);
       return -1;
     }
+    long long v = jget_int(ev, "vcpus", 0), m = jget_int(ev, "memoryMib", 0), g = jget_int(ev, "gpus", 0);
+    if (v < 0 || m < 0 || g < 0 || v > INST_CAP_MAX || m > INST_CAP_MAX || g > INST_CAP_MAX) {
+      /* a rogue or broken agent's word: dead-lettered, never a capacity (docs/job-model.md §4.4) */
+      snprintf(err, errlen,
+               "instance %s registers with an impossible capacity (vcpus %lld, memoryMib %lld, gpus %lld): each "
+               "must be from 0 to %d",
+               id, v, m, g, INST_CAP_MAX);
+      return -1;
+    }
     if (!in) {
       in = xcalloc(1, sizeof *in);
       in->avail_pos = -1;

@@ -330,6 +330,9 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
 void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out);
 
 /* sched_attempt.c */
+/* The largest vcpus, memoryMib or gpus an InstanceEvent may register: beyond, or below 0, the
+ * event is refused (dead-lettered). */
+#define INST_CAP_MAX (1 << 30)
 int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out, char *err,
                           size_t errlen);
 int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out, char *err,

@@ -547,6 +547,31 @@ static void exec_from(struct h *h, const char *job, int attempt, const char *kin
   h_feed(h, BARGE_EV_EXECUTION_REPORT, ev);
 }
 
+/* A READY with an impossible capacity is refused (the shell dead-letters it); the instance takes
+ * no job, and a sound READY of it afterwards does. */
+static void test_impossible_capacity_refused(void) {
+  TEST("a READY with negative or huge capacity is refused, and the instance gets no job");
+  struct h h;
+  world(&h, 0, 0, 0);
+  h_submit(&h, "j1", "q", "jd", NULL);
+  long long bad[][3] = {{-4, 4096, 0}, {4, -1, 0}, {4, 4096, -2}, {4, 4096LL << 30, 0}};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    json_t *ev = json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "header", h_header(h.t), "instanceId", "i-r",
+                           "computeEnvironment", "ce", "kind", "READY", "vcpus", (json_int_t)bad[i][0], "memoryMib",
+                           (json_int_t)bad[i][1], "gpus", (json_int_t)bad[i][2], "at", (json_int_t)h.t);
+    char err[512] = "";
+    int rc = sched_handle(h.s, BARGE_EV_INSTANCE_EVENT, ev, &h.out, err, sizeof err);
+    h_drain(&h);
+    json_decref(ev);
+    CHECK(rc != 0 && strstr(err, "impossible capacity"), "READY %lld/%lld/%lld refused: %s", bad[i][0], bad[i][1],
+          bad[i][2], err);
+  }
+  CHECK(h_status(&h, "j1") == JOB_RUNNABLE, "the job waits: no instance was registered");
+  h_instance(&h, "i-r", "ce", "READY", 4, 4096);
+  CHECK(h_status(&h, "j1") == JOB_STARTING, "a sound READY of the same instance takes it");
+  h_release(&h);
+}
+
 static void test_agent_restart_settles_attempts(void) {
   TEST("a restarted agent (larger incarnation): attempts placed on the earlier one end with the Host EC2 reason and retry; the old incarnation's word is ignored");
   struct h h;
@@ -890,6 +915,7 @@ int main(void) {
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
+  test_impossible_capacity_refused();
   test_agent_restart_settles_attempts();
   test_restore_settles_attempts_of_older_incarnation();
   test_restore_instance_that_ended();
