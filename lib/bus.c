@@ -1043,6 +1043,14 @@ int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, 
   return watermarks(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
 }
 
+int bus_cluster_id(struct bus_consumer *c, char *out, size_t n, int timeout_ms) {
+  char *id = rd_kafka_clusterid(c->rk, timeout_ms);
+  if (!id) return -1;
+  snprintf(out, n, "%s", id);
+  rd_kafka_mem_free(c->rk, id);
+  return 0;
+}
+
 int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *off) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, c->names[t], partition);

@@ -226,6 +226,9 @@ int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, siz
  * the commits before it; a failure is not reported (a later commit carries later offsets). 0, or
  * -1 (err) when it could not be sent. */
 int bus_commit_async(struct bus_consumer *c, char *err, size_t errlen);
+/* The Kafka cluster's id (KRaft's cluster.id) into out, asking the brokers for up to timeout_ms.
+ * 0, or -1 when none answered. */
+int bus_cluster_id(struct bus_consumer *c, char *out, size_t n, int timeout_ms);
 /* Low and high watermarks of a partition. */
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) BARGE_WUR;

@@ -8,6 +8,7 @@
 #include "audit.h"
 
 #include "codec.h"
+#include "jsonget.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,6 +225,7 @@ struct seal {
   long long bytes, last_start;
   char last[AUDIT_HASH_HEX];
   json_t *offsets;
+  char cluster[128]; /* the Kafka cluster id the file was written from; "" when the seal has none */
 };
 
 static void seal_path_of(const char *path, char *out, size_t n) { snprintf(out, n, "%s.seal", path); }
@@ -272,6 +274,7 @@ static int seal_read(const char *sp, const unsigned char *key, size_t keylen, st
   s->bytes = json_integer_value(json_object_get(o, "bytes"));
   s->last_start = json_integer_value(json_object_get(o, "lastStart"));
   memcpy(s->last, last, 65);
+  snprintf(s->cluster, sizeof s->cluster, "%s", jget_str(o, "cluster") ? jget_str(o, "cluster") : "");
   s->offsets = json_incref(json_object_get(o, "offsets"));
   if (!json_is_object(s->offsets)) {
     json_decref(s->offsets);
@@ -323,6 +326,7 @@ struct audit_writer {
   struct buf pending;
   size_t npending;
   long long sealed_lines; /* -1: no seal written or found */
+  char cluster[128];      /* the Kafka cluster id written into the seal; "" when not known */
 };
 
 static int seal_write(struct audit_writer *w, char *err, size_t errlen) {
@@ -330,6 +334,7 @@ static int seal_write(struct audit_writer *w, char *err, size_t errlen) {
                         (json_int_t)w->ch.lines, "bytes", (json_int_t)w->flushed_bytes,
                         "lastStart", (json_int_t)w->last_start, "last", w->ch.head, "offsets",
                         w->ch.next, "at", (json_int_t)now_ms());
+  if (w->cluster[0]) json_object_set_new(o, "cluster", json_string(w->cluster));
   char *s = json_dumps(o, JSON_COMPACT);
   json_decref(o);
   size_t len = strlen(s);
@@ -486,6 +491,7 @@ int audit_open(struct audit_writer **out, const char *path, const unsigned char 
   }
   w->flushed_bytes = end;
   w->sealed_lines = sr == 0 ? s.lines : -1;
+  if (sr == 0) snprintf(w->cluster, sizeof w->cluster, "%s", s.cluster);
   fclose(f);
   json_decref(s.offsets);
   *out = w;
@@ -495,6 +501,12 @@ fail:
   json_decref(s.offsets);
   audit_close(w);
   return -1;
+}
+
+const char *audit_cluster(const struct audit_writer *w) { return w->cluster; }
+
+void audit_set_cluster(struct audit_writer *w, const char *id) {
+  snprintf(w->cluster, sizeof w->cluster, "%s", id ? id : "");
 }
 
 /* Appends the member ,"name":"s" as json_dumps writes a json_string(s) member; nothing when

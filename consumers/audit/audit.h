@@ -67,6 +67,11 @@ size_t audit_pending(const struct audit_writer *w);
 /* The next offset to read for a partition (the last one in the file + 1), -1 if none. */
 int64_t audit_next_offset(const struct audit_writer *w, const char *topic, int32_t partition);
 long long audit_lines(const struct audit_writer *w);
+/* The id of the Kafka cluster the file was written from, as its seal records it ("" when the
+ * seal records none: a file sealed before Barge recorded it, or none yet). */
+const char *audit_cluster(const struct audit_writer *w);
+/* The cluster id the next seals record (the consumer's, once it has checked it matches). */
+void audit_set_cluster(struct audit_writer *w, const char *id);
 const char *audit_head(const struct audit_writer *w); /* SHA-256 hex of the last line */
 void audit_close(struct audit_writer *w);           /* does not flush */
 

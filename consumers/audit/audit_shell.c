@@ -7,6 +7,8 @@
  * group's committed offset (a new file continuing an old group) or at the beginning. A partition
  * whose log now ends before the file's position there is another log (a new cluster, a topic made
  * again): the consumer refuses to start rather than wait silently for offsets that never come.
+ * The seal also records the Kafka cluster's id: a file written from another cluster is refused
+ * even when that cluster's logs are longer (they would be audited from the middle, silently).
  *
  * Loop: every record of the chosen topics (read_committed) becomes one line in the pending
  * buffer; every --flush-ms or --batch lines the buffer is written and fsync'd, the seal
@@ -183,6 +185,12 @@ int audit_service_main(int argc, char **argv) {
     log_error("%s", err);
     goto done;
   }
+  char cluster[128] = "";
+  if (!sc.foreign[0] && bus_cluster_id(c, cluster, sizeof cluster, 10000) == 0 && audit_cluster(w)[0] &&
+      strcmp(cluster, audit_cluster(w)))
+    snprintf(sc.foreign, sizeof sc.foreign, "it was written from the Kafka cluster %s, and this one is %s: its log is "
+             "not the one the file was written from", audit_cluster(w), cluster);
+  if (!sc.foreign[0] && cluster[0]) audit_set_cluster(w, cluster); /* recorded by the next seal */
   if (sc.foreign[0]) { /* nothing read or written yet: the file stays as it is */
     log_error("%s: %s. Refusing to start: the file (%lld lines) would stop recording without a word. It is "
               "intact and still verifies; to audit this Kafka, move %s and %s.seal aside (keep them) and start "

@@ -14,7 +14,9 @@ once; undecodable records and tombstones are recorded as such; and a copy of the
 one line removed fails verification at that line with exit status 1. Last, the topics are deleted
 and made again (another, empty log behind the same file, as a new cluster would be): run 4 must
 refuse to start (exit 1, naming the file and what to do) and leave the file as it was; with the
-file moved aside, run 5 starts a new chain."""
+file moved aside, run 5 starts a new chain. Then the same file against a second Kafka cluster
+whose logs are longer than the file's positions: the seal's cluster id differs, and run 6
+refuses to start, naming both clusters."""
 import json
 import os
 import random
@@ -135,6 +137,46 @@ def replaced_log(st, out, audit, verify, nlines):
        "with the old file moved aside a new chain starts, and both files verify")
 
 
+def other_cluster(st, out, key, verify):
+    """The same file against another Kafka cluster whose logs are longer than the file's positions
+    (the shorter-log check cannot tell): the seal's cluster id does; the audit refuses to start."""
+    import own_kafka
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
+    with open(out + ".seal") as f:
+        sealed = json.load(f).get("cluster")
+    ok(sealed, "the seal records the Kafka cluster's id", sealed)
+    kdir = os.path.join(st.home, "kafka-other")
+    try:
+        r = own_kafka.kafka_sh("start", "--dir", kdir)
+        if not ok(r.returncode == 0, "a second Kafka cluster starts", r.stderr[-1000:]):
+            return
+        with open(os.path.join(kdir, "bootstrap")) as f:
+            other = f.read().strip()
+        st.run("init", "--brokers", other, "--topic-prefix", st.prefix)
+        admin = AdminClient({"bootstrap.servers": other})
+        p = Producer({"bootstrap.servers": other})
+        for t in TOPICS:
+            name = st.topic(t)
+            for part in admin.list_topics(name, timeout=30).topics[name].partitions:
+                for i in range(20):  # longer than anything the file holds
+                    p.produce(name, key=b"x", value=b"\x00longer", partition=part)
+        p.flush(30)
+        n = lines_of(out)
+        st.start("run6", "audit", "--out", out, "--hmac-key-file", key, "--topics", ",".join(TOPICS), "--group",
+                 f"audit6-{st.prefix}", "--flush-ms", "100", "--brokers", other, "--topic-prefix", st.prefix)
+        try:
+            common.wait_for(lambda: st.procs["run6"].poll() is not None, 60, "run 6 to refuse to start")
+        except TimeoutError:
+            st.kill("run6", signal.SIGTERM)
+        text = st.log_tail("run6", 20)
+        ok(st.procs["run6"].returncode == 1 and "Kafka cluster" in text and sealed in text and "aside" in text,
+           "against another cluster with longer logs it exits 1, naming both clusters and what to do", text)
+        ok(lines_of(out) == n and verify(out).returncode == 0, "the file is left as it was and still verifies")
+    finally:
+        own_kafka.kafka_sh("stop", "--dir", kdir, timeout=120)
+
+
 def main():
     st = common.Stack("audit")
     try:
@@ -229,6 +271,7 @@ def main():
         # empty cluster would be). Resuming would wait for offsets the new log has not reached and
         # audit nothing while looking healthy; the service must refuse, naming the file.
         replaced_log(st, out, audit, verify, len(recs))
+        other_cluster(st, out, key, verify)
     finally:
         st.close()
     common.finish()
