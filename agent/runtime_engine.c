@@ -5,13 +5,17 @@
  *
  * One worker thread per attempt carries it through the engine:
  *
- *   create (404: CannotPullContainerError) -> start -> logs (followed into the attempt's log
- *   pipe until the container ends) and wait (the exit code), side by side -> inspect
- *   (OOMKilled) -> remove
+ *   create (404: CannotPullContainerError) -> attach -> start -> output (the attach stream,
+ *   copied into the attempt's log pipe until the container ends) and wait (the exit code),
+ *   side by side -> inspect (OOMKilled) -> remove
  *
- * The wait runs on a thread of its own beside the followed logs: podman's follow stream does
- * not always end when a short-lived container exits, so once the wait has returned, the stream
- * is given FOLLOW_DRAIN_MS to deliver the rest and is then ended.
+ * The output is taken from the attach stream, opened before the start, not from the engine's
+ * followed log stream: podman 4 reads that back from its log file and loses parts of a fast
+ * writer's output (400,000 lines written at once arrived as about 40,000). An engine that
+ * refuses the attach still gets the followed log stream, as before.
+ * The wait runs on a thread of its own beside the output: podman's streams do not always end
+ * when a short-lived container exits, so once the wait has returned, the followed log stream is
+ * given FOLLOW_DRAIN_MS to deliver the rest, and the attach stream as long once nothing comes.
  *
  * The agent's thread drains each attempt's log pipe into its log as the process runtime does
  * (joblog.h: the --max-log-mib limit, the time index, and a log that cannot be written stops
@@ -33,6 +37,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine_api.h"
@@ -340,6 +345,74 @@ static int drained(void *ud) {
   return w && mono_ms() - w > FOLLOW_DRAIN_MS;
 }
 
+/* The attach stream (engine_attach), on a thread of its own: opened before the start, so that
+ * the container's output reaches the attempt's log whole (podman's followed log stream, read
+ * back from its log file, loses parts of a fast writer's output). */
+struct attacher {
+  struct eslot *s;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;         /* 0 not known yet, 1 attached, -1 refused or unreachable */
+  _Atomic int stop;  /* the worker gives the stream up (the start failed, the attach was late) */
+  int gave_up;       /* the stream went on after the container ended: closed */
+};
+
+static void attach_connected(void *ud, int ok) {
+  struct attacher *a = ud;
+  pthread_mutex_lock(&a->mu);
+  a->state = ok ? 1 : -1;
+  pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* engine_attach's give_up: told to stop, or the wait returned more than FOLLOW_DRAIN_MS ago and
+ * nothing has come for as long (what the container wrote last is still delivered). */
+static int attach_give_up(void *ud, int64_t idle_ms) {
+  struct attacher *a = ud;
+  if (a->stop) return 1;
+  int64_t w = a->s->waited_ms;
+  return w && mono_ms() - w > FOLLOW_DRAIN_MS && idle_ms > FOLLOW_DRAIN_MS;
+}
+
+static void *attach_thread(void *arg) {
+  struct attacher *a = arg;
+  CURL *h = curl_easy_init();
+  if (h) a->gave_up = engine_attach(&a->s->eng->api, h, a->s->name, a->s->wfd, attach_connected, attach_give_up, a) && !a->stop;
+  else attach_connected(a, 0);
+  curl_easy_cleanup(h);
+  return NULL;
+}
+
+/* How long the worker waits for the engine to accept the attach before it starts the container
+ * without it (the followed log stream then carries the output). */
+#define ATTACH_WAIT_MS 10000
+
+/* Starts the attach thread and waits until the engine has accepted or refused it. 1 attached
+ * (join a->th later), else 0 (nothing left running). */
+static int attach_start(struct attacher *a, struct eslot *s) {
+  memset(a, 0, sizeof *a);
+  a->s = s;
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->cv, NULL);
+  if (pthread_create(&a->th, NULL, attach_thread, a) != 0) return 0;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ATTACH_WAIT_MS / 1000;
+  pthread_mutex_lock(&a->mu);
+  while (a->state == 0 && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0) {
+  }
+  int ok = a->state == 1;
+  pthread_mutex_unlock(&a->mu);
+  if (!ok) {
+    a->stop = 1;
+    pthread_join(a->th, NULL);
+    log_warn("%s attempt %d: attaching to container %s failed; its output comes from the engine's log stream",
+             s->job_id, s->attempt, s->name);
+  }
+  return ok;
+}
+
 static void *worker(void *arg) {
   struct eslot *s = arg;
   /* a write to the log pipe whose reader is gone (the agent stopping) fails with EPIPE rather
@@ -354,6 +427,8 @@ static void *worker(void *arg) {
   if (worker_create(s, h, err, sizeof err)) goto done;
   created = 1;
   if (killed_early(s)) goto done; /* stopped before it started */
+  struct attacher att;
+  int attached = attach_start(&att, s);
   snprintf(path, sizeof path, "/containers/%s/start", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err);
@@ -361,6 +436,10 @@ static void *worker(void *arg) {
     const char *m = jget_str(resp, "message");
     slot_set_fail(s, "CannotStartContainerError: %s%s", m ? m : err, "");
     json_decref(resp);
+    if (attached) {
+      att.stop = 1;
+      pthread_join(att.th, NULL);
+    }
     goto done;
   }
   json_decref(resp);
@@ -371,7 +450,12 @@ static void *worker(void *arg) {
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
   pthread_t wth;
   int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
-  if (engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s))
+  if (attached) {
+    pthread_join(att.th, NULL);
+    if (att.gave_up)
+      log_info("%s attempt %d: the attach stream of %s went on after the container ended; closed once idle %d ms",
+               s->job_id, s->attempt, s->name, FOLLOW_DRAIN_MS);
+  } else if (engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s))
     log_info("%s attempt %d: the engine's log stream of %s went on after the container ended; closed %d ms after",
              s->job_id, s->attempt, s->name, FOLLOW_DRAIN_MS);
   close_wfd(s);
