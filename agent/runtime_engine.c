@@ -276,15 +276,17 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-  const char *img = jget_str(s->create, "Image");
-  if (st == 404 && img && !strchr(img, '/')) {
+  /* a copy: replacing "Image" below frees the string jget_str points to */
+  char img[300];
+  snprintf(img, sizeof img, "%s", jget_str(s->create, "Image") ? jget_str(s->create, "Image") : "");
+  if (st == 404 && *img && !strchr(img, '/')) {
     json_decref(resp);
     resp = NULL;
-    char full[600];
+    char full[320];
     snprintf(full, sizeof full, "localhost/%s", img);
     json_object_set_new(s->create, "Image", json_string(full));
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-    json_object_set_new(s->create, "Image", json_string(img ? img : ""));
+    json_object_set_new(s->create, "Image", json_string(img));
   }
   if (st == 409) { /* a container of this name is left over (an agent restart): replace it */
     char del[700];
@@ -296,8 +298,11 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
   }
   const char *msg = jget_str(resp, "message");
-  if (st == 404) {
-    slot_set_fail(s, RUNTIME_REASON_PULL "%s: %s", jget_str(s->create, "Image"), msg ? msg : "no such image");
+  /* an image the engine does not hold, or a name that is no image reference at all (podman
+   * answers 500 "invalid reference format", docker 400), is the image's fault: ECS reports both
+   * as CannotPullContainerError, which retry rules match (docs/job-model.md §2.4) */
+  if (st == 404 || (st >= 400 && msg && strstr(msg, "invalid reference format"))) {
+    slot_set_fail(s, RUNTIME_REASON_PULL "%s: %s", img, msg ? msg : "no such image");
   } else if (st < 200 || st >= 300) {
     slot_set_fail(s, "CannotCreateContainerError: %s%s", msg ? msg : err, "");
   }
