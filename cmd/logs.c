@@ -67,14 +67,19 @@ int cmd_logs(int argc, char **argv) {
             pos[0], n, pos[0], n - 1);
     rc = 1;
   } else if (!lp) {
-    fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0],
-            jget_str(json_object_get(rec, "detail"), "status"));
+    const json_t *d = json_object_get(rec, "detail");
+    const char *st = jget_str(d, "status"), *why = jget_str(d, "statusReason");
+    if (st && (!strcmp(st, "SUCCEEDED") || !strcmp(st, "FAILED"))) /* it never will have one */
+      fprintf(stderr, "barge logs: job %s never ran, so it has no log (%s%s%s)\n", pos[0], st, why ? ": " : "",
+              why ? why : "");
+    else
+      fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", pos[0], st ? st : "unknown");
     rc = 1;
   } else {
     if (attempt == ATTEMPT_LATEST) attempt = last;
-    if (attempt > last) {
-      fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", pos[0], last);
-      rc = 2;
+    if (attempt > last) { /* like a job that does not exist: 1, not a usage error */
+      fprintf(stderr, "barge logs: job %s has no attempt %lld (it has %d)\n", pos[0], attempt, last);
+      rc = 1;
     } else {
       /* <dir>/<job>/<n>.log: swap the attempt number */
       char path[4096];
