@@ -84,15 +84,20 @@ struct engine {
   int max_jobs;
   pid_t service_pid; /* the podman service the agent started, or 0 */
   struct engine_limits lim;
+  char *state_dir;          /* where the podman service the agent runs keeps its socket and log */
+  int own_service;          /* the agent runs the engine (podman without --engine-socket) */
+  int64_t service_check_ms; /* when epoll_ next looks whether that service is alive */
   struct eslot **slots;
   int n, cap;
 };
 
 /* ---- the engine service ---- */
 
-/* Starts `podman system service` on state_dir/podman.sock and waits until it answers. */
-static int start_podman_service(struct engine *e, const char *state_dir, char *err, size_t errlen) {
-  snprintf(e->api.socket, sizeof e->api.socket, "%.3000s/podman.sock", state_dir ? state_dir : "/tmp");
+/* Starts `podman system service` on state_dir/podman.sock (e->service_pid), without waiting. */
+static int spawn_podman_service(struct engine *e, char *err, size_t errlen) {
+  const char *state_dir = e->state_dir;
+  if (!e->api.socket[0]) /* set once: the workers read it */
+    snprintf(e->api.socket, sizeof e->api.socket, "%.3000s/podman.sock", state_dir ? state_dir : "/tmp");
   unlink(e->api.socket);
   char uri[4200], logp[3100];
   snprintf(uri, sizeof uri, "unix://%s", e->api.socket);
@@ -121,6 +126,15 @@ static int start_podman_service(struct engine *e, const char *state_dir, char *e
     _exit(127);
   }
   e->service_pid = pid;
+  return 0;
+}
+
+/* Starts `podman system service` on state_dir/podman.sock and waits until it answers. */
+static int start_podman_service(struct engine *e, char *err, size_t errlen) {
+  char logp[3100];
+  snprintf(logp, sizeof logp, "%.3000s/podman-service.log", e->state_dir ? e->state_dir : "/tmp");
+  if (spawn_podman_service(e, err, errlen)) return -1;
+  pid_t pid = e->service_pid;
   for (int i = 0; i < 300; i++) { /* 30 s */
     if (runtime_engine_ping(e->api.socket)) {
       log_info("podman runtime: `podman system service` (pid %d) on %s", (int)pid, e->api.socket);
@@ -178,9 +192,13 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
     snprintf(e->api.socket, sizeof e->api.socket, "%s", conf->engine_socket);
   } else if (!strcmp(kind, "docker")) {
     snprintf(e->api.socket, sizeof e->api.socket, "/var/run/docker.sock");
-  } else if (start_podman_service(e, conf->state_dir, err, errlen)) {
-    runtime_engine_ops.free(e);
-    return NULL;
+  } else {
+    e->state_dir = conf->state_dir ? xstrdup(conf->state_dir) : NULL;
+    e->own_service = 1;
+    if (start_podman_service(e, err, errlen)) {
+      runtime_engine_ops.free(e);
+      return NULL;
+    }
   }
   if (!runtime_engine_ping(e->api.socket)) {
     snprintf(err, errlen, "the %s engine does not answer on %s", kind, e->api.socket);
@@ -270,12 +288,31 @@ static int killed_early(struct eslot *s) {
   return c;
 }
 
+/* How long a worker waits for the podman service the agent runs to answer again (keep_service
+ * starts it again within a second of its end; it answers about a second later). */
+#define ENGINE_BACK_MS 30000
+
+/* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not or if the attempt was stopped
+ * meanwhile. */
+static int engine_back(struct eslot *s) {
+  for (int64_t until = mono_ms() + ENGINE_BACK_MS; mono_ms() < until && !killed_early(s);) {
+    if (runtime_engine_ping(s->eng->api.socket)) return 1;
+    usleep(200000);
+  }
+  return 0;
+}
+
 /* create; a short image name missing is retried as localhost/<name> (podman's imported images). */
 static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   char path[700];
   snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
+  if (st < 0 && s->eng->own_service && engine_back(s)) { /* the service is being started again */
+    json_decref(resp);
+    resp = NULL;
+    st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
+  }
   /* a copy: replacing "Image" below frees the string jget_str points to */
   char img[300];
   snprintf(img, sizeof img, "%s", jget_str(s->create, "Image") ? jget_str(s->create, "Image") : "");
@@ -469,6 +506,8 @@ static void *worker(void *arg) {
     exit_code = s->wait_code;
   }
   if (exit_code < 0) exit_code = wait_exit(s, h, err, sizeof err); /* no waiter, or its wait failed */
+  if (exit_code < 0 && s->eng->own_service && !runtime_engine_ping(s->eng->api.socket) && engine_back(s))
+    exit_code = wait_exit(s, h, err, sizeof err); /* the service ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
@@ -659,9 +698,29 @@ static void finish(struct eslot *s, int64_t now, run_event_fn cb, void *ctx) {
   }
 }
 
+/* The podman service the agent runs ended (killed, crashed, OOM-killed): it is started again,
+ * so that the instance does not go on taking jobs only to fail each at once with "Couldn't
+ * connect to server". Looked at once a second from the agent's loop; the new service is not
+ * waited for here (the workers wait for the engine, worker_create). */
+static void keep_service(struct engine *e, int64_t now) {
+  if (!e->own_service || now < e->service_check_ms) return;
+  e->service_check_ms = now + 1000;
+  if (e->service_pid > 0) {
+    int status = 0;
+    if (waitpid(e->service_pid, &status, WNOHANG) != e->service_pid) return;
+    log_warn("podman runtime: `podman system service` (pid %d) ended (%s %d); starting it again", (int)e->service_pid,
+             WIFSIGNALED(status) ? "signal" : "exit status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    e->service_pid = 0;
+  }
+  char err[512];
+  if (spawn_podman_service(e, err, sizeof err)) log_error("podman runtime: starting `podman system service`: %s", err);
+  else log_info("podman runtime: `podman system service` started again (pid %d) on %s", (int)e->service_pid, e->api.socket);
+}
+
 static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
   struct engine *e = impl;
   int events = 0;
+  keep_service(e, now);
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
     pthread_mutex_lock(&s->mu);
@@ -728,6 +787,7 @@ static void efree(void *impl) {
     waitpid(e->service_pid, NULL, 0);
   }
   free(e->instance_id);
+  free(e->state_dir);
   free(e);
 }
 
