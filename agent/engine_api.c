@@ -142,6 +142,78 @@ int engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, 
   return cc == CURLE_ABORTED_BY_CALLBACK;
 }
 
+/* ---- attach: the container's own output, before it starts ---- */
+
+struct attach {
+  struct demux d;
+  long status;   /* of the answer, 0 until its status line */
+  int told;      /* connected() called */
+  void (*connected)(void *, int);
+  int (*give_up)(void *, int64_t);
+  void *ud;
+  curl_off_t last_now; /* bytes at the last progress call */
+  int64_t idle_since_ms;
+};
+
+static void tell(struct attach *a, int ok) {
+  if (a->told) return;
+  a->told = 1;
+  a->connected(a->ud, ok);
+}
+
+static size_t attach_header_cb(char *p, size_t sz, size_t n, void *ud) {
+  struct attach *a = ud;
+  size_t len = sz * n;
+  if (len >= 12 && !strncmp(p, "HTTP/", 5)) {
+    const char *sp = memchr(p, ' ', len);
+    a->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+  } else if ((len == 2 && p[0] == '\r') || (len == 1 && p[0] == '\n')) {
+    tell(a, a->status >= 200 && a->status < 300); /* the end of the headers: attached, or refused */
+  }
+  return len;
+}
+
+static size_t attach_body_cb(char *p, size_t sz, size_t n, void *ud) {
+  struct attach *a = ud;
+  if (a->status < 200 || a->status >= 300) return sz * n; /* an error's body is no output */
+  return demux_cb(p, sz, n, &a->d);
+}
+
+static int attach_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  (void)dltotal, (void)ultotal, (void)ulnow;
+  struct attach *a = ud;
+  int64_t now = mono_ms();
+  if (dlnow != a->last_now || !a->idle_since_ms) {
+    a->last_now = dlnow;
+    a->idle_since_ms = now;
+  }
+  return a->give_up(a->ud, now - a->idle_since_ms);
+}
+
+int engine_attach(const struct engine_api *api, CURL *h, const char *name, int fd, void (*connected)(void *, int),
+                  int (*give_up)(void *, int64_t), void *ud) {
+  struct attach a = {.d = {.fd = fd}, .connected = connected, .give_up = give_up, .ud = ud};
+  char url[1200];
+  snprintf(url, sizeof url, "http://engine/" ENGINE_API_VERSION "/containers/%s/attach?stream=1&stdout=1&stderr=1", name);
+  curl_easy_reset(h);
+  curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, api->socket);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, attach_header_cb);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &a);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, attach_body_cb);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, attach_progress_cb);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &a);
+  CURLcode cc = curl_easy_perform(h);
+  tell(&a, 0); /* no answer at all */
+  if (cc != CURLE_OK && cc != CURLE_WRITE_ERROR && cc != CURLE_ABORTED_BY_CALLBACK) log_warn("attach to container %s: %s", name, curl_easy_strerror(cc));
+  return cc == CURLE_ABORTED_BY_CALLBACK;
+}
+
 /* ---- the create body ---- */
 
 static void add_ulimit(json_t *arr, const char *name, long long soft, long long hard) {

@@ -5,6 +5,7 @@
 #define BARGE_AGENT_ENGINE_API_H
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdint.h>
 
 #include "runtime.h"
 
@@ -28,6 +29,18 @@ int engine_call(const struct engine_api *api, CURL *h, const char *method, const
  * taken apart. fd stays open. Returns 1 when give_up ended the stream, else 0. */
 int engine_follow_logs(const struct engine_api *api, CURL *h, const char *name, int fd, int (*give_up)(void *),
                         void *ud);
+
+/* Attaches to created container name's stdout and stderr (POST /containers/<name>/attach)
+ * and copies them into fd as engine_follow_logs does, until the stream ends (the container
+ * ended), fd's reader is gone, or give_up returns non-zero: it is asked at least once a second
+ * with how long no byte has come. connected(ud, ok) is called once, from this call's thread:
+ * ok 1 as soon as the engine has accepted the attach (the container may be started then, and
+ * none of its output is missed), 0 when it refused or could not be reached (the call then
+ * returns at once). Unlike the followed log stream, which podman 4 reads back from its log
+ * file and which loses parts of a fast writer's output, the attach stream is the container's
+ * output itself, with back-pressure. Returns 1 when give_up ended the stream, else 0. */
+int engine_attach(const struct engine_api *api, CURL *h, const char *name, int fd, void (*connected)(void *, int),
+                  int (*give_up)(void *, int64_t), void *ud);
 
 /* The hard limits the engine's runtime may give (the engine process's own), used as the default
  * nofile and nproc ulimits: an engine's built-in defaults can exceed them (runc then refuses). */

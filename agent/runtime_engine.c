@@ -5,13 +5,17 @@
  *
  * One worker thread per attempt carries it through the engine:
  *
- *   create (404: CannotPullContainerError) -> start -> logs (followed into the attempt's log
- *   pipe until the container ends) and wait (the exit code), side by side -> inspect
- *   (OOMKilled) -> remove
+ *   create (404: CannotPullContainerError) -> attach -> start -> output (the attach stream,
+ *   copied into the attempt's log pipe until the container ends) and wait (the exit code),
+ *   side by side -> inspect (OOMKilled) -> remove
  *
- * The wait runs on a thread of its own beside the followed logs: podman's follow stream does
- * not always end when a short-lived container exits, so once the wait has returned, the stream
- * is given FOLLOW_DRAIN_MS to deliver the rest and is then ended.
+ * The output is taken from the attach stream, opened before the start, not from the engine's
+ * followed log stream: podman 4 reads that back from its log file and loses parts of a fast
+ * writer's output (400,000 lines written at once arrived as about 40,000). An engine that
+ * refuses the attach still gets the followed log stream, as before.
+ * The wait runs on a thread of its own beside the output: podman's streams do not always end
+ * when a short-lived container exits, so once the wait has returned, the followed log stream is
+ * given FOLLOW_DRAIN_MS to deliver the rest, and the attach stream as long once nothing comes.
  *
  * The agent's thread drains each attempt's log pipe into its log as the process runtime does
  * (joblog.h: the --max-log-mib limit, the time index, and a log that cannot be written stops
@@ -33,6 +37,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine_api.h"
@@ -79,15 +84,20 @@ struct engine {
   int max_jobs;
   pid_t service_pid; /* the podman service the agent started, or 0 */
   struct engine_limits lim;
+  char *state_dir;          /* where the podman service the agent runs keeps its socket and log */
+  int own_service;          /* the agent runs the engine (podman without --engine-socket) */
+  int64_t service_check_ms; /* when epoll_ next looks whether that service is alive */
   struct eslot **slots;
   int n, cap;
 };
 
 /* ---- the engine service ---- */
 
-/* Starts `podman system service` on state_dir/podman.sock and waits until it answers. */
-static int start_podman_service(struct engine *e, const char *state_dir, char *err, size_t errlen) {
-  snprintf(e->api.socket, sizeof e->api.socket, "%.3000s/podman.sock", state_dir ? state_dir : "/tmp");
+/* Starts `podman system service` on state_dir/podman.sock (e->service_pid), without waiting. */
+static int spawn_podman_service(struct engine *e, char *err, size_t errlen) {
+  const char *state_dir = e->state_dir;
+  if (!e->api.socket[0]) /* set once: the workers read it */
+    snprintf(e->api.socket, sizeof e->api.socket, "%.3000s/podman.sock", state_dir ? state_dir : "/tmp");
   unlink(e->api.socket);
   char uri[4200], logp[3100];
   snprintf(uri, sizeof uri, "unix://%s", e->api.socket);
@@ -116,6 +126,15 @@ static int start_podman_service(struct engine *e, const char *state_dir, char *e
     _exit(127);
   }
   e->service_pid = pid;
+  return 0;
+}
+
+/* Starts `podman system service` on state_dir/podman.sock and waits until it answers. */
+static int start_podman_service(struct engine *e, char *err, size_t errlen) {
+  char logp[3100];
+  snprintf(logp, sizeof logp, "%.3000s/podman-service.log", e->state_dir ? e->state_dir : "/tmp");
+  if (spawn_podman_service(e, err, errlen)) return -1;
+  pid_t pid = e->service_pid;
   for (int i = 0; i < 300; i++) { /* 30 s */
     if (runtime_engine_ping(e->api.socket)) {
       log_info("podman runtime: `podman system service` (pid %d) on %s", (int)pid, e->api.socket);
@@ -173,9 +192,13 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
     snprintf(e->api.socket, sizeof e->api.socket, "%s", conf->engine_socket);
   } else if (!strcmp(kind, "docker")) {
     snprintf(e->api.socket, sizeof e->api.socket, "/var/run/docker.sock");
-  } else if (start_podman_service(e, conf->state_dir, err, errlen)) {
-    runtime_engine_ops.free(e);
-    return NULL;
+  } else {
+    e->state_dir = conf->state_dir ? xstrdup(conf->state_dir) : NULL;
+    e->own_service = 1;
+    if (start_podman_service(e, err, errlen)) {
+      runtime_engine_ops.free(e);
+      return NULL;
+    }
   }
   if (!runtime_engine_ping(e->api.socket)) {
     snprintf(err, errlen, "the %s engine does not answer on %s", kind, e->api.socket);
@@ -265,21 +288,42 @@ static int killed_early(struct eslot *s) {
   return c;
 }
 
+/* How long a worker waits for the podman service the agent runs to answer again (keep_service
+ * starts it again within a second of its end; it answers about a second later). */
+#define ENGINE_BACK_MS 30000
+
+/* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not or if the attempt was stopped
+ * meanwhile. */
+static int engine_back(struct eslot *s) {
+  for (int64_t until = mono_ms() + ENGINE_BACK_MS; mono_ms() < until && !killed_early(s);) {
+    if (runtime_engine_ping(s->eng->api.socket)) return 1;
+    usleep(200000);
+  }
+  return 0;
+}
+
 /* create; a short image name missing is retried as localhost/<name> (podman's imported images). */
 static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   char path[700];
   snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-  const char *img = jget_str(s->create, "Image");
-  if (st == 404 && img && !strchr(img, '/')) {
+  if (st < 0 && s->eng->own_service && engine_back(s)) { /* the service is being started again */
     json_decref(resp);
     resp = NULL;
-    char full[600];
+    st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
+  }
+  /* a copy: replacing "Image" below frees the string jget_str points to */
+  char img[300];
+  snprintf(img, sizeof img, "%s", jget_str(s->create, "Image") ? jget_str(s->create, "Image") : "");
+  if (st == 404 && *img && !strchr(img, '/')) {
+    json_decref(resp);
+    resp = NULL;
+    char full[320];
     snprintf(full, sizeof full, "localhost/%s", img);
     json_object_set_new(s->create, "Image", json_string(full));
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-    json_object_set_new(s->create, "Image", json_string(img ? img : ""));
+    json_object_set_new(s->create, "Image", json_string(img));
   }
   if (st == 409) { /* a container of this name is left over (an agent restart): replace it */
     char del[700];
@@ -291,8 +335,11 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
   }
   const char *msg = jget_str(resp, "message");
-  if (st == 404) {
-    slot_set_fail(s, RUNTIME_REASON_PULL "%s: %s", jget_str(s->create, "Image"), msg ? msg : "no such image");
+  /* an image the engine does not hold, or a name that is no image reference at all (podman
+   * answers 500 "invalid reference format", docker 400), is the image's fault: ECS reports both
+   * as CannotPullContainerError, which retry rules match (docs/job-model.md §2.4) */
+  if (st == 404 || (st >= 400 && msg && strstr(msg, "invalid reference format"))) {
+    slot_set_fail(s, RUNTIME_REASON_PULL "%s: %s", img, msg ? msg : "no such image");
   } else if (st < 200 || st >= 300) {
     slot_set_fail(s, "CannotCreateContainerError: %s%s", msg ? msg : err, "");
   }
@@ -340,6 +387,74 @@ static int drained(void *ud) {
   return w && mono_ms() - w > FOLLOW_DRAIN_MS;
 }
 
+/* The attach stream (engine_attach), on a thread of its own: opened before the start, so that
+ * the container's output reaches the attempt's log whole (podman's followed log stream, read
+ * back from its log file, loses parts of a fast writer's output). */
+struct attacher {
+  struct eslot *s;
+  pthread_t th;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int state;         /* 0 not known yet, 1 attached, -1 refused or unreachable */
+  _Atomic int stop;  /* the worker gives the stream up (the start failed, the attach was late) */
+  int gave_up;       /* the stream went on after the container ended: closed */
+};
+
+static void attach_connected(void *ud, int ok) {
+  struct attacher *a = ud;
+  pthread_mutex_lock(&a->mu);
+  a->state = ok ? 1 : -1;
+  pthread_cond_signal(&a->cv);
+  pthread_mutex_unlock(&a->mu);
+}
+
+/* engine_attach's give_up: told to stop, or the wait returned more than FOLLOW_DRAIN_MS ago and
+ * nothing has come for as long (what the container wrote last is still delivered). */
+static int attach_give_up(void *ud, int64_t idle_ms) {
+  struct attacher *a = ud;
+  if (a->stop) return 1;
+  int64_t w = a->s->waited_ms;
+  return w && mono_ms() - w > FOLLOW_DRAIN_MS && idle_ms > FOLLOW_DRAIN_MS;
+}
+
+static void *attach_thread(void *arg) {
+  struct attacher *a = arg;
+  CURL *h = curl_easy_init();
+  if (h) a->gave_up = engine_attach(&a->s->eng->api, h, a->s->name, a->s->wfd, attach_connected, attach_give_up, a) && !a->stop;
+  else attach_connected(a, 0);
+  curl_easy_cleanup(h);
+  return NULL;
+}
+
+/* How long the worker waits for the engine to accept the attach before it starts the container
+ * without it (the followed log stream then carries the output). */
+#define ATTACH_WAIT_MS 10000
+
+/* Starts the attach thread and waits until the engine has accepted or refused it. 1 attached
+ * (join a->th later), else 0 (nothing left running). */
+static int attach_start(struct attacher *a, struct eslot *s) {
+  memset(a, 0, sizeof *a);
+  a->s = s;
+  pthread_mutex_init(&a->mu, NULL);
+  pthread_cond_init(&a->cv, NULL);
+  if (pthread_create(&a->th, NULL, attach_thread, a) != 0) return 0;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ATTACH_WAIT_MS / 1000;
+  pthread_mutex_lock(&a->mu);
+  while (a->state == 0 && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0) {
+  }
+  int ok = a->state == 1;
+  pthread_mutex_unlock(&a->mu);
+  if (!ok) {
+    a->stop = 1;
+    pthread_join(a->th, NULL);
+    log_warn("%s attempt %d: attaching to container %s failed; its output comes from the engine's log stream",
+             s->job_id, s->attempt, s->name);
+  }
+  return ok;
+}
+
 static void *worker(void *arg) {
   struct eslot *s = arg;
   /* a write to the log pipe whose reader is gone (the agent stopping) fails with EPIPE rather
@@ -354,6 +469,8 @@ static void *worker(void *arg) {
   if (worker_create(s, h, err, sizeof err)) goto done;
   created = 1;
   if (killed_early(s)) goto done; /* stopped before it started */
+  struct attacher att;
+  int attached = attach_start(&att, s);
   snprintf(path, sizeof path, "/containers/%s/start", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, NULL, &resp, err, sizeof err);
@@ -361,6 +478,10 @@ static void *worker(void *arg) {
     const char *m = jget_str(resp, "message");
     slot_set_fail(s, "CannotStartContainerError: %s%s", m ? m : err, "");
     json_decref(resp);
+    if (attached) {
+      att.stop = 1;
+      pthread_join(att.th, NULL);
+    }
     goto done;
   }
   json_decref(resp);
@@ -371,7 +492,12 @@ static void *worker(void *arg) {
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
   pthread_t wth;
   int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
-  if (engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s))
+  if (attached) {
+    pthread_join(att.th, NULL);
+    if (att.gave_up)
+      log_info("%s attempt %d: the attach stream of %s went on after the container ended; closed once idle %d ms",
+               s->job_id, s->attempt, s->name, FOLLOW_DRAIN_MS);
+  } else if (engine_follow_logs(&s->eng->api, h, s->name, s->wfd, has_waiter ? drained : NULL, s))
     log_info("%s attempt %d: the engine's log stream of %s went on after the container ended; closed %d ms after",
              s->job_id, s->attempt, s->name, FOLLOW_DRAIN_MS);
   close_wfd(s);
@@ -380,6 +506,8 @@ static void *worker(void *arg) {
     exit_code = s->wait_code;
   }
   if (exit_code < 0) exit_code = wait_exit(s, h, err, sizeof err); /* no waiter, or its wait failed */
+  if (exit_code < 0 && s->eng->own_service && !runtime_engine_ping(s->eng->api.socket) && engine_back(s))
+    exit_code = wait_exit(s, h, err, sizeof err); /* the service ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
@@ -563,9 +691,29 @@ static void finish(struct eslot *s, int64_t now, run_event_fn cb, void *ctx) {
   }
 }
 
+/* The podman service the agent runs ended (killed, crashed, OOM-killed): it is started again,
+ * so that the instance does not go on taking jobs only to fail each at once with "Couldn't
+ * connect to server". Looked at once a second from the agent's loop; the new service is not
+ * waited for here (the workers wait for the engine, worker_create). */
+static void keep_service(struct engine *e, int64_t now) {
+  if (!e->own_service || now < e->service_check_ms) return;
+  e->service_check_ms = now + 1000;
+  if (e->service_pid > 0) {
+    int status = 0;
+    if (waitpid(e->service_pid, &status, WNOHANG) != e->service_pid) return;
+    log_warn("podman runtime: `podman system service` (pid %d) ended (%s %d); starting it again", (int)e->service_pid,
+             WIFSIGNALED(status) ? "signal" : "exit status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    e->service_pid = 0;
+  }
+  char err[512];
+  if (spawn_podman_service(e, err, sizeof err)) log_error("podman runtime: starting `podman system service`: %s", err);
+  else log_info("podman runtime: `podman system service` started again (pid %d) on %s", (int)e->service_pid, e->api.socket);
+}
+
 static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
   struct engine *e = impl;
   int events = 0;
+  keep_service(e, now);
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
     pthread_mutex_lock(&s->mu);
@@ -632,6 +780,7 @@ static void efree(void *impl) {
     waitpid(e->service_pid, NULL, 0);
   }
   free(e->instance_id);
+  free(e->state_dir);
   free(e);
 }
 

@@ -317,12 +317,18 @@ int cmd_logs(int argc, char **argv) {
     fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
             id, n, id, n - 1);
     rc = 1;
-  } else if (!lp && !(o.follow && !ended(status_of(rec)))) {
-    fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", id, status_of(rec));
+  } else if (!lp && ended(status_of(rec))) { /* it never will have one */
+    const char *why = jget_str(json_object_get(rec, "detail"), "statusReason");
+    fprintf(stderr, "barge logs: job %s never ran, so it has no log (%s%s%s)\n", id, status_of(rec), why ? ": " : "",
+            why ? why : "");
+    rc = 1;
+  } else if (!lp && !o.follow) {
+    fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", id, status_of(rec) ? status_of(rec) : "unknown");
     rc = 1;
   } else if (attempt != ATTEMPT_LATEST && attempt > last && !(o.follow && !ended(status_of(rec)))) {
-    fprintf(stderr, "barge logs: job %s has %d attempt(s)\n", id, last);
-    rc = 2;
+    /* like a job that does not exist: 1, not a usage error */
+    fprintf(stderr, "barge logs: job %s has no attempt %lld (it has %d)\n", id, attempt, last);
+    rc = 1;
   } else if ((rc = reader_open(&o, &bc, &rd)) == 0) {
     int n = attempt == ATTEMPT_LATEST ? last : (int)attempt;
     if (o.follow) {

@@ -15,6 +15,15 @@ int ctl_valid_name(const char *s, int job) {
   return 1;
 }
 
+int ctl_valid_share_id(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n && s[n - 1] == '*') n--; /* "can be followed by an asterisk" */
+  if (n < 1 || n > 255) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i])) return 0;
+  return 1;
+}
+
 int ctl_in_list(const char *s, const char *const *list) {
   for (; s && *list; list++)
     if (!strcmp(s, *list)) return 1;

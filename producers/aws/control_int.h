@@ -11,6 +11,9 @@
 
 /* 1-128 letters, digits, '-' and '_'; job names (job = 1) also start with a letter or digit. */
 int ctl_valid_name(const char *s, int job);
+/* A shareIdentifier as AWS documents it (SubmitJob, ShareAttributes): 1-255 letters and digits,
+ * optionally followed by one '*' (docs/job-model.md §3.4, §6.1). */
+int ctl_valid_share_id(const char *s);
 /* s is one of the NULL-terminated list. */
 int ctl_in_list(const char *s, const char *const *list);
 /* "ENABLED" or "DISABLED". */

@@ -73,6 +73,8 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   int fair = jget_str(queue, "schedulingPolicyArn") != NULL;
   if (fair && !share) return fail(err, errlen, CLIENT, "shareIdentifier is required on fair-share job queue %s", q);
   if (!fair && share) return fail(err, errlen, CLIENT, "shareIdentifier is not allowed on FIFO job queue %s", q);
+  if (share && !ctl_valid_share_id(share))
+    return fail(err, errlen, CLIENT, "shareIdentifier '%.300s' must be 1-255 letters and digits, optionally followed by '*'", share);
   json_t *node_ov = NULL; /* last: the only check that allocates */
   if ((rc = ctl_check_mnp_submit(cv, queue, def, req, &node_ov, err, errlen))) return rc;
   char id[37];

@@ -15,8 +15,10 @@ static int check_fairshare(const json_t *fp, char *err, size_t errlen) {
   json_t *sd = json_object_get(fp, "shareDistribution");
   json_array_foreach(sd, i, s) {
     const char *id = jget_str(s, "shareIdentifier");
-    if (!id || !*id || strlen(id) > 255)
+    if (!id || !*id)
       return fail(err, errlen, CLIENT, "fairsharePolicy.shareDistribution[%zu].shareIdentifier is required (1-255 characters)", i);
+    if (!ctl_valid_share_id(id))
+      return fail(err, errlen, CLIENT, "fairsharePolicy.shareDistribution[%zu].shareIdentifier '%.300s' must be 1-255 letters and digits, optionally followed by '*'", i, id);
     json_t *w = json_object_get(s, "weightFactor");
     if (w && (!json_is_number(w) || json_number_value(w) < 0.0001 || json_number_value(w) > 999.9999))
       return fail(err, errlen, CLIENT, "fairsharePolicy.shareDistribution[%zu].weightFactor must be within 0.0001..999.9999", i);

@@ -8,7 +8,10 @@ options (--from-jsonl, --batch-size, --quiet); a request flag beside --from-json
 (252) by saying that the file gives every job's fields, not as an unknown option, and submits
 nothing. `barge logs` of an array parent says it is an array job and names its children
 (ID:N), whose logs it prints; --attempt 0 and -1 exit 2 ("counts from 1") instead of printing
-the latest attempt, --attempt 1 and no --attempt print the log. Options before the operation
+the latest attempt, --attempt 1 and no --attempt print the log. --attempt 2 of a job that ran
+once exits 1, as for a job that does not exist (it exited 2, a usage error, while --attempt 1 of
+a job that never ran exited 1); a job that never ran and never will (its dependency failed)
+says so with its reason, exit 1, instead of "no log yet". Options before the operation
 (`barge --output text --query Q describe-job-queues`) apply as the aws CLI's global ones do;
 `barge logs help` prints the usage."""
 import json
@@ -90,6 +93,16 @@ def body(s):
         p = s.run("logs", one, "--attempt", n, check=False)
         ok(p.returncode == 2 and "--attempt counts from 1" in p.stderr and p.stdout == "",
            f"barge logs --attempt {n}: exit 2, counts from 1", (p.returncode, p.stdout, p.stderr))
+    p = s.run("logs", one, "--attempt", "2", check=False)
+    ok(p.returncode == 1 and f"has no attempt 2 (it has 1)" in p.stderr and p.stdout == "",
+       "barge logs --attempt 2 of a job that ran once: exit 1, no such attempt", (p.returncode, p.stdout, p.stderr))
+    s.register("fail", ["false"], settle=True)
+    bad = s.submit("bad", "q", "fail")
+    never = s.submit("never", "q", "say", "--depends-on", json.dumps([{"jobId": bad}]))
+    s.wait_terminal([bad, never], 120)
+    p = s.run("logs", never, check=False)
+    ok(p.returncode == 1 and "never ran" in p.stderr and f"Dependent job {bad} failed" in p.stderr
+       and "yet" not in p.stderr, "barge logs of a job whose dependency failed: it never ran, and why", p.stderr)
     for extra in ([], ["--attempt", "1"]):
         p = s.run("logs", one, *extra, check=False)
         ok(p.returncode == 0 and "said-" in p.stdout, f"barge logs {' '.join(extra) or '(latest)'} prints the log",

@@ -334,6 +334,12 @@ static void test_policies(void) {
                  "{\"name\":\"fair\",\"fairsharePolicy\":{\"shareDistribution\":"
                  "[{\"shareIdentifier\":\"team*\"},{\"shareIdentifier\":\"teamA\"}]}}",
                  "team* and teamA overlap");
+  expect_refused(control_create_scheduling_policy,
+                 "{\"name\":\"fair\",\"fairsharePolicy\":{\"shareDistribution\":[{\"shareIdentifier\":\"Us-er\"}]}}",
+                 "shareDistribution[0].shareIdentifier 'Us-er' must be 1-255 letters and digits, optionally followed by '*'");
+  expect_refused(control_create_scheduling_policy,
+                 "{\"name\":\"fair\",\"fairsharePolicy\":{\"shareDistribution\":[{\"shareIdentifier\":\"*\"}]}}",
+                 "shareDistribution[0].shareIdentifier '*' must be");
   expect_ok(control_create_scheduling_policy,
             "{\"name\":\"fair\",\"fairsharePolicy\":{\"shareDistribution\":[{\"shareIdentifier\":\"a\",\"weightFactor\":0.5}]}}");
   CHECK(json_object_get(cv.policies, p_arn) != NULL, "policy stored under its ARN");

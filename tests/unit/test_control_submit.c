@@ -189,6 +189,26 @@ static void test_submit_refusals(const struct config_view *cv) {
   refused(cv, "FIFO queue with a shareIdentifier",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"blue\"}",
           "shareIdentifier is not allowed on FIFO job queue q1");
+  /* AWS: "limited to 255 alphanumeric characters, and can be followed by an asterisk (*)" */
+  refused(cv, "a shareIdentifier with a character AWS does not allow",
+          "{\"jobName\": \"a\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"team-a\"}",
+          "shareIdentifier 'team-a' must be 1-255 letters and digits, optionally followed by '*'");
+  refused(cv, "a shareIdentifier with a space",
+          "{\"jobName\": \"a\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"a b\"}",
+          "shareIdentifier 'a b' must be");
+  refused(cv, "an empty shareIdentifier",
+          "{\"jobName\": \"a\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"\"}",
+          "shareIdentifier '' must be");
+  refused(cv, "a '*' inside a shareIdentifier",
+          "{\"jobName\": \"a\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"a*b\"}",
+          "shareIdentifier 'a*b' must be");
+  {
+    char req[800], id[300];
+    memset(id, 'x', 256);
+    id[256] = 0;
+    snprintf(req, sizeof req, "{\"jobName\": \"a\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"%s\"}", id);
+    refused(cv, "a shareIdentifier of 256 characters", req, "must be 1-255 letters and digits");
+  }
   refused(cv, "an out-of-scope member",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"eksPropertiesOverride\": {}}",
           "eksPropertiesOverride is not supported by Barge");
@@ -234,6 +254,16 @@ static void test_submit_accepted(const struct config_view *cv) {
   rc = submit(cv, "{\"jobName\": \"b\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello:2\", \"shareIdentifier\": \"blue\"}",
               &body2, err, sizeof err);
   CHECK(rc == 0, "a fair-share submission with its shareIdentifier: %s", err);
+  {
+    json_t *b4 = NULL;
+    char id[300], req[800];
+    memset(id, 'x', 255);
+    id[255] = 0;
+    snprintf(req, sizeof req, "{\"jobName\": \"b\", \"jobQueue\": \"fair\", \"jobDefinition\": \"hello\", \"shareIdentifier\": \"%s*\"}", id);
+    rc = submit(cv, req, &b4, err, sizeof err);
+    CHECK(rc == 0, "255 letters followed by '*' is a shareIdentifier: %s", err);
+    json_decref(b4);
+  }
   json_t *body3 = NULL;
   char req3[512];
   snprintf(req3, sizeof req3, "{\"jobName\": \"c\", \"jobQueue\": \"q1\", \"jobDefinition\": \"%s\"}",

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""test_container_engine_restart.py: the podman service a podman agent runs ends (killed,
+crashed): the agent starts it again, and the jobs placed on it meanwhile run
+(docs/containers.md, "The engine, driven through its API").
+
+The agent used to go on as if nothing had happened: still READY, still taking placements, and
+failing each one at once with `CannotCreateContainerError: POST /containers/create... Couldn't
+connect to server`, a black hole that burned every job's attempts (5 of 6 quick jobs FAILED
+in a stack whose one agent had lost its service).
+
+1. A podman agent runs a job; its `podman system service` is then SIGKILLed.
+2. Three jobs submitted right after all SUCCEED, each in one attempt, and the agent's log says
+   that the service ended and was started again, under a new pid.
+3. A job running when the service is SIGKILLed (it prints a line, sleeps 6 s, exits 0) ends
+   SUCCEEDED with exit code 0: the worker asks the new service for its end. It used to end
+   FAILED without an exit code, its container left behind.
+4. No container is left behind, and the agent (and its new service with it) stops cleanly.
+Skipped (77) when podman cannot run here.
+barge-test: plain-only"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+import container_image  # noqa: E402
+from common import log, ok  # noqa: E402
+
+INST = "i-0c0a7a1e0000000f1"
+
+
+def service_pids(agent_pid):
+    """The pids of `podman system service` started by the agent process agent_pid."""
+    p = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True)
+    out = []
+    for line in p.stdout.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[1] == str(agent_pid) and "system service" in parts[2]:
+            out.append(int(parts[0]))
+    return out
+
+
+def restart(st):
+    log("-- the podman service of a podman agent dies; the agent starts it again")
+    st.init_queue("q", "local")
+    props = {"image": container_image.IMAGE, "command": ["echo", "hello"],
+             "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    st.json("register-job-definition", "--job-definition-name", "hello", "--type", "container",
+            "--container-properties", common.json.dumps(props))
+    st.scheduler()
+    agent = st.agent(INST, runtime="podman")
+    first = st.submit("first", "q", "hello")
+    d = st.wait_terminal([first], 120)[first]
+    ok(d["status"] == "SUCCEEDED", "a job runs before the service dies", d["status"])
+    before = service_pids(agent.pid)
+    ok(len(before) == 1, "the agent runs one podman service", before)
+    os.kill(before[0], signal.SIGKILL)
+    jobs = [st.submit(f"after{i}", "q", "hello") for i in range(3)]
+    ds = st.wait_terminal(jobs, 180)
+    states = [(ds[j]["status"], len(ds[j].get("attempts") or []), ds[j].get("statusReason")) for j in jobs]
+    ok(all(s == "SUCCEEDED" and n == 1 for s, n, _ in states),
+       "the three jobs placed after the service died SUCCEED, each in one attempt", states)
+    text = st.log_text(f"agent-{INST}")
+    ok("ended" in text and "started again" in text, "the agent's log says the service ended and was started again",
+       text[-600:])
+    after = []
+    for _ in range(50):
+        after = service_pids(agent.pid)
+        if after:
+            break
+        time.sleep(0.1)
+    ok(len(after) == 1 and after != before, "a new podman service, under a new pid", (before, after))
+    props["command"] = ["sh", "-c", "echo started; sleep 6; echo done"]
+    st.json("register-job-definition", "--job-definition-name", "slow", "--type", "container",
+            "--container-properties", common.json.dumps(props))
+    time.sleep(2)  # the scheduler's configuration consumer reads it
+    slow = st.submit("slow", "q", "slow")
+    st.wait(f"{slow} RUNNING", lambda: st.describe(slow).get(slow, {}).get("status") == "RUNNING" or None,
+            timeout=60)
+    time.sleep(1)
+    os.kill(after[0], signal.SIGKILL)
+    d = st.wait_terminal([slow], 120)[slow]
+    ok(d["status"] == "SUCCEEDED" and d.get("container", {}).get("exitCode") == 0,
+       "a job running when the service was SIGKILLed ends SUCCEEDED with exit code 0",
+       (d["status"], d.get("statusReason"), d.get("container", {}).get("exitCode")))
+    for _ in range(50):
+        after = service_pids(agent.pid)
+        if after:
+            break
+        time.sleep(0.1)
+    left = container_image.containers_of(f"barge.instance={INST}")
+    ok(left == [], "no container left behind", left)
+    status = st.stop_services()
+    ok(status.get(f"agent-{INST}") == 0, "the agent stops cleanly", status)
+    gone = [p for p in after if common.pid_alive(p)]
+    ok(gone == [], "its new podman service ended with it", gone)
+
+
+def main():
+    container_image.podman_or_skip()
+    common.scenario("ctrengine", restart, "the podman service restart scenario")
+    common.finish()
+
+
+if __name__ == "__main__":
+    main()
