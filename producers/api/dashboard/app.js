@@ -317,8 +317,14 @@ async function act(action, id) {
 
 async function loadJob(id, refresh) {
   if (!refresh) {
+    // nothing of the job shown before may stay: its Cancel / Terminate buttons would act on it
     state.job = id;
     state.logStream = null;
+    $('job-title').textContent = 'Loading ' + id + '…';
+    $('job-actions').replaceChildren();
+    $('job-fields').replaceChildren();
+    $('job-children').replaceChildren();
+    $('attempts').tBodies[0].replaceChildren();
     $('log').textContent = '';
     $('log-stream').textContent = '';
     $('timeline').tBodies[0].replaceChildren();
@@ -328,9 +334,11 @@ async function loadJob(id, refresh) {
   try {
     r = await api('job?id=' + encodeURIComponent(id));
   } catch (e) {
+    if (state.job !== id) return;
     $('job-title').textContent = e.message;
     return;
   }
+  if (state.job !== id) return; // another job's page was opened meanwhile
   const j = r.job;
   $('job-title').replaceChildren(j.jobName + ' ', statusTag(j.status));
   const acts = [];

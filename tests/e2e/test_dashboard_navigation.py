@@ -1,0 +1,88 @@
+"""test_dashboard_navigation.py: the web dashboard (docs/dashboard.md) as a user moves through it in
+headless Chromium (the same browser and driver as test_dashboard_browser.py), against `barge api`
+on the fixture broker with jobs that stay RUNNABLE (their compute environment has no agent).
+A browser test: barge-test: plain-only (the sanitizer build leaves it out).
+
+- a job's page opened after another job's shows nothing of the first: an unknown job id says so,
+  with no fields, attempts or Cancel / Terminate buttons left from the job shown before (those
+  buttons would act on that other job).
+Skips (exit 77) when Chromium, its driver or Selenium are missing and cannot be installed."""
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from api_common import ADMIN, start_api  # noqa: E402
+from common import Stack, finish, log, ok, wait_for  # noqa: E402
+from test_dashboard_browser import Page, browser, ensure_browser  # noqa: E402
+
+
+def login(p):
+    p.d.get(p.base + "/dashboard/")
+    p.until(lambda: p.id("login-view").is_displayed(), "the login form")
+    p.id("access-key").send_keys(ADMIN[0])
+    p.id("secret-key").send_keys(ADMIN[1])
+    p.id("login-btn").click()
+    p.until(lambda: p.id("jobs-view").is_displayed() and len(p.rows()) >= 3, "the job table after login")
+
+
+def open_job(p, job_id):
+    p.js("location.hash = arguments[0]", "#/job/" + job_id)
+    p.until(lambda: p.id("job-view").is_displayed() and job_id in p.id("job-fields").text, f"job {job_id}'s page")
+
+
+def check_unknown_job(p, ids):
+    open_job(p, ids[0])
+    p.until(lambda: p.d.find_elements(p.By.ID, "job-cancel"), "the Cancel button of a RUNNABLE job")
+    p.js("location.hash = '#/job/no-such-job'")
+    p.until(lambda: "no-such-job" in p.id("job-title").text, "the unknown job's page")
+    time.sleep(0.5)  # anything still loading for the page before has arrived by now
+    fields, title = p.id("job-fields").text, p.id("job-title").text
+    buttons = p.d.find_elements(p.By.CSS_SELECTOR, "#job-actions button")
+    attempts = p.js("return document.querySelectorAll('#attempts tbody tr').length")
+    p.shot("unknown-job")
+    ok(ids[0] not in fields and not fields.strip(), "an unknown job's page shows none of the job shown before", fields)
+    ok(not buttons, "an unknown job's page has no Cancel or Terminate button (they would act on the job before)",
+       [b.text for b in buttons])
+    ok(attempts == 0, "an unknown job's page lists no attempts", attempts)
+    ok("no-such-job" in title, "the page says the job is unknown", title)
+
+
+def main():
+    chromium, driver = ensure_browser()
+    shots = tempfile.mkdtemp(prefix="barge-dashnav-shots-")
+    profile = tempfile.mkdtemp(prefix="barge-dashnav-chromium-")
+    st = Stack("dashnav")
+    d = None
+    try:
+        st.init_queue("q-idle", "idle")  # no agent: its jobs stay RUNNABLE
+        st.register("wait", ["sleep", "600"])
+        st.scheduler()
+        addr = start_api(st)
+        ids = [st.submit(f"nav-{i}", "q-idle", "wait") for i in range(3)]
+        wait_for(lambda: all(j["status"] == "RUNNABLE" for j in st.describe(*ids).values()), 60, "the jobs RUNNABLE")
+        d = browser(chromium, driver, profile)
+        p = Page(d, f"http://{addr[0]}:{addr[1]}", shots)
+        try:
+            login(p)
+            check_unknown_job(p, ids)
+        except Exception:
+            p.shot("failure")
+            raise
+    except Exception as e:
+        ok(False, "the dashboard navigation scenario ran to its end", repr(e))
+    finally:
+        if d:
+            d.quit()
+        status = st.stop_services()
+        ok(status.get("api") == 0, "barge api stops cleanly on SIGTERM", status.get("api"))
+        st.close()
+        shutil.rmtree(profile, ignore_errors=True)
+        log(f"screenshots: {shots}")
+    finish()
+
+
+if __name__ == "__main__":
+    main()
