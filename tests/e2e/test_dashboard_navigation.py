@@ -5,7 +5,10 @@ A browser test: barge-test: plain-only (the sanitizer build leaves it out).
 
 - a job's page opened after another job's shows nothing of the first: an unknown job id says so,
   with no fields, attempts or Cancel / Terminate buttons left from the job shown before (those
-  buttons would act on that other job).
+  buttons would act on that other job);
+- the keyboard alone reaches everything: Tab from the search box comes to each job of the table
+  as a link, Enter opens its page; there Tab reaches Cancel job, Enter opens the confirmation as
+  a dialog with the focus in it, Escape closes it without acting and gives the focus back.
 Skips (exit 77) when Chromium, its driver or Selenium are missing and cannot be installed."""
 import os
 import shutil
@@ -50,6 +53,56 @@ def check_unknown_job(p, ids):
     ok("no-such-job" in title, "the page says the job is unknown", title)
 
 
+def active(p):
+    return p.js("const a = document.activeElement; return a ? {tag: a.tagName, id: a.id, href: a.getAttribute('href'), "
+                "inJobs: !!a.closest('#jobs tbody'), inDialog: !!a.closest('#confirm'), text: a.textContent} : null")
+
+
+def tab_until(p, pred, most=40):
+    from selenium.webdriver.common.keys import Keys
+    for _ in range(most):
+        p.d.switch_to.active_element.send_keys(Keys.TAB)
+        a = active(p)
+        if a and pred(a):
+            return a
+    return None
+
+
+def check_keyboard(p, ids):
+    from selenium.webdriver.common.keys import Keys
+    p.js("location.hash = '#/'")
+    p.until(lambda: p.id("jobs-view").is_displayed() and len(p.rows()) >= 3, "the job table")
+    p.id("f-search").click()
+    a = tab_until(p, lambda a: a["inJobs"])
+    first = p.rows()[0]["id"]
+    ok(a is not None and a["tag"] == "A" and a["href"] == "#/job/" + first,
+       "Tab from the search box reaches the table's first job as a link to its page", a)
+    if not a:
+        return
+    p.d.switch_to.active_element.send_keys(Keys.ENTER)
+    p.until(lambda: p.id("job-view").is_displayed() and first in p.id("job-fields").text, "the job's page by Enter")
+    ok(True, "Enter on a job's link opens its page")
+    a = tab_until(p, lambda a: a["id"] == "job-cancel")
+    ok(a is not None, "Tab reaches the job's Cancel job button", a)
+    if not a:
+        return
+    p.d.switch_to.active_element.send_keys(Keys.ENTER)
+    p.until(lambda: p.id("confirm").is_displayed(), "the confirmation")
+    time.sleep(0.2)
+    a = active(p)
+    role = p.id("confirm").get_attribute("role"), p.id("confirm").get_attribute("aria-modal")
+    p.shot("confirm-dialog")
+    ok(a and a["inDialog"], "the confirmation takes the focus", a)
+    ok(role == ("dialog", "true"), "the confirmation is a modal dialog (role, aria-modal)", role)
+    p.d.switch_to.active_element.send_keys(Keys.ESCAPE)
+    time.sleep(0.3)
+    ok(not p.id("confirm").is_displayed(), "Escape closes the confirmation")
+    ok(active(p)["id"] == "job-cancel", "the focus is back on Cancel job", active(p))
+    time.sleep(1)
+    ok(p.id("job-fields").text.count("RUNNABLE") and p.d.find_elements(p.By.ID, "job-cancel"),
+       "Escape cancelled nothing: the job is still RUNNABLE")
+
+
 def main():
     chromium, driver = ensure_browser()
     shots = tempfile.mkdtemp(prefix="barge-dashnav-shots-")
@@ -68,6 +121,7 @@ def main():
         try:
             login(p)
             check_unknown_job(p, ids)
+            check_keyboard(p, ids)
         except Exception:
             p.shot("failure")
             raise

@@ -231,6 +231,9 @@ function jobRow(j) {
     }
     name.push(' ', el('small', {}, '[array of ' + j.array.size + '] '), bar);
   }
+  // the name is a link, so that the keyboard (Tab, Enter) opens the page too; a click anywhere on
+  // the row does the same for the mouse
+  name[0] = el('a', { href: '#/job/' + j.id }, j.name);
   return el('tr', { id: 'job-' + j.id, dataset: { id: j.id, status: j.status }, onclick: () => { location.hash = '#/job/' + j.id; } },
     el('td', { class: 'name' }, ...name), el('td', {}, el('code', {}, j.id)), el('td', {}, j.queue),
     el('td', { class: 'status' }, statusTag(j.status)), el('td', {}, when(j.createdAt)),
@@ -268,16 +271,36 @@ function pageBy(d) {
 }
 
 // ------------------------------------------------------------------------- confirming --
+// A modal dialog: the focus moves into it (on No, the safe answer), Escape answers No, Tab stays
+// within it, and the focus goes back where it was when it closes.
 function confirmBox(text, sample, canGo) {
   return new Promise((resolve) => {
+    const back = document.activeElement;
     $('confirm-text').textContent = text;
     $('confirm-sample').replaceChildren(...(sample || []).map((j) => el('li', {}, j.name + ' ' + j.id + ' ' + j.status)));
     $('confirm-yes').hidden = !canGo;
     $('confirm-no').textContent = canGo ? 'No' : 'OK';
     $('confirm').hidden = false;
-    const done = (v) => { $('confirm').hidden = true; $('confirm-yes').onclick = null; $('confirm-no').onclick = null; resolve(v); };
+    const keys = (e) => {
+      if (e.key === 'Escape') { e.preventDefault(); done(false); return; }
+      if (e.key !== 'Tab') return;
+      const f = [$('confirm-yes'), $('confirm-no')].filter((b) => !b.hidden);
+      const i = f.indexOf(document.activeElement);
+      e.preventDefault();
+      f[(i + (e.shiftKey ? f.length - 1 : 1)) % f.length].focus();
+    };
+    const done = (v) => {
+      $('confirm').hidden = true;
+      $('confirm-yes').onclick = null;
+      $('confirm-no').onclick = null;
+      $('confirm').removeEventListener('keydown', keys);
+      if (back && back.isConnected) back.focus();
+      resolve(v);
+    };
     $('confirm-yes').onclick = () => done(true);
     $('confirm-no').onclick = () => done(false);
+    $('confirm').addEventListener('keydown', keys);
+    $('confirm-no').focus();
   });
 }
 
@@ -403,7 +426,8 @@ function renderChildren(j, children) {
   box.replaceChildren(el('h3', {}, 'Array children (' + children.total + ')'), el('p', { id: 'children-counts' }, counts));
   api('children?id=' + encodeURIComponent(j.jobId)).then((r) => {
     box.append(el('table', { class: 'grid' }, el('tbody', {}, ...r.children.map((c) => el('tr',
-      { onclick: () => { location.hash = '#/job/' + c.id; } }, el('td', {}, c.index), el('td', {}, el('code', {}, c.id)),
+      { onclick: () => { location.hash = '#/job/' + c.id; } }, el('td', {}, el('a', { href: '#/job/' + c.id }, c.index)),
+      el('td', {}, el('code', {}, c.id)),
       el('td', {}, statusTag(c.status)))))));
   }).catch(() => {});
 }
