@@ -8,7 +8,10 @@ A browser test: barge-test: plain-only (the sanitizer build leaves it out).
   buttons would act on that other job);
 - the keyboard alone reaches everything: Tab from the search box comes to each job of the table
   as a link, Enter opens its page; there Tab reaches Cancel job, Enter opens the confirmation as
-  a dialog with the focus in it, Escape closes it without acting and gives the focus back.
+  a dialog with the focus in it, Escape closes it without acting and gives the focus back;
+- Terminate filtered... on a filter that selects no job says so in words ("can be terminated");
+- once the API has stopped, the next request says the API cannot be reached, not the browser's
+  bare "Failed to fetch".
 Skips (exit 77) when Chromium, its driver or Selenium are missing and cannot be installed."""
 import os
 import shutil
@@ -103,12 +106,36 @@ def check_keyboard(p, ids):
        "Escape cancelled nothing: the job is still RUNNABLE")
 
 
+def check_bulk_none(p):
+    p.js("location.hash = '#/'")
+    p.until(lambda: p.id("jobs-view").is_displayed(), "the job table")
+    p.set_filters(status="SUCCEEDED")
+    p.id("bulk-terminate").click()
+    p.until(lambda: p.id("confirm").is_displayed(), "the answer to Terminate filtered")
+    text = p.id("confirm-text").text
+    ok(text == "No job of this filter can be terminated.", "Terminate filtered on no job says so in words", text)
+    p.id("confirm-no").click()
+
+
+def check_api_stopped(p, st):
+    import signal
+    st.kill("api", signal.SIGTERM)
+    p.id("f-apply").click()
+    text = p.until(lambda: p.id("table-info").text if "ms)" not in p.id("table-info").text else None,
+                   "the table's answer with the API stopped")
+    p.shot("api-stopped")
+    ok("Cannot reach the Barge API" in text and "barge api" in text,
+       "with the API stopped the table says it cannot reach the API", text)
+    return st.procs["api"].returncode
+
+
 def main():
     chromium, driver = ensure_browser()
     shots = tempfile.mkdtemp(prefix="barge-dashnav-shots-")
     profile = tempfile.mkdtemp(prefix="barge-dashnav-chromium-")
     st = Stack("dashnav")
     d = None
+    api_status = None
     try:
         st.init_queue("q-idle", "idle")  # no agent: its jobs stay RUNNABLE
         st.register("wait", ["sleep", "600"])
@@ -122,6 +149,8 @@ def main():
             login(p)
             check_unknown_job(p, ids)
             check_keyboard(p, ids)
+            check_bulk_none(p)
+            api_status = check_api_stopped(p, st)
         except Exception:
             p.shot("failure")
             raise
@@ -131,7 +160,8 @@ def main():
         if d:
             d.quit()
         status = st.stop_services()
-        ok(status.get("api") == 0, "barge api stops cleanly on SIGTERM", status.get("api"))
+        ok((api_status if api_status is not None else status.get("api")) == 0, "barge api stops cleanly on SIGTERM",
+           (api_status, status.get("api")))
         st.close()
         shutil.rmtree(profile, ignore_errors=True)
         log(f"screenshots: {shots}")

@@ -39,7 +39,12 @@ async function api(path, opts = {}) {
     o.headers['Content-Type'] = 'application/json';
   }
   if (o.method !== 'GET' && state.csrf) o.headers['X-Barge-CSRF'] = state.csrf;
-  const r = await fetch('/dashboard/api/' + path, o);
+  let r;
+  try {
+    r = await fetch('/dashboard/api/' + path, o);
+  } catch (e) { // no answer at all: the browser's own words ("Failed to fetch") say nothing
+    throw new Error('Cannot reach the Barge API at ' + location.host + ': is `barge api` running? (' + e.message + ')');
+  }
   let j = {};
   try { j = await r.json(); } catch (e) { /* not JSON */ }
   if (r.status === 401 && path !== 'login') { showLogin(); throw new Error('not logged in'); }
@@ -310,7 +315,7 @@ async function bulk(action) {
   try {
     const dry = await api('bulk', { method: 'POST', body: { ...body, confirm: false } });
     const what = action === 'cancel' ? 'Cancel' : 'Terminate';
-    if (!dry.count) { await confirmBox('No job of this filter can be ' + action + 'ed.', [], false); return; }
+    if (!dry.count) { await confirmBox('No job of this filter can be ' + (action === 'cancel' ? 'cancelled' : 'terminated') + '.', [], false); return; }
     const go = await confirmBox(what + ' ' + dry.count + ' job' + (dry.count === 1 ? '' : 's') + ' of this filter (' +
       (f.queue || 'all queues') + ', ' + (f.status || 'any status') + (f.q ? ', "' + f.q + '"' : '') + ')?', dry.sample, true);
     if (!go) return;
