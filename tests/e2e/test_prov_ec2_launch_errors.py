@@ -6,7 +6,9 @@ fixture broker.
 - a CE whose subnet does not exist: a job submitted to its queue makes the provisioner launch, EC2
   answers InvalidSubnetID.NotFound, and describe-compute-environments (the command line) shows the
   CE INVALID with statusReason "CLIENT_ERROR - InvalidSubnetID.NotFound: ...";
-- UpdateComputeEnvironment makes it VALID at once (the error was the old configuration's);
+- UpdateComputeEnvironment makes it VALID at once (the error was the old configuration's); the
+  waiting job still asks for capacity (the scheduler's demand keeps jobs whose launch was
+  refused), so the provisioner launches the new instance type, which EC2 refuses: INVALID again;
 - a CE with a subnet EC2 knows launches (LAUNCHING) and stays VALID.
 Skips (exit 77) when moto_server is not installed."""
 import json
@@ -87,6 +89,16 @@ def main():
         d = st.describe_ce("ce-sub")
         ok(d.get("status") == "VALID" and d.get("statusReason") == "ComputeEnvironment Healthy",
            "changed by UpdateComputeEnvironment: VALID at once", (d.get("status"), d.get("statusReason")))
+        # the subnet is still wrong (Barge refuses updates of subnets, docs/api.md): the job still
+        # asks for capacity, the provisioner launches the new type, EC2 refuses it again
+        try:
+            d = wait_for(lambda: (lambda x: x if "m5.xlarge" in x.get("statusReason", "") else None)(st.describe_ce("ce-sub")),
+                         30, "the next launch refused")
+        except TimeoutError:
+            d = st.describe_ce("ce-sub")
+        ok(d.get("status") == "INVALID" and "InvalidSubnetID.NotFound" in d.get("statusReason", ""),
+           "after the update the job still asks for capacity: the next launch (m5.xlarge) is refused too, INVALID again",
+           (d.get("status"), d.get("statusReason")))
         # a CE with a subnet EC2 knows: its launches succeed and it stays VALID
         st.create_ce("ce-ok", {"type": "EC2", "minvCpus": 0, "maxvCpus": 4, "instanceTypes": ["m5.large"],
                                "subnets": [subnet]})
