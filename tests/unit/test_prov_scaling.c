@@ -269,6 +269,41 @@ static void test_min_vcpus(void) {
   prov_free(p);
 }
 
+static void test_desired_update(void) {
+  TEST("UpdateComputeEnvironment desiredvCpus above the current desired: launched to it, then scaled down when idle");
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000), &o);
+  prov_tick(p, 2000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  json_t *up = ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 3000);
+  json_object_set_new(json_object_get(json_object_get(json_object_get(up, "body"), "ComputeEnvironment"), "computeResources"),
+                      "desiredvCpus", json_integer(8));
+  feed_config(p, up, &o);
+  prov_tick(p, 5000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK(d != NULL, "a decision for the new desiredvCpus");
+  if (d) CHECK_INT(decision_int(d, "toDesiredvCpus"), 8);
+  CHECK_INT(prov_ce_live_vcpus(p, "ce"), 8);
+  answer_launches(p, &o, "i-d", 5000, &l);
+  char id[32];
+  snprintf(id, sizeof id, "%s", launched_id(&l, 0));
+  feed_c6i_2xl(p, id, "READY", 6000, &l);
+  /* a one-off: later evaluations do not launch again, and the idle instance goes (minvCpus 0) */
+  feed_demand(p, demand_ev("ce", "[]", "[]", 7000), &l);
+  prov_outbox_reset(&l);
+  prov_tick(p, 8000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
+  prov_tick(p, 600000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_DRAIN), 1);
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+}
+
 static void test_disabled(void) {
   TEST("DISABLED: no scale-up; idle instances drained at once down to minvCpus");
   struct prov_outbox o;
@@ -445,6 +480,7 @@ int main(void) {
   test_scale_down();
   test_not_idle_while_wanted();
   test_min_vcpus();
+  test_desired_update();
   test_disabled();
   test_unmanaged();
   test_interruption();
