@@ -9,6 +9,7 @@ A browser test: barge-test: plain-only (the sanitizer build leaves it out).
 - the keyboard alone reaches everything: Tab from the search box comes to each job of the table
   as a link, Enter opens its page; there Tab reaches Cancel job, Enter opens the confirmation as
   a dialog with the focus in it, Escape closes it without acting and gives the focus back;
+- an array of 130 children lists them all: the first 100, then "Show more" the other 30;
 - Terminate filtered... on a filter that selects no job says so in words ("can be terminated");
 - once the API has stopped, the next request says the API cannot be reached, not the browser's
   bare "Failed to fetch".
@@ -106,6 +107,23 @@ def check_keyboard(p, ids):
        "Escape cancelled nothing: the job is still RUNNABLE")
 
 
+def check_array_children(p, array_id):
+    open_job(p, array_id)
+    p.until(lambda: p.js("return document.querySelectorAll('#job-children tbody tr').length") == 100,
+            "the first 100 children")
+    more = p.d.find_elements(p.By.ID, "children-more")
+    ok(more and more[0].is_displayed() and "100 of 130" in more[0].text,
+       "an array of 130: 100 children listed and a Show more button says so", more and more[0].text)
+    if not (more and more[0].is_displayed()):
+        return
+    more[0].click()
+    n = p.until(lambda: (lambda k: k if k == 130 else None)(p.js("return document.querySelectorAll('#job-children tbody tr').length")),
+                "all 130 children")
+    idx = p.js("return [...document.querySelectorAll('#job-children tbody tr td:first-child')].map(t => Number(t.textContent))")
+    ok(n == 130 and idx == list(range(130)) and not p.id("children-more").is_displayed(),
+       "Show more lists the other 30 (indexes 0-129 in order) and goes away", (n, idx[-3:]))
+
+
 def check_bulk_none(p):
     p.js("location.hash = '#/'")
     p.until(lambda: p.id("jobs-view").is_displayed(), "the job table")
@@ -141,6 +159,7 @@ def main():
         st.register("wait", ["sleep", "600"])
         st.scheduler()
         addr = start_api(st)
+        array_id = st.submit("nav-array", "q-idle", "wait", size=130)
         ids = [st.submit(f"nav-{i}", "q-idle", "wait") for i in range(3)]
         wait_for(lambda: all(j["status"] == "RUNNABLE" for j in st.describe(*ids).values()), 60, "the jobs RUNNABLE")
         d = browser(chromium, driver, profile)
@@ -149,6 +168,7 @@ def main():
             login(p)
             check_unknown_job(p, ids)
             check_keyboard(p, ids)
+            check_array_children(p, array_id)
             check_bulk_none(p)
             api_status = check_api_stopped(p, st)
         except Exception:

@@ -424,17 +424,25 @@ async function loadTimeline(id) {
     ? '; compute environments of its queue: ' + t.computeEnvironments.join(', ') : '');
 }
 
+// An array's children by index, 100 a page (GET children): "Show more" appends the next page.
 function renderChildren(j, children) {
   const box = $('job-children');
   if (!children) { box.replaceChildren(); return; }
   const counts = STATUSES.filter((s) => children.counts[s]).map((s) => s + ' ' + children.counts[s]).join(', ');
-  box.replaceChildren(el('h3', {}, 'Array children (' + children.total + ')'), el('p', { id: 'children-counts' }, counts));
-  api('children?id=' + encodeURIComponent(j.jobId)).then((r) => {
-    box.append(el('table', { class: 'grid' }, el('tbody', {}, ...r.children.map((c) => el('tr',
+  const body = el('tbody', {});
+  const more = el('button', { id: 'children-more', type: 'button', hidden: '' });
+  box.replaceChildren(el('h3', {}, 'Array children (' + children.total + ')'), el('p', { id: 'children-counts' }, counts),
+    el('table', { id: 'children', class: 'grid' }, body), more);
+  const page = (offset) => api('children?id=' + encodeURIComponent(j.jobId) + '&offset=' + offset).then((r) => {
+    body.append(...r.children.map((c) => el('tr',
       { onclick: () => { location.hash = '#/job/' + c.id; } }, el('td', {}, el('a', { href: '#/job/' + c.id }, c.index)),
-      el('td', {}, el('code', {}, c.id)),
-      el('td', {}, statusTag(c.status)))))));
-  }).catch(() => {});
+      el('td', {}, el('code', {}, c.id)), el('td', {}, statusTag(c.status)))));
+    const shown = body.rows.length;
+    more.hidden = !r.children.length || shown >= r.total;
+    more.textContent = 'Show more (' + shown + ' of ' + r.total + ' shown)';
+    more.onclick = () => page(shown);
+  }).catch((e) => { box.append(el('p', { class: 'error' }, e.message)); });
+  page(0);
 }
 
 function openLog(stream, status) {
