@@ -280,8 +280,11 @@ static void take_fields(struct prov *p, struct pinst *in, const json_t *ev) {
   if (lc && !strcmp(lc, "SPOT")) in->spot = 1;
   json_t *pr = json_object_get(ev, "pricePerHour");
   if (json_is_number(pr) && json_number_value(pr) > 0) in->price = json_number_value(pr);
+  /* the driver that launched it knows best: an agent started by hand (or by a bootstrap without
+   * --driver) says "local", and terminating an EC2 instance through the local driver would leave
+   * it running and billed; an instance adopted from its READY has only the agent's word */
   const char *d = jget_str(ev, "driver");
-  if (d && *d) snprintf(in->driver, sizeof in->driver, "%s", d);
+  if (d && *d && !in->driver[0]) snprintf(in->driver, sizeof in->driver, "%s", d);
 }
 
 static json_t *instance_event(const struct prov *p, const struct pinst *in, const char *kind,
