@@ -9,6 +9,8 @@ A browser test: barge-test: plain-only (the sanitizer build leaves it out).
 - the keyboard alone reaches everything: Tab from the search box comes to each job of the table
   as a link, Enter opens its page; there Tab reaches Cancel job, Enter opens the confirmation as
   a dialog with the focus in it, Escape closes it without acting and gives the focus back;
+- a queue's count buttons say what they count and do ("3 RUNNABLE jobs in q-idle: show them"), and
+  the table's messages (counts, errors) are a status region that screen readers announce;
 - an array of 130 children lists them all: the first 100, then "Show more" the other 30;
 - Terminate filtered... on a filter that selects no job says so in words ("can be terminated");
 - once the API has stopped, the next request says the API cannot be reached, not the browser's
@@ -107,6 +109,15 @@ def check_keyboard(p, ids):
        "Escape cancelled nothing: the job is still RUNNABLE")
 
 
+def check_labels(p):
+    p.js("location.hash = '#/'")
+    label = p.until(lambda: p.js("const b = document.querySelector('#overview tr[data-queue=\"q-idle\"] td[data-status=\"RUNNABLE\"] button');"
+                                 "return b && b.textContent !== '0' ? b.getAttribute('aria-label') || '-' : null"), "q-idle's RUNNABLE count")
+    ok(label.endswith("RUNNABLE jobs in q-idle: show them"), "a count button says what it counts and does", label)
+    ok(p.id("table-info").get_attribute("role") == "status", "the table's messages are a status region",
+       p.id("table-info").get_attribute("role"))
+
+
 def check_array_children(p, array_id):
     open_job(p, array_id)
     p.until(lambda: p.js("return document.querySelectorAll('#job-children tbody tr').length") == 100,
@@ -168,6 +179,7 @@ def main():
             login(p)
             check_unknown_job(p, ids)
             check_keyboard(p, ids)
+            check_labels(p)
             check_array_children(p, array_id)
             check_bulk_none(p)
             api_status = check_api_stopped(p, st)

@@ -191,7 +191,8 @@ async function loadOverview() {
     const tr = el('tr', { dataset: { queue: q.name } }, el('td', {}, q.name), el('td', {}, (q.state || '') + ' ' + (q.status || '')));
     for (const s of o.statuses) {
       tr.append(el('td', { class: 'num', dataset: { status: s } },
-        el('button', { class: 'count', type: 'button', onclick: () => setFilter({ queue: q.name, status: s }) }, q.counts[s])));
+        el('button', { class: 'count', type: 'button', 'aria-label': q.counts[s] + ' ' + s + ' jobs in ' + q.name + ': show them',
+          onclick: () => setFilter({ queue: q.name, status: s }) }, q.counts[s])));
     }
     tr.append(el('td', { class: 'num' }, q.total));
     return tr;
