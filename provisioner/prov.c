@@ -69,6 +69,8 @@ struct pce {
   int desired;
   int last_unmet; /* vCPUs left unmet by maxvCpus at the last MAX_VCPUS_LIMIT decision */
   int64_t *unobt_until; /* per catalogue type */
+  int stored_desired;   /* computeResources.desiredvCpus as last configured (-1: not seen yet) */
+  int asked_desired;    /* a desiredvCpus an update raised, to launch up to once (0: none) */
   uint32_t *insts;      /* instance indices in arrival order */
   size_t ninst, capinst;
   struct preq *reqs;
@@ -278,8 +280,11 @@ static void take_fields(struct prov *p, struct pinst *in, const json_t *ev) {
   if (lc && !strcmp(lc, "SPOT")) in->spot = 1;
   json_t *pr = json_object_get(ev, "pricePerHour");
   if (json_is_number(pr) && json_number_value(pr) > 0) in->price = json_number_value(pr);
+  /* the driver that launched it knows best: an agent started by hand (or by a bootstrap without
+   * --driver) says "local", and terminating an EC2 instance through the local driver would leave
+   * it running and billed; an instance adopted from its READY has only the agent's word */
   const char *d = jget_str(ev, "driver");
-  if (d && *d) snprintf(in->driver, sizeof in->driver, "%s", d);
+  if (d && *d && !in->driver[0]) snprintf(in->driver, sizeof in->driver, "%s", d);
 }
 
 static json_t *instance_event(const struct prov *p, const struct pinst *in, const char *kind,
@@ -348,6 +353,7 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     c->arn = xstrdup(arn);
     c->unobt_until = xcalloc(p->cat->n ? p->cat->n : 1, sizeof *c->unobt_until);
     c->desired = -1;
+    c->stored_desired = -1;
     p->ces = xrealloc(p->ces, (p->nces + 1) * sizeof *p->ces);
     p->ces[p->nces++] = c;
   } else {
@@ -375,10 +381,13 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     free(c->types);
     free(c->groups);
     c->ntypes = catalog_resolve(p->cat, c->instance_types, &c->types, &c->groups, NULL);
-    if (c->desired < 0) {
-      json_t *d = json_object_get(cr, "desiredvCpus");
-      c->desired = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
-    }
+    json_t *d = json_object_get(cr, "desiredvCpus");
+    if (c->desired < 0) c->desired = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
+    /* UpdateComputeEnvironment raised desiredvCpus (docs/job-model.md §4.7): launch up to it
+     * once, as a floor for one evaluation; idle instances beyond minvCpus go as usual later */
+    int want = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
+    if (c->stored_desired >= 0 && want > c->stored_desired && want > c->desired) c->asked_desired = want;
+    c->stored_desired = want;
   } else {
     c->minv = c->maxv = 0;
     c->ntypes = 0;
@@ -705,8 +714,11 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
   int demand_launches = pl.nlaunch;
   /* 4. the floor */
   int floor_launches = 0;
-  while (can_grow && live_v + pl.new_v < c->minv && pl.nlaunch < p->conf.max_launch) {
-    int need = c->minv - live_v - pl.new_v;
+  int floor_v = c->minv > c->asked_desired ? c->minv : c->asked_desired, asked = c->asked_desired > c->minv;
+  if (floor_v > c->maxv) floor_v = c->maxv;
+  c->asked_desired = 0; /* once */
+  while (can_grow && live_v + pl.new_v < floor_v && pl.nlaunch < p->conf.max_launch) {
+    int need = floor_v - live_v - pl.new_v;
     struct pshape one = {1, 0, 0, need, 0};
     int t = choose_type(p, c, &one, need);
     if (t < 0) break;
@@ -718,7 +730,7 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
   }
   int from = c->desired < 0 ? 0 : c->desired;
   int to = live_v + pl.new_v;
-  if (to < c->minv) to = c->minv;
+  if (to < floor_v) to = floor_v;
   if (to > c->maxv) to = c->maxv;
   const char *reason = NULL;
   char launches[1024], detail[2048];
@@ -741,8 +753,9 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
              floor_launches ? ", including the minvCpus floor" : "");
   } else if (floor_launches) {
     reason = "MIN_VCPUS";
-    snprintf(detail, sizeof detail, "%d vCPUs live or launching is below minvCpus %d: launching %s (%s, %s)",
-             live_v, c->minv, launches, lc, strategy_names[c->strategy]);
+    snprintf(detail, sizeof detail, "%d vCPUs live or launching is below %s %d: launching %s (%s, %s)",
+             live_v, asked ? "the desiredvCpus an update set," : "minvCpus", floor_v, launches, lc,
+             strategy_names[c->strategy]);
   }
   if (!capped) c->last_unmet = 0;
   /* jobs no allowed type holds (unfit) carry the scheduler's MISCONFIGURATION code: no

@@ -576,7 +576,11 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
     for (size_t si = 0; si < q->nshapes; si++) {
       const struct shape_count *sc = &q->shapes[si];
       int v = sc->v, m = sc->m, g = sc->g;
-      if (sc->n <= 0 || shape_code(s, q, v, m, g)) continue; /* misconfigured jobs ask for nothing */
+      /* misconfigured jobs ask for nothing; jobs whose launch the provider refused (CAPACITY)
+       * still do: the provisioner retries, and its next launch is what clears the code. Leaving
+       * them out made the next restated demand empty, and the CE never launched again. */
+      const char *code = sc->n > 0 ? shape_code(s, q, v, m, g) : NULL;
+      if (sc->n <= 0 || (code && code != CODE_CAPACITY)) continue;
       for (int k = 0; k < q->nce; k++) {
         struct ce *c = s->ces[q->ce[k]];
         if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv) continue;

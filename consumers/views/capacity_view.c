@@ -100,3 +100,64 @@ void capacity_view_set_instances(json_t *ces, const json_t *latest) {
     json_object_set_new(ce, "instances", list);
   }
 }
+
+static json_t *launch_entry(json_t *launch, const char *ce) {
+  json_t *e = json_object_get(launch, ce);
+  if (!e) {
+    e = json_object();
+    json_object_set_new(launch, ce, e);
+  }
+  return e;
+}
+
+static void set_later(json_t *e, const char *member, int64_t at) {
+  if (at > jget_int(e, member, 0)) json_object_set_new(e, member, json_integer(at));
+}
+
+void capacity_fold_launch(json_t *launch, const json_t *ev) {
+  const char *ce = jget_str(ev, "computeEnvironment"), *kind = jget_str(ev, "kind");
+  if (!ce || !kind) return;
+  int64_t at = jget_int(ev, "at", 0);
+  if (!strcmp(kind, "LAUNCH_FAILED")) {
+    json_t *e = launch_entry(launch, ce), *cur = json_object_get(e, "failed");
+    if (!cur || at >= jget_int(cur, "at", 0)) json_object_set(e, "failed", (json_t *)ev);
+  } else if (!strcmp(kind, "LAUNCHING") || !strcmp(kind, "READY")) {
+    set_later(launch_entry(launch, ce), "launchedAt", at);
+  }
+}
+
+void capacity_fold_ce_changed(json_t *launch, const char *ce, int64_t at_ms) {
+  if (ce) set_later(launch_entry(launch, ce), "changedAt", at_ms);
+}
+
+/* Whether a launch failure's reason ("N of M x TYPE not launched: Code: message (HTTP 400)",
+ * provisioner/prov.c and driver_ec2.c) is the request's fault rather than EC2's: an answer 4xx
+ * that is not a capacity shortage (AWS retries those elsewhere and keeps the CE VALID) or
+ * throttling. Transport errors and 5xx are EC2's, and sim/local shortages carry no HTTP status. */
+static int client_error(const char *reason) {
+  return strstr(reason, "(HTTP 4") && !strstr(reason, "Insufficient") && !strstr(reason, "RequestLimitExceeded") &&
+         !strstr(reason, "Throttling");
+}
+
+void capacity_view_set_launch_error(json_t *ces, const json_t *launch) {
+  size_t i;
+  json_t *ce;
+  json_array_foreach(ces, i, ce) {
+    const char *name = jget_str(ce, "computeEnvironmentName"), *type = jget_str(ce, "type");
+    const char *status = jget_str(ce, "status");
+    if (!name || !type || strcmp(type, "MANAGED") || (status && strcmp(status, "VALID"))) continue;
+    json_t *e = json_object_get(launch, name), *failed = json_object_get(e, "failed");
+    const char *why = jget_str(failed, "reason");
+    if (!failed || !why || !client_error(why)) continue;
+    int64_t at = jget_int(failed, "at", 0);
+    if (at <= jget_int(e, "launchedAt", 0) || at <= jget_int(e, "changedAt", 0)) continue;
+    const char *ec2 = strstr(why, "not launched: ");
+    char reason[768], when[32];
+    iso8601_utc(at, when);
+    snprintf(reason, sizeof reason, "CLIENT_ERROR - %s (launching %s at %s; the provisioner keeps trying)",
+             ec2 ? ec2 + strlen("not launched: ") : why,
+             jget_str(failed, "instanceType") ? jget_str(failed, "instanceType") : "an instance", when);
+    json_object_set_new(ce, "status", json_string("INVALID"));
+    json_object_set_new(ce, "statusReason", json_string(reason));
+  }
+}

@@ -28,4 +28,18 @@ void capacity_view_set_instances(json_t *ces, const json_t *latest);
  * provisioner ever served) becomes INVALID with a statusReason saying so (docs/provisioner.md
  * "Compute environment status"). served as capacity_view_load gives it. */
 void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now);
+
+/* Launch outcomes per CE, into launch = {CE name: {"failed": its latest LAUNCH_FAILED
+ * InstanceEvent, "launchedAt": the latest LAUNCHING or READY, "changedAt": the CE's latest
+ * configuration write}}. Order-independent (the latest by time wins), so the topics and their
+ * partitions may be read in any order. capacity_fold_launch takes any InstanceEvent,
+ * capacity_fold_ce_changed a ComputeEnvironment written at at_ms. */
+void capacity_fold_launch(json_t *launch, const json_t *ev);
+void capacity_fold_ce_changed(json_t *launch, const char *ce, int64_t at_ms);
+/* A MANAGED CE still VALID whose latest launch failed with a client error (an EC2 answer 4xx
+ * other than a capacity shortage or throttling: a bad AMI, subnet, security group, instance
+ * profile, an account limit), with no launch since and no change of the CE since, becomes
+ * INVALID with statusReason "CLIENT_ERROR - <EC2's error>", as AWS Batch reports it
+ * (docs/provisioner.md "Compute environment status"). Capacity shortages leave it VALID. */
+void capacity_view_set_launch_error(json_t *ces, const json_t *launch);
 #endif

@@ -17,6 +17,7 @@ void view_init(struct view *v) {
   v->scaling = json_object();
   v->served = json_object();
   v->instances = json_object();
+  v->launch = json_object();
   v->history = ce_history_new();
   v->pending = json_object();
 }
@@ -27,6 +28,7 @@ void view_release(struct view *v) {
   json_decref(v->scaling);
   json_decref(v->served);
   json_decref(v->instances);
+  json_decref(v->launch);
   ce_history_free(v->history);
   json_decref(v->pending);
   memset(v, 0, sizeof *v);
@@ -65,9 +67,12 @@ void view_apply(struct view *v, const struct bus_msg *m) {
     return;
   }
   switch (m->topic) {
-  case TOPIC_CONFIG:
+  case TOPIC_CONFIG: {
     apply_config(v, key, ev);
+    json_t *ce = json_object_get(json_object_get(ev, "body"), "ComputeEnvironment");
+    if (ce) capacity_fold_ce_changed(v->launch, jget_str(ce, "computeEnvironmentName"), m->timestamp_ms);
     break;
+  }
   case TOPIC_JOBS:
     if (ev) jobs_store_put(v->jobs, key, ev, m->value, m->len);
     else jobs_store_del(v->jobs, key);
@@ -80,6 +85,7 @@ void view_apply(struct view *v, const struct bus_msg *m) {
     if (ev) json_object_set(v->instances, key, ev);
     else json_object_del(v->instances, key);
     if (ev) ce_history_fold_instance(v->history, ev);
+    if (ev) capacity_fold_launch(v->launch, ev);
     break;
   default:
     break;

@@ -19,6 +19,7 @@ struct view {
   json_t *scaling;   /* CE name -> toDesiredvCpus */
   json_t *served;    /* CE name -> its latest provisioner heartbeat (capacity_fold_scaling) */
   json_t *instances; /* instance id -> latest InstanceEvent */
+  json_t *launch;    /* CE name -> its launch outcomes (capacity_fold_launch) */
   struct ce_history *history; /* desired and actual vCPUs over time per CE (the dashboard's chart) */
   /* config key -> the event this process wrote (null for a deletion), kept over what the topic
    * says until the view reads that very event back (read-your-writes; view_written) */

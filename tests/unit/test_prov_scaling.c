@@ -203,6 +203,34 @@ static void test_scale_down(void) {
   prov_free(p);
 }
 
+static void test_terminate_through_launching_driver(void) {
+  TEST("an instance is terminated through the driver that launched it, whatever driver its agent names");
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
+  prov_tick(p, 2000, &o);
+  answer_launches(p, &o, "i-e", 2000, &l); /* launched by "sim" */
+  char id[32];
+  snprintf(id, sizeof id, "%s", launched_id(&l, 0) ? launched_id(&l, 0) : "");
+  json_t *ready = inst_ev(id, "ce", "READY", "c6i.2xlarge", 8, 16352, 3000);
+  json_object_set_new(ready, "driver", json_string("local")); /* an agent started without --driver */
+  feed_inst(p, ready, &l);
+  feed_demand(p, demand_ev("ce", "[]", "[]", 4000), &l);
+  prov_outbox_reset(&l);
+  prov_tick(p, 100000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_DRAIN), 1);
+  feed_c6i_2xl(p, id, "DRAINED", 100500, &l);
+  struct prov_out *t = nth(&l, PROV_OUT_TERMINATE, 0);
+  CHECK(t != NULL, "terminated");
+  if (t) CHECK_STR(t->driver, "sim");
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
+  prov_free(p);
+}
+
 static void test_not_idle_while_wanted(void) {
   TEST("scale-down: an idle instance that reported RUNNABLE jobs fit is not drained");
   struct prov_outbox o;
@@ -266,6 +294,41 @@ static void test_min_vcpus(void) {
   prov_outbox_release(&o);
   prov_outbox_release(&l);
   prov_outbox_release(&l2);
+  prov_free(p);
+}
+
+static void test_desired_update(void) {
+  TEST("UpdateComputeEnvironment desiredvCpus above the current desired: launched to it, then scaled down when idle");
+  struct prov_outbox o, l;
+  prov_outbox_init(&o);
+  prov_outbox_init(&l);
+  struct prov *p = new_core();
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000), &o);
+  prov_tick(p, 2000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  json_t *up = ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 3000);
+  json_object_set_new(json_object_get(json_object_get(json_object_get(up, "body"), "ComputeEnvironment"), "computeResources"),
+                      "desiredvCpus", json_integer(8));
+  feed_config(p, up, &o);
+  prov_tick(p, 5000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
+  CHECK(d != NULL, "a decision for the new desiredvCpus");
+  if (d) CHECK_INT(decision_int(d, "toDesiredvCpus"), 8);
+  CHECK_INT(prov_ce_live_vcpus(p, "ce"), 8);
+  answer_launches(p, &o, "i-d", 5000, &l);
+  char id[32];
+  snprintf(id, sizeof id, "%s", launched_id(&l, 0));
+  feed_c6i_2xl(p, id, "READY", 6000, &l);
+  /* a one-off: later evaluations do not launch again, and the idle instance goes (minvCpus 0) */
+  feed_demand(p, demand_ev("ce", "[]", "[]", 7000), &l);
+  prov_outbox_reset(&l);
+  prov_tick(p, 8000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
+  prov_tick(p, 600000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_DRAIN), 1);
+  prov_outbox_release(&o);
+  prov_outbox_release(&l);
   prov_free(p);
 }
 
@@ -445,6 +508,8 @@ int main(void) {
   test_scale_down();
   test_not_idle_while_wanted();
   test_min_vcpus();
+  test_desired_update();
+  test_terminate_through_launching_driver();
   test_disabled();
   test_unmanaged();
   test_interruption();

@@ -3,6 +3,7 @@
  * head reservation, a fair-share wait and dependencies, and the JobWait written only when the
  * reason changes (never once per tick). */
 #include "sched_harness.h"
+#include "jsonget.h"
 
 static const char *reason(struct h *h, const char *id) {
   static char r[1024];
@@ -246,6 +247,46 @@ static void test_deleted_unmanaged_ce_does_not_hold_code(void) {
   h_release(&h);
 }
 
+/* The shapes of the latest CapacityDemand the core wrote for a CE (NULL when none). */
+static json_t *last_demand(struct h *h, const char *ce) {
+  json_t *shapes = NULL, *e;
+  size_t i;
+  json_array_foreach(h->log, i, e) {
+    json_t *v = json_object_get(e, "value");
+    if (jget_int(e, "kind", -1) == OUT_CAPACITY && !strcmp(jget_str(v, "computeEnvironment"), ce))
+      shapes = json_object_get(v, "shapes");
+  }
+  return shapes;
+}
+
+static void test_capacity_code_keeps_demand(void) {
+  TEST("a job whose launch was refused (CAPACITY code) still asks the provisioner for capacity when the demand is restated");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "m", 1, 64);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "jd", 1, 2, 1024, NULL);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_tick(&h);
+  json_t *d = last_demand(&h, "m");
+  CHECK(json_array_size(d) == 1 && jget_int(json_array_get(d, 0), "count", 0) == 1, "a asks for one shape");
+  h_feed(&h, BARGE_EV_INSTANCE_EVENT,
+         json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "header", h_header(h.t), "instanceId", "",
+                   "computeEnvironment", "m", "kind", "LAUNCH_FAILED", "instanceType", "m5.large", "vcpus", 2,
+                   "memoryMib", 8192, "reason", "1 of 1 x m5.large not launched: InsufficientInstanceCapacity",
+                   "at", (json_int_t)h.t));
+  CHECK(starts(reason(&h, "a"), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"), "a carries the CAPACITY code");
+  /* anything that restates the demand (here a second job; a CE update does too) */
+  h.t += 1000;
+  h_submit(&h, "b", "q", "jd", NULL);
+  h_tick(&h);
+  d = last_demand(&h, "m");
+  CHECK(json_array_size(d) == 1 && jget_int(json_array_get(d, 0), "count", 0) == 2,
+        "both jobs still ask for capacity (the provisioner retries the launch): %s", d ? json_dumps(d, JSON_COMPACT) : "none");
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -256,5 +297,6 @@ int main(void) {
   test_dependency_wait();
   test_mixed_queue_unmanaged_without_instance();
   test_deleted_unmanaged_ce_does_not_hold_code();
+  test_capacity_code_keeps_demand();
   return check_summary();
 }

@@ -225,6 +225,78 @@ static void test_ce_health(void) {
   json_decref(ces);
 }
 
+static json_t *inst_ev(const char *ce, const char *kind, int64_t at, const char *reason) {
+  json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:I}", "instanceId", "i-1", "computeEnvironment", ce, "kind", kind,
+                        "instanceType", "m5.large", "at", (json_int_t)at);
+  if (reason) json_object_set_new(e, "reason", json_string(reason));
+  return e;
+}
+
+static const char *launch_status(json_t *launch, const char *ce, const char **reason) {
+  static char st[32], why[768];
+  json_t *ces = json_pack("[{s:s, s:s, s:s, s:s}]", "computeEnvironmentName", ce, "type", "MANAGED", "status", "VALID",
+                          "statusReason", "ComputeEnvironment Healthy");
+  capacity_view_set_launch_error(ces, launch);
+  snprintf(st, sizeof st, "%s", jget_str(json_array_get(ces, 0), "status"));
+  snprintf(why, sizeof why, "%s", jget_str(json_array_get(ces, 0), "statusReason"));
+  json_decref(ces);
+  *reason = why;
+  return st;
+}
+
+static void test_ce_launch_error(void) {
+  TEST("capacity view: a MANAGED CE whose launches EC2 refuses is INVALID with CLIENT_ERROR, until a launch or a change");
+  json_t *launch = json_object();
+  const char *why;
+  static const char *const bad_ami =
+      "1 of 1 x m5.large not launched: InvalidAMIID.NotFound: The image id '[ami-nope]' does not exist (HTTP 400)";
+  json_t *ev = inst_ev("ce1", "LAUNCH_FAILED", 1000, bad_ami);
+  capacity_fold_launch(launch, ev);
+  json_decref(ev);
+  CHECK_STR(launch_status(launch, "ce1", &why), "INVALID");
+  static const char *const want = "CLIENT_ERROR - InvalidAMIID.NotFound: The image id '[ami-nope]' does not exist";
+  CHECK(!strncmp(why, want, strlen(want)), "%s", why);
+  CHECK(strstr(why, "m5.large") != NULL, "the reason names the type: %s", why);
+  /* an older LAUNCHING (another partition, read later) does not clear it; a newer one does */
+  ev = inst_ev("ce1", "LAUNCHING", 900, NULL);
+  capacity_fold_launch(launch, ev);
+  json_decref(ev);
+  CHECK_STR(launch_status(launch, "ce1", &why), "INVALID");
+  ev = inst_ev("ce1", "LAUNCHING", 1100, NULL);
+  capacity_fold_launch(launch, ev);
+  json_decref(ev);
+  CHECK_STR(launch_status(launch, "ce1", &why), "VALID");
+  CHECK_STR(why, "ComputeEnvironment Healthy");
+  /* a bad subnet, then the CE updated: the error is the old configuration's */
+  ev = inst_ev("ce2", "LAUNCH_FAILED", 2000,
+               "1 of 1 x m5.large not launched: InvalidSubnetID.NotFound: The subnet ID 'subnet-x' does not exist (HTTP 400)");
+  capacity_fold_launch(launch, ev);
+  json_decref(ev);
+  CHECK_STR(launch_status(launch, "ce2", &why), "INVALID");
+  capacity_fold_ce_changed(launch, "ce2", 2500);
+  CHECK_STR(launch_status(launch, "ce2", &why), "VALID");
+  /* capacity shortages, throttling and transport errors are EC2's: the CE stays VALID */
+  static const char *const ec2s[] = {
+      "1 of 1 x m5.large not launched: InsufficientInstanceCapacity: We currently do not have sufficient capacity (HTTP 500)",
+      "1 of 1 x m5.large not launched: InsufficientInstanceCapacity: no simulated m5.large capacity",
+      "1 of 1 x m5.large not launched: RequestLimitExceeded: Request limit exceeded. (HTTP 400)",
+      "1 of 1 x m5.large not launched: http://127.0.0.1:1: Couldn't connect to server"};
+  for (size_t i = 0; i < sizeof ec2s / sizeof *ec2s; i++) {
+    ev = inst_ev("ce3", "LAUNCH_FAILED", 3000 + (int64_t)i, ec2s[i]);
+    capacity_fold_launch(launch, ev);
+    json_decref(ev);
+    CHECK_STR(launch_status(launch, "ce3", &why), "VALID");
+  }
+  /* an account limit is the account's: INVALID, as AWS Batch shows it */
+  ev = inst_ev("ce3", "LAUNCH_FAILED", 4000,
+               "1 of 1 x m5.large not launched: VcpuLimitExceeded: You have requested more vCPU capacity than your current vCPU limit of 0 allows (HTTP 400)");
+  capacity_fold_launch(launch, ev);
+  json_decref(ev);
+  CHECK_STR(launch_status(launch, "ce3", &why), "INVALID");
+  CHECK(strstr(why, "VcpuLimitExceeded") != NULL, "%s", why);
+  json_decref(launch);
+}
+
 static void test_capacity(void) {
   TEST("capacity view: desiredvCpus as decided, live instances per CE");
   json_t *ces = json_pack("[{s:s, s:{s:i}}, {s:s, s:{s:i}}, {s:s}]", "computeEnvironmentName", "m1",
@@ -261,5 +333,6 @@ int main(void) {
   test_capacity();
   test_describe_max_results();
   test_ce_health();
+  test_ce_launch_error();
   return check_summary();
 }

@@ -39,7 +39,12 @@ async function api(path, opts = {}) {
     o.headers['Content-Type'] = 'application/json';
   }
   if (o.method !== 'GET' && state.csrf) o.headers['X-Barge-CSRF'] = state.csrf;
-  const r = await fetch('/dashboard/api/' + path, o);
+  let r;
+  try {
+    r = await fetch('/dashboard/api/' + path, o);
+  } catch (e) { // no answer at all: the browser's own words ("Failed to fetch") say nothing
+    throw new Error('Cannot reach the Barge API at ' + location.host + ': is `barge api` running? (' + e.message + ')');
+  }
   let j = {};
   try { j = await r.json(); } catch (e) { /* not JSON */ }
   if (r.status === 401 && path !== 'login') { showLogin(); throw new Error('not logged in'); }
@@ -186,7 +191,8 @@ async function loadOverview() {
     const tr = el('tr', { dataset: { queue: q.name } }, el('td', {}, q.name), el('td', {}, (q.state || '') + ' ' + (q.status || '')));
     for (const s of o.statuses) {
       tr.append(el('td', { class: 'num', dataset: { status: s } },
-        el('button', { class: 'count', type: 'button', onclick: () => setFilter({ queue: q.name, status: s }) }, q.counts[s])));
+        el('button', { class: 'count', type: 'button', 'aria-label': q.counts[s] + ' ' + s + ' jobs in ' + q.name + ': show them',
+          onclick: () => setFilter({ queue: q.name, status: s }) }, q.counts[s])));
     }
     tr.append(el('td', { class: 'num' }, q.total));
     return tr;
@@ -231,6 +237,9 @@ function jobRow(j) {
     }
     name.push(' ', el('small', {}, '[array of ' + j.array.size + '] '), bar);
   }
+  // the name is a link, so that the keyboard (Tab, Enter) opens the page too; a click anywhere on
+  // the row does the same for the mouse
+  name[0] = el('a', { href: '#/job/' + j.id }, j.name);
   return el('tr', { id: 'job-' + j.id, dataset: { id: j.id, status: j.status }, onclick: () => { location.hash = '#/job/' + j.id; } },
     el('td', { class: 'name' }, ...name), el('td', {}, el('code', {}, j.id)), el('td', {}, j.queue),
     el('td', { class: 'status' }, statusTag(j.status)), el('td', {}, when(j.createdAt)),
@@ -268,16 +277,36 @@ function pageBy(d) {
 }
 
 // ------------------------------------------------------------------------- confirming --
+// A modal dialog: the focus moves into it (on No, the safe answer), Escape answers No, Tab stays
+// within it, and the focus goes back where it was when it closes.
 function confirmBox(text, sample, canGo) {
   return new Promise((resolve) => {
+    const back = document.activeElement;
     $('confirm-text').textContent = text;
     $('confirm-sample').replaceChildren(...(sample || []).map((j) => el('li', {}, j.name + ' ' + j.id + ' ' + j.status)));
     $('confirm-yes').hidden = !canGo;
     $('confirm-no').textContent = canGo ? 'No' : 'OK';
     $('confirm').hidden = false;
-    const done = (v) => { $('confirm').hidden = true; $('confirm-yes').onclick = null; $('confirm-no').onclick = null; resolve(v); };
+    const keys = (e) => {
+      if (e.key === 'Escape') { e.preventDefault(); done(false); return; }
+      if (e.key !== 'Tab') return;
+      const f = [$('confirm-yes'), $('confirm-no')].filter((b) => !b.hidden);
+      const i = f.indexOf(document.activeElement);
+      e.preventDefault();
+      f[(i + (e.shiftKey ? f.length - 1 : 1)) % f.length].focus();
+    };
+    const done = (v) => {
+      $('confirm').hidden = true;
+      $('confirm-yes').onclick = null;
+      $('confirm-no').onclick = null;
+      $('confirm').removeEventListener('keydown', keys);
+      if (back && back.isConnected) back.focus();
+      resolve(v);
+    };
     $('confirm-yes').onclick = () => done(true);
     $('confirm-no').onclick = () => done(false);
+    $('confirm').addEventListener('keydown', keys);
+    $('confirm-no').focus();
   });
 }
 
@@ -287,7 +316,7 @@ async function bulk(action) {
   try {
     const dry = await api('bulk', { method: 'POST', body: { ...body, confirm: false } });
     const what = action === 'cancel' ? 'Cancel' : 'Terminate';
-    if (!dry.count) { await confirmBox('No job of this filter can be ' + action + 'ed.', [], false); return; }
+    if (!dry.count) { await confirmBox('No job of this filter can be ' + (action === 'cancel' ? 'cancelled' : 'terminated') + '.', [], false); return; }
     const go = await confirmBox(what + ' ' + dry.count + ' job' + (dry.count === 1 ? '' : 's') + ' of this filter (' +
       (f.queue || 'all queues') + ', ' + (f.status || 'any status') + (f.q ? ', "' + f.q + '"' : '') + ')?', dry.sample, true);
     if (!go) return;
@@ -317,8 +346,14 @@ async function act(action, id) {
 
 async function loadJob(id, refresh) {
   if (!refresh) {
+    // nothing of the job shown before may stay: its Cancel / Terminate buttons would act on it
     state.job = id;
     state.logStream = null;
+    $('job-title').textContent = 'Loading ' + id + '…';
+    $('job-actions').replaceChildren();
+    $('job-fields').replaceChildren();
+    $('job-children').replaceChildren();
+    $('attempts').tBodies[0].replaceChildren();
     $('log').textContent = '';
     $('log-stream').textContent = '';
     $('timeline').tBodies[0].replaceChildren();
@@ -328,9 +363,11 @@ async function loadJob(id, refresh) {
   try {
     r = await api('job?id=' + encodeURIComponent(id));
   } catch (e) {
+    if (state.job !== id) return;
     $('job-title').textContent = e.message;
     return;
   }
+  if (state.job !== id) return; // another job's page was opened meanwhile
   const j = r.job;
   $('job-title').replaceChildren(j.jobName + ' ', statusTag(j.status));
   const acts = [];
@@ -388,16 +425,25 @@ async function loadTimeline(id) {
     ? '; compute environments of its queue: ' + t.computeEnvironments.join(', ') : '');
 }
 
+// An array's children by index, 100 a page (GET children): "Show more" appends the next page.
 function renderChildren(j, children) {
   const box = $('job-children');
   if (!children) { box.replaceChildren(); return; }
   const counts = STATUSES.filter((s) => children.counts[s]).map((s) => s + ' ' + children.counts[s]).join(', ');
-  box.replaceChildren(el('h3', {}, 'Array children (' + children.total + ')'), el('p', { id: 'children-counts' }, counts));
-  api('children?id=' + encodeURIComponent(j.jobId)).then((r) => {
-    box.append(el('table', { class: 'grid' }, el('tbody', {}, ...r.children.map((c) => el('tr',
-      { onclick: () => { location.hash = '#/job/' + c.id; } }, el('td', {}, c.index), el('td', {}, el('code', {}, c.id)),
-      el('td', {}, statusTag(c.status)))))));
-  }).catch(() => {});
+  const body = el('tbody', {});
+  const more = el('button', { id: 'children-more', type: 'button', hidden: '' });
+  box.replaceChildren(el('h3', {}, 'Array children (' + children.total + ')'), el('p', { id: 'children-counts' }, counts),
+    el('table', { id: 'children', class: 'grid' }, body), more);
+  const page = (offset) => api('children?id=' + encodeURIComponent(j.jobId) + '&offset=' + offset).then((r) => {
+    body.append(...r.children.map((c) => el('tr',
+      { onclick: () => { location.hash = '#/job/' + c.id; } }, el('td', {}, el('a', { href: '#/job/' + c.id }, c.index)),
+      el('td', {}, el('code', {}, c.id)), el('td', {}, statusTag(c.status)))));
+    const shown = body.rows.length;
+    more.hidden = !r.children.length || shown >= r.total;
+    more.textContent = 'Show more (' + shown + ' of ' + r.total + ' shown)';
+    more.onclick = () => page(shown);
+  }).catch((e) => { box.append(el('p', { class: 'error' }, e.message)); });
+  page(0);
 }
 
 function openLog(stream, status) {
