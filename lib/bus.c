@@ -152,9 +152,11 @@ static rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *kc, char *er
                              size_t errlen) {
   char errstr[512];
   rd_kafka_t *rk = rd_kafka_new(type, kc, errstr, sizeof errstr);
-  if (!rk)
+  if (!rk) { /* rd_kafka_new takes kc only when it succeeds */
     snprintf(err, errlen, "kafka %s: %s", type == RD_KAFKA_PRODUCER ? "producer" : "consumer",
              errstr);
+    rd_kafka_conf_destroy(kc);
+  }
   return rk;
 }
 
@@ -264,6 +266,7 @@ int bus_ensure_topics(const struct bus_conf *conf, char *err, size_t errlen) {
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
   if (!rk) {
     snprintf(err, errlen, "kafka: %s", errstr);
+    rd_kafka_conf_destroy(kc); /* taken by rd_kafka_new only when it succeeds */
     return -1;
   }
   /* Replication follows the cluster (docs/operations.md, "A cluster"): min(3, brokers)
