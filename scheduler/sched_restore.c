@@ -255,6 +255,13 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
   json_decref(ready);
 }
 
+void sched_restore_instance_ending(struct sched *s, const char *id) {
+  uint32_t ii = id ? strmap_get(&s->inst_by_id, id) : SCHED_NONE;
+  if (ii == SCHED_NONE || s->insts[ii]->state == INST_GONE) return;
+  s->insts[ii]->state = INST_DRAINING; /* the capacities are recomputed once the jobs are restored */
+  s->insts[ii]->drain_confirmed = 1;   /* its end is on the way: no DRAINED */
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

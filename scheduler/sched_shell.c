@@ -350,7 +350,12 @@ static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t
   const char *kind = jget_str(ev, "kind"), *src = jget_str(json_object_get(ev, "header"), "source");
   if (instance_kind_ended(kind) && !(src && !strncmp(src, "scheduler/", 10))) {
     int64_t resume = instances_resume_at(sh, m->partition);
-    if (resume >= 0 && m->offset >= resume) return;
+    if (resume >= 0 && m->offset >= resume) {
+      /* but no new job goes there meanwhile: a job submitted just after the restart was placed
+       * on the ended host before the input's end came, and failed as lost */
+      sched_restore_instance_ending(sh->core, jget_str(ev, "instanceId"));
+      return;
+    }
   }
   sched_restore_instance(sh->core, ev);
 }

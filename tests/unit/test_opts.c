@@ -146,7 +146,7 @@ int main(void) {
   CHECK(strstr(out, "  --name NAME                  a name\n"), "%s", out);
   CHECK(strstr(out, "  --help                       show this help\n"), "%s", out);
   CHECK_INT(run(&o, ARGV("-h"), out, sizeof out, NULL, NULL, 0), 1);
-  const char *hp[1];
+  const char *hp[2];
   int hn = 0;
   CHECK_INT(run(&o, ARGV("help"), out, sizeof out, hp, &hn, 1), 1); /* `barge logs help` */
   CHECK(strstr(out, "usage: barge tcmd [options]\n") && hn == 0, "a lone 'help' is --help: %s", out);

@@ -684,6 +684,41 @@ static void test_restore_instance_that_ended(void) {
   h_release(&r);
 }
 
+/* The rebuild meets an agent's TERMINATED written after the committed offset: the instance keeps
+ * its job until the input brings that end again, but takes no new one meanwhile (a job submitted
+ * right after a `barge down; barge up` was placed on the ended host and failed as lost). */
+static void test_restored_ending_host_takes_no_job(void) {
+  TEST("an instance whose end the input will bring takes no new job after the rebuild; the end settles its job");
+  struct h h;
+  h_init(&h);
+  small_config(&h);
+  agent_says(&h, "i-0", "READY", 100);
+  h_submit(&h, "a", "q", "jd", NULL);
+  exec_from(&h, "a", 1, "STARTED", -9999, 100);
+  json_t *rec = sched_job_record(h.s, sched_find_job(h.s, "a"), "test", h.t);
+  struct h r;
+  h_init(&r);
+  r.t = h.t;
+  small_config(&r);
+  table_says(&r, "i-0", "READY", 100);
+  sched_restore_instance_ending(r.s, "i-0"); /* the shell's call for the TERMINATED it leaves to the input */
+  char err[256];
+  CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
+  json_decref(rec);
+  sched_restore_done(r.s);
+  CHECK_STATUS(&r, "a", JOB_RUNNING);
+  h_submit(&r, "b", "q", "jd", NULL);
+  r.t += 1000;
+  h_tick(&r);
+  CHECK_STATUS(&r, "b", JOB_RUNNABLE); /* not placed on the ended host */
+  agent_says(&r, "i-0", "TERMINATED", 100); /* the input's copy */
+  CHECK_STATUS(&r, "a", JOB_FAILED);     /* lost with its host (no retry strategy) */
+  agent_says(&r, "i-1", "READY", 200);
+  CHECK_STATUS(&r, "b", JOB_STARTING);   /* the new host takes it */
+  h_release(&r);
+  h_release(&h);
+}
+
 static void test_terminate_on_gone_host(void) {
   TEST("a RUNNING job restored on a host that is gone: TerminateJob fails it at once (no agent can report its end)");
   struct h h;
@@ -920,6 +955,7 @@ int main(void) {
   test_restore_settles_attempts_of_older_incarnation();
   test_restore_instance_that_ended();
   test_terminate_on_gone_host();
+  test_restored_ending_host_takes_no_job();
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
