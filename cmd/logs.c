@@ -20,6 +20,7 @@
 #include "opts.h"
 #include "service.h"
 #include "stack.h"
+#include "states.h"
 #include "views.h"
 
 #define FOLLOW_POLL_MS 500 /* how often --follow looks at the log */
@@ -58,8 +59,6 @@ static long long array_size(const json_t *rec) {
 }
 
 static const char *status_of(const json_t *rec) { return jget_str(json_object_get(rec, "detail"), "status"); }
-
-static int ended(const char *status) { return status && (!strcmp(status, "SUCCEEDED") || !strcmp(status, "FAILED")); }
 
 /* ---- the job's record, from its own partition of barge.jobs ---- */
 
@@ -192,7 +191,7 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
   while (!service_stopping()) {
     const char *status = status_of(rec);
     int last = (int)jget_int(rec, "attempt", 0);
-    int done = ended(status) || (only_attempt && last > only_attempt) ||
+    int done = job_status_terminal(status) || (only_attempt && last > only_attempt) ||
                (only_attempt && last == only_attempt && status && strcmp(status, "RUNNING") &&
                 strcmp(status, "STARTING"));
     if (!only_attempt && last > n && jget_str(rec, "logPath")) {
@@ -317,7 +316,7 @@ int cmd_logs(int argc, char **argv) {
     fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
             id, n, id, n - 1);
     rc = 1;
-  } else if (!lp && ended(status_of(rec))) { /* it never will have one */
+  } else if (!lp && job_status_terminal(status_of(rec))) { /* it never will have one */
     const char *why = jget_str(json_object_get(rec, "detail"), "statusReason");
     fprintf(stderr, "barge logs: job %s never ran, so it has no log (%s%s%s)\n", id, status_of(rec), why ? ": " : "",
             why ? why : "");
@@ -325,7 +324,7 @@ int cmd_logs(int argc, char **argv) {
   } else if (!lp && !o.follow) {
     fprintf(stderr, "barge logs: job %s has no log yet (status %s)\n", id, status_of(rec) ? status_of(rec) : "unknown");
     rc = 1;
-  } else if (attempt != ATTEMPT_LATEST && attempt > last && !(o.follow && !ended(status_of(rec)))) {
+  } else if (attempt != ATTEMPT_LATEST && attempt > last && !(o.follow && !job_status_terminal(status_of(rec)))) {
     /* like a job that does not exist: 1, not a usage error */
     fprintf(stderr, "barge logs: job %s has no attempt %lld (it has %d)\n", id, attempt, last);
     rc = 1;

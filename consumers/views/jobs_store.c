@@ -504,7 +504,7 @@ const char *jobs_record_instance(const json_t *rec, int n) {
   if (!att) return n >= 1 && n == (int)jget_int(rec, "attempt", 0) ? jget_str(rec, "instanceId") : NULL;
   const char *arn = jget_str(json_object_get(att, "container"), "containerInstanceArn");
   const char *sl = arn ? strrchr(arn, '/') : NULL;
-  return sl && sl[1] ? sl + 1 : arn;
+  return sl && sl[1] ? sl + 1 : NULL;
 }
 
 int jobs_log_empty_here(const char *log_path, const char *instance_id) {

@@ -50,12 +50,6 @@ static void count(struct source *s, const char *from, size_t n) {
   metric_add(s->m_records, lv, (double)n);
 }
 
-/* The last '/'-separated part of s (an ARN's instance id), or NULL. */
-static const char *tail_of(const char *s) {
-  const char *sl = s ? strrchr(s, '/') : NULL;
-  return sl && sl[1] ? sl + 1 : NULL;
-}
-
 void logs_record_streams(const char *job_id, const json_t *rec, int only, struct logs_streams *out) {
   const char *lp = jget_str(rec, "logPath");
   const json_t *d = json_object_get(rec, "detail");
@@ -66,13 +60,12 @@ void logs_record_streams(const char *job_id, const json_t *rec, int only, struct
   int opened = (int)jget_int(rec, "attempt", 0);
   for (int n = only ? only : 1; n <= (only ? only : opened); n++) {
     const json_t *att = json_array_get(atts, (size_t)n - 1);
-    const json_t *c = att ? json_object_get(att, "container") : json_object_get(d, "container");
     const char *name = jobs_record_stream(rec, n);
     if (!name) continue;
     char local[4200], rel[1200];
     snprintf(local, sizeof local, "%.*s/%d.log", dirlen, lp, n);
     snprintf(rel, sizeof rel, "%.1000s/%d.log", job_id, n);
-    const char *inst = att ? tail_of(jget_str(c, "containerInstanceArn")) : jget_str(rec, "instanceId");
+    const char *inst = jobs_record_instance(rec, n);
     struct logs_stream s = {
         .name = (char *)name,
         .job_id = (char *)job_id,
