@@ -33,9 +33,10 @@ usage() {
 usage: bench/throughput.sh [--tasks "1000 10000"] [--warmup N] [--no-slurm | --no-barge] [--latency N]
                            [--repeat N] [--trace] [--build DIR] [--work DIR] [--out FILE]
   --tasks "N ..."   array sizes, each run on both systems (default "$TASKS")
-  --warmup N        before each timed array, an untimed one of N tasks on the same system
-                    (default $WARMUP: every service has run jobs and the broker's JIT has compiled its
-                    request path, as in a long-lived broker; 4: a cold broker)
+  --warmup N        before each timed array, untimed ones of N tasks in all on the same system
+                    (Barge's in arrays of at most 10,000, AWS Batch's limit; default $WARMUP: every
+                    service has run jobs and the broker's JIT has compiled its request path, as in
+                    a long-lived broker; 4: a cold broker)
   --no-slurm        Barge only;  --no-barge: Slurm only
   --repeat N        Barge's side N times per size, each on a fresh broker and stack (default 1): the
                     table shows the median with the range, the details the median run; Slurm's
@@ -71,6 +72,7 @@ while (($#)); do
     esac
 done
 
+[[ $WARMUP =~ ^[0-9]+$ ]] && ((WARMUP >= 2)) || { echo "bench/throughput.sh: --warmup wants a number of tasks, 2 or more (an array has at least 2; got '$WARMUP')" >&2; exit 2; }
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "bench/throughput.sh: --repeat wants a whole number of runs, 1 or more (got '$REPEAT')" >&2; exit 2; }
 BARGE=$BUILD/barge
 DRIVER=$BUILD/bench/throughput_driver
@@ -119,7 +121,7 @@ machine() {
     mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "Machine: $(nproc) vCPUs ($model), $mem RAM, $(uname -sr); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "Barge: $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?') ($(git -C "$SRC" rev-parse --abbrev-ref HEAD 2>/dev/null || echo '?'))"
-    echo "Warm-up: an untimed array of $WARMUP task(s) on the same stack (Barge) or cluster (Slurm) before each timed one"
+    echo "Warm-up: untimed arrays of $WARMUP task(s) in all on the same stack (Barge) or cluster (Slurm) before each timed one"
     if ((TRACE)); then echo "Traced (--trace): Barge's services logged at debug level; its times include that logging's cost"; fi
 }
 
@@ -149,8 +151,15 @@ barge_stack() {
         sleep 0.5
     done
     # one array end to end first (--warmup): every service has its assignment and has run a job
-    "$DRIVER" --brokers "$B" --job-queue bench --job-definition true array "$WARMUP" --timeout-s 300 >/dev/null \
-        || die "the warm-up array did not succeed (logs in $BARGE_HOME)"
+    # (arrays of at most 10,000 tasks, AWS Batch's limit, one after another)
+    local left=$WARMUP size
+    while ((left > 0)); do
+        size=$((left > 10000 ? 10000 : left))
+        ((left - size == 1)) && size=$((size - 1)) # leave no array of one
+        left=$((left - size))
+        "$DRIVER" --brokers "$B" --job-queue bench --job-definition true array "$size" --timeout-s 300 >/dev/null \
+            || die "the warm-up array did not succeed (logs in $BARGE_HOME)"
+    done
 }
 
 # The folder name of run $2 of size $1 below $WORK: barge-N for the first, barge-N.K after it.
