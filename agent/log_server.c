@@ -74,6 +74,30 @@ static int parse_path(const char *url, char *rel, size_t n) {
   return 0;
 }
 
+/* A Range header of one byte range, "bytes=A-" or "bytes=A-B", over a file of size bytes: 1 with
+ * [*first, *last] (B clipped to the end), -1 when A is at or past the end (416), 0 when there is
+ * none or it is of another form (suffix, several ranges, not bytes): the whole file is served, as
+ * RFC 9110 lets a server do. `barge logs --follow` asks for what was written since its last read. */
+static int parse_range(const char *h, uint64_t size, uint64_t *first, uint64_t *last) {
+  if (!h || strncmp(h, "bytes=", 6)) return 0;
+  const char *p = h + 6;
+  if (*p < '0' || *p > '9') return 0;
+  char *end;
+  errno = 0;
+  unsigned long long a = strtoull(p, &end, 10), b = ~0ULL;
+  if (errno || *end != '-') return 0;
+  p = end + 1;
+  if (*p) {
+    if (*p < '0' || *p > '9') return 0;
+    b = strtoull(p, &end, 10);
+    if (errno || *end || b < a) return 0;
+  }
+  if (a >= size) return -1;
+  *first = a;
+  *last = b < size - 1 ? b : size - 1;
+  return 1;
+}
+
 /* A one-line text answer (a 401 names the scheme it wants). */
 static enum MHD_Result answer(struct MHD_Connection *con, unsigned status, const char *text) {
   struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -114,13 +138,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     if (fd >= 0) close(fd);
     return answer(con, 404, "no such log\n");
   }
-  struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)sb.st_size, fd); /* closes fd */
+  uint64_t size = (uint64_t)sb.st_size, first = 0, last = size ? size - 1 : 0;
+  int range = parse_range(MHD_lookup_connection_value(con, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE), size, &first,
+                          &last);
+  char cr[96];
+  if (range < 0) { /* at or past the end: nothing new (barge logs --follow), and the size */
+    close(fd);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    enum MHD_Result ok = MHD_queue_response(con, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+    MHD_destroy_response(r);
+    return ok;
+  }
+  struct MHD_Response *r = range ? MHD_create_response_from_fd_at_offset64(last - first + 1, fd, first)
+                                 : MHD_create_response_from_fd(size, fd); /* either closes fd */
   if (!r) {
     close(fd);
     return MHD_NO;
   }
   MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-  enum MHD_Result ok = MHD_queue_response(con, 200, r);
+  MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+  if (range) {
+    snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)first, (unsigned long long)last,
+             (unsigned long long)size);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+  }
+  enum MHD_Result ok = MHD_queue_response(con, range ? MHD_HTTP_PARTIAL_CONTENT : 200, r);
   MHD_destroy_response(r);
   return ok;
 }

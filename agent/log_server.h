@@ -5,6 +5,10 @@
  *   GET /<jobId>/<attempt>.log         the file <log dir>/<jobId>/<attempt>.log as it is now
  *   GET /<jobId>/<attempt>.log.times   its time index (agent/runner.h)
  *
+ * A GET may ask for one byte range ("Range: bytes=A-" or "bytes=A-B"): 206 with those bytes, or
+ * 416, the file's size in Content-Range, when A is at or past the end. That is how
+ * `barge logs --follow` reads only what an attempt wrote since its last look.
+ *
  * Nothing else is served (no listing, no other file: the job id is [A-Za-z0-9:_#-], the attempt
  * a number). With a token file, every request must be signed with its secret (lib/logauth.h):
  * without credentials 401, with wrong, stale or replayed ones 403, each a one-line reason, and

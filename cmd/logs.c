@@ -172,6 +172,38 @@ static int print_log(struct reader *r, const char *id, const json_t *rec, int n)
 
 /* ---- --follow ---- */
 
+#define FOLLOW_CHUNK (1u << 20) /* the most one read of a growing log takes */
+
+/* What attempt n has written from *printed on, to stdout, in chunks; *printed advanced. A log
+ * now shorter than *printed is another file: from its start. 0; 1 when stdout fails; -1 when the
+ * log cannot be read (said). */
+static int print_more(struct reader *r, const char *id, const json_t *rec, int n, size_t *printed) {
+  struct logs_streams st = {0};
+  logs_record_streams(id, rec, n, &st);
+  int rc = 0;
+  while (st.n && !rc) {
+    char *text = NULL, err[1024] = "";
+    size_t len = 0;
+    int got = logs_read_from(r->src, &st.v[0], *printed, FOLLOW_CHUNK, &text, &len, err, sizeof err);
+    if (got < 0) {
+      fprintf(stderr, "barge logs: job %s attempt %d: %s\n", id, n, err);
+      rc = -1;
+    } else if (got == 1) {
+      *printed = 0;
+    } else {
+      if (emit(text, len, 0)) rc = 1;
+      *printed += len;
+      if (len < FOLLOW_CHUNK) {
+        free(text);
+        break;
+      }
+    }
+    free(text);
+  }
+  logs_streams_release(&st);
+  return rc;
+}
+
 /* The key the job's state changes are written under: an array child's are its parent's. */
 static void family_key(const char *id, char *out, size_t n) {
   snprintf(out, n, "%s", id);
@@ -198,27 +230,16 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
       /* the attempt followed so far ended and a later one has a log: the rest of that one and the
        * whole of any in between, then on with the latest; each retry announced on stderr */
       for (int k = n >= 1 ? n : 1; k < last && !rc; k++) {
-        char *text = NULL;
-        size_t len = 0;
+        size_t from = k == n ? printed : 0;
         if (k > 1 && k != n) fprintf(stderr, "barge logs: job %s attempt %d\n", id, k);
-        if (read_attempt(r, id, rec, k, &text, &len) == 0 && emit(text, len, k == n ? printed : 0)) rc = 1;
-        free(text);
+        if (print_more(r, id, rec, k, &from) > 0) rc = 1;
       }
       if (last > 1) fprintf(stderr, "barge logs: job %s attempt %d\n", id, last);
       n = last;
       printed = 0;
     }
     if (done || mono_ms() >= next_read) {
-      char *text = NULL;
-      size_t len = 0;
-      int got = n >= 1 && jget_str(rec, "logPath") ? read_attempt(r, id, rec, n, &text, &len) : 1;
-      if (got < 0) rc = 1;
-      if (!got) {
-        if (len < printed) printed = 0; /* not the same file any more: from its start */
-        if (emit(text, len, printed)) rc = 1;
-        printed = len;
-      }
-      free(text);
+      if (n >= 1 && jget_str(rec, "logPath") && print_more(r, id, rec, n, &printed)) rc = 1;
       next_read = mono_ms() + FOLLOW_POLL_MS;
       if (done || rc) break;
     }

@@ -88,6 +88,14 @@ struct logs_source *logs_source_new(const struct logs_source_conf *conf);
 /* The streams of one JobRecord (job_id's), appended to out: attempt `only`, or every attempt
  * (only 0); none before the job has a log (logPath). `barge logs` reads through them too. */
 void logs_record_streams(const char *job_id, const json_t *rec, int only, struct logs_streams *out);
+/* For `barge logs --follow`: bytes [from, from + max) of stream st's log as it is now (*text
+ * malloc'd and NUL-terminated, *len bytes, fewer than max when the end was reached), read
+ * locally or asked of the agent's log server as a byte range, without the time index. src must
+ * come from logs_source_new. 0 (*len 0: nothing new, or nothing printed yet); 1 when the log is
+ * now shorter than from (not the file read before: read it again from 0); -1 with the reason in
+ * err. */
+int logs_read_from(struct logs_source *src, const struct logs_stream *st, uint64_t from, size_t max, char **text,
+                   size_t *len, char *err, size_t errlen);
 void logs_source_free(struct logs_source *src);
 #define LOGS_MAX_FILE_BYTES (256u * 1024 * 1024) /* a larger log is refused */
 #endif

@@ -22,11 +22,14 @@
  * from an agent. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "jsonget.h"
@@ -43,6 +46,9 @@ struct source {
   struct logs_source src; /* first: logs_source_free gets it back */
   struct logs_source_conf conf;
   struct metric *m_records;
+  /* logs_read_from's last log server: its instance and URL, kept until a fetch from it fails */
+  pthread_mutex_t url_mu;
+  char *url_inst, *url;
 };
 
 static void count(struct source *s, const char *from, size_t n) {
@@ -192,10 +198,31 @@ static void url_with_path(char *url, size_t n, const char *base, const char *pat
   if (k < n) url[k] = 0;
 }
 
-/* GET base + path into *text (NUL-terminated, *len bytes), signed when the source has a key.
- * 0; 404 when the server has no such file; 500 for any other failure, with the reason in err. */
-static int fetch(const struct source *s, const char *base, const char *path, char **text, size_t *len, char *err,
-                 size_t errlen) {
+/* A byte range to ask for (fetch): bytes [from, from + max) of the file. What the answer said of
+ * it: partial, 1 when the server sent those bytes alone (206), 0 when it sent the whole file (an
+ * agent from before ranges); size, the file's size from a 416's Content-Range (-1: not said). */
+struct range {
+  uint64_t from;
+  size_t max;
+  int partial;
+  int64_t size;
+};
+
+static size_t on_header(char *p, size_t size, size_t n, void *ctx) {
+  struct range *r = ctx;
+  size_t l = size * n;
+  unsigned long long total;
+  if (l > 14 && !strncasecmp(p, "content-range:", 14) && sscanf(p + 14, " bytes */%llu", &total) == 1)
+    r->size = (int64_t)total;
+  return l;
+}
+
+/* GET base + path into *text (NUL-terminated, *len bytes), signed when the source has a key,
+ * with a Range header when rg is not NULL. 0; 404 when the server has no such file; 416 when the
+ * range starts at or past its end (rg->size: the size); 500 for any other failure, with the
+ * reason in err. */
+static int fetch(const struct source *s, const char *base, const char *path, struct range *rg, char **text,
+                 size_t *len, char *err, size_t errlen) {
   pthread_once(&curl_once, curl_init);
   CURL *c = curl_easy_init();
   if (!c) {
@@ -223,6 +250,15 @@ static int fetch(const struct source *s, const char *base, const char *path, cha
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   if (s->conf.log_ca_bundle) curl_easy_setopt(c, CURLOPT_CAINFO, s->conf.log_ca_bundle);
+  char rbuf[64];
+  if (rg) {
+    snprintf(rbuf, sizeof rbuf, "%llu-%llu", (unsigned long long)rg->from,
+             (unsigned long long)(rg->from + rg->max - 1));
+    curl_easy_setopt(c, CURLOPT_RANGE, rbuf);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, rg);
+    rg->size = -1;
+  }
   CURLcode cr = curl_easy_perform(c);
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -233,7 +269,12 @@ static int fetch(const struct source *s, const char *base, const char *path, cha
     snprintf(err, errlen, "GET %s: HTTP 404 (no such log on the instance)", url);
     return 404;
   }
-  if (cr != CURLE_OK || status != 200) {
+  if (rg && cr == CURLE_OK && status == 416) {
+    buf_release(&b);
+    return 416;
+  }
+  if (rg) rg->partial = status == 206;
+  if (cr != CURLE_OK || (status != 200 && !(rg && status == 206))) {
     if (cr != CURLE_OK) snprintf(err, errlen, "GET %s: %s", url, curl_easy_strerror(cr));
     else if (status == 401 || status == 403) { /* the server's one-line reason */
       size_t n = 0;
@@ -248,6 +289,24 @@ static int fetch(const struct source *s, const char *base, const char *path, cha
   *text = (char *)b.data;
   *len = b.len;
   return 0;
+}
+
+/* The log server URL instance_id's agent advertises (malloc'd, no trailing '/'), from the
+ * instances table; NULL with the reason in err. */
+static char *instance_url(struct source *s, const char *instance_id, char *err, size_t errlen) {
+  struct url_find f = {instance_id, NULL};
+  if (view_read_table(s->conf.bc, TOPIC_INSTANCES, url_cb, &f, err, errlen)) {
+    free(f.url);
+    return NULL;
+  }
+  if (!f.url) {
+    snprintf(err, errlen, "the log is on instance %s, whose agent serves no logs (barge agent --log-listen)",
+             instance_id);
+    return NULL;
+  }
+  size_t ul = strlen(f.url);
+  if (ul && f.url[ul - 1] == '/') f.url[ul - 1] = 0;
+  return f.url;
 }
 
 static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t *len, char **times, char *err,
@@ -279,30 +338,119 @@ static int read_log(void *ctx, const struct logs_stream *st, char **text, size_t
     snprintf(err, errlen, "the log is not on this host and the instance that ran it is unknown");
     return 500;
   }
-  struct url_find f = {st->instance_id, NULL};
-  if (view_read_table(s->conf.bc, TOPIC_INSTANCES, url_cb, &f, err, errlen)) {
-    free(f.url);
-    return 500;
-  }
-  if (!f.url) {
-    snprintf(err, errlen, "the log is on instance %s, whose agent serves no logs (barge agent --log-listen)",
-             st->instance_id);
-    return 500;
-  }
+  char *url = instance_url(s, st->instance_id, err, errlen);
+  if (!url) return 500;
   char path[1300], tpath[1310], e[256];
-  size_t ul = strlen(f.url), tlen;
-  if (ul && f.url[ul - 1] == '/') f.url[ul - 1] = 0;
+  size_t tlen;
   snprintf(path, sizeof path, "/%s", st->rel_path);
   snprintf(tpath, sizeof tpath, "%s.times", path);
-  int rc = fetch(s, f.url, path, text, len, err, errlen);
-  if (!rc && fetch(s, f.url, tpath, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
-  free(f.url);
+  int rc = fetch(s, url, path, NULL, text, len, err, errlen);
+  if (!rc && fetch(s, url, tpath, NULL, times, &tlen, e, sizeof e)) *times = NULL; /* older agents write none */
+  free(url);
   if (rc == 404) { /* the agent that ran it has no such file: it printed nothing (agent/joblog.h) */
     *text = xstrdup("");
     *len = 0;
     return 0;
   }
   return rc ? 500 : 0;
+}
+
+/* The local file's bytes [from, from + max): see logs_read_from. 0, 1, -1; 2 when there is no
+ * such file. */
+static int read_local_from(const char *path, uint64_t from, size_t max, char **text, size_t *len, char *err,
+                           size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return 2;
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat sb;
+  if (fstat(fd, &sb)) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  if ((uint64_t)sb.st_size < from) {
+    close(fd);
+    return 1;
+  }
+  uint64_t left = (uint64_t)sb.st_size - from;
+  size_t want = left < max ? (size_t)left : max, got = 0;
+  char *b = xmalloc(want + 1);
+  while (got < want) {
+    ssize_t n = pread(fd, b + got, want - got, (off_t)(from + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      snprintf(err, errlen, "%s: %s", path, strerror(errno));
+      free(b);
+      close(fd);
+      return -1;
+    }
+    if (n == 0) break; /* shortened meanwhile: what there was */
+    got += (size_t)n;
+  }
+  close(fd);
+  b[got] = 0;
+  *text = b;
+  *len = got;
+  return 0;
+}
+
+int logs_read_from(struct logs_source *src, const struct logs_stream *st, uint64_t from, size_t max, char **text,
+                   size_t *len, char *err, size_t errlen) {
+  struct source *s = src->ctx;
+  *text = NULL;
+  *len = 0;
+  if (max == 0) max = 1;
+  if (s->conf.local && st->local_path) {
+    int rc = read_local_from(st->local_path, from, max, text, len, err, errlen);
+    if (rc != 2) return rc;
+    if (jobs_log_empty_here(st->local_path, st->instance_id)) {
+      *text = xstrdup(""); /* ran here and has printed nothing yet: no file (agent/joblog.h) */
+      return 0;
+    }
+  }
+  if (!st->instance_id) {
+    snprintf(err, errlen, "the log is not on this host and the instance that ran it is unknown");
+    return -1;
+  }
+  /* the instance's log server, looked up once and again only after a fetch from it failed */
+  pthread_mutex_lock(&s->url_mu);
+  char *url = s->url_inst && !strcmp(s->url_inst, st->instance_id) ? xstrdup(s->url) : NULL;
+  pthread_mutex_unlock(&s->url_mu);
+  if (!url && !(url = instance_url(s, st->instance_id, err, errlen))) return -1;
+  char path[1300];
+  snprintf(path, sizeof path, "/%s", st->rel_path);
+  struct range rg = {.from = from, .max = max};
+  int rc = fetch(s, url, path, &rg, text, len, err, errlen);
+  pthread_mutex_lock(&s->url_mu);
+  free(s->url_inst);
+  free(s->url);
+  s->url_inst = rc == 500 ? NULL : xstrdup(st->instance_id);
+  s->url = rc == 500 ? NULL : url;
+  pthread_mutex_unlock(&s->url_mu);
+  if (rc == 500) {
+    free(url);
+    return -1;
+  }
+  if (rc == 404 || rc == 416) { /* nothing printed yet (agent/joblog.h), or nothing new */
+    *text = xstrdup("");
+    return rc == 416 && rg.size >= 0 && (uint64_t)rg.size < from ? 1 : 0;
+  }
+  if (!rg.partial) { /* the whole file: an agent from before ranges */
+    if (*len < from) {
+      free(*text);
+      *text = NULL;
+      *len = 0;
+      return 1;
+    }
+    size_t n = *len - (size_t)from < max ? *len - (size_t)from : max;
+    memmove(*text, *text + from, n);
+    (*text)[n] = 0;
+    *len = n;
+  }
+  return 0;
 }
 
 struct logs_source *logs_source_new(const struct logs_source_conf *conf) {
@@ -312,6 +460,7 @@ struct logs_source *logs_source_new(const struct logs_source_conf *conf) {
   s->src.list = list;
   s->src.find = conf->live ? find : NULL;
   s->src.read = read_log;
+  pthread_mutex_init(&s->url_mu, NULL);
   s->m_records = metrics_counter(metrics_global(), "barge_api_logs_records_total",
                                  "job records the CloudWatch Logs calls looked at, from the API's view (by its stream "
                                  "index) or by reading barge.jobs",
@@ -319,4 +468,11 @@ struct logs_source *logs_source_new(const struct logs_source_conf *conf) {
   return &s->src;
 }
 
-void logs_source_free(struct logs_source *src) { free(src); }
+void logs_source_free(struct logs_source *src) {
+  if (!src) return;
+  struct source *s = src->ctx;
+  pthread_mutex_destroy(&s->url_mu);
+  free(s->url_inst);
+  free(s->url);
+  free(s);
+}

@@ -29,7 +29,8 @@ log into folders of their own (<parentId>:<index>/<attempt>.log), where `barge l
 and the log server find them; so do a multi-node job's node logs (<jobId>#<node>/, the '#' sent
 to the log server as %23). A job that prints nothing has no log file: `barge logs` prints
 nothing (exit 0) and both APIs read its stream as empty. `barge logs --follow` prints a job's lines
-as they are written, from before it starts until it ends, across a retry. `barge logs --no-local-logs` fetches from
+as they are written, from before it starts until it ends, across a retry, also from an agent's log
+server, which answers byte ranges (206, 416 at the end). `barge logs --no-local-logs` fetches from
 the agent's log server as the second API does (signed with --log-token-file; without it, the
 agent's 401). A third API
 serves HTTPS (--tls-cert/--tls-key with a self-signed certificate made by openssl): boto3 with
@@ -317,6 +318,38 @@ def signed_get(url, path, secret=TOKEN, ts_ms=None, nonce=None, header=None, sig
         return e.code, e.read().decode(), header
 
 
+def ranged_get(url, path, rng):
+    """A signed GET of url+path with "Range: bytes=RNG"; (status, body, Content-Range or None)."""
+    ts, nonce = str(int(time.time() * 1000)), os.urandom(8).hex()
+    sig = hmac.new(TOKEN.encode(), f"barge-log-v1\n{path}\n{ts}\n{nonce}".encode(), hashlib.sha256).hexdigest()
+    req = urllib.request.Request(url + path, headers={"Authorization": f"Barge-Log ts={ts}, nonce={nonce}, sig={sig}",
+                                                      "Range": f"bytes={rng}"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode(), r.headers.get("Content-Range")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers.get("Content-Range")
+
+
+def check_log_server_range(base, ids):
+    """The log server answers one byte range (what barge logs --follow asks for): the bytes with
+    206, a start at or past the end 416 with the size, any other form the whole file."""
+    path = f"/{ids['far']}/1.log"
+    full = "".join(f"line-{i}\n" for i in range(25))
+    n = len(full)
+    got = ranged_get(base, path, "7-")
+    ok(got == (206, full[7:], f"bytes 7-{n - 1}/{n}"), "Range bytes=7-: 206, the rest of the file", got)
+    got = ranged_get(base, path, "7-13")
+    ok(got == (206, full[7:14], f"bytes 7-13/{n}"), "Range bytes=7-13: 206, those 7 bytes", got)
+    got = ranged_get(base, path, f"5-{n + 100}")
+    ok(got == (206, full[5:], f"bytes 5-{n - 1}/{n}"), "a range past the end is cut at the end", got)
+    got = ranged_get(base, path, f"{n}-")
+    ok(got[0] == 416 and got[2] == f"bytes */{n}", "a range from the end: 416 with the size (nothing new)", got)
+    for other in ("-5", "3-1", "x-"):
+        got = ranged_get(base, path, other)
+        ok(got[0] == 200 and got[1] == full, f"Range bytes={other} (another form): the whole file, 200", got[:2])
+
+
 def check_log_server_auth(st, base, ids):
     path = f"/{ids['far']}/1.log"
     status, text, good = signed_get(base, path)
@@ -369,6 +402,7 @@ def check_remote(st, jobs, ids):
     ok(m is not None, "the far agent says where it serves its logs")
     base = m.group(1) if m else "http://127.0.0.1:1"
     check_log_server_auth(st, base, ids)
+    check_log_server_range(base, ids)
     for path in ("/../../etc/passwd", "/.agents/i-0000000000000c002/incarnation", f"/{ids['far']}", "/"):
         status, _, _ = signed_get(base, path)
         ok(status == 404, f"the agent's log server refuses a signed GET {path}", status)
@@ -468,6 +502,20 @@ def check_follow(st, batch):
     p = subprocess.run([BARGE, "logs", retry, "--follow"], env=st.env, capture_output=True, text=True, timeout=90)
     ok(p.returncode == 0 and p.stdout == "try 1\ntry 2\n" and "attempt 2" in p.stderr,
        "--follow across a retry: both attempts' lines, the second announced on stderr", (p.returncode, p.stdout, p.stderr))
+    # from the agent's log server: each look asks for the bytes after those printed (a Range)
+    far = batch.submit_job(jobName="ticker-far", jobQueue="q-far", jobDefinition="ticker")["jobId"]
+    p = subprocess.Popen([BARGE, "logs", far, "--follow", "--no-local-logs", "--log-token-file", token_file(st)],
+                         env=st.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    t0 = time.monotonic()
+    for line in p.stdout:
+        lines.append((line, time.monotonic() - t0))
+    p.wait(timeout=60)
+    err = p.stderr.read()
+    ok(p.returncode == 0 and [t for t, _ in lines] == ["one\n", "two\n", "three\n"]
+       and lines[2][1] - lines[0][1] > 2.5,
+       "--follow --no-local-logs: each line once, as it comes, from the agent's log server",
+       (p.returncode, lines, err))
     t1 = time.monotonic()
     p = subprocess.run([BARGE, "logs", job, "--follow"], env=st.env, capture_output=True, text=True, timeout=30)
     ok(p.returncode == 0 and p.stdout == "one\ntwo\nthree\n" and time.monotonic() - t1 < 10,
