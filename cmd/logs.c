@@ -126,22 +126,6 @@ static void reader_close(struct reader *r) {
   }
 }
 
-/* Attempt n's log as it is now (malloc'd, *len bytes) into *text. 0; 1 when the attempt has no
- * stream yet; -1 when it cannot be read (said). */
-static int read_attempt(struct reader *r, const char *id, const json_t *rec, int n, char **text, size_t *len) {
-  struct logs_streams st = {0};
-  logs_record_streams(id, rec, n, &st);
-  int rc = 1;
-  char err[1024] = "", *times = NULL;
-  if (st.n) {
-    rc = r->src->read(r->src->ctx, &st.v[0], text, len, &times, err, sizeof err) ? -1 : 0;
-    if (rc) fprintf(stderr, "barge logs: job %s attempt %d: %s\n", id, n, err);
-    free(times);
-  }
-  logs_streams_release(&st);
-  return rc;
-}
-
 /* Writes text[from..len) to stdout; 0, or 1 when stdout fails. */
 static int emit(const char *text, size_t len, size_t from) {
   if (from >= len) return 0;
@@ -149,42 +133,20 @@ static int emit(const char *text, size_t len, size_t from) {
   return fflush(stdout) ? 1 : 0;
 }
 
-/* Attempt n of the job's log to stdout, once. 0, or 1 saying why. */
-static int print_log(struct reader *r, const char *id, const json_t *rec, int n) {
-  char *text = NULL;
-  size_t len = 0;
-  int got = read_attempt(r, id, rec, n, &text, &len);
-  int rc = got != 0;
-  if (got == 1) fprintf(stderr, "barge logs: job %s attempt %d has no log yet\n", id, n);
-  if (!got && emit(text, len, 0)) rc = 1;
-  if (!got && !len) {
-    /* no output: say so when the attempt never ran (its start failed), as the reason why */
-    const json_t *att = json_array_get(json_object_get(json_object_get(rec, "detail"), "attempts"), (size_t)n - 1);
-    const char *why = jget_str(att, "statusReason");
-    if (!why) why = jget_str(json_object_get(att, "container"), "reason");
-    if (att && !json_object_get(att, "startedAt"))
-      fprintf(stderr, "barge logs: job %s attempt %d never started%s%s%s: it has no output\n", id, n,
-              why ? " (" : "", why ? why : "", why ? ")" : "");
-  }
-  free(text);
-  return rc;
-}
+#define READ_CHUNK (1u << 20) /* the most one read of a log takes */
 
-/* ---- --follow ---- */
-
-#define FOLLOW_CHUNK (1u << 20) /* the most one read of a growing log takes */
-
-/* What attempt n has written from *printed on, to stdout, in chunks; *printed advanced. A log
- * now shorter than *printed is another file: from its start. 0; 1 when stdout fails; -1 when the
- * log cannot be read (said). */
+/* What attempt n has written from *printed on, to stdout, in chunks of at most READ_CHUNK (a
+ * local pread, or a byte range from the agent's log server); *printed advanced. A log now shorter
+ * than *printed is another file: from its start. 0; 1 when stdout fails; -1 when the log cannot be
+ * read (said); 2 when the attempt has no log yet. */
 static int print_more(struct reader *r, const char *id, const json_t *rec, int n, size_t *printed) {
   struct logs_streams st = {0};
   logs_record_streams(id, rec, n, &st);
-  int rc = 0;
-  while (st.n && !rc) {
+  int rc = st.n ? 0 : 2;
+  while (!rc) {
     char *text = NULL, err[1024] = "";
     size_t len = 0;
-    int got = logs_read_from(r->src, &st.v[0], *printed, FOLLOW_CHUNK, &text, &len, err, sizeof err);
+    int got = logs_read_from(r->src, &st.v[0], *printed, READ_CHUNK, &text, &len, err, sizeof err);
     if (got < 0) {
       fprintf(stderr, "barge logs: job %s attempt %d: %s\n", id, n, err);
       rc = -1;
@@ -193,7 +155,7 @@ static int print_more(struct reader *r, const char *id, const json_t *rec, int n
     } else {
       if (emit(text, len, 0)) rc = 1;
       *printed += len;
-      if (len < FOLLOW_CHUNK) {
+      if (len < READ_CHUNK) {
         free(text);
         break;
       }
@@ -203,6 +165,25 @@ static int print_more(struct reader *r, const char *id, const json_t *rec, int n
   logs_streams_release(&st);
   return rc;
 }
+
+/* Attempt n of the job's log to stdout, once. 0, or 1 saying why. */
+static int print_log(struct reader *r, const char *id, const json_t *rec, int n) {
+  size_t printed = 0;
+  int got = print_more(r, id, rec, n, &printed);
+  if (got == 2) fprintf(stderr, "barge logs: job %s attempt %d has no log yet\n", id, n);
+  if (!got && !printed) {
+    /* no output: say so when the attempt never ran (its start failed), as the reason why */
+    const json_t *att = json_array_get(json_object_get(json_object_get(rec, "detail"), "attempts"), (size_t)n - 1);
+    const char *why = jget_str(att, "statusReason");
+    if (!why) why = jget_str(json_object_get(att, "container"), "reason");
+    if (att && !json_object_get(att, "startedAt"))
+      fprintf(stderr, "barge logs: job %s attempt %d never started%s%s%s: it has no output\n", id, n,
+              why ? " (" : "", why ? why : "", why ? ")" : "");
+  }
+  return got != 0;
+}
+
+/* ---- --follow ---- */
 
 /* The key the job's state changes are written under: an array child's are its parent's. */
 static void family_key(const char *id, char *out, size_t n) {
@@ -232,14 +213,15 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
       for (int k = n >= 1 ? n : 1; k < last && !rc; k++) {
         size_t from = k == n ? printed : 0;
         if (k > 1 && k != n) fprintf(stderr, "barge logs: job %s attempt %d\n", id, k);
-        if (print_more(r, id, rec, k, &from) > 0) rc = 1;
+        if (print_more(r, id, rec, k, &from) == 1) rc = 1;
       }
       if (last > 1) fprintf(stderr, "barge logs: job %s attempt %d\n", id, last);
       n = last;
       printed = 0;
     }
     if (done || mono_ms() >= next_read) {
-      if (n >= 1 && jget_str(rec, "logPath") && print_more(r, id, rec, n, &printed)) rc = 1;
+      int pm = n >= 1 && jget_str(rec, "logPath") ? print_more(r, id, rec, n, &printed) : 2;
+      if (pm == 1 || pm < 0) rc = 1;
       next_read = mono_ms() + FOLLOW_POLL_MS;
       if (done || rc) break;
     }
