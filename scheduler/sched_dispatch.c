@@ -142,7 +142,7 @@ static const char *CODE_JOBREQ = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT";
 static const char *CODE_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY";
 
 /* Whether an instance type the managed CE allows (catalogue) holds the shape. */
-static int managed_type_fits(struct ce *c, int v, int m, int g) {
+int sched_ce_type_fits(struct ce *c, int v, int m, int g) {
   for (int i = 0; i < c->ntype_fit; i++)
     if (c->type_fit[i].v == v && c->type_fit[i].m == m && c->type_fit[i].g == g) return c->type_fit[i].fits;
   json_t *types = json_object_get(json_object_get(c->body, "computeResources"), "instanceTypes");
@@ -165,7 +165,7 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
     if (v <= c->maxv) fits_max = 1;
     if (c->managed) {
       /* an instance type of the catalogue that the CE allows must hold the job */
-      if (v <= c->maxv && managed_type_fits(c, v, m, g)) fits_type = 1;
+      if (v <= c->maxv && sched_ce_type_fits(c, v, m, g)) fits_type = 1;
     } else if (v <= c->max_v && m <= c->max_m && g <= c->max_g) {
       fits_type = 1;
     }
@@ -583,7 +583,10 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
       if (sc->n <= 0 || (code && code != CODE_CAPACITY)) continue;
       for (int k = 0; k < q->nce; k++) {
         struct ce *c = s->ces[q->ce[k]];
-        if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv) continue;
+        /* the first CE in queue order that can hold the shape: one whose instance types cannot
+         * would launch nothing, and the CEs after it would never be asked (§4.5) */
+        if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv || !sched_ce_type_fits(c, v, m, g))
+          continue;
         json_t *arr = shapes[q->ce[k]];
         size_t i;
         json_t *sh;

@@ -287,6 +287,42 @@ static void test_capacity_code_keeps_demand(void) {
   h_release(&h);
 }
 
+/* A MANAGED CE of maxvCpus 64 allowing one instance type of the catalogue. */
+static void typed_ce(struct h *h, const char *name, const char *type) {
+  char arn[256];
+  snprintf(arn, sizeof arn, ARN "compute-environment/%s", name);
+  json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:[s]}}", "computeEnvironmentName", name,
+                        "computeEnvironmentArn", arn, "type", "MANAGED", "state", "ENABLED", "status", "VALID",
+                        "computeResources", "type", "EC2", "minvCpus", 0, "maxvCpus", 64, "instanceTypes", type);
+  h_feed(h, BARGE_EV_CONFIG_RECORD, h_config(h, "ComputeEnvironment", b));
+}
+
+static void test_demand_skips_ce_whose_types_cannot_hold(void) {
+  TEST("computeEnvironmentOrder: a job no instance type of the first CE holds asks the next CE that can (demand and WAITING:CAPACITY)");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  typed_ce(&h, "small", "c5.large"); /* 2 vCPUs, 4 GiB */
+  typed_ce(&h, "big", "r5.large");   /* 2 vCPUs, 16 GiB */
+  h_queue(&h, "q", 1, NULL, "small", "big", NULL);
+  h_jd(&h, "mem", 1, 1, 8000, NULL);
+  h_submit(&h, "a", "q", "mem", NULL);
+  CHECK_STR(reason(&h, "a"), ""); /* big can hold it: no blocking code */
+  h_tick(&h);
+  json_t *d = last_demand(&h, "big");
+  CHECK(json_array_size(d) == 1 && jget_int(json_array_get(d, 0), "memoryMib", 0) == 8000 &&
+            jget_int(json_array_get(d, 0), "count", 0) == 1,
+        "big is asked for the job: %s", d ? json_dumps(d, JSON_COMPACT) : "none");
+  d = last_demand(&h, "small");
+  CHECK(json_array_size(d) == 0, "small, whose type cannot hold it, is asked for nothing: %s",
+        d ? json_dumps(d, JSON_COMPACT) : "none");
+  CHECK_STR(reason(&h, "a"), "WAITING:CAPACITY - no instance of compute environment big has 1 vCPUs, 8000 MiB and 0 GPUs free");
+  /* an r5.large registers in big: the job runs there */
+  h_instance(&h, "i-r", "big", "READY", 2, 16352);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -298,5 +334,6 @@ int main(void) {
   test_mixed_queue_unmanaged_without_instance();
   test_deleted_unmanaged_ce_does_not_hold_code();
   test_capacity_code_keeps_demand();
+  test_demand_skips_ce_whose_types_cannot_hold();
   return check_summary();
 }
