@@ -72,11 +72,13 @@ static void rq_insert_after(struct sched *s, struct queue *q, struct rlist *l, u
   job_shapes_add(s, q, j, +1);
 }
 
+/* A job's schedulingPriority: none given (-1) counts as 0 (docs/job-model.md §3.4 rule 3). */
+static int prio_of(const struct job *j) { return j->spec->sched_prio < 0 ? 0 : j->spec->sched_prio; }
+
 /* Queue order of fresh jobs: in a fair-share queue schedulingPriority first (descending);
  * then createdAt (children: the parent's), then job id / array index. */
 static int fresh_before(const struct sched *s, const struct job *a, const struct job *b) {
-  if (sched_fair_queue(s->queues[a->queue]) && a->spec->sched_prio != b->spec->sched_prio)
-    return a->spec->sched_prio > b->spec->sched_prio;
+  if (sched_fair_queue(s->queues[a->queue]) && prio_of(a) != prio_of(b)) return prio_of(a) > prio_of(b);
   if (a->queue_seq != b->queue_seq) return a->queue_seq < b->queue_seq;
   if (a->parent != SCHED_NONE && a->parent == b->parent) return a->index < b->index;
   return strcmp(a->id, b->id) < 0;

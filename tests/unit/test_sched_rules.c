@@ -349,6 +349,24 @@ static void test_fair_share_priority_inside_share(void) {
   h_release(&h);
 }
 
+static void test_fair_share_priority_default_zero(void) {
+  TEST("fair share: a job with no schedulingPriority counts as 0, so it keeps its createdAt place before a later job of priority 0");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL); /* no schedulingPriority */
+  h_submit(&h, "older", "q", "jd", "{\"shareIdentifier\": \"a\"}");
+  h.t += 10;
+  h_submit(&h, "newer", "q", "jd", "{\"shareIdentifier\": \"a\", \"schedulingPriorityOverride\": 0}");
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  CHECK_STATUS(&h, "older", JOB_STARTING);
+  CHECK_STATUS(&h, "newer", JOB_RUNNABLE);
+  h_release(&h);
+}
+
 static void test_too_large_time_limit_cancel(void) {
   TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
   struct h h;
@@ -947,6 +965,7 @@ int main(void) {
   test_best_fit_tie_break();
   test_fair_share_weights();
   test_fair_share_priority_inside_share();
+  test_fair_share_priority_default_zero();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
