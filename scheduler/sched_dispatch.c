@@ -49,6 +49,9 @@ void sched_rq_unlink(struct sched *s, struct job *j) {
   if (l->retry_tail == j->idx) l->retry_tail = j->rq_prev;
   j->rq_prev = j->rq_next = SCHED_NONE;
   j->in_rq = 0;
+  /* a head that leaves RUNNABLE (placed, cancelled) is head no more: if it comes back (a
+   * retry), its wait towards the reservation threshold starts again (§3.3) */
+  if (q->head == j->idx) q->head = SCHED_NONE;
   q->nrunnable--;
   if (sched_fair_queue(q)) q->shares[j->share].nrunnable--;
   job_shapes_add(s, q, j, -1);

@@ -498,6 +498,45 @@ static void test_backfill_head_reservation(void) {
   h_release(&h);
 }
 
+static void test_head_reservation_clock_restarts(void) {
+  TEST("head reservation: a head that was placed and came back (retried) starts a new 300 s wait; its earlier wait does not count");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_queue(&h, "low", 1, NULL, "ce", NULL);
+  h_jd(&h, "small", 1, 1, 64, NULL);
+  h_jd(&h, "big", 1, 4, 64, "{\"retryStrategy\": {\"attempts\": 2}}");
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  h_instance(&h, "i-1", "ce", "READY", 2, 4096);
+  h_submit(&h, "f", "low", "big", NULL); /* holds i-0 */
+  h.t += 10;
+  h_submit(&h, "B", "q", "big", NULL);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  for (int sec = 0; sec < 31; sec++) { /* B is head for 310 s: the CE is held for it */
+    h.t += 10000;
+    h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 4096);
+    h_instance(&h, "i-1", "ce", "HEARTBEAT", 2, 4096);
+  }
+  h_tick(&h);
+  h_submit(&h, "s1", "low", "small", NULL);
+  CHECK_STATUS(&h, "s1", JOB_RUNNABLE);
+  run_to_end(&h, "f", 1, 0);
+  CHECK_STATUS(&h, "B", JOB_STARTING);
+  CHECK_STATUS(&h, "s1", JOB_STARTING); /* no head waits: i-1 takes it */
+  h.t += 1000;
+  run_to_end(&h, "s1", 1, 0);
+  /* i-0 is drained while B runs; B fails and is retried: it is head again, from now */
+  h_instance(&h, "i-0", "ce", "DRAIN_REQUESTED", 4, 4096);
+  h.t += 1000;
+  run_to_end(&h, "B", 1, 1);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  h_tick(&h);
+  h_submit(&h, "s2", "low", "small", NULL);
+  CHECK_STATUS(&h, "s2", JOB_STARTING); /* B has been head for 0 s: nothing is held for it */
+  h_release(&h);
+}
+
 static void test_managed_instance_types_catalogue(void) {
   TEST("managed CE: a job no allowed instance type holds gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT (catalogue)");
   struct h h;
@@ -978,6 +1017,7 @@ int main(void) {
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
+  test_head_reservation_clock_restarts();
   test_insufficient_capacity_code();
   test_managed_instance_types_catalogue();
   test_delete_queue_ends_its_jobs();
