@@ -405,19 +405,41 @@ static int64_t bucket_width(int64_t window_ms) {
   return w < 1000 ? 1000 : w;
 }
 
-/* Adds the vCPU-seconds held since the last accrual to the current bucket. */
+/* Adds the vCPU-seconds held since the last accrual to the buckets of the times they were held
+ * (the share held the same vCPUs all along: its count changes only through an accrual), leaving
+ * out what is older than the window. Accruals come only with dispatches of the queue and the
+ * share's own state changes, so the stretch can be hours long: put in the current bucket, it
+ * counted at full weight, and beyond the window. */
+static void bucket_add(struct share *sh, int64_t w, int64_t at, double vsec) {
+  int64_t start = at / w * w;
+  int b = (int)((at / w) % SHARE_BUCKETS);
+  if (sh->bucket_start[b] != start) {
+    sh->bucket_start[b] = start;
+    sh->bucket_vsec[b] = 0;
+  }
+  sh->bucket_vsec[b] += vsec;
+}
+
 static void share_accrue(struct share *sh, int64_t now, int64_t window_ms) {
   if (window_ms <= 0 || now <= sh->accrued_at) {
     if (now > sh->accrued_at) sh->accrued_at = now;
     return;
   }
-  int64_t w = bucket_width(window_ms), start = now / w * w;
-  int b = (int)((now / w) % SHARE_BUCKETS);
-  if (sh->bucket_start[b] != start) {
-    sh->bucket_start[b] = start;
-    sh->bucket_vsec[b] = 0;
+  int64_t w = bucket_width(window_ms);
+  bucket_add(sh, w, now, 0); /* the current bucket is fresh even when nothing is held */
+  if (sh->accrued_at > 0 && sh->held_vcpus > 0) {
+    /* from the window's start, and no further back than the ring holds (its oldest bucket
+     * shares the current one's slot; what is lost weighs ~0) */
+    int64_t from = sh->accrued_at, oldest = (now / w - (SHARE_BUCKETS - 1)) * w;
+    if (from < now - window_ms) from = now - window_ms;
+    if (from < oldest) from = oldest;
+    while (from < now) { /* at most SHARE_BUCKETS steps */
+      int64_t end = from / w * w + w;
+      if (end > now) end = now;
+      bucket_add(sh, w, from, (double)sh->held_vcpus * (double)(end - from) / 1000.0);
+      from = end;
+    }
   }
-  if (sh->accrued_at > 0) sh->bucket_vsec[b] += (double)sh->held_vcpus * (double)(now - sh->accrued_at) / 1000.0;
   sh->accrued_at = now;
 }
 

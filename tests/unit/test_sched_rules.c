@@ -367,6 +367,43 @@ static void test_fair_share_priority_default_zero(void) {
   h_release(&h);
 }
 
+static void test_fair_share_decay_spreads_usage(void) {
+  TEST("fair share with shareDecaySeconds: vCPU-seconds held while nothing was dispatched count by when they were held, and only within the window");
+  /* W = 600 s. Share A holds 1 vCPU for 3000 s; share B held 3 vCPUs until 300 s before the
+   * decision. In the last W: A ~ 600 s x 1 vCPU x mean weight 0.5 = 300 (+1 held now); B ~
+   * 300 s x 3 vCPUs x mean weight 0.25 = 225. B has used less: its job goes first. */
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_ce(&h, "ce2", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 600, \"computeReservation\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "fs", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_queue(&h, "other", 1, NULL, "ce2", NULL);
+  h_jd(&h, "one", 1, 1, 64, NULL);
+  h_jd(&h, "three", 1, 3, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 8192);
+  h_instance(&h, "i-9", "ce2", "READY", 1, 8192);
+  h_submit(&h, "d", "other", "one", NULL);
+  h_submit(&h, "a1", "fs", "one", "{\"shareIdentifier\": \"A\"}");
+  h_submit(&h, "b1", "fs", "three", "{\"shareIdentifier\": \"B\"}");
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  CHECK_STATUS(&h, "b1", JOB_STARTING);
+  h_exec(&h, "a1", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "b1", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "d", 1, "i-9", "STARTED", -9999, NULL);
+  /* both wait for d, so nothing of fs is RUNNABLE (no dispatch) until d ends */
+  h_submit(&h, "a2", "fs", "three", "{\"shareIdentifier\": \"A\", \"dependsOn\": [{\"jobId\": \"d\"}]}");
+  h_submit(&h, "b2", "fs", "three", "{\"shareIdentifier\": \"B\", \"dependsOn\": [{\"jobId\": \"d\"}]}");
+  h.t += 2700 * 1000LL;
+  h_exec(&h, "b1", 1, "i-0", "EXITED", 0, NULL);
+  h.t += 300 * 1000LL;
+  h_exec(&h, "d", 1, "i-9", "EXITED", 0, NULL); /* a2 and b2 RUNNABLE; room for one of them */
+  CHECK_STATUS(&h, "b2", JOB_STARTING);
+  CHECK_STATUS(&h, "a2", JOB_RUNNABLE);
+  h_release(&h);
+}
+
 static void test_too_large_time_limit_cancel(void) {
   TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
   struct h h;
@@ -1005,6 +1042,7 @@ int main(void) {
   test_fair_share_weights();
   test_fair_share_priority_inside_share();
   test_fair_share_priority_default_zero();
+  test_fair_share_decay_spreads_usage();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
