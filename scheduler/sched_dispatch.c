@@ -160,6 +160,11 @@ int sched_ce_type_fits(struct ce *c, int v, int m, int g) {
   return fits;
 }
 
+/* A managed CE that would launch for the shape: a CAPACITY code's candidate (§3.5). */
+static int capacity_candidate(struct ce *c, int v, int m, int g) {
+  return !c->deleted && c->valid && c->managed && v <= c->maxv && sched_ce_type_fits(c, v, m, g);
+}
+
 /* The blocking code a RUNNABLE job of this shape carries in queue q, or NULL. */
 static const char *shape_code(struct sched *s, struct queue *q, int v, int m, int g) {
   int any_valid = 0, fits_max = 0, fits_type = 0;
@@ -190,7 +195,7 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
   int candidates = 0, refused = 0;
   for (int k = 0; k < q->nce; k++) {
     struct ce *c = s->ces[q->ce[k]];
-    if (c->deleted || !c->valid || !c->managed || v > c->maxv) continue;
+    if (!capacity_candidate(c, v, m, g)) continue;
     candidates++;
     refused += c->launch_refused;
   }
@@ -209,9 +214,11 @@ static void coded_add(struct sched *s, struct job *j) {
 }
 
 /* The instance type of the refused launch a CAPACITY code names: the first candidate CE's. */
-static const char *refused_type(struct sched *s, struct queue *q) {
-  for (int k = 0; k < q->nce; k++)
-    if (s->ces[q->ce[k]]->launch_refused) return s->ces[q->ce[k]]->refused_type;
+static const char *refused_type(struct sched *s, struct queue *q, const struct spec *sp) {
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->launch_refused && capacity_candidate(c, sp->vcpus, sp->mem_mib, sp->gpus)) return c->refused_type;
+  }
   return NULL;
 }
 
@@ -223,7 +230,7 @@ void sched_apply_code(struct sched *s, struct job *j, struct outbox *out) {
   const char *cur = sched_code_of(j->status_reason);
   if (code == NULL && cur == NULL) return;
   char text[256];
-  if (code) sched_code_text(code, refused_type(s, q), text, sizeof text);
+  if (code) sched_code_text(code, refused_type(s, q, j->spec), text, sizeof text);
   if (code && cur && !strcmp(text, j->status_reason)) return;
   if (!code || !cur || strcmp(code, cur)) j->code_since = s->now;
   if (code) coded_add(s, j);

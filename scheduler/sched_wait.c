@@ -92,8 +92,8 @@ json_t *sched_code_detail(struct sched *s, struct queue *q, const struct job *j,
                sp->vcpus, sp->mem_mib, sp->gpus, q->name);
   } else if (!strcmp(code, CODES[3])) {
     for (int k = 0; k < q->nce && !*d; k++) {
-      const struct ce *c = s->ces[q->ce[k]];
-      if (c->launch_refused) {
+      struct ce *c = s->ces[q->ce[k]];
+      if (c->launch_refused && c->managed && !c->deleted && sched_ce_can_hold(c, sp)) { /* a candidate (§3.5) */
         snprintf(d, sizeof d, "the instance provider refused the latest launch in %s: %s", c->name,
                  c->refused_why[0] ? c->refused_why : "no reason given");
         first = c;

@@ -323,6 +323,26 @@ static void test_demand_skips_ce_whose_types_cannot_hold(void) {
   h_release(&h);
 }
 
+static void test_capacity_code_ignores_ce_whose_types_cannot_hold(void) {
+  TEST("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY when the only CE whose instance types hold the job refuses its launch (a CE that could never hold it is no candidate)");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  typed_ce(&h, "small", "c5.large");
+  typed_ce(&h, "big", "r5.large");
+  h_queue(&h, "q", 1, NULL, "small", "big", NULL);
+  h_jd(&h, "mem", 1, 1, 8000, NULL);
+  h_submit(&h, "a", "q", "mem", NULL);
+  h_feed(&h, BARGE_EV_INSTANCE_EVENT,
+         json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "header", h_header(h.t), "instanceId", "",
+                   "computeEnvironment", "big", "kind", "LAUNCH_FAILED", "instanceType", "r5.large", "vcpus", 2,
+                   "memoryMib", 16384, "reason", "1 of 1 x r5.large not launched: InsufficientInstanceCapacity",
+                   "at", (json_int_t)h.t));
+  CHECK_STR(reason(&h, "a"), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type r5.large");
+  CHECK_STR(jget_str(h_last_wait(&h, "a"), "computeEnvironment"), "big");
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -335,5 +355,6 @@ int main(void) {
   test_deleted_unmanaged_ce_does_not_hold_code();
   test_capacity_code_keeps_demand();
   test_demand_skips_ce_whose_types_cannot_hold();
+  test_capacity_code_ignores_ce_whose_types_cannot_hold();
   return check_summary();
 }
