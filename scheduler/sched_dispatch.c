@@ -599,13 +599,38 @@ void sched_dispatch(struct sched *s, struct outbox *out) {
 
 /* ---------------- capacity demand (input to the provisioner) ---------------- */
 
+/* Adds n jobs of a shape to a CE's demand (one entry per shape). */
+static void demand_add(json_t *arr, const struct shape_count *sc, int64_t n) {
+  size_t i;
+  json_t *sh;
+  json_array_foreach(arr, i, sh) {
+    if ((int)jget_int(sh, "vcpus", 0) == sc->v && (int)jget_int(sh, "memoryMib", 0) == sc->m &&
+        (int)jget_int(sh, "gpus", 0) == sc->g && json_is_true(json_object_get(sh, "perInstance")) == sc->one_each) {
+      json_object_set_new(sh, "count", json_integer(jget_int(sh, "count", 0) + n));
+      return;
+    }
+  }
+  sh = json_pack("{s:i, s:i, s:i, s:I}", "vcpus", sc->v, "memoryMib", sc->m, "gpus", sc->g, "count", (json_int_t)n);
+  if (sc->one_each) json_object_set_new(sh, "perInstance", json_true());
+  json_array_append_new(arr, sh);
+}
+
 void sched_emit_demand(struct sched *s, struct outbox *out) {
   s->demand_dirty = 0;
   size_t nce = s->nces;
   json_t **shapes = xcalloc(nce ? nce : 1, sizeof *shapes);
-  for (size_t i = 0; i < nce; i++) shapes[i] = json_array();
-  for (size_t qi = 0; qi < s->nqueues; qi++) {
-    struct queue *q = s->queues[qi];
+  /* the vCPUs each managed CE can still grow by: maxvCpus less its live instances, less the
+   * demand already given to it in this pass (queues by priority, as dispatch visits them) */
+  int64_t *room = xcalloc(nce ? nce : 1, sizeof *room);
+  for (size_t i = 0; i < nce; i++) {
+    shapes[i] = json_array();
+    struct ce *c = s->ces[i];
+    room[i] = c->maxv;
+    for (size_t k = 0; k < c->ninst; k++)
+      if (s->insts[c->insts[k]]->state != INST_GONE) room[i] -= s->insts[c->insts[k]]->cap_v;
+  }
+  for (size_t oi = 0; oi < s->nqueues; oi++) {
+    struct queue *q = s->queues[s->queue_order[oi]];
     if (q->deleted) continue;
     for (size_t si = 0; si < q->nshapes; si++) {
       const struct shape_count *sc = &q->shapes[si];
@@ -615,33 +640,29 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
        * them out made the next restated demand empty, and the CE never launched again. */
       const char *code = sc->n > 0 ? shape_code(s, q, v, m, g) : NULL;
       if (sc->n <= 0 || (code && code != CODE_CAPACITY)) continue;
-      for (int k = 0; k < q->nce; k++) {
-        struct ce *c = s->ces[q->ce[k]];
-        /* the first CE in queue order that can hold the shape: one whose instance types cannot
-         * would launch nothing, and the CEs after it would never be asked (§4.5) */
+      /* the CEs in queue order that can hold the shape (one whose instance types cannot would
+       * launch nothing): each takes what its room holds, the rest overflows to the next; what
+       * none has room for stays with the first. A gang's nodes (one_each) stay together. */
+      int64_t left = sc->n;
+      int first = -1;
+      for (int k = 0; k < q->nce && left > 0; k++) {
+        uint32_t ci = q->ce[k];
+        struct ce *c = s->ces[ci];
         if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv || !sched_ce_type_fits(c, v, m, g))
           continue;
-        json_t *arr = shapes[q->ce[k]];
-        size_t i;
-        json_t *sh;
-        int found = 0;
-        json_array_foreach(arr, i, sh) {
-          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g &&
-              json_is_true(json_object_get(sh, "perInstance")) == sc->one_each) {
-            json_object_set_new(sh, "count", json_integer((int)jget_int(sh, "count", 0) + sc->n));
-            found = 1;
-            break;
-          }
-        }
-        if (!found) {
-          json_t *sh = json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n);
-          if (sc->one_each) json_object_set_new(sh, "perInstance", json_true());
-          json_array_append_new(arr, sh);
-        }
-        break;
+        if (first < 0) first = (int)ci;
+        if (sc->one_each) break;
+        int64_t fit = room[ci] > 0 ? room[ci] / v : 0;
+        if (fit > left) fit = left;
+        if (fit <= 0) continue;
+        demand_add(shapes[ci], sc, fit);
+        room[ci] -= fit * v;
+        left -= fit;
       }
+      if (left > 0 && first >= 0) demand_add(shapes[first], sc, left);
     }
   }
+  free(room);
   for (size_t i = 0; i < nce; i++) {
     struct ce *c = s->ces[i];
     if (!c->managed || c->deleted) {

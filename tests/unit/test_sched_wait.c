@@ -343,6 +343,55 @@ static void test_capacity_code_ignores_ce_whose_types_cannot_hold(void) {
   h_release(&h);
 }
 
+/* A MANAGED CE of c5.large instances (2 vCPUs) with this maxvCpus. */
+static void c5_ce(struct h *h, const char *name, int maxv) {
+  char arn[256];
+  snprintf(arn, sizeof arn, ARN "compute-environment/%s", name);
+  json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:[s]}}", "computeEnvironmentName", name,
+                        "computeEnvironmentArn", arn, "type", "MANAGED", "state", "ENABLED", "status", "VALID",
+                        "computeResources", "type", "EC2", "minvCpus", 0, "maxvCpus", maxv, "instanceTypes", "c5.large");
+  h_feed(h, BARGE_EV_CONFIG_RECORD, h_config(h, "ComputeEnvironment", b));
+}
+
+static long long demand_count(struct h *h, const char *ce) {
+  json_t *d = last_demand(h, ce);
+  long long n = 0;
+  for (size_t i = 0; i < json_array_size(d); i++) n += jget_int(json_array_get(d, i), "count", 0);
+  return n;
+}
+
+static void test_demand_overflows_to_next_ce_at_max(void) {
+  TEST("computeEnvironmentOrder: jobs beyond the first CE's maxvCpus ask the next CE (Spot first, On-Demand overflow)");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  c5_ce(&h, "first", 2);
+  c5_ce(&h, "overflow", 8);
+  h_queue(&h, "q", 1, NULL, "first", "overflow", NULL);
+  h_jd(&h, "one", 1, 1, 256, NULL);
+  for (int i = 0; i < 4; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "j%d", i);
+    h_submit(&h, id, "q", "one", NULL);
+  }
+  h_tick(&h);
+  CHECK(demand_count(&h, "first") == 2, "first is asked for what its maxvCpus holds: %lld", demand_count(&h, "first"));
+  CHECK(demand_count(&h, "overflow") == 2, "the rest goes to overflow: %lld", demand_count(&h, "overflow"));
+  /* first's instance comes: two jobs run there, the other two still ask overflow */
+  h.t += 1000;
+  h_instance(&h, "i-f", "first", "READY", 2, 3800);
+  CHECK_STATUS(&h, "j0", JOB_STARTING);
+  CHECK_STATUS(&h, "j1", JOB_STARTING);
+  h_tick(&h);
+  CHECK(demand_count(&h, "first") == 0, "first is full: %lld", demand_count(&h, "first"));
+  CHECK(demand_count(&h, "overflow") == 2, "overflow: %lld", demand_count(&h, "overflow"));
+  h.t += 1000;
+  h_instance(&h, "i-o", "overflow", "READY", 2, 3800);
+  CHECK_STATUS(&h, "j2", JOB_STARTING);
+  CHECK_STATUS(&h, "j3", JOB_STARTING);
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -356,5 +405,6 @@ int main(void) {
   test_capacity_code_keeps_demand();
   test_demand_skips_ce_whose_types_cannot_hold();
   test_capacity_code_ignores_ce_whose_types_cannot_hold();
+  test_demand_overflows_to_next_ce_at_max();
   return check_summary();
 }
