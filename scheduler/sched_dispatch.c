@@ -87,6 +87,15 @@ static int fresh_before(const struct sched *s, const struct job *a, const struct
   return strcmp(a->id, b->id) < 0;
 }
 
+/* On a usage tie between shares (§3.4 rule 2): the head with the higher schedulingPriority, then
+ * the older one. By createdAt, not by the list's sequence: a retried job's sequence counts
+ * retries, not submissions, so it cannot be set against a fresh job's. */
+static int share_head_before(const struct sched *s, const struct job *a, const struct job *b) {
+  if (prio_of(a) != prio_of(b)) return prio_of(a) > prio_of(b);
+  if (a->created_at != b->created_at) return a->created_at < b->created_at;
+  return fresh_before(s, a, b);
+}
+
 /* The share of a job in a fair-share queue, created on first use. */
 uint16_t sched_share_of(struct queue *q, const char *id) {
   if (!id) id = "";
@@ -533,7 +542,7 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
       if (exhausted[i] || sh->rq.head == SCHED_NONE) continue;
       double u = weight[i] * share_usage(sh, s->now, window);
       if (best == SIZE_MAX || u < best_u - 1e-9 ||
-          (u < best_u + 1e-9 && fresh_before(s, s->jobs[sh->rq.head], s->jobs[q->shares[best].rq.head]))) {
+          (u < best_u + 1e-9 && share_head_before(s, s->jobs[sh->rq.head], s->jobs[q->shares[best].rq.head]))) {
         best = i;
         best_u = u;
       }

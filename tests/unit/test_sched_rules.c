@@ -404,6 +404,37 @@ static void test_fair_share_decay_spreads_usage(void) {
   h_release(&h);
 }
 
+static void test_fair_share_tie_goes_to_older_retried_job(void) {
+  TEST("fair share: on a usage tie the share whose next job is older goes first, also when that job is a retried one");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_ce(&h, "ce2", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "fs", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_queue(&h, "other", 1, NULL, "ce2", NULL);
+  h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 9}}");
+  h_instance(&h, "i-9", "ce2", "READY", 1, 4096);
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  /* elsewhere, a job that fails and is retried five times */
+  h_submit(&h, "x", "other", "jd", NULL);
+  for (int a = 1; a <= 5; a++) {
+    h.t += 10;
+    run_to_end(&h, "x", a, 1);
+  }
+  h.t += 10;
+  h_submit(&h, "a1", "fs", "jd", "{\"shareIdentifier\": \"A\"}");
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  h.t += 10;
+  h_submit(&h, "b1", "fs", "jd", "{\"shareIdentifier\": \"B\"}");
+  h.t += 10;
+  run_to_end(&h, "a1", 1, 1); /* a1 is retried; A and B both hold nothing now: a tie */
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  CHECK_STATUS(&h, "b1", JOB_RUNNABLE);
+  h_release(&h);
+}
+
 static void test_too_large_time_limit_cancel(void) {
   TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
   struct h h;
@@ -1043,6 +1074,7 @@ int main(void) {
   test_fair_share_priority_inside_share();
   test_fair_share_priority_default_zero();
   test_fair_share_decay_spreads_usage();
+  test_fair_share_tie_goes_to_older_retried_job();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
