@@ -49,6 +49,9 @@ void sched_rq_unlink(struct sched *s, struct job *j) {
   if (l->retry_tail == j->idx) l->retry_tail = j->rq_prev;
   j->rq_prev = j->rq_next = SCHED_NONE;
   j->in_rq = 0;
+  /* a head that leaves RUNNABLE (placed, cancelled) is head no more: if it comes back (a
+   * retry), its wait towards the reservation threshold starts again (§3.3) */
+  if (q->head == j->idx) q->head = SCHED_NONE;
   q->nrunnable--;
   if (sched_fair_queue(q)) q->shares[j->share].nrunnable--;
   job_shapes_add(s, q, j, -1);
@@ -72,14 +75,25 @@ static void rq_insert_after(struct sched *s, struct queue *q, struct rlist *l, u
   job_shapes_add(s, q, j, +1);
 }
 
+/* A job's schedulingPriority: none given (-1) counts as 0 (docs/job-model.md §3.4 rule 3). */
+static int prio_of(const struct job *j) { return j->spec->sched_prio < 0 ? 0 : j->spec->sched_prio; }
+
 /* Queue order of fresh jobs: in a fair-share queue schedulingPriority first (descending);
  * then createdAt (children: the parent's), then job id / array index. */
 static int fresh_before(const struct sched *s, const struct job *a, const struct job *b) {
-  if (sched_fair_queue(s->queues[a->queue]) && a->spec->sched_prio != b->spec->sched_prio)
-    return a->spec->sched_prio > b->spec->sched_prio;
+  if (sched_fair_queue(s->queues[a->queue]) && prio_of(a) != prio_of(b)) return prio_of(a) > prio_of(b);
   if (a->queue_seq != b->queue_seq) return a->queue_seq < b->queue_seq;
   if (a->parent != SCHED_NONE && a->parent == b->parent) return a->index < b->index;
   return strcmp(a->id, b->id) < 0;
+}
+
+/* On a usage tie between shares (§3.4 rule 2): the head with the higher schedulingPriority, then
+ * the older one. By createdAt, not by the list's sequence: a retried job's sequence counts
+ * retries, not submissions, so it cannot be set against a fresh job's. */
+static int share_head_before(const struct sched *s, const struct job *a, const struct job *b) {
+  if (prio_of(a) != prio_of(b)) return prio_of(a) > prio_of(b);
+  if (a->created_at != b->created_at) return a->created_at < b->created_at;
+  return fresh_before(s, a, b);
 }
 
 /* The share of a job in a fair-share queue, created on first use. */
@@ -142,7 +156,7 @@ static const char *CODE_JOBREQ = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT";
 static const char *CODE_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY";
 
 /* Whether an instance type the managed CE allows (catalogue) holds the shape. */
-static int managed_type_fits(struct ce *c, int v, int m, int g) {
+int sched_ce_type_fits(struct ce *c, int v, int m, int g) {
   for (int i = 0; i < c->ntype_fit; i++)
     if (c->type_fit[i].v == v && c->type_fit[i].m == m && c->type_fit[i].g == g) return c->type_fit[i].fits;
   json_t *types = json_object_get(json_object_get(c->body, "computeResources"), "instanceTypes");
@@ -155,6 +169,11 @@ static int managed_type_fits(struct ce *c, int v, int m, int g) {
   return fits;
 }
 
+/* A managed CE that would launch for the shape: a CAPACITY code's candidate (§3.5). */
+static int capacity_candidate(struct ce *c, int v, int m, int g) {
+  return !c->deleted && c->valid && c->managed && v <= c->maxv && sched_ce_type_fits(c, v, m, g);
+}
+
 /* The blocking code a RUNNABLE job of this shape carries in queue q, or NULL. */
 static const char *shape_code(struct sched *s, struct queue *q, int v, int m, int g) {
   int any_valid = 0, fits_max = 0, fits_type = 0;
@@ -165,7 +184,7 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
     if (v <= c->maxv) fits_max = 1;
     if (c->managed) {
       /* an instance type of the catalogue that the CE allows must hold the job */
-      if (v <= c->maxv && managed_type_fits(c, v, m, g)) fits_type = 1;
+      if (v <= c->maxv && sched_ce_type_fits(c, v, m, g)) fits_type = 1;
     } else if (v <= c->max_v && m <= c->max_m && g <= c->max_g) {
       fits_type = 1;
     }
@@ -185,7 +204,7 @@ static const char *shape_code(struct sched *s, struct queue *q, int v, int m, in
   int candidates = 0, refused = 0;
   for (int k = 0; k < q->nce; k++) {
     struct ce *c = s->ces[q->ce[k]];
-    if (c->deleted || !c->valid || !c->managed || v > c->maxv) continue;
+    if (!capacity_candidate(c, v, m, g)) continue;
     candidates++;
     refused += c->launch_refused;
   }
@@ -204,9 +223,11 @@ static void coded_add(struct sched *s, struct job *j) {
 }
 
 /* The instance type of the refused launch a CAPACITY code names: the first candidate CE's. */
-static const char *refused_type(struct sched *s, struct queue *q) {
-  for (int k = 0; k < q->nce; k++)
-    if (s->ces[q->ce[k]]->launch_refused) return s->ces[q->ce[k]]->refused_type;
+static const char *refused_type(struct sched *s, struct queue *q, const struct spec *sp) {
+  for (int k = 0; k < q->nce; k++) {
+    struct ce *c = s->ces[q->ce[k]];
+    if (c->launch_refused && capacity_candidate(c, sp->vcpus, sp->mem_mib, sp->gpus)) return c->refused_type;
+  }
   return NULL;
 }
 
@@ -218,7 +239,7 @@ void sched_apply_code(struct sched *s, struct job *j, struct outbox *out) {
   const char *cur = sched_code_of(j->status_reason);
   if (code == NULL && cur == NULL) return;
   char text[256];
-  if (code) sched_code_text(code, refused_type(s, q), text, sizeof text);
+  if (code) sched_code_text(code, refused_type(s, q, j->spec), text, sizeof text);
   if (code && cur && !strcmp(text, j->status_reason)) return;
   if (!code || !cur || strcmp(code, cur)) j->code_since = s->now;
   if (code) coded_add(s, j);
@@ -400,19 +421,41 @@ static int64_t bucket_width(int64_t window_ms) {
   return w < 1000 ? 1000 : w;
 }
 
-/* Adds the vCPU-seconds held since the last accrual to the current bucket. */
+/* Adds the vCPU-seconds held since the last accrual to the buckets of the times they were held
+ * (the share held the same vCPUs all along: its count changes only through an accrual), leaving
+ * out what is older than the window. Accruals come only with dispatches of the queue and the
+ * share's own state changes, so the stretch can be hours long: put in the current bucket, it
+ * counted at full weight, and beyond the window. */
+static void bucket_add(struct share *sh, int64_t w, int64_t at, double vsec) {
+  int64_t start = at / w * w;
+  int b = (int)((at / w) % SHARE_BUCKETS);
+  if (sh->bucket_start[b] != start) {
+    sh->bucket_start[b] = start;
+    sh->bucket_vsec[b] = 0;
+  }
+  sh->bucket_vsec[b] += vsec;
+}
+
 static void share_accrue(struct share *sh, int64_t now, int64_t window_ms) {
   if (window_ms <= 0 || now <= sh->accrued_at) {
     if (now > sh->accrued_at) sh->accrued_at = now;
     return;
   }
-  int64_t w = bucket_width(window_ms), start = now / w * w;
-  int b = (int)((now / w) % SHARE_BUCKETS);
-  if (sh->bucket_start[b] != start) {
-    sh->bucket_start[b] = start;
-    sh->bucket_vsec[b] = 0;
+  int64_t w = bucket_width(window_ms);
+  bucket_add(sh, w, now, 0); /* the current bucket is fresh even when nothing is held */
+  if (sh->accrued_at > 0 && sh->held_vcpus > 0) {
+    /* from the window's start, and no further back than the ring holds (its oldest bucket
+     * shares the current one's slot; what is lost weighs ~0) */
+    int64_t from = sh->accrued_at, oldest = (now / w - (SHARE_BUCKETS - 1)) * w;
+    if (from < now - window_ms) from = now - window_ms;
+    if (from < oldest) from = oldest;
+    while (from < now) { /* at most SHARE_BUCKETS steps */
+      int64_t end = from / w * w + w;
+      if (end > now) end = now;
+      bucket_add(sh, w, from, (double)sh->held_vcpus * (double)(end - from) / 1000.0);
+      from = end;
+    }
   }
-  if (sh->accrued_at > 0) sh->bucket_vsec[b] += (double)sh->held_vcpus * (double)(now - sh->accrued_at) / 1000.0;
   sh->accrued_at = now;
 }
 
@@ -499,7 +542,7 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
       if (exhausted[i] || sh->rq.head == SCHED_NONE) continue;
       double u = weight[i] * share_usage(sh, s->now, window);
       if (best == SIZE_MAX || u < best_u - 1e-9 ||
-          (u < best_u + 1e-9 && fresh_before(s, s->jobs[sh->rq.head], s->jobs[q->shares[best].rq.head]))) {
+          (u < best_u + 1e-9 && share_head_before(s, s->jobs[sh->rq.head], s->jobs[q->shares[best].rq.head]))) {
         best = i;
         best_u = u;
       }
@@ -565,13 +608,38 @@ void sched_dispatch(struct sched *s, struct outbox *out) {
 
 /* ---------------- capacity demand (input to the provisioner) ---------------- */
 
+/* Adds n jobs of a shape to a CE's demand (one entry per shape). */
+static void demand_add(json_t *arr, const struct shape_count *sc, int64_t n) {
+  size_t i;
+  json_t *sh;
+  json_array_foreach(arr, i, sh) {
+    if ((int)jget_int(sh, "vcpus", 0) == sc->v && (int)jget_int(sh, "memoryMib", 0) == sc->m &&
+        (int)jget_int(sh, "gpus", 0) == sc->g && json_is_true(json_object_get(sh, "perInstance")) == sc->one_each) {
+      json_object_set_new(sh, "count", json_integer(jget_int(sh, "count", 0) + n));
+      return;
+    }
+  }
+  sh = json_pack("{s:i, s:i, s:i, s:I}", "vcpus", sc->v, "memoryMib", sc->m, "gpus", sc->g, "count", (json_int_t)n);
+  if (sc->one_each) json_object_set_new(sh, "perInstance", json_true());
+  json_array_append_new(arr, sh);
+}
+
 void sched_emit_demand(struct sched *s, struct outbox *out) {
   s->demand_dirty = 0;
   size_t nce = s->nces;
   json_t **shapes = xcalloc(nce ? nce : 1, sizeof *shapes);
-  for (size_t i = 0; i < nce; i++) shapes[i] = json_array();
-  for (size_t qi = 0; qi < s->nqueues; qi++) {
-    struct queue *q = s->queues[qi];
+  /* the vCPUs each managed CE can still grow by: maxvCpus less its live instances, less the
+   * demand already given to it in this pass (queues by priority, as dispatch visits them) */
+  int64_t *room = xcalloc(nce ? nce : 1, sizeof *room);
+  for (size_t i = 0; i < nce; i++) {
+    shapes[i] = json_array();
+    struct ce *c = s->ces[i];
+    room[i] = c->maxv;
+    for (size_t k = 0; k < c->ninst; k++)
+      if (s->insts[c->insts[k]]->state != INST_GONE) room[i] -= s->insts[c->insts[k]]->cap_v;
+  }
+  for (size_t oi = 0; oi < s->nqueues; oi++) {
+    struct queue *q = s->queues[s->queue_order[oi]];
     if (q->deleted) continue;
     for (size_t si = 0; si < q->nshapes; si++) {
       const struct shape_count *sc = &q->shapes[si];
@@ -581,30 +649,29 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
        * them out made the next restated demand empty, and the CE never launched again. */
       const char *code = sc->n > 0 ? shape_code(s, q, v, m, g) : NULL;
       if (sc->n <= 0 || (code && code != CODE_CAPACITY)) continue;
-      for (int k = 0; k < q->nce; k++) {
-        struct ce *c = s->ces[q->ce[k]];
-        if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv) continue;
-        json_t *arr = shapes[q->ce[k]];
-        size_t i;
-        json_t *sh;
-        int found = 0;
-        json_array_foreach(arr, i, sh) {
-          if ((int)jget_int(sh, "vcpus", 0) == v && (int)jget_int(sh, "memoryMib", 0) == m && (int)jget_int(sh, "gpus", 0) == g &&
-              json_is_true(json_object_get(sh, "perInstance")) == sc->one_each) {
-            json_object_set_new(sh, "count", json_integer((int)jget_int(sh, "count", 0) + sc->n));
-            found = 1;
-            break;
-          }
-        }
-        if (!found) {
-          json_t *sh = json_pack("{s:i, s:i, s:i, s:I}", "vcpus", v, "memoryMib", m, "gpus", g, "count", (json_int_t)sc->n);
-          if (sc->one_each) json_object_set_new(sh, "perInstance", json_true());
-          json_array_append_new(arr, sh);
-        }
-        break;
+      /* the CEs in queue order that can hold the shape (one whose instance types cannot would
+       * launch nothing): each takes what its room holds, the rest overflows to the next; what
+       * none has room for stays with the first. A gang's nodes (one_each) stay together. */
+      int64_t left = sc->n;
+      int first = -1;
+      for (int k = 0; k < q->nce && left > 0; k++) {
+        uint32_t ci = q->ce[k];
+        struct ce *c = s->ces[ci];
+        if (c->deleted || !c->managed || !c->enabled || !c->valid || v > c->maxv || !sched_ce_type_fits(c, v, m, g))
+          continue;
+        if (first < 0) first = (int)ci;
+        if (sc->one_each) break;
+        int64_t fit = room[ci] > 0 ? room[ci] / v : 0;
+        if (fit > left) fit = left;
+        if (fit <= 0) continue;
+        demand_add(shapes[ci], sc, fit);
+        room[ci] -= fit * v;
+        left -= fit;
       }
+      if (left > 0 && first >= 0) demand_add(shapes[first], sc, left);
     }
   }
+  free(room);
   for (size_t i = 0; i < nce; i++) {
     struct ce *c = s->ces[i];
     if (!c->managed || c->deleted) {

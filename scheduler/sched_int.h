@@ -412,7 +412,8 @@ json_t *sched_code_detail(struct sched *s, struct queue *q, const struct job *j,
 int sched_set_wait(struct sched *s, struct job *j, const char *text, json_t *detail,
                    struct outbox *out);
 int sched_ce_usable(const struct ce *c);                          /* not deleted, ENABLED, VALID */
-int sched_ce_can_hold(const struct ce *c, const struct spec *sp); /* maxvCpus / largest instance */
+int sched_ce_can_hold(struct ce *c, const struct spec *sp); /* maxvCpus and types / largest instance */
+int sched_ce_type_fits(struct ce *c, int v, int m, int g);  /* an allowed type holds it (cached) */
 /* At a Tick: the reason of a FIFO queue's head the cycle left unplaced (a CE held for another
  * head, or no room), and of each fair-share share's first job (usage: weighted usage per share;
  * held_back: the share stopped at the computeReservation). */

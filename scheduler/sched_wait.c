@@ -64,8 +64,8 @@ int sched_set_wait(struct sched *s, struct job *j, const char *text, json_t *det
 
 int sched_ce_usable(const struct ce *c) { return !c->deleted && c->enabled && c->valid; }
 
-int sched_ce_can_hold(const struct ce *c, const struct spec *sp) {
-  return c->managed ? sp->vcpus <= c->maxv
+int sched_ce_can_hold(struct ce *c, const struct spec *sp) {
+  return c->managed ? sp->vcpus <= c->maxv && sched_ce_type_fits(c, sp->vcpus, sp->mem_mib, sp->gpus)
                     : sp->vcpus <= c->max_v && sp->mem_mib <= c->max_m && sp->gpus <= c->max_g;
 }
 
@@ -92,8 +92,8 @@ json_t *sched_code_detail(struct sched *s, struct queue *q, const struct job *j,
                sp->vcpus, sp->mem_mib, sp->gpus, q->name);
   } else if (!strcmp(code, CODES[3])) {
     for (int k = 0; k < q->nce && !*d; k++) {
-      const struct ce *c = s->ces[q->ce[k]];
-      if (c->launch_refused) {
+      struct ce *c = s->ces[q->ce[k]];
+      if (c->launch_refused && c->managed && !c->deleted && sched_ce_can_hold(c, sp)) { /* a candidate (§3.5) */
         snprintf(d, sizeof d, "the instance provider refused the latest launch in %s: %s", c->name,
                  c->refused_why[0] ? c->refused_why : "no reason given");
         first = c;
@@ -160,7 +160,7 @@ static void capacity_wait(struct sched *s, struct queue *q, struct job *j, json_
   const struct ce *first = NULL;
   const char *inst = NULL;
   for (int k = 0; k < q->nce; k++) {
-    const struct ce *c = s->ces[q->ce[k]];
+    struct ce *c = s->ces[q->ce[k]];
     if (!sched_ce_usable(c) || !(sched_ce_can_hold(c, sp) || (!c->managed && c->live == 0))) continue;
     size_t n = strlen(names);
     snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", c->name);
@@ -188,7 +188,7 @@ static void capacity_wait(struct sched *s, struct queue *q, struct job *j, json_
 
 void sched_wait_head(struct sched *s, struct queue *q, struct job *j, struct outbox *out) {
   for (int k = 0; k < q->nce; k++) {
-    const struct ce *c = s->ces[q->ce[k]];
+    struct ce *c = s->ces[q->ce[k]];
     if (!sched_ce_usable(c) || c->reserved_for == SCHED_NONE || c->reserved_for == j->idx ||
         !sched_ce_can_hold(c, j->spec))
       continue;

@@ -349,6 +349,92 @@ static void test_fair_share_priority_inside_share(void) {
   h_release(&h);
 }
 
+static void test_fair_share_priority_default_zero(void) {
+  TEST("fair share: a job with no schedulingPriority counts as 0, so it keeps its createdAt place before a later job of priority 0");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL); /* no schedulingPriority */
+  h_submit(&h, "older", "q", "jd", "{\"shareIdentifier\": \"a\"}");
+  h.t += 10;
+  h_submit(&h, "newer", "q", "jd", "{\"shareIdentifier\": \"a\", \"schedulingPriorityOverride\": 0}");
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  CHECK_STATUS(&h, "older", JOB_STARTING);
+  CHECK_STATUS(&h, "newer", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+static void test_fair_share_decay_spreads_usage(void) {
+  TEST("fair share with shareDecaySeconds: vCPU-seconds held while nothing was dispatched count by when they were held, and only within the window");
+  /* W = 600 s. Share A holds 1 vCPU for 3000 s; share B held 3 vCPUs until 300 s before the
+   * decision. In the last W: A ~ 600 s x 1 vCPU x mean weight 0.5 = 300 (+1 held now); B ~
+   * 300 s x 3 vCPUs x mean weight 0.25 = 225. B has used less: its job goes first. */
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_ce(&h, "ce2", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 600, \"computeReservation\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "fs", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_queue(&h, "other", 1, NULL, "ce2", NULL);
+  h_jd(&h, "one", 1, 1, 64, NULL);
+  h_jd(&h, "three", 1, 3, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 8192);
+  h_instance(&h, "i-9", "ce2", "READY", 1, 8192);
+  h_submit(&h, "d", "other", "one", NULL);
+  h_submit(&h, "a1", "fs", "one", "{\"shareIdentifier\": \"A\"}");
+  h_submit(&h, "b1", "fs", "three", "{\"shareIdentifier\": \"B\"}");
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  CHECK_STATUS(&h, "b1", JOB_STARTING);
+  h_exec(&h, "a1", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "b1", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "d", 1, "i-9", "STARTED", -9999, NULL);
+  /* both wait for d, so nothing of fs is RUNNABLE (no dispatch) until d ends */
+  h_submit(&h, "a2", "fs", "three", "{\"shareIdentifier\": \"A\", \"dependsOn\": [{\"jobId\": \"d\"}]}");
+  h_submit(&h, "b2", "fs", "three", "{\"shareIdentifier\": \"B\", \"dependsOn\": [{\"jobId\": \"d\"}]}");
+  h.t += 2700 * 1000LL;
+  h_exec(&h, "b1", 1, "i-0", "EXITED", 0, NULL);
+  h.t += 300 * 1000LL;
+  h_exec(&h, "d", 1, "i-9", "EXITED", 0, NULL); /* a2 and b2 RUNNABLE; room for one of them */
+  CHECK_STATUS(&h, "b2", JOB_STARTING);
+  CHECK_STATUS(&h, "a2", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+static void test_fair_share_tie_goes_to_older_retried_job(void) {
+  TEST("fair share: on a usage tie the share whose next job is older goes first, also when that job is a retried one");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_ce(&h, "ce2", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "fs", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_queue(&h, "other", 1, NULL, "ce2", NULL);
+  h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 9}}");
+  h_instance(&h, "i-9", "ce2", "READY", 1, 4096);
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  /* elsewhere, a job that fails and is retried five times */
+  h_submit(&h, "x", "other", "jd", NULL);
+  for (int a = 1; a <= 5; a++) {
+    h.t += 10;
+    run_to_end(&h, "x", a, 1);
+  }
+  h.t += 10;
+  h_submit(&h, "a1", "fs", "jd", "{\"shareIdentifier\": \"A\"}");
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  h.t += 10;
+  h_submit(&h, "b1", "fs", "jd", "{\"shareIdentifier\": \"B\"}");
+  h.t += 10;
+  run_to_end(&h, "a1", 1, 1); /* a1 is retried; A and B both hold nothing now: a tie */
+  CHECK_STATUS(&h, "a1", JOB_STARTING);
+  CHECK_STATUS(&h, "b1", JOB_RUNNABLE);
+  h_release(&h);
+}
+
 static void test_too_large_time_limit_cancel(void) {
   TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
   struct h h;
@@ -477,6 +563,45 @@ static void test_backfill_head_reservation(void) {
   run_to_end(&h, "s1", 1, 0);
   CHECK_STATUS(&h, "B", JOB_STARTING);
   CHECK_STATUS(&h, "s2", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+static void test_head_reservation_clock_restarts(void) {
+  TEST("head reservation: a head that was placed and came back (retried) starts a new 300 s wait; its earlier wait does not count");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_queue(&h, "low", 1, NULL, "ce", NULL);
+  h_jd(&h, "small", 1, 1, 64, NULL);
+  h_jd(&h, "big", 1, 4, 64, "{\"retryStrategy\": {\"attempts\": 2}}");
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  h_instance(&h, "i-1", "ce", "READY", 2, 4096);
+  h_submit(&h, "f", "low", "big", NULL); /* holds i-0 */
+  h.t += 10;
+  h_submit(&h, "B", "q", "big", NULL);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  for (int sec = 0; sec < 31; sec++) { /* B is head for 310 s: the CE is held for it */
+    h.t += 10000;
+    h_instance(&h, "i-0", "ce", "HEARTBEAT", 4, 4096);
+    h_instance(&h, "i-1", "ce", "HEARTBEAT", 2, 4096);
+  }
+  h_tick(&h);
+  h_submit(&h, "s1", "low", "small", NULL);
+  CHECK_STATUS(&h, "s1", JOB_RUNNABLE);
+  run_to_end(&h, "f", 1, 0);
+  CHECK_STATUS(&h, "B", JOB_STARTING);
+  CHECK_STATUS(&h, "s1", JOB_STARTING); /* no head waits: i-1 takes it */
+  h.t += 1000;
+  run_to_end(&h, "s1", 1, 0);
+  /* i-0 is drained while B runs; B fails and is retried: it is head again, from now */
+  h_instance(&h, "i-0", "ce", "DRAIN_REQUESTED", 4, 4096);
+  h.t += 1000;
+  run_to_end(&h, "B", 1, 1);
+  CHECK_STATUS(&h, "B", JOB_RUNNABLE);
+  h_tick(&h);
+  h_submit(&h, "s2", "low", "small", NULL);
+  CHECK_STATUS(&h, "s2", JOB_STARTING); /* B has been head for 0 s: nothing is held for it */
   h_release(&h);
 }
 
@@ -947,6 +1072,9 @@ int main(void) {
   test_best_fit_tie_break();
   test_fair_share_weights();
   test_fair_share_priority_inside_share();
+  test_fair_share_priority_default_zero();
+  test_fair_share_decay_spreads_usage();
+  test_fair_share_tie_goes_to_older_retried_job();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
@@ -959,6 +1087,7 @@ int main(void) {
   test_array_parent_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
+  test_head_reservation_clock_restarts();
   test_insufficient_capacity_code();
   test_managed_instance_types_catalogue();
   test_delete_queue_ends_its_jobs();

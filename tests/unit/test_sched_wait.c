@@ -287,6 +287,111 @@ static void test_capacity_code_keeps_demand(void) {
   h_release(&h);
 }
 
+/* A MANAGED CE of maxvCpus 64 allowing one instance type of the catalogue. */
+static void typed_ce(struct h *h, const char *name, const char *type) {
+  char arn[256];
+  snprintf(arn, sizeof arn, ARN "compute-environment/%s", name);
+  json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:[s]}}", "computeEnvironmentName", name,
+                        "computeEnvironmentArn", arn, "type", "MANAGED", "state", "ENABLED", "status", "VALID",
+                        "computeResources", "type", "EC2", "minvCpus", 0, "maxvCpus", 64, "instanceTypes", type);
+  h_feed(h, BARGE_EV_CONFIG_RECORD, h_config(h, "ComputeEnvironment", b));
+}
+
+static void test_demand_skips_ce_whose_types_cannot_hold(void) {
+  TEST("computeEnvironmentOrder: a job no instance type of the first CE holds asks the next CE that can (demand and WAITING:CAPACITY)");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  typed_ce(&h, "small", "c5.large"); /* 2 vCPUs, 4 GiB */
+  typed_ce(&h, "big", "r5.large");   /* 2 vCPUs, 16 GiB */
+  h_queue(&h, "q", 1, NULL, "small", "big", NULL);
+  h_jd(&h, "mem", 1, 1, 8000, NULL);
+  h_submit(&h, "a", "q", "mem", NULL);
+  CHECK_STR(reason(&h, "a"), ""); /* big can hold it: no blocking code */
+  h_tick(&h);
+  json_t *d = last_demand(&h, "big");
+  CHECK(json_array_size(d) == 1 && jget_int(json_array_get(d, 0), "memoryMib", 0) == 8000 &&
+            jget_int(json_array_get(d, 0), "count", 0) == 1,
+        "big is asked for the job: %s", d ? json_dumps(d, JSON_COMPACT) : "none");
+  d = last_demand(&h, "small");
+  CHECK(json_array_size(d) == 0, "small, whose type cannot hold it, is asked for nothing: %s",
+        d ? json_dumps(d, JSON_COMPACT) : "none");
+  CHECK_STR(reason(&h, "a"), "WAITING:CAPACITY - no instance of compute environment big has 1 vCPUs, 8000 MiB and 0 GPUs free");
+  /* an r5.large registers in big: the job runs there */
+  h_instance(&h, "i-r", "big", "READY", 2, 16352);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  h_release(&h);
+}
+
+static void test_capacity_code_ignores_ce_whose_types_cannot_hold(void) {
+  TEST("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY when the only CE whose instance types hold the job refuses its launch (a CE that could never hold it is no candidate)");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  typed_ce(&h, "small", "c5.large");
+  typed_ce(&h, "big", "r5.large");
+  h_queue(&h, "q", 1, NULL, "small", "big", NULL);
+  h_jd(&h, "mem", 1, 1, 8000, NULL);
+  h_submit(&h, "a", "q", "mem", NULL);
+  h_feed(&h, BARGE_EV_INSTANCE_EVENT,
+         json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:I}", "header", h_header(h.t), "instanceId", "",
+                   "computeEnvironment", "big", "kind", "LAUNCH_FAILED", "instanceType", "r5.large", "vcpus", 2,
+                   "memoryMib", 16384, "reason", "1 of 1 x r5.large not launched: InsufficientInstanceCapacity",
+                   "at", (json_int_t)h.t));
+  CHECK_STR(reason(&h, "a"), "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - Service cannot fulfill the capacity requested for instance type r5.large");
+  CHECK_STR(jget_str(h_last_wait(&h, "a"), "computeEnvironment"), "big");
+  h_release(&h);
+}
+
+/* A MANAGED CE of c5.large instances (2 vCPUs) with this maxvCpus. */
+static void c5_ce(struct h *h, const char *name, int maxv) {
+  char arn[256];
+  snprintf(arn, sizeof arn, ARN "compute-environment/%s", name);
+  json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:[s]}}", "computeEnvironmentName", name,
+                        "computeEnvironmentArn", arn, "type", "MANAGED", "state", "ENABLED", "status", "VALID",
+                        "computeResources", "type", "EC2", "minvCpus", 0, "maxvCpus", maxv, "instanceTypes", "c5.large");
+  h_feed(h, BARGE_EV_CONFIG_RECORD, h_config(h, "ComputeEnvironment", b));
+}
+
+static long long demand_count(struct h *h, const char *ce) {
+  json_t *d = last_demand(h, ce);
+  long long n = 0;
+  for (size_t i = 0; i < json_array_size(d); i++) n += jget_int(json_array_get(d, i), "count", 0);
+  return n;
+}
+
+static void test_demand_overflows_to_next_ce_at_max(void) {
+  TEST("computeEnvironmentOrder: jobs beyond the first CE's maxvCpus ask the next CE (Spot first, On-Demand overflow)");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  c5_ce(&h, "first", 2);
+  c5_ce(&h, "overflow", 8);
+  h_queue(&h, "q", 1, NULL, "first", "overflow", NULL);
+  h_jd(&h, "one", 1, 1, 256, NULL);
+  for (int i = 0; i < 4; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "j%d", i);
+    h_submit(&h, id, "q", "one", NULL);
+  }
+  h_tick(&h);
+  CHECK(demand_count(&h, "first") == 2, "first is asked for what its maxvCpus holds: %lld", demand_count(&h, "first"));
+  CHECK(demand_count(&h, "overflow") == 2, "the rest goes to overflow: %lld", demand_count(&h, "overflow"));
+  /* first's instance comes: two jobs run there, the other two still ask overflow */
+  h.t += 1000;
+  h_instance(&h, "i-f", "first", "READY", 2, 3800);
+  CHECK_STATUS(&h, "j0", JOB_STARTING);
+  CHECK_STATUS(&h, "j1", JOB_STARTING);
+  h_tick(&h);
+  CHECK(demand_count(&h, "first") == 0, "first is full: %lld", demand_count(&h, "first"));
+  CHECK(demand_count(&h, "overflow") == 2, "overflow: %lld", demand_count(&h, "overflow"));
+  h.t += 1000;
+  h_instance(&h, "i-o", "overflow", "READY", 2, 3800);
+  CHECK_STATUS(&h, "j2", JOB_STARTING);
+  CHECK_STATUS(&h, "j3", JOB_STARTING);
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -298,5 +403,8 @@ int main(void) {
   test_mixed_queue_unmanaged_without_instance();
   test_deleted_unmanaged_ce_does_not_hold_code();
   test_capacity_code_keeps_demand();
+  test_demand_skips_ce_whose_types_cannot_hold();
+  test_capacity_code_ignores_ce_whose_types_cannot_hold();
+  test_demand_overflows_to_next_ce_at_max();
   return check_summary();
 }
