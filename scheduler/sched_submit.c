@@ -7,6 +7,9 @@
 
 #include "sched_int.h"
 
+/* AWS Batch's limit on dependsOn entries (producers/aws/control_job.c refuses more too) */
+#define SCHED_MAX_DEPENDS_ON 20
+
 /* ---------------- state changes ---------------- */
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out);
@@ -326,11 +329,17 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
     reject_job(s, id, sub, why, out);
     return 0;
   }
-  uint32_t plain[20];
+  /* AWS Batch takes at most 20; the producers refuse more, a direct producer may write more
+   * (docs/publishing.md): refuse the job rather than run it before its 21st dependency ends */
+  if (nd > SCHED_MAX_DEPENDS_ON) {
+    snprintf(why, sizeof why, "dependsOn takes at most %d jobs (this request names %zu)", SCHED_MAX_DEPENDS_ON, nd);
+    goto reject;
+  }
+  uint32_t plain[SCHED_MAX_DEPENDS_ON];
   int nplain = 0, seq = 0;
-  uint32_t n2n[20];
+  uint32_t n2n[SCHED_MAX_DEPENDS_ON];
   int nn2n = 0;
-  for (size_t k = 0; k < nd && k < 20; k++) {
+  for (size_t k = 0; k < nd; k++) {
     json_t *e = json_array_get(deps, k);
     const char *did = jget_str(e, "jobId"), *type = jget_str(e, "type");
     if (type && !strcmp(type, "SEQUENTIAL") && !did) {

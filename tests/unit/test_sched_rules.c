@@ -138,6 +138,40 @@ static void test_dependency_failure_cascades(void) {
   h_release(&h);
 }
 
+/* A producer writing straight to barge.requests skips the command line's checks
+ * (docs/publishing.md): the scheduler used to keep only the first 20 dependsOn entries, so the
+ * job ran before its 21st dependency had ended. AWS Batch takes at most 20: the job is refused. */
+static void test_depends_on_more_than_20_refused(void) {
+  TEST("dependsOn: more than 20 entries from a direct producer fail the job, none is dropped");
+  struct h h;
+  world(&h, 6, 4, 4096); /* room for all 21 dependencies at once */
+  json_t *deps = json_array();
+  for (int i = 0; i < 21; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "d%d", i);
+    h_submit(&h, id, "q", "jd", NULL);
+    json_array_append_new(deps, json_pack("{s:s}", "jobId", id));
+  }
+  json_t *extra = json_pack("{s:o}", "dependsOn", deps);
+  char *text = json_dumps(extra, JSON_COMPACT);
+  json_decref(extra);
+  h_submit(&h, "late", "q", "jd", text);
+  free(text);
+  /* d0..d19 end; d20 has not run yet: late must not be RUNNABLE */
+  for (int i = 0; i < 20; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "d%d", i);
+    run_to_end(&h, id, 1, 0);
+  }
+  CHECK(h_status(&h, "late") != JOB_RUNNABLE && h_status(&h, "late") != JOB_STARTING &&
+            h_status(&h, "late") != JOB_RUNNING && h_status(&h, "late") != JOB_SUCCEEDED,
+        "late waits for d20 or is refused, not %s", job_status_name(h_status(&h, "late")));
+  CHECK_STATUS(&h, "late", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "late", r, sizeof r), "ClientException: dependsOn takes at most 20 jobs (this request names 21)");
+  h_release(&h);
+}
+
 static void test_evaluate_on_exit_first_match(void) {
   TEST("retryStrategy.evaluateOnExit: exit-code and reason globs, first match wins");
   struct h h;
@@ -938,6 +972,7 @@ int main(void) {
   test_array_n_to_n_1000();
   test_array_sequential();
   test_dependency_failure_cascades();
+  test_depends_on_more_than_20_refused();
   test_evaluate_on_exit_first_match();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
