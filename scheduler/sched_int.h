@@ -29,6 +29,7 @@ struct jobdef {
   json_t *container; /* ContainerDetail as registered (command with Ref:: placeholders) */
   json_t *container_subst; /* the same with the JD's own parameters substituted */
   json_t *params;    /* JD parameters object */
+  size_t own_bytes;  /* container_subst and params serialised (sched_submit.c, SCHED_MAX_JOB_BYTES) */
   int vcpus, mem_mib, gpus;
   json_t *retry_json; /* NULL when none */
   struct retry retry;

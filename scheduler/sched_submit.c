@@ -10,6 +10,18 @@
 /* AWS Batch's limit on dependsOn entries (producers/aws/control_job.c refuses more too) */
 #define SCHED_MAX_DEPENDS_ON 20
 
+/* The most bytes of a job's own content: its name, its container with the parameters
+ * substituted, its parameters, tags and dependsOn. Every record about the job (its Placement,
+ * its JobRecord) carries them, and Kafka refuses a record above about 1 MB (message.max.bytes):
+ * the scheduler's transaction then failed, and the scheduler exited, and again at every restart
+ * on the same request. A quarter of that leaves room for the rest of a JobRecord. */
+#define SCHED_MAX_JOB_BYTES (256 * 1024)
+
+/* A name as a rejection records it: at most 128 bytes (AWS Batch's longest), cut at a UTF-8
+ * character boundary, so that a direct producer's oversized jobName cannot make the rejection's
+ * own records too large. */
+#define SCHED_MAX_NAME_BYTES 128
+
 /* ---------------- state changes ---------------- */
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out);
@@ -263,12 +275,30 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   return 0;
 }
 
+static size_t json_bytes(const json_t *v) { return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0; }
+
+/* What SCHED_MAX_JOB_BYTES bounds; a job sharing its job definition's container and parameters
+ * (no parameters or overrides of its own, the common case) costs no serialisation. */
+static size_t spec_bytes(const struct spec *sp, const struct jobdef *d) {
+  size_t n = strlen(sp->name) + json_bytes(sp->tags) + json_bytes(sp->depends_on);
+  if (sp->container == d->container_subst && sp->params == d->params) return n + d->own_bytes;
+  return n + json_bytes(sp->container) + json_bytes(sp->params);
+}
+
 /* Marks a submission that cannot run as FAILED at once, so its submitter sees why. */
 static void reject_job(struct sched *s, const char *id, const json_t *sub, const char *why,
                        struct outbox *out) {
   struct job *j = sched_job_new(s, id);
   struct spec *sp = sched_spec_new();
-  sp->name = xstrdup(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown");
+  const char *name = jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown";
+  size_t n = strlen(name);
+  if (n > SCHED_MAX_NAME_BYTES) {
+    n = SCHED_MAX_NAME_BYTES;
+    while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) n--; /* name[n] starts a character */
+  }
+  sp->name = xmalloc(n + 1);
+  memcpy(sp->name, name, n);
+  sp->name[n] = 0;
   j->spec = sp;
   j->created_at = s->now;
   j->queue = sched_find_queue(s, jget_str(sub, "jobQueue"));
@@ -315,6 +345,16 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
   sp->name = xstrdup(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "job");
   sp->jd = d;
   if (build_spec(s, sp, sub, why, sizeof why)) {
+    sched_spec_unref(sp);
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
+  size_t bytes = spec_bytes(sp, d);
+  if (bytes > SCHED_MAX_JOB_BYTES) {
+    snprintf(why, sizeof why,
+             "the job's name, container (its parameters substituted), parameters, tags and dependsOn come to %zu "
+             "bytes; a job may hold at most %d (every record about it carries them)",
+             bytes, SCHED_MAX_JOB_BYTES);
     sched_spec_unref(sp);
     reject_job(s, id, sub, why, out);
     return 0;

@@ -172,6 +172,59 @@ static void test_depends_on_more_than_20_refused(void) {
   h_release(&h);
 }
 
+/* Every record about a job (its Placement, its JobRecord) carries its container, parameters, tags
+ * and name, and Kafka refuses a record above 1 MB: a job of 20 KB of parameters substituted 60
+ * times into its command (or a 999 KB jobName from a direct producer) made the scheduler's
+ * transaction fail, and the scheduler exited and failed again at every restart on the same
+ * request, for every user. Such a job is refused; its rejection carries a name cut to 128 bytes. */
+static void test_oversized_job_refused(void) {
+  TEST("a job whose records would exceed what a Kafka record holds is FAILED at submission, the scheduler goes on");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  json_t *cmd = json_array();
+  json_array_append_new(cmd, json_string("echo"));
+  for (int i = 0; i < 60; i++) json_array_append_new(cmd, json_string("Ref::x"));
+  json_t *jd = json_pack("{s:{s:s, s:o, s:[{s:s, s:s}, {s:s, s:s}]}}", "containerProperties", "image", "busybox",
+                         "command", cmd, "resourceRequirements", "type", "VCPU", "value", "1", "type", "MEMORY",
+                         "value", "64");
+  char *jdtext = json_dumps(jd, JSON_COMPACT);
+  json_decref(jd);
+  h_jd(&h, "amp", 1, 1, 64, jdtext);
+  free(jdtext);
+  char *x = malloc(20001);
+  memset(x, 'a', 20000);
+  x[20000] = 0;
+  json_t *params = json_pack("{s:{s:s}}", "parameters", "x", x);
+  char *ptext = json_dumps(params, JSON_COMPACT);
+  json_decref(params);
+  h_submit(&h, "big", "q", "amp", ptext);
+  free(ptext);
+  CHECK_STATUS(&h, "big", JOB_FAILED);
+  char r[512];
+  h_reason(&h, "big", r, sizeof r);
+  CHECK(strstr(r, "ClientException: ") == r && strstr(r, "come to 12") && strstr(r, "at most 262144"),
+        "the reason says how large the job is and the limit: %s", r);
+  h_submit(&h, "small", "q", "amp", "{\"parameters\": {\"x\": \"b\"}}");
+  CHECK_STATUS(&h, "small", JOB_STARTING);
+  /* a direct producer's 999 KB jobName: refused, and the rejection's own records stay small */
+  char *name = malloc(999001);
+  memset(name, 'n', 999000);
+  name[999000] = 0;
+  json_t *nm = json_pack("{s:s}", "jobName", name);
+  char *ntext = json_dumps(nm, JSON_COMPACT);
+  json_decref(nm);
+  h_submit(&h, "long-name", "q", "jd", ntext);
+  free(ntext);
+  CHECK_STATUS(&h, "long-name", JOB_FAILED);
+  json_t *d = h_detail(&h, "long-name");
+  const char *jn = json_string_value(json_object_get(d, "jobName"));
+  CHECK(jn && strlen(jn) == 128, "the rejected job's name is cut to 128 bytes (%zu)", jn ? strlen(jn) : 0);
+  json_decref(d);
+  free(name);
+  free(x);
+  h_release(&h);
+}
+
 static void test_evaluate_on_exit_first_match(void) {
   TEST("retryStrategy.evaluateOnExit: exit-code and reason globs, first match wins");
   struct h h;
@@ -973,6 +1026,7 @@ int main(void) {
   test_array_sequential();
   test_dependency_failure_cascades();
   test_depends_on_more_than_20_refused();
+  test_oversized_job_refused();
   test_evaluate_on_exit_first_match();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();

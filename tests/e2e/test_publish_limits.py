@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""test_publish_limits.py: one oversized job cannot stop the scheduler (docs/publishing.md).
+
+Every record about a job (its Placement, its JobRecord) carries its container with the
+parameters substituted, its parameters, tags and name, and Kafka refuses a record above about
+1 MB. Before, such a job made the scheduler's transaction fail: the scheduler exited, and exited
+again at every restart on the same request, and no job of anyone was scheduled any more.
+
+With a scheduler and an agent running (direct children, own prefix):
+  - `barge submit-job` (the validated path) of a job definition whose command holds Ref::x 60
+    times, with a 20 KB parameter x: the job is FAILED with a ClientException naming its size and
+    the limit;
+  - a SubmitJob written straight to barge.requests (as a pipeline would) with a 999,000-byte
+    jobName: FAILED, its record's name cut to 128 bytes;
+  - a SubmitJob written straight to barge.requests with 21 dependsOn entries: FAILED;
+  - the scheduler is still running, never restarted, and a job submitted afterwards SUCCEEDS.
+"""
+import json
+import os
+import sys
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok  # noqa: E402
+
+
+def body(st):
+    avro = common.Avro()
+    st.init_queue("q", "local", priority=10)
+    st.register("hello", ["sh", "-c", "echo hello"])
+    cp = {"image": "busybox", "command": ["echo"] + ["Ref::x"] * 60,
+          "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    st.run("register-job-definition", "--job-definition-name", "amp", "--type", "container",
+           "--container-properties", json.dumps(cp), "--parameters", "x=small")
+    st.scheduler()
+    st.agent("i-0b16b16b16b160001", name="agent")
+    sched_pid = st.procs["scheduler"].pid
+
+    big = st.run("submit-job", "--job-name", "amp", "--job-queue", "q", "--job-definition", "amp",
+                 "--parameters", "x=" + "a" * 20000, "--query", "jobId", "--output", "text").stdout.strip()
+
+    def submit(jid, name, **kw):
+        b = {"jobId": jid, "jobName": name, "jobQueue": "q", "jobDefinition": "hello", "arrayProperties": None,
+             "dependsOn": [], "parameters": {}, "containerOverrides": None, "retryStrategy": None,
+             "timeout": None, "propagateTags": None, "schedulingPriorityOverride": None,
+             "shareIdentifier": None, "tags": {}}
+        b.update(kw)
+        return avro.encode("JobRequest", {"header": common.header(), "principal": "pipeline",
+                                          "body": ("barge.SubmitJob", b)})
+    long_name = str(uuid.uuid4())
+    common.produce_raw(st, "requests", long_name.encode(), submit(long_name, "n" * 999000))
+    first = st.submit("first", "q", "hello")
+    many = str(uuid.uuid4())
+    common.produce_raw(st, "requests", many.encode(),
+                       submit(many, "many", dependsOn=[{"jobId": first, "type": None}] * 21))
+
+    jobs = st.wait_terminal([big, long_name, many], 60)
+    j = jobs[big]
+    ok(j["status"] == "FAILED" and j["statusReason"].startswith("ClientException: ")
+       and "at most 262144" in j["statusReason"],
+       "the job of 1.2 MB once its parameters are substituted: FAILED, saying its size and the limit",
+       (j["status"], j.get("statusReason")))
+    j = jobs[long_name]
+    ok(j["status"] == "FAILED" and "at most 262144" in j.get("statusReason", ""),
+       "the direct SubmitJob with a 999,000-byte jobName: FAILED", (j["status"], j.get("statusReason")))
+    ok(len(j["jobName"]) == 128, "its record's name is cut to 128 bytes", len(j["jobName"]))
+    j = jobs[many]
+    ok(j["status"] == "FAILED" and "dependsOn takes at most 20 jobs" in j.get("statusReason", ""),
+       "the direct SubmitJob with 21 dependsOn entries: FAILED", (j["status"], j.get("statusReason")))
+
+    ok(st.alive("scheduler") and st.procs["scheduler"].pid == sched_pid, "the scheduler is still running",
+       st.log_tail("scheduler"))
+    ok("fatal" not in st.log_text("scheduler"), "the scheduler logged nothing fatal", st.log_tail("scheduler"))
+    after = st.submit("after", "q", "hello")
+    jobs = st.wait_terminal([first, after], 45)
+    ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
+
+
+if __name__ == "__main__":
+    common.run_test("publim", body, clean_stop=True)
