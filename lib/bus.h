@@ -259,8 +259,12 @@ int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err,
 /* The bytes (keys and values) produced in the open transaction so far; 0 when none is open. */
 size_t bus_txn_bytes(const struct bus_producer *p);
 
+/* The most bytes of the original record a dead letter carries: a larger record's payload is cut
+ * to its first BUS_DEAD_LETTER_MAX_PAYLOAD bytes, and the reason says so. */
+#define BUS_DEAD_LETTER_MAX_PAYLOAD (512 * 1024)
+
 /* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
- * open). */
+ * open); at most BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) BARGE_WUR;
 

@@ -13,6 +13,10 @@ With a scheduler and an agent running (direct children, own prefix):
   - a SubmitJob written straight to barge.requests (as a pipeline would) with a 999,000-byte
     jobName: FAILED, its record's name cut to 128 bytes;
   - a SubmitJob written straight to barge.requests with 21 dependsOn entries: FAILED;
+  - 1,040,000 bytes that are not a Barge event, written by a producer whose message.max.bytes is
+    raised to the broker's 1 MiB (the broker takes it): dead-lettered with its first 512 KiB and
+    a reason that says the payload was cut (its whole dead letter, with every byte, did not fit
+    in a record: the scheduler exited on it, at every restart);
   - the scheduler is still running, never restarted, and a job submitted afterwards SUCCEEDS.
 """
 import json
@@ -55,6 +59,15 @@ def body(st):
     common.produce_raw(st, "requests", many.encode(),
                        submit(many, "many", dependsOn=[{"jobId": first, "type": None}] * 21))
 
+    ck = common._kafka()
+    prod = ck.Producer({"bootstrap.servers": st.brokers, "message.max.bytes": 1048576})
+    huge = b"\xc3\x01" + bytes(range(256)) * 4062 + b"\x00" * 126  # 1,040,000 bytes
+    res = []
+    prod.produce(st.topic("requests"), key=b"huge", value=huge, on_delivery=lambda e, m: res.append((e, m)))
+    prod.flush(30)
+    ok(len(res) == 1 and res[0][0] is None, "the broker took the 1,040,000-byte record", res)
+    huge_at = (st.topic("requests"), res[0][1].partition(), res[0][1].offset())
+
     jobs = st.wait_terminal([big, long_name, many], 60)
     j = jobs[big]
     ok(j["status"] == "FAILED" and j["statusReason"].startswith("ClientException: ")
@@ -68,6 +81,16 @@ def body(st):
     j = jobs[many]
     ok(j["status"] == "FAILED" and "dependsOn takes at most 20 jobs" in j.get("statusReason", ""),
        "the direct SubmitJob with 21 dependsOn entries: FAILED", (j["status"], j.get("statusReason")))
+
+    def letter():
+        for r in common.read_topic(st, "dead-letter"):
+            name, dl = avro.decode(r["value"])
+            if (dl["topic"], dl["partition"], dl["offset"]) == huge_at:
+                return dl
+        return None
+    dl = common.wait_for(letter, 30, "the 1,040,000-byte record in barge.dead-letter", interval=1)
+    ok(dl["payload"] == huge[:524288], "its dead letter carries its first 524288 bytes", len(dl["payload"] or b""))
+    ok("payload cut to its first 524288 of 1040000 bytes" in dl["error"], "and says the payload was cut", dl["error"])
 
     ok(st.alive("scheduler") and st.procs["scheduler"].pid == sched_pid, "the scheduler is still running",
        st.log_tail("scheduler"))
