@@ -22,6 +22,9 @@
  * own records too large. */
 #define SCHED_MAX_NAME_BYTES 128
 
+/* AWS Batch's limit on a CancelJob or TerminateJob reason; a longer one is cut (sched_stop_job) */
+#define SCHED_MAX_STOP_REASON_BYTES 1024
+
 /* ---------------- state changes ---------------- */
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out);
@@ -275,6 +278,19 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   return 0;
 }
 
+/* A copy of s of at most max bytes, cut at a UTF-8 character boundary. */
+static char *utf8_cut(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] starts a character */
+  }
+  char *out = xmalloc(n + 1);
+  memcpy(out, s, n);
+  out[n] = 0;
+  return out;
+}
+
 static size_t json_bytes(const json_t *v) { return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0; }
 
 /* What SCHED_MAX_JOB_BYTES bounds; a job sharing its job definition's container and parameters
@@ -290,15 +306,7 @@ static void reject_job(struct sched *s, const char *id, const json_t *sub, const
                        struct outbox *out) {
   struct job *j = sched_job_new(s, id);
   struct spec *sp = sched_spec_new();
-  const char *name = jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown";
-  size_t n = strlen(name);
-  if (n > SCHED_MAX_NAME_BYTES) {
-    n = SCHED_MAX_NAME_BYTES;
-    while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) n--; /* name[n] starts a character */
-  }
-  sp->name = xmalloc(n + 1);
-  memcpy(sp->name, name, n);
-  sp->name[n] = 0;
+  sp->name = utf8_cut(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown", SCHED_MAX_NAME_BYTES);
   j->spec = sp;
   j->created_at = s->now;
   j->queue = sched_find_queue(s, jget_str(sub, "jobQueue"));
@@ -531,7 +539,17 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
 
 void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
                     struct outbox *out) {
-  stop_job(s, j, terminate, reason, 0, out);
+  /* AWS Batch takes a reason of at most 1024 characters and the producers refuse longer ones; a
+   * direct producer may write any: the reason goes into the job's record and kill command, and
+   * one above Kafka's record size stopped the scheduler at every restart */
+  size_t n = strlen(reason);
+  if (n <= SCHED_MAX_STOP_REASON_BYTES) {
+    stop_job(s, j, terminate, reason, 0, out);
+    return;
+  }
+  char *cut = utf8_cut(reason, SCHED_MAX_STOP_REASON_BYTES);
+  stop_job(s, j, terminate, cut, 0, out);
+  free(cut);
 }
 
 void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out) {

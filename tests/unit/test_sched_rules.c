@@ -225,6 +225,43 @@ static void test_oversized_job_refused(void) {
   h_release(&h);
 }
 
+/* The size of a job's JobRecord as the scheduler writes it. */
+static size_t record_bytes(struct h *h, const char *id) {
+  json_t *r = sched_job_record(h->s, sched_find_job(h->s, id), "test", h->t);
+  size_t n = json_dumpb(r, NULL, 0, JSON_COMPACT);
+  json_decref(r);
+  return n;
+}
+
+/* A CancelJob or TerminateJob written straight to barge.requests with a 999 KB reason (the
+ * command line refuses more than 1024 characters): the reason went into the job's record
+ * (pendingStopReason) and the kill command, larger than a Kafka record, and the scheduler exited
+ * on it at every restart. The reason is cut to 1024 bytes. */
+static void test_stop_reason_capped(void) {
+  TEST("CancelJob/TerminateJob: a reason above 1024 bytes is cut, the job's record stays small");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "run", "q", "jd", NULL);
+  h_submit(&h, "wait", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"run\"}]}");
+  h_submit(&h, "arr", "q", "jd", "{\"arrayProperties\": {\"size\": 2}, \"dependsOn\": [{\"jobId\": \"run\"}]}");
+  char *reason = malloc(999001);
+  memset(reason, 'r', 999000);
+  reason[999000] = 0;
+  h_stop(&h, "CancelJob", "wait", reason);
+  h_stop(&h, "CancelJob", "arr", reason);
+  h_stop(&h, "TerminateJob", "run", reason);
+  CHECK(record_bytes(&h, "wait") < 8192, "the PENDING job's record: %zu bytes", record_bytes(&h, "wait"));
+  CHECK(record_bytes(&h, "arr") < 8192, "the array parent's record: %zu bytes", record_bytes(&h, "arr"));
+  CHECK(record_bytes(&h, "run") < 8192, "the RUNNING job's record: %zu bytes", record_bytes(&h, "run"));
+  run_to_end(&h, "run", 1, 137);
+  CHECK_STATUS(&h, "wait", JOB_FAILED);
+  char r[2048];
+  h_reason(&h, "wait", r, sizeof r);
+  CHECK(strlen(r) == strlen("Cancelled: ") + 1024, "its reason: Cancelled: and the first 1024 bytes (%zu)", strlen(r));
+  free(reason);
+  h_release(&h);
+}
+
 static void test_evaluate_on_exit_first_match(void) {
   TEST("retryStrategy.evaluateOnExit: exit-code and reason globs, first match wins");
   struct h h;
@@ -1027,6 +1064,7 @@ int main(void) {
   test_dependency_failure_cascades();
   test_depends_on_more_than_20_refused();
   test_oversized_job_refused();
+  test_stop_reason_capped();
   test_evaluate_on_exit_first_match();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
