@@ -10,13 +10,6 @@
 /* AWS Batch's limit on dependsOn entries (producers/aws/control_job.c refuses more too) */
 #define SCHED_MAX_DEPENDS_ON 20
 
-/* The most bytes of a job's own content: its name, its container with the parameters
- * substituted, its parameters, tags and dependsOn. Every record about the job (its Placement,
- * its JobRecord) carries them, and Kafka refuses a record above about 1 MB (message.max.bytes):
- * the scheduler's transaction then failed, and the scheduler exited, and again at every restart
- * on the same request. A quarter of that leaves room for the rest of a JobRecord. */
-#define SCHED_MAX_JOB_BYTES (256 * 1024)
-
 /* A name as a rejection records it: at most 128 bytes (AWS Batch's longest), cut at a UTF-8
  * character boundary, so that a direct producer's oversized jobName cannot make the rejection's
  * own records too large. */
@@ -293,9 +286,9 @@ static char *utf8_cut(const char *s, size_t max) {
 
 static size_t json_bytes(const json_t *v) { return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0; }
 
-/* What SCHED_MAX_JOB_BYTES bounds; a job sharing its job definition's container and parameters
- * (no parameters or overrides of its own, the common case) costs no serialisation. */
-static size_t spec_bytes(const struct spec *sp, const struct jobdef *d) {
+/* A job sharing its job definition's container and parameters (no parameters or overrides of
+ * its own, the common case) costs no serialisation. */
+size_t sched_spec_bytes(const struct spec *sp, const struct jobdef *d) {
   size_t n = strlen(sp->name) + json_bytes(sp->tags) + json_bytes(sp->depends_on);
   if (sp->container == d->container_subst && sp->params == d->params) return n + d->own_bytes;
   return n + json_bytes(sp->container) + json_bytes(sp->params);
@@ -357,7 +350,7 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
     reject_job(s, id, sub, why, out);
     return 0;
   }
-  size_t bytes = spec_bytes(sp, d);
+  size_t bytes = sched_spec_bytes(sp, d);
   if (bytes > SCHED_MAX_JOB_BYTES) {
     snprintf(why, sizeof why,
              "the job's name, container (its parameters substituted), parameters, tags and dependsOn come to %zu "

@@ -262,6 +262,36 @@ static void test_stop_reason_capped(void) {
   h_release(&h);
 }
 
+/* TagResource checks each request's tags (50 at most, short keys and values), not what a job
+ * holds after many of them: a job's tags grew with every TagJob, and its record with them, up to
+ * what Kafka refuses. A TagJob that would take the job past the size a job may hold is refused
+ * (dead-lettered with the reason) and changes nothing. */
+static void test_tag_job_bounded(void) {
+  TEST("TagJob: tags that would take the job past 256 KiB are refused, the job's record stays small");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  char value[257];
+  memset(value, 'v', 256);
+  value[256] = 0;
+  int refused = 0;
+  for (int req = 0; req < 60; req++) { /* 60 requests of 50 tags of 256 bytes: 3000 tags, 780 KB */
+    json_t *tags = json_object();
+    for (int k = 0; k < 50; k++) {
+      char key[32];
+      snprintf(key, sizeof key, "k%d-%d", req, k);
+      json_object_set_new(tags, key, json_string(value));
+    }
+    int rc = h_feed(&h, BARGE_EV_JOB_REQUEST,
+                    json_pack("{s:o, s:s, s:{s:{s:s, s:o}}}", "header", h_header(h.t), "principal", "t", "body",
+                              "TagJob", "jobId", "a", "tags", tags));
+    refused += rc != 0;
+  }
+  CHECK(record_bytes(&h, "a") < 300 * 1024, "the job's record: %zu bytes", record_bytes(&h, "a"));
+  CHECK(refused > 0, "some TagJob requests were refused (%d)", refused);
+  h_release(&h);
+}
+
 static void test_evaluate_on_exit_first_match(void) {
   TEST("retryStrategy.evaluateOnExit: exit-code and reason globs, first match wins");
   struct h h;
@@ -1065,6 +1095,7 @@ int main(void) {
   test_depends_on_more_than_20_refused();
   test_oversized_job_refused();
   test_stop_reason_capped();
+  test_tag_job_bounded();
   test_evaluate_on_exit_first_match();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
