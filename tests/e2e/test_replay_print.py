@@ -7,7 +7,8 @@ keys are bytes, and nothing makes a producer send UTF-8): a SubmitJob keyed by i
 same SubmitJob under a key that is not UTF-8, a frame whose jobName is not UTF-8, garbage bytes
 and a tombstone. `barge replay print --topic requests` must print one line per record, each a
 JSON object naming its offset; a key that is not UTF-8 is "key": null with its bytes in
-"keyBase64" (as the audit file writes it, docs/audit.md), never a line left out.
+"keyBase64" (as the audit file writes it, docs/audit.md), never a line left out. Bounds that can
+select nothing (a negative offset, --until before --from) are refused with exit 2.
 """
 import base64
 import json
@@ -83,6 +84,16 @@ def body(st):
     got = [json.loads(x) for x in p.stdout.splitlines()]
     ok(len(got) == 1 and got[0]["offset"] == bad_off, "an offset range of just the binary-keyed record prints it",
        p.stdout)
+    # bounds that select nothing by mistake are refused (exit 2) saying why, not an empty print
+    for args, what in ((("--from-offset", "-3"), "--from-offset"), (("--until-offset", "-1"), "--until-offset"),
+                       (("--from-offset", "5", "--until-offset", "2"), "--until-offset"),
+                       (("--from", "2026-12-06", "--until", "2026-12-05"), "--until")):
+        p = st.run("replay", "print", "--topic", "requests", *args, check=False)
+        ok(p.returncode == 2 and what in p.stderr and not p.stdout, f"print {' '.join(args)}: exit 2 naming {what}",
+           (p.returncode, p.stderr, p.stdout[:200]))
+    p = st.run("replay", "simulate", "--from", "2026-12-06", "--until", "2026-12-05", check=False)
+    ok(p.returncode == 2 and "--until" in p.stderr, "simulate --until before --from: exit 2 naming --until",
+       (p.returncode, p.stderr))
     log("replay print checked")
 
 
