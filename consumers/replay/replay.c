@@ -344,6 +344,8 @@ static void load_cb(void *vctx, const struct bus_msg *m) {
   int rc = 0;
   switch (ctx->t) {
   case TOPIC_REQUESTS:
+    /* a request the scheduler dead-lettered for its header time made no job (sched_shell.c) */
+    if (bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) break;
     rc = replay_rebuild_request(ctx->rb, ev);
     break;
   case TOPIC_JOB_EVENTS:
