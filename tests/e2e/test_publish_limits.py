@@ -21,6 +21,8 @@ With a scheduler and an agent running (direct children, own prefix):
     pipeline's mistake: docs/publishing.md asks for epoch milliseconds): dead-lettered with a
     reason naming event_time. Before, the scheduler's clock (event times) jumped 50,000 years
     ahead: every instance was declared lost and the running job FAILED "Host EC2 ... terminated";
+  - `barge check --require-terminal` counts none of the dead-lettered SubmitJobs (the microsecond
+    one, one with the job id "../escaped") as a job that never ended;
   - the scheduler is still running, never restarted, and a job submitted afterwards SUCCEEDS.
 """
 import json
@@ -127,6 +129,22 @@ def body(st):
     ok(sim["range"]["submissions"] == sim["recorded"]["jobs"] and sim["simulated"]["jobs"] == sim["recorded"]["jobs"]
        and sim["agreement"]["sameFinalStatus"] == sim["recorded"]["jobs"],
        "replay simulate leaves it out too, and agrees with the recording", (sim["range"], sim["agreement"]))
+
+    # a dead-lettered SubmitJob is no job: barge check must not wait for it to end
+    bad_id = avro.decode(submit("x", "bad-id"))[1]
+    bad_id["body"] = ("barge.SubmitJob", dict(bad_id["body"] if isinstance(bad_id["body"], dict) else bad_id["body"][1],
+                                              jobId="../escaped"))
+    _, bad_off = common.produce_raw(st, "requests", b"bad-id", avro.encode("JobRequest", bad_id))
+    bad_at = (st.topic("requests"), 0, bad_off)
+
+    def bad_letter():
+        return any((dl["topic"], dl["partition"], dl["offset"]) == bad_at
+                   for dl in (avro.decode(r["value"])[1] for r in common.read_topic(st, "dead-letter")))
+    common.wait_for(bad_letter, 30, "the SubmitJob with job id ../escaped in barge.dead-letter", interval=1)
+    chk = st.run("check", "--no-audit", "--require-terminal", check=False)
+    ok(chk.returncode == 0 and "violations: 0" in chk.stdout and "not yet seen" not in chk.stdout,
+       "barge check --require-terminal: the dead-lettered SubmitJobs are no live jobs", chk.stdout[-1200:])
+    ok("dead-lettered" in chk.stderr, "and it says it left them out", chk.stderr[-800:])
 
     ok(st.alive("scheduler") and st.procs["scheduler"].pid == sched_pid, "the scheduler is still running",
        st.log_tail("scheduler"))
