@@ -158,6 +158,7 @@ int replay_rebuild_request(struct replay_rebuild *rb, const json_t *req) {
   if (!sub) return 0;
   const char *id = jget_str(sub, "jobId");
   if (!id || json_object_get(rb->jobs, id)) return 0; /* the scheduler ignores a duplicate too */
+  if (!job_id_ok(id, 0)) return 0; /* the scheduler dead-letters it: no job (sched_handle_submit) */
   json_t *j = new_job("SUBMITTED");
   json_t *ap = json_object_get(sub, "arrayProperties");
   json_t *size = json_object_get(ap, "size");

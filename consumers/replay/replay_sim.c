@@ -1126,9 +1126,12 @@ static void load_cb(void *ctx, const struct bus_msg *m) {
     l->bad++;
     return;
   }
-  /* a request the scheduler dead-lettered for its header time (sched_shell.c): it made no job,
-   * and fed at that time it would run the simulation's clock 50,000 years on */
-  if (l->requests && bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) {
+  /* a request the scheduler dead-lettered, for its header time (sched_shell.c: fed at that time
+   * it would run the simulation's clock 50,000 years on) or its job id (sched_handle_submit):
+   * it made no job */
+  const char *sub_id = l->requests ? jget_str(json_object_get(json_object_get(ev, "body"), "SubmitJob"), "jobId") : NULL;
+  if (l->requests && (bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why) ||
+                      (json_object_get(json_object_get(ev, "body"), "SubmitJob") && !job_id_ok(sub_id, 0)))) {
     json_decref(ev);
     l->bad++;
     return;

@@ -145,6 +145,12 @@ def body(st):
     ok(chk.returncode == 0 and "violations: 0" in chk.stdout and "not yet seen" not in chk.stdout,
        "barge check --require-terminal: the dead-lettered SubmitJobs are no live jobs", chk.stdout[-1200:])
     ok("dead-lettered" in chk.stderr, "and it says it left them out", chk.stderr[-800:])
+    rb = st.run("replay", "rebuild", "--strict", check=False)
+    ok(rb.returncode == 0 and " 0 differences" in rb.stdout,
+       "replay rebuild --strict leaves the ../escaped request out too", rb.stdout[-600:])
+    sim = st.run("replay", "simulate", "--json", check=False)
+    ok(sim.returncode == 0 and json.loads(sim.stdout)["agreement"]["sameFinalStatus"] == json.loads(sim.stdout)["recorded"]["jobs"],
+       "replay simulate still agrees with the recording", (sim.returncode, sim.stderr[-300:], sim.stdout[-1500:]))
 
     ok(st.alive("scheduler") and st.procs["scheduler"].pid == sched_pid, "the scheduler is still running",
        st.log_tail("scheduler"))
