@@ -2,6 +2,7 @@
  * (docs/replay.md). `barge replay --rebuild` and `barge replay --simulate` are accepted as
  * spellings of the subcommands. Exit status: 0 success (rebuild: no difference), 1 a
  * difference (rebuild) or a runtime error, 2 bad usage or input. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,9 +76,11 @@ static const struct opt_spec simulate_rows[] = {
 };
 #undef R
 
+#define NO_OFFSET LLONG_MIN /* not given */
+
 static void replay_opts_init(void *conf) {
   struct replay_opts *o = conf;
-  o->from_offset = o->until_offset = -1;
+  o->from_offset = o->until_offset = NO_OFFSET;
 }
 
 const struct opts_cmd replay_print_opts_cmd =
@@ -124,6 +127,25 @@ int cmd_replay(int argc, char **argv) {
   int bad = 0;
   int64_t from_ms = time_opt("--from", o.from, &bad), until_ms = time_opt("--until", o.until, &bad);
   if (bad) return 2;
+  /* bounds that select nothing are a mistake: said, not answered with an empty print */
+  const char *what = !strcmp(sub, "print") ? "print" : "simulate";
+  if (from_ms != REPLAY_NO_TIME && until_ms != REPLAY_NO_TIME && until_ms < from_ms) {
+    fprintf(stderr, "barge replay %s: --until %s is before --from %s: the range is empty\n", what, o.until, o.from);
+    return 2;
+  }
+  if ((o.from_offset != NO_OFFSET && o.from_offset < 0) || (o.until_offset != NO_OFFSET && o.until_offset < 0)) {
+    fprintf(stderr, "barge replay print: %s %lld: an offset is 0 or more\n",
+            o.from_offset != NO_OFFSET && o.from_offset < 0 ? "--from-offset" : "--until-offset",
+            o.from_offset != NO_OFFSET && o.from_offset < 0 ? o.from_offset : o.until_offset);
+    return 2;
+  }
+  if (o.from_offset != NO_OFFSET && o.until_offset != NO_OFFSET && o.until_offset < o.from_offset) {
+    fprintf(stderr, "barge replay print: --until-offset %lld is before --from-offset %lld: the range is empty\n",
+            o.until_offset, o.from_offset);
+    return 2;
+  }
+  if (o.from_offset == NO_OFFSET) o.from_offset = -1;
+  if (o.until_offset == NO_OFFSET) o.until_offset = -1;
   struct service_conn conn;
   if ((r = service_connect("replay", &o.kafka, "barge-replay", 0, &conn))) return r;
   struct bus_conf bc = conn.bc;

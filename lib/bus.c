@@ -1065,6 +1065,18 @@ int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, i
 
 /* ---------------- dead letters and decoding ---------------- */
 
+int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen) {
+  json_t *t = json_object_get(json_object_get(ev, "header"), "event_time");
+  if (!json_is_integer(t)) return 0;
+  int64_t at = (int64_t)json_integer_value(t), ref = record_ms > now_ms ? record_ms : now_ms;
+  if (ref <= 0 || at <= ref + BUS_EVENT_AHEAD_MAX_MS) return 0;
+  snprintf(why, whylen,
+           "header.event_time %lld lies %lld s after the record's timestamp %lld: event_time is epoch "
+           "milliseconds (microseconds or nanoseconds given?), at most an hour ahead (docs/publishing.md)",
+           (long long)at, (long long)((at - ref) / 1000), (long long)record_ms);
+  return 1;
+}
+
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) {
   char src[256];
@@ -1075,23 +1087,24 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
   json_object_set_new(dl, "partition", json_integer(m->partition));
   json_object_set_new(dl, "offset", json_integer(m->offset));
   json_object_set_new(dl, "consumer", json_string(src));
-  json_object_set_new(dl, "error", json_string(reason));
+  /* A record the broker took (up to its 1 MiB) can be too large for a dead letter holding all
+   * of it beside the reason (a producer's message.max.bytes is 1,000,000 by default): its
+   * delivery failed, and the service exited on it at every restart. The original stays on its
+   * topic at the offset the dead letter names. */
+  size_t plen = m->len > BUS_DEAD_LETTER_MAX_PAYLOAD ? BUS_DEAD_LETTER_MAX_PAYLOAD : m->len;
+  if (m->value && plen < m->len) {
+    char *why = xmalloc(strlen(reason) + 96);
+    sprintf(why, "%s (payload cut to its first %zu of %zu bytes)", reason, plen, m->len);
+    json_object_set_new(dl, "error", json_string(why));
+    free(why);
+  } else {
+    json_object_set_new(dl, "error", json_string(reason));
+  }
   if (m->value) {
     /* bytes travel as base64 in Barge's JSON convention */
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *s = m->value;
-    struct buf b;
-    buf_init(&b);
-    for (size_t i = 0; i < m->len; i += 3) {
-      unsigned v = (unsigned)s[i] << 16;
-      if (i + 1 < m->len) v |= (unsigned)s[i + 1] << 8;
-      if (i + 2 < m->len) v |= s[i + 2];
-      char q[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63],
-                   i + 1 < m->len ? tbl[(v >> 6) & 63] : '=', i + 2 < m->len ? tbl[v & 63] : '='};
-      buf_append(&b, q, 4);
-    }
-    json_object_set_new(dl, "payload", json_string(b.data ? (char *)b.data : ""));
-    buf_release(&b);
+    char *b64 = base64_encode(m->value, plen, NULL);
+    json_object_set_new(dl, "payload", json_string(b64));
+    free(b64);
   }
   char key[512];
   size_t kl = m->keylen < sizeof key - 1 ? m->keylen : sizeof key - 1;

@@ -259,10 +259,24 @@ int bus_txn_commit(struct bus_producer *p, struct bus_consumer *c, char *err,
 /* The bytes (keys and values) produced in the open transaction so far; 0 when none is open. */
 size_t bus_txn_bytes(const struct bus_producer *p);
 
+/* The most bytes of the original record a dead letter carries: a larger record's payload is cut
+ * to its first BUS_DEAD_LETTER_MAX_PAYLOAD bytes, and the reason says so. */
+#define BUS_DEAD_LETTER_MAX_PAYLOAD (512 * 1024)
+
 /* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
- * open). */
+ * open); at most BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) BARGE_WUR;
+
+/* How far a request's header.event_time may lie after both its Kafka record's timestamp and the
+ * reader's own clock: an hour of clock skew between hosts. */
+#define BUS_EVENT_AHEAD_MAX_MS (3600 * 1000LL)
+
+/* Is the header.event_time of ev (decoded from a record of timestamp record_ms) plausible for a
+ * reader whose clock stands at now_ms (0: none yet)? 0 if so; 1 with why when it lies more than
+ * BUS_EVENT_AHEAD_MAX_MS after both (a producer writing microseconds or nanoseconds where epoch
+ * milliseconds belong): a service that takes its time from events would jump ahead with it. */
+int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen);
 
 /* Decodes m's value. 0 with *type and *out (owned) on success; else the reason in err. */
 int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, char *err,

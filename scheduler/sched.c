@@ -104,11 +104,12 @@ char *sched_arn_prefix(const char *job_arn) {
 
 /* TagResource / UntagResource of a job: the tags of its spec (an array's children share it,
  * so they are rewritten too). */
-void sched_tag_job(struct sched *s, const json_t *body) {
+int sched_tag_job(struct sched *s, const json_t *body, char *err, size_t errlen) {
   uint32_t ji = sched_find_job(s, jget_str(body, "jobId") ? jget_str(body, "jobId") : "");
-  if (ji == SCHED_NONE || !s->jobs[ji]->spec) return;
+  if (ji == SCHED_NONE || !s->jobs[ji]->spec) return 0;
   struct job *j = s->jobs[ji];
   struct spec *sp = j->spec;
+  json_t *before = sp->tags ? json_deep_copy(sp->tags) : NULL;
   if (!sp->tags) sp->tags = json_object();
   json_t *t = json_object_get(body, "tags");
   if (json_is_object(t)) json_object_update(sp->tags, t);
@@ -116,8 +117,20 @@ void sched_tag_job(struct sched *s, const json_t *body) {
   json_t *k;
   json_array_foreach(json_object_get(body, "untagKeys"), i, k) if (json_is_string(k))
     json_object_del(sp->tags, json_string_value(k));
+  /* each request's tags are checked by the producer, not what the job holds after many: the
+   * job's records carry its tags, and Kafka refuses a record above about 1 MB */
+  size_t bytes = sp->jd ? sched_spec_bytes(sp, sp->jd) : 0;
+  if (bytes > SCHED_MAX_JOB_BYTES) {
+    json_decref(sp->tags);
+    sp->tags = before;
+    snprintf(err, errlen, "TagJob for job %s refused: with these tags the job would hold %zu bytes, at most %d "
+             "(docs/job-model.md §9); untag some first", j->id, bytes, SCHED_MAX_JOB_BYTES);
+    return -1;
+  }
+  json_decref(before);
   sched_mark_dirty(s, j);
   for (int c = 0; j->arr && c < j->arr->size; c++) sched_mark_dirty(s, s->jobs[j->arr->first_child + (uint32_t)c]);
+  return 0;
 }
 
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen) {
@@ -456,7 +469,7 @@ int sched_handle(struct sched *s, enum barge_ev_type type, const json_t *ev, str
       if (ji != SCHED_NONE)
         sched_stop_job(s, s->jobs[ji], kind[0] == 'T', jget_str(body, "reason") ? jget_str(body, "reason") : "", out);
     } else if (!strcmp(kind, "TagJob")) {
-      sched_tag_job(s, body);
+      rc = sched_tag_job(s, body, err, errlen);
     } else if (!strcmp(kind, "Tick")) {
       sched_on_tick(s, out);
     } else {

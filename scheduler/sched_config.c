@@ -283,6 +283,8 @@ static void upsert_jd(struct sched *s, const json_t *b) {
   sched_resources(d->container, &d->vcpus, &d->mem_mib, &d->gpus);
   d->container_subst = json_deep_copy(d->container);
   sched_substitute(json_object_get(d->container_subst, "command"), d->params);
+  d->own_bytes = json_dumpb(d->container_subst, NULL, 0, JSON_COMPACT) +
+                 (d->params ? json_dumpb(d->params, NULL, 0, JSON_COMPACT) : 0);
   json_t *rs = json_object_get(b, "retryStrategy");
   d->retry_json = json_is_object(rs) ? json_deep_copy(rs) : NULL;
   sched_parse_retry(rs, &d->retry);

@@ -29,6 +29,7 @@ struct jobdef {
   json_t *container; /* ContainerDetail as registered (command with Ref:: placeholders) */
   json_t *container_subst; /* the same with the JD's own parameters substituted */
   json_t *params;    /* JD parameters object */
+  size_t own_bytes;  /* container_subst and params serialised (sched_submit.c, SCHED_MAX_JOB_BYTES) */
   int vcpus, mem_mib, gpus;
   json_t *retry_json; /* NULL when none */
   struct retry retry;
@@ -262,7 +263,19 @@ const char *sched_body(const json_t *ev, const char *what, json_t **body, char *
 struct out_ev *sched_out_push(struct outbox *o, enum out_kind k);
 void sched_arn(const struct sched *s, const char *suffix, char *out, size_t outlen);
 /* A TagJob request (tags set, then untagKeys removed); an unknown job is ignored. */
-void sched_tag_job(struct sched *s, const json_t *body);
+/* Applies a TagJob request. -1 (err, nothing changed) when the job would then hold more than
+ * SCHED_MAX_JOB_BYTES. */
+int sched_tag_job(struct sched *s, const json_t *body, char *err, size_t errlen);
+
+/* The most bytes of a job's own content: its name, its container with the parameters
+ * substituted, its parameters, tags and dependsOn. Every record about the job (its Placement,
+ * its JobRecord) carries them, and Kafka refuses a record above about 1 MB (message.max.bytes):
+ * the scheduler's transaction then failed, and the scheduler exited, and again at every restart
+ * on the same request. A quarter of that leaves room for the rest of a JobRecord. */
+#define SCHED_MAX_JOB_BYTES (256 * 1024)
+
+/* What SCHED_MAX_JOB_BYTES bounds, for a job of job definition d (sched_submit.c). */
+size_t sched_spec_bytes(const struct spec *sp, const struct jobdef *d);
 void sched_task_id(const struct job *j, int attempt, char out[37]);
 void sched_parse_retry(const json_t *rs, struct retry *r);
 /* Releases what a job definition holds besides its name and ARN (before it is re-read or freed). */

@@ -427,11 +427,14 @@ static int refs_known(struct sched *s, enum barge_ev_type t, const json_t *ev) {
 static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
                     char *why, size_t whylen, char *err, size_t errlen) {
   struct shell *sh = ctx;
-  (void)m;
   if (!ev) {
     snprintf(why, whylen, "tombstone");
     return 1;
   }
+  /* the core's clock is the latest event time it was given: one request of a producer writing
+   * microseconds moved it 50,000 years ahead, every instance was lost and every running job
+   * failed. Requests come from any producer; the agents' and the scheduler's own times are kept. */
+  if (t == BARGE_EV_JOB_REQUEST && bus_event_time_check(ev, m->timestamp_ms, sh->core->now, why, whylen)) return 1;
   if (!refs_known(sh->core, t, ev) && service_config_catch_up(&sh->loop, err, errlen)) return -1;
   return feed(sh, t, ev, why, whylen, err, errlen);
 }

@@ -7,6 +7,17 @@
 
 #include "sched_int.h"
 
+/* AWS Batch's limit on dependsOn entries (producers/aws/control_job.c refuses more too) */
+#define SCHED_MAX_DEPENDS_ON 20
+
+/* A name as a rejection records it: at most 128 bytes (AWS Batch's longest), cut at a UTF-8
+ * character boundary, so that a direct producer's oversized jobName cannot make the rejection's
+ * own records too large. */
+#define SCHED_MAX_NAME_BYTES 128
+
+/* AWS Batch's limit on a CancelJob or TerminateJob reason; a longer one is cut (sched_stop_job) */
+#define SCHED_MAX_STOP_REASON_BYTES 1024
+
 /* ---------------- state changes ---------------- */
 
 static void update_parent(struct sched *s, struct job *child, int old_st, struct outbox *out);
@@ -260,12 +271,35 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   return 0;
 }
 
+/* A copy of s of at most max bytes, cut at a UTF-8 character boundary. */
+static char *utf8_cut(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* s[n] starts a character */
+  }
+  char *out = xmalloc(n + 1);
+  memcpy(out, s, n);
+  out[n] = 0;
+  return out;
+}
+
+static size_t json_bytes(const json_t *v) { return v ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0; }
+
+/* A job sharing its job definition's container and parameters (no parameters or overrides of
+ * its own, the common case) costs no serialisation. */
+size_t sched_spec_bytes(const struct spec *sp, const struct jobdef *d) {
+  size_t n = strlen(sp->name) + json_bytes(sp->tags) + json_bytes(sp->depends_on);
+  if (sp->container == d->container_subst && sp->params == d->params) return n + d->own_bytes;
+  return n + json_bytes(sp->container) + json_bytes(sp->params);
+}
+
 /* Marks a submission that cannot run as FAILED at once, so its submitter sees why. */
 static void reject_job(struct sched *s, const char *id, const json_t *sub, const char *why,
                        struct outbox *out) {
   struct job *j = sched_job_new(s, id);
   struct spec *sp = sched_spec_new();
-  sp->name = xstrdup(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown");
+  sp->name = utf8_cut(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown", SCHED_MAX_NAME_BYTES);
   j->spec = sp;
   j->created_at = s->now;
   j->queue = sched_find_queue(s, jget_str(sub, "jobQueue"));
@@ -316,6 +350,16 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
     reject_job(s, id, sub, why, out);
     return 0;
   }
+  size_t bytes = sched_spec_bytes(sp, d);
+  if (bytes > SCHED_MAX_JOB_BYTES) {
+    snprintf(why, sizeof why,
+             "the job's name, container (its parameters substituted), parameters, tags and dependsOn come to %zu "
+             "bytes; a job may hold at most %d (every record about it carries them)",
+             bytes, SCHED_MAX_JOB_BYTES);
+    sched_spec_unref(sp);
+    reject_job(s, id, sub, why, out);
+    return 0;
+  }
   /* dependencies */
   json_t *deps = sp->depends_on;
   size_t nd = json_array_size(deps); /* NULL when there are none */
@@ -326,11 +370,17 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
     reject_job(s, id, sub, why, out);
     return 0;
   }
-  uint32_t plain[20];
+  /* AWS Batch takes at most 20; the producers refuse more, a direct producer may write more
+   * (docs/publishing.md): refuse the job rather than run it before its 21st dependency ends */
+  if (nd > SCHED_MAX_DEPENDS_ON) {
+    snprintf(why, sizeof why, "dependsOn takes at most %d jobs (this request names %zu)", SCHED_MAX_DEPENDS_ON, nd);
+    goto reject;
+  }
+  uint32_t plain[SCHED_MAX_DEPENDS_ON];
   int nplain = 0, seq = 0;
-  uint32_t n2n[20];
+  uint32_t n2n[SCHED_MAX_DEPENDS_ON];
   int nn2n = 0;
-  for (size_t k = 0; k < nd && k < 20; k++) {
+  for (size_t k = 0; k < nd; k++) {
     json_t *e = json_array_get(deps, k);
     const char *did = jget_str(e, "jobId"), *type = jget_str(e, "type");
     if (type && !strcmp(type, "SEQUENTIAL") && !did) {
@@ -482,7 +532,17 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
 
 void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *reason,
                     struct outbox *out) {
-  stop_job(s, j, terminate, reason, 0, out);
+  /* AWS Batch takes a reason of at most 1024 characters and the producers refuse longer ones; a
+   * direct producer may write any: the reason goes into the job's record and kill command, and
+   * one above Kafka's record size stopped the scheduler at every restart */
+  size_t n = strlen(reason);
+  if (n <= SCHED_MAX_STOP_REASON_BYTES) {
+    stop_job(s, j, terminate, reason, 0, out);
+    return;
+  }
+  char *cut = utf8_cut(reason, SCHED_MAX_STOP_REASON_BYTES);
+  stop_job(s, j, terminate, cut, 0, out);
+  free(cut);
 }
 
 void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out) {

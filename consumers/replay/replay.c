@@ -54,7 +54,15 @@ static void print_cb(void *vctx, const struct bus_msg *m) {
   json_object_set_new(o, "partition", json_integer(m->partition));
   json_object_set_new(o, "offset", json_integer(m->offset));
   json_object_set_new(o, "timestamp", json_integer(m->timestamp_ms));
-  json_object_set_new(o, "key", m->key ? json_stringn_nocheck(m->key, m->keylen) : json_null());
+  /* Kafka keys are bytes: one that is not UTF-8 (any producer may write one) cannot be a JSON
+   * string, so it is null with its bytes in keyBase64, as the audit file writes it */
+  json_t *key = m->key ? json_stringn(m->key, m->keylen) : NULL;
+  json_object_set_new(o, "key", key ? key : json_null());
+  if (m->key && !key) {
+    char *k64 = base64_encode(m->key, m->keylen, NULL);
+    json_object_set_new(o, "keyBase64", json_string(k64));
+    free(k64);
+  }
   if (!m->value) {
     json_object_set_new(o, "event", json_null());
   } else {
@@ -71,7 +79,12 @@ static void print_cb(void *vctx, const struct bus_msg *m) {
   /* keys stay in insertion order: topic, partition, offset, timestamp, key, event */
   char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
   json_decref(o);
-  if (!line) return;
+  if (!line) { /* never a record left out without a word */
+    char buf[256];
+    snprintf(buf, sizeof buf, "{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld,\"event\":null,"
+             "\"error\":\"cannot be printed as JSON\"}", ctx->topic, (int)m->partition, (long long)m->offset);
+    line = xstrdup(buf);
+  }
   json_array_append_new(ctx->rows, json_pack("[I, i, I, s]", (json_int_t)m->timestamp_ms,
                                              (int)m->partition, (json_int_t)m->offset, line));
   free(line);
@@ -145,6 +158,7 @@ int replay_rebuild_request(struct replay_rebuild *rb, const json_t *req) {
   if (!sub) return 0;
   const char *id = jget_str(sub, "jobId");
   if (!id || json_object_get(rb->jobs, id)) return 0; /* the scheduler ignores a duplicate too */
+  if (!job_id_ok(id, 0)) return 0; /* the scheduler dead-letters it: no job (sched_handle_submit) */
   json_t *j = new_job("SUBMITTED");
   json_t *ap = json_object_get(sub, "arrayProperties");
   json_t *size = json_object_get(ap, "size");
@@ -331,6 +345,8 @@ static void load_cb(void *vctx, const struct bus_msg *m) {
   int rc = 0;
   switch (ctx->t) {
   case TOPIC_REQUESTS:
+    /* a request the scheduler dead-lettered for its header time made no job (sched_shell.c) */
+    if (bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) break;
     rc = replay_rebuild_request(ctx->rb, ev);
     break;
   case TOPIC_JOB_EVENTS:

@@ -396,6 +396,75 @@ static int check_members(const json_t *o, const char *const *allowed, const char
   return 0;
 }
 
+/* ALT's values, checked as the AWS operations check them (producers/aws/control_ce.c), so that
+ * a value of the wrong type or out of range is refused, naming it, rather than read as 0 or
+ * passed to the cores as it came: "maxvCpus": "8" simulated a compute environment of 0 vCPUs. */
+static int check_int(const json_t *o, const char *k, long long lo, long long hi, const char *what, char *err,
+                     size_t errlen) {
+  json_t *v = json_object_get(o, k);
+  if (!v) return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+    char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(err, errlen, "ALT: %s: %s must be a whole number from %lld to %lld, not %.100s", what, k, lo, hi,
+             txt ? txt : "?");
+    free(txt);
+    return -1;
+  }
+  return 0;
+}
+
+static int check_enum(const json_t *o, const char *k, const char *const *allowed, const char *what, char *err,
+                      size_t errlen) {
+  json_t *v = json_object_get(o, k);
+  if (!v) return 0;
+  for (const char *const *a = allowed; json_is_string(v) && *a; a++)
+    if (!strcmp(json_string_value(v), *a)) return 0;
+  char list[256] = "";
+  for (const char *const *a = allowed; *a; a++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", a == allowed ? "" : ", ", *a);
+  char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  snprintf(err, errlen, "ALT: %s: %s must be one of %s, not %.100s", what, k, list, txt ? txt : "?");
+  free(txt);
+  return -1;
+}
+
+#define ALT_MAX_VCPUS 10000000LL     /* as CreateComputeEnvironment takes */
+#define ALT_MAX_DELAY_S 31536000LL   /* a year */
+
+static int check_ce_values(const json_t *ov, const json_t *cr, const char *name, char *err, size_t errlen) {
+  static const char *const strategies[] = {"BEST_FIT", "BEST_FIT_PROGRESSIVE", "BEST_FIT_PROGRESSIVE_ORDERED",
+                                           "SPOT_CAPACITY_OPTIMIZED", "SPOT_PRICE_CAPACITY_OPTIMIZED",
+                                           "SPOT_CAPACITY_OPTIMIZED_PRIORITIZED", NULL};
+  static const char *const types[] = {"EC2", "SPOT", NULL};
+  if (check_int(ov, "maxvCpus", 0, ALT_MAX_VCPUS, name, err, errlen) ||
+      check_int(ov, "minvCpus", 0, ALT_MAX_VCPUS, name, err, errlen) ||
+      check_int(ov, "bootDelaySeconds", 0, ALT_MAX_DELAY_S, name, err, errlen) ||
+      check_int(ov, "scaleDownDelaySeconds", 0, ALT_MAX_DELAY_S, name, err, errlen) ||
+      check_enum(ov, "allocationStrategy", strategies, name, err, errlen) ||
+      check_enum(ov, "type", types, name, err, errlen))
+    return -1;
+  json_t *it = json_object_get(ov, "instanceTypes");
+  if (it) {
+    size_t i;
+    json_t *t;
+    int good = json_is_array(it) && json_array_size(it) > 0;
+    json_array_foreach(it, i, t) good = good && json_is_string(t);
+    if (!good) {
+      snprintf(err, errlen, "ALT: %s: instanceTypes must be a non-empty array of names (\"c5\", \"m5.large\", \"optimal\")", name);
+      return -1;
+    }
+  }
+  /* the values the compute environment ends with: ALT's, else the recorded ones */
+  json_t *mn = json_object_get(ov, "minvCpus") ? json_object_get(ov, "minvCpus") : json_object_get(cr, "minvCpus");
+  json_t *mx = json_object_get(ov, "maxvCpus") ? json_object_get(ov, "maxvCpus") : json_object_get(cr, "maxvCpus");
+  if (json_is_integer(mn) && json_is_integer(mx) && json_integer_value(mn) > json_integer_value(mx)) {
+    snprintf(err, errlen, "ALT: %s: minvCpus %lld is above maxvCpus %lld", name, (long long)json_integer_value(mn),
+             (long long)json_integer_value(mx));
+    return -1;
+  }
+  return 0;
+}
+
 static const char *kind_of(const json_t *rec, json_t **body) {
   json_t *b = json_object_get(rec, "body");
   const char *k;
@@ -421,6 +490,9 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
     if (!json_is_object(alt)) snprintf(err, errlen, "ALT: the document is not a JSON object");
     return 2;
   }
+  if (alt && (check_int(alt, "bootDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen) ||
+              check_int(alt, "scaleDownDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen)))
+    return 2;
   static const char *const order[] = {"ComputeEnvironment", "SchedulingPolicy", "JobDefinition", "JobQueue"};
   json_t *ces_alt = json_object_get(alt, "computeEnvironments");
   json_t *qs_alt = json_object_get(alt, "jobQueues");
@@ -469,6 +541,7 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
                    jget_str(body, "computeEnvironmentName"));
           goto bad;
         }
+        if (check_ce_values(ov, cr, jget_str(body, "computeEnvironmentName"), err, errlen)) goto bad;
         static const char *const copy[] = {"maxvCpus", "minvCpus", "allocationStrategy", "instanceTypes", "type", NULL};
         for (const char *const *c = copy; *c; c++)
           if (json_object_get(ov, *c)) json_object_set(cr, *c, json_object_get(ov, *c));
@@ -476,14 +549,26 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
         json_object_set_new(used, keys[i], json_true());
       } else if (!strcmp(k, "JobQueue") && name_matches(qs_alt, jget_str(body, "jobQueueName"), keys[i], &ov)) {
         static const char *const allowed[] = {"priority", "state", NULL};
-        if (check_members(ov, allowed, jget_str(body, "jobQueueName"), err, errlen)) goto bad;
+        static const char *const states[] = {"ENABLED", "DISABLED", NULL};
+        if (check_members(ov, allowed, jget_str(body, "jobQueueName"), err, errlen) ||
+            check_int(ov, "priority", 0, 1000, jget_str(body, "jobQueueName"), err, errlen) ||
+            check_enum(ov, "state", states, jget_str(body, "jobQueueName"), err, errlen))
+          goto bad;
         if (json_object_get(ov, "priority")) json_object_set(body, "priority", json_object_get(ov, "priority"));
         if (json_object_get(ov, "state")) json_object_set(body, "state", json_object_get(ov, "state"));
         json_object_set_new(used, jget_str(body, "jobQueueName"), json_true());
         json_object_set_new(used, keys[i], json_true());
       } else if (!strcmp(k, "SchedulingPolicy") && name_matches(ps_alt, jget_str(body, "name"), keys[i], &ov)) {
         static const char *const allowed[] = {"shareDistribution", "shareDecaySeconds", "computeReservation", NULL};
-        if (check_members(ov, allowed, jget_str(body, "name"), err, errlen)) goto bad;
+        if (check_members(ov, allowed, jget_str(body, "name"), err, errlen) ||
+            check_int(ov, "shareDecaySeconds", 0, 604800, jget_str(body, "name"), err, errlen) ||
+            check_int(ov, "computeReservation", 0, 99, jget_str(body, "name"), err, errlen))
+          goto bad;
+        if (json_object_get(ov, "shareDistribution") && !json_is_array(json_object_get(ov, "shareDistribution"))) {
+          snprintf(err, errlen, "ALT: %s: shareDistribution must be an array of {\"shareIdentifier\", \"weightFactor\"}",
+                   jget_str(body, "name"));
+          goto bad;
+        }
         json_t *fp = json_object_get(body, "fairsharePolicy");
         if (!json_is_object(fp)) {
           fp = json_object();
@@ -1023,6 +1108,7 @@ struct load {
   json_t *table;  /* key -> event (config) */
   json_t *keys;   /* key order of the table */
   size_t bad;
+  int requests; /* barge.requests: leave out what the scheduler dead-lettered for its time */
 };
 
 static void load_cb(void *ctx, const struct bus_msg *m) {
@@ -1037,6 +1123,16 @@ static void load_cb(void *ctx, const struct bus_msg *m) {
   json_t *ev = NULL;
   char why[256];
   if (bus_decode(m, &t, &ev, why, sizeof why)) {
+    l->bad++;
+    return;
+  }
+  /* a request the scheduler dead-lettered, for its header time (sched_shell.c: fed at that time
+   * it would run the simulation's clock 50,000 years on) or its job id (sched_handle_submit):
+   * it made no job */
+  const char *sub_id = l->requests ? jget_str(json_object_get(json_object_get(ev, "body"), "SubmitJob"), "jobId") : NULL;
+  if (l->requests && (bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why) ||
+                      (json_object_get(json_object_get(ev, "body"), "SubmitJob") && !job_id_ok(sub_id, 0)))) {
+    json_decref(ev);
     l->bad++;
     return;
   }
@@ -1056,7 +1152,7 @@ int replay_simulate_run(const struct bus_conf *bc, const char *alt_path, int64_t
       return 2;
     }
   }
-  struct load cfg = {.table = json_object()}, req = {.arr = json_array()},
+  struct load cfg = {.table = json_object()}, req = {.arr = json_array(), .requests = 1},
               evs = {.arr = json_array()}, ins = {.arr = json_array()};
   int rc = -1;
   json_t *config = json_array(), *report = NULL;

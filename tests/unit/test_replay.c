@@ -465,6 +465,37 @@ static void test_simulate(struct world *w) {
   bad = simulate(w, alt, &rc);
   CHECK_INT(rc, 2);
   json_decref(alt);
+
+  /* a value of the wrong type or out of range was taken as it came: "maxvCpus": "8" became 0
+   * vCPUs, and the "what if" answered another question without a word */
+  TEST("simulate: an ALT value of the wrong type or out of range is refused, naming the member");
+  static const char *const bad_alts[][2] = {
+      {"{\"computeEnvironments\": {\"ce1\": {\"maxvCpus\": \"8\"}}}", "maxvCpus"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"maxvCpus\": -1}}}", "maxvCpus"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"minvCpus\": 1.5}}}", "minvCpus"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"minvCpus\": 9, \"maxvCpus\": 8}}}", "minvCpus"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"allocationStrategy\": \"FASTEST\"}}}", "allocationStrategy"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"type\": \"SPOTTY\"}}}", "type"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"instanceTypes\": \"c5\"}}}", "instanceTypes"},
+      {"{\"computeEnvironments\": {\"ce1\": {\"bootDelaySeconds\": -3}}}", "bootDelaySeconds"},
+      {"{\"bootDelaySeconds\": \"30\"}", "bootDelaySeconds"},
+      {"{\"scaleDownDelaySeconds\": -1}", "scaleDownDelaySeconds"},
+      {"{\"jobQueues\": {\"q1\": {\"priority\": \"high\"}}}", "priority"},
+      {"{\"jobQueues\": {\"q1\": {\"priority\": -5}}}", "priority"},
+      {"{\"jobQueues\": {\"q1\": {\"state\": \"PAUSED\"}}}", "state"},
+  };
+  for (size_t i = 0; i < sizeof bad_alts / sizeof *bad_alts; i++) {
+    alt = json_loads(bad_alts[i][0], 0, NULL);
+    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "";
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 2 && !r2 && strstr(err, bad_alts[i][1]), "%s: rc %d, %s", bad_alts[i][0], rc, err);
+    json_decref(r2);
+    json_decref(alt);
+  }
   json_decref(rep);
 }
 

@@ -138,6 +138,160 @@ static void test_dependency_failure_cascades(void) {
   h_release(&h);
 }
 
+/* A producer writing straight to barge.requests skips the command line's checks
+ * (docs/publishing.md): the scheduler used to keep only the first 20 dependsOn entries, so the
+ * job ran before its 21st dependency had ended. AWS Batch takes at most 20: the job is refused. */
+static void test_depends_on_more_than_20_refused(void) {
+  TEST("dependsOn: more than 20 entries from a direct producer fail the job, none is dropped");
+  struct h h;
+  world(&h, 6, 4, 4096); /* room for all 21 dependencies at once */
+  json_t *deps = json_array();
+  for (int i = 0; i < 21; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "d%d", i);
+    h_submit(&h, id, "q", "jd", NULL);
+    json_array_append_new(deps, json_pack("{s:s}", "jobId", id));
+  }
+  json_t *extra = json_pack("{s:o}", "dependsOn", deps);
+  char *text = json_dumps(extra, JSON_COMPACT);
+  json_decref(extra);
+  h_submit(&h, "late", "q", "jd", text);
+  free(text);
+  /* d0..d19 end; d20 has not run yet: late must not be RUNNABLE */
+  for (int i = 0; i < 20; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "d%d", i);
+    run_to_end(&h, id, 1, 0);
+  }
+  CHECK(h_status(&h, "late") != JOB_RUNNABLE && h_status(&h, "late") != JOB_STARTING &&
+            h_status(&h, "late") != JOB_RUNNING && h_status(&h, "late") != JOB_SUCCEEDED,
+        "late waits for d20 or is refused, not %s", job_status_name(h_status(&h, "late")));
+  CHECK_STATUS(&h, "late", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "late", r, sizeof r), "ClientException: dependsOn takes at most 20 jobs (this request names 21)");
+  h_release(&h);
+}
+
+/* Every record about a job (its Placement, its JobRecord) carries its container, parameters, tags
+ * and name, and Kafka refuses a record above 1 MB: a job of 20 KB of parameters substituted 60
+ * times into its command (or a 999 KB jobName from a direct producer) made the scheduler's
+ * transaction fail, and the scheduler exited and failed again at every restart on the same
+ * request, for every user. Such a job is refused; its rejection carries a name cut to 128 bytes. */
+static void test_oversized_job_refused(void) {
+  TEST("a job whose records would exceed what a Kafka record holds is FAILED at submission, the scheduler goes on");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  json_t *cmd = json_array();
+  json_array_append_new(cmd, json_string("echo"));
+  for (int i = 0; i < 60; i++) json_array_append_new(cmd, json_string("Ref::x"));
+  json_t *jd = json_pack("{s:{s:s, s:o, s:[{s:s, s:s}, {s:s, s:s}]}}", "containerProperties", "image", "busybox",
+                         "command", cmd, "resourceRequirements", "type", "VCPU", "value", "1", "type", "MEMORY",
+                         "value", "64");
+  char *jdtext = json_dumps(jd, JSON_COMPACT);
+  json_decref(jd);
+  h_jd(&h, "amp", 1, 1, 64, jdtext);
+  free(jdtext);
+  char *x = malloc(20001);
+  memset(x, 'a', 20000);
+  x[20000] = 0;
+  json_t *params = json_pack("{s:{s:s}}", "parameters", "x", x);
+  char *ptext = json_dumps(params, JSON_COMPACT);
+  json_decref(params);
+  h_submit(&h, "big", "q", "amp", ptext);
+  free(ptext);
+  CHECK_STATUS(&h, "big", JOB_FAILED);
+  char r[512];
+  h_reason(&h, "big", r, sizeof r);
+  CHECK(strstr(r, "ClientException: ") == r && strstr(r, "come to 12") && strstr(r, "at most 262144"),
+        "the reason says how large the job is and the limit: %s", r);
+  h_submit(&h, "small", "q", "amp", "{\"parameters\": {\"x\": \"b\"}}");
+  CHECK_STATUS(&h, "small", JOB_STARTING);
+  /* a direct producer's 999 KB jobName: refused, and the rejection's own records stay small */
+  char *name = malloc(999001);
+  memset(name, 'n', 999000);
+  name[999000] = 0;
+  json_t *nm = json_pack("{s:s}", "jobName", name);
+  char *ntext = json_dumps(nm, JSON_COMPACT);
+  json_decref(nm);
+  h_submit(&h, "long-name", "q", "jd", ntext);
+  free(ntext);
+  CHECK_STATUS(&h, "long-name", JOB_FAILED);
+  json_t *d = h_detail(&h, "long-name");
+  const char *jn = json_string_value(json_object_get(d, "jobName"));
+  CHECK(jn && strlen(jn) == 128, "the rejected job's name is cut to 128 bytes (%zu)", jn ? strlen(jn) : 0);
+  json_decref(d);
+  free(name);
+  free(x);
+  h_release(&h);
+}
+
+/* The size of a job's JobRecord as the scheduler writes it. */
+static size_t record_bytes(struct h *h, const char *id) {
+  json_t *r = sched_job_record(h->s, sched_find_job(h->s, id), "test", h->t);
+  size_t n = json_dumpb(r, NULL, 0, JSON_COMPACT);
+  json_decref(r);
+  return n;
+}
+
+/* A CancelJob or TerminateJob written straight to barge.requests with a 999 KB reason (the
+ * command line refuses more than 1024 characters): the reason went into the job's record
+ * (pendingStopReason) and the kill command, larger than a Kafka record, and the scheduler exited
+ * on it at every restart. The reason is cut to 1024 bytes. */
+static void test_stop_reason_capped(void) {
+  TEST("CancelJob/TerminateJob: a reason above 1024 bytes is cut, the job's record stays small");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "run", "q", "jd", NULL);
+  h_submit(&h, "wait", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"run\"}]}");
+  h_submit(&h, "arr", "q", "jd", "{\"arrayProperties\": {\"size\": 2}, \"dependsOn\": [{\"jobId\": \"run\"}]}");
+  char *reason = malloc(999001);
+  memset(reason, 'r', 999000);
+  reason[999000] = 0;
+  h_stop(&h, "CancelJob", "wait", reason);
+  h_stop(&h, "CancelJob", "arr", reason);
+  h_stop(&h, "TerminateJob", "run", reason);
+  CHECK(record_bytes(&h, "wait") < 8192, "the PENDING job's record: %zu bytes", record_bytes(&h, "wait"));
+  CHECK(record_bytes(&h, "arr") < 8192, "the array parent's record: %zu bytes", record_bytes(&h, "arr"));
+  CHECK(record_bytes(&h, "run") < 8192, "the RUNNING job's record: %zu bytes", record_bytes(&h, "run"));
+  run_to_end(&h, "run", 1, 137);
+  CHECK_STATUS(&h, "wait", JOB_FAILED);
+  char r[2048];
+  h_reason(&h, "wait", r, sizeof r);
+  CHECK(strlen(r) == strlen("Cancelled: ") + 1024, "its reason: Cancelled: and the first 1024 bytes (%zu)", strlen(r));
+  free(reason);
+  h_release(&h);
+}
+
+/* TagResource checks each request's tags (50 at most, short keys and values), not what a job
+ * holds after many of them: a job's tags grew with every TagJob, and its record with them, up to
+ * what Kafka refuses. A TagJob that would take the job past the size a job may hold is refused
+ * (dead-lettered with the reason) and changes nothing. */
+static void test_tag_job_bounded(void) {
+  TEST("TagJob: tags that would take the job past 256 KiB are refused, the job's record stays small");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  char value[257];
+  memset(value, 'v', 256);
+  value[256] = 0;
+  int refused = 0;
+  for (int req = 0; req < 60; req++) { /* 60 requests of 50 tags of 256 bytes: 3000 tags, 780 KB */
+    json_t *tags = json_object();
+    for (int k = 0; k < 50; k++) {
+      char key[32];
+      snprintf(key, sizeof key, "k%d-%d", req, k);
+      json_object_set_new(tags, key, json_string(value));
+    }
+    int rc = h_feed(&h, BARGE_EV_JOB_REQUEST,
+                    json_pack("{s:o, s:s, s:{s:{s:s, s:o}}}", "header", h_header(h.t), "principal", "t", "body",
+                              "TagJob", "jobId", "a", "tags", tags));
+    refused += rc != 0;
+  }
+  CHECK(record_bytes(&h, "a") < 300 * 1024, "the job's record: %zu bytes", record_bytes(&h, "a"));
+  CHECK(refused > 0, "some TagJob requests were refused (%d)", refused);
+  h_release(&h);
+}
+
 static void test_evaluate_on_exit_first_match(void) {
   TEST("retryStrategy.evaluateOnExit: exit-code and reason globs, first match wins");
   struct h h;
@@ -1063,6 +1217,10 @@ int main(void) {
   test_array_n_to_n_1000();
   test_array_sequential();
   test_dependency_failure_cascades();
+  test_depends_on_more_than_20_refused();
+  test_oversized_job_refused();
+  test_stop_reason_capped();
+  test_tag_job_bounded();
   test_evaluate_on_exit_first_match();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
