@@ -70,6 +70,12 @@ static void test_list_jobs(void) {
             "arr,r2,r1,s1");
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"render\"]}],\"jobStatus\":\"RUNNING\"}", NULL, 0),
             "arr,r2,r3,r1,s1");
+  /* JOB_DEFINITION is case-sensitive, as AWS documents it (render and RENDER are two job
+   * definitions), also as a prefix */
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"RENDER\"]}]}", NULL, 0), "");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"Rend*\"]}]}", NULL, 0), "");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"rend*\"]}]}", NULL, 0),
+            "arr,r2,r3,r1,s1");
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"SHARE_IDENTIFIER\",\"values\":[\"teamA\"]}]}", NULL, 0),
             "r2"); /* SHARE_IDENTIFIER keeps the status */
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"AFTER_CREATED_AT\",\"values\":[\"1700000000150\"]}]}", NULL, 0),
