@@ -32,6 +32,8 @@ int ctl_in_list(const char *s, const char *const *list) {
 
 int ctl_valid_state(const char *s) { return !strcmp(s, "ENABLED") || !strcmp(s, "DISABLED"); }
 
+int ctl_absent(const json_t *v) { return !v || json_is_null(v) || (json_is_object(v) && !json_object_size(v)); }
+
 int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char *err,
                        size_t errlen) {
   if (strcmp(jget_str(r, "state"), "DISABLED"))

@@ -139,7 +139,15 @@ def single_job(batch, st):
     except ClientError as e:
         ok(e.response["Error"]["Code"] == "ClientException" and "does not exist" in e.response["Error"]["Message"],
            "submit_job dependsOn an unknown job is refused with ClientException", e.response["Error"])
-    j = poll(batch, [job_id], terminal, 180, "the single job").get(job_id, {})
+    # Airflow's AwsBatchOperator submits every plain job with arrayProperties={}, parameters={} and
+    # containerOverrides={} (its defaults, `or {}`); AWS runs it as a single job
+    af = batch.submit_job(jobName="airflow", jobQueue="q", jobDefinition="hello", arrayProperties={},
+                          parameters={}, containerOverrides={}).get("jobId")
+    done = poll(batch, [job_id, af], terminal, 180, "the single job and Airflow's")
+    ok(done.get(af, {}).get("status") == "SUCCEEDED" and "arrayProperties" not in done.get(af, {}),
+       "submit_job as Airflow's AwsBatchOperator sends it runs a single job to SUCCEEDED",
+       {k: done.get(af, {}).get(k) for k in ("status", "statusReason", "arrayProperties")})
+    j = done.get(job_id, {})
     ok(j.get("status") == "SUCCEEDED" and j.get("container", {}).get("exitCode") == 0,
        "describe_jobs polled to SUCCEEDED, exit code 0", (j.get("status"), j.get("statusReason")))
     ok(j.get("jobQueue", "").endswith("job-queue/q") and j.get("startedAt", 0) >= j.get("createdAt", 1) > 0

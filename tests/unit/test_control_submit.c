@@ -272,6 +272,23 @@ static void test_submit_accepted(const struct config_view *cv) {
   CHECK(rc == 0, "a job definition ARN without revision: %s", err);
   CHECK_STR(json_string_value(json_object_get(body3, "jobDefinition")), arn(1, "job-definition/hello:3"));
   json_decref(body3);
+  /* Airflow's AwsBatchOperator sends arrayProperties={} (and empty parameters and overrides)
+   * for every job that is not an array: AWS takes that as a single job */
+  json_t *body4 = NULL;
+  rc = submit(cv,
+              "{\"jobName\": \"d\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"arrayProperties\": {}, "
+              "\"parameters\": {}, \"containerOverrides\": {}}",
+              &body4, err, sizeof err);
+  CHECK(rc == 0, "arrayProperties {} is a single job: %s", err);
+  CHECK(json_object_get(body4, "arrayProperties") == NULL, "no arrayProperties in the request written");
+  json_decref(body4);
+  body4 = NULL;
+  rc = submit(cv,
+              "{\"jobName\": \"d\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"arrayProperties\": {}, "
+              "\"parameters\": {}, \"containerOverrides\": {}}",
+              &body4, err, sizeof err);
+  CHECK(rc == 0, "the same for a multi-node job: empty arrayProperties and containerOverrides: %s", err);
+  json_decref(body4);
   CHECK_STR(json_string_value(json_object_get(body2, "jobDefinition")), arn(1, "job-definition/hello:2"));
   CHECK_STR(json_string_value(json_object_get(body2, "shareIdentifier")), "blue");
   json_t *ev = control_request_event("SubmitJob", body2);
