@@ -52,7 +52,8 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   if (ov && !json_is_null(ov)) {
     if (json_object_get(ov, "instanceType"))
       return fail(err, errlen, CLIENT, "containerOverrides.instanceType is not supported by Barge (no instance-type choice per job)");
-    if ((rc = ctl_check_env(json_object_get(ov, "environment"), "containerOverrides.environment", err, errlen)) ||
+    if ((rc = ctl_check_command_override(json_object_get(ov, "command"), "containerOverrides.command", err, errlen)) ||
+        (rc = ctl_check_env(json_object_get(ov, "environment"), "containerOverrides.environment", err, errlen)) ||
         (rc = ctl_check_resources(ov, "containerOverrides", err, errlen)))
       return rc;
     json_t *cp = json_object_get(def, "containerProperties");

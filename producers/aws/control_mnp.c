@@ -147,6 +147,8 @@ static int check_overrides(const json_t *list, int n, int *vcpu, json_t *out, ch
     if (json_object_get(co, "instanceType"))
       return fail(err, errlen, CLIENT, "%s.containerOverrides.instanceType is not supported by Barge (no instance-type choice per node)", path);
     char epath[128];
+    snprintf(epath, sizeof epath, "%s.containerOverrides.command", path);
+    if ((rc = ctl_check_command_override(json_object_get(co, "command"), epath, err, errlen))) return rc;
     snprintf(epath, sizeof epath, "%s.containerOverrides.environment", path);
     if ((rc = ctl_check_env(json_object_get(co, "environment"), epath, err, errlen))) return rc;
     snprintf(epath, sizeof epath, "%s.containerOverrides", path);

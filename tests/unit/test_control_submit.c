@@ -131,6 +131,14 @@ static void test_submit_refusals(const struct config_view *cv) {
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
           "{\"environment\": [{\"name\": \"AWS_BATCH_X\", \"value\": \"1\"}]}}",
           "containerOverrides.environment[0].name AWS_BATCH_X: names starting with AWS_BATCH are reserved");
+  /* AWS, ContainerOverrides.command: "This parameter can't contain an empty string." */
+  refused(cv, "an empty string in the command override",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": {\"command\": [\"echo\", \"\"]}}",
+          "containerOverrides.command[1] is an empty string");
+  refused(cv, "an empty string in a node's command override",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": {\"nodePropertyOverrides\": "
+          "[{\"targetNodes\": \"0:\", \"containerOverrides\": {\"command\": [\"\"]}}]}}",
+          "nodeOverrides.nodePropertyOverrides[0].containerOverrides.command[0] is an empty string");
   refused(cv, "vcpus override against resourceRequirements",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": {\"vcpus\": 2}}",
           "containerOverrides.vcpus");
