@@ -202,6 +202,12 @@ static void test_tag_config(void) {
   CHECK(rc == API_CLIENT_ERROR && strstr(err, "reserves"), "aws: keys cannot be removed: %s", err);
   rc = prep(control_tag_resource, "{\"resourceArn\": \"arn:aws:batch:local:000000000000:job/abc:3\", \"tags\": {\"a\": \"b\"}}", &w, err, sizeof err);
   CHECK(rc == API_CLIENT_ERROR && strstr(err, "array children"), "an array child: %s", err);
+  /* "ARNs for child jobs of array and multi-node parallel (MNP) jobs aren't supported" (AWS):
+   * a node of a multi-node job, job/<id>#<n>, was tagged */
+  rc = prep(control_tag_resource, "{\"resourceArn\": \"arn:aws:batch:local:000000000000:job/abc#1\", \"tags\": {\"a\": \"b\"}}", &w, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && strstr(err, "nodes of a multi-node job"), "a multi-node job's node: %s", err);
+  rc = prep(control_untag_resource, "{\"resourceArn\": \"arn:aws:batch:local:000000000000:job/abc#0\", \"tagKeys\": [\"a\"]}", &w, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && strstr(err, "nodes of a multi-node job"), "untag of a node: %s", err);
 }
 
 static void test_tag_job_request(void) {
