@@ -166,6 +166,22 @@ def single_job(batch, st):
     ev = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True)["events"]
     ok([e["message"] for e in ev] == ["hello from boto3"],
        "logs.get_log_events(/aws/batch/job, container.logStreamName) returns the job's output", (stream, ev))
+    # a job definition whose logConfiguration names its own group (awslogs-group): Airflow's
+    # BatchOperator and Nextflow read the log from that group, as AWS writes it there
+    cp = props(["sh", "-c", "echo in my own group"])
+    cp["logConfiguration"] = {"logDriver": "awslogs", "options": {"awslogs-group": "/barge/custom"}}
+    batch.register_job_definition(jobDefinitionName="grouped", type="container", containerProperties=cp)
+    g = batch.submit_job(jobName="grouped", jobQueue="q", jobDefinition="grouped")["jobId"]
+    gj = poll(batch, [g], terminal, 180, "the job logging to /barge/custom").get(g, {})
+    gc = gj.get("container", {})
+    try:
+        ev = logs.get_log_events(logGroupName=gc.get("logConfiguration", {}).get("options", {}).get("awslogs-group", "?"),
+                                 logStreamName=gc.get("logStreamName", ""), startFromHead=True)["events"]
+        got = [e["message"] for e in ev]
+    except ClientError as e:
+        got = e.response["Error"]
+    ok(gj.get("status") == "SUCCEEDED" and got == ["in my own group"],
+       "logs.get_log_events(its awslogs-group, container.logStreamName) returns the job's output", (gc, got))
 
 
 def arrays_and_retry(batch, st):
