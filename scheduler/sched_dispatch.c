@@ -674,7 +674,11 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
   free(room);
   for (size_t i = 0; i < nce; i++) {
     struct ce *c = s->ces[i];
-    if (!c->managed || c->deleted) {
+    /* A deleted CE asks for nothing (the loop above gave it no shapes) but is still reported
+     * while its busy set changes: the provisioner drains a deleted CE's instances once they are
+     * idle, and learns that only from here. Skipping it left an instance that was running a job
+     * at the deletion running for ever. */
+    if (!c->managed) {
       json_decref(shapes[i]);
       continue;
     }

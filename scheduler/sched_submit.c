@@ -265,6 +265,17 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   json_t *pt = json_object_get(sub, "propagateTags");
   sp->propagate_tags = json_is_boolean(pt) ? json_is_true(pt)
                                            : json_is_true(json_object_get(d->body, "propagateTags"));
+  if (sp->propagate_tags) {
+    /* AWS: "If the total number of combined tags from the job and job definition is over 50,
+     * the job is moved to the FAILED state." (equal keys count once, the job's winning) */
+    json_t *all = sched_propagated_tags(sp);
+    size_t n = json_object_size(all);
+    json_decref(all);
+    if (n > 50) {
+      snprintf(err, errlen, "propagateTags: the job's and its job definition's tags together are %zu tags, more than the 50 a job may propagate", n);
+      return -1;
+    }
+  }
   json_t *deps = json_object_get(sub, "dependsOn");
   sp->depends_on = json_array_size(deps) ? json_deep_copy(deps) : NULL;
   (void)s;

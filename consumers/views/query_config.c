@@ -149,16 +149,25 @@ static int describe(const struct view *v, const json_t *req, select_fn select,
   return query_paginate(all, req, page, member, resp, err, errlen);
 }
 
+/* A list of names of a Describe* (req[member]) holds "up to 100", as AWS documents for each of
+ * them (and as DescribeJobs' jobs). */
+static int list_max(const json_t *req, const char *member, const char *what, char *err, size_t errlen) {
+  size_t n = json_array_size(json_object_get(req, member));
+  return n > 100 ? fail(err, errlen, CLIENT, "%s takes at most 100 %s, got %zu", member, what, n) : 0;
+}
+
 static int select_ces(const struct config_view *cv, const json_t *req, json_t **all, char *err,
                       size_t errlen) {
-  (void)err, (void)errlen;
+  int rc = list_max(req, "computeEnvironments", "compute environments", err, errlen);
+  if (rc) return rc;
   *all = select_config(cv->ces, "computeEnvironmentName", json_object_get(req, "computeEnvironments"), ce_view);
   return 0;
 }
 
 static int select_queues(const struct config_view *cv, const json_t *req, json_t **all, char *err,
                          size_t errlen) {
-  (void)err, (void)errlen;
+  int rc = list_max(req, "jobQueues", "job queues", err, errlen);
+  if (rc) return rc;
   *all = select_config(cv->queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view);
   return 0;
 }
@@ -167,6 +176,8 @@ static int select_policies(const struct config_view *cv, const json_t *req, json
                            char *err, size_t errlen) {
   json_t *arns = json_object_get(req, "arns");
   if (!json_array_size(arns)) return fail(err, errlen, CLIENT, "arns is required");
+  int rc = list_max(req, "arns", "scheduling policy ARNs", err, errlen);
+  if (rc) return rc;
   *all = select_config(cv->policies, "name", arns, plain_view);
   return 0;
 }
@@ -189,6 +200,8 @@ int query_job_definitions_in(const struct config_view *cv, const json_t *req, js
   const char *name = jget_str(req, "jobDefinitionName"), *status = jget_str(req, "status");
   if (json_array_size(refs) && (name || status))
     return fail(err, errlen, CLIENT, "jobDefinitions cannot be combined with jobDefinitionName or status");
+  int rc = list_max(req, "jobDefinitions", "job definitions", err, errlen);
+  if (rc) return rc;
   *all = json_array();
   size_t i;
   json_t *d;

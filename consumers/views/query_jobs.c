@@ -102,13 +102,15 @@ static int list_req_parse(const json_t *req, struct list_req *lr, char *err, siz
   return query_max_results(req, filter ? 100 : 1000, 1000, filter ? 100 : 1000, &lr->page, err, errlen);
 }
 
+/* JOB_NAME: case-insensitive, a trailing * as a prefix. */
 static int name_match(const char *pattern, const char *name) {
   size_t n = strlen(pattern);
   if (n && pattern[n - 1] == '*') return !strncasecmp(pattern, name, n - 1);
   return !strcasecmp(pattern, name);
 }
 
-/* JOB_DEFINITION: an ARN matches exactly, a name (with a trailing * as a prefix) any revision. */
+/* JOB_DEFINITION: an ARN matches exactly, a name (with a trailing * as a prefix) any revision.
+ * Case-sensitive, as AWS documents it: job definition names are, so jd and JD are two. */
 static int jd_match(const char *v, const char *jd) {
   if (!strncmp(v, "arn:", 4)) return barge_arn_same(v, jd);
   const char *slash = strrchr(jd, '/');
@@ -116,7 +118,9 @@ static int jd_match(const char *v, const char *jd) {
   snprintf(nm, sizeof nm, "%s", slash ? slash + 1 : jd);
   char *colon = strrchr(nm, ':');
   if (colon) *colon = 0;
-  return name_match(v, nm);
+  size_t n = strlen(v);
+  if (n && v[n - 1] == '*') return !strncmp(v, nm, n - 1);
+  return !strcmp(v, nm);
 }
 
 /* Does job j pass lr's filter? */

@@ -19,6 +19,7 @@ void logs_streams_release(struct logs_streams *s) {
     free(x->rel_path);
     free(x->local_path);
     free(x->instance_id);
+    free(x->group);
   }
   free(s->v);
   s->v = NULL;
@@ -36,6 +37,7 @@ void logs_streams_add(struct logs_streams *all, const struct logs_stream *s) {
   x->rel_path = xstrdup(s->rel_path);
   x->local_path = dup_or_null(s->local_path);
   x->instance_id = dup_or_null(s->instance_id);
+  x->group = dup_or_null(s->group);
 }
 
 /* ---------------------------------------------------------------------------- errors -- */
@@ -58,8 +60,13 @@ static int fail(const struct answer *a, int status, const char *type, const char
 
 #define INVALID(a, ...) fail(a, 400, "InvalidParameterException", __VA_ARGS__)
 
-/* The log group of req (logGroupName or logGroupIdentifier): 0 when it is ours. */
-static int check_group(const json_t *req, const struct answer *a) {
+#define GROUP_MAX 512 /* CloudWatch's longest log group name */
+
+/* The log group of req (logGroupName or logGroupIdentifier, a name or an ARN) into group. Every
+ * stream is in LOGS_GROUP; a stream whose job's logConfiguration names another group
+ * (awslogs-group) is in that one too (in_group), so whether a group exists is known only from
+ * the streams. */
+static int check_group(const json_t *req, char *group, const struct answer *a) {
   const char *g = jget_str(req, "logGroupName");
   if (!g) g = jget_str(req, "logGroupIdentifier");
   if (!g) return INVALID(a, "1 validation error detected: Value null at 'logGroupName' failed to satisfy constraint: Member must not be null");
@@ -67,8 +74,39 @@ static int check_group(const json_t *req, const struct answer *a) {
   if (tail) g = tail + strlen(":log-group:");
   size_t n = strlen(g);
   if (n > 2 && !strcmp(g + n - 2, ":*")) n -= 2;
-  if (n != strlen(LOGS_GROUP) || strncmp(g, LOGS_GROUP, n))
+  if (n == 0 || n >= GROUP_MAX) return fail(a, 400, "ResourceNotFoundException", "The specified log group does not exist.");
+  memcpy(group, g, n);
+  group[n] = 0;
+  return 0;
+}
+
+static int in_group(const char *group, const struct logs_stream *s) {
+  return !strcmp(group, LOGS_GROUP) || (s->group && !strcmp(s->group, group));
+}
+
+/* Keeps the streams of all that are in group; 0, or ResourceNotFoundException (all released)
+ * when none is and the group is not LOGS_GROUP: no job names that group. */
+static int keep_group(struct logs_streams *all, const char *group, const struct answer *a) {
+  if (!strcmp(group, LOGS_GROUP)) return 0;
+  size_t k = 0;
+  for (size_t i = 0; i < all->n; i++) {
+    if (in_group(group, &all->v[i])) {
+      all->v[k++] = all->v[i];
+      continue;
+    }
+    struct logs_stream *x = &all->v[i]; /* dropped: its strings go, the array stays */
+    free(x->name);
+    free(x->job_id);
+    free(x->rel_path);
+    free(x->local_path);
+    free(x->instance_id);
+    free(x->group);
+  }
+  all->n = k;
+  if (!k) {
+    logs_streams_release(all);
     return fail(a, 400, "ResourceNotFoundException", "The specified log group does not exist.");
+  }
   return 0;
 }
 
@@ -279,7 +317,8 @@ static json_t *event_page(const struct logs_stream *s, const struct lines *l, in
 static int get_log_events(const struct logs_source *src, const json_t *req, json_t **resp, const struct answer *a) {
   int rc;
   int64_t limit, start, end;
-  if ((rc = check_group(req, a))) return rc;
+  char group[GROUP_MAX];
+  if ((rc = check_group(req, group, a))) return rc;
   const char *name = jget_str(req, "logStreamName");
   if (!name) return INVALID(a, "1 validation error detected: Value null at 'logStreamName' failed to satisfy constraint: Member must not be null");
   if ((rc = int_member(req, "limit", 1, LOGS_MAX_EVENTS, LOGS_MAX_EVENTS, &limit, a)) ||
@@ -295,8 +334,8 @@ static int get_log_events(const struct logs_source *src, const json_t *req, json
   if ((rc = named_streams(src, &name, 1, &all, a))) return rc;
   const struct logs_stream *s = find_stream(&all, name);
   struct lines l = {0};
-  if (!s) {
-    rc = fail(a, 400, "ResourceNotFoundException", "The specified log stream does not exist.");
+  if (!s || !in_group(group, s)) { /* of another group than its job names: taken as a group no job names */
+    rc = fail(a, 400, "ResourceNotFoundException", strcmp(group, LOGS_GROUP) ? "The specified log group does not exist." : "The specified log stream does not exist.");
     goto out;
   }
   if ((rc = read_lines(src, s, &l, a))) goto out;
@@ -461,7 +500,8 @@ static void filter_stream(struct filter_walk *w, const struct logs_stream *s, co
 static int filter_log_events(const struct logs_source *src, const json_t *req, json_t **resp, const struct answer *a) {
   int rc;
   struct filter_walk w = {0};
-  if ((rc = check_group(req, a))) return rc;
+  char group[GROUP_MAX];
+  if ((rc = check_group(req, group, a))) return rc;
   if ((rc = int_member(req, "limit", 1, LOGS_MAX_EVENTS, LOGS_MAX_EVENTS, &w.limit, a)) ||
       (rc = int_member(req, "startTime", 0, INT64_MAX, 0, &w.start, a)) ||
       (rc = int_member(req, "endTime", 0, INT64_MAX, -1, &w.end, a)))
@@ -476,7 +516,7 @@ static int filter_log_events(const struct logs_source *src, const json_t *req, j
   }
   w.pt = &pt;
   struct logs_streams all;
-  if ((rc = filter_streams(src, req, &all, a))) {
+  if ((rc = filter_streams(src, req, &all, a)) || (rc = keep_group(&all, group, a))) {
     pattern_release(&pt);
     return rc;
   }
@@ -525,10 +565,10 @@ static int by_key(const void *x, const void *y) {
 /* A stream's last event time without reading it: its attempt's stop, or start while it runs. */
 static int64_t last_time(const struct logs_stream *s) { return s->stopped_at ? s->stopped_at : s->started_at; }
 
-static json_t *stream_json(const struct logs_stream *s) {
-  char arn[800];
+static json_t *stream_json(const struct logs_stream *s, const char *group) {
+  char arn[1400];
   snprintf(arn, sizeof arn, "arn:aws:logs:%s:%s:log-group:%s:log-stream:%s", barge_region(), barge_account(),
-           LOGS_GROUP, s->name);
+           group, s->name);
   int64_t last = last_time(s);
   return json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:i}", "logStreamName", s->name, "creationTime",
                    (json_int_t)s->started_at, "firstEventTimestamp", (json_int_t)s->started_at, "lastEventTimestamp",
@@ -539,7 +579,8 @@ static int describe_log_streams(const struct logs_source *src, const json_t *req
                                 const struct answer *a) {
   int rc;
   int64_t limit;
-  if ((rc = check_group(req, a))) return rc;
+  char group[GROUP_MAX];
+  if ((rc = check_group(req, group, a))) return rc;
   if ((rc = int_member(req, "limit", 1, LOGS_MAX_STREAMS_PAGE, LOGS_MAX_STREAMS_PAGE, &limit, a))) return rc;
   const char *prefix = jget_str(req, "logStreamNamePrefix"), *order = jget_str(req, "orderBy");
   const char *tok = jget_str(req, "nextToken");
@@ -549,7 +590,7 @@ static int describe_log_streams(const struct logs_source *src, const json_t *req
     return INVALID(a, "orderBy must be LogStreamName or LastEventTime, got %.100s", order);
   if (by_time && prefix) return INVALID(a, "Cannot order by LastEventTime with a logStreamNamePrefix.");
   struct logs_streams all;
-  if ((rc = list_streams(src, &all, a))) return rc;
+  if ((rc = list_streams(src, &all, a)) || (rc = keep_group(&all, group, a))) return rc;
   struct keyed *k = xcalloc(all.n + 1, sizeof *k);
   size_t n = 0;
   for (size_t i = 0; i < all.n; i++) {
@@ -567,7 +608,7 @@ static int describe_log_streams(const struct logs_source *src, const json_t *req
     const struct keyed *x = &k[desc ? n - 1 - j : j];
     if (tok && (desc ? strcmp(x->key, tok) >= 0 : strcmp(x->key, tok) <= 0)) continue;
     if ((int64_t)shown == limit) break;
-    json_array_append_new(out, stream_json(x->s));
+    json_array_append_new(out, stream_json(x->s, group));
     last = x->key;
     shown++;
   }

@@ -1,6 +1,8 @@
 /* logs_api.h: the CloudWatch Logs subset that `barge api` serves for job logs (docs/api.md,
  * "Job logs"): GetLogEvents, FilterLogEvents and DescribeLogStreams of the log group
- * "/aws/batch/job", in the JSON-1.1 protocol (POST /, X-Amz-Target: Logs_20140328.<Action>).
+ * "/aws/batch/job" (every stream), and of the group a job's logConfiguration names
+ * (awslogs-group; its streams only), in the JSON-1.1 protocol (POST /, X-Amz-Target:
+ * Logs_20140328.<Action>).
  *
  * One stream is one attempt's log, the file the agent wrote (<log dir>/<jobId>/<attempt>.log),
  * named as DescribeJobs names it: container.logStreamName = "<jobDefinitionName>/default/<taskId>"
@@ -39,6 +41,7 @@ struct logs_stream {
   char *local_path;  /* where the agent wrote it, as it recorded it */
   char *instance_id; /* the instance that ran it, NULL when unknown */
   int64_t started_at, stopped_at; /* epoch ms; 0 unknown (stopped_at 0: still running) */
+  char *group;       /* the log group its job's logConfiguration names (awslogs-group), NULL: LOGS_GROUP */
 };
 
 struct logs_streams {

@@ -37,6 +37,7 @@
 #include "logs_api.h"
 #include "metrics.h"
 #include "view_live.h"
+#include "query.h"
 #include "views.h"
 
 #define VIEW_WAIT_MS 30000 /* a call waits this long for the view's first load */
@@ -64,6 +65,16 @@ void logs_record_streams(const char *job_id, const json_t *rec, int only, struct
   int dirlen = slash ? (int)(slash - lp) : 0;
   const json_t *atts = json_object_get(d, "attempts");
   int opened = (int)jget_int(rec, "attempt", 0);
+  /* the log group the job's logConfiguration names, where AWS would have written its log and
+   * where Airflow's BatchOperator and Nextflow look for it */
+  const char *stored = jget_str(json_object_get(d, "container"), "storedJson");
+  /* the container's stored members hold logConfiguration; parsed only when they name a group
+   * (listing every stream comes here for every job) */
+  json_t *full = stored && strstr(stored, "awslogs-group") ? query_job_detail(d) : json_incref((json_t *)d);
+  const json_t *lc = json_object_get(json_object_get(full, "container"), "logConfiguration");
+  const char *group = jget_str(json_object_get(lc, "options"), "awslogs-group");
+  const char *driver = jget_str(lc, "logDriver");
+  if (!driver || strcmp(driver, "awslogs") || (group && !strcmp(group, LOGS_GROUP))) group = NULL;
   for (int n = only ? only : 1; n <= (only ? only : opened); n++) {
     const json_t *att = json_array_get(atts, (size_t)n - 1);
     const char *name = jobs_record_stream(rec, n);
@@ -81,9 +92,11 @@ void logs_record_streams(const char *job_id, const json_t *rec, int only, struct
         .instance_id = (char *)inst,
         .started_at = jget_int(att ? att : d, "startedAt", 0),
         .stopped_at = att ? jget_int(att, "stoppedAt", 0) : 0,
+        .group = (char *)group,
     };
     logs_streams_add(out, &s);
   }
+  json_decref(full);
 }
 
 struct each_job {

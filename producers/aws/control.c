@@ -32,6 +32,18 @@ int ctl_in_list(const char *s, const char *const *list) {
 
 int ctl_valid_state(const char *s) { return !strcmp(s, "ENABLED") || !strcmp(s, "DISABLED"); }
 
+int ctl_absent(const json_t *v) { return !v || json_is_null(v) || (json_is_object(v) && !json_object_size(v)); }
+
+int ctl_check_command_override(const json_t *cmd, const char *path, char *err, size_t errlen) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(cmd, i, e) {
+    if (json_is_string(e) && !json_string_length(e))
+      return fail(err, errlen, CLIENT, "%s[%zu] is an empty string, which a command override may not hold (as in AWS)", path, i);
+  }
+  return 0;
+}
+
 int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char *err,
                        size_t errlen) {
   if (strcmp(jget_str(r, "state"), "DISABLED"))

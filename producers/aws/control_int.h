@@ -18,6 +18,12 @@ int ctl_valid_share_id(const char *s);
 int ctl_in_list(const char *s, const char *const *list);
 /* "ENABLED" or "DISABLED". */
 int ctl_valid_state(const char *s);
+/* A structure member that says nothing: absent, null or {} (Airflow's AwsBatchOperator sends
+ * arrayProperties={} and containerOverrides={} for a plain job, and AWS takes them as absent). */
+int ctl_absent(const json_t *v);
+/* A command override (path names it): no element may be an empty string, as AWS documents for
+ * ContainerOverrides.command. */
+int ctl_check_command_override(const json_t *cmd, const char *path, char *err, size_t errlen);
 /* Members only out-of-scope features use (multi-node, EKS, ECS, ...). */
 int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen);
 /* o[k] is absent (and not required) or a whole number within lo..hi; path prefixes k. */

@@ -31,7 +31,7 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   if (strcmp(jget_str(def, "status"), "ACTIVE")) return fail(err, errlen, CLIENT, "job definition %s is INACTIVE", jd);
   json_t *ap = json_object_get(req, "arrayProperties");
   int size = 0;
-  if (ap && !json_is_null(ap)) {
+  if (!ctl_absent(ap)) {
     if ((rc = ctl_check_int(ap, "size", 2, 10000, 1, "arrayProperties.", err, errlen))) return rc;
     size = (int)json_integer_value(json_object_get(ap, "size"));
   }
@@ -52,7 +52,8 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
   if (ov && !json_is_null(ov)) {
     if (json_object_get(ov, "instanceType"))
       return fail(err, errlen, CLIENT, "containerOverrides.instanceType is not supported by Barge (no instance-type choice per job)");
-    if ((rc = ctl_check_env(json_object_get(ov, "environment"), "containerOverrides.environment", err, errlen)) ||
+    if ((rc = ctl_check_command_override(json_object_get(ov, "command"), "containerOverrides.command", err, errlen)) ||
+        (rc = ctl_check_env(json_object_get(ov, "environment"), "containerOverrides.environment", err, errlen)) ||
         (rc = ctl_check_resources(ov, "containerOverrides", err, errlen)))
       return rc;
     json_t *cp = json_object_get(def, "containerProperties");

@@ -147,6 +147,8 @@ static int check_overrides(const json_t *list, int n, int *vcpu, json_t *out, ch
     if (json_object_get(co, "instanceType"))
       return fail(err, errlen, CLIENT, "%s.containerOverrides.instanceType is not supported by Barge (no instance-type choice per node)", path);
     char epath[128];
+    snprintf(epath, sizeof epath, "%s.containerOverrides.command", path);
+    if ((rc = ctl_check_command_override(json_object_get(co, "command"), epath, err, errlen))) return rc;
     snprintf(epath, sizeof epath, "%s.containerOverrides.environment", path);
     if ((rc = ctl_check_env(json_object_get(co, "environment"), epath, err, errlen))) return rc;
     snprintf(epath, sizeof epath, "%s.containerOverrides", path);
@@ -166,14 +168,12 @@ int ctl_check_mnp_submit(const struct config_view *cv, const json_t *queue, cons
   *node_ov = NULL;
   const char *text = jget_str(def, "nodePropertiesJson");
   json_t *no = json_object_get(req, "nodeOverrides");
-  if (json_is_null(no)) no = NULL;
+  if (ctl_absent(no)) no = NULL;
   if (!text)
     return no ? fail(err, errlen, CLIENT, "nodeOverrides is for multi-node job definitions; %s is of type container", jget_str(def, "jobDefinitionName")) : 0;
-  json_t *ap = json_object_get(req, "arrayProperties");
-  if (ap && !json_is_null(ap))
+  if (!ctl_absent(json_object_get(req, "arrayProperties")))
     return fail(err, errlen, CLIENT, "arrayProperties: array jobs of a multi-node job definition are not supported (as in AWS Batch)");
-  json_t *ov = json_object_get(req, "containerOverrides");
-  if (ov && !json_is_null(ov))
+  if (!ctl_absent(json_object_get(req, "containerOverrides")))
     return fail(err, errlen, CLIENT, "containerOverrides: a multi-node job's containers are overridden per node range, with nodeOverrides");
   json_t *rs = json_object_get(req, "retryStrategy");
   if (jget_int(rs, "attempts", 1) > 1)

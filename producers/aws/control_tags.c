@@ -54,6 +54,8 @@ static int resolve(const struct config_view *cv, const char *arn, struct tag_tar
       const char *id = p + n;
       if (strchr(id, ':'))
         return fail(err, errlen, CLIENT, "resourceArn %s: array children cannot be tagged (AWS tags the array job)", arn);
+      if (strchr(id, '#'))
+        return fail(err, errlen, CLIENT, "resourceArn %s: the nodes of a multi-node job cannot be tagged (AWS tags the multi-node job)", arn);
       if (!*id || strlen(id) >= sizeof t->job_id) return fail(err, errlen, CLIENT, "resourceArn %s names no job", arn);
       snprintf(t->job_id, sizeof t->job_id, "%s", id);
       return 0;

@@ -139,7 +139,15 @@ def single_job(batch, st):
     except ClientError as e:
         ok(e.response["Error"]["Code"] == "ClientException" and "does not exist" in e.response["Error"]["Message"],
            "submit_job dependsOn an unknown job is refused with ClientException", e.response["Error"])
-    j = poll(batch, [job_id], terminal, 180, "the single job").get(job_id, {})
+    # Airflow's AwsBatchOperator submits every plain job with arrayProperties={}, parameters={} and
+    # containerOverrides={} (its defaults, `or {}`); AWS runs it as a single job
+    af = batch.submit_job(jobName="airflow", jobQueue="q", jobDefinition="hello", arrayProperties={},
+                          parameters={}, containerOverrides={}).get("jobId")
+    done = poll(batch, [job_id, af], terminal, 180, "the single job and Airflow's")
+    ok(done.get(af, {}).get("status") == "SUCCEEDED" and "arrayProperties" not in done.get(af, {}),
+       "submit_job as Airflow's AwsBatchOperator sends it runs a single job to SUCCEEDED",
+       {k: done.get(af, {}).get(k) for k in ("status", "statusReason", "arrayProperties")})
+    j = done.get(job_id, {})
     ok(j.get("status") == "SUCCEEDED" and j.get("container", {}).get("exitCode") == 0,
        "describe_jobs polled to SUCCEEDED, exit code 0", (j.get("status"), j.get("statusReason")))
     ok(j.get("jobQueue", "").endswith("job-queue/q") and j.get("startedAt", 0) >= j.get("createdAt", 1) > 0
@@ -158,6 +166,22 @@ def single_job(batch, st):
     ev = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True)["events"]
     ok([e["message"] for e in ev] == ["hello from boto3"],
        "logs.get_log_events(/aws/batch/job, container.logStreamName) returns the job's output", (stream, ev))
+    # a job definition whose logConfiguration names its own group (awslogs-group): Airflow's
+    # BatchOperator and Nextflow read the log from that group, as AWS writes it there
+    cp = props(["sh", "-c", "echo in my own group"])
+    cp["logConfiguration"] = {"logDriver": "awslogs", "options": {"awslogs-group": "/barge/custom"}}
+    batch.register_job_definition(jobDefinitionName="grouped", type="container", containerProperties=cp)
+    g = batch.submit_job(jobName="grouped", jobQueue="q", jobDefinition="grouped")["jobId"]
+    gj = poll(batch, [g], terminal, 180, "the job logging to /barge/custom").get(g, {})
+    gc = gj.get("container", {})
+    try:
+        ev = logs.get_log_events(logGroupName=gc.get("logConfiguration", {}).get("options", {}).get("awslogs-group", "?"),
+                                 logStreamName=gc.get("logStreamName", ""), startFromHead=True)["events"]
+        got = [e["message"] for e in ev]
+    except ClientError as e:
+        got = e.response["Error"]
+    ok(gj.get("status") == "SUCCEEDED" and got == ["in my own group"],
+       "logs.get_log_events(its awslogs-group, container.logStreamName) returns the job's output", (gc, got))
 
 
 def arrays_and_retry(batch, st):

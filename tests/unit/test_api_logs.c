@@ -24,7 +24,8 @@ static int fake_list(void *ctx, struct logs_streams *out, char *err, size_t errl
     char job[16], rel[32];
     snprintf(job, sizeof job, "job-%d", i);
     snprintf(rel, sizeof rel, "%s/1.log", job);
-    struct logs_stream s = {(char *)names[i], job, 1, rel, NULL, NULL, 1000 + 100 * i, 2000 - 100 * i};
+    struct logs_stream s = {(char *)names[i], job, 1, rel, NULL, NULL, 1000 + 100 * i, 2000 - 100 * i, NULL};
+    if (i == 0) s.group = "/custom/grp"; /* its job definition's logConfiguration names this group */
     logs_streams_add(out, &s);
   }
   return 0;
@@ -235,6 +236,38 @@ static void filter_and_describe(void) {
   expect_error("DescribeLogStreams", "{\"logGroupName\": \"/aws/batch/job\", \"limit\": 51}", 400, "InvalidParameterException");
 }
 
+/* A job definition's logConfiguration {logDriver: awslogs, options: {awslogs-group: G}}: AWS
+ * writes the job's log to G, and Airflow's BatchOperator and Nextflow (aws.batch.logsGroup) read
+ * it from G; Barge answered "The specified log group does not exist." */
+static void custom_group(void) {
+  TEST("a stream whose job names another log group (awslogs-group) is found in that group too");
+  json_t *r;
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/custom/grp\", \"logStreamName\": \"many/default/bbbb\", \"startFromHead\": true, \"limit\": 2}", &r), 200);
+  CHECK_INT(json_array_size(json_object_get(r, "events")), 2);
+  json_decref(r);
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"arn:aws:logs:us-east-1:000000000000:log-group:/custom/grp:*\", \"logStreamName\": \"many/default/bbbb\", \"limit\": 1}", &r), 200);
+  json_decref(r);
+  /* still in /aws/batch/job, as before */
+  CHECK_INT(call("GetLogEvents", "{\"logGroupName\": \"/aws/batch/job\", \"logStreamName\": \"many/default/bbbb\", \"limit\": 1}", &r), 200);
+  json_decref(r);
+  /* a stream of another group is not in this one; a group no job names does not exist */
+  expect_error("GetLogEvents", "{\"logGroupName\": \"/custom/grp\", \"logStreamName\": \"hello/default/aaaa\"}", 400, "ResourceNotFoundException");
+  expect_error("DescribeLogStreams", "{\"logGroupName\": \"/nope\"}", 400, "ResourceNotFoundException");
+  expect_error("FilterLogEvents", "{\"logGroupName\": \"/nope\"}", 400, "ResourceNotFoundException");
+  CHECK_INT(call("DescribeLogStreams", "{\"logGroupName\": \"/custom/grp\"}", &r), 200);
+  json_t *ls = json_object_get(r, "logStreams");
+  CHECK_INT(json_array_size(ls), 1);
+  CHECK_STR(json_string_value(json_object_get(json_array_get(ls, 0), "logStreamName")), "many/default/bbbb");
+  CHECK(strstr(json_string_value(json_object_get(json_array_get(ls, 0), "arn")), ":log-group:/custom/grp:log-stream:many/default/bbbb") != NULL,
+        "its ARN names the group: %s", json_string_value(json_object_get(json_array_get(ls, 0), "arn")));
+  json_decref(r);
+  CHECK_INT(call("FilterLogEvents", "{\"logGroupName\": \"/custom/grp\", \"filterPattern\": \"l1\"}", &r), 200);
+  json_t *ev = json_object_get(r, "events");
+  CHECK(json_array_size(ev) == 1 && !strcmp(json_string_value(json_object_get(json_array_get(ev, 0), "logStreamName")), "many/default/bbbb"),
+        "FilterLogEvents over the group: the one line of its one stream (%zu events)", json_array_size(ev));
+  json_decref(r);
+}
+
 static void errors(void) {
   TEST("CloudWatch's errors");
   expect_error("GetLogEvents", "{\"logGroupName\": \"/aws/batch/other\", \"logStreamName\": \"x\"}", 400, "ResourceNotFoundException");
@@ -336,6 +369,7 @@ int main(void) {
   get_events();
   filter_and_describe();
   errors();
+  custom_group();
   routing();
   by_name();
   buf_release(&b);

@@ -131,6 +131,14 @@ static void test_submit_refusals(const struct config_view *cv) {
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
           "{\"environment\": [{\"name\": \"AWS_BATCH_X\", \"value\": \"1\"}]}}",
           "containerOverrides.environment[0].name AWS_BATCH_X: names starting with AWS_BATCH are reserved");
+  /* AWS, ContainerOverrides.command: "This parameter can't contain an empty string." */
+  refused(cv, "an empty string in the command override",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": {\"command\": [\"echo\", \"\"]}}",
+          "containerOverrides.command[1] is an empty string");
+  refused(cv, "an empty string in a node's command override",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": {\"nodePropertyOverrides\": "
+          "[{\"targetNodes\": \"0:\", \"containerOverrides\": {\"command\": [\"\"]}}]}}",
+          "nodeOverrides.nodePropertyOverrides[0].containerOverrides.command[0] is an empty string");
   refused(cv, "vcpus override against resourceRequirements",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": {\"vcpus\": 2}}",
           "containerOverrides.vcpus");
@@ -272,6 +280,23 @@ static void test_submit_accepted(const struct config_view *cv) {
   CHECK(rc == 0, "a job definition ARN without revision: %s", err);
   CHECK_STR(json_string_value(json_object_get(body3, "jobDefinition")), arn(1, "job-definition/hello:3"));
   json_decref(body3);
+  /* Airflow's AwsBatchOperator sends arrayProperties={} (and empty parameters and overrides)
+   * for every job that is not an array: AWS takes that as a single job */
+  json_t *body4 = NULL;
+  rc = submit(cv,
+              "{\"jobName\": \"d\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"arrayProperties\": {}, "
+              "\"parameters\": {}, \"containerOverrides\": {}}",
+              &body4, err, sizeof err);
+  CHECK(rc == 0, "arrayProperties {} is a single job: %s", err);
+  CHECK(json_object_get(body4, "arrayProperties") == NULL, "no arrayProperties in the request written");
+  json_decref(body4);
+  body4 = NULL;
+  rc = submit(cv,
+              "{\"jobName\": \"d\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"arrayProperties\": {}, "
+              "\"parameters\": {}, \"containerOverrides\": {}}",
+              &body4, err, sizeof err);
+  CHECK(rc == 0, "the same for a multi-node job: empty arrayProperties and containerOverrides: %s", err);
+  json_decref(body4);
   CHECK_STR(json_string_value(json_object_get(body2, "jobDefinition")), arn(1, "job-definition/hello:2"));
   CHECK_STR(json_string_value(json_object_get(body2, "shareIdentifier")), "blue");
   json_t *ev = control_request_event("SubmitJob", body2);

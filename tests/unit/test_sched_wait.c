@@ -392,6 +392,47 @@ static void test_demand_overflows_to_next_ce_at_max(void) {
   h_release(&h);
 }
 
+/* The busyInstances of the latest CapacityDemand the core wrote for a CE (NULL when none). */
+static json_t *last_busy(struct h *h, const char *ce) {
+  json_t *busy = NULL, *e;
+  size_t i;
+  json_array_foreach(h->log, i, e) {
+    json_t *v = json_object_get(e, "value");
+    if (jget_int(e, "kind", -1) == OUT_CAPACITY && !strcmp(jget_str(v, "computeEnvironment"), ce))
+      busy = json_object_get(v, "busyInstances");
+  }
+  return busy;
+}
+
+static void test_deleted_ce_reports_instance_idle(void) {
+  TEST("a MANAGED CE deleted while its instance runs a job: the instance leaving the busy set is still reported, so the provisioner drains it");
+  struct h h;
+  h_init(&h);
+  h.log = json_array();
+  h_ce(&h, "m", 1, 4);
+  h_queue(&h, "q", 1, NULL, "m", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  h_instance(&h, "i-0", "m", "READY", 2, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  h_exec(&h, "a", 1, "i-0", "STARTED", -9999, NULL);
+  h_tick(&h);
+  json_t *busy = last_busy(&h, "m");
+  CHECK(json_array_size(busy) == 1, "i-0 is reported busy");
+  /* as a user does it: the queue moves off the CE, the CE is disabled and deleted */
+  h.t += 1000;
+  h_queue(&h, "q", 1, "{\"state\": \"DISABLED\"}", "m", NULL);
+  h_delete(&h, "job-queue/q");
+  h_delete(&h, "compute-environment/m");
+  h.t += 1000;
+  h_exec(&h, "a", 1, "i-0", "EXITED", 0, NULL);
+  h_tick(&h);
+  busy = last_busy(&h, "m");
+  CHECK(busy && json_array_size(busy) == 0, "i-0 is reported idle after the CE's deletion (busy: %zu)",
+        json_array_size(busy));
+  h_release(&h);
+}
+
 int main(void) {
   test_codes_worded_at_once();
   test_capacity_wording_and_time_limit();
@@ -406,5 +447,6 @@ int main(void) {
   test_demand_skips_ce_whose_types_cannot_hold();
   test_capacity_code_ignores_ce_whose_types_cannot_hold();
   test_demand_overflows_to_next_ce_at_max();
+  test_deleted_ce_reports_instance_idle();
   return check_summary();
 }

@@ -202,6 +202,12 @@ static void test_tag_config(void) {
   CHECK(rc == API_CLIENT_ERROR && strstr(err, "reserves"), "aws: keys cannot be removed: %s", err);
   rc = prep(control_tag_resource, "{\"resourceArn\": \"arn:aws:batch:local:000000000000:job/abc:3\", \"tags\": {\"a\": \"b\"}}", &w, err, sizeof err);
   CHECK(rc == API_CLIENT_ERROR && strstr(err, "array children"), "an array child: %s", err);
+  /* "ARNs for child jobs of array and multi-node parallel (MNP) jobs aren't supported" (AWS):
+   * a node of a multi-node job, job/<id>#<n>, was tagged */
+  rc = prep(control_tag_resource, "{\"resourceArn\": \"arn:aws:batch:local:000000000000:job/abc#1\", \"tags\": {\"a\": \"b\"}}", &w, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && strstr(err, "nodes of a multi-node job"), "a multi-node job's node: %s", err);
+  rc = prep(control_untag_resource, "{\"resourceArn\": \"arn:aws:batch:local:000000000000:job/abc#0\", \"tagKeys\": [\"a\"]}", &w, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && strstr(err, "nodes of a multi-node job"), "untag of a node: %s", err);
 }
 
 static void test_tag_job_request(void) {
@@ -268,6 +274,52 @@ static void test_scheduler(void) {
   CHECK_STR(jget_str(d, "jobArn"), "arn:aws:batch:us-east-1:000000000000:job/j2");
   CHECK(!json_object_get(json_object_get(d, "container"), "tags"), "propagateTags false at submission wins over the JD's");
   json_decref(d);
+  /* "If the total number of combined tags from the job and job definition is over 50, the job
+   * is moved to the FAILED state" (AWS, SubmitJob propagateTags): 30 + 30 different keys */
+  json_t *b = json_object(), *jt = json_object();
+  char k[32];
+  for (int i = 0; i < 30; i++) {
+    snprintf(k, sizeof k, "jd%d", i);
+    json_object_set_new(jt, k, json_string("v"));
+  }
+  json_object_set_new(b, "tags", jt);
+  json_object_set_new(b, "propagateTags", json_true());
+  char *extra = json_dumps(b, JSON_COMPACT);
+  h_jd(&h, "many", 1, 1, 64, extra);
+  free(extra);
+  json_object_clear(b);
+  jt = json_object();
+  for (int i = 0; i < 30; i++) {
+    snprintf(k, sizeof k, "job%d", i);
+    json_object_set_new(jt, k, json_string("v"));
+  }
+  json_object_set_new(b, "tags", jt);
+  extra = json_dumps(b, JSON_COMPACT);
+  h_submit(&h, "j3", ARN "job-queue/q", ARN "job-definition/many:1", extra);
+  CHECK_STATUS(&h, "j3", JOB_FAILED);
+  d = h_detail(&h, "j3");
+  CHECK(jget_str(d, "statusReason") && strstr(jget_str(d, "statusReason"), "60 tags"), "the reason says so: %s",
+        jget_str(d, "statusReason") ? jget_str(d, "statusReason") : "(none)");
+  json_decref(d);
+  /* without propagation the same job is fine, and 25 of the job's keys equal to the JD's make 35 */
+  json_object_set_new(b, "propagateTags", json_false());
+  free(extra);
+  extra = json_dumps(b, JSON_COMPACT);
+  h_submit(&h, "j4", ARN "job-queue/q", ARN "job-definition/many:1", extra);
+  CHECK(h_status(&h, "j4") != JOB_FAILED, "no propagation: not failed");
+  json_object_clear(b);
+  jt = json_object();
+  for (int i = 0; i < 30; i++) {
+    snprintf(k, sizeof k, i < 25 ? "jd%d" : "job%d", i);
+    json_object_set_new(jt, k, json_string("v"));
+  }
+  json_object_set_new(b, "tags", jt);
+  free(extra);
+  extra = json_dumps(b, JSON_COMPACT);
+  h_submit(&h, "j5", ARN "job-queue/q", ARN "job-definition/many:1", extra);
+  CHECK(h_status(&h, "j5") != JOB_FAILED, "35 tags once equal keys are merged: not failed");
+  free(extra);
+  json_decref(b);
   h_release(&h);
 }
 

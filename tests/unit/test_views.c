@@ -70,6 +70,12 @@ static void test_list_jobs(void) {
             "arr,r2,r1,s1");
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"render\"]}],\"jobStatus\":\"RUNNING\"}", NULL, 0),
             "arr,r2,r3,r1,s1");
+  /* JOB_DEFINITION is case-sensitive, as AWS documents it (render and RENDER are two job
+   * definitions), also as a prefix */
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"RENDER\"]}]}", NULL, 0), "");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"Rend*\"]}]}", NULL, 0), "");
+  CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_DEFINITION\",\"values\":[\"rend*\"]}]}", NULL, 0),
+            "arr,r2,r3,r1,s1");
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"SHARE_IDENTIFIER\",\"values\":[\"teamA\"]}]}", NULL, 0),
             "r2"); /* SHARE_IDENTIFIER keeps the status */
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"AFTER_CREATED_AT\",\"values\":[\"1700000000150\"]}]}", NULL, 0),
@@ -195,6 +201,37 @@ static void test_describe_max_results(void) {
         CHECK(rc == API_CLIENT_ERROR && strstr(err, cases[c].words), "%s maxResults %lld: %d '%s'", ops[o].op, cases[c].n, rc, err);
       else
         CHECK(rc == 0 && resp, "%s maxResults %lld accepted: %d '%s'", ops[o].op, cases[c].n, rc, err);
+      json_decref(resp);
+      json_decref(req);
+    }
+  view_release(&v);
+}
+
+/* The lists of names the Describe* take: "up to 100" as AWS documents each of them, as
+ * DescribeJobs' jobs; 101 used to be answered (a page of 100 and a nextToken). */
+static void test_describe_list_limit(void) {
+  TEST("Describe* of a list of names: at most 100, 101 refused naming the member");
+  struct view v;
+  view_init(&v);
+  static const struct {
+    const char *op, *member;
+    int (*fn)(const struct view *, const json_t *, json_t **, char *, size_t);
+  } ops[] = {{"DescribeComputeEnvironments", "computeEnvironments", query_describe_compute_environments_v},
+             {"DescribeJobQueues", "jobQueues", query_describe_job_queues_v},
+             {"DescribeJobDefinitions", "jobDefinitions", query_describe_job_definitions_v},
+             {"DescribeSchedulingPolicies", "arns", query_describe_scheduling_policies_v}};
+  for (size_t o = 0; o < sizeof ops / sizeof *ops; o++)
+    for (int n = 100; n <= 101; n++) {
+      json_t *names = json_array(), *resp = NULL;
+      for (int i = 0; i < n; i++) json_array_append_new(names, json_string("x:1"));
+      json_t *req = json_pack("{s:o}", ops[o].member, names);
+      char err[256] = "", words[128];
+      snprintf(words, sizeof words, "%s takes at most 100", ops[o].member);
+      int rc = ops[o].fn(&v, req, &resp, err, sizeof err);
+      if (n == 101)
+        CHECK(rc == API_CLIENT_ERROR && strstr(err, words), "%s of 101 names: %d '%s'", ops[o].op, rc, err);
+      else
+        CHECK(rc == 0, "%s of 100 names accepted: %d '%s'", ops[o].op, rc, err);
       json_decref(resp);
       json_decref(req);
     }
@@ -332,6 +369,7 @@ int main(void) {
   test_job_definitions();
   test_capacity();
   test_describe_max_results();
+  test_describe_list_limit();
   test_ce_health();
   test_ce_launch_error();
   return check_summary();
