@@ -149,6 +149,11 @@ static int stop_job(const struct control_conf *cc, const char *kind, const json_
                     struct control_write *w, char *err, size_t errlen) {
   const char *id = jget_str(req, "jobId"), *reason = jget_str(req, "reason");
   if (!id) return fail(err, errlen, CLIENT, "jobId is required");
+  if (!job_id_ok(id, 1)) /* no job has such an id: refused rather than written for nothing */
+    return fail(err, errlen, CLIENT,
+                "jobId '%.80s%s' is not a job id: at most 64 characters of A-Z a-z 0-9 . _ -, with ':' (an array "
+                "child) or '#' (a multi-node node) after the first",
+                id, strlen(id) > 80 ? "..." : "");
   if (!reason) return fail(err, errlen, CLIENT, "reason is required");
   if (strlen(reason) > 1024) return fail(err, errlen, CLIENT, "reason is longer than 1024 characters");
   w->topic = TOPIC_REQUESTS;

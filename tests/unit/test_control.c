@@ -398,6 +398,17 @@ static void test_jobs(void) {
   char req[1400];
   snprintf(req, sizeof req, "{\"jobId\":\"j\",\"reason\":\"%s\"}", long_reason);
   expect_refused(control_cancel_job, req, "longer than 1024");
+  /* an id no job can have is refused, not written to barge.requests for nothing */
+  expect_refused(control_cancel_job, "{\"jobId\":\"../x\",\"reason\":\"r\"}", "is not a job id");
+  expect_refused(control_terminate_job, "{\"jobId\":\"a/b\",\"reason\":\"r\"}", "is not a job id");
+  char long_id[200];
+  memset(long_id, 'a', 100);
+  long_id[100] = 0;
+  snprintf(req, sizeof req, "{\"jobId\":\"%s\",\"reason\":\"r\"}", long_id);
+  expect_refused(control_terminate_job, req, "is not a job id");
+  run_ok(control_cancel_job, "{\"jobId\":\"11111111-2222-3333-4444-555555555555#1\",\"reason\":\"r\"}", &w,
+         "cancel a multi-node node");
+  control_write_release(&w);
 }
 
 static void test_table(void) {
