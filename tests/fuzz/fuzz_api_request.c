@@ -72,8 +72,10 @@ static const struct api_ops fuzz_ops = {NULL, fuzz_call};
  * memory, one with a time index and a last line without its newline. */
 static int fuzz_logs_list(void *ctx, struct logs_streams *out, char *err, size_t errlen) {
   (void)ctx, (void)err, (void)errlen;
-  struct logs_stream a = {"jd/default/aaaa", "job-a", 1, "job-a/1.log", NULL, NULL, 1000, 2000};
-  struct logs_stream b = {"jd/default/bbbb", "job-b:3", 2, "job-b:3/2.log", NULL, "i-0", 1500, 0};
+  struct logs_stream a = {.name = "jd/default/aaaa", .job_id = "job-a", .attempt = 1, .rel_path = "job-a/1.log",
+                          .started_at = 1000, .stopped_at = 2000};
+  struct logs_stream b = {.name = "jd/default/bbbb", .job_id = "job-b:3", .attempt = 2, .rel_path = "job-b:3/2.log",
+                          .instance_id = "i-0", .started_at = 1500};
   logs_streams_add(out, &a);
   logs_streams_add(out, &b);
   return 0;
