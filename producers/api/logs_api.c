@@ -11,16 +11,18 @@
 #include "jsonget.h"
 #include "views.h"
 
+/* Frees the strings one stream owns (logs_streams_add copied them). */
+static void stream_strings_free(struct logs_stream *x) {
+  free(x->name);
+  free(x->job_id);
+  free(x->rel_path);
+  free(x->local_path);
+  free(x->instance_id);
+  free(x->group);
+}
+
 void logs_streams_release(struct logs_streams *s) {
-  for (size_t i = 0; i < s->n; i++) {
-    struct logs_stream *x = &s->v[i];
-    free(x->name);
-    free(x->job_id);
-    free(x->rel_path);
-    free(x->local_path);
-    free(x->instance_id);
-    free(x->group);
-  }
+  for (size_t i = 0; i < s->n; i++) stream_strings_free(&s->v[i]);
   free(s->v);
   s->v = NULL;
   s->n = 0;
@@ -94,13 +96,7 @@ static int keep_group(struct logs_streams *all, const char *group, const struct 
       all->v[k++] = all->v[i];
       continue;
     }
-    struct logs_stream *x = &all->v[i]; /* dropped: its strings go, the array stays */
-    free(x->name);
-    free(x->job_id);
-    free(x->rel_path);
-    free(x->local_path);
-    free(x->instance_id);
-    free(x->group);
+    stream_strings_free(&all->v[i]); /* dropped: its strings go, the array stays */
   }
   all->n = k;
   if (!k) {

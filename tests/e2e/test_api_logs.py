@@ -471,6 +471,18 @@ def check_quiet(st, batch, far_dir, local_url, remote_url, base):
        "barge logs of an attempt that never started: no output, and why on stderr", (j["status"], p.returncode, p.stderr))
 
 
+def follow(st, job, *opts):
+    """barge logs JOB --follow OPTS to its end: (exit code, [(line, seconds since the start)], stderr)."""
+    p = subprocess.Popen([BARGE, "logs", job, "--follow", *opts], env=st.env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    lines = []
+    t0 = time.monotonic()
+    for line in p.stdout:
+        lines.append((line, time.monotonic() - t0))
+    p.wait(timeout=60)
+    return p.returncode, lines, p.stderr.read()
+
+
 def check_follow(st, batch):
     """barge logs --follow, started right after the submission (before the job runs), prints each
     line as it is written and ends once the job has ended; across a retry it goes on with the next
@@ -478,18 +490,12 @@ def check_follow(st, batch):
     batch.register_job_definition(jobDefinitionName="ticker", type="container",
                                   containerProperties=props("echo one; sleep 2; echo two; sleep 2; echo three"))
     job = batch.submit_job(jobName="ticker", jobQueue="q-local", jobDefinition="ticker")["jobId"]
-    p = subprocess.Popen([BARGE, "logs", job, "--follow"], env=st.env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    lines = []
     t0 = time.monotonic()
-    for line in p.stdout:
-        lines.append((line, time.monotonic() - t0))
-    p.wait(timeout=60)
-    err = p.stderr.read()
+    rc, lines, err = follow(st, job)
     ended_at = time.monotonic() - t0
     texts = [t for t, _ in lines]
-    ok(p.returncode == 0 and texts == ["one\n", "two\n", "three\n"], "barge logs --follow prints the whole log",
-       (p.returncode, texts, err))
+    ok(rc == 0 and texts == ["one\n", "two\n", "three\n"], "barge logs --follow prints the whole log",
+       (rc, texts, err))
     ok(len(lines) == 3 and lines[2][1] - lines[0][1] > 2.5,
        "... each line as it comes (the first one seconds before the last)", [round(t, 1) for _, t in lines])
     j = batch.describe_jobs(jobs=[job])["jobs"][0]
@@ -504,18 +510,9 @@ def check_follow(st, batch):
        "--follow across a retry: both attempts' lines, the second announced on stderr", (p.returncode, p.stdout, p.stderr))
     # from the agent's log server: each look asks for the bytes after those printed (a Range)
     far = batch.submit_job(jobName="ticker-far", jobQueue="q-far", jobDefinition="ticker")["jobId"]
-    p = subprocess.Popen([BARGE, "logs", far, "--follow", "--no-local-logs", "--log-token-file", token_file(st)],
-                         env=st.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    t0 = time.monotonic()
-    for line in p.stdout:
-        lines.append((line, time.monotonic() - t0))
-    p.wait(timeout=60)
-    err = p.stderr.read()
-    ok(p.returncode == 0 and [t for t, _ in lines] == ["one\n", "two\n", "three\n"]
-       and lines[2][1] - lines[0][1] > 2.5,
-       "--follow --no-local-logs: each line once, as it comes, from the agent's log server",
-       (p.returncode, lines, err))
+    rc, lines, err = follow(st, far, "--no-local-logs", "--log-token-file", token_file(st))
+    ok(rc == 0 and [t for t, _ in lines] == ["one\n", "two\n", "three\n"] and lines[2][1] - lines[0][1] > 2.5,
+       "--follow --no-local-logs: each line once, as it comes, from the agent's log server", (rc, lines, err))
     t1 = time.monotonic()
     p = subprocess.run([BARGE, "logs", job, "--follow"], env=st.env, capture_output=True, text=True, timeout=30)
     ok(p.returncode == 0 and p.stdout == "one\ntwo\nthree\n" and time.monotonic() - t1 < 10,
