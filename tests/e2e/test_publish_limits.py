@@ -36,6 +36,14 @@ import common  # noqa: E402
 from common import ok  # noqa: E402
 
 
+def dead_letter_of(st, avro, at):
+    """The dead letter of the record at (topic, partition, offset), or None while there is none."""
+    for r in common.read_topic(st, "dead-letter"):
+        _, dl = avro.decode(r["value"])
+        if (dl["topic"], dl["partition"], dl["offset"]) == at:
+            return dl
+    return None
+
 def body(st):
     avro = common.Avro()
     st.init_queue("q", "local", priority=10)
@@ -89,13 +97,8 @@ def body(st):
     ok(j["status"] == "FAILED" and "dependsOn takes at most 20 jobs" in j.get("statusReason", ""),
        "the direct SubmitJob with 21 dependsOn entries: FAILED", (j["status"], j.get("statusReason")))
 
-    def letter():
-        for r in common.read_topic(st, "dead-letter"):
-            name, dl = avro.decode(r["value"])
-            if (dl["topic"], dl["partition"], dl["offset"]) == huge_at:
-                return dl
-        return None
-    dl = common.wait_for(letter, 30, "the 1,040,000-byte record in barge.dead-letter", interval=1)
+    dl = common.wait_for(lambda: dead_letter_of(st, avro, huge_at), 30, "the 1,040,000-byte record in barge.dead-letter",
+                         interval=1)
     ok(dl["payload"] == huge[:524288], "its dead letter carries its first 524288 bytes", len(dl["payload"] or b""))
     ok("payload cut to its first 524288 of 1040000 bytes" in dl["error"], "and says the payload was cut", dl["error"])
 
@@ -109,13 +112,8 @@ def body(st):
     _, micro_off = common.produce_raw(st, "requests", micro.encode(), avro.encode("JobRequest", req))
     micro_at = (st.topic("requests"), 0, micro_off)
 
-    def micro_letter():
-        for r in common.read_topic(st, "dead-letter"):
-            name, dl = avro.decode(r["value"])
-            if (dl["topic"], dl["partition"], dl["offset"]) == micro_at:
-                return dl
-        return None
-    dl = common.wait_for(micro_letter, 30, "the microsecond SubmitJob in barge.dead-letter", interval=1)
+    dl = common.wait_for(lambda: dead_letter_of(st, avro, micro_at), 30, "the microsecond SubmitJob in barge.dead-letter",
+                         interval=1)
     ok("event_time" in dl["error"] and "milliseconds" in dl["error"], "its reason names event_time", dl["error"])
     jobs = st.wait_terminal([slow], 60)
     ok(jobs[slow]["status"] == "SUCCEEDED", "the job running meanwhile SUCCEEDED",
