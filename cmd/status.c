@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capacity_view.h"
 #include "cmds.h"
 #include "jsonget.h"
 #include "opts.h"
 #include "service.h"
 #include "stack.h"
+#include "views.h"
 
 struct status_opts {
   struct kafka_opts kafka;
@@ -120,7 +120,7 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
 static void print_served(const struct bus_conf *bc) {
   json_t *desired = NULL, *served = NULL;
   char err[512];
-  if (capacity_view_load(bc, &desired, &served, err, sizeof err)) {
+  if (scaling_view_load(bc, &desired, &served, err, sizeof err)) {
     printf("provisioner heartbeats: cannot read barge.scaling: %s\n", err);
   } else if (!json_object_size(served)) {
     printf("compute environments served by a provisioner: none yet (a MANAGED one is served once created)\n");

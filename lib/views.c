@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonget.h"
+
 const char *barge_partition(void) {
   const char *p = getenv("BARGE_PARTITION");
   return p && *p ? p : "aws";
@@ -118,6 +120,39 @@ int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *er
                      size_t errlen) {
   config_view_init(cv);
   return view_read_table(bc, TOPIC_CONFIG, config_cb, cv, err, errlen);
+}
+
+void scaling_fold(json_t *desired, json_t *served, const json_t *ev) {
+  const char *ce = jget_str(ev, "computeEnvironment");
+  if (!ce) return;
+  json_t *to = json_object_get(ev, "toDesiredvCpus");
+  if (json_is_integer(to)) json_object_set(desired, ce, to);
+  json_int_t until = json_integer_value(json_object_get(ev, "servedUntil"));
+  if (until > 0 && served)
+    json_object_set_new(served, ce, json_pack("{s:I, s:I, s:s}", "servedUntil", until, "at",
+                                              json_integer_value(json_object_get(ev, "at")), "detail",
+                                              jget_str(ev, "detail") ? jget_str(ev, "detail") : ""));
+}
+
+struct scaling_tables {
+  json_t *desired, *served;
+};
+
+static void scaling_cb(void *ctx, const struct bus_msg *m) {
+  struct scaling_tables *f = ctx;
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
+  scaling_fold(f->desired, f->served, ev);
+  json_decref(ev);
+}
+
+int scaling_view_load(const struct bus_conf *bc, json_t **desired, json_t **served, char *err, size_t errlen) {
+  struct scaling_tables f = {json_object(), served ? json_object() : NULL};
+  *desired = f.desired;
+  if (served) *served = f.served;
+  return view_read_table(bc, TOPIC_SCALING, scaling_cb, &f, err, errlen);
 }
 
 void config_view_release(struct config_view *cv) {

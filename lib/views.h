@@ -53,6 +53,16 @@ int view_read_table(const struct bus_conf *bc, enum bus_topic t,
 int view_load_latest(const struct bus_conf *bc, enum bus_topic t, json_t **out, char *err,
                      size_t errlen) BARGE_WUR;
 
+/* barge.scaling, the provisioner's decisions and heartbeats (a delete-retention topic keyed by
+ * CE name: the latest per CE is the last one read). scaling_fold folds one ScalingDecision into
+ * desired = {CE name: latest toDesiredvCpus} and served = {CE name: {servedUntil, at, detail} of
+ * its latest heartbeat} (served may be NULL). scaling_view_load reads the topic to its end, folded
+ * so into *desired and *served (owned, set even on failure; served may be NULL): 0, or nonzero
+ * with the reason in err. DescribeComputeEnvironments shows desired as the CE's desiredvCpus. */
+void scaling_fold(json_t *desired, json_t *served, const json_t *ev);
+int scaling_view_load(const struct bus_conf *bc, json_t **desired, json_t **served, char *err,
+                      size_t errlen) BARGE_WUR;
+
 /* job id -> JobRecord (new reference in *out). */
 int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t errlen) BARGE_WUR;
 

@@ -383,10 +383,12 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     c->ntypes = catalog_resolve(p->cat, c->instance_types, &c->types, &c->groups, NULL);
     json_t *d = json_object_get(cr, "desiredvCpus");
     if (c->desired < 0) c->desired = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
-    /* UpdateComputeEnvironment raised desiredvCpus (docs/job-model.md §4.7): launch up to it
-     * once, as a floor for one evaluation; idle instances beyond minvCpus go as usual later */
+    /* UpdateComputeEnvironment set desiredvCpus above the current desired (docs/job-model.md
+     * §4.7): launch up to it once, as a floor for one evaluation; idle instances beyond minvCpus
+     * go as usual later. "Set" is a stored value that changed, up or down: after a scale-down a
+     * value below the one stored before can still be above the current desired. */
     int want = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
-    if (c->stored_desired >= 0 && want > c->stored_desired && want > c->desired) c->asked_desired = want;
+    if (c->stored_desired >= 0 && want != c->stored_desired && want > c->desired) c->asked_desired = want;
     c->stored_desired = want;
   } else {
     c->minv = c->maxv = 0;

@@ -1,45 +1,12 @@
-/* capacity_view.c: see capacity_view.h. barge.scaling is a delete-retention topic keyed by CE
- * name, so the latest decision per CE is the last one read. The view (view.c) folds it as it
- * reads; capacity_view_load reads it once, for `barge status`. */
+/* capacity_view.c: see capacity_view.h. barge.scaling is read by scaling_view_load or folded by
+ * scaling_fold (lib/views.h): the view (view.c) folds it as it reads, `barge status` and
+ * UpdateComputeEnvironment read it once. */
 #include "capacity_view.h"
 
 #include <string.h>
 
 #include "jsonget.h"
 #include "views.h"
-
-void capacity_fold_scaling(json_t *desired, json_t *served, const json_t *ev) {
-  const char *ce = jget_str(ev, "computeEnvironment");
-  if (!ce) return;
-  json_t *to = json_object_get(ev, "toDesiredvCpus");
-  if (json_is_integer(to)) json_object_set(desired, ce, to);
-  json_int_t until = json_integer_value(json_object_get(ev, "servedUntil"));
-  if (until > 0)
-    json_object_set_new(served, ce, json_pack("{s:I, s:I, s:s}", "servedUntil", until, "at",
-                                              json_integer_value(json_object_get(ev, "at")), "detail",
-                                              jget_str(ev, "detail") ? jget_str(ev, "detail") : ""));
-}
-
-struct scaling_fold {
-  json_t *desired, *served;
-};
-
-static void scaling_cb(void *ctx, const struct bus_msg *m) {
-  struct scaling_fold *f = ctx;
-  enum barge_ev_type t;
-  json_t *ev = NULL;
-  char why[256];
-  if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
-  capacity_fold_scaling(f->desired, f->served, ev);
-  json_decref(ev);
-}
-
-int capacity_view_load(const struct bus_conf *bc, json_t **desired, json_t **served, char *err, size_t errlen) {
-  struct scaling_fold f = {json_object(), json_object()};
-  *desired = f.desired;
-  *served = f.served;
-  return view_read_table(bc, TOPIC_SCALING, scaling_cb, &f, err, errlen);
-}
 
 void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now) {
   size_t i;

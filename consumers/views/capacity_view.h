@@ -7,14 +7,6 @@
 
 #include "bus.h"
 
-/* Folds one ScalingDecision into desired = {CE name: latest toDesiredvCpus} and served = {CE
- * name: {servedUntil, at, detail} of its latest provisioner heartbeat}. */
-void capacity_fold_scaling(json_t *desired, json_t *served, const json_t *ev);
-/* Reads barge.scaling to its end, folded as above into *desired and *served (both owned, set
- * even on failure). 0, or nonzero with the reason in err. */
-int capacity_view_load(const struct bus_conf *bc, json_t **desired, json_t **served, char *err,
-                       size_t errlen) BARGE_WUR;
-
 /* Sets computeResources.desiredvCpus of each item of ces (DescribeComputeEnvironments items)
  * that the provisioner has decided on (desired = {CE name: toDesiredvCpus}, the latest
  * ScalingDecision of each CE in barge.scaling, a delete-retention topic keyed by CE name).
@@ -26,7 +18,7 @@ void capacity_view_set_desired(json_t *ces, const json_t *desired);
 void capacity_view_set_instances(json_t *ces, const json_t *latest);
 /* A MANAGED CE stored as VALID whose latest heartbeat's servedUntil is before now (or that no
  * provisioner ever served) becomes INVALID with a statusReason saying so (docs/provisioner.md
- * "Compute environment status"). served as capacity_view_load gives it. */
+ * "Compute environment status"). served as scaling_view_load gives it (lib/views.h). */
 void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now);
 
 /* Launch outcomes per CE, into launch = {CE name: {"failed": its latest LAUNCH_FAILED

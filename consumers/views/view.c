@@ -78,7 +78,7 @@ void view_apply(struct view *v, const struct bus_msg *m) {
     else jobs_store_del(v->jobs, key);
     break;
   case TOPIC_SCALING: /* delete retention, keyed by CE: the last decision read is the latest */
-    if (ev) capacity_fold_scaling(v->scaling, v->served, ev);
+    if (ev) scaling_fold(v->scaling, v->served, ev);
     if (ev) ce_history_fold_scaling(v->history, ev);
     break;
   case TOPIC_INSTANCES:

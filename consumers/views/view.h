@@ -17,7 +17,7 @@ struct view {
   struct config_view cv;
   struct jobs_store *jobs;
   json_t *scaling;   /* CE name -> toDesiredvCpus */
-  json_t *served;    /* CE name -> its latest provisioner heartbeat (capacity_fold_scaling) */
+  json_t *served;    /* CE name -> its latest provisioner heartbeat (scaling_fold) */
   json_t *instances; /* instance id -> latest InstanceEvent */
   json_t *launch;    /* CE name -> its launch outcomes (capacity_fold_launch) */
   struct ce_history *history; /* desired and actual vCPUs over time per CE (the dashboard's chart) */

@@ -49,7 +49,7 @@ static int validate(struct ops_table *t, const struct aws_op *op, const struct a
   cc.cv = *config_cache_lock(t->config);
   int rc = op->prepare(&cc, req, w, err, errlen);
   config_cache_unlock(t->config);
-  json_decref(cc.jobs);
+  control_conf_release(&cc);
   return rc;
 }
 

@@ -141,6 +141,26 @@ int control_jobs_get(struct control_conf *cc, json_t **jobs, char *err, size_t e
   return 0;
 }
 
+int control_desired_get(struct control_conf *cc, json_t **desired, char *err, size_t errlen) {
+  if (!cc->desired_loaded && cc->bc) {
+    char e[512];
+    if (scaling_view_load(cc->bc, &cc->desired, NULL, e, sizeof e)) {
+      json_decref(cc->desired);
+      cc->desired = NULL;
+      return fail(err, errlen, SERVER, "reading barge.scaling: %s", e);
+    }
+    cc->desired_loaded = 1;
+  }
+  *desired = cc->desired;
+  return 0;
+}
+
+void control_conf_release(struct control_conf *cc) {
+  json_decref(cc->jobs);
+  json_decref(cc->desired);
+  cc->jobs = cc->desired = NULL;
+}
+
 int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
              const struct config_view **cv, json_t **found, char *err, size_t errlen) {
   static const struct {
@@ -259,7 +279,7 @@ int control_apply_as(aws_prepare_fn prepare, const struct bus_conf *bc, const st
   *resp = NULL;
   int rc = prepare(&cc, req, &w, err, errlen);
   if (cc.loaded) config_view_release(&cc.cv);
-  json_decref(cc.jobs);
+  control_conf_release(&cc);
   if (!rc) rc = control_write_out(bc, NULL, &w, resp, NULL, err, errlen);
   control_write_release(&w);
   return rc;

@@ -33,10 +33,21 @@ struct control_conf {
    * loaded on first use (control_jobs_get), as the configuration */
   json_t *jobs;
   int jobs_loaded;
+  /* barge.scaling's latest desiredvCpus per CE name, for UpdateComputeEnvironment: given
+   * (desired_loaded = 1) or loaded on first use (control_desired_get) */
+  json_t *desired;
+  int desired_loaded;
 };
 /* The configuration: 0 with *cv borrowed from cc, or API_SERVER_ERROR with the reason. */
 int control_conf_get(struct control_conf *cc, const struct config_view **cv, char *err,
                      size_t errlen) BARGE_WUR;
+
+/* {CE name: the provisioner's current desiredvCpus}: 0 with *desired borrowed from cc (NULL
+ * when cc has none and no Kafka to read: no provisioner has decided anything), or
+ * API_SERVER_ERROR. */
+int control_desired_get(struct control_conf *cc, json_t **desired, char *err, size_t errlen) BARGE_WUR;
+/* Releases what a validation loaded into cc (the configuration it loaded, the tables). */
+void control_conf_release(struct control_conf *cc);
 
 /* The jobs table: 0 with *jobs borrowed from cc, or API_SERVER_ERROR with the reason. */
 int control_jobs_get(struct control_conf *cc, json_t **jobs, char *err, size_t errlen) BARGE_WUR;

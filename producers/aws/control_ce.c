@@ -172,8 +172,9 @@ int control_create_compute_environment(struct control_conf *cc, const json_t *re
   return 0;
 }
 
-/* An update's computeResources (cr) applied to the stored ones (crb, changed in place). */
-static int update_compute_resources(const json_t *cr, json_t *crb, char *err, size_t errlen) {
+/* An update's computeResources (cr) applied to the stored ones (crb, changed in place). A new
+ * desiredvCpus may not be below cur_desired, the CE's current desired vCPUs (AWS's rule). */
+static int update_compute_resources(const json_t *cr, json_t *crb, int cur_desired, char *err, size_t errlen) {
   int rc = check_instance_types(json_object_get(cr, "instanceTypes"), err, errlen);
   if (rc) return rc;
   int minv = json_is_integer(json_object_get(cr, "minvCpus")) ? (int)json_integer_value(json_object_get(cr, "minvCpus")) : (int)json_integer_value(json_object_get(crb, "minvCpus"));
@@ -182,9 +183,9 @@ static int update_compute_resources(const json_t *cr, json_t *crb, char *err, si
     return fail(err, errlen, CLIENT, "computeResources: minvCpus (%d) must be <= maxvCpus (%d)", minv, maxv);
   json_t *dv = json_object_get(cr, "desiredvCpus");
   if (json_is_integer(dv)) {
-    int d = (int)json_integer_value(dv), curd = (int)json_integer_value(json_object_get(crb, "desiredvCpus"));
-    if (d < minv || d > maxv || d < curd)
-      return fail(err, errlen, CLIENT, "computeResources.desiredvCpus must lie within [minvCpus, maxvCpus] and not below the current %d", curd);
+    int d = (int)json_integer_value(dv);
+    if (d < minv || d > maxv || d < cur_desired)
+      return fail(err, errlen, CLIENT, "computeResources.desiredvCpus must lie within [minvCpus, maxvCpus] and not below the current %d", cur_desired);
     json_object_set(crb, "desiredvCpus", dv);
   }
   json_object_set_new(crb, "minvCpus", json_integer(minv));
@@ -205,6 +206,20 @@ static int update_compute_resources(const json_t *cr, json_t *crb, char *err, si
   return 0;
 }
 
+/* The CE's current desired vCPUs, as DescribeComputeEnvironments shows them: the provisioner's
+ * latest decision (barge.scaling), else the stored value. Read only when the update sets
+ * desiredvCpus; a failure to read sets *rc. */
+static int current_desired(struct control_conf *cc, const json_t *ce, const json_t *cr, int *rc, char *err,
+                           size_t errlen) {
+  const json_t *crb = json_object_get(ce, "computeResources");
+  int stored = (int)json_integer_value(json_object_get(crb, "desiredvCpus"));
+  json_t *desired;
+  if (!json_is_integer(json_object_get(cr, "desiredvCpus"))) return stored;
+  if ((*rc = control_desired_get(cc, &desired, err, errlen))) return stored;
+  json_t *live = json_object_get(desired, jget_str(ce, "computeEnvironmentName") ? jget_str(ce, "computeEnvironmentName") : "");
+  return json_is_integer(live) ? (int)json_integer_value(live) : stored;
+}
+
 int control_update_compute_environment(struct control_conf *cc, const json_t *req,
                                        struct control_write *w, char *err, size_t errlen) {
   const struct config_view *cv;
@@ -218,8 +233,10 @@ int control_update_compute_environment(struct control_conf *cc, const json_t *re
     rc = fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
   else if (json_is_object(cr) && !json_is_object(crb))
     rc = fail(err, errlen, CLIENT, "an UNMANAGED compute environment takes no computeResources");
-  else if (json_is_object(cr))
-    rc = update_compute_resources(cr, crb, err, errlen);
+  else if (json_is_object(cr)) {
+    int cur = current_desired(cc, b, cr, &rc, err, errlen);
+    if (!rc) rc = update_compute_resources(cr, crb, cur, err, errlen);
+  }
   if (!rc)
     rc = check_unmanaged_vcpus(req, jget_str(b, "computeEnvironmentName"), jget_str(b, "type") ? jget_str(b, "type") : "", err, errlen);
   if (rc) {

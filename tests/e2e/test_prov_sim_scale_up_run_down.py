@@ -61,6 +61,22 @@ def body(s):
     ok(s.instances("ce-a") == [], "no instance left (barge instances)")
     ok(s.describe_ce("ce-a")["computeResources"]["desiredvCpus"] == 0, "desiredvCpus back to 0")
 
+    # UpdateComputeEnvironment desiredvCpus is judged against the current desired, as
+    # describe-compute-environments shows it (0 now), not the value an earlier update stored, and
+    # launches up to it at once (docs/job-model.md, 4.7)
+    def asked(to):
+        return lambda: [d for d in s.decisions("ce-a") if d["reason"] == "MIN_VCPUS" and d["toDesiredvCpus"] == to]
+    s.json("update-compute-environment", "--compute-environment", "ce-a", "--compute-resources", '{"desiredvCpus": 8}')
+    ok(bool(s.wait("a MIN_VCPUS decision to 8", asked(8), timeout=60, every=0.5)), "desiredvCpus 8 launched")
+    s.wait("the instance of desiredvCpus 8", lambda: s.instances("ce-a"), timeout=60, every=0.5)
+    ok(common.wait_scaled_in(s, "ce-a") is not None, "idle again: scaled back to 0")
+    ok(s.describe_ce("ce-a")["computeResources"]["desiredvCpus"] == 0, "desiredvCpus back to 0 (8 stored)")
+    p = s.run("update-compute-environment", "--compute-environment", "ce-a", "--compute-resources",
+              '{"desiredvCpus": 4}', check=False)
+    ok(p.returncode == 0, f"desiredvCpus 4 (above the current 0, below the stored 8) accepted: exit {p.returncode}",
+       p.stderr.strip())
+    ok(bool(s.wait("a MIN_VCPUS decision to 4", asked(4), timeout=60, every=0.5)), "desiredvCpus 4 launched")
+
 
 if __name__ == "__main__":
     common.run_prov_test("prov-sim", body, "ce-a", {"type": "EC2", "minvCpus": 0, "maxvCpus": 256,

@@ -162,6 +162,19 @@ static void test_compute_environments(void) {
   expect_refused(control_update_compute_environment,
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"desiredvCpus\":1}}",
                  "not below the current 2");
+  /* "the current" is the provisioner's latest decision (barge.scaling), as DescribeComputeEnvironments
+   * shows it, not the value stored at the last update */
+  cc.desired = json_pack("{s:i}", "ce1", 6);
+  cc.desired_loaded = 1;
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"desiredvCpus\":4}}",
+                 "not below the current 6");
+  json_object_set_new(cc.desired, "ce1", json_integer(2)); /* scaled back down */
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"desiredvCpus\":3}}");
+  json_object_set_new(cc.desired, "ce1", json_integer(0)); /* then to nothing: 2, below the stored 3, is allowed */
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"desiredvCpus\":2}}");
+  control_conf_release(&cc);
+  cc.desired_loaded = 0;
   expect_refused(control_update_compute_environment,
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"allocationStrategy\":\"BEST_FIT\"}}",
                  "cannot set allocationStrategy BEST_FIT");

@@ -297,6 +297,14 @@ static void test_min_vcpus(void) {
   prov_free(p);
 }
 
+/* UpdateComputeEnvironment of "ce" (0-256 vCPUs of c6i) setting desiredvCpus. */
+static json_t *ce_desired_ev(int desired, int64_t at) {
+  json_t *up = ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", at);
+  json_object_set_new(json_object_get(json_object_get(json_object_get(up, "body"), "ComputeEnvironment"), "computeResources"),
+                      "desiredvCpus", json_integer(desired));
+  return up;
+}
+
 static void test_desired_update(void) {
   TEST("UpdateComputeEnvironment desiredvCpus above the current desired: launched to it, then scaled down when idle");
   struct prov_outbox o, l;
@@ -306,10 +314,7 @@ static void test_desired_update(void) {
   feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 1000), &o);
   prov_tick(p, 2000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
-  json_t *up = ce_ev("ce", "ENABLED", "EC2", 0, 256, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 3000);
-  json_object_set_new(json_object_get(json_object_get(json_object_get(up, "body"), "ComputeEnvironment"), "computeResources"),
-                      "desiredvCpus", json_integer(8));
-  feed_config(p, up, &o);
+  feed_config(p, ce_desired_ev(8, 3000), &o);
   prov_tick(p, 5000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
   struct prov_out *d = nth(&o, PROV_OUT_DECISION, 0);
@@ -327,6 +332,18 @@ static void test_desired_update(void) {
   CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 0);
   prov_tick(p, 600000, &l);
   CHECK_INT(count_kind(&l, PROV_OUT_DRAIN), 1);
+  feed_c6i_2xl(p, id, "DRAINED", 600500, &l);
+  feed_c6i_2xl(p, id, "TERMINATED", 601000, &l);
+  CHECK_INT(prov_ce_live_vcpus(p, "ce"), 0);
+  /* scaled down to 0 with 8 still stored: an update to 4 is above the current desired (0), so it
+   * launches too, though it is below what was stored before */
+  prov_outbox_reset(&l);
+  feed_config(p, ce_desired_ev(4, 602000), &l);
+  prov_tick(p, 603000, &l);
+  CHECK_INT(count_kind(&l, PROV_OUT_LAUNCH), 1);
+  d = nth(&l, PROV_OUT_DECISION, 0);
+  CHECK(d != NULL, "a decision for desiredvCpus 4");
+  if (d) CHECK_INT(decision_int(d, "toDesiredvCpus"), 4);
   prov_outbox_release(&o);
   prov_outbox_release(&l);
   prov_free(p);
