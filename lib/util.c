@@ -107,6 +107,25 @@ int job_id_ok(const char *id, int derived) {
   return n <= (derived ? 64u : 40u);
 }
 
+static int all_digits(const char *p) {
+  if (!*p) return 0;
+  for (; *p; p++)
+    if (*p < '0' || *p > '9') return 0;
+  return 1;
+}
+
+int job_id_cmp(const char *a, const char *b) {
+  size_t i = 0;
+  while (a[i] && a[i] == b[i]) i++;
+  size_t j = i; /* back to the start of the digit run the first difference falls in */
+  while (j > 0 && a[j - 1] >= '0' && a[j - 1] <= '9') j--;
+  if (j > 0 && (a[j - 1] == ':' || a[j - 1] == '#') && all_digits(a + j) && all_digits(b + j)) {
+    size_t na = strlen(a + j), nb = strlen(b + j); /* indexes have no leading zeros */
+    if (na != nb) return na < nb ? -1 : 1;
+  }
+  return strcmp(a, b);
+}
+
 void uuid_v4(char out[37]) {
   unsigned char b[16];
   uuid_bytes(b);

@@ -33,6 +33,9 @@ void uuid_v4(char out[37]);
  * '#' are Barge's own, for array children (<id>:<index>) and multi-node nodes (<id>#<node>).
  * With derived (1) those two may follow the first character, up to 64 characters. */
 int job_id_ok(const char *id, int derived);
+/* strcmp for job ids, but an array child's or a multi-node node's index compares as a number:
+ * <id>:9 before <id>:10 (strcmp puts it after <id>:10). A total order, as strcmp's. */
+int job_id_cmp(const char *a, const char *b);
 /* n bytes from the kernel's CSPRNG (getrandom); aborts if it fails. */
 void random_bytes(void *out, size_t n);
 /* Random hex digits (lower case) into out, n digits plus NUL. */

@@ -121,10 +121,11 @@ static void bucket_key(char *out, size_t n, const char *queue, const char *statu
   else snprintf(out, n, "q\x1f%s\x1f%s\x1f%c", queue ? queue : "", status ? status : "", children ? 'c' : 't');
 }
 
-/* ListJobs' order: newest first, then by job id, descending. */
+/* ListJobs' order: newest first, then by job id, descending (an array's children by index,
+ * job_id_cmp), as query_jobs.c's. */
 static int cmp_jobs(const struct vjob *x, int64_t created_at, const char *id) {
   if (x->created_at != created_at) return x->created_at > created_at ? -1 : 1;
-  return strcmp(id, x->id);
+  return job_id_cmp(id, x->id);
 }
 
 static int cmp_slots(const void *ctx, uint32_t a, uint32_t b) {

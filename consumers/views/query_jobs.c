@@ -158,11 +158,12 @@ static json_t *summary_of(const json_t *d) {
   return s;
 }
 
-/* ListJobs' order: newest first, then by job id (descending), a total order. */
+/* ListJobs' order: newest first, then by job id (descending; an array's children by index,
+ * job_id_cmp), a total order. */
 static int cmp_newest(const void *a, const void *b) {
   const struct vjob_info *x = a, *y = b;
   if (x->created_at != y->created_at) return x->created_at > y->created_at ? -1 : 1;
-  return strcmp(y->id, x->id);
+  return job_id_cmp(y->id, x->id);
 }
 
 /* nextToken: the sort key of the last job a page gave, so that the next page starts after it

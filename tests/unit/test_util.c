@@ -59,9 +59,27 @@ static void test_job_id_ok(void) {
         "derived ids only where Barge makes them, and never a path");
 }
 
+static int sign(int v) { return (v > 0) - (v < 0); }
+
+static void test_job_id_cmp(void) {
+  TEST("job_id_cmp: an array child's or a node's index as a number, else strcmp");
+  static const struct {
+    const char *a, *b;
+    int want;
+  } cases[] = {
+      {"j:9", "j:10", -1}, {"j:10", "j:9", 1}, {"j:10", "j:10", 0}, {"j:2", "j:19", -1}, {"j#9", "j#10", -1},
+      {"j:0", "j:1", -1},  {"a:10", "b:9", -1}, /* other jobs: by id first */
+      {"j", "j:0", -1},    {"j1", "j10", -1}, {"j9", "j10", 1}, /* no ':' or '#': strcmp, as before */
+      {"j:9x", "j:10", 1}, /* not all digits: strcmp */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    CHECK_INT(sign(job_id_cmp(cases[i].a, cases[i].b)), cases[i].want);
+}
+
 int main(void) {
   test_read_small();
   test_job_id_ok();
+  test_job_id_cmp();
   TEST("uuid_v4: the 8-4-4-4-12 form, version 4, RFC 4122 variant, no repeats");
   enum { N = 20000 };
   char(*ids)[37] = xmalloc(N * sizeof *ids);

@@ -91,10 +91,18 @@ static void test_jobs(void) {
   CHECK_STR(list(&v, "RUNNABLE"), "a");
   CHECK_STR(list(&v, "RUNNING"), "c,b");
   CHECK_STR(describe(&v, "a,b,zz,c:0"), "a:RUNNABLE,b:RUNNING,c:0:RUNNING");
+  /* an array's children by index as a number (:10 before :9), as query_list_jobs_in orders them */
+  apply(&v, TOPIC_JOBS, "c:9", r = job_record("c:9", "RUNNING", 300, "c")), json_decref(r);
+  apply(&v, TOPIC_JOBS, "c:10", r = job_record("c:10", "RUNNING", 300, "c")), json_decref(r);
+  json_t *req = json_pack("{s:s, s:s}", "arrayJobId", "c", "jobStatus", "RUNNING"), *resp = NULL;
+  char err[256];
+  int rc = query_list_jobs_v(&v, req, &resp, err, sizeof err);
+  CHECK_STR(ids_of(rc, resp, "jobSummaryList", 0), "c:10,c:9,c:0");
+  json_decref(req);
   apply(&v, TOPIC_JOBS, "a", NULL);
   CHECK_STR(list(&v, "RUNNABLE"), "");
   CHECK_STR(describe(&v, "a"), "");
-  CHECK_INT(jobs_store_count(v.jobs), 3);
+  CHECK_INT(jobs_store_count(v.jobs), 5);
   view_release(&v);
 }
 

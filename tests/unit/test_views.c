@@ -65,6 +65,11 @@ static void test_list_jobs(void) {
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\"}", NULL, 0), "r2,r3,r1"); /* RUNNING, newest first */
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"jobStatus\":\"SUCCEEDED\"}", NULL, 0), "s1");
   CHECK_STR(list(NULL, "{\"arrayJobId\":\"arr\",\"jobStatus\":\"SUCCEEDED\"}", NULL, 0), "arr:0");
+  /* children by index, as numbers: :10 before :9 (newest first, ties by id descending) */
+  add_job("arr:9", "render-arr", QARN, "FAILED", 400, "arr", NULL);
+  add_job("arr:10", "render-arr", QARN, "FAILED", 400, "arr", NULL);
+  add_job("arr:2", "render-arr", QARN, "FAILED", 400, "arr", NULL);
+  CHECK_STR(list(NULL, "{\"arrayJobId\":\"arr\",\"jobStatus\":\"FAILED\"}", NULL, 0), "arr:10,arr:9,arr:2");
   /* a JOB_NAME filter ignores the status and matches case-insensitively, * as a prefix */
   CHECK_STR(list(QARN, "{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_NAME\",\"values\":[\"RENDER*\"]}]}", NULL, 0),
             "arr,r2,r1,s1");
