@@ -474,6 +474,40 @@ static double share_usage(const struct share *sh, int64_t now, int64_t window_ms
   return u;
 }
 
+/* vCPU-seconds held from `from` to `to` put in the buckets of the times they were held, but only
+ * their part in the window before now: older times would share a ring slot with newer ones. */
+static void share_add_held(struct share *sh, int64_t window_ms, int64_t now, int64_t from, int64_t to, int vcpus) {
+  int64_t w = bucket_width(window_ms);
+  if (from < now - window_ms) from = now - window_ms;
+  if (to > now) to = now;
+  while (from < to) {
+    int64_t end = from / w * w + w;
+    if (end > to) end = to;
+    bucket_add(sh, w, from, (double)vcpus * (double)(end - from) / 1000.0);
+    from = end;
+  }
+}
+
+void sched_share_restore_usage(struct sched *s) {
+  for (size_t i = 0; i < s->njobs; i++) {
+    struct job *j = s->jobs[i];
+    if (j->arr || j->mnp || j->queue == SCHED_NONE || !j->spec) continue;
+    struct queue *q = s->queues[j->queue];
+    if (!sched_fair_queue(q) || j->share >= q->nshares_) continue;
+    int64_t window = (int64_t)json_integer_value(json_object_get(fair_policy(s, q), "shareDecaySeconds")) * 1000;
+    if (window <= 0) continue;
+    struct share *sh = &q->shares[j->share];
+    /* active for W after its last job ended (rule 4 of docs/job-model.md, 3.4) */
+    if (sched_terminal(j->status) && j->stopped_at > sh->last_active) sh->last_active = j->stopped_at;
+    for (uint16_t k = 0; k < j->nattempts; k++) {
+      const struct attempt *a = &j->attempts[k];
+      if (a->started_at > 0) share_add_held(sh, window, s->now, a->started_at, a->stopped_at > 0 ? a->stopped_at : s->now, j->spec->vcpus);
+    }
+    if (j->status == JOB_RUNNING && j->attempt_started_at > 0)
+      share_add_held(sh, window, s->now, j->attempt_started_at, s->now, j->spec->vcpus);
+  }
+}
+
 /* Keeps a share's counts as its jobs move (children and single jobs; not array parents). */
 void sched_share_track(struct sched *s, struct job *j, int old, int st) {
   if (j->arr || j->mnp || j->queue == SCHED_NONE) return; /* parents: their children count */

@@ -427,6 +427,11 @@ int sched_set_wait(struct sched *s, struct job *j, const char *text, json_t *det
 int sched_ce_usable(const struct ce *c);                          /* not deleted, ENABLED, VALID */
 int sched_ce_can_hold(struct ce *c, const struct spec *sp); /* maxvCpus and types / largest instance */
 int sched_ce_type_fits(struct ce *c, int v, int m, int g);  /* an allowed type holds it (cached) */
+/* After a restart (sched_restore_done): each fair-share share's usage within its decay window,
+ * from the restored jobs' attempts (startedAt to stoppedAt, or to now for the running one), and
+ * when its last job ended, as the live accrual had them before the restart (docs/job-model.md,
+ * 3.4). The live count starts at STARTING, this one at startedAt: a few ms less per attempt. */
+void sched_share_restore_usage(struct sched *s);
 /* At a Tick: the reason of a FIFO queue's head the cycle left unplaced (a CE held for another
  * head, or no room), and of each fair-share share's first job (usage: weighted usage per share;
  * held_back: the share stopped at the computeReservation). */

@@ -529,6 +529,7 @@ void sched_restore_done(struct sched *s) {
   }
   free(no_deps);
   for (size_t i = 0; i < s->njobs; i++) sched_assign_share(s, s->jobs[i]);
+  sched_share_restore_usage(s);
   /* the runnable lists: retried jobs first in return order, then fresh ones (ties: job index) */
   struct rq_key *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
   size_t nrq = 0;

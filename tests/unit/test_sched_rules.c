@@ -558,6 +558,66 @@ static void test_fair_share_decay_spreads_usage(void) {
   h_release(&h);
 }
 
+/* The configuration of test_fair_share_usage_survives_restart: a fair-share queue (W = 600 s) on
+ * ce (i-0, 2 vCPUs), and a FIFO queue on ce2 (i-9) for the job the fair-share jobs wait on. */
+static void fs_restart_world(struct h *h, int with_instances) {
+  h_ce(h, "ce", 0, 0);
+  h_ce(h, "ce2", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 600, \"computeReservation\": 0}}";
+  h_feed(h, BARGE_EV_CONFIG_RECORD, h_config(h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(h, "fs", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_queue(h, "other", 1, NULL, "ce2", NULL);
+  h_jd(h, "two", 1, 2, 64, NULL);
+  if (!with_instances) return;
+  h_instance(h, "i-0", "ce", "READY", 2, 8192);
+  h_instance(h, "i-9", "ce2", "READY", 2, 8192);
+}
+
+static void test_fair_share_usage_survives_restart(void) {
+  TEST("fair share with shareDecaySeconds: a restarted scheduler rebuilds each share's usage from the attempts in the window");
+  /* share A held 2 vCPUs for 300 s and B nothing; a2 (A) was submitted before b2 (B). After a
+   * restart, b2 must still go first, as it would have without the restart; with the usage lost
+   * the two shares tie and the older a2 would. */
+  struct h h;
+  h_init(&h);
+  fs_restart_world(&h, 1);
+  h_submit(&h, "d", "other", "two", NULL);
+  h_exec(&h, "d", 1, "i-9", "STARTED", -9999, NULL);
+  h_submit(&h, "a1", "fs", "two", "{\"shareIdentifier\": \"A\"}");
+  h_exec(&h, "a1", 1, "i-0", "STARTED", -9999, NULL);
+  h.t += 300 * 1000LL;
+  h_exec(&h, "a1", 1, "i-0", "EXITED", 0, NULL);
+  h.t += 1000;
+  h_submit(&h, "a2", "fs", "two", "{\"shareIdentifier\": \"A\", \"dependsOn\": [{\"jobId\": \"d\"}]}");
+  h.t += 1000;
+  h_submit(&h, "b2", "fs", "two", "{\"shareIdentifier\": \"B\", \"dependsOn\": [{\"jobId\": \"d\"}]}");
+  /* the restart: configuration, then instances and job records, as the shell reads them */
+  struct h r;
+  h_init(&r);
+  r.t = 1700000000000LL;
+  fs_restart_world(&r, 0);
+  for (const char *const *id = (const char *const[]){"i-0", "i-9", NULL}; *id; id++) {
+    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", *id,
+                           "computeEnvironment", strcmp(*id, "i-0") ? "ce2" : "ce", "kind", "READY", "vcpus", 2,
+                           "memoryMib", 8192, "gpus", 0, "at", (json_int_t)h.t);
+    sched_restore_instance(r.s, ie);
+    json_decref(ie);
+  }
+  char err[256];
+  for (size_t j = 0; j < sched_job_count(h.s); j++) {
+    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
+    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
+    json_decref(jr);
+  }
+  sched_restore_done(r.s);
+  r.t = h.t + 1000;
+  h_exec(&r, "d", 1, "i-9", "EXITED", 0, NULL); /* a2 and b2 RUNNABLE; room for one */
+  CHECK_STATUS(&r, "b2", JOB_STARTING);
+  CHECK_STATUS(&r, "a2", JOB_RUNNABLE);
+  h_release(&r);
+  h_release(&h);
+}
+
 static void test_fair_share_tie_goes_to_older_retried_job(void) {
   TEST("fair share: on a usage tie the share whose next job is older goes first, also when that job is a retried one");
   struct h h;
@@ -1233,6 +1293,7 @@ int main(void) {
   test_fair_share_priority_default_zero();
   test_fair_share_decay_spreads_usage();
   test_fair_share_tie_goes_to_older_retried_job();
+  test_fair_share_usage_survives_restart();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
