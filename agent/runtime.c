@@ -329,7 +329,12 @@ int runtime_place(struct runtime *rt, const json_t *p, const char *log_path, cha
       .gpu_devices = gpu_devs,
   };
   int r = rt->ops->start(rt->impl, &spec, why, whylen);
-  rc = r ? -1 : 0;
+  if (r && r != -EEXIST) { /* full, or a bad spec: refused, and said so, or the job would stay STARTING */
+    char detail[768];
+    snprintf(detail, sizeof detail, "%s", why);
+    snprintf(why, whylen, "CannotStartContainerError: %s", detail);
+  }
+  rc = r == 0 ? 0 : r == -EEXIST ? -1 : 1;
 out:
   if (rc && gpu_devs) release_gpus(rt, jget_str(p, "jobId"), (int)jget_int(p, "attempt", 0)); /* no event will */
   strv_free(&argv);

@@ -568,7 +568,7 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
     return -EEXIST;
   }
   if (e->n >= e->max_jobs) {
-    snprintf(err, errlen, "runtime full: %d jobs running", e->max_jobs);
+    snprintf(err, errlen, "this agent runs its --max-jobs %d attempts already", e->max_jobs);
     return -EAGAIN;
   }
   struct eslot *s = xcalloc(1, sizeof *s);
