@@ -157,9 +157,17 @@ int runtime_active(const struct runtime *rt) { return rt->ops->active(rt->impl);
 
 /* ---- policy ---- */
 
+/* The user part of "user[:group]" is root by name, or a number the engine reads as 0: it parses
+ * numbers as Go's strconv.Atoi does, so "00", "+0" and "-0" are uid 0 too. */
 static int is_root_user(const char *u) {
   if (!u) return 0;
-  return !strcmp(u, "root") || !strcmp(u, "0") || !strncmp(u, "root:", 5) || !strncmp(u, "0:", 2);
+  size_t n = strcspn(u, ":");
+  if (n == 4 && !strncmp(u, "root", 4)) return 1;
+  size_t i = u[0] == '+' || u[0] == '-';
+  if (i == n) return 0;
+  for (; i < n; i++)
+    if (u[i] != '0') return 0;
+  return 1;
 }
 
 int runtime_policy_check(const struct runtime_conf *conf, const json_t *container, char *why,

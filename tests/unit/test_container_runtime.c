@@ -104,6 +104,19 @@ static void test_policy_and_secrets(const char *dir) {
   c = json_loads("{\"user\": \"root\"}", 0, NULL);
   CHECK(runtime_policy_check(&rc, c, why, sizeof why) == 1 && strstr(why, "root"), "root refused: %s", why);
   json_decref(c);
+  /* the engine reads a user as a number as Go's strconv.Atoi does: each of these is uid 0 */
+  static const char *roots[] = {"0", "00", "+0", "-0", "0000:0", "root:1000", "0:1000"};
+  for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+    c = json_pack("{s:s}", "user", roots[i]);
+    CHECK(runtime_policy_check(&rc, c, why, sizeof why) == 1 && strstr(why, "root"), "user %s refused: %s", roots[i], why);
+    json_decref(c);
+  }
+  static const char *users[] = {"batch", "1000", "10", "1000:0", "rooty", "0x"};
+  for (size_t i = 0; i < sizeof users / sizeof *users; i++) {
+    c = json_pack("{s:s}", "user", users[i]);
+    CHECK(runtime_policy_check(&rc, c, why, sizeof why) == 0, "user %s allowed", users[i]);
+    json_decref(c);
+  }
   CHECK(mkdir_p(dir) == 0, "secrets dir");
   put(dir, "db", "pw\n");
   char *s = runtime_secret_read(dir, "arn:aws:secretsmanager:us-east-1:1:secret:db", why, sizeof why);
