@@ -35,7 +35,9 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,6 +182,22 @@ static void engine_sweep(struct engine *e) {
   json_decref(list);
 }
 
+/* The pid of the process listening on the engine's socket (its credentials as the kernel keeps
+ * them for a connection, SO_PEERCRED), or 0 when unknown (in another pid namespace, say). */
+static int socket_peer_pid(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa.sun_path) return 0;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), pid = 0;
+  if (fd < 0) return 0;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+    pid = (int)cred.pid;
+  close(fd);
+  return pid;
+}
+
 void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char *err, size_t errlen) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   struct engine *e = xcalloc(1, sizeof *e);
@@ -205,7 +223,9 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
     runtime_engine_ops.free(e);
     return NULL;
   }
-  engine_limits_of(e->service_pid, &e->lim);
+  /* the engine's own limits, not the agent's: podman lowers its nproc (32768 where the agent has
+   * 96367), and an engine started by the operator (--engine-socket) has its own */
+  engine_limits_of(e->service_pid > 0 ? e->service_pid : socket_peer_pid(e->api.socket), &e->lim);
   engine_sweep(e);
   log_info("%s runtime: Docker Engine API on %s", kind, e->api.socket);
   return e;

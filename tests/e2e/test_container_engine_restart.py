@@ -15,6 +15,11 @@ in a stack whose one agent had lost its service).
    SUCCEEDED with exit code 0: the worker asks the new service for its end. It used to end
    FAILED without an exit code, its container left behind.
 4. No container is left behind, and the agent (and its new service with it) stops cleanly.
+5. An agent given `--engine-socket` of a podman service it did not start (the operator's) runs a
+   job with the default ulimits: nofile and nproc at that service's own hard limits, read from
+   the process listening on the socket. It used to take the agent's own limits, which podman
+   lowers for itself (nproc 96367 here, its service's 32768), and runc then refused to start
+   every container: `error setting rlimit type 6: operation not permitted`.
 Skipped (77) when podman cannot run here.
 barge-test: plain-only"""
 import os
@@ -29,6 +34,7 @@ import container_image  # noqa: E402
 from common import log, ok  # noqa: E402
 
 INST = "i-0c0a7a1e0000000f1"
+EXT_INST = "i-0c0a7a1e0000000f2"
 
 
 def service_pids(agent_pid):
@@ -98,9 +104,52 @@ def restart(st):
     ok(gone == [], "its new podman service ended with it", gone)
 
 
+def hard_limits(pid):
+    """{"nofile": N, "nproc": N} of process pid, from /proc/PID/limits."""
+    out = {}
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            for name, head in (("nofile", "Max open files"), ("nproc", "Max processes")):
+                if line.startswith(head):
+                    out[name] = line[len(head):].split()[1]
+    return out
+
+
+def external(st):
+    log("-- an agent on a podman service it did not start (--engine-socket)")
+    st.init_queue("q", "local")
+    sock = os.path.join(st.home, "engine.sock")
+    svc = subprocess.Popen([*container_image.PODMAN, "system", "service", "--time=0", "unix://" + sock],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        st.wait("the podman service to answer", lambda: os.path.exists(sock) or None, timeout=30, every=0.2)
+        time.sleep(1)
+        limits = hard_limits(svc.pid)
+        props = {"image": container_image.IMAGE, "command": ["sh", "-c", "echo nofile=$(ulimit -Hn) nproc=$(ulimit -Hu)"],
+                 "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+        st.json("register-job-definition", "--job-definition-name", "limits", "--type", "container",
+                "--container-properties", common.json.dumps(props))
+        st.scheduler()
+        st.agent(EXT_INST, runtime="podman", engine_socket=sock)
+        job = st.submit("limits", "q", "limits")
+        d = st.wait_terminal([job], 120)[job]
+        ok(d["status"] == "SUCCEEDED", "a job with the default ulimits SUCCEEDS on the operator's podman service",
+           (d["status"], d.get("statusReason")))
+        out = st.run("logs", job, check=False).stdout.strip()
+        ok(out == f"nofile={limits['nofile']} nproc={limits['nproc']}",
+           "its nofile and nproc are the service's own hard limits", (out, limits))
+        status = st.stop_services()
+        ok(status.get(f"agent-{EXT_INST}") == 0, "the agent stops cleanly", status)
+        ok(svc.poll() is None, "the operator's service outlives the agent")
+    finally:
+        os.killpg(svc.pid, signal.SIGKILL)
+        svc.wait()
+
+
 def main():
     container_image.podman_or_skip()
     common.scenario("ctrengine", restart, "the podman service restart scenario")
+    common.scenario("ctrengineext", external, "the external podman service scenario")
     common.finish()
 
 
