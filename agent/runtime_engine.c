@@ -308,8 +308,9 @@ static int killed_early(struct eslot *s) {
   return c;
 }
 
-/* How long a worker waits for the podman service the agent runs to answer again (keep_service
- * starts it again within a second of its end; it answers about a second later). */
+/* How long a worker waits for the engine to answer again: the podman service the agent runs
+ * (keep_service starts it again within a second of its end; it answers about a second later), or
+ * one the operator runs (--engine-socket: restarted by its supervisor, say). */
 #define ENGINE_BACK_MS 30000
 
 /* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not or if the attempt was stopped
@@ -328,7 +329,7 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-  if (st < 0 && s->eng->own_service && engine_back(s)) { /* the service is being started again */
+  if (st < 0 && engine_back(s)) { /* the engine is being started again */
     json_decref(resp);
     resp = NULL;
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
@@ -526,8 +527,8 @@ static void *worker(void *arg) {
     exit_code = s->wait_code;
   }
   if (exit_code < 0) exit_code = wait_exit(s, h, err, sizeof err); /* no waiter, or its wait failed */
-  if (exit_code < 0 && s->eng->own_service && !runtime_engine_ping(s->eng->api.socket) && engine_back(s))
-    exit_code = wait_exit(s, h, err, sizeof err); /* the service ended meanwhile: ask its successor */
+  if (exit_code < 0 && !runtime_engine_ping(s->eng->api.socket) && engine_back(s))
+    exit_code = wait_exit(s, h, err, sizeof err); /* the engine ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {

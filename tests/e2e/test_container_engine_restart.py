@@ -20,6 +20,11 @@ in a stack whose one agent had lost its service).
    the process listening on the socket. It used to take the agent's own limits, which podman
    lowers for itself (nproc 96367 here, its service's 32768), and runc then refused to start
    every container: `error setting rlimit type 6: operation not permitted`.
+6. That service is SIGKILLed while a job runs (it prints a line, sleeps, exits 3) and the
+   operator starts it again 2 s later: the job ends FAILED with exit code 3, its container
+   removed. It used to end at once, without an exit code and with `Essential container in task
+   exited`, its container left running (a retry would have run beside it): only the podman
+   service the agent runs itself was waited for.
 Skipped (77) when podman cannot run here.
 barge-test: plain-only"""
 import os
@@ -119,8 +124,10 @@ def external(st):
     log("-- an agent on a podman service it did not start (--engine-socket)")
     st.init_queue("q", "local")
     sock = os.path.join(st.home, "engine.sock")
-    svc = subprocess.Popen([*container_image.PODMAN, "system", "service", "--time=0", "unix://" + sock],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    def service():
+        return subprocess.Popen([*container_image.PODMAN, "system", "service", "--time=0", "unix://" + sock],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    svc = service()
     try:
         st.wait("the podman service to answer", lambda: os.path.exists(sock) or None, timeout=30, every=0.2)
         time.sleep(1)
@@ -138,6 +145,25 @@ def external(st):
         out = st.run("logs", job, check=False).stdout.strip()
         ok(out == f"nofile={limits['nofile']} nproc={limits['nproc']}",
            "its nofile and nproc are the service's own hard limits", (out, limits))
+        props["command"] = ["sh", "-c", "echo started; sleep 8; exit 3"]
+        st.json("register-job-definition", "--job-definition-name", "slow", "--type", "container",
+                "--container-properties", common.json.dumps(props))
+        time.sleep(2)  # the scheduler's configuration consumer reads it
+        slow = st.submit("slow", "q", "slow")
+        st.wait(f"{slow} RUNNING", lambda: st.describe(slow).get(slow, {}).get("status") == "RUNNING" or None,
+                timeout=60)
+        time.sleep(1)
+        os.killpg(svc.pid, signal.SIGKILL)
+        svc.wait()
+        time.sleep(2)
+        svc = service()
+        d = st.wait_terminal([slow], 120)[slow]
+        ok(d["status"] == "FAILED" and d.get("container", {}).get("exitCode") == 3,
+           "a job running when the operator's service was SIGKILLed and started again ends with its exit code 3",
+           (d["status"], d.get("statusReason"), d.get("container", {}).get("exitCode")))
+        time.sleep(0.5)
+        left = container_image.containers_of(f"barge.instance={EXT_INST}")
+        ok(left == [], "no container left behind", left)
         status = st.stop_services()
         ok(status.get(f"agent-{EXT_INST}") == 0, "the agent stops cleanly", status)
         ok(svc.poll() is None, "the operator's service outlives the agent")
