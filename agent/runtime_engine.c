@@ -71,6 +71,7 @@ struct eslot {
   int cause;       /* 0 none, 1 timeout, 2 kill */
   char *kill_reason;
   int64_t start_ms, deadline_ms, term_ms;
+  int64_t timeout_ms; /* the attempt's timeout, counted from its container's start; 0 = none */
   int sigkilled;
   /* the wait thread's: the exit code, and when the wait returned (0 = not yet) */
   int wait_code;
@@ -603,7 +604,8 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   s->exit_code = -1;
   s->watch_oom = spec->mem_mib > 0;
   s->start_ms = mono_ms();
-  s->deadline_ms = spec->run.timeout_ms > 0 ? s->start_ms + spec->run.timeout_ms : -1;
+  s->timeout_ms = spec->run.timeout_ms > 0 ? spec->run.timeout_ms : 0;
+  s->deadline_ms = -1; /* set once the container has started */
   s->term_ms = -1;
   struct buf b;
   buf_init(&b);
@@ -745,6 +747,9 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       s->started_reported = 1;
       deliver(s, RUN_STARTED, -1, "", s->start_ms, cb, ctx);
       events++;
+      /* from the start, as the job's startedAt: not from the placement, which a slow create and
+       * start (or an engine being restarted, up to ENGINE_BACK_MS) would have eaten into */
+      if (s->timeout_ms) s->deadline_ms = now + s->timeout_ms;
       if (s->cause && s->term_ms >= 0) signal_container(e, s, "SIGTERM"); /* stopped while starting */
     }
     if (ph == PH_DONE) {

@@ -15,7 +15,10 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
   created was removed;
 - a wait that fails once is not taken for the container's end: the job's stream is followed to
   its end (5 s, well beyond the agent's 2 s drain, with the output at the end), the wait is asked
-  again, and the job ends FAILED with that wait's exit code 5 and its whole output."""
+  again, and the job ends FAILED with that wait's exit code 5 and its whole output;
+- a job's timeout counts from its container's start (its startedAt), not from its placement: a
+  container whose start takes the engine 3 s and that runs 0.3 s SUCCEEDS under a 2 s timeout.
+  It used to time out before it had run (FAILED, `Job attempt duration exceeded timeout`)."""
 import json
 import os
 import socket
@@ -83,6 +86,10 @@ class FakeEngine:
         agent's 2 s drain), writes its output at its end, and its log stream ends then."""
         return self.containers[name]["cmd"][:1] == ["waitfail"]
 
+    def stream_ends(self, name):
+        """A "waitfail" or "slowstart" container's log stream ends with it."""
+        return self.flaky(name) or self.containers[name]["cmd"][:1] == ["slowstart"]
+
     def end(self, name):
         return self.containers[name]["started"] + (5.0 if self.flaky(name) else 0.3)
 
@@ -118,6 +125,8 @@ class FakeEngine:
                 self.removed.append(parts[-1])
             self.answer(c, 204)
         elif parts[-1] == "start":
+            if self.containers[parts[-2]]["cmd"][:1] == ["slowstart"]:
+                time.sleep(3)
             self.containers[parts[-2]]["started"] = time.time()
             self.answer(c, 204)
         elif parts[-1] == "wait":
@@ -141,8 +150,8 @@ class FakeEngine:
             out = f"output of {name}\n".encode()
             frame = bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                      b"Connection: close\r\n\r\n" + (b"" if self.flaky(name) else frame))
-            if self.flaky(name):  # its output at its end, then the stream ends with it
+                      b"Connection: close\r\n\r\n" + (b"" if self.stream_ends(name) else frame))
+            if self.stream_ends(name):  # its output at its end, then the stream ends with it
                 time.sleep(max(0.0, self.end(name) - time.time()))
                 c.sendall(frame)
                 return "stream"
@@ -194,7 +203,13 @@ def body(st):
     with open(os.path.join(st.home, "logs", flaky, "1.log")) as f:
         out = f.read()
     ok(f"output of barge-{flaky}-1" in out, f"its output, written at its end after 5 s, is in its log ({out.strip()!r})")
+    # the timeout counts from the container's start
+    st.register("slowstart", ["slowstart"], timeout={"attemptDurationSeconds": 2}, settle=True)
+    slow = st.submit("slowstart", "q", "slowstart")
+    j = st.wait_terminal([slow], 30)[slow]
+    ok(j["status"] == "SUCCEEDED", "a container started in 3 s and running 0.3 s SUCCEEDS under a 2 s timeout",
+       (j["status"], j.get("statusReason")))
 
 
 if __name__ == "__main__":
-    common.run_test("ctr-stream-open", body)
+    common.run_test("ctr-stream-open", body, extra_env={"BARGE_MIN_ATTEMPT_DURATION_SECONDS": "1"})
