@@ -771,7 +771,8 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       stop(e, s, 2, s->log.why, now);
     }
     joblog_index(&s->log, now, 0);
-    if (!s->cause && s->deadline_ms >= 0 && now >= s->deadline_ms) {
+    /* a container whose wait has answered has ended in time, though its stream still drains */
+    if (!s->cause && s->deadline_ms >= 0 && now >= s->deadline_ms && !s->waited_ms) {
       log_info("%s attempt %d timed out; SIGTERM to container %s", s->job_id, s->attempt, s->name);
       stop(e, s, 1, NULL, now);
     }

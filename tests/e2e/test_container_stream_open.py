@@ -18,7 +18,10 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
   again, and the job ends FAILED with that wait's exit code 5 and its whole output;
 - a job's timeout counts from its container's start (its startedAt), not from its placement: a
   container whose start takes the engine 3 s and that runs 0.3 s SUCCEEDS under a 2 s timeout.
-  It used to time out before it had run (FAILED, `Job attempt duration exceeded timeout`)."""
+  It used to time out before it had run (FAILED, `Job attempt duration exceeded timeout`);
+- a container that ended before its timeout is not timed out while the agent drains its stream:
+  one running 0.3 s under a 1 s timeout, its stream open, SUCCEEDS. It used to end FAILED with
+  the timeout's reason (the agent gives the stream 2 s after the wait has answered)."""
 import json
 import os
 import socket
@@ -208,6 +211,12 @@ def body(st):
     slow = st.submit("slowstart", "q", "slowstart")
     j = st.wait_terminal([slow], 30)[slow]
     ok(j["status"] == "SUCCEEDED", "a container started in 3 s and running 0.3 s SUCCEEDS under a 2 s timeout",
+       (j["status"], j.get("statusReason")))
+    # a container that has ended is not timed out while its stream drains
+    st.register("quick", ["echo", "fine"], timeout={"attemptDurationSeconds": 1}, settle=True)
+    quick = st.submit("quick", "q", "quick")
+    j = st.wait_terminal([quick], 30)[quick]
+    ok(j["status"] == "SUCCEEDED", "a container that ran 0.3 s, its stream open, SUCCEEDS under a 1 s timeout",
        (j["status"], j.get("statusReason")))
 
 
