@@ -53,6 +53,7 @@ struct eslot {
   pthread_t th;
   int has_thread;
   int watch_oom;   /* the attempt has a memory limit */
+  _Atomic int freeing; /* the runtime is being freed (the agent stops): start nothing, kill it */
   pthread_mutex_t mu;
   struct engine *eng;
   char *job_id, *log_path, *name;
@@ -306,7 +307,7 @@ static int killed_early(struct eslot *s) {
   pthread_mutex_lock(&s->mu);
   int c = s->cause;
   pthread_mutex_unlock(&s->mu);
-  return c;
+  return c || s->freeing;
 }
 
 /* How long a worker waits for the engine to answer again: the podman service the agent runs
@@ -477,6 +478,8 @@ static int attach_start(struct attacher *a, struct eslot *s) {
   return ok;
 }
 
+static void signal_container(struct engine *e, struct eslot *s, const char *sig);
+
 static void *worker(void *arg) {
   struct eslot *s = arg;
   /* a write to the log pipe whose reader is gone (the agent stopping) fails with EPIPE rather
@@ -511,6 +514,8 @@ static void *worker(void *arg) {
   s->started = 1;
   s->phase = PH_RUNNING;
   pthread_mutex_unlock(&s->mu);
+  /* efree's SIGKILL came while the engine was starting it (refused: not running yet) */
+  if (s->freeing) signal_container(s->eng, s, "SIGKILL");
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
   pthread_t wth;
   int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
@@ -795,6 +800,7 @@ static void efree(void *impl) {
   if (!e) return;
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
+    s->freeing = 1; /* before the signal: a worker past its start sends its own (worker) */
     signal_container(e, s, "SIGKILL");
     joblog_close(&s->log); /* a worker blocked on a full log pipe gets EPIPE */
     if (s->has_thread) pthread_join(s->th, NULL);

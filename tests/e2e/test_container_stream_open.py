@@ -21,10 +21,15 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
   It used to time out before it had run (FAILED, `Job attempt duration exceeded timeout`);
 - a container that ended before its timeout is not timed out while the agent drains its stream:
   one running 0.3 s under a 1 s timeout, its stream open, SUCCEEDS. It used to end FAILED with
-  the timeout's reason (the agent gives the stream 2 s after the wait has answered)."""
+  the timeout's reason (the agent gives the stream 2 s after the wait has answered);
+- an agent stopped (SIGTERM) while the engine starts a container (3 s here) that would run 60 s
+  exits within 15 s, the container killed: it used to send its SIGKILL before the start (the
+  engine refuses: not running), then wait for the container's end, 60 s."""
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -94,7 +99,10 @@ class FakeEngine:
         return self.flaky(name) or self.containers[name]["cmd"][:1] == ["slowstart"]
 
     def end(self, name):
-        return self.containers[name]["started"] + (5.0 if self.flaky(name) else 0.3)
+        c = self.containers[name]
+        if "killed_at" in c:
+            return c["killed_at"]
+        return c["started"] + (5.0 if self.flaky(name) else 60.0 if c["cmd"] == ["slowstart", "long"] else 0.3)
 
     def serve(self, c):
         f = c.makefile("rb")
@@ -129,6 +137,7 @@ class FakeEngine:
             self.answer(c, 204)
         elif parts[-1] == "start":
             if self.containers[parts[-2]]["cmd"][:1] == ["slowstart"]:
+                self.containers[parts[-2]]["starting"] = True
                 time.sleep(3)
             self.containers[parts[-2]]["started"] = time.time()
             self.answer(c, 204)
@@ -163,7 +172,12 @@ class FakeEngine:
             c.recv(1)  # the stream never ends from this side: only the client's close ends it
             return "stream"
         elif parts[-1] == "kill":
-            self.answer(c, 204)
+            name = parts[-2]
+            if self.containers.get(name, {}).get("started") is None:  # as podman answers
+                self.answer(c, 500, {"message": f"can only kill running containers. {name} is in state initialized"})
+            else:
+                self.containers[name].setdefault("killed_at", time.time())
+                self.answer(c, 204)
         else:
             self.answer(c, 404, {"message": f"fake engine: no {method} {path}"})
         return None
@@ -218,6 +232,22 @@ def body(st):
     j = st.wait_terminal([quick], 30)[quick]
     ok(j["status"] == "SUCCEEDED", "a container that ran 0.3 s, its stream open, SUCCEEDS under a 1 s timeout",
        (j["status"], j.get("statusReason")))
+    # an agent stopped while a container starts kills it and exits
+    st.register("slowlong", ["slowstart", "long"], settle=True)
+    slowlong = st.submit("slowlong", "q", "slowlong")
+    name = f"barge-{slowlong}-1"
+    common.wait_for(lambda: eng.containers.get(name, {}).get("starting") or None, 30, "the slow start")
+    agent = st.procs[f"agent-{INST}"]
+    t0 = time.time()
+    agent.send_signal(signal.SIGTERM)
+    try:
+        agent.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        pass
+    took = time.time() - t0
+    ok(agent.poll() == 0 and took < 15, f"the agent stopped while a container started exits within 15 s ({took:.1f} s)",
+       agent.poll())
+    ok("killed_at" in eng.containers[name], "its container was killed")
 
 
 if __name__ == "__main__":
