@@ -72,6 +72,8 @@ struct eslot {
   int cause;       /* 0 none, 1 timeout, 2 kill */
   char *kill_reason;
   int64_t start_ms, deadline_ms, term_ms;
+  int term_pending;     /* the SIGTERM did not reach the engine (not answering): sent again */
+  int64_t resignal_ms;  /* when a signal the engine missed is sent again (once a second) */
   int64_t timeout_ms; /* the attempt's timeout, counted from its container's start; 0 = none */
   int sigkilled;
   /* the wait thread's: the exit code, and when the wait returned (0 = not yet) */
@@ -315,10 +317,12 @@ static int killed_early(struct eslot *s) {
  * one the operator runs (--engine-socket: restarted by its supervisor, say). */
 #define ENGINE_BACK_MS 30000
 
-/* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not or if the attempt was stopped
- * meanwhile. */
-static int engine_back(struct eslot *s) {
-  for (int64_t until = mono_ms() + ENGINE_BACK_MS; mono_ms() < until && !killed_early(s);) {
+/* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not, or if the attempt was stopped
+ * meanwhile (before its start: nothing to wait for), or the agent stops. A started container
+ * that was stopped is waited for: the stop's signal reaches it once the engine is back, and it
+ * is removed then (it used to be left running, the attempt reported over). */
+static int engine_back(struct eslot *s, int before_start) {
+  for (int64_t until = mono_ms() + ENGINE_BACK_MS; mono_ms() < until && !(before_start ? killed_early(s) : s->freeing);) {
     if (runtime_engine_ping(s->eng->api.socket)) return 1;
     usleep(200000);
   }
@@ -331,7 +335,7 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-  if (st < 0 && engine_back(s)) { /* the engine is being started again */
+  if (st < 0 && engine_back(s, 1)) { /* the engine is being started again */
     json_decref(resp);
     resp = NULL;
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
@@ -478,7 +482,7 @@ static int attach_start(struct attacher *a, struct eslot *s) {
   return ok;
 }
 
-static void signal_container(struct engine *e, struct eslot *s, const char *sig);
+static int signal_container(struct engine *e, struct eslot *s, const char *sig);
 
 static void *worker(void *arg) {
   struct eslot *s = arg;
@@ -533,7 +537,7 @@ static void *worker(void *arg) {
     exit_code = s->wait_code;
   }
   if (exit_code < 0) exit_code = wait_exit(s, h, err, sizeof err); /* no waiter, or its wait failed */
-  if (exit_code < 0 && !runtime_engine_ping(s->eng->api.socket) && engine_back(s))
+  if (exit_code < 0 && !runtime_engine_ping(s->eng->api.socket) && engine_back(s, 0))
     exit_code = wait_exit(s, h, err, sizeof err); /* the engine ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
@@ -646,12 +650,21 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   return 0;
 }
 
-static void signal_container(struct engine *e, struct eslot *s, const char *sig) {
+/* 1 when the engine answered (it took the signal, or the container is gone or not running), 0
+ * when it did not (being restarted, say): the caller sends it again later. */
+static int signal_container(struct engine *e, struct eslot *s, const char *sig) {
   char path[700], err[256];
   snprintf(path, sizeof path, "/containers/%s/kill?signal=%s", s->name, sig);
   int st = engine_call(&e->api, NULL, "POST", path, NULL, NULL, err, sizeof err);
   if (st >= 300 && st != 404 && st != 409)
     log_warn("%s attempt %d: %s to container %s: HTTP %d %s", s->job_id, s->attempt, sig, s->name, st, err);
+  return st >= 0;
+}
+
+/* SIGTERM to the container; when the engine does not answer, again once a second (epoll_) */
+static void send_term(struct engine *e, struct eslot *s, int64_t now) {
+  s->term_pending = !signal_container(e, s, "SIGTERM");
+  if (s->term_pending) s->resignal_ms = now + 1000;
 }
 
 static void stop(struct engine *e, struct eslot *s, int cause, const char *reason, int64_t now) {
@@ -662,7 +675,7 @@ static void stop(struct engine *e, struct eslot *s, int cause, const char *reaso
   free(s->kill_reason);
   s->kill_reason = reason ? xstrdup(reason) : NULL;
   s->term_ms = now;
-  if (running) signal_container(e, s, "SIGTERM");
+  if (running) send_term(e, s, now);
 }
 
 static int ekill(void *impl, const char *job_id, int attempt, const char *reason) {
@@ -755,7 +768,7 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       /* from the start, as the job's startedAt: not from the placement, which a slow create and
        * start (or an engine being restarted, up to ENGINE_BACK_MS) would have eaten into */
       if (s->timeout_ms) s->deadline_ms = now + s->timeout_ms;
-      if (s->cause && s->term_ms >= 0) signal_container(e, s, "SIGTERM"); /* stopped while starting */
+      if (s->cause && s->term_ms >= 0) send_term(e, s, now); /* stopped while starting */
     }
     if (ph == PH_DONE) {
       if (s->has_thread) pthread_join(s->th, NULL);
@@ -781,9 +794,15 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       log_info("%s attempt %d timed out; SIGTERM to container %s", s->job_id, s->attempt, s->name);
       stop(e, s, 1, NULL, now);
     }
-    if (s->term_ms >= 0 && !s->sigkilled && now >= s->term_ms + e->kill_grace_ms && ph == PH_RUNNING) {
-      s->sigkilled = 1;
-      signal_container(e, s, "SIGKILL");
+    if (s->term_pending && !s->sigkilled && now >= s->resignal_ms && ph == PH_RUNNING) {
+      log_info("%s attempt %d: the engine missed its SIGTERM to container %s; sending it again", s->job_id,
+               s->attempt, s->name);
+      send_term(e, s, now);
+    }
+    if (s->term_ms >= 0 && !s->sigkilled && now >= s->term_ms + e->kill_grace_ms && now >= s->resignal_ms &&
+        ph == PH_RUNNING) {
+      s->sigkilled = signal_container(e, s, "SIGKILL");
+      if (!s->sigkilled) s->resignal_ms = now + 1000;
     }
   }
   int k = 0;

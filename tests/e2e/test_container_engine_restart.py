@@ -25,6 +25,12 @@ in a stack whose one agent had lost its service).
    removed. It used to end at once, without an exit code and with `Essential container in task
    exited`, its container left running (a retry would have run beside it): only the podman
    service the agent runs itself was waited for.
+7. A job is terminated while that service is down (SIGKILLed, started again 2 s later): the
+   SIGTERM reaches the container once the service answers again, and the job (it traps SIGTERM
+   and exits 42) ends `Terminated` with exit code 42 within 15 s, its container removed. The
+   SIGTERM used to be sent once and lost, and the attempt reported over at once without an exit
+   code while its container ran on, never removed (the wait for the engine gave up for a stopped
+   attempt).
 Skipped (77) when podman cannot run here.
 barge-test: plain-only"""
 import os
@@ -164,6 +170,29 @@ def external(st):
         time.sleep(0.5)
         left = container_image.containers_of(f"barge.instance={EXT_INST}")
         ok(left == [], "no container left behind", left)
+        props["command"] = ["sh", "-c", "trap 'echo TERM; exit 42' TERM; echo started; sleep 60 & wait"]
+        st.json("register-job-definition", "--job-definition-name", "trap", "--type", "container",
+                "--container-properties", common.json.dumps(props))
+        time.sleep(2)  # the scheduler's configuration consumer reads it
+        trap = st.submit("trap", "q", "trap")
+        st.wait(f"{trap} RUNNING", lambda: st.describe(trap).get(trap, {}).get("status") == "RUNNING" or None,
+                timeout=60)
+        time.sleep(1)
+        os.killpg(svc.pid, signal.SIGKILL)
+        svc.wait()
+        t0 = time.time()
+        st.run("terminate-job", "--job-id", trap, "--reason", "while the engine is down")
+        time.sleep(2)
+        svc = service()
+        d = st.wait_terminal([trap], 120)[trap]
+        took = time.time() - t0
+        ok(d["status"] == "FAILED" and d.get("statusReason", "").startswith("Terminated")
+           and d.get("container", {}).get("exitCode") == 42 and took < 15,
+           f"a job terminated while the engine was down got its SIGTERM once it was back ({took:.1f} s)",
+           (d["status"], d.get("statusReason"), d.get("container", {}).get("exitCode")))
+        time.sleep(0.5)
+        left = container_image.containers_of(f"barge.instance={EXT_INST}")
+        ok(left == [], "its container is removed, not left running", left)
         status = st.stop_services()
         ok(status.get(f"agent-{EXT_INST}") == 0, "the agent stops cleanly", status)
         ok(svc.poll() is None, "the operator's service outlives the agent")
