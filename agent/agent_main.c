@@ -66,7 +66,7 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
             "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
             "at most twice that; memory grows with the placements of that window only)"),
-    OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once"),
+    OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once; one placed beyond fails to start (CannotStartContainerError)"),
     OPT_ROW(A, start_threads, "start-threads", "N", "0",
             "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
             "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"),
@@ -461,7 +461,8 @@ static void start_placement(struct agent *a, const json_t *p, const char *log_di
   else rc = runtime_place(a->runtime, p, log_path, why, sizeof why);
   if (rc == 0 && a->live_jobs) live_add(a, job, 1);
   if (rc > 0) {
-    /* refused before anything ran (policy, secrets, no command): report it as the runtime would */
+    /* refused before anything ran (policy, secrets, no command, --max-jobs reached): report it as
+     * the runtime would, or the job would stay STARTING */
     json_t *r = json_pack("{s:o, s:s, s:i, s:s, s:s, s:s, s:I}", "header",
                           bus_header(a->source, job, now_ms()), "jobId", job, "attempt", attempt,
                           "instanceId", a->instance_id, "kind", "FAILED_TO_START", "reason", why,

@@ -710,7 +710,7 @@ int runner_start(struct runner *r, const struct run_spec *spec, char *err, size_
     return -EEXIST;
   }
   if (runner_active(r) >= r->max_jobs) {
-    set_err(err, errlen, "runner full: %d jobs running", r->max_jobs);
+    set_err(err, errlen, "this agent runs its --max-jobs %d attempts already", r->max_jobs);
     return -EAGAIN;
   }
   struct slot *s = xcalloc(1, sizeof *s);

@@ -157,9 +157,17 @@ int runtime_active(const struct runtime *rt) { return rt->ops->active(rt->impl);
 
 /* ---- policy ---- */
 
+/* The user part of "user[:group]" is root by name, or a number the engine reads as 0: it parses
+ * numbers as Go's strconv.Atoi does, so "00", "+0" and "-0" are uid 0 too. */
 static int is_root_user(const char *u) {
   if (!u) return 0;
-  return !strcmp(u, "root") || !strcmp(u, "0") || !strncmp(u, "root:", 5) || !strncmp(u, "0:", 2);
+  size_t n = strcspn(u, ":");
+  if (n == 4 && !strncmp(u, "root", 4)) return 1;
+  size_t i = u[0] == '+' || u[0] == '-';
+  if (i == n) return 0;
+  for (; i < n; i++)
+    if (u[i] != '0') return 0;
+  return 1;
 }
 
 int runtime_policy_check(const struct runtime_conf *conf, const json_t *container, char *why,
@@ -329,7 +337,12 @@ int runtime_place(struct runtime *rt, const json_t *p, const char *log_path, cha
       .gpu_devices = gpu_devs,
   };
   int r = rt->ops->start(rt->impl, &spec, why, whylen);
-  rc = r ? -1 : 0;
+  if (r && r != -EEXIST) { /* full, or a bad spec: refused, and said so, or the job would stay STARTING */
+    char detail[768];
+    snprintf(detail, sizeof detail, "%s", why);
+    snprintf(why, whylen, "CannotStartContainerError: %s", detail);
+  }
+  rc = r == 0 ? 0 : r == -EEXIST ? -1 : 1;
 out:
   if (rc && gpu_devs) release_gpus(rt, jget_str(p, "jobId"), (int)jget_int(p, "attempt", 0)); /* no event will */
   strv_free(&argv);

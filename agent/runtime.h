@@ -95,7 +95,9 @@ void runtime_free(struct runtime *rt);
 /* Starts the attempt a Placement describes, its log at log_path. 0 = accepted (events follow
  * through runtime_poll); 1 = refused before starting: the reason ("CannotStartContainerError:
  * ...", "CannotPullContainerError: ..." or "ResourceInitializationError: ...") in why, to be
- * reported as FAILED_TO_START; -1 = not accepted (runner_start's codes), detail in why. */
+ * reported as FAILED_TO_START (also when the runtime refuses it: --max-jobs attempts already
+ * alive, "CannotStartContainerError: ..."); -1 = that attempt is alive already (its events follow),
+ * detail in why. */
 int runtime_place(struct runtime *rt, const json_t *placement, const char *log_path, char *why,
                   size_t whylen);
 

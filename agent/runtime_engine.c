@@ -35,7 +35,9 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +53,7 @@ struct eslot {
   pthread_t th;
   int has_thread;
   int watch_oom;   /* the attempt has a memory limit */
+  _Atomic int freeing; /* the runtime is being freed (the agent stops): start nothing, kill it */
   pthread_mutex_t mu;
   struct engine *eng;
   char *job_id, *log_path, *name;
@@ -69,6 +72,9 @@ struct eslot {
   int cause;       /* 0 none, 1 timeout, 2 kill */
   char *kill_reason;
   int64_t start_ms, deadline_ms, term_ms;
+  int term_pending;     /* the SIGTERM did not reach the engine (not answering): sent again */
+  int64_t resignal_ms;  /* when a signal the engine missed is sent again (once a second) */
+  int64_t timeout_ms; /* the attempt's timeout, counted from its container's start; 0 = none */
   int sigkilled;
   /* the wait thread's: the exit code, and when the wait returned (0 = not yet) */
   int wait_code;
@@ -180,6 +186,22 @@ static void engine_sweep(struct engine *e) {
   json_decref(list);
 }
 
+/* The pid of the process listening on the engine's socket (its credentials as the kernel keeps
+ * them for a connection, SO_PEERCRED), or 0 when unknown (in another pid namespace, say). */
+static int socket_peer_pid(const char *path) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof sa.sun_path) return 0;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), pid = 0;
+  if (fd < 0) return 0;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+    pid = (int)cred.pid;
+  close(fd);
+  return pid;
+}
+
 void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char *err, size_t errlen) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   struct engine *e = xcalloc(1, sizeof *e);
@@ -205,7 +227,9 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
     runtime_engine_ops.free(e);
     return NULL;
   }
-  engine_limits_of(e->service_pid, &e->lim);
+  /* the engine's own limits, not the agent's: podman lowers its nproc (32768 where the agent has
+   * 96367), and an engine started by the operator (--engine-socket) has its own */
+  engine_limits_of(e->service_pid > 0 ? e->service_pid : socket_peer_pid(e->api.socket), &e->lim);
   engine_sweep(e);
   log_info("%s runtime: Docker Engine API on %s", kind, e->api.socket);
   return e;
@@ -285,17 +309,20 @@ static int killed_early(struct eslot *s) {
   pthread_mutex_lock(&s->mu);
   int c = s->cause;
   pthread_mutex_unlock(&s->mu);
-  return c;
+  return c || s->freeing;
 }
 
-/* How long a worker waits for the podman service the agent runs to answer again (keep_service
- * starts it again within a second of its end; it answers about a second later). */
+/* How long a worker waits for the engine to answer again: the podman service the agent runs
+ * (keep_service starts it again within a second of its end; it answers about a second later), or
+ * one the operator runs (--engine-socket: restarted by its supervisor, say). */
 #define ENGINE_BACK_MS 30000
 
-/* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not or if the attempt was stopped
- * meanwhile. */
-static int engine_back(struct eslot *s) {
-  for (int64_t until = mono_ms() + ENGINE_BACK_MS; mono_ms() < until && !killed_early(s);) {
+/* 1 once the engine answers again within ENGINE_BACK_MS, 0 if not, or if the attempt was stopped
+ * meanwhile (before its start: nothing to wait for), or the agent stops. A started container
+ * that was stopped is waited for: the stop's signal reaches it once the engine is back, and it
+ * is removed then (it used to be left running, the attempt reported over). */
+static int engine_back(struct eslot *s, int before_start) {
+  for (int64_t until = mono_ms() + ENGINE_BACK_MS; mono_ms() < until && !(before_start ? killed_early(s) : s->freeing);) {
     if (runtime_engine_ping(s->eng->api.socket)) return 1;
     usleep(200000);
   }
@@ -308,7 +335,7 @@ static int worker_create(struct eslot *s, CURL *h, char *err, size_t errlen) {
   snprintf(path, sizeof path, "/containers/create?name=%s", s->name);
   json_t *resp = NULL;
   int st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
-  if (st < 0 && s->eng->own_service && engine_back(s)) { /* the service is being started again */
+  if (st < 0 && engine_back(s, 1)) { /* the engine is being started again */
     json_decref(resp);
     resp = NULL;
     st = engine_call(&s->eng->api, h, "POST", path, s->create, &resp, err, errlen);
@@ -455,6 +482,8 @@ static int attach_start(struct attacher *a, struct eslot *s) {
   return ok;
 }
 
+static int signal_container(struct engine *e, struct eslot *s, const char *sig);
+
 static void *worker(void *arg) {
   struct eslot *s = arg;
   /* a write to the log pipe whose reader is gone (the agent stopping) fails with EPIPE rather
@@ -489,6 +518,8 @@ static void *worker(void *arg) {
   s->started = 1;
   s->phase = PH_RUNNING;
   pthread_mutex_unlock(&s->mu);
+  /* efree's SIGKILL came while the engine was starting it (refused: not running yet) */
+  if (s->freeing) signal_container(s->eng, s, "SIGKILL");
   int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
   pthread_t wth;
   int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
@@ -506,8 +537,8 @@ static void *worker(void *arg) {
     exit_code = s->wait_code;
   }
   if (exit_code < 0) exit_code = wait_exit(s, h, err, sizeof err); /* no waiter, or its wait failed */
-  if (exit_code < 0 && s->eng->own_service && !runtime_engine_ping(s->eng->api.socket) && engine_back(s))
-    exit_code = wait_exit(s, h, err, sizeof err); /* the service ended meanwhile: ask its successor */
+  if (exit_code < 0 && !runtime_engine_ping(s->eng->api.socket) && engine_back(s, 0))
+    exit_code = wait_exit(s, h, err, sizeof err); /* the engine ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
   if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
@@ -568,7 +599,7 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
     return -EEXIST;
   }
   if (e->n >= e->max_jobs) {
-    snprintf(err, errlen, "runtime full: %d jobs running", e->max_jobs);
+    snprintf(err, errlen, "this agent runs its --max-jobs %d attempts already", e->max_jobs);
     return -EAGAIN;
   }
   struct eslot *s = xcalloc(1, sizeof *s);
@@ -582,7 +613,8 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   s->exit_code = -1;
   s->watch_oom = spec->mem_mib > 0;
   s->start_ms = mono_ms();
-  s->deadline_ms = spec->run.timeout_ms > 0 ? s->start_ms + spec->run.timeout_ms : -1;
+  s->timeout_ms = spec->run.timeout_ms > 0 ? spec->run.timeout_ms : 0;
+  s->deadline_ms = -1; /* set once the container has started */
   s->term_ms = -1;
   struct buf b;
   buf_init(&b);
@@ -618,12 +650,21 @@ static int estart(void *impl, const struct rt_spec *spec, char *err, size_t errl
   return 0;
 }
 
-static void signal_container(struct engine *e, struct eslot *s, const char *sig) {
+/* 1 when the engine answered (it took the signal, or the container is gone or not running), 0
+ * when it did not (being restarted, say): the caller sends it again later. */
+static int signal_container(struct engine *e, struct eslot *s, const char *sig) {
   char path[700], err[256];
   snprintf(path, sizeof path, "/containers/%s/kill?signal=%s", s->name, sig);
   int st = engine_call(&e->api, NULL, "POST", path, NULL, NULL, err, sizeof err);
   if (st >= 300 && st != 404 && st != 409)
     log_warn("%s attempt %d: %s to container %s: HTTP %d %s", s->job_id, s->attempt, sig, s->name, st, err);
+  return st >= 0;
+}
+
+/* SIGTERM to the container; when the engine does not answer, again once a second (epoll_) */
+static void send_term(struct engine *e, struct eslot *s, int64_t now) {
+  s->term_pending = !signal_container(e, s, "SIGTERM");
+  if (s->term_pending) s->resignal_ms = now + 1000;
 }
 
 static void stop(struct engine *e, struct eslot *s, int cause, const char *reason, int64_t now) {
@@ -634,7 +675,7 @@ static void stop(struct engine *e, struct eslot *s, int cause, const char *reaso
   free(s->kill_reason);
   s->kill_reason = reason ? xstrdup(reason) : NULL;
   s->term_ms = now;
-  if (running) signal_container(e, s, "SIGTERM");
+  if (running) send_term(e, s, now);
 }
 
 static int ekill(void *impl, const char *job_id, int attempt, const char *reason) {
@@ -724,7 +765,10 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       s->started_reported = 1;
       deliver(s, RUN_STARTED, -1, "", s->start_ms, cb, ctx);
       events++;
-      if (s->cause && s->term_ms >= 0) signal_container(e, s, "SIGTERM"); /* stopped while starting */
+      /* from the start, as the job's startedAt: not from the placement, which a slow create and
+       * start (or an engine being restarted, up to ENGINE_BACK_MS) would have eaten into */
+      if (s->timeout_ms) s->deadline_ms = now + s->timeout_ms;
+      if (s->cause && s->term_ms >= 0) send_term(e, s, now); /* stopped while starting */
     }
     if (ph == PH_DONE) {
       if (s->has_thread) pthread_join(s->th, NULL);
@@ -745,13 +789,20 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       stop(e, s, 2, s->log.why, now);
     }
     joblog_index(&s->log, now, 0);
-    if (!s->cause && s->deadline_ms >= 0 && now >= s->deadline_ms) {
+    /* a container whose wait has answered has ended in time, though its stream still drains */
+    if (!s->cause && s->deadline_ms >= 0 && now >= s->deadline_ms && !s->waited_ms) {
       log_info("%s attempt %d timed out; SIGTERM to container %s", s->job_id, s->attempt, s->name);
       stop(e, s, 1, NULL, now);
     }
-    if (s->term_ms >= 0 && !s->sigkilled && now >= s->term_ms + e->kill_grace_ms && ph == PH_RUNNING) {
-      s->sigkilled = 1;
-      signal_container(e, s, "SIGKILL");
+    if (s->term_pending && !s->sigkilled && now >= s->resignal_ms && ph == PH_RUNNING) {
+      log_info("%s attempt %d: the engine missed its SIGTERM to container %s; sending it again", s->job_id,
+               s->attempt, s->name);
+      send_term(e, s, now);
+    }
+    if (s->term_ms >= 0 && !s->sigkilled && now >= s->term_ms + e->kill_grace_ms && now >= s->resignal_ms &&
+        ph == PH_RUNNING) {
+      s->sigkilled = signal_container(e, s, "SIGKILL");
+      if (!s->sigkilled) s->resignal_ms = now + 1000;
     }
   }
   int k = 0;
@@ -768,6 +819,7 @@ static void efree(void *impl) {
   if (!e) return;
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
+    s->freeing = 1; /* before the signal: a worker past its start sends its own (worker) */
     signal_container(e, s, "SIGKILL");
     joblog_close(&s->log); /* a worker blocked on a full log pipe gets EPIPE */
     if (s->has_thread) pthread_join(s->th, NULL);

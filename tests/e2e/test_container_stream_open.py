@@ -15,10 +15,21 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
   created was removed;
 - a wait that fails once is not taken for the container's end: the job's stream is followed to
   its end (5 s, well beyond the agent's 2 s drain, with the output at the end), the wait is asked
-  again, and the job ends FAILED with that wait's exit code 5 and its whole output."""
+  again, and the job ends FAILED with that wait's exit code 5 and its whole output;
+- a job's timeout counts from its container's start (its startedAt), not from its placement: a
+  container whose start takes the engine 3 s and that runs 0.3 s SUCCEEDS under a 2 s timeout.
+  It used to time out before it had run (FAILED, `Job attempt duration exceeded timeout`);
+- a container that ended before its timeout is not timed out while the agent drains its stream:
+  one running 0.3 s under a 1 s timeout, its stream open, SUCCEEDS. It used to end FAILED with
+  the timeout's reason (the agent gives the stream 2 s after the wait has answered);
+- an agent stopped (SIGTERM) while the engine starts a container (3 s here) that would run 60 s
+  exits within 15 s, the container killed: it used to send its SIGKILL before the start (the
+  engine refuses: not running), then wait for the container's end, 60 s."""
 import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -83,8 +94,15 @@ class FakeEngine:
         agent's 2 s drain), writes its output at its end, and its log stream ends then."""
         return self.containers[name]["cmd"][:1] == ["waitfail"]
 
+    def stream_ends(self, name):
+        """A "waitfail" or "slowstart" container's log stream ends with it."""
+        return self.flaky(name) or self.containers[name]["cmd"][:1] == ["slowstart"]
+
     def end(self, name):
-        return self.containers[name]["started"] + (5.0 if self.flaky(name) else 0.3)
+        c = self.containers[name]
+        if "killed_at" in c:
+            return c["killed_at"]
+        return c["started"] + (5.0 if self.flaky(name) else 60.0 if c["cmd"] == ["slowstart", "long"] else 0.3)
 
     def serve(self, c):
         f = c.makefile("rb")
@@ -118,6 +136,9 @@ class FakeEngine:
                 self.removed.append(parts[-1])
             self.answer(c, 204)
         elif parts[-1] == "start":
+            if self.containers[parts[-2]]["cmd"][:1] == ["slowstart"]:
+                self.containers[parts[-2]]["starting"] = True
+                time.sleep(3)
             self.containers[parts[-2]]["started"] = time.time()
             self.answer(c, 204)
         elif parts[-1] == "wait":
@@ -141,8 +162,8 @@ class FakeEngine:
             out = f"output of {name}\n".encode()
             frame = bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
-                      b"Connection: close\r\n\r\n" + (b"" if self.flaky(name) else frame))
-            if self.flaky(name):  # its output at its end, then the stream ends with it
+                      b"Connection: close\r\n\r\n" + (b"" if self.stream_ends(name) else frame))
+            if self.stream_ends(name):  # its output at its end, then the stream ends with it
                 time.sleep(max(0.0, self.end(name) - time.time()))
                 c.sendall(frame)
                 return "stream"
@@ -151,7 +172,12 @@ class FakeEngine:
             c.recv(1)  # the stream never ends from this side: only the client's close ends it
             return "stream"
         elif parts[-1] == "kill":
-            self.answer(c, 204)
+            name = parts[-2]
+            if self.containers.get(name, {}).get("started") is None:  # as podman answers
+                self.answer(c, 500, {"message": f"can only kill running containers. {name} is in state initialized"})
+            else:
+                self.containers[name].setdefault("killed_at", time.time())
+                self.answer(c, 204)
         else:
             self.answer(c, 404, {"message": f"fake engine: no {method} {path}"})
         return None
@@ -194,7 +220,35 @@ def body(st):
     with open(os.path.join(st.home, "logs", flaky, "1.log")) as f:
         out = f.read()
     ok(f"output of barge-{flaky}-1" in out, f"its output, written at its end after 5 s, is in its log ({out.strip()!r})")
+    # the timeout counts from the container's start
+    st.register("slowstart", ["slowstart"], timeout={"attemptDurationSeconds": 2}, settle=True)
+    slow = st.submit("slowstart", "q", "slowstart")
+    j = st.wait_terminal([slow], 30)[slow]
+    ok(j["status"] == "SUCCEEDED", "a container started in 3 s and running 0.3 s SUCCEEDS under a 2 s timeout",
+       (j["status"], j.get("statusReason")))
+    # a container that has ended is not timed out while its stream drains
+    st.register("quick", ["echo", "fine"], timeout={"attemptDurationSeconds": 1}, settle=True)
+    quick = st.submit("quick", "q", "quick")
+    j = st.wait_terminal([quick], 30)[quick]
+    ok(j["status"] == "SUCCEEDED", "a container that ran 0.3 s, its stream open, SUCCEEDS under a 1 s timeout",
+       (j["status"], j.get("statusReason")))
+    # an agent stopped while a container starts kills it and exits
+    st.register("slowlong", ["slowstart", "long"], settle=True)
+    slowlong = st.submit("slowlong", "q", "slowlong")
+    name = f"barge-{slowlong}-1"
+    common.wait_for(lambda: eng.containers.get(name, {}).get("starting") or None, 30, "the slow start")
+    agent = st.procs[f"agent-{INST}"]
+    t0 = time.time()
+    agent.send_signal(signal.SIGTERM)
+    try:
+        agent.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        pass
+    took = time.time() - t0
+    ok(agent.poll() == 0 and took < 15, f"the agent stopped while a container started exits within 15 s ({took:.1f} s)",
+       agent.poll())
+    ok("killed_at" in eng.containers[name], "its container was killed")
 
 
 if __name__ == "__main__":
-    common.run_test("ctr-stream-open", body)
+    common.run_test("ctr-stream-open", body, extra_env={"BARGE_MIN_ATTEMPT_DURATION_SECONDS": "1"})

@@ -104,6 +104,19 @@ static void test_policy_and_secrets(const char *dir) {
   c = json_loads("{\"user\": \"root\"}", 0, NULL);
   CHECK(runtime_policy_check(&rc, c, why, sizeof why) == 1 && strstr(why, "root"), "root refused: %s", why);
   json_decref(c);
+  /* the engine reads a user as a number as Go's strconv.Atoi does: each of these is uid 0 */
+  static const char *roots[] = {"0", "00", "+0", "-0", "0000:0", "root:1000", "0:1000"};
+  for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+    c = json_pack("{s:s}", "user", roots[i]);
+    CHECK(runtime_policy_check(&rc, c, why, sizeof why) == 1 && strstr(why, "root"), "user %s refused: %s", roots[i], why);
+    json_decref(c);
+  }
+  static const char *users[] = {"batch", "1000", "10", "1000:0", "rooty", "0x"};
+  for (size_t i = 0; i < sizeof users / sizeof *users; i++) {
+    c = json_pack("{s:s}", "user", users[i]);
+    CHECK(runtime_policy_check(&rc, c, why, sizeof why) == 0, "user %s allowed", users[i]);
+    json_decref(c);
+  }
   CHECK(mkdir_p(dir) == 0, "secrets dir");
   put(dir, "db", "pw\n");
   char *s = runtime_secret_read(dir, "arn:aws:secretsmanager:us-east-1:1:secret:db", why, sizeof why);
@@ -158,6 +171,39 @@ static void test_create_body(void) {
   json_decref(c);
 }
 
+static void no_event(void *ctx, const struct run_event *ev) { (void)ctx, (void)ev; }
+
+/* An attempt placed on an agent that already runs its --max-jobs attempts is refused with a
+ * reason to report (1), not dropped (-1: the agent then said nothing and the job stayed STARTING
+ * for ever). */
+static void test_place_when_full(const char *dir) {
+  struct runtime_conf rc = {.runner = {.log_dir = dir, .max_jobs = 1, .kill_grace_ms = 100}, .kind = "process",
+                            .state_dir = dir, .instance_id = "i-full", .cgroup_root = "none"};
+  char err[512], why[1024], log[512];
+  struct runtime *rt = runtime_new(&rc, err, sizeof err);
+  CHECK(rt != NULL, "process runtime: %s", err);
+  if (!rt) return;
+  json_t *p1 = json_loads("{\"jobId\": \"j1\", \"attempt\": 1, \"command\": [\"sleep\", \"30\"]}", 0, NULL);
+  json_t *p2 = json_loads("{\"jobId\": \"j2\", \"attempt\": 1, \"command\": [\"true\"]}", 0, NULL);
+  snprintf(log, sizeof log, "%s/j1/1.log", dir);
+  CHECK(runtime_place(rt, p1, log, why, sizeof why) == 0, "the first attempt starts: %s", why);
+  snprintf(log, sizeof log, "%s/j2/1.log", dir);
+  why[0] = 0;
+  CHECK(runtime_place(rt, p2, log, why, sizeof why) == 1 && !strncmp(why, "CannotStartContainerError: ", 27) &&
+            strstr(why, "--max-jobs"),
+        "the second is refused with a reason to report: %s", why);
+  CHECK(runtime_place(rt, p1, log, why, sizeof why) == -1, "the first again (alive) is not reported: %s", why);
+  runtime_kill_all(rt, "test");
+  for (int i = 0; i < 200 && runtime_active(rt); i++) {
+    runtime_poll(rt, mono_ms(), no_event, NULL);
+    usleep(20000);
+  }
+  CHECK(runtime_active(rt) == 0, "the first attempt stopped");
+  json_decref(p1);
+  json_decref(p2);
+  runtime_free(rt);
+}
+
 int main(void) {
   char base[] = "/tmp/barge-cgtest-XXXXXX";
   CHECK(mkdtemp(base) != NULL, "mkdtemp");
@@ -169,6 +215,10 @@ int main(void) {
   test_v1(v1);
   test_policy_and_secrets(sec);
   test_create_body();
+  char full[256];
+  snprintf(full, sizeof full, "%s/full", base);
+  CHECK(mkdir_p(full) == 0, "mkdir %s", full);
+  test_place_when_full(full);
   char cmd[512];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
   if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", base);
