@@ -1065,16 +1065,24 @@ int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, i
 
 /* ---------------- dead letters and decoding ---------------- */
 
-int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen) {
-  json_t *t = json_object_get(json_object_get(ev, "header"), "event_time");
+/* One time field of ev (epoch ms): 1 with why when it lies more than BUS_EVENT_AHEAD_MAX_MS after
+ * ref. */
+static int time_ahead(const char *field, const json_t *t, int64_t ref, int64_t record_ms, char *why, size_t whylen) {
   if (!json_is_integer(t)) return 0;
-  int64_t at = (int64_t)json_integer_value(t), ref = record_ms > now_ms ? record_ms : now_ms;
+  int64_t at = (int64_t)json_integer_value(t);
   if (ref <= 0 || at <= ref + BUS_EVENT_AHEAD_MAX_MS) return 0;
   snprintf(why, whylen,
-           "header.event_time %lld lies %lld s after the record's timestamp %lld: event_time is epoch "
+           "%s %lld lies %lld s after the record's timestamp %lld: %s is epoch "
            "milliseconds (microseconds or nanoseconds given?), at most an hour ahead (docs/publishing.md)",
-           (long long)at, (long long)((at - ref) / 1000), (long long)record_ms);
+           field, (long long)at, (long long)((at - ref) / 1000), (long long)record_ms, field);
   return 1;
+}
+
+int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen) {
+  int64_t ref = record_ms > now_ms ? record_ms : now_ms;
+  return time_ahead("header.event_time", json_object_get(json_object_get(ev, "header"), "event_time"), ref,
+                    record_ms, why, whylen) ||
+         time_ahead("at", json_object_get(ev, "at"), ref, record_ms, why, whylen);
 }
 
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,

@@ -268,12 +268,13 @@ size_t bus_txn_bytes(const struct bus_producer *p);
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) BARGE_WUR;
 
-/* How far a request's header.event_time may lie after both its Kafka record's timestamp and the
- * reader's own clock: an hour of clock skew between hosts. */
+/* How far an event's header.event_time (or `at`) may lie after both its Kafka record's timestamp
+ * and the reader's own clock: an hour of clock skew between hosts. */
 #define BUS_EVENT_AHEAD_MAX_MS (3600 * 1000LL)
 
-/* Is the header.event_time of ev (decoded from a record of timestamp record_ms) plausible for a
- * reader whose clock stands at now_ms (0: none yet)? 0 if so; 1 with why when it lies more than
+/* Are the header.event_time of ev and its `at`, if it has one (an ExecutionReport, an
+ * InstanceEvent), decoded from a record of timestamp record_ms, plausible for a reader whose clock
+ * stands at now_ms (0: none yet)? 0 if so; 1 with why when either lies more than
  * BUS_EVENT_AHEAD_MAX_MS after both (a producer writing microseconds or nanoseconds where epoch
  * milliseconds belong): a service that takes its time from events would jump ahead with it. */
 int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen);

@@ -9,8 +9,10 @@ wrong event type, a truncated frame of the right type, and (requests) a tombston
 well-formed SubmitJob that fails validation (no jobId; a jobId that is a path, "../escaped").
 Each must appear in barge.dead-letter (decoded with
 fastavro, independently of Barge's codec) with the source topic, partition and offset, the raw
-bytes, the original key, the consumer and a non-empty reason. Then both services are still
-alive, and a job submitted afterwards still SUCCEEDS. Garbage on barge.jobs and barge.config
+bytes, the original key, the consumer and a non-empty reason. So must an ExecutionReport and an
+InstanceEvent timed in microseconds (fed to the scheduler, they moved its clock 50,000 years on).
+Then both services are still alive, and a job submitted afterwards (after a restart of the
+scheduler) still SUCCEEDS. Garbage on barge.jobs and barge.config
 (tables the CLI reads) must not break describe-jobs or submit-job either. A placement with the
 job id "../escaped" (as if a scheduler had let it through) is refused by the agent,
 FAILED_TO_START, and nothing is written outside its log dir."""
@@ -31,6 +33,7 @@ def body(st):
     agent_id = "i-0dead1e77e4000001"
     st.init_queue("q1", "local", priority=10)
     st.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
+    st.register("slow", ["sh", "-c", "sleep 10"])
     st.scheduler()
     st.agent(agent_id, name="agent")
     # warm-up: both services work end to end
@@ -77,9 +80,23 @@ def body(st):
                 (f"a JobStateChange frame on {base}", base, key + b"-w" if base != "placements" else key, wrong, who),
                 (f"a truncated {common.TOPIC_TYPES[base]} on {base}", base,
                  key + b"-t" if base != "placements" else key, trunc, who)]
+    # well-formed, but timed in microseconds: fed to the scheduler, one moved its clock 50,000
+    # years on (every instance lost, every running job failed), even for an unknown job
+    micros = int(time.time() * 1000) * 1000
+    _, rep = avro.decode(real["executions"]["value"])
+    rep = dict(rep, header=dict(common.header(), event_time=micros), jobId="dl-unknown-job", at=micros)
+    _, ie = avro.decode(real["instances"]["value"])
+    ie = dict(ie, header=common.header(), instanceId="i-0dead1e77e40000ff", kind="HEARTBEAT", at=micros)
+    bad[:0] = [("an ExecutionReport timed in microseconds", "executions", b"dl-unknown-job",
+                avro.encode("ExecutionReport", rep), "scheduler"),
+               ("an InstanceEvent whose at is in microseconds", "instances", b"i-0dead1e77e40000ff",
+                avro.encode("InstanceEvent", ie), "scheduler")]
     bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
             ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler"),
             ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler")]
+    # a job running while the bad records arrive: a time in microseconds failed it as lost
+    during = st.submit("during", "q1", "slow")
+    st.wait("the job 'during' RUNNING", lambda: st.describe(during).get(during, {}).get("status") == "RUNNING", 45)
     produced = []
     for label, base, key, value, who in bad:
         part, off = common.produce_raw(st, base, key, value)
@@ -117,6 +134,9 @@ def body(st):
        "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
     ok(len([k for k in got if k[0].startswith(st.prefix)]) == len(produced),
        "nothing else was dead-lettered", sorted(got))
+    timed = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "microseconds" in lbl]
+    ok(all(w and "epoch milliseconds" in w[1]["error"] for w in timed),
+       "a time in microseconds: the reason says times are epoch milliseconds", [w and w[1]["error"] for w in timed])
     path_dl = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "is a path" in lbl]
     ok(path_dl and path_dl[0] and "job id is 1 to 40 of" in path_dl[0][1]["error"],
        "a job id that is a path: the reason says what a job id may be", path_dl and path_dl[0] and path_dl[0][1]["error"])
@@ -151,9 +171,15 @@ def body(st):
     common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)
     common.produce_raw(st, "config", b"dl-config-g", GARBAGE)
 
-    # the services carry on
+    # the services carry on, the scheduler after a restart too (its rebuild reads barge.instances,
+    # the InstanceEvent in microseconds included)
     ok(st.alive("scheduler"), "the scheduler is still running", st.log_tail("scheduler"))
+    st.kill("scheduler")
+    st.scheduler()
     ok(st.alive("agent"), "the agent is still running", st.log_tail("agent"))
+    jobs = st.wait_terminal([during], 45)
+    ok(jobs[during]["status"] == "SUCCEEDED", "the job running meanwhile SUCCEEDED",
+       (jobs[during]["status"], jobs[during].get("statusReason")))
     after = st.submit("after", "q1", "hello")
     jobs = st.wait_terminal([after], 45)
     ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
