@@ -322,6 +322,7 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
     sched_handle_config_delete(sh->core, key, m->timestamp_ms, &sh->out);
     return emit(sh, err, errlen) ? -1 : 0;
   }
+  if (bus_event_time_check(ev, m->timestamp_ms, sh->core->now, why, whylen)) return 1; /* as on_input */
   return feed(sh, t, ev, why, whylen, err, errlen);
 }
 
