@@ -1143,6 +1143,30 @@ static void strip_nulls(json_t *v) {
   }
 }
 
+/* barge.config is a table keyed by each resource's ARN, and a deletion is a tombstone under that
+ * ARN: a record under another key would outlive its resource's deletion (every reader would
+ * find it again at its next start). 0 when m's key is the ARN its record names, else -1 (err). */
+static int config_key_check(const struct bus_msg *m, const json_t *ev, char *err, size_t errlen) {
+  static const char *const arns[][2] = {{"ComputeEnvironment", "computeEnvironmentArn"},
+                                        {"JobQueue", "jobQueueArn"},
+                                        {"JobDefinition", "jobDefinitionArn"},
+                                        {"SchedulingPolicy", "arn"}};
+  json_t *body = json_object_get(ev, "body");
+  for (size_t i = 0; i < sizeof arns / sizeof *arns; i++) {
+    json_t *b = json_object_get(body, arns[i][0]);
+    if (!b) continue;
+    const char *arn = json_string_value(json_object_get(b, arns[i][1]));
+    if (!arn) arn = "";
+    if (m->key && m->keylen == strlen(arn) && !memcmp(m->key, arn, m->keylen)) return 0;
+    snprintf(err, errlen,
+             "a %s record whose key (%zu bytes) is not its %s %.300s: barge.config is keyed by the resource's ARN, "
+             "and a deletion (a tombstone under the ARN) would leave it standing",
+             arns[i][0], m->keylen, arns[i][1], arn);
+    return -1;
+  }
+  return 0; /* no known body: the readers say so */
+}
+
 int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, char *err,
                size_t errlen) {
   *out = NULL;
@@ -1155,6 +1179,11 @@ int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, 
   if (*type != topics[m->topic].type) {
     snprintf(err, errlen, "a %s event on topic %s, which carries %s", codec_type_name(*type),
              topics[m->topic].base, codec_type_name(topics[m->topic].type));
+    json_decref(*out);
+    *out = NULL;
+    return -1;
+  }
+  if (m->topic == TOPIC_CONFIG && config_key_check(m, *out, err, errlen)) {
     json_decref(*out);
     *out = NULL;
     return -1;

@@ -10,7 +10,9 @@ well-formed SubmitJob that fails validation (no jobId; a jobId that is a path, "
 Each must appear in barge.dead-letter (decoded with
 fastavro, independently of Barge's codec) with the source topic, partition and offset, the raw
 bytes, the original key, the consumer and a non-empty reason. So must an ExecutionReport and an
-InstanceEvent timed in microseconds (fed to the scheduler, they moved its clock 50,000 years on).
+InstanceEvent timed in microseconds (fed to the scheduler, they moved its clock 50,000 years on),
+and a JobQueue record keyed other than by its ARN (after the queue's deletion, a tombstone under
+its ARN, that copy brought it back).
 Then both services are still alive, and a job submitted afterwards (after a restart of the
 scheduler) still SUCCEEDS. Garbage on barge.jobs and barge.config
 (tables the CLI reads) must not break describe-jobs or submit-job either. A placement with the
@@ -91,6 +93,14 @@ def body(st):
                 avro.encode("ExecutionReport", rep), "scheduler"),
                ("an InstanceEvent whose at is in microseconds", "instances", b"i-0dead1e77e40000ff",
                 avro.encode("InstanceEvent", ie), "scheduler")]
+    # a queue's record under a key other than its ARN: its deletion (a tombstone under the ARN)
+    # left that copy standing, and every reader found the queue again
+    st.create_queue("q9", "local", priority=3)
+    q9 = [r for r in common.read_topic(st, "config") if r["value"] and r["key"].endswith(b":job-queue/q9")][0]
+    _, q9rec = avro.decode(q9["value"])
+    q9rec = dict(q9rec, header=common.header(), body=("barge.JobQueue", q9rec["body"]))
+    bad += [("a JobQueue record keyed other than by its ARN", "config", b"dl-config-k",
+             avro.encode("ConfigRecord", q9rec), "scheduler")]
     bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
             ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler"),
             ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler")]
@@ -137,6 +147,12 @@ def body(st):
     timed = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "microseconds" in lbl]
     ok(all(w and "epoch milliseconds" in w[1]["error"] for w in timed),
        "a time in microseconds: the reason says times are epoch milliseconds", [w and w[1]["error"] for w in timed])
+    keyed = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "keyed other" in lbl]
+    ok(keyed and keyed[0] and "keyed by the resource's ARN" in keyed[0][1]["error"],
+       "a record keyed other than by its ARN: the reason says how barge.config is keyed",
+       keyed and keyed[0] and keyed[0][1]["error"])
+    st.run("update-job-queue", "--job-queue", "q9", "--state", "DISABLED")
+    st.run("delete-job-queue", "--job-queue", "q9")
     path_dl = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "is a path" in lbl]
     ok(path_dl and path_dl[0] and "job id is 1 to 40 of" in path_dl[0][1]["error"],
        "a job id that is a path: the reason says what a job id may be", path_dl and path_dl[0] and path_dl[0][1]["error"])
@@ -185,6 +201,10 @@ def body(st):
     ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
     ok(f"hello {after}" in st.run("logs", after).stdout, "and its log is there")
     ok(first in st.describe(first, after), "describe-jobs still reads barge.jobs")
+    queues = st.run("describe-job-queues", "--query", "jobQueues[].jobQueueName", "--output", "text").stdout.split()
+    ok("q9" not in queues, "the deleted queue stays deleted, its copy under another key notwithstanding", queues)
+    r = st.run("submit-job", "--job-name", "x", "--job-queue", "q9", "--job-definition", "hello", check=False)
+    ok(r.returncode != 0 and "does not exist" in r.stderr, "and takes no job", (r.returncode, r.stdout, r.stderr))
     ok(st.alive("scheduler") and st.alive("agent"), "both services still running at the end")
 
 
