@@ -1100,25 +1100,33 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
    * delivery failed, and the service exited on it at every restart. The original stays on its
    * topic at the offset the dead letter names. */
   size_t plen = m->len > BUS_DEAD_LETTER_MAX_PAYLOAD ? BUS_DEAD_LETTER_MAX_PAYLOAD : m->len;
-  if (m->value && plen < m->len) {
-    char *why = xmalloc(strlen(reason) + 96);
-    sprintf(why, "%s (payload cut to its first %zu of %zu bytes)", reason, plen, m->len);
-    json_object_set_new(dl, "error", json_string(why));
-    free(why);
-  } else {
-    json_object_set_new(dl, "error", json_string(reason));
-  }
+  /* the key byte for byte: a C string cut it at its first NUL and, silently, at 511 bytes */
+  size_t kl = m->key && m->keylen > BUS_DEAD_LETTER_MAX_KEY ? BUS_DEAD_LETTER_MAX_KEY : m->key ? m->keylen : 0;
+  char *why = xmalloc(strlen(reason) + 192);
+  strcpy(why, reason);
+  if (m->value && plen < m->len)
+    sprintf(why + strlen(why), " (payload cut to its first %zu of %zu bytes)", plen, m->len);
+  if (m->key && kl < m->keylen)
+    sprintf(why + strlen(why), " (key cut to its first %zu of %zu bytes)", kl, m->keylen);
+  json_object_set_new(dl, "error", json_string(why));
+  free(why);
   if (m->value) {
     /* bytes travel as base64 in Barge's JSON convention */
     char *b64 = base64_encode(m->value, plen, NULL);
     json_object_set_new(dl, "payload", json_string(b64));
     free(b64);
   }
-  char key[512];
-  size_t kl = m->keylen < sizeof key - 1 ? m->keylen : sizeof key - 1;
-  if (m->key) memcpy(key, m->key, kl);
-  key[kl] = 0;
-  int rc = bus_produce(p, TOPIC_DEAD_LETTER, m->key ? key : NULL, dl, err, errlen);
+  struct buf enc;
+  buf_init(&enc);
+  char e2[512];
+  int rc = 0;
+  if (codec_encode(topics[TOPIC_DEAD_LETTER].type, dl, &enc, e2, sizeof e2)) {
+    snprintf(err, errlen, "encoding a dead letter: %s", e2);
+    rc = -1;
+  } else {
+    rc = bus_produce_raw(p, TOPIC_DEAD_LETTER, m->key, kl, enc.data, enc.len, -1, err, errlen);
+  }
+  buf_release(&enc);
   json_decref(dl);
   log_warn("dead-lettered %s[%d]@%lld: %s", p->names[m->topic], (int)m->partition,
            (long long)m->offset, reason);

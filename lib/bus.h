@@ -262,9 +262,13 @@ size_t bus_txn_bytes(const struct bus_producer *p);
 /* The most bytes of the original record a dead letter carries: a larger record's payload is cut
  * to its first BUS_DEAD_LETTER_MAX_PAYLOAD bytes, and the reason says so. */
 #define BUS_DEAD_LETTER_MAX_PAYLOAD (512 * 1024)
+/* The most bytes of the original key a dead letter is keyed by (the reason says when it is cut):
+ * with the payload's bound, a dead letter stays within a producer's 1,000,000 bytes. */
+#define BUS_DEAD_LETTER_MAX_KEY (64 * 1024)
 
 /* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
- * open); at most BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
+ * open), keyed by m's key byte for byte (at most BUS_DEAD_LETTER_MAX_KEY bytes of it); at most
+ * BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) BARGE_WUR;
 

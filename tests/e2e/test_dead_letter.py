@@ -101,6 +101,10 @@ def body(st):
     q9rec = dict(q9rec, header=common.header(), body=("barge.JobQueue", q9rec["body"]))
     bad += [("a JobQueue record keyed other than by its ARN", "config", b"dl-config-k",
              avro.encode("ConfigRecord", q9rec), "scheduler")]
+    # keys are bytes: one with a NUL and a byte that is not UTF-8 (the dead letter's key was cut
+    # at the NUL), and one of 70,000 bytes (cut, silently, at 511; now at 65536, saying so)
+    bad += [("garbage keyed by binary bytes", "requests", b"dl-\x00bin\xff", GARBAGE, "scheduler"),
+            ("garbage keyed by 70000 bytes", "requests", b"k" * 70000, GARBAGE, "scheduler")]
     bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
             ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler"),
             ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler")]
@@ -132,7 +136,9 @@ def body(st):
             continue
         dkey, dl = entry
         ok(dl["error"].strip() != "", f"{label}: with a reason ({dl['error']})")
-        ok(dkey == key, f"{label}: keyed by the original key", (dkey, key))
+        ok(dkey == key[:65536], f"{label}: keyed by the original key (its first 65536 bytes)", (dkey[:40], key[:40]))
+        ok((len(key) > 65536) == ("key cut to its first 65536 of" in dl["error"]),
+           f"{label}: the reason says whether the key was cut", dl["error"][-80:])
         payload = dl.get("payload")
         if isinstance(payload, str):  # fastavro gives bytes; be lenient about base64 text
             payload = base64.b64decode(payload)
