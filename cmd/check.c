@@ -226,25 +226,23 @@ struct read_ctx {
   json_t *dead_at; /* "partition/offset" of this topic's records the scheduler dead-lettered */
 };
 
-/* barge.dead-letter: which records of barge.requests (topic name) the scheduler refused. Such
- * a SubmitJob made no job: counted as one, it stayed "SUBMITTED, not yet seen by the
- * scheduler" for ever, a violation under --require-terminal. */
-struct dead_ctx {
-  const char *requests;
-  json_t *at;
-};
-
+/* barge.dead-letter: which records of the scheduler's inputs (barge.requests, barge.executions,
+ * barge.instances) the scheduler refused, by "topic/partition/offset". Such a SubmitJob made no
+ * job: counted as one, it stayed "SUBMITTED, not yet seen by the scheduler" for ever, a violation
+ * under --require-terminal; such a report (one timed in microseconds, say) for a job that does
+ * not exist was an `unknown-job` violation, though no service acted on it. */
 static void dead_cb(void *vctx, const struct bus_msg *m) {
-  struct dead_ctx *d = vctx;
+  json_t *at = vctx;
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
   if (!m->value || bus_decode(m, &t, &ev, why, sizeof why)) return;
-  const char *topic = jget_str(ev, "topic");
-  if (t == BARGE_EV_DEAD_LETTER && topic && !strcmp(topic, d->requests)) {
-    char k[64];
-    snprintf(k, sizeof k, "%lld/%lld", (long long)jget_int(ev, "partition", -1), (long long)jget_int(ev, "offset", -1));
-    json_object_set_new(d->at, k, json_true());
+  const char *topic = jget_str(ev, "topic"), *by = jget_str(ev, "consumer");
+  if (t == BARGE_EV_DEAD_LETTER && topic && by && !strncmp(by, "scheduler", 9)) {
+    char k[512];
+    snprintf(k, sizeof k, "%.400s/%lld/%lld", topic, (long long)jget_int(ev, "partition", -1),
+             (long long)jget_int(ev, "offset", -1));
+    json_object_set_new(at, k, json_true());
   }
   json_decref(ev);
 }
@@ -254,8 +252,8 @@ static void read_cb(void *vctx, const struct bus_msg *m) {
   r->n++;
   if (r->gap) gap_note(r->gap, r->topic, m->partition, m->offset);
   if (r->dead_at) {
-    char k[64];
-    snprintf(k, sizeof k, "%d/%lld", (int)m->partition, (long long)m->offset);
+    char k[512];
+    snprintf(k, sizeof k, "%.400s/%d/%lld", r->topic, (int)m->partition, (long long)m->offset);
     if (json_object_get(r->dead_at, k)) {
       r->dead++;
       return;
@@ -282,15 +280,14 @@ static int read_log(const struct bus_conf *bc, struct check *c, struct gap *gap,
                                          TOPIC_INSTANCES, TOPIC_JOBS, TOPIC_USAGE};
   struct bus_consumer *k = bus_consumer_new(bc, NULL, 1, err, errlen);
   if (!k) return -1;
-  char requests[256];
-  bus_topic_name(bc, TOPIC_REQUESTS, requests, sizeof requests);
-  struct dead_ctx dead = {.requests = requests, .at = json_object()};
-  int rc = bus_read_table(k, TOPIC_DEAD_LETTER, dead_cb, &dead, err, errlen);
+  json_t *dead = json_object();
+  int rc = bus_read_table(k, TOPIC_DEAD_LETTER, dead_cb, dead, err, errlen);
   for (size_t i = 0; i < sizeof order / sizeof *order && !rc; i++) {
     char name[256];
     bus_topic_name(bc, order[i], name, sizeof name);
     struct read_ctx r = {.c = c, .gap = gap, .topic = name, .last_note = mono_ms(), .quiet = quiet,
-                         .dead_at = order[i] == TOPIC_REQUESTS ? dead.at : NULL};
+                         .dead_at = order[i] == TOPIC_REQUESTS || order[i] == TOPIC_EXECUTIONS ||
+                                            order[i] == TOPIC_INSTANCES ? dead : NULL};
     rc = bus_read_table(k, order[i], read_cb, &r, err, errlen);
     if (!quiet) {
       fprintf(stderr, "barge check: %s: %lld records%s", name, r.n, r.bad ? " (some skipped)" : "");
@@ -298,7 +295,7 @@ static int read_log(const struct bus_conf *bc, struct check *c, struct gap *gap,
       fputc('\n', stderr);
     }
   }
-  json_decref(dead.at);
+  json_decref(dead);
   bus_consumer_free(k);
   return rc;
 }

@@ -1065,16 +1065,24 @@ int bus_committed(struct bus_consumer *c, enum bus_topic t, int32_t partition, i
 
 /* ---------------- dead letters and decoding ---------------- */
 
-int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen) {
-  json_t *t = json_object_get(json_object_get(ev, "header"), "event_time");
+/* One time field of ev (epoch ms): 1 with why when it lies more than BUS_EVENT_AHEAD_MAX_MS after
+ * ref. */
+static int time_ahead(const char *field, const json_t *t, int64_t ref, int64_t record_ms, char *why, size_t whylen) {
   if (!json_is_integer(t)) return 0;
-  int64_t at = (int64_t)json_integer_value(t), ref = record_ms > now_ms ? record_ms : now_ms;
+  int64_t at = (int64_t)json_integer_value(t);
   if (ref <= 0 || at <= ref + BUS_EVENT_AHEAD_MAX_MS) return 0;
   snprintf(why, whylen,
-           "header.event_time %lld lies %lld s after the record's timestamp %lld: event_time is epoch "
+           "%s %lld lies %lld s after the record's timestamp %lld: %s is epoch "
            "milliseconds (microseconds or nanoseconds given?), at most an hour ahead (docs/publishing.md)",
-           (long long)at, (long long)((at - ref) / 1000), (long long)record_ms);
+           field, (long long)at, (long long)((at - ref) / 1000), (long long)record_ms, field);
   return 1;
+}
+
+int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen) {
+  int64_t ref = record_ms > now_ms ? record_ms : now_ms;
+  return time_ahead("header.event_time", json_object_get(json_object_get(ev, "header"), "event_time"), ref,
+                    record_ms, why, whylen) ||
+         time_ahead("at", json_object_get(ev, "at"), ref, record_ms, why, whylen);
 }
 
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
@@ -1092,25 +1100,33 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
    * delivery failed, and the service exited on it at every restart. The original stays on its
    * topic at the offset the dead letter names. */
   size_t plen = m->len > BUS_DEAD_LETTER_MAX_PAYLOAD ? BUS_DEAD_LETTER_MAX_PAYLOAD : m->len;
-  if (m->value && plen < m->len) {
-    char *why = xmalloc(strlen(reason) + 96);
-    sprintf(why, "%s (payload cut to its first %zu of %zu bytes)", reason, plen, m->len);
-    json_object_set_new(dl, "error", json_string(why));
-    free(why);
-  } else {
-    json_object_set_new(dl, "error", json_string(reason));
-  }
+  /* the key byte for byte: a C string cut it at its first NUL and, silently, at 511 bytes */
+  size_t kl = m->key && m->keylen > BUS_DEAD_LETTER_MAX_KEY ? BUS_DEAD_LETTER_MAX_KEY : m->key ? m->keylen : 0;
+  char *why = xmalloc(strlen(reason) + 192);
+  strcpy(why, reason);
+  if (m->value && plen < m->len)
+    sprintf(why + strlen(why), " (payload cut to its first %zu of %zu bytes)", plen, m->len);
+  if (m->key && kl < m->keylen)
+    sprintf(why + strlen(why), " (key cut to its first %zu of %zu bytes)", kl, m->keylen);
+  json_object_set_new(dl, "error", json_string(why));
+  free(why);
   if (m->value) {
     /* bytes travel as base64 in Barge's JSON convention */
     char *b64 = base64_encode(m->value, plen, NULL);
     json_object_set_new(dl, "payload", json_string(b64));
     free(b64);
   }
-  char key[512];
-  size_t kl = m->keylen < sizeof key - 1 ? m->keylen : sizeof key - 1;
-  if (m->key) memcpy(key, m->key, kl);
-  key[kl] = 0;
-  int rc = bus_produce(p, TOPIC_DEAD_LETTER, m->key ? key : NULL, dl, err, errlen);
+  struct buf enc;
+  buf_init(&enc);
+  char e2[512];
+  int rc = 0;
+  if (codec_encode(topics[TOPIC_DEAD_LETTER].type, dl, &enc, e2, sizeof e2)) {
+    snprintf(err, errlen, "encoding a dead letter: %s", e2);
+    rc = -1;
+  } else {
+    rc = bus_produce_raw(p, TOPIC_DEAD_LETTER, m->key, kl, enc.data, enc.len, -1, err, errlen);
+  }
+  buf_release(&enc);
   json_decref(dl);
   log_warn("dead-lettered %s[%d]@%lld: %s", p->names[m->topic], (int)m->partition,
            (long long)m->offset, reason);
@@ -1135,6 +1151,30 @@ static void strip_nulls(json_t *v) {
   }
 }
 
+/* barge.config is a table keyed by each resource's ARN, and a deletion is a tombstone under that
+ * ARN: a record under another key would outlive its resource's deletion (every reader would
+ * find it again at its next start). 0 when m's key is the ARN its record names, else -1 (err). */
+static int config_key_check(const struct bus_msg *m, const json_t *ev, char *err, size_t errlen) {
+  static const char *const arns[][2] = {{"ComputeEnvironment", "computeEnvironmentArn"},
+                                        {"JobQueue", "jobQueueArn"},
+                                        {"JobDefinition", "jobDefinitionArn"},
+                                        {"SchedulingPolicy", "arn"}};
+  json_t *body = json_object_get(ev, "body");
+  for (size_t i = 0; i < sizeof arns / sizeof *arns; i++) {
+    json_t *b = json_object_get(body, arns[i][0]);
+    if (!b) continue;
+    const char *arn = json_string_value(json_object_get(b, arns[i][1]));
+    if (!arn) arn = "";
+    if (m->key && m->keylen == strlen(arn) && !memcmp(m->key, arn, m->keylen)) return 0;
+    snprintf(err, errlen,
+             "a %s record whose key (%zu bytes) is not its %s %.300s: barge.config is keyed by the resource's ARN, "
+             "and a deletion (a tombstone under the ARN) would leave it standing",
+             arns[i][0], m->keylen, arns[i][1], arn);
+    return -1;
+  }
+  return 0; /* no known body: the readers say so */
+}
+
 int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, char *err,
                size_t errlen) {
   *out = NULL;
@@ -1147,6 +1187,11 @@ int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, 
   if (*type != topics[m->topic].type) {
     snprintf(err, errlen, "a %s event on topic %s, which carries %s", codec_type_name(*type),
              topics[m->topic].base, codec_type_name(topics[m->topic].type));
+    json_decref(*out);
+    *out = NULL;
+    return -1;
+  }
+  if (m->topic == TOPIC_CONFIG && config_key_check(m, *out, err, errlen)) {
     json_decref(*out);
     *out = NULL;
     return -1;

@@ -262,18 +262,23 @@ size_t bus_txn_bytes(const struct bus_producer *p);
 /* The most bytes of the original record a dead letter carries: a larger record's payload is cut
  * to its first BUS_DEAD_LETTER_MAX_PAYLOAD bytes, and the reason says so. */
 #define BUS_DEAD_LETTER_MAX_PAYLOAD (512 * 1024)
+/* The most bytes of the original key a dead letter is keyed by (the reason says when it is cut):
+ * with the payload's bound, a dead letter stays within a producer's 1,000,000 bytes. */
+#define BUS_DEAD_LETTER_MAX_KEY (64 * 1024)
 
 /* Sends m to barge.dead-letter with the reason (through p, in its transaction if one is
- * open); at most BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
+ * open), keyed by m's key byte for byte (at most BUS_DEAD_LETTER_MAX_KEY bytes of it); at most
+ * BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) BARGE_WUR;
 
-/* How far a request's header.event_time may lie after both its Kafka record's timestamp and the
- * reader's own clock: an hour of clock skew between hosts. */
+/* How far an event's header.event_time (or `at`) may lie after both its Kafka record's timestamp
+ * and the reader's own clock: an hour of clock skew between hosts. */
 #define BUS_EVENT_AHEAD_MAX_MS (3600 * 1000LL)
 
-/* Is the header.event_time of ev (decoded from a record of timestamp record_ms) plausible for a
- * reader whose clock stands at now_ms (0: none yet)? 0 if so; 1 with why when it lies more than
+/* Are the header.event_time of ev and its `at`, if it has one (an ExecutionReport, an
+ * InstanceEvent), decoded from a record of timestamp record_ms, plausible for a reader whose clock
+ * stands at now_ms (0: none yet)? 0 if so; 1 with why when either lies more than
  * BUS_EVENT_AHEAD_MAX_MS after both (a producer writing microseconds or nanoseconds where epoch
  * milliseconds belong): a service that takes its time from events would jump ahead with it. */
 int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen);

@@ -312,6 +312,7 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
     prov_handle_config_delete(sh->core, key, m->timestamp_ms, &sh->out);
     return process(sh, err, errlen);
   }
+  if (bus_event_time_check(ev, m->timestamp_ms, prov_now(sh->core), why, whylen)) return 1; /* as handle() */
   json_t *ce = json_object_get(json_object_get(ev, "body"), "ComputeEnvironment");
   const char *name = jget_str(ce, "computeEnvironmentName");
   if (name && !json_object_get(sh->ce_bodies, name)) sh->last_beat = 0; /* a new CE: say it is served at once */
@@ -332,13 +333,17 @@ static void note_offset(struct shell *sh, const struct bus_msg *m) {
 static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
   struct shell *sh = ctx;
   note_offset(sh, m);
-  if (ev) prov_restore_instance(sh->core, ev);
+  char why[512];
+  if (ev && !bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) /* else dead-lettered (handle) */
+    prov_restore_instance(sh->core, ev);
 }
 
 static void restore_demand_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
   struct shell *sh = ctx;
   note_offset(sh, m);
-  if (ev) prov_restore_demand(sh->core, ev);
+  char why[512];
+  if (ev && !bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) /* else dead-lettered (handle) */
+    prov_restore_demand(sh->core, ev);
 }
 
 static int covered(const struct shell *sh, const struct bus_msg *m) {
@@ -375,8 +380,12 @@ static void stash_demand(struct shell *sh, const struct bus_msg *m) {
 /* Handles an event that names a CE, catching up with barge.config first when the CE is new (at
  * most once every 10 s per name, for events about CEs that are gone). 0, 1 for invalid data
  * (why says it), -1 fatal. */
-static int handle(struct shell *sh, enum barge_ev_type t, const json_t *ev, char *why, size_t whylen,
-                  char *err, size_t errlen) {
+static int handle(struct shell *sh, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev, char *why,
+                  size_t whylen, char *err, size_t errlen) {
+  /* the core's clock is the latest event time: one CapacityDemand in microseconds, even for an
+   * unknown CE, moved it 50,000 years on (idle instances drained at once, every later event the
+   * provisioner wrote timed in that future) */
+  if (bus_event_time_check(ev, m->timestamp_ms, prov_now(sh->core), why, whylen)) return 1;
   const char *ce = jget_str(ev, "computeEnvironment");
   json_t *last = ce ? json_object_get(sh->unknown_ces, ce) : NULL;
   if (ce && !json_object_get(sh->ce_bodies, ce) && (!last || mono_ms() - json_integer_value(last) > 10000)) {
@@ -398,7 +407,7 @@ static int flush_demands(struct shell *sh, char *err, size_t errlen) {
     json_t *ev = NULL;
     char why[512];
     int bad = bus_decode(&m, &t, &ev, why, sizeof why) ? 1 : 0;
-    if (!bad) bad = handle(sh, t, ev, why, sizeof why, err, errlen);
+    if (!bad) bad = handle(sh, &m, t, ev, why, sizeof why, err, errlen);
     json_decref(ev);
     if (bad < 0) return -1;
     if (bad && service_dead_letter(&sh->loop, &m, why, err, errlen)) return -1;
@@ -430,9 +439,8 @@ static int on_take(void *ctx, const struct bus_msg *m) {
 
 static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
                     char *why, size_t whylen, char *err, size_t errlen) {
-  (void)m;
   struct shell *sh = ctx;
-  int rc = handle(sh, t, ev, why, whylen, err, errlen);
+  int rc = handle(sh, m, t, ev, why, whylen, err, errlen);
   if (rc < 0 || process(sh, err, errlen)) return -1;
   return rc;
 }

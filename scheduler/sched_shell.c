@@ -322,6 +322,7 @@ static int on_config(void *ctx, const struct bus_msg *m, enum barge_ev_type t, c
     sched_handle_config_delete(sh->core, key, m->timestamp_ms, &sh->out);
     return emit(sh, err, errlen) ? -1 : 0;
   }
+  if (bus_event_time_check(ev, m->timestamp_ms, sh->core->now, why, whylen)) return 1; /* as on_input */
   return feed(sh, t, ev, why, whylen, err, errlen);
 }
 
@@ -346,7 +347,8 @@ static int64_t instances_resume_at(struct shell *sh, int32_t partition) {
  * scheduler's own LOST is part of the committed state and is taken. */
 static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t *ev) {
   struct shell *sh = ctx;
-  if (!ev) return;
+  char why[512];
+  if (!ev || bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) return; /* dead-lettered (on_input) */
   const char *kind = jget_str(ev, "kind"), *src = jget_str(json_object_get(ev, "header"), "source");
   if (instance_kind_ended(kind) && !(src && !strncmp(src, "scheduler/", 10))) {
     int64_t resume = instances_resume_at(sh, m->partition);
@@ -433,8 +435,10 @@ static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, co
   }
   /* the core's clock is the latest event time it was given: one request of a producer writing
    * microseconds moved it 50,000 years ahead, every instance was lost and every running job
-   * failed. Requests come from any producer; the agents' and the scheduler's own times are kept. */
-  if (t == BARGE_EV_JOB_REQUEST && bus_event_time_check(ev, m->timestamp_ms, sh->core->now, why, whylen)) return 1;
+   * failed. Any producer can write to each input, so an agent's report or an instance event
+   * (their `at` too) is held to the same bound: one ExecutionReport in microseconds, even for an
+   * unknown job, did the same. */
+  if (bus_event_time_check(ev, m->timestamp_ms, sh->core->now, why, whylen)) return 1;
   if (!refs_known(sh->core, t, ev) && service_config_catch_up(&sh->loop, err, errlen)) return -1;
   return feed(sh, t, ev, why, whylen, err, errlen);
 }

@@ -178,12 +178,13 @@ static int on_publish(void *ctx, char *err, size_t errlen) {
 }
 
 /* Every record counts for the watermark; tombstones (barge.config deletions, compaction of
- * instances) go no further. */
+ * instances) go no further. barge.job-events is a log that never deletes: a tombstone there is
+ * handed on, and dead-lettered (on_input). */
 static int on_take(void *ctx, const struct bus_msg *m) {
   struct progress *p = progress_of(ctx, m->topic, m->partition);
   p->seen = 1;
   p->eof = 0;
-  return !m->value;
+  return !m->value && m->topic != TOPIC_JOB_EVENTS;
 }
 
 static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
@@ -191,6 +192,10 @@ static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, co
   (void)err;
   (void)errlen;
   struct svc *s = ctx;
+  if (!ev) {
+    snprintf(why, whylen, "tombstone: barge.job-events is a log of state changes, with nothing to delete");
+    return 1;
+  }
   struct progress *p = progress_of(s, m->topic, m->partition);
   int64_t at = jget_int(ev, "at", INT64_MIN);
   if (at > p->last_at) p->last_at = at;

@@ -1109,6 +1109,7 @@ struct load {
   json_t *keys;   /* key order of the table */
   size_t bad;
   int requests; /* barge.requests: leave out what the scheduler dead-lettered for its time */
+  int timed;    /* barge.config, barge.instances: leave out what the scheduler dead-lettered for its time */
 };
 
 static void load_cb(void *ctx, const struct bus_msg *m) {
@@ -1126,12 +1127,16 @@ static void load_cb(void *ctx, const struct bus_msg *m) {
     l->bad++;
     return;
   }
-  /* a request the scheduler dead-lettered, for its header time (sched_shell.c: fed at that time
-   * it would run the simulation's clock 50,000 years on) or its job id (sched_handle_submit):
-   * it made no job */
+  /* a request, configuration or instance event the scheduler dead-lettered, for its time (sched_shell.c: fed
+   * at that time it would run the simulation's clock 50,000 years on), or a request for its job
+   * id (sched_handle_submit): it made no job */
   const char *sub_id = l->requests ? jget_str(json_object_get(json_object_get(ev, "body"), "SubmitJob"), "jobId") : NULL;
-  if (l->requests && (bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why) ||
-                      (json_object_get(json_object_get(ev, "body"), "SubmitJob") && !job_id_ok(sub_id, 0)))) {
+  if ((l->requests || l->timed) && bus_event_time_check(ev, m->timestamp_ms, 0, why, sizeof why)) {
+    json_decref(ev);
+    l->bad++;
+    return;
+  }
+  if (l->requests && json_object_get(json_object_get(ev, "body"), "SubmitJob") && !job_id_ok(sub_id, 0)) {
     json_decref(ev);
     l->bad++;
     return;
@@ -1152,8 +1157,8 @@ int replay_simulate_run(const struct bus_conf *bc, const char *alt_path, int64_t
       return 2;
     }
   }
-  struct load cfg = {.table = json_object()}, req = {.arr = json_array(), .requests = 1},
-              evs = {.arr = json_array()}, ins = {.arr = json_array()};
+  struct load cfg = {.table = json_object(), .timed = 1}, req = {.arr = json_array(), .requests = 1},
+              evs = {.arr = json_array()}, ins = {.arr = json_array(), .timed = 1};
   int rc = -1;
   json_t *config = json_array(), *report = NULL;
   struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);

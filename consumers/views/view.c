@@ -133,15 +133,16 @@ static json_t *submitted_record(const json_t *ev, const json_t *sub) {
   return json_pack("{s:o, s:i, s:[]}", "detail", d, "attempt", 0, "dependencyIds");
 }
 
-/* value as the view will read it back: encoded and decoded (defaults filled, nulls dropped). */
-static json_t *as_read_back(enum bus_topic t, const json_t *value) {
+/* value, written under key, as the view will read it back: encoded and decoded (defaults filled,
+ * nulls dropped). */
+static json_t *as_read_back(enum bus_topic t, const char *key, const json_t *value) {
   struct buf b;
   buf_init(&b);
   char why[256];
   json_t *out = NULL;
   enum barge_ev_type type;
   if (!codec_encode(bus_topic_type(t), value, &b, why, sizeof why)) {
-    struct bus_msg m = {.topic = t, .value = b.data, .len = b.len};
+    struct bus_msg m = {.topic = t, .key = key, .keylen = strlen(key), .value = b.data, .len = b.len};
     if (bus_decode(&m, &type, &out, why, sizeof why)) out = NULL;
   }
   buf_release(&b);
@@ -155,7 +156,7 @@ void view_written(struct view *v, enum bus_topic t, const char *key, const json_
     return;
   }
   if (t != TOPIC_CONFIG) return;
-  json_t *ev = value ? as_read_back(t, value) : NULL;
+  json_t *ev = value ? as_read_back(t, key, value) : NULL;
   if (value && !ev) return; /* cannot happen for an acknowledged write: it was encoded once */
   /* already read back (the consumer can be quicker than the acknowledgement): nothing to hold */
   json_t *tables[] = {v->cv.ces, v->cv.queues, v->cv.jds, v->cv.policies}, *now = NULL;

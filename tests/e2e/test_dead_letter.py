@@ -9,12 +9,17 @@ wrong event type, a truncated frame of the right type, and (requests) a tombston
 well-formed SubmitJob that fails validation (no jobId; a jobId that is a path, "../escaped").
 Each must appear in barge.dead-letter (decoded with
 fastavro, independently of Barge's codec) with the source topic, partition and offset, the raw
-bytes, the original key, the consumer and a non-empty reason. Then both services are still
-alive, and a job submitted afterwards still SUCCEEDS. Garbage on barge.jobs and barge.config
+bytes, the original key, the consumer and a non-empty reason. So must an ExecutionReport and an
+InstanceEvent timed in microseconds (fed to the scheduler, they moved its clock 50,000 years on),
+and a JobQueue record keyed other than by its ARN (after the queue's deletion, a tombstone under
+its ARN, that copy brought it back).
+Then both services are still alive, and a job submitted afterwards (after a restart of the
+scheduler) still SUCCEEDS. Garbage on barge.jobs and barge.config
 (tables the CLI reads) must not break describe-jobs or submit-job either. A placement with the
 job id "../escaped" (as if a scheduler had let it through) is refused by the agent,
 FAILED_TO_START, and nothing is written outside its log dir."""
 import base64
+import json
 import os
 import sys
 import time
@@ -31,6 +36,7 @@ def body(st):
     agent_id = "i-0dead1e77e4000001"
     st.init_queue("q1", "local", priority=10)
     st.register("hello", ["sh", "-c", "echo hello $AWS_BATCH_JOB_ID"])
+    st.register("slow", ["sh", "-c", "sleep 10"])
     st.scheduler()
     st.agent(agent_id, name="agent")
     # warm-up: both services work end to end
@@ -77,9 +83,35 @@ def body(st):
                 (f"a JobStateChange frame on {base}", base, key + b"-w" if base != "placements" else key, wrong, who),
                 (f"a truncated {common.TOPIC_TYPES[base]} on {base}", base,
                  key + b"-t" if base != "placements" else key, trunc, who)]
+    # well-formed, but timed in microseconds: fed to the scheduler, one moved its clock 50,000
+    # years on (every instance lost, every running job failed), even for an unknown job
+    micros = int(time.time() * 1000) * 1000
+    _, rep = avro.decode(real["executions"]["value"])
+    rep = dict(rep, header=dict(common.header(), event_time=micros), jobId="dl-unknown-job", at=micros)
+    _, ie = avro.decode(real["instances"]["value"])
+    ie = dict(ie, header=common.header(), instanceId="i-0dead1e77e40000ff", kind="HEARTBEAT", at=micros)
+    bad[:0] = [("an ExecutionReport timed in microseconds", "executions", b"dl-unknown-job",
+                avro.encode("ExecutionReport", rep), "scheduler"),
+               ("an InstanceEvent whose at is in microseconds", "instances", b"i-0dead1e77e40000ff",
+                avro.encode("InstanceEvent", ie), "scheduler")]
+    # a queue's record under a key other than its ARN: its deletion (a tombstone under the ARN)
+    # left that copy standing, and every reader found the queue again
+    st.create_queue("q9", "local", priority=3)
+    q9 = [r for r in common.read_topic(st, "config") if r["value"] and r["key"].endswith(b":job-queue/q9")][0]
+    _, q9rec = avro.decode(q9["value"])
+    q9rec = dict(q9rec, header=common.header(), body=("barge.JobQueue", q9rec["body"]))
+    bad += [("a JobQueue record keyed other than by its ARN", "config", b"dl-config-k",
+             avro.encode("ConfigRecord", q9rec), "scheduler")]
+    # keys are bytes: one with a NUL and a byte that is not UTF-8 (the dead letter's key was cut
+    # at the NUL), and one of 70,000 bytes (cut, silently, at 511; now at 65536, saying so)
+    bad += [("garbage keyed by binary bytes", "requests", b"dl-\x00bin\xff", GARBAGE, "scheduler"),
+            ("garbage keyed by 70000 bytes", "requests", b"k" * 70000, GARBAGE, "scheduler")]
     bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
             ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler"),
             ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler")]
+    # a job running while the bad records arrive: a time in microseconds failed it as lost
+    during = st.submit("during", "q1", "slow")
+    st.wait("the job 'during' RUNNING", lambda: st.describe(during).get(during, {}).get("status") == "RUNNING", 45)
     produced = []
     for label, base, key, value, who in bad:
         part, off = common.produce_raw(st, base, key, value)
@@ -105,7 +137,9 @@ def body(st):
             continue
         dkey, dl = entry
         ok(dl["error"].strip() != "", f"{label}: with a reason ({dl['error']})")
-        ok(dkey == key, f"{label}: keyed by the original key", (dkey, key))
+        ok(dkey == key[:65536], f"{label}: keyed by the original key (its first 65536 bytes)", (dkey[:40], key[:40]))
+        ok((len(key) > 65536) == ("key cut to its first 65536 of" in dl["error"]),
+           f"{label}: the reason says whether the key was cut", dl["error"][-80:])
         payload = dl.get("payload")
         if isinstance(payload, str):  # fastavro gives bytes; be lenient about base64 text
             payload = base64.b64decode(payload)
@@ -117,6 +151,15 @@ def body(st):
        "wrong-type reasons name the type found", [w and w[1]["error"] for w in wrong_type])
     ok(len([k for k in got if k[0].startswith(st.prefix)]) == len(produced),
        "nothing else was dead-lettered", sorted(got))
+    timed = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "microseconds" in lbl]
+    ok(all(w and "epoch milliseconds" in w[1]["error"] for w in timed),
+       "a time in microseconds: the reason says times are epoch milliseconds", [w and w[1]["error"] for w in timed])
+    keyed = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "keyed other" in lbl]
+    ok(keyed and keyed[0] and "keyed by the resource's ARN" in keyed[0][1]["error"],
+       "a record keyed other than by its ARN: the reason says how barge.config is keyed",
+       keyed and keyed[0] and keyed[0][1]["error"])
+    st.run("update-job-queue", "--job-queue", "q9", "--state", "DISABLED")
+    st.run("delete-job-queue", "--job-queue", "q9")
     path_dl = [got.get((t, p, o)) for lbl, t, p, o, *_ in produced if "is a path" in lbl]
     ok(path_dl and path_dl[0] and "job id is 1 to 40 of" in path_dl[0][1]["error"],
        "a job id that is a path: the reason says what a job id may be", path_dl and path_dl[0] and path_dl[0][1]["error"])
@@ -151,15 +194,30 @@ def body(st):
     common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)
     common.produce_raw(st, "config", b"dl-config-g", GARBAGE)
 
-    # the services carry on
+    # the services carry on, the scheduler after a restart too (its rebuild reads barge.instances,
+    # the InstanceEvent in microseconds included)
     ok(st.alive("scheduler"), "the scheduler is still running", st.log_tail("scheduler"))
+    st.kill("scheduler")
+    st.scheduler()
     ok(st.alive("agent"), "the agent is still running", st.log_tail("agent"))
+    jobs = st.wait_terminal([during], 45)
+    ok(jobs[during]["status"] == "SUCCEEDED", "the job running meanwhile SUCCEEDED",
+       (jobs[during]["status"], jobs[during].get("statusReason")))
     after = st.submit("after", "q1", "hello")
     jobs = st.wait_terminal([after], 45)
     ok(jobs[after]["status"] == "SUCCEEDED", "a job submitted afterwards SUCCEEDED", jobs[after]["status"])
     ok(f"hello {after}" in st.run("logs", after).stdout, "and its log is there")
     ok(first in st.describe(first, after), "describe-jobs still reads barge.jobs")
+    queues = st.run("describe-job-queues", "--query", "jobQueues[].jobQueueName", "--output", "text").stdout.split()
+    ok("q9" not in queues, "the deleted queue stays deleted, its copy under another key notwithstanding", queues)
+    r = st.run("submit-job", "--job-name", "x", "--job-queue", "q9", "--job-definition", "hello", check=False)
+    ok(r.returncode != 0 and "does not exist" in r.stderr, "and takes no job", (r.returncode, r.stdout, r.stderr))
     ok(st.alive("scheduler") and st.alive("agent"), "both services still running at the end")
+    # barge check leaves out what the scheduler dead-lettered: the report in microseconds for a
+    # job that does not exist was an unknown-job violation, though no service acted on it
+    c = st.run("check", "--no-audit", "--json", check=False)
+    subjects = [v["subject"] for v in json.loads(c.stdout)["violations"]]
+    ok("dl-unknown-job" not in subjects, "barge check leaves out the reports the scheduler dead-lettered", subjects)
 
 
 if __name__ == "__main__":
