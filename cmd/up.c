@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -1022,6 +1023,51 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   free(kids);
 }
 
+/* One stack per BARGE_HOME: the supervisor holds an exclusive lock on HOME/up.lock for its whole
+ * life (the descriptor is never closed; a detached supervisor inherits it across the fork, the
+ * services do not across exec). Without it two `barge up` started at once both found no stack
+ * file and both started a stack: the file named the last, and the other ran on out of `barge
+ * down`'s reach, fencing the first one's scheduler on the same transactional id. A `barge up`
+ * that finds the lock taken waits (at most UP_LOCK_WAIT_MS) for the other one's stack file, then
+ * answers as for any running stack. 0 when this process may start a stack, or when the other's
+ * stack is running (the caller then finds it in the stack file); else the exit status, said why. */
+#define UP_LOCK_WAIT_MS 120000
+
+static int take_up_lock(const char *home) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/up.lock", home);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "barge up: cannot write %s: %s (BARGE_HOME must name a directory this user can write)\n", path,
+            strerror(errno));
+    return 1;
+  }
+  int64_t until = mono_ms() + UP_LOCK_WAIT_MS;
+  int said = 0;
+  while (flock(fd, LOCK_EX | LOCK_NB)) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      fprintf(stderr, "barge up: cannot lock %s: %s\n", path, strerror(errno));
+      close(fd);
+      return 1;
+    }
+    char pidtext[32];
+    if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
+      close(fd);
+      return 0;
+    }
+    if (mono_ms() >= until) {
+      fprintf(stderr, "barge up: another `barge up` in %s has been starting a stack for %d s and still has not "
+              "recorded it; see %s/up.log, or stop that process\n", home, UP_LOCK_WAIT_MS / 1000, home);
+      close(fd);
+      return 1;
+    }
+    if (!said) fprintf(stderr, "barge up: another `barge up` is starting a stack in %s; waiting for it\n", home);
+    said = 1;
+    usleep(100000);
+  }
+  return 0; /* fd stays open: the lock lasts as long as this process (and a detached supervisor) */
+}
+
 int cmd_up(int argc, char **argv) {
   struct up_opts o;
   int r = opts_parse_or_exit(&up_opts_cmd, &o, argc, argv);
@@ -1064,6 +1110,7 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: cannot create %s\n", home);
     return 1;
   }
+  if ((r = take_up_lock(home))) return r;
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
     char b[1024] = "";
