@@ -24,7 +24,7 @@ static int wake[2] = {-1, -1};
 
 static void on_signal(int sig) {
   int saved = errno;
-  if (sig != SIGCHLD) stop_flag = 1;
+  if (sig != SIGCHLD) stop_flag = sig;
   if (wake[1] >= 0) {
     char c = 0;
     ssize_t w = write(wake[1], &c, 1); /* a full pipe already says "awake" */
@@ -49,6 +49,7 @@ void service_signals(int watch_children) {
 }
 
 int service_stopping(void) { return stop_flag != 0; }
+int service_stop_signal(void) { return stop_flag; }
 void service_request_stop(void) { on_signal(SIGTERM); }
 int service_wake_fd(void) { return wake[0]; }
 
