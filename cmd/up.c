@@ -1129,11 +1129,15 @@ int cmd_up(int argc, char **argv) {
            api ? ", API at " : "", api ? e : "");
     return 0;
   }
+  stack_prefix(NULL, prefix, sizeof prefix);
+  if (stack_prefix_check(NULL, prefix, err, sizeof err)) {
+    fprintf(stderr, "barge up: %s\n", err);
+    return 2;
+  }
   struct api_plan api;
   struct audit_plan audit;
   if ((r = plan_api(&o, home, &api)) || (r = plan_audit(&o, home, &audit))) return r;
   if (api.on && plan_log_token(home, api.log_token, sizeof api.log_token)) return 1;
-  stack_prefix(NULL, prefix, sizeof prefix);
   if (!o.kafka.brokers && getenv("BARGE_BROKERS") && *getenv("BARGE_BROKERS")) o.kafka.brokers = getenv("BARGE_BROKERS");
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
   else if (start_kafka(home, o.fresh, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;

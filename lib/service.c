@@ -94,11 +94,15 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
     fprintf(stderr, "barge %s: --kafka-props: %s\n", cmd, err);
     return 2;
   }
+  stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
+  if (stack_prefix_check(k->prefix, conn->prefix, err, sizeof err)) {
+    fprintf(stderr, "barge %s: %s\n", cmd, err);
+    return 2; /* bad usage, as bad properties: no topic could ever be made under it */
+  }
   if (stack_brokers(k->brokers, conn->brokers, sizeof conn->brokers, err, sizeof err)) {
     fprintf(stderr, "barge %s: %s\n", cmd, err);
     return 1; /* nothing to talk to is a runtime condition, not bad usage */
   }
-  stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
   conn->bc = (struct bus_conf){.brokers = conn->brokers, .prefix = conn->prefix,
                                .kafka_props = k->props, .client_id = client_id};
   if (codec_init(err, sizeof err)) {
