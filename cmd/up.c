@@ -332,7 +332,8 @@ static int plan_audit(const struct up_opts *o, const char *home, struct audit_pl
   snprintf(a->key, sizeof a->key, "%s/hmac.key", a->dir);
   snprintf(a->out, sizeof a->out, "%s/events.jsonl", a->dir);
   if (mkdir_p(a->dir)) {
-    fprintf(stderr, "barge up: cannot create %s (--no-audit leaves the audit log out)\n", a->dir);
+    fprintf(stderr, "barge up: cannot create %s: %s (--no-audit leaves the audit log out)\n", a->dir,
+            strerror(errno));
     return 1;
   }
   if (o->fresh && access(a->out, F_OK) == 0) {
@@ -1107,7 +1108,8 @@ int cmd_up(int argc, char **argv) {
   char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];
   stack_home(home, sizeof home);
   if (mkdir_p(home)) {
-    fprintf(stderr, "barge up: cannot create %s\n", home);
+    fprintf(stderr, "barge up: cannot create %s: %s (BARGE_HOME must name a directory this user can write)\n", home,
+            strerror(errno));
     return 1;
   }
   if ((r = take_up_lock(home))) return r;
@@ -1134,6 +1136,12 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: %s\n", err);
     return 2;
   }
+  /* the job logs' folder before Kafka is started or written to: the agents cannot run without it */
+  snprintf(logs, sizeof logs, "%s/logs", home);
+  if (mkdir_p(logs)) {
+    fprintf(stderr, "barge up: cannot create %s: %s\n", logs, strerror(errno));
+    return 1;
+  }
   struct api_plan api;
   struct audit_plan audit;
   if ((r = plan_api(&o, home, &api)) || (r = plan_audit(&o, home, &audit))) return r;
@@ -1148,11 +1156,6 @@ int cmd_up(int argc, char **argv) {
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = o.kafka.props, .client_id = "barge-up"};
   if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, o.ce, o.explicit_driver ? o.driver : NULL, o.max_vcpus, err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
-    return 1;
-  }
-  snprintf(logs, sizeof logs, "%s/logs", home);
-  if (mkdir_p(logs)) {
-    fprintf(stderr, "barge up: cannot create %s\n", logs);
     return 1;
   }
   if (o.detach && detach(&o, home, logs, brokers, &api, &audit)) return 0;

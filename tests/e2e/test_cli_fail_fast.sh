@@ -153,6 +153,18 @@ BARGE_TOPIC_PREFIX=a/b badprefix "from the environment" 2 "BARGE_TOPIC_PREFIX 'a
 BARGE_TOPIC_PREFIX=a/b badprefix "barge up" 2 "BARGE_TOPIC_PREFIX 'a/b'" up --brokers 127.0.0.1:1
 badprefix "too long" 252 "--topic-prefix: 128 characters, too long" describe-jobs --jobs 1 --brokers 127.0.0.1:1 \
   --topic-prefix "$(printf 'a%.0s' {1..128})"
+# a file where barge up puts a folder: refused at once with the reason, before any broker is asked;
+# a file named logs used to pass (mkdir -p took it for the folder), barge up said the stack ran
+# and its agents restarted for ever, unable to write their logs
+for d in logs audit; do
+  touch "$BARGE_HOME/$d"
+  timeout 20 "$BARGE" up --brokers 127.0.0.1:1 </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  echo "  a file $d in BARGE_HOME: barge up exit $rc: $(cat "$BARGE_HOME/err")"
+  check "a file $d in BARGE_HOME: barge up exits 1 saying it cannot create the folder, and why" \
+    "[ $rc -eq 1 ] && grep -qF 'cannot create $BARGE_HOME/$d: Not a directory' '$BARGE_HOME/err' && [ ! -e '$BARGE_HOME/stack' ]"
+  rm -f "$BARGE_HOME/$d"
+done
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
