@@ -548,9 +548,42 @@ static int stop_leftovers(void) {
   return n;
 }
 
+/* How long a `barge up` or `barge down` waits for another `barge up` that is starting a stack. */
+#define UP_LOCK_WAIT_MS 120000
+
+/* A `barge up` still starting holds $BARGE_HOME/up.lock (take_up_lock) before its stack file
+ * exists: `barge down` then said no stack ran (or stopped that up's Kafka as a leftover) and the
+ * stack started after it. It waits for that stack (at most UP_LOCK_WAIT_MS), to stop it. 0 to go
+ * on: no `barge up` starting, or its stack recorded, or it gave up without one; 1 on timeout. */
+static int wait_starting_up(void) {
+  char home[3072], path[3200];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/up.lock", home);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int64_t until = mono_ms() + UP_LOCK_WAIT_MS;
+  int said = 0, rc = 0;
+  char pidtext[32];
+  while (flock(fd, LOCK_SH | LOCK_NB) && !(stack_get("supervisor", pidtext, sizeof pidtext) == 0)) {
+    if (mono_ms() >= until) {
+      fprintf(stderr, "barge down: a `barge up` in %s has been starting a stack for %d s and still has not "
+              "recorded it; see %s/up.log, or stop that process\n", home, UP_LOCK_WAIT_MS / 1000, home);
+      rc = 1;
+      break;
+    }
+    if (!said) printf("barge down: a `barge up` is starting a stack in %s; waiting for it, to stop it\n", home);
+    fflush(stdout);
+    said = 1;
+    usleep(100000);
+  }
+  close(fd); /* (a shared lock taken is released with it) */
+  return rc;
+}
+
 int cmd_down(int argc, char **argv) {
   int r = opts_parse_cmd(&down_opts_cmd, NULL, argc, argv, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
+  if ((r = wait_starting_up())) return r;
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext)) {
     /* a `barge up` stopped before it recorded its stack (killed while starting) leaves the Kafka
@@ -1032,8 +1065,6 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
  * that finds the lock taken waits (at most UP_LOCK_WAIT_MS) for the other one's stack file, then
  * answers as for any running stack. 0 when this process may start a stack, or when the other's
  * stack is running (the caller then finds it in the stack file); else the exit status, said why. */
-#define UP_LOCK_WAIT_MS 120000
-
 static int take_up_lock(const char *home) {
   char path[4200];
   snprintf(path, sizeof path, "%s/up.lock", home);

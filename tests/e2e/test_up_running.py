@@ -9,11 +9,15 @@ file, and stays quiet about it with --no-audit.
 
 The stack is started by two `barge up --detach` at once in the same BARGE_HOME: one stack must
 start, the other command saying it runs. Both used to start one; the stack file named the last,
-and the other ran on out of `barge down`'s reach, fencing the first one's scheduler."""
+and the other ran on out of `barge down`'s reach, fencing the first one's scheduler. And `barge
+down` while a `barge up` is starting (it holds $BARGE_HOME/up.lock, no stack file yet) waits for
+it rather than saying no stack runs (the stack then started after it)."""
 import os
+import fcntl
 import re
 import signal
 import subprocess
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -60,6 +64,18 @@ def body(st):
     p = st.run("check", "--no-audit", check=False, timeout=120)
     ok(p.returncode == 0 and "no audit file checked" not in p.stderr, "... and not with --no-audit", p.stderr[-300:])
     st.down()
+    # -- barge down while a barge up starts (played by holding its lock): it waits for it
+    with open(os.path.join(st.home, "up.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        d = subprocess.Popen([common.BARGE, "down"], env=st.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        time.sleep(1.5)
+        waiting = d.poll() is None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    out, err = d.communicate(timeout=30)
+    ok(waiting and "is starting a stack" in out and d.returncode == 0,
+       "barge down while a barge up is starting: it waits for it (then, none recorded, says no stack runs)",
+       (waiting, d.returncode, out, err))
 
 
 if __name__ == "__main__":
