@@ -74,6 +74,18 @@ for c in $cmds help-config "replay print" "replay rebuild" "replay simulate" "au
   done
 done
 check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help}" "[ -z \"\$bad_help\" ]"
+# `barge help COMMAND` is `barge COMMAND --help`; one that does not exist is an error (it printed
+# the command list and exited 0 for any word)
+"$BARGE" help watch >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge help watch: watch's help, exit 0" "[ $rc -eq 0 ] && grep -q '^usage: barge watch' '$BARGE_HOME/out'"
+"$BARGE" help submit-job >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge help submit-job: its options, exit 0" "[ $rc -eq 0 ] && grep -q -- '--job-queue' '$BARGE_HOME/out'"
+"$BARGE" help nosuch >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge help nosuch: exit 2, one line saying it is not a command ($(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 2 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q \"'nosuch' is not a barge command\" '$BARGE_HOME/err'"
 # submit-job --from-jsonl opens its file first: a missing one says why (it gave no reason), 252
 "$BARGE" submit-job --from-jsonl /nonexistent/jobs.jsonl >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
 rc=$?
