@@ -78,6 +78,16 @@ static int command_first(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 3 && !strcmp(argv[1], "help") && strncmp(argv[2], "-", 1)) {
+    /* `barge help COMMAND` is `barge COMMAND --help`, as `git help COMMAND`; it used to print the
+     * command list (exit 0) whatever COMMAND was, one that does not exist included */
+    if (!is_command(argv[2])) {
+      fprintf(stderr, "barge help: '%s' is not a barge command. See 'barge --help'.\n", argv[2]);
+      return 2;
+    }
+    char *sub[] = {argv[0], argv[2], "--help", NULL};
+    return main(3, sub);
+  }
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -35,7 +35,7 @@ static const struct opt_spec logs_rows[] = {
     OPT_ROW_DOC(struct logs_opts, attempt, "attempt", "N", "the latest", "which attempt, counting from 1"),
     OPT_FLAG_ROW(struct logs_opts, follow, "follow",
                  "print the log as it grows until the job ends (waits for a job that has not started; with "
-                 "--attempt, until that attempt ends); Ctrl-C stops"),
+                 "--attempt, until that attempt ends); Ctrl-C stops it (exit 130)"),
     OPT_ROW_DOC(struct logs_opts, log_token, "log-token-file", "FILE", "the local stack's log.token",
                 "the agents' log servers' secret (barge agent --log-token-file), to fetch a log that is not on "
                 "this host"),
@@ -256,6 +256,8 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
     }
   }
   json_decref(rec);
+  /* stopped by a signal before the job (or attempt) ended: not the end a script waits for */
+  if (!rc && service_stopping()) rc = 128 + service_stop_signal();
   return rc;
 }
 

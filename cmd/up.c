@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <time.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -331,7 +332,8 @@ static int plan_audit(const struct up_opts *o, const char *home, struct audit_pl
   snprintf(a->key, sizeof a->key, "%s/hmac.key", a->dir);
   snprintf(a->out, sizeof a->out, "%s/events.jsonl", a->dir);
   if (mkdir_p(a->dir)) {
-    fprintf(stderr, "barge up: cannot create %s (--no-audit leaves the audit log out)\n", a->dir);
+    fprintf(stderr, "barge up: cannot create %s: %s (--no-audit leaves the audit log out)\n", a->dir,
+            strerror(errno));
     return 1;
   }
   if (o->fresh && access(a->out, F_OK) == 0) {
@@ -546,9 +548,42 @@ static int stop_leftovers(void) {
   return n;
 }
 
+/* How long a `barge up` or `barge down` waits for another `barge up` that is starting a stack. */
+#define UP_LOCK_WAIT_MS 120000
+
+/* A `barge up` still starting holds $BARGE_HOME/up.lock (take_up_lock) before its stack file
+ * exists: `barge down` then said no stack ran (or stopped that up's Kafka as a leftover) and the
+ * stack started after it. It waits for that stack (at most UP_LOCK_WAIT_MS), to stop it. 0 to go
+ * on: no `barge up` starting, or its stack recorded, or it gave up without one; 1 on timeout. */
+static int wait_starting_up(void) {
+  char home[3072], path[3200];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/up.lock", home);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int64_t until = mono_ms() + UP_LOCK_WAIT_MS;
+  int said = 0, rc = 0;
+  char pidtext[32];
+  while (flock(fd, LOCK_SH | LOCK_NB) && !(stack_get("supervisor", pidtext, sizeof pidtext) == 0)) {
+    if (mono_ms() >= until) {
+      fprintf(stderr, "barge down: a `barge up` in %s has been starting a stack for %d s and still has not "
+              "recorded it; see %s/up.log, or stop that process\n", home, UP_LOCK_WAIT_MS / 1000, home);
+      rc = 1;
+      break;
+    }
+    if (!said) printf("barge down: a `barge up` is starting a stack in %s; waiting for it, to stop it\n", home);
+    fflush(stdout);
+    said = 1;
+    usleep(100000);
+  }
+  close(fd); /* (a shared lock taken is released with it) */
+  return rc;
+}
+
 int cmd_down(int argc, char **argv) {
   int r = opts_parse_cmd(&down_opts_cmd, NULL, argc, argv, NULL, NULL, 0);
   if (r) return r == 1 ? 0 : 2;
+  if ((r = wait_starting_up())) return r;
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext)) {
     /* a `barge up` stopped before it recorded its stack (killed while starting) leaves the Kafka
@@ -1022,6 +1057,49 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   free(kids);
 }
 
+/* One stack per BARGE_HOME: the supervisor holds an exclusive lock on HOME/up.lock for its whole
+ * life (the descriptor is never closed; a detached supervisor inherits it across the fork, the
+ * services do not across exec). Without it two `barge up` started at once both found no stack
+ * file and both started a stack: the file named the last, and the other ran on out of `barge
+ * down`'s reach, fencing the first one's scheduler on the same transactional id. A `barge up`
+ * that finds the lock taken waits (at most UP_LOCK_WAIT_MS) for the other one's stack file, then
+ * answers as for any running stack. 0 when this process may start a stack, or when the other's
+ * stack is running (the caller then finds it in the stack file); else the exit status, said why. */
+static int take_up_lock(const char *home) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/up.lock", home);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fprintf(stderr, "barge up: cannot write %s: %s (BARGE_HOME must name a directory this user can write)\n", path,
+            strerror(errno));
+    return 1;
+  }
+  int64_t until = mono_ms() + UP_LOCK_WAIT_MS;
+  int said = 0;
+  while (flock(fd, LOCK_EX | LOCK_NB)) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      fprintf(stderr, "barge up: cannot lock %s: %s\n", path, strerror(errno));
+      close(fd);
+      return 1;
+    }
+    char pidtext[32];
+    if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
+      close(fd);
+      return 0;
+    }
+    if (mono_ms() >= until) {
+      fprintf(stderr, "barge up: another `barge up` in %s has been starting a stack for %d s and still has not "
+              "recorded it; see %s/up.log, or stop that process\n", home, UP_LOCK_WAIT_MS / 1000, home);
+      close(fd);
+      return 1;
+    }
+    if (!said) fprintf(stderr, "barge up: another `barge up` is starting a stack in %s; waiting for it\n", home);
+    said = 1;
+    usleep(100000);
+  }
+  return 0; /* fd stays open: the lock lasts as long as this process (and a detached supervisor) */
+}
+
 int cmd_up(int argc, char **argv) {
   struct up_opts o;
   int r = opts_parse_or_exit(&up_opts_cmd, &o, argc, argv);
@@ -1061,9 +1139,11 @@ int cmd_up(int argc, char **argv) {
   char home[3072], err[2048], brokers[1024], prefix[128], kafka_dir[4096] = "", logs[4200];
   stack_home(home, sizeof home);
   if (mkdir_p(home)) {
-    fprintf(stderr, "barge up: cannot create %s\n", home);
+    fprintf(stderr, "barge up: cannot create %s: %s (BARGE_HOME must name a directory this user can write)\n", home,
+            strerror(errno));
     return 1;
   }
+  if ((r = take_up_lock(home))) return r;
   char pidtext[32];
   if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
     char b[1024] = "";
@@ -1082,11 +1162,21 @@ int cmd_up(int argc, char **argv) {
            api ? ", API at " : "", api ? e : "");
     return 0;
   }
+  stack_prefix(NULL, prefix, sizeof prefix);
+  if (stack_prefix_check(NULL, prefix, err, sizeof err)) {
+    fprintf(stderr, "barge up: %s\n", err);
+    return 2;
+  }
+  /* the job logs' folder before Kafka is started or written to: the agents cannot run without it */
+  snprintf(logs, sizeof logs, "%s/logs", home);
+  if (mkdir_p(logs)) {
+    fprintf(stderr, "barge up: cannot create %s: %s\n", logs, strerror(errno));
+    return 1;
+  }
   struct api_plan api;
   struct audit_plan audit;
   if ((r = plan_api(&o, home, &api)) || (r = plan_audit(&o, home, &audit))) return r;
   if (api.on && plan_log_token(home, api.log_token, sizeof api.log_token)) return 1;
-  stack_prefix(NULL, prefix, sizeof prefix);
   if (!o.kafka.brokers && getenv("BARGE_BROKERS") && *getenv("BARGE_BROKERS")) o.kafka.brokers = getenv("BARGE_BROKERS");
   if (o.kafka.brokers) snprintf(brokers, sizeof brokers, "%s", o.kafka.brokers);
   else if (start_kafka(home, o.fresh, kafka_dir, sizeof kafka_dir, brokers, sizeof brokers)) return 1;
@@ -1097,11 +1187,6 @@ int cmd_up(int argc, char **argv) {
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .kafka_props = o.kafka.props, .client_id = "barge-up"};
   if (bus_ensure_topics(&bc, err, sizeof err) || ensure_ce(&bc, o.ce, o.explicit_driver ? o.driver : NULL, o.max_vcpus, err, sizeof err)) {
     fprintf(stderr, "barge up: %s\n", err);
-    return 1;
-  }
-  snprintf(logs, sizeof logs, "%s/logs", home);
-  if (mkdir_p(logs)) {
-    fprintf(stderr, "barge up: cannot create %s\n", logs);
     return 1;
   }
   if (o.detach && detach(&o, home, logs, brokers, &api, &audit)) return 0;

@@ -126,7 +126,7 @@ static const struct opt_spec watch_rows[] = {
 };
 const struct opts_cmd watch_opts_cmd =
     OPTS_CMD("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]",
-    "Job state changes as \"Batch Job State Change\" JSON lines. Exit status: 0; 1 the queue does not exist, or a Kafka error; 2 bad usage.", watch_rows, struct watch_opts, NULL);
+    "Job state changes as \"Batch Job State Change\" JSON lines. Exit status: 0 (after --count events); 1 the queue does not exist, or a Kafka error; 2 bad usage; 130 (128 + the signal) stopped by Ctrl-C or SIGTERM.", watch_rows, struct watch_opts, NULL);
 
 /* Whether the queue and the job watched for exist: a queue must (else 1, said on stderr); a job
  * not known yet (no record in barge.jobs, no submission among the latest requests) may be one
@@ -187,11 +187,13 @@ int cmd_watch(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct watch w = {.queue = queue, .job = job, .records = json_object(), .pending = json_array(),
                     .blocked = json_object(), .count = count};
+  int rc = 0;
   while (!service_stopping() && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) {
       fprintf(stderr, "barge watch: %s\n", err);
+      rc = 1;
       break;
     }
     if (pr == 1) {
@@ -227,9 +229,12 @@ int cmd_watch(int argc, char **argv) {
     flush_pending(&w, 0);
   }
   if (count <= 0 || w.emitted < count) flush_pending(&w, 1);
+  /* a signal before --count events (or with no --count: the only way it ends) is not a success
+   * for a script waiting on them: 128 + the signal, 130 for Ctrl-C, as the AWS CLI */
+  if (!rc && service_stopping() && (count <= 0 || w.emitted < count)) rc = 128 + service_stop_signal();
   json_decref(w.records);
   json_decref(w.pending);
   json_decref(w.blocked);
   bus_consumer_free(c);
-  return 0;
+  return rc;
 }

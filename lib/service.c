@@ -24,7 +24,7 @@ static int wake[2] = {-1, -1};
 
 static void on_signal(int sig) {
   int saved = errno;
-  if (sig != SIGCHLD) stop_flag = 1;
+  if (sig != SIGCHLD) stop_flag = sig;
   if (wake[1] >= 0) {
     char c = 0;
     ssize_t w = write(wake[1], &c, 1); /* a full pipe already says "awake" */
@@ -49,6 +49,7 @@ void service_signals(int watch_children) {
 }
 
 int service_stopping(void) { return stop_flag != 0; }
+int service_stop_signal(void) { return stop_flag; }
 void service_request_stop(void) { on_signal(SIGTERM); }
 int service_wake_fd(void) { return wake[0]; }
 
@@ -93,11 +94,15 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
     fprintf(stderr, "barge %s: --kafka-props: %s\n", cmd, err);
     return 2;
   }
+  stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
+  if (stack_prefix_check(k->prefix, conn->prefix, err, sizeof err)) {
+    fprintf(stderr, "barge %s: %s\n", cmd, err);
+    return 2; /* bad usage, as bad properties: no topic could ever be made under it */
+  }
   if (stack_brokers(k->brokers, conn->brokers, sizeof conn->brokers, err, sizeof err)) {
     fprintf(stderr, "barge %s: %s\n", cmd, err);
     return 1; /* nothing to talk to is a runtime condition, not bad usage */
   }
-  stack_prefix(k->prefix, conn->prefix, sizeof conn->prefix);
   conn->bc = (struct bus_conf){.brokers = conn->brokers, .prefix = conn->prefix,
                                .kafka_props = k->props, .client_id = client_id};
   if (codec_init(err, sizeof err)) {

@@ -51,6 +51,10 @@
  * also makes service_wake_fd() readable (a self-pipe), for a supervisor sleeping in poll(). */
 void service_signals(int watch_children);
 int service_stopping(void);
+/* The signal that set the stop flag (SIGTERM for service_request_stop), 0 when none did. A
+ * command a signal cut short (`barge watch --count`, `barge logs --follow`) exits 128 + it, as
+ * the AWS CLI exits 130 on Ctrl-C and a shell reports a process killed by it. */
+int service_stop_signal(void);
 void service_request_stop(void);
 /* The read end of the self-pipe (-1 before service_signals), and a way to empty it. */
 int service_wake_fd(void);

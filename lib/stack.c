@@ -1,6 +1,7 @@
 /* stack.c: the local stack file (see stack.h). */
 #include "stack.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,6 +92,34 @@ void stack_prefix(const char *flag, char *out, size_t n) {
   }
   if (stack_get("prefix", out, n) == 0 && *out) return;
   snprintf(out, n, "barge.");
+}
+
+/* The longest prefix taken: the callers' buffers hold 127 characters (a longer one was cut there
+ * without a word), and Kafka's 249 for a topic name leave room for it and "dead-letter". */
+#define PREFIX_MAX 100
+
+int stack_prefix_check(const char *flag, const char *prefix, char *err, size_t errlen) {
+  const char *env = getenv("BARGE_TOPIC_PREFIX");
+  const char *from = "the topic prefix of the stack file", *raw = prefix;
+  if (flag && *flag) {
+    from = "--topic-prefix";
+    raw = flag;
+  } else if (env && *env) {
+    from = "$BARGE_TOPIC_PREFIX";
+    raw = env;
+  }
+  if (strlen(raw) > PREFIX_MAX) {
+    snprintf(err, errlen, "%s: %zu characters, too long: a topic prefix has at most %d", from, strlen(raw),
+             PREFIX_MAX);
+    return -1;
+  }
+  for (const char *c = raw; *c; c++) {
+    if (isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-') continue;
+    snprintf(err, errlen, "%s '%s': a Kafka topic name may hold only ASCII letters, digits, '.', '_' and '-', "
+             "not '%c'", from, raw, *c);
+    return -1;
+  }
+  return 0;
 }
 
 int stack_pid_alive(long pid) {

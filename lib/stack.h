@@ -24,5 +24,9 @@ int stack_pid_alive(long pid);
 int stack_brokers(const char *flag, char *out, size_t n, char *err, size_t errlen) BARGE_WUR;
 /* The topic prefix: the flag, else $BARGE_TOPIC_PREFIX, else the stack's, else "barge.". */
 void stack_prefix(const char *flag, char *out, size_t n);
+/* 0 when every topic name made from prefix is one Kafka accepts (ASCII letters, digits, '.', '_'
+ * and '-'; at most 100 characters); else -1 with err saying so and where the prefix came from
+ * (flag: the one given on the command line, or NULL). A bad prefix is bad usage. */
+int stack_prefix_check(const char *flag, const char *prefix, char *err, size_t errlen) BARGE_WUR;
 
 #endif

@@ -309,7 +309,16 @@ int mkdir_p(const char *path) {
       *p = '/';
     }
   }
-  if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+  if (mkdir(tmp, 0755) == 0) return 0;
+  if (errno != EEXIST) return -1;
+  /* EEXIST is success only for a directory: a file of that name made it "exist" (and
+   * `barge up` then said the stack ran while its agents could not write their logs) */
+  struct stat st;
+  if (stat(tmp, &st) != 0) return -1;
+  if (!S_ISDIR(st.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
   return 0;
 }
 

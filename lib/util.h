@@ -81,7 +81,8 @@ ssize_t read_small(const char *path, char *buf, size_t size);
 char *read_secret_file(const char *path, const char *what, size_t min, size_t *len_out, char *err, size_t errlen);
 /* Writes data atomically (temp file + rename). 0 on success. */
 int write_file_atomic(const char *path, const void *data, size_t len) BARGE_WUR;
-/* mkdir -p. 0 on success. */
+/* mkdir -p. 0 on success, also when path is a directory already; -1 with errno otherwise (ENOTDIR
+ * when path, or a folder on the way, is something else). */
 int mkdir_p(const char *path) BARGE_WUR;
 
 /* Formats epoch ms as ISO-8601 UTC with whole seconds ("2024-01-11T23:36:40Z"). */

@@ -13,34 +13,145 @@
 #include "awscli.h"
 #include "jmespath.h"
 
-static void print_text(json_t *v, int top, FILE *out) {
-  if (json_is_array(v)) {
-    size_t i;
-    json_t *e;
-    json_array_foreach(v, i, e) {
-      if (i) fputc(json_is_array(e) || json_is_object(e) ? '\n' : '\t', out);
-      print_text(e, 0, out);
-    }
-  } else if (json_is_object(v)) {
-    const char *k;
-    json_t *e;
-    int first = 1;
-    json_object_foreach(v, k, e) {
-      if (!first) fputc('\t', out);
-      first = 0;
-      print_text(e, 0, out);
-    }
-  } else if (json_is_string(v)) {
+/* ---- text, as the AWS CLI writes it (awscli/text.py) ----
+ * A scalar on a line of its own; a list of scalars on one line, tab-separated; an object's scalar
+ * members (keys sorted) on one line, prefixed by the upper-cased name of the member that held it,
+ * then each of its lists and objects the same way under its own name; a list of objects as one
+ * row each, all on the union of their scalar keys ('' where one lacks it). Scalars as Python's
+ * str() writes them: None, True, False. */
+
+static int is_container(const json_t *v) { return json_is_object(v) || json_is_array(v); }
+
+static void text_scalar(const json_t *v, FILE *out) {
+  if (json_is_string(v)) {
     fputs(json_string_value(v), out);
   } else if (json_is_null(v)) {
     fputs("None", out);
+  } else if (json_is_boolean(v)) {
+    fputs(json_is_true(v) ? "True" : "False", out);
   } else {
-    char *s = json_dumps(v, JSON_ENCODE_ANY);
-    fputs(s, out);
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (s) fputs(s, out);
     free(s);
   }
-  if (top) fputc('\n', out);
 }
+
+static void text_ident(const char *ident, FILE *out) {
+  for (const char *c = ident; *c; c++) fputc(toupper((unsigned char)*c), out);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* The object's keys, sorted (only the scalar ones with scalars_only): a json array of strings. */
+static json_t *sorted_keys(const json_t *obj, int scalars_only, json_t *into) {
+  const char *k;
+  json_t *e;
+  json_object_foreach((json_t *)obj, k, e) {
+    if (scalars_only && is_container(e)) continue;
+    size_t i;
+    json_t *have;
+    int dup = 0;
+    json_array_foreach(into, i, have) dup |= !strcmp(json_string_value(have), k);
+    if (!dup) json_array_append_new(into, json_string(k));
+  }
+  size_t n = json_array_size(into);
+  const char **v = xcalloc(n ? n : 1, sizeof *v);
+  for (size_t i = 0; i < n; i++) v[i] = json_string_value(json_array_get(into, i));
+  qsort(v, n, sizeof *v, cmp_str);
+  json_t *sorted = json_array();
+  for (size_t i = 0; i < n; i++) json_array_append_new(sorted, json_string(v[i]));
+  free(v);
+  json_decref(into);
+  return sorted;
+}
+
+static void text_any(const json_t *v, const char *ident, const json_t *scalar_keys, FILE *out);
+
+static void text_scalar_list(const json_t *list, int skip_containers, const char *ident, FILE *out) {
+  size_t i;
+  json_t *e;
+  int first = 1;
+  json_array_foreach((json_t *)list, i, e) {
+    if (skip_containers && is_container(e)) continue;
+    if (ident) {
+      text_ident(ident, out);
+      fputc('\t', out);
+    } else if (!first) {
+      fputc('\t', out);
+    }
+    text_scalar(e, out);
+    if (ident) fputc('\n', out);
+    first = 0;
+  }
+  if (!ident && !first) fputc('\n', out);
+}
+
+static void text_list(const json_t *list, const char *ident, FILE *out) {
+  size_t i;
+  json_t *e;
+  int objects = 0, lists = 0, scalars = 0;
+  json_array_foreach((json_t *)list, i, e) {
+    objects |= json_is_object(e);
+    lists |= json_is_array(e);
+    scalars |= !is_container(e);
+  }
+  if (objects) {
+    json_t *keys = json_array();
+    json_array_foreach((json_t *)list, i, e) if (json_is_object(e)) keys = sorted_keys(e, 1, keys);
+    json_array_foreach((json_t *)list, i, e) text_any(e, ident, keys, out);
+    json_decref(keys);
+  } else if (lists) {
+    if (scalars) text_scalar_list(list, 1, ident, out);
+    json_array_foreach((json_t *)list, i, e) if (is_container(e)) text_any(e, ident, NULL, out);
+  } else if (json_array_size(list)) {
+    text_scalar_list(list, 0, ident, out);
+  }
+}
+
+static void text_object(const json_t *obj, const char *ident, const json_t *scalar_keys, FILE *out) {
+  json_t *keys = scalar_keys ? json_incref((json_t *)scalar_keys) : sorted_keys(obj, 1, json_array());
+  size_t i;
+  json_t *k;
+  if (json_array_size(keys)) {
+    if (ident) {
+      text_ident(ident, out);
+      fputc('\t', out);
+    }
+    json_array_foreach(keys, i, k) {
+      if (i) fputc('\t', out);
+      const json_t *e = json_object_get(obj, json_string_value(k));
+      if (e) text_scalar(e, out); /* (a key scalar in another object of the list: '' here) */
+    }
+    fputc('\n', out);
+  }
+  /* then the rest, sorted: the lists and objects (with scalar_keys, any key not among them) */
+  json_t *all = sorted_keys(obj, 0, json_array());
+  json_array_foreach(all, i, k) {
+    const char *name = json_string_value(k);
+    const json_t *e = json_object_get(obj, name);
+    size_t j;
+    json_t *sk;
+    int scalar_row = 0;
+    json_array_foreach(keys, j, sk) scalar_row |= !strcmp(json_string_value(sk), name);
+    if (scalar_row || (!scalar_keys && !is_container(e))) continue;
+    text_any(e, name, NULL, out);
+  }
+  json_decref(all);
+  json_decref(keys);
+}
+
+static void text_any(const json_t *v, const char *ident, const json_t *scalar_keys, FILE *out) {
+  if (json_is_object(v)) {
+    text_object(v, ident, scalar_keys, out);
+  } else if (json_is_array(v)) {
+    text_list(v, ident, out);
+  } else {
+    text_scalar(v, out);
+    fputc('\n', out);
+  }
+}
+
+static void print_text(json_t *v, FILE *out) { text_any(v, NULL, NULL, out); }
 
 /* ---- YAML, as the AWS CLI v2 writes it (ruamel.yaml, typ='safe', YAML 1.2, block style) ---- */
 
@@ -614,25 +725,51 @@ int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, 
   return awscli_print_titled(resp, g, NULL, out, err, errlen);
 }
 
+/* resp with --query applied (a new reference), or NULL with err set. */
+static json_t *apply_query(const json_t *resp, const struct awscli_globals *g, char *err, size_t errlen) {
+  if (!g->query) return json_incref((json_t *)resp);
+  json_t *v = NULL;
+  struct jmes *q = NULL;
+  char msg[512];
+  int rc = jmes_compile(g->query, &q, msg, sizeof msg);
+  if (!rc) rc = jmes_search(q, resp, &v, msg, sizeof msg);
+  jmes_free(q);
+  if (rc) {
+    snprintf(err, errlen, "--query %s: %s", g->query, msg);
+    return NULL;
+  }
+  return v;
+}
+
+/* --output text: the AWS CLI formats the listing without its NextToken, then the token on its
+ * own as {"NextToken": {"NextToken": token}}, --query applied to each (so its row comes last,
+ * `NEXTTOKEN<tab>token` without a query). */
+static int print_text_response(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err,
+                               size_t errlen) {
+  const json_t *token = json_object_get(resp, "NextToken");
+  json_t *rest = token ? json_copy((json_t *)resp) : json_incref((json_t *)resp);
+  if (token) json_object_del(rest, "NextToken");
+  json_t *v = apply_query(rest, g, err, errlen);
+  json_decref(rest);
+  if (!v) return -1;
+  print_text(v, out);
+  json_decref(v);
+  if (!token) return 0;
+  json_t *t = json_pack("{s:{s:O}}", "NextToken", "NextToken", token);
+  v = apply_query(t, g, err, errlen);
+  json_decref(t);
+  if (!v) return -1;
+  print_text(v, out);
+  json_decref(v);
+  return 0;
+}
+
 int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, const char *title, FILE *out,
                         char *err, size_t errlen) {
-  json_t *v = NULL;
-  if (g->query) {
-    struct jmes *q = NULL;
-    char msg[512];
-    int rc = jmes_compile(g->query, &q, msg, sizeof msg);
-    if (!rc) rc = jmes_search(q, resp, &v, msg, sizeof msg);
-    jmes_free(q);
-    if (rc) {
-      snprintf(err, errlen, "--query %s: %s", g->query, msg);
-      return -1;
-    }
-  } else {
-    v = json_incref((json_t *)resp);
-  }
-  if (g->output && !strcmp(g->output, "text")) {
-    print_text(v, 1, out);
-  } else if (g->output && !strcmp(g->output, "table")) {
+  if (g->output && !strcmp(g->output, "text")) return print_text_response(resp, g, out, err, errlen);
+  json_t *v = apply_query(resp, g, err, errlen);
+  if (!v) return -1;
+  if (g->output && !strcmp(g->output, "table")) {
     print_table(v, title ? title : "", out);
   } else if (g->output && !strcmp(g->output, "yaml")) {
     print_yaml(v, out);

@@ -74,6 +74,18 @@ for c in $cmds help-config "replay print" "replay rebuild" "replay simulate" "au
   done
 done
 check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help}" "[ -z \"\$bad_help\" ]"
+# `barge help COMMAND` is `barge COMMAND --help`; one that does not exist is an error (it printed
+# the command list and exited 0 for any word)
+"$BARGE" help watch >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge help watch: watch's help, exit 0" "[ $rc -eq 0 ] && grep -q '^usage: barge watch' '$BARGE_HOME/out'"
+"$BARGE" help submit-job >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge help submit-job: its options, exit 0" "[ $rc -eq 0 ] && grep -q -- '--job-queue' '$BARGE_HOME/out'"
+"$BARGE" help nosuch >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge help nosuch: exit 2, one line saying it is not a command ($(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 2 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q \"'nosuch' is not a barge command\" '$BARGE_HOME/err'"
 # submit-job --from-jsonl opens its file first: a missing one says why (it gave no reason), 252
 "$BARGE" submit-job --from-jsonl /nonexistent/jobs.jsonl >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
 rc=$?
@@ -131,6 +143,40 @@ badprops "barge up, before starting anything" 2 "$NOPROP" up --brokers 127.0.0.1
 check "barge up with bad --kafka-props left no stack behind" "[ ! -e '$BARGE_HOME/stack' ] && [ ! -e '$BARGE_HOME/services' ]"
 # a blank item is nothing: it reaches the broker question as before
 run "blank --kafka-props items" 1 instances --brokers 127.0.0.1:1 --kafka-props "client.id=x, ,"
+# a topic prefix Kafka cannot name a topic with is bad usage, said before any broker is asked: it
+# used to be a ServerException (255) telling to create the topics with `barge init`, and barge
+# init, watch or a service failed on the broker's "invalid topic" (exit 1); a prefix over 127
+# characters was cut without a word
+badprefix() { # NAME EXPECTED-RC WHAT-ERR-SAYS ARGS... (the prefix in them or in BARGE_TOPIC_PREFIX)
+  local name=$1 want=$2 says=$3
+  shift 3
+  timeout 20 "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  local rc=$?
+  echo "  bad topic prefix, $name: exit $rc: $(cat "$BARGE_HOME/err")"
+  check "bad topic prefix, $name: exit $want, one line saying what is wrong" \
+    "[ $rc -eq $want ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -qF -- \"$says\" '$BARGE_HOME/err' && ! grep -q 'broker' '$BARGE_HOME/err'"
+}
+ILLEGAL="--topic-prefix 'a b': a Kafka topic name may hold only ASCII letters, digits, '.', '_' and '-', not ' '"
+badprefix describe-job-queues 252 "$ILLEGAL" describe-job-queues --brokers 127.0.0.1:1 --topic-prefix 'a b'
+badprefix init 2 "$ILLEGAL" init --brokers 127.0.0.1:1 --topic-prefix 'a b'
+badprefix watch 2 "$ILLEGAL" watch --brokers 127.0.0.1:1 --topic-prefix 'a b'
+badprefix "a service" 2 "$ILLEGAL" scheduler --brokers 127.0.0.1:1 --topic-prefix 'a b'
+BARGE_TOPIC_PREFIX=a/b badprefix "from the environment" 2 "BARGE_TOPIC_PREFIX 'a/b'" instances --brokers 127.0.0.1:1
+BARGE_TOPIC_PREFIX=a/b badprefix "barge up" 2 "BARGE_TOPIC_PREFIX 'a/b'" up --brokers 127.0.0.1:1
+badprefix "too long" 252 "--topic-prefix: 128 characters, too long" describe-jobs --jobs 1 --brokers 127.0.0.1:1 \
+  --topic-prefix "$(printf 'a%.0s' {1..128})"
+# a file where barge up puts a folder: refused at once with the reason, before any broker is asked;
+# a file named logs used to pass (mkdir -p took it for the folder), barge up said the stack ran
+# and its agents restarted for ever, unable to write their logs
+for d in logs audit; do
+  touch "$BARGE_HOME/$d"
+  timeout 20 "$BARGE" up --brokers 127.0.0.1:1 </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  echo "  a file $d in BARGE_HOME: barge up exit $rc: $(cat "$BARGE_HOME/err")"
+  check "a file $d in BARGE_HOME: barge up exits 1 saying it cannot create the folder, and why" \
+    "[ $rc -eq 1 ] && grep -qF 'cannot create $BARGE_HOME/$d: Not a directory' '$BARGE_HOME/err' && [ ! -e '$BARGE_HOME/stack' ]"
+  rm -f "$BARGE_HOME/$d"
+done
 # a stack file naming a broker that is gone: the line says where the address came from
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null

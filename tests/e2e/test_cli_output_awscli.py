@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""test_cli_output_awscli.py: `--output table`, `yaml` and `yaml-stream` print what the AWS CLI v2
+"""test_cli_output_awscli.py: `--output table`, `text`, `yaml` and `yaml-stream` print what the AWS CLI v2
 prints. The same requests go to the real aws CLI v2 (/usr/bin/aws, against `barge api` of a
 `barge up` stack) and to `barge` (the operation run in-process); the outputs must be identical,
 byte for byte: describe-jobs of a finished job (nested attempts, container, environment, tags;
@@ -44,7 +44,9 @@ def body(s):
                 ["describe-job-queues", "--starting-token", "eyJuZXh0VG9rZW4iOiBudWxsLCAiYm90b190cnVuY2F0ZV9hbW91bnQiOiAxfQ==",
                  "--query", "jobQueues[].[jobQueueName, priority]"]]
     for req in requests:
-        for fmt in ("table", "yaml") + (("yaml-stream",) if req[0] == "list-jobs" else ()):  # (aws takes ~4 s a call)
+        # (aws takes ~4 s a call; text: rows named by their member, keys sorted, as awscli/text.py
+        # writes them; barge used to print every value on one line)
+        for fmt in ("table", "text", "yaml") + (("yaml-stream",) if req[0] == "list-jobs" else ()):
             a = subprocess.run([AWS, "batch", *req, "--endpoint-url", endpoint, "--region", "us-east-1", "--profile",
                                 "barge", "--output", fmt], env=env, capture_output=True, text=True, timeout=120)
             b = s.run(*req, "--output", fmt, check=False)

@@ -5,8 +5,19 @@ exits 0, so that "make sure it is up" stays idempotent. With other options it ex
 naming the running stack's options: they were not applied. It used to exit 0 in every case, so a
 script's `barge up --detach --agents 4` went on against a stack of 2 agents as if it had started
 what it asked for. On that stack (no audit), `barge check` says on stderr that it checked no audit
-file, and stays quiet about it with --no-audit."""
+file, and stays quiet about it with --no-audit.
+
+The stack is started by two `barge up --detach` at once in the same BARGE_HOME: one stack must
+start, the other command saying it runs. Both used to start one; the stack file named the last,
+and the other ran on out of `barge down`'s reach, fencing the first one's scheduler. And `barge
+down` while a `barge up` is starting (it holds $BARGE_HOME/up.lock, no stack file yet) waits for
+it rather than saying no stack runs (the stack then started after it)."""
 import os
+import fcntl
+import re
+import signal
+import subprocess
+import time
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -18,7 +29,18 @@ ARGS = ("--agents", "1", "--no-provisioner", "--no-accounting", "--no-audit", "-
 
 def body(st):
     st.init()
-    st.up(*ARGS)
+    cmd = [common.BARGE, "up", "--detach", "--brokers", st.brokers, *ARGS]
+    procs = [subprocess.Popen(cmd, env=st.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [(p.wait(timeout=180), p.stdout.read()) for p in procs]
+    pids = {int(m) for _, out in outs for m in re.findall(r"\(pid (\d+)", out)}
+    started = sum("stack running in the background" in out for _, out in outs)
+    st.supervisor = int(st.stack_value("supervisor"))
+    st.kids = common.wait_for(lambda: common._children(st.supervisor), 30, "the stack's services")
+    ok(all(rc == 0 for rc, _ in outs) and started == 1 and pids == {st.supervisor},
+       "two barge up at once in one BARGE_HOME: one stack starts, the other command says it runs", outs)
+    for pid in pids - {st.supervisor}:  # the stray stack of the defect
+        os.kill(pid, signal.SIGTERM)
     sup = st.supervisor
 
     def up(*args):
@@ -42,6 +64,18 @@ def body(st):
     p = st.run("check", "--no-audit", check=False, timeout=120)
     ok(p.returncode == 0 and "no audit file checked" not in p.stderr, "... and not with --no-audit", p.stderr[-300:])
     st.down()
+    # -- barge down while a barge up starts (played by holding its lock): it waits for it
+    with open(os.path.join(st.home, "up.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        d = subprocess.Popen([common.BARGE, "down"], env=st.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        time.sleep(1.5)
+        waiting = d.poll() is None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    out, err = d.communicate(timeout=30)
+    ok(waiting and "is starting a stack" in out and d.returncode == 0,
+       "barge down while a barge up is starting: it waits for it (then, none recorded, says no stack runs)",
+       (waiting, d.returncode, out, err))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,14 @@ it happened to have read), earlier events the exit code and stoppedAt of the end
 `"storedJson":"{}"`.
 
 Then the watcher's refusals: --count 0 and -1 exit 2; --job-queue nope exits 1 at once saying
-the queue does not exist; --job nope says once on stderr that it waits for a job not yet seen."""
+the queue does not exist; --job nope says once on stderr that it waits for a job not yet seen.
+
+Then a signal: `barge watch --count N` stopped by Ctrl-C before N events exits 130 (SIGTERM: 143),
+and so does `barge logs --follow` of a job still running, as the AWS CLI exits 130 on Ctrl-C; both
+used to exit 0, which a script took for "saw the N events" or "the job ended"."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -140,6 +145,26 @@ def main():
         out, err = w.communicate(timeout=30)
         ok("nope" in err and "not" in err and err.count("\n") == 1 and not out,
            "--job nope: one line on stderr says it waits for a job not seen yet", err)
+        ok(w.returncode == 128 + signal.SIGTERM, "... and SIGTERM stops it with exit 143", w.returncode)
+
+        # -- Ctrl-C before the end: 130, not 0
+        w = subprocess.Popen([common.BARGE, "watch", "--job-queue", "q", "--from-beginning", "--count", "100000"],
+                             env=st.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        w.send_signal(signal.SIGINT)
+        out, err = w.communicate(timeout=30)
+        ok(w.returncode == 130 and out.count("\n") > 10, "watch --count 100000 stopped by Ctrl-C after "
+           f"{out.count(chr(10))} events: exit 130", (w.returncode, err))
+        st.register("sleepy", ["sh", "-c", "echo started; sleep 60"])
+        job = st.submit("sleepy", "q", "sleepy")
+        f = subprocess.Popen([common.BARGE, "logs", "--follow", job], env=st.env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        common.wait_for(lambda: st.describe(job).get(job, {}).get("status") == "RUNNING", 60, "the sleepy job running")
+        time.sleep(2)
+        f.send_signal(signal.SIGINT)
+        out, err = f.communicate(timeout=30)
+        ok(f.returncode == 130 and "started" in out, "logs --follow of a running job stopped by Ctrl-C: exit 130",
+           (f.returncode, out, err))
     except (RuntimeError, TimeoutError, subprocess.TimeoutExpired, KeyError, json.JSONDecodeError) as e:
         ok(False, f"unexpected error: {e}")
     finally:

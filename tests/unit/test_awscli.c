@@ -820,6 +820,51 @@ static void test_examples(void) {
   }
 }
 
+/* --output text as the AWS CLI's awscli/text.py writes it (the expected strings are what
+ * awscli.text.format_text printed for the same JSON): rows named by the member holding them, keys
+ * sorted, a list of objects on the union of their scalar keys, Python's None/True/False. It used
+ * to print every value of the response on one line, in the response's order, with true/false. */
+static void expect_text(const char *in, const char *query, const char *want) {
+  json_error_t je;
+  json_t *v = json_loads(in, JSON_DECODE_ANY, &je);
+  struct awscli_globals g;
+  awscli_globals_init(&g);
+  g.output = "text";
+  g.query = query;
+  char *got = NULL, err[256] = "";
+  size_t len = 0;
+  FILE *f = open_memstream(&got, &len);
+  int rc = awscli_print(v, &g, f, err, sizeof err);
+  fclose(f);
+  CHECK(rc == 0 && !strcmp(got, want), "--output text of %s: got '%s', want '%s' (%s)", in, got, want, err);
+  free(got);
+  json_decref(v);
+}
+
+static void test_text_output(void) {
+  TEST("--output text as the AWS CLI writes it");
+  expect_text("{\"jobs\": [{\"jobId\": \"j1\", \"status\": \"FAILED\", \"isCancelled\": false, \"retry\": null, "
+              "\"attempts\": [{\"container\": {\"exitCode\": 3, \"logStreamName\": \"s\"}, \"startedAt\": 5}], "
+              "\"tags\": {\"team\": \"a\"}, \"container\": {\"command\": [\"sh\", \"-c\", \"x\"], \"environment\": "
+              "[{\"name\": \"A\", \"value\": \"x\"}]}}, {\"jobId\": \"j2\", \"status\": \"RUNNING\", \"extra\": 1, "
+              "\"attempts\": []}], \"nextToken\": \"t\"}",
+              NULL,
+              "t\nJOBS\t\tFalse\tj1\tNone\tFAILED\nATTEMPTS\t5\nCONTAINER\t3\ts\nCOMMAND\tsh\nCOMMAND\t-c\n"
+              "COMMAND\tx\nENVIRONMENT\tA\tx\nTAGS\ta\nJOBS\t1\t\tj2\t\tRUNNING\n");
+  expect_text("[[\"a\", \"b\"], \"c\", [\"d\"]]", NULL, "c\na\tb\nd\n");
+  expect_text("{\"a\": [1, {\"b\": 2}], \"z\": true}", "a[1]", "2\n");
+  expect_text("{\"z\": true, \"y\": [1, 2]}", NULL, "True\nY\t1\nY\t2\n");
+  expect_text("{\"jobs\": [{\"jobId\": \"j1\", \"status\": \"SUCCEEDED\"}]}", "jobs[].[jobId, status]",
+              "j1\tSUCCEEDED\n");
+  expect_text("{\"jobs\": []}", "jobs[0].jobId", "None\n");
+  expect_text("{\"jobs\": []}", "jobs", "");
+  /* --max-items' NextToken: a row of its own, after the listing; the query applied to each */
+  expect_text("{\"jobQueues\": [{\"jobQueueName\": \"q\"}], \"NextToken\": \"tok\"}", NULL,
+              "JOBQUEUES\tq\nNEXTTOKEN\ttok\n");
+  expect_text("{\"jobQueues\": [{\"jobQueueName\": \"q\"}], \"NextToken\": \"tok\"}",
+              "{q: jobQueues[].jobQueueName, t: NextToken}", "None\nQ\tq\nNone\nT\ttok\n");
+}
+
 int main(void) {
   if (!mkdtemp(tmpdir)) {
     perror("mkdtemp");
@@ -834,6 +879,7 @@ int main(void) {
   test_globals();
   test_help_and_skeleton();
   test_examples();
+  test_text_output();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -76,7 +76,28 @@ static void test_job_id_cmp(void) {
     CHECK_INT(sign(job_id_cmp(cases[i].a, cases[i].b)), cases[i].want);
 }
 
+/* mkdir_p: a file in the way is a failure (ENOTDIR), not a directory that exists. */
+static void test_mkdir_p(void) {
+  TEST("mkdir_p: makes the folders, accepts an existing one, refuses a file in the way");
+  char root[] = "/tmp/test_util_XXXXXX", path[128];
+  CHECK(mkdtemp(root) != NULL, "mkdtemp");
+  snprintf(path, sizeof path, "%s/a/b", root);
+  CHECK(mkdir_p(path) == 0 && mkdir_p(path) == 0, "%s made, then made again", path);
+  snprintf(path, sizeof path, "%s/f", root);
+  FILE *f = fopen(path, "w");
+  if (f) fclose(f);
+  errno = 0;
+  CHECK(mkdir_p(path) == -1 && errno == ENOTDIR, "a file at %s: -1 ENOTDIR (errno %d)", path, errno);
+  snprintf(path, sizeof path, "%s/f/x", root);
+  errno = 0;
+  CHECK(mkdir_p(path) == -1 && errno == ENOTDIR, "a file on the way to %s: -1 ENOTDIR (errno %d)", path, errno);
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
+  test_mkdir_p();
   test_read_small();
   test_job_id_ok();
   test_job_id_cmp();
