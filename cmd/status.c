@@ -147,12 +147,12 @@ int cmd_status(int argc, char **argv) {
   char home[3072], pidtext[32], path[3200], api[512];
   stack_home(home, sizeof home);
   if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && !stack_pid_alive(atol(pidtext))) {
-    printf("barge status: the stack's supervisor (pid %s) in %s is gone; `barge down` stops what it left (its "
-           "Kafka), then `barge up` starts it again\n", pidtext, home);
+    fprintf(stderr, "barge status: the stack's supervisor (pid %s) in %s is gone; `barge down` stops what it left (its "
+            "Kafka), then `barge up` starts it again\n", pidtext, home);
     return 1;
   }
   if (stack_get("supervisor", pidtext, sizeof pidtext)) {
-    printf("barge status: no stack is running in %s (start one with `barge up`)\n", home);
+    fprintf(stderr, "barge status: no stack is running in %s (start one with `barge up`)\n", home);
     return 1;
   }
   struct service_conn conn;

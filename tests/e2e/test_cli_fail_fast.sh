@@ -58,6 +58,12 @@ nostack "replay rebuild" 1 replay rebuild
 nostack "replay simulate" 1 replay simulate
 nostack init 1 init
 nostack explain 1 explain 1234
+# barge status says it on stderr too (it printed it on stdout)
+"$BARGE" status </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+echo "  no stack, status: exit $rc: $(cat "$BARGE_HOME/err")"
+check "no stack, status exits 1 with one line on stderr, nothing on stdout" \
+  "[ $rc -eq 1 ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q 'barge up' '$BARGE_HOME/err'"
 nostack list-jobs 255 list-jobs --job-queue q
 nostack describe-jobs 255 describe-jobs --jobs 1234
 # --help (and -h) prints help on stdout and exits 0 for every command barge --help lists, and for

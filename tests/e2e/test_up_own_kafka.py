@@ -154,8 +154,8 @@ def body(st):
     ok(gone, "every service stopped with its supervisor", kids)
     ok(kpid and pid_alive(kpid), "the Kafka it started still runs")
     p = st.run("status", check=False)
-    ok(p.returncode == 1 and "is gone" in p.stdout and "barge down" in p.stdout,
-       "barge status says the supervisor is gone and what to do", (p.returncode, p.stdout))
+    ok(p.returncode == 1 and "is gone" in p.stderr and "barge down" in p.stderr and not p.stdout,
+       "barge status says on stderr that the supervisor is gone and what to do", (p.returncode, p.stdout, p.stderr))
     p = st.run("down", timeout=120)
     ok("was gone" in p.stdout and "cleared its record" in p.stdout, "barge down says the supervisor was gone", p.stdout)
     ok(not pid_alive(kpid), "barge down stopped the Kafka it left")
