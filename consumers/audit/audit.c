@@ -399,6 +399,13 @@ static int scan(FILE *f, long long from, struct hasher *h, struct chain *c, long
     *last_start = *end;
     *end += n;
   }
+  /* a read error is not the end of the file: the lines after it were not checked (and the writer
+   * must not cut the file there as if its tail were torn) */
+  if (!rc && ferror(f)) {
+    snprintf(what, whatlen, "read error after line %lld: %s", c->lines, strerror(errno));
+    *bad_line = 0;
+    rc = -1;
+  }
   free(line);
   return rc;
 }
@@ -627,6 +634,14 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
   FILE *f = fopen(path, "r");
   if (!f) {
     snprintf(v->what, sizeof v->what, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  /* fopen opens a directory too, and reading it then ends at once: that is no intact, empty file */
+  struct stat st;
+  int serr = fstat(fileno(f), &st) ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+  if (serr) {
+    snprintf(v->what, sizeof v->what, "cannot read %s: %s", path, strerror(serr));
+    fclose(f);
     return -1;
   }
   struct seal s = {0};

@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,6 +264,15 @@ static void test_tampering(void) {
   const unsigned char other[] = "another key";
   CHECK(audit_verify(p, other, sizeof other - 1, &noseal, &v) == 1 && v.bad_line == 1,
         "the wrong key fails at line 1: %s", v.what);
+
+  TEST("a directory is no audit file: it cannot be read (exit 2), not an intact file of 0 lines");
+  path_of("adir", p, sizeof p);
+  CHECK(mkdir(p, 0700) == 0, "mkdir %s", p);
+  CHECK(audit_verify(p, KEY, KEYLEN, &noseal, &v) == -1 && strstr(v.what, "Is a directory"),
+        "a directory with --no-seal: %s", v.what);
+  CHECK(audit_verify(p, KEY, KEYLEN, NULL, &v) == -1 && strstr(v.what, "Is a directory"),
+        "a directory: %s", v.what);
+  check_cli("adir", 2, "Is a directory");
 }
 
 static void test_resume(void) {
