@@ -584,6 +584,18 @@ int audit_append(struct audit_writer *w, const struct audit_rec *r) {
 }
 
 int audit_flush(struct audit_writer *w, char *err, size_t errlen) {
+  if (!w->pending.len && w->sealed_lines == w->ch.lines) return 0; /* nothing new, and sealed */
+  /* The file must still be the one at its path. Moved aside (to begin a new chain) or removed
+   * while this writer runs, it would go on growing under its new name while the seal at the old
+   * path described it, and every later start would refuse the new file as shorter than that
+   * seal. Stop instead, having written nothing more and committed nothing: the moved file and its
+   * seal stay consistent, and the next start begins a new chain from the committed offsets. */
+  struct stat ps, fs;
+  if (stat(w->path, &ps) || fstat(w->fd, &fs) || ps.st_dev != fs.st_dev || ps.st_ino != fs.st_ino) {
+    snprintf(err, errlen, "%s was moved or removed while it was being written: stopping (a new start begins a new chain there)",
+             w->path);
+    return -1;
+  }
   if (w->pending.len) {
     if (write_all(w->fd, w->pending.data, w->pending.len) || fsync(w->fd)) {
       snprintf(err, errlen, "writing %s: %s", w->path, strerror(errno));
