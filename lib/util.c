@@ -332,19 +332,39 @@ void iso8601_utc(int64_t ms, char out[32]) {
 int64_t parse_time_ms(const char *s) {
   if (!s || !*s) return -1;
   char *end;
+  errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (*end == 0) return v < 100000000000LL ? v * 1000 : v; /* seconds or ms */
+  if (*end == 0) {
+    if (errno == ERANGE || v < 0) return -1; /* not a time: LLONG_MAX would read as the year 292278994 */
+    return v < 100000000000LL ? v * 1000 : v; /* seconds or ms */
+  }
   struct tm tm;
   memset(&tm, 0, sizeof tm);
+  int64_t ms = 0, off_s = 0;
+  int offset = 0;
   const char *r = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (!r) {
+  if (r) {
+    /* a fraction of a second (".123", JavaScript's toISOString) and a UTC offset ("+00:00",
+     * Python's isoformat) are ISO-8601 too */
+    if (*r == '.' && r[1] >= '0' && r[1] <= '9') {
+      int scale = 100;
+      for (r++; *r >= '0' && *r <= '9'; r++, scale /= 10) ms += (*r - '0') * scale;
+    }
+    if ((*r == '+' || *r == '-') && r[1] >= '0' && r[1] <= '9' && r[2] >= '0' && r[2] <= '9' && r[3] == ':' &&
+        r[4] >= '0' && r[4] <= '5' && r[5] >= '0' && r[5] <= '9' && !r[6]) {
+      off_s = ((r[1] - '0') * 10 + (r[2] - '0')) * 3600 + ((r[4] - '0') * 10 + (r[5] - '0')) * 60;
+      if (*r == '-') off_s = -off_s;
+      r += 6;
+      offset = 1;
+    }
+  } else {
     memset(&tm, 0, sizeof tm);
     r = strptime(s, "%Y-%m-%d", &tm);
   }
   if (!r) return -1;
-  if (*r == 'Z') r++;
+  if (*r == 'Z' && !offset) r++;
   if (*r) return -1;
-  return (int64_t)timegm(&tm) * 1000;
+  return ((int64_t)timegm(&tm) - off_s) * 1000 + ms;
 }
 
 int prefix_glob_match(const char *pattern, const char *value) {

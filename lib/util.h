@@ -87,7 +87,8 @@ int mkdir_p(const char *path) BARGE_WUR;
 
 /* Formats epoch ms as ISO-8601 UTC with whole seconds ("2024-01-11T23:36:40Z"). */
 void iso8601_utc(int64_t ms, char out[32]);
-/* Parses "2024-01-11T23:36:40Z", "2024-01-11", or an integer of epoch ms/s. -1 on error. */
+/* Parses "2024-01-11T23:36:40Z" (optionally with a fraction of a second, ".123", and a UTC offset,
+ * "+01:00", instead of the Z), "2024-01-11", or an integer of epoch ms/s. -1 on error. */
 int64_t parse_time_ms(const char *s);
 
 /* Glob-like match used by retry rules and filters: a trailing '*' makes a prefix match,

@@ -721,7 +721,10 @@ static int build_report(const struct bus_conf *bc, int events, int64_t since, in
     if (!bus_read_table(c, TOPIC_CONFIG, feed_cb, core, err, errlen) &&
         !bus_read_table(c, TOPIC_INSTANCES, feed_cb, core, err, errlen) &&
         !bus_read_table(c, TOPIC_JOB_EVENTS, feed_cb, core, err, errlen)) {
-      acct_settle(core, until);
+      /* time after now has not happened: nothing ran or idled in it (an instance up now is not
+       * billed into a future --until) */
+      int64_t now = now_ms();
+      acct_settle(core, until < now ? until : now);
       static const enum acct_kind kinds[] = {[BY_JOB] = ACCT_JOB, [BY_QUEUE] = ACCT_QUEUE, [BY_SHARE] = ACCT_SHARE,
                                              [BY_CE] = ACCT_CE};
       acct_foreach(core, kinds[rp->by], 0, row_cb, rp);
@@ -816,6 +819,18 @@ int acct_usage_main(int argc, char **argv) {
     else
       fprintf(stderr, "barge usage: --until %s is not after --since %s: the window is empty\n", until_s, since_s);
     return 2;
+  }
+  /* a window reaching into the future ends now: later time has not happened yet (the header says so) */
+  int64_t now = now_ms();
+  if (until > now) {
+    if (since != INT64_MIN && since >= now) {
+      char at[32];
+      iso8601_utc(since, at);
+      fprintf(stderr, "barge usage: --since %s%s%s%s is in the future: nothing to report yet\n", since_s,
+              strcmp(since_s, at) ? " (" : "", strcmp(since_s, at) ? at : "", strcmp(since_s, at) ? ")" : "");
+      return 2;
+    }
+    until = now;
   }
   /* barge.usage's aggregates are running totals since accounting began: no window selects part
    * of them (the report said "from --since" over the all-time totals) */

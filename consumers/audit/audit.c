@@ -399,6 +399,13 @@ static int scan(FILE *f, long long from, struct hasher *h, struct chain *c, long
     *last_start = *end;
     *end += n;
   }
+  /* a read error is not the end of the file: the lines after it were not checked (and the writer
+   * must not cut the file there as if its tail were torn) */
+  if (!rc && ferror(f)) {
+    snprintf(what, whatlen, "read error after line %lld: %s", c->lines, strerror(errno));
+    *bad_line = 0;
+    rc = -1;
+  }
   free(line);
   return rc;
 }
@@ -577,6 +584,18 @@ int audit_append(struct audit_writer *w, const struct audit_rec *r) {
 }
 
 int audit_flush(struct audit_writer *w, char *err, size_t errlen) {
+  if (!w->pending.len && w->sealed_lines == w->ch.lines) return 0; /* nothing new, and sealed */
+  /* The file must still be the one at its path. Moved aside (to begin a new chain) or removed
+   * while this writer runs, it would go on growing under its new name while the seal at the old
+   * path described it, and every later start would refuse the new file as shorter than that
+   * seal. Stop instead, having written nothing more and committed nothing: the moved file and its
+   * seal stay consistent, and the next start begins a new chain from the committed offsets. */
+  struct stat ps, fs;
+  if (stat(w->path, &ps) || fstat(w->fd, &fs) || ps.st_dev != fs.st_dev || ps.st_ino != fs.st_ino) {
+    snprintf(err, errlen, "%s was moved or removed while it was being written: stopping (a new start begins a new chain there)",
+             w->path);
+    return -1;
+  }
   if (w->pending.len) {
     if (write_all(w->fd, w->pending.data, w->pending.len) || fsync(w->fd)) {
       snprintf(err, errlen, "writing %s: %s", w->path, strerror(errno));
@@ -627,6 +646,14 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
   FILE *f = fopen(path, "r");
   if (!f) {
     snprintf(v->what, sizeof v->what, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  /* fopen opens a directory too, and reading it then ends at once: that is no intact, empty file */
+  struct stat st;
+  int serr = fstat(fileno(f), &st) ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+  if (serr) {
+    snprintf(v->what, sizeof v->what, "cannot read %s: %s", path, strerror(serr));
+    fclose(f);
     return -1;
   }
   struct seal s = {0};

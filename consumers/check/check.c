@@ -97,6 +97,7 @@ static uint32_t job_get(struct check *c, const char *id) {
   struct cjob *j = xcalloc(1, sizeof *j);
   j->id = xstrdup(id);
   j->parent = NONE;
+  j->mnp = NONE;
   j->index = -1;
   j->rec_status = -1;
   ji = (uint32_t)c->njobs;
@@ -113,6 +114,20 @@ static uint32_t job_get(struct check *c, const char *id) {
       uint32_t pi = job_get(c, pid);
       c->jobs[ji]->parent = pi;
       c->jobs[ji]->index = (int32_t)ix;
+    }
+  }
+  /* a node of a multi-node job names its parent too: "<parent>#<node>"; the SubmitJob is the
+   * parent's only (its numNodes is the job definition's) */
+  const char *hash = strrchr(id, '#');
+  if (hash && hash > id && hash[1]) {
+    char *end;
+    long nx = strtol(hash + 1, &end, 10);
+    if (!*end && nx >= 0) {
+      char pid[256];
+      snprintf(pid, sizeof pid, "%.*s", (int)(hash - id), id);
+      uint32_t pi = job_get(c, pid);
+      c->jobs[ji]->mnp = pi;
+      c->jobs[pi]->nodes++;
     }
   }
   return ji;

@@ -42,6 +42,8 @@ struct cjob {
   uint32_t parent;   /* NONE, or the array parent */
   int32_t index;     /* array child's index */
   int32_t size;      /* array parent's size (0: not an array) */
+  uint32_t mnp;      /* NONE, or the multi-node parent of a node "<parent>#<n>" (docs/job-model.md §11) */
+  int32_t nodes;     /* a multi-node parent: how many of its nodes the log names */
   int submitted;
   json_t *depends_on; /* SubmitJob.dependsOn (owned), or NULL */
   struct cev *ev;

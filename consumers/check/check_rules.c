@@ -44,9 +44,14 @@ static void where(const struct check *c, const struct cjob *j, char *out, size_t
     snprintf(out, n, "%s", check_status_names[st]);
 }
 
+/* A multi-node job's nodes are created with their parent: submitted when it was. */
+static int submitted(const struct check *c, const struct cjob *j) {
+  return j->submitted || (j->mnp != NONE && c->jobs[j->mnp]->submitted);
+}
+
 static void rule_terminal(struct check *c, const struct cjob *j, json_t *live) {
   if (never_created(c, j)) return;
-  if (!j->submitted && c->requests_read) {
+  if (!submitted(c, j) && c->requests_read) {
     if (j->nev || j->nex) check_violation(c, CHECK_UNKNOWN_JOB, j->id, "events for a job that was never submitted");
     return;
   }
@@ -153,7 +158,8 @@ static void rule_attempts(struct check *c, const struct cjob *j) {
     }
     if (x->ends > 1 || (x->ends == 0 && !(live && num == n)))
       check_violation(c, CHECK_ATTEMPTS, j->id, "attempt %d ended %d times", num, x->ends);
-    if (c->placements_read && (x->placements != 1 || x->placed_right != 1))
+    /* a multi-node parent runs on no instance of its own: its nodes are placed, not it */
+    if (c->placements_read && !j->nodes && (x->placements != 1 || x->placed_right != 1))
       check_violation(c, CHECK_ATTEMPTS, j->id, "attempt %d has %d placements (%d on the instance it started on)",
                       num, x->placements, x->placed_right);
     if (x->exec_starts > 1)

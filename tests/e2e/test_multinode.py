@@ -205,6 +205,15 @@ def body(st):
     ok(b["status"] == "FAILED" and main["container"].get("exitCode") == 3,
        "main node exit 3: the job FAILED, the main node's exit code 3", (b["status"], main["container"]))
 
+    log("-- barge check: the gangs break no invariant (their nodes were reported as never submitted)")
+    r = st.run("check", "--json", check=False, timeout=300)
+    try:
+        rep = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        rep = {}
+    ok(r.returncode == 0 and rep.get("ok") is True, "barge check passes over multi-node jobs",
+       (r.returncode, rep.get("violations"), r.stderr[-500:]))
+
 
 if __name__ == "__main__":
     run_test("multinode", body)

@@ -299,6 +299,22 @@ def main():
         ok(st.procs["acct3"].returncode == 0 and "rebuilt from" in st.log_tail("acct3", 50),
            "the last run rebuilt its state from the events before the committed offsets",
            st.log_tail("acct3", 8))
+
+        # ---- a window reaching into the future ends now: an instance up now is not billed for
+        # the time after it (it was: a day ahead gave a day of idle time)
+        log("-- barge usage --until in the future")
+        ev.base = int(time.time()) * 1000
+        ev.inst("i-9", "ce-z", "READY", -60, 2, 2048, 0, "ON_DEMAND", 0.36)
+        ev.flush()
+        day_ahead = str(int(time.time()) * 1000 + 86400 * 1000)
+        out = json.loads(usage(st, "--by", "ce", "--format", "json", "--until", day_ahead))
+        now = int(time.time()) * 1000
+        z = next((r for r in out["rows"] if r["computeEnvironment"] == "ce-z"), None)
+        ok(z is not None and 60 <= z["idleInstanceSeconds"] <= 60 + 120 and out["until"] <= now + 1000,
+           "--until a day ahead: counted until now (ce-z idle about 60 s), and until says now", (z, out["until"], now))
+        r = st.run("usage", "--topic-prefix", st.prefix, "--since", day_ahead, "--until", str(int(day_ahead) + 1000),
+                   check=False)
+        ok(r.returncode == 2 and "in the future" in r.stderr, "a window wholly in the future is refused", r.stderr)
     finally:
         st.close()
     common.finish()

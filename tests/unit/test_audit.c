@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,6 +264,15 @@ static void test_tampering(void) {
   const unsigned char other[] = "another key";
   CHECK(audit_verify(p, other, sizeof other - 1, &noseal, &v) == 1 && v.bad_line == 1,
         "the wrong key fails at line 1: %s", v.what);
+
+  TEST("a directory is no audit file: it cannot be read (exit 2), not an intact file of 0 lines");
+  path_of("adir", p, sizeof p);
+  CHECK(mkdir(p, 0700) == 0, "mkdir %s", p);
+  CHECK(audit_verify(p, KEY, KEYLEN, &noseal, &v) == -1 && strstr(v.what, "Is a directory"),
+        "a directory with --no-seal: %s", v.what);
+  CHECK(audit_verify(p, KEY, KEYLEN, NULL, &v) == -1 && strstr(v.what, "Is a directory"),
+        "a directory: %s", v.what);
+  check_cli("adir", 2, "Is a directory");
 }
 
 static void test_resume(void) {
@@ -432,6 +442,35 @@ static void test_line_format(void) {
   json_decref(ev);
 }
 
+/* Moving the file and its seal aside while the writer runs (to begin a new chain) must leave the
+ * moved pair consistent and let the next start begin a new chain at the path. */
+static void test_moved_aside(void) {
+  TEST("a file moved aside while written: the writer stops; the moved file verifies; a new start begins a new chain");
+  char p[512], q[512], ps[520], qs[520], err[512];
+  path_of("rotate.audit", p, sizeof p);
+  path_of("rotated.audit", q, sizeof q);
+  snprintf(ps, sizeof ps, "%s.seal", p);
+  snprintf(qs, sizeof qs, "%s.seal", q);
+  struct audit_writer *w = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) == 0, "%s", err);
+  if (!w) return;
+  append_range(w, 0, 10);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "%s", err);
+  CHECK(rename(p, q) == 0 && rename(ps, qs) == 0, "moved aside");
+  append_range(w, 10, 14);
+  CHECK(audit_flush(w, err, sizeof err) == -1 && strstr(err, "moved or removed"), "the flush refuses: %s", err);
+  audit_close(w);
+  w = NULL;
+  struct audit_verdict v;
+  int rc = audit_verify(q, KEY, KEYLEN, NULL, &v);
+  CHECK(rc == 0 && v.lines == 10 && v.sealed == 10, "the moved file verifies with its seal: rc %d, %lld lines, %s", rc,
+        v.lines, v.what);
+  CHECK(access(ps, F_OK) != 0, "no seal was written at the old path");
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) == 0, "a new start opens a new chain: %s", err);
+  if (w) CHECK_INT(audit_lines(w), 0);
+  audit_close(w);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/barge-test-audit-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -448,6 +487,7 @@ int main(void) {
   test_intact();
   test_tampering();
   test_resume();
+  test_moved_aside();
   test_line_format();
   int rc = check_summary();
   if (rc == 0) {

@@ -34,6 +34,8 @@ enum doctor {
   ACCT_INSTANCE,    /* ce:local's instance-seconds off by 0.5 s */
   ACCT_JOBS,        /* a job's instance-seconds off by 2 ms */
   ACCT_WITHIN,      /* ... off by 0.4 ms: within the millisecond (clean) */
+  MULTINODE,        /* M, a multi-node job: its parent runs on no instance, its nodes M#0, M#1 do (clean) */
+  NODE_ORPHAN,      /* ... and N#0, a node whose parent was never submitted */
 };
 
 static struct check *chk;
@@ -155,6 +157,26 @@ static void history(void) {
   ev("Q", "PENDING", "SUCCEEDED", 0, 4500, NULL, 0, 0, NULL);
   if (doc == LIVE_JOB) ev("C", "SUBMITTED", "RUNNABLE", 0, 1100, NULL, 0, 0, NULL);
   if (doc == UNKNOWN_JOB) ev("Z", "SUBMITTED", "RUNNABLE", 0, 1100, NULL, 0, 0, NULL);
+  if (doc == MULTINODE || doc == NODE_ORPHAN) {
+    /* docs/job-model.md §11: one SubmitJob, the parent's; the nodes have no SUBMITTED event */
+    submit("M", 0, NULL);
+    ev("M", "SUBMITTED", "RUNNABLE", 0, 5000, NULL, 1, 512, NULL);
+    ev("M", "RUNNABLE", "STARTING", 1, 5100, NULL, 1, 512, NULL);
+    ev("M#0", "PENDING", "STARTING", 1, 5100, "i-1", 1, 512, NULL);
+    placed("M#0", 1);
+    ev("M#1", "PENDING", "STARTING", 1, 5100, "i-1", 1, 512, NULL);
+    placed("M#1", 1);
+    ev("M#0", "STARTING", "RUNNING", 1, 5200, "i-1", 1, 512, NULL);
+    ev("M#1", "STARTING", "RUNNING", 1, 5200, "i-1", 1, 512, NULL);
+    ev("M", "STARTING", "RUNNING", 1, 5200, NULL, 1, 512, NULL);
+    ev("M#0", "RUNNING", "SUCCEEDED", 1, 6000, NULL, 1, 512, "Essential container in task exited");
+    ev("M", "RUNNING", "SUCCEEDED", 1, 6000, NULL, 1, 512, "Essential container in task exited");
+    ev("M#1", "RUNNING", "FAILED", 1, 6000, NULL, 1, 512, "The main node (M#0) of the multi-node job ended");
+  }
+  if (doc == NODE_ORPHAN) {
+    ev("N#0", "PENDING", "STARTING", 1, 5100, "i-1", 1, 512, NULL);
+    placed("N#0", 1);
+  }
   /* the parents' records */
   json_t *sum = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "SUBMITTED", 0, "PENDING", 0, "RUNNABLE", 0,
                           "STARTING", 0, "RUNNING", doc == SUMMARY_WRONG ? 1 : 0, "SUCCEEDED",
@@ -227,5 +249,7 @@ int main(void) {
   run(ACCT_INSTANCE, "usage's instance time off by 0.5 s", "accounting", 1);
   run(ACCT_JOBS, "jobs + idle off by 2 ms", "accounting", 1);
   run(ACCT_WITHIN, "jobs + idle off by 0.4 ms (within the millisecond)", NULL, 1);
+  run(MULTINODE, "a multi-node job: nodes submitted with their parent, the parent placed nowhere", NULL, 1);
+  run(NODE_ORPHAN, "a node of a multi-node job never submitted", "unknown-job", 1);
   return check_summary();
 }

@@ -96,11 +96,34 @@ static void test_mkdir_p(void) {
   CHECK(system(cmd) == 0, "cleanup");
 }
 
+static void test_parse_time_ms(void) {
+  TEST("parse_time_ms: ISO-8601 (fraction, offset), a date, epoch s or ms; -1 for what is not a time");
+  static const struct {
+    const char *s;
+    long long want;
+  } cases[] = {
+      {"2024-01-11T23:36:40Z", 1705016200000LL}, {"2024-01-11T23:36:40", 1705016200000LL},
+      {"2024-01-11", 1704931200000LL}, {"1705016200", 1705016200000LL}, {"1705016200123", 1705016200123LL},
+      {"2024-01-11T23:36:40.123Z", 1705016200123LL}, /* JavaScript's toISOString */
+      {"2024-01-11T23:36:40.5Z", 1705016200500LL}, {"2024-01-11T23:36:40.123456Z", 1705016200123LL},
+      {"2024-01-11T23:36:40+00:00", 1705016200000LL}, /* Python's isoformat */
+      {"2024-01-12T00:36:40+01:00", 1705016200000LL}, {"2024-01-11T20:06:40.250-03:30", 1705016200250LL},
+      {"99999999999999999999", -1}, /* beyond a long long: not the year 292278994 */
+      {"garbage", -1}, {"", -1}, {"-5", -1}, {"2024-01-11T23:36:40.Z", -1}, {"2024-01-11T23:36:40+0100", -1},
+      {"2024-01-11T23:36:40+01:00Z", -1}, {"2024-01-11T23:36:40ZZ", -1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    long long got = parse_time_ms(cases[i].s);
+    CHECK(got == cases[i].want, "parse_time_ms(\"%s\") = %lld, want %lld", cases[i].s, got, cases[i].want);
+  }
+}
+
 int main(void) {
   test_mkdir_p();
   test_read_small();
   test_job_id_ok();
   test_job_id_cmp();
+  test_parse_time_ms();
   TEST("uuid_v4: the 8-4-4-4-12 form, version 4, RFC 4122 variant, no repeats");
   enum { N = 20000 };
   char(*ids)[37] = xmalloc(N * sizeof *ids);
