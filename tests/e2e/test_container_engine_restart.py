@@ -151,14 +151,20 @@ def external(st):
         out = st.run("logs", job, check=False).stdout.strip()
         ok(out == f"nofile={limits['nofile']} nproc={limits['nproc']}",
            "its nofile and nproc are the service's own hard limits", (out, limits))
-        props["command"] = ["sh", "-c", "echo started; sleep 8; exit 3"]
-        st.json("register-job-definition", "--job-definition-name", "slow", "--type", "container",
-                "--container-properties", common.json.dumps(props))
-        time.sleep(2)  # the scheduler's configuration consumer reads it
-        slow = st.submit("slow", "q", "slow")
-        st.wait(f"{slow} RUNNING", lambda: st.describe(slow).get(slow, {}).get("status") == "RUNNING" or None,
-                timeout=60)
-        time.sleep(1)
+
+        def running(name, command):
+            """A job of a new job definition running command, once it is RUNNING."""
+            props["command"] = command
+            st.json("register-job-definition", "--job-definition-name", name, "--type", "container",
+                    "--container-properties", common.json.dumps(props))
+            time.sleep(2)  # the scheduler's configuration consumer reads it
+            job = st.submit(name, "q", name)
+            st.wait(f"{job} RUNNING", lambda: st.describe(job).get(job, {}).get("status") == "RUNNING" or None,
+                    timeout=60)
+            time.sleep(1)
+            return job
+
+        slow = running("slow", ["sh", "-c", "echo started; sleep 8; exit 3"])
         os.killpg(svc.pid, signal.SIGKILL)
         svc.wait()
         time.sleep(2)
@@ -170,14 +176,7 @@ def external(st):
         time.sleep(0.5)
         left = container_image.containers_of(f"barge.instance={EXT_INST}")
         ok(left == [], "no container left behind", left)
-        props["command"] = ["sh", "-c", "trap 'echo TERM; exit 42' TERM; echo started; sleep 60 & wait"]
-        st.json("register-job-definition", "--job-definition-name", "trap", "--type", "container",
-                "--container-properties", common.json.dumps(props))
-        time.sleep(2)  # the scheduler's configuration consumer reads it
-        trap = st.submit("trap", "q", "trap")
-        st.wait(f"{trap} RUNNING", lambda: st.describe(trap).get(trap, {}).get("status") == "RUNNING" or None,
-                timeout=60)
-        time.sleep(1)
+        trap = running("trap", ["sh", "-c", "trap 'echo TERM; exit 42' TERM; echo started; sleep 60 & wait"])
         os.killpg(svc.pid, signal.SIGKILL)
         svc.wait()
         t0 = time.time()
