@@ -1132,6 +1132,12 @@ int cmd_up(int argc, char **argv) {
             "Kafka is yours to empty\n");
     return 2;
   }
+  const char *given = o.kafka.brokers ? o.kafka.brokers : getenv("BARGE_BROKERS");
+  char berr[1024];
+  if (given && *given && stack_brokers_check(o.kafka.brokers, given, berr, sizeof berr)) {
+    fprintf(stderr, "barge up: %s\n", berr);
+    return 2;
+  }
   if ((r = load_svc_props(&o))) return r;
   if ((r = check_props(&o))) return r;
   if (!o.ce) o.ce = o.driver ? "local-managed" : "local";

@@ -103,6 +103,10 @@ int service_connect(const char *cmd, const struct kafka_opts *k, const char *cli
     fprintf(stderr, "barge %s: %s\n", cmd, err);
     return 1; /* nothing to talk to is a runtime condition, not bad usage */
   }
+  if (stack_brokers_check(k->brokers, conn->brokers, err, sizeof err)) {
+    fprintf(stderr, "barge %s: %s\n", cmd, err);
+    return 2; /* bad usage: no broker could ever answer at such an address */
+  }
   conn->bc = (struct bus_conf){.brokers = conn->brokers, .prefix = conn->prefix,
                                .kafka_props = k->props, .client_id = client_id};
   if (codec_init(err, sizeof err)) {

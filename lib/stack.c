@@ -122,6 +122,51 @@ int stack_prefix_check(const char *flag, const char *prefix, char *err, size_t e
   return 0;
 }
 
+/* One entry of a broker list: NULL when it can name a broker, else what is wrong with it. */
+static const char *broker_entry_error(const char *e, size_t n) {
+  const char *end = e + n, *sep = NULL;
+  for (const char *c = e; c + 2 < end; c++)
+    if (!memcmp(c, "://", 3)) e = c + 3; /* SSL://host:port, as librdkafka takes */
+  if (e == end) return "no host";
+  if (*e == '[') { /* [IPv6]:port */
+    const char *close = memchr(e, ']', (size_t)(end - e));
+    if (!close) return "an unclosed '['";
+    if (close + 1 < end && close[1] != ':') return "something after ']' that is not :PORT";
+    sep = close + 1 < end ? close + 1 : NULL;
+  } else {
+    sep = memchr(e, ':', (size_t)(end - e));
+    if (sep == e) return "no host";
+  }
+  if (!sep) return NULL;
+  const char *p = sep + 1;
+  long port = 0;
+  if (p == end) return "an empty port";
+  for (; p < end; p++) {
+    if (*p < '0' || *p > '9') return "a port that is not a number";
+    port = port * 10 + (*p - '0');
+    if (port > 65535) break;
+  }
+  return port < 1 || port > 65535 ? "a port outside 1-65535" : NULL;
+}
+
+int stack_brokers_check(const char *flag, const char *brokers, char *err, size_t errlen) {
+  const char *env = getenv("BARGE_BROKERS");
+  const char *from = flag && *flag ? "--brokers" : env && *env ? "$BARGE_BROKERS" : "the stack file's brokers";
+  for (const char *e = brokers;;) {
+    const char *comma = strchr(e, ',');
+    size_t n = comma ? (size_t)(comma - e) : strlen(e);
+    while (n && (*e == ' ' || *e == '\t')) e++, n--;
+    while (n && (e[n - 1] == ' ' || e[n - 1] == '\t')) n--;
+    const char *why = broker_entry_error(e, n);
+    if (why) {
+      snprintf(err, errlen, "%s '%s': '%.*s' has %s: give HOST:PORT[,HOST:PORT...]", from, brokers, (int)n, e, why);
+      return -1;
+    }
+    if (!comma) return 0;
+    e = comma + 1;
+  }
+}
+
 int stack_pid_alive(long pid) {
   if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM)) return 0;
   char path[64], st[512];

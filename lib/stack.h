@@ -28,5 +28,10 @@ void stack_prefix(const char *flag, char *out, size_t n);
  * and '-'; at most 100 characters); else -1 with err saying so and where the prefix came from
  * (flag: the one given on the command line, or NULL). A bad prefix is bad usage. */
 int stack_prefix_check(const char *flag, const char *prefix, char *err, size_t errlen) BARGE_WUR;
+/* 0 when brokers is a list librdkafka can take: comma-separated HOST or HOST:PORT (an IPv6
+ * address in brackets, an optional PROTOCOL:// before it), each port a number 1 to 65535; else -1
+ * with err saying which entry is wrong and where the list came from (flag as above, else
+ * $BARGE_BROKERS, else the stack file). A bad list is bad usage, not a broker that is down. */
+int stack_brokers_check(const char *flag, const char *brokers, char *err, size_t errlen) BARGE_WUR;
 
 #endif

@@ -153,15 +153,16 @@ run "blank --kafka-props items" 1 instances --brokers 127.0.0.1:1 --kafka-props 
 # used to be a ServerException (255) telling to create the topics with `barge init`, and barge
 # init, watch or a service failed on the broker's "invalid topic" (exit 1); a prefix over 127
 # characters was cut without a word
-badprefix() { # NAME EXPECTED-RC WHAT-ERR-SAYS ARGS... (the prefix in them or in BARGE_TOPIC_PREFIX)
-  local name=$1 want=$2 says=$3
-  shift 3
+oneline() { # WHAT NAME EXPECTED-RC WHAT-ERR-SAYS NOT-SAID ARGS...: bad usage said at once, in one line
+  local what=$1 name=$2 want=$3 says=$4 not=$5
+  shift 5
   timeout 20 "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
   local rc=$?
-  echo "  bad topic prefix, $name: exit $rc: $(cat "$BARGE_HOME/err")"
-  check "bad topic prefix, $name: exit $want, one line saying what is wrong" \
-    "[ $rc -eq $want ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -qF -- \"$says\" '$BARGE_HOME/err' && ! grep -q 'broker' '$BARGE_HOME/err'"
+  echo "  $what, $name: exit $rc: $(cat "$BARGE_HOME/err")"
+  check "$what, $name: exit $want, one line saying what is wrong" \
+    "[ $rc -eq $want ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -qF -- \"$says\" '$BARGE_HOME/err' && ! grep -q '$not' '$BARGE_HOME/err'"
 }
+badprefix() { oneline "bad topic prefix" "$1" "$2" "$3" broker "${@:4}"; } # the prefix in ARGS or BARGE_TOPIC_PREFIX
 ILLEGAL="--topic-prefix 'a b': a Kafka topic name may hold only ASCII letters, digits, '.', '_' and '-', not ' '"
 badprefix describe-job-queues 252 "$ILLEGAL" describe-job-queues --brokers 127.0.0.1:1 --topic-prefix 'a b'
 badprefix init 2 "$ILLEGAL" init --brokers 127.0.0.1:1 --topic-prefix 'a b'
@@ -171,6 +172,14 @@ BARGE_TOPIC_PREFIX=a/b badprefix "from the environment" 2 "BARGE_TOPIC_PREFIX 'a
 BARGE_TOPIC_PREFIX=a/b badprefix "barge up" 2 "BARGE_TOPIC_PREFIX 'a/b'" up --brokers 127.0.0.1:1
 badprefix "too long" 252 "--topic-prefix: 128 characters, too long" describe-jobs --jobs 1 --brokers 127.0.0.1:1 \
   --topic-prefix "$(printf 'a%.0s' {1..128})"
+# a broker list no broker could answer at is bad usage too, said at once (it was exit 1 or 255,
+# "no Kafka broker answers", after trying port 0)
+badbrokers() { oneline "bad broker list" "$1" "$2" "$3" answers "${@:4}"; }
+badbrokers describe-job-queues 252 "--brokers 'localhost:notaport': 'localhost:notaport' has a port that is not a number" \
+  describe-job-queues --brokers localhost:notaport
+badbrokers instances 2 "'b:' has an empty port" instances --brokers a:1,b:
+badbrokers "barge up" 2 "--brokers 'h:70000': 'h:70000' has a port outside 1-65535" up --brokers h:70000
+BARGE_BROKERS=:9092 badbrokers "from the environment" 2 "BARGE_BROKERS ':9092': ':9092' has no host" watch
 # a file where barge up puts a folder: refused at once with the reason, before any broker is asked;
 # a file named logs used to pass (mkdir -p took it for the folder), barge up said the stack ran
 # and its agents restarted for ever, unable to write their logs
