@@ -87,6 +87,20 @@ uint32_t check_job_find(const struct check *c, const char *id) {
   return v == STRMAP_NONE ? NONE : v;
 }
 
+static uint32_t job_get(struct check *c, const char *id);
+
+/* The job an id "<parent><sep><n>" names as its parent (made if new), sep at `at` in id, with n
+ * in *n; NONE when at is NULL or no decimal n >= 0 follows it. */
+static uint32_t parent_named(struct check *c, const char *id, const char *at, long *n) {
+  if (!at || !at[1]) return NONE;
+  char *end;
+  *n = strtol(at + 1, &end, 10);
+  if (*end || *n < 0) return NONE;
+  char pid[256];
+  snprintf(pid, sizeof pid, "%.*s", (int)(at - id), id);
+  return job_get(c, pid);
+}
+
 static uint32_t job_get(struct check *c, const char *id) {
   uint32_t ji = check_job_find(c, id);
   if (ji != NONE) return ji;
@@ -104,31 +118,19 @@ static uint32_t job_get(struct check *c, const char *id) {
   c->jobs[c->njobs++] = j;
   strmap_put(&c->job_ix, j->id, ji);
   /* an array child names its parent in its id: "<parent>:<index>" */
-  const char *colon = strrchr(id, ':');
-  if (colon && colon[1]) {
-    char *end;
-    long ix = strtol(colon + 1, &end, 10);
-    if (!*end && ix >= 0) {
-      char pid[256];
-      snprintf(pid, sizeof pid, "%.*s", (int)(colon - id), id);
-      uint32_t pi = job_get(c, pid);
-      c->jobs[ji]->parent = pi;
-      c->jobs[ji]->index = (int32_t)ix;
-    }
+  long n;
+  uint32_t pi = parent_named(c, id, strrchr(id, ':'), &n);
+  if (pi != NONE) {
+    c->jobs[ji]->parent = pi;
+    c->jobs[ji]->index = (int32_t)n;
   }
   /* a node of a multi-node job names its parent too: "<parent>#<node>"; the SubmitJob is the
    * parent's only (its numNodes is the job definition's) */
   const char *hash = strrchr(id, '#');
-  if (hash && hash > id && hash[1]) {
-    char *end;
-    long nx = strtol(hash + 1, &end, 10);
-    if (!*end && nx >= 0) {
-      char pid[256];
-      snprintf(pid, sizeof pid, "%.*s", (int)(hash - id), id);
-      uint32_t pi = job_get(c, pid);
-      c->jobs[ji]->mnp = pi;
-      c->jobs[pi]->nodes++;
-    }
+  pi = hash && hash > id ? parent_named(c, id, hash, &n) : NONE;
+  if (pi != NONE) {
+    c->jobs[ji]->mnp = pi;
+    c->jobs[pi]->nodes++;
   }
   return ji;
 }
