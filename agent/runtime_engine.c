@@ -122,6 +122,9 @@ static int spawn_podman_service(struct engine *e, char *err, size_t errlen) {
     if (fd >= 0) dup2(fd, 1), dup2(fd, 2);
     if (nul >= 0) dup2(nul, 0);
     setpgid(0, 0);
+    /* conmon, the service's container monitor, writes a file "oom" into its working directory
+     * when a container is OOM-killed: into the state folder, not wherever the agent started */
+    if (chdir(state_dir ? state_dir : "/tmp") != 0 && chdir("/") != 0) _exit(127);
     prctl(PR_SET_PDEATHSIG, SIGTERM); /* the service ends with its agent, even a SIGKILLed one */
     if (getppid() != parent) _exit(0); /* the agent is already gone */
     if (v1)

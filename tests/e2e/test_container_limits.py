@@ -77,6 +77,8 @@ def scenario(runtime, inst):
         jd("term", ["sh", "-c", "sleep 300 & echo child=$!; echo self=$$; wait"])
         st.scheduler()
         st.agent(inst, runtime=runtime, vcpus=2, memory=2048, kill_grace_ms=1500)
+        if os.path.exists("oom"):
+            os.remove("oom")
         ids = {n: st.submit(n, "q", n) for n in ("oom", "cpu", "slow", "term")}
         common.wait_for(lambda: st.describe(ids["term"]).get(ids["term"], {}).get("status") == "RUNNING"
                         and "child=" in log_of(st, ids["term"]), 60, "the terminate job RUNNING")
@@ -92,6 +94,9 @@ def scenario(runtime, inst):
            f"{runtime}: over its memory: FAILED, exit 137, the OOM reason",
            {k: o.get(k) for k in ("status", "statusReason")} | {"container": o.get("container", {}).get("reason"),
                                                               "exit": o.get("container", {}).get("exitCode")})
+        # podman's conmon records an OOM kill in a file "oom" in its working directory
+        ok(not os.path.exists("oom"), f"{runtime}: the OOM kill left no file 'oom' in the agent's working directory",
+           os.getcwd())
         out = log_of(st, ids["cpu"])
         ok(d["cpu"]["status"] == "SUCCEEDED", f"{runtime}: the CPU job SUCCEEDED", d["cpu"].get("statusReason"))
         ok("quota=100000 period=100000" in out, f"{runtime}: its CPU quota is 1 vCPU", out)
