@@ -87,7 +87,8 @@ static const struct opt_spec up_rows[] = {
             "how the agents run jobs: host processes, or containers of an engine (docs/containers.md)"),
     OPT_ROW(U, tick_ms, "tick-ms", "MS", "1000", "scheduler tick"),
     OPT_ROW(U, heartbeat_ms, "heartbeat-ms", "MS", "2000", "agent heartbeat"),
-    OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "15000", "an agent silent this long is lost"),
+    OPT_ROW(U, lost_ms, "lost-after-ms", "MS", "60000",
+            "an agent silent this long is lost; its agents ride out a Kafka outage a heartbeat shorter"),
     OPT_ROW(U, api_listen, "api-listen", "HOST:PORT", "127.0.0.1:8780",
             "address of the AWS Batch API (`barge api`); a free port of that host when this one is taken"),
     OPT_FLAG_ROW(U, no_api, "no-api", "do not start the API"),
@@ -842,6 +843,7 @@ static void plan_provisioner(struct child *a, const struct up_opts *o, const cha
   add_opt(a, "--driver", o->driver);
   add_opt(a, "--log-dir", logs);
   add_num(a, "--agent-heartbeat-ms", o->heartbeat_ms);
+  if (o->lost_ms > 2 * o->heartbeat_ms) add_num(a, "--agent-fence-after-ms", o->lost_ms - o->heartbeat_ms);
   if (o->local_vcpus >= 0) add_num(a, "--local-max-vcpus", o->local_vcpus);
   else if (o->explicit_driver) add_num(a, "--local-max-vcpus", o->max_vcpus);
   if (o->local_mem >= 0) add_num(a, "--local-max-memory", o->local_mem);

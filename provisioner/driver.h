@@ -37,6 +37,7 @@ struct driver_conf {
   long long local_max_memory;    /* most MiB declared by local agents together (0 = no cap;
                                     default 75% of this machine's memory) */
   long long agent_heartbeat_ms;  /* agents' heartbeat period (default 5000) */
+  long long agent_fence_ms;      /* agents' --fence-after-ms (0: not passed, the agent's default) */
   const char *agent_runtime;     /* agents' --runtime (NULL: local process, ec2 auto) */
   double agent_log_retention_h;  /* agents' --log-retention-hours (0: not passed, logs kept) */
   const char *agent_metrics_host; /* local: each agent serves metrics on a free port of this

@@ -217,6 +217,7 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
   buf_printf(&b, " --vcpus %d --memory %d --gpus %d --driver ec2 --heartbeat-ms %lld --runtime ", req->type->vcpus,
              req->sched_mem_mib, req->type->gpus, conf->agent_heartbeat_ms);
   sh_quote(&b, conf->agent_runtime ? conf->agent_runtime : "auto");
+  if (conf->agent_fence_ms > 0) buf_printf(&b, " --fence-after-ms %lld", conf->agent_fence_ms);
   if (conf->agent_log_retention_h > 0) buf_printf(&b, " --log-retention-hours %.17g", conf->agent_log_retention_h);
   buf_printf(&b, "\n");
   return (char *)b.data;

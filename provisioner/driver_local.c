@@ -103,7 +103,7 @@ static void list_agents(const struct driver *d, const struct local *l) {
 }
 
 static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req, const char *id, int metrics_port) {
-  char vcpus[16], mem[16], gpus[16], hb[24], log_path[4096], port[16], keep[32];
+  char vcpus[16], mem[16], gpus[16], hb[24], fence[24], log_path[4096], port[16], keep[32];
   snprintf(vcpus, sizeof vcpus, "%d", req->type->vcpus);
   snprintf(mem, sizeof mem, "%d", req->sched_mem_mib);
   snprintf(gpus, sizeof gpus, "%d", req->type->gpus);
@@ -137,6 +137,11 @@ static pid_t spawn_agent(const struct driver *d, const struct driver_launch *req
   argv[n++] = "local";
   argv[n++] = "--heartbeat-ms";
   argv[n++] = hb;
+  if (d->conf.agent_fence_ms > 0) {
+    snprintf(fence, sizeof fence, "%lld", d->conf.agent_fence_ms);
+    argv[n++] = "--fence-after-ms";
+    argv[n++] = fence;
+  }
   argv[n++] = "--runtime";
   argv[n++] = d->conf.agent_runtime ? d->conf.agent_runtime : "process";
   if (d->conf.log_dir) {

@@ -75,6 +75,8 @@ static const struct opt_spec prov_rows[] = {
     OPT_ROW(P, stale_beats, "stale-heartbeats", "N", "3",
             "a MANAGED compute environment is INVALID once this many heartbeats are missed"),
     OPT_ROW(P, dconf.agent_heartbeat_ms, "agent-heartbeat-ms", "MS", NULL, "local and ec2 drivers: agents' heartbeat"),
+    OPT_ROW_DOC(P, dconf.agent_fence_ms, "agent-fence-after-ms", "MS", "the agent's own: 5 heartbeats, at least 10000",
+                "local and ec2 drivers: the agents' --fence-after-ms; keep it below the scheduler's --lost-after-ms"),
     OPT_ROW_DOC(P, dconf.agent_runtime, "agent-runtime", "podman|docker|process|auto", "local: process; ec2: auto",
                 "local and ec2 drivers: the agents' --runtime (docs/containers.md)"),
     OPT_ROW_DOC(P, dconf.agent_log_retention_h, "agent-log-retention-hours", "H", "0: kept for ever",

@@ -4,7 +4,8 @@ fixed agents. `barge up --detach --driver local` creates a MANAGED compute envir
 (local-managed) and runs the scheduler and `barge provisioner --driver local`; a submitted job
 makes the provisioner start an agent process, the job really runs and succeeds, `barge instances`
 lists the agent, and `barge down` stops everything. `--agent-log-retention-hours` reaches the agents
-the provisioner starts: the job's log folder goes a few seconds after its end."""
+the provisioner starts: the job's log folder goes a few seconds after its end; so does the fence
+time (`--fence-after-ms`: barge up's lost-after less a heartbeat)."""
 import os
 import sys
 
@@ -36,6 +37,12 @@ def body(s):
     ok(len(inst) == 1 and inst[0]["driver"] == "local" and inst[0]["state"] == "ready",
        "barge instances lists the agent", [(i["instanceId"], i["state"], i["driver"]) for i in inst])
     ok(any(d["reason"] == "RUNNABLE_DEMAND" for d in s.decisions("local-managed")), "a scale-up decision")
+    # its agents fence themselves a heartbeat before the scheduler's lost-after, as the fixed ones do
+    # (barge up: 60000 - 2000), not after their own default of 10 s, which a Kafka restart outlasts
+    lines = [common.cmdline(int(p)) for p in os.listdir("/proc") if p.isdigit()]
+    agents = [c for c in lines if inst and f"--instance-id {inst[0]['instanceId']}" in c and " agent " in c]
+    ok(len(agents) == 1 and "--fence-after-ms 58000" in agents[0],
+       "the provisioner's agent fences itself after barge up's lost-after less a heartbeat", agents)
     s.down()
     ok("no stack" in s.run("down").stdout, "barge down stopped it")
 

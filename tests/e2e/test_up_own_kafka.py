@@ -5,6 +5,8 @@ and crashes, as an operator lives with it (docs/operations.md, "The local stack"
 - `barge down` stops the audit after the other services, so its file holds all their events;
 - what a run created survives `barge down` and `barge up`: the queue, the job, its SUCCEEDED
   status; a job of the second run succeeds and the audit log goes on recording it;
+- its Kafka stopped and started again (unreachable for over 15 s) while a job runs: the job
+  SUCCEEDS in its one attempt and no agent fences itself;
 - `barge up` holds the API's address itself: with `barge api` killed, nobody else can bind the
   port, and the restarted API answers on it;
 - a supervisor killed with SIGKILL takes its services with it, and `barge down` then stops the
@@ -144,6 +146,31 @@ def body(st):
         with open(audit) as f:
             return j2 in f.read()
     ok(wait_for(audited, 30, "the audit log to record the second job"), "the audit log recorded the second run's job")
+
+    log("-- its Kafka stopped and started again while a job runs: the job carries on and SUCCEEDS")
+    # an outage longer than the 13 s agents fenced themselves after when barge up's lost-after was
+    # 15 s: every running job then failed (docs/operations.md, "Failures")
+    st.run("register-job-definition", "--job-definition-name", "jd-sleep", "--type", "container",
+           "--container-properties", json.dumps({"command": ["sleep", "6"], "resourceRequirements": [
+               {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}))
+    j3 = json.loads(st.run("submit-job", "--job-name", "through-outage", "--job-queue", "q1",
+                           "--job-definition", "jd-sleep").stdout)["jobId"]
+    wait_for(lambda: status_of(st, j3) == "RUNNING", 60, "the job to run")
+    agents = {k: v for k, v in services(st).items() if k.startswith("agent")}
+    kafka_sh = os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh")
+    down_at = time.monotonic()
+    subprocess.run([kafka_sh, "stop", "--dir", kdir], check=True, capture_output=True, timeout=120)
+    time.sleep(max(0.0, 15 - (time.monotonic() - down_at)))
+    subprocess.run([kafka_sh, "start", "--keep", "--dir", kdir], check=True, capture_output=True, timeout=180)
+    log(f"  Kafka was unreachable for {time.monotonic() - down_at:.1f} s")
+    final = wait_for(lambda: status_of(st, j3) if status_of(st, j3) in ("SUCCEEDED", "FAILED") else None, 120,
+                     "the job to end")
+    detail = json.loads(st.run("describe-jobs", "--jobs", j3).stdout)["jobs"][0]
+    ok(final == "SUCCEEDED" and len(detail.get("attempts", [])) == 1,
+       "a job running through a Kafka outage of over 15 s SUCCEEDED in its one attempt",
+       (final, detail.get("statusReason"), len(detail.get("attempts", []))))
+    after = {k: v for k, v in services(st).items() if k.startswith("agent")}
+    ok(agents and after == agents, "no agent fenced itself and restarted", (agents, after))
 
     log("-- the supervisor killed: its services go with it, barge down stops the Kafka it left")
     kids = services(st)
