@@ -475,6 +475,16 @@ static void kill_attempt(struct sched *s, struct job *j, struct outbox *out) {
   e->reason = sched_dupn(j->stop_reason);
 }
 
+/* Marks a PENDING job that waits for dependencies as stopped (T13) before any job it waits for
+ * ends, so that a stop reaching several jobs at once (an array's children, a deleted queue's
+ * jobs) gives each its own stop reason rather than "Dependent job ... failed" from one stopped
+ * just before it (T13's rule: the stop reason wins). */
+static void mark_pending_stop(struct job *j, int terminate, const char *reason) {
+  if (j->status != JOB_PENDING || !j->ndeps) return;
+  sched_set_str(&j->stop_reason, reason);
+  j->pending_stop = terminate ? 2 : 1;
+}
+
 /* T12-T14. at_once: a PENDING job fails now instead of when its dependencies have ended (its
  * queue is gone: it has nowhere to become RUNNABLE). */
 static void stop_job(struct sched *s, struct job *j, int terminate, const char *reason, int at_once,
@@ -484,6 +494,9 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
     sched_set_str(&j->stop_reason, reason);
     if (terminate) j->terminated = 1;
     else j->cancelled = 1;
+    /* SEQUENTIAL children wait for their siblings: each is marked before child 0 fails */
+    for (int i = 0; i < j->arr->size; i++)
+      mark_pending_stop(s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason);
     for (int i = 0; i < j->arr->size; i++)
       stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, at_once, out);
     sched_mark_dirty(s, j);
@@ -568,9 +581,8 @@ void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out) {
     if (j->arr) {
       sched_set_str(&j->stop_reason, reason);
       j->terminated = 1;
-    } else if (j->status == JOB_PENDING && j->ndeps) {
-      sched_set_str(&j->stop_reason, reason);
-      j->pending_stop = 2;
+    } else {
+      mark_pending_stop(j, 1, reason);
     }
   }
   /* then each ends, in job index order (deterministic); children (array, multi-node) are

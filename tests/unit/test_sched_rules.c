@@ -734,6 +734,32 @@ static void test_array_parent_cancel_forwarded(void) {
   h_release(&h);
 }
 
+/* The children of a SEQUENTIAL array wait for each other: cancelling the parent failed child 0
+ * first, and child 1, 2... then failed with "Dependent job S:0 failed" (isCancelled false) before
+ * the cancel reached them. Each child gets the caller's reason (§2.3, T13). */
+static void test_array_sequential_cancel_forwarded(void) {
+  TEST("array parent: a cancel reaches every SEQUENTIAL child with its reason, not a dependency failure");
+  struct h h;
+  world(&h, 0, 1, 4096); /* no instance: child 0 stays RUNNABLE */
+  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 3}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  CHECK_STATUS(&h, "S:0", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "S:1", JOB_PENDING);
+  h_stop(&h, "CancelJob", "S", "stop all");
+  char r[256];
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "S:%d", i);
+    CHECK_STATUS(&h, id, JOB_FAILED);
+    CHECK_STR(h_reason(&h, id, r, sizeof r), "Cancelled: stop all");
+    json_t *d = h_detail(&h, id);
+    CHECK(json_is_true(json_object_get(d, "isCancelled")), "%s isCancelled", id);
+    json_decref(d);
+  }
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "S", r, sizeof r), "stop all");
+  h_release(&h);
+}
+
 static void test_drain_handshake(void) {
   TEST("drain: a draining instance takes no jobs and is confirmed DRAINED once idle");
   struct h h;
@@ -1304,6 +1330,7 @@ int main(void) {
   test_terminate_on_gone_host();
   test_restored_ending_host_takes_no_job();
   test_array_parent_cancel_forwarded();
+  test_array_sequential_cancel_forwarded();
   test_drain_handshake();
   test_backfill_head_reservation();
   test_head_reservation_clock_restarts();
