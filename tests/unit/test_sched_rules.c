@@ -1137,6 +1137,48 @@ static void test_terminate_on_gone_host(void) {
   h_release(&h);
 }
 
+/* A cancelled PENDING job waits for all its dependencies (T13). After a restart, one that had
+ * already failed was still counted as one to wait for, so the job stayed PENDING for ever once
+ * the others ended. */
+static void test_restore_pending_cancel_after_failed_dependency(void) {
+  TEST("rebuilt with a cancelled PENDING job one of whose dependencies failed: it ends when the others do");
+  struct h h;
+  h_init(&h);
+  small_config(&h);
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  h_instance(&h, "i-1", "ce", "READY", 1, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "b", "q", "jd", NULL);
+  h_submit(&h, "c", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}");
+  h_stop(&h, "CancelJob", "c", "not wanted");
+  run_to_end(&h, "a", 1, 1);
+  char inst[64];
+  h_instance_of(&h, "b", inst, sizeof inst);
+  h_exec(&h, "b", 1, inst, "STARTED", -9999, NULL);
+  CHECK_STATUS(&h, "c", JOB_PENDING); /* a failed, b runs: the cancel waits for b */
+  struct h r;
+  h_init(&r);
+  r.t = h.t;
+  small_config(&r);
+  h_instance(&r, "i-0", "ce", "READY", 1, 4096);
+  h_instance(&r, "i-1", "ce", "READY", 1, 4096);
+  char err[256];
+  for (size_t j = 0; j < sched_job_count(h.s); j++) {
+    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
+    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
+    json_decref(jr);
+  }
+  sched_restore_done(r.s);
+  r.t += 1000;
+  h_exec(&r, "b", 1, inst, "EXITED", 0, NULL);
+  CHECK_STATUS(&r, "b", JOB_SUCCEEDED);
+  CHECK_STATUS(&r, "c", JOB_FAILED);
+  char why[256];
+  CHECK_STR(h_reason(&r, "c", why, sizeof why), "Cancelled: not wanted");
+  h_release(&r);
+  h_release(&h);
+}
+
 static void test_delete_queue_ends_its_jobs(void) {
   TEST("DeleteJobQueue: every job of the queue ends (RUNNING terminated through the agent, RUNNABLE and PENDING failed at once, array children too); dependents fail; a re-created queue brings none back");
   struct h h;
@@ -1328,6 +1370,7 @@ int main(void) {
   test_restore_settles_attempts_of_older_incarnation();
   test_restore_instance_that_ended();
   test_terminate_on_gone_host();
+  test_restore_pending_cancel_after_failed_dependency();
   test_restored_ending_host_takes_no_job();
   test_array_parent_cancel_forwarded();
   test_array_sequential_cancel_forwarded();
