@@ -82,9 +82,26 @@ void sched_fail_job(struct sched *s, struct job *j, const char *reason, struct o
 
 static void make_runnable_or_stop(struct sched *s, struct job *j, struct outbox *out);
 
-/* A job reached SUCCEEDED or FAILED: its dependents learn about it. */
+static void notify_dependents(struct sched *s, struct job *j, struct outbox *out);
+
+/* A job reached SUCCEEDED or FAILED: its dependents learn about it. A dependent that fails or
+ * is stopped in turn goes on the same list: the outermost call works through it, so a chain of
+ * any length costs no stack. */
 void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out) {
   if (j->mnp) sched_gang_parent_ended(s, j, out);
+  if (!j->ndependents) return;
+  if (s->nended == s->capended) {
+    s->capended = s->capended ? s->capended * 2 : 64;
+    s->ended = xrealloc(s->ended, s->capended * sizeof *s->ended);
+  }
+  s->ended[s->nended++] = j->idx;
+  if (s->notifying) return;
+  s->notifying = 1;
+  while (s->nended > 0) notify_dependents(s, s->jobs[s->ended[--s->nended]], out);
+  s->notifying = 0;
+}
+
+static void notify_dependents(struct sched *s, struct job *j, struct outbox *out) {
   for (uint32_t k = 0; k < j->ndependents; k++) {
     struct job *d = s->jobs[j->dependents[k]];
     if (d->status != JOB_PENDING) continue;

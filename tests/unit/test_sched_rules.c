@@ -760,6 +760,30 @@ static void test_array_sequential_cancel_forwarded(void) {
   h_release(&h);
 }
 
+/* A failure cascades down dependency chains: it did so by recursion, one level of C stack
+ * per job, and cancelling a 10,000-child SEQUENTIAL array whose child 0 was running overflowed
+ * the stack when child 0 ended. The scheduler died on that event and again at every restart. */
+static void test_long_dependency_chain_cascades(void) {
+  TEST("a cancel or failure cascades down a 10,000-child SEQUENTIAL chain without exhausting the stack");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 10000}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  CHECK_STATUS(&h, "S:0", JOB_STARTING);
+  h_stop(&h, "CancelJob", "S", "stop all"); /* S:0 runs on: the others wait for it (T13) */
+  CHECK_STATUS(&h, "S:9999", JOB_PENDING);
+  run_to_end(&h, "S:0", 1, 0);
+  CHECK_STATUS(&h, "S:0", JOB_SUCCEEDED);
+  CHECK_INT(count_status(&h, "S", 10000, JOB_FAILED), 9999);
+  char r[256];
+  CHECK_STR(h_reason(&h, "S:9999", r, sizeof r), "Cancelled: stop all");
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  h_submit(&h, "T", "q", "jd", "{\"arrayProperties\": {\"size\": 10000}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  run_to_end(&h, "T:0", 1, 3);
+  CHECK_INT(count_status(&h, "T", 10000, JOB_FAILED), 10000);
+  CHECK_STR(h_reason(&h, "T:9999", r, sizeof r), "Dependent job T:9998 failed");
+  h_release(&h);
+}
+
 static void test_drain_handshake(void) {
   TEST("drain: a draining instance takes no jobs and is confirmed DRAINED once idle");
   struct h h;
@@ -1374,6 +1398,7 @@ int main(void) {
   test_restored_ending_host_takes_no_job();
   test_array_parent_cancel_forwarded();
   test_array_sequential_cancel_forwarded();
+  test_long_dependency_chain_cascades();
   test_drain_handshake();
   test_backfill_head_reservation();
   test_head_reservation_clock_restarts();
