@@ -69,8 +69,12 @@ static void update_parent(struct sched *s, struct job *child, int old_st, struct
     p->started_at = child->started_at;
   sched_mark_dirty(s, p);
   if (!sched_terminal(p->status) && a->counts[JOB_SUCCEEDED] + a->counts[JOB_FAILED] == a->size) {
-    if (a->counts[JOB_FAILED] == 0) sched_set_status(s, p, JOB_SUCCEEDED, NULL, out);
-    else sched_set_status(s, p, JOB_FAILED, p->stop_reason ? p->stop_reason : NULL, out);
+    if (a->counts[JOB_FAILED] == 0) {
+      /* every child ran to success: a cancel of the parent reached only running children,
+       * which it leaves alone, so it took no effect (docs/job-model.md §7.1) */
+      p->cancelled = 0;
+      sched_set_status(s, p, JOB_SUCCEEDED, NULL, out);
+    } else sched_set_status(s, p, JOB_FAILED, p->stop_reason ? p->stop_reason : NULL, out);
     sched_job_terminal(s, p, out);
   }
 }

@@ -730,6 +730,24 @@ static void test_array_parent_cancel_forwarded(void) {
   json_t *d = h_detail(&h, "A");
   CHECK(json_object_get(d, "stoppedAt") != NULL, "stoppedAt set");
   CHECK(json_object_get(d, "startedAt") != NULL, "startedAt = earliest child start");
+  CHECK(json_is_true(json_object_get(d, "isCancelled")), "the cancel took effect on A:2: isCancelled");
+  json_decref(d);
+  h_release(&h);
+
+  /* a cancel that reaches only running children stops none of them: the parent that succeeds
+   * is not cancelled (isCancelled follows the operation that took effect, §7.1) */
+  TEST("... and an array whose children all ran on and succeeded is SUCCEEDED with isCancelled false");
+  world(&h, 1, 2, 4096);
+  h_submit(&h, "B", "q", "jd", "{\"arrayProperties\": {\"size\": 2}}");
+  h_exec(&h, "B:0", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "B:1", 1, "i-0", "STARTED", -9999, NULL);
+  h_stop(&h, "CancelJob", "B", "too late");
+  h_exec(&h, "B:0", 1, "i-0", "EXITED", 0, NULL);
+  h_exec(&h, "B:1", 1, "i-0", "EXITED", 0, NULL);
+  CHECK_STATUS(&h, "B", JOB_SUCCEEDED);
+  d = h_detail(&h, "B");
+  CHECK(!json_is_true(json_object_get(d, "isCancelled")), "a SUCCEEDED parent is not isCancelled");
+  CHECK(json_object_get(d, "statusReason") == NULL, "and carries no stop reason");
   json_decref(d);
   h_release(&h);
 }
