@@ -101,11 +101,18 @@ static void test_array_n_to_n_1000(void) {
   h_release(&h);
 }
 
+/* Submits an array of size children to queue q, each waiting for the one before (SEQUENTIAL). */
+static void submit_sequential(struct h *h, const char *id, int size) {
+  char extra[128];
+  snprintf(extra, sizeof extra, "{\"arrayProperties\": {\"size\": %d}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}", size);
+  h_submit(h, id, "q", "jd", extra);
+}
+
 static void test_array_sequential(void) {
   TEST("array SEQUENTIAL: child i waits for child i-1; a failure fails every later child");
   struct h h;
   world(&h, 1, 16, 4096);
-  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 4}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  submit_sequential(&h, "S", 4);
   CHECK_STATUS(&h, "S:0", JOB_STARTING);
   CHECK_STATUS(&h, "S:1", JOB_PENDING);
   run_to_end(&h, "S:0", 1, 0);
@@ -759,7 +766,7 @@ static void test_array_sequential_cancel_forwarded(void) {
   TEST("array parent: a cancel reaches every SEQUENTIAL child with its reason, not a dependency failure");
   struct h h;
   world(&h, 0, 1, 4096); /* no instance: child 0 stays RUNNABLE */
-  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 3}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  submit_sequential(&h, "S", 3);
   CHECK_STATUS(&h, "S:0", JOB_RUNNABLE);
   CHECK_STATUS(&h, "S:1", JOB_PENDING);
   h_stop(&h, "CancelJob", "S", "stop all");
@@ -785,7 +792,7 @@ static void test_long_dependency_chain_cascades(void) {
   TEST("a cancel or failure cascades down a 10,000-child SEQUENTIAL chain without exhausting the stack");
   struct h h;
   world(&h, 1, 1, 4096);
-  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 10000}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  submit_sequential(&h, "S", 10000);
   CHECK_STATUS(&h, "S:0", JOB_STARTING);
   h_stop(&h, "CancelJob", "S", "stop all"); /* S:0 runs on: the others wait for it (T13) */
   CHECK_STATUS(&h, "S:9999", JOB_PENDING);
@@ -795,7 +802,7 @@ static void test_long_dependency_chain_cascades(void) {
   char r[256];
   CHECK_STR(h_reason(&h, "S:9999", r, sizeof r), "Cancelled: stop all");
   CHECK_STATUS(&h, "S", JOB_FAILED);
-  h_submit(&h, "T", "q", "jd", "{\"arrayProperties\": {\"size\": 10000}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  submit_sequential(&h, "T", 10000);
   run_to_end(&h, "T:0", 1, 3);
   CHECK_INT(count_status(&h, "T", 10000, JOB_FAILED), 10000);
   CHECK_STR(h_reason(&h, "T:9999", r, sizeof r), "Dependent job T:9998 failed");
