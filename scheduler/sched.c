@@ -332,6 +332,7 @@ void sched_free(struct sched *s) {
   free(s->insts);
   free(s->dirty);
   free(s->coded);
+  free(s->ended);
   sched_restore_free(s);
   free(s);
 }

@@ -244,6 +244,12 @@ struct sched {
   size_t ndirty, capdirty;
   uint32_t *coded; /* RUNNABLE jobs carrying a blocking code */
   size_t ncoded, capcoded;
+  /* jobs that ended and whose dependents are still to learn it (sched_job_terminal): a list,
+   * not recursion, so that a failure cascading down a long chain (a 10,000-child SEQUENTIAL
+   * array) cannot overflow the stack */
+  uint32_t *ended;
+  size_t nended, capended;
+  int notifying; /* a sched_job_terminal is working through the list */
   json_t *restoring; /* job id -> JobRecord, between sched_restore_job and _done */
   struct lite_store *lite; /* queued array children kept by sched_restore_lite, until _done */
   int reconcile_needed; /* restored attempts may sit on an older agent incarnation */

@@ -518,11 +518,14 @@ void sched_restore_done(struct sched *s) {
     }
     json_decref(rec);
     if (j->status == JOB_PENDING) {
+      /* deps_left counts the dependencies still to end, each of which will say so
+       * (sched_job_terminal): a failed one still PENDING here has a cancel or terminate waiting
+       * for the others (T13), and counted, it kept the job PENDING for ever */
       for (uint16_t d = 0; d < j->ndeps; d++) {
         struct job *dj = s->jobs[j->deps[d]];
-        if (dj->status != JOB_SUCCEEDED) {
+        if (!sched_terminal(dj->status)) {
           j->deps_left++;
-          if (dj->status != JOB_FAILED) sched_add_dependent(s, dj, j->idx);
+          sched_add_dependent(s, dj, j->idx);
         }
       }
     }

@@ -69,8 +69,12 @@ static void update_parent(struct sched *s, struct job *child, int old_st, struct
     p->started_at = child->started_at;
   sched_mark_dirty(s, p);
   if (!sched_terminal(p->status) && a->counts[JOB_SUCCEEDED] + a->counts[JOB_FAILED] == a->size) {
-    if (a->counts[JOB_FAILED] == 0) sched_set_status(s, p, JOB_SUCCEEDED, NULL, out);
-    else sched_set_status(s, p, JOB_FAILED, p->stop_reason ? p->stop_reason : NULL, out);
+    if (a->counts[JOB_FAILED] == 0) {
+      /* every child ran to success: a cancel of the parent reached only running children,
+       * which it leaves alone, so it took no effect (docs/job-model.md §7.1) */
+      p->cancelled = 0;
+      sched_set_status(s, p, JOB_SUCCEEDED, NULL, out);
+    } else sched_set_status(s, p, JOB_FAILED, p->stop_reason ? p->stop_reason : NULL, out);
     sched_job_terminal(s, p, out);
   }
 }
@@ -82,9 +86,26 @@ void sched_fail_job(struct sched *s, struct job *j, const char *reason, struct o
 
 static void make_runnable_or_stop(struct sched *s, struct job *j, struct outbox *out);
 
-/* A job reached SUCCEEDED or FAILED: its dependents learn about it. */
+static void notify_dependents(struct sched *s, struct job *j, struct outbox *out);
+
+/* A job reached SUCCEEDED or FAILED: its dependents learn about it. A dependent that fails or
+ * is stopped in turn goes on the same list: the outermost call works through it, so a chain of
+ * any length costs no stack. */
 void sched_job_terminal(struct sched *s, struct job *j, struct outbox *out) {
   if (j->mnp) sched_gang_parent_ended(s, j, out);
+  if (!j->ndependents) return;
+  if (s->nended == s->capended) {
+    s->capended = s->capended ? s->capended * 2 : 64;
+    s->ended = xrealloc(s->ended, s->capended * sizeof *s->ended);
+  }
+  s->ended[s->nended++] = j->idx;
+  if (s->notifying) return;
+  s->notifying = 1;
+  while (s->nended > 0) notify_dependents(s, s->jobs[s->ended[--s->nended]], out);
+  s->notifying = 0;
+}
+
+static void notify_dependents(struct sched *s, struct job *j, struct outbox *out) {
   for (uint32_t k = 0; k < j->ndependents; k++) {
     struct job *d = s->jobs[j->dependents[k]];
     if (d->status != JOB_PENDING) continue;
@@ -475,6 +496,16 @@ static void kill_attempt(struct sched *s, struct job *j, struct outbox *out) {
   e->reason = sched_dupn(j->stop_reason);
 }
 
+/* Marks a PENDING job that waits for dependencies as stopped (T13) before any job it waits for
+ * ends, so that a stop reaching several jobs at once (an array's children, a deleted queue's
+ * jobs) gives each its own stop reason rather than "Dependent job ... failed" from one stopped
+ * just before it (T13's rule: the stop reason wins). */
+static void mark_pending_stop(struct job *j, int terminate, const char *reason) {
+  if (j->status != JOB_PENDING || !j->ndeps) return;
+  sched_set_str(&j->stop_reason, reason);
+  j->pending_stop = terminate ? 2 : 1;
+}
+
 /* T12-T14. at_once: a PENDING job fails now instead of when its dependencies have ended (its
  * queue is gone: it has nowhere to become RUNNABLE). */
 static void stop_job(struct sched *s, struct job *j, int terminate, const char *reason, int at_once,
@@ -484,6 +515,9 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
     sched_set_str(&j->stop_reason, reason);
     if (terminate) j->terminated = 1;
     else j->cancelled = 1;
+    /* SEQUENTIAL children wait for their siblings: each is marked before child 0 fails */
+    for (int i = 0; i < j->arr->size; i++)
+      mark_pending_stop(s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason);
     for (int i = 0; i < j->arr->size; i++)
       stop_job(s, s->jobs[j->arr->first_child + (uint32_t)i], terminate, reason, at_once, out);
     sched_mark_dirty(s, j);
@@ -568,9 +602,8 @@ void sched_queue_deleted(struct sched *s, uint32_t qi, struct outbox *out) {
     if (j->arr) {
       sched_set_str(&j->stop_reason, reason);
       j->terminated = 1;
-    } else if (j->status == JOB_PENDING && j->ndeps) {
-      sched_set_str(&j->stop_reason, reason);
-      j->pending_stop = 2;
+    } else {
+      mark_pending_stop(j, 1, reason);
     }
   }
   /* then each ends, in job index order (deterministic); children (array, multi-node) are

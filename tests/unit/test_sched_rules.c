@@ -101,11 +101,18 @@ static void test_array_n_to_n_1000(void) {
   h_release(&h);
 }
 
+/* Submits an array of size children to queue q, each waiting for the one before (SEQUENTIAL). */
+static void submit_sequential(struct h *h, const char *id, int size) {
+  char extra[128];
+  snprintf(extra, sizeof extra, "{\"arrayProperties\": {\"size\": %d}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}", size);
+  h_submit(h, id, "q", "jd", extra);
+}
+
 static void test_array_sequential(void) {
   TEST("array SEQUENTIAL: child i waits for child i-1; a failure fails every later child");
   struct h h;
   world(&h, 1, 16, 4096);
-  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 4}, \"dependsOn\": [{\"type\": \"SEQUENTIAL\"}]}");
+  submit_sequential(&h, "S", 4);
   CHECK_STATUS(&h, "S:0", JOB_STARTING);
   CHECK_STATUS(&h, "S:1", JOB_PENDING);
   run_to_end(&h, "S:0", 1, 0);
@@ -730,7 +737,75 @@ static void test_array_parent_cancel_forwarded(void) {
   json_t *d = h_detail(&h, "A");
   CHECK(json_object_get(d, "stoppedAt") != NULL, "stoppedAt set");
   CHECK(json_object_get(d, "startedAt") != NULL, "startedAt = earliest child start");
+  CHECK(json_is_true(json_object_get(d, "isCancelled")), "the cancel took effect on A:2: isCancelled");
   json_decref(d);
+  h_release(&h);
+
+  /* a cancel that reaches only running children stops none of them: the parent that succeeds
+   * is not cancelled (isCancelled follows the operation that took effect, §7.1) */
+  TEST("... and an array whose children all ran on and succeeded is SUCCEEDED with isCancelled false");
+  world(&h, 1, 2, 4096);
+  h_submit(&h, "B", "q", "jd", "{\"arrayProperties\": {\"size\": 2}}");
+  h_exec(&h, "B:0", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "B:1", 1, "i-0", "STARTED", -9999, NULL);
+  h_stop(&h, "CancelJob", "B", "too late");
+  h_exec(&h, "B:0", 1, "i-0", "EXITED", 0, NULL);
+  h_exec(&h, "B:1", 1, "i-0", "EXITED", 0, NULL);
+  CHECK_STATUS(&h, "B", JOB_SUCCEEDED);
+  d = h_detail(&h, "B");
+  CHECK(!json_is_true(json_object_get(d, "isCancelled")), "a SUCCEEDED parent is not isCancelled");
+  CHECK(json_object_get(d, "statusReason") == NULL, "and carries no stop reason");
+  json_decref(d);
+  h_release(&h);
+}
+
+/* The children of a SEQUENTIAL array wait for each other: cancelling the parent failed child 0
+ * first, and child 1, 2... then failed with "Dependent job S:0 failed" (isCancelled false) before
+ * the cancel reached them. Each child gets the caller's reason (§2.3, T13). */
+static void test_array_sequential_cancel_forwarded(void) {
+  TEST("array parent: a cancel reaches every SEQUENTIAL child with its reason, not a dependency failure");
+  struct h h;
+  world(&h, 0, 1, 4096); /* no instance: child 0 stays RUNNABLE */
+  submit_sequential(&h, "S", 3);
+  CHECK_STATUS(&h, "S:0", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "S:1", JOB_PENDING);
+  h_stop(&h, "CancelJob", "S", "stop all");
+  char r[256];
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "S:%d", i);
+    CHECK_STATUS(&h, id, JOB_FAILED);
+    CHECK_STR(h_reason(&h, id, r, sizeof r), "Cancelled: stop all");
+    json_t *d = h_detail(&h, id);
+    CHECK(json_is_true(json_object_get(d, "isCancelled")), "%s isCancelled", id);
+    json_decref(d);
+  }
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "S", r, sizeof r), "stop all");
+  h_release(&h);
+}
+
+/* A failure cascades down dependency chains: it did so by recursion, one level of C stack
+ * per job, and cancelling a 10,000-child SEQUENTIAL array whose child 0 was running overflowed
+ * the stack when child 0 ended. The scheduler died on that event and again at every restart. */
+static void test_long_dependency_chain_cascades(void) {
+  TEST("a cancel or failure cascades down a 10,000-child SEQUENTIAL chain without exhausting the stack");
+  struct h h;
+  world(&h, 1, 1, 4096);
+  submit_sequential(&h, "S", 10000);
+  CHECK_STATUS(&h, "S:0", JOB_STARTING);
+  h_stop(&h, "CancelJob", "S", "stop all"); /* S:0 runs on: the others wait for it (T13) */
+  CHECK_STATUS(&h, "S:9999", JOB_PENDING);
+  run_to_end(&h, "S:0", 1, 0);
+  CHECK_STATUS(&h, "S:0", JOB_SUCCEEDED);
+  CHECK_INT(count_status(&h, "S", 10000, JOB_FAILED), 9999);
+  char r[256];
+  CHECK_STR(h_reason(&h, "S:9999", r, sizeof r), "Cancelled: stop all");
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  submit_sequential(&h, "T", 10000);
+  run_to_end(&h, "T:0", 1, 3);
+  CHECK_INT(count_status(&h, "T", 10000, JOB_FAILED), 10000);
+  CHECK_STR(h_reason(&h, "T:9999", r, sizeof r), "Dependent job T:9998 failed");
   h_release(&h);
 }
 
@@ -1111,6 +1186,48 @@ static void test_terminate_on_gone_host(void) {
   h_release(&h);
 }
 
+/* A cancelled PENDING job waits for all its dependencies (T13). After a restart, one that had
+ * already failed was still counted as one to wait for, so the job stayed PENDING for ever once
+ * the others ended. */
+static void test_restore_pending_cancel_after_failed_dependency(void) {
+  TEST("rebuilt with a cancelled PENDING job one of whose dependencies failed: it ends when the others do");
+  struct h h;
+  h_init(&h);
+  small_config(&h);
+  h_instance(&h, "i-0", "ce", "READY", 1, 4096);
+  h_instance(&h, "i-1", "ce", "READY", 1, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "b", "q", "jd", NULL);
+  h_submit(&h, "c", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\"}, {\"jobId\": \"b\"}]}");
+  h_stop(&h, "CancelJob", "c", "not wanted");
+  run_to_end(&h, "a", 1, 1);
+  char inst[64];
+  h_instance_of(&h, "b", inst, sizeof inst);
+  h_exec(&h, "b", 1, inst, "STARTED", -9999, NULL);
+  CHECK_STATUS(&h, "c", JOB_PENDING); /* a failed, b runs: the cancel waits for b */
+  struct h r;
+  h_init(&r);
+  r.t = h.t;
+  small_config(&r);
+  h_instance(&r, "i-0", "ce", "READY", 1, 4096);
+  h_instance(&r, "i-1", "ce", "READY", 1, 4096);
+  char err[256];
+  for (size_t j = 0; j < sched_job_count(h.s); j++) {
+    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
+    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
+    json_decref(jr);
+  }
+  sched_restore_done(r.s);
+  r.t += 1000;
+  h_exec(&r, "b", 1, inst, "EXITED", 0, NULL);
+  CHECK_STATUS(&r, "b", JOB_SUCCEEDED);
+  CHECK_STATUS(&r, "c", JOB_FAILED);
+  char why[256];
+  CHECK_STR(h_reason(&r, "c", why, sizeof why), "Cancelled: not wanted");
+  h_release(&r);
+  h_release(&h);
+}
+
 static void test_delete_queue_ends_its_jobs(void) {
   TEST("DeleteJobQueue: every job of the queue ends (RUNNING terminated through the agent, RUNNABLE and PENDING failed at once, array children too); dependents fail; a re-created queue brings none back");
   struct h h;
@@ -1302,8 +1419,11 @@ int main(void) {
   test_restore_settles_attempts_of_older_incarnation();
   test_restore_instance_that_ended();
   test_terminate_on_gone_host();
+  test_restore_pending_cancel_after_failed_dependency();
   test_restored_ending_host_takes_no_job();
   test_array_parent_cancel_forwarded();
+  test_array_sequential_cancel_forwarded();
+  test_long_dependency_chain_cascades();
   test_drain_handshake();
   test_backfill_head_reservation();
   test_head_reservation_clock_restarts();
