@@ -183,6 +183,17 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"zz9.huge\"]}}",
                  "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows");
   expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\"]}}");
+  /* an update's numbers are held to Create's ranges: a scale-down delay of 5 minutes, or a
+   * maxvCpus past int that was cast to 8, used to be stored */
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"scalingPolicy\":{\"minScaleDownDelayMinutes\":5}}}",
+                 "computeResources.scalingPolicy.minScaleDownDelayMinutes must be 0 or 20..10080, got 5");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"maxvCpus\":4294967304}}",
+                 "computeResources.maxvCpus must be a whole number from 0 to 10000000");
+  expect_ok(control_update_compute_environment,
+            "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"scalingPolicy\":{\"minScaleDownDelayMinutes\":30}}}");
+  CHECK_INT(jget_int(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"), "minScaleDownDelayMinutes", -1), 30);
   CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"),
                                                              "instanceTypes"), 0)), "c6g");
   /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
