@@ -10,7 +10,7 @@
  * every server thread (writer.h), each waiting for its own delivery report; no lock is held
  * across requests. A write that Kafka acknowledged is shown by the view at once
  * (read-your-writes), and SubmitJob's dependsOn check asks the view before it reads barge.jobs.
- * Other reads (ListTagsForResource) run one at a time through the table.
+ * Without a view, reads run one at a time through the table.
  *
  * The caller's key reaches the operation (docs/api.md, "Identity"): requests record its profile
  * as their principal, and the ARNs a create makes carry its barge_account_id. */

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "control.h"
 #include "jsonget.h"
+#include "query.h"
 
 static struct config_view cv;
 static struct control_conf cc;
@@ -454,7 +455,7 @@ static void test_table(void) {
   CHECK_INT(none, 0);
   CHECK(aws_op_find_api("TagResource")->prepare == control_tag_resource, "TagResource");
   CHECK(aws_op_find_api("UntagResource")->prepare == control_untag_resource, "UntagResource");
-  CHECK(aws_op_find_api("ListTagsForResource")->handler == control_list_tags_for_resource, "ListTagsForResource");
+  CHECK(aws_op_find_api("ListTagsForResource")->handler == query_list_tags_for_resource, "ListTagsForResource");
   CHECK_STR(aws_error_class(API_CLIENT_ERROR), "ClientException");
   CHECK_STR(aws_error_class(API_SERVER_ERROR), "ServerException");
 }
