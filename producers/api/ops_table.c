@@ -118,7 +118,11 @@ static int table_call(void *ctx, const struct api_principal *who, const char *op
   *resp = NULL;
   const struct aws_op *op = aws_op_find_api(operation);
   if (!op) {
-    snprintf(err, errlen, "%s is not an AWS Batch operation Barge knows", operation);
+    /* the route table is botocore's model: an operation it has and Barge's table has not */
+    snprintf(err, errlen,
+             "%s is an AWS Batch operation Barge does not implement (out of scope: consumable resources, quota "
+             "shares, service environments and service jobs)",
+             operation);
     return API_CLIENT_ERROR;
   }
   int rc = aws_check_request(op, req, err, errlen); /* as aws_op_call_as does */
