@@ -373,6 +373,10 @@ static void test_policies(void) {
            "{\"jobQueueName\":\"fq\",\"priority\":1,\"schedulingPolicyArn\":\"%s\",\"computeEnvironmentOrder\":"
            "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}", p_arn);
   expect_ok(control_create_job_queue, req);
+  /* removing the policy with an empty ARN said "scheduling policy  does not exist" */
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"\"}",
+                 "schedulingPolicyArn is empty: name a scheduling policy (a fair-share queue's policy can be replaced, "
+                 "never removed");
   snprintf(req, sizeof req, "{\"arn\":\"%s\"}", p_arn);
   expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
 }
