@@ -379,6 +379,22 @@ static void test_policies(void) {
                  "never removed");
   snprintf(req, sizeof req, "{\"arn\":\"%s\"}", p_arn);
   expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
+  /* named by the other form of its ARN: it was deleted while in use (the check compared the
+   * request's string), and an unused one was answered deleted but stayed (the tombstone's key
+   * was the request's string, not the policy's) */
+  char other[512];
+  snprintf(other, sizeof other, "arn:barge:%s", p_arn + strlen("arn:aws:"));
+  snprintf(req, sizeof req, "{\"arn\":\"%s\"}", other);
+  expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
+  expect_ok(control_create_scheduling_policy, "{\"name\":\"idle\"}");
+  char idle_arn[512];
+  arn("scheduling-policy/idle", idle_arn);
+  snprintf(req, sizeof req, "{\"arn\":\"arn:barge:%s\"}", idle_arn + strlen("arn:aws:"));
+  struct control_write w;
+  run_ok(control_delete_scheduling_policy, req, &w, "delete idle by its arn:barge: ARN");
+  CHECK_STR(w.key, idle_arn);
+  CHECK(json_object_get(cv.policies, idle_arn) == NULL, "idle deleted");
+  control_write_release(&w);
 }
 
 static void test_jobs(void) {
