@@ -204,7 +204,8 @@ static int update_compute_resources(const json_t *cr, json_t *crb, int cur_desir
     json_object_set_new(crb, "allocationStrategy", json_string(strategy));
   }
   json_t *types = json_object_get(cr, "instanceTypes");
-  if (json_is_array(types)) json_object_set(crb, "instanceTypes", types);
+  if (json_is_array(types)) /* empty means optimal, as at Create (it was stored and shown as []) */
+    json_object_set_new(crb, "instanceTypes", json_array_size(types) ? json_deep_copy(types) : json_pack("[s]", "optimal"));
   json_t *delay = json_object_get(json_object_get(cr, "scalingPolicy"), "minScaleDownDelayMinutes");
   if (json_is_integer(delay)) {
     if (json_integer_value(delay) == 0) json_object_del(crb, "minScaleDownDelayMinutes");

@@ -197,6 +197,11 @@ static void test_compute_environments(void) {
   CHECK_INT(jget_int(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"), "minScaleDownDelayMinutes", -1), 30);
   CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"),
                                                              "instanceTypes"), 0)), "c6g");
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[]}}");
+  char *types = json_dumps(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"), "instanceTypes"),
+                           JSON_COMPACT);
+  CHECK_STR(types, "[\"optimal\"]"); /* empty means optimal, as at Create */
+  free(types);
   /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"unmanagedvCpus\":4}",
                  "unmanagedvCpus is for UNMANAGED compute environments; ce1 is MANAGED");
