@@ -64,8 +64,13 @@ int apicall_json(struct apicall *a, const char *method, const char *path, const 
   char date[17], auth[1024], url[2048], h_date[64], h_auth[1100];
   sigv4_amz_date(now_ms(), date);
   struct sigv4_creds cr = {a->key, a->secret, NULL};
-  if (sigv4_sign(&cr, a->region, a->service, method, a->host, path, "", "application/json", text, len, date,
-                 auth, sizeof auth)) {
+  struct buf canon; /* the path as signed: encoded once more (a label's "%3A" as "%253A") */
+  buf_init(&canon);
+  sigv4_uri_encode(&canon, path, 1);
+  int signed_ = sigv4_sign(&cr, a->region, a->service, method, a->host, canon.len ? (char *)canon.data : path, "",
+                           "application/json", text, len, date, auth, sizeof auth);
+  buf_release(&canon);
+  if (signed_) {
     free(text);
     snprintf(err, errlen, "signing failed");
     return -1;

@@ -98,17 +98,19 @@ int sigv4_sign(const struct sigv4_creds *cr, const char *region, const char *ser
   return w < 0 || (size_t)w >= auth_len ? -1 : 0;
 }
 
-void sigv4_form_add(struct buf *form, const char *key, const char *value) {
-  const char *parts[2] = {key, value};
-  if (form->len) buf_append(form, "&", 1);
-  for (int i = 0; i < 2; i++) {
-    if (i) buf_append(form, "=", 1);
-    for (const unsigned char *p = (const unsigned char *)parts[i]; p && *p; p++) {
-      if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-          *p == '_' || *p == '.' || *p == '~')
-        buf_append(form, p, 1);
-      else
-        buf_printf(form, "%%%02X", *p);
-    }
+void sigv4_uri_encode(struct buf *out, const char *s, int keep_slash) {
+  for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+        *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/'))
+      buf_append(out, p, 1);
+    else
+      buf_printf(out, "%%%02X", *p);
   }
+}
+
+void sigv4_form_add(struct buf *form, const char *key, const char *value) {
+  if (form->len) buf_append(form, "&", 1);
+  sigv4_uri_encode(form, key, 0);
+  buf_append(form, "=", 1);
+  sigv4_uri_encode(form, value, 0);
 }

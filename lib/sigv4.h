@@ -34,4 +34,8 @@ int sigv4_sign(const struct sigv4_creds *cr, const char *region, const char *ser
 /* Appends "&key=value" (or "key=value" first) to a form, URI-encoding both (RFC 3986). */
 struct buf;
 void sigv4_form_add(struct buf *form, const char *key, const char *value);
+/* Appends s URI-encoded (RFC 3986: all but A-Z a-z 0-9 - _ . ~, and '/' when keep_slash): a
+ * path label's value (keep_slash 0), or a path as services other than S3 sign it, encoded once
+ * more (keep_slash 1: "/v1/tags/arn%3A..." is signed as "/v1/tags/arn%253A..."). */
+void sigv4_uri_encode(struct buf *out, const char *s, int keep_slash);
 #endif

@@ -62,6 +62,27 @@ int query_list_scheduling_policies(const struct bus_conf *bc, const json_t *req,
 int query_job_definitions_in(const struct config_view *cv, const json_t *req, json_t **all,
                              char *err, size_t errlen);
 
+/* query_tags.c */
+/* What a TagResource, UntagResource or ListTagsForResource resourceArn names: one of the five
+ * kinds of resources AWS Batch tags, and, for a configuration resource, its body in cv. */
+enum query_tag_kind { QUERY_TAG_CE, QUERY_TAG_QUEUE, QUERY_TAG_JD, QUERY_TAG_POLICY, QUERY_TAG_JOB };
+struct query_tag_target {
+  enum query_tag_kind kind;
+  const char *record;  /* the ConfigRecord kind ("JobQueue"); NULL for a job */
+  const char *arn_key; /* the body's ARN member ("jobQueueArn"); NULL for a job */
+  json_t *body;        /* the configuration body (borrowed from cv); NULL for a job */
+  char job_id[64];     /* a job's id (the job is not looked up) */
+};
+/* Resolves arn (either ARN form) against cv. 0, or API_CLIENT_ERROR naming what is wrong (not
+ * a Batch ARN, an array child, a configuration resource that does not exist). */
+int query_tag_target(const struct config_view *cv, const char *arn, struct query_tag_target *t,
+                     char *err, size_t errlen);
+int query_list_tags_for_resource_v(const struct view *v, const json_t *req, json_t **resp, char *err,
+                                   size_t errlen);
+/* The operation table's handler: barge.config, and barge.jobs only for a job's ARN. */
+int query_list_tags_for_resource(const struct bus_conf *bc, const json_t *req, json_t **resp,
+                                 char *err, size_t errlen);
+
 /* query_jobs.c */
 /* A JobRecord detail as DescribeJobs shows it (the container's storedJson expanded). New reference. */
 json_t *query_job_detail(const json_t *detail);

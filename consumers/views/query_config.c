@@ -100,9 +100,22 @@ static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Filters a config table by a list of names/ARNs (or takes all, sorted by ARN). */
+/* Job definition ARNs by name, then by revision as a number: as strings, revision 10 sorted
+ * between 1 and 2, so a client taking the last of a name's revisions did not get the latest. */
+static int cmp_jd_arn(const void *a, const void *b) {
+  const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+  const char *cx = strrchr(x, ':'), *cy = strrchr(y, ':');
+  if (!cx || !cy) return strcmp(x, y); /* not an ARN: a key a direct producer wrote */
+  size_t nx = (size_t)(cx - x), ny = (size_t)(cy - y);
+  int c = strncmp(x, y, nx < ny ? nx : ny);
+  if (c || nx != ny) return c ? c : nx < ny ? -1 : 1;
+  long rx = atol(cx + 1), ry = atol(cy + 1);
+  return (rx > ry) - (rx < ry);
+}
+
+/* Filters a config table by a list of names/ARNs (or takes all, sorted by ARN with cmp). */
 static json_t *select_config(json_t *table, const char *name_key, const json_t *refs,
-                             json_t *(*view)(const json_t *)) {
+                             json_t *(*view)(const json_t *), int (*cmp)(const void *, const void *)) {
   json_t *out = json_array();
   if (json_array_size(refs)) {
     size_t i;
@@ -118,7 +131,7 @@ static json_t *select_config(json_t *table, const char *name_key, const json_t *
   const char *key;
   json_t *v;
   json_object_foreach(table, key, v) keys[k++] = key;
-  qsort(keys, k, sizeof *keys, cmp_str);
+  qsort(keys, k, sizeof *keys, cmp);
   for (size_t i = 0; i < k; i++) json_array_append_new(out, view(json_object_get(table, keys[i])));
   free(keys);
   return out;
@@ -160,7 +173,7 @@ static int select_ces(const struct config_view *cv, const json_t *req, json_t **
                       size_t errlen) {
   int rc = list_max(req, "computeEnvironments", "compute environments", err, errlen);
   if (rc) return rc;
-  *all = select_config(cv->ces, "computeEnvironmentName", json_object_get(req, "computeEnvironments"), ce_view);
+  *all = select_config(cv->ces, "computeEnvironmentName", json_object_get(req, "computeEnvironments"), ce_view, cmp_str);
   return 0;
 }
 
@@ -168,7 +181,7 @@ static int select_queues(const struct config_view *cv, const json_t *req, json_t
                          size_t errlen) {
   int rc = list_max(req, "jobQueues", "job queues", err, errlen);
   if (rc) return rc;
-  *all = select_config(cv->queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view);
+  *all = select_config(cv->queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view, cmp_str);
   return 0;
 }
 
@@ -178,14 +191,14 @@ static int select_policies(const struct config_view *cv, const json_t *req, json
   if (!json_array_size(arns)) return fail(err, errlen, CLIENT, "arns is required");
   int rc = list_max(req, "arns", "scheduling policy ARNs", err, errlen);
   if (rc) return rc;
-  *all = select_config(cv->policies, "name", arns, plain_view);
+  *all = select_config(cv->policies, "name", arns, plain_view, cmp_str);
   return 0;
 }
 
 static int select_policy_arns(const struct config_view *cv, const json_t *req, json_t **all,
                               char *err, size_t errlen) {
   (void)req, (void)err, (void)errlen;
-  json_t *full = select_config(cv->policies, "name", NULL, plain_view);
+  json_t *full = select_config(cv->policies, "name", NULL, plain_view, cmp_str);
   *all = json_array();
   size_t i;
   json_t *p;
@@ -212,7 +225,7 @@ int query_job_definitions_in(const struct config_view *cv, const json_t *req, js
     }
     return 0;
   }
-  json_t *sorted = select_config(cv->jds, "jobDefinitionArn", NULL, jd_view);
+  json_t *sorted = select_config(cv->jds, "jobDefinitionArn", NULL, jd_view, cmp_jd_arn);
   json_array_foreach(sorted, i, d) {
     if (name && strcmp(name, jget_str(d, "jobDefinitionName"))) continue;
     if (status && strcmp(status, jget_str(d, "status"))) continue;

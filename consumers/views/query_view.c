@@ -13,6 +13,7 @@ static const struct query_view_op ops[] = {
     {"DescribeJobs", query_describe_jobs_v, VIEW_JOBS},
     {"ListJobs", query_list_jobs_v, VIEW_CONFIG | VIEW_JOBS},
     {"GetJobQueueSnapshot", query_get_job_queue_snapshot_v, VIEW_CONFIG | VIEW_JOBS},
+    {"ListTagsForResource", query_list_tags_for_resource_v, VIEW_CONFIG | VIEW_JOBS},
 };
 
 const struct query_view_op *query_view_find(const char *api_name) {
@@ -21,16 +22,18 @@ const struct query_view_op *query_view_find(const char *api_name) {
   return NULL;
 }
 
-/* Loads what op needs and runs it. The capacity tables only annotate DescribeComputeEnvironments:
- * when they cannot be read, the answer goes without them (logged). */
-static int run_loaded(const struct bus_conf *bc, const char *api_name, const json_t *req,
+/* Loads what op needs (tables, or 0 for all the op names) and runs it. The capacity tables only
+ * annotate DescribeComputeEnvironments: when they cannot be read, the answer goes without them
+ * (logged). */
+static int run_loaded(const struct bus_conf *bc, const char *api_name, unsigned tables, const json_t *req,
                       json_t **resp, char *err, size_t errlen) {
   const struct query_view_op *op = query_view_find(api_name);
   struct view v;
   view_init(&v);
-  int rc = view_load(bc, &v, op->tables & ~(unsigned)VIEW_CAPACITY, err, errlen);
+  if (!tables) tables = op->tables;
+  int rc = view_load(bc, &v, tables & ~(unsigned)VIEW_CAPACITY, err, errlen);
   char e[512];
-  if (!rc && (op->tables & VIEW_CAPACITY) && view_load(bc, &v, VIEW_CAPACITY, e, sizeof e))
+  if (!rc && (tables & VIEW_CAPACITY) && view_load(bc, &v, VIEW_CAPACITY, e, sizeof e))
     log_warn("desiredvCpus and instances: %s", e);
   if (!rc) rc = op->fn(&v, req, resp, err, errlen);
   view_release(&v);
@@ -39,7 +42,7 @@ static int run_loaded(const struct bus_conf *bc, const char *api_name, const jso
 
 #define LOADED(fn, api)                                                                         \
   int fn(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err, size_t errlen) { \
-    return run_loaded(bc, api, req, resp, err, errlen);                                         \
+    return run_loaded(bc, api, 0, req, resp, err, errlen);                                         \
   }
 LOADED(query_describe_compute_environments, "DescribeComputeEnvironments")
 LOADED(query_describe_job_queues, "DescribeJobQueues")
@@ -49,3 +52,11 @@ LOADED(query_list_scheduling_policies, "ListSchedulingPolicies")
 LOADED(query_describe_jobs, "DescribeJobs")
 LOADED(query_list_jobs, "ListJobs")
 LOADED(query_get_job_queue_snapshot, "GetJobQueueSnapshot")
+
+/* a queue's tags need barge.config only; barge.jobs is read for a job's */
+int query_list_tags_for_resource(const struct bus_conf *bc, const json_t *req, json_t **resp, char *err,
+                                 size_t errlen) {
+  const char *arn = jget_str(req, "resourceArn");
+  unsigned tables = arn && strstr(arn, ":job/") ? VIEW_CONFIG | VIEW_JOBS : VIEW_CONFIG;
+  return run_loaded(bc, "ListTagsForResource", tables, req, resp, err, errlen);
+}

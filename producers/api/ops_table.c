@@ -10,7 +10,7 @@
  * every server thread (writer.h), each waiting for its own delivery report; no lock is held
  * across requests. A write that Kafka acknowledged is shown by the view at once
  * (read-your-writes), and SubmitJob's dependsOn check asks the view before it reads barge.jobs.
- * Other reads (ListTagsForResource) run one at a time through the table.
+ * Without a view, reads run one at a time through the table.
  *
  * The caller's key reaches the operation (docs/api.md, "Identity"): requests record its profile
  * as their principal, and the ARNs a create makes carry its barge_account_id. */
@@ -21,6 +21,8 @@
 #include "api_ops.h"
 #include "aws_op.h"
 #include "config_cache.h"
+#include "jobs_store.h"
+#include "jsonget.h"
 #include "control.h"
 #include "query.h"
 #include "view_live.h"
@@ -42,10 +44,30 @@ struct ops_table {
   struct view_live *live; /* NULL: reads load the tables per call, as the CLI does */
 };
 
+/* TagResource and UntagResource of a job: {id: its record} from the view ({} when the view does
+ * not have it), so that the tag count is held to 50 with the tags DescribeJobs shows (barge.jobs
+ * has none for a job submitted a moment ago) and barge.jobs is not read to its end per call.
+ * NULL for another request, or without a view: the validation then reads barge.jobs. */
+static json_t *jobs_for_tags(struct ops_table *t, const struct aws_op *op, const json_t *req) {
+  const char *arn = jget_str(req, "resourceArn"), *id = arn ? strstr(arn, ":job/") : NULL;
+  const struct view *v;
+  char e[256];
+  if (!t->live || !id || (op->prepare != control_tag_resource && op->prepare != control_untag_resource) ||
+      view_live_read(t->live, VIEW_WAIT_MS, &v, e, sizeof e))
+    return NULL;
+  id += strlen(":job/");
+  json_t *jobs = json_object(), *rec = jobs_store_get(v->jobs, id);
+  view_live_done(t->live);
+  if (rec) json_object_set_new(jobs, id, rec);
+  return jobs;
+}
+
 /* Validates req against the cached configuration: the operation's own prepare step. */
 static int validate(struct ops_table *t, const struct aws_op *op, const struct aws_caller *who,
                     const json_t *req, struct control_write *w, char *err, size_t errlen) {
   struct control_conf cc = {.bc = t->bc, .loaded = 1, .who = who, .account = who->account};
+  cc.jobs = jobs_for_tags(t, op, req);
+  cc.jobs_loaded = cc.jobs != NULL;
   cc.cv = *config_cache_lock(t->config);
   int rc = op->prepare(&cc, req, w, err, errlen);
   config_cache_unlock(t->config);
@@ -118,7 +140,11 @@ static int table_call(void *ctx, const struct api_principal *who, const char *op
   *resp = NULL;
   const struct aws_op *op = aws_op_find_api(operation);
   if (!op) {
-    snprintf(err, errlen, "%s is not an AWS Batch operation Barge knows", operation);
+    /* the route table is botocore's model: an operation it has and Barge's table has not */
+    snprintf(err, errlen,
+             "%s is an AWS Batch operation Barge does not implement (out of scope: consumable resources, quota "
+             "shares, service environments and service jobs)",
+             operation);
     return API_CLIENT_ERROR;
   }
   int rc = aws_check_request(op, req, err, errlen); /* as aws_op_call_as does */

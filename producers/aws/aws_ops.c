@@ -615,7 +615,7 @@ const struct aws_op aws_ops[] = {
    "Removes tags from a resource.",
    "barge untag-resource --resource-arn arn:aws:batch:us-east-1:123456789012:job-queue/default --tag-keys team env"},
   {"list-tags-for-resource", "ListTagsForResource", "GET", "/v1/tags/{resourceArn}",
-   OP_PARAMS(ListTagsForResource), READ(control_list_tags_for_resource), NULL, NULL,
+   OP_PARAMS(ListTagsForResource), READ(query_list_tags_for_resource), NULL, NULL,
    "Lists the tags of a resource.",
    "barge list-tags-for-resource --resource-arn arn:aws:batch:us-east-1:123456789012:job-queue/default"},
 };

@@ -11,7 +11,9 @@
 
 #include "apicall.h"
 #include "awscli.h"
+#include "jsonget.h"
 #include "query.h"
+#include "sigv4.h"
 #include "stack.h"
 
 /* A client of the stack's API when it serves bc's Kafka and prefix; NULL otherwise. */
@@ -35,7 +37,22 @@ static int remote(struct apicall *a, const struct aws_op *op, const json_t *req,
                   int *rc, char *err, size_t errlen) {
   char e[512];
   json_t *out = NULL;
-  int status = apicall_json(a, op->method, op->path, req, &out, e, sizeof e);
+  /* a member bound to the path ("/v1/tags/{resourceArn}") goes into it, URI-encoded, as the SDKs
+   * send it: sent as "{resourceArn}" the request was refused and the command read the tables */
+  struct buf path;
+  buf_init(&path);
+  const char *open = strchr(op->path, '{'), *close = open ? strchr(open, '}') : NULL;
+  if (close) {
+    char member[64];
+    snprintf(member, sizeof member, "%.*s", (int)(close - open - 1), open + 1);
+    buf_append(&path, op->path, (size_t)(open - op->path));
+    sigv4_uri_encode(&path, jget_str(req, member), 0);
+    buf_printf(&path, "%s", close + 1);
+  } else {
+    buf_printf(&path, "%s", op->path);
+  }
+  int status = apicall_json(a, op->method, (const char *)path.data, req, &out, e, sizeof e);
+  buf_release(&path);
   if (status == 200) {
     *resp = out;
     *rc = 0;

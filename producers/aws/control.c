@@ -52,7 +52,7 @@ int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char 
 }
 
 int ctl_out_of_scope(const char *member, char *err, size_t errlen) {
-  return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: EKS, ECS properties, consumable resources, service environments)", member);
+  return fail(err, errlen, CLIENT, "%s is not supported by Barge (out of scope: EKS, ECS properties, consumable resources, quota shares, service environments)", member);
 }
 
 int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {

@@ -129,9 +129,6 @@ int control_tag_resource(struct control_conf *cc, const json_t *req, struct cont
                          char *err, size_t errlen);
 int control_untag_resource(struct control_conf *cc, const json_t *req, struct control_write *w,
                            char *err, size_t errlen);
-/* ListTagsForResource, a read (aws_handler_fn): {"tags": {...}} of the resource. */
-int control_list_tags_for_resource(const struct bus_conf *bc, const json_t *req, json_t **resp,
-                                   char *err, size_t errlen);
 int control_cancel_job(struct control_conf *cc, const json_t *req, struct control_write *w,
                        char *err, size_t errlen);
 int control_terminate_job(struct control_conf *cc, const json_t *req, struct control_write *w,

@@ -67,6 +67,23 @@ static int check_unmanaged_vcpus(const json_t *req, const char *name, const char
   return ctl_check_int(req, "unmanagedvCpus", 0, 10000000, 0, "", err, errlen);
 }
 
+/* The numbers of a computeResources (cr), at Create (maxvCpus required) and Update alike: the
+ * vCPU counts in range (an update's were cast to int unchecked, so 4294967304 became 8) and
+ * scalingPolicy.minScaleDownDelayMinutes 0 (none) or 20..10080 (docs/job-model.md §4.2). */
+static int check_numbers(const json_t *cr, int create, char *err, size_t errlen) {
+  int rc;
+  if ((rc = ctl_check_int(cr, "maxvCpus", 0, 10000000, create, "computeResources.", err, errlen)) ||
+      (rc = ctl_check_int(cr, "minvCpus", 0, 10000000, 0, "computeResources.", err, errlen)) ||
+      (rc = ctl_check_int(cr, "desiredvCpus", 0, 10000000, 0, "computeResources.", err, errlen)) ||
+      (rc = ctl_check_int(cr, "bidPercentage", 0, 100, 0, "computeResources.", err, errlen)))
+    return rc;
+  json_t *delay = json_object_get(json_object_get(cr, "scalingPolicy"), "minScaleDownDelayMinutes");
+  long d = json_is_integer(delay) ? (long)json_integer_value(delay) : 0;
+  if (d != 0 && (d < 20 || d > 10080))
+    return fail(err, errlen, CLIENT, "computeResources.scalingPolicy.minScaleDownDelayMinutes must be 0 or 20..10080, got %ld", d);
+  return 0;
+}
+
 static int build_compute_resources(const json_t *cr, json_t **out, char *err, size_t errlen) {
   const char *type = jget_str(cr, "type");
   if (!type) return fail(err, errlen, CLIENT, "computeResources.type is required (EC2 or SPOT)");
@@ -74,12 +91,8 @@ static int build_compute_resources(const json_t *cr, json_t **out, char *err, si
     return fail(err, errlen, CLIENT, "computeResources.type %s is not supported (Fargate is out of scope)", type);
   if (strcmp(type, "EC2") && strcmp(type, "SPOT"))
     return fail(err, errlen, CLIENT, "computeResources.type must be EC2 or SPOT, got %s", type);
-  int rc;
-  if ((rc = ctl_check_int(cr, "maxvCpus", 0, 10000000, 1, "computeResources.", err, errlen)) ||
-      (rc = ctl_check_int(cr, "minvCpus", 0, 10000000, 0, "computeResources.", err, errlen)) ||
-      (rc = ctl_check_int(cr, "desiredvCpus", 0, 10000000, 0, "computeResources.", err, errlen)) ||
-      (rc = ctl_check_int(cr, "bidPercentage", 0, 100, 0, "computeResources.", err, errlen)))
-    return rc;
+  int rc = check_numbers(cr, 1, err, errlen);
+  if (rc) return rc;
   int maxv = (int)json_integer_value(json_object_get(cr, "maxvCpus"));
   int minv = (int)json_integer_value(json_object_get(cr, "minvCpus"));
   json_t *dv = json_object_get(cr, "desiredvCpus");
@@ -101,16 +114,8 @@ static int build_compute_resources(const json_t *cr, json_t **out, char *err, si
   json_object_set_new(o, "allocationStrategy", json_string(strategy));
   json_t *bid = json_object_get(cr, "bidPercentage");
   if (json_is_integer(bid)) json_object_set(o, "bidPercentage", bid);
-  json_t *sp = json_object_get(cr, "scalingPolicy");
-  json_t *delay = json_object_get(sp, "minScaleDownDelayMinutes");
-  if (json_is_integer(delay)) {
-    long d = (long)json_integer_value(delay);
-    if (d != 0 && (d < 20 || d > 10080)) {
-      json_decref(o);
-      return fail(err, errlen, CLIENT, "computeResources.scalingPolicy.minScaleDownDelayMinutes must be 0 or 20..10080");
-    }
-    if (d) json_object_set_new(o, "minScaleDownDelayMinutes", json_integer(d));
-  }
+  json_t *delay = json_object_get(json_object_get(cr, "scalingPolicy"), "minScaleDownDelayMinutes");
+  if (json_is_integer(delay) && json_integer_value(delay)) json_object_set(o, "minScaleDownDelayMinutes", delay);
   json_object_set_new(o, "tags", json_is_object(json_object_get(cr, "tags")) ? json_deep_copy(json_object_get(cr, "tags")) : json_object());
   /* everything else passes unchanged to the instance provider */
   json_t *pass = json_deep_copy(cr);
@@ -175,8 +180,10 @@ int control_create_compute_environment(struct control_conf *cc, const json_t *re
 /* An update's computeResources (cr) applied to the stored ones (crb, changed in place). A new
  * desiredvCpus may not be below cur_desired, the CE's current desired vCPUs (AWS's rule). */
 static int update_compute_resources(const json_t *cr, json_t *crb, int cur_desired, char *err, size_t errlen) {
-  int rc = check_instance_types(json_object_get(cr, "instanceTypes"), err, errlen);
-  if (rc) return rc;
+  int rc;
+  if ((rc = check_numbers(cr, 0, err, errlen)) ||
+      (rc = check_instance_types(json_object_get(cr, "instanceTypes"), err, errlen)))
+    return rc;
   int minv = json_is_integer(json_object_get(cr, "minvCpus")) ? (int)json_integer_value(json_object_get(cr, "minvCpus")) : (int)json_integer_value(json_object_get(crb, "minvCpus"));
   int maxv = json_is_integer(json_object_get(cr, "maxvCpus")) ? (int)json_integer_value(json_object_get(cr, "maxvCpus")) : (int)json_integer_value(json_object_get(crb, "maxvCpus"));
   if (minv < 0 || maxv < 0 || minv > maxv)
@@ -197,7 +204,8 @@ static int update_compute_resources(const json_t *cr, json_t *crb, int cur_desir
     json_object_set_new(crb, "allocationStrategy", json_string(strategy));
   }
   json_t *types = json_object_get(cr, "instanceTypes");
-  if (json_is_array(types)) json_object_set(crb, "instanceTypes", types);
+  if (json_is_array(types)) /* empty means optimal, as at Create (it was stored and shown as []) */
+    json_object_set_new(crb, "instanceTypes", json_array_size(types) ? json_deep_copy(types) : json_pack("[s]", "optimal"));
   json_t *delay = json_object_get(json_object_get(cr, "scalingPolicy"), "minScaleDownDelayMinutes");
   if (json_is_integer(delay)) {
     if (json_integer_value(delay) == 0) json_object_del(crb, "minScaleDownDelayMinutes");

@@ -88,16 +88,18 @@ int control_update_scheduling_policy(struct control_conf *cc, const json_t *req,
 
 int control_delete_scheduling_policy(struct control_conf *cc, const json_t *req,
                                      struct control_write *w, char *err, size_t errlen) {
-  const char *arn = jget_str(req, "arn");
   const struct config_view *cv;
   json_t *policy;
   int rc;
   if ((rc = ctl_find(cc, req, CTL_POLICIES, &cv, &policy, err, errlen))) return rc;
+  /* the policy's own ARN, not the request's: named by the other form of its ARN (arn:barge: for
+   * arn:aws:, docs/api.md "Identity"), the policy was deleted while in use, or answered deleted
+   * while a tombstone of a key that is not its own left it in place */
+  const char *arn = jget_str(policy, "arn");
   const char *k;
   json_t *q;
   json_object_foreach(cv->queues, k, q) {
-    const char *used = jget_str(q, "schedulingPolicyArn");
-    if (used && !strcmp(used, arn))
+    if (barge_arn_same(jget_str(q, "schedulingPolicyArn"), arn))
       return fail(err, errlen, CLIENT, "scheduling policy %s is used by job queue %s", arn, jget_str(q, "jobQueueName"));
   }
   ctl_delete_config(w, arn);

@@ -64,6 +64,10 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
     json_object_set(b, "jobStateTimeLimitActions", tla);
   }
   const char *pol = jget_str(req, "schedulingPolicyArn");
+  if (pol && !*pol) /* was "scheduling policy  does not exist" */
+    return fail(err, errlen, CLIENT,
+                "schedulingPolicyArn is empty: name a scheduling policy (a fair-share queue's policy can be replaced, "
+                "never removed; a FIFO queue has none)");
   if (pol) {
     json_t *p = barge_arn_get(cv->policies, pol);
     if (!p) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", pol);

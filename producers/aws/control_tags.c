@@ -1,6 +1,7 @@
-/* control_tags.c: TagResource and UntagResource (validations; control.h) and
- * ListTagsForResource (a read), for the five kinds of resources AWS Batch tags: compute
- * environments, job queues, job definitions (a revision's ARN), scheduling policies and jobs.
+/* control_tags.c: TagResource and UntagResource (validations; control.h), for the five kinds of
+ * resources AWS Batch tags: compute environments, job queues, job definitions (a revision's
+ * ARN), scheduling policies and jobs (query_tag_target tells them apart; ListTagsForResource is
+ * a read of the view, consumers/views/query_tags.c).
  *
  * Where the tags live (docs/job-model.md §10): a configuration resource's tags are in its
  * barge.config body, so tagging writes the whole body again with the new tags (as an Update
@@ -11,62 +12,7 @@
 #include <string.h>
 
 #include "control_int.h"
-
-enum tag_kind { TAG_CE, TAG_QUEUE, TAG_JD, TAG_POLICY, TAG_JOB };
-
-/* What an ARN's resource part ("job-queue/q1") names: its kind and where its body is. */
-struct tag_target {
-  enum tag_kind kind;
-  const char *record; /* the ConfigRecord kind: "JobQueue"; NULL for a job */
-  const char *arn_key;
-  json_t *body;       /* the configuration body (borrowed), NULL for a job */
-  char job_id[64];
-};
-
-static const struct {
-  const char *prefix, *record, *arn_key;
-} kinds[] = {
-    [TAG_CE] = {"compute-environment/", "ComputeEnvironment", "computeEnvironmentArn"},
-    [TAG_QUEUE] = {"job-queue/", "JobQueue", "jobQueueArn"},
-    [TAG_JD] = {"job-definition/", "JobDefinition", "jobDefinitionArn"},
-    [TAG_POLICY] = {"scheduling-policy/", "SchedulingPolicy", "arn"},
-    [TAG_JOB] = {"job/", NULL, NULL},
-};
-
-/* The resource arn names, looked up in cv (a configuration resource; either ARN form) or only
- * parsed (a job). 0, or API_CLIENT_ERROR. */
-static int resolve(const struct config_view *cv, const char *arn, struct tag_target *t, char *err,
-                   size_t errlen) {
-  memset(t, 0, sizeof *t);
-  if (!arn || !*arn) return fail(err, errlen, CLIENT, "resourceArn is required");
-  const char *p = arn;
-  int colons = 0;
-  while (*p && colons < 5) colons += *p++ == ':';
-  if (strncmp(arn, "arn:", 4) || colons < 5 || !strstr(arn, ":batch:"))
-    return fail(err, errlen, CLIENT, "resourceArn %s is not an AWS Batch ARN (arn:aws:batch:REGION:ACCOUNT:RESOURCE)", arn);
-  for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
-    size_t n = strlen(kinds[k].prefix);
-    if (strncmp(p, kinds[k].prefix, n)) continue;
-    t->kind = (enum tag_kind)k;
-    t->record = kinds[k].record;
-    t->arn_key = kinds[k].arn_key;
-    if (t->kind == TAG_JOB) {
-      const char *id = p + n;
-      if (strchr(id, ':'))
-        return fail(err, errlen, CLIENT, "resourceArn %s: array children cannot be tagged (AWS tags the array job)", arn);
-      if (strchr(id, '#'))
-        return fail(err, errlen, CLIENT, "resourceArn %s: the nodes of a multi-node job cannot be tagged (AWS tags the multi-node job)", arn);
-      if (!*id || strlen(id) >= sizeof t->job_id) return fail(err, errlen, CLIENT, "resourceArn %s names no job", arn);
-      snprintf(t->job_id, sizeof t->job_id, "%s", id);
-      return 0;
-    }
-    json_t *tables[] = {cv->ces, cv->queues, cv->jds, cv->policies};
-    t->body = barge_arn_get(tables[k], arn);
-    if (!t->body) return fail(err, errlen, CLIENT, "resource %s does not exist", arn);
-    return 0;
-  }
-  return fail(err, errlen, CLIENT, "resourceArn %s: Batch tags compute environments, job queues, job definitions, scheduling policies and jobs", arn);
-}
+#include "query.h"
 
 /* The job's current tags from barge.jobs (borrowed), or NULL when the job is not there yet. */
 static json_t *job_tags(json_t *jobs, const char *id) {
@@ -79,13 +25,13 @@ static json_t *job_tags(json_t *jobs, const char *id) {
 static int change_tags(struct control_conf *cc, const json_t *req, const json_t *add,
                        const json_t *remove, struct control_write *w, char *err, size_t errlen) {
   const struct config_view *cv;
-  struct tag_target t;
+  struct query_tag_target t;
   json_t *jobs = NULL;
   int rc;
   if ((rc = control_conf_get(cc, &cv, err, errlen)) ||
-      (rc = resolve(cv, jget_str(req, "resourceArn"), &t, err, errlen)))
+      (rc = query_tag_target(cv, jget_str(req, "resourceArn"), &t, err, errlen)))
     return rc;
-  if (t.kind == TAG_JOB && (rc = control_jobs_get(cc, &jobs, err, errlen))) return rc;
+  if (t.kind == QUERY_TAG_JOB && (rc = control_jobs_get(cc, &jobs, err, errlen))) return rc;
   /* the tags after the change, to hold AWS's limit of 50 per resource */
   const json_t *cur = t.body ? json_object_get(t.body, "tags") : job_tags(jobs, t.job_id);
   json_t *after = json_is_object(cur) ? json_deep_copy(cur) : json_object();
@@ -98,7 +44,7 @@ static int change_tags(struct control_conf *cc, const json_t *req, const json_t 
     json_decref(after);
     return fail(err, errlen, CLIENT, "a resource takes at most 50 tags; %s would have %zu", jget_str(req, "resourceArn"), n);
   }
-  if (t.kind != TAG_JOB) {
+  if (t.kind != QUERY_TAG_JOB) {
     json_t *b = json_deep_copy(t.body);
     json_object_set_new(b, "tags", after);
     ctl_put_config(w, t.record, b, NULL, t.arn_key);
@@ -139,26 +85,4 @@ int control_untag_resource(struct control_conf *cc, const json_t *req, struct co
     if (aws_check_tag_key(json_string_value(k), "tagKeys", err, errlen)) return CLIENT;
   }
   return change_tags(cc, req, NULL, keys, w, err, errlen);
-}
-
-int control_list_tags_for_resource(const struct bus_conf *bc, const json_t *req, json_t **resp,
-                                   char *err, size_t errlen) {
-  struct control_conf cc = {.bc = bc};
-  const struct config_view *cv;
-  struct tag_target t;
-  json_t *jobs = NULL;
-  int rc;
-  *resp = NULL;
-  if (!(rc = control_conf_get(&cc, &cv, err, errlen)) &&
-      !(rc = resolve(cv, jget_str(req, "resourceArn"), &t, err, errlen))) {
-    const json_t *tags = t.body ? json_object_get(t.body, "tags") : NULL;
-    if (t.kind == TAG_JOB && !(rc = control_jobs_get(&cc, &jobs, err, errlen))) {
-      if (!json_object_get(jobs, t.job_id)) rc = fail(err, errlen, CLIENT, "job %s does not exist", t.job_id);
-      tags = job_tags(jobs, t.job_id);
-    }
-    if (!rc) *resp = json_pack("{s:o}", "tags", json_is_object(tags) ? json_deep_copy(tags) : json_object());
-  }
-  if (cc.loaded) config_view_release(&cc.cv);
-  json_decref(cc.jobs);
-  return rc;
 }

@@ -74,6 +74,10 @@ def body(st, addr):
            "UnknownOperationException", "/v1/nosuchoperation")
     expect("a known path with another method", signed_request(addr, "GET", "/v1/submitjob", b""), 404,
            "UnknownOperationException")
+    # an operation of AWS's model Barge does not serve: said so, not "not an AWS Batch operation"
+    expect("an AWS operation Barge does not implement",
+           signed_request(addr, "POST", "/v1/listconsumableresources", b"{}"), 400, "ClientException",
+           "ListConsumableResources is an AWS Batch operation Barge does not implement (out of scope: consumable")
     expect("a stale signature (20 minutes old)",
            signed_request(addr, "POST", "/v1/describejobqueues", b"{}", at=utc_minutes_ago(20)), 403,
            "InvalidSignatureException", "Signature expired:")

@@ -2,7 +2,7 @@
 
 When $BARGE_HOME/stack names an API (api_endpoint=, api_credentials= as `barge up` writes them)
 over the same Kafka and topic prefix, describe-jobs, list-jobs and the describe-* of the
-configuration are sent to it, signed with profile barge, and answered from its in-memory view.
+configuration and list-tags-for-resource (its ARN in the path) are sent to it, signed with profile barge, and answered from its in-memory view.
 Checked: each read shows up in the API's request log, and its output is byte for byte what the
 command prints when it reads the tables itself (BARGE_CLI_DIRECT=1); a queue the command line
 creates is described through the API right after (the API catches up first); with the API not
@@ -29,7 +29,8 @@ def cli(st, *args, direct=False):
 
 
 def api_requests(st, op):
-    return st.log_text("api").count(f" {op} -> ")
+    """How many op requests the API answered 200."""
+    return st.log_text("api").count(f" {op} -> 200")
 
 
 def write_stack(st, endpoint):
@@ -48,13 +49,20 @@ def body(st, addr):
     ids = [st.submit(f"j{i}", "q", "hello") for i in range(5)]
     wait_for(lambda: all(j["status"] == "RUNNABLE" for j in st.describe(*ids).values())
              and len(st.describe(*ids)) == 5, 60, "5 RUNNABLE jobs")
+    q_arn = cli(st, "describe-job-queues", "--job-queues", "q", "--query", "jobQueues[0].jobQueueArn", "--output",
+                "text", direct=True)[1].strip()
+    job_arn = st.describe(ids[0])[ids[0]]["jobArn"]
     write_stack(st, f"http://{addr[0]}:{addr[1]}")
     reads = [("DescribeJobs", ["describe-jobs", "--jobs", *ids]),
              ("ListJobs", ["list-jobs", "--job-queue", "q", "--job-status", "RUNNABLE"]),
              ("ListJobs", ["list-jobs", "--job-queue", "q", "--job-status", "RUNNABLE", "--max-items", "2"]),
              ("DescribeJobQueues", ["describe-job-queues"]),
              ("DescribeComputeEnvironments", ["describe-compute-environments"]),
-             ("DescribeJobDefinitions", ["describe-job-definitions", "--status", "ACTIVE"])]
+             ("DescribeJobDefinitions", ["describe-job-definitions", "--status", "ACTIVE"]),
+             # the ARN goes in the path (/v1/tags/{resourceArn}): sent as "{resourceArn}" it was
+             # refused (a bad signature) and the command read the tables itself
+             ("ListTagsForResource", ["list-tags-for-resource", "--resource-arn", q_arn]),
+             ("ListTagsForResource", ["list-tags-for-resource", "--resource-arn", job_arn])]
     for op, args in reads:
         before = api_requests(st, op)
         rc, out, err, via_api = cli(st, *args)

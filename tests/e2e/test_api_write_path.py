@@ -4,11 +4,14 @@ Many SubmitJob at once over separate connections: every one answered 200 is in b
 straight to Kafka is usable through the API at once; configuration written through the API is
 seen by the next request (a new queue takes jobs, a disabled one refuses them); concurrent
 configuration writes stay consistent (one of four CreateJobQueue of one name wins; eight
-concurrent RegisterJobDefinition get revisions 1..8)."""
+concurrent RegisterJobDefinition get revisions 1..8); ListTagsForResource answers from the view
+(a job's tags right after SubmitJob, before any scheduler recorded it), and TagResource counts a
+job's tags as the view has them (30 submitted + 25 is over AWS's 50)."""
 import json
 import os
 import sys
 import threading
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import api_test, signed_request  # noqa: E402
@@ -84,6 +87,33 @@ def body(st, addr):
     b = call(addr, "submitjob", {"jobName": "n2", "jobQueue": "wp-new", "jobDefinition": "wp-jd2"})
     ok(a[0] == 200 and b[0] == 400 and "DISABLED" in b[1].get("message", ""),
        "UpdateJobQueue DISABLED, then SubmitJob to it at once: 400 DISABLED", (a, b))
+
+    log("-- ListTagsForResource answers from the view, as DescribeJobs does")
+    # no scheduler runs here: the job is in the API's view (read-your-writes), not in barge.jobs,
+    # which ListTagsForResource used to read to its end per call ("job ... does not exist")
+    a = call(addr, "submitjob", {"jobName": "tagged", "jobQueue": "wp-q", "jobDefinition": "wp-jd",
+                                 "tags": {"team": "ml"}})
+    arn = urllib.parse.quote(a[1].get("jobArn", ""), safe="")
+    st_, _, raw = signed_request(addr, "GET", f"/v1/tags/{arn}")
+    d = call(addr, "describejobs", {"jobs": [a[1].get("jobId")]})
+    ok(a[0] == 200 and st_ == 200 and json.loads(raw) == {"tags": {"team": "ml"}}
+       and [j.get("tags") for j in d[1].get("jobs", [])] == [{"team": "ml"}],
+       "ListTagsForResource of a job right after SubmitJob: its tags, as DescribeJobs shows them", (st_, raw, d))
+    # TagResource holds a job to AWS's 50 tags with the tags the view shows: it read barge.jobs,
+    # where a job not yet recorded has none, and let 30 + 25 through
+    a = call(addr, "submitjob", {"jobName": "tagged30", "jobQueue": "wp-q", "jobDefinition": "wp-jd",
+                                 "tags": {f"k{i}": "v" for i in range(30)}})
+    jarn = urllib.parse.quote(a[1].get("jobArn", ""), safe="")
+    t = signed_request(addr, "POST", f"/v1/tags/{jarn}", json.dumps({"tags": {f"n{i}": "v" for i in range(25)}}).encode())
+    ok(a[0] == 200 and t[0] == 400 and b"at most 50 tags" in t[2] and b"would have 55" in t[2],
+       "TagResource of 25 tags on a job submitted with 30, not yet recorded: 400, at most 50", (a[0], t[0], t[2]))
+    t = signed_request(addr, "POST", f"/v1/tags/{jarn}", json.dumps({"tags": {f"n{i}": "v" for i in range(20)}}).encode())
+    ok(t[0] == 200, "TagResource of 20 more on it (50 in all): 200", (t[0], t[2]))
+    qarn = urllib.parse.quote(call(addr, "describejobqueues", {"jobQueues": ["wp-q"]})[1]["jobQueues"][0]["jobQueueArn"], safe="")
+    t = signed_request(addr, "POST", f"/v1/tags/{qarn}", json.dumps({"tags": {"env": "prod"}}).encode())
+    st_, _, raw = signed_request(addr, "GET", f"/v1/tags/{qarn}")
+    ok(t[0] == 200 and st_ == 200 and json.loads(raw) == {"tags": {"env": "prod"}},
+       "TagResource of a queue, then ListTagsForResource at once: the new tag", (t[0], st_, raw))
 
 
 def main():

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "control.h"
 #include "jsonget.h"
+#include "query.h"
 
 static struct config_view cv;
 static struct control_conf cc;
@@ -183,8 +184,24 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"zz9.huge\"]}}",
                  "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows");
   expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\"]}}");
+  /* an update's numbers are held to Create's ranges: a scale-down delay of 5 minutes, or a
+   * maxvCpus past int that was cast to 8, used to be stored */
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"scalingPolicy\":{\"minScaleDownDelayMinutes\":5}}}",
+                 "computeResources.scalingPolicy.minScaleDownDelayMinutes must be 0 or 20..10080, got 5");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"maxvCpus\":4294967304}}",
+                 "computeResources.maxvCpus must be a whole number from 0 to 10000000");
+  expect_ok(control_update_compute_environment,
+            "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"scalingPolicy\":{\"minScaleDownDelayMinutes\":30}}}");
+  CHECK_INT(jget_int(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"), "minScaleDownDelayMinutes", -1), 30);
   CHECK_STR(json_string_value(json_array_get(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"),
                                                              "instanceTypes"), 0)), "c6g");
+  expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[]}}");
+  char *types = json_dumps(json_object_get(json_object_get(json_object_get(cv.ces, ce_arn), "computeResources"), "instanceTypes"),
+                           JSON_COMPACT);
+  CHECK_STR(types, "[\"optimal\"]"); /* empty means optimal, as at Create */
+  free(types);
   /* unmanagedvCpus is for UNMANAGED compute environments only, as in AWS */
   expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"unmanagedvCpus\":4}",
                  "unmanagedvCpus is for UNMANAGED compute environments; ce1 is MANAGED");
@@ -361,8 +378,28 @@ static void test_policies(void) {
            "{\"jobQueueName\":\"fq\",\"priority\":1,\"schedulingPolicyArn\":\"%s\",\"computeEnvironmentOrder\":"
            "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}", p_arn);
   expect_ok(control_create_job_queue, req);
+  /* removing the policy with an empty ARN said "scheduling policy  does not exist" */
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"\"}",
+                 "schedulingPolicyArn is empty: name a scheduling policy (a fair-share queue's policy can be replaced, "
+                 "never removed");
   snprintf(req, sizeof req, "{\"arn\":\"%s\"}", p_arn);
   expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
+  /* named by the other form of its ARN: it was deleted while in use (the check compared the
+   * request's string), and an unused one was answered deleted but stayed (the tombstone's key
+   * was the request's string, not the policy's) */
+  char other[512];
+  snprintf(other, sizeof other, "arn:barge:%s", p_arn + strlen("arn:aws:"));
+  snprintf(req, sizeof req, "{\"arn\":\"%s\"}", other);
+  expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
+  expect_ok(control_create_scheduling_policy, "{\"name\":\"idle\"}");
+  char idle_arn[512];
+  arn("scheduling-policy/idle", idle_arn);
+  snprintf(req, sizeof req, "{\"arn\":\"arn:barge:%s\"}", idle_arn + strlen("arn:aws:"));
+  struct control_write w;
+  run_ok(control_delete_scheduling_policy, req, &w, "delete idle by its arn:barge: ARN");
+  CHECK_STR(w.key, idle_arn);
+  CHECK(json_object_get(cv.policies, idle_arn) == NULL, "idle deleted");
+  control_write_release(&w);
 }
 
 static void test_jobs(void) {
@@ -443,7 +480,7 @@ static void test_table(void) {
   CHECK_INT(none, 0);
   CHECK(aws_op_find_api("TagResource")->prepare == control_tag_resource, "TagResource");
   CHECK(aws_op_find_api("UntagResource")->prepare == control_untag_resource, "UntagResource");
-  CHECK(aws_op_find_api("ListTagsForResource")->handler == control_list_tags_for_resource, "ListTagsForResource");
+  CHECK(aws_op_find_api("ListTagsForResource")->handler == query_list_tags_for_resource, "ListTagsForResource");
   CHECK_STR(aws_error_class(API_CLIENT_ERROR), "ClientException");
   CHECK_STR(aws_error_class(API_SERVER_ERROR), "ServerException");
 }

@@ -365,6 +365,10 @@ static void test_call_refusals(void) {
                "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"state\": \"PAUSED\"}",
                "state must be ENABLED or DISABLED");
   call_refused("SubmitJobs", "{}", "SubmitJobs is not an AWS Batch operation Barge knows");
+  /* a quota-share policy was said to be out of scope for a list that did not name quota shares */
+  call_refused("CreateSchedulingPolicy", "{\"name\": \"p\", \"quotaSharePolicy\": {}}",
+               "quotaSharePolicy is not supported by Barge (out of scope: EKS, ECS properties, consumable resources, "
+               "quota shares, service environments)");
 }
 
 int main(void) {

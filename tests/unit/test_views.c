@@ -141,8 +141,9 @@ static void test_list_jobs(void) {
 static void test_job_definitions(void) {
   TEST("DescribeJobDefinitions: by name and status, sorted by ARN");
   struct config_view cv = {json_object(), json_object(), json_object(), json_object()};
-  const char *defs[][3] = {{"render", "2", "ACTIVE"}, {"render", "1", "INACTIVE"}, {"encode", "1", "ACTIVE"}};
-  for (size_t i = 0; i < 3; i++) {
+  const char *defs[][3] = {{"render", "2", "ACTIVE"}, {"render", "1", "INACTIVE"}, {"encode", "1", "ACTIVE"},
+                           {"render", "10", "ACTIVE"}, {"render2", "1", "ACTIVE"}};
+  for (size_t i = 0; i < sizeof defs / sizeof *defs; i++) {
     char arn[256];
     snprintf(arn, sizeof arn, "arn:barge:batch:local:000000000000:job-definition/%s:%s", defs[i][0], defs[i][1]);
     json_object_set_new(cv.jds, arn, json_pack("{s:s, s:s, s:i, s:s, s:{s:s, s:s}, s:I}", "jobDefinitionName", defs[i][0],
@@ -153,8 +154,11 @@ static void test_job_definitions(void) {
   json_t *all = NULL, *req = json_pack("{s:s}", "jobDefinitionName", "render");
   char err[256];
   CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
-  CHECK_INT(json_array_size(all), 2);
+  CHECK_INT(json_array_size(all), 3);
+  /* revisions as numbers: 10 after 2 (as strings it came between 1 and 2) */
   CHECK_INT(jget_int(json_array_get(all, 0), "revision", 0), 1);
+  CHECK_INT(jget_int(json_array_get(all, 1), "revision", 0), 2);
+  CHECK_INT(jget_int(json_array_get(all, 2), "revision", 0), 10);
   json_t *cp = json_object_get(json_array_get(all, 0), "containerProperties");
   CHECK(jget_bool(cp, "privileged", 0) && !json_object_get(cp, "storedJson"), "stored members restored");
   CHECK(!json_object_get(json_array_get(all, 0), "createdAt"), "createdAt is not an AWS member");
@@ -162,8 +166,14 @@ static void test_job_definitions(void) {
   json_decref(req);
   req = json_pack("{s:s}", "status", "ACTIVE");
   CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
-  CHECK_INT(json_array_size(all), 2);
-  CHECK_STR(jget_str(json_array_get(all, 0), "jobDefinitionName"), "encode");
+  CHECK_INT(json_array_size(all), 4); /* by name (render before render2), then revision */
+  const char *order[] = {"encode:1", "render:2", "render:10", "render2:1"};
+  for (size_t i = 0; i < 4; i++) {
+    char want[64];
+    snprintf(want, sizeof want, "job-definition/%s", order[i]);
+    const char *got = jget_str(json_array_get(all, i), "jobDefinitionArn");
+    CHECK(got && strstr(got, want), "active #%zu is %s, got %s", i, order[i], got ? got : "(none)");
+  }
   json_decref(all);
   json_decref(req);
   req = json_pack("{s:[s], s:s}", "jobDefinitions", "render", "status", "ACTIVE");
@@ -172,7 +182,7 @@ static void test_job_definitions(void) {
   req = json_pack("{s:[s]}", "jobDefinitions", "render");
   CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
   CHECK_INT(json_array_size(all), 1); /* a name is its highest ACTIVE revision */
-  CHECK_INT(jget_int(json_array_get(all, 0), "revision", 0), 2);
+  CHECK_INT(jget_int(json_array_get(all, 0), "revision", 0), 10);
   json_decref(all);
   json_decref(req);
   config_view_release(&cv);
