@@ -9,6 +9,8 @@
  *   * -> RUNNING                       startedAt = at (an array parent: the earliest child's)
  *   STARTING|RUNNING -> not RUNNING    one attempt closed; exitCode = the event's exit code
  *   * -> SUCCEEDED|FAILED              stoppedAt = at
+ *   first event of a node <id>#<n>     createdAt = the parent's; the parent keeps no attempt and
+ *                                      no exit code of its own (a multi-node job's nodes do)
  *   any                                status = new, statusReason = reason, attemptsOpened =
  *                                      max(attempt)
  *
@@ -171,15 +173,31 @@ static void set_int(json_t *j, const char *k, json_t *v) {
   json_object_set(j, k, json_is_integer(v) ? v : json_null());
 }
 
+/* Whether id names node n of the multi-node job parent: "<parent>#<n>". */
+static int is_node_of(const char *id, const char *parent) {
+  size_t n = strlen(parent);
+  if (strncmp(id, parent, n) || id[n] != '#' || !id[n + 1]) return 0;
+  return strspn(id + n + 1, "0123456789") == strlen(id + n + 1);
+}
+
 int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
   const char *id = jget_str(ev, "jobId"), *old = jget_str(ev, "oldStatus"), *st = jget_str(ev, "newStatus");
   if (!id || !st) return -1;
   json_t *j = json_object_get(rb->jobs, id);
   if (!j) {
     const char *parent = jget_str(ev, "parentJobId");
-    if (!parent || !json_object_get(rb->jobs, parent)) json_object_set_new(rb->orphan, id, json_true());
+    json_t *p = parent ? json_object_get(rb->jobs, parent) : NULL;
+    if (!p) json_object_set_new(rb->orphan, id, json_true());
     j = new_job(old ? old : "SUBMITTED");
     json_object_set_new(rb->jobs, id, j);
+    if (p && is_node_of(id, parent)) {
+      /* a node of a multi-node job: created with its parent (no SUBMITTED event of its own); the
+       * parent keeps no attempt and no exit code of its own, its nodes do */
+      set_int(j, "createdAt", json_object_get(p, "createdAt"));
+      json_object_set_new(p, "multiNode", json_true());
+      json_object_set_new(p, "attempts", json_integer(0));
+      json_object_set_new(p, "exitCode", json_null());
+    }
   }
   json_t *at = json_object_get(ev, "at");
   json_object_set_new(j, "events", json_integer(json_integer_value(json_object_get(j, "events")) + 1));
@@ -213,7 +231,8 @@ int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
     if (p && json_is_integer(at) && (!json_is_integer(ps) || json_integer_value(at) < json_integer_value(ps)))
       json_object_set(p, "startedAt", at);
   }
-  if (old && (!strcmp(old, "STARTING") || !strcmp(old, "RUNNING")) && strcmp(st, "RUNNING")) {
+  if (old && (!strcmp(old, "STARTING") || !strcmp(old, "RUNNING")) && strcmp(st, "RUNNING") &&
+      !json_object_get(j, "multiNode")) {
     json_object_set_new(j, "attempts", json_integer(json_integer_value(json_object_get(j, "attempts")) + 1));
     set_int(j, "exitCode", json_object_get(ev, "exitCode"));
   }

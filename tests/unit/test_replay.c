@@ -18,6 +18,8 @@
  *   - an attempt lost before it started (its agent restarted between placement and start) ends
  *     in the simulation when it did in the recording (it ran for the median duration, 2 s late,
  *     with a note saying attempts were still running when the recording ended);
+ *   - a multi-node job (its parent without attempts of its own, its nodes created with it)
+ *     rebuilds without a difference (each one showed four);
  *   - the registry client's Parsing Canonical Form equals the codec's for every schema. */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +97,7 @@ static void agent(struct world *w, const struct out_ev *e) {
     if (!strncmp(name, "flaky", 5) && attempt == 1) code = 1;
     if (!strncmp(name, "long", 4)) dur = 60000;
     if (!strncmp(name, "short", 5)) dur = 700;
+    if (!strcmp(name, "mnp") && strchr(id, '#') && strcmp(strchr(id, '#'), "#0")) dur = 60000; /* a worker */
     wpush(w, start, BARGE_EV_EXECUTION_REPORT,
           json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header", hdr(w, start), "jobId", id, "attempt", attempt,
                     "instanceId", inst, "kind", "STARTED", "at", (json_int_t)start));
@@ -172,7 +175,9 @@ static json_t *stop_req(struct world *w, int64_t at, const char *kind, const cha
  * a job "hang" (2 attempts) whose first attempt is lost before it starts: its agent restarts
  * (incarnation 2) 500 ms after the placement, and the scheduler settles the attempt as on a lost
  * host (STARTING -> RUNNABLE, "Host EC2 ..."). */
-static void build_world(struct world *w, int unfinished, int lost) {
+/* mnp: a multi-node job "mnp" of 2 nodes (a multinode definition "jdm"), whose worker node #1
+ * runs until the main node's end terminates it. */
+static void build_world(struct world *w, int unfinished, int lost, int mnp) {
   memset(w, 0, sizeof *w);
   w->core = h_core_new(3600000, &w->out);
   w->requests = json_array();
@@ -196,6 +201,18 @@ static void build_world(struct world *w, int unfinished, int lost) {
                                    "computeEnvironmentOrder", "order", 1, "computeEnvironment", "ce1"));
   handle(w, BARGE_EV_CONFIG_RECORD, ce);
   handle(w, BARGE_EV_CONFIG_RECORD, jd);
+  if (mnp) {
+    json_t *jdm = config_rec(
+        w, "JobDefinition",
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "jobDefinitionName", "jdm", "jobDefinitionArn",
+                  "arn:barge:batch:local:000000000000:job-definition/jdm:1", "revision", 1, "type", "multinode",
+                  "nodePropertiesJson",
+                  "{\"numNodes\":2,\"mainNode\":0,\"nodeRangeProperties\":[{\"targetNodes\":\"0:\",\"container\":"
+                  "{\"image\":\"busybox\",\"command\":[\"true\"],\"resourceRequirements\":[{\"type\":\"VCPU\","
+                  "\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"512\"}]}}]}"));
+    handle(w, BARGE_EV_CONFIG_RECORD, jdm);
+    json_decref(jdm);
+  }
   handle(w, BARGE_EV_CONFIG_RECORD, q);
   json_decref(ce);
   json_decref(jd);
@@ -246,6 +263,10 @@ static void build_world(struct world *w, int unfinished, int lost) {
           submit(w, t + 400 + i, id, "big",
                  json_pack("{s:{s:[{s:s, s:s}]}}", "containerOverrides", "resourceRequirements", "type", "VCPU", "value", "4")));
   }
+  if (mnp)
+    wpush(w, t + 90, BARGE_EV_JOB_REQUEST,
+          submit(w, t + 90, "e0000000-0000-4000-8000-000000000000", "mnp",
+                 json_pack("{s:s}", "jobDefinition", "jdm")));
   if (lost)
     wpush(w, t + 80, BARGE_EV_JOB_REQUEST,
           submit(w, t + 80, "a0000000-0000-4000-8000-00000000000a", "hang",
@@ -357,6 +378,30 @@ static void test_rebuild(struct world *w) {
   json_decref(none);
   json_decref(late);
   replay_rebuild_free(rb);
+}
+
+/* A multi-node parent keeps no attempts of its own and has no container (its nodes have them);
+ * its nodes are created with it, with its createdAt, and have no SUBMITTED event: rebuild
+ * reported four differences for every multi-node job of a healthy log. */
+static void test_rebuild_mnp(struct world *w) {
+  TEST("rebuild: a multi-node job and its nodes rebuild without a difference");
+  const char *p = "e0000000-0000-4000-8000-000000000000";
+  json_t *d = json_object_get(json_object_get(w->records, p), "detail");
+  CHECK_STR(jstr(d, "status"), "SUCCEEDED");
+  json_t *worker = json_object_get(json_object_get(w->records, "e0000000-0000-4000-8000-000000000000#1"), "detail");
+  CHECK(worker && jstr(worker, "statusReason") && strstr(jstr(worker, "statusReason"), "main node"),
+        "the worker node ended with its main node: %s", worker ? jstr(worker, "statusReason") : "(no record)");
+  json_t *diffs = NULL;
+  struct replay_rebuild_summary sum;
+  size_t n = rebuild_diffs(w, w->records, &diffs, &sum);
+  CHECK_INT(n, 0);
+  if (n) {
+    char *s = json_dumps(diffs, JSON_COMPACT);
+    fprintf(stderr, "%s\n", s);
+    free(s);
+  }
+  json_decref(diffs);
+  CHECK_INT(sum.jobs_checked, json_object_size(w->records));
 }
 
 /* ---------------- simulate ---------------- */
@@ -593,15 +638,18 @@ int main(void) {
     return 1;
   }
   struct world w;
-  build_world(&w, 0, 0);
+  build_world(&w, 0, 0, 0);
   test_rebuild(&w);
   test_simulate(&w);
   free_world(&w);
-  build_world(&w, 1, 0);
+  build_world(&w, 1, 0, 0);
   test_simulate_unfinished(&w);
   free_world(&w);
-  build_world(&w, 0, 1);
+  build_world(&w, 0, 1, 0);
   test_simulate_lost_before_start(&w);
+  free_world(&w);
+  build_world(&w, 0, 0, 1);
+  test_rebuild_mnp(&w);
   free_world(&w);
   test_canonical();
   return check_summary();
