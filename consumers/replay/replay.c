@@ -173,8 +173,7 @@ static void set_int(json_t *j, const char *k, json_t *v) {
   json_object_set(j, k, json_is_integer(v) ? v : json_null());
 }
 
-/* Whether id names node n of the multi-node job parent: "<parent>#<n>". */
-static int is_node_of(const char *id, const char *parent) {
+int replay_is_node_of(const char *id, const char *parent) {
   size_t n = strlen(parent);
   if (strncmp(id, parent, n) || id[n] != '#' || !id[n + 1]) return 0;
   return strspn(id + n + 1, "0123456789") == strlen(id + n + 1);
@@ -190,7 +189,7 @@ int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
     if (!p) json_object_set_new(rb->orphan, id, json_true());
     j = new_job(old ? old : "SUBMITTED");
     json_object_set_new(rb->jobs, id, j);
-    if (p && is_node_of(id, parent)) {
+    if (p && replay_is_node_of(id, parent)) {
       /* a node of a multi-node job: created with its parent (no SUBMITTED event of its own); the
        * parent keeps no attempt and no exit code of its own, its nodes do */
       set_int(j, "createdAt", json_object_get(p, "createdAt"));

@@ -24,6 +24,10 @@
 
 #define REPLAY_NO_TIME INT64_MIN
 
+/* Whether id names a node of the multi-node job parent: "<parent>#<n>" (an array child is
+ * "<parent>:<n>"). */
+int replay_is_node_of(const char *id, const char *parent);
+
 /* ---------------- print ---------------- */
 
 /* Bounds of a print; every bound is inclusive. Times are the Kafka record timestamps (epoch

@@ -69,6 +69,7 @@ struct rec_attempt {
 struct rec_job {
   char *id, *parent, *name;
   int is_parent, in_scope;
+  int multi_node; /* a multi-node parent: no attempts of its own */
   int64_t created, first_runnable, first_starting, stopped;
   char status[16];
   int vcpus;
@@ -187,7 +188,7 @@ struct sim_job {
   int status; /* enum job_status */
   int attempts;
   int inst; /* sim instance index of the live attempt, -1 */
-  int64_t placed_at;
+  int64_t placed_at; /* of the live attempt, -1 */
   int vcpus;
 };
 
@@ -211,6 +212,7 @@ struct sim {
   size_t nlearned;
   struct spans job_spans;
   size_t unfinished_top;
+  size_t live_attempts; /* STARTING or RUNNING (a multi-node worker may outlive its parent) */
   int64_t last_change;
   size_t no_recording, rejected, deps_dropped;
   int64_t default_run_ms, default_delay_ms;

@@ -103,6 +103,16 @@ static struct rec_job *rec_job_get(struct recording *r, const char *id) {
 void replay_rec_event(struct recording *r, const json_t *ev) {
   const char *id = jget_str(ev, "jobId"), *old = jget_str(ev, "oldStatus"), *st = jget_str(ev, "newStatus");
   if (!id || !st) return;
+  const char *pid = jget_str(ev, "parentJobId");
+  if (pid && replay_is_node_of(id, pid)) {
+    /* a multi-node job's parent keeps no attempt of its own, as its record does: its nodes run */
+    struct rec_job *p = rec_job_get(r, pid);
+    if (!p->multi_node) {
+      p->multi_node = 1;
+      for (int a = 0; a < p->natt; a++) free(p->att[a].reason);
+      p->natt = p->closed = 0;
+    }
+  }
   struct rec_job *j = rec_job_get(r, id);
   int64_t at = jget_int(ev, "at", ev_time(ev));
   if (jget_str(ev, "parentJobId") && !j->parent) j->parent = xstrdup(jget_str(ev, "parentJobId"));
@@ -112,6 +122,8 @@ void replay_rec_event(struct recording *r, const json_t *ev) {
   if (!strcmp(st, "RUNNABLE") && j->first_runnable < 0) j->first_runnable = at;
   if (!strcmp(st, "STARTING")) {
     if (j->first_starting < 0) j->first_starting = at;
+  }
+  if (!strcmp(st, "STARTING") && !j->multi_node) {
     j->att = xrealloc(j->att, (size_t)(j->natt + 1) * sizeof *j->att);
     struct rec_attempt *a = &j->att[j->natt++];
     memset(a, 0, sizeof *a);

@@ -19,7 +19,8 @@
  *     in the simulation when it did in the recording (it ran for the median duration, 2 s late,
  *     with a note saying attempts were still running when the recording ended);
  *   - a multi-node job (its parent without attempts of its own, its nodes created with it)
- *     rebuilds without a difference (each one showed four);
+ *     rebuilds without a difference (each one showed four), and simulates as recorded: its
+ *     worker killed as the main node ends, the attempts and peak vCPUs agreeing;
  *   - the registry client's Parsing Canonical Form equals the codec's for every schema. */
 #include <stdlib.h>
 #include <string.h>
@@ -283,6 +284,8 @@ static void free_world(struct world *w) {
   for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) json_decref(docs[i]);
 }
 
+static int per_job_rows; /* ask for --per-job's rows */
+
 /* ---------------- rebuild ---------------- */
 
 static size_t rebuild_diffs(struct world *w, json_t *records, json_t **diffs_out, struct replay_rebuild_summary *sum) {
@@ -404,10 +407,38 @@ static void test_rebuild_mnp(struct world *w) {
   CHECK_INT(sum.jobs_checked, json_object_size(w->records));
 }
 
+static json_t *simulate(struct world *w, json_t *alt, int *rc_out);
+static json_int_t get(json_t *rep, const char *side, const char *k);
+
+/* The simulation stopped when the last top-level job ended, with the worker node the main node's
+ * end was killing still RUNNING (the recording has it FAILED); the parent's recorded STARTING ->
+ * end counted as an attempt and, in the simulation, as a vCPU busy since 1970. */
+static void test_simulate_mnp(struct world *w) {
+  TEST("simulate: a multi-node job's worker ends with its main node, as recorded");
+  per_job_rows = 1;
+  json_t *rep = simulate(w, NULL, NULL);
+  per_job_rows = 0;
+  if (!rep) return;
+  replay_report_print(rep, 0, stdout);
+  json_t *ag = json_object_get(rep, "agreement");
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), json_integer_value(json_object_get(ag, "jobs")));
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
+  CHECK_INT(get(rep, "simulated", "peakVcpusJobs"), get(rep, "recorded", "peakVcpusJobs"));
+  CHECK_INT(get(rep, "simulated", "unfinished"), 0);
+  json_t *row;
+  size_t i;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) {
+    if (strcmp(jstr(row, "jobId"), "e0000000-0000-4000-8000-000000000000#1")) continue;
+    CHECK_STR(jstr(json_object_get(row, "simulated"), "status"), "FAILED");
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(row, "simulated"), "stoppedAt")),
+              json_integer_value(json_object_get(json_object_get(row, "recorded"), "stoppedAt")));
+  }
+  json_decref(rep);
+}
+
 /* ---------------- simulate ---------------- */
 
 static const char *capacity_model; /* NULL: the provisioner core */
-static int per_job_rows;            /* ask for --per-job's rows */
 
 static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
   struct replay_sim_input in = {.capacity_model = capacity_model,
@@ -650,6 +681,7 @@ int main(void) {
   free_world(&w);
   build_world(&w, 0, 0, 1);
   test_rebuild_mnp(&w);
+  test_simulate_mnp(&w);
   free_world(&w);
   test_canonical();
   return check_summary();
