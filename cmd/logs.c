@@ -58,6 +58,11 @@ static long long array_size(const json_t *rec) {
   return json_integer_value(json_object_get(ap, "size"));
 }
 
+/* The number of nodes of a multi-node parent (nodeProperties.numNodes); 0 for any other job. */
+static long long node_count(const json_t *rec) {
+  return json_integer_value(json_object_get(json_object_get(json_object_get(rec, "detail"), "nodeProperties"), "numNodes"));
+}
+
 static const char *status_of(const json_t *rec) { return jget_str(json_object_get(rec, "detail"), "status"); }
 
 /* ---- the job's record, from its own partition of barge.jobs ---- */
@@ -319,6 +324,12 @@ int cmd_logs(int argc, char **argv) {
   } else if (!waiting && !lp && array_size(rec) > 0) {
     long long n = array_size(rec);
     fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
+            id, n, id, n - 1);
+    rc = 1;
+  } else if (!waiting && !lp && node_count(rec) > 0) {
+    /* a multi-node parent has no container of its own: its nodes ran (docs/job-model.md §11) */
+    long long n = node_count(rec);
+    fprintf(stderr, "barge logs: job %s is a multi-node job of %lld nodes, which have the logs: barge logs %s#N (N 0..%lld)\n",
             id, n, id, n - 1);
     rc = 1;
   } else if (!lp && job_status_terminal(status_of(rec))) { /* it never will have one */
