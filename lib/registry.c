@@ -104,7 +104,9 @@ static void path_segment(struct buf *o, const char *s) {
 }
 
 /* One request; retries transport failures and 5xx. 0 with the parsed JSON answer in *out
- * (owned), or -1 with err. */
+ * (owned), or -1 with err; UNAVAILABLE (with err) when the registry still did not answer, or
+ * answered 5xx, after the retries: nothing was learnt about the request. */
+#define UNAVAILABLE (-2)
 static int http(struct registry *r, const char *method, const char *path, const char *body,
                 json_t **out, char *err, size_t errlen) {
   *out = NULL;
@@ -144,7 +146,7 @@ static int http(struct registry *r, const char *method, const char *path, const 
     if (cr != CURLE_OK) {
       snprintf(err, errlen, "schema registry %s %s: %s", method, urlbuf, curl_easy_strerror(cr));
       buf_release(&resp);
-      return -1;
+      return UNAVAILABLE;
     }
     json_error_t je;
     json_t *v = resp.len ? json_loadb((const char *)resp.data, resp.len, 0, &je) : NULL;
@@ -155,7 +157,7 @@ static int http(struct registry *r, const char *method, const char *path, const 
                urlbuf, status, msg ? ": " : "", msg ? msg : "", (long long)code);
       json_decref(v);
       buf_release(&resp);
-      return -1;
+      return transient ? UNAVAILABLE : -1;
     }
     if (!v) {
       snprintf(err, errlen, "schema registry %s %s: the answer is not JSON", method, urlbuf);
@@ -237,7 +239,8 @@ int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err,
   char path[64];
   snprintf(path, sizeof path, "/schemas/ids/%ld", (long)id);
   json_t *resp = NULL;
-  if (http(r, "GET", path, NULL, &resp, err, errlen)) return -1;
+  int rc = http(r, "GET", path, NULL, &resp, err, errlen);
+  if (rc) return rc;
   const char *s = json_string_value(json_object_get(resp, "schema"));
   const char *type = json_string_value(json_object_get(resp, "schemaType"));
   if (!s || (type && strcmp(type, "AVRO"))) {
@@ -331,7 +334,8 @@ static int resolve_id(int32_t id, char *err, size_t errlen) {
     return -1;
   }
   char *schema = NULL;
-  if (registry_fetch(r, id, &schema, err, errlen)) return -1;
+  int rc = registry_fetch(r, id, &schema, err, errlen);
+  if (rc) return rc == UNAVAILABLE ? CODEC_ID_UNAVAILABLE : -1;
   int t = registry_type_of_schema(schema);
   free(schema);
   pthread_mutex_lock(&r->mu);
