@@ -190,11 +190,10 @@ static int print_log(struct reader *r, const char *id, const json_t *rec, int n)
 
 /* ---- --follow ---- */
 
-/* The key the job's state changes are written under: an array child's are its parent's. */
+/* The key the job's state changes are written under: an array child's (<parent>:<index>) and a
+ * multi-node job's node's (<parent>#<node>) are its parent's (docs/architecture.md, "Topics"). */
 static void family_key(const char *id, char *out, size_t n) {
-  snprintf(out, n, "%s", id);
-  char *colon = strchr(out, ':');
-  if (colon) *colon = 0;
+  snprintf(out, n, "%.*s", (int)strcspn(id, ":#"), id);
 }
 
 /* Follows the job (only_attempt 0) or one attempt of it: prints each attempt's log as it grows,
