@@ -116,7 +116,8 @@ void replay_side_job(struct side *sd, int top, int status, int64_t created, int6
 void replay_side_bounds(struct side *sd, int64_t t0_default);
 /* The outcome object of a side ("jobs", "succeeded", ..., "cost"); releases the side. */
 json_t *replay_side_outcome(struct side *sd, size_t top);
-/* {"status", "attempts", "runnableAt", "startingAt", "stoppedAt"} of one job on one side. */
+/* {"status", "attempts", "runnableAt", "startingAt", "stoppedAt"} of one job on one side; a time
+ * that never came (-1) is null. */
 json_t *replay_job_times(const char *status, int attempts, int64_t runnable, int64_t starting,
                          int64_t stopped);
 

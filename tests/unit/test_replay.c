@@ -596,6 +596,30 @@ static void test_simulate_unfinished(struct world *w) {
   json_t *ag = json_object_get(rep, "agreement");
   CHECK_INT(json_integer_value(json_object_get(ag, "jobs")), 20);
   CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), 20);
+
+  /* a time that never came was -1 in the JSON and "-1.00" s in the text, a time before the first
+   * submission: null, and "-" */
+  TEST("simulate --per-job: a job that never started shows no start time (it showed -1.00 s)");
+  json_t *big = NULL;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) if (!strcmp(jstr(row, "jobId"), "c0000000-0000-4000-8000-000000000000")) big = row;
+  CHECK(big != NULL, "the unplaceable job has a row");
+  for (int side = 0; big && side < 2; side++) {
+    json_t *x = json_object_get(big, side ? "simulated" : "recorded");
+    CHECK(json_is_null(json_object_get(x, "startingAt")) && json_is_null(json_object_get(x, "stoppedAt")),
+          "%s: startingAt and stoppedAt null", side ? "simulated" : "recorded");
+  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  replay_report_print(rep, 0, mem);
+  fclose(mem);
+  CHECK(text && !strstr(text, "-1.00"), "no time of -1.00 s in the text");
+  const char *line = text ? strstr(text, "\nc0000000-0000-4000-8000-000000000000 ") : NULL;
+  char want[200];
+  snprintf(want, sizeof want, "%-9s %5s %7s %7s", "RUNNABLE", "0", "-", "-");
+  CHECK(line && strstr(line, want) && strstr(line, want) < strchr(line + 1, '\n'), "its row reads '%s' on both sides: %.*s",
+        want, line ? (int)strcspn(line + 1, "\n") : 0, line ? line + 1 : "");
+  free(text);
   json_decref(rep);
 }
 
