@@ -317,7 +317,14 @@ int cmd_logs(int argc, char **argv) {
       rec = json_pack("{s:{s:s}, s:i}", "detail", "status", "SUBMITTED", "attempt", 0);
     }
   }
-  if (!rec) {
+  int submitted = 0;
+  if (!rec && !o.follow && jobs_exist(&bc, &id, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
+  if (!rec && submitted) {
+    /* no record yet: the scheduler has not read the submission (it lags, or is not running) */
+    fprintf(stderr, "barge logs: job %s has no log yet (status SUBMITTED: the scheduler has not handled it yet; "
+                    "--follow waits for it)\n", id);
+    rc = 1;
+  } else if (!rec) {
     fprintf(stderr, "barge logs: no job %s\n", id);
     rc = 1;
   } else if (!waiting && !lp && array_size(rec) > 0) {
