@@ -440,35 +440,6 @@ static void test_rebuild_mnp(struct world *w) {
   CHECK_INT(sum.jobs_checked, json_object_size(w->records));
 }
 
-static json_t *simulate(struct world *w, json_t *alt, int *rc_out);
-static json_int_t get(json_t *rep, const char *side, const char *k);
-
-/* The simulation stopped when the last top-level job ended, with the worker node the main node's
- * end was killing still RUNNING (the recording has it FAILED); the parent's recorded STARTING ->
- * end counted as an attempt and, in the simulation, as a vCPU busy since 1970. */
-static void test_simulate_mnp(struct world *w) {
-  TEST("simulate: a multi-node job's worker ends with its main node, as recorded");
-  per_job_rows = 1;
-  json_t *rep = simulate(w, NULL, NULL);
-  per_job_rows = 0;
-  if (!rep) return;
-  replay_report_print(rep, 0, stdout);
-  json_t *ag = json_object_get(rep, "agreement");
-  CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), json_integer_value(json_object_get(ag, "jobs")));
-  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
-  CHECK_INT(get(rep, "simulated", "peakVcpusJobs"), get(rep, "recorded", "peakVcpusJobs"));
-  CHECK_INT(get(rep, "simulated", "unfinished"), 0);
-  json_t *row;
-  size_t i;
-  json_array_foreach(json_object_get(rep, "jobs"), i, row) {
-    if (strcmp(jstr(row, "jobId"), "e0000000-0000-4000-8000-000000000000#1")) continue;
-    CHECK_STR(jstr(json_object_get(row, "simulated"), "status"), "FAILED");
-    CHECK_INT(json_integer_value(json_object_get(json_object_get(row, "simulated"), "stoppedAt")),
-              json_integer_value(json_object_get(json_object_get(row, "recorded"), "stoppedAt")));
-  }
-  json_decref(rep);
-}
-
 /* ---------------- simulate ---------------- */
 
 static const char *capacity_model; /* NULL: the provisioner core */
@@ -488,6 +459,15 @@ static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
   int rc = replay_simulate(&in, &rep, err, sizeof err);
   if (rc_out) *rc_out = rc;
   else CHECK(rc == 0, "replay_simulate: %s", err);
+  return rep;
+}
+
+/* A simulation with --per-job's rows, its report printed; NULL when it failed (checked). */
+static json_t *simulate_rows(struct world *w) {
+  per_job_rows = 1;
+  json_t *rep = simulate(w, NULL, NULL);
+  per_job_rows = 0;
+  if (rep) replay_report_print(rep, 0, stdout);
   return rep;
 }
 
@@ -610,11 +590,8 @@ static void test_simulate(struct world *w) {
 
 static void test_simulate_unfinished(struct world *w) {
   TEST("simulate: jobs unfinished on both sides agree in final status (the summary counts them as --per-job shows)");
-  per_job_rows = 1;
-  json_t *rep = simulate(w, NULL, NULL);
-  per_job_rows = 0;
+  json_t *rep = simulate_rows(w);
   if (!rep) return;
-  replay_report_print(rep, 0, stdout);
   size_t i, same_rows = 0;
   json_t *row;
   json_array_foreach(json_object_get(rep, "jobs"), i, row) {
@@ -659,11 +636,8 @@ static void test_simulate_unfinished(struct world *w) {
 static void test_simulate_lost_before_start(struct world *w) {
   TEST("simulate: an attempt lost before it started ends when it was lost, without running (it ran the median "
        "duration, as if still running when the recording ended)");
-  per_job_rows = 1;
-  json_t *rep = simulate(w, NULL, NULL);
-  per_job_rows = 0;
+  json_t *rep = simulate_rows(w);
   if (!rep) return;
-  replay_report_print(rep, 0, stdout);
   const char *hang = "a0000000-0000-4000-8000-00000000000a";
   json_t *rec = NULL, *sim = NULL, *row;
   size_t i;
@@ -685,6 +659,29 @@ static void test_simulate_lost_before_start(struct world *w) {
   json_array_foreach(json_object_get(rep, "notes"), i, n)
     CHECK(!strstr(json_string_value(n), "still running"), "no attempt of the recording was still running: '%s'",
           json_string_value(n));
+  json_decref(rep);
+}
+
+/* The simulation stopped when the last top-level job ended, with the worker node the main node's
+ * end was killing still RUNNING (the recording has it FAILED); the parent's recorded STARTING ->
+ * end counted as an attempt and, in the simulation, as a vCPU busy since 1970. */
+static void test_simulate_mnp(struct world *w) {
+  TEST("simulate: a multi-node job's worker ends with its main node, as recorded");
+  json_t *rep = simulate_rows(w);
+  if (!rep) return;
+  json_t *ag = json_object_get(rep, "agreement");
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), json_integer_value(json_object_get(ag, "jobs")));
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
+  CHECK_INT(get(rep, "simulated", "peakVcpusJobs"), get(rep, "recorded", "peakVcpusJobs"));
+  CHECK_INT(get(rep, "simulated", "unfinished"), 0);
+  json_t *row;
+  size_t i;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) {
+    if (strcmp(jstr(row, "jobId"), "e0000000-0000-4000-8000-000000000000#1")) continue;
+    CHECK_STR(jstr(json_object_get(row, "simulated"), "status"), "FAILED");
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(row, "simulated"), "stoppedAt")),
+              json_integer_value(json_object_get(json_object_get(row, "recorded"), "stoppedAt")));
+  }
   json_decref(rep);
 }
 
