@@ -58,7 +58,7 @@ int cmd_explain(int argc, char **argv) {
   json_t *t = NULL;
   int rc = explain_load(&conn.bc, pos[0], &t, err, sizeof err);
   int submitted = 0;
-  if (rc == EXIT_NO_JOB && jobs_exist(&conn.bc, pos, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
+  if (rc == EXIT_NO_JOB && jobs_submitted(&conn.bc, pos, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
   if (rc == EXIT_NO_JOB && submitted) {
     /* no record yet: the scheduler has not read the submission (it lags, or is not running) */
     fprintf(stderr, "barge explain: job %s is SUBMITTED: the scheduler has not handled it yet, so it has no "

@@ -318,7 +318,7 @@ int cmd_logs(int argc, char **argv) {
     }
   }
   int submitted = 0;
-  if (!rec && !o.follow && jobs_exist(&bc, &id, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
+  if (!rec && !o.follow && jobs_submitted(&bc, &id, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
   if (!rec && submitted) {
     /* no record yet: the scheduler has not read the submission (it lags, or is not running) */
     fprintf(stderr, "barge logs: job %s has no log yet (status SUBMITTED: the scheduler has not handled it yet; "
