@@ -51,12 +51,19 @@ struct reg_entry {
   int32_t id;
 };
 
+/* After the registry did not answer a fetch (three tries), others are not sent for this long:
+ * they fail at once with the same reason. Without it, a reader of a topic of Confluent-framed
+ * records (replay print, watch) spent its tries and backoff on every record, 0.6 s each. */
+#define DOWN_MS 10000
+
 struct registry {
   char *url; /* without a trailing slash */
   struct id_entry *ids;
   size_t nids;
   struct reg_entry *regs;
   size_t nregs;
+  int64_t down_until; /* mono ms: fetches fail at once until then */
+  char down_why[512];
   pthread_mutex_t mu;
 };
 
@@ -234,12 +241,21 @@ int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err,
   pthread_mutex_lock(&r->mu);
   struct id_entry *e = find_id(r, id);
   if (e) *schema_out = xstrdup(e->schema);
+  int down = !e && mono_ms() < r->down_until;
+  if (down) snprintf(err, errlen, "%s (not asked again for %d s)", r->down_why, DOWN_MS / 1000);
   pthread_mutex_unlock(&r->mu);
   if (*schema_out) return 0;
+  if (down) return UNAVAILABLE;
   char path[64];
   snprintf(path, sizeof path, "/schemas/ids/%ld", (long)id);
   json_t *resp = NULL;
   int rc = http(r, "GET", path, NULL, &resp, err, errlen);
+  if (rc == UNAVAILABLE) {
+    pthread_mutex_lock(&r->mu);
+    r->down_until = mono_ms() + DOWN_MS;
+    snprintf(r->down_why, sizeof r->down_why, "%s", err);
+    pthread_mutex_unlock(&r->mu);
+  }
   if (rc) return rc;
   const char *s = json_string_value(json_object_get(resp, "schema"));
   const char *type = json_string_value(json_object_get(resp, "schemaType"));

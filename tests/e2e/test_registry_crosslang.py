@@ -16,7 +16,8 @@ the fixture broker. Every Barge process gets BARGE_SCHEMA_REGISTRY_URL. Checked:
     SUCCEEDED; an AvroDeserializer reads the job's state changes back from barge.job-events;
   - the C example program (barge-example-submit, the client library) submits and follows a job
     with the registry configured;
-  - an unreachable registry makes a producer fail with a message naming the registry;
+  - an unreachable registry makes a producer fail with a message naming the registry, and a
+    reader (replay print) give each record that error, trying the registry once, not per record;
   - a request framed with a schema id new to the scheduler (a pipeline's own copy of the schema
     under its own subject) while the scheduler cannot reach the registry is not dead-lettered
     (it was, and the job was lost): the scheduler stops saying why, and once the registry is
@@ -240,6 +241,17 @@ def main():
         r = subprocess.run([common.BARGE, "create-compute-environment", "--compute-environment-name",
                             "x", "--type", "UNMANAGED"], env=env_bad, capture_output=True, text=True, timeout=120)
         ok(r.returncode == 255 and "schema registry" in r.stderr, "an unreachable registry is reported as such")
+        # a reader: every record says so, and after the first fetch's tries the others fail at once
+        # (each record spent three tries and their backoff, 0.6 s a record: minutes for a topic)
+        t0 = time.monotonic()
+        r = subprocess.run([common.BARGE, "replay", "print", "--topic", "requests"], env=env_bad,
+                           capture_output=True, text=True, timeout=600)
+        took = time.monotonic() - t0
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        ok(r.returncode == 0 and len(lines) >= 10 and
+           all(x["event"] is None and "schema registry" in x.get("error", "") for x in lines),
+           f"replay print with the registry unreachable: each of the {len(lines)} records names it", r.stderr[-300:])
+        ok(took < 2 + 0.15 * len(lines), f"and it does not retry for every record ({took:.1f} s for {len(lines)} records)")
     except Exception as ex:
         ok(False, f"exception: {ex!r}")
     finally:
