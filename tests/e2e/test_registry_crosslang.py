@@ -18,6 +18,7 @@ the fixture broker. Every Barge process gets BARGE_SCHEMA_REGISTRY_URL. Checked:
     with the registry configured;
   - an unreachable registry makes a producer fail with a message naming the registry, and a
     reader (replay print) give each record that error, trying the registry once, not per record;
+    barge watch says it skips what it cannot decode, and why;
   - a request framed with a schema id new to the scheduler (a pipeline's own copy of the schema
     under its own subject) while the scheduler cannot reach the registry is not dead-lettered
     (it was, and the job was lost): the scheduler stops saying why, and once the registry is
@@ -25,6 +26,7 @@ the fixture broker. Every Barge process gets BARGE_SCHEMA_REGISTRY_URL. Checked:
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -252,6 +254,14 @@ def main():
            all(x["event"] is None and "schema registry" in x.get("error", "") for x in lines),
            f"replay print with the registry unreachable: each of the {len(lines)} records names it", r.stderr[-300:])
         ok(took < 2 + 0.15 * len(lines), f"and it does not retry for every record ({took:.1f} s for {len(lines)} records)")
+        # barge watch cannot show those changes either: it says why (it printed nothing, not a word)
+        w = subprocess.Popen([common.BARGE, "watch", "--from-beginning"], env=env_bad, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(5)
+        w.send_signal(signal.SIGINT)
+        out, err = w.communicate(timeout=30)
+        ok(not out and "skipped" in err and "schema registry" in err and len(err.splitlines()) <= 10,
+           "barge watch with the registry unreachable says the changes are skipped and why, in a few lines", err[-600:])
     except Exception as ex:
         ok(False, f"exception: {ex!r}")
     finally:
