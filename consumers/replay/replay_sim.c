@@ -1159,7 +1159,9 @@ int replay_simulate_run(const struct bus_conf *bc, const char *alt_path, int64_t
     json_error_t je;
     alt = json_load_file(alt_path, 0, &je);
     if (!alt) {
-      snprintf(err, errlen, "%s: %s (line %d)", alt_path, je.text, je.line);
+      /* a file that cannot be opened has no line: jansson's own text names the file and why */
+      if (je.line > 0) snprintf(err, errlen, "%s: %s (line %d)", alt_path, je.text, je.line);
+      else snprintf(err, errlen, "--config: %s", je.text);
       return 2;
     }
   }
