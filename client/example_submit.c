@@ -8,6 +8,7 @@
  * Brokers default to $BARGE_BROKERS, the prefix to $BARGE_TOPIC_PREFIX (else "barge.").
  * Prints "submitted <jobId>", then "<jobId> <STATUS> attempts=N exitCode=C reason=..." and the
  * JobDetail. Exit status: 0 SUCCEEDED, 1 FAILED or an error, 2 bad usage, 3 timed out. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,18 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = argv[++i];
     else if (!strcmp(argv[i], "--topic-prefix") && i + 1 < argc) prefix = argv[++i];
-    else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout_ms = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
+      /* a whole number of milliseconds: "10s" or "abc" was read as 10 or 0, and a job submitted
+       * anyway was reported as timed out (exit 3) at once */
+      char *end;
+      long v = strtol(argv[++i], &end, 10);
+      if (end == argv[i] || *end || v < 1 || v > INT_MAX) {
+        fprintf(stderr, "barge-example-submit: --timeout-ms takes a whole number of milliseconds, 1 or more (got '%s')\n",
+                argv[i]);
+        return 2;
+      }
+      timeout_ms = (int)v;
+    }
     else if (argv[i][0] != '-' && !json) json = argv[i];
     else return usage();
   }

@@ -1,7 +1,7 @@
 /* explain.c: `barge explain JOB_ID [--json]`: why a job is where it is, as a timeline rebuilt
  * from the log (consumers/views/explain.h builds it, explain_read.c reads the topics, as for the
- * dashboard's job page). Exit status, as every tool's: 0; 1 no such job, no stack or no broker
- * answers; 2 bad usage. */
+ * dashboard's job page). Exit status, as every tool's: 0; 1 no such job (or one submitted that
+ * the scheduler has not handled yet, said so), no stack or no broker answers; 2 bad usage. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +9,7 @@
 #include "explain.h"
 #include "opts.h"
 #include "service.h"
+#include "views.h"
 
 #define EXIT_NO_JOB 1
 #define EXIT_USAGE 2
@@ -27,7 +28,7 @@ const struct opts_cmd explain_opts_cmd =
              "Why a job is where it is: its state changes, every reason the scheduler gave while it "
              "was not placed (which compute environment, which instance lacked what, which job went "
              "first, the share's usage) and what the provisioner did meanwhile, rebuilt from the "
-             "event log. Exit status: 0; 1 no such job, no stack, or no Kafka broker answers; 2 bad usage.",
+             "event log. Exit status: 0; 1 no such job (or one the scheduler has not handled yet, said so), no stack, or no Kafka broker answers; 2 bad usage.",
              explain_rows, struct explain_opts, NULL);
 
 int cmd_explain(int argc, char **argv) {
@@ -41,7 +42,7 @@ int cmd_explain(int argc, char **argv) {
            "compute environment, which instance came closest and what it lacked, which job went first,\n"
            "the share's usage (barge.job-waits); and what the provisioner did meanwhile for the compute\n"
            "environments of its queue (barge.scaling, refused launches on barge.instances).\n"
-           "Exit status: 0; 1 no such job, no stack, or no Kafka broker answers; 2 bad usage.\n");
+           "Exit status: 0; 1 no such job (or one the scheduler has not handled yet, said so), no stack, or no Kafka broker answers; 2 bad usage.\n");
     return 0;
   }
   if (r) return EXIT_USAGE;
@@ -56,7 +57,13 @@ int cmd_explain(int argc, char **argv) {
   char err[1024];
   json_t *t = NULL;
   int rc = explain_load(&conn.bc, pos[0], &t, err, sizeof err);
-  if (rc == EXIT_NO_JOB) {
+  int submitted = 0;
+  if (rc == EXIT_NO_JOB && jobs_submitted(&conn.bc, pos, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
+  if (rc == EXIT_NO_JOB && submitted) {
+    /* no record yet: the scheduler has not read the submission (it lags, or is not running) */
+    fprintf(stderr, "barge explain: job %s is SUBMITTED: the scheduler has not handled it yet, so it has no "
+                    "state change to explain (`barge status` shows the scheduler and its lag)\n", pos[0]);
+  } else if (rc == EXIT_NO_JOB) {
     fprintf(stderr, "barge explain: no job %s\n", pos[0]);
   } else if (rc) {
     fprintf(stderr, "barge explain: %s\n", err);

@@ -58,6 +58,11 @@ static long long array_size(const json_t *rec) {
   return json_integer_value(json_object_get(ap, "size"));
 }
 
+/* The number of nodes of a multi-node parent (nodeProperties.numNodes); 0 for any other job. */
+static long long node_count(const json_t *rec) {
+  return json_integer_value(json_object_get(json_object_get(json_object_get(rec, "detail"), "nodeProperties"), "numNodes"));
+}
+
 static const char *status_of(const json_t *rec) { return jget_str(json_object_get(rec, "detail"), "status"); }
 
 /* ---- the job's record, from its own partition of barge.jobs ---- */
@@ -185,11 +190,10 @@ static int print_log(struct reader *r, const char *id, const json_t *rec, int n)
 
 /* ---- --follow ---- */
 
-/* The key the job's state changes are written under: an array child's are its parent's. */
+/* The key the job's state changes are written under: an array child's (<parent>:<index>) and a
+ * multi-node job's node's (<parent>#<node>) are its parent's (docs/architecture.md, "Topics"). */
 static void family_key(const char *id, char *out, size_t n) {
-  snprintf(out, n, "%s", id);
-  char *colon = strchr(out, ':');
-  if (colon) *colon = 0;
+  snprintf(out, n, "%.*s", (int)strcspn(id, ":#"), id);
 }
 
 /* Follows the job (only_attempt 0) or one attempt of it: prints each attempt's log as it grows,
@@ -313,12 +317,25 @@ int cmd_logs(int argc, char **argv) {
       rec = json_pack("{s:{s:s}, s:i}", "detail", "status", "SUBMITTED", "attempt", 0);
     }
   }
-  if (!rec) {
+  int submitted = 0;
+  if (!rec && !o.follow && jobs_submitted(&bc, &id, 1, &submitted, 100000, err, sizeof err)) submitted = 0;
+  if (!rec && submitted) {
+    /* no record yet: the scheduler has not read the submission (it lags, or is not running) */
+    fprintf(stderr, "barge logs: job %s has no log yet (status SUBMITTED: the scheduler has not handled it yet; "
+                    "--follow waits for it)\n", id);
+    rc = 1;
+  } else if (!rec) {
     fprintf(stderr, "barge logs: no job %s\n", id);
     rc = 1;
   } else if (!waiting && !lp && array_size(rec) > 0) {
     long long n = array_size(rec);
     fprintf(stderr, "barge logs: job %s is an array job of %lld children, which have the logs: barge logs %s:N (N 0..%lld)\n",
+            id, n, id, n - 1);
+    rc = 1;
+  } else if (!waiting && !lp && node_count(rec) > 0) {
+    /* a multi-node parent has no container of its own: its nodes ran (docs/job-model.md §11) */
+    long long n = node_count(rec);
+    fprintf(stderr, "barge logs: job %s is a multi-node job of %lld nodes, which have the logs: barge logs %s#N (N 0..%lld)\n",
             id, n, id, n - 1);
     rc = 1;
   } else if (!lp && job_status_terminal(status_of(rec))) { /* it never will have one */

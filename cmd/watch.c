@@ -188,6 +188,7 @@ int cmd_watch(int argc, char **argv) {
   struct watch w = {.queue = queue, .job = job, .records = json_object(), .pending = json_array(),
                     .blocked = json_object(), .count = count};
   int rc = 0;
+  char last_why[256] = "";
   while (!service_stopping() && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
@@ -200,7 +201,15 @@ int cmd_watch(int argc, char **argv) {
       enum barge_ev_type et;
       json_t *ev = NULL;
       char why[256];
-      if (!bus_decode(&m, &et, &ev, why, sizeof why)) {
+      int bad = m.value ? bus_decode(&m, &et, &ev, why, sizeof why) : 0;
+      if (bad && strcmp(why, last_why)) {
+        /* a change not shown is said (once per reason: an unreachable schema registry fails
+         * every record alike), not left out without a word */
+        fprintf(stderr, "barge watch: %s[%d] offset %lld skipped: %s\n", bus_topic_base(m.topic), (int)m.partition,
+                (long long)m.offset, why);
+        snprintf(last_why, sizeof last_why, "%s", why);
+      }
+      if (m.value && !bad) {
         if (m.topic == TOPIC_JOB_EVENTS) {
           json_object_set_new(ev, "_seen", json_integer(now_ms()));
           json_array_append(w.pending, ev);

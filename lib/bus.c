@@ -1182,7 +1182,8 @@ int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, 
     snprintf(err, errlen, "tombstone");
     return -1;
   }
-  if (codec_decode(m->value, m->len, type, out, err, errlen)) return -1;
+  int rc = codec_decode(m->value, m->len, type, out, err, errlen);
+  if (rc) return rc == 2 ? BUS_DECODE_UNAVAILABLE : -1;
   strip_nulls(*out);
   if (*type != topics[m->topic].type) {
     snprintf(err, errlen, "a %s event on topic %s, which carries %s", codec_type_name(*type),

@@ -283,7 +283,12 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
  * milliseconds belong): a service that takes its time from events would jump ahead with it. */
 int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, char *why, size_t whylen);
 
-/* Decodes m's value. 0 with *type and *out (owned) on success; else the reason in err. */
+/* Decodes m's value. 0 with *type and *out (owned) on success; else the reason in err: -1 for
+ * bytes that are invalid, BUS_DECODE_UNAVAILABLE for bytes that cannot be judged now (their
+ * Confluent schema id is new to this process and the schema registry did not answer). A service
+ * dead-letters the first kind only: the second is a valid record read again once the registry
+ * answers (docs/publishing.md). */
+#define BUS_DECODE_UNAVAILABLE (-2)
 int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, char *err,
                size_t errlen) BARGE_WUR;
 

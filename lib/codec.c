@@ -937,7 +937,7 @@ int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size
       t = resolve(id, why, sizeof why);
       if (!valid_type((enum barge_ev_type)t)) {
         seterr(err, errlen, "unknown schema id %" PRId32 ": %s", id, why);
-        return 1;
+        return t == CODEC_ID_UNAVAILABLE ? 2 : 1;
       }
     }
     if (t < 0) {
@@ -962,7 +962,8 @@ int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, jso
   const unsigned char *d = data;
   enum barge_ev_type t;
   size_t hdr;
-  if (codec_frame(data, len, &t, &hdr, err, errlen)) return 1;
+  int fr = codec_frame(data, len, &t, &hdr, err, errlen);
+  if (fr) return fr;
   struct reader r = {d + hdr, d + hdr, d + len};
   struct path p = {.s = "", .len = 0};
   char why[512];

@@ -51,7 +51,10 @@ void codec_set_schema_id(enum barge_ev_type t, int32_t id);
 int32_t codec_schema_id(enum barge_ev_type t);
 /* A Confluent id that no type carries is passed to the resolver, when one is set (the schema
  * registry client, lib/registry.c): it returns the event type the id stands for, or -1 with the
- * reason in err. It may be called from any thread that decodes. NULL removes it. */
+ * reason in err, or CODEC_ID_UNAVAILABLE when it could not find out now (the registry did not
+ * answer): the bytes are then not invalid, only undecodable until it answers. It may be called
+ * from any thread that decodes. NULL removes it. */
+#define CODEC_ID_UNAVAILABLE (-2)
 typedef int (*codec_id_resolver)(int32_t id, char *err, size_t errlen);
 void codec_set_id_resolver(codec_id_resolver fn);
 
@@ -86,7 +89,8 @@ int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *o
 
 /* Decodes framed bytes of either framing. On success *type_out is the event type and *out a
  * new reference the caller owns. On failure (bad magic, unknown fingerprint or id, truncated
- * or corrupt body) non-zero with the reason in err, and *out is NULL. */
+ * or corrupt body) non-zero with the reason in err, and *out is NULL: 2 when the resolver could
+ * not tell what a Confluent id stands for now (CODEC_ID_UNAVAILABLE), 1 otherwise. */
 int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
                  char *err, size_t errlen) BARGE_WUR;
 

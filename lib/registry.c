@@ -51,12 +51,19 @@ struct reg_entry {
   int32_t id;
 };
 
+/* After the registry did not answer a fetch (three tries), others are not sent for this long:
+ * they fail at once with the same reason. Without it, a reader of a topic of Confluent-framed
+ * records (replay print, watch) spent its tries and backoff on every record, 0.6 s each. */
+#define DOWN_MS 10000
+
 struct registry {
   char *url; /* without a trailing slash */
   struct id_entry *ids;
   size_t nids;
   struct reg_entry *regs;
   size_t nregs;
+  int64_t down_until; /* mono ms: fetches fail at once until then */
+  char down_why[512];
   pthread_mutex_t mu;
 };
 
@@ -104,7 +111,9 @@ static void path_segment(struct buf *o, const char *s) {
 }
 
 /* One request; retries transport failures and 5xx. 0 with the parsed JSON answer in *out
- * (owned), or -1 with err. */
+ * (owned), or -1 with err; UNAVAILABLE (with err) when the registry still did not answer, or
+ * answered 5xx, after the retries: nothing was learnt about the request. */
+#define UNAVAILABLE (-2)
 static int http(struct registry *r, const char *method, const char *path, const char *body,
                 json_t **out, char *err, size_t errlen) {
   *out = NULL;
@@ -144,7 +153,7 @@ static int http(struct registry *r, const char *method, const char *path, const 
     if (cr != CURLE_OK) {
       snprintf(err, errlen, "schema registry %s %s: %s", method, urlbuf, curl_easy_strerror(cr));
       buf_release(&resp);
-      return -1;
+      return UNAVAILABLE;
     }
     json_error_t je;
     json_t *v = resp.len ? json_loadb((const char *)resp.data, resp.len, 0, &je) : NULL;
@@ -155,7 +164,7 @@ static int http(struct registry *r, const char *method, const char *path, const 
                urlbuf, status, msg ? ": " : "", msg ? msg : "", (long long)code);
       json_decref(v);
       buf_release(&resp);
-      return -1;
+      return transient ? UNAVAILABLE : -1;
     }
     if (!v) {
       snprintf(err, errlen, "schema registry %s %s: the answer is not JSON", method, urlbuf);
@@ -232,12 +241,22 @@ int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err,
   pthread_mutex_lock(&r->mu);
   struct id_entry *e = find_id(r, id);
   if (e) *schema_out = xstrdup(e->schema);
+  int down = !e && mono_ms() < r->down_until;
+  if (down) snprintf(err, errlen, "%s (not asked again for %d s)", r->down_why, DOWN_MS / 1000);
   pthread_mutex_unlock(&r->mu);
   if (*schema_out) return 0;
+  if (down) return UNAVAILABLE;
   char path[64];
   snprintf(path, sizeof path, "/schemas/ids/%ld", (long)id);
   json_t *resp = NULL;
-  if (http(r, "GET", path, NULL, &resp, err, errlen)) return -1;
+  int rc = http(r, "GET", path, NULL, &resp, err, errlen);
+  if (rc == UNAVAILABLE) {
+    pthread_mutex_lock(&r->mu);
+    r->down_until = mono_ms() + DOWN_MS;
+    snprintf(r->down_why, sizeof r->down_why, "%s", err);
+    pthread_mutex_unlock(&r->mu);
+  }
+  if (rc) return rc;
   const char *s = json_string_value(json_object_get(resp, "schema"));
   const char *type = json_string_value(json_object_get(resp, "schemaType"));
   if (!s || (type && strcmp(type, "AVRO"))) {
@@ -331,7 +350,8 @@ static int resolve_id(int32_t id, char *err, size_t errlen) {
     return -1;
   }
   char *schema = NULL;
-  if (registry_fetch(r, id, &schema, err, errlen)) return -1;
+  int rc = registry_fetch(r, id, &schema, err, errlen);
+  if (rc) return rc == UNAVAILABLE ? CODEC_ID_UNAVAILABLE : -1;
   int t = registry_type_of_schema(schema);
   free(schema);
   pthread_mutex_lock(&r->mu);

@@ -43,7 +43,9 @@ void registry_free(struct registry *r);
  * schema gets its existing id). 0, or -1 with the reason in err. */
 int registry_register(struct registry *r, const char *subject, const char *schema_json,
                       int32_t *id_out, char *err, size_t errlen) BARGE_WUR;
-/* The schema text of id, new string in *schema_out (caller frees). 0, or -1 (err). */
+/* The schema text of id, new string in *schema_out (caller frees). 0, or -1 (err); -2 (err)
+ * when the registry did not answer, or answered 5xx, after three tries: worth asking again, and
+ * for the next 10 s every fetch of an id not cached fails so at once, without asking. */
 int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err,
                    size_t errlen) BARGE_WUR;
 /* The latest version under subject: its id and (when schema_out is not NULL) its text. */

@@ -255,13 +255,25 @@ int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const c
 typedef int (*handle_fn)(void *ctx, const struct bus_msg *m, enum barge_ev_type t,
                          const json_t *ev, char *why, size_t whylen, char *err, size_t errlen);
 
-/* Decodes m (a tombstone is passed on as ev NULL) and hands it to fn. 0, 1 (why) or -1 (err). */
+int service_decode_unavailable(const struct bus_msg *m, const char *why, char *err, size_t errlen) {
+  snprintf(err, errlen,
+           "%s[%d] offset %lld cannot be decoded now (%s): not dead-lettered, it is read again once the "
+           "schema registry answers",
+           bus_topic_base(m->topic), (int)m->partition, (long long)m->offset, why);
+  return -1;
+}
+
+/* Decodes m (a tombstone is passed on as ev NULL) and hands it to fn. 0, 1 (why) or -1 (err):
+ * a record whose schema the registry could not be asked for is not invalid, and is not
+ * dead-lettered; the service stops, and reads it again when it is started again. */
 static int decode_and(struct service_loop *l, handle_fn fn, const struct bus_msg *m, char *why,
                       size_t whylen, char *err, size_t errlen) {
   enum barge_ev_type t = BARGE_EV_JOB_REQUEST;
   json_t *ev = NULL;
-  int rc = m->value && bus_decode(m, &t, &ev, why, whylen) ? 1
-                                                          : fn(l->ctx, m, t, ev, why, whylen, err, errlen);
+  int dr = m->value ? bus_decode(m, &t, &ev, why, whylen) : 0;
+  int rc = dr == BUS_DECODE_UNAVAILABLE ? service_decode_unavailable(m, why, err, errlen)
+           : dr                         ? 1
+                                        : fn(l->ctx, m, t, ev, why, whylen, err, errlen);
   json_decref(ev);
   return rc;
 }

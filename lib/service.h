@@ -213,6 +213,9 @@ int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) BA
 int service_config_whole(const struct service_loop *l);
 int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
                         char *err, size_t errlen) BARGE_WUR;
+/* For a record bus_decode could not judge now (BUS_DECODE_UNAVAILABLE, why): says so in err and
+ * returns -1, the service's fatal error (it exits; started again, it reads the record again). */
+int service_decode_unavailable(const struct bus_msg *m, const char *why, char *err, size_t errlen) BARGE_WUR;
 /* The producer (in the transaction when one is open) and the input consumer. */
 struct bus_producer *service_producer(struct service_loop *l);
 struct bus_consumer *service_input(struct service_loop *l);

@@ -364,7 +364,12 @@ int64_t parse_time_ms(const char *s) {
   if (!r) return -1;
   if (*r == 'Z' && !offset) r++;
   if (*r) return -1;
-  return ((int64_t)timegm(&tm) - off_s) * 1000 + ms;
+  /* a day the month does not have (2024-02-30, 2023-02-29, 2024-04-31) is not a date: timegm
+   * would roll it into the next month, and a range would start days away from the one asked */
+  int mday = tm.tm_mday, mon = tm.tm_mon;
+  time_t t = timegm(&tm);
+  if (tm.tm_mday != mday || tm.tm_mon != mon) return -1;
+  return ((int64_t)t - off_s) * 1000 + ms;
 }
 
 int prefix_glob_match(const char *pattern, const char *value) {

@@ -302,7 +302,11 @@ int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int 
     missing += !found[i];
   }
   json_decref(jobs);
-  if (!missing) return 0;
+  return missing ? jobs_submitted(bc, ids, n, found, tail, err, errlen) : 0;
+}
+
+int jobs_submitted(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
+                   int64_t tail, char *err, size_t errlen) {
   struct exist_ctx x = {.ids = ids, .n = n, .found = found, .tail = tail};
   /* read_uncommitted: submissions are not transactional, but the scheduler's ticks are, and a
    * read_committed reader stops at an open transaction before later submissions */

@@ -71,6 +71,10 @@ int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t er
  * record the scheduler has not written yet). found[i] is set to 1 for each that exists. */
 int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
                int64_t tail, char *err, size_t errlen) BARGE_WUR;
+/* The second half of jobs_exist: which of the ids not yet found (found[i] 0) were submitted in
+ * the last `tail` records of barge.requests; for a caller that has looked in barge.jobs itself. */
+int jobs_submitted(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
+                   int64_t tail, char *err, size_t errlen) BARGE_WUR;
 
 /* The ARN of a Barge resource: arn:<partition>:batch:<region>:<account>:<suffix>, from
  * $BARGE_PARTITION, $BARGE_REGION and $BARGE_ACCOUNT (defaults aws, us-east-1, 000000000000).

@@ -408,8 +408,9 @@ static int flush_demands(struct shell *sh, char *err, size_t errlen) {
     enum barge_ev_type t;
     json_t *ev = NULL;
     char why[512];
-    int bad = bus_decode(&m, &t, &ev, why, sizeof why) ? 1 : 0;
-    if (!bad) bad = handle(sh, &m, t, ev, why, sizeof why, err, errlen);
+    int dr = bus_decode(&m, &t, &ev, why, sizeof why);
+    if (dr == BUS_DECODE_UNAVAILABLE) return service_decode_unavailable(&m, why, err, errlen);
+    int bad = dr ? 1 : handle(sh, &m, t, ev, why, sizeof why, err, errlen);
     json_decref(ev);
     if (bad < 0) return -1;
     if (bad && service_dead_letter(&sh->loop, &m, why, err, errlen)) return -1;

@@ -9,6 +9,8 @@
  *   * -> RUNNING                       startedAt = at (an array parent: the earliest child's)
  *   STARTING|RUNNING -> not RUNNING    one attempt closed; exitCode = the event's exit code
  *   * -> SUCCEEDED|FAILED              stoppedAt = at
+ *   first event of a node <id>#<n>     createdAt = the parent's; the parent keeps no attempt and
+ *                                      no exit code of its own (a multi-node job's nodes do)
  *   any                                status = new, statusReason = reason, attemptsOpened =
  *                                      max(attempt)
  *
@@ -129,6 +131,7 @@ int replay_print(const struct bus_conf *bc, enum bus_topic t, const struct repla
 struct replay_rebuild {
   json_t *jobs;   /* job id -> rebuilt state (object) */
   json_t *orphan; /* job id -> true: events for a job never submitted */
+  int truncated;  /* the requests or job-events no longer start at offset 0 */
 };
 
 struct replay_rebuild *replay_rebuild_new(void) {
@@ -137,6 +140,8 @@ struct replay_rebuild *replay_rebuild_new(void) {
   rb->orphan = json_object();
   return rb;
 }
+
+void replay_rebuild_set_truncated(struct replay_rebuild *rb, int truncated) { rb->truncated = truncated; }
 
 void replay_rebuild_free(struct replay_rebuild *rb) {
   if (!rb) return;
@@ -171,15 +176,30 @@ static void set_int(json_t *j, const char *k, json_t *v) {
   json_object_set(j, k, json_is_integer(v) ? v : json_null());
 }
 
+int replay_is_node_of(const char *id, const char *parent) {
+  size_t n = strlen(parent);
+  if (strncmp(id, parent, n) || id[n] != '#' || !id[n + 1]) return 0;
+  return strspn(id + n + 1, "0123456789") == strlen(id + n + 1);
+}
+
 int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
   const char *id = jget_str(ev, "jobId"), *old = jget_str(ev, "oldStatus"), *st = jget_str(ev, "newStatus");
   if (!id || !st) return -1;
   json_t *j = json_object_get(rb->jobs, id);
   if (!j) {
     const char *parent = jget_str(ev, "parentJobId");
-    if (!parent || !json_object_get(rb->jobs, parent)) json_object_set_new(rb->orphan, id, json_true());
+    json_t *p = parent ? json_object_get(rb->jobs, parent) : NULL;
+    if (!p) json_object_set_new(rb->orphan, id, json_true());
     j = new_job(old ? old : "SUBMITTED");
     json_object_set_new(rb->jobs, id, j);
+    if (p && replay_is_node_of(id, parent)) {
+      /* a node of a multi-node job: created with its parent (no SUBMITTED event of its own); the
+       * parent keeps no attempt and no exit code of its own, its nodes do */
+      set_int(j, "createdAt", json_object_get(p, "createdAt"));
+      json_object_set_new(p, "multiNode", json_true());
+      json_object_set_new(p, "attempts", json_integer(0));
+      json_object_set_new(p, "exitCode", json_null());
+    }
   }
   json_t *at = json_object_get(ev, "at");
   json_object_set_new(j, "events", json_integer(json_integer_value(json_object_get(j, "events")) + 1));
@@ -213,7 +233,8 @@ int replay_rebuild_event(struct replay_rebuild *rb, const json_t *ev) {
     if (p && json_is_integer(at) && (!json_is_integer(ps) || json_integer_value(at) < json_integer_value(ps)))
       json_object_set(p, "startedAt", at);
   }
-  if (old && (!strcmp(old, "STARTING") || !strcmp(old, "RUNNING")) && strcmp(st, "RUNNING")) {
+  if (old && (!strcmp(old, "STARTING") || !strcmp(old, "RUNNING")) && strcmp(st, "RUNNING") &&
+      !json_object_get(j, "multiNode")) {
     json_object_set_new(j, "attempts", json_integer(json_integer_value(json_object_get(j, "attempts")) + 1));
     set_int(j, "exitCode", json_object_get(ev, "exitCode"));
   }
@@ -270,6 +291,14 @@ void replay_rebuild_compare(struct replay_rebuild *rb, const json_t *records, in
     json_t *j = json_object_get(rb->jobs, id);
     json_t *rec = json_object_get(records, id);
     json_t *d = json_object_get(rec, "detail");
+    /* with the log's start gone, a job without its SubmitJob or its first state change (the one
+     * from SUBMITTED that sets createdAt; an array child's or node's from its parent) cannot be
+     * rebuilt: not a difference */
+    if (rb->truncated && rec &&
+        (!j || json_object_get(rb->orphan, id) || !json_is_integer(json_object_get(j, "createdAt")))) {
+      sum->not_retained++;
+      continue;
+    }
     sum->jobs_checked++;
     if (!j || json_object_get(rb->orphan, id)) {
       json_t *why = json_string(!j ? "absent: never submitted on barge.requests"
@@ -382,6 +411,15 @@ int replay_rebuild_run(const struct bus_conf *bc, int strict, int json, FILE *ou
   struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
   int rc = -1;
   if (!c) goto out;
+  static const enum bus_topic history[] = {TOPIC_REQUESTS, TOPIC_JOB_EVENTS};
+  for (size_t i = 0; i < 2; i++) {
+    int pc = bus_partition_count(c, history[i], err, errlen);
+    if (pc < 0) goto out;
+    for (int p = 0; p < pc; p++) {
+      int64_t lo = 0, hi = 0;
+      if (bus_watermarks(c, history[i], p, &lo, &hi) == 0 && lo > 0) replay_rebuild_set_truncated(ctx.rb, 1);
+    }
+  }
   /* barge.jobs first: every record read has its events already committed (the scheduler
    * writes both in one transaction), so reading the events after cannot miss one */
   static const enum bus_topic order[] = {TOPIC_JOBS, TOPIC_REQUESTS, TOPIC_JOB_EVENTS};
@@ -409,12 +447,16 @@ int replay_rebuild_run(const struct bus_conf *bc, int strict, int json, FILE *ou
   }
   json_decref(diffs);
   if (json) {
-    fprintf(out, "{\"summary\":{\"jobsChecked\":%zu,\"differences\":%zu,\"unprocessed\":%zu,\"undecodable\":%zu}}\n",
-            sum.jobs_checked, sum.differences, sum.unprocessed, ctx.undecodable);
+    fprintf(out, "{\"summary\":{\"jobsChecked\":%zu,\"differences\":%zu,\"unprocessed\":%zu,\"undecodable\":%zu,"
+            "\"notRetained\":%zu}}\n",
+            sum.jobs_checked, sum.differences, sum.unprocessed, ctx.undecodable, sum.not_retained);
   } else {
     fprintf(out, "%zu jobs checked, %zu differences", sum.jobs_checked, sum.differences);
     if (sum.unprocessed) fprintf(out, " (%zu submitted jobs not handled by the scheduler yet)", sum.unprocessed);
     if (ctx.undecodable) fprintf(out, " (%zu records could not be decoded)", ctx.undecodable);
+    if (sum.not_retained)
+      fprintf(out, " (%zu jobs not checked: their history begins before what barge.requests and "
+                   "barge.job-events retain)", sum.not_retained);
     fputc('\n', out);
   }
   rc = sum.differences ? 1 : 0;

@@ -24,6 +24,10 @@
 
 #define REPLAY_NO_TIME INT64_MIN
 
+/* Whether id names a node of the multi-node job parent: "<parent>#<n>" (an array child is
+ * "<parent>:<n>"). */
+int replay_is_node_of(const char *id, const char *parent);
+
 /* ---------------- print ---------------- */
 
 /* Bounds of a print; every bound is inclusive. Times are the Kafka record timestamps (epoch
@@ -47,13 +51,19 @@ int replay_print(const struct bus_conf *bc, enum bus_topic t, const struct repla
 
 struct replay_rebuild;
 struct replay_rebuild_summary {
-  size_t jobs_checked; /* jobs present on either side */
+  size_t jobs_checked; /* jobs present on either side (but not_retained) */
   size_t differences;
   size_t unprocessed; /* submitted, but the scheduler has not handled them yet (no event, no record) */
+  size_t not_retained; /* not checked: their history begins before the retained log */
 };
 
 struct replay_rebuild *replay_rebuild_new(void);
 void replay_rebuild_free(struct replay_rebuild *rb);
+/* Says that barge.requests or barge.job-events no longer holds its first records (retention
+ * deleted them: a partition's low watermark above 0). A job whose SubmitJob or first state
+ * change is then missing is not checked but counted as not_retained: its record in the
+ * compacted barge.jobs outlives them, and was reported as a difference ("never submitted"). */
+void replay_rebuild_set_truncated(struct replay_rebuild *rb, int truncated);
 /* Applies one JobRequest (SubmitJob creates the job; CancelJob, TerminateJob and Tick change
  * nothing a JobStateChange does not also say). 0, or -1 when the event is not a JobRequest. */
 int replay_rebuild_request(struct replay_rebuild *rb, const json_t *req) BARGE_WUR;

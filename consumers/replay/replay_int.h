@@ -69,6 +69,7 @@ struct rec_attempt {
 struct rec_job {
   char *id, *parent, *name;
   int is_parent, in_scope;
+  int multi_node; /* a multi-node parent: no attempts of its own */
   int64_t created, first_runnable, first_starting, stopped;
   char status[16];
   int vcpus;
@@ -115,7 +116,8 @@ void replay_side_job(struct side *sd, int top, int status, int64_t created, int6
 void replay_side_bounds(struct side *sd, int64_t t0_default);
 /* The outcome object of a side ("jobs", "succeeded", ..., "cost"); releases the side. */
 json_t *replay_side_outcome(struct side *sd, size_t top);
-/* {"status", "attempts", "runnableAt", "startingAt", "stoppedAt"} of one job on one side. */
+/* {"status", "attempts", "runnableAt", "startingAt", "stoppedAt"} of one job on one side; a time
+ * that never came (-1) is null. */
 json_t *replay_job_times(const char *status, int attempts, int64_t runnable, int64_t starting,
                          int64_t stopped);
 
@@ -187,7 +189,7 @@ struct sim_job {
   int status; /* enum job_status */
   int attempts;
   int inst; /* sim instance index of the live attempt, -1 */
-  int64_t placed_at;
+  int64_t placed_at; /* of the live attempt, -1 */
   int vcpus;
 };
 
@@ -211,6 +213,7 @@ struct sim {
   size_t nlearned;
   struct spans job_spans;
   size_t unfinished_top;
+  size_t live_attempts; /* STARTING or RUNNING (a multi-node worker may outlive its parent) */
   int64_t last_change;
   size_t no_recording, rejected, deps_dropped;
   int64_t default_run_ms, default_delay_ms;

@@ -103,6 +103,16 @@ static struct rec_job *rec_job_get(struct recording *r, const char *id) {
 void replay_rec_event(struct recording *r, const json_t *ev) {
   const char *id = jget_str(ev, "jobId"), *old = jget_str(ev, "oldStatus"), *st = jget_str(ev, "newStatus");
   if (!id || !st) return;
+  const char *pid = jget_str(ev, "parentJobId");
+  if (pid && replay_is_node_of(id, pid)) {
+    /* a multi-node job's parent keeps no attempt of its own, as its record does: its nodes run */
+    struct rec_job *p = rec_job_get(r, pid);
+    if (!p->multi_node) {
+      p->multi_node = 1;
+      for (int a = 0; a < p->natt; a++) free(p->att[a].reason);
+      p->natt = p->closed = 0;
+    }
+  }
   struct rec_job *j = rec_job_get(r, id);
   int64_t at = jget_int(ev, "at", ev_time(ev));
   if (jget_str(ev, "parentJobId") && !j->parent) j->parent = xstrdup(jget_str(ev, "parentJobId"));
@@ -112,6 +122,8 @@ void replay_rec_event(struct recording *r, const json_t *ev) {
   if (!strcmp(st, "RUNNABLE") && j->first_runnable < 0) j->first_runnable = at;
   if (!strcmp(st, "STARTING")) {
     if (j->first_starting < 0) j->first_starting = at;
+  }
+  if (!strcmp(st, "STARTING") && !j->multi_node) {
     j->att = xrealloc(j->att, (size_t)(j->natt + 1) * sizeof *j->att);
     struct rec_attempt *a = &j->att[j->natt++];
     memset(a, 0, sizeof *a);
@@ -252,11 +264,13 @@ json_t *replay_side_outcome(struct side *sd, size_t top) {
   return o;
 }
 
+static json_t *time_or_null(int64_t t) { return t >= 0 ? json_integer(t) : json_null(); }
+
 json_t *replay_job_times(const char *status, int attempts, int64_t runnable, int64_t starting,
                          int64_t stopped) {
-  return json_pack("{s:s, s:i, s:I, s:I, s:I}", "status", status, "attempts", attempts, "runnableAt",
-                   (json_int_t)runnable, "startingAt", (json_int_t)starting, "stoppedAt",
-                   (json_int_t)stopped);
+  return json_pack("{s:s, s:i, s:o, s:o, s:o}", "status", status, "attempts", attempts, "runnableAt",
+                   time_or_null(runnable), "startingAt", time_or_null(starting), "stoppedAt",
+                   time_or_null(stopped));
 }
 /* ---------------- printing ---------------- */
 
@@ -265,15 +279,26 @@ static void cell_ms(char *out, size_t n, const json_t *v) {
   else snprintf(out, n, "%.3f s", (double)json_integer_value(v) / 1000.0);
 }
 
-/* One side of a job's row: status, tries, start and end in seconds from t0 (-1: never). */
+/* A time of a job's row in seconds from t0, or "-" when it never came (it printed -1.00, a time
+ * before the first submission). */
+static void cell_secs(char *out, size_t n, const json_t *t, int64_t t0) {
+  if (json_is_integer(t)) snprintf(out, n, "%.2f", (double)(json_integer_value(t) - t0) / 1000);
+  else snprintf(out, n, "-");
+}
+
+#define JOB_CELL "%-9s %5s %7s %7s" /* status, tries, start, end */
+
+/* One side of a job's row: status, tries, start and end in seconds from t0. */
 static void cell_job(char *out, size_t n, const json_t *x, int64_t t0) {
   if (!x) {
-    snprintf(out, n, "-");
+    snprintf(out, n, JOB_CELL, "-", "", "", "");
     return;
   }
-  snprintf(out, n, "%-9s %d %6.2f %6.2f", jget_str(x, "status"), (int)jget_int(x, "attempts", 0),
-           jget_int(x, "startingAt", -1) >= 0 ? (double)(jget_int(x, "startingAt", 0) - t0) / 1000 : -1.0,
-           jget_int(x, "stoppedAt", -1) >= 0 ? (double)(jget_int(x, "stoppedAt", 0) - t0) / 1000 : -1.0);
+  char tries[16], start[32], end[32];
+  snprintf(tries, sizeof tries, "%d", (int)jget_int(x, "attempts", 0));
+  cell_secs(start, sizeof start, json_object_get(x, "startingAt"), t0);
+  cell_secs(end, sizeof end, json_object_get(x, "stoppedAt"), t0);
+  snprintf(out, n, JOB_CELL, jget_str(x, "status"), tries, start, end);
 }
 void replay_report_print(const json_t *report, int json, FILE *out) {
   if (json) {
@@ -331,13 +356,15 @@ void replay_report_print(const json_t *report, int json, FILE *out) {
   const json_t *jobs = json_object_get(report, "jobs");
   if (!jobs) return;
   int64_t t0 = jget_int(r, "start", 0);
-  fprintf(out, "\n%-40s %-22s %-22s\n%-40s %-22s %-22s\n", "", "recorded", "simulated", "job (times from the first submission)",
-          "status  tries start end", "status  tries start end");
+  char hx[64];
+  snprintf(hx, sizeof hx, JOB_CELL, "status", "tries", "start", "end");
+  fprintf(out, "\n%-40s %-31s   %-31s\n%-40s %-31s   %-31s\n", "", "recorded", "simulated",
+          "job (seconds from the 1st submission)", hx, hx);
   json_array_foreach(jobs, i, n) {
     const json_t *x = json_object_get(n, "recorded"), *y = json_object_get(n, "simulated");
     char cx[64], cy[64];
     cell_job(cx, sizeof cx, x, t0);
     cell_job(cy, sizeof cy, y, t0);
-    fprintf(out, "%-40s %-22s  %-22s\n", jget_str(n, "jobId"), cx, cy);
+    fprintf(out, "%-40s %-31s   %-31s\n", jget_str(n, "jobId"), cx, cy);
   }
 }

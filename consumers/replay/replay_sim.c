@@ -74,6 +74,7 @@ static struct sim_job *sim_job_get(struct sim *s, const char *id, int create) {
   memset(j, 0, sizeof *j);
   j->id = xstrdup(id);
   j->created = j->first_runnable = j->first_starting = j->stopped = -1;
+  j->placed_at = -1;
   j->inst = -1;
   j->status = JOB_SUBMITTED;
   idx_put(s->job_idx, id, (int)s->njobs);
@@ -177,13 +178,17 @@ static void on_state_change(struct sim *s, const struct out_ev *e) {
   if (old == JOB_SUBMITTED && j->created < 0) j->created = e->at_ms;
   if (st == JOB_RUNNABLE && j->first_runnable < 0) j->first_runnable = e->at_ms;
   if (st == JOB_STARTING && j->first_starting < 0) j->first_starting = e->at_ms;
+  if (st == JOB_STARTING && old != JOB_STARTING && old != JOB_RUNNING) s->live_attempts++;
   if ((old == JOB_STARTING || old == JOB_RUNNING) && st != JOB_RUNNING) {
+    if (s->live_attempts > 0) s->live_attempts--;
     if (j->inst >= 0) {
       struct sim_inst *in = &s->insts[j->inst];
       if (in->njobs > 0) in->njobs--;
       if (in->njobs == 0) in->idle_since = s->now;
     }
-    replay_span_push(&s->job_spans, j->placed_at, e->at_ms, j->vcpus ? j->vcpus : 1, 0);
+    /* a multi-node parent is never placed (its nodes are): it runs on no vCPUs of its own */
+    if (j->placed_at >= 0) replay_span_push(&s->job_spans, j->placed_at, e->at_ms, j->vcpus ? j->vcpus : 1, 0);
+    j->placed_at = -1;
     j->inst = -1;
   }
   if ((st == JOB_SUCCEEDED || st == JOB_FAILED) && j->stopped < 0) {
@@ -946,7 +951,8 @@ static void run(struct sim *s, int64_t last_sub) {
     step(s, &e);
     json_decref(e.ev);
     if (!s->prov) replay_fleet_scale(s);
-    if (s->unfinished_top == 0) break;
+    /* every job ended; a multi-node job's workers, killed as its main node ended, end too */
+    if (s->unfinished_top == 0 && s->live_attempts == 0) break;
     if (e.kind == SEV_TICK) {
       /* only ticks left and nothing changed for long: stuck jobs stay unfinished */
       int only_ticks = s->q.n == 0;
@@ -1153,7 +1159,9 @@ int replay_simulate_run(const struct bus_conf *bc, const char *alt_path, int64_t
     json_error_t je;
     alt = json_load_file(alt_path, 0, &je);
     if (!alt) {
-      snprintf(err, errlen, "%s: %s (line %d)", alt_path, je.text, je.line);
+      /* a file that cannot be opened has no line: jansson's own text names the file and why */
+      if (je.line > 0) snprintf(err, errlen, "%s: %s (line %d)", alt_path, je.text, je.line);
+      else snprintf(err, errlen, "--config: %s", je.text);
       return 2;
     }
   }

@@ -6,7 +6,8 @@ Checked: a job submitted through the library runs to SUCCEEDED and the program p
 state and JobDetail (exit 0); a failing job ends FAILED with its exit code (exit 1); a request the
 configuration refuses is reported as refused and nothing is written (exit 1); a job that does not
 finish in time gives a timeout (exit 3) with the state reached; an array job (parameters and
-containerOverrides included) is followed to SUCCEEDED.
+containerOverrides included) is followed to SUCCEEDED; a --timeout-ms that is not a whole number
+of milliseconds (10s, abc, 0, -5) is bad usage (exit 2) and submits nothing.
 """
 import json
 import os
@@ -22,8 +23,9 @@ def body(st):
     example = os.path.join(common.BUILD, "barge-example-submit")
 
     def run(req, *extra, timeout_ms=240000):
+        wait_s = timeout_ms / 1000 + 120 if isinstance(timeout_ms, int) else 120
         r = subprocess.run([example, "--timeout-ms", str(timeout_ms), *extra, json.dumps(req)], env=st.env,
-                           capture_output=True, text=True, timeout=timeout_ms / 1000 + 120)
+                           capture_output=True, text=True, timeout=wait_s)
         log(f"$ barge-example-submit {json.dumps(req)} -> {r.returncode}\n{r.stdout[:400]}{r.stderr[-400:]}")
         return r
 
@@ -61,6 +63,14 @@ def body(st):
        "an array job is followed to SUCCEEDED")
     r = subprocess.run([example], env=st.env, capture_output=True, text=True)
     ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
+    # a timeout that is not a whole number of ms is bad usage, before anything is submitted (it was
+    # read as 10 or 0: the job was submitted and reported timed out at once, exit 3)
+    for bad in ("10s", "abc", "0", "-5"):
+        r = run({"jobName": "lib-badtimeout", "jobQueue": "q", "jobDefinition": "echo"}, timeout_ms=bad)
+        ok(r.returncode == 2 and "--timeout-ms" in r.stderr and not r.stdout,
+           f"--timeout-ms {bad}: bad usage naming it, exit 2", (r.returncode, r.stderr))
+    reqs = st.run("replay", "print", "--topic", "requests").stdout
+    ok("lib-badtimeout" not in reqs, "and nothing was submitted")
 
 
 if __name__ == "__main__":

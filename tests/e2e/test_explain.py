@@ -14,7 +14,8 @@ environments:
 `barge explain` on each names the cause in its text and in --json (the reason entry with its
 code, compute environment and instance; the provisioner's scaling or refused launch); an
 unknown job exits 1, and so does an unreachable broker (a tool's runtime error), within a few
-seconds. A reason that does not change writes nothing more (no JobWait per tick)."""
+seconds; a job submitted while the scheduler is stopped is said to be SUBMITTED and not handled
+yet by `barge explain` and `barge logs` (exit 1), not "no job". A reason that does not change writes nothing more (no JobWait per tick)."""
 import json
 import os
 import subprocess
@@ -128,6 +129,19 @@ def body(s):
     ok(p.returncode == 1 and time.monotonic() - t0 < 10, "an unreachable broker: exit 1, at once", (p.returncode, p.stderr))
     p = s.run("explain", "--help", check=False)
     ok(p.returncode == 0 and "--json" in p.stdout, "explain --help", p.stdout)
+
+    # a job submitted that the scheduler has not handled yet (here: it is stopped) is not "no job"
+    s.kill("scheduler")
+    late = s.submit("late", "q-small", "two")
+    p = explain(s, late)
+    ok(p.returncode == 1 and f"job {late} is SUBMITTED: the scheduler has not handled it yet" in p.stderr,
+       "explain of a job the scheduler has not handled yet says so, exit 1 (it said 'no job')", p.stderr)
+    p = s.run("logs", late, check=False)
+    ok(p.returncode == 1 and "status SUBMITTED: the scheduler has not handled it yet" in p.stderr,
+       "barge logs says the same (it said 'no job')", p.stderr)
+    s.scheduler()
+    s.wait("the restarted scheduler to handle it", lambda: s.describe(late).get(late), timeout=60)
+    ok(explain(s, late).returncode == 0, "once handled, explain answers (exit 0)")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,11 @@ def body(st):
     ok("main node 0 of 3 heard from [1, 2]" in main_log, "the main node heard from both workers over TCP", main_log)
     w_log = open(os.path.join(st.home, "logs", f"{gang}#2", "1.log")).read()
     ok("worker 2 of 3 sent to 127.0.0.1" in w_log, "a worker had its index and the main node's address", w_log)
+    # the parent has no log of its own: `barge logs` names its nodes' (it said the job "never ran")
+    p = st.run("logs", gang, check=False)
+    ok(p.returncode == 1 and f"barge logs {gang}#N (N 0..2)" in p.stderr and "never ran" not in p.stderr
+       and not p.stdout, "barge logs on the parent points at its nodes' logs, exit 1", (p.returncode, p.stderr))
+    ok(st.run("logs", f"{gang}#2").stdout == w_log, "barge logs PARENT#2 prints the worker's log")
     listed = st.json("list-jobs", "--multi-node-job-id", gang, "--job-status", "SUCCEEDED")["jobSummaryList"]
     listed += st.json("list-jobs", "--multi-node-job-id", gang, "--job-status", "FAILED")["jobSummaryList"]
     ok(sorted(j["jobId"] for j in listed) == node_ids(gang), "list-jobs --multi-node-job-id lists the nodes",

@@ -16,10 +16,17 @@ the fixture broker. Every Barge process gets BARGE_SCHEMA_REGISTRY_URL. Checked:
     SUCCEEDED; an AvroDeserializer reads the job's state changes back from barge.job-events;
   - the C example program (barge-example-submit, the client library) submits and follows a job
     with the registry configured;
-  - an unreachable registry makes a producer fail with a message naming the registry.
+  - an unreachable registry makes a producer fail with a message naming the registry, and a
+    reader (replay print) give each record that error, trying the registry once, not per record;
+    barge watch says it skips what it cannot decode, and why;
+  - a request framed with a schema id new to the scheduler (a pipeline's own copy of the schema
+    under its own subject) while the scheduler cannot reach the registry is not dead-lettered
+    (it was, and the job was lost): the scheduler stops saying why, and once the registry is
+    back a new scheduler runs the job to SUCCEEDED.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,9 +59,20 @@ def stop_registry(d):
                    capture_output=True, text=True, timeout=120)
 
 
+def start_relay(port, target_url):
+    """tcp_relay.py from 127.0.0.1:port to the registry's port; waits for its "ready"."""
+    target = target_url.split("/")[2]
+    p = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tcp_relay.py"),
+                          f"127.0.0.1:{port}", target], stdout=subprocess.PIPE, text=True)
+    if p.stdout.readline().strip() != "ready":
+        raise RuntimeError("the relay did not start")
+    return p
+
+
 def main():
     regdir = tempfile.mkdtemp(prefix="barge-registry-")
     st = None
+    relay = None
     try:
         url = start_registry(regdir)
         st = common.Stack("registry", {"BARGE_SCHEMA_REGISTRY_URL": url})
@@ -104,8 +122,16 @@ def main():
                            capture_output=True, text=True, timeout=120)
         ok("unknown schema id" in r.stdout, "without the registry the same bytes are an unknown schema id")
 
-        # ---- the services ----
+        # ---- the services; the scheduler reaches the registry through a relay the test can cut ----
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            relay_port = s.getsockname()[1]
+        relay = start_relay(relay_port, url)
+        relay_url = url.replace(url.split("/")[2], f"127.0.0.1:{relay_port}")
+        st.env["BARGE_SCHEMA_REGISTRY_URL"] = relay_url
         st.scheduler(tick_ms=500)
+        st.env["BARGE_SCHEMA_REGISTRY_URL"] = url
         st.agent("i-0000000000000cc01", "ce", memory=4096, instance_type="m5.large", kill_grace_ms=2000)
 
         # ---- the Python producer: knows only the registry and the subject ----
@@ -178,17 +204,72 @@ def main():
            reqs[0]["event"]["header"]["source"] == "python-pipeline/test",
            "barge replay print shows the Python-produced request")
 
+        # ---- a schema id new to the scheduler while it cannot reach the registry ----
+        from confluent_kafka.schema_registry import Schema
+        variant = json.loads(registered.schema.schema_str)
+        variant["doc"] = "the pipeline's own copy"
+        vid = src.register_schema(f"{st.prefix}pipeline-requests-value", Schema(json.dumps(variant), "AVRO"))
+        ok(vid != registered.schema_id, f"the pipeline's copy has an id of its own ({vid})")
+        relay.kill()
+        relay.wait()
+        late_id = str(uuid.uuid4())
+        request["header"]["event_id"] = str(uuid.uuid4())
+        request["header"]["event_time"] = int(time.time() * 1000)
+        request["body"][1]["jobId"] = late_id
+        body = ser(request, SerializationContext(topic, MessageField.VALUE))[5:]
+        p.produce(topic, key=late_id.encode(), value=b"\x00" + vid.to_bytes(4, "big") + body)
+        p.flush(30)
+        sched = st.procs["scheduler"]
+        try:
+            sched.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        with open(st.logs["scheduler"]) as f:
+            slog = f.read()
+        ok(sched.poll() not in (None, 0) and "not dead-lettered" in slog and f"schema id {vid}" in slog,
+           "the scheduler stops on the request it cannot decode now, saying why", (sched.poll(), slog[-800:]))
+        dead = [r for r in common.read_topic(st, "dead-letter") if r["key"] == late_id.encode()]
+        ok(not dead, "the request is not dead-lettered", dead)
+        relay = start_relay(relay_port, url)
+        st.env["BARGE_SCHEMA_REGISTRY_URL"] = relay_url
+        st.scheduler(tick_ms=500)
+        st.env["BARGE_SCHEMA_REGISTRY_URL"] = url
+        late = st.wait_terminal([late_id], timeout=120)[late_id]
+        ok(late["status"] == "SUCCEEDED", f"with the registry back, the request's job ran: {late['status']}")
+
         # ---- an unreachable registry ----
         env_bad = dict(st.env)
         env_bad["BARGE_SCHEMA_REGISTRY_URL"] = "http://127.0.0.1:9/apis/ccompat/v7"
         r = subprocess.run([common.BARGE, "create-compute-environment", "--compute-environment-name",
                             "x", "--type", "UNMANAGED"], env=env_bad, capture_output=True, text=True, timeout=120)
         ok(r.returncode == 255 and "schema registry" in r.stderr, "an unreachable registry is reported as such")
+        # a reader: every record says so, and after the first fetch's tries the others fail at once
+        # (each record spent three tries and their backoff, 0.6 s a record: minutes for a topic)
+        t0 = time.monotonic()
+        r = subprocess.run([common.BARGE, "replay", "print", "--topic", "requests"], env=env_bad,
+                           capture_output=True, text=True, timeout=600)
+        took = time.monotonic() - t0
+        lines = [json.loads(x) for x in r.stdout.splitlines()]
+        ok(r.returncode == 0 and len(lines) >= 10 and
+           all(x["event"] is None and "schema registry" in x.get("error", "") for x in lines),
+           f"replay print with the registry unreachable: each of the {len(lines)} records names it", r.stderr[-300:])
+        ok(took < 2 + 0.15 * len(lines), f"and it does not retry for every record ({took:.1f} s for {len(lines)} records)")
+        # barge watch cannot show those changes either: it says why (it printed nothing, not a word)
+        w = subprocess.Popen([common.BARGE, "watch", "--from-beginning"], env=env_bad, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(5)
+        w.send_signal(signal.SIGINT)
+        out, err = w.communicate(timeout=30)
+        ok(not out and "skipped" in err and "schema registry" in err and len(err.splitlines()) <= 10,
+           "barge watch with the registry unreachable says the changes are skipped and why, in a few lines", err[-600:])
     except Exception as ex:
         ok(False, f"exception: {ex!r}")
     finally:
         if st:
             st.close()
+        if relay:
+            relay.kill()
+            relay.wait()
         stop_registry(regdir)
     common.finish()
 

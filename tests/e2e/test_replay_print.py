@@ -8,7 +8,8 @@ same SubmitJob under a key that is not UTF-8, a frame whose jobName is not UTF-8
 and a tombstone. `barge replay print --topic requests` must print one line per record, each a
 JSON object naming its offset; a key that is not UTF-8 is "key": null with its bytes in
 "keyBase64" (as the audit file writes it, docs/audit.md), never a line left out. Bounds that can
-select nothing (a negative offset, --until before --from) are refused with exit 2.
+select nothing (a negative offset, --until before --from) are refused with exit 2, and so is a
+simulate --config file that does not exist, saying so plainly.
 """
 import base64
 import json
@@ -94,6 +95,11 @@ def body(st):
     p = st.run("replay", "simulate", "--from", "2026-12-06", "--until", "2026-12-05", check=False)
     ok(p.returncode == 2 and "--until" in p.stderr, "simulate --until before --from: exit 2 naming --until",
        (p.returncode, p.stderr))
+    # an ALT file that does not exist: said plainly (it ended "(line -1)")
+    missing = os.path.join(st.home, "no-such-alt.json")
+    p = st.run("replay", "simulate", "--config", missing, check=False)
+    ok(p.returncode == 2 and p.stderr.strip() == f"barge replay simulate: --config: unable to open {missing}: "
+       "No such file or directory", "simulate --config of a missing file: exit 2, what and why", p.stderr)
     log("replay print checked")
 
 

@@ -9,7 +9,10 @@ termination of a running job. Then:
     array child);
   - `barge replay print` prints one job's events in order, honours --key, --from-offset /
     --until-offset and --from / --until, and a topic's records carry topic/partition/offset;
-  - a forged JobRecord (the job's status changed) is reported, exit status 1, in text and JSON.
+  - a forged JobRecord (the job's status changed) is reported, exit status 1, in text and JSON;
+  - once the start of barge.requests and barge.job-events is deleted (as retention does; the
+    compacted barge.jobs keeps every record), the jobs whose history went are not checked and
+    counted as such, exit 0 (each was a difference, "never submitted").
 Also checked by the way: the scheduler's --record file has the input events as JSON lines.
 """
 import json
@@ -123,6 +126,24 @@ def body(st):
     rj = st.run("replay", "rebuild", "--json", check=False)
     first = json.loads(rj.stdout.splitlines()[0])
     ok(first == {"jobId": a, "field": "status", "rebuilt": "SUCCEEDED", "recorded": "FAILED"}, "JSON difference")
+
+    # ---- the start of the log deleted, as retention does: a's request and early events go ----
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+    b_req = next(x["offset"] for x in subs if x["event"]["body"]["SubmitJob"]["jobId"] == b)
+    b_ev = json.loads(st.run("replay", "print", "--topic", "job-events", "--key", b).stdout.splitlines()[0])["offset"]
+    admin = AdminClient({"bootstrap.servers": st.brokers})
+    for f in admin.delete_records([TopicPartition(st.topic("requests"), 0, b_req),
+                                   TopicPartition(st.topic("job-events"), 0, b_ev)]).values():
+        f.result(30)
+    r = st.run("replay", "rebuild", check=False)
+    log(r.stdout[-1500:])
+    ok(r.returncode == 0 and " 0 differences (" in r.stdout and "jobs not checked: their history begins before" in r.stdout,
+       "with the log's start deleted: exit 0, the jobs whose history went not checked", (r.returncode, r.stdout[-600:]))
+    rj = st.run("replay", "rebuild", "--json", check=False)
+    summary = json.loads(rj.stdout.strip().splitlines()[-1])["summary"]
+    ok(summary["differences"] == 0 and summary["notRetained"] >= 1 and
+       summary["jobsChecked"] + summary["notRetained"] == n_jobs, "the JSON summary counts them apart", summary)
 
 
 if __name__ == "__main__":

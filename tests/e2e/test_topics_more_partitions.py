@@ -7,12 +7,16 @@ partitions before `barge up` (which leaves existing topics as they are). An arra
 single jobs run to SUCCEEDED, their records spread over several partitions of barge.jobs; the
 AWS Batch API started by `barge up` (its live view waits for the end of every partition, the
 broker saying how many) describes every one of them as SUCCEEDED through the real aws CLI;
-`barge status` exits 0 (its lag sums every partition); the replay rebuild finds no difference."""
+`barge status` exits 0 (its lag sums every partition); `barge logs NODE --follow` of a multi-node
+job's node whose own id hashes to another partition than its parent's ends with the node (it
+followed that other partition, never saw the node end and waited for ever); the replay rebuild
+finds no difference."""
 import json
 import os
 import re
 import subprocess
 import sys
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -40,6 +44,36 @@ def aws_describe(st, cmd, ids):
     if p.returncode != 0:
         return {"error": p.stderr.strip()}
     return {j["jobId"]: j["status"] for j in json.loads(p.stdout)["jobs"]}
+
+
+def follow_node(st):
+    """A multi-node job whose node #1 hashes to another partition of barge.job-events than the
+    parent's id, which keys the node's state changes (librdkafka's default partitioner: CRC-32 of
+    the key, modulo the partition count): `barge logs ID#1 --follow` prints its log and ends."""
+    def node(cmd):
+        return {"image": "busybox", "command": ["sh", "-c", cmd],
+                "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "64"}]}
+    props = {"numNodes": 2, "mainNode": 0, "nodeRangeProperties": [
+        {"targetNodes": "0", "container": node("sleep 4; echo main")},
+        {"targetNodes": "1", "container": node("sleep 2; echo worker $AWS_BATCH_JOB_NODE_INDEX")}]}
+    st.run("register-job-definition", "--job-definition-name", "mnp", "--type", "multinode",
+           "--node-properties", json.dumps(props))
+    job, gangs = None, []
+    for _ in range(10):
+        gangs.append(st.submit("gang", "q", "mnp"))
+        if zlib.crc32(gangs[-1].encode()) % 3 != zlib.crc32(f"{gangs[-1]}#1".encode()) % 3:
+            job = gangs[-1]
+            break
+    ok(job is not None, "a multi-node job whose node #1 hashes to another partition than its parent")
+    try:
+        p = subprocess.run([common.BARGE, "logs", f"{job}#1", "--follow"], env=st.env, capture_output=True,
+                           text=True, timeout=90) if job else None
+        ok(p and p.returncode == 0 and p.stdout == "worker 1\n",
+           "barge logs ID#1 --follow prints the node's log and ends", p and (p.returncode, p.stdout, p.stderr))
+    except subprocess.TimeoutExpired:
+        ok(False, "barge logs ID#1 --follow ends when the node ends (it still waited after 90 s)")
+    st.wait_terminal(gangs, 90)
+    return [x for g in gangs for x in (g, f"{g}#0", f"{g}#1")]
 
 
 def body(st):
@@ -70,6 +104,7 @@ def body(st):
                                        all(v == "SUCCEEDED" for v in g.values()) else None)(
             aws_describe(st, line, ids)), 60, "the API to describe every job as SUCCEEDED")
     ok(len(got) == len(ids), f"the API describes all {len(ids)} jobs as SUCCEEDED", got)
+    ids += follow_node(st)
     r = st.run("status", check=False)
     ok(r.returncode == 0, f"barge status exits 0 (got {r.returncode})", r.stdout[-1500:] + r.stderr[-800:])
     r = st.run("replay", "rebuild", check=False)

@@ -18,6 +18,9 @@
  *   - an attempt lost before it started (its agent restarted between placement and start) ends
  *     in the simulation when it did in the recording (it ran for the median duration, 2 s late,
  *     with a note saying attempts were still running when the recording ended);
+ *   - a multi-node job (its parent without attempts of its own, its nodes created with it)
+ *     rebuilds without a difference (each one showed four), and simulates as recorded: its
+ *     worker killed as the main node ends, the attempts and peak vCPUs agreeing;
  *   - the registry client's Parsing Canonical Form equals the codec's for every schema. */
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +98,7 @@ static void agent(struct world *w, const struct out_ev *e) {
     if (!strncmp(name, "flaky", 5) && attempt == 1) code = 1;
     if (!strncmp(name, "long", 4)) dur = 60000;
     if (!strncmp(name, "short", 5)) dur = 700;
+    if (!strcmp(name, "mnp") && strchr(id, '#') && strcmp(strchr(id, '#'), "#0")) dur = 60000; /* a worker */
     wpush(w, start, BARGE_EV_EXECUTION_REPORT,
           json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header", hdr(w, start), "jobId", id, "attempt", attempt,
                     "instanceId", inst, "kind", "STARTED", "at", (json_int_t)start));
@@ -172,7 +176,9 @@ static json_t *stop_req(struct world *w, int64_t at, const char *kind, const cha
  * a job "hang" (2 attempts) whose first attempt is lost before it starts: its agent restarts
  * (incarnation 2) 500 ms after the placement, and the scheduler settles the attempt as on a lost
  * host (STARTING -> RUNNABLE, "Host EC2 ..."). */
-static void build_world(struct world *w, int unfinished, int lost) {
+/* mnp: a multi-node job "mnp" of 2 nodes (a multinode definition "jdm"), whose worker node #1
+ * runs until the main node's end terminates it. */
+static void build_world(struct world *w, int unfinished, int lost, int mnp) {
   memset(w, 0, sizeof *w);
   w->core = h_core_new(3600000, &w->out);
   w->requests = json_array();
@@ -196,6 +202,18 @@ static void build_world(struct world *w, int unfinished, int lost) {
                                    "computeEnvironmentOrder", "order", 1, "computeEnvironment", "ce1"));
   handle(w, BARGE_EV_CONFIG_RECORD, ce);
   handle(w, BARGE_EV_CONFIG_RECORD, jd);
+  if (mnp) {
+    json_t *jdm = config_rec(
+        w, "JobDefinition",
+        json_pack("{s:s, s:s, s:i, s:s, s:s}", "jobDefinitionName", "jdm", "jobDefinitionArn",
+                  "arn:barge:batch:local:000000000000:job-definition/jdm:1", "revision", 1, "type", "multinode",
+                  "nodePropertiesJson",
+                  "{\"numNodes\":2,\"mainNode\":0,\"nodeRangeProperties\":[{\"targetNodes\":\"0:\",\"container\":"
+                  "{\"image\":\"busybox\",\"command\":[\"true\"],\"resourceRequirements\":[{\"type\":\"VCPU\","
+                  "\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"512\"}]}}]}"));
+    handle(w, BARGE_EV_CONFIG_RECORD, jdm);
+    json_decref(jdm);
+  }
   handle(w, BARGE_EV_CONFIG_RECORD, q);
   json_decref(ce);
   json_decref(jd);
@@ -246,6 +264,10 @@ static void build_world(struct world *w, int unfinished, int lost) {
           submit(w, t + 400 + i, id, "big",
                  json_pack("{s:{s:[{s:s, s:s}]}}", "containerOverrides", "resourceRequirements", "type", "VCPU", "value", "4")));
   }
+  if (mnp)
+    wpush(w, t + 90, BARGE_EV_JOB_REQUEST,
+          submit(w, t + 90, "e0000000-0000-4000-8000-000000000000", "mnp",
+                 json_pack("{s:s}", "jobDefinition", "jdm")));
   if (lost)
     wpush(w, t + 80, BARGE_EV_JOB_REQUEST,
           submit(w, t + 80, "a0000000-0000-4000-8000-00000000000a", "hang",
@@ -261,6 +283,8 @@ static void free_world(struct world *w) {
   json_t *docs[] = {w->requests, w->events, w->records, w->config, w->instances};
   for (size_t i = 0; i < sizeof docs / sizeof *docs; i++) json_decref(docs[i]);
 }
+
+static int per_job_rows; /* ask for --per-job's rows */
 
 /* ---------------- rebuild ---------------- */
 
@@ -343,6 +367,39 @@ static void test_rebuild(struct world *w) {
   json_decref(diffs);
   json_decref(forged);
 
+  /* retention deleted the start of barge.requests and barge.job-events; the compacted barge.jobs
+   * still has every record: each job whose history went was "never submitted", a difference */
+  TEST("rebuild: a job whose history is older than the retained log is not checked, not a difference");
+  const char *gone = "a0000000-0000-4000-8000-000000000001", *half = "a0000000-0000-4000-8000-000000000004";
+  for (int truncated = 0; truncated < 2; truncated++) {
+    struct replay_rebuild *tr = replay_rebuild_new();
+    replay_rebuild_set_truncated(tr, truncated);
+    size_t k;
+    json_t *x;
+    int seen_half = 0;
+    json_array_foreach(w->requests, k, x) {
+      json_t *sub = json_object_get(json_object_get(x, "body"), "SubmitJob");
+      if (!sub || strcmp(jstr(sub, "jobId"), gone)) CHECK(replay_rebuild_request(tr, x) == 0, "request %zu", k);
+    }
+    json_array_foreach(w->events, k, x) {
+      /* gone: its request and events; half: its request, but not its first event */
+      if (!strcmp(jstr(x, "jobId"), gone) || (!strcmp(jstr(x, "jobId"), half) && !seen_half++)) continue;
+      CHECK(replay_rebuild_event(tr, x) == 0, "event %zu", k);
+    }
+    json_t *td = json_array();
+    replay_rebuild_compare(tr, w->records, 0, td, &sum);
+    if (truncated) {
+      CHECK_INT(sum.differences, 0);
+      CHECK_INT(sum.not_retained, 2);
+      CHECK_INT(sum.jobs_checked, json_object_size(w->records) - 2);
+    } else {
+      CHECK(has_diff(td, gone, "job") && has_diff(td, half, "createdAt"), "without the truncation: differences");
+      CHECK_INT(sum.not_retained, 0);
+    }
+    json_decref(td);
+    replay_rebuild_free(tr);
+  }
+
   TEST("rebuild: a submission the scheduler has not handled yet is unprocessed, not a difference");
   struct replay_rebuild *rb = replay_rebuild_new();
   json_t *late = submit(w, T0 + 200000, "d0000000-0000-4000-8000-000000000000", "late", NULL);
@@ -359,10 +416,33 @@ static void test_rebuild(struct world *w) {
   replay_rebuild_free(rb);
 }
 
+/* A multi-node parent keeps no attempts of its own and has no container (its nodes have them);
+ * its nodes are created with it, with its createdAt, and have no SUBMITTED event: rebuild
+ * reported four differences for every multi-node job of a healthy log. */
+static void test_rebuild_mnp(struct world *w) {
+  TEST("rebuild: a multi-node job and its nodes rebuild without a difference");
+  const char *p = "e0000000-0000-4000-8000-000000000000";
+  json_t *d = json_object_get(json_object_get(w->records, p), "detail");
+  CHECK_STR(jstr(d, "status"), "SUCCEEDED");
+  json_t *worker = json_object_get(json_object_get(w->records, "e0000000-0000-4000-8000-000000000000#1"), "detail");
+  CHECK(worker && jstr(worker, "statusReason") && strstr(jstr(worker, "statusReason"), "main node"),
+        "the worker node ended with its main node: %s", worker ? jstr(worker, "statusReason") : "(no record)");
+  json_t *diffs = NULL;
+  struct replay_rebuild_summary sum;
+  size_t n = rebuild_diffs(w, w->records, &diffs, &sum);
+  CHECK_INT(n, 0);
+  if (n) {
+    char *s = json_dumps(diffs, JSON_COMPACT);
+    fprintf(stderr, "%s\n", s);
+    free(s);
+  }
+  json_decref(diffs);
+  CHECK_INT(sum.jobs_checked, json_object_size(w->records));
+}
+
 /* ---------------- simulate ---------------- */
 
 static const char *capacity_model; /* NULL: the provisioner core */
-static int per_job_rows;            /* ask for --per-job's rows */
 
 static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
   struct replay_sim_input in = {.capacity_model = capacity_model,
@@ -379,6 +459,15 @@ static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
   int rc = replay_simulate(&in, &rep, err, sizeof err);
   if (rc_out) *rc_out = rc;
   else CHECK(rc == 0, "replay_simulate: %s", err);
+  return rep;
+}
+
+/* A simulation with --per-job's rows, its report printed; NULL when it failed (checked). */
+static json_t *simulate_rows(struct world *w) {
+  per_job_rows = 1;
+  json_t *rep = simulate(w, NULL, NULL);
+  per_job_rows = 0;
+  if (rep) replay_report_print(rep, 0, stdout);
   return rep;
 }
 
@@ -501,11 +590,8 @@ static void test_simulate(struct world *w) {
 
 static void test_simulate_unfinished(struct world *w) {
   TEST("simulate: jobs unfinished on both sides agree in final status (the summary counts them as --per-job shows)");
-  per_job_rows = 1;
-  json_t *rep = simulate(w, NULL, NULL);
-  per_job_rows = 0;
+  json_t *rep = simulate_rows(w);
   if (!rep) return;
-  replay_report_print(rep, 0, stdout);
   size_t i, same_rows = 0;
   json_t *row;
   json_array_foreach(json_object_get(rep, "jobs"), i, row) {
@@ -520,17 +606,38 @@ static void test_simulate_unfinished(struct world *w) {
   json_t *ag = json_object_get(rep, "agreement");
   CHECK_INT(json_integer_value(json_object_get(ag, "jobs")), 20);
   CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), 20);
+
+  /* a time that never came was -1 in the JSON and "-1.00" s in the text, a time before the first
+   * submission: null, and "-" */
+  TEST("simulate --per-job: a job that never started shows no start time (it showed -1.00 s)");
+  json_t *big = NULL;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) if (!strcmp(jstr(row, "jobId"), "c0000000-0000-4000-8000-000000000000")) big = row;
+  CHECK(big != NULL, "the unplaceable job has a row");
+  for (int side = 0; big && side < 2; side++) {
+    json_t *x = json_object_get(big, side ? "simulated" : "recorded");
+    CHECK(json_is_null(json_object_get(x, "startingAt")) && json_is_null(json_object_get(x, "stoppedAt")),
+          "%s: startingAt and stoppedAt null", side ? "simulated" : "recorded");
+  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  replay_report_print(rep, 0, mem);
+  fclose(mem);
+  CHECK(text && !strstr(text, "-1.00"), "no time of -1.00 s in the text");
+  const char *line = text ? strstr(text, "\nc0000000-0000-4000-8000-000000000000 ") : NULL;
+  char want[200];
+  snprintf(want, sizeof want, "%-9s %5s %7s %7s", "RUNNABLE", "0", "-", "-");
+  CHECK(line && strstr(line, want) && strstr(line, want) < strchr(line + 1, '\n'), "its row reads '%s' on both sides: %.*s",
+        want, line ? (int)strcspn(line + 1, "\n") : 0, line ? line + 1 : "");
+  free(text);
   json_decref(rep);
 }
 
 static void test_simulate_lost_before_start(struct world *w) {
   TEST("simulate: an attempt lost before it started ends when it was lost, without running (it ran the median "
        "duration, as if still running when the recording ended)");
-  per_job_rows = 1;
-  json_t *rep = simulate(w, NULL, NULL);
-  per_job_rows = 0;
+  json_t *rep = simulate_rows(w);
   if (!rep) return;
-  replay_report_print(rep, 0, stdout);
   const char *hang = "a0000000-0000-4000-8000-00000000000a";
   json_t *rec = NULL, *sim = NULL, *row;
   size_t i;
@@ -552,6 +659,29 @@ static void test_simulate_lost_before_start(struct world *w) {
   json_array_foreach(json_object_get(rep, "notes"), i, n)
     CHECK(!strstr(json_string_value(n), "still running"), "no attempt of the recording was still running: '%s'",
           json_string_value(n));
+  json_decref(rep);
+}
+
+/* The simulation stopped when the last top-level job ended, with the worker node the main node's
+ * end was killing still RUNNING (the recording has it FAILED); the parent's recorded STARTING ->
+ * end counted as an attempt and, in the simulation, as a vCPU busy since 1970. */
+static void test_simulate_mnp(struct world *w) {
+  TEST("simulate: a multi-node job's worker ends with its main node, as recorded");
+  json_t *rep = simulate_rows(w);
+  if (!rep) return;
+  json_t *ag = json_object_get(rep, "agreement");
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), json_integer_value(json_object_get(ag, "jobs")));
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
+  CHECK_INT(get(rep, "simulated", "peakVcpusJobs"), get(rep, "recorded", "peakVcpusJobs"));
+  CHECK_INT(get(rep, "simulated", "unfinished"), 0);
+  json_t *row;
+  size_t i;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) {
+    if (strcmp(jstr(row, "jobId"), "e0000000-0000-4000-8000-000000000000#1")) continue;
+    CHECK_STR(jstr(json_object_get(row, "simulated"), "status"), "FAILED");
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(row, "simulated"), "stoppedAt")),
+              json_integer_value(json_object_get(json_object_get(row, "recorded"), "stoppedAt")));
+  }
   json_decref(rep);
 }
 
@@ -593,15 +723,19 @@ int main(void) {
     return 1;
   }
   struct world w;
-  build_world(&w, 0, 0);
+  build_world(&w, 0, 0, 0);
   test_rebuild(&w);
   test_simulate(&w);
   free_world(&w);
-  build_world(&w, 1, 0);
+  build_world(&w, 1, 0, 0);
   test_simulate_unfinished(&w);
   free_world(&w);
-  build_world(&w, 0, 1);
+  build_world(&w, 0, 1, 0);
   test_simulate_lost_before_start(&w);
+  free_world(&w);
+  build_world(&w, 0, 0, 1);
+  test_rebuild_mnp(&w);
+  test_simulate_mnp(&w);
   free_world(&w);
   test_canonical();
   return check_summary();

@@ -111,6 +111,9 @@ static void test_parse_time_ms(void) {
       {"99999999999999999999", -1}, /* beyond a long long: not the year 292278994 */
       {"garbage", -1}, {"", -1}, {"-5", -1}, {"2024-01-11T23:36:40.Z", -1}, {"2024-01-11T23:36:40+0100", -1},
       {"2024-01-11T23:36:40+01:00Z", -1}, {"2024-01-11T23:36:40ZZ", -1},
+      /* a day the month does not have was rolled into the next month */
+      {"2024-02-30", -1}, {"2023-02-29", -1}, {"2024-04-31T10:00:00Z", -1}, {"2024-02-29", 1709164800000LL},
+      {"2024-12-31T23:59:59Z", 1735689599000LL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     long long got = parse_time_ms(cases[i].s);
