@@ -1,7 +1,8 @@
 /* driver_ec2.c: the `ec2` driver: the EC2 Query API (version 2016-11-15) over libcurl, signed
  * with SigV4 (sigv4.c) (driver.h).
  *
- *   launch     RunInstances, MinCount = MaxCount = N (all or nothing), the CE's tags plus
+ *   launch     RunInstances, MinCount = MaxCount = N (all or nothing), the CE's imageId, else its
+ *              launch template's AMI (DescribeLaunchTemplateVersions), else --ec2-image-id; the CE's tags plus
  *              barge:compute-environment, spot market options with the bid ceiling, and user data
  *              that starts `barge agent` for the CE on the new instance;
  *   terminate  TerminateInstances;  describe  DescribeInstances;
@@ -245,6 +246,29 @@ static void untrack(struct ec2 *e, const char *id) {
   }
 }
 
+/* Does the launch template version the CE names (id or name; version, default $Default) set an
+ * AMI? 0 when it sets none or cannot be described (RunInstances then says what is wrong with it). */
+static int template_has_image(struct driver *d, const json_t *lt) {
+  const char *id = json_string_value(json_object_get(lt, "launchTemplateId"));
+  const char *name = json_string_value(json_object_get(lt, "launchTemplateName"));
+  const char *ver = json_string_value(json_object_get(lt, "version"));
+  if (!id && !name) return 0;
+  struct buf f, resp;
+  buf_init(&f);
+  buf_init(&resp);
+  sigv4_form_add(&f, "Action", "DescribeLaunchTemplateVersions");
+  sigv4_form_add(&f, "Version", EC2_VERSION);
+  if (id) sigv4_form_add(&f, "LaunchTemplateId", id);
+  else sigv4_form_add(&f, "LaunchTemplateName", name);
+  sigv4_form_add(&f, "LaunchTemplateVersion.1", ver && *ver ? ver : "$Default");
+  char err[512], ami[128] = "";
+  if (ec2_call(d, &f, &resp, err, sizeof err)) log_warn("ec2: describing launch template %s: %s", id ? id : name, err);
+  else xml_get(resp.data ? strstr((const char *)resp.data, "<launchTemplateData>") : NULL, "imageId", ami, sizeof ami);
+  buf_release(&f);
+  buf_release(&resp);
+  return ami[0] != 0;
+}
+
 static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*ids)[32], int *n,
                       char *err, size_t errlen) {
   struct ec2 *e = d->impl;
@@ -253,8 +277,10 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   const char *pt = json_string_value(json_object_get(cr, "passthroughJson"));
   json_t *pass = pt ? json_loads(pt, 0, NULL) : NULL;
   const char *image = json_string_value(json_object_get(pass, "imageId"));
-  if (!image) image = d->conf.ec2_image_id;
   json_t *lt = json_object_get(pass, "launchTemplate");
+  /* the CE's imageId, else its launch template's AMI, else --ec2-image-id: the default must not
+   * replace the AMI a launch template names (docs/provisioner.md, "Drivers") */
+  if (!image && !(json_is_object(lt) && template_has_image(d, lt))) image = d->conf.ec2_image_id;
   if (!image && !json_is_object(lt)) {
     json_decref(pass);
     snprintf(err, errlen, "no AMI: set the CE's imageId or launchTemplate, or --ec2-image-id");

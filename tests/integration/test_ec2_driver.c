@@ -5,7 +5,8 @@
  * signature for the created key.
  *
  * Checks: the SigV4 signer against AWS's published example and botocore-computed vectors; a
- * launch (RunInstances, on-demand and spot), the user data that starts `barge agent`, the
+ * launch (RunInstances, on-demand and spot), the AMI a launch template names (not replaced by
+ * --ec2-image-id), the user data that starts `barge agent`, the
  * instance tags; the user data run by sh with stand-ins, passing the agents' Kafka properties
  * (given, or read from a file on the instance); describe (DescribeInstances); terminate (TerminateInstances); a throttling
  * retry (tests/e2e/prov_ec2_proxy.py answers 503 RequestLimitExceeded twice, then forwards to
@@ -455,6 +456,54 @@ int main(void) {
   int sn = 0;
   rc = d->ops->launch(d, &sreq, sids, &sn, err, sizeof err);
   CHECK(rc == 0 && sn == 1, "spot launch: %s", rc ? err : "");
+
+  TEST("a launch template's AMI: not replaced by --ec2-image-id; the CE's imageId wins over it");
+  {
+    buf_reset(&f);
+    sigv4_form_add(&f, "Action", "CreateLaunchTemplate");
+    sigv4_form_add(&f, "Version", "2016-11-15");
+    sigv4_form_add(&f, "LaunchTemplateName", "barge-lt");
+    sigv4_form_add(&f, "LaunchTemplateData.ImageId", "ami-03cf127a");
+    CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+    buf_reset(&f);
+    sigv4_form_add(&f, "Action", "CreateLaunchTemplate");
+    sigv4_form_add(&f, "Version", "2016-11-15");
+    sigv4_form_add(&f, "LaunchTemplateName", "barge-lt-no-ami");
+    sigv4_form_add(&f, "LaunchTemplateData.InstanceType", "c5.large");
+    CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+    static const struct {
+      const char *pass, *ami, *what;
+    } cases[] = {
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\"}}", "ami-03cf127a", "the template's AMI"},
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\",\"version\":\"$Latest\"}}", "ami-03cf127a",
+         "the template's AMI ($Latest)"},
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt-no-ami\"}}", "ami-12c6146b",
+         "--ec2-image-id, the template naming no AMI"},
+        {"{\"imageId\":\"ami-1812c061\",\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\"}}", "ami-1812c061",
+         "the CE's imageId over the template's"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      json_t *lt_body = json_pack("{s:s, s:{s:s, s:s}}", "computeEnvironmentName", "ce-lt", "computeResources", "type",
+                                  "EC2", "passthroughJson", cases[i].pass);
+      struct driver_launch lreq = {"ce-lt", t, catalog_sched_mem(catalog_default(), t), 1, 0, 0, lt_body};
+      char lids[1][32];
+      int ln = 0;
+      rc = d->ops->launch(d, &lreq, lids, &ln, err, sizeof err);
+      CHECK(rc == 0 && ln == 1, "launch with %s: %s", cases[i].pass, rc ? err : "");
+      char ami[64] = "";
+      if (ln == 1) {
+        buf_reset(&f);
+        sigv4_form_add(&f, "Action", "DescribeInstances");
+        sigv4_form_add(&f, "Version", "2016-11-15");
+        sigv4_form_add(&f, "InstanceId.1", lids[0]);
+        CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+        xml_value(&r, "imageId", ami, sizeof ami);
+        d->ops->terminate(d, lids[0], err, sizeof err);
+      }
+      CHECK(!strcmp(ami, cases[i].ami), "%s: %s launched from %s", cases[i].what, cases[i].ami, ami);
+      json_decref(lt_body);
+    }
+  }
 
   TEST("describe and terminate");
   const char *q[3] = {ids[0], ids[1], "i-00000000000000000"};
