@@ -135,5 +135,7 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
 
 /* Throttling retries the ec2 driver has made so far (tests). */
 long long driver_ec2_retries(const struct driver *d);
+/* Instances the ec2 driver launched and still watches (tests). */
+size_t driver_ec2_tracked(const struct driver *d);
 
 #endif

@@ -445,39 +445,50 @@ static int ec2_describe(struct driver *d, const char *const *ids, size_t n, enum
   return rc;
 }
 
-static int ec2_poll(struct driver *d, char *err, size_t errlen) {
+/* One DescribeInstances of the tracked instances [from, from + n): those EC2 stopped or
+ * terminated are reported TERMINATED and untracked (the last ones move into their slots, so the
+ * caller walks down). -1 only when publishing fails. */
+static int poll_chunk(struct driver *d, size_t from, size_t n, char *err, size_t errlen) {
   struct ec2 *e = d->impl;
-  int64_t now = mono_ms();
-  if (now < e->next_poll || !e->nlive) return 0;
-  e->next_poll = now + d->conf.ec2_poll_ms;
-  size_t n = e->nlive < 200 ? e->nlive : 200;
   const char **ids = xcalloc(n, sizeof *ids);
-  for (size_t i = 0; i < n; i++) ids[i] = e->live[i].id;
+  for (size_t i = 0; i < n; i++) ids[i] = e->live[from + i].id;
   enum driver_state *st = xcalloc(n, sizeof *st);
   char why[512];
+  int rc = 0;
   if (ec2_describe(d, ids, n, st, why, sizeof why)) {
     log_warn("ec2: describing instances: %s", why); /* transient: next poll */
   } else {
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = n; i-- > 0 && !rc;) {
       if (st[i] != DRV_GONE) continue;
-      struct launched l = e->live[i];
+      struct launched l = e->live[from + i];
       if (e->prod) {
         const struct catalog_type *t = &d->conf.cat->types[l.type];
         json_t *ev = driver_instance_event(d, l.id, l.ce, "TERMINATED", t, catalog_sched_mem(d->conf.cat, t), l.spot,
                                            "EC2 reports the instance stopped or terminated");
-        int rc = bus_produce(e->prod, TOPIC_INSTANCES, l.id, ev, err, errlen);
+        rc = bus_produce(e->prod, TOPIC_INSTANCES, l.id, ev, err, errlen);
         json_decref(ev);
-        if (rc) {
-          free(ids);
-          free(st);
-          return -1;
-        }
+        if (rc) break;
       }
       untrack(e, l.id);
     }
   }
   free(ids);
   free(st);
+  return rc;
+}
+
+static int ec2_poll(struct driver *d, char *err, size_t errlen) {
+  struct ec2 *e = d->impl;
+  int64_t now = mono_ms();
+  if (now < e->next_poll || !e->nlive) return 0;
+  e->next_poll = now + d->conf.ec2_poll_ms;
+  /* every instance it launched, 200 per call, the last chunk first: untracking moves the last
+   * instance into the freed slot, which this walk has seen already */
+  for (size_t end = e->nlive; end > 0;) {
+    size_t from = end > 200 ? end - 200 : 0;
+    if (poll_chunk(d, from, end - from, err, errlen)) return -1;
+    end = from;
+  }
   if (e->prod) bus_producer_poll(e->prod);
   return 0;
 }
@@ -492,6 +503,10 @@ static void ec2_free(struct driver *d) {
 }
 
 static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_poll, ec2_free};
+
+size_t driver_ec2_tracked(const struct driver *d) {
+  return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->nlive : 0;
+}
 
 long long driver_ec2_retries(const struct driver *d) {
   return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->retries : 0;
