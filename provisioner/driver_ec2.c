@@ -2,7 +2,8 @@
  * with SigV4 (sigv4.c) (driver.h).
  *
  *   launch     RunInstances, MinCount = MaxCount = N (all or nothing), the CE's imageId, else its
- *              launch template's AMI (DescribeLaunchTemplateVersions), else --ec2-image-id; the CE's tags plus
+ *              launch template's AMI (DescribeLaunchTemplateVersions), else --ec2-image-id; the
+ *              template's user data merged before Barge's (MIME multi-part); the CE's tags plus
  *              barge:compute-environment, spot market options with the bid ceiling, and user data
  *              that starts `barge agent` for the CE on the new instance;
  *   terminate  TerminateInstances;  describe  DescribeInstances;
@@ -18,6 +19,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "driver.h"
@@ -246,13 +248,15 @@ static void untrack(struct ec2 *e, const char *id) {
   }
 }
 
-/* Does the launch template version the CE names (id or name; version, default $Default) set an
- * AMI? 0 when it sets none or cannot be described (RunInstances then says what is wrong with it). */
-static int template_has_image(struct driver *d, const json_t *lt) {
+/* What the launch template version the CE names (id or name; version, default $Default) sets:
+ * whether it names an AMI (*ami) and its user data, decoded (NULL when none). Nothing when it cannot
+ * be described: RunInstances then says what is wrong with the template. */
+static char *template_data(struct driver *d, const json_t *lt, int *ami) {
   const char *id = json_string_value(json_object_get(lt, "launchTemplateId"));
   const char *name = json_string_value(json_object_get(lt, "launchTemplateName"));
   const char *ver = json_string_value(json_object_get(lt, "version"));
-  if (!id && !name) return 0;
+  *ami = 0;
+  if (!id && !name) return NULL;
   struct buf f, resp;
   buf_init(&f);
   buf_init(&resp);
@@ -261,12 +265,51 @@ static int template_has_image(struct driver *d, const json_t *lt) {
   if (id) sigv4_form_add(&f, "LaunchTemplateId", id);
   else sigv4_form_add(&f, "LaunchTemplateName", name);
   sigv4_form_add(&f, "LaunchTemplateVersion.1", ver && *ver ? ver : "$Default");
-  char err[512], ami[128] = "";
-  if (ec2_call(d, &f, &resp, err, sizeof err)) log_warn("ec2: describing launch template %s: %s", id ? id : name, err);
-  else xml_get(resp.data ? strstr((const char *)resp.data, "<launchTemplateData>") : NULL, "imageId", ami, sizeof ami);
+  char err[512], image[128] = "";
+  char *ud = NULL;
+  if (ec2_call(d, &f, &resp, err, sizeof err)) {
+    log_warn("ec2: describing launch template %s: %s", id ? id : name, err);
+  } else {
+    const char *data = resp.data ? strstr((const char *)resp.data, "<launchTemplateData>") : NULL;
+    const char *end = data ? strstr(data, "</launchTemplateData>") : NULL;
+    const char *u = data ? strstr(data, "<userData>") : NULL, *ue = u ? strstr(u, "</userData>") : NULL;
+    xml_get(data, "imageId", image, sizeof image);
+    if (u && ue && (!end || ue < end)) {
+      u += strlen("<userData>");
+      size_t n = 0;
+      unsigned char *raw = base64_decode(u, (size_t)(ue - u), &n);
+      if (raw && memchr(raw, 0, n)) { /* gzip: not merged */
+        log_warn("ec2: launch template %s: binary (compressed) user data cannot be merged with Barge's; give it as text",
+                 id ? id : name);
+      } else if (raw && n) {
+        ud = xmalloc(n + 1);
+        memcpy(ud, raw, n);
+        ud[n] = 0;
+      }
+      free(raw);
+    }
+  }
+  *ami = image[0] != 0;
   buf_release(&f);
   buf_release(&resp);
-  return ami[0] != 0;
+  return ud;
+}
+
+/* The launch template's user data and Barge's bootstrap as one MIME multi-part document, the
+ * template's part first (cloud-init runs both, in order, as AWS Batch merges them): RunInstances'
+ * UserData replaces the template's, which would never run. A template's MIME document becomes a
+ * part as it is (its headers the part's); anything else a text/plain part, typed by its first
+ * line. */
+static char *merge_user_data(const char *tmpl, const char *barge) {
+  static const char *const boundary = "==BARGE-USER-DATA-7f3a9c==";
+  struct buf b;
+  buf_init(&b);
+  buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\nMIME-Version: 1.0\n\n--%s\n", boundary, boundary);
+  int mime = !strncasecmp(tmpl, "Content-Type:", 13) || !strncasecmp(tmpl, "MIME-Version:", 13);
+  if (!mime) buf_printf(&b, "Content-Type: text/plain; charset=\"us-ascii\"\n\n");
+  buf_printf(&b, "%s%s--%s\nContent-Type: text/x-shellscript; charset=\"us-ascii\"\n\n%s\n--%s--\n", tmpl,
+             tmpl[0] && tmpl[strlen(tmpl) - 1] != '\n' ? "\n" : "", boundary, barge, boundary);
+  return (char *)b.data;
 }
 
 static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*ids)[32], int *n,
@@ -280,9 +323,12 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   json_t *lt = json_object_get(pass, "launchTemplate");
   /* the CE's imageId, else its launch template's AMI, else --ec2-image-id: the default must not
    * replace the AMI a launch template names (docs/provisioner.md, "Drivers") */
-  if (!image && !(json_is_object(lt) && template_has_image(d, lt))) image = d->conf.ec2_image_id;
+  int lt_ami = 0;
+  char *lt_ud = json_is_object(lt) ? template_data(d, lt, &lt_ami) : NULL;
+  if (!image && !lt_ami) image = d->conf.ec2_image_id;
   if (!image && !json_is_object(lt)) {
     json_decref(pass);
+    free(lt_ud);
     snprintf(err, errlen, "no AMI: set the CE's imageId or launchTemplate, or --ec2-image-id");
     return -1;
   }
@@ -297,7 +343,14 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   snprintf(num, sizeof num, "%d", req->count);
   sigv4_form_add(&f, "MinCount", num);
   sigv4_form_add(&f, "MaxCount", num);
-  char *ud = driver_ec2_user_data(&d->conf, req), *ud64 = base64_encode(ud, strlen(ud), NULL);
+  char *ud = driver_ec2_user_data(&d->conf, req);
+  if (lt_ud) {
+    char *merged = merge_user_data(lt_ud, ud);
+    free(ud);
+    free(lt_ud);
+    ud = merged;
+  }
+  char *ud64 = base64_encode(ud, strlen(ud), NULL);
   sigv4_form_add(&f, "UserData", ud64);
   free(ud);
   free(ud64);

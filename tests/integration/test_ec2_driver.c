@@ -6,7 +6,7 @@
  *
  * Checks: the SigV4 signer against AWS's published example and botocore-computed vectors; a
  * launch (RunInstances, on-demand and spot), the AMI a launch template names (not replaced by
- * --ec2-image-id), polling more instances than one DescribeInstances takes, the user data that starts `barge agent`, the
+ * --ec2-image-id) and its user data (merged with Barge's), polling more instances than one DescribeInstances takes, the user data that starts `barge agent`, the
  * instance tags; the user data run by sh with stand-ins, passing the agents' Kafka properties
  * (given, or read from a file on the instance); describe (DescribeInstances); terminate (TerminateInstances); a throttling
  * retry (tests/e2e/prov_ec2_proxy.py answers 503 RequestLimitExceeded twice, then forwards to
@@ -457,7 +457,7 @@ int main(void) {
   rc = d->ops->launch(d, &sreq, sids, &sn, err, sizeof err);
   CHECK(rc == 0 && sn == 1, "spot launch: %s", rc ? err : "");
 
-  TEST("a launch template's AMI: not replaced by --ec2-image-id; the CE's imageId wins over it");
+  TEST("a launch template: its AMI and user data kept (not replaced by --ec2-image-id and Barge's bootstrap); the CE's imageId wins");
   {
     buf_reset(&f);
     sigv4_form_add(&f, "Action", "CreateLaunchTemplate");
@@ -471,9 +471,21 @@ int main(void) {
     sigv4_form_add(&f, "LaunchTemplateName", "barge-lt-no-ami");
     sigv4_form_add(&f, "LaunchTemplateData.InstanceType", "c5.large");
     CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+    buf_reset(&f);
+    sigv4_form_add(&f, "Action", "CreateLaunchTemplate");
+    sigv4_form_add(&f, "Version", "2016-11-15");
+    sigv4_form_add(&f, "LaunchTemplateName", "barge-lt-ud");
+    sigv4_form_add(&f, "LaunchTemplateData.ImageId", "ami-03cf127a");
+    static const char tmpl_ud[] = "#!/bin/sh\necho template-user-data-ran > /tmp/mark\n";
+    char *tmpl_ud64 = base64_encode(tmpl_ud, strlen(tmpl_ud), NULL);
+    sigv4_form_add(&f, "LaunchTemplateData.UserData", tmpl_ud64);
+    free(tmpl_ud64);
+    CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
     static const struct {
       const char *pass, *ami, *what;
     } cases[] = {
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt-ud\"}}", "ami-03cf127a",
+         "the template's AMI, with its user data"},
         {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\"}}", "ami-03cf127a", "the template's AMI"},
         {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\",\"version\":\"$Latest\"}}", "ami-03cf127a",
          "the template's AMI ($Latest)"},
@@ -498,6 +510,25 @@ int main(void) {
         sigv4_form_add(&f, "InstanceId.1", lids[0]);
         CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
         xml_value(&r, "imageId", ami, sizeof ami);
+        buf_reset(&f);
+        sigv4_form_add(&f, "Action", "DescribeInstanceAttribute");
+        sigv4_form_add(&f, "Version", "2016-11-15");
+        sigv4_form_add(&f, "InstanceId", lids[0]);
+        sigv4_form_add(&f, "Attribute", "userData");
+        CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+        char ud64[16384];
+        xml_value(&r, "value", ud64, sizeof ud64);
+        size_t udn = 0;
+        char *ud = (char *)base64_decode(ud64, strlen(ud64), &udn);
+        const char *tpart = ud ? strstr(ud, "echo template-user-data-ran") : NULL, *bpart = ud ? strstr(ud, "exec barge agent") : NULL;
+        if (strstr(cases[i].pass, "barge-lt-ud"))
+          CHECK(ud && !strncmp(ud, "Content-Type: multipart/mixed; boundary=", 40) && tpart && bpart && tpart < bpart &&
+                    strstr(bpart, "--\n") && strstr(ud, "Content-Type: text/x-shellscript"),
+                "the template's user data runs, then Barge's bootstrap (one MIME multi-part document): %s", ud ? ud : "");
+        else
+          CHECK(ud && !strncmp(ud, "#!/bin/sh", 9) && bpart, "a template without user data: Barge's bootstrap alone: %.60s",
+                ud ? ud : "");
+        free(ud);
         d->ops->terminate(d, lids[0], err, sizeof err);
       }
       CHECK(!strcmp(ami, cases[i].ami), "%s: %s launched from %s", cases[i].what, cases[i].ami, ami);
