@@ -95,6 +95,9 @@ struct driver_ops {
   int (*terminate)(struct driver *d, const char *id, char *err, size_t errlen);
   int (*describe)(struct driver *d, const char *const *ids, size_t n, enum driver_state *states,
                   char *err, size_t errlen);
+  /* Optional (NULL: nothing to do): an instance of type t this driver launched before the
+   * provisioner restarted, known again from barge.instances; watched as if just launched. */
+  void (*watch)(struct driver *d, const char *id, const char *ce, const struct catalog_type *t, int spot);
   /* Advances the driver (timers, child processes, periodic checks). Non-zero is fatal. */
   int (*poll)(struct driver *d, char *err, size_t errlen);
   /* Releases d->impl (driver_free then frees d itself). */

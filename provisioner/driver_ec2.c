@@ -7,8 +7,9 @@
  *              barge:compute-environment, spot market options with the bid ceiling, and user data
  *              that starts `barge agent` for the CE on the new instance;
  *   terminate  TerminateInstances;  describe  DescribeInstances;
- *   poll       every --ec2-poll-ms, DescribeInstances of the instances it launched: one that
- *              EC2 stopped or terminated on its own (a spot reclaim) is reported TERMINATED.
+ *   poll       every --ec2-poll-ms, DescribeInstances of the instances it launched (and, after a
+ *              restart, of those the core knows again: watch): one that EC2 stopped or terminated
+ *              on its own (a spot reclaim) is reported TERMINATED.
  *
  * Throttling (HTTP 503, RequestLimitExceeded, Throttling, ServiceUnavailable, InternalError) and
  * transport errors are retried with exponential backoff and jitter, up to --ec2-max-retries;
@@ -312,6 +313,13 @@ static char *merge_user_data(const char *tmpl, const char *barge) {
   return (char *)b.data;
 }
 
+static void ec2_watch(struct driver *d, const char *id, const char *ce, const struct catalog_type *t, int spot) {
+  struct ec2 *e = d->impl;
+  for (size_t i = 0; i < e->nlive; i++)
+    if (!strcmp(e->live[i].id, id)) return;
+  track(e, id, ce, (int)(t - d->conf.cat->types), spot);
+}
+
 static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*ids)[32], int *n,
                       char *err, size_t errlen) {
   struct ec2 *e = d->impl;
@@ -555,7 +563,7 @@ static void ec2_free(struct driver *d) {
   free(e);
 }
 
-static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_poll, ec2_free};
+static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_watch, ec2_poll, ec2_free};
 
 size_t driver_ec2_tracked(const struct driver *d) {
   return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->nlive : 0;

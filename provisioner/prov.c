@@ -1169,11 +1169,12 @@ int64_t prov_now(const struct prov *p) { return p->now; }
 
 void prov_each_instance(const struct prov *p,
                         void (*fn)(void *ctx, const char *id, const char *ce, const char *driver,
-                                   const char *state),
+                                   const char *state, int type, int spot),
                         void *ctx) {
   for (size_t i = 0; i < p->ninsts; i++) {
     const struct pinst *in = p->insts[i];
-    if (in) fn(ctx, in->id, p->ces[in->ce]->name, in->driver, state_names[in->state]);
+    if (in) fn(ctx, in->id, p->ces[in->ce]->name, in->driver[0] ? in->driver : p->ces[in->ce]->driver,
+               state_names[in->state], in->type, in->spot);
   }
 }
 

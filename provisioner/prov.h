@@ -121,10 +121,11 @@ void prov_restore_done(struct prov *p, struct prov_outbox *out);
 
 /* Views for the shell, tests and the bench. */
 int64_t prov_now(const struct prov *p);
-/* Calls fn for every live instance (pending launches excluded): id, CE, driver, state name. */
+/* Calls fn for every live instance (pending launches excluded): id, CE, driver, state name,
+ * catalogue index of its type (-1 unknown), and whether it is spot. */
 void prov_each_instance(const struct prov *p,
                         void (*fn)(void *ctx, const char *id, const char *ce, const char *driver,
-                                   const char *state),
+                                   const char *state, int type, int spot),
                         void *ctx);
 /* A CE's desired vCPUs, live vCPUs (pending + launching + ready), instance count; -1 if the CE
  * is unknown. */

@@ -421,9 +421,24 @@ static int flush_demands(struct shell *sh, char *err, size_t errlen) {
 
 /* ---- hooks ---- */
 
+/* An instance the rebuilt core knows: its driver, if running (the default one is), watches it
+ * again (the ec2 driver's poll). */
+static void watch_restored(void *ctx, const char *id, const char *ce, const char *driver, const char *state, int type,
+                           int spot) {
+  (void)state;
+  struct shell *sh = ctx;
+  if (!driver || !*driver) driver = sh->default_driver;
+  for (int i = 0; i < NDRIVERS; i++) {
+    struct driver *d = sh->drivers[i];
+    if (d && !strcmp(driver, driver_names[i]) && d->ops->watch && type >= 0 && (size_t)type < sh->dconf.cat->n)
+      d->ops->watch(d, id, ce, &sh->dconf.cat->types[type], spot);
+  }
+}
+
 static int on_restored(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   prov_restore_done(sh->core, &sh->out);
+  prov_each_instance(sh->core, watch_restored, sh);
   return process(sh, err, errlen);
 }
 
