@@ -7,6 +7,8 @@
  *              barge:compute-environment, spot market options with the bid ceiling, and user data
  *              that starts `barge agent` for the CE on the new instance;
  *   terminate  TerminateInstances;  describe  DescribeInstances;
+ *   list       DescribeInstances of this deployment's pending and running instances (the
+ *              barge:deployment tag every launch carries: the agents' brokers and topic prefix);
  *   poll       every --ec2-poll-ms, DescribeInstances of the instances it launched (and, after a
  *              restart, of those the core knows again: watch): one that EC2 stopped or terminated
  *              on its own (a spot reclaim) is reported TERMINATED.
@@ -313,6 +315,78 @@ static char *merge_user_data(const char *tmpl, const char *barge) {
   return (char *)b.data;
 }
 
+/* The barge:deployment tag of the instances this driver launches: the Kafka cluster and topic
+ * prefix their agents join. Instances with the same value belong to the same Barge. */
+static void deployment(const struct driver *d, char *out, size_t n) {
+  const struct driver_conf *c = &d->conf;
+  snprintf(out, n, "%.200s %.50s", c->ec2_agent_brokers && *c->ec2_agent_brokers ? c->ec2_agent_brokers : c->bus.brokers ? c->bus.brokers : "",
+           c->bus.prefix ? c->bus.prefix : "barge.");
+}
+
+/* The pending and running instances of this deployment (its barge:deployment tag), for the
+ * provisioner to find any it launched and never recorded (a crash before its commit). */
+static int ec2_list(struct driver *d, struct driver_instance **out, size_t *n, char *err, size_t errlen) {
+  *out = NULL;
+  *n = 0;
+  char dep[256];
+  deployment(d, dep, sizeof dep);
+  struct buf f, resp;
+  buf_init(&f);
+  buf_init(&resp);
+  sigv4_form_add(&f, "Action", "DescribeInstances");
+  sigv4_form_add(&f, "Version", EC2_VERSION);
+  sigv4_form_add(&f, "Filter.1.Name", "tag:barge:deployment");
+  sigv4_form_add(&f, "Filter.1.Value.1", dep);
+  sigv4_form_add(&f, "Filter.2.Name", "instance-state-name");
+  sigv4_form_add(&f, "Filter.2.Value.1", "pending");
+  sigv4_form_add(&f, "Filter.2.Value.2", "running");
+  int rc = ec2_call(d, &f, &resp, err, errlen);
+  size_t cap = 0;
+  /* each instance is a top-level <item> of an <instancesSet> (items nest: tags, groups, ...) */
+  const char *p = rc == 0 && resp.data ? (const char *)resp.data : NULL;
+  while (p && (p = strstr(p, "<instancesSet>"))) {
+    const char *set_end = strstr(p, "</instancesSet>"), *start = NULL;
+    int depth = 0;
+    p += strlen("<instancesSet>");
+    while (set_end && p < set_end) {
+      const char *open = strstr(p, "<item>"), *close = strstr(p, "</item>");
+      if (!close || close > set_end) break;
+      if (open && open < close) {
+        if (depth++ == 0) start = open;
+        p = open + strlen("<item>");
+        continue;
+      }
+      p = close + strlen("</item>");
+      if (--depth > 0 || !start) continue;
+      char *item = xmalloc((size_t)(p - start) + 1), type[64] = "", lc[32] = "";
+      memcpy(item, start, (size_t)(p - start));
+      item[p - start] = 0;
+      struct driver_instance di;
+      memset(&di, 0, sizeof di);
+      xml_get(item, "instanceId", di.id, sizeof di.id);
+      xml_get(item, "instanceType", type, sizeof type);
+      xml_get(item, "instanceLifecycle", lc, sizeof lc);
+      di.spot = !strcmp(lc, "spot");
+      const char *tag = strstr(item, "<key>barge:compute-environment</key>");
+      if (tag) xml_get(tag, "value", di.ce, sizeof di.ce);
+      free(item);
+      int ti = type[0] ? catalog_index(d->conf.cat, type) : -1;
+      di.type = ti >= 0 ? &d->conf.cat->types[ti] : NULL;
+      if (di.id[0] && di.ce[0] && di.type) {
+        if (*n == cap) {
+          cap = cap ? cap * 2 : 16;
+          *out = xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*n)++] = di;
+      }
+    }
+    p = set_end;
+  }
+  buf_release(&f);
+  buf_release(&resp);
+  return rc;
+}
+
 static void ec2_watch(struct driver *d, const char *id, const char *ce, const struct catalog_type *t, int spot) {
   struct ec2 *e = d->impl;
   for (size_t i = 0; i < e->nlive; i++)
@@ -408,8 +482,14 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   char k[64];
   snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Key", t);
   sigv4_form_add(&f, k, "barge:compute-environment");
-  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Value", t);
+  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Value", t++);
   sigv4_form_add(&f, k, req->ce);
+  char dep[256];
+  deployment(d, dep, sizeof dep);
+  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Key", t);
+  sigv4_form_add(&f, k, "barge:deployment");
+  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Value", t);
+  sigv4_form_add(&f, k, dep);
   json_decref(pass);
   int rc = ec2_call(d, &f, &resp, err, errlen);
   buf_release(&f);
@@ -563,7 +643,7 @@ static void ec2_free(struct driver *d) {
   free(e);
 }
 
-static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_watch, ec2_poll, ec2_free};
+static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_watch, ec2_list, ec2_poll, ec2_free};
 
 size_t driver_ec2_tracked(const struct driver *d) {
   return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->nlive : 0;
