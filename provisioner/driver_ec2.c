@@ -319,7 +319,7 @@ static char *merge_user_data(const char *tmpl, const char *barge) {
  * prefix their agents join. Instances with the same value belong to the same Barge. */
 static void deployment(const struct driver *d, char *out, size_t n) {
   const struct driver_conf *c = &d->conf;
-  snprintf(out, n, "%.200s %.50s", c->ec2_agent_brokers && *c->ec2_agent_brokers ? c->ec2_agent_brokers : c->bus.brokers ? c->bus.brokers : "",
+  snprintf(out, n, "%.200s/%.50s", c->ec2_agent_brokers && *c->ec2_agent_brokers ? c->ec2_agent_brokers : c->bus.brokers ? c->bus.brokers : "",
            c->bus.prefix ? c->bus.prefix : "barge.");
 }
 

@@ -138,7 +138,7 @@ def main():
         orphan = ec2(endpoint, "run_instances", ImageId=ami, InstanceType="m5.large", MinCount=1, MaxCount=1,
                      TagSpecifications=[{"ResourceType": "instance", "Tags": [
                          {"Key": "barge:compute-environment", "Value": "ce-ok"},
-                         {"Key": "barge:deployment", "Value": f"{st.brokers} {st.prefix}"}]}])["Instances"][0]["InstanceId"]
+                         {"Key": "barge:deployment", "Value": f"{st.brokers}/{st.prefix}"}]}])["Instances"][0]["InstanceId"]
         st.provisioner(*prov_args, "--ec2-poll-ms", "500", "--launch-timeout-ms", "3000")
 
         def orphan_events():

@@ -446,8 +446,22 @@ int main(void) {
     sigv4_form_add(&f, "InstanceId.1", ids[0]);
     CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
     CHECK(r.data && strstr((char *)r.data, "barge:compute-environment") && strstr((char *)r.data, "research") &&
+              strstr((char *)r.data, "<key>barge:deployment</key>") && strstr((char *)r.data, "kafka.example:9092/t.") &&
               strstr((char *)r.data, "<instanceType>c5.large</instanceType>"),
           "tags and type on the instance");
+  }
+
+  TEST("list: this deployment's live instances, with their CE and type");
+  {
+    struct driver_instance *li = NULL;
+    size_t ln = 0;
+    rc = d->ops->list(d, &li, &ln, err, sizeof err);
+    int found = 0;
+    for (size_t i = 0; rc == 0 && i < ln; i++)
+      found += n >= 2 && (!strcmp(li[i].id, ids[0]) || !strcmp(li[i].id, ids[1])) && !strcmp(li[i].ce, "ce-ec2") &&
+               li[i].type == t && !li[i].spot;
+    CHECK(rc == 0 && ln == 2 && found == 2, "listed %zu, %d of the 2 launched: %s", ln, found, rc ? err : "");
+    free(li);
   }
 
   TEST("spot launch with a price ceiling");
