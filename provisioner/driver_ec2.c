@@ -280,16 +280,16 @@ static char *template_data(struct driver *d, const json_t *lt, int *ami) {
     if (u && ue && (!end || ue < end)) {
       u += strlen("<userData>");
       size_t n = 0;
-      unsigned char *raw = base64_decode(u, (size_t)(ue - u), &n);
+      char *raw = (char *)base64_decode(u, (size_t)(ue - u), &n);
       if (raw && memchr(raw, 0, n)) { /* gzip: not merged */
         log_warn("ec2: launch template %s: binary (compressed) user data cannot be merged with Barge's; give it as text",
                  id ? id : name);
+        free(raw);
       } else if (raw && n) {
-        ud = xmalloc(n + 1);
-        memcpy(ud, raw, n);
-        ud[n] = 0;
+        ud = raw; /* NUL-terminated */
+      } else {
+        free(raw);
       }
-      free(raw);
     }
   }
   *ami = image[0] != 0;
