@@ -9,7 +9,7 @@
  *   3. a new instance is not opened once live + L reaches maxvCpus; the last may cross it by one
  *      instance, except under BEST_FIT with EC2;
  *   4. desired = clamp(minvCpus, maxvCpus, live + vCPUs(L)); below minvCpus, instances are added
- *      for the floor (MIN_VCPUS).
+ *      for the floor (MIN_VCPUS), never crossing maxvCpus under BEST_FIT with EC2.
  * Scale-down (docs/job-model.md §4.6), on every tick: READY instances idle (not in the scheduler's
  * busyInstances since their last job or registration, and fitting none of the reported RUNNABLE
  * jobs) longer than the CE's delay are drained —
@@ -725,6 +725,7 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
     int t = choose_type(p, c, &one, need);
     if (t < 0) break;
     const struct catalog_type *ct = &p->cat->types[t];
+    if (live_v + pl.new_v + ct->vcpus > c->maxv && !may_cross_max(c)) break; /* BEST_FIT, EC2: never above */
     pl.launch_count[t]++;
     pl.nlaunch++;
     pl.new_v += ct->vcpus;

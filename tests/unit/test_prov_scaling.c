@@ -37,7 +37,7 @@ static void test_clamp_and_overshoot(void) {
   prov_outbox_release(&o);
   prov_free(p);
 
-  TEST("BEST_FIT with EC2 never crosses maxvCpus; with SPOT it may");
+  TEST("BEST_FIT with EC2 never crosses maxvCpus, for demand or the floor; with SPOT it may");
   p = core_with_ce("ENABLED", "EC2", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
   prov_tick(p, 2500, &o);
@@ -45,6 +45,15 @@ static void test_clamp_and_overshoot(void) {
   CHECK_INT(launch_count(&o, 0), 1); /* 2 vCPUs; a second would make 4 > 3 */
   CHECK_STR(decision_reason(nth(&o, PROV_OUT_DECISION, 0)), "MAX_VCPUS_LIMIT");
   CHECK_INT(decision_int(nth(&o, PROV_OUT_DECISION, 0), "toDesiredvCpus"), 2);
+  prov_outbox_release(&o);
+  prov_free(p);
+  /* the minvCpus floor too: 3 vCPUs of 2-vCPU instances is one instance, not two (4 > 3) */
+  p = core_with_ce("ENABLED", "EC2", 3, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
+  prov_tick(p, 2500, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK(count_kind(&o, PROV_OUT_LAUNCH) && !strcmp(launch_type(p, &o, 0), "c6i.large") && launch_count(&o, 0) == 1,
+        "the floor under BEST_FIT with EC2: 1 x c6i.large, not crossing maxvCpus 3 (%d x %s)",
+        count_kind(&o, PROV_OUT_LAUNCH) ? launch_count(&o, 0) : 0, count_kind(&o, PROV_OUT_LAUNCH) ? launch_type(p, &o, 0) : "-");
   prov_outbox_release(&o);
   prov_free(p);
   p = core_with_ce("ENABLED", "SPOT", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
