@@ -38,7 +38,7 @@ struct pinst {
   int spot;
   double price;
   enum pstate state;
-  uint8_t busy, interrupted, drained;
+  uint8_t busy, interrupted, drained, lost;
   uint32_t busy_gen;
   int64_t launched_at, ready_at, idle_since, state_at;
 };
@@ -1096,12 +1096,14 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
   } else if (!strcmp(kind, "DRAINED")) {
     if (in && in->state == PI_DRAINING) emit_terminate(p, in, in->interrupted ? "drained after a spot interruption notice" : "drained: idle", out);
   } else if (instance_kind_ended(kind)) {
-    if (in) {
-      int expected = in->state == PI_TERMINATING;
-      if (!strcmp(kind, "LOST") && !expected) {
-        /* the scheduler gave up on it: make sure the driver does too */
-        emit_terminate(p, in, "lost: missed heartbeats", out);
-      }
+    if (in && !strcmp(kind, "LOST")) {
+      /* the scheduler gave up on it: make sure the driver does too. It stays (TERMINATING, asked
+       * again after terminate_retry_ms) until the driver says it did (prov_terminate_done): a
+       * terminate that failed (EC2 unreachable, as the agent was) must not leave it running */
+      if (in->state != PI_TERMINATING) emit_terminate(p, in, "lost: missed heartbeats", out);
+      in->lost = 1;
+      mark_dirty(p, c);
+    } else if (in) {
       remove_inst(p, in);
       mark_dirty(p, c);
     }
@@ -1109,6 +1111,11 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
   /* LAUNCH_FAILED is known from the launch result */
   run_due(p, out);
   return 0;
+}
+
+void prov_terminate_done(struct prov *p, const char *id) {
+  struct pinst *in = find_inst(p, id);
+  if (in && in->lost && in->state == PI_TERMINATING) remove_inst(p, in);
 }
 
 /* ---------------- restore ---------------- */

@@ -275,6 +275,7 @@ static int process(struct shell *sh, char *err, size_t errlen) {
         log_warn("terminating %s: %s (asked again later)", o->instance, why);
         break;
       }
+      prov_terminate_done(sh->core, o->instance);
       sh->terminated++;
       metric_add(sh->m_terminated, NULL, 1);
       log_info("terminated %s (%s)", o->instance, jget_str(o->ev, "reason"));

@@ -422,7 +422,7 @@ static void test_interruption(void) {
 }
 
 static void test_launch_timeout_and_lost(void) {
-  TEST("an instance that never registers is terminated; a lost one is terminated too");
+  TEST("an instance that never registers is terminated; a lost one is terminated too, until the driver did it");
   struct prov_outbox o, l;
   prov_outbox_init(&o);
   prov_outbox_init(&l);
@@ -447,7 +447,15 @@ static void test_launch_timeout_and_lost(void) {
   CHECK_STR(prov_instance_state(p, "i-lost"), "READY");
   feed_inst(p, inst_ev("i-lost", "ce", "LOST", "c6i.large", 2, 4064, 60000), &l);
   CHECK_INT(count_kind(&l, PROV_OUT_TERMINATE), 1);
-  CHECK(prov_instance_state(p, "i-lost") == NULL, "gone");
+  CHECK_STR(prov_instance_state(p, "i-lost"), "TERMINATING");
+  /* the terminate failed (EC2 unreachable, as the agent was): asked again, not forgotten */
+  prov_outbox_reset(&l);
+  prov_tick(p, 60000 + conf.terminate_retry_ms, &l);
+  int again = 0;
+  for (size_t i = 0; i < count_kind(&l, PROV_OUT_TERMINATE); i++) again += !strcmp(nth(&l, PROV_OUT_TERMINATE, i)->instance, "i-lost");
+  CHECK(again == 1, "a lost instance whose terminate was not done is terminated again (%d)", again);
+  prov_terminate_done(p, "i-lost");
+  CHECK(prov_instance_state(p, "i-lost") == NULL, "gone once the driver terminated it");
   prov_outbox_release(&o);
   prov_outbox_release(&l);
   prov_free(p);
