@@ -383,6 +383,9 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     c->ntypes = catalog_resolve(p->cat, c->instance_types, &c->types, &c->groups, NULL);
     json_t *d = json_object_get(cr, "desiredvCpus");
     if (c->desired < 0) c->desired = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
+    /* maxvCpus lowered below the desired: desired stays within [minvCpus, maxvCpus] (the next
+     * heartbeat shows it), else every desiredvCpus update would be refused as below the current */
+    if (c->desired > c->maxv) c->desired = c->maxv;
     /* UpdateComputeEnvironment set desiredvCpus above the current desired (docs/job-model.md
      * §4.7): launch up to it once, as a floor for one evaluation; idle instances beyond minvCpus
      * go as usual later. "Set" is a stored value that changed, up or down: after a scale-down a

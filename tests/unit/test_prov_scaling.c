@@ -34,6 +34,9 @@ static void test_clamp_and_overshoot(void) {
   prov_tick(p, 5000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
   CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
+  /* maxvCpus lowered below it (UpdateComputeEnvironment): desired follows at once */
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 4, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 6000), &o);
+  CHECK_INT(prov_ce_desired(p, "ce"), 4);
   prov_outbox_release(&o);
   prov_free(p);
 
