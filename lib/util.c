@@ -440,6 +440,7 @@ unsigned char *base64_decode(const char *s, size_t n, size_t *outlen) {
     if (pad < 1) *o++ = (unsigned char)x;
   }
   *outlen = (size_t)(o - out);
+  *o = 0;
   return out;
 }
 

@@ -98,8 +98,8 @@ int prefix_glob_match(const char *pattern, const char *value);
 /* Base64 (RFC 4648, standard alphabet, padded) of n bytes, NUL-terminated, malloc'd; its length
  * in *outlen when outlen is not NULL. */
 char *base64_encode(const void *data, size_t n, size_t *outlen);
-/* Decodes n characters of padded base64 into a new buffer (length in *outlen); NULL when s is
- * not valid padded base64. */
+/* Decodes n characters of padded base64 into a new buffer (length in *outlen), NUL-terminated
+ * after those bytes; NULL when s is not valid padded base64. */
 unsigned char *base64_decode(const char *s, size_t n, size_t *outlen);
 /* Lower-case hex of n bytes into out (2n + 1 bytes with the NUL). */
 void hex_encode(const void *data, size_t n, char *out);

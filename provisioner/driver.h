@@ -85,6 +85,14 @@ struct driver_launch {
 
 enum driver_state { DRV_UNKNOWN, DRV_PENDING, DRV_RUNNING, DRV_GONE };
 
+/* An instance a driver reports it has (list). */
+struct driver_instance {
+  char id[32];
+  char ce[256];
+  const struct catalog_type *type;
+  int spot;
+};
+
 struct driver;
 struct driver_ops {
   const char *name;
@@ -96,6 +104,12 @@ struct driver_ops {
   int (*terminate)(struct driver *d, const char *id, char *err, size_t errlen);
   int (*describe)(struct driver *d, const char *const *ids, size_t n, enum driver_state *states,
                   char *err, size_t errlen);
+  /* Optional (NULL: nothing to do): an instance of type t this driver launched before the
+   * provisioner restarted, known again from barge.instances; watched as if just launched. */
+  void (*watch)(struct driver *d, const char *id, const char *ce, const struct catalog_type *t, int spot);
+  /* Optional (NULL: its instances end with the provisioner): the live instances this driver's
+   * deployment has at the provider, *out malloc'd. 0, or non-zero with the reason in err. */
+  int (*list)(struct driver *d, struct driver_instance **out, size_t *n, char *err, size_t errlen);
   /* Advances the driver (timers, child processes, periodic checks). Non-zero is fatal. */
   int (*poll)(struct driver *d, char *err, size_t errlen);
   /* Releases d->impl (driver_free then frees d itself). */
@@ -136,5 +150,7 @@ char *driver_ec2_user_data(const struct driver_conf *conf, const struct driver_l
 
 /* Throttling retries the ec2 driver has made so far (tests). */
 long long driver_ec2_retries(const struct driver *d);
+/* Instances the ec2 driver launched and still watches (tests). */
+size_t driver_ec2_tracked(const struct driver *d);
 
 #endif

@@ -1,12 +1,17 @@
 /* driver_ec2.c: the `ec2` driver: the EC2 Query API (version 2016-11-15) over libcurl, signed
  * with SigV4 (sigv4.c) (driver.h).
  *
- *   launch     RunInstances, MinCount = MaxCount = N (all or nothing), the CE's tags plus
+ *   launch     RunInstances, MinCount = MaxCount = N (all or nothing), the CE's imageId, else its
+ *              launch template's AMI (DescribeLaunchTemplateVersions), else --ec2-image-id; the
+ *              template's user data merged before Barge's (MIME multi-part); the CE's tags plus
  *              barge:compute-environment, spot market options with the bid ceiling, and user data
  *              that starts `barge agent` for the CE on the new instance;
  *   terminate  TerminateInstances;  describe  DescribeInstances;
- *   poll       every --ec2-poll-ms, DescribeInstances of the instances it launched: one that
- *              EC2 stopped or terminated on its own (a spot reclaim) is reported TERMINATED.
+ *   list       DescribeInstances of this deployment's pending and running instances (the
+ *              barge:deployment tag every launch carries: the agents' brokers and topic prefix);
+ *   poll       every --ec2-poll-ms, DescribeInstances of the instances it launched (and, after a
+ *              restart, of those the core knows again: watch): one that EC2 stopped or terminated
+ *              on its own (a spot reclaim) is reported TERMINATED.
  *
  * Throttling (HTTP 503, RequestLimitExceeded, Throttling, ServiceUnavailable, InternalError) and
  * transport errors are retried with exponential backoff and jitter, up to --ec2-max-retries;
@@ -17,6 +22,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "driver.h"
@@ -246,6 +252,149 @@ static void untrack(struct ec2 *e, const char *id) {
   }
 }
 
+/* What the launch template version the CE names (id or name; version, default $Default) sets:
+ * whether it names an AMI (*ami) and its user data, decoded (NULL when none). Nothing when it cannot
+ * be described: RunInstances then says what is wrong with the template. */
+static char *template_data(struct driver *d, const json_t *lt, int *ami) {
+  const char *id = json_string_value(json_object_get(lt, "launchTemplateId"));
+  const char *name = json_string_value(json_object_get(lt, "launchTemplateName"));
+  const char *ver = json_string_value(json_object_get(lt, "version"));
+  *ami = 0;
+  if (!id && !name) return NULL;
+  struct buf f, resp;
+  buf_init(&f);
+  buf_init(&resp);
+  sigv4_form_add(&f, "Action", "DescribeLaunchTemplateVersions");
+  sigv4_form_add(&f, "Version", EC2_VERSION);
+  if (id) sigv4_form_add(&f, "LaunchTemplateId", id);
+  else sigv4_form_add(&f, "LaunchTemplateName", name);
+  sigv4_form_add(&f, "LaunchTemplateVersion.1", ver && *ver ? ver : "$Default");
+  char err[512], image[128] = "";
+  char *ud = NULL;
+  if (ec2_call(d, &f, &resp, err, sizeof err)) {
+    log_warn("ec2: describing launch template %s: %s", id ? id : name, err);
+  } else {
+    const char *data = resp.data ? strstr((const char *)resp.data, "<launchTemplateData>") : NULL;
+    const char *end = data ? strstr(data, "</launchTemplateData>") : NULL;
+    const char *u = data ? strstr(data, "<userData>") : NULL, *ue = u ? strstr(u, "</userData>") : NULL;
+    xml_get(data, "imageId", image, sizeof image);
+    if (u && ue && (!end || ue < end)) {
+      u += strlen("<userData>");
+      size_t n = 0;
+      char *raw = (char *)base64_decode(u, (size_t)(ue - u), &n);
+      if (raw && memchr(raw, 0, n)) { /* gzip: not merged */
+        log_warn("ec2: launch template %s: binary (compressed) user data cannot be merged with Barge's; give it as text",
+                 id ? id : name);
+        free(raw);
+      } else if (raw && n) {
+        ud = raw; /* NUL-terminated */
+      } else {
+        free(raw);
+      }
+    }
+  }
+  *ami = image[0] != 0;
+  buf_release(&f);
+  buf_release(&resp);
+  return ud;
+}
+
+/* The launch template's user data and Barge's bootstrap as one MIME multi-part document, the
+ * template's part first (cloud-init runs both, in order, as AWS Batch merges them): RunInstances'
+ * UserData replaces the template's, which would never run. A template's MIME document becomes a
+ * part as it is (its headers the part's); anything else a text/plain part, typed by its first
+ * line. */
+static char *merge_user_data(const char *tmpl, const char *barge) {
+  static const char *const boundary = "==BARGE-USER-DATA-7f3a9c==";
+  struct buf b;
+  buf_init(&b);
+  buf_printf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\nMIME-Version: 1.0\n\n--%s\n", boundary, boundary);
+  int mime = !strncasecmp(tmpl, "Content-Type:", 13) || !strncasecmp(tmpl, "MIME-Version:", 13);
+  if (!mime) buf_printf(&b, "Content-Type: text/plain; charset=\"us-ascii\"\n\n");
+  buf_printf(&b, "%s%s--%s\nContent-Type: text/x-shellscript; charset=\"us-ascii\"\n\n%s\n--%s--\n", tmpl,
+             tmpl[0] && tmpl[strlen(tmpl) - 1] != '\n' ? "\n" : "", boundary, barge, boundary);
+  return (char *)b.data;
+}
+
+/* The barge:deployment tag of the instances this driver launches: the Kafka cluster and topic
+ * prefix their agents join. Instances with the same value belong to the same Barge. */
+static void deployment(const struct driver *d, char *out, size_t n) {
+  const struct driver_conf *c = &d->conf;
+  snprintf(out, n, "%.200s/%.50s", c->ec2_agent_brokers && *c->ec2_agent_brokers ? c->ec2_agent_brokers : c->bus.brokers ? c->bus.brokers : "",
+           c->bus.prefix ? c->bus.prefix : "barge.");
+}
+
+/* The pending and running instances of this deployment (its barge:deployment tag), for the
+ * provisioner to find any it launched and never recorded (a crash before its commit). */
+static int ec2_list(struct driver *d, struct driver_instance **out, size_t *n, char *err, size_t errlen) {
+  *out = NULL;
+  *n = 0;
+  char dep[256];
+  deployment(d, dep, sizeof dep);
+  struct buf f, resp;
+  buf_init(&f);
+  buf_init(&resp);
+  sigv4_form_add(&f, "Action", "DescribeInstances");
+  sigv4_form_add(&f, "Version", EC2_VERSION);
+  sigv4_form_add(&f, "Filter.1.Name", "tag:barge:deployment");
+  sigv4_form_add(&f, "Filter.1.Value.1", dep);
+  sigv4_form_add(&f, "Filter.2.Name", "instance-state-name");
+  sigv4_form_add(&f, "Filter.2.Value.1", "pending");
+  sigv4_form_add(&f, "Filter.2.Value.2", "running");
+  int rc = ec2_call(d, &f, &resp, err, errlen);
+  size_t cap = 0;
+  /* each instance is a top-level <item> of an <instancesSet> (items nest: tags, groups, ...) */
+  const char *p = rc == 0 && resp.data ? (const char *)resp.data : NULL;
+  while (p && (p = strstr(p, "<instancesSet>"))) {
+    const char *set_end = strstr(p, "</instancesSet>"), *start = NULL;
+    int depth = 0;
+    p += strlen("<instancesSet>");
+    while (set_end && p < set_end) {
+      const char *open = strstr(p, "<item>"), *close = strstr(p, "</item>");
+      if (!close || close > set_end) break;
+      if (open && open < close) {
+        if (depth++ == 0) start = open;
+        p = open + strlen("<item>");
+        continue;
+      }
+      p = close + strlen("</item>");
+      if (--depth > 0 || !start) continue;
+      char *item = xmalloc((size_t)(p - start) + 1), type[64] = "", lc[32] = "";
+      memcpy(item, start, (size_t)(p - start));
+      item[p - start] = 0;
+      struct driver_instance di;
+      memset(&di, 0, sizeof di);
+      xml_get(item, "instanceId", di.id, sizeof di.id);
+      xml_get(item, "instanceType", type, sizeof type);
+      xml_get(item, "instanceLifecycle", lc, sizeof lc);
+      di.spot = !strcmp(lc, "spot");
+      const char *tag = strstr(item, "<key>barge:compute-environment</key>");
+      if (tag) xml_get(tag, "value", di.ce, sizeof di.ce);
+      free(item);
+      int ti = type[0] ? catalog_index(d->conf.cat, type) : -1;
+      di.type = ti >= 0 ? &d->conf.cat->types[ti] : NULL;
+      if (di.id[0] && di.ce[0] && di.type) {
+        if (*n == cap) {
+          cap = cap ? cap * 2 : 16;
+          *out = xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*n)++] = di;
+      }
+    }
+    p = set_end;
+  }
+  buf_release(&f);
+  buf_release(&resp);
+  return rc;
+}
+
+static void ec2_watch(struct driver *d, const char *id, const char *ce, const struct catalog_type *t, int spot) {
+  struct ec2 *e = d->impl;
+  for (size_t i = 0; i < e->nlive; i++)
+    if (!strcmp(e->live[i].id, id)) return;
+  track(e, id, ce, (int)(t - d->conf.cat->types), spot);
+}
+
 static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*ids)[32], int *n,
                       char *err, size_t errlen) {
   struct ec2 *e = d->impl;
@@ -254,10 +403,15 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   const char *pt = json_string_value(json_object_get(cr, "passthroughJson"));
   json_t *pass = pt ? json_loads(pt, 0, NULL) : NULL;
   const char *image = json_string_value(json_object_get(pass, "imageId"));
-  if (!image) image = d->conf.ec2_image_id;
   json_t *lt = json_object_get(pass, "launchTemplate");
+  /* the CE's imageId, else its launch template's AMI, else --ec2-image-id: the default must not
+   * replace the AMI a launch template names (docs/provisioner.md, "Drivers") */
+  int lt_ami = 0;
+  char *lt_ud = json_is_object(lt) ? template_data(d, lt, &lt_ami) : NULL;
+  if (!image && !lt_ami) image = d->conf.ec2_image_id;
   if (!image && !json_is_object(lt)) {
     json_decref(pass);
+    free(lt_ud);
     snprintf(err, errlen, "no AMI: set the CE's imageId or launchTemplate, or --ec2-image-id");
     return -1;
   }
@@ -272,7 +426,14 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   snprintf(num, sizeof num, "%d", req->count);
   sigv4_form_add(&f, "MinCount", num);
   sigv4_form_add(&f, "MaxCount", num);
-  char *ud = driver_ec2_user_data(&d->conf, req), *ud64 = base64_encode(ud, strlen(ud), NULL);
+  char *ud = driver_ec2_user_data(&d->conf, req);
+  if (lt_ud) {
+    char *merged = merge_user_data(lt_ud, ud);
+    free(ud);
+    free(lt_ud);
+    ud = merged;
+  }
+  char *ud64 = base64_encode(ud, strlen(ud), NULL);
   sigv4_form_add(&f, "UserData", ud64);
   free(ud);
   free(ud64);
@@ -322,8 +483,14 @@ static int ec2_launch(struct driver *d, const struct driver_launch *req, char (*
   char k[64];
   snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Key", t);
   sigv4_form_add(&f, k, "barge:compute-environment");
-  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Value", t);
+  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Value", t++);
   sigv4_form_add(&f, k, req->ce);
+  char dep[256];
+  deployment(d, dep, sizeof dep);
+  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Key", t);
+  sigv4_form_add(&f, k, "barge:deployment");
+  snprintf(k, sizeof k, "TagSpecification.1.Tag.%d.Value", t);
+  sigv4_form_add(&f, k, dep);
   json_decref(pass);
   int rc = ec2_call(d, &f, &resp, err, errlen);
   buf_release(&f);
@@ -420,39 +587,50 @@ static int ec2_describe(struct driver *d, const char *const *ids, size_t n, enum
   return rc;
 }
 
-static int ec2_poll(struct driver *d, char *err, size_t errlen) {
+/* One DescribeInstances of the tracked instances [from, from + n): those EC2 stopped or
+ * terminated are reported TERMINATED and untracked (the last ones move into their slots, so the
+ * caller walks down). -1 only when publishing fails. */
+static int poll_chunk(struct driver *d, size_t from, size_t n, char *err, size_t errlen) {
   struct ec2 *e = d->impl;
-  int64_t now = mono_ms();
-  if (now < e->next_poll || !e->nlive) return 0;
-  e->next_poll = now + d->conf.ec2_poll_ms;
-  size_t n = e->nlive < 200 ? e->nlive : 200;
   const char **ids = xcalloc(n, sizeof *ids);
-  for (size_t i = 0; i < n; i++) ids[i] = e->live[i].id;
+  for (size_t i = 0; i < n; i++) ids[i] = e->live[from + i].id;
   enum driver_state *st = xcalloc(n, sizeof *st);
   char why[512];
+  int rc = 0;
   if (ec2_describe(d, ids, n, st, why, sizeof why)) {
     log_warn("ec2: describing instances: %s", why); /* transient: next poll */
   } else {
-    for (size_t i = n; i-- > 0;) {
+    for (size_t i = n; i-- > 0 && !rc;) {
       if (st[i] != DRV_GONE) continue;
-      struct launched l = e->live[i];
+      struct launched l = e->live[from + i];
       if (e->prod) {
         const struct catalog_type *t = &d->conf.cat->types[l.type];
         json_t *ev = driver_instance_event(d, l.id, l.ce, "TERMINATED", t, catalog_sched_mem(d->conf.cat, t), l.spot,
                                            "EC2 reports the instance stopped or terminated");
-        int rc = bus_produce(e->prod, TOPIC_INSTANCES, l.id, ev, err, errlen);
+        rc = bus_produce(e->prod, TOPIC_INSTANCES, l.id, ev, err, errlen);
         json_decref(ev);
-        if (rc) {
-          free(ids);
-          free(st);
-          return -1;
-        }
+        if (rc) break;
       }
       untrack(e, l.id);
     }
   }
   free(ids);
   free(st);
+  return rc;
+}
+
+static int ec2_poll(struct driver *d, char *err, size_t errlen) {
+  struct ec2 *e = d->impl;
+  int64_t now = mono_ms();
+  if (now < e->next_poll || !e->nlive) return 0;
+  e->next_poll = now + d->conf.ec2_poll_ms;
+  /* every instance it launched, 200 per call, the last chunk first: untracking moves the last
+   * instance into the freed slot, which this walk has seen already */
+  for (size_t end = e->nlive; end > 0;) {
+    size_t from = end > 200 ? end - 200 : 0;
+    if (poll_chunk(d, from, end - from, err, errlen)) return -1;
+    end = from;
+  }
   if (e->prod) bus_producer_poll(e->prod);
   return 0;
 }
@@ -466,7 +644,11 @@ static void ec2_free(struct driver *d) {
   free(e);
 }
 
-static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_poll, ec2_free};
+static const struct driver_ops ec2_ops = {"ec2", 0, ec2_launch, ec2_drain, ec2_terminate, ec2_describe, ec2_watch, ec2_list, ec2_poll, ec2_free};
+
+size_t driver_ec2_tracked(const struct driver *d) {
+  return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->nlive : 0;
+}
 
 long long driver_ec2_retries(const struct driver *d) {
   return d && d->ops == &ec2_ops ? ((const struct ec2 *)d->impl)->retries : 0;

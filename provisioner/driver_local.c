@@ -340,7 +340,7 @@ static void local_free(struct driver *d) {
   free(l);
 }
 
-static const struct driver_ops local_ops = {"local", 1, local_launch, local_drain, local_terminate, local_describe, local_poll, local_free};
+static const struct driver_ops local_ops = {"local", 1, local_launch, local_drain, local_terminate, local_describe, NULL, NULL, local_poll, local_free};
 
 struct driver *driver_local_new(const struct driver_conf *conf, char *err, size_t errlen) {
   struct local *l = xcalloc(1, sizeof *l);

@@ -382,7 +382,7 @@ static void sim_free(struct driver *d) {
   free(s);
 }
 
-static const struct driver_ops sim_ops = {"sim", 1, sim_launch, sim_drain, sim_terminate, sim_describe, sim_poll, sim_free};
+static const struct driver_ops sim_ops = {"sim", 1, sim_launch, sim_drain, sim_terminate, sim_describe, NULL, NULL, sim_poll, sim_free};
 
 struct driver *driver_sim_new(const struct driver_conf *conf, char *err, size_t errlen) {
   struct sim *s = xcalloc(1, sizeof *s);

@@ -9,7 +9,7 @@
  *   3. a new instance is not opened once live + L reaches maxvCpus; the last may cross it by one
  *      instance, except under BEST_FIT with EC2;
  *   4. desired = clamp(minvCpus, maxvCpus, live + vCPUs(L)); below minvCpus, instances are added
- *      for the floor (MIN_VCPUS).
+ *      for the floor (MIN_VCPUS), never crossing maxvCpus under BEST_FIT with EC2.
  * Scale-down (docs/job-model.md §4.6), on every tick: READY instances idle (not in the scheduler's
  * busyInstances since their last job or registration, and fitting none of the reported RUNNABLE
  * jobs) longer than the CE's delay are drained —
@@ -38,7 +38,7 @@ struct pinst {
   int spot;
   double price;
   enum pstate state;
-  uint8_t busy, interrupted, drained;
+  uint8_t busy, interrupted, drained, lost;
   uint32_t busy_gen;
   int64_t launched_at, ready_at, idle_since, state_at;
 };
@@ -383,6 +383,9 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     c->ntypes = catalog_resolve(p->cat, c->instance_types, &c->types, &c->groups, NULL);
     json_t *d = json_object_get(cr, "desiredvCpus");
     if (c->desired < 0) c->desired = json_is_integer(d) ? (int)json_integer_value(d) : c->minv;
+    /* maxvCpus lowered below the desired: desired stays within [minvCpus, maxvCpus] (the next
+     * heartbeat shows it), else every desiredvCpus update would be refused as below the current */
+    if (c->desired > c->maxv) c->desired = c->maxv;
     /* UpdateComputeEnvironment set desiredvCpus above the current desired (docs/job-model.md
      * §4.7): launch up to it once, as a floor for one evaluation; idle instances beyond minvCpus
      * go as usual later. "Set" is a stored value that changed, up or down: after a scale-down a
@@ -725,6 +728,7 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
     int t = choose_type(p, c, &one, need);
     if (t < 0) break;
     const struct catalog_type *ct = &p->cat->types[t];
+    if (live_v + pl.new_v + ct->vcpus > c->maxv && !may_cross_max(c)) break; /* BEST_FIT, EC2: never above */
     pl.launch_count[t]++;
     pl.nlaunch++;
     pl.new_v += ct->vcpus;
@@ -1095,12 +1099,14 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
   } else if (!strcmp(kind, "DRAINED")) {
     if (in && in->state == PI_DRAINING) emit_terminate(p, in, in->interrupted ? "drained after a spot interruption notice" : "drained: idle", out);
   } else if (instance_kind_ended(kind)) {
-    if (in) {
-      int expected = in->state == PI_TERMINATING;
-      if (!strcmp(kind, "LOST") && !expected) {
-        /* the scheduler gave up on it: make sure the driver does too */
-        emit_terminate(p, in, "lost: missed heartbeats", out);
-      }
+    if (in && !strcmp(kind, "LOST")) {
+      /* the scheduler gave up on it: make sure the driver does too. It stays (TERMINATING, asked
+       * again after terminate_retry_ms) until the driver says it did (prov_terminate_done): a
+       * terminate that failed (EC2 unreachable, as the agent was) must not leave it running */
+      if (in->state != PI_TERMINATING) emit_terminate(p, in, "lost: missed heartbeats", out);
+      in->lost = 1;
+      mark_dirty(p, c);
+    } else if (in) {
       remove_inst(p, in);
       mark_dirty(p, c);
     }
@@ -1108,6 +1114,11 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
   /* LAUNCH_FAILED is known from the launch result */
   run_due(p, out);
   return 0;
+}
+
+void prov_terminate_done(struct prov *p, const char *id) {
+  struct pinst *in = find_inst(p, id);
+  if (in && in->lost && in->state == PI_TERMINATING) remove_inst(p, in);
 }
 
 /* ---------------- restore ---------------- */
@@ -1169,11 +1180,12 @@ int64_t prov_now(const struct prov *p) { return p->now; }
 
 void prov_each_instance(const struct prov *p,
                         void (*fn)(void *ctx, const char *id, const char *ce, const char *driver,
-                                   const char *state),
+                                   const char *state, int type, int spot),
                         void *ctx) {
   for (size_t i = 0; i < p->ninsts; i++) {
     const struct pinst *in = p->insts[i];
-    if (in) fn(ctx, in->id, p->ces[in->ce]->name, in->driver, state_names[in->state]);
+    if (in) fn(ctx, in->id, p->ces[in->ce]->name, in->driver[0] ? in->driver : p->ces[in->ce]->driver,
+               state_names[in->state], in->type, in->spot);
   }
 }
 

@@ -112,6 +112,11 @@ void prov_tick(struct prov *p, int64_t at_ms, struct prov_outbox *out);
 void prov_launch_result(struct prov *p, int64_t req, const char *driver, const char *const *ids,
                         size_t n, const char *fail_reason, int64_t at_ms, struct prov_outbox *out);
 
+/* The driver terminated the instance (a PROV_OUT_TERMINATE done). An instance the scheduler
+ * declared LOST is forgotten then (no TERMINATED follows a LOST); until then its terminate is
+ * asked again every terminate_retry_ms. */
+void prov_terminate_done(struct prov *p, const char *id);
+
 /* Start-up rebuild from the compacted tables: every barge.instances record in order (no
  * outputs), then prov_restore_demand for the barge.capacity records, then prov_restore_done,
  * which emits what the restored state calls for (terminating instances already drained). */
@@ -121,10 +126,11 @@ void prov_restore_done(struct prov *p, struct prov_outbox *out);
 
 /* Views for the shell, tests and the bench. */
 int64_t prov_now(const struct prov *p);
-/* Calls fn for every live instance (pending launches excluded): id, CE, driver, state name. */
+/* Calls fn for every live instance (pending launches excluded): id, CE, driver, state name,
+ * catalogue index of its type (-1 unknown), and whether it is spot. */
 void prov_each_instance(const struct prov *p,
                         void (*fn)(void *ctx, const char *id, const char *ce, const char *driver,
-                                   const char *state),
+                                   const char *state, int type, int spot),
                         void *ctx);
 /* A CE's desired vCPUs, live vCPUs (pending + launching + ready), instance count; -1 if the CE
  * is unknown. */

@@ -277,6 +277,7 @@ static int process(struct shell *sh, char *err, size_t errlen) {
         log_warn("terminating %s: %s (asked again later)", o->instance, why);
         break;
       }
+      prov_terminate_done(sh->core, o->instance);
       sh->terminated++;
       metric_add(sh->m_terminated, NULL, 1);
       log_info("terminated %s (%s)", o->instance, jget_str(o->ev, "reason"));
@@ -424,9 +425,68 @@ static int flush_demands(struct shell *sh, char *err, size_t errlen) {
 
 /* ---- hooks ---- */
 
+/* An instance the rebuilt core knows: its driver, if running (the default one is), watches it
+ * again (the ec2 driver's poll). */
+static void watch_restored(void *ctx, const char *id, const char *ce, const char *driver, const char *state, int type,
+                           int spot) {
+  (void)state;
+  struct shell *sh = ctx;
+  if (!driver || !*driver) driver = sh->default_driver;
+  for (int i = 0; i < NDRIVERS; i++) {
+    struct driver *d = sh->drivers[i];
+    if (d && !strcmp(driver, driver_names[i]) && d->ops->watch && type >= 0 && (size_t)type < sh->dconf.cat->n)
+      d->ops->watch(d, id, ce, &sh->dconf.cat->types[type], spot);
+  }
+}
+
+/* Instances a driver has at the provider that barge.instances never recorded: launched just
+ * before a crash, whose LAUNCHING did not commit. Each is recorded LAUNCHING now, so its READY
+ * adopts it or the launch timeout terminates it (an agent that never registers would otherwise
+ * run, and be billed, for ever); one of a compute environment no longer known is terminated. */
+static int adopt_unrecorded(struct shell *sh, char *err, size_t errlen) {
+  for (int i = 0; i < NDRIVERS; i++) {
+    struct driver *d = sh->drivers[i];
+    struct driver_instance *list = NULL;
+    size_t n = 0;
+    char why[512];
+    if (!d || !d->ops->list) continue;
+    if (d->ops->list(d, &list, &n, why, sizeof why)) {
+      log_warn("driver %s: listing its instances: %s (instances launched before a crash are not looked for)",
+               d->ops->name, why);
+      free(list);
+      continue;
+    }
+    int rc = 0;
+    for (size_t k = 0; k < n && !rc; k++) {
+      const struct driver_instance *di = &list[k];
+      if (prov_instance_state(sh->core, di->id)) continue;
+      if (prov_ce_desired(sh->core, di->ce) < 0) {
+        log_warn("%s runs for compute environment %s, which is gone: terminating it", di->id, di->ce);
+        if (d->ops->terminate(d, di->id, why, sizeof why)) log_warn("terminating %s: %s", di->id, why);
+        continue;
+      }
+      log_warn("%s (%s in %s) was launched but never recorded (a crash before the commit): recorded LAUNCHING now",
+               di->id, di->type->name, di->ce);
+      json_t *ev = driver_instance_event(d, di->id, di->ce, "LAUNCHING", di->type,
+                                         catalog_sched_mem(sh->dconf.cat, di->type), di->spot,
+                                         "found at the provider after a restart, never recorded");
+      char bad[256];
+      rc = service_txn(&sh->loop, err, errlen) || produce(sh, TOPIC_INSTANCES, di->id, ev, now_ms(), err, errlen);
+      if (!rc && prov_handle_instance(sh->core, ev, &sh->out, bad, sizeof bad)) log_warn("%s: %s", di->id, bad);
+      if (!rc && d->ops->watch) d->ops->watch(d, di->id, di->ce, di->type, di->spot);
+      json_decref(ev);
+    }
+    free(list);
+    if (rc) return -1;
+  }
+  return 0;
+}
+
 static int on_restored(void *ctx, char *err, size_t errlen) {
   struct shell *sh = ctx;
   prov_restore_done(sh->core, &sh->out);
+  prov_each_instance(sh->core, watch_restored, sh);
+  if (adopt_unrecorded(sh, err, errlen)) return -1;
   return process(sh, err, errlen);
 }
 

@@ -99,11 +99,15 @@ void capacity_fold_ce_changed(json_t *launch, const char *ce, int64_t at_ms) {
 
 /* Whether a launch failure's reason ("N of M x TYPE not launched: Code: message (HTTP 400)",
  * provisioner/prov.c and driver_ec2.c) is the request's fault rather than EC2's: an answer 4xx
- * that is not a capacity shortage (AWS retries those elsewhere and keeps the CE VALID) or
- * throttling. Transport errors and 5xx are EC2's, and sim/local shortages carry no HTTP status. */
+ * that is not a capacity shortage (AWS retries those elsewhere and keeps the CE VALID), a Spot
+ * price above the bid ceiling (the market's, not the CE's: the same bid launches once it falls)
+ * or throttling. Transport errors and 5xx are EC2's, and sim/local shortages carry no HTTP status. */
 static int client_error(const char *reason) {
-  return strstr(reason, "(HTTP 4") && !strstr(reason, "Insufficient") && !strstr(reason, "RequestLimitExceeded") &&
-         !strstr(reason, "Throttling");
+  static const char *const ec2s[] = {"Insufficient", "SpotMaxPriceTooLow", "RequestLimitExceeded", "Throttling"};
+  if (!strstr(reason, "(HTTP 4")) return 0;
+  for (size_t i = 0; i < sizeof ec2s / sizeof *ec2s; i++)
+    if (strstr(reason, ec2s[i])) return 0;
+  return 1;
 }
 
 void capacity_view_set_launch_error(json_t *ces, const json_t *launch) {

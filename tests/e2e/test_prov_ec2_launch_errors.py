@@ -9,7 +9,11 @@ fixture broker.
 - UpdateComputeEnvironment makes it VALID at once (the error was the old configuration's); the
   waiting job still asks for capacity (the scheduler's demand keeps jobs whose launch was
   refused), so the provisioner launches the new instance type, which EC2 refuses: INVALID again;
-- a CE with a subnet EC2 knows launches (LAUNCHING) and stays VALID.
+- a CE with a subnet EC2 knows launches (LAUNCHING) and stays VALID;
+- the provisioner SIGKILLed and restarted: the instance launched before, which EC2 then ends
+  behind its back, is reported TERMINATED by the restarted driver's poll; one launched but never
+  recorded (a crash before the commit) is found at EC2 by its tags, recorded LAUNCHING and
+  terminated at the launch timeout.
 Skips (exit 77) when moto_server is not installed."""
 import json
 import os
@@ -59,8 +63,9 @@ def main():
         ami = ec2(endpoint, "describe_images")["Images"][0]["ImageId"]
         st.init()
         st.scheduler()
-        st.provisioner("--driver", "ec2", "--ec2-endpoint", endpoint, "--ec2-region", "us-east-1", "--ec2-image-id", ami,
-                       "--ec2-max-retries", "0", "--unobtainable-ms", "2000", "--heartbeat-ms", "1000")
+        prov_args = ("--driver", "ec2", "--ec2-endpoint", endpoint, "--ec2-region", "us-east-1", "--ec2-image-id", ami,
+                     "--ec2-max-retries", "0", "--unobtainable-ms", "2000", "--heartbeat-ms", "1000")
+        st.provisioner(*prov_args)
         st.create_ce("ce-sub", {"type": "EC2", "minvCpus": 0, "maxvCpus": 4, "instanceTypes": ["m5.large"],
                                 "subnets": ["subnet-0doesnotexist"]})
         st.create_queue("q-sub", "ce-sub")
@@ -110,6 +115,43 @@ def main():
         d = st.describe_ce("ce-ok")
         ok(launched and d.get("status") == "VALID" and d.get("statusReason") == "ComputeEnvironment Healthy",
            "a CE whose launches succeed stays VALID", (d.get("status"), d.get("statusReason")))
+        # the provisioner killed and restarted: the instance it launched before (still booting)
+        # is watched again, so one EC2 ends behind its back (a spot reclaim) is seen TERMINATED
+        # at the next poll, not only at the launch timeout (10 min)
+        iid = launched[0]["instanceId"]
+        st.kill("provisioner")
+        st.provisioner(*prov_args, "--ec2-poll-ms", "500")
+        wait_for(lambda: "state rebuilt" in st.log_text("provisioner"), 60, "the provisioner's restart")
+        ec2(endpoint, "terminate_instances", InstanceIds=[iid])
+        try:
+            gone = wait_for(lambda: [e for e in st.instance_events("ce-ok") if e.get("instanceId") == iid and
+                                     e.get("kind") == "TERMINATED"], 30, "the reclaimed instance reported")
+        except TimeoutError:
+            gone = []
+        ok(gone and "EC2 reports" in gone[0].get("reason", ""),
+           "after a restart, an instance launched before it that EC2 ended is reported TERMINATED by the poll",
+           gone[0] if gone else None)
+        # an instance launched just before a crash, its LAUNCHING never committed (made here with
+        # the tags the driver gives its launches): the restarted provisioner finds it at EC2,
+        # records it, and terminates it when it does not register within the launch timeout
+        st.kill("provisioner")
+        orphan = ec2(endpoint, "run_instances", ImageId=ami, InstanceType="m5.large", MinCount=1, MaxCount=1,
+                     TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                         {"Key": "barge:compute-environment", "Value": "ce-ok"},
+                         {"Key": "barge:deployment", "Value": f"{st.brokers}/{st.prefix}"}]}])["Instances"][0]["InstanceId"]
+        st.provisioner(*prov_args, "--ec2-poll-ms", "500", "--launch-timeout-ms", "3000")
+
+        def orphan_events():
+            evs = [e for e in st.instance_events("ce-ok") if e.get("instanceId") == orphan]
+            return evs if any(e.get("kind") == "TERMINATED" for e in evs) else None
+        try:
+            evs = wait_for(orphan_events, 60, "the unrecorded instance terminated")
+        except TimeoutError:
+            evs = [e for e in st.instance_events("ce-ok") if e.get("instanceId") == orphan]
+        state = ec2(endpoint, "describe_instances", InstanceIds=[orphan])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        ok([e.get("kind") for e in evs][:1] == ["LAUNCHING"] and state in ("shutting-down", "terminated"),
+           "an instance launched but never recorded before a crash is recorded LAUNCHING at the restart and "
+           "terminated at EC2 once the launch timeout passes, not left running", ([e.get("kind") for e in evs], state))
     except Exception as e:
         ok(False, "the ec2 launch-error scenario ran to its end", repr(e))
     finally:

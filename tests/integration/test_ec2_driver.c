@@ -5,7 +5,8 @@
  * signature for the created key.
  *
  * Checks: the SigV4 signer against AWS's published example and botocore-computed vectors; a
- * launch (RunInstances, on-demand and spot), the user data that starts `barge agent`, the
+ * launch (RunInstances, on-demand and spot), the AMI a launch template names (not replaced by
+ * --ec2-image-id) and its user data (merged with Barge's), polling more instances than one DescribeInstances takes, the user data that starts `barge agent`, the
  * instance tags; the user data run by sh with stand-ins, passing the agents' Kafka properties
  * (given, or read from a file on the instance); describe (DescribeInstances); terminate (TerminateInstances); a throttling
  * retry (tests/e2e/prov_ec2_proxy.py answers 503 RequestLimitExceeded twice, then forwards to
@@ -16,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +157,48 @@ static void xml_value(const struct buf *b, const char *tag, char *out, size_t n)
   const char *a = b->data ? strstr((const char *)b->data, open) : NULL;
   const char *e = a ? strstr(a, close) : NULL;
   if (a && e) snprintf(out, n, "%.*s", (int)(e - a - strlen(open)), a + strlen(open));
+}
+
+/* An instance's user data (DescribeInstanceAttribute), decoded; NULL when there is none. */
+static char *user_data_of(int port, const char *key, const char *secret, const char *id) {
+  struct buf f, r;
+  buf_init(&f);
+  buf_init(&r);
+  sigv4_form_add(&f, "Action", "DescribeInstanceAttribute");
+  sigv4_form_add(&f, "Version", "2016-11-15");
+  sigv4_form_add(&f, "InstanceId", id);
+  sigv4_form_add(&f, "Attribute", "userData");
+  char *ud = NULL, ud64[32768];
+  if (raw_call(port, "ec2", key, secret, &f, &r) == 200) {
+    xml_value(&r, "value", ud64, sizeof ud64);
+    size_t n = 0;
+    ud = (char *)base64_decode(ud64, strlen(ud64), &n); /* NUL-terminated */
+  }
+  buf_release(&f);
+  buf_release(&r);
+  return ud;
+}
+
+/* CreateLaunchTemplate: an AMI and user data, each optional (an instance type when neither). */
+static long create_template(int port, const char *key, const char *secret, const char *name, const char *ami,
+                            const char *user_data) {
+  struct buf f, r;
+  buf_init(&f);
+  buf_init(&r);
+  sigv4_form_add(&f, "Action", "CreateLaunchTemplate");
+  sigv4_form_add(&f, "Version", "2016-11-15");
+  sigv4_form_add(&f, "LaunchTemplateName", name);
+  if (ami) sigv4_form_add(&f, "LaunchTemplateData.ImageId", ami);
+  if (user_data) {
+    char *ud64 = base64_encode(user_data, strlen(user_data), NULL);
+    sigv4_form_add(&f, "LaunchTemplateData.UserData", ud64);
+    free(ud64);
+  }
+  if (!ami && !user_data) sigv4_form_add(&f, "LaunchTemplateData.InstanceType", "c5.large");
+  long code = raw_call(port, "ec2", key, secret, &f, &r);
+  buf_release(&f);
+  buf_release(&r);
+  return code;
 }
 
 static void test_sigv4(void) {
@@ -423,30 +465,37 @@ int main(void) {
   CHECK(rc == 0 && n == 2, "launched %d: %s", n, rc ? err : "");
   CHECK(n >= 1 && !strncmp(ids[0], "i-", 2), "instance id %s", n ? ids[0] : "");
   if (n >= 1) {
-    buf_reset(&f);
-    sigv4_form_add(&f, "Action", "DescribeInstanceAttribute");
-    sigv4_form_add(&f, "Version", "2016-11-15");
-    sigv4_form_add(&f, "InstanceId", ids[0]);
-    sigv4_form_add(&f, "Attribute", "userData");
-    CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
-    char ud64[8192];
-    xml_value(&r, "value", ud64, sizeof ud64);
-    unsigned char ud[8192] = {0};
-    int len = EVP_DecodeBlock(ud, (const unsigned char *)ud64, (int)strlen(ud64));
+    char *ud = user_data_of(port, key, secret, ids[0]);
+    int len = ud ? (int)strlen(ud) : 0;
     CHECK(len > 0 && strstr((char *)ud, "exec barge agent --brokers 'kafka.example:9092'") &&
               strstr((char *)ud, "--compute-environment 'ce-ec2'") && strstr((char *)ud, "--instance-type 'c5.large'") &&
               strstr((char *)ud, "--vcpus 2 --memory 4064") && strstr((char *)ud, "--driver ec2"),
           "user data starts the agent: %s", ud);
     CHECK(strstr((char *)ud, "--runtime 'auto'") && strstr((char *)ud, "apt-get install -y -q podman runc"),
           "user data installs a container engine and starts the agent with it (docs/containers.md): %s", ud);
+    free(ud);
     buf_reset(&f);
     sigv4_form_add(&f, "Action", "DescribeInstances");
     sigv4_form_add(&f, "Version", "2016-11-15");
     sigv4_form_add(&f, "InstanceId.1", ids[0]);
     CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
     CHECK(r.data && strstr((char *)r.data, "barge:compute-environment") && strstr((char *)r.data, "research") &&
+              strstr((char *)r.data, "<key>barge:deployment</key>") && strstr((char *)r.data, "kafka.example:9092/t.") &&
               strstr((char *)r.data, "<instanceType>c5.large</instanceType>"),
           "tags and type on the instance");
+  }
+
+  TEST("list: this deployment's live instances, with their CE and type");
+  {
+    struct driver_instance *li = NULL;
+    size_t ln = 0;
+    rc = d->ops->list(d, &li, &ln, err, sizeof err);
+    int found = 0;
+    for (size_t i = 0; rc == 0 && i < ln; i++)
+      found += n >= 2 && (!strcmp(li[i].id, ids[0]) || !strcmp(li[i].id, ids[1])) && !strcmp(li[i].ce, "ce-ec2") &&
+               li[i].type == t && !li[i].spot;
+    CHECK(rc == 0 && ln == 2 && found == 2, "listed %zu, %d of the 2 launched: %s", ln, found, rc ? err : "");
+    free(li);
   }
 
   TEST("spot launch with a price ceiling");
@@ -455,6 +504,58 @@ int main(void) {
   int sn = 0;
   rc = d->ops->launch(d, &sreq, sids, &sn, err, sizeof err);
   CHECK(rc == 0 && sn == 1, "spot launch: %s", rc ? err : "");
+
+  TEST("a launch template: its AMI and user data kept (not replaced by --ec2-image-id and Barge's bootstrap); the CE's imageId wins");
+  {
+    static const char tmpl_ud[] = "#!/bin/sh\necho template-user-data-ran > /tmp/mark\n";
+    CHECK_INT(create_template(port, key, secret, "barge-lt", "ami-03cf127a", NULL), 200);
+    CHECK_INT(create_template(port, key, secret, "barge-lt-no-ami", NULL, NULL), 200);
+    CHECK_INT(create_template(port, key, secret, "barge-lt-ud", "ami-03cf127a", tmpl_ud), 200);
+    static const struct {
+      const char *pass, *ami, *what;
+    } cases[] = {
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt-ud\"}}", "ami-03cf127a",
+         "the template's AMI, with its user data"},
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\"}}", "ami-03cf127a", "the template's AMI"},
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\",\"version\":\"$Latest\"}}", "ami-03cf127a",
+         "the template's AMI ($Latest)"},
+        {"{\"launchTemplate\":{\"launchTemplateName\":\"barge-lt-no-ami\"}}", "ami-12c6146b",
+         "--ec2-image-id, the template naming no AMI"},
+        {"{\"imageId\":\"ami-1812c061\",\"launchTemplate\":{\"launchTemplateName\":\"barge-lt\"}}", "ami-1812c061",
+         "the CE's imageId over the template's"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+      json_t *lt_body = json_pack("{s:s, s:{s:s, s:s}}", "computeEnvironmentName", "ce-lt", "computeResources", "type",
+                                  "EC2", "passthroughJson", cases[i].pass);
+      struct driver_launch lreq = {"ce-lt", t, catalog_sched_mem(catalog_default(), t), 1, 0, 0, lt_body};
+      char lids[1][32];
+      int ln = 0;
+      rc = d->ops->launch(d, &lreq, lids, &ln, err, sizeof err);
+      CHECK(rc == 0 && ln == 1, "launch with %s: %s", cases[i].pass, rc ? err : "");
+      char ami[64] = "";
+      if (ln == 1) {
+        buf_reset(&f);
+        sigv4_form_add(&f, "Action", "DescribeInstances");
+        sigv4_form_add(&f, "Version", "2016-11-15");
+        sigv4_form_add(&f, "InstanceId.1", lids[0]);
+        CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+        xml_value(&r, "imageId", ami, sizeof ami);
+        char *ud = user_data_of(port, key, secret, lids[0]);
+        const char *tpart = ud ? strstr(ud, "echo template-user-data-ran") : NULL, *bpart = ud ? strstr(ud, "exec barge agent") : NULL;
+        if (strstr(cases[i].pass, "barge-lt-ud"))
+          CHECK(ud && !strncmp(ud, "Content-Type: multipart/mixed; boundary=", 40) && tpart && bpart && tpart < bpart &&
+                    strstr(bpart, "--\n") && strstr(ud, "Content-Type: text/x-shellscript"),
+                "the template's user data runs, then Barge's bootstrap (one MIME multi-part document): %s", ud ? ud : "");
+        else
+          CHECK(ud && !strncmp(ud, "#!/bin/sh", 9) && bpart, "a template without user data: Barge's bootstrap alone: %.60s",
+                ud ? ud : "");
+        free(ud);
+        d->ops->terminate(d, lids[0], err, sizeof err);
+      }
+      CHECK(!strcmp(ami, cases[i].ami), "%s: %s launched from %s", cases[i].what, cases[i].ami, ami);
+      json_decref(lt_body);
+    }
+  }
 
   TEST("describe and terminate");
   const char *q[3] = {ids[0], ids[1], "i-00000000000000000"};
@@ -470,6 +571,30 @@ int main(void) {
         "terminated one, the other runs (%d, %d): %s", st[0], st[1], rc ? err : "");
   CHECK_INT(driver_ec2_retries(d), 0);
   driver_free(d);
+
+  TEST("poll: every launched instance is watched, beyond the 200 one DescribeInstances call takes");
+  {
+    struct driver *pd = ec2_driver(endpoint, key, secret, 2);
+    struct driver_launch breq = {"ce-ec2", t, catalog_sched_mem(catalog_default(), t), 205, 0, 0, ce_body};
+    char(*bids)[32] = xcalloc(205, sizeof *bids);
+    int bn = 0;
+    rc = pd->ops->launch(pd, &breq, bids, &bn, err, sizeof err);
+    CHECK(rc == 0 && bn == 205, "launched %d of 205: %s", bn, rc ? err : "");
+    CHECK_INT((long long)driver_ec2_tracked(pd), 205);
+    if (bn == 205) { /* EC2 ends two behind the driver's back (a spot reclaim): the first and the last */
+      buf_reset(&f);
+      sigv4_form_add(&f, "Action", "TerminateInstances");
+      sigv4_form_add(&f, "Version", "2016-11-15");
+      sigv4_form_add(&f, "InstanceId.1", bids[0]);
+      sigv4_form_add(&f, "InstanceId.2", bids[204]);
+      CHECK_INT(raw_call(port, "ec2", key, secret, &f, &r), 200);
+    }
+    CHECK(pd->ops->poll(pd, err, sizeof err) == 0, "poll: %s", err);
+    CHECK(driver_ec2_tracked(pd) == 203, "both seen gone and no longer watched: %zu of 205 still watched",
+          driver_ec2_tracked(pd));
+    free(bids);
+    driver_free(pd);
+  }
 
   TEST("throttling: 503 RequestLimitExceeded twice, then success");
   int pport = start_proxy(port, 2);

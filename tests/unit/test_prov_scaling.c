@@ -34,10 +34,13 @@ static void test_clamp_and_overshoot(void) {
   prov_tick(p, 5000, &o);
   CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
   CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
+  /* maxvCpus lowered below it (UpdateComputeEnvironment): desired follows at once */
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 4, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 6000), &o);
+  CHECK_INT(prov_ce_desired(p, "ce"), 4);
   prov_outbox_release(&o);
   prov_free(p);
 
-  TEST("BEST_FIT with EC2 never crosses maxvCpus; with SPOT it may");
+  TEST("BEST_FIT with EC2 never crosses maxvCpus, for demand or the floor; with SPOT it may");
   p = core_with_ce("ENABLED", "EC2", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
   feed_demand(p, demand_ev("ce", SHAPE_1x1024(8), "[]", 1000), &o);
   prov_tick(p, 2500, &o);
@@ -45,6 +48,15 @@ static void test_clamp_and_overshoot(void) {
   CHECK_INT(launch_count(&o, 0), 1); /* 2 vCPUs; a second would make 4 > 3 */
   CHECK_STR(decision_reason(nth(&o, PROV_OUT_DECISION, 0)), "MAX_VCPUS_LIMIT");
   CHECK_INT(decision_int(nth(&o, PROV_OUT_DECISION, 0), "toDesiredvCpus"), 2);
+  prov_outbox_release(&o);
+  prov_free(p);
+  /* the minvCpus floor too: 3 vCPUs of 2-vCPU instances is one instance, not two (4 > 3) */
+  p = core_with_ce("ENABLED", "EC2", 3, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
+  prov_tick(p, 2500, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 1);
+  CHECK(count_kind(&o, PROV_OUT_LAUNCH) && !strcmp(launch_type(p, &o, 0), "c6i.large") && launch_count(&o, 0) == 1,
+        "the floor under BEST_FIT with EC2: 1 x c6i.large, not crossing maxvCpus 3 (%d x %s)",
+        count_kind(&o, PROV_OUT_LAUNCH) ? launch_count(&o, 0) : 0, count_kind(&o, PROV_OUT_LAUNCH) ? launch_type(p, &o, 0) : "-");
   prov_outbox_release(&o);
   prov_free(p);
   p = core_with_ce("ENABLED", "SPOT", 0, 3, "[\"c6i\"]", "BEST_FIT", 1000, &o);
@@ -413,7 +425,7 @@ static void test_interruption(void) {
 }
 
 static void test_launch_timeout_and_lost(void) {
-  TEST("an instance that never registers is terminated; a lost one is terminated too");
+  TEST("an instance that never registers is terminated; a lost one is terminated too, until the driver did it");
   struct prov_outbox o, l;
   prov_outbox_init(&o);
   prov_outbox_init(&l);
@@ -438,7 +450,15 @@ static void test_launch_timeout_and_lost(void) {
   CHECK_STR(prov_instance_state(p, "i-lost"), "READY");
   feed_inst(p, inst_ev("i-lost", "ce", "LOST", "c6i.large", 2, 4064, 60000), &l);
   CHECK_INT(count_kind(&l, PROV_OUT_TERMINATE), 1);
-  CHECK(prov_instance_state(p, "i-lost") == NULL, "gone");
+  CHECK_STR(prov_instance_state(p, "i-lost"), "TERMINATING");
+  /* the terminate failed (EC2 unreachable, as the agent was): asked again, not forgotten */
+  prov_outbox_reset(&l);
+  prov_tick(p, 60000 + conf.terminate_retry_ms, &l);
+  int again = 0;
+  for (size_t i = 0; i < count_kind(&l, PROV_OUT_TERMINATE); i++) again += !strcmp(nth(&l, PROV_OUT_TERMINATE, i)->instance, "i-lost");
+  CHECK(again == 1, "a lost instance whose terminate was not done is terminated again (%d)", again);
+  prov_terminate_done(p, "i-lost");
+  CHECK(prov_instance_state(p, "i-lost") == NULL, "gone once the driver terminated it");
   prov_outbox_release(&o);
   prov_outbox_release(&l);
   prov_free(p);

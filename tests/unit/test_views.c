@@ -327,11 +327,14 @@ static void test_ce_launch_error(void) {
   CHECK_STR(launch_status(launch, "ce2", &why), "INVALID");
   capacity_fold_ce_changed(launch, "ce2", 2500);
   CHECK_STR(launch_status(launch, "ce2", &why), "VALID");
-  /* capacity shortages, throttling and transport errors are EC2's: the CE stays VALID */
+  /* capacity shortages, a Spot price above the bid, throttling and transport errors are EC2's: the CE
+   * stays VALID */
   static const char *const ec2s[] = {
       "1 of 1 x m5.large not launched: InsufficientInstanceCapacity: We currently do not have sufficient capacity (HTTP 500)",
       "1 of 1 x m5.large not launched: InsufficientInstanceCapacity: no simulated m5.large capacity",
       "1 of 1 x m5.large not launched: RequestLimitExceeded: Request limit exceeded. (HTTP 400)",
+      "1 of 1 x m5.large not launched: SpotMaxPriceTooLow: Your Spot request price of 0.05 is lower than the minimum "
+      "required Spot request fulfillment price of 0.061. (HTTP 400)",
       "1 of 1 x m5.large not launched: http://127.0.0.1:1: Couldn't connect to server"};
   for (size_t i = 0; i < sizeof ec2s / sizeof *ec2s; i++) {
     ev = inst_ev("ce3", "LAUNCH_FAILED", 3000 + (int64_t)i, ec2s[i]);
