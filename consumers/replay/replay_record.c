@@ -362,7 +362,7 @@ void replay_report_print(const json_t *report, int json, FILE *out) {
           "job (seconds from the 1st submission)", hx, hx);
   json_array_foreach(jobs, i, n) {
     const json_t *x = json_object_get(n, "recorded"), *y = json_object_get(n, "simulated");
-    char cx[64], cy[64];
+    char cx[128], cy[128]; /* status, tries and two times: room for each at its widest */
     cell_job(cx, sizeof cx, x, t0);
     cell_job(cy, sizeof cy, y, t0);
     fprintf(out, "%-40s %-31s   %-31s\n", jget_str(n, "jobId"), cx, cy);

@@ -387,7 +387,7 @@ static void test_policies(void) {
   /* named by the other form of its ARN: it was deleted while in use (the check compared the
    * request's string), and an unused one was answered deleted but stayed (the tombstone's key
    * was the request's string, not the policy's) */
-  char other[512];
+  char other[sizeof p_arn + 16];
   snprintf(other, sizeof other, "arn:barge:%s", p_arn + strlen("arn:aws:"));
   snprintf(req, sizeof req, "{\"arn\":\"%s\"}", other);
   expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
