@@ -110,6 +110,23 @@ static int client_error(const char *reason) {
   return 1;
 }
 
+/* Whether the CE's instanceTypes (as DescribeComputeEnvironments shows them) still allow type:
+ * the type itself, its family ("m5" for "m5.large"), or a category that stands for many
+ * ("optimal", "default_x86_64"). A failure to launch a type the CE no longer allows was its old
+ * configuration's, even when the provisioner tried it after the change, before reading it. */
+static int type_still_allowed(const json_t *ce, const char *type) {
+  const json_t *types = json_object_get(json_object_get(ce, "computeResources"), "instanceTypes"), *t;
+  size_t i;
+  if (!type || !json_array_size(types)) return 1;
+  json_array_foreach(types, i, t) {
+    const char *s = json_string_value(t);
+    if (!s || !strcmp(s, type) || !strcmp(s, "optimal") || !strncmp(s, "default", 7)) return 1;
+    size_t n = strlen(s);
+    if (!strchr(s, '.') && !strncmp(type, s, n) && type[n] == '.') return 1;
+  }
+  return 0;
+}
+
 void capacity_view_set_launch_error(json_t *ces, const json_t *launch) {
   size_t i;
   json_t *ce;
@@ -122,6 +139,7 @@ void capacity_view_set_launch_error(json_t *ces, const json_t *launch) {
     if (!failed || !why || !client_error(why)) continue;
     int64_t at = jget_int(failed, "at", 0);
     if (at <= jget_int(e, "launchedAt", 0) || at <= jget_int(e, "changedAt", 0)) continue;
+    if (!type_still_allowed(ce, jget_str(failed, "instanceType"))) continue;
     const char *ec2 = strstr(why, "not launched: ");
     char reason[768], when[32];
     iso8601_utc(at, when);

@@ -284,16 +284,25 @@ static json_t *inst_ev(const char *ce, const char *kind, int64_t at, const char 
   return e;
 }
 
-static const char *launch_status(json_t *launch, const char *ce, const char **reason) {
+/* The status the view gives ce, whose computeResources.instanceTypes are the JSON array types (NULL:
+ * none given). */
+static const char *launch_status_types(json_t *launch, const char *ce, const char *types, const char **reason) {
   static char st[32], why[768];
   json_t *ces = json_pack("[{s:s, s:s, s:s, s:s}]", "computeEnvironmentName", ce, "type", "MANAGED", "status", "VALID",
                           "statusReason", "ComputeEnvironment Healthy");
+  if (types)
+    json_object_set_new(json_array_get(ces, 0), "computeResources",
+                        json_pack("{s:o}", "instanceTypes", json_loads(types, 0, NULL)));
   capacity_view_set_launch_error(ces, launch);
   snprintf(st, sizeof st, "%s", jget_str(json_array_get(ces, 0), "status"));
   snprintf(why, sizeof why, "%s", jget_str(json_array_get(ces, 0), "statusReason"));
   json_decref(ces);
   *reason = why;
   return st;
+}
+
+static const char *launch_status(json_t *launch, const char *ce, const char **reason) {
+  return launch_status_types(launch, ce, NULL, reason);
 }
 
 static void test_ce_launch_error(void) {
@@ -327,6 +336,18 @@ static void test_ce_launch_error(void) {
   CHECK_STR(launch_status(launch, "ce2", &why), "INVALID");
   capacity_fold_ce_changed(launch, "ce2", 2500);
   CHECK_STR(launch_status(launch, "ce2", &why), "VALID");
+  /* the change made the CE m5.xlarge: a failure of m5.large after it (the provisioner tried the old
+   * type before it read the change) is still the old configuration's; one of a type the CE allows
+   * is not (the same type, its family, or a category) */
+  ev = inst_ev("ce2", "LAUNCH_FAILED", 2600,
+               "1 of 1 x m5.large not launched: InvalidSubnetID.NotFound: The subnet ID 'subnet-x' does not exist (HTTP 400)");
+  capacity_fold_launch(launch, ev);
+  json_decref(ev);
+  CHECK_STR(launch_status_types(launch, "ce2", "[\"m5.xlarge\"]", &why), "VALID");
+  CHECK_STR(launch_status_types(launch, "ce2", "[\"c5\", \"m5.large\"]", &why), "INVALID");
+  CHECK_STR(launch_status_types(launch, "ce2", "[\"m5\"]", &why), "INVALID");
+  CHECK_STR(launch_status_types(launch, "ce2", "[\"m5d\"]", &why), "VALID");
+  CHECK_STR(launch_status_types(launch, "ce2", "[\"optimal\"]", &why), "INVALID");
   /* capacity shortages, a Spot price above the bid, throttling and transport errors are EC2's: the CE
    * stays VALID */
   static const char *const ec2s[] = {
