@@ -207,10 +207,17 @@ def body(st):
     log("-- barge up killed while starting, before it recorded its stack: barge down stops its Kafka")
     up = subprocess.Popen([common.BARGE, *[a for a in UP if a != "--detach"]], env=st.env, start_new_session=True,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # the broker is its own session once it is java (kafka.sh runs it under setsid): killing up's
-    # process group before that would take the broker too
+    # kafka.sh writes the pid file as soon as it forks `nohup setsid java ...`; the broker leaves
+    # up's session only once setsid has run. Killing up's process group before that takes the
+    # broker too, so wait until the pid leads its own session (a cmdline holding "java" is not
+    # enough: nohup's own cmdline does).
+    def own_session(pid):
+        try:
+            return os.getsid(pid) == pid
+        except OSError:
+            return False
     started = wait_for(lambda: kafka_pid(st) if kafka_pid(st) and pid_alive(kafka_pid(st))
-                       and "java" in common.cmdline(kafka_pid(st)) else None, 120,
+                       and own_session(kafka_pid(st)) else None, 120,
                        "barge up to start its Kafka", interval=0.05)
     os.killpg(up.pid, signal.SIGKILL)
     up.wait()
