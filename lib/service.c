@@ -397,18 +397,26 @@ static int batch(struct service_loop *l, char *err, size_t errlen) {
 struct table_read {
   struct service_loop *l;
   const struct service_table *t;
+  int failed; /* a record could not be judged now: the rest are passed over, the start fails */
+  char err[1024];
 };
 
 static void table_record(void *ctx, const struct bus_msg *m) {
   struct table_read *r = ctx;
+  if (r->failed) return;
   if (r->t->raw) {
-    r->t->raw(r->l->ctx, m);
+    if (r->t->raw(r->l->ctx, m, r->err, sizeof r->err)) r->failed = 1;
     return;
   }
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
-  if (m->value && bus_decode(m, &t, &ev, why, sizeof why))
+  int dr = m->value ? bus_decode(m, &t, &ev, why, sizeof why) : 0;
+  if (dr == BUS_DECODE_UNAVAILABLE) {
+    r->failed = service_decode_unavailable(m, why, r->err, sizeof r->err) != 0; /* always -1 */
+    return;
+  }
+  if (dr)
     log_warn("rebuild: %s[%d] offset %lld skipped: %s", bus_topic_base(m->topic), (int)m->partition,
              (long long)m->offset, why);
   r->t->cb(r->l->ctx, m, ev);
@@ -442,8 +450,12 @@ static int start(struct service_loop *l, char *err, size_t errlen) {
     struct bus_consumer *tmp = bus_consumer_new_wait(l->bc, NULL, 1, BUS_FETCH_TABLE, why, sizeof why);
     int rc = tmp ? 0 : -1;
     for (int i = 0; i < d->ntables && !rc; i++) {
-      struct table_read tr = {l, &d->tables[i]};
+      struct table_read tr = {l, &d->tables[i], 0, ""};
       rc = bus_read_table(tmp, d->tables[i].topic, table_record, &tr, why, sizeof why);
+      if (!rc && tr.failed) {
+        snprintf(why, sizeof why, "%s", tr.err);
+        rc = -1;
+      }
     }
     bus_consumer_free(tmp);
     if (rc) {

@@ -114,12 +114,15 @@ void service_metrics_dead_letter(enum bus_topic t);
 
 /* A compacted topic read back at start. cb sees every record, decoded (ev NULL for a tombstone,
  * or for a record that does not decode: that one is logged, as it was dead-lettered when the
- * input consumer first read it). With raw set, raw sees each record instead, undecoded (a service
- * that reads only a few fields of many records decodes them itself). */
+ * input consumer first read it). A record whose schema the registry cannot be asked for now
+ * (BUS_DECODE_UNAVAILABLE) is not skipped: the start fails (service_decode_unavailable), so that
+ * a state rebuilt without it never runs. With raw set, raw sees each record instead, undecoded (a
+ * service that reads only a few fields of many records decodes them itself); it returns -1 with
+ * err for such a record, which fails the start the same way. */
 struct service_table {
   enum bus_topic topic;
   void (*cb)(void *ctx, const struct bus_msg *m, const json_t *ev);
-  void (*raw)(void *ctx, const struct bus_msg *m);
+  int (*raw)(void *ctx, const struct bus_msg *m, char *err, size_t errlen);
 };
 
 /* The service's hooks; ctx is its own state. Every hook but handle may be NULL. */

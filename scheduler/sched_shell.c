@@ -371,18 +371,21 @@ static void restore_job_cb(void *ctx, const struct bus_msg *m, const json_t *ev)
 
 /* A barge.jobs record at the rebuild: most are queued array children, read without a whole
  * decode (docs/architecture.md, "Scheduler restart"); the others decoded as any record. */
-static void restore_job_raw(void *ctx, const struct bus_msg *m) {
+static int restore_job_raw(void *ctx, const struct bus_msg *m, char *err, size_t errlen) {
   struct shell *sh = ctx;
-  if (!m->value || (sh->pick && !sched_restore_bytes(sh->core, sh->pick, m->value, m->len))) return;
+  if (!m->value || (sh->pick && !sched_restore_bytes(sh->core, sh->pick, m->value, m->len))) return 0;
   enum barge_ev_type t;
   json_t *ev = NULL;
   char why[256];
-  if (bus_decode(m, &t, &ev, why, sizeof why))
+  int dr = bus_decode(m, &t, &ev, why, sizeof why);
+  if (dr == BUS_DECODE_UNAVAILABLE) return service_decode_unavailable(m, why, err, errlen);
+  if (dr)
     log_warn("rebuild: %s[%d] offset %lld skipped: %s", bus_topic_base(m->topic), (int)m->partition,
              (long long)m->offset, why);
   else
     restore_job_cb(ctx, m, ev);
   json_decref(ev);
+  return 0;
 }
 
 /* Ends the jobs of queues that no longer exist (sched_sweep_deleted_queues), in the open
