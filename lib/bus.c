@@ -394,7 +394,7 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
       set(kc, "acks", "all", err, errlen) || (!has_prop(conf, "linger.ms") && set(kc, "linger.ms", "5", err, errlen)) ||
       (!has_prop(conf, "compression.type") && set(kc, "compression.type", "lz4", err, errlen)) ||
-      set(kc, "message.timeout.ms", "60000", err, errlen) ||
+      (!has_prop(conf, "message.timeout.ms") && set(kc, "message.timeout.ms", "60000", err, errlen)) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
       (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen)) ||
       /* a transaction's AddOffsetsToTxn is refused while the previous one's markers are being

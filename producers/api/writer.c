@@ -5,15 +5,21 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "control_int.h"
 
-#define WRITER_WAIT_MS 90000 /* past message.timeout.ms (60 s): the report always comes first */
+/* How long a request waits for Kafka to confirm its record before it is answered 500: the
+ * writer's message.timeout.ms, unless --kafka-props sets one. Well under botocore's 60 s read
+ * timeout, so that the client gets the answer (and retries) rather than timing out blind. */
+#define WRITER_TIMEOUT_MS 20000
+#define WRITER_WAIT_MS 90000 /* past message.timeout.ms: the report always comes first */
 
 struct api_writer {
   struct bus_producer *p;
   pthread_t server;
   atomic_int stop;
+  char *props; /* the --kafka-props given to the producer, with its message.timeout.ms */
 };
 
 /* One record in flight: on the stack of the request that waits for it. */
@@ -69,7 +75,12 @@ static int writer_publish(void *ctx, enum bus_topic t, const char *key, const js
     abort();
   }
   if (!wt.d.ok) {
-    rc = fail(err, errlen, SERVER, "%s", wt.d.reason);
+    /* Not persisted: the record will never be written, the caller may retry. Uncertain (it was
+     * sent, and the answer lost): a retry of a SubmitJob could make a second job. */
+    rc = fail(err, errlen, SERVER, "%s; %s", wt.d.reason,
+              wt.d.uncertain ? "the request may have been written all the same: check (ListJobs, Describe*) before "
+                               "retrying"
+                             : "nothing was written, retry once Kafka answers");
     goto out;
   }
   at->topic = t;
@@ -83,8 +94,17 @@ out:
 
 struct api_writer *api_writer_new(const struct bus_conf *bc, char *err, size_t errlen) {
   struct api_writer *w = xcalloc(1, sizeof *w);
-  w->p = bus_producer_new(bc, NULL, err, errlen);
+  struct bus_conf c = *bc;
+  const char *given = bc->kafka_props ? bc->kafka_props : "";
+  if (!strstr(given, "message.timeout.ms=")) {
+    size_t n = strlen(given) + 64;
+    w->props = xmalloc(n);
+    snprintf(w->props, n, "%s%smessage.timeout.ms=%d", given, *given ? "," : "", WRITER_TIMEOUT_MS);
+    c.kafka_props = w->props;
+  }
+  w->p = bus_producer_new(&c, NULL, err, errlen);
   if (!w->p) {
+    free(w->props);
     free(w);
     return NULL;
   }
@@ -92,6 +112,7 @@ struct api_writer *api_writer_new(const struct bus_conf *bc, char *err, size_t e
   if (pthread_create(&w->server, NULL, serve, w)) {
     snprintf(err, errlen, "cannot start the delivery thread");
     bus_producer_free(w->p);
+    free(w->props);
     free(w);
     return NULL;
   }
@@ -105,6 +126,7 @@ void api_writer_free(struct api_writer *w) {
   atomic_store(&w->stop, 1);
   pthread_join(w->server, NULL);
   bus_producer_free(w->p);
+  free(w->props);
   free(w);
 }
 

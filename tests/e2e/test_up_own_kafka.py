@@ -6,7 +6,9 @@ and crashes, as an operator lives with it (docs/operations.md, "The local stack"
 - what a run created survives `barge down` and `barge up`: the queue, the job, its SUCCEEDED
   status; a job of the second run succeeds and the audit log goes on recording it;
 - its Kafka stopped and started again (unreachable for over 15 s) while a job runs: the job
-  SUCCEEDS in its one attempt and no agent fences itself;
+  SUCCEEDS in its one attempt and no agent fences itself; a SubmitJob through the API meanwhile
+  is answered ServerException in about 20 s (not after 60 s, botocore's own read timeout),
+  saying nothing was written, and no job comes of it;
 - `barge up` holds the API's address itself: with `barge api` killed, nobody else can bind the
   port, and the restarted API answers on it;
 - a supervisor killed with SIGKILL takes its services with it, and `barge down` then stops the
@@ -40,6 +42,24 @@ def services(st):
             if len(parts) >= 2 and parts[1].isdigit():
                 out[parts[0]] = int(parts[1])
     return out
+
+
+def api_client(st):
+    """boto3's batch client on the stack's API, with its credentials; no retries, and a read
+    timeout past the 60 s the API once took."""
+    import boto3
+    from botocore.config import Config
+    creds = {}
+    with open(os.path.join(st.home, "api-credentials")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.split("=", 1)
+                creds[k.strip()] = v.strip()
+    return boto3.client("batch", endpoint_url=st.stack_value("api_endpoint"), region_name="us-east-1",
+                        aws_access_key_id=creds["aws_access_key_id"],
+                        aws_secret_access_key=creds["aws_secret_access_key"],
+                        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=90,
+                                      connect_timeout=10))
 
 
 def status_of(st, job):
@@ -158,8 +178,22 @@ def body(st):
     wait_for(lambda: status_of(st, j3) == "RUNNING", 60, "the job to run")
     agents = {k: v for k, v in services(st).items() if k.startswith("agent")}
     kafka_sh = os.path.join(common.SOURCE_DIR, "scripts", "kafka.sh")
+    batch = api_client(st)
     down_at = time.monotonic()
     subprocess.run([kafka_sh, "stop", "--dir", kdir], check=True, capture_output=True, timeout=120)
+    # SubmitJob through the API meanwhile: it waited librdkafka's 60 s message timeout, as long as
+    # botocore's read timeout, so clients timed out blind and retried. Now a 500 in about 20 s,
+    # saying that nothing was written (so a retry makes no second job).
+    t0 = time.monotonic()
+    try:
+        batch.submit_job(jobName="during-outage", jobQueue="q1", jobDefinition="jd1")
+        answer = ("200", "")
+    except Exception as e:  # botocore's ClientError, or its read timeout
+        answer = (getattr(e, "response", {}).get("Error", {}).get("Code", type(e).__name__), str(e))
+    took = time.monotonic() - t0
+    ok(answer[0] == "ServerException" and "nothing was written" in answer[1] and took < 40,
+       f"SubmitJob through the API with Kafka down: a ServerException in {took:.1f} s, saying nothing was written",
+       answer)
     time.sleep(max(0.0, 15 - (time.monotonic() - down_at)))
     subprocess.run([kafka_sh, "start", "--keep", "--dir", kdir], check=True, capture_output=True, timeout=180)
     log(f"  Kafka was unreachable for {time.monotonic() - down_at:.1f} s")
@@ -171,6 +205,11 @@ def body(st):
        (final, detail.get("statusReason"), len(detail.get("attempts", []))))
     after = {k: v for k, v in services(st).items() if k.startswith("agent")}
     ok(agents and after == agents, "no agent fenced itself and restarted", (agents, after))
+    listed = wait_for(lambda: batch.list_jobs(jobQueue="q1", filters=[{"name": "JOB_NAME", "values": ["*"]}]),
+                      60, "ListJobs through the API")
+    names = [j["jobName"] for j in (listed or {}).get("jobSummaryList", [])]
+    ok(listed and "through-outage" in names and "during-outage" not in names,
+       "the SubmitJob answered 500 made no job", names)
 
     log("-- the supervisor killed: its services go with it, barge down stops the Kafka it left")
     kids = services(st)
