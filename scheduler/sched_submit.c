@@ -326,12 +326,14 @@ size_t sched_spec_bytes(const struct spec *sp, const struct jobdef *d) {
   return n + json_bytes(sp->container) + json_bytes(sp->params);
 }
 
-/* Marks a submission that cannot run as FAILED at once, so its submitter sees why. */
+/* Marks a submission that cannot run as FAILED at once, so its submitter sees why. Its record
+ * names the job definition when the submission's resolves to one (DescribeJobs shows it). */
 static void reject_job(struct sched *s, const char *id, const json_t *sub, const char *why,
                        struct outbox *out) {
   struct job *j = sched_job_new(s, id);
   struct spec *sp = sched_spec_new();
   sp->name = utf8_cut(jget_str(sub, "jobName") ? jget_str(sub, "jobName") : "unknown", SCHED_MAX_NAME_BYTES);
+  sp->jd = sched_find_jd(s, jget_str(sub, "jobDefinition"));
   j->spec = sp;
   j->created_at = s->now;
   j->queue = sched_find_queue(s, jget_str(sub, "jobQueue"));

@@ -176,6 +176,11 @@ static void test_depends_on_more_than_20_refused(void) {
   CHECK_STATUS(&h, "late", JOB_FAILED);
   char r[256];
   CHECK_STR(h_reason(&h, "late", r, sizeof r), "ClientException: dependsOn takes at most 20 jobs (this request names 21)");
+  /* the refused job's record names its job definition (it showed "") */
+  json_t *d = h_detail(&h, "late");
+  const char *jdarn = json_string_value(json_object_get(d, "jobDefinition"));
+  CHECK(jdarn && strstr(jdarn, ":job-definition/jd:1"), "a refused job names its job definition: %s", jdarn ? jdarn : "(none)");
+  json_decref(d);
   h_release(&h);
 }
 
