@@ -159,11 +159,25 @@ static json_t *rows_json(const struct fold *f, const json_t *running, int all) {
   return arr;
 }
 
-static void print_table(const json_t *arr, FILE *out) {
-  fprintf(out, "%-21s %-20s %-14s %-9s %-12s %6s %8s %4s %s\n", "INSTANCE", "COMPUTE ENVIRONMENT", "TYPE", "LIFECYCLE",
-          "STATE", "VCPUS", "MIB", "GPUS", "RUNNING JOBS");
+/* The text columns are as wide as their widest value (an EC2 id, a long compute environment or
+ * instance type name), so that every row lines up under its header. */
+void instances_view_table(const json_t *arr, FILE *out) {
+  static const char *const head[] = {"INSTANCE", "COMPUTE ENVIRONMENT", "TYPE", "LIFECYCLE", "STATE"};
+  static const char *const key[] = {"instanceId", "computeEnvironment", "instanceType", "lifecycle", "state"};
+  enum { NTEXT = sizeof head / sizeof *head };
+  int w[NTEXT];
   size_t i;
   json_t *o;
+  for (int c = 0; c < NTEXT; c++) {
+    size_t m = strlen(head[c]);
+    json_array_foreach(arr, i, o) {
+      const char *v = jget_str(o, key[c]);
+      if (v && strlen(v) > m) m = strlen(v);
+    }
+    w[c] = m > 200 ? 200 : (int)m;
+  }
+  fprintf(out, "%-*s %-*s %-*s %-*s %-*s %6s %8s %4s %s\n", w[0], head[0], w[1], head[1], w[2], head[2], w[3],
+          head[3], w[4], head[4], "VCPUS", "MIB", "GPUS", "RUNNING JOBS");
   json_array_foreach(arr, i, o) {
     json_t *rjobs = json_object_get(o, "runningJobs");
     char jobs_text[256] = "";
@@ -174,13 +188,14 @@ static void print_table(const json_t *arr, FILE *out) {
         snprintf(jobs_text + off, sizeof jobs_text - off, " +%zu more", json_array_size(rjobs) - 3);
         break;
       }
-      int w = snprintf(jobs_text + off, sizeof jobs_text - off, "%s%s", k ? " " : "", json_string_value(j));
-      if (w < 0 || (size_t)w >= sizeof jobs_text - off) break;
-      off += (size_t)w;
+      int n = snprintf(jobs_text + off, sizeof jobs_text - off, "%s%s", k ? " " : "", json_string_value(j));
+      if (n < 0 || (size_t)n >= sizeof jobs_text - off) break;
+      off += (size_t)n;
     }
-    fprintf(out, "%-21s %-20s %-14s %-9s %-12s %6d %8d %4d %zu%s%s\n", jget_str(o, "instanceId"),
-            jget_str(o, "computeEnvironment"), jget_str(o, "instanceType"), jget_str(o, "lifecycle"),
-            jget_str(o, "state"), (int)json_integer_value(json_object_get(o, "vcpus")),
+    const char *v[NTEXT];
+    for (int c = 0; c < NTEXT; c++) v[c] = jget_str(o, key[c]) ? jget_str(o, key[c]) : "";
+    fprintf(out, "%-*s %-*s %-*s %-*s %-*s %6d %8d %4d %zu%s%s\n", w[0], v[0], w[1], v[1], w[2], v[2], w[3], v[3],
+            w[4], v[4], (int)json_integer_value(json_object_get(o, "vcpus")),
             (int)json_integer_value(json_object_get(o, "memoryMib")), (int)json_integer_value(json_object_get(o, "gpus")),
             json_array_size(rjobs), json_array_size(rjobs) ? ": " : "", jobs_text);
   }
@@ -212,7 +227,7 @@ int instances_view_print(const struct bus_conf *bc, const struct instances_query
     fprintf(out, "%s\n", s);
     free(s);
   } else {
-    print_table(arr, out);
+    instances_view_table(arr, out);
     json_decref(arr);
   }
   json_decref(running);

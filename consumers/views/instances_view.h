@@ -23,6 +23,10 @@ struct instances_query {
   enum instances_show show;
 };
 
+/* Prints rows (the "instances" array of INSTANCES_JSON) as INSTANCES_TABLE does: a header,
+ * then one line an instance, each column as wide as its widest value. */
+void instances_view_table(const json_t *rows, FILE *out);
+
 /* Reads the topics through bc and prints what q asks for to out. 0, or -1 with the reason. */
 int instances_view_print(const struct bus_conf *bc, const struct instances_query *q, FILE *out,
                          char *err, size_t errlen) BARGE_WUR;

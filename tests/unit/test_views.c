@@ -1,11 +1,13 @@
 /* test_views.c: the read views over given records, without Kafka: ListJobs' selection, filters,
  * order and pages (query_list_jobs_in), DescribeJobDefinitions' filters, and the capacity view
- * that DescribeComputeEnvironments adds (desiredvCpus as decided, live instances). */
+ * that DescribeComputeEnvironments adds (desiredvCpus as decided, live instances), and the table of
+ * `barge instances`. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "capacity_view.h"
 #include "check.h"
+#include "instances_view.h"
 #include "jsonget.h"
 #include "query.h"
 #include "view.h"
@@ -403,7 +405,45 @@ static void test_capacity(void) {
   json_decref(ces);
 }
 
+/* `barge instances`' table: a compute environment name longer than the header (AWS allows 128
+ * characters) pushed every later column of its row out of line. Each column now takes its widest
+ * value: every value starts where its header does. */
+static void test_instances_table(void) {
+  TEST("barge instances: every column lines up under its header, whatever the lengths");
+  json_t *rows = json_pack("[{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:[s]},"
+                           " {s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:[]}]",
+                           "instanceId", "i-0123456789abcdef0", "computeEnvironment", "spot-ce-us-east-1-gpu-training-large",
+                           "instanceType", "p4de.24xlarge", "lifecycle", "SPOT", "state", "launch-failed", "vcpus", 96,
+                           "memoryMib", 1179648, "gpus", 8, "runningJobs", "job-1",
+                           "instanceId", "i-1", "computeEnvironment", "ce", "instanceType", "m5.large", "lifecycle",
+                           "ON_DEMAND", "state", "ready", "vcpus", 2, "memoryMib", 8192, "gpus", 0, "runningJobs");
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  instances_view_table(rows, f);
+  fclose(f);
+  char *line[3] = {0};
+  int n = 0;
+  for (char *p = buf, *save = NULL, *l = strtok_r(p, "\n", &save); l && n < 3; l = strtok_r(NULL, "\n", &save))
+    line[n++] = l;
+  CHECK(n == 3, "a header and two rows (%d lines)", n);
+  static const char *const head[] = {"COMPUTE ENVIRONMENT", "TYPE", "LIFECYCLE", "STATE", "RUNNING JOBS"};
+  static const char *const first[] = {"spot-ce-us-east-1-gpu-training-large", "p4de.24xlarge", "SPOT", "launch-failed",
+                                      "1: job-1"};
+  static const char *const second[] = {"ce ", "m5.large", "ON_DEMAND", "ready", "0"};
+  for (size_t c = 0; n == 3 && c < sizeof head / sizeof *head; c++) {
+    size_t at = (size_t)(strstr(line[0], head[c]) - line[0]);
+    CHECK(strlen(line[1]) > at && !strncmp(line[1] + at, first[c], strlen(first[c])), "row 1: %s under %s: %s",
+          first[c], head[c], line[1]);
+    CHECK(strlen(line[2]) > at && !strncmp(line[2] + at, second[c], strlen(second[c])), "row 2: %s under %s: %s",
+          second[c], head[c], line[2]);
+  }
+  free(buf);
+  json_decref(rows);
+}
+
 int main(void) {
+  test_instances_table();
   test_list_jobs();
   test_job_definitions();
   test_capacity();
