@@ -7,7 +7,7 @@
  * agent's metrics endpoint); a service's lag is the
  * sum over its input partitions of the high watermark minus its group's committed offset (the
  * records it has still to take; transaction markers count, so a caught-up transactional service
- * may show a few). */
+ * may show a few). A Kafka that does not answer leaves every lag unknown, not the rest. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -82,7 +82,8 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
 }
 
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
- * agents); the number of services not running. A missing file is said unless optional. */
+ * agents); the number of services not running. A missing file is said unless optional. bc NULL:
+ * no broker answers, every lag is unknown. */
 static int print_services(const struct bus_conf *bc, const char *path, int optional) {
   char *text = read_file(path, NULL);
   if (!text) {
@@ -105,7 +106,7 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
     enum bus_topic ts[TOPIC__COUNT];
     int n = service_inputs(f[0], group, sizeof group, ts);
     if (n) {
-      long long lag = group_lag(bc, group, ts, n);
+      long long lag = bc ? group_lag(bc, group, ts, n) : -1;
       if (lag >= 0) snprintf(lagtext, sizeof lagtext, "%lld", lag);
       else snprintf(lagtext, sizeof lagtext, "unknown");
     }
@@ -156,17 +157,26 @@ int cmd_status(int argc, char **argv) {
     return 1;
   }
   struct service_conn conn;
-  if ((r = service_connect("status", &o.kafka, "barge-status", 0, &conn)) || (r = service_require_broker("status", &conn))) return r;
-  printf("stack: supervisor pid %s, Kafka at %s, topic prefix %s", pidtext, conn.bc.brokers, conn.bc.prefix);
+  if ((r = service_connect("status", &o.kafka, "barge-status", 0, &conn))) return r;
+  /* a Kafka that does not answer is part of the answer: the services are still listed (their
+   * processes, restarts, metrics), each lag unknown (docs/operations.md "barge status") */
+  char kerr[512];
+  int kafka_up = bus_probe(&conn.bc, 3000, kerr, sizeof kerr) == 0;
+  if (!kafka_up)
+    fprintf(stderr, "barge status: no Kafka broker answers at %s: %s; every LAG below is unknown\n", conn.bc.brokers,
+            kerr);
+  printf("stack: supervisor pid %s, Kafka at %s%s, topic prefix %s", pidtext, conn.bc.brokers,
+         kafka_up ? "" : " (not answering)", conn.bc.prefix);
   if (stack_get("api_endpoint", api, sizeof api) == 0) printf(", API at %s", api);
   printf("\n");
   snprintf(path, sizeof path, "%s/services", home);
   printf("%-28s %-8s %-11s %-9s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG", "METRICS");
-  int down = print_services(&conn.bc, path, 0);
+  int down = print_services(kafka_up ? &conn.bc : NULL, path, 0);
   /* the agents the provisioner's local driver runs, with their metrics endpoints (not counted
    * in the exit status: the provisioner starts and stops them as the load asks) */
   snprintf(path, sizeof path, "%s/local-agents", home);
-  print_services(&conn.bc, path, 1);
-  print_served(&conn.bc);
-  return down ? 1 : 0;
+  print_services(kafka_up ? &conn.bc : NULL, path, 1);
+  if (kafka_up) print_served(&conn.bc);
+  else printf("compute environments served by a provisioner: unknown (Kafka does not answer)\n");
+  return down || !kafka_up ? 1 : 0;
 }

@@ -6,8 +6,10 @@ until it was placed something, its group had no committed offset, and the LAG co
 whole history of barge.placements as still to read: thousands on an idle agent of a stack that
 had run jobs, for good if nothing was placed on it. A stack runs 5 jobs on one agent, is stopped
 and started again (the same topics, a new agent): its agent's LAG must be 0 or 1 (a transaction
-marker), and its group must have committed the end it started at."""
+marker), and its group must have committed the end it started at. Then `barge status` with no
+Kafka broker answering still lists the services (each lag unknown) and exits 1."""
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -56,6 +58,20 @@ def body(st):
         g.close()
         ok(got and got[0].offset == end, f"the new agent's group committed the end it started at ({end})",
            got and got[0].offset)
+
+    # Kafka not answering (a port nobody listens on): the services are still listed, each lag
+    # unknown, and the exit status says something is wrong (it used to print only "no Kafka broker
+    # answers ... start one with `barge up`", of a stack that runs)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    p = st.run("status", "--brokers", dead, check=False, timeout=30)
+    log("  " + p.stdout.strip().replace("\n", "\n  "))
+    rows = [x.split() for x in p.stdout.splitlines() if x.startswith(("scheduler", "agent i-"))]
+    ok(p.returncode == 1 and "no Kafka broker answers" in p.stderr and "(not answering)" in p.stdout,
+       "barge status with Kafka not answering: exit 1, says so", (p.returncode, p.stderr))
+    ok(len(rows) == 2 and all("up" in r and "unknown" in r for r in rows),
+       "... and lists the scheduler and the agent up, their lag unknown", p.stdout)
     st.down()
 
 
