@@ -458,6 +458,13 @@ static int walk_wants(const struct jobs_store *s, const struct jobs_walk *w, con
   return ok && sok;
 }
 
+size_t jobs_store_walk_total(const struct jobs_store *s, const struct jobs_walk *w) {
+  size_t n = 0;
+  for (uint32_t b = 0; b < s->nbuckets; b++)
+    if (s->buckets[b].ord && walk_wants(s, w, s->buckets[b].key)) n += s->buckets[b].n;
+  return n;
+}
+
 size_t jobs_store_walk(const struct jobs_store *s, const struct jobs_walk *w,
                        int (*fn)(void *ctx, const struct vjob_info *j), void *ctx, int *ended) {
   size_t nheads = 0, visited = 0;

@@ -72,6 +72,9 @@ struct jobs_walk {
  * Returns how many jobs were visited; *ended (may be NULL) is 1 when the jobs ended. */
 size_t jobs_store_walk(const struct jobs_store *s, const struct jobs_walk *w,
                        int (*fn)(void *ctx, const struct vjob_info *j), void *ctx, int *ended);
+/* How many jobs a walk with w's queues and statuses visits from the start (its cursor and budget
+ * aside): the sizes of the indexes it merges, those of queues no longer configured included. */
+size_t jobs_store_walk_total(const struct jobs_store *s, const struct jobs_walk *w);
 /* How many jobs of queue_arn are in each status (jobs_store_statuses' order): top[] the
  * top-level ones, all[] with array children (either may be NULL). O(statuses). */
 void jobs_store_counts(const struct jobs_store *s, const char *queue_arn, size_t *top, size_t *all);

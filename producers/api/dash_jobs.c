@@ -207,19 +207,9 @@ int dash_jobs(struct dash *d, const char *q, json_t **resp, char *err, size_t er
   size_t visited = jobs_store_walk(v->jobs, &w, page_visit, &p, &ended);
   char next[200];
   snprintf(next, sizeof next, "%lld.%s", (long long)p.last_at, p.last_id ? p.last_id : "");
-  json_int_t total = -1; /* known without a search: the buckets' sizes */
-  if (!f.needle) {
-    total = 0;
-    json_t *qv;
-    const char *arn;
-    json_object_foreach(v->cv.queues, arn, qv) {
-      if (f.queue_arn && strcmp(arn, f.queue_arn)) continue;
-      size_t top[16];
-      jobs_store_counts(v->jobs, arn, top, NULL);
-      for (int i = 0; jobs_store_statuses[i]; i++)
-        if (!f.nstatuses || !strcmp(f.statuses[0], jobs_store_statuses[i])) total += (json_int_t)top[i];
-    }
-  }
+  /* known without a search: the sizes of the indexes the walk merges (a deleted queue's jobs,
+   * which the walk lists, included) */
+  json_int_t total = f.needle ? -1 : (json_int_t)jobs_store_walk_total(v->jobs, &w);
   view_live_done(d->conf.live);
   *resp = json_pack("{s:o, s:s?, s:o, s:I, s:b, s:f}", "jobs", p.rows, "next", ended || !visited ? NULL : next, "total",
                     total < 0 ? json_null() : json_integer(total), "scanned", (json_int_t)visited, "searchedAll",

@@ -66,6 +66,11 @@ static int pages_match(struct jobs_store *s, struct ref *refs, size_t n, int que
   qsort(want, nw, sizeof *want, ref_cmp);
   const char *qarn = queue >= 0 ? QS[queue] : NULL, *st = status >= 0 ? jobs_store_statuses[status] : NULL;
   struct jobs_walk w = {qarn ? &qarn : NULL, qarn ? 1 : 0, st ? &st : NULL, st ? 1 : 0, asc, NULL, 0};
+  if (jobs_store_walk_total(s, &w) != nw) {
+    fprintf(stderr, "walk q%d s%d: total %zu, want %zu\n", queue, status, jobs_store_walk_total(s, &w), nw);
+    free(want);
+    return 0;
+  }
   struct vjob_info after;
   char after_id[16];
   size_t got = 0;
@@ -118,7 +123,7 @@ static void test_walk(void) {
   for (int q = -1; q < 3; q++)
     for (int st = -1; st < 7; st += (st < 0 ? 1 : 3))
       for (int asc = 0; asc < 2; asc++) all_ok &= pages_match(s, refs, N, q, st, asc, q < 0 ? 37 : 11);
-  CHECK(all_ok, "every walk matches the sorted reference");
+  CHECK(all_ok, "every walk matches the sorted reference, and its total the reference's size");
 
   struct collect c = {.max = 64};
   struct jobs_walk w = {.budget = 5};
