@@ -117,19 +117,31 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
 }
 
 /* The provisioners' heartbeats (what serves each MANAGED CE, the local clamp) and the health
- * DescribeComputeEnvironments gives each CE that has one. */
+ * DescribeComputeEnvironments gives each CE that has one. barge.scaling keeps the heartbeats of a
+ * deleted CE: only the MANAGED CEs barge.config has now are shown (all, when it cannot be read). */
 static void print_served(const struct bus_conf *bc) {
   json_t *desired = NULL, *served = NULL;
   char err[512];
   if (scaling_view_load(bc, &desired, &served, err, sizeof err)) {
     printf("provisioner heartbeats: cannot read barge.scaling: %s\n", err);
-  } else if (!json_object_size(served)) {
+    json_decref(desired);
+    json_decref(served);
+    return;
+  }
+  struct config_view cv;
+  int have_cv = config_view_load(bc, &cv, err, sizeof err) == 0;
+  const char *ce;
+  json_t *h, *tmp;
+  json_object_foreach_safe(served, tmp, ce, h) {
+    const char *type = have_cv ? jget_str(config_find(cv.ces, "computeEnvironmentName", ce), "type") : "MANAGED";
+    if (!type || strcmp(type, "MANAGED")) json_object_del(served, ce);
+  }
+  if (have_cv) config_view_release(&cv);
+  if (!json_object_size(served)) {
     printf("compute environments served by a provisioner: none yet (a MANAGED one is served once created)\n");
   } else {
     printf("compute environments served by a provisioner:\n");
     int64_t now = now_ms();
-    const char *ce;
-    json_t *h;
     json_object_foreach(served, ce, h) {
       int64_t until = (int64_t)json_integer_value(json_object_get(h, "servedUntil"));
       char at[32];
