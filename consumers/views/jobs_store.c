@@ -421,6 +421,18 @@ void jobs_store_counts(const struct jobs_store *s, const char *queue_arn, size_t
   }
 }
 
+void jobs_store_counts_every(const struct jobs_store *s, size_t *all) {
+  for (int i = 0; jobs_store_statuses[i]; i++) all[i] = 0;
+  for (uint32_t b = 0; b < s->nbuckets; b++) { /* "q\x1fQUEUE\x1fSTATUS\x1ft" or "...\x1fc" */
+    const char *key = s->buckets[b].key, *st = key[0] == 'q' ? strchr(key + 2, '\x1f') : NULL;
+    size_t n = st ? strlen(st + 1) : 0;
+    if (n < 3) continue;
+    for (int i = 0; jobs_store_statuses[i]; i++)
+      if (strlen(jobs_store_statuses[i]) == n - 2 && !strncmp(jobs_store_statuses[i], st + 1, n - 2))
+        all[i] += s->buckets[b].n;
+  }
+}
+
 size_t jobs_store_child_counts(const struct jobs_store *s, const char *parent, size_t *counts) {
   char key[1024];
   bucket_key(key, sizeof key, NULL, NULL, parent, 0);

@@ -78,6 +78,9 @@ size_t jobs_store_walk_total(const struct jobs_store *s, const struct jobs_walk 
 /* How many jobs of queue_arn are in each status (jobs_store_statuses' order): top[] the
  * top-level ones, all[] with array children (either may be NULL). O(statuses). */
 void jobs_store_counts(const struct jobs_store *s, const char *queue_arn, size_t *top, size_t *all);
+/* How many jobs of every queue the store has (a deleted one's too) are in each status, array
+ * children included (jobs_store_statuses' order). O(indexes). */
+void jobs_store_counts_every(const struct jobs_store *s, size_t *all);
 /* How many children of the array parent are in each status (jobs_store_statuses' order);
  * returns their number (0: not an array parent, or its children are not read yet). */
 size_t jobs_store_child_counts(const struct jobs_store *s, const char *parent, size_t *counts);

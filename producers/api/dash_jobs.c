@@ -49,12 +49,13 @@ int dash_overview(struct dash *d, json_t **resp, char *err, size_t errlen) {
   json_object_foreach(v->cv.queues, arn, q) {
     jobs_store_counts(v->jobs, arn, NULL, all);
     size_t sum = 0;
-    for (int i = 0; jobs_store_statuses[i]; i++) sum += all[i], totals[i] += all[i];
+    for (int i = 0; jobs_store_statuses[i]; i++) sum += all[i];
     rows[k++] = json_pack("{s:s, s:s, s:s?, s:s?, s:o?, s:o, s:I}", "name", queue_name(arn), "arn", arn, "state",
                           jget_str(q, "state"), "status", jget_str(q, "status"), "priority",
                           json_incref(json_object_get(q, "priority")), "counts", counts_json(all), "total", (json_int_t)sum);
   }
   size_t jobs = jobs_store_count(v->jobs);
+  jobs_store_counts_every(v->jobs, totals); /* a deleted queue's jobs too, as `jobs` counts them */
   view_live_done(d->conf.live);
   qsort(rows, k, sizeof *rows, by_name);
   json_t *queues = json_array(), *statuses = json_array();

@@ -7,7 +7,7 @@ A scheduler and `barge api` on the fixture broker, no agent: 2 jobs wait RUNNABL
 docs/job-model.md §7.4). The job table with no queue filter still lists the 3 FAILED jobs of the
 deleted queue, and its `total` must count what it lists: 5 jobs, 3 of them FAILED (it counted
 only the queues still configured, so the page said "2 jobs; showing 1-5", and "0 jobs" above the
-3 FAILED rows)."""
+3 FAILED rows); so must the overview's totals by status, as its `jobs` does."""
 import http.client
 import json
 import os
@@ -83,6 +83,11 @@ def body(st):
     page = d.get("jobs?limit=2")
     ok(page["total"] == 5 and len(page["jobs"]) == 2 and page["next"], "a page of 2 of the 5, with a cursor",
        (page["total"], len(page["jobs"]), page["next"]))
+    ov = d.get("overview")
+    ok(ov["totals"]["FAILED"] == 3 and ov["totals"]["RUNNABLE"] == 2 and sum(ov["totals"].values()) == ov["jobs"] == 5,
+       "the overview's totals by status count every job, as its jobs does (the deleted queue's included)",
+       (ov["totals"], ov["jobs"]))
+    ok([q["name"] for q in ov["queues"]] == ["kept"], "its queues: kept only", [q["name"] for q in ov["queues"]])
     kept_only = d.get("jobs?queue=kept&limit=100")
     ok(kept_only["total"] == 2 and {j["id"] for j in kept_only["jobs"]} == set(kept), "queue kept: its 2 jobs",
        kept_only["total"])

@@ -140,6 +140,10 @@ static void test_walk(void) {
   for (int i = 0; i < 7; i++) sum += all[i];
   for (int i = 0; i < N; i++) live += refs[i].live && refs[i].queue == 1;
   CHECK_INT(sum, live);
+  size_t every[7], total = 0;
+  jobs_store_counts_every(s, every);
+  for (int i = 0; i < 7; i++) total += every[i];
+  CHECK_INT(total, jobs_store_count(s));
   jobs_store_free(s);
   free(refs);
 }
