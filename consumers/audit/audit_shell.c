@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "opts.h"
 #include "service.h"
+#include "stack.h"
 
 /* ---- options ---- */
 
@@ -153,23 +154,39 @@ int audit_service_main(int argc, char **argv) {
     fprintf(stderr, "barge audit: --flush-ms and --batch must be positive\n");
     return 2;
   }
-  log_set_role("audit");
-  if (service_metrics_start("audit", &o.metrics)) return 1;
-  struct metric *m_records = metrics_counter(metrics_global(), "barge_audit_records_total",
-                                           "records appended to the audit file, by what they were", "type");
-  struct service_conn conn;
-  char err[1024];
-  if ((r = service_connect("audit", &o.kafka, "barge-audit", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
-  struct bus_conf bc = conn.bc;
+  /* bad usage first: an unknown topic or an unreadable key is said at once, not after waiting up
+   * to a minute for a broker (then "no broker", and the key only at the next try) */
+  char pre[128];
+  stack_prefix(o.kafka.prefix, pre, sizeof pre);
+  struct bus_conf names_bc = {.prefix = pre};
   enum bus_topic topics[TOPIC__COUNT];
   int ntopics = 0;
-  if (parse_topics(&bc, o.topics, topics, &ntopics) || ntopics == 0) return 2;
+  if (parse_topics(&names_bc, o.topics, topics, &ntopics)) return 2;
+  if (ntopics == 0) {
+    fprintf(stderr, "barge audit: --topics '%s' names no topic (all, or a comma-separated list: requests,job-events,...)\n",
+            o.topics);
+    return 2;
+  }
+  char err[1024];
   size_t keylen = 0;
   unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
   if (!key) {
     fprintf(stderr, "barge audit: %s\n", err);
     return 2;
   }
+  log_set_role("audit");
+  if (service_metrics_start("audit", &o.metrics)) {
+    free(key);
+    return 1;
+  }
+  struct metric *m_records = metrics_counter(metrics_global(), "barge_audit_records_total",
+                                           "records appended to the audit file, by what they were", "type");
+  struct service_conn conn;
+  if ((r = service_connect("audit", &o.kafka, "barge-audit", SERVICE_TOPICS | SERVICE_WAIT, &conn))) {
+    free(key);
+    return service_stopping() ? 0 : r;
+  }
+  struct bus_conf bc = conn.bc;
   int rc = 1;
   struct buf text; /* an event's JSON text, the buffer reused record after record */
   buf_init(&text);
