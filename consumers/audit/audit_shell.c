@@ -60,12 +60,14 @@ static const struct opt_spec verify_rows[] = {
     OPT_ROW(struct verify_opts, key_file, "hmac-key-file", "KEY", NULL, "file holding the HMAC key the file was written with"),
     OPT_ROW_DOC(struct verify_opts, seal, "seal", "FILE", "FILE.seal", "the seal to check against"),
     OPT_FLAG_ROW(struct verify_opts, no_seal, "no-seal", "check the chain only (removal of whole lines at the end then goes unnoticed)"),
-    OPT_ROW(struct verify_opts, expect, "expect-lines", "N", NULL, "the file must hold at least N lines (a count kept elsewhere)"),
+    OPT_ROW_DOC(struct verify_opts, expect, "expect-lines", "N", "none", "the file must hold at least N lines (a count kept elsewhere)"),
 };
+
+static void verify_opts_init(void *conf) { ((struct verify_opts *)conf)->expect = INT64_MIN; /* not given */ }
 
 const struct opts_cmd audit_verify_opts_cmd =
     OPTS_CMD("audit verify", "FILE --hmac-key-file KEY [--seal FILE] [--no-seal] [--expect-lines N]",
-    "Checks an audit file against its chain and seal.", verify_rows, struct verify_opts, NULL);
+    "Checks an audit file against its chain and seal.", verify_rows, struct verify_opts, verify_opts_init);
 
 struct start_ctx {
   struct audit_writer *w;
@@ -293,6 +295,10 @@ int audit_verify_main(int argc, char **argv) {
     fprintf(stderr, "barge audit verify: FILE and --hmac-key-file KEY are required\n");
     return 2;
   }
+  if (o.expect != INT64_MIN && o.expect < 1) {
+    fprintf(stderr, "barge audit verify: --expect-lines is a count of lines, at least 1, not %lld\n", (long long)o.expect);
+    return 2;
+  }
   char err[512];
   size_t keylen = 0;
   unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
@@ -300,7 +306,7 @@ int audit_verify_main(int argc, char **argv) {
     fprintf(stderr, "barge audit verify: %s\n", err);
     return 2;
   }
-  struct audit_verify_opts vo = {.seal_path = o.seal, .no_seal = no_seal, .expect_lines = o.expect};
+  struct audit_verify_opts vo = {.seal_path = o.seal, .no_seal = no_seal, .expect_lines = o.expect == INT64_MIN ? 0 : o.expect};
   struct audit_verdict v;
   int rc = audit_verify(pos[0], key, keylen, &vo, &v);
   free(key);
