@@ -304,14 +304,17 @@ static int read_log(const struct bus_conf *bc, struct check *c, struct gap *gap,
  * intact, *key (owned) is its key and g (the caller's) holds its file and next offsets: 1. */
 static int verify_audit(struct check *c, const struct check_opts *o, const char *prefix, struct gap *g,
                         char *file, size_t filelen, unsigned char **key, size_t *keylen) {
-  char kpath[1024] = "", sprefix[128] = "";
+  char kpath[1024] = "", sprefix[128] = "", sfile[1024] = "", skey[1024] = "";
   if (o->no_audit) return 0;
-  if (o->audit) {
-    snprintf(file, filelen, "%s", o->audit);
-    if (o->audit_key) snprintf(kpath, sizeof kpath, "%s", o->audit_key);
-  } else if (!stack_get("audit_file", file, filelen) && !stack_get("prefix", sprefix, sizeof sprefix) &&
-             !strcmp(sprefix, prefix)) {
-    if (stack_get("audit_key", kpath, sizeof kpath)) kpath[0] = 0;
+  /* the defaults: the audit file and key of the `barge up` stack of this prefix, each used when
+   * not given (a key given with the stack's file, or a file given with the stack's key, was
+   * ignored or refused for want of one) */
+  int stack = !stack_get("audit_file", sfile, sizeof sfile) && !stack_get("prefix", sprefix, sizeof sprefix) &&
+              !strcmp(sprefix, prefix);
+  if (stack && stack_get("audit_key", skey, sizeof skey)) skey[0] = 0;
+  if (o->audit || stack) {
+    snprintf(file, filelen, "%s", o->audit ? o->audit : sfile);
+    snprintf(kpath, sizeof kpath, "%s", o->audit_key ? o->audit_key : skey);
   } else {
     /* said, so that a clean verdict is not read as covering an audit file */
     if (!o->quiet)

@@ -215,12 +215,14 @@ char *read_file(const char *path, size_t *len_out) {
   buf_init(&b);
   char tmp[65536];
   size_t n;
+  errno = 0;
   while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
-  int err = ferror(f);
+  /* the read's own reason (EISDIR for a directory given as a key file: it said "Input/output error") */
+  int err = ferror(f) ? (errno ? errno : EIO) : 0;
   fclose(f);
   if (err) {
     buf_release(&b);
-    errno = EIO;
+    errno = err;
     return NULL;
   }
   if (!b.data) buf_append(&b, "", 0);

@@ -35,6 +35,7 @@ struct att {
   struct inst *inst;
   int attempt;
   int emitted; /* its end was settled and its job reported (or suppressed after a restart) */
+  int ran;     /* it ran in the time settled (counted in its job's ran) */
   int vcpus, mem_mib, gpus;
   int64_t start, end; /* end INT64_MAX while open */
   struct agg *queue, *share;
@@ -43,6 +44,8 @@ struct att {
 struct job {
   char *id, *queue, *share, *ce;
   int attempts, nrefs, terminal, emit, contributed;
+  int ran;             /* attempts that ran in the time settled (from conf.from_ms on) */
+  int64_t running_at;  /* the latest settled point an attempt was running at */
   struct att *open;
   int64_t first, last_end;
   struct acct_totals t;
@@ -624,9 +627,14 @@ static void accumulate(struct acct *a, struct inst *in, int64_t lo, int64_t hi, 
   for (size_t k = first; k < in->npts && in->pts[k].t < hi; k++)
     if (k == 0 || in->pts[k].up != in->pts[k - 1].up) a->bp[nb++] = in->pts[k].t;
   for (size_t k = 0; k < in->natt; k++) {
-    const struct att *t = in->att[k];
+    struct att *t = in->att[k];
     if (t->start > lo && t->start < hi) a->bp[nb++] = t->start;
     if (t->end > lo && t->end < hi) a->bp[nb++] = t->end;
+    if (sign > 0 && t->start < hi && t->end > lo) { /* it ran in [lo, hi): a report's window */
+      if (!t->ran) t->job->ran++;
+      t->ran = 1;
+      if (t->end > hi) t->job->running_at = hi;
+    }
   }
   qsort(a->bp, nb, sizeof *a->bp, cmp64);
   size_t pi = first;
@@ -825,7 +833,7 @@ void acct_foreach(struct acct *a, enum acct_kind kind, int all,
       struct job *j = v[i];
       struct acct_row r = {.kind = ACCT_JOB, .key = j->id, .queue = j->queue ? j->queue : "",
                            .share = j->share ? j->share : "", .ce = j->ce ? j->ce : "",
-                           .attempts = j->attempts, .running = j->open != NULL,
+                           .attempts = j->ran, .running = j->running_at == a->settled,
                            .from_ms = j->first == INT64_MAX ? 0 : j->first,
                            .until_ms = j->open ? a->settled : (j->last_end == INT64_MIN ? 0 : j->last_end),
                            .t = j->t};

@@ -103,8 +103,8 @@ struct acct_row {
   enum acct_kind kind;
   const char *key;   /* job id, or the aggregate's name (queue name, share id, CE name) */
   const char *queue, *share, *ce; /* JOB rows */
-  int attempts;      /* JOB rows: attempts started */
-  int running;       /* JOB rows: an attempt is still open */
+  int attempts;      /* JOB rows: attempts that ran in the settled time (from conf.from_ms on) */
+  int running;       /* JOB rows: an attempt was running at the settled point */
   int jobs;          /* aggregate rows: jobs that contributed (since the conf's from_ms) */
   int64_t from_ms, until_ms;
   struct acct_totals t;

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "opts.h"
 #include "service.h"
+#include "stack.h"
 
 /* ---- options ---- */
 
@@ -59,12 +60,14 @@ static const struct opt_spec verify_rows[] = {
     OPT_ROW(struct verify_opts, key_file, "hmac-key-file", "KEY", NULL, "file holding the HMAC key the file was written with"),
     OPT_ROW_DOC(struct verify_opts, seal, "seal", "FILE", "FILE.seal", "the seal to check against"),
     OPT_FLAG_ROW(struct verify_opts, no_seal, "no-seal", "check the chain only (removal of whole lines at the end then goes unnoticed)"),
-    OPT_ROW(struct verify_opts, expect, "expect-lines", "N", NULL, "the file must hold at least N lines (a count kept elsewhere)"),
+    OPT_ROW_DOC(struct verify_opts, expect, "expect-lines", "N", "none", "the file must hold at least N lines (a count kept elsewhere)"),
 };
+
+static void verify_opts_init(void *conf) { ((struct verify_opts *)conf)->expect = INT64_MIN; /* not given */ }
 
 const struct opts_cmd audit_verify_opts_cmd =
     OPTS_CMD("audit verify", "FILE --hmac-key-file KEY [--seal FILE] [--no-seal] [--expect-lines N]",
-    "Checks an audit file against its chain and seal.", verify_rows, struct verify_opts, NULL);
+    "Checks an audit file against its chain and seal.", verify_rows, struct verify_opts, verify_opts_init);
 
 struct start_ctx {
   struct audit_writer *w;
@@ -153,23 +156,39 @@ int audit_service_main(int argc, char **argv) {
     fprintf(stderr, "barge audit: --flush-ms and --batch must be positive\n");
     return 2;
   }
-  log_set_role("audit");
-  if (service_metrics_start("audit", &o.metrics)) return 1;
-  struct metric *m_records = metrics_counter(metrics_global(), "barge_audit_records_total",
-                                           "records appended to the audit file, by what they were", "type");
-  struct service_conn conn;
-  char err[1024];
-  if ((r = service_connect("audit", &o.kafka, "barge-audit", SERVICE_TOPICS | SERVICE_WAIT, &conn))) return service_stopping() ? 0 : r;
-  struct bus_conf bc = conn.bc;
+  /* bad usage first: an unknown topic or an unreadable key is said at once, not after waiting up
+   * to a minute for a broker (then "no broker", and the key only at the next try) */
+  char pre[128];
+  stack_prefix(o.kafka.prefix, pre, sizeof pre);
+  struct bus_conf names_bc = {.prefix = pre};
   enum bus_topic topics[TOPIC__COUNT];
   int ntopics = 0;
-  if (parse_topics(&bc, o.topics, topics, &ntopics) || ntopics == 0) return 2;
+  if (parse_topics(&names_bc, o.topics, topics, &ntopics)) return 2;
+  if (ntopics == 0) {
+    fprintf(stderr, "barge audit: --topics '%s' names no topic (all, or a comma-separated list: requests,job-events,...)\n",
+            o.topics);
+    return 2;
+  }
+  char err[1024];
   size_t keylen = 0;
   unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
   if (!key) {
     fprintf(stderr, "barge audit: %s\n", err);
     return 2;
   }
+  log_set_role("audit");
+  if (service_metrics_start("audit", &o.metrics)) {
+    free(key);
+    return 1;
+  }
+  struct metric *m_records = metrics_counter(metrics_global(), "barge_audit_records_total",
+                                           "records appended to the audit file, by what they were", "type");
+  struct service_conn conn;
+  if ((r = service_connect("audit", &o.kafka, "barge-audit", SERVICE_TOPICS | SERVICE_WAIT, &conn))) {
+    free(key);
+    return service_stopping() ? 0 : r;
+  }
+  struct bus_conf bc = conn.bc;
   int rc = 1;
   struct buf text; /* an event's JSON text, the buffer reused record after record */
   buf_init(&text);
@@ -276,6 +295,10 @@ int audit_verify_main(int argc, char **argv) {
     fprintf(stderr, "barge audit verify: FILE and --hmac-key-file KEY are required\n");
     return 2;
   }
+  if (o.expect != INT64_MIN && o.expect < 1) {
+    fprintf(stderr, "barge audit verify: --expect-lines is a count of lines, at least 1, not %lld\n", (long long)o.expect);
+    return 2;
+  }
   char err[512];
   size_t keylen = 0;
   unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);
@@ -283,7 +306,7 @@ int audit_verify_main(int argc, char **argv) {
     fprintf(stderr, "barge audit verify: %s\n", err);
     return 2;
   }
-  struct audit_verify_opts vo = {.seal_path = o.seal, .no_seal = no_seal, .expect_lines = o.expect};
+  struct audit_verify_opts vo = {.seal_path = o.seal, .no_seal = no_seal, .expect_lines = o.expect == INT64_MIN ? 0 : o.expect};
   struct audit_verdict v;
   int rc = audit_verify(pos[0], key, keylen, &vo, &v);
   free(key);

@@ -205,6 +205,26 @@ def body(st):
     ok(r.returncode == 1 and "VIOLATION capacity" in r.stdout and "VIOLATION dependency" in r.stdout,
        "the text report names each violation", r.stdout[-1500:])
 
+    # the defaults of --audit and --audit-key are the `barge up` stack's file and key, each taken
+    # when only the other is given (--audit alone was refused for want of a key, and --audit-key
+    # alone was ignored for the stack's)
+    stack = os.path.join(st.home, "stack")
+    with open(stack, "w") as fh:
+        fh.write(f"brokers={st.brokers}\nprefix={st.prefix}\naudit_file={audit}\naudit_key={key}\n")
+    r, rep = check(st, "--json", "--quiet", "--audit", audit)
+    au = (rep or {}).get("audit", {})
+    ok((rep or {}).get("counts", {}).get("audit") == 0 and au.get("current") is True,
+       "--audit FILE alone: verified with the stack's key",
+       [v for v in (rep or {}).get("violations", []) if v["kind"] == "audit"])
+    wrong = os.path.join(st.home, "wrong.key")
+    with open(wrong, "w") as fh:
+        fh.write(os.urandom(32).hex())
+    r, rep = check(st, "--json", "--quiet", "--audit-key", wrong)
+    named = [v for v in (rep or {}).get("violations", []) if v["kind"] == "audit"]
+    ok(len(named) == 1 and named[0]["subject"] == audit and "key is wrong" in named[0]["detail"],
+       "--audit-key KEY alone: the stack's file checked with that key", named)
+    os.remove(stack)
+
 
 if __name__ == "__main__":
     common.run_test("check", body)

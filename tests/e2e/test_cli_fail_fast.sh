@@ -115,6 +115,24 @@ got=$(usage_err --source usage --by ce --until 2024-01-01T00:00:00Z)
 check "usage --source usage --by ce --until: exit 2 ($got)" "grep -q '^rc=2 barge usage: --until does not apply' <<<\"\$got\""
 got=$(usage_err --source usage --by job --since 2024-01-01T00:00:00Z)
 check "usage --source usage --by job --since: accepted (goes on to look for a stack: rc=1) ($got)" "grep -q '^rc=1 ' <<<\"\$got\""
+# barge audit checks its key and --topics before it waits for a broker: with none answering it
+# used to wait its minute, say no broker answers, and name the missing key only at the next try;
+# --topics naming no topic exited 2 without a word
+audit_err() { # NAME WHAT-ERR-SAYS ARGS...
+  local name=$1 says=$2 t0 t1 rc
+  shift 2
+  t0=$(date +%s%N)
+  timeout 20 "$BARGE" audit --brokers 127.0.0.1:1 --out "$BARGE_HOME/a.jsonl" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  t1=$(date +%s%N)
+  local ms=$(((t1 - t0) / 1000000))
+  check "audit, $name: exit 2 within 2 s ($ms ms), one line saying so ($(cat "$BARGE_HOME/err"))" \
+    "[ $rc -eq 2 ] && [ $ms -le 2000 ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -qF -- '$says' '$BARGE_HOME/err'"
+}
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BARGE_HOME/audit.key"
+audit_err "a missing key file" "cannot read the HMAC key file $BARGE_HOME/nokey" --hmac-key-file "$BARGE_HOME/nokey"
+audit_err "an unknown topic" "unknown topic" --hmac-key-file "$BARGE_HOME/audit.key" --topics requests,nosuch
+audit_err "--topics naming none" "names no topic" --hmac-key-file "$BARGE_HOME/audit.key" --topics ,
 # --kafka-props that no client can be made with are bad usage, said at once as such, before any
 # broker or stack is looked for: they used to be "no Kafka broker answers at ...; start one with
 # `barge up`" (exit 1, 255 for the AWS commands), a service said it had waited 60 s for a broker

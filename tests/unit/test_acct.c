@@ -333,6 +333,19 @@ static void test_records(void) {
   acct_free(a);
 }
 
+struct job_row {
+  const char *id;
+  int attempts, running;
+};
+
+static void job_row_cb(void *ctx, const struct acct_row *r) {
+  struct job_row *j = ctx;
+  if (!strcmp(r->key, j->id)) {
+    j->attempts = r->attempts;
+    j->running = r->running;
+  }
+}
+
 static void test_window(void) {
   TEST("a window [40 s, 80 s) counts only the time inside it");
   struct acct_conf c;
@@ -351,6 +364,32 @@ static void test_window(void) {
   check_agg(a, ACCT_CE, "ce-b", 40, 50, 30, 30, 0.0006);
   struct acct_totals t;
   CHECK(acct_get(a, ACCT_JOB, "J5", &t) == 0 && t.vcpu_s == 0, "J5 (before the window) has nothing");
+  /* J2's attempt 2 starts at 80, when the window ends: its row counts the one attempt that ran in
+   * the window (it said 2, every attempt ever started), and none was running at its end */
+  struct job_row j2 = {"J2", -1, -1};
+  acct_foreach(a, ACCT_JOB, 0, job_row_cb, &j2);
+  CHECK(j2.attempts == 1 && j2.running == 0, "J2 in [40, 80): %d attempt(s), running %d", j2.attempts, j2.running);
+  acct_free(a);
+  /* [40, 60): J2's attempt 1 was running when the window ended (it said not running: it ended
+   * at 70, after the window) */
+  a = acct_new(&c);
+  feed_all(a, 0);
+  acct_settle(a, S(60));
+  j2 = (struct job_row){"J2", -1, -1};
+  acct_foreach(a, ACCT_JOB, 0, job_row_cb, &j2);
+  CHECK(j2.attempts == 1 && j2.running == 1, "J2 in [40, 60): %d attempt(s), running %d", j2.attempts, j2.running);
+  struct job_row j3 = {"J3", -1, -1};
+  acct_foreach(a, ACCT_JOB, 0, job_row_cb, &j3);
+  CHECK(j3.attempts == 1 && j3.running == 1, "J3 in [40, 60): %d attempt(s), running %d", j3.attempts, j3.running);
+  acct_free(a);
+  /* the whole history: J2 ran twice */
+  c.from_ms = INT64_MIN;
+  a = acct_new(&c);
+  feed_all(a, 0);
+  acct_settle(a, S(200));
+  j2 = (struct job_row){"J2", -1, -1};
+  acct_foreach(a, ACCT_JOB, 0, job_row_cb, &j2);
+  CHECK(j2.attempts == 2 && j2.running == 0, "J2, all time: %d attempt(s), running %d", j2.attempts, j2.running);
   acct_free(a);
 }
 

@@ -117,12 +117,12 @@ static const char *bin;
 static char keyfile[512];
 
 /* `barge audit verify` on a file: its exit status, and whether stdout holds `want`. */
-static void check_cli(const char *name, int want_rc, const char *want) {
+static void check_cli_with(const char *name, const char *args, int want_rc, const char *want) {
   if (!bin) return;
   char p[512], out[512], cmd[2048];
   path_of(name, p, sizeof p);
   path_of("cli.out", out, sizeof out);
-  snprintf(cmd, sizeof cmd, "'%s' audit verify '%s' --hmac-key-file '%s' > '%s' 2>&1", bin, p, keyfile, out);
+  snprintf(cmd, sizeof cmd, "'%s' audit verify '%s' --hmac-key-file '%s' %s > '%s' 2>&1", bin, p, keyfile, args, out);
   int st = system(cmd);
   int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   char *text = read_file(out, NULL);
@@ -130,6 +130,8 @@ static void check_cli(const char *name, int want_rc, const char *want) {
   CHECK(text && strstr(text, want), "barge audit verify %s says '%s': %s", name, want, text ? text : "");
   free(text);
 }
+
+static void check_cli(const char *name, int want_rc, const char *want) { check_cli_with(name, "", want_rc, want); }
 
 static void free_lines(char **lines, int n) {
   for (int i = 0; i < n; i++) free(lines[i]);
@@ -144,6 +146,9 @@ static void test_intact(void) {
   CHECK_INT(v.lines, NLINES);
   CHECK_INT(v.sealed, NLINES);
   check_cli("good.audit", 0, "intact: 20 lines");
+  /* a count that cannot be one is bad usage (it was taken as no count at all: exit 0, intact) */
+  check_cli_with("good.audit", "--expect-lines -5", 2, "--expect-lines is a count of lines, at least 1, not -5");
+  check_cli_with("good.audit", "--expect-lines 0", 2, "--expect-lines is a count of lines, at least 1, not 0");
   char *lines[64];
   int n = tamper_copy("x", lines);
   CHECK_INT(n, NLINES);

@@ -40,6 +40,16 @@ static void test_read_small(void) {
         "/proc/self/stat whole in one read: %s", n > 0 ? stat : "(none)");
 }
 
+static void test_read_secret_file(void) {
+  TEST("read_secret_file: a directory given as the file says so (it said Input/output error)");
+  char err[512] = "";
+  size_t n = 0;
+  errno = 0;
+  char *s = read_secret_file("/tmp", "HMAC key file", 1, &n, err, sizeof err);
+  CHECK(!s && errno == EISDIR && strstr(err, "cannot read the HMAC key file /tmp: Is a directory"), "%s", err);
+  free(s);
+}
+
 static void test_job_id_ok(void) {
   TEST("job_id_ok: what may name a job (and its log folder on the agents)");
   char uuid[37];
@@ -124,6 +134,7 @@ static void test_parse_time_ms(void) {
 int main(void) {
   test_mkdir_p();
   test_read_small();
+  test_read_secret_file();
   test_job_id_ok();
   test_job_id_cmp();
   test_parse_time_ms();
