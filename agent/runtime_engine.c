@@ -730,8 +730,9 @@ static void finish(struct eslot *s, int64_t now, run_event_fn cb, void *ctx) {
   } else if (s->cause == 2) {
     deliver(s, RUN_KILLED, s->exit_code, s->kill_reason ? s->kill_reason : "", now, cb, ctx);
   } else {
-    deliver(s, RUN_EXITED, s->oom && s->exit_code <= 0 ? 137 : s->exit_code,
-            s->oom ? RUNTIME_REASON_OOM : "Essential container in task exited", now, cb, ctx);
+    int oom = s->oom && s->exit_code != 0; /* not a container whose main process exited 0 (a child killed) */
+    deliver(s, RUN_EXITED, oom && s->exit_code < 0 ? 137 : s->exit_code,
+            oom ? RUNTIME_REASON_OOM : "Essential container in task exited", now, cb, ctx);
   }
 }
 
