@@ -235,6 +235,14 @@ static void test_start_failures(struct runner *r) {
   }
   CHECK_INT(find_ev("job-nosuch", 1, 0), -1);
 
+  TEST("an empty command word: No such file or directory, not the Permission denied of exec'ing a PATH folder");
+  char *empty[] = {"", NULL};
+  start(r, "job-empty", empty, env_path, 0, 0, 0);
+  i = wait_done(r, "job-empty", 1, 3000);
+  CHECK(i >= 0 && events[i].kind == RUN_FAILED_TO_START &&
+            strcmp(events[i].reason, "CannotStartContainerError: No such file or directory (\"\")") == 0,
+        "reason: %s", i >= 0 ? events[i].reason : "-");
+
   TEST("not executable: Permission denied");
   char plain[300], want_reason[400];
   snprintf(plain, sizeof plain, "%s/plain.txt", tmp);
