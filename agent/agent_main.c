@@ -62,7 +62,7 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
                 "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
-    OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
+    OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate (0: SIGKILL at once)"),
     OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
             "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
             "at most twice that; memory grows with the placements of that window only)"),
@@ -645,6 +645,10 @@ int agent_service_main(int argc, char **argv) {
   if (r >= 0) return r;
   if (!o.ce) {
     fprintf(stderr, "barge agent: --compute-environment is required (the CE this instance serves)\n");
+    return 2;
+  }
+  if (o.grace_ms < 0) {
+    fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
     return 2;
   }
   const char *instance_id = o.instance_id, *log_dir = o.log_dir, *ce = o.ce;

@@ -162,7 +162,7 @@ static int above_stdio(int fd) {
 struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errlen) {
   struct runner *r = xcalloc(1, sizeof *r);
   r->log_dir = conf->log_dir ? xstrdup(conf->log_dir) : NULL;
-  r->kill_grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
+  r->kill_grace_ms = conf->kill_grace_ms >= 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   r->max_jobs = conf->max_jobs > 0 ? conf->max_jobs : RUNNER_DEFAULT_MAX_JOBS;
   r->max_log_bytes = conf->max_log_bytes; /* joblog_start: 0 = the default */
   struct rlimit nofile = {1024, 1024};

@@ -210,7 +210,7 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
   struct engine *e = xcalloc(1, sizeof *e);
   snprintf(e->kind, sizeof e->kind, "%s", kind);
   e->instance_id = xstrdup(conf->instance_id ? conf->instance_id : "agent");
-  e->kill_grace_ms = conf->runner.kill_grace_ms > 0 ? conf->runner.kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
+  e->kill_grace_ms = conf->runner.kill_grace_ms >= 0 ? conf->runner.kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   e->max_jobs = conf->runner.max_jobs > 0 ? conf->runner.max_jobs : RUNNER_DEFAULT_MAX_JOBS;
   e->max_log_bytes = conf->runner.max_log_bytes;
   if (conf->engine_socket) {
