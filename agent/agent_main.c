@@ -668,6 +668,13 @@ int agent_service_main(int argc, char **argv) {
     snprintf(logbuf, sizeof logbuf, "%s/logs", home);
     log_dir = logbuf;
   }
+  /* absolute: each attempt's logPath is read by `barge logs` and the API from other folders, and
+   * a relative one was also prefixed with the log dir a second time (runner_start) */
+  char cwd[2048], absbuf[4096];
+  if (log_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+    snprintf(absbuf, sizeof absbuf, "%s/%.2000s", cwd, log_dir);
+    log_dir = absbuf;
+  }
   char role[64];
   snprintf(role, sizeof role, "agent %s", instance_id);
   log_set_role(role);
