@@ -6,6 +6,8 @@ attempt, with `barge agent --runtime podman` (docs/containers.md, "Limits").
   the reason `OutOfMemoryError: Container killed due to memory usage`;
 - a 64 MiB job whose child runs out of memory (killed) and which then exits 0 SUCCEEDS with exit
   code 0 (the process runtime used to report it FAILED, 137, with the OOM reason);
+- a 64 MiB job that exits 137 of its own accord FAILS with 137 and the ordinary reason, not the OOM
+  one (with podman on cgroup v1 the removal of the container's memory cgroup was taken for an OOM);
 - a 1-vCPU job spinning on 4 threads for SPIN seconds: its cgroup's CPU quota is one CPU
   (cfs_quota_us 100000 of a 100000 period) and the CPU time it got (user + sys, as `time`
   counts it) is at most 1 vCPU x its wall time x 1.25 + 0.3 s (the margin: the scheduler's
@@ -74,6 +76,7 @@ def scenario(runtime, inst):
 
         jd("oom", ["tail", "/dev/zero"], memory=64)
         jd("oomchild", ["sh", "-c", "tail /dev/zero; echo survived"], memory=64)
+        jd("exit137", ["sh", "-c", "sleep 2; exit 137"], memory=64)
         jd("cpu", ["sh", "-c", CPU_SCRIPT], memory=96)
         jd("slow", ["sh", "-c", "sleep 300 & echo child=$!; echo self=$$; trap '' TERM; wait"],
            timeout={"attemptDurationSeconds": 2})
@@ -82,7 +85,7 @@ def scenario(runtime, inst):
         st.agent(inst, runtime=runtime, vcpus=2, memory=2048, kill_grace_ms=1500)
         if os.path.exists("oom"):
             os.remove("oom")
-        ids = {n: st.submit(n, "q", n) for n in ("oom", "oomchild", "cpu", "slow", "term")}
+        ids = {n: st.submit(n, "q", n) for n in ("oom", "oomchild", "exit137", "cpu", "slow", "term")}
         common.wait_for(lambda: st.describe(ids["term"]).get(ids["term"], {}).get("status") == "RUNNING"
                         and "child=" in log_of(st, ids["term"]), 60, "the terminate job RUNNING")
         term_pids = [int(x) for x in re.findall(r"(?:child|self)=(\d+)", log_of(st, ids["term"]))]
@@ -101,6 +104,11 @@ def scenario(runtime, inst):
         ok(c["status"] == "SUCCEEDED" and c["container"].get("exitCode") == 0 and "survived" in log_of(st, ids["oomchild"]),
            f"{runtime}: a child killed for memory, the job exiting 0: SUCCEEDED, exit 0",
            (c["status"], c.get("statusReason"), c["container"].get("exitCode")))
+        x = d["exit137"]
+        ok(x["status"] == "FAILED" and x["container"].get("exitCode") == 137
+           and x.get("statusReason") == "Essential container in task exited",
+           f"{runtime}: a job exiting 137 itself: FAILED, 137, not the OOM reason",
+           (x["status"], x.get("statusReason"), x["container"].get("exitCode")))
         # podman's conmon records an OOM kill in a file "oom" in its working directory
         ok(not os.path.exists("oom"), f"{runtime}: the OOM kill left no file 'oom' in the agent's working directory",
            os.getcwd())
