@@ -559,10 +559,18 @@ static void *worker(void *arg) {
     exit_code = wait_exit(s, h, err, sizeof err); /* the engine ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
-  if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
+  int inspected = engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err);
+  if (inspected == 200) {
     json_t *state = json_object_get(resp, "State");
     oom = json_is_true(json_object_get(state, "OOMKilled"));
     if (exit_code < 0) exit_code = (int)jget_int(state, "ExitCode", -1);
+  } else if (inspected == 404) {
+    /* removed by someone else while it ran (podman rm -f): podman's wait then answers 0, which
+     * made a killed job SUCCEEDED; its exit code is unknown (the attempt FAILS without one) */
+    log_warn("%s attempt %d: container %s was removed while it ran; its exit code is unknown", s->job_id, s->attempt,
+             s->name);
+    exit_code = -1;
+    created = 0;
   }
   json_decref(resp);
   oom |= exit_code == 137 && oom_seen(oom_fd, oom_dir);
