@@ -647,6 +647,10 @@ int agent_service_main(int argc, char **argv) {
     fprintf(stderr, "barge agent: --compute-environment is required (the CE this instance serves)\n");
     return 2;
   }
+  if (o.heartbeat_ms <= 0) { /* 0 sent a heartbeat every turn of the loop, which never slept: 100,000 records a second */
+    fprintf(stderr, "barge agent: --heartbeat-ms must be more than 0, not %lld\n", (long long)o.heartbeat_ms);
+    return 2;
+  }
   if (o.grace_ms < 0) {
     fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
     return 2;

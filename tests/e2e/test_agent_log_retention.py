@@ -6,7 +6,7 @@ An agent keeps logs for 0.001 h (3.6 s). A quick job and a long job that prints 
 sleeps 14 s run side by side. Once the quick job's log is past the retention its folder goes (the
 metric barge_agent_log_folders_removed_total counts it), while the long job's folder, just as old
 on disk, stays as long as the job is alive; after it ends and its log ages, it goes too. The agent's
-state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2). An
+state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2), as is --heartbeat-ms 0. An
 agent given a relative --log-dir writes DIR/<jobId>/1.log in its own folder, and `barge logs` run
 elsewhere finds it."""
 import os
@@ -79,6 +79,15 @@ def body(st):
                         "local", "--log-retention-hours", "-1"], capture_output=True, text=True, timeout=30)
     ok(p.returncode == 2 and "--log-retention-hours" in p.stderr, "a negative retention: exit 2, saying why",
        (p.returncode, p.stderr))
+    # --heartbeat-ms 0 ran an agent that wrote a heartbeat every turn of a loop that never slept (about
+    # 100,000 records a second on barge.instances); refused at once now, before any broker is asked
+    try:
+        p = subprocess.run([BARGE, "agent", "--brokers", "127.0.0.1:1", "--compute-environment", "local",
+                            "--heartbeat-ms", "0"], capture_output=True, text=True, timeout=10)
+        got = (p.returncode, p.stderr)
+    except subprocess.TimeoutExpired:
+        got = ("still running after 10 s", "")
+    ok(got[0] == 2 and "--heartbeat-ms" in got[1], "--heartbeat-ms 0: exit 2 at once, saying why", got)
 
 
 if __name__ == "__main__":
