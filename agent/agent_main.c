@@ -62,7 +62,7 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
                 "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
                 "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
-    OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate"),
+    OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate (0: SIGKILL at once)"),
     OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
             "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
             "at most twice that; memory grows with the placements of that window only)"),
@@ -647,6 +647,14 @@ int agent_service_main(int argc, char **argv) {
     fprintf(stderr, "barge agent: --compute-environment is required (the CE this instance serves)\n");
     return 2;
   }
+  if (o.heartbeat_ms <= 0) { /* 0 sent a heartbeat every turn of the loop, which never slept: 100,000 records a second */
+    fprintf(stderr, "barge agent: --heartbeat-ms must be more than 0, not %lld\n", (long long)o.heartbeat_ms);
+    return 2;
+  }
+  if (o.grace_ms < 0) {
+    fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
+    return 2;
+  }
   const char *instance_id = o.instance_id, *log_dir = o.log_dir, *ce = o.ce;
   long long vcpus = o.vcpus, mem = o.mem, gpus = o.gpus, heartbeat_ms = o.heartbeat_ms;
   char err[1024], idbuf[32], logbuf[4096];
@@ -663,6 +671,13 @@ int agent_service_main(int argc, char **argv) {
     stack_home(home, sizeof home);
     snprintf(logbuf, sizeof logbuf, "%s/logs", home);
     log_dir = logbuf;
+  }
+  /* absolute: each attempt's logPath is read by `barge logs` and the API from other folders, and
+   * a relative one was also prefixed with the log dir a second time (runner_start) */
+  char cwd[2048], absbuf[4096];
+  if (log_dir[0] != '/' && getcwd(cwd, sizeof cwd)) {
+    snprintf(absbuf, sizeof absbuf, "%s/%.2000s", cwd, log_dir);
+    log_dir = absbuf;
   }
   char role[64];
   snprintf(role, sizeof role, "agent %s", instance_id);

@@ -162,7 +162,7 @@ static int above_stdio(int fd) {
 struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errlen) {
   struct runner *r = xcalloc(1, sizeof *r);
   r->log_dir = conf->log_dir ? xstrdup(conf->log_dir) : NULL;
-  r->kill_grace_ms = conf->kill_grace_ms > 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
+  r->kill_grace_ms = conf->kill_grace_ms >= 0 ? conf->kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   r->max_jobs = conf->max_jobs > 0 ? conf->max_jobs : RUNNER_DEFAULT_MAX_JOBS;
   r->max_log_bytes = conf->max_log_bytes; /* joblog_start: 0 = the default */
   struct rlimit nofile = {1024, 1024};
@@ -326,6 +326,7 @@ static char **exec_candidates(const char *argv0, char **envp) {
   size_t n = 2;
   for (const char *p = path; *p; p++) n += *p == ':';
   char **out = xcalloc(n, sizeof *out);
+  if (!*argv0) return out; /* an empty command word names no file (execvp: ENOENT) */
   if (strchr(argv0, '/')) {
     out[0] = xstrdup(argv0);
     return out;
@@ -566,7 +567,7 @@ static void finish(struct runner *r, struct launch *l) {
   if (l->pid < 0) {
     buf_printf(&why, "fork: %s", strerror(l->fork_errno));
   } else if (l->failed && l->rep.step == STEP_EXEC) {
-    buf_printf(&why, "%s (%s)", strerror(l->rep.err), l->argv[0]);
+    buf_printf(&why, "%s (%s)", strerror(l->rep.err), *l->argv[0] ? l->argv[0] : "\"\"");
   } else if (l->failed && l->rep.step == STEP_CHDIR) {
     buf_printf(&why, "chdir %s: %s", l->work_dir, strerror(l->rep.err));
   } else if (l->failed) {

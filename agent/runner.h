@@ -60,7 +60,8 @@ struct runner_conf {
   /* Root for per-attempt logs: <log_dir>/<job_id>/<attempt>.log when a spec gives no log_path,
    * and the base of a relative log_path. May be NULL if every spec gives an absolute path. */
   const char *log_dir;
-  /* SIGTERM -> SIGKILL delay for timeouts and kills; 0 = RUNNER_DEFAULT_KILL_GRACE_MS. */
+  /* SIGTERM -> SIGKILL delay for timeouts and kills; 0 = SIGKILL with no grace (barge agent
+   * --kill-grace-ms 0); < 0 = RUNNER_DEFAULT_KILL_GRACE_MS. */
   int64_t kill_grace_ms;
   /* Maximum attempts alive at once (runner_start refuses beyond); 0 = RUNNER_DEFAULT_MAX_JOBS. */
   int max_jobs;

@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -210,7 +211,7 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
   struct engine *e = xcalloc(1, sizeof *e);
   snprintf(e->kind, sizeof e->kind, "%s", kind);
   e->instance_id = xstrdup(conf->instance_id ? conf->instance_id : "agent");
-  e->kill_grace_ms = conf->runner.kill_grace_ms > 0 ? conf->runner.kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
+  e->kill_grace_ms = conf->runner.kill_grace_ms >= 0 ? conf->runner.kill_grace_ms : RUNNER_DEFAULT_KILL_GRACE_MS;
   e->max_jobs = conf->runner.max_jobs > 0 ? conf->runner.max_jobs : RUNNER_DEFAULT_MAX_JOBS;
   e->max_log_bytes = conf->runner.max_log_bytes;
   if (conf->engine_socket) {
@@ -243,11 +244,15 @@ void *runtime_engine_new(const struct runtime_conf *conf, const char *kind, char
  * (conmon misses the event). So the worker also watches the container's memory cgroup itself, as
  * docker does on v1: an eventfd registered on memory.oom_control through cgroup.event_control is
  * signalled when the group goes out of memory, and stays readable after the group is removed.
+ * The kernel signals it once more when the group is removed (podman's cleanup of an exited
+ * container), so with the group gone one signal is that removal's: before, every container that
+ * ended with 137 after its group was removed (a job's own `exit 137`, a `podman kill`) was
+ * reported as out of memory.
  * It is registered right after the start (the container's pid names its group), so an attempt
  * that runs out of memory within the first milliseconds may go unseen: it then ends with 137
  * and the ordinary reason. */
 
-static int oom_watch(struct eslot *s, CURL *h) {
+static int oom_watch(struct eslot *s, CURL *h, char *dir, size_t dirlen) {
   char path[700], err[256];
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   json_t *resp = NULL;
@@ -256,14 +261,15 @@ static int oom_watch(struct eslot *s, CURL *h) {
     pid = jget_int(json_object_get(resp, "State"), "Pid", 0);
   json_decref(resp);
   if (pid <= 0) return -1;
-  char cgfile[64], dir[4096] = "";
+  char cgfile[64];
+  *dir = 0;
   snprintf(cgfile, sizeof cgfile, "/proc/%lld/cgroup", pid);
   char *t = read_file(cgfile, NULL);
   for (char *l = t; l && *l;) {
     char *nl = strchr(l, '\n');
     if (nl) *nl = 0;
     char *m = strstr(l, ":memory:");
-    if (m) snprintf(dir, sizeof dir, "/sys/fs/cgroup/memory%.4000s", m + 8);
+    if (m) snprintf(dir, dirlen, "/sys/fs/cgroup/memory%.4000s", m + 8);
     l = nl ? nl + 1 : NULL;
   }
   free(t);
@@ -288,13 +294,21 @@ static int oom_watch(struct eslot *s, CURL *h) {
   return efd;
 }
 
-/* 1 if the eventfd was signalled (an OOM in the group); closes it. */
-static int oom_seen(int efd) {
+/* 1 if the eventfd was signalled for an OOM in the group (its folder dir); closes it. With the
+ * folder gone, one signal is the removal's: that one comes a moment after the folder goes (the
+ * kernel's workqueue), so a single signal is given up to 200 ms for the removal's to follow. */
+static int oom_seen(int efd, const char *dir) {
   if (efd < 0) return 0;
-  uint64_t v = 0;
-  int seen = read(efd, &v, sizeof v) == (ssize_t)sizeof v && v > 0;
+  uint64_t v = 0, w = 0;
+  if (read(efd, &v, sizeof v) != (ssize_t)sizeof v) v = 0;
+  struct stat st;
+  int gone = stat(dir, &st) != 0;
+  if (gone && v == 1) {
+    struct pollfd pfd = {.fd = efd, .events = POLLIN};
+    if (poll(&pfd, 1, 200) == 1 && read(efd, &w, sizeof w) == (ssize_t)sizeof w) v += w;
+  }
   close(efd);
-  return seen;
+  return gone ? v >= 2 : v >= 1;
 }
 
 /* ---- the worker ---- */
@@ -523,7 +537,8 @@ static void *worker(void *arg) {
   pthread_mutex_unlock(&s->mu);
   /* efree's SIGKILL came while the engine was starting it (refused: not running yet) */
   if (s->freeing) signal_container(s->eng, s, "SIGKILL");
-  int oom_fd = s->watch_oom ? oom_watch(s, h) : -1;
+  char oom_dir[4096];
+  int oom_fd = s->watch_oom ? oom_watch(s, h, oom_dir, sizeof oom_dir) : -1;
   pthread_t wth;
   int has_waiter = pthread_create(&wth, NULL, waiter, s) == 0;
   if (attached) {
@@ -544,13 +559,22 @@ static void *worker(void *arg) {
     exit_code = wait_exit(s, h, err, sizeof err); /* the engine ended meanwhile: ask its successor */
   snprintf(path, sizeof path, "/containers/%s/json", s->name);
   resp = NULL;
-  if (engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err) == 200) {
+  int inspected = engine_call(&s->eng->api, h, "GET", path, NULL, &resp, err, sizeof err);
+  if (inspected == 200) {
     json_t *state = json_object_get(resp, "State");
     oom = json_is_true(json_object_get(state, "OOMKilled"));
     if (exit_code < 0) exit_code = (int)jget_int(state, "ExitCode", -1);
+  } else if (inspected == 404) {
+    /* removed by someone else while it ran (podman rm -f): podman's wait then answers 0, which
+     * made a killed job SUCCEEDED; its exit code is unknown (the attempt FAILS without one) */
+    log_warn("%s attempt %d: container %s was removed while it ran; its exit code is unknown", s->job_id, s->attempt,
+             s->name);
+    exit_code = -1;
+    created = 0;
   }
   json_decref(resp);
-  oom |= oom_seen(oom_fd) && exit_code == 137;
+  oom |= exit_code == 137 && oom_seen(oom_fd, oom_dir);
+  if (exit_code != 137 && oom_fd >= 0) close(oom_fd);
 done:
   close_wfd(s);
   if (created) {
@@ -730,8 +754,9 @@ static void finish(struct eslot *s, int64_t now, run_event_fn cb, void *ctx) {
   } else if (s->cause == 2) {
     deliver(s, RUN_KILLED, s->exit_code, s->kill_reason ? s->kill_reason : "", now, cb, ctx);
   } else {
-    deliver(s, RUN_EXITED, s->oom && s->exit_code <= 0 ? 137 : s->exit_code,
-            s->oom ? RUNTIME_REASON_OOM : "Essential container in task exited", now, cb, ctx);
+    int oom = s->oom && s->exit_code != 0; /* not a container whose main process exited 0 (a child killed) */
+    deliver(s, RUN_EXITED, oom && s->exit_code < 0 ? 137 : s->exit_code,
+            oom ? RUNTIME_REASON_OOM : "Essential container in task exited", now, cb, ctx);
   }
 }
 

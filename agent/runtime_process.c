@@ -192,10 +192,12 @@ static void on_event(void *ctx, const struct run_event *ev) {
     return;
   }
   struct cgroup *cg = p->slots[i].cg;
-  /* whatever is left in the attempt dies with it */
-  if (cg && give_group(p, cg) > p->slots[i].oom_base && e.kind == RUN_EXITED) {
+  /* whatever is left in the attempt dies with it; an OOM kill in its group is the attempt's end
+   * unless its main process exited 0 (a child of it was killed, and the job went on and succeeded:
+   * its exit code stays 0, as the container runtimes report it; docs/containers.md, "Limits") */
+  if (cg && give_group(p, cg) > p->slots[i].oom_base && e.kind == RUN_EXITED && e.exit_code != 0) {
     e.reason = RUNTIME_REASON_OOM;
-    if (e.exit_code < 0 || e.signal == 0) e.exit_code = e.exit_code > 0 ? e.exit_code : 137;
+    if (e.exit_code < 0) e.exit_code = 137;
   }
   free(p->slots[i].job_id);
   p->slots[i] = p->slots[--p->n];

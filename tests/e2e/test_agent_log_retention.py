@@ -6,7 +6,9 @@ An agent keeps logs for 0.001 h (3.6 s). A quick job and a long job that prints 
 sleeps 14 s run side by side. Once the quick job's log is past the retention its folder goes (the
 metric barge_agent_log_folders_removed_total counts it), while the long job's folder, just as old
 on disk, stays as long as the job is alive; after it ends and its log ages, it goes too. The agent's
-state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2)."""
+state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2), as is --heartbeat-ms 0. An
+agent given a relative --log-dir writes DIR/<jobId>/1.log in its own folder, and `barge logs` run
+elsewhere finds it."""
 import os
 import subprocess
 import sys
@@ -52,10 +54,40 @@ def body(st):
     ok(os.path.isdir(os.path.join(logs, ".agents")), "the agent's state folder stays")
     ok(removed_metric(url) >= 2, "the metric counts both", removed_metric(url))
     ok(st.alive("agent-i-0b10c0000000000r1"), "the agent carries on")
+    # a relative --log-dir: the logs go to DIR/<jobId>/ under the agent's folder (they went to DIR/DIR/<jobId>/,
+    # with that relative path as the attempt's logPath, which `barge logs` elsewhere could not find)
+    st.create_ce("rel")
+    st.create_queue("qr", "rel")
+    wd = os.path.join(st.home, "wd")
+    os.makedirs(wd)
+    here = os.getcwd()
+    os.chdir(wd)
+    try:
+        st.start("agent-rel", "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
+                 "rel", "--instance-id", "i-0b10c0000000000r2", "--heartbeat-ms", "1000", "--runtime", "process",
+                 "--log-dir", "rel-logs")
+    finally:
+        os.chdir(here)
+    rel = st.submit("quick-rel", "qr", "quick")
+    d = st.wait_terminal([rel], 60)[rel]
+    ok(d["status"] == "SUCCEEDED" and os.path.exists(os.path.join(wd, "rel-logs", rel, "1.log")),
+       "with --log-dir rel-logs the log is rel-logs/<jobId>/1.log in the agent's folder",
+       (d["status"], [x[0] for x in os.walk(wd)][:6]))
+    out = st.run("logs", rel, check=False)
+    ok("quick output" in out.stdout, "barge logs, run in another folder, prints it", (out.stdout, out.stderr))
     p = subprocess.run([BARGE, "agent", "--brokers", st.brokers, "--topic-prefix", st.prefix, "--compute-environment",
                         "local", "--log-retention-hours", "-1"], capture_output=True, text=True, timeout=30)
     ok(p.returncode == 2 and "--log-retention-hours" in p.stderr, "a negative retention: exit 2, saying why",
        (p.returncode, p.stderr))
+    # --heartbeat-ms 0 ran an agent that wrote a heartbeat every turn of a loop that never slept (about
+    # 100,000 records a second on barge.instances); refused at once now, before any broker is asked
+    try:
+        p = subprocess.run([BARGE, "agent", "--brokers", "127.0.0.1:1", "--compute-environment", "local",
+                            "--heartbeat-ms", "0"], capture_output=True, text=True, timeout=10)
+        got = (p.returncode, p.stderr)
+    except subprocess.TimeoutExpired:
+        got = ("still running after 10 s", "")
+    ok(got[0] == 2 and "--heartbeat-ms" in got[1], "--heartbeat-ms 0: exit 2 at once, saying why", got)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ attempt, with `barge agent --runtime podman` (docs/containers.md, "Limits").
 
 - a 64 MiB job that allocates without end (`tail /dev/zero`) ends FAILED with exit code 137 and
   the reason `OutOfMemoryError: Container killed due to memory usage`;
+- a 64 MiB job whose child runs out of memory (killed) and which then exits 0 SUCCEEDS with exit
+  code 0 (the process runtime used to report it FAILED, 137, with the OOM reason);
+- a 64 MiB job that exits 137 of its own accord FAILS with 137 and the ordinary reason, not the OOM
+  one (with podman on cgroup v1 the removal of the container's memory cgroup was taken for an OOM);
 - a 1-vCPU job spinning on 4 threads for SPIN seconds: its cgroup's CPU quota is one CPU
   (cfs_quota_us 100000 of a 100000 period) and the CPU time it got (user + sys, as `time`
   counts it) is at most 1 vCPU x its wall time x 1.25 + 0.3 s (the margin: the scheduler's
@@ -12,12 +16,15 @@ attempt, with `barge agent --runtime podman` (docs/containers.md, "Limits").
 - a job with a 2 s timeout that started a background process and ignores SIGTERM (PID 1) ends
   FAILED with `Job attempt duration exceeded timeout` after the kill grace, and nothing of it is
   left (no container; with the process runtime, no process of it);
-- terminate-job on a running job: FAILED, nothing left.
+- terminate-job on a running job: FAILED, nothing left;
+- (podman) a running container removed from under the agent (`podman rm -f`) FAILS without an exit
+  code (podman's wait answers 0 then: the job used to SUCCEED with exit code 0).
 
 test_container_process_limits.py runs the same scenario with the process runtime (cgroups).
 Skipped (77) when podman cannot run here."""
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -71,19 +78,29 @@ def scenario(runtime, inst):
             st.json(*args)
 
         jd("oom", ["tail", "/dev/zero"], memory=64)
+        jd("oomchild", ["sh", "-c", "tail /dev/zero; echo survived"], memory=64)
+        jd("exit137", ["sh", "-c", "sleep 2; exit 137"], memory=64)
         jd("cpu", ["sh", "-c", CPU_SCRIPT], memory=96)
         jd("slow", ["sh", "-c", "sleep 300 & echo child=$!; echo self=$$; trap '' TERM; wait"],
            timeout={"attemptDurationSeconds": 2})
         jd("term", ["sh", "-c", "sleep 300 & echo child=$!; echo self=$$; wait"])
+        jd("gone", ["sh", "-c", "echo up; sleep 60"])
         st.scheduler()
         st.agent(inst, runtime=runtime, vcpus=2, memory=2048, kill_grace_ms=1500)
         if os.path.exists("oom"):
             os.remove("oom")
-        ids = {n: st.submit(n, "q", n) for n in ("oom", "cpu", "slow", "term")}
+        ids = {n: st.submit(n, "q", n) for n in ("oom", "oomchild", "exit137", "cpu", "slow", "term")
+               + (("gone",) if runtime == "podman" else ())}
         common.wait_for(lambda: st.describe(ids["term"]).get(ids["term"], {}).get("status") == "RUNNING"
                         and "child=" in log_of(st, ids["term"]), 60, "the terminate job RUNNING")
         term_pids = [int(x) for x in re.findall(r"(?:child|self)=(\d+)", log_of(st, ids["term"]))]
         st.run("terminate-job", "--job-id", ids["term"], "--reason", "stop it")
+        if runtime == "podman":
+            common.wait_for(lambda: st.describe(ids["gone"]).get(ids["gone"], {}).get("status") == "RUNNING"
+                            and "up" in log_of(st, ids["gone"]), 60, "the job to remove RUNNING")
+            sock = os.path.join(st.home, "logs", ".agents", inst, "podman.sock")
+            subprocess.run(["podman", "--url", "unix://" + sock, "rm", "-f", f"barge-{ids['gone']}-1"],
+                           capture_output=True, timeout=60)
         done = st.wait_terminal(ids.values(), 120)
         d = {n: done[i] for n, i in ids.items()}
 
@@ -94,6 +111,20 @@ def scenario(runtime, inst):
            f"{runtime}: over its memory: FAILED, exit 137, the OOM reason",
            {k: o.get(k) for k in ("status", "statusReason")} | {"container": o.get("container", {}).get("reason"),
                                                               "exit": o.get("container", {}).get("exitCode")})
+        c = d["oomchild"]
+        ok(c["status"] == "SUCCEEDED" and c["container"].get("exitCode") == 0 and "survived" in log_of(st, ids["oomchild"]),
+           f"{runtime}: a child killed for memory, the job exiting 0: SUCCEEDED, exit 0",
+           (c["status"], c.get("statusReason"), c["container"].get("exitCode")))
+        x = d["exit137"]
+        ok(x["status"] == "FAILED" and x["container"].get("exitCode") == 137
+           and x.get("statusReason") == "Essential container in task exited",
+           f"{runtime}: a job exiting 137 itself: FAILED, 137, not the OOM reason",
+           (x["status"], x.get("statusReason"), x["container"].get("exitCode")))
+        if runtime == "podman":
+            g = d["gone"]
+            ok(g["status"] == "FAILED" and g["container"].get("exitCode") is None,
+               "podman: a container removed while it ran (podman rm -f): FAILED, no exit code",
+               (g["status"], g.get("statusReason"), g["container"].get("exitCode")))
         # podman's conmon records an OOM kill in a file "oom" in its working directory
         ok(not os.path.exists("oom"), f"{runtime}: the OOM kill left no file 'oom' in the agent's working directory",
            os.getcwd())

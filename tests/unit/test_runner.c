@@ -235,6 +235,14 @@ static void test_start_failures(struct runner *r) {
   }
   CHECK_INT(find_ev("job-nosuch", 1, 0), -1);
 
+  TEST("an empty command word: No such file or directory, not the Permission denied of exec'ing a PATH folder");
+  char *empty[] = {"", NULL};
+  start(r, "job-empty", empty, env_path, 0, 0, 0);
+  i = wait_done(r, "job-empty", 1, 3000);
+  CHECK(i >= 0 && events[i].kind == RUN_FAILED_TO_START &&
+            strcmp(events[i].reason, "CannotStartContainerError: No such file or directory (\"\")") == 0,
+        "reason: %s", i >= 0 ? events[i].reason : "-");
+
   TEST("not executable: Permission denied");
   char plain[300], want_reason[400];
   snprintf(plain, sizeof plain, "%s/plain.txt", tmp);
@@ -567,6 +575,24 @@ static void test_user(void) {
   runner_free(r);
 }
 
+static void test_no_grace(void) {
+  TEST("kill_grace_ms 0 (barge agent --kill-grace-ms 0): SIGKILL at once, not after the 30 s default");
+  char err[256], dir[300];
+  snprintf(dir, sizeof dir, "%s/logs4", tmp);
+  struct runner_conf conf = {.log_dir = dir, .kill_grace_ms = 0, .launchers = runner_launchers};
+  struct runner *r = runner_new(&conf, err, sizeof err);
+  char *stubborn[] = {"trap '' TERM; sleep 30", NULL};
+  nevents = 0;
+  start(r, "nograce", stubborn, env_path, 1, 0, 0);
+  CHECK(wait_started(r, "nograce", 1, 3000) >= 0, "started");
+  sleep_ms(100); /* the shell has set its trap */
+  CHECK_INT(runner_kill(r, "nograce", 1, "stop"), 0);
+  int i = wait_done(r, "nograce", 1, 3000);
+  CHECK(i >= 0 && events[i].kind == RUN_KILLED && events[i].signal == SIGKILL, "killed by SIGKILL within 3 s: %d %d",
+        i >= 0 ? (int)events[i].kind : -1, i >= 0 ? events[i].signal : -1);
+  runner_free(r);
+}
+
 /* Launcher threads: attempts killed, or timed out, while they wait to start; a runner freed with
  * starts still queued. */
 static void test_launch_kill(void) {
@@ -638,6 +664,7 @@ static void run_all(int launchers) {
   CHECK_INT(runner_next_deadline_ms(r), -1);
   runner_free(r);
   test_limits_and_free();
+  test_no_grace();
   test_user();
   if (launchers) test_launch_kill();
   char cmd[300];
