@@ -132,8 +132,8 @@ static json_t *skeleton(const struct aws_shape *sh, struct doc_stack *st) {
     json_t *o = json_object();
     if (doc_in_stack(st, sh->name) || st->n >= 16) return o;
     st->names[st->n++] = sh->name;
-    for (size_t i = 0; i < sh->n_members; i++)
-      if (!sh->members[i].unhonoured)
+    for (size_t i = 0; i < sh->n_members; i++) /* a nested JSON member is out of scope */
+      if (!sh->members[i].unhonoured && sh->members[i].shape->type != AWS_JSON)
         json_object_set_new(o, sh->members[i].name, skeleton(sh->members[i].shape, st));
     st->n--;
     return o;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aws_op.h"
 #include "awscli.h"
 #include "check.h"
 
@@ -332,9 +333,13 @@ static void test_submit_job(void) {
        "\"schedulingPriorityOverride\": 5, \"shareIdentifier\": \"teamA\"}"},
       {"negative integer", ARGV(SJ, "--scheduling-priority-override", "-1"), "{" SJ_JSON ", \"schedulingPriorityOverride\": -1}"},
       {"repeated flag, last wins", ARGV(SJ, "--job-name", "b"), "{\"jobName\": \"b\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\"}"},
-      {"out-of-scope member passed through for the server to reject", ARGV(SJ, "--node-overrides", "{\"numNodes\": 2}"),
-       "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2}}"},
-      {"out-of-scope member as shorthand, unconverted", ARGV(SJ, "--node-overrides", "numNodes=2"), "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": \"2\"}}"},
+      {"out-of-scope member passed through for the server to reject", ARGV(SJ, "--eks-properties-override", "{\"podProperties\": {}}"),
+       "{" SJ_JSON ", \"eksPropertiesOverride\": {\"podProperties\": {}}}"},
+      {"out-of-scope member as shorthand, unconverted", ARGV(SJ, "--eks-properties-override", "a=2"), "{" SJ_JSON ", \"eksPropertiesOverride\": {\"a\": \"2\"}}"},
+      {"node-overrides JSON", ARGV(SJ, "--node-overrides", "{\"numNodes\": 2}"), "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2}}"},
+      {"node-overrides shorthand converted by the model", ARGV(SJ, "--node-overrides", "numNodes=2,nodePropertyOverrides=[{targetNodes=0:,containerOverrides={command=[echo,hi],vcpus=2}}]"),
+       "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2, \"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", "
+       "\"containerOverrides\": {\"command\": [\"echo\", \"hi\"], \"vcpus\": 2}}]}}"},
   };
   EXPECT_EACH(expect_req, cases);
 }
@@ -496,6 +501,12 @@ static void test_other_ops(void) {
              "{\"jobDefinitionName\": \"jd\", \"type\": \"container\", \"containerProperties\": "
              "{\"image\": \"busybox\", \"command\": [\"sleep\", \"1\"], \"resourceRequirements\": "
              "[{\"type\": \"VCPU\", \"value\": \"1\"}, {\"type\": \"MEMORY\", \"value\": \"512\"}]}}");
+  expect_req("register multinode JD with shorthand",
+             ARGV("register-job-definition", "--job-definition-name", "jd", "--type", "multinode", "--node-properties",
+                  "numNodes=2,mainNode=0,nodeRangeProperties=[{targetNodes=0:,container={image=busybox,command=[sleep,1],vcpus=1,memory=128}}]"),
+             "{\"jobDefinitionName\": \"jd\", \"type\": \"multinode\", \"nodeProperties\": {\"numNodes\": 2, \"mainNode\": 0, "
+             "\"nodeRangeProperties\": [{\"targetNodes\": \"0:\", \"container\": {\"image\": \"busybox\", "
+             "\"command\": [\"sleep\", \"1\"], \"vcpus\": 1, \"memory\": 128}}]}}");
   expect_req("register JD with deep shorthand",
              ARGV("register-job-definition", "--job-definition-name", "jd", "--type", "container",
                   "--container-properties",
@@ -585,6 +596,10 @@ static void test_errors(void) {
        "invalid type for parameter updatePolicy.terminateJobsOnUpdate: expected boolean, got \"yes\""},
       {"nested required member", ARGV(SJ, "--retry-strategy", "evaluateOnExit=[{onExitCode=1}]"),
        "--retry-strategy: missing required parameter retryStrategy.evaluateOnExit[0].action"},
+      {"node-overrides command not a list", ARGV(SJ, "--node-overrides", "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"command\": \"echo\"}}]}"),
+       "--node-overrides: invalid type for parameter nodeOverrides.nodePropertyOverrides[0].containerOverrides.command: expected list, got \"echo\""},
+      {"node-properties bad integer", ARGV("register-job-definition", "--job-definition-name", "jd", "--type", "multinode", "--node-properties", "numNodes=two,mainNode=0,nodeRangeProperties=[]"),
+       "--node-properties: nodeProperties.numNodes: expected an integer, got 'two'"},
       {"CE required maxvCpus", ARGV("create-compute-environment", "--compute-environment-name", "c", "--type", "MANAGED", "--compute-resources", "type=EC2"),
        "missing required parameter computeResources.maxvCpus"},
       {"bad --output", ARGV(SJ, "--output", "xml"), "--output: invalid choice 'xml'"},
@@ -598,6 +613,16 @@ static void test_errors(void) {
       {"page-size 0", ARGV("list-jobs", "--job-queue", "q", "--page-size", "-1"), "--page-size must be at least 1"},
   };
   EXPECT_EACH(expect_err, cases);
+  /* the HTTP API checks a request against the same model: a node override of the wrong type is
+   * the client's error (it was a ServerException from the request's encoding) */
+  json_t *req = json_loads("{\"jobName\": \"a\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\", \"nodeOverrides\": "
+                           "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"command\": \"echo\"}}]}}",
+                           0, NULL);
+  char err[400] = "";
+  int rc = aws_check_request(aws_op_find("submit-job"), req, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && strstr(err, "nodeOverrides.nodePropertyOverrides[0].containerOverrides.command"),
+        "API check of a string command override: rc %d, '%s'", rc, err);
+  json_decref(req);
 }
 
 static void test_globals(void) {
@@ -698,7 +723,10 @@ static void test_help_and_skeleton(void) {
       " \"jobDefinition\": \"\", \"parameters\": {\"KeyName\": \"\"},"
       " \"containerOverrides\": {\"vcpus\": 0, \"memory\": 0, \"command\": [\"\"], \"instanceType\": \"\","
       " \"environment\": [{\"name\": \"\", \"value\": \"\"}], \"resourceRequirements\": [{\"value\": \"\", \"type\": \"GPU\"}]},"
-      " \"nodeOverrides\": {}, \"retryStrategy\": {\"attempts\": 0, \"evaluateOnExit\": [{\"onStatusReason\": \"\", \"onReason\": \"\","
+      " \"nodeOverrides\": {\"numNodes\": 0, \"nodePropertyOverrides\": [{\"targetNodes\": \"\", \"containerOverrides\":"
+      " {\"vcpus\": 0, \"memory\": 0, \"command\": [\"\"], \"instanceType\": \"\", \"environment\": [{\"name\": \"\", \"value\": \"\"}],"
+      " \"resourceRequirements\": [{\"value\": \"\", \"type\": \"GPU\"}]}, \"instanceTypes\": [\"\"]}]},"
+      " \"retryStrategy\": {\"attempts\": 0, \"evaluateOnExit\": [{\"onStatusReason\": \"\", \"onReason\": \"\","
       " \"onExitCode\": \"\", \"action\": \"RETRY\"}]}, \"propagateTags\": true,"
       " \"timeout\": {\"attemptDurationSeconds\": 0}, \"tags\": {\"KeyName\": \"\"}}",
       0, NULL);
