@@ -852,25 +852,27 @@ static void test_examples(void) {
  * awscli.text.format_text printed for the same JSON): rows named by the member holding them, keys
  * sorted, a list of objects on the union of their scalar keys, Python's None/True/False. It used
  * to print every value of the response on one line, in the response's order, with true/false. */
-static void expect_text(const char *in, const char *query, const char *want) {
+static void expect_output(const char *output, const char *in, const char *query, const char *want) {
   json_error_t je;
   json_t *v = json_loads(in, JSON_DECODE_ANY, &je);
   struct awscli_globals g;
   awscli_globals_init(&g);
-  g.output = "text";
+  g.output = output;
   g.query = query;
   char *got = NULL, err[256] = "";
   size_t len = 0;
   FILE *f = open_memstream(&got, &len);
   int rc = awscli_print(v, &g, f, err, sizeof err);
   fclose(f);
-  CHECK(rc == 0 && !strcmp(got, want), "--output text of %s: got '%s', want '%s' (%s)", in, got, want, err);
+  CHECK(rc == 0 && !strcmp(got, want), "--output %s of %s: got '%s', want '%s' (%s)", output, in, got, want, err);
   free(got);
   json_decref(v);
 }
 
+static void expect_text(const char *in, const char *query, const char *want) { expect_output("text", in, query, want); }
+
 static void test_text_output(void) {
-  TEST("--output text as the AWS CLI writes it");
+  TEST("--output text (and json) as the AWS CLI writes it");
   expect_text("{\"jobs\": [{\"jobId\": \"j1\", \"status\": \"FAILED\", \"isCancelled\": false, \"retry\": null, "
               "\"attempts\": [{\"container\": {\"exitCode\": 3, \"logStreamName\": \"s\"}, \"startedAt\": 5}], "
               "\"tags\": {\"team\": \"a\"}, \"container\": {\"command\": [\"sh\", \"-c\", \"x\"], \"environment\": "
@@ -891,6 +893,16 @@ static void test_text_output(void) {
               "JOBQUEUES\tq\nNEXTTOKEN\ttok\n");
   expect_text("{\"jobQueues\": [{\"jobQueueName\": \"q\"}], \"NextToken\": \"tok\"}",
               "{q: jobQueues[].jobQueueName, t: NextToken}", "None\nQ\tq\nNone\nT\ttok\n");
+  /* reals as Python writes them, in text and in JSON: 0.1, not jansson's 0.10000000000000001 */
+  expect_text("{\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightFactor\": 0.1}, "
+              "{\"shareIdentifier\": \"b\", \"weightFactor\": 1.0}]}",
+              NULL, "SHAREDISTRIBUTION\ta\t0.1\nSHAREDISTRIBUTION\tb\t1.0\n");
+  expect_output("json", "{\"weightFactor\": 0.1, \"b\": [1.0, 2, {}, [], null, true, 3e-05, 1e+16], "
+                "\"c\": {\"d\": \"x\\\"y\u00e9\"}, \"e\": []}", NULL,
+                "{\n    \"weightFactor\": 0.1,\n    \"b\": [\n        1.0,\n        2,\n        {},\n        [],\n"
+                "        null,\n        true,\n        3e-05,\n        1e+16\n    ],\n    \"c\": {\n"
+                "        \"d\": \"x\\\"y\u00e9\"\n    },\n    \"e\": []\n}\n");
+  expect_output("json", "{\"a\": 0.30000000000000004}", "a", "0.30000000000000004\n");
 }
 
 int main(void) {
