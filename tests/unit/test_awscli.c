@@ -780,6 +780,11 @@ static void test_help_and_skeleton(void) {
   CHECK(strstr(text, "--eks-properties-override") == NULL, "out-of-scope flag in help");
   CHECK(strstr(text, "--node-overrides"), "in-scope document flag in help");
   CHECK(strstr(text, "--brokers"), "global options");
+  /* help listed --endpoint-url, --region, --profile and --debug as options of barge's, though
+   * barge drops them, and --output without yaml */
+  CHECK(strstr(text, "--output json|text|table|yaml|yaml-stream"), "every --output choice");
+  CHECK(strstr(text, "--region, --endpoint-url, --profile, --debug, --no-cli-pager,\n  --cli-read-timeout, --no-verify-ssl, ... are accepted and ignored"),
+        "the AWS CLI options barge ignores are said to be ignored");
   free(text);
   f = open_memstream(&text, &len);
   awscli_usage(aws_op_find("list-jobs"), f);
