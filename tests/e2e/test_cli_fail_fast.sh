@@ -196,6 +196,30 @@ done
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
 check "a broker from the stack file: the line says so" "grep -q 'recorded in $BARGE_HOME/stack' '$BARGE_HOME/err'"
+# a stack file left by a supervisor that ended without removing it (killed, or the machine
+# rebooted), whose pid another process has since got: no supervisor holds up.lock, so that
+# process is not the stack's. barge status said the stack ran, barge up that it was already
+# running, and barge down sent that process SIGTERM.
+sleep 300 &
+other=$!
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' "$other" >"$BARGE_HOME/stack"
+: >"$BARGE_HOME/up.lock"
+"$BARGE" status >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a stale stack file naming a live pid: barge status says the supervisor is gone (exit $rc: $(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 1 ] && grep -q 'is gone' '$BARGE_HOME/err'"
+timeout 3 "$BARGE" up --brokers 127.0.0.1:1 </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a stale stack file naming a live pid: barge up does not take it for a running stack (exit $rc)" \
+  "! grep -q 'already running' '$BARGE_HOME/out' '$BARGE_HOME/err'"
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' "$other" >"$BARGE_HOME/stack"
+"$BARGE" down >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a stale stack file naming a live pid: barge down leaves that process alone and clears the record (exit $rc: $(cat "$BARGE_HOME/out" "$BARGE_HOME/err"))" \
+  "[ $rc -eq 0 ] && kill -0 $other && [ ! -e '$BARGE_HOME/stack' ]"
+kill "$other" 2>/dev/null
+wait "$other" 2>/dev/null
+rm -f "$BARGE_HOME/stack"
 # bash completion: options before the command (as barge takes them) still complete the command
 # and its flags (it completed nothing: it took the first word for the command); the paging flags
 # of listings; the values of barge's own enumerated options; subcommands
