@@ -24,6 +24,52 @@ static int is_container(const json_t *v) { return json_is_object(v) || json_is_a
 
 static void py_number(const json_t *v, char *b, size_t bn);
 
+/* v as Python's repr() writes it, which str() of a list or dict gives: {'size': 2, 'x': None}. */
+static void py_repr(const json_t *v, FILE *out) {
+  char b[64];
+  const char *k;
+  json_t *e;
+  size_t i;
+  if (json_is_object(v)) {
+    fputc('{', out);
+    i = 0;
+    json_object_foreach((json_t *)v, k, e) {
+      json_t *key = json_string(k);
+      fputs(i++ ? ", " : "", out);
+      py_repr(key, out);
+      fputs(": ", out);
+      py_repr(e, out);
+      json_decref(key);
+    }
+    fputc('}', out);
+  } else if (json_is_array(v)) {
+    fputc('[', out);
+    json_array_foreach((json_t *)v, i, e) {
+      fputs(i ? ", " : "", out);
+      py_repr(e, out);
+    }
+    fputc(']', out);
+  } else if (json_is_string(v)) {
+    const char *str = json_string_value(v);
+    char q = strchr(str, '\'') && !strchr(str, '"') ? '"' : '\'';
+    fputc(q, out);
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+      if (*c == '\\' || *c == (unsigned char)q) fprintf(out, "\\%c", *c);
+      else if (*c == '\n') fputs("\\n", out);
+      else if (*c == '\r') fputs("\\r", out);
+      else if (*c == '\t') fputs("\\t", out);
+      else if (*c < 0x20 || *c == 0x7f) fprintf(out, "\\x%02x", *c);
+      else fputc(*c, out);
+    }
+    fputc(q, out);
+  } else if (json_is_number(v)) {
+    py_number(v, b, sizeof b);
+    fputs(b, out);
+  } else {
+    fputs(json_is_true(v) ? "True" : json_is_false(v) ? "False" : "None", out);
+  }
+}
+
 static void text_scalar(const json_t *v, FILE *out) {
   char b[64];
   if (json_is_string(v)) {
@@ -35,6 +81,8 @@ static void text_scalar(const json_t *v, FILE *out) {
   } else if (json_is_number(v)) { /* 0.1, not jansson's 17 digits 0.10000000000000001 */
     py_number(v, b, sizeof b);
     fputs(b, out);
+  } else { /* a list or object in a row of scalars (a key scalar in another object of the list) */
+    py_repr(v, out);
   }
 }
 

@@ -908,6 +908,11 @@ static void test_text_output(void) {
                 "        null,\n        true,\n        3e-05,\n        1e+16\n    ],\n    \"c\": {\n"
                 "        \"d\": \"x\\\"y\u00e9\"\n    },\n    \"e\": []\n}\n");
   expect_output("json", "{\"a\": 0.30000000000000004}", "a", "0.30000000000000004\n");
+  /* a member scalar in one object of a list and not in another: there its value is printed in
+   * the row as Python's str() writes it (awscli/text.py) */
+  expect_text("{\"l\": [{\"a\": null, \"n\": \"x\"}, {\"a\": {\"size\": 2, \"s\": \"it's\", \"f\": 0.5, "
+              "\"t\": true, \"l\": [1, null]}, \"n\": \"y\"}]}",
+              NULL, "L\tNone\tx\nL\t{'size': 2, 's': \"it's\", 'f': 0.5, 't': True, 'l': [1, None]}\ty\n");
 }
 
 int main(void) {
