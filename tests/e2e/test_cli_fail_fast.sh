@@ -196,6 +196,11 @@ done
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
 check "a broker from the stack file: the line says so" "grep -q 'recorded in $BARGE_HOME/stack' '$BARGE_HOME/err'"
+# barge version with an option it does not take: bad usage (it printed the version, exit 0)
+"$BARGE" version --bogus >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge version --bogus: exit 2 naming it ($(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 2 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q -- \"'--bogus'\" '$BARGE_HOME/err'"
 # a stack file left by a supervisor that ended without removing it (killed, or the machine
 # rebooted), whose pid another process has since got: no supervisor holds up.lock, so that
 # process is not the stack's. barge status said the stack ran, barge up that it was already
