@@ -14,8 +14,11 @@ int cmd_scheduler(int argc, char **argv) { return sched_service_main(argc, argv)
 int cmd_agent(int argc, char **argv) { return agent_service_main(argc, argv); }
 
 int cmd_version(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  for (int i = 1; i < argc; i++) /* --help prints the version too */
+    if (strcmp(argv[i], "--help") && strcmp(argv[i], "-h")) {
+      fprintf(stderr, "barge version: unexpected argument '%s' (barge version takes none)\n", argv[i]);
+      return 2;
+    }
   printf("barge %s\n", BARGE_VERSION);
   return 0;
 }

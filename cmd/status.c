@@ -159,7 +159,7 @@ int cmd_status(int argc, char **argv) {
   if (r >= 0) return r;
   char home[3072], pidtext[32], path[3200], api[512];
   stack_home(home, sizeof home);
-  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && !stack_pid_alive(atol(pidtext))) {
+  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && !stack_supervisor_alive(atol(pidtext))) {
     fprintf(stderr, "barge status: the stack's supervisor (pid %s) in %s is gone; `barge down` stops what it left (its "
             "Kafka), then `barge up` starts it again\n", pidtext, home);
     return 1;

@@ -610,7 +610,7 @@ int cmd_down(int argc, char **argv) {
     return 0;
   }
   pid_t pid = (pid_t)atoi(pidtext);
-  if (!stack_pid_alive(pid)) {
+  if (!stack_supervisor_alive(pid)) { /* (not a process that got its pid since: it was sent SIGTERM) */
     /* the supervisor was killed: what it started may live on (its Kafka always does) */
     int left = stop_leftovers();
     char kdir[4096], cmd[8400];
@@ -1065,9 +1065,11 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
  * file and both started a stack: the file named the last, and the other ran on out of `barge
  * down`'s reach, fencing the first one's scheduler on the same transactional id. A `barge up`
  * that finds the lock taken waits (at most UP_LOCK_WAIT_MS) for the other one's stack file, then
- * answers as for any running stack. 0 when this process may start a stack, or when the other's
- * stack is running (the caller then finds it in the stack file); else the exit status, said why. */
-static int take_up_lock(const char *home) {
+ * answers as for any running stack. 0 when this process may start a stack (*mine: it holds the
+ * lock, so no supervisor runs, whatever the stack file says), or when the other's stack is
+ * running (the caller then finds it in the stack file); else the exit status, said why. */
+static int take_up_lock(const char *home, int *mine) {
+  *mine = 0;
   char path[4200];
   snprintf(path, sizeof path, "%s/up.lock", home);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -1099,6 +1101,7 @@ static int take_up_lock(const char *home) {
     said = 1;
     usleep(100000);
   }
+  *mine = 1;
   return 0; /* fd stays open: the lock lasts as long as this process (and a detached supervisor) */
 }
 
@@ -1151,9 +1154,11 @@ int cmd_up(int argc, char **argv) {
             strerror(errno));
     return 1;
   }
-  if ((r = take_up_lock(home))) return r;
+  int mine;
+  if ((r = take_up_lock(home, &mine))) return r;
   char pidtext[32];
-  if (stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
+  /* with the lock ours, the supervisor recorded is gone, whatever process has its pid now */
+  if (!mine && stack_get("supervisor", pidtext, sizeof pidtext) == 0 && stack_pid_alive((pid_t)atoi(pidtext))) {
     char b[1024] = "";
     if (stack_get("brokers", b, sizeof b)) b[0] = 0;
     char e[512];

@@ -3,10 +3,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 void stack_home(char *out, size_t n) {
@@ -178,4 +180,16 @@ int stack_pid_alive(long pid) {
   st[n] = 0;
   const char *rp = strrchr(st, ')'); /* "pid (comm) S ..." */
   return !(rp && rp[1] == ' ' && rp[2] == 'Z');
+}
+
+int stack_supervisor_alive(long pid) {
+  if (!stack_pid_alive(pid)) return 0;
+  char home[3072], path[3200];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/up.lock", home);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1; /* no lock to tell by */
+  int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd); /* (a shared lock taken is released with it) */
+  return held;
 }

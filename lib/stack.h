@@ -18,6 +18,11 @@ void stack_remove(void);
 /* Whether pid runs: it exists and is not a zombie (a killed supervisor stays one until whoever
  * inherited it reaps it, which a subreaper may not do soon). */
 int stack_pid_alive(long pid);
+/* Whether the stack's supervisor pid runs: stack_pid_alive, and $BARGE_HOME/up.lock is locked,
+ * as the supervisor keeps it for its whole life (cmd/up.c). A stack file left by a supervisor
+ * that ended without removing it (killed, the machine rebooted) may name a pid that another
+ * process has since got: that one is not the supervisor. */
+int stack_supervisor_alive(long pid);
 /* The brokers to use: the flag, else $BARGE_BROKERS, else the stack file. 0 on success; else a
  * message saying there is no stack in $BARGE_HOME and what to do (a runtime condition, not bad
  * usage: callers exit 1, or 255 for the AWS Batch commands). */

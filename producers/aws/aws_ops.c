@@ -5,7 +5,7 @@
  * by hand since. Barge's departures from the model:
  *   - ComputeResource.subnets is not required (only type and maxvCpus are);
  *   - CreateJobQueue.computeEnvironmentOrder is required;
- *   - out-of-scope members (multi-node, EKS, ECS, consumable resources, service environments)
+ *   - out-of-scope members (EKS, ECS, consumable resources, service environments, quota shares)
  *     are typed free JSON and marked out_of_scope: accepted and sent, so the server rejects
  *     them with its own message, but hidden from help and the skeleton. Their shapes are not
  *     modelled.
@@ -345,6 +345,39 @@ static const struct aws_member m_ContainerProperties[] = {
   {"repositoryCredentials", &s_RepositoryCredentials, 0},
 };
 STRUCT(ContainerProperties);
+/* Multi-node (checked in control_mnp.c); the ECS, EKS and consumable-resource members of a node
+ * range are out of scope: free JSON, refused there by name. */
+static const struct aws_member m_NodeRangeProperty[] = {
+  {"targetNodes", &t_string, 1},
+  {"container", &s_ContainerProperties, 0},
+  {"instanceTypes", &s_StringList, 0},
+  {"ecsProperties", &t_json, 0},
+  {"eksProperties", &t_json, 0},
+  {"consumableResourceProperties", &t_json, 0},
+};
+STRUCT(NodeRangeProperty);
+LIST(NodeRangeProperties, &s_NodeRangeProperty);
+static const struct aws_member m_NodeProperties[] = {
+  {"numNodes", &t_integer, 1},
+  {"mainNode", &t_integer, 1},
+  {"nodeRangeProperties", &s_NodeRangeProperties, 1},
+};
+STRUCT(NodeProperties);
+static const struct aws_member m_NodePropertyOverride[] = {
+  {"targetNodes", &t_string, 1},
+  {"containerOverrides", &s_ContainerOverrides, 0},
+  {"ecsPropertiesOverride", &t_json, 0},
+  {"instanceTypes", &s_StringList, 0},
+  {"eksPropertiesOverride", &t_json, 0},
+  {"consumableResourcePropertiesOverride", &t_json, 0},
+};
+STRUCT(NodePropertyOverride);
+LIST(NodePropertyOverrides, &s_NodePropertyOverride);
+static const struct aws_member m_NodeOverrides[] = {
+  {"numNodes", &t_integer, 0},
+  {"nodePropertyOverrides", &s_NodePropertyOverrides, 0},
+};
+STRUCT(NodeOverrides);
 ENUM(PlatformCapability, "EC2|FARGATE");
 LIST(PlatformCapabilityList, &s_PlatformCapability);
 static const struct aws_member m_ShareAttributes[] = {
@@ -371,7 +404,7 @@ static const struct aws_param p_SubmitJob[] = {
   P("jobDefinition", "--job-definition", &t_string, 1),
   P("parameters", "--parameters", &s_ParametersMap, 0),
   P("containerOverrides", "--container-overrides", &s_ContainerOverrides, 0),
-  P("nodeOverrides", "--node-overrides", &t_json, 0), /* checked in control_mnp.c */
+  P("nodeOverrides", "--node-overrides", &s_NodeOverrides, 0),
   P("retryStrategy", "--retry-strategy", &s_RetryStrategy, 0),
   P("propagateTags", "--propagate-tags", &t_boolean, 0),
   P("timeout", "--timeout", &s_JobTimeout, 0),
@@ -455,7 +488,7 @@ static const struct aws_param p_RegisterJobDefinition[] = {
   P("parameters", "--parameters", &s_ParametersMap, 0),
   P("schedulingPriority", "--scheduling-priority", &t_integer, 0),
   P("containerProperties", "--container-properties", &s_ContainerProperties, 0),
-  P("nodeProperties", "--node-properties", &t_json, 0), /* checked in control_mnp.c */
+  P("nodeProperties", "--node-properties", &s_NodeProperties, 0),
   P("retryStrategy", "--retry-strategy", &s_RetryStrategy, 0),
   P("propagateTags", "--propagate-tags", &t_boolean, 0),
   P("timeout", "--timeout", &s_JobTimeout, 0),

@@ -132,8 +132,8 @@ static json_t *skeleton(const struct aws_shape *sh, struct doc_stack *st) {
     json_t *o = json_object();
     if (doc_in_stack(st, sh->name) || st->n >= 16) return o;
     st->names[st->n++] = sh->name;
-    for (size_t i = 0; i < sh->n_members; i++)
-      if (!sh->members[i].unhonoured)
+    for (size_t i = 0; i < sh->n_members; i++) /* a nested JSON member is out of scope */
+      if (!sh->members[i].unhonoured && sh->members[i].shape->type != AWS_JSON)
         json_object_set_new(o, sh->members[i].name, skeleton(sh->members[i].shape, st));
     st->n--;
     return o;
@@ -217,10 +217,11 @@ void awscli_usage(const struct aws_op *op, FILE *out) {
                  "      sets the items per request\n",
             op->page_result);
   fprintf(out, "\nGlobal options: --brokers <host:port,...>  --topic-prefix <P>  --kafka-props <k=v,...>\n"
-               "  --output json|text|table  --query <JMESPath>  --region <r>\n"
-               "  --endpoint-url <url>  --profile <p>  --debug  --no-cli-pager  --no-paginate\n"
-               "  (AWS CLI options such as --cli-read-timeout and --no-verify-ssl are accepted\n"
-               "  and ignored)\n");
+               "  --output json|text|table|yaml|yaml-stream  --query <JMESPath>  --no-paginate\n"
+               "  The AWS CLI's --region, --endpoint-url, --profile, --debug, --no-cli-pager,\n"
+               "  --cli-read-timeout, --no-verify-ssl, ... are accepted and ignored: barge talks\n"
+               "  to the Kafka of --brokers (or of the stack `barge up` recorded), never to an\n"
+               "  endpoint; for another stack's API use `aws batch --endpoint-url`.\n");
   fprintf(out, "\nExample:\n  %s\n", op->example);
 }
 

@@ -22,17 +22,67 @@
 
 static int is_container(const json_t *v) { return json_is_object(v) || json_is_array(v); }
 
+static void py_number(const json_t *v, char *b, size_t bn);
+
+/* v as Python's repr() writes it, which str() of a list or dict gives: {'size': 2, 'x': None}. */
+static void py_repr(const json_t *v, FILE *out) {
+  char b[64];
+  const char *k;
+  json_t *e;
+  size_t i;
+  if (json_is_object(v)) {
+    fputc('{', out);
+    i = 0;
+    json_object_foreach((json_t *)v, k, e) {
+      json_t *key = json_string(k);
+      fputs(i++ ? ", " : "", out);
+      py_repr(key, out);
+      fputs(": ", out);
+      py_repr(e, out);
+      json_decref(key);
+    }
+    fputc('}', out);
+  } else if (json_is_array(v)) {
+    fputc('[', out);
+    json_array_foreach((json_t *)v, i, e) {
+      fputs(i ? ", " : "", out);
+      py_repr(e, out);
+    }
+    fputc(']', out);
+  } else if (json_is_string(v)) {
+    const char *str = json_string_value(v);
+    char q = strchr(str, '\'') && !strchr(str, '"') ? '"' : '\'';
+    fputc(q, out);
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+      if (*c == '\\' || *c == (unsigned char)q) fprintf(out, "\\%c", *c);
+      else if (*c == '\n') fputs("\\n", out);
+      else if (*c == '\r') fputs("\\r", out);
+      else if (*c == '\t') fputs("\\t", out);
+      else if (*c < 0x20 || *c == 0x7f) fprintf(out, "\\x%02x", *c);
+      else fputc(*c, out);
+    }
+    fputc(q, out);
+  } else if (json_is_number(v)) {
+    py_number(v, b, sizeof b);
+    fputs(b, out);
+  } else {
+    fputs(json_is_true(v) ? "True" : json_is_false(v) ? "False" : "None", out);
+  }
+}
+
 static void text_scalar(const json_t *v, FILE *out) {
+  char b[64];
   if (json_is_string(v)) {
     fputs(json_string_value(v), out);
   } else if (json_is_null(v)) {
     fputs("None", out);
   } else if (json_is_boolean(v)) {
     fputs(json_is_true(v) ? "True" : "False", out);
-  } else {
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (s) fputs(s, out);
-    free(s);
+  } else if (json_is_number(v)) { /* 0.1, not jansson's 17 digits 0.10000000000000001 */
+    py_number(v, b, sizeof b);
+    fputs(b, out);
+  } else { /* a list or object in a row of scalars (a key scalar in another object of the list) */
+    py_repr(v, out);
   }
 }
 
@@ -721,6 +771,43 @@ static void print_table(const json_t *v, const char *title, FILE *out) {
   free(t.s);
 }
 
+/* --output json: as the AWS CLI's json.dumps(indent=4) writes it, which jansson's JSON_INDENT(4)
+ * does but for its reals (17 digits: 0.10000000000000001 for 0.1); Python writes the shortest
+ * form that reads back the same. */
+static void print_json(const json_t *v, int level, FILE *out) {
+  char b[64];
+  const char *k;
+  json_t *e;
+  size_t i, n = json_is_object(v) ? json_object_size(v) : json_is_array(v) ? json_array_size(v) : 0;
+  if (json_is_real(v)) {
+    py_number(v, b, sizeof b);
+    fputs(b, out);
+  } else if (!n) { /* a scalar, {} or [] */
+    char *s = json_dumps(v, JSON_ENCODE_ANY);
+    if (s) fputs(s, out);
+    free(s);
+  } else if (json_is_object(v)) {
+    fputs("{", out);
+    i = 0;
+    json_object_foreach((json_t *)v, k, e) {
+      json_t *key = json_string(k);
+      char *ks = json_dumps(key, JSON_ENCODE_ANY);
+      fprintf(out, "%s\n%*s%s: ", i++ ? "," : "", 4 * (level + 1), "", ks ? ks : "\"\"");
+      free(ks);
+      json_decref(key);
+      print_json(e, level + 1, out);
+    }
+    fprintf(out, "\n%*s}", 4 * level, "");
+  } else {
+    fputs("[", out);
+    json_array_foreach((json_t *)v, i, e) {
+      fprintf(out, "%s\n%*s", i ? "," : "", 4 * (level + 1), "");
+      print_json(e, level + 1, out);
+    }
+    fprintf(out, "\n%*s]", 4 * level, "");
+  }
+}
+
 int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err, size_t errlen) {
   return awscli_print_titled(resp, g, NULL, out, err, errlen);
 }
@@ -778,9 +865,8 @@ int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, cons
     print_yaml(list, out);
     json_decref(list);
   } else {
-    char *s = json_dumps(v, JSON_INDENT(4) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    if (s) fprintf(out, "%s\n", s);
-    free(s);
+    print_json(v, 0, out);
+    fputc('\n', out);
   }
   json_decref(v);
   return 0;

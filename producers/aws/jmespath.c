@@ -1243,12 +1243,53 @@ static json_t *f_to_array(struct ev *x, const struct func *f, struct arg *a, siz
   return json_is_array(a[0].v) ? json_incref(a[0].v) : json_pack("[O]", a[0].v);
 }
 
+/* v as jmespath.py's to_string writes it, json.dumps(v, separators=(',', ':')): compact, ASCII,
+ * and a real in Python's shortest form that reads back the same (0.1, where jansson writes 17
+ * digits, 0.10000000000000001). */
+static void dump_py(const json_t *v, struct buf *b) {
+  const char *k;
+  json_t *e;
+  size_t i;
+  if (json_is_real(v)) {
+    char s[64];
+    double d = json_real_value(v);
+    for (int prec = 1; prec <= 17; prec++) {
+      snprintf(s, sizeof s, "%.*g", prec, d);
+      if (strtod(s, NULL) == d) break;
+    }
+    buf_printf(b, "%s%s", s, strpbrk(s, ".eni") ? "" : ".0");
+  } else if (json_is_object(v) && json_object_size(v)) {
+    i = 0;
+    json_object_foreach((json_t *)v, k, e) {
+      json_t *key = json_string(k);
+      char *ks = json_dumps(key, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+      buf_printf(b, "%s%s:", i++ ? "," : "{", ks ? ks : "\"\"");
+      free(ks);
+      json_decref(key);
+      dump_py(e, b);
+    }
+    buf_printf(b, "}");
+  } else if (json_is_array(v) && json_array_size(v)) {
+    json_array_foreach((json_t *)v, i, e) {
+      buf_printf(b, "%s", i ? "," : "[");
+      dump_py(e, b);
+    }
+    buf_printf(b, "]");
+  } else {
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+    buf_printf(b, "%s", s ? s : "null");
+    free(s);
+  }
+}
+
 static json_t *f_to_string(struct ev *x, const struct func *f, struct arg *a, size_t n) {
   (void)x, (void)f, (void)n;
   if (json_is_string(a[0].v)) return json_incref(a[0].v);
-  char *s = json_dumps(a[0].v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-  json_t *r = json_string(s ? s : "null");
-  free(s);
+  struct buf b;
+  buf_init(&b);
+  dump_py(a[0].v, &b);
+  json_t *r = json_string(b.data ? (const char *)b.data : "null");
+  buf_release(&b);
   return r;
 }
 

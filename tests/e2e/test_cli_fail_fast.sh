@@ -214,5 +214,58 @@ done
 printf 'brokers=127.0.0.1:1\nprefix=barge.\n' >"$BARGE_HOME/stack"
 "$BARGE" list-jobs --job-queue q 2>"$BARGE_HOME/err" >/dev/null
 check "a broker from the stack file: the line says so" "grep -q 'recorded in $BARGE_HOME/stack' '$BARGE_HOME/err'"
+# barge version with an option it does not take: bad usage (it printed the version, exit 0)
+"$BARGE" version --bogus >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge version --bogus: exit 2 naming it ($(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 2 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q -- \"'--bogus'\" '$BARGE_HOME/err'"
+# a stack file left by a supervisor that ended without removing it (killed, or the machine
+# rebooted), whose pid another process has since got: no supervisor holds up.lock, so that
+# process is not the stack's. barge status said the stack ran, barge up that it was already
+# running, and barge down sent that process SIGTERM.
+sleep 300 &
+other=$!
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' "$other" >"$BARGE_HOME/stack"
+: >"$BARGE_HOME/up.lock"
+"$BARGE" status >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a stale stack file naming a live pid: barge status says the supervisor is gone (exit $rc: $(cat "$BARGE_HOME/err"))" \
+  "[ $rc -eq 1 ] && grep -q 'is gone' '$BARGE_HOME/err'"
+timeout 3 "$BARGE" up --brokers 127.0.0.1:1 </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a stale stack file naming a live pid: barge up does not take it for a running stack (exit $rc)" \
+  "! grep -q 'already running' '$BARGE_HOME/out' '$BARGE_HOME/err'"
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' "$other" >"$BARGE_HOME/stack"
+"$BARGE" down >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a stale stack file naming a live pid: barge down leaves that process alone and clears the record (exit $rc: $(cat "$BARGE_HOME/out" "$BARGE_HOME/err"))" \
+  "[ $rc -eq 0 ] && kill -0 $other && [ ! -e '$BARGE_HOME/stack' ]"
+kill "$other" 2>/dev/null
+wait "$other" 2>/dev/null
+rm -f "$BARGE_HOME/stack"
+# bash completion: options before the command (as barge takes them) still complete the command
+# and its flags (it completed nothing: it took the first word for the command); the paging flags
+# of listings; the values of barge's own enumerated options; subcommands
+"$BARGE" completion bash >"$BARGE_HOME/completion.bash"
+complete_words() { # WORDS...: what completing the last word offers
+  bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _barge; echo "${COMPREPLY[*]}"' \
+    _ "$BARGE_HOME/completion.bash" "$@"
+}
+got=$(complete_words barge --output text desc)
+check "completion after a leading option: the commands ($got)" "grep -qw describe-jobs <<<'$got'"
+got=$(complete_words barge --output text describe-jobs --j)
+check "completion after a leading option: the command's flags ($got)" "[ '$got' = --jobs ]"
+got=$(complete_words barge --output '')
+check "completion of a leading --output: its values ($got)" "[ '$got' = 'json text table yaml yaml-stream' ]"
+got=$(complete_words barge list-jobs --max)
+check "completion of a listing's paging flags ($got)" "[ '$got' = '--max-results --max-items' ]"
+got=$(complete_words barge usage --by '')
+check "completion of usage --by: its values ($got)" "[ '$got' = 'queue share ce job' ]"
+got=$(complete_words barge instances --output '')
+check "completion of instances --output: its own values ($got)" "[ '$got' = 'table json' ]"
+got=$(complete_words barge replay pr)
+check "completion of replay's subcommands ($got)" "[ '$got' = print ]"
+got=$(complete_words barge help sub)
+check "completion of barge help: the commands ($got)" "[ '$got' = submit-job ]"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "aws_op.h"
 #include "awscli.h"
 #include "check.h"
 
@@ -332,9 +333,13 @@ static void test_submit_job(void) {
        "\"schedulingPriorityOverride\": 5, \"shareIdentifier\": \"teamA\"}"},
       {"negative integer", ARGV(SJ, "--scheduling-priority-override", "-1"), "{" SJ_JSON ", \"schedulingPriorityOverride\": -1}"},
       {"repeated flag, last wins", ARGV(SJ, "--job-name", "b"), "{\"jobName\": \"b\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\"}"},
-      {"out-of-scope member passed through for the server to reject", ARGV(SJ, "--node-overrides", "{\"numNodes\": 2}"),
-       "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2}}"},
-      {"out-of-scope member as shorthand, unconverted", ARGV(SJ, "--node-overrides", "numNodes=2"), "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": \"2\"}}"},
+      {"out-of-scope member passed through for the server to reject", ARGV(SJ, "--eks-properties-override", "{\"podProperties\": {}}"),
+       "{" SJ_JSON ", \"eksPropertiesOverride\": {\"podProperties\": {}}}"},
+      {"out-of-scope member as shorthand, unconverted", ARGV(SJ, "--eks-properties-override", "a=2"), "{" SJ_JSON ", \"eksPropertiesOverride\": {\"a\": \"2\"}}"},
+      {"node-overrides JSON", ARGV(SJ, "--node-overrides", "{\"numNodes\": 2}"), "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2}}"},
+      {"node-overrides shorthand converted by the model", ARGV(SJ, "--node-overrides", "numNodes=2,nodePropertyOverrides=[{targetNodes=0:,containerOverrides={command=[echo,hi],vcpus=2}}]"),
+       "{" SJ_JSON ", \"nodeOverrides\": {\"numNodes\": 2, \"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", "
+       "\"containerOverrides\": {\"command\": [\"echo\", \"hi\"], \"vcpus\": 2}}]}}"},
   };
   EXPECT_EACH(expect_req, cases);
 }
@@ -496,6 +501,12 @@ static void test_other_ops(void) {
              "{\"jobDefinitionName\": \"jd\", \"type\": \"container\", \"containerProperties\": "
              "{\"image\": \"busybox\", \"command\": [\"sleep\", \"1\"], \"resourceRequirements\": "
              "[{\"type\": \"VCPU\", \"value\": \"1\"}, {\"type\": \"MEMORY\", \"value\": \"512\"}]}}");
+  expect_req("register multinode JD with shorthand",
+             ARGV("register-job-definition", "--job-definition-name", "jd", "--type", "multinode", "--node-properties",
+                  "numNodes=2,mainNode=0,nodeRangeProperties=[{targetNodes=0:,container={image=busybox,command=[sleep,1],vcpus=1,memory=128}}]"),
+             "{\"jobDefinitionName\": \"jd\", \"type\": \"multinode\", \"nodeProperties\": {\"numNodes\": 2, \"mainNode\": 0, "
+             "\"nodeRangeProperties\": [{\"targetNodes\": \"0:\", \"container\": {\"image\": \"busybox\", "
+             "\"command\": [\"sleep\", \"1\"], \"vcpus\": 1, \"memory\": 128}}]}}");
   expect_req("register JD with deep shorthand",
              ARGV("register-job-definition", "--job-definition-name", "jd", "--type", "container",
                   "--container-properties",
@@ -585,6 +596,10 @@ static void test_errors(void) {
        "invalid type for parameter updatePolicy.terminateJobsOnUpdate: expected boolean, got \"yes\""},
       {"nested required member", ARGV(SJ, "--retry-strategy", "evaluateOnExit=[{onExitCode=1}]"),
        "--retry-strategy: missing required parameter retryStrategy.evaluateOnExit[0].action"},
+      {"node-overrides command not a list", ARGV(SJ, "--node-overrides", "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"command\": \"echo\"}}]}"),
+       "--node-overrides: invalid type for parameter nodeOverrides.nodePropertyOverrides[0].containerOverrides.command: expected list, got \"echo\""},
+      {"node-properties bad integer", ARGV("register-job-definition", "--job-definition-name", "jd", "--type", "multinode", "--node-properties", "numNodes=two,mainNode=0,nodeRangeProperties=[]"),
+       "--node-properties: nodeProperties.numNodes: expected an integer, got 'two'"},
       {"CE required maxvCpus", ARGV("create-compute-environment", "--compute-environment-name", "c", "--type", "MANAGED", "--compute-resources", "type=EC2"),
        "missing required parameter computeResources.maxvCpus"},
       {"bad --output", ARGV(SJ, "--output", "xml"), "--output: invalid choice 'xml'"},
@@ -598,6 +613,16 @@ static void test_errors(void) {
       {"page-size 0", ARGV("list-jobs", "--job-queue", "q", "--page-size", "-1"), "--page-size must be at least 1"},
   };
   EXPECT_EACH(expect_err, cases);
+  /* the HTTP API checks a request against the same model: a node override of the wrong type is
+   * the client's error (it was a ServerException from the request's encoding) */
+  json_t *req = json_loads("{\"jobName\": \"a\", \"jobQueue\": \"q\", \"jobDefinition\": \"d\", \"nodeOverrides\": "
+                           "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"command\": \"echo\"}}]}}",
+                           0, NULL);
+  char err[400] = "";
+  int rc = aws_check_request(aws_op_find("submit-job"), req, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && strstr(err, "nodeOverrides.nodePropertyOverrides[0].containerOverrides.command"),
+        "API check of a string command override: rc %d, '%s'", rc, err);
+  json_decref(req);
 }
 
 static void test_globals(void) {
@@ -698,7 +723,10 @@ static void test_help_and_skeleton(void) {
       " \"jobDefinition\": \"\", \"parameters\": {\"KeyName\": \"\"},"
       " \"containerOverrides\": {\"vcpus\": 0, \"memory\": 0, \"command\": [\"\"], \"instanceType\": \"\","
       " \"environment\": [{\"name\": \"\", \"value\": \"\"}], \"resourceRequirements\": [{\"value\": \"\", \"type\": \"GPU\"}]},"
-      " \"nodeOverrides\": {}, \"retryStrategy\": {\"attempts\": 0, \"evaluateOnExit\": [{\"onStatusReason\": \"\", \"onReason\": \"\","
+      " \"nodeOverrides\": {\"numNodes\": 0, \"nodePropertyOverrides\": [{\"targetNodes\": \"\", \"containerOverrides\":"
+      " {\"vcpus\": 0, \"memory\": 0, \"command\": [\"\"], \"instanceType\": \"\", \"environment\": [{\"name\": \"\", \"value\": \"\"}],"
+      " \"resourceRequirements\": [{\"value\": \"\", \"type\": \"GPU\"}]}, \"instanceTypes\": [\"\"]}]},"
+      " \"retryStrategy\": {\"attempts\": 0, \"evaluateOnExit\": [{\"onStatusReason\": \"\", \"onReason\": \"\","
       " \"onExitCode\": \"\", \"action\": \"RETRY\"}]}, \"propagateTags\": true,"
       " \"timeout\": {\"attemptDurationSeconds\": 0}, \"tags\": {\"KeyName\": \"\"}}",
       0, NULL);
@@ -752,6 +780,11 @@ static void test_help_and_skeleton(void) {
   CHECK(strstr(text, "--eks-properties-override") == NULL, "out-of-scope flag in help");
   CHECK(strstr(text, "--node-overrides"), "in-scope document flag in help");
   CHECK(strstr(text, "--brokers"), "global options");
+  /* help listed --endpoint-url, --region, --profile and --debug as options of barge's, though
+   * barge drops them, and --output without yaml */
+  CHECK(strstr(text, "--output json|text|table|yaml|yaml-stream"), "every --output choice");
+  CHECK(strstr(text, "--region, --endpoint-url, --profile, --debug, --no-cli-pager,\n  --cli-read-timeout, --no-verify-ssl, ... are accepted and ignored"),
+        "the AWS CLI options barge ignores are said to be ignored");
   free(text);
   f = open_memstream(&text, &len);
   awscli_usage(aws_op_find("list-jobs"), f);
@@ -824,25 +857,27 @@ static void test_examples(void) {
  * awscli.text.format_text printed for the same JSON): rows named by the member holding them, keys
  * sorted, a list of objects on the union of their scalar keys, Python's None/True/False. It used
  * to print every value of the response on one line, in the response's order, with true/false. */
-static void expect_text(const char *in, const char *query, const char *want) {
+static void expect_output(const char *output, const char *in, const char *query, const char *want) {
   json_error_t je;
   json_t *v = json_loads(in, JSON_DECODE_ANY, &je);
   struct awscli_globals g;
   awscli_globals_init(&g);
-  g.output = "text";
+  g.output = output;
   g.query = query;
   char *got = NULL, err[256] = "";
   size_t len = 0;
   FILE *f = open_memstream(&got, &len);
   int rc = awscli_print(v, &g, f, err, sizeof err);
   fclose(f);
-  CHECK(rc == 0 && !strcmp(got, want), "--output text of %s: got '%s', want '%s' (%s)", in, got, want, err);
+  CHECK(rc == 0 && !strcmp(got, want), "--output %s of %s: got '%s', want '%s' (%s)", output, in, got, want, err);
   free(got);
   json_decref(v);
 }
 
+static void expect_text(const char *in, const char *query, const char *want) { expect_output("text", in, query, want); }
+
 static void test_text_output(void) {
-  TEST("--output text as the AWS CLI writes it");
+  TEST("--output text (and json) as the AWS CLI writes it");
   expect_text("{\"jobs\": [{\"jobId\": \"j1\", \"status\": \"FAILED\", \"isCancelled\": false, \"retry\": null, "
               "\"attempts\": [{\"container\": {\"exitCode\": 3, \"logStreamName\": \"s\"}, \"startedAt\": 5}], "
               "\"tags\": {\"team\": \"a\"}, \"container\": {\"command\": [\"sh\", \"-c\", \"x\"], \"environment\": "
@@ -863,6 +898,21 @@ static void test_text_output(void) {
               "JOBQUEUES\tq\nNEXTTOKEN\ttok\n");
   expect_text("{\"jobQueues\": [{\"jobQueueName\": \"q\"}], \"NextToken\": \"tok\"}",
               "{q: jobQueues[].jobQueueName, t: NextToken}", "None\nQ\tq\nNone\nT\ttok\n");
+  /* reals as Python writes them, in text and in JSON: 0.1, not jansson's 0.10000000000000001 */
+  expect_text("{\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightFactor\": 0.1}, "
+              "{\"shareIdentifier\": \"b\", \"weightFactor\": 1.0}]}",
+              NULL, "SHAREDISTRIBUTION\ta\t0.1\nSHAREDISTRIBUTION\tb\t1.0\n");
+  expect_output("json", "{\"weightFactor\": 0.1, \"b\": [1.0, 2, {}, [], null, true, 3e-05, 1e+16], "
+                "\"c\": {\"d\": \"x\\\"y\u00e9\"}, \"e\": []}", NULL,
+                "{\n    \"weightFactor\": 0.1,\n    \"b\": [\n        1.0,\n        2,\n        {},\n        [],\n"
+                "        null,\n        true,\n        3e-05,\n        1e+16\n    ],\n    \"c\": {\n"
+                "        \"d\": \"x\\\"y\u00e9\"\n    },\n    \"e\": []\n}\n");
+  expect_output("json", "{\"a\": 0.30000000000000004}", "a", "0.30000000000000004\n");
+  /* a member scalar in one object of a list and not in another: there its value is printed in
+   * the row as Python's str() writes it (awscli/text.py) */
+  expect_text("{\"l\": [{\"a\": null, \"n\": \"x\"}, {\"a\": {\"size\": 2, \"s\": \"it's\", \"f\": 0.5, "
+              "\"t\": true, \"l\": [1, null]}, \"n\": \"y\"}]}",
+              NULL, "L\tNone\tx\nL\t{'size': 2, 's': \"it's\", 'f': 0.5, 't': True, 'l': [1, None]}\ty\n");
 }
 
 int main(void) {

@@ -75,6 +75,8 @@ static const struct {
     {"to_string(n)", "\"[3,1,2]\""},
     {"to_string(jobs[0].tags)", "\"{\\\"team\\\":\\\"x\\\",\\\"env\\\":\\\"prod\\\"}\""},
     {"to_string('x')", "\"x\""},
+    {"to_string(`0.1`)", "\"0.1\""},
+    {"to_string(`[0.1, 2.0, {\"w\": 0.3}]`)", "\"[0.1,2.0,{\\\"w\\\":0.3}]\""},
     {"to_number('12')", "12"},
     {"to_number('1.5')", "1.5"},
     {"to_number('x')", "null"},
