@@ -22,8 +22,6 @@
 
 static int is_container(const json_t *v) { return json_is_object(v) || json_is_array(v); }
 
-static void py_number(const json_t *v, char *b, size_t bn);
-
 /* v as Python's repr() writes it, which str() of a list or dict gives: {'size': 2, 'x': None}. */
 static void py_repr(const json_t *v, FILE *out) {
   char b[64];
@@ -63,7 +61,7 @@ static void py_repr(const json_t *v, FILE *out) {
     }
     fputc(q, out);
   } else if (json_is_number(v)) {
-    py_number(v, b, sizeof b);
+    jmes_py_number(v, b, sizeof b);
     fputs(b, out);
   } else {
     fputs(json_is_true(v) ? "True" : json_is_false(v) ? "False" : "None", out);
@@ -79,7 +77,7 @@ static void text_scalar(const json_t *v, FILE *out) {
   } else if (json_is_boolean(v)) {
     fputs(json_is_true(v) ? "True" : "False", out);
   } else if (json_is_number(v)) { /* 0.1, not jansson's 17 digits 0.10000000000000001 */
-    py_number(v, b, sizeof b);
+    jmes_py_number(v, b, sizeof b);
     fputs(b, out);
   } else { /* a list or object in a row of scalars (a key scalar in another object of the list) */
     py_repr(v, out);
@@ -336,25 +334,9 @@ static void yaml_string(struct yout *y, const char *s, int indent) {
 }
 
 /* A number as Python's repr writes it (shortest round-trip form; a whole float keeps ".0"). */
-static void py_number(const json_t *v, char *b, size_t bn) {
-  if (json_is_integer(v)) {
-    snprintf(b, bn, "%lld", (long long)json_integer_value(v));
-    return;
-  }
-  double d = json_real_value(v);
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(b, bn, "%.*g", prec, d);
-    if (strtod(b, NULL) == d) break;
-  }
-  if (!strpbrk(b, ".eni")) {
-    size_t n = strlen(b);
-    snprintf(b + n, bn - n, ".0");
-  }
-}
-
 static void yaml_number(struct yout *y, const json_t *v) {
   char b[64];
-  py_number(v, b, sizeof b);
+  jmes_py_number(v, b, sizeof b);
   yputs(y, b);
 }
 
@@ -455,7 +437,7 @@ static json_t *tcell(const json_t *v) {
   char b[64];
   if (json_is_string(v)) return json_string(json_string_value(v));
   if (json_is_number(v)) {
-    py_number(v, b, sizeof b);
+    jmes_py_number(v, b, sizeof b);
     return json_string(b);
   }
   return json_string(json_is_true(v) ? "True" : json_is_false(v) ? "False" : "None");
@@ -780,7 +762,7 @@ static void print_json(const json_t *v, int level, FILE *out) {
   json_t *e;
   size_t i, n = json_is_object(v) ? json_object_size(v) : json_is_array(v) ? json_array_size(v) : 0;
   if (json_is_real(v)) {
-    py_number(v, b, sizeof b);
+    jmes_py_number(v, b, sizeof b);
     fputs(b, out);
   } else if (!n) { /* a scalar, {} or [] */
     char *s = json_dumps(v, JSON_ENCODE_ANY);

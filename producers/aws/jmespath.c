@@ -1243,6 +1243,22 @@ static json_t *f_to_array(struct ev *x, const struct func *f, struct arg *a, siz
   return json_is_array(a[0].v) ? json_incref(a[0].v) : json_pack("[O]", a[0].v);
 }
 
+void jmes_py_number(const json_t *v, char *b, size_t bn) {
+  if (json_is_integer(v)) {
+    snprintf(b, bn, "%lld", (long long)json_integer_value(v));
+    return;
+  }
+  double d = json_real_value(v);
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(b, bn, "%.*g", prec, d);
+    if (strtod(b, NULL) == d) break;
+  }
+  if (!strpbrk(b, ".eni")) {
+    size_t n = strlen(b);
+    snprintf(b + n, bn - n, ".0");
+  }
+}
+
 /* v as jmespath.py's to_string writes it, json.dumps(v, separators=(',', ':')): compact, ASCII,
  * and a real in Python's shortest form that reads back the same (0.1, where jansson writes 17
  * digits, 0.10000000000000001). */
@@ -1252,12 +1268,8 @@ static void dump_py(const json_t *v, struct buf *b) {
   size_t i;
   if (json_is_real(v)) {
     char s[64];
-    double d = json_real_value(v);
-    for (int prec = 1; prec <= 17; prec++) {
-      snprintf(s, sizeof s, "%.*g", prec, d);
-      if (strtod(s, NULL) == d) break;
-    }
-    buf_printf(b, "%s%s", s, strpbrk(s, ".eni") ? "" : ".0");
+    jmes_py_number(v, s, sizeof s);
+    buf_printf(b, "%s", s);
   } else if (json_is_object(v) && json_object_size(v)) {
     i = 0;
     json_object_foreach((json_t *)v, k, e) {

@@ -31,4 +31,9 @@ int jmes_search(const struct jmes *e, const json_t *data, json_t **out, char *er
 /* jmes_free(NULL) is a no-op. */
 void jmes_free(struct jmes *e);
 
+/* A JSON number as Python writes it (to_string here, the AWS CLI's output forms): an integer as
+ * it is, a real in the shortest form that reads back the same (0.1, not jansson's
+ * 0.10000000000000001), with ".0" when that form would read as an integer. */
+void jmes_py_number(const json_t *v, char *b, size_t bn);
+
 #endif
