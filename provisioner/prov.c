@@ -68,6 +68,7 @@ struct pce {
   int64_t eval_at; /* 0: no evaluation pending */
   int desired;
   int last_unmet; /* vCPUs left unmet by maxvCpus at the last MAX_VCPUS_LIMIT decision */
+  int bid_told;   /* the jobs waiting only for a bid too low were reported (until a change) */
   int64_t *unobt_until; /* per catalogue type */
   int stored_desired;   /* computeResources.desiredvCpus as last configured (-1: not seen yet) */
   int asked_desired;    /* a desiredvCpus an update raised, to launch up to once (0: none) */
@@ -361,6 +362,7 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
   }
   c->deleted = 0;
   c->managed = managed;
+  c->bid_told = 0;
   const char *state = jget_str(b, "state"), *status = jget_str(b, "status");
   c->enabled = !state || !strcmp(state, "ENABLED");
   c->valid = !status || !strcmp(status, "VALID");
@@ -554,6 +556,38 @@ static int any_type_fits(const struct prov *p, const struct pce *c, const struct
   return 0;
 }
 
+/* A SPOT CE whose bidPercentage is below the Spot price of every allowed type that would hold
+ * a waiting job: no request is ever made for it (usable()), so no driver answers
+ * SpotMaxPriceTooLow, and the catalogue's prices do not move. Without a word the jobs would wait
+ * for ever in silence; this says it once (until the CE changes) as a LAUNCH_FAILED of the
+ * cheapest such type, which `barge explain` and `barge instances` show
+ * (docs/provisioner.md, "Scale-up"). */
+static void tell_bid_too_low(const struct prov *p, struct pce *c, const struct pshape *s, int n,
+                             struct prov_outbox *out) {
+  if (!c->spot || c->bid_told) return;
+  const struct catalog_type *best = NULL;
+  for (size_t i = 0; i < c->ntypes; i++) {
+    const struct catalog_type *t = &p->cat->types[c->types[i]];
+    if (!catalog_type_fits(p->cat, t, s->v, s->m, s->g) || t->od_price <= 0) continue;
+    if (!best || t->spot_price / t->od_price < best->spot_price / best->od_price) best = t;
+  }
+  if (!best) return; /* no type holds it at any price: the scheduler's MISCONFIGURATION */
+  c->bid_told = 1;
+  int pct = (int)(100.0 * best->spot_price / best->od_price + 0.999);
+  char why[640];
+  snprintf(why, sizeof why,
+           "%d x %s not requested: SpotMaxPriceTooLow: bidPercentage %d is below the Spot price of "
+           "every allowed instance type that holds a waiting job (%d vCPUs, %d MiB); the lowest is %s "
+           "at %.4f, %d%% of its on-demand %.4f. The jobs wait: create the compute environment again "
+           "with bidPercentage %d or more, or allow other instance types",
+           n, best->name, c->bid_pct, s->v, s->m, best->name, best->spot_price, pct, best->od_price, pct);
+  struct prov_out *e = push(out, PROV_OUT_INSTANCE, c, p->now);
+  e->ev = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:s, s:s, s:I}", "instanceId", "",
+                    "computeEnvironment", c->name, "kind", "LAUNCH_FAILED", "instanceType", best->name,
+                    "vcpus", best->vcpus, "memoryMib", catalog_sched_mem(p->cat, best), "gpus", best->gpus,
+                    "lifecycle", "SPOT", "driver", "", "reason", why, "at", (json_int_t)p->now);
+}
+
 /* ---------------- scale-up ---------------- */
 
 struct bin {
@@ -681,6 +715,7 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
     int n = s->count;
     if (n <= 0) continue;
     if (!any_type_fits(p, c, s)) {
+      tell_bid_too_low(p, c, s, n, out);
       unfit += n;
       continue;
     }

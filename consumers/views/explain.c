@@ -214,7 +214,10 @@ json_t *explain_build(const struct explain_input *in) {
   json_array_foreach(in->launches, i, ev) {
     int64_t at = ev_at(ev);
     if (at < from || at > until || misconfigured_at(in, at)) continue;
-    snprintf(text, sizeof text, "the instance provider refused a launch in compute environment %s: %s.",
+    /* no driver: the provisioner asked for nothing (a Spot bid below every pool, prov.c) */
+    const char *drv = jget_str(ev, "driver");
+    snprintf(text, sizeof text, "%s in compute environment %s: %s.",
+             drv && !*drv ? "the provisioner requested no instance" : "the instance provider refused a launch",
              str_or(ev, "computeEnvironment", "?"), str_or(ev, "reason", "no reason given"));
     add(tl, at, "provisioner", "launch-failed", text, ev);
   }

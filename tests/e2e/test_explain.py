@@ -12,7 +12,8 @@ environments:
 - `nocap` (c5.large, which the sim driver is told it cannot obtain): the job carries
   `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - ... instance type c5.large`.
 `barge explain` on each names the cause in its text and in --json (the reason entry with its
-code, compute environment and instance; the provisioner's scaling or refused launch); an
+code, compute environment and instance; the provisioner's scaling or refused launch); a SPOT CE
+whose bidPercentage is below every allowed pool's price (`lowbid`) is named as the cause; an
 unknown job exits 1, and so does an unreachable broker (a tool's runtime error), within a few
 seconds; a job submitted while the scheduler is stopped is said to be SUBMITTED and not handled
 yet by `barge explain` and `barge logs` (exit 1), not "no job". A reason that does not change writes nothing more (no JobWait per tick)."""
@@ -129,6 +130,25 @@ def body(s):
     ok(p.returncode == 1 and time.monotonic() - t0 < 10, "an unreachable broker: exit 1, at once", (p.returncode, p.stderr))
     p = s.run("explain", "--help", check=False)
     ok(p.returncode == 0 and "--json" in p.stdout, "explain --help", p.stdout)
+
+    # a Spot bid below every allowed pool's price: nothing is ever requested, and explain says why
+    # (the job waited in silence), while the CE stays VALID (the bid is not EC2's refusal)
+    s.create_ce("lowbid", {"type": "SPOT", "minvCpus": 0, "maxvCpus": 8, "instanceTypes": ["c5", "m5"],
+                           "bidPercentage": 1, "allocationStrategy": "SPOT_CAPACITY_OPTIMIZED",
+                           "subnets": ["subnet-1"], "instanceRole": "ecsInstanceRole"})
+    s.create_queue("q-lowbid", ["lowbid"])
+    lowbid = s.submit("lowbid", "q-lowbid", "two")
+    said = s.wait("explain to name the bid", lambda: "SpotMaxPriceTooLow" in explain(s, lowbid).stdout, timeout=60,
+                  every=1)
+    p = explain(s, lowbid)
+    log(p.stdout)
+    ok(said and "the provisioner requested no instance in compute environment lowbid" in p.stdout and
+       "bidPercentage 1 is below" in p.stdout, "explain: a bid below every pool is named", p.stdout)
+    ces = s.json("describe-compute-environments", "--compute-environments", "lowbid")["computeEnvironments"]
+    ok(ces and ces[0]["status"] == "VALID", "the low-bid CE stays VALID", ces)
+    d = s.describe(lowbid)[lowbid]
+    ok(d["status"] == "RUNNABLE" and d.get("statusReason", "").startswith("CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"),
+       "the job waits, RUNNABLE, with the capacity code a queue's time-limit action can act on (it had WAITING:CAPACITY, which none can)", d)
 
     # a job submitted that the scheduler has not handled yet (here: it is stopped) is not "no job"
     s.kill("scheduler")

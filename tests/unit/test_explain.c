@@ -17,10 +17,11 @@ static json_t *outputs_of(struct h *h, enum out_kind kind, const char *id) {
   return r;
 }
 
-static json_t *timeline_of(struct h *h, const char *id, json_t *scaling) {
+static json_t *timeline_with(struct h *h, const char *id, json_t *scaling, json_t *launch_failures) {
   json_t *changes = outputs_of(h, OUT_STATE_CHANGE, id), *waits = outputs_of(h, OUT_WAIT, id);
   json_t *rec = sched_job_record(h->s, sched_find_job(h->s, id), "test", h->t);
-  json_t *ces = json_pack("[s]", "m"), *launches = json_array();
+  json_t *ces = json_pack("[s]", "m");
+  json_t *launches = launch_failures ? json_incref(launch_failures) : json_array();
   struct explain_input in = {rec, changes, waits, scaling, launches, ces};
   json_t *t = explain_build(&in);
   json_decref(changes);
@@ -29,6 +30,10 @@ static json_t *timeline_of(struct h *h, const char *id, json_t *scaling) {
   json_decref(ces);
   json_decref(launches);
   return t;
+}
+
+static json_t *timeline_of(struct h *h, const char *id, json_t *scaling) {
+  return timeline_with(h, id, scaling, NULL);
 }
 
 static int has_text(const json_t *t, const char *kind, const char *needle) {
@@ -118,8 +123,33 @@ static void test_timeline_of_blocked_job(void) {
   h_release(&h);
 }
 
+static void test_timeline_of_launch_failures(void) {
+  TEST("explain: a launch the instance provider refused, and one the provisioner never requested (a Spot bid below every pool), each in its own words");
+  struct h h;
+  world(&h, "jd", 1);
+  int64_t t0 = h.t;
+  h_submit(&h, "w", "q", "jd", NULL);
+  json_t *none = json_array();
+  json_t *launches = json_pack("[{s:s, s:s, s:s, s:s, s:I}, {s:s, s:s, s:s, s:s, s:I}]", "computeEnvironment", "m",
+                               "kind", "LAUNCH_FAILED", "driver", "sim", "reason",
+                               "1 of 1 x m5.large not launched: InsufficientInstanceCapacity: none", "at",
+                               (json_int_t)(t0 + 10), "computeEnvironment", "m", "kind", "LAUNCH_FAILED", "driver", "",
+                               "reason", "1 x c5.large not requested: SpotMaxPriceTooLow: bidPercentage 5 is below",
+                               "at", (json_int_t)(t0 + 20));
+  json_t *t = timeline_with(&h, "w", none, launches);
+  CHECK(has_text(t, "launch-failed", "the instance provider refused a launch in compute environment m: 1 of 1 x m5.large"),
+        "the refused launch");
+  CHECK(has_text(t, "launch-failed", "the provisioner requested no instance in compute environment m: 1 x c5.large not requested: SpotMaxPriceTooLow"),
+        "the launch never requested");
+  json_decref(t);
+  json_decref(none);
+  json_decref(launches);
+  h_release(&h);
+}
+
 int main(void) {
   test_timeline_of_waiting_job();
+  test_timeline_of_launch_failures();
   test_timeline_of_blocked_job();
   return check_summary();
 }

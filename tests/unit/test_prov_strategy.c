@@ -203,6 +203,49 @@ static void test_bid_percentage(void) {
   prov_free(p);
 }
 
+static size_t count_launch_failed(const struct prov_outbox *o) {
+  size_t n = 0;
+  for (size_t i = 0; i < count_kind(o, PROV_OUT_INSTANCE); i++)
+    n += !strcmp(json_string_value(json_object_get(nth(o, PROV_OUT_INSTANCE, i)->ev, "kind")), "LAUNCH_FAILED");
+  return n;
+}
+
+static void test_bid_below_every_pool(void) {
+  TEST("SPOT bidPercentage below every pool's price: no launch, and it is said once per change");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov *p = new_core();
+  json_t *ce = ce_ev("ce", "ENABLED", "SPOT", 0, 256, "[\"c5\", \"m5\"]", "SPOT_CAPACITY_OPTIMIZED", 1000);
+  json_t *cr = json_object_get(json_object_get(json_object_get(ce, "body"), "ComputeEnvironment"), "computeResources");
+  json_object_set_new(cr, "bidPercentage", json_integer(5));
+  json_t *again = json_deep_copy(ce);
+  feed_config(p, ce, &o);
+  feed_demand(p, demand_ev("ce", "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":6}]", "[]", 1000), &o);
+  prov_tick(p, 3000, &o);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  CHECK_INT(count_launch_failed(&o), 1);
+  const json_t *ev = nth(&o, PROV_OUT_INSTANCE, 0) ? nth(&o, PROV_OUT_INSTANCE, 0)->ev : NULL;
+  const char *why = json_string_value(json_object_get(ev, "reason"));
+  CHECK(why && strstr(why, "SpotMaxPriceTooLow") && strstr(why, "bidPercentage 5 "), "reason: %s", why ? why : "(none)");
+  const char *type = json_string_value(json_object_get(ev, "instanceType"));
+  const struct catalog_type *t = type ? catalog_find(catalog_default(), type) : NULL;
+  CHECK(t && (!strcmp(t->family, "c5") || !strcmp(t->family, "m5")) && t->spot_price > t->od_price * 0.05,
+        "the cheapest allowed pool, above the bid: %s", type ? type : "(none)");
+  /* the jobs still wait: said once, not at every evaluation */
+  feed_demand(p, demand_ev("ce", "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":7}]", "[]", 4000), &o);
+  prov_tick(p, 6000, &o);
+  CHECK_INT(count_launch_failed(&o), 1);
+  CHECK_INT(count_kind(&o, PROV_OUT_DECISION), 0);
+  /* a change of the CE says it again if it still holds */
+  feed_config(p, again, &o);
+  feed_demand(p, demand_ev("ce", "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":7}]", "[]", 7000), &o);
+  prov_tick(p, 9000, &o);
+  CHECK_INT(count_launch_failed(&o), 2);
+  CHECK_INT(count_kind(&o, PROV_OUT_LAUNCH), 0);
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
 static void test_gpu_and_unfit(void) {
   TEST("GPU jobs get a GPU type; a job no type holds launches nothing");
   struct prov_outbox o;
@@ -228,6 +271,7 @@ int main(void) {
   test_spot_capacity_optimized();
   test_spot_family_strategies();
   test_gpu_and_unfit();
+  test_bid_below_every_pool();
   test_bid_percentage();
   return check_summary();
 }
