@@ -190,6 +190,35 @@ def body(st):
     ok(not os.path.exists(escape) and not os.path.exists(os.path.join(st.home, "logs", "..", "escaped")),
        "nothing was written outside the log dir", sorted(os.listdir(st.home)))
 
+    # a flood of heartbeats from an instance of a compute environment that does not exist (an
+    # agent started with a misspelt --compute-environment): each is dead-lettered, and the
+    # scheduler goes on placing. It asked the broker for barge.config's end for every one (about
+    # 1 s each): 300 of them held every job back for about five minutes.
+    flood = 300
+    ck = common._kafka()
+    fp = ck.Producer({"bootstrap.servers": st.brokers, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
+    for i in range(flood):
+        now_ms = int(time.time() * 1000)
+        hb = dict(ie, header=dict(common.header(), event_time=now_ms), instanceId="i-0dead1e77e40000ee",
+                  computeEnvironment="dl-no-such-ce", kind="HEARTBEAT", at=now_ms)
+        fp.produce(st.topic("instances"), key=b"i-0dead1e77e40000ee", value=avro.encode("InstanceEvent", hb))
+    ok(fp.flush(30) == 0, f"{flood} heartbeats of an unknown compute environment produced")
+    t0 = time.monotonic()
+    behind = st.submit("behind-flood", "q1", "hello")
+    jobs = st.wait_terminal([behind], 60)
+    ok(jobs[behind]["status"] == "SUCCEEDED", "a job submitted behind the flood SUCCEEDED",
+       (jobs[behind]["status"], round(time.monotonic() - t0, 1)))
+    log(f"  the job behind {flood} unknown-CE heartbeats ended after {time.monotonic() - t0:.1f} s")
+
+    def flood_letters():
+        n = 0
+        for r in common.read_topic(st, "dead-letter", timeout=10):
+            if r["key"] == b"i-0dead1e77e40000ee":
+                n += 1
+        return n if n >= flood else None
+    n = st.wait("every heartbeat of the flood dead-lettered", flood_letters, timeout=60, every=2)
+    ok(n == flood, f"all {flood} heartbeats of the unknown compute environment dead-lettered", n)
+
     # garbage in the tables the CLI reads
     common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)
     common.produce_raw(st, "config", b"dl-config-g", GARBAGE)
