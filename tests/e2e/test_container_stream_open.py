@@ -24,7 +24,11 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
   the timeout's reason (the agent gives the stream 2 s after the wait has answered);
 - an agent stopped (SIGTERM) while the engine starts a container (3 s here) that would run 60 s
   exits within 15 s, the container killed: it used to send its SIGKILL before the start (the
-  engine refuses: not running), then wait for the container's end, 60 s."""
+  engine refuses: not running), then wait for the container's end, 60 s;
+- a TerminateJob that arrives while the engine starts a container (3 s here) that ignores
+  SIGTERM gives it the whole --kill-grace-ms (2 s) from the SIGTERM sent once it has started
+  before its SIGKILL: the grace used to count from the TerminateJob, so the SIGKILL followed the
+  SIGTERM at once."""
 import json
 import os
 import signal
@@ -39,6 +43,7 @@ import common  # noqa: E402
 from common import ok  # noqa: E402
 
 INST = "i-0f5ea30000000000a"
+GRACE_MS = 2000
 
 
 class FakeEngine:
@@ -102,7 +107,7 @@ class FakeEngine:
         c = self.containers[name]
         if "killed_at" in c:
             return c["killed_at"]
-        return c["started"] + (5.0 if self.flaky(name) else 60.0 if c["cmd"] == ["slowstart", "long"] else 0.3)
+        return c["started"] + (5.0 if self.flaky(name) else 60.0 if c["cmd"][1:] in (["long"], ["stubborn"]) else 0.3)
 
     def serve(self, c):
         f = c.makefile("rb")
@@ -176,7 +181,10 @@ class FakeEngine:
             if self.containers.get(name, {}).get("started") is None:  # as podman answers
                 self.answer(c, 500, {"message": f"can only kill running containers. {name} is in state initialized"})
             else:
-                self.containers[name].setdefault("killed_at", time.time())
+                sig = target.split("signal=", 1)[1].split("&", 1)[0] if "signal=" in target else "SIGKILL"
+                self.containers[name].setdefault(f"{sig}_at", time.time())
+                if sig != "SIGTERM" or self.containers[name]["cmd"] != ["slowstart", "stubborn"]:  # it ignores SIGTERM
+                    self.containers[name].setdefault("killed_at", time.time())
                 self.answer(c, 204)
         else:
             self.answer(c, 404, {"message": f"fake engine: no {method} {path}"})
@@ -188,7 +196,7 @@ def body(st):
     eng = FakeEngine(sock)
     st.init_queue("q", "local")
     st.scheduler()
-    st.agent(INST, runtime="docker", engine_socket=sock)
+    st.agent(INST, runtime="docker", engine_socket=sock, kill_grace_ms=GRACE_MS)
     st.register("zero", ["echo", "fine"], settle=True)
     st.register("three", ["exit", "3"], settle=True)
     st.register("flaky", ["waitfail", "5"], settle=True)
@@ -232,6 +240,19 @@ def body(st):
     j = st.wait_terminal([quick], 30)[quick]
     ok(j["status"] == "SUCCEEDED", "a container that ran 0.3 s, its stream open, SUCCEEDS under a 1 s timeout",
        (j["status"], j.get("statusReason")))
+    # a TerminateJob while the container starts: the grace counts from the SIGTERM, sent at its start
+    st.register("stubborn", ["slowstart", "stubborn"], settle=True)
+    stub = st.submit("stubborn", "q", "stubborn")
+    name = f"barge-{stub}-1"
+    common.wait_for(lambda: eng.containers.get(name, {}).get("starting") or None, 30, "the stubborn slow start")
+    st.run("terminate-job", "--job-id", stub, "--reason", "stop it")
+    j = st.wait_terminal([stub], 30)[stub]
+    c = eng.containers[name]
+    ok(j["status"] == "FAILED" and "stop it" in (j.get("statusReason") or ""), "the terminated job is FAILED",
+       (j["status"], j.get("statusReason")))
+    gap = c.get("SIGKILL_at", 0) - c.get("SIGTERM_at", 1e18)
+    ok(gap >= GRACE_MS / 1000 - 0.1, f"terminated while starting: SIGKILL {gap:.2f} s after its SIGTERM "
+       f"(--kill-grace-ms {GRACE_MS})", {k: v for k, v in c.items() if k.endswith("_at") or k == "started"})
     # an agent stopped while a container starts kills it and exits
     st.register("slowlong", ["slowstart", "long"], settle=True)
     slowlong = st.submit("slowlong", "q", "slowlong")
