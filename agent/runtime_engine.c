@@ -854,8 +854,24 @@ static void efree(void *impl) {
     struct eslot *s = e->slots[i];
     s->freeing = 1; /* before the signal: a worker past its start sends its own (worker) */
     signal_container(e, s, "SIGKILL");
-    joblog_close(&s->log); /* a worker blocked on a full log pipe gets EPIPE */
+  }
+  /* what each container wrote before it died still reaches its log: its pipe is drained until
+   * its worker is done (the stream ends with the container), then to its end. It used to be
+   * closed unread, so the last output of a job was lost when the agent stopped. */
+  for (int i = 0; i < e->n; i++) {
+    struct eslot *s = e->slots[i];
+    for (;;) {
+      pthread_mutex_lock(&s->mu);
+      int done = s->phase == PH_DONE;
+      pthread_mutex_unlock(&s->mu);
+      if (done || !s->has_thread) break;
+      joblog_pump(&s->log, 0);
+      struct pollfd pfd = {.fd = s->log.in_fd, .events = POLLIN};
+      poll(&pfd, 1, 50);
+    }
     if (s->has_thread) pthread_join(s->th, NULL);
+    joblog_pump(&s->log, 1);
+    joblog_index(&s->log, mono_ms(), 1);
     slot_free(s);
   }
   free(e->slots);
