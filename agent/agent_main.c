@@ -655,6 +655,18 @@ int agent_service_main(int argc, char **argv) {
     fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
     return 2;
   }
+  /* an instance of -1 vCPU registered, and was shown, as such; `barge up` refuses the same */
+  if (o.vcpus < 1 || o.mem < 1 || o.gpus < 0) {
+    fprintf(stderr, "barge agent: --vcpus and --memory must be at least 1 and --gpus 0 or more, not %lld, %lld and %lld\n",
+            (long long)o.vcpus, (long long)o.mem, (long long)o.gpus);
+    return 2;
+  }
+  /* before any broker is asked: a misspelt runtime used to wait for Kafka, then exit 1 */
+  if (o.rt.kind && strcmp(o.rt.kind, "podman") && strcmp(o.rt.kind, "docker") && strcmp(o.rt.kind, "process") &&
+      strcmp(o.rt.kind, "auto")) {
+    fprintf(stderr, "barge agent: --runtime %s: expected podman, docker, process or auto\n", o.rt.kind);
+    return 2;
+  }
   const char *instance_id = o.instance_id, *log_dir = o.log_dir, *ce = o.ce;
   long long vcpus = o.vcpus, mem = o.mem, gpus = o.gpus, heartbeat_ms = o.heartbeat_ms;
   char err[1024], idbuf[32], logbuf[4096];
