@@ -136,6 +136,7 @@ struct agent {
   json_t *groups;   /* "pid" -> process start time: the live attempts' process groups */
   int groups_dirty; /* a group added since the last save_groups */
   int groups_stale; /* a group gone since then (saved at the next commit at the latest) */
+  int groups_failing; /* the record cannot be written (a full disk): said once, tried again at each commit */
   struct buf groups_new; /* the lines of the groups added since the last save_groups */
   int groups_fd;         /* <state_dir>/groups open for appending, or -1 */
   int64_t incarnation;
@@ -254,13 +255,14 @@ static void track_group(struct agent *a, pid_t pid, int alive) {
  * if its process start time still matches. */
 static void save_groups(struct agent *a, int all) {
   if (!a->groups_dirty && !(all && a->groups_stale)) return;
+  if (a->groups_failing && !all) return; /* tried again at the next commit, not in every turn */
   if (a->groups_dirty && !(all && a->groups_stale) && a->groups_fd >= 0) {
     if (write(a->groups_fd, a->groups_new.data, a->groups_new.len) == (ssize_t)a->groups_new.len) {
       buf_reset(&a->groups_new);
       a->groups_dirty = 0;
       return;
     }
-    log_warn("appending to the record of live process groups: %s; rewriting it", strerror(errno));
+    if (!a->groups_failing) log_warn("appending to the record of live process groups: %s; rewriting it", strerror(errno));
   }
   struct buf b;
   buf_init(&b);
@@ -270,8 +272,14 @@ static void save_groups(struct agent *a, int all) {
   char path[4400];
   snprintf(path, sizeof path, "%s/groups", a->state_dir);
   if (write_file_atomic(path, b.len ? (const char *)b.data : "", b.len)) {
-    log_warn("cannot record the live process groups in %s", path);
+    /* once, not in every turn of the loop (200 lines a second on a full disk) */
+    if (!a->groups_failing)
+      log_warn("cannot record the live process groups in %s: %s (tried again at each commit; said again once it works)",
+               path, strerror(errno));
+    a->groups_failing = 1;
   } else {
+    if (a->groups_failing) log_info("the live process groups are recorded in %s again", path);
+    a->groups_failing = 0;
     a->groups_dirty = a->groups_stale = 0;
     buf_reset(&a->groups_new);
     if (a->groups_fd >= 0) close(a->groups_fd); /* the file it appended to is replaced */
@@ -653,6 +661,18 @@ int agent_service_main(int argc, char **argv) {
   }
   if (o.grace_ms < 0) {
     fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
+    return 2;
+  }
+  /* an instance of -1 vCPU registered, and was shown, as such; `barge up` refuses the same */
+  if (o.vcpus < 1 || o.mem < 1 || o.gpus < 0) {
+    fprintf(stderr, "barge agent: --vcpus and --memory must be at least 1 and --gpus 0 or more, not %lld, %lld and %lld\n",
+            (long long)o.vcpus, (long long)o.mem, (long long)o.gpus);
+    return 2;
+  }
+  /* before any broker is asked: a misspelt runtime used to wait for Kafka, then exit 1 */
+  if (o.rt.kind && strcmp(o.rt.kind, "podman") && strcmp(o.rt.kind, "docker") && strcmp(o.rt.kind, "process") &&
+      strcmp(o.rt.kind, "auto")) {
+    fprintf(stderr, "barge agent: --runtime %s: expected podman, docker, process or auto\n", o.rt.kind);
     return 2;
   }
   const char *instance_id = o.instance_id, *log_dir = o.log_dir, *ce = o.ce;

@@ -206,6 +206,10 @@ void runner_free(struct runner *r) {
     if (s->state == SLOT_RUNNING) {
       kill(-s->pid, SIGKILL);
       reap_blocking(s->pid);
+      /* what it wrote before it died, still in the pipe, goes to its log (the pipe holds less
+       * than one pump's worth, so a descendant that escaped the kill cannot hold this up) */
+      joblog_pump(&s->log, 0);
+      joblog_index(&s->log, mono_ms(), 1);
     }
     slot_free(s);
   }

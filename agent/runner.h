@@ -140,8 +140,8 @@ struct runner;
  * conf (unknown run_as_user, or one that needs root). */
 struct runner *runner_new(const struct runner_conf *conf, char *err, size_t errlen);
 
-/* SIGKILLs every remaining attempt's process group and reaps the leaders; no events are
- * delivered. NULL is a no-op. */
+/* SIGKILLs every remaining attempt's process group and reaps the leaders; what they wrote before
+ * is moved to their logs (and time indexes), but no events are delivered. NULL is a no-op. */
 void runner_free(struct runner *r);
 
 /* Starts an attempt. 0 = accepted: its events follow through runner_poll, including start

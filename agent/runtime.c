@@ -217,7 +217,10 @@ char *runtime_secret_read(const char *dir, const char *value_from, char *why, si
              "store (%s: %s)", value_from, path, strerror(errno));
     return NULL;
   }
-  while (len && (v[len - 1] == '\n' || v[len - 1] == '\r')) v[--len] = 0; /* a file's last newline */
+  if (len && v[len - 1] == '\n') { /* a file's last newline (\n or \r\n), as an editor or echo ends it; one only */
+    v[--len] = 0;
+    if (len && v[len - 1] == '\r') v[--len] = 0;
+  }
   return v;
 }
 

@@ -72,7 +72,8 @@ struct eslot {
   int started_reported;
   int cause;       /* 0 none, 1 timeout, 2 kill */
   char *kill_reason;
-  int64_t start_ms, deadline_ms, term_ms;
+  int64_t start_ms, deadline_ms;
+  int64_t term_ms;      /* when the SIGTERM was sent (the grace counts from it); -1 = not yet */
   int term_pending;     /* the SIGTERM did not reach the engine (not answering): sent again */
   int64_t resignal_ms;  /* when a signal the engine missed is sent again (once a second) */
   int64_t timeout_ms; /* the attempt's timeout, counted from its container's start; 0 = none */
@@ -701,8 +702,9 @@ static void stop(struct engine *e, struct eslot *s, int cause, const char *reaso
   pthread_mutex_unlock(&s->mu);
   free(s->kill_reason);
   s->kill_reason = reason ? xstrdup(reason) : NULL;
+  if (!running) return; /* SIGTERM once it has started (epoll_), and the grace from then */
   s->term_ms = now;
-  if (running) send_term(e, s, now);
+  send_term(e, s, now);
 }
 
 static int ekill(void *impl, const char *job_id, int attempt, const char *reason) {
@@ -796,7 +798,10 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       /* from the start, as the job's startedAt: not from the placement, which a slow create and
        * start (or an engine being restarted, up to ENGINE_BACK_MS) would have eaten into */
       if (s->timeout_ms) s->deadline_ms = now + s->timeout_ms;
-      if (s->cause && s->term_ms >= 0) send_term(e, s, now); /* stopped while starting */
+      if (s->cause && s->term_ms < 0) { /* stopped while starting: its SIGTERM now, the grace from it */
+        s->term_ms = now;
+        send_term(e, s, now);
+      }
     }
     if (ph == PH_DONE) {
       if (s->has_thread) pthread_join(s->th, NULL);
@@ -849,8 +854,24 @@ static void efree(void *impl) {
     struct eslot *s = e->slots[i];
     s->freeing = 1; /* before the signal: a worker past its start sends its own (worker) */
     signal_container(e, s, "SIGKILL");
-    joblog_close(&s->log); /* a worker blocked on a full log pipe gets EPIPE */
+  }
+  /* what each container wrote before it died still reaches its log: its pipe is drained until
+   * its worker is done (the stream ends with the container), then to its end. It used to be
+   * closed unread, so the last output of a job was lost when the agent stopped. */
+  for (int i = 0; i < e->n; i++) {
+    struct eslot *s = e->slots[i];
+    for (;;) {
+      pthread_mutex_lock(&s->mu);
+      int done = s->phase == PH_DONE;
+      pthread_mutex_unlock(&s->mu);
+      if (done || !s->has_thread) break;
+      joblog_pump(&s->log, 0);
+      struct pollfd pfd = {.fd = s->log.in_fd, .events = POLLIN};
+      poll(&pfd, 1, 50);
+    }
     if (s->has_thread) pthread_join(s->th, NULL);
+    joblog_pump(&s->log, 1);
+    joblog_index(&s->log, mono_ms(), 1);
     slot_free(s);
   }
   free(e->slots);

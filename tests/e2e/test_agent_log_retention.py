@@ -6,7 +6,8 @@ An agent keeps logs for 0.001 h (3.6 s). A quick job and a long job that prints 
 sleeps 14 s run side by side. Once the quick job's log is past the retention its folder goes (the
 metric barge_agent_log_folders_removed_total counts it), while the long job's folder, just as old
 on disk, stays as long as the job is alive; after it ends and its log ages, it goes too. The agent's
-state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2), as is --heartbeat-ms 0. An
+state folder (.agents/) stays throughout. A negative retention is refused at start (exit 2), as
+are --heartbeat-ms 0, --vcpus or --memory below 1, a negative --gpus and an unknown --runtime. An
 agent given a relative --log-dir writes DIR/<jobId>/1.log in its own folder, and `barge logs` run
 elsewhere finds it."""
 import os
@@ -88,6 +89,16 @@ def body(st):
     except subprocess.TimeoutExpired:
         got = ("still running after 10 s", "")
     ok(got[0] == 2 and "--heartbeat-ms" in got[1], "--heartbeat-ms 0: exit 2 at once, saying why", got)
+    # an agent of -1 vCPU (or 0 MiB) registered as such; a misspelt runtime waited for the broker, then exited 1
+    for bad, word in ((["--vcpus", "-1"], "--vcpus"), (["--memory", "0"], "--memory"), (["--gpus", "-2"], "--gpus"),
+                      (["--runtime", "podmn"], "--runtime podmn")):
+        try:
+            p = subprocess.run([BARGE, "agent", "--brokers", "127.0.0.1:1", "--compute-environment", "local", *bad],
+                               capture_output=True, text=True, timeout=10)
+            got = (p.returncode, p.stderr)
+        except subprocess.TimeoutExpired:
+            got = ("still running after 10 s", "")
+        ok(got[0] == 2 and word in got[1], f"{' '.join(bad)}: exit 2 at once, saying why", got)
 
 
 if __name__ == "__main__":

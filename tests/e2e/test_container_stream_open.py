@@ -24,7 +24,13 @@ client goes away, and its wait answers the exit code. Checked, with `barge agent
   the timeout's reason (the agent gives the stream 2 s after the wait has answered);
 - an agent stopped (SIGTERM) while the engine starts a container (3 s here) that would run 60 s
   exits within 15 s, the container killed: it used to send its SIGKILL before the start (the
-  engine refuses: not running), then wait for the container's end, 60 s."""
+  engine refuses: not running), then wait for the container's end, 60 s; the output that another
+  container, running, wrote as it was killed reaches its log (the agent used to close the log
+  pipe before its worker had copied the rest of the stream);
+- a TerminateJob that arrives while the engine starts a container (3 s here) that ignores
+  SIGTERM gives it the whole --kill-grace-ms (2 s) from the SIGTERM sent once it has started
+  before its SIGKILL: the grace used to count from the TerminateJob, so the SIGKILL followed the
+  SIGTERM at once."""
 import json
 import os
 import signal
@@ -39,6 +45,7 @@ import common  # noqa: E402
 from common import ok  # noqa: E402
 
 INST = "i-0f5ea30000000000a"
+GRACE_MS = 2000
 
 
 class FakeEngine:
@@ -102,7 +109,8 @@ class FakeEngine:
         c = self.containers[name]
         if "killed_at" in c:
             return c["killed_at"]
-        return c["started"] + (5.0 if self.flaky(name) else 60.0 if c["cmd"] == ["slowstart", "long"] else 0.3)
+        return c["started"] + (5.0 if self.flaky(name) else 60.0 if c["cmd"][1:] in (["long"], ["stubborn"])
+                               or c["cmd"] == ["lastwords"] else 0.3)
 
     def serve(self, c):
         f = c.makefile("rb")
@@ -163,6 +171,13 @@ class FakeEngine:
             frame = bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
                       b"Connection: close\r\n\r\n" + (b"" if self.stream_ends(name) else frame))
+            if self.containers[name]["cmd"] == ["lastwords"]:  # a line at once (above), its last words as it is killed
+                while "killed_at" not in self.containers[name]:
+                    time.sleep(0.05)
+                time.sleep(0.3)  # still on their way when the agent has sent its SIGKILL
+                out = f"last words of {name}\n".encode()
+                c.sendall(bytes([1, 0, 0, 0]) + len(out).to_bytes(4, "big") + out)
+                return "stream"
             if self.stream_ends(name):  # its output at its end, then the stream ends with it
                 time.sleep(max(0.0, self.end(name) - time.time()))
                 c.sendall(frame)
@@ -176,7 +191,10 @@ class FakeEngine:
             if self.containers.get(name, {}).get("started") is None:  # as podman answers
                 self.answer(c, 500, {"message": f"can only kill running containers. {name} is in state initialized"})
             else:
-                self.containers[name].setdefault("killed_at", time.time())
+                sig = target.split("signal=", 1)[1].split("&", 1)[0] if "signal=" in target else "SIGKILL"
+                self.containers[name].setdefault(f"{sig}_at", time.time())
+                if sig != "SIGTERM" or self.containers[name]["cmd"] != ["slowstart", "stubborn"]:  # it ignores SIGTERM
+                    self.containers[name].setdefault("killed_at", time.time())
                 self.answer(c, 204)
         else:
             self.answer(c, 404, {"message": f"fake engine: no {method} {path}"})
@@ -188,7 +206,7 @@ def body(st):
     eng = FakeEngine(sock)
     st.init_queue("q", "local")
     st.scheduler()
-    st.agent(INST, runtime="docker", engine_socket=sock)
+    st.agent(INST, runtime="docker", engine_socket=sock, kill_grace_ms=GRACE_MS)
     st.register("zero", ["echo", "fine"], settle=True)
     st.register("three", ["exit", "3"], settle=True)
     st.register("flaky", ["waitfail", "5"], settle=True)
@@ -232,7 +250,25 @@ def body(st):
     j = st.wait_terminal([quick], 30)[quick]
     ok(j["status"] == "SUCCEEDED", "a container that ran 0.3 s, its stream open, SUCCEEDS under a 1 s timeout",
        (j["status"], j.get("statusReason")))
-    # an agent stopped while a container starts kills it and exits
+    # a TerminateJob while the container starts: the grace counts from the SIGTERM, sent at its start
+    st.register("stubborn", ["slowstart", "stubborn"], settle=True)
+    stub = st.submit("stubborn", "q", "stubborn")
+    name = f"barge-{stub}-1"
+    common.wait_for(lambda: eng.containers.get(name, {}).get("starting") or None, 30, "the stubborn slow start")
+    st.run("terminate-job", "--job-id", stub, "--reason", "stop it")
+    j = st.wait_terminal([stub], 30)[stub]
+    c = eng.containers[name]
+    ok(j["status"] == "FAILED" and "stop it" in (j.get("statusReason") or ""), "the terminated job is FAILED",
+       (j["status"], j.get("statusReason")))
+    gap = c.get("SIGKILL_at", 0) - c.get("SIGTERM_at", 1e18)
+    ok(gap >= GRACE_MS / 1000 - 0.1, f"terminated while starting: SIGKILL {gap:.2f} s after its SIGTERM "
+       f"(--kill-grace-ms {GRACE_MS})", {k: v for k, v in c.items() if k.endswith("_at") or k == "started"})
+    # an agent stopped while a container starts kills it and exits; a running container's last
+    # output, still in the stream when the agent killed it, reaches its log
+    st.register("lastwords", ["lastwords"], settle=True)
+    last = st.submit("lastwords", "q", "lastwords")
+    last_log = os.path.join(st.home, "logs", last, "1.log")
+    common.wait_for(lambda: os.path.exists(last_log) or None, 30, "the lastwords job's first line")
     st.register("slowlong", ["slowstart", "long"], settle=True)
     slowlong = st.submit("slowlong", "q", "slowlong")
     name = f"barge-{slowlong}-1"
@@ -248,6 +284,9 @@ def body(st):
     ok(agent.poll() == 0 and took < 15, f"the agent stopped while a container started exits within 15 s ({took:.1f} s)",
        agent.poll())
     ok("killed_at" in eng.containers[name], "its container was killed")
+    with open(last_log) as f:
+        out = f.read()
+    ok(f"last words of barge-{last}-1" in out, f"a running container's last output is in its log ({out.strip()!r})")
 
 
 if __name__ == "__main__":

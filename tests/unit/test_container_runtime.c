@@ -125,6 +125,16 @@ static void test_policy_and_secrets(const char *dir) {
   s = runtime_secret_read(dir, "arn:aws:ssm:us-east-1:1:parameter/db", why, sizeof why);
   CHECK_STR(s, "pw");
   free(s);
+  /* one trailing newline is dropped (docs/containers.md, "Secrets"), not every one: a value
+   * that ends with a blank line keeps it */
+  put(dir, "multi", "line 1\nline 2\n\n");
+  s = runtime_secret_read(dir, "multi", why, sizeof why);
+  CHECK_STR(s, "line 1\nline 2\n");
+  free(s);
+  put(dir, "crlf", "pw\r\n");
+  s = runtime_secret_read(dir, "crlf", why, sizeof why);
+  CHECK_STR(s, "pw");
+  free(s);
   s = runtime_secret_read(dir, "nope", why, sizeof why);
   CHECK(!s && strstr(why, "nope") && strstr(why, "ResourceInitializationError"), "unknown secret: %s", why);
   s = runtime_secret_read(dir, "..", why, sizeof why);

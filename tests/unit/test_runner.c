@@ -545,6 +545,30 @@ static void test_limits_and_free(void) {
   runner_free(NULL);
 }
 
+/* The agent stopping (SIGTERM: runtime_free) kills its attempts at once: what a job wrote before
+ * that, and the loop had not drained yet, is still in its log (it used to be lost with the pipe). */
+static void test_free_keeps_output(void) {
+  TEST("runner_free: the output written since the last poll reaches the log");
+  char err[256], dir[300], path[400];
+  snprintf(dir, sizeof dir, "%s/logs5", tmp);
+  struct runner_conf conf = {.log_dir = dir, .kill_grace_ms = GRACE_MS, .launchers = runner_launchers};
+  struct runner *r = runner_new(&conf, err, sizeof err);
+  char *talk[] = {"echo first; sleep 0.2; echo last-words; echo on-stderr >&2; exec sleep 30", NULL};
+  nevents = 0;
+  start(r, "free-out", talk, env_path, 1, 0, 0);
+  CHECK(wait_started(r, "free-out", 1, 3000) >= 0, "started");
+  sleep_ms(700); /* no poll meanwhile: the last lines wait in the pipe */
+  runner_free(r);
+  snprintf(path, sizeof path, "%s/free-out/1.log", dir);
+  char *log = read_file(path, NULL);
+  CHECK(log && strstr(log, "last-words\n") && strstr(log, "on-stderr\n"), "log: %s", log ? log : "(none)");
+  free(log);
+  snprintf(path, sizeof path, "%s/free-out/1.log.times", dir);
+  char *times = read_file(path, NULL);
+  CHECK(times && strstr(times, "27 "), "time index ends with the log's whole size: %s", times ? times : "(none)");
+  free(times);
+}
+
 static void test_user(void) {
   char err[256] = "";
   struct runner_conf conf = {.log_dir = tmp, .run_as_user = "no-such-user-xyz", .launchers = runner_launchers};
@@ -665,6 +689,7 @@ static void run_all(int launchers) {
   runner_free(r);
   test_limits_and_free();
   test_no_grace();
+  test_free_keeps_output();
   test_user();
   if (launchers) test_launch_kill();
   char cmd[300];
