@@ -1085,31 +1085,6 @@ int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, ch
          time_ahead("at", json_object_get(ev, "at"), ref, record_ms, why, whylen);
 }
 
-/* Replaces what is not UTF-8 in s (RFC 3629) with '?', in place. A reason quoting the record (a
- * job id cut to its first bytes, say) may end in half a character, and the dead letter's error
- * field, an Avro string, must be UTF-8: jansson refused it, the dead letter could not be encoded
- * and the service stopped on that record at every restart. */
-static void utf8_fix(char *s) {
-  unsigned char *p = (unsigned char *)s;
-  while (*p) {
-    unsigned c = *p;
-    size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c == 0xE0) lo = 0xA0;
-    else if (c == 0xED) hi = 0x9F;
-    else if (c == 0xF0) lo = 0x90;
-    else if (c == 0xF4) hi = 0x8F;
-    int ok = n > 0;
-    for (size_t i = 1; ok && i < n; i++)
-      ok = p[i] >= (i == 1 ? lo : 0x80) && p[i] <= (i == 1 ? hi : 0xBF);
-    if (!ok) {
-      *p++ = '?';
-      continue;
-    }
-    p += n;
-  }
-}
-
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) {
   char src[256];
@@ -1133,6 +1108,9 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
     sprintf(why + strlen(why), " (payload cut to its first %zu of %zu bytes)", plen, m->len);
   if (m->key && kl < m->keylen)
     sprintf(why + strlen(why), " (key cut to its first %zu of %zu bytes)", kl, m->keylen);
+  /* a reason quoting the record (a job id cut to its first bytes) may end in half a character:
+   * jansson refused it, the dead letter could not be encoded and the service stopped on that
+   * record at every restart */
   utf8_fix(why);
   json_object_set_new(dl, "error", json_string(why));
   free(why);
