@@ -451,6 +451,11 @@ int bus_produce_now(struct bus_producer *p, enum bus_topic t, const char *key, s
       rd_kafka_poll(p->rk, 100); /* backpressure: wait for deliveries */
       continue;
     }
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+      snprintf(err, errlen, "produce to %s: the record is %zu bytes, more than Kafka takes (message.max.bytes)",
+               p->names[t], (key ? keylen : 0) + vlen);
+      return BUS_TOO_LARGE;
+    }
     snprintf(err, errlen, "produce to %s: %s", p->names[t], rd_kafka_err2str(e));
     return -1;
   }

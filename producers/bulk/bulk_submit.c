@@ -211,7 +211,8 @@ static int one_line(struct run *r, char *text, long line) {
   if (rc) {
     snprintf(why, sizeof why, "not written: %s", e);
     reject(r, line, why);
-    return -1;
+    /* a record too large is this line's fault alone: it stopped the run, the rest not attempted */
+    return rc == BUS_TOO_LARGE ? 0 : -1;
   }
   char key[32];
   snprintf(key, sizeof key, "%ld", line);
