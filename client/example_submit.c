@@ -5,6 +5,7 @@
  *   barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N]
  *                        '{"jobName": "hello", "jobQueue": "q", "jobDefinition": "jd"}'
  *
+ * A request given as - is read from stdin (an argument holds at most 128 KiB).
  * Brokers default to $BARGE_BROKERS, the prefix to $BARGE_TOPIC_PREFIX (else "barge.").
  * Prints "submitted <jobId>", then "<jobId> <STATUS> attempts=N exitCode=C reason=..." and the
  * JobDetail. Exit status: 0 SUCCEEDED, 1 FAILED or an error, 2 bad usage, 3 timed out. */
@@ -16,7 +17,7 @@
 #include "barge/client.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N] SUBMIT_JOB_JSON\n");
+  fprintf(stderr, "usage: barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N] SUBMIT_JOB_JSON|-\n");
   return 2;
 }
 
@@ -38,17 +39,31 @@ int main(int argc, char **argv) {
       }
       timeout_ms = (int)v;
     }
-    else if (argv[i][0] != '-' && !json) json = argv[i];
+    else if ((argv[i][0] != '-' || !strcmp(argv[i], "-")) && !json) json = argv[i];
     else return usage();
   }
   if (!json || !brokers) return usage();
+  char *in = NULL;
+  if (!strcmp(json, "-")) { /* the request from stdin: an argument holds at most 128 KiB */
+    size_t len = 0, cap = 0;
+    for (;;) {
+      if (cap - len < 65536 && !(in = realloc(in, cap = cap * 2 + 65536))) return 1;
+      size_t n = fread(in + len, 1, cap - len - 1, stdin);
+      if (!n) break;
+      len += n;
+    }
+    in[len] = 0;
+    json = in;
+  }
   char err[1024], id[64];
   struct barge_client *c = barge_client_new(brokers, prefix, err, sizeof err);
   if (!c) {
     fprintf(stderr, "barge-example-submit: %s\n", err);
+    free(in);
     return 1;
   }
   int rc = barge_submit_job(c, json, id, sizeof id, err, sizeof err);
+  free(in);
   if (rc != BARGE_OK) {
     fprintf(stderr, "barge-example-submit: submit: %s (%s)\n", barge_strerror(rc), err);
     barge_client_free(c);
