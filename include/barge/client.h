@@ -12,7 +12,9 @@
  *
  * Contracts:
  * - barge_submit_job validates the AWS SubmitJob request against the current configuration
- *   (barge.config) exactly as `barge submit-job` does, writes one JobRequest to barge.requests
+ *   (barge.config) exactly as `barge submit-job` does (but for dependsOn: a job id there is not
+ *   looked up in barge.jobs; a job depending on one that does not exist is FAILED by the
+ *   scheduler, "dependsOn: job ID does not exist"), writes one JobRequest to barge.requests
  *   with an idempotent producer and returns the job id only after the delivery report confirms it
  *   is durably written (acks=all). A request the configuration refuses is never written.
  * - States come from barge.jobs (the compacted current state, the DescribeJobs view) and
