@@ -92,8 +92,18 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   } else if (!strncmp(name, "kafka.", 6) && name[6]) {
     if (strchr(value, ',') || strchr(value, '\n'))
       return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s: a value with ',' cannot be passed", name);
+    size_t was = c->props.len;
     buf_printf(&c->props, "%s%s=%s", c->props.len ? "," : "", name + 6, value);
     c->bc.kafka_props = (const char *)c->props.data;
+    /* a property librdkafka refuses was found only at the first I/O, as BARGE_ERR_KAFKA
+     * ("unreachable: retry later"), which no retry can help */
+    char e[512];
+    if (bus_conf_check(&c->bc, e, sizeof e)) {
+      c->props.len = was;
+      if (c->props.data) c->props.data[was] = 0;
+      c->bc.kafka_props = was ? (const char *)c->props.data : NULL;
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", e);
+    }
   } else {
     return fail(err, errlen, BARGE_ERR_ARGUMENT, "unknown option %s (schema.registry.url, principal, kafka.<property>)", name);
   }

@@ -2,7 +2,7 @@
  * (include/barge/client.h): it submits one job given as an AWS SubmitJob JSON object, waits
  * for it and prints its final state.
  *
- *   barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N]
+ *   barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N] [--kafka NAME=VALUE]...
  *                        '{"jobName": "hello", "jobQueue": "q", "jobDefinition": "jd"}'
  *
  * A request given as - is read from stdin (an argument holds at most 128 KiB).
@@ -17,16 +17,20 @@
 #include "barge/client.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N] SUBMIT_JOB_JSON|-\n");
+  fprintf(stderr, "usage: barge-example-submit [--brokers HOST:PORT] [--topic-prefix P] [--timeout-ms N] [--kafka NAME=VALUE]... SUBMIT_JOB_JSON|-\n");
   return 2;
 }
 
 int main(int argc, char **argv) {
   const char *brokers = getenv("BARGE_BROKERS"), *prefix = getenv("BARGE_TOPIC_PREFIX"), *json = NULL;
   int timeout_ms = 600000;
+  const char *kafka[32]; /* --kafka NAME=VALUE: librdkafka properties (TLS, SASL) */
+  int nkafka = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--brokers") && i + 1 < argc) brokers = argv[++i];
     else if (!strcmp(argv[i], "--topic-prefix") && i + 1 < argc) prefix = argv[++i];
+    else if (!strcmp(argv[i], "--kafka") && i + 1 < argc && strchr(argv[i + 1], '=') && nkafka < 32)
+      kafka[nkafka++] = argv[++i];
     else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) {
       /* a whole number of milliseconds: "10s" or "abc" was read as 10 or 0, and a job submitted
        * anyway was reported as timed out (exit 3) at once */
@@ -61,6 +65,17 @@ int main(int argc, char **argv) {
     fprintf(stderr, "barge-example-submit: %s\n", err);
     free(in);
     return 1;
+  }
+  for (int k = 0; k < nkafka; k++) {
+    char name[256];
+    const char *eq = strchr(kafka[k], '=');
+    snprintf(name, sizeof name, "kafka.%.*s", (int)(eq - kafka[k]), kafka[k]);
+    if (barge_client_set(c, name, eq + 1, err, sizeof err) != BARGE_OK) {
+      fprintf(stderr, "barge-example-submit: --kafka %s: %s\n", kafka[k], err);
+      barge_client_free(c);
+      free(in);
+      return 2;
+    }
   }
   int rc = barge_submit_job(c, json, id, sizeof id, err, sizeof err);
   free(in);

@@ -54,7 +54,8 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
  *   "schema.registry.url"  a Confluent-compatible registry: events then use its framing
  *                          (default: $BARGE_SCHEMA_REGISTRY_URL)
  *   "principal"            who submits (default: $USER)
- *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol" */
+ *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
+ *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */
 int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
                      size_t errlen);
 void barge_client_free(struct barge_client *c);

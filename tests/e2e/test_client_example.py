@@ -9,7 +9,8 @@ finish in time gives a timeout (exit 3) with the state reached; an array job (pa
 containerOverrides included) is followed to SUCCEEDED; a --timeout-ms that is not a whole number
 of milliseconds (10s, abc, 0, -5) is bad usage (exit 2) and submits nothing; a request (from
 stdin, -) more than Kafka takes is refused as such, not "Kafka unreachable, retry"; valid JSON
-that is not an object is refused saying so.
+that is not an object is refused saying so; a Kafka property librdkafka refuses is refused by
+barge_client_set (--kafka), a valid one is taken.
 """
 import json
 import os
@@ -73,6 +74,15 @@ def body(st):
                        text=True, timeout=120)
     ok(r.returncode == 1 and "the request was refused" in r.stderr and "more than Kafka takes" in r.stderr
        and not r.stdout, "a request too large for Kafka: refused, saying so", r.stderr[-300:])
+    # a librdkafka property it refuses: barge_client_set says so (BARGE_ERR_ARGUMENT); it was found
+    # at the submission only, as BARGE_ERR_KAFKA "Kafka is unreachable ... retry later"
+    r = subprocess.run([example, "--kafka", "no.such.prop=1",
+                        json.dumps({"jobName": "lib-badprop", "jobQueue": "q", "jobDefinition": "echo"})],
+                       env=st.env, capture_output=True, text=True, timeout=120)
+    ok(r.returncode == 2 and "no.such.prop" in r.stderr and "unreachable" not in r.stderr and not r.stdout,
+       "an unknown Kafka property: refused when set, naming it", r.stderr)
+    r = run({"jobName": "lib-prop", "jobQueue": "q", "jobDefinition": "echo"}, "--kafka", "client.rack=r1")
+    ok(r.returncode == 0 and " SUCCEEDED " in r.stdout, "a valid Kafka property is taken")
     # valid JSON that is not an object: said so (the reason was empty)
     r = subprocess.run([example, "-"], env=st.env, input="[1]", capture_output=True, text=True, timeout=120)
     ok(r.returncode == 1 and "valid JSON, but not an object" in r.stderr, "an array: not an object, saying so",
