@@ -373,6 +373,17 @@ int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t
   pthread_mutex_lock(&lock);
   if (!global) global = registry_new(url);
   struct registry *r = global;
+  /* the codec's schema ids and resolver are the process's: one registry per process. Another
+   * URL set later (a second client library handle) was silently ignored, and that client's
+   * records framed with the first registry's ids */
+  size_t ulen = strlen(url);
+  while (ulen > 0 && url[ulen - 1] == '/') ulen--;
+  if (strlen(r->url) != ulen || strncmp(r->url, url, ulen)) {
+    snprintf(err, errlen, "schema registry %.*s: this process already uses the schema registry %s (one per process)",
+             (int)ulen, url, r->url);
+    pthread_mutex_unlock(&lock);
+    return -1;
+  }
   const char *prefix = conf->prefix ? conf->prefix : "barge.";
   int done = 0;
   for (size_t i = 0; i < nattached; i++)

@@ -63,7 +63,8 @@ int registry_type_of_schema(const char *schema_json);
 
 /* Barge integration (called by bus_producer_new / bus_consumer_new when registry_url() is set):
  * producer 1 registers every topic's schema under conf's prefix (once per process and prefix)
- * and sets the codec's ids; both install the codec's id resolver. 0, or -1 (err). */
+ * and sets the codec's ids; both install the codec's id resolver. 0, or -1 (err); -1 too when
+ * registry_url() is not the registry the process attached first (one registry per process). */
 int registry_attach(const struct bus_conf *conf, int producer, char *err,
                     size_t errlen) BARGE_WUR;
 /* The TopicNameStrategy subject of a topic under conf's prefix ("barge.requests-value"). */

@@ -52,7 +52,9 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
                                       size_t errlen);
 /* Options, before the first call that does I/O:
  *   "schema.registry.url"  a Confluent-compatible registry: events then use its framing
- *                          (default: $BARGE_SCHEMA_REGISTRY_URL)
+ *                          (default: $BARGE_SCHEMA_REGISTRY_URL). One registry per process:
+ *                          a client naming another one than the process already uses fails
+ *                          its first I/O with BARGE_ERR_REGISTRY, naming both
  *   "principal"            who submits (default: $USER)
  *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
  *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */

@@ -23,7 +23,8 @@
  *     worker killed as the main node ends, the attempts and peak vCPUs agreeing;
  *   - the registry client's Parsing Canonical Form equals the codec's for every schema;
  *   - a registry answering 404 for an id makes it unknown (the record is dead-lettered), one
- *     answering 401 tells nothing (the record is not dead-lettered: it was, and its job lost). */
+ *     answering 401 tells nothing (the record is not dead-lettered: it was, and its job lost);
+ *   - a process uses one registry: attaching another URL is refused, naming both. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -781,6 +782,16 @@ static void test_registry_refusals(void) {
   /* the registry refused the credentials: nothing is known of the id; the record was dead-lettered */
   CHECK_INT(codec_decode(rec401, sizeof rec401, &t, &v, err, sizeof err), 2);
   CHECK(strstr(err, "unknown schema id 401") && strstr(err, "HTTP 401"), "%s", err);
+  /* one registry per process: the same URL (a trailing slash aside) again is fine, another is
+   * refused, naming both (it was silently ignored, and records framed with the first one's ids) */
+  char same[80];
+  snprintf(same, sizeof same, "%s/", url);
+  registry_set_url(same);
+  CHECK(registry_attach(&bc, 0, err, sizeof err) == 0, "%s", err);
+  registry_set_url("http://127.0.0.1:1/other");
+  CHECK(registry_attach(&bc, 0, err, sizeof err) == -1 && strstr(err, "127.0.0.1:1/other") && strstr(err, url) &&
+            strstr(err, "schema registry"),
+        "%s", err);
   registry_set_url(NULL);
   codec_set_id_resolver(NULL);
 }
