@@ -92,8 +92,18 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   } else if (!strncmp(name, "kafka.", 6) && name[6]) {
     if (strchr(value, ',') || strchr(value, '\n'))
       return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s: a value with ',' cannot be passed", name);
+    size_t was = c->props.len;
     buf_printf(&c->props, "%s%s=%s", c->props.len ? "," : "", name + 6, value);
     c->bc.kafka_props = (const char *)c->props.data;
+    /* a property librdkafka refuses was found only at the first I/O, as BARGE_ERR_KAFKA
+     * ("unreachable: retry later"), which no retry can help */
+    char e[512];
+    if (bus_conf_check(&c->bc, e, sizeof e)) {
+      c->props.len = was;
+      if (c->props.data) c->props.data[was] = 0;
+      c->bc.kafka_props = was ? (const char *)c->props.data : NULL;
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", e);
+    }
   } else {
     return fail(err, errlen, BARGE_ERR_ARGUMENT, "unknown option %s (schema.registry.url, principal, kafka.<property>)", name);
   }
@@ -131,9 +141,11 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
     return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, request and a job id buffer of 37 bytes are required");
   json_error_t je;
   json_t *req = json_loads(aws_submit_json, 0, &je);
-  if (!json_is_object(req)) {
+  if (!json_is_object(req)) { /* valid JSON that is no object left je.text empty: say so */
+    int parsed = req != NULL;
     json_decref(req);
-    return fail(err, errlen, BARGE_ERR_ARGUMENT, "the request is not a JSON object: %s", je.text);
+    return fail(err, errlen, BARGE_ERR_ARGUMENT, "the request is not a JSON object: %s",
+                parsed ? "valid JSON, but not an object" : je.text);
   }
   int rc;
   char e[1024];
@@ -161,6 +173,10 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
   json_object_set_new(ev, "principal", json_string(c->principal));
   rc = bus_produce(c->prod, TOPIC_REQUESTS, id, ev, e, sizeof e);
   json_decref(ev);
+  if (rc == BUS_TOO_LARGE) { /* no retry helps: it was BARGE_ERR_KAFKA, "retry later" */
+    rc = fail(err, errlen, BARGE_ERR_INVALID, "the request is too large, nothing written: %s", e);
+    goto out;
+  }
   if (!rc) rc = bus_flush(c->prod, 30000, e, sizeof e);
   if (rc) {
     rc = bus_fail(err, errlen, "writing the request", e);

@@ -451,6 +451,11 @@ int bus_produce_now(struct bus_producer *p, enum bus_topic t, const char *key, s
       rd_kafka_poll(p->rk, 100); /* backpressure: wait for deliveries */
       continue;
     }
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+      snprintf(err, errlen, "produce to %s: the record is %zu bytes, more than Kafka takes (message.max.bytes)",
+               p->names[t], (key ? keylen : 0) + vlen);
+      return BUS_TOO_LARGE;
+    }
     snprintf(err, errlen, "produce to %s: %s", p->names[t], rd_kafka_err2str(e));
     return -1;
   }
@@ -1108,6 +1113,10 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
     sprintf(why + strlen(why), " (payload cut to its first %zu of %zu bytes)", plen, m->len);
   if (m->key && kl < m->keylen)
     sprintf(why + strlen(why), " (key cut to its first %zu of %zu bytes)", kl, m->keylen);
+  /* a reason quoting the record (a job id cut to its first bytes) may end in half a character:
+   * jansson refused it, the dead letter could not be encoded and the service stopped on that
+   * record at every restart */
+  utf8_fix(why);
   json_object_set_new(dl, "error", json_string(why));
   free(why);
   if (m->value) {

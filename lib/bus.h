@@ -78,7 +78,10 @@ void bus_producer_free(struct bus_producer *p);
 int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                     const void *value, size_t vlen, int32_t partition, char *err,
                     size_t errlen) BARGE_WUR;
-/* Encodes v (borrowed) with the topic's event type and queues it. value NULL = a tombstone. */
+/* Encodes v (borrowed) with the topic's event type and queues it. value NULL = a tombstone.
+ * Either (and bus_produce_raw) returns BUS_TOO_LARGE when the record is larger than the producer
+ * takes (message.max.bytes): nothing was queued, and only this record is at fault. */
+#define BUS_TOO_LARGE (-3)
 int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const json_t *v,
                 char *err, size_t errlen) BARGE_WUR;
 /* Waits until every queued message is delivered or failed; non-zero (with the first failure

@@ -918,7 +918,12 @@ int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size
     for (int u = 0; u < BARGE_EV__COUNT && t < 0; u++)
       if (types[u].fp == fp) t = u;
     if (t < 0) {
-      seterr(err, errlen, "unknown schema fingerprint %016" PRIx64, fp);
+      /* a pipeline's own copy of a schema, with a field added say, has another fingerprint:
+       * say so, as a bare number did not */
+      seterr(err, errlen,
+             "unknown schema fingerprint %016" PRIx64 ": none of this build's event schemas (a record written "
+             "with another version of a schema cannot be decoded: Barge does not resolve schemas)",
+             fp);
       return 1;
     }
     hdr = 10;
@@ -941,7 +946,8 @@ int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size
       }
     }
     if (t < 0) {
-      seterr(err, errlen, "unknown schema id %" PRId32, id);
+      seterr(err, errlen, "unknown schema id %" PRId32 "%s", id,
+             resolve ? "" : " (no schema registry configured: BARGE_SCHEMA_REGISTRY_URL)");
       return 1;
     }
     hdr = 5;

@@ -110,9 +110,10 @@ static void path_segment(struct buf *o, const char *s) {
   }
 }
 
-/* One request; retries transport failures and 5xx. 0 with the parsed JSON answer in *out
- * (owned), or -1 with err; UNAVAILABLE (with err) when the registry still did not answer, or
- * answered 5xx, after the retries: nothing was learnt about the request. */
+/* One request; retries transport failures, 5xx, 408 and 429. 0 with the parsed JSON answer in
+ * *out (owned), or -1 with err; UNAVAILABLE (with err) when the registry still did not answer,
+ * or answered 5xx, 408 or 429, after the retries, or answered 401 or 403: nothing was learnt
+ * about the request. */
 #define UNAVAILABLE (-2)
 static int http(struct registry *r, const char *method, const char *path, const char *body,
                 json_t **out, char *err, size_t errlen) {
@@ -144,7 +145,8 @@ static int http(struct registry *r, const char *method, const char *path, const 
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hdr);
     curl_easy_cleanup(c);
-    int transient = cr != CURLE_OK || status >= 500;
+    /* 408 and 429 (a timeout, too many requests: a managed registry's rate limit) pass like 5xx */
+    int transient = cr != CURLE_OK || status >= 500 || status == 408 || status == 429;
     if (transient && attempt < TRIES) {
       buf_release(&resp);
       usleep((useconds_t)(200000 * attempt));
@@ -164,7 +166,9 @@ static int http(struct registry *r, const char *method, const char *path, const 
                urlbuf, status, msg ? ": " : "", msg ? msg : "", (long long)code);
       json_decref(v);
       buf_release(&resp);
-      return transient ? UNAVAILABLE : -1;
+      /* 401 and 403 (credentials) tell nothing about the request either: a record whose schema
+       * a service could not be told was dead-lettered, and the pipeline's job lost */
+      return transient || status == 401 || status == 403 ? UNAVAILABLE : -1;
     }
     if (!v) {
       snprintf(err, errlen, "schema registry %s %s: the answer is not JSON", method, urlbuf);
@@ -369,6 +373,17 @@ int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t
   pthread_mutex_lock(&lock);
   if (!global) global = registry_new(url);
   struct registry *r = global;
+  /* the codec's schema ids and resolver are the process's: one registry per process. Another
+   * URL set later (a second client library handle) was silently ignored, and that client's
+   * records framed with the first registry's ids */
+  size_t ulen = strlen(url);
+  while (ulen > 0 && url[ulen - 1] == '/') ulen--;
+  if (strlen(r->url) != ulen || strncmp(r->url, url, ulen)) {
+    snprintf(err, errlen, "schema registry %.*s: this process already uses the schema registry %s (one per process)",
+             (int)ulen, url, r->url);
+    pthread_mutex_unlock(&lock);
+    return -1;
+  }
   const char *prefix = conf->prefix ? conf->prefix : "barge.";
   int done = 0;
   for (size_t i = 0; i < nattached; i++)

@@ -44,7 +44,8 @@ void registry_free(struct registry *r);
 int registry_register(struct registry *r, const char *subject, const char *schema_json,
                       int32_t *id_out, char *err, size_t errlen) BARGE_WUR;
 /* The schema text of id, new string in *schema_out (caller frees). 0, or -1 (err); -2 (err)
- * when the registry did not answer, or answered 5xx, after three tries: worth asking again, and
+ * when the registry did not answer, or answered 5xx, 408 or 429, after three tries, or answered
+ * 401 or 403 (credentials): worth asking again, and
  * for the next 10 s every fetch of an id not cached fails so at once, without asking. */
 int registry_fetch(struct registry *r, int32_t id, char **schema_out, char *err,
                    size_t errlen) BARGE_WUR;
@@ -62,7 +63,8 @@ int registry_type_of_schema(const char *schema_json);
 
 /* Barge integration (called by bus_producer_new / bus_consumer_new when registry_url() is set):
  * producer 1 registers every topic's schema under conf's prefix (once per process and prefix)
- * and sets the codec's ids; both install the codec's id resolver. 0, or -1 (err). */
+ * and sets the codec's ids; both install the codec's id resolver. 0, or -1 (err); -1 too when
+ * registry_url() is not the registry the process attached first (one registry per process). */
 int registry_attach(const struct bus_conf *conf, int producer, char *err,
                     size_t errlen) BARGE_WUR;
 /* The TopicNameStrategy subject of a topic under conf's prefix ("barge.requests-value"). */

@@ -95,6 +95,11 @@ int64_t parse_time_ms(const char *s);
  * otherwise exact; a lone "*" matches anything. */
 int prefix_glob_match(const char *pattern, const char *value);
 
+/* Replaces what is not UTF-8 in s (RFC 3629: no overlong forms, surrogates or code points past
+ * U+10FFFF; a sequence cut by the end) with '?', in place: a message quoting input cut to its
+ * first bytes may end in half a character, and jansson refuses a string that is not UTF-8. */
+void utf8_fix(char *s);
+
 /* Base64 (RFC 4648, standard alphabet, padded) of n bytes, NUL-terminated, malloc'd; its length
  * in *outlen when outlen is not NULL. */
 char *base64_encode(const void *data, size_t n, size_t *outlen);

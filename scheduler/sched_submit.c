@@ -340,6 +340,9 @@ static void reject_job(struct sched *s, const char *id, const json_t *sub, const
   j->status = JOB_SUBMITTED;
   char reason[600];
   snprintf(reason, sizeof reason, "ClientException: %s", why);
+  /* why quotes the request (a name) and may have been cut in the middle of a character: a
+   * reason that is not UTF-8 made the job's record unreadable (DescribeJobs did not show it) */
+  utf8_fix(reason);
   sched_fail_job(s, j, reason, out);
   struct out_ev *e = sched_out_push(out, OUT_REJECT);
   e->job = j->idx;

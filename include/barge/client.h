@@ -12,7 +12,9 @@
  *
  * Contracts:
  * - barge_submit_job validates the AWS SubmitJob request against the current configuration
- *   (barge.config) exactly as `barge submit-job` does, writes one JobRequest to barge.requests
+ *   (barge.config) exactly as `barge submit-job` does (but for dependsOn: a job id there is not
+ *   looked up in barge.jobs; a job depending on one that does not exist is FAILED by the
+ *   scheduler, "dependsOn: job ID does not exist"), writes one JobRequest to barge.requests
  *   with an idempotent producer and returns the job id only after the delivery report confirms it
  *   is durably written (acks=all). A request the configuration refuses is never written.
  * - States come from barge.jobs (the compacted current state, the DescribeJobs view) and
@@ -50,9 +52,12 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
                                       size_t errlen);
 /* Options, before the first call that does I/O:
  *   "schema.registry.url"  a Confluent-compatible registry: events then use its framing
- *                          (default: $BARGE_SCHEMA_REGISTRY_URL)
+ *                          (default: $BARGE_SCHEMA_REGISTRY_URL). One registry per process:
+ *                          a client naming another one than the process already uses fails
+ *                          its first I/O with BARGE_ERR_REGISTRY, naming both
  *   "principal"            who submits (default: $USER)
- *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol" */
+ *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
+ *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */
 int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
                      size_t errlen);
 void barge_client_free(struct barge_client *c);

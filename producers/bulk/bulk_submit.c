@@ -59,7 +59,12 @@ struct run {
 
 static void reject(struct run *r, long line, const char *reason) {
   r->st->rejected++;
-  json_array_append_new(r->rejected, json_pack("[I, s]", (json_int_t)line, reason));
+  /* a reason quoting the line cut to its first bytes may end in half a character: jansson
+   * refused it, and the summary left that line out */
+  char *why = xstrdup(reason);
+  utf8_fix(why);
+  json_array_append_new(r->rejected, json_pack("[I, s]", (json_int_t)line, why));
+  free(why);
 }
 
 static void draw(struct run *r, int final) {
@@ -206,7 +211,8 @@ static int one_line(struct run *r, char *text, long line) {
   if (rc) {
     snprintf(why, sizeof why, "not written: %s", e);
     reject(r, line, why);
-    return -1;
+    /* a record too large is this line's fault alone: it stopped the run, the rest not attempted */
+    return rc == BUS_TOO_LARGE ? 0 : -1;
   }
   char key[32];
   snprintf(key, sizeof key, "%ld", line);

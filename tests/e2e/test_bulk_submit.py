@@ -11,6 +11,10 @@ Checked:
     the summary names each refused line with its reason, and nothing is written for them;
   - stdin (`-`) works; on a terminal stderr shows a redrawn progress bar;
   - a line that is JSON but not an object is refused as such ("not a JSON object (an array)");
+  - a line whose record is more than Kafka takes is refused saying so, and the next line is
+    still submitted (the run stopped there, exit 255);
+  - a refused line whose reason quotes a long name of multi-byte characters, cut in the middle
+    of one, is still named in the summary (it was counted, and left out);
   - a file starting with a UTF-8 byte order mark is read as if it had none;
   - a missing file is a usage error (exit 252) with the reason (strerror).
 """
@@ -86,6 +90,35 @@ def body(st):
        and "line 6: dependsOn[0].jobId line:9: a line reference must name an earlier line" in r.stderr
        and "line 8: not a JSON object (an array)" in r.stderr and "column -1" not in r.stderr,
        "each refused line is named with its reason")
+
+    # ---- reasons quoting long names of multi-byte characters, cut in the middle of one ----
+    # (jansson refused such a reason: the line was counted as rejected but left out of the summary)
+    long_name = "a" + "\u00e9" * 600
+    cut_lines = [json.dumps({"jobName": "x", "jobQueue": "q", "jobDefinition": long_name}, ensure_ascii=False),
+                 json.dumps({"jobName": "x", "jobQueue": "q", "jobDefinition": "quick",
+                             "containerOverrides": {long_name: 1}}, ensure_ascii=False)]
+    cut = os.path.join(d, "cut.jsonl")
+    with open(cut, "w", encoding="utf-8") as f:
+        f.write("\n".join(cut_lines) + "\n")
+    r = st.run("submit-job", "--from-jsonl", cut, check=False)
+    ok(r.returncode == 254 and "2 requests, 0 submitted, 2 rejected" in r.stderr
+       and "\n  line 1: " in r.stderr and "\n  line 2: " in r.stderr,
+       "a reason cut in the middle of a character: the line is still named with it", r.stderr[-600:])
+
+    # ---- a line under 1 MiB whose record is more than Kafka takes: refused, the rest goes on ----
+    # (it stopped the run, exit 255, the lines after it not attempted)
+    huge_lines = [json.dumps({"jobName": "before-huge", "jobQueue": "q", "jobDefinition": "quick"}),
+                  json.dumps({"jobName": "huge", "jobQueue": "q", "jobDefinition": "quick",
+                              "parameters": {"p": "x" * 1040000}}),
+                  json.dumps({"jobName": "after-huge", "jobQueue": "q", "jobDefinition": "quick"})]
+    huge = os.path.join(d, "huge.jsonl")
+    with open(huge, "w") as f:
+        f.write("\n".join(huge_lines) + "\n")
+    r = st.run("submit-job", "--from-jsonl", huge, check=False)
+    ok(r.returncode == 254 and [x.split("\t")[0] for x in r.stdout.splitlines()] == ["1", "3"]
+       and "3 requests, 2 submitted, 1 rejected" in r.stderr and "line 2: not written:" in r.stderr
+       and "more than Kafka takes" in r.stderr,
+       "a record too large for Kafka: that line refused, saying so, the next one submitted", (r.returncode, r.stderr[-400:]))
 
     # ---- a file starting with a UTF-8 byte order mark (Notepad, PowerShell): skipped ----
     bom = os.path.join(d, "bom.jsonl")

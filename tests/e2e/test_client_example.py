@@ -7,7 +7,10 @@ state and JobDetail (exit 0); a failing job ends FAILED with its exit code (exit
 configuration refuses is reported as refused and nothing is written (exit 1); a job that does not
 finish in time gives a timeout (exit 3) with the state reached; an array job (parameters and
 containerOverrides included) is followed to SUCCEEDED; a --timeout-ms that is not a whole number
-of milliseconds (10s, abc, 0, -5) is bad usage (exit 2) and submits nothing.
+of milliseconds (10s, abc, 0, -5) is bad usage (exit 2) and submits nothing; a request (from
+stdin, -) more than Kafka takes is refused as such, not "Kafka unreachable, retry"; valid JSON
+that is not an object is refused saying so; a Kafka property librdkafka refuses is refused by
+barge_client_set (--kafka), a valid one is taken.
 """
 import json
 import os
@@ -63,6 +66,27 @@ def body(st):
        "an array job is followed to SUCCEEDED")
     r = subprocess.run([example], env=st.env, capture_output=True, text=True)
     ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
+    # a request more than Kafka takes (read from stdin: an argument holds at most 128 KiB) is
+    # refused, nothing written; it was BARGE_ERR_KAFKA, "retry later", which never helps
+    huge = json.dumps({"jobName": "lib-huge", "jobQueue": "q", "jobDefinition": "echo",
+                       "parameters": {"word": "x" * 1040000}})
+    r = subprocess.run([example, "--timeout-ms", "3000", "-"], env=st.env, input=huge, capture_output=True,
+                       text=True, timeout=120)
+    ok(r.returncode == 1 and "the request was refused" in r.stderr and "more than Kafka takes" in r.stderr
+       and not r.stdout, "a request too large for Kafka: refused, saying so", r.stderr[-300:])
+    # a librdkafka property it refuses: barge_client_set says so (BARGE_ERR_ARGUMENT); it was found
+    # at the submission only, as BARGE_ERR_KAFKA "Kafka is unreachable ... retry later"
+    r = subprocess.run([example, "--kafka", "no.such.prop=1",
+                        json.dumps({"jobName": "lib-badprop", "jobQueue": "q", "jobDefinition": "echo"})],
+                       env=st.env, capture_output=True, text=True, timeout=120)
+    ok(r.returncode == 2 and "no.such.prop" in r.stderr and "unreachable" not in r.stderr and not r.stdout,
+       "an unknown Kafka property: refused when set, naming it", r.stderr)
+    r = run({"jobName": "lib-prop", "jobQueue": "q", "jobDefinition": "echo"}, "--kafka", "client.rack=r1")
+    ok(r.returncode == 0 and " SUCCEEDED " in r.stdout, "a valid Kafka property is taken")
+    # valid JSON that is not an object: said so (the reason was empty)
+    r = subprocess.run([example, "-"], env=st.env, input="[1]", capture_output=True, text=True, timeout=120)
+    ok(r.returncode == 1 and "valid JSON, but not an object" in r.stderr, "an array: not an object, saying so",
+       r.stderr)
     # a timeout that is not a whole number of ms is bad usage, before anything is submitted (it was
     # read as 10 or 0: the job was submitted and reported timed out at once, exit 3)
     for bad in ("10s", "abc", "0", "-5"):

@@ -11,8 +11,10 @@ Each must appear in barge.dead-letter (decoded with
 fastavro, independently of Barge's codec) with the source topic, partition and offset, the raw
 bytes, the original key, the consumer and a non-empty reason. So must an ExecutionReport and an
 InstanceEvent timed in microseconds (fed to the scheduler, they moved its clock 50,000 years on),
-and a JobQueue record keyed other than by its ARN (after the queue's deletion, a tombstone under
-its ARN, that copy brought it back).
+a JobQueue record keyed other than by its ARN (after the queue's deletion, a tombstone under
+its ARN, that copy brought it back), and a SubmitJob whose job id of multi-byte characters the
+reason quotes cut in the middle of one (the dead letter could not be encoded: the scheduler
+stopped on it at every restart).
 Then both services are still alive, and a job submitted afterwards (after a restart of the
 scheduler) still SUCCEEDS. Garbage on barge.jobs and barge.config
 (tables the CLI reads) must not break describe-jobs or submit-job either. A placement with the
@@ -72,6 +74,11 @@ def body(st):
     req["body"] = ("barge.SubmitJob", dict(req["body"][1] if isinstance(req["body"], tuple) else req["body"],
                                            jobId="../escaped"))
     path_submit = avro.encode("JobRequest", req)
+    # a job id of multi-byte characters: the reason quotes its first 60 bytes, which end in half
+    # a character; the dead letter (its error an Avro string, UTF-8) could not be encoded and the
+    # scheduler stopped on that record at every restart
+    req["body"] = ("barge.SubmitJob", dict(req["body"][1], jobId="a" + "\u00e9" * 40))
+    utf8_submit = avro.encode("JobRequest", req)
 
     # (label, topic, key, value, who dead-letters it)
     bad = []
@@ -108,7 +115,9 @@ def body(st):
             ("garbage keyed by 70000 bytes", "requests", b"k" * 70000, GARBAGE, "scheduler")]
     bad += [("a tombstone on requests", "requests", b"dl-requests-n", None, "scheduler"),
             ("a SubmitJob without a jobId on requests", "requests", b"dl-requests-v", invalid_submit, "scheduler"),
-            ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler")]
+            ("a SubmitJob whose jobId is a path (../escaped)", "requests", b"dl-requests-p", path_submit, "scheduler"),
+            ("a SubmitJob whose jobId is 40 multi-byte characters", "requests", b"dl-requests-u", utf8_submit,
+             "scheduler")]
     # a job running while the bad records arrive: a time in microseconds failed it as lost
     during = st.submit("during", "q1", "slow")
     st.wait("the job 'during' RUNNING", lambda: st.describe(during).get(during, {}).get("status") == "RUNNING", 45)

@@ -21,9 +21,17 @@
  *   - a multi-node job (its parent without attempts of its own, its nodes created with it)
  *     rebuilds without a difference (each one showed four), and simulates as recorded: its
  *     worker killed as the main node ends, the attempts and peak vCPUs agreeing;
- *   - the registry client's Parsing Canonical Form equals the codec's for every schema. */
+ *   - the registry client's Parsing Canonical Form equals the codec's for every schema;
+ *   - a registry answering 404 for an id makes it unknown (the record is dead-lettered), one
+ *     answering 401 tells nothing (the record is not dead-lettered: it was, and its job lost);
+ *   - a process uses one registry: attaching another URL is refused, naming both. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "codec.h"
@@ -716,6 +724,78 @@ static void test_canonical(void) {
   CHECK_INT(registry_type_of_schema("{\"type\":\"record\",\"name\":\"barge.JobRequest\",\"fields\":[]}"), -1);
 }
 
+/* ---------------- registry answers that tell nothing of the id ---------------- */
+
+/* A fake registry: GET /schemas/ids/404 answers 404, any other id 401 (credentials refused). */
+static void *fake_registry(void *arg) {
+  int ls = *(int *)arg;
+  for (;;) {
+    int c = accept(ls, NULL, NULL);
+    if (c < 0) return NULL;
+    char req[4096];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof req - 1 && (r = read(c, req + n, sizeof req - 1 - n)) > 0) {
+      n += (size_t)r;
+      req[n] = 0;
+      if (strstr(req, "\r\n\r\n")) break;
+    }
+    req[n] = 0;
+    int st = strstr(req, "GET /schemas/ids/404 ") ? 404 : 401;
+    const char *body = st == 404 ? "{\"error_code\":40403,\"message\":\"Schema not found\"}"
+                                 : "{\"error_code\":401,\"message\":\"Unauthorized\"}";
+    char resp[512];
+    int len = snprintf(resp, sizeof resp,
+                       "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                       "Connection: close\r\n\r\n%s",
+                       st, strlen(body), body);
+    if (write(c, resp, (size_t)len) < 0) { /* the test then fails on its answer */
+    }
+    close(c);
+  }
+}
+
+static void test_registry_refusals(void) {
+  TEST("registry: a 404 for an id is an unknown id (dead-lettered); 401 is no answer (not dead-lettered)");
+  static int ls;
+  ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  CHECK(bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 8) == 0 &&
+            getsockname(ls, (struct sockaddr *)&a, &al) == 0,
+        "listen");
+  pthread_t th;
+  pthread_create(&th, NULL, fake_registry, &ls);
+  pthread_detach(th);
+  char url[64];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
+  registry_set_url(url);
+  struct bus_conf bc = {.prefix = "t."};
+  char err[512];
+  CHECK(registry_attach(&bc, 0, err, sizeof err) == 0, "%s", err);
+  /* Confluent framing: 00, the id, a body that does not matter */
+  unsigned char rec404[] = {0, 0, 0, 0x01, 0x94, 0}, rec401[] = {0, 0, 0, 0x01, 0x91, 0};
+  enum barge_ev_type t;
+  json_t *v = NULL;
+  CHECK_INT(codec_decode(rec404, sizeof rec404, &t, &v, err, sizeof err), 1);
+  CHECK(strstr(err, "unknown schema id 404") && strstr(err, "HTTP 404"), "%s", err);
+  /* the registry refused the credentials: nothing is known of the id; the record was dead-lettered */
+  CHECK_INT(codec_decode(rec401, sizeof rec401, &t, &v, err, sizeof err), 2);
+  CHECK(strstr(err, "unknown schema id 401") && strstr(err, "HTTP 401"), "%s", err);
+  /* one registry per process: the same URL (a trailing slash aside) again is fine, another is
+   * refused, naming both (it was silently ignored, and records framed with the first one's ids) */
+  char same[80];
+  snprintf(same, sizeof same, "%s/", url);
+  registry_set_url(same);
+  CHECK(registry_attach(&bc, 0, err, sizeof err) == 0, "%s", err);
+  registry_set_url("http://127.0.0.1:1/other");
+  CHECK(registry_attach(&bc, 0, err, sizeof err) == -1 && strstr(err, "127.0.0.1:1/other") && strstr(err, url) &&
+            strstr(err, "schema registry"),
+        "%s", err);
+  registry_set_url(NULL);
+  codec_set_id_resolver(NULL);
+}
+
 int main(void) {
   char err[256];
   if (codec_init(err, sizeof err)) {
@@ -738,5 +818,6 @@ int main(void) {
   test_simulate_mnp(&w);
   free_world(&w);
   test_canonical();
+  test_registry_refusals();
   return check_summary();
 }

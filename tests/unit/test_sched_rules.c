@@ -1393,7 +1393,30 @@ static void test_restore_sweeps_deleted_queue(void) {
   }
 }
 
+/* A refused submission's reason quotes what it names: a job definition of 600 multi-byte
+ * characters, cut with the reason at 512 bytes in the middle of one, gave a statusReason that
+ * is not UTF-8 (the job's record could not be read back: DescribeJobs did not show the job, and
+ * accounting dead-lettered its state change). */
+static void test_reject_reason_utf8(void) {
+  TEST("a refused submission quoting a long name of multi-byte characters: its reason stays UTF-8");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 1, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  char jd[1300] = "a";
+  for (int i = 0; i < 600; i++) strcat(jd, "\xc3\xa9");
+  h_submit(&h, "u", "q", jd, NULL);
+  CHECK_STATUS(&h, "u", JOB_FAILED);
+  json_t *d = h_detail(&h, "u");
+  const char *r = json_string_value(json_object_get(d, "statusReason"));
+  CHECK(r && !strncmp(r, "ClientException: job definition a\xc3\xa9", 35), "statusReason %s", r ? r : "(none)");
+  json_decref(d);
+  h_release(&h);
+}
+
 int main(void) {
+  test_reject_reason_utf8();
   test_ref_substitution();
   test_container_overrides();
   test_array_n_to_n_1000();

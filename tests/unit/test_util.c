@@ -131,7 +131,19 @@ static void test_parse_time_ms(void) {
   }
 }
 
+static void test_utf8_fix(void) {
+  TEST("utf8_fix: what is not UTF-8 becomes '?', valid text is left alone");
+  char s[64];
+  snprintf(s, sizeof s, "%s", "job 'a\xc3\xa9\xc3': x \xe2\x82\xac \xf0\x9f\x98\x80");
+  utf8_fix(s); /* a character cut by the end of a quote, then valid 2-, 3- and 4-byte ones */
+  CHECK_STR(s, "job 'a\xc3\xa9?': x \xe2\x82\xac \xf0\x9f\x98\x80");
+  snprintf(s, sizeof s, "%s", "\xc0\xaf \xed\xa0\x80 \xf4\x90\x80\x80 \xff\xe2\x82");
+  utf8_fix(s); /* overlong, a surrogate, past U+10FFFF, a lone byte, a cut 3-byte sequence */
+  CHECK_STR(s, "?? ??? ???? ???");
+}
+
 int main(void) {
+  test_utf8_fix();
   test_mkdir_p();
   test_read_small();
   test_read_secret_file();
