@@ -115,6 +115,10 @@ got=$(usage_err --source usage --by ce --until 2024-01-01T00:00:00Z)
 check "usage --source usage --by ce --until: exit 2 ($got)" "grep -q '^rc=2 barge usage: --until does not apply' <<<\"\$got\""
 got=$(usage_err --source usage --by job --since 2024-01-01T00:00:00Z)
 check "usage --source usage --by job --since: accepted (goes on to look for a stack: rc=1) ($got)" "grep -q '^rc=1 ' <<<\"\$got\""
+# barge instances --events --decisions printed the decisions alone, the events dropped without a word
+got=$("$BARGE" instances --events --decisions 2>&1 >/dev/null; echo "rc=$?")
+check "instances --events --decisions: exit 2, says to give one ($got)" \
+  "grep -q 'give one' <<<\"\$got\" && grep -q '^rc=2' <<<\"\$got\""
 # barge audit checks its key and --topics before it waits for a broker: with none answering it
 # used to wait its minute, say no broker answers, and name the missing key only at the next try;
 # --topics naming no topic exited 2 without a word
