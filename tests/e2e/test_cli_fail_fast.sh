@@ -269,6 +269,16 @@ got=$(complete_words barge instances --output '')
 check "completion of instances --output: its own values ($got)" "[ '$got' = 'table json' ]"
 got=$(complete_words barge replay pr)
 check "completion of replay's subcommands ($got)" "[ '$got' = print ]"
+# a subcommand's flags come after it, and only its own: replay offered every subcommand and all
+# their flags together (print --s offered rebuild's --strict), audit verify offered --out
+got=$(complete_words barge replay '')
+check "completion after replay: its subcommands only ($got)" "[ '$got' = 'print rebuild simulate --help' ]"
+got=$(complete_words barge replay print --s)
+check "completion of replay print's flags: not rebuild's ($got)" "[ '$got' = --schema-registry-url ]"
+got=$(complete_words barge audit verify --)
+check "completion of audit verify's flags: not audit's ($got)" "[ '$got' = '--hmac-key-file --seal --no-seal --expect-lines --help' ]"
+got=$(complete_words barge audit --out x --t)
+check "completion of audit's own flags after them ($got)" "[ '$got' = '--topics --topic-prefix' ]"
 got=$(complete_words barge help sub)
 check "completion of barge help: the commands ($got)" "[ '$got' = submit-job ]"
 echo "$passes passed, $fails failed"
