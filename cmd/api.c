@@ -174,7 +174,11 @@ int cmd_api(int argc, char **argv) {
          cred_file ? (anonymous ? "SigV4 or anonymous" : "SigV4") : "anonymous", api_routes_model);
   printf("  aws batch --endpoint-url %s://%s --region %s describe-job-queues\n", scheme, api_server_address(srv),
          region ? region : "us-east-1");
-  if (conf.dash) printf("  dashboard: %s://%s" DASH_PREFIX "/ (log in with a key of the credentials file)\n", scheme, api_server_address(srv));
+  if (conf.dash) /* docs/dashboard.md, "Logging in" */
+    printf("  dashboard: %s://%s" DASH_PREFIX "/ (%s)\n", scheme, api_server_address(srv),
+           !cred_file  ? "an empty login is an anonymous session"
+           : anonymous ? "log in with a key of the credentials file, or an empty login for an anonymous session"
+                       : "log in with a key of the credentials file");
   fflush(stdout);
   log_info("listening on %s, %zu access key(s), topics %s*, %s", api_server_address(srv), creds.n, sv.prefix,
            threads ? "a pool of threads" : "a thread per connection");

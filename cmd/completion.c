@@ -47,19 +47,39 @@ static void print_own_choices(const char *name, const struct opt_spec *rows, siz
   }
 }
 
-/* The subcommands and flags of barge's own command name (every table whose first word is
- * name: "replay print" gives print). 1 if any. */
-static int print_own_flags(const char *name) {
+/* The flags of barge's own command name and, for one with subcommands ("replay print", "audit
+ * verify"), the subcommands' names: each subcommand's flags come only after it (before, every
+ * subcommand and all their flags were offered together, so `barge replay <TAB>` listed print's
+ * options beside rebuild's and `barge replay print --s<TAB>` offered rebuild's --strict). */
+static void print_own_flags(const char *name) {
   size_t n, len = strlen(name);
   const struct opts_cmd *const *cmds = barge_opts_cmds(&n);
-  int any = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (strncmp(cmds[i]->name, name, len) || (cmds[i]->name[len] && cmds[i]->name[len] != ' ')) continue;
-    if (cmds[i]->name[len] == ' ') printf(" %s", cmds[i]->name + len + 1);
-    print_rows(cmds[i]->opts, cmds[i]->nopts);
-    any = 1;
+  int subs = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!strncmp(cmds[i]->name, name, len) && cmds[i]->name[len] == ' ') subs = 1;
+  if (subs) { /* the word after the command ($i is the command's position) picks the table */
+    printf("\n            case \"$((i + 1 < COMP_CWORD)):${COMP_WORDS[i+1]}\" in\n");
+    for (size_t i = 0; i < n; i++)
+      if (!strncmp(cmds[i]->name, name, len) && cmds[i]->name[len] == ' ') {
+        printf("              1:%s) words=\"", cmds[i]->name + len + 1);
+        print_rows(cmds[i]->opts, cmds[i]->nopts);
+        printf(" --help\" ;;\n");
+      }
+    printf("              0:*) words=\"");
+    for (size_t i = 0; i < n; i++)
+      if (!strncmp(cmds[i]->name, name, len) && cmds[i]->name[len] == ' ') printf(" %s", cmds[i]->name + len + 1);
+    for (size_t i = 0; i < n; i++)
+      if (!strcmp(cmds[i]->name, name)) print_rows(cmds[i]->opts, cmds[i]->nopts);
+    printf(" --help\" ;;\n              *) words=\"");
+    for (size_t i = 0; i < n; i++)
+      if (!strcmp(cmds[i]->name, name)) print_rows(cmds[i]->opts, cmds[i]->nopts);
+    printf(" --help\" ;;\n            esac ;;\n");
+    return;
   }
-  return any;
+  printf("words=\"");
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(cmds[i]->name, name)) print_rows(cmds[i]->opts, cmds[i]->nopts);
+  printf(" --help\" ;;\n");
 }
 
 /* "A|B|C" -> "A B C". */
@@ -126,9 +146,8 @@ int cmd_completion(int argc, char **argv) {
   printf("      *:--output) words=\"json text table yaml yaml-stream\" ;;\n");
   printf("      *)\n        case \"$cmd\" in\n");
   for (size_t i = 0; barge_command_name(i); i++) {
-    printf("          %s) words=\"", barge_command_name(i));
+    printf("          %s) ", barge_command_name(i));
     print_own_flags(barge_command_name(i));
-    printf(" --help\" ;;\n");
   }
   for (size_t i = 0; i < aws_n_ops; i++) {
     printf("          %s) words=\"", aws_ops[i].cli_name);

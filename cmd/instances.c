@@ -35,6 +35,10 @@ int cmd_instances(int argc, char **argv) {
     fprintf(stderr, "barge instances: --output must be table or json\n");
     return 2;
   }
+  if (o.events && o.decisions) { /* two listings of two topics: one of them was dropped without a word */
+    fprintf(stderr, "barge instances: --events and --decisions are two listings (barge.instances, barge.scaling): give one\n");
+    return 2;
+  }
   struct service_conn conn;
   if ((r = service_connect("instances", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("instances", &conn))) return r;
   struct instances_query q = {.ce = o.ce, .all = o.all,

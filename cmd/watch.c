@@ -35,6 +35,9 @@ struct watch {
   json_t *records; /* job id -> its JobRecords not yet behind its next transition, in order */
   json_t *pending; /* JobStateChange events waiting for their record, in order */
   json_t *blocked; /* job id -> the blocking code last reported */
+  json_t *seen;    /* job id -> {newStatus, attempt} of its latest JobStateChange read */
+  json_t *blocked_q; /* "Batch Job Queue Blocked" events waiting for the transition before them:
+                        {jobId, record, _seen}, in order */
   long long emitted;
   long long count; /* stop after this many (0 = never) */
 };
@@ -79,6 +82,41 @@ static void keep_record(struct watch *w, const char *id, json_t *rec) {
   json_array_append(list, rec);
 }
 
+static void print_blocked(struct watch *w, const json_t *rec) {
+  const json_t *d = json_object_get(rec, "detail");
+  if (matches(w, jget_str(d, "jobId"), jget_str(rec, "parentJobId"), jget_str(d, "jobQueue"), NULL))
+    print_event(w, "Batch Job Queue Blocked", query_job_detail(d), 1);
+}
+
+/* Prints the queued "Queue Blocked" events of job id whose record is before the transition ev
+ * (NULL: those ready: the transition that brought the job where the record is was read and
+ * printed, or they waited too long, or force), so that a job is never said blocked before the
+ * "State Change" that made it RUNNABLE (barge.jobs may be read ahead of barge.job-events). */
+static void flush_blocked(struct watch *w, const char *id, const json_t *ev, int force) {
+  for (size_t i = 0; i < json_array_size(w->blocked_q) && (w->count <= 0 || w->emitted < w->count);) {
+    json_t *b = json_array_get(w->blocked_q, i);
+    const char *bid = jget_str(b, "jobId");
+    const json_t *rec = json_object_get(b, "record");
+    int ready;
+    if (id) {
+      ready = !strcmp(bid, id) && job_at_cmp(rec, ev) < 0;
+    } else {
+      const json_t *seen = json_object_get(w->seen, bid);
+      ready = force || now_ms() - jget_int(b, "_seen", 0) >= 3000 || (seen && job_at_cmp(rec, seen) <= 0);
+      size_t k;
+      json_t *p;
+      json_array_foreach(w->pending, k, p) /* a transition not printed yet at or before it */
+        if (ready && !force && !strcmp(jget_str(p, "jobId"), bid) && job_at_cmp(rec, p) >= 0) ready = 0;
+    }
+    if (!ready) {
+      i++;
+      continue;
+    }
+    print_blocked(w, rec);
+    json_array_remove(w->blocked_q, i);
+  }
+}
+
 /* Prints the pending transitions whose record has arrived (or that waited too long). */
 static void flush_pending(struct watch *w, int force) {
   while (json_array_size(w->pending) && (w->count <= 0 || w->emitted < w->count)) {
@@ -95,7 +133,12 @@ static void flush_pending(struct watch *w, int force) {
                                    "status", json_object_get(ev, "newStatus"));
     if (!n && json_is_string(json_object_get(ev, "statusReason")))
       json_object_set(detail, "statusReason", json_object_get(ev, "statusReason"));
+    flush_blocked(w, id, ev, 0);
     const char *qarn = jget_str(detail, "jobQueue");
+    if (w->count > 0 && w->emitted >= w->count) {
+      json_decref(detail);
+      return;
+    }
     if (matches(w, id, jget_str(ev, "parentJobId"), qarn,
                 jget_str(ev, "jobQueue")))
       print_event(w, "Batch Job State Change", detail, 0);
@@ -103,8 +146,10 @@ static void flush_pending(struct watch *w, int force) {
       json_decref(detail);
     /* the records before the one used are behind every later transition of the job; after its
      * end there is none */
-    if (job_status_terminal(jget_str(ev, "newStatus"))) json_object_del(w->records, id);
-    else
+    if (job_status_terminal(jget_str(ev, "newStatus"))) {
+      json_object_del(w->records, id);
+      json_object_del(w->seen, id);
+    } else
       while (at-- > 0) json_array_remove(list, 0);
     json_array_remove(w->pending, 0);
   }
@@ -186,7 +231,7 @@ int cmd_watch(int argc, char **argv) {
   service_signals(0);
   setvbuf(stdout, NULL, _IOLBF, 0);
   struct watch w = {.queue = queue, .job = job, .records = json_object(), .pending = json_array(),
-                    .blocked = json_object(), .count = count};
+                    .blocked = json_object(), .seen = json_object(), .blocked_q = json_array(), .count = count};
   int rc = 0;
   char last_why[256] = "";
   while (!service_stopping() && (count <= 0 || w.emitted < count)) {
@@ -213,6 +258,9 @@ int cmd_watch(int argc, char **argv) {
         if (m.topic == TOPIC_JOB_EVENTS) {
           json_object_set_new(ev, "_seen", json_integer(now_ms()));
           json_array_append(w.pending, ev);
+          json_object_set_new(w.seen, jget_str(ev, "jobId"),
+                              json_pack("{s:O, s:I}", "newStatus", json_object_get(ev, "newStatus"), "attempt",
+                                        (json_int_t)jget_int(ev, "attempt", 0)));
         } else {
           json_t *d = json_object_get(ev, "detail");
           const char *id = jget_str(d, "jobId");
@@ -223,10 +271,8 @@ int cmd_watch(int argc, char **argv) {
           const char *prev = jget_str(w.blocked, id);
           if (st && !strcmp(st, "RUNNABLE") && blocked_code(reason) && (!prev || strcmp(prev, reason))) {
             json_object_set_new(w.blocked, id, json_string(reason));
-            if ((count <= 0 || w.emitted < count) &&
-                matches(&w, id, jget_str(ev, "parentJobId"),
-                        jget_str(d, "jobQueue"), NULL))
-              print_event(&w, "Batch Job Queue Blocked", query_job_detail(d), 1);
+            json_array_append_new(w.blocked_q, json_pack("{s:s, s:O, s:I}", "jobId", id, "record", ev, "_seen",
+                                                         (json_int_t)now_ms()));
           } else if (!blocked_code(reason)) {
             json_object_del(w.blocked, id);
           }
@@ -236,14 +282,18 @@ int cmd_watch(int argc, char **argv) {
       bus_msg_release(&m);
     }
     flush_pending(&w, 0);
+    flush_blocked(&w, NULL, NULL, 0);
   }
   if (count <= 0 || w.emitted < count) flush_pending(&w, 1);
+  flush_blocked(&w, NULL, NULL, 1);
   /* a signal before --count events (or with no --count: the only way it ends) is not a success
    * for a script waiting on them: 128 + the signal, 130 for Ctrl-C, as the AWS CLI */
   if (!rc && service_stopping() && (count <= 0 || w.emitted < count)) rc = 128 + service_stop_signal();
   json_decref(w.records);
   json_decref(w.pending);
   json_decref(w.blocked);
+  json_decref(w.seen);
+  json_decref(w.blocked_q);
   bus_consumer_free(c);
   return rc;
 }

@@ -1,6 +1,7 @@
 /* views.c: see views.h. */
 #include "views.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,16 @@ struct exist_ctx {
   struct bus_consumer *c;
 };
 
+/* The child index of an id "<parent>:<index>" written as the scheduler names children (0 or
+ * digits without a leading zero, "3" not "03" nor "+3"), or -1: atoi took "x" and "-1" for 0
+ * and -1, so a dependsOn on <parent>:x was accepted and the job then failed in the scheduler. */
+static long child_index(const char *s) {
+  if (!isdigit((unsigned char)*s) || (s[0] == '0' && s[1]) || strlen(s) > 9) return -1;
+  for (const char *p = s; *p; p++)
+    if (!isdigit((unsigned char)*p)) return -1;
+  return atol(s);
+}
+
 /* An id is matched by a submission of itself, or of its array parent with room for the index. */
 static void mark_submitted(struct exist_ctx *x, const json_t *sub) {
   const char *id = json_string_value(json_object_get(sub, "jobId"));
@@ -275,7 +286,8 @@ static void mark_submitted(struct exist_ctx *x, const json_t *sub) {
   for (size_t i = 0; i < x->n; i++) {
     if (x->found[i]) continue;
     if (!strcmp(x->ids[i], id)) x->found[i] = 1;
-    else if (size && !strncmp(x->ids[i], id, il) && x->ids[i][il] == ':' && atoi(x->ids[i] + il + 1) < size)
+    else if (size && !strncmp(x->ids[i], id, il) && x->ids[i][il] == ':' && child_index(x->ids[i] + il + 1) >= 0 &&
+             child_index(x->ids[i] + il + 1) < size)
       x->found[i] = 1;
   }
 }

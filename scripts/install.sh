@@ -2,7 +2,7 @@
 # install.sh: builds Barge (unless build/barge is up to date) and installs it like a tool with
 # `cmake --install`: PREFIX/bin/barge, the bash completion in
 # PREFIX/share/bash-completion/completions/barge, the Kafka script `barge up` uses in
-# PREFIX/share/barge/scripts, and the docs in PREFIX/share/doc/barge.
+# PREFIX/share/barge/scripts, and README.md with docs/ in PREFIX/share/doc/barge.
 #
 #   scripts/install.sh                  # PREFIX: /usr/local as root, else ~/.local
 #   scripts/install.sh --prefix DIR

@@ -31,7 +31,9 @@ static const char *str_or(const json_t *o, const char *k, const char *dflt) {
 
 /* ---------------- state changes ---------------- */
 
-static void change_text(const json_t *ev, char *out, size_t n) {
+/* has_deps: the job's record lists dependencies; an array child without any also goes
+ * PENDING -> RUNNABLE, as it is created PENDING (docs/job-model.md §2.3). */
+static void change_text(const json_t *ev, int has_deps, char *out, size_t n) {
   const char *from = str_or(ev, "oldStatus", "?"), *to = str_or(ev, "newStatus", "?");
   const char *why = jget_str(ev, "statusReason"), *inst = jget_str(ev, "instanceId");
   const char *ce = jget_str(ev, "computeEnvironment");
@@ -45,7 +47,8 @@ static void change_text(const json_t *ev, char *out, size_t n) {
     k = (size_t)snprintf(out, n, "its container started%s%s (attempt %d): %s -> %s", inst ? " on instance " : "",
                          inst ? inst : "", attempt, from, to);
   else if (!strcmp(to, "RUNNABLE") && !strcmp(from, "PENDING"))
-    k = (size_t)snprintf(out, n, "its dependencies finished: %s -> %s", from, to);
+    k = (size_t)snprintf(out, n, "%s: %s -> %s", has_deps ? "its dependencies finished" : "it has no dependency to wait for",
+                         from, to);
   else if (!strcmp(to, "RUNNABLE") && (!strcmp(from, "STARTING") || !strcmp(from, "RUNNING")))
     k = (size_t)snprintf(out, n, "attempt %d ended and the retry strategy gives it another: %s -> %s", attempt, from, to);
   else
@@ -195,7 +198,7 @@ json_t *explain_build(const struct explain_input *in) {
   size_t i;
   json_t *ev;
   json_array_foreach(in->changes, i, ev) {
-    change_text(ev, text, sizeof text);
+    change_text(ev, json_array_size(json_object_get(d, "dependsOn")) > 0, text, sizeof text);
     add(tl, ev_at(ev), "scheduler", "state", text, ev);
   }
   const char *prev = NULL;

@@ -96,6 +96,12 @@ def body(st):
        "a dependency on an array child is accepted")
     p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:3", check=False)
     ok(p.returncode == 254 and "does not exist" in p.stderr, "an index beyond the array size is refused", p.stderr)
+    # the index was read with atoi: "x" and "-1" passed as 0 and -1, and the job failed later in the
+    # scheduler ("dependsOn: job <arr>:x does not exist") instead of being refused
+    for bad in ("x", "-1", "01", "1x"):
+        p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:{bad}", check=False)
+        ok(p.returncode == 254 and "does not exist" in p.stderr, f"a child id {arr}:{bad} is refused",
+           (p.returncode, p.stdout, p.stderr))
 
 
 if __name__ == "__main__":

@@ -115,6 +115,10 @@ got=$(usage_err --source usage --by ce --until 2024-01-01T00:00:00Z)
 check "usage --source usage --by ce --until: exit 2 ($got)" "grep -q '^rc=2 barge usage: --until does not apply' <<<\"\$got\""
 got=$(usage_err --source usage --by job --since 2024-01-01T00:00:00Z)
 check "usage --source usage --by job --since: accepted (goes on to look for a stack: rc=1) ($got)" "grep -q '^rc=1 ' <<<\"\$got\""
+# barge instances --events --decisions printed the decisions alone, the events dropped without a word
+got=$("$BARGE" instances --events --decisions 2>&1 >/dev/null; echo "rc=$?")
+check "instances --events --decisions: exit 2, says to give one ($got)" \
+  "grep -q 'give one' <<<\"\$got\" && grep -q '^rc=2' <<<\"\$got\""
 # barge audit checks its key and --topics before it waits for a broker: with none answering it
 # used to wait its minute, say no broker answers, and name the missing key only at the next try;
 # --topics naming no topic exited 2 without a word
@@ -265,6 +269,16 @@ got=$(complete_words barge instances --output '')
 check "completion of instances --output: its own values ($got)" "[ '$got' = 'table json' ]"
 got=$(complete_words barge replay pr)
 check "completion of replay's subcommands ($got)" "[ '$got' = print ]"
+# a subcommand's flags come after it, and only its own: replay offered every subcommand and all
+# their flags together (print --s offered rebuild's --strict), audit verify offered --out
+got=$(complete_words barge replay '')
+check "completion after replay: its subcommands only ($got)" "[ '$got' = 'print rebuild simulate --help' ]"
+got=$(complete_words barge replay print --s)
+check "completion of replay print's flags: not rebuild's ($got)" "[ '$got' = --schema-registry-url ]"
+got=$(complete_words barge audit verify --)
+check "completion of audit verify's flags: not audit's ($got)" "[ '$got' = '--hmac-key-file --seal --no-seal --expect-lines --help' ]"
+got=$(complete_words barge audit --out x --t)
+check "completion of audit's own flags after them ($got)" "[ '$got' = '--topics --topic-prefix' ]"
 got=$(complete_words barge help sub)
 check "completion of barge help: the commands ($got)" "[ '$got' = submit-job ]"
 echo "$passes passed, $fails failed"

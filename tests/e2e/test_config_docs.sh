@@ -29,5 +29,25 @@ ok $? "barge --help heads the AWS Batch operations once"
 col() { awk -v name="$1" '$1 == name { print index($0, $2); exit }' <<<"$top"; }
 [ -n "$(col scheduler)" ] && [ "$(col scheduler)" = "$(col submit-job)" ]
 ok $? "barge --help: services' and operations' summaries start in one column ($(col scheduler) vs $(col submit-job))"
+# the installed docs (cmake --install, scripts/install.sh): README.md's links to docs/*.md and the
+# pages' links to each other resolve there as in the source tree (the pages were installed beside
+# README.md, not in docs/, so every README link to docs/ was dead in PREFIX/share/doc/barge)
+build=${BARGE_BUILD_DIR:-$(dirname "$bin")}
+inst=$(mktemp -d)
+trap 'rm -f "$gen"; rm -rf "$inst"' EXIT
+if cmake --install "$build" --prefix "$inst" >/dev/null 2>&1; then
+  doc=$(find "$inst" -name README.md -path '*doc*' | head -1)
+  dead=""
+  for f in "$doc" "$(dirname "$doc")"/docs/*.md; do
+    [ -f "$f" ] || { dead="$dead [no $f]"; continue; }
+    for l in $(grep -o '](\(docs/\)\?[a-z-]*\.md' "$f" | sed 's/^](//'); do
+      [ -f "$(dirname "$f")/$l" ] || dead="$dead [$(basename "$f"): $l]"
+    done
+  done
+  [ -n "$doc" ] && [ -z "$dead" ]
+  ok $? "the installed README.md and docs link to pages that are installed${dead:+:$dead}"
+else
+  ok 1 "cmake --install $build"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

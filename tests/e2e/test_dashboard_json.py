@@ -7,7 +7,10 @@ A scheduler and `barge api` on the fixture broker, no agent: 2 jobs wait RUNNABL
 docs/job-model.md §7.4). The job table with no queue filter still lists the 3 FAILED jobs of the
 deleted queue, and its `total` must count what it lists: 5 jobs, 3 of them FAILED (it counted
 only the queues still configured, so the page said "2 jobs; showing 1-5", and "0 jobs" above the
-3 FAILED rows); so must the overview's totals by status, as its `jobs` does."""
+3 FAILED rows); so must the overview's totals by status, as its `jobs` does.
+
+A `barge api --allow-anonymous` without a credentials file says in its banner that an empty login
+is an anonymous session (it said to log in with a key of the credentials file it does not have)."""
 import http.client
 import json
 import os
@@ -91,6 +94,16 @@ def body(st):
     kept_only = d.get("jobs?queue=kept&limit=100")
     ok(kept_only["total"] == 2 and {j["id"] for j in kept_only["jobs"]} == set(kept), "queue kept: its 2 jobs",
        kept_only["total"])
+
+    # without a credentials file there is no key to log in with: the banner says how to log in
+    st.start("anon", "api", "--listen", "127.0.0.1:0", "--allow-anonymous", "--brokers", st.brokers,
+             "--topic-prefix", st.prefix)
+    banner = common.wait_for(lambda: "dashboard:" in st.log_text("anon") and st.log_text("anon"), 60,
+                             "the anonymous barge api's banner")
+    line = next(x for x in banner.splitlines() if "dashboard:" in x)
+    ok("an empty login is an anonymous session" in line and "credentials file" not in line,
+       "barge api --allow-anonymous without a credentials file: the banner says an empty login is "
+       "an anonymous session, not to log in with a key of a credentials file", line)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ of some jobs showed `attempts: []` (the watcher paired it with an earlier record
 it happened to have read), earlier events the exit code and stoppedAt of the end, and every event
 `"storedJson":"{}"`.
 
+Then jobs too big for their queue: each one's "Batch Job Queue Blocked" must come after its
+"Batch Job State Change" to RUNNABLE, live and --from-beginning (the watcher printed the blocked
+event as soon as it read the job's record on barge.jobs, mostly before the state change it read
+on barge.job-events).
+
 Then the watcher's refusals: --count 0 and -1 exit 2; --job-queue nope exits 1 at once saying
 the queue does not exist; --job nope says once on stderr that it waits for a job not yet seen.
 
@@ -125,6 +130,28 @@ def main():
         ok(len(evs) == n and evs[-1]["jobId"] == arr and evs[-1]["status"] == "SUCCEEDED"
            and all("storedJson" not in json.dumps(d) for d in evs),
            "--job <array parent>: its children's events and its own end", [d["status"] for d in evs])
+
+        # -- a blocked job: its "Queue Blocked" comes after the "State Change" that made it RUNNABLE
+        st.create_queue("qb", "local")
+        st.register("huge", ["true"], vcpus=64)
+        live = subprocess.Popen([common.BARGE, "watch", "--job-queue", "qb", "--count", "6"], env=st.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        huge = [st.submit(f"huge{i}", "qb", "huge") for i in range(3)]
+        out, err = live.communicate(timeout=60)
+        outs = {"live": out}
+        for job in huge:
+            outs[job] = st.run("watch", "--job", job, "--from-beginning", "--count", "2", timeout=60).stdout
+        wrong = {}
+        for name, text in outs.items():
+            seq = [(e["detail"]["jobId"], e["detail-type"], e["detail"]["status"])
+                   for e in map(json.loads, text.splitlines())]
+            for job in huge if name == "live" else [name]:
+                mine = [(t, s) for j, t, s in seq if j == job]
+                if mine != [("Batch Job State Change", "RUNNABLE"), ("Batch Job Queue Blocked", "RUNNABLE")]:
+                    wrong[f"{name} {job}"] = mine
+        ok(not wrong, "a job too big for its queue: watch (live and --from-beginning) says it became RUNNABLE "
+           "before it says it is blocked", wrong)
 
         # -- refusals
         for bad in ("0", "-1"):

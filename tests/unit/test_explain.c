@@ -147,9 +147,34 @@ static void test_timeline_of_launch_failures(void) {
   h_release(&h);
 }
 
+static void test_timeline_of_array_child(void) {
+  TEST("explain: an array child without dependencies is not said to wait for dependencies; one with a dependency is");
+  struct h h;
+  world(&h, "jd", 1);
+  h_instance(&h, "i-0", "m", "READY", 2, 4096);
+  h_submit(&h, "a", "q", "jd", "{\"arrayProperties\": {\"size\": 2}}");
+  h_submit(&h, "d", "q", "jd", "{\"arrayProperties\": {\"size\": 2}, \"dependsOn\": [{\"jobId\": \"a\", \"type\": \"N_TO_N\"}]}");
+  h_tick(&h);
+  h_exec(&h, "a:0", 1, "i-0", "STARTED", -9999, NULL);
+  h_exec(&h, "a:0", 1, "i-0", "EXITED", 0, NULL);
+  h_tick(&h);
+  CHECK_STATUS(&h, "a:0", JOB_SUCCEEDED);
+  json_t *none = json_array();
+  json_t *t = timeline_of(&h, "a:0", none);
+  CHECK(has_text(t, "state", "it has no dependency to wait for: PENDING -> RUNNABLE"), "a:0 had nothing to wait for");
+  CHECK(!has_text(t, "state", "dependencies finished"), "a:0 is not said to have had dependencies");
+  json_decref(t);
+  t = timeline_of(&h, "d:0", none);
+  CHECK(has_text(t, "state", "its dependencies finished: PENDING -> RUNNABLE"), "d:0 waited for a:0");
+  json_decref(t);
+  json_decref(none);
+  h_release(&h);
+}
+
 int main(void) {
   test_timeline_of_waiting_job();
   test_timeline_of_launch_failures();
   test_timeline_of_blocked_job();
+  test_timeline_of_array_child();
   return check_summary();
 }
