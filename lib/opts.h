@@ -49,6 +49,8 @@ struct opt_spec {
   const struct opt_spec *include; /* OPT_INCLUDE: the rows taken, at off */
   size_t ninclude;
   const struct opt *direct; /* OPT_DIRECT */
+  long long min, max;       /* OPT_INT, OPT_I64: the values a user may give, when min < max (a
+                               default outside them, such as "off", stays possible) */
 };
 
 /* The type of a field, from its C type. */

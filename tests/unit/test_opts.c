@@ -15,6 +15,7 @@ struct core_conf {
 
 struct t_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *name, *mode;
   int64_t tick_ms;
   int count;
@@ -33,6 +34,7 @@ static void t_init(void *conf) {
 #define T struct t_opts
 static const struct opt_spec t_rows[] = {
     OPTS_KAFKA(T, kafka),
+    OPTS_METRICS(T, metrics),
     OPT_ROW(T, name, "name", "NAME", NULL, "a name"),
     OPT_ROW(T, mode, "mode", "a|b", "a", "the mode"),
     OPT_ROW(T, tick_ms, "tick-ms", "MS", "1000", "tick"),
@@ -131,6 +133,12 @@ int main(void) {
   CHECK_INT(run(&o, ARGV("--seed", "-1"), out, sizeof out, NULL, NULL, 0), 2);
   CHECK_INT(run(&o, ARGV("--scale", "fast"), out, sizeof out, NULL, NULL, 0), 2);
   CHECK(strstr(out, "--scale expects a number, got 'fast'"), "%s", out);
+  CHECK_INT(o.metrics.port, -1); /* off by default, though outside what a user may give */
+  CHECK_INT(run(&o, ARGV("--metrics-port", "70000"), out, sizeof out, NULL, NULL, 0), 2);
+  CHECK(strstr(out, "barge tcmd: --metrics-port expects a whole number from 0 to 65535, got '70000'"), "%s", out);
+  CHECK_INT(run(&o, ARGV("--metrics-port", "-1"), out, sizeof out, NULL, NULL, 0), 2);
+  CHECK_INT(run(&o, ARGV("--metrics-port", "65535"), out, sizeof out, NULL, NULL, 0), 0);
+  CHECK_INT(o.metrics.port, 65535);
 
   TEST("--help: every row, included ones too, with its default");
   CHECK_INT(run(&o, ARGV("--count", "5", "--help"), out, sizeof out, NULL, NULL, 0), 1);
