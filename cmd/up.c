@@ -509,18 +509,6 @@ const struct opts_cmd down_opts_cmd = {"down", "", "Stops the stack started by `
 
 static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, size_t n);
 
-/* Whether pid runs `barge SERVICE ...` (argv[0] "barge", as spawn starts them). */
-static int is_barge_service(pid_t pid) {
-  char path[64], argv0[16] = "";
-  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(argv0, 1, sizeof argv0 - 1, f);
-  fclose(f);
-  argv0[n] = 0;
-  return !strcmp(argv0, "barge");
-}
-
 /* SIGTERM to the services $BARGE_HOME/services lists that still run (a killed supervisor's), then
  * up to 30 s for them to end, then SIGKILL. How many there were. */
 static int stop_leftovers(void) {
@@ -534,18 +522,18 @@ static int stop_leftovers(void) {
   while (n < 128 && fgets(line, sizeof line, f)) {
     char *tab = strchr(line, '\t');
     pid_t p = tab ? (pid_t)atoi(tab + 1) : 0;
-    if (p > 0 && stack_pid_alive(p) && is_barge_service(p)) pids[n++] = p;
+    if (p > 0 && stack_pid_runs(p, NULL)) pids[n++] = p;
   }
   fclose(f);
   for (int i = 0; i < n; i++) kill(pids[i], SIGTERM);
   for (int t = 0; t < 300; t++) {
     int alive = 0;
-    for (int i = 0; i < n; i++) alive += stack_pid_alive(pids[i]) && is_barge_service(pids[i]);
+    for (int i = 0; i < n; i++) alive += stack_pid_runs(pids[i], NULL);
     if (!alive) return n;
     usleep(100000);
   }
   for (int i = 0; i < n; i++)
-    if (stack_pid_alive(pids[i]) && is_barge_service(pids[i])) kill(pids[i], SIGKILL);
+    if (stack_pid_runs(pids[i], NULL)) kill(pids[i], SIGKILL);
   return n;
 }
 
