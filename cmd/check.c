@@ -339,7 +339,9 @@ static int verify_audit(struct check *c, const struct check_opts *o, const char 
     free(k);
     return 0;
   }
-  if (!o->quiet) fprintf(stderr, "barge check: %s: intact, %lld lines\n", file, v.lines);
+  if (!o->quiet)
+    fprintf(stderr, "barge check: %s: intact, %lld lines%s\n", file, v.lines,
+            v.appending ? " (and a line its running writer is appending)" : "");
   g->file = file;
   g->next = next;
   g->lines = v.lines;

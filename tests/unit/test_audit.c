@@ -449,6 +449,31 @@ static void test_line_format(void) {
 
 /* Moving the file and its seal aside while the writer runs (to begin a new chain) must leave the
  * moved pair consistent and let the next start begin a new chain at the path. */
+/* verify while the writer appends: the file may end in part of a line for a moment */
+static void test_appending(void) {
+  TEST("verify while the writer runs and the file ends in part of a line: intact, the partial line left out");
+  char p[512], err[512];
+  path_of("appending.audit", p, sizeof p);
+  struct audit_writer *w = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 0, err, sizeof err) == 0, "%s", err);
+  if (!w) return;
+  append_range(w, 0, 6);
+  CHECK(audit_flush(w, err, sizeof err) == 0, "%s", err);
+  FILE *f = fopen(p, "a"); /* what a reader can see of a write in progress */
+  fputs("{\"seq\":7,\"topic\":\"t.job-ev", f);
+  fclose(f);
+  struct audit_verdict v;
+  int rc = audit_verify(p, KEY, KEYLEN, NULL, &v);
+  CHECK(rc == 0 && v.lines == 6 && v.sealed == 6 && v.appending, "rc %d, %lld lines, appending %d: line %lld: %s", rc,
+        v.lines, v.appending, v.bad_line, v.what);
+  check_cli("appending.audit", 0, "intact: 6 lines, sealed through line 6");
+  check_cli("appending.audit", 0, "a last line being appended by the running writer is not checked");
+  audit_close(w); /* no writer now: the same bytes are a cut file */
+  rc = audit_verify(p, KEY, KEYLEN, NULL, &v);
+  CHECK(rc == 1 && v.bad_line == 7 && strstr(v.what, "incomplete"), "rc %d: line %lld: %s", rc, v.bad_line, v.what);
+  check_cli("appending.audit", 1, "line 7: incomplete");
+}
+
 static void test_moved_aside(void) {
   TEST("a file moved aside while written: the writer stops; the moved file verifies; a new start begins a new chain");
   char p[512], q[512], ps[520], qs[520], err[512];
@@ -492,6 +517,7 @@ int main(void) {
   test_intact();
   test_tampering();
   test_resume();
+  test_appending();
   test_moved_aside();
   test_line_format();
   int rc = check_summary();
