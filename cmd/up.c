@@ -910,7 +910,7 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
  * life of 10 s or more, else after a wait that doubles from 1 s up to 30 s, so that a child that
  * cannot start neither spins nor floods its log. */
 static void reap(struct child *kids, int n, int restart) {
-  int status;
+  int status, waiting = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (int i = 0; i <= n; i++) {
@@ -921,6 +921,7 @@ static void reap(struct child *kids, int n, int restart) {
       struct child *k = &kids[i];
       k->backoff_ms = now - k->started >= 10000 ? 0 : k->backoff_ms ? (k->backoff_ms >= 15000 ? 30000 : k->backoff_ms * 2) : 1000;
       k->restart_at = now + k->backoff_ms;
+      waiting += k->backoff_ms > 0;
       if (k->backoff_ms)
         log_warn("%s exited (status %d); restarting it in %d s (see %s)", k->name,
                  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), k->backoff_ms / 1000, k->log);
@@ -929,6 +930,9 @@ static void reap(struct child *kids, int n, int restart) {
                  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }
+  /* pid 0 while it waits: `barge status` says restarting, and never takes the ended process's
+   * pid, which another process may get meanwhile, for the service */
+  if (waiting) write_services(kids, n);
 }
 
 /* Sleeps until a signal (SIGCHLD, SIGINT, SIGTERM wake the self-pipe) or timeout_ms (-1: none). */
