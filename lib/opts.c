@@ -307,8 +307,12 @@ static int parse(const char *cmd, const char *synopsis, const struct opt_spec *o
     if (o->min < o->max && (o->type == OPT_INT || o->type == OPT_I64)) {
       long long v = strtoll(val, NULL, 10);
       if (v < o->min || v > o->max) {
-        fprintf(stderr, "barge %s: --%s expects a whole number from %lld to %lld, got '%s'\n", cmd, o->name, o->min,
-                o->max, val);
+        if (o->max == LLONG_MAX)
+          fprintf(stderr, "barge %s: --%s expects a whole number of at least %lld, got '%s'\n", cmd, o->name, o->min,
+                  val);
+        else
+          fprintf(stderr, "barge %s: --%s expects a whole number from %lld to %lld, got '%s'\n", cmd, o->name,
+                  o->min, o->max, val);
         return 2;
       }
     }
