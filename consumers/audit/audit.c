@@ -376,7 +376,9 @@ static int scan(FILE *f, long long from, struct hasher *h, struct chain *c, long
                 size_t whatlen) {
   *torn = 0;
   *end = from;
-  if (fseeko(f, from, SEEK_SET)) {
+  /* a stream read from its start need not seek, and a pipe cannot (zcat FILE.gz | barge audit
+   * verify /dev/stdin) */
+  if ((from != 0 || ftello(f) > 0) && fseeko(f, from, SEEK_SET)) {
     snprintf(what, whatlen, "seek: %s", strerror(errno));
     *bad_line = 0;
     return 1;
@@ -639,9 +641,11 @@ void audit_close(struct audit_writer *w) {
 
 /* Whether a writer holds path's lock (audit_open keeps it for the writer's life). */
 static int writer_running(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return 0;
-  int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  struct stat st; /* a pipe has no writer of an audit file behind it */
+  int held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+             errno == EWOULDBLOCK;
   close(fd); /* (a shared lock taken is released with it) */
   return held;
 }
