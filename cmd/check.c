@@ -301,7 +301,8 @@ static int read_log(const struct bus_conf *bc, struct check *c, struct gap *gap,
 }
 
 /* The audit file: the one given, else the stack's when it audits this prefix. When it is
- * intact, *key (owned) is its key and g (the caller's) holds its file and next offsets: 1. */
+ * intact, *key (owned) is its key and g (the caller's) holds its file and next offsets: 1. -1
+ * after saying that the key given cannot be read, or that none is given (bad usage). */
 static int verify_audit(struct check *c, const struct check_opts *o, const char *prefix, struct gap *g,
                         char *file, size_t filelen, unsigned char **key, size_t *keylen) {
   char kpath[1024] = "", sprefix[128] = "", sfile[1024] = "", skey[1024] = "";
@@ -324,8 +325,14 @@ static int verify_audit(struct check *c, const struct check_opts *o, const char 
   }
   char err[512];
   unsigned char *k = kpath[0] ? audit_read_key(kpath, keylen, err, sizeof err) : NULL;
-  if (!k) {
-    check_violation(c, CHECK_AUDIT, file, "cannot verify: %s", kpath[0] ? err : "no --audit-key given");
+  if (!k && (o->audit_key || !kpath[0])) { /* bad usage, not a file that fails: said before the log is read */
+    if (kpath[0]) fprintf(stderr, "barge check: --audit-key: %s\n", err);
+    else fprintf(stderr, "barge check: --audit %s needs --audit-key KEY (no `barge up` stack of topic prefix %s has "
+                         "one)\n", file, prefix);
+    return -1;
+  }
+  if (!k) { /* the stack's own key */
+    check_violation(c, CHECK_AUDIT, file, "cannot verify: %s", err);
     return 0;
   }
   json_t *next = json_object();
@@ -400,6 +407,11 @@ int cmd_check(int argc, char **argv) {
   size_t keylen = 0;
   int audited = verify_audit(c, &o, conn.prefix, &g, file, sizeof file, &key, &keylen);
   json_t *audit = NULL;
+  if (audited < 0) {
+    gap_release(&g);
+    check_free(c);
+    return 2;
+  }
   if (read_log(&conn.bc, c, audited ? &g : NULL, o.quiet, err, sizeof err)) {
     fprintf(stderr, "barge check: %s\n", err);
     gap_release(&g);
