@@ -518,22 +518,25 @@ static int stop_leftovers(void) {
   FILE *f = fopen(path, "r");
   if (!f) return 0;
   pid_t pids[128];
+  char svc[128][32]; /* each one's command word ("agent" for "agent i-..."): a pid that another barge
+                        command has got since is not that service */
   int n = 0;
   while (n < 128 && fgets(line, sizeof line, f)) {
     char *tab = strchr(line, '\t');
     pid_t p = tab ? (pid_t)atoi(tab + 1) : 0;
-    if (p > 0 && stack_pid_runs(p, NULL)) pids[n++] = p;
+    snprintf(svc[n], sizeof svc[n], "%.*s", (int)strcspn(line, " \t"), line);
+    if (p > 0 && stack_pid_runs(p, svc[n])) pids[n++] = p;
   }
   fclose(f);
   for (int i = 0; i < n; i++) kill(pids[i], SIGTERM);
   for (int t = 0; t < 300; t++) {
     int alive = 0;
-    for (int i = 0; i < n; i++) alive += stack_pid_runs(pids[i], NULL);
+    for (int i = 0; i < n; i++) alive += stack_pid_runs(pids[i], svc[i]);
     if (!alive) return n;
     usleep(100000);
   }
   for (int i = 0; i < n; i++)
-    if (stack_pid_runs(pids[i], NULL)) kill(pids[i], SIGKILL);
+    if (stack_pid_runs(pids[i], svc[i])) kill(pids[i], SIGKILL);
   return n;
 }
 

@@ -259,6 +259,22 @@ check "a service's pid that another process has got: barge status says down, not
 kill "$sup" "$other" 2>/dev/null
 wait "$sup" "$other" 2>/dev/null
 rm -f "$BARGE_HOME/stack" "$BARGE_HOME/services"
+# a killed supervisor's services file naming a pid that another barge command has got since:
+# barge down stopped any `barge ...` process with a listed pid; it leaves one that is not that service
+printf 'k\n' >"$BARGE_HOME/k.key"
+(exec -a barge "$BARGE" audit --out "$BARGE_HOME/a.jsonl" --hmac-key-file "$BARGE_HOME/k.key" --brokers 127.0.0.1:1 \
+  >/dev/null 2>&1) &
+other=$!
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' 999999 >"$BARGE_HOME/stack"
+printf 'scheduler\t%d\t0\t%s/scheduler.log\t-\n' "$other" "$BARGE_HOME" >"$BARGE_HOME/services"
+sleep 0.5
+"$BARGE" down >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge down after a killed supervisor leaves a barge process that is not the listed service (exit $rc: $(cat "$BARGE_HOME/out"))" \
+  "[ $rc -eq 0 ] && kill -0 $other && grep -q 'stopped 0 service' '$BARGE_HOME/out'"
+kill "$other" 2>/dev/null
+wait "$other" 2>/dev/null
+rm -f "$BARGE_HOME/stack" "$BARGE_HOME/services"
 # bash completion: options before the command (as barge takes them) still complete the command
 # and its flags (it completed nothing: it took the first word for the command); the paging flags
 # of listings; the values of barge's own enumerated options; subcommands
