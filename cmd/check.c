@@ -36,15 +36,15 @@ static const struct opt_spec check_rows[] = {
     OPT_ROW_DOC(C, audit, "audit", "FILE", "the stack's audit file", "the audit file whose chain to verify (barge audit verify)"),
     OPT_ROW_DOC(C, audit_key, "audit-key", "KEY", "the stack's key", "the file holding the audit file's HMAC key"),
     OPT_FLAG_ROW(C, no_audit, "no-audit", "do not verify an audit file"),
-    OPT_ROW(C, audit_grace_ms, "audit-grace-ms", "MS", "10000",
+    OPT_ROW_MIN(C, audit_grace_ms, "audit-grace-ms", "MS", "10000", 0,
             "how long the audit file may take to reach the ends of the log as check read it (a running audit "
             "writes within its --flush-ms + 500 ms); records still missing then are a violation"),
-    OPT_ROW(C, lost_after_ms, "lost-after-ms", "MS", "30000",
+    OPT_ROW_MIN(C, lost_after_ms, "lost-after-ms", "MS", "30000", 0,
             "the scheduler's lost-after period: how long a cut-off copy of a lost attempt may keep running"),
-    OPT_ROW(C, skew_ms, "skew-ms", "MS", "0", "clock difference tolerated between the agents' hosts"),
+    OPT_ROW_MIN(C, skew_ms, "skew-ms", "MS", "0", 0, "clock difference tolerated between the agents' hosts"),
     OPT_FLAG_ROW(C, require_terminal, "require-terminal", "a job that is still live is a violation (a finished workload)"),
     OPT_FLAG_ROW(C, json, "json", "print the report as one JSON object"),
-    OPT_ROW(C, max_print, "max-print", "N", "100", "violations printed in the text report (all are counted)"),
+    OPT_ROW_MIN(C, max_print, "max-print", "N", "100", 0, "violations printed in the text report (all are counted)"),
     OPT_FLAG_ROW(C, quiet, "quiet", "no progress lines on stderr"),
     OPTS_KAFKA(C, kafka),
 };
@@ -301,7 +301,8 @@ static int read_log(const struct bus_conf *bc, struct check *c, struct gap *gap,
 }
 
 /* The audit file: the one given, else the stack's when it audits this prefix. When it is
- * intact, *key (owned) is its key and g (the caller's) holds its file and next offsets: 1. */
+ * intact, *key (owned) is its key and g (the caller's) holds its file and next offsets: 1. -1
+ * after saying that the key given cannot be read, or that none is given (bad usage). */
 static int verify_audit(struct check *c, const struct check_opts *o, const char *prefix, struct gap *g,
                         char *file, size_t filelen, unsigned char **key, size_t *keylen) {
   char kpath[1024] = "", sprefix[128] = "", sfile[1024] = "", skey[1024] = "";
@@ -324,8 +325,14 @@ static int verify_audit(struct check *c, const struct check_opts *o, const char 
   }
   char err[512];
   unsigned char *k = kpath[0] ? audit_read_key(kpath, keylen, err, sizeof err) : NULL;
-  if (!k) {
-    check_violation(c, CHECK_AUDIT, file, "cannot verify: %s", kpath[0] ? err : "no --audit-key given");
+  if (!k && (o->audit_key || !kpath[0])) { /* bad usage, not a file that fails: said before the log is read */
+    if (kpath[0]) fprintf(stderr, "barge check: --audit-key: %s\n", err);
+    else fprintf(stderr, "barge check: --audit %s needs --audit-key KEY (no `barge up` stack of topic prefix %s has "
+                         "one)\n", file, prefix);
+    return -1;
+  }
+  if (!k) { /* the stack's own key */
+    check_violation(c, CHECK_AUDIT, file, "cannot verify: %s", err);
     return 0;
   }
   json_t *next = json_object();
@@ -339,7 +346,9 @@ static int verify_audit(struct check *c, const struct check_opts *o, const char 
     free(k);
     return 0;
   }
-  if (!o->quiet) fprintf(stderr, "barge check: %s: intact, %lld lines\n", file, v.lines);
+  if (!o->quiet)
+    fprintf(stderr, "barge check: %s: intact, %lld lines%s\n", file, v.lines,
+            v.appending ? " (and a line its running writer is appending)" : "");
   g->file = file;
   g->next = next;
   g->lines = v.lines;
@@ -398,6 +407,11 @@ int cmd_check(int argc, char **argv) {
   size_t keylen = 0;
   int audited = verify_audit(c, &o, conn.prefix, &g, file, sizeof file, &key, &keylen);
   json_t *audit = NULL;
+  if (audited < 0) {
+    gap_release(&g);
+    check_free(c);
+    return 2;
+  }
   if (read_log(&conn.bc, c, audited ? &g : NULL, o.quiet, err, sizeof err)) {
     fprintf(stderr, "barge check: %s\n", err);
     gap_release(&g);

@@ -100,8 +100,13 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
     }
     if (!f[3]) continue;
     long pid = atol(f[1]);
-    const char *health = stack_pid_alive(pid) ? "up" : pid ? "down" : "restarting";
-    down += !stack_pid_alive(pid);
+    /* the process must be that service: a pid recorded before its process ended may be another
+     * process's since */
+    char service[32];
+    snprintf(service, sizeof service, "%.*s", (int)strcspn(f[0], " "), f[0]);
+    int up = stack_pid_runs(pid, service);
+    const char *health = up ? "up" : pid ? "down" : "restarting";
+    down += !up;
     char group[128], lagtext[32] = "-";
     enum bus_topic ts[TOPIC__COUNT];
     int n = service_inputs(f[0], group, sizeof group, ts);

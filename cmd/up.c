@@ -509,18 +509,6 @@ const struct opts_cmd down_opts_cmd = {"down", "", "Stops the stack started by `
 
 static void kafka_script(const char *verb, const char *kafka_dir, char *cmd, size_t n);
 
-/* Whether pid runs `barge SERVICE ...` (argv[0] "barge", as spawn starts them). */
-static int is_barge_service(pid_t pid) {
-  char path[64], argv0[16] = "";
-  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(argv0, 1, sizeof argv0 - 1, f);
-  fclose(f);
-  argv0[n] = 0;
-  return !strcmp(argv0, "barge");
-}
-
 /* SIGTERM to the services $BARGE_HOME/services lists that still run (a killed supervisor's), then
  * up to 30 s for them to end, then SIGKILL. How many there were. */
 static int stop_leftovers(void) {
@@ -530,22 +518,25 @@ static int stop_leftovers(void) {
   FILE *f = fopen(path, "r");
   if (!f) return 0;
   pid_t pids[128];
+  char svc[128][32]; /* each one's command word ("agent" for "agent i-..."): a pid that another barge
+                        command has got since is not that service */
   int n = 0;
   while (n < 128 && fgets(line, sizeof line, f)) {
     char *tab = strchr(line, '\t');
     pid_t p = tab ? (pid_t)atoi(tab + 1) : 0;
-    if (p > 0 && stack_pid_alive(p) && is_barge_service(p)) pids[n++] = p;
+    snprintf(svc[n], sizeof svc[n], "%.*s", (int)strcspn(line, " \t"), line);
+    if (p > 0 && stack_pid_runs(p, svc[n])) pids[n++] = p;
   }
   fclose(f);
   for (int i = 0; i < n; i++) kill(pids[i], SIGTERM);
   for (int t = 0; t < 300; t++) {
     int alive = 0;
-    for (int i = 0; i < n; i++) alive += stack_pid_alive(pids[i]) && is_barge_service(pids[i]);
+    for (int i = 0; i < n; i++) alive += stack_pid_runs(pids[i], svc[i]);
     if (!alive) return n;
     usleep(100000);
   }
   for (int i = 0; i < n; i++)
-    if (stack_pid_alive(pids[i]) && is_barge_service(pids[i])) kill(pids[i], SIGKILL);
+    if (stack_pid_runs(pids[i], svc[i])) kill(pids[i], SIGKILL);
   return n;
 }
 
@@ -922,7 +913,7 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
  * life of 10 s or more, else after a wait that doubles from 1 s up to 30 s, so that a child that
  * cannot start neither spins nor floods its log. */
 static void reap(struct child *kids, int n, int restart) {
-  int status;
+  int status, waiting = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (int i = 0; i <= n; i++) {
@@ -933,6 +924,7 @@ static void reap(struct child *kids, int n, int restart) {
       struct child *k = &kids[i];
       k->backoff_ms = now - k->started >= 10000 ? 0 : k->backoff_ms ? (k->backoff_ms >= 15000 ? 30000 : k->backoff_ms * 2) : 1000;
       k->restart_at = now + k->backoff_ms;
+      waiting += k->backoff_ms > 0;
       if (k->backoff_ms)
         log_warn("%s exited (status %d); restarting it in %d s (see %s)", k->name,
                  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), k->backoff_ms / 1000, k->log);
@@ -941,6 +933,9 @@ static void reap(struct child *kids, int n, int restart) {
                  WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     }
   }
+  /* pid 0 while it waits: `barge status` says restarting, and never takes the ended process's
+   * pid, which another process may get meanwhile, for the service */
+  if (waiting) write_services(kids, n);
 }
 
 /* Sleeps until a signal (SIGCHLD, SIGINT, SIGTERM wake the self-pipe) or timeout_ms (-1: none). */

@@ -128,8 +128,7 @@ static rd_kafka_conf_t *make_conf(const struct bus_conf *conf, char *err, size_t
   return kc;
 }
 
-/* Whether the extra properties set k (then they win over the bus's default for it). */
-static int has_prop(const struct bus_conf *conf, const char *k) {
+int bus_conf_has_prop(const struct bus_conf *conf, const char *k) {
   size_t n = strlen(k);
   for (const char *p = conf->kafka_props; p && *p; p += strcspn(p, ",\n"), p += *p != 0) {
     while (*p == ' ') p++;
@@ -392,15 +391,16 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   for (int i = 0; i < TOPIC__COUNT; i++)
     bus_topic_name(conf, (enum bus_topic)i, p->names[i], sizeof p->names[i]);
   if (set(kc, "enable.idempotence", "true", err, errlen) ||
-      set(kc, "acks", "all", err, errlen) || (!has_prop(conf, "linger.ms") && set(kc, "linger.ms", "5", err, errlen)) ||
-      (!has_prop(conf, "compression.type") && set(kc, "compression.type", "lz4", err, errlen)) ||
-      (!has_prop(conf, "message.timeout.ms") && set(kc, "message.timeout.ms", "60000", err, errlen)) ||
+      set(kc, "acks", "all", err, errlen) ||
+      (!bus_conf_has_prop(conf, "linger.ms") && set(kc, "linger.ms", "5", err, errlen)) ||
+      (!bus_conf_has_prop(conf, "compression.type") && set(kc, "compression.type", "lz4", err, errlen)) ||
+      (!bus_conf_has_prop(conf, "message.timeout.ms") && set(kc, "message.timeout.ms", "60000", err, errlen)) ||
       (transactional_id && set(kc, "transactional.id", transactional_id, err, errlen)) ||
       (transactional_id && set(kc, "transaction.timeout.ms", "60000", err, errlen)) ||
       /* a transaction's AddOffsetsToTxn is refused while the previous one's markers are being
        * written (CONCURRENT_TRANSACTIONS, a few ms) and retried after retry.backoff.ms: 100 ms
        * by default, which stalled many commits by 100 ms (docs/architecture.md, "Throughput") */
-      (transactional_id && !has_prop(conf, "retry.backoff.ms") && set(kc, "retry.backoff.ms", "5", err, errlen))) {
+      (transactional_id && !bus_conf_has_prop(conf, "retry.backoff.ms") && set(kc, "retry.backoff.ms", "5", err, errlen))) {
     rd_kafka_conf_destroy(kc);
     free(p);
     return NULL;

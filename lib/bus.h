@@ -50,6 +50,10 @@ struct bus_conf {
   int (*stop)(void);
 };
 
+/* Whether conf's extra properties (kafka_props, "k=v" separated by commas or newlines) set k:
+ * then they win over a default the caller would set for it. */
+int bus_conf_has_prop(const struct bus_conf *conf, const char *k);
+
 /* Topic base name ("requests"), its full name under a prefix, its partition count and cleanup
  * policy, and the event type its values carry. */
 const char *bus_topic_base(enum bus_topic t);

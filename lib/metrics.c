@@ -282,10 +282,7 @@ void metrics_format_value(double v, char *out, size_t n) {
     snprintf(out, n, "%.0f", v);
     return;
   }
-  for (int prec = 1; prec <= 17; prec++) { /* the shortest that reads back exactly */
-    snprintf(out, n, "%.*g", prec, v);
-    if (strtod(out, NULL) == v) return;
-  }
+  fmt_shortest(v, out, n);
 }
 
 /* Text with \ and newline escaped, and " too inside a label value (quote set). */

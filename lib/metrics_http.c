@@ -76,10 +76,77 @@ void metrics_process_collect(struct metrics *r, void *ctx) {
 
 /* ---------------- the server ---------------- */
 
+/* Connections kept open at most. Past that, a new connection closes the oldest one that has no
+ * request being answered, so clients that connect and send nothing (or keep an idle keep-alive)
+ * cannot keep a scrape waiting for their timeout; MHD's own limit is above it, as a closed
+ * connection leaves on MHD's next round (docs/metrics.md). */
+#define METRICS_MAX_CONNECTIONS 32
+
+/* One TCP connection, oldest first in the server's list; only MHD's thread touches them. */
+struct mconn {
+  struct mconn *prev, *next;
+  MHD_socket fd;
+  int busy;    /* a request of it is being answered */
+  int evicted; /* shut down, waiting for MHD to close it */
+};
+
 struct metrics_server {
   struct MHD_Daemon *d;
   struct metrics *r;
+  struct mconn *head, *tail;
+  int live; /* connections not evicted */
 };
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+  struct metrics_server *s = cls;
+  struct mconn *c = *socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+    if (!c) return;
+    if (c->prev)
+      c->prev->next = c->next;
+    else
+      s->head = c->next;
+    if (c->next)
+      c->next->prev = c->prev;
+    else
+      s->tail = c->prev;
+    if (!c->evicted) s->live--;
+    free(c);
+    *socket_context = NULL;
+    return;
+  }
+  const union MHD_ConnectionInfo *info = MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+  c = xcalloc(1, sizeof *c);
+  c->fd = info ? info->connect_fd : MHD_INVALID_SOCKET;
+  c->prev = s->tail;
+  if (s->tail)
+    s->tail->next = c;
+  else
+    s->head = c;
+  s->tail = c;
+  *socket_context = c;
+  if (++s->live <= METRICS_MAX_CONNECTIONS) return;
+  struct mconn *old = NULL;
+  for (struct mconn *o = s->head; o != c; o = o->next)
+    if (!o->evicted && o->fd != MHD_INVALID_SOCKET && (!old || (old->busy && !o->busy))) {
+      old = o;
+      if (!o->busy) break;
+    }
+  if (!old) return;
+  /* MHD sees the end of the stream on its next round and closes the connection */
+  shutdown(old->fd, SHUT_RDWR);
+  old->evicted = 1;
+  s->live--;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)con;
+  (void)toe;
+  struct mconn *c = *con_cls;
+  if (c) c->busy = 0;
+}
 
 static enum MHD_Result reply(struct MHD_Connection *con, unsigned status, const char *type, char *body,
                              size_t len, enum MHD_ResponseMemoryMode mode) {
@@ -97,8 +164,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
   (void)version;
   (void)upload_data;
   (void)upload_data_size;
-  (void)con_cls;
   struct metrics_server *s = cls;
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  struct mconn *c = ci ? ci->socket_context : NULL;
+  if (c) c->busy = 1;
+  *con_cls = c;
   static char only_get[] = "only GET\n", not_found[] = "not found: the metrics are at /metrics\n";
   if (strcmp(method, "GET") && strcmp(method, "HEAD"))
     return reply(con, 405, "text/plain", only_get, sizeof only_get - 1, MHD_RESPMEM_PERSISTENT);
@@ -132,7 +202,9 @@ struct metrics_server *metrics_serve(struct metrics *r, const char *host, int po
   int v6 = ai->ai_family == AF_INET6;
   unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0);
   s->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                          MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 32u, MHD_OPTION_END);
+                          MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 2u * METRICS_MAX_CONNECTIONS,
+                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                          NULL, MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!s->d) {
     snprintf(err, errlen, "cannot serve metrics on %s:%d (port in use?)", host, port);

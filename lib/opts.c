@@ -18,7 +18,8 @@ const struct opt_spec opts_kafka[3] = {
 
 const struct opt_spec opts_metrics[2] = {
     {.name = "metrics-port", .arg = "PORT", .type = OPT_INT, .off = offsetof(struct metrics_opts, port), .def = "-1",
-     .def_doc = "off", .help = "serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, logged; docs/metrics.md)"},
+     .def_doc = "off", .help = "serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, logged; docs/metrics.md)",
+     .min = 0, .max = 65535},
     OPT_ROW(struct metrics_opts, host, "metrics-host", "HOST", "127.0.0.1",
             "address the metrics endpoint listens on (0.0.0.0 for every interface)"),
 };
@@ -302,6 +303,18 @@ static int parse(const char *cmd, const char *synopsis, const struct opt_spec *o
       fprintf(stderr, "barge %s: --%s expects %s, got '%s'\n", cmd, o->name,
               o->type == OPT_DBL ? "a number" : "a whole number", val);
       return 2;
+    }
+    if (o->min < o->max && (o->type == OPT_INT || o->type == OPT_I64)) {
+      long long v = strtoll(val, NULL, 10);
+      if (v < o->min || v > o->max) {
+        if (o->max == LLONG_MAX)
+          fprintf(stderr, "barge %s: --%s expects a whole number of at least %lld, got '%s'\n", cmd, o->name, o->min,
+                  val);
+        else
+          fprintf(stderr, "barge %s: --%s expects a whole number from %lld to %lld, got '%s'\n", cmd, o->name,
+                  o->min, o->max, val);
+        return 2;
+      }
     }
   }
   return 0;

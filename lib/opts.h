@@ -15,6 +15,7 @@
  * (exit 0), 2 after printing a usage error (exit 2). */
 #ifndef BARGE_OPTS_H
 #define BARGE_OPTS_H
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,8 @@ struct opt_spec {
   const struct opt_spec *include; /* OPT_INCLUDE: the rows taken, at off */
   size_t ninclude;
   const struct opt *direct; /* OPT_DIRECT */
+  long long min, max;       /* OPT_INT, OPT_I64: the values a user may give, when min < max (a
+                               default outside them, such as "off", stays possible) */
 };
 
 /* The type of a field, from its C type. */
@@ -58,6 +61,10 @@ struct opt_spec {
 /* A row with a value, stored in field f of struct S. */
 #define OPT_ROW(S, f, NAME, ARG, DEF, HELP)                                                        \
   {.name = NAME, .arg = ARG, .help = HELP, .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f), .def = DEF}
+/* The same, for a whole number a user may give only from MIN on. */
+#define OPT_ROW_MIN(S, f, NAME, ARG, DEF, MIN, HELP)                                               \
+  {.name = NAME, .arg = ARG, .help = HELP, .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f), .def = DEF, \
+   .min = MIN, .max = LLONG_MAX}
 /* The same, with the default described in words. */
 #define OPT_ROW_DOC(S, f, NAME, ARG, DEF_DOC, HELP)                                                \
   {.name = NAME, .arg = ARG, .help = HELP, .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f),      \

@@ -182,6 +182,17 @@ int stack_pid_alive(long pid) {
   return !(rp && rp[1] == ' ' && rp[2] == 'Z');
 }
 
+int stack_pid_runs(long pid, const char *service) {
+  if (!stack_pid_alive(pid)) return 0;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+  size_t len = 0;
+  char *cmd = read_file(path, &len); /* "barge\0SERVICE\0..." */
+  int ok = cmd && len >= 6 && !strcmp(cmd, "barge") && (!service || !strcmp(cmd + 6, service));
+  free(cmd);
+  return ok;
+}
+
 int stack_supervisor_alive(long pid) {
   if (!stack_pid_alive(pid)) return 0;
   char home[3072], path[3200];

@@ -18,6 +18,10 @@ void stack_remove(void);
 /* Whether pid runs: it exists and is not a zombie (a killed supervisor stays one until whoever
  * inherited it reaps it, which a subreaper may not do soon). */
 int stack_pid_alive(long pid);
+/* Whether pid runs `barge SERVICE ...` (stack_pid_alive, and /proc/PID/cmdline starts with "barge"
+ * then service; any barge command when service is NULL), as the supervisor and the local driver
+ * start the services: a recorded pid that another process has got since is not the service. */
+int stack_pid_runs(long pid, const char *service);
 /* Whether the stack's supervisor pid runs: stack_pid_alive, and $BARGE_HOME/up.lock is locked,
  * as the supervisor keeps it for its whole life (cmd/up.c). A stack file left by a supervisor
  * that ended without removing it (killed, the machine rebooted) may name a pid that another

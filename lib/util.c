@@ -324,6 +324,13 @@ int mkdir_p(const char *path) {
   return 0;
 }
 
+void fmt_shortest(double d, char *out, size_t n) {
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(out, n, "%.*g", prec, d);
+    if (strtod(out, NULL) == d) return;
+  }
+}
+
 void iso8601_utc(int64_t ms, char out[32]) {
   time_t t = (time_t)(ms / 1000);
   struct tm tm;

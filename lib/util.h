@@ -85,6 +85,8 @@ int write_file_atomic(const char *path, const void *data, size_t len) BARGE_WUR;
  * when path, or a folder on the way, is something else). */
 int mkdir_p(const char *path) BARGE_WUR;
 
+/* A finite double in the shortest %g form that reads back the same (0.1, not 0.10000000000000001). */
+void fmt_shortest(double d, char *out, size_t n);
 /* Formats epoch ms as ISO-8601 UTC with whole seconds ("2024-01-11T23:36:40Z"). */
 void iso8601_utc(int64_t ms, char out[32]);
 /* Parses "2024-01-11T23:36:40Z" (optionally with a fraction of a second, ".123", and a UTC offset,

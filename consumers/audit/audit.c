@@ -376,7 +376,9 @@ static int scan(FILE *f, long long from, struct hasher *h, struct chain *c, long
                 size_t whatlen) {
   *torn = 0;
   *end = from;
-  if (fseeko(f, from, SEEK_SET)) {
+  /* a stream read from its start need not seek, and a pipe cannot (zcat FILE.gz | barge audit
+   * verify /dev/stdin) */
+  if ((from != 0 || ftello(f) > 0) && fseeko(f, from, SEEK_SET)) {
     snprintf(what, whatlen, "seek: %s", strerror(errno));
     *bad_line = 0;
     return 1;
@@ -637,6 +639,17 @@ void audit_close(struct audit_writer *w) {
 
 /* ---------------- verification ---------------- */
 
+/* Whether a writer holds path's lock (audit_open keeps it for the writer's life). */
+static int writer_running(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return 0;
+  struct stat st; /* a pipe has no writer of an audit file behind it */
+  int held = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+             errno == EWOULDBLOCK;
+  close(fd); /* (a shared lock taken is released with it) */
+  return held;
+}
+
 int audit_verify(const char *path, const unsigned char *key, size_t keylen,
                  const struct audit_verify_opts *o, struct audit_verdict *v) {
   memset(v, 0, sizeof *v);
@@ -679,6 +692,10 @@ int audit_verify(const char *path, const unsigned char *key, size_t keylen,
   int rc = scan(f, 0, &h, &c, sr == 0 ? s.lines : 0, sealed_hash, &end, &last_start,
                 &torn, &v->bad_line, v->what, sizeof v->what);
   if (rc) goto out;
+  if (torn && writer_running(path)) { /* a line being written, not a cut one */
+    torn = 0;
+    v->appending = 1;
+  }
   if (torn) {
     v->bad_line = c.lines + 1;
     snprintf(v->what, sizeof v->what, "incomplete (no newline): the file was cut in the middle of this line");

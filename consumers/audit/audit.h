@@ -89,9 +89,13 @@ struct audit_verdict {
   long long bad_line;     /* the first line where something is wrong (0: the file as a whole) */
   char what[512];         /* what is wrong */
   char head[AUDIT_HASH_HEX];
+  int appending;          /* FILE ended in part of a line while its writer runs (holds the lock):
+                             a line being appended, not checked, not a cut file */
 };
 /* Checks FILE from its first line: 0 when intact, 1 when not (v->bad_line and v->what say
- * where and what, the first problem only), -1 when FILE or the seal cannot be read (what). */
+ * where and what, the first problem only), -1 when FILE or the seal cannot be read (what). A
+ * last line without its newline is a cut file, unless a writer holds FILE's lock: then it is a
+ * line being appended, left out (v->appending). */
 int audit_verify(const char *path, const unsigned char *key, size_t keylen,
                  const struct audit_verify_opts *o, struct audit_verdict *v);
 

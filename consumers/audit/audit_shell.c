@@ -315,8 +315,11 @@ int audit_verify_main(int argc, char **argv) {
     return 2;
   }
   if (rc == 0) {
-    if (no_seal) printf("%s: intact: %lld lines, head %s (not checked against a seal)\n", pos[0], v.lines, v.head);
-    else printf("%s: intact: %lld lines, sealed through line %lld, head %s\n", pos[0], v.lines, v.sealed, v.head);
+    const char *more = v.appending ? "; a last line being appended by the running writer is not checked" : "";
+    if (no_seal)
+      printf("%s: intact: %lld lines, head %s (not checked against a seal)%s\n", pos[0], v.lines, v.head, more);
+    else
+      printf("%s: intact: %lld lines, sealed through line %lld, head %s%s\n", pos[0], v.lines, v.sealed, v.head, more);
     return 0;
   }
   if (v.bad_line > 0) printf("%s: line %lld: %s\n", pos[0], v.bad_line, v.what);

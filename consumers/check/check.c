@@ -204,6 +204,10 @@ static int add_state_change(struct check *c, const json_t *ev, char *why, size_t
                   .at = jget_int(ev, "at", 0), .inst = inst_get(c, jget_str(ev, "instanceId")),
                   .vcpus = (int32_t)jget_int(ev, "vcpus", 0), .mem_mib = (int32_t)jget_int(ev, "memoryMib", 0),
                   .lost = r && !strncmp(r, "Host EC2", 8)};
+  /* an instance with no InstanceEvent (yet) is in the job's compute environment, as accounting
+   * takes it (docs/accounting.md, "Instance life") */
+  const char *ce = jget_str(ev, "computeEnvironment");
+  if (e.inst != NONE && !c->insts[e.inst]->ce && ce && *ce) c->insts[e.inst]->ce = xstrdup(ce);
   PUSH(j->ev, j->nev, j->cev_cap, e);
   return 0;
 }

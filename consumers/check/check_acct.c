@@ -1,6 +1,6 @@
 /* check_acct.c: the checker's accounting invariant (docs/accounting.md, "Reconciliation"):
- * barge.usage against the instance time computed here from barge.instances alone, to the
- * millisecond. Pure. */
+ * barge.usage against the instance time computed here from barge.instances (and, before an
+ * instance's first sign of life or end, from the attempts on it), to the millisecond. Pure. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +20,69 @@ static int cmp_iev(const void *x, const void *y) {
   return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* An attempt's time on an instance, [from, to) (to NEVER while it runs). */
+struct span {
+  int64_t from, to;
+};
+
+struct spans {
+  struct span *v;
+  size_t n, cap;
+};
+
+static int cmp_span(const void *x, const void *y) {
+  const struct span *a = x, *b = y;
+  return a->from < b->from ? -1 : a->from > b->from;
+}
+
+static int active(int st) { return st == ST_STARTING || st == ST_RUNNING; }
+
+/* Every attempt's span, by instance (c->ninsts lists), as the accounting core cuts them
+ * (docs/accounting.md, "Attempt"): from the first STARTING or RUNNING event naming an instance
+ * until the first event leaving STARTING/RUNNING; a new attempt closes an open one. */
+static struct spans *attempt_spans(const struct check *c) {
+  struct spans *by = xcalloc(c->ninsts + 1, sizeof *by);
+  for (size_t i = 0; i < c->njobs; i++) {
+    const struct cjob *j = c->jobs[i];
+    uint32_t inst = NONE;
+    int32_t att = 0;
+    int64_t from = 0;
+    for (size_t k = 0; k <= j->nev; k++) {
+      const struct cev *e = k < j->nev ? &j->ev[k] : NULL;
+      int opens = e && active(e->new_st) && e->inst != NONE && *c->insts[e->inst]->id &&
+                  !(inst != NONE && att == e->attempt);
+      int closes = !e || opens || (active(e->old_st) && !active(e->new_st));
+      if (inst != NONE && closes) {
+        struct spans *s = &by[inst];
+        if (s->n == s->cap) {
+          s->cap = s->cap ? s->cap * 2 : 4;
+          s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+        }
+        s->v[s->n++] = (struct span){from, !e ? NEVER : e->at > from ? e->at : from};
+        inst = NONE;
+      }
+      if (opens) {
+        inst = e->inst;
+        att = e->attempt;
+        from = e->at;
+      }
+    }
+  }
+  return by;
+}
+
 /* Milliseconds the instance was up before until_ms: from READY (or any later sign of life) to
- * TERMINATED, LOST or LAUNCH_FAILED, as docs/accounting.md defines an instance's life. */
-static int64_t up_ms(const struct cinst *in, int64_t until_ms) {
+ * TERMINATED, LOST or LAUNCH_FAILED, as docs/accounting.md defines an instance's life; before its
+ * first such event (none at all: its events were compacted away, or never written), while an
+ * attempt ran on it (sp, its attempts' spans). */
+static int64_t up_ms(const struct cinst *in, struct spans *sp, int64_t until_ms) {
   struct iev *v = xcalloc(in->nev + 1, sizeof *v);
   for (size_t i = 0; i < in->nev; i++) v[i] = (struct iev){in->ev[i].at, i, in->ev[i].up};
   qsort(v, in->nev, sizeof *v, cmp_iev);
-  int64_t total = 0, since = 0;
+  int64_t total = 0, since = 0, known = until_ms;
   int up = 0;
   for (size_t i = 0; i < in->nev && v[i].at < until_ms; i++) {
+    if (v[i].up && known == until_ms) known = v[i].at;
     if (v[i].up > 0 && !up) {
       up = 1;
       since = v[i].at;
@@ -39,6 +93,14 @@ static int64_t up_ms(const struct cinst *in, int64_t until_ms) {
   }
   if (up && until_ms > since) total += until_ms - since;
   free(v);
+  /* the union of the attempts' spans before `known` */
+  qsort(sp->v, sp->n, sizeof *sp->v, cmp_span);
+  int64_t end = INT64_MIN;
+  for (size_t i = 0; i < sp->n; i++) {
+    int64_t from = sp->v[i].from > end ? sp->v[i].from : end, to = sp->v[i].to < known ? sp->v[i].to : known;
+    if (to > from) total += to - from;
+    if (sp->v[i].to > end) end = sp->v[i].to;
+  }
   return total;
 }
 
@@ -88,6 +150,7 @@ static void jobs_plus_idle(struct check *c, const char *ce, const json_t *rec, i
 void check_rules_accounting(struct check *c) {
   const char *key;
   json_t *rec;
+  struct spans *spans = attempt_spans(c);
   json_object_foreach(c->usage, key, rec) {
     const char *kind = jget_str(rec, "kind");
     if (!kind || strcmp(kind, "COMPUTE_ENVIRONMENT") || strncmp(key, "ce:", 3)) continue;
@@ -96,8 +159,8 @@ void check_rules_accounting(struct check *c) {
     int64_t ms = 0;
     int ninst = 0;
     for (size_t i = 0; i < c->ninsts; i++)
-      if (c->insts[i]->ce && !strcmp(c->insts[i]->ce, ce) && c->insts[i]->nev) {
-        ms += up_ms(c->insts[i], until);
+      if (c->insts[i]->ce && !strcmp(c->insts[i]->ce, ce) && (c->insts[i]->nev || spans[i].n)) {
+        ms += up_ms(c->insts[i], &spans[i], until);
         ninst++;
       }
     double have = jget_num(rec, "instanceSeconds", 0);
@@ -108,4 +171,6 @@ void check_rules_accounting(struct check *c) {
     else
       jobs_plus_idle(c, ce, rec, until);
   }
+  for (size_t i = 0; i < c->ninsts; i++) free(spans[i].v);
+  free(spans);
 }

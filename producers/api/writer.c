@@ -96,7 +96,7 @@ struct api_writer *api_writer_new(const struct bus_conf *bc, char *err, size_t e
   struct api_writer *w = xcalloc(1, sizeof *w);
   struct bus_conf c = *bc;
   const char *given = bc->kafka_props ? bc->kafka_props : "";
-  if (!strstr(given, "message.timeout.ms=")) {
+  if (!bus_conf_has_prop(bc, "message.timeout.ms")) {
     size_t n = strlen(given) + 64;
     w->props = xmalloc(n);
     snprintf(w->props, n, "%s%smessage.timeout.ms=%d", given, *given ? "," : "", WRITER_TIMEOUT_MS);

@@ -1248,11 +1248,7 @@ void jmes_py_number(const json_t *v, char *b, size_t bn) {
     snprintf(b, bn, "%lld", (long long)json_integer_value(v));
     return;
   }
-  double d = json_real_value(v);
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(b, bn, "%.*g", prec, d);
-    if (strtod(b, NULL) == d) break;
-  }
+  fmt_shortest(json_real_value(v), b, bn);
   if (!strpbrk(b, ".eni")) {
     size_t n = strlen(b);
     snprintf(b + n, bn - n, ".0");

@@ -223,7 +223,16 @@ def body(st):
     named = [v for v in (rep or {}).get("violations", []) if v["kind"] == "audit"]
     ok(len(named) == 1 and named[0]["subject"] == audit and "key is wrong" in named[0]["detail"],
        "--audit-key KEY alone: the stack's file checked with that key", named)
+    # a key that cannot be read, or none at all, is bad usage said before the log is read (exit
+    # 2); it was an audit violation after the whole log (exit 1), as if the file had failed
+    missing = os.path.join(st.home, "no-such.key")
+    r, _ = check(st, "--quiet", "--audit", audit, "--audit-key", missing)
+    ok(r.returncode == 2 and missing in r.stderr and "VIOLATION" not in r.stdout,
+       "an --audit-key that cannot be read: exit 2 naming it", (r.returncode, r.stderr[-300:], r.stdout[-300:]))
     os.remove(stack)
+    r, _ = check(st, "--quiet", "--audit", audit)
+    ok(r.returncode == 2 and "needs --audit-key" in r.stderr and "VIOLATION" not in r.stdout,
+       "--audit FILE and no key anywhere: exit 2 saying so", (r.returncode, r.stderr[-300:], r.stdout[-300:]))
 
 
 if __name__ == "__main__":

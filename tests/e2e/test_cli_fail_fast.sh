@@ -247,6 +247,38 @@ check "a stale stack file naming a live pid: barge down leaves that process alon
 kill "$other" 2>/dev/null
 wait "$other" 2>/dev/null
 rm -f "$BARGE_HOME/stack"
+# a supervisor that runs (it holds up.lock) with a service whose recorded pid another process has
+# got since the service ended: barge status said that service was up
+(exec 9>"$BARGE_HOME/up.lock" && flock 9 && exec sleep 300) &
+sup=$!
+sleep 300 &
+other=$!
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' "$sup" >"$BARGE_HOME/stack"
+printf 'scheduler\t%d\t0\t%s/scheduler.log\t-\n' "$other" "$BARGE_HOME" >"$BARGE_HOME/services"
+for _ in $(seq 50); do flock -n "$BARGE_HOME/up.lock" true || break; sleep 0.1; done
+"$BARGE" status >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "a service's pid that another process has got: barge status says down, not up (exit $rc: $(grep '^scheduler' "$BARGE_HOME/out"))" \
+  "[ $rc -eq 1 ] && grep -Eq '^scheduler +$other +down ' '$BARGE_HOME/out'"
+kill "$sup" "$other" 2>/dev/null
+wait "$sup" "$other" 2>/dev/null
+rm -f "$BARGE_HOME/stack" "$BARGE_HOME/services"
+# a killed supervisor's services file naming a pid that another barge command has got since:
+# barge down stopped any `barge ...` process with a listed pid; it leaves one that is not that service
+printf 'k\n' >"$BARGE_HOME/k.key"
+(exec -a barge "$BARGE" audit --out "$BARGE_HOME/a.jsonl" --hmac-key-file "$BARGE_HOME/k.key" --brokers 127.0.0.1:1 \
+  >/dev/null 2>&1) &
+other=$!
+printf 'brokers=127.0.0.1:1\nprefix=barge.\nsupervisor=%d\n' 999999 >"$BARGE_HOME/stack"
+printf 'scheduler\t%d\t0\t%s/scheduler.log\t-\n' "$other" "$BARGE_HOME" >"$BARGE_HOME/services"
+sleep 0.5
+"$BARGE" down >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+rc=$?
+check "barge down after a killed supervisor leaves a barge process that is not the listed service (exit $rc: $(cat "$BARGE_HOME/out"))" \
+  "[ $rc -eq 0 ] && kill -0 $other && grep -q 'stopped 0 service' '$BARGE_HOME/out'"
+kill "$other" 2>/dev/null
+wait "$other" 2>/dev/null
+rm -f "$BARGE_HOME/stack" "$BARGE_HOME/services"
 # bash completion: options before the command (as barge takes them) still complete the command
 # and its flags (it completed nothing: it took the first word for the command); the paging flags
 # of listings; the values of barge's own enumerated options; subcommands

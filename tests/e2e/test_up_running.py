@@ -56,6 +56,23 @@ def body(st):
        "barge up with other options (--agents 3): exit 1, saying they were not applied and what the stack runs with",
        (rc, out))
     ok(st.stack_value("supervisor") == str(sup) and common.pid_alive(sup), "the running stack is left as it was")
+    # a service that exits young waits to be started again (1 s, then 2, 4, ...): it is listed as
+    # restarting meanwhile (pid 0 in $BARGE_HOME/services); it kept its dead pid, so barge status
+    # said down
+    def agent_pid():
+        with open(os.path.join(st.home, "services")) as f:
+            return next(int(ln.split("\t")[1]) for ln in f if ln.startswith("agent"))
+    killed = set()
+    for _ in range(4):
+        pid = common.wait_for(lambda: agent_pid() not in killed | {0} and agent_pid(), 30, "the agent restarted")
+        os.kill(pid, signal.SIGKILL)
+        killed.add(pid)
+    waiting = common.wait_for(lambda: agent_pid() == 0, 2, "the agent listed as restarting", interval=0.05)
+    p = st.run("status", check=False, timeout=60)
+    line = next((ln for ln in p.stdout.splitlines() if ln.startswith("agent")), "")
+    ok(waiting and line.split()[3] == "restarting", "a service waiting to be restarted: barge status says restarting",
+       p.stdout)
+    common.wait_for(lambda: agent_pid() not in killed | {0}, 30, "the agent restarted")
     # this stack runs no audit: `barge check` says it checked no audit file (it said nothing, so
     # "violations: 0" read as covering one), and --no-audit skips it quietly
     p = st.run("check", check=False, timeout=120)

@@ -36,6 +36,8 @@ enum doctor {
   ACCT_WITHIN,      /* ... off by 0.4 ms: within the millisecond (clean) */
   MULTINODE,        /* M, a multi-node job: its parent runs on no instance, its nodes M#0, M#1 do (clean) */
   NODE_ORPHAN,      /* ... and N#0, a node whose parent was never submitted */
+  NO_INST_EVENTS,   /* D runs on i-2, which has no InstanceEvent: up while D runs, as accounting counts it (clean) */
+  EARLY_START,      /* E starts on i-3 before i-3's READY: up from E's start, as accounting counts it (clean) */
 };
 
 static struct check *chk;
@@ -177,6 +179,29 @@ static void history(void) {
     ev("N#0", "PENDING", "STARTING", 1, 5100, "i-1", 1, 512, NULL);
     placed("N#0", 1);
   }
+  if (doc == NO_INST_EVENTS || doc == EARLY_START) {
+    /* an instance whose events were compacted away (or never written), or whose READY is
+     * stamped after the job's start: docs/accounting.md counts it up while a job runs on it */
+    const char *id = doc == NO_INST_EVENTS ? "D" : "E", *inst = doc == NO_INST_EVENTS ? "i-2" : "i-3";
+    if (doc == EARLY_START) {
+      add("inst", json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "instanceId", inst, "computeEnvironment", "local",
+                            "kind", "READY", "vcpus", 8, "memoryMib", 8192, "at", (json_int_t)7000));
+      add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", inst, "computeEnvironment", "local", "kind",
+                            "TERMINATED", "at", (json_int_t)9000));
+    }
+    submit(id, 0, NULL);
+    ev(id, "SUBMITTED", "RUNNABLE", 0, 5900, NULL, 0, 0, NULL);
+    const char *st[][2] = {{"RUNNABLE", "STARTING"}, {"STARTING", "RUNNING"}, {"RUNNING", "SUCCEEDED"}};
+    long long at[] = {6000, 6100, 8000};
+    for (int k = 0; k < 3; k++) {
+      add("ev", json_pack("{s:s, s:s, s:s, s:i, s:I, s:i, s:i, s:s, s:s}", "jobId", id, "oldStatus", st[k][0],
+                          "newStatus", st[k][1], "attempt", 1, "at", (json_int_t)at[k], "vcpus", 1, "memoryMib", 512,
+                          "instanceId", inst, "computeEnvironment", "local"));
+      if (!k)
+        add("pl", json_pack("{s:s, s:{s:{s:s, s:i}}}", "instanceId", inst, "body", "Placement", "jobId", id,
+                            "attempt", 1));
+    }
+  }
   /* the parents' records */
   json_t *sum = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "SUBMITTED", 0, "PENDING", 0, "RUNNABLE", 0,
                           "STARTING", 0, "RUNNING", doc == SUMMARY_WRONG ? 1 : 0, "SUCCEEDED",
@@ -185,12 +210,16 @@ static void history(void) {
                        "arrayProperties", "size", 2, "statusSummary", sum));
   json_decref(sum);
   /* usage until 50,000: the instance was up 49 s; jobs' shares and idle add up to it */
-  usage_rec("ce:local", "COMPUTE_ENVIRONMENT", doc == ACCT_INSTANCE ? 49.5 : 49.0, 50000);
+  /* ... and what barge accounting makes of D or E on their own instance: D's 2 s (6,000 to
+   * 8,000); E's 2 s, and i-3 idle from E's end to its TERMINATED (1 s) */
+  double extra = doc == NO_INST_EVENTS ? 2.0 : doc == EARLY_START ? 3.0 : 0;
+  usage_rec("ce:local", "COMPUTE_ENVIRONMENT", (doc == ACCT_INSTANCE ? 49.5 : 49.0) + extra, 50000);
+  if (extra) usage_rec(doc == NO_INST_EVENTS ? "D" : "E", "JOB", 2.0, 8000);
   double a_s = 1.5 + (doc == ACCT_JOBS ? 0.002 : doc == ACCT_WITHIN ? 0.0004 : 0);
   usage_rec("A", "JOB", a_s, 3000);
   usage_rec("B", "JOB", 0.9, 4000);
   usage_rec("P:0", "JOB", 0.2, 1500);
-  usage_rec("idle:local", "IDLE", 49.0 - 1.5 - 0.9 - 0.2, 50000);
+  usage_rec("idle:local", "IDLE", 49.0 - 1.5 - 0.9 - 0.2 + (doc == EARLY_START ? 1.0 : 0), 50000);
 }
 
 /* Runs the doctored history; expects exactly the violations of kind want (none when NULL). */
@@ -251,5 +280,7 @@ int main(void) {
   run(ACCT_WITHIN, "jobs + idle off by 0.4 ms (within the millisecond)", NULL, 1);
   run(MULTINODE, "a multi-node job: nodes submitted with their parent, the parent placed nowhere", NULL, 1);
   run(NODE_ORPHAN, "a node of a multi-node job never submitted", "unknown-job", 1);
+  run(NO_INST_EVENTS, "a job on an instance without InstanceEvents: up while the job runs", NULL, 1);
+  run(EARLY_START, "a job started before its instance's READY: up from its start", NULL, 1);
   return check_summary();
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -225,6 +226,43 @@ static void test_http(void) {
   metrics_free(r);
 }
 
+/* Idle clients (connected, sending nothing, or a keep-alive after one answer) must not keep a
+ * scrape waiting: past the server's connection budget the oldest idle one is closed. */
+static void test_http_idle_clients(void) {
+  TEST("40 idle connections to the endpoint: a scrape is still answered at once");
+  struct metrics *r = metrics_new();
+  char addr[64], err[256];
+  struct metrics_server *s = metrics_serve(r, "127.0.0.1", 0, addr, sizeof addr, err, sizeof err);
+  CHECK(s != NULL, "metrics_serve: %s", err);
+  if (!s) return;
+  int port = atoi(strrchr(addr, ':') + 1);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int idle[40];
+  for (int i = 0; i < 40; i++) {
+    idle[i] = socket(AF_INET, SOCK_STREAM, 0);
+    if (idle[i] >= 0 && connect(idle[i], (struct sockaddr *)&sa, sizeof sa)) {
+      close(idle[i]);
+      idle[i] = -1;
+    }
+  }
+  usleep(200 * 1000); /* the server has taken them */
+  for (int round = 0; round < 3; round++) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *a = http_get(port, "/metrics");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(a && !strncmp(a, "HTTP/1.1 200", 12), "scrape %d answered: %.40s", round, a ? a : "(none)");
+    CHECK(took < 2, "scrape %d took %.1f s with 40 idle connections open", round, took);
+    free(a);
+  }
+  for (int i = 0; i < 40; i++)
+    if (idle[i] >= 0) close(idle[i]);
+  metrics_server_stop(s);
+  metrics_free(r);
+}
+
 int main(void) {
   test_counter_gauge();
   test_escaping();
@@ -233,5 +271,6 @@ int main(void) {
   test_many_series();
   test_threads();
   test_http();
+  test_http_idle_clients();
   return check_summary();
 }

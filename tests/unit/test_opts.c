@@ -15,6 +15,7 @@ struct core_conf {
 
 struct t_opts {
   struct kafka_opts kafka;
+  struct metrics_opts metrics;
   const char *name, *mode;
   int64_t tick_ms;
   int count;
@@ -33,10 +34,11 @@ static void t_init(void *conf) {
 #define T struct t_opts
 static const struct opt_spec t_rows[] = {
     OPTS_KAFKA(T, kafka),
+    OPTS_METRICS(T, metrics),
     OPT_ROW(T, name, "name", "NAME", NULL, "a name"),
     OPT_ROW(T, mode, "mode", "a|b", "a", "the mode"),
     OPT_ROW(T, tick_ms, "tick-ms", "MS", "1000", "tick"),
-    OPT_ROW(T, count, "count", "N", "3", "count"),
+    OPT_ROW_MIN(T, count, "count", "N", "3", -2, "count"),
     OPT_ROW(T, scale, "scale", "F", "1.5", "scale"),
     OPT_ROW(T, seed, "seed", "N", "7", "seed"),
     OPT_FLAG_ROW(T, verbose, "verbose", "say more"),
@@ -131,6 +133,16 @@ int main(void) {
   CHECK_INT(run(&o, ARGV("--seed", "-1"), out, sizeof out, NULL, NULL, 0), 2);
   CHECK_INT(run(&o, ARGV("--scale", "fast"), out, sizeof out, NULL, NULL, 0), 2);
   CHECK(strstr(out, "--scale expects a number, got 'fast'"), "%s", out);
+  CHECK_INT(o.metrics.port, -1); /* off by default, though outside what a user may give */
+  CHECK_INT(run(&o, ARGV("--metrics-port", "70000"), out, sizeof out, NULL, NULL, 0), 2);
+  CHECK(strstr(out, "barge tcmd: --metrics-port expects a whole number from 0 to 65535, got '70000'"), "%s", out);
+  CHECK_INT(run(&o, ARGV("--metrics-port", "-1"), out, sizeof out, NULL, NULL, 0), 2);
+  CHECK_INT(run(&o, ARGV("--metrics-port", "65535"), out, sizeof out, NULL, NULL, 0), 0);
+  CHECK_INT(o.metrics.port, 65535);
+  CHECK_INT(run(&o, ARGV("--count", "-3"), out, sizeof out, NULL, NULL, 0), 2);
+  CHECK(strstr(out, "barge tcmd: --count expects a whole number of at least -2, got '-3'"), "%s", out);
+  CHECK_INT(run(&o, ARGV("--count", "-2"), out, sizeof out, NULL, NULL, 0), 0);
+  CHECK_INT(o.count, -2);
 
   TEST("--help: every row, included ones too, with its default");
   CHECK_INT(run(&o, ARGV("--count", "5", "--help"), out, sizeof out, NULL, NULL, 0), 1);

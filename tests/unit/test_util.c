@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "bus.h"
 #include "util.h"
 
 static int cmp(const void *a, const void *b) { return strcmp(a, b); }
@@ -142,8 +143,19 @@ static void test_utf8_fix(void) {
   CHECK_STR(s, "?? ??? ???? ???");
 }
 
+static void test_bus_conf_has_prop(void) {
+  TEST("bus_conf_has_prop: a key given in the extra Kafka properties, not a longer key or a value");
+  struct bus_conf bc = {.kafka_props = "linger.ms=20, compression.type=zstd\nsasl.username=message.timeout.ms="};
+  CHECK(bus_conf_has_prop(&bc, "linger.ms") && bus_conf_has_prop(&bc, "compression.type"), "listed keys");
+  CHECK(!bus_conf_has_prop(&bc, "message.timeout.ms"), "a value that reads like a key is no key");
+  CHECK(!bus_conf_has_prop(&bc, "ms") && !bus_conf_has_prop(&bc, "linger"), "part of a key is no key");
+  bc.kafka_props = NULL;
+  CHECK(!bus_conf_has_prop(&bc, "linger.ms"), "no extra properties");
+}
+
 int main(void) {
   test_utf8_fix();
+  test_bus_conf_has_prop();
   test_mkdir_p();
   test_read_small();
   test_read_secret_file();
