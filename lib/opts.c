@@ -162,7 +162,10 @@ static int usage_row(const struct opt_spec *o, size_t off, void *ctx) {
   char left[64], def[256];
   snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
   default_text(o, u->conf, off, def, sizeof def);
-  fprintf(u->out, "  %-28s %s%s%s%s\n", left, o->help, *def ? " (default " : "", def, *def ? ")" : "");
+  /* a name wider than its column gets a line of its own (it ran into its text) */
+  if (strlen(left) > 28) fprintf(u->out, "  %s\n  %-28s", left, "");
+  else fprintf(u->out, "  %-28s", left);
+  fprintf(u->out, " %s%s%s%s\n", o->help, *def ? " (default " : "", def, *def ? ")" : "");
   return 0;
 }
 

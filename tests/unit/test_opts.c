@@ -22,6 +22,7 @@ struct t_opts {
   double scale;
   unsigned long long seed;
   int verbose;
+  int retention_h;
   struct core_conf core;
 };
 
@@ -42,6 +43,7 @@ static const struct opt_spec t_rows[] = {
     OPT_ROW(T, scale, "scale", "F", "1.5", "scale"),
     OPT_ROW(T, seed, "seed", "N", "7", "seed"),
     OPT_FLAG_ROW(T, verbose, "verbose", "say more"),
+    OPT_ROW(T, retention_h, "agent-log-retention-hours", "H", "0", "keep logs"),
     OPT_ROW(T, core.lost_ms, "lost-ms", "MS", NULL, "lost after"),
     OPT_ROW_DOC(T, core.dedup, "dedup", "N", "a power of two", "remembered ids"),
 };
@@ -157,6 +159,8 @@ int main(void) {
   CHECK(strstr(out, "  --verbose                    say more\n"), "%s", out);
   CHECK(strstr(out, "  --name NAME                  a name\n"), "%s", out);
   CHECK(strstr(out, "  --help                       show this help\n"), "%s", out);
+  CHECK(strstr(out, "  --agent-log-retention-hours H\n                               keep logs (default 0)\n"),
+        "a name wider than its column on a line of its own (it ran into its text): %s", out);
   CHECK_INT(run(&o, ARGV("-h"), out, sizeof out, NULL, NULL, 0), 1);
   const char *hp[2];
   int hn = 0;
