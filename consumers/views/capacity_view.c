@@ -8,7 +8,7 @@
 #include "jsonget.h"
 #include "views.h"
 
-void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now) {
+void capacity_view_set_health(json_t *ces, const json_t *served, const json_t *launch, int64_t now) {
   size_t i;
   json_t *ce;
   json_array_foreach(ces, i, ce) {
@@ -18,6 +18,11 @@ void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now) {
     json_t *h = json_object_get(served, name);
     int64_t until = h ? (int64_t)json_integer_value(json_object_get(h, "servedUntil")) : 0;
     if (until >= now) continue; /* served: the stored VALID stands */
+    /* created (or changed) a moment ago: a provisioner's first heartbeat for it is on its way (it
+     * beats every 5 s by default); `barge up --detach` returned before it, and the stack's own CE
+     * was shown INVALID, "No provisioner serves", for a few seconds */
+    int64_t changed = jget_int(json_object_get(launch, name), "changedAt", 0);
+    if (!h && changed > 0 && now - changed < CE_SERVE_GRACE_MS) continue;
     char reason[512], last[32];
     if (!h) {
       snprintf(reason, sizeof reason,

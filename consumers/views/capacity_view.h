@@ -17,9 +17,12 @@
 void capacity_view_set_desired(json_t *ces, const json_t *desired);
 void capacity_view_set_instances(json_t *ces, const json_t *latest);
 /* A MANAGED CE stored as VALID whose latest heartbeat's servedUntil is before now (or that no
- * provisioner ever served) becomes INVALID with a statusReason saying so (docs/provisioner.md
- * "Compute environment status"). served as scaling_view_load gives it (lib/views.h). */
-void capacity_view_set_health(json_t *ces, const json_t *served, int64_t now);
+ * provisioner has served within CE_SERVE_GRACE_MS of its last change) becomes INVALID with a
+ * statusReason saying so (docs/provisioner.md "Compute environment status"). served as
+ * scaling_view_load gives it (lib/views.h); launch as capacity_fold_launch and
+ * capacity_fold_ce_changed fill it (NULL: no grace). */
+#define CE_SERVE_GRACE_MS 15000
+void capacity_view_set_health(json_t *ces, const json_t *served, const json_t *launch, int64_t now);
 
 /* Launch outcomes per CE, into launch = {CE name: {"failed": its latest LAUNCH_FAILED
  * InstanceEvent, "launchedAt": the latest LAUNCHING or READY, "changedAt": the CE's latest

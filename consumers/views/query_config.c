@@ -152,7 +152,7 @@ static int describe(const struct view *v, const json_t *req, select_fn select,
   if (flags & WITH_CAPACITY) { /* desiredvCpus as last decided, live instances */
     capacity_view_set_desired(all, v->scaling);
     capacity_view_set_instances(all, v->instances);
-    capacity_view_set_health(all, v->served, now_ms()); /* a MANAGED CE no provisioner serves */
+    capacity_view_set_health(all, v->served, v->launch, now_ms()); /* a MANAGED CE no provisioner serves */
     capacity_view_set_launch_error(all, v->launch);      /* or whose launches EC2 refuses */
   }
   if (!(flags & PAGED)) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_ce_health.py: a compute environment's status is true (docs/provisioner.md "Compute
-environment status"). A MANAGED CE no provisioner ever served is INVALID with a statusReason
-saying so; once `barge provisioner` runs, its heartbeat (a HEARTBEAT on barge.scaling) makes it
+environment status"). A MANAGED CE no provisioner ever served is VALID for 15 s after its
+creation (a provisioner's first heartbeat is on its way), then INVALID with a statusReason saying
+so; once `barge provisioner` runs, its heartbeat (a HEARTBEAT on barge.scaling) makes it
 VALID, and the heartbeats are not listed as scaling decisions; when the provisioner stops, the CE
 turns INVALID after --stale-heartbeats heartbeats, its statusReason naming the last one, in the
 shape AWS uses (status, statusReason). An UNMANAGED CE is never judged by a provisioner."""
@@ -18,9 +19,17 @@ def body(s):
     s.init()
     s.managed_ce("m1", 4)
     s.create_ce("u1")
+    t0 = time.monotonic()
     ce = s.describe_ce("m1")
-    ok(ce["status"] == "INVALID" and ce["statusReason"].startswith("No provisioner serves this compute environment"),
-       "never served: INVALID, the reason says no provisioner serves it", (ce["status"], ce["statusReason"]))
+    # a provisioner's first heartbeat for a CE created a moment ago is on its way: VALID meanwhile
+    # (`barge up --detach` returned while its own CE was still INVALID, "No provisioner serves")
+    ok(ce["status"] == "VALID", "just created: VALID for the grace of a first heartbeat", (ce["status"], ce.get("statusReason")))
+    ce = s.wait("m1, never served, to be INVALID", lambda: (lambda c: c if c["status"] == "INVALID" else None)(s.describe_ce("m1")),
+                timeout=40, every=0.5)
+    took = time.monotonic() - t0
+    ok(ce is not None and ce["statusReason"].startswith("No provisioner serves this compute environment") and 10 < took < 30,
+       f"never served: INVALID once the grace (15 s) is over ({took:.1f} s), the reason says no provisioner serves it",
+       ce and (ce["status"], ce["statusReason"]))
     ok(s.describe_ce("u1")["status"] == "VALID", "an UNMANAGED CE stays VALID")
 
     s.provisioner("--driver", "sim", "--heartbeat-ms", "500", "--stale-heartbeats", "3")

@@ -264,7 +264,7 @@ static void test_ce_health(void) {
                           "computeEnvironmentName", "local", "type", "UNMANAGED", "status", "VALID");
   json_t *served = json_pack("{s:{s:I, s:I}, s:{s:I, s:I}}", "served", "servedUntil", (json_int_t)20000, "at", (json_int_t)5000,
                              "stale", "servedUntil", (json_int_t)9999, "at", (json_int_t)0);
-  capacity_view_set_health(ces, served, 10000);
+  capacity_view_set_health(ces, served, NULL, 10000);
   CHECK_STR(jget_str(json_array_get(ces, 0), "status"), "VALID");
   CHECK_STR(jget_str(json_array_get(ces, 0), "statusReason"), "ComputeEnvironment Healthy");
   CHECK_STR(jget_str(json_array_get(ces, 1), "status"), "INVALID");
@@ -273,8 +273,21 @@ static void test_ce_health(void) {
   CHECK_STR(jget_str(json_array_get(ces, 2), "status"), "INVALID");
   CHECK(strstr(jget_str(json_array_get(ces, 2), "statusReason"), "No provisioner serves this compute environment"), "never served");
   CHECK_STR(jget_str(json_array_get(ces, 3), "status"), "VALID"); /* UNMANAGED: its own agents */
-  capacity_view_set_health(ces, served, 20001); /* three heartbeats later */
+  capacity_view_set_health(ces, served, NULL, 20001); /* three heartbeats later */
   CHECK_STR(jget_str(json_array_get(ces, 0), "status"), "INVALID");
+  /* created (or changed) at 9000, never served: within the grace of a first heartbeat it stays
+   * VALID (it was INVALID, "No provisioner serves", until the provisioner's first beat) */
+  json_t *fresh = json_pack("[{s:s, s:s, s:s}]", "computeEnvironmentName", "new", "type", "MANAGED", "status", "VALID");
+  json_t *launch = json_object();
+  capacity_fold_ce_changed(launch, "new", 9000);
+  capacity_view_set_health(fresh, served, launch, 9000 + CE_SERVE_GRACE_MS - 1);
+  CHECK_STR(jget_str(json_array_get(fresh, 0), "status"), "VALID");
+  capacity_view_set_health(fresh, served, launch, 9000 + CE_SERVE_GRACE_MS);
+  CHECK_STR(jget_str(json_array_get(fresh, 0), "status"), "INVALID");
+  CHECK(strstr(jget_str(json_array_get(fresh, 0), "statusReason"), "No provisioner serves this compute environment"),
+        "never served, past the grace");
+  json_decref(launch);
+  json_decref(fresh);
   json_decref(served);
   json_decref(ces);
 }
