@@ -388,6 +388,15 @@ int prefix_glob_match(const char *pattern, const char *value) {
   return strcmp(pattern, value) == 0;
 }
 
+size_t utf8_prefix_bytes(const char *s, size_t n) {
+  size_t i = 0;
+  for (size_t chars = 0; s[i]; i++) {
+    if (((unsigned char)s[i] & 0xC0) == 0x80) continue; /* a continuation byte */
+    if (chars++ == n) break;
+  }
+  return i;
+}
+
 void utf8_fix(char *s) {
   unsigned char *p = (unsigned char *)s;
   while (*p) {

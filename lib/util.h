@@ -101,6 +101,9 @@ int prefix_glob_match(const char *pattern, const char *value);
  * U+10FFFF; a sequence cut by the end) with '?', in place: a message quoting input cut to its
  * first bytes may end in half a character, and jansson refuses a string that is not UTF-8. */
 void utf8_fix(char *s);
+/* The bytes of s's first n characters (code points; s is UTF-8): strlen(s) when s has no more.
+ * AWS Batch counts its limits (a CancelJob reason's 1024) in characters, not bytes. */
+size_t utf8_prefix_bytes(const char *s, size_t n);
 
 /* Base64 (RFC 4648, standard alphabet, padded) of n bytes, NUL-terminated, malloc'd; its length
  * in *outlen when outlen is not NULL. */

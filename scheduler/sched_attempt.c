@@ -248,7 +248,7 @@ static void on_attempt_end(struct sched *s, struct job *j, int32_t exit_code,
   release_instance(s, j);
   if (inst != SCHED_NONE) maybe_confirm_drain(s, s->insts[inst], out);
   if (j->stopping || j->terminated) {
-    char r[1100];
+    char r[SCHED_STOP_REASON_BUF];
     snprintf(r, sizeof r, "Terminated: %s", j->stop_reason ? j->stop_reason : "");
     j->stopping = 0;
     sched_fail_job(s, j, r, out); /* T14 */

@@ -132,7 +132,7 @@ void sched_gang_node_changed(struct sched *s, struct job *node, int old, struct 
     p->started_at = node->started_at;
     sched_set_status(s, p, JOB_RUNNING, NULL, out);
   } else if (sched_terminal(node->status)) {
-    char r[1100];
+    char r[SCHED_STOP_REASON_BUF];
     const char *reason = node->status_reason;
     if (p->terminated && p->stop_reason) {
       snprintf(r, sizeof r, "Terminated: %s", p->stop_reason);

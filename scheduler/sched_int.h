@@ -4,6 +4,10 @@
  * (rebuild). Not for use outside scheduler/. */
 #ifndef BARGE_SCHED_INT_H
 #define BARGE_SCHED_INT_H
+
+/* A "Terminated: " or "Cancelled: " statusReason with its reason of at most 1024 characters
+ * (4 bytes each at most, docs/job-model.md §7.1) and the NUL. */
+#define SCHED_STOP_REASON_BUF (12 + 4 * 1024 + 1)
 #include "jsonget.h"
 #include "sched_core.h"
 #include "strmap.h"

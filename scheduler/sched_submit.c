@@ -16,7 +16,7 @@
 #define SCHED_MAX_NAME_BYTES 128
 
 /* AWS Batch's limit on a CancelJob or TerminateJob reason; a longer one is cut (sched_stop_job) */
-#define SCHED_MAX_STOP_REASON_BYTES 1024
+#define SCHED_MAX_STOP_REASON_CHARS 1024
 
 /* ---------------- state changes ---------------- */
 
@@ -532,7 +532,7 @@ static void stop_job(struct sched *s, struct job *j, int terminate, const char *
     sched_gang_stop(s, j, terminate, reason, out); /* its main node's end decides */
     return;
   }
-  char r[1100];
+  char r[SCHED_STOP_REASON_BUF];
   snprintf(r, sizeof r, "%s: %s", terminate ? "Terminated" : "Cancelled", reason);
   switch ((enum job_status)j->status) {
   case JOB_SUBMITTED:
@@ -585,12 +585,12 @@ void sched_stop_job(struct sched *s, struct job *j, int terminate, const char *r
   /* AWS Batch takes a reason of at most 1024 characters and the producers refuse longer ones; a
    * direct producer may write any: the reason goes into the job's record and kill command, and
    * one above Kafka's record size stopped the scheduler at every restart */
-  size_t n = strlen(reason);
-  if (n <= SCHED_MAX_STOP_REASON_BYTES) {
+  size_t n = utf8_prefix_bytes(reason, SCHED_MAX_STOP_REASON_CHARS);
+  if (!reason[n]) {
     stop_job(s, j, terminate, reason, 0, out);
     return;
   }
-  char *cut = utf8_cut(reason, SCHED_MAX_STOP_REASON_BYTES);
+  char *cut = utf8_cut(reason, n); /* its first 1024 characters, as the producers count */
   stop_job(s, j, terminate, cut, 0, out);
   free(cut);
 }

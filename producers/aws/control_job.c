@@ -155,7 +155,9 @@ static int stop_job(const struct control_conf *cc, const char *kind, const json_
                 "child) or '#' (a multi-node node) after the first",
                 id, strlen(id) > 80 ? "..." : "");
   if (!reason) return fail(err, errlen, CLIENT, "reason is required");
-  if (strlen(reason) > 1024) return fail(err, errlen, CLIENT, "reason is longer than 1024 characters");
+  /* AWS Batch's limit is 1024 characters: 600 "é" (1,200 bytes) were refused as longer */
+  if (utf8_prefix_bytes(reason, 1024) < strlen(reason))
+    return fail(err, errlen, CLIENT, "reason is longer than 1024 characters");
   w->topic = TOPIC_REQUESTS;
   snprintf(w->key, sizeof w->key, "%.36s", id); /* an array child travels with its parent */
   w->value = control_request_event_as(ctl_principal(cc), kind, json_pack("{s:s, s:s}", "jobId", id, "reason", reason));

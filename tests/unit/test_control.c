@@ -448,6 +448,17 @@ static void test_jobs(void) {
   char req[1400];
   snprintf(req, sizeof req, "{\"jobId\":\"j\",\"reason\":\"%s\"}", long_reason);
   expect_refused(control_cancel_job, req, "longer than 1024");
+  /* the limit counts characters, as AWS Batch does: 1,024 "é" (2,048 bytes) are taken, one
+   * more is refused (600 of them were refused as longer than 1024 characters) */
+  char accented[2 * 1025 + 1], areq[2200];
+  for (int i = 0; i < 1025; i++) memcpy(accented + 2 * i, "\xc3\xa9", 2);
+  accented[2 * 1024] = 0;
+  snprintf(areq, sizeof areq, "{\"jobId\":\"j\",\"reason\":\"%s\"}", accented);
+  expect_ok(control_cancel_job, areq);
+  accented[2 * 1024] = (char)0xc3;
+  accented[2 * 1025] = 0;
+  snprintf(areq, sizeof areq, "{\"jobId\":\"j\",\"reason\":\"%s\"}", accented);
+  expect_refused(control_terminate_job, areq, "longer than 1024 characters");
   /* an id no job can have is refused, not written to barge.requests for nothing */
   expect_refused(control_cancel_job, "{\"jobId\":\"../x\",\"reason\":\"r\"}", "is not a job id");
   expect_refused(control_terminate_job, "{\"jobId\":\"a/b\",\"reason\":\"r\"}", "is not a job id");

@@ -248,9 +248,9 @@ static size_t record_bytes(struct h *h, const char *id) {
 /* A CancelJob or TerminateJob written straight to barge.requests with a 999 KB reason (the
  * command line refuses more than 1024 characters): the reason went into the job's record
  * (pendingStopReason) and the kill command, larger than a Kafka record, and the scheduler exited
- * on it at every restart. The reason is cut to 1024 bytes. */
+ * on it at every restart. The reason is cut to its first 1024 characters. */
 static void test_stop_reason_capped(void) {
-  TEST("CancelJob/TerminateJob: a reason above 1024 bytes is cut, the job's record stays small");
+  TEST("CancelJob/TerminateJob: a reason above 1024 characters is cut, the job's record stays small");
   struct h h;
   world(&h, 1, 4, 4096);
   h_submit(&h, "run", "q", "jd", NULL);
@@ -269,7 +269,19 @@ static void test_stop_reason_capped(void) {
   CHECK_STATUS(&h, "wait", JOB_FAILED);
   char r[2048];
   h_reason(&h, "wait", r, sizeof r);
-  CHECK(strlen(r) == strlen("Cancelled: ") + 1024, "its reason: Cancelled: and the first 1024 bytes (%zu)", strlen(r));
+  CHECK(strlen(r) == strlen("Cancelled: ") + 1024, "its reason: Cancelled: and the first 1024 characters (%zu)", strlen(r));
+  /* characters, as the producers count them: 1,024 "é" (2,048 bytes) stand whole */
+  /* more vCPUs than the instance has: it stays RUNNABLE, where a cancel ends it at once */
+  h_submit(&h, "acc", "q", "jd", "{\"containerOverrides\": {\"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"64\"}]}}");
+  CHECK_STATUS(&h, "acc", JOB_RUNNABLE);
+  char accented[2 * 1024 + 1];
+  for (int i = 0; i < 1024; i++) memcpy(accented + 2 * i, "\xc3\xa9", 2);
+  accented[2 * 1024] = 0;
+  h_stop(&h, "CancelJob", "acc", accented);
+  CHECK_STATUS(&h, "acc", JOB_FAILED);
+  char ra[4096];
+  h_reason(&h, "acc", ra, sizeof ra);
+  CHECK(strlen(ra) == strlen("Cancelled: ") + 2048, "1,024 characters of 2 bytes are not cut (%zu)", strlen(ra));
   free(reason);
   h_release(&h);
 }

@@ -143,6 +143,16 @@ static void test_utf8_fix(void) {
   CHECK_STR(s, "?? ??? ???? ???");
 }
 
+static void test_utf8_prefix_bytes(void) {
+  TEST("utf8_prefix_bytes: the bytes of the first n characters, not n bytes");
+  CHECK_INT((int)utf8_prefix_bytes("abc", 2), 2);
+  CHECK_INT((int)utf8_prefix_bytes("abc", 3), 3);
+  CHECK_INT((int)utf8_prefix_bytes("abc", 9), 3);
+  CHECK_INT((int)utf8_prefix_bytes("", 0), 0);
+  CHECK_INT((int)utf8_prefix_bytes("\xc3\xa9t\xc3\xa9", 2), 3);                 /* "ét": 3 bytes */
+  CHECK_INT((int)utf8_prefix_bytes("\xe2\x82\xac\xf0\x9f\x98\x80x", 2), 7); /* a 3- and a 4-byte one */
+}
+
 static void test_bus_conf_has_prop(void) {
   TEST("bus_conf_has_prop: a key given in the extra Kafka properties, not a longer key or a value");
   struct bus_conf bc = {.kafka_props = "linger.ms=20, compression.type=zstd\nsasl.username=message.timeout.ms="};
@@ -155,6 +165,7 @@ static void test_bus_conf_has_prop(void) {
 
 int main(void) {
   test_utf8_fix();
+  test_utf8_prefix_bytes();
   test_bus_conf_has_prop();
   test_mkdir_p();
   test_read_small();
