@@ -81,7 +81,7 @@ static void set_json(struct dash_response *out, int status, json_t *body /* @own
 static void set_error(struct dash_response *out, int status, const char *msg) {
   char m[1024];
   snprintf(m, sizeof m, "%s", msg);
-  api_utf8_fix(m);
+  utf8_fix(m);
   set_json(out, status, json_pack("{s:s}", "error", m));
 }
 

@@ -42,7 +42,7 @@ int64_t dash_events_last(struct dash *d) {
 static json_t *event_json(const struct dash_event *e) {
   char name[sizeof e->name];
   snprintf(name, sizeof name, "%s", e->name);
-  api_utf8_fix(name); /* a name cut in the middle of a character */
+  utf8_fix(name); /* a name cut in the middle of a character */
   json_t *j = json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "seq", (json_int_t)e->seq, "at", (json_int_t)e->at_ms, "id",
                         e->id, "name", name, "queue", e->queue, "status", e->status);
   if (e->prev[0]) json_object_set_new(j, "prev", json_string(e->prev)); /* absent for a new job */

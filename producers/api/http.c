@@ -30,31 +30,6 @@ static void set_json(struct api_http_response *out, int status, json_t *body /* 
   json_decref(body);
 }
 
-/* Replaces what is not UTF-8 in s (RFC 3629: no overlong forms, surrogates or code points past
- * U+10FFFF; a sequence cut by the end) with '?', in place: messages quote the request (the path,
- * a header) and jansson refuses a string that is not UTF-8, which would leave the answer without
- * its {"__type", "message"} body. */
-void api_utf8_fix(char *s) {
-  unsigned char *p = (unsigned char *)s;
-  while (*p) {
-    unsigned c = *p;
-    size_t n = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
-    if (c == 0xE0) lo = 0xA0;
-    else if (c == 0xED) hi = 0x9F;
-    else if (c == 0xF0) lo = 0x90;
-    else if (c == 0xF4) hi = 0x8F;
-    int ok = n > 0;
-    for (size_t i = 1; ok && i < n; i++)
-      ok = p[i] >= (i == 1 ? lo : 0x80) && p[i] <= (i == 1 ? hi : 0xBF);
-    if (!ok) {
-      *p++ = '?';
-      continue;
-    }
-    p += n;
-  }
-}
-
 static void set_error(struct api_http_response *out, int status, const char *type, const char *fmt, ...)
     BARGE_PRINTF(4, 5);
 static void set_error(struct api_http_response *out, int status, const char *type, const char *fmt, ...) {
@@ -63,7 +38,7 @@ static void set_error(struct api_http_response *out, int status, const char *typ
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  api_utf8_fix(msg);
+  utf8_fix(msg);
   out->error_type = type;
   set_json(out, status, json_pack("{s:s, s:s}", "__type", type, "message", msg));
 }

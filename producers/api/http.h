@@ -89,8 +89,6 @@ struct api_http_response {
 /* n bytes of s percent-decoded into a new string; '+' a space when plus_space (a browser's
  * form encoding), else itself (SDKs encode spaces as %20). */
 char *api_pct_decode(const char *s, size_t n, int plus_space);
-/* Replaces what is not UTF-8 in s with '?', in place (jansson refuses other strings). */
-void api_utf8_fix(char *s);
 
 /* Handles one request; fills *out (release with api_http_response_release). */
 void api_handle(const struct api_conf *conf, const struct api_http_request *rq, struct api_http_response *out);

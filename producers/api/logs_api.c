@@ -187,7 +187,7 @@ static json_t *line_string(const struct lines *l, size_t i, size_t *bytes) {
   s[e - b] = 0;
   for (size_t k = 0; k < e - b; k++)
     if (!s[k]) s[k] = '?';
-  api_utf8_fix(s);
+  utf8_fix(s);
   *bytes = e - b;
   json_t *j = json_stringn(s, e - b);
   free(s);
