@@ -334,6 +334,16 @@ int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) {
   return drain_config(l, 1, err, errlen);
 }
 
+int service_config_catch_up_for(struct service_loop *l, const char *name, char *err, size_t errlen) {
+  if (!l->unknown) l->unknown = json_object();
+  json_t *last = json_object_get(l->unknown, name);
+  int64_t now = mono_ms();
+  if (last && now - json_integer_value(last) < SERVICE_UNKNOWN_RECHECK_MS) return 0;
+  if (json_object_size(l->unknown) >= 4096) json_object_clear(l->unknown); /* bounded */
+  json_object_set_new(l->unknown, name, json_integer(now));
+  return service_config_catch_up(l, err, errlen);
+}
+
 int service_config_whole(const struct service_loop *l) { return l->cfg_whole; }
 
 /* One input record: taken raw, or decoded and handled (dead-lettered when invalid); marked. */
@@ -518,7 +528,9 @@ out:
   bus_consumer_free(l->in);
   bus_consumer_free(l->cfg);
   bus_producer_free(l->prod);
+  json_decref(l->unknown);
   l->in = l->cfg = NULL;
   l->prod = NULL;
+  l->unknown = NULL;
   return rc;
 }

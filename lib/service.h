@@ -198,6 +198,7 @@ struct service_loop {
   int64_t last_n;   /* input records of the last batch (def.gather_busy) */
   int64_t commit_ms; /* how long the last transaction took to commit (def.gather_ms) */
   int64_t committed_at; /* mono_ms of the last commit (SERVICE_OFFSETS_EVERY_MS) */
+  json_t *unknown;      /* name -> mono_ms of its last catch-up (service_config_catch_up_for) */
 };
 
 /* Runs the service until a signal or a fatal error: the exit status (0 stopped, 1 fatal). */
@@ -209,6 +210,16 @@ int service_run(struct service_loop *l, const struct service_def *def, void *ctx
  * (in the transaction) with a warning in the log. */
 int service_txn(struct service_loop *l, char *err, size_t errlen) BARGE_WUR;
 int service_config_catch_up(struct service_loop *l, char *err, size_t errlen) BARGE_WUR;
+/* The same for an input that names a resource the service does not know (name: anything that
+ * identifies what it looked for), at most once every SERVICE_UNKNOWN_RECHECK_MS per name: a name
+ * still unknown after a catch-up is taken as missing until then, without another. A catch-up asks
+ * the broker for the table's end (two ListOffsets round trips, about 0.5 s each with Debian's
+ * librdkafka); done for every record, an agent of a compute environment that does not exist,
+ * heartbeating, held the scheduler to about one input record a second. The records of such a
+ * window are still read with what the config consumer has already fetched (a resource created
+ * since is very likely among them). At most 4,096 names are remembered. */
+#define SERVICE_UNKNOWN_RECHECK_MS 10000
+int service_config_catch_up_for(struct service_loop *l, const char *name, char *err, size_t errlen) BARGE_WUR;
 /* Whether barge.config has been read whole (service_loop.cfg_whole): from the restored hook on,
  * 0 when the start-up's read gave up waiting for the table's end (it goes on without it) and no
  * catch-up has reached it since. A decision that needs the absence of a resource (a queue that no

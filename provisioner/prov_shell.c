@@ -138,7 +138,6 @@ struct shell {
   struct driver_conf dconf;
   struct driver *drivers[NDRIVERS];
   json_t *ce_bodies;   /* CE name -> ComputeEnvironment record */
-  json_t *unknown_ces; /* CE name -> when barge.config was last caught up for it (mono ms) */
   int64_t *skip[TOPIC__COUNT]; /* per partition: offsets below this were covered by the rebuild */
   /* the latest CapacityDemand per CE read in this batch (only the latest matters: the scheduler
    * re-reports a CE's whole demand, busy set included, at every change) */
@@ -390,11 +389,7 @@ static int handle(struct shell *sh, const struct bus_msg *m, enum barge_ev_type 
    * provisioner wrote timed in that future) */
   if (bus_event_time_check(ev, m->timestamp_ms, prov_now(sh->core), why, whylen)) return 1;
   const char *ce = jget_str(ev, "computeEnvironment");
-  json_t *last = ce ? json_object_get(sh->unknown_ces, ce) : NULL;
-  if (ce && !json_object_get(sh->ce_bodies, ce) && (!last || mono_ms() - json_integer_value(last) > 10000)) {
-    json_object_set_new(sh->unknown_ces, ce, json_integer(mono_ms()));
-    if (service_config_catch_up(&sh->loop, err, errlen)) return -1;
-  }
+  if (ce && !json_object_get(sh->ce_bodies, ce) && service_config_catch_up_for(&sh->loop, ce, err, errlen)) return -1;
   if (t == BARGE_EV_CAPACITY_DEMAND) return prov_handle_demand(sh->core, ev, &sh->out, why, whylen) ? 1 : 0;
   if (t == BARGE_EV_INSTANCE_EVENT) return prov_handle_instance(sh->core, ev, &sh->out, why, whylen) ? 1 : 0;
   snprintf(why, whylen, "the provisioner does not take %s events", codec_type_name(t));
@@ -589,7 +584,6 @@ static int shell_init(struct shell *sh, struct prov_opts *o, const struct catalo
   prov_outbox_init(&sh->out);
   init_metrics(sh);
   sh->ce_bodies = json_object();
-  sh->unknown_ces = json_object();
   sh->default_driver = o->driver;
   sh->heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 5000;
   sh->stale_beats = o->stale_beats > 0 ? o->stale_beats : 3;
@@ -616,7 +610,6 @@ static void shell_release(struct shell *sh) {
   prov_outbox_release(&sh->out);
   prov_free(sh->core);
   json_decref(sh->ce_bodies);
-  json_decref(sh->unknown_ces);
   for (int i = 0; i < TOPIC__COUNT; i++) free(sh->skip[i]);
   for (size_t i = 0; i < sh->npending; i++) free(sh->pending[i].value);
   free(sh->pending);

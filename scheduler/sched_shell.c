@@ -104,9 +104,6 @@ struct shell {
   /* the rebuild: where the input resumes on each partition of barge.instances (restore_instance_cb) */
   int64_t resume_at[SHELL_MAX_PARTS];
   uint8_t resume_known[SHELL_MAX_PARTS];
-  /* resource names an input named that barge.config did not hold -> when it was last caught up
-   * for them (mono ms); see unknown_caught_up */
-  json_t *unknown_refs;
 };
 
 #define COUNTED_NONE 0xff
@@ -438,24 +435,6 @@ static int refs_known(struct sched *s, enum barge_ev_type t, const json_t *ev, c
   return sched_find_queue(s, q) != SCHED_NONE && sched_find_jd(s, jd) != NULL;
 }
 
-/* How long a name barge.config was caught up for, and still did not hold, is taken as missing
- * without another catch-up. A catch-up asks the broker for the table's end (two ListOffsets
- * round trips, about 0.5 s each with Debian's librdkafka): done for every record, an agent of a
- * compute environment that does not exist, heartbeating, held the scheduler to about one input
- * record a second, and no job was placed meanwhile. The records of such a window are still read
- * with what the config consumer has already fetched (a resource created since is very likely
- * among them), as the provisioner does for its compute environments. */
-#define UNKNOWN_RECHECK_MS 10000
-
-static int unknown_caught_up(struct shell *sh, const char *key) {
-  json_t *last = json_object_get(sh->unknown_refs, key);
-  int64_t now = mono_ms();
-  if (last && now - json_integer_value(last) < UNKNOWN_RECHECK_MS) return 1;
-  if (json_object_size(sh->unknown_refs) >= 4096) json_object_clear(sh->unknown_refs); /* bounded */
-  json_object_set_new(sh->unknown_refs, key, json_integer(now));
-  return 0;
-}
-
 static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
                     char *why, size_t whylen, char *err, size_t errlen) {
   struct shell *sh = ctx;
@@ -470,8 +449,7 @@ static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, co
    * unknown job, did the same. */
   if (bus_event_time_check(ev, m->timestamp_ms, sh->core->now, why, whylen)) return 1;
   char key[600];
-  if (!refs_known(sh->core, t, ev, key, sizeof key) && !unknown_caught_up(sh, key) &&
-      service_config_catch_up(&sh->loop, err, errlen))
+  if (!refs_known(sh->core, t, ev, key, sizeof key) && service_config_catch_up_for(&sh->loop, key, err, errlen))
     return -1;
   return feed(sh, t, ev, why, whylen, err, errlen);
 }
@@ -515,7 +493,6 @@ int sched_service_main(int argc, char **argv) {
   o.core.region = barge_region();
   o.core.account = barge_account();
   sh.core = sched_new(&o.core);
-  sh.unknown_refs = json_object();
   char perr[256];
   if (!(sh.pick = sched_restore_pick(perr, sizeof perr)))
     log_warn("rebuild: every record decoded whole (%s)", perr);
@@ -539,7 +516,6 @@ int sched_service_main(int argc, char **argv) {
   buf_release(&sh.enc);
   sched_free(sh.core);
   codec_pick_free(sh.pick);
-  json_decref(sh.unknown_refs);
   free(sh.counted);
   service_metrics_stop();
   return rc;
