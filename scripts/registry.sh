@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Barge: fetch, start and stop a local Confluent-compatible Schema Registry (Apicurio Registry,
-# in-memory storage) for tests and development.  Run with --help for usage.
+# in-memory storage, or its schemas kept in Kafka with --kafka) for tests and development.  Run
+# with --help for usage.
 #
 # Apicurio comes from Maven Central as one all-in-one archive
 # (io.apicurio:apicurio-registry-app:$VERSION:tar.gz:all, ~160 MB), fetched once with the
@@ -27,8 +28,9 @@ usage() {
     cat <<EOF
 Usage: scripts/$PROG COMMAND [OPTIONS]
 
-A local Apicurio Registry $APICURIO_VERSION (in-memory storage) whose Confluent-compatible
-API is at http://127.0.0.1:PORT$CCOMPAT.  Listens on 127.0.0.1 only.
+A local Apicurio Registry $APICURIO_VERSION whose Confluent-compatible API is at
+http://127.0.0.1:PORT$CCOMPAT.  Listens on 127.0.0.1 only.  Its schemas are kept in memory,
+or with --kafka in a Kafka topic, so that a restarted registry still knows every id.
 
 Commands:
   fetch                 Download io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all
@@ -40,6 +42,10 @@ Commands:
                         DIR/url ("http://127.0.0.1:PORT$CCOMPAT") and DIR/registry.log.
                         If DIR/pid is a live registry already, says so, exit 0.
         --port N            HTTP port (default: a free port)
+        --kafka HOST:PORT   keep the schemas in Kafka at HOST:PORT (Apicurio's kafkasql
+                            storage: its topics kafkasql-journal, kafkasql-snapshots and
+                            registry-events, created by the registry) instead of in memory:
+                            a registry started again answers the ids it gave before
   stop --dir DIR        SIGTERM the registry, SIGKILL after ${STOP_TIMEOUT}s; removes DIR/pid.
                         Exit 0 also when nothing was running.
   status --dir DIR      Print the URL; exit 0 if running, 3 if not.
@@ -163,9 +169,11 @@ PY
 
 # ------------------------------------------------------------------ start --
 cmd_start() {
-    DIR='' ; local port=''
+    DIR='' ; local port='' kafka=''
     while (( $# )); do
         case $1 in
+            --kafka) [[ $# -ge 2 ]] || die "--kafka needs a value (HOST:PORT of a Kafka broker)"; kafka=$2; shift 2 ;;
+            --kafka=*) kafka=${1#--kafka=}; shift ;;
             --dir) [[ $# -ge 2 ]] || die "--dir needs a value"; DIR=$2; shift 2 ;;
             --dir=*) DIR=${1#--dir=}; shift ;;
             --port) [[ $# -ge 2 ]] || die "--port needs a value"; port=$2; shift 2 ;;
@@ -176,6 +184,10 @@ cmd_start() {
     done
     [[ -n $DIR ]] || die "start: --dir DIR is required (see --help)"
     [[ -z $port || $port =~ ^[0-9]+$ ]] || die "invalid port '$port'"
+    [[ -z $kafka || $kafka =~ ^[^[:space:]]+:[0-9]+(,[^[:space:]]+:[0-9]+)*$ ]] ||
+        die "invalid --kafka '$kafka' (HOST:PORT, or a comma-separated list of them)"
+    local storage=()
+    [[ -z $kafka ]] || storage=(-Dapicurio.storage.kind=kafkasql -Dapicurio.kafkasql.bootstrap.servers="$kafka")
     mkdir -p "$DIR" || die "cannot create $DIR"
     DIR=$(cd "$DIR" && pwd -P)
     lock_dir
@@ -195,13 +207,14 @@ cmd_start() {
         attempt=$((attempt + 1))
         local p=${port:-$(free_port)} mp
         mp=$(free_port)  # Quarkus' management interface (health, metrics): its own free port
-        # Quarkus: the HTTP port, in-memory storage (the default). -Dbarge.registry.dir marks
-        # the process as ours. nohup and setsid exec, so $! is the java process itself.
+        # Quarkus: the HTTP port; in-memory storage (the default) or kafkasql (--kafka).
+        # -Dbarge.registry.dir marks the process as ours. nohup and setsid exec, so $! is the
+        # java process itself.
         # shellcheck disable=SC2086
         (cd "$DIR" && exec nohup setsid "$JAVA" $HEAP_OPTS -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
             -Dbarge.registry.dir="$DIR" \
             -Dquarkus.http.port="$p" -Dquarkus.http.host=127.0.0.1 \
-            -Dquarkus.management.port="$mp" -Dquarkus.management.host=127.0.0.1 \
+            -Dquarkus.management.port="$mp" -Dquarkus.management.host=127.0.0.1 "${storage[@]}" \
             -jar "$APP_DIR/quarkus-run.jar" >>"$DIR/registry.log" 2>&1 </dev/null {DIRLOCK}>&-) &
         pid=$!
         printf '%s\n' "$pid" >"$DIR/pid"

@@ -58,6 +58,22 @@ say("healthcheck" in k, "kafka has a healthcheck")
 r = svcs.get("registry", {})
 say(re.fullmatch(r"apicurio/apicurio-registry:3\.\d+\.\d+", r.get("image", "")) is not None,
     "registry runs Apicurio Registry 3.x", r.get("image"))
+# the records carry the registry's ids: a registry that forgets them on a restart (in-memory
+# storage, its default) leaves what was written undecodable (tests/e2e/test_registry_restart.py)
+renv = r.get("environment", {})
+say(renv.get("APICURIO_STORAGE_KIND") == "kafkasql" and renv.get("APICURIO_KAFKASQL_BOOTSTRAP_SERVERS") == "kafka:9092",
+    "the registry keeps its schemas in Kafka (kafkasql storage on kafka:9092)", renv)
+say(r.get("depends_on", {}).get("kafka", {}).get("condition") == "service_healthy",
+    "the registry starts once Kafka is healthy", r.get("depends_on"))
+logdir = kenv.get("KAFKA_LOG_DIRS", "")
+def mount(v):  # (source, target) of a short ("src:dst[:mode]") or long volume entry
+    if isinstance(v, dict):
+        return v.get("source"), v.get("target")
+    parts = str(v).split(":")
+    return (parts[0], parts[1]) if len(parts) >= 2 else (None, parts[0])
+vols = [v for v in k.get("volumes", []) if mount(v)[1] == logdir and mount(v)[0] in (doc.get("volumes") or {})]
+say(bool(logdir) and bool(vols), "Kafka's log dir is on a named volume (kept across down and up)",
+    (logdir, k.get("volumes")))
 subcommands = set()
 for name in ("init", "scheduler", "agent-1", "agent-2", "provisioner", "accounting"):
     s = svcs.get(name, {})
