@@ -165,7 +165,8 @@ static int usage_row(const struct opt_spec *o, size_t off, void *ctx) {
   /* a name wider than its column gets a line of its own (it ran into its text) */
   if (strlen(left) > 28) fprintf(u->out, "  %s\n  %-28s", left, "");
   else fprintf(u->out, "  %-28s", left);
-  fprintf(u->out, " %s%s%s%s\n", o->help, *def ? " (default " : "", def, *def ? ")" : "");
+  if (!strcmp(def, "required")) fprintf(u->out, " %s (required)\n", o->help); /* not "(default required)" */
+  else fprintf(u->out, " %s%s%s%s\n", o->help, *def ? " (default " : "", def, *def ? ")" : "");
   return 0;
 }
 

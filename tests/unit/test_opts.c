@@ -16,7 +16,7 @@ struct core_conf {
 struct t_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
-  const char *name, *mode;
+  const char *name, *mode, *file;
   int64_t tick_ms;
   int count;
   double scale;
@@ -46,6 +46,7 @@ static const struct opt_spec t_rows[] = {
     OPT_ROW(T, retention_h, "agent-log-retention-hours", "H", "0", "keep logs"),
     OPT_ROW(T, core.lost_ms, "lost-ms", "MS", NULL, "lost after"),
     OPT_ROW_DOC(T, core.dedup, "dedup", "N", "a power of two", "remembered ids"),
+    OPT_ROW_DOC(T, file, "file", "FILE", "required", "the file"),
 };
 #undef T
 static const struct opts_cmd t_cmd = {"tcmd", "[options]", "A test command.", t_rows,
@@ -157,6 +158,7 @@ int main(void) {
   CHECK(strstr(out, "  --lost-ms MS                 lost after (default 30000)\n"), "conf_init's default: %s", out);
   CHECK(strstr(out, "  --dedup N                    remembered ids (default a power of two)\n"), "%s", out);
   CHECK(strstr(out, "  --verbose                    say more\n"), "%s", out);
+  CHECK(strstr(out, "  --file FILE                  the file (required)\n"), "a required option, not '(default required)': %s", out);
   CHECK(strstr(out, "  --name NAME                  a name\n"), "%s", out);
   CHECK(strstr(out, "  --help                       show this help\n"), "%s", out);
   CHECK(strstr(out, "  --agent-log-retention-hours H\n                               keep logs (default 0)\n"),
@@ -182,6 +184,7 @@ int main(void) {
   CHECK(strstr(out, "| `--lost-ms MS` | `30000` | lost after |\n"), "%s", out);
   CHECK(strstr(out, "| `--verbose` | off | say more |\n"), "%s", out);
   CHECK(strstr(out, "| `--dedup N` | a power of two | remembered ids |\n"), "%s", out);
+  CHECK(strstr(out, "| `--file FILE` | required | the file |\n"), "%s", out);
 
   TEST("direct targets (opts_parse)");
   const char *s = NULL;
