@@ -909,6 +909,125 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
 
 /* ---- supervising ---- */
 
+/* The Kafka `barge up` started (not one given by --brokers). It is not a child of the supervisor
+ * (kafka.sh runs it detached), so no SIGCHLD tells of its end: the supervisor looks at its pid
+ * every KAFKA_WATCH_MS. A broker that died (its pid file still names it: a crash, kill -9, the
+ * OOM killer) is started again on its data and ports (`kafka.sh start --keep`), as a service
+ * that dies is; before, the whole stack stayed without Kafka until someone noticed, and the
+ * agents fenced themselves and stopped every running job after --agent-fence-after-ms. One
+ * stopped on purpose (`kafka.sh stop` removes the pid file) is left stopped, and said once. The
+ * start runs in a child of its own, so that signals and the services' restarts are served
+ * meanwhile (docs/operations.md, "Failures"). */
+#define KAFKA_WATCH_MS 2000
+static struct {
+  const char *dir;     /* NULL: not ours */
+  const char *brokers; /* the address every service was given */
+  pid_t starter;       /* > 0: `kafka.sh start --keep` is running */
+  int64_t next_look, restart_at;
+  int backoff_ms;
+  int told_stopped;
+} kw;
+
+/* Whether pid is the broker of kw.dir (alive, not a zombie, its command line naming the dir). */
+static int kafka_alive(pid_t pid) {
+  char path[64], *cmd;
+  size_t len = 0;
+  if (pid <= 0 || kill(pid, 0) != 0) return 0;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  char *st = read_file(path, NULL);
+  const char *paren = st ? strrchr(st, ')') : NULL;
+  int zombie = paren && paren[1] == ' ' && paren[2] == 'Z';
+  free(st);
+  if (zombie) return 0;
+  snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+  if (!(cmd = read_file(path, &len))) return 1; /* not ours to read: kill() says it lives */
+  for (size_t i = 0; i + 1 < len; i++)
+    if (!cmd[i]) cmd[i] = ' ';
+  int ours = strstr(cmd, "kafka.Kafka") && strstr(cmd, kw.dir);
+  free(cmd);
+  return ours;
+}
+
+static void kafka_start_again(void) {
+  char cmd[8192];
+  kafka_script("start --keep", kw.dir, cmd, sizeof cmd);
+  pid_t pid = fork();
+  if (pid < 0) {
+    log_error("cannot start Kafka again: fork: %s", strerror(errno));
+    kw.restart_at = mono_ms() + 5000;
+    return;
+  }
+  if (pid == 0) {
+    int nul = open("/dev/null", O_RDONLY);
+    if (nul >= 0) dup2(nul, 0);
+    signal(SIGINT, SIG_IGN);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  kw.starter = pid;
+  kw.restart_at = 0;
+}
+
+/* The starter ended with status. */
+static void kafka_started(int status) {
+  kw.starter = 0;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/bootstrap", kw.dir);
+    char *b = read_file(path, NULL);
+    if (b) b[strcspn(b, "\r\n")] = 0;
+    if (b && !strcmp(b, kw.brokers))
+      log_info("Kafka runs again at %s", b);
+    else
+      log_error("Kafka runs again, but at %s, not at %s where every service looks for it (its port was taken "
+                "meanwhile): stop the stack (`barge down`) and start it again", b ? b : "?", kw.brokers);
+    free(b);
+    kw.next_look = mono_ms() + KAFKA_WATCH_MS;
+    return;
+  }
+  int64_t now = mono_ms();
+  kw.backoff_ms = kw.backoff_ms ? (kw.backoff_ms >= 15000 ? 30000 : kw.backoff_ms * 2) : 1000;
+  kw.restart_at = now + kw.backoff_ms;
+  log_warn("starting Kafka again failed (status %d; see %s/kafka.log); trying again in %d s",
+           WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kw.dir, kw.backoff_ms / 1000);
+}
+
+/* One look at the broker when due; the ms until the next is due (-1: never). */
+static int64_t kafka_watch(int64_t now) {
+  if (!kw.dir) return -1;
+  if (kw.starter > 0) return -1; /* its end wakes the loop (SIGCHLD) */
+  if (kw.restart_at > 0) {
+    if (now < kw.restart_at) return kw.restart_at - now;
+    kafka_start_again();
+    return -1;
+  }
+  if (now < kw.next_look) return kw.next_look - now;
+  kw.next_look = now + KAFKA_WATCH_MS;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/pid", kw.dir);
+  char *t = read_file(path, NULL);
+  pid_t pid = t ? (pid_t)atoi(t) : 0;
+  free(t);
+  if (!t) {
+    if (!kw.told_stopped)
+      log_warn("Kafka in %s was stopped (its pid file is gone: `scripts/kafka.sh stop`); it is left stopped: "
+               "start it again with `scripts/kafka.sh start --keep --dir %s`, or stop the stack (`barge down`)",
+               kw.dir, kw.dir);
+    kw.told_stopped = 1;
+    return KAFKA_WATCH_MS;
+  }
+  kw.told_stopped = 0;
+  if (kafka_alive(pid)) {
+    kw.backoff_ms = 0;
+    return KAFKA_WATCH_MS;
+  }
+  log_error("Kafka (pid %d, %s) died; starting it again on its data and ports (scripts/kafka.sh start --keep; "
+            "its log: %s/kafka.log)", (int)pid, kw.dir, kw.dir);
+  kafka_start_again();
+  return -1;
+}
+
+
 /* Collects every child that ended; with restart, schedules it to start again: at once after a
  * life of 10 s or more, else after a wait that doubles from 1 s up to 30 s, so that a child that
  * cannot start neither spins nor floods its log. */
@@ -916,6 +1035,10 @@ static void reap(struct child *kids, int n, int restart) {
   int status, waiting = 0;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == kw.starter) {
+      kafka_started(status);
+      continue;
+    }
     for (int i = 0; i <= n; i++) {
       if (kids[i].pid != pid) continue;
       kids[i].pid = 0;
@@ -949,7 +1072,7 @@ static void sleep_for_signal(int timeout_ms) {
 static void supervise(struct child *kids, int n) {
   while (!service_stopping()) {
     reap(kids, n, 1);
-    int64_t now = mono_ms(), wait = -1;
+    int64_t now = mono_ms(), wait = kafka_watch(now);
     for (int i = 0; i <= n && !service_stopping(); i++) {
       if (!kids[i].restart_at) continue;
       if (kids[i].restart_at <= now) {
@@ -1037,9 +1160,18 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
     int ready = !api->on || api_wait_ready(api, 30000) == 0;
     print_banner(o, home, logs, brokers, kafka_dir, api, ready, audit);
   }
+  if (kafka_dir[0]) {
+    kw.dir = kafka_dir;
+    kw.brokers = brokers;
+    kw.next_look = mono_ms() + KAFKA_WATCH_MS;
+  }
   supervise(kids, n);
   log_info("stopping the stack");
   stop_children(kids, n);
+  if (kw.starter > 0) { /* a start of Kafka under way: let it end, then stop what it started */
+    int status;
+    if (waitpid(kw.starter, &status, 0) == kw.starter) kw.starter = 0;
+  }
   if (kafka_dir[0]) {
     char cmd[8192];
     kafka_script("stop", kafka_dir, cmd, sizeof cmd);

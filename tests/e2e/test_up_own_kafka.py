@@ -6,7 +6,10 @@ and crashes, as an operator lives with it (docs/operations.md, "The local stack"
 - what a run created survives `barge down` and `barge up`: the queue, the job, its SUCCEEDED
   status; a job of the second run succeeds and the audit log goes on recording it;
 - its Kafka stopped and started again (unreachable for over 15 s) while a job runs: the job
-  SUCCEEDS in its one attempt and no agent fences itself; a SubmitJob through the API meanwhile
+  SUCCEEDS in its one attempt and no agent fences itself (`kafka.sh stop` removes the pid file:
+  barge up leaves a Kafka stopped on purpose stopped);
+- its Kafka killed with SIGKILL while a job runs: barge up starts it again on the same address,
+  says so in up.log, and the job SUCCEEDS in its one attempt; a SubmitJob through the API meanwhile
   is answered ServerException in about 20 s (not after 60 s, botocore's own read timeout),
   saying nothing was written, and no job comes of it;
 - `barge up` holds the API's address itself: with `barge api` killed, nobody else can bind the
@@ -210,6 +213,34 @@ def body(st):
     names = [j["jobName"] for j in (listed or {}).get("jobSummaryList", [])]
     ok(listed and "through-outage" in names and "during-outage" not in names,
        "the SubmitJob answered 500 made no job", names)
+
+    log("-- its Kafka killed (SIGKILL): barge up starts it again, and a running job SUCCEEDS")
+    # before, the supervisor did not watch the Kafka it started (kafka.sh runs it detached): the
+    # stack stayed without Kafka for good, and the agents fenced themselves after 58 s
+    j4 = json.loads(st.run("submit-job", "--job-name", "through-crash", "--job-queue", "q1",
+                           "--job-definition", "jd-sleep").stdout)["jobId"]
+    wait_for(lambda: status_of(st, j4) == "RUNNING", 60, "the job to run")
+    agents = {k: v for k, v in services(st).items() if k.startswith("agent")}
+    dead = kafka_pid(st)
+    os.kill(dead, signal.SIGKILL)
+    killed_at = time.monotonic()
+    def uplog():
+        with open(os.path.join(st.home, "up.log")) as f:
+            return f.read()
+    back = wait_for(lambda: "Kafka runs again" in uplog() and kafka_pid(st) not in (None, dead)
+                    and pid_alive(kafka_pid(st)), 90, "barge up to start its Kafka again")
+    ok(back, f"barge up started its killed Kafka again ({time.monotonic() - killed_at:.1f} s after the kill)")
+    text = uplog()
+    ok(f"Kafka (pid {dead}" in text and "died" in text and f"Kafka runs again at {st.stack_value('brokers')}" in text,
+       "up.log says Kafka died, and that it runs again on the address the services were given", text[-800:])
+    final = wait_for(lambda: status_of(st, j4) if status_of(st, j4) in ("SUCCEEDED", "FAILED") else None, 120,
+                     "the job to end")
+    detail = json.loads(st.run("describe-jobs", "--jobs", j4).stdout)["jobs"][0]
+    ok(final == "SUCCEEDED" and len(detail.get("attempts", [])) == 1,
+       "a job running while Kafka was killed SUCCEEDED in its one attempt",
+       (final, detail.get("statusReason"), len(detail.get("attempts", []))))
+    after = {k: v for k, v in services(st).items() if k.startswith("agent")}
+    ok(agents and after == agents, "no agent fenced itself and restarted", (agents, after))
 
     log("-- the supervisor killed: its services go with it, barge down stops the Kafka it left")
     kids = services(st)
