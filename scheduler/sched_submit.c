@@ -420,9 +420,15 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
   for (size_t k = 0; k < nd; k++) {
     json_t *e = json_array_get(deps, k);
     const char *did = jget_str(e, "jobId"), *type = jget_str(e, "type");
-    if (type && !strcmp(type, "SEQUENTIAL") && !did) {
-      if (!size) {
-        snprintf(why, sizeof why, "dependsOn: SEQUENTIAL applies to array jobs only");
+    /* as the producers refuse them (producers/aws/control_job.c, docs/job-model.md §6.2): a
+     * direct producer's SEQUENTIAL naming a job, or an unknown type, ran as a plain dependency */
+    if (type && strcmp(type, "N_TO_N") && strcmp(type, "SEQUENTIAL")) {
+      snprintf(why, sizeof why, "dependsOn[%zu].type must be N_TO_N or SEQUENTIAL", k);
+      goto reject;
+    }
+    if (type && !strcmp(type, "SEQUENTIAL")) {
+      if (did || !size) {
+        snprintf(why, sizeof why, "dependsOn[%zu]: SEQUENTIAL takes no jobId and applies to array jobs only", k);
         goto reject;
       }
       seq = 1;

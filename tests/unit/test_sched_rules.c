@@ -125,6 +125,25 @@ static void test_array_sequential(void) {
   h_release(&h);
 }
 
+/* A producer writing straight to barge.requests skips the command line's checks: the scheduler
+ * took a SEQUENTIAL entry that names a jobId as a plain dependency (and an unknown type as one
+ * too), so the array ran after that job instead of being refused (docs/job-model.md §6.2). */
+static void test_depends_on_bad_type_refused(void) {
+  TEST("dependsOn: SEQUENTIAL with a jobId, or an unknown type, from a direct producer fails the job (ClientException)");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 2}, \"dependsOn\": [{\"jobId\": \"a\", \"type\": \"SEQUENTIAL\"}]}");
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "S", r, sizeof r), "ClientException: dependsOn[0]: SEQUENTIAL takes no jobId and applies to array jobs only");
+  CHECK(sched_find_job(h.s, "S:0") == SCHED_NONE, "a refused array spawns no children");
+  h_submit(&h, "T", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\", \"type\": \"ALL\"}]}");
+  CHECK_STATUS(&h, "T", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "T", r, sizeof r), "ClientException: dependsOn[0].type must be N_TO_N or SEQUENTIAL");
+  h_release(&h);
+}
+
 static void test_dependency_failure_cascades(void) {
   TEST("dependsOn: a failed dependency fails its dependents, transitively");
   struct h h;
@@ -1434,6 +1453,7 @@ int main(void) {
   test_array_n_to_n_1000();
   test_array_sequential();
   test_dependency_failure_cascades();
+  test_depends_on_bad_type_refused();
   test_depends_on_more_than_20_refused();
   test_oversized_job_refused();
   test_stop_reason_capped();
