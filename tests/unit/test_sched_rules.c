@@ -1424,6 +1424,40 @@ static void test_restore_sweeps_deleted_queue(void) {
   }
 }
 
+/* A direct producer may name the job definition and queue by ARN (docs/publishing.md): an ARN
+ * without ":revision" was refused ("does not exist or is INACTIVE") where AWS, the command line
+ * and the API take the highest ACTIVE revision, and an ARN in the other partition form (§1) was
+ * refused too. */
+static void test_submit_by_arn_forms(void) {
+  TEST("SubmitJob by ARN: without revision the highest ACTIVE one; either ARN form names the JD and the queue");
+  struct h h;
+  world(&h, 1, 8, 4096);
+  h_jd(&h, "jd", 2, 2, 64, NULL);
+  h_jd(&h, "jd", 3, 3, 64, "{\"status\": \"INACTIVE\"}");
+  h_submit(&h, "a", "q", ARN "job-definition/jd", NULL);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  json_t *d = h_detail(&h, "a");
+  CHECK_STR(json_string_value(json_object_get(d, "jobDefinition")), ARN "job-definition/jd:2");
+  json_decref(d);
+  h_submit(&h, "b", "arn:aws:batch:local:000000000000:job-queue/q", "arn:aws:batch:local:000000000000:job-definition/jd:1", NULL);
+  CHECK_STATUS(&h, "b", JOB_STARTING);
+  d = h_detail(&h, "b");
+  CHECK_STR(json_string_value(json_object_get(d, "jobDefinition")), ARN "job-definition/jd:1");
+  json_decref(d);
+  h_submit(&h, "c", "q", "arn:aws:batch:local:000000000000:job-definition/jd", NULL);
+  d = h_detail(&h, "c");
+  CHECK_STR(json_string_value(json_object_get(d, "jobDefinition")), ARN "job-definition/jd:2");
+  json_decref(d);
+  /* an INACTIVE revision named exactly, or a name with no ACTIVE revision, is still refused */
+  h_submit(&h, "e", "q", ARN "job-definition/jd:3", NULL);
+  CHECK_STATUS(&h, "e", JOB_FAILED);
+  h_submit(&h, "f", "q", ARN "job-definition/nope", NULL);
+  CHECK_STATUS(&h, "f", JOB_FAILED);
+  h_submit(&h, "g", "q", "arn:aws:batch:local:111111111111:job-definition/jd", NULL);
+  CHECK_STATUS(&h, "g", JOB_FAILED); /* another account's ARN is another definition */
+  h_release(&h);
+}
+
 /* A refused submission's reason quotes what it names: a job definition of 600 multi-byte
  * characters, cut with the reason at 512 bytes in the middle of one, gave a statusReason that
  * is not UTF-8 (the job's record could not be read back: DescribeJobs did not show the job, and
@@ -1491,5 +1525,6 @@ int main(void) {
   test_managed_instance_types_catalogue();
   test_delete_queue_ends_its_jobs();
   test_restore_sweeps_deleted_queue();
+  test_submit_by_arn_forms();
   return check_summary();
 }
