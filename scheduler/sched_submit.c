@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sched_int.h"
 
@@ -247,6 +248,35 @@ int sched_apply_overrides(json_t *container, const json_t *ov, const char *what,
   return 0;
 }
 
+/* A submission's retryStrategy outside AWS Batch's bounds (docs/job-model.md §5.4), as the
+ * producers refuse it (producers/aws/control_jd.c); a direct producer skips their checks, and
+ * rules past the 5th were dropped silently, any action but RETRY taken as EXIT. 1 with why. */
+static int retry_refused(const json_t *rs, char *err, size_t errlen) {
+  json_t *a = json_object_get(rs, "attempts"), *rules = json_object_get(rs, "evaluateOnExit");
+  if (a && (!json_is_integer(a) || json_integer_value(a) < 1 || json_integer_value(a) > 10)) {
+    snprintf(err, errlen, "retryStrategy.attempts must be from 1 to 10");
+    return 1;
+  }
+  if (json_array_size(rules) > MAX_RULES) {
+    snprintf(err, errlen, "retryStrategy.evaluateOnExit takes at most %d rules", MAX_RULES);
+    return 1;
+  }
+  if (json_array_size(rules) && !a) {
+    snprintf(err, errlen, "retryStrategy.evaluateOnExit needs retryStrategy.attempts");
+    return 1;
+  }
+  size_t i;
+  json_t *r;
+  json_array_foreach(rules, i, r) {
+    const char *act = jget_str(r, "action");
+    if (!act || (strcasecmp(act, "RETRY") && strcasecmp(act, "EXIT"))) {
+      snprintf(err, errlen, "retryStrategy.evaluateOnExit[%zu].action must be RETRY or EXIT", i);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Builds the effective container and parameters of a submission. */
 static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char *err,
                       size_t errlen) {
@@ -272,6 +302,7 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
     return -1;
   }
   json_t *rs = json_object_get(sub, "retryStrategy");
+  if (json_is_object(rs) && retry_refused(rs, err, errlen)) return -1;
   if (json_is_object(rs)) sp->retry_json = json_deep_copy(rs);
   else if (d->retry_json) sp->retry_json = json_incref(d->retry_json);
   sched_parse_retry(sp->retry_json, &sp->retry);

@@ -365,6 +365,37 @@ static void test_evaluate_on_exit_first_match(void) {
   h_release(&h);
 }
 
+/* A direct producer's retryStrategy skips the producers' checks: the scheduler kept the first 5
+ * evaluateOnExit rules and dropped the rest silently (a 6th rule saying EXIT was never applied,
+ * so the job was retried), took any action but RETRY as EXIT and any number of attempts. AWS
+ * Batch refuses such a strategy (docs/job-model.md §5.4): the job is refused. */
+static void test_retry_strategy_out_of_bounds_refused(void) {
+  TEST("retryStrategy from a direct producer: more than 5 rules, a bad action or attempts outside 1..10 fail the job");
+  struct h h;
+  world(&h, 1, 8, 4096);
+  const char *six = "{\"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": ["
+                    "{\"onExitCode\": \"1\", \"action\": \"RETRY\"}, {\"onExitCode\": \"2\", \"action\": \"RETRY\"},"
+                    "{\"onExitCode\": \"3\", \"action\": \"RETRY\"}, {\"onExitCode\": \"4\", \"action\": \"RETRY\"},"
+                    "{\"onExitCode\": \"5\", \"action\": \"RETRY\"}, {\"onExitCode\": \"6\", \"action\": \"EXIT\"}]}}";
+  h_submit(&h, "six", "q", "jd", six);
+  CHECK_STATUS(&h, "six", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "six", r, sizeof r), "ClientException: retryStrategy.evaluateOnExit takes at most 5 rules");
+  h_submit(&h, "act", "q", "jd", "{\"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": [{\"onExitCode\": \"1\", \"action\": \"RETRY_LATER\"}]}}");
+  CHECK_STATUS(&h, "act", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "act", r, sizeof r), "ClientException: retryStrategy.evaluateOnExit[0].action must be RETRY or EXIT");
+  h_submit(&h, "many", "q", "jd", "{\"retryStrategy\": {\"attempts\": 11}}");
+  CHECK_STATUS(&h, "many", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "many", r, sizeof r), "ClientException: retryStrategy.attempts must be from 1 to 10");
+  h_submit(&h, "none", "q", "jd", "{\"retryStrategy\": {\"evaluateOnExit\": [{\"action\": \"EXIT\"}]}}");
+  CHECK_STATUS(&h, "none", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "none", r, sizeof r), "ClientException: retryStrategy.evaluateOnExit needs retryStrategy.attempts");
+  /* within the bounds, in any letter case: taken */
+  h_submit(&h, "ok", "q", "jd", "{\"retryStrategy\": {\"attempts\": 10, \"evaluateOnExit\": [{\"onExitCode\": \"9\", \"action\": \"exit\"}]}}");
+  CHECK_STATUS(&h, "ok", JOB_STARTING);
+  h_release(&h);
+}
+
 static void test_timeout_not_retried(void) {
   TEST("timeout: the placement carries the attempt timeout; a timed-out attempt is not retried");
   struct h h;
@@ -1493,6 +1524,7 @@ int main(void) {
   test_stop_reason_capped();
   test_tag_job_bounded();
   test_evaluate_on_exit_first_match();
+  test_retry_strategy_out_of_bounds_refused();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
   test_pending_cancel_waits_for_dependencies();
