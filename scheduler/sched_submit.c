@@ -482,6 +482,14 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
       plain[nplain++] = di;
     }
   }
+  if (sched_fair_queue(s->queues[qi]) && !sched_share_admits(s, s->queues[qi], sp->share_id)) {
+    snprintf(why, sizeof why,
+             "job queue %s already has %d active shares, the most a fair-share queue takes; shareIdentifier %.128s "
+             "would add another (a share is active while it has a job that has not ended, and shareDecaySeconds "
+             "after)",
+             s->queues[qi]->name, s->conf.max_active_shares, sp->share_id ? sp->share_id : "");
+    goto reject;
+  }
   struct job *j = sched_job_new(s, id);
   j->spec = sp;
   j->queue = qi;

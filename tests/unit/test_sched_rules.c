@@ -723,6 +723,42 @@ static void test_fair_share_tie_goes_to_older_retried_job(void) {
   h_release(&h);
 }
 
+/* docs/job-model.md §3.4 rule 4: at 500 active shares a submission adding another fails with
+ * ClientException. There was no limit: every share identifier got a share for good. */
+static void test_fair_share_active_share_limit(void) {
+  TEST("fair share: a submission that would add a 501st active share is refused; an active share still takes jobs");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 60}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  char id[32], extra[64], r[256];
+  for (int i = 0; i < 500; i++) {
+    snprintf(id, sizeof id, "j%d", i);
+    snprintf(extra, sizeof extra, "{\"shareIdentifier\": \"s%d\"}", i);
+    h_submit(&h, id, "q", "jd", extra);
+  }
+  CHECK_STATUS(&h, "j499", JOB_RUNNABLE);
+  h_submit(&h, "new", "q", "jd", "{\"shareIdentifier\": \"s500\"}");
+  CHECK_STATUS(&h, "new", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "new", r, sizeof r),
+            "ClientException: job queue q already has 500 active shares, the most a fair-share queue takes; "
+            "shareIdentifier s500 would add another (a share is active while it has a job that has not ended, and "
+            "shareDecaySeconds after)");
+  h_submit(&h, "more", "q", "jd", "{\"shareIdentifier\": \"s7\"}"); /* an active share: taken */
+  CHECK_STATUS(&h, "more", JOB_RUNNABLE);
+  /* s3's only job ends; its share stays active for shareDecaySeconds (60 s), then makes room */
+  h_stop(&h, "CancelJob", "j3", "done");
+  h_submit(&h, "new2", "q", "jd", "{\"shareIdentifier\": \"s501\"}");
+  CHECK_STATUS(&h, "new2", JOB_FAILED);
+  h.t += 61000;
+  h_submit(&h, "new3", "q", "jd", "{\"shareIdentifier\": \"s502\"}");
+  CHECK_STATUS(&h, "new3", JOB_RUNNABLE);
+  h_release(&h);
+}
+
 static void test_too_large_time_limit_cancel(void) {
   TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
   struct h h;
@@ -1537,6 +1573,7 @@ int main(void) {
   test_fair_share_decay_spreads_usage();
   test_fair_share_tie_goes_to_older_retried_job();
   test_fair_share_usage_survives_restart();
+  test_fair_share_active_share_limit();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
