@@ -482,6 +482,13 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
       plain[nplain++] = di;
     }
   }
+  /* as the producers check it (control_job.c, docs/job-model.md §6.1), for a direct producer */
+  if (sched_fair_queue(s->queues[qi]) != (sp->share_id != NULL)) {
+    snprintf(why, sizeof why, sp->share_id ? "shareIdentifier is not allowed on FIFO job queue %s"
+                                           : "shareIdentifier is required on fair-share job queue %s",
+             s->queues[qi]->name);
+    goto reject;
+  }
   if (sched_fair_queue(s->queues[qi]) && !sched_share_admits(s, s->queues[qi], sp->share_id)) {
     snprintf(why, sizeof why,
              "job queue %s already has %d active shares, the most a fair-share queue takes; shareIdentifier %.128s "

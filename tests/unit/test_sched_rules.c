@@ -759,6 +759,28 @@ static void test_fair_share_active_share_limit(void) {
   h_release(&h);
 }
 
+/* docs/job-model.md §6.1: shareIdentifier is required on a fair-share queue and refused on a FIFO
+ * one. A direct producer skips the producers' check: its job without one joined a share named ""
+ * and was weighed as a user of its own, one with one in a FIFO queue ran as if it had none. */
+static void test_share_identifier_required_or_refused(void) {
+  TEST("shareIdentifier from a direct producer: missing on a fair-share queue, or given on a FIFO one, fails the job");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "fq", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  char r[256];
+  h_submit(&h, "none", "fq", "jd", NULL);
+  CHECK_STATUS(&h, "none", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "none", r, sizeof r), "ClientException: shareIdentifier is required on fair-share job queue fq");
+  h_submit(&h, "fifo", "q", "jd", "{\"shareIdentifier\": \"a\"}");
+  CHECK_STATUS(&h, "fifo", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "fifo", r, sizeof r), "ClientException: shareIdentifier is not allowed on FIFO job queue q");
+  h_submit(&h, "ok", "fq", "jd", "{\"shareIdentifier\": \"a\"}");
+  CHECK_STATUS(&h, "ok", JOB_STARTING);
+  h_release(&h);
+}
+
 static void test_too_large_time_limit_cancel(void) {
   TEST("a job too large for every instance gets MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT and the queue's time-limit action cancels it");
   struct h h;
@@ -1574,6 +1596,7 @@ int main(void) {
   test_fair_share_tie_goes_to_older_retried_job();
   test_fair_share_usage_survives_restart();
   test_fair_share_active_share_limit();
+  test_share_identifier_required_or_refused();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
