@@ -253,6 +253,7 @@ int sched_apply_overrides(json_t *container, const json_t *ov, const char *what,
  * rules past the 5th were dropped silently, any action but RETRY taken as EXIT. 1 with why. */
 static int retry_refused(const json_t *rs, char *err, size_t errlen) {
   json_t *a = json_object_get(rs, "attempts"), *rules = json_object_get(rs, "evaluateOnExit");
+  if (json_is_null(a)) a = NULL; /* as absent (bus_decode drops nulls; a caller of the core may not) */
   if (a && (!json_is_integer(a) || json_integer_value(a) < 1 || json_integer_value(a) > 10)) {
     snprintf(err, errlen, "retryStrategy.attempts must be from 1 to 10");
     return 1;
@@ -307,9 +308,22 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
   else if (d->retry_json) sp->retry_json = json_incref(d->retry_json);
   sched_parse_retry(sp->retry_json, &sp->retry);
   json_t *to = json_object_get(sub, "timeout");
+  /* the bounds the producers check (docs/job-model.md §6.1), for a direct producer: a duration
+   * below 1 s was taken as no timeout */
+  json_t *ads = json_object_get(to, "attemptDurationSeconds");
+  if (ads && !json_is_null(ads) &&
+      (!json_is_integer(ads) || json_integer_value(ads) < 1 || json_integer_value(ads) > INT_MAX)) {
+    snprintf(err, errlen, "timeout.attemptDurationSeconds must be at least 1");
+    return -1;
+  }
   sp->timeout_s = json_is_object(to) ? (int)jget_int(to, "attemptDurationSeconds", 0) : d->timeout_s;
   sp->share_id = sched_dupn(jget_str(sub, "shareIdentifier"));
   json_t *spo = json_object_get(sub, "schedulingPriorityOverride");
+  if (spo && !json_is_null(spo) &&
+      (!json_is_integer(spo) || json_integer_value(spo) < 0 || json_integer_value(spo) > 9999)) {
+    snprintf(err, errlen, "schedulingPriorityOverride must be from 0 to 9999");
+    return -1;
+  }
   sp->sched_prio = json_is_integer(spo) ? (int)json_integer_value(spo) : d->sched_prio;
   json_t *tags = json_object_get(sub, "tags");
   sp->tags = json_object_size(tags) ? json_deep_copy(tags) : NULL;

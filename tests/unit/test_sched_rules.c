@@ -396,6 +396,27 @@ static void test_retry_strategy_out_of_bounds_refused(void) {
   h_release(&h);
 }
 
+/* A direct producer's schedulingPriorityOverride outside 0..9999 (docs/job-model.md §6.1) ordered
+ * its job before every job of its share (20000) or was taken as 0 (-5); a timeout of 0 or less
+ * seconds was taken as none. The producers refuse both; so does the scheduler now. */
+static void test_numeric_members_out_of_range_refused(void) {
+  TEST("schedulingPriorityOverride outside 0..9999, or attemptDurationSeconds below 1, from a direct producer fail the job");
+  struct h h;
+  world(&h, 1, 8, 4096);
+  char r[256];
+  h_submit(&h, "hi", "q", "jd", "{\"schedulingPriorityOverride\": 20000}");
+  CHECK_STATUS(&h, "hi", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "hi", r, sizeof r), "ClientException: schedulingPriorityOverride must be from 0 to 9999");
+  h_submit(&h, "neg", "q", "jd", "{\"schedulingPriorityOverride\": -5}");
+  CHECK_STATUS(&h, "neg", JOB_FAILED);
+  h_submit(&h, "t0", "q", "jd", "{\"timeout\": {\"attemptDurationSeconds\": 0}}");
+  CHECK_STATUS(&h, "t0", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "t0", r, sizeof r), "ClientException: timeout.attemptDurationSeconds must be at least 1");
+  h_submit(&h, "ok", "q", "jd", "{\"schedulingPriorityOverride\": 9999, \"timeout\": {\"attemptDurationSeconds\": 60}}");
+  CHECK_STATUS(&h, "ok", JOB_STARTING);
+  h_release(&h);
+}
+
 static void test_timeout_not_retried(void) {
   TEST("timeout: the placement carries the attempt timeout; a timed-out attempt is not retried");
   struct h h;
@@ -1583,6 +1604,7 @@ int main(void) {
   test_tag_job_bounded();
   test_evaluate_on_exit_first_match();
   test_retry_strategy_out_of_bounds_refused();
+  test_numeric_members_out_of_range_refused();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
   test_pending_cancel_waits_for_dependencies();
