@@ -181,13 +181,11 @@ int config_jd_ref_has_revision(const char *ref) {
   return ref && strchr(slash ? slash : ref, ':') != NULL;
 }
 
-/* Does jd's ARN, without its ":revision", name the same job definition as arn (either form)? */
-static int jd_arn_unrevisioned(const json_t *jd, const char *arn) {
-  const char *a = json_string_value(json_object_get(jd, "jobDefinitionArn"));
-  const char *colon = a ? strrchr(a, ':') : NULL;
+int config_jd_arn_unrevisioned(const char *jd_arn, const char *arn) {
+  const char *colon = jd_arn ? strrchr(jd_arn, ':') : NULL;
   char base[512];
-  if (!colon || (size_t)(colon - a) >= sizeof base) return 0;
-  snprintf(base, sizeof base, "%.*s", (int)(colon - a), a);
+  if (!colon || (size_t)(colon - jd_arn) >= sizeof base) return 0;
+  snprintf(base, sizeof base, "%.*s", (int)(colon - jd_arn), jd_arn);
   return barge_arn_same(base, arn);
 }
 
@@ -203,7 +201,8 @@ json_t *config_find_jd(const struct config_view *cv, const char *ref) {
     const char *n = json_string_value(json_object_get(v, "jobDefinitionName"));
     int rev = (int)json_integer_value(json_object_get(v, "revision"));
     if (!n) continue;
-    if (arn_name ? jd_arn_unrevisioned(v, ref) : !strcmp(n, ref)) {
+    if (arn_name ? config_jd_arn_unrevisioned(json_string_value(json_object_get(v, "jobDefinitionArn")), ref)
+                 : !strcmp(n, ref)) {
       const char *st = json_string_value(json_object_get(v, "status"));
       if (st && strcmp(st, "ACTIVE")) continue;
       if (!best || rev > json_integer_value(json_object_get(best, "revision"))) best = v;

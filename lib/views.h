@@ -34,6 +34,9 @@ json_t *config_find(json_t *table, const char *name_key, const char *ref);
 json_t *config_find_jd(const struct config_view *cv, const char *ref);
 /* Does ref (name, name:revision or ARN) name a revision? */
 int config_jd_ref_has_revision(const char *ref);
+/* Does jd_arn (a revision's ARN), without its ":revision", name the same job definition as arn
+ * (either ARN form)? */
+int config_jd_arn_unrevisioned(const char *jd_arn, const char *arn);
 
 /* Error classes of the AWS Batch operations (docs/job-model.md §10): ClientException and
  * ServerException, as HTTP statuses. api_error formats the message into err and returns code. */

@@ -35,6 +35,7 @@ void sched_conf_defaults(struct sched_conf *c) {
   c->reservation_ms = 300000;
   c->kill_grace_ms = 30000;
   c->max_array_size = 10000;
+  c->max_active_shares = 500;
   c->emit_records = 1;
 }
 

@@ -7,25 +7,33 @@
 #include <string.h>
 
 #include "sched_int.h"
+#include "views.h"
 
 static void sort_queues(struct sched *s);
 
 /* ---------------- lookups ---------------- */
 
+/* A name, or an ARN in either form (docs/job-model.md §1): a direct producer's request may name a
+ * resource either way (docs/publishing.md), as the producers' lookups take it. */
 static int ref_matches(const char *ref, const char *name, const char *arn) {
-  return !strcmp(ref, name) || !strcmp(ref, arn);
+  return !strcmp(ref, name) || barge_arn_same(ref, arn);
 }
 
+/* As config_find_jd: a name or an ARN without revision means the highest ACTIVE revision,
+ * name:revision or an ARN with revision that revision. */
 struct jobdef *sched_find_jd(struct sched *s, const char *ref) {
   if (!ref) return NULL;
   struct jobdef *best = NULL;
   const char *colon = strrchr(ref, ':');
+  int arn = !strncmp(ref, "arn:", 4), arn_name = arn && !config_jd_ref_has_revision(ref);
+  for (size_t i = 0; i < s->njds; i++) /* the producers' form: the ARN as configured */
+    if (!strcmp(ref, s->jds[i]->arn)) return s->jds[i];
   for (size_t i = 0; i < s->njds; i++) {
     struct jobdef *d = s->jds[i];
-    if (!strcmp(ref, d->arn)) return d;
-    if (!strcmp(ref, d->name)) {
+    if (arn && !arn_name && barge_arn_same(ref, d->arn)) return d;
+    if (arn_name ? config_jd_arn_unrevisioned(d->arn, ref) : !strcmp(ref, d->name)) {
       if (d->active && (!best || d->revision > best->revision)) best = d;
-    } else if (colon && !strncmp(ref, d->name, (size_t)(colon - ref)) &&
+    } else if (!arn && colon && !strncmp(ref, d->name, (size_t)(colon - ref)) &&
                strlen(d->name) == (size_t)(colon - ref) && atoi(colon + 1) == d->revision) {
       return d;
     }

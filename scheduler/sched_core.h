@@ -63,6 +63,7 @@ struct sched_conf {
   int64_t reservation_ms;        /* head reservation threshold (default 300000) */
   int64_t kill_grace_ms;         /* SIGTERM -> SIGKILL grace passed to agents (default 30000) */
   int max_array_size;            /* 10000 */
+  int max_active_shares;         /* active shares per fair-share queue (500) */
   int emit_records;              /* emit OUT_JOB_RECORD entries (default 1; bench may disable) */
 };
 void sched_conf_defaults(struct sched_conf *c);

@@ -525,6 +525,24 @@ void sched_share_track(struct sched *s, struct job *j, int old, int st) {
   sh->held_vcpus += (int64_t)(is_held - was_held) * j->spec->vcpus;
 }
 
+/* A share is active while it has a job from SUBMITTED to RUNNING, and for W after its last one
+ * ended (docs/job-model.md §3.4 rule 4). */
+static int share_active(const struct share *sh, int64_t now, int64_t window_ms) {
+  return sh->active_jobs > 0 || (window_ms > 0 && now - sh->last_active < window_ms);
+}
+
+int sched_share_admits(struct sched *s, struct queue *q, const char *id) {
+  if (!id) id = "";
+  int64_t window = (int64_t)json_integer_value(json_object_get(fair_policy(s, q), "shareDecaySeconds")) * 1000;
+  int64_t active = 0;
+  for (size_t i = 0; i < q->nshares_; i++) {
+    int act = share_active(&q->shares[i], s->now, window);
+    if (act && !strcmp(q->shares[i].id, id)) return 1;
+    active += act;
+  }
+  return active < s->conf.max_active_shares;
+}
+
 static int64_t queue_max_vcpus(struct sched *s, struct queue *q) {
   int64_t total = 0;
   for (int k = 0; k < q->nce; k++) {
@@ -556,7 +574,7 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
     share_accrue(&q->shares[i], s->now, window);
     weight[i] = share_weight(fp, q->shares[i].id);
     held_total += q->shares[i].held_vcpus;
-    if (q->shares[i].active_jobs > 0 || (window > 0 && s->now - q->shares[i].last_active < window)) active++;
+    if (share_active(&q->shares[i], s->now, window)) active++;
   }
   double reserve = 0;
   int64_t max_total = queue_max_vcpus(s, q);

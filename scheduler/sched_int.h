@@ -371,6 +371,9 @@ void sched_end_hostless_attempt(struct sched *s, struct job *j, const char *stat
 void sched_enqueue(struct sched *s, struct job *j);
 void sched_rq_unlink(struct sched *s, struct job *j);
 uint16_t sched_share_of(struct queue *q, const char *id);
+/* Whether fair-share queue q takes a job of share id: an active share always, another only while
+ * fewer than conf.max_active_shares are active (docs/job-model.md §3.4 rule 4). */
+int sched_share_admits(struct sched *s, struct queue *q, const char *id);
 void sched_share_track(struct sched *s, struct job *j, int old, int st);
 /* Puts a restored job into its fair-share share (no-op for FIFO queues). */
 void sched_assign_share(struct sched *s, struct job *j);

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sched_int.h"
 
@@ -247,6 +248,36 @@ int sched_apply_overrides(json_t *container, const json_t *ov, const char *what,
   return 0;
 }
 
+/* A submission's retryStrategy outside AWS Batch's bounds (docs/job-model.md §5.4), as the
+ * producers refuse it (producers/aws/control_jd.c); a direct producer skips their checks, and
+ * rules past the 5th were dropped silently, any action but RETRY taken as EXIT. 1 with why. */
+static int retry_refused(const json_t *rs, char *err, size_t errlen) {
+  json_t *a = json_object_get(rs, "attempts"), *rules = json_object_get(rs, "evaluateOnExit");
+  if (json_is_null(a)) a = NULL; /* as absent (bus_decode drops nulls; a caller of the core may not) */
+  if (a && (!json_is_integer(a) || json_integer_value(a) < 1 || json_integer_value(a) > 10)) {
+    snprintf(err, errlen, "retryStrategy.attempts must be from 1 to 10");
+    return 1;
+  }
+  if (json_array_size(rules) > MAX_RULES) {
+    snprintf(err, errlen, "retryStrategy.evaluateOnExit takes at most %d rules", MAX_RULES);
+    return 1;
+  }
+  if (json_array_size(rules) && !a) {
+    snprintf(err, errlen, "retryStrategy.evaluateOnExit needs retryStrategy.attempts");
+    return 1;
+  }
+  size_t i;
+  json_t *r;
+  json_array_foreach(rules, i, r) {
+    const char *act = jget_str(r, "action");
+    if (!act || (strcasecmp(act, "RETRY") && strcasecmp(act, "EXIT"))) {
+      snprintf(err, errlen, "retryStrategy.evaluateOnExit[%zu].action must be RETRY or EXIT", i);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Builds the effective container and parameters of a submission. */
 static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char *err,
                       size_t errlen) {
@@ -272,13 +303,27 @@ static int build_spec(struct sched *s, struct spec *sp, const json_t *sub, char 
     return -1;
   }
   json_t *rs = json_object_get(sub, "retryStrategy");
+  if (json_is_object(rs) && retry_refused(rs, err, errlen)) return -1;
   if (json_is_object(rs)) sp->retry_json = json_deep_copy(rs);
   else if (d->retry_json) sp->retry_json = json_incref(d->retry_json);
   sched_parse_retry(sp->retry_json, &sp->retry);
   json_t *to = json_object_get(sub, "timeout");
+  /* the bounds the producers check (docs/job-model.md §6.1), for a direct producer: a duration
+   * below 1 s was taken as no timeout */
+  json_t *ads = json_object_get(to, "attemptDurationSeconds");
+  if (ads && !json_is_null(ads) &&
+      (!json_is_integer(ads) || json_integer_value(ads) < 1 || json_integer_value(ads) > INT_MAX)) {
+    snprintf(err, errlen, "timeout.attemptDurationSeconds must be at least 1");
+    return -1;
+  }
   sp->timeout_s = json_is_object(to) ? (int)jget_int(to, "attemptDurationSeconds", 0) : d->timeout_s;
   sp->share_id = sched_dupn(jget_str(sub, "shareIdentifier"));
   json_t *spo = json_object_get(sub, "schedulingPriorityOverride");
+  if (spo && !json_is_null(spo) &&
+      (!json_is_integer(spo) || json_integer_value(spo) < 0 || json_integer_value(spo) > 9999)) {
+    snprintf(err, errlen, "schedulingPriorityOverride must be from 0 to 9999");
+    return -1;
+  }
   sp->sched_prio = json_is_integer(spo) ? (int)json_integer_value(spo) : d->sched_prio;
   json_t *tags = json_object_get(sub, "tags");
   sp->tags = json_object_size(tags) ? json_deep_copy(tags) : NULL;
@@ -420,9 +465,15 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
   for (size_t k = 0; k < nd; k++) {
     json_t *e = json_array_get(deps, k);
     const char *did = jget_str(e, "jobId"), *type = jget_str(e, "type");
-    if (type && !strcmp(type, "SEQUENTIAL") && !did) {
-      if (!size) {
-        snprintf(why, sizeof why, "dependsOn: SEQUENTIAL applies to array jobs only");
+    /* as the producers refuse them (producers/aws/control_job.c, docs/job-model.md §6.2): a
+     * direct producer's SEQUENTIAL naming a job, or an unknown type, ran as a plain dependency */
+    if (type && strcmp(type, "N_TO_N") && strcmp(type, "SEQUENTIAL")) {
+      snprintf(why, sizeof why, "dependsOn[%zu].type must be N_TO_N or SEQUENTIAL", k);
+      goto reject;
+    }
+    if (type && !strcmp(type, "SEQUENTIAL")) {
+      if (did || !size) {
+        snprintf(why, sizeof why, "dependsOn[%zu]: SEQUENTIAL takes no jobId and applies to array jobs only", k);
         goto reject;
       }
       seq = 1;
@@ -444,6 +495,21 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
     } else {
       plain[nplain++] = di;
     }
+  }
+  /* as the producers check it (control_job.c, docs/job-model.md §6.1), for a direct producer */
+  if (sched_fair_queue(s->queues[qi]) != (sp->share_id != NULL)) {
+    snprintf(why, sizeof why, sp->share_id ? "shareIdentifier is not allowed on FIFO job queue %s"
+                                           : "shareIdentifier is required on fair-share job queue %s",
+             s->queues[qi]->name);
+    goto reject;
+  }
+  if (sched_fair_queue(s->queues[qi]) && !sched_share_admits(s, s->queues[qi], sp->share_id)) {
+    snprintf(why, sizeof why,
+             "job queue %s already has %d active shares, the most a fair-share queue takes; shareIdentifier %.128s "
+             "would add another (a share is active while it has a job that has not ended, and shareDecaySeconds "
+             "after)",
+             s->queues[qi]->name, s->conf.max_active_shares, sp->share_id ? sp->share_id : "");
+    goto reject;
   }
   struct job *j = sched_job_new(s, id);
   j->spec = sp;

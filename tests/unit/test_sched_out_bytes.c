@@ -111,17 +111,23 @@ int main(void) {
   h.each = compare;
   h_ce(&h, "ce", 0, 0);
   h_queue(&h, "q", 10, NULL, "ce", NULL);
+  /* jobs with a shareIdentifier go to a fair-share queue (a FIFO queue refuses them) */
+  h_feed(&h, BARGE_EV_CONFIG_RECORD,
+         h_config(&h, "SchedulingPolicy",
+                  json_pack("{s:s, s:s, s:{s:i}}", "name", "fs", "arn", ARN "scheduling-policy/fs", "fairsharePolicy",
+                            "shareDecaySeconds", 0)));
+  h_queue(&h, "fq", 10, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
   h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 2}}");
   h_jd(&h, "jde", 1, 1, 64,
        "{\"containerProperties\": {\"image\": \"busybox\", \"command\": [\"sh\", \"-c\", \"echo $A\"],"
        " \"environment\": [{\"name\": \"A\", \"value\": \"1\"}, {\"name\": \"B\"}],"
        " \"resourceRequirements\": [{\"type\": \"VCPU\", \"value\": \"1\"}, {\"type\": \"MEMORY\", \"value\": \"64\"}]}}");
   h_instance(&h, "i-1", "ce", "READY", 4, 1024);
-  h_submit(&h, "arr", "q", "jd", "{\"arrayProperties\": {\"size\": 3}, \"shareIdentifier\": \"s1\"}");
+  h_submit(&h, "arr", "fq", "jd", "{\"arrayProperties\": {\"size\": 3}, \"shareIdentifier\": \"s1\"}");
   h_submit(&h, "solo", "q", "jd", NULL);
   h_submit(&h, "envy", "q", "jde", NULL);
   h_submit(&h, "dep", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"solo\"}]}");
-  h_submit(&h, "rich", "q", "jd",
+  h_submit(&h, "rich", "fq", "jd",
            "{\"timeout\": {\"attemptDurationSeconds\": 60}, \"tags\": {\"team\": \"a\"}, \"propagateTags\": true,"
            " \"parameters\": {\"p\": \"v\"}, \"schedulingPriorityOverride\": 5, \"shareIdentifier\": \"s2\"}");
   h.t += 1000;

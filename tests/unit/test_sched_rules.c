@@ -125,6 +125,25 @@ static void test_array_sequential(void) {
   h_release(&h);
 }
 
+/* A producer writing straight to barge.requests skips the command line's checks: the scheduler
+ * took a SEQUENTIAL entry that names a jobId as a plain dependency (and an unknown type as one
+ * too), so the array ran after that job instead of being refused (docs/job-model.md §6.2). */
+static void test_depends_on_bad_type_refused(void) {
+  TEST("dependsOn: SEQUENTIAL with a jobId, or an unknown type, from a direct producer fails the job (ClientException)");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 2}, \"dependsOn\": [{\"jobId\": \"a\", \"type\": \"SEQUENTIAL\"}]}");
+  CHECK_STATUS(&h, "S", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "S", r, sizeof r), "ClientException: dependsOn[0]: SEQUENTIAL takes no jobId and applies to array jobs only");
+  CHECK(sched_find_job(h.s, "S:0") == SCHED_NONE, "a refused array spawns no children");
+  h_submit(&h, "T", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"a\", \"type\": \"ALL\"}]}");
+  CHECK_STATUS(&h, "T", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "T", r, sizeof r), "ClientException: dependsOn[0].type must be N_TO_N or SEQUENTIAL");
+  h_release(&h);
+}
+
 static void test_dependency_failure_cascades(void) {
   TEST("dependsOn: a failed dependency fails its dependents, transitively");
   struct h h;
@@ -343,6 +362,58 @@ static void test_evaluate_on_exit_first_match(void) {
   h_instance(&h, "i-9", "ce", "READY", 4, 4096);
   h_exec(&h, "b", 3, "i-9", "FAILED_TO_START", -9999, "CannotStartContainerError: nope");
   CHECK_STATUS(&h, "b", JOB_FAILED);
+  h_release(&h);
+}
+
+/* A direct producer's retryStrategy skips the producers' checks: the scheduler kept the first 5
+ * evaluateOnExit rules and dropped the rest silently (a 6th rule saying EXIT was never applied,
+ * so the job was retried), took any action but RETRY as EXIT and any number of attempts. AWS
+ * Batch refuses such a strategy (docs/job-model.md §5.4): the job is refused. */
+static void test_retry_strategy_out_of_bounds_refused(void) {
+  TEST("retryStrategy from a direct producer: more than 5 rules, a bad action or attempts outside 1..10 fail the job");
+  struct h h;
+  world(&h, 1, 8, 4096);
+  const char *six = "{\"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": ["
+                    "{\"onExitCode\": \"1\", \"action\": \"RETRY\"}, {\"onExitCode\": \"2\", \"action\": \"RETRY\"},"
+                    "{\"onExitCode\": \"3\", \"action\": \"RETRY\"}, {\"onExitCode\": \"4\", \"action\": \"RETRY\"},"
+                    "{\"onExitCode\": \"5\", \"action\": \"RETRY\"}, {\"onExitCode\": \"6\", \"action\": \"EXIT\"}]}}";
+  h_submit(&h, "six", "q", "jd", six);
+  CHECK_STATUS(&h, "six", JOB_FAILED);
+  char r[256];
+  CHECK_STR(h_reason(&h, "six", r, sizeof r), "ClientException: retryStrategy.evaluateOnExit takes at most 5 rules");
+  h_submit(&h, "act", "q", "jd", "{\"retryStrategy\": {\"attempts\": 3, \"evaluateOnExit\": [{\"onExitCode\": \"1\", \"action\": \"RETRY_LATER\"}]}}");
+  CHECK_STATUS(&h, "act", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "act", r, sizeof r), "ClientException: retryStrategy.evaluateOnExit[0].action must be RETRY or EXIT");
+  h_submit(&h, "many", "q", "jd", "{\"retryStrategy\": {\"attempts\": 11}}");
+  CHECK_STATUS(&h, "many", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "many", r, sizeof r), "ClientException: retryStrategy.attempts must be from 1 to 10");
+  h_submit(&h, "none", "q", "jd", "{\"retryStrategy\": {\"evaluateOnExit\": [{\"action\": \"EXIT\"}]}}");
+  CHECK_STATUS(&h, "none", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "none", r, sizeof r), "ClientException: retryStrategy.evaluateOnExit needs retryStrategy.attempts");
+  /* within the bounds, in any letter case: taken */
+  h_submit(&h, "ok", "q", "jd", "{\"retryStrategy\": {\"attempts\": 10, \"evaluateOnExit\": [{\"onExitCode\": \"9\", \"action\": \"exit\"}]}}");
+  CHECK_STATUS(&h, "ok", JOB_STARTING);
+  h_release(&h);
+}
+
+/* A direct producer's schedulingPriorityOverride outside 0..9999 (docs/job-model.md §6.1) ordered
+ * its job before every job of its share (20000) or was taken as 0 (-5); a timeout of 0 or less
+ * seconds was taken as none. The producers refuse both; so does the scheduler now. */
+static void test_numeric_members_out_of_range_refused(void) {
+  TEST("schedulingPriorityOverride outside 0..9999, or attemptDurationSeconds below 1, from a direct producer fail the job");
+  struct h h;
+  world(&h, 1, 8, 4096);
+  char r[256];
+  h_submit(&h, "hi", "q", "jd", "{\"schedulingPriorityOverride\": 20000}");
+  CHECK_STATUS(&h, "hi", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "hi", r, sizeof r), "ClientException: schedulingPriorityOverride must be from 0 to 9999");
+  h_submit(&h, "neg", "q", "jd", "{\"schedulingPriorityOverride\": -5}");
+  CHECK_STATUS(&h, "neg", JOB_FAILED);
+  h_submit(&h, "t0", "q", "jd", "{\"timeout\": {\"attemptDurationSeconds\": 0}}");
+  CHECK_STATUS(&h, "t0", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "t0", r, sizeof r), "ClientException: timeout.attemptDurationSeconds must be at least 1");
+  h_submit(&h, "ok", "q", "jd", "{\"schedulingPriorityOverride\": 9999, \"timeout\": {\"attemptDurationSeconds\": 60}}");
+  CHECK_STATUS(&h, "ok", JOB_STARTING);
   h_release(&h);
 }
 
@@ -670,6 +741,64 @@ static void test_fair_share_tie_goes_to_older_retried_job(void) {
   run_to_end(&h, "a1", 1, 1); /* a1 is retried; A and B both hold nothing now: a tie */
   CHECK_STATUS(&h, "a1", JOB_STARTING);
   CHECK_STATUS(&h, "b1", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+/* docs/job-model.md §3.4 rule 4: at 500 active shares a submission adding another fails with
+ * ClientException. There was no limit: every share identifier got a share for good. */
+static void test_fair_share_active_share_limit(void) {
+  TEST("fair share: a submission that would add a 501st active share is refused; an active share still takes jobs");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 60}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  char id[32], extra[64], r[256];
+  for (int i = 0; i < 500; i++) {
+    snprintf(id, sizeof id, "j%d", i);
+    snprintf(extra, sizeof extra, "{\"shareIdentifier\": \"s%d\"}", i);
+    h_submit(&h, id, "q", "jd", extra);
+  }
+  CHECK_STATUS(&h, "j499", JOB_RUNNABLE);
+  h_submit(&h, "new", "q", "jd", "{\"shareIdentifier\": \"s500\"}");
+  CHECK_STATUS(&h, "new", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "new", r, sizeof r),
+            "ClientException: job queue q already has 500 active shares, the most a fair-share queue takes; "
+            "shareIdentifier s500 would add another (a share is active while it has a job that has not ended, and "
+            "shareDecaySeconds after)");
+  h_submit(&h, "more", "q", "jd", "{\"shareIdentifier\": \"s7\"}"); /* an active share: taken */
+  CHECK_STATUS(&h, "more", JOB_RUNNABLE);
+  /* s3's only job ends; its share stays active for shareDecaySeconds (60 s), then makes room */
+  h_stop(&h, "CancelJob", "j3", "done");
+  h_submit(&h, "new2", "q", "jd", "{\"shareIdentifier\": \"s501\"}");
+  CHECK_STATUS(&h, "new2", JOB_FAILED);
+  h.t += 61000;
+  h_submit(&h, "new3", "q", "jd", "{\"shareIdentifier\": \"s502\"}");
+  CHECK_STATUS(&h, "new3", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+/* docs/job-model.md §6.1: shareIdentifier is required on a fair-share queue and refused on a FIFO
+ * one. A direct producer skips the producers' check: its job without one joined a share named ""
+ * and was weighed as a user of its own, one with one in a FIFO queue ran as if it had none. */
+static void test_share_identifier_required_or_refused(void) {
+  TEST("shareIdentifier from a direct producer: missing on a fair-share queue, or given on a FIFO one, fails the job");
+  struct h h;
+  world(&h, 1, 4, 4096);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "fq", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  char r[256];
+  h_submit(&h, "none", "fq", "jd", NULL);
+  CHECK_STATUS(&h, "none", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "none", r, sizeof r), "ClientException: shareIdentifier is required on fair-share job queue fq");
+  h_submit(&h, "fifo", "q", "jd", "{\"shareIdentifier\": \"a\"}");
+  CHECK_STATUS(&h, "fifo", JOB_FAILED);
+  CHECK_STR(h_reason(&h, "fifo", r, sizeof r), "ClientException: shareIdentifier is not allowed on FIFO job queue q");
+  h_submit(&h, "ok", "fq", "jd", "{\"shareIdentifier\": \"a\"}");
+  CHECK_STATUS(&h, "ok", JOB_STARTING);
   h_release(&h);
 }
 
@@ -1405,6 +1534,40 @@ static void test_restore_sweeps_deleted_queue(void) {
   }
 }
 
+/* A direct producer may name the job definition and queue by ARN (docs/publishing.md): an ARN
+ * without ":revision" was refused ("does not exist or is INACTIVE") where AWS, the command line
+ * and the API take the highest ACTIVE revision, and an ARN in the other partition form (§1) was
+ * refused too. */
+static void test_submit_by_arn_forms(void) {
+  TEST("SubmitJob by ARN: without revision the highest ACTIVE one; either ARN form names the JD and the queue");
+  struct h h;
+  world(&h, 1, 8, 4096);
+  h_jd(&h, "jd", 2, 2, 64, NULL);
+  h_jd(&h, "jd", 3, 3, 64, "{\"status\": \"INACTIVE\"}");
+  h_submit(&h, "a", "q", ARN "job-definition/jd", NULL);
+  CHECK_STATUS(&h, "a", JOB_STARTING);
+  json_t *d = h_detail(&h, "a");
+  CHECK_STR(json_string_value(json_object_get(d, "jobDefinition")), ARN "job-definition/jd:2");
+  json_decref(d);
+  h_submit(&h, "b", "arn:aws:batch:local:000000000000:job-queue/q", "arn:aws:batch:local:000000000000:job-definition/jd:1", NULL);
+  CHECK_STATUS(&h, "b", JOB_STARTING);
+  d = h_detail(&h, "b");
+  CHECK_STR(json_string_value(json_object_get(d, "jobDefinition")), ARN "job-definition/jd:1");
+  json_decref(d);
+  h_submit(&h, "c", "q", "arn:aws:batch:local:000000000000:job-definition/jd", NULL);
+  d = h_detail(&h, "c");
+  CHECK_STR(json_string_value(json_object_get(d, "jobDefinition")), ARN "job-definition/jd:2");
+  json_decref(d);
+  /* an INACTIVE revision named exactly, or a name with no ACTIVE revision, is still refused */
+  h_submit(&h, "e", "q", ARN "job-definition/jd:3", NULL);
+  CHECK_STATUS(&h, "e", JOB_FAILED);
+  h_submit(&h, "f", "q", ARN "job-definition/nope", NULL);
+  CHECK_STATUS(&h, "f", JOB_FAILED);
+  h_submit(&h, "g", "q", "arn:aws:batch:local:111111111111:job-definition/jd", NULL);
+  CHECK_STATUS(&h, "g", JOB_FAILED); /* another account's ARN is another definition */
+  h_release(&h);
+}
+
 /* A refused submission's reason quotes what it names: a job definition of 600 multi-byte
  * characters, cut with the reason at 512 bytes in the middle of one, gave a statusReason that
  * is not UTF-8 (the job's record could not be read back: DescribeJobs did not show the job, and
@@ -1434,11 +1597,14 @@ int main(void) {
   test_array_n_to_n_1000();
   test_array_sequential();
   test_dependency_failure_cascades();
+  test_depends_on_bad_type_refused();
   test_depends_on_more_than_20_refused();
   test_oversized_job_refused();
   test_stop_reason_capped();
   test_tag_job_bounded();
   test_evaluate_on_exit_first_match();
+  test_retry_strategy_out_of_bounds_refused();
+  test_numeric_members_out_of_range_refused();
   test_timeout_not_retried();
   test_cancel_runnable_vs_terminate_running();
   test_pending_cancel_waits_for_dependencies();
@@ -1451,6 +1617,8 @@ int main(void) {
   test_fair_share_decay_spreads_usage();
   test_fair_share_tie_goes_to_older_retried_job();
   test_fair_share_usage_survives_restart();
+  test_fair_share_active_share_limit();
+  test_share_identifier_required_or_refused();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
   test_lost_instance();
@@ -1471,5 +1639,6 @@ int main(void) {
   test_managed_instance_types_catalogue();
   test_delete_queue_ends_its_jobs();
   test_restore_sweeps_deleted_queue();
+  test_submit_by_arn_forms();
   return check_summary();
 }
