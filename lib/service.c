@@ -314,6 +314,10 @@ static int drain_config(struct service_loop *l, int until_end, char *err, size_t
     }
     if (r == 0) {
       if (!until_end) return 0;
+      if (service_stopping()) { /* the start-up ends (service_run exits 0); a running service's batch does */
+        snprintf(err, errlen, "stopped while reading barge.config");
+        return l->live ? 0 : -1;
+      }
       if (mono_ms() - start > CONFIG_WAIT_MS) { /* compacted away or unreachable: go on */
         char name[256];
         bus_topic_name(l->bc, TOPIC_CONFIG, name, sizeof name);
@@ -503,7 +507,12 @@ int service_run(struct service_loop *l, const struct service_def *def, void *ctx
   char err[1024] = "";
   int rc = 1;
   if (start(l, err, sizeof err)) {
-    log_error("%s", err);
+    if (!service_stopping()) {
+      log_error("%s", err);
+      goto out;
+    }
+    log_info("%s stopped while starting (%s)", def->name, err); /* a stop, as at any other time */
+    rc = 0;
     goto out;
   }
   service_signals(0);
