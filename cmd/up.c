@@ -909,6 +909,9 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
 
 /* ---- supervising ---- */
 
+/* The wait before the next try of a child that keeps failing: 1 s, doubling up to 30 s. */
+static int backoff_next(int ms) { return ms ? (ms >= 15000 ? 30000 : ms * 2) : 1000; }
+
 /* Collects every child that ended; with restart, schedules it to start again: at once after a
  * life of 10 s or more, else after a wait that doubles from 1 s up to 30 s, so that a child that
  * cannot start neither spins nor floods its log. */
@@ -922,7 +925,7 @@ static void reap(struct child *kids, int n, int restart) {
       if (!restart || service_stopping()) break;
       int64_t now = mono_ms();
       struct child *k = &kids[i];
-      k->backoff_ms = now - k->started >= 10000 ? 0 : k->backoff_ms ? (k->backoff_ms >= 15000 ? 30000 : k->backoff_ms * 2) : 1000;
+      k->backoff_ms = now - k->started >= 10000 ? 0 : backoff_next(k->backoff_ms);
       k->restart_at = now + k->backoff_ms;
       waiting += k->backoff_ms > 0;
       if (k->backoff_ms)
@@ -953,8 +956,15 @@ static void supervise(struct child *kids, int n) {
     for (int i = 0; i <= n && !service_stopping(); i++) {
       if (!kids[i].restart_at) continue;
       if (kids[i].restart_at <= now) {
+        if (spawn(&kids[i]) < 0) { /* no signal may come to wake us: try again after the backoff */
+          kids[i].backoff_ms = backoff_next(kids[i].backoff_ms);
+          kids[i].restart_at = now + kids[i].backoff_ms;
+          log_error("cannot restart %s: fork: %s; trying again in %d s", kids[i].name, strerror(errno),
+                    kids[i].backoff_ms / 1000);
+          if (wait < 0 || kids[i].backoff_ms < wait) wait = kids[i].backoff_ms;
+          continue;
+        }
         kids[i].restarts++;
-        if (spawn(&kids[i]) < 0) log_error("cannot restart %s", kids[i].name);
         write_services(kids, n);
       } else if (wait < 0 || kids[i].restart_at - now < wait) {
         wait = kids[i].restart_at - now;
