@@ -84,6 +84,18 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
  * agents); the number of services not running. A missing file is said unless optional. bc NULL:
  * no broker answers, every lag is unknown. */
+/* Whether pid is stopped (SIGSTOP, SIGTSTP, a tracer): the state T or t of /proc/PID/stat. */
+static int pid_stopped(long pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  size_t len = 0;
+  char *st = read_file(path, &len); /* "pid (comm) S ..." */
+  const char *rp = st ? strrchr(st, ')') : NULL;
+  int stopped = rp && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't');
+  free(st);
+  return stopped;
+}
+
 static int print_services(const struct bus_conf *bc, const char *path, int optional) {
   char *text = read_file(path, NULL);
   if (!text) {
@@ -106,6 +118,10 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
     snprintf(service, sizeof service, "%.*s", (int)strcspn(f[0], " "), f[0]);
     int up = stack_pid_runs(pid, service);
     const char *health = up ? "up" : pid ? "down" : "restarting";
+    if (up && pid_stopped(pid)) { /* it runs no code: it serves nothing and answers no signal but SIGCONT */
+      health = "stopped";
+      up = 0;
+    }
     down += !up;
     char group[128], lagtext[32] = "-";
     enum bus_topic ts[TOPIC__COUNT];

@@ -974,12 +974,19 @@ static void supervise(struct child *kids, int n) {
   }
 }
 
+/* SIGTERM to a child, and SIGCONT: a stopped one (SIGSTOP, a debugger let go) would only act on
+ * the SIGTERM once continued, and be SIGKILLed after the 15 s without its clean stop. */
+static void terminate(pid_t pid) {
+  kill(pid, SIGTERM);
+  kill(pid, SIGCONT);
+}
+
 /* SIGTERM to every child (the scheduler last), SIGKILL to those alive after 15 s. The audit is
  * stopped once the others have ended, and a second later, so that its file holds their last
  * events (`barge check` after `barge down` finds it current). */
 static void stop_children(struct child *kids, int n) {
   for (int i = n; i >= 0; i--)
-    if (kids[i].pid > 0 && !kids[i].stop_last) kill(kids[i].pid, SIGTERM);
+    if (kids[i].pid > 0 && !kids[i].stop_last) terminate(kids[i].pid);
   int64_t until = mono_ms() + 15000, last_at = 0;
   int killed = 0;
   for (;;) {
@@ -993,7 +1000,7 @@ static void stop_children(struct child *kids, int n) {
     if (!others && !last_at) last_at = mono_ms() + 1000;
     if (last_at > 0 && mono_ms() >= last_at) {
       for (int i = 0; i <= n; i++)
-        if (kids[i].pid > 0 && kids[i].stop_last) kill(kids[i].pid, SIGTERM);
+        if (kids[i].pid > 0 && kids[i].stop_last) terminate(kids[i].pid);
       last_at = -1;
     }
     if (!killed && mono_ms() > until) {
