@@ -365,7 +365,8 @@ struct child {
   int restarts;
   int64_t started;
   int64_t restart_at; /* > 0: to be started again then (mono ms) */
-  int metrics_port;   /* its --metrics-port, 0 for none */
+  int metrics_port;   /* the port of its metrics endpoint, 0 for none */
+  int metrics_fd;     /* > 0: that port's listening socket, held by `barge up`, inherited (--metrics-fd) */
   int keep_fd;        /* > 0: a descriptor of `barge up` this child inherits (the API's socket) */
   int backoff_ms;     /* the wait before its next restart while it keeps dying young */
   int stop_last;      /* stopped after the others have ended (the audit, to record their last events) */
@@ -419,6 +420,7 @@ static pid_t spawn(struct child *c) {
     if (nul >= 0) dup2(nul, 0);
     signal(SIGINT, SIG_IGN); /* the supervisor decides when children stop */
     if (c->keep_fd > 0) fcntl(c->keep_fd, F_SETFD, 0);
+    if (c->metrics_fd > 0) fcntl(c->metrics_fd, F_SETFD, 0);
     execv("/proc/self/exe", c->argv);
     _exit(127);
   }
@@ -446,25 +448,26 @@ static void write_services(const struct child *kids, int n) {
   buf_release(&b);
 }
 
-/* Gives every child a metrics endpoint on its own free port of 127.0.0.1 (the ports are chosen
- * together, each probe socket held until all are chosen, so no two children get the same one;
- * a restarted child binds the same port again). */
+/* Gives every child a metrics endpoint on its own free port of 127.0.0.1. The supervisor binds
+ * and listens on each port and keeps the socket for its whole life; the child serves on it
+ * (--metrics-fd). A port chosen and then let go (bound again by the child) could be taken by
+ * another process meanwhile, above all while a child waits to be restarted: the child then
+ * failed at every restart, for as long as the other process held the port. */
 static void plan_metrics(struct child *kids, int n) {
-  int *fds = xcalloc((size_t)n + 1, sizeof *fds);
   for (int i = 0; i <= n; i++) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sa;
-    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof sa) || getsockname(fds[i], (struct sockaddr *)&sa, &sl)) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 64) ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl)) {
       log_warn("no free port for the metrics of %s: %s", kids[i].name, strerror(errno));
+      if (fd >= 0) close(fd);
       continue;
     }
     kids[i].metrics_port = ntohs(sa.sin_port);
-    add_num(&kids[i], "--metrics-port", kids[i].metrics_port);
+    kids[i].metrics_fd = fd; /* never closed: the port stays the child's across its restarts */
+    add_num(&kids[i], "--metrics-fd", fd);
   }
-  for (int i = 0; i <= n; i++)
-    if (fds[i] >= 0) close(fds[i]);
-  free(fds);
 }
 
 /* The metrics endpoints of the services file, one line each after lead. */

@@ -179,11 +179,12 @@ int service_metrics_start(const char *name, const struct metrics_opts *mo) {
   struct metrics *r = metrics_global();
   metric_set(metrics_gauge(r, "barge_service_info", "the Barge service this process runs (always 1)", "service"),
              METRIC_L(name), 1);
-  if (mo->port < 0) return 0;
+  if (mo->port < 0 && mo->fd <= 0) return 0;
   char addr[320], err[512];
-  metrics_srv = metrics_serve(r, mo->host ? mo->host : "127.0.0.1", mo->port, addr, sizeof addr, err, sizeof err);
+  metrics_srv = mo->fd > 0 ? metrics_serve_fd(r, mo->fd, addr, sizeof addr, err, sizeof err)
+                           : metrics_serve(r, mo->host ? mo->host : "127.0.0.1", mo->port, addr, sizeof addr, err, sizeof err);
   if (!metrics_srv) {
-    fprintf(stderr, "barge %s: --metrics-port: %s\n", name, err);
+    fprintf(stderr, "barge %s: %s: %s\n", name, mo->fd > 0 ? "--metrics-fd" : "--metrics-port", err);
     return 1;
   }
   log_info("metrics at http://%s/metrics", addr);
