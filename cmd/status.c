@@ -198,7 +198,9 @@ int cmd_status(int argc, char **argv) {
   if (!kafka_up)
     fprintf(stderr, "barge status: no Kafka broker answers at %s: %s; every LAG below is unknown\n", conn.bc.brokers,
             kerr);
-  printf("stack: supervisor pid %s, Kafka at %s%s, topic prefix %s", pidtext, conn.bc.brokers,
+  int sup_stopped = pid_stopped(atol(pidtext));
+  printf("stack: supervisor pid %s%s, Kafka at %s%s, topic prefix %s", pidtext,
+         sup_stopped ? " (stopped: it restarts nothing until continued, kill -CONT it)" : "", conn.bc.brokers,
          kafka_up ? "" : " (not answering)", conn.bc.prefix);
   if (stack_get("api_endpoint", api, sizeof api) == 0) printf(", API at %s", api);
   printf("\n");
@@ -211,5 +213,5 @@ int cmd_status(int argc, char **argv) {
   print_services(kafka_up ? &conn.bc : NULL, path, 1);
   if (kafka_up) print_served(&conn.bc);
   else printf("compute environments served by a provisioner: unknown (Kafka does not answer)\n");
-  return down || !kafka_up ? 1 : 0;
+  return down || !kafka_up || sup_stopped ? 1 : 0;
 }

@@ -620,6 +620,7 @@ int cmd_down(int argc, char **argv) {
     return 0;
   }
   kill(pid, SIGTERM);
+  kill(pid, SIGCONT); /* a stopped supervisor (SIGSTOP) acts on the SIGTERM only once continued */
   for (int i = 0; i < 600 && stack_pid_alive(pid); i++) usleep(100000);
   if (stack_pid_alive(pid)) {
     fprintf(stderr, "barge down: pid %d did not stop within 60 s\n", (int)pid);

@@ -6,7 +6,9 @@ stopped with SIGSTOP: it runs no code, so `barge status` must not call it up. It
 `stopped` and exit 1, as for a service that is down. Then `barge down` must stop the stack
 promptly: the supervisor's SIGTERM is only acted on once the process is continued, so the
 supervisor sends SIGCONT with it, and the scheduler stops cleanly ("scheduler stopping" in its log).
-It used to be shown `up`, and `barge down` waited the 15 s grace and SIGKILLed it."""
+It used to be shown `up`, and `barge down` waited the 15 s grace and SIGKILLed it. The supervisor
+is SIGSTOPped too before `barge down`: status must say it is stopped (it restarts nothing) and
+exit 1, and `barge down` continues it (it used to wait 60 s and fail, the stack left running)."""
 import os
 import re
 import signal
@@ -36,6 +38,11 @@ def main():
         s = st.run("status", check=False)
         ok(s.returncode == 1 and re.search(rf"^scheduler\s+{sched}\s+stopped\s", s.stdout, re.M) is not None,
            "barge status says the SIGSTOPped scheduler is stopped, and exits 1", (s.returncode, s.stdout))
+        sup = st.supervisor
+        os.kill(sup, signal.SIGSTOP)
+        s = st.run("status", check=False)
+        ok(s.returncode == 1 and re.search(rf"^stack: supervisor pid {sup} \(stopped", s.stdout, re.M) is not None,
+           "with the supervisor SIGSTOPped too, barge status says so", (s.returncode, s.stdout))
         t0 = time.monotonic()
         d = st.run("down", check=False, timeout=120)
         took = time.monotonic() - t0
