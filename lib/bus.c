@@ -200,8 +200,10 @@ static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) 
 }
 
 /* Whether the caller asked a wait to end (bus_conf.stop, may be NULL): every wait of a service's
- * start-up checks it between its tries, so that SIGTERM ends a start-up that waits for a broker,
- * a leader or a coordinator within a try (a few seconds), not when the wait gives up. */
+ * start-up checks it after a try that failed, so that SIGTERM ends a start-up that waits for a
+ * broker, a leader or a coordinator within a try (a few seconds), not when the wait gives up. A
+ * call that succeeds at once is never cut short: a running service's last batch, handled after
+ * the signal, still reads what it asks for. */
 static int stop_asked(int (*stop)(void)) { return stop && stop(); }
 
 /* Reads cluster metadata until it answers, timeout_ms passes, stop (may be NULL) says stop, or
@@ -699,7 +701,7 @@ static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t
     int64_t left = deadline - mono_ms();
     int try_ms = left > 3000 ? 3000 : left > 200 ? (int)left : 200;
     rd_kafka_resp_err_t e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, lo, try_ms);
-    if (!e) e = stop_asked(stop) ? RD_KAFKA_RESP_ERR__INTR : list_offset(rk, topic, partition, RD_KAFKA_OFFSET_END, hi, try_ms);
+    if (!e) e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_END, hi, try_ms);
     if (!e || mono_ms() >= deadline) return e;
     if (stop_asked(stop)) return RD_KAFKA_RESP_ERR__INTR;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -810,10 +812,6 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
     }
   }
   for (int i = 0; i < l->cnt; i++) {
-    if (stop_asked(c->conf.stop)) {
-      snprintf(err, errlen, "stopped while positioning on %s[%d]", l->elems[i].topic, (int)l->elems[i].partition);
-      goto out;
-    }
     int64_t committed = c->has_group && l->elems[i].offset >= 0 ? l->elems[i].offset : -1;
     int64_t off = start(ctx, which[i], l->elems[i].partition, committed);
     int64_t lo = 0, hi = 0;

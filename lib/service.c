@@ -315,9 +315,9 @@ static int drain_config(struct service_loop *l, int until_end, char *err, size_t
     }
     if (r == 0) {
       if (!until_end) return 0;
-      if (service_stopping()) { /* the start-up ends (service_run exits 0); a running service's batch does */
+      if (!l->live && service_stopping()) { /* the start-up ends (service_run exits 0) */
         snprintf(err, errlen, "stopped while reading barge.config");
-        return l->live ? 0 : -1;
+        return -1;
       }
       if (mono_ms() - start > CONFIG_WAIT_MS) { /* compacted away or unreachable: go on */
         char name[256];
