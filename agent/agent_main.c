@@ -790,7 +790,12 @@ int agent_service_main(int argc, char **argv) {
   /* position first (explicit offsets), then register: no placement can be missed. Placements
    * are keyed by instance id: only the partition of this one is read. */
   if (bus_assign_key(c, TOPIC_PLACEMENTS, instance_id, 0, err, sizeof err)) {
-    log_error("%s", err);
+    if (!service_stopping()) {
+      log_error("%s", err);
+      goto out;
+    }
+    log_info("agent stopped while starting (%s)", err); /* a stop, as at any other time */
+    rc = 0;
     goto out;
   }
   /* a new group's start (a new instance id), committed at once: an agent that is placed nothing

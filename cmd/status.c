@@ -84,6 +84,18 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
  * agents); the number of services not running. A missing file is said unless optional. bc NULL:
  * no broker answers, every lag is unknown. */
+/* Whether pid is stopped (SIGSTOP, SIGTSTP, a tracer): the state T or t of /proc/PID/stat. */
+static int pid_stopped(long pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  size_t len = 0;
+  char *st = read_file(path, &len); /* "pid (comm) S ..." */
+  const char *rp = st ? strrchr(st, ')') : NULL;
+  int stopped = rp && rp[1] == ' ' && (rp[2] == 'T' || rp[2] == 't');
+  free(st);
+  return stopped;
+}
+
 static int print_services(const struct bus_conf *bc, const char *path, int optional) {
   char *text = read_file(path, NULL);
   if (!text) {
@@ -106,6 +118,10 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
     snprintf(service, sizeof service, "%.*s", (int)strcspn(f[0], " "), f[0]);
     int up = stack_pid_runs(pid, service);
     const char *health = up ? "up" : pid ? "down" : "restarting";
+    if (up && pid_stopped(pid)) { /* it runs no code: it serves nothing and answers no signal but SIGCONT */
+      health = "stopped";
+      up = 0;
+    }
     down += !up;
     char group[128], lagtext[32] = "-";
     enum bus_topic ts[TOPIC__COUNT];
@@ -182,7 +198,9 @@ int cmd_status(int argc, char **argv) {
   if (!kafka_up)
     fprintf(stderr, "barge status: no Kafka broker answers at %s: %s; every LAG below is unknown\n", conn.bc.brokers,
             kerr);
-  printf("stack: supervisor pid %s, Kafka at %s%s, topic prefix %s", pidtext, conn.bc.brokers,
+  int sup_stopped = pid_stopped(atol(pidtext));
+  printf("stack: supervisor pid %s%s, Kafka at %s%s, topic prefix %s", pidtext,
+         sup_stopped ? " (stopped: it restarts nothing until continued, kill -CONT it)" : "", conn.bc.brokers,
          kafka_up ? "" : " (not answering)", conn.bc.prefix);
   if (stack_get("api_endpoint", api, sizeof api) == 0) printf(", API at %s", api);
   printf("\n");
@@ -195,5 +213,5 @@ int cmd_status(int argc, char **argv) {
   print_services(kafka_up ? &conn.bc : NULL, path, 1);
   if (kafka_up) print_served(&conn.bc);
   else printf("compute environments served by a provisioner: unknown (Kafka does not answer)\n");
-  return down || !kafka_up ? 1 : 0;
+  return down || !kafka_up || sup_stopped ? 1 : 0;
 }

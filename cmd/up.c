@@ -365,7 +365,8 @@ struct child {
   int restarts;
   int64_t started;
   int64_t restart_at; /* > 0: to be started again then (mono ms) */
-  int metrics_port;   /* its --metrics-port, 0 for none */
+  int metrics_port;   /* the port of its metrics endpoint, 0 for none */
+  int metrics_fd;     /* > 0: that port's listening socket, held by `barge up`, inherited (--metrics-fd) */
   int keep_fd;        /* > 0: a descriptor of `barge up` this child inherits (the API's socket) */
   int backoff_ms;     /* the wait before its next restart while it keeps dying young */
   int stop_last;      /* stopped after the others have ended (the audit, to record their last events) */
@@ -419,6 +420,7 @@ static pid_t spawn(struct child *c) {
     if (nul >= 0) dup2(nul, 0);
     signal(SIGINT, SIG_IGN); /* the supervisor decides when children stop */
     if (c->keep_fd > 0) fcntl(c->keep_fd, F_SETFD, 0);
+    if (c->metrics_fd > 0) fcntl(c->metrics_fd, F_SETFD, 0);
     execv("/proc/self/exe", c->argv);
     _exit(127);
   }
@@ -446,25 +448,26 @@ static void write_services(const struct child *kids, int n) {
   buf_release(&b);
 }
 
-/* Gives every child a metrics endpoint on its own free port of 127.0.0.1 (the ports are chosen
- * together, each probe socket held until all are chosen, so no two children get the same one;
- * a restarted child binds the same port again). */
+/* Gives every child a metrics endpoint on its own free port of 127.0.0.1. The supervisor binds
+ * and listens on each port and keeps the socket for its whole life; the child serves on it
+ * (--metrics-fd). A port chosen and then let go (bound again by the child) could be taken by
+ * another process meanwhile, above all while a child waits to be restarted: the child then
+ * failed at every restart, for as long as the other process held the port. */
 static void plan_metrics(struct child *kids, int n) {
-  int *fds = xcalloc((size_t)n + 1, sizeof *fds);
   for (int i = 0; i <= n; i++) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t sl = sizeof sa;
-    fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof sa) || getsockname(fds[i], (struct sockaddr *)&sa, &sl)) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, 64) ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl)) {
       log_warn("no free port for the metrics of %s: %s", kids[i].name, strerror(errno));
+      if (fd >= 0) close(fd);
       continue;
     }
     kids[i].metrics_port = ntohs(sa.sin_port);
-    add_num(&kids[i], "--metrics-port", kids[i].metrics_port);
+    kids[i].metrics_fd = fd; /* never closed: the port stays the child's across its restarts */
+    add_num(&kids[i], "--metrics-fd", fd);
   }
-  for (int i = 0; i <= n; i++)
-    if (fds[i] >= 0) close(fds[i]);
-  free(fds);
 }
 
 /* The metrics endpoints of the services file, one line each after lead. */
@@ -617,6 +620,7 @@ int cmd_down(int argc, char **argv) {
     return 0;
   }
   kill(pid, SIGTERM);
+  kill(pid, SIGCONT); /* a stopped supervisor (SIGSTOP) acts on the SIGTERM only once continued */
   for (int i = 0; i < 600 && stack_pid_alive(pid); i++) usleep(100000);
   if (stack_pid_alive(pid)) {
     fprintf(stderr, "barge down: pid %d did not stop within 60 s\n", (int)pid);
@@ -909,6 +913,9 @@ static int plan_children(struct child *kids, const struct up_opts *o, const char
 
 /* ---- supervising ---- */
 
+/* The wait before the next try of a child that keeps failing: 1 s, doubling up to 30 s. */
+static int backoff_next(int ms) { return ms ? (ms >= 15000 ? 30000 : ms * 2) : 1000; }
+
 /* The Kafka `barge up` started (not one given by --brokers). It is not a child of the supervisor
  * (kafka.sh runs it detached), so no SIGCHLD tells of its end: the supervisor looks at its pid
  * every KAFKA_WATCH_MS. A broker that died (its pid file still names it: a crash, kill -9, the
@@ -986,7 +993,7 @@ static void kafka_started(int status) {
     return;
   }
   int64_t now = mono_ms();
-  kw.backoff_ms = kw.backoff_ms ? (kw.backoff_ms >= 15000 ? 30000 : kw.backoff_ms * 2) : 1000;
+  kw.backoff_ms = backoff_next(kw.backoff_ms);
   kw.restart_at = now + kw.backoff_ms;
   log_warn("starting Kafka again failed (status %d; see %s/kafka.log); trying again in %d s",
            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kw.dir, kw.backoff_ms / 1000);
@@ -1045,7 +1052,7 @@ static void reap(struct child *kids, int n, int restart) {
       if (!restart || service_stopping()) break;
       int64_t now = mono_ms();
       struct child *k = &kids[i];
-      k->backoff_ms = now - k->started >= 10000 ? 0 : k->backoff_ms ? (k->backoff_ms >= 15000 ? 30000 : k->backoff_ms * 2) : 1000;
+      k->backoff_ms = now - k->started >= 10000 ? 0 : backoff_next(k->backoff_ms);
       k->restart_at = now + k->backoff_ms;
       waiting += k->backoff_ms > 0;
       if (k->backoff_ms)
@@ -1076,8 +1083,15 @@ static void supervise(struct child *kids, int n) {
     for (int i = 0; i <= n && !service_stopping(); i++) {
       if (!kids[i].restart_at) continue;
       if (kids[i].restart_at <= now) {
+        if (spawn(&kids[i]) < 0) { /* no signal may come to wake us: try again after the backoff */
+          kids[i].backoff_ms = backoff_next(kids[i].backoff_ms);
+          kids[i].restart_at = now + kids[i].backoff_ms;
+          log_error("cannot restart %s: fork: %s; trying again in %d s", kids[i].name, strerror(errno),
+                    kids[i].backoff_ms / 1000);
+          if (wait < 0 || kids[i].backoff_ms < wait) wait = kids[i].backoff_ms;
+          continue;
+        }
         kids[i].restarts++;
-        if (spawn(&kids[i]) < 0) log_error("cannot restart %s", kids[i].name);
         write_services(kids, n);
       } else if (wait < 0 || kids[i].restart_at - now < wait) {
         wait = kids[i].restart_at - now;
@@ -1087,12 +1101,19 @@ static void supervise(struct child *kids, int n) {
   }
 }
 
+/* SIGTERM to a child, and SIGCONT: a stopped one (SIGSTOP, a debugger let go) would only act on
+ * the SIGTERM once continued, and be SIGKILLed after the 15 s without its clean stop. */
+static void terminate(pid_t pid) {
+  kill(pid, SIGTERM);
+  kill(pid, SIGCONT);
+}
+
 /* SIGTERM to every child (the scheduler last), SIGKILL to those alive after 15 s. The audit is
  * stopped once the others have ended, and a second later, so that its file holds their last
  * events (`barge check` after `barge down` finds it current). */
 static void stop_children(struct child *kids, int n) {
   for (int i = n; i >= 0; i--)
-    if (kids[i].pid > 0 && !kids[i].stop_last) kill(kids[i].pid, SIGTERM);
+    if (kids[i].pid > 0 && !kids[i].stop_last) terminate(kids[i].pid);
   int64_t until = mono_ms() + 15000, last_at = 0;
   int killed = 0;
   for (;;) {
@@ -1106,7 +1127,7 @@ static void stop_children(struct child *kids, int n) {
     if (!others && !last_at) last_at = mono_ms() + 1000;
     if (last_at > 0 && mono_ms() >= last_at) {
       for (int i = 0; i <= n; i++)
-        if (kids[i].pid > 0 && kids[i].stop_last) kill(kids[i].pid, SIGTERM);
+        if (kids[i].pid > 0 && kids[i].stop_last) terminate(kids[i].pid);
       last_at = -1;
     }
     if (!killed && mono_ms() > until) {

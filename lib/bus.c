@@ -199,6 +199,13 @@ static void refusal_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) 
   snprintf(r->why, sizeof r->why, "%s: %s (%s)", what, r->last, hint);
 }
 
+/* Whether the caller asked a wait to end (bus_conf.stop, may be NULL): every wait of a service's
+ * start-up checks it after a try that failed, so that SIGTERM ends a start-up that waits for a
+ * broker, a leader or a coordinator within a try (a few seconds), not when the wait gives up. A
+ * call that succeeds at once is never cut short: a running service's last batch, handled after
+ * the signal, still reads what it asks for. */
+static int stop_asked(int (*stop)(void)) { return stop && stop(); }
+
 /* Reads cluster metadata until it answers, timeout_ms passes, stop (may be NULL) says stop, or
  * the broker refuses (refusal set up on rk's configuration, served here). 0 with *md; -1 (timed
  * out or stopped) or -2 (refused) with why in err. */
@@ -214,7 +221,7 @@ static int metadata_or_refusal(rd_kafka_t *rk, struct refusal *r, int timeout_ms
       snprintf(err, errlen, "%s", r->why);
       return -2;
     }
-    if (stop && stop()) {
+    if (stop_asked(stop)) {
       snprintf(err, errlen, "stopped while waiting for a broker");
       return -1;
     }
@@ -414,7 +421,23 @@ struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *t
   }
   if (transactional_id) {
     p->transactional = 1;
-    rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, 60000);
+    /* in slices: the call is resumable after a retriable timeout, and stop is asked between them */
+    rd_kafka_error_t *e = NULL;
+    for (int64_t deadline = mono_ms() + 60000;;) {
+      int64_t left = deadline - mono_ms();
+      e = rd_kafka_init_transactions(p->rk, left < 1000 ? (int)(left > 0 ? left : 1) : 1000);
+      if (!e || !rd_kafka_error_is_retriable(e) || rd_kafka_error_code(e) != RD_KAFKA_RESP_ERR__TIMED_OUT ||
+          mono_ms() >= deadline)
+        break;
+      if (stop_asked(conf->stop)) {
+        rd_kafka_error_destroy(e);
+        snprintf(err, errlen, "init transactions (%s): stopped while waiting for the transaction coordinator",
+                 transactional_id);
+        bus_producer_free(p);
+        return NULL;
+      }
+      rd_kafka_error_destroy(e);
+    }
     if (e) {
       snprintf(err, errlen, "init transactions (%s): %s", transactional_id,
                rd_kafka_error_string(e));
@@ -672,7 +695,7 @@ static rd_kafka_resp_err_t list_offset(rd_kafka_t *rk, const char *topic, int32_
  * (any live broker answers, and the answer updates the cache), so the query follows the new leader
  * as soon as the cluster elected one (docs/operations.md, "A cluster"). */
 static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t *lo,
-                                      int64_t *hi, int total_ms) {
+                                      int64_t *hi, int total_ms, int (*stop)(void)) {
   int64_t deadline = mono_ms() + total_ms;
   for (;;) {
     int64_t left = deadline - mono_ms();
@@ -680,10 +703,12 @@ static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t
     rd_kafka_resp_err_t e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_BEGINNING, lo, try_ms);
     if (!e) e = list_offset(rk, topic, partition, RD_KAFKA_OFFSET_END, hi, try_ms);
     if (!e || mono_ms() >= deadline) return e;
+    if (stop_asked(stop)) return RD_KAFKA_RESP_ERR__INTR;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     if (rkt && !rd_kafka_metadata(rk, 0, rkt, &md, try_ms)) rd_kafka_metadata_destroy(md);
     if (rkt) rd_kafka_topic_destroy(rkt);
+    if (stop_asked(stop)) return RD_KAFKA_RESP_ERR__INTR;
     usleep(100000);
   }
 }
@@ -694,6 +719,10 @@ int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, siz
   const struct rd_kafka_metadata *md = NULL;
   int n = -1;
   for (int tries = 0; tries < 20; tries++) {
+    if (tries && stop_asked(c->conf.stop)) {
+      snprintf(err, errlen, "stopped while waiting for the metadata of %s", c->names[t]);
+      break;
+    }
     rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, rkt, &md, 10000);
     if (e) {
       snprintf(err, errlen, "metadata for %s: %s", c->names[t], rd_kafka_err2str(e));
@@ -725,11 +754,12 @@ static rd_kafka_resp_err_t committed_retry(struct bus_consumer *c, rd_kafka_topi
   rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
   for (int64_t deadline = mono_ms() + 60000; mono_ms() < deadline;) {
     int64_t left = deadline - mono_ms();
-    e = rd_kafka_committed(c->rk, l, left < 10000 ? (int)left + 1 : 10000);
+    e = rd_kafka_committed(c->rk, l, left < 2000 ? (int)left + 1 : 2000);
     if (e != RD_KAFKA_RESP_ERR_NOT_COORDINATOR && e != RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS &&
         e != RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE && e != RD_KAFKA_RESP_ERR__TIMED_OUT &&
         e != RD_KAFKA_RESP_ERR__TRANSPORT)
       return e;
+    if (stop_asked(c->conf.stop)) return RD_KAFKA_RESP_ERR__INTR;
     usleep(500000);
   }
   return e;
@@ -768,8 +798,16 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
   }
   if (c->has_group) {
     rd_kafka_resp_err_t e = committed_retry(c, l);
+    if (e == RD_KAFKA_RESP_ERR__INTR) {
+      snprintf(err, errlen, "stopped while reading the group's committed offsets");
+      goto out;
+    }
     if (e) {
-      snprintf(err, errlen, "reading committed offsets: %s", rd_kafka_err2str(e));
+      snprintf(err, errlen, "reading committed offsets: %s%s", rd_kafka_err2str(e),
+               e == RD_KAFKA_RESP_ERR__TIMED_OUT
+                   ? " for 60 s: the group's coordinator did not give them (still loading, or a transaction that "
+                     "commits offsets for this group is open: it ends at its commit, abort or timeout); start again later"
+                   : "");
       goto out;
     }
   }
@@ -780,7 +818,7 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
     if (off == BUS_OFFSET_BEGINNING) {
       off = RD_KAFKA_OFFSET_BEGINNING;
     } else if (off < 0) {
-      if (!watermarks(c->rk, l->elems[i].topic, l->elems[i].partition, &lo, &hi, 10000)) {
+      if (!watermarks(c->rk, l->elems[i].topic, l->elems[i].partition, &lo, &hi, 10000, c->conf.stop)) {
         off = hi; /* an explicit position now, so nothing written after this call is missed */
         if (mark_end && c->has_group && committed < 0) {
           rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(c->marks, l->elems[i].topic,
@@ -788,7 +826,7 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
           if (!tp) tp = rd_kafka_topic_partition_list_add(c->marks, l->elems[i].topic, l->elems[i].partition);
           tp->offset = hi;
         }
-      } else if (end_fallback) {
+      } else if (end_fallback && !stop_asked(c->conf.stop)) {
         off = RD_KAFKA_OFFSET_END;
       } else {
         snprintf(err, errlen, "watermarks of %s[%d]", l->elems[i].topic,
@@ -853,7 +891,7 @@ static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
     }
     int64_t lo = 0, hi = 0;
     /* a topic created a moment ago may not have a leader yet, a killed one a new one soon */
-    rd_kafka_resp_err_t e = watermarks(c->rk, c->names[t], p, &lo, &hi, 60000);
+    rd_kafka_resp_err_t e = watermarks(c->rk, c->names[t], p, &lo, &hi, 60000, c->conf.stop);
     if (e) {
       snprintf(err, errlen, "watermarks of %s[%d]: %s", c->names[t], p, rd_kafka_err2str(e));
       free(done);
@@ -875,6 +913,11 @@ static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
     long got = 0;
     while (pending > 0) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 200);
+      if (!m && stop_asked(c->conf.stop)) {
+        snprintf(err, errlen, "stopped while reading %s", c->names[t]);
+        rc = -1;
+        break;
+      }
       if (!m || (++got & 1023) == 0) {
         if (m) deadline = mono_ms() + 120000;
         else if (mono_ms() > deadline) {
@@ -1048,12 +1091,16 @@ int bus_commit_async(struct bus_consumer *c, char *err, size_t errlen) { return 
 
 int bus_watermarks(struct bus_consumer *c, enum bus_topic t, int32_t partition, int64_t *lo,
                    int64_t *hi) {
-  return watermarks(c->rk, c->names[t], partition, lo, hi, 10000) ? -1 : 0;
+  return watermarks(c->rk, c->names[t], partition, lo, hi, 10000, c->conf.stop) ? -1 : 0;
 }
 
 int bus_cluster_id(struct bus_consumer *c, char *out, size_t n, int timeout_ms) {
-  char *id = rd_kafka_clusterid(c->rk, timeout_ms);
-  if (!id) return -1;
+  char *id = NULL;
+  for (int64_t deadline = mono_ms() + timeout_ms; !id;) { /* in slices, asking stop between them */
+    int64_t left = deadline - mono_ms();
+    id = rd_kafka_clusterid(c->rk, left < 500 ? (int)(left > 0 ? left : 0) : 500);
+    if (!id && (left <= 500 || stop_asked(c->conf.stop))) return -1;
+  }
   snprintf(out, n, "%s", id);
   rd_kafka_mem_free(c->rk, id);
   return 0;

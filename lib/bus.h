@@ -46,7 +46,10 @@ struct bus_conf {
   const char *kafka_props;
   const char *client_id;
   /* When set, a wait for a broker (bus_probe, bus_ensure_topics) fails early once it returns
-   * non-zero: a service asked to stop (service_stopping). Called from the waiting thread. */
+   * non-zero: a service asked to stop (service_stopping). So do, after a try that failed, the
+   * waits of a start-up (a topic's metadata, a partition's watermarks, a group's committed offsets,
+   * the transaction coordinator, bus_cluster_id, a table read to its end); a call answered at once
+   * is never cut short. Called from the waiting thread. */
   int (*stop)(void);
 };
 

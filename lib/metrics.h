@@ -74,6 +74,10 @@ struct metrics_server;
  * port. NULL with the reason in err. */
 struct metrics_server *metrics_serve(struct metrics *r, const char *host, int port, char *addr, size_t addrlen,
                                      char *err, size_t errlen);
+/* The same on a socket already bound and listening (inherited: `barge up` passes one); it is
+ * closed with the server. */
+struct metrics_server *metrics_serve_fd(struct metrics *r, int fd, char *addr, size_t addrlen, char *err,
+                                        size_t errlen);
 void metrics_server_stop(struct metrics_server *s);
 /* Registers the process_* families in r and refreshes them from /proc/self. */
 void metrics_process_collect(struct metrics *r, void *ctx);

@@ -1,9 +1,12 @@
 /* metrics_http.c: the HTTP side of metrics.h: GET /metrics served by libmicrohttpd in a thread of
  * its own, and the process basics read from /proc at each scrape (the names Prometheus's own
  * client libraries use, so the usual dashboards work). */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +217,41 @@ struct metrics_server *metrics_serve(struct metrics *r, const char *host, int po
   const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
   unsigned bound = info ? info->port : (unsigned)port;
   snprintf(addr, addrlen, v6 ? "[%s]:%u" : "%s:%u", host, bound);
+  metrics_on_collect(r, metrics_process_collect, NULL);
+  return s;
+}
+
+struct metrics_server *metrics_serve_fd(struct metrics *r, int fd, char *addr, size_t addrlen, char *err,
+                                        size_t errlen) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int type = 0, listening = 0;
+  socklen_t tl = sizeof type, ll = sizeof listening;
+  if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) || type != SOCK_STREAM ||
+      getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) || !listening ||
+      getsockname(fd, (struct sockaddr *)&ss, &sl) || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+    snprintf(err, errlen, "descriptor %d is not an inherited listening TCP socket", fd);
+    return NULL;
+  }
+  fcntl(fd, F_SETFD, FD_CLOEXEC); /* not passed on again: to the jobs an agent runs, say */
+  struct metrics_server *s = xcalloc(1, sizeof *s);
+  s->r = r;
+  int v6 = ss.ss_family == AF_INET6;
+  unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0);
+  s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
+                          MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 2u * METRICS_MAX_CONNECTIONS,
+                          MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                          NULL, MHD_OPTION_END);
+  if (!s->d) {
+    snprintf(err, errlen, "cannot serve metrics on descriptor %d", fd);
+    free(s);
+    return NULL;
+  }
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = v6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  inet_ntop(ss.ss_family, v6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
+            host, sizeof host);
+  snprintf(addr, addrlen, v6 ? "[%s]:%u" : "%s:%u", host, port);
   metrics_on_collect(r, metrics_process_collect, NULL);
   return s;
 }

@@ -16,12 +16,16 @@ const struct opt_spec opts_kafka[3] = {
             "extra librdkafka properties (TLS, SASL)"),
 };
 
-const struct opt_spec opts_metrics[2] = {
+const struct opt_spec opts_metrics[3] = {
     {.name = "metrics-port", .arg = "PORT", .type = OPT_INT, .off = offsetof(struct metrics_opts, port), .def = "-1",
      .def_doc = "off", .help = "serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port, logged; docs/metrics.md)",
      .min = 0, .max = 65535},
     OPT_ROW(struct metrics_opts, host, "metrics-host", "HOST", "127.0.0.1",
             "address the metrics endpoint listens on (0.0.0.0 for every interface)"),
+    {.name = "metrics-fd", .arg = "N", .type = OPT_INT, .off = offsetof(struct metrics_opts, fd), .def = "0",
+     .def_doc = "none: bind --metrics-port", .help = "serve the metrics on the listening socket inherited as descriptor "
+     "N (`barge up` passes one, held across restarts, so that no other process takes the port meanwhile)",
+     .min = 0, .max = 1048576},
 };
 
 /* Calls fn for every row of the table, included rows with their absolute offset; stops at the

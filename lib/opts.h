@@ -88,8 +88,9 @@ extern const struct opt_spec opts_kafka[3];
 struct metrics_opts {
   int port;         /* --metrics-port: -1 off (the default), 0 a free port (logged) */
   const char *host; /* --metrics-host */
+  int fd;           /* --metrics-fd: > 0, an inherited listening socket served instead */
 };
-extern const struct opt_spec opts_metrics[2];
+extern const struct opt_spec opts_metrics[3];
 #define OPTS_METRICS(S, f) OPT_INCLUDE_ROWS(S, f, opts_metrics)
 
 /* One command's table. */

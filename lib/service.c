@@ -179,11 +179,12 @@ int service_metrics_start(const char *name, const struct metrics_opts *mo) {
   struct metrics *r = metrics_global();
   metric_set(metrics_gauge(r, "barge_service_info", "the Barge service this process runs (always 1)", "service"),
              METRIC_L(name), 1);
-  if (mo->port < 0) return 0;
+  if (mo->port < 0 && mo->fd <= 0) return 0;
   char addr[320], err[512];
-  metrics_srv = metrics_serve(r, mo->host ? mo->host : "127.0.0.1", mo->port, addr, sizeof addr, err, sizeof err);
+  metrics_srv = mo->fd > 0 ? metrics_serve_fd(r, mo->fd, addr, sizeof addr, err, sizeof err)
+                           : metrics_serve(r, mo->host ? mo->host : "127.0.0.1", mo->port, addr, sizeof addr, err, sizeof err);
   if (!metrics_srv) {
-    fprintf(stderr, "barge %s: --metrics-port: %s\n", name, err);
+    fprintf(stderr, "barge %s: %s: %s\n", name, mo->fd > 0 ? "--metrics-fd" : "--metrics-port", err);
     return 1;
   }
   log_info("metrics at http://%s/metrics", addr);
@@ -314,6 +315,10 @@ static int drain_config(struct service_loop *l, int until_end, char *err, size_t
     }
     if (r == 0) {
       if (!until_end) return 0;
+      if (!l->live && service_stopping()) { /* the start-up ends (service_run exits 0) */
+        snprintf(err, errlen, "stopped while reading barge.config");
+        return -1;
+      }
       if (mono_ms() - start > CONFIG_WAIT_MS) { /* compacted away or unreachable: go on */
         char name[256];
         bus_topic_name(l->bc, TOPIC_CONFIG, name, sizeof name);
@@ -513,7 +518,12 @@ int service_run(struct service_loop *l, const struct service_def *def, void *ctx
   char err[1024] = "";
   int rc = 1;
   if (start(l, err, sizeof err)) {
-    log_error("%s", err);
+    if (!service_stopping()) {
+      log_error("%s", err);
+      goto out;
+    }
+    log_info("%s stopped while starting (%s)", def->name, err); /* a stop, as at any other time */
+    rc = 0;
     goto out;
   }
   service_signals(0);

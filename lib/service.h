@@ -24,7 +24,9 @@
  *               an idle stack's inputs then cost the broker a transaction per service every few
  *               seconds instead of one per record. Committing later is as if the batches were
  *               one: a restart re-reads those records, as after a crash before any commit.
- *   stop     SIGINT/SIGTERM: the batch ends, hooks.stopping, a last commit, exit status 0.
+ *   stop     SIGINT/SIGTERM: the batch ends, hooks.stopping, a last commit, exit status 0. During
+ *            the start-up: its wait ends within a try (bc.stop), "NAME stopped while starting",
+ *            exit status 0.
  *
  * Return convention of every int hook and of the service_* calls a hook makes: 0 done; 1 invalid
  * data (the reason in why: the record is dead-lettered, logged as a warning, and the service

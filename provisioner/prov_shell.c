@@ -596,7 +596,7 @@ static int shell_init(struct shell *sh, struct prov_opts *o, const struct catalo
   sh->dconf.source = dsource;
   sh->dconf.agent_log_dir = home;
   /* the local driver's agents get a metrics endpoint when the provisioner has one */
-  sh->dconf.agent_metrics_host = o->metrics.port >= 0 ? (o->metrics.host ? o->metrics.host : "127.0.0.1") : NULL;
+  sh->dconf.agent_metrics_host = o->metrics.port >= 0 || o->metrics.fd > 0 ? (o->metrics.host ? o->metrics.host : "127.0.0.1") : NULL;
   o->core.cat = cat;
   sh->core = prov_new(&o->core);
   if (!get_driver(sh, o->driver, err, errlen)) return -1;

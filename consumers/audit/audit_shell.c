@@ -104,7 +104,6 @@ static int64_t start_at(void *ctx, enum bus_topic t, int32_t p, int64_t committe
   int64_t next = audit_next_offset(s->w, name, p);
   if (next >= 0) {
     s->resumed++;
-    check_resume(s, t, p, name, next);
     return next;
   }
   s->fresh++;
@@ -194,14 +193,31 @@ int audit_service_main(int argc, char **argv) {
   buf_init(&text);
   struct audit_writer *w = NULL;
   struct bus_consumer *c = NULL;
+  int started = 0; /* past the start-up */
   if (audit_open(&w, out, key, keylen, 1, err, sizeof err)) {
     log_error("%s", err);
     goto done;
   }
   c = bus_consumer_new_wait(&bc, group, 1, BUS_FETCH_LAZY, err, sizeof err); /* off the jobs' path */
   struct start_ctx sc = {.w = w, .bc = &bc, .c = c};
-  if (!c || bus_assign_with(c, topics, ntopics, start_at, &sc, err, sizeof err)) {
-    log_error("%s", err);
+  /* the file's positions are checked against the log first: a replaced log is refused at once,
+   * without the group's committed offsets (which a resumed partition does not use) and the wait
+   * for its coordinator that reading them may take */
+  for (int i = 0; c && i < ntopics && !sc.foreign[0] && !service_stopping(); i++) {
+    char name[256];
+    bus_topic_name(&bc, topics[i], name, sizeof name);
+    int pc = bus_partition_count(c, topics[i], err, sizeof err);
+    if (pc < 0) {
+      if (!service_stopping()) log_error("%s", err);
+      goto done;
+    }
+    for (int p = 0; p < pc && !sc.foreign[0]; p++) {
+      int64_t next = audit_next_offset(w, name, p);
+      if (next >= 0) check_resume(&sc, topics[i], p, name, next);
+    }
+  }
+  if (!c || (!sc.foreign[0] && bus_assign_with(c, topics, ntopics, start_at, &sc, err, sizeof err))) {
+    if (!service_stopping()) log_error("%s", err);
     goto done;
   }
   char cluster[128] = "";
@@ -209,6 +225,7 @@ int audit_service_main(int argc, char **argv) {
       strcmp(cluster, audit_cluster(w)))
     snprintf(sc.foreign, sizeof sc.foreign, "it was written from the Kafka cluster %s, and this one is %s: its log is "
              "not the one the file was written from", audit_cluster(w), cluster);
+  if (service_stopping()) goto done; /* a check a signal cut short proves nothing about the file */
   if (!sc.foreign[0] && cluster[0]) audit_set_cluster(w, cluster); /* recorded by the next seal */
   if (sc.foreign[0]) { /* nothing read or written yet: the file stays as it is */
     log_error("%s: %s. Refusing to start: the file (%lld lines) would stop recording without a word. It is "
@@ -221,6 +238,7 @@ int audit_service_main(int argc, char **argv) {
   for (int t = 0; t < TOPIC__COUNT; t++) bus_topic_name(&bc, (enum bus_topic)t, names[t], sizeof names[t]);
   log_info("auditing %d topic(s) into %s: %lld lines so far, %d partition(s) resumed from the file, %d new (group %s)",
            ntopics, out, audit_lines(w), sc.resumed, sc.fresh, group);
+  started = 1;
   service_signals(0);
   int64_t first_pending = 0;
   long long written = 0;
@@ -275,6 +293,10 @@ fatal:
   log_error("fatal: %s", err);
   rc = 1;
 done:
+  if (rc && service_stopping() && !started) { /* SIGTERM during the start-up: a stop, as at any other time */
+    log_info("audit stopped while starting");
+    rc = 0;
+  }
   buf_release(&text);
   bus_consumer_free(c);
   audit_close(w);
