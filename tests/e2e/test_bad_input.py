@@ -102,6 +102,20 @@ def body(st):
         p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:{bad}", check=False)
         ok(p.returncode == 254 and "does not exist" in p.stderr, f"a child id {arr}:{bad} is refused",
            (p.returncode, p.stdout, p.stderr))
+    # `barge instances` of a compute environment that does not exist printed an empty table, exit 0:
+    # read as "no instances" (a typo in the name went unnoticed)
+    for args in (["--compute-environment", "nosuch"], ["--compute-environment", "nosuch", "--events"],
+                 ["--compute-environment", "nosuch", "--decisions"]):
+        p = st.run("instances", *args, check=False)
+        ok(p.returncode == 1 and "compute environment nosuch does not exist" in p.stderr and not p.stdout,
+           f"instances {' '.join(args)}: an error naming the compute environment, exit 1",
+           (p.returncode, p.stdout, p.stderr))
+    arn = st.describe_ce("local")["computeEnvironmentArn"]
+    for ce in ("local", arn):
+        p = st.run("instances", "--compute-environment", ce, "--output", "json", check=False)
+        ok(p.returncode == 0 and json.loads(p.stdout or "{}").get("instances") == [],
+           f"instances --compute-environment {ce}: an existing one (no instance yet) lists none, exit 0",
+           (p.returncode, p.stdout, p.stderr))
 
 
 if __name__ == "__main__":
