@@ -32,6 +32,7 @@ static const char *const messages[] = {
     [BARGE_ERR_KAFKA] = "Kafka is unreachable or did not confirm the write",
     [BARGE_ERR_REGISTRY] = "the schema registry refused or is unreachable",
     [BARGE_ERR_ARGUMENT] = "bad argument",
+    [BARGE_ERR_OUTCOME_UNKNOWN] = "the write was not confirmed but may have been written: check before retrying",
 };
 
 const char *barge_strerror(int code) {
@@ -178,6 +179,14 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
     goto out;
   }
   if (!rc) rc = bus_flush(c->prod, 30000, e, sizeof e);
+  if (rc == BUS_OUTCOME_UNKNOWN) { /* sent, not confirmed: a retry could make a second job */
+    snprintf(job_id_out, job_id_len, "%s", id);
+    rc = fail(err, errlen, BARGE_ERR_OUTCOME_UNKNOWN,
+              "writing the request: %s; it may have been written all the same, as job %s: look it up "
+              "(barge_job_status, barge describe-jobs --jobs %s) before submitting again",
+              e, id, id);
+    goto out;
+  }
   if (rc) {
     rc = bus_fail(err, errlen, "writing the request", e);
     goto out;

@@ -37,9 +37,13 @@ enum barge_code {
   BARGE_ERR_INVALID = 1,   /* the request was refused (AWS ClientException): nothing written */
   BARGE_ERR_NOT_FOUND = 2, /* no such job (yet) */
   BARGE_ERR_TIMEOUT = 3,   /* barge_wait_job: not terminal in time (the state so far is filled) */
-  BARGE_ERR_KAFKA = 4,     /* Kafka unreachable, or a write not confirmed: retry later */
+  BARGE_ERR_KAFKA = 4,     /* Kafka unreachable, or a write that cannot have landed: retry later */
   BARGE_ERR_REGISTRY = 5,  /* the schema registry refused or is unreachable */
-  BARGE_ERR_ARGUMENT = 6   /* a bad argument (NULL, not JSON, unknown option) */
+  BARGE_ERR_ARGUMENT = 6,  /* a bad argument (NULL, not JSON, unknown option) */
+  BARGE_ERR_OUTCOME_UNKNOWN = 7 /* barge_submit_job: the write was sent but not confirmed (a
+                                 * timeout): it may have landed. The job id is filled in; look
+                                 * it up (barge_job_status) before submitting again, or a retry
+                                 * may make a second job */
 };
 /* A static description of a code ("the request was refused"). */
 const char *barge_strerror(int code);
@@ -65,7 +69,9 @@ void barge_client_free(struct barge_client *c);
 /* Submits one job: aws_submit_json is an AWS Batch SubmitJob request (jobName, jobQueue,
  * jobDefinition, arrayProperties, dependsOn, parameters, containerOverrides, retryStrategy,
  * timeout, tags, shareIdentifier, ...; queue and job definition by name or ARN). On BARGE_OK the
- * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. */
+ * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. On BARGE_ERR_OUTCOME_UNKNOWN
+ * too: the write was sent but not confirmed, the job may exist; look it up before a retry.
+ * BARGE_ERR_KAFKA means nothing can have been written: a retry is safe. */
 int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *job_id_out,
                      size_t job_id_len, char *err, size_t errlen);
 
