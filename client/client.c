@@ -13,7 +13,6 @@
 #include "registry.h"
 #include "views.h"
 
-#define RECHECK_MS 5000 /* barge_wait_job re-reads barge.jobs this often, as a safety net */
 
 struct barge_client {
   char *brokers, *prefix, *principal;
@@ -243,7 +242,7 @@ static int read_detail(struct barge_client *c, const char *job_id, json_t **deta
   struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
   if (!k) return bus_fail(err, errlen, "consumer", e);
   struct find f = {.id = job_id, .idlen = strlen(job_id)};
-  int rc = bus_read_table(k, TOPIC_JOBS, find_cb, &f, e, sizeof e);
+  int rc = bus_read_table_key(k, TOPIC_JOBS, job_id, find_cb, &f, e, sizeof e); /* keyed by job id */
   bus_consumer_free(k);
   if (rc) {
     json_decref(f.rec);
@@ -283,65 +282,59 @@ int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
   if (!c || !job_id || !*job_id) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client and job id are required");
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
   char e[512];
-  /* position on barge.job-events first, then read the state: no change can fall in between */
+  /* barge.jobs is read once from its start, then followed: every change of the job comes as a
+   * new record there (written in the transaction of its JobStateChange). It was read whole
+   * again after each change of the job and every 5 s besides, each time from offset 0: an hour's
+   * wait read the table 720 times over. Records of other jobs are skipped by key, not decoded. */
   struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
   if (!k) return bus_fail(err, errlen, "consumer", e);
-  enum bus_topic t = TOPIC_JOB_EVENTS;
+  enum bus_topic t = TOPIC_JOBS;
+  struct find f = {.id = job_id, .idlen = strlen(job_id)};
+  char status[sizeof st->status] = "";
   int rc;
-  if (bus_assign_all(k, &t, 1, 0, e, sizeof e)) {
-    rc = bus_fail(err, errlen, "following barge.job-events", e);
+  if (bus_assign_all(k, &t, 1, 1, e, sizeof e)) {
+    rc = bus_fail(err, errlen, "reading barge.jobs", e);
     goto out;
   }
-  json_t *d = NULL;
-  int64_t next_check = 0;
   for (;;) {
-    if (mono_ms() >= next_check) {
-      /* the record (and, as a safety net, again every few seconds: a change committed by a
-       * transaction that was still open when we positioned could precede our position) */
-      rc = read_detail(c, job_id, &d, err, errlen);
-      if (rc != BARGE_OK && rc != BARGE_ERR_NOT_FOUND) goto out;
-      if (d) {
-        if (st) fill_state(d, st);
-        if (is_terminal(json_string_value(json_object_get(d, "status")))) {
-          rc = report(d, st, detail_json);
-          json_decref(d);
-          goto out;
-        }
-        json_decref(d);
-        d = NULL;
-      }
-      next_check = mono_ms() + RECHECK_MS;
-    }
     int64_t left = deadline - mono_ms();
     if (left <= 0) {
-      rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is %s after %d ms", job_id,
-                st && *st->status ? st->status : "not in barge.jobs yet", timeout_ms);
+      if (*status)
+        rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is still %s after %d ms (not SUCCEEDED or FAILED yet)",
+                  job_id, status, timeout_ms);
+      else
+        rc = fail(err, errlen, BARGE_ERR_TIMEOUT,
+                  "job %s is not in barge.jobs after %d ms (not submitted, a mistyped id, or no scheduler "
+                  "handled it: is one running?)", job_id, timeout_ms);
       goto out;
     }
     struct bus_msg m;
-    int wait = (int)(left < 200 ? left : 200);
-    int pr = bus_poll(k, wait, &m, e, sizeof e);
+    int pr = bus_poll(k, (int)(left < 200 ? left : 200), &m, e, sizeof e);
     if (pr < 0) {
-      rc = bus_fail(err, errlen, "following barge.job-events", e);
+      rc = bus_fail(err, errlen, "reading barge.jobs", e);
       goto out;
     }
     if (pr != 1) continue;
-    enum barge_ev_type type;
-    json_t *ev = NULL;
-    char why[256];
-    if (!bus_decode(&m, &type, &ev, why, sizeof why)) {
-      const char *id = json_string_value(json_object_get(ev, "jobId"));
-      if (id && !strcmp(id, job_id)) {
-        const char *ns = json_string_value(json_object_get(ev, "newStatus"));
-        if (st && ns) snprintf(st->status, sizeof st->status, "%s", ns);
-        /* a change of this job: read its record now */
-        next_check = 0;
-      }
-    }
-    json_decref(ev);
+    int mine = m.keylen == f.idlen && !memcmp(m.key, f.id, f.idlen);
+    if (mine) find_cb(&f, &m);
     bus_msg_release(&m);
+    if (!mine) continue;
+    const json_t *d = json_object_get(f.rec, "detail");
+    if (!d) { /* deleted (a tombstone), or not decoded: as not there */
+      *status = 0;
+      if (st) memset(st, 0, sizeof *st);
+      continue;
+    }
+    const char *s = json_string_value(json_object_get(d, "status"));
+    snprintf(status, sizeof status, "%s", s ? s : "?");
+    if (st) fill_state(d, st);
+    if (is_terminal(s)) {
+      rc = report(d, st, detail_json);
+      goto out;
+    }
   }
 out:
+  json_decref(f.rec);
   bus_consumer_free(k);
   return rc;
 }

@@ -17,8 +17,8 @@
  *   scheduler, "dependsOn: job ID does not exist"), writes one JobRequest to barge.requests
  *   with an idempotent producer and returns the job id only after the delivery report confirms it
  *   is durably written (acks=all). A request the configuration refuses is never written.
- * - States come from barge.jobs (the compacted current state, the DescribeJobs view) and
- *   barge.job-events (state changes), committed data only.
+ * - States come from barge.jobs (the compacted current state, the DescribeJobs view),
+ *   committed data only.
  * - Every function returns a BARGE_* code (0 is success) and, on failure, writes a
  *   human-readable reason into the caller's err buffer (which may be NULL). barge_strerror names
  *   the code.
@@ -91,9 +91,10 @@ struct barge_job_state {
 int barge_job_status(struct barge_client *c, const char *job_id, struct barge_job_state *st,
                      char **detail_json, char *err, size_t errlen);
 
-/* Waits until the job is SUCCEEDED or FAILED, following barge.job-events, at most timeout_ms
- * (< 0: forever). BARGE_OK when terminal (st says which), BARGE_ERR_TIMEOUT otherwise with the
- * latest state known in st. */
+/* Waits until the job is SUCCEEDED or FAILED, at most timeout_ms (< 0: forever): reads
+ * barge.jobs once from its start, then follows its new records. BARGE_OK when terminal (st says
+ * which), BARGE_ERR_TIMEOUT otherwise with the latest state known in st (all zero, and err says
+ * so, when barge.jobs has no record of the job). */
 int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
                    struct barge_job_state *st, char **detail_json, char *err, size_t errlen);
 
