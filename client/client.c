@@ -282,21 +282,40 @@ int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
   if (!c || !job_id || !*job_id) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client and job id are required");
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
   char e[512];
-  /* barge.jobs is read once from its start, then followed: every change of the job comes as a
-   * new record there (written in the transaction of its JobStateChange). It was read whole
-   * again after each change of the job and every 5 s besides, each time from offset 0: an hour's
-   * wait read the table 720 times over. Records of other jobs are skipped by key, not decoded. */
+  /* The job's record is read once, then barge.jobs is followed from where it ended before that
+   * read (an explicit offset): every change of a job is a new record there, written in the
+   * transaction of its JobStateChange, so none falls in between. The wait used to read the
+   * whole table again after each change of the job and every 5 s besides: an hour's wait read
+   * it some 720 times. Records of other jobs are skipped by key, not decoded. */
   struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
   if (!k) return bus_fail(err, errlen, "consumer", e);
   enum bus_topic t = TOPIC_JOBS;
   struct find f = {.id = job_id, .idlen = strlen(job_id)};
   char status[sizeof st->status] = "";
   int rc;
-  if (bus_assign_all(k, &t, 1, 1, e, sizeof e)) {
-    rc = bus_fail(err, errlen, "reading barge.jobs", e);
+  if (bus_assign_all(k, &t, 1, 0, e, sizeof e)) {
+    rc = bus_fail(err, errlen, "following barge.jobs", e);
     goto out;
   }
-  for (;;) {
+  json_t *d = NULL;
+  rc = read_detail(c, job_id, &d, err, errlen);
+  if (rc != BARGE_OK && rc != BARGE_ERR_NOT_FOUND) goto out;
+  if (d) f.rec = json_pack("{s:o}", "detail", d);
+  for (int changed = 1;;) {
+    if (changed) {
+      changed = 0;
+      d = json_object_get(f.rec, "detail");
+      const char *s = json_string_value(json_object_get(d, "status"));
+      snprintf(status, sizeof status, "%s", d ? (s ? s : "?") : ""); /* no detail: deleted */
+      if (st) {
+        if (d) fill_state(d, st);
+        else memset(st, 0, sizeof *st);
+      }
+      if (is_terminal(s)) {
+        rc = report(d, st, detail_json);
+        goto out;
+      }
+    }
     int64_t left = deadline - mono_ms();
     if (left <= 0) {
       if (*status)
@@ -311,27 +330,13 @@ int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
     struct bus_msg m;
     int pr = bus_poll(k, (int)(left < 200 ? left : 200), &m, e, sizeof e);
     if (pr < 0) {
-      rc = bus_fail(err, errlen, "reading barge.jobs", e);
+      rc = bus_fail(err, errlen, "following barge.jobs", e);
       goto out;
     }
     if (pr != 1) continue;
-    int mine = m.keylen == f.idlen && !memcmp(m.key, f.id, f.idlen);
-    if (mine) find_cb(&f, &m);
+    changed = m.keylen == f.idlen && !memcmp(m.key, f.id, f.idlen);
+    if (changed) find_cb(&f, &m);
     bus_msg_release(&m);
-    if (!mine) continue;
-    const json_t *d = json_object_get(f.rec, "detail");
-    if (!d) { /* deleted (a tombstone), or not decoded: as not there */
-      *status = 0;
-      if (st) memset(st, 0, sizeof *st);
-      continue;
-    }
-    const char *s = json_string_value(json_object_get(d, "status"));
-    snprintf(status, sizeof status, "%s", s ? s : "?");
-    if (st) fill_state(d, st);
-    if (is_terminal(s)) {
-      rc = report(d, st, detail_json);
-      goto out;
-    }
   }
 out:
   json_decref(f.rec);

@@ -91,10 +91,10 @@ struct barge_job_state {
 int barge_job_status(struct barge_client *c, const char *job_id, struct barge_job_state *st,
                      char **detail_json, char *err, size_t errlen);
 
-/* Waits until the job is SUCCEEDED or FAILED, at most timeout_ms (< 0: forever): reads
- * barge.jobs once from its start, then follows its new records. BARGE_OK when terminal (st says
- * which), BARGE_ERR_TIMEOUT otherwise with the latest state known in st (all zero, and err says
- * so, when barge.jobs has no record of the job). */
+/* Waits until the job is SUCCEEDED or FAILED, at most timeout_ms (< 0: forever; 0: looks
+ * once): reads barge.jobs once from its start, then follows its new records. BARGE_OK when
+ * terminal (st says which), BARGE_ERR_TIMEOUT otherwise with the latest state known in st (all
+ * zero, and err says so, when barge.jobs has no record of the job). */
 int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
                    struct barge_job_state *st, char **detail_json, char *err, size_t errlen);
 

@@ -5,6 +5,7 @@
  * Checked:
  * - a wait that times out says the state the job reached ("still RUNNING"), also when the caller
  *   passed no state struct (it said "not in barge.jobs yet" of a job that was there);
+ * - a wait of 0 ms looks once (a job already SUCCEEDED is BARGE_OK, not a timeout);
  * - a wait for a job barge.jobs does not have says that, naming the id;
  * - a wait reads barge.jobs from its start once and then follows it: after its first read, the
  *   broker refuses every ListOffsets request (what a new read of the table from its start asks
@@ -105,6 +106,12 @@ int main(void) {
   CHECK_INT(barge_wait_job(c, "job-a", 1500, &st, NULL, err, sizeof err), BARGE_ERR_TIMEOUT);
   CHECK(strstr(err, "RUNNING") != NULL, "%s", err);
   CHECK_STR(st.status, "RUNNING");
+
+  TEST("a wait of 0 ms looks once: a job already SUCCEEDED is BARGE_OK");
+  CHECK_INT(barge_wait_job(c, "other-3", 0, &st, NULL, err, sizeof err), BARGE_OK);
+  CHECK_STR(st.status, "SUCCEEDED");
+  CHECK_INT(barge_wait_job(c, "job-a", 0, NULL, NULL, err, sizeof err), BARGE_ERR_TIMEOUT);
+  CHECK(strstr(err, "still RUNNING") != NULL, "%s", err);
 
   TEST("a wait for a job barge.jobs does not have says so");
   CHECK_INT(barge_wait_job(c, "job-none", 1500, &st, NULL, err, sizeof err), BARGE_ERR_TIMEOUT);
