@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "control.h"
 #include "registry.h"
+#include "stack.h"
 #include "views.h"
 
 
@@ -57,11 +58,31 @@ static int bus_fail(char *err, size_t errlen, const char *what, const char *why)
   return fail(err, errlen, code, "%s: %s", what, why);
 }
 
+/* Is s UTF-8 (jansson, and so every event, takes nothing else)? */
+static int is_utf8(const char *s) {
+  char *t = xstrdup(s);
+  utf8_fix(t);
+  int same = !strcmp(t, s);
+  free(t);
+  return same;
+}
+
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen) {
   char e[512];
   if (!brokers || !*brokers) {
     fail(err, errlen, BARGE_ERR_ARGUMENT, "brokers is required (host:port[,host:port...])");
+    return NULL;
+  }
+  /* the command line's checks (lib/stack.h): a list or prefix they refuse failed only at the
+   * first I/O, as BARGE_ERR_KAFKA "retry later", after seconds of waiting; a port past 65535
+   * was taken modulo 65536 by librdkafka and reached another port. Their messages name the
+   * command line's flag: said here as the argument's name. */
+  if (stack_brokers_check(brokers, brokers, e, sizeof e) ||
+      (topic_prefix && *topic_prefix && stack_prefix_check(topic_prefix, topic_prefix, e, sizeof e))) {
+    const char *m = strncmp(e, "--", 2) ? e : e + 2;
+    if (!strncmp(m, "topic-prefix", 12)) fail(err, errlen, BARGE_ERR_ARGUMENT, "topic_prefix%s", m + 12);
+    else fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", m);
     return NULL;
   }
   if (codec_init(e, sizeof e)) {
@@ -72,7 +93,7 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
   c->brokers = xstrdup(brokers);
   c->prefix = xstrdup(topic_prefix ? topic_prefix : "barge.");
   const char *user = getenv("USER");
-  c->principal = xstrdup(user && *user ? user : "anonymous");
+  c->principal = xstrdup(user && *user && is_utf8(user) ? user : "anonymous");
   buf_init(&c->props);
   c->bc.brokers = c->brokers;
   c->bc.prefix = c->prefix;
@@ -87,6 +108,9 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   if (!strcmp(name, "schema.registry.url")) {
     registry_set_url(value);
   } else if (!strcmp(name, "principal")) {
+    /* one that is not UTF-8 was dropped: the requests were recorded as $USER's */
+    if (!*value || !is_utf8(value))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "principal: %s", *value ? "not UTF-8" : "empty");
     free(c->principal);
     c->principal = xstrdup(value);
   } else if (!strncmp(name, "kafka.", 6) && name[6]) {
@@ -167,10 +191,9 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
   }
   char id[64];
   snprintf(id, sizeof id, "%s", json_string_value(json_object_get(body, "jobId")));
-  json_t *ev = control_request_event("SubmitJob", body);
+  json_t *ev = control_request_event_as(c->principal, "SubmitJob", body);
   body = NULL;
   json_object_set_new(ev, "header", bus_header("barge-client", id, now_ms()));
-  json_object_set_new(ev, "principal", json_string(c->principal));
   rc = bus_produce(c->prod, TOPIC_REQUESTS, id, ev, e, sizeof e);
   json_decref(ev);
   if (rc == BUS_TOO_LARGE) { /* no retry helps: it was BARGE_ERR_KAFKA, "retry later" */

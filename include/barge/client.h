@@ -50,8 +50,9 @@ const char *barge_strerror(int code);
 
 struct barge_client;
 
-/* A client of the Barge installation at brokers (a Kafka bootstrap list) whose topics carry
- * topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err says why). */
+/* A client of the Barge installation at brokers (a Kafka bootstrap list, HOST:PORT[,...]) whose
+ * topics carry topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err
+ * says why): a broker list or prefix `barge --brokers/--topic-prefix` refuses too. */
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen);
 /* Options, before the first call that does I/O:
@@ -59,7 +60,7 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
  *                          (default: $BARGE_SCHEMA_REGISTRY_URL). One registry per process:
  *                          a client naming another one than the process already uses fails
  *                          its first I/O with BARGE_ERR_REGISTRY, naming both
- *   "principal"            who submits (default: $USER)
+ *   "principal"            who submits (default: $USER); not empty, UTF-8
  *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
  *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */
 int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,

@@ -7,7 +7,8 @@
  *   past kafka.message.timeout.ms) is BARGE_ERR_OUTCOME_UNKNOWN, not BARGE_ERR_KAFKA ("retry"):
  *   a retry could make a second job. The job id is filled in and named in err, so the caller can
  *   look the job up before submitting again;
- * - the write did land: the request with that id is in barge.requests once the broker answers. */
+ * - the write did land: the request with that id is in barge.requests once the broker answers,
+ *   under the principal the client was given. */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
@@ -32,11 +33,19 @@ static int call(const struct bus_conf *bc, const char *api, const char *req_json
 struct find {
   const char *id;
   int found;
+  char principal[64];
 };
 
 static void find_cb(void *ctx, const struct bus_msg *m) {
   struct find *f = ctx;
-  if (m->keylen == strlen(f->id) && !memcmp(m->key, f->id, m->keylen)) f->found++;
+  if (m->keylen != strlen(f->id) || memcmp(m->key, f->id, m->keylen)) return;
+  f->found++;
+  enum barge_ev_type t;
+  json_t *ev = NULL;
+  char why[256];
+  if (!bus_decode(m, &t, &ev, why, sizeof why))
+    snprintf(f->principal, sizeof f->principal, "%s", json_string_value(json_object_get(ev, "principal")));
+  json_decref(ev);
 }
 
 int main(void) {
@@ -80,6 +89,7 @@ int main(void) {
   struct barge_client *c = barge_client_new(brokers, prefix, err, sizeof err);
   CHECK(c != NULL, "%s", err);
   CHECK_INT(barge_client_set(c, "kafka.message.timeout.ms", "2000", err, sizeof err), BARGE_OK);
+  CHECK_INT(barge_client_set(c, "principal", "p\xc3\xa9ter", err, sizeof err), BARGE_OK);
   char id[64] = "";
   CHECK_INT(barge_submit_job(c, req, id, sizeof id, err, sizeof err), BARGE_OK);
   CHECK(strlen(id) == 36, "job id '%s'", id);
@@ -103,6 +113,7 @@ int main(void) {
   if (k && *id2) {
     CHECK(bus_read_table(k, TOPIC_REQUESTS, find_cb, &f, err, sizeof err) == 0, "%s", err);
     CHECK_INT(f.found, 1);
+    CHECK_STR(f.principal, "p\xc3\xa9ter"); /* under the principal set */
   }
   bus_consumer_free(k);
 
