@@ -215,6 +215,7 @@ int cmd_watch(int argc, char **argv) {
             (long long)o.count);
     return 2;
   }
+  if (job && (r = cmd_job_id_usage("watch", job))) return r;
   long long count = o.count == INT64_MIN ? 0 : o.count;
   struct service_conn conn;
   if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn)) || (r = service_require_broker("watch", &conn))) return r;

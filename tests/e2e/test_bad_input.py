@@ -6,6 +6,7 @@ before and after (no scheduler runs here, so nothing else writes to them). A val
 afterwards does move barge.requests by one, which shows that the offset check can fail."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -110,6 +111,17 @@ def body(st):
         ok(p.returncode == 1 and "compute environment nosuch does not exist" in p.stderr and not p.stdout,
            f"instances {' '.join(args)}: an error naming the compute environment, exit 1",
            (p.returncode, p.stdout, p.stderr))
+    # an empty job id (or one with an empty family part, ':3') crashed `barge explain` and `barge logs`
+    # (SIGSEGV: an empty Kafka key), and `barge watch --job ''` waited forever for a job no id names
+    for argv in (["explain", ""], ["logs", ""], ["logs", ":3", "--follow"], ["watch", "--job", ""],
+                 ["explain", "x" * 100]):
+        try:
+            p = st.run(*argv, check=False, timeout=20)
+            res = (p.returncode, p.stdout, p.stderr)
+        except subprocess.TimeoutExpired:
+            res = ("no answer in 20 s", "", "")
+        ok(res[0] == 2 and "is not a job id" in res[2] and len(res[2].splitlines()) == 1 and not res[1],
+           f"barge {' '.join(repr(a) if not a else a[:20] for a in argv)}: not a job id, bad usage (exit 2)", res)
     arn = st.describe_ce("local")["computeEnvironmentArn"]
     for ce in ("local", arn):
         p = st.run("instances", "--compute-environment", ce, "--output", "json", check=False)
