@@ -44,7 +44,8 @@ static int ce_name(const struct bus_conf *bc, const char *ce, char *name, size_t
   if (found) snprintf(name, n, "%s", found);
   config_view_release(&cv);
   if (!found) {
-    fprintf(stderr, "barge instances: compute environment %s does not exist (barge describe-compute-environments lists them)\n", ce);
+    fprintf(stderr, "barge instances: compute environment %.100s%s does not exist (barge describe-compute-environments lists them)\n",
+            ce, strlen(ce) > 100 ? "..." : "");
     return 1;
   }
   return 0;
@@ -60,6 +61,10 @@ int cmd_instances(int argc, char **argv) {
   }
   if (o.events && o.decisions) { /* two listings of two topics: one of them was dropped without a word */
     fprintf(stderr, "barge instances: --events and --decisions are two listings (barge.instances, barge.scaling): give one\n");
+    return 2;
+  }
+  if (o.ce && !*o.ce) { /* it said "compute environment  does not exist" */
+    fprintf(stderr, "barge instances: --compute-environment needs a name or ARN (leave it out for all)\n");
     return 2;
   }
   struct service_conn conn;

@@ -188,7 +188,7 @@ static int check_names(const struct bus_conf *bc, const char *queue, const char 
     int found = config_find(cv.queues, "jobQueueName", queue) != NULL;
     config_view_release(&cv);
     if (!found) {
-      fprintf(stderr, "barge watch: job queue %s does not exist\n", queue);
+      fprintf(stderr, "barge watch: job queue %.100s%s does not exist\n", queue, strlen(queue) > 100 ? "..." : "");
       return 1;
     }
   }
@@ -216,6 +216,10 @@ int cmd_watch(int argc, char **argv) {
     return 2;
   }
   if (job && (r = cmd_job_id_usage("watch", job))) return r;
+  if (queue && !*queue) { /* it said "job queue  does not exist" */
+    fprintf(stderr, "barge watch: --job-queue needs a name or ARN (leave it out for every queue)\n");
+    return 2;
+  }
   long long count = o.count == INT64_MIN ? 0 : o.count;
   struct service_conn conn;
   if ((r = service_connect("watch", &o.kafka, "barge-watch", 0, &conn)) || (r = service_require_broker("watch", &conn))) return r;

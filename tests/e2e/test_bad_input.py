@@ -122,6 +122,15 @@ def body(st):
             res = ("no answer in 20 s", "", "")
         ok(res[0] == 2 and "is not a job id" in res[2] and len(res[2].splitlines()) == 1 and not res[1],
            f"barge {' '.join(repr(a) if not a else a[:20] for a in argv)}: not a job id, bad usage (exit 2)", res)
+    # an empty name was looked up ("compute environment  does not exist", exit 1); a long one echoed whole
+    for argv in (["instances", "--compute-environment", ""], ["watch", "--job-queue", ""]):
+        p = st.run(*argv, check=False, timeout=20)
+        ok(p.returncode == 2 and "needs a name" in p.stderr and len(p.stderr.splitlines()) == 1,
+           f"barge {argv[0]} {argv[1]} '': bad usage (exit 2)", (p.returncode, p.stderr))
+    for argv in (["instances", "--compute-environment", "c" * 5000], ["watch", "--job-queue", "q" * 5000]):
+        p = st.run(*argv, check=False, timeout=20)
+        ok(p.returncode == 1 and "does not exist" in p.stderr and len(p.stderr) < 400,
+           f"barge {argv[0]} {argv[1]} of 5000 characters: does not exist, the name cut", (p.returncode, len(p.stderr)))
     arn = st.describe_ce("local")["computeEnvironmentArn"]
     for ce in ("local", arn):
         p = st.run("instances", "--compute-environment", ce, "--output", "json", check=False)
