@@ -11,9 +11,9 @@
 #include "bus.h"
 #include "control.h"
 #include "registry.h"
+#include "stack.h"
 #include "views.h"
 
-#define RECHECK_MS 5000 /* barge_wait_job re-reads barge.jobs this often, as a safety net */
 
 struct barge_client {
   char *brokers, *prefix, *principal;
@@ -32,6 +32,7 @@ static const char *const messages[] = {
     [BARGE_ERR_KAFKA] = "Kafka is unreachable or did not confirm the write",
     [BARGE_ERR_REGISTRY] = "the schema registry refused or is unreachable",
     [BARGE_ERR_ARGUMENT] = "bad argument",
+    [BARGE_ERR_OUTCOME_UNKNOWN] = "the write was not confirmed but may have been written: check before retrying",
 };
 
 const char *barge_strerror(int code) {
@@ -57,11 +58,31 @@ static int bus_fail(char *err, size_t errlen, const char *what, const char *why)
   return fail(err, errlen, code, "%s: %s", what, why);
 }
 
+/* Is s UTF-8 (jansson, and so every event, takes nothing else)? */
+static int is_utf8(const char *s) {
+  char *t = xstrdup(s);
+  utf8_fix(t);
+  int same = !strcmp(t, s);
+  free(t);
+  return same;
+}
+
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen) {
   char e[512];
   if (!brokers || !*brokers) {
     fail(err, errlen, BARGE_ERR_ARGUMENT, "brokers is required (host:port[,host:port...])");
+    return NULL;
+  }
+  /* the command line's checks (lib/stack.h): a list or prefix they refuse failed only at the
+   * first I/O, as BARGE_ERR_KAFKA "retry later", after seconds of waiting; a port past 65535
+   * was taken modulo 65536 by librdkafka and reached another port. Their messages name the
+   * command line's flag: said here as the argument's name. */
+  if (stack_brokers_check(brokers, brokers, e, sizeof e) ||
+      (topic_prefix && *topic_prefix && stack_prefix_check(topic_prefix, topic_prefix, e, sizeof e))) {
+    const char *m = strncmp(e, "--", 2) ? e : e + 2;
+    if (!strncmp(m, "topic-prefix", 12)) fail(err, errlen, BARGE_ERR_ARGUMENT, "topic_prefix%s", m + 12);
+    else fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", m);
     return NULL;
   }
   if (codec_init(e, sizeof e)) {
@@ -72,7 +93,7 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
   c->brokers = xstrdup(brokers);
   c->prefix = xstrdup(topic_prefix ? topic_prefix : "barge.");
   const char *user = getenv("USER");
-  c->principal = xstrdup(user && *user ? user : "anonymous");
+  c->principal = xstrdup(user && *user && is_utf8(user) ? user : "anonymous");
   buf_init(&c->props);
   c->bc.brokers = c->brokers;
   c->bc.prefix = c->prefix;
@@ -87,6 +108,9 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   if (!strcmp(name, "schema.registry.url")) {
     registry_set_url(value);
   } else if (!strcmp(name, "principal")) {
+    /* one that is not UTF-8 was dropped: the requests were recorded as $USER's */
+    if (!*value || !is_utf8(value))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "principal: %s", *value ? "not UTF-8" : "empty");
     free(c->principal);
     c->principal = xstrdup(value);
   } else if (!strncmp(name, "kafka.", 6) && name[6]) {
@@ -167,10 +191,9 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
   }
   char id[64];
   snprintf(id, sizeof id, "%s", json_string_value(json_object_get(body, "jobId")));
-  json_t *ev = control_request_event("SubmitJob", body);
+  json_t *ev = control_request_event_as(c->principal, "SubmitJob", body);
   body = NULL;
   json_object_set_new(ev, "header", bus_header("barge-client", id, now_ms()));
-  json_object_set_new(ev, "principal", json_string(c->principal));
   rc = bus_produce(c->prod, TOPIC_REQUESTS, id, ev, e, sizeof e);
   json_decref(ev);
   if (rc == BUS_TOO_LARGE) { /* no retry helps: it was BARGE_ERR_KAFKA, "retry later" */
@@ -178,6 +201,14 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
     goto out;
   }
   if (!rc) rc = bus_flush(c->prod, 30000, e, sizeof e);
+  if (rc == BUS_OUTCOME_UNKNOWN) { /* sent, not confirmed: a retry could make a second job */
+    snprintf(job_id_out, job_id_len, "%s", id);
+    rc = fail(err, errlen, BARGE_ERR_OUTCOME_UNKNOWN,
+              "writing the request: %s; it may have been written all the same, as job %s: look it up "
+              "(barge_job_status, barge describe-jobs --jobs %s) before submitting again",
+              e, id, id);
+    goto out;
+  }
   if (rc) {
     rc = bus_fail(err, errlen, "writing the request", e);
     goto out;
@@ -234,7 +265,7 @@ static int read_detail(struct barge_client *c, const char *job_id, json_t **deta
   struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
   if (!k) return bus_fail(err, errlen, "consumer", e);
   struct find f = {.id = job_id, .idlen = strlen(job_id)};
-  int rc = bus_read_table(k, TOPIC_JOBS, find_cb, &f, e, sizeof e);
+  int rc = bus_read_table_key(k, TOPIC_JOBS, job_id, find_cb, &f, e, sizeof e); /* keyed by job id */
   bus_consumer_free(k);
   if (rc) {
     json_decref(f.rec);
@@ -274,65 +305,64 @@ int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
   if (!c || !job_id || !*job_id) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client and job id are required");
   int64_t deadline = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
   char e[512];
-  /* position on barge.job-events first, then read the state: no change can fall in between */
+  /* The job's record is read once, then barge.jobs is followed from where it ended before that
+   * read (an explicit offset): every change of a job is a new record there, written in the
+   * transaction of its JobStateChange, so none falls in between. The wait used to read the
+   * whole table again after each change of the job and every 5 s besides: an hour's wait read
+   * it some 720 times. Records of other jobs are skipped by key, not decoded. */
   struct bus_consumer *k = bus_consumer_new(&c->bc, NULL, 1, e, sizeof e);
   if (!k) return bus_fail(err, errlen, "consumer", e);
-  enum bus_topic t = TOPIC_JOB_EVENTS;
+  enum bus_topic t = TOPIC_JOBS;
+  struct find f = {.id = job_id, .idlen = strlen(job_id)};
+  char status[sizeof st->status] = "";
   int rc;
   if (bus_assign_all(k, &t, 1, 0, e, sizeof e)) {
-    rc = bus_fail(err, errlen, "following barge.job-events", e);
+    rc = bus_fail(err, errlen, "following barge.jobs", e);
     goto out;
   }
   json_t *d = NULL;
-  int64_t next_check = 0;
-  for (;;) {
-    if (mono_ms() >= next_check) {
-      /* the record (and, as a safety net, again every few seconds: a change committed by a
-       * transaction that was still open when we positioned could precede our position) */
-      rc = read_detail(c, job_id, &d, err, errlen);
-      if (rc != BARGE_OK && rc != BARGE_ERR_NOT_FOUND) goto out;
-      if (d) {
-        if (st) fill_state(d, st);
-        if (is_terminal(json_string_value(json_object_get(d, "status")))) {
-          rc = report(d, st, detail_json);
-          json_decref(d);
-          goto out;
-        }
-        json_decref(d);
-        d = NULL;
+  rc = read_detail(c, job_id, &d, err, errlen);
+  if (rc != BARGE_OK && rc != BARGE_ERR_NOT_FOUND) goto out;
+  if (d) f.rec = json_pack("{s:o}", "detail", d);
+  for (int changed = 1;;) {
+    if (changed) {
+      changed = 0;
+      d = json_object_get(f.rec, "detail");
+      const char *s = json_string_value(json_object_get(d, "status"));
+      snprintf(status, sizeof status, "%s", d ? (s ? s : "?") : ""); /* no detail: deleted */
+      if (st) {
+        if (d) fill_state(d, st);
+        else memset(st, 0, sizeof *st);
       }
-      next_check = mono_ms() + RECHECK_MS;
+      if (is_terminal(s)) {
+        rc = report(d, st, detail_json);
+        goto out;
+      }
     }
     int64_t left = deadline - mono_ms();
     if (left <= 0) {
-      rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is %s after %d ms", job_id,
-                st && *st->status ? st->status : "not in barge.jobs yet", timeout_ms);
+      if (*status)
+        rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is still %s after %d ms (not SUCCEEDED or FAILED yet)",
+                  job_id, status, timeout_ms);
+      else
+        rc = fail(err, errlen, BARGE_ERR_TIMEOUT,
+                  "job %s is not in barge.jobs after %d ms (not submitted, a mistyped id, or no scheduler "
+                  "handled it: is one running?)", job_id, timeout_ms);
       goto out;
     }
     struct bus_msg m;
-    int wait = (int)(left < 200 ? left : 200);
-    int pr = bus_poll(k, wait, &m, e, sizeof e);
+    int pr = bus_poll(k, (int)(left < 200 ? left : 200), &m, e, sizeof e);
     if (pr < 0) {
-      rc = bus_fail(err, errlen, "following barge.job-events", e);
+      rc = bus_fail(err, errlen, "following barge.jobs", e);
       goto out;
     }
     if (pr != 1) continue;
-    enum barge_ev_type type;
-    json_t *ev = NULL;
-    char why[256];
-    if (!bus_decode(&m, &type, &ev, why, sizeof why)) {
-      const char *id = json_string_value(json_object_get(ev, "jobId"));
-      if (id && !strcmp(id, job_id)) {
-        const char *ns = json_string_value(json_object_get(ev, "newStatus"));
-        if (st && ns) snprintf(st->status, sizeof st->status, "%s", ns);
-        /* a change of this job: read its record now */
-        next_check = 0;
-      }
-    }
-    json_decref(ev);
+    changed = m.keylen == f.idlen && !memcmp(m.key, f.id, f.idlen);
+    if (changed) find_cb(&f, &m);
     bus_msg_release(&m);
   }
 out:
+  json_decref(f.rec);
   bus_consumer_free(k);
   return rc;
 }

@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
   }
   int rc = barge_submit_job(c, json, id, sizeof id, err, sizeof err);
   free(in);
-  if (rc != BARGE_OK) {
+  if (rc != BARGE_OK) { /* BARGE_ERR_OUTCOME_UNKNOWN: err names the job id to look up */
     fprintf(stderr, "barge-example-submit: submit: %s (%s)\n", barge_strerror(rc), err);
     barge_client_free(c);
     return 1;

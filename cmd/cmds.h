@@ -36,6 +36,10 @@ int cmd_help_config(int argc, char **argv);
 const struct opts_cmd *const *barge_opts_cmds(size_t *n);
 const char *barge_command_name(size_t i);
 int cmd_completion(int argc, char **argv);   /* cmd/completion.c */
+/* 0 when id can name a job (job_id_ok of lib/util.h, array children and nodes included); else
+ * says so on stderr as `barge CMD: ...` and returns 2 (bad usage): an empty id crashed `barge
+ * logs` and `barge explain` (cmd/barge.c). */
+int cmd_job_id_usage(const char *cmd, const char *id);
 /* AWS Batch operations (submit-job, describe-jobs, ...), cmd/aws.c: cmd_is_aws says whether
  * a name is one; cmd_aws runs one (argv[0] must be one); cmd_list_aws lists them. */
 int cmd_is_aws(const char *name);

@@ -50,6 +50,7 @@ int cmd_explain(int argc, char **argv) {
     fprintf(stderr, "barge explain: give one job id (barge explain JOB_ID [--json])\n");
     return EXIT_USAGE;
   }
+  if (cmd_job_id_usage("explain", pos[0])) return EXIT_USAGE;
   struct service_conn conn;
   int cr = service_connect("explain", &o.kafka, "barge-explain", 0, &conn);
   if (cr) return cr == 2 ? 2 : EXIT_BROKER; /* 2: bad --kafka-props */

@@ -281,6 +281,7 @@ int cmd_logs(int argc, char **argv) {
     return 2;
   }
   const char *id = pos[0];
+  if ((r = cmd_job_id_usage("logs", id))) return r;
   struct service_conn conn;
   if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("logs", &conn))) return r;
   struct bus_conf bc = conn.bc;

@@ -59,8 +59,11 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
   char uid[37], iso[32];
   uuid_v4(uid);
   iso8601_utc(now_ms(), iso);
-  json_t *resources = json_pack("[O]", json_object_get(detail, "jobArn"));
-  if (with_queue) json_array_append(resources, json_object_get(detail, "jobQueue"));
+  /* a member missing is left out: json_pack("[O]", NULL) failed, and so did the event, and
+   * printf("%s\n", NULL) of its text crashed */
+  json_t *resources = json_array();
+  if (json_object_get(detail, "jobArn")) json_array_append(resources, json_object_get(detail, "jobArn"));
+  if (with_queue && json_object_get(detail, "jobQueue")) json_array_append(resources, json_object_get(detail, "jobQueue"));
   json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "version", "0", "id", uid,
                          "detail-type", type, "source", "aws.batch", "account", barge_account(),
                          "time", iso, "region", barge_region(), "resources", resources, "detail", detail);
@@ -128,9 +131,15 @@ static void flush_pending(struct watch *w, int force) {
     int64_t waited = now_ms() - (int64_t)json_integer_value(json_object_get(ev, "_seen"));
     if (at == n && !force && waited < 3000) return;
     if (at == n && n) at = n - 1; /* waited long enough: the latest record, though behind */
+    char suffix[256], arn[512];
+    if (!n) {
+      snprintf(suffix, sizeof suffix, "job/%s", id);
+      barge_arn(suffix, arn, sizeof arn);
+    }
+    /* no record read (barge.jobs behind, or the record gone): what the transition says */
     json_t *detail = n ? job_at_detail(json_array_get(list, at), ev)
-                       : json_pack("{s:s, s:s, s:O}", "jobId", id, "jobName", jget_str(ev, "jobName"),
-                                   "status", json_object_get(ev, "newStatus"));
+                       : json_pack("{s:s, s:s, s:s, s:O}", "jobArn", arn, "jobId", id, "jobName",
+                                   jget_str(ev, "jobName"), "status", json_object_get(ev, "newStatus"));
     if (!n && json_is_string(json_object_get(ev, "statusReason")))
       json_object_set(detail, "statusReason", json_object_get(ev, "statusReason"));
     flush_blocked(w, id, ev, 0);
@@ -188,7 +197,7 @@ static int check_names(const struct bus_conf *bc, const char *queue, const char 
     int found = config_find(cv.queues, "jobQueueName", queue) != NULL;
     config_view_release(&cv);
     if (!found) {
-      fprintf(stderr, "barge watch: job queue %s does not exist\n", queue);
+      fprintf(stderr, "barge watch: job queue %.100s%s does not exist\n", queue, strlen(queue) > 100 ? "..." : "");
       return 1;
     }
   }
@@ -213,6 +222,11 @@ int cmd_watch(int argc, char **argv) {
   if (o.count != INT64_MIN && o.count < 1) {
     fprintf(stderr, "barge watch: --count must be at least 1 (leave it out to run until interrupted), got %lld\n",
             (long long)o.count);
+    return 2;
+  }
+  if (job && (r = cmd_job_id_usage("watch", job))) return r;
+  if (queue && !*queue) { /* it said "job queue  does not exist" */
+    fprintf(stderr, "barge watch: --job-queue needs a name or ARN (leave it out for every queue)\n");
     return 2;
   }
   long long count = o.count == INT64_MIN ? 0 : o.count;

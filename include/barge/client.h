@@ -17,8 +17,8 @@
  *   scheduler, "dependsOn: job ID does not exist"), writes one JobRequest to barge.requests
  *   with an idempotent producer and returns the job id only after the delivery report confirms it
  *   is durably written (acks=all). A request the configuration refuses is never written.
- * - States come from barge.jobs (the compacted current state, the DescribeJobs view) and
- *   barge.job-events (state changes), committed data only.
+ * - States come from barge.jobs (the compacted current state, the DescribeJobs view),
+ *   committed data only.
  * - Every function returns a BARGE_* code (0 is success) and, on failure, writes a
  *   human-readable reason into the caller's err buffer (which may be NULL). barge_strerror names
  *   the code.
@@ -37,17 +37,22 @@ enum barge_code {
   BARGE_ERR_INVALID = 1,   /* the request was refused (AWS ClientException): nothing written */
   BARGE_ERR_NOT_FOUND = 2, /* no such job (yet) */
   BARGE_ERR_TIMEOUT = 3,   /* barge_wait_job: not terminal in time (the state so far is filled) */
-  BARGE_ERR_KAFKA = 4,     /* Kafka unreachable, or a write not confirmed: retry later */
+  BARGE_ERR_KAFKA = 4,     /* Kafka unreachable, or a write that cannot have landed: retry later */
   BARGE_ERR_REGISTRY = 5,  /* the schema registry refused or is unreachable */
-  BARGE_ERR_ARGUMENT = 6   /* a bad argument (NULL, not JSON, unknown option) */
+  BARGE_ERR_ARGUMENT = 6,  /* a bad argument (NULL, not JSON, unknown option) */
+  BARGE_ERR_OUTCOME_UNKNOWN = 7 /* barge_submit_job: the write was sent but not confirmed (a
+                                 * timeout): it may have landed. The job id is filled in; look
+                                 * it up (barge_job_status) before submitting again, or a retry
+                                 * may make a second job */
 };
 /* A static description of a code ("the request was refused"). */
 const char *barge_strerror(int code);
 
 struct barge_client;
 
-/* A client of the Barge installation at brokers (a Kafka bootstrap list) whose topics carry
- * topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err says why). */
+/* A client of the Barge installation at brokers (a Kafka bootstrap list, HOST:PORT[,...]) whose
+ * topics carry topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err
+ * says why): a broker list or prefix `barge --brokers/--topic-prefix` refuses too. */
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen);
 /* Options, before the first call that does I/O:
@@ -55,7 +60,7 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
  *                          (default: $BARGE_SCHEMA_REGISTRY_URL). One registry per process:
  *                          a client naming another one than the process already uses fails
  *                          its first I/O with BARGE_ERR_REGISTRY, naming both
- *   "principal"            who submits (default: $USER)
+ *   "principal"            who submits (default: $USER); not empty, UTF-8
  *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
  *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */
 int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
@@ -65,7 +70,9 @@ void barge_client_free(struct barge_client *c);
 /* Submits one job: aws_submit_json is an AWS Batch SubmitJob request (jobName, jobQueue,
  * jobDefinition, arrayProperties, dependsOn, parameters, containerOverrides, retryStrategy,
  * timeout, tags, shareIdentifier, ...; queue and job definition by name or ARN). On BARGE_OK the
- * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. */
+ * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. On BARGE_ERR_OUTCOME_UNKNOWN
+ * too: the write was sent but not confirmed, the job may exist; look it up before a retry.
+ * BARGE_ERR_KAFKA means nothing can have been written: a retry is safe. */
 int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *job_id_out,
                      size_t job_id_len, char *err, size_t errlen);
 
@@ -85,9 +92,10 @@ struct barge_job_state {
 int barge_job_status(struct barge_client *c, const char *job_id, struct barge_job_state *st,
                      char **detail_json, char *err, size_t errlen);
 
-/* Waits until the job is SUCCEEDED or FAILED, following barge.job-events, at most timeout_ms
- * (< 0: forever). BARGE_OK when terminal (st says which), BARGE_ERR_TIMEOUT otherwise with the
- * latest state known in st. */
+/* Waits until the job is SUCCEEDED or FAILED, at most timeout_ms (< 0: forever; 0: looks
+ * once): reads barge.jobs once from its start, then follows its new records. BARGE_OK when
+ * terminal (st says which), BARGE_ERR_TIMEOUT otherwise with the latest state known in st (all
+ * zero, and err says so, when barge.jobs has no record of the job). */
 int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
                    struct barge_job_state *st, char **detail_json, char *err, size_t errlen);
 

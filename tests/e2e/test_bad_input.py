@@ -6,6 +6,7 @@ before and after (no scheduler runs here, so nothing else writes to them). A val
 afterwards does move barge.requests by one, which shows that the offset check can fail."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +102,40 @@ def body(st):
     for bad in ("x", "-1", "01", "1x"):
         p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:{bad}", check=False)
         ok(p.returncode == 254 and "does not exist" in p.stderr, f"a child id {arr}:{bad} is refused",
+           (p.returncode, p.stdout, p.stderr))
+    # `barge instances` of a compute environment that does not exist printed an empty table, exit 0:
+    # read as "no instances" (a typo in the name went unnoticed)
+    for args in (["--compute-environment", "nosuch"], ["--compute-environment", "nosuch", "--events"],
+                 ["--compute-environment", "nosuch", "--decisions"]):
+        p = st.run("instances", *args, check=False)
+        ok(p.returncode == 1 and "compute environment nosuch does not exist" in p.stderr and not p.stdout,
+           f"instances {' '.join(args)}: an error naming the compute environment, exit 1",
+           (p.returncode, p.stdout, p.stderr))
+    # an empty job id (or one with an empty family part, ':3') crashed `barge explain` and `barge logs`
+    # (SIGSEGV: an empty Kafka key), and `barge watch --job ''` waited forever for a job no id names
+    for argv in (["explain", ""], ["logs", ""], ["logs", ":3", "--follow"], ["watch", "--job", ""],
+                 ["explain", "x" * 100]):
+        try:
+            p = st.run(*argv, check=False, timeout=20)
+            res = (p.returncode, p.stdout, p.stderr)
+        except subprocess.TimeoutExpired:
+            res = ("no answer in 20 s", "", "")
+        ok(res[0] == 2 and "is not a job id" in res[2] and len(res[2].splitlines()) == 1 and not res[1],
+           f"barge {' '.join(repr(a) if not a else a[:20] for a in argv)}: not a job id, bad usage (exit 2)", res)
+    # an empty name was looked up ("compute environment  does not exist", exit 1); a long one echoed whole
+    for argv in (["instances", "--compute-environment", ""], ["watch", "--job-queue", ""]):
+        p = st.run(*argv, check=False, timeout=20)
+        ok(p.returncode == 2 and "needs a name" in p.stderr and len(p.stderr.splitlines()) == 1,
+           f"barge {argv[0]} {argv[1]} '': bad usage (exit 2)", (p.returncode, p.stderr))
+    for argv in (["instances", "--compute-environment", "c" * 5000], ["watch", "--job-queue", "q" * 5000]):
+        p = st.run(*argv, check=False, timeout=20)
+        ok(p.returncode == 1 and "does not exist" in p.stderr and len(p.stderr) < 400,
+           f"barge {argv[0]} {argv[1]} of 5000 characters: does not exist, the name cut", (p.returncode, len(p.stderr)))
+    arn = st.describe_ce("local")["computeEnvironmentArn"]
+    for ce in ("local", arn):
+        p = st.run("instances", "--compute-environment", ce, "--output", "json", check=False)
+        ok(p.returncode == 0 and json.loads(p.stdout or "{}").get("instances") == [],
+           f"instances --compute-environment {ce}: an existing one (no instance yet) lists none, exit 0",
            (p.returncode, p.stdout, p.stderr))
 
 
