@@ -778,6 +778,14 @@ static int64_t start_committed_or(void *ctx, enum bus_topic t, int32_t partition
  * positioned at the logical end. With mark_end, a partition of a group with no committed offset
  * that is positioned at its end (read as an explicit offset) is marked there (bus_mark's list), so
  * that the caller's next commit gives the group that position. */
+/* The partition the producers' default partitioner (consistent_random) sends key to, of pc; -1
+ * for every partition: no key, or an empty one, which that partitioner sends to a random
+ * partition (and librdkafka's function for it, called without a topic, crashed on one). */
+static int32_t key_partition(const char *key, int pc) {
+  if (!key || !*key) return -1;
+  return rd_kafka_msg_partitioner_consistent_random(NULL, key, strlen(key), pc, NULL, NULL);
+}
+
 static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const char *key,
                   int64_t (*start)(void *ctx, enum bus_topic t, int32_t partition, int64_t committed),
                   void *ctx, int end_fallback, int mark_end, char *err, size_t errlen) {
@@ -789,7 +797,7 @@ static int assign(struct bus_consumer *c, const enum bus_topic *ts, int n, const
     if (pc < 0) goto out;
     which = xrealloc(which, (size_t)(l->cnt + pc) * sizeof *which);
     /* with a key, only the partition the producers' default partitioner sends it to */
-    int32_t only = key ? rd_kafka_msg_partitioner_consistent_random(NULL, key, strlen(key), pc, NULL, NULL) : -1;
+    int32_t only = key_partition(key, pc);
     for (int p = 0; p < pc; p++) {
       if (only >= 0 && p != only) continue;
       which[l->cnt] = ts[i];
@@ -880,7 +888,7 @@ static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
   if (pc < 0) return -1;
   /* another partitioner named in the properties would send the key elsewhere: read them all */
   if (c->conf.kafka_props && strstr(c->conf.kafka_props, "partitioner")) key = NULL;
-  int32_t only = key ? rd_kafka_msg_partitioner_consistent_random(NULL, key, strlen(key), pc, NULL, NULL) : -1;
+  int32_t only = key_partition(key, pc);
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(pc);
   int pending = 0;
   char *done = xcalloc((size_t)pc, 1);

@@ -511,6 +511,13 @@ static void test_read_table(void) {
   table_count = 0;
   CHECK(bus_read_table(c, TOPIC_SCALING, count_cb, NULL, err, sizeof err) == 0, "empty table: %s", err);
   CHECK_INT(table_count, 0);
+  /* an empty key: the partitioner sends it anywhere, so every partition is read (this crashed) */
+  table_count = 0;
+  CHECK(bus_read_table_key(c, TOPIC_DEAD_LETTER, "", count_cb, NULL, err, sizeof err) == 0, "%s", err);
+  CHECK_INT(table_count, 5);
+  bus_consumer_free(c);
+  c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+  CHECK(bus_assign_key(c, TOPIC_DEAD_LETTER, "", 1, err, sizeof err) == 0, "bus_assign_key with an empty key: %s", err);
   bus_consumer_free(c);
 }
 
