@@ -66,12 +66,16 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
             "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
             "at most twice that; memory grows with the placements of that window only)"),
-    OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once; one placed beyond fails to start (CannotStartContainerError)"),
-    OPT_ROW(A, start_threads, "start-threads", "N", "0",
-            "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
-            "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"),
-    OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
-            "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
+    /* bounded: a negative --max-jobs or --max-log-mib, or 100 start threads, were taken silently */
+    {.name = "max-jobs", .arg = "N", .type = OPT_I64, .off = offsetof(A, max_jobs), .def = "256", .min = 1,
+     .max = 1000000, .help = "most attempts alive at once; one placed beyond fails to start (CannotStartContainerError)"},
+    {.name = "start-threads", .arg = "N", .type = OPT_I64, .off = offsetof(A, start_threads), .def = "0", .min = 0,
+     .max = 16,
+     .help = "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
+             "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"},
+    {.name = "max-log-mib", .arg = "MIB", .type = OPT_I64, .off = offsetof(A, max_log_mib), .def = "1024", .min = 0,
+     .max = 1 << 30, /* 1 PiB: the byte count stays within int64 */
+     .help = "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"},
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
     OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
     OPT_ROW_DOC(A, log_listen, "log-listen", "HOST:PORT", "none",

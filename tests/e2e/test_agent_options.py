@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""test_agent_options.py: `barge agent` refuses out-of-range numbers before it asks any broker:
+a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib and
+--start-threads beyond the 16 its help promises (or below 0) exit 2 at once with one line naming
+the option and its range, where they used to be taken silently (the agent then waited for the
+broker). The values at the bounds are accepted: such an agent goes on to wait for the broker
+(127.0.0.1:1 here, where none answers) and is stopped with SIGTERM."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import ok  # noqa: E402
+
+
+def agent(home, *args, timeout=10):
+    """barge agent with args and no broker to answer: (exit status or None when still running after
+    timeout s, stderr)."""
+    env = dict(os.environ, BARGE_HOME=home)
+    env.pop("BARGE_BROKERS", None)
+    p = subprocess.Popen([common.BARGE, "agent", "--brokers", "127.0.0.1:1", "--compute-environment", "ce",
+                          "--runtime", "process", "--log-dir", os.path.join(home, "logs"), *args],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, err
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        return None, err
+
+
+def main():
+    home = tempfile.mkdtemp(prefix="barge-agent-options-")
+    bad = [
+        (["--max-jobs", "-1"], "--max-jobs", "1 to 1000000"),
+        (["--max-jobs", "0"], "--max-jobs", "1 to 1000000"),
+        (["--max-log-mib", "-5"], "--max-log-mib", "0 to"),
+        (["--start-threads", "100"], "--start-threads", "0 to 16"),
+        (["--start-threads", "-1"], "--start-threads", "0 to 16"),
+    ]
+    for args, name, says in bad:
+        rc, err = agent(home, *args)
+        ok(rc == 2 and name in err and says in err and len(err.strip().splitlines()) == 1,
+           f"barge agent {' '.join(args)}: exit 2 at once, naming the option and its range", (rc, err[-400:]))
+    # the bounds themselves are taken: the agent goes on to wait for the broker
+    rc, err = agent(home, "--max-jobs", "1", "--max-log-mib", "0", "--start-threads", "16", timeout=3)
+    ok(rc in (None, 0) and "expects" not in err,
+       "--max-jobs 1 --max-log-mib 0 --start-threads 16 are accepted", (rc, err[-400:]))
+    subprocess.run(["rm", "-rf", home])
+    common.finish()
+
+
+if __name__ == "__main__":
+    main()
