@@ -23,6 +23,7 @@
 
 #include "agent_main.h"
 #include "bus.h"
+#include "ce_check.h"
 #include "joblog.h"
 #include "jsonget.h"
 #include "log_retention.h"
@@ -165,6 +166,7 @@ struct agent {
   int open_marked;
   int sync_next; /* a dead letter in the open generation: its offsets wait for a flush */
   int64_t proven; /* mono_ms when the latest heartbeat known delivered was sent */
+  struct ce_check *ce_check; /* does a->ce exist? until it is found (NULL then) */
 };
 
 /* A delivery report, served by bus_producer_poll in the loop's thread. A write failed for good
@@ -620,6 +622,10 @@ static int run_loop(struct agent *a, struct bus_consumer *c, const char *log_dir
     runtime_poll(a->runtime, mono_ms(), on_run_event, a);
     write_held_start(a);
     sweep_step(a);
+    if (a->ce_check && ce_check_step(a->ce_check) == 1) {
+      ce_check_free(a->ce_check);
+      a->ce_check = NULL;
+    }
     rotate_seen(a);
     metric_set(a->m_running, NULL, runtime_active(a->runtime));
     service_metrics_lag(c);
@@ -807,6 +813,9 @@ int agent_service_main(int argc, char **argv) {
   }
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,
            gpus, ce, a.runtime->name, log_dir, (long long)a.incarnation);
+  /* a misspelt CE: the scheduler dead-letters this instance's events, so the agent says so itself */
+  a.ce_check = ce_check_new(&bc, ce, err, sizeof err);
+  if (!a.ce_check) log_warn("cannot check that compute environment %s exists: %s", ce, err);
   /* with the process runtime an attempt's exit (SIGCHLD) wakes the loop (bus_wait); engine
    * runtimes keep their worker threads' system calls free of it */
   int watch_children = !strcmp(a.runtime->name, "process");
@@ -835,6 +844,7 @@ int agent_service_main(int argc, char **argv) {
 out:
   runtime_free(a.runtime); /* first: the attempts stop now, not after Kafka's goodbyes (which a
                             * cut-off link can hold for seconds) */
+  ce_check_free(a.ce_check);
   bus_consumer_free(c);
   bus_producer_free(a.prod);
   log_server_stop(logs);
