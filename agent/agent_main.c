@@ -36,6 +36,10 @@
 
 /* ---- options ---- */
 
+/* The most vCPUs, MiB or GPUs an instance may register with: the scheduler dead-letters more
+ * (docs/job-model.md §4.4). */
+#define AGENT_CAP_MAX (1 << 30)
+
 struct agent_opts {
   struct kafka_opts kafka;
   struct metrics_opts metrics;
@@ -50,11 +54,12 @@ struct agent_opts {
 static const struct opt_spec agent_rows[] = {
     OPTS_KAFKA(A, kafka),
     OPT_ROW_DOC(A, ce, "compute-environment", "NAME", "required", "the compute environment this instance belongs to"),
-    OPT_ROW_DOC(A, instance_id, "instance-id", "ID", "a new i-<17 hex>", "instance id"),
+    OPT_ROW_DOC(A, instance_id, "instance-id", "ID", "a new i-<17 hex>",
+                "instance id: 1 to 40 letters, digits, ., _ or -, not beginning with ."),
     OPT_ROW(A, instance_type, "instance-type", "TYPE", "local", "instance type reported"),
-    OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs"),
-    OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB"),
-    OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs"),
+    OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs (1 to 2^30)"),
+    OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB (1 to 2^30)"),
+    OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs (0 to 2^30)"),
     OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
     OPT_ROW_DOC(A, log_retention_h, "log-retention-hours", "H", "0: kept for ever",
                 "remove a job's log folder once its files are H hours old and no attempt of it is alive here "
@@ -673,10 +678,23 @@ int agent_service_main(int argc, char **argv) {
     fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
     return 2;
   }
-  /* an instance of -1 vCPU registered, and was shown, as such; `barge up` refuses the same */
-  if (o.vcpus < 1 || o.mem < 1 || o.gpus < 0) {
-    fprintf(stderr, "barge agent: --vcpus and --memory must be at least 1 and --gpus 0 or more, not %lld, %lld and %lld\n",
-            (long long)o.vcpus, (long long)o.mem, (long long)o.gpus);
+  /* an instance of -1 vCPU registered, and was shown, as such; `barge up` refuses the same. One
+   * above 2^30 the scheduler dead-letters (docs/job-model.md §4.4): the agent said ready and was
+   * never given a job */
+  if (o.vcpus < 1 || o.mem < 1 || o.gpus < 0 || o.vcpus > AGENT_CAP_MAX || o.mem > AGENT_CAP_MAX ||
+      o.gpus > AGENT_CAP_MAX) {
+    fprintf(stderr,
+            "barge agent: --vcpus and --memory must be from 1 and --gpus from 0, each to %d, not %lld, %lld and %lld\n",
+            AGENT_CAP_MAX, (long long)o.vcpus, (long long)o.mem, (long long)o.gpus);
+    return 2;
+  }
+  /* it names the agent's state folder under --log-dir (an id with a '/' or "..": outside it), its
+   * consumer group and its cgroups and containers' label */
+  if (o.instance_id && !job_id_ok(o.instance_id, 0)) {
+    fprintf(stderr,
+            "barge agent: --instance-id '%.80s': expected 1 to 40 letters, digits, '.', '_' or '-', not beginning "
+            "with '.' (such as i-0123456789abcdef0)\n",
+            o.instance_id);
     return 2;
   }
   /* before any broker is asked: a misspelt runtime used to wait for Kafka, then exit 1 */

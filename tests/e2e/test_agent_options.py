@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """test_agent_options.py: `barge agent` refuses out-of-range numbers before it asks any broker:
-a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib and
---start-threads beyond the 16 its help promises (or below 0) exit 2 at once with one line naming
-the option and its range, where they used to be taken silently (the agent then waited for the
-broker). The values at the bounds are accepted: such an agent goes on to wait for the broker
+a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib,
+--start-threads beyond the 16 its help promises (or below 0), a capacity above the 2^30 the
+scheduler accepts (its events were dead-lettered: the agent was never given a job) and an
+--instance-id that cannot name its state folder ("../../x" led out of --log-dir) exit 2 at once
+with one line naming the option and what it takes, where they used to be taken silently (the
+agent then waited for the broker). The values at the bounds are accepted: such an agent goes on to wait for the broker
 (127.0.0.1:1 here, where none answers) and is stopped with SIGTERM."""
 import os
 import signal
@@ -45,15 +47,24 @@ def main():
         (["--max-log-mib", "-5"], "--max-log-mib", "0 to"),
         (["--start-threads", "100"], "--start-threads", "0 to 16"),
         (["--start-threads", "-1"], "--start-threads", "0 to 16"),
+        # above 2^30 the scheduler dead-letters the instance's events: never given a job
+        (["--vcpus", "2000000000"], "--vcpus", "1073741824"),
+        (["--memory", "9999999999999"], "--memory", "1073741824"),
+        # the id names the state folder under --log-dir: a '/' or ".." led out of it
+        (["--instance-id", "../../x"], "--instance-id", "letters, digits"),
+        (["--instance-id", "a/b"], "--instance-id", "letters, digits"),
+        (["--instance-id", ""], "--instance-id", "letters, digits"),
     ]
     for args, name, says in bad:
         rc, err = agent(home, *args)
         ok(rc == 2 and name in err and says in err and len(err.strip().splitlines()) == 1,
-           f"barge agent {' '.join(args)}: exit 2 at once, naming the option and its range", (rc, err[-400:]))
+           f"barge agent {' '.join(args)}: exit 2 at once, naming the option and what it takes", (rc, err[-400:]))
     # the bounds themselves are taken: the agent goes on to wait for the broker
-    rc, err = agent(home, "--max-jobs", "1", "--max-log-mib", "0", "--start-threads", "16", timeout=3)
-    ok(rc in (None, 0) and "expects" not in err,
-       "--max-jobs 1 --max-log-mib 0 --start-threads 16 are accepted", (rc, err[-400:]))
+    rc, err = agent(home, "--max-jobs", "1", "--max-log-mib", "0", "--start-threads", "16", "--vcpus", "1073741824",
+                    "--instance-id", "worker-01.example_com", timeout=3)
+    ok(rc in (None, 0) and "expects" not in err and "must be" not in err,
+       "--max-jobs 1 --max-log-mib 0 --start-threads 16 --vcpus 2^30 --instance-id worker-01.example_com are accepted",
+       (rc, err[-400:]))
     subprocess.run(["rm", "-rf", home])
     common.finish()
 
