@@ -66,8 +66,9 @@ static const struct opt_spec agent_rows[] = {
                 "(docs/operations.md, \"Job logs on the agents\")"),
     OPT_ROW(A, heartbeat_ms, "heartbeat-ms", "MS", "5000", "heartbeat period"),
     OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
-                "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
-                "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
+                "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it above "
+                "--heartbeat-ms and below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent "
+                "incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate (0: SIGKILL at once)"),
     OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
             "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
@@ -672,6 +673,15 @@ int agent_service_main(int argc, char **argv) {
   }
   if (o.heartbeat_ms <= 0) { /* 0 sent a heartbeat every turn of the loop, which never slept: 100,000 records a second */
     fprintf(stderr, "barge agent: --heartbeat-ms must be more than 0, not %lld\n", (long long)o.heartbeat_ms);
+    return 2;
+  }
+  /* a fence at or below the heartbeat period cut the agent off between two heartbeats: it said
+   * ready, then "cut off from Kafka" and exited, with its broker up */
+  if (o.fence_ms < 0 || (o.fence_ms > 0 && o.fence_ms <= o.heartbeat_ms)) {
+    fprintf(stderr,
+            "barge agent: --fence-after-ms must be more than --heartbeat-ms %lld (a few heartbeats: the default is 5, "
+            "at least 10000), not %lld\n",
+            (long long)o.heartbeat_ms, (long long)o.fence_ms);
     return 2;
   }
   if (o.grace_ms < 0) {

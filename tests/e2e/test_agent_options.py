@@ -3,7 +3,8 @@
 a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib,
 --start-threads beyond the 16 its help promises (or below 0), a capacity above the 2^30 the
 scheduler accepts (its events were dead-lettered: the agent was never given a job) and an
---instance-id that cannot name its state folder ("../../x" led out of --log-dir) exit 2 at once
+--instance-id that cannot name its state folder ("../../x" led out of --log-dir), and a
+--fence-after-ms not above --heartbeat-ms (the agent fenced itself between two heartbeats) exit 2 at once
 with one line naming the option and what it takes, where they used to be taken silently (the
 agent then waited for the broker). The values at the bounds are accepted: such an agent goes on to wait for the broker
 (127.0.0.1:1 here, where none answers) and is stopped with SIGTERM."""
@@ -47,6 +48,9 @@ def main():
         (["--max-log-mib", "-5"], "--max-log-mib", "0 to"),
         (["--start-threads", "100"], "--start-threads", "0 to 16"),
         (["--start-threads", "-1"], "--start-threads", "0 to 16"),
+        # a fence within one heartbeat period: the agent cut itself off between two heartbeats
+        (["--heartbeat-ms", "2000", "--fence-after-ms", "1000"], "--fence-after-ms", "--heartbeat-ms 2000"),
+        (["--fence-after-ms", "-5"], "--fence-after-ms", "more than --heartbeat-ms"),
         # above 2^30 the scheduler dead-letters the instance's events: never given a job
         (["--vcpus", "2000000000"], "--vcpus", "1073741824"),
         (["--memory", "9999999999999"], "--memory", "1073741824"),
