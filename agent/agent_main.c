@@ -173,6 +173,7 @@ struct agent {
   int sync_next; /* a dead letter in the open generation: its offsets wait for a flush */
   int64_t proven; /* mono_ms when the latest heartbeat known delivered was sent */
   struct ce_check *ce_check; /* does a->ce exist? until it is found (NULL then) */
+  int superseded; /* a later incarnation of this instance started beside this one (superseded) */
 };
 
 /* A delivery report, served by bus_producer_poll in the loop's thread. A write failed for good
@@ -356,6 +357,27 @@ static int begin_incarnation(struct agent *a, const char *log_dir, char *err, si
   if (d) closedir(d);
   if (killed) log_warn("stopped %d attempt process group(s) left by an earlier incarnation", killed);
   return 0;
+}
+
+/* Whether another agent with this instance id (and log dir) has started since this one: its
+ * incarnation, in the state folder, is then larger. Said once. That one owns the instance now:
+ * the scheduler settled this one's attempts as lost and the other killed their processes; this
+ * one's TERMINATED at its stop would end the other's instance (its heartbeats are then ignored,
+ * and no job is placed on it), so it is not sent (agent_service_main). */
+static int superseded(struct agent *a) {
+  if (a->superseded) return 1;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/incarnation", a->state_dir);
+  char *txt = read_file(path, NULL);
+  long long now = txt ? strtoll(txt, NULL, 10) : 0;
+  free(txt);
+  if (now <= a->incarnation) return 0;
+  log_error("another agent started with --instance-id %s and this --log-dir (incarnation %lld; this one is %lld): it "
+            "owns the instance now and this one is given no job. Stop this one (it will not report the instance "
+            "TERMINATED), and give each agent its own --instance-id",
+            a->instance_id, now, (long long)a->incarnation);
+  a->superseded = 1;
+  return 1;
 }
 
 /* The held STARTED report, written on its own (and said in the log then). */
@@ -637,6 +659,7 @@ static int run_loop(struct agent *a, struct bus_consumer *c, const char *log_dir
     service_metrics_lag(c);
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
+      superseded(a);
       if (send_instance(a, "HEARTBEAT", NULL)) a->failed = 1;
     }
     int due = mono_ms() >= next_commit;
@@ -866,7 +889,9 @@ int agent_service_main(int argc, char **argv) {
     bus_mark(c, a.open_marked ? &a.open_mark : &a.closed_mark);
     if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   }
-  if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
+  if (superseded(&a))
+    log_info("not reporting instance %s TERMINATED: it belongs to its later incarnation", instance_id);
+  else if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;
 out:
