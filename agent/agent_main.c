@@ -730,6 +730,13 @@ int agent_service_main(int argc, char **argv) {
             o.instance_id);
     return 2;
   }
+  /* before any broker is asked (it was checked after, so a bad value waited for the broker first);
+   * NaN was taken as 0 and inf overflowed the conversion to milliseconds */
+  if (!(o.log_retention_h >= 0 && o.log_retention_h <= 1e6)) {
+    fprintf(stderr, "barge agent: --log-retention-hours must be 0 (keep every log) or a number of hours up to 1000000, not %g\n",
+            o.log_retention_h);
+    return 2;
+  }
   /* before any broker is asked: a misspelt runtime used to wait for Kafka, then exit 1 */
   if (o.rt.kind && strcmp(o.rt.kind, "podman") && strcmp(o.rt.kind, "docker") && strcmp(o.rt.kind, "process") &&
       strcmp(o.rt.kind, "auto")) {
@@ -771,11 +778,6 @@ int agent_service_main(int argc, char **argv) {
   a.m_running = metrics_gauge(metrics_global(), "barge_agent_running_attempts", "attempts alive on this agent", NULL);
   a.m_logs_removed = metrics_counter(metrics_global(), "barge_agent_log_folders_removed_total",
                                      "job log folders removed by --log-retention-hours", NULL);
-  if (o.log_retention_h < 0) {
-    fprintf(stderr, "barge agent: --log-retention-hours must be 0 (keep every log) or more, not %g\n",
-            o.log_retention_h);
-    return 2;
-  }
   if (o.log_retention_h > 0) {
     int64_t keep = (int64_t)(o.log_retention_h * 3600 * 1000);
     if (keep < 1000) keep = 1000;

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""test_agent_options.py: `barge agent` refuses out-of-range numbers before it asks any broker:
-a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib,
---start-threads beyond the 16 its help promises (or below 0), a capacity above the 2^30 the
-scheduler accepts (its events were dead-lettered: the agent was never given a job) and an
---instance-id that cannot name its state folder ("../../x" led out of --log-dir), and a
---fence-after-ms not above --heartbeat-ms (the agent fenced itself between two heartbeats) exit 2 at once
-with one line naming the option and what it takes, where they used to be taken silently (the
-agent then waited for the broker). The values at the bounds are accepted: such an agent goes on to wait for the broker
-(127.0.0.1:1 here, where none answers) and is stopped with SIGTERM."""
+"""test_agent_options.py: `barge agent` refuses bad option values before it asks any broker,
+exiting 2 at once with one line naming the option and what it takes, where they used to be taken
+silently (the agent then waited for the broker, and ran with them):
+- a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib, and
+  --start-threads beyond the 16 its help promises (or below 0);
+- --fence-after-ms not above --heartbeat-ms (the agent fenced itself between two heartbeats);
+- --log-retention-hours negative (refused only once a broker answered), NaN or infinite;
+- a capacity above the 2^30 the scheduler accepts (its events were dead-lettered: the agent was
+  never given a job);
+- an --instance-id that cannot name its state folder ("../../x" led out of --log-dir).
+The values at the bounds are accepted: such an agent goes on to wait for the broker (127.0.0.1:1
+here, where none answers) and is stopped with SIGTERM."""
 import os
 import signal
 import subprocess
@@ -51,6 +54,10 @@ def main():
         # a fence within one heartbeat period: the agent cut itself off between two heartbeats
         (["--heartbeat-ms", "2000", "--fence-after-ms", "1000"], "--fence-after-ms", "--heartbeat-ms 2000"),
         (["--fence-after-ms", "-5"], "--fence-after-ms", "more than --heartbeat-ms"),
+        # checked only once a broker answered (a negative value); NaN kept every log, inf overflowed
+        (["--log-retention-hours", "-1"], "--log-retention-hours", "up to 1000000"),
+        (["--log-retention-hours", "nan"], "--log-retention-hours", "up to 1000000"),
+        (["--log-retention-hours", "inf"], "--log-retention-hours", "up to 1000000"),
         # above 2^30 the scheduler dead-letters the instance's events: never given a job
         (["--vcpus", "2000000000"], "--vcpus", "1073741824"),
         (["--memory", "9999999999999"], "--memory", "1073741824"),
