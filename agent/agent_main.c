@@ -13,6 +13,7 @@
  * instance as lost; the agent ignores placements addressed to another incarnation, and on start
  * kills the process groups its earlier incarnation left running (recorded in a state folder
  * beside the logs). See docs/architecture.md, "Agent incarnations". */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -728,6 +729,14 @@ int agent_service_main(int argc, char **argv) {
             "barge agent: --instance-id '%.80s': expected 1 to 40 letters, digits, '.', '_' or '-', not beginning "
             "with '.' (such as i-0123456789abcdef0)\n",
             o.instance_id);
+    return 2;
+  }
+  /* a multi-node job's nodes get it as AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS: "localhost" or
+   * a typo reached them as such; empty: none advertised */
+  struct in_addr ipv4;
+  if (o.address && *o.address && inet_pton(AF_INET, o.address, &ipv4) != 1) {
+    fprintf(stderr, "barge agent: --address '%.80s': expected an IPv4 address such as 10.0.3.7 (the one other instances "
+            "reach this one at)\n", o.address);
     return 2;
   }
   /* before any broker is asked (it was checked after, so a bad value waited for the broker first);

@@ -8,7 +8,8 @@ silently (the agent then waited for the broker, and ran with them):
 - --log-retention-hours negative (refused only once a broker answered), NaN or infinite;
 - a capacity above the 2^30 the scheduler accepts (its events were dead-lettered: the agent was
   never given a job);
-- an --instance-id that cannot name its state folder ("../../x" led out of --log-dir).
+- an --instance-id that cannot name its state folder ("../../x" led out of --log-dir);
+- an --address that is not an IPv4 address (the nodes of a multi-node job were handed it).
 The values at the bounds are accepted: such an agent goes on to wait for the broker (127.0.0.1:1
 here, where none answers) and is stopped with SIGTERM."""
 import os
@@ -58,6 +59,9 @@ def main():
         (["--log-retention-hours", "-1"], "--log-retention-hours", "up to 1000000"),
         (["--log-retention-hours", "nan"], "--log-retention-hours", "up to 1000000"),
         (["--log-retention-hours", "inf"], "--log-retention-hours", "up to 1000000"),
+        # handed to a multi-node job's nodes as AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS
+        (["--address", "localhost"], "--address", "IPv4 address"),
+        (["--address", "10.0.3"], "--address", "IPv4 address"),
         # above 2^30 the scheduler dead-letters the instance's events: never given a job
         (["--vcpus", "2000000000"], "--vcpus", "1073741824"),
         (["--memory", "9999999999999"], "--memory", "1073741824"),
@@ -72,9 +76,9 @@ def main():
            f"barge agent {' '.join(args)}: exit 2 at once, naming the option and what it takes", (rc, err[-400:]))
     # the bounds themselves are taken: the agent goes on to wait for the broker
     rc, err = agent(home, "--max-jobs", "1", "--max-log-mib", "0", "--start-threads", "16", "--vcpus", "1073741824",
-                    "--instance-id", "worker-01.example_com", timeout=3)
+                    "--instance-id", "worker-01.example_com", "--address", "10.0.3.7", timeout=3)
     ok(rc in (None, 0) and "expects" not in err and "must be" not in err,
-       "--max-jobs 1 --max-log-mib 0 --start-threads 16 --vcpus 2^30 --instance-id worker-01.example_com are accepted",
+       "--max-jobs 1 --max-log-mib 0 --start-threads 16 --vcpus 2^30 --instance-id worker-01.example_com --address 10.0.3.7 are accepted",
        (rc, err[-400:]))
     subprocess.run(["rm", "-rf", home])
     common.finish()
