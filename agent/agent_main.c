@@ -71,9 +71,9 @@ static const struct opt_spec agent_rows[] = {
                 "--heartbeat-ms and below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent "
                 "incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate (0: SIGKILL at once)"),
-    OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
-            "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
-            "at most twice that; memory grows with the placements of that window only)"),
+    OPT_ROW_MIN(A, seen_ms, "placement-memory-ms", "MS", "600000", 1,
+                "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
+                "at most twice that; memory grows with the placements of that window only)"),
     /* bounded: a negative --max-jobs or --max-log-mib, or 100 start threads, were taken silently */
     {.name = "max-jobs", .arg = "N", .type = OPT_I64, .off = offsetof(A, max_jobs), .def = "256", .min = 1,
      .max = 1000000, .help = "most attempts alive at once; one placed beyond fails to start (CannotStartContainerError)"},
@@ -804,7 +804,7 @@ int agent_service_main(int argc, char **argv) {
   a.gpus = gpus;
   a.seen = json_object();
   a.seen_old = json_object();
-  a.seen_ms = o.seen_ms > 0 ? o.seen_ms : 600000;
+  a.seen_ms = o.seen_ms;
   a.seen_since = mono_ms();
   a.m_seen = metrics_gauge(metrics_global(), "barge_agent_placements_remembered",
                            "placements remembered to ignore one delivered again (--placement-memory-ms)", NULL);

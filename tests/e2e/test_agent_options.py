@@ -3,7 +3,8 @@
 exiting 2 at once with one line naming the option and what it takes, where they used to be taken
 silently (the agent then waited for the broker, and ran with them):
 - a negative --max-jobs (and 0, which meant the default), a negative --max-log-mib, and
-  --start-threads beyond the 16 its help promises (or below 0);
+  --start-threads beyond the 16 its help promises (or below 0), --placement-memory-ms 0 or less
+  (taken as the default);
 - --fence-after-ms not above --heartbeat-ms (the agent fenced itself between two heartbeats);
 - --log-retention-hours negative (refused only once a broker answered), NaN or infinite;
 - a capacity above the 2^30 the scheduler accepts (its events were dead-lettered: the agent was
@@ -52,6 +53,9 @@ def main():
         (["--max-log-mib", "-5"], "--max-log-mib", "0 to"),
         (["--start-threads", "100"], "--start-threads", "0 to 16"),
         (["--start-threads", "-1"], "--start-threads", "0 to 16"),
+        # 0 or less was taken as the default (10 minutes)
+        (["--placement-memory-ms", "-1"], "--placement-memory-ms", "at least 1"),
+        (["--placement-memory-ms", "0"], "--placement-memory-ms", "at least 1"),
         # a fence within one heartbeat period: the agent cut itself off between two heartbeats
         (["--heartbeat-ms", "2000", "--fence-after-ms", "1000"], "--fence-after-ms", "--heartbeat-ms 2000"),
         (["--fence-after-ms", "-5"], "--fence-after-ms", "more than --heartbeat-ms"),
