@@ -9,7 +9,8 @@ agents start (as `barge up` may do) still works.
    it does not exist and how to create one; the agent is still running.
 2. "lcoal" is created with a queue over it; the agent says it exists now and a job submitted to
    that queue SUCCEEDS on it.
-3. An agent of "local" (which exists) never logs that error."""
+3. An agent of "local" (which exists) never logs that error.
+4. An agent of a stack with no resource at all (barge.config empty) says its CE does not exist."""
 import json
 import os
 import sys
@@ -54,5 +55,20 @@ def body(st):
     ok("does not exist" not in st.log_text("good"), "the agent of local (which exists) says nothing of the kind")
 
 
+def empty(st):
+    """4. An agent of a stack with no resource at all (an empty barge.config) says the same."""
+    st.init()
+    st.agent(BAD, ce="nothing", name="bad")
+    said = "compute environment nothing does not exist"
+    try:
+        wait_for(lambda: said in st.log_text("bad"), 20, "the agent to say its CE does not exist")
+    except TimeoutError:
+        pass
+    ok(said in st.log_text("bad"), "with barge.config empty, the agent says its CE does not exist",
+       st.log_tail("bad", 6))
+
+
 if __name__ == "__main__":
-    common.run_test("agent_unknown_ce", body, clean_stop=True)
+    common.scenario("agent_unknown_ce", body, clean_stop=True)
+    common.scenario("agent_unknown_ce_empty", empty, clean_stop=True)
+    common.finish()
