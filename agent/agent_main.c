@@ -13,6 +13,7 @@
  * instance as lost; the agent ignores placements addressed to another incarnation, and on start
  * kills the process groups its earlier incarnation left running (recorded in a state folder
  * beside the logs). See docs/architecture.md, "Agent incarnations". */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 
 #include "agent_main.h"
 #include "bus.h"
+#include "ce_check.h"
 #include "joblog.h"
 #include "jsonget.h"
 #include "log_retention.h"
@@ -34,6 +36,10 @@
 #include "stack.h"
 
 /* ---- options ---- */
+
+/* The most vCPUs, MiB or GPUs an instance may register with: the scheduler dead-letters more
+ * (docs/job-model.md §4.4). */
+#define AGENT_CAP_MAX (1 << 30)
 
 struct agent_opts {
   struct kafka_opts kafka;
@@ -49,29 +55,35 @@ struct agent_opts {
 static const struct opt_spec agent_rows[] = {
     OPTS_KAFKA(A, kafka),
     OPT_ROW_DOC(A, ce, "compute-environment", "NAME", "required", "the compute environment this instance belongs to"),
-    OPT_ROW_DOC(A, instance_id, "instance-id", "ID", "a new i-<17 hex>", "instance id"),
+    OPT_ROW_DOC(A, instance_id, "instance-id", "ID", "a new i-<17 hex>",
+                "instance id: 1 to 40 letters, digits, ., _ or -, not beginning with ."),
     OPT_ROW(A, instance_type, "instance-type", "TYPE", "local", "instance type reported"),
-    OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs"),
-    OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB"),
-    OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs"),
+    OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs (1 to 2^30)"),
+    OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB (1 to 2^30)"),
+    OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs (0 to 2^30)"),
     OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
     OPT_ROW_DOC(A, log_retention_h, "log-retention-hours", "H", "0: kept for ever",
                 "remove a job's log folder once its files are H hours old and no attempt of it is alive here "
                 "(docs/operations.md, \"Job logs on the agents\")"),
     OPT_ROW(A, heartbeat_ms, "heartbeat-ms", "MS", "5000", "heartbeat period"),
     OPT_ROW_DOC(A, fence_ms, "fence-after-ms", "MS", "5 heartbeats, at least 10000",
-                "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it "
-                "below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent incarnations\")"),
+                "cut off from Kafka this long (no heartbeat delivered), stop every attempt and exit; keep it above "
+                "--heartbeat-ms and below the scheduler's --lost-after-ms (docs/architecture.md, \"Agent "
+                "incarnations\")"),
     OPT_ROW(A, grace_ms, "kill-grace-ms", "MS", "30000", "SIGTERM to SIGKILL grace on timeout and terminate (0: SIGKILL at once)"),
-    OPT_ROW(A, seen_ms, "placement-memory-ms", "MS", "600000",
-            "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
-            "at most twice that; memory grows with the placements of that window only)"),
-    OPT_ROW(A, max_jobs, "max-jobs", "N", "256", "most attempts alive at once; one placed beyond fails to start (CannotStartContainerError)"),
-    OPT_ROW(A, start_threads, "start-threads", "N", "0",
-            "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
-            "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"),
-    OPT_ROW(A, max_log_mib, "max-log-mib", "MIB", "1024",
-            "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"),
+    OPT_ROW_MIN(A, seen_ms, "placement-memory-ms", "MS", "600000", 1,
+                "how long the agent remembers each placement it accepted, to ignore one delivered again (at least MS, "
+                "at most twice that; memory grows with the placements of that window only)"),
+    /* bounded: a negative --max-jobs or --max-log-mib, or 100 start threads, were taken silently */
+    {.name = "max-jobs", .arg = "N", .type = OPT_I64, .off = offsetof(A, max_jobs), .def = "256", .min = 1,
+     .max = 1000000, .help = "most attempts alive at once; one placed beyond fails to start (CannotStartContainerError)"},
+    {.name = "start-threads", .arg = "N", .type = OPT_I64, .off = offsetof(A, start_threads), .def = "0", .min = 0,
+     .max = 16,
+     .help = "process runtime: threads that start attempts (fork, cgroup join, exec) beside the loop, at most 16; "
+             "0 = the loop starts each itself, which costs less CPU (docs/architecture.md, \"Throughput\")"},
+    {.name = "max-log-mib", .arg = "MIB", .type = OPT_I64, .off = offsetof(A, max_log_mib), .def = "1024", .min = 0,
+     .max = 1 << 30, /* 1 PiB: the byte count stays within int64 */
+     .help = "most of an attempt's output its log keeps; the rest is dropped with a line saying so (0: no limit)"},
     OPT_ROW_DOC(A, run_as, "run-as", "USER", "the agent's user", "run jobs as this user (needs root)"),
     OPT_ROW(A, driver, "driver", "NAME", "local", "the driver that launched this instance"),
     OPT_ROW_DOC(A, log_listen, "log-listen", "HOST:PORT", "none",
@@ -161,6 +173,8 @@ struct agent {
   int open_marked;
   int sync_next; /* a dead letter in the open generation: its offsets wait for a flush */
   int64_t proven; /* mono_ms when the latest heartbeat known delivered was sent */
+  struct ce_check *ce_check; /* does a->ce exist? until it is found (NULL then) */
+  int superseded; /* a later incarnation of this instance started beside this one (superseded) */
 };
 
 /* A delivery report, served by bus_producer_poll in the loop's thread. A write failed for good
@@ -344,6 +358,27 @@ static int begin_incarnation(struct agent *a, const char *log_dir, char *err, si
   if (d) closedir(d);
   if (killed) log_warn("stopped %d attempt process group(s) left by an earlier incarnation", killed);
   return 0;
+}
+
+/* Whether another agent with this instance id (and log dir) has started since this one: its
+ * incarnation, in the state folder, is then larger. Said once. That one owns the instance now:
+ * the scheduler settled this one's attempts as lost and the other killed their processes; this
+ * one's TERMINATED at its stop would end the other's instance (its heartbeats are then ignored,
+ * and no job is placed on it), so it is not sent (agent_service_main). */
+static int superseded(struct agent *a) {
+  if (a->superseded) return 1;
+  char path[4400];
+  snprintf(path, sizeof path, "%s/incarnation", a->state_dir);
+  char *txt = read_file(path, NULL);
+  long long now = txt ? strtoll(txt, NULL, 10) : 0;
+  free(txt);
+  if (now <= a->incarnation) return 0;
+  log_error("another agent started with --instance-id %s and this --log-dir (incarnation %lld; this one is %lld): it "
+            "owns the instance now and this one is given no job. Stop this one (it will not report the instance "
+            "TERMINATED), and give each agent its own --instance-id",
+            a->instance_id, now, (long long)a->incarnation);
+  a->superseded = 1;
+  return 1;
 }
 
 /* The held STARTED report, written on its own (and said in the log then). */
@@ -616,11 +651,16 @@ static int run_loop(struct agent *a, struct bus_consumer *c, const char *log_dir
     runtime_poll(a->runtime, mono_ms(), on_run_event, a);
     write_held_start(a);
     sweep_step(a);
+    if (a->ce_check && ce_check_step(a->ce_check) == 1) {
+      ce_check_free(a->ce_check);
+      a->ce_check = NULL;
+    }
     rotate_seen(a);
     metric_set(a->m_running, NULL, runtime_active(a->runtime));
     service_metrics_lag(c);
     if (mono_ms() >= next_hb) {
       next_hb = mono_ms() + heartbeat_ms;
+      superseded(a);
       if (send_instance(a, "HEARTBEAT", NULL)) a->failed = 1;
     }
     int due = mono_ms() >= next_commit;
@@ -659,14 +699,51 @@ int agent_service_main(int argc, char **argv) {
     fprintf(stderr, "barge agent: --heartbeat-ms must be more than 0, not %lld\n", (long long)o.heartbeat_ms);
     return 2;
   }
+  /* a fence at or below the heartbeat period cut the agent off between two heartbeats: it said
+   * ready, then "cut off from Kafka" and exited, with its broker up */
+  if (o.fence_ms < 0 || (o.fence_ms > 0 && o.fence_ms <= o.heartbeat_ms)) {
+    fprintf(stderr,
+            "barge agent: --fence-after-ms must be more than --heartbeat-ms %lld (a few heartbeats: the default is 5, "
+            "at least 10000), not %lld\n",
+            (long long)o.heartbeat_ms, (long long)o.fence_ms);
+    return 2;
+  }
   if (o.grace_ms < 0) {
     fprintf(stderr, "barge agent: --kill-grace-ms must be 0 (SIGKILL at once) or more, not %lld\n", (long long)o.grace_ms);
     return 2;
   }
-  /* an instance of -1 vCPU registered, and was shown, as such; `barge up` refuses the same */
-  if (o.vcpus < 1 || o.mem < 1 || o.gpus < 0) {
-    fprintf(stderr, "barge agent: --vcpus and --memory must be at least 1 and --gpus 0 or more, not %lld, %lld and %lld\n",
-            (long long)o.vcpus, (long long)o.mem, (long long)o.gpus);
+  /* an instance of -1 vCPU registered, and was shown, as such; `barge up` refuses the same. One
+   * above 2^30 the scheduler dead-letters (docs/job-model.md §4.4): the agent said ready and was
+   * never given a job */
+  if (o.vcpus < 1 || o.mem < 1 || o.gpus < 0 || o.vcpus > AGENT_CAP_MAX || o.mem > AGENT_CAP_MAX ||
+      o.gpus > AGENT_CAP_MAX) {
+    fprintf(stderr,
+            "barge agent: --vcpus and --memory must be from 1 and --gpus from 0, each to %d, not %lld, %lld and %lld\n",
+            AGENT_CAP_MAX, (long long)o.vcpus, (long long)o.mem, (long long)o.gpus);
+    return 2;
+  }
+  /* it names the agent's state folder under --log-dir (an id with a '/' or "..": outside it), its
+   * consumer group and its cgroups and containers' label */
+  if (o.instance_id && !job_id_ok(o.instance_id, 0)) {
+    fprintf(stderr,
+            "barge agent: --instance-id '%.80s': expected 1 to 40 letters, digits, '.', '_' or '-', not beginning "
+            "with '.' (such as i-0123456789abcdef0)\n",
+            o.instance_id);
+    return 2;
+  }
+  /* a multi-node job's nodes get it as AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS: "localhost" or
+   * a typo reached them as such; empty: none advertised */
+  struct in_addr ipv4;
+  if (o.address && *o.address && inet_pton(AF_INET, o.address, &ipv4) != 1) {
+    fprintf(stderr, "barge agent: --address '%.80s': expected an IPv4 address such as 10.0.3.7 (the one other instances "
+            "reach this one at)\n", o.address);
+    return 2;
+  }
+  /* before any broker is asked (it was checked after, so a bad value waited for the broker first);
+   * NaN was taken as 0 and inf overflowed the conversion to milliseconds */
+  if (!(o.log_retention_h >= 0 && o.log_retention_h <= 1e6)) {
+    fprintf(stderr, "barge agent: --log-retention-hours must be 0 (keep every log) or a number of hours up to 1000000, not %g\n",
+            o.log_retention_h);
     return 2;
   }
   /* before any broker is asked: a misspelt runtime used to wait for Kafka, then exit 1 */
@@ -710,11 +787,6 @@ int agent_service_main(int argc, char **argv) {
   a.m_running = metrics_gauge(metrics_global(), "barge_agent_running_attempts", "attempts alive on this agent", NULL);
   a.m_logs_removed = metrics_counter(metrics_global(), "barge_agent_log_folders_removed_total",
                                      "job log folders removed by --log-retention-hours", NULL);
-  if (o.log_retention_h < 0) {
-    fprintf(stderr, "barge agent: --log-retention-hours must be 0 (keep every log) or more, not %g\n",
-            o.log_retention_h);
-    return 2;
-  }
   if (o.log_retention_h > 0) {
     int64_t keep = (int64_t)(o.log_retention_h * 3600 * 1000);
     if (keep < 1000) keep = 1000;
@@ -732,7 +804,7 @@ int agent_service_main(int argc, char **argv) {
   a.gpus = gpus;
   a.seen = json_object();
   a.seen_old = json_object();
-  a.seen_ms = o.seen_ms > 0 ? o.seen_ms : 600000;
+  a.seen_ms = o.seen_ms;
   a.seen_since = mono_ms();
   a.m_seen = metrics_gauge(metrics_global(), "barge_agent_placements_remembered",
                            "placements remembered to ignore one delivered again (--placement-memory-ms)", NULL);
@@ -808,6 +880,9 @@ int agent_service_main(int argc, char **argv) {
   }
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,
            gpus, ce, a.runtime->name, log_dir, (long long)a.incarnation);
+  /* a misspelt CE: the scheduler dead-letters this instance's events, so the agent says so itself */
+  a.ce_check = ce_check_new(&bc, ce, err, sizeof err);
+  if (!a.ce_check) log_warn("cannot check that compute environment %s exists: %s", ce, err);
   /* with the process runtime an attempt's exit (SIGCHLD) wakes the loop (bus_wait); engine
    * runtimes keep their worker threads' system calls free of it */
   int watch_children = !strcmp(a.runtime->name, "process");
@@ -830,12 +905,15 @@ int agent_service_main(int argc, char **argv) {
     bus_mark(c, a.open_marked ? &a.open_mark : &a.closed_mark);
     if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
   }
-  if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
+  if (superseded(&a))
+    log_info("not reporting instance %s TERMINATED: it belongs to its later incarnation", instance_id);
+  else if (send_instance(&a, "TERMINATED", "agent stopped") == 0 && bus_flush(a.prod, 10000, err, sizeof err))
     log_warn("reporting the stop: %s", err);
   rc = 0;
 out:
   runtime_free(a.runtime); /* first: the attempts stop now, not after Kafka's goodbyes (which a
                             * cut-off link can hold for seconds) */
+  ce_check_free(a.ce_check);
   bus_consumer_free(c);
   bus_producer_free(a.prod);
   log_server_stop(logs);

@@ -73,9 +73,16 @@ struct eslot {
   int cause;       /* 0 none, 1 timeout, 2 kill */
   char *kill_reason;
   int64_t start_ms, deadline_ms;
-  int64_t term_ms;      /* when the SIGTERM was sent (the grace counts from it); -1 = not yet */
-  int term_pending;     /* the SIGTERM did not reach the engine (not answering): sent again */
+  int64_t term_ms;      /* when the SIGTERM was asked for (the grace counts from it); -1 = not yet */
+  int term_pending;     /* the SIGTERM is to be sent, or did not reach the engine: sent (again) */
   int64_t resignal_ms;  /* when a signal the engine missed is sent again (once a second) */
+  /* the signal in flight: sent by a thread of its own (signal_start), since the engine may take
+   * up to engine_call's 120 s to answer and the loop must go on heartbeating meanwhile */
+  pthread_t sig_th;
+  int sig_busy;         /* the agent's thread: sig_th runs or is to be joined */
+  const char *sig;      /* "SIGTERM" or "SIGKILL", set before sig_th starts */
+  int64_t sig_ms;       /* when it was sent */
+  int sig_result;       /* sig_th's, under mu: 0 running, 1 the engine answered, -1 it did not */
   int64_t timeout_ms; /* the attempt's timeout, counted from its container's start; 0 = none */
   int sigkilled;
   /* the wait thread's: the exit code, and when the wait returned (0 = not yet) */
@@ -689,10 +696,72 @@ static int signal_container(struct engine *e, struct eslot *s, const char *sig) 
   return st >= 0;
 }
 
-/* SIGTERM to the container; when the engine does not answer, again once a second (epoll_) */
+static void *signal_thread(void *arg) {
+  struct eslot *s = arg;
+  int answered = signal_container(s->eng, s, s->sig);
+  pthread_mutex_lock(&s->mu);
+  s->sig_result = answered ? 1 : -1;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* What a signal's answer means: SIGKILL taken, the grace is over; SIGTERM taken, nothing more
+ * until the grace ends; not answered (the engine being restarted, or hung), sent again a second
+ * after it was sent. */
+static void signal_done(struct eslot *s, int answered) {
+  if (!answered) {
+    s->resignal_ms = s->sig_ms + 1000;
+    return;
+  }
+  if (!strcmp(s->sig, "SIGKILL")) s->sigkilled = 1;
+  else s->term_pending = 0;
+}
+
+/* Sends sig to s's container from a thread of its own, so that an engine slow to answer (up to
+ * engine_call's 120 s) never holds the agent's loop, its heartbeats and its fence
+ * (docs/containers.md, "Stopping"); the answer is taken by signal_poll. Without a
+ * thread, sent here. */
+static void signal_start(struct engine *e, struct eslot *s, const char *sig, int64_t now) {
+  s->sig = sig;
+  s->sig_result = 0;
+  s->sig_ms = now;
+  if (pthread_create(&s->sig_th, NULL, signal_thread, s) == 0) s->sig_busy = 1;
+  else signal_done(s, signal_container(e, s, sig));
+}
+
+/* The signal in flight, if its answer has come (or wait: until it comes): joined and taken.
+ * 1 when none is in flight any more. */
+static int signal_poll(struct eslot *s, int wait) {
+  if (!s->sig_busy) return 1;
+  pthread_mutex_lock(&s->mu);
+  int r = s->sig_result;
+  pthread_mutex_unlock(&s->mu);
+  if (!r && !wait) return 0;
+  pthread_join(s->sig_th, NULL);
+  s->sig_busy = 0;
+  signal_done(s, s->sig_result > 0);
+  return 1;
+}
+
+/* The signals a stopped container is due, when none is in flight: SIGKILL once the grace since
+ * the SIGTERM has passed, else the SIGTERM (again, a second after the engine missed it). Only a
+ * running container takes a signal; one still starting gets its SIGTERM once started. */
+static void signal_step(struct engine *e, struct eslot *s, enum eslot_phase ph, int64_t now) {
+  if (!signal_poll(s, 0) || ph != PH_RUNNING || s->sigkilled || now < s->resignal_ms) return;
+  if (s->term_ms >= 0 && now >= s->term_ms + e->kill_grace_ms) {
+    signal_start(e, s, "SIGKILL", now);
+  } else if (s->term_pending) {
+    if (s->sig)
+      log_info("%s attempt %d: the engine missed its SIGTERM to container %s; sending it again", s->job_id,
+               s->attempt, s->name);
+    signal_start(e, s, "SIGTERM", now);
+  }
+}
+
+/* SIGTERM to the container, sent by signal_step (at once) */
 static void send_term(struct engine *e, struct eslot *s, int64_t now) {
-  s->term_pending = !signal_container(e, s, "SIGTERM");
-  if (s->term_pending) s->resignal_ms = now + 1000;
+  s->term_pending = 1;
+  signal_step(e, s, PH_RUNNING, now);
 }
 
 static void stop(struct engine *e, struct eslot *s, int cause, const char *reason, int64_t now) {
@@ -727,6 +796,7 @@ static int ekill_all(void *impl, const char *reason) {
 }
 
 static void slot_free(struct eslot *s) {
+  signal_poll(s, 1);
   joblog_close(&s->log);
   close_wfd(s);
   json_decref(s->create);
@@ -804,6 +874,7 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       }
     }
     if (ph == PH_DONE) {
+      if (!signal_poll(s, 0)) continue; /* its last signal's answer first (the container is gone: soon) */
       if (s->has_thread) pthread_join(s->th, NULL);
       s->has_thread = 0;
       if (joblog_pump(&s->log, 1) && !s->cause) { /* its last output could not be written */
@@ -827,16 +898,7 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
       log_info("%s attempt %d timed out; SIGTERM to container %s", s->job_id, s->attempt, s->name);
       stop(e, s, 1, NULL, now);
     }
-    if (s->term_pending && !s->sigkilled && now >= s->resignal_ms && ph == PH_RUNNING) {
-      log_info("%s attempt %d: the engine missed its SIGTERM to container %s; sending it again", s->job_id,
-               s->attempt, s->name);
-      send_term(e, s, now);
-    }
-    if (s->term_ms >= 0 && !s->sigkilled && now >= s->term_ms + e->kill_grace_ms && now >= s->resignal_ms &&
-        ph == PH_RUNNING) {
-      s->sigkilled = signal_container(e, s, "SIGKILL");
-      if (!s->sigkilled) s->resignal_ms = now + 1000;
-    }
+    signal_step(e, s, ph, now);
   }
   int k = 0;
   for (int i = 0; i < e->n; i++)

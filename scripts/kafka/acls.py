@@ -36,8 +36,9 @@ SERVICES = {
     "provisioner": {"read": ["capacity", "instances", "config", "placements"],
                     "write": ["instances", "scaling", "executions", "dead-letter"],
                     "groups": ["barge-provisioner"], "txn": ["barge-provisioner"]},
-    # reads its placements; reports executions and its instance's events; never jobs or config
-    "agent": {"read": ["placements"], "write": ["executions", "instances", "dead-letter"],
+    # reads its placements, and config to say when its compute environment does not exist
+    # (agent/ce_check.c); reports executions and its instance's events; never writes jobs or config
+    "agent": {"read": ["placements", "config"], "write": ["executions", "instances", "dead-letter"],
               "groups": ["barge-agent-"]},
     # inputs job-events, instances, config; its usage table; writes usage
     "accounting": {"read": ["job-events", "instances", "config", "usage"],

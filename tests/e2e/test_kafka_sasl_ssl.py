@@ -166,7 +166,7 @@ def principals(st, kdir):
     refused(st, "the scheduler creates a queue", f"may not write {st.topic('config')}",
             ["create-job-queue", "--job-queue-name", "no", "--priority", "1", "--compute-environment-order",
              "order=1,computeEnvironment=local"], sp["scheduler"])
-    refused(st, "the agent submits", f"may not read {st.topic('config')}", submit, sp["agent"])
+    refused(st, "the agent submits", f"may not write {st.topic('requests')}", submit, sp["agent"])
     del st.env["BARGE_CLI_DIRECT"]
     ok(all(st.service_pids(s) for s in SERVICES), "every service still runs")
     st.down()
