@@ -909,39 +909,92 @@ static int epoll_(void *impl, int64_t now, run_event_fn cb, void *ctx) {
 
 static int eactive(const void *impl) { return ((const struct engine *)impl)->n; }
 
+/* How long an agent that stops waits for its containers to end after their SIGKILL
+ * (docs/containers.md, "Stopping"): an engine that does not answer within it would otherwise
+ * hold the stop for up to engine_call's 120 s per container, and at the fence the copies for
+ * longer than the scheduler's lost-after. */
+#define EFREE_WAIT_MS 10000
+
+/* efree's SIGKILL to one container, sent from a thread of its own: all of them at once. */
+struct killer {
+  struct eslot *s;
+  pthread_t th;
+  int has_thread;
+  _Atomic int done;
+};
+
+static void *killer_thread(void *arg) {
+  struct killer *k = arg;
+  signal_container(k->s->eng, k->s, "SIGKILL");
+  k->done = 1;
+  return NULL;
+}
+
 static void efree(void *impl) {
   struct engine *e = impl;
   if (!e) return;
+  int64_t until = mono_ms() + EFREE_WAIT_MS;
+  struct killer *k = xcalloc((size_t)e->n + 1, sizeof *k);
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
     s->freeing = 1; /* before the signal: a worker past its start sends its own (worker) */
-    signal_container(e, s, "SIGKILL");
+    k[i].s = s;
+    /* each from a thread of its own: one after the other, an engine that did not answer held
+     * the stop for up to 120 s per container */
+    if (pthread_create(&k[i].th, NULL, killer_thread, &k[i]) == 0) {
+      k[i].has_thread = 1;
+    } else {
+      signal_container(e, s, "SIGKILL");
+      k[i].done = 1;
+    }
   }
   /* what each container wrote before it died still reaches its log: its pipe is drained until
    * its worker is done (the stream ends with the container), then to its end. It used to be
    * closed unread, so the last output of a job was lost when the agent stopped. */
+  int left = 0;
   for (int i = 0; i < e->n; i++) {
     struct eslot *s = e->slots[i];
+    int done = 0;
     for (;;) {
       pthread_mutex_lock(&s->mu);
-      int done = s->phase == PH_DONE;
+      done = s->phase == PH_DONE;
       pthread_mutex_unlock(&s->mu);
-      if (done || !s->has_thread) break;
+      int64_t now = mono_ms();
+      if (done || !s->has_thread || now >= until) break;
       joblog_pump(&s->log, 0);
       struct pollfd pfd = {.fd = s->log.in_fd, .events = POLLIN};
-      poll(&pfd, 1, 50);
+      poll(&pfd, 1, until - now < 50 ? (int)(until - now) : 50);
     }
+    pthread_mutex_lock(&s->mu);
+    int sig_running = s->sig_busy && !s->sig_result;
+    pthread_mutex_unlock(&s->mu);
+    if ((!done && s->has_thread) || !k[i].done || sig_running) {
+      /* the engine has not answered in time: the slot stays with the threads that still use it
+       * (the agent exits next) */
+      joblog_pump(&s->log, 0);
+      log_warn("%s attempt %d: container %s not confirmed killed %d ms after its SIGKILL (the %s engine did not "
+               "answer): it may still run; the agent removes it when it starts again, or remove it with `%s rm -f %s`",
+               s->job_id, s->attempt, s->name, EFREE_WAIT_MS, e->kind, e->kind, s->name);
+      left++;
+      continue;
+    }
+    if (k[i].has_thread) pthread_join(k[i].th, NULL);
     if (s->has_thread) pthread_join(s->th, NULL);
     joblog_pump(&s->log, 1);
     joblog_index(&s->log, mono_ms(), 1);
     slot_free(s);
   }
-  free(e->slots);
   if (e->service_pid > 0) {
     kill(-e->service_pid, SIGTERM);
     kill(e->service_pid, SIGTERM);
     waitpid(e->service_pid, NULL, 0);
   }
+  if (left) {
+    log_warn("%s runtime: %d container(s) not confirmed killed; the agent stops without them", e->kind, left);
+    return; /* their threads still use e, k and the slots */
+  }
+  free(k);
+  free(e->slots);
   free(e->instance_id);
   free(e->state_dir);
   free(e);

@@ -35,10 +35,12 @@ FENCE_MS = 6000
 
 
 class StallRelay:
-    """A unix socket relay to the engine's socket that holds each kill request STALL_S s."""
+    """A unix socket relay to the engine's socket that holds each kill request stall_s s
+    (test_container_stop_stall.py uses it too)."""
 
-    def __init__(self, listen, target):
+    def __init__(self, listen, target, stall_s=STALL_S):
         self.target = target
+        self.stall_s = stall_s
         self.kills = 0
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.srv.bind(listen)
@@ -68,8 +70,8 @@ class StallRelay:
                     break
                 if requests and b"/kill?signal=" in data:
                     self.kills += 1
-                    log(f"    relay: holding a kill request {STALL_S} s")
-                    time.sleep(STALL_S)
+                    log(f"    relay: holding a kill request {self.stall_s} s")
+                    time.sleep(self.stall_s)
                 dst.sendall(data)
         except OSError:
             pass
