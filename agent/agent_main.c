@@ -110,9 +110,9 @@ const struct opts_cmd agent_opts_cmd =
 
 /* ---- state ---- */
 
-/* What a report's delivery callback (on_delivered) is given: a generation of reports, or one
- * heartbeat. */
-enum dkind { D_GEN, D_HEARTBEAT };
+/* What a report's delivery callback (on_delivered) is given: a generation of reports, one
+ * heartbeat, or the READY (register). */
+enum dkind { D_GEN, D_HEARTBEAT, D_READY };
 
 struct agent;
 /* The reports written between two closes (commit_step): the placements' offsets marked in that
@@ -125,7 +125,7 @@ struct gen {
 };
 
 struct heartbeat {
-  enum dkind kind; /* D_HEARTBEAT */
+  enum dkind kind; /* D_HEARTBEAT or D_READY */
   struct agent *a;
   int64_t sent;    /* mono_ms */
 };
@@ -175,14 +175,19 @@ struct agent {
   int64_t proven; /* mono_ms when the latest heartbeat known delivered was sent */
   struct ce_check *ce_check; /* does a->ce exist? until it is found (NULL then) */
   int superseded; /* a later incarnation of this instance started beside this one (superseded) */
+  int ready;      /* the READY's delivery (register): 0 not yet, 1 written, -1 not (why in err) */
 };
 
 /* A delivery report, served by bus_producer_poll in the loop's thread. A write failed for good
  * stops the agent, as bus_flush's -1 did; an uncertain one keeps its generation's offsets back. */
 static void on_delivered(void *ctx, const struct bus_delivery *d) {
-  if (*(enum dkind *)ctx == D_HEARTBEAT) {
+  if (*(enum dkind *)ctx != D_GEN) {
     struct heartbeat *h = ctx;
     if (d->ok && h->sent > h->a->proven) h->a->proven = h->sent;
+    if (h->kind == D_READY) {
+      h->a->ready = d->ok ? 1 : -1;
+      if (!d->ok) snprintf(h->a->err, sizeof h->a->err, "%s", d->reason);
+    }
     free(h);
     return;
   }
@@ -217,9 +222,10 @@ static int send_instance(struct agent *a, const char *kind, const char *reason) 
   if (a->log_url) json_object_set_new(ev, "logUrl", json_string(a->log_url));
   if (a->address && *a->address) json_object_set_new(ev, "privateIpv4Address", json_string(a->address));
   int rc;
-  if (!strcmp(kind, "HEARTBEAT")) { /* its delivery proves the link (on_delivered) */
+  int ready = !strcmp(kind, "READY");
+  if (ready || !strcmp(kind, "HEARTBEAT")) { /* its delivery proves the link (on_delivered) */
     struct heartbeat *h = xcalloc(1, sizeof *h);
-    *h = (struct heartbeat){D_HEARTBEAT, a, mono_ms()};
+    *h = (struct heartbeat){ready ? D_READY : D_HEARTBEAT, a, mono_ms()};
     rc = bus_produce_async(a->prod, TOPIC_INSTANCES, a->instance_id, ev, h, a->err, sizeof a->err);
     if (rc) free(h);
   } else {
@@ -227,6 +233,29 @@ static int send_instance(struct agent *a, const char *kind, const char *reason) 
   }
   json_decref(ev);
   return rc;
+}
+
+/* Sends the READY and waits up to REGISTER_WAIT_MS for its delivery; a stop (SIGTERM) ends the
+ * wait at once: it used to be a bus_flush, which ignored the signal, so an agent whose broker
+ * did not take the READY could not be stopped for 30 s (docs/operations.md). 0 once written;
+ * 1 when stopped meanwhile (the READY is given up); -1 with why in err. */
+#define REGISTER_WAIT_MS 30000
+static int register_ready(struct agent *a, char *err, size_t errlen) {
+  if (send_instance(a, "READY", NULL)) {
+    snprintf(err, errlen, "%s", a->err);
+    return -1;
+  }
+  int64_t until = mono_ms() + REGISTER_WAIT_MS;
+  while (!a->ready && !service_stopping() && mono_ms() < until) bus_producer_serve(a->prod, 100);
+  if (a->ready > 0) return 0;
+  if (a->ready < 0) {
+    snprintf(err, errlen, "%s", a->err);
+    return -1;
+  }
+  bus_producer_purge(a->prod); /* not left to be written once the agent has gone */
+  if (service_stopping()) return 1;
+  snprintf(err, errlen, "the READY was not delivered within %d ms (is the broker taking writes?)", REGISTER_WAIT_MS);
+  return -1;
 }
 
 /* The start time of process pid in clock ticks since boot (/proc/PID/stat field 22), or -1. */
@@ -874,8 +903,14 @@ int agent_service_main(int argc, char **argv) {
    * for a while has a position all the same, and its lag in `barge status` is 0, not the whole
    * history of barge.placements before it */
   if (bus_commit(c, err, sizeof err)) log_warn("%s", err);
-  if (send_instance(&a, "READY", NULL) || bus_flush(a.prod, 30000, err, sizeof err)) {
-    log_error("registering: %s %s", a.err, err);
+  int reg = register_ready(&a, err, sizeof err);
+  if (reg > 0) {
+    log_info("agent stopped while starting (registering: the READY not yet delivered)"); /* a stop */
+    rc = 0;
+    goto out;
+  }
+  if (reg < 0) {
+    log_error("registering: %s", err);
     goto out;
   }
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,

@@ -460,6 +460,13 @@ void bus_producer_free(struct bus_producer *p) {
   free(p);
 }
 
+void bus_producer_purge(struct bus_producer *p) {
+  if (p && p->rk) {
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0); /* the purged messages' delivery reports */
+  }
+}
+
 int bus_produce_now(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                        const void *value, size_t vlen, int32_t partition, void *opaque,
                        char *err, size_t errlen) {

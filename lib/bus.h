@@ -81,6 +81,11 @@ struct bus_producer;
 struct bus_producer *bus_producer_new(const struct bus_conf *conf, const char *transactional_id,
                                       char *err, size_t errlen);
 void bus_producer_free(struct bus_producer *p);
+/* Gives up the messages not yet delivered: those queued are dropped, those in flight no longer
+ * waited for (their delivery reports come, failed); bus_producer_free then does not wait for
+ * them. For a service stopped before its first message counted (the agent stopped while its
+ * READY waits for a broker that does not take it). */
+void bus_producer_purge(struct bus_producer *p);
 /* Queues raw bytes (copied). Partition: by key hash, or `partition` when >= 0. */
 int bus_produce_raw(struct bus_producer *p, enum bus_topic t, const char *key, size_t keylen,
                     const void *value, size_t vlen, int32_t partition, char *err,
