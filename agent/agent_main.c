@@ -61,7 +61,8 @@ static const struct opt_spec agent_rows[] = {
     OPT_ROW(A, vcpus, "vcpus", "N", "2", "schedulable vCPUs (1 to 2^30)"),
     OPT_ROW(A, mem, "memory", "MIB", "4096", "schedulable memory in MiB (1 to 2^30)"),
     OPT_ROW(A, gpus, "gpus", "N", "0", "GPUs (0 to 2^30)"),
-    OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log"),
+    OPT_ROW_DOC(A, log_dir, "log-dir", "DIR", "$BARGE_HOME/logs", "per-attempt logs go to DIR/<jobId>/<attempt>.log; the agent's state too "
+                "(DIR/.agents/<instance id>): keep DIR across restarts, or the attempts of a start that died run on"),
     OPT_ROW_DOC(A, log_retention_h, "log-retention-hours", "H", "0: kept for ever",
                 "remove a job's log folder once its files are H hours old and no attempt of it is alive here "
                 "(docs/operations.md, \"Job logs on the agents\")"),

@@ -275,6 +275,39 @@ int cg_sweep(const char *root, const char *parent) {
   return found;
 }
 
+int cg_others(const char *root, const char *parent, const char *prefix, char *dir, size_t dirlen) {
+  int version = cg_version(root), procs = 0;
+  char m[4096], base[8300];
+  const char *slash = strrchr(parent, '/');
+  if (!version || !slash) return 0;
+  if (version == 2) snprintf(base, sizeof base, "%s/%.*s", root, (int)(slash - parent), parent);
+  else if (v1_mount(root, "memory", m, sizeof m)) snprintf(base, sizeof base, "%s/%.*s", m, (int)(slash - parent), parent);
+  else return 0;
+  if (dirlen) dir[0] = 0;
+  DIR *d = opendir(base);
+  struct dirent *de;
+  while (d && (de = readdir(d))) {
+    if (de->d_type != DT_DIR || strncmp(de->d_name, prefix, strlen(prefix)) || !strcmp(de->d_name, slash + 1)) continue;
+    char other[8600];
+    snprintf(other, sizeof other, "%s/%s", base, de->d_name);
+    int here = 0;
+    DIR *g = opendir(other);
+    struct dirent *ge;
+    while (g && (ge = readdir(g))) {
+      if (ge->d_name[0] == '.' || ge->d_type != DT_DIR) continue;
+      char path[8900], txt[65536];
+      snprintf(path, sizeof path, "%s/%s/cgroup.procs", other, ge->d_name);
+      ssize_t n = read_small(path, txt, sizeof txt);
+      for (ssize_t i = 0; i < n; i++) here += txt[i] == '\n';
+    }
+    if (g) closedir(g);
+    if (here && dirlen && !dir[0]) snprintf(dir, dirlen, "%s", other);
+    procs += here;
+  }
+  if (d) closedir(d);
+  return procs;
+}
+
 void cg_remove_parent(const char *root, const char *parent) {
   cg_sweep(root, parent);
   static const char *const v1[] = {"memory", "cpu", NULL};

@@ -61,6 +61,11 @@ void cg_close_join(struct cgroup *cg);
 /* Kills the processes of every group under root/parent (left by an earlier incarnation of the
  * agent) and removes the groups. Returns how many groups were found. */
 int cg_sweep(const char *root, const char *parent);
+/* The processes that run in the attempt groups of the other parents beside root/parent whose
+ * name starts with prefix ("<instance id>-": agents with this instance id and another state
+ * folder, that is another --log-dir). Sweeps nothing. Returns how many; the first such parent's
+ * folder in dir (memory controller's, for v1). */
+int cg_others(const char *root, const char *parent, const char *prefix, char *dir, size_t dirlen);
 /* cg_sweep, then removes root/parent itself (an agent stopping). */
 void cg_remove_parent(const char *root, const char *parent);
 

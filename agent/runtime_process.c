@@ -88,6 +88,18 @@ void *runtime_process_new(const struct runtime_conf *conf, char *err, size_t err
       log_info("process runtime: limits with cgroup v%d under %s/%s", v, root, p->cg_parent);
       int left = cg_sweep(root, p->cg_parent);
       if (left) log_warn("process runtime: removed %d attempt cgroup(s) left by an earlier incarnation", left);
+      /* the state folder, and so the groups' parent, follows --log-dir: an earlier start of this
+       * agent with another --log-dir is not swept; said, since its attempts may run on */
+      char prefix[300], other[4096];
+      snprintf(prefix, sizeof prefix, "%.200s-", conf->instance_id ? conf->instance_id : "agent");
+      int others = cg_others(root, p->cg_parent, prefix, other, sizeof other);
+      if (others)
+        log_warn("process runtime: %d process(es) run in %s, the attempt cgroups of an agent with this --instance-id "
+                 "and another --log-dir (its state folder <log-dir>/.agents/%s is another one). If that was an "
+                 "earlier start of this agent, its attempts still run and this one does not stop them: kill what "
+                 "%s/*/cgroup.procs lists, and keep --log-dir the same across restarts (docs/operations.md). "
+                 "Else give each agent its own --instance-id",
+                 others, other, conf->instance_id ? conf->instance_id : "agent", other);
     } else {
       log_warn("process runtime: no usable cgroup tree at %s: VCPU and MEMORY are not enforced", root);
     }
