@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -21,7 +22,8 @@ INST = "i-0c0a7a1e0000005d4"
 
 
 def kill_left(folder):
-    """SIGKILLs what runs in the attempt groups under folder (the left attempt)."""
+    """SIGKILLs what runs in the attempt groups under folder (the left attempt), then removes the
+    groups (v1: the cpu controller's too) once emptied."""
     for sub in os.listdir(folder):
         try:
             with open(os.path.join(folder, sub, "cgroup.procs")) as f:
@@ -34,6 +36,22 @@ def kill_left(folder):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+    time.sleep(0.5)
+    name = os.path.basename(folder)
+    for ctl in ("memory", "cpu,cpuacct", "cpu", ""):
+        parent = os.path.join("/sys/fs/cgroup", ctl, "barge", name)
+        if not os.path.isdir(parent):
+            continue
+        for sub in os.listdir(parent):
+            if os.path.isdir(os.path.join(parent, sub)):
+                try:
+                    os.rmdir(os.path.join(parent, sub))
+                except OSError:
+                    pass
+        try:
+            os.rmdir(parent)
+        except OSError:
+            pass
 
 
 def body(st):
