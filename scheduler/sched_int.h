@@ -263,6 +263,11 @@ struct sched {
 static inline int sched_terminal(int st) { return st == JOB_SUCCEEDED || st == JOB_FAILED; }
 static inline char *sched_dupn(const char *s) { return s ? xstrdup(s) : NULL; }
 static inline int sched_fair_queue(const struct queue *q) { return q->policy_arn != NULL; }
+/* Word of incarnation inc about instance ii comes from an agent process older than the one now
+ * serving it (0 = unknown: never older; docs/architecture.md, "Agent incarnations"). */
+static inline int sched_incarnation_is_older(const struct sched *s, uint32_t ii, int64_t inc) {
+  return inc > 0 && inc < s->insts[ii]->incarnation;
+}
 
 /* sched.c: helpers, the job table, the outbox */
 void sched_set_str(char **dst, const char *s); /* keeps *dst when equal */

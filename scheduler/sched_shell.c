@@ -355,7 +355,7 @@ static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t
     if (resume >= 0 && m->offset >= resume) {
       /* but no new job goes there meanwhile: a job submitted just after the restart was placed
        * on the ended host before the input's end came, and failed as lost */
-      sched_restore_instance_ending(sh->core, jget_str(ev, "instanceId"));
+      sched_restore_instance_ending(sh->core, jget_str(ev, "instanceId"), jget_int(ev, "incarnation", 0));
       return;
     }
   }

@@ -1191,6 +1191,47 @@ static void small_config(struct h *h) {
   h_jd(h, "jd", 1, 1, 64, NULL);
 }
 
+/* A restarted agent's previous process reports its stop (TERMINATED) after the new one's READY:
+ * it must not end the instance the new incarnation serves, live or at a rebuild. */
+static void test_older_incarnation_end_ignored(void) {
+  TEST("an older incarnation's late TERMINATED leaves the instance of the newer one alone; incarnation 0 still ends it");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 3}}");
+  agent_says(&h, "i-0", "READY", 100);
+  agent_says(&h, "i-0", "READY", 200);
+  h_submit(&h, "a", "q", "jd", NULL);
+  exec_from(&h, "a", 1, "STARTED", -9999, 200);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  h.t += 1000;
+  agent_says(&h, "i-0", "TERMINATED", 100);
+  agent_says(&h, "i-0", "LOST", 100);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  h_submit(&h, "b", "q", "jd", NULL);
+  h_tick(&h);
+  CHECK_STATUS(&h, "b", JOB_STARTING); /* the instance still takes jobs */
+  /* an end of unknown incarnation (the provisioner's) is taken as before */
+  agent_says(&h, "i-0", "TERMINATED", 0);
+  CHECK_STATUS(&h, "a", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "b", JOB_RUNNABLE);
+  h_release(&h);
+
+  /* the same at a rebuild: from the table, and as an end left to the input */
+  struct h r;
+  h_init(&r);
+  small_config(&r);
+  table_says(&r, "i-0", "READY", 200);
+  table_says(&r, "i-0", "TERMINATED", 100);
+  sched_restore_instance_ending(r.s, "i-0", 100);
+  sched_restore_done(r.s);
+  h_submit(&r, "c", "q", "jd", NULL);
+  h_tick(&r);
+  CHECK_STATUS(&r, "c", JOB_STARTING);
+  h_release(&r);
+}
+
 static void test_restore_settles_attempts_of_older_incarnation(void) {
   TEST("rebuilt from its records while the agent restarted: the attempt of the older incarnation ends at the first tick");
   struct h h;
@@ -1261,7 +1302,7 @@ static void test_restored_ending_host_takes_no_job(void) {
   r.t = h.t;
   small_config(&r);
   table_says(&r, "i-0", "READY", 100);
-  sched_restore_instance_ending(r.s, "i-0"); /* the shell's call for the TERMINATED it leaves to the input */
+  sched_restore_instance_ending(r.s, "i-0", 100); /* the shell's call for the TERMINATED it leaves to the input */
   char err[256];
   CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
   json_decref(rec);
@@ -1625,6 +1666,7 @@ int main(void) {
   test_impossible_capacity_refused();
   test_agent_restart_settles_attempts();
   test_restore_settles_attempts_of_older_incarnation();
+  test_older_incarnation_end_ignored();
   test_restore_instance_that_ended();
   test_terminate_on_gone_host();
   test_restore_pending_cancel_after_failed_dependency();
