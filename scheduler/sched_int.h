@@ -107,6 +107,7 @@ struct queue {
   /* fair-share queues: one list per share identifier */
   struct share *shares;
   size_t nshares_, capshares_;
+  struct strmap share_by_id; /* share identifier -> index into shares (keys: the shares' ids) */
   /* RUNNABLE jobs in the list by shape, kept as they enter and leave (capacity demand) */
   struct shape_count *shapes;
   size_t nshapes, capshapes;
@@ -219,7 +220,8 @@ struct job {
   struct attempt *attempts;
   uint16_t nattempts;
   uint32_t rq_prev, rq_next;
-  uint16_t share; /* index into the queue's shares (fair-share queues) */
+  uint32_t share; /* index into the queue's shares (fair-share queues); 32 bits: a 16-bit index
+                   * wrapped after 65,536 share identifiers, filing jobs in another share */
 };
 
 struct sched {
@@ -375,7 +377,7 @@ void sched_end_hostless_attempt(struct sched *s, struct job *j, const char *stat
 /* sched_dispatch.c */
 void sched_enqueue(struct sched *s, struct job *j);
 void sched_rq_unlink(struct sched *s, struct job *j);
-uint16_t sched_share_of(struct queue *q, const char *id);
+uint32_t sched_share_of(struct queue *q, const char *id);
 /* Whether fair-share queue q takes a job of share id: an active share always, another only while
  * fewer than conf.max_active_shares are active (docs/job-model.md §3.4 rule 4). */
 int sched_share_admits(struct sched *s, struct queue *q, const char *id);

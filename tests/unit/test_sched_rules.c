@@ -1,6 +1,7 @@
 /* test_sched_rules.c: one test per scheduling rule of docs/job-model.md §2-6, named after it, run
  * on the pure core with no Kafka. */
 #include "sched_harness.h"
+#include "sched_int.h"
 
 /* CE "ce" with n instances i-0..i-(n-1) of v vCPUs / m MiB, queue "q" over it, JD "jd". */
 static void world(struct h *h, int n, int v, int m) {
@@ -777,6 +778,43 @@ static void test_fair_share_active_share_limit(void) {
   h.t += 61000;
   h_submit(&h, "new3", "q", "jd", "{\"shareIdentifier\": \"s502\"}");
   CHECK_STATUS(&h, "new3", JOB_RUNNABLE);
+  h_release(&h);
+}
+
+/* A queue's shares are kept for the scheduler's life; their index was 16 bits, so the 65,537th
+ * share identifier seen in a queue wrapped to share 0: its jobs were filed, weighed and charged
+ * as another share's. The shares are made here directly (submitting 65,536 jobs would only be
+ * slower); the two jobs then go through the core as usual. */
+static void test_fair_share_index_beyond_16_bits(void) {
+  TEST("fair share: past 65,536 share identifiers in a queue, a job still lands in its own share");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  struct queue *q = NULL;
+  for (size_t i = 0; i < h.s->nqueues; i++)
+    if (!strcmp(h.s->queues[i]->name, "q")) q = h.s->queues[i];
+  char sid[32];
+  for (int i = 0; i < 65536; i++) {
+    snprintf(sid, sizeof sid, "s%d", i);
+    sched_share_of(q, sid);
+  }
+  h_submit(&h, "old", "q", "jd", "{\"shareIdentifier\": \"s0\"}");
+  h_submit(&h, "new", "q", "jd", "{\"shareIdentifier\": \"late\"}");
+  CHECK_STATUS(&h, "new", JOB_RUNNABLE);
+  CHECK_INT((int)q->nshares_, 65537);
+  const char *names[] = {"old", "s0", "new", "late"};
+  for (int k = 0; k < 4; k += 2) {
+    const struct job *j = h.s->jobs[sched_find_job(h.s, names[k])];
+    CHECK_STR(q->shares[j->share].id, names[k + 1]);
+    CHECK_INT((int)q->shares[j->share].nrunnable, 1); /* alone in its share's list */
+  }
+  h_instance(&h, "i-0", "ce", "READY", 2, 4096);
+  CHECK_STATUS(&h, "old", JOB_STARTING);
+  CHECK_STATUS(&h, "new", JOB_STARTING);
   h_release(&h);
 }
 
@@ -1659,6 +1697,7 @@ int main(void) {
   test_fair_share_tie_goes_to_older_retried_job();
   test_fair_share_usage_survives_restart();
   test_fair_share_active_share_limit();
+  test_fair_share_index_beyond_16_bits();
   test_share_identifier_required_or_refused();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
