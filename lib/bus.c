@@ -1152,8 +1152,8 @@ int bus_event_time_check(const json_t *ev, int64_t record_ms, int64_t now_ms, ch
          time_ahead("at", json_object_get(ev, "at"), ref, record_ms, why, whylen);
 }
 
-int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
-                    const char *reason, char *err, size_t errlen) {
+static int dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
+                       const char *reason, int logged, char *err, size_t errlen) {
   char src[256];
   snprintf(src, sizeof src, "%s", consumer ? consumer : "barge");
   json_t *dl = json_object();
@@ -1199,9 +1199,20 @@ int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char 
   }
   buf_release(&enc);
   json_decref(dl);
-  log_warn("dead-lettered %s[%d]@%lld: %s", p->names[m->topic], (int)m->partition,
-           (long long)m->offset, reason);
+  if (logged)
+    log_warn("dead-lettered %s[%d]@%lld: %s", p->names[m->topic], (int)m->partition,
+             (long long)m->offset, reason);
   return rc;
+}
+
+int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
+                    const char *reason, char *err, size_t errlen) {
+  return dead_letter(p, m, consumer, reason, 1, err, errlen);
+}
+
+int bus_dead_letter_unlogged(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
+                             const char *reason, char *err, size_t errlen) {
+  return dead_letter(p, m, consumer, reason, 0, err, errlen);
 }
 
 /* Removes null members, recursively: in Barge's JSON an absent optional member and a null one

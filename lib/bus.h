@@ -286,6 +286,9 @@ size_t bus_txn_bytes(const struct bus_producer *p);
  * BUS_DEAD_LETTER_MAX_PAYLOAD bytes of m's value. */
 int bus_dead_letter(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
                     const char *reason, char *err, size_t errlen) BARGE_WUR;
+/* The same without its warning line (service_dead_letter_unlogged). */
+int bus_dead_letter_unlogged(struct bus_producer *p, const struct bus_msg *m, const char *consumer,
+                             const char *reason, char *err, size_t errlen) BARGE_WUR;
 
 /* How far an event's header.event_time (or `at`) may lie after both its Kafka record's timestamp
  * and the reader's own clock: an hour of clock skew between hosts. */

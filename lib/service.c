@@ -243,14 +243,25 @@ static int commit(struct service_loop *l, struct bus_consumer *c, char *err, siz
   return commit_if(l, c, 1, err, errlen);
 }
 
-int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
-                        char *err, size_t errlen) {
-  log_warn("%s[%d] offset %lld dead-lettered: %s", bus_topic_base(m->topic), (int)m->partition,
-           (long long)m->offset, why);
+static int dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why, int logged,
+                       char *err, size_t errlen) {
+  if (logged)
+    log_warn("%s[%d] offset %lld dead-lettered: %s", bus_topic_base(m->topic), (int)m->partition,
+             (long long)m->offset, why);
   l->dead++;
   service_metrics_dead_letter(m->topic);
   if (service_txn(l, err, errlen)) return -1;
-  return bus_dead_letter(l->prod, m, l->def->name, why, err, errlen) ? -1 : 0;
+  return (logged ? bus_dead_letter : bus_dead_letter_unlogged)(l->prod, m, l->def->name, why, err, errlen) ? -1 : 0;
+}
+
+int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
+                        char *err, size_t errlen) {
+  return dead_letter(l, m, why, 1, err, errlen);
+}
+
+int service_dead_letter_unlogged(struct service_loop *l, const struct bus_msg *m, const char *why,
+                                 char *err, size_t errlen) {
+  return dead_letter(l, m, why, 0, err, errlen);
 }
 
 typedef int (*handle_fn)(void *ctx, const struct bus_msg *m, enum barge_ev_type t,

@@ -229,6 +229,10 @@ int service_config_catch_up_for(struct service_loop *l, const char *name, char *
 int service_config_whole(const struct service_loop *l);
 int service_dead_letter(struct service_loop *l, const struct bus_msg *m, const char *why,
                         char *err, size_t errlen) BARGE_WUR;
+/* The same without its warning line, for a caller that rate-limits its own (a record that keeps
+ * coming, such as the heartbeats of an agent whose compute environment does not exist). */
+int service_dead_letter_unlogged(struct service_loop *l, const struct bus_msg *m, const char *why,
+                                 char *err, size_t errlen) BARGE_WUR;
 /* For a record bus_decode could not judge now (BUS_DECODE_UNAVAILABLE, why): says so in err and
  * returns -1, the service's fatal error (it exits; started again, it reads the record again). */
 int service_decode_unavailable(const struct bus_msg *m, const char *why, char *err, size_t errlen) BARGE_WUR;

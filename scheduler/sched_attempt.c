@@ -103,8 +103,11 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
   struct instance *in = ii == SCHED_NONE ? NULL : s->insts[ii];
   if (!strcmp(kind, "HEARTBEAT") && in && in->state == INST_GONE) return 0; /* a late beat from a dead host */
   int64_t inc = jget_int(ev, "incarnation", 0);
-  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT");
-  if (from_agent && in && inc > 0 && inc < in->incarnation) return 0; /* an older incarnation's late word */
+  /* an older incarnation's late word: a beat, or its process reporting its stop after the agent
+   * restarted, which must not end the instance the new incarnation serves (incarnation 0 is
+   * unknown, from the provisioner or an older agent: it is taken as before) */
+  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT") || instance_kind_ended(kind);
+  if (from_agent && in && sched_incarnation_is_older(s, ii, inc)) return 0;
   if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
     uint32_t ci = sched_find_ce(s, cename);
     if (ci == SCHED_NONE) {

@@ -141,7 +141,7 @@ void sched_restore_instance(struct sched *s, const json_t *instance_event);
 /* The rebuild met an end of instance `id` that the input will bring again (written after the
  * committed offset, docs/architecture.md "Scheduler restart"): the instance keeps its jobs until
  * then, but takes no new ones (draining, without a DRAINED of its own). */
-void sched_restore_instance_ending(struct sched *s, const char *id);
+void sched_restore_instance_ending(struct sched *s, const char *id, int64_t incarnation);
 /* Finishes a restore: relinks dependencies and queues. */
 void sched_restore_done(struct sched *s);
 /* After a restore, once barge.config has been read whole (to its end as it was at the start, so

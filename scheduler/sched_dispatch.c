@@ -97,10 +97,10 @@ static int share_head_before(const struct sched *s, const struct job *a, const s
 }
 
 /* The share of a job in a fair-share queue, created on first use. */
-uint16_t sched_share_of(struct queue *q, const char *id) {
+uint32_t sched_share_of(struct queue *q, const char *id) {
   if (!id) id = "";
-  for (size_t i = 0; i < q->nshares_; i++)
-    if (!strcmp(q->shares[i].id, id)) return (uint16_t)i;
+  uint32_t i = strmap_get(&q->share_by_id, id);
+  if (i != STRMAP_NONE) return i;
   if (q->nshares_ == q->capshares_) {
     q->capshares_ = q->capshares_ ? q->capshares_ * 2 : 4;
     q->shares = xrealloc(q->shares, q->capshares_ * sizeof *q->shares);
@@ -109,7 +109,8 @@ uint16_t sched_share_of(struct queue *q, const char *id) {
   memset(sh, 0, sizeof *sh);
   sh->id = xstrdup(id);
   sh->rq.head = sh->rq.tail = sh->rq.retry_tail = SCHED_NONE;
-  return (uint16_t)q->nshares_++;
+  strmap_put(&q->share_by_id, sh->id, (uint32_t)q->nshares_);
+  return (uint32_t)q->nshares_++;
 }
 
 /* Puts a RUNNABLE job into its list: retried jobs at the end of the front segment (in
@@ -534,12 +535,11 @@ static int share_active(const struct share *sh, int64_t now, int64_t window_ms) 
 int sched_share_admits(struct sched *s, struct queue *q, const char *id) {
   if (!id) id = "";
   int64_t window = (int64_t)json_integer_value(json_object_get(fair_policy(s, q), "shareDecaySeconds")) * 1000;
+  uint32_t own = strmap_get(&q->share_by_id, id);
+  if (own != STRMAP_NONE && share_active(&q->shares[own], s->now, window)) return 1;
   int64_t active = 0;
-  for (size_t i = 0; i < q->nshares_; i++) {
-    int act = share_active(&q->shares[i], s->now, window);
-    if (act && !strcmp(q->shares[i].id, id)) return 1;
-    active += act;
-  }
+  for (size_t i = 0; i < q->nshares_ && active < s->conf.max_active_shares; i++)
+    active += share_active(&q->shares[i], s->now, window);
   return active < s->conf.max_active_shares;
 }
 

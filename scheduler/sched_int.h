@@ -107,6 +107,7 @@ struct queue {
   /* fair-share queues: one list per share identifier */
   struct share *shares;
   size_t nshares_, capshares_;
+  struct strmap share_by_id; /* share identifier -> index into shares (keys: the shares' ids) */
   /* RUNNABLE jobs in the list by shape, kept as they enter and leave (capacity demand) */
   struct shape_count *shapes;
   size_t nshapes, capshapes;
@@ -219,7 +220,8 @@ struct job {
   struct attempt *attempts;
   uint16_t nattempts;
   uint32_t rq_prev, rq_next;
-  uint16_t share; /* index into the queue's shares (fair-share queues) */
+  uint32_t share; /* index into the queue's shares (fair-share queues); 32 bits: a 16-bit index
+                   * wrapped after 65,536 share identifiers, filing jobs in another share */
 };
 
 struct sched {
@@ -263,6 +265,11 @@ struct sched {
 static inline int sched_terminal(int st) { return st == JOB_SUCCEEDED || st == JOB_FAILED; }
 static inline char *sched_dupn(const char *s) { return s ? xstrdup(s) : NULL; }
 static inline int sched_fair_queue(const struct queue *q) { return q->policy_arn != NULL; }
+/* Word of incarnation inc about instance ii comes from an agent process older than the one now
+ * serving it (0 = unknown: never older; docs/architecture.md, "Agent incarnations"). */
+static inline int sched_incarnation_is_older(const struct sched *s, uint32_t ii, int64_t inc) {
+  return inc > 0 && inc < s->insts[ii]->incarnation;
+}
 
 /* sched.c: helpers, the job table, the outbox */
 void sched_set_str(char **dst, const char *s); /* keeps *dst when equal */
@@ -370,7 +377,7 @@ void sched_end_hostless_attempt(struct sched *s, struct job *j, const char *stat
 /* sched_dispatch.c */
 void sched_enqueue(struct sched *s, struct job *j);
 void sched_rq_unlink(struct sched *s, struct job *j);
-uint16_t sched_share_of(struct queue *q, const char *id);
+uint32_t sched_share_of(struct queue *q, const char *id);
 /* Whether fair-share queue q takes a job of share id: an active share always, another only while
  * fewer than conf.max_active_shares are active (docs/job-model.md §3.4 rule 4). */
 int sched_share_admits(struct sched *s, struct queue *q, const char *id);

@@ -229,6 +229,7 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
     /* the table read before compaction holds the instance's READY and beats before its end:
      * the end must not leave it standing (the scheduler would place on a host that stopped) */
     uint32_t ii = instance_kind_ended(kind) ? strmap_get(&s->inst_by_id, jget_str(ev, "instanceId")) : SCHED_NONE;
+    if (ii != SCHED_NONE && sched_incarnation_is_older(s, ii, jget_int(ev, "incarnation", 0))) ii = SCHED_NONE;
     if (ii != SCHED_NONE) {
       struct outbox o;
       sched_outbox_init(&o);
@@ -255,9 +256,9 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
   json_decref(ready);
 }
 
-void sched_restore_instance_ending(struct sched *s, const char *id) {
+void sched_restore_instance_ending(struct sched *s, const char *id, int64_t incarnation) {
   uint32_t ii = id ? strmap_get(&s->inst_by_id, id) : SCHED_NONE;
-  if (ii == SCHED_NONE || s->insts[ii]->state == INST_GONE) return;
+  if (ii == SCHED_NONE || s->insts[ii]->state == INST_GONE || sched_incarnation_is_older(s, ii, incarnation)) return;
   s->insts[ii]->state = INST_DRAINING; /* the capacities are recomputed once the jobs are restored */
   s->insts[ii]->drain_confirmed = 1;   /* its end is on the way: no DRAINED */
 }

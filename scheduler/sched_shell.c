@@ -81,6 +81,18 @@ struct deferred {
   int64_t at_ms;
 };
 
+/* The warning for an instance event of a compute environment that does not exist, per instance
+ * and CE: the first one, then at most one per SHELL_QUIET_MS with the count of those not logged
+ * (an agent started with a misspelt --compute-environment beats every second, for ever; each
+ * beat is still dead-lettered). The slot least recently logged is reused. */
+#define SHELL_QUIET_SLOTS 64
+#define SHELL_QUIET_MS 60000
+struct quiet_letter {
+  char key[256]; /* instance id, a tab, the CE name ("" = free) */
+  int64_t logged_at;
+  long long unlogged;
+};
+
 struct shell {
   struct service_loop loop;
   struct sched *core;
@@ -104,6 +116,7 @@ struct shell {
   /* the rebuild: where the input resumes on each partition of barge.instances (restore_instance_cb) */
   int64_t resume_at[SHELL_MAX_PARTS];
   uint8_t resume_known[SHELL_MAX_PARTS];
+  struct quiet_letter quiet[SHELL_QUIET_SLOTS]; /* on_input: instances of unknown CEs */
 };
 
 #define COUNTED_NONE 0xff
@@ -355,7 +368,7 @@ static void restore_instance_cb(void *ctx, const struct bus_msg *m, const json_t
     if (resume >= 0 && m->offset >= resume) {
       /* but no new job goes there meanwhile: a job submitted just after the restart was placed
        * on the ended host before the input's end came, and failed as lost */
-      sched_restore_instance_ending(sh->core, jget_str(ev, "instanceId"));
+      sched_restore_instance_ending(sh->core, jget_str(ev, "instanceId"), jget_int(ev, "incarnation", 0));
       return;
     }
   }
@@ -435,6 +448,38 @@ static int refs_known(struct sched *s, enum barge_ev_type t, const json_t *ev, c
   return sched_find_queue(s, q) != SCHED_NONE && sched_find_jd(s, jd) != NULL;
 }
 
+/* An instance event the core refused for its unknown compute environment: dead-lettered, its
+ * warning rate-limited (struct quiet_letter). */
+static int dead_letter_unknown_ce(struct shell *sh, const struct bus_msg *m, const char *inst, const char *ce,
+                                  const char *why, char *err, size_t errlen) {
+  char key[sizeof sh->quiet[0].key];
+  snprintf(key, sizeof key, "%s\t%s", inst, ce);
+  struct quiet_letter *q = NULL, *lru = &sh->quiet[0];
+  for (size_t i = 0; i < SHELL_QUIET_SLOTS && !q; i++) {
+    if (!strcmp(sh->quiet[i].key, key)) q = &sh->quiet[i];
+    else if (sh->quiet[i].logged_at < lru->logged_at) lru = &sh->quiet[i];
+  }
+  int64_t now = mono_ms();
+  if (!q) {
+    q = lru;
+    snprintf(q->key, sizeof q->key, "%s", key);
+    q->unlogged = 0;
+  } else if (now - q->logged_at < SHELL_QUIET_MS) {
+    q->unlogged++;
+    return service_dead_letter_unlogged(&sh->loop, m, why, err, errlen) ? -1 : 0;
+  }
+  if (q->unlogged)
+    log_warn("%s[%d] offset %lld dead-lettered: %s (and %lld more of instance %s, dead-lettered without a line "
+             "each, since the last line)",
+             bus_topic_base(m->topic), (int)m->partition, (long long)m->offset, why, q->unlogged, inst);
+  else
+    log_warn("%s[%d] offset %lld dead-lettered: %s (the next ones of this instance: at most one line a minute)",
+             bus_topic_base(m->topic), (int)m->partition, (long long)m->offset, why);
+  q->logged_at = now;
+  q->unlogged = 0;
+  return service_dead_letter_unlogged(&sh->loop, m, why, err, errlen) ? -1 : 0;
+}
+
 static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, const json_t *ev,
                     char *why, size_t whylen, char *err, size_t errlen) {
   struct shell *sh = ctx;
@@ -451,7 +496,11 @@ static int on_input(void *ctx, const struct bus_msg *m, enum barge_ev_type t, co
   char key[600];
   if (!refs_known(sh->core, t, ev, key, sizeof key) && service_config_catch_up_for(&sh->loop, key, err, errlen))
     return -1;
-  return feed(sh, t, ev, why, whylen, err, errlen);
+  int rc = feed(sh, t, ev, why, whylen, err, errlen);
+  const char *inst = jget_str(ev, "instanceId"), *ce = jget_str(ev, "computeEnvironment");
+  if (rc == 1 && t == BARGE_EV_INSTANCE_EVENT && inst && ce && sched_find_ce(sh->core, ce) == SCHED_NONE)
+    return dead_letter_unknown_ce(sh, m, inst, ce, why, err, errlen);
+  return rc;
 }
 
 /* A Tick request: the core's clock advances through barge.requests like any input. */

@@ -17,7 +17,8 @@ reason quotes cut in the middle of one (the dead letter could not be encoded: th
 stopped on it at every restart).
 Then both services are still alive, and a job submitted afterwards (after a restart of the
 scheduler) still SUCCEEDS. Garbage on barge.jobs and barge.config
-(tables the CLI reads) must not break describe-jobs or submit-job either. A placement with the
+(tables the CLI reads) must not break describe-jobs or submit-job either. A flood of heartbeats of
+an unknown compute environment is dead-lettered whole, but logged in at most a line a minute. A placement with the
 job id "../escaped" (as if a scheduler had let it through) is refused by the agent,
 FAILED_TO_START, and nothing is written outside its log dir."""
 import base64
@@ -227,6 +228,11 @@ def body(st):
         return n if n >= flood else None
     n = st.wait("every heartbeat of the flood dead-lettered", flood_letters, timeout=60, every=2)
     ok(n == flood, f"all {flood} heartbeats of the unknown compute environment dead-lettered", n)
+    # each was logged as a warning too: one line a second per such agent, for ever. Now the first,
+    # then at most one a minute with the count of the others (the flood takes seconds).
+    lines = [ln for ln in st.log_text("scheduler").splitlines() if "i-0dead1e77e40000ee" in ln]
+    ok(1 <= len(lines) <= 2, f"the {flood} dead-lettered heartbeats make at most 2 warning lines in the scheduler log",
+       (len(lines), lines[:3]))
 
     # garbage in the tables the CLI reads
     common.produce_raw(st, "jobs", b"dl-jobs-g", GARBAGE)

@@ -1,6 +1,7 @@
 /* test_sched_rules.c: one test per scheduling rule of docs/job-model.md §2-6, named after it, run
  * on the pure core with no Kafka. */
 #include "sched_harness.h"
+#include "sched_int.h"
 
 /* CE "ce" with n instances i-0..i-(n-1) of v vCPUs / m MiB, queue "q" over it, JD "jd". */
 static void world(struct h *h, int n, int v, int m) {
@@ -780,6 +781,43 @@ static void test_fair_share_active_share_limit(void) {
   h_release(&h);
 }
 
+/* A queue's shares are kept for the scheduler's life; their index was 16 bits, so the 65,537th
+ * share identifier seen in a queue wrapped to share 0: its jobs were filed, weighed and charged
+ * as another share's. The shares are made here directly (submitting 65,536 jobs would only be
+ * slower); the two jobs then go through the core as usual. */
+static void test_fair_share_index_beyond_16_bits(void) {
+  TEST("fair share: past 65,536 share identifiers in a queue, a job still lands in its own share");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  char *pol = "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": 0}}";
+  h_feed(&h, BARGE_EV_CONFIG_RECORD, h_config(&h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(&h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, NULL);
+  struct queue *q = NULL;
+  for (size_t i = 0; i < h.s->nqueues; i++)
+    if (!strcmp(h.s->queues[i]->name, "q")) q = h.s->queues[i];
+  char sid[32];
+  for (int i = 0; i < 65536; i++) {
+    snprintf(sid, sizeof sid, "s%d", i);
+    sched_share_of(q, sid);
+  }
+  h_submit(&h, "old", "q", "jd", "{\"shareIdentifier\": \"s0\"}");
+  h_submit(&h, "new", "q", "jd", "{\"shareIdentifier\": \"late\"}");
+  CHECK_STATUS(&h, "new", JOB_RUNNABLE);
+  CHECK_INT((int)q->nshares_, 65537);
+  const char *names[] = {"old", "s0", "new", "late"};
+  for (int k = 0; k < 4; k += 2) {
+    const struct job *j = h.s->jobs[sched_find_job(h.s, names[k])];
+    CHECK_STR(q->shares[j->share].id, names[k + 1]);
+    CHECK_INT((int)q->shares[j->share].nrunnable, 1); /* alone in its share's list */
+  }
+  h_instance(&h, "i-0", "ce", "READY", 2, 4096);
+  CHECK_STATUS(&h, "old", JOB_STARTING);
+  CHECK_STATUS(&h, "new", JOB_STARTING);
+  h_release(&h);
+}
+
 /* docs/job-model.md §6.1: shareIdentifier is required on a fair-share queue and refused on a FIFO
  * one. A direct producer skips the producers' check: its job without one joined a share named ""
  * and was weighed as a user of its own, one with one in a FIFO queue ran as if it had none. */
@@ -1191,6 +1229,47 @@ static void small_config(struct h *h) {
   h_jd(h, "jd", 1, 1, 64, NULL);
 }
 
+/* A restarted agent's previous process reports its stop (TERMINATED) after the new one's READY:
+ * it must not end the instance the new incarnation serves, live or at a rebuild. */
+static void test_older_incarnation_end_ignored(void) {
+  TEST("an older incarnation's late TERMINATED leaves the instance of the newer one alone; incarnation 0 still ends it");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_jd(&h, "jd", 1, 1, 64, "{\"retryStrategy\": {\"attempts\": 3}}");
+  agent_says(&h, "i-0", "READY", 100);
+  agent_says(&h, "i-0", "READY", 200);
+  h_submit(&h, "a", "q", "jd", NULL);
+  exec_from(&h, "a", 1, "STARTED", -9999, 200);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  h.t += 1000;
+  agent_says(&h, "i-0", "TERMINATED", 100);
+  agent_says(&h, "i-0", "LOST", 100);
+  CHECK_STATUS(&h, "a", JOB_RUNNING);
+  h_submit(&h, "b", "q", "jd", NULL);
+  h_tick(&h);
+  CHECK_STATUS(&h, "b", JOB_STARTING); /* the instance still takes jobs */
+  /* an end of unknown incarnation (the provisioner's) is taken as before */
+  agent_says(&h, "i-0", "TERMINATED", 0);
+  CHECK_STATUS(&h, "a", JOB_RUNNABLE);
+  CHECK_STATUS(&h, "b", JOB_RUNNABLE);
+  h_release(&h);
+
+  /* the same at a rebuild: from the table, and as an end left to the input */
+  struct h r;
+  h_init(&r);
+  small_config(&r);
+  table_says(&r, "i-0", "READY", 200);
+  table_says(&r, "i-0", "TERMINATED", 100);
+  sched_restore_instance_ending(r.s, "i-0", 100);
+  sched_restore_done(r.s);
+  h_submit(&r, "c", "q", "jd", NULL);
+  h_tick(&r);
+  CHECK_STATUS(&r, "c", JOB_STARTING);
+  h_release(&r);
+}
+
 static void test_restore_settles_attempts_of_older_incarnation(void) {
   TEST("rebuilt from its records while the agent restarted: the attempt of the older incarnation ends at the first tick");
   struct h h;
@@ -1261,7 +1340,7 @@ static void test_restored_ending_host_takes_no_job(void) {
   r.t = h.t;
   small_config(&r);
   table_says(&r, "i-0", "READY", 100);
-  sched_restore_instance_ending(r.s, "i-0"); /* the shell's call for the TERMINATED it leaves to the input */
+  sched_restore_instance_ending(r.s, "i-0", 100); /* the shell's call for the TERMINATED it leaves to the input */
   char err[256];
   CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
   json_decref(rec);
@@ -1618,6 +1697,7 @@ int main(void) {
   test_fair_share_tie_goes_to_older_retried_job();
   test_fair_share_usage_survives_restart();
   test_fair_share_active_share_limit();
+  test_fair_share_index_beyond_16_bits();
   test_share_identifier_required_or_refused();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
@@ -1625,6 +1705,7 @@ int main(void) {
   test_impossible_capacity_refused();
   test_agent_restart_settles_attempts();
   test_restore_settles_attempts_of_older_incarnation();
+  test_older_incarnation_end_ignored();
   test_restore_instance_that_ended();
   test_terminate_on_gone_host();
   test_restore_pending_cancel_after_failed_dependency();
