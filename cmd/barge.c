@@ -9,8 +9,7 @@
 int cmd_job_id_usage(const char *cmd, const char *id) {
   if (job_id_ok(id, 1)) return 0;
   fprintf(stderr,
-          "barge %s: '%.80s%s' is not a job id: at most 64 characters of A-Z a-z 0-9 . _ -, with ':' (an array "
-          "child) or '#' (a multi-node node) after the first\n",
+          "barge %s: '%.80s%s' is not a job id: " JOB_ID_RULE "\n",
           cmd, id, strlen(id) > 80 ? "..." : "");
   return 2;
 }

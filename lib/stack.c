@@ -11,6 +11,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "util.h"
+
 void stack_home(char *out, size_t n) {
   const char *h = getenv("BARGE_HOME");
   if (h && *h) {
@@ -117,8 +119,9 @@ int stack_prefix_check(const char *flag, const char *prefix, char *err, size_t e
   }
   for (const char *c = raw; *c; c++) {
     if (isalnum((unsigned char)*c) || *c == '.' || *c == '_' || *c == '-') continue;
+    /* the whole character: '%c' of its first byte quoted half of a non-ASCII one */
     snprintf(err, errlen, "%s '%s': a Kafka topic name may hold only ASCII letters, digits, '.', '_' and '-', "
-             "not '%c'", from, raw, *c);
+             "not '%.*s'", from, raw, (int)utf8_prefix_bytes(c, 1), c);
     return -1;
   }
   return 0;

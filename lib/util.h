@@ -33,6 +33,9 @@ void uuid_v4(char out[37]);
  * '#' are Barge's own, for array children (<id>:<index>) and multi-node nodes (<id>#<node>).
  * With derived (1) those two may follow the first character, up to 64 characters. */
 int job_id_ok(const char *id, int derived);
+/* What job_id_ok(id, 1) accepts, for the messages that refuse an id. */
+#define JOB_ID_RULE \
+  "at most 64 characters of A-Z a-z 0-9 . _ -, with ':' (an array child) or '#' (a multi-node node) after the first"
 /* strcmp for job ids, but an array child's or a multi-node node's index compares as a number:
  * <id>:9 before <id>:10 (strcmp puts it after <id>:10). A total order, as strcmp's. */
 int job_id_cmp(const char *a, const char *b);

@@ -141,6 +141,22 @@ static json_t *running_jobs(const json_t *jobs) {
   return running;
 }
 
+/* An agent of a compute environment that does not exist (misspelt, or deleted since) says
+ * "ready" in its own events, but the scheduler dead-letters its heartbeats and places nothing on
+ * it (docs/operations.md): such a live instance is shown as UNKNOWN_CE_STATE, with the reason. */
+#define UNKNOWN_CE_STATE "unknown-ce"
+
+static void mark_unknown_ces(struct fold *f, const struct config_view *cv) {
+  for (size_t i = 0; i < f->n; i++) {
+    struct inst_row *x = &f->rows[i];
+    if (gone(x->state) || config_find(cv->ces, "computeEnvironmentName", x->ce)) continue;
+    snprintf(x->state, sizeof x->state, "%s", UNKNOWN_CE_STATE);
+    snprintf(x->reason, sizeof x->reason,
+             "compute environment %.60s does not exist: the scheduler places no job on this instance until it "
+             "is created (barge create-compute-environment)", x->ce);
+  }
+}
+
 static json_t *rows_json(const struct fold *f, const json_t *running, int all) {
   json_t *arr = json_array();
   for (size_t i = 0; i < f->n; i++) {
@@ -217,6 +233,13 @@ int instances_view_print(const struct bus_conf *bc, const struct instances_query
     rc = 0;
     goto out;
   }
+  struct config_view cv;
+  if (config_view_load(bc, &cv, err, errlen)) {
+    config_view_release(&cv);
+    goto out;
+  }
+  mark_unknown_ces(&f, &cv);
+  config_view_release(&cv);
   if (jobs_view_load(bc, &jobs, err, errlen)) goto out;
   json_t *running = running_jobs(jobs);
   json_t *arr = rows_json(&f, running, q->all);

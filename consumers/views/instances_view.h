@@ -1,7 +1,9 @@
 /* instances_view.h: `barge instances`: the instances of every compute environment with their
  * type, lifecycle, state, capacity and the jobs running on them, folded from barge.instances
  * (the latest events of each instance) and barge.jobs (STARTING and RUNNING jobs name their
- * instance). Also the raw history for scripts and tests: every retained instance event, or
+ * instance). An instance of a compute environment barge.config does not hold (an agent started
+ * with a misspelt one) is shown in state "unknown-ce" with a reason, whatever its events say.
+ * Also the raw history for scripts and tests: every retained instance event, or
  * the scaling decisions (barge.scaling), as JSON lines. */
 #ifndef BARGE_INSTANCES_VIEW_H
 #define BARGE_INSTANCES_VIEW_H

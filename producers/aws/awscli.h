@@ -121,7 +121,8 @@ int awscli_call(const struct aws_op *op, const struct bus_conf *bc, json_t *req,
 /* Prints a response as the AWS CLI does: --query (JMESPath, jmespath.h) applied, then JSON
  * indented by 4 or, with --output text, table, yaml or yaml-stream, as the AWS CLI prints
  * those. Returns 0, or -1 when the query fails on this response (a function given a value of
- * the wrong type): nothing is printed and the message goes into err. */
+ * the wrong type): nothing is printed and the message goes into err. An empty object (what an
+ * operation without a response body answers) prints nothing in every format, as in the AWS CLI. */
 int awscli_print(const json_t *resp, const struct awscli_globals *g, FILE *out, char *err, size_t errlen) BARGE_WUR;
 /* The same, with the title --output table gives the whole table (the operation's API name, as
  * the AWS CLI does). */

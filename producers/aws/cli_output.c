@@ -838,6 +838,13 @@ int awscli_print_titled(const json_t *resp, const struct awscli_globals *g, cons
   if (g->output && !strcmp(g->output, "text")) return print_text_response(resp, g, out, err, errlen);
   json_t *v = apply_query(resp, g, err, errlen);
   if (!v) return -1;
+  if (json_is_object(v) && !json_object_size(v)) {
+    /* an operation without a response body (CancelJob, TagResource, Delete*): the AWS CLI's json,
+     * yaml and yaml-stream formatters print nothing for {}, its table prints nothing for any
+     * falsy value and its text nothing for an empty object (awscli/formatter.py); barge printed {} */
+    json_decref(v);
+    return 0;
+  }
   if (g->output && !strcmp(g->output, "table")) {
     print_table(v, title ? title : "", out);
   } else if (g->output && !strcmp(g->output, "yaml")) {

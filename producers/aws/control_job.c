@@ -151,8 +151,7 @@ static int stop_job(const struct control_conf *cc, const char *kind, const json_
   if (!id) return fail(err, errlen, CLIENT, "jobId is required");
   if (!job_id_ok(id, 1)) /* no job has such an id: refused rather than written for nothing */
     return fail(err, errlen, CLIENT,
-                "jobId '%.80s%s' is not a job id: at most 64 characters of A-Z a-z 0-9 . _ -, with ':' (an array "
-                "child) or '#' (a multi-node node) after the first",
+                "jobId '%.80s%s' is not a job id: " JOB_ID_RULE,
                 id, strlen(id) > 80 ? "..." : "");
   if (!reason) return fail(err, errlen, CLIENT, "reason is required");
   /* AWS Batch's limit is 1024 characters: 600 "é" (1,200 bytes) were refused as longer */

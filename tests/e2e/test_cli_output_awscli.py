@@ -5,7 +5,9 @@ prints. The same requests go to the real aws CLI v2 (/usr/bin/aws, against `barg
 byte for byte: describe-jobs of a finished job (nested attempts, container, environment, tags;
 a command argument long enough that YAML folds it), list-jobs, describe-job-definitions,
 --query results, and --max-items/--page-size/--starting-token pages with their NextToken. Both write to a pipe (80 columns), so the wide
-tables turn vertical in both."""
+tables turn vertical in both. An operation whose response is empty (tag-resource, untag-resource,
+cancel-job, terminate-job) prints nothing in every format and without --output (json), where
+barge printed `{}` for json and yaml and `- {}` for yaml-stream."""
 import os
 import subprocess
 import sys
@@ -54,6 +56,24 @@ def body(s):
             if not same:
                 log(f"--- aws ({a.returncode}) {a.stderr}\n{a.stdout}--- barge ({b.returncode}) {b.stderr}\n{b.stdout}")
             ok(same, f"{req[0]} {' '.join(req[1:])[-30:]} --output {fmt}: barge prints what aws v2 prints")
+
+    arn = s.json("describe-job-queues", "--job-queues", "q")["jobQueues"][0]["jobQueueArn"]
+    every = ([], ["--output", "json"], ["--output", "text"], ["--output", "table"], ["--output", "yaml"],
+             ["--output", "yaml-stream"])
+    empty = [(["tag-resource", "--resource-arn", arn, "--tags", "team=a"], every),
+             (["untag-resource", "--resource-arn", arn, "--tag-keys", "team"], every),
+             (["cancel-job", "--job-id", job, "--reason", "not needed"], ([], ["--output", "yaml"])),
+             (["terminate-job", "--job-id", job, "--reason", "not needed"], ([], ["--output", "table"]))]
+    for req, fmts in empty:
+        for fmt in fmts:
+            a = subprocess.run([AWS, "batch", *req, "--endpoint-url", endpoint, "--region", "us-east-1", "--profile",
+                                "barge", *fmt], env=env, capture_output=True, text=True, timeout=120)
+            b = s.run(*req, *fmt, check=False)
+            same = a.returncode == 0 and b.returncode == 0 and a.stdout == b.stdout == ""
+            if not same:
+                log(f"--- aws ({a.returncode}) {a.stderr}\n{a.stdout!r}\n--- barge ({b.returncode}) {b.stderr}\n"
+                    f"{b.stdout!r}")
+            ok(same, f"{req[0]} {' '.join(fmt) or '(no --output)'}: an empty response prints nothing, as in aws v2")
 
 
 if __name__ == "__main__":

@@ -876,6 +876,20 @@ static void expect_output(const char *output, const char *in, const char *query,
 
 static void expect_text(const char *in, const char *query, const char *want) { expect_output("text", in, query, want); }
 
+/* An operation without a response body (CancelJob, TagResource, Delete*) answers {}: the AWS CLI
+ * prints nothing for it in any format (awscli/formatter.py), nor for a --query that gives {};
+ * barge printed {} (json, yaml) and - {} (yaml-stream). Other empty values still print. */
+static void test_empty_output(void) {
+  TEST("an empty response prints nothing in every --output, as the AWS CLI");
+  static const char *const fmts[] = {"json", "text", "table", "yaml", "yaml-stream"};
+  for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
+    expect_output(fmts[i], "{}", NULL, "");
+    expect_output(fmts[i], "{\"jobs\": [{\"tags\": {}}]}", "jobs[0].tags", "");
+  }
+  expect_output("json", "{\"jobs\": []}", "jobs", "[]\n");
+  expect_output("json", "{\"jobs\": []}", NULL, "{\n    \"jobs\": []\n}\n");
+}
+
 static void test_text_output(void) {
   TEST("--output text (and json) as the AWS CLI writes it");
   expect_text("{\"jobs\": [{\"jobId\": \"j1\", \"status\": \"FAILED\", \"isCancelled\": false, \"retry\": null, "
@@ -930,6 +944,7 @@ int main(void) {
   test_help_and_skeleton();
   test_examples();
   test_text_output();
+  test_empty_output();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "bus.h"
+#include "stack.h"
 #include "util.h"
 
 static int cmp(const void *a, const void *b) { return strcmp(a, b); }
@@ -143,6 +144,19 @@ static void test_utf8_fix(void) {
   CHECK_STR(s, "?? ??? ???? ???");
 }
 
+static void test_stack_prefix_check(void) {
+  TEST("stack_prefix_check: a character a topic name cannot hold is quoted whole, not half of it");
+  char err[512];
+  unsetenv("BARGE_TOPIC_PREFIX");
+  CHECK_INT(stack_prefix_check(NULL, "team-a_1.x", err, sizeof err), 0);
+  CHECK_INT(stack_prefix_check("caf\xc3\xa9", NULL, err, sizeof err), -1);
+  CHECK(strstr(err, "not '\xc3\xa9'") != NULL, "the whole 'é' quoted: %s", err);
+  CHECK_INT(stack_prefix_check("a\xe2\x82\xac\xf0\x9f\x98\x80", NULL, err, sizeof err), -1);
+  CHECK(strstr(err, "not '\xe2\x82\xac'") != NULL, "the whole '€' quoted: %s", err);
+  CHECK_INT(stack_prefix_check("a b", NULL, err, sizeof err), -1);
+  CHECK(strstr(err, "not ' '") != NULL, "an ASCII one as before: %s", err);
+}
+
 static void test_utf8_prefix_bytes(void) {
   TEST("utf8_prefix_bytes: the bytes of the first n characters, not n bytes");
   CHECK_INT((int)utf8_prefix_bytes("abc", 2), 2);
@@ -166,6 +180,7 @@ static void test_bus_conf_has_prop(void) {
 int main(void) {
   test_utf8_fix();
   test_utf8_prefix_bytes();
+  test_stack_prefix_check();
   test_bus_conf_has_prop();
   test_mkdir_p();
   test_read_small();
