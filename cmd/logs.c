@@ -192,9 +192,7 @@ static int print_log(struct reader *r, const char *id, const json_t *rec, int n)
 
 /* The key the job's state changes are written under: an array child's (<parent>:<index>) and a
  * multi-node job's node's (<parent>#<node>) are its parent's (docs/architecture.md, "Topics"). */
-static void family_key(const char *id, char *out, size_t n) {
-  snprintf(out, n, "%.*s", (int)strcspn(id, ":#"), id);
-}
+static void family_key(const char *id, char *out, size_t n) { snprintf(out, n, "%.*s", (int)job_family_len(id), id); }
 
 /* Follows the job (only_attempt 0) or one attempt of it: prints each attempt's log as it grows,
  * from `printed` bytes of attempt n on, until it has ended. ev is positioned at the end of the

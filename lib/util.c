@@ -114,6 +114,8 @@ static int all_digits(const char *p) {
   return 1;
 }
 
+size_t job_family_len(const char *id) { return strcspn(id, ":#"); }
+
 int job_id_cmp(const char *a, const char *b) {
   size_t i = 0;
   while (a[i] && a[i] == b[i]) i++;

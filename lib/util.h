@@ -36,6 +36,10 @@ int job_id_ok(const char *id, int derived);
 /* What job_id_ok(id, 1) accepts, for the messages that refuse an id. */
 #define JOB_ID_RULE \
   "at most 64 characters of A-Z a-z 0-9 . _ -, with ':' (an array child) or '#' (a multi-node node) after the first"
+/* The length of the id of the job's family: the parent's id before an array child's ':' or a
+ * multi-node node's '#' (the whole id otherwise). The scheduler keys a family's records by it, so
+ * that a request about a child travels on its parent's partition. */
+size_t job_family_len(const char *id);
 /* strcmp for job ids, but an array child's or a multi-node node's index compares as a number:
  * <id>:9 before <id>:10 (strcmp puts it after <id>:10). A total order, as strcmp's. */
 int job_id_cmp(const char *a, const char *b);

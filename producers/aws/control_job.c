@@ -158,7 +158,9 @@ static int stop_job(const struct control_conf *cc, const char *kind, const json_
   if (utf8_prefix_bytes(reason, 1024) < strlen(reason))
     return fail(err, errlen, CLIENT, "reason is longer than 1024 characters");
   w->topic = TOPIC_REQUESTS;
-  snprintf(w->key, sizeof w->key, "%.36s", id); /* an array child travels with its parent */
+  /* an array child travels with its parent: "%.36s" did so for UUIDs only (a producer's own
+   * id, such as abc:3 or one of 40 characters, was keyed otherwise than its submission) */
+  snprintf(w->key, sizeof w->key, "%.*s", (int)job_family_len(id), id);
   w->value = control_request_event_as(ctl_principal(cc), kind, json_pack("{s:s, s:s}", "jobId", id, "reason", reason));
   w->resp = json_object();
   return 0;

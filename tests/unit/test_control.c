@@ -442,6 +442,17 @@ static void test_jobs(void) {
   CHECK_STR(w.key, "11111111-2222-3333-4444-555555555555"); /* a child travels with its parent */
   CHECK(json_object_get(json_object_get(w.value, "body"), "TerminateJob") != NULL, "a TerminateJob request");
   control_write_release(&w);
+  /* a producer's own ids: the child of "abc", and a 40-character id (cut at 36 before) */
+  run_ok(control_terminate_job, "{\"jobId\":\"abc:3\",\"reason\":\"r\"}", &w, "terminate a child of abc");
+  CHECK_STR(w.key, "abc");
+  control_write_release(&w);
+  run_ok(control_cancel_job, "{\"jobId\":\"0123456789012345678901234567890123456789\",\"reason\":\"r\"}", &w,
+         "cancel a 40-character id");
+  CHECK_STR(w.key, "0123456789012345678901234567890123456789");
+  control_write_release(&w);
+  run_ok(control_terminate_job, "{\"jobId\":\"mnp#2\",\"reason\":\"r\"}", &w, "terminate a node of mnp");
+  CHECK_STR(w.key, "mnp");
+  control_write_release(&w);
   char long_reason[1200];
   memset(long_reason, 'x', 1100);
   long_reason[1100] = 0;
