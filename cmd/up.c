@@ -1010,12 +1010,24 @@ static int64_t kafka_watch(int64_t now) {
   }
   if (now < kw.next_look) return kw.next_look - now;
   kw.next_look = now + KAFKA_WATCH_MS;
+  /* kafka.sh holds DIR/.kafka.sh.lock while it starts or stops the broker: a `kafka.sh stop`
+   * removes the pid file only after the broker has exited, and a look between the two took the
+   * stop for a death (and started it again). Busy: look again later. */
   char path[4200];
+  snprintf(path, sizeof path, "%s/.kafka.sh.lock", kw.dir);
+  int lk = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) != 0) {
+    close(lk);
+    return KAFKA_WATCH_MS;
+  }
   snprintf(path, sizeof path, "%s/pid", kw.dir);
   char *t = read_file(path, NULL);
+  int has_pid = t != NULL;
   pid_t pid = t ? (pid_t)atoi(t) : 0;
   free(t);
-  if (!t) {
+  int alive = has_pid && kafka_alive(pid);
+  if (lk >= 0) close(lk); /* releases the lock: kafka.sh start takes it */
+  if (!has_pid) {
     if (!kw.told_stopped)
       log_warn("Kafka in %s was stopped (its pid file is gone: `scripts/kafka.sh stop`); it is left stopped: "
                "start it again with `scripts/kafka.sh start --keep --dir %s`, or stop the stack (`barge down`)",
@@ -1024,7 +1036,7 @@ static int64_t kafka_watch(int64_t now) {
     return KAFKA_WATCH_MS;
   }
   kw.told_stopped = 0;
-  if (kafka_alive(pid)) {
+  if (alive) {
     kw.backoff_ms = 0;
     return KAFKA_WATCH_MS;
   }
