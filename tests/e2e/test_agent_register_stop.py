@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import own_kafka  # noqa: E402
+import tcp_relay  # noqa: E402
 from common import log, ok  # noqa: E402
 
 INST = "i-0c0a7a1e0000005c3"
@@ -33,79 +33,35 @@ def free_port():
     return port
 
 
-class ProduceHold:
+class ProduceHold(tcp_relay.Relay):
     """A TCP relay to a Kafka broker that reads the client's requests (4-byte size, then api_key)
     and, once hold is set, forwards nothing more of a connection from its first Produce (api_key
     0) on; its answers still pass."""
 
     def __init__(self, port, target_port):
-        self.target = ("127.0.0.1", target_port)
         self.hold = False
         self.held = 0
-        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", port))
-        self.srv.listen(64)
-        threading.Thread(target=self.accept, daemon=True).start()
+        super().__init__(("127.0.0.1", port), ("127.0.0.1", target_port))
 
-    def accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            try:
-                up = socket.create_connection(self.target, timeout=5)
-                up.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self.requests, args=(c, up), daemon=True).start()
-            threading.Thread(target=self.answers, args=(up, c), daemon=True).start()
+    def new_connection(self):
+        state = {"buf": b"", "blocked": False}
 
-    def requests(self, src, dst):
-        buf, blocked = b"", False
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while len(buf) >= 6 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
-                    n = 4 + int.from_bytes(buf[:4], "big")
-                    frame, buf = buf[:n], buf[n:]
-                    if self.hold and int.from_bytes(frame[4:6], "big") == 0 and not blocked:
-                        blocked = True
-                        self.held += 1
-                        log("    relay: holding a Produce request")
-                    if not blocked:
-                        dst.sendall(frame)
-        except OSError:
-            pass
-        self.close_both(src, dst)
+        def requests(data):
+            state["buf"] += data
+            out, buf = b"", state["buf"]
+            while len(buf) >= 6 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                n = 4 + int.from_bytes(buf[:4], "big")
+                frame, buf = buf[:n], buf[n:]
+                if self.hold and int.from_bytes(frame[4:6], "big") == 0 and not state["blocked"]:
+                    state["blocked"] = True
+                    self.held += 1
+                    log("    relay: holding a Produce request")
+                if not state["blocked"]:
+                    out += frame
+            state["buf"] = buf
+            return out
 
-    def answers(self, src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        self.close_both(src, dst)
-
-    @staticmethod
-    def close_both(*socks):
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def close(self):
-        self.srv.close()
+        return requests
 
 
 def body(relay):

@@ -18,15 +18,14 @@ Skipped (77) when podman cannot run here.
 barge-test: plain-only"""
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import container_image  # noqa: E402
+import tcp_relay  # noqa: E402
 from common import log, ok  # noqa: E402
 
 INST = "i-0c0a7a1e0000005a1"
@@ -34,56 +33,24 @@ STALL_S = 25
 FENCE_MS = 6000
 
 
-class StallRelay:
+class StallRelay(tcp_relay.Relay):
     """A unix socket relay to the engine's socket that holds each kill request stall_s s
     (test_container_stop_stall.py uses it too)."""
 
     def __init__(self, listen, target, stall_s=STALL_S):
-        self.target = target
         self.stall_s = stall_s
         self.kills = 0
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(listen)
-        self.srv.listen(64)
-        threading.Thread(target=self.accept, daemon=True).start()
+        super().__init__(listen, target)
 
-    def accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            try:
-                up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                up.connect(self.target)
-            except OSError:
-                c.close()
-                continue
-            threading.Thread(target=self.pipe, args=(c, up, True), daemon=True).start()
-            threading.Thread(target=self.pipe, args=(up, c, False), daemon=True).start()
+    def new_connection(self):
+        return self.hold_kills
 
-    def pipe(self, src, dst, requests):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if requests and b"/kill?signal=" in data:
-                    self.kills += 1
-                    log(f"    relay: holding a kill request {self.stall_s} s")
-                    time.sleep(self.stall_s)
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
-
-    def close(self):
-        self.srv.close()
+    def hold_kills(self, data):
+        if b"/kill?signal=" in data:
+            self.kills += 1
+            log(f"    relay: holding a kill request {self.stall_s} s")
+            time.sleep(self.stall_s)
+        return data
 
 
 def body(st):
