@@ -9,8 +9,6 @@
  *   look the job up before submitting again;
  * - the write did land: the request with that id is in barge.requests once the broker answers,
  *   under the principal the client was given. */
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +17,7 @@
 #include "check.h"
 #include "codec.h"
 #include "control.h"
+#include "mock_cluster.h"
 
 static int call(const struct bus_conf *bc, const char *api, const char *req_json) {
   char err[1024];
@@ -49,31 +48,18 @@ static void find_cb(void *ctx, const struct bus_msg *m) {
 }
 
 int main(void) {
-  char err[1024], errstr[512], hex[9], prefix[64];
+  char err[1024];
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "test_client_outcome: codec: %s\n", err);
     return 2;
   }
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  rd_kafka_conf_set(kc, "log_level", "0", errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
-  rd_kafka_mock_cluster_t *mc = rk ? rd_kafka_mock_cluster_new(rk, 1) : NULL;
-  if (!mc) {
-    fprintf(stderr, "test_client_outcome: no mock cluster: %s\n", errstr);
-    return 2;
-  }
-  char brokers[256];
-  snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mc));
-  random_hex(hex, 8);
-  snprintf(prefix, sizeof prefix, "tco%s.", hex);
+  struct mock_cluster m;
+  if (mock_cluster_start(&m, "test_client_outcome", "tco")) return 2;
+  rd_kafka_mock_cluster_t *mc = m.mc;
+  const char *brokers = m.brokers, *prefix = m.prefix;
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "test_client_outcome"};
 
   TEST("a configuration on the mock cluster: a compute environment, a queue, a job definition");
-  for (int t = 0; t < TOPIC__COUNT; t++) { /* the mock cluster has no controller for CreateTopics */
-    char name[128];
-    snprintf(name, sizeof name, "%s%s", prefix, bus_topic_base(t));
-    CHECK(rd_kafka_mock_topic_create(mc, name, bus_topic_partitions(t), 1) == 0, "%s", name);
-  }
   CHECK_INT(call(&bc, "CreateComputeEnvironment",
                  "{\"computeEnvironmentName\":\"ce\",\"type\":\"UNMANAGED\",\"state\":\"ENABLED\"}"), 0);
   CHECK_INT(call(&bc, "CreateJobQueue",
@@ -117,7 +103,6 @@ int main(void) {
   }
   bus_consumer_free(k);
 
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(rk);
+  mock_cluster_stop(&m);
   return check_summary();
 }

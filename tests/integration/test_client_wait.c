@@ -12,8 +12,6 @@
  *   first), and the wait still sees the job's SUCCEEDED record written meanwhile. The wait used
  *   to read the whole table again after each change and every 5 s, which fails here;
  * - barge_job_status reads the job's record. */
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +21,7 @@
 #include "bus.h"
 #include "check.h"
 #include "codec.h"
+#include "mock_cluster.h"
 
 #define LIST_OFFSETS_API_KEY 2 /* Kafka's ListOffsets request */
 
@@ -57,28 +56,15 @@ static void *wait_main(void *arg) {
 }
 
 int main(void) {
-  char err[1024], errstr[512], hex[9], prefix[64];
+  char err[1024];
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "test_client_wait: codec: %s\n", err);
     return 2;
   }
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  rd_kafka_conf_set(kc, "log_level", "0", errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
-  rd_kafka_mock_cluster_t *mc = rk ? rd_kafka_mock_cluster_new(rk, 1) : NULL;
-  if (!mc) {
-    fprintf(stderr, "test_client_wait: no mock cluster: %s\n", errstr);
-    return 2;
-  }
-  char brokers[256];
-  snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mc));
-  random_hex(hex, 8);
-  snprintf(prefix, sizeof prefix, "tcw%s.", hex);
-  for (int t = 0; t < TOPIC__COUNT; t++) { /* the mock cluster has no controller for CreateTopics */
-    char name[128];
-    snprintf(name, sizeof name, "%s%s", prefix, bus_topic_base(t));
-    CHECK(rd_kafka_mock_topic_create(mc, name, bus_topic_partitions(t), 1) == 0, "%s", name);
-  }
+  struct mock_cluster m;
+  if (mock_cluster_start(&m, "test_client_wait", "tcw")) return 2;
+  rd_kafka_mock_cluster_t *mc = m.mc;
+  const char *brokers = m.brokers, *prefix = m.prefix;
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "test_client_wait"};
   prod = bus_producer_new(&bc, NULL, err, sizeof err);
   struct barge_client *c = barge_client_new(brokers, prefix, err, sizeof err);
@@ -142,7 +128,6 @@ int main(void) {
 
   barge_client_free(c);
   bus_producer_free(prod);
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(rk);
+  mock_cluster_stop(&m);
   return check_summary();
 }
