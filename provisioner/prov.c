@@ -1119,8 +1119,8 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
   if (!c) return 0; /* unknown or unmanaged CE: never scaled */
   int64_t inc = jget_int(ev, "incarnation", 0);
   if (stale_word(in, kind, inc)) {
-    /* before, an old process's TERMINATED read after its successor's READY removed the instance:
-     * the minvCpus floor or demand it took launched another beside it, and it was never drained */
+    /* ignored: an old process's TERMINATED read after its successor's READY removed the
+     * instance, and the floor or demand it took launched another beside it, never drained */
   } else if (!strcmp(kind, "LAUNCHING")) {
     if (!in) {
       in = add_inst(p, c, ci, id);
