@@ -40,6 +40,7 @@ struct pinst {
   enum pstate state;
   uint8_t busy, interrupted, drained, lost;
   uint32_t busy_gen;
+  int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   int64_t launched_at, ready_at, idle_since, state_at;
 };
 
@@ -211,6 +212,22 @@ static uint32_t find_ce(const struct prov *p, const char *ref) {
 static struct pinst *find_inst(const struct prov *p, const char *id) {
   uint32_t i = id ? strmap_get(&p->by_id, id) : STRMAP_NONE;
   return i == STRMAP_NONE ? NULL : p->insts[i];
+}
+
+/* Agent incarnations (docs/architecture.md "Agent incarnations", docs/provisioner.md "Agent
+ * restarts"): an agent restarted under the same instance id says so with a larger incarnation. Is
+ * kind, from incarnation inc, an older incarnation's late word about in (a beat, or its
+ * process's TERMINATED, or the scheduler's LOST of it) that must not end the instance the newer
+ * incarnation serves? Incarnation 0 is unknown (the provisioner's, a driver's or an older
+ * agent's word): never older. */
+static int stale_word(const struct pinst *in, const char *kind, int64_t inc) {
+  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT") || instance_kind_ended(kind);
+  return from_agent && in && inc > 0 && inc < in->incarnation;
+}
+
+/* A READY or HEARTBEAT of incarnation inc: the latest one known rises to it. */
+static void see_incarnation(struct pinst *in, int64_t inc) {
+  if (inc > in->incarnation) in->incarnation = inc;
 }
 
 static int is_live(const struct pinst *in) {
@@ -1100,7 +1117,11 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
   uint32_t ci = in ? in->ce : UINT32_MAX;
   struct pce *c = in ? p->ces[in->ce] : managed_ce(p, cename, &ci);
   if (!c) return 0; /* unknown or unmanaged CE: never scaled */
-  if (!strcmp(kind, "LAUNCHING")) {
+  int64_t inc = jget_int(ev, "incarnation", 0);
+  if (stale_word(in, kind, inc)) {
+    /* ignored: an old process's TERMINATED read after its successor's READY removed the
+     * instance, and the floor or demand it took launched another beside it, never drained */
+  } else if (!strcmp(kind, "LAUNCHING")) {
     if (!in) {
       in = add_inst(p, c, ci, id);
       take_fields(p, in, ev);
@@ -1123,6 +1144,7 @@ int prov_handle_instance(struct prov *p, const json_t *ev, struct prov_outbox *o
       in->busy = 0;
       mark_dirty(p, c);
     }
+    see_incarnation(in, inc);
   } else if (!strcmp(kind, "INTERRUPTION_NOTICE")) {
     if (in && (in->state == PI_READY || in->state == PI_LAUNCHING) && !in->interrupted) {
       in->interrupted = 1;
@@ -1167,6 +1189,8 @@ void prov_restore_instance(struct prov *p, const json_t *ev) {
   uint32_t ci = in ? in->ce : UINT32_MAX;
   struct pce *c = in ? p->ces[in->ce] : managed_ce(p, cename, &ci);
   if (!c) return;
+  int64_t inc = jget_int(ev, "incarnation", 0);
+  if (stale_word(in, kind, inc)) return; /* as in prov_handle_instance */
   if (instance_kind_gone(kind)) {
     if (in) remove_inst(p, in);
     return;
@@ -1184,6 +1208,7 @@ void prov_restore_instance(struct prov *p, const json_t *ev) {
       in->ready_at = in->idle_since = at;
     }
     if (!strcmp(kind, "INTERRUPTION_NOTICE")) in->interrupted = 1;
+    else see_incarnation(in, inc);
   } else if (!strcmp(kind, "DRAIN_REQUESTED")) {
     set_state(p, in, PI_DRAINING);
   } else if (!strcmp(kind, "DRAINED")) {

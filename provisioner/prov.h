@@ -18,6 +18,10 @@
  *                                                       v                          v        v
  *                                                  TERMINATING --TERMINATED--> (gone) <-- TERMINATING
  *
+ * An agent restarted under the same instance id has a larger incarnation: word from an older one
+ * (READY, HEARTBEAT, TERMINATED, LOST) read after the newer one's moves nothing (incarnation 0 =
+ * unknown, taken; docs/provisioner.md "Agent restarts").
+ *
  * Capacity counted toward desiredvCpus ("live"): pending launches, LAUNCHING and READY instances
  * not under an interruption notice. Draining and terminating instances are on their way out.
  *
