@@ -13,7 +13,7 @@
 struct ce_check {
   struct bus_consumer *c;
   const char *ce;
-  json_t *ces;    /* key (ARN) -> ComputeEnvironment, as read so far */
+  json_t *ces;    /* key (ARN) -> the CE's name (a string; null without one), as read so far */
   int parts;      /* partitions of barge.config */
   char *at_end;   /* per partition: its end reached, nothing read since */
   int state;      /* what ce_check_step returns */
@@ -38,19 +38,43 @@ struct ce_check *ce_check_new(const struct bus_conf *bc, const char *ce, char *e
   return k;
 }
 
-/* One barge.config record: a compute environment kept (or dropped by a tombstone) by its key. */
-static void apply(struct ce_check *k, const struct bus_msg *m) {
+/* Whether a barge.config key can be a compute environment's. The table is keyed by each
+ * resource's ARN (bus_decode refuses a record under another key, docs/architecture.md "Topics"),
+ * and a CE's is arn:PARTITION:batch:REGION:ACCOUNT:compute-environment/NAME (ctl_arn), where a
+ * queue's is ...:job-queue/NAME, a job definition's ...:job-definition/NAME:REVISION and a
+ * scheduling policy's ...:scheduling-policy/NAME: those are skipped without being decoded (most
+ * of the table, one record per job definition revision). */
+static int ce_key(const char *key) { return strstr(key, ":compute-environment/") != NULL; }
+
+void ce_check_apply(json_t *names, const struct bus_msg *m) {
   char key[1024];
   snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
+  if (!ce_key(key)) return;
   enum barge_ev_type et;
   json_t *ev = NULL, *ce;
   char why[256];
   if (!m->value) {
-    json_object_del(k->ces, key);
+    json_object_del(names, key);
   } else if (!bus_decode(m, &et, &ev, why, sizeof why)) {
-    if ((ce = json_object_get(json_object_get(ev, "body"), "ComputeEnvironment"))) json_object_set(k->ces, key, ce);
+    /* its name only: the whole body (a managed CE's compute resources, tags) is not needed */
+    if ((ce = json_object_get(json_object_get(ev, "body"), "ComputeEnvironment"))) {
+      const char *name = json_string_value(json_object_get(ce, "computeEnvironmentName"));
+      json_object_set_new(names, key, name ? json_string(name) : json_null());
+    }
     json_decref(ev);
   }
+}
+
+int ce_check_names_have(json_t *names, const char *ce) {
+  if (!ce) return 0;
+  const char *key;
+  json_t *v;
+  /* as config_find: the key, the same ARN in either partition (barge_arn_same), or the name */
+  json_object_foreach(names, key, v) {
+    const char *name = json_string_value(v);
+    if (barge_arn_same(key, ce) || (name && !strcmp(name, ce))) return 1;
+  }
+  return 0;
 }
 
 int ce_check_step(struct ce_check *k) {
@@ -71,7 +95,7 @@ int ce_check_step(struct ce_check *k) {
     }
     if (m.partition >= 0 && m.partition < k->parts) k->at_end[m.partition] = pr == 2;
     if (pr == 1) {
-      apply(k, &m);
+      ce_check_apply(k->ces, &m);
       bus_msg_release(&m);
     }
   }
@@ -79,7 +103,7 @@ int ce_check_step(struct ce_check *k) {
   for (int p = 0; p < k->parts; p++)
     if (!k->at_end[p]) return k->state;
   /* the whole table read (as of now) */
-  if (config_find(k->ces, "computeEnvironmentName", k->ce)) {
+  if (ce_check_names_have(k->ces, k->ce)) {
     if (k->state < 0)
       log_info("compute environment %s exists now: the scheduler takes this instance at its next heartbeat", k->ce);
     k->state = 1;

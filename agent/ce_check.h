@@ -20,4 +20,12 @@ struct ce_check *ce_check_new(const struct bus_conf *bc, const char *ce, char *e
  * 0 while not known, -1 once the whole table was read without it (said in the log once). */
 int ce_check_step(struct ce_check *k);
 void ce_check_free(struct ce_check *k);
+
+/* The table ce_check keeps, for the tests: names maps each compute environment's key (its ARN)
+ * to its name (null without one). ce_check_apply applies one barge.config record to it (a
+ * tombstone removes the key; a record whose key cannot be a CE's ARN is skipped undecoded, an
+ * undecodable one too); ce_check_names_have says whether it holds ce, a name or an ARN (in
+ * either partition, as config_find). */
+void ce_check_apply(json_t *names, const struct bus_msg *m);
+int ce_check_names_have(json_t *names, const char *ce);
 #endif

@@ -930,6 +930,47 @@ static void *killer_thread(void *arg) {
   return NULL;
 }
 
+/* How long an agent that stops waits for the podman service it started to end after its
+ * SIGTERM before it SIGKILLs the service's process group. A sound service ends within
+ * milliseconds (measured: 2 ms); the bound only stops one that hangs or ignores the SIGTERM from
+ * holding the agent's exit for ever, and it is the containers' (EFREE_WAIT_MS), so that a stop,
+ * at the fence too, is bounded as docs/containers.md ("Stopping") says. */
+#define SERVICE_STOP_WAIT_MS 10000
+/* After the SIGKILL: a process stuck in the kernel (uninterruptible sleep) outlives even it. */
+#define SERVICE_KILL_WAIT_MS 2000
+
+/* Whether child pid ended (reaped) within ms. */
+static int reaped_within(pid_t pid, int64_t ms) {
+  int64_t until = mono_ms() + ms;
+  for (;;) {
+    pid_t r = waitpid(pid, NULL, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return 1; /* ECHILD: reaped already */
+    if (mono_ms() >= until) return 0;
+    usleep(20000);
+  }
+}
+
+/* Stops the podman service the agent started (if any): SIGTERM to its process group, then, if it
+ * has not ended within SERVICE_STOP_WAIT_MS, SIGKILL. It used to be waited for with no limit, so
+ * a service that hung or ignored its SIGTERM kept the agent from ever exiting. */
+static void stop_service(struct engine *e) {
+  pid_t pid = e->service_pid;
+  if (pid <= 0) return;
+  e->service_pid = 0;
+  kill(-pid, SIGTERM);
+  kill(pid, SIGTERM);
+  if (reaped_within(pid, SERVICE_STOP_WAIT_MS)) return;
+  log_warn("podman runtime: `podman system service` (pid %d) did not end within %d ms of its SIGTERM; SIGKILL to "
+           "its process group",
+           (int)pid, SERVICE_STOP_WAIT_MS);
+  kill(-pid, SIGKILL);
+  kill(pid, SIGKILL);
+  if (!reaped_within(pid, SERVICE_KILL_WAIT_MS))
+    log_warn("podman runtime: `podman system service` (pid %d) has not ended %d ms after its SIGKILL; the agent "
+             "stops without it",
+             (int)pid, SERVICE_KILL_WAIT_MS);
+}
+
 static void efree(void *impl) {
   struct engine *e = impl;
   if (!e) return;
@@ -984,11 +1025,7 @@ static void efree(void *impl) {
     joblog_index(&s->log, mono_ms(), 1);
     slot_free(s);
   }
-  if (e->service_pid > 0) {
-    kill(-e->service_pid, SIGTERM);
-    kill(e->service_pid, SIGTERM);
-    waitpid(e->service_pid, NULL, 0);
-  }
+  stop_service(e);
   if (left) {
     log_warn("%s runtime: %d container(s) not confirmed killed; the agent stops without them", e->kind, left);
     return; /* their threads still use e, k and the slots */
