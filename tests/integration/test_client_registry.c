@@ -38,6 +38,7 @@
 
 struct fake_reg {
   int ls;
+  pthread_t th;
   int32_t base; /* ids given: base + 1, base + 2, ... */
   pthread_mutex_t mu;
   char *schema[MAX_SCHEMAS];
@@ -129,10 +130,19 @@ static int reg_start(struct fake_reg *r, int32_t base) {
       getsockname(r->ls, (struct sockaddr *)&a, &al))
     return -1;
   snprintf(r->url, sizeof r->url, "http://127.0.0.1:%d/apis/ccompat/v7", ntohs(a.sin_port));
-  pthread_t th;
-  if (pthread_create(&th, NULL, reg_main, r)) return -1;
-  pthread_detach(th);
-  return 0;
+  return pthread_create(&r->th, NULL, reg_main, r) ? -1 : 0;
+}
+
+/* Stops r's thread (its accept fails once the socket is shut down) and frees what it kept. */
+static void reg_stop(struct fake_reg *r) {
+  shutdown(r->ls, SHUT_RDWR);
+  pthread_join(r->th, NULL);
+  close(r->ls);
+  for (int i = 0; i < r->n; i++) {
+    free(r->schema[i]);
+    free(r->subject[i]);
+  }
+  pthread_mutex_destroy(&r->mu);
 }
 
 /* The id r gave to the schema registered under subject, or 0. */
@@ -334,5 +344,7 @@ int main(void) {
   bus_producer_free(prod);
   rd_kafka_mock_cluster_destroy(mc);
   rd_kafka_destroy(rk);
+  reg_stop(&ra);
+  reg_stop(&rb);
   return check_summary();
 }
