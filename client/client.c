@@ -20,6 +20,9 @@ struct barge_client {
   struct buf props; /* librdkafka properties "k=v,k=v" */
   struct bus_conf bc;
   struct bus_producer *prod;
+  /* this client's schema registry (URL, caches, codec ids): a second client with another
+   * registry used to switch this one's too, registry_set_url being the process's */
+  struct registry *reg;
   struct config_view cv;
   int cv_loaded;
 };
@@ -98,6 +101,8 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
   c->bc.brokers = c->brokers;
   c->bc.prefix = c->prefix;
   c->bc.client_id = "barge-client";
+  c->reg = registry_new(getenv("BARGE_SCHEMA_REGISTRY_URL")); /* NULL or "": none */
+  c->bc.registry = c->reg;
   return c;
 }
 
@@ -106,7 +111,9 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   if (!c || !name || !value) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, name and value are required");
   if (c->prod) return fail(err, errlen, BARGE_ERR_ARGUMENT, "options must be set before the first submission");
   if (!strcmp(name, "schema.registry.url")) {
-    registry_set_url(value);
+    /* no producer yet, and consumers live within a call: nothing uses the old one */
+    registry_free(c->reg);
+    c->bc.registry = c->reg = registry_new(value);
   } else if (!strcmp(name, "principal")) {
     /* one that is not UTF-8 was dropped: the requests were recorded as $USER's */
     if (!*value || !is_utf8(value))
@@ -137,6 +144,7 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
 void barge_client_free(struct barge_client *c) {
   if (!c) return;
   bus_producer_free(c->prod);
+  registry_free(c->reg); /* after its producer */
   if (c->cv_loaded) config_view_release(&c->cv);
   buf_release(&c->props);
   free(c->brokers);

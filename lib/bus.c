@@ -10,6 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The codec ids of conf's registry: its own (a client library handle's), or NULL, the process's. */
+static const struct codec_ids *ids_of(const struct bus_conf *conf) {
+  return conf->registry ? registry_ids(conf->registry) : NULL;
+}
+
 /* The topic table of docs/architecture.md "Topics": the partition counts topics are created
  * with. Every topic has one partition. barge.requests needs it: the scheduler must read
  * submissions in the order they were accepted, so that a job depending on one submitted just
@@ -516,7 +521,7 @@ int bus_produce_async(struct bus_producer *p, enum bus_topic t, const char *key,
   buf_init(&enc);
   char e2[512];
   int rc;
-  if (codec_encode(topics[t].type, v, &enc, e2, sizeof e2)) {
+  if (codec_encode_ids(ids_of(&p->conf), topics[t].type, v, &enc, e2, sizeof e2)) {
     snprintf(err, errlen, "encoding %s for %s: %s", codec_type_name(topics[t].type), p->names[t],
              e2);
     rc = -1;
@@ -533,7 +538,7 @@ int bus_produce(struct bus_producer *p, enum bus_topic t, const char *key, const
   if (!v) return bus_produce_raw(p, t, key, kl, NULL, 0, -1, err, errlen);
   buf_reset(&p->enc);
   char e2[512];
-  if (codec_encode(topics[t].type, v, &p->enc, e2, sizeof e2)) {
+  if (codec_encode_ids(ids_of(&p->conf), topics[t].type, v, &p->enc, e2, sizeof e2)) {
     snprintf(err, errlen, "encoding %s for %s: %s", codec_type_name(topics[t].type), p->names[t],
              e2);
     return -1;
@@ -954,7 +959,8 @@ static int read_table(struct bus_consumer *c, enum bus_topic t, const char *key,
                              .key = m->key,
                              .keylen = m->key_len,
                              .value = m->payload,
-                             .len = m->len};
+                             .len = m->len,
+                             .ids_ = ids_of(&c->conf)};
         bm.timestamp_ms = rd_kafka_message_timestamp(m, NULL);
         cb(ctx, &bm);
       }
@@ -1050,6 +1056,7 @@ int bus_poll(struct bus_consumer *c, int timeout_ms, struct bus_msg *bm, char *e
   bm->value = m->payload;
   bm->len = m->len;
   bm->opaque_ = m;
+  bm->ids_ = ids_of(&c->conf);
   return 1;
 }
 
@@ -1191,7 +1198,7 @@ static int dead_letter(struct bus_producer *p, const struct bus_msg *m, const ch
   buf_init(&enc);
   char e2[512];
   int rc = 0;
-  if (codec_encode(topics[TOPIC_DEAD_LETTER].type, dl, &enc, e2, sizeof e2)) {
+  if (codec_encode_ids(ids_of(&p->conf), topics[TOPIC_DEAD_LETTER].type, dl, &enc, e2, sizeof e2)) {
     snprintf(err, errlen, "encoding a dead letter: %s", e2);
     rc = -1;
   } else {
@@ -1264,7 +1271,7 @@ int bus_decode(const struct bus_msg *m, enum barge_ev_type *type, json_t **out, 
     snprintf(err, errlen, "tombstone");
     return -1;
   }
-  int rc = codec_decode(m->value, m->len, type, out, err, errlen);
+  int rc = codec_decode_ids(m->ids_, m->value, m->len, type, out, err, errlen);
   if (rc) return rc == 2 ? BUS_DECODE_UNAVAILABLE : -1;
   strip_nulls(*out);
   if (*type != topics[m->topic].type) {

@@ -40,6 +40,9 @@ enum bus_topic {
 /* How to reach Kafka. brokers: a bootstrap list; prefix: topic name prefix ("barge.");
  * kafka_props: extra librdkafka properties "k=v" separated by newlines or commas (TLS, SASL),
  * may be NULL. */
+struct registry;
+struct codec_ids;
+
 struct bus_conf {
   const char *brokers;
   const char *prefix;
@@ -51,6 +54,10 @@ struct bus_conf {
    * the transaction coordinator, bus_cluster_id, a table read to its end); a call answered at once
    * is never cut short. Called from the waiting thread. */
   int (*stop)(void);
+  /* The schema registry (lib/registry.h) of the producers and consumers made with this conf,
+   * borrowed: it outlives them. NULL: the process's (registry_url(); a service's one). A client
+   * library handle names its own, so two handles in a process may use two registries. */
+  struct registry *registry;
 };
 
 /* Whether conf's extra properties (kafka_props, "k=v" separated by commas or newlines) set k:
@@ -150,6 +157,7 @@ struct bus_msg {
   const void *value; /* NULL for a tombstone */
   size_t len;
   void *opaque_; /* the librdkafka message, freed by bus_msg_release */
+  const struct codec_ids *ids_; /* its consumer's registry's ids, for bus_decode (NULL: the process's) */
 };
 /* group_id may be NULL (no group: offsets are not committed). read_committed selects
  * isolation.level. The consumer starts with no assignment. */

@@ -10,7 +10,7 @@
  * startup too. Values nest at most MAX_DEPTH deep in both directions, so whatever encodes decodes.
  *
  * Threads: the schema tree, canonical forms and fingerprints are written once by codec_init and
- * only read afterwards; registry ids are atomics. Encoding and decoding keep their state on the
+ * only read afterwards; registry ids (the process's table and any codec_ids_new's) are atomics. Encoding and decoding keep their state on the
  * caller's stack, so every call is reentrant. */
 #include "codec.h"
 
@@ -816,20 +816,47 @@ int codec_type_by_name(const char *name) {
   return -1;
 }
 
-void codec_set_schema_id(enum barge_ev_type t, int32_t id) {
-  if (valid_type(t)) atomic_store(&types[t].id, id);
+struct codec_ids {
+  _Atomic int32_t id[BARGE_EV__COUNT];
+  _Atomic(codec_id_resolver) fn;
+  void *_Atomic ctx;
+};
+
+static struct codec_ids process_ids; /* the process's table */
+
+struct codec_ids *codec_ids_new(codec_id_resolver fn, void *ctx) {
+  struct codec_ids *ids = xcalloc(1, sizeof *ids);
+  atomic_store(&ids->ctx, ctx);
+  atomic_store(&ids->fn, fn);
+  return ids;
 }
 
-int32_t codec_schema_id(enum barge_ev_type t) {
-  return valid_type(t) ? atomic_load(&types[t].id) : 0;
+void codec_ids_free(struct codec_ids *ids) {
+  if (ids != &process_ids) free(ids);
 }
 
-static _Atomic(codec_id_resolver) id_resolver;
+void codec_ids_set(struct codec_ids *ids, enum barge_ev_type t, int32_t id) {
+  if (valid_type(t)) atomic_store(&(ids ? ids : &process_ids)->id[t], id);
+}
 
-void codec_set_id_resolver(codec_id_resolver fn) { atomic_store(&id_resolver, fn); }
+int32_t codec_ids_get(const struct codec_ids *ids, enum barge_ev_type t) {
+  return valid_type(t) ? atomic_load(&(ids ? ids : &process_ids)->id[t]) : 0;
+}
 
-void codec_put_frame(enum barge_ev_type t, struct buf *out) {
-  int32_t id = atomic_load(&types[t].id);
+void codec_set_schema_id(enum barge_ev_type t, int32_t id) { codec_ids_set(&process_ids, t, id); }
+
+int32_t codec_schema_id(enum barge_ev_type t) { return codec_ids_get(&process_ids, t); }
+
+void codec_set_id_resolver(codec_id_resolver fn, void *ctx) {
+  /* set once per process in practice (lib/registry.c): a decode during a change could pair the
+   * old fn with the new ctx, so it is taken away first */
+  atomic_store(&process_ids.fn, NULL);
+  atomic_store(&process_ids.ctx, ctx);
+  atomic_store(&process_ids.fn, fn);
+}
+
+static void put_frame(const struct codec_ids *ids, enum barge_ev_type t, struct buf *out) {
+  int32_t id = atomic_load(&ids->id[t]);
   if (id > 0) {
     unsigned char h[5] = {0, (unsigned char)((uint32_t)id >> 24), (unsigned char)(id >> 16),
                           (unsigned char)(id >> 8), (unsigned char)id};
@@ -840,6 +867,8 @@ void codec_put_frame(enum barge_ev_type t, struct buf *out) {
     buf_append(out, h, 10);
   }
 }
+
+void codec_put_frame(enum barge_ev_type t, struct buf *out) { put_frame(&process_ids, t, out); }
 
 void codec_put_long(struct buf *out, int64_t v) { put_long(out, v); }
 void codec_put_str(struct buf *out, const char *s) { put_bytes(out, s, strlen(s)); }
@@ -875,13 +904,18 @@ int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *o
 
 int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
                  size_t errlen) {
+  return codec_encode_ids(NULL, t, v, out, err, errlen);
+}
+
+int codec_encode_ids(const struct codec_ids *ids, enum barge_ev_type t, const json_t *v, struct buf *out,
+                     char *err, size_t errlen) {
   if (!initialized || !valid_type(t)) {
     seterr(err, errlen, initialized ? "unknown event type %d" : "codec_init was not called",
            (int)t);
     return 1;
   }
   size_t start = out->len;
-  codec_put_frame(t, out);
+  put_frame(ids ? ids : &process_ids, t, out);
   struct path p = {.s = "", .len = 0};
   if (encode(types[t].root, v, out, &p, err, errlen)) {
     out->len = start; /* nothing half-written stays behind */
@@ -891,9 +925,10 @@ int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *e
   return 0;
 }
 
-int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size_t *hdr_out,
-                char *err, size_t errlen) {
+int codec_frame(const struct codec_ids *ids, const void *data, size_t len, enum barge_ev_type *type_out,
+                size_t *hdr_out, char *err, size_t errlen) {
   const unsigned char *d = data;
+  if (!ids) ids = &process_ids;
   if (!initialized) {
     seterr(err, errlen, "codec_init was not called");
     return 1;
@@ -935,11 +970,11 @@ int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size
     int32_t id =
         (int32_t)((uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 | d[4]);
     for (int u = 0; u < BARGE_EV__COUNT && t < 0; u++)
-      if (id > 0 && atomic_load(&types[u].id) == id) t = u;
-    codec_id_resolver resolve = atomic_load(&id_resolver);
+      if (id > 0 && atomic_load(&ids->id[u]) == id) t = u;
+    codec_id_resolver resolve = atomic_load(&ids->fn);
     if (t < 0 && id > 0 && resolve) {
       char why[256] = "";
-      t = resolve(id, why, sizeof why);
+      t = resolve(atomic_load(&ids->ctx), id, why, sizeof why);
       if (!valid_type((enum barge_ev_type)t)) {
         seterr(err, errlen, "unknown schema id %" PRId32 ": %s", id, why);
         return t == CODEC_ID_UNAVAILABLE ? 2 : 1;
@@ -964,11 +999,16 @@ const struct node *codec_root(enum barge_ev_type t) { return valid_type(t) ? typ
 
 int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
                  char *err, size_t errlen) {
+  return codec_decode_ids(NULL, data, len, type_out, out, err, errlen);
+}
+
+int codec_decode_ids(const struct codec_ids *ids, const void *data, size_t len, enum barge_ev_type *type_out,
+                     json_t **out, char *err, size_t errlen) {
   *out = NULL;
   const unsigned char *d = data;
   enum barge_ev_type t;
   size_t hdr;
-  int fr = codec_frame(data, len, &t, &hdr, err, errlen);
+  int fr = codec_frame(ids, data, len, &t, &hdr, err, errlen);
   if (fr) return fr;
   struct reader r = {d + hdr, d + hdr, d + len};
   struct path p = {.s = "", .len = 0};

@@ -45,24 +45,41 @@ uint64_t codec_fingerprint(enum barge_ev_type t);
 /* Finds a type by full or short name; -1 when unknown. */
 int codec_type_by_name(const char *name);
 
-/* Registry ids: with an id set (> 0) codec_encode uses Confluent framing for that type;
- * codec_decode maps Confluent ids back to types through the same table. */
+/* Registry ids: with an id set (> 0) for a type, encoding uses Confluent framing for it; decoding
+ * maps Confluent ids back to types through the same table. A Confluent id that no type carries
+ * is passed to the table's resolver, when it has one (the schema registry client,
+ * lib/registry.c): it returns the event type the id stands for, or -1 with the reason in err, or
+ * CODEC_ID_UNAVAILABLE when it could not find out now (the registry did not answer): the bytes
+ * are then not invalid, only undecodable until it answers. It may be called from any thread that
+ * decodes, with the ctx it was given.
+ *
+ * Ids belong to a registry, so there is one table per registry: the process's (set by
+ * codec_set_schema_id and codec_set_id_resolver, used by codec_encode, codec_decode,
+ * codec_put_frame, codec_render_json and codec_pick_decode: a service's one registry), and any
+ * number of others (codec_ids_new, used by codec_encode_ids and codec_decode_ids: one per client
+ * library handle, docs/publishing.md), which leave the process's alone. */
+#define CODEC_ID_UNAVAILABLE (-2)
+typedef int (*codec_id_resolver)(void *ctx, int32_t id, char *err, size_t errlen);
 void codec_set_schema_id(enum barge_ev_type t, int32_t id);
 int32_t codec_schema_id(enum barge_ev_type t);
-/* A Confluent id that no type carries is passed to the resolver, when one is set (the schema
- * registry client, lib/registry.c): it returns the event type the id stands for, or -1 with the
- * reason in err, or CODEC_ID_UNAVAILABLE when it could not find out now (the registry did not
- * answer): the bytes are then not invalid, only undecodable until it answers. It may be called
- * from any thread that decodes. NULL removes it. */
-#define CODEC_ID_UNAVAILABLE (-2)
-typedef int (*codec_id_resolver)(int32_t id, char *err, size_t errlen);
-void codec_set_id_resolver(codec_id_resolver fn);
+/* The process table's resolver (NULL removes it) and the ctx passed to it. */
+void codec_set_id_resolver(codec_id_resolver fn, void *ctx);
+
+struct codec_ids;
+/* A table of its own: no ids set, resolver fn (may be NULL) called with ctx. */
+struct codec_ids *codec_ids_new(codec_id_resolver fn, void *ctx);
+void codec_ids_free(struct codec_ids *ids);
+void codec_ids_set(struct codec_ids *ids, enum barge_ev_type t, int32_t id);
+int32_t codec_ids_get(const struct codec_ids *ids, enum barge_ev_type t); /* ids NULL: the process's */
 
 /* Encodes v (borrowed) as event type t, appending the framed bytes to out. 0 on success;
  * on a value that does not match the schema, non-zero with the path of the bad field in err
  * (e.g. "body.SubmitJob.jobName: expected string"). */
 int codec_encode(enum barge_ev_type t, const json_t *v, struct buf *out, char *err,
                  size_t errlen) BARGE_WUR;
+/* codec_encode framing with the ids of ids (NULL: the process's table). */
+int codec_encode_ids(const struct codec_ids *ids, enum barge_ev_type t, const json_t *v, struct buf *out,
+                     char *err, size_t errlen) BARGE_WUR;
 
 /* ---- writing an event without the tree ----
  *
@@ -93,6 +110,9 @@ int codec_put_json(const struct codec_node *node, const json_t *v, struct buf *o
  * not tell what a Confluent id stands for now (CODEC_ID_UNAVAILABLE), 1 otherwise. */
 int codec_decode(const void *data, size_t len, enum barge_ev_type *type_out, json_t **out,
                  char *err, size_t errlen) BARGE_WUR;
+/* codec_decode with Confluent ids looked up in ids (NULL: the process's table). */
+int codec_decode_ids(const struct codec_ids *ids, const void *data, size_t len, enum barge_ev_type *type_out,
+                     json_t **out, char *err, size_t errlen) BARGE_WUR;
 
 /* ---- rendering to JSON text without the tree (lib/codec_json.c) ----
  *

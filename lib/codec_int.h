@@ -53,7 +53,6 @@ struct type_info {
   struct node *root;
   char *canonical;
   uint64_t fp;
-  _Atomic int32_t id;
 };
 
 struct names {
@@ -162,9 +161,10 @@ void codec_canon(struct buf *o, struct node *n, unsigned mark);
 size_t codec_min_size(struct node *n);
 /* The key a union branch takes in Barge's JSON convention. */
 const char *codec_branch_name(const struct node *b);
-/* (codec.c) The event type of framed bytes and the length of their framing header; non-zero
- * with the reason in err (as codec_decode). The schema tree of an event type (NULL: unknown). */
-int codec_frame(const void *data, size_t len, enum barge_ev_type *type_out, size_t *hdr_out,
-                char *err, size_t errlen);
+/* (codec.c) The event type of framed bytes and the length of their framing header, Confluent
+ * ids looked up in ids (NULL: the process's table); non-zero with the reason in err (as
+ * codec_decode). The schema tree of an event type (NULL: unknown). */
+int codec_frame(const struct codec_ids *ids, const void *data, size_t len, enum barge_ev_type *type_out,
+                size_t *hdr_out, char *err, size_t errlen);
 const struct node *codec_root(enum barge_ev_type t);
 #endif

@@ -314,7 +314,7 @@ int codec_render_json(const void *data, size_t len, enum barge_ev_type *type_out
   enum barge_ev_type t;
   size_t hdr;
   char why[256];
-  if (codec_frame(data, len, &t, &hdr, why, sizeof why)) return 1;
+  if (codec_frame(NULL, data, len, &t, &hdr, why, sizeof why)) return 1;
   const unsigned char *d = data;
   size_t start = out->len;
   struct jr r = {.p = d + hdr, .end = d + len, .o = out};

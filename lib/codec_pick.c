@@ -302,7 +302,7 @@ int codec_pick_decode(const struct codec_pick *p, const void *data, size_t len, 
                       char *err, size_t errlen) {
   enum barge_ev_type t;
   size_t hdr;
-  if (codec_frame(data, len, &t, &hdr, err, errlen)) return 1;
+  if (codec_frame(NULL, data, len, &t, &hdr, err, errlen)) return 1;
   if (t != p->type) {
     snprintf(err, errlen, "a %s, not a %s", barge_schema_name[t], barge_schema_name[p->type]);
     return 1;

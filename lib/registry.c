@@ -57,7 +57,10 @@ struct reg_entry {
 #define DOWN_MS 10000
 
 struct registry {
-  char *url; /* without a trailing slash */
+  char *url; /* without a trailing slash; "" = no registry */
+  struct codec_ids *codec; /* the codec's table of this registry's ids, resolve_id for others */
+  char **prefixes;       /* whose schemas are registered (registry_use) */
+  size_t nprefixes;
   struct id_entry *ids;
   size_t nids;
   struct reg_entry *regs;
@@ -67,15 +70,20 @@ struct registry {
   pthread_mutex_t mu;
 };
 
+static int resolve_id(void *ctx, int32_t id, char *err, size_t errlen);
+
 struct registry *registry_new(const char *url) {
   pthread_once(&curl_once, curl_init);
   struct registry *r = xcalloc(1, sizeof *r);
-  r->url = xstrdup(url);
+  r->url = xstrdup(url ? url : "");
   size_t n = strlen(r->url);
   while (n > 0 && r->url[n - 1] == '/') r->url[--n] = 0;
+  r->codec = codec_ids_new(*r->url ? resolve_id : NULL, r);
   pthread_mutex_init(&r->mu, NULL);
   return r;
 }
+
+const struct codec_ids *registry_ids(const struct registry *r) { return r->codec; }
 
 void registry_free(struct registry *r) {
   if (!r) return;
@@ -86,6 +94,9 @@ void registry_free(struct registry *r) {
     free(r->regs[i].schema);
   }
   free(r->regs);
+  for (size_t i = 0; i < r->nprefixes; i++) free(r->prefixes[i]);
+  free(r->prefixes);
+  codec_ids_free(r->codec);
   pthread_mutex_destroy(&r->mu);
   free(r->url);
   free(r);
@@ -326,9 +337,7 @@ int registry_type_of_schema(const char *schema_json) {
 
 /* ---------------- Barge integration ---------------- */
 
-static struct registry *global; /* for the codec's resolver */
-static char **attached;         /* prefixes whose schemas are registered */
-static size_t nattached;
+static struct registry *global; /* the process's (registry_url()), never freed */
 
 void registry_subject(const struct bus_conf *conf, enum bus_topic t, char *out, size_t outlen) {
   char topic[256];
@@ -336,14 +345,9 @@ void registry_subject(const struct bus_conf *conf, enum bus_topic t, char *out, 
   snprintf(out, outlen, "%s-value", topic);
 }
 
-static int resolve_id(int32_t id, char *err, size_t errlen) {
-  pthread_mutex_lock(&lock);
-  struct registry *r = global;
-  pthread_mutex_unlock(&lock);
-  if (!r) {
-    snprintf(err, errlen, "no schema registry configured");
-    return -1;
-  }
+/* The codec's resolver of r's ids (ctx is r). */
+static int resolve_id(void *ctx, int32_t id, char *err, size_t errlen) {
+  struct registry *r = ctx;
   pthread_mutex_lock(&r->mu);
   struct id_entry *e = find_id(r, id);
   int known = e && e->type != -2 ? e->type : -2;
@@ -367,30 +371,15 @@ static int resolve_id(int32_t id, char *err, size_t errlen) {
   return t;
 }
 
-int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t errlen) {
-  const char *url = registry_url();
-  if (!url) return 0;
-  pthread_mutex_lock(&lock);
-  if (!global) global = registry_new(url);
-  struct registry *r = global;
-  /* the codec's schema ids and resolver are the process's: one registry per process. Another
-   * URL set later (a second client library handle) was silently ignored, and that client's
-   * records framed with the first registry's ids */
-  size_t ulen = strlen(url);
-  while (ulen > 0 && url[ulen - 1] == '/') ulen--;
-  if (strlen(r->url) != ulen || strncmp(r->url, url, ulen)) {
-    snprintf(err, errlen, "schema registry %.*s: this process already uses the schema registry %s (one per process)",
-             (int)ulen, url, r->url);
-    pthread_mutex_unlock(&lock);
-    return -1;
-  }
+int registry_use(struct registry *r, const struct bus_conf *conf, int producer, char *err, size_t errlen) {
+  if (!*r->url || !producer) return 0;
   const char *prefix = conf->prefix ? conf->prefix : "barge.";
   int done = 0;
-  for (size_t i = 0; i < nattached; i++)
-    if (!strcmp(attached[i], prefix)) done = 1;
-  pthread_mutex_unlock(&lock);
-  codec_set_id_resolver(resolve_id);
-  if (!producer || done) return 0;
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < r->nprefixes; i++)
+    if (!strcmp(r->prefixes[i], prefix)) done = 1;
+  pthread_mutex_unlock(&r->mu);
+  if (done) return 0;
   /* every topic's schema under its subject; a type carried by one topic has one id */
   for (int t = 0; t < TOPIC__COUNT; t++) {
     enum barge_ev_type type = bus_topic_type((enum bus_topic)t);
@@ -398,7 +387,7 @@ int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t
     registry_subject(conf, (enum bus_topic)t, subject, sizeof subject);
     int32_t id = 0;
     if (registry_register(r, subject, codec_schema_json(type), &id, err, errlen)) return -1;
-    codec_set_schema_id(type, id);
+    codec_ids_set(r->codec, type, id);
     pthread_mutex_lock(&r->mu);
     if (!find_id(r, id)) {
       r->ids = xrealloc(r->ids, (r->nids + 1) * sizeof *r->ids);
@@ -406,10 +395,38 @@ int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t
     }
     pthread_mutex_unlock(&r->mu);
   }
+  pthread_mutex_lock(&r->mu);
+  r->prefixes = xrealloc(r->prefixes, (r->nprefixes + 1) * sizeof *r->prefixes);
+  r->prefixes[r->nprefixes++] = xstrdup(prefix);
+  pthread_mutex_unlock(&r->mu);
+  log_debug("schema registry %s: schemas registered under %s*-value", r->url, prefix);
+  return 0;
+}
+
+int registry_attach(const struct bus_conf *conf, int producer, char *err, size_t errlen) {
+  if (conf->registry) return registry_use(conf->registry, conf, producer, err, errlen);
+  const char *url = registry_url();
+  if (!url) return 0;
   pthread_mutex_lock(&lock);
-  attached = xrealloc(attached, (nattached + 1) * sizeof *attached);
-  attached[nattached++] = xstrdup(prefix);
+  if (!global) global = registry_new(url);
+  struct registry *r = global;
   pthread_mutex_unlock(&lock);
-  log_debug("schema registry %s: schemas registered under %s*-value", url, prefix);
+  /* the process's table of ids (codec_encode, codec_decode, the services' writers and readers
+   * without a tree) is this registry's: one registry per process. Another URL set later was
+   * silently ignored, and records framed with the first registry's ids. (A client library
+   * handle has a registry of its own, conf->registry, docs/publishing.md.) */
+  size_t ulen = strlen(url);
+  while (ulen > 0 && url[ulen - 1] == '/') ulen--;
+  if (strlen(r->url) != ulen || strncmp(r->url, url, ulen)) {
+    snprintf(err, errlen, "schema registry %.*s: this process already uses the schema registry %s (one per process)",
+             (int)ulen, url, r->url);
+    return -1;
+  }
+  codec_set_id_resolver(resolve_id, r);
+  if (registry_use(r, conf, producer, err, errlen)) return -1;
+  for (int t = 0; t < BARGE_EV__COUNT; t++) {
+    int32_t id = codec_ids_get(r->codec, (enum barge_ev_type)t);
+    if (id > 0) codec_set_schema_id((enum barge_ev_type)t, id);
+  }
   return 0;
 }

@@ -23,7 +23,8 @@
  *   human-readable reason into the caller's err buffer (which may be NULL). barge_strerror names
  *   the code.
  * - Strings returned through char ** are the caller's, freed with barge_free_string.
- * - A client is used by one thread at a time; create one per thread. */
+ * - A client is used by one thread at a time; create one per thread. Clients share nothing, the
+ *   schema registry included (each has its own: URL, ids, caches). */
 #ifndef BARGE_CLIENT_H
 #define BARGE_CLIENT_H
 #include <stddef.h>
@@ -56,10 +57,10 @@ struct barge_client;
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen);
 /* Options, before the first call that does I/O:
- *   "schema.registry.url"  a Confluent-compatible registry: events then use its framing
- *                          (default: $BARGE_SCHEMA_REGISTRY_URL). One registry per process:
- *                          a client naming another one than the process already uses fails
- *                          its first I/O with BARGE_ERR_REGISTRY, naming both
+ *   "schema.registry.url"  a Confluent-compatible registry: this client's events then use its
+ *                          framing (default: $BARGE_SCHEMA_REGISTRY_URL as barge_client_new
+ *                          found it; "" for none). The registry is this client's: its ids and
+ *                          caches too; another client in the process may use another registry
  *   "principal"            who submits (default: $USER); not empty, UTF-8
  *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
  *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */

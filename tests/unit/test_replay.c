@@ -793,7 +793,7 @@ static void test_registry_refusals(void) {
             strstr(err, "schema registry"),
         "%s", err);
   registry_set_url(NULL);
-  codec_set_id_resolver(NULL);
+  codec_set_id_resolver(NULL, NULL);
 }
 
 int main(void) {
