@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <stdio.h>
 
+#include "control.h"
 #include "util.h"
 
 struct mock_cluster {
@@ -38,6 +39,33 @@ static inline int mock_cluster_start(struct mock_cluster *m, const char *test, c
     CHECK(rd_kafka_mock_topic_create(m->mc, name, bus_topic_partitions(t), 1) == 0, "%s", name);
   }
   return 0;
+}
+
+/* One control request (what the CLI's create-* and register-* send), its error printed. 0 or the
+ * control_call's code. */
+static inline int mock_call(const struct bus_conf *bc, const char *api, const char *req_json) {
+  char err[1024];
+  json_t *req = json_loads(req_json, 0, NULL), *resp = NULL;
+  int rc = control_call(bc, api, req, &resp, err, sizeof err);
+  if (rc) fprintf(stderr, "%s: %d %s\n", api, rc, err);
+  json_decref(resp);
+  json_decref(req);
+  return rc;
+}
+
+/* What a submission needs: compute environment "ce" (UNMANAGED), queue "q" on it, job
+ * definition "jd" (1 vCPU, 64 MiB, `true`). */
+static inline void mock_cluster_configure(const struct bus_conf *bc) {
+  TEST("a configuration on the mock cluster: a compute environment, a queue, a job definition");
+  CHECK_INT(mock_call(bc, "CreateComputeEnvironment",
+                      "{\"computeEnvironmentName\":\"ce\",\"type\":\"UNMANAGED\",\"state\":\"ENABLED\"}"), 0);
+  CHECK_INT(mock_call(bc, "CreateJobQueue",
+                      "{\"jobQueueName\":\"q\",\"priority\":1,\"computeEnvironmentOrder\":"
+                      "[{\"order\":1,\"computeEnvironment\":\"ce\"}]}"), 0);
+  CHECK_INT(mock_call(bc, "RegisterJobDefinition",
+                      "{\"jobDefinitionName\":\"jd\",\"type\":\"container\",\"containerProperties\":"
+                      "{\"image\":\"busybox\",\"command\":[\"true\"],\"resourceRequirements\":"
+                      "[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}"), 0);
 }
 
 static inline void mock_cluster_stop(struct mock_cluster *m) {

@@ -19,16 +19,6 @@
 #include "control.h"
 #include "mock_cluster.h"
 
-static int call(const struct bus_conf *bc, const char *api, const char *req_json) {
-  char err[1024];
-  json_t *req = json_loads(req_json, 0, NULL), *resp = NULL;
-  int rc = control_call(bc, api, req, &resp, err, sizeof err);
-  if (rc) fprintf(stderr, "%s: %d %s\n", api, rc, err);
-  json_decref(resp);
-  json_decref(req);
-  return rc;
-}
-
 struct find {
   const char *id;
   int found;
@@ -59,16 +49,7 @@ int main(void) {
   const char *brokers = m.brokers, *prefix = m.prefix;
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "test_client_outcome"};
 
-  TEST("a configuration on the mock cluster: a compute environment, a queue, a job definition");
-  CHECK_INT(call(&bc, "CreateComputeEnvironment",
-                 "{\"computeEnvironmentName\":\"ce\",\"type\":\"UNMANAGED\",\"state\":\"ENABLED\"}"), 0);
-  CHECK_INT(call(&bc, "CreateJobQueue",
-                 "{\"jobQueueName\":\"q\",\"priority\":1,\"computeEnvironmentOrder\":"
-                 "[{\"order\":1,\"computeEnvironment\":\"ce\"}]}"), 0);
-  CHECK_INT(call(&bc, "RegisterJobDefinition",
-                 "{\"jobDefinitionName\":\"jd\",\"type\":\"container\",\"containerProperties\":"
-                 "{\"image\":\"busybox\",\"command\":[\"true\"],\"resourceRequirements\":"
-                 "[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}"), 0);
+  mock_cluster_configure(&bc);
 
   const char *req = "{\"jobName\":\"j\",\"jobQueue\":\"q\",\"jobDefinition\":\"jd\"}";
   TEST("a write acknowledged: BARGE_OK with the job id");

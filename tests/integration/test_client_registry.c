@@ -17,8 +17,6 @@
  * - client C with a registry that does not answer fails with BARGE_ERR_REGISTRY naming it, and
  *   A still works after it. */
 #include <arpa/inet.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +29,7 @@
 #include "check.h"
 #include "codec.h"
 #include "control.h"
+#include "mock_cluster.h"
 
 /* ---------------- a small schema registry ---------------- */
 
@@ -157,16 +156,6 @@ static int32_t reg_id_of(struct fake_reg *r, const char *subject) {
 
 /* ---------------- Kafka ---------------- */
 
-static int call(const struct bus_conf *bc, const char *api, const char *req_json) {
-  char err[1024];
-  json_t *req = json_loads(req_json, 0, NULL), *resp = NULL;
-  int rc = control_call(bc, api, req, &resp, err, sizeof err);
-  if (rc) fprintf(stderr, "%s: %d %s\n", api, rc, err);
-  json_decref(resp);
-  json_decref(req);
-  return rc;
-}
-
 struct find {
   const char *id;
   int32_t schema_id; /* of the record's Confluent framing; -1: not Confluent-framed */
@@ -219,7 +208,7 @@ static int write_record(struct bus_producer *p, const char *id, int32_t schema_i
 }
 
 int main(void) {
-  char err[1024], errstr[512], hex[9], prefix[64];
+  char err[1024];
   unsetenv("BARGE_SCHEMA_REGISTRY_URL");
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "test_client_registry: codec: %s\n", err);
@@ -230,39 +219,16 @@ int main(void) {
     fprintf(stderr, "test_client_registry: cannot listen on loopback\n");
     return 2;
   }
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  rd_kafka_conf_set(kc, "log_level", "0", errstr, sizeof errstr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
-  rd_kafka_mock_cluster_t *mc = rk ? rd_kafka_mock_cluster_new(rk, 1) : NULL;
-  if (!mc) {
-    fprintf(stderr, "test_client_registry: no mock cluster: %s\n", errstr);
-    return 2;
-  }
-  char brokers[256];
-  snprintf(brokers, sizeof brokers, "%s", rd_kafka_mock_cluster_bootstraps(mc));
-  random_hex(hex, 8);
-  snprintf(prefix, sizeof prefix, "tcr%s.", hex);
+  struct mock_cluster m;
+  if (mock_cluster_start(&m, "test_client_registry", "tcr")) return 2;
+  const char *brokers = m.brokers, *prefix = m.prefix;
   /* the test's own reads and writes: no registry (single-object framing, raw bytes) */
   struct bus_conf bc = {.brokers = brokers, .prefix = prefix, .client_id = "test_client_registry"};
   char requests_subject[128], jobs_subject[128];
   snprintf(requests_subject, sizeof requests_subject, "%srequests-value", prefix);
   snprintf(jobs_subject, sizeof jobs_subject, "%sjobs-value", prefix);
 
-  TEST("a configuration on the mock cluster: a compute environment, a queue, a job definition");
-  for (int t = 0; t < TOPIC__COUNT; t++) { /* the mock cluster has no controller for CreateTopics */
-    char name[128];
-    snprintf(name, sizeof name, "%s%s", prefix, bus_topic_base(t));
-    CHECK(rd_kafka_mock_topic_create(mc, name, bus_topic_partitions(t), 1) == 0, "%s", name);
-  }
-  CHECK_INT(call(&bc, "CreateComputeEnvironment",
-                 "{\"computeEnvironmentName\":\"ce\",\"type\":\"UNMANAGED\",\"state\":\"ENABLED\"}"), 0);
-  CHECK_INT(call(&bc, "CreateJobQueue",
-                 "{\"jobQueueName\":\"q\",\"priority\":1,\"computeEnvironmentOrder\":"
-                 "[{\"order\":1,\"computeEnvironment\":\"ce\"}]}"), 0);
-  CHECK_INT(call(&bc, "RegisterJobDefinition",
-                 "{\"jobDefinitionName\":\"jd\",\"type\":\"container\",\"containerProperties\":"
-                 "{\"image\":\"busybox\",\"command\":[\"true\"],\"resourceRequirements\":"
-                 "[{\"type\":\"VCPU\",\"value\":\"1\"},{\"type\":\"MEMORY\",\"value\":\"64\"}]}}"), 0);
+  mock_cluster_configure(&bc);
   struct bus_producer *prod = bus_producer_new(&bc, NULL, err, sizeof err);
   CHECK(prod != NULL, "%s", err);
   if (!prod) return check_summary();
@@ -342,8 +308,7 @@ int main(void) {
   barge_client_free(b);
   barge_client_free(a);
   bus_producer_free(prod);
-  rd_kafka_mock_cluster_destroy(mc);
-  rd_kafka_destroy(rk);
+  mock_cluster_stop(&m);
   reg_stop(&ra);
   reg_stop(&rb);
   return check_summary();
