@@ -300,6 +300,7 @@ static void free_queue(struct queue *q) {
   free(q->shapes);
   for (size_t k = 0; k < q->nshares_; k++) free(q->shares[k].id);
   free(q->shares);
+  free(q->free_shares);
   strmap_release(&q->share_by_id);
   free(q);
 }

@@ -96,21 +96,27 @@ static int share_head_before(const struct sched *s, const struct job *a, const s
   return fresh_before(s, a, b);
 }
 
-/* The share of a job in a fair-share queue, created on first use. */
+/* The share of a job in a fair-share queue, created on first use (again after it was
+ * reclaimed: a new share, with no usage), in a reclaimed slot if there is one. */
 uint32_t sched_share_of(struct queue *q, const char *id) {
   if (!id) id = "";
   uint32_t i = strmap_get(&q->share_by_id, id);
   if (i != STRMAP_NONE) return i;
-  if (q->nshares_ == q->capshares_) {
-    q->capshares_ = q->capshares_ ? q->capshares_ * 2 : 4;
-    q->shares = xrealloc(q->shares, q->capshares_ * sizeof *q->shares);
+  if (q->nfree_shares) {
+    i = q->free_shares[--q->nfree_shares];
+  } else {
+    if (q->nshares_ == q->capshares_) {
+      q->capshares_ = q->capshares_ ? q->capshares_ * 2 : 4;
+      q->shares = xrealloc(q->shares, q->capshares_ * sizeof *q->shares);
+    }
+    i = (uint32_t)q->nshares_++;
   }
-  struct share *sh = &q->shares[q->nshares_];
+  struct share *sh = &q->shares[i];
   memset(sh, 0, sizeof *sh);
   sh->id = xstrdup(id);
   sh->rq.head = sh->rq.tail = sh->rq.retry_tail = SCHED_NONE;
-  strmap_put(&q->share_by_id, sh->id, (uint32_t)q->nshares_);
-  return (uint32_t)q->nshares_++;
+  strmap_put(&q->share_by_id, sh->id, i);
+  return i;
 }
 
 /* Puts a RUNNABLE job into its list: retried jobs at the end of the front segment (in
@@ -494,7 +500,7 @@ void sched_share_restore_usage(struct sched *s) {
     struct job *j = s->jobs[i];
     if (j->arr || j->mnp || j->queue == SCHED_NONE || !j->spec) continue;
     struct queue *q = s->queues[j->queue];
-    if (!sched_fair_queue(q) || j->share >= q->nshares_) continue;
+    if (!sched_fair_queue(q) || j->share >= q->nshares_ || !q->shares[j->share].id) continue;
     int64_t window = (int64_t)json_integer_value(json_object_get(fair_policy(s, q), "shareDecaySeconds")) * 1000;
     if (window <= 0) continue;
     struct share *sh = &q->shares[j->share];
@@ -509,11 +515,13 @@ void sched_share_restore_usage(struct sched *s) {
   }
 }
 
-/* Keeps a share's counts as its jobs move (children and single jobs; not array parents). */
+/* Keeps a share's counts as its jobs move (children and single jobs; not array parents). A job
+ * that has ended counts no more, and its share may be reclaimed (sched_share_sweep). */
 void sched_share_track(struct sched *s, struct job *j, int old, int st) {
   if (j->arr || j->mnp || j->queue == SCHED_NONE) return; /* parents: their children count */
+  if (old < JOB__COUNT && sched_terminal(old)) return;
   struct queue *q = s->queues[j->queue];
-  if (!sched_fair_queue(q) || j->share >= q->nshares_) return;
+  if (!sched_fair_queue(q) || j->share >= q->nshares_ || !q->shares[j->share].id) return;
   struct share *sh = &q->shares[j->share];
   const json_t *fp = fair_policy(s, q);
   int64_t window = (int64_t)json_integer_value(json_object_get(fp, "shareDecaySeconds")) * 1000;
@@ -539,8 +547,34 @@ int sched_share_admits(struct sched *s, struct queue *q, const char *id) {
   if (own != STRMAP_NONE && share_active(&q->shares[own], s->now, window)) return 1;
   int64_t active = 0;
   for (size_t i = 0; i < q->nshares_ && active < s->conf.max_active_shares; i++)
-    active += share_active(&q->shares[i], s->now, window);
+    active += q->shares[i].id && share_active(&q->shares[i], s->now, window);
   return active < s->conf.max_active_shares;
+}
+
+/* Whether a share can no longer matter: inactive (rule 4), nothing held or waiting, and no usage
+ * left (its last bucket's middle may lie up to half a bucket after its last job ended, so U
+ * reaches 0 a little after W). A new share of the same identifier is then the same in every
+ * decision: usage 0, inactive until its first job. */
+static int share_reclaimable(const struct share *sh, int64_t now, int64_t window_ms) {
+  return sh->id && sh->active_jobs == 0 && sh->held_vcpus == 0 && sh->nrunnable == 0 && sh->rq.head == SCHED_NONE &&
+         !share_active(sh, now, window_ms) && share_usage(sh, now, window_ms) == 0.0;
+}
+
+void sched_share_sweep(struct sched *s, struct queue *q) {
+  int64_t window = (int64_t)json_integer_value(json_object_get(fair_policy(s, q), "shareDecaySeconds")) * 1000;
+  for (size_t i = 0; i < q->nshares_; i++) {
+    struct share *sh = &q->shares[i];
+    if (!share_reclaimable(sh, s->now, window)) continue;
+    strmap_del(&q->share_by_id, sh->id);
+    free(sh->id);
+    memset(sh, 0, sizeof *sh);
+    sh->rq.head = sh->rq.tail = sh->rq.retry_tail = SCHED_NONE;
+    if (q->nfree_shares == q->capfree_shares) {
+      q->capfree_shares = q->capfree_shares ? q->capfree_shares * 2 : 4;
+      q->free_shares = xrealloc(q->free_shares, q->capfree_shares * sizeof *q->free_shares);
+    }
+    q->free_shares[q->nfree_shares++] = (uint32_t)i;
+  }
 }
 
 static int64_t queue_max_vcpus(struct sched *s, struct queue *q) {
@@ -564,6 +598,8 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
   const json_t *fp = fair_policy(s, q);
   int64_t window = (int64_t)json_integer_value(json_object_get(fp, "shareDecaySeconds")) * 1000;
   int reservation = (int)json_integer_value(json_object_get(fp, "computeReservation"));
+  /* the cycle visits every slot anyway: the shares that can no longer matter go here */
+  sched_share_sweep(s, q);
   size_t n = q->nshares_;
   if (!n) return;
   char *exhausted = xcalloc(n, 1);
@@ -571,6 +607,7 @@ static void dispatch_fair(struct sched *s, struct queue *q, struct outbox *out) 
   int64_t held_total = 0;
   int active = 0;
   for (size_t i = 0; i < n; i++) {
+    if (!q->shares[i].id) continue; /* a free slot: no list, no usage */
     share_accrue(&q->shares[i], s->now, window);
     weight[i] = share_weight(fp, q->shares[i].id);
     held_total += q->shares[i].held_vcpus;

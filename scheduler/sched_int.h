@@ -77,10 +77,12 @@ struct rlist {
   uint32_t head, tail, retry_tail;
 };
 
-/* One share identifier's state in a fair-share queue. */
+/* One share identifier's state in a fair-share queue. A share that can no longer matter (no job
+ * that has not ended, no usage left) is reclaimed (sched_share_sweep): its slot's id is NULL and
+ * the slot waits on the queue's free list for the next new identifier. */
 #define SHARE_BUCKETS 64
 struct share {
-  char *id;
+  char *id; /* NULL: a free slot */
   struct rlist rq;
   size_t nrunnable;
   int64_t active_jobs;  /* SUBMITTED..RUNNING */
@@ -106,8 +108,10 @@ struct queue {
   int64_t head_since;
   /* fair-share queues: one list per share identifier */
   struct share *shares;
-  size_t nshares_, capshares_;
-  struct strmap share_by_id; /* share identifier -> index into shares (keys: the shares' ids) */
+  size_t nshares_, capshares_; /* slots, free ones included */
+  struct strmap share_by_id;   /* share identifier -> index into shares (keys: the shares' ids) */
+  uint32_t *free_shares;       /* reclaimed slots, the next one to reuse last */
+  size_t nfree_shares, capfree_shares;
   /* RUNNABLE jobs in the list by shape, kept as they enter and leave (capacity demand) */
   struct shape_count *shapes;
   size_t nshapes, capshapes;
@@ -221,7 +225,9 @@ struct job {
   uint16_t nattempts;
   uint32_t rq_prev, rq_next;
   uint32_t share; /* index into the queue's shares (fair-share queues); 32 bits: a 16-bit index
-                   * wrapped after 65,536 share identifiers, filing jobs in another share */
+                   * wrapped after 65,536 share identifiers, filing jobs in another share. Only
+                   * while the job has not ended: the slot of an ended job may be reclaimed and
+                   * reused (sched_share_sweep) */
 };
 
 struct sched {
@@ -382,6 +388,10 @@ uint32_t sched_share_of(struct queue *q, const char *id);
  * fewer than conf.max_active_shares are active (docs/job-model.md §3.4 rule 4). */
 int sched_share_admits(struct sched *s, struct queue *q, const char *id);
 void sched_share_track(struct sched *s, struct job *j, int old, int st);
+/* Reclaims the shares of fair-share queue q that can no longer matter: no job between SUBMITTED
+ * and RUNNING, and W past since the last one ended with no usage left (docs/job-model.md §3.4
+ * rule 4). Their slots go on the free list; no job that has not ended points at one. */
+void sched_share_sweep(struct sched *s, struct queue *q);
 /* Puts a restored job into its fair-share share (no-op for FIFO queues). */
 void sched_assign_share(struct sched *s, struct job *j);
 void sched_apply_code(struct sched *s, struct job *j, struct outbox *out);

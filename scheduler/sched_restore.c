@@ -534,6 +534,10 @@ void sched_restore_done(struct sched *s) {
   free(no_deps);
   for (size_t i = 0; i < s->njobs; i++) sched_assign_share(s, s->jobs[i]);
   sched_share_restore_usage(s);
+  /* shares of ended jobs whose usage has gone: reclaimed, as the scheduler that did not
+   * restart has done or does at its next dispatch cycle (nothing tells them apart) */
+  for (size_t i = 0; i < s->nqueues; i++)
+    if (sched_fair_queue(s->queues[i])) sched_share_sweep(s, s->queues[i]);
   /* the runnable lists: retried jobs first in return order, then fresh ones (ties: job index) */
   struct rq_key *rq = xcalloc(s->njobs ? s->njobs : 1, sizeof *rq);
   size_t nrq = 0;

@@ -69,7 +69,13 @@ static void record_log(const char *path) {
       json_t *x = json_loads(extra, 0, NULL);
       json_object_update(b, x);
       json_decref(x);
-      if (!strcmp(q, "fair")) json_object_set_new(b, "shareIdentifier", json_string(rnd(2) ? "alpha" : "beta"));
+      /* share identifiers come and go (a new pair every 100 submissions), so that shares are
+       * reclaimed and their slots reused along the way (docs/job-model.md §3.4 rule 4) */
+      char sid[32];
+      if (!strcmp(q, "fair")) {
+        snprintf(sid, sizeof sid, "%s-%d", rnd(2) ? "alpha" : "beta", njobs / 100);
+        json_object_set_new(b, "shareIdentifier", json_string(sid));
+      }
       rec(&h, BARGE_EV_JOB_REQUEST, json_pack("{s:o, s:s, s:{s:o}}", "header", h_header(h.t), "principal", "t", "body", "SubmitJob", b));
       snprintf(jobs[njobs++], 48, "%s", id);
     } else if (r < 33 && njobs > 0) { /* cancel or terminate */

@@ -781,7 +781,7 @@ static void test_fair_share_active_share_limit(void) {
   h_release(&h);
 }
 
-/* A queue's shares are kept for the scheduler's life; their index was 16 bits, so the 65,537th
+/* A queue's shares were kept for the scheduler's life; their index was 16 bits, so the 65,537th
  * share identifier seen in a queue wrapped to share 0: its jobs were filed, weighed and charged
  * as another share's. The shares are made here directly (submitting 65,536 jobs would only be
  * slower); the two jobs then go through the core as usual. */
@@ -798,9 +798,13 @@ static void test_fair_share_index_beyond_16_bits(void) {
   for (size_t i = 0; i < h.s->nqueues; i++)
     if (!strcmp(h.s->queues[i]->name, "q")) q = h.s->queues[i];
   char sid[32];
+  h.s->conf.max_active_shares = 70000;
   for (int i = 0; i < 65536; i++) {
     snprintf(sid, sizeof sid, "s%d", i);
-    sched_share_of(q, sid);
+    /* each as if it had a job that has not ended (a share without one is reclaimed), above
+     * the active-share limit this test lifts */
+    uint32_t k = sched_share_of(q, sid);
+    q->shares[k].active_jobs = 1;
   }
   h_submit(&h, "old", "q", "jd", "{\"shareIdentifier\": \"s0\"}");
   h_submit(&h, "new", "q", "jd", "{\"shareIdentifier\": \"late\"}");
@@ -816,6 +820,198 @@ static void test_fair_share_index_beyond_16_bits(void) {
   CHECK_STATUS(&h, "old", JOB_STARTING);
   CHECK_STATUS(&h, "new", JOB_STARTING);
   h_release(&h);
+}
+
+/* ---- reclaimed shares (docs/job-model.md §3.4 rule 4) ---- */
+
+static struct queue *queue_named(struct h *h, const char *name) {
+  for (size_t i = 0; i < h->s->nqueues; i++)
+    if (!strcmp(h->s->queues[i]->name, name)) return h->s->queues[i];
+  return NULL;
+}
+
+/* The share slots of a queue that hold an identifier (a reclaimed slot holds none). */
+static int shares_in_use(const struct queue *q) {
+  int n = 0;
+  for (size_t i = 0; i < q->nshares_; i++) n += q->shares[i].id != NULL;
+  return n;
+}
+
+/* A fair-share queue "q" (W = decay_s, no reservation) on ce, one instance i-0 of 1 vCPU, JD "jd";
+ * an instance is lost after a day without a word. */
+static void fs_one_cpu_world(struct h *h, int decay_s, int with_instance) {
+  h_ce(h, "ce", 0, 0);
+  char pol[256];
+  snprintf(pol, sizeof pol,
+           "{\"name\": \"fs\", \"arn\": \"" ARN "scheduling-policy/fs\", \"fairsharePolicy\": {\"shareDecaySeconds\": %d, \"computeReservation\": 0}}",
+           decay_s);
+  h_feed(h, BARGE_EV_CONFIG_RECORD, h_config(h, "SchedulingPolicy", json_loads(pol, 0, NULL)));
+  h_queue(h, "q", 1, "{\"schedulingPolicyArn\": \"" ARN "scheduling-policy/fs\"}", "ce", NULL);
+  h_jd(h, "jd", 1, 1, 64, NULL);
+  h->s->conf.lost_after_ms = 86400 * 1000; /* the stories send no heartbeats */
+  if (with_instance) h_instance(h, "i-0", "ce", "READY", 1, 4096);
+}
+
+/* A share was kept for the scheduler's life: a pipeline using a fresh shareIdentifier per run
+ * grew the scheduler's memory and every dispatch cycle of the queue without bound. */
+static void test_fair_share_reclaims_ended_shares(void) {
+  TEST("fair share: 10,000 share identifiers used one after the other (a job each) leave a few share slots, with W = 0 and W = 60 s");
+  for (int decay_s = 0; decay_s <= 60; decay_s += 60) {
+    struct h h;
+    h_init(&h);
+    fs_one_cpu_world(&h, decay_s, 1);
+    struct queue *q = queue_named(&h, "q");
+    int n = decay_s ? 2000 : 10000, step_s = 10, placed = 0, most_in_use = 0;
+    /* an ended share waits for the next dispatch cycle; with W > 0 it lasts W (and half a
+     * usage bucket) after its job ended */
+    int bound = decay_s / step_s + 3;
+    for (int i = 0; i < n; i++) {
+      char id[32], extra[64];
+      snprintf(id, sizeof id, "j%d", i);
+      snprintf(extra, sizeof extra, "{\"shareIdentifier\": \"run-%d\"}", i);
+      h_submit(&h, id, "q", "jd", extra);
+      placed += h_status(&h, id) == JOB_STARTING;
+      if (shares_in_use(q) > most_in_use) most_in_use = shares_in_use(q);
+      h_exec(&h, id, 1, "i-0", "STARTED", -9999, NULL);
+      h.t += 1000;
+      h_exec(&h, id, 1, "i-0", "EXITED", 0, NULL);
+      h.t += (step_s - 1) * 1000;
+    }
+    CHECK_INT(placed, n);
+    CHECK(most_in_use <= bound, "W = %d s: %d share slots in use at most (bound %d)", decay_s, most_in_use, bound);
+    CHECK(q->nshares_ <= (size_t)bound, "W = %d s: %zu share slots allocated (bound %d)", decay_s, q->nshares_, bound);
+    h_release(&h);
+  }
+}
+
+/* The story of test_fair_share_reclaimed_share_is_new and ..._restart, one step per call (W =
+ * 600 s, one 1-vCPU instance): A and B each run a job of 100 s; C holds the instance; 630 s
+ * after A's job ended its share has no usage left and is reclaimed at the next dispatch cycle (C's
+ * second job). A is then seen again, with D new and B still inside its window. */
+enum { STORY_STEPS = 15 };
+static void story_step(struct h *h, int step) {
+  switch (step) {
+  case 0: h_submit(h, "a1", "q", "jd", "{\"shareIdentifier\": \"A\"}"); h_exec(h, "a1", 1, "i-0", "STARTED", -9999, NULL); break;
+  case 1: h->t += 100000; h_exec(h, "a1", 1, "i-0", "EXITED", 0, NULL); break;
+  case 2: h_submit(h, "b1", "q", "jd", "{\"shareIdentifier\": \"B\"}"); h_exec(h, "b1", 1, "i-0", "STARTED", -9999, NULL); break;
+  case 3: h->t += 100000; h_exec(h, "b1", 1, "i-0", "EXITED", 0, NULL); break;
+  case 4: h_submit(h, "c1", "q", "jd", "{\"shareIdentifier\": \"C\"}"); h_exec(h, "c1", 1, "i-0", "STARTED", -9999, NULL); break;
+  case 5: h->t += 530000; h_tick(h); break; /* nothing RUNNABLE: no dispatch cycle */
+  case 6: h->t += 1000; h_submit(h, "c2", "q", "jd", "{\"shareIdentifier\": \"C\"}"); break;
+  case 7: h->t += 1000; h_submit(h, "a2", "q", "jd", "{\"shareIdentifier\": \"A\"}"); break;
+  case 8: h->t += 1000; h_submit(h, "d1", "q", "jd", "{\"shareIdentifier\": \"D\"}"); break;
+  case 9: h->t += 1000; h_submit(h, "b2", "q", "jd", "{\"shareIdentifier\": \"B\"}"); break;
+  case 10: h->t += 10000; h_exec(h, "c1", 1, "i-0", "EXITED", 0, NULL); break;
+  case 11: case 12: case 13: case 14: {
+    const char *id = (const char *[]){"a2", "d1", "b2", "c2"}[step - 11];
+    if (h_status(h, id) != JOB_STARTING) break; /* the order is checked by the callers */
+    h_exec(h, id, 1, "i-0", "STARTED", -9999, NULL);
+    h->t += 10000;
+    h_exec(h, id, 1, "i-0", "EXITED", 0, NULL);
+    break;
+  }
+  }
+}
+
+/* Records the jobs each core places (STARTING), in order: the live core's into story_placed, a
+ * restored one's (story_restored) into story_placed_r. */
+static json_t *story_placed, *story_placed_r;
+static struct h *story_restored;
+static void story_each(struct h *h, const struct out_ev *e) {
+  if (e->kind == OUT_STATE_CHANGE && e->new_status == JOB_STARTING)
+    json_array_append_new(h == story_restored ? story_placed_r : story_placed, json_string(sched_job_id(h->s, e->job)));
+}
+
+static void check_json(json_t *v, const char *want) {
+  char *got = json_dumps(v, JSON_COMPACT);
+  CHECK_STR(got, want);
+  free(got);
+}
+
+static void test_fair_share_reclaimed_share_is_new(void) {
+  TEST("fair share: a share reclaimed W after its last job and seen again is a new share with no usage; the order among active shares is the usage order");
+  struct h h;
+  h_init(&h);
+  fs_one_cpu_world(&h, 600, 1);
+  struct queue *q = queue_named(&h, "q");
+  story_placed = json_array();
+  h.each = story_each;
+  for (int k = 0; k <= 5; k++) story_step(&h, k);
+  CHECK(strmap_get(&q->share_by_id, "A") != STRMAP_NONE, "A is kept until a dispatch cycle of the queue");
+  story_step(&h, 6); /* c2 waits: a dispatch cycle */
+  CHECK(strmap_get(&q->share_by_id, "A") == STRMAP_NONE, "A, 631 s after its job, is reclaimed");
+  CHECK(strmap_get(&q->share_by_id, "B") != STRMAP_NONE, "B, 531 s after its job (W = 600 s), is kept");
+  CHECK_INT(shares_in_use(q), 2);
+  story_step(&h, 7);
+  const struct job *a2 = h.s->jobs[sched_find_job(h.s, "a2")];
+  const struct share *sa = &q->shares[a2->share];
+  CHECK_STR(sa->id, "A");
+  double vsec = 0;
+  for (int b = 0; b < SHARE_BUCKETS; b++) vsec += sa->bucket_vsec[b];
+  CHECK(vsec == 0 && sa->last_active == 0 && sa->active_jobs == 1, "A is new: %.1f vCPU-s in its buckets, last active at %lld",
+        vsec, (long long)sa->last_active);
+  for (int k = 8; k < STORY_STEPS; k++) story_step(&h, k);
+  /* A and D have no usage (a tie: a2 is older), B a little (inside its window), C the most */
+  check_json(story_placed, "[\"a1\",\"b1\",\"c1\",\"a2\",\"d1\",\"b2\",\"c2\"]");
+  CHECK_INT(shares_in_use(q), 4);
+  json_decref(story_placed);
+  h_release(&h);
+}
+
+/* A restart rebuilds the shares from the job records (sched_restore.c): those a scheduler that
+ * never restarted has reclaimed, or would reclaim at its next dispatch cycle, are reclaimed there
+ * too, and what follows is decided alike. */
+static void test_fair_share_reclaim_survives_restart(void) {
+  TEST("fair share: a restart before, at and after a share's reclaiming gives the decisions of a scheduler that never restarted");
+  for (int at = 4; at <= 10; at++) {
+    struct h h, r;
+    h_init(&h);
+    fs_one_cpu_world(&h, 600, 1);
+    story_placed = json_array();
+    story_placed_r = json_array();
+    h.each = story_each;
+    for (int k = 0; k < at; k++) story_step(&h, k);
+    h_init(&r);
+    story_restored = &r;
+    r.each = story_each;
+    fs_one_cpu_world(&r, 600, 0);
+    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", "i-0",
+                           "computeEnvironment", "ce", "kind", "READY", "vcpus", 1, "memoryMib", 4096, "gpus", 0,
+                           "at", (json_int_t)h.t);
+    sched_restore_instance(r.s, ie);
+    json_decref(ie);
+    char err[256];
+    for (size_t j = 0; j < sched_job_count(h.s); j++) {
+      json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
+      CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
+      json_decref(jr);
+    }
+    sched_restore_done(r.s);
+    struct queue *q = queue_named(&h, "q"), *rq = queue_named(&r, "q");
+    /* after step 5 the live core still holds A (no dispatch cycle since it could go); the
+     * restart does not */
+    CHECK(shares_in_use(rq) <= shares_in_use(q), "restart before step %d: %d shares in use, %d live", at, shares_in_use(rq), shares_in_use(q));
+    if (at == 6 || at == 7) CHECK(strmap_get(&rq->share_by_id, "A") == STRMAP_NONE, "restart before step %d: A reclaimed", at);
+    json_array_clear(story_placed);
+    r.t = h.t;
+    for (int k = at; k < STORY_STEPS; k++) {
+      story_step(&h, k);
+      story_step(&r, k);
+      CHECK(h.t == r.t, "same clock");
+    }
+    char *a = json_dumps(story_placed, JSON_COMPACT), *b = json_dumps(story_placed_r, JSON_COMPACT);
+    CHECK(json_array_size(story_placed) >= 4 && !strcmp(a, b), "restart before step %d: placed %s live, %s restarted", at, a, b);
+    CHECK_INT(shares_in_use(rq), shares_in_use(q));
+    for (const char *const *id = (const char *const[]){"a2", "b2", "c2", "d1", NULL}; *id; id++)
+      CHECK_INT(h_status(&r, *id), h_status(&h, *id));
+    free(a);
+    free(b);
+    story_restored = NULL;
+    json_decref(story_placed);
+    json_decref(story_placed_r);
+    h_release(&r);
+    h_release(&h);
+  }
 }
 
 /* docs/job-model.md §6.1: shareIdentifier is required on a fair-share queue and refused on a FIFO
@@ -1698,6 +1894,9 @@ int main(void) {
   test_fair_share_usage_survives_restart();
   test_fair_share_active_share_limit();
   test_fair_share_index_beyond_16_bits();
+  test_fair_share_reclaims_ended_shares();
+  test_fair_share_reclaimed_share_is_new();
+  test_fair_share_reclaim_survives_restart();
   test_share_identifier_required_or_refused();
   test_too_large_time_limit_cancel();
   test_max_resource_code();
