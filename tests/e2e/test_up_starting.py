@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 import threading
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -125,10 +126,19 @@ def main():
            "with no broker answering them, the restarted scheduler and agent are starting (the audit up)",
            s.stdout)
         ok(s.returncode == 1, "barge status exits 1 while a service is starting", s.returncode)
+        url = next((x.split()[-1] for x in s.stdout.splitlines() if x.startswith("scheduler ")), "")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        ok("\nbarge_service_ready 0\n" in text, "the starting scheduler's metrics say barge_service_ready 0",
+           [x for x in text.splitlines() if "ready" in x])
 
         relay.hold(False)
         s, h = wait_for(all_up, 90, "the restarted services up")
         ok(True, "once a broker answers them, both are up again, exit 0", h)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+        ok("\nbarge_service_ready 1\n" in text, "the scheduler's metrics now say barge_service_ready 1",
+           [x for x in text.splitlines() if "ready" in x])
 
         st.run("update-compute-environment", "--compute-environment", "local", "--state", "DISABLED")
         st.run("delete-compute-environment", "--compute-environment", "local")
