@@ -10,15 +10,10 @@
  * sum over its input partitions of the high watermark minus its group's committed offset (the
  * records it has still to take; transaction markers count, so a caught-up transactional service
  * may show a few). A Kafka that does not answer leaves every lag unknown, not the rest. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "cmds.h"
 #include "jsonget.h"
@@ -103,65 +98,6 @@ static int pid_stopped(long pid) {
   return stopped;
 }
 
-/* GET url ("http://127.0.0.1:PORT/metrics", as the services files have them) within ms: the
- * response (headers and body), or NULL when nothing answers in time. A plain HTTP/1.0 request:
- * the server closes the connection after its answer. */
-static char *http_get_local(const char *url, int ms) {
-  char host[64], rest[256] = "/";
-  int port = 0;
-  if (sscanf(url, "http://%63[^:/]:%d%255s", host, &port, rest) < 2 || port <= 0 || port > 65535) return NULL;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return NULL;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return NULL;
-  int64_t until = mono_ms() + ms;
-  struct buf b;
-  buf_init(&b);
-  char req[512];
-  int reqlen = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%d\r\n\r\n", rest, host, port);
-  int sent = 0, ok = 0;
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) && errno != EINPROGRESS) goto out;
-  for (;;) {
-    int left = (int)(until - mono_ms());
-    if (left <= 0) goto out;
-    struct pollfd p = {fd, sent < reqlen ? POLLOUT : POLLIN, 0};
-    int pr = poll(&p, 1, left);
-    if (pr < 0 && errno == EINTR) continue;
-    if (pr <= 0) goto out;
-    if (sent < reqlen) {
-      ssize_t w = send(fd, req + sent, (size_t)(reqlen - sent), MSG_NOSIGNAL);
-      if (w < 0 && errno != EAGAIN) goto out;
-      if (w > 0) sent += (int)w;
-      continue;
-    }
-    char chunk[4096];
-    ssize_t r = read(fd, chunk, sizeof chunk);
-    if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-    if (r < 0) goto out;
-    if (r == 0) {
-      ok = 1;
-      break;
-    }
-    buf_append(&b, chunk, (size_t)r);
-  }
-out:
-  close(fd);
-  if (!ok) {
-    buf_release(&b);
-    return NULL;
-  }
-  buf_append(&b, "", 1);
-  return (char *)b.data;
-}
-
-/* The value of the series "name" (no labels) in a metrics text; -1 when absent. */
-static double metric_in(const char *text, const char *name) {
-  size_t n = strlen(name);
-  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-    if (!strncmp(l, name, n) && l[n] == ' ') return atof(l + n + 1);
-  return -1;
-}
-
 /* The compute environment of barge_agent_info{compute_environment="..."} in a metrics text, into
  * out; 0 when absent. */
 static int agent_ce_in(const char *text, char *out, size_t n) {
@@ -210,8 +146,8 @@ static int print_services(const struct bus_conf *bc, const struct config_view *c
      * told: "up" says only that the process runs. */
     char note[1024] = "";
     if (up && f[4] && strncmp(f[4], "http://", 7) == 0) {
-      char *m = http_get_local(f[4], 1000), ce[256];
-      double ready = m ? metric_in(m, "barge_service_ready") : 0;
+      char *m = stack_metrics_get(f[4], 1000), ce[256];
+      double ready = m ? stack_metric_value(m, "barge_service_ready") : 0;
       if (ready == 0) { /* -1: a service of an older barge, without the gauge */
         health = "starting";
         up = 0;
