@@ -817,6 +817,10 @@ int agent_service_main(int argc, char **argv) {
   a.m_running = metrics_gauge(metrics_global(), "barge_agent_running_attempts", "attempts alive on this agent", NULL);
   a.m_logs_removed = metrics_counter(metrics_global(), "barge_agent_log_folders_removed_total",
                                      "job log folders removed by --log-retention-hours", NULL);
+  /* the compute environment it joins: `barge status` says when it was deleted (docs/metrics.md) */
+  metric_set(metrics_gauge(metrics_global(), "barge_agent_info", "the compute environment this agent joins (always 1)",
+                           "compute_environment"),
+             METRIC_L(ce), 1);
   if (o.log_retention_h > 0) {
     int64_t keep = (int64_t)(o.log_retention_h * 3600 * 1000);
     if (keep < 1000) keep = 1000;
@@ -914,6 +918,7 @@ int agent_service_main(int argc, char **argv) {
     log_error("registering: %s", err);
     goto out;
   }
+  service_ready();
   log_info("ready: %lld vCPU, %lld MiB, %lld GPU in %s; %s runtime; logs in %s; incarnation %lld", vcpus, mem,
            gpus, ce, a.runtime->name, log_dir, (long long)a.incarnation);
   /* a misspelt CE: the scheduler dead-letters this instance's events, so the agent says so itself */

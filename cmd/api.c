@@ -180,6 +180,7 @@ int cmd_api(int argc, char **argv) {
            : anonymous ? "log in with a key of the credentials file, or an empty login for an anonymous session"
                        : "log in with a key of the credentials file");
   fflush(stdout);
+  service_ready();
   log_info("listening on %s, %zu access key(s), topics %s*, %s", api_server_address(srv), creds.n, sv.prefix,
            threads ? "a pool of threads" : "a thread per connection");
   if (conf.limiter)

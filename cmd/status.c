@@ -4,7 +4,9 @@
  *
  * The services come from $BARGE_HOME/services (written by the supervisor), then the agents the
  * provisioner's local driver runs from $BARGE_HOME/local-agents (written by the driver, with each
- * agent's metrics endpoint); a service's lag is the
+ * agent's metrics endpoint). A running service is up once its metrics say barge_service_ready 1
+ * (starting before), and an agent whose barge_agent_info names a compute environment barge.config
+ * does not have is no-ce (docs/metrics.md); a service's lag is the
  * sum over its input partitions of the high watermark minus its group's committed offset (the
  * records it has still to take; transaction markers count, so a caught-up transactional service
  * may show a few). A Kafka that does not answer leaves every lag unknown, not the rest. */
@@ -27,7 +29,10 @@ static const struct opt_spec status_rows[] = {OPTS_KAFKA(struct status_opts, kaf
 const struct opts_cmd status_opts_cmd =
     OPTS_CMD("status", "[--brokers HOST:PORT]",
              "Shows each service of the stack `barge up` runs: process, restarts, consumer lag, health; and what "
-             "the provisioner serves.", status_rows, struct status_opts, NULL);
+             "the provisioner serves. HEALTH is up, starting (running, its start-up not over: its metrics say "
+             "barge_service_ready 0 or do not answer), no-ce (an agent whose compute environment does not exist), "
+             "stopped, restarting or down. Exit status 0 when every service is up and Kafka answers, else 1.",
+             status_rows, struct status_opts, NULL);
 
 /* The consumer group and input topics of a service, by its name in the services file. */
 static int service_inputs(const char *name, char *group, size_t gn, enum bus_topic *ts) {
@@ -81,9 +86,6 @@ static long long group_lag(const struct bus_conf *bc, const char *group, const e
   return lag;
 }
 
-/* One line per service of a services file (the supervisor's, or the local driver's list of its
- * agents); the number of services not running. A missing file is said unless optional. bc NULL:
- * no broker answers, every lag is unknown. */
 /* Whether pid is stopped (SIGSTOP, SIGTSTP, a tracer): the state T or t of /proc/PID/stat. */
 static int pid_stopped(long pid) {
   char path[64];
@@ -96,7 +98,23 @@ static int pid_stopped(long pid) {
   return stopped;
 }
 
-static int print_services(const struct bus_conf *bc, const char *path, int optional) {
+/* The compute environment of barge_agent_info{compute_environment="..."} in a metrics text, into
+ * out; 0 when absent. */
+static int agent_ce_in(const char *text, char *out, size_t n) {
+  const char *k = "barge_agent_info{compute_environment=\"";
+  const char *p = strstr(text, k);
+  if (!p) return 0;
+  p += strlen(k);
+  size_t len = strcspn(p, "\"\n\\");
+  if (p[len] != '"' || !len || len >= n) return 0;
+  snprintf(out, n, "%.*s", (int)len, p);
+  return 1;
+}
+
+/* One line per service of a services file (the supervisor's, or the local driver's list of its
+ * agents); the number of services not up. A missing file is said unless optional. bc NULL: no
+ * broker answers, every lag is unknown. cv NULL: barge.config unread, no agent is said no-ce. */
+static int print_services(const struct bus_conf *bc, const struct config_view *cv, const char *path, int optional) {
   char *text = read_file(path, NULL);
   if (!text) {
     if (!optional) printf("(no %s: the stack was started by an older barge, or is stopping)\n", path);
@@ -122,6 +140,26 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
       health = "stopped";
       up = 0;
     }
+    /* a running process is up once its start-up is over: barge_service_ready of its metrics
+     * (docs/metrics.md); an endpoint that does not answer yet is a start-up too (before a
+     * broker answers, the agent serves none). Without an endpoint (--no-metrics) it cannot be
+     * told: "up" says only that the process runs. */
+    char note[1024] = "";
+    if (up && f[4] && strncmp(f[4], "http://", 7) == 0) {
+      char *m = stack_metrics_get(f[4], 1000), ce[256];
+      double ready = m ? stack_metric_value(m, "barge_service_ready") : 0;
+      if (ready == 0) { /* -1: a service of an older barge, without the gauge */
+        health = "starting";
+        up = 0;
+      } else if (cv && agent_ce_in(m, ce, sizeof ce) && !config_find(cv->ces, "computeEnvironmentName", ce)) {
+        /* the scheduler ignores an agent whose compute environment is not in barge.config */
+        health = "no-ce";
+        up = 0;
+        snprintf(note, sizeof note, "  (compute environment %s does not exist (deleted?): it is given no job; stop it, "
+                 "or create %s again)", ce, ce);
+      }
+      free(m);
+    }
     down += !up;
     char group[128], lagtext[32] = "-";
     enum bus_topic ts[TOPIC__COUNT];
@@ -131,7 +169,7 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
       if (lag >= 0) snprintf(lagtext, sizeof lagtext, "%lld", lag);
       else snprintf(lagtext, sizeof lagtext, "unknown");
     }
-    printf("%-28s %-8ld %-11s %-9s %-9s %s\n", f[0], pid, health, f[2], lagtext, f[4] ? f[4] : "-");
+    printf("%-28s %-8ld %-11s %-9s %-9s %s%s\n", f[0], pid, health, f[2], lagtext, f[4] ? f[4] : "-", note);
   }
   free(text);
   return down;
@@ -140,7 +178,7 @@ static int print_services(const struct bus_conf *bc, const char *path, int optio
 /* The provisioners' heartbeats (what serves each MANAGED CE, the local clamp) and the health
  * DescribeComputeEnvironments gives each CE that has one. barge.scaling keeps the heartbeats of a
  * deleted CE: only the MANAGED CEs barge.config has now are shown (all, when it cannot be read). */
-static void print_served(const struct bus_conf *bc) {
+static void print_served(const struct bus_conf *bc, const struct config_view *cv) {
   json_t *desired = NULL, *served = NULL;
   char err[512];
   if (scaling_view_load(bc, &desired, &served, err, sizeof err)) {
@@ -149,15 +187,12 @@ static void print_served(const struct bus_conf *bc) {
     json_decref(served);
     return;
   }
-  struct config_view cv;
-  int have_cv = config_view_load(bc, &cv, err, sizeof err) == 0;
   const char *ce;
   json_t *h, *tmp;
   json_object_foreach_safe(served, tmp, ce, h) {
-    const char *type = have_cv ? jget_str(config_find(cv.ces, "computeEnvironmentName", ce), "type") : "MANAGED";
+    const char *type = cv ? jget_str(config_find(cv->ces, "computeEnvironmentName", ce), "type") : "MANAGED";
     if (!type || strcmp(type, "MANAGED")) json_object_del(served, ce);
   }
-  if (have_cv) config_view_release(&cv);
   if (!json_object_size(served)) {
     printf("compute environments served by a provisioner: none yet (a MANAGED one is served once created)\n");
   } else {
@@ -206,12 +241,17 @@ int cmd_status(int argc, char **argv) {
   printf("\n");
   snprintf(path, sizeof path, "%s/services", home);
   printf("%-28s %-8s %-11s %-9s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG", "METRICS");
-  int down = print_services(kafka_up ? &conn.bc : NULL, path, 0);
+  /* barge.config as it is now: the agents whose compute environment is gone, the CEs served */
+  struct config_view cv;
+  char cverr[512];
+  int have_cv = kafka_up && config_view_load(&conn.bc, &cv, cverr, sizeof cverr) == 0;
+  int down = print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 0);
   /* the agents the provisioner's local driver runs, with their metrics endpoints (not counted
    * in the exit status: the provisioner starts and stops them as the load asks) */
   snprintf(path, sizeof path, "%s/local-agents", home);
-  print_services(kafka_up ? &conn.bc : NULL, path, 1);
-  if (kafka_up) print_served(&conn.bc);
+  print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 1);
+  if (kafka_up) print_served(&conn.bc, have_cv ? &cv : NULL);
   else printf("compute environments served by a provisioner: unknown (Kafka does not answer)\n");
+  if (have_cv) config_view_release(&cv);
   return down || !kafka_up || sup_stopped ? 1 : 0;
 }

@@ -712,10 +712,17 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
       usleep(100000);
     }
     int ready = !api->on || api_wait_ready(api, 30000) == 0;
+    /* then each service's start-up (its barge_service_ready), so that what follows `barge up
+     * --detach` finds the stack ready and `barge status` says up (docs/operations.md) */
+    char starting[1024];
+    int left = stack_wait_ready(30000, starting, sizeof starting);
     printf("barge up: stack running in the background (pid %d)\n  Kafka:       %s\n", (int)pid, brokers);
     print_parts(o, "  ", audit);
     print_api(api, "  API:         ", ready, home);
     print_metrics("  metrics:     ");
+    if (left)
+      printf("  starting:    %s (not ready after 30 s: see their logs; `barge status` says when they are up)\n",
+             starting);
     printf("  logs:        %s (services), %s (jobs)\n  status:      barge status\n  stop with:   barge down\n", home, logs);
     return 1;
   }

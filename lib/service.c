@@ -154,7 +154,7 @@ void service_source(const char *name, char *out, size_t n) {
 
 /* The families every service has (docs/metrics.md "Every service"). */
 static struct {
-  struct metric *dead, *txns, *aborts, *lag;
+  struct metric *dead, *txns, *aborts, *lag, *ready;
 } common;
 static pthread_once_t common_once = PTHREAD_ONCE_INIT;
 static struct metrics_server *metrics_srv;
@@ -170,6 +170,10 @@ static void common_init(void) {
   common.lag = metrics_gauge(r, "barge_consumer_lag",
                              "records of an input topic this service has still to read (end offset minus position, "
                              "summed over its partitions)", "topic");
+  common.ready = metrics_gauge(r, "barge_service_ready",
+                               "1 once the start-up is over and the service does its work (the scheduler's state "
+                               "rebuilt, an agent's READY delivered, the API listening); 0 while it starts, "
+                               "waiting for a broker included", NULL);
 }
 
 static void common_metrics(void) { pthread_once(&common_once, common_init); }
@@ -179,6 +183,7 @@ int service_metrics_start(const char *name, const struct metrics_opts *mo) {
   struct metrics *r = metrics_global();
   metric_set(metrics_gauge(r, "barge_service_info", "the Barge service this process runs (always 1)", "service"),
              METRIC_L(name), 1);
+  metric_set(common.ready, NULL, 0);
   if (mo->port < 0 && mo->fd <= 0) return 0;
   char addr[320], err[512];
   metrics_srv = mo->fd > 0 ? metrics_serve_fd(r, mo->fd, addr, sizeof addr, err, sizeof err)
@@ -189,6 +194,11 @@ int service_metrics_start(const char *name, const struct metrics_opts *mo) {
   }
   log_info("metrics at http://%s/metrics", addr);
   return 0;
+}
+
+void service_ready(void) {
+  common_metrics();
+  metric_set(common.ready, NULL, 1);
 }
 
 void service_metrics_stop(void) {
@@ -528,6 +538,8 @@ int service_run(struct service_loop *l, const struct service_def *def, void *ctx
   l->bc = bc;
   char err[1024] = "";
   int rc = 1;
+  common_metrics();
+  metric_set(common.ready, NULL, 0); /* a start-up again (a service that runs its loop anew) */
   if (start(l, err, sizeof err)) {
     if (!service_stopping()) {
       log_error("%s", err);
@@ -538,6 +550,7 @@ int service_run(struct service_loop *l, const struct service_def *def, void *ctx
     goto out;
   }
   service_signals(0);
+  service_ready();
   log_info("%s running (brokers %s, prefix %s)", def->name, bc->brokers, bc->prefix);
   if (loop(l, err, sizeof err)) {
     /* the open transaction aborts; the restart rebuilds from the committed state */

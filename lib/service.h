@@ -106,6 +106,10 @@ void service_txn_id(const char *base, const char *prefix, char *out, size_t n);
  * after printing why (the port is taken: the caller exits 1). Call once, from main. */
 int service_metrics_start(const char *name, const struct metrics_opts *mo) BARGE_WUR;
 void service_metrics_stop(void);
+/* Sets barge_service_ready to 1: the start-up is over (service_metrics_start sets it to 0). What
+ * `barge status` reads to tell a service that is still starting from one that is up
+ * (docs/operations.md "barge status"). service_run calls it once its state is rebuilt. */
+void service_ready(void);
 /* Refreshes barge_consumer_lag{topic} from c's view (bus_lag), at most every 500 ms. For the
  * thread that polls c. service_run does it for its input consumer. */
 void service_metrics_lag(struct bus_consumer *c);

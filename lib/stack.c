@@ -1,14 +1,18 @@
 /* stack.c: the local stack file (see stack.h). */
 #include "stack.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -206,4 +210,91 @@ int stack_supervisor_alive(long pid) {
   int held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   close(fd); /* (a shared lock taken is released with it) */
   return held;
+}
+
+/* A plain HTTP/1.0 request: the server closes the connection after its answer. */
+char *stack_metrics_get(const char *url, int ms) {
+  char host[64], rest[256] = "/";
+  int port = 0;
+  if (sscanf(url, "http://%63[^:/]:%d%255s", host, &port, rest) < 2 || port <= 0 || port > 65535) return NULL;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return NULL;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return NULL;
+  int64_t until = mono_ms() + ms;
+  struct buf b;
+  buf_init(&b);
+  char req[512];
+  int reqlen = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%d\r\n\r\n", rest, host, port);
+  int sent = 0, ok = 0;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) && errno != EINPROGRESS) goto out;
+  for (;;) {
+    int left = (int)(until - mono_ms());
+    if (left <= 0) goto out;
+    struct pollfd p = {fd, sent < reqlen ? POLLOUT : POLLIN, 0};
+    int pr = poll(&p, 1, left);
+    if (pr < 0 && errno == EINTR) continue;
+    if (pr <= 0) goto out;
+    if (sent < reqlen) {
+      ssize_t w = send(fd, req + sent, (size_t)(reqlen - sent), MSG_NOSIGNAL);
+      if (w < 0 && errno != EAGAIN) goto out;
+      if (w > 0) sent += (int)w;
+      continue;
+    }
+    char chunk[4096];
+    ssize_t r = read(fd, chunk, sizeof chunk);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (r < 0) goto out;
+    if (r == 0) {
+      ok = 1;
+      break;
+    }
+    buf_append(&b, chunk, (size_t)r);
+  }
+out:
+  close(fd);
+  if (!ok) {
+    buf_release(&b);
+    return NULL;
+  }
+  buf_append(&b, "", 1);
+  return (char *)b.data;
+}
+
+double stack_metric_value(const char *text, const char *name) {
+  size_t n = strlen(name);
+  for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (!strncmp(l, name, n) && l[n] == ' ') return atof(l + n + 1);
+  return -1;
+}
+
+int stack_wait_ready(int ms, char *waiting, size_t n) {
+  char home[3072], path[3200];
+  stack_home(home, sizeof home);
+  snprintf(path, sizeof path, "%s/services", home);
+  int64_t until = mono_ms() + ms;
+  for (;;) {
+    char *text = read_file(path, NULL);
+    size_t at = 0;
+    int left = 0;
+    if (n) waiting[0] = 0;
+    char *save = NULL;
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+      char *f[5] = {line, NULL, NULL, NULL, NULL}; /* name, pid, restarts, log, metrics URL */
+      for (int i = 1; i < 5 && f[i - 1]; i++) {
+        char *tab = strchr(f[i - 1], '\t');
+        if (tab) *tab = 0, f[i] = tab + 1;
+      }
+      if (!f[4] || strncmp(f[4], "http://", 7)) continue; /* no endpoint: it cannot be told */
+      char *m = stack_metrics_get(f[4], 1000);
+      double ready = m ? stack_metric_value(m, "barge_service_ready") : 0;
+      free(m);
+      if (ready != 0) continue; /* 1, or absent (a service of an older barge) */
+      left++;
+      if (at < n) at += (size_t)snprintf(waiting + at, n - at, "%s%s", at ? ", " : "", f[0]);
+    }
+    free(text);
+    if (!left || mono_ms() >= until) return left;
+    usleep(200000);
+  }
 }

@@ -43,4 +43,14 @@ int stack_prefix_check(const char *flag, const char *prefix, char *err, size_t e
  * $BARGE_BROKERS, else the stack file). A bad list is bad usage, not a broker that is down. */
 int stack_brokers_check(const char *flag, const char *brokers, char *err, size_t errlen) BARGE_WUR;
 
+/* GET url ("http://127.0.0.1:PORT/metrics", as $BARGE_HOME/services has the services'
+ * endpoints) within ms: the response (headers and body, NUL-terminated; free it), or NULL when
+ * nothing answers in time. */
+char *stack_metrics_get(const char *url, int ms);
+/* The value of the series name (one without labels) in a metrics text; -1 when absent. */
+double stack_metric_value(const char *text, const char *name);
+/* Waits up to ms for every service of $BARGE_HOME/services that has a metrics endpoint to say
+ * barge_service_ready 1 (an endpoint that does not answer is still starting; docs/metrics.md).
+ * The number still starting then, their names comma-separated into waiting (n bytes). */
+int stack_wait_ready(int ms, char *waiting, size_t n);
 #endif

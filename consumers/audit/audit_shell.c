@@ -236,6 +236,7 @@ int audit_service_main(int argc, char **argv) {
   }
   char names[TOPIC__COUNT][256]; /* the full topic names, made once */
   for (int t = 0; t < TOPIC__COUNT; t++) bus_topic_name(&bc, (enum bus_topic)t, names[t], sizeof names[t]);
+  service_ready();
   log_info("auditing %d topic(s) into %s: %lld lines so far, %d partition(s) resumed from the file, %d new (group %s)",
            ntopics, out, audit_lines(w), sc.resumed, sc.fresh, group);
   started = 1;
