@@ -130,6 +130,9 @@ def single_job(batch, st):
         ok(e.response["Error"]["Code"] == "ClientException" and "100" in e.response["Error"]["Message"],
            "describe_jobs of 101 ids is refused with ClientException", e.response["Error"])
     ok(job_id in [j["jobId"] for j in batch.describe_jobs(jobs=[job_id] * 100)["jobs"]], "describe_jobs takes 100 ids")
+    # an empty id was looked up and left out (an empty answer, as for a job that does not exist)
+    client_error(lambda: batch.describe_jobs(jobs=[job_id, ""]), "describe_jobs with an empty id: ClientException (400)",
+                 "jobs[1] is empty")
     after = batch.submit_job(jobName="b1-after", jobQueue="q", jobDefinition="hello", dependsOn=[{"jobId": job_id}])
     ok(after.get("jobId"), "submit_job dependsOn the job submitted a moment ago is accepted", after)
     try:

@@ -66,6 +66,8 @@ def body(st):
         ("reserved AWS_BATCH override",
          ["submit-job", *good, "--container-overrides", '{"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}'],
          254, ["AWS_BATCH"]),
+        # an empty id was looked up and left out: an empty list, exit 0, as for a job that does not exist
+        ("describe-jobs of an empty job id", ["describe-jobs", "--jobs", ""], 254, ["ClientException", "jobs[0] is empty"]),
         ("cancel-job without --reason", ["cancel-job", "--job-id", "x"], 252, ["reason"]),
         ("terminate-job without --job-id", ["terminate-job", "--reason", "r"], 252, ["jobId"]),
         ("queue on an unknown compute environment",
