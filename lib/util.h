@@ -36,6 +36,10 @@ int job_id_ok(const char *id, int derived);
 /* What job_id_ok(id, 1) accepts, for the messages that refuse an id. */
 #define JOB_ID_RULE \
   "at most 64 characters of A-Z a-z 0-9 . _ -, with ':' (an array child) or '#' (a multi-node node) after the first"
+/* The end of the refusal of an N_TO_N dependency between arrays of different sizes (the producers
+ * at SubmitJob, the scheduler for a direct producer; docs/job-model.md §6.2). */
+#define N_TO_N_SIZE_HINT \
+  "N_TO_N pairs child i with the target's child i, so the sizes must be equal (a dependsOn entry without type waits for the whole array)"
 /* The length of the id of the job's family: the parent's id before an array child's ':' or a
  * multi-node node's '#' (the whole id otherwise). The scheduler keys a family's records by it, so
  * that a request about a child travels on its parent's partition. */

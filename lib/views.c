@@ -284,7 +284,7 @@ static void mark_submitted(struct exist_ctx *x, const json_t *sub) {
   size_t il = strlen(id);
   for (size_t i = 0; i < x->n; i++) {
     if (x->found[i]) continue;
-    if (!strcmp(x->ids[i], id)) x->found[i] = 1;
+    if (!strcmp(x->ids[i], id)) x->found[i] = size > 1 ? size : 1;
     else if (size && !strncmp(x->ids[i], id, il) && x->ids[i][il] == ':' && child_index(x->ids[i] + il + 1) >= 0 &&
              child_index(x->ids[i] + il + 1) < size)
       x->found[i] = 1;
@@ -309,7 +309,11 @@ int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int 
   }
   size_t missing = 0;
   for (size_t i = 0; i < n; i++) {
-    found[i] = json_object_get(jobs, ids[i]) != NULL;
+    const json_t *rec = json_object_get(jobs, ids[i]);
+    json_int_t size = json_integer_value(
+        json_object_get(json_object_get(json_object_get(rec, "detail"), "arrayProperties"), "size"));
+    /* a child's record names its parent; only a parent's size counts */
+    found[i] = !rec ? 0 : !jget_str(rec, "parentJobId") && size > 1 && size <= 10000 ? (int)size : 1;
     missing += !found[i];
   }
   json_decref(jobs);

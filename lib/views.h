@@ -71,11 +71,14 @@ int jobs_view_load(const struct bus_conf *bc, json_t **out, char *err, size_t er
 
 /* Which of the job ids (plain ids or array children "id:N") exist: known to barge.jobs, or
  * submitted in the last `tail` records of barge.requests (a job submitted a moment ago whose
- * record the scheduler has not written yet). found[i] is set to 1 for each that exists. */
+ * record the scheduler has not written yet). found[i] is set for each that exists: to its array
+ * size (2..10000) for an array parent, to 1 for any other job (SubmitJob's N_TO_N check,
+ * docs/job-model.md §6.2, needs the size); it stays 0 for one that does not. */
 int jobs_exist(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
                int64_t tail, char *err, size_t errlen) BARGE_WUR;
 /* The second half of jobs_exist: which of the ids not yet found (found[i] 0) were submitted in
- * the last `tail` records of barge.requests; for a caller that has looked in barge.jobs itself. */
+ * the last `tail` records of barge.requests (found[i] as jobs_exist sets it); for a caller that
+ * has looked in barge.jobs itself. */
 int jobs_submitted(const struct bus_conf *bc, const char *const *ids, size_t n, int *found,
                    int64_t tail, char *err, size_t errlen) BARGE_WUR;
 

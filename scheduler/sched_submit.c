@@ -487,7 +487,7 @@ int sched_handle_submit(struct sched *s, const json_t *sub, struct outbox *out, 
     struct job *dj = s->jobs[di];
     if (type && !strcmp(type, "N_TO_N") && size && dj->arr) {
       if (dj->arr->size != size) {
-        snprintf(why, sizeof why, "dependsOn: N_TO_N target %s has size %d, this array has %d",
+        snprintf(why, sizeof why, "dependsOn: N_TO_N target %s has size %d, this array has %d: " N_TO_N_SIZE_HINT,
                  did, dj->arr->size, size);
         goto reject;
       }

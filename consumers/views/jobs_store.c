@@ -27,6 +27,7 @@ struct vjob {
   int64_t created_at, queue_seq;
   uint32_t status, queue, jd, share; /* interned; share NONE when none */
   int32_t index;
+  int32_t size; /* array size of an array parent, 0 otherwise (in the padding before qb) */
   uint32_t qb, qpos, pb, ppos; /* bucket and position: queue+status, parent (NONE) */
   void *raw;
   uint32_t len;
@@ -268,6 +269,8 @@ static void fill(struct jobs_store *s, struct vjob *j, const char *id, const jso
   j->share = intern(s, jget_str(d, "shareIdentifier"));
   json_t *ix = json_object_get(json_object_get(d, "arrayProperties"), "index");
   j->index = j->parent && json_is_integer(ix) ? (int32_t)json_integer_value(ix) : -1;
+  json_t *sz = json_object_get(json_object_get(d, "arrayProperties"), "size");
+  j->size = !j->parent && json_is_integer(sz) ? (int32_t)json_integer_value(sz) : 0;
   j->qb = j->pb = NONE;
 }
 
@@ -334,6 +337,7 @@ static void info_of(const struct jobs_store *s, const struct vjob *j, struct vjo
   o->created_at = j->created_at;
   o->queue_seq = j->queue_seq;
   o->index = j->index;
+  o->size = j->size;
   o->overlay = j->overlay;
 }
 

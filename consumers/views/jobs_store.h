@@ -20,6 +20,7 @@ struct vjob_info {
   const char *parent;                                  /* NULL unless an array child */
   int64_t created_at, queue_seq;
   int32_t index; /* array index, -1 when not a child */
+  int32_t size;  /* array size of an array parent, 0 for any other job */
   int overlay;   /* 1: a submission not yet in barge.jobs (jobs_store_overlay) */
 };
 

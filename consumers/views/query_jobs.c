@@ -37,9 +37,13 @@ int query_describe_jobs_v(const struct view *v, const json_t *req, json_t **resp
     return fail(err, errlen, CLIENT, "jobs is required: 1 to 100 job ids");
   if (json_array_size(ids) > 100)
     return fail(err, errlen, CLIENT, "jobs takes at most 100 job ids, got %zu", json_array_size(ids));
-  json_t *out = json_array();
   size_t i;
   json_t *id;
+  /* an empty id names no job and is no unknown one either: the AWS CLI sends `--jobs ''` as [""],
+   * which an empty answer would read as "no such job" (AWS refuses ids outside its pattern) */
+  json_array_foreach(ids, i, id) if (json_is_string(id) && !*json_string_value(id))
+    return fail(err, errlen, CLIENT, "jobs[%zu] is empty: each entry must be a job id", i);
+  json_t *out = json_array();
   json_array_foreach(ids, i, id) {
     json_t *rec = jobs_store_get(v->jobs, json_string_value(id) ? json_string_value(id) : "");
     if (rec) json_array_append_new(out, query_job_detail(json_object_get(rec, "detail")));

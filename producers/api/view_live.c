@@ -312,6 +312,6 @@ void view_live_known(struct view_live *l, const char *const *ids, size_t n, int 
   pthread_rwlock_rdlock(&l->lock);
   struct vjob_info info;
   for (size_t i = 0; i < n; i++)
-    if (ids[i] && !jobs_store_info(l->v.jobs, ids[i], &info)) found[i] = 1;
+    if (ids[i] && !jobs_store_info(l->v.jobs, ids[i], &info)) found[i] = info.size ? info.size : 1;
   pthread_rwlock_unlock(&l->lock);
 }

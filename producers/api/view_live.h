@@ -36,6 +36,7 @@ void view_live_written(struct view_live *l, enum bus_topic t, const char *key, c
  * listener must not call back into the view. One listener; fn NULL removes it. */
 typedef void (*view_live_listener)(void *ctx, const struct vjob_info *j, const char *prev);
 void view_live_listen(struct view_live *l, view_live_listener fn, void *ctx);
-/* Marks found[i] = 1 for each job id the view has (a record or this process's submission). */
+/* Marks each job id the view has (a record or this process's submission): found[i] = its array
+ * size for an array parent, 1 for any other job (as jobs_exist, lib/views.h). */
 void view_live_known(struct view_live *l, const char *const *ids, size_t n, int *found);
 #endif

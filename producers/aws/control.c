@@ -198,24 +198,32 @@ void control_set_known_hook(control_known_fn fn, void *ctx) {
 /* A dependsOn id (or the job a TagResource names: member) that does not exist is a
  * ClientException. Known jobs are in barge.jobs; one submitted a moment ago may only be in
  * barge.requests yet, so the recent tail of that topic counts too. Ids the process's own view
- * knows (known_hook) need no reading. */
-static int check_exist(const struct bus_conf *bc, const json_t *ids_json, const char *member,
+ * knows (known_hook) need no reading. An N_TO_N entry of an array job whose target is an array
+ * of another size is one too (docs/job-model.md §6.2): the sizes come with the lookup. */
+static int check_exist(const struct bus_conf *bc, const struct control_write *w, const char *member,
                        char *err, size_t errlen) {
   const char *ids[20], *rest[20];
-  size_t n = 0, nrest = 0, i;
+  size_t n = 0, nrest = 0, i, at[20];
   json_t *id;
-  json_array_foreach(ids_json, i, id) if (n < 20) ids[n++] = json_string_value(id);
+  json_array_foreach(w->must_exist, i, id) if (n < 20) ids[n++] = json_string_value(id);
   if (!n) return 0;
-  int found[20] = {0};
+  int found[20] = {0}, found_rest[20] = {0}; /* 0: not found; 1, or an array parent's size */
   if (known_hook) known_hook(known_ctx, ids, n, found);
   for (i = 0; i < n; i++)
-    if (!found[i]) rest[nrest++] = ids[i];
-  if (!nrest) return 0;
-  char e[512];
-  if (jobs_exist(bc, rest, nrest, found, 100000, e, sizeof e))
-    return fail(err, errlen, SERVER, "checking %s: %s", member, e);
-  for (i = 0; i < nrest; i++)
-    if (!found[i]) return fail(err, errlen, CLIENT, "%s: job %s does not exist", member, rest[i]);
+    if (!found[i]) at[nrest] = i, rest[nrest++] = ids[i];
+  if (nrest) {
+    char e[512];
+    if (jobs_exist(bc, rest, nrest, found_rest, 100000, e, sizeof e))
+      return fail(err, errlen, SERVER, "checking %s: %s", member, e);
+    for (i = 0; i < nrest; i++) {
+      if (!found_rest[i]) return fail(err, errlen, CLIENT, "%s: job %s does not exist", member, rest[i]);
+      found[at[i]] = found_rest[i];
+    }
+  }
+  for (i = 0; i < n; i++)
+    if (w->n2n_size && (w->n2n_mask >> i & 1) && found[i] > 1 && found[i] != w->n2n_size)
+      return fail(err, errlen, CLIENT, "%s: N_TO_N target %s has size %d, this array has %d: " N_TO_N_SIZE_HINT,
+                  member, ids[i], found[i], w->n2n_size);
   return 0;
 }
 
@@ -255,7 +263,7 @@ int control_write_out(const struct bus_conf *bc, const struct control_sink *sink
   struct control_written none;
   if (!at) at = &none;
   *at = (struct control_written){.topic = w->topic, .partition = -1, .offset = -1};
-  int rc = check_exist(bc, w->must_exist, w->must_exist_member ? w->must_exist_member : "dependsOn", err, errlen);
+  int rc = check_exist(bc, w, w->must_exist_member ? w->must_exist_member : "dependsOn", err, errlen);
   if (!rc)
     rc = sink ? sink->publish(sink->ctx, w->topic, w->key, w->value, at, err, errlen)
               : publish((void *)bc, w->topic, w->key, w->value, at, err, errlen);

@@ -67,6 +67,11 @@ struct control_write {
   /* the request member that names them, for the refusal ("M: job ID does not exist"): NULL
    * for dependsOn; a static string */
   const char *must_exist_member;
+  /* SubmitJob of an array job: its size, and which must_exist entries (bit i: entry i) are
+   * N_TO_N dependencies, whose target, when an array, must have that size (docs/job-model.md
+   * §6.2); 0 for none */
+  int n2n_size;
+  uint32_t n2n_mask;
 };
 void control_write_release(struct control_write *w);
 
@@ -141,9 +146,9 @@ typedef void (*control_written_fn)(void *ctx, enum bus_topic t, const char *key,
                                    const json_t *value);
 void control_set_written_hook(control_written_fn fn, void *ctx);
 
-/* Marks found[i] = 1 for each of the job ids the caller's own view knows, so that SubmitJob's
- * dependsOn check reads the tables only for the others (`barge api`, view_live.h). NULL removes
- * it. */
+/* Marks each of the job ids the caller's own view knows, so that SubmitJob's dependsOn check
+ * reads the tables only for the others (`barge api`, view_live.h): found[i] = its array size for
+ * an array parent, 1 for any other job (as jobs_exist, views.h). NULL removes it. */
 typedef void (*control_known_fn)(void *ctx, const char *const *ids, size_t n, int *found);
 void control_set_known_hook(control_known_fn fn, void *ctx);
 

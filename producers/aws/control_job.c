@@ -134,11 +134,14 @@ int control_submit_job(struct control_conf *cc, const json_t *req, struct contro
   snprintf(w->key, sizeof w->key, "%s", id);
   w->resp = json_pack("{s:s, s:s, s:s}", "jobArn", arn, "jobName", jget_str(body, "jobName"), "jobId", id);
   w->must_exist = json_array();
+  w->n2n_size = (int)json_integer_value(json_object_get(json_object_get(body, "arrayProperties"), "size"));
   size_t i;
   json_t *d;
-  json_array_foreach(json_object_get(body, "dependsOn"), i, d) {
-    const char *dep = jget_str(d, "jobId");
-    if (dep) json_array_append_new(w->must_exist, json_string(dep));
+  json_array_foreach(json_object_get(body, "dependsOn"), i, d) { /* at most 20 (prepare_submit) */
+    const char *dep = jget_str(d, "jobId"), *type = jget_str(d, "type");
+    if (!dep) continue;
+    if (type && !strcmp(type, "N_TO_N")) w->n2n_mask |= 1u << json_array_size(w->must_exist);
+    json_array_append_new(w->must_exist, json_string(dep));
   }
   w->value = control_request_event_as(ctl_principal(cc), "SubmitJob", body);
   return 0;

@@ -157,11 +157,14 @@ def body(st, addr, cli):
     ok(job.get("status") == "SUCCEEDED", "describe-jobs through the API: SUCCEEDED", job.get("status"))
     listed = aws.json("list-jobs", "--job-queue", "q", "--job-status", "SUCCEEDED")["jobSummaryList"]
     ok([j["jobId"] for j in listed] == [job_id], "list-jobs through the API", listed)
-    cli = st.describe(job_id).get(job_id, {})
-    ok(cli.get("status") == job.get("status") and cli.get("jobArn") == job.get("jobArn"),
-       "the barge CLI sees the same job", cli.get("status"))
+    seen = st.describe(job_id).get(job_id, {})  # not `cli`: that name is the aws CLI run below
+    ok(seen.get("status") == job.get("status") and seen.get("jobArn") == job.get("jobArn"),
+       "the barge CLI sees the same job", seen.get("status"))
     refused(aws.run("describe-jobs", "--jobs", *[f"id-{i}" for i in range(101)]), "ClientException", "",
             "the operation's own ClientException comes back as such (101 ids)")
+    # the AWS CLI sends --jobs '' as {"jobs": [""]}: answered with an empty list before
+    refused(aws.run("describe-jobs", "--jobs", ""), "ClientException", "jobs[0] is empty",
+            "describe-jobs --jobs '': ClientException naming the empty id")
     tags_through_cli(aws, st, job)
     stream = job.get("container", {}).get("logStreamName", "")
     ev = aws.json("get-log-events", "--log-group-name", "/aws/batch/job", "--log-stream-name", stream,
@@ -257,6 +260,10 @@ def more_jobs(aws, st):
     b = aws.json("submit-job", "--job-name", "arr-dep", "--job-queue", "q", "--job-definition", "indexed",
                  "--array-properties", "size=8", "--depends-on", f"jobId={a},type=N_TO_N")["jobId"]
     r = aws.json("submit-job", "--job-name", "flaky", "--job-queue", "q", "--job-definition", "flaky")["jobId"]
+    # an N_TO_N dependency on an array of another size: accepted before, the job failing afterwards
+    refused(aws.run("submit-job", "--job-name", "arr-mis", "--job-queue", "q", "--job-definition", "indexed",
+                    "--array-properties", "size=4", "--depends-on", f"jobId={a},type=N_TO_N"), "ClientException",
+            f"N_TO_N target {a} has size 8, this array has 4", "submit-job: an array of 4 N_TO_N on an array of 8 is refused")
     got = wait_jobs(aws, [a, b, r], terminal, 300, "the arrays and the retried job")
     for pid, what in ((a, "the array of 8"), (b, "the N_TO_N dependant array")):
         ap = got.get(pid, {}).get("arrayProperties", {})

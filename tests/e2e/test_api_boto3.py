@@ -130,6 +130,9 @@ def single_job(batch, st):
         ok(e.response["Error"]["Code"] == "ClientException" and "100" in e.response["Error"]["Message"],
            "describe_jobs of 101 ids is refused with ClientException", e.response["Error"])
     ok(job_id in [j["jobId"] for j in batch.describe_jobs(jobs=[job_id] * 100)["jobs"]], "describe_jobs takes 100 ids")
+    # an empty id was looked up and left out (an empty answer, as for a job that does not exist)
+    client_error(lambda: batch.describe_jobs(jobs=[job_id, ""]), "describe_jobs with an empty id: ClientException (400)",
+                 "jobs[1] is empty")
     after = batch.submit_job(jobName="b1-after", jobQueue="q", jobDefinition="hello", dependsOn=[{"jobId": job_id}])
     ok(after.get("jobId"), "submit_job dependsOn the job submitted a moment ago is accepted", after)
     try:
@@ -190,7 +193,16 @@ def arrays_and_retry(batch, st):
     b = batch.submit_job(jobName="arr-dep", jobQueue="q", jobDefinition="indexed", arrayProperties={"size": 8},
                          dependsOn=[{"jobId": a, "type": "N_TO_N"}])["jobId"]
     r = batch.submit_job(jobName="flaky", jobQueue="q", jobDefinition="flaky")["jobId"]
+    # an N_TO_N dependency on an array of another size was accepted and the job failed afterwards;
+    # refused at once now (docs/job-model.md §6.2): here the target is this process's own submission
+    mismatched = lambda: batch.submit_job(jobName="arr-mis", jobQueue="q", jobDefinition="indexed",  # noqa: E731
+                                          arrayProperties={"size": 4}, dependsOn=[{"jobId": a, "type": "N_TO_N"}])
+    client_error(mismatched, "submit_job: an array of 4 N_TO_N on an array of 8 just submitted is refused (400)",
+                 "dependsOn", "N_TO_N", a, "size 8", "has 4")
     got = poll(batch, [a, b, r], terminal, 300, "the arrays and the retried job", interval=2.0)
+    # and here its record in barge.jobs
+    client_error(mismatched, "submit_job: an array of 4 N_TO_N on an array of 8 that ran is refused (400)",
+                 "dependsOn", "N_TO_N", a, "size 8", "has 4")
     for pid, what in ((a, "the array of 8"), (b, "the N_TO_N dependant array")):
         p = got.get(pid, {})
         ap = p.get("arrayProperties", {})

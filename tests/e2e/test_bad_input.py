@@ -66,6 +66,8 @@ def body(st):
         ("reserved AWS_BATCH override",
          ["submit-job", *good, "--container-overrides", '{"environment": [{"name": "AWS_BATCH_X", "value": "1"}]}'],
          254, ["AWS_BATCH"]),
+        # an empty id was looked up and left out: an empty list, exit 0, as for a job that does not exist
+        ("describe-jobs of an empty job id", ["describe-jobs", "--jobs", ""], 254, ["ClientException", "jobs[0] is empty"]),
         ("cancel-job without --reason", ["cancel-job", "--job-id", "x"], 252, ["reason"]),
         ("terminate-job without --job-id", ["terminate-job", "--reason", "r"], 252, ["jobId"]),
         ("queue on an unknown compute environment",
@@ -103,6 +105,28 @@ def body(st):
         p = st.run("submit-job", *good, "--depends-on", f"jobId={arr}:{bad}", check=False)
         ok(p.returncode == 254 and "does not exist" in p.stderr, f"a child id {arr}:{bad} is refused",
            (p.returncode, p.stdout, p.stderr))
+    # an N_TO_N dependency of an array on an array of another size was accepted, and the job then
+    # failed in the scheduler; it is refused now, as AWS does (docs/job-model.md §6.2)
+    n = offsets(st)["requests"]
+    for size in ("2", "4"):
+        p = st.run("submit-job", *good, "--array-properties", f"size={size}", "--depends-on",
+                   f"jobId={arr},type=N_TO_N", check=False)
+        lines = [x for x in p.stderr.splitlines() if x.strip()]
+        ok(p.returncode == 254 and len(lines) == 1 and all(w in lines[0] for w in (
+            "ClientException", "dependsOn", "N_TO_N", arr, "size 3", f"has {size}")) and not p.stdout,
+           f"an array of {size} N_TO_N on an array of 3: ClientException naming both sizes, exit 254",
+           (p.returncode, p.stdout, p.stderr))
+    ok(offsets(st)["requests"] == n, "the refused N_TO_N submissions wrote nothing")
+    # what the rule allows (docs/job-model.md §6.2): the same size; a target that is not an array (a
+    # single job, an array child); N_TO_N from a single job (a plain dependency)
+    for what, extra, target in (("an array of 3 N_TO_N on the array of 3", ["--array-properties", "size=3"], arr),
+                                ("an array of 4 N_TO_N on a single job", ["--array-properties", "size=4"], jid),
+                                ("an array of 4 N_TO_N on an array child", ["--array-properties", "size=4"], f"{arr}:1"),
+                                ("a single job N_TO_N on the array of 3", [], arr)):
+        p = st.run("submit-job", *good, *extra, "--depends-on", f"jobId={target},type=N_TO_N", "--output", "json",
+                   check=False)
+        ok(p.returncode == 0 and len(json.loads(p.stdout or "{}").get("jobId", "")) == 36,
+           f"{what} is accepted", (p.returncode, p.stdout, p.stderr))
     # `barge instances` of a compute environment that does not exist printed an empty table, exit 0:
     # read as "no instances" (a typo in the name went unnoticed)
     for args in (["--compute-environment", "nosuch"], ["--compute-environment", "nosuch", "--events"],

@@ -145,6 +145,31 @@ static void test_depends_on_bad_type_refused(void) {
   h_release(&h);
 }
 
+/* The producers refuse an N_TO_N dependency between arrays of different sizes at SubmitJob; one
+ * that a direct producer writes to barge.requests fails here, at once, with the same reason. What
+ * the rule allows runs (docs/job-model.md §6.2): a target that is not an array (a single job, an
+ * array child), where every child waits for it, and N_TO_N from a single job, a plain dependency. */
+static void test_depends_on_n_to_n_sizes(void) {
+  TEST("dependsOn N_TO_N: arrays of other sizes fail the job (ClientException); a non-array target or job waits");
+  struct h h;
+  world(&h, 0, 0, 0);
+  h_submit(&h, "a", "q", "jd", NULL);
+  h_submit(&h, "A", "q", "jd", "{\"arrayProperties\": {\"size\": 3}}");
+  h_submit(&h, "M", "q", "jd", "{\"arrayProperties\": {\"size\": 4}, \"dependsOn\": [{\"jobId\": \"A\", \"type\": \"N_TO_N\"}]}");
+  CHECK_STATUS(&h, "M", JOB_FAILED);
+  char r[512];
+  CHECK_STR(h_reason(&h, "M", r, sizeof r),
+            "ClientException: dependsOn: N_TO_N target A has size 3, this array has 4: " N_TO_N_SIZE_HINT);
+  CHECK(sched_find_job(h.s, "M:0") == SCHED_NONE, "a refused array spawns no children");
+  h_submit(&h, "S", "q", "jd", "{\"arrayProperties\": {\"size\": 4}, \"dependsOn\": [{\"jobId\": \"a\", \"type\": \"N_TO_N\"}]}");
+  h_submit(&h, "C", "q", "jd", "{\"arrayProperties\": {\"size\": 4}, \"dependsOn\": [{\"jobId\": \"A:1\", \"type\": \"N_TO_N\"}]}");
+  h_submit(&h, "P", "q", "jd", "{\"dependsOn\": [{\"jobId\": \"A\", \"type\": \"N_TO_N\"}]}");
+  CHECK_INT(count_status(&h, "S", 4, JOB_PENDING), 4);
+  CHECK_INT(count_status(&h, "C", 4, JOB_PENDING), 4);
+  CHECK_STATUS(&h, "P", JOB_PENDING);
+  h_release(&h);
+}
+
 static void test_dependency_failure_cascades(void) {
   TEST("dependsOn: a failed dependency fails its dependents, transitively");
   struct h h;
@@ -1873,6 +1898,7 @@ int main(void) {
   test_array_sequential();
   test_dependency_failure_cascades();
   test_depends_on_bad_type_refused();
+  test_depends_on_n_to_n_sizes();
   test_depends_on_more_than_20_refused();
   test_oversized_job_refused();
   test_stop_reason_capped();

@@ -255,6 +255,29 @@ static void test_describe_list_limit(void) {
   view_release(&v);
 }
 
+/* An empty id in DescribeJobs' jobs (the AWS CLI sends `--jobs ''` as [""]) was looked up and left
+ * out: an empty answer, read as "no such job". AWS refuses an id outside its pattern; Barge refuses
+ * the empty one, naming its place; an unknown id stays left out (docs/api.md, "DescribeJobs"). */
+static void test_describe_jobs_empty_id(void) {
+  TEST("DescribeJobs: an empty job id is a ClientException naming it; an unknown one is left out");
+  struct view v;
+  view_init(&v);
+  json_t *resp = NULL, *req = json_pack("{s:[s, s]}", "jobs", "no-such-job", "");
+  char err[256] = "";
+  int rc = query_describe_jobs_v(&v, req, &resp, err, sizeof err);
+  CHECK(rc == API_CLIENT_ERROR && !resp, "[\"no-such-job\", \"\"] refused: %d", rc);
+  CHECK_STR(err, "jobs[1] is empty: each entry must be a job id");
+  json_decref(req);
+  json_decref(resp);
+  resp = NULL;
+  req = json_pack("{s:[s]}", "jobs", "no-such-job");
+  rc = query_describe_jobs_v(&v, req, &resp, err, sizeof err);
+  CHECK(rc == 0 && json_array_size(json_object_get(resp, "jobs")) == 0, "an unknown id: an empty list, %d", rc);
+  json_decref(req);
+  json_decref(resp);
+  view_release(&v);
+}
+
 static void test_ce_health(void) {
   TEST("capacity view: a MANAGED CE is VALID only while a provisioner's heartbeat serves it");
   json_t *ces = json_pack("[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, {s:s, s:s, s:s}]",
@@ -462,6 +485,7 @@ int main(void) {
   test_capacity();
   test_describe_max_results();
   test_describe_list_limit();
+  test_describe_jobs_empty_id();
   test_ce_health();
   test_ce_launch_error();
   return check_summary();
