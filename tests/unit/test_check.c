@@ -128,6 +128,13 @@ static void history(void) {
                           "TERMINATED", "at", (json_int_t)30000, "incarnation", (json_int_t)100));
     add("inst", json_pack("{s:s, s:s, s:s, s:I, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
                           "HEARTBEAT", "at", (json_int_t)40000, "incarnation", (json_int_t)200));
+    /* and an instance no job ever ran on, up 2 s in its own CE (its attempts' list is empty) */
+    add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-4", "computeEnvironment", "other", "kind", "READY",
+                          "at", (json_int_t)1000));
+    add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-4", "computeEnvironment", "other", "kind",
+                          "TERMINATED", "at", (json_int_t)3000));
+    usage_rec("ce:other", "COMPUTE_ENVIRONMENT", 2.0, 50000);
+    usage_rec("idle:other", "IDLE", 2.0, 50000);
   }
   add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
                         "HEARTBEAT", "at", (json_int_t)20000));
