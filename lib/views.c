@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jsonget.h"
+#include "states.h"
 
 const char *barge_partition(void) {
   const char *p = getenv("BARGE_PARTITION");
@@ -121,6 +122,17 @@ int config_view_load(const struct bus_conf *bc, struct config_view *cv, char *er
                      size_t errlen) {
   config_view_init(cv);
   return view_read_table(bc, TOPIC_CONFIG, config_cb, cv, err, errlen);
+}
+
+int instance_event_stale(json_t *incarnations, const json_t *ev) {
+  const char *id = jget_str(ev, "instanceId");
+  if (!id) return 0;
+  json_t *have = json_object_get(incarnations, id);
+  int64_t latest = have ? (int64_t)json_integer_value(have) : 0;
+  if (instance_incarnation_fold(&latest, jget_str(ev, "kind"), jget_int(ev, "incarnation", 0))) return 1;
+  if (latest > 0 && (!have || latest != json_integer_value(have)))
+    json_object_set_new(incarnations, id, json_integer((json_int_t)latest));
+  return 0;
 }
 
 void scaling_fold(json_t *desired, json_t *served, const json_t *ev) {

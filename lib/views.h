@@ -56,6 +56,13 @@ int view_read_table(const struct bus_conf *bc, enum bus_topic t,
 int view_load_latest(const struct bus_conf *bc, enum bus_topic t, json_t **out, char *err,
                      size_t errlen) BARGE_WUR;
 
+/* The incarnation tracker (lib/states.h, docs/architecture.md "Agent incarnations") of a reader
+ * of barge.instances that keeps no record of its own per instance: incarnations is {instance id:
+ * its latest incarnation}. Folds InstanceEvent ev in (each instance's events in their order): 1
+ * when ev is an older agent incarnation's late word (its TERMINATED after the restarted agent's
+ * READY, a late beat), which the reader ignores; 0 when the reader takes it. */
+int instance_event_stale(json_t *incarnations, const json_t *ev);
+
 /* barge.scaling, the provisioner's decisions and heartbeats (a delete-retention topic keyed by
  * CE name: the latest per CE is the last one read). scaling_fold folds one ScalingDecision into
  * desired = {CE name: latest toDesiredvCpus} and served = {CE name: {servedUntil, at, detail} of

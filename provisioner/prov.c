@@ -221,8 +221,7 @@ static struct pinst *find_inst(const struct prov *p, const char *id) {
  * incarnation serves? Incarnation 0 is unknown (the provisioner's, a driver's or an older
  * agent's word): never older. */
 static int stale_word(const struct pinst *in, const char *kind, int64_t inc) {
-  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT") || instance_kind_ended(kind);
-  return from_agent && in && inc > 0 && inc < in->incarnation;
+  return in && instance_word_stale(in->incarnation, kind, inc); /* the rule every reader applies */
 }
 
 /* A READY or HEARTBEAT of incarnation inc: the latest one known rises to it. */

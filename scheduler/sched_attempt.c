@@ -106,8 +106,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
   /* an older incarnation's late word: a beat, or its process reporting its stop after the agent
    * restarted, which must not end the instance the new incarnation serves (incarnation 0 is
    * unknown, from the provisioner or an older agent: it is taken as before) */
-  int from_agent = !strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT") || instance_kind_ended(kind);
-  if (from_agent && in && sched_incarnation_is_older(s, ii, inc)) return 0;
+  if (in && instance_word_stale(in->incarnation, kind, inc)) return 0; /* lib/states.h */
   if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
     uint32_t ci = sched_find_ce(s, cename);
     if (ci == SCHED_NONE) {

@@ -60,6 +60,7 @@ struct inst {
   int64_t base;       /* the timeline starts here; nothing before it can be corrected */
   uint8_t base_state; /* the life state at base */
   int64_t settled;    /* accounted up to here */
+  int64_t incarnation; /* its agent's latest incarnation (lib/states.h instance_incarnation_fold) */
   struct pt *pts;     /* changes of life state after base, sorted by time */
   size_t npts, cappts;
   struct att **att;   /* attempts on it that end after base (or are open) */
@@ -458,6 +459,9 @@ static int handle_instance(struct acct *a, const json_t *ev, char *why, size_t w
     return -1;
   }
   struct inst *in = inst_get(a, id, jget_str(ev, "computeEnvironment"));
+  /* an older agent incarnation's late word: its TERMINATED read after the restarted agent's
+   * READY ended the instance's life (no up-time, no IDLE, its jobs' time cut) until the next beat */
+  if (instance_incarnation_fold(&in->incarnation, kind, jget_int(ev, "incarnation", 0))) return 0;
   const char *type = jget_str(ev, "instanceType"), *lc = jget_str(ev, "lifecycle");
   if (type && *type) set_str(&in->type, type);
   if (lc && *lc) set_str(&in->lifecycle, lc);

@@ -5,6 +5,8 @@
  *     DRAINED, INTERRUPTION_NOTICE) until TERMINATED, LOST or LAUNCH_FAILED. LAUNCHING only
  *     carries attributes (type, lifecycle, price): boot time before READY is not billed. An
  *     instance nothing is known about (no InstanceEvent) is taken to be up while jobs run on it.
+ *     An older agent incarnation's late word (its TERMINATED after the restarted agent's READY)
+ *     is ignored (lib/states.h instance_incarnation_fold; docs/accounting.md "Agent restarts").
  *   - A job attempt runs on the instanceId of its STARTING (or RUNNING) event from that event's
  *     `at` until the first event that leaves STARTING/RUNNING, clipped to the instance's life.
  *   - Time is cut into segments at every start and end. In a segment of d seconds on an

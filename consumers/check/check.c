@@ -272,6 +272,8 @@ static int add_instance(struct check *c, const json_t *ev, char *why, size_t why
     return 1;
   }
   struct cinst *in = c->insts[ii];
+  /* an older agent incarnation's late word ends nothing, as for the accounting it checks */
+  if (instance_incarnation_fold(&in->incarnation, kind, jget_int(ev, "incarnation", 0))) return 0;
   const char *ce = jget_str(ev, "computeEnvironment");
   if (ce && *ce && (!in->ce || strcmp(in->ce, ce))) {
     free(in->ce);

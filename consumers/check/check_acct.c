@@ -94,7 +94,7 @@ static int64_t up_ms(const struct cinst *in, struct spans *sp, int64_t until_ms)
   if (up && until_ms > since) total += until_ms - since;
   free(v);
   /* the union of the attempts' spans before `known` */
-  qsort(sp->v, sp->n, sizeof *sp->v, cmp_span);
+  if (sp->n) qsort(sp->v, sp->n, sizeof *sp->v, cmp_span); /* none: v is NULL, which qsort must not get */
   int64_t end = INT64_MIN;
   for (size_t i = 0; i < sp->n; i++) {
     int64_t from = sp->v[i].from > end ? sp->v[i].from : end, to = sp->v[i].to < known ? sp->v[i].to : known;

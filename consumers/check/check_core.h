@@ -25,7 +25,8 @@
  *   array-summary an array parent's statusSummary equals its children's statuses, and its own
  *                 end agrees with them (§2.3)
  *   accounting    each compute environment's instance-seconds in barge.usage equal its
- *                 instances' up time (READY .. TERMINATED/LOST, computed here) to the
+ *                 instances' up time (READY .. TERMINATED/LOST, an older agent incarnation's
+ *                 late word ignored as accounting ignores it, computed here) to the
  *                 millisecond, and, where every attempt on it is settled, the jobs' shares plus
  *                 IDLE equal that total
  *   audit         added by the caller (check_violation) from consumers/audit's verifier

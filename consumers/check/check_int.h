@@ -65,6 +65,7 @@ struct cinst {
   char *id;
   char *ce;
   int32_t vcpus, mem_mib;
+  int64_t incarnation; /* its agent's latest incarnation (lib/states.h instance_incarnation_fold) */
   struct cinst_ev *ev;
   size_t nev, cap;
 };

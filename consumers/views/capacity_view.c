@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jsonget.h"
+#include "states.h"
 #include "views.h"
 
 void capacity_view_set_health(json_t *ces, const json_t *served, const json_t *launch, int64_t now) {
@@ -62,7 +63,7 @@ void capacity_view_set_instances(json_t *ces, const json_t *latest) {
       const char *kind = jget_str(ev, "kind");
       const char *cen = jget_str(ev, "computeEnvironment");
       if (!name || !cen || strcmp(name, cen) || !kind) continue;
-      if (!strcmp(kind, "TERMINATED") || !strcmp(kind, "LOST") || !strcmp(kind, "LAUNCH_FAILED")) continue;
+      if (instance_kind_gone(kind)) continue;
       json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "instanceId", id,
                                             "instanceType", jget_str(ev, "instanceType") ? jget_str(ev, "instanceType") : "",
                                             "state", kind, "vcpus", json_integer_value(json_object_get(ev, "vcpus")),

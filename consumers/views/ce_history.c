@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "jsonget.h"
+#include "states.h"
 #include "util.h"
 
 struct point {
@@ -96,20 +97,12 @@ void ce_history_fold_scaling(struct ce_history *h, const json_t *ev) {
   add(&get(h, ce)->desired, jget_int(ev, "at", 0), (int32_t)json_integer_value(to));
 }
 
-/* Is an instance in this state counted in its CE's actual vCPUs? */
-static int counted(const char *kind) {
-  static const char *const gone[] = {"TERMINATED", "LOST", "LAUNCH_FAILED", NULL};
-  for (const char *const *g = gone; *g; g++)
-    if (!strcmp(kind, *g)) return 0;
-  return 1;
-}
-
 void ce_history_fold_instance(struct ce_history *h, const json_t *ev) {
   const char *id = jget_str(ev, "instanceId"), *ce = jget_str(ev, "computeEnvironment"), *kind = jget_str(ev, "kind");
   if (!id || !ce || !kind) return;
   json_t *was = json_object_get(h->up, id);
   int64_t before = was ? json_integer_value(json_array_get(was, 1)) : 0;
-  int64_t now = counted(kind) ? jget_int(ev, "vcpus", 0) : 0;
+  int64_t now = instance_kind_gone(kind) ? 0 : jget_int(ev, "vcpus", 0); /* counted in actual vCPUs? */
   if (was && now == before) return;
   if (!was && !now) return;
   struct ce *c = get(h, was ? json_string_value(json_array_get(was, 0)) : ce);

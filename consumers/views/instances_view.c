@@ -19,6 +19,7 @@ struct fold {
   struct inst_row *rows;
   size_t n, cap;
   json_t *index;  /* id -> row number */
+  json_t *incarnations; /* id -> its agent's latest incarnation (instance_event_stale) */
   const char *ce; /* filter */
   int events;     /* print every event as a JSON line */
   FILE *out;
@@ -106,8 +107,10 @@ static void fold_cb(void *ctx, const struct bus_msg *m) {
   const char *ce = jget_str(ev, "computeEnvironment");
   const char *kind = jget_str(ev, "kind");
   if (id && ce && kind && (!f->ce || !strcmp(f->ce, ce))) {
-    fold_event(row_of(f, id), ce, kind, ev);
-    if (f->events) print_line(f->out, ev);
+    /* an older agent incarnation's late word (its TERMINATED after the restarted agent's READY)
+     * showed the running instance as terminated, and a beat then as ready even while draining */
+    if (!instance_event_stale(f->incarnations, ev)) fold_event(row_of(f, id), ce, kind, ev);
+    if (f->events) print_line(f->out, ev); /* the raw history: every event */
   }
   json_decref(ev);
 }
@@ -219,7 +222,7 @@ void instances_view_table(const json_t *arr, FILE *out) {
 
 int instances_view_print(const struct bus_conf *bc, const struct instances_query *q, FILE *out,
                          char *err, size_t errlen) {
-  struct fold f = {.index = json_object(), .ce = q->ce, .events = q->show == INSTANCES_EVENTS, .out = out};
+  struct fold f = {.index = json_object(), .incarnations = json_object(), .ce = q->ce, .events = q->show == INSTANCES_EVENTS, .out = out};
   struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
   json_t *jobs = NULL;
   int rc = -1;
@@ -259,6 +262,7 @@ out:
   bus_consumer_free(c);
   json_decref(jobs);
   json_decref(f.index);
+  json_decref(f.incarnations);
   free(f.rows);
   return rc;
 }

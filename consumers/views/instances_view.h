@@ -3,6 +3,7 @@
  * (the latest events of each instance) and barge.jobs (STARTING and RUNNING jobs name their
  * instance). An instance of a compute environment barge.config does not hold (an agent started
  * with a misspelt one) is shown in state "unknown-ce" with a reason, whatever its events say.
+ * An older agent incarnation's late word changes no row (lib/states.h, instance_event_stale).
  * Also the raw history for scripts and tests: every retained instance event, or
  * the scaling decisions (barge.scaling), as JSON lines. */
 #ifndef BARGE_INSTANCES_VIEW_H

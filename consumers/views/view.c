@@ -17,6 +17,7 @@ void view_init(struct view *v) {
   v->scaling = json_object();
   v->served = json_object();
   v->instances = json_object();
+  v->incarnations = json_object();
   v->launch = json_object();
   v->history = ce_history_new();
   v->pending = json_object();
@@ -28,6 +29,7 @@ void view_release(struct view *v) {
   json_decref(v->scaling);
   json_decref(v->served);
   json_decref(v->instances);
+  json_decref(v->incarnations);
   json_decref(v->launch);
   ce_history_free(v->history);
   json_decref(v->pending);
@@ -82,8 +84,12 @@ void view_apply(struct view *v, const struct bus_msg *m) {
     if (ev) ce_history_fold_scaling(v->history, ev);
     break;
   case TOPIC_INSTANCES:
+    /* an older agent incarnation's late word (its TERMINATED after the restarted agent's READY)
+     * showed a running instance as gone until its next beat, and out of the CE's actual vCPUs */
+    if (ev && instance_event_stale(v->incarnations, ev)) break;
     if (ev) json_object_set(v->instances, key, ev);
     else json_object_del(v->instances, key);
+    if (!ev) json_object_del(v->incarnations, key);
     if (ev) ce_history_fold_instance(v->history, ev);
     if (ev) capacity_fold_launch(v->launch, ev);
     break;

@@ -18,7 +18,8 @@ struct view {
   struct jobs_store *jobs;
   json_t *scaling;   /* CE name -> toDesiredvCpus */
   json_t *served;    /* CE name -> its latest provisioner heartbeat (scaling_fold) */
-  json_t *instances; /* instance id -> latest InstanceEvent */
+  json_t *instances; /* instance id -> latest InstanceEvent (an older agent incarnation's left out) */
+  json_t *incarnations; /* instance id -> its agent's latest incarnation (instance_event_stale) */
   json_t *launch;    /* CE name -> its launch outcomes (capacity_fold_launch) */
   struct ce_history *history; /* desired and actual vCPUs over time per CE (the dashboard's chart) */
   /* config key -> the event this process wrote (null for a deletion), kept over what the topic

@@ -719,6 +719,27 @@ def job_events(st, avro, timeout=30):
     return out
 
 
+def instance_records(st, avro, inst):
+    """barge.instances of instance inst, decoded, in offset order: [(partition, offset, event)]."""
+    out = []
+    for r in read_topic(st, "instances"):
+        if r["value"] is None or r["key"] != inst.encode():
+            continue
+        name, ev = avro.decode(r["value"])
+        if name == "InstanceEvent":
+            out.append((r["partition"], r["offset"], ev))
+    return sorted(out, key=lambda x: x[1])
+
+
+def ready_of(st, avro, inst, newer_than=0):
+    """(partition, offset, event) of inst's first READY of an agent incarnation above newer_than,
+    or None."""
+    for rec in instance_records(st, avro, inst):
+        if rec[2]["kind"] == "READY" and rec[2].get("incarnation", 0) > newer_than:
+            return rec
+    return None
+
+
 def live_capacity(events):
     """Sweeps an instance history: (peak vCPUs of instances alive at once, live vCPUs at the end,
     instances ever launched). An instance is alive from LAUNCHING (or its first event) until

@@ -26,35 +26,16 @@ INST = "i-0a6e0000000000c01"
 IDLE_MS = 20000  # room for the restart and the stale TERMINATED before the drain is due
 
 
-def instance_records(st, avro):
-    """barge.instances of INST, decoded, in offset order: [(partition, offset, event)]."""
-    out = []
-    for r in common.read_topic(st, "instances"):
-        if r["value"] is None or r["key"] != INST.encode():
-            continue
-        name, ev = avro.decode(r["value"])
-        if name == "InstanceEvent":
-            out.append((r["partition"], r["offset"], ev))
-    return sorted(out, key=lambda x: x[1])
-
-
-def ready_of(st, avro, newer_than=0):
-    """(partition, offset, event) of INST's first READY of an incarnation above newer_than, or None."""
-    for rec in instance_records(st, avro):
-        if rec[2]["kind"] == "READY" and rec[2].get("incarnation", 0) > newer_than:
-            return rec
-    return None
-
-
 def body(st):
     avro = common.Avro()
     st.agent(INST, ce=CE, name="agent", vcpus=2, memory=2048)
-    part, _, first = common.wait_for(lambda: ready_of(st, avro), 60, "the agent's READY")
+    part, _, first = common.wait_for(lambda: common.ready_of(st, avro, INST), 60, "the agent's READY")
     inc1 = first["incarnation"]
     ok(inc1 > 0, f"the agent registered with incarnation {inc1}")
     st.kill("agent", signal.SIGKILL)
     st.agent(INST, ce=CE, name="agent", vcpus=2, memory=2048)
-    _, ready2_off, second = common.wait_for(lambda: ready_of(st, avro, inc1), 60, "the restarted agent's READY")
+    _, ready2_off, second = common.wait_for(lambda: common.ready_of(st, avro, INST, inc1), 60,
+                                            "the restarted agent's READY")
     ok(second["incarnation"] > inc1, f"the restarted agent registered with a larger incarnation {second['incarnation']}")
 
     # the earlier process's stop, read late: its TERMINATED as an agent writes it, after the READY
@@ -67,7 +48,7 @@ def body(st):
        (p, stale_off, ready2_off))
 
     def drained():
-        for _, off, ev in instance_records(st, avro):
+        for _, off, ev in common.instance_records(st, avro, INST):
             if ev["kind"] == "DRAIN_REQUESTED" and off > stale_off:
                 return off
         return None
@@ -75,7 +56,8 @@ def body(st):
     ok(got, "the instance, idle past the delay, is drained after the stale TERMINATED (before: forgotten, never drained)")
     done = st.wait("the provisioner to terminate it once DRAINED",
                    lambda: f"terminated {INST}" in st.log_text("provisioner"), timeout=30, every=0.5)
-    kinds = [ev["kind"] for _, off, ev in instance_records(st, avro) if off > stale_off and ev["kind"] != "HEARTBEAT"]
+    kinds = [ev["kind"] for _, off, ev in common.instance_records(st, avro, INST)
+             if off > stale_off and ev["kind"] != "HEARTBEAT"]
     log(f"  {INST} after the stale TERMINATED (beats left out): {kinds}")
     ok("DRAINED" in kinds, "the scheduler confirmed the drain", kinds)
     ok(done, "the provisioner terminated it through the driver")

@@ -645,6 +645,53 @@ static void test_late_lost_between_heartbeats(void) {
   acct_free(b);
 }
 
+/* An event of i-r (2 vCPU, 2048 MiB, 0.001/s) from agent incarnation inc (0: not an agent's). */
+static void feed_inc(struct acct *a, const char *kind, double at, long long inc) {
+  char why[256];
+  json_t *e = inst_ev("i-r", "ce-r", kind, at, 2, 2048, 0, "ON_DEMAND", 3.6);
+  json_object_set_new(e, "incarnation", json_integer(inc));
+  CHECK(acct_handle(a, BARGE_EV_INSTANCE_EVENT, e, why, sizeof why) == 0, "%s", why);
+  json_decref(e);
+}
+
+static void test_agent_restart(void) {
+  TEST("an older agent incarnation's TERMINATED, read after the restarted agent's READY, ends nothing");
+  /* the agent (incarnation 100) restarts at 10 (200); its earlier process's TERMINATED, stamped
+   * 20, is read after the new READY: the instance stays up, J on it [15,35) runs whole. Before,
+   * it was down [20,30) until the next beat: 10 s of its life and of J's time were lost */
+  struct acct *a = acct_new(NULL);
+  char why[256];
+  feed_inc(a, "READY", 0, 100);
+  feed_inc(a, "READY", 10, 200);
+  json_t *e = job_ev("JR", "qr", NULL, 1, "RUNNABLE", "STARTING", "i-r", "ce-r", 2, 2048, 0, 15);
+  CHECK(acct_handle(a, BARGE_EV_JOB_STATE_CHANGE, e, why, sizeof why) == 0, "%s", why);
+  json_decref(e);
+  feed_inc(a, "TERMINATED", 20, 100);
+  feed_inc(a, "HEARTBEAT", 30, 200);
+  e = job_ev("JR", "qr", NULL, 1, "STARTING", "SUCCEEDED", "i-r", "ce-r", 2, 2048, 0, 35);
+  CHECK(acct_handle(a, BARGE_EV_JOB_STATE_CHANGE, e, why, sizeof why) == 0, "%s", why);
+  json_decref(e);
+  acct_settle(a, S(40));
+  check_job(a, "JR", 40, 40, 0, 20, 0.02);
+  check_agg(a, ACCT_IDLE, "ce-r", 40, 40, 0, 20, 0.02);
+  check_agg(a, ACCT_CE, "ce-r", 40, 40, 0, 40, 0.04); /* jobs' resources, instances' time */
+  /* the newest incarnation's own TERMINATED ends it at 50; an older incarnation's beat read
+   * after it (a late one from the earlier process) does not bring it back */
+  feed_inc(a, "TERMINATED", 50, 200);
+  feed_inc(a, "HEARTBEAT", 55, 100);
+  acct_settle(a, S(70));
+  check_agg(a, ACCT_IDLE, "ce-r", 60, 60, 0, 30, 0.03);
+  /* incarnation 0 is unknown, never older: a driver's TERMINATED ends the instance */
+  struct acct *b = acct_new(NULL);
+  feed_inc(b, "READY", 0, 100);
+  feed_inc(b, "READY", 10, 200);
+  feed_inc(b, "TERMINATED", 20, 0);
+  acct_settle(b, S(40));
+  check_agg(b, ACCT_IDLE, "ce-r", 40, 40, 0, 20, 0.02);
+  acct_free(a);
+  acct_free(b);
+}
+
 int main(void) {
   build_events();
   test_figures();
@@ -658,6 +705,7 @@ int main(void) {
   test_late_and_invalid();
   test_late_attributes();
   test_late_lost_between_heartbeats();
+  test_agent_restart();
   test_incremental(); /* sorts evs: last */
   for (int i = 0; i < nev; i++) json_decref(evs[i].ev);
   return check_summary();

@@ -38,6 +38,7 @@ enum doctor {
   NODE_ORPHAN,      /* ... and N#0, a node whose parent was never submitted */
   NO_INST_EVENTS,   /* D runs on i-2, which has no InstanceEvent: up while D runs, as accounting counts it (clean) */
   EARLY_START,      /* E starts on i-3 before i-3's READY: up from E's start, as accounting counts it (clean) */
+  AGENT_RESTART,    /* i-1's agent restarts; its old incarnation's TERMINATED is read after the new READY (clean) */
 };
 
 static struct check *chk;
@@ -113,8 +114,28 @@ static void usage_rec(const char *key, const char *kind, double inst_s, long lon
 
 static void history(void) {
   /* the instance: 8 vCPUs, 8 GiB, up from 1,000 to 100,000 */
-  add("inst", json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
-                        "READY", "vcpus", 8, "memoryMib", 8192, "at", (json_int_t)1000));
+  add("inst", json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "instanceId", "i-1", "computeEnvironment", "local",
+                        "kind", "READY", "vcpus", 8, "memoryMib", 8192, "at", (json_int_t)1000, "incarnation",
+                        (json_int_t)(doc == AGENT_RESTART ? 100 : 0)));
+  if (doc == AGENT_RESTART) {
+    /* the agent restarts at 10,000 (incarnation 200); its earlier process's TERMINATED, stamped
+     * 30,000, is read after: it ends nothing (docs/accounting.md "Agent restarts"), so the
+     * instance is up 49 s by 50,000 as barge accounting counts it (before: 39 s, a violation) */
+    add("inst", json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "instanceId", "i-1", "computeEnvironment", "local",
+                          "kind", "READY", "vcpus", 8, "memoryMib", 8192, "at", (json_int_t)10000, "incarnation",
+                          (json_int_t)200));
+    add("inst", json_pack("{s:s, s:s, s:s, s:I, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
+                          "TERMINATED", "at", (json_int_t)30000, "incarnation", (json_int_t)100));
+    add("inst", json_pack("{s:s, s:s, s:s, s:I, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
+                          "HEARTBEAT", "at", (json_int_t)40000, "incarnation", (json_int_t)200));
+    /* and an instance no job ever ran on, up 2 s in its own CE (its attempts' list is empty) */
+    add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-4", "computeEnvironment", "other", "kind", "READY",
+                          "at", (json_int_t)1000));
+    add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-4", "computeEnvironment", "other", "kind",
+                          "TERMINATED", "at", (json_int_t)3000));
+    usage_rec("ce:other", "COMPUTE_ENVIRONMENT", 2.0, 50000);
+    usage_rec("idle:other", "IDLE", 2.0, 50000);
+  }
   add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
                         "HEARTBEAT", "at", (json_int_t)20000));
   add("inst", json_pack("{s:s, s:s, s:s, s:I}", "instanceId", "i-1", "computeEnvironment", "local", "kind",
@@ -282,5 +303,6 @@ int main(void) {
   run(NODE_ORPHAN, "a node of a multi-node job never submitted", "unknown-job", 1);
   run(NO_INST_EVENTS, "a job on an instance without InstanceEvents: up while the job runs", NULL, 1);
   run(EARLY_START, "a job started before its instance's READY: up from its start", NULL, 1);
+  run(AGENT_RESTART, "an older agent incarnation's TERMINATED read after the new READY ends nothing", NULL, 1);
   return check_summary();
 }

@@ -44,6 +44,19 @@ int main(void) {
     CHECK(job_status_active(name) == (st == JOB_STARTING || st == JOB_RUNNING), "%s active", name);
   }
   CHECK(!job_status_terminal(NULL) && !job_status_active(NULL), "NULL status");
+  /* the incarnation tracker every reader of barge.instances applies (docs/architecture.md "Agent
+   * incarnations") */
+  int64_t latest = 0;
+  CHECK(!instance_incarnation_fold(&latest, "READY", 100) && latest == 100, "READY takes its incarnation");
+  CHECK(!instance_incarnation_fold(&latest, "HEARTBEAT", 200) && latest == 200, "a beat of a restart raises it");
+  CHECK(instance_incarnation_fold(&latest, "TERMINATED", 100), "an older incarnation's TERMINATED is stale");
+  CHECK(instance_incarnation_fold(&latest, "LOST", 100), "... its LOST");
+  CHECK(instance_incarnation_fold(&latest, "HEARTBEAT", 100) && latest == 200, "... its beat, which lowers nothing");
+  CHECK(!instance_incarnation_fold(&latest, "TERMINATED", 0), "incarnation 0 (unknown) is never older");
+  CHECK(!instance_incarnation_fold(&latest, "TERMINATED", 200), "the latest incarnation's end is taken");
+  CHECK(!instance_incarnation_fold(&latest, "DRAIN_REQUESTED", 100), "kinds no agent says are not its word");
+  CHECK(!instance_incarnation_fold(&latest, "TERMINATED", 300) && latest == 200, "an end raises nothing");
+  CHECK(!instance_incarnation_fold(&latest, NULL, 100), "a NULL kind is no word");
   printf("lib/states.h: %zu instance kinds classified, %d job statuses\n", json_array_size(kinds), JOB__COUNT);
   json_decref(schema);
   return check_summary();

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "capacity_view.h"
 #include "check.h"
 #include "codec.h"
 #include "control.h"
@@ -244,6 +245,56 @@ static void test_order(void) {
   view_release(&v);
 }
 
+/* An InstanceEvent of i-v (2 vCPUs in ce-v) from agent incarnation inc, as read from the topic. */
+static void inst_event(struct view *v, const char *kind, long long at, long long inc) {
+  json_t *e = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:I}", "header", bus_header("agent/i-v", "t", at),
+                        "instanceId", "i-v", "computeEnvironment", "ce-v", "kind", kind, "instanceType", "m5.large",
+                        "vcpus", 2, "memoryMib", 2048, "incarnation", (json_int_t)inc, "at", (json_int_t)at);
+  apply(v, TOPIC_INSTANCES, "i-v", e);
+  json_decref(e);
+}
+
+/* "KIND" of each live instance DescribeComputeEnvironments lists for ce-v, and its actual vCPUs
+ * now on the dashboard's chart: "READY/2", "/0" (owned by a static buffer). */
+static const char *ce_v_now(struct view *v) {
+  static char out[128];
+  json_t *ces = json_pack("[{s:s}]", "computeEnvironmentName", "ce-v");
+  capacity_view_set_instances(ces, v->instances);
+  json_t *list = json_object_get(json_array_get(ces, 0), "instances");
+  json_t *h = ce_history_json(v->history, "ce-v", 0), *actual = json_object_get(h, "actual");
+  json_t *last = json_array_get(actual, json_array_size(actual) - 1);
+  snprintf(out, sizeof out, "%s%s/%lld", json_array_size(list) ? jget_str(json_array_get(list, 0), "state") : "",
+           json_array_size(list) > 1 ? "+more" : "", (long long)json_integer_value(json_array_get(last, 1)));
+  json_decref(h);
+  json_decref(ces);
+  return out;
+}
+
+static void test_agent_restart(void) {
+  TEST("an older agent incarnation's late word neither ends nor revives the instance in the view");
+  struct view v;
+  view_init(&v);
+  inst_event(&v, "READY", 1000, 100);
+  inst_event(&v, "READY", 2000, 200); /* the agent restarted */
+  CHECK_STR(ce_v_now(&v), "READY/2");
+  /* its earlier process's TERMINATED read after the new READY: before, the CE listed no instance
+   * and its actual vCPUs fell to 0 until the next beat */
+  inst_event(&v, "TERMINATED", 3000, 100);
+  CHECK_STR(ce_v_now(&v), "READY/2");
+  inst_event(&v, "HEARTBEAT", 4000, 200);
+  CHECK_STR(ce_v_now(&v), "HEARTBEAT/2");
+  /* the newest incarnation's own end is taken; a late beat of the older one does not revive it */
+  inst_event(&v, "TERMINATED", 5000, 200);
+  CHECK_STR(ce_v_now(&v), "/0");
+  inst_event(&v, "HEARTBEAT", 6000, 100);
+  CHECK_STR(ce_v_now(&v), "/0");
+  /* incarnation 0 (a driver's, the provisioner's) is never older */
+  inst_event(&v, "READY", 7000, 300);
+  inst_event(&v, "TERMINATED", 8000, 0);
+  CHECK_STR(ce_v_now(&v), "/0");
+  view_release(&v);
+}
+
 int main(void) {
   char err[256];
   if (codec_init(err, sizeof err)) {
@@ -254,5 +305,6 @@ int main(void) {
   test_submitted();
   test_config_written();
   test_order();
+  test_agent_restart();
   return check_summary();
 }
