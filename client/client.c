@@ -155,6 +155,18 @@ void barge_client_free(struct barge_client *c) {
 
 void barge_free_string(char *s) { free(s); }
 
+/* After a write that failed, the next submission gets a new producer. The old one could be
+ * unusable for good (librdkafka's fatal error of an idempotent producer, e.g. its producer id
+ * refused once: every later submission of the client failed with "Local: Fatal error"), or
+ * still hold a message whose flush timed out: its delivery report, when it came, was taken for
+ * the next submission's. Its queue is purged (a message not sent is not written later, after
+ * the caller was told to look the job up), so freeing it does not wait. */
+static void drop_producer(struct barge_client *c) {
+  bus_producer_purge(c->prod);
+  bus_producer_free(c->prod);
+  c->prod = NULL;
+}
+
 static int load_config(struct barge_client *c, char *err, size_t errlen) {
   char e[512];
   if (c->cv_loaded) config_view_release(&c->cv);
@@ -209,6 +221,7 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
     goto out;
   }
   if (!rc) rc = bus_flush(c->prod, 30000, e, sizeof e);
+  if (rc) drop_producer(c);
   if (rc == BUS_OUTCOME_UNKNOWN) { /* sent, not confirmed: a retry could make a second job */
     snprintf(job_id_out, job_id_len, "%s", id);
     rc = fail(err, errlen, BARGE_ERR_OUTCOME_UNKNOWN,

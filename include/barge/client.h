@@ -73,7 +73,10 @@ void barge_client_free(struct barge_client *c);
  * timeout, tags, shareIdentifier, ...; queue and job definition by name or ARN). On BARGE_OK the
  * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. On BARGE_ERR_OUTCOME_UNKNOWN
  * too: the write was sent but not confirmed, the job may exist; look it up before a retry.
- * BARGE_ERR_KAFKA means nothing can have been written: a retry is safe. */
+ * BARGE_ERR_KAFKA means nothing can have been written: a retry is safe. After a failed write the
+ * client's next submission connects anew, so a client outlives a broker outage (or a producer
+ * librdkafka gave up on for good); a message not yet sent when the call returned is dropped,
+ * never written later. */
 int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *job_id_out,
                      size_t job_id_len, char *err, size_t errlen);
 
