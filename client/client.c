@@ -55,6 +55,11 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
   return code;
 }
 
+/* A job id in a message: cut to 100 characters, or a long (mistaken) id filled err and the
+ * message's meaning ("is not in barge.jobs") fell off its end. */
+#define ID_FMT "%.100s%s"
+#define ID_ARG(id) (id), (strlen(id) > 100 ? "...(cut)" : "")
+
 /* A bus error: registry troubles are told apart from Kafka ones by the message. */
 static int bus_fail(char *err, size_t errlen, const char *what, const char *why) {
   int code = strstr(why, "schema registry") ? BARGE_ERR_REGISTRY : BARGE_ERR_KAFKA;
@@ -292,10 +297,10 @@ static int read_detail(struct barge_client *c, const char *job_id, json_t **deta
     json_decref(f.rec);
     return bus_fail(err, errlen, "reading barge.jobs", e);
   }
-  if (!f.rec) return fail(err, errlen, BARGE_ERR_NOT_FOUND, "job %s is not in barge.jobs (not submitted, or not handled by the scheduler yet)", job_id);
+  if (!f.rec) return fail(err, errlen, BARGE_ERR_NOT_FOUND, "job " ID_FMT " is not in barge.jobs (not submitted, or not handled by the scheduler yet)", ID_ARG(job_id));
   *detail = json_incref(json_object_get(f.rec, "detail"));
   json_decref(f.rec);
-  return *detail ? BARGE_OK : fail(err, errlen, BARGE_ERR_KAFKA, "job %s: a record without a detail", job_id);
+  return *detail ? BARGE_OK : fail(err, errlen, BARGE_ERR_KAFKA, "job " ID_FMT ": a record without a detail", ID_ARG(job_id));
 }
 
 static int report(const json_t *detail, struct barge_job_state *st, char **detail_json) {
@@ -363,12 +368,12 @@ int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
     int64_t left = deadline - mono_ms();
     if (left <= 0) {
       if (*status)
-        rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is still %s after %d ms (not SUCCEEDED or FAILED yet)",
-                  job_id, status, timeout_ms);
+        rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job " ID_FMT " is still %s after %d ms (not SUCCEEDED or FAILED yet)",
+                  ID_ARG(job_id), status, timeout_ms);
       else
         rc = fail(err, errlen, BARGE_ERR_TIMEOUT,
-                  "job %s is not in barge.jobs after %d ms (not submitted, a mistyped id, or no scheduler "
-                  "handled it: is one running?)", job_id, timeout_ms);
+                  "job " ID_FMT " is not in barge.jobs after %d ms (not submitted, a mistyped id, or no scheduler "
+                  "handled it: is one running?)", ID_ARG(job_id), timeout_ms);
       goto out;
     }
     struct bus_msg m;

@@ -5,7 +5,8 @@
  * Checked:
  * - NULL and too-small arguments are BARGE_ERR_ARGUMENT with a reason, err NULL or of 1 byte
  *   included; barge_client_free(NULL) and barge_free_string(NULL) do nothing;
- * - very long job names, job ids and requests are refused or answered, never a crash;
+ * - very long job names, job ids and requests are refused or answered, never a crash; a long
+ *   job id is cut in err, which says what happened (it filled err, the meaning fell off);
  * - barge_wait_job with a negative timeout waits (for a job that is done: BARGE_OK);
  * - a client used after a broker outage: a submission during it fails, the next one after it
  *   goes through on the same client; and a producer made unusable for good (an idempotent
@@ -63,7 +64,9 @@ int main(void) {
   memset(s, 'a', big);
   s[big] = 0;
   CHECK_INT(barge_job_status(c, s + big - 100000, NULL, NULL, err, sizeof err), BARGE_ERR_NOT_FOUND);
+  CHECK(strstr(err, "not in barge.jobs") != NULL, "%.300s", err); /* the id, cut, and what it means */
   CHECK_INT(barge_wait_job(c, s + big - 100000, 0, NULL, NULL, err, sizeof err), BARGE_ERR_TIMEOUT);
+  CHECK(strstr(err, "not in barge.jobs") != NULL, "%.300s", err);
   char *r = xmalloc(big + 256);
   snprintf(r, big + 256, "{\"jobName\":\"%.2000s\",\"jobQueue\":\"q\",\"jobDefinition\":\"jd\"}", s);
   CHECK_INT(barge_submit_job(c, r, id, sizeof id, err, sizeof err), BARGE_ERR_INVALID);
