@@ -4,6 +4,7 @@
  * `barge submit-job` writes it. */
 #include "barge/client.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,42 @@ static int is_utf8(const char *s) {
   return same;
 }
 
+/* A schema registry URL: "" (none), or http(s)://HOST... without blanks. One without a scheme
+ * ("registry:8080") failed only at the first submission, after three tries, as
+ * BARGE_ERR_REGISTRY. */
+static int url_ok(const char *u) {
+  if (!*u) return 1;
+  size_t skip = !strncmp(u, "http://", 7) ? 7 : !strncmp(u, "https://", 8) ? 8 : 0;
+  if (!skip || !u[skip] || u[skip] == '/' || u[skip] == ':') return 0;
+  for (const char *p = u; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) return 0;
+  return 1;
+}
+
+static int seconds_ok(const char *v) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  return *v >= '0' && *v <= '9' && !*end && !errno && n >= 1 && n <= 0x7fffffff;
+}
+
+static int log_ok(const char *v) {
+  return !strcmp(v, "debug") || !strcmp(v, "info") || !strcmp(v, "warn") || !strcmp(v, "error");
+}
+
+/* The environment variables that configure a client (docs/configuration.md). Where the services
+ * take a bad value silently (BARGE_MIN_ATTEMPT_DURATION_SECONDS=abc was 1 second, BARGE_LOG=verbose
+ * was info), the client refuses it at barge_client_new, naming it. Unset or empty: the default. */
+static const struct {
+  const char *name;
+  int (*ok)(const char *);
+  const char *want;
+} env_vars[] = {
+    {"BARGE_SCHEMA_REGISTRY_URL", url_ok, "an http:// or https:// URL of a schema registry"},
+    {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", seconds_ok, "a whole number of seconds, 1 or more (unset: 60)"},
+    {"BARGE_LOG", log_ok, "debug, info, warn or error (unset: info)"},
+};
+
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen) {
   char e[512];
@@ -92,6 +129,14 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
     if (!strncmp(m, "topic-prefix", 12)) fail(err, errlen, BARGE_ERR_ARGUMENT, "topic_prefix%s", m + 12);
     else fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", m);
     return NULL;
+  }
+  for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++) {
+    const char *v = getenv(env_vars[i].name);
+    if (v && *v && !env_vars[i].ok(v)) {
+      fail(err, errlen, BARGE_ERR_ARGUMENT, "$%s is \"%.100s%s\": it must be %s; fix or unset it", env_vars[i].name, v,
+           strlen(v) > 100 ? "...(cut)" : "", env_vars[i].want);
+      return NULL;
+    }
   }
   if (codec_init(e, sizeof e)) {
     fail(err, errlen, BARGE_ERR_ARGUMENT, "codec: %s", e);
@@ -116,6 +161,8 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   if (!c || !name || !value) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, name and value are required");
   if (c->prod) return fail(err, errlen, BARGE_ERR_ARGUMENT, "options must be set before the first submission");
   if (!strcmp(name, "schema.registry.url")) {
+    if (!url_ok(value))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "schema.registry.url \"%.100s\": not an http:// or https:// URL (\"\" for none)", value);
     /* no producer yet, and consumers live within a call: nothing uses the old one */
     registry_free(c->reg);
     c->bc.registry = c->reg = registry_new(value);
@@ -128,6 +175,10 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   } else if (!strncmp(name, "kafka.", 6) && name[6]) {
     if (strchr(value, ',') || strchr(value, '\n'))
       return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s: a value with ',' cannot be passed", name);
+    /* the properties are one "k=v,k=v" string: a name with ',' or '=' set others besides
+     * ("kafka.client.id=x,bootstrap.servers" took another broker list than the client's) */
+    if (strpbrk(name + 6, ",=\n"))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "%.100s: not a librdkafka property name (',' or '=' in it)", name);
     size_t was = c->props.len;
     buf_printf(&c->props, "%s%s=%s", c->props.len ? "," : "", name + 6, value);
     c->bc.kafka_props = (const char *)c->props.data;

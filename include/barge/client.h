@@ -53,7 +53,10 @@ struct barge_client;
 
 /* A client of the Barge installation at brokers (a Kafka bootstrap list, HOST:PORT[,...]) whose
  * topics carry topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err
- * says why): a broker list or prefix `barge --brokers/--topic-prefix` refuses too. */
+ * says why): a broker list or prefix `barge --brokers/--topic-prefix` refuses too, or a bad
+ * value of a variable that configures the client: $BARGE_SCHEMA_REGISTRY_URL (http:// or
+ * https://), $BARGE_MIN_ATTEMPT_DURATION_SECONDS (a whole number, 1 or more), $BARGE_LOG (debug,
+ * info, warn, error); empty or unset is the default. May be called from any thread. */
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen);
 /* Options, before the first call that does I/O:
@@ -63,7 +66,8 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
  *                          caches too; another client in the process may use another registry
  *   "principal"            who submits (default: $USER); not empty, UTF-8
  *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
- *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */
+ *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here
+ * A registry URL that is not http:// or https:// is BARGE_ERR_ARGUMENT too. */
 int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
                      size_t errlen);
 void barge_client_free(struct barge_client *c);
