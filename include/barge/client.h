@@ -23,8 +23,13 @@
  *   human-readable reason into the caller's err buffer (which may be NULL). barge_strerror names
  *   the code.
  * - Strings returned through char ** are the caller's, freed with barge_free_string.
- * - A client is used by one thread at a time; create one per thread. Clients share nothing, the
- *   schema registry included (each has its own: URL, ids, caches). */
+ * - Threads: a client is used by one thread at a time (and freed by the last); create one per
+ *   thread. Clients share no mutable state, the schema registry included (each has its own: URL,
+ *   ids, caches), so several threads may each make, use and free their own at the same moment
+ *   (the process-wide schema tables are built once, by whichever barge_client_new comes first,
+ *   the others waiting for it). barge_strerror and barge_free_string may be called from any
+ *   thread. The library reads the environment (BARGE_*, USER) with getenv: do not setenv while
+ *   another thread uses a client. */
 #ifndef BARGE_CLIENT_H
 #define BARGE_CLIENT_H
 #include <stddef.h>
