@@ -10,7 +10,10 @@
  * - barge_wait_job with a negative timeout waits (for a job that is done: BARGE_OK);
  * - a client used after a broker outage: a submission during it fails, the next one after it
  *   goes through on the same client; and a producer made unusable for good (an idempotent
- *   producer id refused: librdkafka's fatal error) does not stay so for the client's life. */
+ *   producer id refused: librdkafka's fatal error) does not stay so for the client's life;
+ * - a submission whose flush timed out while the broker was down (BARGE_ERR_OUTCOME_UNKNOWN:
+ *   "look it up before submitting again") is not written when the broker is back (it stayed
+ *   in the client's queue and was written then: with the caller's retry, a second job). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +24,16 @@
 #include "mock_cluster.h"
 
 #define INIT_PRODUCER_ID_API_KEY 22
+
+struct count {
+  const char *id;
+  int found;
+};
+
+static void count_cb(void *ctx, const struct bus_msg *m) {
+  struct count *n = ctx;
+  if (m->keylen == strlen(n->id) && !memcmp(m->key, n->id, m->keylen)) n->found++;
+}
 
 static const char *req = "{\"jobName\":\"j\",\"jobQueue\":\"q\",\"jobDefinition\":\"jd\"}";
 
@@ -108,6 +121,25 @@ int main(void) {
   rc = barge_submit_job(c, req, id, sizeof id, err, sizeof err);
   CHECK(rc == BARGE_OK, "after the outage: %d %s", rc, err);
   barge_client_free(c);
+
+  TEST("a submission whose flush timed out (30 s) during an outage is not written after it");
+  c = barge_client_new(m.brokers, m.prefix, err, sizeof err);
+  CHECK_INT(barge_client_set(c, "kafka.message.timeout.ms", "45000", err, sizeof err), BARGE_OK);
+  CHECK_INT(barge_submit_job(c, req, id, sizeof id, err, sizeof err), BARGE_OK);
+  rd_kafka_mock_broker_set_down(m.mc, 1);
+  char late[64] = "";
+  rc = barge_submit_job(c, req, late, sizeof late, err, sizeof err);
+  CHECK(rc == BARGE_ERR_OUTCOME_UNKNOWN && strlen(late) == 36, "during the outage: %d %s", rc, err);
+  rd_kafka_mock_broker_set_up(m.mc, 1);
+  rc = barge_submit_job(c, req, id, sizeof id, err, sizeof err);
+  CHECK(rc == BARGE_OK, "after the outage: %d %s", rc, err);
+  barge_client_free(c);
+  struct count n = {.id = late};
+  struct bus_consumer *k = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+  CHECK(k && !bus_read_table(k, TOPIC_REQUESTS, count_cb, &n, err, sizeof err), "%s", err);
+  bus_consumer_free(k);
+  /* the caller was told to look it up before submitting again: it must not appear later */
+  CHECK(n.found == 0, "the request of job %s was written after the call returned", late);
 
   TEST("a producer refused for good (fatal) is not the client's for its life");
   c = barge_client_new(m.brokers, m.prefix, err, sizeof err);
