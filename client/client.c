@@ -4,6 +4,7 @@
  * `barge submit-job` writes it. */
 #include "barge/client.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,11 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...) {
   return code;
 }
 
+/* A job id in a message: cut to 100 characters, or a long (mistaken) id filled err and the
+ * message's meaning ("is not in barge.jobs") fell off its end. */
+#define ID_FMT "%.100s%s"
+#define ID_ARG(id) (id), (strlen(id) > 100 ? "...(cut)" : "")
+
 /* A bus error: registry troubles are told apart from Kafka ones by the message. */
 static int bus_fail(char *err, size_t errlen, const char *what, const char *why) {
   int code = strstr(why, "schema registry") ? BARGE_ERR_REGISTRY : BARGE_ERR_KAFKA;
@@ -69,6 +75,42 @@ static int is_utf8(const char *s) {
   free(t);
   return same;
 }
+
+/* A schema registry URL: "" (none), or http(s)://HOST... without blanks. One without a scheme
+ * ("registry:8080") failed only at the first submission, after three tries, as
+ * BARGE_ERR_REGISTRY. */
+static int url_ok(const char *u) {
+  if (!*u) return 1;
+  size_t skip = !strncmp(u, "http://", 7) ? 7 : !strncmp(u, "https://", 8) ? 8 : 0;
+  if (!skip || !u[skip] || u[skip] == '/' || u[skip] == ':') return 0;
+  for (const char *p = u; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) return 0;
+  return 1;
+}
+
+static int seconds_ok(const char *v) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  return *v >= '0' && *v <= '9' && !*end && !errno && n >= 1 && n <= 0x7fffffff;
+}
+
+static int log_ok(const char *v) {
+  return !strcmp(v, "debug") || !strcmp(v, "info") || !strcmp(v, "warn") || !strcmp(v, "error");
+}
+
+/* The environment variables that configure a client (docs/configuration.md). Where the services
+ * take a bad value silently (BARGE_MIN_ATTEMPT_DURATION_SECONDS=abc was 1 second, BARGE_LOG=verbose
+ * was info), the client refuses it at barge_client_new, naming it. Unset or empty: the default. */
+static const struct {
+  const char *name;
+  int (*ok)(const char *);
+  const char *want;
+} env_vars[] = {
+    {"BARGE_SCHEMA_REGISTRY_URL", url_ok, "an http:// or https:// URL of a schema registry"},
+    {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", seconds_ok, "a whole number of seconds, 1 or more (unset: 60)"},
+    {"BARGE_LOG", log_ok, "debug, info, warn or error (unset: info)"},
+};
 
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen) {
@@ -87,6 +129,14 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
     if (!strncmp(m, "topic-prefix", 12)) fail(err, errlen, BARGE_ERR_ARGUMENT, "topic_prefix%s", m + 12);
     else fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", m);
     return NULL;
+  }
+  for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++) {
+    const char *v = getenv(env_vars[i].name);
+    if (v && *v && !env_vars[i].ok(v)) {
+      fail(err, errlen, BARGE_ERR_ARGUMENT, "$%s is \"%.100s%s\": it must be %s; fix or unset it", env_vars[i].name, v,
+           strlen(v) > 100 ? "...(cut)" : "", env_vars[i].want);
+      return NULL;
+    }
   }
   if (codec_init(e, sizeof e)) {
     fail(err, errlen, BARGE_ERR_ARGUMENT, "codec: %s", e);
@@ -111,6 +161,8 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   if (!c || !name || !value) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, name and value are required");
   if (c->prod) return fail(err, errlen, BARGE_ERR_ARGUMENT, "options must be set before the first submission");
   if (!strcmp(name, "schema.registry.url")) {
+    if (!url_ok(value))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "schema.registry.url \"%.100s\": not an http:// or https:// URL (\"\" for none)", value);
     /* no producer yet, and consumers live within a call: nothing uses the old one */
     registry_free(c->reg);
     c->bc.registry = c->reg = registry_new(value);
@@ -123,6 +175,10 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   } else if (!strncmp(name, "kafka.", 6) && name[6]) {
     if (strchr(value, ',') || strchr(value, '\n'))
       return fail(err, errlen, BARGE_ERR_ARGUMENT, "%s: a value with ',' cannot be passed", name);
+    /* the properties are one "k=v,k=v" string: a name with ',' or '=' set others besides
+     * ("kafka.client.id=x,bootstrap.servers" took another broker list than the client's) */
+    if (strpbrk(name + 6, ",=\n"))
+      return fail(err, errlen, BARGE_ERR_ARGUMENT, "%.100s: not a librdkafka property name (',' or '=' in it)", name);
     size_t was = c->props.len;
     buf_printf(&c->props, "%s%s=%s", c->props.len ? "," : "", name + 6, value);
     c->bc.kafka_props = (const char *)c->props.data;
@@ -154,6 +210,18 @@ void barge_client_free(struct barge_client *c) {
 }
 
 void barge_free_string(char *s) { free(s); }
+
+/* After a write that failed, the next submission gets a new producer. The old one could be
+ * unusable for good (librdkafka's fatal error of an idempotent producer, e.g. its producer id
+ * refused once: every later submission of the client failed with "Local: Fatal error"), or
+ * still hold a message whose flush timed out: its delivery report, when it came, was taken for
+ * the next submission's. Its queue is purged (a message not sent is not written later, after
+ * the caller was told to look the job up), so freeing it does not wait. */
+static void drop_producer(struct barge_client *c) {
+  bus_producer_purge(c->prod);
+  bus_producer_free(c->prod);
+  c->prod = NULL;
+}
 
 static int load_config(struct barge_client *c, char *err, size_t errlen) {
   char e[512];
@@ -209,6 +277,7 @@ int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *
     goto out;
   }
   if (!rc) rc = bus_flush(c->prod, 30000, e, sizeof e);
+  if (rc) drop_producer(c);
   if (rc == BUS_OUTCOME_UNKNOWN) { /* sent, not confirmed: a retry could make a second job */
     snprintf(job_id_out, job_id_len, "%s", id);
     rc = fail(err, errlen, BARGE_ERR_OUTCOME_UNKNOWN,
@@ -279,10 +348,10 @@ static int read_detail(struct barge_client *c, const char *job_id, json_t **deta
     json_decref(f.rec);
     return bus_fail(err, errlen, "reading barge.jobs", e);
   }
-  if (!f.rec) return fail(err, errlen, BARGE_ERR_NOT_FOUND, "job %s is not in barge.jobs (not submitted, or not handled by the scheduler yet)", job_id);
+  if (!f.rec) return fail(err, errlen, BARGE_ERR_NOT_FOUND, "job " ID_FMT " is not in barge.jobs (not submitted, or not handled by the scheduler yet)", ID_ARG(job_id));
   *detail = json_incref(json_object_get(f.rec, "detail"));
   json_decref(f.rec);
-  return *detail ? BARGE_OK : fail(err, errlen, BARGE_ERR_KAFKA, "job %s: a record without a detail", job_id);
+  return *detail ? BARGE_OK : fail(err, errlen, BARGE_ERR_KAFKA, "job " ID_FMT ": a record without a detail", ID_ARG(job_id));
 }
 
 static int report(const json_t *detail, struct barge_job_state *st, char **detail_json) {
@@ -350,12 +419,12 @@ int barge_wait_job(struct barge_client *c, const char *job_id, int timeout_ms,
     int64_t left = deadline - mono_ms();
     if (left <= 0) {
       if (*status)
-        rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job %s is still %s after %d ms (not SUCCEEDED or FAILED yet)",
-                  job_id, status, timeout_ms);
+        rc = fail(err, errlen, BARGE_ERR_TIMEOUT, "job " ID_FMT " is still %s after %d ms (not SUCCEEDED or FAILED yet)",
+                  ID_ARG(job_id), status, timeout_ms);
       else
         rc = fail(err, errlen, BARGE_ERR_TIMEOUT,
-                  "job %s is not in barge.jobs after %d ms (not submitted, a mistyped id, or no scheduler "
-                  "handled it: is one running?)", job_id, timeout_ms);
+                  "job " ID_FMT " is not in barge.jobs after %d ms (not submitted, a mistyped id, or no scheduler "
+                  "handled it: is one running?)", ID_ARG(job_id), timeout_ms);
       goto out;
     }
     struct bus_msg m;

@@ -9,8 +9,9 @@
  * every field default to Barge's JSON convention and encodes it once, so a bad default fails at
  * startup too. Values nest at most MAX_DEPTH deep in both directions, so whatever encodes decodes.
  *
- * Threads: the schema tree, canonical forms and fingerprints are written once by codec_init and
- * only read afterwards; registry ids (the process's table and any codec_ids_new's) are atomics. Encoding and decoding keep their state on the
+ * Threads: the schema tree, canonical forms and fingerprints are written once by codec_init (under
+ * a lock: concurrent first calls, e.g. two threads each making a client library handle, wait for
+ * one to finish) and only read afterwards; registry ids (the process's table and any codec_ids_new's) are atomics. Encoding and decoding keep their state on the
  * caller's stack, so every call is reentrant. */
 #include "codec.h"
 
@@ -29,7 +30,12 @@
 #define MAX_ZERO_SIZE_ITEMS (1 << 16) /* items of a type that can encode to zero bytes */
 
 static struct type_info types[BARGE_EV__COUNT];
-static int initialized;
+/* Set, under init_lock, once types[] is complete: a thread that reads it 1 (acquire) sees the
+ * tables. Two client library handles made at the same moment by two threads ran codec_init at
+ * once: both parsed the schemas and overwrote each other's types[] (a data race; all but one
+ * set of tables leaked). */
+static atomic_int initialized;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- encoding ---- */
 
@@ -720,8 +726,19 @@ static int prepare_defaults(struct node *n, struct names *done, struct path *p, 
 
 /* ---- the API ---- */
 
+static int init_tables(char *err, size_t errlen);
+
 int codec_init(char *err, size_t errlen) {
-  if (initialized) return 0;
+  if (atomic_load_explicit(&initialized, memory_order_acquire)) return 0;
+  pthread_mutex_lock(&init_lock);
+  int rc = atomic_load_explicit(&initialized, memory_order_relaxed) ? 0 : init_tables(err, errlen);
+  if (!rc) atomic_store_explicit(&initialized, 1, memory_order_release);
+  pthread_mutex_unlock(&init_lock);
+  return rc;
+}
+
+/* codec_init's work, under init_lock. */
+static int init_tables(char *err, size_t errlen) {
   static unsigned mark;
   for (int t = 0; t < BARGE_EV__COUNT; t++) {
     const char *text = barge_schema_json[t];
@@ -768,7 +785,6 @@ int codec_init(char *err, size_t errlen) {
         return 1;
       }
   }
-  initialized = 1;
   return 0;
 }
 

@@ -18,8 +18,10 @@
  *   - Confluent framing: 00, 4-byte big-endian schema id, Avro binary body (ids registered with
  *     codec_set_schema_id, e.g. by the schema registry client).
  *
- * Thread-safety: codec_init once before any other call (idempotent, not concurrent with
- * others); after that every function may be called from any thread. */
+ * Thread-safety: codec_init before any other call; it is idempotent and may be called from
+ * several threads at once (one does the work, the others wait for it: the client library calls
+ * it from every barge_client_new). After it returned, every function may be called from any
+ * thread. */
 #ifndef BARGE_CODEC_H
 #define BARGE_CODEC_H
 #include <jansson.h>

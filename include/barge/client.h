@@ -23,8 +23,13 @@
  *   human-readable reason into the caller's err buffer (which may be NULL). barge_strerror names
  *   the code.
  * - Strings returned through char ** are the caller's, freed with barge_free_string.
- * - A client is used by one thread at a time; create one per thread. Clients share nothing, the
- *   schema registry included (each has its own: URL, ids, caches). */
+ * - Threads: a client is used by one thread at a time (and freed by the last); create one per
+ *   thread. Clients share no mutable state, the schema registry included (each has its own: URL,
+ *   ids, caches), so several threads may each make, use and free their own at the same moment
+ *   (the process-wide schema tables are built once, by whichever barge_client_new comes first,
+ *   the others waiting for it). barge_strerror and barge_free_string may be called from any
+ *   thread. The library reads the environment (BARGE_*, USER) with getenv: do not setenv while
+ *   another thread uses a client. */
 #ifndef BARGE_CLIENT_H
 #define BARGE_CLIENT_H
 #include <stddef.h>
@@ -53,7 +58,10 @@ struct barge_client;
 
 /* A client of the Barge installation at brokers (a Kafka bootstrap list, HOST:PORT[,...]) whose
  * topics carry topic_prefix (NULL: "barge."). No I/O happens here. NULL on a bad argument (err
- * says why): a broker list or prefix `barge --brokers/--topic-prefix` refuses too. */
+ * says why): a broker list or prefix `barge --brokers/--topic-prefix` refuses too, or a bad
+ * value of a variable that configures the client: $BARGE_SCHEMA_REGISTRY_URL (http:// or
+ * https://), $BARGE_MIN_ATTEMPT_DURATION_SECONDS (a whole number, 1 or more), $BARGE_LOG (debug,
+ * info, warn, error); empty or unset is the default. May be called from any thread. */
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen);
 /* Options, before the first call that does I/O:
@@ -63,7 +71,8 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
  *                          caches too; another client in the process may use another registry
  *   "principal"            who submits (default: $USER); not empty, UTF-8
  *   "kafka.<property>"     any librdkafka property (TLS, SASL), e.g. "kafka.security.protocol";
- *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here */
+ *                          one librdkafka refuses (name or value) is BARGE_ERR_ARGUMENT here
+ * A registry URL that is not http:// or https:// is BARGE_ERR_ARGUMENT too. */
 int barge_client_set(struct barge_client *c, const char *name, const char *value, char *err,
                      size_t errlen);
 void barge_client_free(struct barge_client *c);
@@ -73,7 +82,10 @@ void barge_client_free(struct barge_client *c);
  * timeout, tags, shareIdentifier, ...; queue and job definition by name or ARN). On BARGE_OK the
  * new job id (a UUID, 37 bytes with the NUL) is in job_id_out. On BARGE_ERR_OUTCOME_UNKNOWN
  * too: the write was sent but not confirmed, the job may exist; look it up before a retry.
- * BARGE_ERR_KAFKA means nothing can have been written: a retry is safe. */
+ * BARGE_ERR_KAFKA means nothing can have been written: a retry is safe. After a failed write the
+ * client's next submission connects anew, so a client outlives a broker outage (or a producer
+ * librdkafka gave up on for good); a message not yet sent when the call returned is dropped,
+ * never written later. */
 int barge_submit_job(struct barge_client *c, const char *aws_submit_json, char *job_id_out,
                      size_t job_id_len, char *err, size_t errlen);
 

@@ -10,7 +10,12 @@
  *   later") after seconds of waiting;
  * - a principal that is empty or not UTF-8 is BARGE_ERR_ARGUMENT at barge_client_set (one not
  *   UTF-8 was dropped without a word: the requests were recorded as $USER's);
- * - good values are taken; NULLs and an err buffer of NULL are refused without a crash. */
+ * - good values are taken; NULLs and an err buffer of NULL are refused without a crash;
+ * - a BARGE_* variable that configures the client with a bad value (a registry URL without a
+ *   scheme, BARGE_MIN_ATTEMPT_DURATION_SECONDS=abc, BARGE_LOG=verbose) makes barge_client_new
+ *   fail naming it; they were taken silently (as 1 second, as info) or failed at the first
+ *   submission. The same URL check for the option; a kafka.<name> with ',' or '=' is refused. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "barge/client.h"
@@ -78,6 +83,48 @@ int main(void) {
   CHECK(detail == NULL, "detail_json is cleared");
   barge_client_free(c);
   barge_client_free(NULL);
+
+  TEST("barge_client_new: a bad BARGE_* variable is refused, naming it; good and empty ones are taken");
+  static const char *const bad_env[][2] = {
+      {"BARGE_SCHEMA_REGISTRY_URL", "registry:8080"},   {"BARGE_SCHEMA_REGISTRY_URL", "http://"},
+      {"BARGE_SCHEMA_REGISTRY_URL", "ftp://r/x"},       {"BARGE_SCHEMA_REGISTRY_URL", "http://r x/"},
+      {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "abc"},    {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "0"},
+      {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "-5"},     {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "10s"},
+      {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "99999999999"}, {"BARGE_LOG", "verbose"}};
+  for (size_t i = 0; i < sizeof bad_env / sizeof *bad_env; i++) {
+    setenv(bad_env[i][0], bad_env[i][1], 1);
+    err[0] = 0;
+    c = barge_client_new("127.0.0.1:9092", NULL, err, sizeof err);
+    CHECK(!c && strstr(err, bad_env[i][0]) && strstr(err, bad_env[i][1]), "%s=%s: %s", bad_env[i][0], bad_env[i][1],
+          c ? "taken" : err);
+    barge_client_free(c);
+    unsetenv(bad_env[i][0]);
+  }
+  static const char *const good_env[][2] = {
+      {"BARGE_SCHEMA_REGISTRY_URL", "http://127.0.0.1:8080/apis/ccompat/v7"},
+      {"BARGE_SCHEMA_REGISTRY_URL", "https://registry.example"}, {"BARGE_SCHEMA_REGISTRY_URL", ""},
+      {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "1"}, {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", ""},
+      {"BARGE_LOG", "debug"}, {"BARGE_LOG", "error"}};
+  for (size_t i = 0; i < sizeof good_env / sizeof *good_env; i++) {
+    setenv(good_env[i][0], good_env[i][1], 1);
+    c = barge_client_new("127.0.0.1:9092", NULL, err, sizeof err);
+    CHECK(c != NULL, "%s=%s: %s", good_env[i][0], good_env[i][1], err);
+    barge_client_free(c);
+    unsetenv(good_env[i][0]);
+  }
+
+  TEST("barge_client_set: a registry URL that is none, a property name that sets others: refused");
+  c = barge_client_new("127.0.0.1:9092", NULL, err, sizeof err);
+  err[0] = 0;
+  CHECK_INT(barge_client_set(c, "schema.registry.url", "registry:8080", err, sizeof err), BARGE_ERR_ARGUMENT);
+  CHECK(strstr(err, "registry:8080") != NULL, "%s", err);
+  CHECK_INT(barge_client_set(c, "schema.registry.url", "", err, sizeof err), BARGE_OK);
+  CHECK_INT(barge_client_set(c, "schema.registry.url", "http://127.0.0.1:1/x", err, sizeof err), BARGE_OK);
+  CHECK_INT(barge_client_set(c, "kafka.client.id=x,bootstrap.servers", "127.0.0.1:1", err, sizeof err),
+            BARGE_ERR_ARGUMENT);
+  CHECK(strstr(err, "property name") != NULL, "%s", err);
+  CHECK_INT(barge_client_set(c, "kafka.client.id", "x", err, sizeof err), BARGE_OK);
+  barge_client_free(c);
 
   TEST("barge_strerror: every code has a description, others are unknown");
   for (int code = BARGE_OK; code <= BARGE_ERR_OUTCOME_UNKNOWN; code++)
