@@ -149,7 +149,19 @@ static void test_compute_environments(void) {
   expect_ok(control_create_compute_environment,
             "{\"computeEnvironmentName\":\"types\",\"type\":\"MANAGED\",\"computeResources\":"
             "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5\",\"m5.large\",\"optimal\","
-            "\"default_x86_64\",\"default_arm64\",\"g4dn.xlarge\"]}}");
+            "\"default_x86_64\",\"g4dn.xlarge\"]}}");
+  expect_ok(control_create_compute_environment,
+            "{\"computeEnvironmentName\":\"types-arm\",\"type\":\"MANAGED\",\"computeResources\":"
+            "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"default_arm64\",\"c6g.large\"]}}");
+  /* x86_64 and arm64 types in one CE were stored VALID; AWS refuses them (one architecture) */
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5.large\",\"c6g.large\"]}}",
+                 "computeResources.instanceTypes mixes architectures: c5.large is x86_64, c6g.large is arm64");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"optimal\",\"default_arm64\"]}}",
+                 "mixes architectures");
 
   /* a request refused before the configuration matters never reads it */
   struct control_conf unloaded = {.bc = NULL, .loaded = 0};
@@ -184,6 +196,9 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"zz9.huge\"]}}",
                  "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows");
   expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\"]}}");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\",\"m5\"]}}",
+                 "computeResources.instanceTypes mixes architectures");
   /* an update's numbers are held to Create's ranges: a scale-down delay of 5 minutes, or a
    * maxvCpus past int that was cast to 8, used to be stored */
   expect_refused(control_update_compute_environment,
