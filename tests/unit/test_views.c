@@ -131,6 +131,9 @@ static void test_list_jobs(void) {
        "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got 'abc'"},
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"BEFORE_CREATED_AT\",\"values\":[\"-5\"]}]}",
        "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got '-5'"},
+      /* a second value was ignored without a word: the page held the jobs of the first only */
+      {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_NAME\",\"values\":[\"render-a\",\"render-b\"]}]}",
+       "ERR 400: filters[0].values takes one value, got 2: list each value with a ListJobs call of its own"},
   };
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK_STR(list(QARN, refused[i][0], NULL, 0), refused[i][1]);
   /* the largest maxResults is taken, with or without filters (a filtered page holds at most 100) */
