@@ -70,7 +70,7 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
                 "never removed; a FIFO queue has none)");
   if (pol) {
     json_t *p = barge_arn_get(cv->policies, pol);
-    if (!p) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", pol);
+    if (!p) return ctl_policy_missing(cv, "schedulingPolicyArn", pol, err, errlen);
     json_object_set(b, "schedulingPolicyArn", json_object_get(p, "arn"));
   }
   return 0;

@@ -397,6 +397,19 @@ static void test_policies(void) {
   expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"\"}",
                  "schedulingPolicyArn is empty: name a scheduling policy (a fair-share queue's policy can be replaced, "
                  "never removed");
+  /* a policy named by its name (AWS takes ARNs) was answered "scheduling policy fair does not
+   * exist" while it existed */
+  char want[768];
+  snprintf(want, sizeof want, "schedulingPolicyArn fair is a scheduling policy's name: give its ARN, %s", p_arn);
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"fq2\",\"priority\":1,\"schedulingPolicyArn\":\"fair\",\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}", want);
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"fair\"}", want);
+  snprintf(want, sizeof want, "arn fair is a scheduling policy's name: give its ARN, %s", p_arn);
+  expect_refused(control_update_scheduling_policy, "{\"arn\":\"fair\"}", want);
+  expect_refused(control_delete_scheduling_policy, "{\"arn\":\"fair\"}", want);
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"nope\"}",
+                 "scheduling policy nope does not exist");
   snprintf(req, sizeof req, "{\"arn\":\"%s\"}", p_arn);
   expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
   /* named by the other form of its ARN: it was deleted while in use (the check compared the
