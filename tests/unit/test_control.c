@@ -268,9 +268,23 @@ static void test_job_queues(void) {
            "[{\"order\":1,\"computeEnvironment\":\"%s\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
            ce_arn);
   expect_refused(control_create_job_queue, dup, "compute environment ce1 is already listed at computeEnvironmentOrder[0]");
+  /* an x86_64 CE (ce1: optimal) and an arm64 one in one queue were accepted; AWS refuses them */
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q-arch\",\"priority\":1,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"types-arm\"}]}",
+                 "computeEnvironmentOrder[1].computeEnvironment: compute environment types-arm launches arm64 instances "
+                 "and ce1 launches x86_64; a job queue's compute environments must share one architecture");
+  /* an unmanaged CE has no architecture of Barge's choosing: it goes with either */
+  expect_ok(control_create_job_queue,
+            "{\"jobQueueName\":\"q-arm\",\"priority\":1,\"computeEnvironmentOrder\":"
+            "[{\"order\":1,\"computeEnvironment\":\"u1\"},{\"order\":2,\"computeEnvironment\":\"types-arm\"}]}");
+  expect_refused(control_update_job_queue,
+                 "{\"jobQueue\":\"q-arm\",\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"types-arm\"},{\"order\":2,\"computeEnvironment\":\"types\"}]}",
+                 "compute environment types launches x86_64 instances and types-arm launches arm64");
   run_ok(control_create_job_queue,
          "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
-         "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
+         "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"types\"}]}",
          &w, "create q1");
   CHECK_STR(w.key, q_arn);
   json_t *b = json_object_get(json_object_get(w.value, "body"), "JobQueue");
