@@ -98,6 +98,7 @@ struct metrics_server {
   struct metrics *r;
   struct mconn *head, *tail;
   int live; /* connections not evicted */
+  int inherited; /* metrics_serve_fd: the socket is shared with the process that passed it */
 };
 
 static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
@@ -237,7 +238,9 @@ struct metrics_server *metrics_serve_fd(struct metrics *r, int fd, char *addr, s
   struct metrics_server *s = xcalloc(1, sizeof *s);
   s->r = r;
   int v6 = ss.ss_family == AF_INET6;
-  unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0);
+  s->inherited = 1;
+  /* MHD_USE_ITC: metrics_server_stop quiesces the daemon, which needs it with a polling thread */
+  unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | (v6 ? MHD_USE_IPv6 : 0);
   s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_LISTEN_SOCKET, fd,
                           MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_LIMIT, 2u * METRICS_MAX_CONNECTIONS,
                           MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
@@ -258,6 +261,16 @@ struct metrics_server *metrics_serve_fd(struct metrics *r, int fd, char *addr, s
 
 void metrics_server_stop(struct metrics_server *s) {
   if (!s) return;
-  if (s->d) MHD_stop_daemon(s->d);
+  if (s->d && s->inherited) {
+    /* MHD_stop_daemon shuts its listening socket down, and an inherited one is shared: `barge
+     * up` holds it for the service's next incarnation, which then found it no longer listening
+     * and could never start again. Quiesced, the daemon hands the socket back untouched; only
+     * this process's descriptor of it is closed. */
+    MHD_socket ls = MHD_quiesce_daemon(s->d);
+    MHD_stop_daemon(s->d);
+    if (ls != MHD_INVALID_SOCKET) close(ls);
+  } else if (s->d) {
+    MHD_stop_daemon(s->d);
+  }
   free(s);
 }

@@ -213,6 +213,9 @@ int query_job_definitions_in(const struct config_view *cv, const json_t *req, js
   const char *name = jget_str(req, "jobDefinitionName"), *status = jget_str(req, "status");
   if (json_array_size(refs) && (name || status))
     return fail(err, errlen, CLIENT, "jobDefinitions cannot be combined with jobDefinitionName or status");
+  /* any other status matched no revision, an empty answer that read as "none registered" */
+  if (status && strcmp(status, "ACTIVE") && strcmp(status, "INACTIVE"))
+    return fail(err, errlen, CLIENT, "status '%s' is not a job definition status: give ACTIVE or INACTIVE (upper case)", status);
   int rc = list_max(req, "jobDefinitions", "job definitions", err, errlen);
   if (rc) return rc;
   *all = json_array();

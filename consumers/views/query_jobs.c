@@ -85,6 +85,10 @@ static int list_req_parse(const json_t *req, struct list_req *lr, char *err, siz
     if (!ok) return fail(err, errlen, CLIENT, "filters[0].name must be one of JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT, SHARE_IDENTIFIER");
     json_t *fvals = json_object_get(filter, "values");
     if (!json_array_size(fvals)) return fail(err, errlen, CLIENT, "filters[0].values needs a value");
+    /* a second value used to be ignored without a word (the page held the first's jobs only) */
+    if (json_array_size(fvals) > 1)
+      return fail(err, errlen, CLIENT, "filters[0].values takes one value, got %zu: list each value with a ListJobs call of its own",
+                  json_array_size(fvals));
     lr->fname = fname;
     lr->fvalue = json_string_value(json_array_get(fvals, 0));
     if (strstr(fname, "_CREATED_AT")) {

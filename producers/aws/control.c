@@ -176,8 +176,19 @@ int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
   if (rc) return rc;
   json_t *tables[CTL_TABLE__COUNT] = {(*cv)->ces, (*cv)->queues, (*cv)->policies};
   *found = kinds[t].name_key ? config_find(tables[t], kinds[t].name_key, ref) : barge_arn_get(tables[t], ref);
+  if (!*found && t == CTL_POLICIES) return ctl_policy_missing(*cv, kinds[t].member, ref, err, errlen);
   if (!*found) return fail(err, errlen, CLIENT, "%s %s does not exist", kinds[t].what, ref);
   return 0;
+}
+
+int ctl_policy_missing(const struct config_view *cv, const char *member, const char *ref, char *err,
+                       size_t errlen) {
+  /* a policy's name was answered "scheduling policy fs1 does not exist" while fs1 existed */
+  json_t *named = strncmp(ref, "arn:", 4) ? config_find(cv->policies, "name", ref) : NULL;
+  if (named)
+    return fail(err, errlen, CLIENT, "%s %s is a scheduling policy's name: give its ARN, %s", member, ref,
+                jget_str(named, "arn") ? jget_str(named, "arn") : "arn:...:scheduling-policy/NAME");
+  return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", ref);
 }
 
 void control_write_release(struct control_write *w) {

@@ -38,6 +38,23 @@ static int check_instance_types(const json_t *types, char *err, size_t errlen) {
                   i, name ? name : "(not a string)", aliases[0] ? " or one of " : "", aliases);
     }
   }
+  /* one architecture per compute environment, as AWS requires (docs/job-model.md §4.2): a list
+   * mixing x86_64 and arm64 types used to be stored VALID, and an image could only run on part
+   * of what the CE launched */
+  int *idx = NULL;
+  size_t n = catalog_resolve(c, types, &idx, NULL, NULL);
+  for (size_t k = 1; k < n; k++) {
+    const struct catalog_type *a = &c->types[idx[0]], *b = &c->types[idx[k]];
+    if (strcmp(a->arch, b->arch)) {
+      int rc = fail(err, errlen, CLIENT,
+                    "computeResources.instanceTypes mixes architectures: %s is %s, %s is %s; a compute "
+                    "environment's instance types must share one architecture (make a compute environment per "
+                    "architecture)", a->name, a->arch, b->name, b->arch);
+      free(idx);
+      return rc;
+    }
+  }
+  free(idx);
   return 0;
 }
 

@@ -48,6 +48,12 @@ enum ctl_table { CTL_CES, CTL_QUEUES, CTL_POLICIES, CTL_TABLE__COUNT };
 int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
              const struct config_view **cv, json_t **found, char *err, size_t errlen);
 
+/* The ClientException for a scheduling policy ref (of member) that no policy's ARN matches:
+ * "scheduling policy X does not exist", or, when ref is the name of one (AWS takes ARNs only),
+ * a message giving that policy's ARN. */
+int ctl_policy_missing(const struct config_view *cv, const char *member, const char *ref, char *err,
+                       size_t errlen);
+
 /* A delete's precondition: resource r (what: "job queue", named ref in the request) is
  * DISABLED. */
 int ctl_check_disabled(const json_t *r, const char *what, const char *ref, char *err,

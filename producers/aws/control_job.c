@@ -47,6 +47,8 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
       return fail(err, errlen, CLIENT, "dependsOn[%zu]: SEQUENTIAL takes no jobId and applies to array jobs only", i);
     if (!id && !(type && !strcmp(type, "SEQUENTIAL")))
       return fail(err, errlen, CLIENT, "dependsOn[%zu].jobId is required", i);
+    if (id && !*id) /* was looked up, and refused as "dependsOn: job  does not exist" */
+      return fail(err, errlen, CLIENT, "dependsOn[%zu].jobId is empty: give the id of the job to wait for", i);
   }
   json_t *ov = json_object_get(req, "containerOverrides");
   if (ov && !json_is_null(ov)) {

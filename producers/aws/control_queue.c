@@ -1,7 +1,22 @@
 /* control_queue.c: CreateJobQueue, UpdateJobQueue, DeleteJobQueue (validations; control.h). */
+#include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "control_int.h"
+
+/* The architecture a managed CE's instanceTypes resolve to (the first type's; a CE holds one,
+ * control_ce.c); NULL for an unmanaged CE, whose instances the operator brings. */
+static const char *ce_arch(const json_t *ce) {
+  json_t *cr = json_object_get(ce, "computeResources");
+  if (!json_is_object(cr)) return NULL;
+  const struct catalog *c = catalog_default();
+  int *idx = NULL;
+  size_t n = catalog_resolve(c, json_object_get(cr, "instanceTypes"), &idx, NULL, NULL);
+  const char *arch = n ? c->types[idx[0]].arch : NULL;
+  free(idx);
+  return arch;
+}
 
 static int build_queue_parts(const struct config_view *cv, const json_t *req, json_t *b,
                              char *err, size_t errlen) {
@@ -14,6 +29,7 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
     json_t *out = json_array();
     size_t i;
     json_t *o;
+    const char *arch0 = NULL, *arch0_ce = NULL; /* the first managed CE's architecture */
     json_array_foreach(ceo, i, o) {
       json_t *ce = config_find(cv->ces, "computeEnvironmentName", jget_str(o, "computeEnvironment"));
       if (!ce) {
@@ -39,6 +55,17 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
                     "computeEnvironmentOrder[%zu]; each may appear once",
                     i, jget_str(ce, "computeEnvironmentName"), k);
       }
+      /* AWS: a queue's compute environments share one architecture; a queue of an x86_64 and
+       * an arm64 CE used to be accepted, and a job ran on either */
+      const char *arch = ce_arch(ce);
+      if (arch && arch0 && strcmp(arch, arch0)) {
+        json_decref(out);
+        return fail(err, errlen, CLIENT,
+                    "computeEnvironmentOrder[%zu].computeEnvironment: compute environment %s launches %s instances "
+                    "and %s launches %s; a job queue's compute environments must share one architecture",
+                    i, jget_str(ce, "computeEnvironmentName"), arch, arch0_ce, arch0);
+      }
+      if (arch && !arch0) arch0 = arch, arch0_ce = jget_str(ce, "computeEnvironmentName");
       json_array_append_new(out, json_pack("{s:O, s:s}", "order", json_object_get(o, "order"), "computeEnvironment", jget_str(ce, "computeEnvironmentArn")));
     }
     json_object_set_new(b, "computeEnvironmentOrder", out);
@@ -70,7 +97,7 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
                 "never removed; a FIFO queue has none)");
   if (pol) {
     json_t *p = barge_arn_get(cv->policies, pol);
-    if (!p) return fail(err, errlen, CLIENT, "scheduling policy %s does not exist", pol);
+    if (!p) return ctl_policy_missing(cv, "schedulingPolicyArn", pol, err, errlen);
     json_object_set(b, "schedulingPolicyArn", json_object_get(p, "arn"));
   }
   return 0;

@@ -149,7 +149,19 @@ static void test_compute_environments(void) {
   expect_ok(control_create_compute_environment,
             "{\"computeEnvironmentName\":\"types\",\"type\":\"MANAGED\",\"computeResources\":"
             "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5\",\"m5.large\",\"optimal\","
-            "\"default_x86_64\",\"default_arm64\",\"g4dn.xlarge\"]}}");
+            "\"default_x86_64\",\"g4dn.xlarge\"]}}");
+  expect_ok(control_create_compute_environment,
+            "{\"computeEnvironmentName\":\"types-arm\",\"type\":\"MANAGED\",\"computeResources\":"
+            "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"default_arm64\",\"c6g.large\"]}}");
+  /* x86_64 and arm64 types in one CE were stored VALID; AWS refuses them (one architecture) */
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"c5.large\",\"c6g.large\"]}}",
+                 "computeResources.instanceTypes mixes architectures: c5.large is x86_64, c6g.large is arm64");
+  expect_refused(control_create_compute_environment,
+                 "{\"computeEnvironmentName\":\"m\",\"type\":\"MANAGED\",\"computeResources\":"
+                 "{\"type\":\"EC2\",\"maxvCpus\":4,\"instanceTypes\":[\"optimal\",\"default_arm64\"]}}",
+                 "mixes architectures");
 
   /* a request refused before the configuration matters never reads it */
   struct control_conf unloaded = {.bc = NULL, .loaded = 0};
@@ -184,6 +196,9 @@ static void test_compute_environments(void) {
                  "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"zz9.huge\"]}}",
                  "computeResources.instanceTypes[0] zz9.huge is not an instance type Barge knows");
   expect_ok(control_update_compute_environment, "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\"]}}");
+  expect_refused(control_update_compute_environment,
+                 "{\"computeEnvironment\":\"ce1\",\"computeResources\":{\"instanceTypes\":[\"c6g\",\"m5\"]}}",
+                 "computeResources.instanceTypes mixes architectures");
   /* an update's numbers are held to Create's ranges: a scale-down delay of 5 minutes, or a
    * maxvCpus past int that was cast to 8, used to be stored */
   expect_refused(control_update_compute_environment,
@@ -253,9 +268,23 @@ static void test_job_queues(void) {
            "[{\"order\":1,\"computeEnvironment\":\"%s\"},{\"order\":2,\"computeEnvironment\":\"ce1\"}]}",
            ce_arn);
   expect_refused(control_create_job_queue, dup, "compute environment ce1 is already listed at computeEnvironmentOrder[0]");
+  /* an x86_64 CE (ce1: optimal) and an arm64 one in one queue were accepted; AWS refuses them */
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q-arch\",\"priority\":1,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"types-arm\"}]}",
+                 "computeEnvironmentOrder[1].computeEnvironment: compute environment types-arm launches arm64 instances "
+                 "and ce1 launches x86_64; a job queue's compute environments must share one architecture");
+  /* an unmanaged CE has no architecture of Barge's choosing: it goes with either */
+  expect_ok(control_create_job_queue,
+            "{\"jobQueueName\":\"q-arm\",\"priority\":1,\"computeEnvironmentOrder\":"
+            "[{\"order\":1,\"computeEnvironment\":\"u1\"},{\"order\":2,\"computeEnvironment\":\"types-arm\"}]}");
+  expect_refused(control_update_job_queue,
+                 "{\"jobQueue\":\"q-arm\",\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"types-arm\"},{\"order\":2,\"computeEnvironment\":\"types\"}]}",
+                 "compute environment types launches x86_64 instances and types-arm launches arm64");
   run_ok(control_create_job_queue,
          "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
-         "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
+         "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"types\"}]}",
          &w, "create q1");
   CHECK_STR(w.key, q_arn);
   json_t *b = json_object_get(json_object_get(w.value, "body"), "JobQueue");
@@ -382,6 +411,19 @@ static void test_policies(void) {
   expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"\"}",
                  "schedulingPolicyArn is empty: name a scheduling policy (a fair-share queue's policy can be replaced, "
                  "never removed");
+  /* a policy named by its name (AWS takes ARNs) was answered "scheduling policy fair does not
+   * exist" while it existed */
+  char want[768];
+  snprintf(want, sizeof want, "schedulingPolicyArn fair is a scheduling policy's name: give its ARN, %s", p_arn);
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"fq2\",\"priority\":1,\"schedulingPolicyArn\":\"fair\",\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}", want);
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"fair\"}", want);
+  snprintf(want, sizeof want, "arn fair is a scheduling policy's name: give its ARN, %s", p_arn);
+  expect_refused(control_update_scheduling_policy, "{\"arn\":\"fair\"}", want);
+  expect_refused(control_delete_scheduling_policy, "{\"arn\":\"fair\"}", want);
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"nope\"}",
+                 "scheduling policy nope does not exist");
   snprintf(req, sizeof req, "{\"arn\":\"%s\"}", p_arn);
   expect_refused(control_delete_scheduling_policy, req, "is used by job queue fq");
   /* named by the other form of its ARN: it was deleted while in use (the check compared the

@@ -127,6 +127,10 @@ static void test_submit_refusals(const struct config_view *cv) {
   refused(cv, "dependency without jobId",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"dependsOn\": [{}]}",
           "dependsOn[0].jobId is required");
+  /* an empty id was looked up and refused as "dependsOn: job  does not exist" */
+  refused(cv, "dependency with an empty jobId",
+          "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"dependsOn\": [{\"jobId\": \"\"}]}",
+          "dependsOn[0].jobId is empty: give the id of the job to wait for");
   refused(cv, "reserved AWS_BATCH variable",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
           "{\"environment\": [{\"name\": \"AWS_BATCH_X\", \"value\": \"1\"}]}}",

@@ -226,6 +226,39 @@ static void test_http(void) {
   metrics_free(r);
 }
 
+/* --metrics-fd: `barge up` holds the listening socket and each incarnation of a service serves
+ * on its copy. Stopping the server used to shut the socket down for every holder, so that no
+ * restarted service could serve on it ("descriptor N is not an inherited listening TCP socket")
+ * and `barge up` restarted it in vain, every 30 s, forever. */
+static void test_http_fd_survives_stop(void) {
+  TEST("--metrics-fd: the socket still listens after a server on it stops, and serves the next one");
+  struct metrics *r = metrics_new();
+  int held = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  CHECK(held >= 0 && !bind(held, (struct sockaddr *)&sa, sizeof sa) && !listen(held, 16) &&
+            !getsockname(held, (struct sockaddr *)&sa, &sl),
+        "a listening socket");
+  int port = ntohs(sa.sin_port);
+  char addr[64], err[256];
+  for (int round = 0; round < 2; round++) {
+    int fd = dup(held); /* the copy a child inherits */
+    struct metrics_server *s = metrics_serve_fd(r, fd, addr, sizeof addr, err, sizeof err);
+    CHECK(s != NULL, "round %d: metrics_serve_fd: %s", round, err);
+    if (!s) break;
+    char *a = http_get(port, "/metrics");
+    CHECK(a && !strncmp(a, "HTTP/1.1 200", 12), "round %d: served: %.40s", round, a ? a : "(none)");
+    free(a);
+    metrics_server_stop(s);
+    int listening = 0;
+    socklen_t ll = sizeof listening;
+    CHECK(!getsockopt(held, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) && listening,
+          "round %d: the held socket still listens after the server stopped", round);
+  }
+  close(held);
+  metrics_free(r);
+}
+
 /* Idle clients (connected, sending nothing, or a keep-alive after one answer) must not keep a
  * scrape waiting: past the server's connection budget the oldest idle one is closed. */
 static void test_http_idle_clients(void) {
@@ -272,5 +305,6 @@ int main(void) {
   test_threads();
   test_http();
   test_http_idle_clients();
+  test_http_fd_survives_stop();
   return check_summary();
 }

@@ -131,6 +131,9 @@ static void test_list_jobs(void) {
        "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got 'abc'"},
       {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"BEFORE_CREATED_AT\",\"values\":[\"-5\"]}]}",
        "ERR 400: filters[0].values: BEFORE_CREATED_AT takes a time in epoch milliseconds (as a string), got '-5'"},
+      /* a second value was ignored without a word: the page held the jobs of the first only */
+      {"{\"jobQueue\":\"q\",\"filters\":[{\"name\":\"JOB_NAME\",\"values\":[\"render-a\",\"render-b\"]}]}",
+       "ERR 400: filters[0].values takes one value, got 2: list each value with a ListJobs call of its own"},
   };
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) CHECK_STR(list(QARN, refused[i][0], NULL, 0), refused[i][1]);
   /* the largest maxResults is taken, with or without filters (a filtered page holds at most 100) */
@@ -185,6 +188,24 @@ static void test_job_definitions(void) {
   CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
   CHECK_INT(json_array_size(all), 1); /* a name is its highest ACTIVE revision */
   CHECK_INT(jget_int(json_array_get(all, 0), "revision", 0), 10);
+  json_decref(all);
+  json_decref(req);
+  /* a status other than ACTIVE and INACTIVE (`--status active`) matched no revision and read as
+   * "no job definitions" */
+  const char *bad[] = {"active", "DELETED", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    all = NULL;
+    req = json_pack("{s:s}", "status", bad[i]);
+    CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == API_CLIENT_ERROR, "status '%s' refused", bad[i]);
+    char want[96];
+    snprintf(want, sizeof want, "status '%s' is not a job definition status: give ACTIVE or INACTIVE", bad[i]);
+    CHECK(strstr(err, want), "message for '%s': %s", bad[i], err);
+    json_decref(all);
+    json_decref(req);
+  }
+  req = json_pack("{s:s, s:s}", "jobDefinitionName", "render", "status", "INACTIVE");
+  CHECK(query_job_definitions_in(&cv, req, &all, err, sizeof err) == 0, "%s", err);
+  CHECK_INT(json_array_size(all), 1);
   json_decref(all);
   json_decref(req);
   config_view_release(&cv);
