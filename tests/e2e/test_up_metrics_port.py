@@ -7,13 +7,17 @@ waits to be restarted, another program tries to listen on its metrics port. It m
 the supervisor holds each port's listening socket for its whole life and the service serves on it
 (--metrics-fd). The scheduler then comes back and serves its metrics at the same address. The
 supervisor used to let the port go once chosen: the other program got it, and the scheduler failed
-at every restart ("cannot serve metrics ... port in use?") for as long as the port was held."""
+at every restart ("cannot serve metrics ... port in use?") for as long as the port was held.
+
+Then the restarted scheduler is stopped gracefully (SIGTERM) and must come back once more, serving
+at the same address: a service's metrics server, stopping, used to shut the shared socket down
+(shutdown(2) acts on the socket, not on the service's copy of the descriptor), so every later
+start failed ("descriptor N is not an inherited listening TCP socket") for the stack's life."""
 import os
 import re
 import signal
 import socket
 import sys
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -43,8 +47,8 @@ def main():
             log(f"binding {port}: {e}")
         ok(not took, f"while the scheduler is down another program cannot take its metrics port {port}")
 
-        def serves():
-            pids = [p for p in st.service_pids("scheduler") if p != first]
+        def serves(gone=()):
+            pids = [p for p in st.service_pids("scheduler") if p != first and p not in gone]
             if not pids:
                 return None
             try:
@@ -59,6 +63,17 @@ def main():
             back = False
         ok(back, f"the restarted scheduler serves its metrics at the same address ({url})",
            open(os.path.join(st.home, "scheduler.log"), errors="replace").read()[-600:])
+
+        second = [p for p in st.service_pids("scheduler") if p != first]
+        if back and second:
+            os.kill(second[0], signal.SIGTERM)
+            try:
+                again = common.wait_for(lambda: serves((second[0],)), 45,
+                                        "the scheduler stopped with SIGTERM to serve its metrics again")
+            except TimeoutError:
+                again = False
+            ok(again, f"after a SIGTERM the scheduler is restarted and serves its metrics at {url} again",
+               open(os.path.join(st.home, "scheduler.log"), errors="replace").read()[-600:])
     finally:
         if taker:
             taker.close()
