@@ -64,6 +64,7 @@ class Relay:
             self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(listen)
         self.srv.listen(64)
+        self.port = None if unix else self.srv.getsockname()[1]  # the port bound (listen may say 0)
         threading.Thread(target=self.accept, daemon=True).start()
 
     def connect(self):
@@ -81,6 +82,8 @@ class Relay:
                 c, _ = self.srv.accept()
             except OSError:
                 return
+            if not self.admit(c):
+                continue
             try:
                 up = self.connect()
             except OSError:
@@ -88,6 +91,11 @@ class Relay:
                 continue
             threading.Thread(target=pipe, args=(c, up, self.new_connection()), daemon=True).start()
             threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+
+    def admit(self, client):
+        """Whether to join an accepted connection to the target now (False: the subclass keeps
+        client, e.g. to leave it unanswered)."""
+        return True
 
     def new_connection(self):
         """The forward function of one connection's requests (None: pass everything)."""

@@ -17,64 +17,31 @@ used to say `up`, exit 0)."""
 import os
 import re
 import signal
-import socket
 import sys
 import threading
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import tcp_relay  # noqa: E402
 from common import ok, log, wait_for  # noqa: E402
 
 
-class Relay:
+class Relay(tcp_relay.Relay):
     """127.0.0.1:port -> target; while held, new connections are accepted and left unanswered
     (closed when released, so the client tries again)."""
 
     def __init__(self, target):
         host, port = target.split(",")[0].rsplit(":", 1)
-        self.target = (host, int(port))
         self.held, self.holding, self.lock = [], False, threading.Lock()
-        self.srv = socket.socket()
-        self.srv.bind(("127.0.0.1", 0))
-        self.srv.listen(64)
-        self.port = self.srv.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
+        super().__init__(("127.0.0.1", 0), (host, int(port)))
 
-    def accept(self):
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            with self.lock:
-                if self.holding:
-                    self.held.append(c)
-                    continue
-            try:
-                u = socket.create_connection(self.target, timeout=5)
-                u.settimeout(None)
-            except OSError:
-                c.close()
-                continue
-            for a, b in ((c, u), (u, c)):
-                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def pump(a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def admit(self, client):
+        with self.lock:
+            if self.holding:
+                self.held.append(client)
+                return False
+        return True
 
     def hold(self, on):
         with self.lock:
