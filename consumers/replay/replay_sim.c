@@ -470,6 +470,71 @@ static int check_ce_values(const json_t *ov, const json_t *cr, const char *name,
   return 0;
 }
 
+#define ALT_MAX_MEMORY_MIB 2147483647LL /* what an int holds (struct itype) */
+
+static int check_price(const json_t *o, const char *k, const char *what, char *err, size_t errlen) {
+  json_t *v = json_object_get(o, k);
+  if (!v || (json_is_number(v) && json_number_value(v) >= 0)) return 0;
+  char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  snprintf(err, errlen, "ALT: instance type %s: %s must be a number of USD from 0, not %.100s", what, k, txt ? txt : "?");
+  free(txt);
+  return -1;
+}
+
+/* ALT's top-level instanceTypes (replay's own fleet model): an object of type name -> its
+ * figures, each member checked as the compute environments' are. It was read as it came: a
+ * misspelt member ("vcpu") was ignored, "vcpus": "64" read as 0, a negative price taken, and a
+ * type the simulation launched with 0 vCPUs ran nothing, without a word. Whether a new type
+ * gives its vcpus and memoryMib is checked once the known types are built
+ * (check_alt_types_complete). */
+static int check_instance_types(const json_t *alt, char *err, size_t errlen) {
+  json_t *types = json_object_get(alt, "instanceTypes");
+  if (!types) return 0;
+  if (!json_is_object(types)) {
+    snprintf(err, errlen, "ALT: instanceTypes must be an object of type name -> {\"vcpus\", \"memoryMib\", "
+                          "\"pricePerHour\", \"spotPricePerHour\", \"bootDelaySeconds\"}");
+    return -1;
+  }
+  static const char *const allowed[] = {"vcpus", "memoryMib", "pricePerHour", "spotPricePerHour",
+                                        "bootDelaySeconds", NULL};
+  const char *name;
+  json_t *t;
+  json_object_foreach(types, name, t) {
+    char what[128];
+    snprintf(what, sizeof what, "instance type %.100s", name);
+    if (!*name || strlen(name) >= sizeof ((struct itype *)0)->name) {
+      snprintf(err, errlen, "ALT: instanceTypes: a type name is 1 to %zu characters, not '%.100s'",
+               sizeof ((struct itype *)0)->name - 1, name);
+      return -1;
+    }
+    if (check_members(t, allowed, what, err, errlen) || check_int(t, "vcpus", 1, ALT_MAX_VCPUS, what, err, errlen) ||
+        check_int(t, "memoryMib", 1, ALT_MAX_MEMORY_MIB, what, err, errlen) ||
+        check_int(t, "bootDelaySeconds", 0, ALT_MAX_DELAY_S, what, err, errlen) ||
+        check_price(t, "pricePerHour", name, err, errlen) || check_price(t, "spotPricePerHour", name, err, errlen))
+      return -1;
+  }
+  return 0;
+}
+
+/* After replay_build_types: a type of ALT's instanceTypes that is neither recorded nor in the
+ * built-in table must give its size (it had 0 vCPUs and 0 MiB, and no job fitted it). */
+static int check_alt_types_complete(const struct sim *s, char *err, size_t errlen) {
+  const char *name;
+  json_t *t;
+  json_object_foreach(json_object_get(s->in->alt, "instanceTypes"), name, t) {
+    for (size_t k = 0; k < s->nlearned; k++) {
+      const struct itype *it = &s->learned[k];
+      if (strcmp(it->name, name) || (it->v > 0 && it->m > 0)) continue;
+      snprintf(err, errlen,
+               "ALT: instance type %.100s: %s is required for a type that is neither recorded nor in the built-in "
+               "table (docs/replay.md)",
+               name, it->v <= 0 ? "vcpus" : "memoryMib");
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static const char *kind_of(const json_t *rec, json_t **body) {
   json_t *b = json_object_get(rec, "body");
   const char *k;
@@ -496,7 +561,8 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
     return 2;
   }
   if (alt && (check_int(alt, "bootDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen) ||
-              check_int(alt, "scaleDownDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen)))
+              check_int(alt, "scaleDownDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen) ||
+              check_instance_types(alt, err, errlen)))
     return 2;
   static const char *const order[] = {"ComputeEnvironment", "SchedulingPolicy", "JobDefinition", "JobQueue"};
   json_t *ces_alt = json_object_get(alt, "computeEnvironments");
@@ -1080,6 +1146,10 @@ int replay_simulate(const struct replay_sim_input *in, json_t **report, char *er
   json_object_set_new(*report, "recorded", recorded_outcome(&s, scope, top, t0));
   if ((rc = prepare_config(&s, &config, err, errlen))) goto out;
   replay_build_types(&s);
+  if (check_alt_types_complete(&s, err, errlen)) {
+    rc = 2;
+    goto out;
+  }
   setup_ces(&s, config);
   if ((rc = start_cores(&s, config, t0, err, errlen))) goto out;
   warm_fleet(&s, t0);

@@ -580,6 +580,18 @@ static void test_simulate(struct world *w) {
       {"{\"jobQueues\": {\"q1\": {\"priority\": \"high\"}}}", "priority"},
       {"{\"jobQueues\": {\"q1\": {\"priority\": -5}}}", "priority"},
       {"{\"jobQueues\": {\"q1\": {\"state\": \"PAUSED\"}}}", "state"},
+      /* the top-level instanceTypes were read as they came: a misspelt member ignored, a string
+       * read as 0 vCPUs, a negative price taken, a new type of no size launched */
+      {"{\"instanceTypes\": [\"x1.big\"]}", "instanceTypes"},
+      {"{\"instanceTypes\": {\"x1.big\": 64}}", "x1.big"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpu\": 64, \"memoryMib\": 1024}}}", "vcpu"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": \"64\", \"memoryMib\": 1024}}}", "vcpus"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 0, \"memoryMib\": 1024}}}", "vcpus"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4, \"memoryMib\": 1024, \"pricePerHour\": -1}}}", "pricePerHour"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4, \"memoryMib\": 1024, \"spotPricePerHour\": \"0.1\"}}}", "spotPricePerHour"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4, \"memoryMib\": 1024, \"bootDelaySeconds\": -1}}}", "bootDelaySeconds"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4}}}", "memoryMib"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"pricePerHour\": 1.5}}}", "vcpus"},
   };
   for (size_t i = 0; i < sizeof bad_alts / sizeof *bad_alts; i++) {
     alt = json_loads(bad_alts[i][0], 0, NULL);
@@ -590,6 +602,25 @@ static void test_simulate(struct world *w) {
     char err[512] = "";
     rc = replay_simulate(&in, &r2, err, sizeof err);
     CHECK(rc == 2 && !r2 && strstr(err, bad_alts[i][1]), "%s: rc %d, %s", bad_alts[i][0], rc, err);
+    json_decref(r2);
+    json_decref(alt);
+  }
+
+  TEST("simulate: ALT instanceTypes: a whole new type, and a known one given only a price, are accepted");
+  static const char *const good_alts[] = {
+      "{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 64, \"memoryMib\": 262144, \"pricePerHour\": 4.0, "
+      "\"spotPricePerHour\": 1.2, \"bootDelaySeconds\": 45}}}",
+      "{\"instanceTypes\": {\"c5.large\": {\"pricePerHour\": 0}}}",
+  };
+  for (size_t i = 0; i < sizeof good_alts / sizeof *good_alts; i++) {
+    alt = json_loads(good_alts[i], 0, NULL);
+    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "";
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 0 && r2, "%s: rc %d %s", good_alts[i], rc, err);
     json_decref(r2);
     json_decref(alt);
   }
