@@ -33,6 +33,7 @@
  *
  * Everything is ordered by (time, sequence number); ids of simulated instances are counters;
  * no clock, no randomness: the same input gives the same report. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,6 +536,47 @@ static int check_alt_types_complete(const struct sim *s, char *err, size_t errle
   return 0;
 }
 
+/* A policy's shareDistribution, its entries checked as CreateSchedulingPolicy checks them
+ * (producers/aws/control_policy.c): each entry was passed to the scheduler core as it came, and
+ * a "weightFactor": "0.5" or a misspelt "weightfactor" was read as the weight 1 without a word. */
+static int check_share_distribution(const json_t *sd, const char *policy, char *err, size_t errlen) {
+  if (!sd) return 0;
+  if (!json_is_array(sd)) {
+    snprintf(err, errlen, "ALT: %s: shareDistribution must be an array of {\"shareIdentifier\", \"weightFactor\"}",
+             policy);
+    return -1;
+  }
+  static const char *const allowed[] = {"shareIdentifier", "weightFactor", NULL};
+  size_t i;
+  json_t *e;
+  json_array_foreach(sd, i, e) {
+    char what[192];
+    snprintf(what, sizeof what, "%.100s: shareDistribution[%zu]", policy, i);
+    if (check_members(e, allowed, what, err, errlen)) return -1;
+    const char *id = jget_str(e, "shareIdentifier");
+    size_t n = id ? strlen(id) : 0;
+    if (n && id[n - 1] == '*') n--; /* "can be followed by an asterisk" */
+    int good = n >= 1 && n <= 255;
+    for (size_t k = 0; good && k < n; k++) good = isalnum((unsigned char)id[k]);
+    if (!good) {
+      char *txt = json_dumps(json_object_get(e, "shareIdentifier"), JSON_ENCODE_ANY | JSON_COMPACT);
+      snprintf(err, errlen, "ALT: %s: shareIdentifier must be 1-255 letters and digits, optionally followed by '*', not %.100s",
+               what, txt ? txt : "nothing");
+      free(txt);
+      return -1;
+    }
+    json_t *w = json_object_get(e, "weightFactor");
+    if (w && (!json_is_number(w) || json_number_value(w) < 0.0001 || json_number_value(w) > 999.9999)) {
+      char *txt = json_dumps(w, JSON_ENCODE_ANY | JSON_COMPACT);
+      snprintf(err, errlen, "ALT: %s: weightFactor must be a number within 0.0001..999.9999, not %.100s", what,
+               txt ? txt : "?");
+      free(txt);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static const char *kind_of(const json_t *rec, json_t **body) {
   json_t *b = json_object_get(rec, "body");
   const char *k;
@@ -635,11 +677,8 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
             check_int(ov, "shareDecaySeconds", 0, 604800, jget_str(body, "name"), err, errlen) ||
             check_int(ov, "computeReservation", 0, 99, jget_str(body, "name"), err, errlen))
           goto bad;
-        if (json_object_get(ov, "shareDistribution") && !json_is_array(json_object_get(ov, "shareDistribution"))) {
-          snprintf(err, errlen, "ALT: %s: shareDistribution must be an array of {\"shareIdentifier\", \"weightFactor\"}",
-                   jget_str(body, "name"));
+        if (check_share_distribution(json_object_get(ov, "shareDistribution"), jget_str(body, "name"), err, errlen))
           goto bad;
-        }
         json_t *fp = json_object_get(body, "fairsharePolicy");
         if (!json_is_object(fp)) {
           fp = json_object();

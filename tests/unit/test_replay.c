@@ -606,6 +606,44 @@ static void test_simulate(struct world *w) {
     json_decref(alt);
   }
 
+  /* shareDistribution's entries went to the scheduler core as they came: a weight that is a
+   * string, or a misspelt member, was the weight 1 without a word */
+  TEST("simulate: an ALT shareDistribution entry of the wrong shape is refused, naming the member");
+  json_t *cfg = json_deep_copy(w->config);
+  json_array_append_new(cfg, config_rec(w, "SchedulingPolicy",
+                                        json_pack("{s:s, s:s, s:{s:i, s:[{s:s, s:f}]}}", "name", "fair", "arn",
+                                                  "arn:barge:batch:local:000000000000:scheduling-policy/fair",
+                                                  "fairsharePolicy", "shareDecaySeconds", 0, "shareDistribution",
+                                                  "shareIdentifier", "a", "weightFactor", 1.0)));
+  static const char *const bad_shares[][2] = {
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": {\"a\": 1}}}}", "shareDistribution"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightFactor\": \"0.5\"}]}}}", "weightFactor"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightFactor\": 0}]}}}", "weightFactor"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightfactor\": 0.5}]}}}", "weightfactor"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"weightFactor\": 0.5}]}}}", "shareIdentifier"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"team a\"}]}}}", "shareIdentifier"},
+      {NULL, "the policy as recorded, with a good entry: accepted"},
+  };
+  for (size_t i = 0; i < sizeof bad_shares / sizeof *bad_shares; i++) {
+    const char *doc = bad_shares[i][0] ? bad_shares[i][0]
+                                       : "{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": "
+                                         "[{\"shareIdentifier\": \"a*\", \"weightFactor\": 0.5}]}}}";
+    alt = json_loads(doc, 0, NULL);
+    struct replay_sim_input in = {.config = cfg, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "";
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    if (bad_shares[i][0])
+      CHECK(rc == 2 && !r2 && strstr(err, bad_shares[i][1]), "%s: rc %d, %s", doc, rc, err);
+    else
+      CHECK(rc == 0 && r2, "%s: rc %d, %s", bad_shares[i][1], rc, err);
+    json_decref(r2);
+    json_decref(alt);
+  }
+  json_decref(cfg);
+
   TEST("simulate: ALT instanceTypes: a whole new type, and a known one given only a price, are accepted");
   static const char *const good_alts[] = {
       "{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 64, \"memoryMib\": 262144, \"pricePerHour\": 4.0, "
