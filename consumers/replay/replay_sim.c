@@ -814,6 +814,44 @@ static size_t load_scope(struct sim *s, json_t *subs, json_t *scope, int64_t *t0
   return json_object_size(scope);
 }
 
+static void time_text(int64_t ms, char out[40]) {
+  char sec[32];
+  iso8601_utc(ms, sec);
+  snprintf(out, 40, "%.19s.%03dZ", sec, (int)(((ms % 1000) + 1000) % 1000));
+}
+
+/* Says why nothing is to be simulated: the log holds no submission, or none in the range given,
+ * then with the range read and where the recorded submissions are (a --from given in local time
+ * without its offset, or in the wrong day, was only told "no SubmitJob request in the range"). */
+static void empty_range_error(const struct replay_sim_input *in, char *err, size_t errlen) {
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  size_t n = 0, i;
+  json_t *ev;
+  json_array_foreach(in->requests, i, ev) {
+    if (!json_object_get(json_object_get(ev, "body"), "SubmitJob")) continue;
+    int64_t t = ev_time(ev);
+    if (t < first) first = t;
+    if (t > last) last = t;
+    n++;
+  }
+  if (!n) {
+    snprintf(err, errlen, "barge.requests holds no SubmitJob request: nothing to simulate");
+    return;
+  }
+  char from[40] = "", until[40] = "", a[40], b[40], range[120];
+  if (in->from_ms != REPLAY_NO_TIME) time_text(in->from_ms, from);
+  if (in->until_ms != REPLAY_NO_TIME) time_text(in->until_ms, until);
+  if (in->from_ms != REPLAY_NO_TIME && in->until_ms != REPLAY_NO_TIME)
+    snprintf(range, sizeof range, "from %s until %s", from, until);
+  else if (in->from_ms != REPLAY_NO_TIME)
+    snprintf(range, sizeof range, "at or after %s", from);
+  else
+    snprintf(range, sizeof range, "at or before %s", until);
+  time_text(first, a);
+  time_text(last, b);
+  snprintf(err, errlen, "no SubmitJob request %s; barge.requests holds %zu, submitted from %s until %s", range, n, a, b);
+}
+
 /* The execution model's defaults: median run time (overall and per job name) and start delay
  * of the recorded attempts. */
 static void learn_durations(struct sim *s) {
@@ -1174,7 +1212,7 @@ int replay_simulate(const struct replay_sim_input *in, json_t **report, char *er
   int64_t t0, last_sub;
   size_t top = load_scope(&s, subs, scope, &t0, &last_sub);
   if (top == 0) {
-    snprintf(err, errlen, "no SubmitJob request in the range");
+    empty_range_error(in, err, errlen);
     rc = 2;
     goto out;
   }

@@ -644,6 +644,35 @@ static void test_simulate(struct world *w) {
   }
   json_decref(cfg);
 
+  /* a range with no submission said only "no SubmitJob request in the range", also when no range
+   * was given; a --from typed in local time without its offset left the operator guessing */
+  TEST("simulate: an empty range says the range read and where the recorded submissions are");
+  {
+    size_t nsub = 0, k;
+    json_t *ev;
+    json_array_foreach(w->requests, k, ev) nsub += json_object_get(json_object_get(ev, "body"), "SubmitJob") != NULL;
+    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .from_ms = T0 + 10 * 86400000LL,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "", want[160];
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    snprintf(want, sizeof want, "barge.requests holds %zu, submitted from 2023-11-14T22:13:20.100Z until ", nsub);
+    CHECK(rc == 2 && !r2 && nsub > 0 && strstr(err, "no SubmitJob request at or after 2023-11-24T22:13:20.000Z") &&
+              strstr(err, want),
+          "rc %d: %s", rc, err);
+    in.from_ms = T0 - 86400000LL;
+    in.until_ms = T0 - 3600000LL;
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "from 2023-11-13T22:13:20.000Z until 2023-11-14T21:13:20.000Z"), "rc %d: %s", rc, err);
+    json_t *none = json_array();
+    in.requests = none;
+    in.from_ms = in.until_ms = REPLAY_NO_TIME;
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "barge.requests holds no SubmitJob request"), "no range, no submission: rc %d: %s", rc, err);
+    json_decref(none);
+  }
+
   TEST("simulate: ALT instanceTypes: a whole new type, and a known one given only a price, are accepted");
   static const char *const good_alts[] = {
       "{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 64, \"memoryMib\": 262144, \"pricePerHour\": 4.0, "
