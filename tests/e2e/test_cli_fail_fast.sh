@@ -66,6 +66,24 @@ badfile() { # NAME WHAT ARGS...
   check "$name names the option and the file in one line" \
     "[ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q -- '$what' '$BARGE_HOME/err' && ! grep -q 'no Kafka broker' '$BARGE_HOME/err'"
 }
+# output that cannot be written (a full disk: /dev/full) is a runtime error, said on stderr: every
+# command but `barge logs` exited 0 with its output lost (`barge usage > report.csv`)
+full() { # NAME EXPECTED-RC ARGS...
+  local name=$1 want=$2
+  shift 2
+  "$BARGE" "$@" </dev/null >/dev/full 2>"$BARGE_HOME/err"
+  local rc=$?
+  echo "  $name > /dev/full: exit $rc: $(cat "$BARGE_HOME/err")"
+  check "$name > /dev/full exits $want, saying the output could not be written" \
+    "[ $rc -eq $want ] && grep -q 'cannot write the output: No space left on device' '$BARGE_HOME/err'"
+}
+full "completion bash" 1 completion bash
+full "usage --help" 1 usage --help
+full "replay simulate --help" 1 replay simulate --help
+full "describe-jobs --help" 255 describe-jobs --help
+full "--output json describe-jobs --help" 255 --output json describe-jobs --help
+"$BARGE" completion bash >/dev/null 2>"$BARGE_HOME/err"
+check "completion bash to a writable stdout still exits 0, silent" "[ $? -eq 0 ] && [ ! -s '$BARGE_HOME/err' ]"
 badfile "logs --log-token-file missing" "--log-token-file /nonexistent/token" logs 1234 --brokers 127.0.0.1:1 --log-token-file /nonexistent/token
 printf short >"$BARGE_HOME/short.token"
 badfile "logs --log-token-file too short" "--log-token-file $BARGE_HOME/short.token" logs 1234 --brokers 127.0.0.1:1 --log-token-file "$BARGE_HOME/short.token"
