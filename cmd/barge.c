@@ -1,5 +1,6 @@
 /* barge.c: the one binary. A table of subcommands (git-style): the services, `barge up`, and
  * the AWS Batch user commands, which take the same flags and JSON as `aws batch`. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,7 +87,29 @@ static int command_first(int argc, char **argv) {
   return 1;
 }
 
+/* What a command printed must have reached stdout: a full disk or a closed stdout lost it while
+ * the command exited 0 (`barge usage > report.csv` on a full disk left a cut report, exit 0). A
+ * failed write of stdout turns a success into a runtime error: runtime_rc (1 for the services
+ * and tools, 255 for the AWS Batch commands). */
+static int output_written(int rc, int runtime_rc) {
+  errno = 0;
+  if (fflush(stdout) == 0 && !ferror(stdout)) return rc;
+  if (rc) return rc;
+  int e = errno;
+  fprintf(stderr, "barge: cannot write the output%s%s\n", e ? ": " : "", e ? strerror(e) : "");
+  return runtime_rc;
+}
+
+static int run_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
+  int rc = run_main(argc, argv);
+  /* the command's name, after run_main moved it first (`barge --output json describe-jobs`) */
+  const char *cmd = argc >= 3 && !strcmp(argv[1], "help") ? argv[2] : argc >= 2 ? argv[1] : "";
+  return output_written(rc, cmd_is_aws(cmd) ? 255 : 1);
+}
+
+static int run_main(int argc, char **argv) {
   if (argc >= 3 && !strcmp(argv[1], "help") && strncmp(argv[2], "-", 1)) {
     /* `barge help COMMAND` is `barge COMMAND --help`, as `git help COMMAND`; it used to print the
      * command list (exit 0) whatever COMMAND was, one that does not exist included */
@@ -95,7 +118,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     char *sub[] = {argv[0], argv[2], "--help", NULL};
-    return main(3, sub);
+    return run_main(3, sub);
   }
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);

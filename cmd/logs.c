@@ -9,6 +9,7 @@
  * --follow the command positions itself at the end of the job's partition of barge.job-events
  * first (so no change after the record was read is missed), then prints the log as it grows,
  * and ends once the job has ended (or, with --attempt, once that attempt has). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -263,6 +264,35 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
   return rc;
 }
 
+/* The files named on the command line, read before any broker is asked: one that cannot be read
+ * is bad usage, exit 2, as check's --audit-key (docs/operations.md). They were read only when a
+ * log had to come from an agent's log server, after the reads (exit 1), and a typo went unseen
+ * while the log was on this host. 0, or 2 saying why. */
+static int check_files(const struct logs_opts *o) {
+  char err[1024];
+  if (o->log_token) {
+    size_t len = 0;
+    unsigned char *key = logauth_read_key(o->log_token, &len, err, sizeof err);
+    if (!key) {
+      fprintf(stderr, "barge logs: --log-token-file %s: %s\n", o->log_token, err);
+      return 2;
+    }
+    memset(key, 0, len);
+    free(key);
+  }
+  if (o->log_ca_bundle) {
+    FILE *f = fopen(o->log_ca_bundle, "r");
+    int bad = !f || (getc(f) == EOF && ferror(f)); /* a directory opens, and fails at the first read */
+    int e = errno;
+    if (f) fclose(f);
+    if (bad) {
+      fprintf(stderr, "barge logs: --log-ca-bundle %s: cannot read it: %s\n", o->log_ca_bundle, strerror(e));
+      return 2;
+    }
+  }
+  return 0;
+}
+
 int cmd_logs(int argc, char **argv) {
   struct logs_opts o;
   const char *pos[1];
@@ -280,6 +310,7 @@ int cmd_logs(int argc, char **argv) {
   }
   const char *id = pos[0];
   if ((r = cmd_job_id_usage("logs", id))) return r;
+  if ((r = check_files(&o))) return r;
   struct service_conn conn;
   if ((r = service_connect("logs", &o.kafka, "barge-cli", 0, &conn)) || (r = service_require_broker("logs", &conn))) return r;
   struct bus_conf bc = conn.bc;

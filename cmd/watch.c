@@ -11,6 +11,7 @@
  * earlier may be behind it), then prints that record taken back to the transition
  * (job_at_detail: the attempts that had ended, stoppedAt and the exit code only once they
  * exist), as DescribeJobs shows it. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,7 @@ struct watch {
                         {jobId, record, _seen}, in order */
   long long emitted;
   long long count; /* stop after this many (0 = never) */
+  int out_errno;   /* stdout could not be written (a full disk): stop, exit 1; -1 with no errno */
 };
 
 static int matches(const struct watch *w, const char *id, const char *parent, const char *queue_arn,
@@ -68,7 +70,8 @@ static void print_event(struct watch *w, const char *type, json_t *detail, int w
                          "detail-type", type, "source", "aws.batch", "account", barge_account(),
                          "time", iso, "region", barge_region(), "resources", resources, "detail", detail);
   char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-  printf("%s\n", s);
+  errno = 0;
+  if ((printf("%s\n", s) < 0 || fflush(stdout) || ferror(stdout)) && !w->out_errno) w->out_errno = errno ? errno : -1;
   free(s);
   json_decref(ev);
   w->emitted++;
@@ -248,7 +251,7 @@ int cmd_watch(int argc, char **argv) {
                     .blocked = json_object(), .seen = json_object(), .blocked_q = json_array(), .count = count};
   int rc = 0;
   char last_why[256] = "";
-  while (!service_stopping() && (count <= 0 || w.emitted < count)) {
+  while (!service_stopping() && !w.out_errno && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) {
@@ -298,8 +301,15 @@ int cmd_watch(int argc, char **argv) {
     flush_pending(&w, 0);
     flush_blocked(&w, NULL, NULL, 0);
   }
-  if (count <= 0 || w.emitted < count) flush_pending(&w, 1);
-  flush_blocked(&w, NULL, NULL, 1);
+  if (!w.out_errno && (count <= 0 || w.emitted < count)) flush_pending(&w, 1);
+  if (!w.out_errno) flush_blocked(&w, NULL, NULL, 1);
+  /* an event that could not be written ends the watch: every later one would be lost too (it went
+   * on, without --count for ever, reading and losing them) */
+  if (w.out_errno && !rc) {
+    fprintf(stderr, "barge watch: cannot write the output%s%s\n", w.out_errno > 0 ? ": " : "",
+            w.out_errno > 0 ? strerror(w.out_errno) : "");
+    rc = 1;
+  }
   /* a signal before --count events (or with no --count: the only way it ends) is not a success
    * for a script waiting on them: 128 + the signal, 130 for Ctrl-C, as the AWS CLI */
   if (!rc && service_stopping() && (count <= 0 || w.emitted < count)) rc = 128 + service_stop_signal();

@@ -33,6 +33,7 @@
  *
  * Everything is ordered by (time, sequence number); ids of simulated instances are counters;
  * no clock, no randomness: the same input gives the same report. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -470,6 +471,112 @@ static int check_ce_values(const json_t *ov, const json_t *cr, const char *name,
   return 0;
 }
 
+#define ALT_MAX_MEMORY_MIB 2147483647LL /* what an int holds (struct itype) */
+
+static int check_price(const json_t *o, const char *k, const char *what, char *err, size_t errlen) {
+  json_t *v = json_object_get(o, k);
+  if (!v || (json_is_number(v) && json_number_value(v) >= 0)) return 0;
+  char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  snprintf(err, errlen, "ALT: instance type %s: %s must be a number of USD from 0, not %.100s", what, k, txt ? txt : "?");
+  free(txt);
+  return -1;
+}
+
+/* ALT's top-level instanceTypes (replay's own fleet model): an object of type name -> its
+ * figures, each member checked as the compute environments' are. It was read as it came: a
+ * misspelt member ("vcpu") was ignored, "vcpus": "64" read as 0, a negative price taken, and a
+ * type the simulation launched with 0 vCPUs ran nothing, without a word. Whether a new type
+ * gives its vcpus and memoryMib is checked once the known types are built
+ * (check_alt_types_complete). */
+static int check_instance_types(const json_t *alt, char *err, size_t errlen) {
+  json_t *types = json_object_get(alt, "instanceTypes");
+  if (!types) return 0;
+  if (!json_is_object(types)) {
+    snprintf(err, errlen, "ALT: instanceTypes must be an object of type name -> {\"vcpus\", \"memoryMib\", "
+                          "\"pricePerHour\", \"spotPricePerHour\", \"bootDelaySeconds\"}");
+    return -1;
+  }
+  static const char *const allowed[] = {"vcpus", "memoryMib", "pricePerHour", "spotPricePerHour",
+                                        "bootDelaySeconds", NULL};
+  const char *name;
+  json_t *t;
+  json_object_foreach(types, name, t) {
+    char what[128];
+    snprintf(what, sizeof what, "instance type %.100s", name);
+    if (!*name || strlen(name) >= sizeof ((struct itype *)0)->name) {
+      snprintf(err, errlen, "ALT: instanceTypes: a type name is 1 to %zu characters, not '%.100s'",
+               sizeof ((struct itype *)0)->name - 1, name);
+      return -1;
+    }
+    if (check_members(t, allowed, what, err, errlen) || check_int(t, "vcpus", 1, ALT_MAX_VCPUS, what, err, errlen) ||
+        check_int(t, "memoryMib", 1, ALT_MAX_MEMORY_MIB, what, err, errlen) ||
+        check_int(t, "bootDelaySeconds", 0, ALT_MAX_DELAY_S, what, err, errlen) ||
+        check_price(t, "pricePerHour", name, err, errlen) || check_price(t, "spotPricePerHour", name, err, errlen))
+      return -1;
+  }
+  return 0;
+}
+
+/* After replay_build_types: a type of ALT's instanceTypes that is neither recorded nor in the
+ * built-in table must give its size (it had 0 vCPUs and 0 MiB, and no job fitted it). */
+static int check_alt_types_complete(const struct sim *s, char *err, size_t errlen) {
+  const char *name;
+  json_t *t;
+  json_object_foreach(json_object_get(s->in->alt, "instanceTypes"), name, t) {
+    for (size_t k = 0; k < s->nlearned; k++) {
+      const struct itype *it = &s->learned[k];
+      if (strcmp(it->name, name) || (it->v > 0 && it->m > 0)) continue;
+      snprintf(err, errlen,
+               "ALT: instance type %.100s: %s is required for a type that is neither recorded nor in the built-in "
+               "table (docs/replay.md)",
+               name, it->v <= 0 ? "vcpus" : "memoryMib");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* A policy's shareDistribution, its entries checked as CreateSchedulingPolicy checks them
+ * (producers/aws/control_policy.c): each entry was passed to the scheduler core as it came, and
+ * a "weightFactor": "0.5" or a misspelt "weightfactor" was read as the weight 1 without a word. */
+static int check_share_distribution(const json_t *sd, const char *policy, char *err, size_t errlen) {
+  if (!sd) return 0;
+  if (!json_is_array(sd)) {
+    snprintf(err, errlen, "ALT: %s: shareDistribution must be an array of {\"shareIdentifier\", \"weightFactor\"}",
+             policy);
+    return -1;
+  }
+  static const char *const allowed[] = {"shareIdentifier", "weightFactor", NULL};
+  size_t i;
+  json_t *e;
+  json_array_foreach(sd, i, e) {
+    char what[192];
+    snprintf(what, sizeof what, "%.100s: shareDistribution[%zu]", policy, i);
+    if (check_members(e, allowed, what, err, errlen)) return -1;
+    const char *id = jget_str(e, "shareIdentifier");
+    size_t n = id ? strlen(id) : 0;
+    if (n && id[n - 1] == '*') n--; /* "can be followed by an asterisk" */
+    int good = n >= 1 && n <= 255;
+    for (size_t k = 0; good && k < n; k++) good = isalnum((unsigned char)id[k]);
+    if (!good) {
+      char *txt = json_dumps(json_object_get(e, "shareIdentifier"), JSON_ENCODE_ANY | JSON_COMPACT);
+      snprintf(err, errlen, "ALT: %s: shareIdentifier must be 1-255 letters and digits, optionally followed by '*', not %.100s",
+               what, txt ? txt : "nothing");
+      free(txt);
+      return -1;
+    }
+    json_t *w = json_object_get(e, "weightFactor");
+    if (w && (!json_is_number(w) || json_number_value(w) < 0.0001 || json_number_value(w) > 999.9999)) {
+      char *txt = json_dumps(w, JSON_ENCODE_ANY | JSON_COMPACT);
+      snprintf(err, errlen, "ALT: %s: weightFactor must be a number within 0.0001..999.9999, not %.100s", what,
+               txt ? txt : "?");
+      free(txt);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 static const char *kind_of(const json_t *rec, json_t **body) {
   json_t *b = json_object_get(rec, "body");
   const char *k;
@@ -496,7 +603,8 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
     return 2;
   }
   if (alt && (check_int(alt, "bootDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen) ||
-              check_int(alt, "scaleDownDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen)))
+              check_int(alt, "scaleDownDelaySeconds", 0, ALT_MAX_DELAY_S, "the document", err, errlen) ||
+              check_instance_types(alt, err, errlen)))
     return 2;
   static const char *const order[] = {"ComputeEnvironment", "SchedulingPolicy", "JobDefinition", "JobQueue"};
   json_t *ces_alt = json_object_get(alt, "computeEnvironments");
@@ -569,11 +677,8 @@ static int prepare_config(struct sim *s, json_t **out, char *err, size_t errlen)
             check_int(ov, "shareDecaySeconds", 0, 604800, jget_str(body, "name"), err, errlen) ||
             check_int(ov, "computeReservation", 0, 99, jget_str(body, "name"), err, errlen))
           goto bad;
-        if (json_object_get(ov, "shareDistribution") && !json_is_array(json_object_get(ov, "shareDistribution"))) {
-          snprintf(err, errlen, "ALT: %s: shareDistribution must be an array of {\"shareIdentifier\", \"weightFactor\"}",
-                   jget_str(body, "name"));
+        if (check_share_distribution(json_object_get(ov, "shareDistribution"), jget_str(body, "name"), err, errlen))
           goto bad;
-        }
         json_t *fp = json_object_get(body, "fairsharePolicy");
         if (!json_is_object(fp)) {
           fp = json_object();
@@ -707,6 +812,44 @@ static size_t load_scope(struct sim *s, json_t *subs, json_t *scope, int64_t *t0
     json_array_append(subs, ev);
   }
   return json_object_size(scope);
+}
+
+static void time_text(int64_t ms, char out[40]) {
+  char sec[32];
+  iso8601_utc(ms, sec);
+  snprintf(out, 40, "%.19s.%03dZ", sec, (int)(((ms % 1000) + 1000) % 1000));
+}
+
+/* Says why nothing is to be simulated: the log holds no submission, or none in the range given,
+ * then with the range read and where the recorded submissions are (a --from given in local time
+ * without its offset, or in the wrong day, was only told "no SubmitJob request in the range"). */
+static void empty_range_error(const struct replay_sim_input *in, char *err, size_t errlen) {
+  int64_t first = INT64_MAX, last = INT64_MIN;
+  size_t n = 0, i;
+  json_t *ev;
+  json_array_foreach(in->requests, i, ev) {
+    if (!json_object_get(json_object_get(ev, "body"), "SubmitJob")) continue;
+    int64_t t = ev_time(ev);
+    if (t < first) first = t;
+    if (t > last) last = t;
+    n++;
+  }
+  if (!n) {
+    snprintf(err, errlen, "barge.requests holds no SubmitJob request: nothing to simulate");
+    return;
+  }
+  char from[40] = "", until[40] = "", a[40], b[40], range[120];
+  if (in->from_ms != REPLAY_NO_TIME) time_text(in->from_ms, from);
+  if (in->until_ms != REPLAY_NO_TIME) time_text(in->until_ms, until);
+  if (in->from_ms != REPLAY_NO_TIME && in->until_ms != REPLAY_NO_TIME)
+    snprintf(range, sizeof range, "from %s until %s", from, until);
+  else if (in->from_ms != REPLAY_NO_TIME)
+    snprintf(range, sizeof range, "at or after %s", from);
+  else
+    snprintf(range, sizeof range, "at or before %s", until);
+  time_text(first, a);
+  time_text(last, b);
+  snprintf(err, errlen, "no SubmitJob request %s; barge.requests holds %zu, submitted from %s until %s", range, n, a, b);
 }
 
 /* The execution model's defaults: median run time (overall and per job name) and start delay
@@ -1069,7 +1212,7 @@ int replay_simulate(const struct replay_sim_input *in, json_t **report, char *er
   int64_t t0, last_sub;
   size_t top = load_scope(&s, subs, scope, &t0, &last_sub);
   if (top == 0) {
-    snprintf(err, errlen, "no SubmitJob request in the range");
+    empty_range_error(in, err, errlen);
     rc = 2;
     goto out;
   }
@@ -1080,6 +1223,10 @@ int replay_simulate(const struct replay_sim_input *in, json_t **report, char *er
   json_object_set_new(*report, "recorded", recorded_outcome(&s, scope, top, t0));
   if ((rc = prepare_config(&s, &config, err, errlen))) goto out;
   replay_build_types(&s);
+  if (check_alt_types_complete(&s, err, errlen)) {
+    rc = 2;
+    goto out;
+  }
   setup_ces(&s, config);
   if ((rc = start_cores(&s, config, t0, err, errlen))) goto out;
   warm_fleet(&s, t0);

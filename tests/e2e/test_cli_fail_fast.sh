@@ -49,6 +49,46 @@ nostack() { # NAME EXPECTED-RC ARGS...
     "[ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q 'no stack in $BARGE_HOME' '$BARGE_HOME/err' && grep -q 'barge up' '$BARGE_HOME/err' && grep -q -- '--brokers' '$BARGE_HOME/err'"
 }
 nostack logs 1 logs 1234
+# a file named on barge logs' command line that cannot be read is bad usage, said at once before
+# any broker is asked (as check's --audit-key): it was found only when a log had to come from an
+# agent's log server, after the broker's 3 s, exit 1, and never when the log was on this host
+badfile() { # NAME WHAT ARGS...
+  local name=$1 what=$2
+  shift 2
+  local t0 t1 rc
+  t0=$(date +%s%N)
+  "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  t1=$(date +%s%N)
+  local ms=$(((t1 - t0) / 1000000))
+  echo "  $name: exit $rc after $ms ms: $(cat "$BARGE_HOME/err")"
+  check "$name exits 2 at once ($ms ms), before any broker" "[ $rc -eq 2 ] && [ $ms -le 1000 ]"
+  check "$name names the option and the file in one line" \
+    "[ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && [ ! -s '$BARGE_HOME/out' ] && grep -q -- '$what' '$BARGE_HOME/err' && ! grep -q 'no Kafka broker' '$BARGE_HOME/err'"
+}
+# output that cannot be written (a full disk: /dev/full) is a runtime error, said on stderr: every
+# command but `barge logs` exited 0 with its output lost (`barge usage > report.csv`)
+full() { # NAME EXPECTED-RC ARGS...
+  local name=$1 want=$2
+  shift 2
+  "$BARGE" "$@" </dev/null >/dev/full 2>"$BARGE_HOME/err"
+  local rc=$?
+  echo "  $name > /dev/full: exit $rc: $(cat "$BARGE_HOME/err")"
+  check "$name > /dev/full exits $want, saying the output could not be written" \
+    "[ $rc -eq $want ] && grep -q 'cannot write the output: No space left on device' '$BARGE_HOME/err'"
+}
+full "completion bash" 1 completion bash
+full "usage --help" 1 usage --help
+full "replay simulate --help" 1 replay simulate --help
+full "describe-jobs --help" 255 describe-jobs --help
+full "--output json describe-jobs --help" 255 --output json describe-jobs --help
+"$BARGE" completion bash >/dev/null 2>"$BARGE_HOME/err"
+check "completion bash to a writable stdout still exits 0, silent" "[ $? -eq 0 ] && [ ! -s '$BARGE_HOME/err' ]"
+badfile "logs --log-token-file missing" "--log-token-file /nonexistent/token" logs 1234 --brokers 127.0.0.1:1 --log-token-file /nonexistent/token
+printf short >"$BARGE_HOME/short.token"
+badfile "logs --log-token-file too short" "--log-token-file $BARGE_HOME/short.token" logs 1234 --brokers 127.0.0.1:1 --log-token-file "$BARGE_HOME/short.token"
+badfile "logs --log-ca-bundle missing" "--log-ca-bundle /nonexistent/ca.pem" logs 1234 --brokers 127.0.0.1:1 --log-ca-bundle /nonexistent/ca.pem
+badfile "logs --log-ca-bundle a directory" "--log-ca-bundle $BARGE_HOME" logs 1234 --brokers 127.0.0.1:1 --log-ca-bundle "$BARGE_HOME"
 nostack watch 1 watch
 nostack instances 1 instances
 nostack usage 1 usage

@@ -47,6 +47,19 @@ def body(st):
     ok(w.returncode == 130 and len(out.splitlines()) == 1, "Ctrl-C while it waits for the record: printed, exit 130",
        (w.returncode, out[-300:], err[-300:]))
 
+    # output that cannot be written (a full disk) ends the watch: exit 1, said on stderr; it went on
+    # reading and losing every event until interrupted (without --count, for ever)
+    with open("/dev/full", "w") as full:
+        w = subprocess.Popen([common.BARGE, "watch", "--job", job, "--from-beginning"], env=st.env,
+                             stdout=full, stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = w.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            w.kill()
+            _, err = w.communicate()
+    ok(w.returncode == 1 and "cannot write the output" in err,
+       "stdout on a full disk: watch stops at its first lost event, exit 1, saying so", (w.returncode, err[-300:]))
+
 
 if __name__ == "__main__":
     common.run_test("wnorec", body)

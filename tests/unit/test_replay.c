@@ -580,6 +580,18 @@ static void test_simulate(struct world *w) {
       {"{\"jobQueues\": {\"q1\": {\"priority\": \"high\"}}}", "priority"},
       {"{\"jobQueues\": {\"q1\": {\"priority\": -5}}}", "priority"},
       {"{\"jobQueues\": {\"q1\": {\"state\": \"PAUSED\"}}}", "state"},
+      /* the top-level instanceTypes were read as they came: a misspelt member ignored, a string
+       * read as 0 vCPUs, a negative price taken, a new type of no size launched */
+      {"{\"instanceTypes\": [\"x1.big\"]}", "instanceTypes"},
+      {"{\"instanceTypes\": {\"x1.big\": 64}}", "x1.big"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpu\": 64, \"memoryMib\": 1024}}}", "vcpu"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": \"64\", \"memoryMib\": 1024}}}", "vcpus"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 0, \"memoryMib\": 1024}}}", "vcpus"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4, \"memoryMib\": 1024, \"pricePerHour\": -1}}}", "pricePerHour"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4, \"memoryMib\": 1024, \"spotPricePerHour\": \"0.1\"}}}", "spotPricePerHour"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4, \"memoryMib\": 1024, \"bootDelaySeconds\": -1}}}", "bootDelaySeconds"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 4}}}", "memoryMib"},
+      {"{\"instanceTypes\": {\"x1.big\": {\"pricePerHour\": 1.5}}}", "vcpus"},
   };
   for (size_t i = 0; i < sizeof bad_alts / sizeof *bad_alts; i++) {
     alt = json_loads(bad_alts[i][0], 0, NULL);
@@ -590,6 +602,92 @@ static void test_simulate(struct world *w) {
     char err[512] = "";
     rc = replay_simulate(&in, &r2, err, sizeof err);
     CHECK(rc == 2 && !r2 && strstr(err, bad_alts[i][1]), "%s: rc %d, %s", bad_alts[i][0], rc, err);
+    json_decref(r2);
+    json_decref(alt);
+  }
+
+  /* shareDistribution's entries went to the scheduler core as they came: a weight that is a
+   * string, or a misspelt member, was the weight 1 without a word */
+  TEST("simulate: an ALT shareDistribution entry of the wrong shape is refused, naming the member");
+  json_t *cfg = json_deep_copy(w->config);
+  json_array_append_new(cfg, config_rec(w, "SchedulingPolicy",
+                                        json_pack("{s:s, s:s, s:{s:i, s:[{s:s, s:f}]}}", "name", "fair", "arn",
+                                                  "arn:barge:batch:local:000000000000:scheduling-policy/fair",
+                                                  "fairsharePolicy", "shareDecaySeconds", 0, "shareDistribution",
+                                                  "shareIdentifier", "a", "weightFactor", 1.0)));
+  static const char *const bad_shares[][2] = {
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": {\"a\": 1}}}}", "shareDistribution"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightFactor\": \"0.5\"}]}}}", "weightFactor"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightFactor\": 0}]}}}", "weightFactor"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"a\", \"weightfactor\": 0.5}]}}}", "weightfactor"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"weightFactor\": 0.5}]}}}", "shareIdentifier"},
+      {"{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": [{\"shareIdentifier\": \"team a\"}]}}}", "shareIdentifier"},
+      {NULL, "the policy as recorded, with a good entry: accepted"},
+  };
+  for (size_t i = 0; i < sizeof bad_shares / sizeof *bad_shares; i++) {
+    const char *doc = bad_shares[i][0] ? bad_shares[i][0]
+                                       : "{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": "
+                                         "[{\"shareIdentifier\": \"a*\", \"weightFactor\": 0.5}]}}}";
+    alt = json_loads(doc, 0, NULL);
+    struct replay_sim_input in = {.config = cfg, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "";
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    if (bad_shares[i][0])
+      CHECK(rc == 2 && !r2 && strstr(err, bad_shares[i][1]), "%s: rc %d, %s", doc, rc, err);
+    else
+      CHECK(rc == 0 && r2, "%s: rc %d, %s", bad_shares[i][1], rc, err);
+    json_decref(r2);
+    json_decref(alt);
+  }
+  json_decref(cfg);
+
+  /* a range with no submission said only "no SubmitJob request in the range", also when no range
+   * was given; a --from typed in local time without its offset left the operator guessing */
+  TEST("simulate: an empty range says the range read and where the recorded submissions are");
+  {
+    size_t nsub = 0, k;
+    json_t *ev;
+    json_array_foreach(w->requests, k, ev) nsub += json_object_get(json_object_get(ev, "body"), "SubmitJob") != NULL;
+    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .from_ms = T0 + 10 * 86400000LL,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "", want[160];
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    snprintf(want, sizeof want, "barge.requests holds %zu, submitted from 2023-11-14T22:13:20.100Z until ", nsub);
+    CHECK(rc == 2 && !r2 && nsub > 0 && strstr(err, "no SubmitJob request at or after 2023-11-24T22:13:20.000Z") &&
+              strstr(err, want),
+          "rc %d: %s", rc, err);
+    in.from_ms = T0 - 86400000LL;
+    in.until_ms = T0 - 3600000LL;
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "from 2023-11-13T22:13:20.000Z until 2023-11-14T21:13:20.000Z"), "rc %d: %s", rc, err);
+    json_t *none = json_array();
+    in.requests = none;
+    in.from_ms = in.until_ms = REPLAY_NO_TIME;
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 2 && strstr(err, "barge.requests holds no SubmitJob request"), "no range, no submission: rc %d: %s", rc, err);
+    json_decref(none);
+  }
+
+  TEST("simulate: ALT instanceTypes: a whole new type, and a known one given only a price, are accepted");
+  static const char *const good_alts[] = {
+      "{\"instanceTypes\": {\"x1.big\": {\"vcpus\": 64, \"memoryMib\": 262144, \"pricePerHour\": 4.0, "
+      "\"spotPricePerHour\": 1.2, \"bootDelaySeconds\": 45}}}",
+      "{\"instanceTypes\": {\"c5.large\": {\"pricePerHour\": 0}}}",
+  };
+  for (size_t i = 0; i < sizeof good_alts / sizeof *good_alts; i++) {
+    alt = json_loads(good_alts[i], 0, NULL);
+    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
+                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
+                                  .until_ms = REPLAY_NO_TIME};
+    json_t *r2 = NULL;
+    char err[512] = "";
+    rc = replay_simulate(&in, &r2, err, sizeof err);
+    CHECK(rc == 0 && r2, "%s: rc %d %s", good_alts[i], rc, err);
     json_decref(r2);
     json_decref(alt);
   }
