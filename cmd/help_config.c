@@ -68,7 +68,10 @@ int cmd_help_config(int argc, char **argv) {
          "| variable | default | meaning |\n|---|---|---|\n");
   for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++)
     printf("| `%s` | %s | %s |\n", env_vars[i].name, env_vars[i].def, env_vars[i].meaning);
-  printf("\n");
+  printf("\nThe client library (`barge_client_new`, [publishing.md](publishing.md)) refuses a bad value of\n"
+         "`BARGE_SCHEMA_REGISTRY_URL` (not `http://` or `https://`), `BARGE_MIN_ATTEMPT_DURATION_SECONDS`\n"
+         "(not a whole number 1 or more) and `BARGE_LOG` (none of the four) with `BARGE_ERR_ARGUMENT`\n"
+         "naming the variable; empty is the default.\n\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) opts_markdown(stdout, commands[i]);
   return 0;
 }
