@@ -76,42 +76,6 @@ static int is_utf8(const char *s) {
   return same;
 }
 
-/* A schema registry URL: "" (none), or http(s)://HOST... without blanks. One without a scheme
- * ("registry:8080") failed only at the first submission, after three tries, as
- * BARGE_ERR_REGISTRY. */
-static int url_ok(const char *u) {
-  if (!*u) return 1;
-  size_t skip = !strncmp(u, "http://", 7) ? 7 : !strncmp(u, "https://", 8) ? 8 : 0;
-  if (!skip || !u[skip] || u[skip] == '/' || u[skip] == ':') return 0;
-  for (const char *p = u; *p; p++)
-    if ((unsigned char)*p <= ' ' || *p == 0x7f) return 0;
-  return 1;
-}
-
-static int seconds_ok(const char *v) {
-  char *end;
-  errno = 0;
-  long n = strtol(v, &end, 10);
-  return *v >= '0' && *v <= '9' && !*end && !errno && n >= 1 && n <= 0x7fffffff;
-}
-
-static int log_ok(const char *v) {
-  return !strcmp(v, "debug") || !strcmp(v, "info") || !strcmp(v, "warn") || !strcmp(v, "error");
-}
-
-/* The environment variables that configure a client (docs/configuration.md). Where the services
- * take a bad value silently (BARGE_MIN_ATTEMPT_DURATION_SECONDS=abc was 1 second, BARGE_LOG=verbose
- * was info), the client refuses it at barge_client_new, naming it. Unset or empty: the default. */
-static const struct {
-  const char *name;
-  int (*ok)(const char *);
-  const char *want;
-} env_vars[] = {
-    {"BARGE_SCHEMA_REGISTRY_URL", url_ok, "an http:// or https:// URL of a schema registry"},
-    {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", seconds_ok, "a whole number of seconds, 1 or more (unset: 60)"},
-    {"BARGE_LOG", log_ok, "debug, info, warn or error (unset: info)"},
-};
-
 struct barge_client *barge_client_new(const char *brokers, const char *topic_prefix, char *err,
                                       size_t errlen) {
   char e[512];
@@ -130,13 +94,10 @@ struct barge_client *barge_client_new(const char *brokers, const char *topic_pre
     else fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", m);
     return NULL;
   }
-  for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++) {
-    const char *v = getenv(env_vars[i].name);
-    if (v && *v && !env_vars[i].ok(v)) {
-      fail(err, errlen, BARGE_ERR_ARGUMENT, "$%s is \"%.100s%s\": it must be %s; fix or unset it", env_vars[i].name, v,
-           strlen(v) > 100 ? "...(cut)" : "", env_vars[i].want);
-      return NULL;
-    }
+  /* the environment's BARGE_* values, as every barge command checks them (lib/util.h) */
+  if (env_config_check(e, sizeof e)) {
+    fail(err, errlen, BARGE_ERR_ARGUMENT, "%s", e);
+    return NULL;
   }
   if (codec_init(e, sizeof e)) {
     fail(err, errlen, BARGE_ERR_ARGUMENT, "codec: %s", e);
@@ -161,7 +122,7 @@ int barge_client_set(struct barge_client *c, const char *name, const char *value
   if (!c || !name || !value) return fail(err, errlen, BARGE_ERR_ARGUMENT, "client, name and value are required");
   if (c->prod) return fail(err, errlen, BARGE_ERR_ARGUMENT, "options must be set before the first submission");
   if (!strcmp(name, "schema.registry.url")) {
-    if (!url_ok(value))
+    if (!registry_url_ok(value))
       return fail(err, errlen, BARGE_ERR_ARGUMENT, "schema.registry.url \"%.100s\": not an http:// or https:// URL (\"\" for none)", value);
     /* no producer yet, and consumers live within a call: nothing uses the old one */
     registry_free(c->reg);

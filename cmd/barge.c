@@ -102,6 +102,14 @@ static int output_written(int rc, int runtime_rc) {
 
 static int run_main(int argc, char **argv);
 
+/* `barge CMD --help`, `-h`, or the AWS CLI's `barge OPERATION help`: help is printed whatever
+ * the environment holds. */
+static int asks_help(int argc, char **argv) {
+  for (int i = 2; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+  return argc == 3 && !strcmp(argv[2], "help");
+}
+
 int main(int argc, char **argv) {
   int rc = run_main(argc, argv);
   /* the command's name, after run_main moved it first (`barge --output json describe-jobs`) */
@@ -126,6 +134,15 @@ static int run_main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "--version")) return cmd_version(argc - 1, argv + 1);
   if (!strncmp(argv[1], "--", 2)) command_first(argc, argv);
+  if (is_command(argv[1]) && !asks_help(argc, argv)) {
+    /* a bad BARGE_* value was taken silently (BARGE_LOG=verbose as info), or written into every
+     * ARN (BARGE_REGION=us:east): bad usage, before the command does anything */
+    char err[512];
+    if (env_config_check(err, sizeof err)) {
+      fprintf(stderr, "barge %s: %s\n", argv[1], err);
+      return cmd_is_aws(argv[1]) ? 252 : 2;
+    }
+  }
   for (size_t i = 0; i < sizeof services / sizeof *services; i++)
     if (!strcmp(argv[1], services[i].name)) return services[i].fn(argc - 1, argv + 1);
   if (cmd_is_aws(argv[1])) return cmd_aws(argc - 1, argv + 1);

@@ -68,10 +68,12 @@ int cmd_help_config(int argc, char **argv) {
          "| variable | default | meaning |\n|---|---|---|\n");
   for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++)
     printf("| `%s` | %s | %s |\n", env_vars[i].name, env_vars[i].def, env_vars[i].meaning);
-  printf("\nThe client library (`barge_client_new`, [publishing.md](publishing.md)) refuses a bad value of\n"
-         "`BARGE_SCHEMA_REGISTRY_URL` (not `http://` or `https://`), `BARGE_MIN_ATTEMPT_DURATION_SECONDS`\n"
-         "(not a whole number 1 or more) and `BARGE_LOG` (none of the four) with `BARGE_ERR_ARGUMENT`\n"
-         "naming the variable; empty is the default.\n\n");
+  printf("\nEvery `barge` command (but its `--help`) and the client library (`barge_client_new`,\n"
+         "[publishing.md](publishing.md)) refuse a bad value of `BARGE_SCHEMA_REGISTRY_URL` (not `http://`\n"
+         "or `https://`), `BARGE_MIN_ATTEMPT_DURATION_SECONDS` (not a whole number 1 or more), `BARGE_LOG`\n"
+         "(none of the four) and `BARGE_PARTITION`, `BARGE_REGION`, `BARGE_ACCOUNT` (not 1 to 63 letters,\n"
+         "digits or `-`), naming the variable: the commands as bad usage (exit 2, the AWS Batch commands\n"
+         "252), the library with `BARGE_ERR_ARGUMENT`. Empty is the default.\n\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) opts_markdown(stdout, commands[i]);
   return 0;
 }

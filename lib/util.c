@@ -519,3 +519,65 @@ int target_nodes_parse(const char *t, int n, int *lo, int *hi) {
   }
   return *lo <= *hi ? 0 : -1;
 }
+
+/* ---- the BARGE_* environment (util.h) ---- */
+
+/* A schema registry URL: "" (none), or http(s)://HOST... without blanks. One without a scheme
+ * ("registry:8080") failed only at the first submission, after three tries, as
+ * BARGE_ERR_REGISTRY. */
+int registry_url_ok(const char *u) {
+  if (!*u) return 1;
+  size_t skip = !strncmp(u, "http://", 7) ? 7 : !strncmp(u, "https://", 8) ? 8 : 0;
+  if (!skip || !u[skip] || u[skip] == '/' || u[skip] == ':') return 0;
+  for (const char *p = u; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f) return 0;
+  return 1;
+}
+
+static int seconds_ok(const char *v) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  return *v >= '0' && *v <= '9' && !*end && !errno && n >= 1 && n <= 0x7fffffff;
+}
+
+static int log_ok(const char *v) {
+  return !strcmp(v, "debug") || !strcmp(v, "info") || !strcmp(v, "warn") || !strcmp(v, "error");
+}
+
+/* An ARN part (BARGE_PARTITION, BARGE_REGION, BARGE_ACCOUNT): 1 to 63 letters, digits or '-'; a
+ * ':' or '/' in one made every ARN Barge wrote unreadable as an ARN. */
+static int arn_part_ok(const char *v) {
+  size_t n = strlen(v);
+  if (n > 63) return 0;
+  for (const char *p = v; *p; p++)
+    if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-')) return 0;
+  return 1;
+}
+
+/* The environment variables with a fixed form (docs/configuration.md). Unset or empty: the
+ * default. */
+static const struct {
+  const char *name;
+  int (*ok)(const char *);
+  const char *want;
+} env_vars[] = {
+    {"BARGE_SCHEMA_REGISTRY_URL", registry_url_ok, "an http:// or https:// URL of a schema registry"},
+    {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", seconds_ok, "a whole number of seconds, 1 or more (unset: 60)"},
+    {"BARGE_LOG", log_ok, "debug, info, warn or error (unset: info)"},
+    {"BARGE_PARTITION", arn_part_ok, "1 to 63 letters, digits or '-' (unset: aws)"},
+    {"BARGE_REGION", arn_part_ok, "1 to 63 letters, digits or '-' (unset: us-east-1)"},
+    {"BARGE_ACCOUNT", arn_part_ok, "1 to 63 letters, digits or '-' (unset: 000000000000)"},
+};
+
+int env_config_check(char *err, size_t errlen) {
+  for (size_t i = 0; i < sizeof env_vars / sizeof *env_vars; i++) {
+    const char *v = getenv(env_vars[i].name);
+    if (v && *v && !env_vars[i].ok(v)) {
+      snprintf(err, errlen, "$%s is \"%.100s%s\": it must be %s; fix or unset it", env_vars[i].name, v,
+               strlen(v) > 100 ? "...(cut)" : "", env_vars[i].want);
+      return -1;
+    }
+  }
+  return 0;
+}

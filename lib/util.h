@@ -52,6 +52,16 @@ void random_bytes(void *out, size_t n);
 /* Random hex digits (lower case) into out, n digits plus NUL. */
 void random_hex(char *out, size_t n);
 
+/* The BARGE_* environment variables that have a fixed form (docs/configuration.md):
+ * BARGE_SCHEMA_REGISTRY_URL, BARGE_MIN_ATTEMPT_DURATION_SECONDS, BARGE_LOG, BARGE_PARTITION,
+ * BARGE_REGION and BARGE_ACCOUNT. 0 when each is unset, empty (its default) or well formed; else
+ * -1, err naming the first bad one, its value and what it must be. A bad value used to be taken
+ * silently (BARGE_LOG=verbose as info) or, for the ARN parts, written into every ARN. */
+int env_config_check(char *err, size_t errlen);
+/* A schema registry URL as BARGE_SCHEMA_REGISTRY_URL takes it: "" (none), or http(s)://HOST...
+ * without blanks. */
+int registry_url_ok(const char *u);
+
 /* A growable byte buffer. buf_init zeroes it; buf_release frees; data is NUL-terminated for
  * convenience (not counted in len). Out of memory aborts. */
 struct buf {

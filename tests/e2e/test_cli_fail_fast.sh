@@ -353,5 +353,19 @@ got=$(complete_words barge audit --out x --t)
 check "completion of audit's own flags after them ($got)" "[ '$got' = '--topics --topic-prefix' ]"
 got=$(complete_words barge help sub)
 check "completion of barge help: the commands ($got)" "[ '$got' = submit-job ]"
+# a bad BARGE_* value is bad usage, named, before the command does anything (BARGE_LOG=verbose was
+# taken as info; a ':' in BARGE_REGION went into every ARN written); --help still prints help
+envcase() { # NAME EXPECTED-RC VAR=VALUE ARGS...
+  local name=$1 want=$2 var=${3%%=*}
+  env "$3" "$BARGE" "${@:4}" >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  local rc=$?
+  check "$name: exit $want, one line naming $var ($(head -c 300 "$BARGE_HOME/err"))" \
+    "[ $rc -eq $want ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -q '\\\$$var is' '$BARGE_HOME/err'"
+}
+envcase "BARGE_LOG=verbose barge status" 2 BARGE_LOG=verbose status --brokers 127.0.0.1:1
+envcase "BARGE_REGION=us:east barge describe-jobs" 252 BARGE_REGION=us:east describe-jobs --jobs 1234 --brokers 127.0.0.1:1
+envcase "BARGE_ACCOUNT='1 2' barge scheduler" 2 "BARGE_ACCOUNT=1 2" scheduler --brokers 127.0.0.1:1
+BARGE_LOG=verbose "$BARGE" scheduler --help >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+check "BARGE_LOG=verbose barge scheduler --help: the help, exit 0" "[ $? -eq 0 ] && grep -q '^usage: barge scheduler' '$BARGE_HOME/out'"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]

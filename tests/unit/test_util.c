@@ -177,7 +177,44 @@ static void test_bus_conf_has_prop(void) {
   CHECK(!bus_conf_has_prop(&bc, "linger.ms"), "no extra properties");
 }
 
+static void test_env_config_check(void) {
+  TEST("env_config_check: the BARGE_* variables of a fixed form, each bad value named");
+  static const char *const vars[] = {"BARGE_SCHEMA_REGISTRY_URL", "BARGE_MIN_ATTEMPT_DURATION_SECONDS", "BARGE_LOG",
+                                     "BARGE_PARTITION", "BARGE_REGION", "BARGE_ACCOUNT"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+  char err[512] = "";
+  CHECK(env_config_check(err, sizeof err) == 0, "none set: %s", err);
+  static const struct {
+    const char *var, *value;
+    int good;
+  } cases[] = {
+      {"BARGE_LOG", "debug", 1},           {"BARGE_LOG", "verbose", 0},
+      {"BARGE_LOG", "", 1},                {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "1", 1},
+      {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "abc", 0}, {"BARGE_MIN_ATTEMPT_DURATION_SECONDS", "0", 0},
+      {"BARGE_SCHEMA_REGISTRY_URL", "http://r:8080", 1}, {"BARGE_SCHEMA_REGISTRY_URL", "r:8080", 0},
+      {"BARGE_PARTITION", "aws-cn", 1},    {"BARGE_PARTITION", "aws:cn", 0},
+      {"BARGE_REGION", "cn-north-1", 1},   {"BARGE_REGION", "us east", 0},
+      {"BARGE_REGION", "us/east", 0},      {"BARGE_ACCOUNT", "123456789012", 1},
+      {"BARGE_ACCOUNT", "1234:5678", 0},
+      {"BARGE_ACCOUNT", "a123456789012345678901234567890123456789012345678901234567890123", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    setenv(cases[i].var, cases[i].value, 1);
+    err[0] = 0;
+    int rc = env_config_check(err, sizeof err);
+    if (cases[i].good) {
+      CHECK(rc == 0, "%s=%s refused: %s", cases[i].var, cases[i].value, err);
+    } else {
+      CHECK(rc == -1, "%s=%s taken", cases[i].var, cases[i].value);
+      CHECK(strstr(err, cases[i].var) && strstr(err, cases[i].value) && strstr(err, "fix or unset it"),
+            "the error names %s and its value: %s", cases[i].var, err);
+    }
+    unsetenv(cases[i].var);
+  }
+}
+
 int main(void) {
+  test_env_config_check();
   test_utf8_fix();
   test_utf8_prefix_bytes();
   test_stack_prefix_check();
