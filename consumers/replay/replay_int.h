@@ -64,6 +64,7 @@ struct rec_attempt {
   int has_exit;
   int exit_code;
   char *reason;
+  long run_ord, end_ord; /* positions in barge.job-events of its RUNNING and end changes, -1 */
 };
 
 struct rec_job {
@@ -92,8 +93,11 @@ struct recording {
   struct rec_inst *insts;
   size_t ninsts;
   json_t *inst_idx;
+  long nevents; /* job state changes read, in barge.job-events order */
 };
 
+/* Takes the job state changes in the order barge.job-events holds them (each partition in its
+ * order): an attempt's run_ord and end_ord are positions in that order. */
 void replay_rec_event(struct recording *r, const json_t *job_state_change);
 void replay_rec_instance(struct recording *r, const json_t *instance_event);
 int64_t replay_rec_inst_start(const struct rec_inst *n);
@@ -150,6 +154,8 @@ struct sev {
   enum sev_kind kind;
   int a;      /* instance index */
   json_t *ev; /* the event to feed (REQUEST, EXEC) */
+  long rank;  /* EXEC: the position in barge.job-events of the change the recording's report
+                 made (struct rec_attempt's run_ord, end_ord), -1 when none */
 };
 
 enum inst_state { SI_LAUNCHING, SI_READY, SI_GONE };

@@ -102,6 +102,7 @@ static struct rec_job *rec_job_get(struct recording *r, const char *id) {
 
 void replay_rec_event(struct recording *r, const json_t *ev) {
   const char *id = jget_str(ev, "jobId"), *old = jget_str(ev, "oldStatus"), *st = jget_str(ev, "newStatus");
+  long ord = r->nevents++;
   if (!id || !st) return;
   const char *pid = jget_str(ev, "parentJobId");
   if (pid && replay_is_node_of(id, pid)) {
@@ -129,11 +130,16 @@ void replay_rec_event(struct recording *r, const json_t *ev) {
     memset(a, 0, sizeof *a);
     a->placed_at = at;
     a->running_at = a->end_at = -1;
+    a->run_ord = a->end_ord = -1;
   }
   struct rec_attempt *cur = j->natt > j->closed ? &j->att[j->natt - 1] : NULL;
-  if (!strcmp(st, "RUNNING") && cur) cur->running_at = at;
+  if (!strcmp(st, "RUNNING") && cur) {
+    cur->running_at = at;
+    cur->run_ord = ord;
+  }
   if (old && (!strcmp(old, "STARTING") || !strcmp(old, "RUNNING")) && strcmp(st, "RUNNING") && cur) {
     cur->end_at = at;
+    cur->end_ord = ord;
     json_t *ec = json_object_get(ev, "exitCode");
     cur->has_exit = json_is_integer(ec);
     cur->exit_code = cur->has_exit ? (int)json_integer_value(ec) : 0;

@@ -31,8 +31,9 @@
  *
  * The recorded side and the figures are replay_record.c's; what the files share is replay_int.h.
  *
- * Everything is ordered by (time, sequence number); ids of simulated instances are counters;
- * no clock, no randomness: the same input gives the same report. */
+ * Everything is ordered by (time, sequence number), but the recorded reports of one millisecond
+ * and one job-events key, which go in their recorded order (tied_in_recorded_order); ids of
+ * simulated instances are counters; no clock, no randomness: the same input gives the same report. */
 #include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -54,7 +55,50 @@ static int sev_before(const void *a, const void *b) {
 }
 
 void replay_push(struct sim *s, int64_t at, enum sev_kind k, int a, json_t *ev /* @owned */) {
-  heap_push(&s->q, &(struct sev){at, ++s->seq, k, a, ev});
+  heap_push(&s->q, &(struct sev){at, ++s->seq, k, a, ev, -1});
+}
+
+/* An ExecutionReport at `at` that stands for the recorded one whose state change is at position
+ * rank of barge.job-events (-1: none), for tied_in_recorded_order. */
+static void push_report(struct sim *s, int64_t at, json_t *ev /* @owned */, long rank) {
+  heap_push(&s->q, &(struct sev){at, ++s->seq, SEV_EXEC, 0, ev, rank});
+}
+
+/* The length of the key a job's state changes travel under on barge.job-events: an array child
+ * <id>:<n> and a multi-node node <id>#<n> travel under their parent's id. */
+static size_t event_key_len(const char *job_id) {
+  return strcspn(job_id, ":#");
+}
+
+/* e, an ExecutionReport just taken from the queue, and the reports waiting in the same
+ * millisecond for jobs of the same key (one partition of barge.job-events, so one recorded
+ * order) are fed in the order the recording has the state changes they stand for, which is the
+ * order the live scheduler handled them: the core's decision can hang on it. A multi-node job's
+ * main node's end stops the nodes still running (docs/job-model.md §11), so a worker that ended
+ * in the same millisecond SUCCEEDED when its end was handled first; fed in the order the nodes
+ * were placed (the main node's first), the simulation stopped it and it ended FAILED. When one
+ * of those reports was recorded before e, the two swap what they carry (each keeps its time and
+ * sequence number, so the queue stays in order) and e is that one. Reports with no recorded
+ * counterpart keep their places; ties with other events keep the (time, sequence) order. */
+static void tied_in_recorded_order(struct sim *s, struct sev *e) {
+  const struct sev *next = heap_peek(&s->q);
+  if (e->kind != SEV_EXEC || e->rank < 0 || !next || next->at != e->at) return;
+  const char *id = jget_str(e->ev, "jobId");
+  if (!id) return;
+  size_t n = event_key_len(id);
+  struct sev *first = NULL;
+  for (size_t i = 0; i < s->q.n; i++) {
+    struct sev *x = (struct sev *)(void *)(s->q.items + i * s->q.size);
+    if (x->at != e->at || x->kind != SEV_EXEC || x->rank < 0 || x->rank >= (first ? first->rank : e->rank)) continue;
+    const char *xid = jget_str(x->ev, "jobId");
+    if (xid && event_key_len(xid) == n && !strncmp(xid, id, n)) first = x;
+  }
+  if (!first) return;
+  struct sev was = *e;
+  e->ev = first->ev;
+  e->rank = first->rank;
+  first->ev = was.ev;
+  first->rank = was.rank;
 }
 
 void replay_note(struct sim *s, const char *text) {
@@ -111,8 +155,14 @@ static void on_placement(struct sim *s, const struct out_ev *e) {
   struct rec_job *rj = ri >= 0 ? &s->rec.jobs[ri] : NULL;
   if (rj && rj->vcpus) j->vcpus = rj->vcpus;
   const struct rec_attempt *a = NULL;
-  if (rj && e->attempt >= 1 && e->attempt <= rj->natt) a = &rj->att[e->attempt - 1];
-  else if (rj && rj->closed > 0) a = &rj->att[rj->closed - 1]; /* more attempts than recorded */
+  long run_rank = -1, end_rank = -1; /* this attempt's recorded state changes, when it has them */
+  if (rj && e->attempt >= 1 && e->attempt <= rj->natt) {
+    a = &rj->att[e->attempt - 1];
+    run_rank = a->run_ord;
+    end_rank = a->end_ord;
+  } else if (rj && rj->closed > 0) {
+    a = &rj->att[rj->closed - 1]; /* more attempts than recorded */
+  }
   int64_t at = s->now;
   if (!a) {
     s->no_recording++;
@@ -130,17 +180,18 @@ static void on_placement(struct sim *s, const struct out_ev *e) {
   int64_t run = a->running_at >= 0 && a->end_at >= 0 ? a->end_at - a->running_at : -1;
   switch (a->kind) {
   case ATT_FAILED_TO_START:
-    replay_push(s, at + delay, SEV_EXEC, 0,
-         exec_report(s, id, e->attempt, iid, "FAILED_TO_START", at + delay, 0, 0,
-                     a->reason ? a->reason : "CannotStartContainerError"));
+    push_report(s, at + delay,
+                exec_report(s, id, e->attempt, iid, "FAILED_TO_START", at + delay, 0, 0,
+                            a->reason ? a->reason : "CannotStartContainerError"),
+                end_rank);
     return;
   case ATT_LOST:
     if (a->running_at < 0 && a->end_at >= 0) {
       /* lost before it started (an agent killed between placement and start): it never ran, and
        * ends when the recording's did, with the lost-host reason; not a run of the median
        * duration, as for an attempt still running when the recording ended */
-      replay_push(s, at + delay, SEV_EXEC, 0,
-                  exec_report(s, id, e->attempt, iid, "FAILED_TO_START", at + delay, 0, 0, a->reason));
+      push_report(s, at + delay, exec_report(s, id, e->attempt, iid, "FAILED_TO_START", at + delay, 0, 0, a->reason),
+                  end_rank);
       return;
     }
     break;
@@ -149,7 +200,7 @@ static void on_placement(struct sim *s, const struct out_ev *e) {
   case ATT_TERMINATED:
     break;
   }
-  replay_push(s, at + delay, SEV_EXEC, 0, exec_report(s, id, e->attempt, iid, "STARTED", at + delay, 0, 0, NULL));
+  push_report(s, at + delay, exec_report(s, id, e->attempt, iid, "STARTED", at + delay, 0, 0, NULL), run_rank);
   if (a->kind == ATT_TERMINATED) return; /* runs until the simulated TerminateJob kills it */
   if (run < 0) {
     /* the recording ends while it runs: it runs as long as the recording lasted */
@@ -158,11 +209,11 @@ static void on_placement(struct sim *s, const struct out_ev *e) {
   }
   int64_t end = at + delay + run;
   if (a->kind == ATT_TIMED_OUT)
-    replay_push(s, end, SEV_EXEC, 0, exec_report(s, id, e->attempt, iid, "TIMED_OUT", end, a->has_exit, a->exit_code, NULL));
+    push_report(s, end, exec_report(s, id, e->attempt, iid, "TIMED_OUT", end, a->has_exit, a->exit_code, NULL), end_rank);
   else if (a->kind == ATT_LOST)
-    replay_push(s, end, SEV_EXEC, 0, exec_report(s, id, e->attempt, iid, "FAILED_TO_START", end, 0, 0, a->reason));
+    push_report(s, end, exec_report(s, id, e->attempt, iid, "FAILED_TO_START", end, 0, 0, a->reason), end_rank);
   else
-    replay_push(s, end, SEV_EXEC, 0, exec_report(s, id, e->attempt, iid, "EXITED", end, a->has_exit, a->exit_code, NULL));
+    push_report(s, end, exec_report(s, id, e->attempt, iid, "EXITED", end, a->has_exit, a->exit_code, NULL), end_rank);
 }
 
 static void on_kill(struct sim *s, const struct out_ev *e) {
@@ -1091,6 +1142,7 @@ static void run(struct sim *s, int64_t last_sub) {
   struct sev e;
   while (heap_pop(&s->q, &e) == 0) {
     if (e.at > s->now) s->now = e.at;
+    tied_in_recorded_order(s, &e);
     step(s, &e);
     json_decref(e.ev);
     if (!s->prov) replay_fleet_scale(s);

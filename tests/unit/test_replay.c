@@ -20,7 +20,9 @@
  *     with a note saying attempts were still running when the recording ended);
  *   - a multi-node job (its parent without attempts of its own, its nodes created with it)
  *     rebuilds without a difference (each one showed four), and simulates as recorded: its
- *     worker killed as the main node ends, the attempts and peak vCPUs agreeing;
+ *     worker killed as the main node ends, the attempts and peak vCPUs agreeing; a worker that
+ *     ended in the same millisecond as its main node, its end handled first, SUCCEEDED in the
+ *     recording and in the simulation (which fed the main node's end first and killed it);
  *   - the registry client's Parsing Canonical Form equals the codec's for every schema;
  *   - a registry answering 404 for an id makes it unknown (the record is dead-lettered), one
  *     answering 401 tells nothing (the record is not dead-lettered: it was, and its job lost);
@@ -107,12 +109,16 @@ static void agent(struct world *w, const struct out_ev *e) {
     if (!strncmp(name, "long", 4)) dur = 60000;
     if (!strncmp(name, "short", 5)) dur = 700;
     if (!strcmp(name, "mnp") && strchr(id, '#') && strcmp(strchr(id, '#'), "#0")) dur = 60000; /* a worker */
+    /* mnp-tie: both nodes end in the same millisecond, and the worker's report reaches the
+     * scheduler first (the nodes run on two agents, whose reports race) */
+    int late = !strcmp(name, "mnp-tie") && strchr(id, '#') && !strcmp(strchr(id, '#'), "#0");
     wpush(w, start, BARGE_EV_EXECUTION_REPORT,
           json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header", hdr(w, start), "jobId", id, "attempt", attempt,
                     "instanceId", inst, "kind", "STARTED", "at", (json_int_t)start));
     wpush(w, start + dur, BARGE_EV_EXECUTION_REPORT,
           json_pack("{s:o, s:s, s:i, s:s, s:s, s:i, s:I}", "header", hdr(w, start + dur), "jobId", id, "attempt",
                     attempt, "instanceId", inst, "kind", "EXITED", "exitCode", code, "at", (json_int_t)(start + dur)));
+    if (late) w->q[w->nq - 1].seq += 1000000; /* handled after every other report of its millisecond */
   }
   json_decref(cmd);
 }
@@ -184,8 +190,9 @@ static json_t *stop_req(struct world *w, int64_t at, const char *kind, const cha
  * a job "hang" (2 attempts) whose first attempt is lost before it starts: its agent restarts
  * (incarnation 2) 500 ms after the placement, and the scheduler settles the attempt as on a lost
  * host (STARTING -> RUNNABLE, "Host EC2 ..."). */
-/* mnp: a multi-node job "mnp" of 2 nodes (a multinode definition "jdm"), whose worker node #1
- * runs until the main node's end terminates it. */
+/* mnp 1: a multi-node job "mnp" of 2 nodes (a multinode definition "jdm"), whose worker node #1
+ * runs until the main node's end terminates it. mnp 2: the same job named "mnp-tie", whose two
+ * nodes end in the same millisecond, the worker's end handled first. */
 static void build_world(struct world *w, int unfinished, int lost, int mnp) {
   memset(w, 0, sizeof *w);
   w->core = h_core_new(3600000, &w->out);
@@ -274,7 +281,7 @@ static void build_world(struct world *w, int unfinished, int lost, int mnp) {
   }
   if (mnp)
     wpush(w, t + 90, BARGE_EV_JOB_REQUEST,
-          submit(w, t + 90, "e0000000-0000-4000-8000-000000000000", "mnp",
+          submit(w, t + 90, "e0000000-0000-4000-8000-000000000000", mnp == 2 ? "mnp-tie" : "mnp",
                  json_pack("{s:s}", "jobDefinition", "jdm")));
   if (lost)
     wpush(w, t + 80, BARGE_EV_JOB_REQUEST,
@@ -791,6 +798,47 @@ static void test_simulate_mnp(struct world *w) {
   json_decref(rep);
 }
 
+/* mnp-tie: the two nodes ended in the same millisecond and the scheduler handled the worker's end
+ * first: the worker SUCCEEDED, and the main node's end then found no node to stop. The
+ * simulation fed the two ends in the order it placed the nodes (the main node's first), so the
+ * main node's end killed the worker, which ended FAILED ("Terminated: The main node ... ended"):
+ * reports of one millisecond are now fed in the order barge.job-events recorded them. */
+static void test_simulate_mnp_tie(struct world *w) {
+  TEST("simulate: a worker node that ended in the same millisecond as its main node ends as recorded");
+  const char *main_id = "e0000000-0000-4000-8000-000000000000#0", *worker_id = "e0000000-0000-4000-8000-000000000000#1";
+  /* the recording: both nodes ended at the same time, the worker's end first in the log */
+  json_int_t main_end = -1, worker_end = -1;
+  size_t main_pos = 0, worker_pos = 0, i;
+  json_t *ev;
+  json_array_foreach(w->events, i, ev) {
+    const char *st = jstr(ev, "newStatus");
+    if (!st || (strcmp(st, "SUCCEEDED") && strcmp(st, "FAILED"))) continue;
+    if (!strcmp(jstr(ev, "jobId"), main_id)) main_end = json_integer_value(json_object_get(ev, "at")), main_pos = i;
+    if (!strcmp(jstr(ev, "jobId"), worker_id)) worker_end = json_integer_value(json_object_get(ev, "at")), worker_pos = i;
+  }
+  CHECK(main_end > 0 && main_end == worker_end && worker_pos < main_pos,
+        "the world: the nodes ended at %lld and %lld ms, the worker's end recorded first (%zu < %zu)",
+        (long long)main_end, (long long)worker_end, worker_pos, main_pos);
+  json_t *rep = simulate_rows(w);
+  if (!rep) return;
+  json_t *ag = json_object_get(rep, "agreement");
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameFinalStatus")), json_integer_value(json_object_get(ag, "jobs")));
+  CHECK_INT(json_integer_value(json_object_get(ag, "sameAttempts")), json_integer_value(json_object_get(ag, "units")));
+  int seen = 0;
+  json_t *row;
+  json_array_foreach(json_object_get(rep, "jobs"), i, row) {
+    const char *id = jstr(row, "jobId");
+    if (strcmp(id, main_id) && strcmp(id, worker_id) && strcmp(id, "e0000000-0000-4000-8000-000000000000")) continue;
+    seen++;
+    json_t *rec = json_object_get(row, "recorded"), *sim = json_object_get(row, "simulated");
+    CHECK_STR(jstr(rec, "status"), "SUCCEEDED");
+    CHECK_STR(jstr(sim, "status"), jstr(rec, "status"));
+    CHECK_INT(json_integer_value(json_object_get(sim, "stoppedAt")), json_integer_value(json_object_get(rec, "stoppedAt")));
+  }
+  CHECK_INT(seen, 3);
+  json_decref(rep);
+}
+
 /* ---------------- registry canonical form ---------------- */
 
 static void test_canonical(void) {
@@ -914,6 +962,9 @@ int main(void) {
   build_world(&w, 0, 0, 1);
   test_rebuild_mnp(&w);
   test_simulate_mnp(&w);
+  free_world(&w);
+  build_world(&w, 0, 0, 2);
+  test_simulate_mnp_tie(&w);
   free_world(&w);
   test_canonical();
   test_registry_refusals();
