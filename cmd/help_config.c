@@ -28,6 +28,11 @@ static const struct env_var {
     {"BARGE_CATALOG", "the built-in catalogue", "the instance-type catalogue file"},
     {"BARGE_SCHEMA_REGISTRY_URL", "none", "a Confluent-compatible schema registry"},
     {"BARGE_CLI_DIRECT", "`0`", "`1`: the command line's reads load the tables themselves, never through the stack's `barge api`"},
+    {"BARGE_SECRETS_DIR", "`$BARGE_HOME/secrets`",
+     "the secret store RegisterJobDefinition checks each `valueFrom` against, on the host of the "
+     "command or `barge api` (an agent reads its own, `--secrets-dir`; docs/containers.md, \"Secrets\")"},
+    {"BARGE_KAFKA_SCRIPT", "the source tree's `scripts/kafka.sh`, else `PREFIX/share/barge/scripts/kafka.sh`",
+     "the script `barge up` starts and stops its Kafka with"},
 };
 
 static const struct opts_cmd *const commands[] = {

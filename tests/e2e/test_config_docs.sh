@@ -20,6 +20,15 @@ ok $? "docs/configuration.md is up to date with the option tables (regenerate: b
 ok $? "barge scheduler --help states the table's default"
 grep -q '| `--tick-ms MS` | `1000` |' "$src/docs/configuration.md"
 ok $? "docs/configuration.md states the same default"
+# every BARGE_* variable the code reads is in the page's table of environment variables (a
+# newcomer looking for BARGE_SECRETS_DIR found it only deep in docs/containers.md)
+undocumented=""
+for v in $(grep -rhoE 'getenv\("BARGE_[A-Z_]+"\)' "$src"/{lib,cmd,producers,consumers,scheduler,agent,provisioner,client} |
+  sed -E 's/getenv\("(.*)"\)/\1/' | sort -u); do
+  grep -qE "^\| [^|]*\`$v\`" "$src/docs/configuration.md" || undocumented="$undocumented $v"
+done
+[ -z "$undocumented" ]
+ok $? "docs/configuration.md lists every BARGE_* variable the code reads${undocumented:+ (missing:$undocumented)}"
 # the top-level help: one heading for the AWS Batch operations, and their summaries in the same
 # column as the services'
 top=$("$bin" --help)
