@@ -40,7 +40,8 @@ static const struct opt_spec check_rows[] = {
             "how long the audit file may take to reach the ends of the log as check read it (a running audit "
             "writes within its --flush-ms + 500 ms); records still missing then are a violation"),
     OPT_ROW_MIN(C, lost_after_ms, "lost-after-ms", "MS", "30000", 0,
-            "the scheduler's lost-after period: how long a cut-off copy of a lost attempt may keep running"),
+            "the scheduler's lost-after period: how long a cut-off copy of a lost attempt may keep running "
+            "(the default is `barge scheduler`'s; `barge up` runs its scheduler with 60000)"),
     OPT_ROW_MIN(C, skew_ms, "skew-ms", "MS", "0", 0, "clock difference tolerated between the agents' hosts"),
     OPT_FLAG_ROW(C, require_terminal, "require-terminal", "a job that is still live is a violation (a finished workload)"),
     OPT_FLAG_ROW(C, json, "json", "print the report as one JSON object"),
