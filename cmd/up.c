@@ -98,8 +98,9 @@ static const struct opt_spec up_rows[] = {
     {.type = OPT_INCLUDE, .off = offsetof(U, kafka), .include = &opts_kafka[2], .ninclude = 1}, /* --kafka-props */
     OPT_ROW_DOC(U, props_dir, "kafka-props-dir", "DIR", "none: every service uses --kafka-props",
                 "a Kafka principal per service: scheduler, agents, provisioner, accounting, audit and API each use "
-                "DIR/kafka-props.NAME when it exists (`scripts/kafka.sh acl` writes them), else --kafka-props, "
-                "which `barge up` itself uses (default: DIR/kafka-props.cli; docs/operations.md, \"Per-service principals\")"),
+                "DIR/kafka-props.NAME when it exists (`scripts/kafka.sh acl` writes them), else --kafka-props; "
+                "`barge up` itself uses --kafka-props, or DIR/kafka-props.cli when none is given "
+                "(docs/operations.md, \"Per-service principals\")"),
     OPT_FLAG_ROW(U, fresh, "fresh",
                  "start the stack's Kafka empty, deleting every job, queue, compute environment and job definition "
                  "of the last run, and move its audit log aside (by default they are kept across `barge down` and "
