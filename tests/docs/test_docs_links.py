@@ -3,8 +3,9 @@
 source tree and, with a #fragment into a Markdown page, at one of its headings (GitHub's anchor:
 lower case, punctuation but '-' and '_' dropped, spaces to '-', "-1", "-2" for repeats). A link
 followed by a quoted section name, `[api.md](api.md), "Job logs"`, must name a heading or a bold
-paragraph lead (`**Job logs.**`) of that page. Renaming a heading or a page breaks these links
-silently; this test says which. No Kafka, no build: it reads the Markdown only."""
+paragraph lead (`**Job logs.**`) of that page. The same holds for the citations in code comments
+and docs, `docs/containers.md, "Limits"`: the page must have that section. Renaming a heading or a
+page breaks these silently; this test says which. No Kafka, no build: it reads the text only."""
 import os
 import re
 import sys
@@ -44,7 +45,14 @@ def slug(heading):
 
 
 def squash(s):
-    return " ".join(s.split())
+    """A section name as compared: spaces squashed, arrows as "->", a section number dropped."""
+    s = " ".join(s.split()).replace("\u2192", "->")
+    return re.sub(r"^[0-9]+(\.[0-9]+)*\.? ", "", s)
+
+
+def has_section(names, section):
+    want = squash(section).rstrip(".")
+    return any(name == want or name.startswith(want) for name in names)
 
 
 _pages = {}
@@ -93,10 +101,30 @@ def check(path, text=None):
         if frag and frag not in anchors:
             bad.append(f"{rel}:{line}: ({target}): no heading #{frag} in {os.path.relpath(dest, SOURCE)}")
         if section and not frag:
-            want = squash(section).rstrip(".")
-            if not any(name == want or name.startswith(want) for name in names):
+            if not has_section(names, section):
                 bad.append(f'{rel}:{line}: ({target}), "{squash(section)}": no such section in '
                            f"{os.path.relpath(dest, SOURCE)}")
+    return bad, n
+
+
+SOURCE_DIRS = ("agent", "bench", "client", "cmd", "consumers", "docs", "include", "lib", "producers",
+               "provisioner", "scheduler", "schemas", "scripts", "tests", "tools")
+CITE = re.compile(r"docs/([a-z-]+)\.md(?:#[a-z0-9-]+)?\)?,? [\\]?[\"\u201c]([^\"\u201d\\]{2,100})[\\]?[\"\u201d]")
+
+
+def citations(path, text):
+    """(the citations `docs/PAGE.md, "Section"` of one file whose section PAGE lacks, how many it has)"""
+    rel = os.path.relpath(path, SOURCE)
+    # a citation may run over a line break of a comment (" * ", "# ", "// ") or a docstring
+    flat = re.sub(r"[ \t]*\n[ \t]*(?:\*(?!\*)|#|//)?[ \t]*", " ", text)
+    bad, n = [], 0
+    for m in CITE.finditer(flat):
+        n += 1
+        dest = os.path.join(SOURCE, "docs", m.group(1) + ".md")
+        if not os.path.exists(dest):
+            bad.append(f"{rel}: docs/{m.group(1)}.md: no such page")
+        elif not has_section(page(dest)[1], m.group(2)):
+            bad.append(f'{rel}: docs/{m.group(1)}.md, "{squash(m.group(2))}": no such section')
     return bad, n
 
 
@@ -111,6 +139,19 @@ def main():
         ok(not bad, f"{os.path.relpath(p, SOURCE)}: {n} relative link(s) resolve" +
            "".join(f"\n    {b}" for b in bad))
     ok(total > 100, f"{total} relative links checked in all (the pages link to each other)")
+    bad, files, cites = [], 0, 0
+    for top in [os.path.join(SOURCE, "README.md")] + [os.path.join(SOURCE, d) for d in SOURCE_DIRS]:
+        for dirpath, dirnames, names in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
+            dirnames[:] = [d for d in dirnames if d != "corpus" and not d.startswith(".")]
+            for n in names:
+                if n.endswith((".c", ".h", ".py", ".sh", ".md", ".txt", ".js", ".html", ".avsc", ".json")):
+                    f = os.path.join(dirpath, n)
+                    with open(f, errors="replace") as fh:
+                        b, n = citations(f, fh.read())
+                    bad, cites = bad + b, cites + n
+                    files += 1
+    ok(cites > 100 and not bad, f"the {cites} citations of docs sections in {files} files name sections that exist" +
+       "".join(f"\n    {b}" for b in bad))
     # the check itself, on a page that is not written anywhere: a dead page, a dead anchor and a
     # dead section name are caught, a live anchor is not
     bad, _ = check(os.path.join(docs, "probe.md"),
@@ -118,6 +159,9 @@ def main():
                    '[c](operations.md#barge-status) [d](api.md), "No such section"\n')
     ok(len(bad) == 3 and "no file" in bad[0] and "no heading" in bad[1] and "no such section" in bad[2],
        "the check catches a dead page, a dead anchor and a dead section name: " + "; ".join(bad))
+    bad, _ = citations(os.path.join(SOURCE, "probe.c"), '/* see docs/api.md, "Job logs", and (docs/job-model.md,\n'
+                    ' * "Multi-node parallel\n * jobs"), not docs/containers.md, "No such\n * section" */')
+    ok(len(bad) == 1 and "No such section" in bad[0], "a citation over a comment's line break is read whole: " + "; ".join(bad))
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

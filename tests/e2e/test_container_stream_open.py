@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_container_stream_open.py: an engine whose followed log stream stays open after the
-container has ended does not hold the attempt RUNNING (docs/containers.md, "How an attempt runs
-in the engine").
+container has ended does not hold the attempt RUNNING (docs/containers.md, "The engine, driven
+through its API").
 
 podman's `GET /containers/NAME/logs?follow=1` does not always end when a short-lived container
 exits; an agent that waited for the stream's end before asking `POST /wait` kept such a job
