@@ -4,8 +4,9 @@ source tree and, with a #fragment into a Markdown page, at one of its headings (
 lower case, punctuation but '-' and '_' dropped, spaces to '-', "-1", "-2" for repeats). A link
 followed by a quoted section name, `[api.md](api.md), "Job logs"`, must name a heading or a bold
 paragraph lead (`**Job logs.**`) of that page. The same holds for the citations in code comments
-and docs, `docs/containers.md, "Limits"`: the page must have that section. Renaming a heading or a
-page breaks these silently; this test says which. No Kafka, no build: it reads the text only."""
+and docs, `docs/containers.md, "Limits"` or `docs/job-model.md §2.4`: the page must have that
+section. Renaming a heading or a page breaks these silently; this test says which. No Kafka, no
+build: it reads the text only."""
 import os
 import re
 import sys
@@ -109,15 +110,28 @@ def check(path, text=None):
 
 SOURCE_DIRS = ("agent", "bench", "client", "cmd", "consumers", "docs", "include", "lib", "producers",
                "provisioner", "scheduler", "schemas", "scripts", "tests", "tools")
+SECTION = re.compile(r"docs/job-model\.md,? ?§ ?([0-9]+(?:\.[0-9]+)*)")
 CITE = re.compile(r"docs/([a-z-]+)\.md(?:#[a-z0-9-]+)?\)?,? [\\]?[\"\u201c]([^\"\u201d\\]{2,100})[\\]?[\"\u201d]")
 
 
+def numbered_sections():
+    """The section numbers of docs/job-model.md's headings ("### 3.5 Blocking codes": 3.5)."""
+    if "job-model" not in _pages:
+        with open(os.path.join(SOURCE, "docs", "job-model.md")) as f:
+            _pages["job-model"] = set(re.findall(r"^#+ ([0-9]+(?:\.[0-9]+)*)\.? ", f.read(), re.M))
+    return _pages["job-model"]
+
+
 def citations(path, text):
-    """(the citations `docs/PAGE.md, "Section"` of one file whose section PAGE lacks, how many it has)"""
+    """(the citations `docs/PAGE.md, "Section"` of a file that name no section of PAGE, how many)"""
     rel = os.path.relpath(path, SOURCE)
     # a citation may run over a line break of a comment (" * ", "# ", "// ") or a docstring
     flat = re.sub(r"[ \t]*\n[ \t]*(?:\*(?!\*)|#|//)?[ \t]*", " ", text)
     bad, n = [], 0
+    for m in SECTION.finditer(flat):
+        n += 1
+        if m.group(1) not in numbered_sections():
+            bad.append(f"{rel}: docs/job-model.md §{m.group(1)}: no such section")
     for m in CITE.finditer(flat):
         n += 1
         dest = os.path.join(SOURCE, "docs", m.group(1) + ".md")
@@ -143,14 +157,15 @@ def main():
     for top in [os.path.join(SOURCE, "README.md")] + [os.path.join(SOURCE, d) for d in SOURCE_DIRS]:
         for dirpath, dirnames, names in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
             dirnames[:] = [d for d in dirnames if d != "corpus" and not d.startswith(".")]
-            for n in names:
-                if n.endswith((".c", ".h", ".py", ".sh", ".md", ".txt", ".js", ".html", ".avsc", ".json")):
-                    f = os.path.join(dirpath, n)
+            for name in names:
+                if name.endswith((".c", ".h", ".py", ".sh", ".md", ".txt", ".js", ".html", ".avsc", ".json")):
+                    f = os.path.join(dirpath, name)
                     with open(f, errors="replace") as fh:
                         b, n = citations(f, fh.read())
                     bad, cites = bad + b, cites + n
                     files += 1
-    ok(cites > 100 and not bad, f"the {cites} citations of docs sections in {files} files name sections that exist" +
+    ok(cites > 100 and not bad,
+       f"the {cites} citations of docs sections in {files} files name sections that exist" +
        "".join(f"\n    {b}" for b in bad))
     # the check itself, on a page that is not written anywhere: a dead page, a dead anchor and a
     # dead section name are caught, a live anchor is not
@@ -159,9 +174,12 @@ def main():
                    '[c](operations.md#barge-status) [d](api.md), "No such section"\n')
     ok(len(bad) == 3 and "no file" in bad[0] and "no heading" in bad[1] and "no such section" in bad[2],
        "the check catches a dead page, a dead anchor and a dead section name: " + "; ".join(bad))
-    bad, _ = citations(os.path.join(SOURCE, "probe.c"), '/* see docs/api.md, "Job logs", and (docs/job-model.md,\n'
-                    ' * "Multi-node parallel\n * jobs"), not docs/containers.md, "No such\n * section" */')
-    ok(len(bad) == 1 and "No such section" in bad[0], "a citation over a comment's line break is read whole: " + "; ".join(bad))
+    bad, _ = citations(os.path.join(SOURCE, "probe.c"),
+                       '/* see docs/api.md, "Job logs", and (docs/job-model.md,\n * "Multi-node parallel\n'
+                       ' * jobs"), not docs/containers.md, "No such\n * section" (docs/job-model.md \u00a72.4,'
+                       ' not docs/job-model.md \u00a799.1) */')
+    ok(len(bad) == 2 and "\u00a799.1" in bad[0] and "No such section" in bad[1],
+       "a citation over a comment's line break is read whole, a dead section number is caught: " + "; ".join(bad))
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
