@@ -5,8 +5,10 @@ lower case, punctuation but '-' and '_' dropped, spaces to '-', "-1", "-2" for r
 followed by a quoted section name, `[api.md](api.md), "Job logs"`, must name a heading or a bold
 paragraph lead (`**Job logs.**`) of that page. The same holds for the citations in code comments
 and docs, `docs/containers.md, "Limits"` or `docs/job-model.md §2.4`: the page must have that
-section. Renaming a heading or a page breaks these silently; this test says which. No Kafka, no
-build: it reads the text only."""
+section. And a path of the source tree the pages name in backquotes, `consumers/views/view.c`,
+must exist (a program built from X.c, `bench/bench_sched`, counts as X.c). Renaming a heading, a
+page or a file breaks these silently; this test says which. No Kafka, no build: it reads the text
+only."""
 import os
 import re
 import sys
@@ -142,6 +144,20 @@ def citations(path, text):
     return bad, n
 
 
+def dead_paths(path):
+    """The backquoted source paths (`lib/bus.c`, `tests/e2e/`) of a page that do not exist."""
+    rel = os.path.relpath(path, SOURCE)
+    with open(path) as f:
+        text = f.read()
+    bad, n = [], 0
+    for m in re.finditer(r"`((?:%s)/[A-Za-z0-9_./-]*)`" % "|".join(SOURCE_DIRS), text):
+        p = m.group(1)
+        n += 1
+        if not (os.path.exists(os.path.join(SOURCE, p)) or os.path.exists(os.path.join(SOURCE, p + ".c"))):
+            bad.append(f"{rel}: `{p}`: no such file or folder")
+    return bad, n
+
+
 def main():
     docs = os.path.join(SOURCE, "docs")
     pages = [os.path.join(SOURCE, "README.md")] + sorted(
@@ -153,6 +169,12 @@ def main():
         ok(not bad, f"{os.path.relpath(p, SOURCE)}: {n} relative link(s) resolve" +
            "".join(f"\n    {b}" for b in bad))
     ok(total > 100, f"{total} relative links checked in all (the pages link to each other)")
+    bad, paths = [], 0
+    for p in pages:
+        b, n = dead_paths(p)
+        bad, paths = bad + b, paths + n
+    ok(paths > 100 and not bad,
+       f"the {paths} source paths the pages name exist" + "".join(f"\n    {b}" for b in bad))
     bad, files, cites = [], 0, 0
     for top in [os.path.join(SOURCE, "README.md")] + [os.path.join(SOURCE, d) for d in SOURCE_DIRS]:
         for dirpath, dirnames, names in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
