@@ -44,9 +44,18 @@ int main(int argc, char **argv) {
       timeout_ms = (int)v;
     }
     else if ((argv[i][0] != '-' || !strcmp(argv[i], "-")) && !json) json = argv[i];
-    else return usage();
+    else {
+      fprintf(stderr, "barge-example-submit: unexpected argument '%s' (an unknown option, a missing value, "
+              "or a second request)\n", argv[i]);
+      return usage();
+    }
   }
-  if (!json || !brokers) return usage();
+  if (!json) return usage();
+  if (!brokers || !*brokers) { /* unlike the barge commands, the example does not read barge up's stack file */
+    fprintf(stderr, "barge-example-submit: no Kafka broker: pass --brokers HOST:PORT or set BARGE_BROKERS "
+            "(a `barge up` stack's is the brokers= line of $BARGE_HOME/stack, ~/.barge/stack by default)\n");
+    return 2;
+  }
   char *in = NULL;
   if (!strcmp(json, "-")) { /* the request from stdin: an argument holds at most 128 KiB */
     size_t len = 0, cap = 0;

@@ -10,7 +10,8 @@ containerOverrides included) is followed to SUCCEEDED; a --timeout-ms that is no
 of milliseconds (10s, abc, 0, -5) is bad usage (exit 2) and submits nothing; a request (from
 stdin, -) more than Kafka takes is refused as such, not "Kafka unreachable, retry"; valid JSON
 that is not an object is refused saying so; a Kafka property librdkafka refuses is refused by
-barge_client_set (--kafka), a valid one is taken.
+barge_client_set (--kafka), a valid one is taken; no broker known, or an unknown option, is bad
+usage that says so.
 """
 import json
 import os
@@ -66,6 +67,15 @@ def body(st):
        "an array job is followed to SUCCEEDED")
     r = subprocess.run([example], env=st.env, capture_output=True, text=True)
     ok(r.returncode == 2 and "usage" in r.stderr, "no request: usage, exit 2")
+    # no broker (no --brokers, no BARGE_BROKERS, as after a plain `barge up`) and an unknown option
+    # are said as such, not with the usage line alone
+    no_env = {k: v for k, v in st.env.items() if k != "BARGE_BROKERS"}
+    r = subprocess.run([example, json.dumps({"jobName": "j", "jobQueue": "q", "jobDefinition": "echo"})], env=no_env,
+                       capture_output=True, text=True, timeout=60)
+    ok(r.returncode == 2 and "no Kafka broker" in r.stderr and "--brokers" in r.stderr and "BARGE_BROKERS" in r.stderr
+       and "stack" in r.stderr and not r.stdout, "no broker known: says to give --brokers or BARGE_BROKERS, exit 2", r.stderr)
+    r = subprocess.run([example, "--broker", "x:1", "{}"], env=st.env, capture_output=True, text=True, timeout=60)
+    ok(r.returncode == 2 and "'--broker'" in r.stderr and not r.stdout, "an unknown option is named, exit 2", r.stderr)
     # a request more than Kafka takes (read from stdin: an argument holds at most 128 KiB) is
     # refused, nothing written; it was BARGE_ERR_KAFKA, "retry later", which never helps
     huge = json.dumps({"jobName": "lib-huge", "jobQueue": "q", "jobDefinition": "echo",
