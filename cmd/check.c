@@ -39,9 +39,9 @@ static const struct opt_spec check_rows[] = {
     OPT_ROW_MIN(C, audit_grace_ms, "audit-grace-ms", "MS", "10000", 0,
             "how long the audit file may take to reach the ends of the log as check read it (a running audit "
             "writes within its --flush-ms + 500 ms); records still missing then are a violation"),
-    OPT_ROW_MIN(C, lost_after_ms, "lost-after-ms", "MS", "30000", 0,
-            "the scheduler's lost-after period: how long a cut-off copy of a lost attempt may keep running "
-            "(the default is `barge scheduler`'s; `barge up` runs its scheduler with 60000)"),
+    {.name = "lost-after-ms", .arg = "MS", .type = OPT_I64, .off = offsetof(C, lost_after_ms), .min = 0,
+     .max = LLONG_MAX, .def_doc = "the one the `barge up` stack of this topic prefix recorded, else 30000, `barge scheduler`'s",
+     .help = "the scheduler's lost-after period: how long a cut-off copy of a lost attempt may keep running"},
     OPT_ROW_MIN(C, skew_ms, "skew-ms", "MS", "0", 0, "clock difference tolerated between the agents' hosts"),
     OPT_FLAG_ROW(C, require_terminal, "require-terminal", "a job that is still live is a violation (a finished workload)"),
     OPT_FLAG_ROW(C, json, "json", "print the report as one JSON object"),
@@ -51,11 +51,15 @@ static const struct opt_spec check_rows[] = {
 };
 #undef C
 
+static void check_conf_init(void *conf) {
+  ((struct check_opts *)conf)->lost_after_ms = -1; /* not given: lost_after_default */
+}
+
 const struct opts_cmd check_opts_cmd =
     OPTS_CMD("check", "[--require-terminal] [--json] [--audit FILE --audit-key KEY]",
              "Reads the whole log and verifies Barge's invariants (jobs end once, attempts, no overlap, "
              "capacity, dependencies, arrays, accounting, the audit chain); exit 1 naming each violation.",
-             check_rows, struct check_opts, NULL);
+             check_rows, struct check_opts, check_conf_init);
 
 /* ---- the audit file's position against the log ---- */
 
@@ -301,6 +305,19 @@ static int read_log(const struct bus_conf *bc, struct check *c, struct gap *gap,
   return rc;
 }
 
+/* --lost-after-ms when not given: the scheduler's of the `barge up` stack of this prefix, which
+ * `barge up` records (docs/operations.md, "barge check"), else `barge scheduler`'s default. */
+static int64_t lost_after_default(const char *prefix) {
+  char v[32], sprefix[128];
+  if (!stack_get("lost_after_ms", v, sizeof v) && !stack_get("prefix", sprefix, sizeof sprefix) &&
+      !strcmp(sprefix, prefix)) {
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (end != v && !*end && n >= 0) return n;
+  }
+  return 30000;
+}
+
 /* The audit file: the one given, else the stack's when it audits this prefix. When it is
  * intact, *key (owned) is its key and g (the caller's) holds its file and next offsets: 1. -1
  * after saying that the key given cannot be read, or that none is given (bad usage). */
@@ -397,7 +414,7 @@ int cmd_check(int argc, char **argv) {
     return r;
   struct check_conf cc;
   check_conf_defaults(&cc);
-  cc.lost_after_ms = o.lost_after_ms;
+  cc.lost_after_ms = o.lost_after_ms >= 0 ? o.lost_after_ms : lost_after_default(conn.prefix);
   cc.skew_ms = o.skew_ms;
   cc.require_terminal = o.require_terminal;
   struct check *c = check_new(&cc);
@@ -426,6 +443,7 @@ int cmd_check(int argc, char **argv) {
   long long nv = 0;
   json_t *rep = check_finish(c, &nv);
   if (audit) json_object_set_new(rep, "audit", audit);
+  json_object_set_new(rep, "lostAfterMs", json_integer(cc.lost_after_ms));
   if (o.json) {
     json_dumpf(rep, stdout, JSON_COMPACT);
     putchar('\n');

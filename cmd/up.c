@@ -1191,8 +1191,9 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   write_services(kids, n);
   struct buf st;
   buf_init(&st);
-  buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n",
-             brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce);
+  buf_printf(&st, "brokers=%s\nprefix=%s\nsupervisor=%d\nlog_dir=%s\nkafka_dir=%s\ncompute_environment=%s\n"
+                  "lost_after_ms=%lld\n",
+             brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce, (long long)o->lost_ms);
   if (api->on) buf_printf(&st, "api_endpoint=%s\napi_credentials=%s\nlog_token=%s\n", api->url, api->creds, api->log_token);
   if (audit->on) buf_printf(&st, "audit_file=%s\naudit_key=%s\n", audit->out, audit->key);
   if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);

@@ -12,6 +12,7 @@ start, the other command saying it runs. Both used to start one; the stack file 
 and the other ran on out of `barge down`'s reach, fencing the first one's scheduler. And `barge
 down` while a `barge up` is starting (it holds $BARGE_HOME/up.lock, no stack file yet) waits for
 it rather than saying no stack runs (the stack then started after it)."""
+import json
 import os
 import fcntl
 import re
@@ -78,8 +79,12 @@ def body(st):
     p = st.run("check", check=False, timeout=120)
     ok(p.returncode == 0 and "no audit file checked" in p.stderr, "barge check on a stack without an audit says "
        "no audit file was checked", (p.returncode, p.stderr[-300:]))
-    p = st.run("check", "--no-audit", check=False, timeout=120)
+    p = st.run("check", "--no-audit", "--json", check=False, timeout=120)
     ok(p.returncode == 0 and "no audit file checked" not in p.stderr, "... and not with --no-audit", p.stderr[-300:])
+    # its lost-after bound is the one this stack's scheduler runs with (`barge up`'s 60000,
+    # recorded in the stack file), not `barge scheduler`'s 30000
+    ok(json.loads(p.stdout or "{}").get("lostAfterMs") == 60000, "barge check takes the stack's lost-after period",
+       p.stdout[-300:])
     st.down()
     # -- barge down while a barge up starts (played by holding its lock): it waits for it
     with open(os.path.join(st.home, "up.lock"), "a") as lock:
