@@ -608,9 +608,42 @@ struct bus_consumer *bus_consumer_new(const struct bus_conf *conf, const char *g
   return bus_consumer_new_wait(conf, group_id, read_committed, BUS_FETCH_WAIT_MS, err, errlen);
 }
 
+/* A follow consumer's error callback (bus_consumer_new_follow), run by bus_poll: the reports on
+ * its brokers are kept for bus_consumer_reachable, whose caller says them in Barge's words; any
+ * other error is logged as librdkafka logs it without a callback (log_cb, facility ERROR). */
+static void follow_error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque) {
+  struct bus_consumer *c = opaque;
+  if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    c->all_down = 1;
+    return;
+  }
+  if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__RESOLVE || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+      e == RD_KAFKA_RESP_ERR__SSL || e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+    /* "HOST:PORT/ID: Connect to ipv4#HOST:PORT failed: Connection refused (after 0ms in state
+     * CONNECT)": without librdkafka's name of the broker and its "(after ...)" */
+    const char *r = reason, *sep = strstr(reason, ": ");
+    if (sep && strchr(reason, '/') && strchr(reason, '/') < sep) r = sep + 2;
+    snprintf(c->broker_err, sizeof c->broker_err, "%.*s", reason_len(r), r);
+    return;
+  }
+  log_cb(rk, 3, "ERROR", reason);
+}
+
+static struct bus_consumer *consumer_new(const struct bus_conf *conf, const char *group_id, int read_committed,
+                                         int fetch_wait_ms, int follow, char *err, size_t errlen);
+
+struct bus_consumer *bus_consumer_new_follow(const struct bus_conf *conf, char *err, size_t errlen) {
+  return consumer_new(conf, NULL, 1, BUS_FETCH_WAIT_MS, 1, err, errlen);
+}
+
 struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const char *group_id,
                                            int read_committed, int fetch_wait_ms, char *err,
                                            size_t errlen) {
+  return consumer_new(conf, group_id, read_committed, fetch_wait_ms, 0, err, errlen);
+}
+
+static struct bus_consumer *consumer_new(const struct bus_conf *conf, const char *group_id, int read_committed,
+                                         int fetch_wait_ms, int follow, char *err, size_t errlen) {
   char wait[16], min_bytes[16];
   int lazy = fetch_wait_ms == BUS_FETCH_LAZY, table = fetch_wait_ms == BUS_FETCH_TABLE;
   snprintf(wait, sizeof wait, "%d", lazy ? BUS_FETCH_WAIT_LONG_MS : table ? BUS_FETCH_WAIT_MS : fetch_wait_ms);
@@ -642,6 +675,10 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
   struct bus_consumer *c = xcalloc(1, sizeof *c);
   c->conf = *conf;
   c->has_group = group_id != NULL;
+  if (follow) {
+    rd_kafka_conf_set_error_cb(kc, follow_error_cb);
+    rd_kafka_conf_set_opaque(kc, c);
+  }
   for (int i = 0; i < TOPIC__COUNT; i++)
     bus_topic_name(conf, (enum bus_topic)i, c->names[i], sizeof c->names[i]);
   c->rk = kafka_new(RD_KAFKA_CONSUMER, kc, err, errlen);
@@ -654,6 +691,26 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
   c->wake[0] = c->wake[1] = -1;
   return c;
 }
+
+int bus_consumer_reachable(struct bus_consumer *c, int timeout_ms, char *err, size_t errlen) {
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+  c->all_down = 0;
+  if (!e) {
+    rd_kafka_metadata_destroy(md);
+    c->broker_err[0] = 0;
+    return 0;
+  }
+  if (c->broker_err[0])
+    snprintf(err, errlen, "%s", c->broker_err);
+  else if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT)
+    snprintf(err, errlen, "no answer within %d ms", timeout_ms);
+  else
+    snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+  return -1;
+}
+
+int bus_consumer_all_down(const struct bus_consumer *c) { return c->all_down; }
 
 void bus_consumer_free(struct bus_consumer *c) {
   if (!c) return;

@@ -188,6 +188,21 @@ struct bus_consumer *bus_consumer_new_wait(const struct bus_conf *conf, const ch
                                            int read_committed, int fetch_wait_ms, char *err,
                                            size_t errlen);
 void bus_consumer_free(struct bus_consumer *c);
+/* A consumer with no group, read_committed, for a command that follows topics for as long as the
+ * user wants (`barge watch`, `barge logs --follow`) and must tell a quiet stream from brokers that
+ * are gone: librdkafka's reports on its brokers (its "all brokers are down" warning, connections
+ * refused or cut) are kept for bus_consumer_reachable and bus_consumer_all_down, not logged; its
+ * caller says them in its own words. The reports come in through bus_poll. */
+struct bus_consumer *bus_consumer_new_follow(const struct bus_conf *conf, char *err, size_t errlen);
+/* Does a broker of the consumer's answer now? Asks for the cluster's metadata, waiting up to
+ * timeout_ms (a held connection counts as no answer). 0; -1 with why in err (for a follow
+ * consumer, librdkafka's latest report on a connection, such as "Connect to ipv4#127.0.0.1:9092
+ * failed: Connection refused"). The consumer's positions are untouched: once a broker answers
+ * again, bus_poll goes on where it stopped, nothing skipped or read twice. Caller's thread. */
+int bus_consumer_reachable(struct bus_consumer *c, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
+/* Whether librdkafka said every broker of a follow consumer is down (read by bus_poll) since the
+ * last bus_consumer_reachable: a reason to ask at once rather than after a quiet while. */
+int bus_consumer_all_down(const struct bus_consumer *c);
 /* Subscribes (group rebalancing) to the given topics. */
 int bus_subscribe(struct bus_consumer *c, const enum bus_topic *topics, int n, char *err,
                   size_t errlen) BARGE_WUR;

@@ -33,6 +33,10 @@ struct bus_consumer {
   rd_kafka_topic_partition_list_t *marks;
   int has_group;
   int64_t *eof[TOPIC__COUNT]; /* per partition: the offset of its last end reached (bus_lag), or -1 */
+  /* bus_consumer_new_follow: librdkafka's reports on its brokers, kept for bus_consumer_reachable
+   * (served by bus_poll, on the caller's thread) instead of logged */
+  int all_down;          /* librdkafka said every broker is down since the last bus_consumer_reachable */
+  char broker_err[512];  /* its latest report on a connection, "" when none since the last answer */
 };
 
 /* lib/bus.c: queues one message now; opaque (NULL: none) comes back in its delivery report. */
