@@ -2,6 +2,7 @@
  * argv[0] = the command name and returns the process exit status. */
 #ifndef BARGE_CMDS_H
 #define BARGE_CMDS_H
+#include <stdint.h>
 #include <stdio.h>
 
 #include "opts.h"
@@ -40,6 +41,31 @@ int cmd_completion(int argc, char **argv);   /* cmd/completion.c */
  * says so on stderr as `barge CMD: ...` and returns 2 (bad usage): an empty id crashed `barge
  * logs` and `barge explain` (cmd/barge.c). */
 int cmd_job_id_usage(const char *cmd, const char *id);
+/* What `barge watch` and `barge logs --follow` say while no broker answers (cmd/follow_broker.c,
+ * docs/operations.md "Following through a broker outage"): once per outage on stderr that it
+ * cannot be reached and that the command waits, to go on where it stopped; once a broker answers
+ * again, that it does; with --broker-timeout, the end of the wait. One per followed consumer,
+ * on the thread that polls it. */
+struct follow_broker {
+  const char *cmd, *brokers;
+  int64_t timeout_s; /* --broker-timeout: give up once unreachable this long (0: wait for ever) */
+  int64_t heard_ms;  /* when a broker was last heard from: a record, an end of partition, an answer */
+  int64_t next_ms;   /* the next question to the broker, while quiet or down */
+  int64_t down_ms;   /* since when none answers; 0 while one does */
+};
+void follow_broker_init(struct follow_broker *fb, const char *cmd, const char *brokers, int64_t timeout_s);
+struct bus_consumer;
+/* After a bus_poll (or several) of c: heard says whether it gave anything (a record, an end of
+ * partition). Asks the broker when c has been quiet for a while or librdkafka said every broker
+ * is down, and says what changed. 0 to go on; 1 once --broker-timeout has passed (said). */
+int follow_broker_step(struct follow_broker *fb, struct bus_consumer *c, int heard);
+/* The --broker-timeout option row of watch and logs, for an int64_t field f of struct S. */
+#define FOLLOW_BROKER_TIMEOUT_ROW(S, f)                                                            \
+  {.name = "broker-timeout", .arg = "SECONDS", .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f),  \
+   .def_doc = "wait for ever", .min = 1, .max = 31536000,                                          \
+   .help = "give up (exit 1) once no Kafka broker has answered for SECONDS; until then an outage "   \
+           "is said on stderr and the output goes on where it stopped"}
+
 /* AWS Batch operations (submit-job, describe-jobs, ...), cmd/aws.c: cmd_is_aws says whether
  * a name is one; cmd_aws runs one (argv[0] must be one); cmd_list_aws lists them. */
 int cmd_is_aws(const char *name);

@@ -28,7 +28,7 @@
 
 struct logs_opts {
   struct kafka_opts kafka;
-  int64_t attempt;
+  int64_t attempt, broker_timeout;
   const char *log_token, *log_ca_bundle;
   int no_local, follow;
 };
@@ -37,6 +37,7 @@ static const struct opt_spec logs_rows[] = {
     OPT_FLAG_ROW(struct logs_opts, follow, "follow",
                  "print the log as it grows until the job ends (waits for a job that has not started; with "
                  "--attempt, until that attempt ends); Ctrl-C stops it (exit 130)"),
+    FOLLOW_BROKER_TIMEOUT_ROW(struct logs_opts, broker_timeout),
     OPT_ROW_DOC(struct logs_opts, log_token, "log-token-file", "FILE", "the local stack's log.token",
                 "the agents' log servers' secret (barge agent --log-token-file), to fetch a log that is not on "
                 "this host"),
@@ -49,7 +50,11 @@ static const struct opt_spec logs_rows[] = {
 enum { ATTEMPT_LATEST = -1000000 }; /* --attempt not given */
 static void logs_init(void *conf) { ((struct logs_opts *)conf)->attempt = ATTEMPT_LATEST; }
 const struct opts_cmd logs_opts_cmd =
-    OPTS_CMD("logs", "JOB_ID [--attempt N] [--follow]", "Prints a job attempt's stdout and stderr.", logs_rows,
+    OPTS_CMD("logs", "JOB_ID [--attempt N] [--follow [--broker-timeout SECONDS]]",
+             "Prints a job attempt's stdout and stderr. With --follow, while no Kafka broker can be reached it says "
+             "so once on stderr and waits, then goes on where it stopped. Exit status: 0; 1 no such job or log, no "
+             "broker answered for --broker-timeout, or a Kafka error; 2 bad usage; 130 (128 + the signal) --follow "
+             "stopped by Ctrl-C or SIGTERM.", logs_rows,
              struct logs_opts, logs_init);
 
 /* The size of an array parent (arrayProperties.size without an index); 0 for any other job. */
@@ -83,13 +88,12 @@ static void one_cb(void *ctx, const struct bus_msg *m) {
   if (m->value && bus_decode(m, &t, &o->rec, why, sizeof why)) o->rec = NULL;
 }
 
-/* The job's JobRecord (a new reference) into *rec, NULL when there is none. 0, or 1 saying why. */
-static int load_record(const struct bus_conf *bc, const char *id, json_t **rec) {
-  char err[1024];
+/* The job's JobRecord (a new reference) into *rec, NULL when there is none. 0, or 1 with why in
+ * err. */
+static int read_record(const struct bus_conf *bc, const char *id, json_t **rec, char *err, size_t errlen) {
   struct one o = {id, NULL};
-  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, sizeof err);
-  if (!c || bus_read_table_key(c, TOPIC_JOBS, id, one_cb, &o, err, sizeof err)) {
-    fprintf(stderr, "barge logs: reading the job's record: %s\n", err);
+  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  if (!c || bus_read_table_key(c, TOPIC_JOBS, id, one_cb, &o, err, errlen)) {
     bus_consumer_free(c);
     json_decref(o.rec);
     return 1;
@@ -97,6 +101,14 @@ static int load_record(const struct bus_conf *bc, const char *id, json_t **rec) 
   bus_consumer_free(c);
   *rec = o.rec;
   return 0;
+}
+
+/* read_record, saying why it failed. */
+static int load_record(const struct bus_conf *bc, const char *id, json_t **rec) {
+  char err[1024];
+  if (!read_record(bc, id, rec, err, sizeof err)) return 0;
+  fprintf(stderr, "barge logs: reading the job's record: %s\n", err);
+  return 1;
 }
 
 /* ---- reading a log ---- */
@@ -199,10 +211,12 @@ static void family_key(const char *id, char *out, size_t n) { snprintf(out, n, "
  * from `printed` bytes of attempt n on, until it has ended. ev is positioned at the end of the
  * job's partition of barge.job-events as of before rec was read. */
 static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consumer *ev, const char *id, json_t *rec,
-                  int n, int only_attempt) {
+                  int n, int only_attempt, int64_t broker_timeout) {
   size_t printed = 0;
   int rc = 0, reload = 0;
   int64_t next_read = 0;
+  struct follow_broker fb; /* while no broker answers: said, waited for (the log is still read) */
+  follow_broker_init(&fb, "logs", bc->brokers, broker_timeout);
   service_signals(0);
   while (!service_stopping()) {
     const char *status = status_of(rec);
@@ -232,11 +246,14 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
     struct bus_msg m;
     char err[512];
     int64_t until = next_read;
+    int heard = 0;
     for (int pr; (pr = bus_poll(ev, (int)(until > mono_ms() ? until - mono_ms() : 0), &m, err, sizeof err)) != 0;) {
       if (pr < 0) {
         fprintf(stderr, "barge logs: %s\n", err);
+        json_decref(rec);
         return 1;
       }
+      heard = 1;
       if (pr == 1) {
         enum barge_ev_type t;
         json_t *e = NULL;
@@ -248,9 +265,24 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
       }
       if (mono_ms() >= until) break;
     }
-    if (reload) {
+    if (follow_broker_step(&fb, ev, heard)) {
+      rc = 1;
+      break;
+    }
+    if (reload && !fb.down_ms) {
       json_t *fresh = NULL;
-      if (load_record(bc, id, &fresh)) return 1;
+      char why[1024], probe[512];
+      if (read_record(bc, id, &fresh, why, sizeof why)) {
+        /* the broker went away while the record was read: said by follow_broker_step, read again
+         * once it answers */
+        if (bus_consumer_reachable(ev, 1000, probe, sizeof probe) == 0) {
+          fprintf(stderr, "barge logs: reading the job's record: %s\n", why);
+          json_decref(rec);
+          return 1;
+        }
+        fb.heard_ms = fb.next_ms = 0; /* ask at once */
+        continue;
+      }
       if (fresh) {
         json_decref(rec);
         rec = fresh;
@@ -308,6 +340,10 @@ int cmd_logs(int argc, char **argv) {
     fprintf(stderr, "barge logs: --attempt counts from 1 (got %lld); without it, the latest attempt\n", attempt);
     return 2;
   }
+  if (o.broker_timeout && !o.follow) {
+    fprintf(stderr, "barge logs: --broker-timeout bounds the wait of --follow; give --follow too (or leave it out)\n");
+    return 2;
+  }
   const char *id = pos[0];
   if ((r = cmd_job_id_usage("logs", id))) return r;
   if ((r = check_files(&o))) return r;
@@ -318,7 +354,7 @@ int cmd_logs(int argc, char **argv) {
   struct bus_consumer *ev = NULL;
   if (o.follow) { /* first, so that every change after the record is read is seen */
     family_key(id, fam, sizeof fam);
-    ev = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+    ev = bus_consumer_new_follow(&bc, err, sizeof err);
     if (!ev || bus_assign_key(ev, TOPIC_JOB_EVENTS, fam, 0, err, sizeof err)) {
       fprintf(stderr, "barge logs: following the job's state changes: %s\n", err);
       bus_consumer_free(ev);
@@ -383,7 +419,7 @@ int cmd_logs(int argc, char **argv) {
   } else if ((rc = reader_open(&o, &bc, &rd)) == 0) {
     int n = attempt == ATTEMPT_LATEST ? last : (int)attempt;
     if (o.follow) {
-      rc = follow(&bc, &rd, ev, id, rec, n, attempt == ATTEMPT_LATEST ? 0 : (int)attempt);
+      rc = follow(&bc, &rd, ev, id, rec, n, attempt == ATTEMPT_LATEST ? 0 : (int)attempt, o.broker_timeout);
       rec = NULL; /* follow took it */
     } else {
       rc = print_log(&rd, id, rec, n);

@@ -170,7 +170,7 @@ static void flush_pending(struct watch *w, int force) {
 struct watch_opts {
   struct kafka_opts kafka;
   const char *queue, *job;
-  int64_t count;
+  int64_t count, broker_timeout;
   int from_beginning;
 };
 static const struct opt_spec watch_rows[] = {
@@ -179,11 +179,12 @@ static const struct opt_spec watch_rows[] = {
     OPT_FLAG_ROW(struct watch_opts, from_beginning, "from-beginning", "replay the retained history first"),
     {.name = "count", .arg = "N", .type = OPT_TYPE_OF(struct watch_opts, count), .off = offsetof(struct watch_opts, count),
      .def = "-9223372036854775808", .def_doc = "run until interrupted", .help = "exit after N (1 or more) events"},
+    FOLLOW_BROKER_TIMEOUT_ROW(struct watch_opts, broker_timeout),
     OPTS_KAFKA(struct watch_opts, kafka),
 };
 const struct opts_cmd watch_opts_cmd =
-    OPTS_CMD("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N]",
-    "Job state changes as \"Batch Job State Change\" JSON lines. Exit status: 0 (after --count events); 1 the queue does not exist, or a Kafka error; 2 bad usage; 130 (128 + the signal) stopped by Ctrl-C or SIGTERM.", watch_rows, struct watch_opts, NULL);
+    OPTS_CMD("watch", "[--job-queue Q] [--job ID] [--from-beginning] [--count N] [--broker-timeout SECONDS]",
+    "Job state changes as \"Batch Job State Change\" JSON lines. While no Kafka broker can be reached it says so once on stderr and waits, then goes on where it stopped. Exit status: 0 (after --count events); 1 the queue does not exist, no broker answered for --broker-timeout, or a Kafka error; 2 bad usage; 130 (128 + the signal) stopped by Ctrl-C or SIGTERM.", watch_rows, struct watch_opts, NULL);
 
 /* Whether the queue and the job watched for exist: a queue must (else 1, said on stderr); a job
  * not known yet (no record in barge.jobs, no submission among the latest requests) may be one
@@ -238,7 +239,7 @@ int cmd_watch(int argc, char **argv) {
   struct bus_conf bc = conn.bc;
   char err[1024];
   if ((r = check_names(&bc, queue, job))) return r;
-  struct bus_consumer *c = bus_consumer_new(&bc, NULL, 1, err, sizeof err);
+  struct bus_consumer *c = bus_consumer_new_follow(&bc, err, sizeof err);
   enum bus_topic topics[] = {TOPIC_JOB_EVENTS, TOPIC_JOBS};
   if (!c || bus_assign_all(c, topics, 2, o.from_beginning, err, sizeof err)) {
     fprintf(stderr, "barge watch: %s\n", err);
@@ -251,11 +252,17 @@ int cmd_watch(int argc, char **argv) {
                     .blocked = json_object(), .seen = json_object(), .blocked_q = json_array(), .count = count};
   int rc = 0;
   char last_why[256] = "";
+  struct follow_broker fb;
+  follow_broker_init(&fb, "watch", bc.brokers, o.broker_timeout);
   while (!service_stopping() && !w.out_errno && (count <= 0 || w.emitted < count)) {
     struct bus_msg m;
     int pr = bus_poll(c, 100, &m, err, sizeof err);
     if (pr < 0) {
       fprintf(stderr, "barge watch: %s\n", err);
+      rc = 1;
+      break;
+    }
+    if (follow_broker_step(&fb, c, pr != 0)) {
       rc = 1;
       break;
     }

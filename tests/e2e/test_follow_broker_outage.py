@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""test_follow_broker_outage.py: `barge watch` and `barge logs --follow` through a broker outage
+(docs/operations.md, "Following through a broker outage").
+
+A broker of the test's own has two listeners: one the stack's services and the test use, and one
+advertised as a relay (CutRelay) that the two followers reach it through. Cutting the relay (its
+connections closed, its port refusing) is an outage for the followers only: the scheduler and
+the agent go on, so events are written while the followers cannot read them.
+
+watch (of the queue) and logs --follow (of a job printing a line a second) are started, then the
+relay is cut while the job runs. Within a few seconds each must say once on stderr that no broker
+at the relay's address can be reached and that it waits (Ctrl-C to stop); logs goes on printing
+the job's file meanwhile. The job ends and a second job runs from start to end during the outage.
+Once the relay is back each says that the broker answers again; watch then prints every
+transition the topic holds for the two jobs, exactly once and in order, and logs --follow prints
+every line of the job once and exits 0 when it learns the job ended. stdout carries nothing
+else. Then with --broker-timeout 4, both give up during another outage with exit status 1 and a
+line saying so. Before the change they printed librdkafka's "all brokers are down" only (or
+nothing) and waited in silence; --broker-timeout did not exist."""
+import collections
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+import own_kafka  # noqa: E402
+import tcp_relay  # noqa: E402
+from common import log, ok  # noqa: E402
+
+INST = "i-0f0110e0000000a1"
+LINES = 14
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class CutRelay(tcp_relay.Relay):
+    """A relay whose cut() closes every connection and stops listening (connections refused),
+    and resume() listens again on the same port."""
+
+    def __init__(self, port, target_port):
+        self.clients, self.lock, self.listen_port = [], threading.Lock(), port
+        super().__init__(("127.0.0.1", port), ("127.0.0.1", target_port))
+
+    def admit(self, client):
+        with self.lock:
+            self.clients.append(client)
+        return True
+
+    def cut(self):
+        try:
+            self.srv.shutdown(socket.SHUT_RDWR)  # wakes the accept thread, which then ends
+        except OSError:
+            pass
+        self.srv.close()
+        with self.lock:
+            clients, self.clients = self.clients, []
+        tcp_relay.close_both(*clients)
+
+    def resume(self):
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", self.listen_port))
+        srv.listen(64)
+        self.srv = srv
+        threading.Thread(target=self.accept, daemon=True).start()
+
+
+class Follower:
+    """A barge command with stdout and stderr in files, read as they grow."""
+
+    def __init__(self, st, name, args, env):
+        self.out_path = os.path.join(st.home, f"{name}.out")
+        self.err_path = os.path.join(st.home, f"{name}.err")
+        with open(self.out_path, "w") as o, open(self.err_path, "w") as e:
+            self.p = subprocess.Popen([common.BARGE, *args], env=env, stdout=o, stderr=e, stdin=subprocess.DEVNULL)
+
+    def out(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def err(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def wait(self, timeout):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def until(what, fn, timeout):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        v = fn()
+        if v:
+            return time.monotonic() - t0
+        time.sleep(0.2)
+    log(f"    gave up waiting for {what} after {timeout} s")
+    return None
+
+
+def transitions(text):
+    """(jobId, status) of each "Batch Job State Change" line of watch's stdout, in order, and the
+    lines that are not one."""
+    got, other = [], []
+    for line in text.splitlines():
+        try:
+            ev = json.loads(line)
+            if ev.get("detail-type") != "Batch Job State Change":
+                raise ValueError
+            got.append((ev["detail"]["jobId"], ev["detail"]["status"]))
+        except (ValueError, KeyError, TypeError):
+            other.append(line)
+    return got, other
+
+
+def body(relay, relay_addr):
+    st = common.Stack("follow")
+    followers = []
+    try:
+        st.init_queue("q", "local")
+        st.scheduler()
+        st.agent(INST)
+        st.register("ticker", ["sh", "-c", f"for i in $(seq 1 {LINES}); do echo line $i; sleep 1; done"], settle=True)
+        st.register("quick", ["echo", "quick"], settle=True)
+        fenv = dict(st.env, BARGE_BROKERS=relay_addr)  # the followers reach the broker through the relay
+
+        watch = Follower(st, "watch", ["watch", "--job-queue", "q"], fenv)
+        followers.append(watch)
+        time.sleep(3)  # watch positioned at the end before the first job is submitted
+        job1 = st.submit("ticker-1", "q", "ticker")
+        logs = Follower(st, "logs", ["logs", job1, "--follow"], fenv)
+        followers.append(logs)
+        ok(until("line 2 from logs --follow", lambda: "line 2\n" in logs.out(), 90) is not None,
+           "logs --follow prints the running job's lines", (logs.out()[-300:], logs.err()[-500:]))
+        ok(until("RUNNING from watch", lambda: (job1, "RUNNING") in transitions(watch.out())[0], 30) is not None,
+           "watch prints the job's transitions up to RUNNING", (watch.out()[-500:], watch.err()[-500:]))
+
+        # ---- the outage: the followers' relay is cut; the job goes on and a second job runs ----
+        relay.cut()
+        t_cut = time.monotonic()
+        said = f"no Kafka broker at {relay_addr} can be reached"
+        for f, name in ((watch, "watch"), (logs, "logs")):
+            took = until(f"{name}'s outage message", lambda f=f: said in f.err(), 20)
+            ok(took is not None and took < 15 and "still waiting" in f.err() and "Ctrl-C" in f.err(),
+               f"{name}: says within a few seconds on stderr that no broker at {relay_addr} can be reached, that it "
+               f"waits, and how to stop", (took, f.err()[-600:]))
+            ok("brokers are down" not in f.err(), f"{name}: in Barge's words, not librdkafka's", f.err()[-600:])
+        out_at_cut = watch.out()
+        detail = st.wait_terminal([job1], 60)
+        ok(detail[job1]["status"] == "SUCCEEDED", "the job ends during the outage", detail[job1]["status"])
+        job2 = st.submit("quick-1", "q", "quick")
+        st.wait_terminal([job2], 60)
+        ok(f"line {LINES}\n" in logs.out() and logs.p.poll() is None,
+           "logs --follow printed the job's file to its end during the outage, and still waits for the job's end",
+           (logs.p.poll(), logs.out()[-200:]))
+        ok(watch.out() == out_at_cut, "watch printed nothing during the outage", watch.out()[len(out_at_cut):][:300])
+        time.sleep(max(0.0, 12 - (time.monotonic() - t_cut)))  # an outage of some length
+        for f, name in ((watch, "watch"), (logs, "logs")):
+            ok(f.err().count(said) == 1, f"{name}: the outage is said once", f.err()[-800:])
+
+        relay.resume()
+        back = f"a Kafka broker at {relay_addr} answers again"
+        for f, name in ((watch, "watch"), (logs, "logs")):
+            took = until(f"{name}'s recovery message", lambda f=f: back in f.err(), 40)
+            ok(took is not None and "going on from where it stopped" in f.err(),
+               f"{name}: says on stderr that the broker answers again ({took} s after the relay came back)",
+               f.err()[-600:])
+
+        for f, name in ((watch, "watch"), (logs, "logs")):
+            log(f"    {name}'s stderr:\n      " + f.err().strip().replace("\n", "\n      "))
+
+        # watch: every transition of the two jobs on barge.job-events, once each, in order
+        events = common.job_events(st, common.Avro())
+        want = [(e["jobId"], e["newStatus"]) for e in events if e["jobId"] in (job1, job2)]
+        ok(until("watch to print job 2's end", lambda: (job2, "SUCCEEDED") in transitions(watch.out())[0], 40)
+           is not None, "watch prints what was written during the outage", watch.out()[-600:])
+        time.sleep(4)  # anything repeated would come now
+        got, other = transitions(watch.out())
+        counts = collections.Counter(got)
+        ok(got == want, "watch printed exactly the transitions of barge.job-events, in order, none skipped",
+           {"got": got, "want": want})
+        ok(all(n == 1 for n in counts.values()), "watch printed each transition once",
+           [k for k, n in counts.items() if n > 1])
+        ok(not other, "watch's stdout carries only the events", other[:3])
+        ok(watch.p.poll() is None, "watch still runs", watch.err()[-300:])
+        watch.p.send_signal(signal.SIGINT)
+        ok(watch.wait(15) == 130, "Ctrl-C then stops watch, exit 130", watch.p.returncode)
+
+        # logs --follow: every line once, then the end of the job ends it
+        rc = logs.wait(40)
+        want_lines = "".join(f"line {i}\n" for i in range(1, LINES + 1))
+        ok(rc == 0, "logs --follow learns after the outage that the job ended and exits 0", (rc, logs.err()[-600:]))
+        ok(logs.out() == want_lines, "logs --follow printed every line of the job once, and nothing else",
+           logs.out()[-400:])
+
+        # ---- --broker-timeout: the wait is bounded ----
+        job3 = st.submit("ticker-2", "q", "ticker")
+        w2 = Follower(st, "watch2", ["watch", "--job-queue", "q", "--broker-timeout", "4"], fenv)
+        l2 = Follower(st, "logs2", ["logs", job3, "--follow", "--broker-timeout", "4"], fenv)
+        followers += [w2, l2]
+        ok(until("logs2 to print line 1", lambda: "line 1\n" in l2.out(), 60) is not None,
+           "logs --follow --broker-timeout 4 follows the second job", (l2.out(), l2.err()[-400:]))
+        time.sleep(2)
+        relay.cut()
+        t0 = time.monotonic()
+        for f, name in ((w2, "watch"), (l2, "logs --follow")):
+            rc = f.wait(max(1.0, 30 - (time.monotonic() - t0)))
+            took = time.monotonic() - t0
+            ok(rc == 1 and 4 <= took < 20, f"{name} --broker-timeout 4: exits 1 once no broker answered for 4 s "
+               f"({took:.1f} s after the cut)", (rc, f.err()[-600:]))
+            ok("has answered for" in f.err() and "--broker-timeout 4" in f.err() and "giving up" in f.err(),
+               f"{name} --broker-timeout 4: says why it gives up", f.err()[-600:])
+        ok(not transitions(w2.out())[1], "watch --broker-timeout: stdout carries only events", w2.out()[-300:])
+        log("    watch --broker-timeout 4's stderr:\n      " + w2.err().strip().replace("\n", "\n      "))
+        relay.resume()
+    finally:
+        for f in followers:
+            f.stop()
+        st.close()
+
+
+def main():
+    direct, internal, controller, relay_port = free_port(), free_port(), free_port(), free_port()
+    relay_addr = f"127.0.0.1:{relay_port}"
+    relay = CutRelay(relay_port, internal)
+    try:
+        own_kafka.run("follow", "a broker with a listener behind a relay",
+                      ["--port", str(direct), "--controller-port", str(controller),
+                       "--set", f"listeners=PLAINTEXT://127.0.0.1:{direct},RELAYED://127.0.0.1:{internal},"
+                                f"CONTROLLER://127.0.0.1:{controller}",
+                       # PLAINTEXT last: kafka.sh reads the broker's own port from the end of this line
+                       "--set", f"advertised.listeners=RELAYED://{relay_addr},PLAINTEXT://127.0.0.1:{direct}",
+                       "--set", "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+                                "RELAYED:PLAINTEXT"],
+                      lambda kdir, bootstrap: body(relay, relay_addr))
+    finally:
+        relay.close()
+
+
+if __name__ == "__main__":
+    main()
