@@ -620,9 +620,10 @@ static void follow_error_cb(rd_kafka_t *rk, int e, const char *reason, void *opa
   if (e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__RESOLVE || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
       e == RD_KAFKA_RESP_ERR__SSL || e == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
     /* "HOST:PORT/ID: Connect to ipv4#HOST:PORT failed: Connection refused (after 0ms in state
-     * CONNECT)": without librdkafka's name of the broker and its "(after ...)" */
-    const char *r = reason, *sep = strstr(reason, ": ");
-    if (sep && strchr(reason, '/') && strchr(reason, '/') < sep) r = sep + 2;
+     * CONNECT)", or "GroupCoordinator: HOST:PORT: ...": without librdkafka's names of the broker
+     * (the words before ": " that hold no space) and its "(after ...)" */
+    const char *r = reason, *sep;
+    while ((sep = strstr(r, ": ")) && sep > r && !memchr(r, ' ', (size_t)(sep - r))) r = sep + 2;
     snprintf(c->broker_err, sizeof c->broker_err, "%.*s", reason_len(r), r);
     return;
   }
