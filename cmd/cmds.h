@@ -58,7 +58,7 @@ struct bus_consumer;
 /* After a bus_poll (or several) of c: heard says whether it gave anything (a record, an end of
  * partition). Asks the broker when c has been quiet for a while or librdkafka said every broker
  * is down, and says what changed. 0 to go on; 1 once --broker-timeout has passed (said). */
-int follow_broker_step(struct follow_broker *fb, struct bus_consumer *c, int heard);
+int follow_broker_step(struct follow_broker *fb, struct bus_consumer *c, int heard) BARGE_WUR;
 /* The --broker-timeout option row of watch and logs, for an int64_t field f of struct S. */
 #define FOLLOW_BROKER_TIMEOUT_ROW(S, f)                                                            \
   {.name = "broker-timeout", .arg = "SECONDS", .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f),  \
