@@ -399,6 +399,23 @@ class Stack:
             p.send_signal(sig)
             p.wait(timeout=30)
 
+    def exits_within(self, name, t0, bound_s, give_up_s):
+        """Waits for the service name, sent SIGTERM at t0 (time.monotonic()), to exit; SIGKILLs it
+        give_up_s after t0 if it has not. Checks that it exited 0 within bound_s of t0; returns
+        that check."""
+        p = self.procs[name]
+        try:
+            p.wait(max(0.1, t0 + give_up_s - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(f"{name} has not exited: SIGKILL")
+            p.kill()
+            p.wait()
+        took = time.monotonic() - t0
+        self.stopped.add(name)
+        return ok(p.returncode == 0 and took < bound_s,
+                  f"{name} exited 0 within {bound_s} s of its SIGTERM ({took:.1f} s, status {p.returncode})",
+                  self.log_tail(name, 8))
+
     def log_text(self, name):
         try:
             with open(self.logs[name], errors="replace") as f:

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -78,18 +77,7 @@ def body(st):
            "the agent runs the test's podman, which ignores SIGTERM", (svc, common.cmdline(svc)))
         time.sleep(1)
         p.send_signal(signal.SIGTERM)
-        t0 = time.monotonic()
-        try:
-            p.wait(BOUND_S + 20)
-        except subprocess.TimeoutExpired:
-            log("the agent has not exited: SIGKILL")
-            p.kill()
-            p.wait()
-        took = time.monotonic() - t0
-        st.stopped.add(name)
-        ok(p.returncode == 0 and took < BOUND_S,
-           f"the agent exited 0 within {BOUND_S} s of its SIGTERM ({took:.1f} s, status {p.returncode})",
-           st.log_tail(name, 8))
+        st.exits_within(name, time.monotonic(), BOUND_S, BOUND_S + 20)
         warned = [ln for ln in st.log_text(name).splitlines()
                   if f"(pid {svc})" in ln and "SIGKILL" in ln and "WARN" in ln.upper()]
         ok(len(warned) == 1, f"the agent's log warns that service {svc} did not end and was SIGKILLed",

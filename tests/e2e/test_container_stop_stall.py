@@ -70,16 +70,7 @@ def body(st):
         reached = time.monotonic() - t0
         ok(relay.kills == N and reached < 3, f"the {N} kill requests reached the engine together ({reached:.1f} s)",
            relay.kills)
-        try:
-            p.wait(3 * HOLD_S + 30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        took = time.monotonic() - t0
-        st.stopped.add(name)
-        ok(p.returncode == 0 and took < BOUND_S,
-           f"the agent exited 0 within {BOUND_S} s of its SIGTERM ({took:.1f} s, status {p.returncode})",
-           st.log_tail(name, 8))
+        st.exits_within(name, t0, BOUND_S, 3 * HOLD_S + 30)
         text = st.log_text(name)
         unconfirmed = [ln for ln in text.splitlines() if "not confirmed killed" in ln and "barge-" in ln]
         ok(len(unconfirmed) == N and all(any(j in ln for ln in unconfirmed) for j in jobs),
