@@ -459,9 +459,11 @@ static void test_rebuild_mnp(struct world *w) {
 
 static const char *capacity_model; /* NULL: the provisioner core */
 
-static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
+/* replay_simulate over the whole of w's records with config (w->config, or one the test made)
+ * and alt; capacity_model and per_job_rows as set. Returns its rc; the report in *rep. */
+static int simulate_with(struct world *w, json_t *config, json_t *alt, json_t **rep, char *err, size_t errlen) {
   struct replay_sim_input in = {.capacity_model = capacity_model,
-                                .config = w->config,
+                                .config = config,
                                 .requests = w->requests,
                                 .job_events = w->events,
                                 .instances = w->instances,
@@ -469,9 +471,13 @@ static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
                                 .per_job = per_job_rows,
                                 .from_ms = REPLAY_NO_TIME,
                                 .until_ms = REPLAY_NO_TIME};
+  return replay_simulate(&in, rep, err, errlen);
+}
+
+static json_t *simulate(struct world *w, json_t *alt, int *rc_out) {
   json_t *rep = NULL;
   char err[512] = "";
-  int rc = replay_simulate(&in, &rep, err, sizeof err);
+  int rc = simulate_with(w, w->config, alt, &rep, err, sizeof err);
   if (rc_out) *rc_out = rc;
   else CHECK(rc == 0, "replay_simulate: %s", err);
   return rep;
@@ -602,12 +608,9 @@ static void test_simulate(struct world *w) {
   };
   for (size_t i = 0; i < sizeof bad_alts / sizeof *bad_alts; i++) {
     alt = json_loads(bad_alts[i][0], 0, NULL);
-    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
-                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
-                                  .until_ms = REPLAY_NO_TIME};
     json_t *r2 = NULL;
     char err[512] = "";
-    rc = replay_simulate(&in, &r2, err, sizeof err);
+    rc = simulate_with(w, w->config, alt, &r2, err, sizeof err);
     CHECK(rc == 2 && !r2 && strstr(err, bad_alts[i][1]), "%s: rc %d, %s", bad_alts[i][0], rc, err);
     json_decref(r2);
     json_decref(alt);
@@ -636,12 +639,9 @@ static void test_simulate(struct world *w) {
                                        : "{\"schedulingPolicies\": {\"fair\": {\"shareDistribution\": "
                                          "[{\"shareIdentifier\": \"a*\", \"weightFactor\": 0.5}]}}}";
     alt = json_loads(doc, 0, NULL);
-    struct replay_sim_input in = {.config = cfg, .requests = w->requests, .job_events = w->events,
-                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
-                                  .until_ms = REPLAY_NO_TIME};
     json_t *r2 = NULL;
     char err[512] = "";
-    rc = replay_simulate(&in, &r2, err, sizeof err);
+    rc = simulate_with(w, cfg, alt, &r2, err, sizeof err);
     if (bad_shares[i][0])
       CHECK(rc == 2 && !r2 && strstr(err, bad_shares[i][1]), "%s: rc %d, %s", doc, rc, err);
     else
@@ -688,12 +688,9 @@ static void test_simulate(struct world *w) {
   };
   for (size_t i = 0; i < sizeof good_alts / sizeof *good_alts; i++) {
     alt = json_loads(good_alts[i], 0, NULL);
-    struct replay_sim_input in = {.config = w->config, .requests = w->requests, .job_events = w->events,
-                                  .instances = w->instances, .alt = alt, .from_ms = REPLAY_NO_TIME,
-                                  .until_ms = REPLAY_NO_TIME};
     json_t *r2 = NULL;
     char err[512] = "";
-    rc = replay_simulate(&in, &r2, err, sizeof err);
+    rc = simulate_with(w, w->config, alt, &r2, err, sizeof err);
     CHECK(rc == 0 && r2, "%s: rc %d %s", good_alts[i], rc, err);
     json_decref(r2);
     json_decref(alt);
