@@ -9,16 +9,21 @@ trap 'rm -rf "$BARGE_HOME"' EXIT
 unset BARGE_BROKERS
 fails=0 passes=0
 check() { if eval "$2"; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+timed() { # ARGS...: runs barge ARGS (no stdin, at most 20 s), output to $BARGE_HOME/out and err;
+  # sets rc, its exit status, and ms, the milliseconds it took (the caller's locals)
+  local t0 t1
+  t0=$(date +%s%N)
+  timeout 20 "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
+  rc=$?
+  t1=$(date +%s%N)
+  ms=$(((t1 - t0) / 1000000))
+}
 
 run() { # NAME EXPECTED-RC ARGS...: runs barge ARGS, checks time, exit status and the one line
   local name=$1 want=$2
   shift 2
-  local t0 t1 rc
-  t0=$(date +%s%N)
-  "$BARGE" "$@" >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
-  rc=$?
-  t1=$(date +%s%N)
-  local ms=$(((t1 - t0) / 1000000))
+  local rc ms
+  timed "$@"
   echo "  $name: exit $rc after $ms ms: $(cat "$BARGE_HOME/err")"
   check "$name gives up within 5 s ($ms ms)" "[ $ms -le 5000 ]"
   check "$name exits $want" "[ $rc -eq $want ]"
@@ -55,12 +60,8 @@ nostack logs 1 logs 1234
 badfile() { # NAME WHAT ARGS...
   local name=$1 what=$2
   shift 2
-  local t0 t1 rc
-  t0=$(date +%s%N)
-  "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
-  rc=$?
-  t1=$(date +%s%N)
-  local ms=$(((t1 - t0) / 1000000))
+  local rc ms
+  timed "$@"
   echo "  $name: exit $rc after $ms ms: $(cat "$BARGE_HOME/err")"
   check "$name exits 2 at once ($ms ms), before any broker" "[ $rc -eq 2 ] && [ $ms -le 1000 ]"
   check "$name names the option and the file in one line" \
@@ -163,13 +164,9 @@ check "instances --events --decisions: exit 2, says to give one ($got)" \
 # used to wait its minute, say no broker answers, and name the missing key only at the next try;
 # --topics naming no topic exited 2 without a word
 audit_err() { # NAME WHAT-ERR-SAYS ARGS...
-  local name=$1 says=$2 t0 t1 rc
+  local name=$1 says=$2 rc ms
   shift 2
-  t0=$(date +%s%N)
-  timeout 20 "$BARGE" audit --brokers 127.0.0.1:1 --out "$BARGE_HOME/a.jsonl" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
-  rc=$?
-  t1=$(date +%s%N)
-  local ms=$(((t1 - t0) / 1000000))
+  timed audit --brokers 127.0.0.1:1 --out "$BARGE_HOME/a.jsonl" "$@"
   check "audit, $name: exit 2 within 2 s ($ms ms), one line saying so ($(cat "$BARGE_HOME/err"))" \
     "[ $rc -eq 2 ] && [ $ms -le 2000 ] && [ \$(wc -l <'$BARGE_HOME/err') -eq 1 ] && grep -qF -- '$says' '$BARGE_HOME/err'"
 }
@@ -184,12 +181,8 @@ audit_err "--topics naming none" "names no topic" --hmac-key-file "$BARGE_HOME/a
 badprops() { # NAME EXPECTED-RC WHAT-ERR-SAYS ARGS...
   local name=$1 want=$2 says=$3
   shift 3
-  local t0 t1 rc
-  t0=$(date +%s%N)
-  timeout 20 "$BARGE" "$@" </dev/null >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
-  rc=$?
-  t1=$(date +%s%N)
-  local ms=$(((t1 - t0) / 1000000))
+  local rc ms
+  timed "$@"
   echo "  bad --kafka-props, $name: exit $rc after $ms ms: $(cat "$BARGE_HOME/err")"
   check "bad --kafka-props, $name: exit $want within 2 s ($ms ms)" "[ $rc -eq $want ] && [ $ms -le 2000 ]"
   check "bad --kafka-props, $name: one line naming --kafka-props and what is wrong, no broker blamed" \
