@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -13,19 +14,30 @@
 #include <unistd.h>
 
 static char log_role[64] = "barge";
-static int log_threshold = -1;
+/* BARGE_LOG's level, read on the process's first log; -1 until then. Any thread may log first,
+ * so it is atomic and stored once, whole: it used to be set to info and then to BARGE_LOG's
+ * level, and a thread logging meanwhile printed info lines under BARGE_LOG=error. Relaxed is
+ * enough: it guards no other data, and every thread that reads BARGE_LOG finds the same level. */
+static atomic_int log_threshold = -1;
 
 void log_set_role(const char *role) { snprintf(log_role, sizeof log_role, "%s", role); }
 
+/* BARGE_LOG's level; anything else is info (env_config_check refuses other values up front). */
+static int log_threshold_from_env(void) {
+  const char *e = getenv("BARGE_LOG");
+  if (e && !strcmp(e, "debug")) return LOG_DEBUG;
+  if (e && !strcmp(e, "warn")) return LOG_WARN;
+  if (e && !strcmp(e, "error")) return LOG_ERROR;
+  return LOG_INFO;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...) {
-  if (log_threshold < 0) {
-    const char *e = getenv("BARGE_LOG");
-    log_threshold = LOG_INFO;
-    if (e && !strcmp(e, "debug")) log_threshold = LOG_DEBUG;
-    else if (e && !strcmp(e, "warn")) log_threshold = LOG_WARN;
-    else if (e && !strcmp(e, "error")) log_threshold = LOG_ERROR;
+  int threshold = atomic_load_explicit(&log_threshold, memory_order_relaxed);
+  if (threshold < 0) {
+    threshold = log_threshold_from_env();
+    atomic_store_explicit(&log_threshold, threshold, memory_order_relaxed);
   }
-  if ((int)lvl < log_threshold) return;
+  if ((int)lvl < threshold) return;
   static const char *names[] = {"debug", "info", "warn", "error"};
   char ts[32];
   iso8601_utc(now_ms(), ts);

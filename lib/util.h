@@ -12,7 +12,8 @@
 #define BARGE_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 /* Logging to stderr with a level and the program's role ("scheduler", "agent i-...").
- * BARGE_LOG=debug|info|warn|error selects the threshold (default info). */
+ * BARGE_LOG=debug|info|warn|error selects the threshold (default info), read on the process's
+ * first log, whichever thread logs first. */
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_role(const char *role);
 void log_msg(enum log_level lvl, const char *fmt, ...) BARGE_PRINTF(2, 3);

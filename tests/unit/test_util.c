@@ -1,10 +1,13 @@
 /* test_util.c: lib/util.c's identifiers. uuid_v4 (every event header's event_id) writes the
  * 8-4-4-4-12 lower-case form with the version 4 and RFC 4122 variant bits, and repeats none in
  * 20,000 draws. read_small (the agent's /proc and cgroup reads) reads a whole small file,
- * truncates one larger than its buffer, and fails on a missing one. */
+ * truncates one larger than its buffer, and fails on a missing one. log_msg: threads logging a
+ * process's first lines at once all keep to BARGE_LOG's level. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -213,7 +216,64 @@ static void test_env_config_check(void) {
   }
 }
 
+/* The threshold is read from BARGE_LOG once, on a process's first log, so each round is a fresh
+ * child of this process, forked before this process has logged anything (this test runs first):
+ * its LOG_THREADS threads log their process's first lines at once. The old threshold was set to
+ * info and then to BARGE_LOG's level; a thread logging in between printed its info line. That
+ * window is a few instructions wide: on a 2-core machine about 1 round in 100 hit it (1 in 20
+ * under the sanitizers), so 1000 rounds failed each time it was tried. */
+enum { LOG_THREADS = 8, LOG_ROUNDS = 1000 };
+static pthread_barrier_t log_barrier;
+
+static void *log_thread(void *arg) {
+  int i = (int)(intptr_t)arg;
+  pthread_barrier_wait(&log_barrier);
+  log_info("thread %d: info", i);
+  log_error("thread %d: error", i);
+  return NULL;
+}
+
+static void log_threads(void) {
+  pthread_t t[LOG_THREADS];
+  pthread_barrier_init(&log_barrier, NULL, LOG_THREADS);
+  for (int i = 0; i < LOG_THREADS; i++) pthread_create(&t[i], NULL, log_thread, (void *)(intptr_t)i);
+  for (int i = 0; i < LOG_THREADS; i++) pthread_join(t[i], NULL);
+}
+
+static void test_log_threshold_threads(void) {
+  TEST("log_msg: with BARGE_LOG=error, 8 threads logging their process's first lines at once print no info line");
+  int infos = 0, errors = 0, failed = 0;
+  for (int round = 0; round < LOG_ROUNDS; round++) {
+    int fds[2];
+    if (pipe(fds)) break;
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], 2);
+      close(fds[0]);
+      close(fds[1]);
+      setenv("BARGE_LOG", "error", 1);
+      log_threads();
+      _exit(0);
+    }
+    close(fds[1]);
+    char out[8192];
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int status = 0;
+    failed += pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    for (const char *p = out; (p = strstr(p, ": info")); p++) infos++;
+    for (const char *p = out; (p = strstr(p, ": error")); p++) errors++;
+  }
+  CHECK(failed == 0, "%d of %d rounds did not run to exit 0", failed, LOG_ROUNDS);
+  CHECK(infos == 0, "%d info lines printed in %d rounds", infos, LOG_ROUNDS);
+  CHECK(errors == LOG_THREADS * LOG_ROUNDS, "%d of %d error lines printed", errors, LOG_THREADS * LOG_ROUNDS);
+}
+
 int main(void) {
+  test_log_threshold_threads(); /* first: before this process logs */
   test_env_config_check();
   test_utf8_fix();
   test_utf8_prefix_bytes();
