@@ -282,6 +282,7 @@ static void free_ce(struct ce *c) {
   json_decref(c->last_busy);
   free(c->insts);
   free(c->avail);
+  for (int d = 0; d < 3; d++) free(c->caps[d].v);
   free(c);
 }
 

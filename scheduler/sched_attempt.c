@@ -13,13 +13,17 @@
 static void release_instance(struct sched *s, struct job *j) {
   if (j->instance == SCHED_NONE) return;
   struct instance *in = s->insts[j->instance];
-  if (in->state == INST_READY && in->used_v == in->cap_v) sched_avail_add(s, s->ces[in->ce], j->instance);
   in->used_v -= j->spec->vcpus;
   in->used_m -= j->spec->mem_mib;
   in->used_g -= j->spec->gpus;
   in->njobs--;
   if (in->njobs == 0) s->demand_dirty = 1; /* the busy set changed */
-  if (in->state == INST_READY) s->ces[in->ce]->free_v += j->spec->vcpus;
+  if (in->state == INST_READY) {
+    s->ces[in->ce]->free_v += j->spec->vcpus;
+    /* a candidate again (a no-op if it still was one); by what it holds now, so an instance
+     * that held more than it has (restored so) comes back once it has room */
+    if (in->cap_v > in->used_v) sched_avail_add(s, s->ces[in->ce], j->instance);
+  }
   j->instance = SCHED_NONE;
   j->incarnation = 0;
   s->cycle_needed = 1;
@@ -43,7 +47,7 @@ static void maybe_confirm_drain(struct sched *s, struct instance *in, struct out
 void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct outbox *out) {
   struct instance *in = s->insts[ii];
   if (in->state == INST_GONE) return;
-  in->state = INST_GONE;
+  sched_ce_unready(s, ii, INST_GONE);
   char reason[128];
   snprintf(reason, sizeof reason, "Host EC2 (instance %s) terminated.", in->id);
   for (size_t k = 0; k < s->njobs && in->njobs > 0; k++) {
@@ -58,7 +62,8 @@ void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct out
     e->at_ms = s->now;
     e->reason = xstrdup("missed heartbeats");
   }
-  if (sched_recompute_ce(s, s->ces[in->ce])) sched_reevaluate_codes(s, out);
+  /* its capacity counts until its attempts have ended, as the codes they set saw it */
+  if (sched_ce_uncount(s, ii)) sched_reevaluate_codes(s, out);
   s->demand_dirty = 1;
 }
 
@@ -125,24 +130,15 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     if (!in) {
       in = xcalloc(1, sizeof *in);
       in->avail_pos = -1;
+      in->listed_in = SCHED_NONE; /* sched_ce_register lists it */
       snprintf(in->id, sizeof in->id, "%s", id);
-      s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof *s->insts);
+      if (s->ninsts == s->capinsts) {
+        s->capinsts = s->capinsts ? s->capinsts * 2 : 64;
+        s->insts = xrealloc(s->insts, s->capinsts * sizeof *s->insts);
+      }
       ii = (uint32_t)s->ninsts;
       s->insts[s->ninsts++] = in;
       strmap_put(&s->inst_by_id, in->id, ii);
-      struct ce *c = s->ces[ci];
-      if (c->ninst == c->capinst) {
-        c->capinst = c->capinst ? c->capinst * 2 : 8;
-        c->insts = xrealloc(c->insts, c->capinst * sizeof *c->insts);
-      }
-      /* keep ascending instance id order for tie-breaks */
-      size_t pos = c->ninst;
-      while (pos > 0 && strcmp(s->insts[c->insts[pos - 1]]->id, in->id) > 0) {
-        c->insts[pos] = c->insts[pos - 1];
-        pos--;
-      }
-      c->insts[pos] = ii;
-      c->ninst++;
     } else if (in->state != INST_GONE && !strcmp(kind, "READY")) {
       in->last_seen = s->now;
       see_incarnation(s, ii, inc, out); /* a restarted agent; otherwise a repeated READY */
@@ -163,7 +159,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     in->drain_confirmed = 0;
     in->last_seen = s->now;
     if (inc > in->incarnation) in->incarnation = inc;
-    if (sched_recompute_ce(s, s->ces[ci])) sched_reevaluate_codes(s, out);
+    if (sched_ce_register(s, ii)) sched_reevaluate_codes(s, out);
     s->cycle_needed = 1;
     s->demand_dirty = 1;
     return 0;
@@ -191,10 +187,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     in->last_seen = s->now;
     see_incarnation(s, ii, inc, out);
   } else if (!strcmp(kind, "DRAIN_REQUESTED")) {
-    if (in->state == INST_READY) {
-      in->state = INST_DRAINING;
-      sched_recompute_ce(s, s->ces[in->ce]);
-    }
+    if (in->state == INST_READY) sched_ce_unready(s, ii, INST_DRAINING);
     maybe_confirm_drain(s, in, out);
   } else if (instance_kind_ended(kind)) {
     sched_instance_lost(s, ii, 0, out);

@@ -117,25 +117,174 @@ void sched_avail_del(struct sched *s, struct ce *c, uint32_t ii) {
   in->avail_pos = -1;
 }
 
-/* Recomputes a CE's largest instance and free vCPUs. Returns whether what blocking codes
- * depend on (the largest instance, whether any instance lives) changed. */
-int sched_recompute_ce(struct sched *s, struct ce *c) {
-  int ov = c->max_v, om = c->max_m, og = c->max_g, olive = c->live > 0;
-  c->max_v = c->max_m = c->max_g = 0;
-  c->free_v = 0;
-  c->live = 0;
-  for (size_t i = 0; i < c->navail; i++) s->insts[c->avail[i]]->avail_pos = -1;
-  c->navail = 0;
+/* ---------------- a CE's books (struct ce) ---------------- */
+
+/* The index of cap in cc, or where it would go. */
+static size_t caps_find(const struct ce_caps *cc, int cap) {
+  size_t lo = 0, hi = cc->len;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (cc->v[mid].cap < cap) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static void caps_add(struct ce_caps *cc, int cap) {
+  size_t k = caps_find(cc, cap);
+  if (k < cc->len && cc->v[k].cap == cap) {
+    cc->v[k].n++;
+    return;
+  }
+  if (cc->len == cc->alloc) {
+    cc->alloc = cc->alloc ? cc->alloc * 2 : 4;
+    cc->v = xrealloc(cc->v, cc->alloc * sizeof *cc->v);
+  }
+  memmove(&cc->v[k + 1], &cc->v[k], (cc->len - k) * sizeof *cc->v);
+  cc->v[k] = (struct ce_cap_count){.cap = cap, .n = 1};
+  cc->len++;
+}
+
+static void caps_del(struct ce_caps *cc, int cap) {
+  size_t k = caps_find(cc, cap);
+  if (k == cc->len || cc->v[k].cap != cap) abort(); /* counted in, never out: the books are broken */
+  if (--cc->v[k].n) return;
+  memmove(&cc->v[k], &cc->v[k + 1], (cc->len - k - 1) * sizeof *cc->v);
+  cc->len--;
+}
+
+/* The largest capacity counted, 0 with none (as an empty CE holds nothing). */
+static int caps_max(const struct ce_caps *cc) {
+  return cc->len && cc->v[cc->len - 1].cap > 0 ? cc->v[cc->len - 1].cap : 0;
+}
+
+static void set_max(struct ce *c) {
+  c->max_v = caps_max(&c->caps[0]);
+  c->max_m = caps_max(&c->caps[1]);
+  c->max_g = caps_max(&c->caps[2]);
+}
+
+/* A live instance counts in its CE's live count, live vCPUs and largest instance. */
+static void count_in(struct ce *c, const struct instance *in) {
+  c->live++;
+  c->live_v += in->cap_v;
+  caps_add(&c->caps[0], in->cap_v);
+  caps_add(&c->caps[1], in->cap_m);
+  caps_add(&c->caps[2], in->cap_g);
+  set_max(c);
+}
+
+/* A READY instance's free vCPUs are its CE's; one with a free vCPU is a placement candidate. */
+static void ready_in(struct sched *s, struct ce *c, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  c->free_v += in->cap_v - in->used_v;
+  if (in->cap_v > in->used_v) sched_avail_add(s, c, ii);
+}
+
+/* Where instance id goes in c->insts (ascending id), or is. */
+static size_t list_find(struct sched *s, const struct ce *c, const char *id) {
+  size_t lo = 0, hi = c->ninst;
+  if (hi && strcmp(s->insts[c->insts[hi - 1]]->id, id) < 0) return hi; /* ids mostly come in order */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (strcmp(s->insts[c->insts[mid]]->id, id) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static void list_add(struct sched *s, uint32_t ci, uint32_t ii) {
+  struct ce *c = s->ces[ci];
+  if (c->ninst == c->capinst) {
+    c->capinst = c->capinst ? c->capinst * 2 : 8;
+    c->insts = xrealloc(c->insts, c->capinst * sizeof *c->insts);
+  }
+  size_t pos = list_find(s, c, s->insts[ii]->id);
+  memmove(&c->insts[pos + 1], &c->insts[pos], (c->ninst - pos) * sizeof *c->insts);
+  c->insts[pos] = ii;
+  c->ninst++;
+  s->insts[ii]->listed_in = ci;
+}
+
+/* Gone instance ii leaves the list of the CE it left (it registers with another). */
+static void list_del_gone(struct sched *s, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  struct ce *c = s->ces[in->listed_in];
+  size_t pos = list_find(s, c, in->id);
+  if (pos == c->ninst || c->insts[pos] != ii) abort(); /* listed_in said it is there */
+  memmove(&c->insts[pos], &c->insts[pos + 1], (c->ninst - pos - 1) * sizeof *c->insts);
+  c->ninst--;
+  c->ngone_listed--;
+  in->listed_in = SCHED_NONE;
+}
+
+/* Drops the gone instances from c->insts, keeping the order: done when they outnumber the live
+ * ones, so each costs O(1) amortised and the list stays within twice the live instances. */
+static void list_compact(struct sched *s, struct ce *c) {
+  size_t w = 0;
   for (size_t i = 0; i < c->ninst; i++) {
     struct instance *in = s->insts[c->insts[i]];
-    if (in->state == INST_READY && in->cap_v > in->used_v) sched_avail_add(s, c, c->insts[i]);
-    if (in->state == INST_GONE) continue;
-    c->live++;
-    if (in->cap_v > c->max_v) c->max_v = in->cap_v;
-    if (in->cap_m > c->max_m) c->max_m = in->cap_m;
-    if (in->cap_g > c->max_g) c->max_g = in->cap_g;
-    if (in->state == INST_READY) c->free_v += in->cap_v - in->used_v;
+    if (in->state == INST_GONE) in->listed_in = SCHED_NONE;
+    else c->insts[w++] = c->insts[i];
   }
+  c->ninst = w;
+  c->ngone_listed = 0;
+}
+
+int sched_ce_register(struct sched *s, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  struct ce *c = s->ces[in->ce];
+  int ov = c->max_v, om = c->max_m, og = c->max_g, olive = (c->live > 0);
+  if (in->listed_in == in->ce) {
+    c->ngone_listed--; /* gone, still listed: back */
+  } else {
+    if (in->listed_in != SCHED_NONE) list_del_gone(s, ii);
+    list_add(s, in->ce, ii);
+  }
+  count_in(c, in);
+  ready_in(s, c, ii);
+  return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
+}
+
+void sched_ce_unready(struct sched *s, uint32_t ii, enum inst_state st) {
+  struct instance *in = s->insts[ii];
+  if (in->state == INST_READY) {
+    struct ce *c = s->ces[in->ce];
+    c->free_v -= in->cap_v - in->used_v;
+    sched_avail_del(s, c, ii);
+  }
+  in->state = st;
+}
+
+int sched_ce_uncount(struct sched *s, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  struct ce *c = s->ces[in->ce];
+  int ov = c->max_v, om = c->max_m, og = c->max_g, olive = (c->live > 0);
+  c->live--;
+  c->live_v -= in->cap_v;
+  caps_del(&c->caps[0], in->cap_v);
+  caps_del(&c->caps[1], in->cap_m);
+  caps_del(&c->caps[2], in->cap_g);
+  set_max(c);
+  if (in->listed_in != SCHED_NONE && ++c->ngone_listed > c->live) list_compact(s, c);
+  return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
+}
+
+int sched_recompute_ce(struct sched *s, struct ce *c) {
+  int ov = c->max_v, om = c->max_m, og = c->max_g, olive = (c->live > 0);
+  c->free_v = 0;
+  c->live = 0;
+  c->live_v = 0;
+  for (int d = 0; d < 3; d++) c->caps[d].len = 0;
+  for (size_t i = 0; i < c->navail; i++) s->insts[c->avail[i]]->avail_pos = -1;
+  c->navail = 0;
+  list_compact(s, c);
+  for (size_t i = 0; i < c->ninst; i++) {
+    struct instance *in = s->insts[c->insts[i]];
+    count_in(c, in);
+    if (in->state == INST_READY) ready_in(s, c, c->insts[i]);
+  }
+  set_max(c);
   return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
 }
 

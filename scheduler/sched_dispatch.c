@@ -587,8 +587,7 @@ static int64_t queue_max_vcpus(struct sched *s, struct queue *q) {
       json_t *u = json_object_get(c->body, "unmanagedvCpus");
       if (json_is_integer(u) && json_integer_value(u) > 0) total += json_integer_value(u);
       else
-        for (size_t i = 0; i < c->ninst; i++)
-          if (s->insts[c->insts[i]]->state != INST_GONE) total += s->insts[c->insts[i]]->cap_v;
+        total += c->live_v;
     }
   }
   return total;
@@ -723,9 +722,7 @@ void sched_emit_demand(struct sched *s, struct outbox *out) {
   for (size_t i = 0; i < nce; i++) {
     shapes[i] = json_array();
     struct ce *c = s->ces[i];
-    room[i] = c->maxv;
-    for (size_t k = 0; k < c->ninst; k++)
-      if (s->insts[c->insts[k]]->state != INST_GONE) room[i] -= s->insts[c->insts[k]]->cap_v;
+    room[i] = c->maxv - c->live_v;
   }
   for (size_t oi = 0; oi < s->nqueues; oi++) {
     struct queue *q = s->queues[s->queue_order[oi]];

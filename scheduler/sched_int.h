@@ -43,16 +43,34 @@ struct jobdef {
                     form (sched_container_of); NULL for container definitions */
 };
 
+/* How many of a CE's live instances have each capacity of one dimension, ascending: the
+ * largest is the last, and it drops to the next when its last holder goes. */
+struct ce_cap_count {
+  int cap;
+  size_t n;
+};
+struct ce_caps {
+  struct ce_cap_count *v;
+  size_t len, alloc;
+};
+
 struct ce {
   char *name, *arn;
   int managed, enabled, valid, deleted;
   int minv, maxv;
   json_t *body;
-  uint32_t *insts; /* instance indices, ascending instance id */
+  /* The books below are kept as each instance registers, drains, goes and takes or frees
+   * capacity (sched_config.c), so no instance event walks the CE: a CE of N instances once
+   * paid O(N) per event, O(N^2) for N joining (docs/architecture.md, "The scheduler"). */
+  uint32_t *insts; /* instance indices, ascending instance id: every live instance, and gone
+                      ones until they outnumber the live (then dropped, sched_config.c) */
   size_t ninst, capinst;
+  size_t ngone_listed;     /* gone instances still in insts */
   int max_v, max_m, max_g; /* largest registered instance per dimension (unmanaged checks) */
+  struct ce_caps caps[3];  /* how many live instances have each vcpus, memoryMib, gpus */
   int free_v;              /* free vCPUs over ready, non-draining instances */
   size_t live;             /* instances not gone */
+  int64_t live_v;          /* vCPUs of the instances not gone */
   int launch_refused;      /* the provider's last answer to a launch was a refusal */
   char refused_type[32];   /* ... for this instance type */
   char refused_why[160];   /* ... saying this */
@@ -140,6 +158,7 @@ struct instance {
   enum inst_state state;
   int drain_confirmed;
   int64_t avail_pos; /* index in its CE's avail, -1 if not there */
+  uint32_t listed_in; /* the CE whose insts holds it (its ce, or the one it left), or SCHED_NONE */
   int64_t last_seen;
   int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   char *type;
@@ -248,7 +267,7 @@ struct sched {
   struct policy **policies;
   size_t npolicies;
   struct instance **insts;
-  size_t ninsts;
+  size_t ninsts, capinsts; /* grown by doubling: by one, a realloc could copy them all each time */
   struct strmap inst_by_id;
   int cycle_needed;
   int demand_dirty;
@@ -342,8 +361,22 @@ int sched_handle_config(struct sched *s, const json_t *ev, struct outbox *out, c
                         size_t errlen);
 void sched_avail_add(struct sched *s, struct ce *c, uint32_t ii);
 void sched_avail_del(struct sched *s, struct ce *c, uint32_t ii);
-/* Recomputes a CE's largest instance, free vCPUs and placement candidates. Returns whether
- * what blocking codes depend on (the largest instance, whether any instance lives) changed. */
+/* A CE's books (struct ce): its live instances, their vCPUs, its largest instance, its free
+ * vCPUs and its placement candidates (avail: READY instances with a free vCPU). Each call
+ * below costs O(log n) (a new capacity or a new instance out of id order: a move of the
+ * entries after it), never a walk of the CE. "Changed" returns say whether what blocking codes
+ * depend on (the largest instance, whether any instance lives) changed. */
+/* Instance ii, new or gone, registered with CE in->ce: its capacities and state (READY) are
+ * set, used_* are 0 for a gone one. It is listed in that CE (and no longer in the one it left)
+ * and counted. Returns changed. */
+int sched_ce_register(struct sched *s, uint32_t ii);
+/* Instance ii stops taking placements: it drains (st INST_DRAINING) or is gone (INST_GONE, and
+ * then sched_ce_uncount once its attempts have ended). Its free vCPUs leave its CE's. */
+void sched_ce_unready(struct sched *s, uint32_t ii, enum inst_state st);
+/* Gone instance ii leaves its CE's live count and largest instance. Returns changed. */
+int sched_ce_uncount(struct sched *s, uint32_t ii);
+/* Rebuilds a CE's books from its instances (after a restore, which sets states and used
+ * capacities directly), dropping its gone instances from insts. Returns changed. */
 int sched_recompute_ce(struct sched *s, struct ce *c);
 
 /* sched_submit.c */

@@ -248,7 +248,7 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
   if (sched_handle(s, BARGE_EV_INSTANCE_EVENT, ready, &o, err, sizeof err) == 0) {
     uint32_t ii = strmap_get(&s->inst_by_id, jget_str(ev, "instanceId"));
     if (ii != SCHED_NONE && (!strcmp(kind, "DRAIN_REQUESTED") || !strcmp(kind, "DRAINED"))) {
-      s->insts[ii]->state = INST_DRAINING;
+      sched_ce_unready(s, ii, INST_DRAINING);
       s->insts[ii]->drain_confirmed = !strcmp(kind, "DRAINED");
     }
   }
@@ -259,7 +259,7 @@ void sched_restore_instance(struct sched *s, const json_t *ev) {
 void sched_restore_instance_ending(struct sched *s, const char *id, int64_t incarnation) {
   uint32_t ii = id ? strmap_get(&s->inst_by_id, id) : SCHED_NONE;
   if (ii == SCHED_NONE || s->insts[ii]->state == INST_GONE || sched_incarnation_is_older(s, ii, incarnation)) return;
-  s->insts[ii]->state = INST_DRAINING; /* the capacities are recomputed once the jobs are restored */
+  sched_ce_unready(s, ii, INST_DRAINING); /* the capacities are recomputed once the jobs are restored */
   s->insts[ii]->drain_confirmed = 1;   /* its end is on the way: no DRAINED */
 }
 

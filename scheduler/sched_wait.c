@@ -141,13 +141,7 @@ static const char *closest_instance(struct sched *s, const struct ce *c, char *d
 }
 
 /* Whether a managed CE's instances already reach its maxvCpus (it cannot grow). */
-static int ce_at_max(struct sched *s, const struct ce *c) {
-  if (!c->managed) return 0;
-  int64_t v = 0;
-  for (size_t i = 0; i < c->ninst; i++)
-    if (s->insts[c->insts[i]]->state != INST_GONE) v += s->insts[c->insts[i]]->cap_v;
-  return v >= c->maxv;
-}
+static int ce_at_max(const struct ce *c) { return c->managed && c->live_v >= c->maxv; }
 
 /* WAITING:CAPACITY: no instance of the queue's usable CEs has room for the job now. The CEs
  * named are those able to hold it and the unmanaged ones with no instance yet (whose first agent
@@ -164,7 +158,7 @@ static void capacity_wait(struct sched *s, struct queue *q, struct job *j, json_
     if (!sched_ce_usable(c) || !(sched_ce_can_hold(c, sp) || (!c->managed && c->live == 0))) continue;
     size_t n = strlen(names);
     snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", c->name);
-    if (ce_at_max(s, c)) {
+    if (ce_at_max(c)) {
       n = strlen(fullnames);
       snprintf(fullnames + n, sizeof fullnames - n, "%s%s (maxvCpus %d)", n ? ", " : "", c->name, c->maxv);
     }

@@ -1,0 +1,250 @@
+/* test_sched_ce_books.c: a compute environment's books (struct ce in scheduler/sched_int.h: its
+ * live instances and their vCPUs, its largest instance, its free vCPUs, its placement candidates
+ * and its instance list) are kept as each instance event comes, not recomputed by walking every
+ * instance the CE ever had (which made N instances joining cost O(N^2); docs/architecture.md,
+ * "The scheduler"). Checked:
+ *   - after every event of a random run (instances joining in and out of id order, draining,
+ *     terminated, lost at a Tick, gone ids registering again, also with another CE; jobs of 1,
+ *     3 and 7 vCPUs placed and ended), every CE's books equal a recomputation from scratch over
+ *     all instances, and the full rebuild (sched_recompute_ce) finds nothing to change (a gone
+ *     instance registering with another CE stayed in its old CE's list and books, and was no
+ *     placement candidate in its new one);
+ *   - the list keeps every live instance in ascending id order, and its gone instances never
+ *     outnumber its live ones by more than one (it kept every instance the CE ever had);
+ *   - an instance gone from one CE that registers with another takes that CE's jobs, not the
+ *     first one's;
+ *   - an instance restored holding more vCPUs than it has takes a placement once an ending
+ *     attempt leaves it room (it had to wait for some other instance event in its CE). */
+#include "sched_harness.h"
+#include "sched_int.h"
+
+static uint64_t rng = 0x2545f4914f6cdd1dULL;
+static uint32_t rnd(uint32_t n) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng % n);
+}
+
+static int bad; /* checks failed so far in the random run: stop after the first event that fails */
+
+/* Every CE's books against a recomputation over all instances. */
+static void check_books(struct sched *s, int step) {
+  size_t listed_total = 0;
+  for (size_t ci = 0; ci < s->nces; ci++) {
+    struct ce *c = s->ces[ci];
+    size_t live = 0, navail = 0;
+    int64_t live_v = 0, free_v = 0;
+    int max_v = 0, max_m = 0, max_g = 0;
+    for (size_t i = 0; i < s->ninsts; i++) {
+      const struct instance *in = s->insts[i];
+      if (in->ce != ci || in->state == INST_GONE) continue;
+      live++;
+      live_v += in->cap_v;
+      if (in->cap_v > max_v) max_v = in->cap_v;
+      if (in->cap_m > max_m) max_m = in->cap_m;
+      if (in->cap_g > max_g) max_g = in->cap_g;
+      if (in->state != INST_READY) continue;
+      free_v += in->cap_v - in->used_v;
+      if (in->cap_v > in->used_v) {
+        navail++;
+        int at = in->avail_pos >= 0 && (size_t)in->avail_pos < c->navail && c->avail[in->avail_pos] == i;
+        CHECK(at, "step %d: CE %s: instance %s (READY, %d of %d vCPUs used) is no placement candidate", step, c->name,
+              in->id, in->used_v, in->cap_v);
+        bad += !at;
+      }
+    }
+    int ok = c->live == live && c->live_v == live_v && c->free_v == free_v && c->max_v == max_v && c->max_m == max_m &&
+             c->max_g == max_g && c->navail == navail;
+    CHECK(ok,
+          "step %d: CE %s: books live %zu, vCPUs %lld, free %d, largest %d/%d/%d, candidates %zu; recomputed %zu, %lld, "
+          "%lld, %d/%d/%d, %zu",
+          step, c->name, c->live, (long long)c->live_v, c->free_v, c->max_v, c->max_m, c->max_g, c->navail, live,
+          (long long)live_v, (long long)free_v, max_v, max_m, max_g, navail);
+    bad += !ok;
+    /* the list: ascending ids, each entry listed here, every live instance of the CE in it */
+    size_t gone = 0, live_listed = 0;
+    for (size_t k = 0; k < c->ninst; k++) {
+      const struct instance *in = s->insts[c->insts[k]];
+      int order = k == 0 || strcmp(s->insts[c->insts[k - 1]]->id, in->id) < 0;
+      int mine = in->listed_in == ci && (in->state == INST_GONE || in->ce == ci);
+      CHECK(order && mine, "step %d: CE %s: list entry %zu (%s) out of order or not this CE's", step, c->name, k, in->id);
+      bad += !(order && mine);
+      if (in->state == INST_GONE) gone++;
+      else live_listed++;
+    }
+    ok = live_listed == live && gone == c->ngone_listed && gone <= live + 1;
+    CHECK(ok, "step %d: CE %s: list holds %zu live and %zu gone (counted %zu gone); %zu live", step, c->name, live_listed,
+          gone, c->ngone_listed, live);
+    bad += !ok;
+    listed_total += c->ninst;
+  }
+  size_t listed = 0;
+  for (size_t i = 0; i < s->ninsts; i++) listed += s->insts[i]->listed_in != SCHED_NONE;
+  CHECK(listed == listed_total, "step %d: %zu instances say they are listed, the lists hold %zu", step, listed, listed_total);
+  bad += listed != listed_total;
+}
+
+static void test_books_follow_every_event(void) {
+  TEST("random run: after every event each CE's books equal a recomputation over all instances");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_ce(&h, "ce2", 0, 0);
+  h_ce(&h, "m", 1, 64);
+  h_queue(&h, "q", 10, NULL, "ce", "ce2", NULL);
+  h_queue(&h, "mq", 5, NULL, "m", NULL);
+  h_jd(&h, "one", 1, 1, 256, NULL);
+  h_jd(&h, "three", 1, 3, 1024, NULL);
+  h_jd(&h, "big", 1, 7, 4096, NULL); /* only the largest instances hold it */
+  const char *ces[] = {"ce", "ce2", "m"};
+  char names[400][16];
+  int ninst = 0, njobs = 0, reregistered = 0, moved = 0, lost = 0;
+  for (int step = 0; step < 6000 && !bad; step++) {
+    h.t += rnd(200);
+    uint32_t r = rnd(100);
+    if (r < 8 && ninst < 400) { /* a new instance, its id out of order one time in three */
+      snprintf(names[ninst], sizeof names[ninst], "i-%05u", rnd(3) ? (unsigned)ninst * 10 : rnd(4000) * 10 + 5);
+      int v = 1 + (int)rnd(8);
+      h_instance(&h, names[ninst], ces[rnd(3)], "READY", v, 1024 * v);
+      ninst++;
+    } else if (r < 12 && ninst) { /* an id seen before: READY again (gone: back; live: repeated) */
+      uint32_t k = rnd((uint32_t)ninst);
+      uint32_t ii = strmap_get(&h.s->inst_by_id, names[k]);
+      int was_gone = ii != SCHED_NONE && h.s->insts[ii]->state == INST_GONE;
+      const char *ce = rnd(4) || ii == SCHED_NONE ? ces[rnd(3)] : h.s->ces[h.s->insts[ii]->ce]->name;
+      int v = 1 + (int)rnd(8);
+      if (was_gone) reregistered++, moved += strcmp(ce, h.s->ces[h.s->insts[ii]->ce]->name) != 0;
+      h_instance(&h, names[k], ce, "READY", v, 1024 * v);
+    } else if (r < 18 && ninst) {
+      const char *kinds[] = {"DRAIN_REQUESTED", "TERMINATED", "HEARTBEAT"};
+      h_instance(&h, names[rnd((uint32_t)ninst)], "ce", kinds[rnd(3)], 0, 0);
+    } else if (r < 22) { /* beats from most live instances, then a Tick: the others may be lost */
+      for (int k = 0; k < ninst; k++)
+        if (rnd(8)) h_instance(&h, names[k], "ce", "HEARTBEAT", 0, 0);
+      h.t += rnd(4) ? 0 : 31000;
+      size_t gone_before = 0;
+      for (size_t i = 0; i < h.s->ninsts; i++) gone_before += h.s->insts[i]->state == INST_GONE;
+      h_tick(&h);
+      for (size_t i = 0; i < h.s->ninsts; i++) lost += h.s->insts[i]->state == INST_GONE;
+      lost -= (int)gone_before;
+    } else if (r < 55) {
+      char id[32];
+      snprintf(id, sizeof id, "job-%05d", njobs++);
+      const char *jds[] = {"one", "one", "three", "big"};
+      h_submit(&h, id, rnd(3) ? "q" : "mq", jds[rnd(4)], NULL);
+    } else { /* a running job ends */
+      for (int tries = 0; tries < 20; tries++) {
+        uint32_t k = (uint32_t)sched_job_count(h.s);
+        if (!k) break;
+        struct job *j = h.s->jobs[rnd(k)];
+        if ((j->status != JOB_STARTING && j->status != JOB_RUNNING) || j->instance == SCHED_NONE) continue;
+        h_exec(&h, j->id, j->attempt, h.s->insts[j->instance]->id, "EXITED", 0, NULL);
+        break;
+      }
+    }
+    check_books(h.s, step);
+    if (step % 500 == 0)
+      for (size_t ci = 0; ci < h.s->nces; ci++) {
+        int changed = sched_recompute_ce(h.s, h.s->ces[ci]);
+        CHECK(!changed, "step %d: the full rebuild changed CE %s's largest instance or live count", step, h.s->ces[ci]->name);
+        check_books(h.s, step);
+      }
+  }
+  printf("   %d instances, %d registered again after going (%d with another CE), %d lost at a Tick, %d jobs\n", ninst,
+         reregistered, moved, lost, njobs);
+  CHECK(!bad, "the books diverged (above)");
+  CHECK(ninst > 300 && reregistered > 20 && moved > 5 && lost > 20 && njobs > 1500, "the run covered too little");
+  h_release(&h);
+}
+
+static void test_list_drops_gone_instances(void) {
+  TEST("a CE that churned through 5,000 instances lists its few live ones, not all it ever had");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  for (int i = 0; i < 5000; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "i-%05d", i);
+    h_instance(&h, id, "ce", "READY", 2, 2048);
+    if (i >= 3) {
+      snprintf(id, sizeof id, "i-%05d", i - 3);
+      h_instance(&h, id, "ce", "TERMINATED", 0, 0);
+    }
+  }
+  struct ce *c = h.s->ces[0];
+  CHECK_INT(c->live, 3);
+  CHECK(c->ninst <= 2 * c->live + 1, "the list holds %zu instances for %zu live", c->ninst, c->live);
+  check_books(h.s, 5000);
+  h_release(&h);
+}
+
+static void test_instance_moves_ce(void) {
+  TEST("an instance gone from CE a that registers with CE b takes b's jobs, and a has none");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "a", 0, 0);
+  h_ce(&h, "b", 0, 0);
+  h_queue(&h, "qa", 10, NULL, "a", NULL);
+  h_queue(&h, "qb", 10, NULL, "b", NULL);
+  h_jd(&h, "one", 1, 1, 64, NULL);
+  h_instance(&h, "i-0", "a", "READY", 2, 2048);
+  h_instance(&h, "i-0", "a", "TERMINATED", 0, 0);
+  h_instance(&h, "i-0", "b", "READY", 2, 2048);
+  h_submit(&h, "in-b", "qb", "one", NULL);
+  CHECK_STATUS(&h, "in-b", JOB_STARTING);
+  h_submit(&h, "in-a", "qa", "one", NULL);
+  CHECK_STATUS(&h, "in-a", JOB_RUNNABLE);
+  check_books(h.s, 0);
+  h_release(&h);
+}
+
+static void test_restored_overcommit_gets_room(void) {
+  TEST("an instance restored holding more vCPUs than it has takes a job once an ending attempt leaves it room");
+  /* before the restart i-0 had 4 vCPUs and ran a 3-vCPU and a 1-vCPU job; it comes back with 2 */
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", NULL);
+  h_jd(&h, "three", 1, 3, 64, NULL);
+  h_jd(&h, "one", 1, 1, 64, NULL);
+  h_instance(&h, "i-0", "ce", "READY", 4, 4096);
+  h_submit(&h, "x", "q", "three", NULL);
+  h_submit(&h, "y", "q", "one", NULL);
+  CHECK_STATUS(&h, "x", JOB_STARTING);
+  CHECK_STATUS(&h, "y", JOB_STARTING);
+  struct h r;
+  h_init(&r);
+  h_ce(&r, "ce", 0, 0);
+  h_queue(&r, "q", 10, NULL, "ce", NULL);
+  h_jd(&r, "three", 1, 3, 64, NULL);
+  h_jd(&r, "one", 1, 1, 64, NULL);
+  json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", "i-0",
+                         "computeEnvironment", "ce", "kind", "READY", "vcpus", 2, "memoryMib", 4096, "gpus", 0, "at",
+                         (json_int_t)h.t);
+  sched_restore_instance(r.s, ie);
+  json_decref(ie);
+  char err[256];
+  for (size_t j = 0; j < sched_job_count(h.s); j++) {
+    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
+    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
+    json_decref(jr);
+  }
+  sched_restore_done(r.s);
+  r.t = h.t + 1000;
+  h_submit(&r, "z", "q", "one", NULL);
+  CHECK_STATUS(&r, "z", JOB_RUNNABLE); /* i-0 holds 4 of its 2 vCPUs */
+  h_exec(&r, "x", 1, "i-0", "EXITED", 0, NULL); /* 1 of 2 held: room for z */
+  CHECK_STATUS(&r, "z", JOB_STARTING);
+  check_books(r.s, 0);
+  h_release(&r);
+  h_release(&h);
+}
+
+int main(void) {
+  test_books_follow_every_event();
+  test_list_drops_gone_instances();
+  test_instance_moves_ce();
+  test_restored_overcommit_gets_room();
+  return check_summary();
+}
