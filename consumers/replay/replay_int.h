@@ -210,7 +210,7 @@ struct sim {
   struct sim_ce *ces;
   size_t nces;
   struct sim_inst *insts;
-  size_t ninsts;
+  size_t ninsts, capinsts; /* grown by doubling: by one, ASan's realloc copied them all each time */
   json_t *inst_idx;
   struct sim_job *jobs;
   size_t njobs;

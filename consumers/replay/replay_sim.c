@@ -307,7 +307,10 @@ json_t *replay_instance_event(struct sim *s, const struct sim_inst *in, const ch
 
 int replay_add_inst(struct sim *s, const char *id, int ce, const char *type, int v, int m, int g,
                     double price, int spot, int64_t at) {
-  s->insts = xrealloc(s->insts, (s->ninsts + 1) * sizeof *s->insts);
+  if (s->ninsts == s->capinsts) {
+    s->capinsts = s->capinsts ? s->capinsts * 2 : 64;
+    s->insts = xrealloc(s->insts, s->capinsts * sizeof *s->insts);
+  }
   struct sim_inst *in = &s->insts[s->ninsts];
   memset(in, 0, sizeof *in);
   snprintf(in->id, sizeof in->id, "%s", id);
