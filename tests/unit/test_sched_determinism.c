@@ -7,6 +7,7 @@
 
 #include "codec.h"
 #include "sched_harness.h"
+#include "sched_int.h"
 #include "sched_shell.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -167,6 +168,19 @@ int main(void) {
   printf("\n");
   CHECK(states[JOB_SUCCEEDED] > 100 && states[JOB_FAILED] > 20 && states[JOB_RUNNABLE] + states[JOB_PENDING] + states[JOB_STARTING] + states[JOB_RUNNING] > 0,
         "the log should exercise every outcome");
+
+  TEST("each compute environment's books, kept event by event, equal a rebuild from its instances");
+  for (size_t ci = 0; ci < kept.s->nces; ci++) { /* docs/architecture.md, "The scheduler" */
+    struct ce *c = kept.s->ces[ci];
+    int free_v = c->free_v;
+    size_t live = c->live, navail = c->navail;
+    int64_t live_v = c->live_v;
+    int changed = sched_recompute_ce(kept.s, c);
+    CHECK(!changed && free_v == c->free_v && live == c->live && live_v == c->live_v && navail == c->navail,
+          "CE %s: kept free %d, live %zu (%lld vCPUs), %zu candidates; rebuilt %d, %zu (%lld), %zu%s", c->name, free_v,
+          live, (long long)live_v, navail, c->free_v, c->live, (long long)c->live_v, c->navail,
+          changed ? ", and another largest instance" : "");
+  }
 
   /* twice: the records as JSON (sched_restore_job), then as the bytes the shell reads, where a
    * queued array child takes the fast path (sched_restore_bytes, docs/architecture.md,
