@@ -5,7 +5,7 @@
  * The services come from $BARGE_HOME/services (written by the supervisor), then the agents the
  * provisioner's local driver runs from $BARGE_HOME/local-agents (written by the driver, with each
  * agent's metrics endpoint). A running service is up once its metrics say barge_service_ready 1
- * (starting before), and an agent whose barge_agent_info names a compute environment barge.config
+ * (starting before; running, readiness unknown, without an endpoint), and an agent whose barge_agent_info names a compute environment barge.config
  * does not have is no-ce (docs/metrics.md); a service's lag is the
  * sum over its input partitions of the high watermark minus its group's committed offset (the
  * records it has still to take; transaction markers count, so a caught-up transactional service
@@ -30,8 +30,10 @@ const struct opts_cmd status_opts_cmd =
     OPTS_CMD("status", "[--brokers HOST:PORT]",
              "Shows each service of the stack `barge up` runs: process, restarts, consumer lag, health; and what "
              "the provisioner serves. HEALTH is up, starting (running, its start-up not over: its metrics say "
-             "barge_service_ready 0 or do not answer), no-ce (an agent whose compute environment does not exist), "
-             "stopped, restarting or down. Exit status 0 when every service is up and Kafka answers, else 1.",
+             "barge_service_ready 0 or do not answer), running (the process runs, its readiness unknown: no metrics "
+             "endpoint, barge up --no-metrics), no-ce (an agent whose compute environment does not exist), "
+             "stopped, restarting or down. Exit status 0 when every service is up and Kafka answers; 3 when "
+             "every one runs but some are running (readiness unknown); else 1.",
              status_rows, struct status_opts, NULL);
 
 /* The consumer group and input topics of a service, by its name in the services file. */
@@ -112,9 +114,11 @@ static int agent_ce_in(const char *text, char *out, size_t n) {
 }
 
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
- * agents); the number of services not up. A missing file is said unless optional. bc NULL: no
- * broker answers, every lag is unknown. cv NULL: barge.config unread, no agent is said no-ce. */
-static int print_services(const struct bus_conf *bc, const struct config_view *cv, const char *path, int optional) {
+ * agents); the number of services neither up nor running; *unknown counts those running whose
+ * start-up cannot be told (no metrics endpoint). A missing file is said unless optional. bc NULL:
+ * no broker answers, every lag is unknown. cv NULL: barge.config unread, no agent is said no-ce. */
+static int print_services(const struct bus_conf *bc, const struct config_view *cv, const char *path, int optional,
+                          int *unknown) {
   char *text = read_file(path, NULL);
   if (!text) {
     if (!optional) printf("(no %s: the stack was started by an older barge, or is stopping)\n", path);
@@ -143,9 +147,13 @@ static int print_services(const struct bus_conf *bc, const struct config_view *c
     /* a running process is up once its start-up is over: barge_service_ready of its metrics
      * (docs/metrics.md); an endpoint that does not answer yet is a start-up too (before a
      * broker answers, the agent serves none). Without an endpoint (--no-metrics) it cannot be
-     * told: "up" says only that the process runs. */
+     * told: "running" says only that the process runs, and is not counted as up. */
     char note[1024] = "";
-    if (up && f[4] && strncmp(f[4], "http://", 7) == 0) {
+    if (up && (!f[4] || strncmp(f[4], "http://", 7))) {
+      health = "running";
+      up = 0;
+      (*unknown)++;
+    } else if (up) {
       char *m = stack_metrics_get(f[4], 1000), ce[256];
       double ready = m ? stack_metric_value(m, "barge_service_ready") : 0;
       if (ready == 0) { /* -1: a service of an older barge, without the gauge */
@@ -160,7 +168,7 @@ static int print_services(const struct bus_conf *bc, const struct config_view *c
       }
       free(m);
     }
-    down += !up;
+    down += !up && strcmp(health, "running");
     char group[128], lagtext[32] = "-";
     enum bus_topic ts[TOPIC__COUNT];
     int n = service_inputs(f[0], group, sizeof group, ts);
@@ -245,13 +253,19 @@ int cmd_status(int argc, char **argv) {
   struct config_view cv;
   char cverr[512];
   int have_cv = kafka_up && config_view_load(&conn.bc, &cv, cverr, sizeof cverr) == 0;
-  int down = print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 0);
+  int unknown = 0, agents_unknown = 0;
+  int down = print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 0, &unknown);
   /* the agents the provisioner's local driver runs, with their metrics endpoints (not counted
    * in the exit status: the provisioner starts and stops them as the load asks) */
   snprintf(path, sizeof path, "%s/local-agents", home);
-  print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 1);
+  print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 1, &agents_unknown);
+  /* without metrics (barge up --no-metrics) a running process may still be starting: status
+   * does not claim it is up, nor exits 0 (docs/operations.md "barge status") */
+  if (unknown + agents_unknown)
+    printf("(running: the process runs, but whether its start-up is over cannot be told without its metrics "
+           "endpoint (barge up --no-metrics); start the stack without --no-metrics for up/starting)\n");
   if (kafka_up) print_served(&conn.bc, have_cv ? &cv : NULL);
   else printf("compute environments served by a provisioner: unknown (Kafka does not answer)\n");
   if (have_cv) config_view_release(&cv);
-  return down || !kafka_up || sup_stopped ? 1 : 0;
+  return down || !kafka_up || sup_stopped ? 1 : unknown ? 3 : 0;
 }

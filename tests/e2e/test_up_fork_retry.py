@@ -89,18 +89,18 @@ def main():
         ok(again is not None and again != first,
            f"with no other signal the supervisor starts the scheduler again ({time.monotonic() - t0:.0f} s)",
            tail(up_log))
-        # `starting` until it has rebuilt its state (docs/operations.md "barge status")
+        # the stack has no metrics: `running` (its readiness unknown; docs/operations.md "barge status")
         def shown_up():
             shown_up.s = barge("status")
-            return re.search(rf"^scheduler\s+{again}\s+up\s", shown_up.s.stdout, re.M)
+            return re.search(rf"^scheduler\s+{again}\s+running\s", shown_up.s.stdout, re.M)
         shown_up.s = None
         try:
-            common.wait_for(shown_up, 30 if again is not None else 0, "barge status to show the new scheduler up")
+            common.wait_for(shown_up, 30 if again is not None else 0, "barge status to show the new scheduler running")
         except TimeoutError:
             pass
         s = shown_up.s
-        ok(again is not None and re.search(rf"^scheduler\s+{again}\s+up\s", s.stdout, re.M) is not None,
-           "barge status shows the new scheduler up", s.stdout + s.stderr)
+        ok(again is not None and re.search(rf"^scheduler\s+{again}\s+running\s", s.stdout, re.M) is not None,
+           "barge status shows the new scheduler running", s.stdout + s.stderr)
     finally:
         if sup:
             r = barge("down")

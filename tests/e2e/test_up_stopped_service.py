@@ -8,7 +8,11 @@ promptly: the supervisor's SIGTERM is only acted on once the process is continue
 supervisor sends SIGCONT with it, and the scheduler stops cleanly ("scheduler stopping" in its log).
 It used to be shown `up`, and `barge down` waited the 15 s grace and SIGKILLed it. The supervisor
 is SIGSTOPped too before `barge down`: status must say it is stopped (it restarts nothing) and
-exit 1, and `barge down` continues it (it used to wait 60 s and fail, the stack left running)."""
+exit 1, and `barge down` continues it (it used to wait 60 s and fail, the stack left running).
+
+The stack runs with --no-metrics, so before any of that `barge status` cannot tell whether a service's
+start-up is over: it must say `running` (not `up`), with the footnote saying why, and exit 3, not 0
+(it used to say `up` and exit 0 for a process that may still have been starting)."""
 import os
 import re
 import signal
@@ -33,6 +37,12 @@ def main():
     try:
         st.up("--no-provisioner", "--no-accounting", "--no-api", "--no-metrics", "--agents", "1")
         common.wait_for(lambda: "scheduler running" in sched_log(st), 60, "the scheduler to run")
+        s = st.run("status", check=False)
+        rows = re.findall(r"^(scheduler|audit|agent \S+)\s+\d+\s+(\S+)\s", s.stdout, re.M)
+        ok(s.returncode == 3 and len(rows) == 3 and {h for _, h in rows} == {"running"} and
+           "cannot be told without its metrics endpoint" in s.stdout,
+           "without metrics, barge status says each service is running (readiness unknown), not up, and exits 3",
+           (s.returncode, s.stdout))
         sched = st.service_pids("scheduler")[0]
         os.kill(sched, signal.SIGSTOP)
         s = st.run("status", check=False)
