@@ -113,12 +113,46 @@ static int agent_ce_in(const char *text, char *out, size_t n) {
   return 1;
 }
 
+/* barge.config as it is now, and the compute environments whose latest record is a tombstone
+ * (deleted): a DeleteComputeEnvironment writes a tombstone keyed by the CE's ARN, which ends
+ * "compute-environment/NAME", so the name is known even once compaction has removed the CE's own
+ * record. The tombstone itself goes delete.retention.ms after compaction (the broker's, 24 h by
+ * default): a CE deleted before that cannot be told from one never created. */
+struct config_read {
+  struct config_view cv;
+  json_t *deleted; /* CE name -> true */
+};
+
+static void config_read_cb(void *ctx, const struct bus_msg *m) {
+  struct config_read *r = ctx;
+  config_view_apply(&r->cv, m);
+  static const char ce_arn[] = ":compute-environment/";
+  char key[1024];
+  snprintf(key, sizeof key, "%.*s", (int)m->keylen, m->key ? m->key : "");
+  const char *at = strstr(key, ce_arn);
+  if (strncmp(key, "arn:", 4) || !at || !at[sizeof ce_arn - 1]) return;
+  if (m->value) json_object_del(r->deleted, at + sizeof ce_arn - 1);
+  else json_object_set_new(r->deleted, at + sizeof ce_arn - 1, json_true());
+}
+
+static int config_read(const struct bus_conf *bc, struct config_read *r, char *err, size_t errlen) {
+  config_view_init(&r->cv);
+  r->deleted = json_object();
+  return view_read_table(bc, TOPIC_CONFIG, config_read_cb, r, err, errlen);
+}
+
+static void config_read_release(struct config_read *r) {
+  config_view_release(&r->cv);
+  json_decref(r->deleted);
+}
+
 /* One line per service of a services file (the supervisor's, or the local driver's list of its
  * agents); the number of services neither up nor running; *unknown counts those running whose
  * start-up cannot be told (no metrics endpoint). A missing file is said unless optional. bc NULL:
- * no broker answers, every lag is unknown. cv NULL: barge.config unread, no agent is said no-ce. */
-static int print_services(const struct bus_conf *bc, const struct config_view *cv, const char *path, int optional,
+ * no broker answers, every lag is unknown. cr NULL: barge.config unread, no agent is said no-ce. */
+static int print_services(const struct bus_conf *bc, const struct config_read *cr, const char *path, int optional,
                           int *unknown) {
+  const struct config_view *cv = cr ? &cr->cv : NULL;
   char *text = read_file(path, NULL);
   if (!text) {
     if (!optional) printf("(no %s: the stack was started by an older barge, or is stopping)\n", path);
@@ -163,8 +197,15 @@ static int print_services(const struct bus_conf *bc, const struct config_view *c
         /* the scheduler ignores an agent whose compute environment is not in barge.config */
         health = "no-ce";
         up = 0;
-        snprintf(note, sizeof note, "  (compute environment %s does not exist (deleted?): it is given no job; stop it, "
-                 "or create %s again)", ce, ce);
+        const char *name = strstr(ce, ":compute-environment/"); /* the agent may name it by ARN */
+        name = name ? name + strlen(":compute-environment/") : ce;
+        if (json_object_get(cr->deleted, name))
+          snprintf(note, sizeof note, "  (compute environment %s was deleted: it is given no job; stop it, or create "
+                   "%s again)", ce, ce);
+        else
+          snprintf(note, sizeof note, "  (compute environment %s was never created (barge.config has no record of it, "
+                   "nor of its deletion): it is given no job; check the agent's --compute-environment, or create %s)",
+                   ce, ce);
       }
       free(m);
     }
@@ -250,22 +291,23 @@ int cmd_status(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/services", home);
   printf("%-28s %-8s %-11s %-9s %-9s %s\n", "SERVICE", "PID", "HEALTH", "RESTARTS", "LAG", "METRICS");
   /* barge.config as it is now: the agents whose compute environment is gone, the CEs served */
-  struct config_view cv;
+  struct config_read cr = {0};
   char cverr[512];
-  int have_cv = kafka_up && config_view_load(&conn.bc, &cv, cverr, sizeof cverr) == 0;
+  int have_cv = kafka_up && config_read(&conn.bc, &cr, cverr, sizeof cverr) == 0;
+  if (kafka_up && !have_cv) config_read_release(&cr);
   int unknown = 0, agents_unknown = 0;
-  int down = print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 0, &unknown);
+  int down = print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cr : NULL, path, 0, &unknown);
   /* the agents the provisioner's local driver runs, with their metrics endpoints (not counted
    * in the exit status: the provisioner starts and stops them as the load asks) */
   snprintf(path, sizeof path, "%s/local-agents", home);
-  print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cv : NULL, path, 1, &agents_unknown);
+  print_services(kafka_up ? &conn.bc : NULL, have_cv ? &cr : NULL, path, 1, &agents_unknown);
   /* without metrics (barge up --no-metrics) a running process may still be starting: status
    * does not claim it is up, nor exits 0 (docs/operations.md "barge status") */
   if (unknown + agents_unknown)
     printf("(running: the process runs, but whether its start-up is over cannot be told without its metrics "
            "endpoint (barge up --no-metrics); start the stack without --no-metrics for up/starting)\n");
-  if (kafka_up) print_served(&conn.bc, have_cv ? &cv : NULL);
+  if (kafka_up) print_served(&conn.bc, have_cv ? &cr.cv : NULL);
   else printf("compute environments served by a provisioner: unknown (Kafka does not answer)\n");
-  if (have_cv) config_view_release(&cv);
+  if (have_cv) config_read_release(&cr);
   return down || !kafka_up || sup_stopped ? 1 : unknown ? 3 : 0;
 }

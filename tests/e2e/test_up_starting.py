@@ -12,11 +12,16 @@ they wait for a broker. Status must say both are `starting` (the scheduler serve
 barge_service_ready 0 meanwhile, the agent serves no metrics before a broker answers) and exit 1;
 it used to say `up` and exit 0. Once the relay lets them through they are `up` again, exit 0.
 Then the agent's compute environment (`local`, created by `barge up`) is disabled and deleted:
-the agent runs on and is given no job; status must say `no-ce`, naming the CE, and exit 1 (it
-used to say `up`, exit 0)."""
+the agent runs on and is given no job; status must say `no-ce`, naming the CE, that it was
+deleted, and exit 1 (it used to say `up`, exit 0, then "does not exist (deleted?)"). Last, an agent
+of a compute environment never created (`lcoal`), listed where the local driver lists its agents:
+status must say `no-ce` and that `lcoal` was never created, pointing at --compute-environment (it
+used to say "deleted?" for both)."""
 import os
 import re
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import urllib.request
@@ -120,10 +125,37 @@ def main():
             return s if health(s.stdout).get(agent_name) == "no-ce" else None
         s = wait_for(marked, 30, "the agent marked no-ce")
         line = next(x for x in s.stdout.splitlines() if x.startswith(agent_name))
-        ok("compute environment local does not exist" in line and s.returncode == 1 and
+        ok("compute environment local was deleted" in line and s.returncode == 1 and
            health(s.stdout).get("scheduler") == "up",
-           "with its compute environment deleted, the agent is no-ce, named, and status exits 1", s.stdout)
+           "with its compute environment deleted, the agent is no-ce, the CE named as deleted, and status exits 1",
+           s.stdout)
         log(line)
+
+        # an agent of a CE never created, listed as the local driver lists its agents
+        with socket.socket() as so:
+            so.bind(("127.0.0.1", 0))
+            port = so.getsockname()[1]
+        iid = "i-0c0e00000000000c1"
+        alog = os.path.join(st.home, f"agent-{iid}.log")
+        with open(alog, "ab") as f:
+            st.procs["lcoal"] = subprocess.Popen(
+                ["barge", "agent", "--brokers", fixture, "--topic-prefix", st.prefix, "--compute-environment",
+                 "lcoal", "--instance-id", iid, "--vcpus", "1", "--memory", "512", "--heartbeat-ms", "1000",
+                 "--log-dir", os.path.join(st.home, "logs"), "--runtime", "process", "--metrics-port", str(port)],
+                executable=common.BARGE, env=st.env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        st.logs["lcoal"] = alog
+        with open(os.path.join(st.home, "local-agents"), "w") as f:
+            f.write(f"agent {iid}\t{st.procs['lcoal'].pid}\t0\t{alog}\thttp://127.0.0.1:{port}/metrics\n")
+
+        def never():
+            s = st.run("status", check=False)
+            h = re.search(rf"^agent {iid}\s+\d+\s+(\S+)\s.*$", s.stdout, re.M)
+            return h if h and h.group(1) == "no-ce" else None
+        h = wait_for(never, 30, "the agent of lcoal marked no-ce")
+        ok("compute environment lcoal was never created" in h.group(0) and "--compute-environment" in h.group(0),
+           "an agent of a CE never created is no-ce, said never created (not deleted), pointing at "
+           "--compute-environment", h.group(0))
+        log(h.group(0))
     finally:
         st.brokers = fixture
         st.close()
