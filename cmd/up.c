@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <time.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -716,7 +717,7 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
     /* then each service's start-up (its barge_service_ready), so that what follows `barge up
      * --detach` finds the stack ready and `barge status` says up (docs/operations.md) */
     char starting[1024];
-    int left = stack_wait_ready(30000, starting, sizeof starting);
+    int left = stack_wait_ready(30000, starting, sizeof starting, NULL);
     printf("barge up: stack running in the background (pid %d)\n  Kafka:       %s\n", (int)pid, brokers);
     print_parts(o, "  ", audit);
     print_api(api, "  API:         ", ready, home);
@@ -1159,18 +1160,47 @@ static void stop_children(struct child *kids, int n) {
   }
 }
 
+/* The report of a foreground `barge up`; starting: the services still starting (NULL: none; "":
+ * not known). */
 static void print_banner(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
                          const char *kafka_dir, const struct api_plan *api, int api_ready,
-                         const struct audit_plan *audit) {
+                         const struct audit_plan *audit, const char *starting) {
   printf("barge up: Kafka at %s%s\n", brokers, kafka_dir[0] ? " (started by barge up)" : "");
   print_parts(o, "barge up: ", audit);
   print_api(api, "barge up: API at ", api_ready, home);
   print_metrics("barge up: metrics of ");
+  if (starting && starting[0])
+    printf("barge up: still starting: %s (not ready after 30 s: see their logs; `barge status` says when they are "
+           "up)\n", starting);
+  else if (!starting && !o->no_metrics)
+    printf("barge up: every service is ready\n");
   printf("barge up: service logs in %s, job logs in %s; `barge status` shows each service\n", home, logs);
   printf("barge up: recorded in %s/stack; in another terminal, e.g.:\n"
          "  barge create-job-queue --job-queue-name q --priority 1 --compute-environment-order order=1,computeEnvironment=%s\n"
          "Ctrl-C stops the stack.\n", home, o->ce);
   fflush(stdout);
+}
+
+/* What a foreground `barge up` reports, once the stack is ready (or 30 s have passed). */
+struct banner {
+  const struct up_opts *o;
+  const char *home, *logs, *brokers, *kafka_dir;
+  const struct api_plan *api;
+  const struct audit_plan *audit;
+};
+
+/* Waits as --detach does (the API, then each service's barge_service_ready, each at most 30 s),
+ * then prints the banner, so that commands run once it shows find the stack ready
+ * (docs/operations.md). On a thread of its own: the supervisor meanwhile restarts what dies and
+ * stops at Ctrl-C, when this ends at once without a banner. */
+static void *banner_when_ready(void *arg) {
+  const struct banner *b = arg;
+  int ready = !b->api->on || api_wait_ready(b->api, 30000) == 0;
+  char starting[1024];
+  int left = stack_wait_ready(30000, starting, sizeof starting, service_stopping);
+  if (!service_stopping())
+    print_banner(b->o, b->home, b->logs, b->brokers, b->kafka_dir, b->api, ready, b->audit, left ? starting : NULL);
+  return NULL;
 }
 
 /* Runs the stack in this process until SIGINT or SIGTERM, then stops it. */
@@ -1198,9 +1228,20 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   if (audit->on) buf_printf(&st, "audit_file=%s\naudit_key=%s\n", audit->out, audit->key);
   if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
   buf_release(&st);
+  struct banner banner = {o, home, logs, brokers, kafka_dir, api, audit};
+  pthread_t banner_thread;
+  int banner_started = 0;
   if (!o->detach) {
-    int ready = !api->on || api_wait_ready(api, 30000) == 0;
-    print_banner(o, home, logs, brokers, kafka_dir, api, ready, audit);
+    /* the signals stay the supervisor's (this thread's): the waiter starts with them blocked */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    banner_started = pthread_create(&banner_thread, NULL, banner_when_ready, &banner) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!banner_started) {
+      log_warn("cannot start a thread to wait for the services: reporting the stack before they are ready");
+      print_banner(o, home, logs, brokers, kafka_dir, api, 0, audit, "");
+    }
   }
   if (kafka_dir[0]) {
     kw.dir = kafka_dir;
@@ -1208,6 +1249,7 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
     kw.next_look = mono_ms() + KAFKA_WATCH_MS;
   }
   supervise(kids, n);
+  if (banner_started) pthread_join(banner_thread, NULL); /* it ends within a probe (1 s) of the stop */
   log_info("stopping the stack");
   stop_children(kids, n);
   if (kw.starter > 0) { /* a start of Kafka under way: let it end, then stop what it started */

@@ -268,7 +268,7 @@ double stack_metric_value(const char *text, const char *name) {
   return -1;
 }
 
-int stack_wait_ready(int ms, char *waiting, size_t n) {
+int stack_wait_ready(int ms, char *waiting, size_t n, int (*stop)(void)) {
   char home[3072], path[3200];
   stack_home(home, sizeof home);
   snprintf(path, sizeof path, "%s/services", home);
@@ -279,7 +279,8 @@ int stack_wait_ready(int ms, char *waiting, size_t n) {
     int left = 0;
     if (n) waiting[0] = 0;
     char *save = NULL;
-    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line && !(stop && stop());
+         line = strtok_r(NULL, "\n", &save)) {
       char *f[5] = {line, NULL, NULL, NULL, NULL}; /* name, pid, restarts, log, metrics URL */
       for (int i = 1; i < 5 && f[i - 1]; i++) {
         char *tab = strchr(f[i - 1], '\t');
@@ -294,7 +295,7 @@ int stack_wait_ready(int ms, char *waiting, size_t n) {
       if (at < n) at += (size_t)snprintf(waiting + at, n - at, "%s%s", at ? ", " : "", f[0]);
     }
     free(text);
-    if (!left || mono_ms() >= until) return left;
+    if (!left || mono_ms() >= until || (stop && stop())) return left;
     usleep(200000);
   }
 }

@@ -51,6 +51,7 @@ char *stack_metrics_get(const char *url, int ms);
 double stack_metric_value(const char *text, const char *name);
 /* Waits up to ms for every service of $BARGE_HOME/services that has a metrics endpoint to say
  * barge_service_ready 1 (an endpoint that does not answer is still starting; docs/metrics.md).
- * The number still starting then, their names comma-separated into waiting (n bytes). */
-int stack_wait_ready(int ms, char *waiting, size_t n);
+ * The number still starting then, their names comma-separated into waiting (n bytes). stop, if
+ * not NULL, ends the wait early when it returns non-zero (Ctrl-C of a foreground `barge up`). */
+int stack_wait_ready(int ms, char *waiting, size_t n, int (*stop)(void));
 #endif
