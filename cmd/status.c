@@ -5,10 +5,11 @@
  * The services come from $BARGE_HOME/services (written by the supervisor), then the agents the
  * provisioner's local driver runs from $BARGE_HOME/local-agents (written by the driver, with each
  * agent's metrics endpoint). A running service is up once its metrics say barge_service_ready 1
- * (starting before; running, readiness unknown, without an endpoint), and an agent whose barge_agent_info names a compute environment barge.config
- * does not have is no-ce (docs/metrics.md); a service's lag is the
- * sum over its input partitions of the high watermark minus its group's committed offset (the
- * records it has still to take; transaction markers count, so a caught-up transactional service
+ * (starting before; running, its readiness unknown, without an endpoint), and an agent whose
+ * barge_agent_info names a compute environment barge.config does not have is no-ce, said deleted
+ * or never created (docs/metrics.md, docs/operations.md); a service's lag is the sum over its
+ * input partitions of the high watermark minus its group's committed offset (the records it has
+ * still to take; transaction markers count, so a caught-up transactional service
  * may show a few). A Kafka that does not answer leaves every lag unknown, not the rest. */
 #include <errno.h>
 #include <signal.h>
