@@ -185,6 +185,27 @@ static void test_submit_refusals(const struct config_view *cv) {
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": "
           "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", \"containerOverrides\": {\"memory\": 1}}]}}",
           "nodeOverrides.nodePropertyOverrides[0].containerOverrides.memory must be a whole number from 4");
+  /* a node range's override of a member of AWS's model that Barge does not act on was accepted
+   * and dropped: the job ran without the licence, instance type or ECS/EKS properties asked for */
+  static const struct {
+    const char *member, *words;
+  } node_oos[] = {
+      {"\"consumableResourcePropertiesOverride\": {\"consumableResourceList\": [{\"consumableResource\": \"lic\", \"quantity\": 1}]}",
+       "nodeOverrides.nodePropertyOverrides[0].consumableResourcePropertiesOverride is not supported by Barge (out of scope:"},
+      {"\"ecsPropertiesOverride\": {\"taskProperties\": []}",
+       "nodeOverrides.nodePropertyOverrides[0].ecsPropertiesOverride is not supported by Barge (out of scope:"},
+      {"\"eksPropertiesOverride\": {}",
+       "nodeOverrides.nodePropertyOverrides[0].eksPropertiesOverride is not supported by Barge (out of scope:"},
+      {"\"instanceTypes\": [\"m5.large\"]",
+       "nodeOverrides.nodePropertyOverrides[0].instanceTypes is not supported by Barge (no instance-type choice per node)"},
+  };
+  for (size_t i = 0; i < sizeof node_oos / sizeof *node_oos; i++) {
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"mpi\", \"nodeOverrides\": "
+             "{\"nodePropertyOverrides\": [{\"targetNodes\": \"0:\", %s}]}}", node_oos[i].member);
+    refused(cv, "a node range's override of a member Barge does not act on", req, node_oos[i].words);
+  }
   refused(cv, "retry attempts above 10",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"retryStrategy\": {\"attempts\": 11}}",
           "retryStrategy.attempts must be a whole number from 1 to 10");
