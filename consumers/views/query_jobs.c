@@ -8,6 +8,8 @@
 /* The ARN of the job queue named (or ARN'd) ref, into out. 0, or an error. */
 static int queue_arn_of(const struct view *v, const char *ref, char *out, size_t n, char *err,
                         size_t errlen) {
+  if (!*ref) /* was looked up, and refused as "job queue  does not exist" */
+    return fail(err, errlen, CLIENT, "jobQueue is empty: give a job queue's name or ARN");
   json_t *q = config_find(v->cv.queues, "jobQueueName", ref);
   if (!q) return fail(err, errlen, CLIENT, "job queue %s does not exist", ref);
   snprintf(out, n, "%s", jget_str(q, "jobQueueArn"));

@@ -107,6 +107,59 @@ static void test_jobs(void) {
   view_release(&v);
 }
 
+/* "jobArn,..." of GetJobQueueSnapshot of queue ref, or "ERR: message". */
+static const char *snapshot(const struct view *v, const char *ref) {
+  static char out[512];
+  json_t *req = json_pack("{s:s}", "jobQueue", ref), *resp = NULL;
+  char err[256] = "";
+  int rc = query_get_job_queue_snapshot_v(v, req, &resp, err, sizeof err);
+  json_decref(req);
+  if (rc) {
+    snprintf(out, sizeof out, "ERR %d: %s", rc, err);
+    return out;
+  }
+  out[0] = 0;
+  json_t *front = json_object_get(resp, "frontOfQueue"), *d;
+  CHECK(json_is_integer(json_object_get(front, "lastUpdatedAt")), "frontOfQueue.lastUpdatedAt is a number");
+  size_t i;
+  json_array_foreach(json_object_get(front, "jobs"), i, d) {
+    CHECK(json_is_integer(json_object_get(d, "earliestTimeAtPosition")), "earliestTimeAtPosition of %s", jget_str(d, "jobArn"));
+    snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? "," : "", jget_str(d, "jobArn"));
+  }
+  json_decref(resp);
+  return out;
+}
+
+static void test_snapshot(void) {
+  TEST("GetJobQueueSnapshot: the RUNNABLE jobs in dispatch order; a queue not given or unknown is refused");
+  struct view v;
+  view_init(&v);
+  add_queue(&v);
+  json_t *r;
+  apply(&v, TOPIC_JOBS, "a", r = job_record("a", "RUNNABLE", 200, NULL)), json_decref(r);
+  apply(&v, TOPIC_JOBS, "b", r = job_record("b", "RUNNABLE", 100, NULL)), json_decref(r);
+  apply(&v, TOPIC_JOBS, "c", r = job_record("c", "RUNNING", 50, NULL)), json_decref(r);
+  r = job_record("d", "RUNNABLE", 300, NULL); /* retried: back at the front */
+  json_object_set_new(r, "queueSeq", json_integer(-400));
+  apply(&v, TOPIC_JOBS, "d", r), json_decref(r);
+  CHECK_STR(snapshot(&v, "q"), "d,b,a");
+  CHECK_STR(snapshot(&v, QARN), "d,b,a"); /* by ARN too */
+  CHECK_STR(snapshot(&v, "nope"), "ERR 400: job queue nope does not exist");
+  /* was "job queue  does not exist" */
+  CHECK_STR(snapshot(&v, ""), "ERR 400: jobQueue is empty: give a job queue's name or ARN");
+  json_t *req = json_object(), *resp = NULL;
+  char err[256] = "";
+  CHECK_INT(query_get_job_queue_snapshot_v(&v, req, &resp, err, sizeof err), 400);
+  CHECK_STR(err, "jobQueue is required");
+  json_decref(req);
+  /* ListJobs names its queue through the same lookup */
+  req = json_pack("{s:s}", "jobQueue", "");
+  CHECK_INT(query_list_jobs_v(&v, req, &resp, err, sizeof err), 400);
+  CHECK_STR(err, "jobQueue is empty: give a job queue's name or ARN");
+  json_decref(req);
+  view_release(&v);
+}
+
 static void test_submitted(void) {
   TEST("read-your-writes: a submission is SUBMITTED until the scheduler's record replaces it");
   struct view v;
@@ -302,6 +355,7 @@ int main(void) {
     return 1;
   }
   test_jobs();
+  test_snapshot();
   test_submitted();
   test_config_written();
   test_order();
