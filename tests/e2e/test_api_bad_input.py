@@ -3,7 +3,8 @@ requests signed as botocore signs them: malformed JSON, a body that is not an ob
 member types, unknown members (top-level and nested), a member Barge does not honour, an oversize body (with Content-Length and chunked), an unknown path, a stale
 signature, a tampered body, a slow client, a TagResource of a job that does not exist, and the checks
 the control plane once missed (an unknown instance type, a CE listed twice in a queue, a resource type given twice,
-maxResults beyond AWS's range; also through the barge command, exit 254). Each gets a 4xx with AWS's error shape
+maxResults beyond AWS's range, a node range's consumableResourcePropertiesOverride, an empty
+jobQueue of GetJobQueueSnapshot; also through the barge command, exit 254). Each gets a 4xx with AWS's error shape
 (x-amzn-ErrorType, {"__type", "message"}) and x-amzn-RequestId, and the server carries on.
 Also: the checked-in route table matches the installed botocore's model."""
 import os
@@ -154,6 +155,33 @@ def body(st, addr):
        "the barge command: list-jobs --max-results 100000 exits 254", (p.returncode, p.stderr.strip()))
     p = st.run("describe-job-queues", "--page-size", "100")
     ok(p.returncode == 0, "the barge command: describe-job-queues --page-size 100 is still answered", p.returncode)
+
+    log("-- the newer members and operations of AWS's model (consumable resources, ...)")
+    ans = signed_request(addr, "POST", "/v1/createjobqueue",
+                         b'{"jobQueueName": "q-mn", "priority": 1, "computeEnvironmentOrder": '
+                         b'[{"order": 1, "computeEnvironment": "ce-ok"}]}')
+    ok(ans[0] == 200, "CreateJobQueue q-mn", ans[2][:200])
+    ans = signed_request(addr, "POST", "/v1/registerjobdefinition",
+                         b'{"jobDefinitionName": "jd-mn", "type": "multinode", "nodeProperties": {"numNodes": 2, '
+                         b'"mainNode": 0, "nodeRangeProperties": [{"targetNodes": "0:", "container": {"image": "i", '
+                         b'"command": ["true"], "resourceRequirements": [{"type": "VCPU", "value": "1"}, '
+                         b'{"type": "MEMORY", "value": "64"}]}}]}}')
+    ok(ans[0] == 200, "RegisterJobDefinition jd-mn (multinode)", ans[2][:200])
+    # was accepted (200) and dropped: the job ran without the consumable resource asked for
+    expect("SubmitJob with a node range's consumableResourcePropertiesOverride",
+           signed_request(addr, "POST", "/v1/submitjob",
+                          b'{"jobName": "mn", "jobQueue": "q-mn", "jobDefinition": "jd-mn", "nodeOverrides": '
+                          b'{"nodePropertyOverrides": [{"targetNodes": "0:", "consumableResourcePropertiesOverride": '
+                          b'{"consumableResourceList": [{"consumableResource": "lic", "quantity": 1}]}}]}}'),
+           400, "ClientException",
+           "nodeOverrides.nodePropertyOverrides[0].consumableResourcePropertiesOverride is not supported by Barge "
+           "(out of scope:")
+    # was "job queue  does not exist"
+    expect("GetJobQueueSnapshot with an empty jobQueue",
+           signed_request(addr, "POST", "/v1/getjobqueuesnapshot", b'{"jobQueue": ""}'),
+           400, "ClientException", "jobQueue is empty: give a job queue's name or ARN")
+    ans = signed_request(addr, "POST", "/v1/getjobqueuesnapshot", b'{"jobQueue": "q-mn"}')
+    ok(ans[0] == 200 and b'"frontOfQueue"' in ans[2], "GetJobQueueSnapshot of q-mn: 200 with frontOfQueue", ans[2][:200])
 
     log("-- the server carries on")
     after = signed_request(addr, "POST", "/v1/describejobqueues", b"{}")
