@@ -172,6 +172,8 @@ int ctl_find(struct control_conf *cc, const json_t *req, enum ctl_table t,
   };
   const char *ref = jget_str(req, kinds[t].member);
   if (!ref) return fail(err, errlen, CLIENT, "%s is required", kinds[t].member);
+  if (!*ref) return fail(err, errlen, CLIENT, "%s is empty: give a %s's %s", kinds[t].member, kinds[t].what,
+                         kinds[t].name_key ? "name or ARN" : "ARN");
   int rc = control_conf_get(cc, cv, err, errlen);
   if (rc) return rc;
   json_t *tables[CTL_TABLE__COUNT] = {(*cv)->ces, (*cv)->queues, (*cv)->policies};

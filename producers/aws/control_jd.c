@@ -246,6 +246,7 @@ int control_deregister_job_definition(struct control_conf *cc, const json_t *req
                                       struct control_write *w, char *err, size_t errlen) {
   const char *ref = jget_str(req, "jobDefinition");
   if (!ref) return fail(err, errlen, CLIENT, "jobDefinition is required (name:revision or ARN)");
+  if (!*ref) return fail(err, errlen, CLIENT, "jobDefinition is empty: give name:revision or an ARN");
   /* a revision is required, as in AWS: a name or an ARN without one would find the latest */
   if (!config_jd_ref_has_revision(ref))
     return fail(err, errlen, CLIENT, "jobDefinition %s names no revision (give name:revision or ARN with the revision)", ref);

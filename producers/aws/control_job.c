@@ -22,6 +22,9 @@ int control_prepare_submit(const struct config_view *cv, const json_t *req, json
     return fail(err, errlen, CLIENT, "jobName '%s' must be 1-128 letters, digits, '-' or '_', starting with a letter or digit", name);
   if (!q) return fail(err, errlen, CLIENT, "jobQueue is required");
   if (!jd) return fail(err, errlen, CLIENT, "jobDefinition is required");
+  /* an empty one was looked up, and answered "job queue  does not exist" */
+  if (!*q) return fail(err, errlen, CLIENT, "jobQueue is empty: give a job queue's name or ARN");
+  if (!*jd) return fail(err, errlen, CLIENT, "jobDefinition is empty: give name, name:revision or an ARN");
   json_t *queue = config_find(cv->queues, "jobQueueName", q);
   if (!queue) return fail(err, errlen, CLIENT, "job queue %s does not exist", q);
   if (strcmp(jget_str(queue, "state"), "ENABLED"))

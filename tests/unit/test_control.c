@@ -418,6 +418,14 @@ static void test_policies(void) {
            "{\"jobQueueName\":\"fq\",\"priority\":1,\"schedulingPolicyArn\":\"%s\",\"computeEnvironmentOrder\":"
            "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}", p_arn);
   expect_ok(control_create_job_queue, req);
+  /* an empty name or ARN was looked up: "job queue  does not exist" and the like */
+  expect_refused(control_update_job_queue, "{\"jobQueue\":\"\",\"priority\":2}",
+                 "jobQueue is empty: give a job queue's name or ARN");
+  expect_refused(control_update_compute_environment, "{\"computeEnvironment\":\"\",\"state\":\"DISABLED\"}",
+                 "computeEnvironment is empty: give a compute environment's name or ARN");
+  expect_refused(control_delete_scheduling_policy, "{\"arn\":\"\"}", "arn is empty: give a scheduling policy's ARN");
+  expect_refused(control_deregister_job_definition, "{\"jobDefinition\":\"\"}",
+                 "jobDefinition is empty: give name:revision or an ARN");
   /* removing the policy with an empty ARN said "scheduling policy  does not exist" */
   expect_refused(control_update_job_queue, "{\"jobQueue\":\"fq\",\"schedulingPolicyArn\":\"\"}",
                  "schedulingPolicyArn is empty: name a scheduling policy (a fair-share queue's policy can be replaced, "

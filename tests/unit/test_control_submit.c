@@ -131,6 +131,11 @@ static void test_submit_refusals(const struct config_view *cv) {
   refused(cv, "dependency with an empty jobId",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"dependsOn\": [{\"jobId\": \"\"}]}",
           "dependsOn[0].jobId is empty: give the id of the job to wait for");
+  /* an empty queue or definition was looked up: "job queue  does not exist" */
+  refused(cv, "an empty jobQueue", "{\"jobName\": \"a\", \"jobQueue\": \"\", \"jobDefinition\": \"hello\"}",
+          "jobQueue is empty: give a job queue's name or ARN");
+  refused(cv, "an empty jobDefinition", "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"\"}",
+          "jobDefinition is empty: give name, name:revision or an ARN");
   refused(cv, "reserved AWS_BATCH variable",
           "{\"jobName\": \"a\", \"jobQueue\": \"q1\", \"jobDefinition\": \"hello\", \"containerOverrides\": "
           "{\"environment\": [{\"name\": \"AWS_BATCH_X\", \"value\": \"1\"}]}}",
