@@ -1195,6 +1195,11 @@ struct banner {
  * stops at Ctrl-C, when this ends at once without a banner. */
 static void *banner_when_ready(void *arg) {
   const struct banner *b = arg;
+  /* said at once: the wait may take up to a minute (the API, then the services) with nothing
+   * else on the terminal */
+  printf("barge up: services started; waiting for them to be ready (at most 30 s%s) before the report\n",
+         b->api->on ? " for the API, 30 s for the others" : "");
+  fflush(stdout);
   int ready = !b->api->on || api_wait_ready(b->api, 30000) == 0;
   char starting[1024];
   int left = stack_wait_ready(30000, starting, sizeof starting, service_stopping);

@@ -112,6 +112,10 @@ def main():
            (s.returncode, s.stdout, "\n".join(lines)))
         ok("barge up: every service is ready" in lines and not [x for x in lines if "still starting" in x],
            "the report says every service is ready", "\n".join(lines))
+        # the wait is said as it starts, before the report (it printed nothing for up to a minute)
+        waiting = [i for i, x in enumerate(lines) if x.startswith("barge up: services started; waiting for them")]
+        report = [i for i, x in enumerate(lines) if x.startswith("barge up: every service is ready")]
+        ok(waiting and report and waiting[0] < report[0], "the wait is said before the report", "\n".join(lines))
 
         t1 = time.monotonic()
         up.send_signal(signal.SIGINT)
