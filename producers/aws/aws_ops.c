@@ -192,6 +192,7 @@ static const struct aws_member m_UpdatePolicy[] = {
 };
 STRUCT(UpdatePolicy);
 ENUM(JQState, "ENABLED|DISABLED");
+ENUM(JobQueueType, "EKS|ECS|ECS_FARGATE|SAGEMAKER_TRAINING");
 static const struct aws_member m_ComputeEnvironmentOrder[] = {
   {"order", &t_integer, 1},
   {"computeEnvironment", &t_string, 1},
@@ -462,7 +463,7 @@ static const struct aws_param p_CreateJobQueue[] = {
   P("priority", "--priority", &t_integer, 1),
   P("computeEnvironmentOrder", "--compute-environment-order", &s_ComputeEnvironmentOrders, 1),
   OUT_OF_SCOPE("serviceEnvironmentOrder", "--service-environment-order", &t_json),
-  OUT_OF_SCOPE("jobQueueType", "--job-queue-type", &t_string),
+  P("jobQueueType", "--job-queue-type", &s_JobQueueType, 0),
   P("tags", "--tags", &s_TagrisTagsMap, 0),
   P("jobStateTimeLimitActions", "--job-state-time-limit-actions", &s_JobStateTimeLimitActions, 0),
 };

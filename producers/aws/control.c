@@ -60,7 +60,7 @@ int ctl_reject_out_of_scope(const json_t *req, char *err, size_t errlen) {
                                     "eksProperties", "ecsProperties", "eksPropertiesOverride",
                                     "ecsPropertiesOverride", "consumableResourceProperties",
                                     "consumableResourcePropertiesOverride",
-                                    "serviceEnvironmentOrder", "jobQueueType", "quotaSharePolicy",
+                                    "serviceEnvironmentOrder", "quotaSharePolicy",
                                     NULL};
   for (const char *const *k = oos; *k; k++)
     if (json_object_get(req, *k)) return ctl_out_of_scope(*k, err, errlen);

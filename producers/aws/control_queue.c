@@ -103,6 +103,33 @@ static int build_queue_parts(const struct config_view *cv, const json_t *req, js
   return 0;
 }
 
+/* jobQueueType (CreateJobQueue only: UpdateJobQueueRequest has none in AWS's model). Every Barge
+ * queue is what AWS calls an ECS queue, as its compute environments are EC2, SPOT or UNMANAGED;
+ * absent or "ECS" is that (docs/api.md, "Job queue types"). */
+static int check_queue_type(const json_t *req, char *err, size_t errlen) {
+  static const struct {
+    const char *type, *scope;
+  } oos[] = {{"ECS_FARGATE", "Fargate"}, {"EKS", "EKS"},
+             {"SAGEMAKER_TRAINING", "service environments and service jobs"}};
+  json_t *v = json_object_get(req, "jobQueueType");
+  if (!v || json_is_null(v)) return 0;
+  const char *t = json_string_value(v);
+  if (t && !strcmp(t, "ECS")) return 0;
+  for (size_t i = 0; t && i < sizeof oos / sizeof *oos; i++)
+    if (!strcmp(t, oos[i].type))
+      return fail(err, errlen, CLIENT,
+                  "jobQueueType %s is not supported by Barge (out of scope: %s); Barge runs EC2, SPOT and UNMANAGED "
+                  "compute environments only, whose queues are ECS: leave jobQueueType out or give ECS",
+                  t, oos[i].scope);
+  char *shown = t ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+  int rc = fail(err, errlen, CLIENT,
+                "jobQueueType %s%s%s is not a job queue type: give ECS (upper case; EKS, ECS_FARGATE and "
+                "SAGEMAKER_TRAINING are out of scope)",
+                t ? "'" : "", t ? t : shown ? shown : "?", t ? "'" : "");
+  free(shown);
+  return rc;
+}
+
 int control_create_job_queue(struct control_conf *cc, const json_t *req, struct control_write *w,
                              char *err, size_t errlen) {
   const char *name = jget_str(req, "jobQueueName");
@@ -114,8 +141,9 @@ int control_create_job_queue(struct control_conf *cc, const json_t *req, struct 
     return fail(err, errlen, CLIENT, "computeEnvironmentOrder is required");
   const char *state = jget_str(req, "state") ? jget_str(req, "state") : "ENABLED";
   if (!ctl_valid_state(state)) return fail(err, errlen, CLIENT, "state must be ENABLED or DISABLED");
-  const struct config_view *cv;
   int rc;
+  if ((rc = check_queue_type(req, err, errlen))) return rc;
+  const struct config_view *cv;
   if ((rc = control_conf_get(cc, &cv, err, errlen))) return rc;
   char arn[512];
   ctl_arn(cc, "job-queue", name, arn, sizeof arn);

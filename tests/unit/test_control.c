@@ -282,6 +282,35 @@ static void test_job_queues(void) {
                  "{\"jobQueue\":\"q-arm\",\"computeEnvironmentOrder\":"
                  "[{\"order\":1,\"computeEnvironment\":\"types-arm\"},{\"order\":2,\"computeEnvironment\":\"types\"}]}",
                  "compute environment types launches x86_64 instances and types-arm launches arm64");
+  /* jobQueueType: every Barge queue is what AWS calls ECS (EC2, SPOT and UNMANAGED compute
+   * environments); "ECS" was refused as out of scope, the other types were not refused here */
+  expect_ok(control_create_job_queue,
+            "{\"jobQueueName\":\"q-ecs\",\"priority\":1,\"jobQueueType\":\"ECS\",\"computeEnvironmentOrder\":"
+            "[{\"order\":1,\"computeEnvironment\":\"u1\"}]}");
+  static const struct {
+    const char *type, *words;
+  } qtypes[] = {{"ECS_FARGATE", "jobQueueType ECS_FARGATE is not supported by Barge (out of scope: Fargate"},
+                {"EKS", "jobQueueType EKS is not supported by Barge (out of scope: EKS"},
+                {"SAGEMAKER_TRAINING", "jobQueueType SAGEMAKER_TRAINING is not supported by Barge (out of scope: "
+                                       "service environments"},
+                {"ecs", "jobQueueType 'ecs' is not a job queue type: give ECS (upper case; EKS, ECS_FARGATE and "
+                        "SAGEMAKER_TRAINING are out of scope)"},
+                {"", "jobQueueType '' is not a job queue type: give ECS"}};
+  for (size_t i = 0; i < sizeof qtypes / sizeof *qtypes; i++) {
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"jobQueueName\":\"q-type\",\"priority\":1,\"jobQueueType\":\"%s\",\"computeEnvironmentOrder\":"
+             "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
+             qtypes[i].type);
+    expect_refused(control_create_job_queue, req, qtypes[i].words);
+    if (i < 3)
+      expect_refused(control_create_job_queue, req, "Barge runs EC2, SPOT and UNMANAGED compute environments only, "
+                                                    "whose queues are ECS: leave jobQueueType out or give ECS");
+  }
+  expect_refused(control_create_job_queue,
+                 "{\"jobQueueName\":\"q-type\",\"priority\":1,\"jobQueueType\":7,\"computeEnvironmentOrder\":"
+                 "[{\"order\":1,\"computeEnvironment\":\"ce1\"}]}",
+                 "jobQueueType 7 is not a job queue type: give ECS");
   run_ok(control_create_job_queue,
          "{\"jobQueueName\":\"q1\",\"priority\":5,\"computeEnvironmentOrder\":"
          "[{\"order\":1,\"computeEnvironment\":\"ce1\"},{\"order\":2,\"computeEnvironment\":\"types\"}]}",

@@ -123,7 +123,9 @@ static void test_model_check(void) {
           "computeResources.subnets is not implemented");
   refused("CreateComputeEnvironment", "{\"computeEnvironmentName\": \"ce\", \"type\": \"UNMANAGED\", \"context\": \"x\"}",
           "context is not implemented");
-  refused("CreateJobQueue", "{\"jobQueueName\": \"q\", \"jobQueueType\": \"ECS\"}", "jobQueueType is not supported by Barge");
+  /* botocore's UpdateJobQueueRequest has no jobQueueType: a queue's type is set when it is created */
+  refused("UpdateJobQueue", "{\"jobQueue\": \"q\", \"jobQueueType\": \"ECS\"}", "unknown parameter jobQueueType");
+  refused("CreateJobQueue", "{\"jobQueueName\": \"q\", \"jobQueueType\": 1}", "invalid type for parameter jobQueueType");
   refused("SubmitJob", "{\"jobName\": \"j\", \"jobQueu\": \"q\"}", "unknown parameter jobQueu, must be one of: jobName");
   refused("SubmitJob", "{\"jobName\": 7}", "invalid type for parameter jobName: expected string, got 7");
   refused("SubmitJob", "{\"jobName\": \"j\", \"containerOverrides\": {\"cmd\": []}}", "unknown parameter containerOverrides.cmd");
@@ -131,6 +133,10 @@ static void test_model_check(void) {
   refused("TagResource", "{\"resourceArn\": \"a\", \"tags\": {\"k\": 1}}", "expected string");
   CHECK(check("UpdateComputeEnvironment", "{\"computeEnvironment\": \"ce\", \"computeResources\": {\"maxvCpus\": 8, \"instanceTypes\": [\"m5\"]}}",
               err, sizeof err) == 0, "honoured members pass: %s", err);
+  /* jobQueueType ECS (every Barge queue's, docs/api.md) was refused as out of scope; the model
+   * passes the others on to the validation, which says why each is refused (test_control) */
+  CHECK(check("CreateJobQueue", "{\"jobQueueName\": \"q\", \"jobQueueType\": \"ECS\"}", err, sizeof err) == 0,
+        "CreateJobQueue jobQueueType ECS passes the model: %s", err);
   CHECK(check("RegisterJobDefinition", "{\"jobDefinitionName\": \"d\", \"type\": \"container\", \"containerProperties\": "
               "{\"volumes\": [{\"name\": \"v\"}], \"mountPoints\": [], \"user\": \"u\", \"ulimits\": [], \"linuxParameters\": {}}}",
               err, sizeof err) == 0, "container members the containers will honour stay accepted: %s", err);
