@@ -96,6 +96,15 @@ static json_t *plain_view(const json_t *b) {
   return o;
 }
 
+/* A queue as DescribeJobQueues shows it: jobQueueType ECS, what AWS answers for a queue of EC2
+ * or SPOT compute environments, every Barge queue (CreateJobQueue refuses the other types). The
+ * record does not hold it, so queues created before Barge answered it show it too. */
+static json_t *queue_view(const json_t *b) {
+  json_t *o = plain_view(b);
+  json_object_set_new(o, "jobQueueType", json_string("ECS"));
+  return o;
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -181,7 +190,7 @@ static int select_queues(const struct config_view *cv, const json_t *req, json_t
                          size_t errlen) {
   int rc = list_max(req, "jobQueues", "job queues", err, errlen);
   if (rc) return rc;
-  *all = select_config(cv->queues, "jobQueueName", json_object_get(req, "jobQueues"), plain_view, cmp_str);
+  *all = select_config(cv->queues, "jobQueueName", json_object_get(req, "jobQueues"), queue_view, cmp_str);
   return 0;
 }
 

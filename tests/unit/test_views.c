@@ -276,6 +276,40 @@ static void test_describe_list_limit(void) {
   view_release(&v);
 }
 
+/* DescribeJobQueues answers jobQueueType ECS on every queue, as AWS does for a queue of EC2 or
+ * SPOT compute environments (every Barge queue's), also on a record written before Barge
+ * answered it (the record never holds it); it was missing (docs/api.md, "Job queue types"). */
+static void test_describe_job_queues_type(void) {
+  TEST("DescribeJobQueues: jobQueueType ECS on every queue");
+  struct view v;
+  view_init(&v);
+  json_object_set_new(v.cv.queues, QARN, json_pack("{s:s, s:s, s:s, s:i, s:[], s:I}", "jobQueueName", "q", "jobQueueArn", QARN,
+                                                   "state", "ENABLED", "priority", 1, "computeEnvironmentOrder",
+                                                   "createdAt", (json_int_t)BASE_MS));
+  json_object_set_new(v.cv.queues, OTHER, json_pack("{s:s, s:s, s:s, s:i, s:[]}", "jobQueueName", "other", "jobQueueArn", OTHER,
+                                                    "state", "DISABLED", "priority", 2, "computeEnvironmentOrder"));
+  const char *reqs[] = {"{}", "{\"jobQueues\": [\"q\", \"" OTHER "\"]}"};
+  for (size_t r = 0; r < sizeof reqs / sizeof *reqs; r++) {
+    json_t *req = json_loads(reqs[r], 0, NULL), *resp = NULL;
+    char err[256] = "";
+    CHECK(query_describe_job_queues_v(&v, req, &resp, err, sizeof err) == 0, "%s: %s", reqs[r], err);
+    json_t *qs = json_object_get(resp, "jobQueues");
+    CHECK_INT(json_array_size(qs), 2);
+    size_t i;
+    json_t *q;
+    json_array_foreach(qs, i, q) {
+      CHECK(jget_str(q, "jobQueueType") && !strcmp(jget_str(q, "jobQueueType"), "ECS"), "%s: %s has jobQueueType %s", reqs[r],
+            jget_str(q, "jobQueueName"), jget_str(q, "jobQueueType") ? jget_str(q, "jobQueueType") : "(none)");
+      CHECK(!json_object_get(q, "createdAt"), "createdAt is not an AWS member");
+    }
+    json_decref(resp);
+    json_decref(req);
+  }
+  /* the stored record is left as it was: the view adds the member */
+  CHECK(!json_object_get(json_object_get(v.cv.queues, QARN), "jobQueueType"), "the record itself is unchanged");
+  view_release(&v);
+}
+
 /* An empty id in DescribeJobs' jobs (the AWS CLI sends `--jobs ''` as [""]) was looked up and left
  * out: an empty answer, read as "no such job". AWS refuses an id outside its pattern; Barge refuses
  * the empty one, naming its place; an unknown id stays left out (docs/api.md, "DescribeJobs"). */
@@ -507,6 +541,7 @@ int main(void) {
   test_describe_max_results();
   test_describe_list_limit();
   test_describe_jobs_empty_id();
+  test_describe_job_queues_type();
   test_ce_health();
   test_ce_launch_error();
   return check_summary();
