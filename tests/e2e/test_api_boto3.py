@@ -87,8 +87,10 @@ def resources(batch, st):
         ok(ce.get("computeEnvironmentName") == name and ce.get("computeEnvironmentArn"),
            f"create_compute_environment {name}", ce)
     for name, ce in (("q", "local"), ("idle-q", "idle")):
+        # jobQueueType ECS, what AWS reports for such a queue, was refused as out of scope
+        typed = {"jobQueueType": "ECS"} if name == "idle-q" else {}
         q = batch.create_job_queue(jobQueueName=name, priority=10,
-                                   computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}])
+                                   computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce}], **typed)
         ok(q.get("jobQueueName") == name and q.get("jobQueueArn"), f"create_job_queue {name} over {ce}", q)
     marker = os.path.join(st.home, "retry-marker")
     defs = {"hello": (props(["sh", "-c", "echo hello from boto3"]), {}),
@@ -107,6 +109,8 @@ def resources(batch, st):
     got = batch.describe_job_queues()["jobQueues"]
     ok(sorted(q["jobQueueName"] for q in got) == ["idle-q", "q"], "describe_job_queues lists both queues",
        [q["jobQueueName"] for q in got])
+    ok([q.get("jobQueueType") for q in got] == ["ECS", "ECS"],
+       "describe_job_queues: jobQueueType ECS on both, given or not", [(q["jobQueueName"], q.get("jobQueueType")) for q in got])
     got = batch.describe_job_definitions(jobDefinitionName="flaky", status="ACTIVE")["jobDefinitions"]
     ok(len(got) == 1 and got[0].get("retryStrategy", {}).get("attempts") == 3,
        "describe_job_definitions shows the retry strategy", got)
@@ -484,9 +488,13 @@ def refusals(batch, st, job_id):
     client_error(lambda: batch.update_compute_environment(
         computeEnvironment="tagged-ce", computeResources={"launchTemplate": {"launchTemplateName": "lt"}}),
         "UpdateComputeEnvironment computeResources.launchTemplate", "computeResources.launchTemplate", "not implemented")
-    client_error(lambda: batch.create_job_queue(jobQueueName="qq", priority=1, jobQueueType="ECS",
+    client_error(lambda: batch.create_job_queue(jobQueueName="qq", priority=1, jobQueueType="ECS_FARGATE",
                                                 computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "tagged-ce"}]),
-                 "CreateJobQueue jobQueueType", "jobQueueType", "not supported by Barge")
+                 "CreateJobQueue jobQueueType ECS_FARGATE", "jobQueueType ECS_FARGATE is not supported by Barge",
+                 "out of scope: Fargate", "leave jobQueueType out or give ECS")
+    client_error(lambda: batch.create_job_queue(jobQueueName="qq", priority=1, jobQueueType="FARGATE",
+                                                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "tagged-ce"}]),
+                 "CreateJobQueue jobQueueType FARGATE", "jobQueueType 'FARGATE' is not a job queue type: give ECS")
     ok(sum(common.end_offsets(st, "config").values()) == config_before, "nothing written to barge.config")
     client_error(lambda: batch.submit_job(jobName="refused-job", jobQueue="tagged-q", jobDefinition="tagged-jd",
                                           tags={"aws:x": "1"}), "submit_job with an aws: tag", "reserves")

@@ -73,6 +73,10 @@ def body(st):
         ("queue on an unknown compute environment",
          ["create-job-queue", "--job-queue-name", "q2", "--priority", "1",
           "--compute-environment-order", "order=1,computeEnvironment=nosuchce"], 254, ["nosuchce"]),
+        # every Barge queue is an ECS queue (docs/api.md, "Job queue types")
+        ("a Fargate queue", ["create-job-queue", "--job-queue-name", "q2", "--priority", "1", "--job-queue-type",
+                             "ECS_FARGATE", "--compute-environment-order", "order=1,computeEnvironment=local"],
+         254, ["ClientException", "jobQueueType ECS_FARGATE is not supported by Barge", "give ECS"]),
         ("malformed --container-properties",
          ["register-job-definition", "--job-definition-name", "x", "--type", "container",
           "--container-properties", "{bad"], 252, ["--container-properties"]),
@@ -88,6 +92,13 @@ def body(st):
         ok(p.stdout.strip() == "", f"{what}: nothing on stdout", p.stdout)
     after = offsets(st)
     ok(after == before, "nothing was written to barge.requests or barge.config", (before, after))
+    # --job-queue-type ECS, what AWS reports for such a queue, was refused as out of scope
+    p = st.run("create-job-queue", "--job-queue-name", "q-ecs", "--priority", "1", "--job-queue-type", "ECS",
+               "--compute-environment-order", "order=1,computeEnvironment=local", check=False)
+    ok(p.returncode == 0 and json.loads(p.stdout or "{}").get("jobQueueName") == "q-ecs",
+       "create-job-queue --job-queue-type ECS is accepted", (p.returncode, p.stdout, p.stderr))
+    got = {q["jobQueueName"]: q.get("jobQueueType") for q in json.loads(st.run("describe-job-queues").stdout)["jobQueues"]}
+    ok(got == {"q1": "ECS", "q-ecs": "ECS"}, "describe-job-queues: jobQueueType ECS on each queue, given or not", got)
     jid = st.submit("good", "q1", "hello")
     ok(len(jid) == 36, "a valid submission is accepted", jid)
     ok(offsets(st)["requests"] == before["requests"] + 1, "and moves barge.requests by exactly one")
