@@ -6,9 +6,15 @@
  *      and not counted);
  *   2. planning a 10,000-instance fleet from one demand (160,000 jobs), then answering the
  *      launches, re-evaluating the same demand against the launching fleet (nothing new to
- *      launch), registering the instances, and one scale-down pass over all of them.
+ *      launch), registering the instances, and one scale-down pass over all of them;
+ *   3. churn: a CE of N instances (1,000, 10,000 and 100,000) registers them one by one (READY),
+ *      then up to 5,000 of them, spread over the list in a shuffled order, are TERMINATED:
+ *      microseconds per READY and per TERMINATED. Flat as N grows means an instance's arrival
+ *      and departure cost the same whatever the CE holds; growing means each walks or shifts
+ *      the CE's list.
  *
- * Usage: bench_provisioner [--iterations N]. Prints the machine (nproc, CPU model) first. */
+ * Usage: bench_provisioner [--iterations N] [--churn N ...]. Prints the machine (nproc, CPU
+ * model) first. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,12 +249,90 @@ static int bench_fleet(void) {
   return 0;
 }
 
+/* 3. churn: n instances join a CE, then up to 5,000 of them leave, spread and shuffled. */
+static int bench_churn(long n) {
+  char err[256];
+  struct prov_conf conf;
+  prov_conf_defaults(&conf);
+  struct prov *p = prov_new(&conf);
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  int64_t t = 1000; /* one time throughout: no batching window closes, no evaluation runs */
+  json_t *ev = ce_ev("churn", "[\"optimal\"]", t);
+  if (prov_handle_config(p, ev, &o, err, sizeof err)) return 1;
+  json_decref(ev);
+  long nleave = n < 5000 ? n : 5000;
+  json_t **evs = calloc((size_t)n, sizeof *evs);
+  char id[32];
+  for (long i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "i-%017lx", (unsigned long)i);
+    evs[i] = json_pack("{s:o, s:s, s:s, s:s, s:s, s:i, s:i, s:I}", "header", hdr(t), "instanceId", id, "computeEnvironment",
+                       "churn", "kind", "READY", "instanceType", "m6i.large", "vcpus", 2, "memoryMib", 7680, "at", (json_int_t)t);
+  }
+  double t0 = now_us();
+  for (long i = 0; i < n; i++) {
+    if (prov_handle_instance(p, evs[i], &o, err, sizeof err)) return 1;
+    prov_outbox_reset(&o);
+  }
+  double join_us = (now_us() - t0) / (double)n;
+  for (long i = 0; i < n; i++) json_decref(evs[i]);
+  /* leavers: every (n / nleave)-th instance, in a shuffled order (a fixed seed) */
+  long *pick = calloc((size_t)nleave, sizeof *pick);
+  for (long k = 0; k < nleave; k++) pick[k] = k * (n / nleave);
+  unsigned long x = 88172645463325252UL;
+  for (long k = nleave - 1; k > 0; k--) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    long j = (long)(x % (unsigned long)(k + 1)), tmp = pick[k];
+    pick[k] = pick[j], pick[j] = tmp;
+  }
+  for (long k = 0; k < nleave; k++) {
+    snprintf(id, sizeof id, "i-%017lx", (unsigned long)pick[k]);
+    evs[k] = json_pack("{s:o, s:s, s:s, s:s, s:I}", "header", hdr(t), "instanceId", id, "computeEnvironment", "churn", "kind",
+                       "TERMINATED", "at", (json_int_t)t);
+  }
+  t0 = now_us();
+  for (long k = 0; k < nleave; k++) {
+    if (prov_handle_instance(p, evs[k], &o, err, sizeof err)) return 1;
+    prov_outbox_reset(&o);
+  }
+  double leave_us = (now_us() - t0) / (double)nleave;
+  for (long k = 0; k < nleave; k++) json_decref(evs[k]);
+  int left = prov_ce_instances(p, "churn");
+  printf("churn, a CE of %ld instances: %.2f us per READY; %ld TERMINATED: %.2f us each (%d left)\n", n, join_us, nleave,
+         leave_us, left);
+  if (left != (int)(n - nleave)) {
+    fprintf(stderr, "bench_provisioner: %d instances left, expected %ld\n", left, n - nleave);
+    return 1;
+  }
+  free(pick);
+  free(evs);
+  prov_outbox_release(&o);
+  prov_free(p);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int iterations = 200;
-  for (int i = 1; i + 1 < argc; i++)
-    if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[i + 1]);
+  long churn[16];
+  int nchurn = 0;
+  for (int i = 1; i + 1 < argc; i++) {
+    if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--churn") && nchurn < 16) {
+      char *end;
+      churn[nchurn] = strtol(argv[++i], &end, 10);
+      if (*end || churn[nchurn] < 1) {
+        fprintf(stderr, "bench_provisioner: --churn %s is not a number of instances (1 or more)\n", argv[i]);
+        return 2;
+      }
+      nchurn++;
+    }
+  }
+  if (!nchurn) churn[nchurn++] = 1000, churn[nchurn++] = 10000, churn[nchurn++] = 100000;
   machine();
   (void)catalog_default(); /* parse the catalogue before any timing */
   if (bench_decision(iterations)) return 1;
-  return bench_fleet();
+  if (bench_fleet()) return 1;
+  for (int k = 0; k < nchurn; k++)
+    if (bench_churn(churn[k])) return 1;
+  return 0;
 }

@@ -1,13 +1,21 @@
 /* bench_sched_instances.c: the scheduler core's cost per instance event as one compute
- * environment grows (no Kafka, no jobs).
+ * environment grows, and what instances that came and went leave behind (no Kafka).
  *
  *   build/bench/bench_sched_instances [N ...]      (default: 1000 10000 50000)
  *
- * For each N, a fresh core with one UNMANAGED CE: N instances join (READY, 2 to 16 vCPUs),
- * then every tenth leaves (DRAIN_REQUESTED, then TERMINATED), then as many new ones join in
- * their place (a churned CE). The events are built before each phase, so the times are the
- * core's alone. Prints microseconds per event for each phase: flat as N grows means each event
- * costs the same whatever the CE holds; growing with N means the per-event work walks the CE. */
+ * For each N, three cases, each on a fresh core with one UNMANAGED CE:
+ *   1. N instances join (READY, 2 to 16 vCPUs), then every tenth leaves (DRAIN_REQUESTED, then
+ *      TERMINATED), then as many new ones join in their place (a churned CE): microseconds per
+ *      event of each phase;
+ *   2. churn: N instances join and leave one after the other (a stack that ran for weeks), 10
+ *      stay live; then microseconds per Tick (the scheduler remembers the gone ones: a tick that
+ *      walks every instance ever registered pays for them);
+ *   3. lost hosts: N/4 instances of 4 vCPUs each run 4 one-vCPU jobs (N jobs), then up to 500 of
+ *      them are terminated: microseconds per TERMINATED (each ends 4 jobs; an end that scans
+ *      every job pays for all N).
+ * The events are built before each timed phase, so the times are the core's alone. Flat as N
+ * grows means each event costs the same whatever the core holds; growing with N means the
+ * per-event work walks it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +82,8 @@ static double timed(json_t **evs, long n) {
   return n ? (now_s() - a) * 1e6 / (double)n : 0;
 }
 
-static void run(long n) {
+/* A fresh core with CE "ce", queue "q" on it and job definition "jd" (1 vCPU). */
+static void core_new(void) {
   struct sched_conf c;
   sched_conf_defaults(&c);
   c.emit_records = 0;
@@ -85,6 +94,72 @@ static void run(long n) {
                                          "computeEnvironmentName", "ce", "computeEnvironmentArn", "arn:ce", "type", "UNMANAGED"));
   feed(BARGE_EV_CONFIG_RECORD, json_pack("{s:o, s:{s:{s:s, s:s, s:i, s:[{s:i, s:s}]}}}", "header", header(), "body", "JobQueue",
                                          "jobQueueName", "q", "jobQueueArn", "arn:q", "priority", 1, "computeEnvironmentOrder", "order", 1, "computeEnvironment", "arn:ce"));
+  feed(BARGE_EV_CONFIG_RECORD, json_pack("{s:o, s:{s:{s:s, s:s, s:i, s:{s:[s], s:[{s:s, s:s}, {s:s, s:s}]}}}}", "header", header(), "body", "JobDefinition",
+                                         "jobDefinitionName", "jd", "jobDefinitionArn", "arn:jd:1", "revision", 1, "containerProperties", "command", "true",
+                                         "resourceRequirements", "type", "VCPU", "value", "1", "type", "MEMORY", "value", "1024"));
+}
+
+static void core_free(void) {
+  sched_free(s);
+  sched_outbox_release(&out);
+}
+
+static json_t *tick(void) {
+  return json_pack("{s:o, s:s, s:{s:{s:I}}}", "header", header(), "principal", "b", "body", "Tick", "seq", (json_int_t)0);
+}
+
+/* 2. n instances came and went, 10 are live: the time per Tick. */
+static void run_ticks(long n) {
+  core_new();
+  for (long i = 0; i < 10; i++) feed(BARGE_EV_INSTANCE_EVENT, instance_event(i, "READY"));
+  for (long i = 10; i < n + 10; i++) {
+    feed(BARGE_EV_INSTANCE_EVENT, instance_event(i, "READY"));
+    feed(BARGE_EV_INSTANCE_EVENT, instance_event(i, "TERMINATED"));
+  }
+  enum { TICKS = 2000 };
+  json_t **evs = calloc(TICKS, sizeof *evs);
+  for (long k = 0; k < TICKS; k++) evs[k] = tick();
+  double a = now_s();
+  for (long k = 0; k < TICKS; k++) feed(BARGE_EV_JOB_REQUEST, evs[k]);
+  double us = (now_s() - a) * 1e6 / TICKS;
+  printf("%8ld gone instances, 10 live: %8.2f us per Tick\n", n, us);
+  fflush(stdout);
+  free(evs);
+  core_free();
+}
+
+/* 3. n jobs on n/4 instances of 4 vCPUs; up to 500 instances (evenly spread) terminated. */
+static void run_lost(long n) {
+  core_new();
+  char id[64];
+  for (long i = 0; i < n; i++) {
+    snprintf(id, sizeof id, "%08lx-0000-4000-8000-000000000000", i);
+    feed(BARGE_EV_JOB_REQUEST, json_pack("{s:o, s:s, s:{s:{s:s, s:s, s:s, s:s}}}", "header", header(), "principal", "b", "body",
+                                         "SubmitJob", "jobId", id, "jobName", "bench", "jobQueue", "q", "jobDefinition", "jd"));
+  }
+  long ninst = n / 4, nlost = ninst < 500 ? ninst : 500;
+  for (long i = 0; i < ninst; i++) {
+    snprintf(id, sizeof id, "i-%08lx", i);
+    feed(BARGE_EV_INSTANCE_EVENT, json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", header(), "instanceId", id,
+                                            "computeEnvironment", "ce", "kind", "READY", "vcpus", 4, "memoryMib", 8192, "gpus", 0,
+                                            "at", (json_int_t)t));
+  }
+  json_t **evs = calloc((size_t)nlost + 1, sizeof *evs);
+  for (long k = 0; k < nlost; k++) {
+    snprintf(id, sizeof id, "i-%08lx", k * (ninst / nlost));
+    evs[k] = json_pack("{s:o, s:s, s:s, s:s, s:I}", "header", header(), "instanceId", id, "computeEnvironment", "ce", "kind",
+                       "TERMINATED", "at", (json_int_t)t);
+  }
+  double us = timed(evs, nlost);
+  printf("%8ld jobs running on %ld instances: %8.2f us per TERMINATED of an instance with 4 jobs\n", n, ninst, us);
+  fflush(stdout);
+  free(evs);
+  core_free();
+}
+
+/* 1. one CE of n instances: joining, leaving, joining after churn. */
+static void run(long n) {
+  core_new();
   long nleave = n / 10;
   json_t **evs = calloc((size_t)(n > 2 * nleave ? n : 2 * nleave) + 1, sizeof *evs);
   for (long i = 0; i < n; i++) evs[i] = instance_event(i, "READY");
@@ -100,8 +175,13 @@ static void run(long n) {
          join, leave, rejoin);
   fflush(stdout);
   free(evs);
-  sched_free(s);
-  sched_outbox_release(&out);
+  core_free();
+}
+
+static void run_all(long n) {
+  run(n);
+  run_ticks(n);
+  run_lost(n);
 }
 
 int main(int argc, char **argv) {
@@ -116,9 +196,9 @@ int main(int argc, char **argv) {
         return 2;
       }
     }
-    for (int a = 1; a < argc; a++) run(atol(argv[a]));
+    for (int a = 1; a < argc; a++) run_all(atol(argv[a]));
   } else {
-    for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) run(defaults[k]);
+    for (size_t k = 0; k < sizeof defaults / sizeof *defaults; k++) run_all(defaults[k]);
   }
   return 0;
 }
