@@ -334,6 +334,7 @@ void sched_free(struct sched *s) {
     free(s->insts[i]);
   }
   free(s->insts);
+  free(s->live);
   free(s->dirty);
   free(s->coded);
   free(s->ended);

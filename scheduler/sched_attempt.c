@@ -130,6 +130,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
     if (!in) {
       in = xcalloc(1, sizeof *in);
       in->avail_pos = -1;
+      in->live_pos = -1; /* sched_ce_register adds it to the live list */
       in->listed_in = SCHED_NONE; /* sched_ce_register lists it */
       snprintf(in->id, sizeof in->id, "%s", id);
       if (s->ninsts == s->capinsts) {

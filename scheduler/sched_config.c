@@ -231,6 +231,28 @@ static void list_compact(struct sched *s, struct ce *c) {
   c->ngone_listed = 0;
 }
 
+/* The scheduler's live list: swap-remove, so its order is arbitrary; who walks it in an order
+ * that decides outputs sorts what it picks (sched_time.c). */
+static void live_add(struct sched *s, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->live_pos >= 0) abort(); /* registered twice without going: the books are broken */
+  if (s->nlive == s->caplive) {
+    s->caplive = s->caplive ? s->caplive * 2 : 64;
+    s->live = xrealloc(s->live, s->caplive * sizeof *s->live);
+  }
+  in->live_pos = (int64_t)s->nlive;
+  s->live[s->nlive++] = ii;
+}
+
+static void live_del(struct sched *s, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->live_pos < 0) abort(); /* uncounted twice */
+  uint32_t last = s->live[--s->nlive];
+  s->live[in->live_pos] = last;
+  s->insts[last]->live_pos = in->live_pos;
+  in->live_pos = -1;
+}
+
 int sched_ce_register(struct sched *s, uint32_t ii) {
   struct instance *in = s->insts[ii];
   struct ce *c = s->ces[in->ce];
@@ -243,6 +265,7 @@ int sched_ce_register(struct sched *s, uint32_t ii) {
   }
   count_in(c, in);
   ready_in(s, c, ii);
+  live_add(s, ii);
   return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
 }
 
@@ -266,6 +289,7 @@ int sched_ce_uncount(struct sched *s, uint32_t ii) {
   caps_del(&c->caps[1], in->cap_m);
   caps_del(&c->caps[2], in->cap_g);
   set_max(c);
+  live_del(s, ii);
   if (in->listed_in != SCHED_NONE && ++c->ngone_listed > c->live) list_compact(s, c);
   return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
 }

@@ -159,6 +159,7 @@ struct instance {
   int drain_confirmed;
   int64_t avail_pos; /* index in its CE's avail, -1 if not there */
   uint32_t listed_in; /* the CE whose insts holds it (its ce, or the one it left), or SCHED_NONE */
+  int64_t live_pos;   /* index in the scheduler's live list, -1 once gone (sched_config.c) */
   int64_t last_seen;
   int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   char *type;
@@ -268,6 +269,11 @@ struct sched {
   size_t npolicies;
   struct instance **insts;
   size_t ninsts, capinsts; /* grown by doubling: by one, a realloc could copy them all each time */
+  /* the instances not gone, in no order (sched_ce_register adds, sched_ce_uncount removes): what
+   * a Tick looks at. The scheduler keeps every instance it ever saw, to ignore a gone one's late
+   * words; a tick that walked them all paid for weeks of churn (docs/architecture.md) */
+  uint32_t *live;
+  size_t nlive, caplive;
   struct strmap inst_by_id;
   int cycle_needed;
   int demand_dirty;
@@ -367,13 +373,14 @@ void sched_avail_del(struct sched *s, struct ce *c, uint32_t ii);
  * entries after it), never a walk of the CE. "Changed" returns say whether what blocking codes
  * depend on (the largest instance, whether any instance lives) changed. */
 /* Instance ii, new or gone, registered with CE in->ce: its capacities and state (READY) are
- * set, used_* are 0 for a gone one. It is listed in that CE (and no longer in the one it left)
- * and counted. Returns changed. */
+ * set, used_* are 0 for a gone one. It is listed in that CE (and no longer in the one it left),
+ * counted, and joins the scheduler's live list. Returns changed. */
 int sched_ce_register(struct sched *s, uint32_t ii);
 /* Instance ii stops taking placements: it drains (st INST_DRAINING) or is gone (INST_GONE, and
  * then sched_ce_uncount once its attempts have ended). Its free vCPUs leave its CE's. */
 void sched_ce_unready(struct sched *s, uint32_t ii, enum inst_state st);
-/* Gone instance ii leaves its CE's live count and largest instance. Returns changed. */
+/* Gone instance ii leaves its CE's live count and largest instance, and the scheduler's live
+ * list. Returns changed. */
 int sched_ce_uncount(struct sched *s, uint32_t ii);
 /* Rebuilds a CE's books from its instances (after a restore, which sets states and used
  * capacities directly), dropping its gone instances from insts. Returns changed. */

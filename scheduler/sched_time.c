@@ -1,25 +1,61 @@
 /* sched_time.c: what happens as time passes (a Tick): attempts left on a restarted agent, lost
  * instances, queue time-limit actions (T15). Pure: time is the core's event time (see sched.c). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "sched_int.h"
 
 /* ---------------- time (ticks) ---------------- */
 
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The live instances (s->live, in no order) that pick says, in ascending instance index: the
+ * order the outputs follow, as when every instance ever registered was walked. NULL when none;
+ * else *n of them (@owned result). */
+static uint32_t *live_picked(struct sched *s, int (*pick)(const struct sched *s, const struct instance *in), size_t *n) {
+  uint32_t *v = NULL;
+  *n = 0;
+  for (size_t k = 0; k < s->nlive; k++) {
+    if (!pick(s, s->insts[s->live[k]])) continue;
+    if (!v) v = xcalloc(s->nlive - k, sizeof *v);
+    v[(*n)++] = s->live[k];
+  }
+  if (*n > 1) qsort(v, *n, sizeof *v, cmp_u32);
+  return v;
+}
+
+static int any_live(const struct sched *s, const struct instance *in) {
+  (void)s;
+  return in->state != INST_GONE;
+}
+
+static int silent(const struct sched *s, const struct instance *in) {
+  return in->state != INST_GONE && s->now - in->last_seen > s->conf.lost_after_ms;
+}
+
 void sched_on_tick(struct sched *s, struct outbox *out) {
   s->tick_now = 1;
+  /* Only live instances matter here: the live list, not every instance ever registered (after
+   * weeks of churn, nearly all gone; docs/architecture.md, "The scheduler"). Nothing below makes
+   * another instance silent or gone, so picking first and acting after decides the same. */
+  size_t n;
+  uint32_t *v;
   /* attempts restored onto an instance whose agent has restarted since */
   if (s->reconcile_needed) {
     s->reconcile_needed = 0;
-    for (size_t i = 0; i < s->ninsts; i++)
-      if (s->insts[i]->state != INST_GONE) sched_settle_stale_attempts(s, (uint32_t)i, out);
+    v = live_picked(s, any_live, &n);
+    for (size_t k = 0; k < n; k++)
+      if (s->insts[v[k]]->state != INST_GONE) sched_settle_stale_attempts(s, v[k], out);
+    free(v);
   }
   /* lost instances */
-  for (size_t i = 0; i < s->ninsts; i++) {
-    struct instance *in = s->insts[i];
-    if (in->state != INST_GONE && s->now - in->last_seen > s->conf.lost_after_ms)
-      sched_instance_lost(s, (uint32_t)i, 1, out);
-  }
+  v = live_picked(s, silent, &n);
+  for (size_t k = 0; k < n; k++)
+    if (silent(s, s->insts[v[k]])) sched_instance_lost(s, v[k], 1, out);
+  free(v);
   /* queue time-limit actions (T15) */
   size_t w = 0;
   for (size_t i = 0; i < s->ncoded; i++) {

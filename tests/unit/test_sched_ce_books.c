@@ -14,7 +14,13 @@
  *   - an instance gone from one CE that registers with another takes that CE's jobs, not the
  *     first one's;
  *   - an instance restored holding more vCPUs than it has takes a placement once an ending
- *     attempt leaves it room (it had to wait for some other instance event in its CE). */
+ *     attempt leaves it room (it had to wait for some other instance event in its CE);
+ *   - the scheduler's live list (what a Tick walks, not every instance ever registered) holds
+ *     exactly the instances not gone, after every event;
+ *   - after heavy churn (gone ids registering again, so the live list is in no index order), each
+ *     Tick declares LOST exactly the instances a walk over every instance finds silent, in
+ *     ascending instance index, and ends exactly their running jobs, in ascending job index per
+ *     instance (the outputs a walk of all instances and all jobs gave). */
 #include "sched_harness.h"
 #include "sched_int.h"
 
@@ -83,6 +89,19 @@ static void check_books(struct sched *s, int step) {
   for (size_t i = 0; i < s->ninsts; i++) listed += s->insts[i]->listed_in != SCHED_NONE;
   CHECK(listed == listed_total, "step %d: %zu instances say they are listed, the lists hold %zu", step, listed, listed_total);
   bad += listed != listed_total;
+  /* the live list: every instance not gone, once, where its live_pos says */
+  size_t live_all = 0;
+  for (size_t i = 0; i < s->ninsts; i++) {
+    const struct instance *in = s->insts[i];
+    int gone = in->state == INST_GONE;
+    int at = in->live_pos >= 0 && (size_t)in->live_pos < s->nlive && s->live[in->live_pos] == i;
+    live_all += !gone;
+    CHECK(gone ? in->live_pos == -1 : at, "step %d: instance %s (%s) live_pos %lld, live list of %zu", step, in->id,
+          gone ? "gone" : "live", (long long)in->live_pos, s->nlive);
+    bad += gone ? in->live_pos != -1 : !at;
+  }
+  CHECK(s->nlive == live_all, "step %d: the live list holds %zu, %zu instances are not gone", step, s->nlive, live_all);
+  bad += s->nlive != live_all;
 }
 
 static void test_books_follow_every_event(void) {
@@ -241,10 +260,106 @@ static void test_restored_overcommit_gets_room(void) {
   h_release(&h);
 }
 
+/* What one Tick wrote: LOST instances, and jobs leaving STARTING/RUNNING, in output order. */
+static uint32_t tick_lost[512], tick_ended[4096];
+static size_t ntick_lost, ntick_ended;
+static void on_output(struct h *h, const struct out_ev *e) {
+  (void)h;
+  if (e->kind == OUT_INSTANCE && !strcmp(e->instance_kind, "LOST") && ntick_lost < 512) tick_lost[ntick_lost++] = e->inst;
+  if (e->kind == OUT_STATE_CHANGE && (e->old_status == JOB_STARTING || e->old_status == JOB_RUNNING) &&
+      ntick_ended < 4096)
+    tick_ended[ntick_ended++] = e->job;
+}
+
+static void test_tick_after_churn(void) {
+  TEST("after churn, each Tick declares LOST exactly the silent instances a walk of all finds, in index order, "
+       "and ends exactly their jobs");
+  struct h h;
+  h_init(&h);
+  h_ce(&h, "ce", 0, 0);
+  h_ce(&h, "ce2", 0, 0);
+  h_queue(&h, "q", 10, NULL, "ce", "ce2", NULL);
+  h_jd(&h, "one", 1, 1, 256, NULL);
+  h_jd(&h, "two", 1, 2, 256, "{\"retryStrategy\": {\"attempts\": 2}}");
+  h.each = on_output;
+  const char *ces[] = {"ce", "ce2"};
+  char names[300][16];
+  int ninst = 0, njobs = 0, ticks = 0, lost = 0, ended = 0, reregistered = 0;
+  for (int step = 0; step < 8000; step++) {
+    h.t += rnd(300);
+    uint32_t r = rnd(100);
+    if (r < 6 && ninst < 300) {
+      snprintf(names[ninst], sizeof names[ninst], "i-%05d", ninst);
+      h_instance(&h, names[ninst], ces[rnd(2)], "READY", 1 + (int)rnd(4), 4096);
+      ninst++;
+    } else if (r < 12 && ninst) { /* gone ones come back (old index, end of the live list) */
+      uint32_t ii = strmap_get(&h.s->inst_by_id, names[rnd((uint32_t)ninst)]);
+      if (h.s->insts[ii]->state == INST_GONE) reregistered++;
+      h_instance(&h, h.s->insts[ii]->id, ces[rnd(2)], "READY", 1 + (int)rnd(4), 4096);
+    } else if (r < 16 && ninst) {
+      h_instance(&h, names[rnd((uint32_t)ninst)], "ce", rnd(3) ? "TERMINATED" : "DRAIN_REQUESTED", 0, 0);
+    } else if (r < 40 && ninst) { /* most instances beat */
+      for (int k = 0; k < ninst; k++)
+        if (rnd(6)) h_instance(&h, names[k], "ce", "HEARTBEAT", 0, 0);
+    } else if (r < 48) {
+      h.t += rnd(3) ? 0 : 20000 + rnd(20000);
+      /* the brute-force walk: every instance ever registered, every job */
+      uint32_t want_lost[512], want_ended[4096];
+      size_t nwant_lost = 0, nwant_ended = 0;
+      for (size_t i = 0; i < h.s->ninsts; i++) {
+        const struct instance *in = h.s->insts[i];
+        if (in->state == INST_GONE || h.t - in->last_seen <= 30000) continue;
+        want_lost[nwant_lost++] = (uint32_t)i;
+        for (size_t k = 0; k < h.s->njobs; k++) {
+          const struct job *j = h.s->jobs[k];
+          if (j->instance == i && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) want_ended[nwant_ended++] = (uint32_t)k;
+        }
+      }
+      ntick_lost = ntick_ended = 0;
+      h_tick(&h);
+      ticks++;
+      int same = ntick_lost == nwant_lost && !memcmp(tick_lost, want_lost, nwant_lost * sizeof *want_lost);
+      CHECK(same, "step %d: the Tick declared %zu LOST, a walk of all %zu instances finds %zu silent (or another order)",
+            step, ntick_lost, h.s->ninsts, nwant_lost);
+      bad += !same;
+      same = ntick_ended == nwant_ended && !memcmp(tick_ended, want_ended, nwant_ended * sizeof *want_ended);
+      CHECK(same, "step %d: the Tick ended %zu running jobs, %zu ran on the lost instances (or another order)", step,
+            ntick_ended, nwant_ended);
+      bad += !same;
+      lost += (int)nwant_lost;
+      ended += (int)nwant_ended;
+    } else if (r < 85) {
+      char id[32];
+      snprintf(id, sizeof id, "job-%05d", njobs++);
+      h_submit(&h, id, "q", rnd(2) ? "one" : "two", NULL);
+    } else {
+      for (int tries = 0; tries < 20; tries++) {
+        uint32_t k = (uint32_t)sched_job_count(h.s);
+        if (!k) break;
+        struct job *j = h.s->jobs[rnd(k)];
+        if ((j->status != JOB_STARTING && j->status != JOB_RUNNING) || j->instance == SCHED_NONE) continue;
+        h_exec(&h, j->id, j->attempt, h.s->insts[j->instance]->id, j->status == JOB_STARTING ? "STARTED" : "EXITED", 0,
+               NULL);
+        break;
+      }
+    }
+    check_books(h.s, step);
+    if (bad) break;
+  }
+  size_t gone = 0;
+  for (size_t i = 0; i < h.s->ninsts; i++) gone += h.s->insts[i]->state == INST_GONE;
+  printf("   %d Ticks: %d instances lost, %d running jobs ended by it; %d gone ids registered again; %zu of %zu gone at the end\n",
+         ticks, lost, ended, reregistered, gone, h.s->ninsts);
+  CHECK(!bad, "the Tick and the walk of all instances disagree (above)");
+  CHECK(ticks > 300 && lost > 100 && ended > 100 && reregistered > 50, "the run covered too little");
+  h_release(&h);
+}
+
 int main(void) {
   test_books_follow_every_event();
   test_list_drops_gone_instances();
   test_instance_moves_ce();
   test_restored_overcommit_gets_room();
+  test_tick_after_churn();
   return check_summary();
 }
