@@ -394,7 +394,7 @@ static struct job *job_alloc(struct sched *s, const char *id, int indexed) {
   if (n >= sizeof j->id) n = sizeof j->id - 1;
   memcpy(j->id, id, n);
   j->idx = (uint32_t)s->njobs;
-  j->parent = j->instance = j->rq_prev = j->rq_next = SCHED_NONE;
+  j->parent = j->instance = j->rq_prev = j->rq_next = j->inst_prev = j->inst_next = SCHED_NONE;
   j->queue = SCHED_NONE;
   j->index = -1;
   j->exit_code = NO_EXIT;

@@ -10,6 +10,42 @@
 
 /* ---------------- instances ---------------- */
 
+void sched_attach_job(struct sched *s, struct job *j, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  j->instance = ii;
+  j->inst_prev = SCHED_NONE;
+  j->inst_next = in->jobs_head;
+  if (in->jobs_head != SCHED_NONE) s->jobs[in->jobs_head]->inst_prev = j->idx;
+  in->jobs_head = j->idx;
+}
+
+static void detach_job(struct sched *s, struct job *j) {
+  struct instance *in = s->insts[j->instance];
+  if (j->inst_prev != SCHED_NONE) s->jobs[j->inst_prev]->inst_next = j->inst_next;
+  else in->jobs_head = j->inst_next;
+  if (j->inst_next != SCHED_NONE) s->jobs[j->inst_next]->inst_prev = j->inst_prev;
+  j->inst_prev = j->inst_next = SCHED_NONE;
+  j->instance = SCHED_NONE;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The jobs on instance ii, in ascending job index: the order their ends are written in, as when
+ * every job was scanned for them (O(jobs) per lost host; docs/architecture.md, "The
+ * scheduler"). NULL when none; else *n of them (@owned result). */
+static uint32_t *jobs_on(struct sched *s, uint32_t ii, size_t *n) {
+  *n = 0;
+  for (uint32_t k = s->insts[ii]->jobs_head; k != SCHED_NONE; k = s->jobs[k]->inst_next) (*n)++;
+  if (!*n) return NULL;
+  uint32_t *v = xcalloc(*n, sizeof *v), *p = v;
+  for (uint32_t k = s->insts[ii]->jobs_head; k != SCHED_NONE; k = s->jobs[k]->inst_next) *p++ = k;
+  qsort(v, *n, sizeof *v, cmp_u32);
+  return v;
+}
+
 static void release_instance(struct sched *s, struct job *j) {
   if (j->instance == SCHED_NONE) return;
   struct instance *in = s->insts[j->instance];
@@ -24,7 +60,7 @@ static void release_instance(struct sched *s, struct job *j) {
      * that held more than it has (restored so) comes back once it has room */
     if (in->cap_v > in->used_v) sched_avail_add(s, s->ces[in->ce], j->instance);
   }
-  j->instance = SCHED_NONE;
+  detach_job(s, j);
   j->incarnation = 0;
   s->cycle_needed = 1;
 }
@@ -50,11 +86,14 @@ void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct out
   sched_ce_unready(s, ii, INST_GONE);
   char reason[128];
   snprintf(reason, sizeof reason, "Host EC2 (instance %s) terminated.", in->id);
-  for (size_t k = 0; k < s->njobs && in->njobs > 0; k++) {
-    struct job *j = s->jobs[k];
+  size_t n;
+  uint32_t *v = jobs_on(s, ii, &n);
+  for (size_t k = 0; k < n && in->njobs > 0; k++) {
+    struct job *j = s->jobs[v[k]];
     if (j->instance == ii && (j->status == JOB_STARTING || j->status == JOB_RUNNING))
       on_attempt_end(s, j, NO_EXIT, reason, NULL, 0, out);
   }
+  free(v);
   if (emit_lost) {
     struct out_ev *e = sched_out_push(out, OUT_INSTANCE);
     e->inst = ii;
@@ -75,12 +114,15 @@ void sched_settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *ou
   if (in->incarnation <= 0 || in->njobs == 0) return;
   char reason[128];
   snprintf(reason, sizeof reason, "Host EC2 (instance %s) terminated.", in->id);
-  for (size_t k = 0; k < s->njobs && in->njobs > 0; k++) {
-    struct job *j = s->jobs[k];
+  size_t n;
+  uint32_t *v = jobs_on(s, ii, &n);
+  for (size_t k = 0; k < n && in->njobs > 0; k++) {
+    struct job *j = s->jobs[v[k]];
     if (j->instance == ii && (j->status == JOB_STARTING || j->status == JOB_RUNNING) &&
         j->incarnation > 0 && j->incarnation < in->incarnation)
       on_attempt_end(s, j, NO_EXIT, reason, NULL, 0, out);
   }
+  free(v);
 }
 
 void sched_end_hostless_attempt(struct sched *s, struct job *j, const char *status_reason, struct outbox *out) {
@@ -131,6 +173,7 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
       in = xcalloc(1, sizeof *in);
       in->avail_pos = -1;
       in->live_pos = -1; /* sched_ce_register adds it to the live list */
+      in->jobs_head = SCHED_NONE;
       in->listed_in = SCHED_NONE; /* sched_ce_register lists it */
       snprintf(in->id, sizeof in->id, "%s", id);
       if (s->ninsts == s->capinsts) {

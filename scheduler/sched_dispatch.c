@@ -305,7 +305,7 @@ void sched_place_job(struct sched *s, struct job *j, uint32_t ii, struct outbox 
   in->njobs++;
   if (in->njobs == 1) s->demand_dirty = 1; /* the busy set changed */
   s->ces[in->ce]->free_v -= j->spec->vcpus;
-  j->instance = ii;
+  sched_attach_job(s, j, ii);
   j->incarnation = in->incarnation;
   j->attempt++;
   j->exit_code = NO_EXIT;

@@ -155,6 +155,7 @@ struct instance {
   int cap_v, cap_m, cap_g;
   int used_v, used_m, used_g;
   int njobs;
+  uint32_t jobs_head; /* its jobs (job->instance is it), linked by inst_next, in no order */
   enum inst_state state;
   int drain_confirmed;
   int64_t avail_pos; /* index in its CE's avail, -1 if not there */
@@ -215,6 +216,8 @@ struct job {
   uint32_t idx;
   uint32_t parent; /* SCHED_NONE */
   uint32_t queue;
+  uint32_t inst_next; /* the jobs on one instance, a list from its jobs_head (sched_attempt.c);
+                         inst_next here and inst_prev below fill alignment holes */
   struct spec *spec;
   struct array_info *arr; /* array parents only */
   struct mnp_info *mnp;   /* multi-node parents only */
@@ -227,6 +230,7 @@ struct job {
   uint8_t timed_out;
   uint16_t attempt; /* attempts opened */
   int32_t exit_code;
+  uint32_t inst_prev; /* see inst_next */
   char *status_reason;
   char *container_reason;
   char *stop_reason; /* pending or in-flight cancel/terminate reason */
@@ -413,6 +417,9 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
                           size_t errlen);
 int sched_handle_execution(struct sched *s, const json_t *ev, struct outbox *out, char *err,
                            size_t errlen);
+/* Job j's attempt runs on instance ii from now: j->instance is set and j joins ii's list of
+ * jobs (what a lost or restarted host's attempts are found by). The caller counts the capacity. */
+void sched_attach_job(struct sched *s, struct job *j, uint32_t ii);
 void sched_instance_lost(struct sched *s, uint32_t ii, int emit_lost, struct outbox *out);
 void sched_settle_stale_attempts(struct sched *s, uint32_t ii, struct outbox *out);
 /* Ends the live attempt of a STARTING or RUNNING job that is on no known instance (restored

@@ -362,7 +362,7 @@ static struct job *job_from_record(struct sched *s, const json_t *rec, struct sp
     uint32_t ii = strmap_get(&s->inst_by_id, inst);
     if (ii != SCHED_NONE && s->insts[ii]->state != INST_GONE) { /* a gone host: as an unknown one */
       struct instance *in = s->insts[ii];
-      j->instance = ii;
+      sched_attach_job(s, j, ii);
       j->incarnation = jget_int(rec, "incarnation", 0);
       in->used_v += j->spec->vcpus;
       in->used_m += j->spec->mem_mib;

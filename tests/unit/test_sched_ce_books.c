@@ -16,7 +16,9 @@
  *   - an instance restored holding more vCPUs than it has takes a placement once an ending
  *     attempt leaves it room (it had to wait for some other instance event in its CE);
  *   - the scheduler's live list (what a Tick walks, not every instance ever registered) holds
- *     exactly the instances not gone, after every event;
+ *     exactly the instances not gone, and each instance's list of jobs exactly the jobs whose
+ *     attempt is on it (what a lost host's attempts are found by, not a scan of all jobs), after
+ *     every event;
  *   - after heavy churn (gone ids registering again, so the live list is in no index order), each
  *     Tick declares LOST exactly the instances a walk over every instance finds silent, in
  *     ascending instance index, and ends exactly their running jobs, in ascending job index per
@@ -102,6 +104,22 @@ static void check_books(struct sched *s, int step) {
   }
   CHECK(s->nlive == live_all, "step %d: the live list holds %zu, %zu instances are not gone", step, s->nlive, live_all);
   bad += s->nlive != live_all;
+  /* each instance's list of jobs: exactly the jobs whose attempt is on it, njobs of them */
+  size_t *on = calloc(s->ninsts + 1, sizeof *on);
+  for (size_t k = 0; k < s->njobs; k++)
+    if (s->jobs[k]->instance != SCHED_NONE) on[s->jobs[k]->instance]++;
+  for (size_t i = 0; i < s->ninsts; i++) {
+    const struct instance *in = s->insts[i];
+    size_t n = 0;
+    int ok = 1;
+    for (uint32_t k = in->jobs_head, prev = SCHED_NONE; k != SCHED_NONE && n <= s->njobs; prev = k, k = s->jobs[k]->inst_next, n++)
+      ok &= s->jobs[k]->instance == i && s->jobs[k]->inst_prev == prev;
+    ok &= n == on[i] && (int)n == in->njobs;
+    CHECK(ok, "step %d: instance %s lists %zu jobs (links %s), %zu jobs are on it, njobs %d", step, in->id, n,
+          ok ? "right" : "checked", on[i], in->njobs);
+    bad += !ok;
+  }
+  free(on);
 }
 
 static void test_books_follow_every_event(void) {
