@@ -42,7 +42,10 @@ struct pinst {
   uint32_t busy_gen;
   int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   int64_t launched_at, ready_at, idle_since, state_at;
+  uint32_t prev, next; /* its CE's instances in arrival order: slots, NO_SLOT at the ends */
 };
+
+#define NO_SLOT UINT32_MAX
 
 struct preq { /* a launch asked of the driver, not answered yet */
   int64_t req;
@@ -73,8 +76,11 @@ struct pce {
   int64_t *unobt_until; /* per catalogue type */
   int stored_desired;   /* computeResources.desiredvCpus as last configured (-1: not seen yet) */
   int asked_desired;    /* a desiredvCpus an update raised, to launch up to once (0: none) */
-  uint32_t *insts;      /* instance indices in arrival order */
-  size_t ninst, capinst;
+  /* its instances in arrival order (the order bins are packed in and terminations written):
+   * a list linked through the instances' slots, so one leaving costs O(1) and the order stays.
+   * An array shifted at each removal cost O(n) (docs/provisioner.md, "Tests and benchmark") */
+  uint32_t first, last;
+  size_t ninst;
   struct preq *reqs;
   size_t nreqs, capreqs;
 };
@@ -88,9 +94,9 @@ struct prov {
   struct pce **ces;
   size_t nces;
   struct pinst **insts; /* slots; NULL = free */
-  size_t ninsts;
-  uint32_t *free_slots;
-  size_t nfree;
+  size_t ninsts, capinsts; /* both arrays grow by doubling */
+  uint32_t *free_slots; /* reused last freed first */
+  size_t nfree, capfree;
   struct strmap by_id;
 };
 
@@ -186,7 +192,6 @@ static void free_ce(struct pce *c) {
   free(c->groups);
   free(c->shapes);
   free(c->unobt_until);
-  free(c->insts);
   free(c->reqs);
   free(c);
 }
@@ -247,16 +252,20 @@ static struct pinst *add_inst(struct prov *p, struct pce *c, uint32_t ci, const 
   if (p->nfree) {
     slot = p->free_slots[--p->nfree];
   } else {
-    p->insts = xrealloc(p->insts, (p->ninsts + 1) * sizeof *p->insts);
+    if (p->ninsts == p->capinsts) {
+      p->capinsts = p->capinsts ? p->capinsts * 2 : 64;
+      p->insts = xrealloc(p->insts, p->capinsts * sizeof *p->insts);
+    }
     slot = (uint32_t)p->ninsts++;
   }
   p->insts[slot] = in;
   strmap_put(&p->by_id, in->id, slot);
-  if (c->ninst == c->capinst) {
-    c->capinst = c->capinst ? c->capinst * 2 : 16;
-    c->insts = xrealloc(c->insts, c->capinst * sizeof *c->insts);
-  }
-  c->insts[c->ninst++] = slot;
+  in->prev = c->last;
+  in->next = NO_SLOT;
+  if (c->last != NO_SLOT) p->insts[c->last]->next = slot;
+  else c->first = slot;
+  c->last = slot;
+  c->ninst++;
   return in;
 }
 
@@ -264,15 +273,17 @@ static void remove_inst(struct prov *p, struct pinst *in) {
   uint32_t slot = strmap_get(&p->by_id, in->id);
   if (slot == STRMAP_NONE) return;
   struct pce *c = p->ces[in->ce];
-  for (size_t k = 0; k < c->ninst; k++) {
-    if (c->insts[k] != slot) continue;
-    memmove(&c->insts[k], &c->insts[k + 1], (c->ninst - k - 1) * sizeof *c->insts);
-    c->ninst--;
-    break;
-  }
+  if (in->prev != NO_SLOT) p->insts[in->prev]->next = in->next;
+  else c->first = in->next;
+  if (in->next != NO_SLOT) p->insts[in->next]->prev = in->prev;
+  else c->last = in->prev;
+  c->ninst--;
   strmap_del(&p->by_id, in->id);
   p->insts[slot] = NULL;
-  p->free_slots = xrealloc(p->free_slots, (p->nfree + 1) * sizeof *p->free_slots);
+  if (p->nfree == p->capfree) {
+    p->capfree = p->capfree ? p->capfree * 2 : 64;
+    p->free_slots = xrealloc(p->free_slots, p->capfree * sizeof *p->free_slots);
+  }
   p->free_slots[p->nfree++] = slot;
   free(in);
 }
@@ -371,6 +382,7 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     c->unobt_until = xcalloc(p->cat->n ? p->cat->n : 1, sizeof *c->unobt_until);
     c->desired = -1;
     c->stored_desired = -1;
+    c->first = c->last = NO_SLOT;
     p->ces = xrealloc(p->ces, (p->nces + 1) * sizeof *p->ces);
     p->ces[p->nces++] = c;
   } else {
@@ -713,8 +725,8 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
     live_v += t->vcpus * c->reqs[k].count;
     for (int j = 0; j < c->reqs[k].count; j++) add_bin(&pl, t->vcpus, catalog_sched_mem(p->cat, t), t->gpus);
   }
-  for (size_t k = 0; k < c->ninst; k++) {
-    struct pinst *in = p->insts[c->insts[k]];
+  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next) {
+    struct pinst *in = p->insts[k];
     if (!is_live(in)) continue;
     live_v += in->v;
     /* a READY instance the scheduler does not report busy takes the jobs that fit it: either
@@ -886,8 +898,8 @@ static void scale_down(struct prov *p, struct pce *c, struct prov_outbox *out) {
   uint32_t *cand = NULL;
   size_t ncand = 0;
   json_t *timed_out = NULL;
-  for (size_t k = 0; k < c->ninst; k++) {
-    struct pinst *in = p->insts[c->insts[k]];
+  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next) {
+    struct pinst *in = p->insts[k];
     if (in->state == PI_TERMINATING && p->now - in->state_at >= p->conf.terminate_retry_ms) {
       emit_terminate(p, in, "terminate asked again: no TERMINATED seen", out);
       continue;
@@ -904,7 +916,7 @@ static void scale_down(struct prov *p, struct pce *c, struct prov_outbox *out) {
     live_v += in->v;
     if (in->state == PI_READY && !in->busy && (disabled || (p->now - in->idle_since >= delay && !wanted(c, in)))) {
       if (!cand) cand = xcalloc(c->ninst, sizeof *cand);
-      cand[ncand++] = c->insts[k];
+      cand[ncand++] = k;
     }
   }
   int from = c->desired < 0 ? live_v : c->desired;
@@ -1017,8 +1029,8 @@ static int apply_demand(struct prov *p, const json_t *ev, char *err, size_t errl
     struct pinst *in = find_inst(p, json_string_value(s));
     if (in) in->busy_gen = gen;
   }
-  for (size_t k = 0; k < c->ninst; k++) {
-    struct pinst *in = p->insts[c->insts[k]];
+  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next) {
+    struct pinst *in = p->insts[k];
     int now_busy = in->busy_gen == gen;
     if (in->busy && !now_busy) in->idle_since = at > in->ready_at ? at : in->ready_at;
     in->busy = (uint8_t)now_busy;
@@ -1259,8 +1271,8 @@ int prov_ce_live_vcpus(const struct prov *p, const char *ce) {
   const struct pce *c = p->ces[ci];
   int v = 0;
   for (size_t k = 0; k < c->nreqs; k++) v += p->cat->types[c->reqs[k].type].vcpus * c->reqs[k].count;
-  for (size_t k = 0; k < c->ninst; k++)
-    if (is_live(p->insts[c->insts[k]])) v += p->insts[c->insts[k]]->v;
+  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next)
+    if (is_live(p->insts[k])) v += p->insts[k]->v;
   return v;
 }
 

@@ -2,7 +2,8 @@
  * clamp to [minvCpus, maxvCpus] and the one-instance overshoot rule, the batching window, demand
  * absorbed by launching instances, the scale-down delay and the drain handshake, the minvCpus
  * floor, DISABLED and UNMANAGED compute environments, spot interruptions, launch timeouts,
- * restore, and determinism (the same inputs give the same outputs, byte for byte). */
+ * restore, determinism (the same inputs give the same outputs, byte for byte), and a CE's
+ * instances kept in arrival order through heavy churn (that order decides outputs). */
 #include "test_prov_helpers.h"
 
 #define SHAPE_1x1024(n) "[{\"vcpus\":1,\"memoryMib\":1024,\"gpus\":0,\"count\":" #n "}]"
@@ -538,6 +539,82 @@ static void test_per_instance_shapes(void) {
   CHECK_INT(launched_for("[{\"vcpus\":1,\"memoryMib\":512,\"gpus\":0,\"count\":3}]"), 2); /* packed two by two */
 }
 
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint32_t rnd(uint32_t n) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng % n);
+}
+
+static void test_churn_keeps_arrival_order(void) {
+  TEST("churn: a CE's instances stay in arrival order (the order its launch timeouts are written in) as they come "
+       "and go at random");
+  struct prov_outbox o;
+  prov_outbox_init(&o);
+  struct prov_conf conf;
+  prov_conf_defaults(&conf);
+  struct prov *p = prov_new(&conf);
+  feed_config(p, ce_ev("ce", "ENABLED", "EC2", 0, 1000000, "[\"c6i\"]", "BEST_FIT_PROGRESSIVE", 500), &o);
+  /* the model: the ids present, in arrival order (an id that left and comes again arrives anew) */
+  enum { IDS = 600 };
+  int order[IDS], n = 0, present[IDS] = {0}, left = 0, bad = 0;
+  int64_t t = 1000;
+  for (int round = 0; round < 4 && !bad; round++) {
+    for (int step = 0; step < 3000; step++) {
+      char id[32];
+      int k = (int)rnd(IDS);
+      snprintf(id, sizeof id, "i-%04d", k);
+      if (!present[k]) { /* arrives at the end */
+        feed_inst(p, inst_ev(id, "ce", "LAUNCHING", "c6i.large", 2, 4064, t), &o);
+        present[k] = 1;
+        order[n++] = k;
+      } else if (rnd(3) == 0) { /* leaves from wherever it is */
+        feed_inst(p, inst_ev(id, "ce", "TERMINATED", "c6i.large", 2, 4064, t), &o);
+        present[k] = 0;
+        int w = 0;
+        for (int i = 0; i < n; i++)
+          if (order[i] != k) order[w++] = order[i];
+        n = w;
+        left++;
+      }
+      if (prov_ce_instances(p, "ce") != n) {
+        CHECK_INT(prov_ce_instances(p, "ce"), n);
+        bad = 1;
+        break;
+      }
+    }
+    /* past the launch timeout: each present one is terminated, in the CE's order */
+    prov_outbox_reset(&o);
+    t += conf.launch_timeout_ms;
+    prov_tick(p, t, &o);
+    size_t nt = count_kind(&o, PROV_OUT_TERMINATE);
+    int same = (int)nt == n;
+    for (size_t i = 0; same && i < nt; i++) {
+      char want[32];
+      snprintf(want, sizeof want, "i-%04d", order[i]);
+      same = !strcmp(nth(&o, PROV_OUT_TERMINATE, i)->instance, want);
+    }
+    CHECK(same, "round %d: %zu terminations for %d instances, or not in arrival order", round, nt, n);
+    bad += !same;
+    /* all of them leave, in a random order; the next round reuses their slots */
+    while (n) {
+      int i = (int)rnd((uint32_t)n), k = order[i];
+      char id[32];
+      snprintf(id, sizeof id, "i-%04d", k);
+      feed_inst(p, inst_ev(id, "ce", "TERMINATED", "c6i.large", 2, 4064, t), &o);
+      present[k] = 0;
+      order[i] = order[--n];
+    }
+    CHECK_INT(prov_ce_instances(p, "ce"), 0);
+    t += 1000;
+  }
+  printf("   4 rounds: %d instances left at random before the timeouts\n", left);
+  CHECK(left > 2000, "the run covered too little");
+  prov_outbox_release(&o);
+  prov_free(p);
+}
+
 int main(void) {
   test_clamp_and_overshoot();
   test_window();
@@ -554,5 +631,6 @@ int main(void) {
   test_restore();
   test_determinism();
   test_per_instance_shapes();
+  test_churn_keeps_arrival_order();
   return check_summary();
 }
