@@ -42,10 +42,10 @@ struct pinst {
   uint32_t busy_gen;
   int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
   int64_t launched_at, ready_at, idle_since, state_at;
-  uint32_t prev, next; /* its CE's instances in arrival order: slots, NO_SLOT at the ends */
+  size_t ce_pos; /* its index in its CE's insts */
 };
 
-#define NO_SLOT UINT32_MAX
+#define NO_SLOT UINT32_MAX /* an instance that left, in a CE's insts */
 
 struct preq { /* a launch asked of the driver, not answered yet */
   int64_t req;
@@ -76,11 +76,13 @@ struct pce {
   int64_t *unobt_until; /* per catalogue type */
   int stored_desired;   /* computeResources.desiredvCpus as last configured (-1: not seen yet) */
   int asked_desired;    /* a desiredvCpus an update raised, to launch up to once (0: none) */
-  /* its instances in arrival order (the order bins are packed in and terminations written):
-   * a list linked through the instances' slots, so one leaving costs O(1) and the order stays.
-   * An array shifted at each removal cost O(n) (docs/provisioner.md, "Tests and benchmark") */
-  uint32_t first, last;
-  size_t ninst;
+  /* its instances' slots in arrival order (the order bins are packed in and terminations are
+   * written: it decides outputs). One that leaves becomes NO_SLOT (O(1)); the array is compacted
+   * when those outnumber the live, O(1) amortised. Shifting the array at each removal cost O(n);
+   * a linked list walked 3 times slower (docs/provisioner.md, "Tests and benchmark") */
+  uint32_t *insts;
+  size_t ninst, capinst; /* entries, NO_SLOT ones included */
+  size_t nleft;          /* NO_SLOT entries */
   struct preq *reqs;
   size_t nreqs, capreqs;
 };
@@ -192,6 +194,7 @@ static void free_ce(struct pce *c) {
   free(c->groups);
   free(c->shapes);
   free(c->unobt_until);
+  free(c->insts);
   free(c->reqs);
   free(c);
 }
@@ -260,12 +263,12 @@ static struct pinst *add_inst(struct prov *p, struct pce *c, uint32_t ci, const 
   }
   p->insts[slot] = in;
   strmap_put(&p->by_id, in->id, slot);
-  in->prev = c->last;
-  in->next = NO_SLOT;
-  if (c->last != NO_SLOT) p->insts[c->last]->next = slot;
-  else c->first = slot;
-  c->last = slot;
-  c->ninst++;
+  if (c->ninst == c->capinst) {
+    c->capinst = c->capinst ? c->capinst * 2 : 16;
+    c->insts = xrealloc(c->insts, c->capinst * sizeof *c->insts);
+  }
+  in->ce_pos = c->ninst;
+  c->insts[c->ninst++] = slot;
   return in;
 }
 
@@ -273,11 +276,18 @@ static void remove_inst(struct prov *p, struct pinst *in) {
   uint32_t slot = strmap_get(&p->by_id, in->id);
   if (slot == STRMAP_NONE) return;
   struct pce *c = p->ces[in->ce];
-  if (in->prev != NO_SLOT) p->insts[in->prev]->next = in->next;
-  else c->first = in->next;
-  if (in->next != NO_SLOT) p->insts[in->next]->prev = in->prev;
-  else c->last = in->prev;
-  c->ninst--;
+  c->insts[in->ce_pos] = NO_SLOT;
+  c->nleft++;
+  if (c->nleft > c->ninst - c->nleft) { /* compacted, in order */
+    size_t w = 0;
+    for (size_t k = 0; k < c->ninst; k++) {
+      if (c->insts[k] == NO_SLOT) continue;
+      p->insts[c->insts[k]]->ce_pos = w;
+      c->insts[w++] = c->insts[k];
+    }
+    c->ninst = w;
+    c->nleft = 0;
+  }
   strmap_del(&p->by_id, in->id);
   p->insts[slot] = NULL;
   if (p->nfree == p->capfree) {
@@ -382,7 +392,6 @@ static int parse_ce(struct prov *p, const json_t *b, char *err, size_t errlen) {
     c->unobt_until = xcalloc(p->cat->n ? p->cat->n : 1, sizeof *c->unobt_until);
     c->desired = -1;
     c->stored_desired = -1;
-    c->first = c->last = NO_SLOT;
     p->ces = xrealloc(p->ces, (p->nces + 1) * sizeof *p->ces);
     p->ces[p->nces++] = c;
   } else {
@@ -725,8 +734,9 @@ static void evaluate(struct prov *p, struct pce *c, struct prov_outbox *out) {
     live_v += t->vcpus * c->reqs[k].count;
     for (int j = 0; j < c->reqs[k].count; j++) add_bin(&pl, t->vcpus, catalog_sched_mem(p->cat, t), t->gpus);
   }
-  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next) {
-    struct pinst *in = p->insts[k];
+  for (size_t k = 0; k < c->ninst; k++) {
+    if (c->insts[k] == NO_SLOT) continue;
+    struct pinst *in = p->insts[c->insts[k]];
     if (!is_live(in)) continue;
     live_v += in->v;
     /* a READY instance the scheduler does not report busy takes the jobs that fit it: either
@@ -898,8 +908,9 @@ static void scale_down(struct prov *p, struct pce *c, struct prov_outbox *out) {
   uint32_t *cand = NULL;
   size_t ncand = 0;
   json_t *timed_out = NULL;
-  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next) {
-    struct pinst *in = p->insts[k];
+  for (size_t k = 0; k < c->ninst; k++) {
+    if (c->insts[k] == NO_SLOT) continue;
+    struct pinst *in = p->insts[c->insts[k]];
     if (in->state == PI_TERMINATING && p->now - in->state_at >= p->conf.terminate_retry_ms) {
       emit_terminate(p, in, "terminate asked again: no TERMINATED seen", out);
       continue;
@@ -916,7 +927,7 @@ static void scale_down(struct prov *p, struct pce *c, struct prov_outbox *out) {
     live_v += in->v;
     if (in->state == PI_READY && !in->busy && (disabled || (p->now - in->idle_since >= delay && !wanted(c, in)))) {
       if (!cand) cand = xcalloc(c->ninst, sizeof *cand);
-      cand[ncand++] = k;
+      cand[ncand++] = c->insts[k];
     }
   }
   int from = c->desired < 0 ? live_v : c->desired;
@@ -1029,8 +1040,9 @@ static int apply_demand(struct prov *p, const json_t *ev, char *err, size_t errl
     struct pinst *in = find_inst(p, json_string_value(s));
     if (in) in->busy_gen = gen;
   }
-  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next) {
-    struct pinst *in = p->insts[k];
+  for (size_t k = 0; k < c->ninst; k++) {
+    if (c->insts[k] == NO_SLOT) continue;
+    struct pinst *in = p->insts[c->insts[k]];
     int now_busy = in->busy_gen == gen;
     if (in->busy && !now_busy) in->idle_since = at > in->ready_at ? at : in->ready_at;
     in->busy = (uint8_t)now_busy;
@@ -1271,14 +1283,14 @@ int prov_ce_live_vcpus(const struct prov *p, const char *ce) {
   const struct pce *c = p->ces[ci];
   int v = 0;
   for (size_t k = 0; k < c->nreqs; k++) v += p->cat->types[c->reqs[k].type].vcpus * c->reqs[k].count;
-  for (uint32_t k = c->first; k != NO_SLOT; k = p->insts[k]->next)
-    if (is_live(p->insts[k])) v += p->insts[k]->v;
+  for (size_t k = 0; k < c->ninst; k++)
+    if (c->insts[k] != NO_SLOT && is_live(p->insts[c->insts[k]])) v += p->insts[c->insts[k]]->v;
   return v;
 }
 
 int prov_ce_instances(const struct prov *p, const char *ce) {
   uint32_t ci = find_ce(p, ce);
-  return ci == UINT32_MAX ? -1 : (int)p->ces[ci]->ninst;
+  return ci == UINT32_MAX ? -1 : (int)(p->ces[ci]->ninst - p->ces[ci]->nleft);
 }
 
 const char *prov_instance_state(const struct prov *p, const char *id) {
