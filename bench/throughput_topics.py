@@ -27,6 +27,7 @@ import json
 import os
 import struct
 import sys
+import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -113,47 +114,56 @@ def txn_owner(key):
     return t
 
 
-def read_range(c, topic, part, lo, hi, txns=None, groups=None):
-    """(records, key+value bytes) of topic/part in offsets [lo, hi). With txns (a dict), counts
-    the completed transactions of a __transaction_state partition into txns["commit"/"abort"];
-    with groups (a dict), the records of __consumer_offsets by consumer group."""
-    if hi <= lo:
-        return 0, 0
-    c.assign([TopicPartition(topic, part, lo)])
-    n = size = 0
-    idle = 0
-    while idle < 100:  # 10 s without a record: give up on this partition
-        msgs = c.consume(num_messages=10000, timeout=0.1)
-        if not msgs:
-            idle += 1
-            continue
-        idle = 0
-        last = -1
-        for m in msgs:
+def tally(m, r, txns, groups):
+    """Adds record m to r ([records, key+value bytes]); with txns (a dict), counts a completed
+    transaction of __transaction_state into txns["commit"/"abort"] and txns["by"]; with groups
+    (a dict), a record of __consumer_offsets by consumer group."""
+    v = m.value() or b""
+    r[0] += 1
+    r[1] += len(m.key() or b"") + len(v)
+    if groups is not None:
+        g = group_of(m.key())
+        groups[g] = groups.get(g, 0) + 1
+    if txns is not None and len(v) > TXN_STATUS_AT:
+        st = v[TXN_STATUS_AT]
+        if st in (TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT):
+            txns["commit" if st == TXN_COMPLETE_COMMIT else "abort"] += 1
+            if st == TXN_COMPLETE_COMMIT:
+                owner = txns.setdefault("by", {})
+                o = txn_owner(m.key())
+                owner[o] = owner.get(o, 0) + 1
+
+
+def read_ranges(c, ranges, txns, groups):
+    """{(topic, part): [records, key+value bytes]} of each partition's offsets [lo, hi) in ranges
+    ({(topic, part): (lo, hi)}), all partitions assigned at once: librdkafka starts fetching
+    about a second after each new assignment, so reading them one by one cost a second each.
+    The completed transactions of __transaction_state are counted into txns, the records of
+    __consumer_offsets by consumer group into groups."""
+    out = {k: [0, 0] for k in ranges}
+    left = {k for k, (lo, hi) in ranges.items() if hi > lo}
+    if not left:
+        return out
+    c.assign([TopicPartition(t, p, ranges[(t, p)][0]) for t, p in sorted(left)])
+    progress = time.monotonic()
+    while left and time.monotonic() - progress < 10:  # 10 s without a record of theirs: give up on them
+        for m in c.consume(num_messages=10000, timeout=0.1):
+            k = (m.topic(), m.partition())
+            if k not in left:
+                continue
             if m.error():
                 if m.error().code() == KafkaError._PARTITION_EOF:  # nothing more up to hi
-                    return n, size
+                    left.discard(k)
                 continue
-            last = m.offset()
-            if last >= hi:
-                break
-            n += 1
-            v = m.value() or b""
-            size += len(m.key() or b"") + len(v)
-            if groups is not None:
-                g = group_of(m.key())
-                groups[g] = groups.get(g, 0) + 1
-            if txns is not None and len(v) > TXN_STATUS_AT:
-                st = v[TXN_STATUS_AT]
-                if st in (TXN_COMPLETE_COMMIT, TXN_COMPLETE_ABORT):
-                    txns["commit" if st == TXN_COMPLETE_COMMIT else "abort"] += 1
-                    if st == TXN_COMPLETE_COMMIT:
-                        owner = txns.setdefault("by", {})
-                        o = txn_owner(m.key())
-                        owner[o] = owner.get(o, 0) + 1
-        if last >= hi - 1:
-            break
-    return n, size
+            progress = time.monotonic()
+            if m.offset() >= ranges[k][1]:
+                left.discard(k)
+                continue
+            tally(m, out[k], txns if k[0] == "__transaction_state" else None,
+                  groups if k[0] == "__consumer_offsets" else None)
+            if m.offset() >= ranges[k][1] - 1:
+                left.discard(k)
+    return out
 
 
 def count(brokers, data, before, after):
@@ -165,13 +175,14 @@ def count(brokers, data, before, after):
     txns = {"commit": 0, "abort": 0}
     groups = {}
     try:
-        for key, hi in sorted(after.items()):
+        ranges = {}
+        for key, hi in after.items():
             topic, part = key.rsplit("/", 1)
-            lo = before.get(key, 0)
-            kept, markers, log = scan_segments(data, topic, int(part), lo, hi)
-            n, size = read_range(c, topic, int(part), lo, hi,
-                                 txns if topic == "__transaction_state" else None,
-                                 groups if topic == "__consumer_offsets" else None)
+            ranges[(topic, int(part))] = (before.get(key, 0), hi)
+        read = read_ranges(c, ranges, txns, groups)
+        for (topic, part), (lo, hi) in sorted(ranges.items()):
+            kept, markers, log = scan_segments(data, topic, part, lo, hi)
+            n, size = read[(topic, part)]
             r = rows.setdefault(topic, {"offsets": 0, "markers": 0, "kept": 0, "log": 0, "read": 0,
                                         "payload": 0})
             for k, v in (("offsets", hi - lo), ("markers", markers), ("kept", kept), ("log", log),
