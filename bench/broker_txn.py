@@ -3,7 +3,7 @@
 broker settings (scripts/kafka.sh) without the whole pipeline's noise.
 
     bench/broker_txn.py [--txns 400] [--records 30] [--followers 6] [--partitions 1]
-                        [--positions offsets|record|none] [--set KEY=VALUE ...]
+                        [--positions offsets|record|none] [--set KEY=VALUE ...] [--settle 5]
 
 Starts a fresh broker (scripts/kafka.sh start, with the --set settings; KAFKA_JVM_OPTS from the
 environment), then one transactional producer commits TXNS transactions, each with its consumed
@@ -53,7 +53,7 @@ def run(b, pid, a):
     ths = [threading.Thread(target=follow, args=(b, i, stop)) for i in range(a.followers)]
     for t in ths:
         t.start()
-    time.sleep(5)
+    time.sleep(a.settle)  # the followers have joined and are fetching
     value = b'x' * 700
 
     def txn(k):
@@ -92,6 +92,8 @@ def main():
     ap.add_argument('--followers', type=int, default=6)
     ap.add_argument('--partitions', type=int, default=1)
     ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE')
+    ap.add_argument('--settle', type=float, default=5.0, metavar='S',
+                    help='seconds for the followers to start fetching before the warm-up (default 5)')
     ap.add_argument('--positions', choices=('offsets', 'record', 'none'), default='offsets',
                     help='how each transaction keeps its input position: offsets = send_offsets_to_transaction '
                          '(TxnOffsetCommit, as Barge does), record = one record in a topic of its own, none = not at all')
