@@ -22,7 +22,7 @@ it was given, zero errors).
 - bench/chaos.sh --help only: its workload is tests/e2e/test_chaos.py, which the suite runs.
 Not run: throughput.sh's Slurm side (root, apt, minutes), chaos.sh's long form.
 
-About 40 s on a 2-vCPU machine (throughput.sh runs beside the others). Plain build only (the benchmarks' figures mean nothing under the
+About 45 s on a 2-vCPU machine (throughput.sh runs beside the others). Plain build only (the benchmarks' figures mean nothing under the
 sanitizers, and their C paths are the services' own, tested there): barge-test: plain-only.
 """
 import os
@@ -232,6 +232,11 @@ def scripts():
         rf"^barge.jobs: {N} records$",
         rf"^scheduler memory: VmRSS {N} MiB, VmHWM {N} MiB$",
         rf"^restart 1 after SIGKILL: state rebuilt in {N} s, placing again after {N} s .*; VmRSS then {N} MiB"])
+    # too few jobs to restart with (the agent ran them all): said at once, not a 600 s wait
+    bench("bench_million.py, too few jobs", [sys.executable, f"{BENCH_SRC}/bench_million.py", "--jobs", "20",
+                                             "--brokers", b, "--barge", BARGE], [], timeout=60, status=1,
+          stderr_figures=[r"^bench_million: before restart 1 the agent had been given every one of the 20 jobs: "
+                          r"nothing is left .*; give more --jobs"])
     bench("broker_txn.py", [sys.executable, f"{BENCH_SRC}/broker_txn.py", "--txns", "5", "--records", "3",
                             "--followers", "1", "--settle", "0.5"], [
         rf"^5 transactions x 3 records, positions by offsets, 1 followers, 3 topics of 1 partition\(s\): "
