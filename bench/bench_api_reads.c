@@ -31,6 +31,7 @@
 #include <curl/curl.h>
 
 #include "apicall.h"
+#include "bench_args.h"
 #include "bus.h"
 #include "codec.h"
 #include "control.h"
@@ -49,10 +50,15 @@ static void parse(int argc, char **argv, struct opts *o) {
   o->jobs = 1000000;
   o->requests = 2000;
   o->brokers = getenv("BARGE_BROKERS");
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--jobs")) o->jobs = atol(argv[i + 1]);
-    else if (!strcmp(argv[i], "--requests")) o->requests = atol(argv[i + 1]);
-    else if (!strcmp(argv[i], "--brokers")) o->brokers = argv[i + 1];
+  static const char usage[] = "bench_api_reads [--jobs N] [--requests N] [--brokers HOST:PORT | --kafka-dir DIR] "
+                              "[--barge PATH]";
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 == argc) exit(bench_unknown("bench_api_reads", usage, argv[i]));
+    if (!strcmp(argv[i], "--jobs")) {
+      if (bench_number("bench_api_reads", usage, "--jobs", argv[i + 1], 1, &o->jobs)) exit(2);
+    } else if (!strcmp(argv[i], "--requests")) {
+      if (bench_number("bench_api_reads", usage, "--requests", argv[i + 1], 1, &o->requests)) exit(2);
+    } else if (!strcmp(argv[i], "--brokers")) o->brokers = argv[i + 1];
     else if (!strcmp(argv[i], "--barge")) o->barge = argv[i + 1];
     else if (!strcmp(argv[i], "--kafka-dir")) {
       char path[600];
@@ -60,10 +66,7 @@ static void parse(int argc, char **argv, struct opts *o) {
       char *t = read_file(path, NULL);
       if (t) snprintf(o->brokers_buf, sizeof o->brokers_buf, "%s", t), o->brokers = o->brokers_buf;
       free(t);
-    } else {
-      fprintf(stderr, "unknown option %s\n", argv[i]);
-      exit(2);
-    }
+    } else exit(bench_unknown("bench_api_reads", usage, argv[i]));
   }
   if (o->brokers_buf[0]) o->brokers_buf[strcspn(o->brokers_buf, "\n ")] = 0;
   if (!o->brokers) {

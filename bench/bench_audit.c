@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "bench_args.h"
 #include "bus.h"
 #include "codec.h"
 
@@ -172,8 +173,14 @@ static double text_round(const struct rec *recs, size_t nrec, size_t n,
 }
 
 int main(int argc, char **argv) {
-  size_t n = argc > 1 ? (size_t)atol(argv[1]) : 200000;
-  int rounds = argc > 2 ? atoi(argv[2]) : 3;
+  static const char usage[] = "bench_audit [records per round (200000)] [rounds (3)]";
+  long nrecords = 200000, nrounds = 3;
+  if (argc > 3) return bench_unknown("bench_audit", usage, argv[3]);
+  if ((argc > 1 && bench_number("bench_audit", usage, "records per round", argv[1], 1, &nrecords)) ||
+      (argc > 2 && bench_number("bench_audit", usage, "rounds", argv[2], 1, &nrounds)))
+    return 2;
+  size_t n = (size_t)nrecords;
+  int rounds = (int)nrounds;
   char err[512];
   if (codec_init(err, sizeof err)) {
     fprintf(stderr, "bench_audit: %s\n", err);

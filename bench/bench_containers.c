@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "joblog.h"
 #include "runtime.h"
 
@@ -132,15 +133,28 @@ static int bench_one(const char *kind, int jobs, int conc, const char *image, co
 int main(int argc, char **argv) {
   int jobs = 200, conc = 1;
   const char *kind = "all", *image = "localhost/barge-test-busybox:3";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--jobs")) jobs = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--runtime")) kind = argv[i + 1];
-    else if (!strcmp(argv[i], "--image")) image = argv[i + 1];
-    else if (!strcmp(argv[i], "--concurrency")) conc = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--start-threads")) start_threads = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--spread")) spread = atoi(argv[i + 1]);
+  static const char usage[] = "bench_containers [--jobs 200] [--runtime process|podman|docker|all] "
+                              "[--image localhost/barge-test-busybox:3] [--concurrency 1] [--start-threads 0] [--spread 1]";
+  const char *p = "bench_containers";
+  for (int i = 1; i < argc; i += 2) {
+    const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    long n = 0;
+    if (!v) return bench_unknown(p, usage, k);
+    if (!strcmp(k, "--jobs") || !strcmp(k, "--concurrency") || !strcmp(k, "--start-threads") || !strcmp(k, "--spread")) {
+      if (bench_number(p, usage, k, v, strcmp(k, "--jobs") && strcmp(k, "--concurrency") ? 0 : 1, &n)) return 2;
+      if (!strcmp(k, "--jobs")) jobs = (int)n;
+      else if (!strcmp(k, "--concurrency")) conc = (int)n;
+      else if (!strcmp(k, "--start-threads")) start_threads = (int)n;
+      else spread = (int)n;
+    } else if (!strcmp(k, "--runtime")) {
+      kind = v;
+      if (strcmp(v, "process") && strcmp(v, "podman") && strcmp(v, "docker") && strcmp(v, "all")) {
+        fprintf(stderr, "%s: --runtime wants process, podman, docker or all (got '%s')\nusage: %s\n", p, v, usage);
+        return 2;
+      }
+    } else if (!strcmp(k, "--image")) image = v;
+    else return bench_unknown(p, usage, k);
   }
-  if (jobs < 1 || conc < 1) return 2;
   setvbuf(stdout, NULL, _IOLBF, 0);
   char dir[] = "/tmp/barge-bench-ctr-XXXXXX";
   if (!mkdtemp(dir)) return 1;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_args.h"
 #include "prov.h"
 
 static double now_us(void) {
@@ -313,21 +314,21 @@ static int bench_churn(long n) {
 }
 
 int main(int argc, char **argv) {
-  int iterations = 200;
+  static const char usage[] = "bench_provisioner [--iterations N (200)] [--churn N (1000, 10000, 100000; repeatable, up to 16)]";
+  long n = 200;
   long churn[16];
   int nchurn = 0;
-  for (int i = 1; i + 1 < argc; i++) {
-    if (!strcmp(argv[i], "--iterations")) iterations = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--churn") && nchurn < 16) {
-      char *end;
-      churn[nchurn] = strtol(argv[++i], &end, 10);
-      if (*end || churn[nchurn] < 1) {
-        fprintf(stderr, "bench_provisioner: --churn %s is not a number of instances (1 or more)\n", argv[i]);
-        return 2;
-      }
-      nchurn++;
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 == argc || (strcmp(argv[i], "--iterations") && strcmp(argv[i], "--churn")) ||
+        (!strcmp(argv[i], "--churn") && nchurn == 16))
+      return bench_unknown("bench_provisioner", usage, argv[i]);
+    if (!strcmp(argv[i], "--iterations")) {
+      if (bench_number("bench_provisioner", usage, "--iterations", argv[i + 1], 1, &n)) return 2;
+    } else if (bench_number("bench_provisioner", usage, "--churn", argv[i + 1], 1, &churn[nchurn++])) {
+      return 2;
     }
   }
+  int iterations = (int)n;
   if (!nchurn) churn[nchurn++] = 1000, churn[nchurn++] = 10000, churn[nchurn++] = 100000;
   machine();
   (void)catalog_default(); /* parse the catalogue before any timing */

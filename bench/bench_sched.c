@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_args.h"
 #include "sched_core.h"
 
 static double now_s(void) {
@@ -73,9 +74,14 @@ static void feed(enum barge_ev_type type, json_t *ev) {
 }
 
 int main(int argc, char **argv) {
-  long njobs = argc > 1 ? atol(argv[1]) : 1000000;
-  long ninst = argc > 2 ? atol(argv[2]) : 10000;
-  int vcpus = argc > 3 ? atoi(argv[3]) : 16;
+  static const char usage[] = "bench_sched [jobs (1000000)] [instances (10000)] [vcpus-per-instance (16)]";
+  long njobs = 1000000, ninst = 10000, nvcpus = 16;
+  if (argc > 4) return bench_unknown("bench_sched", usage, argv[4]);
+  if ((argc > 1 && bench_number("bench_sched", usage, "jobs", argv[1], 1, &njobs)) ||
+      (argc > 2 && bench_number("bench_sched", usage, "instances", argv[2], 1, &ninst)) ||
+      (argc > 3 && bench_number("bench_sched", usage, "vcpus-per-instance", argv[3], 1, &nvcpus)))
+    return 2;
+  int vcpus = (int)nvcpus;
   machine();
   struct sched_conf c;
   sched_conf_defaults(&c);

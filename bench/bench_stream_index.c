@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench_args.h"
 #include "stream_index.h"
 #include "util.h"
 
@@ -18,7 +19,11 @@ static void name_of(size_t i, int miss, char *out, size_t n) {
 }
 
 int main(int argc, char **argv) {
-  size_t n = argc > 1 ? (size_t)atol(argv[1]) : 1000000;
+  static const char usage[] = "bench_stream_index [streams (1000000)]";
+  long nstreams = 1000000;
+  if (argc > 2) return bench_unknown("bench_stream_index", usage, argv[2]);
+  if (argc > 1 && bench_number("bench_stream_index", usage, "streams", argv[1], 1, &nstreams)) return 2;
+  size_t n = (size_t)nstreams;
   struct stream_index x = {0};
   char name[128];
   int64_t t0 = mono_ms();

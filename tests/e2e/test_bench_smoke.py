@@ -137,6 +137,14 @@ def c_benches():
             rf"^podman +place->EXITED +n=2 median {N} ms"], env=dict(os.environ, BARGE_BUILD_DIR=BUILD))
     else:
         log("-- bench_containers.sh (podman): not run, podman is not installed (scripts/setup.sh installs it)")
+    # a renamed option, or a size that is not one, is refused with the usage (exit 2): never run
+    # with 0 or a default, printing nan figures with exit 0
+    for argv in (["bench_sched", "--jobs", "10"], ["bench_audit", "0"], ["bench_stream_index", "x"],
+                 ["bench_provisioner", "--iters", "1"], ["bench_containers", "--job", "3"],
+                 ["bench_containers", "--runtime", "proc"], ["bench_api_reads", "--jobs", "0"]):
+        bench(" ".join(argv), [f"{BENCH_BIN}/{argv[0]}", *argv[1:]], [], timeout=30, status=2, stderr_figures=[
+            rf"^{argv[0]}: (unknown option or missing value: \S+|.* wants .*\(got '[^']*'\))$",
+            rf"^usage: {argv[0]} \["])
     stat = lambda s: rf"^  {s} +n=\d+ +p50 +{N} ms +p99 +{N} ms +max +{N} ms +mean +{N} ms$"  # noqa: E731
     bench("bench_api_reads", [f"{BENCH_BIN}/bench_api_reads", "--jobs", "1000", "--requests", "20",
                               "--brokers", b, "--barge", BARGE], [
