@@ -1,5 +1,5 @@
 """test_bench_smoke.py: every benchmark under bench/ still runs, at its smallest size, and prints
-the figures it is meant to print (docs/benchmarks.md, "The smoke test").
+the figures it is meant to print (docs/benchmarks.md, at its start).
 
 The benchmarks are run on demand, never timed in the suite: one whose option was renamed, whose
 command's output changed or whose library call changed would otherwise go unnoticed until someone
@@ -22,8 +22,11 @@ it was given, zero errors).
 - bench/chaos.sh --help only: its workload is tests/e2e/test_chaos.py, which the suite runs.
 Not run: throughput.sh's Slurm side (root, apt, minutes), chaos.sh's long form.
 
-About 45 s on a 2-vCPU machine (throughput.sh runs beside the others). Plain build only (the benchmarks' figures mean nothing under the
-sanitizers, and their C paths are the services' own, tested there): barge-test: plain-only.
+About 40 s on a 2-vCPU machine (throughput.sh runs beside the others). Also: a C benchmark given
+an unknown option or a size that is not one refuses it (exit 2, its usage); bench_million.py with
+too few jobs to restart with says so at once. Plain build only (the benchmarks' figures mean
+nothing under the sanitizers, and their C paths are the services' own, tested there):
+barge-test: plain-only.
 """
 import os
 import re
