@@ -10,9 +10,9 @@ it was given, zero errors).
 
 - the C benchmarks (build/bench/): bench_sched, bench_provisioner, bench_audit, bench_stream_index,
   bench_containers (the process runtime; the podman one too through bench/bench_containers.sh
-  when podman is installed), bench_api_reads and bench_api_submit (on the fixture broker; the
-  second against a `barge api` of this test), throughput_driver's latency mode (a scheduler and
-  an agent of this test);
+  when podman can run, as for the container tests), bench_api_reads and bench_api_submit (on the
+  fixture broker; the second against a `barge api` of this test), throughput_driver's latency
+  mode (a scheduler and an agent of this test);
 - bench/throughput.sh --no-slurm --trace on 20 tasks (its own broker and a stack of every
   service but the API, the broker logging every request), which runs throughput_driver's array
   mode, throughput_topics.py, proc_cpu.py and throughput_hops.py --logs; then
@@ -134,12 +134,14 @@ def c_benches():
         rf"^process +10 jobs in {N} ms \({N} jobs/s\); the runtime's CPU {N} ms/job",
         rf"^process +place->STARTED +n=10 median {N} ms +p90 {N} ms +p99 {N} ms +max {N} ms$",
         rf"^process +place->EXITED +n=10 median {N} ms +p90 {N} ms +p99 {N} ms +max {N} ms$"])
-    if shutil.which("podman"):
+    # as the container tests (container_image.podman_or_skip): podman, root, busybox-static
+    if shutil.which("podman") and os.geteuid() == 0 and os.path.exists("/bin/busybox"):
         bench("bench_containers.sh (podman)", [f"{BENCH_SRC}/bench_containers.sh", "--runtime", "podman", "--jobs", "2"], [
             rf"^podman +2 jobs in {N} ms \({N} jobs/s\); the runtime's CPU {N} ms/job",
             rf"^podman +place->EXITED +n=2 median {N} ms"], env=dict(os.environ, BARGE_BUILD_DIR=BUILD))
     else:
-        log("-- bench_containers.sh (podman): not run, podman is not installed (scripts/setup.sh installs it)")
+        log("-- bench_containers.sh (podman): not run, it needs podman and busybox-static (scripts/setup.sh "
+            "installs them) and root")
     # a renamed option, or a size that is not one, is refused with the usage (exit 2): never run
     # with 0 or a default, printing nan figures with exit 0
     for argv in (["bench_sched", "--jobs", "10"], ["bench_audit", "0"], ["bench_stream_index", "x"],
