@@ -8,7 +8,7 @@ print each of its figure lines: the line's words with a number where the figure 
 are never checked (this machine is shared and noisy), only counts the run fixes itself (the jobs
 it was given, zero errors).
 
-- the C benchmarks (build/bench/): bench_sched, bench_provisioner, bench_audit, bench_stream_index,
+- the C benchmarks (build/bench/): bench_sched, bench_sched_instances, bench_provisioner, bench_audit, bench_stream_index,
   bench_containers (the process runtime; the podman one too through bench/bench_containers.sh
   when podman can run, as for the container tests), bench_api_reads and bench_api_submit (on the
   fixture broker; the second against a `barge api` of this test), throughput_driver's latency
@@ -114,12 +114,19 @@ def c_benches():
         rf"^memory per queued job: {N} bytes RSS growth, {N} bytes by the core's own count$",
         rf"^first wave: {N} placements onto 20 instances in {N} s: {N} placements/s",
         rf"^steady state: {N} completions -> {N} placements in {N} s of core time: {N} placements/s$"])
-    bench("bench_provisioner", [f"{BENCH_BIN}/bench_provisioner", "--iterations", "1"], [
+    bench("bench_sched_instances", [f"{BENCH_BIN}/bench_sched_instances", "200"], [
+        r"^machine: .*\d+ CPUs",
+        rf"^ +200 instances: {N} us per READY, {N} us per DRAIN_REQUESTED/TERMINATED, {N} us per READY after churn$",
+        rf"^ +200 gone instances, 10 live: {N} us per Tick$",
+        rf"^ +200 jobs running on {N} instances: {N} us per READY placing 4, {N} us per TERMINATED of an instance "
+        r"with 4$"])
+    bench("bench_provisioner", [f"{BENCH_BIN}/bench_provisioner", "--iterations", "1", "--churn", "200"], [
         r"^machine: nproc \d+, CPU ",
         rf"^  median {N} us, p99 {N} us, max {N} us \(plus the configured batching window, {N} ms\)$",
         rf"^  plan: {N} instances in {N} ms; launch results recorded in {N} ms;$",
         rf"^  same demand against the launching fleet: 0 more launched, {N} ms;$",
-        rf"^  {N} READY events in {N} ms \({N} us each\); scale-down pass draining {N} instances: {N} ms$"])
+        rf"^  {N} READY events in {N} ms \({N} us each\); scale-down pass draining {N} instances: {N} ms$",
+        rf"^churn, a CE of 200 instances: {N} us per READY; {N} TERMINATED: {N} us each \({N} left\)$"])
     bench("bench_audit", [f"{BENCH_BIN}/bench_audit", "200", "1"], [
         r"^bench_audit: 200 records per round .*best of 1 rounds",
         rf"^\| decode to JSON text \| {N} \| {N} \| {N}x \|$",
@@ -145,7 +152,8 @@ def c_benches():
     # a renamed option, or a size that is not one, is refused with the usage (exit 2): never run
     # with 0 or a default, printing nan figures with exit 0
     for argv in (["bench_sched", "--jobs", "10"], ["bench_audit", "0"], ["bench_stream_index", "x"],
-                 ["bench_provisioner", "--iters", "1"], ["bench_containers", "--job", "3"],
+                 ["bench_provisioner", "--iters", "1"], ["bench_provisioner", "--churn", "0"],
+                 ["bench_containers", "--job", "3"],
                  ["bench_containers", "--runtime", "proc"], ["bench_api_reads", "--jobs", "0"]):
         bench(" ".join(argv), [f"{BENCH_BIN}/{argv[0]}", *argv[1:]], [], timeout=30, status=2, stderr_figures=[
             rf"^{argv[0]}: (unknown option or missing value: \S+|.* wants .*\(got '[^']*'\))$",
