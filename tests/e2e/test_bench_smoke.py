@@ -116,9 +116,9 @@ def c_benches():
         rf"^steady state: {N} completions -> {N} placements in {N} s of core time: {N} placements/s$"])
     bench("bench_sched_instances", [f"{BENCH_BIN}/bench_sched_instances", "200"], [
         r"^machine: .*\d+ CPUs",
-        rf"^ +200 instances: {N} us per READY, {N} us per DRAIN_REQUESTED/TERMINATED, {N} us per READY after churn$",
-        rf"^ +200 gone instances, 10 live: {N} us per Tick$",
-        rf"^ +200 jobs running on {N} instances: {N} us per READY placing 4, {N} us per TERMINATED of an instance "
+        rf"^ +200 instances: +{N} us per READY, +{N} us per DRAIN_REQUESTED/TERMINATED, +{N} us per READY after churn$",
+        rf"^ +200 gone instances, 10 live: +{N} us per Tick$",
+        rf"^ +200 jobs running on {N} instances: +{N} us per READY placing 4, +{N} us per TERMINATED of an instance "
         r"with 4$"])
     bench("bench_provisioner", [f"{BENCH_BIN}/bench_provisioner", "--iterations", "1", "--churn", "200"], [
         r"^machine: nproc \d+, CPU ",
