@@ -81,6 +81,8 @@ def main():
     ap.add_argument("--brokers", default=os.environ.get("BARGE_BROKERS"))
     ap.add_argument("--barge", default=os.environ.get("BARGE_BIN") or os.path.join(HERE, "..", "build", "barge"))
     a = ap.parse_args()
+    if a.jobs < 1:
+        ap.error(f"--jobs wants a number of jobs, 1 or more (got {a.jobs})")  # exit 2, with the usage
     home = tempfile.mkdtemp(prefix="barge-latency-")
     env = dict(os.environ, BARGE_HOME=home, BARGE_TOPIC_PREFIX=f"lat{os.getpid()}.", AWS_PAGER="")
     if a.brokers:

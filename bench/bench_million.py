@@ -7,7 +7,7 @@ A scheduler and one agent of 2 vCPUs run as children under their own topic prefi
 stay RUNNABLE while the agent works through a few. Once the scheduler has expanded them all
 (every child's JobRecord written to barge.jobs), it prints:
 
-- how long the scheduler took to take in the N jobs, and the records and bytes of barge.jobs;
+- how long the scheduler took to take in the N jobs, and the records of barge.jobs;
 - the scheduler's resident memory (VmRSS and VmHWM, from /proc);
 - restart: the scheduler is SIGKILLed and started again at once; the time until it logs
   "state rebuilt" and until its first new placement reaches barge.placements.

@@ -250,6 +250,9 @@ def scripts():
         r"^submit -> RUNNING on idle capacity, 1 single jobs one by one",
         rf"^events +p50 +{N} +p90 +{N} +p99 +{N} +max +{N} ms +\(n=1\)$",
         rf"^client +p50 +{N} +p90 +{N} +p99 +{N} +max +{N} ms +\(n=1\)$"])
+    # no job to measure: refused with the usage (it crashed dividing by the empty sample)
+    bench("bench_latency.py --jobs 0", [sys.executable, f"{BENCH_SRC}/bench_latency.py", "--jobs", "0"], [],
+          timeout=30, status=2, stderr_figures=[r"^bench_latency.py: error: --jobs wants a number of jobs, 1 or more"])
     bench("bench_million.py", [sys.executable, f"{BENCH_SRC}/bench_million.py", "--jobs", "2000", "--restarts", "1",
                                "--brokers", b, "--barge", BARGE], [
         rf"^2000 jobs queued \(1 arrays submitted in {N} s\); the scheduler took them in within {N} s",
