@@ -107,7 +107,10 @@ function startLive() {
   if (!window.EventSource) { startPolling(); return; }
   const es = new EventSource('/dashboard/api/events');
   state.es = es;
-  es.onopen = () => setLive('sse', 'live');
+  // The stream starts at the changes of its own opening (docs/dashboard.md, "The live stream"):
+  // one the view applied after the page's last load and before that moment is in neither, and no
+  // later change may ever bring it (jobs that wait RUNNABLE). So what is shown loads again now.
+  es.onopen = () => { setLive('sse', 'live'); reloadShown(); };
   es.addEventListener('job', (e) => onChange(JSON.parse(e.data)));
   es.addEventListener('reset', () => refreshSoon(true));
   es.onerror = () => {
@@ -165,6 +168,16 @@ function onChange(ev) {
   if (!ev.prev && state.page === 0) refreshSoon(true); // a new job: the first page shows it
   else refreshSoon(false);
   if (state.job && state.job === ev.id && !$('job-view').hidden) loadJob(ev.id, true);
+}
+
+// The page shown, loaded again: the counts and the table, or the job's page.
+function reloadShown() {
+  if (!$('jobs-view').hidden) {
+    loadOverview().catch((e) => { $('table-info').textContent = e.message; });
+    loadJobs();
+  } else if (state.job && !$('job-view').hidden) {
+    loadJob(state.job, true);
+  }
 }
 
 // Counts (and the table, for new jobs) at most once a second, however many changes arrive.
