@@ -172,7 +172,13 @@ def main():
         addr = start_api(st)
         array_id = st.submit("nav-array", "q-idle", "wait", size=130)
         ids = [st.submit(f"nav-{i}", "q-idle", "wait") for i in range(3)]
-        wait_for(lambda: all(j["status"] == "RUNNABLE" for j in st.describe(*ids).values()), 60, "the jobs RUNNABLE")
+        # describe-jobs answers nothing for a job the scheduler has not committed yet (its first
+        # commit comes a second or so after the submissions): each job must be there, as all() of
+        # none is true, or the browser logs in before the jobs exist
+        def runnable():
+            d = st.describe(array_id, *ids)
+            return set(d) == {array_id, *ids} and all(d[i]["status"] == "RUNNABLE" for i in ids)
+        wait_for(runnable, 60, "the jobs RUNNABLE")
         d = browser(chromium, driver, profile)
         p = Page(d, f"http://{addr[0]}:{addr[1]}", shots)
         try:
