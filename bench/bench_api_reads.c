@@ -32,6 +32,7 @@
 
 #include "apicall.h"
 #include "bench_args.h"
+#include "bench_machine.h"
 #include "bus.h"
 #include "codec.h"
 #include "control.h"
@@ -291,15 +292,8 @@ static int time_list(struct apicall *a, const char *status, long n, const char *
 }
 
 static void machine(void) {
-  char model[256] = "unknown", line[512];
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-      snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-      model[strcspn(model, "\n")] = 0;
-      break;
-    }
-  if (f) fclose(f);
+  char model[256];
+  (void)bench_cpu_model(model, sizeof model);
   printf("machine: %ld CPUs (%s)\n", sysconf(_SC_NPROCESSORS_ONLN), model);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "bench_args.h"
+#include "bench_machine.h"
 #include "prov.h"
 
 static double now_us(void) {
@@ -31,20 +32,8 @@ static double now_us(void) {
 }
 
 static void machine(void) {
-  char model[256] = "unknown";
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512];
-  while (f && fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "model name", 10)) {
-      char *c = strchr(line, ':');
-      if (c) {
-        snprintf(model, sizeof model, "%s", c + 2);
-        model[strcspn(model, "\n")] = 0;
-      }
-      break;
-    }
-  }
-  if (f) fclose(f);
+  char model[256];
+  (void)bench_cpu_model(model, sizeof model);
   printf("machine: nproc %ld, CPU %s\n", sysconf(_SC_NPROCESSORS_ONLN), model);
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "bench_args.h"
+#include "bench_machine.h"
 #include "sched_core.h"
 
 static double now_s(void) {
@@ -33,18 +34,8 @@ static long rss_kib(void) {
 }
 
 static void machine(void) {
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512], model[256] = "unknown";
-  int cpus = 0;
-  while (f && fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "model name", 10) && !strcmp(model, "unknown")) {
-      char *c = strchr(line, ':');
-      if (c) snprintf(model, sizeof model, "%s", c + 2);
-      model[strcspn(model, "\n")] = 0;
-    }
-    if (!strncmp(line, "processor", 9)) cpus++;
-  }
-  if (f) fclose(f);
+  char model[256];
+  int cpus = bench_cpu_model(model, sizeof model);
   printf("machine: %s, %d CPUs (the core is single-threaded)\n", model, cpus);
 }
 

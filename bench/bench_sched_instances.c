@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_machine.h"
 #include "sched_core.h"
 
 static double now_s(void) {
@@ -30,20 +31,10 @@ static double now_s(void) {
 }
 
 static void machine(void) {
-  FILE *f = fopen("/proc/cpuinfo", "r");
-  char line[512], model[256] = "unknown";
-  int cpus = 0;
-  while (f && fgets(line, sizeof line, f)) {
-    if (!strncmp(line, "model name", 10) && !strcmp(model, "unknown")) {
-      char *c = strchr(line, ':');
-      if (c) snprintf(model, sizeof model, "%s", c + 2);
-      model[strcspn(model, "\n")] = 0;
-    }
-    if (!strncmp(line, "processor", 9)) cpus++;
-  }
-  if (f) fclose(f);
+  char model[256];
+  int cpus = bench_cpu_model(model, sizeof model);
   double load = -1;
-  f = fopen("/proc/loadavg", "r");
+  FILE *f = fopen("/proc/loadavg", "r");
   if (f && fscanf(f, "%lf", &load) != 1) load = -1;
   if (f) fclose(f);
   printf("machine: %s, %d CPUs, load %.2f (the core is single-threaded)\n", model, cpus, load);
