@@ -17,8 +17,11 @@ attempt, with `barge agent --runtime podman` (docs/containers.md, "Limits").
   FAILED with `Job attempt duration exceeded timeout` after the kill grace, and nothing of it is
   left (no container; with the process runtime, no process of it);
 - terminate-job on a running job: FAILED, nothing left;
-- (podman) a running container removed from under the agent (`podman rm -f`) FAILS without an exit
-  code (podman's wait answers 0 then: the job used to SUCCEED with exit code 0).
+- (podman) a running container removed from under the agent (`podman rm -f`) FAILS, never SUCCEEDS
+  (podman's wait may answer 0 then: the job used to SUCCEED with exit code 0). Its exit code is
+  none when the container was gone before the agent inspected it, or 137 when the agent saw it
+  exited (SIGKILLed by the removal: `sh` as PID 1 ignores the SIGTERM) before podman removed it;
+  which one is a race inside podman (seen in CI).
 
 test_container_process_limits.py runs the same scenario with the process runtime (cgroups).
 Skipped (77) when podman cannot run here."""
@@ -122,8 +125,8 @@ def scenario(runtime, inst):
            (x["status"], x.get("statusReason"), x["container"].get("exitCode")))
         if runtime == "podman":
             g = d["gone"]
-            ok(g["status"] == "FAILED" and g["container"].get("exitCode") is None,
-               "podman: a container removed while it ran (podman rm -f): FAILED, no exit code",
+            ok(g["status"] == "FAILED" and g["container"].get("exitCode") in (None, 137),
+               "podman: a container removed while it ran (podman rm -f): FAILED, no exit code or 137",
                (g["status"], g.get("statusReason"), g["container"].get("exitCode")))
         # podman's conmon records an OOM kill in a file "oom" in its working directory
         ok(not os.path.exists("oom"), f"{runtime}: the OOM kill left no file 'oom' in the agent's working directory",
