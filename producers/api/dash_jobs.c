@@ -56,6 +56,9 @@ int dash_overview(struct dash *d, json_t **resp, char *err, size_t errlen) {
   }
   size_t jobs = jobs_store_count(v->jobs);
   jobs_store_counts_every(v->jobs, totals); /* a deleted queue's jobs too, as `jobs` counts them */
+  /* read under the view's lock, which its changes are pushed under: the position of these counts,
+   * from which the page polls when it has no live stream (docs/dashboard.md, "The live stream") */
+  int64_t seq = dash_events_last(d);
   view_live_done(d->conf.live);
   qsort(rows, k, sizeof *rows, by_name);
   json_t *queues = json_array(), *statuses = json_array();
@@ -63,7 +66,7 @@ int dash_overview(struct dash *d, json_t **resp, char *err, size_t errlen) {
   for (int i = 0; jobs_store_statuses[i]; i++) json_array_append_new(statuses, json_string(jobs_store_statuses[i]));
   free(rows);
   *resp = json_pack("{s:o, s:o, s:o, s:I, s:I}", "statuses", statuses, "queues", queues, "totals", counts_json(totals), "jobs",
-                    (json_int_t)jobs, "seq", (json_int_t)dash_events_last(d));
+                    (json_int_t)jobs, "seq", (json_int_t)seq);
   return 200;
 }
 

@@ -45,7 +45,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, api_scenario, api_finish  # noqa: E402
-from common import log, ok, wait_for  # noqa: E402
+from common import Stack, log, ok, wait_for  # noqa: E402
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
@@ -109,6 +109,41 @@ def browser(chromium, driver, profile_dir):
     d = webdriver.Chrome(service=Service(executable_path=driver), options=o)
     d.set_page_load_timeout(30)
     return d
+
+
+def browser_scenario(name, what, setup, body, scripts=()):
+    """A browser test's frame on a Stack of its own named name: Chromium and its driver (exit 77
+    without them), setup(st) -> the API's (host, port) once its services and jobs are there, then
+    body(p, st, addr) on a Page of that API. Each of scripts runs in every document the browser
+    loads, before the page's own. When body raises, a screenshot "failure"; when anything raises,
+    ok(False, "the WHAT scenario ran to its end"). Everything is stopped at the end. Returns body's
+    result (None when it did not finish) and st.stop_services()' exit statuses."""
+    chromium, driver = ensure_browser()
+    shots = tempfile.mkdtemp(prefix=f"barge-{name}-shots-")
+    profile = tempfile.mkdtemp(prefix=f"barge-{name}-chromium-")
+    st = Stack(name)
+    d, result, status = None, None, {}
+    try:
+        addr = setup(st)
+        d = browser(chromium, driver, profile)
+        for s in scripts:
+            d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": s})
+        p = Page(d, f"http://{addr[0]}:{addr[1]}", shots)
+        try:
+            result = body(p, st, addr)
+        except Exception:
+            p.shot("failure")
+            raise
+    except Exception as e:
+        ok(False, f"the {what} scenario ran to its end", repr(e))
+    finally:
+        if d:
+            d.quit()
+        status = st.stop_services()
+        st.close()
+        shutil.rmtree(profile, ignore_errors=True)
+        log(f"screenshots: {shots}")
+    return result, status
 
 
 def props(command):

@@ -9,11 +9,12 @@ const state = {
   csrf: null, profile: null, readOnly: false,
   filter: { queue: '', status: '', q: '', sort: 'newest', limit: '50' },
   cursors: [null], page: 0, next: null,
-  seq: 0, es: null, pollTimer: null, refreshTimer: null,
+  seq: null, es: null, pollTimer: null, refreshTimer: null, // seq: the last change the page has (null: none yet)
   job: null, logStream: null, logToken: null, logTimer: null,
 };
-// what the browser test reads: how often the table was loaded, how many live events arrived
-window.bargeDash = { loads: 0, events: 0, mode: 'off', chartLoads: 0 };
+// what the browser test reads: how often the table was loaded, how many live events arrived, how
+// many polls were answered
+window.bargeDash = { loads: 0, events: 0, mode: 'off', chartLoads: 0, polls: 0 };
 const VIEWS = ['login-view', 'jobs-view', 'job-view', 'ces-view', 'usage-view', 'shares-view'];
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -119,14 +120,24 @@ function startLive() {
   };
 }
 
+// Polls from the last change the page has (the last one it saw, or the position of its first
+// load), so only changes newer than what it shows come in. A page that has none yet (a job's page
+// opened first) takes the current position and loads what it shows again, as a stream that opens.
 function startPolling() {
   setLive('poll', 'polling');
   const tick = async () => {
     try {
+      if (state.seq === null) {
+        const now = await api('changes?since=' + Number.MAX_SAFE_INTEGER); // no events: the position
+        if (state.seq === null) { state.seq = now.seq; reloadShown(); }
+        window.bargeDash.polls++;
+        return;
+      }
       const r = await api('changes?since=' + state.seq);
       if (r.reset) refreshSoon(true);
       r.events.forEach(onChange);
       state.seq = r.seq;
+      window.bargeDash.polls++;
     } catch (e) { setLive('off', 'offline'); }
   };
   state.pollTimer = setInterval(tick, 3000);
@@ -142,7 +153,7 @@ function stopLive() {
 
 // A status change as the view applied it.
 function onChange(ev) {
-  state.seq = Math.max(state.seq, ev.seq);
+  state.seq = Math.max(state.seq || 0, ev.seq);
   window.bargeDash.events++;
   const feed = $('live-feed');
   feed.prepend(el('li', { dataset: { id: ev.id, status: ev.status } },
@@ -196,6 +207,7 @@ function refreshSoon(table) {
 // ------------------------------------------------------------------------------ jobs --
 async function loadOverview() {
   const o = await api('overview');
+  if (state.seq === null) state.seq = o.seq; // the first load's position: polling starts there
   const head = el('tr', {}, el('th', {}, 'Queue'), el('th', {}, 'State'));
   for (const s of o.statuses) head.append(el('th', {}, s));
   head.append(el('th', {}, 'Total'));
