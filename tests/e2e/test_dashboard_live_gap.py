@@ -8,14 +8,12 @@ stream's request late), then let through; the table must then list the 3 jobs by
 A browser test: barge-test: plain-only (the sanitizer build leaves it out).
 Skips (exit 77) when Chromium, its driver or Selenium are missing and cannot be installed."""
 import os
-import shutil
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, start_api  # noqa: E402
-from common import Stack, finish, log, ok, wait_for  # noqa: E402
-from test_dashboard_browser import Page, browser, ensure_browser  # noqa: E402
+from common import finish, ok, wait_for  # noqa: E402
+from test_dashboard_browser import browser_scenario  # noqa: E402
 from test_dashboard_json import Dash  # noqa: E402
 
 # The page's EventSource, held until window.__releaseStream() is called: the same object to
@@ -51,60 +49,46 @@ window.EventSource = Held;
 """
 
 
-def main():
-    chromium, driver = ensure_browser()
-    shots = tempfile.mkdtemp(prefix="barge-dashgap-shots-")
-    profile = tempfile.mkdtemp(prefix="barge-dashgap-chromium-")
-    st = Stack("dashgap")
-    d = None
+def setup(st):
+    st.init_queue("q-idle", "idle")  # no agent: its jobs stay RUNNABLE, no later change shows them
+    st.register("wait", ["sleep", "600"], settle=True)
+    st.scheduler()
+    return start_api(st)
+
+
+def body(p, st, addr):
+    p.d.get(p.base + "/dashboard/")
+    p.until(lambda: p.id("login-view").is_displayed(), "the login form")
+    p.js(HOLD_STREAM)
+    p.id("access-key").send_keys(ADMIN[0])
+    p.id("secret-key").send_keys(ADMIN[1])
+    p.id("login-btn").click()
+    p.until(lambda: p.id("jobs-view").is_displayed() and p.id("table-info").text.startswith("0 jobs"),
+            "the empty job table after login")
+    ok(p.js("return window.__streamsAsked") == 1 and p.js("return window.bargeDash.mode") != "sse",
+       "the page asked for its live stream, held back", p.js("return window.bargeDash.mode"))
+    ids = [st.submit(f"gap-{i}", "q-idle", "wait") for i in range(3)]
+    dash = Dash(addr)  # a session of its own, read without the page
+    wait_for(lambda: dash.get("jobs?limit=10")["total"] == 3, 60,
+             "the API's view to hold the 3 jobs")
+    p.js("window.__releaseStream()")
+    p.until(lambda: p.js("return window.bargeDash.mode") == "sse", "the live stream to open")
     try:
-        st.init_queue("q-idle", "idle")  # no agent: its jobs stay RUNNABLE, no later change shows them
-        st.register("wait", ["sleep", "600"], settle=True)
-        st.scheduler()
-        addr = start_api(st)
-        d = browser(chromium, driver, profile)
-        p = Page(d, f"http://{addr[0]}:{addr[1]}", shots)
-        try:
-            p.d.get(p.base + "/dashboard/")
-            p.until(lambda: p.id("login-view").is_displayed(), "the login form")
-            p.js(HOLD_STREAM)
-            p.id("access-key").send_keys(ADMIN[0])
-            p.id("secret-key").send_keys(ADMIN[1])
-            p.id("login-btn").click()
-            p.until(lambda: p.id("jobs-view").is_displayed() and p.id("table-info").text.startswith("0 jobs"),
-                    "the empty job table after login")
-            ok(p.js("return window.__streamsAsked") == 1 and p.js("return window.bargeDash.mode") != "sse",
-               "the page asked for its live stream, held back", p.js("return window.bargeDash.mode"))
-            ids = [st.submit(f"gap-{i}", "q-idle", "wait") for i in range(3)]
-            dash = Dash(addr)  # a session of its own, read without the page
-            wait_for(lambda: dash.get("jobs?limit=10")["total"] == 3, 60,
-                     "the API's view to hold the 3 jobs")
-            p.js("window.__releaseStream()")
-            p.until(lambda: p.js("return window.bargeDash.mode") == "sse", "the live stream to open")
-            try:
-                p.until(lambda: sorted(r["id"] for r in p.rows()) == sorted(ids), "the 3 jobs in the table", timeout=15)
-            except TimeoutError:
-                pass
-            rows = p.rows()
-            p.shot("after-stream-open")
-            ok(sorted(r["id"] for r in rows) == sorted(ids),
-               "the jobs the view applied before the live stream opened show in the table, without a reload",
-               (rows, p.id("table-info").text))
-            counts = p.js("const b = document.querySelector('#overview tr[data-queue=\"q-idle\"] td:last-child');"
-                          "return b && b.textContent")
-            ok(counts == "3", "the queue's counts show them too", counts)
-        except Exception:
-            p.shot("failure")
-            raise
-    except Exception as e:
-        ok(False, "the live-gap scenario ran to its end", repr(e))
-    finally:
-        if d:
-            d.quit()
-        st.stop_services()
-        st.close()
-        shutil.rmtree(profile, ignore_errors=True)
-        log(f"screenshots: {shots}")
+        p.until(lambda: sorted(r["id"] for r in p.rows()) == sorted(ids), "the 3 jobs in the table", timeout=15)
+    except TimeoutError:
+        pass
+    rows = p.rows()
+    p.shot("after-stream-open")
+    ok(sorted(r["id"] for r in rows) == sorted(ids),
+       "the jobs the view applied before the live stream opened show in the table, without a reload",
+       (rows, p.id("table-info").text))
+    counts = p.js("const b = document.querySelector('#overview tr[data-queue=\"q-idle\"] td:last-child');"
+                  "return b && b.textContent")
+    ok(counts == "3", "the queue's counts show them too", counts)
+
+
+def main():
+    browser_scenario("dashgap", "live-gap", setup, body)
     finish()
 
 

@@ -17,15 +17,13 @@ A browser test: barge-test: plain-only (the sanitizer build leaves it out).
   bare "Failed to fetch".
 Skips (exit 77) when Chromium, its driver or Selenium are missing and cannot be installed."""
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from api_common import ADMIN, start_api  # noqa: E402
-from common import Stack, finish, log, ok, wait_for  # noqa: E402
-from test_dashboard_browser import Page, browser, ensure_browser  # noqa: E402
+from common import finish, ok, wait_for  # noqa: E402
+from test_dashboard_browser import browser_scenario  # noqa: E402
 
 
 def login(p):
@@ -158,51 +156,41 @@ def check_api_stopped(p, st):
     return st.procs["api"].returncode
 
 
+def setup(st, jobs):
+    st.init_queue("q-idle", "idle")  # no agent: its jobs stay RUNNABLE
+    st.register("wait", ["sleep", "600"])
+    st.scheduler()
+    addr = start_api(st)
+    array_id = st.submit("nav-array", "q-idle", "wait", size=130)
+    ids = [st.submit(f"nav-{i}", "q-idle", "wait") for i in range(3)]
+    # describe-jobs answers nothing for a job the scheduler has not committed yet (its first
+    # commit comes a second or so after the submissions): each job must be there, as all() of
+    # none is true, or the browser logs in before the jobs exist
+    def runnable():
+        d = st.describe(array_id, *ids)
+        return set(d) == {array_id, *ids} and all(d[i]["status"] == "RUNNABLE" for i in ids)
+    wait_for(runnable, 60, "the jobs RUNNABLE")
+    jobs.update(array=array_id, ids=ids)
+    return addr
+
+
+def body(p, st, jobs):
+    array_id, ids = jobs["array"], jobs["ids"]
+    login(p)
+    check_unknown_job(p, ids)
+    check_keyboard(p, ids)
+    check_labels(p)
+    check_array_children(p, array_id)
+    check_bulk_none(p)
+    return check_api_stopped(p, st)
+
+
 def main():
-    chromium, driver = ensure_browser()
-    shots = tempfile.mkdtemp(prefix="barge-dashnav-shots-")
-    profile = tempfile.mkdtemp(prefix="barge-dashnav-chromium-")
-    st = Stack("dashnav")
-    d = None
-    api_status = None
-    try:
-        st.init_queue("q-idle", "idle")  # no agent: its jobs stay RUNNABLE
-        st.register("wait", ["sleep", "600"])
-        st.scheduler()
-        addr = start_api(st)
-        array_id = st.submit("nav-array", "q-idle", "wait", size=130)
-        ids = [st.submit(f"nav-{i}", "q-idle", "wait") for i in range(3)]
-        # describe-jobs answers nothing for a job the scheduler has not committed yet (its first
-        # commit comes a second or so after the submissions): each job must be there, as all() of
-        # none is true, or the browser logs in before the jobs exist
-        def runnable():
-            d = st.describe(array_id, *ids)
-            return set(d) == {array_id, *ids} and all(d[i]["status"] == "RUNNABLE" for i in ids)
-        wait_for(runnable, 60, "the jobs RUNNABLE")
-        d = browser(chromium, driver, profile)
-        p = Page(d, f"http://{addr[0]}:{addr[1]}", shots)
-        try:
-            login(p)
-            check_unknown_job(p, ids)
-            check_keyboard(p, ids)
-            check_labels(p)
-            check_array_children(p, array_id)
-            check_bulk_none(p)
-            api_status = check_api_stopped(p, st)
-        except Exception:
-            p.shot("failure")
-            raise
-    except Exception as e:
-        ok(False, "the dashboard navigation scenario ran to its end", repr(e))
-    finally:
-        if d:
-            d.quit()
-        status = st.stop_services()
-        ok((api_status if api_status is not None else status.get("api")) == 0, "barge api stops cleanly on SIGTERM",
-           (api_status, status.get("api")))
-        st.close()
-        shutil.rmtree(profile, ignore_errors=True)
-        log(f"screenshots: {shots}")
+    jobs = {}
+    api_status, status = browser_scenario("dashnav", "dashboard navigation", lambda st: setup(st, jobs),
+                                          lambda p, st, addr: body(p, st, jobs))
+    ok((api_status if api_status is not None else status.get("api")) == 0, "barge api stops cleanly on SIGTERM",
+       (api_status, status.get("api")))
     finish()
 
 
