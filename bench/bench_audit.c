@@ -12,6 +12,7 @@
  * for the tree and the text, and their ratio; the best of --rounds alternating rounds.
  *
  *   build/bench/bench_audit [RECORDS per round, default 200000] [ROUNDS, default 3] */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,18 +187,25 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_audit: %s\n", err);
     return 1;
   }
+  /* the samples' Avro bytes: each recs[i] < nrec holds a buffer, released at out */
   struct rec recs[64];
   size_t nrec = 0, bytes = 0;
+  int rc = 1;
+  char path[] = "/tmp/bench-audit-XXXXXX";
+  static const unsigned char key[] = "0123456789abcdef0123456789abcdef";
+  double best[4] = {1e9, 1e9, 1e9, 1e9};
   for (size_t s = 0; s < NSAMPLES; s++) {
     json_t *v = json_loads(samples[s].json, 0, NULL);
-    for (int k = 0; k < samples[s].weight; k++, nrec++) {
-      recs[nrec].topic = samples[s].topic;
-      buf_init(&recs[nrec].bytes);
-      if (!v || codec_encode(bus_topic_type(samples[s].topic), v, &recs[nrec].bytes, err, sizeof err)) {
+    for (int k = 0; k < samples[s].weight; k++) {
+      struct rec *r = &recs[nrec++];
+      r->topic = samples[s].topic;
+      buf_init(&r->bytes);
+      if (!v || codec_encode(bus_topic_type(r->topic), v, &r->bytes, err, sizeof err)) {
         fprintf(stderr, "bench_audit: sample %zu: %s\n", s, v ? err : "not JSON");
-        return 1;
+        json_decref(v);
+        goto out;
       }
-      bytes += recs[nrec].bytes.len;
+      bytes += r->bytes.len;
     }
     json_decref(v);
   }
@@ -205,19 +213,20 @@ int main(int argc, char **argv) {
     struct buf a, b;
     buf_init(&a);
     buf_init(&b);
-    if (tree_text(&recs[i], &a) || direct_text(&recs[i], &b) || a.len != b.len || memcmp(a.data, b.data, a.len)) {
-      fprintf(stderr, "bench_audit: record %zu: the two paths differ\n", i);
-      return 1;
-    }
+    int same = !tree_text(&recs[i], &a) && !direct_text(&recs[i], &b) && a.len == b.len && !memcmp(a.data, b.data, a.len);
     buf_release(&a);
     buf_release(&b);
+    if (!same) {
+      fprintf(stderr, "bench_audit: record %zu: the two paths differ\n", i);
+      goto out;
+    }
   }
-  char path[] = "/tmp/bench-audit-XXXXXX";
   int fd = mkstemp(path);
-  if (fd < 0) return 1;
+  if (fd < 0) {
+    fprintf(stderr, "bench_audit: a temporary file %s: %s\n", path, strerror(errno));
+    goto out;
+  }
   close(fd);
-  static const unsigned char key[] = "0123456789abcdef0123456789abcdef";
-  double best[4] = {1e9, 1e9, 1e9, 1e9};
   for (int r = 0; r < rounds; r++) {
     double d[4] = {text_round(recs, nrec, n, tree_text), text_round(recs, nrec, n, direct_text),
                    line_round(recs, nrec, n, 1, path, key, sizeof key - 1),
@@ -230,5 +239,8 @@ int main(int argc, char **argv) {
   printf("| step | jansson tree, us/record | straight from Avro, us/record | ratio |\n|---|---:|---:|---:|\n");
   printf("| decode to JSON text | %.2f | %.2f | %.2fx |\n", best[0] * 1e6 / (double)n, best[1] * 1e6 / (double)n, best[0] / best[1]);
   printf("| whole audit line (audit_append) | %.2f | %.2f | %.2fx |\n", best[2] * 1e6 / (double)n, best[3] * 1e6 / (double)n, best[2] / best[3]);
-  return 0;
+  rc = 0;
+out:
+  for (size_t i = 0; i < nrec; i++) buf_release(&recs[i].bytes);
+  return rc;
 }
