@@ -183,6 +183,28 @@ static inline void h_instance(struct h *h, const char *id, const char *ce, const
                    "computeEnvironment", ce, "kind", kind, "vcpus", v, "memoryMib", m, "gpus", 0, "at", (json_int_t)h->t));
 }
 
+/* A READY instance as the scheduler's rebuild reads it from the instances table: v vCPUs, m MiB
+ * in CE ce, its event written at t. */
+static inline void h_restore_instance(struct h *h, const char *id, const char *ce, int v, int m, int64_t t) {
+  json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(t), "instanceId", id,
+                         "computeEnvironment", ce, "kind", "READY", "vcpus", v, "memoryMib", m, "gpus", 0, "at",
+                         (json_int_t)t);
+  sched_restore_instance(h->s, ie);
+  json_decref(ie);
+}
+
+/* A restart's rebuild after the configuration and instances: every job of from's core restored
+ * into to's from its job record (written at at_ms), then sched_restore_done. */
+static inline void h_restore_jobs(struct h *to, struct h *from, int64_t at_ms) {
+  char err[256];
+  for (size_t j = 0; j < sched_job_count(from->s); j++) {
+    json_t *jr = sched_job_record(from->s, (uint32_t)j, "test", at_ms);
+    CHECK(sched_restore_job(to->s, jr, err, sizeof err) == 0, "%s", err);
+    json_decref(jr);
+  }
+  sched_restore_done(to->s);
+}
+
 /* An execution report for the job's current attempt on its instance (exit < -1000: none). */
 static inline void h_exec(struct h *h, const char *job, int attempt, const char *inst, const char *kind, int code, const char *reason) {
   json_t *ev = json_pack("{s:o, s:s, s:i, s:s, s:s, s:I}", "header", h_header(h->t), "jobId", job,

@@ -256,18 +256,8 @@ static void test_restored_overcommit_gets_room(void) {
   h_queue(&r, "q", 10, NULL, "ce", NULL);
   h_jd(&r, "three", 1, 3, 64, NULL);
   h_jd(&r, "one", 1, 1, 64, NULL);
-  json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", "i-0",
-                         "computeEnvironment", "ce", "kind", "READY", "vcpus", 2, "memoryMib", 4096, "gpus", 0, "at",
-                         (json_int_t)h.t);
-  sched_restore_instance(r.s, ie);
-  json_decref(ie);
-  char err[256];
-  for (size_t j = 0; j < sched_job_count(h.s); j++) {
-    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
-    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
-    json_decref(jr);
-  }
-  sched_restore_done(r.s);
+  h_restore_instance(&r, "i-0", "ce", 2, 4096, h.t);
+  h_restore_jobs(&r, &h, 0);
   r.t = h.t + 1000;
   h_submit(&r, "z", "q", "one", NULL);
   CHECK_STATUS(&r, "z", JOB_RUNNABLE); /* i-0 holds 4 of its 2 vCPUs */

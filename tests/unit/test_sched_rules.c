@@ -717,20 +717,9 @@ static void test_fair_share_usage_survives_restart(void) {
   h_init(&r);
   r.t = 1700000000000LL;
   fs_restart_world(&r, 0);
-  for (const char *const *id = (const char *const[]){"i-0", "i-9", NULL}; *id; id++) {
-    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", *id,
-                           "computeEnvironment", strcmp(*id, "i-0") ? "ce2" : "ce", "kind", "READY", "vcpus", 2,
-                           "memoryMib", 8192, "gpus", 0, "at", (json_int_t)h.t);
-    sched_restore_instance(r.s, ie);
-    json_decref(ie);
-  }
-  char err[256];
-  for (size_t j = 0; j < sched_job_count(h.s); j++) {
-    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
-    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
-    json_decref(jr);
-  }
-  sched_restore_done(r.s);
+  h_restore_instance(&r, "i-0", "ce", 2, 8192, h.t);
+  h_restore_instance(&r, "i-9", "ce2", 2, 8192, h.t);
+  h_restore_jobs(&r, &h, 0);
   r.t = h.t + 1000;
   h_exec(&r, "d", 1, "i-9", "EXITED", 0, NULL); /* a2 and b2 RUNNABLE; room for one */
   CHECK_STATUS(&r, "b2", JOB_STARTING);
@@ -1000,18 +989,8 @@ static void test_fair_share_reclaim_survives_restart(void) {
     story_restored = &r;
     r.each = story_each;
     fs_one_cpu_world(&r, 600, 0);
-    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", "i-0",
-                           "computeEnvironment", "ce", "kind", "READY", "vcpus", 1, "memoryMib", 4096, "gpus", 0,
-                           "at", (json_int_t)h.t);
-    sched_restore_instance(r.s, ie);
-    json_decref(ie);
-    char err[256];
-    for (size_t j = 0; j < sched_job_count(h.s); j++) {
-      json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
-      CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
-      json_decref(jr);
-    }
-    sched_restore_done(r.s);
+    h_restore_instance(&r, "i-0", "ce", 1, 4096, h.t);
+    h_restore_jobs(&r, &h, 0);
     struct queue *q = queue_named(&h, "q"), *rq = queue_named(&r, "q");
     /* after step 5 the live core still holds A (no dispatch cycle since it could go); the
      * restart does not */
@@ -1657,13 +1636,7 @@ static void test_restore_pending_cancel_after_failed_dependency(void) {
   small_config(&r);
   h_instance(&r, "i-0", "ce", "READY", 1, 4096);
   h_instance(&r, "i-1", "ce", "READY", 1, 4096);
-  char err[256];
-  for (size_t j = 0; j < sched_job_count(h.s); j++) {
-    json_t *jr = sched_job_record(h.s, (uint32_t)j, "test", 0);
-    CHECK(sched_restore_job(r.s, jr, err, sizeof err) == 0, "%s", err);
-    json_decref(jr);
-  }
-  sched_restore_done(r.s);
+  h_restore_jobs(&r, &h, 0);
   r.t += 1000;
   h_exec(&r, "b", 1, inst, "EXITED", 0, NULL);
   CHECK_STATUS(&r, "b", JOB_SUCCEEDED);
@@ -1767,18 +1740,8 @@ static void test_restore_sweeps_deleted_queue(void) {
     h_init(&r);
     r.t = h.t + 1000;
     qz_config(&r, gone);
-    json_t *ie = json_pack("{s:o, s:s, s:s, s:s, s:i, s:i, s:i, s:I}", "header", h_header(h.t), "instanceId", "i-0",
-                           "computeEnvironment", "ce", "kind", "READY", "vcpus", 2, "memoryMib", 4096, "gpus", 0,
-                           "at", (json_int_t)h.t);
-    sched_restore_instance(r.s, ie);
-    json_decref(ie);
-    char err[256];
-    for (size_t i = 0; i < sched_job_count(h.s); i++) {
-      json_t *rec = sched_job_record(h.s, (uint32_t)i, "test", h.t);
-      CHECK(sched_restore_job(r.s, rec, err, sizeof err) == 0, "%s", err);
-      json_decref(rec);
-    }
-    sched_restore_done(r.s);
+    h_restore_instance(&r, "i-0", "ce", 2, 4096, h.t);
+    h_restore_jobs(&r, &h, h.t);
     CHECK_STATUS(&r, "run", JOB_RUNNING);
     CHECK_STATUS(&r, "big", JOB_RUNNABLE);
     int swept = sched_sweep_deleted_queues(r.s, &r.out);
