@@ -36,6 +36,13 @@ static json_t *job_record(const char *id, const char *status, long long created,
   return r;
 }
 
+/* The job's record applied under its id, as barge.jobs holds it. */
+static void put_job(struct view *v, const char *id, const char *status, long long created, const char *parent) {
+  json_t *r = job_record(id, status, created, parent);
+  apply(v, TOPIC_JOBS, id, r);
+  json_decref(r);
+}
+
 /* "id:STATUS,..." of the items of resp's member (owned); "ERR" when rc says it failed. */
 static const char *ids_of(int rc, json_t *resp, const char *member, int with_status) {
   static char out[512];
@@ -81,20 +88,19 @@ static void test_jobs(void) {
   struct view v;
   view_init(&v);
   add_queue(&v);
-  json_t *r;
-  apply(&v, TOPIC_JOBS, "a", r = job_record("a", "RUNNABLE", 100, NULL)), json_decref(r);
-  apply(&v, TOPIC_JOBS, "b", r = job_record("b", "RUNNABLE", 200, NULL)), json_decref(r);
-  apply(&v, TOPIC_JOBS, "c", r = job_record("c", "RUNNING", 300, NULL)), json_decref(r);
-  apply(&v, TOPIC_JOBS, "c:0", r = job_record("c:0", "RUNNING", 300, "c")), json_decref(r);
+  put_job(&v, "a", "RUNNABLE", 100, NULL);
+  put_job(&v, "b", "RUNNABLE", 200, NULL);
+  put_job(&v, "c", "RUNNING", 300, NULL);
+  put_job(&v, "c:0", "RUNNING", 300, "c");
   CHECK_STR(list(&v, "RUNNABLE"), "b,a");
   CHECK_STR(list(&v, "RUNNING"), "c"); /* the child is listed under its parent only */
-  apply(&v, TOPIC_JOBS, "b", r = job_record("b", "RUNNING", 200, NULL)), json_decref(r);
+  put_job(&v, "b", "RUNNING", 200, NULL);
   CHECK_STR(list(&v, "RUNNABLE"), "a");
   CHECK_STR(list(&v, "RUNNING"), "c,b");
   CHECK_STR(describe(&v, "a,b,zz,c:0"), "a:RUNNABLE,b:RUNNING,c:0:RUNNING");
   /* an array's children by index as a number (:10 before :9), as query_list_jobs_in orders them */
-  apply(&v, TOPIC_JOBS, "c:9", r = job_record("c:9", "RUNNING", 300, "c")), json_decref(r);
-  apply(&v, TOPIC_JOBS, "c:10", r = job_record("c:10", "RUNNING", 300, "c")), json_decref(r);
+  put_job(&v, "c:9", "RUNNING", 300, "c");
+  put_job(&v, "c:10", "RUNNING", 300, "c");
   json_t *req = json_pack("{s:s, s:s}", "arrayJobId", "c", "jobStatus", "RUNNING"), *resp = NULL;
   char err[256];
   int rc = query_list_jobs_v(&v, req, &resp, err, sizeof err);
@@ -136,9 +142,9 @@ static void test_snapshot(void) {
   view_init(&v);
   add_queue(&v);
   json_t *r;
-  apply(&v, TOPIC_JOBS, "a", r = job_record("a", "RUNNABLE", 200, NULL)), json_decref(r);
-  apply(&v, TOPIC_JOBS, "b", r = job_record("b", "RUNNABLE", 100, NULL)), json_decref(r);
-  apply(&v, TOPIC_JOBS, "c", r = job_record("c", "RUNNING", 50, NULL)), json_decref(r);
+  put_job(&v, "a", "RUNNABLE", 200, NULL);
+  put_job(&v, "b", "RUNNABLE", 100, NULL);
+  put_job(&v, "c", "RUNNING", 50, NULL);
   r = job_record("d", "RUNNABLE", 300, NULL); /* retried: back at the front */
   json_object_set_new(r, "queueSeq", json_integer(-400));
   apply(&v, TOPIC_JOBS, "d", r), json_decref(r);
