@@ -6,6 +6,8 @@ page loads, 2 after:
 - the table lists the 3 old jobs, then the 2 new ones as they come;
 - the Live changes list shows the 2 new jobs' changes and none of the old ones' (polling from
   since=0 replayed every change the API keeps into the list, and loaded each row again);
+- a poll that fails (the test makes the page's fetch of the changes fail once) says "offline",
+  and the next one that is answered says "polling" again (it stayed "offline" for good);
 - a job's page opened first (the page then has no position of a load: it takes the API's current
   one) shows in the list the job's cancel that comes after, nothing from before, and the job as
   cancelled.
@@ -24,6 +26,15 @@ from test_dashboard_json import Dash  # noqa: E402
 # unknown route, 404), so the browser closes it and the page falls back to polling.
 REFUSE_STREAM = """
 window.__streamsAsked = 0;
+window.__failPolls = 0; // that many of the next polls of the changes fail, as with the API away
+const realFetch = window.fetch;
+window.fetch = function (url, opts) {
+  if (String(url).includes('/changes?') && window.__failPolls > 0) {
+    window.__failPolls--;
+    return Promise.reject(new TypeError('the test failed this poll'));
+  }
+  return realFetch.call(this, url, opts);
+};
 const Real = window.EventSource;
 window.EventSource = class extends Real {
   constructor(url) { window.__streamsAsked++; super(url + '-refused'); }
@@ -77,6 +88,15 @@ def check_jobs_view(p, st, jobs):
     ok(set(new) <= {e["id"] for e in got}, "the live changes show the new jobs' changes", got)
     ok(not [e for e in got if e["id"] in old], "the live changes show none of the old jobs' changes", got)
     jobs["new"] = new
+    status = lambda: p.id("live-status").text  # noqa: E731
+    p.js("window.__failPolls = 1")
+    p.until(lambda: status() == "offline", "the page to say offline after a failed poll", timeout=15)
+    try:
+        p.until(lambda: status() == "polling", "the page to say polling again", timeout=15)
+    except TimeoutError:
+        pass
+    ok(status() == "polling" and p.js("return window.__failPolls") == 0,
+       "after a failed poll the next answered one says polling again", status())
 
 
 def check_job_page(p, st, jobs):

@@ -125,19 +125,23 @@ function startLive() {
 // opened first) takes the current position and loads what it shows again, as a stream that opens.
 function startPolling() {
   setLive('poll', 'polling');
+  const answered = () => {
+    window.bargeDash.polls++;
+    if (window.bargeDash.mode !== 'poll') setLive('poll', 'polling'); // back after a failed poll
+  };
   const tick = async () => {
     try {
       if (state.seq === null) {
         const now = await api('changes?since=' + Number.MAX_SAFE_INTEGER); // no events: the position
         if (state.seq === null) { state.seq = now.seq; reloadShown(); }
-        window.bargeDash.polls++;
+        answered();
         return;
       }
       const r = await api('changes?since=' + state.seq);
       if (r.reset) refreshSoon(true);
       r.events.forEach(onChange);
       state.seq = r.seq;
-      window.bargeDash.polls++;
+      answered();
     } catch (e) { setLive('off', 'offline'); }
   };
   state.pollTimer = setInterval(tick, 3000);
