@@ -52,6 +52,8 @@ struct follow_broker {
   int64_t heard_ms;  /* when a broker was last heard from: a record, an end of partition, an answer */
   int64_t next_ms;   /* the next question to the broker, while quiet or down */
   int64_t down_ms;   /* since when none answers; 0 while one does */
+  int64_t unanswered_ms; /* since when a connected broker leaves the questions unanswered; 0 when none */
+  int slow;              /* its last answer took long, or none came: wait longer for the next */
 };
 void follow_broker_init(struct follow_broker *fb, const char *cmd, const char *brokers, int64_t timeout_s);
 struct bus_consumer;

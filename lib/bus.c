@@ -702,10 +702,18 @@ int bus_consumer_reachable(struct bus_consumer *c, int timeout_ms, char *err, si
     c->broker_err[0] = 0;
     return 0;
   }
+  /* rd_kafka_metadata sends its request only once a broker is connected (up, its handshake
+   * answered): __TIMED_OUT says one was and has not answered yet, __TRANSPORT that none was
+   * within timeout_ms, or the connection failed. Both were "unreachable", and a broker slower
+   * than the wait was said to be gone. */
+  if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+    snprintf(err, errlen, "connected, but no answer within %d ms", timeout_ms);
+    return 1;
+  }
   if (c->broker_err[0])
     snprintf(err, errlen, "%s", c->broker_err);
-  else if (e == RD_KAFKA_RESP_ERR__TIMED_OUT || e == RD_KAFKA_RESP_ERR__TRANSPORT)
-    snprintf(err, errlen, "no answer within %d ms", timeout_ms);
+  else if (e == RD_KAFKA_RESP_ERR__TRANSPORT)
+    snprintf(err, errlen, "no connection to a broker within %d ms", timeout_ms);
   else
     snprintf(err, errlen, "%s", rd_kafka_err2str(e));
   return -1;

@@ -195,10 +195,13 @@ void bus_consumer_free(struct bus_consumer *c);
  * caller says them in its own words. The reports come in through bus_poll. */
 struct bus_consumer *bus_consumer_new_follow(const struct bus_conf *conf, char *err, size_t errlen);
 /* Does a broker of the consumer's answer now? Asks for the cluster's metadata, waiting up to
- * timeout_ms (a held connection counts as no answer). 0; -1 with why in err (for a follow
- * consumer, librdkafka's latest report on a connection, such as "Connect to ipv4#127.0.0.1:9092
- * failed: Connection refused"). The consumer's positions are untouched: once a broker answers
- * again, bus_poll goes on where it stopped, nothing skipped or read twice. Caller's thread. */
+ * timeout_ms. 0 when one answered; 1 when one is connected but has not answered within
+ * timeout_ms (slow, or holding the connection without answering: how long that may last is the
+ * caller's call); -1 when none is connected (none could be within timeout_ms, or the connection
+ * failed), with why in err (for a follow consumer, librdkafka's latest report on a connection,
+ * such as "Connect to ipv4#127.0.0.1:9092 failed: Connection refused"). The consumer's positions
+ * are untouched: once a broker answers again, bus_poll goes on where it stopped, nothing skipped
+ * or read twice. Caller's thread. */
 int bus_consumer_reachable(struct bus_consumer *c, int timeout_ms, char *err, size_t errlen) BARGE_WUR;
 /* Whether librdkafka said every broker of a follow consumer is down (read by bus_poll) since the
  * last bus_consumer_reachable: a reason to ask at once rather than after a quiet while. */

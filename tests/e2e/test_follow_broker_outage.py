@@ -17,7 +17,11 @@ every line of the job once and exits 0 when it learns the job ended. stdout carr
 else. Then with --broker-timeout 4, both give up during another outage with exit status 1 and a
 line saying so (--broker-timeout 0, or logs' without --follow, is bad usage: exit 2). Before the
 change they printed librdkafka's "all brokers are down" only and waited in silence;
---broker-timeout did not exist."""
+--broker-timeout did not exist.
+
+The relay also holds every Metadata request for 3 s while a job runs under watch and
+logs --follow: neither may say the broker cannot be reached (each question left unanswered for
+2 s was "unreachable", then "answers again"), and both print the job to its end."""
 import collections
 import json
 import os
@@ -48,11 +52,53 @@ def free_port():
 
 class CutRelay(tcp_relay.Relay):
     """A relay whose cut() closes every connection and stops listening (connections refused),
-    and resume() listens again on the same port."""
+    and resume() listens again on the same port. It reads the Kafka requests that pass (each a
+    4-byte size and the request, whose first two bytes are its API key): cut_on(name) cuts it as
+    soon as a request naming name arrives (that request is not passed on), and metadata_delay
+    (seconds) holds each Metadata request (API key 3) that long before it passes, the other
+    requests going on meanwhile: a broker that answers metadata slowly."""
 
     def __init__(self, port, target_port):
         self.clients, self.lock, self.listen_port = [], threading.Lock(), port
+        self.trigger, self.cut_at, self.metadata_delay, self.delayed = None, None, 0.0, 0
         super().__init__(("127.0.0.1", port), ("127.0.0.1", target_port))
+
+    def cut_on(self, name):
+        self.trigger, self.cut_at = name, None
+
+    def connect(self):
+        # accept() asks connect() and then new_connection() for each connection, one at a time
+        self.up = super().connect()
+        return self.up
+
+    def new_connection(self):
+        up, buf, send_lock = self.up, bytearray(), threading.Lock()
+
+        def send(frame):
+            with send_lock:
+                try:
+                    up.sendall(frame)
+                except OSError:
+                    pass
+
+        def forward(data):
+            buf.extend(data)
+            while len(buf) >= 6 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                n = 4 + int.from_bytes(buf[:4], "big")
+                frame = bytes(buf[:n])
+                del buf[:n]
+                if self.trigger and self.trigger in frame:
+                    self.trigger, self.cut_at = None, time.monotonic()
+                    self.cut()
+                    return b""
+                if int.from_bytes(frame[4:6], "big") == 3 and self.metadata_delay:
+                    self.delayed += 1
+                    threading.Timer(self.metadata_delay, send, (frame,)).start()
+                else:
+                    send(frame)
+            return b""  # sent here, under send_lock, not by pipe()
+
+        return forward
 
     def admit(self, client):
         with self.lock:
@@ -219,6 +265,30 @@ def body(relay, relay_addr):
         ok(rc == 0, "logs --follow learns after the outage that the job ended and exits 0", (rc, logs.err()[-600:]))
         ok(logs.out() == want_lines, "logs --follow printed every line of the job once, and nothing else",
            logs.out()[-400:])
+
+        # ---- a broker that answers metadata in 3 s is slow, not gone ----
+        w5 = Follower(st, "watch5", ["watch", "--job-queue", "q"], fenv)
+        followers.append(w5)
+        time.sleep(3)  # watch positioned at the end before the job is submitted
+        job4 = st.submit("ticker-3", "q", "ticker")
+        l5 = Follower(st, "logs5", ["logs", job4, "--follow"], fenv)
+        followers.append(l5)
+        ok(until("logs5 to print line 1", lambda: "line 1\n" in l5.out(), 60) is not None
+           and until("watch5 to print RUNNING", lambda: (job4, "RUNNING") in transitions(w5.out())[0], 30)
+           is not None, "watch and logs --follow follow a third job", (l5.err()[-400:], w5.err()[-400:]))
+        relay.metadata_delay = 3.0
+        rc = l5.wait(90)
+        ok(rc == 0 and l5.out() == want_lines, "logs --follow through a slow broker: every line once, exit 0",
+           (rc, l5.out()[-300:], l5.err()[-600:]))
+        ok(until("watch5 to print SUCCEEDED", lambda: (job4, "SUCCEEDED") in transitions(w5.out())[0], 40)
+           is not None, "watch through a slow broker prints the job's end", w5.out()[-400:])
+        ok(relay.delayed > 0, f"the relay held Metadata requests 3 s ({relay.delayed} of them)", relay.delayed)
+        for f, name in ((w5, "watch"), (l5, "logs --follow")):
+            ok(said not in f.err() and "answers again" not in f.err(),
+               f"{name}: a broker whose metadata takes 3 s is not said to be unreachable", f.err()[-600:])
+        w5.p.send_signal(signal.SIGINT)
+        ok(w5.wait(15) == 130, "Ctrl-C then stops watch, exit 130", w5.p.returncode)
+        relay.metadata_delay = 0.0
 
         # ---- --broker-timeout: the wait is bounded ----
         job3 = st.submit("ticker-2", "q", "ticker")
