@@ -61,6 +61,9 @@ struct bus_consumer;
  * partition). Asks the broker when c has been quiet for a while or librdkafka said every broker
  * is down, and says what changed. 0 to go on; 1 once --broker-timeout has passed (said). */
 int follow_broker_step(struct follow_broker *fb, struct bus_consumer *c, int heard) BARGE_WUR;
+/* The same for a read that waits on the broker (logs --follow reading the job's record: a try of
+ * the read went unanswered): asks at once, unless asked less than a second ago. */
+int follow_broker_waiting(struct follow_broker *fb, struct bus_consumer *c) BARGE_WUR;
 /* The --broker-timeout option row of watch and logs, for an int64_t field f of struct S. */
 #define FOLLOW_BROKER_TIMEOUT_ROW(S, f)                                                            \
   {.name = "broker-timeout", .arg = "SECONDS", .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f),  \

@@ -4,8 +4,9 @@
  * so the stream goes on where it stopped; what was missing was a word: a quiet stream and a dead
  * broker looked alike (one librdkafka warning, then silence), and a script could not bound the
  * wait. The broker is asked (bus_consumer_reachable) once the consumer has been quiet for
- * QUIET_MS, at once when librdkafka says every broker is down, and every RETRY_MS while none
- * answers. */
+ * QUIET_MS, at once when librdkafka says every broker is down, every RETRY_MS while none
+ * answers, and, through follow_broker_waiting, by a read that waits on the broker (logs --follow
+ * reading the job's record). */
 #include <stdio.h>
 
 #include "bus.h"
@@ -83,5 +84,11 @@ int follow_broker_step(struct follow_broker *fb, struct bus_consumer *c, int hea
   int all_down = bus_consumer_all_down(c);
   if (!fb->down_ms && !all_down && now - fb->heard_ms < QUIET_MS) return 0;
   if (now < fb->next_ms && !(all_down && !fb->down_ms)) return 0;
+  return ask(fb, c, now);
+}
+
+int follow_broker_waiting(struct follow_broker *fb, struct bus_consumer *c) {
+  int64_t now = mono_ms();
+  if (now < fb->next_ms) return 0;
   return ask(fb, c, now);
 }

@@ -89,10 +89,11 @@ static void one_cb(void *ctx, const struct bus_msg *m) {
 }
 
 /* The job's JobRecord (a new reference) into *rec, NULL when there is none. 0, or 1 with why in
- * err. */
-static int read_record(const struct bus_conf *bc, const char *id, json_t **rec, char *err, size_t errlen) {
+ * err. quiet: librdkafka's reports on its brokers are kept, not logged (--follow says an outage in
+ * its own words). */
+static int read_record(const struct bus_conf *bc, const char *id, int quiet, json_t **rec, char *err, size_t errlen) {
   struct one o = {id, NULL};
-  struct bus_consumer *c = bus_consumer_new(bc, NULL, 1, err, errlen);
+  struct bus_consumer *c = quiet ? bus_consumer_new_follow(bc, err, errlen) : bus_consumer_new(bc, NULL, 1, err, errlen);
   if (!c || bus_read_table_key(c, TOPIC_JOBS, id, one_cb, &o, err, errlen)) {
     bus_consumer_free(c);
     json_decref(o.rec);
@@ -106,9 +107,67 @@ static int read_record(const struct bus_conf *bc, const char *id, json_t **rec, 
 /* read_record, saying why it failed. */
 static int load_record(const struct bus_conf *bc, const char *id, json_t **rec) {
   char err[1024];
-  if (!read_record(bc, id, rec, err, sizeof err)) return 0;
+  if (!read_record(bc, id, 0, rec, err, sizeof err)) return 0;
   fprintf(stderr, "barge logs: reading the job's record: %s\n", err);
   return 1;
+}
+
+/* ---- --follow: the record read while the broker is watched ---- */
+
+/* bus_conf.stop takes no argument: the follower of the read under way (one per process). */
+static struct {
+  struct follow_broker *fb;
+  struct bus_consumer *ev;
+  int gave_up; /* --broker-timeout passed (said) */
+} watched;
+
+/* The stop hook of a watched read, asked after each of its tries that went unanswered: asks the
+ * broker (through ev, at most once a second) and ends the read once none answers, once
+ * --broker-timeout has passed, or at a signal. */
+static int watched_stop(void) {
+  if (service_stopping() || watched.gave_up) return 1;
+  if (follow_broker_waiting(watched.fb, watched.ev)) watched.gave_up = 1;
+  return watched.gave_up || watched.fb->down_ms != 0;
+}
+
+/* One read of the job's record for --follow (the first, and again at each change of the job).
+ * While it waits on the broker, the broker is asked through ev whether it answers, as the follow
+ * loop asks, so an outage during the read is said within seconds and --broker-timeout bounds it
+ * (the read waited 10-60 s in silence, then failed: docs/operations.md, "Following through a
+ * broker outage"). 0 with *rec; 2 when it was not read now: no broker answers (said; fb->down_ms
+ * set: read again once one does), or a signal came; 1 said: an error, or --broker-timeout passed. */
+static int read_record_watched(const struct bus_conf *bc, const char *id, json_t **rec, struct follow_broker *fb,
+                               struct bus_consumer *ev) {
+  struct bus_conf wc = *bc;
+  wc.stop = watched_stop;
+  watched.fb = fb;
+  watched.ev = ev;
+  watched.gave_up = 0;
+  char err[1024];
+  if (!read_record(&wc, id, 1, rec, err, sizeof err)) return 0;
+  if (watched.gave_up) return 1;
+  if (service_stopping() || fb->down_ms) return 2;
+  /* it failed while a broker answered: unless none answers now, the read's own error */
+  fb->next_ms = 0;
+  if (follow_broker_waiting(fb, ev)) return 1;
+  if (fb->down_ms) return 2;
+  fprintf(stderr, "barge logs: reading the job's record: %s\n", err);
+  return 1;
+}
+
+/* The first read of the record for --follow: read_record_watched until it reads, waiting (and
+ * asking) while no broker answers. 0 with *rec; 1 said; 128 + the signal that stopped it. */
+static int load_record_follow(const struct bus_conf *bc, const char *id, json_t **rec, struct follow_broker *fb,
+                              struct bus_consumer *ev) {
+  for (;;) {
+    int r = read_record_watched(bc, id, rec, fb, ev);
+    if (r != 2) return r;
+    while (fb->down_ms && !service_stopping()) {
+      if (follow_broker_waiting(fb, ev)) return 1;
+      usleep(100 * 1000);
+    }
+    if (service_stopping()) return 128 + service_stop_signal();
+  }
 }
 
 /* ---- reading a log ---- */
@@ -211,13 +270,10 @@ static void family_key(const char *id, char *out, size_t n) { snprintf(out, n, "
  * from `printed` bytes of attempt n on, until it has ended. ev is positioned at the end of the
  * job's partition of barge.job-events as of before rec was read. */
 static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consumer *ev, const char *id, json_t *rec,
-                  int n, int only_attempt, int64_t broker_timeout) {
+                  int n, int only_attempt, struct follow_broker *fb) {
   size_t printed = 0;
   int rc = 0, reload = 0;
   int64_t next_read = 0;
-  struct follow_broker fb; /* while no broker answers: said, waited for (the log is still read) */
-  follow_broker_init(&fb, "logs", bc->brokers, broker_timeout);
-  service_signals(0);
   while (!service_stopping()) {
     const char *status = status_of(rec);
     int last = (int)jget_int(rec, "attempt", 0);
@@ -265,24 +321,18 @@ static int follow(const struct bus_conf *bc, struct reader *r, struct bus_consum
       }
       if (mono_ms() >= until) break;
     }
-    if (follow_broker_step(&fb, ev, heard)) {
+    if (follow_broker_step(fb, ev, heard)) {
       rc = 1;
       break;
     }
-    if (reload && !fb.down_ms) {
+    if (reload && !fb->down_ms) {
       json_t *fresh = NULL;
-      char why[1024], probe[512];
-      if (read_record(bc, id, &fresh, why, sizeof why)) {
-        /* the broker went away while the record was read: said by follow_broker_step, read again
-         * once it answers */
-        if (bus_consumer_reachable(ev, 1000, probe, sizeof probe) == 0) {
-          fprintf(stderr, "barge logs: reading the job's record: %s\n", why);
-          json_decref(rec);
-          return 1;
-        }
-        fb.heard_ms = fb.next_ms = 0; /* ask at once */
-        continue;
+      int got = read_record_watched(bc, id, &fresh, fb, ev);
+      if (got == 1) {
+        json_decref(rec);
+        return 1;
       }
+      if (got == 2) continue; /* no broker answers (said): read again once one does */
       if (fresh) {
         json_decref(rec);
         rec = fresh;
@@ -362,9 +412,12 @@ int cmd_logs(int argc, char **argv) {
     }
   }
   json_t *rec = NULL;
-  if (load_record(&bc, id, &rec)) {
+  struct follow_broker fb; /* --follow: while no broker answers, said and waited for (the log is still read) */
+  follow_broker_init(&fb, "logs", bc.brokers, o.broker_timeout);
+  if (o.follow) service_signals(0);
+  if ((r = o.follow ? load_record_follow(&bc, id, &rec, &fb, ev) : load_record(&bc, id, &rec))) {
     bus_consumer_free(ev);
-    return 1;
+    return r;
   }
   int rc = 0;
   const char *lp = jget_str(rec, "logPath");
@@ -419,7 +472,7 @@ int cmd_logs(int argc, char **argv) {
   } else if ((rc = reader_open(&o, &bc, &rd)) == 0) {
     int n = attempt == ATTEMPT_LATEST ? last : (int)attempt;
     if (o.follow) {
-      rc = follow(&bc, &rd, ev, id, rec, n, attempt == ATTEMPT_LATEST ? 0 : (int)attempt, o.broker_timeout);
+      rc = follow(&bc, &rd, ev, id, rec, n, attempt == ATTEMPT_LATEST ? 0 : (int)attempt, &fb);
       rec = NULL; /* follow took it */
     } else {
       rc = print_log(&rd, id, rec, n);

@@ -791,6 +791,23 @@ static rd_kafka_resp_err_t watermarks(rd_kafka_t *rk, const char *topic, int32_t
   }
 }
 
+/* rd_kafka_metadata of one topic, waiting up to timeout_ms for its answer. With a stop hook, a
+ * try that found no broker connected or got no answer asks it whether to end, after 1 s and after
+ * 3 s, before the whole timeout_ms is waited once more (__INTR when it said stop): a broker that
+ * went away is known within seconds (`barge logs --follow` reading a job's record says so,
+ * docs/operations.md "Following through a broker outage"; it waited 10 s in silence, then
+ * failed), and a slow one still answers (the answer to a try that timed out is lost). */
+static rd_kafka_resp_err_t topic_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const struct rd_kafka_metadata **md,
+                                          int timeout_ms, int (*stop)(void)) {
+  static const int tries_ms[] = {1000, 2000};
+  for (size_t i = 0; stop && i < sizeof tries_ms / sizeof tries_ms[0]; i++) {
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, md, tries_ms[i]);
+    if (e != RD_KAFKA_RESP_ERR__TRANSPORT && e != RD_KAFKA_RESP_ERR__TIMED_OUT) return e;
+    if (stop_asked(stop)) return RD_KAFKA_RESP_ERR__INTR;
+  }
+  return rd_kafka_metadata(rk, 0, rkt, md, timeout_ms);
+}
+
 /* Partition count of a topic from broker metadata; -1 on error. */
 int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, size_t errlen) {
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, c->names[t], NULL);
@@ -801,7 +818,11 @@ int bus_partition_count(struct bus_consumer *c, enum bus_topic t, char *err, siz
       snprintf(err, errlen, "stopped while waiting for the metadata of %s", c->names[t]);
       break;
     }
-    rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, rkt, &md, 10000);
+    rd_kafka_resp_err_t e = topic_metadata(c->rk, rkt, &md, 10000, c->conf.stop);
+    if (e == RD_KAFKA_RESP_ERR__INTR) {
+      snprintf(err, errlen, "stopped while waiting for the metadata of %s", c->names[t]);
+      break;
+    }
     if (e) {
       snprintf(err, errlen, "metadata for %s: %s", c->names[t], rd_kafka_err2str(e));
       break;

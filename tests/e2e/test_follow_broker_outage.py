@@ -19,6 +19,11 @@ line saying so (--broker-timeout 0, or logs' without --follow, is bad usage: exi
 change they printed librdkafka's "all brokers are down" only and waited in silence;
 --broker-timeout did not exist.
 
+The relay also cuts itself at the first request that names barge.jobs: logs --follow's first read
+of the job's record. logs must say the outage within a few seconds, in the same words, and once
+the relay is back print the job's lines and exit 0; with --broker-timeout 3, give up (exit 1).
+It waited 10 s in silence, then failed with exit 1.
+
 The relay also holds every Metadata request for 3 s while a job runs under watch and
 logs --follow: neither may say the broker cannot be reached (each question left unanswered for
 2 s was "unreachable", then "answers again"), and both print the job to its end."""
@@ -265,6 +270,41 @@ def body(relay, relay_addr):
         ok(rc == 0, "logs --follow learns after the outage that the job ended and exits 0", (rc, logs.err()[-600:]))
         ok(logs.out() == want_lines, "logs --follow printed every line of the job once, and nothing else",
            logs.out()[-400:])
+
+        # ---- the outage begins while logs --follow reads the job's record ----
+        relay.cut_on(st.topic("jobs").encode())  # at the record's first request
+        l3 = Follower(st, "logs3", ["logs", job1, "--follow"], fenv)
+        followers.append(l3)
+        ok(until("logs' read of the record to cut the relay", lambda: relay.cut_at is not None, 60) is not None,
+           "the relay is cut as logs --follow reads the job's record", l3.err()[-400:])
+        took = until("logs' outage message during the record's read", lambda: said in l3.err(), 20)
+        took = None if took is None else time.monotonic() - relay.cut_at
+        ok(took is not None and took < 7 and "still waiting" in l3.err(),
+           f"logs --follow: an outage while the job's record is read is said as any other, within a few seconds "
+           f"({took} s after the cut)", (l3.p.poll(), l3.err()[-600:]))
+        time.sleep(max(0.0, 9 - (time.monotonic() - relay.cut_at)))
+        relay.resume()
+        rc = l3.wait(60)
+        ok(rc == 0 and l3.out() == want_lines, "logs --follow: once the broker answers, reads the record and prints "
+           "the job's lines, once each, and exits 0", (rc, l3.out()[-300:], l3.err()[-600:]))
+        ok(l3.err().count(said) == 1 and back in l3.err() and "brokers are down" not in l3.err(),
+           "logs --follow: says the outage once and its end, in Barge's words", l3.err()[-800:])
+        log("    logs --follow (cut during the record's read)'s stderr:\n      "
+            + l3.err().strip().replace("\n", "\n      "))
+
+        # with --broker-timeout, that wait is bounded as well
+        relay.cut_on(st.topic("jobs").encode())
+        l4 = Follower(st, "logs4", ["logs", job1, "--follow", "--broker-timeout", "3"], fenv)
+        followers.append(l4)
+        ok(until("logs' read of the record to cut the relay", lambda: relay.cut_at is not None, 60) is not None,
+           "the relay is cut again as logs --follow --broker-timeout 3 reads the job's record", l4.err()[-400:])
+        rc = l4.wait(40)
+        took = time.monotonic() - relay.cut_at
+        ok(rc == 1 and 3 <= took < 15 and "has answered for" in l4.err() and "--broker-timeout 3" in l4.err()
+           and "giving up" in l4.err() and l4.out() == "",
+           f"logs --follow --broker-timeout 3: gives up during the record's read, exit 1, saying why ({took:.1f} s "
+           f"after the cut)", (rc, l4.err()[-600:]))
+        relay.resume()
 
         # ---- a broker that answers metadata in 3 s is slow, not gone ----
         w5 = Follower(st, "watch5", ["watch", "--job-queue", "q"], fenv)
