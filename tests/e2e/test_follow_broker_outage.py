@@ -21,7 +21,8 @@ change they printed librdkafka's "all brokers are down" only and waited in silen
 
 The relay also cuts itself at the first request that names barge.jobs: logs --follow's first read
 of the job's record. logs must say the outage within a few seconds, in the same words, and once
-the relay is back print the job's lines and exit 0; with --broker-timeout 3, give up (exit 1).
+the relay is back print the job's lines and exit 0; with --broker-timeout 3, give up (exit 1);
+at Ctrl-C, exit 130.
 It waited 10 s in silence, then failed with exit 1.
 
 The relay also holds every Metadata request for 3 s while a job runs under watch and
@@ -304,6 +305,17 @@ def body(relay, relay_addr):
            and "giving up" in l4.err() and l4.out() == "",
            f"logs --follow --broker-timeout 3: gives up during the record's read, exit 1, saying why ({took:.1f} s "
            f"after the cut)", (rc, l4.err()[-600:]))
+        relay.resume()
+
+        # and Ctrl-C ends it, as it ends the rest of --follow
+        relay.cut_on(st.topic("jobs").encode())
+        l6 = Follower(st, "logs6", ["logs", job1, "--follow"], fenv)
+        followers.append(l6)
+        ok(until("logs' outage message during the record's read", lambda: said in l6.err(), 60) is not None,
+           "logs --follow says the outage during the record's read again", l6.err()[-400:])
+        l6.p.send_signal(signal.SIGINT)
+        rc = l6.wait(10)
+        ok(rc == 130 and l6.out() == "", "Ctrl-C during that wait stops logs --follow, exit 130", (rc, l6.err()[-400:]))
         relay.resume()
 
         # ---- a broker that answers metadata in 3 s is slow, not gone ----
