@@ -329,12 +329,15 @@ void sched_free(struct sched *s) {
   for (size_t i = 0; i < s->npolicies; i++) free_policy(s->policies[i]);
   free(s->policies);
   for (size_t i = 0; i < s->ninsts; i++) {
+    if (!s->insts[i]) continue; /* forgotten */
     free(s->insts[i]->type);
     free(s->insts[i]->address);
     free(s->insts[i]);
   }
   free(s->insts);
   free(s->live);
+  free(s->free_insts);
+  free(s->gone);
   free(s->dirty);
   free(s->coded);
   free(s->ended);
@@ -368,6 +371,7 @@ enum job_status sched_job_status(const struct sched *s, uint32_t j) {
 }
 const char *sched_job_id(const struct sched *s, uint32_t j) { return s->jobs[j]->id; }
 const char *sched_instance_id(const struct sched *s, uint32_t i) { return s->insts[i]->id; }
+size_t sched_instances_kept(const struct sched *s) { return s->ninsts - s->nfree_insts; }
 
 size_t sched_memory_bytes(const struct sched *s) {
   size_t total = s->capjobs * sizeof(struct job *) + strmap_size_bytes(&s->job_by_id);

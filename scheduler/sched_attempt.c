@@ -148,12 +148,21 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
   }
   uint32_t ii = strmap_get(&s->inst_by_id, id);
   struct instance *in = ii == SCHED_NONE ? NULL : s->insts[ii];
+  /* a gone instance is forgotten once silent for the gone memory: any word about it, even one
+   * ignored below, restarts that (docs/architecture.md, "Gone instances") */
+  if (in && in->state == INST_GONE) in->gone_at = s->now;
   if (!strcmp(kind, "HEARTBEAT") && in && in->state == INST_GONE) return 0; /* a late beat from a dead host */
   int64_t inc = jget_int(ev, "incarnation", 0);
   /* an older incarnation's late word: a beat, or its process reporting its stop after the agent
    * restarted, which must not end the instance the new incarnation serves (incarnation 0 is
    * unknown, from the provisioner or an older agent: it is taken as before) */
   if (in && instance_word_stale(in->incarnation, kind, inc)) return 0; /* lib/states.h */
+  /* an instance the scheduler does not know: maybe one it forgot (sched_forget_gone), whose
+   * late beat or READY must not bring it back; a READY of a newer incarnation, or of none
+   * (a driver's), registers it */
+  if (!in && (!strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT")) &&
+      sched_maybe_forgotten(s, !strcmp(kind, "HEARTBEAT"), inc))
+    return 0;
   if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
     uint32_t ci = sched_find_ce(s, cename);
     if (ci == SCHED_NONE) {
@@ -176,12 +185,17 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
       in->jobs_head = SCHED_NONE;
       in->listed_in = SCHED_NONE; /* sched_ce_register lists it */
       snprintf(in->id, sizeof in->id, "%s", id);
-      if (s->ninsts == s->capinsts) {
-        s->capinsts = s->capinsts ? s->capinsts * 2 : 64;
-        s->insts = xrealloc(s->insts, s->capinsts * sizeof *s->insts);
+      in->seq = ++s->inst_seq;
+      if (s->nfree_insts) { /* a forgotten instance's slot */
+        ii = s->free_insts[--s->nfree_insts];
+      } else {
+        if (s->ninsts == s->capinsts) {
+          s->capinsts = s->capinsts ? s->capinsts * 2 : 64;
+          s->insts = xrealloc(s->insts, s->capinsts * sizeof *s->insts);
+        }
+        ii = (uint32_t)s->ninsts++;
       }
-      ii = (uint32_t)s->ninsts;
-      s->insts[s->ninsts++] = in;
+      s->insts[ii] = in;
       strmap_put(&s->inst_by_id, in->id, ii);
     } else if (in->state != INST_GONE && !strcmp(kind, "READY")) {
       in->last_seen = s->now;

@@ -253,6 +253,22 @@ static void live_del(struct sched *s, uint32_t ii) {
   in->live_pos = -1;
 }
 
+/* Gone instance ii joins the back of the gone queue, queued at time at. */
+static void gone_push(struct sched *s, uint32_t ii, int64_t at) {
+  if (s->ngone == s->capgone) { /* unroll the ring into a larger one */
+    size_t ncap = s->capgone ? s->capgone * 2 : 64;
+    struct gone_entry *g = xcalloc(ncap, sizeof *g);
+    for (size_t k = 0; k < s->ngone; k++) g[k] = s->gone[(s->gone_head + k) % s->capgone];
+    free(s->gone);
+    s->gone = g;
+    s->capgone = ncap;
+    s->gone_head = 0;
+  }
+  s->gone[(s->gone_head + s->ngone) % s->capgone] = (struct gone_entry){.ii = ii, .at = at};
+  s->ngone++;
+  s->insts[ii]->gone_queued = 1;
+}
+
 int sched_ce_register(struct sched *s, uint32_t ii) {
   struct instance *in = s->insts[ii];
   struct ce *c = s->ces[in->ce];
@@ -291,7 +307,45 @@ int sched_ce_uncount(struct sched *s, uint32_t ii) {
   set_max(c);
   live_del(s, ii);
   if (in->listed_in != SCHED_NONE && ++c->ngone_listed > c->live) list_compact(s, c);
+  in->gone_at = s->now;
+  if (!in->gone_queued) gone_push(s, ii, s->now);
   return ov != c->max_v || om != c->max_m || og != c->max_g || olive != (c->live > 0);
+}
+
+/* Frees gone instance ii's record; its index goes on the free list for the next new instance. */
+static void forget(struct sched *s, uint32_t ii) {
+  struct instance *in = s->insts[ii];
+  if (in->listed_in != SCHED_NONE) list_del_gone(s, ii);
+  if (in->incarnation > s->forgot_inc) s->forgot_inc = in->incarnation;
+  s->nforgotten++;
+  strmap_del(&s->inst_by_id, in->id); /* before the free: the map borrows in->id */
+  free(in->type);
+  free(in->address);
+  free(in);
+  s->insts[ii] = NULL;
+  if (s->nfree_insts == s->capfree_insts) {
+    s->capfree_insts = s->capfree_insts ? s->capfree_insts * 2 : 64;
+    s->free_insts = xrealloc(s->free_insts, s->capfree_insts * sizeof *s->free_insts);
+  }
+  s->free_insts[s->nfree_insts++] = ii;
+}
+
+/* The queue's entries were pushed at nondecreasing times (s->now never goes back), so the front
+ * is the oldest: the sweep stops at the first entry queued less than the memory ago. An entry
+ * whose instance came back (a READY) is dropped; one that went again later, or (defensively)
+ * still has jobs, is queued again at now. Each entry is looked at once per sweep at most. */
+void sched_forget_gone(struct sched *s) {
+  int64_t w = sched_gone_memory_ms(s);
+  for (size_t n = s->ngone; n > 0 && s->now - s->gone[s->gone_head].at >= w; n--) {
+    uint32_t ii = s->gone[s->gone_head].ii;
+    s->gone_head = (s->gone_head + 1) % s->capgone;
+    s->ngone--;
+    struct instance *in = s->insts[ii];
+    in->gone_queued = 0;
+    if (in->state != INST_GONE) continue; /* registered again: queued when it next goes */
+    if (s->now - in->gone_at < w || in->jobs_head != SCHED_NONE || in->njobs) gone_push(s, ii, s->now);
+    else forget(s, ii);
+  }
 }
 
 int sched_recompute_ce(struct sched *s, struct ce *c) {

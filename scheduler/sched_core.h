@@ -181,6 +181,9 @@ uint32_t sched_find_job(const struct sched *s, const char *job_id); /* UINT32_MA
 enum job_status sched_job_status(const struct sched *s, uint32_t job);
 const char *sched_job_id(const struct sched *s, uint32_t job);
 const char *sched_instance_id(const struct sched *s, uint32_t inst);
+/* How many instance records the core keeps: the live instances and the gone ones not yet
+ * forgotten (docs/architecture.md, "Gone instances"). */
+size_t sched_instances_kept(const struct sched *s);
 size_t sched_job_count(const struct sched *s);
 size_t sched_memory_bytes(const struct sched *s); /* approximate heap held by jobs */
 

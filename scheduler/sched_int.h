@@ -158,11 +158,15 @@ struct instance {
   uint32_t jobs_head; /* its jobs (job->instance is it), linked by inst_next, in no order */
   enum inst_state state;
   int drain_confirmed;
+  int gone_queued;    /* in the scheduler's gone queue (sched_forget_gone); fills a hole */
   int64_t avail_pos; /* index in its CE's avail, -1 if not there */
   uint32_t listed_in; /* the CE whose insts holds it (its ce, or the one it left), or SCHED_NONE */
   int64_t live_pos;   /* index in the scheduler's live list, -1 once gone (sched_config.c) */
   int64_t last_seen;
   int64_t incarnation; /* the agent's latest incarnation seen (0 = unknown) */
+  int64_t seq;         /* registration order (1, 2, ...): the order a tick acts on instances in,
+                          as indices are reused once a gone instance is forgotten */
+  int64_t gone_at;     /* gone: event time it went, or of the last word about it since */
   char *type;
   char *address; /* privateIpv4Address the agent gave, or NULL */
 };
@@ -271,13 +275,26 @@ struct sched {
   uint32_t *queue_order; /* by priority desc, ARN asc */
   struct policy **policies;
   size_t npolicies;
+  /* the instances known: the live ones and the gone ones not yet forgotten (sched_forget_gone);
+   * a forgotten one's slot is NULL until a new instance takes it (free_insts) */
   struct instance **insts;
   size_t ninsts, capinsts; /* grown by doubling: by one, a realloc could copy them all each time */
+  uint32_t *free_insts;    /* NULL slots of insts, the next one to reuse last */
+  size_t nfree_insts, capfree_insts;
+  int64_t inst_seq;        /* the last instance's seq */
   /* the instances not gone, in no order (sched_ce_register adds, sched_ce_uncount removes): what
-   * a Tick looks at. The scheduler keeps every instance it ever saw, to ignore a gone one's late
-   * words; a tick that walked them all paid for weeks of churn (docs/architecture.md) */
+   * a Tick looks at. A gone one is kept a while to ignore its late words; a tick that walked
+   * them all paid for weeks of churn (docs/architecture.md) */
   uint32_t *live;
   size_t nlive, caplive;
+  /* gone instances in the order they went (a ring: gone_head, ngone of capgone), each with the
+   * event time it was queued at; sched_forget_gone forgets them from the front */
+  struct gone_entry { uint32_t ii; int64_t at; } *gone;
+  size_t gone_head, ngone, capgone;
+  /* what forgotten instances leave behind, so that their late words stay ignored: the largest
+   * incarnation among them, and how many there were */
+  int64_t forgot_inc;
+  int64_t nforgotten;
   struct strmap inst_by_id;
   int cycle_needed;
   int demand_dirty;
@@ -386,6 +403,23 @@ void sched_ce_unready(struct sched *s, uint32_t ii, enum inst_state st);
 /* Gone instance ii leaves its CE's live count and largest instance, and the scheduler's live
  * list. Returns changed. */
 int sched_ce_uncount(struct sched *s, uint32_t ii);
+/* How long, in event time, a gone instance is remembered before sched_forget_gone may forget
+ * it: 10 x lost_after_ms, at least 10 minutes (docs/architecture.md, "Gone instances"). */
+static inline int64_t sched_gone_memory_ms(const struct sched *s) {
+  int64_t lost = s->conf.lost_after_ms;
+  if (lost > INT64_MAX / 20) return INT64_MAX / 2; /* "never lost" (barge replay) */
+  return 10 * lost > 600000 ? 10 * lost : 600000;
+}
+/* At a Tick: forgets the gone instances that went, and were last spoken of, at least
+ * sched_gone_memory_ms ago and that no job references: their records are freed, their indices
+ * reused by the next new instances, their incarnations raise forgot_inc. A function of event
+ * times only. */
+void sched_forget_gone(struct sched *s);
+/* Whether a READY or HEARTBEAT of incarnation inc about an instance the scheduler does not know
+ * may be a forgotten instance's late word (then ignored; docs/architecture.md, "Gone instances"). */
+static inline int sched_maybe_forgotten(const struct sched *s, int heartbeat, int64_t inc) {
+  return inc > 0 ? inc <= s->forgot_inc : heartbeat && s->nforgotten > 0;
+}
 /* Rebuilds a CE's books from its instances (after a restore, which sets states and used
  * capacities directly), dropping its gone instances from insts. Returns changed. */
 int sched_recompute_ce(struct sched *s, struct ce *c);

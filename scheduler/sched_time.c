@@ -7,23 +7,34 @@
 
 /* ---------------- time (ticks) ---------------- */
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+struct picked {
+  int64_t seq;
+  uint32_t ii;
+};
+
+static int cmp_seq(const void *a, const void *b) {
+  int64_t x = ((const struct picked *)a)->seq, y = ((const struct picked *)b)->seq;
   return x < y ? -1 : x > y;
 }
 
-/* The live instances (s->live, in no order) that pick says, in ascending instance index: the
- * order the outputs follow, as when every instance ever registered was walked. NULL when none;
- * else *n of them (@owned result). */
+/* The live instances (s->live, in no order) that pick says, in registration order (seq): the
+ * order the outputs follow, as when every instance ever registered was walked by index (an
+ * index is reused once its instance is forgotten, a seq never). NULL when none; else *n of
+ * them (@owned result). */
 static uint32_t *live_picked(struct sched *s, int (*pick)(const struct sched *s, const struct instance *in), size_t *n) {
-  uint32_t *v = NULL;
+  struct picked *p = NULL;
   *n = 0;
   for (size_t k = 0; k < s->nlive; k++) {
-    if (!pick(s, s->insts[s->live[k]])) continue;
-    if (!v) v = xcalloc(s->nlive - k, sizeof *v);
-    v[(*n)++] = s->live[k];
+    const struct instance *in = s->insts[s->live[k]];
+    if (!pick(s, in)) continue;
+    if (!p) p = xcalloc(s->nlive - k, sizeof *p);
+    p[(*n)++] = (struct picked){in->seq, s->live[k]};
   }
-  if (*n > 1) qsort(v, *n, sizeof *v, cmp_u32);
+  if (!p) return NULL;
+  if (*n > 1) qsort(p, *n, sizeof *p, cmp_seq);
+  uint32_t *v = xcalloc(*n, sizeof *v);
+  for (size_t k = 0; k < *n; k++) v[k] = p[k].ii;
+  free(p);
   return v;
 }
 
@@ -38,6 +49,9 @@ static int silent(const struct sched *s, const struct instance *in) {
 
 void sched_on_tick(struct sched *s, struct outbox *out) {
   s->tick_now = 1;
+  /* gone instances remembered long enough (docs/architecture.md, "Gone instances"): first, so
+   * that no entry of this event's outbox can name one */
+  sched_forget_gone(s);
   /* Only live instances matter here: the live list, not every instance ever registered (after
    * weeks of churn, nearly all gone; docs/architecture.md, "The scheduler"). Nothing below makes
    * another instance silent or gone, so picking first and acting after decides the same. */

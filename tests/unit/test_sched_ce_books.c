@@ -46,7 +46,7 @@ static void check_books(struct sched *s, int step) {
     int max_v = 0, max_m = 0, max_g = 0;
     for (size_t i = 0; i < s->ninsts; i++) {
       const struct instance *in = s->insts[i];
-      if (in->ce != ci || in->state == INST_GONE) continue;
+      if (!in || in->ce != ci || in->state == INST_GONE) continue; /* NULL: forgotten */
       live++;
       live_v += in->cap_v;
       if (in->cap_v > max_v) max_v = in->cap_v;
@@ -88,14 +88,22 @@ static void check_books(struct sched *s, int step) {
     listed_total += c->ninst;
   }
   size_t listed = 0;
-  for (size_t i = 0; i < s->ninsts; i++) listed += s->insts[i]->listed_in != SCHED_NONE;
+  for (size_t i = 0; i < s->ninsts; i++) listed += s->insts[i] && s->insts[i]->listed_in != SCHED_NONE;
   CHECK(listed == listed_total, "step %d: %zu instances say they are listed, the lists hold %zu", step, listed, listed_total);
   bad += listed != listed_total;
   /* the live list: every instance not gone, once, where its live_pos says */
-  size_t live_all = 0;
+  size_t live_all = 0, kept = 0;
   for (size_t i = 0; i < s->ninsts; i++) {
     const struct instance *in = s->insts[i];
+    if (!in) continue;
+    kept++;
     int gone = in->state == INST_GONE;
+    /* a gone instance waits in the gone queue (else it would never be forgotten); the id map
+     * finds each kept instance at its slot */
+    int found = strmap_get(&s->inst_by_id, in->id) == i && (!gone || in->gone_queued);
+    CHECK(found, "step %d: instance %s (%s): id map %u, slot %zu, queued %d", step, in->id, gone ? "gone" : "live",
+          strmap_get(&s->inst_by_id, in->id), i, in->gone_queued);
+    bad += !found;
     int at = in->live_pos >= 0 && (size_t)in->live_pos < s->nlive && s->live[in->live_pos] == i;
     live_all += !gone;
     CHECK(gone ? in->live_pos == -1 : at, "step %d: instance %s (%s) live_pos %lld, live list of %zu", step, in->id,
@@ -104,12 +112,17 @@ static void check_books(struct sched *s, int step) {
   }
   CHECK(s->nlive == live_all, "step %d: the live list holds %zu, %zu instances are not gone", step, s->nlive, live_all);
   bad += s->nlive != live_all;
+  CHECK(kept == sched_instances_kept(s) && kept + s->nfree_insts == s->ninsts && s->ngone <= kept,
+        "step %d: %zu records, %zu counted kept, %zu free slots of %zu, %zu queued gone", step, kept,
+        sched_instances_kept(s), s->nfree_insts, s->ninsts, s->ngone);
+  bad += kept != sched_instances_kept(s) || kept + s->nfree_insts != s->ninsts || s->ngone > kept;
   /* each instance's list of jobs: exactly the jobs whose attempt is on it, njobs of them */
   size_t *on = calloc(s->ninsts + 1, sizeof *on);
   for (size_t k = 0; k < s->njobs; k++)
     if (s->jobs[k]->instance != SCHED_NONE) on[s->jobs[k]->instance]++;
   for (size_t i = 0; i < s->ninsts; i++) {
     const struct instance *in = s->insts[i];
+    if (!in) continue;
     size_t n = 0;
     int ok = 1;
     for (uint32_t k = in->jobs_head, prev = SCHED_NONE; k != SCHED_NONE && n <= s->njobs; prev = k, k = s->jobs[k]->inst_next, n++)
@@ -120,6 +133,11 @@ static void check_books(struct sched *s, int step) {
     bad += !ok;
   }
   free(on);
+}
+
+static int gone_or_unknown(const struct sched *s, const char *id) {
+  uint32_t ii = strmap_get(&s->inst_by_id, id);
+  return ii == SCHED_NONE || s->insts[ii]->state == INST_GONE;
 }
 
 static void test_books_follow_every_event(void) {
@@ -136,7 +154,7 @@ static void test_books_follow_every_event(void) {
   h_jd(&h, "big", 1, 7, 4096, NULL); /* only the largest instances hold it */
   const char *ces[] = {"ce", "ce2", "m"};
   char names[400][16];
-  int ninst = 0, njobs = 0, reregistered = 0, moved = 0, lost = 0;
+  int ninst = 0, njobs = 0, reregistered = 0, moved = 0, lost = 0, forgotten = 0;
   for (int step = 0; step < 6000 && !bad; step++) {
     h.t += rnd(200);
     uint32_t r = rnd(100);
@@ -157,14 +175,16 @@ static void test_books_follow_every_event(void) {
       const char *kinds[] = {"DRAIN_REQUESTED", "TERMINATED", "HEARTBEAT"};
       h_instance(&h, names[rnd((uint32_t)ninst)], "ce", kinds[rnd(3)], 0, 0);
     } else if (r < 22) { /* beats from most live instances, then a Tick: the others may be lost */
-      for (int k = 0; k < ninst; k++)
-        if (rnd(8)) h_instance(&h, names[k], "ce", "HEARTBEAT", 0, 0);
+      for (int k = 0; k < ninst; k++) /* the agents of gone ones are gone: they are forgotten */
+        if (rnd(8) && !gone_or_unknown(h.s, names[k])) h_instance(&h, names[k], "ce", "HEARTBEAT", 0, 0);
       h.t += rnd(4) ? 0 : 31000;
-      size_t gone_before = 0;
-      for (size_t i = 0; i < h.s->ninsts; i++) gone_before += h.s->insts[i]->state == INST_GONE;
+      /* gone after - gone before, plus those the Tick forgot (it registers none) */
+      size_t gone_before = 0, kept_before = sched_instances_kept(h.s);
+      for (size_t i = 0; i < h.s->ninsts; i++) gone_before += h.s->insts[i] && h.s->insts[i]->state == INST_GONE;
       h_tick(&h);
-      for (size_t i = 0; i < h.s->ninsts; i++) lost += h.s->insts[i]->state == INST_GONE;
-      lost -= (int)gone_before;
+      for (size_t i = 0; i < h.s->ninsts; i++) lost += h.s->insts[i] && h.s->insts[i]->state == INST_GONE;
+      lost += (int)(kept_before - sched_instances_kept(h.s)) - (int)gone_before;
+      forgotten += (int)(kept_before - sched_instances_kept(h.s));
     } else if (r < 55) {
       char id[32];
       snprintf(id, sizeof id, "job-%05d", njobs++);
@@ -188,10 +208,11 @@ static void test_books_follow_every_event(void) {
         check_books(h.s, step);
       }
   }
-  printf("   %d instances, %d registered again after going (%d with another CE), %d lost at a Tick, %d jobs\n", ninst,
-         reregistered, moved, lost, njobs);
+  printf("   %d instances, %d registered again after going (%d with another CE), %d lost at a Tick, %d forgotten, "
+         "%d jobs\n", ninst, reregistered, moved, lost, forgotten, njobs);
   CHECK(!bad, "the books diverged (above)");
-  CHECK(ninst > 300 && reregistered > 20 && moved > 5 && lost > 20 && njobs > 1500, "the run covered too little");
+  CHECK(ninst > 300 && reregistered > 20 && moved > 5 && lost > 20 && forgotten > 50 && njobs > 1500,
+        "the run covered too little");
   h_release(&h);
 }
 
@@ -268,6 +289,24 @@ static void test_restored_overcommit_gets_room(void) {
   h_release(&h);
 }
 
+static const struct sched *seq_of;
+static int cmp_by_seq(const void *a, const void *b) {
+  int64_t x = seq_of->insts[*(const uint32_t *)a]->seq, y = seq_of->insts[*(const uint32_t *)b]->seq;
+  return x < y ? -1 : x > y;
+}
+
+/* The kept instances' slots in registration order (seq): what a walk of every instance ever
+ * registered, by index, met them in before forgotten slots were reused. @owned result. */
+static uint32_t *by_seq(const struct sched *s, size_t *n) {
+  uint32_t *v = calloc(s->ninsts + 1, sizeof *v);
+  *n = 0;
+  for (size_t i = 0; i < s->ninsts; i++)
+    if (s->insts[i]) v[(*n)++] = (uint32_t)i;
+  seq_of = s;
+  qsort(v, *n, sizeof *v, cmp_by_seq);
+  return v;
+}
+
 /* What one Tick wrote: LOST instances, and jobs leaving STARTING/RUNNING, in output order. */
 static uint32_t tick_lost[512], tick_ended[4096];
 static size_t ntick_lost, ntick_ended;
@@ -280,7 +319,7 @@ static void on_output(struct h *h, const struct out_ev *e) {
 }
 
 static void test_tick_after_churn(void) {
-  TEST("after churn, each Tick declares LOST exactly the silent instances a walk of all finds, in index order, "
+  TEST("after churn, each Tick declares LOST exactly the silent instances a walk of all finds, in registration order, "
        "and ends exactly their jobs");
   struct h h;
   h_init(&h);
@@ -292,7 +331,7 @@ static void test_tick_after_churn(void) {
   h.each = on_output;
   const char *ces[] = {"ce", "ce2"};
   char names[300][16];
-  int ninst = 0, njobs = 0, ticks = 0, lost = 0, ended = 0, reregistered = 0;
+  int ninst = 0, njobs = 0, ticks = 0, lost = 0, ended = 0, reregistered = 0, forgotten = 0;
   for (int step = 0; step < 8000; step++) {
     h.t += rnd(300);
     uint32_t r = rnd(100);
@@ -301,20 +340,24 @@ static void test_tick_after_churn(void) {
       h_instance(&h, names[ninst], ces[rnd(2)], "READY", 1 + (int)rnd(4), 4096);
       ninst++;
     } else if (r < 12 && ninst) { /* gone ones come back (old index, end of the live list) */
-      uint32_t ii = strmap_get(&h.s->inst_by_id, names[rnd((uint32_t)ninst)]);
-      if (h.s->insts[ii]->state == INST_GONE) reregistered++;
-      h_instance(&h, h.s->insts[ii]->id, ces[rnd(2)], "READY", 1 + (int)rnd(4), 4096);
+      const char *name = names[rnd((uint32_t)ninst)];
+      uint32_t ii = strmap_get(&h.s->inst_by_id, name);
+      if (ii != SCHED_NONE && h.s->insts[ii]->state == INST_GONE) reregistered++;
+      h_instance(&h, name, ces[rnd(2)], "READY", 1 + (int)rnd(4), 4096);
     } else if (r < 16 && ninst) {
       h_instance(&h, names[rnd((uint32_t)ninst)], "ce", rnd(3) ? "TERMINATED" : "DRAIN_REQUESTED", 0, 0);
     } else if (r < 40 && ninst) { /* most instances beat */
       for (int k = 0; k < ninst; k++)
-        if (rnd(6)) h_instance(&h, names[k], "ce", "HEARTBEAT", 0, 0);
+        if (rnd(6) && !gone_or_unknown(h.s, names[k])) h_instance(&h, names[k], "ce", "HEARTBEAT", 0, 0);
     } else if (r < 48) {
       h.t += rnd(3) ? 0 : 20000 + rnd(20000);
       /* the brute-force walk: every instance ever registered, every job */
       uint32_t want_lost[512], want_ended[4096];
       size_t nwant_lost = 0, nwant_ended = 0;
-      for (size_t i = 0; i < h.s->ninsts; i++) {
+      size_t nseq;
+      uint32_t *order = by_seq(h.s, &nseq);
+      for (size_t o = 0; o < nseq; o++) {
+        uint32_t i = order[o];
         const struct instance *in = h.s->insts[i];
         if (in->state == INST_GONE || h.t - in->last_seen <= 30000) continue;
         want_lost[nwant_lost++] = (uint32_t)i;
@@ -323,8 +366,11 @@ static void test_tick_after_churn(void) {
           if (j->instance == i && (j->status == JOB_STARTING || j->status == JOB_RUNNING)) want_ended[nwant_ended++] = (uint32_t)k;
         }
       }
+      free(order);
       ntick_lost = ntick_ended = 0;
+      size_t kept_before = sched_instances_kept(h.s);
       h_tick(&h);
+      forgotten += (int)(kept_before - sched_instances_kept(h.s));
       ticks++;
       int same = ntick_lost == nwant_lost && !memcmp(tick_lost, want_lost, nwant_lost * sizeof *want_lost);
       CHECK(same, "step %d: the Tick declared %zu LOST, a walk of all %zu instances finds %zu silent (or another order)",
@@ -355,11 +401,12 @@ static void test_tick_after_churn(void) {
     if (bad) break;
   }
   size_t gone = 0;
-  for (size_t i = 0; i < h.s->ninsts; i++) gone += h.s->insts[i]->state == INST_GONE;
-  printf("   %d Ticks: %d instances lost, %d running jobs ended by it; %d gone ids registered again; %zu of %zu gone at the end\n",
-         ticks, lost, ended, reregistered, gone, h.s->ninsts);
+  for (size_t i = 0; i < h.s->ninsts; i++) gone += h.s->insts[i] && h.s->insts[i]->state == INST_GONE;
+  printf("   %d Ticks: %d instances lost, %d running jobs ended by it; %d gone ids registered again; %zu of %zu kept "
+         "gone at the end, %d forgotten\n",
+         ticks, lost, ended, reregistered, gone, sched_instances_kept(h.s), forgotten);
   CHECK(!bad, "the Tick and the walk of all instances disagree (above)");
-  CHECK(ticks > 300 && lost > 100 && ended > 100 && reregistered > 50, "the run covered too little");
+  CHECK(ticks > 300 && lost > 100 && ended > 100 && reregistered > 50 && forgotten > 50, "the run covered too little");
   h_release(&h);
 }
 
