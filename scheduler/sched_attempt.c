@@ -161,8 +161,18 @@ int sched_handle_instance(struct sched *s, const json_t *ev, struct outbox *out,
    * late beat or READY must not bring it back; a READY of a newer incarnation, or of none
    * (a driver's), registers it */
   if (!in && (!strcmp(kind, "READY") || !strcmp(kind, "HEARTBEAT")) &&
-      sched_maybe_forgotten(s, !strcmp(kind, "HEARTBEAT"), inc))
-    return 0;
+      sched_maybe_forgotten(s, !strcmp(kind, "HEARTBEAT"), inc)) {
+    if (strcmp(kind, "READY")) return 0; /* beats: silently, as any late beat */
+    /* dead-lettered with its reason, so that a new agent whose clock is behind by more than
+     * the gone memory is found, not left unregistered in silence */
+    snprintf(err, errlen,
+             "instance %s: READY of incarnation %lld, not above %lld, the largest among the instances the "
+             "scheduler has forgotten: taken for a late word of one of them and ignored. If this is a new "
+             "agent, its clock is behind: set it right and restart the agent (docs/architecture.md, \"Gone "
+             "instances\")",
+             id, (long long)inc, (long long)s->forgot_inc);
+    return -1;
+  }
   if (!strcmp(kind, "READY") || (!strcmp(kind, "HEARTBEAT") && !in)) {
     uint32_t ci = sched_find_ce(s, cename);
     if (ci == SCHED_NONE) {
