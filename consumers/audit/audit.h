@@ -26,6 +26,10 @@
 #include "util.h"
 
 #define AUDIT_HASH_HEX 65 /* 64 hex digits and the NUL */
+/* The longest line a reader takes (a record is at most Kafka's message.max.bytes, 1 MB by
+ * default, a few times that as JSON): more bytes without a newline are no audit line, and a
+ * stream without one (/dev/zero) is refused there rather than read into memory for ever. */
+#define AUDIT_MAX_LINE_BYTES (64 << 20)
 
 /* Reads an HMAC key from a file (trailing whitespace and newlines dropped). A malloc'd buffer
  * the caller frees, or NULL with the reason in err (unreadable or empty). */

@@ -13,8 +13,10 @@
  * Loop: every record of the chosen topics (read_committed) becomes one line in the pending
  * buffer; every --flush-ms or --batch lines the buffer is written and fsync'd, the seal
  * rewritten, and only then the offsets committed to the group. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "audit.h"
 #include "bus.h"
@@ -134,6 +136,34 @@ static int parse_topics(const struct bus_conf *bc, const char *spec, enum bus_to
   return rc;
 }
 
+/* --out before any broker is waited for: a path that can never be an audit file is bad usage,
+ * said at once. A device such as /dev/full was read for ever (its zeros, gigabytes a second)
+ * once a broker answered; a missing folder or a folder was said only after that wait. 0, or 2
+ * saying why. (audit_open refuses the same again, for a path that changes meanwhile.) */
+static int check_out(const char *out) {
+  struct stat st;
+  if (!*out) {
+    fprintf(stderr, "barge audit: --out is empty: give the audit file's path\n");
+    return 2;
+  }
+  if (stat(out, &st) == 0) {
+    if (S_ISREG(st.st_mode)) return 0;
+    fprintf(stderr, "barge audit: --out %s is %s, not a regular file: give a path to create, or an audit file to "
+            "extend\n", out, S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
+    return 2;
+  }
+  if (errno != ENOENT) {
+    fprintf(stderr, "barge audit: --out %s: %s\n", out, strerror(errno));
+    return 2;
+  }
+  char *copy = xstrdup(out), *slash = strrchr(copy, '/');
+  const char *dir = !slash ? "." : slash == copy ? "/" : (*slash = 0, copy);
+  int e = stat(dir, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+  if (e) fprintf(stderr, "barge audit: --out %s: cannot create it in %s: %s\n", out, dir, strerror(e));
+  free(copy);
+  return e ? 2 : 0;
+}
+
 static int flush_and_commit(struct audit_writer *w, struct bus_consumer *c, char *err,
                             size_t errlen) {
   if (audit_flush(w, err, errlen)) return -1;
@@ -168,6 +198,7 @@ int audit_service_main(int argc, char **argv) {
             o.topics);
     return 2;
   }
+  if (check_out(out)) return 2;
   char err[1024];
   size_t keylen = 0;
   unsigned char *key = audit_read_key(key_file, &keylen, err, sizeof err);

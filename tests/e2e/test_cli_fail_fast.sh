@@ -174,6 +174,21 @@ head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$BARGE_HOME/audit.key"
 audit_err "a missing key file" "cannot read the HMAC key file $BARGE_HOME/nokey" --hmac-key-file "$BARGE_HOME/nokey"
 audit_err "an unknown topic" "unknown topic" --hmac-key-file "$BARGE_HOME/audit.key" --topics requests,nosuch
 audit_err "--topics naming none" "names no topic" --hmac-key-file "$BARGE_HOME/audit.key" --topics ,
+# an --out that can never be an audit file, said at once too: /dev/full was read for ever once a
+# broker answered (16 GB of zeros in 12 s), a folder or a missing one said only after the wait
+audit_err "--out a device" "--out /dev/full is a device, pipe or socket, not a regular file" \
+  --hmac-key-file "$BARGE_HOME/audit.key" --out /dev/full
+audit_err "--out a folder" "--out $BARGE_HOME is a directory" --hmac-key-file "$BARGE_HOME/audit.key" --out "$BARGE_HOME"
+audit_err "--out in a missing folder" "cannot create it in $BARGE_HOME/nodir: No such file or directory" \
+  --hmac-key-file "$BARGE_HOME/audit.key" --out "$BARGE_HOME/nodir/a.jsonl"
+audit_err "--out empty" "--out is empty" --hmac-key-file "$BARGE_HOME/audit.key" --out ""
+# audit verify reads a stream (zcat FILE.gz | barge audit verify /dev/stdin), but no longer than
+# the longest line Barge writes: an endless one without a newline (/dev/zero) was read until
+# memory ran out, and then said to be intact
+got=$(head -c $((70 << 20)) /dev/zero | timeout 20 "$BARGE" audit verify /dev/stdin --hmac-key-file "$BARGE_HOME/audit.key" \
+  --no-seal 2>&1; echo "rc=$?")
+check "audit verify of 70 MiB without a newline: exit 1, not an audit line ($got)" \
+  "grep -q '^rc=1' <<<\"\$got\" && grep -q 'line 1.*64 MiB without a newline' <<<\"\$got\""
 # --kafka-props that no client can be made with are bad usage, said at once as such, before any
 # broker or stack is looked for: they used to be "no Kafka broker answers at ...; start one with
 # `barge up`" (exit 1, 255 for the AWS commands), a service said it had waited 60 s for a broker

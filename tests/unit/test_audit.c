@@ -515,6 +515,31 @@ static void test_moved_aside(void) {
   audit_close(w);
 }
 
+/* Not an audit file: a device is refused by the writer (it read /dev/full's endless zeros into
+ * memory, 16 GB in 12 s); a run of bytes longer than any line Barge writes, with no newline, is
+ * refused by the reader at AUDIT_MAX_LINE_BYTES (getline took it all: a stream of zeros was
+ * read until memory ran out, and then said to be an intact, empty file). */
+static void test_not_an_audit_file(void) {
+  char p[512], err[512];
+  struct audit_writer *w = NULL;
+  CHECK(audit_open(&w, "/dev/null", KEY, KEYLEN, 1, err, sizeof err) != 0 && strstr(err, "not a regular file"),
+        "the writer refuses a device: %s", w ? "opened" : err);
+  audit_close(w);
+  path_of("endless", p, sizeof p);
+  FILE *f = fopen(p, "w"); /* sparse: zeros, no newline */
+  CHECK(f && ftruncate(fileno(f), (off_t)AUDIT_MAX_LINE_BYTES + 4096) == 0, "make %s", p);
+  if (f) fclose(f);
+  struct audit_verdict v;
+  struct audit_verify_opts vo = {.no_seal = 1};
+  int rc = audit_verify(p, KEY, KEYLEN, &vo, &v);
+  CHECK(rc == 1 && v.bad_line == 1 && strstr(v.what, "without a newline"),
+        "a line longer than any Barge writes is refused: rc %d, line %lld, %s", rc, v.bad_line, v.what);
+  w = NULL;
+  CHECK(audit_open(&w, p, KEY, KEYLEN, 1, err, sizeof err) != 0, "the writer does not extend it");
+  audit_close(w);
+  unlink(p);
+}
+
 int main(void) {
   snprintf(dir, sizeof dir, "/tmp/barge-test-audit-XXXXXX");
   if (!mkdtemp(dir)) {
@@ -534,6 +559,7 @@ int main(void) {
   test_appending();
   test_moved_aside();
   test_line_format();
+  test_not_an_audit_file();
   int rc = check_summary();
   if (rc == 0) {
     char cmd[300];
