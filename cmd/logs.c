@@ -203,11 +203,16 @@ static void reader_close(struct reader *r) {
   }
 }
 
-/* Writes text[from..len) to stdout; 0, or 1 when stdout fails. */
+/* Writes text[from..len) to stdout; 0, or 1 saying that stdout failed (a full disk: `barge logs
+ * ID > out.txt` exited 1 without a word, the exit status main gives a lost output with its line
+ * kept for a command that had not failed already). */
 static int emit(const char *text, size_t len, size_t from) {
   if (from >= len) return 0;
-  if (fwrite(text + from, 1, len - from, stdout) != len - from) return 1;
-  return fflush(stdout) ? 1 : 0;
+  errno = 0;
+  if (fwrite(text + from, 1, len - from, stdout) == len - from && fflush(stdout) == 0) return 0;
+  int e = errno;
+  fprintf(stderr, "barge logs: cannot write the output%s%s\n", e ? ": " : "", e ? strerror(e) : "");
+  return 1;
 }
 
 #define READ_CHUNK (1u << 20) /* the most one read of a log takes */

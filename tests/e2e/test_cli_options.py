@@ -11,11 +11,13 @@ nothing. `barge logs` of an array parent says it is an array job and names its c
 the latest attempt, --attempt 1 and no --attempt print the log. --attempt 2 of a job that ran
 once exits 1, as for a job that does not exist (it exited 2, a usage error, while --attempt 1 of
 a job that never ran exited 1); a job that never ran and never will (its dependency failed)
-says so with its reason, exit 1, instead of "no log yet". Options before the operation
+says so with its reason, exit 1, instead of "no log yet"; a log written to a full disk is said
+(exit 1; it was exit 1 without a word). Options before the operation
 (`barge --output text --query Q describe-job-queues`) apply as the aws CLI's global ones do;
 `barge logs help` prints the usage."""
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +109,12 @@ def body(s):
         p = s.run("logs", one, *extra, check=False)
         ok(p.returncode == 0 and "said-" in p.stdout, f"barge logs {' '.join(extra) or '(latest)'} prints the log",
            (p.stdout, p.stderr))
+    # a log that cannot be written (a full disk) is said: it exited 1 without a word
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([common.BARGE, "logs", one], env=s.env, stdout=full, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+    ok(p.returncode == 1 and "barge logs: cannot write the output: No space left on device" in p.stderr,
+       "barge logs ID > /dev/full: exit 1, saying the output could not be written", (p.returncode, p.stderr))
 
 
 if __name__ == "__main__":
