@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "replay.h"
 #include "service.h"
+#include "stack.h"
 
 static const char *synopsis =
     "print --topic TOPIC [--from TIME|--from-offset N] [--until TIME|--until-offset N] [--key K]\n"
@@ -55,8 +56,8 @@ static const struct opt_spec print_rows[] = {
     OPT_ROW_DOC(R, topic, "topic", "TOPIC", "required", "topic base name (job-events) or full name"),
     OPT_ROW(R, from, "from", "TIME", NULL, "first record timestamp to print"),
     OPT_ROW(R, until, "until", "TIME", NULL, "last record timestamp to print"),
-    OPT_ROW_DOC(R, from_offset, "from-offset", "N", "the first", "first offset (in every partition)"),
-    OPT_ROW_DOC(R, until_offset, "until-offset", "N", "the last", "last offset (in every partition)"),
+    OPT_ROW_DOC(R, from_offset, "from-offset", "N", "the first", "first offset (in every partition; not with --from)"),
+    OPT_ROW_DOC(R, until_offset, "until-offset", "N", "the last", "last offset (in every partition; not with --until)"),
     OPT_ROW(R, key, "key", "K", NULL, "only records with this key"),
 };
 static const struct opt_spec rebuild_rows[] = {
@@ -144,6 +145,47 @@ int cmd_replay(int argc, char **argv) {
             o.until_offset, o.from_offset);
     return 2;
   }
+  /* the rest of the bad usage, before any stack or broker is looked for: a missing --topic, an
+   * unknown topic, a capacity model or an ALT file simulate cannot use were said only after the
+   * broker answered (with none: "no stack" or "no Kafka broker answers", exit 1), and --from
+   * beside --from-offset took the offset without a word */
+  for (int end = 0; end < 2; end++) {
+    const char *at = end ? o.until : o.from;
+    long long off = end ? o.until_offset : o.from_offset;
+    if (at && off != NO_OFFSET) {
+      fprintf(stderr, "barge replay print: --%s %s and --%s-offset %lld both say where to %s: give one\n",
+              end ? "until" : "from", at, end ? "until" : "from", off, end ? "end" : "start");
+      return 2;
+    }
+  }
+  int t = -1;
+  if (!strcmp(sub, "print")) {
+    char pre[128];
+    stack_prefix(o.kafka.prefix, pre, sizeof pre);
+    struct bus_conf names = {.prefix = pre};
+    if (!topic) {
+      fprintf(stderr, "barge replay print: --topic is required (e.g. --topic job-events)\n");
+      return 2;
+    }
+    if ((t = bus_topic_by_name(&names, topic)) < 0) {
+      fprintf(stderr, "barge replay print: unknown topic '%s'\n", topic);
+      return 2;
+    }
+  }
+  if (capacity && strcmp(capacity, "provisioner") && strcmp(capacity, "replay")) {
+    fprintf(stderr, "barge replay simulate: --capacity-model is provisioner or replay, not '%s'\n", capacity);
+    return 2;
+  }
+  if (alt) { /* read again by replay_simulate_run: a small file */
+    json_error_t je;
+    json_t *doc = json_load_file(alt, 0, &je);
+    if (!doc) {
+      if (je.line > 0) fprintf(stderr, "barge replay simulate: --config %s: %s (line %d)\n", alt, je.text, je.line);
+      else fprintf(stderr, "barge replay simulate: --config: %s\n", je.text);
+      return 2;
+    }
+    json_decref(doc);
+  }
   if (o.from_offset == NO_OFFSET) o.from_offset = -1;
   if (o.until_offset == NO_OFFSET) o.until_offset = -1;
   struct service_conn conn;
@@ -151,17 +193,7 @@ int cmd_replay(int argc, char **argv) {
   struct bus_conf bc = conn.bc;
   char err[2048], cmd[32];
   if (o.registry) registry_set_url(o.registry);
-  int rc, t = -1;
-  if (!strcmp(sub, "print")) {
-    if (!topic) {
-      fprintf(stderr, "barge replay print: --topic is required (e.g. --topic job-events)\n");
-      return 2;
-    }
-    if ((t = bus_topic_by_name(&bc, topic)) < 0) {
-      fprintf(stderr, "barge replay print: unknown topic '%s'\n", topic);
-      return 2;
-    }
-  }
+  int rc;
   /* a client command: no broker, one line within 3 s (docs/operations.md) */
   snprintf(cmd, sizeof cmd, "replay %s", sub);
   if ((r = service_require_broker(cmd, &conn))) return r;

@@ -250,6 +250,32 @@ badbrokers describe-job-queues 252 "--brokers 'localhost:notaport': 'localhost:n
 badbrokers instances 2 "'b:' has an empty port" instances --brokers a:1,b:
 badbrokers "barge up" 2 "--brokers 'h:70000': 'h:70000' has a port outside 1-65535" up --brokers h:70000
 BARGE_BROKERS=:9092 badbrokers "from the environment" 2 "BARGE_BROKERS ':9092': ':9092' has no host" watch
+# bad usage of the tools, said at once in one line (exit 2) before any stack or broker is looked
+# for: each used to be taken silently, or said only once a broker answered (with none "no stack"
+# or "no Kafka broker answers", exit 1)
+usage_case() { oneline "bad usage" "$1" 2 "$2" broker "${@:3}"; } # NAME WHAT-ERR-SAYS ARGS...
+NB=(--brokers 127.0.0.1:1)
+# check: --no-audit beside a file or key named skipped them without a word; a key that cannot be
+# read waited for the broker first
+usage_case "check --no-audit --audit F" "--no-audit skips the audit file, and --audit names one" \
+  check --no-audit --audit "$BARGE_HOME/a.jsonl" "${NB[@]}"
+usage_case "check --no-audit --audit-key K" "and --audit-key names one" check --no-audit --audit-key "$BARGE_HOME/audit.key" "${NB[@]}"
+usage_case "check --audit-key missing" "--audit-key: cannot read the HMAC key file $BARGE_HOME/nokey" \
+  check --audit-key "$BARGE_HOME/nokey" "${NB[@]}"
+# replay: --topic missing or unknown (said only with a stack), --from beside --from-offset (the
+# offset taken without a word), a capacity model or an ALT file simulate cannot use
+usage_case "replay print without --topic" "--topic is required" replay print
+usage_case "replay print --topic nosuch" "unknown topic 'nosuch'" replay print --topic nosuch
+usage_case "replay print --from and --from-offset" "--from 2024-01-01 and --from-offset 3 both say where to start: give one" \
+  replay print --topic job-events --from 2024-01-01 --from-offset 3 "${NB[@]}"
+usage_case "replay print --until and --until-offset" "--until 2024-01-01 and --until-offset 3 both say where to end" \
+  replay print --topic job-events --until 2024-01-01 --until-offset 3 "${NB[@]}"
+usage_case "replay simulate --capacity-model nope" "--capacity-model is provisioner or replay, not 'nope'" \
+  replay simulate --capacity-model nope "${NB[@]}"
+usage_case "replay simulate --config missing" "--config: unable to open $BARGE_HOME/no.json" \
+  replay simulate --config "$BARGE_HOME/no.json" "${NB[@]}"
+printf '{"jobQueues":' >"$BARGE_HOME/cut.json"
+usage_case "replay simulate --config not JSON" "--config $BARGE_HOME/cut.json: " replay simulate --config "$BARGE_HOME/cut.json" "${NB[@]}"
 # a file where barge up puts a folder: refused at once with the reason, before any broker is asked;
 # a file named logs used to pass (mkdir -p took it for the folder), barge up said the stack ran
 # and its agents restarted for ever, unable to write their logs
