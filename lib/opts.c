@@ -299,6 +299,12 @@ static int parse(const char *cmd, const char *synopsis, const struct opt_spec *o
       return 2;
     }
     if (!o->arg) {
+      /* a flag takes no value: `--json=no` turned JSON on, `--no-audit=false` turned it off */
+      if (eq) {
+        fprintf(stderr, "barge %s: --%s takes no value, got '%s' (give --%s alone, or leave it out)\n", cmd, o->name,
+                a, o->name);
+        return 2;
+      }
       if (store(o, conf, f.off, "1")) return 2;
       continue;
     }

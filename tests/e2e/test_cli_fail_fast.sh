@@ -255,6 +255,10 @@ BARGE_BROKERS=:9092 badbrokers "from the environment" 2 "BARGE_BROKERS ':9092': 
 # or "no Kafka broker answers", exit 1)
 usage_case() { oneline "bad usage" "$1" 2 "$2" broker "${@:3}"; } # NAME WHAT-ERR-SAYS ARGS...
 NB=(--brokers 127.0.0.1:1)
+# a flag given a value: `--json=no` turned JSON on
+usage_case "check --json=no" "--json takes no value, got '--json=no'" check --json=no "${NB[@]}"
+usage_case "watch --from-beginning=yes" "--from-beginning takes no value" watch --from-beginning=yes "${NB[@]}"
+usage_case "replay rebuild --strict=1" "--strict takes no value" replay rebuild --strict=1 "${NB[@]}"
 # check: --no-audit beside a file or key named skipped them without a word; a key that cannot be
 # read waited for the broker first
 usage_case "check --no-audit --audit F" "--no-audit skips the audit file, and --audit names one" \
