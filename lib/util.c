@@ -373,7 +373,9 @@ int64_t parse_time_ms(const char *s) {
       int scale = 100;
       for (r++; *r >= '0' && *r <= '9'; r++, scale /= 10) ms += (*r - '0') * scale;
     }
-    if ((*r == '+' || *r == '-') && r[1] >= '0' && r[1] <= '9' && r[2] >= '0' && r[2] <= '9' && r[3] == ':' &&
+    /* an offset is under a day (RFC 3339's time-hour, 00-23): +25:00 was read as 25 hours */
+    if ((*r == '+' || *r == '-') && r[1] >= '0' && r[1] <= '2' && r[2] >= '0' && r[2] <= (r[1] == '2' ? '3' : '9') &&
+        r[3] == ':' &&
         r[4] >= '0' && r[4] <= '5' && r[5] >= '0' && r[5] <= '9' && !r[6]) {
       off_s = ((r[1] - '0') * 10 + (r[2] - '0')) * 3600 + ((r[4] - '0') * 10 + (r[5] - '0')) * 60;
       if (*r == '-') off_s = -off_s;
@@ -384,7 +386,7 @@ int64_t parse_time_ms(const char *s) {
     memset(&tm, 0, sizeof tm);
     r = strptime(s, "%Y-%m-%d", &tm);
   }
-  if (!r) return -1;
+  if (!r || tm.tm_sec > 60) return -1; /* glibc's strptime takes a 61st second; a leap second is 60 */
   if (*r == 'Z' && !offset) r++;
   if (*r) return -1;
   /* a day the month does not have (2024-02-30, 2023-02-29, 2024-04-31) is not a date: timegm

@@ -129,6 +129,10 @@ static void test_parse_time_ms(void) {
       /* a day the month does not have was rolled into the next month */
       {"2024-02-30", -1}, {"2023-02-29", -1}, {"2024-04-31T10:00:00Z", -1}, {"2024-02-29", 1709164800000LL},
       {"2024-12-31T23:59:59Z", 1735689599000LL},
+      /* an offset of a day or more, a 61st second: not times (they were read as 25 hours off, and
+       * as the next minute) */
+      {"2024-01-11T23:36:40+25:00", -1}, {"2024-01-11T23:36:40-24:00", -1}, {"2024-01-11T23:36:61Z", -1},
+      {"2024-01-11T23:36:40+23:59", 1704929860000LL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     long long got = parse_time_ms(cases[i].s);
