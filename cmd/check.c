@@ -35,7 +35,7 @@ struct check_opts {
 static const struct opt_spec check_rows[] = {
     OPT_ROW_DOC(C, audit, "audit", "FILE", "the stack's audit file", "the audit file whose chain to verify (barge audit verify)"),
     OPT_ROW_DOC(C, audit_key, "audit-key", "KEY", "the stack's key", "the file holding the audit file's HMAC key"),
-    OPT_FLAG_ROW(C, no_audit, "no-audit", "do not verify an audit file (not with --audit or --audit-key)"),
+    OPT_FLAG_ROW(C, no_audit, "no-audit", "do not verify an audit file (wins over --audit and --audit-key)"),
     OPT_ROW_MIN(C, audit_grace_ms, "audit-grace-ms", "MS", "10000", 0,
             "how long the audit file may take to reach the ends of the log as check read it (a running audit "
             "writes within its --flush-ms + 500 ms); records still missing then are a violation"),
@@ -409,15 +409,11 @@ int cmd_check(int argc, char **argv) {
   struct check_opts o;
   int r = opts_parse_or_exit(&check_opts_cmd, &o, argc, argv);
   if (r >= 0) return r;
-  /* bad usage before any broker is asked (docs/operations.md, "barge check"): --no-audit beside
-   * --audit or --audit-key skipped the file named without a word, and a key that cannot be read
-   * was said only once a broker answered (with none, "no Kafka broker answers", exit 1) */
-  if (o.no_audit && (o.audit || o.audit_key)) {
-    fprintf(stderr, "barge check: --no-audit skips the audit file, and --%s names one: give one of them\n",
-            o.audit ? "audit" : "audit-key");
-    return 2;
-  }
-  if (o.audit_key) {
+  /* bad usage before any broker is asked (docs/operations.md, "barge check"): a key that cannot
+   * be read was said only once a broker answered (with none, "no Kafka broker answers", exit 1).
+   * --no-audit wins over --audit and --audit-key, as its help says: a key it leaves unused is not
+   * read. */
+  if (o.audit_key && !o.no_audit) {
     char kerr[512];
     size_t klen = 0;
     unsigned char *k = audit_read_key(o.audit_key, &klen, kerr, sizeof kerr);
