@@ -14,11 +14,20 @@ int cmd_scheduler(int argc, char **argv) { return sched_service_main(argc, argv)
 int cmd_agent(int argc, char **argv) { return agent_service_main(argc, argv); }
 
 int cmd_version(int argc, char **argv) {
-  for (int i = 1; i < argc; i++) /* --help prints the version too */
-    if (strcmp(argv[i], "--help") && strcmp(argv[i], "-h")) {
+  int help = 0;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      help = 1;
+    } else {
       fprintf(stderr, "barge version: unexpected argument '%s' (barge version takes none)\n", argv[i]);
       return 2;
     }
+  if (help) {
+    printf("usage: barge version\n\nPrints Barge's version (\"barge %s\"), as `barge --version` does. Takes no "
+           "options.\n",
+           BARGE_VERSION);
+    return 0;
+  }
   printf("barge %s\n", BARGE_VERSION);
   return 0;
 }

@@ -121,6 +121,11 @@ for c in $cmds help-config "replay print" "replay rebuild" "replay simulate" "au
   done
 done
 check "every command's --help and -h print help and exit 0${bad_help:+:$bad_help}" "[ -z \"\$bad_help\" ]"
+# version's help is a help, not the version it prints (it printed "barge 0.1.0")
+"$BARGE" version --help >"$BARGE_HOME/out" 2>&1
+rc=$?
+check "barge version --help: its usage, exit 0 (exit $rc: $(head -1 "$BARGE_HOME/out"))" \
+  "[ $rc -eq 0 ] && head -1 '$BARGE_HOME/out' | grep -q '^usage: barge version'"
 # `barge help COMMAND` is `barge COMMAND --help`; one that does not exist is an error (it printed
 # the command list and exited 0 for any word)
 "$BARGE" help watch >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
