@@ -69,6 +69,10 @@ struct opt_spec {
 #define OPT_ROW_DOC(S, f, NAME, ARG, DEF_DOC, HELP)                                                \
   {.name = NAME, .arg = ARG, .help = HELP, .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f),      \
    .def_doc = DEF_DOC}
+/* The same, for a whole number a user may give only from MIN on. */
+#define OPT_ROW_DOC_MIN(S, f, NAME, ARG, DEF_DOC, MIN, HELP)                                       \
+  {.name = NAME, .arg = ARG, .help = HELP, .type = OPT_TYPE_OF(S, f), .off = offsetof(S, f),      \
+   .def_doc = DEF_DOC, .min = MIN, .max = LLONG_MAX}
 /* A flag (an int field set to 1). */
 #define OPT_FLAG_ROW(S, f, NAME, HELP) {.name = NAME, .help = HELP, .type = OPT_FLAG, .off = offsetof(S, f)}
 /* Every row of table T (an array) at the offset of field f. */

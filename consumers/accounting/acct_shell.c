@@ -58,10 +58,10 @@ static const struct opt_spec acct_rows[] = {
     OPT_ROW(struct acct_opts, lag_ms, "settle-lag-ms", "MS", "5000", "time is accounted once it is this old"),
     OPT_ROW(struct acct_opts, core.reopen_ms, "reopen-ms", "MS", NULL,
             "how late an event may arrive and still be applied exactly"),
-    OPT_ROW(struct acct_opts, publish_ms, "publish-ms", "MS", "2000",
+    OPT_ROW_MIN(struct acct_opts, publish_ms, "publish-ms", "MS", "2000", 1,
             "how often usage records are written, one transaction each"),
     OPT_ROW(struct acct_opts, core.dedup_max, "dedup-max", "N", NULL, "event ids remembered for deduplication"),
-    OPT_ROW(struct acct_opts, batch, "batch", "N", "5000", "most records handled between publishes"),
+    OPT_ROW_MIN(struct acct_opts, batch, "batch", "N", "5000", 1, "most records handled between publishes"),
     OPTS_METRICS(struct acct_opts, metrics),
 };
 

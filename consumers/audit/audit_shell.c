@@ -42,7 +42,7 @@ static const struct opt_spec audit_rows[] = {
     OPT_ROW(A, topics, "topics", "all|LIST", "all", "topics to record: all or a comma-separated list (requests,job-events,...)"),
     OPT_ROW(A, group, "group", "G", "barge-audit", "consumer group"),
     OPT_ROW(A, flush_ms, "flush-ms", "MS", "200", "most time a record waits before it is fsync'd and sealed"),
-    OPT_ROW(A, batch, "batch", "N", "1000", "most lines per write and fsync"),
+    OPT_ROW_MIN(A, batch, "batch", "N", "1000", 1, "most lines per write and fsync"),
     OPTS_KAFKA(A, kafka),
     OPTS_METRICS(A, metrics),
 };

@@ -408,5 +408,30 @@ envcase "BARGE_REGION=us:east barge describe-jobs" 252 BARGE_REGION=us:east desc
 envcase "BARGE_ACCOUNT='1 2' barge scheduler" 2 "BARGE_ACCOUNT=1 2" scheduler --brokers 127.0.0.1:1
 BARGE_LOG=verbose "$BARGE" scheduler --help >"$BARGE_HOME/out" 2>"$BARGE_HOME/err"
 check "BARGE_LOG=verbose barge scheduler --help: the help, exit 0" "[ $? -eq 0 ] && grep -q '^usage: barge scheduler' '$BARGE_HOME/out'"
+# a period or a batch size a service cannot run with is bad usage, said at once before any broker is
+# asked: `barge scheduler --tick-ms 0` ran, writing a Tick to barge.requests after every batch (each
+# Tick a batch of its own: a quarter of a core and a flood of records, for ever), --batch 0 took no
+# input at all, and `barge up --tick-ms 0` (or --heartbeat-ms 0) started a stack that did so
+badperiod() { oneline "bad period or batch" "$1" 2 "$2" broker "${@:3}"; }
+badperiod "scheduler --tick-ms 0" "--tick-ms expects a whole number of at least 1, got '0'" \
+  scheduler --brokers 127.0.0.1:1 --tick-ms 0
+badperiod "scheduler --batch 0" "--batch expects a whole number of at least 1, got '0'" \
+  scheduler --brokers 127.0.0.1:1 --batch 0
+badperiod "scheduler --lost-after-ms -1" "--lost-after-ms expects a whole number of at least 1, got '-1'" \
+  scheduler --brokers 127.0.0.1:1 --lost-after-ms -1
+badperiod "provisioner --tick-ms 0" "--tick-ms expects a whole number of at least 1, got '0'" \
+  provisioner --brokers 127.0.0.1:1 --tick-ms 0
+badperiod "provisioner --heartbeat-ms 0" "--heartbeat-ms expects a whole number of at least 1, got '0'" \
+  provisioner --brokers 127.0.0.1:1 --heartbeat-ms 0
+badperiod "accounting --publish-ms 0" "--publish-ms expects a whole number of at least 1, got '0'" \
+  accounting --brokers 127.0.0.1:1 --publish-ms 0
+badperiod "audit --batch 0" "--batch expects a whole number of at least 1, got '0'" \
+  audit --brokers 127.0.0.1:1 --out "$BARGE_HOME/a.jsonl" --hmac-key-file "$BARGE_HOME/k" --batch 0
+for opt in tick-ms heartbeat-ms lost-after-ms; do
+  badperiod "up --$opt 0" "--$opt expects a whole number of at least 1, got '0'" up --brokers 127.0.0.1:1 --$opt 0
+done
+badperiod "up --local-max-vcpus -1" "--local-max-vcpus expects a whole number of at least 0, got '-1'" \
+  up --brokers 127.0.0.1:1 --local-max-vcpus -1
+check "barge up with a bad period left no stack behind" "[ ! -e '$BARGE_HOME/stack' ] && [ ! -e '$BARGE_HOME/services' ]"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
