@@ -259,6 +259,47 @@ static void print_served(const struct bus_conf *bc, const struct config_view *cv
   json_decref(served);
 }
 
+/* The Kafka `barge up` started in dir (its pid file, DIR/pid, names it): 1 and its pid when it runs,
+ * 0 and the pid its file names (0: no file) when not. A process that got that pid since is not it:
+ * its command line must be Kafka's, naming dir. */
+static int own_kafka_runs(const char *dir, long *pid) {
+  char path[4200], text[32], *cmd;
+  snprintf(path, sizeof path, "%s/pid", dir);
+  ssize_t n = read_small(path, text, sizeof text);
+  *pid = n > 0 ? strtol(text, NULL, 10) : 0;
+  if (*pid <= 0 || !stack_pid_alive(*pid)) return 0;
+  size_t len = 0;
+  snprintf(path, sizeof path, "/proc/%ld/cmdline", *pid);
+  if (!(cmd = read_file(path, &len))) return 1; /* not ours to read: kill() says it lives */
+  for (size_t i = 0; i + 1 < len; i++)
+    if (!cmd[i]) cmd[i] = ' ';
+  int runs = strstr(cmd, "kafka.Kafka") && strstr(cmd, dir);
+  free(cmd);
+  return runs;
+}
+
+/* Why the Kafka of the stack does not answer, when `barge up` started it (the stack file's
+ * kafka_dir): stopped on purpose (`kafka.sh stop` removes the pid file; the supervisor leaves it
+ * stopped), dead (the supervisor starts it again) or running but not answering yet (starting
+ * again, or stuck). Said so that the operator knows whether to wait or to act (docs/operations.md,
+ * "barge status"). */
+static void say_own_kafka(const char *brokers) {
+  char dir[4096], b[1024];
+  long pid;
+  if (stack_get("kafka_dir", dir, sizeof dir) || !dir[0]) return; /* barge up --brokers: not the stack's */
+  if (stack_get("brokers", b, sizeof b) || strcmp(b, brokers)) return; /* --brokers, BARGE_BROKERS: another */
+  if (own_kafka_runs(dir, &pid))
+    fprintf(stderr, "barge status: the stack's Kafka in %s (pid %ld) runs but does not answer: it may be starting (barge "
+            "up starts it again when it dies: see up.log), else see %s/kafka.log\n", dir, pid, dir);
+  else if (pid > 0)
+    fprintf(stderr, "barge status: the stack's Kafka in %s (pid %ld) is not running: barge up starts it again "
+            "within seconds (see up.log; %s/kafka.log says why it ended)\n", dir, pid, dir);
+  else
+    fprintf(stderr, "barge status: the stack's Kafka in %s was stopped (its pid file is gone: `scripts/kafka.sh "
+            "stop`), and barge up leaves it stopped: `scripts/kafka.sh start --keep --dir %s` starts it again, or "
+            "`barge down` stops the stack\n", dir, dir);
+}
+
 int cmd_status(int argc, char **argv) {
   struct status_opts o;
   int r = opts_parse_or_exit(&status_opts_cmd, &o, argc, argv);
@@ -271,7 +312,17 @@ int cmd_status(int argc, char **argv) {
     return 1;
   }
   if (stack_get("supervisor", pidtext, sizeof pidtext)) {
-    fprintf(stderr, "barge status: no stack is running in %s (start one with `barge up`)\n", home);
+    /* a `barge up` killed while starting, before it recorded its stack, leaves its Kafka running
+     * (`barge down` stops it) */
+    char kdir[3200];
+    long kpid;
+    snprintf(kdir, sizeof kdir, "%s/kafka", home);
+    if (own_kafka_runs(kdir, &kpid))
+      fprintf(stderr, "barge status: no stack is running in %s, but a Kafka runs in %s (pid %ld), left by a `barge "
+              "up` that did not finish starting: `barge down` stops it, `barge up` starts a stack on it\n", home,
+              kdir, kpid);
+    else
+      fprintf(stderr, "barge status: no stack is running in %s (start one with `barge up`)\n", home);
     return 1;
   }
   struct service_conn conn;
@@ -280,9 +331,11 @@ int cmd_status(int argc, char **argv) {
    * processes, restarts, metrics), each lag unknown (docs/operations.md "barge status") */
   char kerr[512];
   int kafka_up = bus_probe(&conn.bc, 3000, kerr, sizeof kerr) == 0;
-  if (!kafka_up)
+  if (!kafka_up) {
     fprintf(stderr, "barge status: no Kafka broker answers at %s: %s; every LAG below is unknown\n", conn.bc.brokers,
             kerr);
+    say_own_kafka(conn.bc.brokers);
+  }
   int sup_stopped = pid_stopped(atol(pidtext));
   printf("stack: supervisor pid %s%s, Kafka at %s%s, topic prefix %s", pidtext,
          sup_stopped ? " (stopped: it restarts nothing until continued, kill -CONT it)" : "", conn.bc.brokers,

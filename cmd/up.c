@@ -617,6 +617,11 @@ int cmd_down(int argc, char **argv) {
       if (system(cmd) != 0) fprintf(stderr, "barge down: could not stop the Kafka in %s; see its kafka.log\n", kdir);
     }
     stack_remove();
+    /* and its services file, as a supervisor that stops removes it (docs/operations.md) */
+    char home[3072], services[3200];
+    stack_home(home, sizeof home);
+    snprintf(services, sizeof services, "%s/services", home);
+    unlink(services);
     printf("barge down: the stack's supervisor (pid %d) was gone; stopped %d service(s) it left and cleared its "
            "record\n", (int)pid, left);
     return 0;

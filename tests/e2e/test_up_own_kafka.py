@@ -197,6 +197,13 @@ def body(st):
     ok(answer[0] == "ServerException" and "nothing was written" in answer[1] and took < 40,
        f"SubmitJob through the API with Kafka down: a ServerException in {took:.1f} s, saying nothing was written",
        answer)
+    # barge status said only "no Kafka broker answers", as if the operator had to find out why: it
+    # names the stack's Kafka as stopped on purpose, and how to start it again
+    p = st.run("status", check=False, timeout=60)
+    ok(p.returncode == 1 and f"the stack's Kafka in {kdir} was stopped" in p.stderr
+       and f"kafka.sh start --keep --dir {kdir}" in p.stderr and "barge down" in p.stderr,
+       "barge status with the stack's Kafka stopped: says it was stopped, and how to start it again",
+       (p.returncode, p.stderr))
     time.sleep(max(0.0, 15 - (time.monotonic() - down_at)))
     subprocess.run([kafka_sh, "start", "--keep", "--dir", kdir], check=True, capture_output=True, timeout=180)
     log(f"  Kafka was unreachable for {time.monotonic() - down_at:.1f} s")
@@ -224,6 +231,12 @@ def body(st):
     dead = kafka_pid(st)
     os.kill(dead, signal.SIGKILL)
     killed_at = time.monotonic()
+    # barge status meanwhile says the supervisor starts it again (it said only "no Kafka broker
+    # answers"; the operator could not tell a Kafka being restarted from one left dead)
+    p = st.run("status", check=False, timeout=60)
+    ok(p.returncode == 1 and "no Kafka broker answers" in p.stderr and "barge up starts it again" in p.stderr
+       and "up.log" in p.stderr,
+       "barge status with the stack's Kafka killed: says barge up starts it again, see up.log", (p.returncode, p.stderr))
     def uplog():
         with open(os.path.join(st.home, "up.log")) as f:
             return f.read()
@@ -257,6 +270,9 @@ def body(st):
     ok("was gone" in p.stdout and "cleared its record" in p.stdout, "barge down says the supervisor was gone", p.stdout)
     ok(not pid_alive(kpid), "barge down stopped the Kafka it left")
     ok(st.stack_value("supervisor") is None, "and cleared the stack's record")
+    # the services file of the gone supervisor was left behind (docs/operations.md: removed when the
+    # stack stops)
+    ok(not os.path.exists(os.path.join(st.home, "services")), "and removed its services file")
     st.supervisor = None
 
     log("-- barge up --fresh: empty, the audit log moved aside")
@@ -293,6 +309,12 @@ def body(st):
     up.wait()
     ok(started and pid_alive(started) and st.stack_value("supervisor") is None,
        "barge up killed before recording its stack: its Kafka runs on, unrecorded", started)
+    # barge status said "no stack is running (start one with `barge up`)", and nothing of the Kafka
+    # running there
+    p = st.run("status", check=False, timeout=60)
+    ok(p.returncode == 1 and f"pid {started}" in p.stderr and "did not finish starting" in p.stderr
+       and "barge down" in p.stderr, "barge status names that Kafka, and that `barge down` stops it",
+       (p.returncode, p.stderr))
     p = st.run("down", timeout=120)
     ok("did not finish starting" in p.stdout and started and not pid_alive(started),
        "barge down stops that Kafka, saying so", p.stdout)
