@@ -32,6 +32,7 @@
 #include "cmds.h"
 #include "control.h"
 #include "credentials.h"
+#include "logauth.h"
 #include "opts.h"
 #include "service.h"
 #include "stack.h"
@@ -302,9 +303,25 @@ struct audit_plan {
 };
 
 /* Makes sure of a secret file of the stack (32 random bytes, hex, mode 0600), made once per
- * BARGE_HOME. 0, or 1 (said why, with hint). */
-static int write_secret(const char *path, const char *what, const char *hint) {
-  if (access(path, F_OK) == 0) return 0;
+ * BARGE_HOME. One that exists is kept, once it reads as the services read it (file_what and min
+ * as they give read_secret_file): an empty one (a crash or a full disk between its creation and
+ * its write) or a short one was passed on as it was, and the service given it exited 2 and was
+ * restarted for ever while `barge up` said the stack ran. 0, or 1 (said why: with gone, what
+ * removing the file costs, and hint). */
+static int write_secret(const char *path, const char *what, const char *file_what, size_t min, const char *gone,
+                        const char *hint) {
+  if (access(path, F_OK) == 0) {
+    char err[4400];
+    size_t len;
+    char *s = read_secret_file(path, file_what, min, &len, err, sizeof err);
+    if (!s) {
+      fprintf(stderr, "barge up: %s; fix it, or remove it and barge up generates a new one (%s)%s\n", err, gone,
+              hint);
+      return 1;
+    }
+    free(s);
+    return 0;
+  }
   char hex[65];
   random_hex(hex, 64);
   hex[64] = '\n';
@@ -323,7 +340,8 @@ static int write_secret(const char *path, const char *what, const char *hint) {
  * api` and of `barge agent`; docs/api.md, "Job logs"): <home>/log.token, into path. 0, or 1. */
 static int plan_log_token(const char *home, char *path, size_t n) {
   snprintf(path, n, "%s/log.token", home);
-  return write_secret(path, "the agents' log server token", "");
+  return write_secret(path, "the agents' log server token", "log token file", LOGAUTH_MIN_KEY,
+                      "copy it then to the hosts of agents started with --log-listen", " (--no-api leaves it out)");
 }
 
 /* Makes sure of the audit key (32 random bytes, hex, mode 0600). 0, or 1 (said why). */
@@ -353,7 +371,9 @@ static int plan_audit(const struct up_opts *o, const char *home, struct audit_pl
     }
     fprintf(stderr, "barge up: the last run's audit log is now %s (verify it with `barge audit verify`)\n", old);
   }
-  return write_secret(a->key, "the audit log's HMAC key", " (--no-audit leaves the audit log out)");
+  return write_secret(a->key, "the audit log's HMAC key", "HMAC key file", 1,
+                      "a new key does not verify the log sealed with the old one: `barge up --fresh` moves that log aside",
+                      " (--no-audit leaves the audit log out)");
 }
 
 /* ---- children ---- */

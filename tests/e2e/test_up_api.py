@@ -175,6 +175,30 @@ def body(st):
     ok(" --agent-log-retention-hours 2.5 " in prov + " ", "the provisioner got --agent-log-retention-hours 2.5", prov)
     st.down()
 
+    # a secret of BARGE_HOME that exists but cannot be used (empty: a crash or a full disk between
+    # its creation and its write; too short) was taken as it was: barge up said the stack ran, and
+    # the audit (or every agent and the API) exited 2 and was restarted for ever. Now barge up stops
+    # at once, naming the file and what to do.
+    log("-- an audit key or log token that cannot be used stops barge up at once")
+    for path, text, says in ((os.path.join(st.home, "audit", "hmac.key"), "", "is empty"),
+                             (os.path.join(st.home, "log.token"), "short\n", "it needs at least 16")):
+        with open(path) as f:
+            saved = f.read()
+        with open(path, "w") as f:
+            f.write(text)
+        try:
+            p = st.run("up", "--detach", "--agents", "1", check=False, timeout=120)
+            started = st.stack_value("supervisor") is not None
+            if started:
+                st.down()
+        finally:
+            with open(path, "w") as f:
+                f.write(saved)
+        name = os.path.basename(path)
+        ok(p.returncode == 1 and not started and path in p.stderr and says in p.stderr and "remove it" in p.stderr,
+           f"{name} {says}: barge up exits 1 before starting anything, naming the file and what to do",
+           (p.returncode, started, p.stderr.strip()))
+
 
 def main():
     homes = []
