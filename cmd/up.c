@@ -244,7 +244,10 @@ static int plan_api(const struct up_opts *o, const char *home, struct api_plan *
   snprintf(a->creds, sizeof a->creds, "%s/api-credentials", home);
   int made = api_credentials_ensure(a->creds, API_PROFILE, a->profile, sizeof a->profile, err, sizeof err);
   if (made < 0) {
-    fprintf(stderr, "barge up: the API's credentials: %s (fix or remove the file, or --no-api)\n", err);
+    /* one that does not parse is the user's to fix; one that could not be written (a full disk:
+     * nothing is left of it) is not */
+    fprintf(stderr, "barge up: the API's credentials: %s (%s, or --no-api)\n", err,
+            access(a->creds, F_OK) == 0 ? "fix or remove the file" : "BARGE_HOME must be writable, with room");
     return 1;
   }
   struct stat sb;
@@ -325,13 +328,16 @@ static int write_secret(const char *path, const char *what, const char *file_wha
   char hex[65];
   random_hex(hex, 64);
   hex[64] = '\n';
+  errno = 0;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || write(fd, hex, sizeof hex) != (ssize_t)sizeof hex) {
-    fprintf(stderr, "barge up: cannot write %s: %s%s\n", path, strerror(errno), hint);
-    if (fd >= 0) close(fd);
+  int written = fd >= 0 && write(fd, hex, sizeof hex) == (ssize_t)sizeof hex;
+  if (fd >= 0 && close(fd) != 0) written = 0;
+  if (!written) {
+    int e = errno ? errno : ENOSPC; /* (a short write sets none) */
+    fprintf(stderr, "barge up: cannot write %s: %s%s\n", path, strerror(e), hint);
+    if (fd >= 0) unlink(path); /* not left empty or cut: the next barge up, with room again, generates it */
     return 1;
   }
-  close(fd);
   fprintf(stderr, "barge up: generated %s in %s\n", what, path);
   return 0;
 }
@@ -727,16 +733,30 @@ static void print_parts(const struct up_opts *o, const char *lead, const struct 
 }
 
 /* --detach: the parent reports the stack once the supervisor (the child) has recorded it, and
- * returns 1; the child, in a session of its own with its output in home/up.log, returns 0. */
+ * returns its exit status (1 when the supervisor ended, or had not recorded the stack after 30 s:
+ * it then said "stack running" of a stack no command could find); the child, in a session of its
+ * own with its output in home/up.log, returns -1. */
 static int detach(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
                   const struct api_plan *api, const struct audit_plan *audit) {
   pid_t pid = fork();
-  if (pid < 0) exit(1);
+  if (pid < 0) {
+    fprintf(stderr, "barge up: cannot start the supervisor: fork: %s\n", strerror(errno));
+    return 1;
+  }
   if (pid > 0) {
-    for (int i = 0; i < 300; i++) {
+    int recorded = 0, ended = 0, status;
+    for (int i = 0; i < 300 && !recorded && !ended; i++) {
       char sp[32];
-      if (stack_get("supervisor", sp, sizeof sp) == 0 && atoi(sp) == pid) break;
-      usleep(100000);
+      recorded = stack_get("supervisor", sp, sizeof sp) == 0 && atoi(sp) == pid;
+      ended = !recorded && waitpid(pid, &status, WNOHANG) == pid;
+      if (!recorded && !ended) usleep(100000);
+    }
+    if (!recorded) {
+      if (!ended) kill(pid, SIGTERM); /* unrecorded, it would run out of reach of `barge down` */
+      fprintf(stderr, "barge up: the stack did not start: its supervisor (pid %d) %s without recording it in "
+              "%s/stack (a full or read-only BARGE_HOME cannot hold it); see %s/up.log\n", (int)pid,
+              ended ? "ended" : "was stopped after 30 s", home, home);
+      return 1;
     }
     int ready = !api->on || api_wait_ready(api, 30000) == 0;
     /* then each service's start-up (its barge_service_ready), so that what follows `barge up
@@ -751,7 +771,7 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
       printf("  starting:    %s (not ready after 30 s: see their logs; `barge status` says when they are up)\n",
              starting);
     printf("  logs:        %s (services), %s (jobs)\n  status:      barge status\n  stop with:   barge down\n", home, logs);
-    return 1;
+    return 0;
   }
   setsid();
   char uplog[4200];
@@ -761,7 +781,7 @@ static int detach(const struct up_opts *o, const char *home, const char *logs, c
     dup2(fd, 1);
     dup2(fd, 2);
   }
-  return 0;
+  return -1;
 }
 
 /* The children's command lines. The services get the stack's prefix explicitly (not through the
@@ -1233,8 +1253,10 @@ static void *banner_when_ready(void *arg) {
   return NULL;
 }
 
-/* Runs the stack in this process until SIGINT or SIGTERM, then stops it. */
-static void run_stack(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
+/* Runs the stack in this process until SIGINT or SIGTERM, then stops it. 0, or 1 when the stack
+ * file could not be written: a stack no command can find (`barge status`, `barge down`) is stopped
+ * at once rather than run out of reach. */
+static int run_stack(const struct up_opts *o, const char *home, const char *logs, const char *brokers,
                       const char *prefix, const char *kafka_dir, const struct api_plan *api,
                       const struct audit_plan *audit) {
   log_set_role("up");
@@ -1256,12 +1278,18 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
              brokers, prefix, (int)getpid(), logs, kafka_dir, o->ce, (long long)o->lost_ms);
   if (api->on) buf_printf(&st, "api_endpoint=%s\napi_credentials=%s\nlog_token=%s\n", api->url, api->creds, api->log_token);
   if (audit->on) buf_printf(&st, "audit_file=%s\naudit_key=%s\n", audit->out, audit->key);
-  if (stack_write((char *)st.data)) log_warn("cannot write %s/stack", home);
+  int unrecorded = 0;
+  if (stack_write((char *)st.data)) {
+    log_error("cannot write %s/stack: %s; no command could find this stack (a full or read-only BARGE_HOME?): "
+              "stopping it", home, strerror(errno));
+    unrecorded = 1;
+    service_request_stop();
+  }
   buf_release(&st);
   struct banner banner = {o, home, logs, brokers, kafka_dir, api, audit};
   pthread_t banner_thread;
   int banner_started = 0;
-  if (!o->detach) {
+  if (!o->detach && !service_stopping()) {
     /* the signals stay the supervisor's (this thread's): the waiter starts with them blocked */
     sigset_t all, old;
     sigfillset(&all);
@@ -1298,6 +1326,7 @@ static void run_stack(const struct up_opts *o, const char *home, const char *log
   for (int i = 0; i <= n; i++)
     for (int k = 0; k < kids[i].argc; k++) free(kids[i].argv[k]);
   free(kids);
+  return unrecorded;
 }
 
 /* One stack per BARGE_HOME: the supervisor holds an exclusive lock on HOME/up.lock for its whole
@@ -1443,10 +1472,10 @@ int cmd_up(int argc, char **argv) {
     fprintf(stderr, "barge up: %s\n", err);
     return 1;
   }
-  if (o.detach && detach(&o, home, logs, brokers, &api, &audit)) return 0;
-  run_stack(&o, home, logs, brokers, prefix, kafka_dir, &api, &audit);
+  if (o.detach && (r = detach(&o, home, logs, brokers, &api, &audit)) >= 0) return r;
+  r = run_stack(&o, home, logs, brokers, prefix, kafka_dir, &api, &audit);
   for (int s = 0; s < SVC__COUNT; s++) free(o.svc_props[s]);
   free(o.cli_props);
-  if (!o.detach) printf("barge up: stopped\n");
-  return 0;
+  if (!o.detach) printf(r ? "barge up: the stack did not start (see the error above)\n" : "barge up: stopped\n");
+  return r;
 }

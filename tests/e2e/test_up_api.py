@@ -13,10 +13,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -198,6 +200,49 @@ def body(st):
         ok(p.returncode == 1 and not started and path in p.stderr and says in p.stderr and "remove it" in p.stderr,
            f"{name} {says}: barge up exits 1 before starting anything, naming the file and what to do",
            (p.returncode, started, p.stderr.strip()))
+    # a secret whose write failed (a full disk; here RLIMIT_FSIZE 0, SIGXFSZ ignored, so that write()
+    # fails with EFBIG) was left empty, and every later barge up stopped on it: it is removed, so
+    # that the next barge up, with room again, just generates it
+    key = os.path.join(st.home, "audit", "hmac.key")
+    os.rename(key, key + ".saved")
+    try:
+        def no_room():
+            import resource
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+        p = subprocess.run([common.BARGE, "up", "--detach", "--agents", "1", "--no-api"], env=st.env,
+                           capture_output=True, text=True, timeout=120, preexec_fn=no_room)
+        if st.stack_value("supervisor") is not None:
+            st.down()
+        ok(p.returncode == 1 and f"cannot write {key}" in p.stderr and not os.path.exists(key),
+           "a write of the audit key that failed: barge up exits 1 saying so, and leaves no empty key behind",
+           (p.returncode, p.stderr.strip(), os.path.exists(key) and os.path.getsize(key)))
+    finally:
+        os.replace(key + ".saved", key)
+    # the stack file that cannot be written (a full disk again): the supervisor ran on unrecorded,
+    # out of reach of every command (barge status: "no stack is running"; barge down waited 120 s
+    # for it, then gave up) while `barge up --detach` said "stack running in the background". Now
+    # the supervisor stops what it started, and barge up says the stack did not start, exit 1.
+    t0 = time.monotonic()
+    p = subprocess.run([common.BARGE, "up", "--detach", "--agents", "1", "--no-api", "--no-audit"], env=st.env,
+                       capture_output=True, text=True, timeout=120, preexec_fn=no_room)
+    took = time.monotonic() - t0
+    sup = st.stack_value("supervisor")
+    pid = re.search(r"pid (\d+)", p.stdout + p.stderr)
+    pid = int(pid.group(1)) if pid else None
+    deadline = time.monotonic() + 30
+    while pid and pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    left = bool(pid and pid_alive(pid))
+    if left:
+        os.kill(pid, signal.SIGTERM)  # (its services go with it)
+        time.sleep(3)
+    ok(p.returncode == 1 and "stack running" not in p.stdout and "did not start" in p.stderr and sup is None
+       and not left and took < 60,
+       f"the stack file cannot be written: barge up exits 1 in {took:.0f} s saying the stack did not start, and its "
+       "supervisor stops", (p.returncode, p.stdout.strip()[:300], p.stderr.strip(), sup, pid, left))
+    p = st.run("down", timeout=60)
+    ok(p.returncode == 0 and "no stack is running" in p.stdout, "barge down then finds nothing to stop", p.stdout)
 
 
 def main():
