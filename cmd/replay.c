@@ -167,8 +167,13 @@ int cmd_replay(int argc, char **argv) {
       fprintf(stderr, "barge replay print: --topic is required (e.g. --topic job-events)\n");
       return 2;
     }
-    if ((t = bus_topic_by_name(&names, topic)) < 0) {
-      fprintf(stderr, "barge replay print: unknown topic '%s'\n", topic);
+    if ((t = bus_topic_by_name(&names, topic)) < 0) { /* said with the names to choose from */
+      struct buf list;
+      buf_init(&list);
+      for (int k = 0; k < TOPIC__COUNT; k++) buf_printf(&list, "%s%s", k ? ", " : "", bus_topic_base((enum bus_topic)k));
+      fprintf(stderr, "barge replay print: unknown topic '%s': give one of %s (or its full name, such as %s%s)\n",
+              topic, (char *)list.data, pre, bus_topic_base(TOPIC_JOB_EVENTS));
+      buf_release(&list);
       return 2;
     }
   }

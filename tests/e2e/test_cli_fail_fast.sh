@@ -432,6 +432,9 @@ for opt in tick-ms heartbeat-ms lost-after-ms; do
 done
 badperiod "up --local-max-vcpus -1" "--local-max-vcpus expects a whole number of at least 0, got '-1'" \
   up --brokers 127.0.0.1:1 --local-max-vcpus -1
+# an unknown topic of replay print named none of those it knows: the operator had to look them up
+oneline "bad topic" "replay print --topic job_events" 2 "unknown topic 'job_events': give one of requests, config, job-events," \
+  broker replay print --brokers 127.0.0.1:1 --topic job_events
 check "barge up with a bad period left no stack behind" "[ ! -e '$BARGE_HOME/stack' ] && [ ! -e '$BARGE_HOME/services' ]"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
