@@ -175,15 +175,16 @@ static int print_services(const struct bus_conf *bc, const struct config_read *c
     snprintf(service, sizeof service, "%.*s", (int)strcspn(f[0], " "), f[0]);
     int up = stack_pid_runs(pid, service);
     const char *health = up ? "up" : pid ? "down" : "restarting";
+    char note[1024] = "";
     if (up && pid_stopped(pid)) { /* it runs no code: it serves nothing and answers no signal but SIGCONT */
       health = "stopped";
       up = 0;
+      snprintf(note, sizeof note, "  (it serves nothing until continued: kill -CONT %ld)", pid);
     }
     /* a running process is up once its start-up is over: barge_service_ready of its metrics
      * (docs/metrics.md); an endpoint that does not answer yet is a start-up too (before a
      * broker answers, the agent serves none). Without an endpoint (--no-metrics) it cannot be
      * told: "running" says only that the process runs, and is not counted as up. */
-    char note[1024] = "";
     if (up && (!f[4] || strncmp(f[4], "http://", 7))) {
       health = "running";
       up = 0;

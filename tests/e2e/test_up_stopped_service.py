@@ -48,6 +48,9 @@ def main():
         s = st.run("status", check=False)
         ok(s.returncode == 1 and re.search(rf"^scheduler\s+{sched}\s+stopped\s", s.stdout, re.M) is not None,
            "barge status says the SIGSTOPped scheduler is stopped, and exits 1", (s.returncode, s.stdout))
+        # and what to do about it, as for a stopped supervisor (it said nothing more)
+        ok(re.search(rf"^scheduler\s+{sched}\s+stopped\s.*kill -CONT {sched}", s.stdout, re.M) is not None,
+           "... and that `kill -CONT PID` continues it", s.stdout)
         sup = st.supervisor
         os.kill(sup, signal.SIGSTOP)
         s = st.run("status", check=False)
