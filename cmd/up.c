@@ -77,7 +77,7 @@ static const struct opt_spec up_rows[] = {
                 "compute environment of the agents, created if missing"),
     OPT_ROW_DOC(U, driver, "driver", "local|sim", "local, serving MANAGED compute environments beside the fixed agents",
                 "given: instead of fixed agents, the provisioner with this driver scales a MANAGED compute environment it creates"),
-    OPT_ROW(U, max_vcpus, "max-vcpus", "N", "16", "with --driver: maxvCpus of that compute environment"),
+    OPT_ROW_MIN(U, max_vcpus, "max-vcpus", "N", "16", 1, "with --driver: maxvCpus of that compute environment"),
     OPT_ROW_DOC_MIN(U, local_vcpus, "local-max-vcpus", "N", "this machine's cores x 4", 0,
                 "local driver: most vCPUs of all the instances it starts together"),
     OPT_ROW_DOC_MIN(U, local_mem, "local-max-memory", "MIB", "75% of this machine's memory", 0,

@@ -435,6 +435,42 @@ badperiod "up --local-max-vcpus -1" "--local-max-vcpus expects a whole number of
 # an unknown topic of replay print named none of those it knows: the operator had to look them up
 oneline "bad topic" "replay print --topic job_events" 2 "unknown topic 'job_events': give one of requests, config, job-events," \
   broker replay print --brokers 127.0.0.1:1 --topic job_events
+# the same for every other period, count or limit where 0 or a negative number makes no sense: each
+# was taken silently (--sim-heartbeat-ms 0 or --ec2-poll-ms 0 ran a loop that never slept,
+# --max-launch 0 or --launch-timeout-ms 0 let a MANAGED compute environment never get an instance,
+# a negative --window-ms or --sim-interrupt-count was the default, `barge up --driver sim
+# --max-vcpus 0` created a compute environment that can hold nothing); the options where 0 means
+# something (--window-ms 0: no batching, --txn-max-mib 0: no bound, ...) take 0, not less
+while read -r cmd opt val min; do
+  badperiod "$cmd --$opt $val" "--$opt expects a whole number of at least $min, got '$val'" \
+    "$cmd" --brokers 127.0.0.1:1 --"$opt" "$val"
+done <<'CASES'
+provisioner window-ms -1 0
+provisioner idle-delay-ms -1 0
+provisioner launch-timeout-ms 0 1
+provisioner unobtainable-ms -1 0
+provisioner max-launch 0 1
+provisioner local-max-instances -1 0
+provisioner local-max-vcpus -1 0
+provisioner local-max-memory -1 0
+provisioner stale-heartbeats 0 1
+provisioner agent-heartbeat-ms 0 1
+provisioner agent-fence-after-ms 0 1
+provisioner sim-boot-ms -1 0
+provisioner sim-heartbeat-ms 0 1
+provisioner sim-job-ms -1 0
+provisioner sim-notice-ms -1 0
+provisioner sim-interrupt-after-ms -1 0
+provisioner sim-interrupt-count -1 0
+provisioner ec2-max-retries -1 0
+provisioner ec2-backoff-ms 0 1
+provisioner ec2-poll-ms 0 1
+scheduler kill-grace-ms -1 0
+scheduler gather-ms -1 0
+scheduler gather-busy 0 1
+scheduler txn-max-mib -1 0
+up max-vcpus 0 1
+CASES
 check "barge up with a bad period left no stack behind" "[ ! -e '$BARGE_HOME/stack' ] && [ ! -e '$BARGE_HOME/services' ]"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
