@@ -21,6 +21,7 @@
  *
  * The loop itself (batches, transactions, dead letters, the config table) is lib/service.c; this
  * file holds the provisioner's hooks and its option table. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -631,6 +632,12 @@ int prov_service_main(int argc, char **argv) {
   if (o.dconf.agent_log_retention_h < 0) {
     fprintf(stderr, "barge provisioner: --agent-log-retention-hours must be 0 (keep every log) or more, not %g\n",
             o.dconf.agent_log_retention_h);
+    return 2;
+  }
+  /* 0, a negative or an endless scale was taken silently as 1 */
+  if (!(o.dconf.sim_time_scale > 0) || isinf(o.dconf.sim_time_scale)) {
+    fprintf(stderr, "barge provisioner: --sim-time-scale must be a number more than 0 (1: real time), not %g\n",
+            o.dconf.sim_time_scale);
     return 2;
   }
   log_set_role("provisioner");

@@ -471,6 +471,8 @@ scheduler gather-busy 0 1
 scheduler txn-max-mib -1 0
 up max-vcpus 0 1
 CASES
+badperiod "provisioner --sim-time-scale 0" "--sim-time-scale must be a number more than 0 (1: real time), not 0" \
+  provisioner --brokers 127.0.0.1:1 --sim-time-scale 0
 check "barge up with a bad period left no stack behind" "[ ! -e '$BARGE_HOME/stack' ] && [ ! -e '$BARGE_HOME/services' ]"
 echo "$passes passed, $fails failed"
 [ $fails -eq 0 ]
